@@ -1,0 +1,175 @@
+package config
+
+// The parser walks lexed lines with keyword tables, the way Keepalived's own parser does: each
+// block kind has a table of the keywords it accepts; a keyword either takes its arguments from its
+// line (scalar), opens a block whose body is read with another table (block), or opens a block of
+// free-form lines such as a list of addresses (values).
+
+// keyword is one entry of a keyword table. Exactly one of scalar, block and values is set.
+type keyword struct {
+	// scalar handles a keyword that takes its arguments on its own line.
+	scalar func(p *parser, l Line)
+	// block handles a keyword that opens a block. It returns the table for the block's body,
+	// already bound to the object the body fills; nil skips the body (counting braces).
+	block func(p *parser, l Line) *table
+	// values handles a keyword whose block holds free-form lines (addresses, script names...).
+	// It returns the handler called for each line of the body; nil skips the body.
+	values func(p *parser, l Line) func(p *parser, l Line)
+}
+
+// table is the set of keywords one kind of block accepts.
+type table struct {
+	keywords map[string]keyword
+	// close, if set, runs when the block ends (at its '}' or at the end of input), to
+	// validate the object and apply defaults.
+	close func(p *parser, end Pos)
+}
+
+// parser holds the state of one parse.
+type parser struct {
+	lines []Line
+	next  int
+	diags *Diagnostics
+}
+
+// splitBraces rewrites lines so that '{' only ever ends a line and '}' only ever stands alone:
+// "a {" stays, "x { 1 2 }" becomes "x {", "1 2", "}". Keepalived accepts both layouts.
+func splitBraces(in []Line) []Line {
+	out := make([]Line, 0, len(in))
+	for _, l := range in {
+		start := 0
+		for i, w := range l.Words {
+			switch w {
+			case "{":
+				out = append(out, Line{Pos: l.Pos, Words: l.Words[start : i+1]})
+				start = i + 1
+			case "}":
+				if i > start {
+					out = append(out, Line{Pos: l.Pos, Words: l.Words[start:i]})
+				}
+				out = append(out, Line{Pos: l.Pos, Words: l.Words[i : i+1]})
+				start = i + 1
+			}
+		}
+		if start < len(l.Words) {
+			out = append(out, Line{Pos: l.Pos, Words: l.Words[start:]})
+		}
+	}
+	return out
+}
+
+// parseBlock reads lines with t until the '}' that closes the block (depth > 0) or the end of
+// input. It returns the position where the block ended.
+func (p *parser) parseBlock(t *table, depth int) Pos {
+	var end Pos
+	defer func() {
+		if t.close != nil {
+			t.close(p, end)
+		}
+	}()
+	for p.next < len(p.lines) {
+		l := p.lines[p.next]
+		p.next++
+		end = l.Pos
+		first := l.Words[0]
+		if first == "}" {
+			if depth > 0 {
+				return end
+			}
+			p.diags.Warnf(l.Pos, "Extra '}' found")
+			continue
+		}
+		if first == "{" {
+			p.diags.Warnf(l.Pos, "Unexpected '{' - ignoring")
+			continue
+		}
+		words, opens := l.Words, false
+		if words[len(words)-1] == "{" {
+			words, opens = words[:len(words)-1], true
+		}
+		kl := Line{Pos: l.Pos, Words: words}
+		kw, ok := t.keywords[first]
+		if !ok {
+			p.diags.Warnf(l.Pos, "Unknown keyword '%s'", first)
+			if opens {
+				// Like Keepalived: the brace is dropped and the body is read at this level, so
+				// every line of it is reported too.
+				p.diags.Warnf(l.Pos, "Unexpected '{' - ignoring")
+			}
+			continue
+		}
+		switch {
+		case kw.scalar != nil:
+			if opens {
+				p.diags.Warnf(l.Pos, "Unexpected '{' - ignoring")
+			}
+			kw.scalar(p, kl)
+		case kw.block != nil, kw.values != nil:
+			if !opens && !p.takeOpenBrace() {
+				p.diags.Warnf(l.Pos, "Missing '{' at beginning of configuration block")
+				continue
+			}
+			if kw.block != nil {
+				if sub := kw.block(p, kl); sub != nil {
+					p.parseBlock(sub, depth+1)
+				} else {
+					p.skipBlock()
+				}
+			} else if each := kw.values(p, kl); each != nil {
+				p.valueBlock(each)
+			} else {
+				p.skipBlock()
+			}
+		}
+	}
+	return end
+}
+
+// takeOpenBrace consumes a '{' that stands alone on the next line.
+func (p *parser) takeOpenBrace() bool {
+	if p.next < len(p.lines) && len(p.lines[p.next].Words) == 1 && p.lines[p.next].Words[0] == "{" {
+		p.next++
+		return true
+	}
+	return false
+}
+
+// valueBlock hands each line of a block to each until the closing '}'. A nested block inside a
+// value block has no meaning; its lines are passed on and its braces balanced.
+func (p *parser) valueBlock(each func(p *parser, l Line)) {
+	depth := 1
+	for p.next < len(p.lines) {
+		l := p.lines[p.next]
+		p.next++
+		switch l.Words[0] {
+		case "}":
+			depth--
+			if depth == 0 {
+				return
+			}
+			continue
+		case "{":
+			depth++
+			continue
+		}
+		if l.Words[len(l.Words)-1] == "{" {
+			depth++
+			l.Words = l.Words[:len(l.Words)-1]
+		}
+		each(p, l)
+	}
+}
+
+// skipBlock passes over a block's body, counting braces.
+func (p *parser) skipBlock() {
+	depth := 1
+	for p.next < len(p.lines) && depth > 0 {
+		l := p.lines[p.next]
+		p.next++
+		if l.Words[0] == "}" {
+			depth--
+		} else if l.Words[len(l.Words)-1] == "{" {
+			depth++
+		}
+	}
+}
