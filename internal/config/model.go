@@ -1,5 +1,7 @@
 package config
 
+import "time"
+
 // Config is the whole resolved configuration. Its JSON form (`vigil dump-config`) is a public
 // interface: field names are stable, and new fields are only ever added.
 type Config struct {
@@ -17,4 +19,18 @@ func newConfig() *Config {
 	c := &Config{}
 	c.Global = defaultGlobalDefs()
 	return c
+}
+
+// Duration is a time.Duration that reads and writes JSON as a Go duration string ("1.5s"), so
+// dump-config output is readable and stable.
+type Duration time.Duration
+
+// MarshalText writes the duration as "1.5s".
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// UnmarshalText reads a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	*d = Duration(v)
+	return err
 }
