@@ -1,0 +1,20 @@
+// Command vigil keeps a pool of servers available: it health-checks real servers, steers traffic
+// to the healthy ones and moves virtual addresses between load balancers with VRRP. It reads
+// Keepalived's configuration files.
+//
+// Usage:
+//
+//	vigil [-f FILE] [flags]         run the daemon (Keepalived's flags are accepted)
+//	vigil -t [-f FILE] [--strict]   test a configuration: print file:line: level: message lines
+//	vigil dump-config [-f FILE]     print the resolved configuration as JSON
+//	vigil demo                      run a self-contained demo on loopback
+//	vigil version                   print the version
+package main
+
+import (
+	"os"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
