@@ -1,0 +1,78 @@
+package status
+
+import "time"
+
+// Snapshot is the whole observable state at one moment. Its JSON form is the body of
+// GET /api/v1/status, a public interface: fields are only ever added.
+type Snapshot struct {
+	Generated      time.Time       `json:"generated"`
+	Version        string          `json:"version"`
+	Dataplane      string          `json:"dataplane"`
+	VirtualServers []VirtualServer `json:"virtual_servers"`
+	VRRPInstances  []VRRPInstance  `json:"vrrp_instances"`
+	Events         []Event         `json:"events"`
+}
+
+// VirtualServer is one virtual service and its pool.
+type VirtualServer struct {
+	Name        string       `json:"name"`
+	Listen      string       `json:"listen"`
+	Protocol    string       `json:"protocol"`
+	Scheduler   string       `json:"scheduler"`
+	Quorum      int          `json:"quorum"`
+	QuorumUp    bool         `json:"quorum_up"`
+	SorryActive bool         `json:"sorry_active"`
+	Panic       bool         `json:"panic"`
+	UpCount     int          `json:"up"`
+	Total       int          `json:"total"`
+	RealServers []RealServer `json:"real_servers"`
+}
+
+// RealServer is one backend of a virtual server.
+type RealServer struct {
+	Name    string `json:"name"`
+	Address string `json:"address"`
+	Up      bool   `json:"up"`
+	Weight  int    `json:"weight"`
+	// EffectiveWeight is what the data plane uses now (0 when inhibited, ramping in slow start).
+	EffectiveWeight int       `json:"effective_weight"`
+	Since           time.Time `json:"since"`
+	Reason          string    `json:"reason"`
+	Checks          []Check   `json:"checks"`
+	ActiveConns     int64     `json:"active_connections"`
+	TotalConns      uint64    `json:"total_connections"`
+}
+
+// Check is the last result of one checker of one real server.
+type Check struct {
+	Kind    string        `json:"kind"`
+	Target  string        `json:"target"`
+	Healthy bool          `json:"healthy"`
+	Reason  string        `json:"reason"`
+	Latency time.Duration `json:"latency_ns"`
+	At      time.Time     `json:"at"`
+	Checked bool          `json:"checked"`
+}
+
+// VRRPInstance is one VRRP virtual router as this node sees it.
+type VRRPInstance struct {
+	Name              string    `json:"name"`
+	Interface         string    `json:"interface"`
+	VRID              int       `json:"vrid"`
+	State             string    `json:"state"`
+	Priority          int       `json:"priority"`
+	EffectivePriority int       `json:"effective_priority"`
+	MasterAddress     string    `json:"master_address"`
+	Transitions       int       `json:"transitions"`
+	Since             time.Time `json:"since"`
+	VirtualAddresses  []string  `json:"virtual_addresses"`
+}
+
+// Event is one change, as the SSE stream and the page's event list show it.
+type Event struct {
+	Seq     uint64    `json:"seq"`
+	At      time.Time `json:"at"`
+	Kind    string    `json:"kind"`
+	Subject string    `json:"subject"`
+	Message string    `json:"message"`
+}

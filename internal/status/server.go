@@ -1,0 +1,124 @@
+package status
+
+import (
+	"crypto/subtle"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Source gives the current state. It must be safe to call from any goroutine.
+type Source interface {
+	Snapshot() Snapshot
+}
+
+// Handler serves the status endpoints:
+//
+//	GET /                 the live web page
+//	GET /api/v1/status    Snapshot as JSON
+//	GET /api/v1/events    Server-Sent Events: one "change" event per Event, as JSON
+//	GET /metrics          Prometheus metrics (when a metrics handler is given)
+//	GET /healthz          200 "ok" while the daemon runs
+type Handler struct {
+	src     Source
+	hub     *Hub
+	metrics http.Handler
+	mux     *http.ServeMux
+}
+
+// NewHandler builds the handler. metrics may be nil.
+func NewHandler(src Source, hub *Hub, metrics http.Handler) *Handler {
+	h := &Handler{src: src, hub: hub, metrics: metrics, mux: http.NewServeMux()}
+	h.mux.HandleFunc("GET /{$}", h.page)
+	h.mux.HandleFunc("GET /api/v1/status", h.status)
+	h.mux.HandleFunc("GET /api/v1/events", h.events)
+	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	if metrics != nil {
+		h.mux.Handle("GET /metrics", metrics)
+	}
+	return h
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	h.mux.ServeHTTP(w, r)
+}
+
+func (h *Handler) status(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(h.src.Snapshot())
+}
+
+// events streams changes. Each message is `event: change` with the Event as JSON data; a
+// comment line every 15 s keeps proxies from closing an idle stream.
+func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	ch, cancel := h.hub.Subscribe()
+	defer cancel()
+	fmt.Fprint(w, "retry: 2000\n\n")
+	flusher.Flush()
+	keepalive := time.NewTicker(15 * time.Second)
+	defer keepalive.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case ev := <-ch:
+			b, _ := json.Marshal(ev)
+			fmt.Fprintf(w, "id: %d\nevent: change\ndata: %s\n\n", ev.Seq, b)
+			flusher.Flush()
+		case <-keepalive.C:
+			fmt.Fprint(w, ": keepalive\n\n")
+			flusher.Flush()
+		}
+	}
+}
+
+//go:embed page.html
+var pageHTML string
+
+var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
+	"since": func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format("15:04:05")
+	},
+	"ms":    func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) },
+	"lower": strings.ToLower,
+}).Parse(pageHTML))
+
+func (h *Handler) page(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'")
+	if err := pageTemplate.Execute(w, h.src.Snapshot()); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+	}
+}
+
+// RequireToken wraps a handler that changes state: requests must carry
+// "Authorization: Bearer TOKEN". An empty token refuses every request.
+func RequireToken(token string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if token == "" || !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+			http.Error(w, "a valid bearer token is required", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
