@@ -1,0 +1,96 @@
+package status
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics holds vigil's Prometheus collectors on a registry of its own (no global state).
+type Metrics struct {
+	reg *prometheus.Registry
+
+	CheckDuration *prometheus.HistogramVec // kind
+	CheckResults  *prometheus.CounterVec   // kind, outcome
+	ServerUp      *prometheus.GaugeVec     // vs, rs
+	ServerWeight  *prometheus.GaugeVec     // vs, rs
+	PoolUp        *prometheus.GaugeVec     // vs
+	PoolSize      *prometheus.GaugeVec     // vs
+	QuorumUp      *prometheus.GaugeVec     // vs
+	Transitions   *prometheus.CounterVec   // vs, rs, to
+	VRRPState     *prometheus.GaugeVec     // instance, state (1 for the current state)
+	VRRPChanges   *prometheus.CounterVec   // instance, to
+	Reloads       *prometheus.CounterVec   // outcome
+	CheckLateness prometheus.Histogram
+}
+
+// NewMetrics registers vigil's collectors and the Go runtime's.
+func NewMetrics() *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		reg: reg,
+		CheckDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "vigil_check_duration_seconds", Help: "Duration of health check probes.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"kind"}),
+		CheckResults: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_check_results_total", Help: "Health check probe results by outcome (success or failure).",
+		}, []string{"kind", "outcome"}),
+		ServerUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vigil_real_server_up", Help: "1 when the real server is in its pool, 0 when it is out.",
+		}, []string{"virtual_server", "real_server"}),
+		ServerWeight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vigil_real_server_weight", Help: "Weight the data plane uses for the real server now.",
+		}, []string{"virtual_server", "real_server"}),
+		PoolUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vigil_pool_servers_up", Help: "Real servers up in the pool.",
+		}, []string{"virtual_server"}),
+		PoolSize: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vigil_pool_servers", Help: "Real servers configured in the pool.",
+		}, []string{"virtual_server"}),
+		QuorumUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vigil_pool_quorum_up", Help: "1 while the pool has quorum.",
+		}, []string{"virtual_server"}),
+		Transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_real_server_transitions_total", Help: "Real server state changes.",
+		}, []string{"virtual_server", "real_server", "to"}),
+		VRRPState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vigil_vrrp_state", Help: "1 for the VRRP instance's current state.",
+		}, []string{"instance", "state"}),
+		VRRPChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_vrrp_transitions_total", Help: "VRRP state changes.",
+		}, []string{"instance", "to"}),
+		Reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_reloads_total", Help: "Configuration reloads by outcome (applied or refused).",
+		}, []string{"outcome"}),
+		CheckLateness: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "vigil_check_lateness_seconds", Help: "How late probes start against their schedule.",
+			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1},
+		}),
+	}
+	reg.MustRegister(m.CheckDuration, m.CheckResults, m.ServerUp, m.ServerWeight, m.PoolUp, m.PoolSize,
+		m.QuorumUp, m.Transitions, m.VRRPState, m.VRRPChanges, m.Reloads, m.CheckLateness,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// ObserveCheck records one probe.
+func (m *Metrics) ObserveCheck(kind string, healthy bool, latency time.Duration) {
+	outcome := "failure"
+	if healthy {
+		outcome = "success"
+	}
+	m.CheckDuration.WithLabelValues(kind).Observe(latency.Seconds())
+	m.CheckResults.WithLabelValues(kind, outcome).Inc()
+}
+
+// Handler serves the registry in Prometheus' text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// Registry exposes the registry, for tests and for collectors other packages add.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
