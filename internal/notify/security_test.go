@@ -1,0 +1,134 @@
+package notify
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// needRoot skips a test that must chown files, unless CI is set (CI runs as root).
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 && os.Getenv("CI") == "" {
+		t.Skip("needs root to make files owned by other users; run as root or set CI")
+	}
+}
+
+// secureTree makes root-owned /tmp/<test>/dir/script.sh, mode 0755 throughout, and returns the
+// directory and the script.
+func secureTree(t *testing.T) (string, string) {
+	t.Helper()
+	base := t.TempDir()
+	// t.TempDir's parents are created 0700 by the test binary: fine for root.
+	dir := filepath.Join(base, "dir")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(dir, "script.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{base, dir, script} {
+		if err := os.Chown(p, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir, script
+}
+
+func TestCheckSecureAppliesKeepalivedRulesToRootScripts(t *testing.T) {
+	needRoot(t)
+	tests := []struct {
+		name    string
+		setup   func(t *testing.T, dir, script string) string // returns the program to check
+		user    *User
+		wantBad string // substring of the refusal; "" = accepted
+	}{
+		{"root-owned 0755 path is accepted", func(t *testing.T, dir, script string) string { return script }, nil, ""},
+		{"world-writable script is refused", func(t *testing.T, dir, script string) string {
+			must(t, os.Chmod(script, 0o757))
+			return script
+		}, nil, "writable by everyone"},
+		{"group-writable script of a non-root group is refused", func(t *testing.T, dir, script string) string {
+			must(t, os.Chown(script, 0, 1))
+			must(t, os.Chmod(script, 0o775))
+			return script
+		}, nil, "writable by group 1"},
+		{"group-writable script of group root is accepted", func(t *testing.T, dir, script string) string {
+			must(t, os.Chmod(script, 0o775))
+			return script
+		}, nil, ""},
+		{"script owned by another user is refused", func(t *testing.T, dir, script string) string {
+			must(t, os.Chown(script, 1000, 0))
+			return script
+		}, nil, "owned by uid 1000"},
+		{"directory writable by everyone is refused", func(t *testing.T, dir, script string) string {
+			must(t, os.Chmod(dir, 0o777))
+			return script
+		}, nil, "dir: writable by everyone"},
+		{"sticky world-writable directory is accepted", func(t *testing.T, dir, script string) string {
+			must(t, os.Chmod(dir, 0o777|os.ModeSticky))
+			return script
+		}, nil, ""},
+		{"directory owned by another user is refused", func(t *testing.T, dir, script string) string {
+			must(t, os.Chown(dir, 1000, 1000))
+			return script
+		}, nil, "owned by uid 1000"},
+		{"insecure target behind a secure symlink is refused", func(t *testing.T, dir, script string) string {
+			must(t, os.Chmod(script, 0o757))
+			link := filepath.Join(dir, "link")
+			must(t, os.Symlink(script, link))
+			return link
+		}, nil, "writable by everyone"},
+		{"insecure path run as a non-root user is not checked", func(t *testing.T, dir, script string) string {
+			must(t, os.Chmod(script, 0o757))
+			return script
+		}, &User{UID: 65534, GID: 65534}, ""},
+		{"set-uid root script run as a non-root user is checked", func(t *testing.T, dir, script string) string {
+			must(t, os.Chmod(dir, 0o777))
+			must(t, os.Chmod(script, 0o755|os.ModeSetuid))
+			return script
+		}, &User{UID: 65534, GID: 65534}, "writable by everyone"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir, script := secureTree(t)
+			prog := tt.setup(t, dir, script)
+			err := CheckSecure(prog, tt.user, 0, 0)
+			if tt.wantBad == "" {
+				if err != nil {
+					t.Fatalf("CheckSecure(%s) = %v, want accepted", prog, err)
+				}
+				return
+			}
+			var insecure *InsecureError
+			if !errors.As(err, &insecure) || !strings.Contains(err.Error(), tt.wantBad) {
+				t.Fatalf("CheckSecure(%s) = %v, want refusal containing %q", prog, err, tt.wantBad)
+			}
+		})
+	}
+}
+
+func TestCheckSecureRefusesMissingAndNonExecutableScripts(t *testing.T) {
+	dir := t.TempDir()
+	if err := CheckSecure(filepath.Join(dir, "absent"), nil, 0, 0); err == nil {
+		t.Fatal("missing script accepted")
+	}
+	plain := filepath.Join(dir, "plain")
+	must(t, os.WriteFile(plain, []byte("x"), 0o644))
+	if err := CheckSecure(plain, nil, 0, 0); err == nil || !strings.Contains(err.Error(), "not executable") {
+		t.Fatalf("non-executable script: %v", err)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
