@@ -1,0 +1,114 @@
+package check
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"syscall"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// DNSOptions configure a DNS_CHECK.
+type DNSOptions struct {
+	ConnOptions
+	// Name is the name queried (name); empty means the root, ".".
+	Name string
+	// Type is the query type (type), a dns.Type* value; 0 means SOA.
+	Type uint16
+}
+
+// DNSChecker is Keepalived's DNS_CHECK: one recursive query over UDP; the target is healthy when
+// a reply with the query's ID arrives with RCODE NOERROR. As in Keepalived, the reply need not
+// carry an answer. An ICMP port unreachable fails the check at once.
+type DNSChecker struct {
+	dialer *net.Dialer
+	addr   string
+	key    string
+	query  []byte // packed query; the ID is rewritten for each probe
+}
+
+// NewDNS returns a DNS_CHECK of opts.Addr. It fails when the name cannot be encoded.
+func NewDNS(opts DNSOptions) (*DNSChecker, error) {
+	name := opts.Name
+	if name == "" {
+		name = "."
+	}
+	qtype := opts.Type
+	if qtype == 0 {
+		qtype = dns.TypeSOA
+	}
+	addr := opts.Addr.String()
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), qtype)
+	m.RecursionDesired = true
+	query, err := m.Pack()
+	if err != nil {
+		return nil, fmt.Errorf("DNS_CHECK %s: name %q type %s: %w", addr, name, dns.TypeToString[qtype], err)
+	}
+	typeName := dns.TypeToString[qtype]
+	if typeName == "" {
+		typeName = fmt.Sprintf("TYPE%d", qtype)
+	}
+	return &DNSChecker{
+		dialer: opts.dialer("udp"),
+		addr:   addr,
+		key:    "DNS_CHECK " + addr + " " + dns.Fqdn(name) + " " + typeName + opts.keySuffix(),
+		query:  query,
+	}, nil
+}
+
+// Kind returns "DNS_CHECK".
+func (c *DNSChecker) Kind() string { return "DNS_CHECK" }
+
+// Target returns the address probed.
+func (c *DNSChecker) Target() string { return c.addr }
+
+// Key returns "DNS_CHECK <addr> <fqdn> <TYPE>[ bind=..][ if=..][ mark=..]".
+func (c *DNSChecker) Key() string { return c.key }
+
+// Check sends the query and waits for its reply.
+func (c *DNSChecker) Check(ctx context.Context) Result {
+	start := time.Now()
+	conn, err := c.dialer.DialContext(ctx, "udp", c.addr)
+	if err != nil {
+		return probeResult(start, false, failReason(ctx, "connect", err))
+	}
+	defer conn.Close()
+	stop := bindConn(ctx, conn)
+	defer stop()
+
+	var buf [512]byte
+	q := buf[:len(c.query)]
+	if len(c.query) > len(buf) {
+		q = make([]byte, len(c.query))
+	}
+	copy(q, c.query)
+	id := uint16(rand.Uint32())
+	binary.BigEndian.PutUint16(q, id)
+	if _, err := conn.Write(q); err != nil {
+		return probeResult(start, false, failReason(ctx, "send query", err))
+	}
+	for {
+		// Only the header matters; a longer datagram is cut by the kernel to fit the buffer.
+		n, err := conn.Read(buf[:])
+		if err != nil {
+			if errors.Is(err, syscall.ECONNREFUSED) {
+				return probeResult(start, false, "read reply: port unreachable")
+			}
+			return probeResult(start, false, failReason(ctx, "read reply", err))
+		}
+		if n < 12 || binary.BigEndian.Uint16(buf[:2]) != id || buf[2]&0x80 == 0 {
+			continue // too short, someone else's, or not a response: keep waiting, as Keepalived does
+		}
+		rcode := int(buf[3] & 0x0f)
+		if rcode != dns.RcodeSuccess {
+			return probeResult(start, false, "reply RCODE "+dns.RcodeToString[rcode]+", expected NOERROR")
+		}
+		return probeResult(start, true, fmt.Sprintf("reply NOERROR, %d answers", binary.BigEndian.Uint16(buf[6:8])))
+	}
+}

@@ -1,0 +1,479 @@
+package check
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"hash/fnv"
+	"io"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// HTTPProtocol is the request line and connection header a HTTP_GET or SSL_GET sends
+// (http_protocol).
+type HTTPProtocol uint8
+
+const (
+	// HTTP10 sends "HTTP/1.0" without a Connection header (Keepalived's default, "1.0").
+	HTTP10 HTTPProtocol = iota
+	// HTTP10Close sends "HTTP/1.0" with "Connection: close" ("1.0C").
+	HTTP10Close
+	// HTTP11 sends "HTTP/1.1" with "Connection: close" ("1.1").
+	HTTP11
+)
+
+// String returns the keyword form: "1.0", "1.0C" or "1.1".
+func (p HTTPProtocol) String() string {
+	switch p {
+	case HTTP10Close:
+		return "1.0C"
+	case HTTP11:
+		return "1.1"
+	default:
+		return "1.0"
+	}
+}
+
+// StatusRange is an inclusive range of HTTP status codes; a single code has Min == Max.
+type StatusRange struct {
+	Min, Max int
+}
+
+// DefaultMaxResponse bounds the bytes read for one URL (status line, headers and body) when
+// HTTPOptions.MaxResponse is zero.
+const DefaultMaxResponse = 1 << 20
+
+// maxHTTPHeader bounds the status line and headers. Keepalived needs them within its 4 KiB read
+// buffer; vigil allows more, since some servers send long cookies.
+const maxHTTPHeader = 16 << 10
+
+// URL is one url block of a HTTP_GET or SSL_GET. Every URL of a checker must pass.
+type URL struct {
+	// Path is the request target, "/" or "/health?full=1" (path).
+	Path string
+	// Digest, when set, is the MD5 of the response body as 32 hex digits, as genhash prints it
+	// (digest). The body is the bytes after the header, cut at Content-Length when the server
+	// sends one, and otherwise everything up to the end of the connection, chunked framing
+	// included, exactly as Keepalived hashes it.
+	Digest string
+	// StatusCodes are the accepted statuses (status_code); empty means 200-299.
+	StatusCodes []StatusRange
+	// VirtualHost, when set, is the Host header for this URL, overriding the checker's.
+	VirtualHost string
+	// Regex, when set, must match the body (regex). It is Go's RE2 syntax, not PCRE2:
+	// no backreferences or lookaround, regex_options and regex_stack do not apply, and
+	// regex_min_offset starts the search on a body sliced at that offset, so ^ matches there.
+	Regex *regexp.Regexp
+	// RegexNoMatch inverts the sense: a match fails the check (regex_no_match).
+	RegexNoMatch bool
+	// RegexMinOffset is where in the body the search starts (regex_min_offset).
+	RegexMinOffset int
+	// RegexMaxOffset is the last body offset where a match may start (regex_max_offset); it
+	// applies only when RegexMaxOffsetSet.
+	RegexMaxOffset    int
+	RegexMaxOffsetSet bool
+}
+
+// TLSOptions turn a HTTP_GET into a SSL_GET.
+type TLSOptions struct {
+	// ServerName, when set, is sent as SNI (enable_sni / sni_name: the daemon resolves which
+	// name Keepalived would use). When empty no SNI is sent.
+	ServerName string
+	// Verify checks the server's certificate chain and name, a vigil extension: Keepalived does
+	// not verify. The name checked is ServerName, or the target's IP address when that is empty.
+	Verify bool
+	// RootCAs are the authorities Verify trusts; nil means the system's.
+	RootCAs *x509.CertPool
+	// Certificates are client certificates to present (the SSL block's certificate and key).
+	Certificates []tls.Certificate
+}
+
+// HTTPOptions configure a HTTP_GET or SSL_GET.
+type HTTPOptions struct {
+	ConnOptions
+	// TLS, when set, makes this a SSL_GET.
+	TLS *TLSOptions
+	// Protocol is the http_protocol.
+	Protocol HTTPProtocol
+	// VirtualHost is the Host header when a URL has none of its own; when both are empty the
+	// Host header is the target's "ip:port", as Keepalived sends it.
+	VirtualHost string
+	// URLs are checked in order, each on its own connection; the first failure decides.
+	URLs []URL
+	// MaxResponse bounds the bytes read for one URL; 0 means DefaultMaxResponse. A server that
+	// sends more fails the check ("response exceeds ... bytes").
+	MaxResponse int64
+}
+
+// HTTPChecker is Keepalived's HTTP_GET, or SSL_GET when built with TLS options. It writes the
+// request itself and reads the raw response, so the digest is computed over the same bytes as
+// Keepalived's and genhash's, and memory stays bounded: a buffer for the header, and the body
+// only when a regex needs it, never more than MaxResponse.
+//
+// Unlike Keepalived, which checks one URL per delay_loop, a Check runs every URL within its
+// deadline and stops reading a body at Content-Length instead of waiting for the server to
+// close the connection.
+type HTTPChecker struct {
+	opts     HTTPOptions
+	kind     string
+	addr     string
+	key      string
+	dialer   *net.Dialer
+	tls      *tls.Config
+	urls     []httpURL
+	maxResp  int64
+	bufPool  sync.Pool // *[]byte of maxHTTPHeader bytes, reused between checks
+	hostPort string    // "ip:port" for the Host header when no virtualhost applies
+}
+
+// httpURL is a URL prepared for probing.
+type httpURL struct {
+	URL
+	digest  [md5.Size]byte
+	request []byte
+	codes   string // accepted statuses, for reasons
+}
+
+// NewHTTP returns a HTTP_GET (or SSL_GET when opts.TLS is set) of opts.Addr. It fails when a URL
+// has no path, a digest is not 32 hex digits or a status range is outside 100-599.
+func NewHTTP(opts HTTPOptions) (*HTTPChecker, error) {
+	c := &HTTPChecker{
+		opts:    opts,
+		kind:    "HTTP_GET",
+		addr:    opts.Addr.String(),
+		dialer:  opts.dialer("tcp"),
+		maxResp: opts.MaxResponse,
+	}
+	if c.maxResp <= 0 {
+		c.maxResp = DefaultMaxResponse
+	}
+	if len(opts.URLs) == 0 {
+		return nil, fmt.Errorf("HTTP_GET %s: no url", c.addr)
+	}
+	if opts.TLS != nil {
+		c.kind = "SSL_GET"
+		c.tls = &tls.Config{
+			ServerName:         opts.TLS.ServerName,
+			InsecureSkipVerify: !opts.TLS.Verify,
+			RootCAs:            opts.TLS.RootCAs,
+			Certificates:       opts.TLS.Certificates,
+		}
+		if opts.TLS.Verify && c.tls.ServerName == "" {
+			c.tls.ServerName = opts.Addr.Addr().Unmap().String()
+		}
+	}
+	if opts.Addr.Addr().Unmap().Is6() {
+		c.hostPort = "[" + opts.Addr.Addr().String() + "]:" + strconv.Itoa(int(opts.Addr.Port()))
+	} else {
+		c.hostPort = opts.Addr.Addr().Unmap().String() + ":" + strconv.Itoa(int(opts.Addr.Port()))
+	}
+	c.bufPool.New = func() any { b := make([]byte, maxHTTPHeader); return &b }
+
+	keyHash := fnv.New64a()
+	for i, u := range opts.URLs {
+		if u.Path == "" {
+			return nil, fmt.Errorf("%s %s: url %d: empty path", c.kind, c.addr, i+1)
+		}
+		pu := httpURL{URL: u}
+		if u.Digest != "" {
+			d, err := hex.DecodeString(u.Digest)
+			if err != nil || len(d) != md5.Size {
+				return nil, fmt.Errorf("%s %s: url %s: digest %q: want %d hex digits", c.kind, c.addr, u.Path, u.Digest, 2*md5.Size)
+			}
+			copy(pu.digest[:], d)
+		}
+		if len(u.StatusCodes) == 0 {
+			pu.StatusCodes = []StatusRange{{200, 299}}
+		}
+		var codes []string
+		for _, r := range pu.StatusCodes {
+			if r.Min < 100 || r.Max > 599 || r.Min > r.Max {
+				return nil, fmt.Errorf("%s %s: url %s: status_code %d-%d: want a range within 100-599", c.kind, c.addr, u.Path, r.Min, r.Max)
+			}
+			if r.Min == r.Max {
+				codes = append(codes, strconv.Itoa(r.Min))
+			} else {
+				codes = append(codes, strconv.Itoa(r.Min)+"-"+strconv.Itoa(r.Max))
+			}
+		}
+		pu.codes = strings.Join(codes, " ")
+		pu.request = c.buildRequest(u)
+		c.urls = append(c.urls, pu)
+
+		fmt.Fprintf(keyHash, "%s\x00%s\x00%s\x00%s\x00", u.Path, strings.ToLower(u.Digest), pu.codes, u.VirtualHost)
+		if u.Regex != nil {
+			fmt.Fprintf(keyHash, "%s\x00%t\x00%d\x00%t\x00%d\x00", u.Regex.String(), u.RegexNoMatch, u.RegexMinOffset, u.RegexMaxOffsetSet, u.RegexMaxOffset)
+		}
+		keyHash.Write([]byte{0xff})
+	}
+
+	var key strings.Builder
+	fmt.Fprintf(&key, "%s %s proto=%s", c.kind, c.addr, opts.Protocol)
+	if opts.VirtualHost != "" {
+		fmt.Fprintf(&key, " vhost=%s", opts.VirtualHost)
+	}
+	if opts.TLS != nil {
+		fmt.Fprintf(&key, " sni=%s verify=%t", opts.TLS.ServerName, opts.TLS.Verify)
+		if opts.TLS.RootCAs != nil || len(opts.TLS.Certificates) > 0 {
+			// Pools and certificates have no stable text form: keep such checkers apart.
+			fmt.Fprintf(&key, " tls=%p", c)
+		}
+	}
+	fmt.Fprintf(&key, " max=%d urls=%016x%s", c.maxResp, keyHash.Sum64(), opts.keySuffix())
+	c.key = key.String()
+	return c, nil
+}
+
+// buildRequest writes the request Keepalived sends for u.
+func (c *HTTPChecker) buildRequest(u URL) []byte {
+	host := u.VirtualHost
+	if host == "" {
+		host = c.opts.VirtualHost
+	}
+	if host == "" {
+		host = c.hostPort
+	}
+	minor := "0"
+	if c.opts.Protocol == HTTP11 {
+		minor = "1"
+	}
+	var b bytes.Buffer
+	b.WriteString("GET " + u.Path + " HTTP/1." + minor + "\r\n")
+	b.WriteString("User-Agent: KeepAliveClient\r\n")
+	if c.opts.Protocol != HTTP10 {
+		b.WriteString("Connection: close\r\n")
+	}
+	b.WriteString("Host: " + host + "\r\n\r\n")
+	return b.Bytes()
+}
+
+// Kind returns "HTTP_GET" or "SSL_GET".
+func (c *HTTPChecker) Kind() string { return c.kind }
+
+// Target returns the address probed.
+func (c *HTTPChecker) Target() string { return c.addr }
+
+// Key returns "<kind> <addr> proto=<p>[ vhost=<h>][ sni=<n> verify=<b>] max=<n> urls=<hash of
+// the url blocks>[ bind=..][ if=..][ mark=..]".
+func (c *HTTPChecker) Key() string { return c.key }
+
+// Check fetches every URL in turn; the first that fails decides the result.
+func (c *HTTPChecker) Check(ctx context.Context) Result {
+	start := time.Now()
+	for i := range c.urls {
+		if reason := c.checkURL(ctx, &c.urls[i]); reason != "" {
+			return probeResult(start, false, reason)
+		}
+	}
+	if len(c.urls) == 1 {
+		return probeResult(start, true, "url "+c.urls[0].Path+": ok")
+	}
+	return probeResult(start, true, strconv.Itoa(len(c.urls))+" urls ok")
+}
+
+// checkURL probes one URL and returns why it failed, or "" when it passed.
+func (c *HTTPChecker) checkURL(ctx context.Context, u *httpURL) string {
+	prefix := "url " + u.Path + ": "
+	raw, err := c.dialer.DialContext(ctx, "tcp", c.addr)
+	if err != nil {
+		return prefix + failReason(ctx, "connect", err)
+	}
+	stop := bindConn(ctx, raw)
+	defer stop()
+	var conn net.Conn = raw
+	if c.tls != nil {
+		tc := tls.Client(raw, c.tls)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			_ = raw.Close()
+			return prefix + failReason(ctx, "TLS handshake", err)
+		}
+		conn = tc
+	}
+	// Closing the TCP socket, not the TLS layer: Keepalived's quiet shutdown sends no
+	// close_notify either, and there is nothing left to say.
+	defer raw.Close()
+
+	if _, err := conn.Write(u.request); err != nil {
+		return prefix + failReason(ctx, "send request", err)
+	}
+
+	bp := c.bufPool.Get().(*[]byte)
+	defer c.bufPool.Put(bp)
+	buf := *bp
+
+	// Status line and headers.
+	n, hdrEnd := 0, -1
+	for hdrEnd < 0 {
+		if n == len(buf) {
+			return prefix + fmt.Sprintf("response header exceeds %d bytes", len(buf))
+		}
+		m, err := conn.Read(buf[n:])
+		if m > 0 {
+			from := max(0, n-3)
+			n += m
+			if i := bytes.Index(buf[from:n], []byte("\r\n\r\n")); i >= 0 {
+				hdrEnd = from + i + 4
+			}
+		}
+		if hdrEnd < 0 && err != nil {
+			if errors.Is(err, io.EOF) {
+				if n == 0 {
+					return prefix + "read response: no data received"
+				}
+				return prefix + "read response: connection closed inside the header"
+			}
+			return prefix + failReason(ctx, "read response", err)
+		}
+	}
+	status := parseStatusCode(buf[:hdrEnd])
+	contentLen := parseContentLength(buf[:hdrEnd])
+
+	// Body: hashed as it streams, kept only when a regex must see it.
+	var digest hash.Hash
+	if u.Digest != "" {
+		digest = md5.New()
+	}
+	var body []byte
+	keep := u.Regex != nil
+	total := int64(n)
+	var received int64
+	consume := func(p []byte) {
+		if contentLen >= 0 && received+int64(len(p)) > contentLen {
+			p = p[:contentLen-received]
+		}
+		received += int64(len(p))
+		if digest != nil {
+			digest.Write(p)
+		}
+		if keep {
+			body = append(body, p...)
+		}
+	}
+	consume(buf[hdrEnd:n])
+	for contentLen < 0 || received < contentLen {
+		m, err := conn.Read(buf)
+		if m > 0 {
+			total += int64(m)
+			if total > c.maxResp {
+				return prefix + fmt.Sprintf("response exceeds %d bytes, cut", c.maxResp)
+			}
+			consume(buf[:m])
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			// A TLS server that closes without close_notify ends the body like EOF does.
+			if c.tls != nil && errors.Is(err, io.ErrUnexpectedEOF) {
+				break
+			}
+			return prefix + failReason(ctx, "read body", err)
+		}
+	}
+
+	if !statusAccepted(u.StatusCodes, status) {
+		if status == 0 {
+			return prefix + "no HTTP status in response, expected " + u.codes
+		}
+		return prefix + "HTTP status " + strconv.Itoa(status) + ", expected " + u.codes
+	}
+	if digest != nil {
+		var sum [md5.Size]byte
+		digest.Sum(sum[:0])
+		if sum != u.digest {
+			return prefix + "MD5 digest " + hex.EncodeToString(sum[:]) + ", expected " + strings.ToLower(u.Digest)
+		}
+	}
+	if u.Regex != nil {
+		matched := regexMatches(u, body)
+		if matched == u.RegexNoMatch {
+			if matched {
+				return prefix + fmt.Sprintf("body matches regex %q (regex_no_match)", u.Regex.String())
+			}
+			return prefix + fmt.Sprintf("body does not match regex %q", u.Regex.String())
+		}
+	}
+	return ""
+}
+
+// regexMatches reports whether u's regex matches body within the configured offsets.
+func regexMatches(u *httpURL, body []byte) bool {
+	from := u.RegexMinOffset
+	if from > len(body) {
+		return false
+	}
+	loc := u.Regex.FindIndex(body[from:])
+	if loc == nil {
+		return false
+	}
+	return !u.RegexMaxOffsetSet || from+loc[0] <= u.RegexMaxOffset
+}
+
+// statusAccepted reports whether code is within one of ranges.
+func statusAccepted(ranges []StatusRange, code int) bool {
+	for _, r := range ranges {
+		if code >= r.Min && code <= r.Max {
+			return true
+		}
+	}
+	return false
+}
+
+// parseStatusCode reads the three-digit code after the first space of the status line, or 0
+// when there is none. Keepalived also demands a space after the code; vigil accepts a status
+// line without a reason phrase.
+func parseStatusCode(hdr []byte) int {
+	line := hdr
+	if i := bytes.IndexByte(hdr, '\r'); i >= 0 {
+		line = hdr[:i]
+	}
+	sp := bytes.IndexByte(line, ' ')
+	if sp < 0 || len(line) < sp+4 {
+		return 0
+	}
+	code := line[sp+1 : sp+4]
+	if len(line) > sp+4 && line[sp+4] != ' ' {
+		return 0
+	}
+	v := 0
+	for _, ch := range code {
+		if ch < '0' || ch > '9' {
+			return 0
+		}
+		v = v*10 + int(ch-'0')
+	}
+	return v
+}
+
+// parseContentLength returns the Content-Length header's value, or -1 when there is none or it
+// is not a number.
+func parseContentLength(hdr []byte) int64 {
+	for len(hdr) > 0 {
+		i := bytes.Index(hdr, []byte("\r\n"))
+		if i < 0 {
+			i = len(hdr)
+		}
+		line := hdr[:i]
+		hdr = hdr[min(len(hdr), i+2):]
+		const name = "content-length:"
+		if len(line) > len(name) && bytes.EqualFold(line[:len(name)], []byte(name)) {
+			v, err := strconv.ParseInt(strings.TrimSpace(string(line[len(name):])), 10, 64)
+			if err != nil || v < 0 {
+				return -1
+			}
+			return v
+		}
+	}
+	return -1
+}
