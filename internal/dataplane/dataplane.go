@@ -1,0 +1,203 @@
+package dataplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// Protocol is the transport a service balances.
+type Protocol string
+
+// The protocols a Service may name.
+const (
+	TCP Protocol = "tcp"
+	UDP Protocol = "udp"
+)
+
+// Scheduler names how a backend is chosen for a new connection. The names are Keepalived's
+// lb_algo values (which are IPVS's scheduler names).
+type Scheduler string
+
+// Schedulers every data plane understands. Other Keepalived names are mapped by Effective.
+const (
+	// RoundRobin ignores weights except that weight 0 takes a backend out.
+	RoundRobin Scheduler = "rr"
+	// WeightedRoundRobin spreads each backend's share evenly over the cycle (smooth WRR, as
+	// nginx and IPVS wrr do) rather than sending a weight's worth in a burst.
+	WeightedRoundRobin Scheduler = "wrr"
+	// LeastConnection picks the backend with the fewest active connections.
+	LeastConnection Scheduler = "lc"
+	// WeightedLeastConnection picks the backend with the lowest active connections / weight.
+	WeightedLeastConnection Scheduler = "wlc"
+	// SourceHash maps the client IP to a backend through a weighted bucket table (IPVS sh).
+	SourceHash Scheduler = "sh"
+	// MaglevHash maps the client IP to a backend through a Maglev lookup table (IPVS mh): a
+	// change of one backend moves only about that backend's share of clients.
+	MaglevHash Scheduler = "mh"
+	// Failover sends everything to the backend with the highest weight (IPVS fo).
+	Failover Scheduler = "fo"
+)
+
+// Effective returns the scheduler a data plane that implements only the constants above runs
+// for name, and whether that is a fallback. sed, nq and twos fall back to wlc (all pick by
+// load over weight); lblc, lblcr and dh (destination-address schedulers, meaningless when the
+// destination is one listen address) fall back to sh; ovf falls back to fo. The empty name is
+// wlc, Keepalived's default lb_algo. An unknown name returns ok false.
+func Effective(name Scheduler) (s Scheduler, fallback, ok bool) {
+	switch name {
+	case "":
+		return WeightedLeastConnection, false, true
+	case RoundRobin, WeightedRoundRobin, LeastConnection, WeightedLeastConnection, SourceHash, MaglevHash, Failover:
+		return name, false, true
+	case "sed", "nq", "twos":
+		return WeightedLeastConnection, true, true
+	case "lblc", "lblcr", "dh":
+		return SourceHash, true, true
+	case "ovf":
+		return Failover, true, true
+	}
+	return "", false, false
+}
+
+// Backend is one real server as the pool wants it now.
+type Backend struct {
+	Addr netip.AddrPort
+	// Weight 0 inhibits: no new connections, established ones stay. Negative is invalid.
+	Weight int
+}
+
+// Service is the whole desired state of one virtual service. Apply replaces the previous state
+// of the service with the same Name at once.
+type Service struct {
+	// Name identifies the service across Apply calls (the daemon uses the virtual_server's
+	// "ip port" or "fwmark N" text).
+	Name     string
+	Protocol Protocol
+	Listen   netip.AddrPort
+	// Scheduler is an lb_algo name; see Effective for the ones that fall back.
+	Scheduler Scheduler
+	// Persistence, when > 0, sends a client IP back to the same backend for new connections
+	// until it has been this long without one (persistence_timeout). The affinity is dropped
+	// when that backend leaves the set or drops to weight 0.
+	Persistence time.Duration
+	// Backends in the pool's order; an address appears at most once.
+	Backends []Backend
+	// Sorry gets new connections when no backend has weight > 0 (sorry_server). Its Weight is
+	// ignored.
+	Sorry *Backend
+	// ShutdownSessions resets established connections to a backend the moment it leaves the
+	// set (HAProxy's on-marked-down shutdown-sessions); otherwise they drain. It does not apply
+	// to weight 0, which never cuts established connections.
+	ShutdownSessions bool
+	// IdleTimeout closes a connection (TCP) or forgets a flow (UDP) after this long without
+	// traffic; 0 takes the data plane's default.
+	IdleTimeout time.Duration
+}
+
+// Validate reports the first thing wrong with s, naming the service and the value.
+func (s Service) Validate() error {
+	if s.Name == "" {
+		return errors.New("service: empty name")
+	}
+	if s.Protocol != TCP && s.Protocol != UDP {
+		return fmt.Errorf("service %s: protocol %q, expected tcp or udp", s.Name, s.Protocol)
+	}
+	if !s.Listen.IsValid() {
+		return fmt.Errorf("service %s: listen address not set", s.Name)
+	}
+	if _, _, ok := Effective(s.Scheduler); !ok {
+		return fmt.Errorf("service %s: scheduler %q unknown, expected rr wrr lc wlc sh mh fo sed nq twos lblc lblcr dh ovf", s.Name, s.Scheduler)
+	}
+	if s.Persistence < 0 || s.IdleTimeout < 0 {
+		return fmt.Errorf("service %s: negative persistence %v or idle timeout %v", s.Name, s.Persistence, s.IdleTimeout)
+	}
+	seen := make(map[netip.AddrPort]bool, len(s.Backends))
+	for _, b := range s.Backends {
+		if !b.Addr.IsValid() || b.Addr.Port() == 0 {
+			return fmt.Errorf("service %s: backend %q: address and port required", s.Name, b.Addr)
+		}
+		if b.Weight < 0 {
+			return fmt.Errorf("service %s: backend %s: weight %d, expected >= 0", s.Name, b.Addr, b.Weight)
+		}
+		if seen[b.Addr] {
+			return fmt.Errorf("service %s: backend %s listed twice", s.Name, b.Addr)
+		}
+		seen[b.Addr] = true
+	}
+	if s.Sorry != nil && (!s.Sorry.Addr.IsValid() || s.Sorry.Addr.Port() == 0) {
+		return fmt.Errorf("service %s: sorry server %q: address and port required", s.Name, s.Sorry.Addr)
+	}
+	return nil
+}
+
+// Equal reports whether a and b describe the same state, so that Apply can skip a no-op.
+func (s Service) Equal(o Service) bool {
+	if s.Name != o.Name || s.Protocol != o.Protocol || s.Listen != o.Listen || s.Scheduler != o.Scheduler ||
+		s.Persistence != o.Persistence || s.ShutdownSessions != o.ShutdownSessions ||
+		s.IdleTimeout != o.IdleTimeout || len(s.Backends) != len(o.Backends) {
+		return false
+	}
+	if (s.Sorry == nil) != (o.Sorry == nil) || (s.Sorry != nil && s.Sorry.Addr != o.Sorry.Addr) {
+		return false
+	}
+	for i := range s.Backends {
+		if s.Backends[i] != o.Backends[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// BackendStats are the counters of one backend of one service. Counters survive Apply calls
+// that keep the backend; they start again from zero when a backend is removed and added back
+// after its last connection closed.
+type BackendStats struct {
+	Addr   netip.AddrPort `json:"addr"`
+	Weight int            `json:"weight"`
+	// Sorry is true for the sorry server's entry.
+	Sorry bool `json:"sorry,omitempty"`
+	// Draining is true for a backend that left the set and still has connections.
+	Draining bool `json:"draining,omitempty"`
+	// Active connections (TCP) or flows (UDP) now.
+	Active int64 `json:"active"`
+	// Total connections or flows ever sent to it.
+	Total uint64 `json:"total"`
+	// BytesIn were sent by clients to the backend, BytesOut by the backend to clients.
+	BytesIn  uint64 `json:"bytes_in"`
+	BytesOut uint64 `json:"bytes_out"`
+	// DialFailures counts connections to it that failed to open.
+	DialFailures uint64 `json:"dial_failures"`
+}
+
+// ServiceStats are the counters of one service.
+type ServiceStats struct {
+	Name     string         `json:"name"`
+	Protocol Protocol       `json:"protocol"`
+	Listen   netip.AddrPort `json:"listen"`
+	// Scheduler is the one running (after Effective's fallback).
+	Scheduler Scheduler      `json:"scheduler"`
+	Backends  []BackendStats `json:"backends"`
+	// Refused counts connections or flows dropped because no backend (nor sorry server) could
+	// take them.
+	Refused uint64 `json:"refused"`
+}
+
+// Dataplane applies the pool's decisions. Methods are safe for concurrent use.
+type Dataplane interface {
+	// Apply creates the service or replaces its whole state atomically: a new connection sees
+	// either the old state or the new one, never a mix. From the moment Apply returns no new
+	// connection goes to a backend that left or has weight 0. Applying an identical service is a
+	// no-op. On error the previous state of the service stays in force.
+	Apply(ctx context.Context, svc Service) error
+	// Remove stops the service: it stops listening; established connections drain, or are reset
+	// if the service had ShutdownSessions. Removing an unknown name is not an error.
+	Remove(ctx context.Context, name string) error
+	// Stats returns a snapshot of every service's counters, sorted by name.
+	Stats() []ServiceStats
+	// Close removes every service and releases everything; established connections are reset
+	// after the implementation's drain period. Close waits for its goroutines to end.
+	Close() error
+}

@@ -1,0 +1,244 @@
+package userspace
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/vigil-lb/vigil/internal/dataplane"
+)
+
+// Options tune a Balancer. The zero value works: every zero field takes the default named in
+// its comment.
+type Options struct {
+	// DialTimeout bounds one connection attempt to a backend (2s).
+	DialTimeout time.Duration
+	// DialAttempts is how many backends one new connection tries before it is refused (3). The
+	// first is the scheduler's pick; the next ones follow it in the service's backend order.
+	DialAttempts int
+	// TCPIdleTimeout is the default idle timeout of TCP connections (900s, IPVS's tcp timeout).
+	// A connection silent both ways this long is closed, within twice this long.
+	TCPIdleTimeout time.Duration
+	// UDPIdleTimeout is the default idle timeout of UDP flows (300s, IPVS's udp timeout).
+	UDPIdleTimeout time.Duration
+	// DrainTimeout is how long Close lets established connections finish before it resets
+	// them (0: reset at once).
+	DrainTimeout time.Duration
+	// MaglevTableSize is the mh lookup table size, one of Linux ip_vs_mh's primes (251, 509,
+	// 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071); default 4093, Linux's default.
+	MaglevTableSize int
+	// MaxUDPFlows bounds each UDP service's flow table (16384); datagrams of new flows past it
+	// are dropped and counted as refused.
+	MaxUDPFlows int
+	// MaxDatagram is the UDP receive buffer per flow (9216 bytes); longer datagrams are cut.
+	MaxDatagram int
+	// MaxPersistence bounds each service's persistence table (1<<20 client addresses).
+	MaxPersistence int
+	// Now is the clock for persistence; time.Now when nil.
+	Now func() time.Time
+}
+
+func (o Options) withDefaults() Options {
+	def := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defInt := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&o.DialTimeout, 2*time.Second)
+	def(&o.TCPIdleTimeout, 900*time.Second)
+	def(&o.UDPIdleTimeout, 300*time.Second)
+	defInt(&o.DialAttempts, 3)
+	defInt(&o.MaglevTableSize, DefaultMaglevTableSize)
+	defInt(&o.MaxUDPFlows, 16384)
+	defInt(&o.MaxDatagram, 9216)
+	defInt(&o.MaxPersistence, 1<<20)
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// Balancer is the userspace data plane. It implements dataplane.Dataplane.
+type Balancer struct {
+	log  *slog.Logger
+	opts Options
+
+	// ctx is cancelled by Close; dials and loops watch it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// wg counts every goroutine the balancer started.
+	wg sync.WaitGroup
+
+	mu       sync.Mutex
+	services map[string]*service
+	closed   bool
+}
+
+var _ dataplane.Dataplane = (*Balancer)(nil)
+
+// New returns a Balancer with no services.
+func New(logger *slog.Logger, opts Options) *Balancer {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Balancer{
+		log:      logger,
+		opts:     opts.withDefaults(),
+		ctx:      ctx,
+		cancel:   cancel,
+		services: make(map[string]*service),
+	}
+}
+
+// Apply implements dataplane.Dataplane.
+func (b *Balancer) Apply(ctx context.Context, spec dataplane.Service) error {
+	if err := spec.Validate(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("service %s: %w", spec.Name, err)
+	}
+	spec.Backends = slices.Clone(spec.Backends)
+	if spec.Sorry != nil {
+		sorry := *spec.Sorry
+		spec.Sorry = &sorry
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return fmt.Errorf("service %s: balancer closed", spec.Name)
+	}
+	if s, ok := b.services[spec.Name]; ok {
+		return s.apply(spec)
+	}
+	s := newService(b, spec.Name)
+	if err := s.apply(spec); err != nil {
+		return err
+	}
+	b.services[spec.Name] = s
+	return nil
+}
+
+// Remove implements dataplane.Dataplane.
+func (b *Balancer) Remove(ctx context.Context, name string) error {
+	b.mu.Lock()
+	s, ok := b.services[name]
+	delete(b.services, name)
+	b.mu.Unlock()
+	if ok {
+		s.stop(s.currentSpec().ShutdownSessions)
+	}
+	return nil
+}
+
+// Stats implements dataplane.Dataplane.
+func (b *Balancer) Stats() []dataplane.ServiceStats {
+	b.mu.Lock()
+	list := make([]*service, 0, len(b.services))
+	for _, s := range b.services {
+		list = append(list, s)
+	}
+	b.mu.Unlock()
+	out := make([]dataplane.ServiceStats, 0, len(list))
+	for _, s := range list {
+		out = append(out, s.stats())
+	}
+	slices.SortFunc(out, func(x, y dataplane.ServiceStats) int { return cmp.Compare(x.Name, y.Name) })
+	return out
+}
+
+// Close implements dataplane.Dataplane: it stops every listener, lets established connections
+// run for Options.DrainTimeout, resets what is left and waits for every goroutine.
+func (b *Balancer) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	list := make([]*service, 0, len(b.services))
+	for _, s := range b.services {
+		list = append(list, s)
+	}
+	clear(b.services)
+	b.mu.Unlock()
+
+	for _, s := range list {
+		s.stopListening()
+	}
+	if b.opts.DrainTimeout > 0 {
+		deadline := time.Now().Add(b.opts.DrainTimeout)
+		for time.Now().Before(deadline) && anyActive(list) {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	b.cancel()
+	for _, s := range list {
+		s.resetAll()
+	}
+	b.wg.Wait()
+	return nil
+}
+
+func anyActive(list []*service) bool {
+	for _, s := range list {
+		for _, st := range s.stats().Backends {
+			if st.Active > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// errClosed marks loops ended by their owner.
+var errClosed = errors.New("closed")
+
+// table is one immutable decision state of a service; Apply swaps in a new one.
+type table struct {
+	picker  *picker
+	sorry   *backend
+	persist time.Duration
+	// eligible is the member set, for checking a persistence entry (nil without persistence).
+	eligible map[*backend]struct{}
+}
+
+// choose returns the backend for attempt number attempt of a new connection, or nil. first is
+// the index the first attempt picked (-1 for the sorry server or persistence).
+func (t *table) choose(aff *affinity, client netip.Addr, key uint64, now time.Time, attempt, first int) (*backend, int) {
+	n := len(t.picker.members)
+	if n == 0 {
+		if attempt == 0 {
+			return t.sorry, -1
+		}
+		return nil, -1
+	}
+	if attempt == 0 {
+		if t.persist > 0 {
+			if b := aff.lookup(client, now); b != nil {
+				if _, ok := t.eligible[b]; ok {
+					return b, -1
+				}
+			}
+		}
+		i := t.picker.pick(key)
+		return t.picker.members[i], i
+	}
+	if attempt >= n {
+		return nil, -1
+	}
+	i := (max(first, 0) + attempt) % n
+	return t.picker.members[i], i
+}

@@ -1,0 +1,10 @@
+// Package userspace is vigil's built-in data plane: a TCP and UDP proxy that balances new
+// connections (TCP) and flows (UDP) over a service's backends with the IPVS schedulers (rr, wrr,
+// lc, wlc, sh, mh, fo), persistence, a sorry server, and drain-or-reset when a backend leaves.
+// It needs no privilege and runs anywhere Go does; backends see the balancer's address as the
+// client's (it is a full proxy, like HAProxy in mode tcp, not a packet forwarder like IPVS).
+//
+// Each service's decision state is an immutable table built by Apply and swapped in with an
+// atomic pointer, so a connection sees the whole old state or the whole new one. TCP payload is
+// moved between *net.TCPConn with io.Copy-style ReadFrom, which Go turns into splice(2) on Linux.
+package userspace

@@ -1,0 +1,334 @@
+package userspace
+
+import (
+	"cmp"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vigil-lb/vigil/internal/dataplane"
+)
+
+// service is one virtual service: its listener, its backends' live state and its current table.
+type service struct {
+	bal  *Balancer
+	name string
+
+	tbl     atomic.Pointer[table]
+	aff     *affinity
+	refused atomic.Uint64
+	// idle is the effective idle timeout in nanoseconds, read by connections.
+	idle atomic.Int64
+
+	// mu serialises apply, stop and stats, and guards the fields below.
+	mu       sync.Mutex
+	spec     dataplane.Service
+	sched    dataplane.Scheduler
+	applied  bool
+	backends map[netip.AddrPort]*backend // in the set, and draining ones
+	sorry    *backend
+	ln       *listener
+	flows    *flowTable // UDP only
+}
+
+// listener is one bound socket and the goroutine reading it.
+type listener struct {
+	proto dataplane.Protocol
+	addr  netip.AddrPort
+	tcp   *net.TCPListener
+	udp   *net.UDPConn
+	done  chan struct{}
+}
+
+func (l *listener) close() {
+	if l.tcp != nil {
+		l.tcp.Close()
+	} else {
+		l.udp.Close()
+	}
+	<-l.done
+}
+
+func newService(b *Balancer, name string) *service {
+	return &service{
+		bal:      b,
+		name:     name,
+		aff:      newAffinity(b.opts.MaxPersistence),
+		backends: make(map[netip.AddrPort]*backend),
+	}
+}
+
+func (s *service) currentSpec() dataplane.Service {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.spec
+}
+
+// apply moves the service to spec. Nothing changes if it fails.
+func (s *service) apply(spec dataplane.Service) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.applied && s.spec.Equal(spec) {
+		return nil
+	}
+	sched, fallback, _ := dataplane.Effective(spec.Scheduler)
+
+	// Build the new state beside the old one.
+	states := make(map[netip.AddrPort]*backend, len(spec.Backends))
+	var members []*backend
+	var weights []int
+	for _, be := range spec.Backends {
+		st := s.backends[be.Addr]
+		if st == nil {
+			st = newBackend(be.Addr, false)
+		}
+		states[be.Addr] = st
+		if be.Weight > 0 {
+			members = append(members, st)
+			weights = append(weights, be.Weight)
+		}
+	}
+	p, err := newPicker(sched, members, weights, s.bal.opts.MaglevTableSize)
+	if err != nil {
+		return fmt.Errorf("service %s: %w", spec.Name, err)
+	}
+	t := &table{picker: p, persist: spec.Persistence}
+	var sorry *backend
+	if spec.Sorry != nil {
+		sorry = s.sorry
+		if sorry == nil || sorry.addr != spec.Sorry.Addr {
+			sorry = newBackend(spec.Sorry.Addr, true)
+		}
+		t.sorry = sorry
+	}
+	if spec.Persistence > 0 {
+		t.eligible = make(map[*backend]struct{}, len(members))
+		for _, m := range members {
+			t.eligible[m] = struct{}{}
+		}
+	}
+
+	// Bind before anything is visible, so a bind failure leaves the old state whole.
+	var newLn *listener
+	if s.ln == nil || s.ln.addr != spec.Listen || s.ln.proto != spec.Protocol {
+		newLn, err = s.bind(spec)
+		if err != nil {
+			return err
+		}
+	}
+
+	idle := spec.IdleTimeout
+	if idle <= 0 {
+		idle = s.bal.opts.TCPIdleTimeout
+		if spec.Protocol == dataplane.UDP {
+			idle = s.bal.opts.UDPIdleTimeout
+		}
+	}
+	s.idle.Store(int64(idle))
+	s.tbl.Store(t)
+
+	// Admission follows the new table: from here on no connection registers with a backend
+	// that is out or at weight 0.
+	weightOf := make(map[netip.AddrPort]int, len(spec.Backends))
+	for _, be := range spec.Backends {
+		weightOf[be.Addr] = be.Weight
+	}
+	for addr, st := range states {
+		st.setAccepting(weightOf[addr] > 0, true, false, weightOf[addr])
+	}
+	for addr, st := range s.backends {
+		if _, ok := states[addr]; ok {
+			continue
+		}
+		st.setAccepting(false, false, spec.ShutdownSessions, 0)
+		if st.active.Load() > 0 {
+			states[addr] = st // draining: keep for stats and a possible return
+		}
+	}
+	if s.sorry != nil && s.sorry != sorry {
+		s.sorry.setAccepting(false, false, spec.ShutdownSessions, 0)
+	}
+	if sorry != nil {
+		sorry.setAccepting(len(members) == 0, true, false, 0)
+	}
+	if spec.Persistence > 0 {
+		s.aff.keepOnly(func(b *backend) bool { _, ok := t.eligible[b]; return ok })
+	}
+
+	oldLn := s.ln
+	if newLn != nil {
+		s.ln = newLn
+	}
+	s.backends, s.sorry = states, sorry
+	s.spec, s.sched, s.applied = spec, sched, true
+	if newLn != nil {
+		s.start(newLn)
+		if oldLn != nil {
+			oldLn.close()
+			if oldLn.proto == dataplane.UDP && s.flows != nil {
+				// Old flows reply through the old socket; they cannot outlive it.
+				s.flows.resetListener(oldLn.udp)
+			}
+		}
+	}
+	s.bal.log.Info("service applied", "vs", spec.Name, "listen", spec.Listen, "proto", spec.Protocol,
+		"sched", sched, "fallback", fallback, "backends", len(spec.Backends), "eligible", len(members),
+		"rebound", newLn != nil)
+	return nil
+}
+
+func (s *service) bind(spec dataplane.Service) (*listener, error) {
+	l := &listener{proto: spec.Protocol, addr: spec.Listen, done: make(chan struct{})}
+	var err error
+	if spec.Protocol == dataplane.TCP {
+		l.tcp, err = net.ListenTCP("tcp", net.TCPAddrFromAddrPort(spec.Listen))
+	} else {
+		l.udp, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(spec.Listen))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("service %s: listen %s %s: %w", spec.Name, spec.Protocol, spec.Listen, err)
+	}
+	return l, nil
+}
+
+// start runs the listener's loop; called with s.mu held.
+func (s *service) start(l *listener) {
+	s.bal.wg.Add(1)
+	if l.tcp != nil {
+		go s.acceptLoop(l)
+		return
+	}
+	if s.flows == nil {
+		s.flows = newFlowTable(s.bal.opts.MaxUDPFlows)
+	}
+	go s.udpLoop(l)
+}
+
+// stopListening closes the listener and waits for its loop.
+func (s *service) stopListening() {
+	s.mu.Lock()
+	ln := s.ln
+	s.ln = nil
+	s.mu.Unlock()
+	if ln != nil {
+		ln.close()
+	}
+}
+
+// stop ends the service: no more listening, no more admissions; established sessions are
+// reset with cut (UDP flows always are: their replies went through the listener).
+func (s *service) stop(cut bool) {
+	s.stopListening()
+	s.mu.Lock()
+	all := make([]*backend, 0, len(s.backends)+1)
+	for _, st := range s.backends {
+		all = append(all, st)
+	}
+	if s.sorry != nil {
+		all = append(all, s.sorry)
+	}
+	udp := s.spec.Protocol == dataplane.UDP
+	s.mu.Unlock()
+	for _, st := range all {
+		st.setAccepting(false, false, cut || udp, 0)
+	}
+}
+
+func (s *service) resetAll() { s.stop(true) }
+
+func (s *service) stats() dataplane.ServiceStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := dataplane.ServiceStats{
+		Name:      s.name,
+		Protocol:  s.spec.Protocol,
+		Listen:    s.spec.Listen,
+		Scheduler: s.sched,
+		Refused:   s.refused.Load(),
+	}
+	inSet := make(map[netip.AddrPort]bool, len(s.spec.Backends))
+	for _, be := range s.spec.Backends {
+		inSet[be.Addr] = true
+		if st := s.backends[be.Addr]; st != nil {
+			out.Backends = append(out.Backends, st.stats())
+		}
+	}
+	var draining []dataplane.BackendStats
+	for addr, st := range s.backends {
+		if inSet[addr] {
+			continue
+		}
+		if st.active.Load() == 0 {
+			delete(s.backends, addr)
+			continue
+		}
+		draining = append(draining, st.stats())
+	}
+	slices.SortFunc(draining, func(x, y dataplane.BackendStats) int { return cmp.Compare(x.Addr.String(), y.Addr.String()) })
+	out.Backends = append(out.Backends, draining...)
+	if s.sorry != nil {
+		out.Backends = append(out.Backends, s.sorry.stats())
+	}
+	return out
+}
+
+// pickAndAdmit chooses a backend for a new session from client and admits sess with it via
+// open, which connects to the backend; drop undoes open when the backend stopped accepting
+// before the session could be admitted. It returns nil when nothing could take the session.
+func (s *service) pickAndAdmit(client netip.Addr, sess session, open func(*backend) error, drop func()) *backend {
+	key := addrKey(client)
+	opts := &s.bal.opts
+	first := -1
+	// Each round reads the current table; a backend that stopped accepting between the read
+	// and the admission costs one round.
+	for attempt, rounds := 0, 0; rounds < opts.DialAttempts+2; rounds++ {
+		t := s.tbl.Load()
+		now := opts.Now()
+		b, idx := t.choose(s.aff, client, key, now, attempt, first)
+		if b == nil {
+			break
+		}
+		if attempt == 0 {
+			first = idx
+		}
+		attempt++
+		if err := open(b); err != nil {
+			b.dialFail.Add(1)
+			s.bal.log.Debug("backend connect failed", "vs", s.name, "rs", b.addr, "err", err)
+			if attempt >= opts.DialAttempts {
+				break
+			}
+			continue
+		}
+		if !b.register(sess) {
+			drop()
+			attempt = 0 // the table changed under us: start over with the new one
+			first = -1
+			continue
+		}
+		if t.persist > 0 && !b.sorry {
+			s.aff.touch(client, b, now, t.persist)
+		}
+		return b
+	}
+	s.refused.Add(1)
+	return nil
+}
+
+// touchAffinity renews a client's persistence when its session ends, as IPVS's template timer
+// counts from the last connection.
+func (s *service) touchAffinity(client netip.Addr, b *backend) {
+	t := s.tbl.Load()
+	if t.persist <= 0 || b.sorry {
+		return
+	}
+	if _, ok := t.eligible[b]; ok {
+		s.aff.touch(client, b, s.bal.opts.Now(), t.persist)
+	}
+}
+
+func (s *service) idleTimeout() time.Duration { return time.Duration(s.idle.Load()) }

@@ -1,0 +1,141 @@
+package userspace
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// spliceChunk is how much one direction moves per ReadFrom call. Between calls it refreshes its
+// read deadline, its progress time and the byte counters, so counters lag by at most a chunk or
+// an idle period.
+const spliceChunk = 1 << 20
+
+func (s *service) acceptLoop(l *listener) {
+	defer s.bal.wg.Done()
+	defer close(l.done)
+	backoff := 5 * time.Millisecond
+	for {
+		c, err := l.tcp.AcceptTCP()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of descriptors and the like: wait a little rather than spin.
+			s.bal.log.Warn("accept failed", "vs", s.name, "err", err, "retry_in", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-s.bal.ctx.Done():
+				return
+			}
+			backoff = min(2*backoff, time.Second)
+			continue
+		}
+		backoff = 5 * time.Millisecond
+		s.bal.wg.Add(1)
+		go s.serveTCP(c)
+	}
+}
+
+// tcpSession is one proxied connection.
+type tcpSession struct {
+	client *net.TCPConn
+	server *net.TCPConn
+	once   sync.Once
+	// progress is, per direction (0: client→server, 1: server→client), the unix nanoseconds of
+	// the last time bytes moved; 0 once the direction ended.
+	progress [2]atomic.Int64
+}
+
+// reset closes both sides with RST.
+func (c *tcpSession) reset() {
+	c.once.Do(func() {
+		c.client.SetLinger(0)
+		c.client.Close()
+		if c.server != nil {
+			c.server.SetLinger(0)
+			c.server.Close()
+		}
+	})
+}
+
+func (s *service) serveTCP(client *net.TCPConn) {
+	defer s.bal.wg.Done()
+	sess := &tcpSession{client: client}
+	clientAddr := client.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
+	dialer := net.Dialer{Timeout: s.bal.opts.DialTimeout}
+	b := s.pickAndAdmit(clientAddr, sess,
+		func(b *backend) error {
+			c, err := dialer.DialContext(s.bal.ctx, "tcp", b.addr.String())
+			if err != nil {
+				return err
+			}
+			sess.server = c.(*net.TCPConn)
+			return nil
+		},
+		func() { sess.server.Close(); sess.server = nil })
+	if b == nil {
+		client.SetLinger(0)
+		client.Close()
+		return
+	}
+	s.proxy(sess, b)
+	b.unregister(sess)
+	s.touchAffinity(clientAddr, b)
+}
+
+// proxy moves bytes both ways until both directions end, one fails, or both are idle.
+func (s *service) proxy(sess *tcpSession, b *backend) {
+	now := time.Now().UnixNano()
+	sess.progress[0].Store(now)
+	sess.progress[1].Store(now)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.pipe(sess, 0, sess.server, sess.client, &b.bytesIn)
+	}()
+	s.pipe(sess, 1, sess.client, sess.server, &b.bytesOut)
+	<-done
+	sess.once.Do(func() {
+		sess.client.Close()
+		sess.server.Close()
+	})
+}
+
+// pipe copies src to dst for direction dir. At src's EOF it half-closes dst, so a client that
+// shuts its write side still gets the whole answer. A failure resets both sides.
+func (s *service) pipe(sess *tcpSession, dir int, dst, src *net.TCPConn, counter *atomic.Uint64) {
+	other := &sess.progress[1-dir]
+	lr := &io.LimitedReader{R: src}
+	for {
+		idle := s.idleTimeout()
+		src.SetReadDeadline(time.Now().Add(idle))
+		lr.N = spliceChunk
+		n, err := dst.ReadFrom(lr)
+		if n > 0 {
+			counter.Add(uint64(n))
+			sess.progress[dir].Store(time.Now().UnixNano())
+		}
+		switch {
+		case err == nil && lr.N > 0: // EOF from src
+			sess.progress[dir].Store(0)
+			dst.CloseWrite()
+			return
+		case err == nil:
+			continue
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// The deadline is only on reads, so nothing was lost. Idle only if the other
+			// direction has not moved for as long either.
+			if n > 0 || time.Since(time.Unix(0, other.Load())) < idle {
+				continue
+			}
+		}
+		sess.progress[dir].Store(0)
+		sess.reset()
+		return
+	}
+}
