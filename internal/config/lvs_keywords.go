@@ -1,0 +1,795 @@
+package config
+
+import (
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Keyword tables for virtual_server_group, virtual_server, sorry_server and real_server, after
+// Keepalived's check_parser.c. Messages are Keepalived's own; checkers are in check_keywords.go.
+
+// lvsSchedulerNames are the schedulers Keepalived 2.2.7 accepts for lb_algo / lvs_sched.
+var lvsSchedulerNames = []string{"rr", "wrr", "lc", "wlc", "lblc", "sh", "mh", "dh", "fo", "ovf", "lblcr", "sed", "nq", "twos"}
+
+func addLVSTopKeywords(c *Config, t *table) {
+	t.keywords["virtual_server_group"] = keyword{values: c.vsgKeyword}
+	t.keywords["virtual_server"] = keyword{block: c.vsKeyword}
+	t.keywords["SSL"] = keyword{block: lvsSSLKeyword}
+}
+
+// lvsSSLKeyword reads the SSL block (the client certificate of SSL_GET checkers). The model has no
+// place for it yet: the keywords are checked and their values dropped.
+func lvsSSLKeyword(p *parser, l Line) *table {
+	t := &table{keywords: map[string]keyword{}}
+	for _, k := range []struct{ kw, what string }{{"password", "password"}, {"ca", "cafile"}, {"certificate", "certfile"}, {"key", "keyfile"}} {
+		what := k.what
+		seen := false
+		t.keywords[k.kw] = keyword{scalar: func(p *parser, l Line) {
+			if len(l.Words) < 2 {
+				p.diags.Warnf(l.Pos, "SSL %s missing", what)
+				return
+			}
+			if seen {
+				p.diags.Warnf(l.Pos, "SSL %s already specified - replacing", what)
+			}
+			seen = true
+		}}
+	}
+	return t
+}
+
+// vsgKeyword reads "virtual_server_group NAME { ... }". Its body is free-form lines, so it is a
+// values block; to report an empty or inconsistent group at its closing brace, as Keepalived
+// does, it reads the body itself and leaves the engine only the '}' to skip.
+func (c *Config) vsgKeyword(p *parser, l Line) func(*parser, Line) {
+	if !p.lvsNeed(l, 1) {
+		return nil
+	}
+	g := &VirtualServerGroup{Pos: l.Pos, Name: l.Words[1], Ranges: []VSGRange{}, Fwmarks: []VSGFwmark{}}
+	var v4, v6, noFamily bool
+	each := func(p *parser, l Line) {
+		if l.Words[0] == "fwmark" {
+			if !p.lvsNeed(l, 1) {
+				return
+			}
+			mark, ok := p.lvsUnsigned(l.Pos, l.Words[1], 0, lvsMaxUint32)
+			if !ok {
+				p.diags.Warnf(l.Pos, "(%s): fwmark '%s' must be in [0, %d] - ignoring", g.Name, l.Words[1], uint64(lvsMaxUint32))
+				return
+			}
+			f := VSGFwmark{Pos: l.Pos, Mark: uint32(mark)}
+			if len(l.Words) > 2 {
+				switch l.Words[2] {
+				case "inet":
+					v4 = true
+				case "inet6":
+					v6 = true
+				default:
+					p.diags.Warnf(l.Pos, "(%s): fwmark '%d' family %s unknown - ignoring", g.Name, mark, l.Words[2])
+					return
+				}
+				f.Family = l.Words[2]
+			} else {
+				noFamily = true
+			}
+			g.Fwmarks = append(g.Fwmarks, f)
+			return
+		}
+		if r, ok := p.lvsVSGRange(g, l); ok {
+			g.Ranges = append(g.Ranges, r)
+			if r.First.Is4() {
+				v4 = true
+			} else {
+				v6 = true
+			}
+		}
+	}
+	p.valueBlock(each)
+	end := l.Pos
+	if p.next > 0 && p.lines[p.next-1].Words[0] == "}" {
+		end = p.lines[p.next-1].Pos
+		p.next-- // let the engine's skip consume the closing brace
+	}
+	switch {
+	case len(g.Ranges) == 0 && len(g.Fwmarks) == 0:
+		p.diags.Warnf(end, "virtual server group %s has no entries - removing", g.Name)
+	case v4 && v6 && noFamily:
+		p.diags.Warnf(end, "virtual server group %s cannot have IPv4, IPv6 and fwmark without family - removing", g.Name)
+	default:
+		c.VirtualServerGroups = append(c.VirtualServerGroups, g)
+	}
+	return nil
+}
+
+// vsgRange reads one address line of a virtual_server_group: "IP [PORT]", "IP-END [PORT]"
+// (END the last byte of IPv4 or last hex group of IPv6, or a whole address) or "IP/LEN [PORT]".
+func (p *parser) lvsVSGRange(g *VirtualServerGroup, l Line) (VSGRange, bool) {
+	s := l.Words[0]
+	port := ""
+	if len(l.Words) >= 2 {
+		port = l.Words[1]
+	}
+	a, pn, ok := p.lvsAddrPort(l.Pos, s, port)
+	if !ok {
+		suffix := ""
+		if port != "" && strings.Trim(port, "0") != "" {
+			suffix = "/port/" + port
+		}
+		p.diags.Warnf(l.Pos, "Invalid virtual server group IP address %s %s - skipping", s, suffix)
+		return VSGRange{}, false
+	}
+	r := VSGRange{Pos: l.Pos, First: a, Last: a, Port: pn}
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		bits, err := strconv.ParseUint(s[i+1:], 10, 8)
+		if err != nil || bits == 0 || bits > uint64(a.BitLen()) {
+			p.diags.Warnf(l.Pos, "Invalid netmask - %s - skipping", s)
+			return VSGRange{}, false
+		}
+		pf := netip.PrefixFrom(a, int(bits))
+		if pf.Masked().Addr() != a {
+			p.diags.Warnf(l.Pos, "Address mask bits not empty - %s - skipping", s)
+			return VSGRange{}, false
+		}
+		r.Last = lvsLastInPrefix(pf)
+		return r, true
+	}
+	i := strings.IndexByte(s, '-')
+	if i < 0 {
+		return r, true
+	}
+	end := s[i+1:]
+	if (a.Is4() && strings.Contains(end, ".")) || (a.Is6() && strings.Contains(end, ":")) {
+		e, err := netip.ParseAddr(end)
+		if err != nil || e.Zone() != "" {
+			p.diags.Warnf(l.Pos, "Invalid range end %s - skipping", s)
+			return VSGRange{}, false
+		}
+		if e.Is4() != a.Is4() {
+			p.diags.Warnf(l.Pos, "Range address families do not match %s - skipping", s)
+			return VSGRange{}, false
+		}
+		if e.Less(a) {
+			p.diags.Warnf(l.Pos, "Address range end is less than address range start - %s - skipping", s)
+			return VSGRange{}, false
+		}
+		r.Last = e
+		return r, true
+	}
+	base := 10
+	limit := uint64(255)
+	if a.Is6() {
+		base, limit = 16, 0xffff
+	}
+	v, err := strconv.ParseUint(end, base, 64)
+	if err != nil {
+		var ne *strconv.NumError
+		if lvsNumError(err, &ne) && ne.Err == strconv.ErrRange {
+			p.diags.Warnf(l.Pos, "Virtual server group range '%s' end '%s' too large", s, end)
+		} else {
+			p.diags.Warnf(l.Pos, "Virtual server group range '%s' has extra characters at end '%s'", s, end)
+		}
+		return VSGRange{}, false
+	}
+	if v > limit {
+		p.diags.Warnf(l.Pos, "Virtual server group range '%s' end '%s' too large", s, end)
+		return VSGRange{}, false
+	}
+	b := a.AsSlice()
+	var start uint64
+	if a.Is4() {
+		start = uint64(b[3])
+		b[3] = byte(v)
+	} else {
+		start = uint64(b[14])<<8 | uint64(b[15])
+		b[14], b[15] = byte(v>>8), byte(v)
+	}
+	if start >= v {
+		p.diags.Warnf(l.Pos, "Address range end is not greater than address range start - %s - skipping", s)
+		return VSGRange{}, false
+	}
+	r.Last, _ = netip.AddrFromSlice(b)
+	return r, true
+}
+
+func lvsLastInPrefix(pf netip.Prefix) netip.Addr {
+	b := pf.Addr().AsSlice()
+	for i := pf.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
+}
+
+// vsKeyword reads "virtual_server IP [PORT]", "virtual_server fwmark N" or
+// "virtual_server group NAME" and returns the table for its body.
+func (c *Config) vsKeyword(p *parser, l Line) *table {
+	if !p.lvsNeed(l, 1) {
+		return nil
+	}
+	vs := &VirtualServer{Pos: l.Pos, SchedulerFlags: []string{}, RealServers: []*RealServer{},
+		Quorum: 1, Weight: 1,
+		DelayLoop: Duration(60 * time.Second), ConnectTimeout: Duration(5 * time.Second)}
+	switch l.Words[1] {
+	case "group":
+		if !p.lvsNeed(l, 2) {
+			return nil
+		}
+		vs.Kind, vs.Group = VSKindGroup, l.Words[2]
+	case "fwmark":
+		if !p.lvsNeed(l, 2) {
+			return nil
+		}
+		mark, ok := p.lvsUnsigned(l.Pos, l.Words[2], 0, lvsMaxUint32)
+		if !ok {
+			p.diags.Warnf(l.Pos, "virtual server fwmark '%s' must be in [0, %d] - ignoring", l.Words[2], uint64(lvsMaxUint32))
+			return nil
+		}
+		vs.Kind, vs.Fwmark = VSKindFwmark, uint32(mark)
+	default:
+		port := ""
+		if len(l.Words) >= 3 {
+			port = l.Words[2]
+		}
+		a, pn, ok := p.lvsAddrPort(l.Pos, l.Words[1], port)
+		if !ok {
+			if port != "" && strings.Trim(port, "0") != "" {
+				p.diags.Warnf(l.Pos, "Invalid virtual server IP address/port %s/%s - skipping", l.Words[1], port)
+			} else {
+				p.diags.Warnf(l.Pos, "Invalid virtual server IP address %s - skipping", l.Words[1])
+			}
+			return nil
+		}
+		vs.Kind, vs.Address, vs.Port = VSKindAddress, a, pn
+		vs.Family = lvsFamily(a)
+	}
+	c.VirtualServers = append(c.VirtualServers, vs)
+	return vs.table(c)
+}
+
+func lvsFamily(a netip.Addr) string {
+	if a.Is4() {
+		return "inet"
+	}
+	return "inet6"
+}
+
+// lvsTimerKw installs a read_timer keyword for the virtual server with Keepalived's message.
+func lvsTimerKw(min uint64, max uint64, msg string, set func(time.Duration)) keyword {
+	return keyword{scalar: func(p *parser, l Line) {
+		if d, ok := p.lvsTimer(l, 1, min, max); ok {
+			set(d)
+		} else if len(l.Words) > 1 {
+			p.diags.Warnf(l.Pos, msg, l.Words[1])
+		}
+	}}
+}
+
+func (vs *VirtualServer) table(c *Config) *table {
+	k := map[string]keyword{}
+	t := &table{keywords: k, close: func(p *parser, end Pos) { vs.endPos = end; vs.close(p, end) }}
+
+	k["ip_family"] = keyword{scalar: func(p *parser, l Line) {
+		if !p.lvsNeed(l, 1) {
+			return
+		}
+		f := l.Words[1]
+		if f != "inet" && f != "inet6" {
+			p.diags.Warnf(l.Pos, "unknown address family %s", f)
+			return
+		}
+		if vs.Family != "" && vs.Family != f {
+			p.diags.Warnf(l.Pos, "Virtual server specified family %s conflicts with server family", f)
+			return
+		}
+		vs.Family = f
+	}}
+	k["retry"] = keyword{scalar: func(p *parser, l Line) {
+		if !p.lvsNeed(l, 1) {
+			return
+		}
+		if v, ok := p.lvsUnsigned(l.Pos, l.Words[1], 1, lvsMaxUint32); ok {
+			r := uint32(v)
+			vs.Retry = &r
+		} else {
+			p.diags.Warnf(l.Pos, "retry value invalid - %s", l.Words[1])
+		}
+	}}
+	k["delay_before_retry"] = lvsTimerKw(0, 0, "virtual server delay before retry '%s' invalid - ignoring", func(d time.Duration) { v := Duration(d); vs.DelayBeforeRetry = &v })
+	k["warmup"] = lvsTimerKw(0, 0, "virtual server warmup '%s' invalid - ignoring", func(d time.Duration) { v := Duration(d); vs.Warmup = &v })
+	k["connect_timeout"] = lvsTimerKw(1, lvsMaxUint32, "virtual server connect_timeout %s invalid - ignoring", func(d time.Duration) { vs.ConnectTimeout = Duration(d) })
+	k["delay_loop"] = lvsTimerKw(1, 0, "virtual server delay loop '%s' invalid - ignoring", func(d time.Duration) { vs.DelayLoop = Duration(d) })
+	k["inhibit_on_failure"] = keyword{scalar: func(p *parser, l Line) { vs.InhibitOnFailure = true }}
+	algo := keyword{scalar: func(p *parser, l Line) {
+		if !p.lvsNeed(l, 1) {
+			return
+		}
+		if !slices.Contains(lvsSchedulerNames, l.Words[1]) {
+			p.diags.Warnf(l.Pos, "Invalid lvs_scheduler '%s' - ignoring", l.Words[1])
+			return
+		}
+		vs.Scheduler = l.Words[1]
+	}}
+	k["lb_algo"], k["lvs_sched"] = algo, algo
+	flag := keyword{scalar: func(p *parser, l Line) { vs.flag(p, l) }}
+	for _, f := range []string{"hashed", "ops", "flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port", "mh-fallback"} {
+		k[f] = flag
+	}
+	fwd := keyword{scalar: func(p *parser, l Line) {
+		if f, ok := p.lvsForwarding(l, vs.Forwarding, "virtual"); ok {
+			vs.Forwarding, vs.fwdSet = f, true
+		}
+	}}
+	k["lb_kind"], k["lvs_method"] = fwd, fwd
+	k["persistence_engine"] = keyword{scalar: func(p *parser, l Line) {
+		if !p.lvsNeed(l, 1) {
+			return
+		}
+		name := l.Words[1]
+		if len(name) > 15 { // IP_VS_PENAME_MAXLEN - 1
+			p.diags.Warnf(l.Pos, "persistence_name too long, truncating - %s", name)
+			name = name[:15]
+		}
+		vs.PersistenceEngine = name
+	}}
+	k["persistence_timeout"] = keyword{scalar: func(p *parser, l Line) {
+		if len(l.Words) < 2 {
+			vs.PersistenceTimeout = Duration(360 * time.Second)
+			return
+		}
+		v, ok := p.lvsUnsigned(l.Pos, l.Words[1], 1, 86400*31)
+		if !ok {
+			p.diags.Warnf(l.Pos, "persistence_timeout invalid")
+			return
+		}
+		vs.PersistenceTimeout = Duration(time.Duration(v) * time.Second)
+	}}
+	k["persistence_granularity"] = keyword{scalar: func(p *parser, l Line) { vs.granularity(p, l) }}
+	k["protocol"] = keyword{scalar: func(p *parser, l Line) {
+		if !p.lvsNeed(l, 1) {
+			return
+		}
+		switch strings.ToUpper(l.Words[1]) {
+		case "TCP", "UDP", "SCTP":
+			vs.Protocol, vs.protoSet = strings.ToUpper(l.Words[1]), true
+		default:
+			p.diags.Warnf(l.Pos, "Unknown protocol %s - ignoring", l.Words[1])
+		}
+	}}
+	k["ha_suspend"] = keyword{scalar: func(p *parser, l Line) { vs.HASuspend = true }}
+	k["smtp_alert"] = keyword{scalar: func(p *parser, l Line) {
+		if v, ok := p.lvsOptBool(l, "virtual_server smtp_alert"); ok {
+			vs.smtpSet = &v
+		}
+	}}
+	k["virtualhost"] = keyword{scalar: func(p *parser, l Line) {
+		if len(l.Words) < 2 {
+			p.diags.Warnf(l.Pos, "virtual server virtualhost missing")
+			return
+		}
+		vs.VirtualHost = l.Words[1]
+	}}
+	k["snmp_name"] = keyword{scalar: func(p *parser, l Line) {
+		if len(l.Words) != 2 {
+			p.diags.Warnf(l.Pos, "virtual server snmp_name missing or extra parameters")
+		}
+	}}
+	k["alpha"] = keyword{scalar: func(p *parser, l Line) { vs.Alpha = true }}
+	k["omega"] = keyword{scalar: func(p *parser, l Line) { vs.Omega = true }}
+	k["quorum_up"] = keyword{scalar: func(p *parser, l Line) {
+		if vs.QuorumUp != "" {
+			p.diags.Warnf(l.Pos, "(%s) quorum_up script already specified - ignoring %s", vs.Group, lvsRest(l))
+			return
+		}
+		vs.QuorumUp = lvsRest(l)
+	}}
+	k["quorum_down"] = keyword{scalar: func(p *parser, l Line) {
+		if vs.QuorumDown != "" {
+			p.diags.Warnf(l.Pos, "(%s) quorum_down script already specified - ignoring %s", vs.Group, lvsRest(l))
+			return
+		}
+		vs.QuorumDown = lvsRest(l)
+	}}
+	k["quorum"] = keyword{scalar: func(p *parser, l Line) {
+		if !p.lvsNeed(l, 1) {
+			return
+		}
+		v, ok := p.lvsUnsigned(l.Pos, l.Words[1], 1, lvsMaxUint32)
+		if !ok {
+			p.diags.Warnf(l.Pos, "Quorum %s must be in [1, %d]. Setting to 1.", l.Words[1], uint64(lvsMaxUint32))
+			v = 1
+		}
+		vs.Quorum = uint32(v)
+	}}
+	k["hysteresis"] = keyword{scalar: func(p *parser, l Line) {
+		if !p.lvsNeed(l, 1) {
+			return
+		}
+		v, ok := p.lvsUnsigned(l.Pos, l.Words[1], 0, lvsMaxUint32)
+		if !ok {
+			p.diags.Warnf(l.Pos, "Hysteresis %s must be in [0, %d] - ignoring", l.Words[1], uint64(lvsMaxUint32))
+			return
+		}
+		vs.Hysteresis = uint32(v)
+	}}
+	k["weight"] = keyword{scalar: func(p *parser, l Line) {
+		if !p.lvsNeed(l, 1) {
+			return
+		}
+		v, ok := p.lvsUnsigned(l.Pos, l.Words[1], 1, 2147483647)
+		if !ok {
+			p.diags.Warnf(l.Pos, "Virtual server weight %s is outside range 1-2147483647", l.Words[1])
+			return
+		}
+		vs.Weight = uint32(v)
+	}}
+	k["sorry_server"] = keyword{scalar: func(p *parser, l Line) {
+		if !p.lvsNeed(l, 1) {
+			return
+		}
+		port := ""
+		if len(l.Words) >= 3 {
+			port = l.Words[2]
+		}
+		a, pn, ok := p.lvsAddrPort(l.Pos, l.Words[1], port)
+		if !ok {
+			p.diags.Warnf(l.Pos, "Invalid sorry server IP address %s - skipping", l.Words[1])
+			return
+		}
+		vs.SorryServer = &SorryServer{Pos: l.Pos, Address: a, Port: pn, Forwarding: vs.Forwarding, fwdSet: vs.fwdSet}
+	}}
+	k["sorry_server_inhibit"] = keyword{scalar: func(p *parser, l Line) {
+		if vs.SorryServer == nil {
+			p.diags.Warnf(l.Pos, "Ignoring sorry_server inhibit used before or without sorry_server")
+			return
+		}
+		vs.SorryServer.Inhibit = true
+	}}
+	k["sorry_server_lvs_method"] = keyword{scalar: func(p *parser, l Line) {
+		if vs.SorryServer == nil {
+			p.diags.Warnf(l.Pos, "sorry_server forwarding used without sorry_server")
+			return
+		}
+		if f, ok := p.lvsForwarding(l, vs.SorryServer.Forwarding, "sorry"); ok {
+			vs.SorryServer.Forwarding, vs.SorryServer.fwdSet = f, true
+		}
+	}}
+	k["real_server"] = keyword{block: func(p *parser, l Line) *table { return vs.rsKeyword(p, l) }}
+
+	// vigil extensions.
+	k["rise"] = lvsExtUint("rise", 1, lvsMaxUint32, func(v uint32) { vs.rise = &v })
+	k["slow_start"] = lvsExtTimer("slow_start", 0, func(d Duration) { vs.slow = &d })
+	k["down_delay_loop"] = lvsExtTimer("down_delay_loop", 1, func(d Duration) { vs.downDL = &d })
+	k["transition_delay_loop"] = lvsExtTimer("transition_delay_loop", 1, func(d Duration) { vs.transDL = &d })
+	k["panic_threshold"] = lvsExtUint("panic_threshold", 0, 100, func(v uint32) { vs.PanicThreshold = v })
+	k["shutdown_sessions"] = keyword{scalar: func(p *parser, l Line) {
+		if v, ok := p.lvsOptBool(l, "shutdown_sessions"); ok {
+			vs.ShutdownSessions = v
+		}
+	}}
+	return t
+}
+
+// lvsExtUint is a vigil extension keyword taking an unsigned number in [min, max].
+func lvsExtUint(name string, min, max uint64, set func(uint32)) keyword {
+	return keyword{scalar: func(p *parser, l Line) {
+		if !p.lvsNeed(l, 1) {
+			return
+		}
+		if v, ok := p.lvsUnsigned(l.Pos, l.Words[1], min, max); ok {
+			set(uint32(v))
+		} else {
+			p.diags.Warnf(l.Pos, "%s '%s' invalid - ignoring", name, l.Words[1])
+		}
+	}}
+}
+
+// lvsExtTimer is a vigil extension keyword taking seconds (at least minMicros microseconds).
+func lvsExtTimer(name string, minMicros uint64, set func(Duration)) keyword {
+	return keyword{scalar: func(p *parser, l Line) {
+		if d, ok := p.lvsTimer(l, 1, minMicros, 0); ok {
+			set(Duration(d))
+		} else if len(l.Words) > 1 {
+			p.diags.Warnf(l.Pos, "%s '%s' invalid - ignoring", name, l.Words[1])
+		}
+	}}
+}
+
+// flag handles the scheduler flag keywords. Like Keepalived, sh-* and mh-* flags are checked
+// against the scheduler set so far, so lb_algo must come first.
+func (vs *VirtualServer) flag(p *parser, l Line) {
+	f := l.Words[0]
+	add := func() {
+		if !slices.Contains(vs.SchedulerFlags, f) {
+			vs.SchedulerFlags = append(vs.SchedulerFlags, f)
+		}
+	}
+	switch {
+	case f == "ops", f == "flag-1", f == "flag-2", f == "flag-3":
+		add()
+	case vs.Scheduler == "sh":
+		if f == "sh-port" || f == "sh-fallback" {
+			add()
+		}
+	case vs.Scheduler == "mh":
+		if f == "mh-port" || f == "mh-fallback" {
+			add()
+		}
+	default:
+		p.diags.Warnf(l.Pos, "%s only applies to sh scheduler - ignoring", f)
+	}
+}
+
+// granularity reads persistence_granularity: a netmask for IPv4, a prefix length for IPv6. The
+// family is the virtual server's so far, else guessed from a '.' in the value.
+func (vs *VirtualServer) granularity(p *parser, l Line) {
+	if !p.lvsNeed(l, 1) {
+		return
+	}
+	s := l.Words[1]
+	f := vs.Family
+	if f == "" {
+		f = "inet6"
+		if strings.Contains(s, ".") {
+			f = "inet"
+		}
+	}
+	if f == "inet6" {
+		v, ok := p.lvsUnsigned(l.Pos, s, 1, 128)
+		if !ok {
+			p.diags.Warnf(l.Pos, "Invalid IPv6 persistence_granularity specified - %s", s)
+			return
+		}
+		vs.PersistencePrefixLen = int(v)
+	} else {
+		a, err := netip.ParseAddr(s)
+		if err != nil || !a.Is4() {
+			p.diags.Warnf(l.Pos, "Invalid IPv4 persistence_granularity specified - %s", s)
+			return
+		}
+		vs.PersistenceNetmask = a
+	}
+	if vs.Family == "" {
+		vs.Family = f
+	}
+	if vs.PersistenceTimeout == 0 {
+		vs.PersistenceTimeout = Duration(360 * time.Second)
+	}
+}
+
+// forwarding reads "NAT|DR|TUN [type ipip|gue|gre] [port N] [nocsum|csum|remcsum]" for a
+// virtual, real or sorry server (who). prev is kept on any error, as Keepalived does.
+func (p *parser) lvsForwarding(l Line, prev Forwarding, who string) (Forwarding, bool) {
+	if !p.lvsNeed(l, 1) {
+		return prev, false
+	}
+	var f Forwarding
+	switch l.Words[1] {
+	case "NAT", "DR", "TUN":
+		f.Method = l.Words[1]
+	default:
+		p.diags.Warnf(l.Pos, "PARSER : unknown [%s] routing method for %s server.", l.Words[1], who)
+		return prev, false
+	}
+	tunType, csum := "ipip", "nocsum"
+	var port uint64
+	w := l.Words
+	for i := 2; i < len(w); i++ {
+		switch w[i] {
+		case "type":
+			if i+1 == len(w) {
+				p.diags.Warnf(l.Pos, "Missing tunnel type for %s server.", who)
+				return prev, false
+			}
+			switch w[i+1] {
+			case "ipip", "gue", "gre":
+				tunType = w[i+1]
+			default:
+				p.diags.Warnf(l.Pos, "Unknown tunnel type %s for %s server.", w[i+1], who)
+				return prev, false
+			}
+			i++
+		case "port":
+			if i+1 == len(w) {
+				p.diags.Warnf(l.Pos, "Missing port for %s server gue tunnel.", who)
+				return prev, false
+			}
+			v, ok := p.lvsUnsigned(l.Pos, w[i+1], 1, 65535)
+			if !ok {
+				p.diags.Warnf(l.Pos, "Invalid gue tunnel port %s for %s server.", w[i+1], who)
+				return prev, false
+			}
+			port = v
+			i++
+		case "nocsum", "csum", "remcsum":
+			csum = w[i]
+		default:
+			p.diags.Warnf(l.Pos, "Invalid tunnel option %s for %s server.", w[i], who)
+			return prev, false
+		}
+	}
+	if (tunType == "gue") != (port != 0) {
+		p.diags.Warnf(l.Pos, "gue tunnels require port, otherwise cannot have port.")
+		return prev, false
+	}
+	if tunType == "ipip" && csum != "nocsum" {
+		p.diags.Warnf(l.Pos, "ipip tunnels do not support checksum option.")
+		return prev, false
+	}
+	if tunType == "gre" && csum == "remcsum" {
+		p.diags.Warnf(l.Pos, "gre tunnels do not support remote checksum option.")
+		return prev, false
+	}
+	if f.Method == "TUN" {
+		f.TunnelType, f.TunnelPort, f.TunnelChecksum = tunType, uint16(port), csum
+	}
+	return f, true
+}
+
+// close is Keepalived's vs_end_handler: settle the family with the sorry server and, for a
+// firewall-mark service, with the real servers.
+func (vs *VirtualServer) close(p *parser, end Pos) {
+	if ss := vs.SorryServer; ss != nil && ss.Forwarding.Method != "TUN" {
+		if vs.Family == "" {
+			vs.Family = lvsFamily(ss.Address)
+		} else if vs.Family != lvsFamily(ss.Address) {
+			p.diags.Warnf(end, "Address family of virtual server and sorry server %s don't match - skipping sorry server.", ss.Address)
+			vs.SorryServer = nil
+		}
+	}
+	if vs.Family == "" && vs.Kind != VSKindGroup {
+		if vs.SorryServer != nil {
+			vs.Family = lvsFamily(vs.SorryServer.Address)
+		}
+		mixed := false
+		for _, rs := range vs.RealServers {
+			if vs.Family == "" {
+				vs.Family = lvsFamily(rs.Address)
+			} else if vs.Family != lvsFamily(rs.Address) {
+				mixed = true
+				break
+			}
+		}
+		if mixed || vs.Family == "" {
+			vs.Family = "inet"
+		}
+	}
+}
+
+// rsKeyword reads "real_server IP [PORT]" and returns the table for its body.
+func (vs *VirtualServer) rsKeyword(p *parser, l Line) *table {
+	if !p.lvsNeed(l, 1) {
+		return nil
+	}
+	port := ""
+	if len(l.Words) >= 3 {
+		port = l.Words[2]
+	}
+	a, pn, ok := p.lvsAddrPort(l.Pos, l.Words[1], port)
+	if !ok {
+		shown := port
+		if len(l.Words) < 3 {
+			shown = "(null)"
+		}
+		p.diags.Warnf(l.Pos, "Invalid real server ip address/port %s/%s - skipping", l.Words[1], shown)
+		return nil
+	}
+	rs := &RealServer{Pos: l.Pos, Address: a, Port: pn, hasPort: pn != 0,
+		Forwarding: vs.Forwarding, fwdSet: vs.fwdSet, Checkers: []*Checker{}}
+	vs.RealServers = append(vs.RealServers, rs)
+	return rs.table(vs)
+}
+
+func (rs *RealServer) table(vs *VirtualServer) *table {
+	k := map[string]keyword{}
+	t := &table{keywords: k, close: func(p *parser, end Pos) {
+		// rs_end_handler: a real server of the other family can only be reached by tunnel.
+		if rs.Forwarding.Method == "TUN" && rs.fwdSet {
+			return
+		}
+		if vs.Family == "" {
+			vs.Family = lvsFamily(rs.Address)
+		} else if vs.Family != lvsFamily(rs.Address) {
+			p.diags.Warnf(end, "Address family of virtual server and real server %s don't match - skipping real server.", rs.Address)
+			vs.RealServers = slices.DeleteFunc(vs.RealServers, func(r *RealServer) bool { return r == rs })
+		}
+	}}
+	k["weight"] = keyword{scalar: func(p *parser, l Line) {
+		if !p.lvsNeed(l, 1) {
+			return
+		}
+		v, ok := p.lvsUnsigned(l.Pos, l.Words[1], 0, 2147483647)
+		if !ok {
+			p.diags.Warnf(l.Pos, "Real server weight %s is outside range 0-2147483647", l.Words[1])
+			return
+		}
+		rs.Weight, rs.weightSet = uint32(v), true
+	}}
+	k["lvs_method"] = keyword{scalar: func(p *parser, l Line) {
+		if f, ok := p.lvsForwarding(l, rs.Forwarding, "real"); ok {
+			rs.Forwarding, rs.fwdSet = f, true
+		}
+	}}
+	threshold := func(name string, set func(uint32)) keyword {
+		return keyword{scalar: func(p *parser, l Line) {
+			if !p.lvsNeed(l, 1) {
+				return
+			}
+			v, ok := p.lvsUnsigned(l.Pos, l.Words[1], 0, lvsMaxUint32)
+			if !ok {
+				p.diags.Warnf(l.Pos, "Invalid real_server %s '%s' - ignoring", name, l.Words[1])
+				return
+			}
+			set(uint32(v))
+		}}
+	}
+	k["uthreshold"] = threshold("uthreshold", func(v uint32) { rs.UThreshold = v })
+	k["lthreshold"] = threshold("lthreshold", func(v uint32) { rs.LThreshold = v })
+	k["inhibit_on_failure"] = keyword{scalar: func(p *parser, l Line) {
+		if v, ok := p.lvsOptBool(l, "inhibit_on_failure"); ok {
+			rs.inhibit = &v
+		}
+	}}
+	k["notify_up"] = keyword{scalar: func(p *parser, l Line) {
+		if rs.NotifyUp != "" {
+			p.diags.Warnf(l.Pos, "(%s) notify_up script already specified - ignoring %s", vs.Group, lvsRest(l))
+			return
+		}
+		rs.NotifyUp = lvsRest(l)
+	}}
+	k["notify_down"] = keyword{scalar: func(p *parser, l Line) {
+		if rs.NotifyDown != "" {
+			p.diags.Warnf(l.Pos, "(%s) notify_down script already specified - ignoring %s", vs.Group, lvsRest(l))
+			return
+		}
+		rs.NotifyDown = lvsRest(l)
+	}}
+	k["alpha"] = keyword{scalar: func(p *parser, l Line) {
+		if v, ok := p.lvsOptBool(l, "alpha"); ok {
+			rs.alpha = &v
+		}
+	}}
+	k["retry"] = keyword{scalar: func(p *parser, l Line) {
+		if !p.lvsNeed(l, 1) {
+			return
+		}
+		if v, ok := p.lvsUnsigned(l.Pos, l.Words[1], 1, lvsMaxUint32); ok {
+			r := uint32(v)
+			rs.Retry = &r
+		} else {
+			p.diags.Warnf(l.Pos, "retry value invalid - %s", l.Words[1])
+		}
+	}}
+	k["delay_before_retry"] = lvsTimerKw(0, 0, "real server delay_before_retry '%s' invalid - ignoring", func(d time.Duration) { v := Duration(d); rs.DelayBeforeRetry = &v })
+	k["warmup"] = lvsTimerKw(0, 0, "real server warmup '%s' invalid - ignoring", func(d time.Duration) { v := Duration(d); rs.Warmup = &v })
+	k["connect_timeout"] = lvsTimerKw(1, lvsMaxUint32, "real server connect_timeout %s invalid - ignoring", func(d time.Duration) { v := Duration(d); rs.connTimeout = &v })
+	k["delay_loop"] = lvsTimerKw(1, 0, "real server delay_loop '%s' invalid - ignoring", func(d time.Duration) { v := Duration(d); rs.delayLoop = &v })
+	k["smtp_alert"] = keyword{scalar: func(p *parser, l Line) {
+		if v, ok := p.lvsOptBool(l, "real_server smtp_alert"); ok {
+			rs.smtp = &v
+		}
+	}}
+	k["virtualhost"] = keyword{scalar: func(p *parser, l Line) {
+		if len(l.Words) < 2 {
+			p.diags.Warnf(l.Pos, "real server virtualhost missing")
+			return
+		}
+		rs.VirtualHost = l.Words[1]
+	}}
+	k["snmp_name"] = keyword{scalar: func(p *parser, l Line) {
+		if len(l.Words) != 2 {
+			p.diags.Warnf(l.Pos, "real server snmp_name missing or extra parameters")
+		}
+	}}
+
+	// vigil extensions.
+	k["rise"] = lvsExtUint("rise", 1, lvsMaxUint32, func(v uint32) { rs.rise = &v })
+	k["slow_start"] = lvsExtTimer("slow_start", 0, func(d Duration) { rs.slow = &d })
+	k["down_delay_loop"] = lvsExtTimer("down_delay_loop", 1, func(d Duration) { rs.downDL = &d })
+	k["transition_delay_loop"] = lvsExtTimer("transition_delay_loop", 1, func(d Duration) { rs.transDL = &d })
+
+	lvsAddCheckerKeywords(k, vs, rs)
+	return t
+}
