@@ -1,0 +1,167 @@
+package check
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// FileOptions configure a FILE_CHECK, which reads a number from a track_file.
+type FileOptions struct {
+	// Path is the track_file's file.
+	Path string
+	// Weight multiplies the number read (FILE_CHECK's or the track_file's weight, default 1).
+	// With weight 0 the number is a verdict: 0 is healthy, anything else a failure.
+	Weight int
+	// Reverse negates the product, or with weight 0 swaps the verdicts.
+	Reverse bool
+	// BaseWeight is the real server's configured weight, to which the product is added.
+	BaseWeight int
+	// Target names the real server, for logs and status.
+	Target string
+}
+
+// FileChecker reads a track_file as Keepalived's FILE_CHECK does. It keeps the last number read,
+// since Keepalived ignores a number out of range and keeps the previous one.
+type FileChecker struct {
+	opts FileOptions
+	key  string
+
+	mu   sync.Mutex
+	last int64
+}
+
+// NewFile returns a FILE_CHECK for opts.
+func NewFile(opts FileOptions) *FileChecker {
+	k := "FILE_CHECK " + strconv.Quote(opts.Path) + " weight=" + strconv.Itoa(opts.Weight) + " base=" + strconv.Itoa(opts.BaseWeight)
+	if opts.Reverse {
+		k += " reverse"
+	}
+	return &FileChecker{opts: opts, key: k}
+}
+
+// Kind is "FILE_CHECK".
+func (c *FileChecker) Kind() string { return "FILE_CHECK" }
+
+// Target is the real server.
+func (c *FileChecker) Target() string { return c.opts.Target }
+
+// Key is the file and how its number is weighed.
+func (c *FileChecker) Key() string { return c.key }
+
+// faultWeight is Keepalived's IPVS_WEIGHT_FAULT: a product at or below it is a failure.
+const faultWeight = math.MinInt32
+
+// Check reads the file. As in Keepalived: a missing, unreadable or empty file, or text without
+// a number, reads as 0; the number is C's strtol of the first 127 bytes (decimal, 0x hex or 0
+// octal, leading blanks and sign allowed, trailing text ignored); a number outside
+// [-2^31, 2^31] is ignored and the previous one kept. With weight 0 the verdict is the number's
+// (0 healthy); otherwise the product number*weight (negated by reverse), clamped to 32 bits, is
+// a failure at -2^31 or below and otherwise healthy with weight BaseWeight+product (at least 0).
+func (c *FileChecker) Check(ctx context.Context) Result {
+	start := time.Now()
+	v, note := c.read()
+	res := Result{Weight: -1, Latency: time.Since(start)}
+	reverse := c.opts.Reverse
+	if c.opts.Weight == 0 {
+		res.Healthy = (v == 0) != reverse
+		res.Reason = "file value " + strconv.FormatInt(v, 10) + note
+		return res
+	}
+	product := v * int64(c.opts.Weight)
+	if reverse {
+		product = -product
+	}
+	product = max(min(product, math.MaxInt32), math.MinInt32)
+	res.Reason = "file value " + strconv.FormatInt(v, 10) + ", weight change " + strconv.FormatInt(product, 10) + note
+	if product <= faultWeight {
+		return res
+	}
+	res.Healthy = true
+	res.Weight = int(max(int64(c.opts.BaseWeight)+product, 0))
+	return res
+}
+
+// read returns the number to use and a note for the reason.
+func (c *FileChecker) read() (int64, string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f, err := os.OpenFile(c.opts.Path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		c.last = 0
+		if errors.Is(err, fs.ErrNotExist) {
+			return 0, " (file missing)"
+		}
+		return 0, " (" + err.Error() + ")"
+	}
+	defer f.Close()
+	buf := make([]byte, 127)
+	n, err := io.ReadFull(f, buf)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		c.last = 0
+		return 0, " (" + err.Error() + ")"
+	}
+	v, ok := strtol(string(buf[:n]))
+	if !ok || v < math.MinInt32 || v > math.MaxInt32+1 {
+		return c.last, " (ignored invalid number " + strconv.Quote(string(buf[:n])) + ")"
+	}
+	c.last = v
+	return v, ""
+}
+
+// strtol is C's strtol(s, NULL, 0) on a 64-bit long: ok is false on overflow.
+func strtol(s string) (int64, bool) {
+	i := 0
+	for i < len(s) && (s[i] == ' ' || s[i] >= '\t' && s[i] <= '\r') {
+		i++
+	}
+	neg := false
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		neg = s[i] == '-'
+		i++
+	}
+	base := uint64(10)
+	if i+1 < len(s) && s[i] == '0' && (s[i+1] == 'x' || s[i+1] == 'X') && i+2 < len(s) && hexDigit(s[i+2]) >= 0 {
+		base, i = 16, i+2
+	} else if i < len(s) && s[i] == '0' {
+		base = 8
+	}
+	var v uint64
+	overflow := false
+	for ; i < len(s); i++ {
+		d := hexDigit(s[i])
+		if d < 0 || uint64(d) >= base {
+			break
+		}
+		if v > (math.MaxUint64-uint64(d))/base {
+			overflow = true
+		}
+		v = v*base + uint64(d)
+	}
+	if overflow || (!neg && v > math.MaxInt64) || (neg && v > 1<<63) {
+		return 0, false
+	}
+	if neg {
+		return int64(-v), true
+	}
+	return int64(v), true
+}
+
+func hexDigit(c byte) int {
+	switch {
+	case c >= '0' && c <= '9':
+		return int(c - '0')
+	case c >= 'a' && c <= 'f':
+		return int(c-'a') + 10
+	case c >= 'A' && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}

@@ -1,0 +1,589 @@
+package check
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/vigil-lb/vigil/internal/clock"
+)
+
+// Job is one checker of one real server, with Keepalived's timing.
+type Job struct {
+	// ID names the job for reports and for Remove and Update; unique within a Scheduler.
+	ID string
+	// Checker runs the probe.
+	Checker Checker
+	// Interval is delay_loop: the time from the start of one probe to the start of the next.
+	Interval time.Duration
+	// Timeout bounds each probe (connect_timeout, misc_timeout); 0 means Interval.
+	Timeout time.Duration
+	// Retry is how many more probes follow a failure while the checker is up before the
+	// failure is reported (Keepalived's retry, nb_get_retry).
+	Retry int
+	// DelayBeforeRetry separates those probes; 0 means Keepalived's default, 1s.
+	DelayBeforeRetry time.Duration
+	// Warmup bounds the random delay before the first probe (Keepalived's warmup); 0 means
+	// Interval, as in Keepalived; negative means no delay.
+	Warmup time.Duration
+	// DownInterval, when set, replaces Interval while the checker is down (vigil extension).
+	DownInterval time.Duration
+	// TransitionInterval, when set, is the delay after a probe that changed the checker's state,
+	// to confirm the change sooner (vigil extension).
+	TransitionInterval time.Duration
+	// StartDown makes the checker start down (Keepalived's alpha), so that a failure of the
+	// first probe is reported at once, without retries.
+	StartDown bool
+}
+
+// Report is the outcome of one probe for one job.
+type Report struct {
+	JobID  string
+	Result Result
+	// At is when the probe finished.
+	At time.Time
+	// Up is the checker's state after this result: a success sets it, a failure clears it
+	// once the retries are used up.
+	Up bool
+	// Retries is how many retries failed before a reported failure (0 when there were none).
+	Retries int
+	// Coalesced counts earlier reports of this job that the sink never saw because it was
+	// slow: only the newest report of a job waits for the sink.
+	Coalesced int
+}
+
+// JobStatus is a job as the scheduler sees it, for status pages.
+type JobStatus struct {
+	ID, Kind, Target string
+	Up               bool
+	HasRun           bool
+	Last             Result
+	LastAt           time.Time
+	NextDue          time.Time // zero while a probe is in flight or waiting for a slot
+	InFlight         bool
+	Retrying         int // retries done since the last reported result
+	SharedWith       int // other jobs that share this job's probe
+}
+
+// SchedulerStats are counters for metrics.
+type SchedulerStats struct {
+	Jobs, Probes, InFlight, Waiting int
+	Started, Discarded, Coalesced   uint64
+}
+
+// jitterFraction spreads every interval over ±5% so that checks started together drift apart.
+const jitterFraction = 0.05
+
+// defaultDelayBeforeRetry is Keepalived's.
+const defaultDelayBeforeRetry = time.Second
+
+// Scheduler runs Jobs on time: one timer heap driven by one goroutine, probes on at most
+// maxInFlight goroutines, one probe per job at a time, results handed to a sink.
+//
+// The sink is called from one goroutine of the Scheduler's own, in order, never with the
+// scheduler's lock held, so a slow sink never delays a probe. While the sink is busy, reports
+// wait in a mailbox that keeps only the newest report per job (Report.Coalesced counts the
+// ones replaced), so a stuck consumer costs memory bounded by the number of jobs and the newest
+// state of every job still arrives once it catches up.
+type Scheduler struct {
+	clk         clock.Clock
+	maxInFlight int
+	log         *slog.Logger
+	box         schedMailbox
+
+	mu        sync.Mutex
+	rng       *rand.Rand
+	jitter    float64
+	jobs      map[string]*schedJob
+	probes    map[schedKey]*schedProbe
+	due       schedHeap
+	ready     []*schedProbe // due, waiting for a free slot, oldest first
+	inFlight  int
+	armed     time.Time // due time the loop's timer is set for; zero when none
+	running   bool
+	closing   bool
+	runCtx    context.Context
+	wake      chan struct{}
+	workers   sync.WaitGroup
+	lateness  latenessHistogram
+	started   uint64
+	discarded uint64
+}
+
+type schedJob struct {
+	job   Job
+	probe *schedProbe
+}
+
+// schedTiming is every field of a Job that decides when its probe runs.
+type schedTiming struct {
+	interval, timeout, delayBeforeRetry, warmup, downInterval, transitionInterval time.Duration
+	retry                                                                          int
+}
+
+// schedKey identifies a shared probe: same probe, same timing.
+type schedKey struct {
+	key    string
+	timing schedTiming
+}
+
+// schedState is the retry state of one probe, Keepalived's is_up, has_run and retry_it.
+type schedState struct {
+	Up, HasRun bool
+	RetryIt    int
+}
+
+type schedProbe struct {
+	key     schedKey
+	checker Checker
+	jobs    []string // in order of joining
+	state   schedState
+	last    Result
+	lastAt  time.Time
+	due     time.Time
+	index   int  // in the heap; -1 when not there
+	queued  bool // in the ready queue
+	removed bool
+	run     *schedRun
+}
+
+type schedRun struct {
+	checker Checker
+	ctx     context.Context
+	cancel  context.CancelFunc
+	started time.Time
+	discard bool
+}
+
+// NewScheduler returns a Scheduler that reads time from clk, runs at most maxInFlight probes
+// at once (at least 1) and hands every report to sink (nil drops them). Call Run to start it.
+func NewScheduler(clk clock.Clock, maxInFlight int, logger *slog.Logger, sink func(Report)) *Scheduler {
+	if maxInFlight < 1 {
+		maxInFlight = 1
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Scheduler{
+		clk:         clk,
+		maxInFlight: maxInFlight,
+		log:         logger,
+		rng:         rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		jitter:      jitterFraction,
+		jobs:        map[string]*schedJob{},
+		probes:      map[schedKey]*schedProbe{},
+		wake:        make(chan struct{}, 1),
+	}
+	s.box.init(sink)
+	return s
+}
+
+func (j Job) timing() schedTiming {
+	t := schedTiming{
+		interval: j.Interval, timeout: j.Timeout, delayBeforeRetry: j.DelayBeforeRetry,
+		warmup: j.Warmup, downInterval: j.DownInterval, transitionInterval: j.TransitionInterval,
+		retry: max(j.Retry, 0),
+	}
+	if t.timeout <= 0 {
+		t.timeout = t.interval
+	}
+	if t.delayBeforeRetry <= 0 {
+		t.delayBeforeRetry = defaultDelayBeforeRetry
+	}
+	if t.warmup == 0 {
+		t.warmup = t.interval
+	} else if t.warmup < 0 {
+		t.warmup = 0
+	}
+	return t
+}
+
+func (j Job) validate() error {
+	switch {
+	case j.ID == "":
+		return errors.New("check job: empty ID")
+	case j.Checker == nil:
+		return fmt.Errorf("check job %s: no checker", j.ID)
+	case j.Interval <= 0:
+		return fmt.Errorf("check job %s: interval %v, want > 0", j.ID, j.Interval)
+	}
+	return nil
+}
+
+// Add schedules job; its first probe comes after a random part of its warmup.
+func (s *Scheduler) Add(job Job) error {
+	if err := job.validate(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.jobs[job.ID]; ok {
+		return fmt.Errorf("check job %s: already scheduled", job.ID)
+	}
+	s.addLocked(job, nil)
+	return nil
+}
+
+// addLocked attaches job to the probe it shares or to a new one; carry, when not nil, is the
+// state of the job's previous probe (a reload that changed its timing).
+func (s *Scheduler) addLocked(job Job, carry *schedState) {
+	k := schedKey{key: job.Checker.Key(), timing: job.timing()}
+	p := s.probes[k]
+	if p == nil {
+		p = &schedProbe{key: k, checker: job.Checker, index: -1, state: schedState{Up: !job.StartDown}}
+		if carry != nil {
+			p.state = schedState{Up: carry.Up, HasRun: carry.HasRun}
+		}
+		p.due = s.clk.Now()
+		if w := k.timing.warmup; w > 0 {
+			p.due = p.due.Add(time.Duration(s.rng.Int64N(int64(w))))
+		}
+		s.probes[k] = p
+		heap.Push(&s.due, p)
+		s.wakeIfEarlierLocked(p.due)
+	}
+	p.jobs = append(p.jobs, job.ID)
+	s.jobs[job.ID] = &schedJob{job: job, probe: p}
+}
+
+// Remove stops job id. A probe in flight for it alone is cancelled and its result discarded,
+// not reported as a failure. Removing an unknown id is not an error.
+func (s *Scheduler) Remove(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.removeLocked(id)
+	s.box.drop(id)
+}
+
+func (s *Scheduler) removeLocked(id string) *schedProbe {
+	j := s.jobs[id]
+	if j == nil {
+		return nil
+	}
+	delete(s.jobs, id)
+	p := j.probe
+	for i, jid := range p.jobs {
+		if jid == id {
+			p.jobs = append(p.jobs[:i], p.jobs[i+1:]...)
+			break
+		}
+	}
+	if len(p.jobs) > 0 {
+		return p
+	}
+	p.removed = true
+	delete(s.probes, p.key)
+	if p.index >= 0 {
+		heap.Remove(&s.due, p.index)
+	}
+	if p.run != nil {
+		p.run.discard = true
+		p.run.cancel()
+	}
+	return p
+}
+
+// Update replaces the job with job.ID, as a reload does. A job whose probe (Checker.Key) and
+// timing are unchanged keeps its schedule, its probe in flight and its retry state; otherwise
+// it starts again like a new job, keeping only whether its checker was up.
+func (s *Scheduler) Update(job Job) error {
+	if err := job.validate(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.jobs[job.ID]
+	if old == nil {
+		return fmt.Errorf("check job %s: not scheduled", job.ID)
+	}
+	k := schedKey{key: job.Checker.Key(), timing: job.timing()}
+	if old.probe.key == k {
+		old.job = job
+		old.probe.checker = job.Checker // same probe; used from the next run on
+		return nil
+	}
+	carry := old.probe.state
+	s.removeLocked(job.ID)
+	s.box.drop(job.ID)
+	s.addLocked(job, &carry)
+	return nil
+}
+
+// Snapshot returns every job's status, sorted by ID.
+func (s *Scheduler) Snapshot() []JobStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]JobStatus, 0, len(s.jobs))
+	for id, j := range s.jobs {
+		p := j.probe
+		st := JobStatus{
+			ID: id, Kind: j.job.Checker.Kind(), Target: j.job.Checker.Target(),
+			Up: p.state.Up, HasRun: p.state.HasRun, Last: p.last, LastAt: p.lastAt,
+			InFlight: p.run != nil, Retrying: p.state.RetryIt, SharedWith: len(p.jobs) - 1,
+		}
+		if p.index >= 0 {
+			st.NextDue = p.due
+		}
+		out = append(out, st)
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].ID < out[b].ID })
+	return out
+}
+
+// Stats returns the scheduler's counters.
+func (s *Scheduler) Stats() SchedulerStats {
+	s.mu.Lock()
+	st := SchedulerStats{
+		Jobs: len(s.jobs), Probes: len(s.probes), InFlight: s.inFlight, Waiting: len(s.ready),
+		Started: s.started, Discarded: s.discarded,
+	}
+	s.mu.Unlock()
+	st.Coalesced = s.box.coalescedTotal()
+	return st
+}
+
+// Lateness summarises how late probes started against their due time since the last
+// ResetLateness: the scheduler's own delay plus any wait for a free slot.
+func (s *Scheduler) Lateness() LatenessSummary {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lateness.summary()
+}
+
+// ResetLateness forgets the lateness seen so far.
+func (s *Scheduler) ResetLateness() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lateness = latenessHistogram{}
+}
+
+// Run drives the schedule until ctx ends, then cancels the probes in flight (discarding their
+// results), waits for them and for the sink, and returns. Run may be called once.
+func (s *Scheduler) Run(ctx context.Context) error {
+	s.mu.Lock()
+	if s.running {
+		s.mu.Unlock()
+		return errors.New("check scheduler: Run called twice")
+	}
+	s.running = true
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	s.runCtx = runCtx
+	s.mu.Unlock()
+
+	deliverDone := make(chan struct{})
+	go func() {
+		defer close(deliverDone)
+		s.box.deliver(runCtx)
+	}()
+
+	timer := s.clk.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		now := s.clk.Now()
+		for len(s.due) > 0 && !s.due[0].due.After(now) {
+			p := heap.Pop(&s.due).(*schedProbe)
+			p.queued = true
+			s.ready = append(s.ready, p)
+		}
+		for s.inFlight < s.maxInFlight {
+			p, r := s.nextReadyLocked(now)
+			if p == nil {
+				break
+			}
+			s.inFlight++
+			s.workers.Add(1)
+			go s.work(p, r)
+		}
+		wait := time.Duration(-1)
+		s.armed = time.Time{}
+		if len(s.due) > 0 {
+			s.armed = s.due[0].due
+			wait = s.armed.Sub(now)
+		}
+		s.mu.Unlock()
+		if wait >= 0 {
+			timer.Reset(wait)
+		} else {
+			timer.Stop()
+		}
+		select {
+		case <-ctx.Done():
+			s.shutdown()
+			<-deliverDone
+			return nil
+		case <-timer.C():
+		case <-s.wake:
+		}
+	}
+}
+
+func (s *Scheduler) shutdown() {
+	s.mu.Lock()
+	s.closing = true
+	for _, p := range s.probes {
+		if p.run != nil {
+			p.run.discard = true
+			p.run.cancel()
+		}
+	}
+	s.mu.Unlock()
+	s.workers.Wait()
+}
+
+// nextReadyLocked takes the oldest probe waiting for a slot and starts its run.
+func (s *Scheduler) nextReadyLocked(now time.Time) (*schedProbe, *schedRun) {
+	for len(s.ready) > 0 {
+		p := s.ready[0]
+		s.ready[0] = nil
+		s.ready = s.ready[1:]
+		if len(s.ready) == 0 {
+			s.ready = nil // let the backing array go
+		}
+		p.queued = false
+		if p.removed {
+			continue
+		}
+		s.lateness.record(now.Sub(p.due))
+		s.started++
+		ctx, cancel := s.clk.WithTimeout(s.runCtx, p.key.timing.timeout)
+		r := &schedRun{checker: p.checker, ctx: ctx, cancel: cancel, started: now}
+		p.run = r
+		return p, r
+	}
+	return nil, nil
+}
+
+// work runs probes until none is waiting for a slot; it holds one slot throughout.
+func (s *Scheduler) work(p *schedProbe, r *schedRun) {
+	defer s.workers.Done()
+	for {
+		res := r.checker.Check(r.ctx)
+		if !res.Healthy && res.Reason == "" && errors.Is(context.Cause(r.ctx), context.DeadlineExceeded) {
+			res.Reason = "timed out after " + p.key.timing.timeout.String()
+		}
+		r.cancel()
+		s.mu.Lock()
+		now := s.clk.Now()
+		s.completeLocked(p, r, res, now)
+		if s.closing {
+			p = nil
+		} else {
+			p, r = s.nextReadyLocked(now)
+		}
+		if p == nil {
+			s.inFlight--
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+	}
+}
+
+func (s *Scheduler) completeLocked(p *schedProbe, r *schedRun, res Result, now time.Time) {
+	p.run = nil
+	if r.discard || p.removed || s.closing {
+		s.discarded++
+		return
+	}
+	out := schedStep(p.state, p.key.timing, res.Healthy)
+	p.state = out.state
+	p.last, p.lastAt = res, now
+	if out.report {
+		for _, id := range p.jobs {
+			s.box.put(Report{JobID: id, Result: res, At: now, Up: out.state.Up, Retries: out.retries})
+		}
+	}
+	d := out.next
+	if s.jitter > 0 {
+		d = time.Duration(float64(d) * (1 + s.jitter*(2*s.rng.Float64()-1)))
+	}
+	p.due = r.started.Add(d)
+	if p.due.Before(now) {
+		p.due = now
+	}
+	heap.Push(&s.due, p)
+	s.wakeIfEarlierLocked(p.due)
+}
+
+// wakeIfEarlierLocked pokes the loop when due comes before the time its timer is set for.
+func (s *Scheduler) wakeIfEarlierLocked(due time.Time) {
+	if !s.armed.IsZero() && !due.Before(s.armed) {
+		return
+	}
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// schedOutcome is what one probe result does to a probe's state.
+type schedOutcome struct {
+	state   schedState
+	report  bool
+	retries int
+	next    time.Duration // until the next probe, before jitter
+}
+
+// schedStep applies Keepalived's retry rules (check_tcp.c tcp_epilog, check_misc.c): a success
+// is reported, clears the retry count and sets the checker up. A failure while up is retried
+// Retry times, DelayBeforeRetry apart, unreported, and reported when the last retry fails too,
+// setting the checker down. A failure while down is reported at once.
+func schedStep(st schedState, t schedTiming, healthy bool) schedOutcome {
+	wasUp := st.Up
+	st.HasRun = true
+	var out schedOutcome
+	switch {
+	case healthy:
+		st.Up, st.RetryIt = true, 0
+		out.report = true
+	case st.Up && st.RetryIt < t.retry:
+		st.RetryIt++
+		out.state, out.next = st, t.delayBeforeRetry
+		return out
+	default:
+		out.retries = st.RetryIt
+		st.Up, st.RetryIt = false, 0
+		out.report = true
+	}
+	out.state = st
+	out.next = t.interval
+	if !st.Up && t.downInterval > 0 {
+		out.next = t.downInterval
+	}
+	if st.Up != wasUp && t.transitionInterval > 0 {
+		out.next = t.transitionInterval
+	}
+	return out
+}
+
+// schedHeap orders probes by due time.
+type schedHeap []*schedProbe
+
+func (h schedHeap) Len() int           { return len(h) }
+func (h schedHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
+func (h schedHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *schedHeap) Push(x any) {
+	p := x.(*schedProbe)
+	p.index = len(*h)
+	*h = append(*h, p)
+}
+func (h *schedHeap) Pop() any {
+	old := *h
+	p := old[len(old)-1]
+	old[len(old)-1] = nil
+	p.index = -1
+	*h = old[:len(old)-1]
+	return p
+}

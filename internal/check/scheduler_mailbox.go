@@ -1,0 +1,94 @@
+package check
+
+import (
+	"context"
+	"sync"
+)
+
+// schedMailbox holds reports for the sink: the newest per job, in order of first arrival.
+type schedMailbox struct {
+	sink   func(Report)
+	signal chan struct{}
+
+	mu        sync.Mutex
+	pending   map[string]*Report
+	order     []string
+	coalesced uint64
+}
+
+func (b *schedMailbox) init(sink func(Report)) {
+	b.sink = sink
+	b.signal = make(chan struct{}, 1)
+	b.pending = map[string]*Report{}
+}
+
+func (b *schedMailbox) put(r Report) {
+	if b.sink == nil {
+		return
+	}
+	b.mu.Lock()
+	if old := b.pending[r.JobID]; old != nil {
+		r.Coalesced = old.Coalesced + 1
+		*old = r
+		b.coalesced++
+		b.mu.Unlock()
+		return
+	}
+	b.pending[r.JobID] = &r
+	b.order = append(b.order, r.JobID)
+	b.mu.Unlock()
+	select {
+	case b.signal <- struct{}{}:
+	default:
+	}
+}
+
+// drop forgets the pending report of a removed job.
+func (b *schedMailbox) drop(id string) {
+	b.mu.Lock()
+	delete(b.pending, id)
+	b.mu.Unlock()
+}
+
+func (b *schedMailbox) coalescedTotal() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.coalesced
+}
+
+// empty reports whether nothing waits for the sink.
+func (b *schedMailbox) empty() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.pending) == 0
+}
+
+// deliver calls the sink until ctx ends; reports still pending then are dropped.
+func (b *schedMailbox) deliver(ctx context.Context) {
+	var batch []Report
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-b.signal:
+		}
+		b.mu.Lock()
+		order := b.order
+		b.order = nil
+		for _, id := range order {
+			if r := b.pending[id]; r != nil {
+				batch = append(batch, *r)
+				delete(b.pending, id)
+			}
+		}
+		b.mu.Unlock()
+		for i := range batch {
+			if ctx.Err() != nil {
+				return
+			}
+			b.sink(batch[i])
+			batch[i] = Report{}
+		}
+		batch = batch[:0]
+	}
+}
