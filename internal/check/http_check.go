@@ -336,6 +336,9 @@ func (c *HTTPChecker) checkURL(ctx context.Context, u *httpURL) string {
 			return prefix + failReason(ctx, "read response", err)
 		}
 	}
+	if int64(n) > c.maxResp {
+		return prefix + fmt.Sprintf("response exceeds %d bytes, cut", c.maxResp)
+	}
 	status := parseStatusCode(buf[:hdrEnd])
 	contentLen := parseContentLength(buf[:hdrEnd])
 

@@ -1,0 +1,462 @@
+package check
+
+import (
+	"bufio"
+	"context"
+	"crypto/md5"
+	"crypto/tls"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+const httpTestBody = "hello vigil, the backend is fine\n"
+
+// httpTestHandler serves the paths the HTTP checker tests probe.
+func httpTestHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, httpTestBody)
+	})
+	mux.HandleFunc("/status/{code}", func(w http.ResponseWriter, r *http.Request) {
+		code, _ := strconv.Atoi(r.PathValue("code"))
+		w.WriteHeader(code)
+		fmt.Fprintf(w, "status %d\n", code)
+	})
+	mux.HandleFunc("/host", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, r.Host)
+	})
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+		fmt.Fprint(w, "late\n")
+	})
+	mux.HandleFunc("/stream", func(w http.ResponseWriter, r *http.Request) {
+		chunk := []byte(strings.Repeat("endless ", 4096))
+		for {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	})
+	mux.HandleFunc("/big", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "5000")
+		fmt.Fprint(w, strings.Repeat("x", 5000))
+	})
+	mux.HandleFunc("/flushed", func(w http.ResponseWriter, r *http.Request) {
+		// No Content-Length: HTTP/1.0 gets a body ended by close, HTTP/1.1 a chunked one.
+		for i := range 5 {
+			fmt.Fprintf(w, "part %d of a flushed body\n", i)
+			w.(http.Flusher).Flush()
+		}
+	})
+	mux.HandleFunc("/header", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Long", strings.Repeat("h", 20<<10))
+		fmt.Fprint(w, "ok")
+	})
+	return mux
+}
+
+// startHTTPTestServer serves httpTestHandler on loopback; with TLS it uses cert and records the
+// SNI names clients send.
+func startHTTPTestServer(t testing.TB, cert *tls.Certificate) (netip.AddrPort, *sniLog) {
+	srv := httptest.NewUnstartedServer(httpTestHandler())
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	snis := &sniLog{}
+	if cert != nil {
+		srv.TLS = &tls.Config{
+			Certificates: []tls.Certificate{*cert},
+			GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+				snis.add(h.ServerName)
+				return nil, nil
+			},
+		}
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
+	t.Cleanup(srv.Close)
+	ap, err := netip.ParseAddrPort(srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ap, snis
+}
+
+// sniLog records the server names TLS clients asked for.
+type sniLog struct {
+	mu    sync.Mutex
+	names []string
+}
+
+func (l *sniLog) add(n string) { l.mu.Lock(); l.names = append(l.names, n); l.mu.Unlock() }
+func (l *sniLog) reset()       { l.mu.Lock(); l.names = nil; l.mu.Unlock() }
+func (l *sniLog) last() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.names) == 0 {
+		return "<none>"
+	}
+	return l.names[len(l.names)-1]
+}
+
+// genhashDigest runs Keepalived's genhash against a loopback server and returns the digest it
+// prints. It skips the test when genhash is absent, except under CI.
+func genhashDigest(t *testing.T, ap netip.AddrPort, path string, args ...string) string {
+	t.Helper()
+	bin, err := exec.LookPath("genhash")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("genhash not found under CI: %v", err)
+		}
+		t.Skipf("genhash (from keepalived) not installed: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	argv := append([]string{"-s", ap.Addr().String(), "-p", strconv.Itoa(int(ap.Port())), "-u", path}, args...)
+	out, err := exec.CommandContext(ctx, bin, argv...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("genhash %s: %v\n%s", strings.Join(argv, " "), err, out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		line = strings.TrimSpace(line)
+		if len(line) == 32 {
+			if _, err := hex.DecodeString(line); err == nil {
+				return line
+			}
+		}
+	}
+	t.Fatalf("genhash %s printed no digest:\n%s", strings.Join(argv, " "), out)
+	return ""
+}
+
+func mustHTTP(t testing.TB, o HTTPOptions) *HTTPChecker {
+	t.Helper()
+	c, err := NewHTTP(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestHTTPGet(t *testing.T) {
+	ap, _ := startHTTPTestServer(t, nil)
+	sum := md5.Sum([]byte(httpTestBody))
+	okDigest := hex.EncodeToString(sum[:])
+	re := regexp.MustCompile
+	bodyAt := strings.Index(httpTestBody, "backend")
+
+	tests := []struct {
+		name    string
+		opts    HTTPOptions
+		healthy bool
+		reason  string
+	}{
+		{"StatusInDefaultRangePasses", HTTPOptions{URLs: []URL{{Path: "/ok"}}}, true, "ok"},
+		{"Status503FailsByDefault", HTTPOptions{URLs: []URL{{Path: "/status/503"}}}, false, "HTTP status 503, expected 200-299"},
+		{"Status503PassesWhenListed", HTTPOptions{URLs: []URL{{Path: "/status/503", StatusCodes: []StatusRange{{500, 599}}}}}, true, "ok"},
+		{"StatusInSecondRangePasses", HTTPOptions{URLs: []URL{{Path: "/status/404", StatusCodes: []StatusRange{{200, 200}, {400, 499}}}}}, true, "ok"},
+		{"Status200FailsWhenOnly404Listed", HTTPOptions{URLs: []URL{{Path: "/ok", StatusCodes: []StatusRange{{404, 404}}}}}, false, "expected 404"},
+		{"RightDigestPasses", HTTPOptions{URLs: []URL{{Path: "/ok", Digest: okDigest}}}, true, "ok"},
+		{"UppercaseDigestPasses", HTTPOptions{URLs: []URL{{Path: "/ok", Digest: strings.ToUpper(okDigest)}}}, true, "ok"},
+		{"WrongDigestFails", HTTPOptions{URLs: []URL{{Path: "/ok", Digest: strings.Repeat("0", 32)}}}, false, "MD5 digest " + okDigest},
+		{"RegexMatchPasses", HTTPOptions{URLs: []URL{{Path: "/ok", Regex: re(`back\w+`)}}}, true, "ok"},
+		{"RegexMissFails", HTTPOptions{URLs: []URL{{Path: "/ok", Regex: re(`^broken`)}}}, false, "does not match regex"},
+		{"RegexNoMatchFailsOnMatch", HTTPOptions{URLs: []URL{{Path: "/ok", Regex: re(`fine`), RegexNoMatch: true}}}, false, "regex_no_match"},
+		{"RegexNoMatchPassesOnMiss", HTTPOptions{URLs: []URL{{Path: "/ok", Regex: re(`broken`), RegexNoMatch: true}}}, true, "ok"},
+		{"RegexMinOffsetPastMatchFails", HTTPOptions{URLs: []URL{{Path: "/ok", Regex: re(`hello`), RegexMinOffset: 3}}}, false, "does not match"},
+		{"RegexMinOffsetBeforeMatchPasses", HTTPOptions{URLs: []URL{{Path: "/ok", Regex: re(`backend`), RegexMinOffset: bodyAt}}}, true, "ok"},
+		{"RegexMaxOffsetBeforeMatchFails", HTTPOptions{URLs: []URL{{Path: "/ok", Regex: re(`backend`), RegexMaxOffset: bodyAt - 1, RegexMaxOffsetSet: true}}}, false, "does not match"},
+		{"RegexMaxOffsetAtMatchPasses", HTTPOptions{URLs: []URL{{Path: "/ok", Regex: re(`backend`), RegexMaxOffset: bodyAt, RegexMaxOffsetSet: true}}}, true, "ok"},
+		{"RegexMaxOffsetZeroMatchesOnlyAtStart", HTTPOptions{URLs: []URL{{Path: "/ok", Regex: re(`hello`), RegexMaxOffsetSet: true}}}, true, "ok"},
+		{"HostDefaultsToTargetAddress", HTTPOptions{URLs: []URL{{Path: "/host", Regex: re(`^` + regexp.QuoteMeta(ap.String()) + `$`)}}}, true, "ok"},
+		{"CheckerVirtualHostIsSent", HTTPOptions{VirtualHost: "www.example.test", URLs: []URL{{Path: "/host", Regex: re(`^www\.example\.test$`)}}}, true, "ok"},
+		{"URLVirtualHostOverridesChecker", HTTPOptions{VirtualHost: "www.example.test", URLs: []URL{{Path: "/host", VirtualHost: "api.example.test", Regex: re(`^api\.example\.test$`)}}}, true, "ok"},
+		{"EveryURLMustPass", HTTPOptions{URLs: []URL{{Path: "/ok"}, {Path: "/status/500"}}}, false, "url /status/500: HTTP status 500"},
+		{"AllURLsPass", HTTPOptions{URLs: []URL{{Path: "/ok"}, {Path: "/host"}}}, true, "2 urls ok"},
+		{"Protocol11Passes", HTTPOptions{Protocol: HTTP11, URLs: []URL{{Path: "/flushed", Regex: re(`part 4`)}}}, true, "ok"},
+		{"Protocol10ClosePasses", HTTPOptions{Protocol: HTTP10Close, URLs: []URL{{Path: "/ok", Digest: okDigest}}}, true, "ok"},
+		{"SlowServerTimesOut", HTTPOptions{URLs: []URL{{Path: "/slow"}}}, false, "timeout"},
+		{"EndlessBodyIsCut", HTTPOptions{URLs: []URL{{Path: "/stream"}}}, false, "exceeds 1048576 bytes"},
+		{"BodyOverMaxResponseIsCut", HTTPOptions{MaxResponse: 1000, URLs: []URL{{Path: "/big"}}}, false, "exceeds 1000 bytes"},
+		{"HugeHeaderIsCut", HTTPOptions{URLs: []URL{{Path: "/header"}}}, false, "header exceeds"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			o := tc.opts
+			o.Addr = ap
+			wantProbe(t, runProbe(t, mustHTTP(t, o), probeTimeout), tc.healthy, tc.reason)
+		})
+	}
+}
+
+// rawHTTPServer answers every connection with resp, then closes it.
+func rawHTTPServer(t *testing.T, resp string) netip.AddrPort {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+				r := bufio.NewReader(c)
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil || line == "\r\n" {
+						break
+					}
+				}
+				_, _ = c.Write([]byte(resp))
+			}()
+		}
+	}()
+	return addrPort(t, ln.Addr())
+}
+
+func TestHTTPGetAgainstOddServers(t *testing.T) {
+	tests := []struct {
+		name    string
+		addr    netip.AddrPort
+		healthy bool
+		reason  string
+	}{
+		{"ClosedPortIsRefused", closedTCPPort(t), false, "connect: connection refused"},
+		{"SilentServerTimesOut", silentTCPServer(t), false, "timeout"},
+		{"EmptyResponseFails", rawHTTPServer(t, ""), false, "no data received"},
+		{"NotHTTPFails", rawHTTPServer(t, "SSH-2.0-OpenSSH\r\n\r\n"), false, "no HTTP status"},
+		{"HeaderCutByCloseFails", rawHTTPServer(t, "HTTP/1.0 200 OK\r\nContent-Length: 5\r\n"), false, "inside the header"},
+		{"StatusWithoutReasonPasses", rawHTTPServer(t, "HTTP/1.0 200\r\n\r\nbody"), true, "ok"},
+		{"BodyShorterThanContentLengthPasses", rawHTTPServer(t, "HTTP/1.0 200 OK\r\nContent-Length: 50\r\n\r\nshort"), true, "ok"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := mustHTTP(t, HTTPOptions{ConnOptions: ConnOptions{Addr: tc.addr}, URLs: []URL{{Path: "/"}}})
+			wantProbe(t, runProbe(t, c, probeTimeout), tc.healthy, tc.reason)
+		})
+	}
+}
+
+func TestHTTPRequestIsKeepalivedsOwn(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	reqs := make(chan string, 8)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			var b strings.Builder
+			r := bufio.NewReader(c)
+			for {
+				line, err := r.ReadString('\n')
+				b.WriteString(line)
+				if err != nil || line == "\r\n" {
+					break
+				}
+			}
+			reqs <- b.String()
+			_, _ = c.Write([]byte("HTTP/1.0 200 OK\r\n\r\n"))
+			c.Close()
+		}
+	}()
+	ap := addrPort(t, ln.Addr())
+	tests := []struct {
+		proto HTTPProtocol
+		vhost string
+		want  string
+	}{
+		{HTTP10, "", "GET /p?q=1 HTTP/1.0\r\nUser-Agent: KeepAliveClient\r\nHost: " + ap.String() + "\r\n\r\n"},
+		{HTTP10Close, "v.example", "GET /p?q=1 HTTP/1.0\r\nUser-Agent: KeepAliveClient\r\nConnection: close\r\nHost: v.example\r\n\r\n"},
+		{HTTP11, "", "GET /p?q=1 HTTP/1.1\r\nUser-Agent: KeepAliveClient\r\nConnection: close\r\nHost: " + ap.String() + "\r\n\r\n"},
+	}
+	for _, tc := range tests {
+		c := mustHTTP(t, HTTPOptions{ConnOptions: ConnOptions{Addr: ap}, Protocol: tc.proto, VirtualHost: tc.vhost, URLs: []URL{{Path: "/p?q=1"}}})
+		wantProbe(t, runProbe(t, c, time.Second), true, "ok")
+		if got := <-reqs; got != tc.want {
+			t.Errorf("protocol %s: request\n%q\nwant\n%q", tc.proto, got, tc.want)
+		}
+	}
+	v6 := mustHTTP(t, HTTPOptions{ConnOptions: ConnOptions{Addr: netip.MustParseAddrPort("[2001:db8::1]:8080")}, URLs: []URL{{Path: "/"}}})
+	if got := string(v6.urls[0].request); !strings.Contains(got, "Host: [2001:db8::1]:8080\r\n") {
+		t.Errorf("IPv6 target: request %q lacks a bracketed Host", got)
+	}
+}
+
+func TestHTTPDigestMatchesGenhash(t *testing.T) {
+	ap, _ := startHTTPTestServer(t, nil)
+	tests := []struct {
+		name  string
+		path  string
+		proto HTTPProtocol
+		flag  []string
+	}{
+		{"ContentLengthBody", "/ok", HTTP10, nil},
+		{"BodyEndedByClose", "/flushed", HTTP10, nil},
+		{"ChunkedBodyHashedRaw", "/flushed", HTTP11, []string{"-P", "1.1"}},
+		{"ErrorStatusBody", "/status/404", HTTP10Close, []string{"-P", "1.0c"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			want := genhashDigest(t, ap, tc.path, tc.flag...)
+			if tc.proto == HTTP11 {
+				// The point of this case: the hash covers the chunk framing, not the decoded body.
+				resp, err := http.Get("http://" + ap.String() + tc.path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				decoded, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if sum := md5.Sum(decoded); hex.EncodeToString(sum[:]) == want || len(resp.TransferEncoding) == 0 {
+					t.Fatalf("server did not chunk %s (transfer encoding %v): the case tests nothing", tc.path, resp.TransferEncoding)
+				}
+			}
+			c := mustHTTP(t, HTTPOptions{ConnOptions: ConnOptions{Addr: ap}, Protocol: tc.proto,
+				URLs: []URL{{Path: tc.path, Digest: want, StatusCodes: []StatusRange{{100, 599}}}}})
+			wantProbe(t, runProbe(t, c, 2*time.Second), true, "ok")
+		})
+	}
+}
+
+func TestSSLGet(t *testing.T) {
+	cert, pool := selfSignedCert(t, "backend.example.test")
+	ap, snis := startHTTPTestServer(t, &cert)
+	_, otherPool := selfSignedCert(t, "other.example.test")
+
+	tests := []struct {
+		name    string
+		tls     TLSOptions
+		healthy bool
+		reason  string
+		sni     string
+	}{
+		{"UnverifiedByDefaultLikeKeepalived", TLSOptions{}, true, "ok", ""},
+		{"SNISentWhenEnabled", TLSOptions{ServerName: "backend.example.test"}, true, "ok", "backend.example.test"},
+		{"VerifiedWithTrustedRootAndName", TLSOptions{ServerName: "backend.example.test", Verify: true, RootCAs: pool}, true, "ok", "backend.example.test"},
+		{"VerifyFailsOnWrongName", TLSOptions{ServerName: "wrong.example.test", Verify: true, RootCAs: pool}, false, "TLS handshake", "wrong.example.test"},
+		{"VerifyFailsOnUntrustedRoot", TLSOptions{ServerName: "backend.example.test", Verify: true, RootCAs: otherPool}, false, "TLS handshake", "backend.example.test"},
+		{"VerifyFailsOnIPWithoutSAN", TLSOptions{Verify: true, RootCAs: pool}, false, "TLS handshake", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			snis.reset()
+			o := tc.tls
+			c := mustHTTP(t, HTTPOptions{ConnOptions: ConnOptions{Addr: ap}, TLS: &o, URLs: []URL{{Path: "/ok"}}})
+			if c.Kind() != "SSL_GET" {
+				t.Errorf("kind %q", c.Kind())
+			}
+			wantProbe(t, runProbe(t, c, 2*time.Second), tc.healthy, tc.reason)
+			if got := snis.last(); got != tc.sni {
+				t.Errorf("server saw SNI %q, want %q", got, tc.sni)
+			}
+		})
+	}
+
+	t.Run("DigestMatchesGenhash", func(t *testing.T) {
+		want := genhashDigest(t, ap, "/ok", "-S")
+		c := mustHTTP(t, HTTPOptions{ConnOptions: ConnOptions{Addr: ap}, TLS: &TLSOptions{}, URLs: []URL{{Path: "/ok", Digest: want}}})
+		wantProbe(t, runProbe(t, c, 2*time.Second), true, "ok")
+	})
+	t.Run("PlainHTTPServerFailsHandshake", func(t *testing.T) {
+		plain, _ := startHTTPTestServer(t, nil)
+		c := mustHTTP(t, HTTPOptions{ConnOptions: ConnOptions{Addr: plain}, TLS: &TLSOptions{}, URLs: []URL{{Path: "/ok"}}})
+		wantProbe(t, runProbe(t, c, 2*time.Second), false, "TLS handshake")
+	})
+	t.Run("SilentServerTimesOutInHandshake", func(t *testing.T) {
+		c := mustHTTP(t, HTTPOptions{ConnOptions: ConnOptions{Addr: silentTCPServer(t)}, TLS: &TLSOptions{}, URLs: []URL{{Path: "/ok"}}})
+		wantProbe(t, runProbe(t, c, probeTimeout), false, "TLS handshake: timeout")
+	})
+}
+
+func TestNewHTTPRejectsBadURLs(t *testing.T) {
+	ap := netip.MustParseAddrPort("192.0.2.10:80")
+	tests := []struct {
+		name string
+		urls []URL
+		want string
+	}{
+		{"NoURL", nil, "no url"},
+		{"EmptyPath", []URL{{}}, "empty path"},
+		{"ShortDigest", []URL{{Path: "/", Digest: "abc"}}, "32 hex digits"},
+		{"NonHexDigest", []URL{{Path: "/", Digest: strings.Repeat("g", 32)}}, "32 hex digits"},
+		{"StatusBelow100", []URL{{Path: "/", StatusCodes: []StatusRange{{99, 200}}}}, "100-599"},
+		{"StatusRangeInverted", []URL{{Path: "/", StatusCodes: []StatusRange{{300, 200}}}}, "100-599"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NewHTTP(HTTPOptions{ConnOptions: ConnOptions{Addr: ap}, URLs: tc.urls})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("NewHTTP error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestHTTPKeyDistinguishesProbes(t *testing.T) {
+	ap := netip.MustParseAddrPort("192.0.2.10:80")
+	base := HTTPOptions{ConnOptions: ConnOptions{Addr: ap}, URLs: []URL{{Path: "/"}}}
+	variants := map[string]HTTPOptions{
+		"base":   base,
+		"path":   {ConnOptions: ConnOptions{Addr: ap}, URLs: []URL{{Path: "/x"}}},
+		"status": {ConnOptions: ConnOptions{Addr: ap}, URLs: []URL{{Path: "/", StatusCodes: []StatusRange{{200, 200}}}}},
+		"digest": {ConnOptions: ConnOptions{Addr: ap}, URLs: []URL{{Path: "/", Digest: strings.Repeat("a", 32)}}},
+		"regex":  {ConnOptions: ConnOptions{Addr: ap}, URLs: []URL{{Path: "/", Regex: regexp.MustCompile("a")}}},
+		"proto":  {ConnOptions: ConnOptions{Addr: ap}, Protocol: HTTP11, URLs: []URL{{Path: "/"}}},
+		"vhost":  {ConnOptions: ConnOptions{Addr: ap}, VirtualHost: "h", URLs: []URL{{Path: "/"}}},
+		"tls":    {ConnOptions: ConnOptions{Addr: ap}, TLS: &TLSOptions{}, URLs: []URL{{Path: "/"}}},
+		"mark":   {ConnOptions: ConnOptions{Addr: ap, Fwmark: 1}, URLs: []URL{{Path: "/"}}},
+	}
+	seen := map[string]string{}
+	for name, o := range variants {
+		k := mustHTTP(t, o).Key()
+		if other, dup := seen[k]; dup {
+			t.Errorf("%s and %s share key %q", name, other, k)
+		}
+		seen[k] = name
+	}
+	if a, b := mustHTTP(t, base).Key(), mustHTTP(t, base).Key(); a != b {
+		t.Errorf("same options, different keys: %q, %q", a, b)
+	}
+}
+
+func BenchmarkHTTPCheckLoopback(b *testing.B) {
+	ap, _ := startHTTPTestServer(b, nil)
+	sum := md5.Sum([]byte(httpTestBody))
+	c := mustHTTP(b, HTTPOptions{ConnOptions: ConnOptions{Addr: ap}, URLs: []URL{{Path: "/ok", Digest: hex.EncodeToString(sum[:])}}})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b.ReportAllocs()
+	for b.Loop() {
+		if r := c.Check(ctx); !r.Healthy {
+			b.Fatal(r.Reason)
+		}
+	}
+}

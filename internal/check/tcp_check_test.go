@@ -1,0 +1,321 @@
+package check
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Helpers shared by the network checkers' tests.
+
+// probeTimeout is the deadline of probes that are expected to time out; late is how much
+// past it a checker may return and still count as prompt.
+const (
+	probeTimeout = 300 * time.Millisecond
+	probeLate    = 700 * time.Millisecond
+)
+
+// runProbe runs c.Check under a deadline of d and fails the test if it returns long after it.
+func runProbe(t *testing.T, c Checker, d time.Duration) Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	start := time.Now()
+	r := c.Check(ctx)
+	if el := time.Since(start); el > d+probeLate {
+		t.Errorf("%s Check returned after %v, deadline was %v", c.Kind(), el, d)
+	}
+	if r.Weight != -1 {
+		t.Errorf("%s Check: weight %d, want -1", c.Kind(), r.Weight)
+	}
+	return r
+}
+
+// wantProbe checks a result's verdict and that its reason mentions want.
+func wantProbe(t *testing.T, r Result, healthy bool, want string) {
+	t.Helper()
+	if r.Healthy != healthy || !strings.Contains(r.Reason, want) {
+		t.Errorf("result healthy=%t reason %q, want healthy=%t and a reason containing %q", r.Healthy, r.Reason, healthy, want)
+	}
+}
+
+// addrPort turns a net.Addr of a loopback listener into a netip.AddrPort.
+func addrPort(t *testing.T, a net.Addr) netip.AddrPort {
+	t.Helper()
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		t.Fatalf("parse %s: %v", a, err)
+	}
+	return ap
+}
+
+// closedTCPPort returns a loopback address where nothing listens.
+func closedTCPPort(t *testing.T) netip.AddrPort {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap := addrPort(t, ln.Addr())
+	ln.Close()
+	return ap
+}
+
+// silentTCPServer accepts connections and never writes to them.
+func silentTCPServer(t *testing.T) netip.AddrPort {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	return addrPort(t, ln.Addr())
+}
+
+// stalledTCPAddr returns a loopback address whose listener's accept queue is full, so that a
+// new connection's SYN is dropped and connect hangs.
+func stalledTCPAddr(t *testing.T) netip.AddrPort {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(sa.(*syscall.SockaddrInet4).Port))
+	// Fill the queue: with a backlog of 0 the kernel queues one connection, then drops SYNs.
+	for range 3 {
+		c, err := net.DialTimeout("tcp", ap.String(), 200*time.Millisecond)
+		if err != nil {
+			break
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	return ap
+}
+
+// needRoot skips a test that needs root, unless CI is set, where root is a given.
+func needRoot(t *testing.T, why string) {
+	t.Helper()
+	if os.Geteuid() != 0 && os.Getenv("CI") == "" {
+		t.Skipf("needs root: %s", why)
+	}
+}
+
+// selfSignedCert makes a certificate for names (DNS names or IP addresses), valid for an hour.
+func selfSignedCert(t *testing.T, names ...string) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: names[0]},
+		NotBefore:             time.Now().Add(-time.Minute),
+		NotAfter:              time.Now().Add(time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	for _, n := range names {
+		if ip := net.ParseIP(n); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, n)
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
+}
+
+func TestTCPCheck(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	open := addrPort(t, ln.Addr())
+
+	tests := []struct {
+		name    string
+		addr    netip.AddrPort
+		healthy bool
+		reason  string
+	}{
+		{"ListeningPortIsHealthy", open, true, "connected"},
+		{"ClosedPortIsRefused", closedTCPPort(t), false, "connection refused"},
+		{"FullAcceptQueueTimesOut", stalledTCPAddr(t), false, "timeout"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := NewTCP(TCPOptions{ConnOptions{Addr: tc.addr}})
+			wantProbe(t, runProbe(t, c, probeTimeout), tc.healthy, tc.reason)
+		})
+	}
+}
+
+func TestTCPCheckAppliesBindOptions(t *testing.T) {
+	needRoot(t, "SO_BINDTODEVICE and SO_MARK need CAP_NET_RAW/CAP_NET_ADMIN")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	remotes := make(chan string, 1)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			select {
+			case remotes <- c.RemoteAddr().String():
+			default:
+			}
+			c.Close()
+		}
+	}()
+	port := uint16(closedTCPPort(t).Port())
+	c := NewTCP(TCPOptions{ConnOptions{
+		Addr:     addrPort(t, ln.Addr()),
+		BindAddr: netip.MustParseAddr("127.0.0.2"),
+		BindPort: port,
+		BindIf:   "lo",
+		Fwmark:   7,
+	}})
+	wantProbe(t, runProbe(t, c, time.Second), true, "connected")
+	want := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), port).String()
+	select {
+	case got := <-remotes:
+		if got != want {
+			t.Errorf("server saw the probe from %s, want %s", got, want)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("server saw no connection")
+	}
+	if k := c.Key(); !strings.Contains(k, "bind=127.0.0.2:") || !strings.Contains(k, " if=lo") || !strings.Contains(k, " mark=7") {
+		t.Errorf("key %q does not name the bind options", k)
+	}
+
+	bad := NewTCP(TCPOptions{ConnOptions{Addr: addrPort(t, ln.Addr()), BindIf: "vigil-no-such0"}})
+	wantProbe(t, runProbe(t, bad, time.Second), false, "bind to device")
+}
+
+func TestTCPCheckReturnsPromptlyOnCancel(t *testing.T) {
+	c := NewTCP(TCPOptions{ConnOptions{Addr: stalledTCPAddr(t)}})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	r := c.Check(ctx)
+	if el := time.Since(start); el > time.Second {
+		t.Errorf("Check returned %v after cancel", el)
+	}
+	wantProbe(t, r, false, "canceled")
+}
+
+func TestTCPCheckKey(t *testing.T) {
+	a := NewTCP(TCPOptions{ConnOptions{Addr: netip.MustParseAddrPort("192.0.2.10:80")}})
+	b := NewTCP(TCPOptions{ConnOptions{Addr: netip.MustParseAddrPort("192.0.2.10:80"), Fwmark: 3}})
+	if a.Key() != "TCP_CHECK 192.0.2.10:80" {
+		t.Errorf("key %q", a.Key())
+	}
+	if a.Key() == b.Key() {
+		t.Errorf("a fwmark does not change the key: %q", a.Key())
+	}
+	if a.Kind() != "TCP_CHECK" || a.Target() != "192.0.2.10:80" {
+		t.Errorf("kind %q target %q", a.Kind(), a.Target())
+	}
+}
+
+func BenchmarkTCPCheckLoopback(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	ap, _ := netip.ParseAddrPort(ln.Addr().String())
+	c := NewTCP(TCPOptions{ConnOptions{Addr: ap}})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b.ReportAllocs()
+	for b.Loop() {
+		if r := c.Check(ctx); !r.Healthy {
+			b.Fatal(r.Reason)
+		}
+	}
+}
