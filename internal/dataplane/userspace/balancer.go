@@ -143,6 +143,23 @@ func (b *Balancer) Remove(ctx context.Context, name string) error {
 	return nil
 }
 
+// Addr returns the address service name listens on, which tells the port when the service
+// asked for port 0.
+func (b *Balancer) Addr(name string) (netip.AddrPort, bool) {
+	b.mu.Lock()
+	s, ok := b.services[name]
+	b.mu.Unlock()
+	if !ok {
+		return netip.AddrPort{}, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return netip.AddrPort{}, false
+	}
+	return s.ln.bound, true
+}
+
 // Stats implements dataplane.Dataplane.
 func (b *Balancer) Stats() []dataplane.ServiceStats {
 	b.mu.Lock()

@@ -38,7 +38,8 @@ type service struct {
 // listener is one bound socket and the goroutine reading it.
 type listener struct {
 	proto dataplane.Protocol
-	addr  netip.AddrPort
+	addr  netip.AddrPort // as configured
+	bound netip.AddrPort // as bound (differs when the configured port is 0)
 	tcp   *net.TCPListener
 	udp   *net.UDPConn
 	done  chan struct{}
@@ -191,6 +192,11 @@ func (s *service) bind(spec dataplane.Service) (*listener, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("service %s: listen %s %s: %w", spec.Name, spec.Protocol, spec.Listen, err)
+	}
+	if l.tcp != nil {
+		l.bound = l.tcp.Addr().(*net.TCPAddr).AddrPort()
+	} else {
+		l.bound = l.udp.LocalAddr().(*net.UDPAddr).AddrPort()
 	}
 	return l, nil
 }

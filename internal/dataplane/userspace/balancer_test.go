@@ -1,0 +1,497 @@
+package userspace
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/vigil-lb/vigil/internal/dataplane"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// httpBackend is a real HTTP server that counts the requests it gets, and separately those
+// whose client started them after the test's Apply returned (header X-After).
+type httpBackend struct {
+	id    int
+	srv   *httptest.Server
+	addr  netip.AddrPort
+	all   atomic.Int64
+	after atomic.Int64
+}
+
+func startHTTPBackends(t *testing.T, n int) []*httpBackend {
+	t.Helper()
+	out := make([]*httpBackend, n)
+	for i := range out {
+		hb := &httpBackend{id: i}
+		hb.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hb.all.Add(1)
+			if r.Header.Get("X-After") == "1" {
+				hb.after.Add(1)
+			}
+			fmt.Fprintf(w, "backend-%d", hb.id)
+		}))
+		hb.addr = netip.MustParseAddrPort(hb.srv.Listener.Addr().String())
+		t.Cleanup(hb.srv.Close)
+		out[i] = hb
+	}
+	return out
+}
+
+func newTestBalancer(t *testing.T, opts Options) *Balancer {
+	t.Helper()
+	b := New(nil, opts)
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+func tcpService(name string, backends []*httpBackend, weights ...int) dataplane.Service {
+	s := dataplane.Service{Name: name, Protocol: dataplane.TCP, Listen: netip.MustParseAddrPort("127.0.0.1:0"), Scheduler: dataplane.RoundRobin}
+	for i, hb := range backends {
+		w := 1
+		if i < len(weights) {
+			w = weights[i]
+		}
+		s.Backends = append(s.Backends, dataplane.Backend{Addr: hb.addr, Weight: w})
+	}
+	return s
+}
+
+func mustApply(t *testing.T, b *Balancer, s dataplane.Service) {
+	t.Helper()
+	if err := b.Apply(context.Background(), s); err != nil {
+		t.Fatalf("Apply(%s): %v", s.Name, err)
+	}
+}
+
+func addrOf(t *testing.T, b *Balancer, name string) string {
+	t.Helper()
+	a, ok := b.Addr(name)
+	if !ok {
+		t.Fatalf("service %s not listening", name)
+	}
+	return a.String()
+}
+
+// keepAlive is one client TCP connection speaking HTTP/1.1 with keep-alive.
+type keepAlive struct {
+	c  net.Conn
+	br *bufio.Reader
+}
+
+func dialKeepAlive(t *testing.T, addr string) *keepAlive {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &keepAlive{c: c, br: bufio.NewReader(c)}
+}
+
+// get sends one request and returns the body ("backend-N") or an error.
+func (k *keepAlive) get() (string, error) {
+	k.c.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := io.WriteString(k.c, "GET / HTTP/1.1\r\nHost: t\r\n\r\n"); err != nil {
+		return "", err
+	}
+	resp, err := http.ReadResponse(k.br, nil)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return string(body), err
+}
+
+func oneShot(addr string, after bool) (string, error) {
+	tr := &http.Transport{DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
+	if after {
+		req.Header.Set("X-After", "1")
+	}
+	resp, err := (&http.Client{Transport: tr, Timeout: 3 * time.Second}).Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return string(body), err
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestRemovedBackendGetsNoRequestAfterApplyReturns(t *testing.T) {
+	for _, sched := range []dataplane.Scheduler{"rr", "wrr", "lc", "wlc", "sh", "mh"} {
+		t.Run(string(sched), func(t *testing.T) {
+			hbs := startHTTPBackends(t, 3)
+			b := newTestBalancer(t, Options{})
+			svc := tcpService("web", hbs)
+			svc.Scheduler = sched
+			mustApply(t, b, svc)
+			addr := addrOf(t, b, "web")
+
+			var applied atomic.Bool
+			var errs atomic.Int64
+			var sent atomic.Int64
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			for range 4 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						if _, err := oneShot(addr, applied.Load()); err != nil {
+							errs.Add(1)
+						}
+						sent.Add(1)
+					}
+				}()
+			}
+			waitFor(t, "traffic", func() bool {
+				return hbs[0].all.Load()+hbs[1].all.Load()+hbs[2].all.Load() > 100
+			})
+			// Remove the busiest backend (with sh and mh, the only one 127.0.0.1 reaches).
+			victim := 0
+			for i, hb := range hbs {
+				if hb.all.Load() > hbs[victim].all.Load() {
+					victim = i
+				}
+			}
+			svc.Backends = append(svc.Backends[:victim:victim], svc.Backends[victim+1:]...)
+			mustApply(t, b, svc)
+			applied.Store(true)
+			before := sent.Load()
+			waitFor(t, "200 requests after the update", func() bool { return sent.Load()-before > 200 })
+			close(stop)
+			wg.Wait()
+			if n := hbs[victim].after.Load(); n != 0 {
+				t.Fatalf("removed backend got %d requests started after Apply returned", n)
+			}
+			if hbs[0].after.Load()+hbs[1].after.Load()+hbs[2].after.Load() == 0 {
+				t.Fatal("no request after Apply reached the remaining backends")
+			}
+			if e := errs.Load(); e != 0 {
+				t.Fatalf("%d client requests failed across the update", e)
+			}
+		})
+	}
+}
+
+func TestEstablishedConnectionSurvivesUpdates(t *testing.T) {
+	hbs := startHTTPBackends(t, 3)
+	b := newTestBalancer(t, Options{})
+	svc := tcpService("web", hbs)
+	mustApply(t, b, svc)
+	ka := dialKeepAlive(t, addrOf(t, b, "web"))
+	first, err := ka.get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mine int
+	fmt.Sscanf(first, "backend-%d", &mine)
+
+	updates := []func(*dataplane.Service){
+		func(s *dataplane.Service) { s.Scheduler = dataplane.WeightedLeastConnection },
+		func(s *dataplane.Service) { s.Backends[(mine+1)%3].Weight = 5 },
+		func(s *dataplane.Service) { s.Backends[mine].Weight = 0 }, // inhibit: established stays
+		func(s *dataplane.Service) { s.Backends = append(s.Backends[:0:0], s.Backends[mine]) },
+		func(s *dataplane.Service) {
+			s.Backends = []dataplane.Backend{{Addr: hbs[(mine+2)%3].addr, Weight: 1}} // mine removed: drains
+		},
+	}
+	for i, up := range updates {
+		up(&svc)
+		mustApply(t, b, svc)
+		got, err := ka.get()
+		if err != nil || got != first {
+			t.Fatalf("after update %d the long-lived connection got %q, %v; want %q", i, got, err, first)
+		}
+	}
+	// New connections follow the last update.
+	if got, err := oneShot(addrOf(t, b, "web"), false); err != nil || got != fmt.Sprintf("backend-%d", (mine+2)%3) {
+		t.Fatalf("new connection got %q, %v", got, err)
+	}
+	st := b.Stats()[0]
+	var draining bool
+	for _, bs := range st.Backends {
+		if bs.Addr == hbs[mine].addr && bs.Draining && bs.Active == 1 {
+			draining = true
+		}
+	}
+	if !draining {
+		t.Fatalf("stats %+v: want backend %d draining with 1 active connection", st.Backends, mine)
+	}
+}
+
+func TestShutdownSessionsResetsOnlyRemovedBackend(t *testing.T) {
+	hbs := startHTTPBackends(t, 2)
+	b := newTestBalancer(t, Options{})
+	svc := tcpService("web", hbs)
+	svc.ShutdownSessions = true
+	mustApply(t, b, svc)
+	addr := addrOf(t, b, "web")
+	conns := map[string]*keepAlive{}
+	for len(conns) < 2 {
+		ka := dialKeepAlive(t, addr)
+		who, err := ka.get()
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns[who] = ka
+	}
+	svc.Backends = svc.Backends[:1]
+	mustApply(t, b, svc)
+	if _, err := conns["backend-1"].get(); err == nil {
+		t.Fatal("connection to the removed backend still works with ShutdownSessions")
+	}
+	if got, err := conns["backend-0"].get(); err != nil || got != "backend-0" {
+		t.Fatalf("connection to the remaining backend: %q, %v", got, err)
+	}
+}
+
+func TestSorryServerTakesOverWhenNoBackendHasWeight(t *testing.T) {
+	hbs := startHTTPBackends(t, 3)
+	b := newTestBalancer(t, Options{})
+	svc := tcpService("web", hbs[:2], 0, 0)
+	svc.Sorry = &dataplane.Backend{Addr: hbs[2].addr}
+	mustApply(t, b, svc)
+	addr := addrOf(t, b, "web")
+	steps := []struct {
+		name    string
+		mod     func(*dataplane.Service)
+		want    string // "" means refused
+		refused bool
+	}{
+		{"all weight 0", func(s *dataplane.Service) {}, "backend-2", false},
+		{"empty set", func(s *dataplane.Service) { s.Backends = nil }, "backend-2", false},
+		{"a backend back", func(s *dataplane.Service) { s.Backends = []dataplane.Backend{{Addr: hbs[1].addr, Weight: 1}} }, "backend-1", false},
+		{"no sorry, none up", func(s *dataplane.Service) { s.Backends[0].Weight = 0; s.Sorry = nil }, "", true},
+	}
+	for _, st := range steps {
+		st.mod(&svc)
+		mustApply(t, b, svc)
+		for range 3 {
+			got, err := oneShot(addr, false)
+			if st.refused {
+				if err == nil {
+					t.Fatalf("%s: request answered %q, want refused", st.name, got)
+				}
+				continue
+			}
+			if err != nil || got != st.want {
+				t.Fatalf("%s: got %q, %v; want %q", st.name, got, err, st.want)
+			}
+		}
+	}
+	if r := b.Stats()[0].Refused; r != 3 {
+		t.Fatalf("refused = %d, want 3", r)
+	}
+}
+
+func TestDialFailureTriesNextBackend(t *testing.T) {
+	hbs := startHTTPBackends(t, 1)
+	dead, _ := net.Listen("tcp", "127.0.0.1:0")
+	deadAddr := netip.MustParseAddrPort(dead.Addr().String())
+	dead.Close()
+	b := newTestBalancer(t, Options{})
+	svc := tcpService("web", hbs)
+	svc.Backends = append([]dataplane.Backend{{Addr: deadAddr, Weight: 1}}, svc.Backends...)
+	mustApply(t, b, svc)
+	for i := range 6 {
+		if got, err := oneShot(addrOf(t, b, "web"), false); err != nil || got != "backend-0" {
+			t.Fatalf("request %d: %q, %v", i, got, err)
+		}
+	}
+	st := b.Stats()[0].Backends
+	if st[0].DialFailures != 3 || st[1].Total != 6 {
+		t.Fatalf("stats %+v: want 3 dial failures on the dead backend, 6 connections on the live one", st)
+	}
+}
+
+func TestIdenticalApplyIsNoOpAndListenChangeRebinds(t *testing.T) {
+	hbs := startHTTPBackends(t, 1)
+	b := newTestBalancer(t, Options{})
+	svc := tcpService("web", hbs)
+	mustApply(t, b, svc)
+	addr1 := addrOf(t, b, "web")
+	ka := dialKeepAlive(t, addr1)
+	if _, err := ka.get(); err != nil {
+		t.Fatal(err)
+	}
+	same := svc
+	same.Backends = append([]dataplane.Backend(nil), svc.Backends...)
+	mustApply(t, b, same)
+	if a := addrOf(t, b, "web"); a != addr1 {
+		t.Fatalf("identical Apply rebound %s to %s", addr1, a)
+	}
+	if st := b.Stats()[0].Backends[0]; st.Total != 1 || st.Active != 1 {
+		t.Fatalf("identical Apply touched counters: %+v", st)
+	}
+	svc.Listen = netip.MustParseAddrPort("127.0.0.2:0")
+	mustApply(t, b, svc)
+	addr2 := addrOf(t, b, "web")
+	if !strings.HasPrefix(addr2, "127.0.0.2:") {
+		t.Fatalf("rebound to %s, want 127.0.0.2", addr2)
+	}
+	if _, err := oneShot(addr2, false); err != nil {
+		t.Fatalf("new listen address: %v", err)
+	}
+	if _, err := oneShot(addr1, false); err == nil {
+		t.Fatal("old listen address still answers")
+	}
+	if _, err := ka.get(); err != nil {
+		t.Fatalf("established connection cut by the rebind: %v", err)
+	}
+	// A bind failure keeps the old state.
+	busy, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer busy.Close()
+	svc.Listen = netip.MustParseAddrPort(busy.Addr().String())
+	if err := b.Apply(context.Background(), svc); err == nil {
+		t.Fatal("Apply onto a busy port succeeded")
+	}
+	if _, err := oneShot(addr2, false); err != nil {
+		t.Fatalf("after failed rebind the old listener is gone: %v", err)
+	}
+}
+
+// TestHalfCloseDeliversTheWholeAnswer uses a backend that answers only after the client
+// shut its write side.
+func TestHalfCloseDeliversTheWholeAnswer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var wg sync.WaitGroup
+	t.Cleanup(wg.Wait)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		data, _ := io.ReadAll(c)
+		c.Write([]byte(strings.ToUpper(string(data))))
+	}()
+	b := newTestBalancer(t, Options{})
+	mustApply(t, b, dataplane.Service{Name: "up", Protocol: dataplane.TCP, Listen: netip.MustParseAddrPort("127.0.0.1:0"),
+		Scheduler: "rr", Backends: []dataplane.Backend{{Addr: netip.MustParseAddrPort(ln.Addr().String()), Weight: 1}}})
+	c, err := net.Dial("tcp", addrOf(t, b, "up"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c.Write([]byte("hello half close"))
+	c.(*net.TCPConn).CloseWrite()
+	got, err := io.ReadAll(c)
+	if err != nil || string(got) != "HELLO HALF CLOSE" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	waitFor(t, "bytes counted", func() bool {
+		st := b.Stats()[0].Backends[0]
+		return st.BytesIn == 16 && st.BytesOut == 16 && st.Active == 0
+	})
+}
+
+func TestIdleConnectionIsClosed(t *testing.T) {
+	hbs := startHTTPBackends(t, 1)
+	b := newTestBalancer(t, Options{})
+	svc := tcpService("web", hbs)
+	svc.IdleTimeout = 150 * time.Millisecond
+	mustApply(t, b, svc)
+	ka := dialKeepAlive(t, addrOf(t, b, "web"))
+	// Busy for longer than the timeout: not closed.
+	for range 6 {
+		if _, err := ka.get(); err != nil {
+			t.Fatalf("active connection closed: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	start := time.Now()
+	ka.c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if _, err := ka.br.ReadByte(); err == nil {
+		t.Fatal("read data from an idle connection")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("idle connection closed after %v, want within 2×150ms plus slack", d)
+	}
+}
+
+func TestPersistenceKeepsClientOnOneBackend(t *testing.T) {
+	hbs := startHTTPBackends(t, 3)
+	b := newTestBalancer(t, Options{})
+	svc := tcpService("web", hbs)
+	svc.Persistence = time.Minute
+	mustApply(t, b, svc)
+	addr := addrOf(t, b, "web")
+	first, err := oneShot(addr, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		if got, err := oneShot(addr, false); err != nil || got != first {
+			t.Fatalf("persistent client moved from %s to %q (%v)", first, got, err)
+		}
+	}
+	var mine int
+	fmt.Sscanf(first, "backend-%d", &mine)
+	svc.Backends[mine].Weight = 0
+	mustApply(t, b, svc)
+	if got, _ := oneShot(addr, false); got == first {
+		t.Fatal("persistence kept sending new connections to a weight-0 backend")
+	}
+}
+
+func TestCloseLeavesNoGoroutine(t *testing.T) {
+	hbs := startHTTPBackends(t, 2)
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	b := New(nil, Options{})
+	svc := tcpService("web", hbs)
+	mustApply(t, b, svc)
+	ka := dialKeepAlive(t, addrOf(t, b, "web"))
+	if _, err := ka.get(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ka.get(); err == nil {
+		t.Fatal("connection survived Close with no drain time")
+	}
+	if err := b.Apply(context.Background(), svc); err == nil {
+		t.Fatal("Apply after Close succeeded")
+	}
+}
