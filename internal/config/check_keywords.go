@@ -495,7 +495,7 @@ func lvsMiscKeywords(c *Checker, k map[string]keyword) {
 	k["misc_dynamic"] = keyword{scalar: func(p *parser, l Line) { m.Dynamic = true }}
 	k["user"] = keyword{scalar: func(p *parser, l Line) {
 		if len(l.Words) < 2 {
-			p.diags.Warnf(l.Pos, "No user specified for misc checker script %s", m.Path)
+			p.diags.Warnf(l.Pos, "No user specified for misc checker script %s", lvsCmdStr(m.Path))
 			return
 		}
 		// Whether the user exists is this machine's business, checked when the script runs.
@@ -761,4 +761,16 @@ func lvsGRPCKeywords(c *Checker, k map[string]keyword) {
 			g.SNI = l.Words[1]
 		}
 	}}
+}
+
+// lvsCmdStr renders a command line as Keepalived's cmd_str does in messages: each word quoted,
+// except a leading redirection.
+func lvsCmdStr(cmd string) string {
+	words := strings.Fields(cmd)
+	for i, w := range words {
+		if i > 0 || (!strings.HasPrefix(w, "<") && !strings.HasPrefix(w, ">")) {
+			words[i] = "'" + w + "'"
+		}
+	}
+	return strings.Join(words, " ")
 }

@@ -163,15 +163,18 @@ func (p *parser) lvsVSGRange(g *VirtualServerGroup, l Line) (VSGRange, bool) {
 	if a.Is6() {
 		base, limit = 16, 0xffff
 	}
-	v, err := strconv.ParseUint(end, base, 64)
-	if err != nil {
-		var ne *strconv.NumError
-		if lvsNumError(err, &ne) && ne.Err == strconv.ErrRange {
-			p.diags.Warnf(l.Pos, "Virtual server group range '%s' end '%s' too large", s, end)
-		} else {
-			p.diags.Warnf(l.Pos, "Virtual server group range '%s' has extra characters at end '%s'", s, end)
-		}
+	// strtoul semantics: leading digits are the number, anything after them is extra.
+	n := 0
+	for n < len(end) && lvsDigitIn(end[n], base) {
+		n++
+	}
+	if n < len(end) {
+		p.diags.Warnf(l.Pos, "Virtual server group range '%s' has extra characters at end '%s'", s, end[n:])
 		return VSGRange{}, false
+	}
+	v, err := strconv.ParseUint(end, base, 64)
+	if err != nil && n > 0 {
+		v = limit + 1 // out of range for strtoul too
 	}
 	if v > limit {
 		p.diags.Warnf(l.Pos, "Virtual server group range '%s' end '%s' too large", s, end)
@@ -379,6 +382,9 @@ func (vs *VirtualServer) table(c *Config) *table {
 	k["alpha"] = keyword{scalar: func(p *parser, l Line) { vs.Alpha = true }}
 	k["omega"] = keyword{scalar: func(p *parser, l Line) { vs.Omega = true }}
 	k["quorum_up"] = keyword{scalar: func(p *parser, l Line) {
+		if !p.lvsNeed(l, 1) {
+			return
+		}
 		if vs.QuorumUp != "" {
 			p.diags.Warnf(l.Pos, "(%s) quorum_up script already specified - ignoring %s", vs.Group, lvsRest(l))
 			return
@@ -386,6 +392,9 @@ func (vs *VirtualServer) table(c *Config) *table {
 		vs.QuorumUp = lvsRest(l)
 	}}
 	k["quorum_down"] = keyword{scalar: func(p *parser, l Line) {
+		if !p.lvsNeed(l, 1) {
+			return
+		}
 		if vs.QuorumDown != "" {
 			p.diags.Warnf(l.Pos, "(%s) quorum_down script already specified - ignoring %s", vs.Group, lvsRest(l))
 			return
@@ -733,6 +742,9 @@ func (rs *RealServer) table(vs *VirtualServer) *table {
 		}
 	}}
 	k["notify_up"] = keyword{scalar: func(p *parser, l Line) {
+		if !p.lvsNeed(l, 1) {
+			return
+		}
 		if rs.NotifyUp != "" {
 			p.diags.Warnf(l.Pos, "(%s) notify_up script already specified - ignoring %s", vs.Group, lvsRest(l))
 			return
@@ -740,6 +752,9 @@ func (rs *RealServer) table(vs *VirtualServer) *table {
 		rs.NotifyUp = lvsRest(l)
 	}}
 	k["notify_down"] = keyword{scalar: func(p *parser, l Line) {
+		if !p.lvsNeed(l, 1) {
+			return
+		}
 		if rs.NotifyDown != "" {
 			p.diags.Warnf(l.Pos, "(%s) notify_down script already specified - ignoring %s", vs.Group, lvsRest(l))
 			return
@@ -792,4 +807,11 @@ func (rs *RealServer) table(vs *VirtualServer) *table {
 
 	lvsAddCheckerKeywords(k, vs, rs)
 	return t
+}
+
+func lvsDigitIn(c byte, base int) bool {
+	if base == 16 {
+		return lvsIsHex(c)
+	}
+	return c >= '0' && c <= '9'
 }
