@@ -1,0 +1,141 @@
+package check
+
+import (
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// dnsTestServer answers queries on loopback UDP through answer, which returns the reply to
+// send (nil for none). It records the questions it was asked.
+type dnsTestServer struct {
+	addr  netip.AddrPort
+	mu    sync.Mutex
+	asked []dns.Question
+	rd    []bool
+}
+
+func startDNSTestServer(t *testing.T, answer func(q *dns.Msg) *dns.Msg) *dnsTestServer {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &dnsTestServer{addr: addrPort(t, pc.LocalAddr())}
+	done := make(chan struct{})
+	t.Cleanup(func() { pc.Close(); <-done })
+	go func() {
+		defer close(done)
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			q := new(dns.Msg)
+			if q.Unpack(buf[:n]) != nil {
+				continue
+			}
+			s.mu.Lock()
+			s.asked = append(s.asked, q.Question...)
+			s.rd = append(s.rd, q.RecursionDesired)
+			s.mu.Unlock()
+			if r := answer(q); r != nil {
+				out, err := r.Pack()
+				if err == nil {
+					_, _ = pc.WriteTo(out, from)
+				}
+			}
+		}
+	}()
+	return s
+}
+
+func TestDNSCheck(t *testing.T) {
+	soa := func(q *dns.Msg) *dns.Msg {
+		r := new(dns.Msg)
+		r.SetReply(q)
+		rr, _ := dns.NewRR(". 3600 IN SOA a.root-servers.net. nstld.verisign-grs.com. 1 1800 900 604800 86400")
+		r.Answer = append(r.Answer, rr)
+		return r
+	}
+	rcode := func(code int) func(q *dns.Msg) *dns.Msg {
+		return func(q *dns.Msg) *dns.Msg { r := new(dns.Msg); r.SetRcode(q, code); return r }
+	}
+	tests := []struct {
+		name    string
+		answer  func(q *dns.Msg) *dns.Msg
+		addr    netip.AddrPort
+		healthy bool
+		reason  string
+	}{
+		{name: "NOERRORWithAnswerPasses", answer: soa, healthy: true, reason: "NOERROR, 1 answers"},
+		{name: "NOERRORWithoutAnswerPasses", answer: rcode(dns.RcodeSuccess), healthy: true, reason: "NOERROR, 0 answers"},
+		{name: "NXDOMAINFails", answer: rcode(dns.RcodeNameError), reason: "RCODE NXDOMAIN, expected NOERROR"},
+		{name: "SERVFAILFails", answer: rcode(dns.RcodeServerFailure), reason: "RCODE SERVFAIL"},
+		{name: "ForeignIDIsIgnored", answer: func(q *dns.Msg) *dns.Msg { r := soa(q); r.Id ^= 0xffff; return r }, reason: "timeout"},
+		{name: "QueryEchoedBackIsIgnored", answer: func(q *dns.Msg) *dns.Msg { return q }, reason: "timeout"},
+		{name: "SlowServerTimesOut", answer: func(q *dns.Msg) *dns.Msg { time.Sleep(2 * probeTimeout); return soa(q) }, reason: "timeout"},
+		{name: "SilentServerTimesOut", answer: func(*dns.Msg) *dns.Msg { return nil }, reason: "read reply: timeout"},
+		{name: "ClosedPortIsUnreachable", addr: closedUDPPort(t), reason: "port unreachable"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			addr := tc.addr
+			if tc.answer != nil {
+				addr = startDNSTestServer(t, tc.answer).addr
+			}
+			c, err := NewDNS(DNSOptions{ConnOptions: ConnOptions{Addr: addr}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantProbe(t, runProbe(t, c, probeTimeout), tc.healthy, tc.reason)
+		})
+	}
+}
+
+func TestDNSCheckAsksForNameAndType(t *testing.T) {
+	tests := []struct {
+		name  string
+		qtype uint16
+		want  dns.Question
+		key   string
+	}{
+		{"", 0, dns.Question{Name: ".", Qtype: dns.TypeSOA, Qclass: dns.ClassINET}, " . SOA"},
+		{"www.example.test", dns.TypeAAAA, dns.Question{Name: "www.example.test.", Qtype: dns.TypeAAAA, Qclass: dns.ClassINET}, " www.example.test. AAAA"},
+	}
+	for _, tc := range tests {
+		srv := startDNSTestServer(t, func(q *dns.Msg) *dns.Msg { r := new(dns.Msg); r.SetReply(q); return r })
+		c, err := NewDNS(DNSOptions{ConnOptions: ConnOptions{Addr: srv.addr}, Name: tc.name, Type: tc.qtype})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantProbe(t, runProbe(t, c, time.Second), true, "NOERROR")
+		srv.mu.Lock()
+		if len(srv.asked) != 1 || srv.asked[0] != tc.want || !srv.rd[0] {
+			t.Errorf("server was asked %v (rd %v), want %v with RD", srv.asked, srv.rd, tc.want)
+		}
+		srv.mu.Unlock()
+		if !strings.HasSuffix(c.Key(), tc.key) {
+			t.Errorf("key %q, want suffix %q", c.Key(), tc.key)
+		}
+	}
+}
+
+// closedUDPPort returns a loopback UDP address where nothing listens.
+func closedUDPPort(t *testing.T) netip.AddrPort {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap := addrPort(t, pc.LocalAddr())
+	pc.Close()
+	return ap
+}

@@ -1,0 +1,142 @@
+package check
+
+import (
+	"bufio"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// scriptedTCPServer runs serve on every connection it accepts, with a read buffer, and closes
+// the connection afterwards.
+func scriptedTCPServer(t *testing.T, serve func(c net.Conn, r *bufio.Reader)) netip.AddrPort {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+				serve(c, bufio.NewReader(c))
+			}()
+		}
+	}()
+	return addrPort(t, ln.Addr())
+}
+
+// smtpConversation answers a greeting, HELO and QUIT with the given replies, and records the
+// HELO line it received.
+func smtpConversation(greeting, heloReply, quitReply string, helos chan<- string) func(net.Conn, *bufio.Reader) {
+	return func(c net.Conn, r *bufio.Reader) {
+		if _, err := c.Write([]byte(greeting)); err != nil {
+			return
+		}
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		if helos != nil {
+			select {
+			case helos <- line:
+			default:
+			}
+		}
+		if _, err := c.Write([]byte(heloReply)); err != nil {
+			return
+		}
+		if _, err := r.ReadString('\n'); err != nil {
+			return
+		}
+		_, _ = c.Write([]byte(quitReply))
+	}
+}
+
+func TestSMTPCheck(t *testing.T) {
+	const greet, helo, bye = "220 mx.example.test ESMTP\r\n", "250 mx.example.test\r\n", "221 bye\r\n"
+	endless := func(line string) func(net.Conn, *bufio.Reader) {
+		return func(c net.Conn, _ *bufio.Reader) {
+			for {
+				if _, err := c.Write([]byte(line)); err != nil {
+					return
+				}
+			}
+		}
+	}
+	tests := []struct {
+		name    string
+		serve   func(net.Conn, *bufio.Reader)
+		addr    netip.AddrPort
+		healthy bool
+		reason  string
+	}{
+		{name: "ConversationPasses", serve: smtpConversation(greet, helo, bye, nil), healthy: true, reason: "HELO 250"},
+		{name: "MultiLineRepliesPass", serve: smtpConversation("220-mx.example.test\r\n220-more\r\n220 ESMTP\r\n", "250-mx\r\n250-PIPELINING\r\n250 8BITMIME\r\n", bye, nil), healthy: true, reason: "HELO 250"},
+		{name: "BareCodeRepliesPass", serve: smtpConversation("220\r\n", "250\r\n", "221\r\n", nil), healthy: true, reason: "HELO 250"},
+		{name: "HangUpAfterQUITPasses", serve: smtpConversation(greet, helo, "", nil), healthy: true, reason: "HELO 250"},
+		{name: "RefusingGreetingFails", serve: smtpConversation("554 go away\r\n", helo, bye, nil), reason: "greeting 554, expected 220"},
+		{name: "RejectedHELOFails", serve: smtpConversation(greet, "501 syntax\r\n", bye, nil), reason: "HELO reply 501, expected 250"},
+		{name: "GarbageGreetingFails", serve: smtpConversation("SSH-2.0-OpenSSH\r\n", helo, bye, nil), reason: "malformed SMTP reply"},
+		{name: "HangUpBeforeGreetingFails", serve: func(net.Conn, *bufio.Reader) {}, reason: "read greeting: EOF"},
+		{name: "SlowGreetingTimesOut", serve: func(c net.Conn, _ *bufio.Reader) {
+			time.Sleep(2 * probeTimeout)
+			_, _ = c.Write([]byte(greet))
+		}, reason: "read greeting: timeout"},
+		{name: "SilentAfterHELOTimesOut", serve: func(c net.Conn, r *bufio.Reader) {
+			_, _ = c.Write([]byte(greet))
+			_, _ = r.ReadString('\n')
+			time.Sleep(2 * probeTimeout)
+		}, reason: "read HELO reply: timeout"},
+		{name: "EndlessLineIsCut", serve: endless("220"), reason: "reply line exceeds 1024 bytes"},
+		{name: "EndlessMultiLineReplyIsCut", serve: endless("220-more\r\n"), reason: "reply exceeds 16384 bytes"},
+		{name: "ClosedPortIsRefused", addr: closedTCPPort(t), reason: "connect: connection refused"},
+		{name: "SilentServerTimesOut", addr: silentTCPServer(t), reason: "read greeting: timeout"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			addr := tc.addr
+			if tc.serve != nil {
+				addr = scriptedTCPServer(t, tc.serve)
+			}
+			c := NewSMTP(SMTPOptions{ConnOptions: ConnOptions{Addr: addr}})
+			wantProbe(t, runProbe(t, c, probeTimeout), tc.healthy, tc.reason)
+		})
+	}
+}
+
+func TestSMTPCheckSendsHeloName(t *testing.T) {
+	tests := []struct {
+		helo, want string
+	}{
+		{"", "HELO smtpchecker.keepalived.org\r\n"},
+		{"lb1.example.test", "HELO lb1.example.test\r\n"},
+	}
+	for _, tc := range tests {
+		helos := make(chan string, 1)
+		addr := scriptedTCPServer(t, smtpConversation("220 hi\r\n", "250 ok\r\n", "221 bye\r\n", helos))
+		c := NewSMTP(SMTPOptions{ConnOptions: ConnOptions{Addr: addr}, HeloName: tc.helo})
+		wantProbe(t, runProbe(t, c, time.Second), true, "HELO 250")
+		if got := <-helos; got != tc.want {
+			t.Errorf("server got %q, want %q", got, tc.want)
+		}
+		if !strings.Contains(c.Key(), strings.TrimSpace(strings.TrimPrefix(tc.want, "HELO "))) {
+			t.Errorf("key %q lacks the helo name", c.Key())
+		}
+	}
+}
