@@ -1,0 +1,79 @@
+package pool
+
+import "time"
+
+// ServiceStatus is a service's state for people and status pages.
+type ServiceStatus struct {
+	Name        string `json:"name"`
+	QuorumUp    bool   `json:"quorum_up"`
+	Quorum      int64  `json:"quorum"`
+	Hysteresis  int64  `json:"hysteresis"`
+	LiveWeight  int64  `json:"live_weight"`
+	Up          int    `json:"up"`
+	Total       int    `json:"total"`
+	Panic       bool   `json:"panic"`
+	SorryActive bool   `json:"sorry_active"`
+	Suspended   bool   `json:"suspended"`
+	Stopped     bool   `json:"stopped"`
+	// Notes say which configured values Keepalived's rules adjusted (quorum, hysteresis).
+	Notes   []string       `json:"notes,omitempty"`
+	Servers []ServerStatus `json:"servers"`
+}
+
+// ServerStatus is one real server's state.
+type ServerStatus struct {
+	ID    string    `json:"id"`
+	Up    bool      `json:"up"`
+	Since time.Time `json:"since"`
+	// Weight is the configured weight, EffectiveWeight the weight after dynamic checks.
+	Weight          int  `json:"weight"`
+	EffectiveWeight int  `json:"effective_weight"`
+	InSet           bool `json:"in_set"`
+	// DesiredWeight is its weight in the desired set (slow start, inhibit, sorry, panic).
+	DesiredWeight int           `json:"desired_weight"`
+	SlowStart     bool          `json:"slow_start"`
+	Checks        []CheckStatus `json:"checks"`
+}
+
+// CheckStatus is one check's last verdict and the state it led to.
+type CheckStatus struct {
+	Name        string    `json:"name,omitempty"`
+	Alpha       bool      `json:"alpha"`
+	Up          bool      `json:"up"`
+	Since       time.Time `json:"since"`
+	HasRun      bool      `json:"has_run"`
+	LastHealthy bool      `json:"last_healthy"`
+	LastReason  string    `json:"last_reason,omitempty"`
+	LastAt      time.Time `json:"last_at,omitzero"`
+	// Streak counts successes in a row of a check that is down, towards Rise.
+	Streak      int   `json:"streak"`
+	WeightShare int64 `json:"weight_share"`
+}
+
+// Snapshot returns the state of the service and of each of its servers, in spec order.
+func (s *Service) Snapshot() ServiceStatus {
+	st := ServiceStatus{
+		Name: s.spec.Name, QuorumUp: s.quorumUp, Quorum: s.quorum, Hysteresis: s.hysteresis,
+		LiveWeight: s.live, Up: s.up, Total: len(s.order), Panic: s.panic,
+		SorryActive: s.sorryActive, Suspended: s.suspended, Stopped: s.stopped,
+		Notes:   append([]string(nil), s.notes...),
+		Servers: make([]ServerStatus, 0, len(s.order)),
+	}
+	for _, r := range s.order {
+		w, in := s.desired[r.spec.ID]
+		ss := ServerStatus{
+			ID: r.spec.ID, Up: r.alive, Since: r.since, Weight: r.spec.Weight,
+			EffectiveWeight: realWeight(r.effective()), InSet: in, DesiredWeight: w,
+			SlowStart: r.ramping, Checks: make([]CheckStatus, len(r.checks)),
+		}
+		for i, c := range r.checks {
+			ss.Checks[i] = CheckStatus{
+				Name: c.spec.Name, Alpha: c.spec.Alpha, Up: c.up, Since: c.since, HasRun: c.hasRun,
+				LastHealthy: c.lastHealthy, LastReason: c.lastReason, LastAt: c.lastAt,
+				Streak: c.streak, WeightShare: c.share,
+			}
+		}
+		st.Servers = append(st.Servers, ss)
+	}
+	return st
+}
