@@ -147,7 +147,7 @@ func TestHysteresisHoldsQuorumUntilBelowQuorumMinusHysteresis(t *testing.T) {
 		{do: "a0-", want: "b:2 c:2 d:2", ev: "server-down", scripts: "down a"}, // 6
 		{do: "b0-", want: "c:2 d:2", ev: "server-down", scripts: "down b"},     // 4: below quorum, not below 3
 		{do: "c0-", want: "d:2", ev: "server-down quorum-lost", scripts: "down c, qdown"},
-		{do: "c0+", want: "c:2 d:2", ev: "server-up", scripts: "up c"}, // 4
+		{do: "c0+", want: "c:2 d:2", ev: "server-up", scripts: "up c"},     // 4
 		{do: "b0+", want: "b:2 c:2 d:2", ev: "server-up", scripts: "up b"}, // 6 < 7
 		{do: "a0+", want: "a:2 b:2 c:2 d:2", ev: "server-up quorum-gained", scripts: "up a, qup"},
 	})
