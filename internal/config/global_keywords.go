@@ -206,6 +206,9 @@ func globalTable(g *GlobalDefs) *table {
 		g.SMTPConnectTimeout = seconds(v)
 	}}
 	kw["notification_email"] = keyword{values: func(p *parser, l Line) func(p *parser, l Line) {
+		if next, ok := p.peek(); ok && next.Words[0] == "}" {
+			p.diags.Warnf(next.Pos, "Warning - empty notification_email block")
+		}
 		return func(p *parser, l Line) {
 			g.NotificationEmail = append(g.NotificationEmail, l.Words...)
 		}

@@ -160,6 +160,15 @@ func parseIPAddr(s string) (netip.Addr, bool) {
 	return a.Unmap(), true
 }
 
+// parseSockAddr reads an address the way Keepalived's inet_stosockaddr does: anything from the
+// first '-' or '/' on (a range or a mask) is dropped.
+func parseSockAddr(s string) (netip.Addr, bool) {
+	if i := strings.IndexAny(s, "-/"); i >= 0 {
+		s = s[:i]
+	}
+	return parseIPAddr(s)
+}
+
 // joinWords renders words back into one command line.
 func joinWords(w []string) string { return strings.Join(w, " ") }
 
@@ -199,4 +208,12 @@ func cutHostPort(s string) (host, port string, ok bool) {
 		return "", "", false
 	}
 	return s[:i], s[i+1:], true
+}
+
+// peek returns the next line without consuming it.
+func (p *parser) peek() (Line, bool) {
+	if p.next < len(p.lines) {
+		return p.lines[p.next], true
+	}
+	return Line{}, false
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/netip"
+	"strconv"
 	"strings"
 )
 
@@ -21,11 +22,14 @@ import (
 type vrrpState struct {
 	c            *Config
 	bfdInstances map[string]bool
+	// nextRulePrio4/6 are the preferences given to rules that name none (Keepalived counts
+	// down from 16384 per family).
+	nextRulePrio4, nextRulePrio6 int
 }
 
 func addVRRPTopKeywords(c *Config, t *table) {
 	addGlobalTopKeywords(c, t)
-	st := &vrrpState{c: c, bfdInstances: map[string]bool{}}
+	st := &vrrpState{c: c, bfdInstances: map[string]bool{}, nextRulePrio4: 16384, nextRulePrio6: 16384}
 	named := func(p *parser, l Line, what string) (string, bool) {
 		if len(l.Words) < 2 {
 			p.diags.Warnf(l.Pos, "%s must have a name - skipping", what)
@@ -103,7 +107,11 @@ func addVRRPTopKeywords(c *Config, t *table) {
 		}
 	}}
 	t.keywords["static_rules"] = keyword{values: func(p *parser, l Line) func(*parser, Line) {
-		return func(p *parser, l Line) { static.Rules = append(static.Rules, parseRule(l)) }
+		return func(p *parser, l Line) {
+			if r := st.parseRule(p, l); r != nil {
+				static.Rules = append(static.Rules, r)
+			}
+		}
 	}}
 	t.keywords["linkbeat_interfaces"] = keyword{values: func(p *parser, l Line) func(*parser, Line) {
 		return func(p *parser, l Line) {
@@ -271,7 +279,7 @@ func (st *vrrpState) scriptTable(s *VRRPScript) *table {
 	}
 	return &table{keywords: kw, close: func(p *parser, end Pos) {
 		if s.Script == nil || len(s.Script.Args) == 0 {
-			p.diags.Warnf(s.Pos, "No script set for vrrp_script %s - removing", s.Name)
+			p.diags.Warnf(end, "No script set for vrrp_script %s - removing", s.Name)
 			return
 		}
 		if s.Timeout == 0 {
@@ -481,7 +489,7 @@ func (st *vrrpState) trackProcessTable(t *TrackProcess) *table {
 	}
 	return &table{keywords: kw, close: func(p *parser, end Pos) {
 		if t.Process == "" {
-			p.diags.Warnf(t.Pos, "track process '%s' process name not specified - ignoring", t.Name)
+			p.diags.Warnf(end, "track process '%s' process name not specified - ignoring", t.Name)
 			return
 		}
 		st.c.VRRPTrackProcesses = append(st.c.VRRPTrackProcesses, t)
@@ -677,10 +685,9 @@ func notifyKeyword(dst **Script, prefix func() string, what string) keyword {
 			return
 		}
 		if *dst != nil {
-			p.diags.Warnf(l.Pos, "%s %s already specified - ignoring %s", prefix(), what, strings.Join(l.Words[1:], " "))
+			p.diags.Warnf(l.Pos, "%s %s already specified - ignoring %s", prefix(), what, w)
 			return
 		}
-		_ = w
 		*dst = notifyScript(l)
 	}}
 }
@@ -865,7 +872,7 @@ func (st *vrrpState) instanceTable(v *VRRPInstance) *table {
 			if !ok {
 				return
 			}
-			a, ok := parseIPAddr(w)
+			a, ok := parseSockAddr(w)
 			if !ok {
 				p.diags.Warnf(l.Pos, "%s malformed mcast dest address %s. Skipping...", name, w)
 				return
@@ -945,7 +952,11 @@ func (st *vrrpState) instanceTable(v *VRRPInstance) *table {
 			}
 		}},
 		"virtual_rules": {values: func(p *parser, l Line) func(*parser, Line) {
-			return func(p *parser, l Line) { v.VirtualRules = append(v.VirtualRules, parseRule(l)) }
+			return func(p *parser, l Line) {
+				if r := st.parseRule(p, l); r != nil {
+					v.VirtualRules = append(v.VirtualRules, r)
+				}
+			}
 		}},
 		"accept":    {scalar: func(p *parser, l Line) { v.Accept = boolPtr(true) }},
 		"no_accept": {scalar: func(p *parser, l Line) { v.Accept = boolPtr(false) }},
@@ -1012,9 +1023,10 @@ func (st *vrrpState) instanceTable(v *VRRPInstance) *table {
 				return
 			}
 			p.diags.Warnf(l.Pos, "%s Specifying lvs_sync_daemon_interface against a vrrp is deprecated.", name)
+			// Keepalived pads with "%*s" of len(name)-2; a negative width pads to its magnitude.
 			pad := len(v.Name) - 2
 			if pad < 0 {
-				pad = 0
+				pad = -pad
 			}
 			p.diags.Warnf(l.Pos, "      %sPlease use global lvs_sync_daemon", strings.Repeat(" ", pad))
 			g := &st.c.Global
@@ -1132,7 +1144,7 @@ func (st *vrrpState) srcIP(p *parser, l Line, v *VRRPInstance, dst *netip.Addr, 
 	if !ok {
 		return
 	}
-	a, ok := parseIPAddr(w)
+	a, ok := parseSockAddr(w)
 	if !ok {
 		p.diags.Warnf(l.Pos, "Configuration error: VRRP instance[%s] malformed src address[%s]. Skipping...", v.Name, w)
 		return
@@ -1145,7 +1157,7 @@ func (st *vrrpState) srcIP(p *parser, l Line, v *VRRPInstance, dst *netip.Addr, 
 }
 
 func (st *vrrpState) unicastPeer(p *parser, l Line, v *VRRPInstance, setFamily func(netip.Addr) bool) {
-	a, ok := parseIPAddr(l.Words[0])
+	a, ok := parseSockAddr(l.Words[0])
 	if !ok {
 		p.diags.Warnf(l.Pos, "Configuration error: VRRP instance[%s] malformed unicast peer address[%s]. Skipping...", v.Name, l.Words[0])
 		return
@@ -1512,6 +1524,8 @@ func parseRoute(p *parser, l Line, static bool) *VirtualRoute {
 				return nil
 			}
 			r.Src = a
+		case "or":
+			p.diags.Warnf(l.Pos, "\"or\" for routes is deprecated. Please use \"nexthop\"")
 		case "gw", "via":
 			if opt == "gw" {
 				p.diags.Warnf(l.Pos, "\"gw\" for routes is deprecated. Please use \"via\"")
@@ -1553,31 +1567,78 @@ func parseRoute(p *parser, l Line, static bool) *VirtualRoute {
 	return r
 }
 
-// parseRule reads one line of virtual_rules or static_rules.
-func parseRule(l Line) *VirtualRule {
+// parseRule reads one line of virtual_rules or static_rules (iproute2 "ip rule" syntax). The
+// selectors are checked as Keepalived checks them; a rule without a preference gets the next one
+// down from 16384 per address family, with Keepalived's warning.
+func (st *vrrpState) parseRule(p *parser, l Line) *VirtualRule {
 	w := l.Words
 	r := &VirtualRule{Pos: l.Pos, Words: append([]string(nil), w...)}
+	family := ""
+	addr := func(kind, s string) bool {
+		ip := strings.SplitN(s, "/", 2)
+		a, ok := parseIPAddr(ip[0])
+		if !ok || strings.Contains(ip[0], ":") != a.Is6() {
+			p.diags.Warnf(l.Pos, "VRRP parsed invalid IP %s. skipping IP...", s)
+			p.diags.Warnf(l.Pos, "Invalid rule %s address %s", kind, s)
+			return false
+		}
+		f := "inet"
+		if a.Is6() {
+			f = "inet6"
+		}
+		if family != "" && family != f {
+			p.diags.Warnf(l.Pos, "rule specification has mixed IPv4 and IPv6")
+			return false
+		}
+		family = f
+		return true
+	}
 	for i := 0; i < len(w); i++ {
 		val := ""
 		if i+1 < len(w) {
 			val = w[i+1]
 		}
 		switch w[i] {
+		case "inet", "inet6":
+			family = w[i]
 		case "from":
+			if val != "all" && !addr("from", val) {
+				return nil
+			}
 			r.From = val
 			i++
 		case "to":
+			if val != "all" && !addr("to", val) {
+				return nil
+			}
 			r.To = val
 			i++
 		case "table", "lookup":
 			r.Table = val
 			i++
 		case "priority", "preference", "pref":
+			if _, ok := p.kaUnsignedQuiet(val, 0, 4294967295); !ok {
+				p.diags.Warnf(l.Pos, "Invalid rule preference %s specified", val)
+				return nil
+			}
 			r.Priority = val
 			i++
 		case "no_track":
 			r.NoTrack = true
+		case "tos", "dsfield", "fwmark", "realms", "suppress_prefixlength", "sup_pl",
+			"suppress_ifgroup", "sup_group", "iif", "dev", "oif", "tun_id", "uidrange", "protocol",
+			"ipproto", "sport", "dport", "track_group", "goto", "type":
+			i++
 		}
+	}
+	if r.Priority == "" {
+		next := &st.nextRulePrio4
+		if family == "inet6" {
+			next = &st.nextRulePrio6
+		}
+		r.Priority = strconv.Itoa(*next)
+		p.diags.Warnf(l.Pos, "Rule has no preference specified - setting to %d. This is probably not what you want.", *next)
+		*next--
 	}
 	return r
 }
