@@ -106,6 +106,7 @@ type Scheduler struct {
 	ready     []*schedProbe // due, waiting for a free slot, oldest first
 	inFlight  int
 	armed     time.Time // due time the loop's timer is set for; zero when none
+	idle      bool      // the loop waits for its timer or a wake (tests wait for this)
 	running   bool
 	closing   bool
 	runCtx    context.Context
@@ -124,7 +125,7 @@ type schedJob struct {
 // schedTiming is every field of a Job that decides when its probe runs.
 type schedTiming struct {
 	interval, timeout, delayBeforeRetry, warmup, downInterval, transitionInterval time.Duration
-	retry                                                                          int
+	retry                                                                         int
 }
 
 // schedKey identifies a shared probe: same probe, same timing.
@@ -388,6 +389,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	defer timer.Stop()
 	for {
 		s.mu.Lock()
+		s.idle = false
 		now := s.clk.Now()
 		for len(s.due) > 0 && !s.due[0].due.After(now) {
 			p := heap.Pop(&s.due).(*schedProbe)
@@ -415,6 +417,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		} else {
 			timer.Stop()
 		}
+		s.mu.Lock()
+		s.idle = true
+		s.mu.Unlock()
 		select {
 		case <-ctx.Done():
 			s.shutdown()
@@ -490,7 +495,9 @@ func (s *Scheduler) work(p *schedProbe, r *schedRun) {
 
 func (s *Scheduler) completeLocked(p *schedProbe, r *schedRun, res Result, now time.Time) {
 	p.run = nil
-	if r.discard || p.removed || s.closing {
+	// Once Run's context is done every probe is being cancelled by it, before shutdown marks
+	// the runs: none of those results is a verdict.
+	if r.discard || p.removed || s.closing || s.runCtx.Err() != nil {
 		s.discarded++
 		return
 	}
@@ -519,6 +526,7 @@ func (s *Scheduler) wakeIfEarlierLocked(due time.Time) {
 	if !s.armed.IsZero() && !due.Before(s.armed) {
 		return
 	}
+	s.idle = false
 	select {
 	case s.wake <- struct{}{}:
 	default:

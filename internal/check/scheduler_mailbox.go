@@ -14,6 +14,7 @@ type schedMailbox struct {
 	pending   map[string]*Report
 	order     []string
 	coalesced uint64
+	busy      bool // a batch is with the sink
 }
 
 func (b *schedMailbox) init(sink func(Report)) {
@@ -60,7 +61,7 @@ func (b *schedMailbox) coalescedTotal() uint64 {
 func (b *schedMailbox) empty() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return len(b.pending) == 0
+	return len(b.pending) == 0 && !b.busy
 }
 
 // deliver calls the sink until ctx ends; reports still pending then are dropped.
@@ -75,6 +76,7 @@ func (b *schedMailbox) deliver(ctx context.Context) {
 		b.mu.Lock()
 		order := b.order
 		b.order = nil
+		b.busy = true
 		for _, id := range order {
 			if r := b.pending[id]; r != nil {
 				batch = append(batch, *r)
@@ -90,5 +92,8 @@ func (b *schedMailbox) deliver(ctx context.Context) {
 			batch[i] = Report{}
 		}
 		batch = batch[:0]
+		b.mu.Lock()
+		b.busy = false
+		b.mu.Unlock()
 	}
 }

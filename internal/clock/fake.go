@@ -107,6 +107,19 @@ func (f *Fake) NextDue() (due time.Time, ok bool) {
 	return f.pending[0].due, true
 }
 
+// PendingAt reports whether a timer is pending for exactly t, for tests that must know a
+// goroutine's timer has not fired yet.
+func (f *Fake) PendingAt(t time.Time) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, p := range f.pending {
+		if p.due.Equal(t) {
+			return true
+		}
+	}
+	return false
+}
+
 // WaitPending blocks until at least n timers are pending or ctx is done, for tests that must
 // know a goroutine under test has armed its timers before they Advance.
 func (f *Fake) WaitPending(ctx context.Context, n int) error {

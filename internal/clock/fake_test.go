@@ -164,3 +164,15 @@ func TestRealClockTimerFires(t *testing.T) {
 		t.Fatalf("real WithTimeout err = %v", ctx.Err())
 	}
 }
+
+func TestPendingAtSeesOnlyUnfiredTimers(t *testing.T) {
+	f := NewFake(epoch)
+	f.NewTimer(time.Second)
+	if !f.PendingAt(epoch.Add(time.Second)) || f.PendingAt(epoch.Add(2*time.Second)) {
+		t.Fatal("PendingAt wrong before firing")
+	}
+	f.Advance(time.Second)
+	if f.PendingAt(epoch.Add(time.Second)) {
+		t.Fatal("PendingAt true after the timer fired")
+	}
+}
