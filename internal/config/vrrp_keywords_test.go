@@ -405,10 +405,10 @@ func TestVRRPSamplesParseLikeKeepalived(t *testing.T) {
 		t.Skipf("samples not available: %v", err)
 	}
 	want := map[string][]string{
-		"keepalived.conf.vrrp":                  nil,
-		"keepalived.conf.vrrp.localcheck":       nil,
-		"keepalived.conf.vrrp.scripts":          nil,
-		"keepalived.conf.vrrp.sync":             nil,
+		"keepalived.conf.vrrp":            nil,
+		"keepalived.conf.vrrp.localcheck": nil,
+		"keepalived.conf.vrrp.scripts":    nil,
+		"keepalived.conf.vrrp.sync":       nil,
 		"keepalived.conf.vrrp.static_ipaddress": {
 			"25: Warning - cannot track route 192.168.112.0/24 with no interface specified, not tracking",
 		},
