@@ -122,8 +122,10 @@ func (s *Service) migrate(old *server, spec ServerSpec, now time.Time) *server {
 	case r.alive && old.ramping:
 		delete(s.ramping, old)
 		if spec.SlowStart > 0 {
-			r.ramping, r.rampStart = true, old.rampStart
-			r.rampStep = rampStepAt(r, now)
+			r.ramping, r.rampStart, r.rampStep = true, old.rampStart, old.rampStep
+			if spec.SlowStart != old.spec.SlowStart {
+				r.rampStep = rampStepAt(r, now)
+			}
 			if r.rampStep >= rampSteps {
 				r.ramping = false
 			} else {
@@ -131,7 +133,7 @@ func (s *Service) migrate(old *server, spec ServerSpec, now time.Time) *server {
 			}
 		}
 		if rampedWeight(r) != rampedWeight(old) && oldW == newW {
-			s.emit(WeightChanged, r, -1, "reload changed slow start", "")
+			s.emit(WeightChanged, r, -1, fmt.Sprintf("reload changed slow start to %v: weight %d", spec.SlowStart, rampedWeight(r)), "")
 		}
 	}
 	return r

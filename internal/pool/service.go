@@ -301,22 +301,20 @@ func (s *Service) Observe(o Observation, now time.Time) ([]Event, error) {
 			flipped = true
 		}
 	}
-	label := checkLabel(r, o.Check)
-
 	if newEff := r.effective(); realWeight(newEff) != realWeight(oldEff) {
-		s.emit(WeightChanged, r, o.Check, fmt.Sprintf("%s asked for weight %d (was %d)", label, realWeight(newEff), realWeight(oldEff)), "")
+		s.emit(WeightChanged, r, o.Check, fmt.Sprintf("%s asked for weight %d (was %d)", checkLabel(r, o.Check), realWeight(newEff), realWeight(oldEff)), "")
 	}
 	r.alive = r.failed == 0
 	switch {
 	case r.alive && !oldAlive:
 		r.since = now
 		s.up++
-		s.emit(ServerUp, r, o.Check, fmt.Sprintf("%s passed: %s; all %d checks pass", label, o.Reason, len(r.checks)), r.spec.NotifyUp)
+		s.emit(ServerUp, r, o.Check, fmt.Sprintf("%s passed: %s; all %d checks pass", checkLabel(r, o.Check), o.Reason, len(r.checks)), r.spec.NotifyUp)
 		s.startRamp(r, now)
 	case !r.alive && oldAlive:
 		r.since = now
 		s.up--
-		s.emit(ServerDown, r, o.Check, fmt.Sprintf("%s failed: %s", label, o.Reason), r.spec.NotifyDown)
+		s.emit(ServerDown, r, o.Check, fmt.Sprintf("%s failed: %s", checkLabel(r, o.Check), o.Reason), r.spec.NotifyDown)
 		s.stopRamp(r)
 	case first && !flipped && c.up == o.Healthy && (c.spec.Alpha || !o.Healthy):
 		// Keepalived's has_run rule: a first result that agrees with the state the check
@@ -325,7 +323,7 @@ func (s *Service) Observe(o Observation, now time.Time) ([]Event, error) {
 		if r.alive {
 			script, state = r.spec.NotifyUp, "up"
 		}
-		s.emit(ServerConfirmed, r, o.Check, fmt.Sprintf("first result of %s confirms server %s: %s", label, state, o.Reason), script)
+		s.emit(ServerConfirmed, r, o.Check, fmt.Sprintf("first result of %s confirms server %s: %s", checkLabel(r, o.Check), state, o.Reason), script)
 	}
 	s.live += r.live() - oldLive
 	s.touch(r)
