@@ -1,0 +1,75 @@
+package check
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vigil-lb/vigil/internal/clock"
+)
+
+type benchTrivialChecker struct{ key string }
+
+func (c benchTrivialChecker) Kind() string   { return "TRIVIAL" }
+func (c benchTrivialChecker) Target() string { return c.key }
+func (c benchTrivialChecker) Key() string    { return c.key }
+func (c benchTrivialChecker) Check(context.Context) Result {
+	return Result{Healthy: true, Weight: -1}
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkSchedulerTenThousandJobs runs 10,000 trivial checks at a 1s interval on the real
+// clock for VIGIL_BENCH_SECONDS (default 4) after a warmup interval, and reports the process
+// CPU time per check and how late checks started (p50, p99, max). b.N is not used: the load is
+// fixed by the job count and interval.
+func BenchmarkSchedulerTenThousandJobs(b *testing.B) {
+	const jobs = 10000
+	seconds := 4
+	if v, err := strconv.Atoi(os.Getenv("VIGIL_BENCH_SECONDS")); err == nil && v > 0 {
+		seconds = v
+	}
+	var reports atomic.Int64
+	s := NewScheduler(clock.Real(), 1000, nil, func(Report) { reports.Add(1) })
+	for i := range jobs {
+		id := "rs" + strconv.Itoa(i)
+		if err := s.Add(Job{ID: id, Checker: benchTrivialChecker{key: id}, Interval: time.Second}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.Run(ctx)
+	}()
+	time.Sleep(1200 * time.Millisecond) // the warmup spreads first probes over the first second
+	s.ResetLateness()
+	startStats, startCPU, start := s.Stats(), cpuTime(), time.Now()
+	b.ResetTimer()
+	time.Sleep(time.Duration(seconds) * time.Second)
+	b.StopTimer()
+	cpu, elapsed, stats, late := cpuTime()-startCPU, time.Since(start), s.Stats(), s.Lateness()
+	cancel()
+	<-done
+	checks := stats.Started - startStats.Started
+	if checks == 0 {
+		b.Fatal("no checks ran")
+	}
+	b.ReportMetric(float64(checks)/elapsed.Seconds(), "checks/s")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(checks), "cpu-ns/check")
+	b.ReportMetric(float64(late.P50.Microseconds()), "late-p50-µs")
+	b.ReportMetric(float64(late.P99.Microseconds()), "late-p99-µs")
+	b.ReportMetric(float64(late.Max.Microseconds()), "late-max-µs")
+	b.ReportMetric(float64(stats.Coalesced), "coalesced")
+}
