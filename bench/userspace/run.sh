@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# Compares vigil's userspace balancer with HAProxy (mode tcp, balance roundrobin) over the same
+# four nginx backends on loopback, with the same wrk load. See README.md.
+#
+# Knobs (environment):
+#   DURATION (10s per run), ROUNDS (1; HAProxy and vigil alternate), CONNS (64), THREADS (2),
+#   PIN (1: balancer on CPU 1 with one thread, wrk and nginx on CPU 0; 0: no pinning, the
+#   balancer uses every CPU), BASE_PORT (18080),
+#   LBSERVE_ARGS (extra lbserve flags, e.g. "-cpuprofile /tmp/lb.prof").
+set -euo pipefail
+
+DURATION=${DURATION:-10s}
+ROUNDS=${ROUNDS:-1}
+CONNS=${CONNS:-64}
+THREADS=${THREADS:-2}
+PIN=${PIN:-1}
+BASE_PORT=${BASE_PORT:-18080}
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+WORK=$(mktemp -d /tmp/vigil-bench.XXXXXX)
+PIDS=()
+
+cleanup() {
+	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+	for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+for tool in wrk haproxy nginx go; do
+	command -v "$tool" >/dev/null || { echo "run.sh: $tool not installed" >&2; exit 1; }
+done
+
+if [[ $PIN == 1 ]]; then
+	LOAD_CPU=(taskset -c 0)
+	LB_CPU=(taskset -c 1)
+	LB_THREADS=1
+else
+	LOAD_CPU=()
+	LB_CPU=()
+	LB_THREADS=$(nproc)
+fi
+
+# Four nginx backends, one worker each, answering a fixed 2-byte body.
+BACKENDS=()
+for i in 1 2 3 4; do
+	port=$((BASE_PORT + i))
+	mkdir -p "$WORK/nginx$i"
+	cat >"$WORK/nginx$i/nginx.conf" <<NGINX
+daemon off;
+worker_processes 1;
+pid $WORK/nginx$i/nginx.pid;
+error_log $WORK/nginx$i/error.log;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	client_body_temp_path $WORK/nginx$i;
+	keepalive_requests 1000000;
+	server {
+		listen 127.0.0.1:$port;
+		location / { return 200 "ok"; }
+	}
+}
+NGINX
+	"${LOAD_CPU[@]}" nginx -p "$WORK/nginx$i" -c "$WORK/nginx$i/nginx.conf" &
+	PIDS+=($!)
+	BACKENDS+=("127.0.0.1:$port")
+done
+
+HAPROXY_PORT=$((BASE_PORT + 10))
+VIGIL_PORT=$((BASE_PORT + 11))
+{
+	echo "global"
+	echo "	maxconn 4096"
+	echo "	nbthread $LB_THREADS"
+	echo "defaults"
+	echo "	mode tcp"
+	echo "	timeout connect 2s"
+	echo "	timeout client 60s"
+	echo "	timeout server 60s"
+	echo "frontend fe"
+	echo "	bind 127.0.0.1:$HAPROXY_PORT"
+	echo "	default_backend be"
+	echo "backend be"
+	echo "	balance roundrobin"
+	n=0
+	for b in "${BACKENDS[@]}"; do n=$((n + 1)); echo "	server s$n $b"; done
+} >"$WORK/haproxy.cfg"
+"${LB_CPU[@]}" haproxy -db -f "$WORK/haproxy.cfg" &
+HAPROXY_PID=$!
+PIDS+=($HAPROXY_PID)
+
+(cd "$ROOT" && go build -o "$WORK/lbserve" ./bench/userspace/lbserve)
+GOMAXPROCS=$LB_THREADS "${LB_CPU[@]}" "$WORK/lbserve" -listen "127.0.0.1:$VIGIL_PORT" \
+	-backends "$(IFS=,; echo "${BACKENDS[*]}")" -algo rr ${LBSERVE_ARGS:-} 2>"$WORK/lbserve.log" &
+VIGIL_PID=$!
+PIDS+=($VIGIL_PID)
+
+wait_port() {
+	local deadline=$((SECONDS + 10))
+	until (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do
+		((SECONDS < deadline)) || { echo "run.sh: nothing listens on port $1" >&2; exit 1; }
+		sleep 0.1
+	done
+}
+for b in "${BACKENDS[@]}"; do wait_port "${b##*:}"; done
+wait_port "$HAPROXY_PORT"
+wait_port "$VIGIL_PORT"
+
+TICK=$(getconf CLK_TCK)
+# cpu_ticks PID: user+system ticks of the process (all threads), fields 14 and 15 of stat.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# run NAME PORT PID: one wrk run; prints a table row.
+run() {
+	local name=$1 port=$2 pid=$3 before after out rps p99 cpu
+	"${LOAD_CPU[@]}" wrk -t"$THREADS" -c"$CONNS" -d1s "http://127.0.0.1:$port/" >/dev/null # warm-up
+	before=$( [[ $pid == - ]] && echo 0 || cpu_ticks "$pid")
+	out=$("${LOAD_CPU[@]}" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$port/")
+	after=$( [[ $pid == - ]] && echo 0 || cpu_ticks "$pid")
+	echo "$out" >"$WORK/wrk-$name.txt"
+	if grep -q "Non-2xx\|Socket errors" <<<"$out"; then
+		echo "run.sh: $name: wrk saw errors:" >&2
+		grep "Non-2xx\|Socket errors" <<<"$out" >&2
+	fi
+	rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+	p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+	cpu=$(awk -v a="$after" -v b="$before" -v t="$TICK" 'BEGIN {printf "%.2f", (a - b) / t}')
+	local usreq
+	usreq=$(awk -v c="$cpu" -v r="$rps" -v d="${DURATION%s}" 'BEGIN { if (c > 0) printf "%.2f", c * 1e6 / (r * d); else print "-" }')
+	printf '| %s | %s | %s | %s | %s |\n' "$name" "$rps" "$p99" "$cpu" "$usreq"
+	echo "$name $rps $cpu $usreq" >>"$WORK/results"
+}
+
+echo "wrk -t$THREADS -c$CONNS -d$DURATION, 4 nginx backends, PIN=$PIN (balancer threads: $LB_THREADS), $(nproc) CPUs"
+echo
+echo "| path | requests/s | p99 latency | balancer CPU s | balancer CPU µs/request |"
+echo "|---|---|---|---|---|"
+run direct-nginx "${BACKENDS[0]##*:}" -
+for ((r = 0; r < ROUNDS; r++)); do
+	run haproxy "$HAPROXY_PORT" "$HAPROXY_PID"
+	run vigil "$VIGIL_PORT" "$VIGIL_PID"
+done
+echo
+# Ratios over all rounds: mean requests/s, and total CPU over total requests.
+awk '$1 == "haproxy" {hr += $2; hc += $3} $1 == "vigil" {vr += $2; vc += $3}
+	END {printf "vigil/HAProxy over %d round(s): requests/s %.2f×, CPU per request %.2f×\n", NR > 1 ? (NR - 1) / 2 : 0, vr / hr, (vc / vr) / (hc / hr)}' "$WORK/results"
