@@ -441,8 +441,31 @@ func (s *Scheduler) shutdown() {
 		}
 	}
 	s.mu.Unlock()
-	s.workers.Wait()
+	done := make(chan struct{})
+	go func() {
+		s.workers.Wait()
+		close(done)
+	}()
+	t := s.clk.NewTimer(shutdownGrace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C():
+		// A checker that ignores its context must not hold the daemon's shutdown forever.
+		s.mu.Lock()
+		var hung []string
+		for _, p := range s.probes {
+			if p.run != nil {
+				hung = append(hung, p.checker.Kind()+" "+p.checker.Target())
+			}
+		}
+		s.mu.Unlock()
+		s.log.Error("checks still running at shutdown; abandoning them", "checks", hung)
+	}
 }
+
+// shutdownGrace bounds how long Run waits for probes that ignore their cancelled context.
+const shutdownGrace = 5 * time.Second
 
 // nextReadyLocked takes the oldest probe waiting for a slot and starts its run.
 func (s *Scheduler) nextReadyLocked(now time.Time) (*schedProbe, *schedRun) {
@@ -471,7 +494,7 @@ func (s *Scheduler) nextReadyLocked(now time.Time) (*schedProbe, *schedRun) {
 func (s *Scheduler) work(p *schedProbe, r *schedRun) {
 	defer s.workers.Done()
 	for {
-		res := r.checker.Check(r.ctx)
+		res := s.check(r)
 		if !res.Healthy && res.Reason == "" && errors.Is(context.Cause(r.ctx), context.DeadlineExceeded) {
 			res.Reason = "timed out after " + p.key.timing.timeout.String()
 		}
@@ -491,6 +514,17 @@ func (s *Scheduler) work(p *schedProbe, r *schedRun) {
 		}
 		s.mu.Unlock()
 	}
+}
+
+// check runs one probe; a checker that panics fails its probe instead of the daemon.
+func (s *Scheduler) check(r *schedRun) (res Result) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("checker panicked", "check", r.checker.Kind(), "target", r.checker.Target(), "panic", v)
+			res = Result{Weight: -1, Reason: fmt.Sprintf("checker panicked: %v", v)}
+		}
+	}()
+	return r.checker.Check(r.ctx)
 }
 
 func (s *Scheduler) completeLocked(p *schedProbe, r *schedRun, res Result, now time.Time) {

@@ -680,3 +680,27 @@ func schedMust(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+type schedPanicker struct{ schedFake }
+
+func (p *schedPanicker) Check(context.Context) Result { panic("boom") }
+
+func TestPanickingCheckerFailsItsProbeOnly(t *testing.T) {
+	h := newSchedHarness(t, 2)
+	schedMust(t, h.s.Add(Job{ID: "p", Checker: &schedPanicker{schedFake{key: "p"}}, Interval: time.Second, Warmup: -1}))
+	schedMust(t, h.s.Add(Job{ID: "ok", Checker: newSchedFake("ok"), Interval: time.Second, Warmup: -1}))
+	h.start()
+	h.at(2 * time.Second)
+	var failed, ok int
+	for _, r := range h.takeReports() {
+		switch {
+		case r.JobID == "p" && !r.Result.Healthy && strings.Contains(r.Result.Reason, "panicked: boom"):
+			failed++
+		case r.JobID == "ok" && r.Result.Healthy:
+			ok++
+		}
+	}
+	if failed != 3 || ok != 3 {
+		t.Fatalf("panicking job failed %d times, healthy job ok %d times; want 3 and 3", failed, ok)
+	}
+}
