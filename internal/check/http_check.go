@@ -123,7 +123,8 @@ type HTTPOptions struct {
 //
 // Unlike Keepalived, which checks one URL per delay_loop, a Check runs every URL within its
 // deadline and stops reading a body at Content-Length instead of waiting for the server to
-// close the connection.
+// close the connection, then resets the connection (SO_LINGER 0), as HAProxy does for its
+// checks, so that probes leave no TIME_WAIT sockets behind.
 type HTTPChecker struct {
 	opts     HTTPOptions
 	kind     string
@@ -291,6 +292,10 @@ func (c *HTTPChecker) checkURL(ctx context.Context, u *httpURL) string {
 	}
 	stop := bindConn(ctx, raw)
 	defer stop()
+	if tc, ok := raw.(*net.TCPConn); ok {
+		// Reset rather than close once done, as for TCP_CHECK: no TIME_WAIT left behind per probe.
+		_ = tc.SetLinger(0)
+	}
 	var conn net.Conn = raw
 	if c.tls != nil {
 		tc := tls.Client(raw, c.tls)
