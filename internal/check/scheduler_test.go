@@ -704,3 +704,38 @@ func TestPanickingCheckerFailsItsProbeOnly(t *testing.T) {
 		t.Fatalf("panicking job failed %d times, healthy job ok %d times; want 3 and 3", failed, ok)
 	}
 }
+
+func TestShutdownAbandonsACheckerThatIgnoresCancellationAfterGrace(t *testing.T) {
+	h := newSchedHarness(t, 2)
+	hung := newSchedFake("hung")
+	hung.block, hung.hang = true, true
+	h.fakes = append(h.fakes, hung)
+	schedMust(t, h.s.Add(Job{ID: "hung", Checker: hung, Interval: time.Second, Timeout: time.Hour, Warmup: -1}))
+	h.start()
+	h.settle()
+	h.stop()
+	graceEnd := h.clk.Now().Add(shutdownGrace)
+	deadline := time.Now().Add(5 * time.Second)
+	for !h.clk.PendingAt(graceEnd) {
+		if time.Now().After(deadline) {
+			t.Fatal("shutdown did not arm its grace timer")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case <-h.done:
+		t.Fatal("Run returned before the grace ended")
+	default:
+	}
+	h.clk.Advance(shutdownGrace)
+	select {
+	case <-h.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after the grace")
+	}
+	close(hung.release) // let the abandoned goroutine end before goleak looks
+	deadline = time.Now().Add(5 * time.Second)
+	for hung.Running() > 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+}
