@@ -3,6 +3,7 @@ package pool
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 )
@@ -126,7 +127,7 @@ func randomOps(rng *rand.Rand, spec ServiceSpec, n int) []op {
 }
 
 func TestRandomObservationsKeepInvariants(t *testing.T) {
-	seeds := 400
+	seeds := 250
 	if testing.Short() {
 		seeds = 50
 	}
@@ -152,7 +153,8 @@ func runOps(t *testing.T, seed int, spec ServiceSpec, ops []op, check bool) stri
 	if err != nil {
 		t.Fatalf("seed %d: New: %v", seed, err)
 	}
-	transcript := dump(evs)
+	var transcript strings.Builder
+	transcript.WriteString(dump(evs))
 	cur := spec
 	if check {
 		checkReplay(t, fmt.Sprintf("seed %d New", seed), Desired{}, evs, s.Desired())
@@ -176,14 +178,14 @@ func runOps(t *testing.T, seed int, spec ServiceSpec, ops []op, check bool) stri
 		if err != nil {
 			t.Fatalf("%s: %v", label, err)
 		}
-		transcript += dump(evs)
+		transcript.WriteString(dump(evs))
 		if check {
 			checkReplay(t, label, before, evs, s.Desired())
 			checkInvariants(t, label, s, &cur)
 			checkScripts(t, label, evs, &cur)
 		}
 		if t.Failed() {
-			return transcript
+			return transcript.String()
 		}
 	}
 	before := s.Desired()
@@ -194,7 +196,8 @@ func runOps(t *testing.T, seed int, spec ServiceSpec, ops []op, check bool) stri
 			t.Errorf("seed %d: after Stop: %+v", seed, d)
 		}
 	}
-	return transcript + dump(evs)
+	transcript.WriteString(dump(evs))
+	return transcript.String()
 }
 
 func checkInvariants(t *testing.T, label string, s *Service, spec *ServiceSpec) {
