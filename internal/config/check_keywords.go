@@ -63,7 +63,7 @@ func lvsAddCheckerKeywords(k map[string]keyword, vs *VirtualServer, rs *RealServ
 	add(CheckHTTP, func(c *Checker, k map[string]keyword) { lvsHTTPKeywords(c, k, false) }, true, lvsHTTPClose)
 	add(CheckSSL, func(c *Checker, k map[string]keyword) { lvsHTTPKeywords(c, k, true) }, true, lvsHTTPClose)
 	add(CheckMisc, lvsMiscKeywords, false, func(p *parser, c *Checker, end Pos) {
-		if c.Misc.Path == "" {
+		if len(c.Misc.Args) == 0 {
 			p.diags.Warnf(end, "No script path has been specified for MISC_CHECKER - skipping")
 			c.dropped = true
 		}
@@ -480,7 +480,13 @@ func lvsUnquote(s string) string {
 func lvsMiscKeywords(c *Checker, k map[string]keyword) {
 	m := &MiscCheck{}
 	c.Misc = m
-	k["misc_path"] = keyword{scalar: func(p *parser, l Line) { m.Path = lvsRest(l) }}
+	k["misc_path"] = keyword{scalar: func(p *parser, l Line) {
+		// Keepalived takes the first word only (quote it to pass arguments) and splits it.
+		if len(l.Words) >= 2 {
+			m.Path = l.Words[1]
+			m.Args = strings.Fields(m.Path)
+		}
+	}}
 	k["misc_timeout"] = keyword{scalar: func(p *parser, l Line) {
 		if !p.lvsNeed(l, 1) {
 			return

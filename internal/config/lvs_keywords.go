@@ -262,9 +262,9 @@ func lvsFamily(a netip.Addr) string {
 // lvsTimerKw installs a read_timer keyword for the virtual server with Keepalived's message.
 func lvsTimerKw(min uint64, max uint64, msg string, set func(time.Duration)) keyword {
 	return keyword{scalar: func(p *parser, l Line) {
-		if d, ok := p.lvsTimer(l, 1, min, max); ok {
+		if d, ok, silent := p.lvsTimer(l, 1, min, max); ok {
 			set(d)
-		} else if len(l.Words) > 1 {
+		} else if !silent {
 			p.diags.Warnf(l.Pos, msg, l.Words[1])
 		}
 	}}
@@ -498,9 +498,9 @@ func lvsExtUint(name string, min, max uint64, set func(uint32)) keyword {
 // lvsExtTimer is a vigil extension keyword taking seconds (at least minMicros microseconds).
 func lvsExtTimer(name string, minMicros uint64, set func(Duration)) keyword {
 	return keyword{scalar: func(p *parser, l Line) {
-		if d, ok := p.lvsTimer(l, 1, minMicros, 0); ok {
+		if d, ok, silent := p.lvsTimer(l, 1, minMicros, 0); ok {
 			set(Duration(d))
-		} else if len(l.Words) > 1 {
+		} else if !silent {
 			p.diags.Warnf(l.Pos, "%s '%s' invalid - ignoring", name, l.Words[1])
 		}
 	}}

@@ -147,8 +147,10 @@ func (u *URL) Accepts(status int) bool {
 
 // MiscCheck is the body of MISC_CHECK.
 type MiscCheck struct {
-	// Path is the command line (misc_path), as written.
-	Path string `json:"misc_path"`
+	// Path is the command line (misc_path), as written; Args is it split into words, the
+	// program first.
+	Path string   `json:"misc_path"`
+	Args []string `json:"args"`
 	// Timeout is misc_timeout (default: the virtual server's delay loop).
 	Timeout Duration `json:"misc_timeout"`
 	// Dynamic: the exit code minus 2 sets the weight.

@@ -102,9 +102,14 @@ func lvsNumError(err error, target **strconv.NumError) bool {
 // lvsTimer reads word i of l as Keepalived's read_timer does: seconds with up to six decimal
 // places, in [minMicros, maxMicros] microseconds (maxMicros 0 means TIMER_MAXIMUM). More than six
 // decimals is reported and rounded, as Keepalived does, and the value is still used.
-func (p *parser) lvsTimer(l Line, i int, minMicros, maxMicros uint64) (time.Duration, bool) {
+//
+// silent is set when the word was rejected but Keepalived would not add the keyword's own
+// complaint: for a malformed number whose leading digits happen to be in range, read_timer says
+// "invalid number" and then accepts those digits (so "1x" is one microsecond). vigil reports the
+// same single message but keeps the previous value rather than use a number nobody wrote.
+func (p *parser) lvsTimer(l Line, i int, minMicros, maxMicros uint64) (d time.Duration, ok, silent bool) {
 	if !p.lvsNeed(l, i) {
-		return 0, false
+		return 0, false, true
 	}
 	s := l.Words[i]
 	if maxMicros == 0 {
@@ -112,25 +117,25 @@ func (p *parser) lvsTimer(l Line, i int, minMicros, maxMicros uint64) (time.Dura
 	}
 	if strings.HasPrefix(s, "-") {
 		p.diags.Warnf(l.Pos, "negative number '%s'", s)
-		return 0, false
+		return 0, false, false
 	}
-	intPart, frac, hasDot := strings.Cut(s, ".")
+	intPart, frac, _ := strings.Cut(s, ".")
 	roundUp := false
 	if len(frac) > 6 {
 		p.diags.Warnf(l.Pos, "number '%s' has too many decimal places", s)
 		roundUp = frac[6] >= '5'
 		frac = frac[:6]
 	}
-	_ = hasDot
 	digits := strings.TrimPrefix(intPart, "+") + frac + strings.Repeat("0", 6-len(frac))
-	if strings.IndexFunc(digits, func(r rune) bool { return r < '0' || r > '9' }) >= 0 || intPart == "" && frac == "" {
+	if n := strings.IndexFunc(digits, func(r rune) bool { return r < '0' || r > '9' }); n >= 0 {
 		p.diags.Warnf(l.Pos, "invalid number '%s'", s)
-		return 0, false
+		lead, err := strconv.ParseUint("0"+digits[:n], 10, 64)
+		return 0, false, err == nil && lead >= minMicros && lead <= maxMicros
 	}
 	v, err := strconv.ParseUint(digits, 10, 64)
 	if err != nil {
 		p.diags.Warnf(l.Pos, "number '%s' outside unsigned decimal range", s)
-		return 0, false
+		return 0, false, false
 	}
 	if roundUp {
 		v++
@@ -138,13 +143,13 @@ func (p *parser) lvsTimer(l Line, i int, minMicros, maxMicros uint64) (time.Dura
 	if v < minMicros || v > maxMicros {
 		p.diags.Warnf(l.Pos, "number '%s' outside range [%d.%06d, %d.%06d]", s,
 			minMicros/1e6, minMicros%1e6, maxMicros/1e6, maxMicros%1e6)
-		return 0, false
+		return 0, false, false
 	}
 	const maxDurMicros = uint64(math.MaxInt64 / int64(time.Microsecond))
 	if v > maxDurMicros {
 		v = maxDurMicros
 	}
-	return time.Duration(v) * time.Microsecond, true
+	return time.Duration(v) * time.Microsecond, true, false
 }
 
 // lvsTrueFalse is Keepalived's check_true_false: exact lower-case words only. ok is false for any

@@ -48,7 +48,7 @@ func TestTimerReadsKeepalivedDecimals(t *testing.T) {
 		t.Run(tt.word, func(t *testing.T) {
 			d := &Diagnostics{}
 			p := &parser{diags: d}
-			got, ok := p.lvsTimer(Line{Pos: Pos{Line: 1}, Words: []string{"delay_loop", tt.word}}, 1, tt.min, tt.max)
+			got, ok, _ := p.lvsTimer(Line{Pos: Pos{Line: 1}, Words: []string{"delay_loop", tt.word}}, 1, tt.min, tt.max)
 			if ok != tt.ok || (ok && got != tt.want) {
 				t.Errorf("lvsTimer(%q) = %v, %v; want %v, %v", tt.word, got, ok, tt.want, tt.ok)
 			}
