@@ -33,6 +33,7 @@ func main() {
 	persist := flag.Duration("persistence", 0, "persistence timeout (0: none)")
 	idle := flag.Duration("idle", 0, "idle timeout (0: the default)")
 	verbose := flag.Bool("v", false, "debug logging")
+	copyBuf := flag.Int("copy", 0, "move TCP payload through a buffer of this many bytes instead of splice (0: splice)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file until stopped")
 	flag.Parse()
 
@@ -56,7 +57,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "lbserve:", err)
 		os.Exit(2)
 	}
-	b := userspace.New(log, userspace.Options{})
+	b := userspace.New(log, userspace.Options{CopyBuffer: *copyBuf})
 	if err := b.Apply(context.Background(), svc); err != nil {
 		fmt.Fprintln(os.Stderr, "lbserve:", err)
 		os.Exit(1)

@@ -40,6 +40,11 @@ type Options struct {
 	MaxDatagram int
 	// MaxPersistence bounds each service's persistence table (1<<20 client addresses).
 	MaxPersistence int
+	// CopyBuffer, when > 0, moves TCP payload through a user-space buffer of this many bytes
+	// per direction instead of splice(2). Splice (the default) saves a copy but holds a kernel
+	// pipe (two descriptors) per direction while a connection waits, so a connection costs six
+	// descriptors instead of two; choose a buffer when descriptors are the scarce resource.
+	CopyBuffer int
 	// Now is the clock for persistence; time.Now when nil.
 	Now func() time.Time
 }

@@ -2,6 +2,7 @@ package userspace
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -207,8 +208,14 @@ func TestRemovedBackendGetsNoRequestAfterApplyReturns(t *testing.T) {
 }
 
 func TestEstablishedConnectionSurvivesUpdates(t *testing.T) {
+	for _, mode := range copyModes {
+		t.Run(mode.name, func(t *testing.T) { testSurvives(t, mode.opts) })
+	}
+}
+
+func testSurvives(t *testing.T, opts Options) {
 	hbs := startHTTPBackends(t, 3)
-	b := newTestBalancer(t, Options{})
+	b := newTestBalancer(t, opts)
 	svc := tcpService("web", hbs)
 	mustApply(t, b, svc)
 	ka := dialKeepAlive(t, addrOf(t, b, "web"))
@@ -386,6 +393,18 @@ func TestIdenticalApplyIsNoOpAndListenChangeRebinds(t *testing.T) {
 // TestHalfCloseDeliversTheWholeAnswer uses a backend that answers only after the client
 // shut its write side.
 func TestHalfCloseDeliversTheWholeAnswer(t *testing.T) {
+	for _, mode := range copyModes {
+		t.Run(mode.name, func(t *testing.T) { testHalfClose(t, mode.opts) })
+	}
+}
+
+// copyModes are the two ways TCP payload moves; tests of the byte path run both.
+var copyModes = []struct {
+	name string
+	opts Options
+}{{"splice", Options{}}, {"buffer", Options{CopyBuffer: 4096}}}
+
+func testHalfClose(t *testing.T, opts Options) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -405,7 +424,7 @@ func TestHalfCloseDeliversTheWholeAnswer(t *testing.T) {
 		data, _ := io.ReadAll(c)
 		c.Write([]byte(strings.ToUpper(string(data))))
 	}()
-	b := newTestBalancer(t, Options{})
+	b := newTestBalancer(t, opts)
 	mustApply(t, b, dataplane.Service{Name: "up", Protocol: dataplane.TCP, Listen: netip.MustParseAddrPort("127.0.0.1:0"),
 		Scheduler: "rr", Backends: []dataplane.Backend{{Addr: netip.MustParseAddrPort(ln.Addr().String()), Weight: 1}}})
 	c, err := net.Dial("tcp", addrOf(t, b, "up"))
@@ -427,8 +446,14 @@ func TestHalfCloseDeliversTheWholeAnswer(t *testing.T) {
 }
 
 func TestIdleConnectionIsClosed(t *testing.T) {
+	for _, mode := range copyModes {
+		t.Run(mode.name, func(t *testing.T) { testIdle(t, mode.opts) })
+	}
+}
+
+func testIdle(t *testing.T, opts Options) {
 	hbs := startHTTPBackends(t, 1)
-	b := newTestBalancer(t, Options{})
+	b := newTestBalancer(t, opts)
 	svc := tcpService("web", hbs)
 	svc.IdleTimeout = 150 * time.Millisecond
 	mustApply(t, b, svc)
@@ -493,5 +518,57 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 	}
 	if err := b.Apply(context.Background(), svc); err == nil {
 		t.Fatal("Apply after Close succeeded")
+	}
+}
+
+func TestBulkTransferIsExactBothWays(t *testing.T) {
+	for _, mode := range copyModes {
+		t.Run(mode.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { ln.Close() })
+			var wg sync.WaitGroup
+			t.Cleanup(wg.Wait)
+			wg.Add(1)
+			go func() { // echo until EOF, then half-close
+				defer wg.Done()
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				io.Copy(c, c)
+				c.(*net.TCPConn).CloseWrite()
+			}()
+			b := newTestBalancer(t, mode.opts)
+			mustApply(t, b, dataplane.Service{Name: "echo", Protocol: dataplane.TCP, Listen: netip.MustParseAddrPort("127.0.0.1:0"),
+				Scheduler: "rr", Backends: []dataplane.Backend{{Addr: netip.MustParseAddrPort(ln.Addr().String()), Weight: 1}}})
+			c, err := net.Dial("tcp", addrOf(t, b, "echo"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			const size = 3<<20 + 12345 // more than one splice chunk
+			payload := make([]byte, size)
+			for i := range payload {
+				payload[i] = byte(i*7 + i>>11)
+			}
+			go func() {
+				c.Write(payload)
+				c.(*net.TCPConn).CloseWrite()
+			}()
+			got, err := io.ReadAll(c)
+			if err != nil || len(got) != size || !bytes.Equal(got, payload) {
+				t.Fatalf("echoed %d bytes (err %v), want the %d sent, byte for byte", len(got), err, size)
+			}
+			waitFor(t, "byte counters", func() bool {
+				st := b.Stats()[0].Backends[0]
+				return st.BytesIn == size && st.BytesOut == size
+			})
+		})
 	}
 }

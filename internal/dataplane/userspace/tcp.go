@@ -109,6 +109,10 @@ func (s *service) proxy(sess *tcpSession, b *backend) {
 // pipe copies src to dst for direction dir. At src's EOF it half-closes dst, so a client that
 // shuts its write side still gets the whole answer. A failure resets both sides.
 func (s *service) pipe(sess *tcpSession, dir int, dst, src *net.TCPConn, counter *atomic.Uint64) {
+	if size := s.bal.opts.CopyBuffer; size > 0 {
+		s.pipeCopy(sess, dir, dst, src, counter, size)
+		return
+	}
 	other := &sess.progress[1-dir]
 	lr := &io.LimitedReader{R: src}
 	for {
@@ -138,4 +142,43 @@ func (s *service) pipe(sess *tcpSession, dir int, dst, src *net.TCPConn, counter
 		sess.reset()
 		return
 	}
+}
+
+// pipeCopy is pipe with read and write through a buffer of size bytes instead of splice: one
+// more copy of the payload, but no pipe descriptors held while the connection waits.
+func (s *service) pipeCopy(sess *tcpSession, dir int, dst, src *net.TCPConn, counter *atomic.Uint64, size int) {
+	other := &sess.progress[1-dir]
+	buf := make([]byte, size)
+	var deadlineSet time.Time
+	for {
+		idle := s.idleTimeout()
+		now := time.Now()
+		// Moving a deadline costs a timer update; a quarter of the timeout of slack is enough.
+		if now.Sub(deadlineSet) > idle/4 {
+			src.SetReadDeadline(now.Add(idle))
+			deadlineSet = now
+		}
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				break
+			}
+			counter.Add(uint64(n))
+			sess.progress[dir].Store(now.UnixNano())
+		}
+		if err == io.EOF {
+			sess.progress[dir].Store(0)
+			dst.CloseWrite()
+			return
+		}
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) && time.Since(time.Unix(0, other.Load())) < idle {
+				deadlineSet = time.Time{}
+				continue
+			}
+			break
+		}
+	}
+	sess.progress[dir].Store(0)
+	sess.reset()
 }
