@@ -739,3 +739,24 @@ func TestShutdownAbandonsACheckerThatIgnoresCancellationAfterGrace(t *testing.T)
 		time.Sleep(time.Millisecond)
 	}
 }
+
+func TestRemovingOneJobDuringASharedProbeStillReportsToTheOther(t *testing.T) {
+	h := newSchedHarness(t, 2)
+	f := newSchedFake("same")
+	f.block = true
+	h.fakes = append(h.fakes, f)
+	schedMust(t, h.s.Add(Job{ID: "a", Checker: f, Interval: 10 * time.Second, Warmup: -1}))
+	schedMust(t, h.s.Add(Job{ID: "b", Checker: f, Interval: 10 * time.Second, Warmup: -1}))
+	h.start()
+	h.settle()
+	h.s.Remove("a")
+	if f.Waiting() != 1 {
+		t.Fatal("removing one of two jobs cancelled their shared probe")
+	}
+	close(f.release)
+	h.settle()
+	got := brief(h.takeReports())
+	if !slices.Equal(got, []string{"b@0s:ok"}) {
+		t.Fatalf("reports %v, want only b@0s:ok", got)
+	}
+}
