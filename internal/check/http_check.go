@@ -107,7 +107,8 @@ type HTTPOptions struct {
 	// Protocol is the http_protocol.
 	Protocol HTTPProtocol
 	// VirtualHost is the Host header when a URL has none of its own; when both are empty the
-	// Host header is the target's "ip:port", as Keepalived sends it.
+	// Host header is the target's "ip:port", as Keepalived sends it. The daemon resolves
+	// Keepalived's fallbacks: the checker's, then the real server's, then the virtual server's.
 	VirtualHost string
 	// URLs are checked in order, each on its own connection; the first failure decides.
 	URLs []URL

@@ -10,8 +10,11 @@ import (
 	"crypto/x509/pkix"
 	"math/big"
 	"net"
+	"net/http/httptest"
 	"net/netip"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -317,5 +320,53 @@ func BenchmarkTCPCheckLoopback(b *testing.B) {
 		if r := c.Check(ctx); !r.Healthy {
 			b.Fatal(r.Reason)
 		}
+	}
+}
+
+func TestChecksOverIPv6Loopback(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	srv := httptest.NewUnstartedServer(httpTestHandler())
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+	web := addrPort(t, ln.Addr())
+
+	pc, err := net.ListenPacket("udp", "[::1]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedUDP := addrPort(t, pc.LocalAddr())
+	pc.Close()
+	tl, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedTCP := addrPort(t, tl.Addr())
+	tl.Close()
+
+	hostRe := regexp.MustCompile(`^` + regexp.QuoteMeta("[::1]:"+strconv.Itoa(int(web.Port()))) + `$`)
+	udp, err := NewUDP(UDPOptions{ConnOptions: ConnOptions{Addr: closedUDP}, Payload: []byte("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		c       Checker
+		healthy bool
+		reason  string
+	}{
+		{"TCPConnects", NewTCP(TCPOptions{ConnOptions{Addr: web}}), true, "connected"},
+		{"TCPClosedPortIsRefused", NewTCP(TCPOptions{ConnOptions{Addr: closedTCP}}), false, "connection refused"},
+		{"HTTPSendsBracketedHost", mustHTTP(t, HTTPOptions{ConnOptions: ConnOptions{Addr: web}, URLs: []URL{{Path: "/host", Regex: hostRe}}}), true, "ok"},
+		{"UDPClosedPortIsUnreachable", udp, false, "port unreachable"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			wantProbe(t, runProbe(t, tc.c, time.Second), tc.healthy, tc.reason)
+		})
 	}
 }

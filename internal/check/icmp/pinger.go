@@ -159,10 +159,15 @@ func (p *Pinger) Ping(ctx context.Context, dst netip.Addr) (time.Duration, error
 		return 0, ErrClosed
 	}
 	key := waitKey{addr: dst.WithZone(""), seq: p.seq}
-	for {
+	for tries := 0; ; tries++ {
 		p.seq++
 		if _, busy := p.waiters[key]; !busy {
 			break
+		}
+		if tries == 1<<16 {
+			p.mu.Unlock()
+			p.chans.Put(ch)
+			return 0, fmt.Errorf("icmp: ping %s: every sequence number is in flight", dst)
 		}
 		key.seq = p.seq
 	}
