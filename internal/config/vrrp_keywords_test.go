@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -455,5 +456,25 @@ func TestVRRPSamplesParseLikeKeepalived(t *testing.T) {
 				t.Errorf("no vrrp_instance read")
 			}
 		})
+	}
+}
+
+func TestVRRPModelMarshalsWithSnakeCaseNames(t *testing.T) {
+	src := "global_defs {\n router_id r1\n}\nvrrp_script chk {\n script /bin/true\n}\n" +
+		instance(" track_script {\n  chk\n }\n unicast_peer {\n  192.0.2.7\n }")
+	c, ds := parseString(t, src)
+	if len(ds.List) != 0 {
+		t.Fatalf("unexpected diagnostics: %v", diagLines(ds))
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatalf("marshal: %v", err)
+	}
+	for _, key := range []string{`"router_id":"r1"`, `"virtual_router_id":51`, `"advert_int":"1s"`,
+		`"track_script":[{"pos":{"file":"test.conf","line":`, `"unicast_peer":[{"pos"`, `"prefix":"192.0.2.1/32"`,
+		`"vrrp_mcast_group4":"224.0.0.18"`, `"status_listen":"127.0.0.1:9080"`} {
+		if !strings.Contains(string(b), key) {
+			t.Errorf("JSON lacks %s", key)
+		}
 	}
 }
