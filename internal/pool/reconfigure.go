@@ -12,7 +12,8 @@ import (
 // new check starts up unless it is alpha and the server is down; new servers start as at
 // start-up (down until their alpha checks pass); removed servers leave, with notify_down if
 // they were up and in the set. Quorum and hysteresis are recomputed and quorum re-evaluated
-// from its current state.
+// from its current state. Turning ha_suspend off resumes checks; turning it on leaves them
+// running until SetAddressLocal(false).
 func (s *Service) Reconfigure(spec ServiceSpec, now time.Time) ([]Event, error) {
 	if s.stopped {
 		return nil, fmt.Errorf("pool %q: reconfigure after stop", s.spec.Name)

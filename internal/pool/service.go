@@ -168,12 +168,15 @@ func New(spec ServiceSpec, now time.Time) (*Service, []Event, error) {
 		s.order = append(s.order, r)
 	}
 	s.recount()
-	// Keepalived decides the start-up quorum state without hysteresis gymnastics: up if the
-	// live weight reaches quorum+hysteresis.
+	// Keepalived's start-up rule (set_quorum_states): quorum is up only if the live weight
+	// reaches quorum+hysteresis.
 	s.quorumUp = s.live >= s.quorum+s.hysteresis
 
 	s.begin(now)
 	s.defaultEv = s.emit(ServiceStarted, nil, -1, s.startReason(), "")
+	if s.suspended {
+		s.emit(ChecksSuspended, nil, -1, "virtual address not yet local: checks suspended (ha_suspend)", "")
+	}
 	if spec.InitNotifies {
 		for _, r := range s.order {
 			if r.alive {

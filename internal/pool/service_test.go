@@ -419,6 +419,14 @@ func TestHASuspendIgnoresObservationsWhileAddressNotLocal(t *testing.T) {
 	r.step(1, step{do: "a0+", want: "a:1 b:1", ev: "server-up", scripts: "up a"})
 }
 
+func TestHASuspendServiceStartsSuspended(t *testing.T) {
+	spec := ServiceSpec{Name: "vs", HASuspend: true, Servers: []ServerSpec{srv("a", 1, "c")}}
+	r, evs := start(t, spec)
+	if got := kinds(evs); got != "service-started checks-suspended" || !r.s.Suspended() {
+		t.Fatalf("events %q, suspended %v", got, r.s.Suspended())
+	}
+}
+
 func TestHASuspendIsIgnoredWithoutHASuspend(t *testing.T) {
 	spec := ServiceSpec{Name: "vs", Servers: []ServerSpec{srv("a", 1, "c")}}
 	run(t, spec, "a:1", []step{
