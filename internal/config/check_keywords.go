@@ -30,7 +30,7 @@ const (
 )
 
 // lvsAddCheckerKeywords installs the checker blocks into a real_server table.
-func lvsAddCheckerKeywords(k map[string]keyword, vs *VirtualServer, rs *RealServer) {
+func lvsAddCheckerKeywords(k map[string]keyword, cfg *Config, vs *VirtualServer, rs *RealServer) {
 	add := func(kind string, body func(c *Checker, k map[string]keyword), hasConn bool, closeFn func(p *parser, c *Checker, end Pos)) {
 		k[kind] = keyword{block: func(p *parser, l Line) *table {
 			c := &Checker{Pos: l.Pos, Kind: kind}
@@ -75,10 +75,16 @@ func lvsAddCheckerKeywords(k map[string]keyword, vs *VirtualServer, rs *RealServ
 			p.diags.Warnf(end, "UDP_CHECK min_reply length %d > max_reply_length %d - will always fail", c.UDP.MinReplyLength, c.UDP.MaxReplyLength)
 		}
 	})
-	add(CheckFile, lvsFileKeywords, false, func(p *parser, c *Checker, end Pos) {
-		if c.File.TrackFile == "" {
+	add(CheckFile, func(c *Checker, k map[string]keyword) { lvsFileKeywords(c, k, cfg) }, false, func(p *parser, c *Checker, end Pos) {
+		f := c.File
+		if f.track == nil {
 			p.diags.Warnf(end, "FILE_CHECK has no track_file specified - ignoring")
 			c.dropped = true
+			return
+		}
+		if !f.weightSet {
+			// file_end_handler: without its own weight the checker uses the track_file's.
+			f.Weight, f.Reverse = int32(f.track.Weight), f.track.WeightReverse
 		}
 	})
 	add(CheckBFD, func(c *Checker, k map[string]keyword) { lvsBFDKeywords(c, k, vs, rs) }, false, func(p *parser, c *Checker, end Pos) {
@@ -682,15 +688,20 @@ func lvsHexString(s string, wildcards bool) (data, mask []byte, ok bool) {
 	return data, mask, true
 }
 
-func lvsFileKeywords(c *Checker, k map[string]keyword) {
+func lvsFileKeywords(c *Checker, k map[string]keyword, cfg *Config) {
 	f := &FileCheck{}
 	c.File = f
 	k["track_file"] = keyword{scalar: func(p *parser, l Line) {
-		if p.lvsNeed(l, 1) {
-			// Whether the track_file exists is checked against the top-level track_file blocks
-			// by their owner; vigil keeps the reference.
-			f.TrackFile = l.Words[1]
+		if !p.lvsNeed(l, 1) {
+			return
 		}
+		// Like Keepalived, only track_file blocks that come before the checker are known.
+		i := slices.IndexFunc(cfg.VRRPTrackFiles, func(t *TrackFile) bool { return t.Name == l.Words[1] })
+		if i < 0 {
+			p.diags.Warnf(l.Pos, "track_file %s not found", l.Words[1])
+			return
+		}
+		f.TrackFile, f.track = l.Words[1], cfg.VRRPTrackFiles[i]
 	}}
 	k["weight"] = keyword{scalar: func(p *parser, l Line) {
 		if len(l.Words) < 2 {
@@ -713,8 +724,7 @@ func lvsFileKeywords(c *Checker, k map[string]keyword) {
 				return
 			}
 		}
-		w := int32(v)
-		f.Weight, f.Reverse = &w, reverse
+		f.Weight, f.Reverse, f.weightSet = int32(v), reverse, true
 	}}
 }
 

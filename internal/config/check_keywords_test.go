@@ -234,10 +234,6 @@ UDP_CHECK {
 }
 SMTP_CHECK {
 }
-FILE_CHECK {
-  track_file tf
-  weight -5 reverse
-}
 BFD_CHECK {
   name b1
 }
@@ -250,7 +246,7 @@ GRPC_CHECK {
 	if len(d.List) != 0 {
 		t.Fatalf("unexpected diagnostics %q", lvsMessages(d))
 	}
-	misc, dns, udp, smtp, file, bfd, grpc := cs[0], cs[1], cs[2], cs[3], cs[4], cs[5], cs[6]
+	misc, dns, udp, smtp, bfd, grpc := cs[0], cs[1], cs[2], cs[3], cs[4], cs[5]
 	if misc.Retry != 0 || misc.Connection != nil || misc.Misc.Timeout != secs(60) || !misc.Misc.Dynamic || misc.Misc.User != "nobody nogroup" ||
 		!slices.Equal(misc.Misc.Args, []string{"/usr/local/bin/check", "arg"}) {
 		t.Errorf("misc: retry %d conn %v %+v", misc.Retry, misc.Connection, misc.Misc)
@@ -265,9 +261,6 @@ GRPC_CHECK {
 	}
 	if smtp.SMTP.HeloName != "smtpchecker.keepalived.org" || smtp.Retry != 1 || smtp.Connection.Port != 80 {
 		t.Errorf("smtp: %+v retry %d", smtp.SMTP, smtp.Retry)
-	}
-	if file.File.TrackFile != "tf" || *file.File.Weight != -5 || !file.File.Reverse || file.Connection != nil {
-		t.Errorf("file: %+v", file.File)
 	}
 	if bfd.BFD.Name != "b1" {
 		t.Errorf("bfd: %+v", bfd.BFD)
@@ -311,5 +304,43 @@ func TestSMTPHostBlocksBecomeCheckers(t *testing.T) {
 	cs, _ = onlyCheckers(t, "SMTP_CHECK {\nconnect_port 25\nhost {\nconnect_ip 10.0.0.7\n}\n}\n")
 	if len(cs) != 2 || cs[0].Connection.Port != 25 || cs[1].Connection.Address != netip.MustParseAddr("10.0.0.7") {
 		t.Errorf("checkers with own connection: %d", len(cs))
+	}
+}
+
+func TestFileCheckFollowsTrackFileDefinedBefore(t *testing.T) {
+	src := "track_file tf {\n  file /run/vigil-test-weight\n  weight 3 reverse\n}\n" + checkConf(
+		"FILE_CHECK {\ntrack_file tf\n}\nFILE_CHECK {\ntrack_file tf\nweight -5\n}\nFILE_CHECK {\ntrack_file later\n}\n")
+	c, d := parseString(t, src)
+	want := []string{"18: track_file later not found", "19: FILE_CHECK has no track_file specified - ignoring"}
+	if got := lvsMessages(d); !slices.Equal(got, want) {
+		t.Errorf("messages:\n got %q\nwant %q", got, want)
+	}
+	cs := c.VirtualServers[0].RealServers[0].Checkers
+	if len(cs) != 2 {
+		t.Fatalf("got %d checkers, want 2", len(cs))
+	}
+	if f := cs[0].File; f.TrackFile != "tf" || f.Weight != 3 || !f.Reverse || cs[0].Connection != nil {
+		t.Errorf("inherited weight: %+v", f)
+	}
+	if f := cs[1].File; f.Weight != -5 || f.Reverse {
+		t.Errorf("own weight: %+v", f)
+	}
+}
+
+func TestSMTPAlertFollowsGlobalDefs(t *testing.T) {
+	tests := []struct {
+		global         string
+		vsWant, rsWant bool
+	}{
+		{"", false, true},
+		{"smtp_alert true", true, true},
+		{"smtp_alert false", false, false},
+		{"smtp_alert false\nsmtp_alert_checker true", true, true},
+	}
+	for _, tt := range tests {
+		vs, _ := onlyVS(t, "global_defs {\n"+tt.global+"\n}\n"+lvsConf("", ""))
+		if vs.SMTPAlert != tt.vsWant || vs.RealServers[0].SMTPAlert != tt.rsWant {
+			t.Errorf("%q: vs %v rs %v, want %v %v", tt.global, vs.SMTPAlert, vs.RealServers[0].SMTPAlert, tt.vsWant, tt.rsWant)
+		}
 	}
 }

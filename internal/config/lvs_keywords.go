@@ -465,7 +465,7 @@ func (vs *VirtualServer) table(c *Config) *table {
 			vs.SorryServer.Forwarding, vs.SorryServer.fwdSet = f, true
 		}
 	}}
-	k["real_server"] = keyword{block: func(p *parser, l Line) *table { return vs.rsKeyword(p, l) }}
+	k["real_server"] = keyword{block: func(p *parser, l Line) *table { return vs.rsKeyword(p, l, c) }}
 
 	// vigil extensions.
 	k["rise"] = lvsExtUint("rise", 1, lvsMaxUint32, func(v uint32) { vs.rise = &v })
@@ -668,7 +668,7 @@ func (vs *VirtualServer) close(p *parser, end Pos) {
 }
 
 // rsKeyword reads "real_server IP [PORT]" and returns the table for its body.
-func (vs *VirtualServer) rsKeyword(p *parser, l Line) *table {
+func (vs *VirtualServer) rsKeyword(p *parser, l Line, c *Config) *table {
 	if !p.lvsNeed(l, 1) {
 		return nil
 	}
@@ -688,10 +688,10 @@ func (vs *VirtualServer) rsKeyword(p *parser, l Line) *table {
 	rs := &RealServer{Pos: l.Pos, Address: a, Port: pn, hasPort: pn != 0,
 		Forwarding: vs.Forwarding, fwdSet: vs.fwdSet, Checkers: []*Checker{}}
 	vs.RealServers = append(vs.RealServers, rs)
-	return rs.table(vs)
+	return rs.table(vs, c)
 }
 
-func (rs *RealServer) table(vs *VirtualServer) *table {
+func (rs *RealServer) table(vs *VirtualServer, c *Config) *table {
 	k := map[string]keyword{}
 	t := &table{keywords: k, close: func(p *parser, end Pos) {
 		// rs_end_handler: a real server of the other family can only be reached by tunnel.
@@ -805,7 +805,7 @@ func (rs *RealServer) table(vs *VirtualServer) *table {
 	k["down_delay_loop"] = lvsExtTimer("down_delay_loop", 1, func(d Duration) { rs.downDL = &d })
 	k["transition_delay_loop"] = lvsExtTimer("transition_delay_loop", 1, func(d Duration) { rs.transDL = &d })
 
-	lvsAddCheckerKeywords(k, vs, rs)
+	lvsAddCheckerKeywords(k, c, vs, rs)
 	return t
 }
 

@@ -186,12 +186,16 @@ type UDPCheck struct {
 	MaxReplyLength uint32 `json:"max_reply_length"`
 }
 
-// FileCheck is the body of FILE_CHECK: the weight follows a top-level track_file.
+// FileCheck is the body of FILE_CHECK: the real server's weight follows a track_file block
+// defined before it.
 type FileCheck struct {
 	TrackFile string `json:"track_file"`
-	// Weight multiplies the file's value (default: the track_file's own weight).
-	Weight  *int32 `json:"weight"`
-	Reverse bool   `json:"reverse"`
+	// Weight multiplies the file's value (default: the track_file's own weight and reverse).
+	Weight  int32 `json:"weight"`
+	Reverse bool  `json:"reverse"`
+
+	track     *TrackFile
+	weightSet bool
 }
 
 // BFDCheck is the body of BFD_CHECK: the state follows a bfd_instance.

@@ -238,6 +238,10 @@ func (c *Config) finishLVS(p *parser) {
 			groups[g.Name] = g
 		}
 	}
+	globalSMTP := c.Global.SMTPAlertChecker
+	if globalSMTP == nil {
+		globalSMTP = c.Global.SMTPAlert
+	}
 	kept := c.VirtualServers[:0]
 	for _, vs := range c.VirtualServers {
 		var g *VirtualServerGroup
@@ -250,7 +254,7 @@ func (c *Config) finishLVS(p *parser) {
 				continue
 			}
 		}
-		if vs.validate(p, g) {
+		if vs.validate(p, g, globalSMTP) {
 			kept = append(kept, vs)
 		}
 	}
@@ -304,7 +308,7 @@ func (vs *VirtualServer) linkGroup(p *parser, g *VirtualServerGroup) bool {
 }
 
 // validate applies validate_check_config to one virtual server; false drops it.
-func (vs *VirtualServer) validate(p *parser, g *VirtualServerGroup) bool {
+func (vs *VirtualServer) validate(p *parser, g *VirtualServerGroup, globalSMTP *bool) bool {
 	at := vs.Pos
 	if len(vs.RealServers) == 0 {
 		p.diags.Warnf(at, "Virtual server %s has no real servers - ignoring", vs.Name())
@@ -347,9 +351,9 @@ func (vs *VirtualServer) validate(p *parser, g *VirtualServerGroup) bool {
 		p.diags.Warnf(at, "Virtual server %s: no scheduler set, setting default 'wlc'", vs.Name())
 		vs.Scheduler = "wlc"
 	}
-	// Without global_defs smtp_alert / smtp_alert_checker, Keepalived's default is off for
-	// virtual servers and on for real servers.
-	vs.SMTPAlert = vs.smtpSet != nil && *vs.smtpSet
+	// smtp_alert: the block's own, else global_defs smtp_alert_checker, else smtp_alert, else
+	// off for virtual servers and on for real servers (Keepalived keeps that asymmetry).
+	vs.SMTPAlert = derefOr(vs.smtpSet, derefOr(globalSMTP, false))
 
 	vs.Rise = derefOr(vs.rise, 1)
 	vs.SlowStart = derefOr(vs.slow, 0)
@@ -391,7 +395,7 @@ func (vs *VirtualServer) validate(p *parser, g *VirtualServerGroup) bool {
 		if !rs.weightSet {
 			rs.Weight = vs.Weight
 		}
-		rs.SMTPAlert = derefOr(rs.smtp, true)
+		rs.SMTPAlert = derefOr(rs.smtp, derefOr(globalSMTP, true))
 		rs.Rise = derefOr(rs.rise, vs.Rise)
 		rs.SlowStart = derefOr(rs.slow, vs.SlowStart)
 		rs.DownDelayLoop = derefOr(rs.downDL, vs.DownDelayLoop)
