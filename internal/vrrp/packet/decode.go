@@ -1,0 +1,121 @@
+package packet
+
+import (
+	"encoding/binary"
+	"net/netip"
+)
+
+// Decode parses payload (the IP payload of a received VRRP packet) and
+// returns the advertisement, or an *Error saying why it was refused.
+func Decode(payload []byte, env Envelope) (*Advert, error) {
+	a := new(Advert)
+	if err := a.Unmarshal(payload, env); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Unmarshal parses payload into a, reusing a.Addrs' storage, so a receive
+// loop that keeps one Advert does not allocate. On error a is left in an
+// unspecified state. It checks, in this order: the envelope's addresses, the
+// AH header (protocol 51), header length, version, type, length against the
+// address count, TTL/hop limit, and the checksum. Checks that need the
+// instance's configuration are Expect.Check's.
+func (a *Advert) Unmarshal(payload []byte, env Envelope) error {
+	ipv6, ok := envFamily(env)
+	if !ok {
+		return fail(ReasonFamily, 0, 0)
+	}
+	b := payload
+	a.HasAH = false
+	a.AH = AH{}
+	switch env.Protocol {
+	case 0, ProtocolVRRP:
+	case ProtocolAH:
+		if ipv6 {
+			return fail(ReasonAH, int(env.Protocol), 0)
+		}
+		if len(b) < AHLen {
+			return fail(ReasonShort, len(b), AHLen+headerLen)
+		}
+		// Payload length counts 32-bit words minus 2 (RFC 4302).
+		if b[0] != ProtocolVRRP || (int(b[1])+2)*4 != AHLen {
+			return fail(ReasonAH, int(b[0]), (int(b[1])+2)*4)
+		}
+		a.HasAH = true
+		a.AH.SPI = binary.BigEndian.Uint32(b[4:])
+		a.AH.Seq = binary.BigEndian.Uint32(b[8:])
+		copy(a.AH.ICV[:], b[12:AHLen])
+		b = b[AHLen:]
+	default:
+		return fail(ReasonAH, int(env.Protocol), 0)
+	}
+	if len(b) < headerLen {
+		return fail(ReasonShort, len(b), headerLen)
+	}
+	version := b[0] >> 4
+	if version != 2 && version != 3 || version == 2 && ipv6 {
+		return fail(ReasonVersion, int(version), 0)
+	}
+	if t := b[0] & 0x0f; t != TypeAdvert {
+		return fail(ReasonType, int(t), TypeAdvert)
+	}
+	n := int(b[3])
+	want := Len(version, n, ipv6)
+	if len(b) < want {
+		return fail(ReasonShort, len(b), want)
+	}
+	if len(b) > want {
+		return fail(ReasonLong, len(b), want)
+	}
+	if env.HopLimit != NoHopLimitCheck && env.HopLimit != HopLimit {
+		return fail(ReasonHopLimit, env.HopLimit, HopLimit)
+	}
+	got := binary.BigEndian.Uint16(b[6:])
+	s := sum(0, b[:6])
+	s = sum(s, b[8:])
+	if version == 3 {
+		s += pseudoSum(env.Src, env.Dst, len(b))
+	}
+	if calc := fold(s); calc != got {
+		return fail(ReasonChecksum, int(got), int(calc))
+	}
+
+	a.Version = version
+	a.VRID = b[1]
+	a.Priority = b[2]
+	a.Checksum = got
+	a.AuthData = [AuthDataLen]byte{}
+	if version == 2 {
+		a.AuthType = AuthType(b[4])
+		a.Interval = uint16(b[5])
+		copy(a.AuthData[:], b[want-AuthDataLen:want])
+	} else {
+		a.AuthType = AuthNone
+		a.Interval = binary.BigEndian.Uint16(b[4:]) & 0x0fff
+	}
+	a.Addrs = a.Addrs[:0]
+	al := addrLen(ipv6)
+	for i := range n {
+		p := b[headerLen+i*al:]
+		if ipv6 {
+			a.Addrs = append(a.Addrs, netip.AddrFrom16([16]byte(p[:16])))
+		} else {
+			a.Addrs = append(a.Addrs, netip.AddrFrom4([4]byte(p[:4])))
+		}
+	}
+	return nil
+}
+
+// envFamily reports whether env is IPv6, and whether its addresses are
+// usable: both valid, of one family, IPv4 not written as IPv4-mapped IPv6.
+func envFamily(env Envelope) (ipv6, ok bool) {
+	s, d := env.Src, env.Dst
+	switch {
+	case s.Is4() && d.Is4():
+		return false, true
+	case s.Is6() && d.Is6() && !s.Is4In6() && !d.Is4In6():
+		return true, true
+	}
+	return false, false
+}
