@@ -25,7 +25,8 @@ type Job struct {
 	// Timeout bounds each probe (connect_timeout, misc_timeout); 0 means Interval.
 	Timeout time.Duration
 	// Retry is how many more probes follow a failure while the checker is up before the
-	// failure is reported (Keepalived's retry, nb_get_retry).
+	// failure is reported (Keepalived's retry, nb_get_retry). Keepalived's defaults (1; 0 for
+	// MISC_CHECK, 3 for DNS_CHECK) are the config layer's to fill in: here 0 means none.
 	Retry int
 	// DelayBeforeRetry separates those probes; 0 means Keepalived's default, 1s.
 	DelayBeforeRetry time.Duration
@@ -42,7 +43,8 @@ type Job struct {
 	StartDown bool
 }
 
-// Report is the outcome of one probe for one job.
+// Report is the outcome of one probe for one job. Every probe is reported except a failure
+// that will be retried: retries are applied here, and consumers must not count them again.
 type Report struct {
 	JobID  string
 	Result Result
@@ -97,24 +99,28 @@ type Scheduler struct {
 	log         *slog.Logger
 	box         schedMailbox
 
-	mu        sync.Mutex
-	rng       *rand.Rand
-	jitter    float64
-	jobs      map[string]*schedJob
-	probes    map[schedKey]*schedProbe
-	due       schedHeap
-	ready     []*schedProbe // due, waiting for a free slot, oldest first
-	inFlight  int
-	armed     time.Time // due time the loop's timer is set for; zero when none
-	idle      bool      // the loop waits for its timer or a wake (tests wait for this)
-	running   bool
-	closing   bool
-	runCtx    context.Context
-	wake      chan struct{}
-	workers   sync.WaitGroup
-	lateness  latenessHistogram
-	started   uint64
-	discarded uint64
+	mu       sync.Mutex
+	rng      *rand.Rand
+	jitter   float64
+	jobs     map[string]*schedJob
+	probes   map[schedKey]*schedProbe
+	due      schedHeap
+	ready    []*schedProbe // due, waiting for a free slot, oldest first
+	inFlight int
+	// Workers stay parked between probes rather than exiting, so that a steady load does not
+	// create a goroutine per probe.
+	idleWorkers int
+	handoff     chan schedTask
+	armed       time.Time // due time the loop's timer is set for; zero when none
+	idle        bool      // the loop waits for its timer or a wake (tests wait for this)
+	running     bool
+	closing     bool
+	runCtx      context.Context
+	wake        chan struct{}
+	workers     sync.WaitGroup
+	lateness    latenessHistogram
+	started     uint64
+	discarded   uint64
 }
 
 type schedJob struct {
@@ -180,6 +186,7 @@ func NewScheduler(clk clock.Clock, maxInFlight int, logger *slog.Logger, sink fu
 		jobs:        map[string]*schedJob{},
 		probes:      map[schedKey]*schedProbe{},
 		wake:        make(chan struct{}, 1),
+		handoff:     make(chan schedTask, maxInFlight),
 	}
 	s.box.init(sink)
 	return s
@@ -402,8 +409,13 @@ func (s *Scheduler) Run(ctx context.Context) error {
 				break
 			}
 			s.inFlight++
-			s.workers.Add(1)
-			go s.work(p, r)
+			if s.idleWorkers > 0 {
+				s.idleWorkers--
+				s.handoff <- schedTask{p, r} // buffered: never blocks, at most idleWorkers queued
+			} else {
+				s.workers.Add(1)
+				go s.work(p, r)
+			}
 		}
 		wait := time.Duration(-1)
 		s.armed = time.Time{}
@@ -490,7 +502,13 @@ func (s *Scheduler) nextReadyLocked(now time.Time) (*schedProbe, *schedRun) {
 	return nil, nil
 }
 
-// work runs probes until none is waiting for a slot; it holds one slot throughout.
+type schedTask struct {
+	p *schedProbe
+	r *schedRun
+}
+
+// work runs probes, holding a slot while it does; between probes it parks until the loop hands
+// it another or Run ends.
 func (s *Scheduler) work(p *schedProbe, r *schedRun) {
 	defer s.workers.Done()
 	for {
@@ -509,8 +527,19 @@ func (s *Scheduler) work(p *schedProbe, r *schedRun) {
 		}
 		if p == nil {
 			s.inFlight--
+			if s.closing {
+				s.mu.Unlock()
+				return
+			}
+			s.idleWorkers++
 			s.mu.Unlock()
-			return
+			select {
+			case t := <-s.handoff:
+				p, r = t.p, t.r
+			case <-s.runCtx.Done():
+				return
+			}
+			continue
 		}
 		s.mu.Unlock()
 	}
