@@ -65,3 +65,21 @@ func BenchmarkObserveSteadyState(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDesiredAfterChangeTenThousandServers is what a daemon pays when it rebuilds the
+// whole set after every change instead of applying Event.Changes.
+func BenchmarkDesiredAfterChangeTenThousandServers(b *testing.B) {
+	s := benchService(b, 10_000)
+	id := s.order[0].spec.ID
+	now := t0
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		now = now.Add(time.Millisecond)
+		if _, err := s.Observe(Observation{Server: id, Check: 0, Healthy: i%2 == 1}, now); err != nil {
+			b.Fatal(err)
+		}
+		if d := s.Desired(); len(d.Backends) < 9_000 {
+			b.Fatalf("%d backends", len(d.Backends))
+		}
+	}
+}

@@ -133,8 +133,10 @@ type Service struct {
 
 	ramping map[*server]struct{}
 	desired map[string]int
-	cache   []Backend
-	cached  bool
+	// sorted is desired as a slice sorted by ID, as of the last Desired call; pending are
+	// the IDs changed since, applied by the next Desired call.
+	sorted  []Backend
+	pending map[string]struct{}
 
 	// The call in progress.
 	gen       uint64
@@ -159,6 +161,7 @@ func New(spec ServiceSpec, now time.Time) (*Service, []Event, error) {
 		servers: make(map[string]*server, len(spec.Servers)),
 		ramping: make(map[*server]struct{}),
 		desired: make(map[string]int, len(spec.Servers)+1),
+		pending: make(map[string]struct{}),
 	}
 	s.setSpec(spec)
 	s.suspended = spec.HASuspend
@@ -461,22 +464,44 @@ func (s *Service) Stop(why StopReason, now time.Time) []Event {
 }
 
 // Desired returns the desired state now. Backends are sorted by ID; the slice is the
-// caller's.
+// caller's. Its cost is a copy of the set plus, for each backend changed since the last
+// call, a binary search and an insertion.
 func (s *Service) Desired() Desired {
-	if !s.cached {
-		s.cache = s.cache[:0]
-		for id, w := range s.desired {
-			s.cache = append(s.cache, Backend{ID: id, Weight: w})
-		}
-		slices.SortFunc(s.cache, func(a, b Backend) int { return strings.Compare(a.ID, b.ID) })
-		s.cached = true
-	}
+	s.applyPending()
 	return Desired{
-		Backends:    slices.Clone(s.cache),
+		Backends:    slices.Clone(s.sorted),
 		SorryActive: s.sorryActive,
 		QuorumUp:    s.quorumUp,
 		Panic:       s.panic,
 	}
+}
+
+func (s *Service) applyPending() {
+	if len(s.pending) == 0 {
+		return
+	}
+	byID := func(b Backend, id string) int { return strings.Compare(b.ID, id) }
+	if len(s.pending) > len(s.sorted)/8+16 {
+		s.sorted = s.sorted[:0]
+		for id, w := range s.desired {
+			s.sorted = append(s.sorted, Backend{ID: id, Weight: w})
+		}
+		slices.SortFunc(s.sorted, func(a, b Backend) int { return strings.Compare(a.ID, b.ID) })
+	} else {
+		for id := range s.pending {
+			i, found := slices.BinarySearchFunc(s.sorted, id, byID)
+			w, in := s.desired[id]
+			switch {
+			case in && found:
+				s.sorted[i].Weight = w
+			case in:
+				s.sorted = slices.Insert(s.sorted, i, Backend{ID: id, Weight: w})
+			case found:
+				s.sorted = slices.Delete(s.sorted, i, i+1)
+			}
+		}
+	}
+	clear(s.pending)
 }
 
 func (s *Service) evalQuorum() {

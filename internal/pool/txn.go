@@ -181,7 +181,7 @@ func (s *Service) set(id string, w int, in bool) bool {
 	} else {
 		delete(s.desired, id)
 	}
-	s.cached = false
+	s.pending[id] = struct{}{}
 	return true
 }
 
