@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -128,14 +129,9 @@ func TestDNSCheckAsksForNameAndType(t *testing.T) {
 	}
 }
 
-// closedUDPPort returns a loopback UDP address where nothing listens.
+// closedUDPPort returns a loopback UDP address that answers with ICMP port unreachable and that
+// no other test can take while this one runs.
 func closedUDPPort(t *testing.T) netip.AddrPort {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ap := addrPort(t, pc.LocalAddr())
-	pc.Close()
-	return ap
+	return boundPort(t, "127.0.0.1", syscall.SOCK_DGRAM)
 }

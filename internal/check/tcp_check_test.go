@@ -65,16 +65,53 @@ func addrPort(t *testing.T, a net.Addr) netip.AddrPort {
 	return ap
 }
 
-// closedTCPPort returns a loopback address where nothing listens.
+// closedTCPPort returns a loopback address where nothing listens. The port stays bound (but not
+// listening) until the test ends, so that no other test's listener can take it meanwhile.
 func closedTCPPort(t *testing.T) netip.AddrPort {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return boundPort(t, "127.0.0.1", syscall.SOCK_STREAM)
+}
+
+// boundPort binds a socket of type typ to an ephemeral port of ip and keeps it, not listening
+// and, for UDP, connected to the discard port, so that the kernel answers a SYN with a reset and
+// a datagram with an ICMP port unreachable.
+func boundPort(t *testing.T, ip string, typ int) netip.AddrPort {
+	t.Helper()
+	addr := netip.MustParseAddr(ip)
+	var family int
+	var sa, peer syscall.Sockaddr
+	if addr.Is4() {
+		family, sa = syscall.AF_INET, &syscall.SockaddrInet4{Addr: addr.As4()}
+		peer = &syscall.SockaddrInet4{Addr: addr.As4(), Port: 9}
+	} else {
+		family, sa = syscall.AF_INET6, &syscall.SockaddrInet6{Addr: addr.As16()}
+		peer = &syscall.SockaddrInet6{Addr: addr.As16(), Port: 9}
+	}
+	fd, err := syscall.Socket(family, typ|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ap := addrPort(t, ln.Addr())
-	ln.Close()
-	return ap
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, sa); err != nil {
+		t.Fatal(err)
+	}
+	if typ == syscall.SOCK_DGRAM {
+		if err := syscall.Connect(fd, peer); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch a := got.(type) {
+	case *syscall.SockaddrInet4:
+		return netip.AddrPortFrom(addr, uint16(a.Port))
+	case *syscall.SockaddrInet6:
+		return netip.AddrPortFrom(addr, uint16(a.Port))
+	}
+	t.Fatalf("getsockname: %T", got)
+	return netip.AddrPort{}
 }
 
 // silentTCPServer accepts connections and never writes to them.
@@ -335,18 +372,8 @@ func TestChecksOverIPv6Loopback(t *testing.T) {
 	t.Cleanup(srv.Close)
 	web := addrPort(t, ln.Addr())
 
-	pc, err := net.ListenPacket("udp", "[::1]:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closedUDP := addrPort(t, pc.LocalAddr())
-	pc.Close()
-	tl, err := net.Listen("tcp", "[::1]:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closedTCP := addrPort(t, tl.Addr())
-	tl.Close()
+	closedUDP := boundPort(t, "::1", syscall.SOCK_DGRAM)
+	closedTCP := boundPort(t, "::1", syscall.SOCK_STREAM)
 
 	hostRe := regexp.MustCompile(`^` + regexp.QuoteMeta("[::1]:"+strconv.Itoa(int(web.Port()))) + `$`)
 	udp, err := NewUDP(UDPOptions{ConnOptions: ConnOptions{Addr: closedUDP}, Payload: []byte("x")})
