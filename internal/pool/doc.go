@@ -66,11 +66,12 @@
 //     rather than switching to the sorry server: it exists for checks that are wrong, and
 //     quorum, its events and its scripts still follow the checks. Panic never engages while
 //     an alpha check has yet to report, so that alpha's start-up caution holds.
-//   - Reload: Keepalived carries a server's old effective weight over a reload (a changed
-//     weight keyword does not apply until a dynamic check changes it) and lets an alpha
-//     check that had not yet run come up without a success; vigil applies the new weight and
-//     keeps a pending alpha check down. Events are emitted once per transition (Keepalived
-//     can run quorum_down twice when a reload removes servers).
+//   - Reload: by our reading of clear_diff_rs and migrate_checkers, Keepalived carries a
+//     server's old effective weight over a reload (an edited weight keyword does not apply
+//     until a dynamic check changes it), and lets an alpha check that had not yet run come
+//     up without a success when another check of the server has run; vigil applies the new
+//     weight and keeps a pending alpha check down. vigil emits one event per transition
+//     where Keepalived may run quorum_down twice when a reload removes servers.
 //   - A sorry server that is also a real server is refused; Keepalived merges them.
 //   - With no real servers at all Keepalived lowers quorum to 0; vigil keeps it at 1.
 package pool

@@ -3,6 +3,7 @@ package pool
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -327,6 +328,40 @@ func checkScripts(t *testing.T, label string, evs []Event, spec *ServiceSpec) {
 			if e.Script != spec.QuorumDown {
 				t.Errorf("%s: quorum lost names %q", label, e.Script)
 			}
+		}
+	}
+}
+
+func TestDesiredMatchesStateAcrossSmallAndLargeBatchesOfChanges(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	spec := ServiceSpec{Name: "big", Sorry: &SorrySpec{ID: "zz-sorry"}, Quorum: 150}
+	for i := range 300 {
+		rs := srv(fmt.Sprintf("rs%03d", rng.IntN(100000)*1000+i), 1+rng.IntN(3), "c")
+		rs.InhibitOnFailure = i%4 == 0
+		spec.Servers = append(spec.Servers, rs)
+	}
+	s, _, err := New(spec, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := t0
+	for round := range 60 {
+		// Batches from 1 to 200 changes between two Desired calls, so both the incremental
+		// and the rebuilding path run, and quorum (150 of ~600) flips now and then.
+		for range 1 + rng.IntN(200) {
+			now = now.Add(time.Millisecond)
+			rs := spec.Servers[rng.IntN(len(spec.Servers))]
+			if _, err := s.Observe(Observation{Server: rs.ID, Healthy: rng.IntN(2) == 0}, now); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var want []Backend
+		for id, w := range s.desired {
+			want = append(want, Backend{ID: id, Weight: w})
+		}
+		slices.SortFunc(want, func(a, b Backend) int { return strings.Compare(a.ID, b.ID) })
+		if got := s.Desired().Backends; !slices.Equal(got, want) {
+			t.Fatalf("round %d: Desired has %d backends, state has %d", round, len(got), len(want))
 		}
 	}
 }
