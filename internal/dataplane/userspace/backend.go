@@ -12,8 +12,10 @@ import (
 // it: Apply keeps the same *backend for an address that stays, so counters and established
 // connections carry over.
 type backend struct {
-	addr  netip.AddrPort
-	sorry bool
+	addr netip.AddrPort
+	// dialAddr is addr as the dialer wants it, formatted once.
+	dialAddr string
+	sorry    bool
 
 	active   atomic.Int64
 	total    atomic.Uint64
@@ -39,7 +41,7 @@ type session interface {
 }
 
 func newBackend(addr netip.AddrPort, sorry bool) *backend {
-	return &backend{addr: addr, sorry: sorry, conns: make(map[session]struct{})}
+	return &backend{addr: addr, dialAddr: addr.String(), sorry: sorry, conns: make(map[session]struct{})}
 }
 
 // register admits s as an established session if the backend still accepts new ones.

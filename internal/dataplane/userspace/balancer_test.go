@@ -146,8 +146,21 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func TestRemovedBackendGetsNoRequestAfterApplyReturns(t *testing.T) {
-	for _, sched := range []dataplane.Scheduler{"rr", "wrr", "lc", "wlc", "sh", "mh"} {
-		t.Run(string(sched), func(t *testing.T) {
+	type variant struct {
+		sched   dataplane.Scheduler
+		inhibit bool // weight 0 instead of removal
+	}
+	var variants []variant
+	for _, sched := range []dataplane.Scheduler{"rr", "wrr", "lc", "wlc", "sh", "mh", "fo"} {
+		variants = append(variants, variant{sched, false}, variant{sched, true})
+	}
+	for _, v := range variants {
+		sched := v.sched
+		name := string(sched) + "/remove"
+		if v.inhibit {
+			name = string(sched) + "/weight0"
+		}
+		t.Run(name, func(t *testing.T) {
 			hbs := startHTTPBackends(t, 3)
 			b := newTestBalancer(t, Options{})
 			svc := tcpService("web", hbs)
@@ -178,7 +191,7 @@ func TestRemovedBackendGetsNoRequestAfterApplyReturns(t *testing.T) {
 				}()
 			}
 			waitFor(t, "traffic", func() bool {
-				return hbs[0].all.Load()+hbs[1].all.Load()+hbs[2].all.Load() > 100
+				return hbs[0].all.Load()+hbs[1].all.Load()+hbs[2].all.Load() > 50
 			})
 			// Remove the busiest backend (with sh and mh, the only one 127.0.0.1 reaches).
 			victim := 0
@@ -187,11 +200,15 @@ func TestRemovedBackendGetsNoRequestAfterApplyReturns(t *testing.T) {
 					victim = i
 				}
 			}
-			svc.Backends = append(svc.Backends[:victim:victim], svc.Backends[victim+1:]...)
+			if v.inhibit {
+				svc.Backends[victim].Weight = 0
+			} else {
+				svc.Backends = append(svc.Backends[:victim:victim], svc.Backends[victim+1:]...)
+			}
 			mustApply(t, b, svc)
 			applied.Store(true)
 			before := sent.Load()
-			waitFor(t, "200 requests after the update", func() bool { return sent.Load()-before > 200 })
+			waitFor(t, "100 requests after the update", func() bool { return sent.Load()-before > 100 })
 			close(stop)
 			wg.Wait()
 			if n := hbs[victim].after.Load(); n != 0 {
@@ -570,5 +587,66 @@ func TestBulkTransferIsExactBothWays(t *testing.T) {
 				return st.BytesIn == size && st.BytesOut == size
 			})
 		})
+	}
+}
+
+// TestConcurrentAppliesDuringTraffic churns the backend set and scheduler while clients run:
+// every request must succeed (some backend is always in), and the race detector must stay quiet.
+func TestConcurrentAppliesDuringTraffic(t *testing.T) {
+	hbs := startHTTPBackends(t, 4)
+	b := newTestBalancer(t, Options{})
+	base := tcpService("web", hbs)
+	mustApply(t, b, base)
+	addr := addrOf(t, b, "web")
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var errs, ok atomic.Int64
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var ka *keepAlive
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				var err error
+				if i%2 == 0 { // half the clients keep their connection, half reconnect
+					if ka == nil {
+						ka = dialKeepAlive(t, addr)
+					}
+					_, err = ka.get()
+				} else {
+					_, err = oneShot(addr, false)
+				}
+				if err != nil {
+					errs.Add(1)
+				} else {
+					ok.Add(1)
+				}
+			}
+		}()
+	}
+	scheds := []dataplane.Scheduler{"rr", "wrr", "lc", "wlc", "sh", "mh", "fo"}
+	for i := range 200 {
+		svc := base
+		svc.Scheduler = scheds[i%len(scheds)]
+		svc.Backends = nil
+		for j, be := range base.Backends {
+			// Backend 0 always stays, so established keep-alive connections to it never drain
+			// away; the others come and go with changing weights.
+			if j == 0 || (i+j)%3 != 0 {
+				svc.Backends = append(svc.Backends, dataplane.Backend{Addr: be.Addr, Weight: 1 + (i+j)%4})
+			}
+		}
+		mustApply(t, b, svc)
+		time.Sleep(time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	if errs.Load() != 0 || ok.Load() == 0 {
+		t.Fatalf("%d requests failed, %d succeeded across 200 updates", errs.Load(), ok.Load())
 	}
 }

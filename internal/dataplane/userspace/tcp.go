@@ -70,7 +70,7 @@ func (s *service) serveTCP(client *net.TCPConn) {
 	dialer := net.Dialer{Timeout: s.bal.opts.DialTimeout}
 	b := s.pickAndAdmit(clientAddr, sess,
 		func(b *backend) error {
-			c, err := dialer.DialContext(s.bal.ctx, "tcp", b.addr.String())
+			c, err := dialer.DialContext(s.bal.ctx, "tcp", b.dialAddr)
 			if err != nil {
 				return err
 			}
