@@ -760,3 +760,18 @@ func TestRemovingOneJobDuringASharedProbeStillReportsToTheOther(t *testing.T) {
 		t.Fatalf("reports %v, want only b@0s:ok", got)
 	}
 }
+
+func TestUpdateThatChangesTimingKeepsWhetherTheCheckerWasUp(t *testing.T) {
+	h := newSchedHarness(t, 2)
+	f := newSchedFake("a", false)
+	schedMust(t, h.s.Add(Job{ID: "a", Checker: f, Interval: 10 * time.Second, Warmup: -1}))
+	h.start()
+	h.at(time.Second) // failed once with retry 0: down
+	if h.s.Snapshot()[0].Up {
+		t.Fatal("checker up after a failure with retry 0")
+	}
+	schedMust(t, h.s.Update(Job{ID: "a", Checker: f, Interval: 20 * time.Second, Warmup: -1}))
+	if st := h.s.Snapshot()[0]; st.Up || !st.HasRun {
+		t.Fatalf("after a timing change: %+v, want still down and has run", st)
+	}
+}

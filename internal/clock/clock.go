@@ -51,3 +51,8 @@ type realTimer struct{ t *time.Timer }
 func (r realTimer) C() <-chan time.Time        { return r.t.C }
 func (r realTimer) Stop() bool                 { return r.t.Stop() }
 func (r realTimer) Reset(d time.Duration) bool { return r.t.Reset(d) }
+
+var (
+	_ Clock = realClock{}
+	_ Clock = (*Fake)(nil)
+)

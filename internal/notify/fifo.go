@@ -139,3 +139,15 @@ func (f *Fifo) Close() error {
 	f.fd = -1
 	return errors.Join(errRemove, err)
 }
+
+// InstanceArgs are the arguments Keepalived appends to a VRRP instance's generic notify script:
+// INSTANCE NAME STATE PRIORITY.
+func InstanceArgs(name, state string, priority int) []string {
+	return []string{"INSTANCE", name, state, strconv.Itoa(priority)}
+}
+
+// GroupArgs are the arguments Keepalived appends to a sync group's generic notify script:
+// GROUP NAME STATE 0.
+func GroupArgs(name, state string) []string {
+	return []string{"GROUP", name, state, "0"}
+}

@@ -69,3 +69,12 @@ func TestOpenFifoRefusesAPlantedRegularFile(t *testing.T) {
 		t.Fatalf("refusal removed a file it did not create: %v", err)
 	}
 }
+
+func TestNotifyArgsMatchKeepalived(t *testing.T) {
+	if got := strings.Join(InstanceArgs("VI_1", "MASTER", 100), " "); got != "INSTANCE VI_1 MASTER 100" {
+		t.Fatalf("InstanceArgs = %q", got)
+	}
+	if got := strings.Join(GroupArgs("VG", "FAULT"), " "); got != "GROUP VG FAULT 0" {
+		t.Fatalf("GroupArgs = %q", got)
+	}
+}
