@@ -344,3 +344,16 @@ func TestSMTPAlertFollowsGlobalDefs(t *testing.T) {
 		}
 	}
 }
+
+func TestHTTPVirtualHostFallsBackToRealThenVirtualServer(t *testing.T) {
+	vs, _ := onlyVS(t, lvsConf("  virtualhost vs.example\n",
+		"    HTTP_GET {\n      url {\n        path /\n      }\n    }\n    SSL_GET {\n      virtualhost own.example\n      url {\n        path /\n      }\n    }\n"))
+	cs := vs.RealServers[0].Checkers
+	if cs[0].HTTP.VirtualHost != "vs.example" || cs[1].HTTP.VirtualHost != "own.example" {
+		t.Errorf("virtualhost %q %q", cs[0].HTTP.VirtualHost, cs[1].HTTP.VirtualHost)
+	}
+	vs, _ = onlyVS(t, lvsConf("  virtualhost vs.example\n", "    virtualhost rs.example\n    HTTP_GET {\n      url {\n        path /\n      }\n    }\n"))
+	if got := vs.RealServers[0].Checkers[0].HTTP.VirtualHost; got != "rs.example" {
+		t.Errorf("virtualhost %q, want the real server's", got)
+	}
+}

@@ -382,24 +382,16 @@ func (vs *VirtualServer) table(c *Config) *table {
 	k["alpha"] = keyword{scalar: func(p *parser, l Line) { vs.Alpha = true }}
 	k["omega"] = keyword{scalar: func(p *parser, l Line) { vs.Omega = true }}
 	k["quorum_up"] = keyword{scalar: func(p *parser, l Line) {
-		if !p.lvsNeed(l, 1) {
-			return
+		// Keepalived 2.2.7 says nothing of a repeated quorum_up; the last one is used.
+		if p.lvsNeed(l, 1) {
+			vs.QuorumUp = lvsRest(l)
 		}
-		if vs.QuorumUp != "" {
-			p.diags.Warnf(l.Pos, "(%s) quorum_up script already specified - ignoring %s", vs.Group, lvsRest(l))
-			return
-		}
-		vs.QuorumUp = lvsRest(l)
 	}}
 	k["quorum_down"] = keyword{scalar: func(p *parser, l Line) {
-		if !p.lvsNeed(l, 1) {
-			return
+		// Keepalived 2.2.7 says nothing of a repeated quorum_down; the last one is used.
+		if p.lvsNeed(l, 1) {
+			vs.QuorumDown = lvsRest(l)
 		}
-		if vs.QuorumDown != "" {
-			p.diags.Warnf(l.Pos, "(%s) quorum_down script already specified - ignoring %s", vs.Group, lvsRest(l))
-			return
-		}
-		vs.QuorumDown = lvsRest(l)
 	}}
 	k["quorum"] = keyword{scalar: func(p *parser, l Line) {
 		if !p.lvsNeed(l, 1) {
@@ -746,7 +738,7 @@ func (rs *RealServer) table(vs *VirtualServer, c *Config) *table {
 			return
 		}
 		if rs.NotifyUp != "" {
-			p.diags.Warnf(l.Pos, "(%s) notify_up script already specified - ignoring %s", vs.Group, lvsRest(l))
+			p.diags.Warnf(l.Pos, "(%s) notify_up script already specified - ignoring %s", vs.groupOrNull(), l.Words[1])
 			return
 		}
 		rs.NotifyUp = lvsRest(l)
@@ -756,7 +748,7 @@ func (rs *RealServer) table(vs *VirtualServer, c *Config) *table {
 			return
 		}
 		if rs.NotifyDown != "" {
-			p.diags.Warnf(l.Pos, "(%s) notify_down script already specified - ignoring %s", vs.Group, lvsRest(l))
+			p.diags.Warnf(l.Pos, "(%s) notify_down script already specified - ignoring %s", vs.groupOrNull(), l.Words[1])
 			return
 		}
 		rs.NotifyDown = lvsRest(l)
@@ -814,4 +806,13 @@ func lvsDigitIn(c byte, base int) bool {
 		return lvsIsHex(c)
 	}
 	return c >= '0' && c <= '9'
+}
+
+// groupOrNull is the group name as Keepalived prints it in script messages: C's "(null)" for a
+// virtual server that is not a group.
+func (vs *VirtualServer) groupOrNull() string {
+	if vs.Group == "" {
+		return "(null)"
+	}
+	return vs.Group
 }

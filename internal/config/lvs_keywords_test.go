@@ -213,6 +213,8 @@ func TestVirtualServerMessagesMatchKeepalived(t *testing.T) {
 			"5: Ignoring sorry_server inhibit used before or without sorry_server"}},
 		{"gue without port", lvsConf("  lb_kind TUN type gue\n", ""), []string{"5: gue tunnels require port, otherwise cannot have port."}},
 		{"ipip with csum", lvsConf("  lb_kind TUN csum\n", ""), []string{"5: ipip tunnels do not support checksum option."}},
+		{"notify_up twice", lvsConf("  quorum_up /bin/true\n  quorum_up /bin/false\n", "    notify_up /bin/true\n    notify_up /bin/false z\n"), []string{
+			"9: ((null)) notify_up script already specified - ignoring /bin/false"}},
 		{"no real servers", "virtual_server 10.0.0.9 81 {\nprotocol TCP\n}\n", []string{
 			"1: Virtual server [10.0.0.9]:tcp:81 has no real servers - ignoring"}},
 		{"undefined group", "virtual_server group NOPE {\nreal_server 10.0.0.3 80 {\n}\n}\n", []string{

@@ -96,7 +96,8 @@ type connRaw struct {
 
 // HTTPCheck is the body of HTTP_GET and SSL_GET.
 type HTTPCheck struct {
-	// VirtualHost is sent as Host: unless a URL sets its own; default the real server's.
+	// VirtualHost is sent as Host: unless a URL sets its own; default the real server's
+	// virtualhost, else the virtual server's.
 	VirtualHost string `json:"virtualhost,omitempty"`
 	// Protocol is http_protocol: "1.0" (default), "1.1" or "1.0C" (1.0 with Connection: close).
 	Protocol     string `json:"http_protocol"`

@@ -569,6 +569,12 @@ func (c *Checker) resolve(vs *VirtualServer, rs *RealServer) {
 		}
 		c.Connection = conn
 	}
+	if h := c.HTTP; h != nil && h.VirtualHost == "" {
+		h.VirtualHost = rs.VirtualHost
+		if h.VirtualHost == "" {
+			h.VirtualHost = vs.VirtualHost
+		}
+	}
 	if c.Misc != nil && c.Misc.Timeout == 0 {
 		// Keepalived times a script out after the virtual server's delay_loop, not the checker's.
 		c.Misc.Timeout = vs.DelayLoop
