@@ -283,6 +283,11 @@ func (lx *lexer) next() (seg string, cont, ok bool) {
 			buf = line
 			last = strings.LastIndexByte(buf, '$')
 		}
+		if !cont {
+			// The text after a brace is substituted again, so a value holding a brace and a
+			// reference to itself makes an endless line: the bound covers the whole line.
+			lx.substitutions = 0
+		}
 		if lx.collecting != nil {
 			lx.collectDefinitionLine(buf)
 			continue
@@ -330,7 +335,6 @@ func (lx *lexer) nextMultiline() string {
 // when nothing is left of it. last is the index of buf's last '$' (-1 for none), kept up to
 // date so that the pieces of a line with many braces are not searched again and again.
 func (lx *lexer) process(buf string, last int) (string, int) {
-	lx.substitutions = 0
 	for {
 		if buf[0] == '@' {
 			rev := len(buf) > 1 && buf[1] == '^'

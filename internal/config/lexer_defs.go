@@ -11,7 +11,7 @@ import (
 
 // maxSubstitutions bounds the replacements made in one line, so that a definition that refers to
 // itself without growing ($A=$A), on which Keepalived loops for ever, is reported instead.
-const maxSubstitutions = 10_000
+const maxSubstitutions = 1000
 
 // definition is one $NAME. A multiline value holds '\n' between its lines.
 type definition struct {
