@@ -58,10 +58,7 @@ func NewGRPC(opts GRPCOptions) *GRPCChecker {
 			cfg.ServerName = opts.Addr.Addr().Unmap().String()
 		}
 		c.creds = credentials.NewTLS(cfg)
-		c.key += fmt.Sprintf(" tls sni=%s verify=%t", opts.TLS.ServerName, opts.TLS.Verify)
-		if opts.TLS.RootCAs != nil || len(opts.TLS.Certificates) > 0 {
-			c.key += fmt.Sprintf(" tls=%p", c)
-		}
+		c.key += " tls" + opts.TLS.keySuffix()
 	}
 	c.key += opts.keySuffix()
 	return c
@@ -73,7 +70,7 @@ func (c *GRPCChecker) Kind() string { return "GRPC_CHECK" }
 // Target returns the address probed.
 func (c *GRPCChecker) Target() string { return c.addr }
 
-// Key returns "GRPC_CHECK <addr> service=<quoted>[ tls sni=<n> verify=<b>][ bind=..][ if=..]
+// Key returns "GRPC_CHECK <addr> service=<quoted>[ tls sni=<n> verify=<b>[ tls=<hash>]][ bind=..][ if=..]
 // [ mark=..]".
 func (c *GRPCChecker) Key() string { return c.key }
 
@@ -86,6 +83,7 @@ func (c *GRPCChecker) Check(ctx context.Context) Result {
 			return c.dialer.DialContext(ctx, "tcp", addr)
 		}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(grpcMaxReply)),
+		grpc.WithMaxHeaderListSize(grpcMaxReply),
 		grpc.WithUserAgent("vigil-grpc-check"),
 	)
 	if err != nil {

@@ -99,6 +99,31 @@ type TLSOptions struct {
 	Certificates []tls.Certificate
 }
 
+// keySuffix renders the TLS options for a checker's Key. Root pools and client certificates are
+// summarised by a hash of their subjects and certificates, stable across reloads.
+func (o *TLSOptions) keySuffix() string {
+	s := fmt.Sprintf(" sni=%s verify=%t", o.ServerName, o.Verify)
+	if o.RootCAs == nil && len(o.Certificates) == 0 {
+		return s
+	}
+	h := fnv.New64a()
+	if o.RootCAs != nil {
+		//lint:ignore SA1019 only pools built from files reach here, never the system pool
+		for _, subj := range o.RootCAs.Subjects() {
+			h.Write(subj)
+			h.Write([]byte{0})
+		}
+	}
+	h.Write([]byte{0xff})
+	for _, cert := range o.Certificates {
+		for _, der := range cert.Certificate {
+			h.Write(der)
+			h.Write([]byte{0})
+		}
+	}
+	return s + fmt.Sprintf(" tls=%016x", h.Sum64())
+}
+
 // HTTPOptions configure a HTTP_GET or SSL_GET.
 type HTTPOptions struct {
 	ConnOptions
@@ -226,11 +251,7 @@ func NewHTTP(opts HTTPOptions) (*HTTPChecker, error) {
 		fmt.Fprintf(&key, " vhost=%s", opts.VirtualHost)
 	}
 	if opts.TLS != nil {
-		fmt.Fprintf(&key, " sni=%s verify=%t", opts.TLS.ServerName, opts.TLS.Verify)
-		if opts.TLS.RootCAs != nil || len(opts.TLS.Certificates) > 0 {
-			// Pools and certificates have no stable text form: keep such checkers apart.
-			fmt.Fprintf(&key, " tls=%p", c)
-		}
+		key.WriteString(opts.TLS.keySuffix())
 	}
 	fmt.Fprintf(&key, " max=%d urls=%016x%s", c.maxResp, keyHash.Sum64(), opts.keySuffix())
 	c.key = key.String()
@@ -266,7 +287,8 @@ func (c *HTTPChecker) Kind() string { return c.kind }
 // Target returns the address probed.
 func (c *HTTPChecker) Target() string { return c.addr }
 
-// Key returns "<kind> <addr> proto=<p>[ vhost=<h>][ sni=<n> verify=<b>] max=<n> urls=<hash of
+// Key returns "<kind> <addr> proto=<p>[ vhost=<h>][ sni=<n> verify=<b>[ tls=<hash of CAs and
+// client certificates>]] max=<n> urls=<hash of
 // the url blocks>[ bind=..][ if=..][ mark=..]".
 func (c *HTTPChecker) Key() string { return c.key }
 

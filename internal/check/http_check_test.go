@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/md5"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -444,6 +445,30 @@ func TestHTTPKeyDistinguishesProbes(t *testing.T) {
 	}
 	if a, b := mustHTTP(t, base).Key(), mustHTTP(t, base).Key(); a != b {
 		t.Errorf("same options, different keys: %q, %q", a, b)
+	}
+}
+
+func TestTLSKeyIsStableAcrossReloads(t *testing.T) {
+	cert, _ := selfSignedCert(t, "a.example.test")
+	other, _ := selfSignedCert(t, "b.example.test")
+	pool := func(c tls.Certificate) *x509.CertPool { p := x509.NewCertPool(); p.AddCert(c.Leaf); return p }
+	key := func(o TLSOptions) string {
+		return mustHTTP(t, HTTPOptions{ConnOptions: ConnOptions{Addr: netip.MustParseAddrPort("192.0.2.10:443")}, TLS: &o, URLs: []URL{{Path: "/"}}}).Key()
+	}
+	first := key(TLSOptions{Verify: true, RootCAs: pool(cert), Certificates: []tls.Certificate{cert}})
+	reloaded := key(TLSOptions{Verify: true, RootCAs: pool(cert), Certificates: []tls.Certificate{cert}})
+	if first != reloaded {
+		t.Errorf("the same CA and certificate loaded twice give keys %q and %q", first, reloaded)
+	}
+	for _, o := range []TLSOptions{
+		{Verify: true, RootCAs: pool(other), Certificates: []tls.Certificate{cert}},
+		{Verify: true, RootCAs: pool(cert), Certificates: []tls.Certificate{other}},
+		{Verify: true, RootCAs: pool(cert)},
+		{Verify: true},
+	} {
+		if k := key(o); k == first {
+			t.Errorf("different TLS material, same key %q", k)
+		}
 	}
 }
 
