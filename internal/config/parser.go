@@ -106,7 +106,13 @@ func (p *parser) parseBlock(t *table, depth int) Pos {
 			kw.scalar(p, kl)
 		case kw.block != nil, kw.values != nil:
 			if !opens && !p.takeOpenBrace() {
-				p.diags.Warnf(l.Pos, "Missing '{' at beginning of configuration block")
+				// Keepalived reads the next line looking for the brace and reports it there; the
+				// line is then read again at this level.
+				at := l.Pos
+				if p.next < len(p.lines) {
+					at = p.lines[p.next].Pos
+				}
+				p.diags.Warnf(at, "Missing '{' at beginning of configuration block")
 				continue
 			}
 			if kw.block != nil {
