@@ -1,0 +1,497 @@
+package fsm
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// State is an instance's VRRP state.
+type State uint8
+
+// The states. Init is before Startup; Stop is after Shutdown.
+const (
+	Init State = iota
+	Backup
+	Master
+	Fault
+	Stop
+)
+
+// String returns the state's name as Keepalived passes it to notify scripts
+// and writes it to notify_fifo.
+func (s State) String() string {
+	switch s {
+	case Init:
+		return "INIT"
+	case Backup:
+		return "BACKUP"
+	case Master:
+		return "MASTER"
+	case Fault:
+		return "FAULT"
+	case Stop:
+		return "STOP"
+	}
+	return fmt.Sprintf("State(%d)", uint8(s))
+}
+
+// ActionKind says what an Action asks the caller to do.
+type ActionKind uint8
+
+// The actions.
+const (
+	// ActSendAdvert: send an advertisement with Action.Priority (0 when
+	// resigning).
+	ActSendAdvert ActionKind = iota + 1
+	// ActAddVIPs: take over: add the virtual addresses (and routes, rules),
+	// then send gratuitous ARP / unsolicited NA.
+	ActAddVIPs
+	// ActRemoveVIPs: release the virtual addresses (and routes, rules). At
+	// Startup it clears any left over from an earlier run.
+	ActRemoveVIPs
+	// ActNotify: the instance entered Action.State; run notify scripts, write
+	// notify_fifo, update status.
+	ActNotify
+	// ActMasterRxLowerPriority: a master heard a lower priority master
+	// (Keepalived's notify_master_rx_lower_pri).
+	ActMasterRxLowerPriority
+)
+
+func (k ActionKind) String() string {
+	switch k {
+	case ActSendAdvert:
+		return "send-advert"
+	case ActAddVIPs:
+		return "add-vips"
+	case ActRemoveVIPs:
+		return "remove-vips"
+	case ActNotify:
+		return "notify"
+	case ActMasterRxLowerPriority:
+		return "master-rx-lower-priority"
+	}
+	return fmt.Sprintf("ActionKind(%d)", uint8(k))
+}
+
+// Action is one thing the caller must do, in the order given.
+type Action struct {
+	Kind     ActionKind
+	Priority uint8 // ActSendAdvert
+	State    State // ActNotify
+}
+
+func (a Action) String() string {
+	switch a.Kind {
+	case ActSendAdvert:
+		return fmt.Sprintf("send-advert(%d)", a.Priority)
+	case ActNotify:
+		return "notify(" + a.State.String() + ")"
+	}
+	return a.Kind.String()
+}
+
+// Result is what the machine answers to every event.
+type Result struct {
+	// Actions to carry out in order. The slice is reused by the next call.
+	Actions []Action
+	// State after the event.
+	State State
+	// Deadline is when the caller must call Timer next; zero means no timer
+	// (Init, Fault, Stop).
+	Deadline time.Time
+}
+
+// Advert is what the machine needs from a received advertisement that the
+// packet layer accepted for this instance.
+type Advert struct {
+	Priority uint8
+	Src      netip.Addr // the sender's primary address (IP source)
+	// MaxAdvertInterval is the advertisement's interval (VRRPv3); a v3
+	// backup adopts it. Ignored for VRRPv2, whose intervals must match.
+	MaxAdvertInterval time.Duration
+}
+
+// Config is an instance's configuration as far as the state machine cares.
+type Config struct {
+	Version uint8 // 2 or 3
+	// Priority is the configured (base) priority, 1-255; 255 means the
+	// address owner.
+	Priority uint8
+	// AdvertInterval: whole seconds, at most 255 s, for v2; a multiple of
+	// 10 ms up to 40.95 s for v3.
+	AdvertInterval time.Duration
+	// InitialState is Backup or Master; Init (the zero value) derives it from
+	// the priority as Keepalived does (255: Master, otherwise Backup).
+	InitialState State
+	Nopreempt    bool
+	PreemptDelay time.Duration
+	// Addr is this router's primary address on the interface, used to break
+	// ties between equal priorities.
+	Addr netip.Addr
+	// DownTimerAdverts is how many advertisement intervals without an
+	// advertisement make the master down (Keepalived down_timer_adverts);
+	// 0 means 3, the RFC's value.
+	DownTimerAdverts int
+	// LowerPrioNoAdvert: a master does not answer a lower priority advert
+	// with its own (Keepalived lower_prio_no_advert).
+	LowerPrioNoAdvert bool
+	// HigherPrioSendAdvert: a master sends one more advert before yielding
+	// to a higher priority (Keepalived higher_prio_send_advert).
+	HigherPrioSendAdvert bool
+}
+
+// Machine is one instance's state machine.
+type Machine struct {
+	cfg     Config
+	owner   bool
+	state   State
+	eff     uint8 // effective priority
+	faulted bool
+	// wantMaster is Keepalived's wantstate == MASTER for an address owner:
+	// set from the configuration, cleared by a fault after Startup.
+	wantMaster bool
+
+	masterAdvInt time.Duration // Master_Adver_Interval
+	downTimer    time.Duration // ms_down_timer
+	deadline     time.Time
+	preemptAt    time.Time // zero: preempt delay not running
+
+	masterAddr netip.Addr
+	masterPrio uint8
+
+	acts []Action
+}
+
+// New checks cfg and returns a machine in Init. Like Keepalived it silently
+// clears Nopreempt and PreemptDelay when InitialState is Master, and
+// PreemptDelay when Nopreempt is set; Config reports the result.
+func New(cfg Config) (*Machine, error) {
+	switch cfg.Version {
+	case 2:
+		if cfg.AdvertInterval < time.Second || cfg.AdvertInterval > 255*time.Second || cfg.AdvertInterval%time.Second != 0 {
+			return nil, fmt.Errorf("vrrp fsm: VRRPv2 advert interval %v: want whole seconds from 1s to 255s", cfg.AdvertInterval)
+		}
+	case 3:
+		if cfg.AdvertInterval < 10*time.Millisecond || cfg.AdvertInterval > 4095*10*time.Millisecond || cfg.AdvertInterval%(10*time.Millisecond) != 0 {
+			return nil, fmt.Errorf("vrrp fsm: VRRPv3 advert interval %v: want a multiple of 10ms from 10ms to 40.95s", cfg.AdvertInterval)
+		}
+	default:
+		return nil, fmt.Errorf("vrrp fsm: version %d: want 2 or 3", cfg.Version)
+	}
+	if cfg.Priority == 0 {
+		return nil, fmt.Errorf("vrrp fsm: priority 0: want 1 to 255")
+	}
+	if !cfg.Addr.IsValid() {
+		return nil, fmt.Errorf("vrrp fsm: no primary address to break priority ties with")
+	}
+	if cfg.DownTimerAdverts < 0 || cfg.DownTimerAdverts > 255 {
+		return nil, fmt.Errorf("vrrp fsm: down timer adverts %d: want 1 to 255", cfg.DownTimerAdverts)
+	}
+	if cfg.DownTimerAdverts == 0 {
+		cfg.DownTimerAdverts = 3
+	}
+	if cfg.PreemptDelay < 0 {
+		return nil, fmt.Errorf("vrrp fsm: negative preempt delay %v", cfg.PreemptDelay)
+	}
+	owner := cfg.Priority == 255
+	switch cfg.InitialState {
+	case Init:
+		cfg.InitialState = Backup
+		if owner {
+			cfg.InitialState = Master
+		}
+	case Backup, Master:
+	default:
+		return nil, fmt.Errorf("vrrp fsm: initial state %v: want BACKUP or MASTER", cfg.InitialState)
+	}
+	if cfg.InitialState == Master {
+		cfg.Nopreempt = false
+		cfg.PreemptDelay = 0
+	}
+	if cfg.Nopreempt {
+		cfg.PreemptDelay = 0
+	}
+	return &Machine{
+		cfg:          cfg,
+		owner:        owner,
+		eff:          cfg.Priority,
+		wantMaster:   owner && cfg.InitialState == Master,
+		masterAdvInt: cfg.AdvertInterval,
+	}, nil
+}
+
+// Config returns the configuration in force, after New's adjustments.
+func (m *Machine) Config() Config { return m.cfg }
+
+// State returns the current state.
+func (m *Machine) State() State { return m.state }
+
+// Priority returns the effective priority.
+func (m *Machine) Priority() uint8 { return m.eff }
+
+// Deadline returns when Timer must be called next (zero: no timer).
+func (m *Machine) Deadline() time.Time { return m.deadline }
+
+// MasterAdvertInterval returns the interval the machine currently assumes
+// the master uses (its own when master; learned from the master in v3).
+func (m *Machine) MasterAdvertInterval() time.Duration { return m.masterAdvInt }
+
+// MasterDownInterval returns the current master down interval.
+func (m *Machine) MasterDownInterval() time.Duration { return m.msDown() }
+
+// Master returns the address and priority of the last master this machine
+// accepted an advertisement from, if any.
+func (m *Machine) Master() (netip.Addr, uint8) { return m.masterAddr, m.masterPrio }
+
+// skewFor returns the skew time for priority value pv (256 - priority),
+// computed in microseconds with Keepalived's integer arithmetic.
+func (m *Machine) skewFor(pv int64) time.Duration {
+	if m.cfg.Version == 2 {
+		return time.Duration(pv*1_000_000/256) * time.Microsecond
+	}
+	cs := int64(m.masterAdvInt / (10 * time.Millisecond))
+	return time.Duration(pv*cs*625/16) * time.Microsecond
+}
+
+// SkewTime returns Skew_Time: ((256 - priority) * Master_Adver_Interval) /
+// 256 for v3, (256 - priority) / 256 seconds for v2.
+func (m *Machine) SkewTime() time.Duration {
+	p := m.eff
+	if m.owner {
+		p = 255
+	}
+	return m.skewFor(256 - int64(p))
+}
+
+func (m *Machine) msDown() time.Duration {
+	return time.Duration(m.cfg.DownTimerAdverts)*m.masterAdvInt + m.SkewTime()
+}
+
+func (m *Machine) begin() { m.acts = m.acts[:0] }
+
+func (m *Machine) do(a Action) { m.acts = append(m.acts, a) }
+
+func (m *Machine) result() Result {
+	return Result{Actions: m.acts, State: m.state, Deadline: m.deadline}
+}
+
+func (m *Machine) setState(s State) {
+	m.state = s
+	m.do(Action{Kind: ActNotify, State: s})
+}
+
+// becomeMaster is Keepalived's vrrp_state_goto_master: advertise first (so
+// the old master drops the addresses before our gratuitous ARPs), then take
+// the addresses, then notify.
+func (m *Machine) becomeMaster(now time.Time) {
+	m.masterAdvInt = m.cfg.AdvertInterval
+	m.preemptAt = time.Time{}
+	m.do(Action{Kind: ActSendAdvert, Priority: m.eff})
+	m.do(Action{Kind: ActAddVIPs})
+	m.setState(Master)
+	m.deadline = now.Add(m.cfg.AdvertInterval)
+}
+
+func (m *Machine) enterBackup(now time.Time) {
+	m.setState(Backup)
+	m.downTimer = m.msDown()
+	m.deadline = now.Add(m.downTimer)
+}
+
+// Startup starts the machine (vrrp_init_state). A fault raised before
+// Startup makes it start in Fault.
+func (m *Machine) Startup(now time.Time) Result {
+	m.begin()
+	if m.state != Init {
+		return m.result()
+	}
+	if !m.faulted && m.wantMaster {
+		m.becomeMaster(now)
+		return m.result()
+	}
+	// Keepalived clears any addresses a previous run left behind.
+	m.do(Action{Kind: ActRemoveVIPs})
+	if m.faulted {
+		m.setState(Fault)
+		m.deadline = time.Time{}
+		return m.result()
+	}
+	m.enterBackup(now)
+	return m.result()
+}
+
+// Timer tells the machine that its deadline has come. Called early, it does
+// nothing and returns the same deadline.
+func (m *Machine) Timer(now time.Time) Result {
+	m.begin()
+	if m.deadline.IsZero() || now.Before(m.deadline) {
+		return m.result()
+	}
+	switch m.state {
+	case Backup:
+		m.becomeMaster(now)
+	case Master:
+		m.do(Action{Kind: ActSendAdvert, Priority: m.eff})
+		m.deadline = now.Add(m.cfg.AdvertInterval)
+	}
+	return m.result()
+}
+
+// Advert gives the machine an advertisement for its VRID that the packet
+// layer accepted. The caller must not pass the machine's own adverts (looped
+// back multicast from its own address).
+func (m *Machine) Advert(now time.Time, adv Advert) Result {
+	m.begin()
+	switch m.state {
+	case Backup:
+		m.backupRx(now, adv)
+	case Master:
+		m.masterRx(now, adv)
+	}
+	return m.result()
+}
+
+// backupRx is vrrp_state_backup.
+func (m *Machine) backupRx(now time.Time, adv Advert) {
+	switch {
+	case adv.Priority == 0:
+		m.downTimer = m.SkewTime()
+		m.deadline = now.Add(m.downTimer)
+	case m.cfg.Nopreempt || adv.Priority >= m.eff ||
+		m.cfg.PreemptDelay > 0 && (m.preemptAt.IsZero() || m.preemptAt.After(now)):
+		if m.cfg.Version == 3 && adv.MaxAdvertInterval > 0 {
+			m.masterAdvInt = adv.MaxAdvertInterval
+		}
+		m.downTimer = m.msDown()
+		m.deadline = now.Add(m.downTimer)
+		m.masterAddr, m.masterPrio = adv.Src, adv.Priority
+		if m.cfg.PreemptDelay > 0 {
+			if adv.Priority >= m.eff {
+				m.preemptAt = time.Time{}
+			} else if m.preemptAt.IsZero() {
+				m.preemptAt = now.Add(m.cfg.PreemptDelay)
+			}
+		}
+	default:
+		// Lower priority and we may preempt: ignore it and let the master
+		// down timer run out.
+		m.masterAddr = adv.Src
+	}
+}
+
+// compareAddr orders addresses as Keepalived's inet_inaddrcmp: as unsigned
+// big-endian numbers; addresses of different families compare equal.
+func compareAddr(a, b netip.Addr) int {
+	if a.Is4() != b.Is4() {
+		return 0
+	}
+	return a.Compare(b)
+}
+
+// masterRx is vrrp_state_master_rx.
+func (m *Machine) masterRx(now time.Time, adv Advert) {
+	cmp := compareAddr(adv.Src, m.cfg.Addr)
+	higher := adv.Priority > m.eff || adv.Priority == m.eff && cmp > 0
+	if adv.Priority == 0 || m.cfg.HigherPrioSendAdvert && higher {
+		m.do(Action{Kind: ActSendAdvert, Priority: m.eff})
+		if adv.Priority == 0 {
+			return
+		}
+	}
+	if adv.Priority < m.eff || adv.Priority == m.eff && cmp < 0 {
+		if !m.cfg.LowerPrioNoAdvert {
+			m.do(Action{Kind: ActSendAdvert, Priority: m.eff})
+		}
+		m.do(Action{Kind: ActMasterRxLowerPriority})
+		return
+	}
+	if !higher {
+		return // equal priority from our own address
+	}
+	if m.cfg.Version == 3 && adv.MaxAdvertInterval > 0 {
+		m.masterAdvInt = adv.MaxAdvertInterval
+	}
+	m.masterAddr, m.masterPrio = adv.Src, adv.Priority
+	m.preemptAt = time.Time{}
+	m.do(Action{Kind: ActRemoveVIPs})
+	m.enterBackup(now)
+}
+
+// Fault tells the machine that tracking put the instance in fault (an
+// interface down, a failed script with weight 0...). A master resigns with
+// a priority 0 advertisement.
+func (m *Machine) Fault(now time.Time) Result {
+	m.begin()
+	m.faulted = true
+	switch m.state {
+	case Backup, Master:
+		m.wantMaster = false
+		if m.state == Master {
+			m.do(Action{Kind: ActSendAdvert, Priority: 0})
+			m.do(Action{Kind: ActRemoveVIPs})
+		}
+		m.setState(Fault)
+		m.deadline = time.Time{}
+		m.preemptAt = time.Time{}
+	}
+	return m.result()
+}
+
+// FaultCleared tells the machine that every fault has cleared
+// (try_up_instance): it returns to Backup with a fresh master down timer, or
+// straight to Master if it is an address owner that was faulty from Startup.
+func (m *Machine) FaultCleared(now time.Time) Result {
+	m.begin()
+	m.faulted = false
+	if m.state != Fault {
+		return m.result()
+	}
+	m.masterAdvInt = m.cfg.AdvertInterval
+	if m.wantMaster {
+		m.becomeMaster(now)
+	} else {
+		m.enterBackup(now)
+	}
+	return m.result()
+}
+
+// SetPriority gives the machine its new effective priority, the configured
+// priority plus the weights of tracked objects (any int; clamped to 1..254).
+// An address owner's priority never changes.
+func (m *Machine) SetPriority(now time.Time, total int) Result {
+	m.begin()
+	if m.owner {
+		return m.result()
+	}
+	p := uint8(min(max(total, 1), 254))
+	if p == m.eff {
+		return m.result()
+	}
+	oldSkew := m.SkewTime()
+	m.eff = p
+	if m.state == Backup {
+		// Move the pending deadline by the change in skew time, as
+		// vrrp_set_effective_priority moves sands.
+		d := m.SkewTime() - oldSkew
+		m.downTimer += d
+		m.deadline = m.deadline.Add(d)
+	}
+	return m.result()
+}
+
+// Shutdown stops the machine: a master resigns (priority 0 advertisement,
+// addresses removed), and every state ends in Stop.
+func (m *Machine) Shutdown(now time.Time) Result {
+	m.begin()
+	if m.state == Stop {
+		return m.result()
+	}
+	if m.state == Master {
+		m.do(Action{Kind: ActSendAdvert, Priority: 0})
+		m.do(Action{Kind: ActRemoveVIPs})
+	}
+	m.setState(Stop)
+	m.deadline = time.Time{}
+	return m.result()
+}
