@@ -173,7 +173,9 @@ type httpURL struct {
 }
 
 // NewHTTP returns a HTTP_GET (or SSL_GET when opts.TLS is set) of opts.Addr. It fails when a URL
-// has no path, a digest is not 32 hex digits or a status range is outside 100-599.
+// has no path, a path or virtual host would break the request, a digest is not 32 hex digits, a
+// status range is outside 100-599 or a regex offset is negative. A regex_min_offset beyond
+// regex_max_offset drops both, as Keepalived does.
 func NewHTTP(opts HTTPOptions) (*HTTPChecker, error) {
 	c := &HTTPChecker{
 		opts:    opts,
@@ -187,6 +189,9 @@ func NewHTTP(opts HTTPOptions) (*HTTPChecker, error) {
 	}
 	if len(opts.URLs) == 0 {
 		return nil, fmt.Errorf("HTTP_GET %s: no url", c.addr)
+	}
+	if strings.ContainsAny(opts.VirtualHost, "\r\n\x00") {
+		return nil, fmt.Errorf("HTTP_GET %s: virtualhost %q holds a line break or NUL", c.addr, opts.VirtualHost)
 	}
 	if opts.TLS != nil {
 		c.kind = "SSL_GET"
@@ -211,6 +216,16 @@ func NewHTTP(opts HTTPOptions) (*HTTPChecker, error) {
 	for i, u := range opts.URLs {
 		if u.Path == "" {
 			return nil, fmt.Errorf("%s %s: url %d: empty path", c.kind, c.addr, i+1)
+		}
+		if strings.ContainsAny(u.Path, "\r\n\x00") || strings.ContainsAny(u.VirtualHost, "\r\n\x00") {
+			return nil, fmt.Errorf("%s %s: url %q: path or virtualhost %q holds a line break or NUL", c.kind, c.addr, u.Path, u.VirtualHost)
+		}
+		if u.RegexMinOffset < 0 || u.RegexMaxOffset < 0 {
+			return nil, fmt.Errorf("%s %s: url %s: negative regex offset", c.kind, c.addr, u.Path)
+		}
+		if u.RegexMaxOffsetSet && u.RegexMinOffset > u.RegexMaxOffset {
+			// Keepalived logs "regex min offset > regex_max_offset - ignoring" and drops both.
+			u.RegexMinOffset, u.RegexMaxOffset, u.RegexMaxOffsetSet = 0, 0, false
 		}
 		pu := httpURL{URL: u}
 		if u.Digest != "" {

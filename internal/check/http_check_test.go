@@ -184,6 +184,7 @@ func TestHTTPGet(t *testing.T) {
 		{"RegexMinOffsetBeforeMatchPasses", HTTPOptions{URLs: []URL{{Path: "/ok", Regex: re(`backend`), RegexMinOffset: bodyAt}}}, true, "ok"},
 		{"RegexMaxOffsetBeforeMatchFails", HTTPOptions{URLs: []URL{{Path: "/ok", Regex: re(`backend`), RegexMaxOffset: bodyAt - 1, RegexMaxOffsetSet: true}}}, false, "does not match"},
 		{"RegexMaxOffsetAtMatchPasses", HTTPOptions{URLs: []URL{{Path: "/ok", Regex: re(`backend`), RegexMaxOffset: bodyAt, RegexMaxOffsetSet: true}}}, true, "ok"},
+		{"RegexMinBeyondMaxDropsBothLikeKeepalived", HTTPOptions{URLs: []URL{{Path: "/ok", Regex: re(`hello`), RegexMinOffset: 10, RegexMaxOffset: 5, RegexMaxOffsetSet: true}}}, true, "ok"},
 		{"RegexMaxOffsetZeroMatchesOnlyAtStart", HTTPOptions{URLs: []URL{{Path: "/ok", Regex: re(`hello`), RegexMaxOffsetSet: true}}}, true, "ok"},
 		{"HostDefaultsToTargetAddress", HTTPOptions{URLs: []URL{{Path: "/host", Regex: re(`^` + regexp.QuoteMeta(ap.String()) + `$`)}}}, true, "ok"},
 		{"CheckerVirtualHostIsSent", HTTPOptions{VirtualHost: "www.example.test", URLs: []URL{{Path: "/host", Regex: re(`^www\.example\.test$`)}}}, true, "ok"},
@@ -410,6 +411,9 @@ func TestNewHTTPRejectsBadURLs(t *testing.T) {
 		{"NonHexDigest", []URL{{Path: "/", Digest: strings.Repeat("g", 32)}}, "32 hex digits"},
 		{"StatusBelow100", []URL{{Path: "/", StatusCodes: []StatusRange{{99, 200}}}}, "100-599"},
 		{"StatusRangeInverted", []URL{{Path: "/", StatusCodes: []StatusRange{{300, 200}}}}, "100-599"},
+		{"PathWithLineBreak", []URL{{Path: "/\r\nX-Injected: 1"}}, "line break"},
+		{"VirtualHostWithLineBreak", []URL{{Path: "/", VirtualHost: "a\nb"}}, "line break"},
+		{"NegativeRegexOffset", []URL{{Path: "/", Regex: regexp.MustCompile("a"), RegexMinOffset: -1}}, "negative regex offset"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
