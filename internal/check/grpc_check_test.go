@@ -137,7 +137,7 @@ func TestNetworkChecksLeaveNoGoroutines(t *testing.T) {
 		NewTCP(TCPOptions{ConnOptions{Addr: httpAddr}}),
 		mustHTTP(t, HTTPOptions{ConnOptions: ConnOptions{Addr: httpAddr}, URLs: []URL{{Path: "/ok"}}}),
 		mustHTTP(t, HTTPOptions{ConnOptions: ConnOptions{Addr: tlsAddr}, TLS: &TLSOptions{}, URLs: []URL{{Path: "/ok"}}}),
-		NewSMTP(SMTPOptions{ConnOptions: ConnOptions{Addr: smtpAddr}}),
+		mustSMTP(t, SMTPOptions{ConnOptions: ConnOptions{Addr: smtpAddr}}),
 		NewGRPC(GRPCOptions{ConnOptions: ConnOptions{Addr: grpcAddr}}),
 		NewGRPC(GRPCOptions{ConnOptions: ConnOptions{Addr: silentTCPServer(t)}}),
 	}

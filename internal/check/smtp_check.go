@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -37,19 +38,22 @@ type SMTPChecker struct {
 	helo   []byte
 }
 
-// NewSMTP returns a SMTP_CHECK of opts.Addr.
-func NewSMTP(opts SMTPOptions) *SMTPChecker {
+// NewSMTP returns a SMTP_CHECK of opts.Addr. It fails when the HELO name holds a line break.
+func NewSMTP(opts SMTPOptions) (*SMTPChecker, error) {
 	name := opts.HeloName
 	if name == "" {
 		name = DefaultHeloName
 	}
 	addr := opts.Addr.String()
+	if strings.ContainsAny(name, "\r\n\x00") {
+		return nil, fmt.Errorf("SMTP_CHECK %s: helo_name %q holds a line break or NUL", addr, name)
+	}
 	return &SMTPChecker{
 		dialer: opts.dialer("tcp"),
 		addr:   addr,
 		key:    "SMTP_CHECK " + addr + " helo=" + name + opts.keySuffix(),
 		helo:   []byte("HELO " + name + "\r\n"),
-	}
+	}, nil
 }
 
 // Kind returns "SMTP_CHECK".

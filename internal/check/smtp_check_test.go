@@ -114,7 +114,7 @@ func TestSMTPCheck(t *testing.T) {
 			if tc.serve != nil {
 				addr = scriptedTCPServer(t, tc.serve)
 			}
-			c := NewSMTP(SMTPOptions{ConnOptions: ConnOptions{Addr: addr}})
+			c := mustSMTP(t, SMTPOptions{ConnOptions: ConnOptions{Addr: addr}})
 			wantProbe(t, runProbe(t, c, probeTimeout), tc.healthy, tc.reason)
 		})
 	}
@@ -130,7 +130,7 @@ func TestSMTPCheckSendsHeloName(t *testing.T) {
 	for _, tc := range tests {
 		helos := make(chan string, 1)
 		addr := scriptedTCPServer(t, smtpConversation("220 hi\r\n", "250 ok\r\n", "221 bye\r\n", helos))
-		c := NewSMTP(SMTPOptions{ConnOptions: ConnOptions{Addr: addr}, HeloName: tc.helo})
+		c := mustSMTP(t, SMTPOptions{ConnOptions: ConnOptions{Addr: addr}, HeloName: tc.helo})
 		wantProbe(t, runProbe(t, c, time.Second), true, "HELO 250")
 		if got := <-helos; got != tc.want {
 			t.Errorf("server got %q, want %q", got, tc.want)
@@ -138,5 +138,20 @@ func TestSMTPCheckSendsHeloName(t *testing.T) {
 		if !strings.Contains(c.Key(), strings.TrimSpace(strings.TrimPrefix(tc.want, "HELO "))) {
 			t.Errorf("key %q lacks the helo name", c.Key())
 		}
+	}
+}
+
+func mustSMTP(t *testing.T, o SMTPOptions) *SMTPChecker {
+	t.Helper()
+	c, err := NewSMTP(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestNewSMTPRefusesLineBreakInHelo(t *testing.T) {
+	if _, err := NewSMTP(SMTPOptions{HeloName: "a\r\nMAIL FROM:<x>"}); err == nil || !strings.Contains(err.Error(), "line break") {
+		t.Errorf("NewSMTP with a CRLF in helo_name: %v", err)
 	}
 }
