@@ -72,7 +72,7 @@ func (c *MiscChecker) Check(ctx context.Context) Result {
 	s := c.opts.Script
 	if s.Timeout <= 0 {
 		if dl, ok := ctx.Deadline(); ok {
-			s.Timeout = time.Until(dl)
+			s.Timeout = time.Until(dl).Round(time.Millisecond)
 		}
 	}
 	o := c.runner.Run(ctx, s)

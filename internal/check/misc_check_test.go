@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
+	"github.com/vigil-lb/vigil/internal/clock"
 	"github.com/vigil-lb/vigil/internal/notify"
 )
 
@@ -126,6 +129,55 @@ func TestHungMiscScriptIsKilledAtTimeoutWithItsChild(t *testing.T) {
 		stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 		if err != nil || strings.Contains(string(stat), ") Z ") {
 			break // gone, or a zombie waiting for init
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("child sleep %d still running 5s after its script timed out", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestSchedulerOnRealClockReportsHungScriptTimedOutAndKillsItsGroup(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "child.pid")
+	script := filepath.Join(dir, "hang.sh")
+	schedMust(t, os.WriteFile(script, []byte("#!/bin/sh\nsleep 1000 &\necho $! > "+pidFile+"\nwait\n"), 0o755))
+	reports := make(chan Report, 4)
+	s := NewScheduler(clock.Real(), 4, nil, func(r Report) { reports <- r })
+	c := NewMisc(MiscOptions{Script: notify.Script{Command: script}}, notify.NewRunner(notify.RunnerOptions{}))
+	schedMust(t, s.Add(Job{ID: "rs", Checker: c, Interval: time.Minute, Timeout: 200 * time.Millisecond, Warmup: -1}))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.Run(ctx)
+	}()
+	defer func() {
+		cancel()
+		<-done
+		goleak.VerifyNone(t)
+	}()
+	select {
+	case r := <-reports:
+		limit, err := time.ParseDuration(strings.TrimPrefix(r.Result.Reason, "timed out after "))
+		if r.Result.Healthy || r.Up || err != nil || limit < 150*time.Millisecond || limit > 200*time.Millisecond {
+			t.Fatalf("report %+v, want down, \"timed out after 200ms\" (less the time to start the probe)", r)
+		}
+		if r.Result.Latency > 2*time.Second {
+			t.Fatalf("probe took %v with a 200ms timeout", r.Result.Latency)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no report within 10s")
+	}
+	b, err := os.ReadFile(pidFile)
+	schedMust(t, err)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	schedMust(t, err)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil || strings.Contains(string(stat), ") Z ") {
+			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("child sleep %d still running 5s after its script timed out", pid)
