@@ -173,6 +173,30 @@ func TestTwoHundredConcurrentPingsShareOneSocket(t *testing.T) {
 	}
 }
 
+func TestTwoHundredConcurrentPingsToOneIPv6Address(t *testing.T) {
+	if !ipv6Loopback() {
+		t.Skip("no IPv6 loopback here")
+	}
+	p := newPinger(t, IPv6, Auto)
+	errs := make([]error, 200)
+	var wg sync.WaitGroup
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			_, errs[i] = p.Ping(ctx, netip.IPv6Loopback())
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("ping %d to ::1: %v", i, err)
+		}
+	}
+}
+
 func TestPingsGivingUpEarlyLeaveNoStaleReplies(t *testing.T) {
 	p := newPinger(t, IPv4, Auto)
 	// Half the pings give up at once, racing their replies; the channels they leave behind are
