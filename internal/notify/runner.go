@@ -378,3 +378,21 @@ func (b *boundedBuffer) result() ([]byte, bool) {
 	defer b.mu.Unlock()
 	return bytes.Clone(b.buf.Bytes()), b.truncated
 }
+
+// DefaultUser is the user scripts run as when their own configuration names none, as Keepalived
+// decides it: global_defs script_user (scriptUser, scriptGroup) when set; otherwise the user
+// keepalived_script if it exists; otherwise vigil's own user (nil), except that with
+// enable_script_security a missing keepalived_script is an error and such scripts must not run.
+func DefaultUser(scriptUser, scriptGroup string, scriptSecurity bool) (*User, error) {
+	if scriptUser != "" {
+		return LookupUser(scriptUser, scriptGroup)
+	}
+	u, err := LookupUser("keepalived_script", "")
+	if err == nil {
+		return u, nil
+	}
+	if scriptSecurity {
+		return nil, fmt.Errorf("enable_script_security without script_user needs the user keepalived_script: %w", err)
+	}
+	return nil, nil
+}

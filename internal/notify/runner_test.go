@@ -208,3 +208,19 @@ func TestScriptSecurityRefusesWritableScriptNamingItsPath(t *testing.T) {
 		t.Fatalf("without script security: %v", o)
 	}
 }
+
+func TestDefaultUserFollowsKeepalived(t *testing.T) {
+	u, err := DefaultUser("nobody", "", true)
+	if err != nil || u == nil || u.Name != "nobody" {
+		t.Fatalf("script_user nobody: %+v, %v", u, err)
+	}
+	if _, err := LookupUser("keepalived_script", ""); err == nil {
+		t.Skip("this machine has a keepalived_script user; the fallback cases do not apply")
+	}
+	if u, err := DefaultUser("", "", false); u != nil || err != nil {
+		t.Fatalf("no script_user, no keepalived_script, no security: %+v, %v; want vigil's own user (nil)", u, err)
+	}
+	if _, err := DefaultUser("", "", true); err == nil || !strings.Contains(err.Error(), "keepalived_script") {
+		t.Fatalf("with script security: %v, want an error naming keepalived_script", err)
+	}
+}
