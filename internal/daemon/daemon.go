@@ -1,0 +1,731 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vigil-lb/vigil/internal/check"
+	"github.com/vigil-lb/vigil/internal/clock"
+	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/dataplane"
+	"github.com/vigil-lb/vigil/internal/dataplane/userspace"
+	"github.com/vigil-lb/vigil/internal/notify"
+	"github.com/vigil-lb/vigil/internal/pool"
+	"github.com/vigil-lb/vigil/internal/status"
+)
+
+// DefaultStatusListen is where the status page, API and metrics are served when global_defs
+// does not say (status_listen). Loopback only: nothing listens beyond it unless configured.
+const DefaultStatusListen = "127.0.0.1:9080"
+
+// Options are the daemon's settings that do not come from the configuration file.
+type Options struct {
+	Logger  *slog.Logger
+	Version string
+	// Dataplane overrides global_defs dataplane: userspace, nftables, ipvs or auto.
+	Dataplane string
+	// StatusListen overrides global_defs status_listen; "off" serves nothing.
+	StatusListen string
+	// MaxInFlight bounds the probes running at once (default 512).
+	MaxInFlight int
+}
+
+// Daemon runs the checker half: checks, pools, the data plane, notify scripts and status.
+type Daemon struct {
+	log     *slog.Logger
+	opts    Options
+	clk     clock.Clock
+	runner  *notify.Runner
+	pingers *pingers
+	sched   *check.Scheduler
+	dp      dataplane.Dataplane
+	dpName  string
+	hub     *status.Hub
+	metrics *status.Metrics
+
+	statusListen string
+	statusAddr   net.Addr // set once the status server listens
+
+	mu       sync.Mutex
+	cfg      *config.Config
+	services map[string]*service
+	order    []string // service names in configuration order
+	jobs     map[string]jobRef
+	ctx      context.Context // the Run context, for scripts and data plane calls
+	wake     chan struct{}   // a pool's next change moved earlier
+	scripts  sync.WaitGroup
+}
+
+// service is one virtual_server at run time.
+type service struct {
+	name  string
+	vs    *config.VirtualServer
+	spec  pool.ServiceSpec
+	pool  *pool.Service
+	addrs map[string]netip.AddrPort // backend ID → address, the sorry server's included
+	// steer is the data plane service without its backends; nil when the data plane cannot
+	// serve this virtual server (fwmark or group services on the userspace balancer).
+	steer   *dataplane.Service
+	jobIDs  []string
+	applied bool
+}
+
+type jobRef struct {
+	svc    *service
+	server string
+	check  int
+	kind   string
+	target string
+}
+
+// New builds a daemon for cfg. It opens nothing that needs the network yet, except the data
+// plane's handle; Run starts everything.
+func New(cfg *config.Config, opts Options) (*Daemon, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxInFlight <= 0 {
+		opts.MaxInFlight = 512
+	}
+	d := &Daemon{
+		log:      opts.Logger,
+		opts:     opts,
+		clk:      clock.Real(),
+		pingers:  &pingers{},
+		hub:      status.NewHub(200, time.Now),
+		metrics:  status.NewMetrics(),
+		services: map[string]*service{},
+		jobs:     map[string]jobRef{},
+		wake:     make(chan struct{}, 1),
+	}
+	d.runner = notify.NewRunner(notify.RunnerOptions{ScriptSecurity: cfg.Global.EnableScriptSecurity, Logger: d.log})
+	d.sched = check.NewScheduler(d.clk, opts.MaxInFlight, d.log, d.onReport)
+	dp, name, err := chooseDataplane(firstNonEmpty(opts.Dataplane, cfg.Global.Dataplane), d.log)
+	if err != nil {
+		return nil, err
+	}
+	d.dp, d.dpName = dp, name
+	d.statusListen = firstNonEmpty(opts.StatusListen, cfg.Global.StatusListen, DefaultStatusListen)
+	if err := d.load(cfg, d.clk.Now()); err != nil {
+		_ = d.dp.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// chooseDataplane returns the data plane a name asks for. Only the userspace balancer exists
+// in this build; "auto" picks it and says why.
+func chooseDataplane(name string, log *slog.Logger) (dataplane.Dataplane, string, error) {
+	switch name {
+	case "", "userspace":
+	case "auto":
+		log.Info("data plane: auto chose userspace (the nftables and IPVS data planes are not in this build yet)")
+	case "nftables", "ipvs":
+		return nil, "", fmt.Errorf("data plane %q is not available in this build yet; use userspace or auto", name)
+	default:
+		return nil, "", fmt.Errorf("data plane %q unknown: expected userspace, nftables, ipvs or auto", name)
+	}
+	return userspace.New(log.With("dataplane", "userspace"), userspace.Options{}), "userspace", nil
+}
+
+// Run starts the scheduler, the status server and the pools' clock, and blocks until ctx ends;
+// then it stops checks, waits for notify scripts and closes the data plane.
+func (d *Daemon) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	d.mu.Lock()
+	d.ctx = ctx
+	for _, name := range d.order {
+		d.applyLocked(d.services[name])
+	}
+	d.mu.Unlock()
+
+	var wg sync.WaitGroup
+	errc := make(chan error, 2)
+	if d.statusListen != "off" {
+		srv, ln, err := d.listenStatus()
+		if err != nil {
+			d.shutdown()
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("status server: %w", err)
+			}
+		}()
+		go func() {
+			<-ctx.Done()
+			sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer scancel()
+			_ = srv.Shutdown(sctx)
+		}()
+	}
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := d.sched.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			errc <- fmt.Errorf("scheduler: %w", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		d.tickPools(ctx)
+	}()
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		cancel()
+	}
+	wg.Wait()
+	d.shutdown()
+	return err
+}
+
+func (d *Daemon) listenStatus() (*http.Server, net.Listener, error) {
+	ln, err := net.Listen("tcp", d.statusListen)
+	if err != nil {
+		return nil, nil, fmt.Errorf("status server on %s: %w", d.statusListen, err)
+	}
+	d.mu.Lock()
+	d.statusAddr = ln.Addr()
+	token := d.cfg.Global.StatusToken
+	d.mu.Unlock()
+	_ = token // no state-changing endpoint yet; status.RequireToken guards them when they come
+	h := status.NewHandler(d, d.hub, d.metrics.Handler())
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	d.log.Info("status page", "url", "http://"+ln.Addr().String()+"/")
+	return srv, ln, nil
+}
+
+// StatusAddr is the address the status server listens on, once Run has started it.
+func (d *Daemon) StatusAddr() net.Addr {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.statusAddr
+}
+
+// shutdown stops every pool (scripts as omega says), waits for scripts and closes the data
+// plane and sockets.
+func (d *Daemon) shutdown() {
+	d.mu.Lock()
+	now := d.clk.Now()
+	for _, name := range d.order {
+		svc := d.services[name]
+		d.handleEventsLocked(svc, svc.pool.Stop(pool.StopShutdown, now), false)
+	}
+	d.mu.Unlock()
+	waitTimeout(&d.scripts, 10*time.Second)
+	if err := d.dp.Close(); err != nil {
+		d.log.Warn("data plane close", "err", err)
+	}
+	d.pingers.close()
+}
+
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
+}
+
+// Reload applies a new configuration as a diff: unchanged real servers keep their checks'
+// timers and counters and their place in the pool; changed ones are rebuilt; removed virtual
+// servers stop and their connections drain. On error nothing changes.
+func (d *Daemon) Reload(cfg *config.Config) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	next, err := d.plan(cfg)
+	if err != nil {
+		d.metrics.Reloads.WithLabelValues("refused").Inc()
+		return err
+	}
+	now := d.clk.Now()
+	// Removed services first, so that their listeners free addresses new ones may take.
+	for _, name := range d.order {
+		if _, ok := next.byName[name]; ok {
+			continue
+		}
+		old := d.services[name]
+		d.handleEventsLocked(old, old.pool.Stop(pool.StopRemoved, now), false)
+		d.removeJobsLocked(old.jobIDs)
+		if old.steer != nil && d.ctx != nil {
+			if err := d.dp.Remove(d.ctx, old.steer.Name); err != nil {
+				d.log.Warn("data plane remove", "vs", name, "err", err)
+			}
+		}
+		delete(d.services, name)
+		d.hub.Publish("service", name, "removed by reload")
+	}
+	for _, p := range next.list {
+		if old, ok := d.services[p.name]; ok {
+			evs, err := old.pool.Reconfigure(p.spec, now)
+			if err != nil { // plan validated the spec; this is a bug, not bad input
+				d.log.Error("pool reconfigure", "vs", p.name, "err", err)
+				continue
+			}
+			stale := map[string]bool{}
+			for _, id := range old.jobIDs {
+				stale[id] = true
+			}
+			old.vs, old.spec, old.addrs, old.steer = p.vs, p.spec, p.addrs, p.steer
+			for _, j := range p.jobs {
+				delete(stale, j.job.ID)
+				d.jobs[j.job.ID] = jobRef{svc: old, server: j.server, check: j.check, kind: j.job.Checker.Kind(), target: j.job.Checker.Target()}
+				if err := d.sched.Update(j.job); err != nil {
+					if err := d.sched.Add(j.job); err != nil {
+						d.log.Error("scheduler add", "job", j.job.ID, "err", err)
+					}
+				}
+			}
+			var gone []string
+			for id := range stale {
+				gone = append(gone, id)
+			}
+			d.removeJobsLocked(gone)
+			old.jobIDs = p.jobIDs()
+			d.handleEventsLocked(old, evs, true)
+			d.applyLocked(old)
+			continue
+		}
+		svc, err := d.startServiceLocked(p, now)
+		if err != nil {
+			d.log.Error("virtual server", "vs", p.name, "err", err)
+			continue
+		}
+		d.applyLocked(svc)
+		d.hub.Publish("service", p.name, "added by reload")
+	}
+	d.order = next.order
+	d.cfg = cfg
+	d.metrics.Reloads.WithLabelValues("applied").Inc()
+	d.poke()
+	return nil
+}
+
+func (d *Daemon) removeJobsLocked(ids []string) {
+	for _, id := range ids {
+		d.sched.Remove(id)
+		delete(d.jobs, id)
+	}
+}
+
+// load builds the first generation of services.
+func (d *Daemon) load(cfg *config.Config, now time.Time) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	next, err := d.plan(cfg)
+	if err != nil {
+		return err
+	}
+	for _, p := range next.list {
+		if _, err := d.startServiceLocked(p, now); err != nil {
+			return fmt.Errorf("virtual server %s: %w", p.name, err)
+		}
+	}
+	d.order = next.order
+	d.cfg = cfg
+	return nil
+}
+
+func (d *Daemon) startServiceLocked(p *planned, now time.Time) (*service, error) {
+	pl, evs, err := pool.New(p.spec, now)
+	if err != nil {
+		return nil, err
+	}
+	svc := &service{name: p.name, vs: p.vs, spec: p.spec, pool: pl, addrs: p.addrs, steer: p.steer}
+	d.services[p.name] = svc
+	for _, j := range p.jobs {
+		d.jobs[j.job.ID] = jobRef{svc: svc, server: j.server, check: j.check, kind: j.job.Checker.Kind(), target: j.job.Checker.Target()}
+		if err := d.sched.Add(j.job); err != nil {
+			return nil, fmt.Errorf("check %s: %w", j.job.ID, err)
+		}
+	}
+	svc.jobIDs = p.jobIDs()
+	for _, note := range pl.Snapshot().Notes {
+		d.log.Warn(note, "vs", p.name)
+	}
+	d.handleEventsLocked(svc, evs, true)
+	return svc, nil
+}
+
+// onReport is the scheduler's sink: a check's verdict goes to its pool.
+func (d *Daemon) onReport(r check.Report) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ref, ok := d.jobs[r.JobID]
+	if !ok {
+		return // removed by a reload while the probe ran
+	}
+	d.metrics.ObserveCheck(ref.kind, r.Result.Healthy, r.Result.Latency)
+	obs := pool.Observation{Server: ref.server, Check: ref.check, Healthy: r.Up, Reason: r.Result.Reason}
+	if r.Up && r.Result.Weight >= 0 {
+		obs.Weight = pool.WeightUpdate{Op: pool.WeightSet, Value: r.Result.Weight}
+	}
+	evs, err := ref.svc.pool.Observe(obs, r.At)
+	if err != nil {
+		d.log.Error("pool observe", "vs", ref.svc.name, "rs", ref.server, "err", err)
+		return
+	}
+	d.handleEventsLocked(ref.svc, evs, true)
+}
+
+// handleEventsLocked logs and publishes pool events, starts their scripts and, when the
+// desired set changed, applies it.
+func (d *Daemon) handleEventsLocked(svc *service, evs []pool.Event, apply bool) {
+	changed := false
+	for _, ev := range evs {
+		subject := svc.name
+		if ev.Server != "" {
+			subject += " " + ev.Server
+		}
+		msg := ev.Kind.String()
+		if ev.Reason != "" {
+			msg += ": " + ev.Reason
+		}
+		level := slog.LevelInfo
+		switch ev.Kind {
+		case pool.ServerDown, pool.QuorumLost, pool.PanicOn, pool.SorryOn:
+			level = slog.LevelWarn
+		case pool.Resynced:
+			level = slog.LevelError
+		}
+		d.log.Log(context.Background(), level, msg, "vs", svc.name, "rs", ev.Server, "event", ev.Kind.String())
+		d.hub.Publish(ev.Kind.String(), subject, ev.Reason)
+		switch ev.Kind {
+		case pool.ServerUp:
+			d.metrics.Transitions.WithLabelValues(svc.name, ev.Server, "up").Inc()
+		case pool.ServerDown:
+			d.metrics.Transitions.WithLabelValues(svc.name, ev.Server, "down").Inc()
+		}
+		if ev.Script != "" {
+			d.runScriptLocked(svc.name, ev.Script)
+		}
+		if len(ev.Changes) > 0 {
+			changed = true
+		}
+	}
+	if changed && apply {
+		d.applyLocked(svc)
+	}
+	d.poke()
+}
+
+// runScriptLocked starts a notify script without waiting for it.
+func (d *Daemon) runScriptLocked(vs, command string) {
+	ctx := d.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	d.scripts.Add(1)
+	go func() {
+		defer d.scripts.Done()
+		out := d.runner.Run(ctx, notify.Script{Command: command, Timeout: 30 * time.Second})
+		if !out.Success() {
+			d.log.Warn("notify script failed", "vs", vs, "script", command, "outcome", out.String())
+		}
+	}()
+}
+
+// applyLocked hands the pool's desired set to the data plane and updates the gauges.
+func (d *Daemon) applyLocked(svc *service) {
+	desired := svc.pool.Desired()
+	snap := svc.pool.Snapshot()
+	for _, s := range snap.Servers {
+		up := 0.0
+		if s.Up {
+			up = 1
+		}
+		d.metrics.ServerUp.WithLabelValues(svc.name, s.ID).Set(up)
+		d.metrics.ServerWeight.WithLabelValues(svc.name, s.ID).Set(float64(s.DesiredWeight))
+	}
+	d.metrics.PoolUp.WithLabelValues(svc.name).Set(float64(snap.Up))
+	d.metrics.PoolSize.WithLabelValues(svc.name).Set(float64(snap.Total))
+	quorum := 0.0
+	if snap.QuorumUp {
+		quorum = 1
+	}
+	d.metrics.QuorumUp.WithLabelValues(svc.name).Set(quorum)
+	if svc.steer == nil || d.ctx == nil {
+		return
+	}
+	want := *svc.steer
+	want.Backends = make([]dataplane.Backend, 0, len(desired.Backends))
+	for _, b := range desired.Backends {
+		addr, ok := svc.addrs[b.ID]
+		if !ok {
+			d.log.Error("pool names an unknown backend", "vs", svc.name, "backend", b.ID)
+			continue
+		}
+		want.Backends = append(want.Backends, dataplane.Backend{Addr: addr, Weight: b.Weight})
+	}
+	ctx, cancel := context.WithTimeout(d.ctx, 5*time.Second)
+	defer cancel()
+	if err := d.dp.Apply(ctx, want); err != nil {
+		if !svc.applied || !strings.Contains(err.Error(), "bind") {
+			d.log.Error("data plane apply", "vs", svc.name, "err", err)
+			d.hub.Publish("dataplane", svc.name, err.Error())
+		}
+		return
+	}
+	if !svc.applied {
+		d.log.Info("serving", "vs", svc.name, "listen", want.Listen.String(), "dataplane", d.dpName, "backends", len(want.Backends))
+	}
+	svc.applied = true
+}
+
+// poke wakes the pool clock after its next change may have moved earlier.
+func (d *Daemon) poke() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// tickPools drives time-based pool changes (slow start) at the moments the pools ask for.
+func (d *Daemon) tickPools(ctx context.Context) {
+	timer := d.clk.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		d.mu.Lock()
+		now := d.clk.Now()
+		var next time.Time
+		for _, name := range d.order {
+			svc := d.services[name]
+			if t, ok := svc.pool.NextChange(now); ok {
+				if !t.After(now) {
+					d.handleEventsLocked(svc, svc.pool.Tick(now), true)
+					if t2, ok := svc.pool.NextChange(now); ok {
+						t = t2
+					} else {
+						continue
+					}
+				}
+				if next.IsZero() || t.Before(next) {
+					next = t
+				}
+			}
+		}
+		d.mu.Unlock()
+		wait := time.Hour
+		if !next.IsZero() {
+			wait = max(next.Sub(now), time.Millisecond)
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.wake:
+			if !timer.Stop() {
+				select {
+				case <-timer.C():
+				default:
+				}
+			}
+		case <-timer.C():
+		}
+	}
+}
+
+// Snapshot is the state for the status page and API.
+func (d *Daemon) Snapshot() status.Snapshot {
+	jobs := map[string]check.JobStatus{}
+	for _, js := range d.sched.Snapshot() {
+		jobs[js.ID] = js
+	}
+	conns := map[string]dataplane.BackendStats{}
+	for _, ss := range d.dp.Stats() {
+		for _, b := range ss.Backends {
+			conns[ss.Name+"|"+b.Addr.String()] = b
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	snap := status.Snapshot{Generated: d.clk.Now(), Version: d.opts.Version, Dataplane: d.dpName, Events: d.hub.Recent()}
+	for _, name := range d.order {
+		svc := d.services[name]
+		ps := svc.pool.Snapshot()
+		vs := status.VirtualServer{
+			Name: svc.name, Protocol: svc.vs.Protocol, Scheduler: svc.vs.Scheduler, Quorum: int(ps.Quorum),
+			QuorumUp: ps.QuorumUp, SorryActive: ps.SorryActive, Panic: ps.Panic, UpCount: ps.Up, Total: ps.Total,
+		}
+		if svc.steer != nil {
+			vs.Listen = svc.steer.Listen.String()
+		} else {
+			vs.Listen = svc.name + " (not steered by " + d.dpName + ")"
+		}
+		for _, s := range ps.Servers {
+			rs := status.RealServer{Name: s.ID, Address: svc.addrs[s.ID].String(), Up: s.Up, Weight: s.Weight,
+				EffectiveWeight: s.DesiredWeight, Since: s.Since}
+			if b, ok := conns[svc.name+"|"+svc.addrs[s.ID].String()]; ok {
+				rs.ActiveConns, rs.TotalConns = b.Active, b.Total
+			}
+			for i, c := range s.Checks {
+				sc := status.Check{Healthy: c.LastHealthy, Reason: c.LastReason, At: c.LastAt, Checked: c.HasRun}
+				if js, ok := jobs[jobID(svc.name, s.ID, i)]; ok {
+					sc.Kind, sc.Target, sc.Latency = js.Kind, js.Target, js.Last.Latency
+				}
+				if !c.LastHealthy && rs.Reason == "" {
+					rs.Reason = c.LastReason
+				}
+				rs.Checks = append(rs.Checks, sc)
+			}
+			vs.RealServers = append(vs.RealServers, rs)
+		}
+		snap.VirtualServers = append(snap.VirtualServers, vs)
+	}
+	return snap
+}
+
+// planned is one virtual server as the new configuration wants it.
+type planned struct {
+	name  string
+	vs    *config.VirtualServer
+	spec  pool.ServiceSpec
+	addrs map[string]netip.AddrPort
+	steer *dataplane.Service
+	jobs  []plannedJob
+}
+
+type plannedJob struct {
+	job    check.Job
+	server string
+	check  int
+}
+
+func (p *planned) jobIDs() []string {
+	ids := make([]string, len(p.jobs))
+	for i, j := range p.jobs {
+		ids[i] = j.job.ID
+	}
+	return ids
+}
+
+type plan struct {
+	list   []*planned
+	byName map[string]*planned
+	order  []string
+}
+
+func jobID(vs, rs string, i int) string { return fmt.Sprintf("%s|%s|%d", vs, rs, i) }
+
+// plan turns a configuration into services, pool specs and jobs, validating everything before
+// anything runs, so that a reload either applies whole or not at all.
+func (d *Daemon) plan(cfg *config.Config) (*plan, error) {
+	f := &checkerFactory{cfg: cfg, runner: d.runner, pingers: d.pingers}
+	out := &plan{byName: map[string]*planned{}}
+	var problems []string
+	for _, vs := range cfg.VirtualServers {
+		name := vs.Name()
+		if _, dup := out.byName[name]; dup {
+			problems = append(problems, fmt.Sprintf("%s: virtual server %s defined twice", vs.Pos, name))
+			continue
+		}
+		p := &planned{name: name, vs: vs, addrs: map[string]netip.AddrPort{}}
+		p.spec = pool.ServiceSpec{
+			Name: name, Quorum: int(vs.Quorum), Hysteresis: int(vs.Hysteresis), QuorumUp: vs.QuorumUp,
+			QuorumDown: vs.QuorumDown, Omega: vs.Omega, HASuspend: vs.HASuspend, PanicThreshold: int(vs.PanicThreshold),
+		}
+		for _, rs := range vs.RealServers {
+			addr := netip.AddrPortFrom(rs.Address, rs.Port)
+			id := addr.String()
+			p.addrs[id] = addr
+			spec := pool.ServerSpec{ID: id, Weight: int(rs.Weight), InhibitOnFailure: rs.InhibitOnFailure, Rise: int(rs.Rise),
+				SlowStart: rs.SlowStart.D(), NotifyUp: rs.NotifyUp, NotifyDown: rs.NotifyDown}
+			for _, c := range rs.Checkers {
+				ck, err := f.build(rs, c)
+				if err != nil {
+					problems = append(problems, err.Error())
+					continue
+				}
+				i := len(spec.Checks)
+				spec.Checks = append(spec.Checks, pool.CheckSpec{Name: ck.Kind() + " " + ck.Target(), Alpha: c.Alpha})
+				p.jobs = append(p.jobs, plannedJob{job: jobFor(jobID(name, id, i), ck, c), server: id, check: i})
+			}
+			p.spec.Servers = append(p.spec.Servers, spec)
+		}
+		if ss := vs.SorryServer; ss != nil {
+			addr := netip.AddrPortFrom(ss.Address, ss.Port)
+			id := "sorry " + addr.String()
+			p.addrs[id] = addr
+			p.spec.Sorry = &pool.SorrySpec{ID: id, Inhibit: ss.Inhibit}
+		}
+		if err := p.spec.Validate(); err != nil {
+			problems = append(problems, fmt.Sprintf("%s: virtual server %s: %v", vs.Pos, name, err))
+			continue
+		}
+		p.steer = d.steerFor(vs, name)
+		out.list = append(out.list, p)
+		out.byName[name] = p
+		out.order = append(out.order, name)
+	}
+	if len(problems) > 0 {
+		sort.Strings(problems)
+		return nil, errors.New(strings.Join(problems, "; "))
+	}
+	return out, nil
+}
+
+// jobFor turns a checker block's timing into a scheduler job.
+func jobFor(id string, ck check.Checker, c *config.Checker) check.Job {
+	j := check.Job{
+		ID: id, Checker: ck, Interval: c.DelayLoop.D(), Retry: int(c.Retry), DelayBeforeRetry: c.DelayBeforeRetry.D(),
+		Warmup: c.Warmup.D(), DownInterval: c.DownDelayLoop.D(), TransitionInterval: c.TransitionDelayLoop.D(), StartDown: c.Alpha,
+	}
+	switch {
+	case c.Misc != nil:
+		j.Timeout = c.Misc.Timeout.D()
+	case c.Connection != nil:
+		j.Timeout = c.Connection.Timeout.D()
+	}
+	if j.Interval <= 0 {
+		j.Interval = 60 * time.Second
+	}
+	if j.Warmup <= 0 {
+		j.Warmup = j.Interval
+	}
+	return j
+}
+
+// steerFor returns what the data plane serves for vs, or nil when it cannot serve it.
+func (d *Daemon) steerFor(vs *config.VirtualServer, name string) *dataplane.Service {
+	if vs.Kind != config.VSKindAddress {
+		d.log.Warn("the userspace data plane cannot serve fwmark or group virtual servers; checks run, traffic is not steered", "vs", name)
+		return nil
+	}
+	proto := dataplane.TCP
+	switch strings.ToUpper(vs.Protocol) {
+	case "UDP":
+		proto = dataplane.UDP
+	case "", "TCP":
+	default:
+		d.log.Warn("the userspace data plane serves TCP and UDP only; checks run, traffic is not steered", "vs", name, "protocol", vs.Protocol)
+		return nil
+	}
+	return &dataplane.Service{
+		Name: name, Protocol: proto, Listen: netip.AddrPortFrom(vs.Address, vs.Port),
+		Scheduler: dataplane.Scheduler(vs.Scheduler), Persistence: vs.PersistenceTimeout.D(), ShutdownSessions: vs.ShutdownSessions,
+	}
+}
