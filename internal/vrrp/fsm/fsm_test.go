@@ -255,7 +255,7 @@ func TestPreemptBackupIgnoresLowerPriorityAndTakesOver(t *testing.T) {
 	m := newMachine(t, func(c *Config) { c.Priority = 200 })
 	r := m.Startup(t0)
 	down := r.Deadline
-	for i := 1; at(time.Duration(i)*time.Second).Before(down); i++ {
+	for i := 1; at(time.Duration(i) * time.Second).Before(down); i++ {
 		now := at(time.Duration(i) * time.Second)
 		expect(t, "lower advert", m.Advert(now, adv(100, "192.0.2.9")), "", Backup, down)
 	}
@@ -492,7 +492,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"V2ZeroInterval", func(c *Config) { c.AdvertInterval = 0 }},
 		{"V2IntervalOver255s", func(c *Config) { c.AdvertInterval = 256 * time.Second }},
 		{"V3IntervalNotCentiseconds", func(c *Config) { c.Version, c.AdvertInterval = 3, 15*time.Millisecond }},
-		{"V3IntervalOver4095cs", func(c *Config) { c.Version, c.AdvertInterval = 3, 41 * time.Second }},
+		{"V3IntervalOver4095cs", func(c *Config) { c.Version, c.AdvertInterval = 3, 41*time.Second }},
 		{"NoAddress", func(c *Config) { c.Addr = netip.Addr{} }},
 		{"InitialFault", func(c *Config) { c.InitialState = Fault }},
 		{"NegativeDownTimerAdverts", func(c *Config) { c.DownTimerAdverts = -1 }},
