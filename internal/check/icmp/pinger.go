@@ -14,6 +14,7 @@ import (
 	"time"
 
 	xicmp "golang.org/x/net/icmp"
+	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 )
 
@@ -123,8 +124,15 @@ func New(family Family, mode Mode) (*Pinger, error) {
 	if pc, ok := p.packetConn().(interface{ SetReadBuffer(int) error }); ok {
 		_ = pc.SetReadBuffer(readBuffer)
 	}
-	if family == IPv6 && p.privileged {
-		// Let the kernel drop every ICMPv6 message but echo replies.
+	// A raw socket sees every ICMP message the host receives: let the kernel drop all but echo
+	// replies before they are copied to us.
+	switch {
+	case family == IPv4 && p.privileged:
+		var f ipv4.ICMPFilter
+		f.SetAll(true)
+		f.Accept(ipv4.ICMPTypeEchoReply)
+		_ = p.conn.IPv4PacketConn().SetICMPFilter(&f)
+	case family == IPv6 && p.privileged:
 		var f ipv6.ICMPFilter
 		f.SetAll(true)
 		f.Accept(ipv6.ICMPTypeEchoReply)
