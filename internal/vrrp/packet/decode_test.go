@@ -153,6 +153,7 @@ func TestRoundTripKeepsEveryField(t *testing.T) {
 		{"V3MaxInterval", Advert{Version: 3, VRID: 2, Priority: 0, Interval: 4095, Addrs: addrs("192.0.2.1", "198.51.100.1")}, envV4()},
 		{"V3IPv6Unicast", Advert{Version: 3, VRID: 3, Priority: 77, Interval: 1, Addrs: addrs("2001:db8::1", "2001:db8::2", "2001:db8::3")},
 			Envelope{Src: netip.MustParseAddr("2001:db8::a"), Dst: netip.MustParseAddr("2001:db8::b"), HopLimit: 255}},
+		{"V3IPv6WithIPv4MappedVIP", Advert{Version: 3, VRID: 5, Priority: 9, Interval: 100, Addrs: addrs("::ffff:192.0.2.1")}, envV6()},
 		{"V2AH", Advert{Version: 2, VRID: 4, Priority: 100, Interval: 3, AuthType: AuthAH, HasAH: true,
 			AH: AH{SPI: 0xc0000201, Seq: 42, ICV: [12]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}}, Addrs: addrs("192.0.2.9")},
 			Envelope{Src: netip.MustParseAddr("192.0.2.1"), Dst: GroupIPv4(), Protocol: ProtocolAH, HopLimit: 255}},

@@ -32,7 +32,8 @@ func (a *Advert) Append(b []byte, env Envelope) ([]byte, error) {
 		return b, fmt.Errorf("vrrp encode: %d addresses, at most 255 fit", len(a.Addrs))
 	}
 	for i, addr := range a.Addrs {
-		if addr.Is4() == ipv6 || addr.Is4In6() {
+		// Any 16-byte address fits an IPv6 advert, IPv4-mapped ones too.
+		if addr.Is4() == ipv6 || !addr.IsValid() {
 			return b, fmt.Errorf("vrrp encode: address #%d %v is not of the family of source %v", i, addr, env.Src)
 		}
 	}
