@@ -1,0 +1,313 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/status"
+)
+
+// testBackend is a loopback web server whose health URL can be switched off, and which counts
+// the requests that reach it on any other path.
+type testBackend struct {
+	addr    string
+	failing atomic.Bool
+	served  atomic.Int64
+	srv     *http.Server
+}
+
+func startBackend(t *testing.T) *testBackend {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &testBackend{addr: ln.Addr().String()}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/health", func(w http.ResponseWriter, _ *http.Request) {
+		if b.failing.Load() {
+			http.Error(w, "failing", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok")
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		b.served.Add(1)
+		io.WriteString(w, b.addr)
+	})
+	b.srv = &http.Server{Handler: mux, ReadHeaderTimeout: time.Second}
+	go b.srv.Serve(ln)
+	t.Cleanup(func() { b.srv.Close() })
+	return b
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func hostPort(t *testing.T, addr string) (string, string) {
+	t.Helper()
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, p
+}
+
+// webConfig is a virtual server on port vsPort over the backends, checked with HTTP_GET every
+// 200 ms with one retry 100 ms later.
+func webConfig(t *testing.T, vsPort int, backends ...*testBackend) string {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "virtual_server 127.0.0.1 %d {\n  delay_loop 0.2\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n  retry 1\n  delay_before_retry 0.1\n", vsPort)
+	for _, be := range backends {
+		h, p := hostPort(t, be.addr)
+		fmt.Fprintf(&b, "  real_server %s %s {\n    weight 1\n    HTTP_GET {\n      url {\n        path /health\n        status_code 200\n      }\n      connect_timeout 1\n    }\n  }\n", h, p)
+	}
+	b.WriteString("}\n")
+	return b.String()
+}
+
+func loadText(t *testing.T, text string) *config.Config {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "keepalived.conf")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, diags, err := config.Load(path, config.Options{ConfigID: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diags.HasErrors() || len(diags.List) > 0 {
+		t.Fatalf("test configuration has problems: %v", diags.List)
+	}
+	return cfg
+}
+
+// runDaemon starts a daemon and stops it at cleanup, checking that Run returned cleanly.
+func runDaemon(t *testing.T, cfg *config.Config) *Daemon {
+	t.Helper()
+	d, err := New(cfg, Options{StatusListen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return within 10s of cancel")
+		}
+	})
+	return d
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for time.Since(start) < within {
+		if cond() {
+			return time.Since(start)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s: not within %v", what, within)
+	return 0
+}
+
+func serverUp(d *Daemon, addr string) (up, known bool) {
+	for _, vs := range d.Snapshot().VirtualServers {
+		for _, rs := range vs.RealServers {
+			if rs.Address == addr {
+				return rs.Up, true
+			}
+		}
+	}
+	return false, false
+}
+
+func get(client *http.Client, url string) (string, error) {
+	resp, err := client.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+func TestFailedServerLeavesPoolAndNoRequestReachesItThenReturns(t *testing.T) {
+	b1, b2, b3 := startBackend(t), startBackend(t), startBackend(t)
+	vsPort := freePort(t)
+	d := runDaemon(t, loadText(t, webConfig(t, vsPort, b1, b2, b3)))
+	url := fmt.Sprintf("http://127.0.0.1:%d/", vsPort)
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 2 * time.Second}
+
+	waitFor(t, 5*time.Second, "balancer serving", func() bool { _, err := get(client, url); return err == nil })
+	seen := map[string]bool{}
+	for i := 0; i < 30; i++ {
+		body, err := get(client, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[body] = true
+	}
+	if len(seen) != 3 {
+		t.Fatalf("rr over three healthy backends reached %d of them: %v", len(seen), seen)
+	}
+
+	// delay_loop 0.2 s, retry 1 after 0.1 s, connect_timeout 1 s: a failing health URL is seen
+	// within one interval plus one retry, plus the jitter (about 0.35 s); 2 s is generous.
+	b2.failing.Store(true)
+	took := waitFor(t, 2*time.Second, "failed server out of the pool", func() bool { up, _ := serverUp(d, b2.addr); return !up })
+	t.Logf("server removed %v after its health URL failed", took)
+	before := b2.served.Load()
+	for i := 0; i < 60; i++ {
+		if _, err := get(client, url); err != nil {
+			t.Fatalf("request %d failed while two backends were healthy: %v", i, err)
+		}
+	}
+	if got := b2.served.Load() - before; got != 0 {
+		t.Fatalf("%d requests reached the removed backend after its removal", got)
+	}
+
+	b2.failing.Store(false)
+	waitFor(t, 2*time.Second, "recovered server back in the pool", func() bool { up, _ := serverUp(d, b2.addr); return up })
+	waitFor(t, 2*time.Second, "traffic reaches the recovered server", func() bool {
+		before := b2.served.Load()
+		for i := 0; i < 6; i++ {
+			get(client, url)
+		}
+		return b2.served.Load() > before
+	})
+}
+
+func TestReloadKeepsUnchangedServersWithoutFlapAndAddsNewOnes(t *testing.T) {
+	b1, b2 := startBackend(t), startBackend(t)
+	vsPort := freePort(t)
+	d := runDaemon(t, loadText(t, webConfig(t, vsPort, b1)))
+	waitFor(t, 3*time.Second, "first check of b1", func() bool {
+		for _, vs := range d.Snapshot().VirtualServers {
+			for _, rs := range vs.RealServers {
+				if len(rs.Checks) > 0 && rs.Checks[0].Checked {
+					return true
+				}
+			}
+		}
+		return false
+	})
+	events, stop := d.hub.Subscribe()
+	defer stop()
+	since := func() time.Time {
+		for _, vs := range d.Snapshot().VirtualServers {
+			for _, rs := range vs.RealServers {
+				if rs.Address == b1.addr {
+					return rs.Since
+				}
+			}
+		}
+		return time.Time{}
+	}
+	before := since()
+
+	if err := d.Reload(loadText(t, webConfig(t, vsPort, b1, b2))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 3*time.Second, "added server up", func() bool { up, _ := serverUp(d, b2.addr); return up })
+	if got := since(); !got.Equal(before) {
+		t.Fatalf("reload reset the unchanged server: since %v, was %v", got, before)
+	}
+	for {
+		select {
+		case ev := <-events:
+			if strings.Contains(ev.Subject, b1.addr) && (ev.Kind == "server-down" || ev.Kind == "server-up") {
+				t.Fatalf("unchanged server flapped on reload: %+v", ev)
+			}
+			continue
+		default:
+		}
+		break
+	}
+}
+
+func TestReloadWithBrokenConfigurationKeepsTheRunningOne(t *testing.T) {
+	b1 := startBackend(t)
+	vsPort := freePort(t)
+	d := runDaemon(t, loadText(t, webConfig(t, vsPort, b1)))
+	h, p := hostPort(t, b1.addr)
+	// A MISC_CHECK run as a user that does not exist cannot be built: the reload is refused.
+	broken := loadText(t, fmt.Sprintf("virtual_server 127.0.0.1 %d {\n  delay_loop 1\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n  real_server %s %s {\n    MISC_CHECK {\n      misc_path /bin/true\n      user no-such-user-vigil\n    }\n  }\n}\n", vsPort, h, p))
+	err := d.Reload(broken)
+	if err == nil {
+		t.Fatal("reload with an unbuildable checker was accepted")
+	}
+	t.Logf("refused: %v", err)
+	snap := d.Snapshot()
+	if len(snap.VirtualServers) != 1 || snap.VirtualServers[0].RealServers[0].Checks[0].Kind != "HTTP_GET" {
+		t.Fatalf("running configuration changed after a refused reload: %+v", snap.VirtualServers)
+	}
+}
+
+func TestStatusServerServesSnapshotAndMetrics(t *testing.T) {
+	b1 := startBackend(t)
+	d := runDaemon(t, loadText(t, webConfig(t, freePort(t), b1)))
+	var addr net.Addr
+	waitFor(t, 3*time.Second, "status server listening", func() bool { addr = d.StatusAddr(); return addr != nil })
+	client := &http.Client{Timeout: 2 * time.Second}
+	waitFor(t, 3*time.Second, "metrics show a check result", func() bool {
+		body, err := get(client, "http://"+addr.String()+"/metrics")
+		return err == nil && strings.Contains(body, `vigil_check_results_total{kind="HTTP_GET",outcome="success"}`)
+	})
+	body, err := get(client, "http://"+addr.String()+"/api/v1/status")
+	if err != nil || !strings.Contains(body, b1.addr) {
+		t.Fatalf("status API: %v %s", err, body)
+	}
+}
+
+func TestDataplaneChoice(t *testing.T) {
+	cases := []struct {
+		name    string
+		wantErr bool
+	}{{"", false}, {"userspace", false}, {"auto", false}, {"nftables", true}, {"ipvs", true}, {"bogus", true}}
+	for _, c := range cases {
+		dp, _, err := chooseDataplane(c.name, slog.New(slog.DiscardHandler))
+		if (err != nil) != c.wantErr {
+			t.Errorf("%q: err %v, want error %v", c.name, err, c.wantErr)
+		}
+		if dp != nil {
+			dp.Close()
+		}
+	}
+}
+
+var _ status.Source = (*Daemon)(nil)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
