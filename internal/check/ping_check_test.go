@@ -50,6 +50,53 @@ func TestPingCheckVerdicts(t *testing.T) {
 	}
 }
 
+// sourcedFake records what PingFrom was asked.
+type sourcedFake struct {
+	fakePinger
+	src     netip.Addr
+	ifIndex int
+}
+
+func (f *sourcedFake) PingFrom(ctx context.Context, dst, src netip.Addr, ifIndex int) (time.Duration, error) {
+	f.src, f.ifIndex = src, ifIndex
+	return f.Ping(ctx, dst)
+}
+
+func TestPingCheckBindOptions(t *testing.T) {
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := netip.MustParseAddr("192.0.2.1")
+	tests := []struct {
+		name    string
+		opts    PingOptions
+		healthy bool
+		reason  string
+		src     netip.Addr
+		ifIndex int
+		key     string
+	}{
+		{"SourceAddressIsPassed", PingOptions{BindAddr: netip.MustParseAddr("192.0.2.9")}, true, "echo reply", netip.MustParseAddr("192.0.2.9"), 0, "PING_CHECK 192.0.2.1 bind=192.0.2.9"},
+		{"InterfaceIsLookedUp", PingOptions{BindIf: "lo"}, true, "echo reply", netip.Addr{}, lo.Index, "PING_CHECK 192.0.2.1 if=lo"},
+		{"MissingInterfaceFails", PingOptions{BindIf: "vigil-none0"}, false, "bind_if vigil-none0", netip.Addr{}, 0, "PING_CHECK 192.0.2.1 if=vigil-none0"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &sourcedFake{fakePinger: fakePinger{rtt: time.Millisecond}}
+			o := tc.opts
+			o.Addr, o.Pinger = dst, f
+			c := NewPing(o)
+			wantProbe(t, runProbe(t, c, time.Second), tc.healthy, tc.reason)
+			if f.src != tc.src || f.ifIndex != tc.ifIndex || c.Key() != tc.key {
+				t.Errorf("PingFrom got src %v ifIndex %d, key %q; want %v, %d, %q", f.src, f.ifIndex, c.Key(), tc.src, tc.ifIndex, tc.key)
+			}
+		})
+	}
+	plain := NewPing(PingOptions{Addr: dst, Pinger: &fakePinger{}, BindAddr: netip.MustParseAddr("192.0.2.9")})
+	wantProbe(t, runProbe(t, plain, time.Second), false, "cannot choose a source")
+}
+
 func TestPingCheckUnmapsAndKeys(t *testing.T) {
 	f := &fakePinger{rtt: time.Millisecond}
 	c := NewPing(PingOptions{Addr: netip.MustParseAddr("::ffff:192.0.2.1"), Pinger: f})

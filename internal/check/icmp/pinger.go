@@ -16,6 +16,7 @@ import (
 	xicmp "golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
 )
 
 // Family is the address family a Pinger serves.
@@ -75,9 +76,24 @@ type Pinger struct {
 	chans    sync.Pool
 }
 
+// Options configure a Pinger beyond its family and mode.
+type Options struct {
+	Family Family
+	Mode   Mode
+	// Fwmark, when non-zero, marks every echo request with SO_MARK (PING_CHECK's fwmark): the
+	// mark belongs to the socket, so each mark needs a Pinger of its own.
+	Fwmark uint32
+}
+
 // New opens the socket for family in mode and starts the reader. It fails, saying why, when
 // neither a raw socket nor a ping socket may be opened.
 func New(family Family, mode Mode) (*Pinger, error) {
+	return NewWithOptions(Options{Family: family, Mode: mode})
+}
+
+// NewWithOptions is New with a fwmark.
+func NewWithOptions(o Options) (*Pinger, error) {
+	family, mode := o.Family, o.Mode
 	var rawNet, dgramNet, wildcard string
 	switch family {
 	case IPv4:
@@ -117,6 +133,12 @@ func New(family Family, mode Mode) (*Pinger, error) {
 		p.conn.Close()
 		return nil, fmt.Errorf("icmp: random cookie: %w", err)
 	}
+	if o.Fwmark != 0 {
+		if err := p.setMark(o.Fwmark); err != nil {
+			p.conn.Close()
+			return nil, err
+		}
+	}
 	var idb [4]byte
 	_, _ = rand.Read(idb[:])
 	p.id = binary.BigEndian.Uint16(idb[:2])
@@ -150,13 +172,46 @@ func (p *Pinger) packetConn() net.PacketConn {
 	return p.conn.IPv6PacketConn().PacketConn
 }
 
+// setMark sets SO_MARK on the socket.
+func (p *Pinger) setMark(mark uint32) error {
+	sc, ok := p.packetConn().(syscall.Conn)
+	if !ok {
+		return fmt.Errorf("icmp: set fwmark %d: socket has no file descriptor", mark)
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("icmp: set fwmark %d: %w", mark, err)
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_MARK, int(mark))
+	}); err != nil {
+		return fmt.Errorf("icmp: set fwmark %d: %w", mark, err)
+	}
+	if serr != nil {
+		return fmt.Errorf("icmp: set fwmark %d (needs CAP_NET_ADMIN): %w", mark, serr)
+	}
+	return nil
+}
+
 // Privileged reports whether the Pinger uses a raw socket.
 func (p *Pinger) Privileged() bool { return p.privileged }
 
 // Ping sends one echo request to dst and waits for its reply until ctx is done. It returns the
 // round-trip time.
 func (p *Pinger) Ping(ctx context.Context, dst netip.Addr) (time.Duration, error) {
+	return p.PingFrom(ctx, dst, netip.Addr{}, 0)
+}
+
+// PingFrom is Ping with the request sent from src (when valid) out of the interface with index
+// ifIndex (when non-zero), chosen per packet (IP_PKTINFO / IPV6_PKTINFO) since the socket is
+// shared: PING_CHECK's bindto and bind_if.
+func (p *Pinger) PingFrom(ctx context.Context, dst, src netip.Addr, ifIndex int) (time.Duration, error) {
 	dst = dst.Unmap()
+	src = src.Unmap()
+	if src.IsValid() && src.Is4() != dst.Is4() {
+		return 0, fmt.Errorf("icmp: ping %s from %s: families differ", dst, src)
+	}
 	if (p.family == IPv4) != dst.Is4() {
 		return 0, fmt.Errorf("icmp: ping %s: address is not IPv%d", dst, p.family)
 	}
@@ -203,7 +258,23 @@ func (p *Pinger) Ping(ctx context.Context, dst netip.Addr) (time.Duration, error
 		to = &net.UDPAddr{IP: ip, Zone: dst.Zone()}
 	}
 	sent := time.Now()
-	_, err := p.conn.WriteTo(pkt[:], to)
+	var err error
+	switch {
+	case !src.IsValid() && ifIndex == 0:
+		_, err = p.conn.WriteTo(pkt[:], to)
+	case p.family == IPv4:
+		cm := &ipv4.ControlMessage{IfIndex: ifIndex}
+		if src.IsValid() {
+			cm.Src = net.IP(src.AsSlice())
+		}
+		_, err = p.conn.IPv4PacketConn().WriteTo(pkt[:], cm, to)
+	default:
+		cm := &ipv6.ControlMessage{IfIndex: ifIndex}
+		if src.IsValid() {
+			cm.Src = net.IP(src.AsSlice())
+		}
+		_, err = p.conn.IPv6PacketConn().WriteTo(pkt[:], cm, to)
+	}
 	if err != nil {
 		p.forget(key, ch)
 		return 0, fmt.Errorf("icmp: send echo to %s: %w", dst, err)

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -359,4 +360,92 @@ func BenchmarkPingerManyTargets(b *testing.B) {
 			}
 		}
 	})
+}
+
+func TestPingFromChoosesSourceAndInterface(t *testing.T) {
+	p := newPinger(t, IPv4, Auto)
+	if !p.Privileged() {
+		t.Skip("needs a raw socket to watch the requests")
+	}
+	sniff, err := net.ListenPacket("ip4:icmp", "0.0.0.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sniff.Close()
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	dst, src := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")
+	if _, err := p.PingFrom(ctx, dst, src, lo.Index); err != nil {
+		t.Fatalf("PingFrom(%s, %s, lo): %v", dst, src, err)
+	}
+	// The sniffer saw the request leave from src.
+	_ = sniff.SetReadDeadline(time.Now().Add(time.Second))
+	buf := make([]byte, 1500)
+	for {
+		n, from, err := sniff.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("no echo request from %s seen: %v", src, err)
+		}
+		if n >= echoHeaderLen+cookieLen && buf[0] == 8 && [cookieLen]byte(buf[echoHeaderLen:echoHeaderLen+cookieLen]) == p.cookie {
+			if got := from.(*net.IPAddr).IP.String(); got != src.String() {
+				t.Fatalf("echo request left from %s, want %s", got, src)
+			}
+			break
+		}
+	}
+
+	tests := []struct {
+		name    string
+		src     netip.Addr
+		ifIndex int
+		want    string
+	}{
+		{"SourceNotOnThisHost", netip.MustParseAddr("192.0.2.1"), 0, "send echo"},
+		{"NoSuchInterface", netip.Addr{}, 1 << 20, "send echo"},
+		{"SourceOfTheOtherFamily", netip.MustParseAddr("::1"), 0, "families differ"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := p.PingFrom(ctx, dst, tc.src, tc.ifIndex)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("PingFrom: %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+	if ipv6Loopback() {
+		p6 := newPinger(t, IPv6, Auto)
+		if _, err := p6.PingFrom(ctx, netip.IPv6Loopback(), netip.IPv6Loopback(), lo.Index); err != nil {
+			t.Errorf("PingFrom(::1, ::1, lo): %v", err)
+		}
+	}
+}
+
+func TestFwmarkIsSetOnTheSocket(t *testing.T) {
+	if os.Geteuid() != 0 && os.Getenv("CI") == "" {
+		t.Skip("needs root (CAP_NET_ADMIN) to set SO_MARK")
+	}
+	p, err := NewWithOptions(Options{Family: IPv4, Mode: Auto, Fwmark: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	rc, err := p.packetConn().(syscall.Conn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mark int
+	var gerr error
+	_ = rc.Control(func(fd uintptr) { mark, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_MARK) })
+	if gerr != nil || mark != 7 {
+		t.Errorf("SO_MARK = %d, %v; want 7", mark, gerr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := p.Ping(ctx, netip.MustParseAddr("127.0.0.1")); err != nil {
+		t.Errorf("marked Ping: %v", err)
+	}
 }
