@@ -97,12 +97,19 @@ type TLSOptions struct {
 	RootCAs *x509.CertPool
 	// Certificates are client certificates to present (the SSL block's certificate and key).
 	Certificates []tls.Certificate
+	// Compliant ends each connection with a TLS close_notify and a normal close
+	// (tls_compliant); otherwise the connection is reset, as Keepalived's quiet shutdown
+	// sends no close_notify either.
+	Compliant bool
 }
 
 // keySuffix renders the TLS options for a checker's Key. Root pools and client certificates are
 // summarised by a hash of their subjects and certificates, stable across reloads.
 func (o *TLSOptions) keySuffix() string {
 	s := fmt.Sprintf(" sni=%s verify=%t", o.ServerName, o.Verify)
+	if o.Compliant {
+		s += " compliant"
+	}
 	if o.RootCAs == nil && len(o.Certificates) == 0 {
 		return s
 	}
@@ -330,7 +337,8 @@ func (c *HTTPChecker) checkURL(ctx context.Context, u *httpURL) string {
 	}
 	stop := bindConn(ctx, raw)
 	defer stop()
-	if tc, ok := raw.(*net.TCPConn); ok {
+	compliant := c.opts.TLS != nil && c.opts.TLS.Compliant
+	if tc, ok := raw.(*net.TCPConn); ok && !compliant {
 		// Reset rather than close once done, as for TCP_CHECK: no TIME_WAIT left behind per probe.
 		_ = tc.SetLinger(0)
 	}
@@ -343,9 +351,14 @@ func (c *HTTPChecker) checkURL(ctx context.Context, u *httpURL) string {
 		}
 		conn = tc
 	}
-	// Closing the TCP socket, not the TLS layer: Keepalived's quiet shutdown sends no
-	// close_notify either, and there is nothing left to say.
-	defer raw.Close()
+	if compliant {
+		// tls_compliant: say close_notify, then close.
+		defer conn.Close()
+	} else {
+		// Closing the TCP socket, not the TLS layer: Keepalived's quiet shutdown sends no
+		// close_notify either, and there is nothing left to say.
+		defer raw.Close()
+	}
 
 	if _, err := conn.Write(u.request); err != nil {
 		return prefix + failReason(ctx, "send request", err)

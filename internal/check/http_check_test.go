@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -366,6 +367,7 @@ func TestSSLGet(t *testing.T) {
 		{"VerifyFailsOnWrongName", TLSOptions{ServerName: "wrong.example.test", Verify: true, RootCAs: pool}, false, "TLS handshake", "wrong.example.test"},
 		{"VerifyFailsOnUntrustedRoot", TLSOptions{ServerName: "backend.example.test", Verify: true, RootCAs: otherPool}, false, "TLS handshake", "backend.example.test"},
 		{"VerifyFailsOnIPWithoutSAN", TLSOptions{Verify: true, RootCAs: pool}, false, "TLS handshake", ""},
+		{"TLSCompliantPasses", TLSOptions{Compliant: true}, true, "ok", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -437,6 +439,7 @@ func TestHTTPKeyDistinguishesProbes(t *testing.T) {
 		"proto":  {ConnOptions: ConnOptions{Addr: ap}, Protocol: HTTP11, URLs: []URL{{Path: "/"}}},
 		"vhost":  {ConnOptions: ConnOptions{Addr: ap}, VirtualHost: "h", URLs: []URL{{Path: "/"}}},
 		"tls":    {ConnOptions: ConnOptions{Addr: ap}, TLS: &TLSOptions{}, URLs: []URL{{Path: "/"}}},
+		"tlsc":   {ConnOptions: ConnOptions{Addr: ap}, TLS: &TLSOptions{Compliant: true}, URLs: []URL{{Path: "/"}}},
 		"mark":   {ConnOptions: ConnOptions{Addr: ap, Fwmark: 1}, URLs: []URL{{Path: "/"}}},
 	}
 	seen := map[string]string{}
@@ -486,6 +489,58 @@ func BenchmarkHTTPCheckLoopback(b *testing.B) {
 	for b.Loop() {
 		if r := c.Check(ctx); !r.Healthy {
 			b.Fatal(r.Reason)
+		}
+	}
+}
+
+func TestSSLGetClosesAsToldByTLSCompliant(t *testing.T) {
+	cert, _ := selfSignedCert(t, "127.0.0.1")
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	ends := make(chan error, 4)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+				r := bufio.NewReader(c)
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil || line == "\r\n" {
+						break
+					}
+				}
+				_, _ = c.Write([]byte("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+				_, err := r.ReadByte() // what the client ends with: close_notify is a clean EOF
+				ends <- err
+			}()
+		}
+	}()
+	ap := addrPort(t, ln.Addr())
+	tests := []struct {
+		compliant bool
+		cleanEOF  bool
+	}{
+		{compliant: true, cleanEOF: true},
+		{compliant: false, cleanEOF: false},
+	}
+	for _, tc := range tests {
+		c := mustHTTP(t, HTTPOptions{ConnOptions: ConnOptions{Addr: ap}, TLS: &TLSOptions{Compliant: tc.compliant}, URLs: []URL{{Path: "/"}}})
+		wantProbe(t, runProbe(t, c, 2*time.Second), true, "ok")
+		select {
+		case err := <-ends:
+			if got := errors.Is(err, io.EOF); got != tc.cleanEOF {
+				t.Errorf("tls_compliant %t: server read ended with %v; clean EOF %t, want %t", tc.compliant, err, got, tc.cleanEOF)
+			}
+		case <-time.After(3 * time.Second):
+			t.Fatal("server saw no end of connection")
 		}
 	}
 }
