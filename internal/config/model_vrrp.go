@@ -175,6 +175,8 @@ type GarpGroup struct {
 	GarpInterval Duration `json:"garp_interval"`
 	GnaInterval  Duration `json:"gna_interval"`
 	Interfaces   []string `json:"interfaces"`
+
+	aggregate bool // an interfaces block was given
 }
 
 // TrackGroup is a track_group block (named groups of instances for static addresses/routes).
@@ -505,6 +507,57 @@ func (c *Config) finishVRRP(p *parser) {
 	c.finishSyncGroups(p)
 	for _, v := range c.VRRPInstances {
 		c.finishInstance(p, v)
+	}
+	c.finishSyncGroupTracking(p)
+}
+
+// finishSyncGroupTracking applies a sync group's tracking to its members, as Keepalived does
+// once every instance is complete: no weights when a member is the address owner, and an
+// interface tracked by both a member and its group is reported.
+func (c *Config) finishSyncGroupTracking(p *parser) {
+	byName := map[string]*VRRPInstance{}
+	for _, v := range c.VRRPInstances {
+		byName[v.Name] = v
+	}
+	for _, sg := range c.VRRPSyncGroups {
+		owner := false
+		for _, m := range sg.Members {
+			if byName[m].Priority == 255 {
+				owner = true
+				break
+			}
+		}
+		clear := func(refs []*TrackRef, kind, action string) {
+			for _, r := range refs {
+				if owner && r.Weight != 0 {
+					p.diags.Warnf(sg.Pos, "(%s) Cannot have weighted track %s '%s' with member having priority 255 - %s",
+						sg.Name, kind, r.Name, action)
+					r.Weight = 0
+				}
+			}
+		}
+		clear(sg.TrackScripts, "script", "clearing weight")
+		clear(sg.TrackFiles, "file", "setting weight 0")
+		clear(sg.TrackProcesses, "process", "setting weight 0")
+		clear(sg.TrackBFDs, "bfd", "setting weight 0")
+		for _, ti := range sg.TrackInterfaces {
+			if owner && ti.Weight != 0 {
+				p.diags.Warnf(sg.Pos, "(%s) Cannot have weighted track interface '%s' with member having priority 255 - clearing weight",
+					sg.Name, ti.Name)
+				ti.Weight = 0
+			}
+			for _, m := range sg.Members {
+				v := byName[m]
+				// The instance tracks its own interface too, unless dont_track_primary.
+				both := v.Interface == ti.Name && !v.DontTrackPrimary
+				for _, vi := range v.TrackInterfaces {
+					both = both || vi.Name == ti.Name
+				}
+				if both {
+					p.diags.Warnf(sg.Pos, "(%s) track_interface %s is configured on VRRP instance and sync group. Remove vrrp instance or sync group config", m, ti.Name)
+				}
+			}
+		}
 	}
 }
 
@@ -857,22 +910,13 @@ func (c *Config) syncWeights(p *parser, v *VRRPInstance, sg *VRRPSyncGroup) {
 	for _, t := range v.TrackFiles {
 		switch {
 		case t.Weight == 1:
-			p.diags.Warnf(v.Pos, "(%s) ignoring weight from tracked file %s due to %s. specify weight 0", v.Name, c.trackFilePath(t.Name), whyScript)
+			p.diags.Warnf(v.Pos, "(%s) ignoring weight from tracked file %s due to %s. specify weight 0", v.Name, t.Name, whyScript)
 			t.Weight = 0
 		case t.Weight != 0:
-			p.diags.Warnf(v.Pos, "(%s) ignoring tracked file %s with weight %d due to %s", v.Name, c.trackFilePath(t.Name), t.Weight, whyScript)
+			p.diags.Warnf(v.Pos, "(%s) ignoring tracked file %s with weight %d due to %s", v.Name, t.Name, t.Weight, whyScript)
 			continue
 		}
 		files = append(files, t)
 	}
 	v.TrackFiles = files
-}
-
-func (c *Config) trackFilePath(name string) string {
-	for _, f := range c.VRRPTrackFiles {
-		if f.Name == name {
-			return f.File
-		}
-	}
-	return name
 }

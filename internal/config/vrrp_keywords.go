@@ -124,10 +124,17 @@ func addVRRPTopKeywords(c *Config, t *table) {
 	t.keywords["garp_group"] = keyword{block: func(p *parser, l Line) *table {
 		gg := &GarpGroup{Pos: l.Pos}
 		static.GarpGroups = append(static.GarpGroups, gg)
-		n := len(static.GarpGroups)
-		return garpGroupTable(gg, func(p *parser) {
-			// Keepalived numbers garp groups from 1 in the order they appear.
-			p.diags.Warnf(gg.Pos, "garp group %d does not have any delay set - removing", n)
+		return garpGroupTable(gg, func(p *parser, end Pos) {
+			// Keepalived numbers only the groups with an interfaces block, from 1.
+			n := 0
+			if gg.aggregate {
+				for _, o := range static.GarpGroups {
+					if o.aggregate {
+						n++
+					}
+				}
+			}
+			p.diags.Warnf(end, "garp group %d does not have any delay set - removing", n)
 			static.GarpGroups = static.GarpGroups[:len(static.GarpGroups)-1]
 		})
 	}}
@@ -168,7 +175,7 @@ func addVRRPTopKeywords(c *Config, t *table) {
 	}}
 }
 
-func garpGroupTable(gg *GarpGroup, noDelay func(p *parser)) *table {
+func garpGroupTable(gg *GarpGroup, noDelay func(p *parser, end Pos)) *table {
 	interval := func(name string, dst *Duration) keyword {
 		return keyword{scalar: func(p *parser, l Line) {
 			s, ok := p.need(l, 1)
@@ -192,11 +199,12 @@ func garpGroupTable(gg *GarpGroup, noDelay func(p *parser)) *table {
 			}
 		}},
 		"interfaces": {values: func(p *parser, l Line) func(*parser, Line) {
+			gg.aggregate = true
 			return func(p *parser, l Line) { gg.Interfaces = append(gg.Interfaces, l.Words...) }
 		}},
 	}, close: func(p *parser, end Pos) {
 		if gg.GarpInterval == 0 && gg.GnaInterval == 0 {
-			noDelay(p)
+			noDelay(p, end)
 		}
 	}}
 }
@@ -489,7 +497,7 @@ func (st *vrrpState) trackProcessTable(t *TrackProcess) *table {
 	}
 	return &table{keywords: kw, close: func(p *parser, end Pos) {
 		if t.Process == "" {
-			p.diags.Warnf(end, "track process '%s' process name not specified - ignoring", t.Name)
+			p.diags.Warnf(end, "track process '%s' process name not specified", t.Name)
 			return
 		}
 		st.c.VRRPTrackProcesses = append(st.c.VRRPTrackProcesses, t)
