@@ -400,15 +400,14 @@ func (lx *lexer) readLine() (string, bool) {
 		if !lx.count() {
 			return "", false
 		}
-		if raw == "" {
-			lx.endCollecting()
-			continue
-		}
 		line, unterminated := decomment(raw)
 		if unterminated {
 			lx.diags.Warnf(lx.pos(), "Unterminated quote '%s'", clip(strings.TrimLeft(raw, " \t")))
 		}
 		if line == "" {
+			// Blank in the copy Keepalived's processes read (see below), so it ends a
+			// multiline definition even when it held a comment.
+			lx.endCollecting()
 			continue
 		}
 		// Keepalived's VRRP and checker processes read a copy of the configuration written by

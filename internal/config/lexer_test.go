@@ -188,7 +188,8 @@ func TestLexPWDIsTheCurrentFilesDirectory(t *testing.T) {
 
 func TestLexMultilineDefinitions(t *testing.T) {
 	runLexCases(t, []lexCase{
-		// observed: a blank line ends the definition; a comment line does not.
+		// observed: a blank or comment line ends the definition, one ending in '\' does not.
+		{name: "comment line ends it", src: "$A=va w1 \\\n#c x\nw2 w3\n$A", want: []string{"3: w2|w3", "4: va|w1"}},
 		{name: "blank line ends it", src: "$ML= \\\n  ml_a ${N} \\\n  # note \\\n  ml_b \\\n\n  ml_c\n$N=1\n$ML\nafter", want: []string{"6: ml_c", "8: ml_a|1", "8: ml_b", "9: after"}},
 		{name: "last line without backslash ends it", src: "$B=\\\nx {\\\ny\\\n}\n$B", want: []string{"5: x|{", "5: y", "5: }"}},
 		{name: "used only at the end of a line", src: "$B=\\\nx\\\ny\n$B tail\nhead $B", want: []string{"4: $B|tail", "5: head|x", "5: y"}},
@@ -595,5 +596,40 @@ func TestLexKeepalivedSamplesCleanly(t *testing.T) {
 		if len(lines) == 0 || len(d.List) != 0 {
 			t.Errorf("%s: %d lines, diagnostics %q", p, len(lines), messages(d))
 		}
+	}
+}
+
+// TestLexDifferentialDump is the vigil half of the differential check against Keepalived in
+// testdata/lexer/differential (see its README): with VIGIL_LEX_DIFF_DIR set, it writes, for each
+// *.conf there, the first word of every brace-split piece with its line, the words Keepalived
+// names in its "Unknown keyword" reports. Without the variable there is nothing to compare.
+func TestLexDifferentialDump(t *testing.T) {
+	dir := os.Getenv("VIGIL_LEX_DIFF_DIR")
+	if dir == "" {
+		t.Skip("VIGIL_LEX_DIFF_DIR not set: differential run only")
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, f := range files {
+		fmt.Fprintf(&b, "== %s\n", filepath.Base(f))
+		d := &Diagnostics{}
+		lines, err := lex(f, Options{ConfigID: "main"}, d)
+		if err != nil {
+			fmt.Fprintf(&b, "ERR %v\n", err)
+		}
+		for _, l := range lines {
+			for i, w := range l.Words {
+				brace := w == "{" || w == "}"
+				if i == 0 || brace || l.Words[i-1] == "{" || l.Words[i-1] == "}" {
+					fmt.Fprintf(&b, "%d\t%q\n", l.Pos.Line, w)
+				}
+			}
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "mine.out"), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
