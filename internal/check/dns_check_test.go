@@ -96,7 +96,7 @@ func TestDNSCheck(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantProbe(t, runProbe(t, c, probeTimeout), tc.healthy, tc.reason)
+			wantProbe(t, runProbe(t, c, probeDeadline(tc.reason)), tc.healthy, tc.reason)
 		})
 	}
 }

@@ -82,7 +82,7 @@ func TestGRPCCheck(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			c := NewGRPC(GRPCOptions{ConnOptions: ConnOptions{Addr: tc.addr}, Service: tc.service})
-			wantProbe(t, runProbe(t, c, probeTimeout), tc.healthy, tc.reason)
+			wantProbe(t, runProbe(t, c, probeDeadline(tc.reason)), tc.healthy, tc.reason)
 		})
 	}
 }
@@ -147,8 +147,13 @@ func TestNetworkChecksLeaveNoGoroutines(t *testing.T) {
 	}
 	checks = append(checks, u)
 	for i, c := range checks {
-		r := runProbe(t, c, probeTimeout)
-		if wantHealthy := i != 5; r.Healthy != wantHealthy {
+		wantHealthy := i != 5
+		d := probeTimeout
+		if wantHealthy {
+			d = probeDeadline("")
+		}
+		r := runProbe(t, c, d)
+		if r.Healthy != wantHealthy {
 			t.Errorf("%s %s: %+v", c.Kind(), c.Target(), r)
 		}
 	}

@@ -204,7 +204,7 @@ func TestHTTPGet(t *testing.T) {
 			t.Parallel()
 			o := tc.opts
 			o.Addr = ap
-			wantProbe(t, runProbe(t, mustHTTP(t, o), probeTimeout), tc.healthy, tc.reason)
+			wantProbe(t, runProbe(t, mustHTTP(t, o), probeDeadline(tc.reason)), tc.healthy, tc.reason)
 		})
 	}
 }
@@ -259,7 +259,7 @@ func TestHTTPGetAgainstOddServers(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			c := mustHTTP(t, HTTPOptions{ConnOptions: ConnOptions{Addr: tc.addr}, URLs: []URL{{Path: "/"}}})
-			wantProbe(t, runProbe(t, c, probeTimeout), tc.healthy, tc.reason)
+			wantProbe(t, runProbe(t, c, probeDeadline(tc.reason)), tc.healthy, tc.reason)
 		})
 	}
 }

@@ -45,7 +45,7 @@ func TestPingCheckVerdicts(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			c := NewPing(PingOptions{Addr: netip.MustParseAddr("192.0.2.1"), Pinger: tc.pinger})
-			wantProbe(t, runProbe(t, c, probeTimeout), tc.healthy, tc.reason)
+			wantProbe(t, runProbe(t, c, probeDeadline(tc.reason)), tc.healthy, tc.reason)
 		})
 	}
 }

@@ -115,7 +115,7 @@ func TestSMTPCheck(t *testing.T) {
 				addr = scriptedTCPServer(t, tc.serve)
 			}
 			c := mustSMTP(t, SMTPOptions{ConnOptions: ConnOptions{Addr: addr}})
-			wantProbe(t, runProbe(t, c, probeTimeout), tc.healthy, tc.reason)
+			wantProbe(t, runProbe(t, c, probeDeadline(tc.reason)), tc.healthy, tc.reason)
 		})
 	}
 }

@@ -109,7 +109,7 @@ func TestUDPCheck(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantProbe(t, runProbe(t, c, probeTimeout), tc.healthy, tc.reason)
+			wantProbe(t, runProbe(t, c, probeDeadline(tc.reason)), tc.healthy, tc.reason)
 		})
 	}
 }
