@@ -213,12 +213,13 @@ func TestPingsGivingUpEarlyLeaveNoStaleReplies(t *testing.T) {
 			t.Fatalf("ping %d after the early give-ups: %v", i, err)
 		}
 	}
-	// A ping that got someone else's value would report an RTT from the past or the future.
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	// A ping handed a stale value, taken before it sent its request, would report an RTT of
+	// zero or less.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for range 50 {
 		rtt, err := p.Ping(ctx, netip.MustParseAddr("127.0.0.1"))
-		if err != nil || rtt <= 0 || rtt > 500*time.Millisecond {
+		if err != nil || rtt <= 0 {
 			t.Fatalf("Ping = %v, %v", rtt, err)
 		}
 	}
