@@ -495,7 +495,8 @@ func (c *Config) finishVRRP(p *parser) {
 			v.Unusable, bad = true, true
 			continue
 		}
-		if v.Interface == "" && len(v.UnicastPeers) == 0 {
+		// Keepalived 2.2.7 requires an interface here even with unicast peers.
+		if v.Interface == "" {
 			p.diags.Errorf(v.Pos, "(%s) Unknown interface!", v.Name)
 			v.Unusable, bad = true, true
 		}
@@ -685,11 +686,6 @@ func (c *Config) finishInstance(p *parser, v *VRRPInstance) {
 			warn("Initial state master is incompatible with AH authentication - clearing")
 			v.State = "BACKUP"
 		}
-	}
-	if v.Interface == "" && !v.UnicastSrcIP.IsValid() && !v.McastSrcIP.IsValid() {
-		p.diags.Errorf(v.Pos, "(%s): Unicast instances must have unicast_src_ip or interface", v.Name)
-		v.Unusable = true
-		return
 	}
 	if v.set.unicastConfigured && len(v.UnicastPeers) == 0 && !v.UnicastFaultNoPeer {
 		p.diags.Warnf(v.Pos, "(%s) A unicast keyword has been specified without any unicast peers. Defaulting to multicast. This usage is deprecated - please update your configuration.", v.Name)

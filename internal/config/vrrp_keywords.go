@@ -94,7 +94,7 @@ func addVRRPTopKeywords(c *Config, t *table) {
 	static := &c.Global.Static
 	t.keywords["static_ipaddress"] = keyword{values: func(p *parser, l Line) func(*parser, Line) {
 		return func(p *parser, l Line) {
-			if a := parseVirtualIP(p, l, true); a != nil {
+			if a := parseVirtualIP(p, l, static); a != nil {
 				static.IPAddresses = append(static.IPAddresses, a)
 			}
 		}
@@ -934,7 +934,7 @@ func (st *vrrpState) instanceTable(v *VRRPInstance) *table {
 		}},
 		"virtual_ipaddress": {values: func(p *parser, l Line) func(*parser, Line) {
 			return func(p *parser, l Line) {
-				a := parseVirtualIP(p, l, false)
+				a := parseVirtualIP(p, l, nil)
 				if a == nil {
 					return
 				}
@@ -947,7 +947,7 @@ func (st *vrrpState) instanceTable(v *VRRPInstance) *table {
 		}},
 		"virtual_ipaddress_excluded": {values: func(p *parser, l Line) func(*parser, Line) {
 			return func(p *parser, l Line) {
-				if a := parseVirtualIP(p, l, false); a != nil {
+				if a := parseVirtualIP(p, l, nil); a != nil {
 					v.VirtualIPAddressesExcluded = append(v.VirtualIPAddressesExcluded, a)
 				}
 			}
@@ -1258,10 +1258,12 @@ func (st *vrrpState) syncGroupTable(g *VRRPSyncGroup) *table {
 	return &table{keywords: kw}
 }
 
-// parseVirtualIP reads one address line of virtual_ipaddress(_excluded) or static_ipaddress.
-// It returns nil when Keepalived would skip the address. An interface named with dev is not
-// checked: whether it exists is a runtime matter.
-func parseVirtualIP(p *parser, l Line, static bool) *VirtualIP {
+// parseVirtualIP reads one address line of virtual_ipaddress(_excluded), or of static_ipaddress
+// when st is not nil (track_group names are then looked up in st). It returns nil when
+// Keepalived would skip the address. An interface named with dev is not checked: whether it
+// exists is a runtime matter.
+func parseVirtualIP(p *parser, l Line, st *VRRPStatic) *VirtualIP {
+	static := st != nil
 	w := l.Words
 	a := &VirtualIP{Pos: l.Pos}
 	addr := w[0]
@@ -1395,6 +1397,19 @@ func parseVirtualIP(p *parser, l Line, static bool) *VirtualIP {
 			if !ok {
 				break
 			}
+			if a.TrackGroup != "" {
+				p.diags.Warnf(l.Pos, "track_group %s is a duplicate", s)
+				missing = "-"
+				break
+			}
+			found := false
+			for _, tg := range st.TrackGroups {
+				found = found || tg.Name == s
+			}
+			if !found {
+				p.diags.Warnf(l.Pos, "track_group %s not found", s)
+				continue
+			}
 			a.TrackGroup = s
 		case "use_vmac":
 			if static {
@@ -1408,6 +1423,10 @@ func parseVirtualIP(p *parser, l Line, static bool) *VirtualIP {
 		if missing != "" {
 			break
 		}
+	}
+	if missing == "-" {
+		// A duplicate track_group ends the options, as in Keepalived.
+		missing = ""
 	}
 	if missing != "" {
 		p.diags.Warnf(l.Pos, "No %s parameter specified for %s", missing, w[0])
