@@ -60,8 +60,10 @@ type lexer struct {
 	lastPos  Pos
 	depth    int // brace depth, for the missing '}' report
 	tooDeep  bool
-	out      []Line
-	chainOut int // index in out of the line the current brace-split chain adds to, or -1
+	done     [][]Line // full chunks of lines produced
+	cur      []Line   // the chunk being filled
+	chainOut int      // index in cur of the line the current brace-split chain adds to, or -1
+	slab     []string
 }
 
 // mlState is what remains of a multiline definition being expanded.
@@ -200,17 +202,47 @@ func (lx *lexer) run() []Line {
 			continue
 		}
 		if cont && lx.chainOut >= 0 {
-			l := &lx.out[lx.chainOut]
+			l := &lx.cur[lx.chainOut]
 			l.Words = append(l.Words, words...)
 			continue
 		}
-		lx.out = append(lx.out, Line{Pos: pos, Words: append([]string(nil), words...)})
-		lx.chainOut = len(lx.out) - 1
+		if len(lx.cur) == cap(lx.cur) {
+			// Lines are kept in chunks and joined once at the end: growing one slice of
+			// 100,000 lines would copy it many times over.
+			if lx.cur != nil {
+				lx.done = append(lx.done, lx.cur)
+			}
+			lx.cur = make([]Line, 0, 4096)
+		}
+		lx.cur = append(lx.cur, Line{Pos: pos, Words: lx.keepWords(words)})
+		lx.chainOut = len(lx.cur) - 1
 	}
 	if lx.depth > 0 {
 		lx.diags.Warnf(Pos{File: lx.topName}, "There are %d missing '}'s or extra '{'s", lx.depth)
 	}
-	return lx.out
+	if len(lx.done) == 0 {
+		return lx.cur
+	}
+	n := len(lx.cur)
+	for _, c := range lx.done {
+		n += len(c)
+	}
+	out := make([]Line, 0, n)
+	for _, c := range lx.done {
+		out = append(out, c...)
+	}
+	return append(out, lx.cur...)
+}
+
+// keepWords copies words into a shared slab, so that lines cost no allocation each. The slice
+// returned has no spare capacity: appending to it copies.
+func (lx *lexer) keepWords(words []string) []string {
+	if len(words) > cap(lx.slab)-len(lx.slab) {
+		lx.slab = make([]string, 0, max(4096, len(words)))
+	}
+	start := len(lx.slab)
+	lx.slab = append(lx.slab, words...)
+	return lx.slab[start:len(lx.slab):len(lx.slab)]
 }
 
 // pos is the position of the line being read.
@@ -429,8 +461,24 @@ func (lx *lexer) readLine() (string, bool) {
 
 // readPhysical reads one line of f without its line ending. ok is false at the end of the file.
 func (lx *lexer) readPhysical(f *openFile) (string, bool) {
-	var buf []byte
-	size := 0
+	// Most lines fit the reader's buffer and are copied once, straight into a string.
+	if chunk, err := f.r.ReadSlice('\n'); err != bufio.ErrBufferFull {
+		if err != nil && len(chunk) == 0 {
+			if err != io.EOF {
+				lx.diags.Warnf(Pos{File: f.name, Line: f.line + 1}, "read %s: %v", f.name, err)
+			}
+			return "", false
+		}
+		return lx.physicalLine(f, chunk, len(chunk)), true
+	} else {
+		return lx.longLine(f, chunk)
+	}
+}
+
+// longLine reads the rest of a line longer than the reader's buffer, of which first is the start.
+func (lx *lexer) longLine(f *openFile, first []byte) (string, bool) {
+	buf := append([]byte(nil), first...)
+	size := len(first)
 	for {
 		chunk, err := f.r.ReadSlice('\n')
 		size += len(chunk)
@@ -442,19 +490,23 @@ func (lx *lexer) readPhysical(f *openFile) (string, bool) {
 		if err == bufio.ErrBufferFull {
 			continue
 		}
-		if err != nil && size == 0 {
-			if err != io.EOF {
-				lx.diags.Warnf(Pos{File: f.name, Line: f.line + 1}, "read %s: %v", f.name, err)
-			}
-			return "", false
+		if err != nil && err != io.EOF {
+			lx.diags.Warnf(Pos{File: f.name, Line: f.line + 1}, "read %s: %v", f.name, err)
 		}
 		break
 	}
-	f.line++
 	if size > maxLineBytes {
+		f.line++
 		lx.diags.Errorf(lx.pos(), "line is %d bytes long, more than the limit of %d; ignored", size, maxLineBytes)
 		return "", true
 	}
+	return lx.physicalLine(f, buf, size), true
+}
+
+// physicalLine counts the line read into buf (size bytes long with its ending) and returns it
+// without its ending, cut at a NUL.
+func (lx *lexer) physicalLine(f *openFile, buf []byte, size int) string {
+	f.line++
 	if size > keepalivedMaxLine {
 		lx.diags.Warnf(lx.pos(), "line is %d bytes long; Keepalived reads at most %d bytes at a time and would split it", size, keepalivedMaxLine)
 	}
@@ -467,5 +519,5 @@ func (lx *lexer) readPhysical(f *openFile) (string, bool) {
 		lx.diags.Warnf(lx.pos(), "NUL byte in line; the rest of the line is ignored, as Keepalived does")
 		buf = buf[:i]
 	}
-	return string(buf), true
+	return string(buf)
 }

@@ -14,16 +14,44 @@ const wordSpace = " \t\f\n\r\v"
 
 func isBlank(c byte) bool { return c == ' ' || c == '\t' }
 
-func trimBlanks(s string) string { return strings.Trim(s, " \t") }
+func isWordSpace(c byte) bool { return c == ' ' || c >= '\t' && c <= '\r' }
 
-func trimRightBlanks(s string) string { return strings.TrimRight(s, " \t") }
+func trimRightBlanks(s string) string {
+	n := len(s)
+	for n > 0 && isBlank(s[n-1]) {
+		n--
+	}
+	return s[:n]
+}
+
+func trimLeftBlanks(s string) string {
+	i := 0
+	for i < len(s) && isBlank(s[i]) {
+		i++
+	}
+	return s[i:]
+}
+
+// hasCommentChars reports a character decomment acts on.
+func hasCommentChars(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '!', '#', '"', '\\':
+			return true
+		}
+	}
+	return false
+}
 
 // decomment removes a comment, the escaping of '\#' and '\!', and leading and trailing blanks.
 // A comment starts at the first '!' or '#' outside double quotes (single quotes do not protect
 // them). A '\' ending the line marks a continuation and is kept, with the blanks before it
 // removed. unterminated reports a double quote left open.
 func decomment(s string) (out string, unterminated bool) {
-	s = strings.TrimLeft(s, " \t")
+	s = trimLeftBlanks(s)
+	if !hasCommentChars(s) {
+		return trimRightBlanks(s), false
+	}
 	var b []byte // allocated only when an escape is removed
 	quote := false
 	cont := false
@@ -92,7 +120,7 @@ func decomment(s string) (out string, unterminated bool) {
 func splitWords(s string, words []string) (out []string, unmatched bool) {
 	i := 0
 	for {
-		for i < len(s) && strings.IndexByte(wordSpace, s[i]) >= 0 {
+		for i < len(s) && isWordSpace(s[i]) {
 			i++
 		}
 		if i >= len(s) {
@@ -108,7 +136,7 @@ func splitWords(s string, words []string) (out []string, unmatched bool) {
 			continue
 		}
 		start := i
-		for i < len(s) && s[i] != '"' && strings.IndexByte(wordSpace, s[i]) < 0 {
+		for i < len(s) && s[i] != '"' && !isWordSpace(s[i]) {
 			i++
 		}
 		words = append(words, s[start:i])
