@@ -507,9 +507,65 @@ func (c *Config) finishVRRP(p *parser) {
 
 	c.finishSyncGroups(p)
 	for _, v := range c.VRRPInstances {
+		if v.Unusable {
+			return
+		}
 		c.finishInstance(p, v)
+		if v.Unusable {
+			// Keepalived gives up on the whole VRRP configuration here.
+			return
+		}
+	}
+	if c.vridConflicts(p) {
+		return
 	}
 	c.finishSyncGroupTracking(p)
+}
+
+// vridConflicts reports instances that would answer for the same virtual router: same family
+// and VRID, both multicast on the same interface and group, or both unicast from the same
+// configured source address with a peer in common. Interface addresses are a runtime matter, so
+// unicast instances without unicast_src_ip are not compared. Keepalived refuses such a
+// configuration.
+func (c *Config) vridConflicts(p *parser) bool {
+	bad := false
+	for i, a := range c.VRRPInstances {
+		for _, b := range c.VRRPInstances[i+1:] {
+			if a.Family != b.Family || a.VirtualRouterID != b.VirtualRouterID {
+				continue
+			}
+			ua, ub := len(a.UnicastPeers) > 0, len(b.UnicastPeers) > 0
+			if ua != ub {
+				continue
+			}
+			if ua {
+				if a.Interface != b.Interface || !a.UnicastSrcIP.IsValid() || a.UnicastSrcIP != b.UnicastSrcIP {
+					continue
+				}
+				common := false
+				for _, pa := range a.UnicastPeers {
+					for _, pb := range b.UnicastPeers {
+						common = common || pa.Addr == pb.Addr
+					}
+				}
+				if common {
+					p.diags.Errorf(b.Pos, "(%s) duplicate VRID conflict with %s VRID %d", a.Name, b.Name, a.VirtualRouterID)
+					bad = true
+				}
+				continue
+			}
+			if a.Interface != b.Interface || a.McastDstIP != b.McastDstIP {
+				continue
+			}
+			ipv := 4
+			if a.Family == "inet6" {
+				ipv = 6
+			}
+			p.diags.Errorf(b.Pos, "%s and %s both use VRID %d with IPv%d on interface %s", a.Name, b.Name, a.VirtualRouterID, ipv, a.Interface)
+			bad = true
+		}
+	}
+	return bad
 }
 
 // finishSyncGroupTracking applies a sync group's tracking to its members, as Keepalived does
