@@ -607,16 +607,18 @@ type schedOutcome struct {
 // schedStep applies Keepalived's retry rules (check_tcp.c tcp_epilog, check_misc.c): a success
 // is reported, clears the retry count and sets the checker up. A failure while up is retried
 // Retry times, DelayBeforeRetry apart, unreported, and reported when the last retry fails too,
-// setting the checker down. A failure while down is reported at once.
+// setting the checker down. A failure while down is reported at once, and so is the very first
+// result of a checker that has never run: Keepalived starts retry_it at retry ("for non alpha
+// mode, one failure is enough initially", check_data.c).
 func schedStep(st schedState, t schedTiming, healthy bool) schedOutcome {
-	wasUp := st.Up
+	wasUp, hadRun := st.Up, st.HasRun
 	st.HasRun = true
 	var out schedOutcome
 	switch {
 	case healthy:
 		st.Up, st.RetryIt = true, 0
 		out.report = true
-	case st.Up && st.RetryIt < t.retry:
+	case st.Up && hadRun && st.RetryIt < t.retry:
 		st.RetryIt++
 		out.state, out.next = st, t.delayBeforeRetry
 		return out

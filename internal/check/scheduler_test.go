@@ -260,12 +260,12 @@ func TestSchedStepFollowsKeepalivedRetryRules(t *testing.T) {
 			{true, true, true, 0, 10 * time.Second},
 			{true, true, true, 0, 10 * time.Second},
 		}},
-		{"failure while up is retried twice then reported", schedState{Up: true}, []step{
+		{"failure while up is retried twice then reported", schedState{Up: true, HasRun: true}, []step{
 			{false, false, true, 1, time.Second},
 			{false, false, true, 2, time.Second},
 			{false, true, false, 0, 10 * time.Second},
 		}},
-		{"success during retries resets the count", schedState{Up: true}, []step{
+		{"success during retries resets the count", schedState{Up: true, HasRun: true}, []step{
 			{false, false, true, 1, time.Second},
 			{true, true, true, 0, 10 * time.Second},
 			{false, false, true, 1, time.Second},
@@ -283,8 +283,8 @@ func TestSchedStepFollowsKeepalivedRetryRules(t *testing.T) {
 		{"checker starting down (alpha) reports its first failure at once", schedState{}, []step{
 			{false, true, false, 0, 10 * time.Second},
 		}},
-		{"checker starting up retries its first failure", schedState{Up: true}, []step{
-			{false, false, true, 1, time.Second},
+		{"checker starting up reports its first failure at once, as Keepalived does", schedState{Up: true}, []step{
+			{false, true, false, 0, 10 * time.Second},
 		}},
 	}
 	for _, tt := range tests {
@@ -305,7 +305,7 @@ func TestSchedStepFollowsKeepalivedRetryRules(t *testing.T) {
 func TestSchedStepReportsRetriesUsedAndRetryZeroReportsAtOnce(t *testing.T) {
 	for retry := 0; retry <= 4; retry++ {
 		timing := schedTiming{interval: 10 * time.Second, delayBeforeRetry: time.Second, retry: retry}
-		st := schedState{Up: true}
+		st := schedState{Up: true, HasRun: true}
 		unreported := 0
 		for {
 			out := schedStep(st, timing, false)
@@ -495,17 +495,24 @@ func TestCancelledProbeIsNotReportedAsFailure(t *testing.T) {
 func TestTimeoutIsAFailureAfterRetries(t *testing.T) {
 	h := newSchedHarness(t, 4)
 	f := newSchedFake("a")
-	f.block = true
-	h.fakes = append(h.fakes, f) // never released: every probe runs into its timeout
+	h.fakes = append(h.fakes, f)
 	schedMust(t, h.s.Add(Job{ID: "a", Checker: f, Interval: 10 * time.Second, Timeout: 3 * time.Second, Retry: 1, DelayBeforeRetry: time.Second, Warmup: -1}))
 	h.start()
-	// The first probe times out at 3s; its retry is due at 0s+1s, already past, so it starts at
-	// 3s and times out at 6s: then the failure is reported.
-	h.at(5 * time.Second)
+	// The first probe (at 0s) succeeds; from then on every probe runs into its timeout.
+	h.at(time.Second)
+	if rs := h.takeReports(); len(rs) != 1 || !rs[0].Result.Healthy {
+		t.Fatalf("first probe: %+v, want one success", rs)
+	}
+	f.mu.Lock()
+	f.block = true // never released
+	f.mu.Unlock()
+	// The probe at 10s times out at 13s; its retry is due at 10s+1s, already past, so it starts
+	// at 13s and times out at 16s: then the failure is reported.
+	h.at(15 * time.Second)
 	if rs := h.takeReports(); len(rs) != 0 {
 		t.Fatalf("reported before the retry failed: %+v", rs)
 	}
-	h.at(8 * time.Second)
+	h.at(18 * time.Second)
 	rs := h.takeReports()
 	if len(rs) != 1 || rs[0].Result.Healthy || !strings.Contains(rs[0].Result.Reason, "timed out after 3s") || rs[0].Retries != 1 {
 		t.Fatalf("reports %+v, want one failure \"timed out after 3s\" after 1 retry", rs)
