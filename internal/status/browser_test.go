@@ -1,0 +1,207 @@
+package status
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// set replaces the whole snapshot, so that handlers encoding the old one never share memory
+// with the new one.
+func (f *fixedSource) set(s Snapshot) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.snap = s
+}
+
+var browserEpoch = time.Date(2026, 11, 24, 22, 14, 5, 0, time.UTC)
+
+// browserSnapshot is a realistic state: two virtual services (one with a failing server and a
+// long reason), a VRRP instance and a few events. down names a web server to show as down.
+func browserSnapshot(down string) Snapshot {
+	ms := func(f float64) time.Duration { return time.Duration(f * float64(time.Millisecond)) }
+	web := VirtualServer{Name: "192.0.2.10:443", Listen: "192.0.2.10:443", Protocol: "TCP", Scheduler: "wlc", Quorum: 1}
+	for i, addr := range []string{"198.51.100.11:8443", "198.51.100.12:8443", "198.51.100.13:8443"} {
+		rs := RealServer{Name: addr, Address: addr, Up: true, Weight: 10, EffectiveWeight: 10, Since: browserEpoch.Add(-time.Hour),
+			ActiveConns: int64(12 * (i + 1)), TotalConns: uint64(9000 * (i + 1)),
+			Checks: []Check{{Kind: "SSL_GET", Target: addr, Healthy: true, Latency: ms(3.2 + float64(i)), At: browserEpoch, Checked: true}}}
+		if addr == down {
+			rs.Up, rs.EffectiveWeight, rs.Since = false, 0, browserEpoch
+			rs.Reason = "connection refused"
+			rs.Checks[0].Healthy, rs.Checks[0].Reason = false, "dial tcp "+addr+": connect: connection refused"
+		}
+		web.RealServers = append(web.RealServers, rs)
+		if rs.Up {
+			web.UpCount++
+		}
+	}
+	web.Total, web.QuorumUp = len(web.RealServers), web.UpCount >= web.Quorum
+	dns := VirtualServer{Name: "dns", Listen: "192.0.2.53:53", Protocol: "UDP", Scheduler: "rr", Quorum: 2, Total: 2, UpCount: 1,
+		SorryActive: true,
+		RealServers: []RealServer{
+			{Name: "198.51.100.53:53", Address: "198.51.100.53:53", Up: true, Weight: 1, EffectiveWeight: 1, Since: browserEpoch.Add(-2 * time.Hour),
+				Checks: []Check{{Kind: "DNS_CHECK", Target: "198.51.100.53:53", Healthy: true, Latency: ms(0.8), At: browserEpoch, Checked: true}}},
+			{Name: "198.51.100.54:53", Address: "198.51.100.54:53", Up: false, Weight: 1, Since: browserEpoch.Add(-5 * time.Minute),
+				Reason: "DNS_CHECK: answer for www.example.com. type A had RCODE SERVFAIL after 3 retries, expected NOERROR",
+				Checks: []Check{
+					{Kind: "DNS_CHECK", Target: "198.51.100.54:53", Reason: "answer for www.example.com. type A had RCODE SERVFAIL after 3 retries, expected NOERROR", Latency: ms(1.4), At: browserEpoch, Checked: true},
+					{Kind: "MISC_CHECK", Target: "/usr/local/bin/check-resolver --server 198.51.100.54"},
+				}},
+		}}
+	return Snapshot{
+		Generated: browserEpoch, Version: "1.0.0-test", Dataplane: "nftables",
+		VirtualServers: []VirtualServer{web, dns},
+		VRRPInstances: []VRRPInstance{{Name: "VI_EDGE", Interface: "eth0", VRID: 51, State: "MASTER", Priority: 150, EffectivePriority: 140,
+			MasterAddress: "192.0.2.2", Transitions: 3, Since: browserEpoch.Add(-time.Hour),
+			VirtualAddresses: []string{"192.0.2.10/24", "192.0.2.53/24", "2001:db8::10/64"}}},
+		Events: []Event{
+			{Seq: 2, At: browserEpoch, Kind: "real_server", Subject: "dns/198.51.100.54:53", Message: "down: answer had RCODE SERVFAIL"},
+			{Seq: 1, At: browserEpoch.Add(-time.Hour), Kind: "vrrp", Subject: "VI_EDGE", Message: "BACKUP -> MASTER"},
+		},
+	}
+}
+
+// artifactDir is where screenshots are kept: $VIGIL_ARTIFACTS/status when set (CI keeps it),
+// else the test's temporary directory.
+func artifactDir(t *testing.T) string {
+	if dir := os.Getenv("VIGIL_ARTIFACTS"); dir != "" {
+		dir = filepath.Join(dir, "status")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	return t.TempDir()
+}
+
+// rowState is JavaScript that returns the state cell of the real server row with the id.
+func rowState(id string) string {
+	return fmt.Sprintf(`(() => { const r = document.querySelector('tr[data-id=%q]'); return r ? r.cells[1].textContent.trim() : ""; })()`, id)
+}
+
+func TestBrowserPageShowsServersAndFollowsEventsWithinASecond(t *testing.T) {
+	bin, err := chromiumPath()
+	if err != nil {
+		if os.Getenv("CI") == "" {
+			t.Skipf("headless browser test skipped: %v", err)
+		}
+		t.Fatalf("CI is set but the browser test cannot run: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	src := &fixedSource{snap: browserSnapshot("")}
+	hub := NewHub(50, time.Now)
+	srv := httptest.NewServer(NewHandler(src, hub, NewMetrics().Handler()))
+	t.Cleanup(srv.Close)
+
+	b := startBrowser(t, bin)
+	p, err := b.newPage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.viewport(ctx, 1280, 800, 1, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.navigate(ctx, srv.URL+"/"); err != nil {
+		t.Fatal(err)
+	}
+	// "live" means the EventSource is open, so an event published now reaches the page.
+	if _, err := p.waitFor(ctx, `document.readyState === "complete" && document.getElementById("live").textContent === "live"`); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, vs := range browserSnapshot("").VirtualServers {
+		for _, rs := range vs.RealServers {
+			var got string
+			if err := p.eval(ctx, rowState(rs.Name), &got); err != nil {
+				t.Fatal(err)
+			}
+			want := "down"
+			if rs.Up {
+				want = "up"
+			}
+			if got != want {
+				t.Errorf("before the change: %s shows %q, want %q", rs.Name, got, want)
+			}
+		}
+	}
+	var text string
+	if err := p.eval(ctx, `document.body.innerText`, &text); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"VI_EDGE", "MASTER", "3/3 up", "1/2 up", "sorry server", "BACKUP -> MASTER"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("page text lacks %q", want)
+		}
+	}
+
+	const victim = "198.51.100.12:8443"
+	src.set(browserSnapshot(victim))
+	start := time.Now()
+	hub.Publish("real_server", "192.0.2.10:443/"+victim, "down: connection refused")
+	wctx, wcancel := context.WithTimeout(ctx, 2*time.Second)
+	_, err = p.waitFor(wctx, rowState(victim)+` === "down"`)
+	wcancel()
+	latency := time.Since(start)
+	if err != nil {
+		t.Fatalf("page did not show %s down within 2 s of the event: %v", victim, err)
+	}
+	t.Logf("page showed %s down %.1f ms after the event was published", victim, float64(latency)/float64(time.Millisecond))
+	if latency > time.Second {
+		t.Errorf("page update took %v, want at most 1 s", latency)
+	}
+	if err := p.eval(ctx, `document.body.innerText`, &text); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text, "2/3 up") {
+		t.Errorf("after the change the pool pill does not say 2/3 up")
+	}
+
+	dir := artifactDir(t)
+	for _, shot := range []struct {
+		name   string
+		width  int
+		scale  float64
+		mobile bool
+	}{
+		{"desktop", 1280, 1, false},
+		{"phone", 390, 2, true},
+	} {
+		if err := p.viewport(ctx, shot.width, 800, shot.scale, shot.mobile); err != nil {
+			t.Fatal(err)
+		}
+		// Nothing may stick out sideways: on a phone that means a page that scrolls both ways.
+		var overflow struct{ Scroll, Inner int }
+		if err := p.eval(ctx, `({Scroll: document.documentElement.scrollWidth, Inner: window.innerWidth})`, &overflow); err != nil {
+			t.Fatal(err)
+		}
+		if overflow.Scroll > overflow.Inner {
+			t.Errorf("%s: page is %d px wide in a %d px viewport", shot.name, overflow.Scroll, overflow.Inner)
+		}
+		var height int
+		if err := p.eval(ctx, `document.documentElement.scrollHeight`, &height); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.viewport(ctx, shot.width, height, shot.scale, shot.mobile); err != nil {
+			t.Fatal(err)
+		}
+		png, err := p.screenshot(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, "status-page-"+shot.name+".png")
+		if err := os.WriteFile(path, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot %s (%d px wide, %d bytes): %s", shot.name, shot.width, len(png), path)
+	}
+	if ex := b.pageExceptions(); len(ex) > 0 {
+		t.Errorf("the page threw: %s", strings.Join(ex, "; "))
+	}
+}
