@@ -38,7 +38,7 @@ func lvsAddCheckerKeywords(k map[string]keyword, cfg *Config, vs *VirtualServer,
 				c.conn = &connRaw{pos: l.Pos}
 			}
 			rs.Checkers = append(rs.Checkers, c)
-			ck := map[string]keyword{}
+			ck := make(map[string]keyword, 48)
 			if kind != CheckFile && kind != CheckBFD {
 				lvsCommonCheckerKeywords(ck, c, c.conn)
 			}
@@ -302,7 +302,7 @@ func lvsURLTable(h *HTTPCheck, l Line, ssl bool) *table {
 	var status [httpStatusMax - httpStatusMin + 1]bool
 	anyStatus := false
 	var regexOpts []string
-	k := map[string]keyword{}
+	k := make(map[string]keyword, 24)
 	k["path"] = keyword{scalar: func(p *parser, l Line) {
 		if p.lvsNeed(l, 1) {
 			u.Path = l.Words[1]

@@ -271,7 +271,7 @@ func lvsTimerKw(min uint64, max uint64, msg string, set func(time.Duration)) key
 }
 
 func (vs *VirtualServer) table(c *Config) *table {
-	k := map[string]keyword{}
+	k := make(map[string]keyword, 96) // sized: this table is built once per block, and growth dominated load time
 	t := &table{keywords: k, close: func(p *parser, end Pos) { vs.endPos = end; vs.close(p, end) }}
 
 	k["ip_family"] = keyword{scalar: func(p *parser, l Line) {
@@ -684,7 +684,7 @@ func (vs *VirtualServer) rsKeyword(p *parser, l Line, c *Config) *table {
 }
 
 func (rs *RealServer) table(vs *VirtualServer, c *Config) *table {
-	k := map[string]keyword{}
+	k := make(map[string]keyword, 64) // sized: built once per real server (10,000s in big files)
 	t := &table{keywords: k, close: func(p *parser, end Pos) {
 		// rs_end_handler: a real server of the other family can only be reached by tunnel.
 		if rs.Forwarding.Method == "TUN" && rs.fwdSet {
