@@ -1,0 +1,375 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/daemon"
+	"github.com/vigil-lb/vigil/internal/status"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// slack covers polling (10 ms), goroutine scheduling and -race on a loaded 2-core machine with
+// the package's tests running in parallel.
+const slack = 500 * time.Millisecond
+
+// timing is a checker's timing as the configuration states it.
+type timing struct {
+	D, B, T time.Duration // delay_loop, delay_before_retry, timeout
+	R       int           // retry
+	Rise    int           // rise; 0 means the default, 1
+}
+
+// removal is the longest a failed server may stay in its pool (see the package comment).
+func (tm timing) removal() time.Duration {
+	j := func(d time.Duration) time.Duration { return d + d/20 }
+	return j(tm.D) + time.Duration(tm.R)*(j(tm.B)+tm.T) + tm.T + slack
+}
+
+// comeback is the longest a repaired server may stay out of its pool.
+func (tm timing) comeback() time.Duration {
+	n := max(tm.Rise, 1)
+	return time.Duration(n)*(tm.D+tm.D/20) + tm.T + slack
+}
+
+func (tm timing) String() string {
+	return fmt.Sprintf("delay_loop %v, retry %d, delay_before_retry %v, timeout %v, rise %d", tm.D, tm.R, tm.B, tm.T, max(tm.Rise, 1))
+}
+
+// loadConfig writes text to a file and loads it as vigil does, failing on any diagnostic.
+func loadConfig(t *testing.T, text string) *config.Config {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "keepalived.conf")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, diags, err := config.Load(path, config.Options{ConfigID: "e2e"})
+	if err != nil {
+		t.Fatalf("load:\n%s\n%v", text, err)
+	}
+	if diags.HasErrors() || len(diags.List) > 0 {
+		t.Fatalf("configuration has problems: %v\n%s", diags.List, text)
+	}
+	return cfg
+}
+
+// runDaemon starts the daemon on cfg and stops it at cleanup, checking that Run returns cleanly.
+func runDaemon(t *testing.T, cfg *config.Config) *daemon.Daemon {
+	t.Helper()
+	d, err := daemon.New(cfg, daemon.Options{StatusListen: "off"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("daemon Run: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("daemon Run did not return within 15s of cancel")
+		}
+	})
+	return d
+}
+
+// realServer finds the real server with address addr in the daemon's snapshot.
+func realServer(d *daemon.Daemon, addr string) (status.RealServer, bool) {
+	for _, vs := range d.Snapshot().VirtualServers {
+		for _, rs := range vs.RealServers {
+			if rs.Address == addr {
+				return rs, true
+			}
+		}
+	}
+	return status.RealServer{}, false
+}
+
+func virtualServer(d *daemon.Daemon, name string) (status.VirtualServer, bool) {
+	for _, vs := range d.Snapshot().VirtualServers {
+		if vs.Name == name {
+			return vs, true
+		}
+	}
+	return status.VirtualServer{}, false
+}
+
+// waitFor polls cond every 10 ms until it holds and returns how long that took, or fails t
+// once within has passed.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		if cond() {
+			return time.Since(start)
+		}
+		if time.Since(start) > within {
+			t.Fatalf("%s: not within %v", what, within)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// checkedUp waits until every check of the real server at addr has run and the server is up.
+func checkedUp(t *testing.T, d *daemon.Daemon, addr string, within time.Duration) {
+	t.Helper()
+	waitFor(t, within, addr+" checked and up", func() bool {
+		rs, ok := realServer(d, addr)
+		if !ok || !rs.Up || len(rs.Checks) == 0 {
+			return false
+		}
+		for _, c := range rs.Checks {
+			if !c.Checked || !c.Healthy {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// expectRemoval waits for the server at addr to leave its pool within tm's removal bound of
+// since, the moment the failure began, and logs the measured time against the bound.
+func expectRemoval(t *testing.T, d *daemon.Daemon, addr string, tm timing, since time.Time, how string) time.Duration {
+	t.Helper()
+	bound := tm.removal()
+	took := waitSince(t, since, bound, fmt.Sprintf("%s removed after %s (bound %v for %v)", addr, how, bound, tm), func() bool {
+		rs, ok := realServer(d, addr)
+		return ok && !rs.Up
+	})
+	rs, _ := realServer(d, addr)
+	t.Logf("%s: removed %v after %s; bound %v = 1.05·D + R·(1.05·B+T) + T + %v slack (%v); reason %q",
+		addr, took.Round(time.Millisecond), how, bound, slack, tm, rs.Reason)
+	return took
+}
+
+// expectReturn waits for the server at addr to be back within tm's comeback bound of since,
+// the moment of the repair.
+func expectReturn(t *testing.T, d *daemon.Daemon, addr string, tm timing, since time.Time, how string) time.Duration {
+	t.Helper()
+	bound := tm.comeback()
+	took := waitSince(t, since, bound, fmt.Sprintf("%s back after %s (bound %v for %v)", addr, how, bound, tm), func() bool {
+		rs, ok := realServer(d, addr)
+		return ok && rs.Up
+	})
+	t.Logf("%s: back %v after %s; bound %v = rise·1.05·D + T + %v slack (%v)", addr, took.Round(time.Millisecond), how, bound, slack, tm)
+	// rise N needs N successes in a row, 0.95·D apart at least: coming back sooner means the
+	// extra successes were not waited for. (The first successful probe is fast here, so it
+	// cannot have started long before the repair.)
+	if tm.Rise > 1 {
+		if floor := time.Duration(tm.Rise-1)*(tm.D-tm.D/20) - 50*time.Millisecond; took < floor {
+			t.Errorf("%s came back %v after %s, sooner than rise %d allows (%v)", addr, took, how, tm.Rise, floor)
+		}
+	}
+	return took
+}
+
+// waitSince is waitFor with the clock started at since.
+func waitSince(t *testing.T, since time.Time, within time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	for {
+		if cond() {
+			return time.Since(since)
+		}
+		if time.Since(since) > within {
+			t.Fatalf("%s: not within %v", what, within)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// freeTCPPort returns a loopback TCP port that was free a moment ago.
+func freeTCPPort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// freeUDPPort returns a loopback UDP port that was free a moment ago.
+func freeUDPPort(t *testing.T) int {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// requireTool skips t when a program is missing, or fails it when CI is set.
+func requireTool(t *testing.T, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s is not installed, and CI is set", name)
+	}
+	t.Skipf("%s is not installed; skipping", name)
+	return ""
+}
+
+// process is a peer program the test runs and can stop and start again.
+type process struct {
+	t    *testing.T
+	name string
+	args []string
+	cmd  *exec.Cmd
+	done chan struct{}
+	out  *lockedBuffer
+}
+
+func newProcess(t *testing.T, name string, args ...string) *process {
+	p := &process{t: t, name: name, args: args, out: &lockedBuffer{}}
+	t.Cleanup(p.stop)
+	return p
+}
+
+// start runs the program and waits until ready holds (bounded by 10 s).
+func (p *process) start(ready func() bool) {
+	p.t.Helper()
+	p.cmd = exec.Command(p.name, p.args...)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		p.t.Fatalf("start %s: %v", p.name, err)
+	}
+	done := make(chan struct{})
+	p.done = done
+	cmd := p.cmd
+	go func() { _ = cmd.Wait(); close(done) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ready() {
+		select {
+		case <-done:
+			p.t.Fatalf("%s exited before it was ready: %s", p.name, p.out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("%s not ready within 10s: %s", p.name, p.out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// stop ends the program (SIGTERM, then SIGKILL after 5 s) and waits for it.
+func (p *process) stop() {
+	if p.cmd == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+	p.cmd = nil
+}
+
+// tcpReady reports whether something accepts connections on addr.
+func tcpReady(addr string) func() bool {
+	return func() bool {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	}
+}
+
+// healthBackend is a loopback HTTP server whose /health can be made to fail, and which counts
+// the health requests and the other requests it serves.
+type healthBackend struct {
+	addr    string
+	failing atomic.Bool
+	checks  atomic.Int64
+	served  atomic.Int64
+}
+
+func startHealthBackend(t *testing.T) *healthBackend {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &healthBackend{addr: ln.Addr().String()}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/health", func(w http.ResponseWriter, _ *http.Request) {
+		b.checks.Add(1)
+		if b.failing.Load() {
+			http.Error(w, "failing", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok")
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		b.served.Add(1)
+		io.WriteString(w, b.addr)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: time.Second}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return b
+}
+
+func splitAddr(t *testing.T, addr string) (string, string) {
+	t.Helper()
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, p
+}
+
+// vsHeader opens a virtual_server block on 127.0.0.1:port with the common settings.
+func vsHeader(b *strings.Builder, port int, extra string) {
+	fmt.Fprintf(b, "virtual_server 127.0.0.1 %d {\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n%s", port, extra)
+}
+
+// lockedBuffer collects a process's output from its copying goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.b.Len() < 64<<10 {
+		l.b.Write(p)
+	}
+	return len(p), nil
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
