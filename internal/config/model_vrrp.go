@@ -870,6 +870,11 @@ func (c *Config) finishInstance(p *parser, v *VRRPInstance) {
 
 	c.finishAdvertInt(p, v)
 
+	if v.PromoteSecondaries && (v.UseVMAC || v.UseIPVLAN) {
+		warn("promote_secondaries is automatically set for vmacs - ignoring")
+		v.PromoteSecondaries = false
+	}
+
 	// An own interface in track_interface is dropped (checked by name; a VMAC's base is the
 	// configured interface).
 	if v.Interface != "" {
@@ -882,6 +887,10 @@ func (c *Config) finishInstance(p *parser, v *VRRPInstance) {
 			kept = append(kept, t)
 		}
 		v.TrackInterfaces = kept
+	}
+	if v.VMACXmitBase && !v.UseVMAC {
+		warn("vmac_xmit_base is only valid with a vmac")
+		v.VMACXmitBase = false
 	}
 	c.syncWeights(p, v, sg)
 }

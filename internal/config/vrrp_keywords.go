@@ -776,6 +776,13 @@ func (st *vrrpState) instanceTable(v *VRRPInstance) *table {
 				p.diags.Warnf(l.Pos, "Interface name '%s' too long - ignoring", w)
 				return
 			}
+			// Whether an interface exists is a runtime matter, but "lo" is the loopback
+			// on every Linux host, and Keepalived refuses loopbacks.
+			if w == "lo" {
+				p.diags.Warnf(l.Pos, "%s cannot use a loopback interface (%s) for vrrp - ignoring", name, w)
+				v.Interface = ""
+				return
+			}
 			v.Interface = w
 		}},
 		"vrf": {scalar: func(p *parser, l Line) {

@@ -264,6 +264,13 @@ func TestDiagnosticsMatchKeepalived(t *testing.T) {
 			instance(" unicast_src_ip 192.0.2.5\n unicast_peer {\n  192.0.2.6\n }") +
 				strings.Replace(instance(" unicast_src_ip 192.0.2.5\n unicast_peer {\n  192.0.2.6\n }"), "VI_1", "VI_2", 1),
 			[]string{"12: E (VI_1) duplicate VRID conflict with VI_2 VRID 51"}},
+		{"loopback interface",
+			"vrrp_instance VI_1 {\n interface lo\n virtual_router_id 51\n virtual_ipaddress {\n  192.0.2.1\n }\n}\n",
+			[]string{"2: (VI_1) cannot use a loopback interface (lo) for vrrp - ignoring", "1: E (VI_1) Unknown interface!"}},
+		{"vmac settings",
+			instance(" use_vmac\n promote_secondaries") + strings.Replace(strings.Replace(instance(" vmac_xmit_base"), "VI_1", "VI_2", 1), "51", "52", 1),
+			[]string{"1: (VI_1) promote_secondaries is automatically set for vmacs - ignoring",
+				"10: (VI_2) vmac_xmit_base is only valid with a vmac"}},
 		{"no VIP",
 			"vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n}\n",
 			[]string{"1: (VI_1) No VIP specified; at least one is sensible"}},
