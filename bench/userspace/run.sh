@@ -132,7 +132,7 @@ run() {
 	echo "$name $rps $cpu $usreq" >>"$WORK/results"
 }
 
-echo "wrk -t$THREADS -c$CONNS -d$DURATION, 4 nginx backends, PIN=$PIN (balancer threads: $LB_THREADS), $(nproc) CPUs"
+echo "wrk -t$THREADS -c$CONNS -d$DURATION, 4 nginx backends, PIN=$PIN (balancer threads: $LB_THREADS), $(nproc) CPUs, load average $(cut -d" " -f1-3 /proc/loadavg)"
 echo
 echo "| path | requests/s | p99 latency | balancer CPU s | balancer CPU µs/request |"
 echo "|---|---|---|---|---|"
@@ -143,5 +143,6 @@ for ((r = 0; r < ROUNDS; r++)); do
 done
 echo
 # Ratios over all rounds: mean requests/s, and total CPU over total requests.
-awk '$1 == "haproxy" {hr += $2; hc += $3} $1 == "vigil" {vr += $2; vc += $3}
-	END {printf "vigil/HAProxy over %d round(s): requests/s %.2f×, CPU per request %.2f×\n", NR > 1 ? (NR - 1) / 2 : 0, vr / hr, (vc / vr) / (hc / hr)}' "$WORK/results"
+awk -v rounds="$ROUNDS" '$1 == "haproxy" {hr += $2; hc += $3} $1 == "vigil" {vr += $2; vc += $3}
+	END {printf "vigil/HAProxy over %d round(s): requests/s %.2fx, CPU per request %.2fx\n", rounds, vr / hr, (vc / vr) / (hc / hr)}' "$WORK/results"
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -125,7 +125,7 @@ func oneShot(addr string, after bool) (string, error) {
 	if after {
 		req.Header.Set("X-After", "1")
 	}
-	resp, err := (&http.Client{Transport: tr, Timeout: 3 * time.Second}).Do(req)
+	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
 	if err != nil {
 		return "", err
 	}
@@ -170,6 +170,7 @@ func TestRemovedBackendGetsNoRequestAfterApplyReturns(t *testing.T) {
 
 			var applied atomic.Bool
 			var errs atomic.Int64
+			var firstErr atomic.Value
 			var sent atomic.Int64
 			stop := make(chan struct{})
 			var wg sync.WaitGroup
@@ -184,7 +185,9 @@ func TestRemovedBackendGetsNoRequestAfterApplyReturns(t *testing.T) {
 						default:
 						}
 						if _, err := oneShot(addr, applied.Load()); err != nil {
-							errs.Add(1)
+							if errs.Add(1) == 1 {
+								firstErr.Store(err.Error())
+							}
 						}
 						sent.Add(1)
 					}
@@ -218,7 +221,7 @@ func TestRemovedBackendGetsNoRequestAfterApplyReturns(t *testing.T) {
 				t.Fatal("no request after Apply reached the remaining backends")
 			}
 			if e := errs.Load(); e != 0 {
-				t.Fatalf("%d client requests failed across the update", e)
+				t.Fatalf("%d client requests failed across the update, first: %v", e, firstErr.Load())
 			}
 		})
 	}

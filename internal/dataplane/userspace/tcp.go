@@ -54,6 +54,13 @@ type tcpSession struct {
 // reset closes both sides with RST.
 func (c *tcpSession) reset() {
 	c.once.Do(func() {
+		// Kick both sides out of blocked I/O first: Close waits for operations in progress,
+		// and a direction can be blocked writing to one side while holding the other's read.
+		past := time.Unix(1, 0)
+		c.client.SetDeadline(past)
+		if c.server != nil {
+			c.server.SetDeadline(past)
+		}
 		c.client.SetLinger(0)
 		c.client.Close()
 		if c.server != nil {

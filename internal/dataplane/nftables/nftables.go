@@ -1,0 +1,504 @@
+package nftables
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"slices"
+	"sort"
+	"sync"
+
+	nft "github.com/google/nftables"
+	"golang.org/x/sys/unix"
+
+	"github.com/vigil-lb/vigil/internal/dataplane"
+)
+
+// Options configure a Dataplane. The zero value works.
+type Options struct {
+	// Table is the name of the inet table vigil owns ("vigil" when empty). Whatever a table of
+	// that name holds when New runs is replaced.
+	Table string
+	// KeepOnClose leaves the table (and so the forwarding) in place when Close returns, for a
+	// restart that should not interrupt new connections; the next New replaces it.
+	KeepOnClose bool
+	// NoMasquerade leaves the client's source address on connections to backends. Replies
+	// then return through the balancer only if the backends route them through it (Keepalived's
+	// lb_kind NAT assumption). By default connections are masqueraded to the address of the
+	// interface towards the backend, which works with any routing.
+	NoMasquerade bool
+	// NetNS is the path of a network namespace to program (as under /var/run/netns); empty is
+	// the caller's.
+	NetNS string
+}
+
+// Dataplane balances services with DNAT rules in one nftables table. Methods are safe for
+// concurrent use.
+type Dataplane struct {
+	log   *slog.Logger
+	opts  Options
+	nsFD  *os.File
+	mu    sync.Mutex
+	conn  *nft.Conn
+	table *nft.Table
+	// Chains and maps shared by every service.
+	svc4, svc6, post *nft.Set
+	services         map[string]*service
+	nextID           int
+	closed           bool
+}
+
+var _ dataplane.Dataplane = (*Dataplane)(nil)
+
+// Available reports why the nftables data plane cannot run here (nil when it can): no
+// nf_tables in the kernel, or no permission (root or CAP_NET_ADMIN) to change the ruleset.
+func Available() error {
+	conn, err := nft.New()
+	if err != nil {
+		return fmt.Errorf("nftables: open netlink: %w", err)
+	}
+	return probe(conn)
+}
+
+func probe(conn *nft.Conn) error {
+	if _, err := conn.ListTablesOfFamily(nft.TableFamilyINet); err != nil {
+		switch {
+		case errors.Is(err, os.ErrPermission):
+			return fmt.Errorf("nftables: list tables: %w (vigil needs root or CAP_NET_ADMIN to change the ruleset)", err)
+		case errors.Is(err, unix.EPROTONOSUPPORT), errors.Is(err, unix.ENOENT), errors.Is(err, unix.EAFNOSUPPORT):
+			return fmt.Errorf("nftables: list tables: %w (is the nf_tables module available?)", err)
+		}
+		return fmt.Errorf("nftables: list tables: %w", err)
+	}
+	return nil
+}
+
+// New takes over opts.Table (replacing, in one transaction, whatever a previous run left in it)
+// and returns a Dataplane with no services. It fails when vigil may not change the ruleset.
+func New(logger *slog.Logger, opts Options) (*Dataplane, error) {
+	if opts.Table == "" {
+		opts.Table = "vigil"
+	}
+	d := &Dataplane{log: logger, opts: opts, services: map[string]*service{}}
+	connOpts := []nft.ConnOption{nft.AsLasting()}
+	if opts.NetNS != "" {
+		f, err := os.Open(opts.NetNS)
+		if err != nil {
+			return nil, fmt.Errorf("nftables: open network namespace: %w", err)
+		}
+		d.nsFD = f
+		connOpts = append(connOpts, nft.WithNetNSFd(int(f.Fd())))
+	}
+	conn, err := nft.New(connOpts...)
+	if err != nil {
+		d.closeNS()
+		return nil, fmt.Errorf("nftables: open netlink: %w", err)
+	}
+	d.conn = conn
+	if err := probe(conn); err != nil {
+		d.release()
+		return nil, err
+	}
+	if err := d.install(); err != nil {
+		d.release()
+		return nil, err
+	}
+	logger.Info("nftables data plane ready", "table", opts.Table, "masquerade", !opts.NoMasquerade)
+	return d, nil
+}
+
+func (d *Dataplane) closeNS() {
+	if d.nsFD != nil {
+		d.nsFD.Close()
+	}
+}
+
+func (d *Dataplane) release() {
+	d.conn.CloseLasting()
+	d.closeNS()
+}
+
+// Register numbers as the kernel numbers them: 1..4 are 16-byte registers, 8..23 the 4-byte
+// registers that overlay them (8 is the first four bytes of 1).
+const (
+	reg1     = 1
+	reg3     = 3
+	reg32_00 = 8
+)
+
+// ipsDstNAT is IPS_DST_NAT of the conntrack status bits.
+const ipsDstNAT = 1 << 5
+
+// install replaces the table with an empty one holding the hooks and the dispatch maps.
+func (d *Dataplane) install() error {
+	c := d.conn
+	d.table = &nft.Table{Name: d.opts.Table, Family: nft.TableFamilyINet}
+	c.AddTable(d.table) // so that the delete below cannot fail when there is none
+	c.DelTable(d.table)
+	c.AddTable(d.table)
+
+	d.svc4 = &nft.Set{Table: d.table, Name: "services4", IsMap: true, KeyType: nft.MustConcatSetType(nft.TypeInetProto, nft.TypeIPAddr, nft.TypeInetService), Concatenation: true, DataType: nft.TypeVerdict}
+	d.svc6 = &nft.Set{Table: d.table, Name: "services6", IsMap: true, KeyType: nft.MustConcatSetType(nft.TypeInetProto, nft.TypeIP6Addr, nft.TypeInetService), Concatenation: true, DataType: nft.TypeVerdict}
+	// The conntrack original destination is loaded as 16 bytes in an inet table, IPv4 in the
+	// first four and zeros after, so one map serves both families (nfproto tells them apart).
+	d.post = &nft.Set{Table: d.table, Name: "backends_post", IsMap: true, KeyType: nft.MustConcatSetType(nft.TypeNFProto, nft.TypeIP6Addr, nft.TypeInetService, nft.TypeInetProto), Concatenation: true, DataType: nft.TypeVerdict}
+	for _, s := range []*nft.Set{d.svc4, d.svc6, d.post} {
+		if err := c.AddSet(s, nil); err != nil {
+			return fmt.Errorf("nftables: table %s: add map %s: %w", d.opts.Table, s.Name, err)
+		}
+	}
+	nat := func(name string, hook *nft.ChainHook, prio *nft.ChainPriority) *nft.Chain {
+		return c.AddChain(&nft.Chain{Name: name, Table: d.table, Type: nft.ChainTypeNAT, Hooknum: hook, Priority: prio})
+	}
+	for _, ch := range []*nft.Chain{
+		nat("prerouting", nft.ChainHookPrerouting, nft.ChainPriorityNATDest),
+		nat("output", nft.ChainHookOutput, nft.ChainPriorityNATDest),
+	} {
+		c.AddRule(&nft.Rule{Table: d.table, Chain: ch, Exprs: dispatchExprs(unix.NFPROTO_IPV4, d.svc4.Name)})
+		c.AddRule(&nft.Rule{Table: d.table, Chain: ch, Exprs: dispatchExprs(unix.NFPROTO_IPV6, d.svc6.Name)})
+	}
+	post := nat("postrouting", nft.ChainHookPostrouting, nft.ChainPriorityNATSource)
+	c.AddRule(&nft.Rule{Table: d.table, Chain: post, Exprs: postDispatchExprs(d.post.Name)})
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("nftables: install table inet %s: %w", d.opts.Table, err)
+	}
+	return nil
+}
+
+// service is what the kernel holds for one virtual service. Every object's name starts with
+// prefix, which is new each time the service is created (so a re-creation never has to reuse
+// the name of an object deleted in the same transaction).
+type service struct {
+	svc    dataplane.Service
+	plan   plan
+	prefix string
+	chain  *nft.Chain // new connections: persistence, then the backend map
+	postCh *nft.Chain // counting per backend, masquerade
+	be     *nft.Set   // slot number -> backend address . port
+	ctr    *nft.Set   // backend address . port, a counter per element
+	act    *nft.Set   // active backends (persistence only)
+	aff    *nft.Set   // client address -> backend address . port (persistence only)
+	// counted are the elements of ctr.
+	counted []netip.AddrPort
+}
+
+// Apply creates the service or replaces its whole state in one nftables transaction.
+func (d *Dataplane) Apply(ctx context.Context, svc dataplane.Service) error {
+	if err := svc.Validate(); err != nil {
+		return err
+	}
+	if err := sameFamily(svc); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("service %s: %w", svc.Name, err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return fmt.Errorf("service %s: nftables data plane closed", svc.Name)
+	}
+	old := d.services[svc.Name]
+	if old != nil && old.svc.Equal(svc) {
+		return nil
+	}
+	s := d.newService(svc, old)
+	if err := d.conn.Flush(); err != nil {
+		return fmt.Errorf("service %s: apply to table inet %s: %w", svc.Name, d.opts.Table, err)
+	}
+	d.services[svc.Name] = s
+	d.log.Info("nftables service applied", "vs", svc.Name, "scheduler", s.plan.Running, "slots", len(s.plan.Slots), "active", len(s.plan.Active))
+	return nil
+}
+
+// sameFamily refuses backends of another address family than the listen address: DNAT cannot
+// translate between families.
+func sameFamily(svc dataplane.Service) error {
+	v4 := svc.Listen.Addr().Unmap().Is4()
+	bs := svc.Backends
+	if svc.Sorry != nil {
+		bs = append(slices.Clip(bs), *svc.Sorry)
+	}
+	for _, b := range bs {
+		if b.Addr.Addr().Unmap().Is4() != v4 {
+			return fmt.Errorf("service %s: backend %s: address family differs from listen address %s (nftables NAT cannot translate between IPv4 and IPv6)", svc.Name, b.Addr, svc.Listen)
+		}
+	}
+	return nil
+}
+
+// structural reports whether going from a to b needs new kernel objects rather than new
+// contents.
+func structural(a, b dataplane.Service) bool {
+	return a.Protocol != b.Protocol || a.Listen != b.Listen || a.Persistence != b.Persistence
+}
+
+// newService queues the messages that take the kernel from old (nil: none) to svc and returns
+// the new state. Nothing is sent.
+func (d *Dataplane) newService(svc dataplane.Service, old *service) *service {
+	c := d.conn
+	if old != nil && structural(old.svc, svc) {
+		d.queueDelete(old)
+		old = nil
+	}
+	svc.Listen = netip.AddrPortFrom(svc.Listen.Addr().Unmap(), svc.Listen.Port())
+	s := &service{svc: svc, plan: planFor(svc)}
+	v4 := svc.Listen.Addr().Is4()
+	addrType := nft.TypeIPAddr
+	if !v4 {
+		addrType = nft.TypeIP6Addr
+	}
+	backendType := nft.MustConcatSetType(addrType, nft.TypeInetService)
+	if old == nil {
+		d.nextID++
+		s.prefix = fmt.Sprintf("vs%d", d.nextID)
+		s.chain = c.AddChain(&nft.Chain{Name: s.prefix, Table: d.table})
+		s.postCh = c.AddChain(&nft.Chain{Name: s.prefix + "_post", Table: d.table})
+		s.be = &nft.Set{Table: d.table, Name: s.prefix + "_slots", IsMap: true, KeyType: nft.TypeInteger, KeyByteOrder: nativeEndian, DataType: backendType, Comment: svc.Name}
+		s.ctr = &nft.Set{Table: d.table, Name: s.prefix + "_counted", KeyType: backendType, Concatenation: true, Counter: true, Comment: svc.Name}
+		sets := []*nft.Set{s.be, s.ctr}
+		if svc.Persistence > 0 {
+			s.act = &nft.Set{Table: d.table, Name: s.prefix + "_active", KeyType: backendType, Concatenation: true, Comment: svc.Name}
+			s.aff = &nft.Set{Table: d.table, Name: s.prefix + "_affinity", IsMap: true, KeyType: addrType, DataType: backendType, HasTimeout: true, Timeout: svc.Persistence, Dynamic: true, Comment: svc.Name}
+			sets = append(sets, s.act, s.aff)
+		}
+		for _, set := range sets {
+			// AddSet only fails on a malformed set, which would be a bug here.
+			if err := c.AddSet(set, nil); err != nil {
+				panic(fmt.Sprintf("nftables: set %s: %v", set.Name, err))
+			}
+		}
+		dispatch := d.svc4
+		if !v4 {
+			dispatch = d.svc6
+		}
+		mustElems(c.SetAddElements(dispatch, []nft.SetElement{{Key: serviceKey(svc), VerdictData: jumpTo(s.chain.Name)}}))
+		mustElems(c.SetAddElements(d.post, []nft.SetElement{{Key: postKey(svc), VerdictData: jumpTo(s.postCh.Name)}}))
+		c.AddRule(&nft.Rule{Table: d.table, Chain: s.postCh, Exprs: countExprs(v4, s.ctr.Name)})
+		if !d.opts.NoMasquerade {
+			c.AddRule(&nft.Rule{Table: d.table, Chain: s.postCh, Exprs: masqExprs()})
+		}
+	} else {
+		s.prefix, s.chain, s.postCh, s.be, s.ctr, s.act, s.aff, s.counted = old.prefix, old.chain, old.postCh, old.be, old.ctr, old.act, old.aff, old.counted
+		c.FlushChain(s.chain)
+		c.FlushSet(s.be)
+		if s.act != nil {
+			c.FlushSet(s.act)
+		}
+	}
+
+	// Slots: the map and the modulus of the rule that indexes it change in the same
+	// transaction.
+	slots := make([]nft.SetElement, len(s.plan.Slots))
+	for i, a := range s.plan.Slots {
+		slots[i] = nft.SetElement{Key: nativeEndian.PutUint32(uint32(i)), Val: backendKey(a)}
+	}
+	mustElems(c.SetAddElements(s.be, slots))
+	if s.act != nil && len(s.plan.Active) > 0 {
+		act := make([]nft.SetElement, len(s.plan.Active))
+		for i, a := range s.plan.Active {
+			act[i] = nft.SetElement{Key: backendKey(a)}
+		}
+		mustElems(c.SetAddElements(s.act, act))
+	}
+
+	// Counted: every backend (any weight) and the sorry server, so that counters survive weight
+	// changes; elements of backends that left are deleted.
+	want := make([]netip.AddrPort, 0, len(svc.Backends)+1)
+	for _, b := range svc.Backends {
+		want = append(want, b.Addr)
+	}
+	if svc.Sorry != nil && !slices.Contains(want, svc.Sorry.Addr) {
+		want = append(want, svc.Sorry.Addr)
+	}
+	var add, del []nft.SetElement
+	for _, a := range want {
+		if !slices.Contains(s.counted, a) {
+			add = append(add, nft.SetElement{Key: backendKey(a)})
+		}
+	}
+	for _, a := range s.counted {
+		if !slices.Contains(want, a) {
+			del = append(del, nft.SetElement{Key: backendKey(a)})
+		}
+	}
+	if len(add) > 0 {
+		mustElems(c.SetAddElements(s.ctr, add))
+	}
+	if len(del) > 0 {
+		mustElems(c.SetDeleteElements(s.ctr, del))
+	}
+	s.counted = want
+
+	if s.aff != nil {
+		c.AddRule(&nft.Rule{Table: d.table, Chain: s.chain, Exprs: stickyExprs(v4, s.aff.Name, s.act.Name)})
+	}
+	if n := len(s.plan.Slots); n > 0 {
+		affName := ""
+		if s.aff != nil {
+			affName = s.aff.Name
+		}
+		c.AddRule(&nft.Rule{Table: d.table, Chain: s.chain, Exprs: pickExprs(v4, s.plan.Select, uint32(n), s.be.Name, affName)})
+	}
+	// Reached only when nothing could take the connection: it goes on to the local stack,
+	// which refuses it unless something listens on the virtual address itself.
+	c.AddRule(&nft.Rule{Table: d.table, Chain: s.chain, Exprs: refusedExprs()})
+	return s
+}
+
+func mustElems(err error) {
+	// The library only fails here for anonymous sets, which vigil does not use.
+	if err != nil {
+		panic(fmt.Sprintf("nftables: set elements: %v", err))
+	}
+}
+
+// queueDelete queues the removal of every object of s, in an order the kernel accepts within
+// one transaction (references before what they refer to).
+func (d *Dataplane) queueDelete(s *service) {
+	c := d.conn
+	dispatch := d.svc4
+	if !s.svc.Listen.Addr().Is4() {
+		dispatch = d.svc6
+	}
+	mustElems(c.SetDeleteElements(dispatch, []nft.SetElement{{Key: serviceKey(s.svc)}}))
+	mustElems(c.SetDeleteElements(d.post, []nft.SetElement{{Key: postKey(s.svc)}}))
+	c.FlushChain(s.chain)
+	c.FlushChain(s.postCh)
+	for _, set := range []*nft.Set{s.be, s.ctr, s.act, s.aff} {
+		if set != nil {
+			c.DelSet(set)
+		}
+	}
+	c.DelChain(s.chain)
+	c.DelChain(s.postCh)
+}
+
+// Remove deletes the service's rules and maps in one transaction. New connections to its
+// address then reach the local stack; established ones keep their conntrack NAT binding and
+// drain (ShutdownSessions is not implemented: see the package documentation).
+func (d *Dataplane) Remove(ctx context.Context, name string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("service %s: %w", name, err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := d.services[name]
+	if s == nil || d.closed {
+		return nil
+	}
+	d.queueDelete(s)
+	if err := d.conn.Flush(); err != nil {
+		return fmt.Errorf("service %s: remove from table inet %s: %w", name, d.opts.Table, err)
+	}
+	delete(d.services, name)
+	d.log.Info("nftables service removed", "vs", name)
+	return nil
+}
+
+// Stats returns every service's counters, sorted by name. Total is the number of connections
+// (flows for UDP) the kernel sent to each backend, counted in postrouting on each connection's
+// first packet; Refused counts new connections no backend could take. Active, bytes and dial
+// failures are not known to this data plane and stay 0.
+func (d *Dataplane) Stats() []dataplane.ServiceStats {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]dataplane.ServiceStats, 0, len(d.services))
+	for _, s := range d.services {
+		st := dataplane.ServiceStats{Name: s.svc.Name, Protocol: s.svc.Protocol, Listen: s.svc.Listen, Scheduler: s.plan.Running}
+		totals := map[netip.AddrPort]uint64{}
+		if elems, err := d.conn.GetSetElements(s.ctr); err != nil {
+			d.log.Warn("nftables stats: read counters", "vs", s.svc.Name, "set", s.ctr.Name, "err", err)
+		} else {
+			for _, e := range elems {
+				if a, ok := parseBackendKey(e.Key); ok && e.Counter != nil {
+					totals[a] = e.Counter.Packets
+				}
+			}
+		}
+		for _, b := range s.svc.Backends {
+			st.Backends = append(st.Backends, dataplane.BackendStats{Addr: b.Addr, Weight: b.Weight, Total: totals[b.Addr]})
+		}
+		if s.svc.Sorry != nil {
+			st.Backends = append(st.Backends, dataplane.BackendStats{Addr: s.svc.Sorry.Addr, Sorry: true, Total: totals[s.svc.Sorry.Addr]})
+		}
+		if rules, err := d.conn.GetRules(d.table, s.chain); err != nil {
+			d.log.Warn("nftables stats: read rules", "vs", s.svc.Name, "chain", s.chain.Name, "err", err)
+		} else if len(rules) > 0 {
+			st.Refused = counterOf(rules[len(rules)-1])
+		}
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Close deletes vigil's table (unless KeepOnClose) and releases the netlink socket.
+// Established connections keep their conntrack NAT bindings and so keep flowing.
+func (d *Dataplane) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	defer d.release()
+	if d.opts.KeepOnClose {
+		d.log.Info("nftables data plane closed, table kept", "table", d.opts.Table)
+		return nil
+	}
+	d.conn.DelTable(d.table)
+	if err := d.conn.Flush(); err != nil {
+		return fmt.Errorf("nftables: delete table inet %s: %w", d.opts.Table, err)
+	}
+	d.log.Info("nftables data plane closed, table deleted", "table", d.opts.Table)
+	return nil
+}
+
+// serviceKey is the key of the dispatch map: protocol . address . port.
+func serviceKey(svc dataplane.Service) []byte {
+	k := []byte{protoNumber(svc.Protocol), 0, 0, 0}
+	k = append(k, svc.Listen.Addr().Unmap().AsSlice()...)
+	return append(k, byte(svc.Listen.Port()>>8), byte(svc.Listen.Port()), 0, 0)
+}
+
+// postKey is the key of the postrouting map: nfproto . original destination (16 bytes) .
+// original port . protocol.
+func postKey(svc dataplane.Service) []byte {
+	a := svc.Listen.Addr().Unmap()
+	fam := byte(unix.NFPROTO_IPV6)
+	if a.Is4() {
+		fam = unix.NFPROTO_IPV4
+	}
+	k := []byte{fam, 0, 0, 0}
+	addr := make([]byte, 16)
+	copy(addr, a.AsSlice())
+	k = append(k, addr...)
+	k = append(k, byte(svc.Listen.Port()>>8), byte(svc.Listen.Port()), 0, 0)
+	return append(k, protoNumber(svc.Protocol), 0, 0, 0)
+}
+
+// backendKey is address . port as a concatenation stores it (each field padded to 4 bytes).
+func backendKey(a netip.AddrPort) []byte {
+	k := a.Addr().Unmap().AsSlice()
+	return append(k, byte(a.Port()>>8), byte(a.Port()), 0, 0)
+}
+
+func parseBackendKey(k []byte) (netip.AddrPort, bool) {
+	if len(k) != 8 && len(k) != 20 {
+		return netip.AddrPort{}, false
+	}
+	a, _ := netip.AddrFromSlice(k[:len(k)-4])
+	return netip.AddrPortFrom(a, binary.BigEndian.Uint16(k[len(k)-4:])), true
+}
+
+func protoNumber(p dataplane.Protocol) byte {
+	if p == dataplane.UDP {
+		return unix.IPPROTO_UDP
+	}
+	return unix.IPPROTO_TCP
+}
