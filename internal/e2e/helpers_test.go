@@ -107,9 +107,10 @@ func realServer(d *daemon.Daemon, addr string) (status.RealServer, bool) {
 	return status.RealServer{}, false
 }
 
-func virtualServer(d *daemon.Daemon, name string) (status.VirtualServer, bool) {
+// virtualServer finds the virtual server that listens on listen ("127.0.0.1:8080").
+func virtualServer(d *daemon.Daemon, listen string) (status.VirtualServer, bool) {
 	for _, vs := range d.Snapshot().VirtualServers {
-		if vs.Name == name {
+		if vs.Listen == listen {
 			return vs, true
 		}
 	}

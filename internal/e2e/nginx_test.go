@@ -2,12 +2,12 @@ package e2e
 
 import (
 	"crypto/ecdsa"
-	"crypto/md5"
-	"encoding/hex"
 	"crypto/elliptic"
+	"crypto/md5"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/pem"
 	"fmt"
 	"math/big"
