@@ -121,9 +121,11 @@ type RawLine struct {
 // Script is a command line to run: a notify script, a vrrp_script's script, a startup script.
 type Script struct {
 	Pos Pos `json:"pos"`
-	// Command is the command line as written (words joined by a space).
+	// Command is the command line: the keyword's first word, a quoted string when the
+	// script has arguments, with the outer quotes removed. Keepalived splits it again with
+	// its quoting and escapes to get argv (notify.SplitCommand does the same).
 	Command string `json:"command"`
-	// Args are the words of the command line.
+	// Args is Command split at blanks, for display; run scripts with notify.SplitCommand.
 	Args []string `json:"args"`
 	// User and Group, when set, are who runs it (notify scripts: "SCRIPT USER [GROUP]").
 	User  string `json:"user,omitempty"`

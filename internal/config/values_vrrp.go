@@ -169,8 +169,6 @@ func parseSockAddr(s string) (netip.Addr, bool) {
 	return parseIPAddr(s)
 }
 
-// joinWords renders words back into one command line.
-func joinWords(w []string) string { return strings.Join(w, " ") }
 
 // validHostPort checks a vigil status_listen value: host:port with a numeric port and a host
 // that is an IP address, empty (all addresses) or a name.

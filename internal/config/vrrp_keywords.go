@@ -216,11 +216,9 @@ func (st *vrrpState) scriptTable(s *VRRPScript) *table {
 			if len(l.Words) < 2 {
 				return
 			}
-			args := l.Words[1:]
-			if len(args) == 1 && strings.ContainsAny(args[0], " \t") {
-				args = strings.Fields(args[0])
-			}
-			s.Script = &Script{Pos: l.Pos, Command: joinWords(l.Words[1:]), Args: append([]string(nil), args...)}
+			// Like Keepalived, only the first word (a quoted string when the script has
+			// arguments) is the command; further words are ignored.
+			s.Script = &Script{Pos: l.Pos, Command: l.Words[1], Args: strings.Fields(l.Words[1])}
 		}},
 		"interval": {scalar: func(p *parser, l Line) {
 			w, ok := p.need(l, 1)
