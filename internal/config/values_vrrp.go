@@ -169,7 +169,6 @@ func parseSockAddr(s string) (netip.Addr, bool) {
 	return parseIPAddr(s)
 }
 
-
 // validHostPort checks a vigil status_listen value: host:port with a numeric port and a host
 // that is an IP address, empty (all addresses) or a name.
 func validHostPort(s string) error {
