@@ -7,9 +7,9 @@ import (
 	"time"
 )
 
-// kitchenSink uses every global_defs, vrrp_* and static keyword with valid values. Keepalived
+// vrrpKitchenSink uses every global_defs, vrrp_* and static keyword with valid values. Keepalived
 // 2.2.7 says of it only the last message (checked with keepalived -t).
-const kitchenSink = `global_defs {
+const vrrpKitchenSink = `global_defs {
   router_id r1
   notification_email {
     a@example.com
@@ -223,9 +223,9 @@ linkbeat_interfaces {
 `
 
 func TestKitchenSinkDrawsOnlyKeepalivedsComplaint(t *testing.T) {
-	c, ds := parseString(t, kitchenSink)
+	c, ds := parseString(t, vrrpKitchenSink)
 	want := []string{"180: (VI_1) track_interface lo is configured on VRRP instance and sync group. Remove vrrp instance or sync group config"}
-	if got := diagLines(ds); !slices.Equal(got, want) {
+	if got := vrrpDiagLines(ds); !slices.Equal(got, want) {
 		t.Fatalf("diagnostics:\n got  %q\n want %q", got, want)
 	}
 	g := c.Global
@@ -286,9 +286,9 @@ func TestKitchenSinkDrawsOnlyKeepalivedsComplaint(t *testing.T) {
 	}
 }
 
-// postParse holds the checks Keepalived makes once the whole file is read; it prints them without
+// vrrpPostParse holds the checks Keepalived makes once the whole file is read; it prints them without
 // a line, vigil at the line of the block they are about.
-const postParse = `vrrp_instance VI_1 {
+const vrrpPostParse = `vrrp_instance VI_1 {
   interface eth0
   virtual_router_id 1
   advert_int 1.5
@@ -356,7 +356,7 @@ vrrp_sync_group H {
 `
 
 func TestPostParseChecksMatchKeepalived(t *testing.T) {
-	_, ds := parseString(t, postParse)
+	_, ds := parseString(t, vrrpPostParse)
 	want := []string{
 		"53: (G) global_tracking is deprecated. Use track_interface/script/file on the sync group",
 		"58: vrrp sync group G already defined",
@@ -373,14 +373,14 @@ func TestPostParseChecksMatchKeepalived(t *testing.T) {
 		"48: (VI_1) track_interface eth0 is configured on VRRP instance and sync group. Remove vrrp instance or sync group config",
 		"48: (VI_2) track_interface eth0 is configured on VRRP instance and sync group. Remove vrrp instance or sync group config",
 	}
-	if got := diagLines(ds); !slices.Equal(got, want) {
+	if got := vrrpDiagLines(ds); !slices.Equal(got, want) {
 		t.Errorf("diagnostics:\n got  %q\n want %q", got, want)
 	}
 }
 
-// parseChecks holds complaints Keepalived makes while reading (keepalived -t); Keepalived reports
+// vrrpParseChecks holds complaints Keepalived makes while reading (keepalived -t); Keepalived reports
 // "No file set for track_file" twice (once per process reading it), vigil once.
-const parseChecks = `global_defs {
+const vrrpParseChecks = `global_defs {
   smtp_alert maybe
   vrrp_garp_master_repeat 0
   max_auto_priority 200
@@ -470,7 +470,7 @@ vrrp_sync_group H {
 `
 
 func TestParseChecksMatchKeepalived(t *testing.T) {
-	_, ds := parseString(t, parseChecks)
+	_, ds := parseString(t, vrrpParseChecks)
 	want := []string{
 		"2: Invalid value 'maybe' for global smtp_alert specified",
 		"3: vrrp_garp_master_repeat must be greater than 0, setting to 1",
@@ -494,7 +494,7 @@ func TestParseChecksMatchKeepalived(t *testing.T) {
 		"48: (VI_2) vrrp_version 2 conflicts with configured or deduced version 0; ignoring.",
 		"63: No dev parameter specified for 192.0.2.4",
 	}
-	got := diagLines(ds)
+	got := vrrpDiagLines(ds)
 	if len(got) < len(want) || !slices.Equal(got[:len(want)], want) {
 		t.Errorf("diagnostics:\n got  %q\n want %q (then anything)", got, want)
 	}

@@ -13,7 +13,7 @@ import (
 )
 
 // diagLines renders diagnostics as "LINE: [E ]message" for compact comparisons.
-func diagLines(ds *Diagnostics) []string {
+func vrrpDiagLines(ds *Diagnostics) []string {
 	var out []string
 	for _, d := range ds.List {
 		sev := ""
@@ -26,14 +26,14 @@ func diagLines(ds *Diagnostics) []string {
 }
 
 // instance wraps the body of an instance with what it needs to be clean.
-func instance(body string) string {
+func vrrpInstanceSrc(body string) string {
 	return "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n" + body + "\n virtual_ipaddress {\n  192.0.2.1\n }\n}\n"
 }
 
 func TestInstanceDefaultsAreKeepalivedOnes(t *testing.T) {
-	c, ds := parseString(t, instance(""))
+	c, ds := parseString(t, vrrpInstanceSrc(""))
 	if len(ds.List) != 0 {
-		t.Fatalf("unexpected diagnostics: %v", diagLines(ds))
+		t.Fatalf("unexpected diagnostics: %v", vrrpDiagLines(ds))
 	}
 	v := c.VRRPInstances[0]
 	checks := []struct {
@@ -67,7 +67,7 @@ func TestInstanceDefaultsAreKeepalivedOnes(t *testing.T) {
 func TestGlobalDefaultsAreKeepalivedOnesPlusVigilExtensions(t *testing.T) {
 	c, ds := parseString(t, "global_defs {\n}\n")
 	if len(ds.List) != 0 {
-		t.Fatalf("unexpected diagnostics: %v", diagLines(ds))
+		t.Fatalf("unexpected diagnostics: %v", vrrpDiagLines(ds))
 	}
 	g := c.Global
 	checks := []struct {
@@ -91,10 +91,10 @@ func TestGlobalDefaultsAreKeepalivedOnesPlusVigilExtensions(t *testing.T) {
 }
 
 func TestGlobalDefaultsReachInstancesWhateverTheOrder(t *testing.T) {
-	src := instance("") + "global_defs {\n vrrp_garp_master_delay 2\n vrrp_version 3\n vrrp_garp_master_repeat 7\n}\n"
+	src := vrrpInstanceSrc("") + "global_defs {\n vrrp_garp_master_delay 2\n vrrp_version 3\n vrrp_garp_master_repeat 7\n}\n"
 	c, ds := parseString(t, src)
 	if len(ds.List) != 0 {
-		t.Fatalf("unexpected diagnostics: %v", diagLines(ds))
+		t.Fatalf("unexpected diagnostics: %v", vrrpDiagLines(ds))
 	}
 	v := c.VRRPInstances[0]
 	if v.GarpMasterDelay != Duration(2*time.Second) || v.Version != 3 || v.GarpMasterRepeat != 7 || v.GarpLowerPrioRepeat != 7 {
@@ -104,11 +104,11 @@ func TestGlobalDefaultsReachInstancesWhateverTheOrder(t *testing.T) {
 }
 
 func TestMasterWithoutPriorityIsAddressOwner(t *testing.T) {
-	c, _ := parseString(t, instance(" state MASTER"))
+	c, _ := parseString(t, vrrpInstanceSrc(" state MASTER"))
 	if v := c.VRRPInstances[0]; v.Priority != 255 {
 		t.Errorf("priority = %d, want 255 for state MASTER without priority", v.Priority)
 	}
-	c, _ = parseString(t, instance(" priority 255"))
+	c, _ = parseString(t, vrrpInstanceSrc(" priority 255"))
 	if v := c.VRRPInstances[0]; v.State != "MASTER" {
 		t.Errorf("state = %s, want MASTER for priority 255 without state", v.State)
 	}
@@ -118,7 +118,7 @@ func TestIPv6InstanceIsVersion3(t *testing.T) {
 	src := "vrrp_instance V6 {\n interface eth0\n virtual_router_id 9\n virtual_ipaddress {\n  fe80::1/64\n  2001:db8::1/64\n }\n}\n"
 	c, ds := parseString(t, src)
 	if len(ds.List) != 0 {
-		t.Fatalf("unexpected diagnostics: %v", diagLines(ds))
+		t.Fatalf("unexpected diagnostics: %v", vrrpDiagLines(ds))
 	}
 	v := c.VRRPInstances[0]
 	if v.Version != 3 || v.Family != "inet6" || v.McastDstIP != netip.MustParseAddr("ff02::12") {
@@ -168,64 +168,64 @@ func TestDiagnosticsMatchKeepalived(t *testing.T) {
 			"global_defs {\n dataplane xdp\n}\n",
 			[]string{"2: dataplane 'xdp' invalid - expected userspace, nftables, ipvs or auto; using userspace"}},
 		{"vrid out of range",
-			instance(" virtual_router_id 300"),
+			vrrpInstanceSrc(" virtual_router_id 300"),
 			[]string{"4: number '300' outside range [1, 255]", "4: (VI_1): VRID '300' not valid - must be between 1 & 255"}},
 		{"priority zero",
-			instance(" priority 0"),
+			vrrpInstanceSrc(" priority 0"),
 			[]string{"4: number '0' outside range [1, 255]", "4: (VI_1) Priority not valid! must be between 1 & 255. Using default 100"}},
 		{"priority not a number",
-			instance(" priority 100,x"),
+			vrrpInstanceSrc(" priority 100,x"),
 			[]string{"4: invalid number '100,x'", "4: (VI_1) Priority not valid! must be between 1 & 255. Using default 100"}},
 		{"priority negative",
-			instance(" priority -1"),
+			vrrpInstanceSrc(" priority -1"),
 			[]string{"4: negative number '-1'", "4: (VI_1) Priority not valid! must be between 1 & 255. Using default 100"}},
 		{"advert_int zero",
-			instance(" advert_int 0"),
+			vrrpInstanceSrc(" advert_int 0"),
 			[]string{"4: number '0' outside range [0.010000, 255.000000]", "4: (VI_1) Advert interval (0) not valid! Must be > 0 - ignoring"}},
 		{"unknown state",
-			instance(" state FOO"),
+			vrrpInstanceSrc(" state FOO"),
 			[]string{"4: (VI_1) unknown state 'FOO', defaulting to BACKUP"}},
 		{"auth_pass truncated",
-			instance(" authentication {\n  auth_type PASS\n  auth_pass 123456789\n }"),
+			vrrpInstanceSrc(" authentication {\n  auth_type PASS\n  auth_pass 123456789\n }"),
 			[]string{"6: Truncating auth_pass to 8 characters"}},
 		{"unknown auth type",
-			instance(" authentication {\n  auth_type MD5\n  auth_pass x\n }"),
+			vrrpInstanceSrc(" authentication {\n  auth_type MD5\n  auth_pass x\n }"),
 			[]string{"5: (VI_1) unknown authentication type 'MD5'"}},
 		{"vip options",
-			instance(" virtual_ipaddress {\n  192.0.2.9/24 dev eth0 foo\n  bogus\n  192.0.2.8/40\n }"),
+			vrrpInstanceSrc(" virtual_ipaddress {\n  192.0.2.9/24 dev eth0 foo\n  bogus\n  192.0.2.8/40\n }"),
 			[]string{"5: Unknown configuration entry 'foo' for ip address - ignoring",
 				"6: VRRP parsed invalid IP bogus. skipping IP...",
 				"7: number '40' outside range [0, 32]",
 				"7: Invalid address prefix len 40 for address 192.0.2.8/40 - using 32"}},
 		{"lvs_sync_daemon_interface deprecated",
-			strings.Replace(instance(" lvs_sync_daemon_interface eth0"), "VI_1", "VI_53", 1),
+			strings.Replace(vrrpInstanceSrc(" lvs_sync_daemon_interface eth0"), "VI_1", "VI_53", 1),
 			[]string{"4: (VI_53) Specifying lvs_sync_daemon_interface against a vrrp is deprecated.",
 				"4:          Please use global lvs_sync_daemon"}},
 		{"nopreempt with MASTER",
-			instance(" state MASTER\n priority 150\n nopreempt"),
+			vrrpInstanceSrc(" state MASTER\n priority 150\n nopreempt"),
 			[]string{"1: (VI_1) Warning - nopreempt will not work with initial state MASTER - clearing"}},
 		{"track script not found",
-			instance(" track_script {\n  chk\n }"),
+			vrrpInstanceSrc(" track_script {\n  chk\n }"),
 			[]string{"5: (VI_1) track script chk not found, ignoring..."}},
 		{"track script defined after instance is not found",
-			instance(" track_script {\n  chk\n }") + "vrrp_script chk {\n script /bin/true\n}\n",
+			vrrpInstanceSrc(" track_script {\n  chk\n }") + "vrrp_script chk {\n script /bin/true\n}\n",
 			[]string{"5: (VI_1) track script chk not found, ignoring..."}},
 		{"track script checks",
-			"vrrp_script chk {\n script /bin/true\n}\n" + instance(" track_script {\n  chk weight 10\n  chk\n  other\n }"),
+			"vrrp_script chk {\n script /bin/true\n}\n" + vrrpInstanceSrc(" track_script {\n  chk weight 10\n  chk\n  other\n }"),
 			[]string{"9: (VI_1) duplicate track_script chk - ignoring", "10: (VI_1) track script other not found, ignoring..."}},
 		{"track script option typo",
-			"vrrp_script chk {\n script /bin/true\n}\n" + instance(" track_script {\n  chk weight=0\n }"),
+			"vrrp_script chk {\n script /bin/true\n}\n" + vrrpInstanceSrc(" track_script {\n  chk weight=0\n }"),
 			[]string{"8: (VI_1) unknown track script option weight=0 - ignoring"}},
 		{"track interface weight",
-			instance(" track_interface {\n  eth1 weight 300\n  eth2 weight\n }"),
+			vrrpInstanceSrc(" track_interface {\n  eth1 weight 300\n  eth2 weight\n }"),
 			[]string{"5: number '300' outside range [-254, 254]",
 				"5: (VI_1) weight 300 for eth1 must be between [-253..253] inclusive. Ignoring...",
 				"6: (VI_1) weight without value specified for track_interface eth2 - ignoring"}},
 		{"own interface is not tracked",
-			instance(" track_interface {\n  eth0\n }"),
+			vrrpInstanceSrc(" track_interface {\n  eth0\n }"),
 			[]string{"1: (VI_1) Ignoring track_interface eth0 since own interface"}},
 		{"unicast peers",
-			instance(" unicast_peer {\n  192.0.2.9 min_ttl 10 max_ttl 5\n  bogus\n }"),
+			vrrpInstanceSrc(" unicast_peer {\n  192.0.2.9 min_ttl 10 max_ttl 5\n  bogus\n }"),
 			[]string{"5: (VI_1) min_ttl 10 > max_ttl 5 - all packets will be discarded",
 				"6: Configuration error: VRRP instance[VI_1] malformed unicast peer address[bogus]. Skipping..."}},
 		{"vrrp_script values",
@@ -252,23 +252,23 @@ func TestDiagnosticsMatchKeepalived(t *testing.T) {
 			"track_group TG {\n group {\n  VI_1\n }\n}\nstatic_ipaddress {\n 192.0.2.50/24 dev eth0 track_group TG\n 192.0.2.51/24 dev eth0 track_group TX\n}\n",
 			[]string{"8: track_group TX not found"}},
 		{"multicast destination with unicast",
-			instance(" unicast_peer {\n  192.0.2.2\n }\n mcast_dst_ip 224.0.0.20"),
+			vrrpInstanceSrc(" unicast_peer {\n  192.0.2.2\n }\n mcast_dst_ip 224.0.0.20"),
 			[]string{"1: (VI_1) multicast destination specified with unicast - ignoring"}},
 		{"duplicate VRID on an interface is fatal",
-			instance("") + strings.Replace(instance(""), "VI_1", "VI_2", 1),
+			vrrpInstanceSrc("") + strings.Replace(vrrpInstanceSrc(""), "VI_1", "VI_2", 1),
 			[]string{"9: E VI_1 and VI_2 both use VRID 51 with IPv4 on interface eth0"}},
 		{"same VRID for IPv4 and IPv6 is fine",
-			instance("") + "vrrp_instance V6 {\n interface eth0\n virtual_router_id 51\n virtual_ipaddress {\n  fe80::1\n }\n}\n",
+			vrrpInstanceSrc("") + "vrrp_instance V6 {\n interface eth0\n virtual_router_id 51\n virtual_ipaddress {\n  fe80::1\n }\n}\n",
 			nil},
 		{"duplicate unicast VRID with a common peer",
-			instance(" unicast_src_ip 192.0.2.5\n unicast_peer {\n  192.0.2.6\n }") +
-				strings.Replace(instance(" unicast_src_ip 192.0.2.5\n unicast_peer {\n  192.0.2.6\n }"), "VI_1", "VI_2", 1),
+			vrrpInstanceSrc(" unicast_src_ip 192.0.2.5\n unicast_peer {\n  192.0.2.6\n }") +
+				strings.Replace(vrrpInstanceSrc(" unicast_src_ip 192.0.2.5\n unicast_peer {\n  192.0.2.6\n }"), "VI_1", "VI_2", 1),
 			[]string{"12: E (VI_1) duplicate VRID conflict with VI_2 VRID 51"}},
 		{"loopback interface",
 			"vrrp_instance VI_1 {\n interface lo\n virtual_router_id 51\n virtual_ipaddress {\n  192.0.2.1\n }\n}\n",
 			[]string{"2: (VI_1) cannot use a loopback interface (lo) for vrrp - ignoring", "1: E (VI_1) Unknown interface!"}},
 		{"vmac settings",
-			instance(" use_vmac\n promote_secondaries") + strings.Replace(strings.Replace(instance(" vmac_xmit_base"), "VI_1", "VI_2", 1), "51", "52", 1),
+			vrrpInstanceSrc(" use_vmac\n promote_secondaries") + strings.Replace(strings.Replace(vrrpInstanceSrc(" vmac_xmit_base"), "VI_1", "VI_2", 1), "51", "52", 1),
 			[]string{"1: (VI_1) promote_secondaries is automatically set for vmacs - ignoring",
 				"10: (VI_2) vmac_xmit_base is only valid with a vmac"}},
 		{"no VIP",
@@ -278,11 +278,11 @@ func TestDiagnosticsMatchKeepalived(t *testing.T) {
 			"vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n version 3\n}\n",
 			[]string{"1: E (VI_1) No VIP specified; at least one is required"}},
 		{"strict mode",
-			"global_defs {\n vrrp_strict\n}\n" + instance(" state MASTER\n priority 100\n authentication {\n  auth_type PASS\n  auth_pass x\n }"),
+			"global_defs {\n vrrp_strict\n}\n" + vrrpInstanceSrc(" state MASTER\n priority 100\n authentication {\n  auth_type PASS\n  auth_pass x\n }"),
 			[]string{"4: (VI_1) State MASTER must match being address owner",
 				"4: (VI_1) Strict mode does not support authentication. Ignoring."}},
 		{"sync group references",
-			instance("") + "vrrp_sync_group G {\n group {\n  VI_1\n  VI_X\n }\n}\n",
+			vrrpInstanceSrc("") + "vrrp_sync_group G {\n group {\n  VI_1\n  VI_X\n }\n}\n",
 			[]string{"9: Virtual router VI_X specified in sync group G doesn't exist - ignoring",
 				"9: Sync group G has only 1 virtual router(s) - this probably isn't what you want"}},
 		{"sync group without members",
@@ -290,19 +290,19 @@ func TestDiagnosticsMatchKeepalived(t *testing.T) {
 			[]string{"1: Virtual router VI_X specified in sync group G doesn't exist - ignoring",
 				"1: Sync group G, no matching virtual router found in group declaration - removing"}},
 		{"sync group ignores weighted scripts",
-			"vrrp_script chk {\n script /bin/true\n weight 5\n}\n" + instance(" track_script {\n  chk\n }") +
+			"vrrp_script chk {\n script /bin/true\n weight 5\n}\n" + vrrpInstanceSrc(" track_script {\n  chk\n }") +
 				"vrrp_sync_group G {\n group {\n  VI_1\n }\n}\n",
 			[]string{"15: Sync group G has only 1 virtual router(s) - this probably isn't what you want",
 				"5: (VI_1) ignoring tracked script chk with weights due to SYNC group"}},
 		{"duplicate instance",
-			instance("") + instance(""),
+			vrrpInstanceSrc("") + vrrpInstanceSrc(""),
 			[]string{"9: vrrp instance VI_1 already defined"}},
 		{"routes",
-			instance(" virtual_routes {\n  192.0.2.0/24 gw 192.0.2.254 dev eth0\n  default via 192.0.2.254\n }"),
+			vrrpInstanceSrc(" virtual_routes {\n  192.0.2.0/24 gw 192.0.2.254 dev eth0\n  default via 192.0.2.254\n }"),
 			[]string{"5: \"gw\" for routes is deprecated. Please use \"via\"",
 				"6: Warning - cannot track route default with no interface specified, not tracking"}},
 		{"rules",
-			instance(" virtual_rules {\n  from 192.0.2.0/24 table 100\n  to 192.0.2./24 table 100\n }"),
+			vrrpInstanceSrc(" virtual_rules {\n  from 192.0.2.0/24 table 100\n  to 192.0.2./24 table 100\n }"),
 			[]string{"5: Rule has no preference specified - setting to 16384. This is probably not what you want.",
 				"6: VRRP parsed invalid IP 192.0.2./24. skipping IP...",
 				"6: Invalid rule to address 192.0.2./24"}},
@@ -310,7 +310,7 @@ func TestDiagnosticsMatchKeepalived(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, ds := parseString(t, tc.src)
-			got := diagLines(ds)
+			got := vrrpDiagLines(ds)
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("diagnostics:\n got  %q\n want %q", got, tc.want)
 			}
@@ -321,10 +321,10 @@ func TestDiagnosticsMatchKeepalived(t *testing.T) {
 func TestTrackWeightsComeFromTheTrackedObject(t *testing.T) {
 	src := "vrrp_script chk {\n script \"/bin/true\"\n weight -20 reverse\n}\n" +
 		"track_file tf {\n file /run/x\n weight 3\n}\n" +
-		instance(" track_script {\n  chk\n }\n track_file {\n  tf weight 7 noreverse\n }")
+		vrrpInstanceSrc(" track_script {\n  chk\n }\n track_file {\n  tf weight 7 noreverse\n }")
 	c, ds := parseString(t, src)
 	if len(ds.List) != 0 {
-		t.Fatalf("unexpected diagnostics: %v", diagLines(ds))
+		t.Fatalf("unexpected diagnostics: %v", vrrpDiagLines(ds))
 	}
 	v := c.VRRPInstances[0]
 	if ts := v.TrackScripts[0]; ts.Weight != -20 || !ts.WeightReverse {
@@ -342,7 +342,7 @@ func TestTrackProcessSettings(t *testing.T) {
 	src := "vrrp_track_process nginx {\n process nginx -g daemon\n weight 10 reverse\n quorum 2\n quorum_max 3\n delay 1.5\n}\n"
 	c, ds := parseString(t, src)
 	if len(ds.List) != 0 {
-		t.Fatalf("unexpected diagnostics: %v", diagLines(ds))
+		t.Fatalf("unexpected diagnostics: %v", vrrpDiagLines(ds))
 	}
 	tp := c.VRRPTrackProcesses[0]
 	if tp.Process != "nginx" || !slices.Equal(tp.Params, []string{"-g", "daemon"}) || tp.ParamMatch != "exact" ||
@@ -353,9 +353,9 @@ func TestTrackProcessSettings(t *testing.T) {
 }
 
 func TestVirtualIPOptionsAreKept(t *testing.T) {
-	c, ds := parseString(t, instance(" virtual_ipaddress_excluded {\n  192.0.2.10/24 brd + dev eth1 scope link label eth1:1 no_track\n }"))
+	c, ds := parseString(t, vrrpInstanceSrc(" virtual_ipaddress_excluded {\n  192.0.2.10/24 brd + dev eth1 scope link label eth1:1 no_track\n }"))
 	if len(ds.List) != 0 {
-		t.Fatalf("unexpected diagnostics: %v", diagLines(ds))
+		t.Fatalf("unexpected diagnostics: %v", vrrpDiagLines(ds))
 	}
 	a := c.VRRPInstances[0].VirtualIPAddressesExcluded[0]
 	want := VirtualIP{Pos: a.Pos, Prefix: netip.MustParsePrefix("192.0.2.10/24"), Broadcast: "+", Dev: "eth1", Scope: "link", Label: "eth1:1", NoTrack: true}
@@ -367,7 +367,7 @@ func TestVirtualIPOptionsAreKept(t *testing.T) {
 func TestVigilExtensionsAreRead(t *testing.T) {
 	c, ds := parseString(t, "global_defs {\n status_listen [::1]:9100\n status_token s3cret\n dataplane nftables\n log_format json\n}\n")
 	if len(ds.List) != 0 {
-		t.Fatalf("unexpected diagnostics: %v", diagLines(ds))
+		t.Fatalf("unexpected diagnostics: %v", vrrpDiagLines(ds))
 	}
 	g := c.Global
 	if g.StatusListen != "[::1]:9100" || g.StatusToken != "s3cret" || g.Dataplane != "nftables" || g.LogFormat != "json" {
@@ -474,7 +474,7 @@ func TestVRRPSamplesParseLikeKeepalived(t *testing.T) {
 				t.Fatal(err)
 			}
 			c, ds := parseString(t, string(b))
-			got := diagLines(ds)
+			got := vrrpDiagLines(ds)
 			if !slices.Equal(got, w) {
 				t.Errorf("diagnostics:\n got  %q\n want %q", got, w)
 			}
@@ -487,10 +487,10 @@ func TestVRRPSamplesParseLikeKeepalived(t *testing.T) {
 
 func TestVRRPModelMarshalsWithSnakeCaseNames(t *testing.T) {
 	src := "global_defs {\n router_id r1\n}\nvrrp_script chk {\n script /bin/true\n}\n" +
-		instance(" track_script {\n  chk\n }\n unicast_peer {\n  192.0.2.7\n }")
+		vrrpInstanceSrc(" track_script {\n  chk\n }\n unicast_peer {\n  192.0.2.7\n }")
 	c, ds := parseString(t, src)
 	if len(ds.List) != 0 {
-		t.Fatalf("unexpected diagnostics: %v", diagLines(ds))
+		t.Fatalf("unexpected diagnostics: %v", vrrpDiagLines(ds))
 	}
 	b, err := json.Marshal(c)
 	if err != nil {
