@@ -131,6 +131,8 @@ func TestLexConditionalLines(t *testing.T) {
 		{name: "empty id", src: "@ x_nokey\n@^ y_nokey", want: []string{"2: y_nokey"}},
 		{name: "blanks after the id", src: "@main\t\t a  b", want: []string{"1: a|b"}},
 		{name: "id is compared whole", src: "@mai x\n@mainx y", want: nil},
+		// A conditional drops one line, never a block: the body and its '}' stay.
+		{name: "conditional block opener", src: "@other a {\n b\n}", want: []string{"2: b", "3: }"}},
 		{name: "inside a block", src: "g {\n@main router_id main_router\n@backup router_id backup_router\n}", want: []string{"1: g|{", "2: router_id|main_router", "4: }"}},
 	})
 }
