@@ -1,0 +1,259 @@
+package nftables
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netns"
+)
+
+// requireRoot skips a test that changes namespaces and rulesets when not root, except under CI,
+// where it must run.
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI is set but the test is not root: the nftables tests need root to create network namespaces")
+		}
+		t.Skip("needs root (network namespaces and nftables); run as root or with CI set")
+	}
+	for _, tool := range []string{"ip", "nft"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s not installed: %v", tool, err)
+			}
+			t.Skipf("%s not installed: %v", tool, err)
+		}
+	}
+}
+
+// vip is the virtual address the balancer holds.
+var vip = netip.MustParseAddrPort("192.0.2.10:80")
+
+// lab is a client namespace and a balancer namespace joined by a veth pair (192.0.2.0/24, the
+// balancer holds 192.0.2.10), and three backend namespaces (198.51.100.11-13) on a bridge in
+// the balancer namespace, each running an HTTP server on port 8080 that answers its own name.
+type lab struct {
+	t        *testing.T
+	client   string // namespace names
+	lb       string
+	backends []*testBackend
+	// dial opens TCP connections from the client namespace.
+	clientWorker *nsWorker
+	lbWorker     *nsWorker
+}
+
+type testBackend struct {
+	name  string
+	addr  netip.AddrPort
+	conns atomic.Int64 // connections accepted
+}
+
+func run(t *testing.T, args ...string) {
+	t.Helper()
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
+	}
+}
+
+func newLab(t *testing.T) *lab {
+	requireRoot(t)
+	p := fmt.Sprintf("vgnft%d", os.Getpid())
+	l := &lab{t: t, client: p + "-c", lb: p + "-lb"}
+	names := []string{l.client, l.lb}
+	for i := 1; i <= 3; i++ {
+		names = append(names, fmt.Sprintf("%s-b%d", p, i))
+	}
+	for _, n := range names {
+		run(t, "ip", "netns", "add", n)
+		t.Cleanup(func() {
+			if out, err := exec.Command("ip", "netns", "del", n).CombinedOutput(); err != nil {
+				t.Errorf("delete namespace %s: %v: %s", n, err, out)
+			}
+		})
+		run(t, "ip", "-n", n, "link", "set", "lo", "up")
+	}
+	run(t, "ip", "-n", l.lb, "link", "add", "vc", "type", "veth", "peer", "name", "eth0", "netns", l.client)
+	run(t, "ip", "-n", l.lb, "addr", "add", "192.0.2.1/24", "dev", "vc")
+	run(t, "ip", "-n", l.lb, "addr", "add", vip.Addr().String()+"/32", "dev", "lo")
+	run(t, "ip", "-n", l.lb, "link", "set", "vc", "up")
+	run(t, "ip", "-n", l.client, "addr", "add", "192.0.2.2/24", "dev", "eth0")
+	run(t, "ip", "-n", l.client, "link", "set", "eth0", "up")
+	run(t, "ip", "-n", l.lb, "link", "add", "br0", "type", "bridge")
+	run(t, "ip", "-n", l.lb, "addr", "add", "198.51.100.1/24", "dev", "br0")
+	run(t, "ip", "-n", l.lb, "link", "set", "br0", "up")
+	run(t, "ip", "netns", "exec", l.lb, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	for i := 1; i <= 3; i++ {
+		ns := names[i+1]
+		veth := fmt.Sprintf("vb%d", i)
+		addr := fmt.Sprintf("198.51.100.1%d", i)
+		run(t, "ip", "-n", l.lb, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
+		run(t, "ip", "-n", l.lb, "link", "set", veth, "master", "br0", "up")
+		run(t, "ip", "-n", ns, "addr", "add", addr+"/24", "dev", "eth0")
+		run(t, "ip", "-n", ns, "link", "set", "eth0", "up")
+		run(t, "ip", "-n", ns, "route", "add", "default", "via", "198.51.100.1")
+		b := &testBackend{name: fmt.Sprintf("b%d", i), addr: netip.MustParseAddrPort(addr + ":8080")}
+		l.serve(ns, b)
+		l.backends = append(l.backends, b)
+	}
+	l.clientWorker = newNSWorker(t, l.client)
+	l.lbWorker = newNSWorker(t, l.lb)
+	return l
+}
+
+// serve runs b's HTTP server in namespace ns until the test ends.
+func (l *lab) serve(ns string, b *testBackend) {
+	t := l.t
+	w := newNSWorker(t, ns)
+	var ln net.Listener
+	var err error
+	w.do(func() { ln, err = net.Listen("tcp", b.addr.String()) })
+	if err != nil {
+		t.Fatalf("backend %s: listen %s in %s: %v", b.name, b.addr, ns, err)
+	}
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, b.name) }),
+		ConnState: func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				b.conns.Add(1)
+			}
+		},
+		ReadHeaderTimeout: 5 * time.Second,
+	}
+	done := make(chan struct{})
+	go func() { srv.Serve(ln); close(done) }()
+	t.Cleanup(func() { srv.Close(); <-done })
+}
+
+// nsWorker is a goroutine locked to an OS thread inside a namespace; sockets it creates belong
+// to that namespace and can be used from any goroutine afterwards. The thread is never returned
+// to the runtime (the goroutine exits locked, so the thread dies with it).
+type nsWorker struct {
+	jobs chan func()
+}
+
+func newNSWorker(t *testing.T, name string) *nsWorker {
+	w := &nsWorker{jobs: make(chan func())}
+	ready := make(chan error, 1)
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		runtime.LockOSThread()
+		ns, err := netns.GetFromName(name)
+		if err == nil {
+			err = netns.Set(ns)
+			ns.Close()
+		}
+		ready <- err
+		if err != nil {
+			return
+		}
+		for job := range w.jobs {
+			job()
+		}
+	}()
+	if err := <-ready; err != nil {
+		t.Fatalf("enter namespace %s: %v", name, err)
+	}
+	t.Cleanup(func() { close(w.jobs); <-stopped })
+	return w
+}
+
+func (w *nsWorker) do(f func()) {
+	done := make(chan struct{})
+	w.jobs <- func() { f(); close(done) }
+	<-done
+}
+
+func (w *nsWorker) dial(ctx context.Context, addr string) (net.Conn, error) {
+	var c net.Conn
+	var err error
+	w.do(func() { c, err = (&net.Dialer{Timeout: 2 * time.Second}).DialContext(ctx, "tcp", addr) })
+	return c, err
+}
+
+// httpClient returns a client whose connections start in w's namespace; keepAlive false opens
+// a new connection per request.
+func httpClient(w *nsWorker, keepAlive bool) *http.Client {
+	return &http.Client{
+		Timeout: 3 * time.Second,
+		Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+				return w.dial(ctx, addr)
+			},
+			DisableKeepAlives: !keepAlive,
+		},
+	}
+}
+
+// get asks url and returns the backend's name.
+func get(c *http.Client, url string) (string, error) {
+	resp, err := c.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("%s: status %d", url, resp.StatusCode)
+	}
+	return string(b), nil
+}
+
+// keepAliveConn is one TCP connection carrying several HTTP requests.
+type keepAliveConn struct {
+	c net.Conn
+	r *bufio.Reader
+}
+
+func (k *keepAliveConn) get() (string, error) {
+	k.c.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := io.WriteString(k.c, "GET / HTTP/1.1\r\nHost: vip\r\n\r\n"); err != nil {
+		return "", err
+	}
+	resp, err := http.ReadResponse(k.r, nil)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+func (l *lab) newDataplane(t *testing.T, opts Options) *Dataplane {
+	t.Helper()
+	opts.NetNS = "/var/run/netns/" + l.lb
+	d, err := New(slog.New(slog.NewTextHandler(io.Discard, nil)), opts)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// nftList lists the balancer namespace's ruleset (for failure messages and table checks).
+func (l *lab) nft(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("ip", append([]string{"netns", "exec", l.lb, "nft"}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("nft %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}

@@ -1,0 +1,505 @@
+package nftables
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/netip"
+	"os"
+	"slices"
+	"sort"
+	"sync"
+
+	nft "github.com/google/nftables"
+	"golang.org/x/sys/unix"
+
+	"github.com/vigil-lb/vigil/internal/dataplane"
+)
+
+// Options configure a Dataplane. The zero value works.
+type Options struct {
+	// Table is the name of the inet table vigil owns ("vigil" when empty). Whatever a table of
+	// that name holds when New runs is replaced.
+	Table string
+	// KeepOnClose leaves the table (and so the forwarding) in place when Close returns, for a
+	// restart that should not interrupt new connections; the next New replaces it.
+	KeepOnClose bool
+	// NoMasquerade leaves the client's source address on connections to backends. Replies
+	// then return through the balancer only if the backends route them through it (Keepalived's
+	// lb_kind NAT assumption). By default connections are masqueraded to the address of the
+	// interface towards the backend, which works with any routing.
+	NoMasquerade bool
+	// NetNS is the path of a network namespace to program (as under /var/run/netns); empty is
+	// the caller's.
+	NetNS string
+}
+
+// Dataplane balances services with DNAT rules in one nftables table. Methods are safe for
+// concurrent use.
+type Dataplane struct {
+	log   *slog.Logger
+	opts  Options
+	nsFD  *os.File
+	mu    sync.Mutex
+	conn  *nft.Conn
+	table *nft.Table
+	// Maps and sets shared by every service: the dispatch maps (protocol . address . port ->
+	// the service's chain) and the sets of every service's backends (protocol . address .
+	// port, a counter per element), which postrouting counts and masquerades.
+	svc4, svc6, back4, back6 *nft.Set
+	// backRefs counts the services that use each backend (by its key in back4 or back6).
+	backRefs map[string]int
+	services map[string]*service
+	nextID           int
+	closed           bool
+}
+
+var _ dataplane.Dataplane = (*Dataplane)(nil)
+
+// Available reports why the nftables data plane cannot run here (nil when it can): no
+// nf_tables in the kernel, or no permission (root or CAP_NET_ADMIN) to change the ruleset.
+func Available() error {
+	conn, err := nft.New()
+	if err != nil {
+		return fmt.Errorf("nftables: open netlink: %w", err)
+	}
+	return probe(conn)
+}
+
+func probe(conn *nft.Conn) error {
+	if _, err := conn.ListTablesOfFamily(nft.TableFamilyINet); err != nil {
+		switch {
+		case errors.Is(err, os.ErrPermission):
+			return fmt.Errorf("nftables: list tables: %w (vigil needs root or CAP_NET_ADMIN to change the ruleset)", err)
+		case errors.Is(err, unix.EPROTONOSUPPORT), errors.Is(err, unix.ENOENT), errors.Is(err, unix.EAFNOSUPPORT):
+			return fmt.Errorf("nftables: list tables: %w (is the nf_tables module available?)", err)
+		}
+		return fmt.Errorf("nftables: list tables: %w", err)
+	}
+	return nil
+}
+
+// New takes over opts.Table (replacing, in one transaction, whatever a previous run left in it)
+// and returns a Dataplane with no services. It fails when vigil may not change the ruleset.
+func New(logger *slog.Logger, opts Options) (*Dataplane, error) {
+	if opts.Table == "" {
+		opts.Table = "vigil"
+	}
+	d := &Dataplane{log: logger, opts: opts, services: map[string]*service{}, backRefs: map[string]int{}}
+	connOpts := []nft.ConnOption{nft.AsLasting()}
+	if opts.NetNS != "" {
+		f, err := os.Open(opts.NetNS)
+		if err != nil {
+			return nil, fmt.Errorf("nftables: open network namespace: %w", err)
+		}
+		d.nsFD = f
+		connOpts = append(connOpts, nft.WithNetNSFd(int(f.Fd())))
+	}
+	conn, err := nft.New(connOpts...)
+	if err != nil {
+		d.closeNS()
+		return nil, fmt.Errorf("nftables: open netlink: %w", err)
+	}
+	d.conn = conn
+	if err := probe(conn); err != nil {
+		d.release()
+		return nil, err
+	}
+	if err := d.install(); err != nil {
+		d.release()
+		return nil, err
+	}
+	logger.Info("nftables data plane ready", "table", opts.Table, "masquerade", !opts.NoMasquerade)
+	return d, nil
+}
+
+func (d *Dataplane) closeNS() {
+	if d.nsFD != nil {
+		d.nsFD.Close()
+	}
+}
+
+func (d *Dataplane) release() {
+	d.conn.CloseLasting()
+	d.closeNS()
+}
+
+// Register numbers as the kernel numbers them: 1..4 are 16-byte registers, 8..23 the 4-byte
+// registers that overlay them (8 is the first four bytes of 1).
+const (
+	reg1     = 1
+	reg3     = 3
+	reg32_00 = 8
+)
+
+// ipsDstNAT is IPS_DST_NAT of the conntrack status bits.
+const ipsDstNAT = 1 << 5
+
+// install replaces the table with an empty one holding the hooks and the dispatch maps.
+func (d *Dataplane) install() error {
+	c := d.conn
+	d.table = &nft.Table{Name: d.opts.Table, Family: nft.TableFamilyINet}
+	c.AddTable(d.table) // so that the delete below cannot fail when there is none
+	c.DelTable(d.table)
+	c.AddTable(d.table)
+
+	d.svc4 = &nft.Set{Table: d.table, Name: "services4", IsMap: true, KeyType: nft.MustConcatSetType(nft.TypeInetProto, nft.TypeIPAddr, nft.TypeInetService), Concatenation: true, DataType: nft.TypeVerdict}
+	d.svc6 = &nft.Set{Table: d.table, Name: "services6", IsMap: true, KeyType: nft.MustConcatSetType(nft.TypeInetProto, nft.TypeIP6Addr, nft.TypeInetService), Concatenation: true, DataType: nft.TypeVerdict}
+	d.back4 = &nft.Set{Table: d.table, Name: "backends4", KeyType: d.svc4.KeyType, Concatenation: true, Counter: true}
+	d.back6 = &nft.Set{Table: d.table, Name: "backends6", KeyType: d.svc6.KeyType, Concatenation: true, Counter: true}
+	for _, s := range []*nft.Set{d.svc4, d.svc6, d.back4, d.back6} {
+		if err := c.AddSet(s, nil); err != nil {
+			return fmt.Errorf("nftables: table %s: add map %s: %w", d.opts.Table, s.Name, err)
+		}
+	}
+	nat := func(name string, hook *nft.ChainHook, prio *nft.ChainPriority) *nft.Chain {
+		return c.AddChain(&nft.Chain{Name: name, Table: d.table, Type: nft.ChainTypeNAT, Hooknum: hook, Priority: prio})
+	}
+	for _, ch := range []*nft.Chain{
+		nat("prerouting", nft.ChainHookPrerouting, nft.ChainPriorityNATDest),
+		nat("output", nft.ChainHookOutput, nft.ChainPriorityNATDest),
+	} {
+		c.AddRule(&nft.Rule{Table: d.table, Chain: ch, Exprs: dispatchExprs(unix.NFPROTO_IPV4, d.svc4.Name)})
+		c.AddRule(&nft.Rule{Table: d.table, Chain: ch, Exprs: dispatchExprs(unix.NFPROTO_IPV6, d.svc6.Name)})
+	}
+	post := nat("postrouting", nft.ChainHookPostrouting, nft.ChainPriorityNATSource)
+	c.AddRule(&nft.Rule{Table: d.table, Chain: post, Exprs: postExprs(unix.NFPROTO_IPV4, d.back4.Name, !d.opts.NoMasquerade)})
+	c.AddRule(&nft.Rule{Table: d.table, Chain: post, Exprs: postExprs(unix.NFPROTO_IPV6, d.back6.Name, !d.opts.NoMasquerade)})
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("nftables: install table inet %s: %w", d.opts.Table, err)
+	}
+	return nil
+}
+
+// service is what the kernel holds for one virtual service. Every object's name starts with
+// prefix, which is new each time the service is created (so a re-creation never has to reuse
+// the name of an object deleted in the same transaction).
+type service struct {
+	svc    dataplane.Service
+	plan   plan
+	prefix string
+	chain  *nft.Chain // new connections: persistence, then the backend map
+	be     *nft.Set   // slot number -> backend address . port
+	aff    *nft.Set   // client address -> backend address . port (persistence only)
+	// counted are the service's backends (any weight) and its sorry server, each holding a
+	// reference to its element of back4 or back6.
+	counted []netip.AddrPort
+}
+
+// Apply creates the service or replaces its whole state in one nftables transaction.
+func (d *Dataplane) Apply(ctx context.Context, svc dataplane.Service) error {
+	if err := svc.Validate(); err != nil {
+		return err
+	}
+	if err := sameFamily(svc); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("service %s: %w", svc.Name, err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return fmt.Errorf("service %s: nftables data plane closed", svc.Name)
+	}
+	old := d.services[svc.Name]
+	if old != nil && old.svc.Equal(svc) {
+		return nil
+	}
+	refs := maps.Clone(d.backRefs)
+	s := d.newService(svc, old, refs)
+	if err := d.conn.Flush(); err != nil {
+		return fmt.Errorf("service %s: apply to table inet %s: %w", svc.Name, d.opts.Table, err)
+	}
+	d.services[svc.Name] = s
+	d.backRefs = refs
+	d.log.Info("nftables service applied", "vs", svc.Name, "scheduler", s.plan.Running, "slots", len(s.plan.Slots), "active", len(s.plan.Active))
+	return nil
+}
+
+// sameFamily refuses backends of another address family than the listen address: DNAT cannot
+// translate between families.
+func sameFamily(svc dataplane.Service) error {
+	v4 := svc.Listen.Addr().Unmap().Is4()
+	bs := svc.Backends
+	if svc.Sorry != nil {
+		bs = append(slices.Clip(bs), *svc.Sorry)
+	}
+	for _, b := range bs {
+		if b.Addr.Addr().Unmap().Is4() != v4 {
+			return fmt.Errorf("service %s: backend %s: address family differs from listen address %s (nftables NAT cannot translate between IPv4 and IPv6)", svc.Name, b.Addr, svc.Listen)
+		}
+	}
+	return nil
+}
+
+// structural reports whether going from a to b needs new kernel objects rather than new
+// contents.
+func structural(a, b dataplane.Service) bool {
+	return a.Protocol != b.Protocol || a.Listen != b.Listen || a.Persistence != b.Persistence
+}
+
+// newService queues the messages that take the kernel from old (nil: none) to svc and returns
+// the new state. Nothing is sent.
+func (d *Dataplane) newService(svc dataplane.Service, old *service, refs map[string]int) *service {
+	c := d.conn
+	if old != nil && structural(old.svc, svc) {
+		d.queueDelete(old, refs)
+		old = nil
+	}
+	svc.Listen = netip.AddrPortFrom(svc.Listen.Addr().Unmap(), svc.Listen.Port())
+	s := &service{svc: svc, plan: planFor(svc)}
+	v4 := svc.Listen.Addr().Is4()
+	addrType := nft.TypeIPAddr
+	if !v4 {
+		addrType = nft.TypeIP6Addr
+	}
+	backendType := nft.MustConcatSetType(addrType, nft.TypeInetService)
+	if old == nil {
+		d.nextID++
+		s.prefix = fmt.Sprintf("vs%d", d.nextID)
+		s.chain = c.AddChain(&nft.Chain{Name: s.prefix, Table: d.table})
+		s.be = &nft.Set{Table: d.table, Name: s.prefix + "_slots", IsMap: true, KeyType: nft.TypeInteger, KeyByteOrder: nativeEndian, DataType: backendType, Comment: svc.Name}
+		sets := []*nft.Set{s.be}
+		if svc.Persistence > 0 {
+			s.aff = &nft.Set{Table: d.table, Name: s.prefix + "_affinity", IsMap: true, KeyType: addrType, DataType: backendType, HasTimeout: true, Timeout: svc.Persistence, Dynamic: true, Comment: svc.Name}
+			sets = append(sets, s.aff)
+		}
+		for _, set := range sets {
+			// AddSet only fails on a malformed set, which would be a bug here.
+			if err := c.AddSet(set, nil); err != nil {
+				panic(fmt.Sprintf("nftables: set %s: %v", set.Name, err))
+			}
+		}
+		dispatch := d.svc4
+		if !v4 {
+			dispatch = d.svc6
+		}
+		mustElems(c.SetAddElements(dispatch, []nft.SetElement{{Key: serviceKey(svc.Protocol, svc.Listen), VerdictData: jumpTo(s.chain.Name)}}))
+	} else {
+		s.prefix, s.chain, s.be, s.aff, s.counted = old.prefix, old.chain, old.be, old.aff, old.counted
+		c.FlushChain(s.chain)
+		c.FlushSet(s.be)
+		// An affinity must not outlive its backend's place in the active set. Checking that
+		// per packet is possible (a lookup of the map's result) but makes the ruleset
+		// unlistable by nft, so every affinity is forgotten when any backend leaves.
+		if s.aff != nil && leaves(old.plan.Active, s.plan.Active) {
+			c.FlushSet(s.aff)
+		}
+	}
+
+	// Slots: the map and the modulus of the rule that indexes it change in the same
+	// transaction.
+	slots := make([]nft.SetElement, len(s.plan.Slots))
+	for i, a := range s.plan.Slots {
+		slots[i] = nft.SetElement{Key: nativeEndian.PutUint32(uint32(i)), Val: backendKey(a)}
+	}
+	mustElems(c.SetAddElements(s.be, slots))
+
+	// References to the shared backend sets: every backend (any weight) and the sorry server,
+	// so that counters survive weight changes.
+	want := make([]netip.AddrPort, 0, len(svc.Backends)+1)
+	for _, b := range svc.Backends {
+		want = append(want, b.Addr)
+	}
+	if svc.Sorry != nil && !slices.Contains(want, svc.Sorry.Addr) {
+		want = append(want, svc.Sorry.Addr)
+	}
+	for _, a := range s.counted {
+		if !slices.Contains(want, a) {
+			d.backendRef(refs, svc.Protocol, a, -1)
+		}
+	}
+	for _, a := range want {
+		if !slices.Contains(s.counted, a) {
+			d.backendRef(refs, svc.Protocol, a, +1)
+		}
+	}
+	s.counted = want
+
+	if s.aff != nil {
+		c.AddRule(&nft.Rule{Table: d.table, Chain: s.chain, Exprs: stickyExprs(v4, s.aff.Name)})
+	}
+	if n := len(s.plan.Slots); n > 0 {
+		affName := ""
+		if s.aff != nil {
+			affName = s.aff.Name
+		}
+		c.AddRule(&nft.Rule{Table: d.table, Chain: s.chain, Exprs: pickExprs(v4, s.plan.Select, uint32(n), s.be.Name, affName)})
+	}
+	// Reached only when nothing could take the connection: it goes on to the local stack,
+	// which refuses it unless something listens on the virtual address itself.
+	c.AddRule(&nft.Rule{Table: d.table, Chain: s.chain, Exprs: refusedExprs()})
+	return s
+}
+
+func mustElems(err error) {
+	// The library only fails here for anonymous sets, which vigil does not use.
+	if err != nil {
+		panic(fmt.Sprintf("nftables: set elements: %v", err))
+	}
+}
+
+// queueDelete queues the removal of every object of s, in an order the kernel accepts within
+// one transaction (references before what they refer to).
+func (d *Dataplane) queueDelete(s *service, refs map[string]int) {
+	c := d.conn
+	dispatch := d.svc4
+	if !s.svc.Listen.Addr().Is4() {
+		dispatch = d.svc6
+	}
+	mustElems(c.SetDeleteElements(dispatch, []nft.SetElement{{Key: serviceKey(s.svc.Protocol, s.svc.Listen)}}))
+	for _, a := range s.counted {
+		d.backendRef(refs, s.svc.Protocol, a, -1)
+	}
+	c.FlushChain(s.chain)
+	for _, set := range []*nft.Set{s.be, s.aff} {
+		if set != nil {
+			c.DelSet(set)
+		}
+	}
+	c.DelChain(s.chain)
+}
+
+// leaves reports whether a member of before is missing from after.
+func leaves(before, after []netip.AddrPort) bool {
+	for _, a := range before {
+		if !slices.Contains(after, a) {
+			return true
+		}
+	}
+	return false
+}
+
+// backendRef queues the change of one service's use of backend a in the shared backend sets:
+// the element is added with its first user and deleted with its last (so its counter starts
+// from zero when a backend comes back after every service dropped it).
+func (d *Dataplane) backendRef(refs map[string]int, p dataplane.Protocol, a netip.AddrPort, delta int) {
+	set := d.back4
+	if !a.Addr().Unmap().Is4() {
+		set = d.back6
+	}
+	key := serviceKey(p, a)
+	n := refs[string(key)] + delta
+	switch {
+	case delta > 0 && n == 1:
+		mustElems(d.conn.SetAddElements(set, []nft.SetElement{{Key: key}}))
+	case delta < 0 && n == 0:
+		mustElems(d.conn.SetDeleteElements(set, []nft.SetElement{{Key: key}}))
+	}
+	if n == 0 {
+		delete(refs, string(key))
+	} else {
+		refs[string(key)] = n
+	}
+}
+
+// Remove deletes the service's rules and maps in one transaction. New connections to its
+// address then reach the local stack; established ones keep their conntrack NAT binding and
+// drain (ShutdownSessions is not implemented: see the package documentation).
+func (d *Dataplane) Remove(ctx context.Context, name string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("service %s: %w", name, err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := d.services[name]
+	if s == nil || d.closed {
+		return nil
+	}
+	refs := maps.Clone(d.backRefs)
+	d.queueDelete(s, refs)
+	if err := d.conn.Flush(); err != nil {
+		return fmt.Errorf("service %s: remove from table inet %s: %w", name, d.opts.Table, err)
+	}
+	delete(d.services, name)
+	d.backRefs = refs
+	d.log.Info("nftables service removed", "vs", name)
+	return nil
+}
+
+// Stats returns every service's counters, sorted by name. Total is the number of connections
+// (flows for UDP) the kernel translated to each backend, counted in postrouting on each
+// connection's first packet; a backend shared by two services of the same protocol shows the
+// sum in both. Refused counts new connections no backend could take. Active, bytes and dial
+// failures are not known to this data plane and stay 0.
+func (d *Dataplane) Stats() []dataplane.ServiceStats {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	totals := map[string]uint64{}
+	for _, set := range []*nft.Set{d.back4, d.back6} {
+		elems, err := d.conn.GetSetElements(set)
+		if err != nil {
+			d.log.Warn("nftables stats: read counters", "set", set.Name, "err", err)
+			continue
+		}
+		for _, e := range elems {
+			if e.Counter != nil {
+				totals[string(e.Key)] = e.Counter.Packets
+			}
+		}
+	}
+	out := make([]dataplane.ServiceStats, 0, len(d.services))
+	for _, s := range d.services {
+		st := dataplane.ServiceStats{Name: s.svc.Name, Protocol: s.svc.Protocol, Listen: s.svc.Listen, Scheduler: s.plan.Running}
+		total := func(a netip.AddrPort) uint64 { return totals[string(serviceKey(s.svc.Protocol, a))] }
+		for _, b := range s.svc.Backends {
+			st.Backends = append(st.Backends, dataplane.BackendStats{Addr: b.Addr, Weight: b.Weight, Total: total(b.Addr)})
+		}
+		if s.svc.Sorry != nil {
+			st.Backends = append(st.Backends, dataplane.BackendStats{Addr: s.svc.Sorry.Addr, Sorry: true, Total: total(s.svc.Sorry.Addr)})
+		}
+		if rules, err := d.conn.GetRules(d.table, s.chain); err != nil {
+			d.log.Warn("nftables stats: read rules", "vs", s.svc.Name, "chain", s.chain.Name, "err", err)
+		} else if len(rules) > 0 {
+			st.Refused = counterOf(rules[len(rules)-1])
+		}
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Close deletes vigil's table (unless KeepOnClose) and releases the netlink socket.
+// Established connections keep their conntrack NAT bindings and so keep flowing.
+func (d *Dataplane) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	defer d.release()
+	if d.opts.KeepOnClose {
+		d.log.Info("nftables data plane closed, table kept", "table", d.opts.Table)
+		return nil
+	}
+	d.conn.DelTable(d.table)
+	if err := d.conn.Flush(); err != nil {
+		return fmt.Errorf("nftables: delete table inet %s: %w", d.opts.Table, err)
+	}
+	d.log.Info("nftables data plane closed, table deleted", "table", d.opts.Table)
+	return nil
+}
+
+// serviceKey is the key of the dispatch maps and masquerade sets: protocol . address . port.
+func serviceKey(p dataplane.Protocol, a netip.AddrPort) []byte {
+	k := []byte{protoNumber(p), 0, 0, 0}
+	k = append(k, a.Addr().Unmap().AsSlice()...)
+	return append(k, byte(a.Port()>>8), byte(a.Port()), 0, 0)
+}
+
+// backendKey is address . port as a concatenation stores it (each field padded to 4 bytes).
+func backendKey(a netip.AddrPort) []byte {
+	k := a.Addr().Unmap().AsSlice()
+	return append(k, byte(a.Port()>>8), byte(a.Port()), 0, 0)
+}
+
+func protoNumber(p dataplane.Protocol) byte {
+	if p == dataplane.UDP {
+		return unix.IPPROTO_UDP
+	}
+	return unix.IPPROTO_TCP
+}

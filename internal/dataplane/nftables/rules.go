@@ -1,0 +1,123 @@
+package nftables
+
+import (
+	nft "github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+)
+
+// nativeEndian is the byte order of numgen's and jhash's results, so of the backend map's keys.
+var nativeEndian = binaryutil.NativeEndian
+
+// hashSeed is jhash's seed for sh and mh: fixed so that a client keeps its backend across
+// restarts of vigil.
+const hashSeed = 0x76696769 // "vigi"
+
+// addrLayout gives, for one address family, where the addresses sit in the IP header and where
+// a concatenated address . port puts the port.
+type addrLayout struct {
+	nfproto   byte
+	saddrOff  uint32
+	daddrOff  uint32
+	alen      uint32
+	portReg32 uint32 // 4-byte register of the port when the address is in reg1
+}
+
+func layout(v4 bool) addrLayout {
+	if v4 {
+		return addrLayout{nfproto: unix.NFPROTO_IPV4, saddrOff: 12, daddrOff: 16, alen: 4, portReg32: reg32_00 + 1}
+	}
+	return addrLayout{nfproto: unix.NFPROTO_IPV6, saddrOff: 8, daddrOff: 24, alen: 16, portReg32: reg32_00 + 4}
+}
+
+// dispatchExprs: meta nfproto FAM meta l4proto . ip daddr . th dport vmap @set.
+func dispatchExprs(fam byte, set string) []expr.Any {
+	l := layout(fam == unix.NFPROTO_IPV4)
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: reg1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{fam}},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg32_00},
+		&expr.Payload{DestRegister: reg32_00 + 1, Base: expr.PayloadBaseNetworkHeader, Offset: l.daddrOff, Len: l.alen},
+		&expr.Payload{DestRegister: reg32_00 + 1 + l.alen/4, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Lookup{SourceRegister: reg1, DestRegister: 0, IsDestRegSet: true, SetName: set},
+	}
+}
+
+// postExprs: ct status dnat meta nfproto FAM meta l4proto . ip daddr . th dport @set
+// [masquerade]. The set holds every backend of every service (the translated destination)
+// with a counter per element, so the lookup counts each translated connection once on its
+// backend, and only connections translated to one of vigil's backends are masqueraded.
+func postExprs(fam byte, set string, masquerade bool) []expr.Any {
+	l := layout(fam == unix.NFPROTO_IPV4)
+	e := []expr.Any{
+		&expr.Ct{Key: expr.CtKeySTATUS, Register: reg1},
+		&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4, Mask: nativeEndian.PutUint32(ipsDstNAT), Xor: []byte{0, 0, 0, 0}},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: reg1, Data: []byte{0, 0, 0, 0}},
+		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: reg1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{fam}},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg32_00},
+		&expr.Payload{DestRegister: reg32_00 + 1, Base: expr.PayloadBaseNetworkHeader, Offset: l.daddrOff, Len: l.alen},
+		&expr.Payload{DestRegister: reg32_00 + 1 + l.alen/4, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Lookup{SourceRegister: reg1, SetName: set},
+	}
+	if masquerade {
+		e = append(e, &expr.Masq{})
+	}
+	return e
+}
+
+func refusedExprs() []expr.Any { return []expr.Any{&expr.Counter{}} }
+
+// dnat translates to the address . port in reg1.
+func dnat(l addrLayout) *expr.NAT {
+	return &expr.NAT{Type: expr.NATTypeDestNAT, Family: uint32(l.nfproto), RegAddrMin: reg1, RegProtoMin: l.portReg32}
+}
+
+// stickyExprs: a client with an affinity goes to the same backend again (and its affinity is
+// refreshed): ip saddr map @aff -> reg1; update @aff { ip saddr : reg1 }; dnat to reg1.
+// Affinities never point at a backend that left: Apply flushes the map when one does.
+func stickyExprs(v4 bool, aff string) []expr.Any {
+	l := layout(v4)
+	return []expr.Any{
+		&expr.Payload{DestRegister: reg3, Base: expr.PayloadBaseNetworkHeader, Offset: l.saddrOff, Len: l.alen},
+		&expr.Lookup{SourceRegister: reg3, DestRegister: reg1, IsDestRegSet: true, SetName: aff},
+		&expr.Dynset{SrcRegKey: reg3, SrcRegData: reg1, SetName: aff, Operation: unix.NFT_DYNSET_OP_UPDATE},
+		dnat(l),
+	}
+}
+
+// pickExprs: (numgen inc | jhash ip saddr) mod n map @slots -> reg1; [add @aff { ip saddr :
+// reg1 }]; dnat to reg1.
+func pickExprs(v4 bool, sel selector, n uint32, slots, aff string) []expr.Any {
+	l := layout(v4)
+	saddr := &expr.Payload{DestRegister: reg3, Base: expr.PayloadBaseNetworkHeader, Offset: l.saddrOff, Len: l.alen}
+	var e []expr.Any
+	if sel == bySourceHash {
+		e = append(e, saddr, &expr.Hash{SourceRegister: reg3, DestRegister: reg1, Length: l.alen, Modulus: n, Seed: hashSeed, Type: expr.HashTypeJenkins})
+	} else {
+		e = append(e, &expr.Numgen{Register: reg1, Modulus: n, Type: unix.NFT_NG_INCREMENTAL})
+	}
+	e = append(e, &expr.Lookup{SourceRegister: reg1, DestRegister: reg1, IsDestRegSet: true, SetName: slots})
+	if aff != "" {
+		if sel != bySourceHash {
+			e = append(e, saddr)
+		}
+		e = append(e, &expr.Dynset{SrcRegKey: reg3, SrcRegData: reg1, SetName: aff, Operation: unix.NFT_DYNSET_OP_ADD})
+	}
+	return append(e, dnat(l))
+}
+
+func jumpTo(chain string) *expr.Verdict {
+	return &expr.Verdict{Kind: expr.VerdictJump, Chain: chain}
+}
+
+// counterOf returns the packets of the rule's counter.
+func counterOf(r *nft.Rule) uint64 {
+	for _, e := range r.Exprs {
+		if c, ok := e.(*expr.Counter); ok {
+			return c.Packets
+		}
+	}
+	return 0
+}
