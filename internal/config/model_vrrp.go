@@ -522,6 +522,17 @@ func (c *Config) finishVRRP(p *parser) {
 		return
 	}
 	c.finishSyncGroupTracking(p)
+
+	// The sync daemon's id defaults to the VRID of its instance. (Keepalived clears the
+	// setting when the instance does not exist, but says so only when it starts, not under
+	// -t; vigil leaves that to the daemon.)
+	if sd := g.LVSSyncDaemon; sd != nil && sd.SyncID == -1 {
+		for _, v := range c.VRRPInstances {
+			if v.Name == sd.VRRPInstance {
+				sd.SyncID = v.VirtualRouterID
+			}
+		}
+	}
 }
 
 // vridConflicts reports instances that would answer for the same virtual router: same family

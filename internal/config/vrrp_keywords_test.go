@@ -543,3 +543,14 @@ func TestEveryKeepalivedVRRPBlockKeywordIsRecognised(t *testing.T) {
 		}
 	}
 }
+
+func TestSyncDaemonIDDefaultsToTheInstanceVRID(t *testing.T) {
+	c, _ := parseString(t, "global_defs {\n lvs_sync_daemon eth0 VI_1\n}\n"+vrrpInstanceSrc(""))
+	if sd := c.Global.LVSSyncDaemon; sd == nil || sd.SyncID != 51 || sd.VRRPInstance != "VI_1" {
+		t.Errorf("lvs_sync_daemon = %+v, want sync id 51 from VI_1", sd)
+	}
+	c, _ = parseString(t, vrrpInstanceSrc(" lvs_sync_daemon_interface eth1"))
+	if sd := c.Global.LVSSyncDaemon; sd == nil || sd.SyncID != 51 || sd.Interface != "eth1" {
+		t.Errorf("lvs_sync_daemon from the instance = %+v", sd)
+	}
+}
