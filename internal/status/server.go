@@ -53,7 +53,46 @@ func (h *Handler) status(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	_ = enc.Encode(h.src.Snapshot())
+	_ = enc.Encode(withEmptyLists(h.src.Snapshot()))
+}
+
+// withEmptyLists turns absent lists into empty ones, so that clients of the JSON always see
+// arrays ("vrrp_instances": [] rather than null).
+func withEmptyLists(s Snapshot) Snapshot {
+	if s.VirtualServers == nil {
+		s.VirtualServers = []VirtualServer{}
+	}
+	if s.VRRPInstances == nil {
+		s.VRRPInstances = []VRRPInstance{}
+	}
+	if s.Events == nil {
+		s.Events = []Event{}
+	}
+	vss := make([]VirtualServer, len(s.VirtualServers))
+	for i, vs := range s.VirtualServers {
+		if vs.RealServers == nil {
+			vs.RealServers = []RealServer{}
+		}
+		rss := make([]RealServer, len(vs.RealServers))
+		for j, rs := range vs.RealServers {
+			if rs.Checks == nil {
+				rs.Checks = []Check{}
+			}
+			rss[j] = rs
+		}
+		vs.RealServers = rss
+		vss[i] = vs
+	}
+	s.VirtualServers = vss
+	vis := make([]VRRPInstance, len(s.VRRPInstances))
+	for i, vi := range s.VRRPInstances {
+		if vi.VirtualAddresses == nil {
+			vi.VirtualAddresses = []string{}
+		}
+		vis[i] = vi
+	}
+	s.VRRPInstances = vis
+	return s
 }
 
 // events streams changes. Each message is `event: change` with the Event as JSON data; a
