@@ -1,0 +1,10 @@
+// Package netif changes the host's network configuration for VRRP through netlink: it adds and
+// removes virtual addresses (with their label, scope, broadcast and peer), reads the addresses
+// an interface already has to pick an instance's primary address, reports and watches link
+// state for track_interface, and announces addresses that moved to this host with gratuitous
+// ARP (IPv4) and unsolicited neighbour advertisements (IPv6).
+//
+// A Host works in one network namespace: the process's own (Open) or a named one
+// (OpenNamespace, used by tests to look into the namespaces they build). netif knows nothing
+// of configuration syntax; the vrrp package turns config.VirtualIP into Address.
+package netif

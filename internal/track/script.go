@@ -1,0 +1,81 @@
+package track
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/vigil-lb/vigil/internal/clock"
+	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/notify"
+)
+
+// Script runs one vrrp_script every interval and reports its state.
+type Script struct {
+	cfg    *config.VRRPScript
+	runner *notify.Runner
+	user   *notify.User
+	clk    clock.Clock
+	log    *slog.Logger
+}
+
+// NewScript returns a Script for cfg. user runs it when cfg names no user of its own (the
+// global script user); a user named in cfg that does not exist makes every run fail.
+func NewScript(cfg *config.VRRPScript, runner *notify.Runner, user *notify.User, clk clock.Clock, log *slog.Logger) *Script {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Script{cfg: cfg, runner: runner, user: user, clk: clk, log: log.With("script", cfg.Name)}
+}
+
+// Run runs the script at once and then every interval until ctx ends, calling report with
+// the new state each time it changes (after rise successes or fall failures in a row). A run
+// that outlives the timeout is killed and counts as a failure.
+func (s *Script) Run(ctx context.Context, report func(up bool)) {
+	h := NewHysteresis(s.cfg.Rise, s.cfg.Fall, s.cfg.InitFail)
+	if s.cfg.InitFail {
+		report(false)
+	}
+	interval := s.cfg.Interval.D()
+	if interval <= 0 {
+		interval = time.Second
+	}
+	timeout := s.cfg.Timeout.D()
+	if timeout <= 0 {
+		timeout = interval
+	}
+	user := s.user
+	if s.cfg.User != "" {
+		u, err := notify.LookupUser(s.cfg.User, s.cfg.Group)
+		if err != nil {
+			s.log.Error("vrrp_script user unknown; the script counts as failing", "error", err)
+		}
+		user = u
+	}
+	for {
+		var ok bool
+		if s.cfg.User != "" && user == nil {
+			ok = false
+		} else {
+			o := s.runner.Run(ctx, notify.Script{Command: s.cfg.Script.Command, User: user, Timeout: timeout})
+			if ctx.Err() != nil {
+				return
+			}
+			ok = o.Success()
+			if !ok {
+				s.log.Debug("vrrp_script failed", "result", o.String())
+			}
+		}
+		if up, changed := h.Observe(ok); changed {
+			s.log.Info("vrrp_script state changed", "up", up)
+			report(up)
+		}
+		t := s.clk.NewTimer(interval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C():
+		}
+	}
+}

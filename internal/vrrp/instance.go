@@ -1,0 +1,644 @@
+package vrrp
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/vigil-lb/vigil/internal/clock"
+	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/netif"
+	"github.com/vigil-lb/vigil/internal/notify"
+	"github.com/vigil-lb/vigil/internal/vrrp/fsm"
+	"github.com/vigil-lb/vigil/internal/vrrp/packet"
+)
+
+// InstanceStatus is a snapshot of one instance.
+type InstanceStatus struct {
+	Name      string `json:"name"`
+	Interface string `json:"interface"`
+	VRID      int    `json:"vrid"`
+	Version   int    `json:"version"`
+	State     string `json:"state"`
+	// Priority is the configured priority; EffectivePriority includes tracking weights.
+	Priority          int            `json:"priority"`
+	EffectivePriority int            `json:"effective_priority"`
+	MasterAddr        netip.Addr     `json:"master_addr,omitzero"`
+	Transitions       int            `json:"transitions"`
+	Since             time.Time      `json:"since,omitzero"`
+	VIPs              []netip.Prefix `json:"vips"`
+	// Dropped counts refused packets by reason (packet.Reason names, plus "unknown_peer").
+	Dropped map[string]uint64 `json:"dropped,omitempty"`
+	// Error is the last error that kept the instance from running (socket, address), if any.
+	Error string `json:"error,omitempty"`
+}
+
+// Event is a state change of an instance.
+type Event struct {
+	Instance string
+	Group    string // the sync group, if any
+	From, To fsm.State
+	Priority int // effective priority at the change
+	Time     time.Time
+}
+
+type rxAdvert struct {
+	adv fsm.Advert
+}
+
+type trackUpdate struct {
+	key   string
+	up    bool // interfaces, scripts
+	value int  // files
+}
+
+// instance runs one vrrp_instance: its socket, its state machine, its addresses.
+type instance struct {
+	spec    *spec
+	log     *slog.Logger
+	clk     clock.Clock
+	runner  *notify.Runner
+	user    *notify.User
+	onEvent func(Event)
+	host    *netif.Host
+
+	// groupFault is called when the instance's own fault (from what it tracks) rises or
+	// clears, so that its sync group can fault every member together.
+	groupFault func(in *instance, fault bool)
+
+	done   chan struct{} // closed when run returns
+	rx     chan fsm.Advert
+	tracks chan trackUpdate
+	sync   chan bool // true: a sync group member is in fault; false: no longer
+
+	counters    packet.Counters
+	unknownPeer uint64 // only touched by the reader goroutine; read under mu
+
+	mu     sync.Mutex
+	status InstanceStatus
+
+	// Owned by the run goroutine.
+	m          *fsm.Machine
+	c          conn
+	src        netip.Addr
+	ifindex    int
+	trackState map[string]trackEffect
+	syncFault  bool // another member of the sync group is in fault
+	ownFault   bool // a tracked object faults this instance
+	faulted    bool // the machine has been told of a fault
+	garpStop   context.CancelFunc
+	garpDone   chan struct{}
+	notifyQ    chan notifyJob
+}
+
+type trackEffect struct {
+	fault bool
+	delta int
+}
+
+type notifyJob struct {
+	script *config.Script
+	args   []string
+}
+
+func newInstance(s *spec, o ManagerOptions, host *netif.Host, user *notify.User) *instance {
+	in := &instance{
+		spec:    s,
+		log:     o.Logger.With("instance", s.name),
+		clk:     o.Clock,
+		runner:  o.Runner,
+		user:    user,
+		onEvent: o.OnEvent,
+		host:    host,
+		done:    make(chan struct{}),
+		rx:      make(chan fsm.Advert, 64),
+		tracks:  make(chan trackUpdate, 64),
+		sync:    make(chan bool, 64),
+	}
+	vips := make([]netip.Prefix, 0, len(s.vips))
+	for _, v := range s.vips {
+		vips = append(vips, v.Prefix)
+	}
+	in.status = InstanceStatus{
+		Name: s.name, Interface: s.ifname, VRID: int(s.vrid), Version: int(s.fsm.Version),
+		State: fsm.Init.String(), Priority: int(s.fsm.Priority), EffectivePriority: int(s.fsm.Priority), VIPs: vips,
+	}
+	return in
+}
+
+func (in *instance) snapshot() InstanceStatus {
+	in.mu.Lock()
+	st := in.status
+	st.VIPs = append([]netip.Prefix(nil), st.VIPs...)
+	up := in.unknownPeer
+	in.mu.Unlock()
+	st.Dropped = map[string]uint64{}
+	in.counters.Each(func(r packet.Reason, n uint64) {
+		if n > 0 {
+			st.Dropped[r.String()] = n
+		}
+	})
+	if up > 0 {
+		st.Dropped["unknown_peer"] = up
+	}
+	return st
+}
+
+func (in *instance) setError(err error) {
+	in.mu.Lock()
+	if err == nil {
+		in.status.Error = ""
+	} else {
+		in.status.Error = err.Error()
+	}
+	in.mu.Unlock()
+}
+
+// trackUpdate tells the instance that a tracked object changed; it never blocks for long.
+func (in *instance) track(ctx context.Context, u trackUpdate) {
+	select {
+	case in.tracks <- u:
+	case <-in.done:
+	case <-ctx.Done():
+	}
+}
+
+// run is the instance's life: open the socket, start the machine, serve events until ctx ends,
+// then resign. It returns once the instance has released its addresses and its stop
+// notifications have run (or been given up).
+func (in *instance) run(ctx context.Context, initial map[string]trackUpdate) {
+	in.notifyQ = make(chan notifyJob, 64)
+	notifyCtx, notifyCancel := context.WithCancel(context.WithoutCancel(ctx))
+	notifyDone := make(chan struct{})
+	go in.notifier(notifyCtx, notifyDone)
+	defer func() {
+		close(in.notifyQ)
+		// Stop scripts get a bounded time after shutdown.
+		t := time.AfterFunc(10*time.Second, notifyCancel)
+		<-notifyDone
+		t.Stop()
+		notifyCancel()
+	}()
+
+	if err := in.open(ctx); err != nil {
+		return // ctx ended while waiting for the interface
+	}
+	defer in.c.Close()
+
+	readerCtx, stopReader := context.WithCancel(ctx)
+	readerDone := make(chan struct{})
+	go in.reader(readerCtx, readerDone)
+	defer func() {
+		stopReader()
+		in.c.Close()
+		<-readerDone
+	}()
+
+	in.trackState = map[string]trackEffect{}
+	for _, t := range in.spec.tracks {
+		u, known := initial[t.key()]
+		if !known {
+			if t.kind == "script" || t.kind == "file" {
+				continue // not run yet: no effect until the first result
+			}
+			u.up = true
+		}
+		fault, delta := t.effect(u)
+		in.trackState[t.key()] = trackEffect{fault, delta}
+	}
+	timer := in.clk.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	apply := func(r fsm.Result) {
+		in.apply(ctx, r)
+		if r.Deadline.IsZero() {
+			timer.Stop()
+		} else {
+			timer.Reset(max(r.Deadline.Sub(in.clk.Now()), 0))
+		}
+	}
+	now := in.clk.Now()
+	total, fault := in.tracked()
+	in.m.SetPriority(now, total)
+	in.ownFault = fault
+	if fault && in.groupFault != nil {
+		in.groupFault(in, true)
+	}
+	if fault || in.syncFault {
+		in.faulted = true
+		in.m.Fault(now)
+	}
+	apply(in.m.Startup(now))
+	for {
+		select {
+		case <-ctx.Done():
+			in.apply(ctx, in.m.Shutdown(in.clk.Now()))
+			in.stopGARP()
+			return
+		case <-timer.C():
+			apply(in.m.Timer(in.clk.Now()))
+		case adv := <-in.rx:
+			apply(in.m.Advert(in.clk.Now(), adv))
+		case u := <-in.tracks:
+			in.setTrack(u, apply)
+		case f := <-in.sync:
+			in.syncFault = f
+			in.refault(apply)
+		}
+	}
+}
+
+func (in *instance) tracked() (total int, fault bool) {
+	total = int(in.spec.fsm.Priority)
+	for _, e := range in.trackState {
+		total += e.delta
+		fault = fault || e.fault
+	}
+	return total, fault
+}
+
+func (in *instance) setTrack(u trackUpdate, apply func(fsm.Result)) {
+	for _, t := range in.spec.tracks {
+		if t.key() != u.key {
+			continue
+		}
+		fault, delta := t.effect(u)
+		if old, ok := in.trackState[u.key]; ok && old == (trackEffect{fault, delta}) {
+			return
+		}
+		in.trackState[u.key] = trackEffect{fault, delta}
+		total, _ := in.tracked()
+		apply(in.m.SetPriority(in.clk.Now(), total))
+		in.mu.Lock()
+		in.status.EffectivePriority = int(in.m.Priority())
+		in.mu.Unlock()
+		in.refault(apply)
+		return
+	}
+}
+
+// refault raises or clears the machine's fault from the tracked objects and the sync group.
+func (in *instance) refault(apply func(fsm.Result)) {
+	_, own := in.tracked()
+	if own != in.ownFault {
+		in.ownFault = own
+		if in.groupFault != nil {
+			in.groupFault(in, own)
+		}
+	}
+	fault := own || in.syncFault
+	if fault == in.faulted {
+		return
+	}
+	in.faulted = fault
+	if fault {
+		apply(in.m.Fault(in.clk.Now()))
+	} else {
+		apply(in.m.FaultCleared(in.clk.Now()))
+	}
+}
+
+// open finds the instance's address and opens its socket, retrying every second until it
+// works or ctx ends (the interface may not exist or have its address yet).
+func (in *instance) open(ctx context.Context) error {
+	logged := false
+	for {
+		err := in.tryOpen()
+		if err == nil {
+			in.setError(nil)
+			return nil
+		}
+		in.setError(err)
+		if !logged {
+			in.log.Error("vrrp instance cannot start; retrying every second", "error", err)
+			logged = true
+		}
+		t := in.clk.NewTimer(time.Second)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C():
+		}
+	}
+}
+
+func (in *instance) tryOpen() error {
+	s := in.spec
+	ifi, err := net.InterfaceByName(s.ifname)
+	if err != nil {
+		return err
+	}
+	src := s.srcIP
+	if !src.IsValid() {
+		isVIP := func(a netip.Addr) bool {
+			for _, v := range s.vips {
+				if v.Prefix.Addr() == a {
+					return true
+				}
+			}
+			return false
+		}
+		src, err = in.host.PrimaryAddress(s.ifname, s.ipv6, isVIP)
+		if err != nil {
+			return err
+		}
+	}
+	cfg := s.fsm
+	cfg.Addr = src
+	m, err := fsm.New(cfg)
+	if err != nil {
+		return err
+	}
+	o := sockOpts{ifi: ifi, src: src}
+	if !s.unicast {
+		o.group = s.dsts[0]
+	}
+	var c conn
+	if s.ipv6 {
+		c, err = openConn6(o)
+	} else {
+		c, err = openConn4(o)
+	}
+	if err != nil {
+		return err
+	}
+	in.m, in.c, in.src, in.ifindex = m, c, src, ifi.Index
+	return nil
+}
+
+// reader reads the socket, refuses what must be refused, and hands accepted adverts to run.
+func (in *instance) reader(ctx context.Context, done chan<- struct{}) {
+	defer close(done)
+	buf := make([]byte, 1500)
+	peers := map[netip.Addr]bool{}
+	if in.spec.unicast {
+		for _, p := range in.spec.dsts {
+			peers[p] = true
+		}
+	}
+	for {
+		payload, env, ifindex, err := in.c.Read(buf)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			in.log.Warn("vrrp read failed", "error", err)
+			continue
+		}
+		if ifindex != 0 && ifindex != in.ifindex {
+			continue
+		}
+		if env.Src == in.src {
+			continue // our own advert
+		}
+		// Another VRID on the same interface is another router's business.
+		off := 1
+		if env.Protocol == packet.ProtocolAH {
+			off += packet.AHLen
+		}
+		if len(payload) > off && payload[off] != in.spec.vrid {
+			continue
+		}
+		if in.spec.unicast {
+			if !peers[env.Src] {
+				in.mu.Lock()
+				in.unknownPeer++
+				in.mu.Unlock()
+				in.log.Debug("vrrp advert from an address that is not a unicast peer dropped", "peer", env.Src)
+				continue
+			}
+			env.HopLimit = packet.NoHopLimitCheck
+		}
+		adv, err := packet.Decode(payload, env)
+		if err == nil {
+			err = in.spec.expect.Check(adv)
+		}
+		if err != nil {
+			r := in.counters.Observe(err)
+			in.log.Debug("vrrp advert refused", "peer", env.Src, "reason", r.String(), "error", err)
+			if !r.Advisory() {
+				continue
+			}
+		}
+		a := fsm.Advert{Priority: adv.Priority, Src: env.Src}
+		if adv.Version == 3 {
+			a.MaxAdvertInterval = adv.IntervalDuration()
+		}
+		select {
+		case in.rx <- a:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// apply carries out the machine's actions in order.
+func (in *instance) apply(ctx context.Context, r fsm.Result) {
+	for _, a := range r.Actions {
+		switch a.Kind {
+		case fsm.ActSendAdvert:
+			in.send(a.Priority)
+		case fsm.ActAddVIPs:
+			in.addVIPs(ctx)
+		case fsm.ActRemoveVIPs:
+			in.removeVIPs()
+		case fsm.ActNotify:
+			in.entered(a.State)
+		case fsm.ActMasterRxLowerPriority:
+			if s := in.spec.notify.rxLowerPri; s != nil {
+				in.queueNotify(s, nil)
+			}
+		}
+	}
+	addr, _ := in.m.Master()
+	in.mu.Lock()
+	in.status.EffectivePriority = int(in.m.Priority())
+	if in.m.State() == fsm.Master {
+		in.status.MasterAddr = in.src
+	} else {
+		in.status.MasterAddr = addr
+	}
+	in.mu.Unlock()
+}
+
+func (in *instance) send(prio uint8) {
+	s := in.spec
+	adv := packet.Advert{
+		Version:  s.fsm.Version,
+		VRID:     s.vrid,
+		Priority: prio,
+		Interval: packet.IntervalFromDuration(s.fsm.Version, s.advertInt),
+		AuthType: s.expect.AuthType,
+		AuthData: s.expect.AuthData,
+		Addrs:    s.advVIPs,
+	}
+	for _, dst := range s.dsts {
+		b, err := adv.Marshal(packet.Envelope{Src: in.src, Dst: dst})
+		if err == nil {
+			err = in.c.Write(b, dst, s.ttl)
+		}
+		if err != nil {
+			in.log.Warn("vrrp advert not sent", "to", dst, "priority", prio, "error", err)
+		}
+	}
+}
+
+func (in *instance) addVIPs(ctx context.Context) {
+	for _, a := range in.spec.vips {
+		if err := in.host.AddAddress(a); err != nil {
+			in.log.Error("virtual address not added", "address", a.String(), "error", err)
+		}
+	}
+	in.startGARP(ctx)
+}
+
+func (in *instance) removeVIPs() {
+	in.stopGARP()
+	for _, a := range in.spec.vips {
+		if err := in.host.DeleteAddress(a); err != nil {
+			in.log.Error("virtual address not removed", "address", a.String(), "error", err)
+		}
+	}
+}
+
+// entered records a state change, tells observers and queues the notify scripts.
+func (in *instance) entered(st fsm.State) {
+	now := in.clk.Now()
+	in.mu.Lock()
+	from := in.status.State
+	in.status.State = st.String()
+	in.status.Transitions++
+	in.status.Since = now
+	prio := int(in.m.Priority())
+	in.mu.Unlock()
+	in.log.Info("vrrp state changed", "from", from, "state", st.String(), "priority", prio)
+	var prev fsm.State
+	for _, s := range []fsm.State{fsm.Init, fsm.Backup, fsm.Master, fsm.Fault, fsm.Stop} {
+		if s.String() == from {
+			prev = s
+		}
+	}
+	if in.onEvent != nil {
+		in.onEvent(Event{Instance: in.spec.name, Group: in.spec.group, From: prev, To: st, Priority: prio, Time: now})
+	}
+	n := in.spec.notify
+	var s *config.Script
+	switch st {
+	case fsm.Master:
+		s = n.master
+	case fsm.Backup:
+		s = n.backup
+	case fsm.Fault:
+		s = n.fault
+	case fsm.Stop:
+		s = n.stop
+	}
+	if s != nil {
+		in.queueNotify(s, nil)
+	}
+	if n.generic != nil {
+		in.queueNotify(n.generic, notify.InstanceArgs(in.spec.name, st.String(), prio))
+	}
+}
+
+func (in *instance) queueNotify(s *config.Script, args []string) {
+	select {
+	case in.notifyQ <- notifyJob{s, args}:
+	default:
+		in.log.Warn("notify queue full; script skipped", "script", s.Command)
+	}
+}
+
+// notifier runs notify scripts one at a time in the order of the state changes, so that the
+// instance never waits for a script and scripts see the changes in order.
+func (in *instance) notifier(ctx context.Context, done chan<- struct{}) {
+	defer close(done)
+	for j := range in.notifyQ {
+		if in.runner == nil {
+			continue
+		}
+		user := in.user
+		if j.script.User != "" {
+			u, err := notify.LookupUser(j.script.User, j.script.Group)
+			if err != nil {
+				in.log.Error("notify script not run", "script", j.script.Command, "error", err)
+				continue
+			}
+			user = u
+		}
+		o := in.runner.Run(ctx, notify.Script{Command: j.script.Command, Args: j.args, User: user})
+		if !o.Success() {
+			in.log.Warn("notify script failed", "script", j.script.Command, "args", j.args, "result", o.String())
+		}
+	}
+}
+
+// startGARP announces the virtual addresses: garp_master_repeat times at once, the same again
+// after garp_master_delay, then garp_master_refresh_repeat times every garp_master_refresh.
+func (in *instance) startGARP(ctx context.Context) {
+	in.stopGARP()
+	gctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	in.garpStop, in.garpDone = cancel, done
+	go func() {
+		defer close(done)
+		anns := map[string]*netif.Announcer{}
+		defer func() {
+			for _, a := range anns {
+				a.Close()
+			}
+		}()
+		burst := func(n int) {
+			for i := 0; i < max(n, 1); i++ {
+				for _, v := range in.spec.vips {
+					a := anns[v.Link]
+					if a == nil {
+						var err error
+						if a, err = netif.NewAnnouncer(v.Link); err != nil {
+							in.log.Warn("gratuitous ARP/NA not sent", "error", err)
+							continue
+						}
+						anns[v.Link] = a
+					}
+					if err := a.Announce(v.Prefix.Addr()); err != nil {
+						in.log.Debug("gratuitous ARP/NA not sent", "address", v.Prefix.Addr(), "error", err)
+					}
+				}
+			}
+		}
+		wait := func(d time.Duration) bool {
+			t := in.clk.NewTimer(d)
+			defer t.Stop()
+			select {
+			case <-gctx.Done():
+				return false
+			case <-t.C():
+				return true
+			}
+		}
+		g := in.spec.garp
+		burst(g.repeat)
+		if g.delay > 0 {
+			if !wait(g.delay) {
+				return
+			}
+			burst(g.repeat)
+		}
+		for g.refresh > 0 && wait(g.refresh) {
+			burst(g.refreshRepeat)
+		}
+	}()
+}
+
+func (in *instance) stopGARP() {
+	if in.garpStop != nil {
+		in.garpStop()
+		<-in.garpDone
+		in.garpStop, in.garpDone = nil, nil
+	}
+}

@@ -1,0 +1,396 @@
+package vrrp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+
+	"github.com/vigil-lb/vigil/internal/clock"
+	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/netif"
+	"github.com/vigil-lb/vigil/internal/notify"
+	"github.com/vigil-lb/vigil/internal/track"
+)
+
+// ManagerOptions are what a Manager needs besides the configuration.
+type ManagerOptions struct {
+	// Logger receives the instances' logs; nil discards them.
+	Logger *slog.Logger
+	// Runner runs notify scripts and vrrp_scripts; nil runs none (and vrrp_scripts never
+	// report).
+	Runner *notify.Runner
+	// Clock drives the timers; nil is the real clock.
+	Clock clock.Clock
+	// OnEvent, if set, is called with every state change, from the instance's goroutine: it
+	// must not block.
+	OnEvent func(Event)
+}
+
+// Manager runs the vrrp_instances of a configuration in the process's network namespace.
+type Manager struct {
+	opts ManagerOptions
+	log  *slog.Logger
+	host *netif.Host
+	user *notify.User
+
+	mu      sync.Mutex
+	specs   []*spec                    // the configuration in force, in order
+	cfg     *config.Config             // the configuration in force
+	insts   map[string]*runningInst    // by instance name, while Run runs
+	last    map[string]trackUpdate     // last known state of each tracked object
+	trackrs map[string]*runningTrack   // by tracked object key
+	groups  map[string]map[string]bool // sync group → members whose own fault is up
+	ctx     context.Context            // Run's, nil before Run
+	wg      sync.WaitGroup
+}
+
+type runningInst struct {
+	in     *instance
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+type runningTrack struct {
+	id     string // configuration the tracker runs with
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// NewManager checks cfg's instances and returns a Manager for them. An instance vigil cannot
+// run (AH authentication, VMAC, no interface) is an error that names it.
+func NewManager(cfg *config.Config, opts ManagerOptions) (*Manager, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real()
+	}
+	host, err := netif.Open()
+	if err != nil {
+		return nil, err
+	}
+	m := &Manager{opts: opts, log: opts.Logger, host: host, insts: map[string]*runningInst{},
+		last: map[string]trackUpdate{}, trackrs: map[string]*runningTrack{}, groups: map[string]map[string]bool{}}
+	specs, err := m.build(cfg)
+	if err != nil {
+		host.Close()
+		return nil, err
+	}
+	m.specs, m.cfg = specs, cfg
+	return m, nil
+}
+
+func (m *Manager) build(cfg *config.Config) ([]*spec, error) {
+	var specs []*spec
+	var errs []error
+	seen := map[[2]any]string{}
+	for _, v := range cfg.VRRPInstances {
+		s, err := newSpec(cfg, v)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		k := [2]any{s.ifname + "/" + v.Family, s.vrid}
+		if other, dup := seen[k]; dup {
+			errs = append(errs, fmt.Errorf("vrrp %s: virtual_router_id %d on %s is already used by %s", s.name, s.vrid, s.ifname, other))
+			continue
+		}
+		seen[k] = s.name
+		specs = append(specs, s)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	u, err := notify.DefaultUser(cfg.Global.ScriptUser, cfg.Global.ScriptGroup, cfg.Global.EnableScriptSecurity)
+	if err != nil {
+		m.log.Warn("scripts have no user to run as", "error", err)
+	}
+	m.user = u
+	return specs, nil
+}
+
+// Run runs the instances until ctx ends. Then every master resigns (priority 0), the virtual
+// addresses are removed and notify_stop scripts run; Run returns when that is done.
+func (m *Manager) Run(ctx context.Context) error {
+	m.mu.Lock()
+	if m.ctx != nil {
+		m.mu.Unlock()
+		return fmt.Errorf("vrrp: manager already running")
+	}
+	m.ctx = ctx
+	m.syncTrackers()
+	for _, s := range m.specs {
+		m.start(s)
+	}
+	m.mu.Unlock()
+
+	linkDone := make(chan struct{})
+	go func() {
+		defer close(linkDone)
+		if err := netif.WatchLinks(ctx, m.linkChanged); err != nil {
+			m.log.Error("interface tracking stopped", "error", err)
+		}
+	}()
+	<-ctx.Done()
+	<-linkDone
+	m.mu.Lock()
+	for name, r := range m.insts {
+		r.cancel()
+		delete(m.insts, name)
+	}
+	for k, t := range m.trackrs {
+		t.cancel()
+		delete(m.trackrs, k)
+	}
+	m.mu.Unlock()
+	m.wg.Wait()
+	m.host.Close()
+	return nil
+}
+
+// start runs an instance for s; m.mu is held.
+func (m *Manager) start(s *spec) {
+	in := newInstance(s, m.opts, m.host, m.user)
+	in.groupFault = m.groupFault
+	ctx, cancel := context.WithCancel(m.ctx)
+	r := &runningInst{in: in, cancel: cancel, done: in.done}
+	m.insts[s.name] = r
+	initial := map[string]trackUpdate{}
+	for _, t := range s.tracks {
+		if u, ok := m.last[t.key()]; ok {
+			initial[t.key()] = u
+		}
+	}
+	if t := s.tracks; len(t) > 0 {
+		for _, t := range t {
+			if t.kind == "interface" {
+				if _, ok := initial[t.key()]; !ok {
+					ls, err := m.host.Link(t.name)
+					initial[t.key()] = trackUpdate{key: t.key(), up: err == nil && ls.Up}
+				}
+			}
+		}
+	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer close(r.done)
+		in.run(ctx, initial)
+	}()
+}
+
+// stop stops a running instance and waits for it to resign.
+func (m *Manager) stop(r *runningInst) {
+	r.cancel()
+	<-r.done
+}
+
+// groupFault spreads one member's own fault to its whole sync group.
+func (m *Manager) groupFault(in *instance, fault bool) {
+	g := in.spec.group
+	if g == "" {
+		return
+	}
+	m.mu.Lock()
+	set := m.groups[g]
+	if set == nil {
+		set = map[string]bool{}
+		m.groups[g] = set
+	}
+	if fault {
+		set[in.spec.name] = true
+	} else {
+		delete(set, in.spec.name)
+	}
+	var targets []*instance
+	for _, r := range m.insts {
+		if r.in.spec.group == g && r.in != in {
+			targets = append(targets, r.in)
+		}
+	}
+	any := len(set) > 0
+	ctx := m.ctx
+	m.mu.Unlock()
+	for _, t := range targets {
+		select {
+		case t.sync <- any:
+		case <-t.done:
+		case <-ctx.Done():
+		}
+	}
+}
+
+func (m *Manager) dispatch(u trackUpdate) {
+	m.mu.Lock()
+	m.last[u.key] = u
+	var targets []*instance
+	for _, r := range m.insts {
+		for _, t := range r.in.spec.tracks {
+			if t.key() == u.key {
+				targets = append(targets, r.in)
+				break
+			}
+		}
+	}
+	ctx := m.ctx
+	m.mu.Unlock()
+	for _, in := range targets {
+		in.track(ctx, u)
+	}
+}
+
+func (m *Manager) linkChanged(ls netif.LinkState) {
+	m.dispatch(trackUpdate{key: "interface:" + ls.Name, up: ls.Up})
+}
+
+// syncTrackers starts the vrrp_script and track_file watchers the instances use and stops
+// the others; m.mu is held and m.ctx set.
+func (m *Manager) syncTrackers() {
+	want := map[string]string{}
+	for _, s := range m.specs {
+		for _, t := range s.tracks {
+			if t.kind != "interface" {
+				want[t.key()] = ""
+			}
+		}
+	}
+	for _, sc := range m.cfg.VRRPScripts {
+		k := "script:" + sc.Name
+		if _, ok := want[k]; ok {
+			b, _ := json.Marshal(sc)
+			want[k] = string(stripPosJSON(b))
+		}
+	}
+	for _, f := range m.cfg.VRRPTrackFiles {
+		k := "file:" + f.Name
+		if _, ok := want[k]; ok {
+			b, _ := json.Marshal(f)
+			want[k] = string(stripPosJSON(b))
+		}
+	}
+	for k, t := range m.trackrs {
+		if id, ok := want[k]; !ok || id != t.id {
+			t.cancel()
+			delete(m.trackrs, k)
+			delete(m.last, k)
+		}
+	}
+	for _, sc := range m.cfg.VRRPScripts {
+		k := "script:" + sc.Name
+		if id, ok := want[k]; ok && m.trackrs[k] == nil {
+			if m.opts.Runner == nil || sc.Script == nil {
+				continue
+			}
+			runner := track.NewScript(sc, m.opts.Runner, m.user, m.opts.Clock, m.log)
+			m.runTracker(k, id, func(ctx context.Context) {
+				runner.Run(ctx, func(up bool) { m.dispatch(trackUpdate{key: k, up: up}) })
+			})
+		}
+	}
+	for _, f := range m.cfg.VRRPTrackFiles {
+		k := "file:" + f.Name
+		if id, ok := want[k]; ok && m.trackrs[k] == nil {
+			w := track.NewFile(f, m.opts.Clock, 0, m.log)
+			m.runTracker(k, id, func(ctx context.Context) {
+				w.Run(ctx, func(v int) { m.dispatch(trackUpdate{key: k, value: v}) })
+			})
+		}
+	}
+}
+
+func (m *Manager) runTracker(key, id string, run func(context.Context)) {
+	ctx, cancel := context.WithCancel(m.ctx)
+	t := &runningTrack{id: id, cancel: cancel, done: make(chan struct{})}
+	m.trackrs[key] = t
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer close(t.done)
+		run(ctx)
+	}()
+}
+
+func stripPosJSON(b []byte) []byte {
+	var v any
+	if json.Unmarshal(b, &v) != nil {
+		return b
+	}
+	out, _ := json.Marshal(stripPos(v))
+	return out
+}
+
+// Reload switches to cfg. Instances whose configuration (and the scripts they track) did not
+// change keep running and keep their state; changed ones restart (a master resigns first),
+// removed ones stop, new ones start. A cfg with an instance vigil cannot run is refused and
+// the running configuration stays.
+func (m *Manager) Reload(cfg *config.Config) error {
+	specs, err := m.build(cfg)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	old := map[string]*spec{}
+	for _, s := range m.specs {
+		old[s.name] = s
+	}
+	m.specs, m.cfg = specs, cfg
+	if m.ctx == nil {
+		m.mu.Unlock()
+		return nil
+	}
+	if m.ctx.Err() != nil {
+		m.mu.Unlock()
+		return fmt.Errorf("vrrp: reload after shutdown")
+	}
+	keep := map[string]bool{}
+	for _, s := range specs {
+		if o := old[s.name]; o != nil && o.key == s.key {
+			keep[s.name] = true
+		}
+	}
+	var stopping []*runningInst
+	for name, r := range m.insts {
+		if !keep[name] {
+			stopping = append(stopping, r)
+			delete(m.insts, name)
+		}
+	}
+	m.mu.Unlock()
+	for _, r := range stopping {
+		m.stop(r)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ctx.Err() != nil {
+		return nil
+	}
+	m.syncTrackers()
+	for _, s := range specs {
+		if !keep[s.name] {
+			m.start(s)
+		}
+	}
+	return nil
+}
+
+// Snapshot returns the state of every instance, sorted by name.
+func (m *Manager) Snapshot() []InstanceStatus {
+	m.mu.Lock()
+	var out []InstanceStatus
+	if m.ctx != nil {
+		for _, r := range m.insts {
+			out = append(out, r.in.snapshot())
+		}
+	} else {
+		for _, s := range m.specs {
+			out = append(out, newInstance(s, m.opts, m.host, m.user).snapshot())
+		}
+	}
+	m.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}

@@ -1,0 +1,278 @@
+package vrrp
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/netif"
+	"github.com/vigil-lb/vigil/internal/vrrp/fsm"
+	"github.com/vigil-lb/vigil/internal/vrrp/packet"
+)
+
+// spec is one instance's configuration, resolved into what the I/O layer uses.
+type spec struct {
+	name      string
+	ifname    string
+	vrid      uint8
+	ipv6      bool
+	group     string // sync group, if any
+	fsm       fsm.Config
+	expect    packet.Expect
+	srcIP     netip.Addr   // unicast_src_ip / mcast_src_ip; invalid: the interface's primary
+	dsts      []netip.Addr // multicast group, or the unicast peers
+	unicast   bool
+	ttl       int
+	vips      []netif.Address // virtual_ipaddress then virtual_ipaddress_excluded
+	advVIPs   []netip.Addr    // the addresses the adverts carry
+	garp      garpSpec
+	notify    notifySpec
+	tracks    []trackRef
+	key       string // the configuration as compared on reload
+	advertInt time.Duration
+}
+
+type garpSpec struct {
+	delay, refresh        time.Duration
+	repeat, refreshRepeat int
+}
+
+type notifySpec struct {
+	master, backup, fault, stop, generic, rxLowerPri *config.Script
+}
+
+// trackRef is one tracked object of an instance with the weight it carries here.
+type trackRef struct {
+	kind    string // "interface", "script", "file"
+	name    string
+	weight  int
+	reverse bool
+}
+
+func (t trackRef) key() string { return t.kind + ":" + t.name }
+
+// effect turns a tracked object's state into a fault or a priority change as Keepalived does:
+// weight 0 faults the instance when the object is down (up, with reverse); otherwise a positive
+// weight is added while the object is up and a negative one while it is down, negated by
+// reverse. A file's value is multiplied by the weight instead (weight 0: a non-zero value is a
+// fault), and a total below -253 is a fault.
+func (t trackRef) effect(u trackUpdate) (fault bool, delta int) {
+	mult := 1
+	if t.reverse {
+		mult = -1
+	}
+	if t.kind == "file" {
+		if t.weight == 0 {
+			return (u.value != 0) == (mult == 1), 0
+		}
+		d := u.value * t.weight * mult
+		if d < -253 {
+			return true, 0
+		}
+		return false, d
+	}
+	up := u.up
+	if t.weight == 0 {
+		return up != (mult == 1), 0
+	}
+	if up && t.weight > 0 || !up && t.weight < 0 {
+		return false, t.weight * mult
+	}
+	return false, 0
+}
+
+func newSpec(c *config.Config, v *config.VRRPInstance) (*spec, error) {
+	if v.Unusable {
+		return nil, fmt.Errorf("vrrp %s: instance is unusable as configured", v.Name)
+	}
+	if v.Interface == "" {
+		return nil, fmt.Errorf("vrrp %s: an interface is required (unicast without interface is not supported)", v.Name)
+	}
+	if v.UseVMAC || v.UseIPVLAN {
+		return nil, fmt.Errorf("vrrp %s: use_vmac/use_ipvlan are not supported", v.Name)
+	}
+	s := &spec{
+		name:      v.Name,
+		ifname:    v.Interface,
+		vrid:      uint8(v.VirtualRouterID),
+		ipv6:      v.Family == "inet6",
+		group:     v.SyncGroup,
+		advertInt: v.AdvertInt.D(),
+	}
+	if v.VirtualRouterID < 1 || v.VirtualRouterID > 255 {
+		return nil, fmt.Errorf("vrrp %s: virtual_router_id %d: want 1 to 255", v.Name, v.VirtualRouterID)
+	}
+	initial := fsm.Backup
+	if v.State == "MASTER" {
+		initial = fsm.Master
+	}
+	s.fsm = fsm.Config{
+		Version:              uint8(v.Version),
+		Priority:             uint8(v.Priority),
+		AdvertInterval:       v.AdvertInt.D(),
+		InitialState:         initial,
+		Nopreempt:            v.Nopreempt,
+		PreemptDelay:         v.PreemptDelay.D(),
+		DownTimerAdverts:     v.DownTimerAdverts,
+		LowerPrioNoAdvert:    v.LowerPrioNoAdvert,
+		HigherPrioSendAdvert: v.HigherPrioSendAdvert,
+	}
+	s.expect = packet.Expect{Version: uint8(v.Version), Interval: packet.IntervalFromDuration(uint8(v.Version), v.AdvertInt.D())}
+	if a := v.Authentication; a != nil && v.Version == 2 {
+		switch a.Type {
+		case "PASS":
+			s.expect.AuthType = packet.AuthPass
+			s.expect.AuthData = packet.PassData(a.Pass)
+		case "AH":
+			return nil, fmt.Errorf("vrrp %s: auth_type AH is not supported", v.Name)
+		}
+	}
+	s.srcIP = v.UnicastSrcIP
+	if !s.srcIP.IsValid() {
+		s.srcIP = v.McastSrcIP
+	}
+	if len(v.UnicastPeers) > 0 {
+		s.unicast = true
+		for _, p := range v.UnicastPeers {
+			s.dsts = append(s.dsts, p.Addr)
+		}
+		s.ttl = 255
+		if v.UnicastTTL > 0 {
+			s.ttl = v.UnicastTTL
+		}
+	} else {
+		s.dsts = []netip.Addr{v.McastDstIP}
+		s.ttl = packet.HopLimit
+	}
+	for _, list := range [][]*config.VirtualIP{v.VirtualIPAddresses, v.VirtualIPAddressesExcluded} {
+		for _, vip := range list {
+			a, err := toAddress(vip, v.Interface)
+			if err != nil {
+				return nil, fmt.Errorf("vrrp %s: %s: %w", v.Name, vip.Pos, err)
+			}
+			s.vips = append(s.vips, a)
+		}
+	}
+	for _, vip := range v.VirtualIPAddresses {
+		if vip.Prefix.Addr().Is6() == s.ipv6 {
+			s.advVIPs = append(s.advVIPs, vip.Prefix.Addr())
+		}
+	}
+	s.expect.VIPs = s.advVIPs
+	s.garp = garpSpec{
+		delay:         v.GarpMasterDelay.D(),
+		repeat:        v.GarpMasterRepeat,
+		refresh:       v.GarpMasterRefresh.D(),
+		refreshRepeat: v.GarpMasterRefreshRepeat,
+	}
+	s.notify = notifySpec{
+		master: v.NotifyMaster, backup: v.NotifyBackup, fault: v.NotifyFault,
+		stop: v.NotifyStop, generic: v.Notify, rxLowerPri: v.NotifyMasterRxLowerPri,
+	}
+	if !v.DontTrackPrimary {
+		s.tracks = append(s.tracks, trackRef{kind: "interface", name: v.Interface})
+	}
+	for _, t := range v.TrackInterfaces {
+		s.tracks = append(s.tracks, trackRef{kind: "interface", name: t.Name, weight: t.Weight, reverse: t.WeightReverse})
+	}
+	for _, t := range v.TrackScripts {
+		s.tracks = append(s.tracks, trackRef{kind: "script", name: t.Name, weight: t.Weight, reverse: t.WeightReverse})
+	}
+	for _, t := range v.TrackFiles {
+		s.tracks = append(s.tracks, trackRef{kind: "file", name: t.Name, weight: t.Weight, reverse: t.WeightReverse})
+	}
+	key, err := instanceKey(c, v)
+	if err != nil {
+		return nil, err
+	}
+	s.key = key
+	return s, nil
+}
+
+// toAddress turns a virtual_ipaddress line into the address to put on the interface.
+func toAddress(vip *config.VirtualIP, defDev string) (netif.Address, error) {
+	a := netif.Address{Prefix: vip.Prefix, Link: vip.Dev, Label: vip.Label, Peer: vip.Peer}
+	if a.Link == "" {
+		a.Link = defDev
+	}
+	if vip.Scope != "" {
+		sc, err := netif.ParseScope(vip.Scope)
+		if err != nil {
+			return a, err
+		}
+		a.Scope = sc
+	}
+	switch vip.Broadcast {
+	case "", "-":
+	case "+":
+		if vip.Prefix.Addr().Is4() && vip.Prefix.Bits() < 31 {
+			b := vip.Prefix.Masked().Addr().As4()
+			host := uint32(1)<<(32-vip.Prefix.Bits()) - 1
+			n := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) | host
+			a.Broadcast = netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
+		}
+	default:
+		b, err := netip.ParseAddr(vip.Broadcast)
+		if err != nil {
+			return a, fmt.Errorf("broadcast %q: %w", vip.Broadcast, err)
+		}
+		a.Broadcast = b
+	}
+	// IPv6 virtual addresses skip duplicate address detection: the address is ours by
+	// election, and it must answer at once.
+	a.NoDAD = vip.Prefix.Addr().Is6()
+	for _, f := range vip.Flags {
+		switch f {
+		case "-nodad", "nodad":
+			a.NoDAD = true
+		case "noprefixroute":
+			a.NoPrefixRoute = true
+		}
+	}
+	return a, nil
+}
+
+// instanceKey is the instance's configuration with positions removed, together with the
+// vrrp_scripts and track files it uses: two instances with the same key need no restart.
+func instanceKey(c *config.Config, v *config.VRRPInstance) (string, error) {
+	used := map[string]bool{}
+	for _, t := range v.TrackScripts {
+		used[t.Name] = true
+	}
+	var scripts []*config.VRRPScript
+	for _, s := range c.VRRPScripts {
+		if used[s.Name] {
+			scripts = append(scripts, s)
+		}
+	}
+	b, err := json.Marshal(struct {
+		I *config.VRRPInstance
+		S []*config.VRRPScript
+	}{v, scripts})
+	if err != nil {
+		return "", fmt.Errorf("vrrp %s: compare configuration: %w", v.Name, err)
+	}
+	var m any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return "", fmt.Errorf("vrrp %s: compare configuration: %w", v.Name, err)
+	}
+	b, err = json.Marshal(stripPos(m))
+	return string(b), err
+}
+
+func stripPos(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		delete(x, "pos")
+		for k, e := range x {
+			x[k] = stripPos(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = stripPos(e)
+		}
+	}
+	return v
+}

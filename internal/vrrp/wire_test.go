@@ -1,0 +1,378 @@
+package vrrp
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/netif"
+	"github.com/vigil-lb/vigil/internal/netif/netiftest"
+	"github.com/vigil-lb/vigil/internal/notify"
+)
+
+// The wire tests run vigil's Manager inside network namespaces by running this test binary
+// again under "ip netns exec" with VIGIL_VRRP_HELPER naming a configuration file; the helper
+// writes its Snapshot as JSON to VIGIL_VRRP_STATUS and resigns on SIGTERM.
+const (
+	helperEnv = "VIGIL_VRRP_HELPER"
+	statusEnv = "VIGIL_VRRP_STATUS"
+)
+
+func TestMain(m *testing.M) {
+	if path := os.Getenv(helperEnv); path != "" {
+		os.Exit(helperMain(path, os.Getenv(statusEnv)))
+	}
+	os.Exit(m.Run())
+}
+
+func helperMain(path, statusPath string) int {
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	cfg, diags, err := config.Load(path, config.Options{ConfigID: "test"})
+	if err != nil || diags.HasErrors() {
+		fmt.Fprintf(os.Stderr, "helper: load %s: %v %v\n", path, err, diags)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	events := make(chan struct{}, 1)
+	m, err := NewManager(cfg, ManagerOptions{
+		Logger: log,
+		Runner: notify.NewRunner(notify.RunnerOptions{Logger: log}),
+		OnEvent: func(Event) {
+			select {
+			case events <- struct{}{}:
+			default:
+			}
+		},
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "helper: %v\n", err)
+		return 2
+	}
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	write := func() {
+		b, _ := json.Marshal(m.Snapshot())
+		tmp := statusPath + ".tmp"
+		if os.WriteFile(tmp, b, 0o644) == nil {
+			os.Rename(tmp, statusPath)
+		}
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "helper: %v\n", err)
+				return 1
+			}
+			return 0
+		case <-events:
+			write()
+		case <-tick.C:
+			write()
+		}
+	}
+}
+
+// vigilProc is a helper process running a Manager in a namespace.
+type vigilProc struct {
+	cmd    *exec.Cmd
+	status string
+	done   chan struct{}
+}
+
+func startVigil(t *testing.T, ns, conf string) *vigilProc {
+	t.Helper()
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "vigil.conf")
+	if err := os.WriteFile(cfgPath, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &vigilProc{status: filepath.Join(dir, "status.json"), done: make(chan struct{})}
+	p.cmd = netiftest.Command(ns, exe, "-test.run=^$")
+	// GORACE: the race detector otherwise sleeps a second at exit, which would count as
+	// takeover time.
+	p.cmd.Env = append(os.Environ(), helperEnv+"="+cfgPath, statusEnv+"="+p.status, "GORACE=atexit_sleep_ms=0")
+	logf, err := os.Create(filepath.Join(dir, "vigil.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start vigil helper in %s: %v", ns, err)
+	}
+	go func() { p.cmd.Wait(); logf.Close(); close(p.done) }()
+	t.Cleanup(func() {
+		p.stop(t, 10*time.Second)
+		if t.Failed() {
+			b, _ := os.ReadFile(logf.Name())
+			t.Logf("vigil in %s log:\n%s", ns, tail(string(b), 60))
+		}
+	})
+	return p
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// stop sends SIGTERM (the helper resigns) and waits; after timeout it kills.
+func (p *vigilProc) stop(t *testing.T, timeout time.Duration) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		p.cmd.Process.Kill()
+		<-p.done
+		t.Errorf("vigil helper did not stop within %v of SIGTERM", timeout)
+	}
+}
+
+func (p *vigilProc) snapshot() []InstanceStatus {
+	b, err := os.ReadFile(p.status)
+	if err != nil {
+		return nil
+	}
+	var s []InstanceStatus
+	if json.Unmarshal(b, &s) != nil {
+		return nil
+	}
+	return s
+}
+
+func (p *vigilProc) state(name string) string {
+	for _, s := range p.snapshot() {
+		if s.Name == name {
+			return s.State
+		}
+	}
+	return ""
+}
+
+// waitFor polls cond every 20ms until it holds or d passes, and returns how long it took.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		if cond() {
+			return time.Since(start)
+		}
+		if time.Since(start) > d {
+			t.Fatalf("%s: not within %v", what, d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func hasAddr(t *testing.T, ns, ifname string, ip netip.Addr) bool {
+	t.Helper()
+	h, err := netif.OpenNamespace(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	ok, err := h.HasAddress(ifname, ip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
+// pair builds two namespaces joined by a veth pair, both ends named eth0, with addrA and addrB.
+func pair(t *testing.T, addrA, addrB string) (nsA, nsB string) {
+	netiftest.RequireRoot(t)
+	nsA = netiftest.Namespace(t, "a")
+	nsB = netiftest.Namespace(t, "b")
+	netiftest.Veth(t, nsA, "eth0", nsB, "eth0")
+	netiftest.Addr(t, nsA, "eth0", addrA)
+	netiftest.Addr(t, nsB, "eth0", addrB)
+	return nsA, nsB
+}
+
+func vrrpConf(name string, version, prio int, advert, vip, extra string) string {
+	auth := ""
+	if version == 2 {
+		auth = "authentication {\n    auth_type PASS\n    auth_pass s3cret\n  }"
+	}
+	return fmt.Sprintf(`global_defs {
+  router_id %s
+  vrrp_garp_master_delay 1
+  vrrp_garp_master_repeat 1
+}
+vrrp_instance VI_1 {
+  state BACKUP
+  interface eth0
+  virtual_router_id 51
+  version %d
+  priority %d
+  advert_int %s
+  %s
+  virtual_ipaddress {
+    %s
+  }
+  %s
+}
+`, name, version, prio, advert, auth, vip, extra)
+}
+
+// skew is the RFC 5798 skew time for priority p and master advertisement interval adv.
+func skew(p int, adv time.Duration) time.Duration { return time.Duration(256-p) * adv / 256 }
+
+func TestTwoVigilsElectFailOverAndPreempt(t *testing.T) {
+	nsA, nsB := pair(t, "192.0.2.1/24", "192.0.2.2/24")
+	vip := netip.MustParseAddr("192.0.2.100")
+	const advert = 200 * time.Millisecond
+	confA := vrrpConf("a", 3, 150, "0.2", "192.0.2.100/24", "")
+	confB := vrrpConf("b", 3, 100, "0.2", "192.0.2.100/24", "")
+
+	a := startVigil(t, nsA, confA)
+	b := startVigil(t, nsB, confB)
+	aMaster := func() bool {
+		return a.state("VI_1") == "MASTER" && b.state("VI_1") == "BACKUP" &&
+			hasAddr(t, nsA, "eth0", vip) && !hasAddr(t, nsB, "eth0", vip)
+	}
+	waitFor(t, 10*time.Second, "A master holding the VIP, B backup without it", aMaster)
+	time.Sleep(3 * advert)
+	if !aMaster() {
+		t.Fatalf("election did not settle: A %s, B %s", a.state("VI_1"), b.state("VI_1"))
+	}
+
+	// A resigns with priority 0: B takes over after its skew time, well within the master
+	// down interval.
+	bound := 3*advert + skew(100, advert)
+	start := time.Now()
+	a.stop(t, 10*time.Second)
+	if hasAddr(t, nsA, "eth0", vip) {
+		t.Errorf("A still holds %v after stopping", vip)
+	}
+	waitFor(t, bound+time.Second, "B taking over the VIP", func() bool { return hasAddr(t, nsB, "eth0", vip) })
+	took := time.Since(start)
+	waitFor(t, time.Second, "B reporting MASTER", func() bool { return b.state("VI_1") == "MASTER" })
+	t.Logf("takeover after A resigned: %v (bound 3×advert+skew = %v)", took, bound)
+	if took > bound+300*time.Millisecond {
+		t.Errorf("takeover took %v, want within %v (+300ms for process exit and polling)", took, bound)
+	}
+
+	// A comes back with the higher priority and preempts.
+	a = startVigil(t, nsA, confA)
+	took = waitFor(t, 10*time.Second, "A preempting back", func() bool {
+		return a.state("VI_1") == "MASTER" && b.state("VI_1") == "BACKUP" &&
+			hasAddr(t, nsA, "eth0", vip) && !hasAddr(t, nsB, "eth0", vip)
+	})
+	t.Logf("preempted back after %v", took)
+}
+
+// keepalived runs the real Keepalived (VRRP only) in ns with conf; it is killed at cleanup.
+type keepalived struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func startKeepalived(t *testing.T, ns, conf string) *keepalived {
+	t.Helper()
+	bin, err := exec.LookPath("keepalived")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("keepalived is not installed (CI is set, so this is a failure)")
+		}
+		t.Skip("keepalived is not installed")
+	}
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "keepalived.conf")
+	if err := os.WriteFile(cfgPath, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	k := &keepalived{done: make(chan struct{})}
+	k.cmd = netiftest.Command(ns, bin, "-n", "-l", "-D", "-P", "-f", cfgPath,
+		"-p", filepath.Join(dir, "k.pid"), "-r", filepath.Join(dir, "v.pid"), "-c", filepath.Join(dir, "c.pid"))
+	k.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	logf, err := os.Create(filepath.Join(dir, "keepalived.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.cmd.Stdout, k.cmd.Stderr = logf, logf
+	if err := k.cmd.Start(); err != nil {
+		t.Fatalf("start keepalived: %v", err)
+	}
+	go func() { k.cmd.Wait(); logf.Close(); close(k.done) }()
+	t.Cleanup(func() {
+		k.kill()
+		if t.Failed() {
+			b, _ := os.ReadFile(logf.Name())
+			t.Logf("keepalived log:\n%s", tail(string(b), 60))
+		}
+	})
+	return k
+}
+
+// kill kills Keepalived and its VRRP child (the whole process group) without letting it
+// resign, and waits for the parent.
+func (k *keepalived) kill() {
+	syscall.Kill(-k.cmd.Process.Pid, syscall.SIGKILL)
+	<-k.done
+}
+
+func TestInteropWithKeepalived(t *testing.T) {
+	for _, version := range []int{2, 3} {
+		t.Run(fmt.Sprintf("v%d", version), func(t *testing.T) {
+			nsK, nsV := pair(t, "192.0.2.1/24", "192.0.2.2/24")
+			vip := netip.MustParseAddr("192.0.2.100")
+			const advert = time.Second
+			k := startKeepalived(t, nsK, vrrpConf("k", version, 150, "1", "192.0.2.100/24", ""))
+			v := startVigil(t, nsV, vrrpConf("v", version, 100, "1", "192.0.2.100/24", ""))
+			waitFor(t, 15*time.Second, "Keepalived master holding the VIP, vigil backup", func() bool {
+				return hasAddr(t, nsK, "eth0", vip) && v.state("VI_1") == "BACKUP" && !hasAddr(t, nsV, "eth0", vip)
+			})
+			// vigil must stay backup while Keepalived advertises.
+			time.Sleep(2 * advert)
+			if s := v.state("VI_1"); s != "BACKUP" || hasAddr(t, nsV, "eth0", vip) {
+				t.Fatalf("vigil is %s while Keepalived is master", s)
+			}
+			for _, s := range v.snapshot() {
+				if len(s.Dropped) > 0 {
+					t.Errorf("vigil refused Keepalived's adverts: %v", s.Dropped)
+				}
+			}
+			bound := 3*advert + skew(100, advert)
+			start := time.Now()
+			k.kill()
+			waitFor(t, bound+2*time.Second, "vigil taking over the VIP", func() bool {
+				return hasAddr(t, nsV, "eth0", vip) && v.state("VI_1") == "MASTER"
+			})
+			took := time.Since(start)
+			t.Logf("vigil took over %v after Keepalived was killed (bound 3×advert+skew = %v)", took, bound)
+			if took > bound+300*time.Millisecond {
+				t.Errorf("takeover took %v, want within %v", took, bound)
+			}
+			if took < 3*advert-advert/2 {
+				t.Errorf("takeover after %v: too early, the master down timer is 3×advert+skew", took)
+			}
+		})
+	}
+}
