@@ -223,6 +223,8 @@ type keepAliveConn struct {
 	r *bufio.Reader
 }
 
+func newKeepAlive(c net.Conn) *keepAliveConn { return &keepAliveConn{c: c, r: bufio.NewReader(c)} }
+
 func (k *keepAliveConn) get() (string, error) {
 	k.c.SetDeadline(time.Now().Add(3 * time.Second))
 	if _, err := io.WriteString(k.c, "GET / HTTP/1.1\r\nHost: vip\r\n\r\n"); err != nil {

@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	nft "github.com/google/nftables"
+	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
 
 	"github.com/vigil-lb/vigil/internal/dataplane"
@@ -52,8 +53,8 @@ type Dataplane struct {
 	// backRefs counts the services that use each backend (by its key in back4 or back6).
 	backRefs map[string]int
 	services map[string]*service
-	nextID           int
-	closed           bool
+	nextID   int
+	closed   bool
 }
 
 var _ dataplane.Dataplane = (*Dataplane)(nil)
@@ -180,12 +181,26 @@ type service struct {
 	svc    dataplane.Service
 	plan   plan
 	prefix string
-	chain  *nft.Chain // new connections: persistence, then the backend map
-	be     *nft.Set   // slot number -> backend address . port
-	aff    *nft.Set   // client address -> backend address . port (persistence only)
+	chain  *nft.Chain // new connections: persistence, then the slot map
+	// slots maps a slot number to the backend's address . port, or with persistence to a
+	// goto to the backend's sticky chain.
+	slots *nft.Set
+	// sticky holds, with persistence, a chain and an affinity set (client addresses, with
+	// timeout) for each active backend.
+	sticky     map[netip.AddrPort]*stickyBackend
+	nextSticky int
 	// counted are the service's backends (any weight) and its sorry server, each holding a
 	// reference to its element of back4 or back6.
 	counted []netip.AddrPort
+}
+
+// stickyBackend is one active backend of a service with persistence: a connection from a
+// client in aff, or one the slot map sends here, refreshes the client in aff and is translated
+// to the backend. (One set per backend rather than one map client -> backend because nft
+// cannot list a rule that stores a map lookup's result in a dynamic map.)
+type stickyBackend struct {
+	chain *nft.Chain
+	aff   *nft.Set
 }
 
 // Apply creates the service or replaces its whole state in one nftables transaction.
@@ -257,21 +272,19 @@ func (d *Dataplane) newService(svc dataplane.Service, old *service, refs map[str
 		addrType = nft.TypeIP6Addr
 	}
 	backendType := nft.MustConcatSetType(addrType, nft.TypeInetService)
+	persistent := svc.Persistence > 0
 	if old == nil {
 		d.nextID++
 		s.prefix = fmt.Sprintf("vs%d", d.nextID)
 		s.chain = c.AddChain(&nft.Chain{Name: s.prefix, Table: d.table})
-		s.be = &nft.Set{Table: d.table, Name: s.prefix + "_slots", IsMap: true, KeyType: nft.TypeInteger, KeyByteOrder: nativeEndian, DataType: backendType, Comment: svc.Name}
-		sets := []*nft.Set{s.be}
-		if svc.Persistence > 0 {
-			s.aff = &nft.Set{Table: d.table, Name: s.prefix + "_affinity", IsMap: true, KeyType: addrType, DataType: backendType, HasTimeout: true, Timeout: svc.Persistence, Dynamic: true, Comment: svc.Name}
-			sets = append(sets, s.aff)
+		s.slots = &nft.Set{Table: d.table, Name: s.prefix + "_slots", IsMap: true, KeyType: nft.TypeInteger, KeyByteOrder: nativeEndian, DataType: backendType, Comment: svc.Name}
+		if persistent {
+			s.slots.DataType = nft.TypeVerdict
+			s.sticky = map[netip.AddrPort]*stickyBackend{}
 		}
-		for _, set := range sets {
-			// AddSet only fails on a malformed set, which would be a bug here.
-			if err := c.AddSet(set, nil); err != nil {
-				panic(fmt.Sprintf("nftables: set %s: %v", set.Name, err))
-			}
+		// AddSet only fails on a malformed set, which would be a bug here.
+		if err := c.AddSet(s.slots, nil); err != nil {
+			panic(fmt.Sprintf("nftables: set %s: %v", s.slots.Name, err))
 		}
 		dispatch := d.svc4
 		if !v4 {
@@ -279,14 +292,42 @@ func (d *Dataplane) newService(svc dataplane.Service, old *service, refs map[str
 		}
 		mustElems(c.SetAddElements(dispatch, []nft.SetElement{{Key: serviceKey(svc.Protocol, svc.Listen), VerdictData: jumpTo(s.chain.Name)}}))
 	} else {
-		s.prefix, s.chain, s.be, s.aff, s.counted = old.prefix, old.chain, old.be, old.aff, old.counted
+		s.prefix, s.chain, s.slots, s.counted, s.nextSticky = old.prefix, old.chain, old.slots, old.counted, old.nextSticky
 		c.FlushChain(s.chain)
-		c.FlushSet(s.be)
-		// An affinity must not outlive its backend's place in the active set. Checking that
-		// per packet is possible (a lookup of the map's result) but makes the ruleset
-		// unlistable by nft, so every affinity is forgotten when any backend leaves.
-		if s.aff != nil && leaves(old.plan.Active, s.plan.Active) {
-			c.FlushSet(s.aff)
+		c.FlushSet(s.slots)
+		if persistent {
+			// Backends that stay active keep their chain and their clients; the others lose
+			// both.
+			s.sticky = map[netip.AddrPort]*stickyBackend{}
+			for a, sb := range old.sticky {
+				if slices.Contains(s.plan.Active, a) {
+					s.sticky[a] = sb
+					continue
+				}
+				c.FlushChain(sb.chain)
+				c.DelChain(sb.chain)
+				c.DelSet(sb.aff)
+			}
+		}
+	}
+
+	if persistent {
+		for _, a := range s.plan.Active {
+			sb := s.sticky[a]
+			if sb == nil {
+				s.nextSticky++
+				name := fmt.Sprintf("%s_b%d", s.prefix, s.nextSticky)
+				sb = &stickyBackend{
+					chain: c.AddChain(&nft.Chain{Name: name, Table: d.table}),
+					aff:   &nft.Set{Table: d.table, Name: name + "_clients", KeyType: addrType, HasTimeout: true, Timeout: svc.Persistence, Dynamic: true, Comment: svc.Name + " " + a.String()},
+				}
+				if err := c.AddSet(sb.aff, nil); err != nil {
+					panic(fmt.Sprintf("nftables: set %s: %v", sb.aff.Name, err))
+				}
+				c.AddRule(&nft.Rule{Table: d.table, Chain: sb.chain, Exprs: stickyDNATExprs(a, sb.aff.Name)})
+				s.sticky[a] = sb
+			}
+			c.AddRule(&nft.Rule{Table: d.table, Chain: s.chain, Exprs: knownClientExprs(v4, sb.aff.Name, sb.chain.Name)})
 		}
 	}
 
@@ -294,9 +335,20 @@ func (d *Dataplane) newService(svc dataplane.Service, old *service, refs map[str
 	// transaction.
 	slots := make([]nft.SetElement, len(s.plan.Slots))
 	for i, a := range s.plan.Slots {
-		slots[i] = nft.SetElement{Key: nativeEndian.PutUint32(uint32(i)), Val: backendKey(a)}
+		slots[i] = nft.SetElement{Key: nativeEndian.PutUint32(uint32(i))}
+		if persistent {
+			slots[i].VerdictData = &expr.Verdict{Kind: expr.VerdictGoto, Chain: s.sticky[a].chain.Name}
+		} else {
+			slots[i].Val = backendKey(a)
+		}
 	}
-	mustElems(c.SetAddElements(s.be, slots))
+	mustElems(c.SetAddElements(s.slots, slots))
+	if n := len(s.plan.Slots); n > 0 {
+		c.AddRule(&nft.Rule{Table: d.table, Chain: s.chain, Exprs: pickExprs(v4, s.plan.Select, uint32(n), s.slots.Name, persistent)})
+	}
+	// Reached only when nothing could take the connection: it goes on to the local stack,
+	// which refuses it unless something listens on the virtual address itself.
+	c.AddRule(&nft.Rule{Table: d.table, Chain: s.chain, Exprs: refusedExprs()})
 
 	// References to the shared backend sets: every backend (any weight) and the sorry server,
 	// so that counters survive weight changes.
@@ -318,20 +370,6 @@ func (d *Dataplane) newService(svc dataplane.Service, old *service, refs map[str
 		}
 	}
 	s.counted = want
-
-	if s.aff != nil {
-		c.AddRule(&nft.Rule{Table: d.table, Chain: s.chain, Exprs: stickyExprs(v4, s.aff.Name)})
-	}
-	if n := len(s.plan.Slots); n > 0 {
-		affName := ""
-		if s.aff != nil {
-			affName = s.aff.Name
-		}
-		c.AddRule(&nft.Rule{Table: d.table, Chain: s.chain, Exprs: pickExprs(v4, s.plan.Select, uint32(n), s.be.Name, affName)})
-	}
-	// Reached only when nothing could take the connection: it goes on to the local stack,
-	// which refuses it unless something listens on the virtual address itself.
-	c.AddRule(&nft.Rule{Table: d.table, Chain: s.chain, Exprs: refusedExprs()})
 	return s
 }
 
@@ -355,22 +393,14 @@ func (d *Dataplane) queueDelete(s *service, refs map[string]int) {
 		d.backendRef(refs, s.svc.Protocol, a, -1)
 	}
 	c.FlushChain(s.chain)
-	for _, set := range []*nft.Set{s.be, s.aff} {
-		if set != nil {
-			c.DelSet(set)
-		}
+	c.FlushSet(s.slots)
+	for _, sb := range s.sticky {
+		c.FlushChain(sb.chain)
+		c.DelChain(sb.chain)
+		c.DelSet(sb.aff)
 	}
+	c.DelSet(s.slots)
 	c.DelChain(s.chain)
-}
-
-// leaves reports whether a member of before is missing from after.
-func leaves(before, after []netip.AddrPort) bool {
-	for _, a := range before {
-		if !slices.Contains(after, a) {
-			return true
-		}
-	}
-	return false
 }
 
 // backendRef queues the change of one service's use of backend a in the shared backend sets:

@@ -2,14 +2,17 @@ package nftables
 
 import (
 	"context"
-	"os/exec"
-	"net/netip"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/vigil-lb/vigil/internal/dataplane"
 )
 
-func backends(l *lab, weights ...int) []dataplane.Backend {
+func weighted(l *lab, weights ...int) []dataplane.Backend {
 	var bs []dataplane.Backend
 	for i, w := range weights {
 		bs = append(bs, dataplane.Backend{Addr: l.backends[i].addr, Weight: w})
@@ -17,30 +20,285 @@ func backends(l *lab, weights ...int) []dataplane.Backend {
 	return bs
 }
 
+func webService(bs []dataplane.Backend) dataplane.Service {
+	return dataplane.Service{Name: "192.0.2.10 80", Protocol: dataplane.TCP, Listen: vip, Scheduler: dataplane.WeightedRoundRobin, Backends: bs}
+}
+
+// TestKernelNAT runs the data plane in a balancer namespace between a client namespace and
+// three backend namespaces (see lab). Each subtest starts its own Dataplane, which also shows
+// that New takes over the table the previous one left.
 func TestKernelNAT(t *testing.T) {
 	l := newLab(t)
 	ctx := context.Background()
 	url := "http://" + vip.String() + "/"
-
-	t.Run("SmokeRoundRobin", func(t *testing.T) {
-		d := l.newDataplane(t, Options{})
-		svc := dataplane.Service{Name: "web", Protocol: dataplane.TCP, Listen: vip, Scheduler: "rr", Backends: backends(l, 1, 1, 1)}
+	apply := func(t *testing.T, d *Dataplane, svc dataplane.Service) {
+		t.Helper()
 		if err := d.Apply(ctx, svc); err != nil {
 			t.Fatalf("Apply: %v\n%s", err, l.nft(t, "list", "ruleset"))
 		}
+	}
+	// tally makes n requests, each on a new connection, and counts the answers by backend.
+	tally := func(t *testing.T, n int) map[string]int {
+		t.Helper()
 		c := httpClient(l.clientWorker, false)
-		for i := 0; i < 6; i++ {
+		got := map[string]int{}
+		for i := range n {
 			name, err := get(c, url)
 			if err != nil {
-				t.Fatalf("request %d: %v\n%s", i, err, l.nft(t, "list", "ruleset"))
+				t.Fatalf("request %d of %d: %v", i+1, n, err)
 			}
-			t.Log(name)
+			got[name]++
 		}
-		t.Logf("%+v", d.Stats())
-		for _, what := range [][]string{{"list", "chain", "inet", "vigil", "prerouting"}, {"list", "chain", "inet", "vigil", "postrouting"}, {"list", "chain", "inet", "vigil", "vs1"}, {"list", "map", "inet", "vigil", "services4"}, {"list", "map", "inet", "vigil", "vs1_slots"}, {"list", "set", "inet", "vigil", "backends4"}, {"list", "ruleset"}} {
-			out, err := exec.Command("ip", append([]string{"netns", "exec", l.lb, "nft"}, what...)...).CombinedOutput()
-			t.Logf("%v: %v\n%s", what, err, out)
+		return got
+	}
+
+	t.Run("WeightsOneTwoThreeSplitSixHundredConnections", func(t *testing.T) {
+		d := l.newDataplane(t, Options{})
+		apply(t, d, webService(weighted(l, 1, 2, 3)))
+		const n = 600
+		got := tally(t, n)
+		for i, want := range []float64{1.0 / 6, 2.0 / 6, 3.0 / 6} {
+			name := l.backends[i].name
+			share := float64(got[name]) / n
+			if share < want-0.05 || share > want+0.05 {
+				t.Errorf("%s got %d of %d (%.1f%%), want %.1f%% ± 5 points; all: %v", name, got[name], n, share*100, want*100, got)
+			}
+		}
+		stats := d.Stats()
+		if len(stats) != 1 {
+			t.Fatalf("Stats: %d services, want 1", len(stats))
+		}
+		for i, b := range stats[0].Backends {
+			if int(b.Total) != got[l.backends[i].name] {
+				t.Errorf("Stats: %s total %d, answers counted %d", b.Addr, b.Total, got[l.backends[i].name])
+			}
+		}
+		t.Logf("answers %v, stats %+v", got, stats[0].Backends)
+	})
+
+	t.Run("RemovedAndInhibitedGetNoNewConnectionsWhileKeepAliveSurvives", func(t *testing.T) {
+		d := l.newDataplane(t, Options{})
+		apply(t, d, webService(weighted(l, 1, 1, 1)))
+		conn, err := l.clientWorker.dial(ctx, vip.String())
+		if err != nil {
+			t.Fatalf("dial %s: %v", vip, err)
+		}
+		defer conn.Close()
+		ka := newKeepAlive(conn)
+		first, err := ka.get()
+		if err != nil {
+			t.Fatalf("keep-alive request: %v", err)
+		}
+		// Keep the keep-alive's backend in at weight 0, remove another one.
+		var kept, removed, other *testBackend
+		for _, b := range l.backends {
+			switch {
+			case b.name == first:
+				kept = b
+			case removed == nil:
+				removed = b
+			default:
+				other = b
+			}
+		}
+		apply(t, d, webService([]dataplane.Backend{{Addr: kept.addr, Weight: 0}, {Addr: other.addr, Weight: 1}}))
+		keptConns, removedConns := kept.conns.Load(), removed.conns.Load()
+		got := tally(t, 60)
+		if got[other.name] != 60 {
+			t.Errorf("after removing %s and setting %s to weight 0, 60 new connections went to %v, want all to %s", removed.name, kept.name, got, other.name)
+		}
+		if n := removed.conns.Load() - removedConns; n != 0 {
+			t.Errorf("removed backend %s accepted %d new connections after Apply returned", removed.name, n)
+		}
+		if n := kept.conns.Load() - keptConns; n != 0 {
+			t.Errorf("weight-0 backend %s accepted %d new connections after Apply returned", kept.name, n)
+		}
+		if name, err := ka.get(); err != nil || name != kept.name {
+			t.Errorf("keep-alive connection after its backend went to weight 0: answer %q, %v; want %s", name, err, kept.name)
+		}
+		// Remove it altogether: the established connection still drains through conntrack.
+		apply(t, d, webService([]dataplane.Backend{{Addr: other.addr, Weight: 1}}))
+		for i := range 3 {
+			if name, err := ka.get(); err != nil || name != kept.name {
+				t.Errorf("keep-alive request %d after its backend was removed: answer %q, %v; want %s", i, name, err, kept.name)
+			}
 		}
 	})
-	_ = netip.Addr{}
+
+	t.Run("UpdatesUnderLoadFailNoRequest", func(t *testing.T) {
+		d := l.newDataplane(t, Options{})
+		apply(t, d, webService(weighted(l, 1, 1, 1)))
+		var ok, failed atomic.Int64
+		var firstErr atomic.Value
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c := httpClient(l.clientWorker, false)
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if _, err := get(c, url); err != nil {
+						failed.Add(1)
+						firstErr.CompareAndSwap(nil, err.Error())
+					} else {
+						ok.Add(1)
+					}
+				}
+			}()
+		}
+		sets := [][]int{{1, 2, 3}, {0, 1, 1}, {3, 0, 1}, {1, 1, 0}, {5, 1, 1}, {1, 1, 1}}
+		deadline := time.Now().Add(2 * time.Second)
+		updates := 0
+		for time.Now().Before(deadline) {
+			apply(t, d, webService(weighted(l, sets[updates%len(sets)]...)))
+			updates++
+			time.Sleep(20 * time.Millisecond)
+		}
+		close(stop)
+		wg.Wait()
+		if failed.Load() != 0 || ok.Load() < 100 {
+			t.Errorf("%d updates under load: %d requests ok, %d failed (first: %v); want 0 failed and at least 100 ok", updates, ok.Load(), failed.Load(), firstErr.Load())
+		}
+		t.Logf("%d updates under load: %d requests ok, %d failed", updates, ok.Load(), failed.Load())
+	})
+
+	t.Run("SourceHashAndPersistenceKeepAClientOnOneBackend", func(t *testing.T) {
+		d := l.newDataplane(t, Options{})
+		for _, svc := range []dataplane.Service{
+			{Name: "sh", Protocol: dataplane.TCP, Listen: vip, Scheduler: dataplane.SourceHash, Backends: weighted(l, 1, 1, 1)},
+			{Name: "mh", Protocol: dataplane.TCP, Listen: vip, Scheduler: dataplane.MaglevHash, Backends: weighted(l, 1, 1, 1)},
+			{Name: "rr persistent", Protocol: dataplane.TCP, Listen: vip, Scheduler: dataplane.RoundRobin, Persistence: time.Minute, Backends: weighted(l, 1, 1, 1)},
+		} {
+			apply(t, d, svc)
+			got := tally(t, 12)
+			if len(got) != 1 {
+				t.Errorf("%s: one client's 12 connections went to %v, want one backend", svc.Name, got)
+			}
+			if err := d.Remove(ctx, svc.Name); err != nil {
+				t.Fatalf("Remove %s: %v", svc.Name, err)
+			}
+		}
+		// Persistence: when the client's backend leaves, the client moves and sticks again.
+		svc := dataplane.Service{Name: "rr persistent", Protocol: dataplane.TCP, Listen: vip, Scheduler: dataplane.RoundRobin, Persistence: time.Minute, Backends: weighted(l, 1, 1, 1)}
+		apply(t, d, svc)
+		before := tally(t, 4)
+		var gone string
+		for name := range before {
+			gone = name
+		}
+		var rest []dataplane.Backend
+		for _, b := range l.backends {
+			if b.name != gone {
+				rest = append(rest, dataplane.Backend{Addr: b.addr, Weight: 1})
+			}
+		}
+		svc.Backends = rest
+		apply(t, d, svc)
+		after := tally(t, 8)
+		if len(after) != 1 || after[gone] != 0 {
+			t.Errorf("after its backend %s left, the client's 8 connections went to %v, want one other backend", gone, after)
+		}
+	})
+
+	t.Run("SorryServerWhenNoBackendHasWeightThenRefused", func(t *testing.T) {
+		d := l.newDataplane(t, Options{})
+		sorry := l.backends[2]
+		svc := webService(weighted(l, 0, 0))
+		svc.Sorry = &dataplane.Backend{Addr: sorry.addr}
+		apply(t, d, svc)
+		if got := tally(t, 6); got[sorry.name] != 6 {
+			t.Errorf("every backend at weight 0: answers %v, want all 6 from the sorry server %s", got, sorry.name)
+		}
+		svc.Sorry = nil
+		apply(t, d, svc)
+		c := httpClient(l.clientWorker, false)
+		for range 3 {
+			if name, err := get(c, url); err == nil {
+				t.Errorf("no backend and no sorry server: request answered by %s, want refused", name)
+			} else if !strings.Contains(err.Error(), "refused") {
+				t.Errorf("no backend and no sorry server: %v, want connection refused (the balancer's own stack answers)", err)
+			}
+		}
+		if st := d.Stats(); len(st) != 1 || st[0].Refused < 3 {
+			t.Errorf("Stats after 3 refused connections: %+v, want Refused >= 3", st)
+		}
+	})
+
+	t.Run("LocalClientThroughOutputHook", func(t *testing.T) {
+		d := l.newDataplane(t, Options{})
+		apply(t, d, webService(weighted(l, 1, 1, 1)))
+		c := httpClient(l.lbWorker, false)
+		seen := map[string]bool{}
+		for i := range 3 {
+			name, err := get(c, url)
+			if err != nil {
+				t.Fatalf("request %d from the balancer itself: %v", i, err)
+			}
+			seen[name] = true
+		}
+		if len(seen) != 3 {
+			t.Errorf("3 local requests with rr reached %v, want 3 backends", seen)
+		}
+	})
+
+	t.Run("NewReplacesStaleTableAndCloseRemovesOnlyItsOwn", func(t *testing.T) {
+		l.nft(t, "add", "table", "inet", "testowned")
+		l.nft(t, "add", "chain", "inet", "testowned", "keepme")
+		t.Cleanup(func() { l.nft(t, "delete", "table", "inet", "testowned") })
+		l.nft(t, "add", "table", "inet", "vigil")
+		l.nft(t, "add", "chain", "inet", "vigil", "stale_from_previous_run")
+		d := l.newDataplane(t, Options{})
+		if out := l.nft(t, "list", "table", "inet", "vigil"); strings.Contains(out, "stale_from_previous_run") {
+			t.Errorf("New kept a chain of the previous table:\n%s", out)
+		}
+		apply(t, d, webService(weighted(l, 1, 1, 1)))
+		if err := d.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		out := l.nft(t, "list", "tables")
+		if strings.Contains(out, "inet vigil") {
+			t.Errorf("Close left vigil's table:\n%s", out)
+		}
+		if !strings.Contains(out, "inet testowned") || !strings.Contains(l.nft(t, "list", "table", "inet", "testowned"), "keepme") {
+			t.Errorf("Close touched a table it did not create:\n%s", out)
+		}
+		if err := d.Apply(ctx, webService(weighted(l, 1))); err == nil {
+			t.Error("Apply after Close succeeded, want an error")
+		}
+
+		d2 := l.newDataplane(t, Options{Table: "vigil_kept", KeepOnClose: true})
+		apply(t, d2, webService(weighted(l, 1, 1, 1)))
+		if err := d2.Close(); err != nil {
+			t.Fatalf("Close with KeepOnClose: %v", err)
+		}
+		if out := l.nft(t, "list", "tables"); !strings.Contains(out, "inet vigil_kept") {
+			t.Errorf("Close with KeepOnClose removed the table:\n%s", out)
+		}
+		if got := tally(t, 3); len(got) != 3 {
+			t.Errorf("after Close with KeepOnClose, rr answers %v, want 3 backends", got)
+		}
+		l.nft(t, "delete", "table", "inet", "vigil_kept")
+	})
+
+	t.Run("RulesetStaysListable", func(t *testing.T) {
+		d := l.newDataplane(t, Options{})
+		apply(t, d, webService(weighted(l, 1, 2, 3)))
+		svc := dataplane.Service{Name: "sticky", Protocol: dataplane.UDP, Listen: vip, Scheduler: dataplane.SourceHash, Persistence: time.Minute, Backends: weighted(l, 1, 1)}
+		apply(t, d, svc)
+		out := l.nft(t, "list", "ruleset")
+		for _, want := range []string{"numgen inc mod 6 map", "jhash ip saddr mod 2", "update @", "masquerade"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("nft list ruleset lacks %q:\n%s", want, out)
+			}
+		}
+		if t.Failed() {
+			fmt.Println(out)
+		}
+	})
 }

@@ -1,6 +1,8 @@
 package nftables
 
 import (
+	"net/netip"
+
 	nft "github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
@@ -74,38 +76,55 @@ func dnat(l addrLayout) *expr.NAT {
 	return &expr.NAT{Type: expr.NATTypeDestNAT, Family: uint32(l.nfproto), RegAddrMin: reg1, RegProtoMin: l.portReg32}
 }
 
-// stickyExprs: a client with an affinity goes to the same backend again (and its affinity is
-// refreshed): ip saddr map @aff -> reg1; update @aff { ip saddr : reg1 }; dnat to reg1.
-// Affinities never point at a backend that left: Apply flushes the map when one does.
-func stickyExprs(v4 bool, aff string) []expr.Any {
-	l := layout(v4)
+// family: meta nfproto FAM. It costs one comparison and lets nft list the address loads that
+// follow as "ip saddr" rather than raw header offsets.
+func family(l addrLayout) []expr.Any {
 	return []expr.Any{
-		&expr.Payload{DestRegister: reg3, Base: expr.PayloadBaseNetworkHeader, Offset: l.saddrOff, Len: l.alen},
-		&expr.Lookup{SourceRegister: reg3, DestRegister: reg1, IsDestRegSet: true, SetName: aff},
-		&expr.Dynset{SrcRegKey: reg3, SrcRegData: reg1, SetName: aff, Operation: unix.NFT_DYNSET_OP_UPDATE},
-		dnat(l),
+		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: reg1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{l.nfproto}},
 	}
 }
 
-// pickExprs: (numgen inc | jhash ip saddr) mod n map @slots -> reg1; [add @aff { ip saddr :
-// reg1 }]; dnat to reg1.
-func pickExprs(v4 bool, sel selector, n uint32, slots, aff string) []expr.Any {
+// knownClientExprs: ip saddr @clients goto chain.
+func knownClientExprs(v4 bool, clients, chain string) []expr.Any {
 	l := layout(v4)
-	saddr := &expr.Payload{DestRegister: reg3, Base: expr.PayloadBaseNetworkHeader, Offset: l.saddrOff, Len: l.alen}
+	return append(family(l),
+		&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseNetworkHeader, Offset: l.saddrOff, Len: l.alen},
+		&expr.Lookup{SourceRegister: reg1, SetName: clients},
+		&expr.Verdict{Kind: expr.VerdictGoto, Chain: chain},
+	)
+}
+
+// stickyDNATExprs: update @clients { ip saddr } dnat to backend.
+func stickyDNATExprs(backend netip.AddrPort, clients string) []expr.Any {
+	l := layout(backend.Addr().Unmap().Is4())
+	return append(family(l),
+		&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseNetworkHeader, Offset: l.saddrOff, Len: l.alen},
+		&expr.Dynset{SrcRegKey: reg1, SetName: clients, Operation: unix.NFT_DYNSET_OP_UPDATE},
+		&expr.Immediate{Register: reg1, Data: backend.Addr().Unmap().AsSlice()},
+		&expr.Immediate{Register: l.portReg32, Data: binaryutil.BigEndian.PutUint16(backend.Port())},
+		dnat(l),
+	)
+}
+
+// pickExprs: (numgen inc | jhash ip saddr) mod n, then either map @slots into the address .
+// port that dnat translates to, or (persistence) vmap @slots into a backend's sticky chain.
+func pickExprs(v4 bool, sel selector, n uint32, slots string, verdict bool) []expr.Any {
+	l := layout(v4)
 	var e []expr.Any
 	if sel == bySourceHash {
-		e = append(e, saddr, &expr.Hash{SourceRegister: reg3, DestRegister: reg1, Length: l.alen, Modulus: n, Seed: hashSeed, Type: expr.HashTypeJenkins})
+		e = append(family(l),
+			&expr.Payload{DestRegister: reg3, Base: expr.PayloadBaseNetworkHeader, Offset: l.saddrOff, Len: l.alen},
+			&expr.Hash{SourceRegister: reg3, DestRegister: reg1, Length: l.alen, Modulus: n, Seed: hashSeed, Type: expr.HashTypeJenkins})
 	} else {
 		e = append(e, &expr.Numgen{Register: reg1, Modulus: n, Type: unix.NFT_NG_INCREMENTAL})
 	}
-	e = append(e, &expr.Lookup{SourceRegister: reg1, DestRegister: reg1, IsDestRegSet: true, SetName: slots})
-	if aff != "" {
-		if sel != bySourceHash {
-			e = append(e, saddr)
-		}
-		e = append(e, &expr.Dynset{SrcRegKey: reg3, SrcRegData: reg1, SetName: aff, Operation: unix.NFT_DYNSET_OP_ADD})
+	if verdict {
+		return append(e, &expr.Lookup{SourceRegister: reg1, DestRegister: 0, IsDestRegSet: true, SetName: slots})
 	}
-	return append(e, dnat(l))
+	return append(e,
+		&expr.Lookup{SourceRegister: reg1, DestRegister: reg1, IsDestRegSet: true, SetName: slots},
+		dnat(l))
 }
 
 func jumpTo(chain string) *expr.Verdict {
