@@ -60,6 +60,10 @@ func statusCommand(o options, args []string, stdout, stderr io.Writer) int {
 			}
 			token = cfg.Global.StatusToken
 		}
+		if listen == "off" {
+			fmt.Fprintf(stderr, "vigil status: %s has status_listen off: the daemon serves no status\n", o.configFile)
+			return 1
+		}
 		rawURL = "http://" + dialable(listen)
 	}
 	endpoint := strings.TrimSuffix(rawURL, "/") + "/api/v1/status"
