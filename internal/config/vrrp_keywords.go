@@ -1287,8 +1287,9 @@ func parseVirtualIP(p *parser, l Line, st *VRRPStatic) *VirtualIP {
 		}
 		addr = addr[:i]
 	}
-	ip, ok := parseIPAddr(addr)
-	if !ok || (strings.Contains(addr, ":") != ip.Is6()) {
+	// Like inet_pton, a ':' makes it IPv6 (an IPv4-mapped address stays IPv6).
+	ip, err := netip.ParseAddr(addr)
+	if err != nil || ip.Zone() != "" || strings.Contains(addr, ":") != ip.Is6() {
 		p.diags.Warnf(l.Pos, "VRRP parsed invalid IP %s. skipping IP...", w[0])
 		return nil
 	}
