@@ -91,7 +91,7 @@ HAPROXY_PID=$!
 PIDS+=($HAPROXY_PID)
 
 (cd "$ROOT" && go build -o "$WORK/lbserve" ./bench/userspace/lbserve)
-GOMAXPROCS=$LB_THREADS "${LB_CPU[@]}" "$WORK/lbserve" -listen "127.0.0.1:$VIGIL_PORT" \
+GOMAXPROCS=${VIGIL_PROCS:-$LB_THREADS} "${LB_CPU[@]}" "$WORK/lbserve" -listen "127.0.0.1:$VIGIL_PORT" \
 	-backends "$(IFS=,; echo "${BACKENDS[*]}")" -algo rr ${LBSERVE_ARGS:-} 2>"$WORK/lbserve.log" &
 VIGIL_PID=$!
 PIDS+=($VIGIL_PID)
