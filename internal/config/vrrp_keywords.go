@@ -1031,10 +1031,6 @@ func (st *vrrpState) instanceTable(v *VRRPInstance) *table {
 			}
 		}},
 		"lvs_sync_daemon_interface": {scalar: func(p *parser, l Line) {
-			w, ok := p.need(l, 1)
-			if !ok {
-				return
-			}
 			p.diags.Warnf(l.Pos, "%s Specifying lvs_sync_daemon_interface against a vrrp is deprecated.", name)
 			// Keepalived pads with "%*s" of len(name)-2; a negative width pads to its magnitude.
 			pad := len(v.Name) - 2
@@ -1042,6 +1038,10 @@ func (st *vrrpState) instanceTable(v *VRRPInstance) *table {
 				pad = -pad
 			}
 			p.diags.Warnf(l.Pos, "      %sPlease use global lvs_sync_daemon", strings.Repeat(" ", pad))
+			w, ok := p.need(l, 1)
+			if !ok {
+				return
+			}
 			g := &st.c.Global
 			if g.LVSSyncDaemon != nil {
 				p.diags.Warnf(l.Pos, "%s lvs_sync_daemon_interface has already been specified as %s - ignoring", name, g.LVSSyncDaemon.Interface)
