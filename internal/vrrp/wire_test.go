@@ -45,6 +45,8 @@ func helperMain(path, statusPath string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
 	events := make(chan struct{}, 1)
 	m, err := NewManager(cfg, ManagerOptions{
 		Logger: log,
@@ -81,6 +83,20 @@ func helperMain(path, statusPath string) int {
 			return 0
 		case <-events:
 			write()
+		case <-hup:
+			cfg, diags, err := config.Load(path, config.Options{ConfigID: "test"})
+			if err == nil && diags.HasErrors() {
+				err = fmt.Errorf("%v", diags)
+			}
+			if err == nil {
+				err = m.Reload(cfg)
+			}
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "helper: reload: %v\n", err)
+			} else {
+				fmt.Fprintf(os.Stderr, "helper: reloaded\n")
+			}
+			write()
 		case <-tick.C:
 			write()
 		}
@@ -91,7 +107,27 @@ func helperMain(path, statusPath string) int {
 type vigilProc struct {
 	cmd    *exec.Cmd
 	status string
+	conf   string
+	log    string
 	done   chan struct{}
+}
+
+// reload rewrites the configuration and sends SIGHUP.
+func (p *vigilProc) reload(t *testing.T, conf string) {
+	t.Helper()
+	if err := os.WriteFile(p.conf, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Process.Signal(syscall.SIGHUP)
+}
+
+func (p *vigilProc) instance(name string) (InstanceStatus, bool) {
+	for _, s := range p.snapshot() {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return InstanceStatus{}, false
 }
 
 func startVigil(t *testing.T, ns, conf string) *vigilProc {
@@ -105,7 +141,7 @@ func startVigil(t *testing.T, ns, conf string) *vigilProc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &vigilProc{status: filepath.Join(dir, "status.json"), done: make(chan struct{})}
+	p := &vigilProc{status: filepath.Join(dir, "status.json"), conf: cfgPath, log: filepath.Join(dir, "vigil.log"), done: make(chan struct{})}
 	p.cmd = netiftest.Command(ns, exe, "-test.run=^$")
 	// GORACE: the race detector otherwise sleeps a second at exit, which would count as
 	// takeover time.
@@ -336,6 +372,49 @@ func startKeepalived(t *testing.T, ns, conf string) *keepalived {
 func (k *keepalived) kill() {
 	syscall.Kill(-k.cmd.Process.Pid, syscall.SIGKILL)
 	<-k.done
+}
+
+func TestInteropWithKeepalivedIPv6(t *testing.T) {
+	nsK, nsV := pair(t, "2001:db8::1/64", "2001:db8::2/64")
+	vip := netip.MustParseAddr("2001:db8::100")
+	const advert = time.Second
+	conf := func(name string, prio int) string {
+		return fmt.Sprintf(`global_defs {
+  router_id %s
+}
+vrrp_instance VI_6 {
+  state BACKUP
+  interface eth0
+  virtual_router_id 61
+  priority %d
+  advert_int 1
+  virtual_ipaddress {
+    2001:db8::100/64
+  }
+}
+`, name, prio)
+	}
+	k := startKeepalived(t, nsK, conf("k", 150))
+	v := startVigil(t, nsV, conf("v", 100))
+	waitFor(t, 15*time.Second, "Keepalived master holding the IPv6 VIP, vigil backup", func() bool {
+		return hasAddr(t, nsK, "eth0", vip) && v.state("VI_6") == "BACKUP" && !hasAddr(t, nsV, "eth0", vip)
+	})
+	time.Sleep(2 * advert)
+	st, _ := v.instance("VI_6")
+	if st.State != "BACKUP" || !st.MasterAddr.IsLinkLocalUnicast() || len(st.Dropped) > 0 {
+		t.Fatalf("vigil while Keepalived is master: state %s, master %v (want Keepalived's link-local), dropped %v", st.State, st.MasterAddr, st.Dropped)
+	}
+	bound := 3*advert + skew(100, advert)
+	start := time.Now()
+	k.kill()
+	waitFor(t, bound+2*time.Second, "vigil taking over the IPv6 VIP", func() bool {
+		return hasAddr(t, nsV, "eth0", vip) && v.state("VI_6") == "MASTER"
+	})
+	took := time.Since(start)
+	t.Logf("vigil took over %v after Keepalived was killed (bound %v)", took, bound)
+	if took > bound+300*time.Millisecond {
+		t.Errorf("takeover took %v, want within %v", took, bound)
+	}
 }
 
 func TestInteropWithKeepalived(t *testing.T) {

@@ -1,0 +1,121 @@
+package track
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vigil-lb/vigil/internal/clock"
+	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/notify"
+)
+
+func TestReadValueReadsKeepalivedsNumbers(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		content string
+		want    int
+	}{
+		{"0\n", 0}, {"12", 12}, {"  -5 \n", -5}, {"+7", 7}, {"3abc", 3}, {"abc", 0}, {"", 0},
+	}
+	for _, tc := range tests {
+		p := filepath.Join(dir, "f")
+		if err := os.WriteFile(p, []byte(tc.content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got := ReadValue(p); got != tc.want {
+			t.Errorf("ReadValue(%q) = %d, want %d", tc.content, got, tc.want)
+		}
+	}
+	if got := ReadValue(filepath.Join(dir, "missing")); got != 0 {
+		t.Errorf("missing file: %d, want 0", got)
+	}
+}
+
+// recorder collects reports in order.
+type recorder[T any] struct {
+	mu  sync.Mutex
+	got []T
+}
+
+func (r *recorder[T]) add(v T) { r.mu.Lock(); r.got = append(r.got, v); r.mu.Unlock() }
+func (r *recorder[T]) all() []T {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]T(nil), r.got...)
+}
+
+func waitLen[T any](t *testing.T, r *recorder[T], n int) []T {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if g := r.all(); len(g) >= n {
+			return g
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("got %v, want %d reports", r.all(), n)
+	return nil
+}
+
+func TestFileReportsInitialValueAndChanges(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "weight")
+	clk := clock.NewFake(time.Unix(0, 0))
+	f := NewFile(&config.TrackFile{Name: "f", File: p, InitFile: true, InitValue: 4}, clk, time.Second, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var r recorder[int]
+	go func() { defer close(done); f.Run(ctx, r.add) }()
+	defer func() { cancel(); <-done }()
+	waitLen(t, &r, 1)
+	if err := os.WriteFile(p, []byte("-2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := clk.WaitPending(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Second)
+	got := waitLen(t, &r, 2)
+	if got[0] != 4 || got[1] != -2 {
+		t.Errorf("reports %v, want [4 -2] (init_file value, then the new one)", got)
+	}
+}
+
+func TestScriptReportsAfterFallFailures(t *testing.T) {
+	dir := t.TempDir()
+	flag := filepath.Join(dir, "down")
+	runner := notify.NewRunner(notify.RunnerOptions{})
+	clk := clock.NewFake(time.Unix(0, 0))
+	sc := &config.VRRPScript{Name: "chk", Script: &config.Script{Command: "/usr/bin/test ! -e " + flag},
+		Interval: config.Duration(time.Second), Rise: 1, Fall: 2}
+	s := NewScript(sc, runner, nil, clk, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var r recorder[bool]
+	go func() { defer close(done); s.Run(ctx, r.add) }()
+	defer func() { cancel(); <-done }()
+	if got := waitLen(t, &r, 1); !got[0] {
+		t.Fatalf("first report %v, want up", got)
+	}
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// One failure is not enough with fall 2.
+	for i := 0; i < 2; i++ {
+		if err := clk.WaitPending(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 {
+			if g := r.all(); len(g) != 1 {
+				t.Fatalf("reports %v after one failure, want still only the first", g)
+			}
+		}
+		clk.Advance(time.Second)
+	}
+	if got := waitLen(t, &r, 2); got[1] {
+		t.Errorf("reports %v, want down after two failures", got)
+	}
+}
