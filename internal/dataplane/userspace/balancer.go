@@ -87,7 +87,10 @@ type Balancer struct {
 
 	mu       sync.Mutex
 	services map[string]*service
-	closed   bool
+	// removed are services taken out by Remove whose connections may still be draining;
+	// Close resets them too.
+	removed []*service
+	closed  bool
 }
 
 var _ dataplane.Dataplane = (*Balancer)(nil)
@@ -141,6 +144,10 @@ func (b *Balancer) Remove(ctx context.Context, name string) error {
 	b.mu.Lock()
 	s, ok := b.services[name]
 	delete(b.services, name)
+	if ok {
+		b.removed = slices.DeleteFunc(b.removed, func(r *service) bool { return !anyActive([]*service{r}) })
+		b.removed = append(b.removed, s)
+	}
 	b.mu.Unlock()
 	if ok {
 		s.stop(s.currentSpec().ShutdownSessions)
@@ -195,6 +202,8 @@ func (b *Balancer) Close() error {
 		list = append(list, s)
 	}
 	clear(b.services)
+	list = append(list, b.removed...)
+	b.removed = nil
 	b.mu.Unlock()
 
 	for _, s := range list {

@@ -653,3 +653,38 @@ func TestConcurrentAppliesDuringTraffic(t *testing.T) {
 		t.Fatalf("%d requests failed, %d succeeded across 200 updates", errs.Load(), ok.Load())
 	}
 }
+
+// TestCloseResetsWhatRemoveLeftDraining: a removed service's established connection drains,
+// and Close still ends it (and its goroutines) at once.
+func TestCloseResetsWhatRemoveLeftDraining(t *testing.T) {
+	hbs := startHTTPBackends(t, 2)
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	b := New(nil, Options{})
+	svc := tcpService("web", hbs[:1])
+	svc.Sorry = &dataplane.Backend{Addr: hbs[1].addr}
+	svc.Backends[0].Weight = 0
+	mustApply(t, b, svc)
+	onSorry := dialKeepAlive(t, addrOf(t, b, "web"))
+	if got, err := onSorry.get(); err != nil || got != "backend-1" {
+		t.Fatalf("sorry server: %q, %v", got, err)
+	}
+	// Replace the sorry server while its connection lives, then remove the service.
+	svc.Sorry = &dataplane.Backend{Addr: hbs[0].addr}
+	mustApply(t, b, svc)
+	if err := b.Remove(context.Background(), "web"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := onSorry.get(); err != nil || got != "backend-1" {
+		t.Fatalf("draining connection after Remove: %q, %v", got, err)
+	}
+	done := make(chan struct{})
+	go func() { b.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not return with a drained connection of a removed service open")
+	}
+	if _, err := onSorry.get(); err == nil {
+		t.Fatal("connection of a removed service survived Close")
+	}
+}

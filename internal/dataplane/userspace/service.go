@@ -31,8 +31,10 @@ type service struct {
 	applied  bool
 	backends map[netip.AddrPort]*backend // in the set, and draining ones
 	sorry    *backend
-	ln       *listener
-	flows    *flowTable // UDP only
+	// retired are replaced sorry servers that still have connections.
+	retired []*backend
+	ln      *listener
+	flows   *flowTable // UDP only
 }
 
 // listener is one bound socket and the goroutine reading it.
@@ -152,6 +154,9 @@ func (s *service) apply(spec dataplane.Service) error {
 	}
 	if s.sorry != nil && s.sorry != sorry {
 		s.sorry.setAccepting(false, false, spec.ShutdownSessions, 0)
+		if s.sorry.active.Load() > 0 {
+			s.retired = append(s.retired, s.sorry)
+		}
 	}
 	if sorry != nil {
 		sorry.setAccepting(len(members) == 0, true, false, 0)
@@ -237,6 +242,7 @@ func (s *service) stop(cut bool) {
 	if s.sorry != nil {
 		all = append(all, s.sorry)
 	}
+	all = append(all, s.retired...)
 	udp := s.spec.Protocol == dataplane.UDP
 	s.mu.Unlock()
 	for _, st := range all {
@@ -278,6 +284,10 @@ func (s *service) stats() dataplane.ServiceStats {
 	out.Backends = append(out.Backends, draining...)
 	if s.sorry != nil {
 		out.Backends = append(out.Backends, s.sorry.stats())
+	}
+	s.retired = slices.DeleteFunc(s.retired, func(b *backend) bool { return b.active.Load() == 0 })
+	for _, b := range s.retired {
+		out.Backends = append(out.Backends, b.stats())
 	}
 	return out
 }
