@@ -104,10 +104,6 @@ type GlobalDefs struct {
 	// (process priorities, SNMP, D-Bus, netlink buffer sizes, ...), as written.
 	Accepted []RawLine `json:"accepted"`
 
-	// Static holds static_ipaddress, static_routes, static_rules, garp_group and
-	// linkbeat_interfaces. They are top-level blocks in Keepalived; they live here until Config
-	// has a field of its own for them.
-	Static VRRPStatic `json:"-"`
 
 	lowerPrioDelaySet, lowerPrioRepeatSet bool
 }

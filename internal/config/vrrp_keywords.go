@@ -91,7 +91,7 @@ func addVRRPTopKeywords(c *Config, t *table) {
 		c.VRRPSyncGroups = append(c.VRRPSyncGroups, g)
 		return st.syncGroupTable(g)
 	}}
-	static := &c.Global.Static
+	static := &c.VRRPStatic
 	t.keywords["static_ipaddress"] = keyword{values: func(p *parser, l Line) func(*parser, Line) {
 		return func(p *parser, l Line) {
 			if a := parseVirtualIP(p, l, static); a != nil {
