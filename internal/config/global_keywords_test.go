@@ -280,7 +280,7 @@ func TestKitchenSinkDrawsOnlyKeepalivedsComplaint(t *testing.T) {
 	if len(v2.UnicastPeers) != 2 || v2.UnicastTTL != 5 || !v2.Nopreempt || *v2.Accept || v2.McastDstIP.IsValid() || v2.GarpMasterRepeat != 2 {
 		t.Errorf("VI_2 = %+v", *v2)
 	}
-	st := g.Static
+	st := c.VRRPStatic
 	if len(st.IPAddresses) != 1 || len(st.Routes) != 1 || len(st.Rules) != 1 || len(st.GarpGroups) != 1 || !slices.Equal(st.LinkbeatInterfaces, []string{"eth0"}) {
 		t.Errorf("static = %+v", st)
 	}
