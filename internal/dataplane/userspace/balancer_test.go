@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -686,5 +687,27 @@ func TestCloseResetsWhatRemoveLeftDraining(t *testing.T) {
 	}
 	if _, err := onSorry.get(); err == nil {
 		t.Fatal("connection of a removed service survived Close")
+	}
+}
+
+func TestIPv6ServiceAndBackends(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("CI must have IPv6 loopback: %v", err)
+		}
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "six")
+	})}}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	b := newTestBalancer(t, Options{})
+	mustApply(t, b, dataplane.Service{Name: "v6", Protocol: dataplane.TCP, Listen: netip.MustParseAddrPort("[::1]:0"),
+		Scheduler: dataplane.MaglevHash, Persistence: time.Minute,
+		Backends: []dataplane.Backend{{Addr: netip.MustParseAddrPort(ln.Addr().String()), Weight: 1}}})
+	if got, err := oneShot(addrOf(t, b, "v6"), false); err != nil || got != "six" {
+		t.Fatalf("over IPv6: %q, %v", got, err)
 	}
 }
