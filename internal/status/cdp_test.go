@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -64,19 +65,19 @@ type browser struct {
 func startBrowser(t testing.TB, bin string) *browser {
 	t.Helper()
 	profile := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin,
+	cmd := exec.Command(bin,
 		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
 		"--disable-extensions", "--disable-dev-shm-usage", "--hide-scrollbars",
 		"--remote-debugging-port=0", "--remote-allow-origins=*",
 		"--user-data-dir="+profile, "about:blank")
+	// Its own process group, so that the renderer and zygote processes go with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
-		cancel()
 		t.Fatalf("start %s: %v", bin, err)
 	}
 	exited := make(chan struct{})
@@ -105,12 +106,13 @@ func startBrowser(t testing.TB, bin string) *browser {
 	}()
 	// Registered after TempDir so that it runs first: the profile is removed once the
 	// process is gone.
+	pgid := cmd.Process.Pid
 	t.Cleanup(func() {
-		cancel()
+		_ = syscall.Kill(-pgid, syscall.SIGKILL) // whatever Browser.close left, if anything
 		select {
 		case <-exited:
 		case <-time.After(10 * time.Second):
-			t.Errorf("chromium (pid %d) did not exit within 10 s of being killed", cmd.Process.Pid)
+			t.Errorf("chromium (pid %d) did not exit within 10 s of being killed", pgid)
 		}
 	})
 	var wsURL string
@@ -131,8 +133,15 @@ func startBrowser(t testing.TB, bin string) *browser {
 	b := &browser{t: t, ws: ws, wait: map[int64]chan cdpMessage{}, done: make(chan struct{})}
 	go b.read()
 	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = b.call(ctx, "", "Browser.close", nil, nil)
 		_ = ws.Close()
 		<-b.done
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+		}
 	})
 	return b
 }
