@@ -95,6 +95,9 @@ type Service struct {
 	// IdleTimeout closes a connection (TCP) or forgets a flow (UDP) after this long without
 	// traffic; 0 takes the data plane's default.
 	IdleTimeout time.Duration
+	// HashPort makes sh and mh hash the client's source port with its address (Keepalived's
+	// sh-port / mh-port flags), spreading one client's connections instead of pinning them.
+	HashPort bool
 }
 
 // Validate reports the first thing wrong with s, naming the service and the value.
@@ -137,7 +140,7 @@ func (s Service) Validate() error {
 func (s Service) Equal(o Service) bool {
 	if s.Name != o.Name || s.Protocol != o.Protocol || s.Listen != o.Listen || s.Scheduler != o.Scheduler ||
 		s.Persistence != o.Persistence || s.ShutdownSessions != o.ShutdownSessions ||
-		s.IdleTimeout != o.IdleTimeout || len(s.Backends) != len(o.Backends) {
+		s.IdleTimeout != o.IdleTimeout || s.HashPort != o.HashPort || len(s.Backends) != len(o.Backends) {
 		return false
 	}
 	if (s.Sorry == nil) != (o.Sorry == nil) || (s.Sorry != nil && s.Sorry.Addr != o.Sorry.Addr) {

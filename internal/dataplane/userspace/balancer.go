@@ -242,6 +242,8 @@ type table struct {
 	picker  *picker
 	sorry   *backend
 	persist time.Duration
+	// hashPort adds the client port to the hash key (sh-port, mh-port).
+	hashPort bool
 	// eligible is the member set, for checking a persistence entry (nil without persistence).
 	eligible map[*backend]struct{}
 }

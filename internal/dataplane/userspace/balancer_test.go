@@ -711,3 +711,31 @@ func TestIPv6ServiceAndBackends(t *testing.T) {
 		t.Fatalf("over IPv6: %q, %v", got, err)
 	}
 }
+
+func TestHashPortSpreadsOneClient(t *testing.T) {
+	hbs := startHTTPBackends(t, 3)
+	b := newTestBalancer(t, Options{})
+	svc := tcpService("web", hbs)
+	svc.Scheduler = dataplane.MaglevHash
+	mustApply(t, b, svc)
+	addr := addrOf(t, b, "web")
+	distinct := func() int {
+		seen := map[string]bool{}
+		for range 30 {
+			got, err := oneShot(addr, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen[got] = true
+		}
+		return len(seen)
+	}
+	if n := distinct(); n != 1 {
+		t.Fatalf("mh without port: one client reached %d backends, want 1", n)
+	}
+	svc.HashPort = true
+	mustApply(t, b, svc)
+	if n := distinct(); n < 2 {
+		t.Fatalf("mh-port: 30 connections from one client reached %d backend(s), want several", n)
+	}
+}

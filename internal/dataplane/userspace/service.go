@@ -99,7 +99,7 @@ func (s *service) apply(spec dataplane.Service) error {
 	if err != nil {
 		return fmt.Errorf("service %s: %w", spec.Name, err)
 	}
-	t := &table{picker: p, persist: spec.Persistence}
+	t := &table{picker: p, persist: spec.Persistence, hashPort: spec.HashPort}
 	var sorry *backend
 	if spec.Sorry != nil {
 		sorry = s.sorry
@@ -295,7 +295,8 @@ func (s *service) stats() dataplane.ServiceStats {
 // pickAndAdmit chooses a backend for a new session from client and admits sess with it via
 // open, which connects to the backend; drop undoes open when the backend stopped accepting
 // before the session could be admitted. It returns nil when nothing could take the session.
-func (s *service) pickAndAdmit(client netip.Addr, sess session, open func(*backend) error, drop func()) *backend {
+func (s *service) pickAndAdmit(clientAP netip.AddrPort, sess session, open func(*backend) error, drop func()) *backend {
+	client := clientAP.Addr()
 	key := addrKey(client)
 	opts := &s.bal.opts
 	first := -1
@@ -303,6 +304,9 @@ func (s *service) pickAndAdmit(client netip.Addr, sess session, open func(*backe
 	// and the admission costs one round.
 	for attempt, rounds := 0, 0; rounds < opts.DialAttempts+2; rounds++ {
 		t := s.tbl.Load()
+		if attempt == 0 && t.hashPort {
+			key = mix64(addrKey(client) ^ uint64(clientAP.Port()))
+		}
 		now := opts.Now()
 		b, idx := t.choose(s.aff, client, key, now, attempt, first)
 		if b == nil {

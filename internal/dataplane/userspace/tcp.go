@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -73,9 +74,11 @@ func (c *tcpSession) reset() {
 func (s *service) serveTCP(client *net.TCPConn) {
 	defer s.bal.wg.Done()
 	sess := &tcpSession{client: client}
-	clientAddr := client.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
+	clientAP := client.RemoteAddr().(*net.TCPAddr).AddrPort()
+	clientAP = netip.AddrPortFrom(clientAP.Addr().Unmap(), clientAP.Port())
+	clientAddr := clientAP.Addr()
 	dialer := net.Dialer{Timeout: s.bal.opts.DialTimeout}
-	b := s.pickAndAdmit(clientAddr, sess,
+	b := s.pickAndAdmit(clientAP, sess,
 		func(b *backend) error {
 			c, err := dialer.DialContext(s.bal.ctx, "tcp", b.dialAddr)
 			if err != nil {

@@ -108,7 +108,7 @@ func (f *udpFlow) b() *backend { return f.backend.Load() }
 
 func (s *service) newFlow(ln *net.UDPConn, client netip.AddrPort) *udpFlow {
 	f := &udpFlow{client: client, ln: ln}
-	b := s.pickAndAdmit(client.Addr(), f,
+	b := s.pickAndAdmit(client, f,
 		func(b *backend) error {
 			c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(b.addr))
 			if err != nil {
