@@ -201,6 +201,29 @@ func TestBrowserPageShowsServersAndFollowsEventsWithinASecond(t *testing.T) {
 		}
 		t.Logf("screenshot %s (%d px wide, %d bytes): %s", shot.name, shot.width, len(png), path)
 	}
+
+	// The daemon restarts (every connection drops) and a change happens while the page is
+	// disconnected, so its event is never seen: the page must reconnect and catch up.
+	srv.CloseClientConnections()
+	if _, err := p.waitFor(ctx, `document.getElementById("live").textContent === "reconnecting"`); err != nil {
+		t.Fatalf("page did not notice the dropped event stream: %v", err)
+	}
+	const second = "198.51.100.13:8443"
+	snap := browserSnapshot(victim)
+	for i, rs := range snap.VirtualServers[0].RealServers {
+		if rs.Name == second {
+			snap.VirtualServers[0].RealServers[i].Up = false
+		}
+	}
+	src.set(snap)
+	rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+	took, err := p.waitFor(rctx, `document.getElementById("live").textContent === "live" && `+rowState(second)+` === "down"`)
+	rcancel()
+	if err != nil {
+		t.Fatalf("page did not reconnect and catch up: %v", err)
+	}
+	t.Logf("page reconnected and showed the change it missed after %.1f s", took.Seconds())
+
 	if ex := b.pageExceptions(); len(ex) > 0 {
 		t.Errorf("the page threw: %s", strings.Join(ex, "; "))
 	}
