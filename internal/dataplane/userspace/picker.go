@@ -9,8 +9,9 @@ import (
 	"github.com/vigil-lb/vigil/internal/dataplane"
 )
 
-// maxWRRCycle bounds the precomputed weighted round-robin cycle. Weights whose sum (after
-// dividing by their gcd) exceeds it are scaled down proportionally, each kept at least 1.
+// maxWRRCycle bounds the precomputed weighted round-robin cycle (4 MiB of indexes). When the
+// weights' sum over their gcd is larger, the sequence is the first maxWRRCycle picks of the
+// exact cycle: shares stay proportional to within one pick per backend per cycle.
 const maxWRRCycle = 1 << 20
 
 // picker chooses among a fixed set of members. It is built once per Apply and never changed,

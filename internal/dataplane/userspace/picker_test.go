@@ -289,3 +289,25 @@ func BenchmarkAddrKey(b *testing.B) {
 		addrKey(a)
 	}
 }
+
+func TestWRRLongCycleStaysProportional(t *testing.T) {
+	weights := []int{1000000, 999999, 3}
+	p := mustPicker(t, dataplane.WeightedRoundRobin, members(3), weights, 0)
+	if len(p.seq) != maxWRRCycle {
+		t.Fatalf("cycle length %d, want the bound %d", len(p.seq), maxWRRCycle)
+	}
+	counts := make([]int, 3)
+	for _, i := range p.seq {
+		counts[i]++
+	}
+	sum := 0
+	for _, w := range weights {
+		sum += w
+	}
+	for i, w := range weights {
+		want := float64(maxWRRCycle) * float64(w) / float64(sum)
+		if math.Abs(float64(counts[i])-want) > 1 {
+			t.Errorf("backend %d (weight %d): %d picks in the cut cycle, want %.1f ± 1", i, w, counts[i], want)
+		}
+	}
+}
