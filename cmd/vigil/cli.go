@@ -69,6 +69,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		sub, args = args[0], args[1:]
 	}
 	var o options
+	if sub == "status" { // parses its own flags (--status-url, --json)
+		return statusCommand(o, args, stdout, stderr)
+	}
 	fs := newFlagSet("vigil", stderr, &o)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -89,7 +92,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case sub == "demo":
 		return runDemo(o, stdout, stderr)
 	case sub != "":
-		fmt.Fprintf(stderr, "vigil: unknown command %q (commands: demo, dump-config, version)\n", sub)
+		fmt.Fprintf(stderr, "vigil: unknown command %q (commands: demo, dump-config, status, version)\n", sub)
 		return 2
 	case o.configTest:
 		return configTest(o, stdout, stderr)

@@ -90,6 +90,7 @@ func serve(o options, cfg *config.Config, log *slog.Logger) int {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
+	sd := startSystemd(ctx, log, func() { d.Snapshot() })
 	go func() {
 		for {
 			select {
@@ -98,7 +99,7 @@ func serve(o options, cfg *config.Config, log *slog.Logger) int {
 			case s := <-sigs:
 				switch s {
 				case syscall.SIGHUP:
-					reload(o, d, log)
+					reloadNotifying(sd, o, d, log)
 				case syscall.SIGUSR1:
 					writeDump(log, dumpDataPath, d.Snapshot())
 				case syscall.SIGUSR2:

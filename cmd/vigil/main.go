@@ -8,6 +8,7 @@
 //	vigil -t [-f FILE] [--strict]   test a configuration: print file:line: level: message lines
 //	vigil dump-config [-f FILE]     print the resolved configuration as JSON
 //	vigil demo                      run a self-contained demo on loopback
+//	vigil status [--status-url URL] print the running daemon's pools and VRRP instances
 //	vigil version                   print the version
 package main
 
