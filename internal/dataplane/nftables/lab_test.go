@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -40,8 +41,11 @@ func requireRoot(t *testing.T) {
 	}
 }
 
-// vip is the virtual address the balancer holds.
-var vip = netip.MustParseAddrPort("192.0.2.10:80")
+// vip and vip6 are the virtual addresses the balancer holds.
+var (
+	vip  = netip.MustParseAddrPort("192.0.2.10:80")
+	vip6 = netip.MustParseAddrPort("[2001:db8:1::10]:80")
+)
 
 // lab is a client namespace and a balancer namespace joined by a veth pair (192.0.2.0/24, the
 // balancer holds 192.0.2.10), and three backend namespaces (198.51.100.11-13) on a bridge in
@@ -59,6 +63,7 @@ type lab struct {
 type testBackend struct {
 	name  string
 	addr  netip.AddrPort
+	addr6 netip.AddrPort
 	conns atomic.Int64 // connections accepted
 }
 
@@ -90,13 +95,18 @@ func newLab(t *testing.T) *lab {
 	run(t, "ip", "-n", l.lb, "link", "add", "vc", "type", "veth", "peer", "name", "eth0", "netns", l.client)
 	run(t, "ip", "-n", l.lb, "addr", "add", "192.0.2.1/24", "dev", "vc")
 	run(t, "ip", "-n", l.lb, "addr", "add", vip.Addr().String()+"/32", "dev", "lo")
+	run(t, "ip", "-n", l.lb, "addr", "add", "2001:db8:1::1/64", "dev", "vc", "nodad")
+	// IPv6 answers neighbour solicitations only for addresses on the asking interface.
+	run(t, "ip", "-n", l.lb, "addr", "add", vip6.Addr().String()+"/128", "dev", "vc", "nodad")
 	run(t, "ip", "-n", l.lb, "link", "set", "vc", "up")
 	run(t, "ip", "-n", l.client, "addr", "add", "192.0.2.2/24", "dev", "eth0")
+	run(t, "ip", "-n", l.client, "addr", "add", "2001:db8:1::2/64", "dev", "eth0", "nodad")
 	run(t, "ip", "-n", l.client, "link", "set", "eth0", "up")
 	run(t, "ip", "-n", l.lb, "link", "add", "br0", "type", "bridge")
 	run(t, "ip", "-n", l.lb, "addr", "add", "198.51.100.1/24", "dev", "br0")
+	run(t, "ip", "-n", l.lb, "addr", "add", "2001:db8:2::1/64", "dev", "br0", "nodad")
 	run(t, "ip", "-n", l.lb, "link", "set", "br0", "up")
-	run(t, "ip", "netns", "exec", l.lb, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	run(t, "ip", "netns", "exec", l.lb, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
 	for i := 1; i <= 3; i++ {
 		ns := names[i+1]
 		veth := fmt.Sprintf("vb%d", i)
@@ -105,8 +115,11 @@ func newLab(t *testing.T) *lab {
 		run(t, "ip", "-n", l.lb, "link", "set", veth, "master", "br0", "up")
 		run(t, "ip", "-n", ns, "addr", "add", addr+"/24", "dev", "eth0")
 		run(t, "ip", "-n", ns, "link", "set", "eth0", "up")
+		run(t, "ip", "-n", ns, "addr", "add", fmt.Sprintf("2001:db8:2::1%d/64", i), "dev", "eth0", "nodad")
 		run(t, "ip", "-n", ns, "route", "add", "default", "via", "198.51.100.1")
-		b := &testBackend{name: fmt.Sprintf("b%d", i), addr: netip.MustParseAddrPort(addr + ":8080")}
+		run(t, "ip", "-n", ns, "-6", "route", "add", "default", "via", "2001:db8:2::1")
+		b := &testBackend{name: fmt.Sprintf("b%d", i), addr: netip.MustParseAddrPort(addr + ":8080"),
+			addr6: netip.MustParseAddrPort(fmt.Sprintf("[2001:db8:2::1%d]:8080", i))}
 		l.serve(ns, b)
 		l.backends = append(l.backends, b)
 	}
@@ -119,11 +132,15 @@ func newLab(t *testing.T) *lab {
 func (l *lab) serve(ns string, b *testBackend) {
 	t := l.t
 	w := newNSWorker(t, ns)
-	var ln net.Listener
-	var err error
-	w.do(func() { ln, err = net.Listen("tcp", b.addr.String()) })
-	if err != nil {
-		t.Fatalf("backend %s: listen %s in %s: %v", b.name, b.addr, ns, err)
+	var lns []net.Listener
+	for _, a := range []netip.AddrPort{b.addr, b.addr6} {
+		var ln net.Listener
+		var err error
+		w.do(func() { ln, err = net.Listen("tcp", a.String()) })
+		if err != nil {
+			t.Fatalf("backend %s: listen %s in %s: %v", b.name, a, ns, err)
+		}
+		lns = append(lns, ln)
 	}
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, b.name) }),
@@ -134,9 +151,12 @@ func (l *lab) serve(ns string, b *testBackend) {
 		},
 		ReadHeaderTimeout: 5 * time.Second,
 	}
-	done := make(chan struct{})
-	go func() { srv.Serve(ln); close(done) }()
-	t.Cleanup(func() { srv.Close(); <-done })
+	var wg sync.WaitGroup
+	for _, ln := range lns {
+		wg.Add(1)
+		go func() { defer wg.Done(); srv.Serve(ln) }()
+	}
+	t.Cleanup(func() { srv.Close(); wg.Wait() })
 }
 
 // nsWorker is a goroutine locked to an OS thread inside a namespace; sockets it creates belong

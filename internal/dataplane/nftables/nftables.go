@@ -14,6 +14,7 @@ import (
 
 	nft "github.com/google/nftables"
 	"github.com/google/nftables/expr"
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/vigil-lb/vigil/internal/dataplane"
@@ -45,6 +46,7 @@ type Dataplane struct {
 	nsFD  *os.File
 	mu    sync.Mutex
 	conn  *nft.Conn
+	ct    *netlink.Handle // conntrack: Stats' Active, ShutdownSessions
 	table *nft.Table
 	// Maps and sets shared by every service: the dispatch maps (protocol . address . port ->
 	// the service's chain) and the sets of every service's backends (protocol . address .
@@ -108,6 +110,10 @@ func New(logger *slog.Logger, opts Options) (*Dataplane, error) {
 		d.release()
 		return nil, err
 	}
+	if d.ct, err = openConntrack(opts.NetNS); err != nil {
+		d.release()
+		return nil, fmt.Errorf("nftables: open conntrack netlink: %w", err)
+	}
 	if err := d.install(); err != nil {
 		d.release()
 		return nil, err
@@ -123,6 +129,9 @@ func (d *Dataplane) closeNS() {
 }
 
 func (d *Dataplane) release() {
+	if d.ct != nil {
+		d.ct.Close()
+	}
 	d.conn.CloseLasting()
 	d.closeNS()
 }
@@ -230,6 +239,15 @@ func (d *Dataplane) Apply(ctx context.Context, svc dataplane.Service) error {
 	}
 	d.services[svc.Name] = s
 	d.backRefs = refs
+	if old != nil && svc.ShutdownSessions {
+		var gone []netip.AddrPort
+		for _, a := range old.counted {
+			if !slices.Contains(s.counted, a) || old.svc.Listen != s.svc.Listen || old.svc.Protocol != s.svc.Protocol {
+				gone = append(gone, a)
+			}
+		}
+		d.shutdownSessions(old.svc, gone)
+	}
 	d.log.Info("nftables service applied", "vs", svc.Name, "scheduler", s.plan.Running, "slots", len(s.plan.Slots), "active", len(s.plan.Active))
 	return nil
 }
@@ -277,7 +295,7 @@ func (d *Dataplane) newService(svc dataplane.Service, old *service, refs map[str
 		d.nextID++
 		s.prefix = fmt.Sprintf("vs%d", d.nextID)
 		s.chain = c.AddChain(&nft.Chain{Name: s.prefix, Table: d.table})
-		s.slots = &nft.Set{Table: d.table, Name: s.prefix + "_slots", IsMap: true, KeyType: nft.TypeInteger, KeyByteOrder: nativeEndian, DataType: backendType, Comment: svc.Name}
+		s.slots = &nft.Set{Table: d.table, Name: s.prefix + "_slots", IsMap: true, KeyType: slotKeyType, KeyByteOrder: nativeEndian, DataType: backendType, Comment: svc.Name}
 		if persistent {
 			s.slots.DataType = nft.TypeVerdict
 			s.sticky = map[netip.AddrPort]*stickyBackend{}
@@ -428,7 +446,7 @@ func (d *Dataplane) backendRef(refs map[string]int, p dataplane.Protocol, a neti
 
 // Remove deletes the service's rules and maps in one transaction. New connections to its
 // address then reach the local stack; established ones keep their conntrack NAT binding and
-// drain (ShutdownSessions is not implemented: see the package documentation).
+// drain, unless the service had ShutdownSessions (see shutdownSessions).
 func (d *Dataplane) Remove(ctx context.Context, name string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("service %s: %w", name, err)
@@ -446,6 +464,9 @@ func (d *Dataplane) Remove(ctx context.Context, name string) error {
 	}
 	delete(d.services, name)
 	d.backRefs = refs
+	if s.svc.ShutdownSessions {
+		d.shutdownSessions(s.svc, s.counted)
+	}
 	d.log.Info("nftables service removed", "vs", name)
 	return nil
 }
@@ -453,8 +474,11 @@ func (d *Dataplane) Remove(ctx context.Context, name string) error {
 // Stats returns every service's counters, sorted by name. Total is the number of connections
 // (flows for UDP) the kernel translated to each backend, counted in postrouting on each
 // connection's first packet; a backend shared by two services of the same protocol shows the
-// sum in both. Refused counts new connections no backend could take. Active, bytes and dial
-// failures are not known to this data plane and stay 0.
+// sum in both. Active counts the backend's established TCP connections (any UDP flow) in
+// conntrack, read by dumping the conntrack table, so a call costs time in proportion to the
+// whole table; backends that left the set but still have some are listed as Draining. Refused
+// counts new connections no backend could take. Bytes and dial failures are not known to this
+// data plane and stay 0.
 func (d *Dataplane) Stats() []dataplane.ServiceStats {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -471,16 +495,26 @@ func (d *Dataplane) Stats() []dataplane.ServiceStats {
 			}
 		}
 	}
+	active := d.activeFlows()
 	out := make([]dataplane.ServiceStats, 0, len(d.services))
 	for _, s := range d.services {
 		st := dataplane.ServiceStats{Name: s.svc.Name, Protocol: s.svc.Protocol, Listen: s.svc.Listen, Scheduler: s.plan.Running}
 		total := func(a netip.AddrPort) uint64 { return totals[string(serviceKey(s.svc.Protocol, a))] }
+		act := active[s.svc.Name]
 		for _, b := range s.svc.Backends {
-			st.Backends = append(st.Backends, dataplane.BackendStats{Addr: b.Addr, Weight: b.Weight, Total: total(b.Addr)})
+			st.Backends = append(st.Backends, dataplane.BackendStats{Addr: b.Addr, Weight: b.Weight, Active: act[b.Addr], Total: total(b.Addr)})
 		}
 		if s.svc.Sorry != nil {
-			st.Backends = append(st.Backends, dataplane.BackendStats{Addr: s.svc.Sorry.Addr, Sorry: true, Total: total(s.svc.Sorry.Addr)})
+			st.Backends = append(st.Backends, dataplane.BackendStats{Addr: s.svc.Sorry.Addr, Sorry: true, Active: act[s.svc.Sorry.Addr], Total: total(s.svc.Sorry.Addr)})
 		}
+		var draining []dataplane.BackendStats
+		for a, n := range act {
+			if !slices.Contains(s.counted, a) {
+				draining = append(draining, dataplane.BackendStats{Addr: a, Draining: true, Active: n})
+			}
+		}
+		sort.Slice(draining, func(i, j int) bool { return draining[i].Addr.Compare(draining[j].Addr) < 0 })
+		st.Backends = append(st.Backends, draining...)
 		if rules, err := d.conn.GetRules(d.table, s.chain); err != nil {
 			d.log.Warn("nftables stats: read rules", "vs", s.svc.Name, "chain", s.chain.Name, "err", err)
 		} else if len(rules) > 0 {

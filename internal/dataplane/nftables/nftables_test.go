@@ -3,6 +3,7 @@ package nftables
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -125,6 +126,63 @@ func TestKernelNAT(t *testing.T) {
 		}
 	})
 
+	t.Run("ActiveDrainingAndShutdownSessions", func(t *testing.T) {
+		d := l.newDataplane(t, Options{})
+		apply(t, d, webService(weighted(l, 1, 1, 1)))
+		open := func() (*keepAliveConn, string) {
+			t.Helper()
+			conn, err := l.clientWorker.dial(ctx, vip.String())
+			if err != nil {
+				t.Fatalf("dial %s: %v", vip, err)
+			}
+			t.Cleanup(func() { conn.Close() })
+			ka := newKeepAlive(conn)
+			name, err := ka.get()
+			if err != nil {
+				t.Fatalf("keep-alive request: %v", err)
+			}
+			return ka, name
+		}
+		kaA, a := open()
+		kaB, b := open()
+		byName := map[string]*testBackend{}
+		for _, tb := range l.backends {
+			byName[tb.name] = tb
+		}
+		var keep []dataplane.Backend
+		for _, tb := range l.backends {
+			if tb.name != a && tb.name != b {
+				keep = append(keep, dataplane.Backend{Addr: tb.addr, Weight: 1})
+			}
+		}
+		st := d.Stats()[0]
+		for _, bs := range st.Backends {
+			if bs.Addr == byName[a].addr && bs.Active != 1 {
+				t.Errorf("Stats: %s has %d active connections, want the keep-alive's 1", a, bs.Active)
+			}
+		}
+		// a leaves without ShutdownSessions: drains, and Stats lists it as draining.
+		svc := webService(append([]dataplane.Backend{{Addr: byName[b].addr, Weight: 1}}, keep...))
+		apply(t, d, svc)
+		if name, err := kaA.get(); err != nil || name != a {
+			t.Errorf("draining keep-alive: answer %q, %v; want %s", name, err, a)
+		}
+		st = d.Stats()[0]
+		if last := st.Backends[len(st.Backends)-1]; last.Addr != byName[a].addr || !last.Draining || last.Active != 1 {
+			t.Errorf("Stats after %s left: last backend %+v, want it draining with 1 active", a, last)
+		}
+		// b leaves with ShutdownSessions: its connection is cut.
+		svc = webService(keep)
+		svc.ShutdownSessions = true
+		apply(t, d, svc)
+		if name, err := kaB.get(); err == nil {
+			t.Errorf("keep-alive to %s after it left with ShutdownSessions: answered by %s, want the connection reset", b, name)
+		}
+		if name, err := kaA.get(); err != nil || name != a {
+			t.Errorf("keep-alive to %s (which left earlier, before ShutdownSessions) after another left with it: answer %q, %v; want %s", a, name, err, a)
+		}
+	})
+
 	t.Run("UpdatesUnderLoadFailNoRequest", func(t *testing.T) {
 		d := l.newDataplane(t, Options{})
 		apply(t, d, webService(weighted(l, 1, 1, 1)))
@@ -244,6 +302,54 @@ func TestKernelNAT(t *testing.T) {
 		}
 		if len(seen) != 3 {
 			t.Errorf("3 local requests with rr reached %v, want 3 backends", seen)
+		}
+	})
+
+	t.Run("IPv6ServiceBalancesAndMasquerades", func(t *testing.T) {
+		d := l.newDataplane(t, Options{})
+		var bs []dataplane.Backend
+		for i, b := range l.backends {
+			bs = append(bs, dataplane.Backend{Addr: b.addr6, Weight: i + 1})
+		}
+		apply(t, d, dataplane.Service{Name: "v6", Protocol: dataplane.TCP, Listen: vip6, Scheduler: dataplane.WeightedRoundRobin, Backends: bs})
+		c := httpClient(l.clientWorker, false)
+		got := map[string]int{}
+		for i := range 60 {
+			name, err := get(c, "http://"+vip6.String()+"/")
+			if err != nil {
+				diag := func(args ...string) string {
+					out, _ := exec.Command(args[0], args[1:]...).CombinedOutput()
+					return string(out)
+				}
+				t.Fatalf("IPv6 request %d: %v\n%s\n%s\n%s\n%s", i, err, l.nft(t, "list", "ruleset"),
+					diag("ip", "netns", "exec", l.client, "ping", "-6", "-c1", "-W1", "2001:db8:1::10"),
+					diag("ip", "netns", "exec", l.lb, "ping", "-6", "-c1", "-W1", "2001:db8:2::11"),
+					diag("ip", "netns", "exec", l.lb, "cat", "/proc/net/nf_conntrack"))
+			}
+			got[name]++
+		}
+		if got["b1"] != 10 || got["b2"] != 20 || got["b3"] != 30 {
+			t.Errorf("IPv6 wrr 1:2:3 over 60 connections: %v, want exactly 10 20 30 (wrr is deterministic)", got)
+		}
+		st := d.Stats()
+		if len(st) != 1 || st[0].Backends[2].Total != 30 {
+			t.Errorf("Stats: %+v, want 30 connections on %s", st, bs[2].Addr)
+		}
+		// Persistence and source hashing read the 16-byte source address.
+		for _, sched := range []dataplane.Scheduler{dataplane.SourceHash, dataplane.RoundRobin} {
+			svc := dataplane.Service{Name: "v6", Protocol: dataplane.TCP, Listen: vip6, Scheduler: sched, Persistence: time.Minute, Backends: bs}
+			apply(t, d, svc)
+			got := map[string]int{}
+			for i := range 6 {
+				name, err := get(c, "http://"+vip6.String()+"/")
+				if err != nil {
+					t.Fatalf("IPv6 %s persistent request %d: %v", sched, i, err)
+				}
+				got[name]++
+			}
+			if len(got) != 1 {
+				t.Errorf("IPv6 %s with persistence: one client reached %v, want one backend", sched, got)
+			}
 		}
 	})
 

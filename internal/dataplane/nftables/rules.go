@@ -140,3 +140,8 @@ func counterOf(r *nft.Rule) uint64 {
 	}
 	return 0
 }
+
+// slotKeyType types the slot maps' keys as mark: a host-endian 32-bit integer like numgen's
+// and jhash's results, and a type nft can name when it lists the map (it prints a plain
+// integer key as "type 0").
+var slotKeyType = nft.TypeMark
