@@ -281,6 +281,7 @@ vrrp_instance VI_1 {
 func skew(p int, adv time.Duration) time.Duration { return time.Duration(256-p) * adv / 256 }
 
 func TestTwoVigilsElectFailOverAndPreempt(t *testing.T) {
+	t.Parallel()
 	nsA, nsB := pair(t, "192.0.2.1/24", "192.0.2.2/24")
 	vip := netip.MustParseAddr("192.0.2.100")
 	const advert = 200 * time.Millisecond
@@ -375,6 +376,7 @@ func (k *keepalived) kill() {
 }
 
 func TestInteropWithKeepalivedIPv6(t *testing.T) {
+	t.Parallel()
 	nsK, nsV := pair(t, "2001:db8::1/64", "2001:db8::2/64")
 	vip := netip.MustParseAddr("2001:db8::100")
 	const advert = time.Second
@@ -420,6 +422,7 @@ vrrp_instance VI_6 {
 func TestInteropWithKeepalived(t *testing.T) {
 	for _, version := range []int{2, 3} {
 		t.Run(fmt.Sprintf("v%d", version), func(t *testing.T) {
+			t.Parallel()
 			nsK, nsV := pair(t, "192.0.2.1/24", "192.0.2.2/24")
 			vip := netip.MustParseAddr("192.0.2.100")
 			const advert = time.Second
@@ -451,6 +454,17 @@ func TestInteropWithKeepalived(t *testing.T) {
 			}
 			if took < 3*advert-advert/2 {
 				t.Errorf("takeover after %v: too early, the master down timer is 3×advert+skew", took)
+			}
+
+			// Keepalived back at a lower priority must accept vigil's adverts and stay
+			// backup past its own master down interval.
+			before, _ := v.instance("VI_1")
+			startKeepalived(t, nsK, vrrpConf("k", version, 50, "1", "192.0.2.100/24", ""))
+			time.Sleep(3*advert + skew(50, advert) + advert)
+			after, _ := v.instance("VI_1")
+			if hasAddr(t, nsK, "eth0", vip) || after.State != "MASTER" || after.Transitions != before.Transitions {
+				t.Errorf("Keepalived at priority 50 did not stay backup to vigil: it holds the VIP %v; vigil %s, transitions %d -> %d",
+					hasAddr(t, nsK, "eth0", vip), after.State, before.Transitions, after.Transitions)
 			}
 		})
 	}
