@@ -151,6 +151,28 @@ func (l *lab) serve(ns string, b *testBackend) {
 		},
 		ReadHeaderTimeout: 5 * time.Second,
 	}
+	// UDP: answer each datagram with the backend's name.
+	for _, a := range []netip.AddrPort{b.addr, b.addr6} {
+		var pc net.PacketConn
+		var err error
+		w.do(func() { pc, err = net.ListenPacket("udp", a.String()) })
+		if err != nil {
+			t.Fatalf("backend %s: listen udp %s in %s: %v", b.name, a, ns, err)
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			buf := make([]byte, 1500)
+			for {
+				_, from, err := pc.ReadFrom(buf)
+				if err != nil {
+					return
+				}
+				pc.WriteTo([]byte(b.name), from)
+			}
+		}()
+		t.Cleanup(func() { pc.Close(); <-done })
+	}
 	var wg sync.WaitGroup
 	for _, ln := range lns {
 		wg.Add(1)
@@ -204,6 +226,25 @@ func (w *nsWorker) dial(ctx context.Context, addr string) (net.Conn, error) {
 	var err error
 	w.do(func() { c, err = (&net.Dialer{Timeout: 2 * time.Second}).DialContext(ctx, "tcp", addr) })
 	return c, err
+}
+
+// udpAsk sends one datagram to addr from a new socket in w's namespace (so a new flow) and
+// returns the answer.
+func (w *nsWorker) udpAsk(addr netip.AddrPort) (string, error) {
+	var c net.Conn
+	var err error
+	w.do(func() { c, err = net.Dial("udp", addr.String()) })
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Write([]byte("who")); err != nil {
+		return "", err
+	}
+	buf := make([]byte, 64)
+	n, err := c.Read(buf)
+	return string(buf[:n]), err
 }
 
 // httpClient returns a client whose connections start in w's namespace; keepAlive false opens

@@ -3,6 +3,7 @@ package nftables
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os/exec"
 	"strings"
 	"sync"
@@ -350,6 +351,74 @@ func TestKernelNAT(t *testing.T) {
 			if len(got) != 1 {
 				t.Errorf("IPv6 %s with persistence: one client reached %v, want one backend", sched, got)
 			}
+		}
+	})
+
+	t.Run("UDPFlowsAreBalanced", func(t *testing.T) {
+		d := l.newDataplane(t, Options{})
+		svc := dataplane.Service{Name: "dns-like", Protocol: dataplane.UDP, Listen: netip.AddrPortFrom(vip.Addr(), 53), Scheduler: dataplane.WeightedRoundRobin, Backends: weighted(l, 1, 0, 2)}
+		apply(t, d, svc)
+		got := map[string]int{}
+		for i := range 30 {
+			name, err := l.clientWorker.udpAsk(svc.Listen)
+			if err != nil {
+				t.Fatalf("UDP flow %d: %v", i, err)
+			}
+			got[name]++
+		}
+		if got["b1"] != 10 || got["b3"] != 20 {
+			t.Errorf("UDP wrr 1:0:2 over 30 flows: %v, want b1 10 and b3 20", got)
+		}
+		// A TCP service on the same address and port is a different service.
+		if _, err := get(httpClient(l.clientWorker, false), "http://"+svc.Listen.String()+"/"); err == nil {
+			t.Error("TCP to the UDP service's address and port was answered, want refused")
+		}
+	})
+
+	t.Run("StructuralChangesRecreateTheService", func(t *testing.T) {
+		d := l.newDataplane(t, Options{})
+		svc := webService(weighted(l, 1, 1, 1))
+		apply(t, d, svc)
+		moved := svc
+		moved.Listen = netip.AddrPortFrom(vip.Addr(), 8081)
+		moved.Persistence = time.Minute
+		apply(t, d, moved)
+		c := httpClient(l.clientWorker, false)
+		if _, err := get(c, url); err == nil {
+			t.Errorf("old listen port %d still answered after the service moved", vip.Port())
+		}
+		got := map[string]int{}
+		for range 5 {
+			name, err := get(c, "http://"+moved.Listen.String()+"/")
+			if err != nil {
+				t.Fatalf("new listen port: %v", err)
+			}
+			got[name]++
+		}
+		if len(got) != 1 {
+			t.Errorf("persistent service after the move: %v, want one backend", got)
+		}
+		moved.Persistence = 0
+		apply(t, d, moved)
+		got = map[string]int{}
+		for range 3 {
+			name, err := get(c, "http://"+moved.Listen.String()+"/")
+			if err != nil {
+				t.Fatalf("after dropping persistence: %v", err)
+			}
+			got[name]++
+		}
+		if len(got) != 3 {
+			t.Errorf("rr without persistence: %v, want 3 backends", got)
+		}
+		if err := d.Remove(ctx, moved.Name); err != nil {
+			t.Fatalf("Remove: %v", err)
+		}
+		if err := d.Remove(ctx, "never applied"); err != nil {
+			t.Errorf("Remove of an unknown service: %v, want nil", err)
+		}
+		if out := l.nft(t, "list", "table", "inet", "vigil"); strings.Contains(out, "chain vs") || strings.Contains(out, "map vs") {
+			t.Errorf("objects left after Remove:\n%s", out)
 		}
 	})
 

@@ -120,3 +120,20 @@ func TestMaglevMovesOnlyTheLeavingBackendsShare(t *testing.T) {
 		t.Errorf("removing one of four backends moved %d entries of the others, want at most 5%% of %d", moved, maglevSize)
 	}
 }
+
+func TestApplyRefusesMixedAddressFamilies(t *testing.T) {
+	svc := dataplane.Service{Name: "web", Protocol: dataplane.TCP, Listen: netip.MustParseAddrPort("192.0.2.10:80"), Scheduler: "rr",
+		Backends: []dataplane.Backend{be(1, 1), {Addr: netip.MustParseAddrPort("[2001:db8::1]:80"), Weight: 1}}}
+	if err := sameFamily(svc); err == nil {
+		t.Error("IPv4 service with an IPv6 backend accepted, want an error")
+	}
+	svc.Backends = svc.Backends[:1]
+	svc.Sorry = &dataplane.Backend{Addr: netip.MustParseAddrPort("[2001:db8::2]:80")}
+	if err := sameFamily(svc); err == nil {
+		t.Error("IPv4 service with an IPv6 sorry server accepted, want an error")
+	}
+	svc.Sorry = nil
+	if err := sameFamily(svc); err != nil {
+		t.Errorf("IPv4 service with IPv4 backends: %v", err)
+	}
+}
