@@ -83,6 +83,10 @@ type Service struct {
 	// until it has been this long without one (persistence_timeout). The affinity is dropped
 	// when that backend leaves the set or drops to weight 0.
 	Persistence time.Duration
+	// PersistenceGranularity, when > 0, is the prefix length that groups clients for
+	// persistence (persistence_granularity): with 24, every IPv4 client of a /24 shares one
+	// affinity. 0 is the whole address. Applied to IPv6 clients too, up to 128.
+	PersistenceGranularity int
 	// Backends in the pool's order; an address appears at most once.
 	Backends []Backend
 	// Sorry gets new connections when no backend has weight > 0 (sorry_server). Its Weight is
@@ -114,6 +118,9 @@ func (s Service) Validate() error {
 	if _, _, ok := Effective(s.Scheduler); !ok {
 		return fmt.Errorf("service %s: scheduler %q unknown, expected rr wrr lc wlc sh mh fo sed nq twos lblc lblcr dh ovf", s.Name, s.Scheduler)
 	}
+	if s.PersistenceGranularity < 0 || s.PersistenceGranularity > 128 {
+		return fmt.Errorf("service %s: persistence granularity /%d, expected 0..128", s.Name, s.PersistenceGranularity)
+	}
 	if s.Persistence < 0 || s.IdleTimeout < 0 {
 		return fmt.Errorf("service %s: negative persistence %v or idle timeout %v", s.Name, s.Persistence, s.IdleTimeout)
 	}
@@ -140,7 +147,8 @@ func (s Service) Validate() error {
 func (s Service) Equal(o Service) bool {
 	if s.Name != o.Name || s.Protocol != o.Protocol || s.Listen != o.Listen || s.Scheduler != o.Scheduler ||
 		s.Persistence != o.Persistence || s.ShutdownSessions != o.ShutdownSessions ||
-		s.IdleTimeout != o.IdleTimeout || s.HashPort != o.HashPort || len(s.Backends) != len(o.Backends) {
+		s.IdleTimeout != o.IdleTimeout || s.HashPort != o.HashPort ||
+		s.PersistenceGranularity != o.PersistenceGranularity || len(s.Backends) != len(o.Backends) {
 		return false
 	}
 	if (s.Sorry == nil) != (o.Sorry == nil) || (s.Sorry != nil && s.Sorry.Addr != o.Sorry.Addr) {

@@ -242,6 +242,8 @@ type table struct {
 	picker  *picker
 	sorry   *backend
 	persist time.Duration
+	// granularity is the prefix length persistence groups clients by (0: whole address).
+	granularity int
 	// hashPort adds the client port to the hash key (sh-port, mh-port).
 	hashPort bool
 	// eligible is the member set, for checking a persistence entry (nil without persistence).
@@ -260,7 +262,7 @@ func (t *table) choose(aff *affinity, client netip.Addr, key uint64, now time.Ti
 	}
 	if attempt == 0 {
 		if t.persist > 0 {
-			if b := aff.lookup(client, now); b != nil {
+			if b := aff.lookup(t.affinityKey(client), now); b != nil {
 				if _, ok := t.eligible[b]; ok {
 					return b, -1
 				}
@@ -274,4 +276,16 @@ func (t *table) choose(aff *affinity, client netip.Addr, key uint64, now time.Ti
 	}
 	i := (max(first, 0) + attempt) % n
 	return t.picker.members[i], i
+}
+
+// affinityKey is the client address as persistence sees it: masked to the granularity.
+func (t *table) affinityKey(client netip.Addr) netip.Addr {
+	if t.granularity <= 0 || t.granularity >= client.BitLen() {
+		return client
+	}
+	p, err := client.Prefix(t.granularity)
+	if err != nil {
+		return client
+	}
+	return p.Addr()
 }

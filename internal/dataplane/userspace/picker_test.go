@@ -311,3 +311,23 @@ func TestWRRLongCycleStaysProportional(t *testing.T) {
 		}
 	}
 }
+
+func TestPersistenceGranularityGroupsClients(t *testing.T) {
+	m := members(3)
+	p := mustPicker(t, dataplane.RoundRobin, m, []int{1, 1, 1}, 0)
+	tbl := &table{picker: p, persist: time.Minute, granularity: 24, eligible: map[*backend]struct{}{m[0]: {}, m[1]: {}, m[2]: {}}}
+	aff := newAffinity(100)
+	t0 := time.Unix(1000, 0)
+	a := netip.MustParseAddr("198.51.100.7")
+	b, _ := tbl.choose(aff, a, addrKey(a), t0, 0, -1)
+	aff.touch(tbl.affinityKey(a), b, t0, time.Minute)
+	for _, other := range []string{"198.51.100.8", "198.51.100.250"} {
+		c := netip.MustParseAddr(other)
+		if got, _ := tbl.choose(aff, c, addrKey(c), t0, 0, -1); got != b {
+			t.Fatalf("%s (same /24) went to %s, want %s", other, got.addr, b.addr)
+		}
+	}
+	if tbl.affinityKey(netip.MustParseAddr("198.51.101.7")) == tbl.affinityKey(a) {
+		t.Fatal("a client of another /24 shares the affinity")
+	}
+}

@@ -99,7 +99,7 @@ func (s *service) apply(spec dataplane.Service) error {
 	if err != nil {
 		return fmt.Errorf("service %s: %w", spec.Name, err)
 	}
-	t := &table{picker: p, persist: spec.Persistence, hashPort: spec.HashPort}
+	t := &table{picker: p, persist: spec.Persistence, hashPort: spec.HashPort, granularity: spec.PersistenceGranularity}
 	var sorry *backend
 	if spec.Sorry != nil {
 		sorry = s.sorry
@@ -331,7 +331,7 @@ func (s *service) pickAndAdmit(clientAP netip.AddrPort, sess session, open func(
 			continue
 		}
 		if t.persist > 0 && !b.sorry {
-			s.aff.touch(client, b, now, t.persist)
+			s.aff.touch(t.affinityKey(client), b, now, t.persist)
 		}
 		return b
 	}
@@ -347,7 +347,7 @@ func (s *service) touchAffinity(client netip.Addr, b *backend) {
 		return
 	}
 	if _, ok := t.eligible[b]; ok {
-		s.aff.touch(client, b, s.bal.opts.Now(), t.persist)
+		s.aff.touch(t.affinityKey(client), b, s.bal.opts.Now(), t.persist)
 	}
 }
 
