@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"time"
 
 	nft "github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -89,6 +90,9 @@ func probe(conn *nft.Conn) error {
 func New(logger *slog.Logger, opts Options) (*Dataplane, error) {
 	if opts.Table == "" {
 		opts.Table = "vigil"
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
 	}
 	d := &Dataplane{log: logger, opts: opts, services: map[string]*service{}, backRefs: map[string]int{}}
 	connOpts := []nft.ConnOption{nft.AsLasting()}
@@ -232,6 +236,11 @@ func (d *Dataplane) Apply(ctx context.Context, svc dataplane.Service) error {
 	if old != nil && old.svc.Equal(svc) {
 		return nil
 	}
+	for name, other := range d.services {
+		if name != svc.Name && other.svc.Protocol == svc.Protocol && other.svc.Listen == netip.AddrPortFrom(svc.Listen.Addr().Unmap(), svc.Listen.Port()) {
+			return fmt.Errorf("service %s: %s %s is already service %s's", svc.Name, svc.Protocol, svc.Listen, name)
+		}
+	}
 	refs := maps.Clone(d.backRefs)
 	s := d.newService(svc, old, refs)
 	if err := d.conn.Flush(); err != nil {
@@ -337,7 +346,7 @@ func (d *Dataplane) newService(svc dataplane.Service, old *service, refs map[str
 				name := fmt.Sprintf("%s_b%d", s.prefix, s.nextSticky)
 				sb = &stickyBackend{
 					chain: c.AddChain(&nft.Chain{Name: name, Table: d.table}),
-					aff:   &nft.Set{Table: d.table, Name: name + "_clients", KeyType: addrType, HasTimeout: true, Timeout: svc.Persistence, Dynamic: true, Comment: svc.Name + " " + a.String()},
+					aff:   &nft.Set{Table: d.table, Name: name + "_clients", KeyType: addrType, HasTimeout: true, Timeout: max(svc.Persistence, time.Millisecond), Dynamic: true, Comment: svc.Name + " " + a.String()},
 				}
 				if err := c.AddSet(sb.aff, nil); err != nil {
 					panic(fmt.Sprintf("nftables: set %s: %v", sb.aff.Name, err))

@@ -414,6 +414,13 @@ func TestKernelNAT(t *testing.T) {
 		if err := d.Remove(ctx, moved.Name); err != nil {
 			t.Fatalf("Remove: %v", err)
 		}
+		apply(t, d, webService(weighted(l, 1)))
+		if err := d.Apply(ctx, dataplane.Service{Name: "clash", Protocol: dataplane.TCP, Listen: vip, Scheduler: "rr", Backends: weighted(l, 1)}); err == nil || !strings.Contains(err.Error(), "already") {
+			t.Errorf("second service on the same protocol, address and port: %v, want an error naming the first", err)
+		}
+		if err := d.Remove(ctx, webService(nil).Name); err != nil {
+			t.Fatalf("Remove: %v", err)
+		}
 		if err := d.Remove(ctx, "never applied"); err != nil {
 			t.Errorf("Remove of an unknown service: %v, want nil", err)
 		}
