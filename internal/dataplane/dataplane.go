@@ -80,8 +80,9 @@ type Service struct {
 	// Scheduler is an lb_algo name; see Effective for the ones that fall back.
 	Scheduler Scheduler
 	// Persistence, when > 0, sends a client IP back to the same backend for new connections
-	// until it has been this long without one (persistence_timeout). The affinity is dropped
-	// when that backend leaves the set or drops to weight 0.
+	// while it has connections there and for this long after its last one opened or closed
+	// (persistence_timeout, with IPVS's template semantics). The affinity is dropped when that
+	// backend leaves the set or drops to weight 0.
 	Persistence time.Duration
 	// PersistenceGranularity, when > 0, is the prefix length that groups clients for
 	// persistence (persistence_granularity): with 24, every IPv4 client of a /24 shares one

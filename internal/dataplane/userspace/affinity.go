@@ -6,9 +6,10 @@ import (
 	"time"
 )
 
-// affinity is the persistence table: client IP → backend, each entry expiring ttl after it was
-// last used. It is bounded: past max entries, expired ones are swept, and if none expired the
-// new client simply gets no affinity.
+// affinity is the persistence table: client IP → backend. As with IPVS's persistence
+// templates, an entry lives while connections it placed are open and expires ttl after the
+// last one opened or closed. It is bounded: past max entries, expired ones are swept, and if
+// none expired the new client simply gets no affinity.
 type affinity struct {
 	mu      sync.Mutex
 	m       map[netip.Addr]affinityEntry
@@ -19,7 +20,11 @@ type affinity struct {
 type affinityEntry struct {
 	b       *backend
 	expires time.Time
+	// active counts the open sessions this entry placed.
+	active int
 }
+
+func (e affinityEntry) live(now time.Time) bool { return e.active > 0 || now.Before(e.expires) }
 
 func newAffinity(max int) *affinity {
 	return &affinity{m: make(map[netip.Addr]affinityEntry), max: max, sweepAt: 1024}
@@ -33,20 +38,27 @@ func (a *affinity) lookup(ip netip.Addr, now time.Time) *backend {
 	if !ok {
 		return nil
 	}
-	if !now.Before(e.expires) {
+	if !e.live(now) {
 		delete(a.m, ip)
 		return nil
 	}
 	return e.b
 }
 
-// touch binds ip to b until now+ttl.
-func (a *affinity) touch(ip netip.Addr, b *backend, now time.Time, ttl time.Duration) {
+// acquire binds ip to b for one more open session, until that session ends plus ttl.
+func (a *affinity) acquire(ip netip.Addr, b *backend, now time.Time, ttl time.Duration) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if _, ok := a.m[ip]; !ok && len(a.m) >= a.sweepAt {
+	e, ok := a.m[ip]
+	if ok && e.b == b {
+		e.active++
+		e.expires = now.Add(ttl)
+		a.m[ip] = e
+		return
+	}
+	if !ok && len(a.m) >= a.sweepAt {
 		for k, e := range a.m {
-			if !now.Before(e.expires) {
+			if !e.live(now) {
 				delete(a.m, k)
 			}
 		}
@@ -55,7 +67,19 @@ func (a *affinity) touch(ip netip.Addr, b *backend, now time.Time, ttl time.Dura
 			return
 		}
 	}
-	a.m[ip] = affinityEntry{b: b, expires: now.Add(ttl)}
+	a.m[ip] = affinityEntry{b: b, expires: now.Add(ttl), active: 1}
+}
+
+// release ends one session acquire counted; the entry then expires ttl from now unless
+// another session is open.
+func (a *affinity) release(ip netip.Addr, b *backend, now time.Time, ttl time.Duration) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if e, ok := a.m[ip]; ok && e.b == b {
+		e.active = max(e.active-1, 0)
+		e.expires = now.Add(ttl)
+		a.m[ip] = e
+	}
 }
 
 // keepOnly drops every entry whose backend fails keep.

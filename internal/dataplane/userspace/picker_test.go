@@ -222,7 +222,7 @@ func TestPersistenceSticksAndExpires(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 	b, _ := tbl.choose(aff, client, addrKey(client), t0, 0, -1)
-	aff.touch(client, b, t0, time.Minute)
+	aff.acquire(client, b, t0, time.Minute)
 	for i := range 10 {
 		now := t0.Add(time.Duration(i) * 5 * time.Second)
 		got, _ := tbl.choose(aff, client, addrKey(client), now, 0, -1)
@@ -230,11 +230,21 @@ func TestPersistenceSticksAndExpires(t *testing.T) {
 			t.Fatalf("at +%v client went to %s, want sticky %s", now.Sub(t0), got.addr, b.addr)
 		}
 	}
-	if aff.lookup(client, t0.Add(time.Minute)) != nil {
-		t.Fatal("affinity still there a full timeout after last use")
+	// While the session is open the affinity outlives the timeout, as an IPVS template with
+	// controlled connections does.
+	if aff.lookup(client, t0.Add(10*time.Minute)) != b {
+		t.Fatal("affinity expired while its session was open")
+	}
+	closed := t0.Add(10 * time.Minute)
+	aff.release(client, b, closed, time.Minute)
+	if aff.lookup(client, closed.Add(time.Minute-time.Second)) != b {
+		t.Fatal("affinity gone before a full timeout after the last session closed")
+	}
+	if aff.lookup(client, closed.Add(time.Minute)) != nil {
+		t.Fatal("affinity still there a full timeout after the last session closed")
 	}
 	// Dropped when the backend leaves the table.
-	aff.touch(client, b, t0, time.Minute)
+	aff.acquire(client, b, t0, time.Minute)
 	tbl2 := &table{picker: p, persist: time.Minute, eligible: map[*backend]struct{}{}}
 	for _, x := range m {
 		if x != b {
@@ -252,7 +262,7 @@ func TestAffinityIsBounded(t *testing.T) {
 	b := members(1)[0]
 	t0 := time.Unix(0, 0)
 	for i := range 5000 {
-		aff.touch(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), b, t0, time.Hour)
+		aff.acquire(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), b, t0, time.Hour)
 	}
 	if n := aff.len(); n > 1024 {
 		t.Fatalf("affinity holds %d entries, bound 1024", n)
@@ -320,7 +330,7 @@ func TestPersistenceGranularityGroupsClients(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	a := netip.MustParseAddr("198.51.100.7")
 	b, _ := tbl.choose(aff, a, addrKey(a), t0, 0, -1)
-	aff.touch(tbl.affinityKey(a), b, t0, time.Minute)
+	aff.acquire(tbl.affinityKey(a), b, t0, time.Minute)
 	for _, other := range []string{"198.51.100.8", "198.51.100.250"} {
 		c := netip.MustParseAddr(other)
 		if got, _ := tbl.choose(aff, c, addrKey(c), t0, 0, -1); got != b {

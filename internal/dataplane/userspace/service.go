@@ -294,8 +294,9 @@ func (s *service) stats() dataplane.ServiceStats {
 
 // pickAndAdmit chooses a backend for a new session from client and admits sess with it via
 // open, which connects to the backend; drop undoes open when the backend stopped accepting
-// before the session could be admitted. It returns nil when nothing could take the session.
-func (s *service) pickAndAdmit(clientAP netip.AddrPort, sess session, open func(*backend) error, drop func()) *backend {
+// before the session could be admitted. It returns nil when nothing could take the session,
+// and the persistence hold the session must give back with releaseAffinity when it ends.
+func (s *service) pickAndAdmit(clientAP netip.AddrPort, sess session, open func(*backend) error, drop func()) (*backend, affinityHold) {
 	client := clientAP.Addr()
 	key := addrKey(client)
 	opts := &s.bal.opts
@@ -330,24 +331,28 @@ func (s *service) pickAndAdmit(clientAP netip.AddrPort, sess session, open func(
 			first = -1
 			continue
 		}
+		var hold affinityHold
 		if t.persist > 0 && !b.sorry {
-			s.aff.touch(t.affinityKey(client), b, now, t.persist)
+			hold = affinityHold{key: t.affinityKey(client), ttl: t.persist, held: true}
+			s.aff.acquire(hold.key, b, now, hold.ttl)
 		}
-		return b
+		return b, hold
 	}
 	s.refused.Add(1)
-	return nil
+	return nil, affinityHold{}
 }
 
-// touchAffinity renews a client's persistence when its session ends, as IPVS's template timer
-// counts from the last connection.
-func (s *service) touchAffinity(client netip.Addr, b *backend) {
-	t := s.tbl.Load()
-	if t.persist <= 0 || b.sorry {
-		return
-	}
-	if _, ok := t.eligible[b]; ok {
-		s.aff.touch(t.affinityKey(client), b, s.bal.opts.Now(), t.persist)
+// affinityHold is a session's share of a persistence entry.
+type affinityHold struct {
+	key  netip.Addr
+	ttl  time.Duration
+	held bool
+}
+
+// releaseAffinity gives back a session's hold on its persistence entry when it ends.
+func (s *service) releaseAffinity(h affinityHold, b *backend) {
+	if h.held {
+		s.aff.release(h.key, b, s.bal.opts.Now(), h.ttl)
 	}
 }
 

@@ -76,9 +76,8 @@ func (s *service) serveTCP(client *net.TCPConn) {
 	sess := &tcpSession{client: client}
 	clientAP := client.RemoteAddr().(*net.TCPAddr).AddrPort()
 	clientAP = netip.AddrPortFrom(clientAP.Addr().Unmap(), clientAP.Port())
-	clientAddr := clientAP.Addr()
 	dialer := net.Dialer{Timeout: s.bal.opts.DialTimeout}
-	b := s.pickAndAdmit(clientAP, sess,
+	b, hold := s.pickAndAdmit(clientAP, sess,
 		func(b *backend) error {
 			c, err := dialer.DialContext(s.bal.ctx, "tcp", b.dialAddr)
 			if err != nil {
@@ -95,7 +94,7 @@ func (s *service) serveTCP(client *net.TCPConn) {
 	}
 	s.proxy(sess, b)
 	b.unregister(sess)
-	s.touchAffinity(clientAddr, b)
+	s.releaseAffinity(hold, b)
 }
 
 // proxy moves bytes both ways until both directions end, one fails, or both are idle.

@@ -108,7 +108,7 @@ func (f *udpFlow) b() *backend { return f.backend.Load() }
 
 func (s *service) newFlow(ln *net.UDPConn, client netip.AddrPort) *udpFlow {
 	f := &udpFlow{client: client, ln: ln}
-	b := s.pickAndAdmit(client, f,
+	b, hold := s.pickAndAdmit(client, f,
 		func(b *backend) error {
 			c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(b.addr))
 			if err != nil {
@@ -123,6 +123,7 @@ func (s *service) newFlow(ln *net.UDPConn, client netip.AddrPort) *udpFlow {
 	}
 	f.backend.Store(b)
 	if !s.flows.add(f) {
+		s.releaseAffinity(hold, b)
 		b.unregister(f)
 		f.reset()
 		s.refused.Add(1)
@@ -130,18 +131,18 @@ func (s *service) newFlow(ln *net.UDPConn, client netip.AddrPort) *udpFlow {
 	}
 	f.last.Store(time.Now().UnixNano())
 	s.bal.wg.Add(1)
-	go s.flowReader(f, b)
+	go s.flowReader(f, b, hold)
 	return f
 }
 
 // flowReader relays the backend's datagrams to the client until the flow is idle or reset.
-func (s *service) flowReader(f *udpFlow, b *backend) {
+func (s *service) flowReader(f *udpFlow, b *backend, hold affinityHold) {
 	defer s.bal.wg.Done()
 	defer func() {
 		f.reset()
 		s.flows.remove(f)
 		b.unregister(f)
-		s.touchAffinity(f.client.Addr(), b)
+		s.releaseAffinity(hold, b)
 	}()
 	buf := make([]byte, s.bal.opts.MaxDatagram)
 	for {
