@@ -48,7 +48,6 @@ func Interface(name string) (*net.Interface, error) {
 func WatchLinks(ctx context.Context, fn func(LinkState)) error {
 	ch := make(chan netlink.LinkUpdate, 64)
 	done := make(chan struct{})
-	defer close(done)
 	errc := make(chan error, 1)
 	err := netlink.LinkSubscribeWithOptions(ch, done, netlink.LinkSubscribeOptions{
 		ListExisting: true,
@@ -60,8 +59,16 @@ func WatchLinks(ctx context.Context, fn func(LinkState)) error {
 		},
 	})
 	if err != nil {
+		close(done)
 		return fmt.Errorf("netif: subscribe to link changes: %w", err)
 	}
+	// Closing done closes the socket; the library's reader then closes ch. Waiting for that
+	// means no goroutine outlives the call.
+	defer func() {
+		close(done)
+		for range ch {
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():

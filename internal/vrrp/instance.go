@@ -3,6 +3,7 @@ package vrrp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -329,7 +330,7 @@ func (in *instance) open(ctx context.Context) error {
 
 func (in *instance) tryOpen() error {
 	s := in.spec
-	ifi, err := net.InterfaceByName(s.ifname)
+	ifi, err := netif.Interface(s.ifname)
 	if err != nil {
 		return err
 	}
@@ -365,7 +366,7 @@ func (in *instance) tryOpen() error {
 		c, err = openConn4(o)
 	}
 	if err != nil {
-		return err
+		return fmt.Errorf("vrrp socket on %s from %s: %w", s.ifname, src, err)
 	}
 	in.m, in.c, in.src, in.ifindex = m, c, src, ifi.Index
 	return nil

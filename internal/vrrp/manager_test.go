@@ -1,0 +1,87 @@
+package vrrp
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-lb/vigil/internal/config"
+	"go.uber.org/goleak"
+)
+
+func loadConf(t *testing.T, text string) *config.Config {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "k.conf")
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, diags, err := config.Load(p, config.Options{ConfigID: "test"})
+	if err != nil || diags.HasErrors() {
+		t.Fatalf("load: %v %v", err, diags)
+	}
+	return cfg
+}
+
+func TestNewManagerRefusesWhatItCannotRun(t *testing.T) {
+	tests := []struct {
+		name, conf, want string
+	}{
+		{"AH authentication", vrrpConf("x", 2, 100, "1", "192.0.2.100/24", "") + "", "auth_type AH"},
+		{"VMAC", vrrpConf("x", 3, 100, "1", "192.0.2.100/24", "use_vmac"), "use_vmac"},
+	}
+	tests[0].conf = strings.Replace(tests[0].conf, "auth_type PASS", "auth_type AH", 1)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NewManager(loadConf(t, tc.conf), ManagerOptions{})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("NewManager error %v, want one mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// An instance whose interface does not exist waits for it, reports why in its status, and
+// stops with everything else when the context ends. No root needed: nothing is sent.
+func TestManagerWaitsForAMissingInterfaceAndStopsCleanly(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	conf := strings.Replace(vrrpConf("x", 3, 100, "1", "192.0.2.100/24", ""), "interface eth0", "interface vgl-missing0", 1)
+	m, err := NewManager(loadConf(t, conf), ManagerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := m.Snapshot(); len(s) != 1 || s[0].Name != "VI_1" || s[0].State != "INIT" || s[0].VRID != 51 {
+		t.Fatalf("snapshot before Run: %+v", s)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s := m.Snapshot()
+		if len(s) == 1 && strings.Contains(s[0].Error, "vgl-missing0") {
+			if s[0].State != "INIT" {
+				t.Errorf("state %s while the interface is missing, want INIT", s[0].State)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no error naming the missing interface in %+v", s)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return within 5s of cancel")
+	}
+	if err := m.Run(context.Background()); err == nil {
+		t.Error("a second Run was accepted")
+	}
+}
