@@ -1,8 +1,8 @@
 package netif
 
 import (
-	"os"
 	"net/netip"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
