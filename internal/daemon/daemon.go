@@ -2,12 +2,15 @@ package daemon
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/bits"
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -727,5 +730,21 @@ func (d *Daemon) steerFor(vs *config.VirtualServer, name string) *dataplane.Serv
 	return &dataplane.Service{
 		Name: name, Protocol: proto, Listen: netip.AddrPortFrom(vs.Address, vs.Port),
 		Scheduler: dataplane.Scheduler(vs.Scheduler), Persistence: vs.PersistenceTimeout.D(), ShutdownSessions: vs.ShutdownSessions,
+		PersistenceGranularity: persistenceBits(vs),
+		HashPort:               slices.Contains(vs.SchedulerFlags, "sh-port") || slices.Contains(vs.SchedulerFlags, "mh-port"),
 	}
+}
+
+// persistenceBits is persistence_granularity as a prefix length: IPv6 gives one; an IPv4 netmask
+// counts its leading ones (IPVS applies the mask; a non-contiguous mask is rounded down to its
+// prefix). 0 means the whole address.
+func persistenceBits(vs *config.VirtualServer) int {
+	if vs.PersistencePrefixLen > 0 {
+		return vs.PersistencePrefixLen
+	}
+	if m := vs.PersistenceNetmask; m.Is4() {
+		b := m.As4()
+		return bits.LeadingZeros32(^binary.BigEndian.Uint32(b[:]))
+	}
+	return 0
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -310,4 +311,27 @@ var _ status.Source = (*Daemon)(nil)
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
+}
+
+func TestPersistenceGranularityBecomesAPrefixLength(t *testing.T) {
+	cases := []struct {
+		mask   string
+		prefix int
+		want   int
+	}{
+		{"", 0, 0},
+		{"255.255.255.0", 0, 24},
+		{"255.255.255.255", 0, 32},
+		{"255.255.0.255", 0, 16}, // non-contiguous: rounded down to its prefix
+		{"", 64, 64},
+	}
+	for _, c := range cases {
+		vs := &config.VirtualServer{PersistencePrefixLen: c.prefix}
+		if c.mask != "" {
+			vs.PersistenceNetmask = netip.MustParseAddr(c.mask)
+		}
+		if got := persistenceBits(vs); got != c.want {
+			t.Errorf("mask %q prefix %d: got /%d, want /%d", c.mask, c.prefix, got, c.want)
+		}
+	}
 }
