@@ -3,13 +3,11 @@ package netif
 import (
 	"net/netip"
 	"os"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vigil-lb/vigil/internal/netif/netiftest"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -108,33 +106,6 @@ func TestAddressesComeAndGoWithTheirAttributes(t *testing.T) {
 	}
 }
 
-// inNamespace runs fn on an OS thread switched into namespace ns, so that sockets fn opens
-// live there.
-func inNamespace(t *testing.T, ns string, fn func()) {
-	t.Helper()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	target, err := netns.GetFromName(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer target.Close()
-	if err := netns.Set(target); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := netns.Set(orig); err != nil {
-			panic("cannot return to the original network namespace: " + err.Error())
-		}
-	}()
-	fn()
-}
-
 func TestAnnounceUpdatesTheNeighboursCache(t *testing.T) {
 	netiftest.RequireRoot(t)
 	nsA := netiftest.Namespace(t, "a")
@@ -156,7 +127,7 @@ func TestAnnounceUpdatesTheNeighboursCache(t *testing.T) {
 		time.Sleep(time.Second)
 		defer func() { time.Sleep(500 * time.Millisecond); c.Process.Kill(); c.Wait() }()
 	}
-	inNamespace(t, nsA, func() {
+	netiftest.InNamespace(t, nsA, func() {
 		a, err := NewAnnouncer("eth0")
 		if err != nil {
 			t.Fatal(err)

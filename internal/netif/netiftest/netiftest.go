@@ -9,8 +9,11 @@ import (
 	"encoding/hex"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/vishvananda/netns"
 )
 
 // RequireRoot skips t when not running as root or without the ip command; under CI it fails
@@ -85,4 +88,31 @@ func Addr(t testing.TB, ns, ifname, cidr string) {
 // Command returns a command that runs name with args inside namespace ns.
 func Command(ns, name string, args ...string) *exec.Cmd {
 	return exec.Command("ip", append([]string{"netns", "exec", ns, name}, args...)...)
+}
+
+// InNamespace runs fn on an OS thread switched into namespace ns, so that the sockets fn opens
+// live there (they stay there when used from other threads later).
+func InNamespace(t testing.TB, ns string, fn func()) {
+	t.Helper()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer orig.Close()
+	target, err := netns.GetFromName(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	if err := netns.Set(target); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := netns.Set(orig); err != nil {
+			panic("cannot return to the original network namespace: " + err.Error())
+		}
+	}()
+	fn()
 }
