@@ -1,0 +1,562 @@
+// Command driver runs the checker benchmark that run.sh describes: it generates a
+// keepalived.conf and an haproxy.cfg over the targets of bench/checks/backends, runs vigil and
+// HAProxy in turn against the same targets, and prints a Markdown table of CPU per check,
+// memory per backend, check intervals seen at the targets and vigil's detection latency.
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type settings struct {
+	vigil, haproxy, backends, work string
+	window, warm                   time.Duration
+	perVS                          int
+	statusAddr                     string
+	procs                          []*proc
+	shards                         []*shard
+}
+
+func main() {
+	var s settings
+	flag.StringVar(&s.vigil, "vigil", "", "vigil binary")
+	flag.StringVar(&s.haproxy, "haproxy", "haproxy", "haproxy binary")
+	flag.StringVar(&s.backends, "backends", "", "backends binary")
+	flag.StringVar(&s.work, "work", os.TempDir(), "directory for configurations and logs")
+	flag.DurationVar(&s.window, "window", 20*time.Second, "measurement window")
+	flag.DurationVar(&s.warm, "warm", 4*time.Second, "time after the first checks before measuring")
+	flag.IntVar(&s.perVS, "per-vs", 100, "real servers per virtual server")
+	flag.StringVar(&s.statusAddr, "status", "127.0.0.1:7998", "vigil status_listen")
+	n := flag.Int("n", 10000, "TCP and HTTP targets each for the comparison")
+	big := flag.Int("big", 50000, "TCP and HTTP targets each for vigil alone (0: skip)")
+	trials := flag.Int("trials", 20, "detection latency trials")
+	printOnly := flag.String("print", "", "print the configuration for vigil or haproxy for -n targets and exit")
+	flag.Parse()
+	log.SetFlags(log.Ltime)
+	switch *printOnly {
+	case "vigil":
+		fmt.Print(s.vigilConfig(*n))
+		return
+	case "haproxy":
+		fmt.Print(s.haproxyConfig(*n))
+		return
+	}
+
+	var rows []row
+	s.startBackends(*n)
+	r, det := s.runVigil(*n, *trials)
+	rows = append(rows, r)
+	rows = append(rows, s.runHAProxy(*n))
+	s.stopBackends()
+	if *big > 0 {
+		s.startBackends(*big)
+		r, _ := s.runVigil(*big, 0)
+		s.stopBackends()
+		rows = append(rows, r)
+	}
+	printRows(rows)
+	printDetection(det)
+}
+
+type row struct {
+	name                string
+	backends            int
+	expected            float64 // checks per second the configuration asks for
+	cpu                 float64 // CPU seconds over the window
+	ownChecks           float64 // checks the checker counted (vigil); 0 when unknown
+	seenChecks          float64 // checks the targets accepted
+	seenTCP, seenHTTP   float64 // checks the TCP and HTTP targets accepted
+	window              time.Duration
+	rss                 int64
+	p50, p99, p999, max float64 // intervals between checks of one target, seconds
+	startup             time.Duration
+}
+
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// start runs a program with its output in logPath; fatalf stops it with the others.
+func (s *settings) start(name, logPath string, args ...string) *proc {
+	f, err := os.Create(logPath)
+	if err != nil {
+		s.fatalf("%v", err)
+	}
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		s.fatalf("start %s: %v", name, err)
+	}
+	p := &proc{name: filepath.Base(name), cmd: cmd, done: make(chan struct{})}
+	go func() { cmd.Wait(); f.Close(); close(p.done) }()
+	s.procs = append(s.procs, p)
+	return p
+}
+
+func (s *settings) stopProc(p *proc) {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		log.Printf("%s did not stop within 20s of SIGTERM; killing", p.name)
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// fatalf stops every program still running, then exits.
+func (s *settings) fatalf(format string, args ...any) {
+	log.Printf(format, args...)
+	for _, p := range s.procs {
+		select {
+		case <-p.done:
+		default:
+			s.stopProc(p)
+		}
+	}
+	os.Exit(1)
+}
+
+func (p *proc) pid() int { return p.cmd.Process.Pid }
+
+// shard is one backends process: count targets of one kind from index from.
+type shard struct {
+	kind        string
+	from, count int
+	control     string
+	p           *proc
+}
+
+// perShard keeps each backends process below the open-file limit (20,000 here, and not
+// raisable without CAP_SYS_RESOURCE): one socket per target plus the checks' connections.
+const perShard = 12500
+
+// startBackends starts n TCP and n HTTP targets over as many processes as the limit needs.
+func (s *settings) startBackends(n int) {
+	log.Printf("starting %d TCP and %d HTTP targets", n, n)
+	port := 17999 // control ports count down from here
+	for _, kind := range []string{"tcp", "http"} {
+		for from := 0; from < n; from += perShard {
+			sh := &shard{kind: kind, from: from, count: min(perShard, n-from), control: fmt.Sprintf("127.0.0.1:%d", port)}
+			port--
+			sh.p = s.start(s.backends, filepath.Join(s.work, fmt.Sprintf("backends-%s-%d.log", kind, from)),
+				"-kind", kind, "-from", strconv.Itoa(from), "-count", strconv.Itoa(sh.count), "-net", nets[kind], "-control", sh.control)
+			s.shards = append(s.shards, sh)
+		}
+	}
+	s.waitUntil(120*time.Second, "backends control APIs", func() bool { _, err := s.backendStats(false); return err == nil })
+}
+
+func (s *settings) stopBackends() {
+	for _, sh := range s.shards {
+		s.stopProc(sh.p)
+	}
+	s.shards = nil
+}
+
+var nets = map[string]string{"tcp": "127.1", "http": "127.2"}
+
+type stats struct {
+	Accepts float64 // every kind
+	ByKind  map[string]float64
+	// Intervals between checks of one HTTP target. (HAProxy's TCP checks reset the connection
+	// right after the handshake; Go's accept drops such connections, so TCP targets cannot
+	// see them, and only HTTP targets serve to compare schedules.)
+	P50  float64
+	P99  float64
+	P999 float64
+	Max  float64
+}
+
+// backendStats merges every shard's counts and interval histograms.
+func (s *settings) backendStats(reset bool) (stats, error) {
+	st := stats{ByKind: map[string]float64{}}
+	merged := map[int]uint64{}
+	for _, sh := range s.shards {
+		url := "http://" + sh.control + "/stats"
+		if reset {
+			url += "?reset=1"
+		}
+		resp, err := http.Get(url)
+		if err != nil {
+			return st, err
+		}
+		var one struct {
+			Accepts   float64           `json:"accepts"`
+			Intervals map[string]uint64 `json:"intervals_ms"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&one)
+		resp.Body.Close()
+		if err != nil {
+			return st, err
+		}
+		st.Accepts += one.Accepts
+		st.ByKind[sh.kind] += one.Accepts
+		if sh.kind != "http" {
+			continue
+		}
+		for k, v := range one.Intervals {
+			ms, _ := strconv.Atoi(k)
+			merged[ms] += v
+		}
+	}
+	var keys []int
+	var total uint64
+	for k, v := range merged {
+		keys = append(keys, k)
+		total += v
+	}
+	sort.Ints(keys)
+	q := func(p float64) float64 {
+		want := uint64(p * float64(total))
+		var seen uint64
+		for _, k := range keys {
+			seen += merged[k]
+			if seen > want || seen == total {
+				return float64(k) / 1000
+			}
+		}
+		return 0
+	}
+	st.P50, st.P99, st.P999, st.Max = q(0.5), q(0.99), q(0.999), q(1)
+	return st, nil
+}
+
+func (s *settings) control(what, kind string, i int) {
+	for _, sh := range s.shards {
+		if sh.kind != kind || i < sh.from || i >= sh.from+sh.count {
+			continue
+		}
+		resp, err := http.Get(fmt.Sprintf("http://%s/%s?i=%d", sh.control, what, i))
+		if err != nil {
+			s.fatalf("backends %s %s %d: %v", what, kind, i, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			s.fatalf("backends %s %s %d: %s", what, kind, i, resp.Status)
+		}
+		return
+	}
+	s.fatalf("no backends process serves %s target %d", kind, i)
+}
+
+func addr(net16 string, i int) string { return fmt.Sprintf("%s.%d.%d", net16, i/254, i%254+1) }
+
+// vigilConfig: n TCP_CHECK and n HTTP_GET real servers, perVS to a virtual server, every
+// check each second with one retry a second later and a 1 s timeout.
+func (s *settings) vigilConfig(n int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "global_defs {\n  status_listen %s\n}\n", s.statusAddr)
+	vs := 0
+	for _, kind := range []string{"tcp", "http"} {
+		net16 := nets[kind]
+		for i := 0; i < n; i++ {
+			if i%s.perVS == 0 {
+				if i > 0 {
+					b.WriteString("}\n")
+				}
+				fmt.Fprintf(&b, "virtual_server 127.3.%d.%d %d {\n  delay_loop 1\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n  retry 1\n  delay_before_retry 1\n", vs/200, vs%200+1, 10000+vs%200)
+				vs++
+			}
+			if kind == "tcp" {
+				fmt.Fprintf(&b, "  real_server %s 8000 {\n    TCP_CHECK {\n      connect_timeout 1\n    }\n  }\n", addr(net16, i))
+			} else {
+				fmt.Fprintf(&b, "  real_server %s 8000 {\n    HTTP_GET {\n      url {\n        path /health\n        status_code 200\n      }\n      connect_timeout 1\n    }\n  }\n", addr(net16, i))
+			}
+		}
+		b.WriteString("}\n")
+	}
+	return b.String()
+}
+
+// haproxyConfig checks the same targets the same way: inter 1s, fall 2 (retry 1), 1 s timeouts.
+func (s *settings) haproxyConfig(n int) string {
+	var b strings.Builder
+	b.WriteString("global\n  maxconn 8000\n\ndefaults\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n  timeout check 1s\n\n")
+	// HAProxy refuses to run without a listener; one frontend is enough, the checks run anyway.
+	b.WriteString("frontend bench\n  mode tcp\n  bind 127.3.255.1:10000\n  default_backend tcp_0\n\n")
+	for _, kind := range []string{"tcp", "http"} {
+		net16 := nets[kind]
+		for i := 0; i < n; i++ {
+			if i%s.perVS == 0 {
+				fmt.Fprintf(&b, "backend %s_%d\n  mode %s\n  default-server check inter 1s fall 2 rise 1\n", kind, i/s.perVS, kind)
+				if kind == "http" {
+					b.WriteString("  option httpchk GET /health\n  http-check expect status 200\n")
+				}
+			}
+			fmt.Fprintf(&b, "  server s%d %s:8000\n", i, addr(net16, i))
+		}
+	}
+	return b.String()
+}
+
+func (s *settings) runVigil(n, trials int) (row, []detection) {
+	conf := filepath.Join(s.work, fmt.Sprintf("keepalived-%d.conf", n))
+	if err := os.WriteFile(conf, []byte(s.vigilConfig(n)), 0o644); err != nil {
+		s.fatalf("%v", err)
+	}
+	log.Printf("vigil: %d real servers in %d virtual servers", 2*n, 2*n/s.perVS)
+	t0 := time.Now()
+	p := s.start(s.vigil, filepath.Join(s.work, fmt.Sprintf("vigil-%d.log", n)), "-f", conf, "--dataplane", "userspace")
+	defer s.stopProc(p)
+	s.waitUntil(120*time.Second, "vigil's first check results", func() bool { c, err := s.vigilChecks(); return err == nil && c > 0 })
+	startup := time.Since(t0)
+	r := s.measure("vigil", p, n, s.vigilChecks)
+	r.startup = startup
+	var det []detection
+	if trials > 0 {
+		det = s.detect(trials, n)
+	}
+	return r, det
+}
+
+func (s *settings) runHAProxy(n int) row {
+	conf := filepath.Join(s.work, fmt.Sprintf("haproxy-%d.cfg", n))
+	if err := os.WriteFile(conf, []byte(s.haproxyConfig(n)), 0o644); err != nil {
+		s.fatalf("%v", err)
+	}
+	log.Printf("haproxy: %d servers in %d backends", 2*n, 2*n/s.perVS)
+	t0 := time.Now()
+	p := s.start(s.haproxy, filepath.Join(s.work, fmt.Sprintf("haproxy-%d.log", n)), "-db", "-f", conf)
+	defer s.stopProc(p)
+	s.backendStats(true)
+	s.waitUntil(120*time.Second, "haproxy's first checks", func() bool { st, err := s.backendStats(false); return err == nil && st.Accepts > 0 })
+	startup := time.Since(t0)
+	r := s.measure("HAProxy "+haproxyVersion(s.haproxy), p, n, nil)
+	r.startup = startup
+	return r
+}
+
+func haproxyVersion(bin string) string {
+	out, _ := exec.Command(bin, "-v").Output()
+	f := strings.Fields(string(out))
+	if len(f) > 2 {
+		return f[2]
+	}
+	return ""
+}
+
+// measure waits s.warm, then samples CPU, the checker's own count and the targets' count over
+// s.window.
+func (s *settings) measure(name string, p *proc, n int, own func() (float64, error)) row {
+	time.Sleep(s.warm)
+	s.backendStats(true)
+	cpu0 := procCPU(p.pid())
+	var own0 float64
+	if own != nil {
+		own0, _ = own()
+	}
+	t0 := time.Now()
+	time.Sleep(s.window)
+	cpu1 := procCPU(p.pid())
+	var own1 float64
+	if own != nil {
+		own1, _ = own()
+	}
+	w := time.Since(t0)
+	st, _ := s.backendStats(false)
+	r := row{name: name, backends: 2 * n, expected: float64(2 * n), cpu: cpu1 - cpu0, ownChecks: own1 - own0,
+		seenChecks: st.Accepts, seenTCP: st.ByKind["tcp"], seenHTTP: st.ByKind["http"], window: w, rss: procRSS(p.pid()), p50: st.P50, p99: st.P99, p999: st.P999, max: st.Max}
+	log.Printf("%s: %.1f CPU s over %v, %.0f checks counted, %.0f seen by the targets, RSS %d MB, interval p99 %.3fs",
+		name, r.cpu, w.Round(time.Millisecond), r.ownChecks, r.seenChecks, r.rss>>20, r.p99)
+	return r
+}
+
+// vigilChecks sums vigil_check_results_total over kinds and outcomes.
+func (s *settings) vigilChecks() (float64, error) {
+	resp, err := http.Get("http://" + s.statusAddr + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var sum float64
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "vigil_check_results_total{") {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err == nil {
+			sum += v
+		}
+	}
+	return sum, sc.Err()
+}
+
+// procCPU is utime+stime of pid in seconds.
+func procCPU(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	// Fields after the command: state is f[0], utime f[11], stime f[12] (stat fields 14 and 15).
+	u, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (u + st) / 100 // USER_HZ
+}
+
+func procRSS(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			kb, _ := strconv.ParseInt(strings.Fields(line)[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+type detection struct {
+	addr     string
+	down, up time.Duration
+}
+
+type sseEvent struct {
+	Kind    string `json:"kind"`
+	Subject string `json:"subject"`
+}
+
+// detect stops trials HTTP targets spread over the virtual servers at once, times each one's
+// server-down event on vigil's event stream, then starts them again and times server-up.
+func (s *settings) detect(trials, n int) []detection {
+	resp, err := http.Get("http://" + s.statusAddr + "/api/v1/events")
+	if err != nil {
+		s.fatalf("%v", err)
+	}
+	defer resp.Body.Close()
+	type seen struct {
+		kind, addr string
+		at         time.Time
+	}
+	events := make(chan seen, 1024)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			data, ok := strings.CutPrefix(sc.Text(), "data: ")
+			if !ok {
+				continue
+			}
+			var ev sseEvent
+			if json.Unmarshal([]byte(data), &ev) == nil {
+				f := strings.Fields(ev.Subject)
+				events <- seen{ev.Kind, f[len(f)-1], time.Now()}
+			}
+		}
+		close(events)
+	}()
+	time.Sleep(200 * time.Millisecond)
+	res := make([]detection, trials)
+	idx := map[string]int{}
+	stride := n / trials
+	wait := func(kind string, t0 time.Time, set func(*detection, time.Duration)) {
+		left := trials
+		deadline := time.After(30 * time.Second)
+		for left > 0 {
+			select {
+			case ev, ok := <-events:
+				if !ok {
+					s.fatalf("vigil's event stream ended")
+				}
+				if i, ok := idx[ev.addr]; ok && ev.kind == kind {
+					set(&res[i], ev.at.Sub(t0))
+					left--
+				}
+			case <-deadline:
+				log.Printf("detection: %d of %d %s events missing after 30s", left, trials, kind)
+				return
+			}
+		}
+	}
+	t0 := time.Now()
+	for k := 0; k < trials; k++ {
+		i := k*stride + k%s.perVS
+		res[k].addr = addr("127.2", i) + ":8000"
+		idx[res[k].addr] = k
+		s.control("stop", "http", i)
+	}
+	wait("server-down", t0, func(d *detection, v time.Duration) { d.down = v })
+	t0 = time.Now()
+	for k := 0; k < trials; k++ {
+		s.control("start", "http", k*stride+k%s.perVS)
+	}
+	wait("server-up", t0, func(d *detection, v time.Duration) { d.up = v })
+	return res
+}
+
+func (s *settings) waitUntil(within time.Duration, what string, cond func() bool) {
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			s.fatalf("%s: not within %v", what, within)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func printRows(rows []row) {
+	w := os.Stdout
+	fmt.Fprintln(w, "\n| checker | backends (TCP+HTTP) | checks/s asked | checks/s counted | checks/s seen by TCP / HTTP targets | CPU cores busy | CPU µs per check | RSS MB | RSS KB per backend | HTTP target check interval p50 / p99 / p99.9 / max (s) | start to first check |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
+	for _, r := range rows {
+		sec := r.window.Seconds()
+		// vigil counts its checks (vigil_check_results_total); HAProxy's count is the
+		// configuration's (servers / inter), which the HTTP targets confirm.
+		counted, how := r.ownChecks, ""
+		if counted == 0 {
+			counted, how = r.expected*sec, " (servers ÷ inter)"
+		}
+		fmt.Fprintf(w, "| %s | %d | %.0f | %.0f%s | %.0f / %.0f | %.2f | %.1f | %d | %.1f | %.3f / %.3f / %.3f / %.3f | %v |\n",
+			r.name, r.backends, r.expected, counted/sec, how, r.seenTCP/sec, r.seenHTTP/sec, r.cpu/sec, r.cpu/counted*1e6, r.rss>>20,
+			float64(r.rss)/1024/float64(r.backends), r.p50, r.p99, r.p999, r.max, r.startup.Round(100*time.Millisecond))
+	}
+}
+
+func printDetection(det []detection) {
+	if len(det) == 0 {
+		return
+	}
+	var down, up []time.Duration
+	for _, d := range det {
+		if d.down > 0 {
+			down = append(down, d.down)
+		}
+		if d.up > 0 {
+			up = append(up, d.up)
+		}
+	}
+	q := func(v []time.Duration, p float64) time.Duration {
+		if len(v) == 0 {
+			return 0
+		}
+		sort.Slice(v, func(a, b int) bool { return v[a] < v[b] })
+		i := int(p * float64(len(v)-1))
+		return v[i].Round(time.Millisecond)
+	}
+	fmt.Printf("\nDetection (vigil, %d HTTP targets stopped at once; delay_loop 1, retry 1, delay_before_retry 1, connect_timeout 1: bound 1.05·1 + 1·(1.05·1 + 1) + 1 = 4.1 s):\n\n", len(det))
+	fmt.Printf("| event | trials seen | p50 | p99 | max |\n|---|---|---|---|---|\n")
+	fmt.Printf("| removed (server-down event) | %d/%d | %v | %v | %v |\n", len(down), len(det), q(down, 0.5), q(down, 0.99), q(down, 1))
+	fmt.Printf("| back (server-up event) | %d/%d | %v | %v | %v |\n", len(up), len(det), q(up, 0.5), q(up, 0.99), q(up, 1))
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Checker benchmark: vigil against HAProxy over the same loopback targets, then vigil alone at
+# a larger scale, then the scheduler's own benchmark. See README.md.
+#
+# Knobs (environment): N (10000 TCP and 10000 HTTP targets for the comparison), BIG (50000 of
+# each for vigil alone; 0 skips), WINDOW (20s measurement), TRIALS (20 detection trials),
+# PER_VS (100 real servers per virtual server).
+set -euo pipefail
+
+N=${N:-10000}
+BIG=${BIG:-50000}
+WINDOW=${WINDOW:-20s}
+TRIALS=${TRIALS:-20}
+PER_VS=${PER_VS:-100}
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+WORK=$(mktemp -d /tmp/vigil-bench-checks.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+
+for tool in haproxy go; do
+	command -v "$tool" >/dev/null || { echo "run.sh: $tool not installed" >&2; exit 1; }
+done
+# Every target is a listening socket and every check a connection: raise the open-file limit.
+ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+echo "open files: $(ulimit -n); $(nproc) CPUs; $(grep MemTotal /proc/meminfo)"
+
+cd "$ROOT"
+go build -o "$WORK/vigil" ./cmd/vigil
+go build -o "$WORK/backends" ./bench/checks/backends
+go build -o "$WORK/driver" ./bench/checks/driver
+
+"$WORK/driver" -vigil "$WORK/vigil" -backends "$WORK/backends" -haproxy "$(command -v haproxy)" \
+	-work "$WORK" -n "$N" -big "$BIG" -window "$WINDOW" -trials "$TRIALS" -per-vs "$PER_VS"
+
+echo
+echo "Scheduler alone (trivial checks, no sockets): go test -run '^\$' -bench BenchmarkSchedulerTenThousandJobs ./internal/check"
+VIGIL_BENCH_SECONDS=${SCHED_SECONDS:-5} go test -run '^$' -bench BenchmarkSchedulerTenThousandJobs -benchtime 1x ./internal/check | grep -E 'Benchmark|ok'
