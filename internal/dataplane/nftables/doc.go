@@ -49,9 +49,11 @@
 // Weight 0 takes a backend out of the slot map: no new connections; established ones keep
 // their conntrack entry and flow until they end. A backend removed by Apply is treated the
 // same way (drain): its connections live on in conntrack after Apply returns, while no new
-// connection reaches it. ShutdownSessions is not implemented: resetting would mean deleting
-// the backend's conntrack entries, after which the next packet of the connection is treated
-// as new and balanced to another backend, which answers with a reset. When no backend has
+// connection reaches it. With ShutdownSessions, Apply and Remove delete the conntrack entries
+// of connections to the backends that left (one conntrack dump and a delete per entry): the
+// next packet of such a connection is new to conntrack, is balanced to a backend still in the
+// set, which answers with a reset, so the client sees the reset on its next packet rather than
+// at once. When no backend has
 // weight > 0 the sorry server is the only slot; when there is no sorry server either, the
 // service chain only counts the connection (Stats' Refused) and lets it reach the local stack,
 // which refuses it (a TCP reset, or ICMP port unreachable for UDP) unless something listens on
@@ -90,11 +92,20 @@
 // routing and one tunnel device per backend. vigil does neither here: DR and TUN are the ipvs
 // data plane's.
 //
-// # Not done
+// # Idle timeout
 //
-// IdleTimeout is ignored: conntrack's timeouts apply (they are per namespace, and per
-// connection only through ct timeout objects, which this package does not create). Active
-// connections, bytes and dial failures are not in Stats; Total counts connections per
-// backend and is shared between services that use the same backend address, port and
-// protocol. NAT between address families is refused by Apply.
+// IdleTimeout becomes a ct timeout object (vsN_idle) that the service chain attaches to each
+// new connection: conntrack forgets an established TCP connection, or a UDP flow, after that
+// long without a packet (rounded up to whole seconds; TCP's other states keep conntrack's
+// defaults). Forgetting is not closing: the next packet of a forgotten TCP connection is
+// balanced afresh, and answered with a reset unless it lands on the same backend. Without
+// IdleTimeout, conntrack's own timeouts apply (5 days for established TCP by default).
+//
+// # Stats
+//
+// Total counts connections per backend in postrouting, once per connection, on the shared
+// backends4/6 sets, so a backend used by two services with the same protocol shows the sum in
+// both. Active (established TCP connections, UDP flows) and Draining come from a conntrack
+// dump per Stats call, whose cost grows with the whole conntrack table. Bytes and dial
+// failures are not known. NAT between address families is refused by Apply.
 package nftables

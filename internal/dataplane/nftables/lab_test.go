@@ -228,6 +228,30 @@ func (w *nsWorker) dial(ctx context.Context, addr string) (net.Conn, error) {
 	return c, err
 }
 
+// udpFlow is one UDP socket in a namespace: every datagram it sends belongs to the same flow.
+type udpFlow struct{ c net.Conn }
+
+func (w *nsWorker) udpFlow(t *testing.T, addr netip.AddrPort) *udpFlow {
+	var c net.Conn
+	var err error
+	w.do(func() { c, err = net.Dial("udp", addr.String()) })
+	if err != nil {
+		t.Fatalf("udp socket to %s: %v", addr, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &udpFlow{c: c}
+}
+
+func (f *udpFlow) ask() (string, error) {
+	f.c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := f.c.Write([]byte("who")); err != nil {
+		return "", err
+	}
+	buf := make([]byte, 64)
+	n, err := f.c.Read(buf)
+	return string(buf[:n]), err
+}
+
 // udpAsk sends one datagram to addr from a new socket in w's namespace (so a new flow) and
 // returns the answer.
 func (w *nsWorker) udpAsk(addr netip.AddrPort) (string, error) {

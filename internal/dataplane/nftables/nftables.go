@@ -205,6 +205,8 @@ type service struct {
 	// counted are the service's backends (any weight) and its sorry server, each holding a
 	// reference to its element of back4 or back6.
 	counted []netip.AddrPort
+	// idle is the ct timeout object that gives the service's connections IdleTimeout.
+	idle *nft.NamedObj
 }
 
 // stickyBackend is one active backend of a service with persistence: a connection from a
@@ -280,7 +282,7 @@ func sameFamily(svc dataplane.Service) error {
 // structural reports whether going from a to b needs new kernel objects rather than new
 // contents.
 func structural(a, b dataplane.Service) bool {
-	return a.Protocol != b.Protocol || a.Listen != b.Listen || a.Persistence != b.Persistence
+	return a.Protocol != b.Protocol || a.Listen != b.Listen || a.Persistence != b.Persistence || a.IdleTimeout != b.IdleTimeout
 }
 
 // newService queues the messages that take the kernel from old (nil: none) to svc and returns
@@ -313,13 +315,18 @@ func (d *Dataplane) newService(svc dataplane.Service, old *service, refs map[str
 		if err := c.AddSet(s.slots, nil); err != nil {
 			panic(fmt.Sprintf("nftables: set %s: %v", s.slots.Name, err))
 		}
+		if svc.IdleTimeout > 0 {
+			s.idle = &nft.NamedObj{Table: d.table, Name: s.prefix + "_idle", Type: nft.ObjTypeCtTimeout,
+				Obj: idleTimeout(v4, svc.Protocol, svc.IdleTimeout)}
+			addCtTimeout(c, s.idle)
+		}
 		dispatch := d.svc4
 		if !v4 {
 			dispatch = d.svc6
 		}
 		mustElems(c.SetAddElements(dispatch, []nft.SetElement{{Key: serviceKey(svc.Protocol, svc.Listen), VerdictData: jumpTo(s.chain.Name)}}))
 	} else {
-		s.prefix, s.chain, s.slots, s.counted, s.nextSticky = old.prefix, old.chain, old.slots, old.counted, old.nextSticky
+		s.prefix, s.chain, s.slots, s.counted, s.nextSticky, s.idle = old.prefix, old.chain, old.slots, old.counted, old.nextSticky, old.idle
 		c.FlushChain(s.chain)
 		c.FlushSet(s.slots)
 		if persistent {
@@ -338,6 +345,9 @@ func (d *Dataplane) newService(svc dataplane.Service, old *service, refs map[str
 		}
 	}
 
+	if s.idle != nil {
+		c.AddRule(&nft.Rule{Table: d.table, Chain: s.chain, Exprs: []expr.Any{&expr.Objref{Type: int(nft.ObjTypeCtTimeout), Name: s.idle.Name}}})
+	}
 	if persistent {
 		for _, a := range s.plan.Active {
 			sb := s.sticky[a]
@@ -428,6 +438,9 @@ func (d *Dataplane) queueDelete(s *service, refs map[string]int) {
 	}
 	c.DelSet(s.slots)
 	c.DelChain(s.chain)
+	if s.idle != nil {
+		c.DeleteObject(s.idle)
+	}
 }
 
 // backendRef queues the change of one service's use of backend a in the shared backend sets:

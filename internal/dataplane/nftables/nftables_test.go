@@ -375,6 +375,53 @@ func TestKernelNAT(t *testing.T) {
 		}
 	})
 
+	t.Run("IdleTimeoutForgetsFlows", func(t *testing.T) {
+		d := l.newDataplane(t, Options{})
+		svc := dataplane.Service{Name: "udp idle", Protocol: dataplane.UDP, Listen: netip.AddrPortFrom(vip.Addr(), 5353), Scheduler: dataplane.RoundRobin, IdleTimeout: time.Second, Backends: weighted(l, 1, 1, 1)}
+		apply(t, d, svc)
+		tcp := webService(weighted(l, 1, 1, 1))
+		tcp.IdleTimeout = time.Second
+		apply(t, d, tcp)
+		flow := l.clientWorker.udpFlow(t, svc.Listen)
+		first, err := flow.ask()
+		if err != nil {
+			t.Fatalf("UDP: %v", err)
+		}
+		if again, err := flow.ask(); err != nil || again != first {
+			t.Fatalf("UDP second datagram of the flow: %q, %v; want %s again", again, err, first)
+		}
+		conn, err := l.clientWorker.dial(ctx, vip.String())
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		defer conn.Close()
+		if _, err := newKeepAlive(conn).get(); err != nil {
+			t.Fatalf("TCP: %v", err)
+		}
+		active := func() (n int64) {
+			for _, st := range d.Stats() {
+				for _, b := range st.Backends {
+					n += b.Active
+				}
+			}
+			return n
+		}
+		if n := active(); n != 2 {
+			t.Errorf("Stats: %d active flows, want 2 (one UDP, one TCP)", n)
+		}
+		// Conntrack's garbage collection may lag the timeout by a few seconds.
+		deadline := time.Now().Add(10 * time.Second)
+		for active() != 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("flows still in conntrack 10s after a 1s idle timeout: %+v", d.Stats())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if next, err := flow.ask(); err != nil || next == first {
+			t.Errorf("UDP datagram after the flow was forgotten: %q, %v; want a new rr pick, not %s", next, err, first)
+		}
+	})
+
 	t.Run("StructuralChangesRecreateTheService", func(t *testing.T) {
 		d := l.newDataplane(t, Options{})
 		svc := webService(weighted(l, 1, 1, 1))
@@ -471,10 +518,10 @@ func TestKernelNAT(t *testing.T) {
 	t.Run("RulesetStaysListable", func(t *testing.T) {
 		d := l.newDataplane(t, Options{})
 		apply(t, d, webService(weighted(l, 1, 2, 3)))
-		svc := dataplane.Service{Name: "sticky", Protocol: dataplane.UDP, Listen: vip, Scheduler: dataplane.SourceHash, Persistence: time.Minute, Backends: weighted(l, 1, 1)}
+		svc := dataplane.Service{Name: "sticky", Protocol: dataplane.UDP, Listen: vip, Scheduler: dataplane.SourceHash, Persistence: time.Minute, IdleTimeout: time.Minute, Backends: weighted(l, 1, 1)}
 		apply(t, d, svc)
 		out := l.nft(t, "list", "ruleset")
-		for _, want := range []string{"numgen inc mod 6 map", "jhash ip saddr mod 2", "update @", "masquerade"} {
+		for _, want := range []string{"numgen inc mod 6 map", "jhash ip saddr mod 2", "update @", "masquerade", "ct timeout set"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("nft list ruleset lacks %q:\n%s", want, out)
 			}
