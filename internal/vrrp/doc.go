@@ -1,13 +1,35 @@
-// Package vrrp is the home of vigil's VRRP implementation (RFC 3768 VRRPv2 and
-// RFC 5798 VRRPv3), split so that the parts that decide are free of I/O:
+// Package vrrp is vigil's VRRP implementation (RFC 3768 VRRPv2 and RFC 5798 VRRPv3), split so
+// that the parts that decide are free of I/O:
 //
-//   - packet encodes and decodes advertisements (v2 and v3, IPv4 and IPv6,
-//     checksums with the pseudo-header, PASS authentication, the IPsec AH
-//     header Keepalived puts in front) and says why a packet was refused.
-//   - fsm is the per-instance state machine (Initialize, Backup, Master,
-//     Fault) as a pure function of events and time: it is told what happened
-//     and when, and answers with actions and its next deadline.
+//   - packet encodes and decodes advertisements (v2 and v3, IPv4 and IPv6, checksums with the
+//     pseudo-header, PASS authentication, the IPsec AH header Keepalived puts in front) and
+//     says why a packet was refused.
+//   - fsm is the per-instance state machine (Initialize, Backup, Master, Fault) as a pure
+//     function of events and time: it is told what happened and when, and answers with
+//     actions and its next deadline.
+//   - this package is the I/O layer: a Manager runs one goroutine per vrrp_instance that owns
+//     a raw IP protocol 112 socket bound to the instance's interface (joined to 224.0.0.18 or
+//     ff02::12, multicast loopback off, TTL/hop limit 255; or unicast to unicast_peer from
+//     unicast_src_ip), feeds accepted advertisements and timer deadlines to the machine, and
+//     carries out its actions: adverts, virtual addresses through netif (with gratuitous
+//     ARP / unsolicited NA per garp_master_delay, _repeat and _refresh), notify scripts through
+//     notify.Runner on a per-instance queue so the instance never waits for a script.
 //
-// The instance I/O layer (sockets, netlink, timers) wires the two together and
-// is the only part that touches the network.
+// The receive path drops packets from another interface, the instance's own, other VRIDs
+// (uncounted), and, for unicast, senders that are not peers (counted as unknown_peer); it
+// checks the TTL/hop limit from the IP header or control message (multicast only), decodes,
+// and applies packet.Expect; every refusal is counted by packet.Reason and logged at debug
+// with the sender's address. Address count or list mismatches are counted but, as in
+// Keepalived, the advert is still used.
+//
+// Tracking (package track and netif.WatchLinks) turns vrrp_script, track_file and
+// track_interface (and the instance's own interface unless dont_track_primary) into
+// Keepalived's weights or faults. A sync group faults all its members while any member has a
+// fault of its own.
+//
+// Not done: auth_type AH, use_vmac/use_ipvlan, virtual_routes and virtual_rules, track_process
+// and track_bfd, notify_fifo, vrrp_startup_delay, the sync group forcing members to MASTER or
+// BACKUP together (only faults are shared), unicast_peer min_ttl/max_ttl and
+// check_unicast_src, vrrp_garp_interval pacing. One socket per instance: instances on one
+// interface each read every VRRP packet on it.
 package vrrp

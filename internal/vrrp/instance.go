@@ -375,7 +375,7 @@ func (in *instance) tryOpen() error {
 // reader reads the socket, refuses what must be refused, and hands accepted adverts to run.
 func (in *instance) reader(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
-	buf := make([]byte, 1500)
+	buf := make([]byte, 1<<16) // an IPv6 advert with 255 addresses is over 4 KB
 	peers := map[netip.Addr]bool{}
 	if in.spec.unicast {
 		for _, p := range in.spec.dsts {
