@@ -20,6 +20,7 @@ import (
 	"github.com/vigil-lb/vigil/internal/clock"
 	"github.com/vigil-lb/vigil/internal/config"
 	"github.com/vigil-lb/vigil/internal/dataplane"
+	"github.com/vigil-lb/vigil/internal/dataplane/nftables"
 	"github.com/vigil-lb/vigil/internal/dataplane/userspace"
 	"github.com/vigil-lb/vigil/internal/notify"
 	"github.com/vigil-lb/vigil/internal/pool"
@@ -134,15 +135,27 @@ func firstNonEmpty(s ...string) string {
 	return ""
 }
 
-// chooseDataplane returns the data plane a name asks for. Only the userspace balancer exists
-// in this build; "auto" picks it and says why.
+// chooseDataplane returns the data plane a name asks for. "auto" takes nftables when vigil may
+// change the ruleset (IPVS is not in this build yet), else the userspace balancer, and logs why.
 func chooseDataplane(name string, log *slog.Logger) (dataplane.Dataplane, string, error) {
 	switch name {
 	case "", "userspace":
 	case "auto":
-		log.Info("data plane: auto chose userspace (the nftables and IPVS data planes are not in this build yet)")
-	case "nftables", "ipvs":
-		return nil, "", fmt.Errorf("data plane %q is not available in this build yet; use userspace or auto", name)
+		if err := nftables.Available(); err != nil {
+			log.Info("data plane: auto chose userspace", "why", "nftables unavailable: "+err.Error())
+			break
+		}
+		log.Info("data plane: auto chose nftables (IPVS is not in this build yet)")
+		name = "nftables"
+		fallthrough
+	case "nftables":
+		dp, err := nftables.New(log.With("dataplane", "nftables"), nftables.Options{})
+		if err != nil {
+			return nil, "", fmt.Errorf("data plane nftables: %w", err)
+		}
+		return dp, "nftables", nil
+	case "ipvs":
+		return nil, "", fmt.Errorf("data plane %q is not available in this build yet; use userspace, nftables or auto", name)
 	default:
 		return nil, "", fmt.Errorf("data plane %q unknown: expected userspace, nftables, ipvs or auto", name)
 	}
@@ -715,7 +728,7 @@ func jobFor(id string, ck check.Checker, c *config.Checker) check.Job {
 // steerFor returns what the data plane serves for vs, or nil when it cannot serve it.
 func (d *Daemon) steerFor(vs *config.VirtualServer, name string) *dataplane.Service {
 	if vs.Kind != config.VSKindAddress {
-		d.log.Warn("the userspace data plane cannot serve fwmark or group virtual servers; checks run, traffic is not steered", "vs", name)
+		d.log.Warn("the data plane cannot serve fwmark or group virtual servers yet; checks run, traffic is not steered", "vs", name, "dataplane", d.dpName)
 		return nil
 	}
 	proto := dataplane.TCP
@@ -724,7 +737,7 @@ func (d *Daemon) steerFor(vs *config.VirtualServer, name string) *dataplane.Serv
 		proto = dataplane.UDP
 	case "", "TCP":
 	default:
-		d.log.Warn("the userspace data plane serves TCP and UDP only; checks run, traffic is not steered", "vs", name, "protocol", vs.Protocol)
+		d.log.Warn("the data plane serves TCP and UDP only; checks run, traffic is not steered", "vs", name, "protocol", vs.Protocol, "dataplane", d.dpName)
 		return nil
 	}
 	return &dataplane.Service{

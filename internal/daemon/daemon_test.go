@@ -295,7 +295,7 @@ func TestDataplaneChoice(t *testing.T) {
 	cases := []struct {
 		name    string
 		wantErr bool
-	}{{"", false}, {"userspace", false}, {"auto", false}, {"nftables", true}, {"ipvs", true}, {"bogus", true}}
+	}{{"", false}, {"userspace", false}, {"ipvs", true}, {"bogus", true}}
 	for _, c := range cases {
 		dp, _, err := chooseDataplane(c.name, slog.New(slog.DiscardHandler))
 		if (err != nil) != c.wantErr {
