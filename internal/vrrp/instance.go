@@ -451,6 +451,10 @@ func (in *instance) apply(ctx context.Context, r fsm.Result) {
 		case fsm.ActNotify:
 			in.entered(a.State)
 		case fsm.ActMasterRxLowerPriority:
+			// A router that thinks it may be master needs telling where the addresses are.
+			if in.spec.garpLower.repeat > 0 {
+				in.startGARP(ctx, in.spec.garpLower)
+			}
 			if s := in.spec.notify.rxLowerPri; s != nil {
 				in.queueNotify(s, nil)
 			}
@@ -495,7 +499,7 @@ func (in *instance) addVIPs(ctx context.Context) {
 			in.log.Error("virtual address not added", "address", a.String(), "error", err)
 		}
 	}
-	in.startGARP(ctx)
+	in.startGARP(ctx, in.spec.garp)
 }
 
 func (in *instance) removeVIPs() {
@@ -579,9 +583,10 @@ func (in *instance) notifier(ctx context.Context, done chan<- struct{}) {
 	}
 }
 
-// startGARP announces the virtual addresses: garp_master_repeat times at once, the same again
-// after garp_master_delay, then garp_master_refresh_repeat times every garp_master_refresh.
-func (in *instance) startGARP(ctx context.Context) {
+// startGARP announces the virtual addresses: g.repeat times at once, the same again after
+// g.delay, then g.refreshRepeat times every g.refresh (garp_master_* on becoming master,
+// garp_lower_prio_* on hearing a lower priority).
+func (in *instance) startGARP(ctx context.Context, g garpSpec) {
 	in.stopGARP()
 	gctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -622,7 +627,6 @@ func (in *instance) startGARP(ctx context.Context) {
 				return true
 			}
 		}
-		g := in.spec.garp
 		burst(g.repeat)
 		if g.delay > 0 {
 			if !wait(g.delay) {

@@ -45,6 +45,7 @@ type Manager struct {
 	trackrs map[string]*runningTrack   // by tracked object key
 	groups  map[string]map[string]bool // sync group → members whose own fault is up
 	ctx     context.Context            // Run's, nil before Run
+	started bool                       // the instances run (after vrrp_startup_delay)
 	wg      sync.WaitGroup
 }
 
@@ -123,8 +124,24 @@ func (m *Manager) Run(ctx context.Context) error {
 	}
 	m.ctx = ctx
 	m.syncTrackers()
-	for _, s := range m.specs {
-		m.start(s)
+	delay := m.cfg.Global.VRRPStartupDelay.D()
+	m.mu.Unlock()
+	// vrrp_startup_delay: give the host's network time to settle before the first election.
+	if delay > 0 {
+		m.log.Info("vrrp startup delayed", "delay", delay)
+		t := m.opts.Clock.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+		case <-t.C():
+		}
+		t.Stop()
+	}
+	m.mu.Lock()
+	if ctx.Err() == nil {
+		m.started = true
+		for _, s := range m.specs {
+			m.start(s)
+		}
 	}
 	m.mu.Unlock()
 
@@ -338,7 +355,10 @@ func (m *Manager) Reload(cfg *config.Config) error {
 		old[s.name] = s
 	}
 	m.specs, m.cfg = specs, cfg
-	if m.ctx == nil {
+	if m.ctx == nil || !m.started {
+		if m.ctx != nil && m.ctx.Err() == nil {
+			m.syncTrackers()
+		}
 		m.mu.Unlock()
 		return nil
 	}
@@ -381,7 +401,7 @@ func (m *Manager) Reload(cfg *config.Config) error {
 func (m *Manager) Snapshot() []InstanceStatus {
 	m.mu.Lock()
 	var out []InstanceStatus
-	if m.ctx != nil {
+	if m.started {
 		for _, r := range m.insts {
 			out = append(out, r.in.snapshot())
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-lb/vigil/internal/clock"
 	"github.com/vigil-lb/vigil/internal/config"
 	"go.uber.org/goleak"
 )
@@ -83,5 +84,39 @@ func TestManagerWaitsForAMissingInterfaceAndStopsCleanly(t *testing.T) {
 	}
 	if err := m.Run(context.Background()); err == nil {
 		t.Error("a second Run was accepted")
+	}
+}
+
+func TestStartupDelayHoldsInstancesBack(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	conf := strings.Replace(vrrpConf("x", 3, 100, "1", "192.0.2.100/24", ""), "interface eth0", "interface vgl-missing0", 1)
+	conf = strings.Replace(conf, "global_defs {", "global_defs {\n  vrrp_startup_delay 5", 1)
+	clk := clock.NewFake(time.Unix(1000, 0))
+	m, err := NewManager(loadConf(t, conf), ManagerOptions{Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	if err := clk.WaitPending(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(4 * time.Second)
+	time.Sleep(50 * time.Millisecond)
+	if s := m.Snapshot(); len(s) != 1 || s[0].Error != "" {
+		t.Fatalf("instance started before vrrp_startup_delay: %+v", s)
+	}
+	clk.Advance(time.Second)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if s := m.Snapshot(); len(s) == 1 && strings.Contains(s[0].Error, "vgl-missing0") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("instance not started after the delay: %+v", m.Snapshot())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

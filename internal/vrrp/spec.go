@@ -28,6 +28,7 @@ type spec struct {
 	vips      []netif.Address // virtual_ipaddress then virtual_ipaddress_excluded
 	advVIPs   []netip.Addr    // the addresses the adverts carry
 	garp      garpSpec
+	garpLower garpSpec
 	notify    notifySpec
 	tracks    []trackRef
 	key       string // the configuration as compared on reload
@@ -37,6 +38,12 @@ type spec struct {
 type garpSpec struct {
 	delay, refresh        time.Duration
 	repeat, refreshRepeat int
+}
+
+// lowerPrio is the announcement a master makes when it hears a lower priority advert
+// (garp_lower_prio_delay and _repeat), keeping the master's refresh.
+func (g garpSpec) lowerPrio(delay time.Duration, repeat int) garpSpec {
+	return garpSpec{delay: delay, repeat: repeat, refresh: g.refresh, refreshRepeat: g.refreshRepeat}
 }
 
 type notifySpec struct {
@@ -167,6 +174,7 @@ func newSpec(c *config.Config, v *config.VRRPInstance) (*spec, error) {
 		refresh:       v.GarpMasterRefresh.D(),
 		refreshRepeat: v.GarpMasterRefreshRepeat,
 	}
+	s.garpLower = s.garp.lowerPrio(v.GarpLowerPrioDelay.D(), v.GarpLowerPrioRepeat)
 	s.notify = notifySpec{
 		master: v.NotifyMaster, backup: v.NotifyBackup, fault: v.NotifyFault,
 		stop: v.NotifyStop, generic: v.Notify, rxLowerPri: v.NotifyMasterRxLowerPri,

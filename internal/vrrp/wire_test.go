@@ -151,6 +151,8 @@ func startVigil(t *testing.T, ns, conf string) *vigilProc {
 		t.Fatal(err)
 	}
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	// If the test binary dies, its helpers must not keep the namespace's addresses.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start vigil helper in %s: %v", ns, err)
 	}
@@ -348,7 +350,7 @@ func startKeepalived(t *testing.T, ns, conf string) *keepalived {
 	k := &keepalived{done: make(chan struct{})}
 	k.cmd = netiftest.Command(ns, bin, "-n", "-l", "-D", "-P", "-f", cfgPath,
 		"-p", filepath.Join(dir, "k.pid"), "-r", filepath.Join(dir, "v.pid"), "-c", filepath.Join(dir, "c.pid"))
-	k.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	k.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	logf, err := os.Create(filepath.Join(dir, "keepalived.log"))
 	if err != nil {
 		t.Fatal(err)
