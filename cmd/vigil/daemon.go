@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,9 @@ import (
 
 	"github.com/vigil-lb/vigil/internal/config"
 	"github.com/vigil-lb/vigil/internal/daemon"
+	"github.com/vigil-lb/vigil/internal/notify"
+	"github.com/vigil-lb/vigil/internal/status"
+	"github.com/vigil-lb/vigil/internal/vrrp"
 )
 
 // Keepalived's paths for SIGUSR1 (state) and SIGUSR2 (statistics) dumps.
@@ -51,10 +55,6 @@ func logDiagnostics(log *slog.Logger, diags *config.Diagnostics) bool {
 }
 
 func runDaemon(o options, stdout, stderr io.Writer) int {
-	if o.vrrpOnly {
-		fmt.Fprintln(stderr, "vigil: the VRRP half is not in this build yet; run without -P")
-		return 1
-	}
 	cfg, diags, err := loadConfig(o)
 	if err != nil {
 		fmt.Fprintf(stderr, "vigil: %v\n", err)
@@ -65,19 +65,55 @@ func runDaemon(o options, stdout, stderr io.Writer) int {
 		log.Error("configuration is not usable", "file", o.configFile)
 		return 1
 	}
-	if len(cfg.VRRPInstances) > 0 && !o.checkOnly {
-		log.Warn("VRRP instances are parsed but not run by this build yet; virtual addresses are not managed", "instances", len(cfg.VRRPInstances))
-	}
 	return serve(o, cfg, log)
 }
 
-// serve runs the daemon until SIGTERM or SIGINT; SIGHUP reloads the configuration file.
+// halves are what one vigil process runs: the checker half (the daemon: checks, pools, data
+// plane, status) and, when the configuration has VRRP instances, the VRRP half.
+type halves struct {
+	checker  *daemon.Daemon
+	vrrp     *vrrp.Manager // nil when no VRRP instance runs
+	vrrpOnly bool
+}
+
+// checkerConfig is the part of cfg the checker half runs: all of it, or with -P none of its
+// virtual servers.
+func (h *halves) checkerConfig(cfg *config.Config) *config.Config {
+	if !h.vrrpOnly {
+		return cfg
+	}
+	c := *cfg
+	c.VirtualServers, c.VirtualServerGroups = nil, nil
+	return &c
+}
+
+// serve runs both halves until SIGTERM or SIGINT; SIGHUP reloads the configuration file.
 func serve(o options, cfg *config.Config, log *slog.Logger) int {
-	d, err := daemon.New(cfg, daemon.Options{Logger: log, Version: version, Dataplane: o.dataplane})
+	h := &halves{vrrpOnly: o.vrrpOnly}
+	dopts := daemon.Options{Logger: log, Version: version, Dataplane: o.dataplane}
+	if !o.checkOnly && len(cfg.VRRPInstances) > 0 {
+		runner := notify.NewRunner(notify.RunnerOptions{ScriptSecurity: cfg.Global.EnableScriptSecurity, Logger: log})
+		m, err := vrrp.NewManager(cfg, vrrp.ManagerOptions{
+			Logger: log.With("half", "vrrp"), Runner: runner,
+			OnEvent: func(ev vrrp.Event) {
+				if h.checker != nil {
+					h.checker.VRRPStateChanged(ev.Instance, ev.From.String(), ev.To.String(), ev.Priority)
+				}
+			},
+		})
+		if err != nil {
+			log.Error("cannot start VRRP", "err", err)
+			return 1
+		}
+		h.vrrp = m
+		dopts.VRRP = func() []status.VRRPInstance { return vrrpStatus(m.Snapshot()) }
+	}
+	d, err := daemon.New(h.checkerConfig(cfg), dopts)
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1
 	}
+	h.checker = d
 	if o.pidFile != "" {
 		if err := os.WriteFile(o.pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 			log.Error("pid file", "err", err)
@@ -99,7 +135,7 @@ func serve(o options, cfg *config.Config, log *slog.Logger) int {
 			case s := <-sigs:
 				switch s {
 				case syscall.SIGHUP:
-					reloadNotifying(sd, o, d, log)
+					reloadNotifying(sd, o, h, log)
 				case syscall.SIGUSR1:
 					writeDump(log, dumpDataPath, d.Snapshot())
 				case syscall.SIGUSR2:
@@ -111,18 +147,29 @@ func serve(o options, cfg *config.Config, log *slog.Logger) int {
 			}
 		}
 	}()
-	log.Info("vigil started", "version", version, "config", o.configFile, "virtual_servers", len(cfg.VirtualServers))
-	if err := d.Run(ctx); err != nil {
-		log.Error("stopped", "err", err)
-		return 1
+	log.Info("vigil started", "version", version, "config", o.configFile, "virtual_servers", len(cfg.VirtualServers), "vrrp_instances", len(cfg.VRRPInstances))
+	errs := make(chan error, 2)
+	running := 1
+	go func() { errs <- d.Run(ctx) }()
+	if h.vrrp != nil {
+		running++
+		go func() { errs <- h.vrrp.Run(ctx) }()
+	}
+	code := 0
+	for ; running > 0; running-- {
+		if err := <-errs; err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("stopped", "err", err)
+			code = 1
+			cancel() // one half failing stops the other
+		}
 	}
 	log.Info("vigil stopped")
-	return 0
+	return code
 }
 
 // reload reads the configuration file again; a configuration with errors is refused and the
 // running one stays.
-func reload(o options, d *daemon.Daemon, log *slog.Logger) {
+func reload(o options, h *halves, log *slog.Logger) {
 	cfg, diags, err := loadConfig(o)
 	if err != nil {
 		log.Error("reload refused: the running configuration stays", "err", err)
@@ -132,11 +179,34 @@ func reload(o options, d *daemon.Daemon, log *slog.Logger) {
 		log.Error("reload refused: the running configuration stays", "file", o.configFile)
 		return
 	}
-	if err := d.Reload(cfg); err != nil {
+	if err := h.checker.Reload(h.checkerConfig(cfg)); err != nil {
 		log.Error("reload refused: the running configuration stays", "err", err)
 		return
 	}
-	log.Info("reloaded", "file", o.configFile, "virtual_servers", len(cfg.VirtualServers))
+	if h.vrrp != nil {
+		if err := h.vrrp.Reload(cfg); err != nil {
+			log.Error("VRRP reload refused: the running VRRP instances stay", "err", err)
+			return
+		}
+	}
+	log.Info("reloaded", "file", o.configFile, "virtual_servers", len(cfg.VirtualServers), "vrrp_instances", len(cfg.VRRPInstances))
+}
+
+// vrrpStatus turns the VRRP half's view into the status page's.
+func vrrpStatus(in []vrrp.InstanceStatus) []status.VRRPInstance {
+	out := make([]status.VRRPInstance, 0, len(in))
+	for _, s := range in {
+		vi := status.VRRPInstance{Name: s.Name, Interface: s.Interface, VRID: s.VRID, State: s.State, Priority: s.Priority,
+			EffectivePriority: s.EffectivePriority, Transitions: s.Transitions, Since: s.Since}
+		if s.MasterAddr.IsValid() {
+			vi.MasterAddress = s.MasterAddr.String()
+		}
+		for _, p := range s.VIPs {
+			vi.VirtualAddresses = append(vi.VirtualAddresses, p.String())
+		}
+		out = append(out, vi)
+	}
+	return out
 }
 
 func writeDump(log *slog.Logger, path string, v any) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 
-	"github.com/vigil-lb/vigil/internal/daemon"
 	"github.com/vigil-lb/vigil/internal/sdnotify"
 )
 
@@ -36,8 +35,8 @@ func startSystemd(ctx context.Context, log *slog.Logger, probe func()) *sdnotify
 
 // reloadNotifying is reload between RELOADING=1 and READY=1, so that `systemctl status` shows
 // the reload and a refused one leaves the unit active with the running configuration.
-func reloadNotifying(sd *sdnotify.Notifier, o options, d *daemon.Daemon, log *slog.Logger) {
+func reloadNotifying(sd *sdnotify.Notifier, o options, h *halves, log *slog.Logger) {
 	_ = sd.Reloading()
-	reload(o, d, log)
+	reload(o, h, log)
 	_ = sd.Ready()
 }

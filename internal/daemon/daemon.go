@@ -41,6 +41,9 @@ type Options struct {
 	StatusListen string
 	// MaxInFlight bounds the probes running at once (default 512).
 	MaxInFlight int
+	// VRRP, when set, gives the VRRP instances' state for the status page and API; the VRRP
+	// half runs beside the daemon (cmd/vigil wires it).
+	VRRP func() []status.VRRPInstance
 }
 
 // Daemon runs the checker half: checks, pools, the data plane, notify scripts and status.
@@ -580,6 +583,9 @@ func (d *Daemon) Snapshot() status.Snapshot {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	snap := status.Snapshot{Generated: d.clk.Now(), Version: d.opts.Version, Dataplane: d.dpName, Events: d.hub.Recent()}
+	if d.opts.VRRP != nil {
+		snap.VRRPInstances = d.opts.VRRP()
+	}
 	for _, name := range d.order {
 		svc := d.services[name]
 		ps := svc.pool.Snapshot()
@@ -613,6 +619,20 @@ func (d *Daemon) Snapshot() status.Snapshot {
 		snap.VirtualServers = append(snap.VirtualServers, vs)
 	}
 	return snap
+}
+
+// VRRPStateChanged records a VRRP instance's state change for the status page, the event stream
+// and the metrics. The VRRP half calls it; it does not block.
+func (d *Daemon) VRRPStateChanged(instance, from, to string, priority int) {
+	d.hub.Publish("vrrp", instance, fmt.Sprintf("%s -> %s (priority %d)", from, to, priority))
+	d.metrics.VRRPChanges.WithLabelValues(instance, to).Inc()
+	for _, st := range []string{"INIT", "BACKUP", "MASTER", "FAULT", "STOP"} {
+		v := 0.0
+		if st == to {
+			v = 1
+		}
+		d.metrics.VRRPState.WithLabelValues(instance, st).Set(v)
+	}
 }
 
 // planned is one virtual server as the new configuration wants it.
