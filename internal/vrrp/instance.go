@@ -499,11 +499,21 @@ func (in *instance) addVIPs(ctx context.Context) {
 			in.log.Error("virtual address not added", "address", a.String(), "error", err)
 		}
 	}
+	for _, r := range in.spec.routes {
+		if err := in.host.AddRoute(r); err != nil {
+			in.log.Error("virtual route not added", "route", r.String(), "error", err)
+		}
+	}
 	in.startGARP(ctx, in.spec.garp)
 }
 
 func (in *instance) removeVIPs() {
 	in.stopGARP()
+	for _, r := range in.spec.routes {
+		if err := in.host.DeleteRoute(r); err != nil {
+			in.log.Error("virtual route not removed", "route", r.String(), "error", err)
+		}
+	}
 	for _, a := range in.spec.vips {
 		if err := in.host.DeleteAddress(a); err != nil {
 			in.log.Error("virtual address not removed", "address", a.String(), "error", err)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/vigil-lb/vigil/internal/config"
@@ -26,6 +27,7 @@ type spec struct {
 	unicast   bool
 	ttl       int
 	vips      []netif.Address // virtual_ipaddress then virtual_ipaddress_excluded
+	routes    []netif.Route   // virtual_routes
 	advVIPs   []netip.Addr    // the addresses the adverts carry
 	garp      garpSpec
 	garpLower garpSpec
@@ -162,6 +164,16 @@ func newSpec(c *config.Config, v *config.VRRPInstance) (*spec, error) {
 			s.vips = append(s.vips, a)
 		}
 	}
+	for _, r := range v.VirtualRoutes {
+		nr, err := toRoute(r, s.ipv6)
+		if err != nil {
+			return nil, fmt.Errorf("vrrp %s: %s: virtual_routes: %w", v.Name, r.Pos, err)
+		}
+		s.routes = append(s.routes, nr)
+	}
+	if len(v.VirtualRules) > 0 {
+		return nil, fmt.Errorf("vrrp %s: virtual_rules are not supported", v.Name)
+	}
 	for _, vip := range v.VirtualIPAddresses {
 		if vip.Prefix.Addr().Is6() == s.ipv6 {
 			s.advVIPs = append(s.advVIPs, vip.Prefix.Addr())
@@ -197,6 +209,76 @@ func newSpec(c *config.Config, v *config.VRRPInstance) (*spec, error) {
 	}
 	s.key = key
 	return s, nil
+}
+
+// routeOptions are the virtual_routes options vigil installs, with how many arguments each
+// takes.
+var routeOptions = map[string]int{
+	"src": 1, "via": 1, "gw": 1, "dev": 1, "oif": 1, "table": 1, "metric": 1, "preference": 1,
+	"priority": 1, "scope": 1, "no_track": 0, "track_group": 1,
+}
+
+// toRoute turns a virtual_routes line into the route to install; options beyond the ones
+// parsed (nexthop, onlink, mtu...) are refused rather than silently dropped.
+func toRoute(r *config.VirtualRoute, ipv6 bool) (netif.Route, error) {
+	out := netif.Route{}
+	w := r.Words
+	seenDest := false
+	for i := 0; i < len(w); i++ {
+		if n, ok := routeOptions[w[i]]; ok {
+			i += n
+			if i < len(w) && w[i] == "lock" {
+				i++
+			}
+			continue
+		}
+		if w[i] == "to" || w[i] == r.Type && !seenDest || w[i] == r.Dest && !seenDest {
+			seenDest = seenDest || w[i] == r.Dest
+			continue
+		}
+		return out, fmt.Errorf("option %q is not supported", w[i])
+	}
+	if r.Dest == "default" {
+		fam6 := ipv6
+		if r.Via.IsValid() {
+			fam6 = r.Via.Is6()
+		} else if r.Src.IsValid() {
+			fam6 = r.Src.Is6()
+		}
+		out.Dst = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+		if fam6 {
+			out.Dst = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+		}
+	} else {
+		p, err := netip.ParsePrefix(r.Dest)
+		if err != nil {
+			a, err2 := netip.ParseAddr(r.Dest)
+			if err2 != nil {
+				return out, fmt.Errorf("destination %q: %w", r.Dest, err)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out.Dst = p.Masked()
+	}
+	out.Src, out.Via, out.Dev = r.Src, r.Via, r.Dev
+	var err error
+	if out.Type, err = netif.ParseRouteType(r.Type); err != nil {
+		return out, err
+	}
+	if out.Table, err = netif.ParseTable(r.Table); err != nil {
+		return out, err
+	}
+	if r.Metric != "" {
+		if out.Metric, err = strconv.Atoi(r.Metric); err != nil {
+			return out, fmt.Errorf("metric %q: want a number", r.Metric)
+		}
+	}
+	if r.Scope != "" {
+		if out.Scope, err = netif.ParseScope(r.Scope); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
 }
 
 // toAddress turns a virtual_ipaddress line into the address to put on the interface.

@@ -2,6 +2,7 @@ package vrrp
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/vigil-lb/vigil/internal/config"
@@ -111,5 +112,38 @@ func TestInstanceKeyIgnoresPositions(t *testing.T) {
 	c.VRRPScripts[0].Rise = 3
 	if k4, _ := instanceKey(c, v); k4 == k1 {
 		t.Error("changing a tracked script kept the key")
+	}
+}
+
+func TestToRouteTakesWhatItInstallsAndRefusesTheRest(t *testing.T) {
+	tests := []struct {
+		name string
+		r    config.VirtualRoute
+		want string // Route.String(), or an error substring after "!"
+	}{
+		{"via dev", config.VirtualRoute{Dest: "198.51.100.0/24", Via: netip.MustParseAddr("192.0.2.254"), Dev: "eth0",
+			Words: []string{"198.51.100.0/24", "via", "192.0.2.254", "dev", "eth0"}}, "198.51.100.0/24 via 192.0.2.254 dev eth0"},
+		{"default by the gateway's family", config.VirtualRoute{Dest: "default", Via: netip.MustParseAddr("2001:db8::1"),
+			Words: []string{"default", "via", "2001:db8::1"}}, "::/0 via 2001:db8::1"},
+		{"table and metric", config.VirtualRoute{Dest: "198.51.100.7", Table: "100", Metric: "5",
+			Words: []string{"to", "198.51.100.7", "table", "100", "metric", "5"}}, "198.51.100.7/32 table 100"},
+		{"nexthop refused", config.VirtualRoute{Dest: "198.51.100.0/24",
+			Words: []string{"198.51.100.0/24", "nexthop", "via", "192.0.2.1"}}, "!\"nexthop\""},
+		{"onlink refused", config.VirtualRoute{Dest: "198.51.100.0/24",
+			Words: []string{"198.51.100.0/24", "onlink"}}, "!\"onlink\""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := toRoute(&tc.r, false)
+			if tc.want[0] == '!' {
+				if err == nil || !strings.Contains(err.Error(), tc.want[1:]) {
+					t.Errorf("error %v, want one naming %s", err, tc.want[1:])
+				}
+				return
+			}
+			if err != nil || r.String() != tc.want {
+				t.Errorf("route %q, %v; want %q", r.String(), err, tc.want)
+			}
+		})
 	}
 }

@@ -287,14 +287,24 @@ func TestTwoVigilsElectFailOverAndPreempt(t *testing.T) {
 	nsA, nsB := pair(t, "192.0.2.1/24", "192.0.2.2/24")
 	vip := netip.MustParseAddr("192.0.2.100")
 	const advert = 200 * time.Millisecond
-	confA := vrrpConf("a", 3, 150, "0.2", "192.0.2.100/24", "")
-	confB := vrrpConf("b", 3, 100, "0.2", "192.0.2.100/24", "")
+	routes := "virtual_routes {\n    198.51.100.0/25 via 192.0.2.254 dev eth0\n    blackhole 198.51.100.128/25\n  }"
+	confA := vrrpConf("a", 3, 150, "0.2", "192.0.2.100/24", routes)
+	confB := vrrpConf("b", 3, 100, "0.2", "192.0.2.100/24", routes)
+	hasRoutes := func(ns string) bool {
+		out := netiftest.Run(t, "ip", "-n", ns, "route", "show")
+		via := strings.Contains(out, "198.51.100.0/25 via 192.0.2.254 dev eth0")
+		bh := strings.Contains(out, "blackhole 198.51.100.128/25")
+		if via != bh {
+			t.Fatalf("half the virtual routes in %s:\n%s", ns, out)
+		}
+		return via
+	}
 
 	a := startVigil(t, nsA, confA)
 	b := startVigil(t, nsB, confB)
 	aMaster := func() bool {
 		return a.state("VI_1") == "MASTER" && b.state("VI_1") == "BACKUP" &&
-			hasAddr(t, nsA, "eth0", vip) && !hasAddr(t, nsB, "eth0", vip)
+			hasAddr(t, nsA, "eth0", vip) && !hasAddr(t, nsB, "eth0", vip) && hasRoutes(nsA) && !hasRoutes(nsB)
 	}
 	waitFor(t, 10*time.Second, "A master holding the VIP, B backup without it", aMaster)
 	time.Sleep(3 * advert)
@@ -307,12 +317,12 @@ func TestTwoVigilsElectFailOverAndPreempt(t *testing.T) {
 	bound := 3*advert + skew(100, advert)
 	start := time.Now()
 	a.stop(t, 10*time.Second)
-	if hasAddr(t, nsA, "eth0", vip) {
-		t.Errorf("A still holds %v after stopping", vip)
+	if hasAddr(t, nsA, "eth0", vip) || hasRoutes(nsA) {
+		t.Errorf("A still holds %v or its routes after stopping", vip)
 	}
 	waitFor(t, bound+time.Second, "B taking over the VIP", func() bool { return hasAddr(t, nsB, "eth0", vip) })
 	took := time.Since(start)
-	waitFor(t, time.Second, "B reporting MASTER", func() bool { return b.state("VI_1") == "MASTER" })
+	waitFor(t, time.Second, "B reporting MASTER with the routes", func() bool { return b.state("VI_1") == "MASTER" && hasRoutes(nsB) })
 	t.Logf("takeover after A resigned: %v (bound 3×advert+skew = %v)", took, bound)
 	if took > bound+300*time.Millisecond {
 		t.Errorf("takeover took %v, want within %v (+300ms for process exit and polling)", took, bound)
