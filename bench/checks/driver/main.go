@@ -43,15 +43,15 @@ func main() {
 	n := flag.Int("n", 10000, "TCP and HTTP targets each for the comparison")
 	big := flag.Int("big", 50000, "TCP and HTTP targets each for vigil alone (0: skip)")
 	trials := flag.Int("trials", 20, "detection latency trials")
-	printOnly := flag.String("print", "", "print the configuration for vigil or haproxy for -n targets and exit")
+	printOnly := flag.String("print", "", "print the configuration (vigil, haproxy-tcp or haproxy-http) for -n targets and exit")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 	switch *printOnly {
 	case "vigil":
 		fmt.Print(s.vigilConfig(*n))
 		return
-	case "haproxy":
-		fmt.Print(s.haproxyConfig(*n))
+	case "haproxy-tcp", "haproxy-http":
+		fmt.Print(s.haproxyConfig(strings.TrimPrefix(*printOnly, "haproxy-"), *n))
 		return
 	}
 
@@ -83,6 +83,7 @@ type row struct {
 	rss                 int64
 	p50, p99, p999, max float64 // intervals between checks of one target, seconds
 	startup             time.Duration
+	load                string // /proc/loadavg's 1-minute figure at the end of the window
 }
 
 type proc struct {
@@ -284,23 +285,23 @@ func (s *settings) vigilConfig(n int) string {
 	return b.String()
 }
 
-// haproxyConfig checks the same targets the same way: inter 1s, fall 2 (retry 1), 1 s timeouts.
-func (s *settings) haproxyConfig(n int) string {
+// haproxyConfig checks the n targets of one kind the way vigil does: inter 1s, fall 2 (retry
+// 1), 1 s timeouts. HAProxy reserves a file descriptor per checked server, and the open-file
+// limit here is 20,000 (not raisable), so each kind gets its own HAProxy process.
+func (s *settings) haproxyConfig(kind string, n int) string {
 	var b strings.Builder
-	b.WriteString("global\n  maxconn 8000\n\ndefaults\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n  timeout check 1s\n\n")
+	b.WriteString("global\n  maxconn 2000\n\ndefaults\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n  timeout check 1s\n\n")
 	// HAProxy refuses to run without a listener; one frontend is enough, the checks run anyway.
-	b.WriteString("frontend bench\n  mode tcp\n  bind 127.3.255.1:10000\n  default_backend tcp_0\n\n")
-	for _, kind := range []string{"tcp", "http"} {
-		net16 := nets[kind]
-		for i := 0; i < n; i++ {
-			if i%s.perVS == 0 {
-				fmt.Fprintf(&b, "backend %s_%d\n  mode %s\n  default-server check inter 1s fall 2 rise 1\n", kind, i/s.perVS, kind)
-				if kind == "http" {
-					b.WriteString("  option httpchk GET /health\n  http-check expect status 200\n")
-				}
+	port := map[string]int{"tcp": 10000, "http": 10001}[kind]
+	fmt.Fprintf(&b, "frontend bench\n  mode tcp\n  bind 127.3.255.1:%d\n  default_backend %s_0\n\n", port, kind)
+	for i := 0; i < n; i++ {
+		if i%s.perVS == 0 {
+			fmt.Fprintf(&b, "backend %s_%d\n  mode %s\n  default-server check inter 1s fall 2 rise 1\n", kind, i/s.perVS, kind)
+			if kind == "http" {
+				b.WriteString("  option httpchk GET /health\n  http-check expect status 200\n")
 			}
-			fmt.Fprintf(&b, "  server s%d %s:8000\n", i, addr(net16, i))
 		}
+		fmt.Fprintf(&b, "  server s%d %s:8000\n", i, addr(nets[kind], i))
 	}
 	return b.String()
 }
@@ -316,7 +317,7 @@ func (s *settings) runVigil(n, trials int) (row, []detection) {
 	defer s.stopProc(p)
 	s.waitUntil(120*time.Second, "vigil's first check results", func() bool { c, err := s.vigilChecks(); return err == nil && c > 0 })
 	startup := time.Since(t0)
-	r := s.measure("vigil", p, n, s.vigilChecks)
+	r := s.measure("vigil", []*proc{p}, n, s.vigilChecks)
 	r.startup = startup
 	var det []detection
 	if trials > 0 {
@@ -326,18 +327,25 @@ func (s *settings) runVigil(n, trials int) (row, []detection) {
 }
 
 func (s *settings) runHAProxy(n int) row {
-	conf := filepath.Join(s.work, fmt.Sprintf("haproxy-%d.cfg", n))
-	if err := os.WriteFile(conf, []byte(s.haproxyConfig(n)), 0o644); err != nil {
-		s.fatalf("%v", err)
-	}
-	log.Printf("haproxy: %d servers in %d backends", 2*n, 2*n/s.perVS)
-	t0 := time.Now()
-	p := s.start(s.haproxy, filepath.Join(s.work, fmt.Sprintf("haproxy-%d.log", n)), "-db", "-f", conf)
-	defer s.stopProc(p)
+	log.Printf("haproxy: %d servers in %d backends, over two processes (TCP, HTTP)", 2*n, 2*n/s.perVS)
 	s.backendStats(true)
-	s.waitUntil(120*time.Second, "haproxy's first checks", func() bool { st, err := s.backendStats(false); return err == nil && st.Accepts > 0 })
+	t0 := time.Now()
+	var ps []*proc
+	for _, kind := range []string{"tcp", "http"} {
+		conf := filepath.Join(s.work, fmt.Sprintf("haproxy-%s-%d.cfg", kind, n))
+		if err := os.WriteFile(conf, []byte(s.haproxyConfig(kind, n)), 0o644); err != nil {
+			s.fatalf("%v", err)
+		}
+		p := s.start(s.haproxy, filepath.Join(s.work, fmt.Sprintf("haproxy-%s-%d.log", kind, n)), "-db", "-f", conf)
+		defer s.stopProc(p)
+		ps = append(ps, p)
+	}
+	s.waitUntil(120*time.Second, "haproxy's first HTTP checks", func() bool {
+		st, err := s.backendStats(false)
+		return err == nil && st.ByKind["http"] > 0
+	})
 	startup := time.Since(t0)
-	r := s.measure("HAProxy "+haproxyVersion(s.haproxy), p, n, nil)
+	r := s.measure("HAProxy "+haproxyVersion(s.haproxy), ps, n, nil)
 	r.startup = startup
 	return r
 }
@@ -353,27 +361,31 @@ func haproxyVersion(bin string) string {
 
 // measure waits s.warm, then samples CPU, the checker's own count and the targets' count over
 // s.window.
-func (s *settings) measure(name string, p *proc, n int, own func() (float64, error)) row {
+func (s *settings) measure(name string, ps []*proc, n int, own func() (float64, error)) row {
 	time.Sleep(s.warm)
 	s.backendStats(true)
-	cpu0 := procCPU(p.pid())
+	cpu0 := procCPU(ps...)
 	var own0 float64
 	if own != nil {
 		own0, _ = own()
 	}
 	t0 := time.Now()
 	time.Sleep(s.window)
-	cpu1 := procCPU(p.pid())
+	cpu1 := procCPU(ps...)
 	var own1 float64
 	if own != nil {
 		own1, _ = own()
 	}
 	w := time.Since(t0)
 	st, _ := s.backendStats(false)
+	load := ""
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		load = strings.Fields(string(b))[0]
+	}
 	r := row{name: name, backends: 2 * n, expected: float64(2 * n), cpu: cpu1 - cpu0, ownChecks: own1 - own0,
-		seenChecks: st.Accepts, seenTCP: st.ByKind["tcp"], seenHTTP: st.ByKind["http"], window: w, rss: procRSS(p.pid()), p50: st.P50, p99: st.P99, p999: st.P999, max: st.Max}
-	log.Printf("%s: %.1f CPU s over %v, %.0f checks counted, %.0f seen by the targets, RSS %d MB, interval p99 %.3fs",
-		name, r.cpu, w.Round(time.Millisecond), r.ownChecks, r.seenChecks, r.rss>>20, r.p99)
+		seenChecks: st.Accepts, seenTCP: st.ByKind["tcp"], seenHTTP: st.ByKind["http"], window: w, load: load, rss: procRSS(ps...), p50: st.P50, p99: st.P99, p999: st.P999, max: st.Max}
+	log.Printf("%s: %.1f CPU s over %v, %.0f checks counted, %.0f seen by the targets, RSS %d MB, interval p99 %.3fs, load %s",
+		name, r.cpu, w.Round(time.Millisecond), r.ownChecks, r.seenChecks, r.rss>>20, r.p99, r.load)
 	return r
 }
 
@@ -401,8 +413,25 @@ func (s *settings) vigilChecks() (float64, error) {
 	return sum, sc.Err()
 }
 
-// procCPU is utime+stime of pid in seconds.
-func procCPU(pid int) float64 {
+// procCPU is utime+stime of the processes in seconds.
+func procCPU(ps ...*proc) float64 {
+	var sum float64
+	for _, p := range ps {
+		sum += procCPUOne(p.pid())
+	}
+	return sum
+}
+
+// procRSS is the resident set of the processes in bytes.
+func procRSS(ps ...*proc) int64 {
+	var sum int64
+	for _, p := range ps {
+		sum += procRSSOne(p.pid())
+	}
+	return sum
+}
+
+func procCPUOne(pid int) float64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0
@@ -415,7 +444,7 @@ func procCPU(pid int) float64 {
 	return (u + st) / 100 // USER_HZ
 }
 
-func procRSS(pid int) int64 {
+func procRSSOne(pid int) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
@@ -518,8 +547,8 @@ func (s *settings) waitUntil(within time.Duration, what string, cond func() bool
 
 func printRows(rows []row) {
 	w := os.Stdout
-	fmt.Fprintln(w, "\n| checker | backends (TCP+HTTP) | checks/s asked | checks/s counted | checks/s seen by TCP / HTTP targets | CPU cores busy | CPU µs per check | RSS MB | RSS KB per backend | HTTP target check interval p50 / p99 / p99.9 / max (s) | start to first check |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "\n| checker | backends (TCP+HTTP) | checks/s asked | checks/s counted | checks/s seen by TCP / HTTP targets | CPU cores busy | CPU µs per check | RSS MB | RSS KB per backend | HTTP target check interval p50 / p99 / p99.9 / max (s) | start to first check | load avg |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rows {
 		sec := r.window.Seconds()
 		// vigil counts its checks (vigil_check_results_total); HAProxy's count is the
@@ -528,9 +557,9 @@ func printRows(rows []row) {
 		if counted == 0 {
 			counted, how = r.expected*sec, " (servers ÷ inter)"
 		}
-		fmt.Fprintf(w, "| %s | %d | %.0f | %.0f%s | %.0f / %.0f | %.2f | %.1f | %d | %.1f | %.3f / %.3f / %.3f / %.3f | %v |\n",
+		fmt.Fprintf(w, "| %s | %d | %.0f | %.0f%s | %.0f / %.0f | %.2f | %.1f | %d | %.1f | %.3f / %.3f / %.3f / %.3f | %v | %s |\n",
 			r.name, r.backends, r.expected, counted/sec, how, r.seenTCP/sec, r.seenHTTP/sec, r.cpu/sec, r.cpu/counted*1e6, r.rss>>20,
-			float64(r.rss)/1024/float64(r.backends), r.p50, r.p99, r.p999, r.max, r.startup.Round(100*time.Millisecond))
+			float64(r.rss)/1024/float64(r.backends), r.p50, r.p99, r.p999, r.max, r.startup.Round(100*time.Millisecond), r.load)
 	}
 }
 
