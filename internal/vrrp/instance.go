@@ -75,6 +75,7 @@ type instance struct {
 	rx     chan fsm.Advert
 	tracks chan trackUpdate
 	sync   chan bool // true: a sync group member is in fault; false: no longer
+	linkUp chan string
 
 	counters    packet.Counters
 	unknownPeer uint64 // only touched by the reader goroutine; read under mu
@@ -119,6 +120,7 @@ func newInstance(s *spec, o ManagerOptions, host *netif.Host, user *notify.User)
 		rx:      make(chan fsm.Advert, 64),
 		tracks:  make(chan trackUpdate, 64),
 		sync:    make(chan bool, 64),
+		linkUp:  make(chan string, 16),
 	}
 	vips := make([]netip.Prefix, 0, len(s.vips))
 	for _, v := range s.vips {
@@ -249,6 +251,8 @@ func (in *instance) run(ctx context.Context, initial map[string]trackUpdate) {
 		case f := <-in.sync:
 			in.syncFault = f
 			in.refault(apply)
+		case name := <-in.linkUp:
+			in.restore(ctx, name)
 		}
 	}
 }
@@ -505,6 +509,33 @@ func (in *instance) addVIPs(ctx context.Context) {
 		}
 	}
 	in.startGARP(ctx, in.spec.garp)
+}
+
+// restore puts back a master's addresses and routes on a link that came back up: the kernel
+// drops IPv6 addresses (and routes through the link) when a link goes down.
+func (in *instance) restore(ctx context.Context, link string) {
+	if in.m.State() != fsm.Master {
+		return
+	}
+	uses := false
+	for _, a := range in.spec.vips {
+		uses = uses || a.Link == link
+	}
+	for _, r := range in.spec.routes {
+		uses = uses || r.Dev == link
+	}
+	if uses {
+		in.log.Info("link back up; restoring virtual addresses and routes", "link", link)
+		in.addVIPs(ctx)
+	}
+}
+
+// linkCameUp tells the instance a link is up again; it never blocks.
+func (in *instance) linkCameUp(name string) {
+	select {
+	case in.linkUp <- name:
+	default:
+	}
 }
 
 func (in *instance) removeVIPs() {

@@ -261,7 +261,19 @@ func (m *Manager) dispatch(u trackUpdate) {
 }
 
 func (m *Manager) linkChanged(ls netif.LinkState) {
+	m.mu.Lock()
+	prev, known := m.last["interface:"+ls.Name]
+	var all []*instance
+	if ls.Up && known && !prev.up {
+		for _, r := range m.insts {
+			all = append(all, r.in)
+		}
+	}
+	m.mu.Unlock()
 	m.dispatch(trackUpdate{key: "interface:" + ls.Name, up: ls.Up})
+	for _, in := range all {
+		in.linkCameUp(ls.Name)
+	}
 }
 
 // syncTrackers starts the vrrp_script and track_file watchers the instances use and stops

@@ -234,3 +234,35 @@ func TestReloadKeepsUnchangedInstancesState(t *testing.T) {
 		t.Error("VI_1's VIP missing after its restart")
 	}
 }
+
+func TestMasterRestoresIPv6AddressesAfterALinkFlap(t *testing.T) {
+	t.Parallel()
+	nsA, nsB := pair(t, "2001:db8::1/64", "2001:db8::2/64")
+	netiftest.Veth(t, nsA, "eth1", nsB, "eth1")
+	vip, other := netip.MustParseAddr("2001:db8::100"), netip.MustParseAddr("2001:db8:1::100")
+	a := startVigil(t, nsA, `vrrp_instance VI_6 {
+  interface eth0
+  virtual_router_id 61
+  priority 150
+  advert_int 0.2
+  virtual_ipaddress {
+    2001:db8::100/64
+  }
+  virtual_ipaddress_excluded {
+    2001:db8:1::100/64 dev eth1
+  }
+}
+`)
+	waitFor(t, 10*time.Second, "A master with both addresses", func() bool {
+		return a.state("VI_6") == "MASTER" && hasAddr(t, nsA, "eth0", vip) && hasAddr(t, nsA, "eth1", other)
+	})
+	// The kernel drops IPv6 addresses of a link that goes down; the master puts them back
+	// when it comes up.
+	netiftest.Run(t, "ip", "-n", nsA, "link", "set", "eth1", "down")
+	waitFor(t, 2*time.Second, "the kernel dropping the address on eth1", func() bool { return !hasAddr(t, nsA, "eth1", other) })
+	netiftest.Run(t, "ip", "-n", nsA, "link", "set", "eth1", "up")
+	waitFor(t, 3*time.Second, "the address back on eth1", func() bool { return hasAddr(t, nsA, "eth1", other) })
+	if s := a.state("VI_6"); s != "MASTER" {
+		t.Errorf("A %s after an untracked link flapped, want MASTER", s)
+	}
+}
