@@ -277,10 +277,15 @@ func (in *instance) setTrack(u trackUpdate, apply func(fsm.Result)) {
 		}
 		in.trackState[u.key] = trackEffect{fault, delta}
 		total, _ := in.tracked()
+		before := in.m.Priority()
 		apply(in.m.SetPriority(in.clk.Now(), total))
 		in.mu.Lock()
 		in.status.EffectivePriority = int(in.m.Priority())
 		in.mu.Unlock()
+		if p := in.m.Priority(); p != before && in.spec.notifyPrio && in.spec.notify.generic != nil {
+			// notify_priority_changes: the generic notify script hears the new priority.
+			in.queueNotify(in.spec.notify.generic, notify.InstanceArgs(in.spec.name, in.m.State().String(), int(p)))
+		}
 		in.refault(apply)
 		return
 	}
@@ -380,12 +385,7 @@ func (in *instance) tryOpen() error {
 func (in *instance) reader(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
 	buf := make([]byte, 1<<16) // an IPv6 advert with 255 addresses is over 4 KB
-	peers := map[netip.Addr]bool{}
-	if in.spec.unicast {
-		for _, p := range in.spec.dsts {
-			peers[p] = true
-		}
-	}
+
 	for {
 		payload, env, ifindex, err := in.c.Read(buf)
 		if err != nil {
@@ -410,11 +410,19 @@ func (in *instance) reader(ctx context.Context, done chan<- struct{}) {
 			continue
 		}
 		if in.spec.unicast {
-			if !peers[env.Src] {
+			ttl, isPeer := in.spec.peerTTL[env.Src]
+			if !isPeer {
 				in.mu.Lock()
 				in.unknownPeer++
 				in.mu.Unlock()
 				in.log.Debug("vrrp advert from an address that is not a unicast peer dropped", "peer", env.Src)
+				continue
+			}
+			// Unicast adverts may cross routers: the TTL is checked against the peer's
+			// min_ttl/max_ttl (0-255 unless configured), not required to be 255.
+			if env.HopLimit >= 0 && (env.HopLimit < ttl[0] || env.HopLimit > ttl[1]) {
+				in.counters.Observe(&packet.Error{Reason: packet.ReasonHopLimit, Got: env.HopLimit, Want: ttl[0]})
+				in.log.Debug("vrrp advert refused", "peer", env.Src, "reason", packet.ReasonHopLimit.String(), "ttl", env.HopLimit)
 				continue
 			}
 			env.HopLimit = packet.NoHopLimitCheck
@@ -640,6 +648,16 @@ func (in *instance) startGARP(ctx context.Context, g garpSpec) {
 				a.Close()
 			}
 		}()
+		wait := func(d time.Duration) bool {
+			t := in.clk.NewTimer(d)
+			defer t.Stop()
+			select {
+			case <-gctx.Done():
+				return false
+			case <-t.C():
+				return true
+			}
+		}
 		burst := func(n int) {
 			for i := 0; i < max(n, 1); i++ {
 				for _, v := range in.spec.vips {
@@ -655,17 +673,14 @@ func (in *instance) startGARP(ctx context.Context, g garpSpec) {
 					if err := a.Announce(v.Prefix.Addr()); err != nil {
 						in.log.Debug("gratuitous ARP/NA not sent", "address", v.Prefix.Addr(), "error", err)
 					}
+					pace := g.interval4
+					if v.Prefix.Addr().Is6() {
+						pace = g.interval6
+					}
+					if pace > 0 && !wait(pace) {
+						return
+					}
 				}
-			}
-		}
-		wait := func(d time.Duration) bool {
-			t := in.clk.NewTimer(d)
-			defer t.Stop()
-			select {
-			case <-gctx.Done():
-				return false
-			case <-t.C():
-				return true
 			}
 		}
 		burst(g.repeat)

@@ -15,37 +15,43 @@ import (
 
 // spec is one instance's configuration, resolved into what the I/O layer uses.
 type spec struct {
-	name      string
-	ifname    string
-	vrid      uint8
-	ipv6      bool
-	group     string // sync group, if any
-	fsm       fsm.Config
-	expect    packet.Expect
-	srcIP     netip.Addr   // unicast_src_ip / mcast_src_ip; invalid: the interface's primary
-	dsts      []netip.Addr // multicast group, or the unicast peers
-	unicast   bool
-	ttl       int
-	vips      []netif.Address // virtual_ipaddress then virtual_ipaddress_excluded
-	routes    []netif.Route   // virtual_routes
-	advVIPs   []netip.Addr    // the addresses the adverts carry
-	garp      garpSpec
-	garpLower garpSpec
-	notify    notifySpec
-	tracks    []trackRef
-	key       string // the configuration as compared on reload
-	advertInt time.Duration
+	name       string
+	ifname     string
+	vrid       uint8
+	ipv6       bool
+	group      string // sync group, if any
+	fsm        fsm.Config
+	expect     packet.Expect
+	srcIP      netip.Addr   // unicast_src_ip / mcast_src_ip; invalid: the interface's primary
+	dsts       []netip.Addr // multicast group, or the unicast peers
+	unicast    bool
+	peerTTL    map[netip.Addr][2]int // unicast_peer min_ttl, max_ttl
+	notifyPrio bool                  // notify_priority_changes
+	ttl        int
+	vips       []netif.Address // virtual_ipaddress then virtual_ipaddress_excluded
+	routes     []netif.Route   // virtual_routes
+	advVIPs    []netip.Addr    // the addresses the adverts carry
+	garp       garpSpec
+	garpLower  garpSpec
+	notify     notifySpec
+	tracks     []trackRef
+	key        string // the configuration as compared on reload
+	advertInt  time.Duration
 }
 
 type garpSpec struct {
 	delay, refresh        time.Duration
 	repeat, refreshRepeat int
+	// interval4 and interval6 pace consecutive gratuitous ARPs and NAs (vrrp_garp_interval,
+	// vrrp_gna_interval).
+	interval4, interval6 time.Duration
 }
 
 // lowerPrio is the announcement a master makes when it hears a lower priority advert
 // (garp_lower_prio_delay and _repeat), keeping the master's refresh.
 func (g garpSpec) lowerPrio(delay time.Duration, repeat int) garpSpec {
-	return garpSpec{delay: delay, repeat: repeat, refresh: g.refresh, refreshRepeat: g.refreshRepeat}
+	return garpSpec{delay: delay, repeat: repeat, refresh: g.refresh, refreshRepeat: g.refreshRepeat,
+		interval4: g.interval4, interval6: g.interval6}
 }
 
 type notifySpec struct {
@@ -144,8 +150,10 @@ func newSpec(c *config.Config, v *config.VRRPInstance) (*spec, error) {
 	}
 	if len(v.UnicastPeers) > 0 {
 		s.unicast = true
+		s.peerTTL = map[netip.Addr][2]int{}
 		for _, p := range v.UnicastPeers {
 			s.dsts = append(s.dsts, p.Addr)
+			s.peerTTL[p.Addr] = [2]int{p.MinTTL, p.MaxTTL}
 		}
 		s.ttl = 255
 		if v.UnicastTTL > 0 {
@@ -185,7 +193,10 @@ func newSpec(c *config.Config, v *config.VRRPInstance) (*spec, error) {
 		repeat:        v.GarpMasterRepeat,
 		refresh:       v.GarpMasterRefresh.D(),
 		refreshRepeat: v.GarpMasterRefreshRepeat,
+		interval4:     c.Global.VRRPGarpInterval.D(),
+		interval6:     c.Global.VRRPGnaInterval.D(),
 	}
+	s.notifyPrio = v.NotifyPriorityChanges
 	s.garpLower = s.garp.lowerPrio(v.GarpLowerPrioDelay.D(), v.GarpLowerPrioRepeat)
 	s.notify = notifySpec{
 		master: v.NotifyMaster, backup: v.NotifyBackup, fault: v.NotifyFault,

@@ -38,6 +38,13 @@ func TestUnicastPeersAndPasswordRefusals(t *testing.T) {
 		return st.State == "MASTER" && st.Dropped["unknown_peer"] > 0
 	})
 
+	// B accepts A again, but only with a TTL A's adverts (255) do not have.
+	b.reload(t, vrrpConf("b", 2, 100, "1", "192.0.2.100/24", unicast("192.0.2.2", "192.0.2.1 min_ttl 1 max_ttl 254")))
+	waitFor(t, 10*time.Second, "B refusing A's TTL 255 against max_ttl 254", func() bool {
+		st, _ := b.instance("VI_1")
+		return st.State == "MASTER" && st.Dropped["bad_ttl"] > 0
+	})
+
 	// B back to multicast with another password: A's multicast... A is unicast to B, so
 	// switch A to multicast too and give B a different password: B counts auth failures.
 	a.reload(t, vrrpConf("a", 2, 150, "1", "192.0.2.100/24", ""))
@@ -97,7 +104,7 @@ func TestTrackScriptMovesMasterAndNotifyScriptsRun(t *testing.T) {
   weight -60
 }
 `, flag) + vrrpConf("a", 3, 150, "0.2", "192.0.2.100/24",
-		fmt.Sprintf("track_script {\n    chk\n  }\n  notify %s\n  notify_master %s", notifyScript, masterScript))
+		fmt.Sprintf("track_script {\n    chk\n  }\n  notify %s\n  notify_master %s\n  notify_priority_changes", notifyScript, masterScript))
 	a := startVigil(t, nsA, confA)
 	b := startVigil(t, nsB, vrrpConf("b", 3, 100, "0.2", "192.0.2.100/24", ""))
 	waitFor(t, 10*time.Second, "A master", func() bool {
@@ -117,8 +124,9 @@ func TestTrackScriptMovesMasterAndNotifyScriptsRun(t *testing.T) {
 		return st.EffectivePriority == 90 && st.State == "BACKUP" && b.state("VI_1") == "MASTER" &&
 			hasAddr(t, nsB, "eth0", vip) && !hasAddr(t, nsA, "eth0", vip)
 	})
-	waitFor(t, 5*time.Second, "notify for BACKUP with the lowered priority", func() bool {
-		return containsLine(readLines(log), "INSTANCE VI_1 BACKUP 90")
+	waitFor(t, 5*time.Second, "notify of the priority change, then of BACKUP", func() bool {
+		l := readLines(log)
+		return containsLine(l, "INSTANCE VI_1 MASTER 90") && containsLine(l, "INSTANCE VI_1 BACKUP 90")
 	})
 
 	// The script recovers: A is back at 150 and preempts.
