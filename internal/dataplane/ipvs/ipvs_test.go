@@ -514,3 +514,28 @@ func TestStatsComeFromTheKernelsDestinationCounters(t *testing.T) {
 		t.Errorf("stats with the sorry server in force: %+v", got[0].Backends)
 	}
 }
+
+func TestApplyChangesOneOfThreeThousandBackendsWithOneCall(t *testing.T) {
+	d, k := newTest(t, Options{})
+	s := web()
+	for i := range 3000 {
+		s.Backends = append(s.Backends, dataplane.Backend{Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, byte(100 + i/250), byte(1 + i%250)}), 8080), Weight: 1})
+	}
+	ctx := context.Background()
+	if err := d.Apply(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(k.take()); got != 3001 {
+		t.Fatalf("create made %d calls, want 3001", got)
+	}
+	s = with(s, func(s *dataplane.Service) { s.Backends[1500].Weight = 0 })
+	start := time.Now()
+	if err := d.Apply(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	if got, want := k.take(), []string{"update-dest tcp 192.0.2.10:80 198.51.106.1:8080 w=0 nat"}; !slices.Equal(got, want) {
+		t.Errorf("calls %q, want %q", got, want)
+	}
+	t.Logf("diff of 3000 destinations took %v", elapsed)
+}
