@@ -20,6 +20,7 @@ import (
 	"github.com/vigil-lb/vigil/internal/clock"
 	"github.com/vigil-lb/vigil/internal/config"
 	"github.com/vigil-lb/vigil/internal/dataplane"
+	"github.com/vigil-lb/vigil/internal/dataplane/ipvs"
 	"github.com/vigil-lb/vigil/internal/dataplane/nftables"
 	"github.com/vigil-lb/vigil/internal/dataplane/userspace"
 	"github.com/vigil-lb/vigil/internal/notify"
@@ -138,19 +139,24 @@ func firstNonEmpty(s ...string) string {
 	return ""
 }
 
-// chooseDataplane returns the data plane a name asks for. "auto" takes nftables when vigil may
-// change the ruleset (IPVS is not in this build yet), else the userspace balancer, and logs why.
+// chooseDataplane returns the data plane a name asks for. "auto" takes IPVS when the kernel has
+// it, else nftables when vigil may change the ruleset, else the userspace balancer, and logs why.
 func chooseDataplane(name string, log *slog.Logger) (dataplane.Dataplane, string, error) {
+	if name == "auto" {
+		ipvsErr, nftErr := ipvs.Available(), nftables.Available()
+		switch {
+		case ipvsErr == nil:
+			name = "ipvs"
+		case nftErr == nil:
+			name = "nftables"
+		default:
+			name = "userspace"
+		}
+		log.Info("data plane: auto choice", "chose", name, "ipvs", errText(ipvsErr), "nftables", errText(nftErr))
+	}
 	switch name {
 	case "", "userspace":
-	case "auto":
-		if err := nftables.Available(); err != nil {
-			log.Info("data plane: auto chose userspace", "why", "nftables unavailable: "+err.Error())
-			break
-		}
-		log.Info("data plane: auto chose nftables (IPVS is not in this build yet)")
-		name = "nftables"
-		fallthrough
+		return userspace.New(log.With("dataplane", "userspace"), userspace.Options{}), "userspace", nil
 	case "nftables":
 		dp, err := nftables.New(log.With("dataplane", "nftables"), nftables.Options{})
 		if err != nil {
@@ -158,11 +164,20 @@ func chooseDataplane(name string, log *slog.Logger) (dataplane.Dataplane, string
 		}
 		return dp, "nftables", nil
 	case "ipvs":
-		return nil, "", fmt.Errorf("data plane %q is not available in this build yet; use userspace, nftables or auto", name)
-	default:
-		return nil, "", fmt.Errorf("data plane %q unknown: expected userspace, nftables, ipvs or auto", name)
+		dp, err := ipvs.New(log.With("dataplane", "ipvs"), ipvs.Options{})
+		if err != nil {
+			return nil, "", fmt.Errorf("data plane ipvs: %w", err)
+		}
+		return dp, "ipvs", nil
 	}
-	return userspace.New(log.With("dataplane", "userspace"), userspace.Options{}), "userspace", nil
+	return nil, "", fmt.Errorf("data plane %q unknown: expected userspace, nftables, ipvs or auto", name)
+}
+
+func errText(err error) string {
+	if err == nil {
+		return "available"
+	}
+	return err.Error()
 }
 
 // Run starts the scheduler, the status server and the pools' clock, and blocks until ctx ends;
@@ -763,8 +778,8 @@ func (d *Daemon) steerFor(vs *config.VirtualServer, name string) *dataplane.Serv
 	return &dataplane.Service{
 		Name: name, Protocol: proto, Listen: netip.AddrPortFrom(vs.Address, vs.Port),
 		Scheduler: dataplane.Scheduler(vs.Scheduler), Persistence: vs.PersistenceTimeout.D(), ShutdownSessions: vs.ShutdownSessions,
-		PersistenceGranularity: persistenceBits(vs),
-		HashPort:               slices.Contains(vs.SchedulerFlags, "sh-port") || slices.Contains(vs.SchedulerFlags, "mh-port"),
+		PersistenceGranularity: persistenceBits(vs), Forwarding: vs.Forwarding.Method,
+		HashPort: slices.Contains(vs.SchedulerFlags, "sh-port") || slices.Contains(vs.SchedulerFlags, "mh-port"),
 	}
 }
 

@@ -97,6 +97,9 @@ type Service struct {
 	// set (HAProxy's on-marked-down shutdown-sessions); otherwise they drain. It does not apply
 	// to weight 0, which never cuts established connections.
 	ShutdownSessions bool
+	// Forwarding is lb_kind: "NAT" (the default when empty), "DR" or "TUN". Only IPVS can do DR
+	// and TUN; the userspace and nftables data planes always act as NAT.
+	Forwarding string
 	// IdleTimeout closes a connection (TCP) or forgets a flow (UDP) after this long without
 	// traffic; 0 takes the data plane's default.
 	IdleTimeout time.Duration
@@ -148,7 +151,7 @@ func (s Service) Validate() error {
 func (s Service) Equal(o Service) bool {
 	if s.Name != o.Name || s.Protocol != o.Protocol || s.Listen != o.Listen || s.Scheduler != o.Scheduler ||
 		s.Persistence != o.Persistence || s.ShutdownSessions != o.ShutdownSessions ||
-		s.IdleTimeout != o.IdleTimeout || s.HashPort != o.HashPort ||
+		s.IdleTimeout != o.IdleTimeout || s.HashPort != o.HashPort || s.Forwarding != o.Forwarding ||
 		s.PersistenceGranularity != o.PersistenceGranularity || len(s.Backends) != len(o.Backends) {
 		return false
 	}

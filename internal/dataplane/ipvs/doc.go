@@ -44,7 +44,8 @@
 // (a tunl0 interface holding the virtual address, rp_filter off) and answer directly. With DR
 // and TUN the kernel uses the service's port for every destination, so vigil does too, and two
 // backends on one address are an error. dataplane.Service has no lb_kind field yet:
-// Options.DefaultForwarding applies to every service.
+// A service's Forwarding (lb_kind) applies to its destinations; Options.DefaultForwarding to
+// services that name none.
 //
 // # Changes
 //

@@ -136,6 +136,18 @@ func newWithClient(logger *slog.Logger, opts Options, c client) (*Dataplane, err
 	return &Dataplane{log: logger, opts: opts, fwd: fwd, c: c, services: map[string]*owned{}}, nil
 }
 
+// forwardingOf is the service's lb_kind, or Options.DefaultForwarding when it names none.
+func (d *Dataplane) forwardingOf(svc dataplane.Service) (ipvs.ForwardType, error) {
+	if svc.Forwarding == "" {
+		return d.fwd, nil
+	}
+	fwd, err := Forwarding(svc.Forwarding).kernel()
+	if err != nil {
+		return 0, fmt.Errorf("ipvs: service %s: %w", svc.Name, err)
+	}
+	return fwd, nil
+}
+
 // isMissing reports whether err is the kernel's answer for a service or destination that
 // does not exist.
 func isMissing(err error) bool {
@@ -155,7 +167,11 @@ func (d *Dataplane) Apply(ctx context.Context, svc dataplane.Service) error {
 		return fmt.Errorf("ipvs: %w", err)
 	}
 	want := virtual(svc)
-	dests, err := destinations(svc, d.fwd)
+	fwd, err := d.forwardingOf(svc)
+	if err != nil {
+		return err
+	}
+	dests, err := destinations(svc, fwd)
 	if err != nil {
 		return err
 	}
@@ -325,7 +341,8 @@ func (d *Dataplane) Stats() []dataplane.ServiceStats {
 		}
 		order := map[string]int{}
 		sorryKey := ""
-		if dests, err := destinations(rec.svc, d.fwd); err == nil {
+		fwd, _ := d.forwardingOf(rec.svc)
+		if dests, err := destinations(rec.svc, fwd); err == nil {
 			for i, w := range dests {
 				order[destKey(w).String()] = i
 			}
