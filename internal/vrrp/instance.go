@@ -241,6 +241,10 @@ func (in *instance) run(ctx context.Context, initial map[string]trackUpdate) {
 		case <-ctx.Done():
 			in.apply(ctx, in.m.Shutdown(in.clk.Now()))
 			in.stopGARP()
+			if in.ownFault && in.groupFault != nil {
+				// A stopped member (removed by a reload) no longer holds its group in fault.
+				in.groupFault(in, false)
+			}
 			return
 		case <-timer.C():
 			apply(in.m.Timer(in.clk.Now()))

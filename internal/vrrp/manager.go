@@ -173,6 +173,12 @@ func (m *Manager) Run(ctx context.Context) error {
 func (m *Manager) start(s *spec) {
 	in := newInstance(s, m.opts, m.host, m.user)
 	in.groupFault = m.groupFault
+	if s.group != "" {
+		// Joining a group that is in fault: start in fault with it.
+		for member := range m.groups[s.group] {
+			in.syncFault = in.syncFault || member != s.name
+		}
+	}
 	ctx, cancel := context.WithCancel(m.ctx)
 	r := &runningInst{in: in, cancel: cancel, done: in.done}
 	m.insts[s.name] = r
@@ -230,6 +236,9 @@ func (m *Manager) groupFault(in *instance, fault bool) {
 		}
 	}
 	any := len(set) > 0
+	if !fault && len(set) == 0 {
+		delete(m.groups, g)
+	}
 	ctx := m.ctx
 	m.mu.Unlock()
 	for _, t := range targets {
