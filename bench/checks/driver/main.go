@@ -42,13 +42,14 @@ func main() {
 	flag.StringVar(&s.statusAddr, "status", "127.0.0.1:7998", "vigil status_listen")
 	n := flag.Int("n", 10000, "TCP and HTTP targets each for the comparison")
 	big := flag.Int("big", 50000, "TCP and HTTP targets each for vigil alone (0: skip)")
+	bigDelays := flag.String("big-delays", "1,10", "delay_loop values (seconds) for the runs of vigil alone")
 	trials := flag.Int("trials", 20, "detection latency trials")
 	printOnly := flag.String("print", "", "print the configuration (vigil, haproxy-tcp or haproxy-http) for -n targets and exit")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 	switch *printOnly {
 	case "vigil":
-		fmt.Print(s.vigilConfig(*n))
+		fmt.Print(s.vigilConfig(*n, 1))
 		return
 	case "haproxy-tcp", "haproxy-http":
 		fmt.Print(s.haproxyConfig(strings.TrimPrefix(*printOnly, "haproxy-"), *n))
@@ -57,15 +58,21 @@ func main() {
 
 	var rows []row
 	s.startBackends(*n)
-	r, det := s.runVigil(*n, *trials)
+	r, det := s.runVigil(*n, 1, *trials)
 	rows = append(rows, r)
 	rows = append(rows, s.runHAProxy(*n))
 	s.stopBackends()
 	if *big > 0 {
 		s.startBackends(*big)
-		r, _ := s.runVigil(*big, 0)
+		for _, f := range strings.Split(*bigDelays, ",") {
+			delay, err := strconv.Atoi(f)
+			if err != nil || delay < 1 {
+				s.fatalf("-big-delays: %q is not a whole number of seconds", f)
+			}
+			r, _ := s.runVigil(*big, delay, 0)
+			rows = append(rows, r)
+		}
 		s.stopBackends()
-		rows = append(rows, r)
 	}
 	printRows(rows)
 	printDetection(det)
@@ -259,8 +266,8 @@ func (s *settings) control(what, kind string, i int) {
 func addr(net16 string, i int) string { return fmt.Sprintf("%s.%d.%d", net16, i/254, i%254+1) }
 
 // vigilConfig: n TCP_CHECK and n HTTP_GET real servers, perVS to a virtual server, every
-// check each second with one retry a second later and a 1 s timeout.
-func (s *settings) vigilConfig(n int) string {
+// check each delay seconds with one retry a second later and a 1 s timeout.
+func (s *settings) vigilConfig(n, delay int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "global_defs {\n  status_listen %s\n}\n", s.statusAddr)
 	vs := 0
@@ -271,7 +278,7 @@ func (s *settings) vigilConfig(n int) string {
 				if i > 0 {
 					b.WriteString("}\n")
 				}
-				fmt.Fprintf(&b, "virtual_server 127.3.%d.%d %d {\n  delay_loop 1\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n  retry 1\n  delay_before_retry 1\n", vs/200, vs%200+1, 10000+vs%200)
+				fmt.Fprintf(&b, "virtual_server 127.3.%d.%d %d {\n  delay_loop %d\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n  retry 1\n  delay_before_retry 1\n", vs/200, vs%200+1, 10000+vs%200, delay)
 				vs++
 			}
 			if kind == "tcp" {
@@ -306,9 +313,9 @@ func (s *settings) haproxyConfig(kind string, n int) string {
 	return b.String()
 }
 
-func (s *settings) runVigil(n, trials int) (row, []detection) {
-	conf := filepath.Join(s.work, fmt.Sprintf("keepalived-%d.conf", n))
-	if err := os.WriteFile(conf, []byte(s.vigilConfig(n)), 0o644); err != nil {
+func (s *settings) runVigil(n, delay, trials int) (row, []detection) {
+	conf := filepath.Join(s.work, fmt.Sprintf("keepalived-%d-%ds.conf", n, delay))
+	if err := os.WriteFile(conf, []byte(s.vigilConfig(n, delay)), 0o644); err != nil {
 		s.fatalf("%v", err)
 	}
 	log.Printf("vigil: %d real servers in %d virtual servers", 2*n, 2*n/s.perVS)
@@ -317,7 +324,12 @@ func (s *settings) runVigil(n, trials int) (row, []detection) {
 	defer s.stopProc(p)
 	s.waitUntil(120*time.Second, "vigil's first check results", func() bool { c, err := s.vigilChecks(); return err == nil && c > 0 })
 	startup := time.Since(t0)
-	r := s.measure("vigil", []*proc{p}, n, s.vigilChecks)
+	name := "vigil"
+	if delay != 1 {
+		name = fmt.Sprintf("vigil, delay_loop %d", delay)
+	}
+	r := s.measure(name, []*proc{p}, n, s.vigilChecks)
+	r.expected /= float64(delay)
 	r.startup = startup
 	var det []detection
 	if trials > 0 {
