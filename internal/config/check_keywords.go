@@ -106,7 +106,7 @@ func lvsCommonCheckerKeywords(k map[string]keyword, c *Checker, conn *connRaw) {
 		if !p.lvsNeed(l, 1) {
 			return
 		}
-		if v, ok := p.lvsUnsigned(l.Pos, l.Words[1], 0, lvsMaxUint32); ok {
+		if v, ok := p.kaUnsigned(l.Pos, l.Words[1], 0, lvsMaxUint32); ok {
 			r := uint32(v)
 			c.retry = &r
 		} else {
@@ -151,7 +151,7 @@ func lvsConnKeywords(k map[string]keyword, conn *connRaw) {
 		if !p.lvsNeed(l, 1) {
 			return
 		}
-		v, ok := p.lvsUnsigned(l.Pos, l.Words[1], 1, 65535)
+		v, ok := p.kaUnsigned(l.Pos, l.Words[1], 1, 65535)
 		if !ok {
 			p.diags.Warnf(l.Pos, "Invalid checker connect_port '%s'", l.Words[1])
 			return
@@ -178,7 +178,7 @@ func lvsConnKeywords(k map[string]keyword, conn *connRaw) {
 		if !p.lvsNeed(l, 1) {
 			return
 		}
-		v, ok := p.lvsUnsigned(l.Pos, l.Words[1], 1, 65535)
+		v, ok := p.kaUnsigned(l.Pos, l.Words[1], 1, 65535)
 		if !ok {
 			p.diags.Warnf(l.Pos, "Invalid checker bind_port '%s'", l.Words[1])
 			return
@@ -200,7 +200,7 @@ func lvsConnKeywords(k map[string]keyword, conn *connRaw) {
 		if !p.lvsNeed(l, 1) {
 			return
 		}
-		v, ok := p.lvsUnsigned(l.Pos, l.Words[1], 0, lvsMaxUint32)
+		v, ok := p.kaUnsigned(l.Pos, l.Words[1], 0, lvsMaxUint32)
 		if !ok {
 			p.diags.Warnf(l.Pos, "Invalid fwmark connection value '%s'", l.Words[1])
 			return
@@ -230,7 +230,7 @@ func lvsHTTPKeywords(c *Checker, k map[string]keyword, ssl bool) {
 		if !p.lvsNeed(l, 1) {
 			return
 		}
-		if v, ok := p.lvsUnsigned(l.Pos, l.Words[1], 0, lvsMaxUint32); ok {
+		if v, ok := p.kaUnsigned(l.Pos, l.Words[1], 0, lvsMaxUint32); ok {
 			r := uint32(v)
 			c.retry = &r
 		} else {
@@ -497,7 +497,7 @@ func lvsMiscKeywords(c *Checker, k map[string]keyword) {
 		if !p.lvsNeed(l, 1) {
 			return
 		}
-		v, ok := p.lvsUnsigned(l.Pos, l.Words[1], 0, lvsMaxUint32/1_000_000)
+		v, ok := p.kaUnsigned(l.Pos, l.Words[1], 0, lvsMaxUint32/1_000_000)
 		if !ok {
 			p.diags.Warnf(l.Pos, "Invalid misc_timeout value '%s'", l.Words[1])
 			return
@@ -618,7 +618,7 @@ func lvsUDPKeywords(c *Checker, k map[string]keyword) {
 			if !p.lvsNeed(l, 1) {
 				return
 			}
-			v, ok := p.lvsUnsigned(l.Pos, l.Words[1], 0, 65535)
+			v, ok := p.kaUnsigned(l.Pos, l.Words[1], 0, 65535)
 			if !ok {
 				p.diags.Warnf(l.Pos, "UDP_CHECK %s length %s not valid - must be between 0 & 65535", which, l.Words[1])
 				return

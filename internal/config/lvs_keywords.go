@@ -55,7 +55,7 @@ func (c *Config) vsgKeyword(p *parser, l Line) func(*parser, Line) {
 			if !p.lvsNeed(l, 1) {
 				return
 			}
-			mark, ok := p.lvsUnsigned(l.Pos, l.Words[1], 0, lvsMaxUint32)
+			mark, ok := p.kaUnsigned(l.Pos, l.Words[1], 0, lvsMaxUint32)
 			if !ok {
 				p.diags.Warnf(l.Pos, "(%s): fwmark '%s' must be in [0, %d] - ignoring", g.Name, l.Words[1], uint64(lvsMaxUint32))
 				return
@@ -225,7 +225,7 @@ func (c *Config) vsKeyword(p *parser, l Line) *table {
 		if !p.lvsNeed(l, 2) {
 			return nil
 		}
-		mark, ok := p.lvsUnsigned(l.Pos, l.Words[2], 0, lvsMaxUint32)
+		mark, ok := p.kaUnsigned(l.Pos, l.Words[2], 0, lvsMaxUint32)
 		if !ok {
 			p.diags.Warnf(l.Pos, "virtual server fwmark '%s' must be in [0, %d] - ignoring", l.Words[2], uint64(lvsMaxUint32))
 			return nil
@@ -293,7 +293,7 @@ func (vs *VirtualServer) table(c *Config) *table {
 		if !p.lvsNeed(l, 1) {
 			return
 		}
-		if v, ok := p.lvsUnsigned(l.Pos, l.Words[1], 1, lvsMaxUint32); ok {
+		if v, ok := p.kaUnsigned(l.Pos, l.Words[1], 1, lvsMaxUint32); ok {
 			r := uint32(v)
 			vs.Retry = &r
 		} else {
@@ -342,7 +342,7 @@ func (vs *VirtualServer) table(c *Config) *table {
 			vs.PersistenceTimeout = Duration(360 * time.Second)
 			return
 		}
-		v, ok := p.lvsUnsigned(l.Pos, l.Words[1], 1, 86400*31)
+		v, ok := p.kaUnsigned(l.Pos, l.Words[1], 1, 86400*31)
 		if !ok {
 			p.diags.Warnf(l.Pos, "persistence_timeout invalid")
 			return
@@ -397,7 +397,7 @@ func (vs *VirtualServer) table(c *Config) *table {
 		if !p.lvsNeed(l, 1) {
 			return
 		}
-		v, ok := p.lvsUnsigned(l.Pos, l.Words[1], 1, lvsMaxUint32)
+		v, ok := p.kaUnsigned(l.Pos, l.Words[1], 1, lvsMaxUint32)
 		if !ok {
 			p.diags.Warnf(l.Pos, "Quorum %s must be in [1, %d]. Setting to 1.", l.Words[1], uint64(lvsMaxUint32))
 			v = 1
@@ -408,7 +408,7 @@ func (vs *VirtualServer) table(c *Config) *table {
 		if !p.lvsNeed(l, 1) {
 			return
 		}
-		v, ok := p.lvsUnsigned(l.Pos, l.Words[1], 0, lvsMaxUint32)
+		v, ok := p.kaUnsigned(l.Pos, l.Words[1], 0, lvsMaxUint32)
 		if !ok {
 			p.diags.Warnf(l.Pos, "Hysteresis %s must be in [0, %d] - ignoring", l.Words[1], uint64(lvsMaxUint32))
 			return
@@ -419,7 +419,7 @@ func (vs *VirtualServer) table(c *Config) *table {
 		if !p.lvsNeed(l, 1) {
 			return
 		}
-		v, ok := p.lvsUnsigned(l.Pos, l.Words[1], 1, 2147483647)
+		v, ok := p.kaUnsigned(l.Pos, l.Words[1], 1, 2147483647)
 		if !ok {
 			p.diags.Warnf(l.Pos, "Virtual server weight %s is outside range 1-2147483647", l.Words[1])
 			return
@@ -479,7 +479,7 @@ func lvsExtUint(name string, min, max uint64, set func(uint32)) keyword {
 		if !p.lvsNeed(l, 1) {
 			return
 		}
-		if v, ok := p.lvsUnsigned(l.Pos, l.Words[1], min, max); ok {
+		if v, ok := p.kaUnsigned(l.Pos, l.Words[1], min, max); ok {
 			set(uint32(v))
 		} else {
 			p.diags.Warnf(l.Pos, "%s '%s' invalid - ignoring", name, l.Words[1])
@@ -538,7 +538,7 @@ func (vs *VirtualServer) granularity(p *parser, l Line) {
 		}
 	}
 	if f == "inet6" {
-		v, ok := p.lvsUnsigned(l.Pos, s, 1, 128)
+		v, ok := p.kaUnsigned(l.Pos, s, 1, 128)
 		if !ok {
 			p.diags.Warnf(l.Pos, "Invalid IPv6 persistence_granularity specified - %s", s)
 			return
@@ -597,7 +597,7 @@ func (p *parser) lvsForwarding(l Line, prev Forwarding, who string) (Forwarding,
 				p.diags.Warnf(l.Pos, "Missing port for %s server gue tunnel.", who)
 				return prev, false
 			}
-			v, ok := p.lvsUnsigned(l.Pos, w[i+1], 1, 65535)
+			v, ok := p.kaUnsigned(l.Pos, w[i+1], 1, 65535)
 			if !ok {
 				p.diags.Warnf(l.Pos, "Invalid gue tunnel port %s for %s server.", w[i+1], who)
 				return prev, false
@@ -701,7 +701,7 @@ func (rs *RealServer) table(vs *VirtualServer, c *Config) *table {
 		if !p.lvsNeed(l, 1) {
 			return
 		}
-		v, ok := p.lvsUnsigned(l.Pos, l.Words[1], 0, 2147483647)
+		v, ok := p.kaUnsigned(l.Pos, l.Words[1], 0, 2147483647)
 		if !ok {
 			p.diags.Warnf(l.Pos, "Real server weight %s is outside range 0-2147483647", l.Words[1])
 			return
@@ -718,7 +718,7 @@ func (rs *RealServer) table(vs *VirtualServer, c *Config) *table {
 			if !p.lvsNeed(l, 1) {
 				return
 			}
-			v, ok := p.lvsUnsigned(l.Pos, l.Words[1], 0, lvsMaxUint32)
+			v, ok := p.kaUnsigned(l.Pos, l.Words[1], 0, lvsMaxUint32)
 			if !ok {
 				p.diags.Warnf(l.Pos, "Invalid real_server %s '%s' - ignoring", name, l.Words[1])
 				return
@@ -762,7 +762,7 @@ func (rs *RealServer) table(vs *VirtualServer, c *Config) *table {
 		if !p.lvsNeed(l, 1) {
 			return
 		}
-		if v, ok := p.lvsUnsigned(l.Pos, l.Words[1], 1, lvsMaxUint32); ok {
+		if v, ok := p.kaUnsigned(l.Pos, l.Words[1], 1, lvsMaxUint32); ok {
 			r := uint32(v)
 			rs.Retry = &r
 		} else {

@@ -32,36 +32,12 @@ func (p *parser) lvsNeed(l Line, i int) bool {
 	return false
 }
 
-// lvsUnsigned reads s as Keepalived's read_unsigned does: decimal, no sign, at most UINT_MAX, in
-// [min, max]. On failure it reports Keepalived's message and returns ok=false.
-func (p *parser) lvsUnsigned(pos Pos, s string, min, max uint64) (uint64, bool) {
-	if strings.HasPrefix(s, "-") {
-		p.diags.Warnf(pos, "negative number '%s'", s)
-		return 0, false
-	}
-	digits := strings.TrimPrefix(s, "+")
-	if digits == "" || strings.IndexFunc(digits, func(r rune) bool { return r < '0' || r > '9' }) >= 0 {
-		p.diags.Warnf(pos, "invalid number '%s'", s)
-		return 0, false
-	}
-	v, err := strconv.ParseUint(digits, 10, 64)
-	if err != nil || v > lvsMaxUint32 {
-		p.diags.Warnf(pos, "number '%s' outside unsigned integer range", s)
-		return 0, false
-	}
-	if v < min || v > max {
-		p.diags.Warnf(pos, "number '%s' outside range [%d, %d]", s, min, max)
-		return 0, false
-	}
-	return v, true
-}
-
-// lvsUintWord reads word i of l with lvsUnsigned; a missing word is Keepalived's fatal complaint.
+// lvsUintWord reads word i of l with kaUnsigned; a missing word is Keepalived's fatal complaint.
 func (p *parser) lvsUintWord(l Line, i int, min, max uint64) (uint64, bool) {
 	if !p.lvsNeed(l, i) {
 		return 0, false
 	}
-	return p.lvsUnsigned(l.Pos, l.Words[i], min, max)
+	return p.kaUnsigned(l.Pos, l.Words[i], min, max)
 }
 
 // lvsIntWord reads word i of l as Keepalived's read_int does: a signed decimal in [min, max].
@@ -193,7 +169,7 @@ func lvsRest(l Line) string {
 func (p *parser) lvsAddrPort(pos Pos, ip, port string) (netip.Addr, uint16, bool) {
 	var portNum uint64
 	if port != "" && strings.Trim(port, "0") != "" {
-		v, ok := p.lvsUnsigned(pos, port, 1, 65535)
+		v, ok := p.kaUnsigned(pos, port, 1, 65535)
 		if !ok {
 			return netip.Addr{}, 0, false
 		}

@@ -83,7 +83,7 @@ func TestUnsignedReaderUsesKeepalivedMessages(t *testing.T) {
 	for _, tt := range tests {
 		d := &Diagnostics{}
 		p := &parser{diags: d}
-		got, ok := p.lvsUnsigned(Pos{Line: 1}, tt.word, tt.min, tt.max)
+		got, ok := p.kaUnsigned(Pos{Line: 1}, tt.word, tt.min, tt.max)
 		if tt.msg == "" {
 			if !ok || got != tt.want || len(d.List) != 0 {
 				t.Errorf("lvsUnsigned(%q) = %d, %v, %v; want %d", tt.word, got, ok, d.List, tt.want)

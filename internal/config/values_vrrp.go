@@ -29,7 +29,7 @@ func (p *parser) need(l Line, i int) (string, bool) {
 	return "", false
 }
 
-// kaUnsigned reads s as Keepalived's read_unsigned does: a decimal integer in [min, max]
+// kaUnsigned reads s as Keepalived's read_unsigned does, for every keyword table: a decimal integer in [min, max]
 // (min and max within 32 bits).
 func (p *parser) kaUnsigned(pos Pos, s string, min, max uint64) (uint64, bool) {
 	t := strings.TrimLeft(s, " \t")
