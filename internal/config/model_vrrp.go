@@ -104,7 +104,6 @@ type GlobalDefs struct {
 	// (process priorities, SNMP, D-Bus, netlink buffer sizes, ...), as written.
 	Accepted []RawLine `json:"accepted"`
 
-
 	lowerPrioDelaySet, lowerPrioRepeatSet bool
 }
 
