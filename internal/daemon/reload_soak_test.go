@@ -1,0 +1,298 @@
+package daemon
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/status"
+)
+
+var (
+	soakReloads = flag.Int("soak-reloads", 1000, "reloads the reload soak test performs at least (lowered under -short)")
+	soakFor     = flag.Duration("soak-for", 2*time.Second, "how long the reload soak test reloads at least, so that checks are due while it does")
+)
+
+// soakConfig is a virtual server on vsPort over the backends, checked with HTTP_GET every 0.5 s.
+func soakConfig(t *testing.T, vsPort int, backends ...*testBackend) string {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "virtual_server 127.0.0.1 %d {\n  delay_loop 0.5\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n", vsPort)
+	for _, be := range backends {
+		h, p := hostPort(t, be.addr)
+		fmt.Fprintf(&b, "  real_server %s %s {\n    weight 1\n    HTTP_GET {\n      url {\n        path /health\n        status_code 200\n      }\n      connect_timeout 1\n    }\n  }\n", h, p)
+	}
+	b.WriteString("}\n")
+	return b.String()
+}
+
+// openFDs counts this process's open file descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("cannot count file descriptors: %v", err)
+	}
+	return len(ents)
+}
+
+// settle polls until count() is at most limit, for at most within, and returns the last count.
+func settle(within time.Duration, limit int, count func() int) int {
+	deadline := time.Now().Add(within)
+	n := count()
+	for n > limit && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		n = count()
+	}
+	return n
+}
+
+// realServer finds a real server by address in a snapshot.
+func realServer(s status.Snapshot, addr string) (status.RealServer, bool) {
+	for _, vs := range s.VirtualServers {
+		for _, rs := range vs.RealServers {
+			if rs.Address == addr {
+				return rs, true
+			}
+		}
+	}
+	return status.RealServer{}, false
+}
+
+func TestReloadSoakKeepsTrafficStateGoroutinesAndFDs(t *testing.T) {
+	reloads, soakMin := *soakReloads, *soakFor
+	if testing.Short() {
+		reloads, soakMin = min(reloads, 100), min(soakMin, time.Second)
+	}
+	b1, b2, b3 := startBackend(t), startBackend(t), startBackend(t)
+	vsPort := freePort(t)
+	two := soakConfig(t, vsPort, b1, b2)
+	three := soakConfig(t, vsPort, b1, b2, b3)
+	h, p := hostPort(t, b1.addr)
+	brokenText := fmt.Sprintf("virtual_server 127.0.0.1 %d {\n  delay_loop 0.5\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n  real_server %s %s {\n    MISC_CHECK {\n      misc_path /bin/true\n      user no-such-user-vigil\n    }\n  }\n}\n", vsPort, h, p)
+	// Each reload gets a configuration parsed apart from the running one, as SIGHUP does: the
+	// identical reload is equal text, not the same pointer.
+	cfgs := []*config.Config{loadText(t, three), loadText(t, two), loadText(t, two)}
+	broken := loadText(t, brokenText)
+
+	d := runDaemon(t, loadText(t, three))
+	url := fmt.Sprintf("http://127.0.0.1:%d/", vsPort)
+	client := &http.Client{Timeout: 2 * time.Second}
+	t.Cleanup(client.CloseIdleConnections)
+	waitFor(t, 5*time.Second, "all three servers up", func() bool {
+		s := d.Snapshot()
+		for _, b := range []*testBackend{b1, b2, b3} {
+			if rs, ok := realServer(s, b.addr); !ok || !rs.Up {
+				return false
+			}
+		}
+		return true
+	})
+	waitFor(t, 5*time.Second, "balancer serving", func() bool { _, err := get(client, url); return err == nil })
+
+	// Baselines, with the daemon running and the client's connection idle.
+	client.CloseIdleConnections()
+	goroutinesBefore := runtime.NumGoroutine()
+	fdsBefore := openFDs(t)
+	snapBefore := d.Snapshot()
+	since := map[string]time.Time{}
+	for _, b := range []*testBackend{b1, b2} {
+		rs, _ := realServer(snapBefore, b.addr)
+		since[b.addr] = rs.Since
+	}
+	lastCheck, _ := realServer(snapBefore, b1.addr)
+	transitionsBefore := transitionCounts(t, d, b1.addr, b2.addr)
+
+	// Every event while the soak runs; the hub's channel is bounded, so drain it at once.
+	events, unsubscribe := d.hub.Subscribe()
+	var (
+		evMu     sync.Mutex
+		spurious []status.Event
+		lastSeq  uint64
+		gaps     int
+	)
+	evStop, evDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(evDone)
+		for {
+			var ev status.Event
+			select {
+			case ev = <-events:
+			case <-evStop:
+				return
+			}
+			evMu.Lock()
+			if lastSeq != 0 && ev.Seq != lastSeq+1 {
+				gaps++
+			}
+			lastSeq = ev.Seq
+			if (ev.Kind == "server-down" || ev.Kind == "server-up") &&
+				(strings.Contains(ev.Subject, b1.addr) || strings.Contains(ev.Subject, b2.addr)) {
+				spurious = append(spurious, ev)
+			}
+			evMu.Unlock()
+		}
+	}()
+
+	// The client loop: sequential keep-alive requests until the reloads end, bounded in count
+	// and time.
+	ctx, stopClient := context.WithTimeout(context.Background(), 60*time.Second)
+	defer stopClient()
+	var requests, failures atomic.Int64
+	var firstErr atomic.Value
+	clientDone := make(chan struct{})
+	go func() {
+		defer close(clientDone)
+		for i := 0; i < 1_000_000 && ctx.Err() == nil; i++ {
+			requests.Add(1)
+			body, err := get(client, url)
+			if err == nil && body != b1.addr && body != b2.addr && body != b3.addr {
+				err = fmt.Errorf("unexpected body %q", body)
+			}
+			if err != nil {
+				failures.Add(1)
+				firstErr.CompareAndSwap(nil, err)
+			}
+		}
+	}()
+
+	start := time.Now()
+	applied, refused := 0, 0
+	i := 0
+	for ; i < reloads || (time.Since(start) < soakMin && i < 100*reloads); i++ {
+		if i%100 == 50 {
+			before := d.Snapshot()
+			if err := d.Reload(broken); err == nil {
+				t.Fatalf("reload %d: an unbuildable MISC_CHECK was accepted", i)
+			}
+			refused++
+			after := d.Snapshot()
+			if got, want := serverSet(after), serverSet(before); got != want {
+				t.Fatalf("reload %d: a refused reload changed the servers: %s, was %s", i, got, want)
+			}
+			continue
+		}
+		if err := d.Reload(cfgs[i%len(cfgs)]); err != nil {
+			t.Fatalf("reload %d: %v", i, err)
+		}
+		applied++
+	}
+	elapsed := time.Since(start)
+	reloads = i
+	// Leave the last configuration with traffic for one more check round, so that requests run
+	// against the settled pool too.
+	time.Sleep(600 * time.Millisecond)
+	stopClient()
+	<-clientDone
+	unsubscribe()
+	close(evStop) // Subscribe's channel is never closed
+	<-evDone
+
+	t.Logf("%d reloads (%d applied, %d refused) in %v: %.0f reloads/s; %d requests, %d failed",
+		reloads, applied, refused, elapsed.Round(time.Millisecond), float64(reloads)/elapsed.Seconds(), requests.Load(), failures.Load())
+	if n := failures.Load(); n > 0 {
+		t.Errorf("%d of %d requests failed during reloads; first: %v", n, requests.Load(), firstErr.Load())
+	}
+	evMu.Lock()
+	if gaps > 0 {
+		t.Logf("event subscriber missed events %d times (bounded channel)", gaps)
+	}
+	for _, ev := range spurious {
+		t.Errorf("unchanged server changed state during reloads: %+v", ev)
+	}
+	evMu.Unlock()
+
+	snapAfter := d.Snapshot()
+	for _, b := range []*testBackend{b1, b2} {
+		rs, ok := realServer(snapAfter, b.addr)
+		if !ok || !rs.Up {
+			t.Errorf("unchanged server %s is not up after the soak: %+v", b.addr, rs)
+		} else if !rs.Since.Equal(since[b.addr]) {
+			t.Errorf("reloads reset unchanged server %s: since %v, was %v", b.addr, rs.Since, since[b.addr])
+		}
+	}
+	// Unchanged servers keep their timers: their checks go on through a storm of reloads.
+	// delay_loop is 0.5 s; a reload that restarted their timers (warmup up to one interval)
+	// would starve them while reloads come every millisecond.
+	if elapsed > 1500*time.Millisecond {
+		rs, _ := realServer(snapAfter, b1.addr)
+		if len(rs.Checks) == 0 || !rs.Checks[0].At.After(lastCheck.Checks[0].At.Add(elapsed/2)) {
+			t.Errorf("unchanged server %s: last check at %v, %v before the soak began; reloads lasted %v",
+				b1.addr, rs.Checks[0].At, start.Sub(lastCheck.Checks[0].At), elapsed.Round(time.Millisecond))
+		}
+	}
+	// The event subscriber may miss events; the transition counters may not.
+	if got := transitionCounts(t, d, b1.addr, b2.addr); got != transitionsBefore {
+		t.Errorf("unchanged servers' transition counters moved during reloads: %s, were %s", got, transitionsBefore)
+	}
+
+	client.CloseIdleConnections()
+	// Tolerance: the status server, a draining proxied connection, a probe in flight.
+	const goroutineSlack, fdSlack = 5, 6
+	goroutinesAfter := settle(5*time.Second, goroutinesBefore+goroutineSlack, runtime.NumGoroutine)
+	fdsAfter := settle(5*time.Second, fdsBefore+fdSlack, func() int { return openFDs(t) })
+	t.Logf("transition counters of unchanged servers: %s", transitionsBefore)
+	t.Logf("goroutines %d before, %d after; fds %d before, %d after", goroutinesBefore, goroutinesAfter, fdsBefore, fdsAfter)
+	if goroutinesAfter > goroutinesBefore+goroutineSlack {
+		buf := make([]byte, 1<<20)
+		t.Errorf("goroutines grew from %d to %d over %d reloads:\n%s", goroutinesBefore, goroutinesAfter, reloads, buf[:runtime.Stack(buf, true)])
+	}
+	if fdsAfter > fdsBefore+fdSlack {
+		t.Errorf("file descriptors grew from %d to %d over %d reloads", fdsBefore, fdsAfter, reloads)
+	}
+}
+
+// transitionCounts renders vigil_real_server_transitions_total for the given real servers.
+func transitionCounts(t *testing.T, d *Daemon, addrs ...string) string {
+	t.Helper()
+	mfs, err := d.metrics.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, mf := range mfs {
+		if mf.GetName() != "vigil_real_server_transitions_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			l := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				l[lp.GetName()] = lp.GetValue()
+			}
+			for _, a := range addrs {
+				if l["real_server"] == a {
+					out = append(out, fmt.Sprintf("%s->%s=%v", a, l["to"], m.GetCounter().GetValue()))
+				}
+			}
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, " ")
+}
+
+// serverSet names the virtual servers and their real servers' addresses and check kinds.
+func serverSet(s status.Snapshot) string {
+	var b strings.Builder
+	for _, vs := range s.VirtualServers {
+		b.WriteString(vs.Name + "[")
+		for _, rs := range vs.RealServers {
+			b.WriteString(rs.Address)
+			for _, c := range rs.Checks {
+				b.WriteString(" " + c.Kind)
+			}
+			b.WriteString(";")
+		}
+		b.WriteString("]")
+	}
+	return b.String()
+}
