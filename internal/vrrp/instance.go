@@ -397,6 +397,13 @@ func (in *instance) reader(ctx context.Context, done chan<- struct{}) {
 				return
 			}
 			in.log.Warn("vrrp read failed", "error", err)
+			t := in.clk.NewTimer(100 * time.Millisecond) // do not spin on a broken socket
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C():
+			}
 			continue
 		}
 		if ifindex != 0 && ifindex != in.ifindex {
@@ -612,6 +619,10 @@ func (in *instance) queueNotify(s *config.Script, args []string) {
 	}
 }
 
+// notifyTimeout bounds one notify script, so that a hung one cannot hold back the ones after
+// it (Keepalived does not wait for them at all; vigil runs them in order).
+const notifyTimeout = 30 * time.Second
+
 // notifier runs notify scripts one at a time in the order of the state changes, so that the
 // instance never waits for a script and scripts see the changes in order.
 func (in *instance) notifier(ctx context.Context, done chan<- struct{}) {
@@ -629,7 +640,7 @@ func (in *instance) notifier(ctx context.Context, done chan<- struct{}) {
 			}
 			user = u
 		}
-		o := in.runner.Run(ctx, notify.Script{Command: j.script.Command, Args: j.args, User: user})
+		o := in.runner.Run(ctx, notify.Script{Command: j.script.Command, Args: j.args, User: user, Timeout: notifyTimeout})
 		if !o.Success() {
 			in.log.Warn("notify script failed", "script", j.script.Command, "args", j.args, "result", o.String())
 		}
