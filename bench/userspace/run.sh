@@ -6,7 +6,9 @@
 #   DURATION (10s per run), ROUNDS (1; HAProxy and vigil alternate), CONNS (64), THREADS (2),
 #   PIN (1: balancer on CPU 1 with one thread, wrk and nginx on CPU 0; 0: no pinning, the
 #   balancer uses every CPU), BASE_PORT (18080),
-#   LBSERVE_ARGS (extra lbserve flags, e.g. "-cpuprofile /tmp/lb.prof").
+#   LBSERVE_ARGS (extra lbserve flags, e.g. "-cpuprofile /tmp/lb.prof"),
+#   VIGIL_VARIANTS (";"-separated NAME=FLAGS: several lbserve, each run after HAProxy in every
+#   round, e.g. "splice=;ready=-copy 16384"; default "vigil=$LBSERVE_ARGS").
 set -euo pipefail
 
 DURATION=${DURATION:-10s}
@@ -68,7 +70,6 @@ NGINX
 done
 
 HAPROXY_PORT=$((BASE_PORT + 10))
-VIGIL_PORT=$((BASE_PORT + 11))
 {
 	echo "global"
 	echo "	maxconn 4096"
@@ -91,10 +92,21 @@ HAPROXY_PID=$!
 PIDS+=($HAPROXY_PID)
 
 (cd "$ROOT" && go build -o "$WORK/lbserve" ./bench/userspace/lbserve)
-GOMAXPROCS=${VIGIL_PROCS:-$LB_THREADS} "${LB_CPU[@]}" "$WORK/lbserve" -listen "127.0.0.1:$VIGIL_PORT" \
-	-backends "$(IFS=,; echo "${BACKENDS[*]}")" -algo rr ${LBSERVE_ARGS:-} 2>"$WORK/lbserve.log" &
-VIGIL_PID=$!
-PIDS+=($VIGIL_PID)
+# VIGIL_VARIANTS: ";"-separated NAME=LBSERVE_FLAGS, one lbserve each on its own port.
+VARIANTS=${VIGIL_VARIANTS:-"vigil=${LBSERVE_ARGS:-}"}
+IFS=';' read -ra VARIANT_LIST <<<"$VARIANTS"
+NAMES=() PORTS=() VPIDS=()
+v=0
+for item in "${VARIANT_LIST[@]}"; do
+	name=${item%%=*} args=${item#*=}
+	port=$((BASE_PORT + 11 + v))
+	v=$((v + 1))
+	# shellcheck disable=SC2086 # args are flags to split
+	GOMAXPROCS=${VIGIL_PROCS:-$LB_THREADS} "${LB_CPU[@]}" "$WORK/lbserve" -listen "127.0.0.1:$port" \
+		-backends "$(IFS=,; echo "${BACKENDS[*]}")" -algo rr $args 2>"$WORK/lbserve-$name.log" &
+	PIDS+=($!)
+	NAMES+=("$name") PORTS+=("$port") VPIDS+=($!)
+done
 
 wait_port() {
 	local deadline=$((SECONDS + 10))
@@ -105,7 +117,7 @@ wait_port() {
 }
 for b in "${BACKENDS[@]}"; do wait_port "${b##*:}"; done
 wait_port "$HAPROXY_PORT"
-wait_port "$VIGIL_PORT"
+for port in "${PORTS[@]}"; do wait_port "$port"; done
 
 TICK=$(getconf CLK_TCK)
 # cpu_ticks PID: user+system ticks of the process (all threads), fields 14 and 15 of stat.
@@ -139,10 +151,17 @@ echo "|---|---|---|---|---|"
 run direct-nginx "${BACKENDS[0]##*:}" -
 for ((r = 0; r < ROUNDS; r++)); do
 	run haproxy "$HAPROXY_PORT" "$HAPROXY_PID"
-	run vigil "$VIGIL_PORT" "$VIGIL_PID"
+	for i in "${!NAMES[@]}"; do run "${NAMES[$i]}" "${PORTS[$i]}" "${VPIDS[$i]}"; done
 done
 echo
-# Ratios over all rounds: mean requests/s, and total CPU over total requests.
-awk -v rounds="$ROUNDS" '$1 == "haproxy" {hr += $2; hc += $3} $1 == "vigil" {vr += $2; vc += $3}
-	END {printf "vigil/HAProxy over %d round(s): requests/s %.2fx, CPU per request %.2fx\n", rounds, vr / hr, (vc / vr) / (hc / hr)}' "$WORK/results"
+# Medians over the rounds, and each variant against HAProxy's medians.
+echo "| path (median of $ROUNDS) | requests/s | CPU µs/request | requests/s vs HAProxy | CPU/request vs HAProxy |"
+echo "|---|---|---|---|---|"
+for name in haproxy "${NAMES[@]}"; do
+	rps=$(awk -v n="$name" '$1 == n {print $2}' "$WORK/results" | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}')
+	us=$(awk -v n="$name" '$1 == n {print $4}' "$WORK/results" | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}')
+	[[ $name == haproxy ]] && { hrps=$rps hus=$us; }
+	awk -v n="$name" -v r="$rps" -v u="$us" -v hr="$hrps" -v hu="$hus" \
+		'BEGIN {printf "| %s | %.0f | %.2f | %.2fx | %.2fx |\n", n, r, u, r / hr, u / hu}'
+done
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

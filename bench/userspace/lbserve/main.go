@@ -34,6 +34,7 @@ func main() {
 	idle := flag.Duration("idle", 0, "idle timeout (0: the default)")
 	verbose := flag.Bool("v", false, "debug logging")
 	copyBuf := flag.Int("copy", 0, "move TCP payload through a buffer of this many bytes instead of splice (0: splice)")
+	plain := flag.Bool("plain", false, "with -copy, use Go's Read and Write instead of the recvmmsg readiness loop")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file until stopped")
 	flag.Parse()
 
@@ -57,7 +58,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "lbserve:", err)
 		os.Exit(2)
 	}
-	b := userspace.New(log, userspace.Options{CopyBuffer: *copyBuf})
+	b := userspace.New(log, userspace.Options{CopyBuffer: *copyBuf, PlainCopy: *plain})
 	if err := b.Apply(context.Background(), svc); err != nil {
 		fmt.Fprintln(os.Stderr, "lbserve:", err)
 		os.Exit(1)

@@ -45,6 +45,10 @@ type Options struct {
 	// pipe (two descriptors) per direction while a connection waits, so a connection costs six
 	// descriptors instead of two; choose a buffer when descriptors are the scarce resource.
 	CopyBuffer int
+	// PlainCopy makes CopyBuffer move the payload with Go's Read and Write. Without it, on
+	// Linux, each direction runs a readiness loop (recvmmsg and write inside one
+	// RawConn.Read) that saves the read per burst that can only return EAGAIN.
+	PlainCopy bool
 	// Now is the clock for persistence; time.Now when nil.
 	Now func() time.Time
 }

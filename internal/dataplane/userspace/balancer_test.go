@@ -423,7 +423,7 @@ func TestHalfCloseDeliversTheWholeAnswer(t *testing.T) {
 var copyModes = []struct {
 	name string
 	opts Options
-}{{"splice", Options{}}, {"buffer", Options{CopyBuffer: 4096}}}
+}{{"splice", Options{}}, {"buffer", Options{CopyBuffer: 4096}}, {"plain", Options{CopyBuffer: 4096, PlainCopy: true}}}
 
 func testHalfClose(t *testing.T, opts Options) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

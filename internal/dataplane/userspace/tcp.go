@@ -119,6 +119,9 @@ func (s *service) proxy(sess *tcpSession, b *backend) {
 // shuts its write side still gets the whole answer. A failure resets both sides.
 func (s *service) pipe(sess *tcpSession, dir int, dst, src *net.TCPConn, counter *atomic.Uint64) {
 	if size := s.bal.opts.CopyBuffer; size > 0 {
+		if !s.bal.opts.PlainCopy && s.pipeReady(sess, dir, dst, src, counter, size) {
+			return
+		}
 		s.pipeCopy(sess, dir, dst, src, counter, size)
 		return
 	}

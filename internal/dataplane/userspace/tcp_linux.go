@@ -1,0 +1,173 @@
+//go:build linux
+
+package userspace
+
+import (
+	"errors"
+	"net"
+	"os"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// readyLoop is one direction of a connection moved through a buffer by a readiness loop that
+// costs one recvmmsg(2) and one write(2) per burst of data, where Read and Write through Go's
+// netpoller cost one more read that can only say EAGAIN.
+//
+// The loop runs inside a single RawConn.Read, so the runtime's readiness flag is never reset
+// between bursts: after a read that drained the socket the callback returns false and the
+// goroutine parks until the next edge. Knowing that the socket is drained, and whether the
+// peer's FIN came with the last data, is what recvmmsg with two messages gives in one call: the
+// first message takes the data, the second reports EAGAIN (drained), 0 (FIN) or more data.
+type readyLoop struct {
+	buf  []byte
+	iov  [2]unix.Iovec
+	msgs [2]unix.Mmsghdr
+
+	srcRaw, dstRaw interface {
+		Read(func(uintptr) bool) error
+		Write(func(uintptr) bool) error
+	}
+	// out is what the write callback still has to send.
+	out []byte
+	// eof: the source sent FIN. err: a system call failed (not EAGAIN).
+	eof bool
+	err error
+
+	counter  *atomic.Uint64
+	progress *atomic.Int64
+
+	readFn, writeFn func(uintptr) bool
+}
+
+// newReadyLoop returns nil when a side does not expose its descriptor.
+func newReadyLoop(dst, src *net.TCPConn, size int, counter *atomic.Uint64, progress *atomic.Int64) *readyLoop {
+	srcRaw, err := src.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	dstRaw, err := dst.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	size = max(size, 2)
+	l := &readyLoop{buf: make([]byte, size), srcRaw: srcRaw, dstRaw: dstRaw, counter: counter, progress: progress}
+	half := size / 2
+	l.iov[0].Base = &l.buf[0]
+	l.iov[0].SetLen(half)
+	l.iov[1].Base = &l.buf[half]
+	l.iov[1].SetLen(size - half)
+	for i := range l.msgs {
+		l.msgs[i].Hdr.Iov = &l.iov[i]
+		l.msgs[i].Hdr.SetIovlen(1)
+	}
+	l.readFn = l.read
+	l.writeFn = l.write
+	return l
+}
+
+// read is the RawConn.Read callback: it moves bursts until the source is drained (false: wait
+// for the next edge), ends (eof) or fails (err).
+func (l *readyLoop) read(fd uintptr) bool {
+	half := len(l.buf) / 2
+	for {
+		l.msgs[0].Len, l.msgs[1].Len = 0, 0
+		r, _, errno := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&l.msgs[0])), 2, 0, 0, 0)
+		switch errno {
+		case 0:
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		default:
+			l.err = errno
+			return true
+		}
+		n1, n2 := int(l.msgs[0].Len), int(l.msgs[1].Len)
+		if n1 == 0 { // FIN with nothing before it
+			l.eof = true
+			return true
+		}
+		data := l.buf[:n1]
+		if r == 2 && n2 > 0 {
+			if n1 < half { // data arrived between the two messages
+				copy(l.buf[n1:], l.buf[half:half+n2])
+			}
+			data = l.buf[:n1+n2]
+		}
+		l.out = data
+		if err := l.dstRaw.Write(l.writeFn); err != nil || l.err != nil {
+			if l.err == nil {
+				l.err = err
+			}
+			return true
+		}
+		l.counter.Add(uint64(len(data)))
+		l.progress.Store(time.Now().UnixNano())
+		switch {
+		case r == 2 && n2 == 0: // the second message met the FIN
+			l.eof = true
+			return true
+		case r == 1:
+			// The second message found nothing (EAGAIN): drained, wait for the next edge.
+			// Caveat: an error there (a reset that came with the data) looks the same; the
+			// kernel keeps it for the next call, which comes with the next edge, a write in
+			// the other direction, or the idle timeout.
+			return false
+		}
+		// Both messages filled: there may be more.
+	}
+}
+
+// write is the RawConn.Write callback: false waits until dst is writable again.
+func (l *readyLoop) write(fd uintptr) bool {
+	for len(l.out) > 0 {
+		n, _, errno := unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&l.out[0])), uintptr(len(l.out)))
+		switch errno {
+		case 0:
+			l.out = l.out[n:]
+		case unix.EINTR:
+		case unix.EAGAIN:
+			return false
+		default:
+			l.err = errno
+			return true
+		}
+	}
+	return true
+}
+
+// pipeReady is pipeCopy through a readyLoop. It reports false, having done nothing, when the
+// connections do not expose descriptors.
+func (s *service) pipeReady(sess *tcpSession, dir int, dst, src *net.TCPConn, counter *atomic.Uint64, size int) bool {
+	l := newReadyLoop(dst, src, size, counter, &sess.progress[dir])
+	if l == nil {
+		return false
+	}
+	other := &sess.progress[1-dir]
+	for {
+		idle := s.idleTimeout()
+		src.SetReadDeadline(time.Now().Add(idle))
+		err := l.srcRaw.Read(l.readFn)
+		if l.eof && l.err == nil {
+			sess.progress[dir].Store(0)
+			dst.CloseWrite()
+			return true
+		}
+		if l.err != nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+			break
+		}
+		// The deadline was set when the loop started, not at the last burst: idle only if
+		// neither direction moved for that long.
+		if time.Since(time.Unix(0, sess.progress[dir].Load())) < idle || time.Since(time.Unix(0, other.Load())) < idle {
+			continue
+		}
+		break
+	}
+	sess.progress[dir].Store(0)
+	sess.reset()
+	return true
+}

@@ -1,0 +1,13 @@
+//go:build !linux
+
+package userspace
+
+import (
+	"net"
+	"sync/atomic"
+)
+
+// pipeReady needs recvmmsg(2); elsewhere pipeCopy does the work.
+func (s *service) pipeReady(*tcpSession, int, *net.TCPConn, *net.TCPConn, *atomic.Uint64, int) bool {
+	return false
+}
