@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -443,14 +444,29 @@ vrrp_instance VI_6 {
 }
 
 func TestInteropWithKeepalived(t *testing.T) {
-	for _, version := range []int{2, 3} {
-		t.Run(fmt.Sprintf("v%d", version), func(t *testing.T) {
+	tests := []struct {
+		name     string
+		version  int
+		advert   time.Duration
+		unicastK string // Keepalived's unicast settings; vigil's mirror them
+		unicastV string
+	}{
+		{"v2", 2, time.Second, "", ""},
+		{"v3", 3, time.Second, "", ""},
+		{"v3 unicast", 3, 500 * time.Millisecond,
+			"unicast_src_ip 192.0.2.1\n  unicast_peer {\n    192.0.2.2\n  }",
+			"unicast_src_ip 192.0.2.2\n  unicast_peer {\n    192.0.2.1\n  }"},
+	}
+	for _, tc := range tests {
+		version := tc.version
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			nsK, nsV := pair(t, "192.0.2.1/24", "192.0.2.2/24")
 			vip := netip.MustParseAddr("192.0.2.100")
-			const advert = time.Second
-			k := startKeepalived(t, nsK, vrrpConf("k", version, 150, "1", "192.0.2.100/24", ""))
-			v := startVigil(t, nsV, vrrpConf("v", version, 100, "1", "192.0.2.100/24", ""))
+			advert := tc.advert
+			adv := strconv.FormatFloat(advert.Seconds(), 'f', -1, 64)
+			k := startKeepalived(t, nsK, vrrpConf("k", version, 150, adv, "192.0.2.100/24", tc.unicastK))
+			v := startVigil(t, nsV, vrrpConf("v", version, 100, adv, "192.0.2.100/24", tc.unicastV))
 			waitFor(t, 15*time.Second, "Keepalived master holding the VIP, vigil backup", func() bool {
 				return hasAddr(t, nsK, "eth0", vip) && v.state("VI_1") == "BACKUP" && !hasAddr(t, nsV, "eth0", vip)
 			})
@@ -482,7 +498,7 @@ func TestInteropWithKeepalived(t *testing.T) {
 			// Keepalived back at a lower priority must accept vigil's adverts and stay
 			// backup past its own master down interval.
 			before, _ := v.instance("VI_1")
-			startKeepalived(t, nsK, vrrpConf("k", version, 50, "1", "192.0.2.100/24", ""))
+			startKeepalived(t, nsK, vrrpConf("k", version, 50, adv, "192.0.2.100/24", tc.unicastK))
 			time.Sleep(3*advert + skew(50, advert) + advert)
 			after, _ := v.instance("VI_1")
 			if hasAddr(t, nsK, "eth0", vip) || after.State != "MASTER" || after.Transitions != before.Transitions {
