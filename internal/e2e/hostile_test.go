@@ -83,9 +83,10 @@ func startStreamer(t *testing.T) *streamer {
 	return s
 }
 
-// TestHungAndHostileServersAreCutAtTheirBoundsWhileOthersKeepTheirSchedule puts four real
+// TestHungAndHostileServersAreCutAtTheirBoundsWhileOthersKeepTheirSchedule puts five real
 // servers in one virtual server: a MISC_CHECK script that hangs (sleep 1000 in a child), an
-// HTTP server that accepts and never answers, one that streams a 1 GB body, and a healthy one.
+// HTTP server and a TLS server that accept and never answer, one that streams a 1 GB body, and
+// a healthy one.
 // The first three leave the pool within their bounds, each probe cut at its timeout or at
 // the response size bound, the hung script's whole process group killed; meanwhile the healthy
 // server's probes keep arriving at its delay_loop.
@@ -115,6 +116,10 @@ func TestHungAndHostileServersAreCutAtTheirBoundsWhileOthersKeepTheirSchedule(t 
 		fmt.Fprintf(&b, "  real_server %s %s {\n    HTTP_GET {\n      url {\n        path /health\n      }\n      connect_timeout %s\n      delay_loop %s\n      retry 1\n      delay_before_retry 0.1\n    }\n  }\n", h, p, timeout, delay)
 	}
 	httpRS(hole, "1", "0.5")
+	// SSL_GET to a second silent server: the TLS handshake itself hangs.
+	tlsHole := blackhole(t)
+	th, tp := splitAddr(t, tlsHole)
+	fmt.Fprintf(&b, "  real_server %s %s {\n    SSL_GET {\n      url {\n        path /health\n      }\n      connect_timeout 1\n      delay_loop 0.5\n      retry 1\n      delay_before_retry 0.1\n    }\n  }\n", th, tp)
 	httpRS(stream.addr, "3", "0.5")
 	httpRS(good.addr, "1", "0.25")
 	b.WriteString("}\n")
@@ -126,6 +131,7 @@ func TestHungAndHostileServersAreCutAtTheirBoundsWhileOthersKeepTheirSchedule(t 
 	warm := func(tm timing) timing { tm.D *= 2; return tm }
 	expectRemoval(t, d, "127.0.0.2:9", warm(miscTm), start, "MISC_CHECK: script hangs in sleep 1000")
 	expectRemoval(t, d, hole, warm(holeTm), start, "HTTP_GET: server accepts and never answers")
+	expectRemoval(t, d, tlsHole, warm(holeTm), start, "SSL_GET: server accepts and never starts the TLS handshake")
 	expectRemoval(t, d, stream.addr, warm(streamTm), start, "HTTP_GET: server streams 1 GB")
 
 	cut := func(addr string, limit time.Duration, want string) {
@@ -138,6 +144,7 @@ func TestHungAndHostileServersAreCutAtTheirBoundsWhileOthersKeepTheirSchedule(t 
 		}
 	}
 	cut(hole, holeTm.T+slack, "time")
+	cut(tlsHole, holeTm.T+slack, "time")
 	cut(stream.addr, streamTm.T, "exceeds")
 	if n := stream.written.Load(); n > 64<<20 {
 		t.Errorf("the 1 GB stream wrote %d MB before the check cut it; the bound is 1 MB plus socket buffers", n>>20)
