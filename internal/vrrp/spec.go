@@ -134,6 +134,15 @@ func newSpec(c *config.Config, v *config.VRRPInstance) (*spec, error) {
 		LowerPrioNoAdvert:    v.LowerPrioNoAdvert,
 		HigherPrioSendAdvert: v.HigherPrioSendAdvert,
 	}
+	if s.ipv6 && v.Version == 2 {
+		return nil, fmt.Errorf("vrrp %s: VRRP version 2 cannot carry IPv6 addresses; use version 3", v.Name)
+	}
+	// Check the machine's configuration now rather than at every retry of the socket.
+	probe := s.fsm
+	probe.Addr = netip.IPv4Unspecified()
+	if _, err := fsm.New(probe); err != nil {
+		return nil, fmt.Errorf("vrrp %s: %w", v.Name, err)
+	}
 	s.expect = packet.Expect{Version: uint8(v.Version), Interval: packet.IntervalFromDuration(uint8(v.Version), v.AdvertInt.D())}
 	if a := v.Authentication; a != nil && v.Version == 2 {
 		switch a.Type {
