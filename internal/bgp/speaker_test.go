@@ -1,0 +1,343 @@
+package bgp
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"testing"
+	"time"
+
+	api "github.com/osrg/gobgp/v3/api"
+	"github.com/osrg/gobgp/v3/pkg/server"
+	"go.uber.org/goleak"
+)
+
+// GoBGP's Serve loop cannot be ended (see doc.go); every other goroutine must be gone.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/osrg/gobgp/v3/pkg/server.(*BgpServer).Serve"))
+}
+
+const (
+	routerAS  = 65000
+	speakerAS = 65001
+	vip       = "192.0.2.10/32"
+)
+
+func testLogger(t *testing.T) *slog.Logger {
+	if os.Getenv("BGP_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// freePort finds a TCP port free on addr.
+func freePort(t *testing.T, addr string) int32 {
+	t.Helper()
+	l, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
+	if err != nil {
+		t.Fatalf("find a free port on %s: %v", addr, err)
+	}
+	defer l.Close()
+	return int32(l.Addr().(*net.TCPAddr).Port)
+}
+
+// router is a plain GoBGP server playing the upstream router: it listens on addr:port,
+// accepts the given speaker addresses passively, and keeps multipath on.
+type router struct {
+	srv  *server.BgpServer
+	addr string
+	port int32
+}
+
+func startRouter(t *testing.T, addr string, peers ...string) *router {
+	t.Helper()
+	r := &router{srv: server.NewBgpServer(server.LoggerOption(gobgpLogger{testLogger(t)})), addr: addr,
+		port: freePort(t, addr)}
+	go r.srv.Serve()
+	t.Cleanup(r.srv.Stop)
+	err := r.srv.StartBgp(context.Background(), &api.StartBgpRequest{Global: &api.Global{
+		Asn: routerAS, RouterId: "192.0.2.254", ListenPort: r.port, ListenAddresses: []string{addr},
+		UseMultiplePaths: true}})
+	if err != nil {
+		t.Fatalf("start router on %s:%d: %v", addr, r.port, err)
+	}
+	for _, p := range peers {
+		err := r.srv.AddPeer(context.Background(), &api.AddPeerRequest{Peer: &api.Peer{
+			Conf:      &api.PeerConf{NeighborAddress: p, PeerAsn: speakerAS},
+			Transport: &api.Transport{PassiveMode: true},
+			AfiSafis: []*api.AfiSafi{{Config: &api.AfiSafiConfig{Family: familyOf(true), Enabled: true}},
+				{Config: &api.AfiSafiConfig{Family: familyOf(false), Enabled: true}}},
+		}})
+		if err != nil {
+			t.Fatalf("router: add peer %s: %v", p, err)
+		}
+	}
+	return r
+}
+
+// paths lists the router's paths to prefix in its global RIB.
+func (r *router) paths(t *testing.T, prefix string) []*api.Path {
+	t.Helper()
+	var out []*api.Path
+	p := netip.MustParsePrefix(prefix)
+	err := r.srv.ListPath(context.Background(), &api.ListPathRequest{TableType: api.TableType_GLOBAL,
+		Family: familyOf(p.Addr().Is4()), Prefixes: []*api.TableLookupPrefix{{Prefix: prefix}}},
+		func(d *api.Destination) { out = append(out, d.Paths...) })
+	if err != nil {
+		t.Fatalf("router: list paths to %s: %v", prefix, err)
+	}
+	return out
+}
+
+// peerState is the router's session state with peer.
+func (r *router) peerState(t *testing.T, peer string) api.PeerState_SessionState {
+	t.Helper()
+	state := api.PeerState_UNKNOWN
+	err := r.srv.ListPeer(context.Background(), &api.ListPeerRequest{Address: peer}, func(p *api.Peer) {
+		state = p.State.SessionState
+	})
+	if err != nil {
+		t.Fatalf("router: list peer %s: %v", peer, err)
+	}
+	return state
+}
+
+// waitFor polls cond every 10 ms until it holds, failing the test after limit. It returns
+// how long it took.
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > limit {
+			t.Fatalf("%s: not within %v", what, limit)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// running is one speaker's Run in the background.
+type running struct {
+	s      *Speaker
+	cancel context.CancelFunc
+	done   chan struct{} // closed when Run returns
+	err    error         // Run's result, once done is closed
+}
+
+// startSpeakers runs one vigil speaker per local address toward r until the test ends, and
+// waits for their sessions to be established.
+//
+// GoBGP's StartBgp writes package globals (route selection options) that every server's
+// goroutine reads, so the servers in one process start one after the other, and all of them
+// before any has a neighbor: each Run waits at afterStart until every server has started.
+func startSpeakers(t *testing.T, r *router, locals []string, mod func(*Config)) []*running {
+	t.Helper()
+	started := make(chan struct{}, len(locals))
+	gate := make(chan struct{})
+	var out []*running
+	for i, local := range locals {
+		cfg := Config{LocalAS: speakerAS, RouterID: netip.AddrFrom4([4]byte{192, 0, 2, byte(1 + i)}), ListenPort: -1,
+			Neighbors: []Neighbor{{Address: netip.MustParseAddr(r.addr), AS: routerAS, Port: uint32(r.port),
+				LocalAddress: netip.MustParseAddr(local)}}}
+		if mod != nil {
+			mod(&cfg)
+		}
+		s, err := New(cfg, testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.afterStart = func() {
+			started <- struct{}{}
+			<-gate
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		rn := &running{s: s, cancel: cancel, done: make(chan struct{})}
+		go func() {
+			defer close(rn.done)
+			rn.err = s.Run(ctx)
+		}()
+		t.Cleanup(func() {
+			cancel()
+			select {
+			case <-rn.done:
+			case <-time.After(15 * time.Second):
+				t.Errorf("speaker %s: Run did not return within 15s of cancel", local)
+			}
+		})
+		out = append(out, rn)
+		// One StartBgp at a time, too: each writes the same globals.
+		select {
+		case <-started:
+		case <-time.After(10 * time.Second):
+			close(gate)
+			t.Fatalf("speaker %s did not start within 10s", local)
+		}
+	}
+	close(gate)
+	for _, local := range locals {
+		// GoBGP's first connection attempt comes 1 to 2 s after the peer is added.
+		waitFor(t, 10*time.Second, "session "+local+" → router established", func() bool {
+			return r.peerState(t, local) == api.PeerState_ESTABLISHED
+		})
+	}
+	return out
+}
+
+func TestAnnounceReachesRouterAndWithdrawRemovesItAfterHoldDown(t *testing.T) {
+	r := startRouter(t, "127.0.0.2", "127.0.0.1")
+	holdDown := 500 * time.Millisecond
+	s := startSpeakers(t, r, []string{"127.0.0.1"}, func(c *Config) { c.HoldDown = holdDown })[0].s
+	med := uint32(10)
+	announced := time.Now()
+	if err := s.Announce("vs1", Route{Prefix: netip.MustParsePrefix(vip), Communities: []string{"65001:100"}, MED: &med},
+		"quorum gained"); err != nil {
+		t.Fatal(err)
+	}
+	took := waitFor(t, time.Second, "router has "+vip, func() bool { return len(r.paths(t, vip)) == 1 })
+	t.Logf("announce → router RIB: %v", took)
+	ps := r.paths(t, vip)
+	attrs := map[string]bool{}
+	for _, a := range ps[0].Pattrs {
+		m, err := a.UnmarshalNew()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch v := m.(type) {
+		case *api.CommunitiesAttribute:
+			attrs["community"] = len(v.Communities) == 1 && v.Communities[0] == 65001<<16|100
+		case *api.MultiExitDiscAttribute:
+			attrs["med"] = v.Med == 10
+		case *api.NextHopAttribute:
+			attrs["nexthop"] = v.NextHop == "127.0.0.1"
+		}
+	}
+	if !attrs["community"] || !attrs["med"] || !attrs["nexthop"] {
+		t.Errorf("router's path attributes %v, want community 65001:100, MED 10 and next hop 127.0.0.1", attrs)
+	}
+
+	// A withdraw within the hold-down waits for its end.
+	s.Withdraw("vs1", "quorum lost")
+	withdrawn := time.Now()
+	if st := s.Snapshot(context.Background()).Prefixes; len(st) != 1 || st[0].State != PendingWithdraw {
+		t.Fatalf("prefixes after an early withdraw: %+v, want one pending withdraw", st)
+	}
+	gone := waitFor(t, holdDown+time.Second, "router drops "+vip, func() bool { return len(r.paths(t, vip)) == 0 })
+	if since := time.Since(announced); since < holdDown {
+		t.Errorf("route gone %v after the announce, before the %v hold-down ended", since, holdDown)
+	}
+	t.Logf("withdraw (held %v) → router RIB: %v", holdDown, gone)
+
+	// After the hold-down, both ways are immediate... once the hold-down from the withdraw ends.
+	waitFor(t, 2*holdDown, "hold-down after the withdraw", func() bool { return time.Since(withdrawn) > 2*holdDown })
+	start := time.Now()
+	s.Announce("vs1", Route{Prefix: netip.MustParsePrefix(vip)}, "quorum gained")
+	took = waitFor(t, time.Second, "router has "+vip+" again", func() bool { return len(r.paths(t, vip)) == 1 })
+	t.Logf("announce → router RIB: %v", took)
+	waitFor(t, 2*holdDown, "hold-down after the announce", func() bool { return time.Since(start) > holdDown })
+	s.Withdraw("vs1", "quorum lost")
+	took = waitFor(t, time.Second, "router drops "+vip+" again", func() bool { return len(r.paths(t, vip)) == 0 })
+	t.Logf("withdraw (no hold-down left) → router RIB: %v", took)
+
+	st := s.Snapshot(context.Background())
+	if len(st.Sessions) != 1 || st.Sessions[0].State != "ESTABLISHED" || st.Sessions[0].Peer != netip.MustParseAddr("127.0.0.2") ||
+		st.Sessions[0].Since.IsZero() {
+		t.Errorf("sessions %+v, want one established with 127.0.0.2", st.Sessions)
+	}
+	if len(st.Prefixes) != 1 || st.Prefixes[0].State != Withdrawn || st.Prefixes[0].Reason != "quorum lost" {
+		t.Errorf("prefixes %+v, want vs1 withdrawn for quorum lost", st.Prefixes)
+	}
+}
+
+func TestTwoSpeakersGiveTheRouterTwoPaths(t *testing.T) {
+	r := startRouter(t, "127.0.0.2", "127.0.0.1", "127.0.0.3")
+	rs := startSpeakers(t, r, []string{"127.0.0.1", "127.0.0.3"}, nil)
+	a, b := rs[0].s, rs[1].s
+	for _, s := range []*Speaker{a, b} {
+		if err := s.Announce("vs1", Route{Prefix: netip.MustParsePrefix(vip)}, "quorum gained"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, time.Second, "router has two paths to "+vip, func() bool { return len(r.paths(t, vip)) == 2 })
+	hops := map[string]bool{}
+	for _, p := range r.paths(t, vip) {
+		hops[p.NeighborIp] = true
+	}
+	if !hops["127.0.0.1"] || !hops["127.0.0.3"] {
+		t.Errorf("paths from %v, want from 127.0.0.1 and 127.0.0.3", hops)
+	}
+	// One node losing quorum leaves the other's path.
+	b.Withdraw("vs1", "quorum lost")
+	waitFor(t, time.Second, "router keeps one path", func() bool {
+		ps := r.paths(t, vip)
+		return len(ps) == 1 && ps[0].NeighborIp == "127.0.0.1"
+	})
+}
+
+func TestShutdownWithdrawsBeforeClosingTheSession(t *testing.T) {
+	r := startRouter(t, "127.0.0.2", "127.0.0.1")
+	wait := 1500 * time.Millisecond
+	rn := startSpeakers(t, r, []string{"127.0.0.1"}, func(c *Config) { c.GracefulShutdownWait = wait })[0]
+	s := rn.s
+	if err := s.Announce("vs1", Route{Prefix: netip.MustParsePrefix(vip)}, "quorum gained"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Second, "router has "+vip, func() bool { return len(r.paths(t, vip)) == 1 })
+	stopped := time.Now()
+	rn.cancel()
+	took := waitFor(t, time.Second, "router drops "+vip+" on shutdown", func() bool { return len(r.paths(t, vip)) == 0 })
+	if st := r.peerState(t, "127.0.0.1"); st != api.PeerState_ESTABLISHED {
+		t.Fatalf("session %s when the route went; want it still established (withdraw first)", st)
+	}
+	t.Logf("shutdown → router RIB without the route: %v, session still up", took)
+	select {
+	case <-rn.done:
+		if rn.err != nil {
+			t.Fatal(rn.err)
+		}
+		if since := time.Since(stopped); since < wait {
+			t.Errorf("Run returned %v after cancel, before the %v graceful wait", since, wait)
+		}
+	case <-time.After(wait + 5*time.Second):
+		t.Fatal("Run did not return")
+	}
+	waitFor(t, 5*time.Second, "router sees the session closed", func() bool {
+		return r.peerState(t, "127.0.0.1") != api.PeerState_ESTABLISHED
+	})
+	// Announce after shutdown changes nothing.
+	if err := s.Announce("vs2", Route{Prefix: netip.MustParsePrefix("192.0.2.11/32")}, "late"); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Snapshot(context.Background()); len(st.Sessions) != 0 || len(st.Prefixes) != 1 || st.Prefixes[0].State != Withdrawn {
+		t.Errorf("snapshot after shutdown %+v, want no sessions and vs1 withdrawn", st)
+	}
+}
+
+func TestRouteAnnouncedBeforeRunIsSentWhenTheSessionComesUp(t *testing.T) {
+	r := startRouter(t, "127.0.0.2", "127.0.0.1")
+	cfg := Config{LocalAS: speakerAS, RouterID: netip.MustParseAddr("192.0.2.1"), ListenPort: -1,
+		Neighbors: []Neighbor{{Address: netip.MustParseAddr("127.0.0.2"), AS: routerAS, Port: uint32(r.port)}}}
+	s, err := New(cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Announce("vs1", Route{Prefix: netip.MustParsePrefix(vip)}, "quorum gained"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			t.Error("Run did not return within 15s of cancel")
+		}
+	})
+	waitFor(t, 10*time.Second, "router has "+vip, func() bool { return len(r.paths(t, vip)) == 1 })
+	if err := s.Run(ctx); err == nil {
+		t.Error("second Run returned nil, want an error")
+	}
+}
