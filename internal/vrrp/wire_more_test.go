@@ -274,3 +274,34 @@ func TestMasterRestoresIPv6AddressesAfterALinkFlap(t *testing.T) {
 		t.Errorf("A %s after an untracked link flapped, want MASTER", s)
 	}
 }
+
+func TestTrackFileValueTimesWeightSetsPriority(t *testing.T) {
+	t.Parallel()
+	nsA, _ := pair(t, "192.0.2.1/24", "192.0.2.2/24")
+	file := filepath.Join(t.TempDir(), "weight")
+	if err := os.WriteFile(file, []byte("0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := startVigil(t, nsA, fmt.Sprintf("track_file tf {\n  file %s\n  weight -10\n}\n", file)+
+		vrrpConf("a", 3, 150, "0.2", "192.0.2.100/24", "track_file {\n    tf\n  }"))
+	prio := func(want int) func() bool {
+		return func() bool {
+			st, _ := a.instance("VI_1")
+			return st.EffectivePriority == want && st.State == "MASTER"
+		}
+	}
+	waitFor(t, 10*time.Second, "A master at 150 with the file at 0", prio(150))
+	if err := os.WriteFile(file, []byte("3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "priority 150 - 3×10", prio(120))
+	if err := os.WriteFile(file, []byte("30\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// 30×-10 is below -253: Keepalived's fault threshold for track files.
+	waitFor(t, 5*time.Second, "fault at a weighted value below -253", func() bool { return a.state("VI_1") == "FAULT" })
+	if err := os.WriteFile(file, []byte("1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "master again at 140 once the fault cleared", prio(140))
+}
