@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"runtime"
 	"sort"
 	"strings"
@@ -55,6 +56,25 @@ func settle(within time.Duration, limit int, count func() int) int {
 		n = count()
 	}
 	return n
+}
+
+// describeFDs lists the open descriptors and this process's TCP sockets, for a failure message.
+func describeFDs() string {
+	var b strings.Builder
+	ents, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range ents {
+		target, _ := os.Readlink("/proc/self/fd/" + e.Name())
+		fmt.Fprintf(&b, "fd %s -> %s\n", e.Name(), target)
+	}
+	if out, err := exec.Command("ss", "-tanpe").Output(); err == nil {
+		pid := fmt.Sprintf("pid=%d,", os.Getpid())
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.Contains(line, pid) {
+				b.WriteString(line + "\n")
+			}
+		}
+	}
+	return b.String()
 }
 
 // realServer finds a real server by address in a snapshot.
@@ -144,27 +164,32 @@ func TestReloadSoakKeepsTrafficStateGoroutinesAndFDs(t *testing.T) {
 		}
 	}()
 
-	// The client loop: sequential keep-alive requests until the reloads end, bounded in count
-	// and time.
+	// Two client loops until the reloads end, bounded in count and time: one on a keep-alive
+	// connection (its requests stay on the backend that connection reached), one with a new
+	// connection per request (balanced over the pool as reloads change it).
 	ctx, stopClient := context.WithTimeout(context.Background(), 60*time.Second)
 	defer stopClient()
+	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 2 * time.Second}
 	var requests, failures atomic.Int64
 	var firstErr atomic.Value
-	clientDone := make(chan struct{})
-	go func() {
-		defer close(clientDone)
-		for i := 0; i < 1_000_000 && ctx.Err() == nil; i++ {
-			requests.Add(1)
-			body, err := get(client, url)
-			if err == nil && body != b1.addr && body != b2.addr && body != b3.addr {
-				err = fmt.Errorf("unexpected body %q", body)
+	var clients sync.WaitGroup
+	for _, c := range []*http.Client{client, fresh} {
+		clients.Add(1)
+		go func() {
+			defer clients.Done()
+			for i := 0; i < 1_000_000 && ctx.Err() == nil; i++ {
+				requests.Add(1)
+				body, err := get(c, url)
+				if err == nil && body != b1.addr && body != b2.addr && body != b3.addr {
+					err = fmt.Errorf("unexpected body %q", body)
+				}
+				if err != nil {
+					failures.Add(1)
+					firstErr.CompareAndSwap(nil, err)
+				}
 			}
-			if err != nil {
-				failures.Add(1)
-				firstErr.CompareAndSwap(nil, err)
-			}
-		}
-	}()
+		}()
+	}
 
 	start := time.Now()
 	applied, refused := 0, 0
@@ -193,13 +218,14 @@ func TestReloadSoakKeepsTrafficStateGoroutinesAndFDs(t *testing.T) {
 	// against the settled pool too.
 	time.Sleep(600 * time.Millisecond)
 	stopClient()
-	<-clientDone
+	clients.Wait()
 	unsubscribe()
 	close(evStop) // Subscribe's channel is never closed
 	<-evDone
 
-	t.Logf("%d reloads (%d applied, %d refused) in %v: %.0f reloads/s; %d requests, %d failed",
-		reloads, applied, refused, elapsed.Round(time.Millisecond), float64(reloads)/elapsed.Seconds(), requests.Load(), failures.Load())
+	t.Logf("%d reloads (%d applied, %d refused) in %v: %.0f reloads/s; %d requests, %d failed; served by b1 %d, b2 %d, b3 (added and removed) %d",
+		reloads, applied, refused, elapsed.Round(time.Millisecond), float64(reloads)/elapsed.Seconds(), requests.Load(), failures.Load(),
+		b1.served.Load(), b2.served.Load(), b3.served.Load())
 	if n := failures.Load(); n > 0 {
 		t.Errorf("%d of %d requests failed during reloads; first: %v", n, requests.Load(), firstErr.Load())
 	}
@@ -248,7 +274,7 @@ func TestReloadSoakKeepsTrafficStateGoroutinesAndFDs(t *testing.T) {
 		t.Errorf("goroutines grew from %d to %d over %d reloads:\n%s", goroutinesBefore, goroutinesAfter, reloads, buf[:runtime.Stack(buf, true)])
 	}
 	if fdsAfter > fdsBefore+fdSlack {
-		t.Errorf("file descriptors grew from %d to %d over %d reloads", fdsBefore, fdsAfter, reloads)
+		t.Errorf("file descriptors grew from %d to %d over %d reloads:\n%s", fdsBefore, fdsAfter, reloads, describeFDs())
 	}
 }
 
