@@ -341,3 +341,27 @@ func TestRouteAnnouncedBeforeRunIsSentWhenTheSessionComesUp(t *testing.T) {
 		t.Error("second Run returned nil, want an error")
 	}
 }
+
+func TestIPv6AddressReachesRouterOverIPv6Session(t *testing.T) {
+	r := startRouter(t, "::1", "::1")
+	s := startSpeakers(t, r, []string{"::1"}, nil)[0].s
+	const vip6 = "2001:db8::10/128"
+	if err := s.Announce("vs6", Route{Prefix: netip.MustParsePrefix(vip6)}, "quorum gained"); err != nil {
+		t.Fatal(err)
+	}
+	took := waitFor(t, time.Second, "router has "+vip6, func() bool { return len(r.paths(t, vip6)) == 1 })
+	t.Logf("announce /128 → router RIB: %v", took)
+	var hops []string
+	for _, a := range r.paths(t, vip6)[0].Pattrs {
+		if m, err := a.UnmarshalNew(); err == nil {
+			if mp, ok := m.(*api.MpReachNLRIAttribute); ok {
+				hops = mp.NextHops
+			}
+		}
+	}
+	if len(hops) == 0 || hops[0] != "::1" {
+		t.Errorf("next hops %v, want ::1", hops)
+	}
+	s.Withdraw("vs6", "quorum lost")
+	waitFor(t, time.Second, "router drops "+vip6, func() bool { return len(r.paths(t, vip6)) == 0 })
+}
