@@ -20,6 +20,7 @@ import (
 	"github.com/vigil-lb/vigil/internal/netif"
 	"github.com/vigil-lb/vigil/internal/netif/netiftest"
 	"github.com/vigil-lb/vigil/internal/notify"
+	"go.uber.org/goleak"
 )
 
 // The wire tests run vigil's Manager inside network namespaces by running this test binary
@@ -38,6 +39,7 @@ func TestMain(m *testing.M) {
 }
 
 func helperMain(path, statusPath string) int {
+	leakOpt := goleak.IgnoreCurrent()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg, diags, err := config.Load(path, config.Options{ConfigID: "test"})
 	if err != nil || diags.HasErrors() {
@@ -80,6 +82,14 @@ func helperMain(path, statusPath string) int {
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "helper: %v\n", err)
 				return 1
+			}
+			// Every goroutine the Manager started (readers, GARP, notifiers, trackers,
+			// the link watcher) must be gone once Run returns.
+			stop()
+			if err := goleak.Find(leakOpt, goleak.IgnoreTopFunction("os/signal.signal_recv"),
+				goleak.IgnoreTopFunction("os/signal.loop")); err != nil {
+				fmt.Fprintf(os.Stderr, "helper: goroutines left after Run: %v\n", err)
+				return 3
 			}
 			return 0
 		case <-events:
@@ -186,6 +196,9 @@ func (p *vigilProc) stop(t *testing.T, timeout time.Duration) {
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
+		if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+			t.Errorf("vigil helper exited with status %d after SIGTERM (see its log)", code)
+		}
 	case <-time.After(timeout):
 		p.cmd.Process.Kill()
 		<-p.done
