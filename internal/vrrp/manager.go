@@ -37,6 +37,7 @@ type Manager struct {
 	host *netif.Host
 	user *notify.User
 
+	reload  sync.Mutex // serialises Reload
 	mu      sync.Mutex
 	specs   []*spec                    // the configuration in force, in order
 	cfg     *config.Config             // the configuration in force
@@ -366,6 +367,8 @@ func stripPosJSON(b []byte) []byte {
 // removed ones stop, new ones start. A cfg with an instance vigil cannot run is refused and
 // the running configuration stays.
 func (m *Manager) Reload(cfg *config.Config) error {
+	m.reload.Lock()
+	defer m.reload.Unlock()
 	specs, err := m.build(cfg)
 	if err != nil {
 		return err
