@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -60,7 +59,12 @@ func runDaemon(o options, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vigil: %v\n", err)
 		return 1
 	}
-	log := newLogger(o, cfg, stderr)
+	log, closeLog, err := newLoggerFor(o, cfg, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "vigil: %v\n", err)
+		return 1
+	}
+	defer closeLog()
 	if !logDiagnostics(log, diags) {
 		log.Error("configuration is not usable", "file", o.configFile)
 		return 1
@@ -137,9 +141,9 @@ func serve(o options, cfg *config.Config, log *slog.Logger) int {
 				case syscall.SIGHUP:
 					reloadNotifying(sd, o, h, log)
 				case syscall.SIGUSR1:
-					writeDump(log, dumpDataPath, d.Snapshot())
+					dumpToFile(log, dumpDataPath, writeStateDump, d.Snapshot())
 				case syscall.SIGUSR2:
-					writeDump(log, dumpStatsPath, d.Snapshot())
+					dumpToFile(log, dumpStatsPath, writeStatsDump, d.Snapshot())
 				default:
 					log.Info("stopping", "signal", s.String())
 					cancel()
@@ -207,16 +211,4 @@ func vrrpStatus(in []vrrp.InstanceStatus) []status.VRRPInstance {
 		out = append(out, vi)
 	}
 	return out
-}
-
-func writeDump(log *slog.Logger, path string, v any) {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err == nil {
-		err = os.WriteFile(path, append(b, '\n'), 0o600)
-	}
-	if err != nil {
-		log.Error("state dump", "path", path, "err", err)
-		return
-	}
-	log.Info("state dumped", "path", path)
 }

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vigil-lb/vigil/internal/check"
 	"github.com/vigil-lb/vigil/internal/clock"
 	"github.com/vigil-lb/vigil/internal/config"
@@ -311,6 +313,7 @@ func (d *Daemon) Reload(cfg *config.Config) error {
 			}
 		}
 		delete(d.services, name)
+		d.forgetMetricsLocked(name, "")
 		d.hub.Publish("service", name, "removed by reload")
 	}
 	for _, p := range next.list {
@@ -323,6 +326,11 @@ func (d *Daemon) Reload(cfg *config.Config) error {
 			stale := map[string]bool{}
 			for _, id := range old.jobIDs {
 				stale[id] = true
+			}
+			for id := range old.addrs {
+				if _, kept := p.addrs[id]; !kept {
+					d.forgetMetricsLocked(p.name, id)
+				}
 			}
 			old.vs, old.spec, old.addrs, old.steer = p.vs, p.spec, p.addrs, p.steer
 			for _, j := range p.jobs {
@@ -795,4 +803,20 @@ func persistenceBits(vs *config.VirtualServer) int {
 		return bits.LeadingZeros32(^binary.BigEndian.Uint32(b[:]))
 	}
 	return 0
+}
+
+// forgetMetricsLocked drops the series of a real server (rs) or a whole virtual server (rs "")
+// that a reload removed.
+func (d *Daemon) forgetMetricsLocked(vs, rs string) {
+	l := prometheus.Labels{"virtual_server": vs}
+	if rs != "" {
+		l["real_server"] = rs
+	} else {
+		d.metrics.PoolUp.DeletePartialMatch(l)
+		d.metrics.PoolSize.DeletePartialMatch(l)
+		d.metrics.QuorumUp.DeletePartialMatch(l)
+	}
+	d.metrics.ServerUp.DeletePartialMatch(l)
+	d.metrics.ServerWeight.DeletePartialMatch(l)
+	d.metrics.Transitions.DeletePartialMatch(l)
 }

@@ -74,6 +74,9 @@ func NewMetrics() *Metrics {
 	reg.MustRegister(m.CheckDuration, m.CheckResults, m.ServerUp, m.ServerWeight, m.PoolUp, m.PoolSize,
 		m.QuorumUp, m.Transitions, m.VRRPState, m.VRRPChanges, m.Reloads, m.CheckLateness,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Both outcomes exist from the start, so that a dashboard sees 0 rather than no series.
+	m.Reloads.WithLabelValues("applied")
+	m.Reloads.WithLabelValues("refused")
 	return m
 }
 
