@@ -119,6 +119,7 @@ type Scheduler struct {
 	wake        chan struct{}
 	workers     sync.WaitGroup
 	lateness    latenessHistogram
+	onLate      func(time.Duration) // observer of each probe's lateness; nil: none
 	started     uint64
 	discarded   uint64
 }
@@ -364,6 +365,15 @@ func (s *Scheduler) Lateness() LatenessSummary {
 	return s.lateness.summary()
 }
 
+// ObserveLateness makes fn see how late each probe starts (for a metrics histogram). fn runs
+// with the scheduler's lock held: it must be quick and must not call the scheduler. Set it
+// before Run.
+func (s *Scheduler) ObserveLateness(fn func(time.Duration)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onLate = fn
+}
+
 // ResetLateness forgets the lateness seen so far.
 func (s *Scheduler) ResetLateness() {
 	s.mu.Lock()
@@ -492,7 +502,11 @@ func (s *Scheduler) nextReadyLocked(now time.Time) (*schedProbe, *schedRun) {
 		if p.removed {
 			continue
 		}
-		s.lateness.record(now.Sub(p.due))
+		late := now.Sub(p.due)
+		s.lateness.record(late)
+		if s.onLate != nil {
+			s.onLate(late)
+		}
 		s.started++
 		ctx, cancel := s.clk.WithTimeout(s.runCtx, p.key.timing.timeout)
 		r := &schedRun{checker: p.checker, ctx: ctx, cancel: cancel, started: now}

@@ -119,6 +119,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	}
 	d.runner = notify.NewRunner(notify.RunnerOptions{ScriptSecurity: cfg.Global.EnableScriptSecurity, Logger: d.log})
 	d.sched = check.NewScheduler(d.clk, opts.MaxInFlight, d.log, d.onReport)
+	d.sched.ObserveLateness(func(late time.Duration) { d.metrics.CheckLateness.Observe(late.Seconds()) })
 	dp, name, err := chooseDataplane(firstNonEmpty(opts.Dataplane, cfg.Global.Dataplane), d.log)
 	if err != nil {
 		return nil, err
