@@ -77,16 +77,16 @@ func NewManager(cfg *config.Config, opts ManagerOptions) (*Manager, error) {
 	}
 	m := &Manager{opts: opts, log: opts.Logger, host: host, insts: map[string]*runningInst{},
 		last: map[string]trackUpdate{}, trackrs: map[string]*runningTrack{}, groups: map[string]map[string]bool{}}
-	specs, err := m.build(cfg)
+	specs, user, err := m.build(cfg)
 	if err != nil {
 		host.Close()
 		return nil, err
 	}
-	m.specs, m.cfg = specs, cfg
+	m.specs, m.cfg, m.user = specs, cfg, user
 	return m, nil
 }
 
-func (m *Manager) build(cfg *config.Config) ([]*spec, error) {
+func (m *Manager) build(cfg *config.Config) ([]*spec, *notify.User, error) {
 	var specs []*spec
 	var errs []error
 	seen := map[[2]any]string{}
@@ -105,14 +105,13 @@ func (m *Manager) build(cfg *config.Config) ([]*spec, error) {
 		specs = append(specs, s)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	u, err := notify.DefaultUser(cfg.Global.ScriptUser, cfg.Global.ScriptGroup, cfg.Global.EnableScriptSecurity)
 	if err != nil {
 		m.log.Warn("scripts have no user to run as", "error", err)
 	}
-	m.user = u
-	return specs, nil
+	return specs, u, nil
 }
 
 // Run runs the instances until ctx ends. Then every master resigns (priority 0), the virtual
@@ -369,11 +368,12 @@ func stripPosJSON(b []byte) []byte {
 func (m *Manager) Reload(cfg *config.Config) error {
 	m.reload.Lock()
 	defer m.reload.Unlock()
-	specs, err := m.build(cfg)
+	specs, user, err := m.build(cfg)
 	if err != nil {
 		return err
 	}
 	m.mu.Lock()
+	m.user = user
 	old := map[string]*spec{}
 	for _, s := range m.specs {
 		old[s.name] = s
