@@ -20,8 +20,9 @@ func TestUnicastPeersAndPasswordRefusals(t *testing.T) {
 		return fmt.Sprintf("unicast_src_ip %s\n  unicast_peer {\n    %s\n  }", src, peer)
 	}
 	// A and B are unicast peers of each other: A (150) is master, B backup.
-	a := startVigil(t, nsA, vrrpConf("a", 2, 150, "1", "192.0.2.100/24", unicast("192.0.2.1", "192.0.2.2")))
-	b := startVigil(t, nsB, vrrpConf("b", 2, 100, "1", "192.0.2.100/24", unicast("192.0.2.2", "192.0.2.1")))
+	// VRRPv3 with short adverts for the unicast part; the password part needs VRRPv2.
+	a := startVigil(t, nsA, vrrpConf("a", 3, 150, "0.2", "192.0.2.100/24", unicast("192.0.2.1", "192.0.2.2")))
+	b := startVigil(t, nsB, vrrpConf("b", 3, 100, "0.2", "192.0.2.100/24", unicast("192.0.2.2", "192.0.2.1")))
 	waitFor(t, 10*time.Second, "unicast: A master, B backup", func() bool {
 		return a.state("VI_1") == "MASTER" && b.state("VI_1") == "BACKUP" && hasAddr(t, nsA, "eth0", vip) && !hasAddr(t, nsB, "eth0", vip)
 	})
@@ -32,14 +33,14 @@ func TestUnicastPeersAndPasswordRefusals(t *testing.T) {
 
 	// B reloaded to accept only a peer that is not A: it drops A's adverts as unknown and
 	// takes the VIP.
-	b.reload(t, vrrpConf("b", 2, 100, "1", "192.0.2.100/24", unicast("192.0.2.2", "192.0.2.9")))
+	b.reload(t, vrrpConf("b", 3, 100, "0.2", "192.0.2.100/24", unicast("192.0.2.2", "192.0.2.9")))
 	waitFor(t, 10*time.Second, "B ignoring A (not a peer) and becoming master", func() bool {
 		st, _ := b.instance("VI_1")
 		return st.State == "MASTER" && st.Dropped["unknown_peer"] > 0
 	})
 
 	// B accepts A again, but only with a TTL A's adverts (255) do not have.
-	b.reload(t, vrrpConf("b", 2, 100, "1", "192.0.2.100/24", unicast("192.0.2.2", "192.0.2.1 min_ttl 1 max_ttl 254")))
+	b.reload(t, vrrpConf("b", 3, 100, "0.2", "192.0.2.100/24", unicast("192.0.2.2", "192.0.2.1 min_ttl 1 max_ttl 254")))
 	waitFor(t, 10*time.Second, "B refusing A's TTL 255 against max_ttl 254", func() bool {
 		st, _ := b.instance("VI_1")
 		return st.State == "MASTER" && st.Dropped["bad_ttl"] > 0

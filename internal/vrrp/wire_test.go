@@ -438,7 +438,7 @@ vrrp_instance VI_6 {
 	waitFor(t, 15*time.Second, "Keepalived master holding the IPv6 VIP, vigil backup", func() bool {
 		return hasAddr(t, nsK, "eth0", vip) && v.state("VI_6") == "BACKUP" && !hasAddr(t, nsV, "eth0", vip)
 	})
-	time.Sleep(2 * advert)
+	time.Sleep(advert + advert/2)
 	st, _ := v.instance("VI_6")
 	if st.State != "BACKUP" || !st.MasterAddr.IsLinkLocalUnicast() || len(st.Dropped) > 0 {
 		t.Fatalf("vigil while Keepalived is master: state %s, master %v (want Keepalived's link-local), dropped %v", st.State, st.MasterAddr, st.Dropped)
@@ -484,7 +484,7 @@ func TestInteropWithKeepalived(t *testing.T) {
 				return hasAddr(t, nsK, "eth0", vip) && v.state("VI_1") == "BACKUP" && !hasAddr(t, nsV, "eth0", vip)
 			})
 			// vigil must stay backup while Keepalived advertises.
-			time.Sleep(2 * advert)
+			time.Sleep(advert + advert/2)
 			if s := v.state("VI_1"); s != "BACKUP" || hasAddr(t, nsV, "eth0", vip) {
 				t.Fatalf("vigil is %s while Keepalived is master", s)
 			}
