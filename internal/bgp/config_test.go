@@ -159,7 +159,7 @@ func TestSpeakerTimerCarriesOutHeldWithdrawal(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk.Advance(time.Second)
-	s.Withdraw("vs1", "quorum lost")
+	s.Withdraw("vs1", route("192.0.2.10").Prefix, "quorum lost")
 	if got := state(); got != PendingWithdraw {
 		t.Fatalf("after an early withdraw: %s", got)
 	}

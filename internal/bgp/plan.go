@@ -108,20 +108,44 @@ func (pl *planner) announce(now time.Time, key string, r Route, why string) []ac
 	return acts
 }
 
-// withdraw records that key's pool can no longer serve and returns what to do now.
-func (pl *planner) withdraw(now time.Time, key, why string) []action {
+// withdraw records that key's pool, serving prefix, can no longer serve and returns what to
+// do now. An unknown key is recorded as withdrawn, so that it holds back its prefix (see
+// Speaker); a zero prefix keeps the key's current one.
+func (pl *planner) withdraw(now time.Time, key string, prefix netip.Prefix, why string) []action {
 	p := pl.prefixes[key]
 	if p == nil {
+		pl.prefixes[key] = &prefixPlan{route: Route{Prefix: prefix}, why: why, since: now}
 		return nil
 	}
 	old := p.state()
-	p.wanted, p.why = false, why
 	var acts []action
+	if prefix.IsValid() && prefix != p.route.Prefix {
+		if p.announced {
+			// A new address under the same key: the old one goes at once, it is not a flap.
+			acts = append(acts, action{op: opWithdraw, key: key, route: p.route, why: why})
+		}
+		p.route, p.announced, p.changedAt = Route{Prefix: prefix}, false, time.Time{}
+	}
+	p.wanted, p.why = false, why
 	if a, ok := pl.settle(now, p, key); ok {
 		acts = append(acts, a)
 	}
 	pl.touch(now, p, old)
 	return acts
+}
+
+// forget drops key at once, past hold-down and cap: its virtual server is gone from the
+// configuration. It returns the withdrawal to make if the key was announced.
+func (pl *planner) forget(key, why string) []action {
+	p := pl.prefixes[key]
+	if p == nil {
+		return nil
+	}
+	delete(pl.prefixes, key)
+	if !p.announced {
+		return nil
+	}
+	return []action{{op: opWithdraw, key: key, route: p.route, why: why}}
 }
 
 // tick looks again at every held-back change that is due by now, in order of due time and
@@ -249,4 +273,7 @@ type PrefixStatus struct {
 	Since  time.Time // when State began
 	Due    time.Time // when a pending change is looked at again; zero otherwise
 	Error  string    // the last error GoBGP returned for this prefix, if any
+	// InRIB says whether the prefix is in GoBGP now: Run is running and every key naming the
+	// prefix is Announced.
+	InRIB bool
 }

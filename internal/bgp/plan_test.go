@@ -36,7 +36,11 @@ func runSteps(t *testing.T, pl *planner, steps []step) {
 			}
 			acts = pl.announce(now, f[1], route(addr), "quorum gained")
 		case "withdraw":
-			acts = pl.withdraw(now, f[1], "quorum lost")
+			var prefix netip.Prefix
+			if len(f) > 2 {
+				prefix = route(f[2]).Prefix
+			}
+			acts = pl.withdraw(now, f[1], prefix, "quorum lost")
 		case "tick":
 			acts = pl.tick(now)
 		case "shutdown":
@@ -111,9 +115,15 @@ func TestHoldDownDecisions(t *testing.T) {
 			{0, "withdraw a", []string{"withdraw a"}},
 			{0, "announce a", []string{"announce a"}},
 		}, map[string]PrefixState{"a": Announced}},
-		{"withdraw of an unknown key does nothing", 5 * s, []step{
-			{0, "withdraw z", nil},
-		}, map[string]PrefixState{}},
+		{"withdraw of an unknown key records it withdrawn", 5 * s, []step{
+			{0, "withdraw z 192.0.2.9", nil},
+			{0, "announce z 192.0.2.9", []string{"announce z"}},
+		}, map[string]PrefixState{"z": Announced}},
+		{"withdraw naming a new address drops the old one at once", 5 * s, []step{
+			{0, "announce a 192.0.2.1", []string{"announce a"}},
+			{1 * s, "withdraw a 192.0.2.2", []string{"withdraw a"}},
+			{2 * s, "announce a 192.0.2.2", []string{"announce a"}},
+		}, map[string]PrefixState{"a": Announced}},
 		{"repeated announce while announced does nothing", 5 * s, []step{
 			{0, "announce a", []string{"announce a"}},
 			{1 * s, "announce a", nil},
@@ -153,6 +163,21 @@ func TestHoldDownDecisions(t *testing.T) {
 	}
 }
 
+func TestForgetDropsTheKeyPastHoldDown(t *testing.T) {
+	pl := newPlanner(5*time.Second, 0)
+	pl.announce(t0, "a", route("192.0.2.1"), "up")
+	acts := pl.forget("a", "removed by reload")
+	if len(acts) != 1 || acts[0].op != opWithdraw || acts[0].route.Prefix != route("192.0.2.1").Prefix {
+		t.Fatalf("forget an announced key: %+v, want its withdrawal", acts)
+	}
+	if len(pl.status()) != 0 || len(pl.forget("a", "again")) != 0 {
+		t.Fatal("forgotten key still known")
+	}
+	if _, ok := pl.nextDue(); ok {
+		t.Fatal("forgotten key still due")
+	}
+}
+
 func TestAttributeChangeReplacesAnnouncedRouteAtOnce(t *testing.T) {
 	pl := newPlanner(5*time.Second, 0)
 	pl.announce(t0, "a", route("192.0.2.1"), "up")
@@ -164,7 +189,7 @@ func TestAttributeChangeReplacesAnnouncedRouteAtOnce(t *testing.T) {
 		t.Fatalf("actions %+v, want one announce with MED 10", acts)
 	}
 	// The attribute change is no flap: the hold-down still counts from the first announce.
-	pl.withdraw(t0.Add(2*time.Second), "a", "down")
+	pl.withdraw(t0.Add(2*time.Second), "a", netip.Prefix{}, "down")
 	if acts := pl.tick(t0.Add(5 * time.Second)); len(acts) != 1 || acts[0].op != opWithdraw {
 		t.Fatalf("tick at hold-down end: %+v, want a withdraw", acts)
 	}
@@ -201,8 +226,8 @@ func TestWithdrawCapReportsWhyAPrefixWaits(t *testing.T) {
 	pl := newPlanner(0, 1)
 	pl.announce(t0, "a", route("192.0.2.1"), "up")
 	pl.announce(t0, "b", route("192.0.2.2"), "up")
-	pl.withdraw(t0, "a", "down")
-	pl.withdraw(t0, "b", "quorum lost: 0 < 1")
+	pl.withdraw(t0, "a", netip.Prefix{}, "down")
+	pl.withdraw(t0, "b", netip.Prefix{}, "quorum lost: 0 < 1")
 	st := pl.status()[1]
 	if st.State != PendingWithdraw || !strings.Contains(st.Held, "withdraw cap") || st.Reason != "quorum lost: 0 < 1" {
 		t.Fatalf("status %+v, want pending withdraw held by the cap", st)
@@ -216,7 +241,7 @@ func TestWithdrawCapReportsWhyAPrefixWaits(t *testing.T) {
 func TestPendingStatusNamesHoldDownAndDueTime(t *testing.T) {
 	pl := newPlanner(5*time.Second, 0)
 	pl.announce(t0, "a", route("192.0.2.1"), "up")
-	pl.withdraw(t0.Add(time.Second), "a", "quorum lost")
+	pl.withdraw(t0.Add(time.Second), "a", netip.Prefix{}, "quorum lost")
 	st := pl.status()[0]
 	if st.State != PendingWithdraw || !strings.HasPrefix(st.Held, "hold-down") ||
 		!st.Due.Equal(t0.Add(5*time.Second)) || !st.Since.Equal(t0.Add(time.Second)) {
@@ -273,10 +298,8 @@ func TestRandomSequencesKeepHoldDownCapAndConvergence(t *testing.T) {
 				wanted[k] = true
 				record(pl.announce(now, k, route("192.0.2.1"), "up"))
 			} else {
-				if _, known := pl.prefixes[k]; known {
-					wanted[k] = false
-				}
-				record(pl.withdraw(now, k, "down"))
+				wanted[k] = false
+				record(pl.withdraw(now, k, route("192.0.2.1").Prefix, "down"))
 			}
 		}
 		advance(now.Add(time.Hour))

@@ -32,7 +32,9 @@ type Speaker struct {
 	running bool              // Run was called
 	closing bool              // Run is shutting down; no more changes
 	timer   clock.Timer       // fires at the planner's next due time
-	errs    map[string]string // key → last GoBGP error
+	// installed is what GoBGP holds: a prefix is there while every key naming it is announced.
+	installed map[netip.Prefix]Route
+	errs      map[netip.Prefix]string // the last GoBGP error per prefix
 
 	// afterStart, when set by tests, runs between StartBgp and adding the neighbors (see
 	// startGate in the tests: GoBGP's package globals).
@@ -54,12 +56,13 @@ func NewWithClock(cfg Config, clk clock.Clock, logger *slog.Logger) (*Speaker, e
 	}
 	cfg.Neighbors = slices.Clone(cfg.Neighbors)
 	return &Speaker{cfg: cfg, log: logger, clk: clk, plan: newPlanner(cfg.HoldDown, cfg.MaxWithdrawPerEvent),
-		errs: map[string]string{}}, nil
+		installed: map[netip.Prefix]Route{}, errs: map[netip.Prefix]string{}}, nil
 }
 
 // Announce asks for r to be announced under key (the virtual server's name) because why,
-// e.g. "quorum gained". Hold-down may delay it; see Config.HoldDown. The error says only
-// that r is malformed.
+// e.g. "quorum gained". Hold-down may delay it; see Config.HoldDown. Several keys may name
+// one prefix (virtual servers on one address, different ports): it is announced only while
+// all of them are. The error says only that r is malformed.
 func (s *Speaker) Announce(key string, r Route, why string) error {
 	if err := r.validate(); err != nil {
 		return fmt.Errorf("bgp announce %s: %w", key, err)
@@ -75,16 +78,33 @@ func (s *Speaker) Announce(key string, r Route, why string) error {
 	return nil
 }
 
-// Withdraw asks for key's route to be withdrawn because why, e.g. "quorum lost". Hold-down
-// and the withdraw cap may delay it; an Announce before then cancels it. An unknown key is
-// ignored.
-func (s *Speaker) Withdraw(key, why string) {
+// Withdraw asks for key's route to prefix to be withdrawn because why, e.g. "quorum lost".
+// Hold-down and the withdraw cap may delay it; an Announce before then cancels it. A key
+// never announced is recorded as withdrawn, which holds prefix back while other keys
+// announce it. The error says only that prefix is malformed.
+func (s *Speaker) Withdraw(key string, prefix netip.Prefix, why string) error {
+	if err := (Route{Prefix: prefix}).validate(); err != nil {
+		return fmt.Errorf("bgp withdraw %s: %w", key, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return nil
+	}
+	s.applyLocked(s.plan.withdraw(s.clk.Now(), key, prefix, why))
+	s.rearmLocked()
+	return nil
+}
+
+// Remove forgets key at once, past hold-down and cap, withdrawing its route unless another
+// key still announces the same prefix: its virtual server left the configuration.
+func (s *Speaker) Remove(key, why string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
 		return
 	}
-	s.applyLocked(s.plan.withdraw(s.clk.Now(), key, why))
+	s.applyLocked(s.plan.forget(key, why))
 	s.rearmLocked()
 }
 
@@ -103,7 +123,7 @@ func (s *Speaker) Run(ctx context.Context) error {
 	srv := server.NewBgpServer(server.LoggerOption(gobgpLogger{s.log}))
 	// GoBGP's Serve loop has no way to end; it idles once StopBgp has run (see doc.go).
 	go srv.Serve()
-	stop := func() { srv.Stop() }
+	stop := func() { stopServer(srv, 5*time.Second) }
 	global := &api.Global{Asn: s.cfg.LocalAS, RouterId: s.cfg.RouterID.String(), ListenPort: s.cfg.ListenPort}
 	if s.cfg.ListenPort == 0 {
 		global.ListenPort = 179
@@ -123,11 +143,7 @@ func (s *Speaker) Run(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	s.srv = srv
-	for _, p := range s.plan.status() {
-		if p.State == Announced || p.State == PendingWithdraw {
-			s.addLocked(p.Key, s.plan.prefixes[p.Key].route, "announced before start")
-		}
-	}
+	s.reconcileLocked()
 	s.mu.Unlock()
 	s.log.Info("bgp speaker started", "as", s.cfg.LocalAS, "router_id", s.cfg.RouterID, "neighbors", len(s.cfg.Neighbors))
 
@@ -149,54 +165,101 @@ func (s *Speaker) Run(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	s.srv = nil
+	clear(s.installed)
 	s.mu.Unlock()
 	stop()
 	s.log.Info("bgp speaker stopped")
 	return nil
 }
 
-// applyLocked carries the planner's actions out on GoBGP, if it is running.
+// applyLocked logs the planner's actions and brings GoBGP in line with them.
 func (s *Speaker) applyLocked(acts []action) {
 	for _, a := range acts {
 		s.log.Info("bgp "+a.op.String(), "vs", a.key, "prefix", a.route.Prefix, "reason", a.why)
-		if a.op == opAnnounce {
-			s.addLocked(a.key, a.route, a.why)
-		} else {
-			s.deleteLocked(a.key, a.route)
+	}
+	// Even with no action: a key first known as withdrawn holds back its prefix.
+	s.reconcileLocked()
+}
+
+// reconcileLocked adds to GoBGP each prefix whose keys are all announced, with the route of
+// the first such key by name, and deletes the others. A failed call is retried at the next
+// change.
+func (s *Speaker) reconcileLocked() {
+	if s.srv == nil {
+		return
+	}
+	want := map[netip.Prefix]Route{}
+	blocked := map[netip.Prefix]bool{}
+	keys := make([]string, 0, len(s.plan.prefixes))
+	for k := range s.plan.prefixes {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		p := s.plan.prefixes[k]
+		switch {
+		case !p.announced:
+			blocked[p.route.Prefix] = true
+		case !blocked[p.route.Prefix]:
+			if _, ok := want[p.route.Prefix]; !ok {
+				want[p.route.Prefix] = p.route
+			}
+		}
+	}
+	for pfx := range blocked {
+		delete(want, pfx)
+	}
+	for _, pfx := range sortedPrefixes(s.installed) {
+		if _, ok := want[pfx]; !ok {
+			s.deleteLocked(s.installed[pfx])
+		}
+	}
+	for _, pfx := range sortedPrefixes(want) {
+		if r, ok := s.installed[pfx]; !ok || !r.equal(want[pfx]) {
+			s.addLocked(want[pfx])
 		}
 	}
 }
 
-func (s *Speaker) addLocked(key string, r Route, why string) {
-	if s.srv == nil {
-		return
+func sortedPrefixes(m map[netip.Prefix]Route) []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(m))
+	for p := range m {
+		out = append(out, p)
 	}
+	slices.SortFunc(out, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
+	return out
+}
+
+func (s *Speaker) addLocked(r Route) {
 	p, err := apiPath(r)
 	if err == nil {
 		_, err = s.srv.AddPath(context.Background(), &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: p})
 	}
-	s.noteLocked(key, "announce", r, err)
+	if err == nil {
+		s.installed[r.Prefix] = r
+	}
+	s.noteLocked("announce", r.Prefix, err)
 }
 
-func (s *Speaker) deleteLocked(key string, r Route) {
-	if s.srv == nil {
-		return
-	}
+func (s *Speaker) deleteLocked(r Route) {
 	p, err := apiPath(r)
 	if err == nil {
 		err = s.srv.DeletePath(context.Background(), &api.DeletePathRequest{TableType: api.TableType_GLOBAL,
 			Family: p.Family, Path: p})
 	}
-	s.noteLocked(key, "withdraw", r, err)
+	if err == nil {
+		delete(s.installed, r.Prefix)
+	}
+	s.noteLocked("withdraw", r.Prefix, err)
 }
 
-func (s *Speaker) noteLocked(key, op string, r Route, err error) {
+func (s *Speaker) noteLocked(op string, pfx netip.Prefix, err error) {
 	if err == nil {
-		delete(s.errs, key)
+		delete(s.errs, pfx)
 		return
 	}
-	s.errs[key] = fmt.Sprintf("%s %s: %v", op, r.Prefix, err)
-	s.log.Error("bgp "+op+" failed", "vs", key, "prefix", r.Prefix, "err", err)
+	s.errs[pfx] = fmt.Sprintf("%s %s: %v", op, pfx, err)
+	s.log.Error("bgp "+op+" failed", "prefix", pfx, "err", err)
 }
 
 // rearmLocked sets the timer for the planner's next held-back change.
@@ -244,7 +307,9 @@ func (s *Speaker) Snapshot(ctx context.Context) Status {
 	s.mu.Lock()
 	st := Status{Prefixes: s.plan.status()}
 	for i := range st.Prefixes {
-		st.Prefixes[i].Error = s.errs[st.Prefixes[i].Key]
+		pfx := st.Prefixes[i].Prefix
+		st.Prefixes[i].Error = s.errs[pfx]
+		_, st.Prefixes[i].InRIB = s.installed[pfx]
 	}
 	srv := s.srv
 	now := s.clk.Now()
@@ -272,6 +337,30 @@ func (s *Speaker) Snapshot(ctx context.Context) Status {
 	}
 	slices.SortFunc(st.Sessions, func(a, b Session) int { return a.Peer.Compare(b.Peer) })
 	return st
+}
+
+// stopServer closes every session with a Cease before stopping srv, waiting at most limit
+// for them to reach IDLE. GoBGP v3.37's StopBgp clears the global configuration while the
+// goroutines of established sessions may still read it (a data race); sessions that are down
+// first have no such goroutines.
+func stopServer(srv *server.BgpServer, limit time.Duration) {
+	ctx := context.Background()
+	notIdle := func() []string {
+		var out []string
+		srv.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
+			if p.Conf != nil && (p.State == nil || p.State.SessionState != api.PeerState_IDLE) {
+				out = append(out, p.Conf.NeighborAddress)
+			}
+		})
+		return out
+	}
+	for _, a := range notIdle() {
+		srv.DisablePeer(ctx, &api.DisablePeerRequest{Address: a, Communication: "vigil is shutting down"})
+	}
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline) && len(notIdle()) > 0; {
+		time.Sleep(10 * time.Millisecond)
+	}
+	srv.Stop()
 }
 
 // apiPeer turns a Neighbor into GoBGP's peer, with both unicast families enabled.

@@ -56,7 +56,7 @@ func startRouter(t *testing.T, addr string, peers ...string) *router {
 	r := &router{srv: server.NewBgpServer(server.LoggerOption(gobgpLogger{testLogger(t)})), addr: addr,
 		port: freePort(t, addr)}
 	go r.srv.Serve()
-	t.Cleanup(r.srv.Stop)
+	t.Cleanup(func() { stopServer(r.srv, 5*time.Second) })
 	err := r.srv.StartBgp(context.Background(), &api.StartBgpRequest{Global: &api.Global{
 		Asn: routerAS, RouterId: "192.0.2.254", ListenPort: r.port, ListenAddresses: []string{addr},
 		UseMultiplePaths: true}})
@@ -218,7 +218,7 @@ func TestAnnounceReachesRouterAndWithdrawRemovesItAfterHoldDown(t *testing.T) {
 	}
 
 	// A withdraw within the hold-down waits for its end.
-	s.Withdraw("vs1", "quorum lost")
+	s.Withdraw("vs1", netip.MustParsePrefix(vip), "quorum lost")
 	withdrawn := time.Now()
 	if st := s.Snapshot(context.Background()).Prefixes; len(st) != 1 || st[0].State != PendingWithdraw {
 		t.Fatalf("prefixes after an early withdraw: %+v, want one pending withdraw", st)
@@ -236,7 +236,7 @@ func TestAnnounceReachesRouterAndWithdrawRemovesItAfterHoldDown(t *testing.T) {
 	took = waitFor(t, time.Second, "router has "+vip+" again", func() bool { return len(r.paths(t, vip)) == 1 })
 	t.Logf("announce → router RIB: %v", took)
 	waitFor(t, 2*holdDown, "hold-down after the announce", func() bool { return time.Since(start) > holdDown })
-	s.Withdraw("vs1", "quorum lost")
+	s.Withdraw("vs1", netip.MustParsePrefix(vip), "quorum lost")
 	took = waitFor(t, time.Second, "router drops "+vip+" again", func() bool { return len(r.paths(t, vip)) == 0 })
 	t.Logf("withdraw (no hold-down left) → router RIB: %v", took)
 
@@ -268,7 +268,7 @@ func TestTwoSpeakersGiveTheRouterTwoPaths(t *testing.T) {
 		t.Errorf("paths from %v, want from 127.0.0.1 and 127.0.0.3", hops)
 	}
 	// One node losing quorum leaves the other's path.
-	b.Withdraw("vs1", "quorum lost")
+	b.Withdraw("vs1", netip.MustParsePrefix(vip), "quorum lost")
 	waitFor(t, time.Second, "router keeps one path", func() bool {
 		ps := r.paths(t, vip)
 		return len(ps) == 1 && ps[0].NeighborIp == "127.0.0.1"
@@ -362,6 +362,30 @@ func TestIPv6AddressReachesRouterOverIPv6Session(t *testing.T) {
 	if len(hops) == 0 || hops[0] != "::1" {
 		t.Errorf("next hops %v, want ::1", hops)
 	}
-	s.Withdraw("vs6", "quorum lost")
+	s.Withdraw("vs6", netip.MustParsePrefix(vip6), "quorum lost")
 	waitFor(t, time.Second, "router drops "+vip6, func() bool { return len(r.paths(t, vip6)) == 0 })
+}
+
+// TestAddressSharedByServicesIsAnnouncedOnlyWhileAllAreHealthy: virtual servers on one
+// address and different ports give one route; one of them failing withdraws it, because the
+// router would otherwise keep sending that port's traffic to a node that cannot serve it.
+func TestAddressSharedByServicesIsAnnouncedOnlyWhileAllAreHealthy(t *testing.T) {
+	r := startRouter(t, "127.0.0.2", "127.0.0.1")
+	s := startSpeakers(t, r, []string{"127.0.0.1"}, nil)[0].s
+	pfx := netip.MustParsePrefix(vip)
+	has := func() bool { return len(r.paths(t, vip)) == 1 }
+	s.Announce("192.0.2.10:80", Route{Prefix: pfx}, "quorum gained")
+	s.Withdraw("192.0.2.10:443", pfx, "starting without quorum")
+	if st := s.Snapshot(t.Context()).Prefixes; len(st) != 2 || st[0].InRIB || st[1].InRIB {
+		t.Fatalf("prefixes %+v, want both keys known and the prefix held back", st)
+	}
+	s.Announce("192.0.2.10:443", Route{Prefix: pfx}, "quorum gained")
+	waitFor(t, time.Second, "router has "+vip+" once both services are up", has)
+	s.Withdraw("192.0.2.10:80", pfx, "quorum lost")
+	waitFor(t, time.Second, "router drops "+vip+" when one service fails", func() bool { return !has() })
+	s.Remove("192.0.2.10:80", "removed by reload")
+	waitFor(t, time.Second, "router has "+vip+" again once the failed service is removed", has)
+	if st := s.Snapshot(t.Context()).Prefixes; len(st) != 1 || st[0].Key != "192.0.2.10:443" || !st[0].InRIB {
+		t.Fatalf("prefixes %+v, want only :443, in the RIB", st)
+	}
 }
