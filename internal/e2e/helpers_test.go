@@ -40,6 +40,9 @@ type timing struct {
 	// started; 0 means 50 ms (a fast probe). Rise is checked from below only when
 	// (Rise-1)·0.95·D exceeds it.
 	Early time.Duration
+	// Settle is added to the comeback bound for a repair the network needs time to see
+	// (a link that comes up must resolve its neighbour again).
+	Settle time.Duration
 }
 
 // removal is the longest a failed server may stay in its pool (see the package comment).
@@ -51,7 +54,7 @@ func (tm timing) removal() time.Duration {
 // comeback is the longest a repaired server may stay out of its pool.
 func (tm timing) comeback() time.Duration {
 	n := max(tm.Rise, 1)
-	return time.Duration(n)*(tm.D+tm.D/20) + tm.T + slack
+	return time.Duration(n)*(tm.D+tm.D/20) + tm.T + tm.Settle + slack
 }
 
 func (tm timing) String() string {
@@ -178,7 +181,7 @@ func expectReturn(t *testing.T, d *daemon.Daemon, addr string, tm timing, since 
 		rs, ok := realServer(d, addr)
 		return ok && rs.Up
 	})
-	t.Logf("%s: back %v after %s; bound %v = rise·1.05·D + T + %v slack (%v)", addr, took.Round(time.Millisecond), how, bound, slack, tm)
+	t.Logf("%s: back %v after %s; bound %v = rise·1.05·D + T + %v settle + %v slack (%v)", addr, took.Round(time.Millisecond), how, bound, tm.Settle, slack, tm)
 	// rise N needs N successes in a row, their probes starting 0.95·D apart at least: coming
 	// back sooner means the extra successes were not waited for. The first of them may have
 	// started up to Early before the repair.
