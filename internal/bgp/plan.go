@@ -97,7 +97,10 @@ func (pl *planner) announce(now time.Time, key string, r Route, why string) []ac
 		acts = append(acts, action{op: opWithdraw, key: key, route: p.route, why: why})
 		p.announced, p.changedAt = false, time.Time{}
 	}
-	p.route, p.wanted, p.why = r, true, why
+	if !p.wanted || changedRoute {
+		p.why = why // a repeated Announce keeps the reason of the change
+	}
+	p.route, p.wanted = r, true
 	if a, ok := pl.settle(now, p, key); ok {
 		acts = append(acts, a)
 	} else if p.announced && changedRoute {
@@ -125,8 +128,12 @@ func (pl *planner) withdraw(now time.Time, key string, prefix netip.Prefix, why 
 			acts = append(acts, action{op: opWithdraw, key: key, route: p.route, why: why})
 		}
 		p.route, p.announced, p.changedAt = Route{Prefix: prefix}, false, time.Time{}
+		p.why = why
 	}
-	p.wanted, p.why = false, why
+	if p.wanted {
+		p.why = why // a repeated Withdraw keeps the reason of the change
+	}
+	p.wanted = false
 	if a, ok := pl.settle(now, p, key); ok {
 		acts = append(acts, a)
 	}

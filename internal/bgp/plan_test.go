@@ -163,6 +163,20 @@ func TestHoldDownDecisions(t *testing.T) {
 	}
 }
 
+func TestRepeatedCallsKeepTheReasonOfTheChange(t *testing.T) {
+	pl := newPlanner(0, 0)
+	pl.announce(t0, "a", route("192.0.2.1"), "quorum gained")
+	pl.announce(t0.Add(time.Second), "a", route("192.0.2.1"), "sync")
+	if st := pl.status()[0]; st.Reason != "quorum gained" || !st.Since.Equal(t0) {
+		t.Fatalf("after a repeated announce: %+v", st)
+	}
+	pl.withdraw(t0.Add(2*time.Second), "a", netip.Prefix{}, "quorum lost")
+	pl.withdraw(t0.Add(3*time.Second), "a", netip.Prefix{}, "sync")
+	if st := pl.status()[0]; st.Reason != "quorum lost" || !st.Since.Equal(t0.Add(2*time.Second)) {
+		t.Fatalf("after a repeated withdraw: %+v", st)
+	}
+}
+
 func TestForgetDropsTheKeyPastHoldDown(t *testing.T) {
 	pl := newPlanner(5*time.Second, 0)
 	pl.announce(t0, "a", route("192.0.2.1"), "up")
