@@ -12,6 +12,7 @@ import (
 	api "github.com/osrg/gobgp/v3/api"
 	"github.com/osrg/gobgp/v3/pkg/server"
 	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
 )
 
 // GoBGP's Serve loop cannot be ended (see doc.go); every other goroutine must be gone.
@@ -53,6 +54,12 @@ type router struct {
 
 func startRouter(t *testing.T, addr string, peers ...string) *router {
 	t.Helper()
+	return startRouterAuth(t, addr, "", peers...)
+}
+
+// startRouterAuth is startRouter with a TCP MD5 password on every peer.
+func startRouterAuth(t *testing.T, addr, password string, peers ...string) *router {
+	t.Helper()
 	r := &router{srv: server.NewBgpServer(server.LoggerOption(gobgpLogger{testLogger(t)})), addr: addr,
 		port: freePort(t, addr)}
 	go r.srv.Serve()
@@ -65,7 +72,7 @@ func startRouter(t *testing.T, addr string, peers ...string) *router {
 	}
 	for _, p := range peers {
 		err := r.srv.AddPeer(context.Background(), &api.AddPeerRequest{Peer: &api.Peer{
-			Conf:      &api.PeerConf{NeighborAddress: p, PeerAsn: speakerAS},
+			Conf:      &api.PeerConf{NeighborAddress: p, PeerAsn: speakerAS, AuthPassword: password},
 			Transport: &api.Transport{PassiveMode: true},
 			AfiSafis: []*api.AfiSafi{{Config: &api.AfiSafiConfig{Family: familyOf(true), Enabled: true}},
 				{Config: &api.AfiSafiConfig{Family: familyOf(false), Enabled: true}}},
@@ -388,4 +395,40 @@ func TestAddressSharedByServicesIsAnnouncedOnlyWhileAllAreHealthy(t *testing.T) 
 	if st := s.Snapshot(t.Context()).Prefixes; len(st) != 1 || st[0].Key != "192.0.2.10:443" || !st[0].InRIB {
 		t.Fatalf("prefixes %+v, want only :443, in the RIB", st)
 	}
+}
+
+// md5Supported reports whether the kernel accepts a TCP MD5 key on a socket.
+func md5Supported(t *testing.T) error {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	rc, err := l.(*net.TCPListener).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serr error
+	err = rc.Control(func(fd uintptr) {
+		sig := unix.TCPMD5Sig{Keylen: 6}
+		sig.Addr.Family = unix.AF_INET
+		copy(sig.Key[:], "s3cret")
+		serr = unix.SetsockoptTCPMD5Sig(int(fd), unix.IPPROTO_TCP, unix.TCP_MD5SIG, &sig)
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+func TestSessionWithTCPMD5Password(t *testing.T) {
+	if err := md5Supported(t); err != nil {
+		t.Skipf("this kernel does not take TCP MD5 keys (%v); the signed session cannot be tested here", err)
+	}
+	r := startRouterAuth(t, "127.0.0.2", "s3cret", "127.0.0.1")
+	s := startSpeakers(t, r, []string{"127.0.0.1"}, func(c *Config) { c.Neighbors[0].Password = "s3cret" })[0].s
+	if err := s.Announce("vs1", Route{Prefix: netip.MustParsePrefix(vip)}, "quorum gained"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Second, "router has "+vip+" over the signed session", func() bool { return len(r.paths(t, vip)) == 1 })
 }
