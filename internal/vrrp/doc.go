@@ -25,11 +25,13 @@
 // Tracking (package track and netif.WatchLinks) turns vrrp_script, track_file and
 // track_interface (and the instance's own interface unless dont_track_primary) into
 // Keepalived's weights or faults. A sync group faults all its members while any member has a
-// fault of its own.
+// fault of its own. Its members also change state together, as Keepalived's vrrp_sync.c: a
+// member whose master down timer runs out only wants master (fsm.Config.Synced) until every
+// member wants it or is master, then all go MASTER at once (fsm.Machine.ForceMaster); a member
+// leaving MASTER for BACKUP takes the others with it (ForceBackup). The group's notify scripts
+// run when the group as a whole becomes MASTER, BACKUP or FAULT.
 //
-// Not done: auth_type AH, use_vmac/use_ipvlan, virtual_routes and virtual_rules, track_process
-// and track_bfd, notify_fifo, vrrp_startup_delay, the sync group forcing members to MASTER or
-// BACKUP together (only faults are shared), unicast_peer min_ttl/max_ttl and
-// check_unicast_src, vrrp_garp_interval pacing. One socket per instance: instances on one
-// interface each read every VRRP packet on it.
+// Not done: auth_type AH, use_vmac/use_ipvlan, virtual_rules, track_process and track_bfd,
+// notify_fifo, a sync group's notify_stop, check_unicast_src. One socket per instance:
+// instances on one interface each read every VRRP packet on it.
 package vrrp

@@ -70,6 +70,17 @@ type instance struct {
 	// groupFault is called when the instance's own fault (from what it tracks) rises or
 	// clears, so that its sync group can fault every member together.
 	groupFault func(in *instance, fault bool)
+	// groupWant is called when the instance starts or stops wanting master (its master down
+	// timer ran out: fsm.Machine.WantsMaster); it reports whether the whole group is ready, in
+	// which case the instance goes master at once and the others have been told to.
+	groupWant func(in *instance, want bool) bool
+	// groupState is called when the instance's state changes; it moves the other members as
+	// Keepalived's vrrp_sync_master/vrrp_sync_backup do and returns the group notify
+	// scripts to run, if the group's state changed.
+	groupState func(in *instance, from, to fsm.State) []notifyJob
+	// force receives MASTER or BACKUP when the sync group moves this member.
+	force chan fsm.State
+	wants bool // last WantsMaster reported to groupWant
 
 	done   chan struct{} // closed when run returns
 	rx     chan fsm.Advert
@@ -120,6 +131,7 @@ func newInstance(s *spec, o ManagerOptions, host *netif.Host, user *notify.User)
 		rx:      make(chan fsm.Advert, 64),
 		tracks:  make(chan trackUpdate, 64),
 		sync:    make(chan bool, 64),
+		force:   make(chan fsm.State, 64),
 		linkUp:  make(chan string, 16),
 	}
 	vips := make([]netip.Prefix, 0, len(s.vips))
@@ -216,12 +228,19 @@ func (in *instance) run(ctx context.Context, initial map[string]trackUpdate) {
 	timer := in.clk.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
-	apply := func(r fsm.Result) {
+	var apply func(r fsm.Result)
+	apply = func(r fsm.Result) {
 		in.apply(ctx, r)
 		if r.Deadline.IsZero() {
 			timer.Stop()
 		} else {
 			timer.Reset(max(r.Deadline.Sub(in.clk.Now()), 0))
+		}
+		if w := in.m.WantsMaster(); w != in.wants && in.groupWant != nil {
+			in.wants = w
+			if in.groupWant(in, w) {
+				apply(in.m.ForceMaster(in.clk.Now()))
+			}
 		}
 	}
 	now := in.clk.Now()
@@ -255,6 +274,12 @@ func (in *instance) run(ctx context.Context, initial map[string]trackUpdate) {
 		case f := <-in.sync:
 			in.syncFault = f
 			in.refault(apply)
+		case st := <-in.force:
+			if st == fsm.Master {
+				apply(in.m.ForceMaster(in.clk.Now()))
+			} else {
+				apply(in.m.ForceBackup(in.clk.Now()))
+			}
 		case name := <-in.linkUp:
 			in.restore(ctx, name)
 		}
@@ -608,6 +633,11 @@ func (in *instance) entered(st fsm.State) {
 	}
 	if n.generic != nil {
 		in.queueNotify(n.generic, notify.InstanceArgs(in.spec.name, st.String(), prio))
+	}
+	if in.groupState != nil {
+		for _, j := range in.groupState(in, prev, st) {
+			in.queueNotify(j.script, j.args)
+		}
 	}
 }
 

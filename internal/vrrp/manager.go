@@ -14,6 +14,7 @@ import (
 	"github.com/vigil-lb/vigil/internal/netif"
 	"github.com/vigil-lb/vigil/internal/notify"
 	"github.com/vigil-lb/vigil/internal/track"
+	"github.com/vigil-lb/vigil/internal/vrrp/fsm"
 )
 
 // ManagerOptions are what a Manager needs besides the configuration.
@@ -39,14 +40,16 @@ type Manager struct {
 
 	reload  sync.Mutex // serialises Reload
 	mu      sync.Mutex
-	specs   []*spec                    // the configuration in force, in order
-	cfg     *config.Config             // the configuration in force
-	insts   map[string]*runningInst    // by instance name, while Run runs
-	last    map[string]trackUpdate     // last known state of each tracked object
-	trackrs map[string]*runningTrack   // by tracked object key
-	groups  map[string]map[string]bool // sync group → members whose own fault is up
-	ctx     context.Context            // Run's, nil before Run
-	started bool                       // the instances run (after vrrp_startup_delay)
+	specs   []*spec                           // the configuration in force, in order
+	cfg     *config.Config                    // the configuration in force
+	insts   map[string]*runningInst           // by instance name, while Run runs
+	last    map[string]trackUpdate            // last known state of each tracked object
+	trackrs map[string]*runningTrack          // by tracked object key
+	groups  map[string]map[string]bool        // sync group → members whose own fault is up
+	members map[string]map[string]*syncMember // sync group → running member by name
+	groupSt map[string]fsm.State              // sync group → state last notified
+	ctx     context.Context                   // Run's, nil before Run
+	started bool                              // the instances run (after vrrp_startup_delay)
 	wg      sync.WaitGroup
 }
 
@@ -76,7 +79,8 @@ func NewManager(cfg *config.Config, opts ManagerOptions) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{opts: opts, log: opts.Logger, host: host, insts: map[string]*runningInst{},
-		last: map[string]trackUpdate{}, trackrs: map[string]*runningTrack{}, groups: map[string]map[string]bool{}}
+		last: map[string]trackUpdate{}, trackrs: map[string]*runningTrack{}, groups: map[string]map[string]bool{},
+		members: map[string]map[string]*syncMember{}, groupSt: map[string]fsm.State{}}
 	specs, user, err := m.build(cfg)
 	if err != nil {
 		host.Close()
@@ -174,6 +178,13 @@ func (m *Manager) start(s *spec) {
 	in := newInstance(s, m.opts, m.host, m.user)
 	in.groupFault = m.groupFault
 	if s.group != "" {
+		in.groupWant, in.groupState = m.groupWant, m.groupStateChanged
+		if m.members[s.group] == nil {
+			m.members[s.group] = map[string]*syncMember{}
+		}
+		m.members[s.group][s.name] = &syncMember{in: in, state: fsm.Init}
+	}
+	if s.group != "" {
 		// Joining a group that is in fault: start in fault with it.
 		for member := range m.groups[s.group] {
 			in.syncFault = in.syncFault || member != s.name
@@ -244,6 +255,134 @@ func (m *Manager) groupFault(in *instance, fault bool) {
 	for _, t := range targets {
 		select {
 		case t.sync <- any:
+		case <-t.done:
+		case <-ctx.Done():
+		}
+	}
+}
+
+// syncMember is what the Manager knows of a running sync group member.
+type syncMember struct {
+	in    *instance
+	want  bool // its master down timer ran out
+	state fsm.State
+}
+
+// groupWant records whether in wants master. When every member of its group wants master or
+// is master already (vrrp_sync_can_goto_master), the other backups are told to go master and
+// it returns true: in goes master too.
+func (m *Manager) groupWant(in *instance, want bool) bool {
+	m.mu.Lock()
+	group := m.members[in.spec.group]
+	me := group[in.spec.name]
+	if me == nil || me.in != in {
+		m.mu.Unlock()
+		return false
+	}
+	me.want = want
+	if !want {
+		m.mu.Unlock()
+		return false
+	}
+	var targets []*instance
+	for _, o := range group {
+		if o == me {
+			continue
+		}
+		if !o.want && o.state != fsm.Master {
+			m.mu.Unlock()
+			return false
+		}
+		if o.state != fsm.Master {
+			targets = append(targets, o.in)
+		}
+	}
+	ctx := m.ctx
+	m.mu.Unlock()
+	m.log.Info("vrrp sync group going MASTER", "group", in.spec.group, "by", in.spec.name)
+	m.force(ctx, targets, fsm.Master)
+	return true
+}
+
+// groupStateChanged records in's new state. A member leaving MASTER for BACKUP takes the
+// group's other masters with it (vrrp_sync_backup); faults spread through groupFault. It
+// returns the group's notify scripts when the group's state changed: FAULT when any member is
+// in fault, MASTER or BACKUP once every member is.
+func (m *Manager) groupStateChanged(in *instance, from, to fsm.State) []notifyJob {
+	m.mu.Lock()
+	name := in.spec.group
+	group := m.members[name]
+	me := group[in.spec.name]
+	if me == nil || me.in != in {
+		m.mu.Unlock()
+		return nil
+	}
+	me.state = to
+	var targets []*instance
+	if from == fsm.Master && to == fsm.Backup {
+		for _, o := range group {
+			if o != me && o.state == fsm.Master {
+				targets = append(targets, o.in)
+			}
+		}
+	}
+	if to == fsm.Stop {
+		delete(group, in.spec.name)
+		if len(group) == 0 {
+			delete(m.members, name)
+			delete(m.groupSt, name)
+		}
+	}
+	count := map[fsm.State]int{}
+	for _, o := range group {
+		count[o.state]++
+	}
+	gs, known := m.groupSt[name]
+	next := gs
+	switch {
+	case to == fsm.Stop:
+	case count[fsm.Fault] > 0:
+		next = fsm.Fault
+	case count[fsm.Master] == len(group):
+		next = fsm.Master
+	case count[fsm.Backup] == len(group):
+		next = fsm.Backup
+	}
+	var jobs []notifyJob
+	if to != fsm.Stop && (!known || next != gs) && next != fsm.Init {
+		m.groupSt[name] = next
+		n := in.spec.groupNote
+		var s *config.Script
+		switch next {
+		case fsm.Master:
+			s = n.master
+		case fsm.Backup:
+			s = n.backup
+		case fsm.Fault:
+			s = n.fault
+		}
+		if s != nil {
+			jobs = append(jobs, notifyJob{script: s})
+		}
+		if n.generic != nil {
+			jobs = append(jobs, notifyJob{script: n.generic, args: notify.GroupArgs(name, next.String())})
+		}
+		m.log.Info("vrrp sync group state changed", "group", name, "state", next.String())
+	}
+	ctx := m.ctx
+	m.mu.Unlock()
+	if len(targets) > 0 {
+		m.log.Info("vrrp sync group going BACKUP", "group", name, "by", in.spec.name)
+		m.force(ctx, targets, fsm.Backup)
+	}
+	return jobs
+}
+
+// force tells each target to go to st; it gives up on a target that has stopped.
+func (m *Manager) force(ctx context.Context, targets []*instance, st fsm.State) {
+	for _, t := range targets {
+		select {
+		case t.force <- st:
 		case <-t.done:
 		case <-ctx.Done():
 		}

@@ -413,12 +413,26 @@ func (k *keepalived) kill() {
 }
 
 func TestInteropWithKeepalivedIPv6(t *testing.T) {
-	t.Parallel()
-	nsK, nsV := pair(t, "2001:db8::1/64", "2001:db8::2/64")
-	vip := netip.MustParseAddr("2001:db8::100")
-	const advert = time.Second
-	conf := func(name string, prio int) string {
-		return fmt.Sprintf(`global_defs {
+	tests := []struct {
+		name     string
+		unicastK string // Keepalived's unicast settings; vigil's mirror them
+		unicastV string
+		master   func(netip.Addr) bool // what vigil must name as Keepalived's address
+	}{
+		{"multicast", "", "", netip.Addr.IsLinkLocalUnicast},
+		{"unicast",
+			"unicast_src_ip 2001:db8::1\n  unicast_peer {\n    2001:db8::2\n  }",
+			"unicast_src_ip 2001:db8::2\n  unicast_peer {\n    2001:db8::1\n  }",
+			func(a netip.Addr) bool { return a == netip.MustParseAddr("2001:db8::1") }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			nsK, nsV := pair(t, "2001:db8::1/64", "2001:db8::2/64")
+			vip := netip.MustParseAddr("2001:db8::100")
+			const advert = time.Second
+			conf := func(name string, prio int, unicast string) string {
+				return fmt.Sprintf(`global_defs {
   router_id %s
 }
 vrrp_instance VI_6 {
@@ -430,29 +444,120 @@ vrrp_instance VI_6 {
   virtual_ipaddress {
     2001:db8::100/64
   }
+  %s
 }
-`, name, prio)
+`, name, prio, unicast)
+			}
+			dual := watchTwoMasters(t, nsK, nsV, vip)
+			k := startKeepalived(t, nsK, conf("k", 150, tc.unicastK))
+			v := startVigil(t, nsV, conf("v", 100, tc.unicastV))
+			waitFor(t, 15*time.Second, "Keepalived master holding the IPv6 VIP, vigil backup", func() bool {
+				return hasAddr(t, nsK, "eth0", vip) && v.state("VI_6") == "BACKUP" && !hasAddr(t, nsV, "eth0", vip)
+			})
+			time.Sleep(advert + advert/2)
+			st, _ := v.instance("VI_6")
+			if st.State != "BACKUP" || !tc.master(st.MasterAddr) || len(st.Dropped) > 0 {
+				t.Fatalf("vigil while Keepalived is master: state %s, master %v, dropped %v", st.State, st.MasterAddr, st.Dropped)
+			}
+			bound := 3*advert + skew(100, advert)
+			start := time.Now()
+			k.kill()
+			// The killed master's host is gone: its address with it.
+			netiftest.Run(t, "ip", "-n", nsK, "addr", "del", "2001:db8::100/64", "dev", "eth0")
+			waitFor(t, bound+2*time.Second, "vigil taking over the IPv6 VIP", func() bool {
+				return hasAddr(t, nsV, "eth0", vip) && v.state("VI_6") == "MASTER"
+			})
+			took := masterSince(t, v, "VI_6").Sub(start)
+			t.Logf("vigil took over %v after Keepalived was killed (bound %v)", took, bound)
+			if took > bound+300*time.Millisecond {
+				t.Errorf("takeover took %v, want within %v", took, bound)
+			}
+			// Keepalived back at a lower priority stays backup to vigil.
+			startKeepalived(t, nsK, conf("k", 50, tc.unicastK))
+			time.Sleep(3*advert + skew(50, advert) + advert)
+			if hasAddr(t, nsK, "eth0", vip) || v.state("VI_6") != "MASTER" {
+				t.Errorf("Keepalived at priority 50 did not stay backup to vigil (Keepalived holds the VIP: %v; vigil %s)",
+					hasAddr(t, nsK, "eth0", vip), v.state("VI_6"))
+			}
+			dual.check(advert)
+		})
 	}
-	k := startKeepalived(t, nsK, conf("k", 150))
-	v := startVigil(t, nsV, conf("v", 100))
-	waitFor(t, 15*time.Second, "Keepalived master holding the IPv6 VIP, vigil backup", func() bool {
-		return hasAddr(t, nsK, "eth0", vip) && v.state("VI_6") == "BACKUP" && !hasAddr(t, nsV, "eth0", vip)
-	})
-	time.Sleep(advert + advert/2)
-	st, _ := v.instance("VI_6")
-	if st.State != "BACKUP" || !st.MasterAddr.IsLinkLocalUnicast() || len(st.Dropped) > 0 {
-		t.Fatalf("vigil while Keepalived is master: state %s, master %v (want Keepalived's link-local), dropped %v", st.State, st.MasterAddr, st.Dropped)
+}
+
+// twoMasters samples every 5 ms whether both namespaces hold the virtual address, i.e. both
+// sides act as master, and keeps the longest such stretch.
+type twoMasters struct {
+	t       *testing.T
+	stop    chan struct{}
+	done    chan struct{}
+	longest time.Duration
+	samples int
+}
+
+// watchTwoMasters starts sampling nsA and nsB for vip until the test ends.
+func watchTwoMasters(t *testing.T, nsA, nsB string, vip netip.Addr) *twoMasters {
+	t.Helper()
+	w := &twoMasters{t: t, stop: make(chan struct{}), done: make(chan struct{})}
+	hA, err := netif.OpenNamespace(nsA)
+	if err != nil {
+		t.Fatal(err)
 	}
-	bound := 3*advert + skew(100, advert)
-	start := time.Now()
-	k.kill()
-	waitFor(t, bound+2*time.Second, "vigil taking over the IPv6 VIP", func() bool {
-		return hasAddr(t, nsV, "eth0", vip) && v.state("VI_6") == "MASTER"
-	})
-	took := masterSince(t, v, "VI_6").Sub(start)
-	t.Logf("vigil took over %v after Keepalived was killed (bound %v)", took, bound)
-	if took > bound+300*time.Millisecond {
-		t.Errorf("takeover took %v, want within %v", took, bound)
+	hB, err := netif.OpenNamespace(nsB)
+	if err != nil {
+		hA.Close()
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(w.done)
+		defer hA.Close()
+		defer hB.Close()
+		var since time.Time
+		for {
+			select {
+			case <-w.stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			a, errA := hA.HasAddress("eth0", vip)
+			b, errB := hB.HasAddress("eth0", vip)
+			if errA != nil || errB != nil {
+				continue
+			}
+			w.samples++
+			if a && b {
+				if since.IsZero() {
+					since = time.Now()
+				}
+				w.longest = max(w.longest, time.Since(since))
+			} else {
+				since = time.Time{}
+			}
+		}
+	}()
+	t.Cleanup(w.end)
+	return w
+}
+
+func (w *twoMasters) end() {
+	select {
+	case <-w.stop:
+	default:
+		close(w.stop)
+	}
+	<-w.done
+}
+
+// check ends the sampling and fails the test if both sides held the address for longer than
+// one advertisement interval: a master that hears a better one yields at its next advert.
+func (w *twoMasters) check(advert time.Duration) {
+	w.t.Helper()
+	w.end()
+	w.t.Logf("two masters at once: longest %v over %d samples", w.longest, w.samples)
+	if w.samples < 100 {
+		w.t.Errorf("only %d samples of both sides' addresses", w.samples)
+	}
+	if w.longest > advert {
+		w.t.Errorf("both sides held the address for %v, longer than one advert interval (%v)", w.longest, advert)
 	}
 }
 
@@ -466,6 +571,9 @@ func TestInteropWithKeepalived(t *testing.T) {
 	}{
 		{"v2", 2, time.Second, "", ""},
 		{"v3", 3, time.Second, "", ""},
+		{"v2 unicast", 2, time.Second,
+			"unicast_src_ip 192.0.2.1\n  unicast_peer {\n    192.0.2.2\n  }",
+			"unicast_src_ip 192.0.2.2\n  unicast_peer {\n    192.0.2.1\n  }"},
 		{"v3 unicast", 3, 500 * time.Millisecond,
 			"unicast_src_ip 192.0.2.1\n  unicast_peer {\n    192.0.2.2\n  }",
 			"unicast_src_ip 192.0.2.2\n  unicast_peer {\n    192.0.2.1\n  }"},
@@ -478,6 +586,7 @@ func TestInteropWithKeepalived(t *testing.T) {
 			vip := netip.MustParseAddr("192.0.2.100")
 			advert := tc.advert
 			adv := strconv.FormatFloat(advert.Seconds(), 'f', -1, 64)
+			dual := watchTwoMasters(t, nsK, nsV, vip)
 			k := startKeepalived(t, nsK, vrrpConf("k", version, 150, adv, "192.0.2.100/24", tc.unicastK))
 			v := startVigil(t, nsV, vrrpConf("v", version, 100, adv, "192.0.2.100/24", tc.unicastV))
 			waitFor(t, 15*time.Second, "Keepalived master holding the VIP, vigil backup", func() bool {
@@ -496,6 +605,8 @@ func TestInteropWithKeepalived(t *testing.T) {
 			bound := 3*advert + skew(100, advert)
 			start := time.Now()
 			k.kill()
+			// The killed master's host is gone: its address with it.
+			netiftest.Run(t, "ip", "-n", nsK, "addr", "del", "192.0.2.100/24", "dev", "eth0")
 			waitFor(t, bound+2*time.Second, "vigil taking over the VIP", func() bool {
 				return hasAddr(t, nsV, "eth0", vip) && v.state("VI_1") == "MASTER"
 			})
@@ -518,6 +629,7 @@ func TestInteropWithKeepalived(t *testing.T) {
 				t.Errorf("Keepalived at priority 50 did not stay backup to vigil: it holds the VIP %v; vigil %s, transitions %d -> %d",
 					hasAddr(t, nsK, "eth0", vip), after.State, before.Transitions, after.Transitions)
 			}
+			dual.check(advert)
 		})
 	}
 }

@@ -139,6 +139,12 @@ type Config struct {
 	// HigherPrioSendAdvert: a master sends one more advert before yielding
 	// to a higher priority (Keepalived higher_prio_send_advert).
 	HigherPrioSendAdvert bool
+	// Synced: the instance is a member of a sync group. When its master down
+	// timer runs out it does not become master on its own: it wants to
+	// (WantsMaster), re-arms the timer, and waits for ForceMaster, which its
+	// group gives once every member wants to (Keepalived's
+	// vrrp_sync_can_goto_master: prefer backup to thrashing).
+	Synced bool
 }
 
 // Machine is one instance's state machine.
@@ -151,6 +157,8 @@ type Machine struct {
 	// wantMaster is Keepalived's wantstate == MASTER for an address owner:
 	// set from the configuration, cleared by a fault after Startup.
 	wantMaster bool
+	// syncWant: a synced backup whose master down timer ran out.
+	syncWant bool
 
 	masterAdvInt time.Duration // Master_Adver_Interval
 	downTimer    time.Duration // ms_down_timer
@@ -278,6 +286,7 @@ func (m *Machine) result() Result {
 
 func (m *Machine) setState(s State) {
 	m.state = s
+	m.syncWant = false
 	m.do(Action{Kind: ActNotify, State: s})
 }
 
@@ -330,6 +339,12 @@ func (m *Machine) Timer(now time.Time) Result {
 	}
 	switch m.state {
 	case Backup:
+		if m.cfg.Synced {
+			m.syncWant = true
+			m.downTimer = m.msDown()
+			m.deadline = now.Add(m.downTimer)
+			break
+		}
 		m.becomeMaster(now)
 	case Master:
 		m.do(Action{Kind: ActSendAdvert, Priority: m.eff})
@@ -356,6 +371,7 @@ func (m *Machine) Advert(now time.Time, adv Advert) Result {
 func (m *Machine) backupRx(now time.Time, adv Advert) {
 	switch {
 	case adv.Priority == 0:
+		m.syncWant = false
 		m.downTimer = m.SkewTime()
 		m.deadline = now.Add(m.downTimer)
 	case m.cfg.Nopreempt || adv.Priority >= m.eff ||
@@ -363,6 +379,7 @@ func (m *Machine) backupRx(now time.Time, adv Advert) {
 		if m.cfg.Version == 3 && adv.MaxAdvertInterval > 0 {
 			m.masterAdvInt = adv.MaxAdvertInterval
 		}
+		m.syncWant = false
 		m.downTimer = m.msDown()
 		m.deadline = now.Add(m.downTimer)
 		m.masterAddr, m.masterPrio = adv.Src, adv.Priority
@@ -416,6 +433,34 @@ func (m *Machine) masterRx(now time.Time, adv Advert) {
 	m.preemptAt = time.Time{}
 	m.do(Action{Kind: ActRemoveVIPs})
 	m.enterBackup(now)
+}
+
+// WantsMaster reports whether a synced backup's master down timer has run
+// out since it last heard a master: it is ready to become master with its
+// sync group.
+func (m *Machine) WantsMaster() bool { return m.syncWant }
+
+// ForceMaster makes a backup master because its sync group goes master
+// (vrrp_sync_master). Other states ignore it.
+func (m *Machine) ForceMaster(now time.Time) Result {
+	m.begin()
+	if m.state == Backup {
+		m.becomeMaster(now)
+	}
+	return m.result()
+}
+
+// ForceBackup makes a master backup because another member of its sync group
+// went back to backup (vrrp_sync_backup): it drops its addresses without a
+// priority 0 advertisement and waits a master down interval. Other states
+// ignore it.
+func (m *Machine) ForceBackup(now time.Time) Result {
+	m.begin()
+	if m.state == Master {
+		m.do(Action{Kind: ActRemoveVIPs})
+		m.enterBackup(now)
+	}
+	return m.result()
 }
 
 // Fault tells the machine that tracking put the instance in fault (an
