@@ -33,8 +33,9 @@ func main() {
 	persist := flag.Duration("persistence", 0, "persistence timeout (0: none)")
 	idle := flag.Duration("idle", 0, "idle timeout (0: the default)")
 	verbose := flag.Bool("v", false, "debug logging")
-	copyBuf := flag.Int("copy", 0, "move TCP payload through a buffer of this many bytes instead of splice (0: splice)")
-	plain := flag.Bool("plain", false, "with -copy, use Go's Read and Write instead of the recvmmsg readiness loop")
+	copyBuf := flag.Int("copy", 0, "TCP copy buffer per direction in bytes (0: the default, 16 KiB)")
+	plain := flag.Bool("plain", false, "copy with Go's Read and Write instead of the recvmmsg readiness loop")
+	splice := flag.Bool("splice", false, "move TCP payload with splice(2) instead of a buffer")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file until stopped")
 	flag.Parse()
 
@@ -58,7 +59,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "lbserve:", err)
 		os.Exit(2)
 	}
-	b := userspace.New(log, userspace.Options{CopyBuffer: *copyBuf, PlainCopy: *plain})
+	b := userspace.New(log, userspace.Options{CopyBuffer: *copyBuf, PlainCopy: *plain, Splice: *splice})
 	if err := b.Apply(context.Background(), svc); err != nil {
 		fmt.Fprintln(os.Stderr, "lbserve:", err)
 		os.Exit(1)

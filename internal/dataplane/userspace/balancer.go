@@ -40,15 +40,20 @@ type Options struct {
 	MaxDatagram int
 	// MaxPersistence bounds each service's persistence table (1<<20 client addresses).
 	MaxPersistence int
-	// CopyBuffer, when > 0, moves TCP payload through a user-space buffer of this many bytes
-	// per direction instead of splice(2). Splice (the default) saves a copy but holds a kernel
-	// pipe (two descriptors) per direction while a connection waits, so a connection costs six
-	// descriptors instead of two; choose a buffer when descriptors are the scarce resource.
+	// CopyBuffer is the size in bytes of the user-space buffer through which each direction
+	// of a TCP connection moves its payload (16 KiB). On Linux a direction borrows its buffer
+	// from a pool shared by the balancer only while a burst of data moves, so an idle
+	// connection holds no buffer and two descriptors.
 	CopyBuffer int
-	// PlainCopy makes CopyBuffer move the payload with Go's Read and Write. Without it, on
-	// Linux, each direction runs a readiness loop (recvmmsg and write inside one
-	// RawConn.Read) that saves the read per burst that can only return EAGAIN.
+	// PlainCopy moves the payload with Go's Read and Write through a buffer owned by each
+	// direction. Without it, on Linux, each direction runs a readiness loop (recvmmsg and write
+	// inside one RawConn.Read) that saves, per burst, the read that can only return EAGAIN.
 	PlainCopy bool
+	// Splice moves TCP payload with splice(2) through a kernel pipe per direction instead of
+	// a buffer. It saves a copy, which pays for large transfers, but costs more system calls
+	// per burst and holds the pipe (two descriptors) per direction while a connection waits,
+	// six descriptors per connection instead of two.
+	Splice bool
 	// Now is the clock for persistence; time.Now when nil.
 	Now func() time.Time
 }
@@ -72,6 +77,7 @@ func (o Options) withDefaults() Options {
 	defInt(&o.MaxUDPFlows, 16384)
 	defInt(&o.MaxDatagram, 9216)
 	defInt(&o.MaxPersistence, 1<<20)
+	defInt(&o.CopyBuffer, 16<<10)
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -89,6 +95,9 @@ type Balancer struct {
 	// wg counts every goroutine the balancer started.
 	wg sync.WaitGroup
 
+	// bufs holds the CopyBuffer-sized buffers readiness loops borrow for one burst (*[]byte).
+	bufs sync.Pool
+
 	mu       sync.Mutex
 	services map[string]*service
 	// removed are services taken out by Remove whose connections may still be draining;
@@ -105,13 +114,19 @@ func New(logger *slog.Logger, opts Options) *Balancer {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Balancer{
+	b := &Balancer{
 		log:      logger,
 		opts:     opts.withDefaults(),
 		ctx:      ctx,
 		cancel:   cancel,
 		services: make(map[string]*service),
 	}
+	size := max(b.opts.CopyBuffer, 2)
+	b.bufs.New = func() any {
+		buf := make([]byte, size)
+		return &buf
+	}
+	return b
 }
 
 // Apply implements dataplane.Dataplane.

@@ -419,11 +419,11 @@ func TestHalfCloseDeliversTheWholeAnswer(t *testing.T) {
 	}
 }
 
-// copyModes are the two ways TCP payload moves; tests of the byte path run both.
+// copyModes are the ways TCP payload moves; tests of the byte path run both.
 var copyModes = []struct {
 	name string
 	opts Options
-}{{"splice", Options{}}, {"buffer", Options{CopyBuffer: 4096}}, {"plain", Options{CopyBuffer: 4096, PlainCopy: true}}}
+}{{"splice", Options{Splice: true}}, {"ready", Options{CopyBuffer: 4096}}, {"plain", Options{CopyBuffer: 4096, PlainCopy: true}}}
 
 func testHalfClose(t *testing.T, opts Options) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -737,5 +737,55 @@ func TestHashPortSpreadsOneClient(t *testing.T) {
 	mustApply(t, b, svc)
 	if n := distinct(); n < 2 {
 		t.Fatalf("mh-port: 30 connections from one client reached %d backend(s), want several", n)
+	}
+}
+
+// TestAnswerAndFINTogetherEndTheConnection has a backend that writes its answer and closes at
+// once, so the FIN usually rides with the data: the client must see the answer and then EOF,
+// not wait for the idle timeout. Buffers of 7 bytes make every answer take several bursts.
+func TestAnswerAndFINTogetherEndTheConnection(t *testing.T) {
+	modes := append(copyModes[:len(copyModes):len(copyModes)], struct {
+		name string
+		opts Options
+	}{"ready-7-bytes", Options{CopyBuffer: 7}})
+	for _, mode := range modes {
+		t.Run(mode.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			answer := strings.Repeat("answer and goodbye. ", 50)
+			var wg sync.WaitGroup
+			t.Cleanup(wg.Wait) // after the listener closed: cleanups run last first
+			t.Cleanup(func() { ln.Close() })
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					c.Write([]byte(answer))
+					c.Close()
+				}
+			}()
+			b := newTestBalancer(t, mode.opts)
+			mustApply(t, b, dataplane.Service{Name: "fin", Protocol: dataplane.TCP, Listen: netip.MustParseAddrPort("127.0.0.1:0"),
+				Scheduler: "rr", Backends: []dataplane.Backend{{Addr: netip.MustParseAddrPort(ln.Addr().String()), Weight: 1}}})
+			addr := addrOf(t, b, "fin")
+			for i := range 40 {
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.SetDeadline(time.Now().Add(3 * time.Second))
+				got, err := io.ReadAll(c)
+				c.Close()
+				if err != nil || string(got) != answer {
+					t.Fatalf("connection %d: read %d bytes, err %v; want the %d-byte answer, then EOF", i, len(got), err, len(answer))
+				}
+			}
+		})
 	}
 }

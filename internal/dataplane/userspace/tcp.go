@@ -118,11 +118,10 @@ func (s *service) proxy(sess *tcpSession, b *backend) {
 // pipe copies src to dst for direction dir. At src's EOF it half-closes dst, so a client that
 // shuts its write side still gets the whole answer. A failure resets both sides.
 func (s *service) pipe(sess *tcpSession, dir int, dst, src *net.TCPConn, counter *atomic.Uint64) {
-	if size := s.bal.opts.CopyBuffer; size > 0 {
-		if !s.bal.opts.PlainCopy && s.pipeReady(sess, dir, dst, src, counter, size) {
-			return
+	if !s.bal.opts.Splice {
+		if s.bal.opts.PlainCopy || !s.pipeReady(sess, dir, dst, src, counter) {
+			s.pipeCopy(sess, dir, dst, src, counter, s.bal.opts.CopyBuffer)
 		}
-		s.pipeCopy(sess, dir, dst, src, counter, size)
 		return
 	}
 	other := &sess.progress[1-dir]

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -23,6 +24,10 @@ import (
 // peer's FIN came with the last data, is what recvmmsg with two messages gives in one call: the
 // first message takes the data, the second reports EAGAIN (drained), 0 (FIN) or more data.
 type readyLoop struct {
+	// buf is borrowed from pool for one callback: every burst is written out before the
+	// callback returns, so a parked direction holds no buffer.
+	pool *sync.Pool
+	held *[]byte
 	buf  []byte
 	iov  [2]unix.Iovec
 	msgs [2]unix.Mmsghdr
@@ -44,7 +49,7 @@ type readyLoop struct {
 }
 
 // newReadyLoop returns nil when a side does not expose its descriptor.
-func newReadyLoop(dst, src *net.TCPConn, size int, counter *atomic.Uint64, progress *atomic.Int64) *readyLoop {
+func newReadyLoop(dst, src *net.TCPConn, pool *sync.Pool, counter *atomic.Uint64, progress *atomic.Int64) *readyLoop {
 	srcRaw, err := src.SyscallConn()
 	if err != nil {
 		return nil
@@ -53,13 +58,7 @@ func newReadyLoop(dst, src *net.TCPConn, size int, counter *atomic.Uint64, progr
 	if err != nil {
 		return nil
 	}
-	size = max(size, 2)
-	l := &readyLoop{buf: make([]byte, size), srcRaw: srcRaw, dstRaw: dstRaw, counter: counter, progress: progress}
-	half := size / 2
-	l.iov[0].Base = &l.buf[0]
-	l.iov[0].SetLen(half)
-	l.iov[1].Base = &l.buf[half]
-	l.iov[1].SetLen(size - half)
+	l := &readyLoop{pool: pool, srcRaw: srcRaw, dstRaw: dstRaw, counter: counter, progress: progress}
 	for i := range l.msgs {
 		l.msgs[i].Hdr.Iov = &l.iov[i]
 		l.msgs[i].Hdr.SetIovlen(1)
@@ -72,6 +71,27 @@ func newReadyLoop(dst, src *net.TCPConn, size int, counter *atomic.Uint64, progr
 // read is the RawConn.Read callback: it moves bursts until the source is drained (false: wait
 // for the next edge), ends (eof) or fails (err).
 func (l *readyLoop) read(fd uintptr) bool {
+	l.borrow()
+	more := l.move(fd)
+	l.pool.Put(l.held)
+	l.held, l.buf, l.out = nil, nil, nil
+	l.iov[0].Base, l.iov[1].Base = nil, nil
+	return more
+}
+
+// borrow takes a buffer from the pool and points the two messages at its halves.
+func (l *readyLoop) borrow() {
+	l.held = l.pool.Get().(*[]byte)
+	l.buf = *l.held
+	half := len(l.buf) / 2
+	l.iov[0].Base = &l.buf[0]
+	l.iov[0].SetLen(half)
+	l.iov[1].Base = &l.buf[half]
+	l.iov[1].SetLen(len(l.buf) - half)
+}
+
+// move is read's work with a buffer held.
+func (l *readyLoop) move(fd uintptr) bool {
 	half := len(l.buf) / 2
 	for {
 		l.msgs[0].Len, l.msgs[1].Len = 0, 0
@@ -142,8 +162,8 @@ func (l *readyLoop) write(fd uintptr) bool {
 
 // pipeReady is pipeCopy through a readyLoop. It reports false, having done nothing, when the
 // connections do not expose descriptors.
-func (s *service) pipeReady(sess *tcpSession, dir int, dst, src *net.TCPConn, counter *atomic.Uint64, size int) bool {
-	l := newReadyLoop(dst, src, size, counter, &sess.progress[dir])
+func (s *service) pipeReady(sess *tcpSession, dir int, dst, src *net.TCPConn, counter *atomic.Uint64) bool {
+	l := newReadyLoop(dst, src, &s.bal.bufs, counter, &sess.progress[dir])
 	if l == nil {
 		return false
 	}

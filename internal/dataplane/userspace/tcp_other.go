@@ -8,6 +8,6 @@ import (
 )
 
 // pipeReady needs recvmmsg(2); elsewhere pipeCopy does the work.
-func (s *service) pipeReady(*tcpSession, int, *net.TCPConn, *net.TCPConn, *atomic.Uint64, int) bool {
+func (s *service) pipeReady(*tcpSession, int, *net.TCPConn, *net.TCPConn, *atomic.Uint64) bool {
 	return false
 }
