@@ -473,7 +473,11 @@ func (d *Daemon) handleEventsLocked(svc *service, evs []pool.Event, apply bool) 
 	if changed && apply {
 		d.applyLocked(svc)
 	}
-	d.poke()
+	// Only a pool with a timed change ahead (slow start) needs the pool clock; waking it for
+	// every report made it walk every pool thousands of times a second at scale.
+	if _, ok := svc.pool.NextChange(d.clk.Now()); ok {
+		d.poke()
+	}
 }
 
 // runScriptLocked starts a notify script without waiting for it.
