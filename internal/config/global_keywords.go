@@ -522,6 +522,13 @@ func globalTable(g *GlobalDefs) *table {
 			p.diags.Warnf(l.Pos, "dataplane '%s' invalid - expected userspace, nftables, ipvs or auto; using %s", s, g.Dataplane)
 		}
 	}}
+	kw["dataplane_keep_on_stop"] = keyword{scalar: func(p *parser, l Line) {
+		if v, ok := optBool(l, func(w string) {
+			p.diags.Warnf(l.Pos, "dataplane_keep_on_stop '%s' invalid - expected true/false, on/off or yes/no", w)
+		}); ok {
+			g.DataplaneKeepOnStop = v
+		}
+	}}
 	kw["log_format"] = keyword{scalar: func(p *parser, l Line) {
 		s, ok := p.need(l, 1)
 		if !ok {

@@ -15,6 +15,9 @@ import "net/netip"
 //	status_listen ADDR:PORT            where the status API listens (default 127.0.0.1:9080)
 //	status_token STRING                bearer token the status API requires (default: none)
 //	dataplane userspace|nftables|ipvs|auto   which data plane applies pools (default userspace)
+//	dataplane_keep_on_stop [BOOL]      leave the kernel data plane's rules (nftables, IPVS) in
+//	                                   place when vigil stops, so traffic keeps flowing over a
+//	                                   restart (default: removed)
 //	log_format text|json               log output format (default text)
 type GlobalDefs struct {
 	Pos Pos `json:"pos"`
@@ -98,7 +101,9 @@ type GlobalDefs struct {
 	StatusListen string `json:"status_listen"`
 	StatusToken  string `json:"status_token"`
 	Dataplane    string `json:"dataplane"`
-	LogFormat    string `json:"log_format"`
+	// DataplaneKeepOnStop leaves nftables or IPVS state in place at stop (vigil extension).
+	DataplaneKeepOnStop bool   `json:"dataplane_keep_on_stop"`
+	LogFormat           string `json:"log_format"`
 
 	// Accepted lists the keywords Keepalived knows that vigil reads but does not act on
 	// (process priorities, SNMP, D-Bus, netlink buffer sizes, ...), as written.

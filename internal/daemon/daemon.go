@@ -120,7 +120,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	d.runner = notify.NewRunner(notify.RunnerOptions{ScriptSecurity: cfg.Global.EnableScriptSecurity, Logger: d.log})
 	d.sched = check.NewScheduler(d.clk, opts.MaxInFlight, d.log, d.onReport)
 	d.sched.ObserveLateness(func(late time.Duration) { d.metrics.CheckLateness.Observe(late.Seconds()) })
-	dp, name, err := chooseDataplane(firstNonEmpty(opts.Dataplane, cfg.Global.Dataplane), d.log)
+	dp, name, err := chooseDataplane(firstNonEmpty(opts.Dataplane, cfg.Global.Dataplane), cfg.Global.DataplaneKeepOnStop, d.log)
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +144,10 @@ func firstNonEmpty(s ...string) string {
 
 // chooseDataplane returns the data plane a name asks for. "auto" takes IPVS when the kernel has
 // it, else nftables when vigil may change the ruleset, else the userspace balancer, and logs why.
-func chooseDataplane(name string, log *slog.Logger) (dataplane.Dataplane, string, error) {
+//
+// keep leaves a kernel data plane's rules in place when vigil stops (dataplane_keep_on_stop); the
+// userspace balancer's connections end with the process whatever it says.
+func chooseDataplane(name string, keep bool, log *slog.Logger) (dataplane.Dataplane, string, error) {
 	if name == "auto" {
 		ipvsErr, nftErr := ipvs.Available(), nftables.Available()
 		switch {
@@ -161,13 +164,13 @@ func chooseDataplane(name string, log *slog.Logger) (dataplane.Dataplane, string
 	case "", "userspace":
 		return userspace.New(log.With("dataplane", "userspace"), userspace.Options{}), "userspace", nil
 	case "nftables":
-		dp, err := nftables.New(log.With("dataplane", "nftables"), nftables.Options{})
+		dp, err := nftables.New(log.With("dataplane", "nftables"), nftables.Options{KeepOnClose: keep})
 		if err != nil {
 			return nil, "", fmt.Errorf("data plane nftables: %w", err)
 		}
 		return dp, "nftables", nil
 	case "ipvs":
-		dp, err := ipvs.New(log.With("dataplane", "ipvs"), ipvs.Options{})
+		dp, err := ipvs.New(log.With("dataplane", "ipvs"), ipvs.Options{KeepOnClose: keep})
 		if err != nil {
 			return nil, "", fmt.Errorf("data plane ipvs: %w", err)
 		}
