@@ -152,21 +152,41 @@ func serve(o options, cfg *config.Config, log *slog.Logger) int {
 		}
 	}()
 	log.Info("vigil started", "version", version, "config", o.configFile, "virtual_servers", len(cfg.VirtualServers), "vrrp_instances", len(cfg.VRRPInstances))
-	errs := make(chan error, 2)
-	running := 1
-	go func() { errs <- d.Run(ctx) }()
-	if h.vrrp != nil {
-		running++
-		go func() { errs <- h.vrrp.Run(ctx) }()
-	}
+	// The halves stop in order: VRRP first (masters send priority 0 and give their addresses
+	// up, so a peer takes over at once), then the checker half and its data plane.
+	checkerCtx, stopChecker := context.WithCancel(context.Background())
+	defer stopChecker()
+	checkerDone := make(chan error, 1)
+	go func() { checkerDone <- d.Run(checkerCtx) }()
 	code := 0
-	for ; running > 0; running-- {
-		if err := <-errs; err != nil && !errors.Is(err, context.Canceled) {
-			log.Error("stopped", "err", err)
+	failed := func(half string, err error) {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("stopped", "half", half, "err", err)
 			code = 1
-			cancel() // one half failing stops the other
 		}
 	}
+	if h.vrrp != nil {
+		vrrpDone := make(chan error, 1)
+		go func() { vrrpDone <- h.vrrp.Run(ctx) }()
+		select {
+		case err := <-vrrpDone: // stopped by a signal, or failed
+			failed("vrrp", err)
+		case err := <-checkerDone: // the checker half failed: stop VRRP too
+			failed("checker", err)
+			cancel()
+			failed("vrrp", <-vrrpDone)
+			return code
+		}
+	} else {
+		select {
+		case <-ctx.Done():
+		case err := <-checkerDone:
+			failed("checker", err)
+			return code
+		}
+	}
+	stopChecker()
+	failed("checker", <-checkerDone)
 	log.Info("vigil stopped")
 	return code
 }
