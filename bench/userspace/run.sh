@@ -120,16 +120,16 @@ wait_port "$HAPROXY_PORT"
 for port in "${PORTS[@]}"; do wait_port "$port"; done
 
 TICK=$(getconf CLK_TCK)
-# cpu_ticks PID: user+system ticks of the process (all threads), fields 14 and 15 of stat.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# cpu_ticks PID: user and system ticks of the process (all threads), fields 14 and 15 of stat.
+cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
 
 # run NAME PORT PID: one wrk run; prints a table row.
 run() {
-	local name=$1 port=$2 pid=$3 before after out rps p99 cpu
+	local name=$1 port=$2 pid=$3 before after out rps p99 cpu usr sys
 	"${LOAD_CPU[@]}" wrk -t"$THREADS" -c"$CONNS" -d1s "http://127.0.0.1:$port/" >/dev/null # warm-up
-	before=$( [[ $pid == - ]] && echo 0 || cpu_ticks "$pid")
+	before=$( [[ $pid == - ]] && echo 0 0 || cpu_ticks "$pid")
 	out=$("${LOAD_CPU[@]}" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$port/")
-	after=$( [[ $pid == - ]] && echo 0 || cpu_ticks "$pid")
+	after=$( [[ $pid == - ]] && echo 0 0 || cpu_ticks "$pid")
 	echo "$out" >"$WORK/wrk-$name.txt"
 	if grep -q "Non-2xx\|Socket errors" <<<"$out"; then
 		echo "run.sh: $name: wrk saw errors:" >&2
@@ -137,17 +137,23 @@ run() {
 	fi
 	rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
 	p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-	cpu=$(awk -v a="$after" -v b="$before" -v t="$TICK" 'BEGIN {printf "%.2f", (a - b) / t}')
-	local usreq
+	read -r usr sys < <(awk -v a="$after" -v b="$before" -v t="$TICK" \
+		'BEGIN {split(a, x, " "); split(b, y, " "); printf "%.2f %.2f\n", (x[1] - y[1]) / t, (x[2] - y[2]) / t}')
+	cpu=$(awk -v u="$usr" -v s="$sys" 'BEGIN {printf "%.2f", u + s}')
+	local usreq usrreq
 	usreq=$(awk -v c="$cpu" -v r="$rps" -v d="${DURATION%s}" 'BEGIN { if (c > 0) printf "%.2f", c * 1e6 / (r * d); else print "-" }')
-	printf '| %s | %s | %s | %s | %s |\n' "$name" "$rps" "$p99" "$cpu" "$usreq"
-	echo "$name $rps $cpu $usreq" >>"$WORK/results"
+	usrreq=$(awk -v c="$usr" -v r="$rps" -v d="${DURATION%s}" 'BEGIN { if (c > 0) printf "%.2f", c * 1e6 / (r * d); else print "-" }')
+	printf '| %s | %s | %s | %s | %s | %s |\n' "$name" "$rps" "$p99" "$cpu" "$usreq" "$usrreq"
+	# p99 in ms for the medians (wrk prints us, ms or s).
+	local p99ms
+	p99ms=$(awk -v p="$p99" 'BEGIN {v = p + 0; if (p ~ /us$/) v /= 1000; else if (p ~ /[0-9]s$/) v *= 1000; printf "%.2f", v}')
+	echo "$name $rps $cpu $usreq $usrreq $p99ms" >>"$WORK/results"
 }
 
 echo "wrk -t$THREADS -c$CONNS -d$DURATION, 4 nginx backends, PIN=$PIN (balancer threads: $LB_THREADS), $(nproc) CPUs, load average $(cut -d" " -f1-3 /proc/loadavg)"
 echo
-echo "| path | requests/s | p99 latency | balancer CPU s | balancer CPU µs/request |"
-echo "|---|---|---|---|---|"
+echo "| path | requests/s | p99 latency | balancer CPU s | balancer CPU µs/request | of which user |"
+echo "|---|---|---|---|---|---|"
 run direct-nginx "${BACKENDS[0]##*:}" -
 for ((r = 0; r < ROUNDS; r++)); do
 	run haproxy "$HAPROXY_PORT" "$HAPROXY_PID"
@@ -155,13 +161,17 @@ for ((r = 0; r < ROUNDS; r++)); do
 done
 echo
 # Medians over the rounds, and each variant against HAProxy's medians.
-echo "| path (median of $ROUNDS) | requests/s | CPU µs/request | requests/s vs HAProxy | CPU/request vs HAProxy |"
-echo "|---|---|---|---|---|"
+# median NAME FIELD: the median of one column of NAME's result lines.
+median() {
+	awk -v n="$1" -v f="$2" '$1 == n {print $f}' "$WORK/results" | sort -g |
+		awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'
+}
+echo "| path (median of $ROUNDS) | requests/s | p99 | CPU µs/request | of which user | requests/s vs HAProxy | CPU/request vs HAProxy |"
+echo "|---|---|---|---|---|---|---|"
 for name in haproxy "${NAMES[@]}"; do
-	rps=$(awk -v n="$name" '$1 == n {print $2}' "$WORK/results" | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}')
-	us=$(awk -v n="$name" '$1 == n {print $4}' "$WORK/results" | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}')
+	rps=$(median "$name" 2) us=$(median "$name" 4) usr=$(median "$name" 5) p99=$(median "$name" 6)
 	[[ $name == haproxy ]] && { hrps=$rps hus=$us; }
-	awk -v n="$name" -v r="$rps" -v u="$us" -v hr="$hrps" -v hu="$hus" \
-		'BEGIN {printf "| %s | %.0f | %.2f | %.2fx | %.2fx |\n", n, r, u, r / hr, u / hu}'
+	awk -v n="$name" -v r="$rps" -v p="$p99" -v u="$us" -v s="$usr" -v hr="$hrps" -v hu="$hus" \
+		'BEGIN {printf "| %s | %.0f | %.2fms | %.2f | %.2f | %.2fx | %.2fx |\n", n, r, p, u, s, r / hr, u / hu}'
 done
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
