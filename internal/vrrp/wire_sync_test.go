@@ -58,6 +58,7 @@ vrrp_instance VI_2 {
 // The same scenario runs with vigil and with Keepalived as B (A is vigil): both must move the
 // group the same way. Keepalived's states are read from its addresses.
 func TestSyncGroupMembersChangeStateTogether(t *testing.T) {
+	t.Parallel()
 	for _, impl := range []string{"vigil", "keepalived"} {
 		t.Run(impl, func(t *testing.T) {
 			t.Parallel()

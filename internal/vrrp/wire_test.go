@@ -3,6 +3,7 @@ package vrrp
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -34,6 +35,15 @@ const (
 func TestMain(m *testing.M) {
 	if path := os.Getenv(helperEnv); path != "" {
 		os.Exit(helperMain(path, os.Getenv(statusEnv)))
+	}
+	// The namespace tests spend their time waiting for protocol timers (a Keepalived
+	// takeover at advert_int 1 is 3.6 s), not on the CPU: run more of them at once than
+	// -parallel's default of GOMAXPROCS, unless -parallel was given.
+	flag.Parse()
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
+	if !given {
+		flag.Set("test.parallel", "8")
 	}
 	os.Exit(m.Run())
 }
@@ -413,6 +423,7 @@ func (k *keepalived) kill() {
 }
 
 func TestInteropWithKeepalivedIPv6(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		unicastK string // Keepalived's unicast settings; vigil's mirror them
@@ -562,6 +573,7 @@ func (w *twoMasters) check(advert time.Duration) {
 }
 
 func TestInteropWithKeepalived(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		version  int
