@@ -351,7 +351,7 @@ func (m *Manager) groupStateChanged(in *instance, from, to fsm.State) []notifyJo
 	var jobs []notifyJob
 	if to != fsm.Stop && (!known || next != gs) && next != fsm.Init {
 		m.groupSt[name] = next
-		n := in.spec.groupNote
+		n := groupNotify(m.cfg, name)
 		var s *config.Script
 		switch next {
 		case fsm.Master:
@@ -376,6 +376,18 @@ func (m *Manager) groupStateChanged(in *instance, from, to fsm.State) []notifyJo
 		m.force(ctx, targets, fsm.Backup)
 	}
 	return jobs
+}
+
+// groupNotify is sync group name's notify scripts in cfg (the configuration in force, so that
+// a reload changes them without restarting the members).
+func groupNotify(cfg *config.Config, name string) notifySpec {
+	for _, g := range cfg.VRRPSyncGroups {
+		if g.Name == name {
+			return notifySpec{master: g.NotifyMaster, backup: g.NotifyBackup, fault: g.NotifyFault,
+				stop: g.NotifyStop, generic: g.Notify}
+		}
+	}
+	return notifySpec{}
 }
 
 // force tells each target to go to st; it gives up on a target that has stopped.

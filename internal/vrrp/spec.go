@@ -34,7 +34,6 @@ type spec struct {
 	garp       garpSpec
 	garpLower  garpSpec
 	notify     notifySpec
-	groupNote  notifySpec // the sync group's notify scripts
 	tracks     []trackRef
 	key        string // the configuration as compared on reload
 	advertInt  time.Duration
@@ -212,12 +211,6 @@ func newSpec(c *config.Config, v *config.VRRPInstance) (*spec, error) {
 	s.notify = notifySpec{
 		master: v.NotifyMaster, backup: v.NotifyBackup, fault: v.NotifyFault,
 		stop: v.NotifyStop, generic: v.Notify, rxLowerPri: v.NotifyMasterRxLowerPri,
-	}
-	for _, g := range c.VRRPSyncGroups {
-		if g.Name == v.SyncGroup {
-			s.groupNote = notifySpec{master: g.NotifyMaster, backup: g.NotifyBackup, fault: g.NotifyFault,
-				stop: g.NotifyStop, generic: g.Notify}
-		}
 	}
 	if !v.DontTrackPrimary {
 		s.tracks = append(s.tracks, trackRef{kind: "interface", name: v.Interface})

@@ -13,7 +13,9 @@ import (
 // deadline exists exactly in Backup and Master, and a master's lies ahead;
 // the addresses are held exactly while Master (AddVIPs only on entering it,
 // RemoveVIPs on leaving it); a notification is sent exactly when the state
-// changes and names the new state; priority 0 is only sent when resigning.
+// changes and names the new state; priority 0 is only sent when resigning; only
+// a synced backup wants master, and a synced machine never becomes master on
+// its own timer.
 func TestRandomEventSequencesKeepInvariants(t *testing.T) {
 	for seed := range uint64(3000) {
 		rng := rand.New(rand.NewPCG(seed, 7))
@@ -27,6 +29,7 @@ func TestRandomEventSequencesKeepInvariants(t *testing.T) {
 			DownTimerAdverts:     rng.IntN(5),
 			LowerPrioNoAdvert:    rng.IntN(2) == 0,
 			HigherPrioSendAdvert: rng.IntN(2) == 0,
+			Synced:               rng.IntN(2) == 0,
 		}
 		if cfg.Version == 2 {
 			cfg.AdvertInterval = time.Duration(1+rng.IntN(3)) * time.Second
@@ -72,9 +75,14 @@ func TestRandomEventSequencesKeepInvariants(t *testing.T) {
 			case k == 8:
 				what, r = "priority", m.SetPriority(now, rng.IntN(320)-30)
 			default:
-				if rng.IntN(10) == 0 {
+				switch n := rng.IntN(10); {
+				case n == 0:
 					what, r = "shutdown", m.Shutdown(now)
-				} else {
+				case n <= 2:
+					what, r = "force master", m.ForceMaster(now)
+				case n <= 4:
+					what, r = "force backup", m.ForceBackup(now)
+				default:
 					what, r = "timer", m.Timer(now)
 				}
 			}
@@ -116,6 +124,12 @@ func TestRandomEventSequencesKeepInvariants(t *testing.T) {
 						fail("advert priority %d, effective %d", a.Priority, m.Priority())
 					}
 				}
+			}
+			if m.WantsMaster() && (!cfg.Synced || r.State != Backup) {
+				fail("wants master (synced %v)", cfg.Synced)
+			}
+			if cfg.Synced && what == "timer" && r.State == Master && prev != Master {
+				fail("a synced machine became master on its own timer")
 			}
 			if holding != (r.State == Master) {
 				fail("holding VIPs %v", holding)
