@@ -335,6 +335,7 @@ func TestTwoVigilsElectFailOverAndPreempt(t *testing.T) {
 		return via
 	}
 
+	dual := watchTwoMasters(t, nsA, nsB, vip)
 	a := startVigil(t, nsA, confA)
 	b := startVigil(t, nsB, confB)
 	aMaster := func() bool {
@@ -370,6 +371,8 @@ func TestTwoVigilsElectFailOverAndPreempt(t *testing.T) {
 			hasAddr(t, nsA, "eth0", vip) && !hasAddr(t, nsB, "eth0", vip)
 	})
 	t.Logf("preempted back after %v", took)
+	// A preempts by taking over while B is still master; B yields on A's first advert.
+	dual.check(advert)
 }
 
 // keepalived runs the real Keepalived (VRRP only) in ns with conf; it is killed at cleanup.
