@@ -138,3 +138,62 @@ func syncGroupScenario(t *testing.T, impl string) {
 		return strings.Count(strings.Join(readLines(log), "\n"), "GROUP G MASTER 0") >= 3
 	})
 }
+
+// A vigil sync group (priority 150) against a Keepalived one (100) with the same members:
+// the groups move between the hosts as wholes, and no address is held on both sides for
+// longer than an advert interval.
+func TestSyncGroupAgainstKeepalivedGroup(t *testing.T) {
+	t.Parallel()
+	nsV, nsK := pair(t, "192.0.2.1/24", "192.0.2.2/24")
+	vip1, vip2 := netip.MustParseAddr("192.0.2.100"), netip.MustParseAddr("192.0.2.101")
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	flag := filepath.Join(dir, "maintenance")
+	logV, logK := filepath.Join(dir, "v.log"), filepath.Join(dir, "k.log")
+	notifyV := script(t, dir, "notify-v.sh", `echo "$*" >> `+logV)
+	notifyK := script(t, dir, "notify-k.sh", `echo "$*" >> `+logK)
+	noop := script(t, dir, "noop.sh", "true")
+	dual1 := watchTwoMasters(t, nsV, nsK, vip1)
+	dual2 := watchTwoMasters(t, nsV, nsK, vip2)
+	v := startVigil(t, nsV, strings.ReplaceAll(syncGroupConf(flag, notifyV, noop), "priority 100", "priority 150"))
+	// Keepalived's script checks a file that never exists.
+	startKeepalived(t, nsK, syncGroupConf(filepath.Join(dir, "absent"), notifyK, noop))
+	holds := func(ns string) bool { return hasAddr(t, ns, "eth0", vip1) && hasAddr(t, ns, "eth0", vip2) }
+	none := func(ns string) bool { return !hasAddr(t, ns, "eth0", vip1) && !hasAddr(t, ns, "eth0", vip2) }
+	waitFor(t, 15*time.Second, "vigil's group MASTER, Keepalived's BACKUP", func() bool {
+		return v.state("VI_1") == "MASTER" && v.state("VI_2") == "MASTER" && holds(nsV) && none(nsK) &&
+			containsLine(readLines(logK), "GROUP G BACKUP 0")
+	})
+
+	// vigil's VI_2 script fails: its whole group faults and Keepalived's takes both addresses.
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "vigil's group FAULT, Keepalived's MASTER", func() bool {
+		return v.state("VI_1") == "FAULT" && v.state("VI_2") == "FAULT" && none(nsV) && holds(nsK)
+	})
+	// The script passes again: vigil's group preempts back as a whole.
+	os.Remove(flag)
+	waitFor(t, 10*time.Second, "vigil's group MASTER again, Keepalived's BACKUP", func() bool {
+		return v.state("VI_1") == "MASTER" && v.state("VI_2") == "MASTER" && holds(nsV) && none(nsK)
+	})
+	for _, l := range []struct {
+		path string
+		want []string
+	}{
+		{logV, []string{"GROUP G MASTER 0", "GROUP G FAULT 0"}},
+		{logK, []string{"GROUP G BACKUP 0", "GROUP G MASTER 0"}},
+	} {
+		waitFor(t, 5*time.Second, "group notifications in "+filepath.Base(l.path), func() bool {
+			got := readLines(l.path)
+			for _, w := range l.want {
+				if !containsLine(got, w) {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	dual1.check(200 * time.Millisecond)
+	dual2.check(200 * time.Millisecond)
+}
