@@ -54,6 +54,8 @@ type Options struct {
 	// per burst and holds the pipe (two descriptors) per direction while a connection waits,
 	// six descriptors per connection instead of two.
 	Splice bool
+	// noInq makes the readiness loop use recvmmsg even where TCP_INQ works (tests).
+	noInq bool
 	// Now is the clock for persistence; time.Now when nil.
 	Now func() time.Time
 }

@@ -423,7 +423,7 @@ func TestHalfCloseDeliversTheWholeAnswer(t *testing.T) {
 var copyModes = []struct {
 	name string
 	opts Options
-}{{"splice", Options{Splice: true}}, {"ready", Options{CopyBuffer: 4096}}, {"plain", Options{CopyBuffer: 4096, PlainCopy: true}}}
+}{{"splice", Options{Splice: true}}, {"ready", Options{CopyBuffer: 4096}}, {"ready-recvmmsg", Options{CopyBuffer: 4096, noInq: true}}, {"plain", Options{CopyBuffer: 4096, PlainCopy: true}}}
 
 func testHalfClose(t *testing.T, opts Options) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -747,7 +747,10 @@ func TestAnswerAndFINTogetherEndTheConnection(t *testing.T) {
 	modes := append(copyModes[:len(copyModes):len(copyModes)], struct {
 		name string
 		opts Options
-	}{"ready-7-bytes", Options{CopyBuffer: 7}})
+	}{"ready-7-bytes", Options{CopyBuffer: 7}}, struct {
+		name string
+		opts Options
+	}{"ready-recvmmsg-7-bytes", Options{CopyBuffer: 7, noInq: true}})
 	for _, mode := range modes {
 		t.Run(mode.name, func(t *testing.T) {
 			ln, err := net.Listen("tcp", "127.0.0.1:0")

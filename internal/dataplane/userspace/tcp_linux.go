@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -32,10 +33,14 @@ type readyLoop struct {
 	iov  [2]unix.Iovec
 	msgs [2]unix.Mmsghdr
 
-	srcRaw, dstRaw interface {
-		Read(func(uintptr) bool) error
-		Write(func(uintptr) bool) error
-	}
+	// inq: the source reports with each read how many bytes it still holds (TCP_INQ), and
+	// hdr, iovAll and cbuf are that read's message; without it, msgs and iov make recvmmsg's.
+	inq    bool
+	hdr    unix.Msghdr
+	iovAll unix.Iovec
+	cbuf   [64]byte
+
+	srcRaw, dstRaw syscall.RawConn
 	// out is what the write callback still has to send.
 	out []byte
 	// eof: the source sent FIN. err: a system call failed (not EAGAIN).
@@ -49,7 +54,8 @@ type readyLoop struct {
 }
 
 // newReadyLoop returns nil when a side does not expose its descriptor.
-func newReadyLoop(dst, src *net.TCPConn, pool *sync.Pool, counter *atomic.Uint64, progress *atomic.Int64) *readyLoop {
+// Unless noInq, it asks the source for TCP_INQ and uses recvmmsg only if that fails.
+func newReadyLoop(dst, src *net.TCPConn, pool *sync.Pool, counter *atomic.Uint64, progress *atomic.Int64, noInq bool) *readyLoop {
 	srcRaw, err := src.SyscallConn()
 	if err != nil {
 		return nil
@@ -59,6 +65,17 @@ func newReadyLoop(dst, src *net.TCPConn, pool *sync.Pool, counter *atomic.Uint64
 		return nil
 	}
 	l := &readyLoop{pool: pool, srcRaw: srcRaw, dstRaw: dstRaw, counter: counter, progress: progress}
+	if !noInq {
+		var serr error
+		if err := srcRaw.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_TCP, unix.TCP_INQ, 1)
+		}); err == nil && serr == nil {
+			l.inq = true
+		}
+	}
+	l.hdr.Iov = &l.iovAll
+	l.hdr.SetIovlen(1)
+	l.hdr.Control = &l.cbuf[0]
 	for i := range l.msgs {
 		l.msgs[i].Hdr.Iov = &l.iov[i]
 		l.msgs[i].Hdr.SetIovlen(1)
@@ -72,11 +89,16 @@ func newReadyLoop(dst, src *net.TCPConn, pool *sync.Pool, counter *atomic.Uint64
 // for the next edge), ends (eof) or fails (err).
 func (l *readyLoop) read(fd uintptr) bool {
 	l.borrow()
-	more := l.move(fd)
+	var done bool
+	if l.inq {
+		done = l.moveInq(fd)
+	} else {
+		done = l.move(fd)
+	}
 	l.pool.Put(l.held)
 	l.held, l.buf, l.out = nil, nil, nil
-	l.iov[0].Base, l.iov[1].Base = nil, nil
-	return more
+	l.iov[0].Base, l.iov[1].Base, l.iovAll.Base = nil, nil, nil
+	return done
 }
 
 // borrow takes a buffer from the pool and points the two messages at its halves.
@@ -88,6 +110,51 @@ func (l *readyLoop) borrow() {
 	l.iov[0].SetLen(half)
 	l.iov[1].Base = &l.buf[half]
 	l.iov[1].SetLen(len(l.buf) - half)
+	l.iovAll.Base = &l.buf[0]
+	l.iovAll.SetLen(len(l.buf))
+}
+
+// moveInq is move with TCP_INQ: one recvmsg per burst, whose control message says how many
+// bytes the socket still holds. The kernel reports at least 1 once the peer's FIN is in, so 0
+// means drained with no FIN pending: wait for the next edge. (The reset caveat of move holds
+// here too: a reset that came with the data also reports 0.)
+func (l *readyLoop) moveInq(fd uintptr) bool {
+	for {
+		l.hdr.SetControllen(len(l.cbuf))
+		l.hdr.Flags = 0
+		n, _, errno := unix.RawSyscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&l.hdr)), 0)
+		switch errno {
+		case 0:
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		default:
+			l.err = errno
+			return true
+		}
+		if n == 0 {
+			l.eof = true
+			return true
+		}
+		left := 1 // no hint: read again, which costs at most an EAGAIN
+		if h := (*unix.Cmsghdr)(unsafe.Pointer(&l.cbuf[0])); int(l.hdr.Controllen) >= unix.CmsgLen(4) &&
+			int(h.Len) >= unix.CmsgLen(4) && h.Level == unix.SOL_TCP && h.Type == unix.TCP_CM_INQ {
+			left = int(*(*int32)(unsafe.Pointer(&l.cbuf[unix.CmsgLen(0)])))
+		}
+		l.out = l.buf[:n]
+		if err := l.dstRaw.Write(l.writeFn); err != nil || l.err != nil {
+			if l.err == nil {
+				l.err = err
+			}
+			return true
+		}
+		l.counter.Add(uint64(n))
+		l.progress.Store(time.Now().UnixNano())
+		if left == 0 {
+			return false
+		}
+	}
 }
 
 // move is read's work with a buffer held.
@@ -163,7 +230,7 @@ func (l *readyLoop) write(fd uintptr) bool {
 // pipeReady is pipeCopy through a readyLoop. It reports false, having done nothing, when the
 // connections do not expose descriptors.
 func (s *service) pipeReady(sess *tcpSession, dir int, dst, src *net.TCPConn, counter *atomic.Uint64) bool {
-	l := newReadyLoop(dst, src, &s.bal.bufs, counter, &sess.progress[dir])
+	l := newReadyLoop(dst, src, &s.bal.bufs, counter, &sess.progress[dir], s.bal.opts.noInq)
 	if l == nil {
 		return false
 	}
