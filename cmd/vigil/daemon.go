@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/vigil-lb/vigil/internal/bgp"
 	"github.com/vigil-lb/vigil/internal/config"
 	"github.com/vigil-lb/vigil/internal/daemon"
 	"github.com/vigil-lb/vigil/internal/notify"
@@ -77,6 +78,7 @@ func runDaemon(o options, stdout, stderr io.Writer) int {
 type halves struct {
 	checker  *daemon.Daemon
 	vrrp     *vrrp.Manager // nil when no VRRP instance runs
+	bgp      *bgp.Speaker  // nil without a bgp block
 	vrrpOnly bool
 }
 
@@ -111,6 +113,15 @@ func serve(o options, cfg *config.Config, log *slog.Logger) int {
 		}
 		h.vrrp = m
 		dopts.VRRP = func() []status.VRRPInstance { return vrrpStatus(m.Snapshot()) }
+	}
+	if cfg.BGP != nil && !o.vrrpOnly {
+		sp, err := bgp.New(bgpConfig(cfg.BGP), log.With("part", "bgp"))
+		if err != nil {
+			log.Error("cannot start BGP", "err", err)
+			return 1
+		}
+		h.bgp = sp
+		dopts.BGP = sp
 	}
 	d, err := daemon.New(h.checkerConfig(cfg), dopts)
 	if err != nil {
@@ -152,41 +163,55 @@ func serve(o options, cfg *config.Config, log *slog.Logger) int {
 		}
 	}()
 	log.Info("vigil started", "version", version, "config", o.configFile, "virtual_servers", len(cfg.VirtualServers), "vrrp_instances", len(cfg.VRRPInstances))
-	// The halves stop in order: VRRP first (masters send priority 0 and give their addresses
-	// up, so a peer takes over at once), then the checker half and its data plane.
-	checkerCtx, stopChecker := context.WithCancel(context.Background())
-	defer stopChecker()
-	checkerDone := make(chan error, 1)
-	go func() { checkerDone <- d.Run(checkerCtx) }()
+	// Everything runs until a signal (or a failure); then the parts stop in order: BGP first
+	// (withdraw the routes and wait, so routers move traffic away while it is still served),
+	// then VRRP (masters send priority 0 and give their addresses up, so a peer takes over at
+	// once), then the checker half and its data plane.
 	code := 0
-	failed := func(half string, err error) {
+	failed := func(part string, err error) {
 		if err != nil && !errors.Is(err, context.Canceled) {
-			log.Error("stopped", "half", half, "err", err)
+			log.Error("stopped", "part", part, "err", err)
 			code = 1
 		}
 	}
-	if h.vrrp != nil {
-		vrrpDone := make(chan error, 1)
-		go func() { vrrpDone <- h.vrrp.Run(ctx) }()
-		select {
-		case err := <-vrrpDone: // stopped by a signal, or failed
-			failed("vrrp", err)
-		case err := <-checkerDone: // the checker half failed: stop VRRP too
-			failed("checker", err)
-			cancel()
-			failed("vrrp", <-vrrpDone)
-			return code
-		}
-	} else {
-		select {
-		case <-ctx.Done():
-		case err := <-checkerDone:
-			failed("checker", err)
-			return code
-		}
+	type part struct {
+		name string
+		run  func(context.Context) error
+		stop context.CancelFunc
+		done chan error
 	}
-	stopChecker()
-	failed("checker", <-checkerDone)
+	var parts []*part
+	start := func(name string, run func(context.Context) error) {
+		pctx, stop := context.WithCancel(context.Background())
+		p := &part{name: name, run: run, stop: stop, done: make(chan error, 1)}
+		parts = append(parts, p)
+		go func() { p.done <- run(pctx) }()
+	}
+	if h.bgp != nil {
+		start("bgp", h.bgp.Run)
+	}
+	if h.vrrp != nil {
+		start("vrrp", h.vrrp.Run)
+	}
+	start("checker", d.Run)
+	early := make(chan *part, len(parts))
+	for _, p := range parts {
+		go func() {
+			err := <-p.done
+			p.done <- err // put it back for the ordered stop below
+			early <- p
+		}()
+	}
+	select {
+	case <-ctx.Done():
+	case p := <-early: // a part ended on its own: stop everything
+		log.Error("a part of vigil stopped early; stopping the rest", "part", p.name)
+		code = 1
+	}
+	for _, p := range parts {
+		p.stop()
+		failed(p.name, <-p.done)
+	}
 	log.Info("vigil stopped")
 	return code
 }
@@ -214,6 +239,17 @@ func reload(o options, h *halves, log *slog.Logger) {
 		}
 	}
 	log.Info("reloaded", "file", o.configFile, "virtual_servers", len(cfg.VirtualServers), "vrrp_instances", len(cfg.VRRPInstances))
+}
+
+// bgpConfig turns the bgp block into the speaker's settings.
+func bgpConfig(b *config.BGP) bgp.Config {
+	c := bgp.Config{LocalAS: b.LocalAS, RouterID: b.RouterID, ListenPort: b.ListenPort, HoldDown: b.HoldDown.D(),
+		MaxWithdrawPerEvent: b.MaxWithdraw, GracefulShutdownWait: b.GracefulShutdownWait.D()}
+	for _, n := range b.Neighbors {
+		c.Neighbors = append(c.Neighbors, bgp.Neighbor{Address: n.Address, AS: n.RemoteAS, Password: n.Password,
+			HoldTime: n.HoldTime.D(), KeepaliveInterval: n.Keepalive.D(), Port: n.Port, LocalAddress: n.SourceAddress})
+	}
+	return c
 }
 
 // vrrpStatus turns the VRRP half's view into the status page's.

@@ -56,6 +56,7 @@ func (c *Config) topTable() *table {
 	t := &table{keywords: map[string]keyword{}}
 	addVRRPTopKeywords(c, t)
 	addLVSTopKeywords(c, t)
+	addBGPTopKeywords(c, t)
 	return t
 }
 
@@ -64,4 +65,5 @@ func (c *Config) topTable() *table {
 func (c *Config) finish(p *parser) {
 	c.finishVRRP(p)
 	c.finishLVS(p)
+	c.finishBGP(p)
 }

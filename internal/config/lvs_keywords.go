@@ -470,6 +470,7 @@ func (vs *VirtualServer) table(c *Config) *table {
 			vs.ShutdownSessions = v
 		}
 	}}
+	k["announce"] = announceKeyword(vs)
 	return t
 }
 

@@ -16,6 +16,8 @@ type Config struct {
 	VRRPStatic          VRRPStatic            `json:"vrrp_static"`
 	VirtualServerGroups []*VirtualServerGroup `json:"virtual_server_groups"`
 	VirtualServers      []*VirtualServer      `json:"virtual_servers"`
+	// BGP is vigil's bgp block (an extension); nil when absent.
+	BGP *BGP `json:"bgp"`
 }
 
 func newConfig() *Config {

@@ -129,6 +129,9 @@ type VirtualServer struct {
 	// ShutdownSessions is a vigil extension: reset established connections to a real server
 	// that leaves the pool.
 	ShutdownSessions bool `json:"shutdown_sessions"`
+	// Announce is a vigil extension: announce the address over BGP while the pool has quorum
+	// (see BGP); nil when absent.
+	Announce *Announce `json:"announce"`
 
 	RealServers []*RealServer `json:"real_servers"`
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vigil-lb/vigil/internal/bgp"
 	"github.com/vigil-lb/vigil/internal/check"
 	"github.com/vigil-lb/vigil/internal/clock"
 	"github.com/vigil-lb/vigil/internal/config"
@@ -47,6 +48,16 @@ type Options struct {
 	// VRRP, when set, gives the VRRP instances' state for the status page and API; the VRRP
 	// half runs beside the daemon (cmd/vigil wires it).
 	VRRP func() []status.VRRPInstance
+	// BGP, when set, announces the address of every virtual server with an announce block while
+	// its pool has quorum (internal/bgp.Speaker; cmd/vigil runs it).
+	BGP Announcer
+}
+
+// Announcer announces virtual server addresses over BGP. Calls must not block on the network.
+type Announcer interface {
+	Announce(key string, r bgp.Route, why string) error
+	Withdraw(key string, prefix netip.Prefix, why string) error
+	Remove(key, why string)
 }
 
 // Daemon runs the checker half: checks, pools, the data plane, notify scripts and status.
@@ -317,6 +328,9 @@ func (d *Daemon) Reload(cfg *config.Config) error {
 			}
 		}
 		delete(d.services, name)
+		if d.opts.BGP != nil && old.vs.Announce != nil {
+			d.opts.BGP.Remove(name, "removed by reload")
+		}
 		d.forgetMetricsLocked(name, "")
 		d.hub.Publish("service", name, "removed by reload")
 	}
@@ -336,6 +350,7 @@ func (d *Daemon) Reload(cfg *config.Config) error {
 					d.forgetMetricsLocked(p.name, id)
 				}
 			}
+			hadAnnounce := old.vs.Announce != nil
 			old.vs, old.spec, old.addrs, old.steer = p.vs, p.spec, p.addrs, p.steer
 			for _, j := range p.jobs {
 				delete(stale, j.job.ID)
@@ -354,6 +369,10 @@ func (d *Daemon) Reload(cfg *config.Config) error {
 			old.jobIDs = p.jobIDs()
 			d.handleEventsLocked(old, evs, true)
 			d.applyLocked(old)
+			if hadAnnounce && p.vs.Announce == nil && d.opts.BGP != nil {
+				d.opts.BGP.Remove(p.name, "announce removed by reload")
+			}
+			d.syncAnnounceLocked(old, "reload")
 			continue
 		}
 		svc, err := d.startServiceLocked(p, now)
@@ -414,6 +433,7 @@ func (d *Daemon) startServiceLocked(p *planned, now time.Time) (*service, error)
 		d.log.Warn(note, "vs", p.name)
 	}
 	d.handleEventsLocked(svc, evs, true)
+	d.syncAnnounceLocked(svc, "start")
 	return svc, nil
 }
 
@@ -468,6 +488,9 @@ func (d *Daemon) handleEventsLocked(svc *service, evs []pool.Event, apply bool) 
 		}
 		if ev.Script != "" {
 			d.runScriptLocked(svc.name, ev.Script)
+		}
+		if ev.Kind == pool.QuorumGained || ev.Kind == pool.QuorumLost {
+			d.syncAnnounceLocked(svc, ev.Kind.String()+": "+ev.Reason)
 		}
 		if len(ev.Changes) > 0 {
 			changed = true
@@ -650,6 +673,25 @@ func (d *Daemon) Snapshot() status.Snapshot {
 		snap.VirtualServers = append(snap.VirtualServers, vs)
 	}
 	return snap
+}
+
+// syncAnnounceLocked tells BGP whether svc's address should be announced now: while its pool
+// has quorum. Repeating a call is harmless (the speaker keeps the first reason).
+func (d *Daemon) syncAnnounceLocked(svc *service, why string) {
+	a := svc.vs.Announce
+	if d.opts.BGP == nil || a == nil || svc.vs.Kind != config.VSKindAddress {
+		return
+	}
+	route := bgp.Route{Prefix: netip.PrefixFrom(svc.vs.Address, svc.vs.Address.BitLen()), Communities: a.Communities, MED: a.MED, LocalPref: a.LocalPref}
+	var err error
+	if svc.pool.Desired().QuorumUp {
+		err = d.opts.BGP.Announce(svc.name, route, why)
+	} else {
+		err = d.opts.BGP.Withdraw(svc.name, route.Prefix, why)
+	}
+	if err != nil {
+		d.log.Error("bgp", "vs", svc.name, "err", err)
+	}
 }
 
 // VRRPStateChanged records a VRRP instance's state change for the status page, the event stream

@@ -1,0 +1,109 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vigil-lb/vigil/internal/bgp"
+)
+
+// fakeAnnouncer records what the daemon asks BGP for, per key.
+type fakeAnnouncer struct {
+	mu    sync.Mutex
+	state map[string]string // key → "announced" / "withdrawn" / "removed"
+	route map[string]bgp.Route
+}
+
+func (f *fakeAnnouncer) Announce(key string, r bgp.Route, why string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.state[key], f.route[key] = "announced", r
+	return nil
+}
+
+func (f *fakeAnnouncer) Withdraw(key string, prefix netip.Prefix, why string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.state[key] = "withdrawn"
+	return nil
+}
+
+func (f *fakeAnnouncer) Remove(key, why string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.state[key] = "removed"
+}
+
+func (f *fakeAnnouncer) get(key string) (string, bgp.Route) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.state[key], f.route[key]
+}
+
+func TestAnnouncementFollowsQuorum(t *testing.T) {
+	b1 := startBackend(t)
+	vsPort := freePort(t)
+	h, p := hostPort(t, b1.addr)
+	text := fmt.Sprintf(`bgp {
+  local_as 65001
+  router_id 192.0.2.1
+  neighbor 192.0.2.254 {
+    remote_as 65000
+  }
+}
+virtual_server 127.0.0.1 %d {
+  delay_loop 0.2
+  lb_algo rr
+  lb_kind NAT
+  protocol TCP
+  announce {
+    community 65001:100
+    med 10
+  }
+  real_server %s %s {
+    HTTP_GET {
+      url {
+        path /health
+        status_code 200
+      }
+      connect_timeout 1
+    }
+  }
+}
+`, vsPort, h, p)
+	cfg := loadText(t, text)
+	fa := &fakeAnnouncer{state: map[string]string{}, route: map[string]bgp.Route{}}
+	d, err := New(cfg, Options{StatusListen: "off", BGP: fa})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	key := cfg.VirtualServers[0].Name()
+
+	state := func() string { s, _ := fa.get(key); return s }
+	waitFor(t, 3*time.Second, "announced while the pool has quorum", func() bool { return state() == "announced" })
+	_, r := fa.get(key)
+	if r.Prefix != netip.MustParsePrefix("127.0.0.1/32") || len(r.Communities) != 1 || r.MED == nil || *r.MED != 10 {
+		t.Fatalf("route %+v", r)
+	}
+	b1.failing.Store(true)
+	waitFor(t, 3*time.Second, "withdrawn when quorum is lost", func() bool { return state() == "withdrawn" })
+	b1.failing.Store(false)
+	waitFor(t, 3*time.Second, "announced again when the pool recovers", func() bool { return state() == "announced" })
+
+	// A reload without the announce block takes the route away.
+	if err := d.Reload(loadText(t, strings.Replace(text, "  announce {\n    community 65001:100\n    med 10\n  }\n", "", 1))); err != nil {
+		t.Fatal(err)
+	}
+	if s := state(); s != "removed" {
+		t.Fatalf("after a reload without announce: %q, want removed", s)
+	}
+}
