@@ -16,14 +16,16 @@ import (
 )
 
 // readyLoop is one direction of a connection moved through a buffer by a readiness loop that
-// costs one recvmmsg(2) and one write(2) per burst of data, where Read and Write through Go's
+// costs one read and one write(2) per burst of data, where Read and Write through Go's
 // netpoller cost one more read that can only say EAGAIN.
 //
 // The loop runs inside a single RawConn.Read, so the runtime's readiness flag is never reset
 // between bursts: after a read that drained the socket the callback returns false and the
-// goroutine parks until the next edge. Knowing that the socket is drained, and whether the
-// peer's FIN came with the last data, is what recvmmsg with two messages gives in one call: the
-// first message takes the data, the second reports EAGAIN (drained), 0 (FIN) or more data.
+// goroutine parks until the next edge. What the loop must know without another call is that
+// the socket is drained and whether the peer's FIN came with the last data (a FIN already
+// queued brings no new edge). With TCP_INQ (Linux 4.18) each recvmsg(2) says how many bytes
+// are left, and says 1 once a FIN is queued. Without it, recvmmsg(2) with two messages does:
+// the first takes the data, the second reports EAGAIN (drained), 0 (FIN) or more data.
 type readyLoop struct {
 	// buf is borrowed from pool for one callback: every burst is written out before the
 	// callback returns, so a parked direction holds no buffer.
