@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -79,6 +80,7 @@ type halves struct {
 	checker  *daemon.Daemon
 	vrrp     *vrrp.Manager // nil when no VRRP instance runs
 	bgp      *bgp.Speaker  // nil without a bgp block
+	bgpBlock *config.BGP   // the bgp block the speaker runs
 	vrrpOnly bool
 }
 
@@ -120,7 +122,7 @@ func serve(o options, cfg *config.Config, log *slog.Logger) int {
 			log.Error("cannot start BGP", "err", err)
 			return 1
 		}
-		h.bgp = sp
+		h.bgp, h.bgpBlock = sp, cfg.BGP
 		dopts.BGP = sp
 	}
 	d, err := daemon.New(h.checkerConfig(cfg), dopts)
@@ -232,6 +234,9 @@ func reload(o options, h *halves, log *slog.Logger) {
 		log.Error("reload refused: the running configuration stays", "err", err)
 		return
 	}
+	if !sameBGPBlock(h.bgpBlock, cfg.BGP) {
+		log.Warn("the bgp block changed: announcements follow the new file, but the BGP speaker keeps its sessions and settings until vigil restarts")
+	}
 	if h.vrrp != nil {
 		if err := h.vrrp.Reload(cfg); err != nil {
 			log.Error("VRRP reload refused: the running VRRP instances stay", "err", err)
@@ -239,6 +244,30 @@ func reload(o options, h *halves, log *slog.Logger) {
 		}
 	}
 	log.Info("reloaded", "file", o.configFile, "virtual_servers", len(cfg.VirtualServers), "vrrp_instances", len(cfg.VRRPInstances))
+}
+
+// sameBGPBlock compares two bgp blocks by what they configure (not where they were written).
+func sameBGPBlock(a, b *config.BGP) bool {
+	strip := func(x *config.BGP) string {
+		if x == nil {
+			return "null"
+		}
+		c := *x
+		c.Pos = config.Pos{}
+		var ns []config.BGPNeighbor
+		for _, n := range x.Neighbors {
+			n2 := *n
+			n2.Pos = config.Pos{}
+			ns = append(ns, n2)
+		}
+		c.Neighbors = nil
+		b, _ := json.Marshal(struct {
+			B config.BGP
+			N []config.BGPNeighbor
+		}{c, ns})
+		return string(b)
+	}
+	return strip(a) == strip(b)
 }
 
 // bgpConfig turns the bgp block into the speaker's settings.
