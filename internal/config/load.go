@@ -47,6 +47,7 @@ func Load(path string, opts Options) (*Config, *Diagnostics, error) {
 func Parse(lines []Line, diags *Diagnostics) *Config {
 	cfg := newConfig()
 	p := &parser{lines: splitBraces(lines), diags: diags}
+	p.markExtraCloses()
 	p.parseBlock(cfg.topTable(), 0)
 	cfg.finish(p)
 	return cfg

@@ -30,6 +30,27 @@ type parser struct {
 	lines []Line
 	next  int
 	diags *Diagnostics
+	// extraClose marks the '}' lines that close more braces than the text has opened so far,
+	// counted as Keepalived's read_line counts them: over the words, whatever the keywords.
+	extraClose []bool
+}
+
+// markExtraCloses fills p.extraClose.
+func (p *parser) markExtraCloses() {
+	p.extraClose = make([]bool, len(p.lines))
+	depth := 0
+	for i, l := range p.lines {
+		for _, w := range l.Words {
+			switch w {
+			case "{":
+				depth++
+			case "}":
+				if depth--; depth < 0 {
+					p.extraClose[i], depth = true, 0
+				}
+			}
+		}
+	}
 }
 
 // splitBraces rewrites lines so that '{' only ever ends a line and '}' only ever stands alone:
@@ -76,7 +97,12 @@ func (p *parser) parseBlock(t *table, depth int) Pos {
 			if depth > 0 {
 				return end
 			}
-			p.diags.Warnf(l.Pos, "Extra '}' found")
+			// At the top level Keepalived reads '}' as a keyword it does not know, and says so;
+			// it also says "Extra" when the text has closed more braces than it opened.
+			if p.extraClose[p.next-1] {
+				p.diags.Warnf(l.Pos, "Extra '}' found")
+			}
+			p.diags.Warnf(l.Pos, "Unknown keyword '}'")
 			continue
 		}
 		if first == "{" {
