@@ -74,9 +74,18 @@ type Backend struct {
 type Service struct {
 	// Name identifies the service across Apply calls (the daemon uses the virtual_server's
 	// "ip port" or "fwmark N" text).
-	Name     string
+	Name string
+	// Protocol is the transport balanced. For a fwmark service it is what IPVS records with
+	// the service; the nftables data plane translates only marked packets of this protocol.
 	Protocol Protocol
-	Listen   netip.AddrPort
+	// Listen is the virtual address and port; it must be the zero AddrPort when Fwmark is set.
+	Listen netip.AddrPort
+	// Fwmark, when non-zero, makes this a firewall-mark service (Keepalived's virtual_server
+	// fwmark N): it takes packets carrying that mark (set by the administrator's own rules)
+	// whatever their destination, instead of packets to Listen. The address family is the
+	// backends' (and sorry server's), which must then all share one; IPv4 when there are none.
+	// The userspace data plane refuses such services.
+	Fwmark uint32
 	// Scheduler is an lb_algo name; see Effective for the ones that fall back.
 	Scheduler Scheduler
 	// Persistence, when > 0, sends a client IP back to the same backend for new connections
@@ -116,7 +125,14 @@ func (s Service) Validate() error {
 	if s.Protocol != TCP && s.Protocol != UDP {
 		return fmt.Errorf("service %s: protocol %q, expected tcp or udp", s.Name, s.Protocol)
 	}
-	if !s.Listen.IsValid() {
+	if s.Fwmark != 0 {
+		if s.Listen.IsValid() {
+			return fmt.Errorf("service %s: fwmark %d with listen address %s, expected one or the other", s.Name, s.Fwmark, s.Listen)
+		}
+		if err := s.oneFamily(); err != nil {
+			return err
+		}
+	} else if !s.Listen.IsValid() {
 		return fmt.Errorf("service %s: listen address not set", s.Name)
 	}
 	if _, _, ok := Effective(s.Scheduler); !ok {
@@ -147,9 +163,49 @@ func (s Service) Validate() error {
 	return nil
 }
 
+// oneFamily refuses a fwmark service whose backends (and sorry server) mix IPv4 and IPv6: the
+// service has one address family, which is theirs.
+func (s Service) oneFamily() error {
+	var first netip.AddrPort
+	check := func(a netip.AddrPort) error {
+		if !first.IsValid() {
+			first = a
+			return nil
+		}
+		if a.Addr().Unmap().Is4() != first.Addr().Unmap().Is4() {
+			return fmt.Errorf("service %s: fwmark %d: backends %s and %s differ in address family, expected one", s.Name, s.Fwmark, first, a)
+		}
+		return nil
+	}
+	for _, b := range s.Backends {
+		if err := check(b.Addr); err != nil {
+			return err
+		}
+	}
+	if s.Sorry != nil {
+		return check(s.Sorry.Addr)
+	}
+	return nil
+}
+
+// IPv6 reports whether the service is an IPv6 one: its listen address's family, or for a
+// fwmark service its backends' (then its sorry server's); false when there is none.
+func (s Service) IPv6() bool {
+	if s.Listen.IsValid() {
+		return !s.Listen.Addr().Unmap().Is4()
+	}
+	for _, b := range s.Backends {
+		return !b.Addr.Addr().Unmap().Is4()
+	}
+	if s.Sorry != nil {
+		return !s.Sorry.Addr.Addr().Unmap().Is4()
+	}
+	return false
+}
+
 // Equal reports whether a and b describe the same state, so that Apply can skip a no-op.
 func (s Service) Equal(o Service) bool {
-	if s.Name != o.Name || s.Protocol != o.Protocol || s.Listen != o.Listen || s.Scheduler != o.Scheduler ||
+	if s.Name != o.Name || s.Protocol != o.Protocol || s.Listen != o.Listen || s.Fwmark != o.Fwmark || s.Scheduler != o.Scheduler ||
 		s.Persistence != o.Persistence || s.ShutdownSessions != o.ShutdownSessions ||
 		s.IdleTimeout != o.IdleTimeout || s.HashPort != o.HashPort || s.Forwarding != o.Forwarding ||
 		s.PersistenceGranularity != o.PersistenceGranularity || len(s.Backends) != len(o.Backends) {
@@ -192,6 +248,8 @@ type ServiceStats struct {
 	Name     string         `json:"name"`
 	Protocol Protocol       `json:"protocol"`
 	Listen   netip.AddrPort `json:"listen"`
+	// Fwmark is the service's firewall mark (then Listen is zero).
+	Fwmark uint32 `json:"fwmark,omitempty"`
 	// Scheduler is the one running (after Effective's fallback).
 	Scheduler Scheduler      `json:"scheduler"`
 	Backends  []BackendStats `json:"backends"`

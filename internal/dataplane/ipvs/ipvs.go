@@ -332,7 +332,7 @@ func (d *Dataplane) Stats() []dataplane.ServiceStats {
 	out := make([]dataplane.ServiceStats, 0, len(names))
 	for _, n := range names {
 		rec := d.services[n]
-		st := dataplane.ServiceStats{Name: n, Protocol: rec.svc.Protocol, Listen: rec.svc.Listen, Scheduler: dataplane.Scheduler(virtual(rec.svc).Scheduler)}
+		st := dataplane.ServiceStats{Name: n, Protocol: rec.svc.Protocol, Listen: rec.svc.Listen, Fwmark: rec.svc.Fwmark, Scheduler: dataplane.Scheduler(virtual(rec.svc).Scheduler)}
 		have, err := d.c.Destinations(rec.id)
 		if err != nil {
 			d.log.Warn("ipvs: stats: list destinations", "vs", n, "service", serviceKey(rec.id), "err", err)

@@ -3,6 +3,7 @@ package ipvs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -38,6 +39,11 @@ var (
 	a1 = be("198.51.100.1:8080", 1)
 	b1 = be("198.51.100.2:8080", 1)
 )
+
+// marked is a firewall-mark service (virtual_server fwmark n).
+func marked(n uint32, backends ...dataplane.Backend) dataplane.Service {
+	return dataplane.Service{Name: fmt.Sprintf("fwmark %d", n), Protocol: dataplane.TCP, Fwmark: n, Scheduler: "wlc", Backends: backends}
+}
 
 func sorry(s *dataplane.Service) { b := be("198.51.100.99:80", 0); s.Sorry = &b }
 
@@ -277,6 +283,69 @@ func TestApplyMakesTheFewestKernelCalls(t *testing.T) {
 			calls:  nil,
 		},
 		{
+			name:  "a fwmark service is an IPVS fwmark service of its backends' family",
+			apply: marked(5, a1, b1),
+			calls: []string{
+				"create-service fwmark 5 ipv4 wlc flags=0x0 timeout=0 mask=/32",
+				"create-dest fwmark 5 ipv4 198.51.100.1:8080 w=1 nat",
+				"create-dest fwmark 5 ipv4 198.51.100.2:8080 w=1 nat",
+			},
+			state: []string{
+				"fwmark 5 ipv4 -> 198.51.100.1:8080 w=1 nat",
+				"fwmark 5 ipv4 -> 198.51.100.2:8080 w=1 nat",
+				"fwmark 5 ipv4 wlc flags=0x0 timeout=0 mask=/32",
+			},
+		},
+		{
+			name:   "a fwmark service applied again changes nothing",
+			before: []dataplane.Service{marked(5, a1, b1)},
+			apply:  marked(5, a1, b1),
+			calls:  nil,
+		},
+		{
+			name:   "a fwmark service's backend change is one destination call",
+			before: []dataplane.Service{marked(5, a1, b1)},
+			apply:  marked(5, b1),
+			calls:  []string{"remove-dest fwmark 5 ipv4 198.51.100.1:8080"},
+		},
+		{
+			name:   "a new mark re-creates the service before the old one goes",
+			before: []dataplane.Service{marked(5, a1)},
+			apply:  with(marked(6, a1), func(s *dataplane.Service) { s.Name = "fwmark 5" }),
+			calls: []string{
+				"create-service fwmark 6 ipv4 wlc flags=0x0 timeout=0 mask=/32",
+				"create-dest fwmark 6 ipv4 198.51.100.1:8080 w=1 nat",
+				"remove-service fwmark 5 ipv4",
+			},
+		},
+		{
+			name:   "a listen service turned fwmark is re-created",
+			before: []dataplane.Service{with(web(a1), func(s *dataplane.Service) { s.Name = "fwmark 5" })},
+			apply:  marked(5, a1),
+			calls: []string{
+				"create-service fwmark 5 ipv4 wlc flags=0x0 timeout=0 mask=/32",
+				"create-dest fwmark 5 ipv4 198.51.100.1:8080 w=1 nat",
+				"remove-service " + svc,
+			},
+		},
+		{
+			name:  "an IPv6 fwmark service with persistence",
+			apply: with(marked(7, be("[2001:db8::1]:443", 2)), func(s *dataplane.Service) { s.Persistence = time.Minute; s.PersistenceGranularity = 64 }),
+			calls: []string{
+				"create-service fwmark 7 ipv6 wlc flags=0x1 timeout=60 mask=/64",
+				"create-dest fwmark 7 ipv6 [2001:db8::1]:443 w=2 nat",
+			},
+		},
+		{
+			name:  "DR destinations of a fwmark service take port 0 (the packet's own)",
+			opts:  Options{DefaultForwarding: DR},
+			apply: marked(5, a1),
+			calls: []string{
+				"create-service fwmark 5 ipv4 wlc flags=0x0 timeout=0 mask=/32",
+				"create-dest fwmark 5 ipv4 198.51.100.1:0 w=1 dr",
+			},
+		},
+		{
 			name:  "TUN forwarding",
 			opts:  Options{DefaultForwarding: TUN},
 			apply: web(be("198.51.100.1:80", 4)),
@@ -479,6 +548,37 @@ func TestRemove(t *testing.T) {
 	k.RemoveService(identity(web()))
 	if err := d.Remove(ctx, web().Name); err != nil {
 		t.Errorf("remove of a service already gone: %v", err)
+	}
+}
+
+func TestFwmarkServicesAreRemovedAndClosed(t *testing.T) {
+	d, k := newTest(t, Options{})
+	ctx := context.Background()
+	for _, s := range []dataplane.Service{marked(5, a1), marked(6, b1)} {
+		if err := d.Apply(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// IPVS keys a fwmark service by family and mark only: another protocol is the same one.
+	clash := with(marked(5, b1), func(s *dataplane.Service) { s.Name = "clash"; s.Protocol = dataplane.UDP })
+	if err := d.Apply(ctx, clash); err == nil || !strings.Contains(err.Error(), "fwmark 5 ipv4 already belongs to service fwmark 5") {
+		t.Fatalf("apply of a second mark-5 service: %v, want an error naming the owner", err)
+	}
+	if st := d.Stats(); len(st) != 2 || st[0].Fwmark != 5 || st[0].Listen.IsValid() {
+		t.Errorf("stats %+v, want two services, the first with Fwmark 5 and no listen address", st)
+	}
+	k.take()
+	if err := d.Remove(ctx, "fwmark 5"); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := k.take(), []string{"remove-service fwmark 5 ipv4"}; !slices.Equal(got, want) {
+		t.Errorf("remove calls %q, want %q", got, want)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := k.take(), []string{"remove-service fwmark 6 ipv4"}; !slices.Equal(got, want) {
+		t.Errorf("close calls %q, want %q", got, want)
 	}
 }
 

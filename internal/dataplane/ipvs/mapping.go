@@ -45,8 +45,18 @@ func (f Forwarding) kernel() (ipvs.ForwardType, error) {
 const serviceFlags = ipvs.ServicePersistent | ipvs.ServiceOnePacket |
 	ipvs.ServiceSchedulerOpt1 | ipvs.ServiceSchedulerOpt2 | ipvs.ServiceSchedulerOpt3
 
-// identity is the part of an IPVS service that names it: family, protocol, address, port.
+// identity is the part of an IPVS service that names it: family, protocol, address, port; or
+// for a fwmark service family and mark only (the kernel ignores the protocol of a fwmark
+// service and keys it by family and mark, so Protocol stays 0 and a tcp and a udp service of
+// one mark and family are the same service).
 func identity(s dataplane.Service) ipvs.Service {
+	if s.Fwmark != 0 {
+		v := ipvs.Service{FWMark: s.Fwmark, Family: ipvs.INET}
+		if s.IPv6() {
+			v.Family = ipvs.INET6
+		}
+		return v
+	}
 	addr := s.Listen.Addr().Unmap()
 	v := ipvs.Service{Address: addr, Port: s.Listen.Port(), Family: ipvs.INET, Protocol: ipvs.TCP}
 	if addr.Is6() {
@@ -152,8 +162,15 @@ func destKey(d ipvs.Destination) netip.AddrPort {
 	return netip.AddrPortFrom(d.Address.Unmap(), d.Port)
 }
 
-// serviceKey names an IPVS service in messages: "tcp 192.0.2.1:80".
+// serviceKey names an IPVS service in messages: "tcp 192.0.2.1:80", or "fwmark 5 ipv4".
 func serviceKey(v ipvs.Service) string {
+	if v.FWMark != 0 {
+		fam := "ipv4"
+		if v.Family == ipvs.INET6 {
+			fam = "ipv6"
+		}
+		return fmt.Sprintf("fwmark %d %s", v.FWMark, fam)
+	}
 	proto := "tcp"
 	if v.Protocol == ipvs.UDP {
 		proto = "udp"

@@ -136,6 +136,11 @@ func (b *Balancer) Apply(ctx context.Context, spec dataplane.Service) error {
 	if err := spec.Validate(); err != nil {
 		return err
 	}
+	if spec.Fwmark != 0 {
+		// A proxy sees only the connections its sockets accept, never the marks of packets
+		// routed past it.
+		return fmt.Errorf("service %s: fwmark %d: userspace data plane cannot serve fwmark services (use nftables or ipvs)", spec.Name, spec.Fwmark)
+	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("service %s: %w", spec.Name, err)
 	}

@@ -792,3 +792,17 @@ func TestAnswerAndFINTogetherEndTheConnection(t *testing.T) {
 		})
 	}
 }
+
+func TestFwmarkServiceIsRefused(t *testing.T) {
+	b := New(nil, Options{})
+	defer b.Close()
+	svc := dataplane.Service{Name: "fwmark 5", Protocol: dataplane.TCP, Fwmark: 5, Scheduler: "rr",
+		Backends: []dataplane.Backend{{Addr: netip.MustParseAddrPort("127.0.0.1:9"), Weight: 1}}}
+	err := b.Apply(context.Background(), svc)
+	if err == nil || !strings.Contains(err.Error(), "userspace data plane cannot serve fwmark services (use nftables or ipvs)") || !strings.Contains(err.Error(), "fwmark 5") {
+		t.Fatalf("Apply(fwmark service) = %v, want the refusal naming the service", err)
+	}
+	if st := b.Stats(); len(st) != 0 {
+		t.Fatalf("refused service shows in Stats: %+v", st)
+	}
+}
