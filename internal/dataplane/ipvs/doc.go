@@ -17,6 +17,9 @@
 //
 //	dataplane.Service                 IPVS virtual service
 //	Listen, Protocol                  address, port, protocol (tcp, udp), family from the address
+//	Fwmark (then no Listen)           fwmark service: mark, family from the backends; IPVS keys it
+//	                                  by family and mark and ignores the protocol, so a tcp and a
+//	                                  udp service of one mark clash; DR/TUN destinations port 0
 //	Scheduler                         scheduler name as given (rr wrr lc wlc lblc lblcr dh sh sed nq
 //	                                  fo ovf mh twos, the kernel's own; "" is wlc), no fallback
 //	Persistence                       persistent flag, timeout in seconds (rounded up)
@@ -31,8 +34,8 @@
 // Not mapped, because IPVS has them only for the whole kernel, not per service: IdleTimeout
 // (ipvsadm --set tcp tcpfin udp) and ShutdownSessions (sysctl net.ipv4.vs.expire_nodest_conn=1,
 // which drops the packets of connections to removed destinations). Apply logs a warning when a
-// service asks for them. Keepalived's ops (one-packet scheduling), thresholds and fwmark
-// services are not mapped yet.
+// service asks for them. Keepalived's ops (one-packet scheduling) and thresholds are not mapped
+// yet.
 //
 // # lb_kind: NAT, DR, TUN
 //

@@ -31,11 +31,17 @@ func openConntrack(path string) (*netlink.Handle, error) {
 }
 
 // flowTo matches the conntrack entries of connections from clients to a service's listen
-// address that were translated to one of the backends.
+// address that were translated to one of the backends. For a fwmark service (no listen
+// address) the original destination can be anything: a flow matches when it was translated to
+// one of backends (so a backend shared with another service counts for both).
 type flowTo struct {
 	proto    uint8
 	listen   netip.AddrPort
 	backends []netip.AddrPort
+}
+
+func flowsOf(svc dataplane.Service, backends []netip.AddrPort) flowTo {
+	return flowTo{proto: protoNumber(svc.Protocol), listen: svc.Listen, backends: backends}
 }
 
 func addrPortOf(ip net.IP, port uint16) netip.AddrPort {
@@ -45,10 +51,14 @@ func addrPortOf(ip net.IP, port uint16) netip.AddrPort {
 
 // backendOf returns the backend a flow of the service went to, if it is one.
 func (f flowTo) backendOf(flow *netlink.ConntrackFlow) (netip.AddrPort, bool) {
-	if flow.Forward.Protocol != f.proto || addrPortOf(flow.Forward.DstIP, flow.Forward.DstPort) != f.listen {
+	if flow.Forward.Protocol != f.proto {
 		return netip.AddrPort{}, false
 	}
-	return addrPortOf(flow.Reverse.SrcIP, flow.Reverse.SrcPort), true
+	dst, backend := addrPortOf(flow.Forward.DstIP, flow.Forward.DstPort), addrPortOf(flow.Reverse.SrcIP, flow.Reverse.SrcPort)
+	if !f.listen.IsValid() {
+		return backend, dst != backend && slices.Contains(f.backends, backend)
+	}
+	return backend, dst == f.listen
 }
 
 // MatchConntrackFlow implements netlink.CustomConntrackFilter.
@@ -57,11 +67,11 @@ func (f flowTo) MatchConntrackFlow(flow *netlink.ConntrackFlow) bool {
 	return ok && slices.Contains(f.backends, b)
 }
 
-func inetFamily(listen netip.AddrPort) netlink.InetFamily {
-	if listen.Addr().Is4() {
-		return unix.AF_INET
+func inetFamily(svc dataplane.Service) netlink.InetFamily {
+	if svc.IPv6() {
+		return unix.AF_INET6
 	}
-	return unix.AF_INET6
+	return unix.AF_INET
 }
 
 // shutdownSessions deletes the conntrack entries of svc's connections to backends. The next
@@ -72,8 +82,7 @@ func (d *Dataplane) shutdownSessions(svc dataplane.Service, backends []netip.Add
 	if len(backends) == 0 {
 		return
 	}
-	f := flowTo{proto: protoNumber(svc.Protocol), listen: svc.Listen, backends: backends}
-	n, err := d.ct.ConntrackDeleteFilters(netlink.ConntrackTable, inetFamily(svc.Listen), f)
+	n, err := d.ct.ConntrackDeleteFilters(netlink.ConntrackTable, inetFamily(svc), flowsOf(svc, backends))
 	if err != nil {
 		d.log.Warn("nftables: shutdown sessions: delete conntrack entries", "vs", svc.Name, "backends", backends, "err", err)
 		return
@@ -88,7 +97,7 @@ func (d *Dataplane) activeFlows() map[string]map[netip.AddrPort]int64 {
 	out := map[string]map[netip.AddrPort]int64{}
 	byFamily := map[netlink.InetFamily][]*service{}
 	for _, s := range d.services {
-		byFamily[inetFamily(s.svc.Listen)] = append(byFamily[inetFamily(s.svc.Listen)], s)
+		byFamily[inetFamily(s.svc)] = append(byFamily[inetFamily(s.svc)], s)
 	}
 	for fam, services := range byFamily {
 		flows, err := d.ct.ConntrackTableList(netlink.ConntrackTable, fam)
@@ -101,8 +110,7 @@ func (d *Dataplane) activeFlows() map[string]map[netip.AddrPort]int64 {
 				continue
 			}
 			for _, s := range services {
-				f := flowTo{proto: protoNumber(s.svc.Protocol), listen: s.svc.Listen}
-				if b, ok := f.backendOf(flow); ok {
+				if b, ok := flowsOf(s.svc, s.counted).backendOf(flow); ok {
 					if out[s.svc.Name] == nil {
 						out[s.svc.Name] = map[netip.AddrPort]int64{}
 					}

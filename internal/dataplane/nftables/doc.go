@@ -10,12 +10,25 @@
 // table; New replaces whatever its own table holds (a previous run's state) in one
 // transaction; Close deletes it unless Options.KeepOnClose.
 //
-//	chain prerouting   nat hook, dstnat:  meta l4proto . ip daddr . th dport vmap @services4 (and ip6)
+//	chain prerouting   nat hook, dstnat:  meta l4proto . meta mark vmap @fwmarks4 (and 6), then
+//	                                      meta l4proto . ip daddr . th dport vmap @services4 (and ip6)
 //	chain output       nat hook, dstnat:  the same, for clients on the balancer itself
 //	chain postrouting  nat hook, srcnat:  ct status dnat meta l4proto . ip daddr . th dport @backends4 masquerade
 //	chain vsN          one per service:   dnat ip to numgen inc mod 6 map @vsN_slots; counter
 //	map vsN_slots      slot number -> backend address . port, a backend once per share
 //	set backends4/6    every service's backends, a counter per element
+//	map fwmarks4/6     protocol . mark -> vsN of a fwmark service
+//
+// A fwmark service (dataplane.Service.Fwmark, Keepalived's virtual_server fwmark N) takes the
+// packets of its protocol and family that carry its mark, whatever their destination address
+// and port; the mark must be set by the administrator's own rules before dstnat (priority
+// mangle in prerouting, or route/output for local clients). Marks are looked up before
+// addresses, so a marked packet goes to its fwmark service even when an address service has
+// its destination (IPVS also looks fwmark services up first). The service's family is its
+// backends'; packets of the other family with the mark are not translated, nor are those of
+// another protocol. Active and ShutdownSessions recognise a fwmark service's connections by
+// their translated destination only, so a backend shared with another service of the same
+// protocol is counted for both.
 //
 // Only the first packet of a connection (a flow, for UDP) traverses nat chains; the rest follow
 // the conntrack entry, so the per-packet cost is conntrack's, not the ruleset's.

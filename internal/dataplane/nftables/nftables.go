@@ -51,8 +51,10 @@ type Dataplane struct {
 	table *nft.Table
 	// Maps and sets shared by every service: the dispatch maps (protocol . address . port ->
 	// the service's chain) and the sets of every service's backends (protocol . address .
-	// port, a counter per element), which postrouting counts and masquerades.
+	// port, a counter per element), which postrouting counts and masquerades; and the fwmark
+	// dispatch maps (protocol . mark -> the chain of a fwmark service).
 	svc4, svc6, back4, back6 *nft.Set
+	marks4, marks6           *nft.Set
 	// backRefs counts the services that use each backend (by its key in back4 or back6).
 	backRefs map[string]int
 	services map[string]*service
@@ -163,7 +165,10 @@ func (d *Dataplane) install() error {
 	d.svc6 = &nft.Set{Table: d.table, Name: "services6", IsMap: true, KeyType: nft.MustConcatSetType(nft.TypeInetProto, nft.TypeIP6Addr, nft.TypeInetService), Concatenation: true, DataType: nft.TypeVerdict}
 	d.back4 = &nft.Set{Table: d.table, Name: "backends4", KeyType: d.svc4.KeyType, Concatenation: true, Counter: true}
 	d.back6 = &nft.Set{Table: d.table, Name: "backends6", KeyType: d.svc6.KeyType, Concatenation: true, Counter: true}
-	for _, s := range []*nft.Set{d.svc4, d.svc6, d.back4, d.back6} {
+	markKey := nft.MustConcatSetType(nft.TypeInetProto, nft.TypeMark)
+	d.marks4 = &nft.Set{Table: d.table, Name: "fwmarks4", IsMap: true, KeyType: markKey, Concatenation: true, DataType: nft.TypeVerdict}
+	d.marks6 = &nft.Set{Table: d.table, Name: "fwmarks6", IsMap: true, KeyType: markKey, Concatenation: true, DataType: nft.TypeVerdict}
+	for _, s := range []*nft.Set{d.svc4, d.svc6, d.back4, d.back6, d.marks4, d.marks6} {
 		if err := c.AddSet(s, nil); err != nil {
 			return fmt.Errorf("nftables: table %s: add map %s: %w", d.opts.Table, s.Name, err)
 		}
@@ -175,6 +180,10 @@ func (d *Dataplane) install() error {
 		nat("prerouting", nft.ChainHookPrerouting, nft.ChainPriorityNATDest),
 		nat("output", nft.ChainHookOutput, nft.ChainPriorityNATDest),
 	} {
+		// Marks first: a marked packet belongs to its fwmark service whatever its destination
+		// (as with IPVS, where a fwmark service takes precedence over an address one).
+		c.AddRule(&nft.Rule{Table: d.table, Chain: ch, Exprs: markDispatchExprs(unix.NFPROTO_IPV4, d.marks4.Name)})
+		c.AddRule(&nft.Rule{Table: d.table, Chain: ch, Exprs: markDispatchExprs(unix.NFPROTO_IPV6, d.marks6.Name)})
 		c.AddRule(&nft.Rule{Table: d.table, Chain: ch, Exprs: dispatchExprs(unix.NFPROTO_IPV4, d.svc4.Name)})
 		c.AddRule(&nft.Rule{Table: d.table, Chain: ch, Exprs: dispatchExprs(unix.NFPROTO_IPV6, d.svc6.Name)})
 	}
@@ -239,8 +248,8 @@ func (d *Dataplane) Apply(ctx context.Context, svc dataplane.Service) error {
 		return nil
 	}
 	for name, other := range d.services {
-		if name != svc.Name && other.svc.Protocol == svc.Protocol && other.svc.Listen == netip.AddrPortFrom(svc.Listen.Addr().Unmap(), svc.Listen.Port()) {
-			return fmt.Errorf("service %s: %s %s is already service %s's", svc.Name, svc.Protocol, svc.Listen, name)
+		if name != svc.Name && dispatchOf(other.svc) == dispatchOf(svc) {
+			return fmt.Errorf("service %s: %s is already service %s's", svc.Name, dispatchOf(svc), name)
 		}
 	}
 	refs := maps.Clone(d.backRefs)
@@ -253,7 +262,7 @@ func (d *Dataplane) Apply(ctx context.Context, svc dataplane.Service) error {
 	if old != nil && svc.ShutdownSessions {
 		var gone []netip.AddrPort
 		for _, a := range old.counted {
-			if !slices.Contains(s.counted, a) || old.svc.Listen != s.svc.Listen || old.svc.Protocol != s.svc.Protocol {
+			if !slices.Contains(s.counted, a) || dispatchOf(old.svc) != dispatchOf(s.svc) {
 				gone = append(gone, a)
 			}
 		}
@@ -263,9 +272,25 @@ func (d *Dataplane) Apply(ctx context.Context, svc dataplane.Service) error {
 	return nil
 }
 
+// dispatchOf names what sends packets to the service's chain: "tcp 192.0.2.1:80", or for a
+// fwmark service "tcp fwmark 5 ipv4". Two services cannot share one.
+func dispatchOf(svc dataplane.Service) string {
+	if svc.Fwmark != 0 {
+		fam := "ipv4"
+		if svc.IPv6() {
+			fam = "ipv6"
+		}
+		return fmt.Sprintf("%s fwmark %d %s", svc.Protocol, svc.Fwmark, fam)
+	}
+	return fmt.Sprintf("%s %s", svc.Protocol, netip.AddrPortFrom(svc.Listen.Addr().Unmap(), svc.Listen.Port()))
+}
+
 // sameFamily refuses backends of another address family than the listen address: DNAT cannot
-// translate between families.
+// translate between families. (Validate makes a fwmark service's backends share one.)
 func sameFamily(svc dataplane.Service) error {
+	if svc.Fwmark != 0 {
+		return nil
+	}
 	v4 := svc.Listen.Addr().Unmap().Is4()
 	bs := svc.Backends
 	if svc.Sorry != nil {
@@ -282,7 +307,7 @@ func sameFamily(svc dataplane.Service) error {
 // structural reports whether going from a to b needs new kernel objects rather than new
 // contents.
 func structural(a, b dataplane.Service) bool {
-	return a.Protocol != b.Protocol || a.Listen != b.Listen || a.Persistence != b.Persistence || a.IdleTimeout != b.IdleTimeout
+	return dispatchOf(a) != dispatchOf(b) || a.Persistence != b.Persistence || a.IdleTimeout != b.IdleTimeout
 }
 
 // newService queues the messages that take the kernel from old (nil: none) to svc and returns
@@ -295,7 +320,7 @@ func (d *Dataplane) newService(svc dataplane.Service, old *service, refs map[str
 	}
 	svc.Listen = netip.AddrPortFrom(svc.Listen.Addr().Unmap(), svc.Listen.Port())
 	s := &service{svc: svc, plan: planFor(svc)}
-	v4 := svc.Listen.Addr().Is4()
+	v4 := !svc.IPv6()
 	addrType := nft.TypeIPAddr
 	if !v4 {
 		addrType = nft.TypeIP6Addr
@@ -320,11 +345,8 @@ func (d *Dataplane) newService(svc dataplane.Service, old *service, refs map[str
 				Obj: idleTimeout(v4, svc.Protocol, svc.IdleTimeout)}
 			addCtTimeout(c, s.idle)
 		}
-		dispatch := d.svc4
-		if !v4 {
-			dispatch = d.svc6
-		}
-		mustElems(c.SetAddElements(dispatch, []nft.SetElement{{Key: serviceKey(svc.Protocol, svc.Listen), VerdictData: jumpTo(s.chain.Name)}}))
+		dispatch, key := d.dispatchElem(svc)
+		mustElems(c.SetAddElements(dispatch, []nft.SetElement{{Key: key, VerdictData: jumpTo(s.chain.Name)}}))
 	} else {
 		s.prefix, s.chain, s.slots, s.counted, s.nextSticky, s.idle = old.prefix, old.chain, old.slots, old.counted, old.nextSticky, old.idle
 		c.FlushChain(s.chain)
@@ -421,11 +443,8 @@ func mustElems(err error) {
 // one transaction (references before what they refer to).
 func (d *Dataplane) queueDelete(s *service, refs map[string]int) {
 	c := d.conn
-	dispatch := d.svc4
-	if !s.svc.Listen.Addr().Is4() {
-		dispatch = d.svc6
-	}
-	mustElems(c.SetDeleteElements(dispatch, []nft.SetElement{{Key: serviceKey(s.svc.Protocol, s.svc.Listen)}}))
+	dispatch, key := d.dispatchElem(s.svc)
+	mustElems(c.SetDeleteElements(dispatch, []nft.SetElement{{Key: key}}))
 	for _, a := range s.counted {
 		d.backendRef(refs, s.svc.Protocol, a, -1)
 	}
@@ -441,6 +460,22 @@ func (d *Dataplane) queueDelete(s *service, refs map[string]int) {
 	if s.idle != nil {
 		c.DeleteObject(s.idle)
 	}
+}
+
+// dispatchElem returns the dispatch map that leads to svc's chain and svc's key in it: the
+// address map of its family (protocol . address . port), or for a fwmark service the mark map
+// of its family (protocol . mark).
+func (d *Dataplane) dispatchElem(svc dataplane.Service) (*nft.Set, []byte) {
+	v6 := svc.IPv6()
+	switch {
+	case svc.Fwmark != 0 && v6:
+		return d.marks6, markKey(svc.Protocol, svc.Fwmark)
+	case svc.Fwmark != 0:
+		return d.marks4, markKey(svc.Protocol, svc.Fwmark)
+	case v6:
+		return d.svc6, serviceKey(svc.Protocol, svc.Listen)
+	}
+	return d.svc4, serviceKey(svc.Protocol, svc.Listen)
 }
 
 // backendRef queues the change of one service's use of backend a in the shared backend sets:
@@ -520,7 +555,7 @@ func (d *Dataplane) Stats() []dataplane.ServiceStats {
 	active := d.activeFlows()
 	out := make([]dataplane.ServiceStats, 0, len(d.services))
 	for _, s := range d.services {
-		st := dataplane.ServiceStats{Name: s.svc.Name, Protocol: s.svc.Protocol, Listen: s.svc.Listen, Scheduler: s.plan.Running}
+		st := dataplane.ServiceStats{Name: s.svc.Name, Protocol: s.svc.Protocol, Listen: s.svc.Listen, Fwmark: s.svc.Fwmark, Scheduler: s.plan.Running}
 		total := func(a netip.AddrPort) uint64 { return totals[string(serviceKey(s.svc.Protocol, a))] }
 		act := active[s.svc.Name]
 		for _, b := range s.svc.Backends {
@@ -575,6 +610,12 @@ func serviceKey(p dataplane.Protocol, a netip.AddrPort) []byte {
 	k := []byte{protoNumber(p), 0, 0, 0}
 	k = append(k, a.Addr().Unmap().AsSlice()...)
 	return append(k, byte(a.Port()>>8), byte(a.Port()), 0, 0)
+}
+
+// markKey is the key of the fwmark dispatch maps: protocol . mark (host byte order, as meta
+// mark loads it).
+func markKey(p dataplane.Protocol, mark uint32) []byte {
+	return append([]byte{protoNumber(p), 0, 0, 0}, nativeEndian.PutUint32(mark)...)
 }
 
 // backendKey is address . port as a concatenation stores it (each field padded to 4 bytes).

@@ -515,13 +515,83 @@ func TestKernelNAT(t *testing.T) {
 		l.nft(t, "delete", "table", "inet", "vigil_kept")
 	})
 
+	t.Run("FwmarkServiceTakesMarkedPacketsBeforeAddressServices", func(t *testing.T) {
+		// The test's own table marks TCP to 192.0.2.20 ports 80 and 8000 with 5 before NAT
+		// (mangle priority), as an administrator's rules would for virtual_server fwmark 5.
+		marked := netip.MustParseAddr("192.0.2.20")
+		run(t, "ip", "-n", l.lb, "addr", "add", marked.String()+"/32", "dev", "lo")
+		t.Cleanup(func() { run(t, "ip", "-n", l.lb, "addr", "del", marked.String()+"/32", "dev", "lo") })
+		l.nft(t, "add", "table", "inet", "testmark")
+		t.Cleanup(func() { l.nft(t, "delete", "table", "inet", "testmark") })
+		l.nft(t, "add", "chain", "inet", "testmark", "pre", "{ type filter hook prerouting priority mangle; }")
+		l.nft(t, "add", "rule", "inet", "testmark", "pre", "ip", "daddr", marked.String(), "tcp", "dport", "{ 80, 8000 }", "meta", "mark", "set", "5")
+		testTable := l.nft(t, "list", "table", "inet", "testmark")
+
+		d := l.newDataplane(t, Options{})
+		// An address service on one of the marked ports: the mark wins, as in IPVS.
+		byAddr := dataplane.Service{Name: "192.0.2.20 80", Protocol: dataplane.TCP, Listen: netip.AddrPortFrom(marked, 80), Scheduler: "rr",
+			Backends: []dataplane.Backend{{Addr: l.backends[2].addr, Weight: 1}}}
+		apply(t, d, byAddr)
+		fw := dataplane.Service{Name: "fwmark 5", Protocol: dataplane.TCP, Fwmark: 5, Scheduler: "rr", Backends: weighted(l, 1, 1)}
+		apply(t, d, fw)
+		apply(t, d, fw) // identical: no-op
+		c := httpClient(l.clientWorker, false)
+		ask := func(port uint16) (string, error) {
+			return get(c, "http://"+netip.AddrPortFrom(marked, port).String()+"/")
+		}
+		got := map[string]int{}
+		for i := range 20 {
+			port := uint16(80)
+			if i%2 == 1 {
+				port = 8000
+			}
+			name, err := ask(port)
+			if err != nil {
+				t.Fatalf("request %d to marked port %d: %v\n%s", i, port, err, l.nft(t, "list", "ruleset"))
+			}
+			got[name]++
+		}
+		if got[l.backends[0].name] != 10 || got[l.backends[1].name] != 10 {
+			t.Errorf("20 marked connections (ports 80 and 8000) went to %v, want 10 each to %s and %s only", got, l.backends[0].name, l.backends[1].name)
+		}
+		st := d.Stats()
+		if len(st) != 2 || st[1].Name != "fwmark 5" || st[1].Fwmark != 5 || st[1].Backends[0].Total+st[1].Backends[1].Total != 20 {
+			t.Errorf("Stats %+v, want fwmark 5 second with Fwmark 5 and 20 connections counted", st)
+		}
+		if err := d.Apply(ctx, dataplane.Service{Name: "clash", Protocol: dataplane.TCP, Fwmark: 5, Backends: weighted(l, 1)}); err == nil || !strings.Contains(err.Error(), "tcp fwmark 5 ipv4 is already service fwmark 5's") {
+			t.Errorf("second tcp fwmark 5 service: %v, want an error naming the first", err)
+		}
+
+		if err := d.Remove(ctx, fw.Name); err != nil {
+			t.Fatalf("Remove: %v", err)
+		}
+		if name, err := ask(80); err != nil || name != l.backends[2].name {
+			t.Errorf("after removing the fwmark service, port 80 answered %q, %v; want the address service's %s", name, err, l.backends[2].name)
+		}
+		if name, err := ask(8000); err == nil {
+			t.Errorf("after removing the fwmark service, port 8000 still reached %s", name)
+		}
+		if out := l.nft(t, "list", "map", "inet", "vigil", "fwmarks4"); strings.Contains(out, "jump") {
+			t.Errorf("fwmark map not emptied by Remove:\n%s", out)
+		}
+		apply(t, d, fw)
+		if err := d.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		if out := l.nft(t, "list", "table", "inet", "testmark"); out != testTable {
+			t.Errorf("vigil changed the test's own table:\nbefore\n%s\nafter\n%s", testTable, out)
+		}
+	})
+
 	t.Run("RulesetStaysListable", func(t *testing.T) {
 		d := l.newDataplane(t, Options{})
 		apply(t, d, webService(weighted(l, 1, 2, 3)))
 		svc := dataplane.Service{Name: "sticky", Protocol: dataplane.UDP, Listen: vip, Scheduler: dataplane.SourceHash, Persistence: time.Minute, IdleTimeout: time.Minute, Backends: weighted(l, 1, 1)}
 		apply(t, d, svc)
+		apply(t, d, dataplane.Service{Name: "fwmark 9", Protocol: dataplane.TCP, Fwmark: 9, Scheduler: "rr", Backends: []dataplane.Backend{{Addr: l.backends[0].addr6, Weight: 1}}})
 		out := l.nft(t, "list", "ruleset")
-		for _, want := range []string{"numgen inc mod 6 map", "jhash ip saddr mod 2", "update @", "masquerade", "ct timeout set"} {
+		for _, want := range []string{"numgen inc mod 6 map", "jhash ip saddr mod 2", "update @", "masquerade", "ct timeout set",
+			"meta l4proto . meta mark vmap @fwmarks4", "meta l4proto . meta mark vmap @fwmarks6", "tcp . 0x00000009 : jump vs"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("nft list ruleset lacks %q:\n%s", want, out)
 			}

@@ -46,6 +46,17 @@ func dispatchExprs(fam byte, set string) []expr.Any {
 	}
 }
 
+// markDispatchExprs: meta nfproto FAM meta l4proto . meta mark vmap @set.
+func markDispatchExprs(fam byte, set string) []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: reg1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{fam}},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg32_00},
+		&expr.Meta{Key: expr.MetaKeyMARK, Register: reg32_00 + 1},
+		&expr.Lookup{SourceRegister: reg1, DestRegister: 0, IsDestRegSet: true, SetName: set},
+	}
+}
+
 // postExprs: ct status dnat meta nfproto FAM meta l4proto . ip daddr . th dport @set
 // [masquerade]. The set holds every backend of every service (the translated destination)
 // with a counter per element, so the lookup counts each translated connection once on its

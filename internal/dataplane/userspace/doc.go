@@ -3,6 +3,8 @@
 // lc, wlc, sh, mh, fo), persistence, a sorry server, and drain-or-reset when a backend leaves.
 // It needs no privilege and runs anywhere Go does; backends see the balancer's address as the
 // client's (it is a full proxy, like HAProxy in mode tcp, not a packet forwarder like IPVS).
+// For that reason it refuses fwmark services: it never sees the marks of packets it does not
+// receive.
 //
 // Each service's decision state is an immutable table built by Apply and swapped in with an
 // atomic pointer, so a connection sees the whole old state or the whole new one. TCP payload is
