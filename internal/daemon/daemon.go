@@ -647,7 +647,9 @@ func (d *Daemon) Snapshot() status.Snapshot {
 			Name: svc.name, Protocol: svc.vs.Protocol, Scheduler: svc.vs.Scheduler, Quorum: int(ps.Quorum),
 			QuorumUp: ps.QuorumUp, SorryActive: ps.SorryActive, Panic: ps.Panic, UpCount: ps.Up, Total: ps.Total,
 		}
-		if svc.steer != nil {
+		if svc.steer != nil && svc.steer.Fwmark != 0 {
+			vs.Listen = fmt.Sprintf("fwmark %d", svc.steer.Fwmark)
+		} else if svc.steer != nil {
 			vs.Listen = svc.steer.Listen.String()
 		} else {
 			vs.Listen = svc.name + " (not steered by " + d.dpName + ")"
@@ -820,8 +822,12 @@ func jobFor(id string, ck check.Checker, c *config.Checker) check.Job {
 
 // steerFor returns what the data plane serves for vs, or nil when it cannot serve it.
 func (d *Daemon) steerFor(vs *config.VirtualServer, name string) *dataplane.Service {
-	if vs.Kind != config.VSKindAddress {
-		d.log.Warn("the data plane cannot serve fwmark or group virtual servers yet; checks run, traffic is not steered", "vs", name, "dataplane", d.dpName)
+	switch {
+	case vs.Kind == config.VSKindFwmark && d.dpName == "userspace":
+		d.log.Warn("the userspace data plane cannot serve fwmark virtual servers (use dataplane nftables or ipvs); checks run, traffic is not steered", "vs", name)
+		return nil
+	case vs.Kind != config.VSKindAddress && vs.Kind != config.VSKindFwmark:
+		d.log.Warn("the data plane cannot serve virtual_server groups yet; checks run, traffic is not steered", "vs", name, "dataplane", d.dpName)
 		return nil
 	}
 	proto := dataplane.TCP
@@ -833,8 +839,12 @@ func (d *Daemon) steerFor(vs *config.VirtualServer, name string) *dataplane.Serv
 		d.log.Warn("the data plane serves TCP and UDP only; checks run, traffic is not steered", "vs", name, "protocol", vs.Protocol, "dataplane", d.dpName)
 		return nil
 	}
+	var listen netip.AddrPort
+	if vs.Kind == config.VSKindAddress {
+		listen = netip.AddrPortFrom(vs.Address, vs.Port)
+	}
 	return &dataplane.Service{
-		Name: name, Protocol: proto, Listen: netip.AddrPortFrom(vs.Address, vs.Port),
+		Name: name, Protocol: proto, Listen: listen, Fwmark: vs.Fwmark,
 		Scheduler: dataplane.Scheduler(vs.Scheduler), Persistence: vs.PersistenceTimeout.D(), ShutdownSessions: vs.ShutdownSessions,
 		PersistenceGranularity: persistenceBits(vs), Forwarding: vs.Forwarding.Method,
 		HashPort: slices.Contains(vs.SchedulerFlags, "sh-port") || slices.Contains(vs.SchedulerFlags, "mh-port"),

@@ -345,3 +345,20 @@ func TestPersistenceGranularityBecomesAPrefixLength(t *testing.T) {
 		}
 	}
 }
+
+func TestFwmarkVirtualServersGoToKernelDataPlanesOnly(t *testing.T) {
+	vs := &config.VirtualServer{Kind: config.VSKindFwmark, Fwmark: 5, Protocol: "TCP", Scheduler: "wrr"}
+	for _, c := range []struct {
+		dataplane string
+		steered   bool
+	}{{"userspace", false}, {"nftables", true}, {"ipvs", true}} {
+		d := &Daemon{log: slog.New(slog.DiscardHandler), dpName: c.dataplane}
+		got := d.steerFor(vs, "FWM 5")
+		if (got != nil) != c.steered {
+			t.Fatalf("%s: steered %v, want %v", c.dataplane, got != nil, c.steered)
+		}
+		if got != nil && (got.Fwmark != 5 || got.Listen.IsValid() || got.Validate() != nil) {
+			t.Fatalf("%s: service %+v (validate: %v)", c.dataplane, got, got.Validate())
+		}
+	}
+}
