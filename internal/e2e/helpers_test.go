@@ -233,6 +233,26 @@ func freeUDPPort(t *testing.T) int {
 	return c.LocalAddr().(*net.UDPAddr).Port
 }
 
+// freeDNSPort returns a port that is free for both UDP and TCP on host, as a DNS server needs.
+func freeDNSPort(t *testing.T, host string) int {
+	t.Helper()
+	for i := 0; i < 50; i++ {
+		tl, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := tl.Addr().(*net.TCPAddr).Port
+		ul, err := net.ListenPacket("udp", net.JoinHostPort(host, fmt.Sprint(port)))
+		tl.Close()
+		if err == nil {
+			ul.Close()
+			return port
+		}
+	}
+	t.Fatalf("no port free for both UDP and TCP on %s", host)
+	return 0
+}
+
 // requireTool skips t when a program is missing, or fails it when CI is set.
 func requireTool(t *testing.T, name string) string {
 	t.Helper()

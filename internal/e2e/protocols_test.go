@@ -27,12 +27,15 @@ func TestDNSCheckAgainstDnsmasqRemovesWhenItDiesAndReturnsWhenItRestarts(t *test
 		}
 		t.Skip("dnsmasq is not installed (apt-get install dnsmasq-base); skipping")
 	}
-	port := freeUDPPort(t)
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	// dnsmasq binds UDP and TCP on its port. A loopback address no other test uses keeps the
+	// parallel tests' ports (picked on 127.0.0.1) from ever colliding with it.
+	const host = "127.0.53.1"
+	port := freeDNSPort(t, host)
+	addr := fmt.Sprintf("%s:%d", host, port)
 	// Authoritative for "." so that the default DNS_CHECK query gets NOERROR with an SOA; with
 	// no zone dnsmasq answers REFUSED, which DNS_CHECK counts as a failure.
 	dnsmasq := newProcess(t, bin, "--no-daemon", "--keep-in-foreground", fmt.Sprintf("--port=%d", port),
-		"--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts", "--conf-file=/dev/null",
+		"--listen-address="+host, "--bind-interfaces", "--no-resolv", "--no-hosts", "--conf-file=/dev/null",
 		"--pid-file=", "--auth-server=ns.example.test", "--auth-zone=.", "--address=/example.test/192.0.2.7")
 	ready := func() bool { return dnsAnswers(addr) }
 	dnsmasq.start(ready)
@@ -40,7 +43,7 @@ func TestDNSCheckAgainstDnsmasqRemovesWhenItDiesAndReturnsWhenItRestarts(t *test
 	tm := timing{D: 400 * time.Millisecond, R: 1, B: 200 * time.Millisecond, T: 500 * time.Millisecond}
 	var b strings.Builder
 	vsHeader(&b, freeTCPPort(t), "")
-	fmt.Fprintf(&b, "  real_server 127.0.0.1 %d {\n    DNS_CHECK {\n      connect_timeout 0.5\n      delay_loop 0.4\n      retry 1\n      delay_before_retry 0.2\n    }\n  }\n}\n", port)
+	fmt.Fprintf(&b, "  real_server %s %d {\n    DNS_CHECK {\n      connect_timeout 0.5\n      delay_loop 0.4\n      retry 1\n      delay_before_retry 0.2\n    }\n  }\n}\n", host, port)
 	d := runDaemon(t, loadConfig(t, b.String()))
 	checkedUp(t, d, addr, 3*time.Second)
 
