@@ -56,15 +56,28 @@ func startBackend(t *testing.T) *testBackend {
 	return b
 }
 
+// freePort returns a loopback port for a virtual server, from below the kernel's ephemeral
+// range: a ":0" port is ephemeral, and a client connection of a parallel test could take it as
+// its local port before the balancer binds it.
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	nextPort.CompareAndSwap(0, int32(25000+os.Getpid()%5000))
+	for i := 0; i < 2000; i++ {
+		port := int(nextPort.Add(1))
+		if port >= 32000 {
+			nextPort.Store(25000)
+			continue
+		}
+		if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			ln.Close()
+			return port
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port")
+	return 0
 }
+
+var nextPort atomic.Int32
 
 func hostPort(t *testing.T, addr string) (string, string) {
 	t.Helper()

@@ -211,47 +211,53 @@ func waitSince(t *testing.T, since time.Time, within time.Duration, what string,
 	}
 }
 
-// freeTCPPort returns a loopback TCP port that was free a moment ago.
-func freeTCPPort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+// Ports for the tests' servers come from below the kernel's ephemeral range (32768-60999 by
+// default): a port picked with ":0" is an ephemeral one, and between the pick and the server's
+// bind a client connection of a parallel test may take it as its local port, which makes the
+// bind fail. Below that range only servers bind, and each checks the port is free first.
+var nextPort atomic.Int32 // 0 until the first pick, which starts at a place set by the pid
 
-// freeUDPPort returns a loopback UDP port that was free a moment ago.
-func freeUDPPort(t *testing.T) int {
+// freePort returns a port below the ephemeral range that is free for TCP, and for UDP too when
+// udp is set, on host.
+func freePort(t *testing.T, host string, udp bool) int {
 	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
-}
-
-// freeDNSPort returns a port that is free for both UDP and TCP on host, as a DNS server needs.
-func freeDNSPort(t *testing.T, host string) int {
-	t.Helper()
-	for i := 0; i < 50; i++ {
-		tl, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-		if err != nil {
-			t.Fatal(err)
+	nextPort.CompareAndSwap(0, int32(20000+os.Getpid()%5000))
+	for i := 0; i < 2000; i++ {
+		port := int(nextPort.Add(1))
+		if port >= 32000 {
+			nextPort.Store(20000)
+			continue
 		}
-		port := tl.Addr().(*net.TCPAddr).Port
-		ul, err := net.ListenPacket("udp", net.JoinHostPort(host, fmt.Sprint(port)))
+		tl, err := net.Listen("tcp", net.JoinHostPort(host, fmt.Sprint(port)))
+		if err != nil {
+			continue
+		}
+		ok := true
+		if udp {
+			ul, err := net.ListenPacket("udp", net.JoinHostPort(host, fmt.Sprint(port)))
+			if err != nil {
+				ok = false
+			} else {
+				ul.Close()
+			}
+		}
 		tl.Close()
-		if err == nil {
-			ul.Close()
+		if ok {
 			return port
 		}
 	}
-	t.Fatalf("no port free for both UDP and TCP on %s", host)
+	t.Fatalf("no free port on %s", host)
 	return 0
 }
+
+// freeTCPPort returns a loopback TCP port for a server.
+func freeTCPPort(t *testing.T) int { t.Helper(); return freePort(t, "127.0.0.1", false) }
+
+// freeUDPPort returns a loopback port free for UDP and TCP, for a server.
+func freeUDPPort(t *testing.T) int { t.Helper(); return freePort(t, "127.0.0.1", true) }
+
+// freeDNSPort returns a port that is free for both UDP and TCP on host, as a DNS server needs.
+func freeDNSPort(t *testing.T, host string) int { t.Helper(); return freePort(t, host, true) }
 
 // requireTool skips t when a program is missing, or fails it when CI is set.
 func requireTool(t *testing.T, name string) string {
