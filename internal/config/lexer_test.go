@@ -584,7 +584,7 @@ func TestLexTopFileErrors(t *testing.T) {
 // TestLexKeepalivedSamplesCleanly checks that every sample configuration shipped with
 // Keepalived lexes with no diagnostic at all.
 func TestLexKeepalivedSamplesCleanly(t *testing.T) {
-	paths, err := filepath.Glob("testdata/lexer/samples/*")
+	paths, err := filepath.Glob(filepath.Join(sharedDir(t), "samples", "*"))
 	if err != nil || len(paths) == 0 {
 		t.Fatalf("no samples: %v", err)
 	}
