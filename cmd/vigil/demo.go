@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/vigil-lb/vigil/examples"
 	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/daemon"
 )
 
 // demoDefinition is the line of examples/web-cluster.conf that the demo points at its own
@@ -46,7 +48,12 @@ func runDemo(o options, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vigil demo: %v\n", err)
 		return 1
 	}
-	log := newLogger(o, cfg, stderr)
+	log, closeLog, err := newLoggerFor(o, cfg, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "vigil demo: %v\n", err)
+		return 1
+	}
+	defer closeLog()
 	if !logDiagnostics(log, diags) {
 		return 1
 	}
@@ -68,7 +75,7 @@ func runDemo(o options, stdout, stderr io.Writer) int {
 		}
 	}()
 
-	statusURL := "http://" + firstNonEmptyString(cfg.Global.StatusListen, "127.0.0.1:9080") + "/"
+	statusURL := "http://" + cmp.Or(cfg.Global.StatusListen, daemon.DefaultStatusListen) + "/"
 	var msg bytes.Buffer
 	fmt.Fprintf(&msg, `
 vigil demo
@@ -93,13 +100,4 @@ vigil demo
 	stdout.Write(msg.Bytes())
 	o.configFile = path
 	return serve(o, cfg, log)
-}
-
-func firstNonEmptyString(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }

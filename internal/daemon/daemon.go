@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -131,26 +132,17 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	d.runner = notify.NewRunner(notify.RunnerOptions{ScriptSecurity: cfg.Global.EnableScriptSecurity, Logger: d.log})
 	d.sched = check.NewScheduler(d.clk, opts.MaxInFlight, d.log, d.onReport)
 	d.sched.ObserveLateness(func(late time.Duration) { d.metrics.CheckLateness.Observe(late.Seconds()) })
-	dp, name, err := chooseDataplane(firstNonEmpty(opts.Dataplane, cfg.Global.Dataplane), cfg.Global.DataplaneKeepOnStop, d.log)
+	dp, name, err := chooseDataplane(cmp.Or(opts.Dataplane, cfg.Global.Dataplane), cfg.Global.DataplaneKeepOnStop, d.log)
 	if err != nil {
 		return nil, err
 	}
 	d.dp, d.dpName = dp, name
-	d.statusListen = firstNonEmpty(opts.StatusListen, cfg.Global.StatusListen, DefaultStatusListen)
+	d.statusListen = cmp.Or(opts.StatusListen, cfg.Global.StatusListen, DefaultStatusListen)
 	if err := d.load(cfg, d.clk.Now()); err != nil {
 		_ = d.dp.Close()
 		return nil, err
 	}
 	return d, nil
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 // chooseDataplane returns the data plane a name asks for. "auto" takes IPVS when the kernel has
