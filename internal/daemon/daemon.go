@@ -361,6 +361,7 @@ func (d *Daemon) Reload(cfg *config.Config) error {
 			old.jobIDs = p.jobIDs()
 			d.handleEventsLocked(old, evs, true)
 			d.applyLocked(old)
+			d.allGaugesLocked(old)
 			if hadAnnounce && p.vs.Announce == nil && d.opts.BGP != nil {
 				d.opts.BGP.Remove(p.name, "announce removed by reload")
 			}
@@ -425,6 +426,7 @@ func (d *Daemon) startServiceLocked(p *planned, now time.Time) (*service, error)
 		d.log.Warn(note, "vs", p.name)
 	}
 	d.handleEventsLocked(svc, evs, true)
+	d.allGaugesLocked(svc)
 	d.syncAnnounceLocked(svc, "start")
 	return svc, nil
 }
@@ -475,8 +477,20 @@ func (d *Daemon) handleEventsLocked(svc *service, evs []pool.Event, apply bool) 
 		switch ev.Kind {
 		case pool.ServerUp:
 			d.metrics.Transitions.WithLabelValues(svc.name, ev.Server, "up").Inc()
+			d.metrics.ServerUp.WithLabelValues(svc.name, ev.Server).Set(1)
 		case pool.ServerDown:
 			d.metrics.Transitions.WithLabelValues(svc.name, ev.Server, "down").Inc()
+			d.metrics.ServerUp.WithLabelValues(svc.name, ev.Server).Set(0)
+		}
+		for _, c := range ev.Changes {
+			if _, current := svc.addrs[c.ID]; !current || svc.spec.Sorry != nil && c.ID == svc.spec.Sorry.ID {
+				continue // the gauges are per current real server (a removed one's are forgotten)
+			}
+			w := 0
+			if c.In {
+				w = c.Weight
+			}
+			d.metrics.ServerWeight.WithLabelValues(svc.name, c.ID).Set(float64(w))
 		}
 		if ev.Script != "" {
 			d.runScriptLocked(svc.name, ev.Script)
@@ -487,6 +501,9 @@ func (d *Daemon) handleEventsLocked(svc *service, evs []pool.Event, apply bool) 
 		if len(ev.Changes) > 0 {
 			changed = true
 		}
+	}
+	if len(evs) > 0 {
+		d.serviceGaugesLocked(svc)
 	}
 	if changed && apply {
 		d.applyLocked(svc)
@@ -514,25 +531,33 @@ func (d *Daemon) runScriptLocked(vs, command string) {
 	}()
 }
 
-// applyLocked hands the pool's desired set to the data plane and updates the gauges.
-func (d *Daemon) applyLocked(svc *service) {
-	desired := svc.pool.Desired()
-	snap := svc.pool.Snapshot()
-	for _, s := range snap.Servers {
-		up := 0.0
-		if s.Up {
-			up = 1
-		}
-		d.metrics.ServerUp.WithLabelValues(svc.name, s.ID).Set(up)
+// allGaugesLocked sets every gauge of svc from a full snapshot of its pool: at start and after a
+// reload. In between, handleEventsLocked updates only what each event changed.
+func (d *Daemon) allGaugesLocked(svc *service) {
+	for _, s := range svc.pool.Snapshot().Servers {
+		d.metrics.ServerUp.WithLabelValues(svc.name, s.ID).Set(boolGauge(s.Up))
 		d.metrics.ServerWeight.WithLabelValues(svc.name, s.ID).Set(float64(s.DesiredWeight))
 	}
-	d.metrics.PoolUp.WithLabelValues(svc.name).Set(float64(snap.Up))
-	d.metrics.PoolSize.WithLabelValues(svc.name).Set(float64(snap.Total))
-	quorum := 0.0
-	if snap.QuorumUp {
-		quorum = 1
+	d.serviceGaugesLocked(svc)
+}
+
+func (d *Daemon) serviceGaugesLocked(svc *service) {
+	up, total, quorumUp := svc.pool.Counts()
+	d.metrics.PoolUp.WithLabelValues(svc.name).Set(float64(up))
+	d.metrics.PoolSize.WithLabelValues(svc.name).Set(float64(total))
+	d.metrics.QuorumUp.WithLabelValues(svc.name).Set(boolGauge(quorumUp))
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
 	}
-	d.metrics.QuorumUp.WithLabelValues(svc.name).Set(quorum)
+	return 0
+}
+
+// applyLocked hands the pool's desired set to the data plane.
+func (d *Daemon) applyLocked(svc *service) {
+	desired := svc.pool.Desired()
 	if svc.steer == nil || d.ctx == nil {
 		return
 	}

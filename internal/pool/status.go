@@ -50,6 +50,12 @@ type CheckStatus struct {
 	WeightShare int64 `json:"weight_share"`
 }
 
+// Counts returns how many real servers are up, how many there are and whether the service has
+// quorum: what Snapshot says of the service as a whole, without building the per-server part.
+func (s *Service) Counts() (up, total int, quorumUp bool) {
+	return s.up, len(s.order), s.quorumUp
+}
+
 // Snapshot returns the state of the service and of each of its servers, in spec order.
 func (s *Service) Snapshot() ServiceStatus {
 	st := ServiceStatus{
