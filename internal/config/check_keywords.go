@@ -128,63 +128,49 @@ func lvsCommonCheckerKeywords(k map[string]keyword, c *Checker, conn *connRaw) {
 	}}
 }
 
+// lvsConnAddr reads connect_ip or bindto into *set: an address whose family must match *other's
+// when that is set already, as Keepalived requires.
+func lvsConnAddr(name, otherName string, set, other *netip.Addr) keyword {
+	return keyword{scalar: func(p *parser, l Line) {
+		if !p.lvsNeed(l, 1) {
+			return
+		}
+		a, _, ok := p.lvsAddrPort(l.Pos, l.Words[1], "")
+		if !ok {
+			p.diags.Warnf(l.Pos, "Invalid %s address %s - ignoring", name, l.Words[1])
+			return
+		}
+		if other.IsValid() && other.Is4() != a.Is4() {
+			p.diags.Warnf(l.Pos, "%s address %s does not match address family of %s - skipping", name, l.Words[1], otherName)
+			*set = netip.Addr{}
+			return
+		}
+		*set = a
+	}}
+}
+
+// lvsConnPort reads connect_port or bind_port into *set.
+func lvsConnPort(name string, set *uint16) keyword {
+	return keyword{scalar: func(p *parser, l Line) {
+		if !p.lvsNeed(l, 1) {
+			return
+		}
+		v, ok := p.kaUnsigned(l.Pos, l.Words[1], 1, 65535)
+		if !ok {
+			p.diags.Warnf(l.Pos, "Invalid checker %s '%s'", name, l.Words[1])
+			return
+		}
+		*set = uint16(v)
+	}}
+}
+
 // lvsConnKeywords installs connect_ip, connect_port, bindto, bind_port, bind_if, connect_timeout
 // and fwmark, filling conn.
 func lvsConnKeywords(k map[string]keyword, conn *connRaw) {
-	k["connect_ip"] = keyword{scalar: func(p *parser, l Line) {
-		if !p.lvsNeed(l, 1) {
-			return
-		}
-		a, _, ok := p.lvsAddrPort(l.Pos, l.Words[1], "")
-		if !ok {
-			p.diags.Warnf(l.Pos, "Invalid connect_ip address %s - ignoring", l.Words[1])
-			return
-		}
-		if conn.bind.IsValid() && conn.bind.Is4() != a.Is4() {
-			p.diags.Warnf(l.Pos, "connect_ip address %s does not match address family of bindto - skipping", l.Words[1])
-			conn.addr = netip.Addr{}
-			return
-		}
-		conn.addr = a
-	}}
-	k["connect_port"] = keyword{scalar: func(p *parser, l Line) {
-		if !p.lvsNeed(l, 1) {
-			return
-		}
-		v, ok := p.kaUnsigned(l.Pos, l.Words[1], 1, 65535)
-		if !ok {
-			p.diags.Warnf(l.Pos, "Invalid checker connect_port '%s'", l.Words[1])
-			return
-		}
-		conn.port = uint16(v)
-	}}
-	k["bindto"] = keyword{scalar: func(p *parser, l Line) {
-		if !p.lvsNeed(l, 1) {
-			return
-		}
-		a, _, ok := p.lvsAddrPort(l.Pos, l.Words[1], "")
-		if !ok {
-			p.diags.Warnf(l.Pos, "Invalid bindto address %s - ignoring", l.Words[1])
-			return
-		}
-		if conn.addr.IsValid() && conn.addr.Is4() != a.Is4() {
-			p.diags.Warnf(l.Pos, "bindto address %s does not match address family of connect_ip - skipping", l.Words[1])
-			conn.bind = netip.Addr{}
-			return
-		}
-		conn.bind = a
-	}}
-	k["bind_port"] = keyword{scalar: func(p *parser, l Line) {
-		if !p.lvsNeed(l, 1) {
-			return
-		}
-		v, ok := p.kaUnsigned(l.Pos, l.Words[1], 1, 65535)
-		if !ok {
-			p.diags.Warnf(l.Pos, "Invalid checker bind_port '%s'", l.Words[1])
-			return
-		}
-		conn.bindPort = uint16(v)
-	}}
+	k["connect_ip"] = lvsConnAddr("connect_ip", "bindto", &conn.addr, &conn.bind)
+	k["connect_port"] = lvsConnPort("connect_port", &conn.port)
+	k["bindto"] = lvsConnAddr("bindto", "connect_ip", &conn.bind, &conn.addr)
+	k["bind_port"] = lvsConnPort("bind_port", &conn.bindPort)
 	k["bind_if"] = keyword{scalar: func(p *parser, l Line) {
 		if !p.lvsNeed(l, 1) {
 			return
