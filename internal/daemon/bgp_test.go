@@ -85,7 +85,14 @@ virtual_server 127.0.0.1 %d {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return within 10s of cancel")
+		}
+	})
 	key := cfg.VirtualServers[0].Name()
 
 	state := func() string { s, _ := fa.get(key); return s }
