@@ -59,6 +59,19 @@ func browserSnapshot(down string) Snapshot {
 		VRRPInstances: []VRRPInstance{{Name: "VI_EDGE", Interface: "eth0", VRID: 51, State: "MASTER", Priority: 150, EffectivePriority: 140,
 			MasterAddress: "192.0.2.2", Transitions: 3, Since: browserEpoch.Add(-time.Hour),
 			VirtualAddresses: []string{"192.0.2.10/24", "192.0.2.53/24", "2001:db8::10/64"}}},
+		BGP: &BGP{
+			Sessions: []BGPSession{
+				{Peer: "192.0.2.254", AS: 65000, State: "ESTABLISHED", EstablishedSince: browserEpoch.Add(-3 * time.Hour)},
+				{Peer: "2001:db8::fe", AS: 65000, State: "ACTIVE"},
+			},
+			Prefixes: []BGPPrefix{
+				{VirtualServer: "192.0.2.10:443", Prefix: "192.0.2.10/32", State: BGPAnnounced, Reason: "quorum gained",
+					Since: browserEpoch.Add(-time.Hour), InRIB: true},
+				{VirtualServer: "dns", Prefix: "192.0.2.53/32", State: BGPPendingWithdraw, Reason: "quorum lost",
+					Held:  "hold-down: last change at 2026-11-24T22:14:02Z, 3s ago; hold_down is 5s",
+					Since: browserEpoch, Due: browserEpoch.Add(2 * time.Second), InRIB: true},
+			},
+		},
 		Events: []Event{
 			{Seq: 2, At: browserEpoch, Kind: "real_server", Subject: "dns/198.51.100.54:53", Message: "down: answer had RCODE SERVFAIL"},
 			{Seq: 1, At: browserEpoch.Add(-time.Hour), Kind: "vrrp", Subject: "VI_EDGE", Message: "BACKUP -> MASTER"},
@@ -77,6 +90,11 @@ func artifactDir(t *testing.T) string {
 		return dir
 	}
 	return t.TempDir()
+}
+
+// cellText is JavaScript that returns the text of cell i of the first row matching selector.
+func cellText(selector string, i int) string {
+	return fmt.Sprintf(`(() => { const r = document.querySelector(%q); return r ? r.cells[%d].textContent.trim() : ""; })()`, selector, i)
 }
 
 // rowState is JavaScript that returns the state cell of the real server row with the id.
@@ -135,9 +153,24 @@ func TestBrowserPageShowsServersAndFollowsEventsWithinASecond(t *testing.T) {
 	if err := p.eval(ctx, `document.body.innerText`, &text); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"VI_EDGE", "MASTER", "3/3 up", "1/2 up", "sorry server", "BACKUP -> MASTER"} {
+	for _, want := range []string{"VI_EDGE", "MASTER", "3/3 up", "1/2 up", "sorry server", "BACKUP -> MASTER",
+		"1/2 sessions established", "192.0.2.10/32", "waiting: hold-down", "in RIB"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("page text lacks %q", want)
+		}
+	}
+	for js, want := range map[string]string{
+		cellText(`#bgp tr[data-peer="192.0.2.254"]`, 1):  "ESTABLISHED",
+		cellText(`#bgp tr[data-peer="2001:db8::fe"]`, 1): "ACTIVE",
+		cellText(`#bgp tr[data-vs="192.0.2.10:443"]`, 1): "announced",
+		cellText(`#bgp tr[data-vs="dns"]`, 1):            "pending-withdraw",
+	} {
+		var got string
+		if err := p.eval(ctx, js, &got); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("BGP table: %s gives %q, want %q", js, got, want)
 		}
 	}
 
@@ -161,6 +194,21 @@ func TestBrowserPageShowsServersAndFollowsEventsWithinASecond(t *testing.T) {
 	}
 	if !strings.Contains(text, "2/3 up") {
 		t.Errorf("after the change the pool pill does not say 2/3 up")
+	}
+
+	// The hold-down ends: the dns prefix is withdrawn, and the second session comes up.
+	bsnap := browserSnapshot(victim)
+	bsnap.BGP.Sessions[1].State, bsnap.BGP.Sessions[1].EstablishedSince = "ESTABLISHED", browserEpoch
+	bsnap.BGP.Prefixes[1].State, bsnap.BGP.Prefixes[1].Held, bsnap.BGP.Prefixes[1].InRIB = BGPWithdrawn, "", false
+	src.set(bsnap)
+	hub.Publish("bgp", "dns", "withdrawn: quorum lost")
+	bctx, bcancel := context.WithTimeout(ctx, 5*time.Second)
+	_, err = p.waitFor(bctx, cellText(`#bgp tr[data-vs="dns"]`, 1)+` === "withdrawn" && `+
+		cellText(`#bgp tr[data-peer="2001:db8::fe"]`, 1)+` === "ESTABLISHED" && `+
+		`document.querySelector("#bgp h2").textContent.includes("2/2 sessions established")`)
+	bcancel()
+	if err != nil {
+		t.Fatalf("page did not show the BGP change within 5 s of the event: %v", err)
 	}
 
 	dir := artifactDir(t)
@@ -223,6 +271,17 @@ func TestBrowserPageShowsServersAndFollowsEventsWithinASecond(t *testing.T) {
 		t.Fatalf("page did not reconnect and catch up: %v", err)
 	}
 	t.Logf("page reconnected and showed the change it missed after %.1f s", took.Seconds())
+
+	// Without BGP (a daemon with no bgp block) the section goes away.
+	snap.BGP = nil
+	src.set(snap)
+	hub.Publish("reconfigured", "bgp", "no bgp block")
+	gctx, gcancel := context.WithTimeout(ctx, 5*time.Second)
+	_, err = p.waitFor(gctx, `document.getElementById("bgp") === null && `+rowState(second)+` === "down"`)
+	gcancel()
+	if err != nil {
+		t.Fatalf("page kept a BGP section 5 s after BGP went away: %v", err)
+	}
 
 	if ex := b.pageExceptions(); len(ex) > 0 {
 		t.Errorf("the page threw: %s", strings.Join(ex, "; "))

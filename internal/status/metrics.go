@@ -25,6 +25,8 @@ type Metrics struct {
 	VRRPChanges   *prometheus.CounterVec   // instance, to
 	Reloads       *prometheus.CounterVec   // outcome
 	CheckLateness prometheus.Histogram
+
+	bgp *bgpCollector // reads the BGP state at scrape time; see SetBGPSource
 }
 
 // NewMetrics registers vigil's collectors and the Go runtime's.
@@ -32,6 +34,7 @@ func NewMetrics() *Metrics {
 	reg := prometheus.NewRegistry()
 	m := &Metrics{
 		reg: reg,
+		bgp: newBGPCollector(),
 		CheckDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "vigil_check_duration_seconds", Help: "Duration of health check probes.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
@@ -72,7 +75,7 @@ func NewMetrics() *Metrics {
 		}),
 	}
 	reg.MustRegister(m.CheckDuration, m.CheckResults, m.ServerUp, m.ServerWeight, m.PoolUp, m.PoolSize,
-		m.QuorumUp, m.Transitions, m.VRRPState, m.VRRPChanges, m.Reloads, m.CheckLateness,
+		m.QuorumUp, m.Transitions, m.VRRPState, m.VRRPChanges, m.Reloads, m.CheckLateness, m.bgp,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Both outcomes exist from the start, so that a dashboard sees 0 rather than no series.
 	m.Reloads.WithLabelValues("applied")
@@ -89,6 +92,12 @@ func (m *Metrics) ObserveCheck(kind string, healthy bool, latency time.Duration)
 	m.CheckDuration.WithLabelValues(kind).Observe(latency.Seconds())
 	m.CheckResults.WithLabelValues(kind, outcome).Inc()
 }
+
+// SetBGPSource makes every scrape read the BGP speaker's state from src and export it as
+// vigil_bgp_* series: the sessions (up, state, established since) and the prefixes
+// (offered to the neighbors, state per virtual server). src is called once per scrape and
+// must not block for long; nil, or src returning nil, exports no BGP series.
+func (m *Metrics) SetBGPSource(src func() *BGP) { m.bgp.set(src) }
 
 // Handler serves the registry in Prometheus' text format.
 func (m *Metrics) Handler() http.Handler {

@@ -10,7 +10,9 @@ type Snapshot struct {
 	Dataplane      string          `json:"dataplane"`
 	VirtualServers []VirtualServer `json:"virtual_servers"`
 	VRRPInstances  []VRRPInstance  `json:"vrrp_instances"`
-	Events         []Event         `json:"events"`
+	// BGP is the BGP speaker's state; nil (and absent from the JSON) without a bgp block.
+	BGP    *BGP    `json:"bgp,omitempty"`
+	Events []Event `json:"events"`
 }
 
 // VirtualServer is one virtual service and its pool.
@@ -75,4 +77,49 @@ type Event struct {
 	Kind    string    `json:"kind"`
 	Subject string    `json:"subject"`
 	Message string    `json:"message"`
+}
+
+// BGP is what the BGP speaker shows: its sessions and every prefix the daemon has asked it to
+// announce or withdraw.
+type BGP struct {
+	Sessions []BGPSession `json:"sessions"`
+	Prefixes []BGPPrefix  `json:"prefixes"`
+}
+
+// BGPSession is one configured neighbor.
+type BGPSession struct {
+	Peer string `json:"peer"`
+	AS   uint32 `json:"as"`
+	// State is the session's BGP state: IDLE, CONNECT, ACTIVE, OPENSENT, OPENCONFIRM or
+	// ESTABLISHED (UNKNOWN if the speaker cannot tell).
+	State string `json:"state"`
+	// EstablishedSince is when the session came up; zero unless State is ESTABLISHED.
+	EstablishedSince time.Time `json:"established_since"`
+}
+
+// The BGP prefix states (BGPPrefix.State).
+const (
+	BGPAnnounced       = "announced"
+	BGPWithdrawn       = "withdrawn"
+	BGPPendingAnnounce = "pending-announce" // wanted, held back by hold-down
+	BGPPendingWithdraw = "pending-withdraw" // unwanted, held back by hold-down or the withdraw cap
+)
+
+// BGPPrefix is one virtual server's route.
+type BGPPrefix struct {
+	VirtualServer string `json:"virtual_server"`
+	Prefix        string `json:"prefix"`
+	State         string `json:"state"` // BGPAnnounced, BGPWithdrawn, BGPPendingAnnounce, BGPPendingWithdraw
+	// Reason is why the daemon last asked for the change, e.g. "quorum lost".
+	Reason string `json:"reason"`
+	// Held says why a pending change waits (hold-down, withdraw cap); empty otherwise.
+	Held  string    `json:"held"`
+	Since time.Time `json:"since"` // when State began
+	// Due is when a pending change is looked at again; zero otherwise.
+	Due time.Time `json:"due"`
+	// InRIB is true while the prefix is offered to the neighbors: the speaker runs and every
+	// virtual server on the address is announced.
+	InRIB bool `json:"in_rib"`
+	// Error is the last error the BGP implementation returned for the prefix; empty if none.
+	Error string `json:"error"`
 }

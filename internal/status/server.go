@@ -92,6 +92,16 @@ func withEmptyLists(s Snapshot) Snapshot {
 		vis[i] = vi
 	}
 	s.VRRPInstances = vis
+	if s.BGP != nil {
+		b := *s.BGP
+		if b.Sessions == nil {
+			b.Sessions = []BGPSession{}
+		}
+		if b.Prefixes == nil {
+			b.Prefixes = []BGPPrefix{}
+		}
+		s.BGP = &b
+	}
 	return s
 }
 
@@ -138,6 +148,25 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 	},
 	"ms":    func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) },
 	"lower": strings.ToLower,
+	"established": func(ss []BGPSession) int {
+		n := 0
+		for _, s := range ss {
+			if s.State == "ESTABLISHED" {
+				n++
+			}
+		}
+		return n
+	},
+	// prefixDot colours a BGP prefix's state: announced green, withdrawn red, pending amber.
+	"prefixDot": func(state string) string {
+		switch state {
+		case BGPAnnounced:
+			return "up"
+		case BGPWithdrawn:
+			return "down"
+		}
+		return "warn"
+	},
 }).Parse(pageHTML))
 
 func (h *Handler) page(w http.ResponseWriter, _ *http.Request) {

@@ -146,3 +146,45 @@ func TestRequireTokenRefusesMissingOrWrongToken(t *testing.T) {
 		}
 	}
 }
+
+func getPage(t *testing.T, snap Snapshot) string {
+	t.Helper()
+	srv := httptest.NewServer(NewHandler(&fixedSource{snap: snap}, NewHub(10, time.Now), nil))
+	t.Cleanup(srv.Close)
+	resp, err := http.Get(srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /: %s\n%s", resp.Status, b)
+	}
+	return string(b)
+}
+
+func TestPageShowsBGPTablesOnlyWhenTheSnapshotHasBGP(t *testing.T) {
+	if page := getPage(t, testSnapshot()); strings.Contains(page, `id="bgp"`) {
+		t.Error("page has a BGP section without BGP")
+	}
+	snap := testSnapshot()
+	snap.BGP = &BGP{
+		Sessions: []BGPSession{{Peer: "192.0.2.254", AS: 65000, State: "ESTABLISHED"}, {Peer: "198.51.100.254", AS: 65002, State: "ACTIVE"}},
+		Prefixes: []BGPPrefix{{VirtualServer: "web", Prefix: "192.0.2.10/32", State: BGPPendingWithdraw, Reason: "quorum lost <b>",
+			Held: "hold-down: last change 2s ago", InRIB: true, Error: "path refused"}},
+	}
+	page := getPage(t, snap)
+	for _, want := range []string{`id="bgp"`, "1/2 sessions established", `data-peer="198.51.100.254"`, "ACTIVE", "65002",
+		`data-vs="web"`, "192.0.2.10/32", "pending-withdraw", "in RIB", "quorum lost &lt;b&gt;", "waiting: hold-down", "error: path refused"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	snap.BGP = &BGP{}
+	page = getPage(t, snap)
+	for _, want := range []string{"0/0 sessions established", "the speaker is not running", "no virtual server has an announce block"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page of an idle speaker lacks %q", want)
+		}
+	}
+}
