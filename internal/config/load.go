@@ -66,5 +66,6 @@ func (c *Config) topTable() *table {
 func (c *Config) finish(p *parser) {
 	c.finishVRRP(p)
 	c.finishLVS(p)
+	c.finishTrackVirtualServers(p)
 	c.finishBGP(p)
 }

@@ -356,6 +356,8 @@ type VRRPInstance struct {
 	TrackFiles      []*TrackRef         `json:"track_file"`
 	TrackProcesses  []*TrackRef         `json:"track_process"`
 	TrackBFDs       []*TrackRef         `json:"track_bfd"`
+	// TrackVirtualServers is track_virtual_server, a vigil extension (vrrp_track_vs.go).
+	TrackVirtualServers []*TrackedVirtualServer `json:"track_virtual_server,omitempty"`
 
 	McastSrcIP         netip.Addr     `json:"mcast_src_ip,omitzero"`
 	UnicastSrcIP       netip.Addr     `json:"unicast_src_ip,omitzero"`
@@ -441,6 +443,8 @@ type VRRPSyncGroup struct {
 	TrackFiles      []*TrackRef         `json:"track_file"`
 	TrackProcesses  []*TrackRef         `json:"track_process"`
 	TrackBFDs       []*TrackRef         `json:"track_bfd"`
+	// TrackVirtualServers is track_virtual_server, a vigil extension (vrrp_track_vs.go).
+	TrackVirtualServers []*TrackedVirtualServer `json:"track_virtual_server,omitempty"`
 
 	NotifyMaster *Script `json:"notify_master"`
 	NotifyBackup *Script `json:"notify_backup"`

@@ -1110,6 +1110,7 @@ func (st *vrrpState) instanceTable(v *VRRPInstance) *table {
 			}}
 		}},
 	}
+	kw["track_virtual_server"] = trackVirtualServerKeyword(&v.TrackVirtualServers, func() string { return v.Name })
 	return &table{keywords: kw, close: func(p *parser, end Pos) {
 		// Keepalived's end-of-instance checks report at the closing brace.
 		if v.set.unicastConfigured && (v.UseVMAC || v.UseIPVLAN) {
@@ -1260,6 +1261,7 @@ func (st *vrrpState) syncGroupTable(g *VRRPSyncGroup) *table {
 		"notify_priority_changes": tfPtr(&g.NotifyPriorityChanges,
 			"("+g.Name+") Invalid value '%s' for sync group notify_priority_changes specified"),
 	}
+	kw["track_virtual_server"] = trackVirtualServerKeyword(&g.TrackVirtualServers, func() string { return g.Name })
 	return &table{keywords: kw}
 }
 

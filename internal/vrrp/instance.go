@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vigil-lb/vigil/internal/clock"
@@ -59,7 +60,9 @@ type trackUpdate struct {
 
 // instance runs one vrrp_instance: its socket, its state machine, its addresses.
 type instance struct {
-	spec    *spec
+	// cur is the configuration in force: set by newInstance and, on an in-place reload, by
+	// the run goroutine; the reader, the Manager and snapshots read it through conf.
+	cur     atomic.Pointer[spec]
 	log     *slog.Logger
 	clk     clock.Clock
 	runner  *notify.Runner
@@ -80,7 +83,11 @@ type instance struct {
 	groupState func(in *instance, from, to fsm.State) []notifyJob
 	// force receives MASTER or BACKUP when the sync group moves this member.
 	force chan fsm.State
-	wants bool // last WantsMaster reported to groupWant
+	// update receives a reloaded configuration with the same identity (see spec.identity),
+	// applied in place; lastTracks returns what the Manager knows of the objects it tracks.
+	update     chan *spec
+	lastTracks func(s *spec) map[string]trackUpdate
+	wants      bool // last WantsMaster reported to groupWant
 
 	done   chan struct{} // closed when run returns
 	rx     chan fsm.Advert
@@ -120,7 +127,6 @@ type notifyJob struct {
 
 func newInstance(s *spec, o ManagerOptions, host *netif.Host, user *notify.User) *instance {
 	in := &instance{
-		spec:    s,
 		log:     o.Logger.With("instance", s.name),
 		clk:     o.Clock,
 		runner:  o.Runner,
@@ -132,18 +138,24 @@ func newInstance(s *spec, o ManagerOptions, host *netif.Host, user *notify.User)
 		tracks:  make(chan trackUpdate, 64),
 		sync:    make(chan bool, 64),
 		force:   make(chan fsm.State, 64),
+		update:  make(chan *spec, 1),
 		linkUp:  make(chan string, 16),
 	}
 	vips := make([]netip.Prefix, 0, len(s.vips))
 	for _, v := range s.vips {
 		vips = append(vips, v.Prefix)
 	}
+	in.cur.Store(s)
 	in.status = InstanceStatus{
 		Name: s.name, Interface: s.ifname, VRID: int(s.vrid), Version: int(s.fsm.Version),
 		State: fsm.Init.String(), Priority: int(s.fsm.Priority), EffectivePriority: int(s.fsm.Priority), VIPs: vips,
 	}
 	return in
 }
+
+// conf is the instance's configuration in force. The name, interface, VRID, family, version,
+// unicast mode and sync group never change (a reload that changes them restarts the instance).
+func (in *instance) conf() *spec { return in.cur.Load() }
 
 func (in *instance) snapshot() InstanceStatus {
 	in.mu.Lock()
@@ -213,18 +225,7 @@ func (in *instance) run(ctx context.Context, initial map[string]trackUpdate) {
 		<-readerDone
 	}()
 
-	in.trackState = map[string]trackEffect{}
-	for _, t := range in.spec.tracks {
-		u, known := initial[t.key()]
-		if !known {
-			if t.kind == "script" || t.kind == "file" {
-				continue // not run yet: no effect until the first result
-			}
-			u.up = true
-		}
-		fault, delta := t.effect(u)
-		in.trackState[t.key()] = trackEffect{fault, delta}
-	}
+	in.setTracks(initial)
 	timer := in.clk.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
@@ -282,12 +283,30 @@ func (in *instance) run(ctx context.Context, initial map[string]trackUpdate) {
 			}
 		case name := <-in.linkUp:
 			in.restore(ctx, name)
+		case ns := <-in.update:
+			in.reconfigure(ctx, ns, apply)
 		}
 	}
 }
 
+// setTracks sets the effect of every tracked object from what is known of it.
+func (in *instance) setTracks(known map[string]trackUpdate) {
+	in.trackState = map[string]trackEffect{}
+	for _, t := range in.conf().tracks {
+		u, ok := known[t.key()]
+		if !ok {
+			if t.kind == "script" || t.kind == "file" {
+				continue // not run yet: no effect until the first result
+			}
+			u.up = true
+		}
+		fault, delta := t.effect(u)
+		in.trackState[t.key()] = trackEffect{fault, delta}
+	}
+}
+
 func (in *instance) tracked() (total int, fault bool) {
-	total = int(in.spec.fsm.Priority)
+	total = int(in.conf().fsm.Priority)
 	for _, e := range in.trackState {
 		total += e.delta
 		fault = fault || e.fault
@@ -296,7 +315,7 @@ func (in *instance) tracked() (total int, fault bool) {
 }
 
 func (in *instance) setTrack(u trackUpdate, apply func(fsm.Result)) {
-	for _, t := range in.spec.tracks {
+	for _, t := range in.conf().tracks {
 		if t.key() != u.key {
 			continue
 		}
@@ -311,9 +330,9 @@ func (in *instance) setTrack(u trackUpdate, apply func(fsm.Result)) {
 		in.mu.Lock()
 		in.status.EffectivePriority = int(in.m.Priority())
 		in.mu.Unlock()
-		if p := in.m.Priority(); p != before && in.spec.notifyPrio && in.spec.notify.generic != nil {
+		if p := in.m.Priority(); p != before && in.conf().notifyPrio && in.conf().notify.generic != nil {
 			// notify_priority_changes: the generic notify script hears the new priority.
-			in.queueNotify(in.spec.notify.generic, notify.InstanceArgs(in.spec.name, in.m.State().String(), int(p)))
+			in.queueNotify(in.conf().notify.generic, notify.InstanceArgs(in.conf().name, in.m.State().String(), int(p)))
 		}
 		in.refault(apply)
 		return
@@ -367,7 +386,7 @@ func (in *instance) open(ctx context.Context) error {
 }
 
 func (in *instance) tryOpen() error {
-	s := in.spec
+	s := in.conf()
 	ifi, err := netif.Interface(s.ifname)
 	if err != nil {
 		return err
@@ -442,11 +461,11 @@ func (in *instance) reader(ctx context.Context, done chan<- struct{}) {
 		if env.Protocol == packet.ProtocolAH {
 			off += packet.AHLen
 		}
-		if len(payload) > off && payload[off] != in.spec.vrid {
+		if len(payload) > off && payload[off] != in.conf().vrid {
 			continue
 		}
-		if in.spec.unicast {
-			ttl, isPeer := in.spec.peerTTL[env.Src]
+		if in.conf().unicast {
+			ttl, isPeer := in.conf().peerTTL[env.Src]
 			if !isPeer {
 				in.mu.Lock()
 				in.unknownPeer++
@@ -465,7 +484,7 @@ func (in *instance) reader(ctx context.Context, done chan<- struct{}) {
 		}
 		adv, err := packet.Decode(payload, env)
 		if err == nil {
-			err = in.spec.expect.Check(adv)
+			err = in.conf().expect.Check(adv)
 		}
 		if err != nil {
 			r := in.counters.Observe(err)
@@ -500,10 +519,10 @@ func (in *instance) apply(ctx context.Context, r fsm.Result) {
 			in.entered(a.State)
 		case fsm.ActMasterRxLowerPriority:
 			// A router that thinks it may be master needs telling where the addresses are.
-			if in.spec.garpLower.repeat > 0 {
-				in.startGARP(ctx, in.spec.garpLower)
+			if in.conf().garpLower.repeat > 0 {
+				in.startGARP(ctx, in.conf().garpLower)
 			}
-			if s := in.spec.notify.rxLowerPri; s != nil {
+			if s := in.conf().notify.rxLowerPri; s != nil {
 				in.queueNotify(s, nil)
 			}
 		}
@@ -520,7 +539,7 @@ func (in *instance) apply(ctx context.Context, r fsm.Result) {
 }
 
 func (in *instance) send(prio uint8) {
-	s := in.spec
+	s := in.conf()
 	adv := packet.Advert{
 		Version:  s.fsm.Version,
 		VRID:     s.vrid,
@@ -542,17 +561,17 @@ func (in *instance) send(prio uint8) {
 }
 
 func (in *instance) addVIPs(ctx context.Context) {
-	for _, a := range in.spec.vips {
+	for _, a := range in.conf().vips {
 		if err := in.host.AddAddress(a); err != nil {
 			in.log.Error("virtual address not added", "address", a.String(), "error", err)
 		}
 	}
-	for _, r := range in.spec.routes {
+	for _, r := range in.conf().routes {
 		if err := in.host.AddRoute(r); err != nil {
 			in.log.Error("virtual route not added", "route", r.String(), "error", err)
 		}
 	}
-	in.startGARP(ctx, in.spec.garp)
+	in.startGARP(ctx, in.conf().garp)
 }
 
 // restore puts back a master's addresses and routes on a link that came back up: the kernel
@@ -562,10 +581,10 @@ func (in *instance) restore(ctx context.Context, link string) {
 		return
 	}
 	uses := false
-	for _, a := range in.spec.vips {
+	for _, a := range in.conf().vips {
 		uses = uses || a.Link == link
 	}
-	for _, r := range in.spec.routes {
+	for _, r := range in.conf().routes {
 		uses = uses || r.Dev == link
 	}
 	if uses {
@@ -584,12 +603,12 @@ func (in *instance) linkCameUp(name string) {
 
 func (in *instance) removeVIPs() {
 	in.stopGARP()
-	for _, r := range in.spec.routes {
+	for _, r := range in.conf().routes {
 		if err := in.host.DeleteRoute(r); err != nil {
 			in.log.Error("virtual route not removed", "route", r.String(), "error", err)
 		}
 	}
-	for _, a := range in.spec.vips {
+	for _, a := range in.conf().vips {
 		if err := in.host.DeleteAddress(a); err != nil {
 			in.log.Error("virtual address not removed", "address", a.String(), "error", err)
 		}
@@ -614,9 +633,9 @@ func (in *instance) entered(st fsm.State) {
 		}
 	}
 	if in.onEvent != nil {
-		in.onEvent(Event{Instance: in.spec.name, Group: in.spec.group, From: prev, To: st, Priority: prio, Time: now})
+		in.onEvent(Event{Instance: in.conf().name, Group: in.conf().group, From: prev, To: st, Priority: prio, Time: now})
 	}
-	n := in.spec.notify
+	n := in.conf().notify
 	var s *config.Script
 	switch st {
 	case fsm.Master:
@@ -632,7 +651,7 @@ func (in *instance) entered(st fsm.State) {
 		in.queueNotify(s, nil)
 	}
 	if n.generic != nil {
-		in.queueNotify(n.generic, notify.InstanceArgs(in.spec.name, st.String(), prio))
+		in.queueNotify(n.generic, notify.InstanceArgs(in.conf().name, st.String(), prio))
 	}
 	if in.groupState != nil {
 		for _, j := range in.groupState(in, prev, st) {
@@ -685,6 +704,7 @@ func (in *instance) startGARP(ctx context.Context, g garpSpec) {
 	gctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	in.garpStop, in.garpDone = cancel, done
+	vips := in.conf().vips
 	go func() {
 		defer close(done)
 		anns := map[string]*netif.Announcer{}
@@ -705,7 +725,7 @@ func (in *instance) startGARP(ctx context.Context, g garpSpec) {
 		}
 		burst := func(n int) {
 			for i := 0; i < max(n, 1); i++ {
-				for _, v := range in.spec.vips {
+				for _, v := range vips {
 					a := anns[v.Link]
 					if a == nil {
 						var err error

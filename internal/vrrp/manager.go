@@ -193,21 +193,11 @@ func (m *Manager) start(s *spec) {
 	ctx, cancel := context.WithCancel(m.ctx)
 	r := &runningInst{in: in, cancel: cancel, done: in.done}
 	m.insts[s.name] = r
-	initial := map[string]trackUpdate{}
-	for _, t := range s.tracks {
-		if u, ok := m.last[t.key()]; ok {
-			initial[t.key()] = u
-		}
-	}
-	if t := s.tracks; len(t) > 0 {
-		for _, t := range t {
-			if t.kind == "interface" {
-				if _, ok := initial[t.key()]; !ok {
-					ls, err := m.host.Link(t.name)
-					initial[t.key()] = trackUpdate{key: t.key(), up: err == nil && ls.Up}
-				}
-			}
-		}
+	initial := m.initialTracks(s)
+	in.lastTracks = func(s *spec) map[string]trackUpdate {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.initialTracks(s)
 	}
 	m.wg.Add(1)
 	go func() {
@@ -215,6 +205,20 @@ func (m *Manager) start(s *spec) {
 		defer close(r.done)
 		in.run(ctx, initial)
 	}()
+}
+
+// initialTracks is what is known of the objects s tracks; m.mu is held.
+func (m *Manager) initialTracks(s *spec) map[string]trackUpdate {
+	initial := map[string]trackUpdate{}
+	for _, t := range s.tracks {
+		if u, ok := m.last[t.key()]; ok {
+			initial[t.key()] = u
+		} else if t.kind == "interface" {
+			ls, err := m.host.Link(t.name)
+			initial[t.key()] = trackUpdate{key: t.key(), up: err == nil && ls.Up}
+		}
+	}
+	return initial
 }
 
 // stop stops a running instance and waits for it to resign.
@@ -225,7 +229,7 @@ func (m *Manager) stop(r *runningInst) {
 
 // groupFault spreads one member's own fault to its whole sync group.
 func (m *Manager) groupFault(in *instance, fault bool) {
-	g := in.spec.group
+	g := in.conf().group
 	if g == "" {
 		return
 	}
@@ -236,13 +240,13 @@ func (m *Manager) groupFault(in *instance, fault bool) {
 		m.groups[g] = set
 	}
 	if fault {
-		set[in.spec.name] = true
+		set[in.conf().name] = true
 	} else {
-		delete(set, in.spec.name)
+		delete(set, in.conf().name)
 	}
 	var targets []*instance
 	for _, r := range m.insts {
-		if r.in.spec.group == g && r.in != in {
+		if r.in.conf().group == g && r.in != in {
 			targets = append(targets, r.in)
 		}
 	}
@@ -273,8 +277,8 @@ type syncMember struct {
 // it returns true: in goes master too.
 func (m *Manager) groupWant(in *instance, want bool) bool {
 	m.mu.Lock()
-	group := m.members[in.spec.group]
-	me := group[in.spec.name]
+	group := m.members[in.conf().group]
+	me := group[in.conf().name]
 	if me == nil || me.in != in {
 		m.mu.Unlock()
 		return false
@@ -299,7 +303,7 @@ func (m *Manager) groupWant(in *instance, want bool) bool {
 	}
 	ctx := m.ctx
 	m.mu.Unlock()
-	m.log.Info("vrrp sync group going MASTER", "group", in.spec.group, "by", in.spec.name)
+	m.log.Info("vrrp sync group going MASTER", "group", in.conf().group, "by", in.conf().name)
 	m.force(ctx, targets, fsm.Master)
 	return true
 }
@@ -310,9 +314,9 @@ func (m *Manager) groupWant(in *instance, want bool) bool {
 // in fault, MASTER or BACKUP once every member is.
 func (m *Manager) groupStateChanged(in *instance, from, to fsm.State) []notifyJob {
 	m.mu.Lock()
-	name := in.spec.group
+	name := in.conf().group
 	group := m.members[name]
-	me := group[in.spec.name]
+	me := group[in.conf().name]
 	if me == nil || me.in != in {
 		m.mu.Unlock()
 		return nil
@@ -327,7 +331,7 @@ func (m *Manager) groupStateChanged(in *instance, from, to fsm.State) []notifyJo
 		}
 	}
 	if to == fsm.Stop {
-		delete(group, in.spec.name)
+		delete(group, in.conf().name)
 		if len(group) == 0 {
 			delete(m.members, name)
 			delete(m.groupSt, name)
@@ -372,7 +376,7 @@ func (m *Manager) groupStateChanged(in *instance, from, to fsm.State) []notifyJo
 	ctx := m.ctx
 	m.mu.Unlock()
 	if len(targets) > 0 {
-		m.log.Info("vrrp sync group going BACKUP", "group", name, "by", in.spec.name)
+		m.log.Info("vrrp sync group going BACKUP", "group", name, "by", in.conf().name)
 		m.force(ctx, targets, fsm.Backup)
 	}
 	return jobs
@@ -406,7 +410,7 @@ func (m *Manager) dispatch(u trackUpdate) {
 	m.last[u.key] = u
 	var targets []*instance
 	for _, r := range m.insts {
-		for _, t := range r.in.spec.tracks {
+		for _, t := range r.in.conf().tracks {
 			if t.key() == u.key {
 				targets = append(targets, r.in)
 				break
@@ -513,8 +517,11 @@ func stripPosJSON(b []byte) []byte {
 }
 
 // Reload switches to cfg. Instances whose configuration (and the scripts they track) did not
-// change keep running and keep their state; changed ones restart (a master resigns first),
-// removed ones stop, new ones start. A cfg with an instance vigil cannot run is refused and
+// change keep running untouched. Changed ones keep their state and take the new
+// configuration in place (priority, advert_int, addresses, routes, tracking, notify
+// scripts...) unless their identity changed (interface, VRID, family, version, unicast mode,
+// source address, multicast group, sync group): those restart, a master resigning first.
+// Removed ones stop, new ones start. A cfg with an instance vigil cannot run is refused and
 // the running configuration stays.
 func (m *Manager) Reload(cfg *config.Config) error {
 	m.reload.Lock()
@@ -542,9 +549,18 @@ func (m *Manager) Reload(cfg *config.Config) error {
 		return fmt.Errorf("vrrp: reload after shutdown")
 	}
 	keep := map[string]bool{}
+	var updates []*spec
 	for _, s := range specs {
-		if o := old[s.name]; o != nil && o.key == s.key {
+		o := old[s.name]
+		if o == nil {
+			continue
+		}
+		switch reloadActionFor(o, s) {
+		case reloadKeep:
 			keep[s.name] = true
+		case reloadUpdate:
+			keep[s.name] = true
+			updates = append(updates, s)
 		}
 	}
 	var stopping []*runningInst
@@ -567,6 +583,11 @@ func (m *Manager) Reload(cfg *config.Config) error {
 	for _, s := range specs {
 		if !keep[s.name] {
 			m.start(s)
+		}
+	}
+	for _, s := range updates {
+		if r := m.insts[s.name]; r != nil {
+			r.in.updateTo(s)
 		}
 	}
 	return nil

@@ -229,18 +229,27 @@ func TestReloadKeepsUnchangedInstancesState(t *testing.T) {
 		t.Errorf("VI_1 changed by a reload that did not touch it: before %+v, after %+v", before, after)
 	}
 
-	// Changing VI_1's priority restarts it (a new election); VI_2 is untouched.
+	// Changing VI_1's priority applies in place (no new election); VI_2 is untouched.
 	v2, _ := a.instance("VI_2")
 	a.reload(t, strings.Replace(two, "priority 150", "priority 140", 1))
-	waitFor(t, 10*time.Second, "VI_1 restarted with priority 140", func() bool {
+	waitFor(t, 10*time.Second, "VI_1 still master with priority 140", func() bool {
 		st, _ := a.instance("VI_1")
 		return st.Priority == 140 && st.State == "MASTER"
+	})
+	if got, _ := a.instance("VI_1"); got.Transitions != before.Transitions {
+		t.Errorf("VI_1 transitions %d -> %d across a priority change", before.Transitions, got.Transitions)
+	}
+	// Its VRID changing makes it another router: it restarts.
+	a.reload(t, strings.Replace(strings.Replace(two, "priority 150", "priority 140", 1), "virtual_router_id 51", "virtual_router_id 53", 1))
+	waitFor(t, 10*time.Second, "VI_1 restarted as VRID 53", func() bool {
+		st, _ := a.instance("VI_1")
+		return st.VRID == 53 && st.State == "MASTER"
 	})
 	if got, _ := a.instance("VI_2"); got.Transitions != v2.Transitions {
 		t.Errorf("VI_2 transitions %d -> %d across a reload that did not change it", v2.Transitions, got.Transitions)
 	}
 	if !hasAddr(t, nsA, "eth0", netip.MustParseAddr("192.0.2.100")) {
-		t.Error("VI_1's VIP missing after its restart")
+		t.Error("VI_1's VIP missing after the reloads")
 	}
 }
 

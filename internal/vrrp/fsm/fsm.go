@@ -175,32 +175,48 @@ type Machine struct {
 // clears Nopreempt and PreemptDelay when InitialState is Master, and
 // PreemptDelay when Nopreempt is set; Config reports the result.
 func New(cfg Config) (*Machine, error) {
+	cfg, err := normalize(cfg)
+	if err != nil {
+		return nil, err
+	}
+	owner := cfg.Priority == 255
+	return &Machine{
+		cfg:          cfg,
+		owner:        owner,
+		eff:          cfg.Priority,
+		wantMaster:   owner && cfg.InitialState == Master,
+		masterAdvInt: cfg.AdvertInterval,
+	}, nil
+}
+
+// normalize checks cfg and applies Keepalived's adjustments (see New).
+func normalize(cfg Config) (Config, error) {
 	switch cfg.Version {
 	case 2:
 		if cfg.AdvertInterval < time.Second || cfg.AdvertInterval > 255*time.Second || cfg.AdvertInterval%time.Second != 0 {
-			return nil, fmt.Errorf("vrrp fsm: VRRPv2 advert interval %v: want whole seconds from 1s to 255s", cfg.AdvertInterval)
+			return cfg, fmt.Errorf("vrrp fsm: VRRPv2 advert interval %v: want whole seconds from 1s to 255s", cfg.AdvertInterval)
 		}
 	case 3:
 		if cfg.AdvertInterval < 10*time.Millisecond || cfg.AdvertInterval > 4095*10*time.Millisecond || cfg.AdvertInterval%(10*time.Millisecond) != 0 {
-			return nil, fmt.Errorf("vrrp fsm: VRRPv3 advert interval %v: want a multiple of 10ms from 10ms to 40.95s", cfg.AdvertInterval)
+			return cfg, fmt.Errorf("vrrp fsm: VRRPv3 advert interval %v: want a multiple of 10ms from 10ms to 40.95s", cfg.AdvertInterval)
 		}
 	default:
-		return nil, fmt.Errorf("vrrp fsm: version %d: want 2 or 3", cfg.Version)
+		return cfg, fmt.Errorf("vrrp fsm: version %d: want 2 or 3", cfg.Version)
 	}
 	if cfg.Priority == 0 {
-		return nil, fmt.Errorf("vrrp fsm: priority 0: want 1 to 255")
+		return cfg, fmt.Errorf("vrrp fsm: priority 0: want 1 to 255")
 	}
 	if !cfg.Addr.IsValid() {
-		return nil, fmt.Errorf("vrrp fsm: no primary address to break priority ties with")
+		return cfg, fmt.Errorf("vrrp fsm: no primary address to break priority ties with")
 	}
 	if cfg.DownTimerAdverts < 0 || cfg.DownTimerAdverts > 255 {
-		return nil, fmt.Errorf("vrrp fsm: down timer adverts %d: want 1 to 255", cfg.DownTimerAdverts)
+		return cfg, fmt.Errorf("vrrp fsm: down timer adverts %d: want 1 to 255", cfg.DownTimerAdverts)
 	}
 	if cfg.DownTimerAdverts == 0 {
 		cfg.DownTimerAdverts = 3
 	}
 	if cfg.PreemptDelay < 0 {
-		return nil, fmt.Errorf("vrrp fsm: negative preempt delay %v", cfg.PreemptDelay)
+		return cfg, fmt.Errorf("vrrp fsm: negative preempt delay %v", cfg.PreemptDelay)
 	}
 	owner := cfg.Priority == 255
 	switch cfg.InitialState {
@@ -211,7 +227,7 @@ func New(cfg Config) (*Machine, error) {
 		}
 	case Backup, Master:
 	default:
-		return nil, fmt.Errorf("vrrp fsm: initial state %v: want BACKUP or MASTER", cfg.InitialState)
+		return cfg, fmt.Errorf("vrrp fsm: initial state %v: want BACKUP or MASTER", cfg.InitialState)
 	}
 	if cfg.InitialState == Master {
 		cfg.Nopreempt = false
@@ -220,13 +236,57 @@ func New(cfg Config) (*Machine, error) {
 	if cfg.Nopreempt {
 		cfg.PreemptDelay = 0
 	}
-	return &Machine{
-		cfg:          cfg,
-		owner:        owner,
-		eff:          cfg.Priority,
-		wantMaster:   owner && cfg.InitialState == Master,
-		masterAdvInt: cfg.AdvertInterval,
-	}, nil
+	return cfg, nil
+}
+
+// Reconfigure applies a reloaded configuration to a running machine without leaving its state,
+// as Keepalived keeps an instance's state across a reload: a master stays master and
+// advertises its new priority and interval at once (no priority 0 resignation), a backup
+// restarts its master down timer with the new values, a fault stays a fault. total is the new
+// effective priority as SetPriority takes it (ignored for an address owner: 255). cfg.Addr
+// and cfg.Version must not change (that is another router: restart the instance); the
+// initial state only matters at Startup. On error the machine is unchanged.
+func (m *Machine) Reconfigure(now time.Time, cfg Config, total int) (Result, error) {
+	m.begin()
+	cfg, err := normalize(cfg)
+	if err != nil {
+		return m.result(), err
+	}
+	if cfg.Version != m.cfg.Version || cfg.Addr != m.cfg.Addr {
+		return m.result(), fmt.Errorf("vrrp fsm: reconfigure cannot change version (%d to %d) or address (%v to %v)",
+			m.cfg.Version, cfg.Version, m.cfg.Addr, cfg.Addr)
+	}
+	m.cfg = cfg
+	wasOwner := m.owner
+	m.owner = cfg.Priority == 255
+	if m.owner {
+		m.eff = 255
+	} else {
+		m.eff = uint8(min(max(total, 1), 254))
+		if wasOwner {
+			m.wantMaster = false
+		}
+	}
+	if m.cfg.Nopreempt || m.cfg.PreemptDelay == 0 {
+		m.preemptAt = time.Time{}
+	}
+	switch m.state {
+	case Master:
+		m.masterAdvInt = cfg.AdvertInterval
+		m.do(Action{Kind: ActSendAdvert, Priority: m.eff})
+		m.deadline = now.Add(cfg.AdvertInterval)
+	case Backup:
+		// A v3 backup keeps the interval it learned from the master, which has not
+		// changed; a v2 one uses its own (they must match).
+		if cfg.Version == 2 || !m.masterAddr.IsValid() {
+			m.masterAdvInt = cfg.AdvertInterval
+		}
+		m.downTimer = m.msDown()
+		m.deadline = now.Add(m.downTimer)
+	default:
+		m.masterAdvInt = cfg.AdvertInterval
+	}
+	return m.result(), nil
 }
 
 // Config returns the configuration in force, after New's adjustments.
