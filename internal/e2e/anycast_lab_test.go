@@ -1,0 +1,482 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vigil-lb/vigil/internal/netlab"
+)
+
+// This file is the lab of the BGP anycast test (bgp_frr_test.go): namespaces joined by veth
+// pairs, sockets opened inside a namespace from the test process, a real FRR router, vigil
+// run as its own binary, a watcher of the router's kernel route and a client that counts.
+
+// inNamespace runs fn on an OS thread that has joined the network namespace ns, so that the
+// sockets fn opens live there (a socket keeps the namespace it was opened in, whichever
+// thread uses it later).
+func inNamespace(ns *netlab.Namespace, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		// No UnlockOSThread: the thread has left the test's namespace, so Go must end it with
+		// this goroutine instead of giving it to another one.
+		if err := joinNamespace(ns); err != nil {
+			errc <- err
+			return
+		}
+		errc <- fn()
+	}()
+	return <-errc
+}
+
+// joinNamespace moves the calling thread, which must be locked, into ns.
+func joinNamespace(ns *netlab.Namespace) error {
+	f, err := os.Open(filepath.Join("/var/run/netns", ns.Name))
+	if err != nil {
+		return fmt.Errorf("open namespace %s: %w", ns.Name, err)
+	}
+	defer f.Close()
+	if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("join namespace %s: %w", ns.Name, err)
+	}
+	return nil
+}
+
+// linkNamespaces joins a and b with a veth pair: aIf with aAddr in a, bIf with bAddr in b,
+// both up. Deleting either namespace deletes the pair.
+func linkNamespaces(t *testing.T, a *netlab.Namespace, aIf, aAddr string, b *netlab.Namespace, bIf, bAddr string) {
+	t.Helper()
+	a.Run(t, "ip", "link", "add", aIf, "type", "veth", "peer", "name", bIf, "netns", b.Name)
+	a.Run(t, "ip", "addr", "add", aAddr, "dev", aIf)
+	b.Run(t, "ip", "addr", "add", bAddr, "dev", bIf)
+	a.Run(t, "ip", "link", "set", aIf, "up")
+	b.Run(t, "ip", "link", "set", bIf, "up")
+}
+
+// frrRouter is FRR's zebra and bgpd running in a namespace, with their sockets, pid files and
+// configuration in a directory of their own (FRR drops its privileges to the frr user, which
+// must be able to write there).
+type frrRouter struct {
+	ns           *netlab.Namespace
+	dir          string
+	zebra, bgpd  *process
+	vtysh        string
+	zebraSock    string
+	bgpdFilePath string
+}
+
+// frrBinaries returns the paths of zebra, bgpd and vtysh, or skips t (fails it when CI is set)
+// when FRR is not installed.
+func frrBinaries(t *testing.T) (zebra, bgpd, vtysh string) {
+	t.Helper()
+	zebra, bgpd = "/usr/lib/frr/zebra", "/usr/lib/frr/bgpd"
+	missing := ""
+	for _, p := range []string{zebra, bgpd} {
+		if _, err := os.Stat(p); err != nil {
+			missing = p
+		}
+	}
+	vtysh, err := exec.LookPath("vtysh")
+	if err != nil {
+		missing = "vtysh"
+	}
+	if _, err := user.Lookup("frr"); err != nil {
+		missing = "the frr user"
+	}
+	if missing == "" {
+		return zebra, bgpd, vtysh
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("FRR is not installed (%s missing; apt-get install frr), and CI is set", missing)
+	}
+	t.Skipf("FRR is not installed (%s missing; apt-get install frr); skipping", missing)
+	return
+}
+
+// startFRR runs zebra and then bgpd with bgpdConf in ns and waits until bgpd answers vtysh.
+// Both are stopped at cleanup and their directory removed.
+func startFRR(t *testing.T, ns *netlab.Namespace, bgpdConf string) *frrRouter {
+	t.Helper()
+	zebraBin, bgpdBin, vtysh := frrBinaries(t)
+	u, err := user.Lookup("frr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	// Not t.TempDir: its parents are root's alone, and FRR runs as frr.
+	dir, err := os.MkdirTemp("", "vigil-frr-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	r := &frrRouter{ns: ns, dir: dir, vtysh: vtysh, zebraSock: filepath.Join(dir, "zserv.api")}
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	zebraConf := write("zebra.conf", "hostname "+ns.Name+"\nlog stdout informational\n")
+	r.bgpdFilePath = write("bgpd.conf", bgpdConf)
+	if err := filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Chown(p, uid, gid)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Every path is given explicitly (-N would make FRR create a directory under
+	// /var/run/frr); no TCP vty (-P 0).
+	common := func(daemon string) []string {
+		return []string{"netns", "exec", ns.Name, daemon, "-P", "0", "--vty_socket", dir,
+			"-i", filepath.Join(dir, filepath.Base(daemon)+".pid"), "-z", r.zebraSock, "--log", "stdout"}
+	}
+	r.zebra = newProcess(t, "ip", append(common(zebraBin), "-f", zebraConf)...)
+	r.zebra.start(func() bool { _, err := os.Stat(r.zebraSock); return err == nil })
+	r.bgpd = newProcess(t, "ip", append(common(bgpdBin), "-f", r.bgpdFilePath)...)
+	r.bgpd.start(func() bool { _, err := r.vty("show bgp summary json"); return err == nil })
+	return r
+}
+
+// vty runs one vtysh command against the router and returns its output.
+func (r *frrRouter) vty(cmd string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, r.vtysh, "--vty_socket", r.dir, "-c", cmd).CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("vtysh -c %q: %v: %s", cmd, err, out)
+	}
+	return string(out), nil
+}
+
+// ribNexthops returns the next hops zebra has installed in the kernel (fib) for prefix.
+func (r *frrRouter) ribNexthops(t *testing.T, prefix string) []string {
+	t.Helper()
+	out, err := r.vty("show ip route " + prefix + " json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rib map[string][]struct {
+		Selected bool `json:"selected"`
+		Nexthops []struct {
+			IP  string `json:"ip"`
+			FIB bool   `json:"fib"`
+		} `json:"nexthops"`
+	}
+	if err := json.Unmarshal([]byte(out), &rib); err != nil {
+		t.Fatalf("show ip route %s json: %v: %s", prefix, err, out)
+	}
+	var nhs []string
+	for _, route := range rib[prefix] {
+		for _, nh := range route.Nexthops {
+			if route.Selected && nh.FIB {
+				nhs = append(nhs, nh.IP)
+			}
+		}
+	}
+	slices.Sort(nhs)
+	return nhs
+}
+
+// logs is what the router's daemons said, for a failure message.
+func (r *frrRouter) logs() string {
+	return "zebra:\n" + r.zebra.out.String() + "\nbgpd:\n" + r.bgpd.out.String()
+}
+
+// buildVigil builds cmd/vigil into a temporary directory: each BGP speaker needs a process of
+// its own (GoBGP keeps package-level state), and the binary is what operators run.
+func buildVigil(t *testing.T) string {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	bin := filepath.Join(t.TempDir(), "vigil")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	start := time.Now()
+	out, err := exec.CommandContext(ctx, goBin, "build", "-o", bin, "github.com/vigil-lb/vigil/cmd/vigil").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build cmd/vigil: %v\n%s", err, out)
+	}
+	t.Logf("built vigil in %v", time.Since(start).Round(time.Millisecond))
+	return bin
+}
+
+// logTimes returns the times of vigil's log lines (text format) whose msg starts with msg.
+func logTimes(log, msg string) []time.Time {
+	var out []time.Time
+	sc := bufio.NewScanner(strings.NewReader(log))
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.Contains(line, ` msg="`+msg) && !strings.Contains(line, ` msg=`+msg) {
+			continue
+		}
+		ts, _, ok := strings.Cut(strings.TrimPrefix(line, "time="), " ")
+		if !ok || !strings.HasPrefix(line, "time=") {
+			continue
+		}
+		if at, err := time.Parse(time.RFC3339Nano, ts); err == nil {
+			out = append(out, at)
+		}
+	}
+	return out
+}
+
+// firstLogAfter returns the first time in times not before since, less the millisecond slog
+// truncates away.
+func firstLogAfter(times []time.Time, since time.Time) (time.Time, bool) {
+	for _, at := range times {
+		if !at.Before(since.Add(-time.Millisecond)) {
+			return at, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// anycastBackend is an HTTP server opened in a node's namespace: / answers its name, /health
+// answers 200 until failing is set.
+type anycastBackend struct {
+	name    string
+	failing atomic.Bool
+}
+
+func startAnycastBackend(t *testing.T, ns *netlab.Namespace, name, addr string) *anycastBackend {
+	t.Helper()
+	var ln net.Listener
+	if err := inNamespace(ns, func() (err error) { ln, err = net.Listen("tcp", addr); return err }); err != nil {
+		t.Fatalf("backend %s on %s in %s: %v", name, addr, ns.Name, err)
+	}
+	b := &anycastBackend{name: name}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/health", func(w http.ResponseWriter, _ *http.Request) {
+		if b.failing.Load() {
+			http.Error(w, "failing", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok")
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, name) })
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: time.Second}
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close(); <-done })
+	return b
+}
+
+// routeState is the set of gateways of the router's kernel route, from one poll on.
+type routeState struct {
+	at     time.Time // the first poll that saw gws
+	before time.Time // the last poll that saw the previous set; zero for the first state
+	gws    []string
+}
+
+// routeWatcher polls the kernel route to one prefix in a namespace (`ip -j route show`, every
+// 10 ms) and records each change of its gateways: what forwards the client's packets.
+type routeWatcher struct {
+	mu      sync.Mutex
+	states  []routeState
+	lastErr error
+	stop    context.CancelFunc
+	done    chan struct{}
+}
+
+func watchRoute(t *testing.T, ns *netlab.Namespace, prefix string) *routeWatcher {
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &routeWatcher{stop: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		last := time.Time{}
+		for ctx.Err() == nil {
+			gws, err := kernelGateways(ctx, ns, prefix)
+			now := time.Now()
+			w.mu.Lock()
+			if err != nil {
+				if ctx.Err() == nil {
+					w.lastErr = err
+				}
+			} else if n := len(w.states); n == 0 || !slices.Equal(w.states[n-1].gws, gws) {
+				w.states = append(w.states, routeState{at: now, before: last, gws: gws})
+			}
+			if err == nil {
+				last = now
+			}
+			w.mu.Unlock()
+			select {
+			case <-ctx.Done():
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+	t.Cleanup(w.close)
+	return w
+}
+
+func (w *routeWatcher) close() {
+	w.stop()
+	<-w.done
+}
+
+// kernelGateways returns the sorted gateways of the kernel's route to prefix in ns.
+func kernelGateways(ctx context.Context, ns *netlab.Namespace, prefix string) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ip", "-j", "-n", ns.Name, "route", "show", prefix).Output()
+	if err != nil {
+		return nil, fmt.Errorf("ip -j -n %s route show %s: %w", ns.Name, prefix, err)
+	}
+	var routes []struct {
+		Gateway  string `json:"gateway"`
+		Nexthops []struct {
+			Gateway string `json:"gateway"`
+		} `json:"nexthops"`
+	}
+	if err := json.Unmarshal(out, &routes); err != nil {
+		return nil, fmt.Errorf("ip -j route show %s: %w: %s", prefix, err, out)
+	}
+	gws := []string{}
+	for _, r := range routes {
+		if r.Gateway != "" {
+			gws = append(gws, r.Gateway)
+		}
+		for _, nh := range r.Nexthops {
+			gws = append(gws, nh.Gateway)
+		}
+	}
+	slices.Sort(gws)
+	return gws, nil
+}
+
+// waitGateways waits until the route's gateways are want, at a state first seen at since or
+// later, and returns that state.
+func (w *routeWatcher) waitGateways(t *testing.T, want []string, since time.Time, within time.Duration, what string) routeState {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		w.mu.Lock()
+		for _, s := range w.states {
+			if !s.at.Before(since) && slices.Equal(s.gws, want) {
+				w.mu.Unlock()
+				return s
+			}
+		}
+		states, lastErr := slices.Clone(w.states), w.lastErr
+		w.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: the route's gateways were not %v within %v; changes seen %v; last error %v", what, want, within, states, lastErr)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// history returns every state seen so far.
+func (w *routeWatcher) history() []routeState {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.states)
+}
+
+// request is one client request through the router: a new connection each time.
+type request struct {
+	start, end time.Time
+	served     string // the backend's name; empty when err is set
+	err        error
+}
+
+// anycastClient sends one request after another from inside a namespace until stopped.
+type anycastClient struct {
+	mu   sync.Mutex
+	reqs []request
+	stop context.CancelFunc
+	done chan error
+}
+
+// startAnycastClient runs the client in ns against addr, a pause of gap between requests.
+func startAnycastClient(t *testing.T, ns *netlab.Namespace, addr string, gap time.Duration) *anycastClient {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &anycastClient{stop: cancel, done: make(chan error, 1)}
+	go func() {
+		runtime.LockOSThread() // never unlocked: see inNamespace
+		if err := joinNamespace(ns); err != nil {
+			c.done <- err
+			return
+		}
+		d := &net.Dialer{Timeout: time.Second}
+		for ctx.Err() == nil {
+			r := request{start: time.Now()}
+			r.served, r.err = getOnce(d, addr)
+			r.end = time.Now()
+			c.mu.Lock()
+			c.reqs = append(c.reqs, r)
+			c.mu.Unlock()
+			select {
+			case <-ctx.Done():
+			case <-time.After(gap):
+			}
+		}
+		c.done <- nil
+	}()
+	t.Cleanup(func() { c.finish(t) })
+	return c
+}
+
+// finish stops the client and returns every request it made.
+func (c *anycastClient) finish(t *testing.T) []request {
+	t.Helper()
+	if c.stop != nil {
+		c.stop()
+		if err := <-c.done; err != nil {
+			t.Errorf("client: %v", err)
+		}
+		c.stop = nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.reqs)
+}
+
+// getOnce makes one HTTP/1.0 request on a new connection and returns the body.
+func getOnce(d *net.Dialer, addr string) (string, error) {
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := io.WriteString(conn, "GET / HTTP/1.0\r\nHost: anycast\r\n\r\n"); err != nil {
+		return "", fmt.Errorf("write: %w", err)
+	}
+	resp, err := io.ReadAll(conn)
+	if err != nil {
+		return "", fmt.Errorf("read: %w", err)
+	}
+	head, body, ok := strings.Cut(string(resp), "\r\n\r\n")
+	status, _, _ := strings.Cut(head, "\r\n")
+	if !ok || !strings.Contains(status, " 200 ") {
+		return "", fmt.Errorf("response %q: expected 200 and a body", resp)
+	}
+	return body, nil
+}

@@ -1,0 +1,301 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-lb/vigil/internal/netlab"
+)
+
+// The anycast lab: a router R running FRR (AS 65000), two vigil nodes N1 (AS 65001) and N2
+// (AS 65002) that each serve the virtual address from their own backends and announce it to R,
+// and a client C behind R.
+//
+//	C 198.51.100.2 ── 198.51.100.1 R 192.0.2.1 ── 192.0.2.2 N1 (lo 192.0.2.100)
+//	                                 192.0.2.5 ── 192.0.2.6 N2 (lo 192.0.2.100)
+const (
+	anycastVIP  = "192.0.2.100"
+	anycastPort = 80
+	// bgpHoldDown is vigil's hold_down: the least time between announcing and withdrawing
+	// the address (either way round).
+	bgpHoldDown = 2 * time.Second
+	// withdrawBound is how soon after the pool's down decision the router must have one path.
+	withdrawBound = time.Second
+)
+
+// anycastNode is one vigil node of the lab.
+type anycastNode struct {
+	name      string
+	ns        *netlab.Namespace
+	addr      string // on the link to the router; the BGP next hop
+	proc      *process
+	backends  []*anycastBackend
+	configTxt string
+}
+
+// TestBGPAnycastWithECMPWithdrawsTheNodeThatLosesQuorumAndReturnsItAfterHoldDown runs the
+// vigil binary on two nodes that announce one address to a real FRR router with ECMP, while a
+// client behind the router opens a new connection per request all along:
+//
+//   - both pools healthy: the router's kernel route has both nodes as next hops and both
+//     serve the client;
+//   - one of N1's two backends fails its check, so N1's pool (quorum 2) loses quorum while its
+//     other backend still serves: the router has only N2 within a second of that decision;
+//   - the backend recovers at once: N1's route returns only when the hold-down since the
+//     withdrawal has passed, not before, and both nodes serve again;
+//   - no client request fails (see the allowance at the end).
+func TestBGPAnycastWithECMPWithdrawsTheNodeThatLosesQuorumAndReturnsItAfterHoldDown(t *testing.T) {
+	t.Parallel()
+	netlab.Require(t)
+	frrBinaries(t) // skip before building anything when FRR is missing
+	vigilBin := buildVigil(t)
+
+	r := netlab.NewNamespace(t, "bgpR")
+	c := netlab.NewNamespace(t, "bgpC")
+	nodes := []*anycastNode{
+		{name: "n1", ns: netlab.NewNamespace(t, "bgpN1"), addr: "192.0.2.2"},
+		{name: "n2", ns: netlab.NewNamespace(t, "bgpN2"), addr: "192.0.2.6"},
+	}
+	linkNamespaces(t, r, "to-n1", "192.0.2.1/30", nodes[0].ns, "eth0", "192.0.2.2/30")
+	linkNamespaces(t, r, "to-n2", "192.0.2.5/30", nodes[1].ns, "eth0", "192.0.2.6/30")
+	linkNamespaces(t, r, "to-c", "198.51.100.1/30", c, "eth0", "198.51.100.2/30")
+	c.Run(t, "ip", "route", "add", "default", "via", "198.51.100.1")
+	r.Run(t, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
+	// Hash on ports too, so that the client's connections (one address) spread over both paths.
+	r.Run(t, "sysctl", "-q", "-w", "net.ipv4.fib_multipath_hash_policy=1")
+
+	router := startFRR(t, r, `frr defaults datacenter
+hostname R
+log stdout informational
+router bgp 65000
+ bgp router-id 192.0.2.1
+ no bgp ebgp-requires-policy
+ bgp bestpath as-path multipath-relax
+ neighbor 192.0.2.2 remote-as 65001
+ neighbor 192.0.2.2 passive
+ neighbor 192.0.2.6 remote-as 65002
+ neighbor 192.0.2.6 passive
+ address-family ipv4 unicast
+  maximum-paths 2
+ exit-address-family
+`)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("FRR logs:\n%s", router.logs())
+		}
+	})
+	watch := watchRoute(t, r, anycastVIP+"/32")
+
+	for i, n := range nodes {
+		n.ns.Run(t, "ip", "route", "add", "default", "via", []string{"192.0.2.1", "192.0.2.5"}[i])
+		n.ns.Run(t, "ip", "addr", "add", anycastVIP+"/32", "dev", "lo")
+		for _, port := range []int{8081, 8082} {
+			n.backends = append(n.backends, startAnycastBackend(t, n.ns, fmt.Sprintf("%s-%d", n.name, port), fmt.Sprintf("127.0.0.1:%d", port)))
+		}
+		n.configTxt = anycastConfig(65001+uint32(i), n.addr, []string{"192.0.2.1", "192.0.2.5"}[i])
+		conf := filepath.Join(t.TempDir(), n.name+".conf")
+		if err := os.WriteFile(conf, []byte(n.configTxt), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		n.proc = newProcess(t, "ip", "netns", "exec", n.ns.Name, vigilBin, "-f", conf, "--log-format", "text")
+		n.proc.start(func() bool { return strings.Contains(n.proc.out.String(), `msg="bgp speaker started"`) })
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("%s configuration:\n%s\n%s log:\n%s", n.name, n.configTxt, n.name, n.proc.out.String())
+			}
+		})
+	}
+	n1, n2 := nodes[0], nodes[1]
+	both := []string{n1.addr, n2.addr}
+
+	// 1. Both pools healthy: two paths.
+	ecmp := watch.waitGateways(t, both, time.Time{}, 20*time.Second, "both nodes announced")
+	if got := router.ribNexthops(t, anycastVIP+"/32"); !slices.Equal(got, both) {
+		t.Fatalf("zebra's route to %s: next hops %v, want %v (ECMP)", anycastVIP, got, both)
+	}
+	t.Logf("ECMP: the router's kernel route to %s has next hops %v (zebra agrees)", anycastVIP, both)
+	client := startAnycastClient(t, c, fmt.Sprintf("%s:%d", anycastVIP, anycastPort), 5*time.Millisecond)
+	// A withdrawal sooner than hold_down after the announcement would wait for it; let it pass
+	// (the announcement came before the router had the route), and let the client run a while.
+	time.Sleep(max(bgpHoldDown, time.Second) + 200*time.Millisecond)
+
+	// 2. One of N1's backends fails its check: N1's pool loses quorum, its route goes.
+	failedAt := time.Now()
+	n1.backends[0].failing.Store(true)
+	single := watch.waitGateways(t, []string{n2.addr}, ecmp.at, 5*time.Second, "N1's route withdrawn")
+	n1log := n1.proc.out.String()
+	quorumLost, ok := firstLogAfter(logTimes(n1log, "quorum-lost"), failedAt)
+	if !ok {
+		t.Fatalf("N1 never logged quorum-lost after %v", failedAt.Format(time.RFC3339Nano))
+	}
+	withdrawn, ok := firstLogAfter(logTimes(n1log, "bgp withdraw"), failedAt)
+	if !ok {
+		t.Fatalf("N1 never logged bgp withdraw after %v", failedAt.Format(time.RFC3339Nano))
+	}
+	latency := single.at.Sub(quorumLost)
+	t.Logf("withdraw: N1's pool lost quorum %v after its backend began failing; vigil withdrew %v later; the router had one path (%s) %v after the pool's decision (last seen with two paths %v after it)",
+		quorumLost.Sub(failedAt).Round(time.Millisecond), withdrawn.Sub(quorumLost).Round(time.Millisecond), n2.addr,
+		latency.Round(time.Millisecond), single.before.Sub(quorumLost).Round(time.Millisecond))
+	if latency > withdrawBound {
+		t.Errorf("the router still had N1's path %v after N1's pool lost quorum; want within %v", latency, withdrawBound)
+	}
+	if got := router.ribNexthops(t, anycastVIP+"/32"); !slices.Equal(got, []string{n2.addr}) {
+		t.Errorf("zebra's route to %s after the withdrawal: next hops %v, want [%s]", anycastVIP, got, n2.addr)
+	}
+
+	// 3. The backend recovers at once, well inside the hold-down: the pool regains quorum
+	// within a check, but the route may return only hold_down after the withdrawal.
+	time.Sleep(300 * time.Millisecond)
+	repairedAt := time.Now()
+	n1.backends[0].failing.Store(false)
+	back := watch.waitGateways(t, both, single.at, bgpHoldDown+5*time.Second, "N1's route back")
+	n1log = n1.proc.out.String()
+	quorumGained, ok := firstLogAfter(logTimes(n1log, "quorum-gained"), repairedAt)
+	if !ok {
+		t.Fatalf("N1 never logged quorum-gained after %v", repairedAt.Format(time.RFC3339Nano))
+	}
+	announced, ok := firstLogAfter(logTimes(n1log, "bgp announce"), repairedAt)
+	if !ok {
+		t.Fatalf("N1 never logged bgp announce after %v", repairedAt.Format(time.RFC3339Nano))
+	}
+	t.Logf("return: N1's pool regained quorum %v after the withdrawal; vigil announced %v after the withdrawal (hold_down %v); the router had both paths %v after the withdrawal",
+		quorumGained.Sub(withdrawn).Round(time.Millisecond), announced.Sub(withdrawn).Round(time.Millisecond), bgpHoldDown,
+		back.at.Sub(withdrawn).Round(time.Millisecond))
+	if !quorumGained.Before(withdrawn.Add(bgpHoldDown)) {
+		t.Fatalf("N1's pool regained quorum %v after the withdrawal, not inside the hold-down %v: the test proves nothing about it", quorumGained.Sub(withdrawn), bgpHoldDown)
+	}
+	// The log's times are truncated to the millisecond; 10 ms covers that and the moment
+	// between the speaker reading its clock and logging.
+	if early := withdrawn.Add(bgpHoldDown - 10*time.Millisecond); back.at.Before(early) || announced.Before(early) {
+		t.Errorf("N1's route returned before the hold-down: announced %v, on the router %v after the withdrawal; hold_down %v",
+			announced.Sub(withdrawn), back.at.Sub(withdrawn), bgpHoldDown)
+	}
+	if late := withdrawn.Add(bgpHoldDown + time.Second); back.at.After(late) {
+		t.Errorf("N1's route returned %v after the withdrawal; want within hold_down %v + 1s", back.at.Sub(withdrawn), bgpHoldDown)
+	}
+	if got := router.ribNexthops(t, anycastVIP+"/32"); !slices.Equal(got, both) {
+		t.Errorf("zebra's route to %s after the return: next hops %v, want %v", anycastVIP, got, both)
+	}
+	time.Sleep(time.Second)
+
+	// 4. The client's view.
+	reqs := client.finish(t)
+	changes := watch.history()
+	checkAnycastRequests(t, reqs, changes, []phase{
+		{name: "ECMP", from: ecmp.at, to: failedAt, want: []string{"n1", "n2"}},
+		{name: "withdrawn", from: single.at, to: back.before, want: []string{"n2"}},
+		{name: "returned", from: back.at, to: time.Now(), want: []string{"n1", "n2"}},
+	})
+}
+
+// anycastConfig is a node's keepalived.conf: a BGP session to the router, and the virtual
+// address served by two backends on the node's loopback with quorum 2, so that one failing
+// backend withdraws the route while the other still serves the connections that arrive
+// before the router moves them.
+func anycastConfig(as uint32, self, router string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `bgp {
+  local_as %d
+  router_id %s
+  hold_down %g
+  graceful_shutdown_wait 0
+  neighbor %s {
+    remote_as 65000
+    source_address %s
+    hold_time 3
+    keepalive 1
+  }
+}
+virtual_server %s %d {
+  delay_loop 0.3
+  lb_algo rr
+  lb_kind NAT
+  protocol TCP
+  quorum 2
+  announce {
+    community %d:100
+  }
+`, as, self, bgpHoldDown.Seconds(), router, self, anycastVIP, anycastPort, as)
+	for _, port := range []int{8081, 8082} {
+		fmt.Fprintf(&b, `  real_server 127.0.0.1 %d {
+    HTTP_GET {
+      url {
+        path /health
+        status_code 200
+      }
+      connect_timeout 0.5
+      retry 0
+    }
+  }
+`, port)
+	}
+	b.WriteString("}\n")
+	return b.String()
+}
+
+// phase is a stretch of the test in which the client's requests must be served by want.
+type phase struct {
+	name     string
+	from, to time.Time
+	want     []string
+}
+
+// checkAnycastRequests checks that no request failed and that in each phase every node of
+// want, and no other, served requests that began inside it.
+//
+// The one failure a sequential client may see is the connection in flight while the router's
+// next hops change: its later packets reach the other node, which has no such connection and
+// resets it. Such a failure is allowed only when the request overlapped a change of the route
+// the watcher saw (at most one per change); any other failure fails the test.
+func checkAnycastRequests(t *testing.T, reqs []request, changes []routeState, phases []phase) {
+	t.Helper()
+	var failed, overlapping int
+	served := make([]map[string]int, len(phases))
+	for i := range served {
+		served[i] = map[string]int{}
+	}
+	for _, r := range reqs {
+		if r.err != nil {
+			overlap := false
+			for _, ch := range changes[1:] {
+				if r.start.Before(ch.at) && r.end.After(ch.before) {
+					overlap = true
+				}
+			}
+			if overlap {
+				overlapping++
+				t.Logf("request at %v failed while the router's next hops changed: %v", r.start.Format("15:04:05.000"), r.err)
+			} else {
+				failed++
+				t.Errorf("request at %v (%v) failed: %v", r.start.Format("15:04:05.000"), r.end.Sub(r.start), r.err)
+			}
+			continue
+		}
+		node, _, _ := strings.Cut(r.served, "-")
+		for i, p := range phases {
+			if !r.start.Before(p.from) && r.end.Before(p.to) {
+				served[i][node]++
+			}
+		}
+	}
+	t.Logf("client: %d requests, each a new connection; %d failed, %d of them in flight across one of %d route changes", len(reqs), failed+overlapping, overlapping, len(changes)-1)
+	if overlapping > len(changes)-1 {
+		t.Errorf("%d requests failed across %d route changes; a sequential client has at most one in flight per change", overlapping, len(changes)-1)
+	}
+	for i, p := range phases {
+		t.Logf("%s (%v): served by %v", p.name, p.to.Sub(p.from).Round(time.Millisecond), served[i])
+		var got []string
+		for n := range served[i] {
+			got = append(got, n)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, p.want) {
+			t.Errorf("%s: requests served by %v, want by each of %v", p.name, served[i], p.want)
+		}
+	}
+}
