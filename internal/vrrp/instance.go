@@ -212,7 +212,13 @@ func (in *instance) run(ctx context.Context, initial map[string]trackUpdate) {
 	}()
 
 	if err := in.open(ctx); err != nil {
-		return // ctx ended while waiting for the interface
+		// ctx ended while waiting for the interface: the instance no longer holds its
+		// group in fault, and leaves it.
+		if in.ownFault && in.groupFault != nil {
+			in.groupFault(in, false)
+		}
+		in.entered(fsm.Stop)
+		return
 	}
 	defer in.c.Close()
 
@@ -247,10 +253,11 @@ func (in *instance) run(ctx context.Context, initial map[string]trackUpdate) {
 	now := in.clk.Now()
 	total, fault := in.tracked()
 	in.m.SetPriority(now, total)
-	in.ownFault = fault
-	if fault && in.groupFault != nil {
-		in.groupFault(in, true)
+	// An instance that could not open is in fault (see open) until now.
+	if fault != in.ownFault && in.groupFault != nil {
+		in.groupFault(in, fault)
 	}
+	in.ownFault = fault
 	if fault || in.syncFault {
 		in.faulted = true
 		in.m.Fault(now)
@@ -295,7 +302,7 @@ func (in *instance) setTracks(known map[string]trackUpdate) {
 	for _, t := range in.conf().tracks {
 		u, ok := known[t.key()]
 		if !ok {
-			if t.kind == "script" || t.kind == "file" {
+			if t.kind == "script" || t.kind == "file" || t.kind == poolKind {
 				continue // not run yet: no effect until the first result
 			}
 			u.up = true
@@ -370,11 +377,19 @@ func (in *instance) open(ctx context.Context) error {
 			in.setError(nil)
 			return nil
 		}
-		in.setError(err)
 		if !logged {
 			in.log.Error("vrrp instance cannot start; retrying every second", "error", err)
 			logged = true
+			// Keepalived puts an instance whose interface is missing or down in FAULT,
+			// and its sync group with it: a member that cannot run keeps the others out
+			// of MASTER.
+			in.ownFault = true
+			if in.groupFault != nil {
+				in.groupFault(in, true)
+			}
+			in.entered(fsm.Fault)
 		}
+		in.setError(err)
 		t := in.clk.NewTimer(time.Second)
 		select {
 		case <-ctx.Done():
@@ -623,7 +638,10 @@ func (in *instance) entered(st fsm.State) {
 	in.status.State = st.String()
 	in.status.Transitions++
 	in.status.Since = now
-	prio := int(in.m.Priority())
+	prio := in.status.EffectivePriority
+	if in.m != nil {
+		prio = int(in.m.Priority())
+	}
 	in.mu.Unlock()
 	in.log.Info("vrrp state changed", "from", from, "state", st.String(), "priority", prio)
 	var prev fsm.State

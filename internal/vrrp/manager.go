@@ -50,7 +50,10 @@ type Manager struct {
 	groupSt map[string]fsm.State              // sync group → state last notified
 	ctx     context.Context                   // Run's, nil before Run
 	started bool                              // the instances run (after vrrp_startup_delay)
-	wg      sync.WaitGroup
+	// poolPending holds pool reports (PoolHealth) not yet delivered; poolWake signals them.
+	poolPending map[string]trackUpdate
+	poolWake    chan struct{}
+	wg          sync.WaitGroup
 }
 
 type runningInst struct {
@@ -80,7 +83,7 @@ func NewManager(cfg *config.Config, opts ManagerOptions) (*Manager, error) {
 	}
 	m := &Manager{opts: opts, log: opts.Logger, host: host, insts: map[string]*runningInst{},
 		last: map[string]trackUpdate{}, trackrs: map[string]*runningTrack{}, groups: map[string]map[string]bool{},
-		members: map[string]map[string]*syncMember{}, groupSt: map[string]fsm.State{}}
+		members: map[string]map[string]*syncMember{}, groupSt: map[string]fsm.State{}, poolWake: make(chan struct{}, 1)}
 	specs, user, err := m.build(cfg)
 	if err != nil {
 		host.Close()
@@ -149,6 +152,11 @@ func (m *Manager) Run(ctx context.Context) error {
 	}
 	m.mu.Unlock()
 
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		m.deliverPools(ctx)
+	}()
 	linkDone := make(chan struct{})
 	go func() {
 		defer close(linkDone)
@@ -465,6 +473,7 @@ func (m *Manager) syncTrackers() {
 			want[k] = string(stripPosJSON(b))
 		}
 	}
+	m.forgetPools()
 	for k, t := range m.trackrs {
 		if id, ok := want[k]; !ok || id != t.id {
 			t.cancel()

@@ -60,7 +60,7 @@ type notifySpec struct {
 
 // trackRef is one tracked object of an instance with the weight it carries here.
 type trackRef struct {
-	kind    string // "interface", "script", "file"
+	kind    string // "interface", "script", "file", "vs" (a virtual server's pool)
 	name    string
 	weight  int
 	reverse bool
@@ -224,6 +224,7 @@ func newSpec(c *config.Config, v *config.VRRPInstance) (*spec, error) {
 	for _, t := range v.TrackFiles {
 		s.tracks = append(s.tracks, trackRef{kind: "file", name: t.Name, weight: t.Weight, reverse: t.WeightReverse})
 	}
+	s.tracks = append(s.tracks, poolTracks(v)...)
 	key, err := instanceKey(c, v)
 	if err != nil {
 		return nil, err

@@ -119,6 +119,7 @@ func helperMain(path, statusPath string) int {
 			}
 			write()
 		case <-tick.C:
+			feedPools(m, path+".pools")
 			write()
 		}
 	}
