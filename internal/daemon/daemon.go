@@ -52,6 +52,9 @@ type Options struct {
 	// BGP, when set, announces the address of every virtual server with an announce block while
 	// its pool has quorum (internal/bgp.Speaker; cmd/vigil runs it).
 	BGP Announcer
+	// BGPStatus, when set, gives the BGP speaker's sessions and prefixes for the status page,
+	// API and metrics. It is called without the daemon's lock and must return promptly.
+	BGPStatus func() *status.BGP
 }
 
 // Announcer announces virtual server addresses over BGP. Calls must not block on the network.
@@ -138,6 +141,9 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	}
 	d.dp, d.dpName = dp, name
 	d.statusListen = cmp.Or(opts.StatusListen, cfg.Global.StatusListen, DefaultStatusListen)
+	if opts.BGPStatus != nil {
+		d.metrics.SetBGPSource(opts.BGPStatus)
+	}
 	if err := d.load(cfg, d.clk.Now()); err != nil {
 		_ = d.dp.Close()
 		return nil, err
@@ -651,9 +657,14 @@ func (d *Daemon) Snapshot() status.Snapshot {
 			conns[ss.Name+"|"+b.Addr.String()] = b
 		}
 	}
+	var bgpStatus *status.BGP
+	if d.opts.BGPStatus != nil {
+		bgpStatus = d.opts.BGPStatus() // before the lock: it asks the BGP server
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	snap := status.Snapshot{Generated: d.clk.Now(), Version: d.opts.Version, Dataplane: d.dpName, Events: d.hub.Recent()}
+	snap := status.Snapshot{Generated: d.clk.Now(), Version: d.opts.Version, Dataplane: d.dpName, Events: d.hub.Recent(),
+		BGP: bgpStatus}
 	if d.opts.VRRP != nil {
 		snap.VRRPInstances = d.opts.VRRP()
 	}
