@@ -123,7 +123,7 @@ func serve(o options, cfg *config.Config, log *slog.Logger) int {
 			return 1
 		}
 		h.bgp, h.bgpBlock = sp, cfg.BGP
-		dopts.BGP = sp
+		withBGP(&dopts, sp)
 	}
 	d, err := daemon.New(h.checkerConfig(cfg), dopts)
 	if err != nil {
