@@ -278,6 +278,9 @@ virtual_server 127.0.0.1 %d {
 	s := poll(10*time.Second, "session established and route in the RIB", func(s status.Snapshot) bool {
 		return len(s.BGP.Sessions) == 1 && s.BGP.Sessions[0].State == "ESTABLISHED" && prefix(s).InRIB
 	})
+	if b, err := json.MarshalIndent(s.BGP, "", "  "); err == nil {
+		t.Logf("bgp section while announced:\n%s", b)
+	}
 	ses, p := s.BGP.Sessions[0], prefix(s)
 	if ses.Peer != "127.0.0.2" || ses.AS != 65000 || ses.EstablishedSince.IsZero() || time.Since(ses.EstablishedSince) > time.Minute {
 		t.Errorf("session %+v, want peer 127.0.0.2 AS 65000 established a moment ago", ses)
