@@ -13,11 +13,14 @@ import (
 	"hash/fnv"
 	"io"
 	"net"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // HTTPProtocol is the request line and connection header a HTTP_GET or SSL_GET sends
@@ -163,7 +166,6 @@ type HTTPChecker struct {
 	kind     string
 	addr     string
 	key      string
-	dialer   *net.Dialer
 	tls      *tls.Config
 	urls     []httpURL
 	maxResp  int64
@@ -188,7 +190,6 @@ func NewHTTP(opts HTTPOptions) (*HTTPChecker, error) {
 		opts:    opts,
 		kind:    "HTTP_GET",
 		addr:    opts.Addr.String(),
-		dialer:  opts.dialer("tcp"),
 		maxResp: opts.MaxResponse,
 	}
 	if c.maxResp <= 0 {
@@ -331,16 +332,25 @@ func (c *HTTPChecker) Check(ctx context.Context) Result {
 // checkURL probes one URL and returns why it failed, or "" when it passed.
 func (c *HTTPChecker) checkURL(ctx context.Context, u *httpURL) string {
 	prefix := "url " + u.Path + ": "
-	raw, err := c.dialer.DialContext(ctx, "tcp", c.addr)
+	// The socket is set to be reset rather than closed once done, as for TCP_CHECK: no TIME_WAIT
+	// left behind per probe.
+	sock, err := c.opts.probeConnect(ctx, false)
 	if err != nil {
+		return prefix + failReason(ctx, "connect", err)
+	}
+	raw, err := sock.conn(c.opts.Addr)
+	if err != nil {
+		sock.close()
 		return prefix + failReason(ctx, "connect", err)
 	}
 	stop := bindConn(ctx, raw)
 	defer stop()
 	compliant := c.opts.TLS != nil && c.opts.TLS.Compliant
-	if tc, ok := raw.(*net.TCPConn); ok && !compliant {
-		// Reset rather than close once done, as for TCP_CHECK: no TIME_WAIT left behind per probe.
-		_ = tc.SetLinger(0)
+	if compliant {
+		if err := unix.SetsockoptLinger(sock.fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{}); err != nil {
+			_ = raw.Close()
+			return prefix + failReason(ctx, "connect", os.NewSyscallError("setsockopt SO_LINGER", err))
+		}
 	}
 	var conn net.Conn = raw
 	if c.tls != nil {

@@ -3,7 +3,6 @@ package check
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -11,8 +10,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // ConnOptions are the connection options every Keepalived network checker shares:
@@ -67,23 +64,9 @@ func (o ConnOptions) dialer(network string) *net.Dialer {
 		}
 	}
 	if o.BindIf != "" || o.Fwmark != 0 {
-		bindIf, mark := o.BindIf, o.Fwmark
 		d.Control = func(_, _ string, c syscall.RawConn) error {
 			var serr error
-			err := c.Control(func(fd uintptr) {
-				if bindIf != "" {
-					if e := unix.BindToDevice(int(fd), bindIf); e != nil {
-						serr = fmt.Errorf("bind to device %q: %w", bindIf, e)
-						return
-					}
-				}
-				if mark != 0 {
-					if e := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_MARK, int(mark)); e != nil {
-						serr = fmt.Errorf("set fwmark %d: %w", mark, e)
-					}
-				}
-			})
-			if err != nil {
+			if err := c.Control(func(fd uintptr) { serr = o.applySockopts(int(fd)) }); err != nil {
 				return err
 			}
 			return serr
@@ -112,6 +95,10 @@ func failReason(ctx context.Context, step string, err error) string {
 	if errors.As(err, &se) {
 		return step + ": " + se.Err.Error()
 	}
+	var pe *os.PathError // a probe socket's reads and writes (probeConn)
+	if errors.As(err, &pe) {
+		return step + ": " + pe.Err.Error()
+	}
 	var oe *net.OpError
 	if errors.As(err, &oe) && oe.Err != nil {
 		return step + ": " + oe.Err.Error()
@@ -134,23 +121,27 @@ type TCPOptions struct {
 }
 
 // TCPChecker is Keepalived's TCP_CHECK: the target is healthy when a TCP connection to it is
-// established. The connection is then reset (SO_LINGER 0) rather than closed gracefully, as
-// HAProxy does for its checks, so that thousands of probes leave no TIME_WAIT sockets behind.
+// established. The connection is then reset (SO_LINGER 0) rather than closed gracefully, so
+// that thousands of probes leave no TIME_WAIT sockets behind, and, as HAProxy does for its TCP
+// checks, the last ACK of the handshake is held back (TCP_QUICKACK off) so that the reset
+// reaches the target while its connection is still half-open: the target's kernel answered the
+// SYN, which is all TCP_CHECK asks, and its application is spared an accept and a close per
+// probe.
 type TCPChecker struct {
-	opts   TCPOptions
-	dialer *net.Dialer
-	addr   string
-	key    string
+	opts     TCPOptions
+	addr     string
+	key      string
+	halfOpen bool
 }
 
 // NewTCP returns a TCP_CHECK of opts.Addr.
 func NewTCP(opts TCPOptions) *TCPChecker {
 	addr := opts.Addr.String()
 	return &TCPChecker{
-		opts:   opts,
-		dialer: opts.dialer("tcp"),
-		addr:   addr,
-		key:    "TCP_CHECK " + addr + opts.keySuffix(),
+		opts:     opts,
+		addr:     addr,
+		key:      "TCP_CHECK " + addr + opts.keySuffix(),
+		halfOpen: true,
 	}
 }
 
@@ -166,13 +157,10 @@ func (c *TCPChecker) Key() string { return c.key }
 // Check connects and resets the connection.
 func (c *TCPChecker) Check(ctx context.Context) Result {
 	start := time.Now()
-	conn, err := c.dialer.DialContext(ctx, "tcp", c.addr)
+	s, err := c.opts.probeConnect(ctx, c.halfOpen)
 	if err != nil {
 		return probeResult(start, false, failReason(ctx, "connect", err))
 	}
-	if tc, ok := conn.(*net.TCPConn); ok {
-		_ = tc.SetLinger(0)
-	}
-	_ = conn.Close()
+	s.close()
 	return probeResult(start, true, "connected")
 }

@@ -299,6 +299,9 @@ func TestTCPCheckAppliesBindOptions(t *testing.T) {
 		BindIf:   "lo",
 		Fwmark:   7,
 	}})
+	// A half-open probe never reaches Accept; complete the handshake so the server can say
+	// where the probe came from. The options are applied the same way either way.
+	c.halfOpen = false
 	wantProbe(t, runProbe(t, c, time.Second), true, "connected")
 	want := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), port).String()
 	select {
@@ -315,6 +318,34 @@ func TestTCPCheckAppliesBindOptions(t *testing.T) {
 
 	bad := NewTCP(TCPOptions{ConnOptions{Addr: addrPort(t, ln.Addr()), BindIf: "vigil-no-such0"}})
 	wantProbe(t, runProbe(t, bad, time.Second), false, "bind to device")
+}
+
+func TestTCPCheckResetsBeforeTheTargetAccepts(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	c := NewTCP(TCPOptions{ConnOptions{Addr: addrPort(t, ln.Addr())}})
+	for range 3 {
+		wantProbe(t, runProbe(t, c, time.Second), true, "connected")
+	}
+	// The probes' connections were reset while half-open: nothing waits in the accept queue.
+	// A connection made afterwards is the first one Accept returns.
+	client, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	_ = ln.(*net.TCPListener).SetDeadline(time.Now().Add(2 * time.Second))
+	got, err := ln.Accept()
+	if err != nil {
+		t.Fatalf("accept: %v", err)
+	}
+	defer got.Close()
+	if got.RemoteAddr().String() != client.LocalAddr().String() {
+		t.Errorf("accept returned a connection from %s, want the later client %s: a probe's connection reached the application", got.RemoteAddr(), client.LocalAddr())
+	}
 }
 
 func TestTCPCheckReturnsPromptlyOnCancel(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -91,6 +92,9 @@ type row struct {
 	p50, p99, p999, max float64 // intervals between checks of one target, seconds
 	startup             time.Duration
 	load                string // /proc/loadavg's 1-minute figure at the end of the window
+	// lateness is vigil's own vigil_check_lateness_seconds over the window (how late probes
+	// started against their due time); empty for HAProxy, which has no such measure.
+	lateness string
 }
 
 type proc struct {
@@ -378,15 +382,21 @@ func (s *settings) measure(name string, ps []*proc, n int, own func() (float64, 
 	s.backendStats(true)
 	cpu0 := procCPU(ps...)
 	var own0 float64
+	var late0 histo
 	if own != nil {
 		own0, _ = own()
+		late0, _ = s.vigilLateness()
 	}
 	t0 := time.Now()
 	time.Sleep(s.window)
 	cpu1 := procCPU(ps...)
 	var own1 float64
+	lateness := ""
 	if own != nil {
 		own1, _ = own()
+		if late1, err := s.vigilLateness(); err == nil {
+			lateness = late1.minus(late0).summary()
+		}
 	}
 	w := time.Since(t0)
 	st, _ := s.backendStats(false)
@@ -395,9 +405,9 @@ func (s *settings) measure(name string, ps []*proc, n int, own func() (float64, 
 		load = strings.Fields(string(b))[0]
 	}
 	r := row{name: name, backends: 2 * n, expected: float64(2 * n), cpu: cpu1 - cpu0, ownChecks: own1 - own0,
-		seenChecks: st.Accepts, seenTCP: st.ByKind["tcp"], seenHTTP: st.ByKind["http"], window: w, load: load, rss: procRSS(ps...), p50: st.P50, p99: st.P99, p999: st.P999, max: st.Max}
-	log.Printf("%s: %.1f CPU s over %v, %.0f checks counted, %.0f seen by the targets, RSS %d MB, interval p99 %.3fs, load %s",
-		name, r.cpu, w.Round(time.Millisecond), r.ownChecks, r.seenChecks, r.rss>>20, r.p99, r.load)
+		seenChecks: st.Accepts, seenTCP: st.ByKind["tcp"], seenHTTP: st.ByKind["http"], window: w, load: load, rss: procRSS(ps...), p50: st.P50, p99: st.P99, p999: st.P999, max: st.Max, lateness: lateness}
+	log.Printf("%s: %.1f CPU s over %v, %.0f checks counted, %.0f seen by the targets, RSS %d MB, interval p99 %.3fs, lateness p50/p99 %s, load %s",
+		name, r.cpu, w.Round(time.Millisecond), r.ownChecks, r.seenChecks, r.rss>>20, r.p99, r.lateness, r.load)
 	return r
 }
 
@@ -423,6 +433,89 @@ func (s *settings) vigilChecks() (float64, error) {
 		}
 	}
 	return sum, sc.Err()
+}
+
+// histo is a Prometheus histogram as scraped: cumulative counts by upper bound, ascending,
+// the last bound +Inf.
+type histo struct {
+	le     []float64
+	counts []float64
+}
+
+func (h histo) minus(o histo) histo {
+	out := histo{le: h.le, counts: append([]float64(nil), h.counts...)}
+	if len(o.counts) == len(h.counts) {
+		for i := range out.counts {
+			out.counts[i] -= o.counts[i]
+		}
+	}
+	return out
+}
+
+// quantile interpolates linearly within the bucket that holds rank q, as PromQL's
+// histogram_quantile does; past the last finite bound it returns +Inf.
+func (h histo) quantile(q float64) float64 {
+	if len(h.counts) == 0 || h.counts[len(h.counts)-1] == 0 {
+		return math.NaN()
+	}
+	rank := q * h.counts[len(h.counts)-1]
+	lo, below := 0.0, 0.0
+	for i, c := range h.counts {
+		if c >= rank {
+			if math.IsInf(h.le[i], 1) {
+				return math.Inf(1)
+			}
+			if c == below {
+				return h.le[i]
+			}
+			return lo + (h.le[i]-lo)*(rank-below)/(c-below)
+		}
+		lo, below = h.le[i], c
+	}
+	return math.Inf(1)
+}
+
+// summary renders p50 / p99 in milliseconds; beyond the largest bucket (1 s) as "> 1000".
+func (h histo) summary() string {
+	f := func(v float64) string {
+		switch {
+		case math.IsNaN(v):
+			return "-"
+		case math.IsInf(v, 1):
+			return fmt.Sprintf("> %.0f", h.le[len(h.le)-2]*1000)
+		}
+		return fmt.Sprintf("%.1f", v*1000)
+	}
+	return f(h.quantile(0.5)) + " / " + f(h.quantile(0.99))
+}
+
+// vigilLateness scrapes vigil_check_lateness_seconds.
+func (s *settings) vigilLateness() (histo, error) {
+	var h histo
+	resp, err := http.Get("http://" + s.statusAddr + "/metrics")
+	if err != nil {
+		return h, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), `vigil_check_lateness_seconds_bucket{le="`)
+		if !ok {
+			continue
+		}
+		bound, count, ok := strings.Cut(rest, `"} `)
+		if !ok {
+			continue
+		}
+		le, err1 := strconv.ParseFloat(bound, 64)
+		c, err2 := strconv.ParseFloat(strings.TrimSpace(count), 64)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		h.le, h.counts = append(h.le, le), append(h.counts, c)
+	}
+	return h, sc.Err()
 }
 
 // procCPU is utime+stime of the processes in seconds.
@@ -559,8 +652,8 @@ func (s *settings) waitUntil(within time.Duration, what string, cond func() bool
 
 func printRows(rows []row) {
 	w := os.Stdout
-	fmt.Fprintln(w, "\n| checker | backends (TCP+HTTP) | checks/s asked | checks/s counted | checks/s seen by TCP / HTTP targets | CPU cores busy | CPU µs per check | RSS MB | RSS KB per backend | HTTP target check interval p50 / p99 / p99.9 / max (s) | start to first check | load avg |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "\n| checker | backends (TCP+HTTP) | checks/s asked | checks/s counted | checks/s seen by TCP / HTTP targets | CPU cores busy | CPU µs per check | RSS MB | RSS KB per backend | HTTP target check interval p50 / p99 / p99.9 / max (s) | lateness p50 / p99 (ms) | start to first check | load avg |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rows {
 		sec := r.window.Seconds()
 		// vigil counts its checks (vigil_check_results_total); HAProxy's count is the
@@ -569,9 +662,13 @@ func printRows(rows []row) {
 		if counted == 0 {
 			counted, how = r.expected*sec, " (servers ÷ inter)"
 		}
-		fmt.Fprintf(w, "| %s | %d | %.0f | %.0f%s | %.0f / %.0f | %.2f | %.1f | %d | %.1f | %.3f / %.3f / %.3f / %.3f | %v | %s |\n",
+		late := r.lateness
+		if late == "" {
+			late = "n/a"
+		}
+		fmt.Fprintf(w, "| %s | %d | %.0f | %.0f%s | %.0f / %.0f | %.2f | %.1f | %d | %.1f | %.3f / %.3f / %.3f / %.3f | %s | %v | %s |\n",
 			r.name, r.backends, r.expected, counted/sec, how, r.seenTCP/sec, r.seenHTTP/sec, r.cpu/sec, r.cpu/counted*1e6, r.rss>>20,
-			float64(r.rss)/1024/float64(r.backends), r.p50, r.p99, r.p999, r.max, r.startup.Round(100*time.Millisecond), r.load)
+			float64(r.rss)/1024/float64(r.backends), r.p50, r.p99, r.p999, r.max, late, r.startup.Round(100*time.Millisecond), r.load)
 	}
 }
 

@@ -1,0 +1,223 @@
+package check
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Why the TCP probes open their sockets by hand rather than through net.Dialer: a dial through
+// the net package costs ten system calls (socket, connect, epoll_ctl add, getsockopt, getpeername,
+// getsockname, TCP_NODELAY, SO_LINGER, epoll_ctl del, close) and a dozen allocations, and the
+// checker benchmark (bench/checks) spends most of its CPU in system calls. A probe needs five:
+// socket, setsockopt, connect, a poll with a zero timeout, close. On a near network (loopback, a
+// LAN) the handshake has usually finished by the time connect returns, since the kernel handles
+// the SYN-ACK as the connect call releases the socket; only when it has not does the probe hand
+// the socket to Go's netpoller (os.NewFile) and wait there, so no probe ever blocks a thread.
+
+// probeSocket is a non-blocking TCP socket of a probe, connected or connecting.
+type probeSocket struct {
+	fd int
+	// file owns fd once the probe had to wait in the netpoller; nil before.
+	file *os.File
+}
+
+// tcpSockaddr converts ap for connect and bind; IPv4-mapped IPv6 addresses become IPv4, as
+// net.Dial treats them.
+func tcpSockaddr(ap netip.AddrPort) (unix.Sockaddr, int) {
+	a := ap.Addr()
+	if a.Is4() || a.Is4In6() {
+		return &unix.SockaddrInet4{Port: int(ap.Port()), Addr: a.Unmap().As4()}, unix.AF_INET
+	}
+	sa := &unix.SockaddrInet6{Port: int(ap.Port()), Addr: a.As16()}
+	if z := a.Zone(); z != "" {
+		if ifi, err := net.InterfaceByName(z); err == nil {
+			sa.ZoneId = uint32(ifi.Index)
+		}
+	}
+	return sa, unix.AF_INET6
+}
+
+// applySockopts sets bind_if (SO_BINDTODEVICE) and fwmark (SO_MARK) on fd.
+func (o *ConnOptions) applySockopts(fd int) error {
+	if o.BindIf != "" {
+		if err := unix.BindToDevice(fd, o.BindIf); err != nil {
+			return fmt.Errorf("bind to device %q: %w", o.BindIf, err)
+		}
+	}
+	if o.Fwmark != 0 {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_MARK, int(o.Fwmark)); err != nil {
+			return fmt.Errorf("set fwmark %d: %w", o.Fwmark, err)
+		}
+	}
+	return nil
+}
+
+// probeConnect opens a TCP connection to o.Addr with o's bind and socket options, set to be
+// reset (SO_LINGER 0) when closed. With halfOpen the final ACK of the handshake is held back
+// (TCP_QUICKACK off, as HAProxy does for its pure TCP checks), so a close right after connect
+// resets the target's half-open connection before its application ever accepts it. The error
+// is what failReason reports. The caller closes the socket.
+func (o *ConnOptions) probeConnect(ctx context.Context, halfOpen bool) (*probeSocket, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	sa, family := tcpSockaddr(o.Addr)
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	s := &probeSocket{fd: fd}
+	if err := s.setup(o, halfOpen); err != nil {
+		s.close()
+		return nil, err
+	}
+	switch err := unix.Connect(fd, sa); err {
+	case nil:
+		return s, nil
+	case unix.EINPROGRESS, unix.EALREADY, unix.EINTR:
+	default:
+		s.close()
+		return nil, os.NewSyscallError("connect", err)
+	}
+	done, err := s.connected()
+	if err != nil || done {
+		if err != nil {
+			s.close()
+			return nil, err
+		}
+		return s, nil
+	}
+	if err := s.waitConnected(ctx); err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *probeSocket) setup(o *ConnOptions, halfOpen bool) error {
+	if err := unix.SetsockoptLinger(s.fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0}); err != nil {
+		return os.NewSyscallError("setsockopt SO_LINGER", err)
+	}
+	if halfOpen {
+		if err := unix.SetsockoptInt(s.fd, unix.IPPROTO_TCP, unix.TCP_QUICKACK, 0); err != nil {
+			return os.NewSyscallError("setsockopt TCP_QUICKACK", err)
+		}
+	}
+	if err := o.applySockopts(s.fd); err != nil {
+		return err
+	}
+	if o.BindAddr.IsValid() || o.BindPort != 0 {
+		local := o.BindAddr
+		if !local.IsValid() {
+			local = netip.IPv4Unspecified()
+			if o.Addr.Addr().Is6() && !o.Addr.Addr().Is4In6() {
+				local = netip.IPv6Unspecified()
+			}
+		}
+		la, _ := tcpSockaddr(netip.AddrPortFrom(local, o.BindPort))
+		if err := unix.Bind(s.fd, la); err != nil {
+			return os.NewSyscallError("bind "+netip.AddrPortFrom(local, o.BindPort).String(), err)
+		}
+	}
+	return nil
+}
+
+// connected polls the socket without waiting: done once the handshake has finished, an error
+// once it has failed.
+func (s *probeSocket) connected() (done bool, err error) {
+	pfd := []unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLOUT}}
+	for {
+		n, err := unix.Poll(pfd, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return false, os.NewSyscallError("poll", err)
+		}
+		if n == 0 {
+			return false, nil
+		}
+		break
+	}
+	re := pfd[0].Revents
+	if re&(unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) == 0 {
+		return re&unix.POLLOUT != 0, nil
+	}
+	soErr, err := unix.GetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	if err != nil {
+		return false, os.NewSyscallError("getsockopt SO_ERROR", err)
+	}
+	if soErr != 0 {
+		return false, os.NewSyscallError("connect", syscall.Errno(soErr))
+	}
+	return false, errors.New("connection closed during the handshake")
+}
+
+// waitConnected hands the socket to the netpoller and waits until the handshake ends or ctx
+// does.
+func (s *probeSocket) waitConnected(ctx context.Context) error {
+	s.file = os.NewFile(uintptr(s.fd), "tcp probe")
+	rc, err := s.file.SyscallConn()
+	if err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = s.file.SetWriteDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = s.file.SetWriteDeadline(time.Unix(1, 0)) })
+	defer stop()
+	var cerr error
+	err = rc.Write(func(uintptr) bool {
+		var done bool
+		done, cerr = s.connected()
+		return done || cerr != nil
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return err
+	}
+	return cerr
+}
+
+func (s *probeSocket) close() {
+	if s.file != nil {
+		_ = s.file.Close()
+		return
+	}
+	_ = unix.Close(s.fd)
+}
+
+// conn hands the connected socket to the netpoller as a net.Conn for a probe that talks over
+// it (HTTP_GET, SSL_GET). Closing it resets the connection.
+func (s *probeSocket) conn(remote netip.AddrPort) (net.Conn, error) {
+	if s.file == nil {
+		s.file = os.NewFile(uintptr(s.fd), "tcp probe")
+	}
+	if _, err := s.file.SyscallConn(); err != nil {
+		return nil, err
+	}
+	return &probeConn{File: s.file, remote: net.TCPAddrFromAddrPort(remote)}, nil
+}
+
+// probeConn is a connected socket as a net.Conn: an os.File, whose reads, writes and deadlines
+// go through the netpoller like a net.TCPConn's, without the net package's bookkeeping.
+type probeConn struct {
+	*os.File
+	remote *net.TCPAddr
+}
+
+var _ net.Conn = (*probeConn)(nil)
+
+// LocalAddr is not tracked: the probes never need it.
+func (c *probeConn) LocalAddr() net.Addr  { return &net.TCPAddr{} }
+func (c *probeConn) RemoteAddr() net.Addr { return c.remote }
