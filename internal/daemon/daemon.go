@@ -55,6 +55,11 @@ type Options struct {
 	// BGPStatus, when set, gives the BGP speaker's sessions and prefixes for the status page,
 	// API and metrics. It is called without the daemon's lock and must return promptly.
 	BGPStatus func() *status.BGP
+	// PoolHealth, when set, hears whether each virtual server's pool has quorum: once per
+	// virtual server when it starts (or is reloaded) and at every quorum change. It is called
+	// with the daemon's lock held and must not block. The VRRP half's track_virtual_server
+	// uses it (vrrp.Manager.PoolHealth; cmd/vigil wires it).
+	PoolHealth func(vs string, up bool)
 }
 
 // Announcer announces virtual server addresses over BGP. Calls must not block on the network.
@@ -372,6 +377,7 @@ func (d *Daemon) Reload(cfg *config.Config) error {
 				d.opts.BGP.Remove(p.name, "announce removed by reload")
 			}
 			d.syncAnnounceLocked(old, "reload")
+			d.reportPoolLocked(old)
 			continue
 		}
 		svc, err := d.startServiceLocked(p, now)
@@ -434,6 +440,7 @@ func (d *Daemon) startServiceLocked(p *planned, now time.Time) (*service, error)
 	d.handleEventsLocked(svc, evs, true)
 	d.allGaugesLocked(svc)
 	d.syncAnnounceLocked(svc, "start")
+	d.reportPoolLocked(svc)
 	return svc, nil
 }
 
@@ -503,6 +510,7 @@ func (d *Daemon) handleEventsLocked(svc *service, evs []pool.Event, apply bool) 
 		}
 		if ev.Kind == pool.QuorumGained || ev.Kind == pool.QuorumLost {
 			d.syncAnnounceLocked(svc, ev.Kind.String()+": "+ev.Reason)
+			d.reportPoolLocked(svc)
 		}
 		if len(ev.Changes) > 0 {
 			changed = true
