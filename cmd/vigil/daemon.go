@@ -115,6 +115,12 @@ func serve(o options, cfg *config.Config, log *slog.Logger) int {
 		}
 		h.vrrp = m
 		dopts.VRRP = func() []status.VRRPInstance { return vrrpStatus(m.Snapshot()) }
+		if !o.vrrpOnly {
+			dopts.PoolHealth = m.PoolHealth // track_virtual_server: pool quorum → VRRP
+		}
+	}
+	if (o.checkOnly || o.vrrpOnly) && cfg.TracksVirtualServers() {
+		log.Warn("track_virtual_server needs both halves in one process (run without -P/-C): the tracked pools have no effect")
 	}
 	if cfg.BGP != nil && !o.vrrpOnly {
 		sp, err := bgp.New(bgpConfig(cfg.BGP), log.With("part", "bgp"))
