@@ -64,8 +64,9 @@ func TestManagerWaitsForAMissingInterfaceAndStopsCleanly(t *testing.T) {
 	for {
 		s := m.Snapshot()
 		if len(s) == 1 && strings.Contains(s[0].Error, "vgl-missing0") {
-			if s[0].State != "INIT" {
-				t.Errorf("state %s while the interface is missing, want INIT", s[0].State)
+			// Keepalived's state for an instance whose interface is missing.
+			if s[0].State != "FAULT" {
+				t.Errorf("state %s while the interface is missing, want FAULT", s[0].State)
 			}
 			break
 		}

@@ -375,7 +375,7 @@ func (m *Machine) Startup(now time.Time) Result {
 	if m.state != Init {
 		return m.result()
 	}
-	if !m.faulted && m.wantMaster {
+	if !m.faulted && m.wantMaster && !m.cfg.Synced {
 		m.becomeMaster(now)
 		return m.result()
 	}
@@ -387,7 +387,18 @@ func (m *Machine) Startup(now time.Time) Result {
 		return m.result()
 	}
 	m.enterBackup(now)
+	m.ownerWaitsForGroup()
 	return m.result()
+}
+
+// ownerWaitsForGroup makes a synced address owner in Backup want master at once: it goes
+// master with its group, not alone (Keepalived starts such an owner as a backup unless every
+// member of its group is an owner, and its group goes master only when no member is in
+// fault or not yet started).
+func (m *Machine) ownerWaitsForGroup() {
+	if m.cfg.Synced && m.wantMaster && m.state == Backup {
+		m.syncWant = true
+	}
 }
 
 // Timer tells the machine that its deadline has come. Called early, it does
@@ -553,10 +564,11 @@ func (m *Machine) FaultCleared(now time.Time) Result {
 		return m.result()
 	}
 	m.masterAdvInt = m.cfg.AdvertInterval
-	if m.wantMaster {
+	if m.wantMaster && !m.cfg.Synced {
 		m.becomeMaster(now)
 	} else {
 		m.enterBackup(now)
+		m.ownerWaitsForGroup()
 	}
 	return m.result()
 }
