@@ -207,6 +207,9 @@ type service struct {
 	// slots maps a slot number to the backend's address . port, or with persistence to a
 	// goto to the backend's sticky chain.
 	slots *nft.Set
+	// keys is how many keys slots holds: at least len(plan.Slots), and never fewer than an
+	// earlier plan's (see the slot loop in newService).
+	keys int
 	// sticky holds, with persistence, a chain and an affinity set (client addresses, with
 	// timeout) for each active backend.
 	sticky     map[netip.AddrPort]*stickyBackend
@@ -348,7 +351,7 @@ func (d *Dataplane) newService(svc dataplane.Service, old *service, refs map[str
 		dispatch, key := d.dispatchElem(svc)
 		mustElems(c.SetAddElements(dispatch, []nft.SetElement{{Key: key, VerdictData: jumpTo(s.chain.Name)}}))
 	} else {
-		s.prefix, s.chain, s.slots, s.counted, s.nextSticky, s.idle = old.prefix, old.chain, old.slots, old.counted, old.nextSticky, old.idle
+		s.prefix, s.chain, s.slots, s.counted, s.nextSticky, s.idle, s.keys = old.prefix, old.chain, old.slots, old.counted, old.nextSticky, old.idle, old.keys
 		c.FlushChain(s.chain)
 		c.FlushSet(s.slots)
 		if persistent {
@@ -391,9 +394,21 @@ func (d *Dataplane) newService(svc dataplane.Service, old *service, refs map[str
 	}
 
 	// Slots: the map and the modulus of the rule that indexes it change in the same
-	// transaction.
-	slots := make([]nft.SetElement, len(s.plan.Slots))
-	for i, a := range s.plan.Slots {
+	// transaction. That is not atomic for a packet in flight: it runs the chain of the
+	// generation it started in but looks the map up in whichever generation is current then,
+	// so a packet picked by the old rule (modulus 7) can look for key 5 in the new map of 3.
+	// A miss would refuse the connection, so keys past the new modulus stay, wrapped onto the
+	// new slots: only such packets reach them, and they land on a current backend. The map
+	// thus holds the most slots any plan had (at most maxSlots).
+	n := len(s.plan.Slots)
+	if n > 0 {
+		s.keys = max(s.keys, n)
+	} else {
+		s.keys = 0
+	}
+	slots := make([]nft.SetElement, s.keys)
+	for i := range slots {
+		a := s.plan.Slots[i%n]
 		slots[i] = nft.SetElement{Key: nativeEndian.PutUint32(uint32(i))}
 		if persistent {
 			slots[i].VerdictData = &expr.Verdict{Kind: expr.VerdictGoto, Chain: s.sticky[a].chain.Name}
@@ -402,7 +417,7 @@ func (d *Dataplane) newService(svc dataplane.Service, old *service, refs map[str
 		}
 	}
 	mustElems(c.SetAddElements(s.slots, slots))
-	if n := len(s.plan.Slots); n > 0 {
+	if n > 0 {
 		c.AddRule(&nft.Rule{Table: d.table, Chain: s.chain, Exprs: pickExprs(v4, s.plan.Select, uint32(n), s.slots.Name, persistent)})
 	}
 	// Reached only when nothing could take the connection: it goes on to the local stack,
