@@ -182,6 +182,42 @@ func printStatus(w io.Writer, s status.Snapshot) {
 		}
 		_ = tw.Flush()
 	}
+	if s.BGP != nil {
+		printBGP(w, *s.BGP, s.Generated)
+	}
+}
+
+// printBGP writes the BGP sessions and the prefixes the daemon has named, with why each is
+// where it is.
+func printBGP(w io.Writer, b status.BGP, now time.Time) {
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "BGP NEIGHBOR\tAS\tSTATE\tSINCE")
+	for _, ses := range b.Sessions {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", ses.Peer, ses.AS, ses.State, when(ses.EstablishedSince, now))
+	}
+	_ = tw.Flush()
+	if len(b.Prefixes) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "BGP PREFIX\tVIRTUAL SERVER\tSTATE\tIN RIB\tSINCE\tREASON")
+	for _, p := range b.Prefixes {
+		why := p.Reason
+		if p.Held != "" {
+			why += " (waiting: " + p.Held + ")"
+		}
+		if p.Error != "" {
+			why += " (error: " + p.Error + ")"
+		}
+		inRIB := "no"
+		if p.InRIB {
+			inRIB = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Prefix, p.VirtualServer, p.State, inRIB, when(p.Since, now), dash(strings.TrimSpace(why)))
+	}
+	_ = tw.Flush()
 }
 
 // reason is why a server is where it is: its own reason, else the first failing check's.

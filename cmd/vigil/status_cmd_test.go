@@ -42,6 +42,14 @@ func statusFixture() status.Snapshot {
 		}},
 		VRRPInstances: []status.VRRPInstance{{Name: "VI_1", Interface: "eth0", VRID: 51, State: "BACKUP", Priority: 100,
 			EffectivePriority: 90, MasterAddress: "192.0.2.2", Since: statusAt.Add(-time.Hour), VirtualAddresses: []string{"192.0.2.10/24", "2001:db8::10/64"}}},
+		BGP: &status.BGP{
+			Sessions: []status.BGPSession{
+				{Peer: "198.51.100.254", AS: 65000, State: "ESTABLISHED", EstablishedSince: statusAt.Add(-10 * time.Minute)},
+				{Peer: "198.51.100.253", AS: 65000, State: "ACTIVE"},
+			},
+			Prefixes: []status.BGPPrefix{{VirtualServer: "web", Prefix: "192.0.2.10/32", State: status.BGPPendingWithdraw,
+				Reason: "quorum lost (1/2 up)", Held: "hold-down until 22:14:35", Since: statusAt.Add(-5 * time.Second), InRIB: true}},
+		},
 	}
 }
 
@@ -79,6 +87,11 @@ func TestStatusPrintsServersStatesWeightsChecksAndVRRP(t *testing.T) {
 		{"198.51.100.3:80", "198.51.100.3:80 DOWN 0/1 - pending -"},
 		{"VRRP INSTANCE", "VRRP INSTANCE INTERFACE VRID STATE PRIORITY MASTER SINCE ADDRESSES"},
 		{"VI_1", "VI_1 eth0 51 BACKUP 90/100 192.0.2.2 21:14:05 (1h ago) 192.0.2.10/24 2001:db8::10/64"},
+		{"BGP NEIGHBOR", "BGP NEIGHBOR AS STATE SINCE"},
+		{"198.51.100.254", "198.51.100.254 65000 ESTABLISHED 22:04:05 (10m ago)"},
+		{"198.51.100.253", "198.51.100.253 65000 ACTIVE -"},
+		{"BGP PREFIX", "BGP PREFIX VIRTUAL SERVER STATE IN RIB SINCE REASON"},
+		{"192.0.2.10/32", "192.0.2.10/32 web pending-withdraw yes 22:14:00 (5s ago) quorum lost (1/2 up) (waiting: hold-down until 22:14:35)"},
 	}
 	for _, c := range cases {
 		if l := lineWith(c.prefix); l != c.want {
