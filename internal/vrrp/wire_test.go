@@ -75,6 +75,11 @@ func helperMain(path, statusPath string) int {
 		fmt.Fprintf(os.Stderr, "helper: %v\n", err)
 		return 2
 	}
+	waitChecker, err := startChecker(ctx, path, cfg, m, log)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "helper: checker half: %v\n", err)
+		return 2
+	}
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
 	write := func() {
@@ -89,6 +94,7 @@ func helperMain(path, statusPath string) int {
 	for {
 		select {
 		case err := <-done:
+			waitChecker()
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "helper: %v\n", err)
 				return 1
