@@ -547,10 +547,10 @@ func TestKernelNAT(t *testing.T) {
 		t.Cleanup(func() { l.nft(t, "delete", "table", "inet", "testmark") })
 		l.nft(t, "add", "chain", "inet", "testmark", "pre", "{ type filter hook prerouting priority mangle; }")
 		l.nft(t, "add", "rule", "inet", "testmark", "pre", "ip", "daddr", marked.String(), "tcp", "dport", "{ 80, 8000 }", "meta", "mark", "set", "5")
-		// Counts the SYNs the balancer sees. Under load a SYN can be lost after the scheduler
-		// picked its backend but before its conntrack entry was confirmed; the retransmission
-		// is then a new connection and takes the next slot, as it would in IPVS. Each such SYN
-		// may shift the round robin by one.
+		// Counts the SYNs the balancer sees. Under load it has seen 21 for 20 connections (in
+		// runs of 0.3 s, so not the 1 s retransmission timer; the cause is not pinned down):
+		// the extra SYN makes a conntrack entry of its own, is scheduled (the service's own
+		// counters show 21) and so may shift the round robin by one.
 		l.nft(t, "add", "rule", "inet", "testmark", "pre", "ip", "daddr", marked.String(), "tcp", "flags", "syn", "counter")
 		testTable := l.nft(t, "-s", "list", "table", "inet", "testmark")
 
@@ -581,8 +581,9 @@ func TestKernelNAT(t *testing.T) {
 		syns := counterPackets(t, l.nft(t, "list", "table", "inet", "testmark"))
 		resent := int(syns) - 20
 		b1, b2 := got[l.backends[0].name], got[l.backends[1].name]
-		if b1+b2 != 20 || b1-b2 > resent || b2-b1 > resent {
-			t.Errorf("20 marked connections (ports 80 and 8000, %d SYNs resent) went to %v, want 10 each to %s and %s only (off by at most one per resent SYN)", resent, got, l.backends[0].name, l.backends[1].name)
+		// Each extra scheduling moves one connection from one backend to the other.
+		if b1+b2 != 20 || b1-b2 > 2*resent || b2-b1 > 2*resent {
+			t.Errorf("20 marked connections (ports 80 and 8000, %d SYNs resent) went to %v, want 10 each to %s and %s only (shifted by at most one per resent SYN)", resent, got, l.backends[0].name, l.backends[1].name)
 		}
 		st := d.Stats()
 		if len(st) != 2 || st[1].Name != "fwmark 5" || st[1].Fwmark != 5 {
