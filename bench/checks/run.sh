@@ -5,7 +5,8 @@
 # Knobs (environment): N (10000 TCP and 10000 HTTP targets for the comparison), BIG (50000 of
 # each for vigil alone; 0 skips), BIG_DELAYS (1,10: delay_loop of each run of vigil alone),
 # WINDOW (20s measurement), TRIALS (20 detection trials), PER_VS (100 real servers per virtual
-# server), SCHED_SECONDS (5: the scheduler benchmark's window).
+# server), SCHED_SECONDS (5: the scheduler benchmark's window), BASELINE (path of another vigil
+# binary, e.g. one built from an earlier commit, to run on the same targets in the same run).
 set -euo pipefail
 
 N=${N:-10000}
@@ -32,7 +33,8 @@ go build -o "$WORK/backends" ./bench/checks/backends
 go build -o "$WORK/driver" ./bench/checks/driver
 
 "$WORK/driver" -vigil "$WORK/vigil" -backends "$WORK/backends" -haproxy "$(command -v haproxy)" \
-	-work "$WORK" -n "$N" -big "$BIG" -big-delays "$BIG_DELAYS" -window "$WINDOW" -trials "$TRIALS" -per-vs "$PER_VS"
+	-work "$WORK" -n "$N" -big "$BIG" -big-delays "$BIG_DELAYS" -window "$WINDOW" -trials "$TRIALS" -per-vs "$PER_VS" \
+	${BASELINE:+-baseline "$BASELINE"}
 
 echo
 echo "Scheduler alone (trivial checks, no sockets): go test -run '^\$' -bench BenchmarkSchedulerTenThousandJobs ./internal/check"

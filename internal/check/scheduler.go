@@ -1,7 +1,6 @@
 package check
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -95,6 +94,7 @@ const defaultDelayBeforeRetry = time.Second
 // state of every job still arrives once it catches up.
 type Scheduler struct {
 	clk         clock.Clock
+	epoch       time.Time // origin of the heap's integer due times
 	maxInFlight int
 	log         *slog.Logger
 	box         schedMailbox
@@ -116,12 +116,17 @@ type Scheduler struct {
 	running     bool
 	closing     bool
 	runCtx      context.Context
-	wake        chan struct{}
-	workers     sync.WaitGroup
-	lateness    latenessHistogram
-	onLate      func(time.Duration) // observer of each probe's lateness; nil: none
-	started     uint64
-	discarded   uint64
+	// probeCtx parents every probe's context: runCtx's values without its cancellation, so
+	// that a probe's context is not registered with (and then removed from) runCtx's set of
+	// children, a map behind a lock that every probe took twice. Shutdown cancels the probes
+	// in flight one by one instead.
+	probeCtx  context.Context
+	wake      chan struct{}
+	workers   sync.WaitGroup
+	lateness  latenessHistogram
+	onLate    func(time.Duration) // observer of each probe's lateness; nil: none
+	started   uint64
+	discarded uint64
 }
 
 type schedJob struct {
@@ -180,6 +185,7 @@ func NewScheduler(clk clock.Clock, maxInFlight int, logger *slog.Logger, sink fu
 	}
 	s := &Scheduler{
 		clk:         clk,
+		epoch:       clk.Now(),
 		maxInFlight: maxInFlight,
 		log:         logger,
 		rng:         rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
@@ -254,7 +260,7 @@ func (s *Scheduler) addLocked(job Job, carry *schedState) {
 			p.due = p.due.Add(time.Duration(s.rng.Int64N(int64(w))))
 		}
 		s.probes[k] = p
-		heap.Push(&s.due, p)
+		s.due.push(p, s.at(p.due))
 		s.wakeIfEarlierLocked(p.due)
 	}
 	p.jobs = append(p.jobs, job.ID)
@@ -289,7 +295,7 @@ func (s *Scheduler) removeLocked(id string) *schedProbe {
 	p.removed = true
 	delete(s.probes, p.key)
 	if p.index >= 0 {
-		heap.Remove(&s.due, p.index)
+		s.due.remove(p.index)
 	}
 	if p.run != nil {
 		p.run.discard = true
@@ -393,6 +399,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	s.runCtx = runCtx
+	s.probeCtx = context.WithoutCancel(runCtx)
 	s.mu.Unlock()
 
 	deliverDone := make(chan struct{})
@@ -408,8 +415,8 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		s.mu.Lock()
 		s.idle = false
 		now := s.clk.Now()
-		for len(s.due) > 0 && !s.due[0].due.After(now) {
-			p := heap.Pop(&s.due).(*schedProbe)
+		for nowAt := s.at(now); len(s.due) > 0 && s.due[0].at <= nowAt; {
+			p := s.due.pop()
 			p.queued = true
 			s.ready = append(s.ready, p)
 		}
@@ -430,8 +437,8 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		wait := time.Duration(-1)
 		s.armed = time.Time{}
 		if len(s.due) > 0 {
-			s.armed = s.due[0].due
-			wait = s.armed.Sub(now)
+			wait = max(s.due[0].p.due.Sub(now), dispatchSlack)
+			s.armed = now.Add(wait)
 		}
 		s.mu.Unlock()
 		if wait >= 0 {
@@ -486,6 +493,12 @@ func (s *Scheduler) shutdown() {
 	}
 }
 
+// dispatchSlack is the least the loop sleeps between two rounds of starting probes: every probe
+// due by the time it wakes starts in that round. With thousands of probes a second spread evenly,
+// waking for each costs more CPU than the probes (a futex wake-up per probe); waking at most
+// every dispatchSlack starts probes up to that much late, far inside the ±5% jitter.
+const dispatchSlack = time.Millisecond
+
 // shutdownGrace bounds how long Run waits for probes that ignore their cancelled context.
 const shutdownGrace = 5 * time.Second
 
@@ -508,7 +521,7 @@ func (s *Scheduler) nextReadyLocked(now time.Time) (*schedProbe, *schedRun) {
 			s.onLate(late)
 		}
 		s.started++
-		ctx, cancel := s.clk.WithTimeout(s.runCtx, p.key.timing.timeout)
+		ctx, cancel := s.clk.WithTimeout(s.probeCtx, p.key.timing.timeout)
 		r := &schedRun{checker: p.checker, ctx: ctx, cancel: cancel, started: now}
 		p.run = r
 		return p, r
@@ -594,9 +607,12 @@ func (s *Scheduler) completeLocked(p *schedProbe, r *schedRun, res Result, now t
 	if p.due.Before(now) {
 		p.due = now
 	}
-	heap.Push(&s.due, p)
+	s.due.push(p, s.at(p.due))
 	s.wakeIfEarlierLocked(p.due)
 }
+
+// at is t as the heap orders it: nanoseconds since the scheduler's epoch.
+func (s *Scheduler) at(t time.Time) int64 { return int64(t.Sub(s.epoch)) }
 
 // wakeIfEarlierLocked pokes the loop when due comes before the time its timer is set for.
 func (s *Scheduler) wakeIfEarlierLocked(due time.Time) {
@@ -652,25 +668,82 @@ func schedStep(st schedState, t schedTiming, healthy bool) schedOutcome {
 	return out
 }
 
-// schedHeap orders probes by due time.
-type schedHeap []*schedProbe
+// schedHeap orders probes by due time: a binary heap of (due, probe) pairs. The due time sits
+// beside the pointer as an integer, so that sifting compares integers in one array rather than
+// loading a probe and a time.Time per comparison (the heap's compare was a sixth of the
+// scheduler's own CPU with 10,000 jobs).
+type schedHeap []schedEntry
 
-func (h schedHeap) Len() int           { return len(h) }
-func (h schedHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
-func (h schedHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index, h[j].index = i, j
+type schedEntry struct {
+	at int64 // the probe's due time, Scheduler.at
+	p  *schedProbe
 }
-func (h *schedHeap) Push(x any) {
-	p := x.(*schedProbe)
-	p.index = len(*h)
-	*h = append(*h, p)
+
+func (h *schedHeap) push(p *schedProbe, at int64) {
+	*h = append(*h, schedEntry{at: at, p: p})
+	p.index = len(*h) - 1
+	h.up(p.index)
 }
-func (h *schedHeap) Pop() any {
-	old := *h
-	p := old[len(old)-1]
-	old[len(old)-1] = nil
-	p.index = -1
-	*h = old[:len(old)-1]
+
+func (h *schedHeap) pop() *schedProbe {
+	p := (*h)[0].p
+	h.remove(0)
 	return p
+}
+
+// remove takes out the entry at index i.
+func (h *schedHeap) remove(i int) {
+	old := *h
+	last := len(old) - 1
+	p := old[i].p
+	if i != last {
+		old[i] = old[last]
+		old[i].p.index = i
+	}
+	old[last] = schedEntry{}
+	*h = old[:last]
+	p.index = -1
+	if i != last {
+		if !h.down(i) {
+			h.up(i)
+		}
+	}
+}
+
+func (h schedHeap) up(i int) {
+	e := h[i]
+	for i > 0 {
+		parent := (i - 1) / 2
+		if h[parent].at <= e.at {
+			break
+		}
+		h[i] = h[parent]
+		h[i].p.index = i
+		i = parent
+	}
+	h[i] = e
+	e.p.index = i
+}
+
+// down sifts the entry at i towards the leaves; it reports whether the entry moved.
+func (h schedHeap) down(i int) bool {
+	e, start, n := h[i], i, len(h)
+	for {
+		c := 2*i + 1
+		if c >= n {
+			break
+		}
+		if r := c + 1; r < n && h[r].at < h[c].at {
+			c = r
+		}
+		if e.at <= h[c].at {
+			break
+		}
+		h[i] = h[c]
+		h[i].p.index = i
+		i = c
+	}
+	h[i] = e
+	e.p.index = i
+	return i > start
 }

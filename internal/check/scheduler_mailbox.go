@@ -3,12 +3,19 @@ package check
 import (
 	"context"
 	"sync"
+	"time"
 )
+
+// deliverGather is how long the first report after a quiet spell waits for more to join its
+// batch: the sink sees results up to this much later, in return for one wake-up of the
+// delivering goroutine per batch instead of per report.
+const deliverGather = time.Millisecond
 
 // schedMailbox holds reports for the sink: the newest per job, in order of first arrival.
 type schedMailbox struct {
 	sink   func(Report)
 	signal chan struct{}
+	gather time.Duration // how long a report waits for others to join its batch
 
 	mu        sync.Mutex
 	pending   map[string]*Report
@@ -20,6 +27,7 @@ type schedMailbox struct {
 func (b *schedMailbox) init(sink func(Report)) {
 	b.sink = sink
 	b.signal = make(chan struct{}, 1)
+	b.gather = deliverGather
 	b.pending = map[string]*Report{}
 }
 
@@ -67,11 +75,24 @@ func (b *schedMailbox) empty() bool {
 // deliver calls the sink until ctx ends; reports still pending then are dropped.
 func (b *schedMailbox) deliver(ctx context.Context) {
 	var batch []Report
+	gather := time.NewTimer(time.Hour)
+	gather.Stop()
+	defer gather.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-b.signal:
+		}
+		if b.gather > 0 {
+			// Let the reports of the next moment join this one's batch: one wake-up of this
+			// goroutine per report cost more than the sink did at thousands of reports a second.
+			gather.Reset(b.gather)
+			select {
+			case <-ctx.Done():
+				return
+			case <-gather.C:
+			}
 		}
 		b.mu.Lock()
 		order := b.order

@@ -24,6 +24,7 @@ import (
 
 type settings struct {
 	vigil, haproxy, backends, work string
+	label                          string // after "vigil" in the table, to tell builds apart
 	window, warm                   time.Duration
 	perVS                          int
 	statusAddr                     string
@@ -46,6 +47,7 @@ func main() {
 	bigDelays := flag.String("big-delays", "1,10", "delay_loop values (seconds) for the runs of vigil alone")
 	trials := flag.Int("trials", 20, "detection latency trials")
 	printOnly := flag.String("print", "", "print the configuration (vigil, haproxy-tcp or haproxy-http) for -n targets and exit")
+	baseline := flag.String("baseline", "", "another vigil binary (an earlier build) to run too, before HAProxy, on the same targets")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 	switch *printOnly {
@@ -61,6 +63,13 @@ func main() {
 	s.startBackends(*n)
 	r, det := s.runVigil(*n, 1, *trials)
 	rows = append(rows, r)
+	if *baseline != "" {
+		current := s.vigil
+		s.vigil, s.label = *baseline, " (baseline "+filepath.Base(*baseline)+")"
+		r, _ := s.runVigil(*n, 1, 0)
+		rows = append(rows, r)
+		s.vigil, s.label = current, ""
+	}
 	rows = append(rows, s.runHAProxy(*n))
 	s.stopBackends()
 	if *big > 0 {
@@ -328,7 +337,7 @@ func (s *settings) runVigil(n, delay, trials int) (row, []detection) {
 	defer s.stopProc(p)
 	s.waitUntil(120*time.Second, "vigil's first check results", func() bool { c, err := s.vigilChecks(); return err == nil && c > 0 })
 	startup := time.Since(t0)
-	name := "vigil"
+	name := "vigil" + s.label
 	if delay != 1 {
 		name = fmt.Sprintf("vigil, delay_loop %d", delay)
 	}
