@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"os/user"
@@ -21,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/vigil-lb/vigil/internal/netlab"
@@ -206,9 +209,18 @@ func (r *frrRouter) logs() string {
 }
 
 // buildVigil builds cmd/vigil into a temporary directory: each BGP speaker needs a process of
-// its own (GoBGP keeps package-level state), and the binary is what operators run.
+// its own (GoBGP keeps package-level state), and the binary is what operators run. The
+// environment variable VIGIL_E2E_BINARY names a binary to use instead (a release build, or
+// one built from a clean checkout while the work tree does not compile).
 func buildVigil(t *testing.T) string {
 	t.Helper()
+	if bin := os.Getenv("VIGIL_E2E_BINARY"); bin != "" {
+		if _, err := os.Stat(bin); err != nil {
+			t.Fatalf("VIGIL_E2E_BINARY: %v", err)
+		}
+		t.Logf("vigil binary from VIGIL_E2E_BINARY: %s", bin)
+		return bin
+	}
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
@@ -289,13 +301,13 @@ func startAnycastBackend(t *testing.T, ns *netlab.Namespace, name, addr string) 
 
 // routeState is the set of gateways of the router's kernel route, from one poll on.
 type routeState struct {
-	at     time.Time // the first poll that saw gws
-	before time.Time // the last poll that saw the previous set; zero for the first state
+	at     time.Time // the end of the first poll that saw gws: the set was in place by then
+	before time.Time // the start of the last poll that saw the previous set: it was still in place then; zero for the first state
 	gws    []string
 }
 
-// routeWatcher polls the kernel route to one prefix in a namespace (`ip -j route show`, every
-// 10 ms) and records each change of its gateways: what forwards the client's packets.
+// routeWatcher polls the kernel route to one prefix in a namespace over netlink every 5 ms and
+// records each change of its gateways: what forwards the client's packets.
 type routeWatcher struct {
 	mu      sync.Mutex
 	states  []routeState
@@ -305,29 +317,46 @@ type routeWatcher struct {
 }
 
 func watchRoute(t *testing.T, ns *netlab.Namespace, prefix string) *routeWatcher {
+	t.Helper()
+	dst, err := netip.ParsePrefix(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nsh, err := netns.GetFromName(ns.Name)
+	if err != nil {
+		t.Fatalf("namespace %s: %v", ns.Name, err)
+	}
+	h, err := netlink.NewHandleAt(nsh)
+	nsh.Close()
+	if err != nil {
+		t.Fatalf("netlink in %s: %v", ns.Name, err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &routeWatcher{stop: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
-		last := time.Time{}
+		defer h.Close()
+		var last time.Time // when the last good poll began
 		for ctx.Err() == nil {
-			gws, err := kernelGateways(ctx, ns, prefix)
-			now := time.Now()
+			// The kernel's answer is from some moment within the poll; a change is placed
+			// between the start of the last poll that saw the old set and the end of the first
+			// that saw the new one.
+			began := time.Now()
+			gws, err := kernelGateways(h, dst)
+			ended := time.Now()
 			w.mu.Lock()
 			if err != nil {
-				if ctx.Err() == nil {
-					w.lastErr = err
-				}
+				w.lastErr = err
 			} else if n := len(w.states); n == 0 || !slices.Equal(w.states[n-1].gws, gws) {
-				w.states = append(w.states, routeState{at: now, before: last, gws: gws})
+				w.states = append(w.states, routeState{at: ended, before: last, gws: gws})
 			}
 			if err == nil {
-				last = now
+				last = began
 			}
 			w.mu.Unlock()
 			select {
 			case <-ctx.Done():
-			case <-time.After(10 * time.Millisecond):
+			case <-time.After(5 * time.Millisecond):
 			}
 		}
 	}()
@@ -340,30 +369,26 @@ func (w *routeWatcher) close() {
 	<-w.done
 }
 
-// kernelGateways returns the sorted gateways of the kernel's route to prefix in ns.
-func kernelGateways(ctx context.Context, ns *netlab.Namespace, prefix string) ([]string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "ip", "-j", "-n", ns.Name, "route", "show", prefix).Output()
+// kernelGateways returns the sorted gateways of the main table's route to dst. Routes that
+// zebra installs with a nexthop group carry the group's gateways too (the kernel's
+// nexthop_compat_mode, on by default).
+func kernelGateways(h *netlink.Handle, dst netip.Prefix) ([]string, error) {
+	ipnet := &net.IPNet{IP: dst.Addr().AsSlice(), Mask: net.CIDRMask(dst.Bits(), dst.Addr().BitLen())}
+	routes, err := h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Dst: ipnet, Table: unix.RT_TABLE_MAIN},
+		netlink.RT_FILTER_DST|netlink.RT_FILTER_TABLE)
 	if err != nil {
-		return nil, fmt.Errorf("ip -j -n %s route show %s: %w", ns.Name, prefix, err)
-	}
-	var routes []struct {
-		Gateway  string `json:"gateway"`
-		Nexthops []struct {
-			Gateway string `json:"gateway"`
-		} `json:"nexthops"`
-	}
-	if err := json.Unmarshal(out, &routes); err != nil {
-		return nil, fmt.Errorf("ip -j route show %s: %w: %s", prefix, err, out)
+		return nil, fmt.Errorf("route list %s: %w", dst, err)
 	}
 	gws := []string{}
 	for _, r := range routes {
-		if r.Gateway != "" {
-			gws = append(gws, r.Gateway)
+		if r.Gw != nil {
+			gws = append(gws, r.Gw.String())
 		}
-		for _, nh := range r.Nexthops {
-			gws = append(gws, nh.Gateway)
+		for _, nh := range r.MultiPath {
+			gws = append(gws, nh.Gw.String())
+		}
+		if r.Gw == nil && len(r.MultiPath) == 0 {
+			return nil, fmt.Errorf("route to %s without gateways: %v (nexthop_compat_mode off?)", dst, r)
 		}
 	}
 	slices.Sort(gws)
