@@ -30,6 +30,14 @@
 // keep sending the failed port's traffic to a node that cannot serve it. Its attributes are
 // those of the first such key by name. Hold-down and the cap count per key.
 //
+// # Observing
+//
+// Subscribe hands out every Change as it happens: a prefix entering or leaving GoBGP's RIB
+// (what the neighbors are offered, with the key and reason that moved it) and a session
+// changing state (from GoBGP's peer-state watch). Changes are queued under the speaker's lock
+// and delivered in order by a goroutine of Run, so a subscriber never holds up the speaker
+// and may call it.
+//
 // Routes are originated with origin IGP and an unspecified next hop, which GoBGP replaces by
 // the session's local address. Both unicast families are enabled on every session.
 //

@@ -36,6 +36,14 @@ type Speaker struct {
 	installed map[netip.Prefix]Route
 	errs      map[netip.Prefix]string // the last GoBGP error per prefix
 
+	// Subscribers (observe.go): changes queue here and Run's delivery goroutine, woken by
+	// wake (nil while it does not run), hands them out without the lock.
+	subs     map[int]func(Change)
+	nextSub  int
+	queue    []Change
+	wake     chan struct{}
+	sessions map[netip.Addr]string // the last session state GoBGP reported per neighbor
+
 	// afterStart, when set by tests, runs between StartBgp and adding the neighbors (see
 	// startGate in the tests: GoBGP's package globals).
 	afterStart func()
@@ -104,7 +112,12 @@ func (s *Speaker) Remove(key, why string) {
 	if s.closing {
 		return
 	}
-	s.applyLocked(s.plan.forget(key, why))
+	var causes map[netip.Prefix]cause
+	if p := s.plan.prefixes[key]; p != nil {
+		// Forgetting a key that held its prefix back may bring the prefix in: Remove is why.
+		causes = map[netip.Prefix]cause{p.route.Prefix: {key: key, why: why}}
+	}
+	s.applyLockedBecause(s.plan.forget(key, why), causes)
 	s.rearmLocked()
 }
 
@@ -120,10 +133,17 @@ func (s *Speaker) Run(ctx context.Context) error {
 	s.running = true
 	s.mu.Unlock()
 
+	finishDelivery := s.startDelivery()
+	defer finishDelivery()
 	srv := server.NewBgpServer(server.LoggerOption(gobgpLogger{s.log}))
 	// GoBGP's Serve loop has no way to end; it idles once StopBgp has run (see doc.go).
 	go srv.Serve()
-	stop := func() { stopServer(srv, 5*time.Second) }
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	stop := func() {
+		stopServer(srv, 5*time.Second)
+		s.awaitSessionsIdle(time.Second)
+		stopWatch()
+	}
 	global := &api.Global{Asn: s.cfg.LocalAS, RouterId: s.cfg.RouterID.String(), ListenPort: s.cfg.ListenPort}
 	if s.cfg.ListenPort == 0 {
 		global.ListenPort = 179
@@ -131,6 +151,14 @@ func (s *Speaker) Run(ctx context.Context) error {
 	if err := srv.StartBgp(ctx, &api.StartBgpRequest{Global: global}); err != nil {
 		stop()
 		return fmt.Errorf("bgp: start AS %d router-id %s port %d: %w", s.cfg.LocalAS, s.cfg.RouterID, s.cfg.ListenPort, err)
+	}
+	// Before the neighbors are added, so that every state change of theirs is seen.
+	s.mu.Lock()
+	s.sessions = map[netip.Addr]string{}
+	s.mu.Unlock()
+	if err := s.watchSessions(watchCtx, srv); err != nil {
+		stop()
+		return fmt.Errorf("bgp: watch session states: %w", err)
 	}
 	if s.afterStart != nil {
 		s.afterStart()
@@ -143,7 +171,7 @@ func (s *Speaker) Run(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	s.srv = srv
-	s.reconcileLocked()
+	s.reconcileLocked(nil)
 	s.mu.Unlock()
 	s.log.Info("bgp speaker started", "as", s.cfg.LocalAS, "router_id", s.cfg.RouterID, "neighbors", len(s.cfg.Neighbors))
 
@@ -165,6 +193,11 @@ func (s *Speaker) Run(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	s.srv = nil
+	// A prefix GoBGP would not delete goes with the sessions.
+	for _, pfx := range sortedPrefixes(s.installed) {
+		s.emitLocked(Change{Kind: PrefixChange, Prefix: pfx, From: string(Announced), To: string(Withdrawn),
+			Why: "speaker stopped"})
+	}
 	clear(s.installed)
 	s.mu.Unlock()
 	stop()
@@ -173,18 +206,21 @@ func (s *Speaker) Run(ctx context.Context) error {
 }
 
 // applyLocked logs the planner's actions and brings GoBGP in line with them.
-func (s *Speaker) applyLocked(acts []action) {
+func (s *Speaker) applyLocked(acts []action) { s.applyLockedBecause(acts, causesOf(acts)) }
+
+// applyLockedBecause is applyLocked with the causes to report for the prefixes that move.
+func (s *Speaker) applyLockedBecause(acts []action, causes map[netip.Prefix]cause) {
 	for _, a := range acts {
 		s.log.Info("bgp "+a.op.String(), "vs", a.key, "prefix", a.route.Prefix, "reason", a.why)
 	}
 	// Even with no action: a key first known as withdrawn holds back its prefix.
-	s.reconcileLocked()
+	s.reconcileLocked(causes)
 }
 
 // reconcileLocked adds to GoBGP each prefix whose keys are all announced, with the route of
 // the first such key by name, and deletes the others. A failed call is retried at the next
-// change.
-func (s *Speaker) reconcileLocked() {
+// change. causes say why a prefix moves, for the subscribers (see causeLocked).
+func (s *Speaker) reconcileLocked(causes map[netip.Prefix]cause) {
 	if s.srv == nil {
 		return
 	}
@@ -211,12 +247,12 @@ func (s *Speaker) reconcileLocked() {
 	}
 	for _, pfx := range sortedPrefixes(s.installed) {
 		if _, ok := want[pfx]; !ok {
-			s.deleteLocked(s.installed[pfx])
+			s.deleteLocked(s.installed[pfx], s.causeLocked(causes, pfx, false, keys))
 		}
 	}
 	for _, pfx := range sortedPrefixes(want) {
 		if r, ok := s.installed[pfx]; !ok || !r.equal(want[pfx]) {
-			s.addLocked(want[pfx])
+			s.addLocked(want[pfx], s.causeLocked(causes, pfx, true, keys))
 		}
 	}
 }
@@ -230,18 +266,24 @@ func sortedPrefixes(m map[netip.Prefix]Route) []netip.Prefix {
 	return out
 }
 
-func (s *Speaker) addLocked(r Route) {
+// addLocked adds (or replaces) r in GoBGP; a prefix new to the RIB is a change, because c.
+func (s *Speaker) addLocked(r Route, c cause) {
 	p, err := apiPath(r)
 	if err == nil {
 		_, err = s.srv.AddPath(context.Background(), &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: p})
 	}
 	if err == nil {
+		if _, was := s.installed[r.Prefix]; !was {
+			s.emitLocked(Change{Kind: PrefixChange, Prefix: r.Prefix, Key: c.key, From: string(Withdrawn),
+				To: string(Announced), Why: c.why})
+		}
 		s.installed[r.Prefix] = r
 	}
 	s.noteLocked("announce", r.Prefix, err)
 }
 
-func (s *Speaker) deleteLocked(r Route) {
+// deleteLocked deletes r from GoBGP, a change because c.
+func (s *Speaker) deleteLocked(r Route, c cause) {
 	p, err := apiPath(r)
 	if err == nil {
 		err = s.srv.DeletePath(context.Background(), &api.DeletePathRequest{TableType: api.TableType_GLOBAL,
@@ -249,6 +291,8 @@ func (s *Speaker) deleteLocked(r Route) {
 	}
 	if err == nil {
 		delete(s.installed, r.Prefix)
+		s.emitLocked(Change{Kind: PrefixChange, Prefix: r.Prefix, Key: c.key, From: string(Announced),
+			To: string(Withdrawn), Why: c.why})
 	}
 	s.noteLocked("withdraw", r.Prefix, err)
 }

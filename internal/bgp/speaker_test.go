@@ -13,6 +13,8 @@ import (
 	"github.com/osrg/gobgp/v3/pkg/server"
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
+
+	"github.com/vigil-lb/vigil/internal/clock"
 )
 
 // GoBGP's Serve loop cannot be ended (see doc.go); every other goroutine must be gone.
@@ -141,6 +143,14 @@ type running struct {
 // before any has a neighbor: each Run waits at afterStart until every server has started.
 func startSpeakers(t *testing.T, r *router, locals []string, mod func(*Config)) []*running {
 	t.Helper()
+	return startSpeakersOn(t, r, locals, mod, clock.Real(), nil)
+}
+
+// startSpeakersOn is startSpeakers with the speakers' clock, and setup called with each
+// speaker before its Run.
+func startSpeakersOn(t *testing.T, r *router, locals []string, mod func(*Config), clk clock.Clock,
+	setup func(*Speaker)) []*running {
+	t.Helper()
 	started := make(chan struct{}, len(locals))
 	gate := make(chan struct{})
 	var out []*running
@@ -151,9 +161,12 @@ func startSpeakers(t *testing.T, r *router, locals []string, mod func(*Config)) 
 		if mod != nil {
 			mod(&cfg)
 		}
-		s, err := New(cfg, testLogger(t))
+		s, err := NewWithClock(cfg, clk, testLogger(t))
 		if err != nil {
 			t.Fatal(err)
+		}
+		if setup != nil {
+			setup(s)
 		}
 		s.afterStart = func() {
 			started <- struct{}{}
