@@ -24,6 +24,7 @@ import (
 //	vrrp_notify_fifo(_script) lvs_notify_fifo(_script) lvs_timeouts lvs_flush
 //	lvs_flush_on_stop lvs_flush_onstop lvs_sync_daemon checker_log_all_failures
 //	rs_init_notifies no_checker_emails net_namespace net_namespace_ipvs instance
+//	vrrp_rt_priority
 //
 // Accepted and kept as written in GlobalDefs.Accepted, not acted upon (they tune Keepalived's
 // processes, SNMP/D-Bus, netlink buffers or reload mechanics, which vigil does differently):
@@ -31,7 +32,8 @@ import (
 //	process_names process_name vrrp_process_name checker_process_name lvs_process_name
 //	bfd_process_name disable_local_igmp nftables_priority nftables_ifindex nftables_ipvs
 //	nftables_ipvs_priority nftables_ipvs_start_fwmark nftables_counters
-//	{vrrp,checker,bfd}_{priority,no_swap,rt_priority,cpu_affinity,rlimit_rttime,rlimit_rtime}
+//	{vrrp,checker,bfd}_{priority,no_swap,cpu_affinity,rlimit_rttime,rlimit_rtime}
+//	checker_rt_priority bfd_rt_priority
 //	fifo_write_vrrp_states_on_reload snmp_socket enable_traps enable_snmp_vrrp
 //	enable_snmp_keepalived enable_snmp_rfc enable_snmp_rfcv2 enable_snmp_rfcv3
 //	enable_snmp_checker enable_dbus dbus_service_name *_netlink_*_rcv_bufs(_force)
@@ -48,7 +50,7 @@ func globalAccepted() []string {
 		"lvs_process_name", "bfd_process_name", "disable_local_igmp",
 		"nftables_priority", "nftables_ifindex", "nftables_ipvs", "nftables_ipvs_priority",
 		"nftables_ipvs_start_fwmark", "nftables_counters",
-		"vrrp_priority", "vrrp_no_swap", "vrrp_rt_priority", "vrrp_cpu_affinity",
+		"vrrp_priority", "vrrp_no_swap", "vrrp_cpu_affinity",
 		"vrrp_rlimit_rttime", "vrrp_rlimit_rtime",
 		"checker_priority", "checker_no_swap", "checker_rt_priority", "checker_cpu_affinity",
 		"checker_rlimit_rttime", "checker_rlimit_rtime",
@@ -364,6 +366,26 @@ func globalTable(g *GlobalDefs) *table {
 	kw["vrrp_garp_interval"] = decKW("vrrp_garp_interval", 1, &g.VRRPGarpInterval)
 	kw["vrrp_gna_interval"] = decKW("vrrp_gna_interval", 1, &g.VRRPGnaInterval)
 	kw["vrrp_startup_delay"] = decKW("vrrp_startup_delay", 1000, &g.VRRPStartupDelay)
+	kw["vrrp_rt_priority"] = keyword{scalar: func(p *parser, l Line) {
+		// Keepalived: a missing or unreadable value is ignored, one out of 1-99 is clamped.
+		if len(l.Words) < 2 {
+			p.diags.Warnf(l.Pos, "No vrrp process real-time priority specified")
+			return
+		}
+		v, err := strconv.Atoi(l.Words[1])
+		if err != nil {
+			p.diags.Warnf(l.Pos, "vrrp process real-time priority '%s' invalid", l.Words[1])
+			return
+		}
+		if v < 1 {
+			p.diags.Warnf(l.Pos, "vrrp process real-time priority %d less than minimum 1 - setting to minimum", v)
+			v = 1
+		} else if v > 99 {
+			p.diags.Warnf(l.Pos, "vrrp process real-time priority %d greater than maximum 99 - setting to maximum", v)
+			v = 99
+		}
+		g.VRRPRTPriority = v
+	}}
 	kw["vrrp_min_garp"] = keyword{scalar: func(p *parser, l Line) {
 		v, ok := optBool(l, func(string) { p.diags.Warnf(l.Pos, "Invalid value for vrrp_min_garp specified") })
 		if !ok || !v {

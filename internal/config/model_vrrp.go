@@ -80,6 +80,9 @@ type GlobalDefs struct {
 	VRRPStrict                bool     `json:"vrrp_strict"`
 	VRRPStartupDelay          Duration `json:"vrrp_startup_delay"`
 	VRRPNotifyPriorityChanges bool     `json:"vrrp_notify_priority_changes"`
+	// VRRPRTPriority is vrrp_rt_priority: the real-time (SCHED_RR) priority, 1-99, of the
+	// threads that send and receive adverts; 0 leaves them at normal priority.
+	VRRPRTPriority int `json:"vrrp_rt_priority"`
 
 	NotifyFifo     *Fifo `json:"notify_fifo"`
 	VRRPNotifyFifo *Fifo `json:"vrrp_notify_fifo"`
