@@ -327,6 +327,29 @@ func TestFileCheckFollowsTrackFileDefinedBefore(t *testing.T) {
 	}
 }
 
+// FILE_CHECK acts on the first value it reads in Keepalived: it has no retry, even where the
+// real server or virtual server sets one for its other checkers.
+func TestFileCheckHasNoRetryWhateverItsServersSay(t *testing.T) {
+	src := "track_file tf {\n  file /run/vigil-test-weight\n}\n" +
+		"virtual_server 10.0.0.1 80 {\n  protocol TCP\n  lb_algo rr\n  lb_kind NAT\n  retry 4\n" +
+		"  real_server 10.0.0.2 80 {\n    retry 3\n    FILE_CHECK {\n      track_file tf\n    }\n    TCP_CHECK {\n    }\n  }\n" +
+		"  real_server 10.0.0.3 80 {\n    FILE_CHECK {\n      track_file tf\n    }\n  }\n}\n"
+	c, d := parseString(t, src)
+	if got := lvsMessages(d); len(got) != 0 {
+		t.Fatalf("messages: %q", got)
+	}
+	rss := c.VirtualServers[0].RealServers
+	if r := rss[0].Checkers[0].Retry; r != 0 {
+		t.Errorf("FILE_CHECK under retry 3: retry %d, want 0", r)
+	}
+	if r := rss[0].Checkers[1].Retry; r != 3 {
+		t.Errorf("TCP_CHECK beside it: retry %d, want the real server's 3", r)
+	}
+	if r := rss[1].Checkers[0].Retry; r != 0 {
+		t.Errorf("FILE_CHECK under the virtual server's retry 4: retry %d, want 0", r)
+	}
+}
+
 func TestSMTPAlertFollowsGlobalDefs(t *testing.T) {
 	tests := []struct {
 		global         string

@@ -547,6 +547,11 @@ func (c *Checker) resolve(vs *VirtualServer, rs *RealServer) {
 	}
 	c.Alpha = derefOr(c.alpha, rs.Alpha)
 	c.Retry = derefOr(c.retry, derefOr(rs.Retry, defRetry))
+	if c.Kind == CheckFile {
+		// FILE_CHECK takes none of the common options, and Keepalived acts on the first value
+		// it reads: no retry, whatever the real or virtual server says.
+		c.Retry = 0
+	}
 	c.DelayLoop = derefOr(c.delayLoop, rs.DelayLoop)
 	c.Warmup = derefOr(c.warmup, derefOr(rs.Warmup, c.DelayLoop))
 	if defDBR == 0 {
