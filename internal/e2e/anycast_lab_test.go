@@ -79,12 +79,9 @@ func linkNamespaces(t *testing.T, a *netlab.Namespace, aIf, aAddr string, b *net
 // configuration in a directory of their own (FRR drops its privileges to the frr user, which
 // must be able to write there).
 type frrRouter struct {
-	ns           *netlab.Namespace
-	dir          string
-	zebra, bgpd  *process
-	vtysh        string
-	zebraSock    string
-	bgpdFilePath string
+	dir         string
+	zebra, bgpd *process
+	vtysh       string
 }
 
 // frrBinaries returns the paths of zebra, bgpd and vtysh, or skips t (fails it when CI is set)
@@ -132,7 +129,8 @@ func startFRR(t *testing.T, ns *netlab.Namespace, bgpdConf string) *frrRouter {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	r := &frrRouter{ns: ns, dir: dir, vtysh: vtysh, zebraSock: filepath.Join(dir, "zserv.api")}
+	r := &frrRouter{dir: dir, vtysh: vtysh}
+	zebraSock := filepath.Join(dir, "zserv.api")
 	write := func(name, text string) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(text), 0o640); err != nil {
@@ -141,7 +139,7 @@ func startFRR(t *testing.T, ns *netlab.Namespace, bgpdConf string) *frrRouter {
 		return p
 	}
 	zebraConf := write("zebra.conf", "hostname "+ns.Name+"\nlog stdout informational\n")
-	r.bgpdFilePath = write("bgpd.conf", bgpdConf)
+	bgpdPath := write("bgpd.conf", bgpdConf)
 	if err := filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
 		if err != nil {
 			return err
@@ -154,12 +152,18 @@ func startFRR(t *testing.T, ns *netlab.Namespace, bgpdConf string) *frrRouter {
 	// /var/run/frr); no TCP vty (-P 0).
 	common := func(daemon string) []string {
 		return []string{"netns", "exec", ns.Name, daemon, "-P", "0", "--vty_socket", dir,
-			"-i", filepath.Join(dir, filepath.Base(daemon)+".pid"), "-z", r.zebraSock, "--log", "stdout"}
+			"-i", filepath.Join(dir, filepath.Base(daemon)+".pid"), "-z", zebraSock, "--log", "stdout"}
 	}
 	r.zebra = newProcess(t, "ip", append(common(zebraBin), "-f", zebraConf)...)
-	r.zebra.start(func() bool { _, err := os.Stat(r.zebraSock); return err == nil })
-	r.bgpd = newProcess(t, "ip", append(common(bgpdBin), "-f", r.bgpdFilePath)...)
-	r.bgpd.start(func() bool { _, err := r.vty("show bgp summary json"); return err == nil })
+	r.zebra.start(func() bool { _, err := os.Stat(zebraSock); return err == nil })
+	r.bgpd = newProcess(t, "ip", append(common(bgpdBin), "-f", bgpdPath)...)
+	r.bgpd.start(func() bool {
+		if _, err := os.Stat(filepath.Join(dir, "bgpd.vty")); err != nil {
+			return false
+		}
+		out, err := r.vty("show bgp summary json")
+		return err == nil && strings.Contains(out, "65000") // bgpd itself answered, with its AS
+	})
 	return r
 }
 
