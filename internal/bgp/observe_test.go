@@ -42,7 +42,6 @@ func prefixLine(c Change) string {
 	return fmt.Sprintf("%s %s %s→%s %q at +%v", c.Key, c.Prefix, c.From, c.To, c.Why, c.At.Sub(t0))
 }
 
-
 // TestSubscriberHearsAnnounceWithdrawAnnounceWithReasonsAndSessionChanges drives one speaker
 // on a fake clock toward a GoBGP router: the subscriber hears each prefix enter and leave the
 // RIB once, when it really does (a withdraw held back by hold-down is heard when it happens,

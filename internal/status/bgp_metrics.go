@@ -1,6 +1,7 @@
 package status
 
 import (
+	"fmt"
 	"slices"
 	"sync"
 
@@ -14,6 +15,60 @@ type bgpCollector struct {
 	src func() *BGP // nil until SetBGPSource; nil or a nil result: no BGP series
 
 	sessionUp, sessionState, sessionSince, prefixAnnounced, prefixState *prometheus.Desc
+
+	// Counted as the speaker reports changes (ObserveBGPChange), not read at scrape time: a
+	// flap between two scrapes must count.
+	prefixTransitions, sessionTransitions *prometheus.CounterVec
+}
+
+// bgpSessionStates are RFC 4271's session states as GoBGP spells them.
+func bgpSessionStates() []string {
+	return []string{"IDLE", "CONNECT", "ACTIVE", "OPENSENT", "OPENCONFIRM", "ESTABLISHED"}
+}
+
+// BGPChange is one change of the BGP speaker: a prefix entering or leaving the RIB (what the
+// neighbors are offered) or a session changing state. The daemon publishes it as a "bgp"
+// event, so that the live page shows it at once, and counts it (ObserveBGPChange).
+type BGPChange struct {
+	// Session is true for a session's state change, false for a prefix's.
+	Session bool
+	// Subject is the prefix ("192.0.2.10/32") or the neighbor's address.
+	Subject string
+	// VirtualServer is the virtual server whose change moved a prefix; empty if none did.
+	VirtualServer string
+	// From and To are BGPAnnounced and BGPWithdrawn for a prefix, session states for a session.
+	From, To string
+	// Reason is why, as far as the speaker knows ("quorum lost"); may be empty.
+	Reason string
+}
+
+// Message is the change as the event list shows it, after the subject:
+// "withdrawn -> announced ([192.0.2.10]:tcp:80: quorum gained)".
+func (c BGPChange) Message() string {
+	why := c.Reason
+	if c.VirtualServer != "" && why != "" {
+		why = c.VirtualServer + ": " + why
+	} else if c.VirtualServer != "" {
+		why = c.VirtualServer
+	}
+	if why == "" {
+		return fmt.Sprintf("%s -> %s", c.From, c.To)
+	}
+	return fmt.Sprintf("%s -> %s (%s)", c.From, c.To, why)
+}
+
+// ObserveBGPChange counts c in vigil_bgp_prefix_transitions_total{prefix,to} or
+// vigil_bgp_session_transitions_total{peer,to}. The other values of "to" start at 0 on the
+// first change of a prefix or neighbor, so that a dashboard sees 0 rather than no series.
+func (m *Metrics) ObserveBGPChange(c BGPChange) {
+	vec, all := m.bgp.prefixTransitions, []string{BGPAnnounced, BGPWithdrawn}
+	if c.Session {
+		vec, all = m.bgp.sessionTransitions, bgpSessionStates()
+	}
+	for _, to := range all {
+		vec.WithLabelValues(c.Subject, to)
+	}
+	vec.WithLabelValues(c.Subject, c.To).Inc()
 }
 
 // set replaces the source; nil stops the series.
@@ -35,6 +90,11 @@ func newBGPCollector() *bgpCollector {
 			"1 while the prefix is offered to the BGP neighbors.", []string{"prefix"}, nil),
 		prefixState: prometheus.NewDesc("vigil_bgp_prefix_state",
 			"1 for the current state of the virtual server's route.", []string{"virtual_server", "prefix", "state"}, nil),
+		prefixTransitions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_bgp_prefix_transitions_total",
+			Help: "Times the prefix entered (to=announced) or left (to=withdrawn) the set offered to the BGP neighbors."},
+			[]string{"prefix", "to"}),
+		sessionTransitions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_bgp_session_transitions_total",
+			Help: "BGP session state changes, by the state entered."}, []string{"peer", "to"}),
 	}
 }
 
@@ -44,9 +104,13 @@ func (c *bgpCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.sessionSince
 	ch <- c.prefixAnnounced
 	ch <- c.prefixState
+	c.prefixTransitions.Describe(ch)
+	c.sessionTransitions.Describe(ch)
 }
 
 func (c *bgpCollector) Collect(ch chan<- prometheus.Metric) {
+	c.prefixTransitions.Collect(ch)
+	c.sessionTransitions.Collect(ch)
 	c.mu.Lock()
 	src := c.src
 	c.mu.Unlock()
@@ -59,7 +123,7 @@ func (c *bgpCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	// Every known state has a series, so that a dashboard sees 0 rather than no series: RFC
 	// 4271's session states, and the speaker's prefix states.
-	sessionStates := []string{"IDLE", "CONNECT", "ACTIVE", "OPENSENT", "OPENCONFIRM", "ESTABLISHED"}
+	sessionStates := bgpSessionStates()
 	prefixStates := []string{BGPAnnounced, BGPWithdrawn, BGPPendingAnnounce, BGPPendingWithdraw}
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
@@ -112,4 +176,13 @@ func (c *bgpCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, pfx := range order {
 		gauge(c.prefixAnnounced, one(inRIB[pfx]), pfx)
 	}
+}
+
+// BGPEventKind is the Event.Kind of a BGP change.
+const BGPEventKind = "bgp"
+
+// PublishBGPChange publishes c as an event of kind BGPEventKind about c.Subject, so that the
+// event stream's clients (the live page) refetch the state at once.
+func (h *Hub) PublishBGPChange(c BGPChange) Event {
+	return h.Publish(BGPEventKind, c.Subject, c.Message())
 }
