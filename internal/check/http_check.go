@@ -338,11 +338,7 @@ func (c *HTTPChecker) checkURL(ctx context.Context, u *httpURL) string {
 	if err != nil {
 		return prefix + failReason(ctx, "connect", err)
 	}
-	raw, err := sock.conn(c.opts.Addr)
-	if err != nil {
-		sock.close()
-		return prefix + failReason(ctx, "connect", err)
-	}
+	raw := sock.conn(c.opts.Addr)
 	stop := bindConn(ctx, raw)
 	defer stop()
 	compliant := c.opts.TLS != nil && c.opts.TLS.Compliant

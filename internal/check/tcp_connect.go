@@ -199,14 +199,11 @@ func (s *probeSocket) close() {
 
 // conn hands the connected socket to the netpoller as a net.Conn for a probe that talks over
 // it (HTTP_GET, SSL_GET). Closing it resets the connection.
-func (s *probeSocket) conn(remote netip.AddrPort) (net.Conn, error) {
+func (s *probeSocket) conn(remote netip.AddrPort) net.Conn {
 	if s.file == nil {
 		s.file = os.NewFile(uintptr(s.fd), "tcp probe")
 	}
-	if _, err := s.file.SyscallConn(); err != nil {
-		return nil, err
-	}
-	return &probeConn{File: s.file, remote: net.TCPAddrFromAddrPort(remote)}, nil
+	return &probeConn{File: s.file, remote: net.TCPAddrFromAddrPort(remote)}
 }
 
 // probeConn is a connected socket as a net.Conn: an os.File, whose reads, writes and deadlines

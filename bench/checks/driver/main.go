@@ -333,7 +333,7 @@ func (s *settings) runVigil(n, delay, trials int) (row, []detection) {
 	}
 	log.Printf("vigil: %d real servers in %d virtual servers", 2*n, 2*n/s.perVS)
 	t0 := time.Now()
-	p := s.start(s.vigil, filepath.Join(s.work, fmt.Sprintf("vigil-%d.log", n)), "-f", conf, "--dataplane", "userspace")
+	p := s.start(s.vigil, filepath.Join(s.work, fmt.Sprintf("vigil-%d-%ds%s.log", n, delay, strings.NewReplacer(" ", "-", "(", "", ")", "").Replace(s.label))), "-f", conf, "--dataplane", "userspace")
 	defer s.stopProc(p)
 	s.waitUntil(120*time.Second, "vigil's first check results", func() bool { c, err := s.vigilChecks(); return err == nil && c > 0 })
 	startup := time.Since(t0)
