@@ -170,8 +170,8 @@ func (h *Host) VMACsOn(parent string) ([]string, error) {
 
 // ParentARP is what SetVMACSysctls found on a VMAC's parent before changing it.
 type ParentARP struct {
-	Parent               string
-	ArpIgnore, ArpFilter string // "" for the IPv6 case, where nothing was changed
+	Parent                            string
+	ArpIgnore, ArpFilter, ArpAnnounce string // "" for the IPv6 case, where nothing was changed
 }
 
 // SetVMACSysctls sets the kernel parameters a VMAC needs, as Keepalived does, in the network
@@ -180,7 +180,11 @@ type ParentARP struct {
 //     and for an IPv4 instance accept_local=1, rp_filter=0 (receive adverts on an interface
 //     with no address) and promote_secondaries=1;
 //   - on the parent, for an IPv4 instance: arp_ignore=1 and arp_filter=1, so that the parent
-//     does not answer ARP for the virtual addresses with its own MAC.
+//     does not answer ARP for the virtual addresses with its own MAC; and, beyond Keepalived,
+//     arp_announce=2: a reply from a virtual address to a neighbour not yet in the cache leaves
+//     through the parent (its subnet route came first), and the ARP request for the neighbour
+//     would otherwise carry the virtual address as sender and teach the neighbour the
+//     parent's MAC for it, undoing the VMAC.
 //
 // It returns the parent's previous values for Restore.
 func SetVMACSysctls(vmac, parent string, ipv6 bool) (ParentARP, error) {
@@ -204,19 +208,24 @@ func SetVMACSysctls(vmac, parent string, ipv6 bool) (ParentARP, error) {
 	if prev.ArpFilter, err = readConf(parent, "arp_filter"); err != nil {
 		return prev, err
 	}
-	if err := writeConf(parent, "arp_ignore", "1"); err != nil {
+	if prev.ArpAnnounce, err = readConf(parent, "arp_announce"); err != nil {
 		return prev, err
 	}
-	return prev, writeConf(parent, "arp_filter", "1")
+	for _, kv := range [][2]string{{"arp_ignore", "1"}, {"arp_filter", "1"}, {"arp_announce", "2"}} {
+		if err := writeConf(parent, kv[0], kv[1]); err != nil {
+			return prev, err
+		}
+	}
+	return prev, nil
 }
 
-// Restore puts back the parent's arp_ignore and arp_filter, in the calling thread's network
-// namespace. A parent that is gone is not an error.
+// Restore puts back the parent's arp_ignore, arp_filter and arp_announce, in the calling
+// thread's network namespace. A parent that is gone is not an error.
 func (p ParentARP) Restore() error {
-	if p.ArpIgnore == "" && p.ArpFilter == "" {
-		return nil
-	}
-	for _, kv := range [][2]string{{"arp_ignore", p.ArpIgnore}, {"arp_filter", p.ArpFilter}} {
+	for _, kv := range [][2]string{{"arp_ignore", p.ArpIgnore}, {"arp_filter", p.ArpFilter}, {"arp_announce", p.ArpAnnounce}} {
+		if kv[1] == "" {
+			continue
+		}
 		if err := writeConf(p.Parent, kv[0], kv[1]); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}

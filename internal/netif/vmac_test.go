@@ -152,12 +152,12 @@ func TestVMACSysctlsAreSetAndTheParentRestored(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	if prev.ArpIgnore != "0" || prev.ArpFilter != "0" {
-		t.Errorf("previous parent values = %+v, want 0 and 0", prev)
+	if prev.ArpIgnore != "0" || prev.ArpFilter != "0" || prev.ArpAnnounce != "0" {
+		t.Errorf("previous parent values = %+v, want 0, 0 and 0", prev)
 	}
 	for _, c := range []struct{ link, key, want string }{
 		{"vrrp.7", "arp_ignore", "1"}, {"vrrp.7", "accept_local", "1"}, {"vrrp.7", "rp_filter", "0"},
-		{"vrrp.7", "promote_secondaries", "1"}, {"eth0", "arp_ignore", "1"}, {"eth0", "arp_filter", "1"},
+		{"vrrp.7", "promote_secondaries", "1"}, {"eth0", "arp_ignore", "1"}, {"eth0", "arp_filter", "1"}, {"eth0", "arp_announce", "2"},
 	} {
 		if got := readConfIn(t, ns, c.link, c.key); got != c.want {
 			t.Errorf("%s %s = %s, want %s", c.link, c.key, got, c.want)
@@ -168,8 +168,10 @@ func TestVMACSysctlsAreSetAndTheParentRestored(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	if a, f := readConfIn(t, ns, "eth0", "arp_ignore"), readConfIn(t, ns, "eth0", "arp_filter"); a != "0" || f != "0" {
-		t.Errorf("parent after Restore: arp_ignore %s arp_filter %s, want 0 0", a, f)
+	for _, k := range []string{"arp_ignore", "arp_filter", "arp_announce"} {
+		if v := readConfIn(t, ns, "eth0", k); v != "0" {
+			t.Errorf("parent after Restore: %s %s, want 0", k, v)
+		}
 	}
 	// The process's own namespace was not touched.
 	if _, err := os.Stat("/proc/sys/net/ipv4/conf/vrrp.7"); err == nil {

@@ -113,6 +113,7 @@ type instance struct {
 	garpStop   context.CancelFunc
 	garpDone   chan struct{}
 	notifyQ    chan notifyJob
+	vmac       vmacState
 }
 
 type trackEffect struct {
@@ -211,6 +212,8 @@ func (in *instance) run(ctx context.Context, initial map[string]trackUpdate) {
 		notifyCancel()
 	}()
 
+	// Registered before the socket's Close, so it runs after it and after the resignation.
+	defer in.removeVMAC()
 	if err := in.open(ctx); err != nil {
 		// ctx ended while waiting for the interface: the instance no longer holds its
 		// group in fault, and leaves it.
@@ -420,6 +423,9 @@ func (in *instance) tryOpen() error {
 		if err != nil {
 			return err
 		}
+	}
+	if ifi, err = in.openVMAC(ifi, src); err != nil {
+		return err
 	}
 	cfg := s.fsm
 	cfg.Addr = src

@@ -31,6 +31,7 @@ type spec struct {
 	vips       []netif.Address // virtual_ipaddress then virtual_ipaddress_excluded
 	routes     []netif.Route   // virtual_routes
 	advVIPs    []netip.Addr    // the addresses the adverts carry
+	vmac       *vmacSpec       // use_vmac; nil without
 	garp       garpSpec
 	garpLower  garpSpec
 	notify     notifySpec
@@ -105,8 +106,8 @@ func newSpec(c *config.Config, v *config.VRRPInstance) (*spec, error) {
 	if v.Interface == "" {
 		return nil, fmt.Errorf("vrrp %s: an interface is required (unicast without interface is not supported)", v.Name)
 	}
-	if v.UseVMAC || v.UseIPVLAN {
-		return nil, fmt.Errorf("vrrp %s: use_vmac/use_ipvlan are not supported", v.Name)
+	if v.UseIPVLAN {
+		return nil, fmt.Errorf("vrrp %s: use_ipvlan is not supported", v.Name)
 	}
 	s := &spec{
 		name:      v.Name,
@@ -181,6 +182,9 @@ func newSpec(c *config.Config, v *config.VRRPInstance) (*spec, error) {
 			}
 			s.vips = append(s.vips, a)
 		}
+	}
+	if err := s.applyVMAC(v); err != nil {
+		return nil, err
 	}
 	for _, r := range v.VirtualRoutes {
 		nr, err := toRoute(r, s.ipv6)

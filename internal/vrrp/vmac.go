@@ -1,0 +1,129 @@
+package vrrp
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/netif"
+)
+
+// vmacSpec is an instance's use_vmac: the macvlan the virtual addresses live on, whose MAC is
+// the virtual router's, so that neighbours keep the same MAC for the addresses whichever router
+// is master.
+type vmacSpec struct {
+	name string
+	mac  net.HardwareAddr
+	// xmitBase sends and receives adverts on the base interface (vmac_xmit_base); unicast
+	// adverts always use the base interface (Keepalived requires vmac_xmit_base with unicast
+	// peers: the VMAC has no routes to them).
+	xmitBase bool
+}
+
+// vmacName is the VMAC interface's name: the one given to use_vmac, or Keepalived's default
+// "vrrp.VRID".
+func vmacName(v *config.VRRPInstance) string {
+	if v.VMACName != "" {
+		return v.VMACName
+	}
+	return fmt.Sprintf("vrrp.%d", v.VirtualRouterID)
+}
+
+// applyVMAC sets s up for use_vmac: the VMAC, and the virtual addresses of the instance's family
+// that name no interface moved onto it (as Keepalived's man page says: VIPs and eVIPs "which do
+// not specify a different interface will be configured on the macvlan").
+func (s *spec) applyVMAC(v *config.VRRPInstance) error {
+	if !v.UseVMAC {
+		return nil
+	}
+	if v.VMACAddr != "" {
+		return fmt.Errorf("vrrp %s: use_vmac_addr is not supported", v.Name)
+	}
+	s.vmac = &vmacSpec{name: vmacName(v), mac: netif.VMACAddr(s.vrid, s.ipv6), xmitBase: v.VMACXmitBase}
+	i := 0
+	for _, list := range [][]*config.VirtualIP{v.VirtualIPAddresses, v.VirtualIPAddressesExcluded} {
+		for _, vip := range list {
+			if vip.UseVMAC {
+				return fmt.Errorf("vrrp %s: %s: use_vmac on a virtual address is not supported", v.Name, vip.Pos)
+			}
+			if vip.Dev == "" && vip.Prefix.Addr().Is6() == s.ipv6 {
+				s.vips[i].Link = s.vmac.name
+			}
+			i++
+		}
+	}
+	return nil
+}
+
+// vmacState is what the run goroutine knows of the instance's VMAC.
+type vmacState struct {
+	up     bool // created or adopted, sysctls set
+	parent netif.ParentARP
+}
+
+// openVMAC makes sure the instance's VMAC exists, is up and is set up as Keepalived sets it, and
+// returns the interface adverts go out of and come in on: the VMAC, or base with vmac_xmit_base
+// or unicast peers. src is the instance's address on base (for IPv6, the link-local address the
+// VMAC gets too). Without use_vmac it returns base.
+func (in *instance) openVMAC(base *net.Interface, src netip.Addr) (*net.Interface, error) {
+	s := in.conf()
+	if s.vmac == nil {
+		return base, nil
+	}
+	viaBase := s.vmac.xmitBase || s.unicast
+	v := netif.VMAC{Name: s.vmac.name, Parent: s.ifname, MAC: s.vmac.mac}
+	if s.ipv6 && !viaBase {
+		v.LinkLocal = src
+	}
+	l, err := in.host.EnsureVMAC(v)
+	if err != nil {
+		return nil, err
+	}
+	if !in.vmac.up {
+		// The sysctls are written in the process's namespace, which is the host's: the
+		// daemon's Host comes from netif.Open.
+		prev, err := netif.SetVMACSysctls(s.vmac.name, s.ifname, s.ipv6)
+		if err != nil {
+			return nil, err
+		}
+		in.vmac = vmacState{up: true, parent: prev}
+		if l.Adopted {
+			// A VMAC left by a vigil that died as master still carries the addresses;
+			// the election decides whether they stay.
+			in.log.Info("adopted an existing VMAC interface", "vmac", s.vmac.name)
+			for _, a := range s.vips {
+				if a.Link == s.vmac.name {
+					if err := in.host.DeleteAddress(a); err != nil {
+						in.log.Warn("stale virtual address not removed from VMAC", "address", a.String(), "error", err)
+					}
+				}
+			}
+		} else {
+			in.log.Info("created VMAC interface", "vmac", s.vmac.name, "mac", s.vmac.mac.String(), "parent", s.ifname)
+		}
+	}
+	if viaBase {
+		return base, nil
+	}
+	return netif.Interface(s.vmac.name)
+}
+
+// removeVMAC removes the instance's VMAC when it stops, and restores the parent's ARP sysctls
+// once no other VMAC is left on it (several instances may share a parent).
+func (in *instance) removeVMAC() {
+	s := in.conf()
+	if s.vmac == nil || !in.vmac.up {
+		return
+	}
+	if err := in.host.DeleteVMAC(s.vmac.name); err != nil {
+		in.log.Error("VMAC interface not removed", "vmac", s.vmac.name, "error", err)
+		return
+	}
+	in.vmac.up = false
+	if others, err := in.host.VMACsOn(s.ifname); err == nil && len(others) == 0 {
+		if err := in.vmac.parent.Restore(); err != nil {
+			in.log.Warn("ARP sysctls of the VMAC's parent not restored", "parent", s.ifname, "error", err)
+		}
+	}
+}

@@ -1,0 +1,264 @@
+package vrrp
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vigil-lb/vigil/internal/netif/netiftest"
+	"golang.org/x/sys/unix"
+)
+
+func TestUseVMACPutsTheInstancesAddressesOnTheVMAC(t *testing.T) {
+	tests := []struct {
+		name     string
+		extra    string
+		vips     string
+		wantErr  string
+		wantName string
+		wantMAC  string
+		wantBase bool
+		// wantLinks are the interfaces of the virtual addresses, in order.
+		wantLinks []string
+	}{
+		{name: "default name", extra: "use_vmac", vips: "192.0.2.100/24\n192.0.2.101/24 dev eth1",
+			wantName: "vrrp.51", wantMAC: "00:00:5e:00:01:33", wantLinks: []string{"vrrp.51", "eth1"}},
+		{name: "given name and xmit base", extra: "use_vmac vh51\n  vmac_xmit_base", vips: "192.0.2.100/24",
+			wantName: "vh51", wantMAC: "00:00:5e:00:01:33", wantBase: true, wantLinks: []string{"vh51"}},
+		{name: "IPv6 instance", extra: "use_vmac", vips: "2001:db8::100/64",
+			wantName: "vrrp.51", wantMAC: "00:00:5e:00:02:33", wantLinks: []string{"vrrp.51"}},
+		{name: "no vmac", extra: "", vips: "192.0.2.100/24", wantLinks: []string{"eth0"}},
+		{name: "use_vmac on an address", extra: "use_vmac", vips: "192.0.2.100/24 dev eth1 use_vmac", wantErr: "use_vmac on a virtual address"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := loadConf(t, vrrpConf("x", 3, 100, "1", tc.vips, tc.extra))
+			s, err := newSpec(c, c.VRRPInstances[0])
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("newSpec error %v, want one mentioning %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var links []string
+			for _, a := range s.vips {
+				links = append(links, a.Link)
+			}
+			if strings.Join(links, ",") != strings.Join(tc.wantLinks, ",") {
+				t.Errorf("address links %v, want %v", links, tc.wantLinks)
+			}
+			if tc.wantName == "" {
+				if s.vmac != nil {
+					t.Errorf("vmac %+v without use_vmac", s.vmac)
+				}
+				return
+			}
+			if s.vmac == nil || s.vmac.name != tc.wantName || s.vmac.mac.String() != tc.wantMAC || s.vmac.xmitBase != tc.wantBase {
+				t.Errorf("vmac %+v, want %s %s xmit base %v", s.vmac, tc.wantName, tc.wantMAC, tc.wantBase)
+			}
+		})
+	}
+}
+
+// lan builds a bridge in its own namespace and one namespace per address, each with eth0
+// plugged into the bridge: hosts on one Ethernet segment.
+func lan(t *testing.T, addrs ...string) []string {
+	t.Helper()
+	netiftest.RequireRoot(t)
+	br := netiftest.Namespace(t, "br")
+	netiftest.Run(t, "ip", "-n", br, "link", "add", "br0", "type", "bridge")
+	netiftest.Run(t, "ip", "-n", br, "link", "set", "br0", "up")
+	var out []string
+	for i, a := range addrs {
+		ns := netiftest.Namespace(t, fmt.Sprintf("h%d", i))
+		port := fmt.Sprintf("p%d", i)
+		netiftest.Veth(t, ns, "eth0", br, port)
+		netiftest.Run(t, "ip", "-n", br, "link", "set", port, "master", "br0")
+		netiftest.Addr(t, ns, "eth0", a)
+		out = append(out, ns)
+	}
+	return out
+}
+
+// advertSourceMAC waits up to d for a VRRP advert from src to arrive on eth0 in ns and returns
+// the Ethernet source address of its frame.
+func advertSourceMAC(t *testing.T, ns string, src netip.Addr, d time.Duration) net.HardwareAddr {
+	t.Helper()
+	const ethPIP = 0x0800
+	var fd int
+	netiftest.InNamespace(t, ns, func() {
+		var err error
+		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons16(ethPIP)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ifi, err := net.InterfaceByName("eth0")
+		if err != nil {
+			unix.Close(fd)
+			t.Fatal(err)
+		}
+		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons16(ethPIP), Ifindex: ifi.Index}); err != nil {
+			unix.Close(fd)
+			t.Fatal(err)
+		}
+	})
+	defer unix.Close(fd)
+	tv := unix.NsecToTimeval((100 * time.Millisecond).Nanoseconds())
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 2048)
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		n, _, err := unix.Recvfrom(fd, buf, 0)
+		if err != nil {
+			continue // timeout: look at the deadline again
+		}
+		f := buf[:n]
+		// Ethernet header (14), then IPv4: protocol at 9, source at 12.
+		if n < 14+20 || binary.BigEndian.Uint16(f[12:14]) != ethPIP || f[14+9] != 112 {
+			continue
+		}
+		if s, _ := netip.AddrFromSlice(f[14+12 : 14+16]); s != src {
+			continue
+		}
+		return net.HardwareAddr(bytes.Clone(f[6:12]))
+	}
+	t.Fatalf("no VRRP advert from %s seen on eth0 in %s within %v", src, ns, d)
+	return nil
+}
+
+func htons16(v uint16) uint16 { return v<<8 | v>>8 }
+
+var lladdrRE = regexp.MustCompile(`lladdr ([0-9a-f:]+)`)
+
+// neighbourMAC reaches ip from ns (a TCP connection to a closed port: the refusal proves the
+// address answered) and returns the MAC its neighbour table then has for ip.
+func neighbourMAC(t *testing.T, ns string, ip netip.Addr) string {
+	t.Helper()
+	netiftest.InNamespace(t, ns, func() {
+		c, err := net.DialTimeout("tcp", netip.AddrPortFrom(ip, 9).String(), 2*time.Second)
+		if err == nil {
+			c.Close()
+		} else if !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Fatalf("reach %s from %s: %v (want connection refused)", ip, ns, err)
+		}
+	})
+	out := netiftest.Run(t, "ip", "-n", ns, "neigh", "show", ip.String())
+	m := lladdrRE.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no neighbour entry for %s in %s after a ping: %q", ip, ns, out)
+	}
+	return m[1]
+}
+
+func linkExists(ns, name string) bool {
+	return netiftest.Command(ns, "ip", "link", "show", "dev", name).Run() == nil
+}
+
+func procConf(t *testing.T, ns, link, key string) string {
+	t.Helper()
+	var v string
+	netiftest.InNamespace(t, ns, func() {
+		b, err := os.ReadFile("/proc/sys/net/ipv4/conf/" + link + "/" + key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v = strings.TrimSpace(string(b))
+	})
+	return v
+}
+
+// Two vigils with use_vmac on one LAN with a third host: the VIP answers from the virtual MAC,
+// the adverts leave from it, and after a failover the third host reaches the VIP on the new
+// master with the neighbour entry it already had.
+func TestVMACKeepsTheVirtualAddressesMACAcrossAFailover(t *testing.T) {
+	t.Parallel()
+	hosts := lan(t, "192.0.2.1/24", "192.0.2.2/24", "192.0.2.3/24")
+	nsA, nsB, nsC := hosts[0], hosts[1], hosts[2]
+	vip := netip.MustParseAddr("192.0.2.100")
+	const vmac = "vrrp.51"
+	wantMAC := "00:00:5e:00:01:33"
+	const advert = 200 * time.Millisecond
+	a := startVigil(t, nsA, vrrpConf("a", 3, 150, "0.2", "192.0.2.100/24", "use_vmac"))
+	b := startVigil(t, nsB, vrrpConf("b", 3, 100, "0.2", "192.0.2.100/24", "use_vmac"))
+	waitFor(t, 10*time.Second, "A master with the VIP on its VMAC, B backup with an empty VMAC", func() bool {
+		return a.state("VI_1") == "MASTER" && b.state("VI_1") == "BACKUP" && hasAddr(t, nsA, vmac, vip) &&
+			linkExists(nsB, vmac) && !hasAddr(t, nsB, vmac, vip) && !hasAddr(t, nsA, "eth0", vip)
+	})
+	for _, ns := range []string{nsA, nsB} {
+		if ai, af := procConf(t, ns, "eth0", "arp_ignore"), procConf(t, ns, "eth0", "arp_filter"); ai != "1" || af != "1" {
+			t.Errorf("eth0 in %s: arp_ignore %s arp_filter %s, want 1 and 1", ns, ai, af)
+		}
+	}
+
+	if got := advertSourceMAC(t, nsC, netip.MustParseAddr("192.0.2.1"), 3*time.Second).String(); got != wantMAC {
+		t.Errorf("A's adverts leave from %s, want the virtual MAC %s", got, wantMAC)
+	}
+	if got := neighbourMAC(t, nsC, vip); got != wantMAC {
+		t.Fatalf("the third host reaches %v at %s, want the virtual MAC %s", vip, got, wantMAC)
+	}
+	if st, _ := b.instance("VI_1"); len(st.Dropped) > 0 {
+		t.Errorf("B refused A's adverts on its VMAC: %v", st.Dropped)
+	}
+
+	// A resigns: it removes its VMAC and puts its parent's ARP settings back; B takes over.
+	a.stop(t, 10*time.Second)
+	if linkExists(nsA, vmac) {
+		t.Errorf("A's VMAC still there after it stopped")
+	}
+	if ai := procConf(t, nsA, "eth0", "arp_ignore"); ai != "0" {
+		t.Errorf("A's eth0 arp_ignore %s after stopping, want 0 restored", ai)
+	}
+	waitFor(t, 3*advert+skew(100, advert)+2*time.Second, "B master with the VIP on its VMAC", func() bool {
+		return b.state("VI_1") == "MASTER" && hasAddr(t, nsB, vmac, vip)
+	})
+	// The third host's entry still names the virtual MAC, and the VIP answers there: only
+	// B can answer now.
+	out := netiftest.Run(t, "ip", "-n", nsC, "neigh", "show", vip.String())
+	if !strings.Contains(out, "lladdr "+wantMAC) {
+		t.Errorf("third host's neighbour entry after failover: %q, want %s", out, wantMAC)
+	}
+	if got := neighbourMAC(t, nsC, vip); got != wantMAC {
+		t.Errorf("after failover the third host reaches %v at %s, want %s", vip, got, wantMAC)
+	}
+	if got := advertSourceMAC(t, nsC, netip.MustParseAddr("192.0.2.2"), 3*time.Second).String(); got != wantMAC {
+		t.Errorf("B's adverts leave from %s, want the virtual MAC %s", got, wantMAC)
+	}
+}
+
+// vmac_xmit_base: the addresses still live on the VMAC, but adverts leave from the base
+// interface's own MAC.
+func TestVMACXmitBaseSendsAdvertsFromTheBaseInterface(t *testing.T) {
+	t.Parallel()
+	hosts := lan(t, "192.0.2.1/24", "192.0.2.3/24")
+	nsA, nsC := hosts[0], hosts[1]
+	vip := netip.MustParseAddr("192.0.2.100")
+	a := startVigil(t, nsA, vrrpConf("a", 3, 150, "0.2", "192.0.2.100/24", "use_vmac vh51\n  vmac_xmit_base"))
+	waitFor(t, 10*time.Second, "A master with the VIP on its VMAC", func() bool {
+		return a.state("VI_1") == "MASTER" && hasAddr(t, nsA, "vh51", vip)
+	})
+	ifi := netiftest.Run(t, "ip", "-n", nsA, "-o", "link", "show", "dev", "eth0")
+	base := regexp.MustCompile(`link/ether ([0-9a-f:]+)`).FindStringSubmatch(ifi)
+	if base == nil {
+		t.Fatalf("no MAC for A's eth0: %q", ifi)
+	}
+	if got := advertSourceMAC(t, nsC, netip.MustParseAddr("192.0.2.1"), 3*time.Second).String(); got != base[1] {
+		t.Errorf("adverts leave from %s, want the base interface's %s", got, base[1])
+	}
+	if got := neighbourMAC(t, nsC, vip); got != "00:00:5e:00:01:33" {
+		t.Errorf("the VIP answers at %s, want the virtual MAC", got)
+	}
+}
