@@ -53,3 +53,29 @@ func bgpStatus(st bgp.Status) *status.BGP {
 	}
 	return out
 }
+
+// bgpChangeSink hears the BGP speaker's changes. The checker half is one
+// (daemon.Daemon.BGPChanged): it publishes each change on the event stream, so that the live
+// page shows it at once, and counts it in the metrics.
+type bgpChangeSink interface {
+	BGPChanged(status.BGPChange)
+}
+
+// watchBGP hands every change of sp to sink until the returned function is called. sink is
+// called from the speaker's delivery goroutine, one change at a time, in order.
+func watchBGP(sp *bgp.Speaker, sink bgpChangeSink) (stop func()) {
+	return sp.Subscribe(func(c bgp.Change) { sink.BGPChanged(bgpChange(c)) })
+}
+
+// bgpChange turns a change of the speaker into the status package's terms.
+func bgpChange(c bgp.Change) status.BGPChange {
+	out := status.BGPChange{Session: c.Kind == bgp.SessionChange, VirtualServer: c.Key, From: c.From, To: c.To,
+		Reason: c.Why}
+	switch {
+	case out.Session && c.Peer.IsValid():
+		out.Subject = c.Peer.String()
+	case !out.Session && c.Prefix.IsValid():
+		out.Subject = c.Prefix.String()
+	}
+	return out
+}

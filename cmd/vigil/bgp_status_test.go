@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -311,5 +313,176 @@ virtual_server 127.0.0.1 %d {
 	}
 	if m := get("/metrics"); !strings.Contains(m, `vigil_bgp_prefix_announced{prefix="127.0.0.1/32"} 0`) {
 		t.Errorf("after the withdrawal, metrics say %q", m)
+	}
+}
+
+func TestBGPChangeNamesThePrefixOrPeerAndKeepsStatesAndReason(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   bgp.Change
+		want status.BGPChange
+	}{
+		{"prefix", bgp.Change{Kind: bgp.PrefixChange, Prefix: netip.MustParsePrefix("192.0.2.10/32"), Key: "[192.0.2.10]:tcp:80",
+			From: string(bgp.Withdrawn), To: string(bgp.Announced), Why: "quorum gained"},
+			status.BGPChange{Subject: "192.0.2.10/32", VirtualServer: "[192.0.2.10]:tcp:80", From: status.BGPWithdrawn,
+				To: status.BGPAnnounced, Reason: "quorum gained"}},
+		{"session", bgp.Change{Kind: bgp.SessionChange, Peer: netip.MustParseAddr("2001:db8::fe"), AS: 65000,
+			From: "ESTABLISHED", To: "IDLE", Why: "vigil is shutting down"},
+			status.BGPChange{Session: true, Subject: "2001:db8::fe", From: "ESTABLISHED", To: "IDLE", Reason: "vigil is shutting down"}},
+		{"session without an address", bgp.Change{Kind: bgp.SessionChange, From: "IDLE", To: "ACTIVE"},
+			status.BGPChange{Session: true, From: "IDLE", To: "ACTIVE"}},
+	} {
+		if got := bgpChange(tc.in); got != tc.want {
+			t.Errorf("%s: got %+v, want %+v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// statusSink is what the checker half does with a BGP change (daemon.Daemon.BGPChanged):
+// publish it on the event stream and count it.
+type statusSink struct {
+	hub     *status.Hub
+	metrics *status.Metrics
+}
+
+func (s statusSink) BGPChanged(c status.BGPChange) {
+	s.hub.PublishBGPChange(c)
+	s.metrics.ObserveBGPChange(c)
+}
+
+type bgpOnlySource struct{ bgp func() *status.BGP }
+
+func (s bgpOnlySource) Snapshot() status.Snapshot { return status.Snapshot{BGP: s.bgp()} }
+
+// TestBGPChangesReachTheEventStreamAtOnceAndAreCounted runs a real speaker toward a GoBGP
+// router on loopback, watched as serve watches it, and reads the status server's event
+// stream as the live page does: the session coming up and the address being announced and
+// withdrawn each arrive as a "bgp" change event, after which the API already shows the new
+// state, and the transition counters count them.
+func TestBGPChangesReachTheEventStreamAtOnceAndAreCounted(t *testing.T) {
+	routerPort := bgpRouter(t, "127.0.0.2", "127.0.0.1")
+	sp, err := bgp.New(bgp.Config{LocalAS: 65001, RouterID: netip.MustParseAddr("192.0.2.1"), ListenPort: -1,
+		Neighbors: []bgp.Neighbor{{Address: netip.MustParseAddr("127.0.0.2"), AS: 65000, Port: uint32(routerPort),
+			LocalAddress: netip.MustParseAddr("127.0.0.1")}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub, metrics := status.NewHub(50, time.Now), status.NewMetrics()
+	src := bgpStatusSource(sp, time.Second)
+	metrics.SetBGPSource(src)
+	srv := httptest.NewServer(status.NewHandler(bgpOnlySource{src}, hub, metrics.Handler()))
+	t.Cleanup(srv.Close)
+	t.Cleanup(watchBGP(sp, statusSink{hub, metrics}))
+
+	// The event stream, read as the page's EventSource reads it.
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/api/v1/events", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	rd := bufio.NewReader(resp.Body)
+	if line, err := rd.ReadString('\n'); err != nil || !strings.HasPrefix(line, "retry:") {
+		t.Fatalf("first line %q, %v", line, err)
+	}
+	events := make(chan status.Event, 64)
+	go func() {
+		defer close(events)
+		name := ""
+		for {
+			line, err := rd.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if n, ok := strings.CutPrefix(line, "event: "); ok {
+				name = strings.TrimSpace(n)
+			}
+			if data, ok := strings.CutPrefix(line, "data: "); ok && name == "change" {
+				var ev status.Event
+				if json.Unmarshal([]byte(data), &ev) == nil {
+					events <- ev
+				}
+			}
+		}
+	}()
+	// await reads events until one about subject whose message starts with prefix.
+	await := func(limit time.Duration, subject, prefix string) status.Event {
+		t.Helper()
+		timeout := time.After(limit)
+		for {
+			select {
+			case ev, ok := <-events:
+				if !ok {
+					t.Fatalf("event stream ended before %s %q", subject, prefix)
+				}
+				b, _ := json.Marshal(ev)
+				t.Logf("event %s", b)
+				if ev.Kind == "bgp" && ev.Subject == subject && strings.HasPrefix(ev.Message, prefix) {
+					return ev
+				}
+			case <-timeout:
+				t.Fatalf("no bgp event %s %q within %v", subject, prefix, limit)
+			}
+		}
+	}
+	apiPrefix := func() status.BGPPrefix {
+		t.Helper()
+		r, err := http.Get(srv.URL + "/api/v1/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Body.Close()
+		var s status.Snapshot
+		if err := json.NewDecoder(r.Body).Decode(&s); err != nil || s.BGP == nil || len(s.BGP.Prefixes) != 1 {
+			t.Fatalf("status: %v %+v", err, s.BGP)
+		}
+		return s.BGP.Prefixes[0]
+	}
+
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sp.Run(runCtx) }()
+	t.Cleanup(func() {
+		stop()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return within 10s of cancel")
+		}
+	})
+	// GoBGP's first connection attempt comes 1 to 2 s after the neighbor is added.
+	await(10*time.Second, "127.0.0.2", "OPENCONFIRM -> ESTABLISHED")
+
+	pfx := netip.MustParsePrefix("192.0.2.10/32")
+	sp.Announce("vs1", bgp.Route{Prefix: pfx}, "quorum gained")
+	ev := await(2*time.Second, "192.0.2.10/32", "withdrawn -> announced")
+	if ev.Message != "withdrawn -> announced (vs1: quorum gained)" {
+		t.Errorf("announce event says %q", ev.Message)
+	}
+	if p := apiPrefix(); !p.InRIB || p.State != status.BGPAnnounced {
+		t.Errorf("after the announce event the API shows %+v, want announced and in the RIB", p)
+	}
+	sp.Withdraw("vs1", pfx, "quorum lost")
+	await(2*time.Second, "192.0.2.10/32", "announced -> withdrawn (vs1: quorum lost)")
+	if p := apiPrefix(); p.InRIB || p.State != status.BGPWithdrawn {
+		t.Errorf("after the withdraw event the API shows %+v, want withdrawn", p)
+	}
+
+	r, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	for _, want := range []string{
+		`vigil_bgp_prefix_transitions_total{prefix="192.0.2.10/32",to="announced"} 1`,
+		`vigil_bgp_prefix_transitions_total{prefix="192.0.2.10/32",to="withdrawn"} 1`,
+		`vigil_bgp_session_transitions_total{peer="127.0.0.2",to="ESTABLISHED"} 1`,
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 }
