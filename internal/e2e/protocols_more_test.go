@@ -8,8 +8,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -18,12 +21,14 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/vigil-lb/vigil/internal/daemon"
+	"github.com/vigil-lb/vigil/internal/netlab"
 )
 
 // The tests in this file break one real server at a time while a client sends traffic through
@@ -33,29 +38,127 @@ import (
 // traffic again. Each logs one "result:" line per failure: check kind, address family, measured
 // detection time, bound, and the failed requests before and after the removal.
 
-// lbFamily is an address family the tests run over, on the loopback.
+// lbFamily is where a test's virtual server and its three real servers live.
 type lbFamily struct {
-	name string // "IPv4" or "IPv6"
-	host string // the loopback address
+	name string
+	vip  string    // the address the virtual server listens on, in the test's namespace
+	srv  [3]lbHost // the real servers' addresses
 }
 
-func loopbackFamilies() []lbFamily {
-	return []lbFamily{{"IPv4", "127.0.0.1"}, {"IPv6", "::1"}}
+// lbHost is an address a server listens on, in the namespace ns or, when ns is nil, in the
+// test's own.
+type lbHost struct {
+	ns   *netlab.Namespace
+	addr string
 }
 
-// requireFamily skips t when the family's loopback address cannot be bound (IPv6 disabled), or
-// fails it when CI is set.
-func requireFamily(t *testing.T, fam lbFamily) {
+// port returns a port for a server on h: a free one here, or 8080 in a namespace the test
+// made, where nothing else listens and every server has its own address.
+func (h lbHost) port(t *testing.T, udp bool) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(fam.host, "0"))
+	if h.ns != nil {
+		return 8080
+	}
+	return freePort(t, h.addr, udp)
+}
+
+// lbPlace names a family and how to set it up.
+type lbPlace struct {
+	name  string
+	setup func(t *testing.T) lbFamily
+}
+
+// lbFamilies are the places the protocol tests run in: the IPv4 and the IPv6 loopback, and
+// IPv6 over a veth link into a namespace (2001:db8::/32), where neighbour discovery and ICMPv6
+// cross a real link.
+func lbFamilies() []lbPlace {
+	loopback := func(name, host string) func(t *testing.T) lbFamily {
+		return func(t *testing.T) lbFamily {
+			t.Helper()
+			requireLoopback(t, name, host)
+			h := lbHost{addr: host}
+			return lbFamily{name: name, vip: host, srv: [3]lbHost{h, h, h}}
+		}
+	}
+	return []lbPlace{
+		{"IPv4", loopback("IPv4", "127.0.0.1")},
+		{"IPv6", loopback("IPv6", "::1")},
+		{"IPv6link", ipv6Link},
+	}
+}
+
+// requireLoopback skips t when host, a loopback address, cannot be bound (IPv6 disabled), or
+// fails it when CI is set.
+func requireLoopback(t *testing.T, name, host string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err == nil {
 		ln.Close()
 		return
 	}
 	if os.Getenv("CI") != "" {
-		t.Fatalf("%s loopback %s is not usable (%v), and CI is set", fam.name, fam.host, err)
+		t.Fatalf("%s loopback %s is not usable (%v), and CI is set", name, host, err)
 	}
-	t.Skipf("%s loopback %s is not usable (%v); skipping", fam.name, fam.host, err)
+	t.Skipf("%s loopback %s is not usable (%v); skipping", name, host, err)
+}
+
+// ipv6Subnets numbers the /64s this process takes from 2001:db8::/32.
+var ipv6Subnets atomic.Int32
+
+// ipv6Link builds a namespace joined to the test's by a veth pair on a /64 of 2001:db8::/32
+// (picked from the process id and a counter, so that parallel tests and processes do not
+// share one): the virtual server listens on the host's end (::1), the real servers on three
+// addresses of the namespace's end (::2, ::3, ::4). ICMPv6 errors are not rate limited in the
+// namespace, so that every probe to a closed UDP port hears its port unreachable, as on the
+// loopback (which the kernel never limits).
+func ipv6Link(t *testing.T) lbFamily {
+	t.Helper()
+	netlab.Require(t)
+	ns := netlab.NewNamespace(t, "v6")
+	prefix := fmt.Sprintf("2001:db8:%x:%x::", ipv6Subnets.Add(1), os.Getpid()%0xffff)
+	ns.Run(t, "sysctl", "-qw", "net.ipv6.icmp.ratelimit=0")
+	link := netlab.NewVeth(t, ns, prefix+"1/64", prefix+"2/64")
+	for _, a := range []string{"3", "4"} {
+		ns.Run(t, "ip", "-6", "addr", "add", prefix+a+"/64", "dev", link.Peer, "nodad")
+	}
+	// Duplicate address detection holds both ends' first addresses for about a second; a
+	// tentative address cannot be bound.
+	waitFor(t, 10*time.Second, "duplicate address detection on "+prefix+"/64", func() bool {
+		out, err := exec.Command("ip", "-6", "addr", "show", "dev", link.Host, "tentative").CombinedOutput()
+		out2, err2 := exec.Command("ip", "netns", "exec", ns.Name, "ip", "-6", "addr", "show", "dev", link.Peer, "tentative").CombinedOutput()
+		return err == nil && err2 == nil && len(bytes.TrimSpace(out)) == 0 && len(bytes.TrimSpace(out2)) == 0
+	})
+	f := lbFamily{name: "IPv6link", vip: netip.MustParseAddr(prefix + "1").String()}
+	for i := range f.srv {
+		f.srv[i] = lbHost{ns: ns, addr: netip.MustParseAddr(fmt.Sprintf("%s%d", prefix, i+2)).String()}
+	}
+	return f
+}
+
+// inNetns runs fn on an OS thread that joined ns (or here when ns is nil); the sockets fn opens
+// stay in ns whichever thread uses them later.
+func inNetns(ns *netlab.Namespace, fn func() error) error {
+	if ns == nil {
+		return fn()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		// The thread never returns to the test's namespace: without UnlockOSThread, Go ends it
+		// with this goroutine.
+		runtime.LockOSThread()
+		f, err := os.Open(filepath.Join("/var/run/netns", ns.Name))
+		if err != nil {
+			errc <- fmt.Errorf("open namespace %s: %w", ns.Name, err)
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("join namespace %s: %w", ns.Name, err)
+			return
+		}
+		errc <- fn()
+	}()
+	return <-errc
 }
 
 // vsOpen opens a virtual_server block on host:port.
@@ -63,23 +166,24 @@ func vsOpen(b *strings.Builder, host string, port int, protocol, algo, extra str
 	fmt.Fprintf(b, "virtual_server %s %d {\n  lb_algo %s\n  lb_kind NAT\n  protocol %s\n%s", host, port, algo, protocol, extra)
 }
 
-// listenRetry binds network/addr, retrying for a second while the address is still in use (a
+// listenRetry binds network/addr in ns, retrying for a second while the address is still in use (a
 // server restarted on its port right after it closed).
-func listenRetry(t *testing.T, network, addr string) (net.Listener, net.PacketConn) {
+func listenRetry(t *testing.T, ns *netlab.Namespace, network, addr string) (net.Listener, net.PacketConn) {
 	t.Helper()
 	deadline := time.Now().Add(time.Second)
 	for {
-		var err error
-		if network == "tcp" {
-			var ln net.Listener
-			if ln, err = net.Listen("tcp", addr); err == nil {
-				return ln, nil
+		var ln net.Listener
+		var pc net.PacketConn
+		err := inNetns(ns, func() (err error) {
+			if network == "tcp" {
+				ln, err = net.Listen("tcp", addr)
+			} else {
+				pc, err = net.ListenPacket("udp", addr)
 			}
-		} else {
-			var pc net.PacketConn
-			if pc, err = net.ListenPacket("udp", addr); err == nil {
-				return nil, pc
-			}
+			return err
+		})
+		if err == nil {
+			return ln, pc
 		}
 		if !errors.Is(err, syscall.EADDRINUSE) || time.Now().After(deadline) {
 			t.Fatalf("listen %s %s: %v", network, addr, err)
@@ -93,15 +197,16 @@ func listenRetry(t *testing.T, network, addr string) (net.Listener, net.PacketCo
 // address, which names it to a client behind the balancer.
 type webBackend struct {
 	t       *testing.T
+	ns      *netlab.Namespace
 	addr    string
 	failing atomic.Bool
 	mu      sync.Mutex
 	srv     *http.Server
 }
 
-func startWebBackend(t *testing.T, host string) *webBackend {
+func startWebBackend(t *testing.T, h lbHost) *webBackend {
 	t.Helper()
-	b := &webBackend{t: t, addr: net.JoinHostPort(host, fmt.Sprint(freePort(t, host, false)))}
+	b := &webBackend{t: t, ns: h.ns, addr: net.JoinHostPort(h.addr, fmt.Sprint(h.port(t, false)))}
 	b.start()
 	t.Cleanup(b.stop)
 	return b
@@ -109,7 +214,7 @@ func startWebBackend(t *testing.T, host string) *webBackend {
 
 func (b *webBackend) start() {
 	b.t.Helper()
-	ln, _ := listenRetry(b.t, "tcp", b.addr)
+	ln, _ := listenRetry(b.t, b.ns, "tcp", b.addr)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if b.failing.Load() {
@@ -315,16 +420,16 @@ func httpThrough(vip string) func(ctx context.Context) (string, error) {
 // a third that stays healthy. Requests go through the virtual address all along.
 func TestTCPAndHTTPChecksOverBothFamiliesRemoveAndReturnWhileTrafficFlows(t *testing.T) {
 	t.Parallel()
-	for _, fam := range loopbackFamilies() {
-		t.Run(fam.name, func(t *testing.T) {
+	for _, place := range lbFamilies() {
+		t.Run(place.name, func(t *testing.T) {
 			t.Parallel()
-			requireFamily(t, fam)
-			tcpB, httpB, steady := startWebBackend(t, fam.host), startWebBackend(t, fam.host), startWebBackend(t, fam.host)
+			fam := place.setup(t)
+			tcpB, httpB, steady := startWebBackend(t, fam.srv[0]), startWebBackend(t, fam.srv[1]), startWebBackend(t, fam.srv[2])
 			tm := timing{D: 300 * time.Millisecond, R: 1, B: 100 * time.Millisecond, T: 500 * time.Millisecond}
-			vport := freePort(t, fam.host, false)
-			vip := net.JoinHostPort(fam.host, fmt.Sprint(vport))
+			vport := freePort(t, fam.vip, false)
+			vip := net.JoinHostPort(fam.vip, fmt.Sprint(vport))
 			var b strings.Builder
-			vsOpen(&b, fam.host, vport, "TCP", "rr", "  delay_loop 0.3\n  retry 1\n  delay_before_retry 0.1\n")
+			vsOpen(&b, fam.vip, vport, "TCP", "rr", "  delay_loop 0.3\n  retry 1\n  delay_before_retry 0.1\n")
 			h, p := splitAddr(t, tcpB.addr)
 			fmt.Fprintf(&b, "  real_server %s %s {\n    TCP_CHECK {\n      connect_timeout 0.5\n    }\n  }\n", h, p)
 			for _, be := range []*webBackend{httpB, steady} {
@@ -354,6 +459,7 @@ func TestTCPAndHTTPChecksOverBothFamiliesRemoveAndReturnWhileTrafficFlows(t *tes
 // with ICMP port unreachable, and come back on the same port.
 type udpBackend struct {
 	t      *testing.T
+	ns     *netlab.Namespace
 	addr   string
 	silent atomic.Bool
 	mu     sync.Mutex
@@ -361,9 +467,9 @@ type udpBackend struct {
 	wg     sync.WaitGroup
 }
 
-func startUDPBackend(t *testing.T, host string) *udpBackend {
+func startUDPBackend(t *testing.T, h lbHost) *udpBackend {
 	t.Helper()
-	b := &udpBackend{t: t, addr: net.JoinHostPort(host, fmt.Sprint(freePort(t, host, true)))}
+	b := &udpBackend{t: t, ns: h.ns, addr: net.JoinHostPort(h.addr, fmt.Sprint(h.port(t, true)))}
 	b.start()
 	t.Cleanup(b.close)
 	return b
@@ -371,7 +477,7 @@ func startUDPBackend(t *testing.T, host string) *udpBackend {
 
 func (b *udpBackend) start() {
 	b.t.Helper()
-	_, pc := listenRetry(b.t, "udp", b.addr)
+	_, pc := listenRetry(b.t, b.ns, "udp", b.addr)
 	b.mu.Lock()
 	b.conn = pc
 	b.mu.Unlock()
@@ -438,16 +544,16 @@ func udpThrough(vip string) func(ctx context.Context) (string, error) {
 // require_reply, Keepalived's default, takes out one whose port is closed.
 func TestUDPCheckOverBothFamiliesRemovesUnreachableAndSilentServersWhileUDPTrafficFlows(t *testing.T) {
 	t.Parallel()
-	for _, fam := range loopbackFamilies() {
-		t.Run(fam.name, func(t *testing.T) {
+	for _, place := range lbFamilies() {
+		t.Run(place.name, func(t *testing.T) {
 			t.Parallel()
-			requireFamily(t, fam)
-			a, s, c := startUDPBackend(t, fam.host), startUDPBackend(t, fam.host), startUDPBackend(t, fam.host)
+			fam := place.setup(t)
+			a, s, c := startUDPBackend(t, fam.srv[0]), startUDPBackend(t, fam.srv[1]), startUDPBackend(t, fam.srv[2])
 			tm := timing{D: 300 * time.Millisecond, R: 1, B: 100 * time.Millisecond, T: 500 * time.Millisecond}
-			vport := freePort(t, fam.host, true)
-			vip := net.JoinHostPort(fam.host, fmt.Sprint(vport))
+			vport := freePort(t, fam.vip, true)
+			vip := net.JoinHostPort(fam.vip, fmt.Sprint(vport))
 			var b strings.Builder
-			vsOpen(&b, fam.host, vport, "UDP", "rr", "  delay_loop 0.3\n  retry 1\n  delay_before_retry 0.1\n")
+			vsOpen(&b, fam.vip, vport, "UDP", "rr", "  delay_loop 0.3\n  retry 1\n  delay_before_retry 0.1\n")
 			// "ping" out; the reply must start with "pong" ("70 6f 6e 67").
 			for _, be := range []*udpBackend{a, s} {
 				h, p := splitAddr(t, be.addr)
@@ -486,12 +592,9 @@ type grpcBackend struct {
 	health *health.Server
 }
 
-func startGRPCBackend(t *testing.T, host string) *grpcBackend {
+func startGRPCBackend(t *testing.T, h lbHost) *grpcBackend {
 	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln, _ := listenRetry(t, h.ns, "tcp", net.JoinHostPort(h.addr, fmt.Sprint(h.port(t, false))))
 	g := &grpcBackend{addr: ln.Addr().String(), health: health.NewServer()}
 	g.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	g.health.SetServingStatus("backend/"+g.addr, healthpb.HealthCheckResponse_SERVING)
@@ -537,16 +640,16 @@ func grpcThrough(vip string) func(ctx context.Context) (string, error) {
 // loopback; one of them turns NOT_SERVING and then SERVING again.
 func TestGRPCCheckOverBothFamiliesFollowsTheHealthServiceWhileTrafficFlows(t *testing.T) {
 	t.Parallel()
-	for _, fam := range loopbackFamilies() {
-		t.Run(fam.name, func(t *testing.T) {
+	for _, place := range lbFamilies() {
+		t.Run(place.name, func(t *testing.T) {
 			t.Parallel()
-			requireFamily(t, fam)
-			backends := []*grpcBackend{startGRPCBackend(t, fam.host), startGRPCBackend(t, fam.host), startGRPCBackend(t, fam.host)}
+			fam := place.setup(t)
+			backends := []*grpcBackend{startGRPCBackend(t, fam.srv[0]), startGRPCBackend(t, fam.srv[1]), startGRPCBackend(t, fam.srv[2])}
 			tm := timing{D: 300 * time.Millisecond, R: 1, B: 100 * time.Millisecond, T: 500 * time.Millisecond}
-			vport := freePort(t, fam.host, false)
-			vip := net.JoinHostPort(fam.host, fmt.Sprint(vport))
+			vport := freePort(t, fam.vip, false)
+			vip := net.JoinHostPort(fam.vip, fmt.Sprint(vport))
 			var b strings.Builder
-			vsOpen(&b, fam.host, vport, "TCP", "rr", "  delay_loop 0.3\n  retry 1\n  delay_before_retry 0.1\n")
+			vsOpen(&b, fam.vip, vport, "TCP", "rr", "  delay_loop 0.3\n  retry 1\n  delay_before_retry 0.1\n")
 			for _, be := range backends {
 				h, p := splitAddr(t, be.addr)
 				fmt.Fprintf(&b, "  real_server %s %s {\n    GRPC_CHECK {\n      connect_timeout 0.5\n    }\n  }\n", h, p)
@@ -589,7 +692,8 @@ func TestFileCheckWeighsAndRemovesServersByTheirTrackFileWhileTrafficFlows(t *te
 	}
 	write(verdict, "0")
 	write(weighed, "0")
-	vb, wb, steady := startWebBackend(t, "127.0.0.1"), startWebBackend(t, "127.0.0.1"), startWebBackend(t, "127.0.0.1")
+	lo := lbHost{addr: "127.0.0.1"}
+	vb, wb, steady := startWebBackend(t, lo), startWebBackend(t, lo), startWebBackend(t, lo)
 	// FILE_CHECK has no connect_timeout: a probe is bounded by delay_loop (T = D), and it has no
 	// retry (Keepalived acts on the first value read).
 	tm := timing{D: 300 * time.Millisecond, T: 300 * time.Millisecond}
