@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -28,12 +29,24 @@ func main() {
 	kaBin := flag.String("keepalived", "keepalived", "keepalived binary")
 	trials := flag.Int("trials", 5, "trials per cell")
 	only := flag.String("only", "", "run only cells whose name contains this")
+	soakDur := flag.Duration("soak", 0, "instead of the failover table: soak vigil at advert_int 0.01 under CPU load for this long")
+	soakRT := flag.Int("rt", 0, "soak: vrrp_rt_priority (0: off)")
+	spinners := flag.Int("spinners", runtime.NumCPU(), "soak: busy loops competing for the CPUs")
 	flag.Parse()
 	if *vigilBin == "" {
 		log.Fatal("-vigil is required")
 	}
 	if os.Geteuid() != 0 {
 		log.Fatal("needs root (network namespaces)")
+	}
+	if *soakDur > 0 {
+		r, err := soak(*vigilBin, *soakDur, *soakRT, *spinners)
+		if err != nil {
+			log.Fatalf("soak: %v", err)
+		}
+		fmt.Print(soakHeader)
+		printSoak(r)
+		return
 	}
 	type cell struct {
 		stop    string // "SIGKILL" or "graceful"
@@ -117,8 +130,13 @@ type proc struct {
 }
 
 func start(impl, bin, ns, dir, router string, version, prio int, advert string) (*proc, error) {
+	return startConf(impl, bin, ns, dir, router, conf(router, version, prio, advert))
+}
+
+// startConf starts impl in ns with configuration text c, logging to dir/router.log.
+func startConf(impl, bin, ns, dir, router, c string) (*proc, error) {
 	cfg := filepath.Join(dir, router+".conf")
-	if err := os.WriteFile(cfg, []byte(conf(router, version, prio, advert)), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(c), 0o644); err != nil {
 		return nil, err
 	}
 	var args []string

@@ -102,7 +102,7 @@ func serve(o options, cfg *config.Config, log *slog.Logger) int {
 	if !o.checkOnly && len(cfg.VRRPInstances) > 0 {
 		runner := notify.NewRunner(notify.RunnerOptions{ScriptSecurity: cfg.Global.EnableScriptSecurity, Logger: log})
 		m, err := vrrp.NewManager(cfg, vrrp.ManagerOptions{
-			Logger: log.With("half", "vrrp"), Runner: runner,
+			Logger: log.With("half", "vrrp"), Runner: runner, RealtimePriority: cfg.Global.VRRPRTPriority,
 			OnEvent: func(ev vrrp.Event) {
 				if h.checker != nil {
 					h.checker.VRRPStateChanged(ev.Instance, ev.From.String(), ev.To.String(), ev.Priority)

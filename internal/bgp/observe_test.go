@@ -135,20 +135,22 @@ func TestSubscriberHearsAnnounceWithdrawAnnounceWithReasonsAndSessionChanges(t *
 // TestSubscriberHearsWhichServiceMovedASharedPrefix: with two virtual servers on one
 // address, the prefix moves when the last one is announced, when one fails, and when the
 // failed one is removed, each time with that service's key and reason; a change that does
-// not move the prefix is not heard.
+// not move the prefix (held back, already out, new attributes) is not heard.
 func TestSubscriberHearsWhichServiceMovedASharedPrefix(t *testing.T) {
 	r := startRouter(t, "127.0.0.2", "127.0.0.1")
 	rec := &recorder{}
 	s := startSpeakersOn(t, r, []string{"127.0.0.1"}, nil, clock.Real(),
 		func(s *Speaker) { s.Subscribe(rec.hear) })[0].s
 	pfx := netip.MustParsePrefix(vip)
+	med := uint32(20)
 	s.Withdraw(":443", pfx, "starting without quorum")
-	s.Announce(":80", Route{Prefix: pfx}, "quorum gained")     // held back by :443
-	s.Announce(":443", Route{Prefix: pfx}, "backend up")       // in
-	s.Withdraw(":80", pfx, "quorum lost")                      // out
-	s.Withdraw(":443", pfx, "quorum lost too")                 // already out: nothing
-	s.Announce(":443", Route{Prefix: pfx}, "backend up again") // still held back by :80
-	s.Remove(":80", "removed by reload")                       // in
+	s.Announce(":80", Route{Prefix: pfx}, "quorum gained")       // held back by :443
+	s.Announce(":443", Route{Prefix: pfx}, "backend up")         // in
+	s.Announce(":443", Route{Prefix: pfx, MED: &med}, "med set") // replaced, not moved: nothing
+	s.Withdraw(":80", pfx, "quorum lost")                        // out
+	s.Withdraw(":443", pfx, "quorum lost too")                   // already out: nothing
+	s.Announce(":443", Route{Prefix: pfx}, "backend up again")   // still held back by :80
+	s.Remove(":80", "removed by reload")                         // in
 	waitFor(t, 2*time.Second, "three prefix changes", func() bool { return len(rec.of(PrefixChange)) >= 3 })
 	var lines []string
 	for _, c := range rec.of(PrefixChange) {

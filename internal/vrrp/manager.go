@@ -29,6 +29,9 @@ type ManagerOptions struct {
 	// OnEvent, if set, is called with every state change, from the instance's goroutine: it
 	// must not block.
 	OnEvent func(Event)
+	// RealtimePriority is vrrp_rt_priority: 1-99 makes the process's threads SCHED_RR at that
+	// priority while Run runs (see rt.go); 0 does not.
+	RealtimePriority int
 }
 
 // Manager runs the vrrp_instances of a configuration in the process's network namespace.
@@ -54,6 +57,7 @@ type Manager struct {
 	poolPending map[string]trackUpdate
 	poolWake    chan struct{}
 	wg          sync.WaitGroup
+	rt          realtimeThreads // vrrp_rt_priority
 }
 
 type runningInst struct {
@@ -156,6 +160,11 @@ func (m *Manager) Run(ctx context.Context) error {
 	go func() {
 		defer m.wg.Done()
 		m.deliverPools(ctx)
+	}()
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		m.keepRealtime(ctx)
 	}()
 	linkDone := make(chan struct{})
 	go func() {
