@@ -205,6 +205,7 @@ virtual_server 127.0.0.1 %d {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(watchBGP(sp, d))
 	for name, run := range map[string]func(context.Context) error{"bgp": sp.Run, "checker": d.Run} {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
@@ -295,6 +296,8 @@ virtual_server 127.0.0.1 %d {
 		`vigil_bgp_session_up{peer="127.0.0.2"} 1`,
 		`vigil_bgp_session_state{peer="127.0.0.2",state="ESTABLISHED"} 1`,
 		`vigil_bgp_prefix_announced{prefix="127.0.0.1/32"} 1`,
+		`vigil_bgp_prefix_transitions_total{prefix="127.0.0.1/32",to="announced"} 1`,
+		`vigil_bgp_session_transitions_total{peer="127.0.0.2",to="ESTABLISHED"} 1`,
 		fmt.Sprintf(`vigil_bgp_prefix_state{prefix="127.0.0.1/32",state="announced",virtual_server=%q} 1`, key),
 	} {
 		if !strings.Contains(metrics, want) {
@@ -308,6 +311,16 @@ virtual_server 127.0.0.1 %d {
 		return prefix(s).State == status.BGPWithdrawn && !prefix(s).InRIB
 	})
 	t.Logf("withdrawn: %+v", prefix(s))
+	kinds := map[string]bool{}
+	for _, ev := range s.Events {
+		if ev.Kind == "bgp" {
+			kinds[ev.Subject+" "+ev.Message] = true
+			t.Logf("bgp event: %s %s", ev.Subject, ev.Message)
+		}
+	}
+	if !kinds["127.0.0.2 OPENCONFIRM -> ESTABLISHED"] {
+		t.Errorf("events lack the session coming up")
+	}
 	if !strings.Contains(strings.ToLower(prefix(s).Reason), "quorum") {
 		t.Errorf("withdrawn because %q, want the reason to name the lost quorum", prefix(s).Reason)
 	}

@@ -137,6 +137,10 @@ func serve(o options, cfg *config.Config, log *slog.Logger) int {
 		return 1
 	}
 	h.checker = d
+	if h.bgp != nil {
+		// Before the speaker runs, so that its first session changes are heard too.
+		defer watchBGP(h.bgp, d)()
+	}
 	if o.pidFile != "" {
 		if err := os.WriteFile(o.pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 			log.Error("pid file", "err", err)

@@ -916,3 +916,10 @@ func (d *Daemon) forgetMetricsLocked(vs, rs string) {
 	d.metrics.ServerWeight.DeletePartialMatch(l)
 	d.metrics.Transitions.DeletePartialMatch(l)
 }
+
+// BGPChanged records a change of the BGP speaker on the event stream, so that the live page
+// shows it at once, and in the metrics. cmd/vigil calls it; it does not block.
+func (d *Daemon) BGPChanged(c status.BGPChange) {
+	d.hub.PublishBGPChange(c)
+	d.metrics.ObserveBGPChange(c)
+}
