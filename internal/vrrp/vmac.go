@@ -90,15 +90,8 @@ func (in *instance) openVMAC(base *net.Interface, src netip.Addr) (*net.Interfac
 		in.vmac = vmacState{up: true, parent: prev}
 		if l.Adopted {
 			// A VMAC left by a vigil that died as master still carries the addresses;
-			// the election decides whether they stay.
+			// starting as backup takes them off (fsm: a backup removes every address).
 			in.log.Info("adopted an existing VMAC interface", "vmac", s.vmac.name)
-			for _, a := range s.vips {
-				if a.Link == s.vmac.name {
-					if err := in.host.DeleteAddress(a); err != nil {
-						in.log.Warn("stale virtual address not removed from VMAC", "address", a.String(), "error", err)
-					}
-				}
-			}
 		} else {
 			in.log.Info("created VMAC interface", "vmac", s.vmac.name, "mac", s.vmac.mac.String(), "parent", s.ifname)
 		}

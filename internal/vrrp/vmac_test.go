@@ -344,3 +344,53 @@ func TestVMACXmitBaseSendsAdvertsFromTheBaseInterface(t *testing.T) {
 		t.Errorf("the VIP answers at %s, want the virtual MAC", got)
 	}
 }
+
+// linkIndex is the index of link name in ns.
+func linkIndex(t *testing.T, ns, name string) string {
+	t.Helper()
+	out := netiftest.Run(t, "ip", "-n", ns, "-o", "link", "show", "dev", name)
+	idx, _, ok := strings.Cut(out, ":")
+	if !ok {
+		t.Fatalf("ip link show %s: %q", name, out)
+	}
+	return idx
+}
+
+// A vigil killed as master leaves its VMAC with the VIP on it; started again (at a lower
+// priority, so that it stays backup to the router that took over) it adopts that VMAC, and the
+// stale address goes as a backup's addresses do.
+func TestVMACLeftByAKilledVigilIsAdoptedAndCleaned(t *testing.T) {
+	t.Parallel()
+	hosts := lan(t, "192.0.2.1/24", "192.0.2.2/24")
+	nsA, nsB := hosts[0], hosts[1]
+	vip := netip.MustParseAddr("192.0.2.100")
+	const vmac = "vrrp.51"
+	a := startVigil(t, nsA, vrrpConf("a", 3, 150, "0.2", "192.0.2.100/24", "use_vmac"))
+	waitFor(t, 10*time.Second, "A master with the VIP on its VMAC", func() bool {
+		return a.state("VI_1") == "MASTER" && linkExists(nsA, vmac) && hasAddr(t, nsA, vmac, vip)
+	})
+	idx := linkIndex(t, nsA, vmac)
+	a.cmd.Process.Kill()
+	<-a.done
+	if !linkExists(nsA, vmac) || !hasAddr(t, nsA, vmac, vip) {
+		t.Fatal("a killed vigil left no VMAC with the VIP: nothing to adopt")
+	}
+
+	b := startVigil(t, nsB, vrrpConf("b", 3, 100, "0.2", "192.0.2.100/24", "use_vmac"))
+	waitFor(t, 10*time.Second, "B master with the VIP on its VMAC", func() bool {
+		return b.state("VI_1") == "MASTER" && linkExists(nsB, vmac) && hasAddr(t, nsB, vmac, vip)
+	})
+	a = startVigil(t, nsA, vrrpConf("a", 3, 50, "0.2", "192.0.2.100/24", "use_vmac"))
+	waitFor(t, 10*time.Second, "A back as backup with the stale VIP gone from its VMAC", func() bool {
+		return a.state("VI_1") == "BACKUP" && !hasAddr(t, nsA, vmac, vip)
+	})
+	if got := linkIndex(t, nsA, vmac); got != idx {
+		t.Errorf("A's VMAC has index %s, was %s: recreated, not adopted", got, idx)
+	}
+	if b, _ := os.ReadFile(a.log); !strings.Contains(string(b), "adopted an existing VMAC") {
+		t.Error("A's log does not say it adopted the VMAC")
+	}
+	if st, _ := b.instance("VI_1"); st.State != "MASTER" || st.Transitions != 2 {
+		t.Errorf("B is %s after %d transitions, want MASTER after 2 (INIT->BACKUP->MASTER)", st.State, st.Transitions)
+	}
+}
