@@ -248,6 +248,7 @@ func (b *webBackend) stop() {
 // request is one request a lbTraffic sent through the balancer.
 type lbRequest struct {
 	start   time.Time
+	took    time.Duration
 	backend string // who answered
 	err     error
 }
@@ -274,7 +275,7 @@ func startLBTraffic(t *testing.T, gap time.Duration, do func(ctx context.Context
 				return
 			}
 			c.mu.Lock()
-			c.reqs = append(c.reqs, lbRequest{start: start, backend: backend, err: err})
+			c.reqs = append(c.reqs, lbRequest{start: start, took: time.Since(start), backend: backend, err: err})
 			c.mu.Unlock()
 			select {
 			case <-ctx.Done():
@@ -368,6 +369,11 @@ func breakAndRepair(t *testing.T, d *daemon.Daemon, tr *lbTraffic, f lbFailure) 
 	if out.failed > 0 || out.by[f.addr] > 0 {
 		t.Errorf("%s: after removal %d of %d requests failed (first: %v) and %d reached the removed server; want 0 and 0",
 			f.how, out.failed, out.total, out.firstErr, out.by[f.addr])
+	}
+	for _, r := range tr.since(removed) {
+		if r.err != nil {
+			t.Logf("failed request started %v after the removal, took %v: %v", r.start.Sub(removed), r.took, r.err)
+		}
 	}
 	if len(out.by) == 0 {
 		t.Errorf("%s: after removal no request reached any server", f.how)
@@ -539,9 +545,15 @@ func udpThrough(vip string) func(ctx context.Context) (string, error) {
 
 // TestUDPCheckOverBothFamiliesRemovesUnreachableAndSilentServersWhileUDPTrafficFlows runs a UDP
 // virtual server with three UDP servers behind the userspace balancer, on the IPv4 and the IPv6
-// loopback. UDP_CHECK with require_reply takes out a server whose port is closed (ICMP port
-// unreachable) and one that falls silent (no reply before connect_timeout); UDP_CHECK without
-// require_reply, Keepalived's default, takes out one whose port is closed.
+// loopback and over a link. UDP_CHECK with require_reply takes out a server whose port is
+// closed (ICMP port unreachable) and one that falls silent (no reply before connect_timeout);
+// UDP_CHECK without require_reply, Keepalived's default, takes out one whose port is closed.
+//
+// The virtual server has shutdown_sessions: every request comes from a new socket, but the
+// kernel hands out a source port again sooner or later, and by default a flow to a removed
+// server drains (IPVS too keeps it, dropping its packets, until its 300 s timeout), so a
+// request from a port whose flow went to the removed server would fail. The next test shows
+// that case alone.
 func TestUDPCheckOverBothFamiliesRemovesUnreachableAndSilentServersWhileUDPTrafficFlows(t *testing.T) {
 	t.Parallel()
 	for _, place := range lbFamilies() {
@@ -553,7 +565,7 @@ func TestUDPCheckOverBothFamiliesRemovesUnreachableAndSilentServersWhileUDPTraff
 			vport := freePort(t, fam.vip, true)
 			vip := net.JoinHostPort(fam.vip, fmt.Sprint(vport))
 			var b strings.Builder
-			vsOpen(&b, fam.vip, vport, "UDP", "rr", "  delay_loop 0.3\n  retry 1\n  delay_before_retry 0.1\n")
+			vsOpen(&b, fam.vip, vport, "UDP", "rr", "  delay_loop 0.3\n  retry 1\n  delay_before_retry 0.1\n  shutdown_sessions\n")
 			// "ping" out; the reply must start with "pong" ("70 6f 6e 67").
 			for _, be := range []*udpBackend{a, s} {
 				h, p := splitAddr(t, be.addr)
@@ -580,6 +592,90 @@ func TestUDPCheckOverBothFamiliesRemovesUnreachableAndSilentServersWhileUDPTraff
 			}
 			breakAndRepair(t, d, tr, lbFailure{kind: "UDP_CHECK", fam: fam.name, how: "UDP_CHECK no require_reply: port closed (ICMP)", addr: c.addr, tm: tm,
 				breakIt: c.close, repair: c.start})
+		})
+	}
+}
+
+// TestUDPFlowToARemovedServerDrainsByDefaultAndMovesOnWithShutdownSessions sends from one
+// client socket, so one flow, pinned to whichever of two servers the balancer picked; that
+// server falls silent and UDP_CHECK removes it. By default the flow drains: the client's next
+// datagrams still go to the removed server and go unanswered, while a new socket reaches the
+// other. With shutdown_sessions the flow is cut at the removal and the same socket's next
+// datagram reaches the other server.
+func TestUDPFlowToARemovedServerDrainsByDefaultAndMovesOnWithShutdownSessions(t *testing.T) {
+	t.Parallel()
+	for _, cut := range []bool{false, true} {
+		name := "default"
+		if cut {
+			name = "shutdown_sessions"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			lo := lbHost{addr: "127.0.0.1"}
+			backends := map[string]*udpBackend{}
+			for range 2 {
+				be := startUDPBackend(t, lo)
+				backends[be.addr] = be
+			}
+			tm := timing{D: 300 * time.Millisecond, R: 1, B: 100 * time.Millisecond, T: 500 * time.Millisecond}
+			vport := freeUDPPort(t)
+			vip := fmt.Sprintf("127.0.0.1:%d", vport)
+			extra := "  delay_loop 0.3\n  retry 1\n  delay_before_retry 0.1\n"
+			if cut {
+				extra += "  shutdown_sessions\n"
+			}
+			var b strings.Builder
+			vsOpen(&b, "127.0.0.1", vport, "UDP", "rr", extra)
+			for addr := range backends {
+				h, p := splitAddr(t, addr)
+				fmt.Fprintf(&b, "  real_server %s %s {\n    UDP_CHECK {\n      connect_timeout 0.5\n      payload 70696e67\n      require_reply 706f6e67\n    }\n  }\n", h, p)
+			}
+			b.WriteString("}\n")
+			d := runDaemon(t, loadConfig(t, b.String()))
+			for addr := range backends {
+				checkedUp(t, d, addr, 5*time.Second)
+			}
+			c, err := net.Dial("udp", vip)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			ask := func() (string, error) {
+				if _, err := c.Write([]byte("ping")); err != nil {
+					return "", err
+				}
+				c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+				buf := make([]byte, 512)
+				n, err := c.Read(buf)
+				if err != nil {
+					return "", err
+				}
+				return strings.TrimPrefix(string(buf[:n]), "pong "), nil
+			}
+			pinned, err := ask()
+			if err != nil {
+				t.Fatalf("first datagram through %s: %v", vip, err)
+			}
+			other := ""
+			for addr := range backends {
+				if addr != pinned {
+					other = addr
+				}
+			}
+			backends[pinned].silent.Store(true)
+			expectRemoval(t, d, pinned, tm, time.Now(), "UDP_CHECK: the pinned flow's server fell silent")
+			got, err := ask()
+			t.Logf("%s: the pinned socket's next datagram after the removal of %s: answered by %q, error %v", name, pinned, got, err)
+			if cut {
+				if err != nil || got != other {
+					t.Errorf("with shutdown_sessions the flow to the removed %s was not cut: answer %q, error %v; want %s", pinned, got, err, other)
+				}
+			} else if err == nil {
+				t.Errorf("by default the flow to the removed %s drains, but %q answered the pinned socket", pinned, got)
+			}
+			if got, err := udpThrough(vip)(context.Background()); err != nil || got != other {
+				t.Errorf("a new socket after the removal: answer %q, error %v; want %s", got, err, other)
+			}
 		})
 	}
 }
