@@ -29,9 +29,22 @@
 // member whose master down timer runs out only wants master (fsm.Config.Synced) until every
 // member wants it or is master, then all go MASTER at once (fsm.Machine.ForceMaster); a member
 // leaving MASTER for BACKUP takes the others with it (ForceBackup). The group's notify scripts
-// run when the group as a whole becomes MASTER, BACKUP or FAULT.
+// run when the group as a whole becomes MASTER, BACKUP or FAULT. An address owner in a group
+// does not go MASTER alone: it wants master at once and goes with its group. An instance that
+// cannot open its interface (missing, or without an address) is in FAULT, with its group.
+//
+// A reload keeps each instance's state as Keepalived does: an instance that is the same
+// virtual router (interface, VRID, family, version, unicast mode, source, multicast group and
+// sync group unchanged) takes its new priority, advert_int, addresses, routes, tracking and
+// scripts in place; a master keeps the addresses that stay and advertises at once, without a
+// priority 0 resignation. Only a changed identity restarts an instance.
+//
+// Every instance and sync group state change (and MASTER_RX_LOWER_PRI, and with
+// notify_priority_changes MASTER_PRIORITY/BACKUP_PRIORITY) is written to global_defs
+// notify_fifo and vrrp_notify_fifo in Keepalived's line format; their notify_fifo_script runs
+// with the fifo's path while the fifo is open.
 //
 // Not done: auth_type AH, use_vmac/use_ipvlan, virtual_rules, track_process and track_bfd,
-// notify_fifo, a sync group's notify_stop, check_unicast_src. One socket per instance:
+// a sync group's notify_stop, fifo_write_vrrp_states_on_reload, check_unicast_src. One socket per instance:
 // instances on one interface each read every VRRP packet on it.
 package vrrp

@@ -70,6 +70,9 @@ type instance struct {
 	onEvent func(Event)
 	host    *netif.Host
 
+	// fifos are the Manager's notify fifos (nil before Run and after it).
+	fifos *atomic.Pointer[fifoSet]
+
 	// groupFault is called when the instance's own fault (from what it tracks) rises or
 	// clears, so that its sync group can fault every member together.
 	groupFault func(in *instance, fault bool)
@@ -340,9 +343,8 @@ func (in *instance) setTrack(u trackUpdate, apply func(fsm.Result)) {
 		in.mu.Lock()
 		in.status.EffectivePriority = int(in.m.Priority())
 		in.mu.Unlock()
-		if p := in.m.Priority(); p != before && in.conf().notifyPrio && in.conf().notify.generic != nil {
-			// notify_priority_changes: the generic notify script hears the new priority.
-			in.queueNotify(in.conf().notify.generic, notify.InstanceArgs(in.conf().name, in.m.State().String(), int(p)))
+		if p := in.m.Priority(); p != before {
+			in.priorityChanged(in.m.State(), int(p))
 		}
 		in.refault(apply)
 		return
@@ -546,6 +548,7 @@ func (in *instance) apply(ctx context.Context, r fsm.Result) {
 			if s := in.conf().notify.rxLowerPri; s != nil {
 				in.queueNotify(s, nil)
 			}
+			in.fifoInstance("MASTER_RX_LOWER_PRI", int(in.m.Priority()))
 		}
 	}
 	addr, _ := in.m.Master()
@@ -677,6 +680,7 @@ func (in *instance) entered(st fsm.State) {
 	if n.generic != nil {
 		in.queueNotify(n.generic, notify.InstanceArgs(in.conf().name, st.String(), prio))
 	}
+	in.fifoInstance(st.String(), prio)
 	if in.groupState != nil {
 		for _, j := range in.groupState(in, prev, st) {
 			in.queueNotify(j.script, j.args)

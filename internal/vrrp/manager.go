@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/vigil-lb/vigil/internal/clock"
 	"github.com/vigil-lb/vigil/internal/config"
@@ -53,6 +54,7 @@ type Manager struct {
 	groupSt map[string]fsm.State              // sync group → state last notified
 	ctx     context.Context                   // Run's, nil before Run
 	started bool                              // the instances run (after vrrp_startup_delay)
+	fifo    atomic.Pointer[fifoSet]           // notify fifos, while Run runs
 	// poolPending holds pool reports (PoolHealth) not yet delivered; poolWake signals them.
 	poolPending map[string]trackUpdate
 	poolWake    chan struct{}
@@ -135,6 +137,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	}
 	m.ctx = ctx
 	m.syncTrackers()
+	m.fifo.Store(openFifos(ctx, &m.cfg.Global, m.opts.Runner, m.user, m.log))
 	delay := m.cfg.Global.VRRPStartupDelay.D()
 	m.mu.Unlock()
 	// vrrp_startup_delay: give the host's network time to settle before the first election.
@@ -186,6 +189,10 @@ func (m *Manager) Run(ctx context.Context) error {
 	}
 	m.mu.Unlock()
 	m.wg.Wait()
+	// After the instances: their STOP lines are written.
+	if fs := m.fifo.Swap(nil); fs != nil {
+		fs.close()
+	}
 	m.host.Close()
 	return nil
 }
@@ -194,6 +201,7 @@ func (m *Manager) Run(ctx context.Context) error {
 func (m *Manager) start(s *spec) {
 	in := newInstance(s, m.opts, m.host, m.user)
 	in.groupFault = m.groupFault
+	in.fifos = &m.fifo
 	if s.group != "" {
 		in.groupWant, in.groupState = m.groupWant, m.groupStateChanged
 		if m.members[s.group] == nil {
@@ -352,6 +360,10 @@ func (m *Manager) groupStateChanged(in *instance, from, to fsm.State) []notifyJo
 		if len(group) == 0 {
 			delete(m.members, name)
 			delete(m.groupSt, name)
+			// Keepalived's notify_shutdown ends with each group's STOP.
+			if fs := m.fifo.Load(); fs != nil {
+				fs.group(name, fsm.Stop.String())
+			}
 		}
 	}
 	count := map[fsm.State]int{}
@@ -389,6 +401,9 @@ func (m *Manager) groupStateChanged(in *instance, from, to fsm.State) []notifyJo
 			jobs = append(jobs, notifyJob{script: n.generic, args: notify.GroupArgs(name, next.String())})
 		}
 		m.log.Info("vrrp sync group state changed", "group", name, "state", next.String())
+		if fs := m.fifo.Load(); fs != nil {
+			fs.group(name, next.String())
+		}
 	}
 	ctx := m.ctx
 	m.mu.Unlock()
@@ -566,6 +581,7 @@ func (m *Manager) Reload(cfg *config.Config) error {
 		m.mu.Unlock()
 		return fmt.Errorf("vrrp: reload after shutdown")
 	}
+	m.reloadFifos(cfg)
 	keep := map[string]bool{}
 	var updates []*spec
 	for _, s := range specs {

@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"slices"
 
-	"github.com/vigil-lb/vigil/internal/notify"
 	"github.com/vigil-lb/vigil/internal/vrrp/fsm"
 )
 
@@ -88,8 +87,8 @@ func (in *instance) reconfigure(ctx context.Context, ns *spec, apply func(fsm.Re
 	in.status.VIPs = vips
 	in.mu.Unlock()
 	apply(r)
-	if p := in.m.Priority(); p != before && ns.notifyPrio && ns.notify.generic != nil {
-		in.queueNotify(ns.notify.generic, notify.InstanceArgs(ns.name, in.m.State().String(), int(p)))
+	if p := in.m.Priority(); p != before {
+		in.priorityChanged(in.m.State(), int(p))
 	}
 	in.refault(apply)
 }
