@@ -209,23 +209,54 @@ func speaker(t *testing.T, ns string, ipv6 bool) netip.Addr {
 	return a
 }
 
+// vmacRouter is one router of a VMAC test: a vigil, or a Keepalived (whose state the test only
+// sees through its addresses).
+type vmacRouter struct {
+	v *vigilProc
+	k *keepalived
+}
+
+func startRouter(t *testing.T, ns, conf string, keepalived bool) *vmacRouter {
+	t.Helper()
+	if keepalived {
+		return &vmacRouter{k: startKeepalived(t, ns, conf)}
+	}
+	return &vmacRouter{v: startVigil(t, ns, conf)}
+}
+
+// is reports whether a vigil is in state st; a Keepalived always is, as far as the test knows.
+func (r *vmacRouter) is(st string) bool { return r.v == nil || r.v.state("VI_1") == st }
+
+func (r *vmacRouter) stop(t *testing.T) {
+	t.Helper()
+	if r.v != nil {
+		r.v.stop(t, 10*time.Second)
+	} else {
+		r.k.resign(t, 10*time.Second)
+	}
+}
+
 // Two routers with use_vmac on one LAN with a third host: the VIP answers from the virtual MAC,
-// the adverts leave from it, and after the master resigns the third host reaches the VIP on the
-// new master with the neighbour entry it already had. The master is vigil, or Keepalived with
-// vigil as the backup that takes over.
+// the adverts leave from it, the backup hears them on its own VMAC, and after the master
+// resigns the third host reaches the VIP on the new master with the neighbour entry it already
+// had. Either router may be Keepalived.
 func TestVMACKeepsTheVirtualAddressesMACAcrossAFailover(t *testing.T) {
 	t.Parallel()
+	v4 := []string{"192.0.2.1/24", "192.0.2.2/24", "192.0.2.3/24"}
+	v6 := []string{"2001:db8::1/64", "2001:db8::2/64", "2001:db8::3/64"}
 	tests := []struct {
-		name       string
-		keepalived bool // the first master is Keepalived
-		addrs      []string
-		vip        string
-		mac        string
+		name   string
+		aK, bK bool // the first master A, the backup B is Keepalived
+		addrs  []string
+		vip    string
+		mac    string
 	}{
-		{"IPv4", false, []string{"192.0.2.1/24", "192.0.2.2/24", "192.0.2.3/24"}, "192.0.2.100/24", "00:00:5e:00:01:33"},
-		{"IPv6", false, []string{"2001:db8::1/64", "2001:db8::2/64", "2001:db8::3/64"}, "2001:db8::100/64", "00:00:5e:00:02:33"},
-		{"IPv4 from Keepalived", true, []string{"192.0.2.1/24", "192.0.2.2/24", "192.0.2.3/24"}, "192.0.2.100/24", "00:00:5e:00:01:33"},
-		{"IPv6 from Keepalived", true, []string{"2001:db8::1/64", "2001:db8::2/64", "2001:db8::3/64"}, "2001:db8::100/64", "00:00:5e:00:02:33"},
+		{"IPv4", false, false, v4, "192.0.2.100/24", "00:00:5e:00:01:33"},
+		{"IPv6", false, false, v6, "2001:db8::100/64", "00:00:5e:00:02:33"},
+		{"IPv4 from Keepalived", true, false, v4, "192.0.2.100/24", "00:00:5e:00:01:33"},
+		{"IPv6 from Keepalived", true, false, v6, "2001:db8::100/64", "00:00:5e:00:02:33"},
+		{"IPv4 to Keepalived", false, true, v4, "192.0.2.100/24", "00:00:5e:00:01:33"},
+		{"IPv6 to Keepalived", false, true, v6, "2001:db8::100/64", "00:00:5e:00:02:33"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -236,23 +267,28 @@ func TestVMACKeepsTheVirtualAddressesMACAcrossAFailover(t *testing.T) {
 			ipv6 := vip.Is6()
 			const vmac = "vrrp.51"
 			const advert = 200 * time.Millisecond
-			confA := vrrpConf("a", 3, 150, "0.2", tc.vip, "use_vmac")
-			aState := func() string { return "" }
-			var stopA func()
-			if tc.keepalived {
-				k := startKeepalived(t, nsA, confA)
-				stopA = func() { k.resign(t, 10*time.Second) }
-			} else {
-				a := startVigil(t, nsA, confA)
-				aState = func() string { return a.state("VI_1") }
-				stopA = func() { a.stop(t, 10*time.Second) }
+			// Keepalived leaves the parent's arp_announce alone: its reply to the third host
+			// leaves through eth0, whose ARP request for the third host names the VIP as
+			// sender with eth0's MAC, and the third host takes that MAC for the VIP.
+			kArp := func(keepalived bool) bool { return keepalived && !ipv6 }
+			checkNeighbour := func(when string, keepalived bool) {
+				t.Helper()
+				switch got := neighbourMAC(t, nsC, vip); {
+				case got == tc.mac:
+				case kArp(keepalived):
+					t.Logf("%s: Keepalived's VIP answers at %s, not at the virtual MAC %s (known; vigil sets arp_announce=2 on the parent)", when, got, tc.mac)
+				default:
+					t.Fatalf("%s: the third host reaches %v at %s, want the virtual MAC %s", when, vip, got, tc.mac)
+				}
 			}
-			b := startVigil(t, nsB, vrrpConf("b", 3, 100, "0.2", tc.vip, "use_vmac"))
-			waitFor(t, 10*time.Second, "A master with the VIP on its VMAC, B backup with an empty VMAC", func() bool {
-				return (tc.keepalived || aState() == "MASTER") && b.state("VI_1") == "BACKUP" && linkExists(nsA, vmac) && hasAddr(t, nsA, vmac, vip) &&
+			a := startRouter(t, nsA, vrrpConf("a", 3, 150, "0.2", tc.vip, "use_vmac"), tc.aK)
+			b := startRouter(t, nsB, vrrpConf("b", 3, 100, "0.2", tc.vip, "use_vmac"), tc.bK)
+			settled := func() bool {
+				return a.is("MASTER") && b.is("BACKUP") && linkExists(nsA, vmac) && hasAddr(t, nsA, vmac, vip) &&
 					linkExists(nsB, vmac) && !hasAddr(t, nsB, vmac, vip) && !hasAddr(t, nsA, "eth0", vip)
-			})
-			if !ipv6 {
+			}
+			waitFor(t, 10*time.Second, "A master with the VIP on its VMAC, B backup with an empty VMAC", settled)
+			if !ipv6 && !tc.bK {
 				if ai, af := procConf(t, nsB, "eth0", "arp_ignore"), procConf(t, nsB, "eth0", "arp_filter"); ai != "1" || af != "1" {
 					t.Errorf("B's eth0: arp_ignore %s arp_filter %s, want 1 and 1", ai, af)
 				}
@@ -260,47 +296,44 @@ func TestVMACKeepsTheVirtualAddressesMACAcrossAFailover(t *testing.T) {
 			if got := advertSourceMAC(t, nsC, speaker(t, nsA, ipv6), 3*time.Second).String(); got != tc.mac {
 				t.Errorf("A's adverts leave from %s, want the virtual MAC %s", got, tc.mac)
 			}
-			switch got := neighbourMAC(t, nsC, vip); {
-			case got == tc.mac:
-			case tc.keepalived && !ipv6:
-				// Keepalived leaves the parent's arp_announce alone: its reply to the
-				// third host leaves through eth0, whose ARP request for the third host
-				// names the VIP as sender with eth0's MAC.
-				t.Logf("Keepalived's VIP answers at %s, not at the virtual MAC %s (known; vigil sets arp_announce=2 on the parent)", got, tc.mac)
-			default:
-				t.Fatalf("the third host reaches %v at %s, want the virtual MAC %s", vip, got, tc.mac)
-			}
+			checkNeighbour("A master", tc.aK)
 			// B hears A on its own VMAC (a private-mode macvlan takes the frames sent from
-			// its own MAC address) and stays backup.
-			before, _ := b.instance("VI_1")
+			// its own MAC address) and stays backup past its master down interval.
+			var before InstanceStatus
+			if b.v != nil {
+				before, _ = b.v.instance("VI_1")
+			}
 			time.Sleep(3*advert + skew(100, advert))
-			if st, _ := b.instance("VI_1"); st.State != "BACKUP" || len(st.Dropped) > 0 || st.Transitions != before.Transitions {
-				t.Errorf("B while A is master: %s, transitions %d -> %d, dropped %v", st.State, before.Transitions, st.Transitions, st.Dropped)
+			if !settled() {
+				t.Errorf("not settled after B's master down interval: B took the VIP or A lost it")
+			}
+			if b.v != nil {
+				if st, _ := b.v.instance("VI_1"); st.State != "BACKUP" || len(st.Dropped) > 0 || st.Transitions != before.Transitions {
+					t.Errorf("B while A is master: %s, transitions %d -> %d, dropped %v", st.State, before.Transitions, st.Transitions, st.Dropped)
+				}
 			}
 
 			// A resigns: it removes its VMAC (vigil also puts its parent's ARP settings
 			// back); B takes over.
-			stopA()
+			a.stop(t)
 			if linkExists(nsA, vmac) {
 				t.Errorf("A's VMAC still there after it stopped")
 			}
-			if !tc.keepalived && !ipv6 {
+			if !tc.aK && !ipv6 {
 				if ai := procConf(t, nsA, "eth0", "arp_ignore"); ai != "0" {
 					t.Errorf("A's eth0 arp_ignore %s after stopping, want 0 restored", ai)
 				}
 			}
 			waitFor(t, 3*advert+skew(100, advert)+2*time.Second, "B master with the VIP on its VMAC", func() bool {
-				return b.state("VI_1") == "MASTER" && hasAddr(t, nsB, vmac, vip)
+				return b.is("MASTER") && hasAddr(t, nsB, vmac, vip)
 			})
 			// The third host's entry still names the virtual MAC, and the VIP answers
 			// there: only B can answer now.
 			out := netiftest.Run(t, "ip", "-n", nsC, "neigh", "show", vip.String())
-			if !strings.Contains(out, "lladdr "+tc.mac) && !(tc.keepalived && !ipv6) {
+			if !strings.Contains(out, "lladdr "+tc.mac) && !kArp(tc.aK) {
 				t.Errorf("third host's neighbour entry after failover: %q, want %s", out, tc.mac)
 			}
-			if got := neighbourMAC(t, nsC, vip); got != tc.mac {
-				t.Errorf("after failover the third host reaches %v at %s, want %s", vip, got, tc.mac)
-			}
+			checkNeighbour("B master", tc.bK)
 			if got := advertSourceMAC(t, nsC, speaker(t, nsB, ipv6), 3*time.Second).String(); got != tc.mac {
 				t.Errorf("B's adverts leave from %s, want the virtual MAC %s", got, tc.mac)
 			}
