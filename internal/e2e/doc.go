@@ -2,7 +2,10 @@
 // configuration, loads it with config.Load, runs the real daemon and breaks a real server
 // (nginx, dnsmasq, an SMTP listener, a host in a network namespace, hung and hostile peers),
 // then asserts that the server leaves its pool within the bound the configuration implies and
-// comes back after the configured successes. The package has tests only.
+// comes back after the configured successes. It also proves BGP anycast against a real FRR
+// router with ECMP: two vigil processes announce one address, one loses quorum and its path is
+// withdrawn while a client keeps connecting, and the path returns after the hold-down
+// (bgp_frr_test.go; docs/bgp.md has the setup and the numbers). The package has tests only.
 //
 // The removal bound, for delay_loop D, retry R, delay_before_retry B and timeout T: the failure
 // begins after some probe started, so the next probe starts at most D later (1.05·D with the
