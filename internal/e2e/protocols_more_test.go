@@ -116,7 +116,9 @@ func ipv6Link(t *testing.T) lbFamily {
 	netlab.Require(t)
 	ns := netlab.NewNamespace(t, "v6")
 	prefix := fmt.Sprintf("2001:db8:%x:%x::", ipv6Subnets.Add(1), os.Getpid()%0xffff)
-	ns.Run(t, "sysctl", "-qw", "net.ipv6.icmp.ratelimit=0")
+	if err := inNetns(ns, func() error { return os.WriteFile("/proc/sys/net/ipv6/icmp/ratelimit", []byte("0"), 0o644) }); err != nil {
+		t.Fatalf("namespace %s: no ICMPv6 rate limit: %v", ns.Name, err)
+	}
 	link := netlab.NewVeth(t, ns, prefix+"1/64", prefix+"2/64")
 	for _, a := range []string{"3", "4"} {
 		ns.Run(t, "ip", "-6", "addr", "add", prefix+a+"/64", "dev", link.Peer, "nodad")
