@@ -111,8 +111,9 @@ type Scheduler struct {
 	// create a goroutine per probe.
 	idleWorkers int
 	handoff     chan schedTask
-	armed       time.Time // due time the loop's timer is set for; zero when none
-	idle        bool      // the loop waits for its timer or a wake (tests wait for this)
+	done        chan schedDone // results left by workers that found the lock taken
+	armed       time.Time      // due time the loop's timer is set for; zero when none
+	idle        bool           // the loop waits for its timer or a wake (tests wait for this)
 	running     bool
 	closing     bool
 	runCtx      context.Context
@@ -194,6 +195,7 @@ func NewScheduler(clk clock.Clock, maxInFlight int, logger *slog.Logger, sink fu
 		probes:      map[schedKey]*schedProbe{},
 		wake:        make(chan struct{}, 1),
 		handoff:     make(chan schedTask, maxInFlight),
+		done:        make(chan schedDone, maxInFlight),
 	}
 	s.box.init(sink)
 	return s
@@ -420,20 +422,8 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			p.queued = true
 			s.ready = append(s.ready, p)
 		}
-		for s.inFlight < s.maxInFlight {
-			p, r := s.nextReadyLocked(now)
-			if p == nil {
-				break
-			}
-			s.inFlight++
-			if s.idleWorkers > 0 {
-				s.idleWorkers--
-				s.handoff <- schedTask{p, r} // buffered: never blocks, at most idleWorkers queued
-			} else {
-				s.workers.Add(1)
-				go s.work(p, r)
-			}
-		}
+		s.drainLocked()
+		s.dispatchLocked(now)
 		wait := time.Duration(-1)
 		s.armed = time.Time{}
 		if len(s.due) > 0 {
@@ -460,8 +450,42 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 }
 
+// dispatchLocked starts ready probes on idle workers, or new ones, while slots are free.
+func (s *Scheduler) dispatchLocked(now time.Time) {
+	for s.inFlight < s.maxInFlight {
+		p, r := s.nextReadyLocked(now)
+		if p == nil {
+			return
+		}
+		s.inFlight++
+		if s.idleWorkers > 0 {
+			s.idleWorkers--
+			s.handoff <- schedTask{p, r} // buffered: never blocks, at most idleWorkers queued
+		} else {
+			s.workers.Add(1)
+			go s.work(p, r)
+		}
+	}
+}
+
+// drainLocked completes the probes whose workers found the lock taken and left their results
+// in s.done; those workers wait for the handoff now.
+func (s *Scheduler) drainLocked() {
+	for {
+		select {
+		case d := <-s.done:
+			s.completeLocked(d.p, d.r, d.res, d.at)
+			s.inFlight--
+			s.idleWorkers++
+		default:
+			return
+		}
+	}
+}
+
 func (s *Scheduler) shutdown() {
 	s.mu.Lock()
+	s.drainLocked()
 	s.closing = true
 	for _, p := range s.probes {
 		if p.run != nil {
@@ -544,8 +568,22 @@ func (s *Scheduler) work(p *schedProbe, r *schedRun) {
 			res.Reason = "timed out after " + p.key.timing.timeout.String()
 		}
 		r.cancel()
-		s.mu.Lock()
+		if !s.mu.TryLock() {
+			// Whoever holds the lock, or the loop, completes this probe: hundreds of workers
+			// queueing on one lock, each woken in turn, held the schedule back more than the work
+			// done under it.
+			s.done <- schedDone{p: p, r: r, res: res, at: s.clk.Now()} // never blocks: one per slot
+			s.poke()
+			select {
+			case t := <-s.handoff:
+				p, r = t.p, t.r
+			case <-s.runCtx.Done():
+				return
+			}
+			continue
+		}
 		now := s.clk.Now()
+		s.drainLocked()
 		s.completeLocked(p, r, res, now)
 		if s.closing {
 			p = nil
@@ -559,6 +597,7 @@ func (s *Scheduler) work(p *schedProbe, r *schedRun) {
 				return
 			}
 			s.idleWorkers++
+			s.dispatchLocked(now) // the slots of the results drained above
 			s.mu.Unlock()
 			select {
 			case t := <-s.handoff:
@@ -568,7 +607,24 @@ func (s *Scheduler) work(p *schedProbe, r *schedRun) {
 			}
 			continue
 		}
+		s.dispatchLocked(now)
 		s.mu.Unlock()
+	}
+}
+
+// schedDone is a finished probe waiting to be completed under the lock.
+type schedDone struct {
+	p   *schedProbe
+	r   *schedRun
+	res Result
+	at  time.Time
+}
+
+// poke wakes the loop.
+func (s *Scheduler) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
 	}
 }
 

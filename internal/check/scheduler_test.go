@@ -165,7 +165,7 @@ func (s *Scheduler) boxBusy() bool {
 func (s *Scheduler) idleNow() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.idle && len(s.wake) == 0 && (len(s.ready) == 0 || s.inFlight == s.maxInFlight)
+	return s.idle && len(s.wake) == 0 && len(s.done) == 0 && (len(s.ready) == 0 || s.inFlight == s.maxInFlight)
 }
 
 func (h *schedHarness) shutdown() {
@@ -189,7 +189,7 @@ func (h *schedHarness) settle() {
 			blocked += f.Waiting()
 		}
 		s.mu.Lock()
-		quiet := s.idle && len(s.wake) == 0 && (s.armed.IsZero() || h.clk.PendingAt(s.armed)) && (len(s.ready) == 0 || s.inFlight == s.maxInFlight) && s.inFlight == blocked
+		quiet := s.idle && len(s.wake) == 0 && len(s.done) == 0 && (s.armed.IsZero() || h.clk.PendingAt(s.armed)) && (len(s.ready) == 0 || s.inFlight == s.maxInFlight) && s.inFlight == blocked
 		s.mu.Unlock()
 		if quiet && s.box.empty() && len(s.box.signal) == 0 {
 			return
