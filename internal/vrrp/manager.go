@@ -573,6 +573,7 @@ func (m *Manager) Reload(cfg *config.Config) error {
 	if m.ctx == nil || !m.started {
 		if m.ctx != nil && m.ctx.Err() == nil {
 			m.syncTrackers()
+			m.reloadFifos(cfg)
 		}
 		m.mu.Unlock()
 		return nil

@@ -146,6 +146,19 @@ func TestReloadKeepsMasterAndItsAddressesWithoutResigning(t *testing.T) {
 		t.Errorf("B moved during A's reload: %s, transitions %d -> %d", got.State, beforeB.Transitions, got.Transitions)
 	}
 
+	// The first address removed while master: it goes, the second stays, still no election.
+	a.reload(t, strings.Replace(strings.Replace(confA, "priority 150", "priority 160", 1), "192.0.2.100/24", "192.0.2.101/24", 1))
+	waitFor(t, 5*time.Second, "A without the removed address, reporting one", func() bool {
+		st, _ := a.instance("VI_1")
+		return !hasAddr(t, nsA, "eth0", vip1) && len(st.VIPs) == 1
+	})
+	if !hasAddr(t, nsA, "eth0", vip2) {
+		t.Errorf("A lost %v, which the reload kept", vip2)
+	}
+	if got, _ := a.instance("VI_1"); got.State != "MASTER" || got.Transitions != before.Transitions {
+		t.Errorf("A after removing an address: %s, transitions %d -> %d, VIPs %v", got.State, before.Transitions, got.Transitions, got.VIPs)
+	}
+
 	// Priority 50, below B's 100: B's master down timer runs out (A's adverts are lower)
 	// and it preempts; A yields on B's first advert.
 	mid := time.Now()
