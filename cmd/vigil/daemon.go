@@ -122,6 +122,13 @@ func serve(o options, cfg *config.Config, log *slog.Logger) int {
 	if (o.checkOnly || o.vrrpOnly) && cfg.TracksVirtualServers() {
 		log.Warn("track_virtual_server needs both halves in one process (run without -P/-C): the tracked pools have no effect")
 	}
+	if o.checkOnly {
+		for _, vs := range cfg.VirtualServers {
+			if vs.Announce != nil && vs.Announce.OnlyWhileMaster != "" {
+				log.Warn("announce only_while_master needs the VRRP half in this process (run without -C): the address is never announced", "vs", vs.Name(), "vrrp_instance", vs.Announce.OnlyWhileMaster)
+			}
+		}
+	}
 	if cfg.BGP != nil && !o.vrrpOnly {
 		sp, err := bgp.New(bgpConfig(cfg.BGP), log.With("part", "bgp"))
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -60,6 +61,10 @@ type Announce struct {
 	Communities []string `json:"communities"`
 	MED         *uint32  `json:"med"`
 	LocalPref   *uint32  `json:"local_pref"`
+	// OnlyWhileMaster names a vrrp_instance: the address is announced only while that
+	// instance is MASTER on this node (and the pool has quorum). Empty: quorum alone.
+	OnlyWhileMaster    string `json:"only_while_master,omitempty"`
+	onlyWhileMasterPos Pos
 }
 
 var communityRE = regexp.MustCompile(`^[0-9]{1,5}:[0-9]{1,5}$`)
@@ -138,6 +143,11 @@ func announceKeyword(vs *VirtualServer) keyword {
 			"local_pref": {scalar: func(p *parser, l Line) {
 				bgpUint(p, l, 0, 1<<32-1, func(v uint64) { m := uint32(v); a.LocalPref = &m })
 			}},
+			"only_while_master": {scalar: func(p *parser, l Line) {
+				if name, ok := p.need(l, 1); ok {
+					a.OnlyWhileMaster, a.onlyWhileMasterPos = name, l.Pos
+				}
+			}},
 		}}
 	}}
 }
@@ -194,6 +204,12 @@ func (c *Config) finishBGP(p *parser) {
 		if vs.Kind != VSKindAddress {
 			p.diags.Warnf(vs.Announce.Pos, "announce: only virtual servers with an address can be announced - %s ignored", fmt.Sprint(vs.Name()))
 			vs.Announce = nil
+			continue
+		}
+		// An unknown instance is an error, not a warning: ignoring the condition would
+		// announce from a node that is not master and pull traffic to it.
+		if a := vs.Announce; a.OnlyWhileMaster != "" && !slices.ContainsFunc(c.VRRPInstances, func(in *VRRPInstance) bool { return in.Name == a.OnlyWhileMaster }) {
+			p.diags.Errorf(a.onlyWhileMasterPos, "announce: only_while_master %s: no vrrp_instance of that name", a.OnlyWhileMaster)
 		}
 	}
 }

@@ -114,3 +114,75 @@ virtual_server 127.0.0.1 %d {
 		t.Fatalf("after a reload without announce: %q, want removed", s)
 	}
 }
+
+func TestAnnouncementOnlyWhileItsVRRPInstanceIsMaster(t *testing.T) {
+	b1 := startBackend(t)
+	vsPort := freePort(t)
+	h, p := hostPort(t, b1.addr)
+	cfg := loadText(t, fmt.Sprintf(`bgp {
+  local_as 65001
+  router_id 192.0.2.1
+  neighbor 192.0.2.254 {
+    remote_as 65000
+  }
+}
+virtual_server 127.0.0.1 %d {
+  delay_loop 0.2
+  lb_algo rr
+  lb_kind NAT
+  protocol TCP
+  announce {
+  }
+  real_server %s %s {
+    HTTP_GET {
+      url {
+        path /health
+        status_code 200
+      }
+      connect_timeout 1
+    }
+  }
+}
+`, vsPort, h, p))
+	// Set here rather than written above: the config would need a vrrp_instance on an
+	// interface this machine has (config tests check the reference).
+	cfg.VirtualServers[0].Announce.OnlyWhileMaster = "VI_1"
+	fa := &fakeAnnouncer{state: map[string]string{}, route: map[string]bgp.Route{}}
+	d, err := New(cfg, Options{StatusListen: "off", BGP: fa})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return within 10s of cancel")
+		}
+	})
+	key := cfg.VirtualServers[0].Name()
+	state := func() string { s, _ := fa.get(key); return s }
+	waitFor(t, 3*time.Second, "the pool to reach quorum", func() bool { return d.Snapshot().VirtualServers[0].QuorumUp })
+	if s := state(); s == "announced" {
+		t.Fatalf("announced with quorum before VI_1 reported any state, want withdrawn")
+	}
+	d.VRRPStateChanged("VI_1", "INIT", "BACKUP", 100)
+	if s := state(); s == "announced" {
+		t.Fatalf("announced while VI_1 is BACKUP")
+	}
+	d.VRRPStateChanged("VI_1", "BACKUP", "MASTER", 100)
+	if s := state(); s != "announced" {
+		t.Fatalf("VI_1 MASTER and quorum: %q, want announced", s)
+	}
+	b1.failing.Store(true)
+	waitFor(t, 3*time.Second, "withdrawn when quorum is lost while master", func() bool { return state() == "withdrawn" })
+	b1.failing.Store(false)
+	waitFor(t, 3*time.Second, "announced again when the pool recovers", func() bool { return state() == "announced" })
+	d.VRRPStateChanged("VI_1", "MASTER", "BACKUP", 100)
+	if s := state(); s != "withdrawn" {
+		t.Fatalf("VI_1 back to BACKUP: %q, want withdrawn", s)
+	}
+}

@@ -90,9 +90,12 @@ type Daemon struct {
 	services map[string]*service
 	order    []string // service names in configuration order
 	jobs     map[string]jobRef
-	ctx      context.Context // the Run context, for scripts and data plane calls
-	wake     chan struct{}   // a pool's next change moved earlier
-	scripts  sync.WaitGroup
+	// vrrpStates is each VRRP instance's last state as the VRRP half reported it, for
+	// announce blocks with only_while_master.
+	vrrpStates map[string]string
+	ctx        context.Context // the Run context, for scripts and data plane calls
+	wake       chan struct{}   // a pool's next change moved earlier
+	scripts    sync.WaitGroup
 }
 
 // service is one virtual_server at run time.
@@ -722,9 +725,14 @@ func (d *Daemon) syncAnnounceLocked(svc *service, why string) {
 	}
 	route := bgp.Route{Prefix: netip.PrefixFrom(svc.vs.Address, svc.vs.Address.BitLen()), Communities: a.Communities, MED: a.MED, LocalPref: a.LocalPref}
 	var err error
-	if svc.pool.Desired().QuorumUp {
+	master := a.OnlyWhileMaster == "" || d.vrrpStates[a.OnlyWhileMaster] == "MASTER"
+	switch {
+	case svc.pool.Desired().QuorumUp && master:
 		err = d.opts.BGP.Announce(svc.name, route, why)
-	} else {
+	case !master:
+		st := cmp.Or(d.vrrpStates[a.OnlyWhileMaster], "not yet reported")
+		err = d.opts.BGP.Withdraw(svc.name, route.Prefix, fmt.Sprintf("vrrp instance %s is %s (only_while_master)", a.OnlyWhileMaster, st))
+	default:
 		err = d.opts.BGP.Withdraw(svc.name, route.Prefix, why)
 	}
 	if err != nil {
@@ -735,6 +743,17 @@ func (d *Daemon) syncAnnounceLocked(svc *service, why string) {
 // VRRPStateChanged records a VRRP instance's state change for the status page, the event stream
 // and the metrics. The VRRP half calls it; it does not block.
 func (d *Daemon) VRRPStateChanged(instance, from, to string, priority int) {
+	d.mu.Lock()
+	if d.vrrpStates == nil {
+		d.vrrpStates = map[string]string{}
+	}
+	d.vrrpStates[instance] = to
+	for _, name := range d.order {
+		if svc := d.services[name]; svc != nil && svc.vs.Announce != nil && svc.vs.Announce.OnlyWhileMaster == instance {
+			d.syncAnnounceLocked(svc, fmt.Sprintf("vrrp instance %s became %s", instance, to))
+		}
+	}
+	d.mu.Unlock()
 	d.hub.Publish("vrrp", instance, fmt.Sprintf("%s -> %s (priority %d)", from, to, priority))
 	d.metrics.VRRPChanges.WithLabelValues(instance, to).Inc()
 	for _, st := range []string{"INIT", "BACKUP", "MASTER", "FAULT", "STOP"} {
