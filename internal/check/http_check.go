@@ -171,6 +171,7 @@ type HTTPChecker struct {
 	maxResp  int64
 	bufPool  sync.Pool // *[]byte of maxHTTPHeader bytes, reused between checks
 	hostPort string    // "ip:port" for the Host header when no virtualhost applies
+	okReason string    // the reason of a passed check, made once rather than per probe
 }
 
 // httpURL is a URL prepared for probing.
@@ -179,6 +180,8 @@ type httpURL struct {
 	digest  [md5.Size]byte
 	request []byte
 	codes   string // accepted statuses, for reasons
+	prefix  string // "url <path>: ", which begins every reason about this URL
+
 }
 
 // NewHTTP returns a HTTP_GET (or SSL_GET when opts.TLS is set) of opts.Addr. It fails when a URL
@@ -259,6 +262,7 @@ func NewHTTP(opts HTTPOptions) (*HTTPChecker, error) {
 		}
 		pu.codes = strings.Join(codes, " ")
 		pu.request = c.buildRequest(u)
+		pu.prefix = "url " + u.Path + ": "
 		c.urls = append(c.urls, pu)
 
 		fmt.Fprintf(keyHash, "%s\x00%s\x00%s\x00%s\x00", u.Path, strings.ToLower(u.Digest), pu.codes, u.VirtualHost)
@@ -266,6 +270,11 @@ func NewHTTP(opts HTTPOptions) (*HTTPChecker, error) {
 			fmt.Fprintf(keyHash, "%s\x00%t\x00%d\x00%t\x00%d\x00", u.Regex.String(), u.RegexNoMatch, u.RegexMinOffset, u.RegexMaxOffsetSet, u.RegexMaxOffset)
 		}
 		keyHash.Write([]byte{0xff})
+	}
+
+	c.okReason = strconv.Itoa(len(c.urls)) + " urls ok"
+	if len(c.urls) == 1 {
+		c.okReason = c.urls[0].prefix + "ok"
 	}
 
 	var key strings.Builder
@@ -323,15 +332,12 @@ func (c *HTTPChecker) Check(ctx context.Context) Result {
 			return probeResult(start, false, reason)
 		}
 	}
-	if len(c.urls) == 1 {
-		return probeResult(start, true, "url "+c.urls[0].Path+": ok")
-	}
-	return probeResult(start, true, strconv.Itoa(len(c.urls))+" urls ok")
+	return probeResult(start, true, c.okReason)
 }
 
 // checkURL probes one URL and returns why it failed, or "" when it passed.
 func (c *HTTPChecker) checkURL(ctx context.Context, u *httpURL) string {
-	prefix := "url " + u.Path + ": "
+	prefix := u.prefix
 	// The socket is set to be reset rather than closed once done, as for TCP_CHECK: no TIME_WAIT
 	// left behind per probe.
 	sock, err := c.opts.probeConnect(ctx, false)
