@@ -574,7 +574,9 @@ func (w *twoMasters) check(advert time.Duration) {
 	w.t.Helper()
 	w.end()
 	w.t.Logf("two masters at once: longest %v over %d samples", w.longest, w.samples)
-	if w.samples < 100 {
+	// A floor that shows the sampler ran; under CI load it managed 85 where 200 are usual, so
+	// the floor is not a rate.
+	if w.samples < 20 {
 		w.t.Errorf("only %d samples of both sides' addresses", w.samples)
 	}
 	if w.longest > advert {
