@@ -116,19 +116,23 @@ func ipv6Link(t *testing.T) lbFamily {
 	netlab.Require(t)
 	ns := netlab.NewNamespace(t, "v6")
 	prefix := fmt.Sprintf("2001:db8:%x:%x::", ipv6Subnets.Add(1), os.Getpid()%0xffff)
-	if err := inNetns(ns, func() error { return os.WriteFile("/proc/sys/net/ipv6/icmp/ratelimit", []byte("0"), 0o644) }); err != nil {
-		t.Fatalf("namespace %s: no ICMPv6 rate limit: %v", ns.Name, err)
+	// Duplicate address detection would hold every address for a second or two (a tentative
+	// address cannot be bound): the namespace's interfaces skip it, and the host's end gets
+	// the virtual server's address without it beside the one netlab gives it (::ff, left to
+	// its detection and unused).
+	for _, kv := range [][2]string{{"ipv6/icmp/ratelimit", "0"}, {"ipv6/conf/default/accept_dad", "0"}} {
+		if err := inNetns(ns, func() error { return os.WriteFile("/proc/sys/net/"+kv[0], []byte(kv[1]), 0o644) }); err != nil {
+			t.Fatalf("namespace %s: %s = %s: %v", ns.Name, kv[0], kv[1], err)
+		}
 	}
-	link := netlab.NewVeth(t, ns, prefix+"1/64", prefix+"2/64")
+	link := netlab.NewVeth(t, ns, prefix+"ff/64", prefix+"2/64")
+	netlab.Run(t, "ip", "-6", "addr", "add", prefix+"1/64", "dev", link.Host, "nodad")
 	for _, a := range []string{"3", "4"} {
-		ns.Run(t, "ip", "-6", "addr", "add", prefix+a+"/64", "dev", link.Peer, "nodad")
+		ns.Run(t, "ip", "-6", "addr", "add", prefix+a+"/64", "dev", link.Peer)
 	}
-	// Duplicate address detection holds both ends' first addresses for about a second; a
-	// tentative address cannot be bound.
-	waitFor(t, 10*time.Second, "duplicate address detection on "+prefix+"/64", func() bool {
-		out, err := exec.Command("ip", "-6", "addr", "show", "dev", link.Host, "tentative").CombinedOutput()
-		out2, err2 := exec.Command("ip", "netns", "exec", ns.Name, "ip", "-6", "addr", "show", "dev", link.Peer, "tentative").CombinedOutput()
-		return err == nil && err2 == nil && len(bytes.TrimSpace(out)) == 0 && len(bytes.TrimSpace(out2)) == 0
+	waitFor(t, 10*time.Second, "the addresses of "+prefix+"/64 usable", func() bool {
+		out, err := exec.Command("ip", "netns", "exec", ns.Name, "ip", "-6", "addr", "show", "dev", link.Peer, "tentative").CombinedOutput()
+		return err == nil && len(bytes.TrimSpace(out)) == 0
 	})
 	f := lbFamily{name: "IPv6link", vip: netip.MustParseAddr(prefix + "1").String()}
 	for i := range f.srv {
@@ -364,7 +368,7 @@ func breakAndRepair(t *testing.T, d *daemon.Daemon, tr *lbTraffic, f lbFailure) 
 	removed := time.Now()
 	var before lbTally
 
-	const n = 30
+	const n = 25
 	tr.waitRequests(t, removed, n, 10*time.Second)
 	before = tallyOf(tr.between(broke, removed))
 	out := tallyOf(tr.since(removed))
@@ -422,11 +426,11 @@ func httpThrough(vip string) func(ctx context.Context) (string, error) {
 	}
 }
 
-// TestTCPAndHTTPChecksOverBothFamiliesRemoveAndReturnWhileTrafficFlows runs, on the IPv4 and
-// the IPv6 loopback, a virtual server with three HTTP servers behind the userspace balancer:
+// TestTCPAndHTTPChecksOverIPv4AndIPv6RemoveAndReturnWhileTrafficFlows runs, in each of
+// lbFamilies, a virtual server with three HTTP servers behind the userspace balancer:
 // one under TCP_CHECK whose listener closes, one under HTTP_GET that starts answering 503, and
 // a third that stays healthy. Requests go through the virtual address all along.
-func TestTCPAndHTTPChecksOverBothFamiliesRemoveAndReturnWhileTrafficFlows(t *testing.T) {
+func TestTCPAndHTTPChecksOverIPv4AndIPv6RemoveAndReturnWhileTrafficFlows(t *testing.T) {
 	t.Parallel()
 	for _, place := range lbFamilies() {
 		t.Run(place.name, func(t *testing.T) {
@@ -452,7 +456,7 @@ func TestTCPAndHTTPChecksOverBothFamiliesRemoveAndReturnWhileTrafficFlows(t *tes
 			if _, ok := virtualServer(d, vip); !ok {
 				t.Fatalf("no virtual server listens on %s: %+v", vip, d.Snapshot().VirtualServers)
 			}
-			tr := startLBTraffic(t, 15*time.Millisecond, httpThrough(vip))
+			tr := startLBTraffic(t, 10*time.Millisecond, httpThrough(vip))
 
 			breakAndRepair(t, d, tr, lbFailure{kind: "TCP_CHECK", fam: fam.name, how: "TCP_CHECK: listener closed", addr: tcpB.addr, tm: tm,
 				breakIt: tcpB.stop, repair: tcpB.start})
@@ -545,9 +549,9 @@ func udpThrough(vip string) func(ctx context.Context) (string, error) {
 	}
 }
 
-// TestUDPCheckOverBothFamiliesRemovesUnreachableAndSilentServersWhileUDPTrafficFlows runs a UDP
-// virtual server with three UDP servers behind the userspace balancer, on the IPv4 and the IPv6
-// loopback and over a link. UDP_CHECK with require_reply takes out a server whose port is
+// TestUDPCheckOverIPv4AndIPv6RemovesUnreachableAndSilentServersWhileUDPTrafficFlows runs a UDP
+// virtual server with three UDP servers behind the userspace balancer, in each of lbFamilies.
+// UDP_CHECK with require_reply takes out a server whose port is
 // closed (ICMP port unreachable) and one that falls silent (no reply before connect_timeout);
 // UDP_CHECK without require_reply, Keepalived's default, takes out one whose port is closed.
 //
@@ -556,7 +560,7 @@ func udpThrough(vip string) func(ctx context.Context) (string, error) {
 // server drains (IPVS too keeps it, dropping its packets, until its 300 s timeout), so a
 // request from a port whose flow went to the removed server would fail. The next test shows
 // that case alone.
-func TestUDPCheckOverBothFamiliesRemovesUnreachableAndSilentServersWhileUDPTrafficFlows(t *testing.T) {
+func TestUDPCheckOverIPv4AndIPv6RemovesUnreachableAndSilentServersWhileUDPTrafficFlows(t *testing.T) {
 	t.Parallel()
 	for _, place := range lbFamilies() {
 		t.Run(place.name, func(t *testing.T) {
@@ -583,7 +587,7 @@ func TestUDPCheckOverBothFamiliesRemovesUnreachableAndSilentServersWhileUDPTraff
 			if _, ok := virtualServer(d, vip); !ok {
 				t.Fatalf("no virtual server listens on %s: %+v", vip, d.Snapshot().VirtualServers)
 			}
-			tr := startLBTraffic(t, 15*time.Millisecond, udpThrough(vip))
+			tr := startLBTraffic(t, 10*time.Millisecond, udpThrough(vip))
 
 			breakAndRepair(t, d, tr, lbFailure{kind: "UDP_CHECK", fam: fam.name, how: "UDP_CHECK require_reply: port closed (ICMP)", addr: a.addr, tm: tm,
 				breakIt: a.close, repair: a.start})
@@ -733,10 +737,10 @@ func grpcThrough(vip string) func(ctx context.Context) (string, error) {
 	}
 }
 
-// TestGRPCCheckOverBothFamiliesFollowsTheHealthServiceWhileTrafficFlows runs GRPC_CHECK (a
-// vigil extension) against three gRPC servers from google.golang.org/grpc/health on each
-// loopback; one of them turns NOT_SERVING and then SERVING again.
-func TestGRPCCheckOverBothFamiliesFollowsTheHealthServiceWhileTrafficFlows(t *testing.T) {
+// TestGRPCCheckOverIPv4AndIPv6FollowsTheHealthServiceWhileTrafficFlows runs GRPC_CHECK (a
+// vigil extension) against three gRPC servers from google.golang.org/grpc/health in each of
+// lbFamilies; one of them turns NOT_SERVING and then SERVING again.
+func TestGRPCCheckOverIPv4AndIPv6FollowsTheHealthServiceWhileTrafficFlows(t *testing.T) {
 	t.Parallel()
 	for _, place := range lbFamilies() {
 		t.Run(place.name, func(t *testing.T) {
@@ -757,7 +761,7 @@ func TestGRPCCheckOverBothFamiliesFollowsTheHealthServiceWhileTrafficFlows(t *te
 			for _, be := range backends {
 				checkedUp(t, d, be.addr, 5*time.Second)
 			}
-			tr := startLBTraffic(t, 15*time.Millisecond, grpcThrough(vip))
+			tr := startLBTraffic(t, 10*time.Millisecond, grpcThrough(vip))
 			bad := backends[0]
 			breakAndRepair(t, d, tr, lbFailure{kind: "GRPC_CHECK", fam: fam.name, how: "GRPC_CHECK: SERVING -> NOT_SERVING", addr: bad.addr, tm: tm,
 				breakIt: func() { bad.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING) },
