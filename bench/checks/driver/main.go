@@ -341,7 +341,7 @@ func (s *settings) runVigil(n, delay, trials int) (row, []detection) {
 	if delay != 1 {
 		name = fmt.Sprintf("vigil, delay_loop %d", delay)
 	}
-	r := s.measure(name, []*proc{p}, n, s.vigilChecks)
+	r := s.measure(name, []*proc{p}, n, s.vigilScrape)
 	r.expected /= float64(delay)
 	r.startup = startup
 	var det []detection
@@ -386,28 +386,29 @@ func haproxyVersion(bin string) string {
 
 // measure waits s.warm, then samples CPU, the checker's own count and the targets' count over
 // s.window.
-func (s *settings) measure(name string, ps []*proc, n int, own func() (float64, error)) row {
+func (s *settings) measure(name string, ps []*proc, n int, own func() (float64, histo, error)) row {
 	time.Sleep(s.warm)
 	s.backendStats(true)
-	cpu0 := procCPU(ps...)
-	var own0 float64
-	var late0 histo
-	if own != nil {
-		own0, _ = own()
-		late0, _ = s.vigilLateness()
+	// sample reads the checker's CPU and, for vigil, its counters. With 100,000 servers a
+	// scrape of /metrics takes seconds; the counters are read somewhere within it, so the
+	// sample's CPU and time are the means of before and after the scrape (half of each
+	// scrape's own CPU then falls in the window).
+	sample := func() (cpu float64, at time.Time, checks float64, late histo) {
+		cpuA, tA := procCPU(ps...), time.Now()
+		if own != nil {
+			checks, late, _ = own()
+		}
+		cpuB, tB := procCPU(ps...), time.Now()
+		return (cpuA + cpuB) / 2, tA.Add(tB.Sub(tA) / 2), checks, late
 	}
-	t0 := time.Now()
+	cpu0, t0, own0, late0 := sample()
 	time.Sleep(s.window)
-	cpu1 := procCPU(ps...)
-	var own1 float64
+	cpu1, t1, own1, late1 := sample()
 	lateness := ""
 	if own != nil {
-		own1, _ = own()
-		if late1, err := s.vigilLateness(); err == nil {
-			lateness = late1.minus(late0).summary()
-		}
+		lateness = late1.minus(late0).summary()
 	}
-	w := time.Since(t0)
+	w := t1.Sub(t0)
 	st, _ := s.backendStats(false)
 	load := ""
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
@@ -422,9 +423,17 @@ func (s *settings) measure(name string, ps []*proc, n int, own func() (float64, 
 
 // vigilChecks sums vigil_check_results_total over kinds and outcomes.
 func (s *settings) vigilChecks() (float64, error) {
+	c, _, err := s.vigilScrape()
+	return c, err
+}
+
+// vigilScrape reads, in one scrape, vigil_check_results_total summed over kinds and outcomes
+// and the vigil_check_lateness_seconds histogram.
+func (s *settings) vigilScrape() (float64, histo, error) {
+	var h histo
 	resp, err := http.Get("http://" + s.statusAddr + "/metrics")
 	if err != nil {
-		return 0, err
+		return 0, h, err
 	}
 	defer resp.Body.Close()
 	var sum float64
@@ -432,16 +441,28 @@ func (s *settings) vigilChecks() (float64, error) {
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, "vigil_check_results_total{") {
+		if strings.HasPrefix(line, "vigil_check_results_total{") {
+			f := strings.Fields(line)
+			if v, err := strconv.ParseFloat(f[len(f)-1], 64); err == nil {
+				sum += v
+			}
 			continue
 		}
-		f := strings.Fields(line)
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err == nil {
-			sum += v
+		rest, ok := strings.CutPrefix(line, `vigil_check_lateness_seconds_bucket{le="`)
+		if !ok {
+			continue
+		}
+		bound, count, ok := strings.Cut(rest, `"} `)
+		if !ok {
+			continue
+		}
+		le, err1 := strconv.ParseFloat(bound, 64)
+		c, err2 := strconv.ParseFloat(strings.TrimSpace(count), 64)
+		if err1 == nil && err2 == nil {
+			h.le, h.counts = append(h.le, le), append(h.counts, c)
 		}
 	}
-	return sum, sc.Err()
+	return sum, h, sc.Err()
 }
 
 // histo is a Prometheus histogram as scraped: cumulative counts by upper bound, ascending,
@@ -496,35 +517,6 @@ func (h histo) summary() string {
 		return fmt.Sprintf("%.1f", v*1000)
 	}
 	return f(h.quantile(0.5)) + " / " + f(h.quantile(0.99))
-}
-
-// vigilLateness scrapes vigil_check_lateness_seconds.
-func (s *settings) vigilLateness() (histo, error) {
-	var h histo
-	resp, err := http.Get("http://" + s.statusAddr + "/metrics")
-	if err != nil {
-		return h, err
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), `vigil_check_lateness_seconds_bucket{le="`)
-		if !ok {
-			continue
-		}
-		bound, count, ok := strings.Cut(rest, `"} `)
-		if !ok {
-			continue
-		}
-		le, err1 := strconv.ParseFloat(bound, 64)
-		c, err2 := strconv.ParseFloat(strings.TrimSpace(count), 64)
-		if err1 != nil || err2 != nil {
-			continue
-		}
-		h.le, h.counts = append(h.le, le), append(h.counts, c)
-	}
-	return h, sc.Err()
 }
 
 // procCPU is utime+stime of the processes in seconds.
