@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -251,7 +250,17 @@ func (b *webBackend) stop() {
 	}
 }
 
-// request is one request a lbTraffic sent through the balancer.
+// requestTimeout bounds one request through the balancer. A healthy answer takes a
+// millisecond; the bound is for a loaded 2-core machine with -race (a build of vigil beside the
+// tests made a gRPC call take 1.4 s), so that only a request that went to a bad server fails.
+const requestTimeout = 3 * time.Second
+
+// udpRequestTimeout is shorter: a UDP request to a bad server fails only by waiting it out, and
+// the clients' requests started before a removal hold back the count of those after it. One
+// datagram each way needs no handshake; a second is still ample under load.
+const udpRequestTimeout = time.Second
+
+// lbRequest is one request an lbTraffic sent through the balancer.
 type lbRequest struct {
 	start   time.Time
 	took    time.Duration
@@ -259,51 +268,63 @@ type lbRequest struct {
 	err     error
 }
 
-// lbTraffic sends one request after another through a balancer until it is stopped, and
-// keeps every outcome.
+// lbTraffic is two clients that each send one request after another through a balancer
+// until they are stopped; it keeps every outcome. Two, so that a request waiting out its
+// timeout on a bad server does not stop the traffic.
 type lbTraffic struct {
 	mu     sync.Mutex
 	reqs   []lbRequest
 	cancel context.CancelFunc
-	done   chan struct{}
+	wg     sync.WaitGroup
 }
 
-// startLBTraffic calls do every gap until cleanup or stop; do returns the backend that answered.
+// startLBTraffic has each client call do every gap until cleanup or stop; do returns the
+// backend that answered.
 func startLBTraffic(t *testing.T, gap time.Duration, do func(ctx context.Context) (string, error)) *lbTraffic {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &lbTraffic{cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(c.done)
-		for ctx.Err() == nil {
-			start := time.Now()
-			backend, err := do(ctx)
-			if ctx.Err() != nil {
-				return
-			}
-			c.mu.Lock()
-			c.reqs = append(c.reqs, lbRequest{start: start, took: time.Since(start), backend: backend, err: err})
-			c.mu.Unlock()
-			select {
-			case <-ctx.Done():
-			case <-time.After(gap):
-			}
-		}
-	}()
+	c := &lbTraffic{cancel: cancel}
+	for range 2 {
+		c.wg.Add(1)
+		go c.client(ctx, gap, do)
+	}
 	t.Cleanup(c.stop)
 	return c
 }
 
-func (c *lbTraffic) stop() {
-	c.cancel()
-	<-c.done
+func (c *lbTraffic) client(ctx context.Context, gap time.Duration, do func(ctx context.Context) (string, error)) {
+	defer c.wg.Done()
+	for ctx.Err() == nil {
+		start := time.Now()
+		backend, err := do(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		c.mu.Lock()
+		c.reqs = append(c.reqs, lbRequest{start: start, took: time.Since(start), backend: backend, err: err})
+		c.mu.Unlock()
+		select {
+		case <-ctx.Done():
+		case <-time.After(gap):
+		}
+	}
 }
 
-// since returns the requests that started at or after from.
+func (c *lbTraffic) stop() {
+	c.cancel()
+	c.wg.Wait()
+}
+
+// since returns the finished requests that started at or after from.
 func (c *lbTraffic) since(from time.Time) []lbRequest {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	i := sort.Search(len(c.reqs), func(i int) bool { return !c.reqs[i].start.Before(from) })
-	return append([]lbRequest(nil), c.reqs[i:]...)
+	var out []lbRequest
+	for _, r := range c.reqs {
+		if !r.start.Before(from) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // between returns the requests that started in [from, to).
@@ -404,7 +425,7 @@ func breakAndRepair(t *testing.T, d *daemon.Daemon, tr *lbTraffic, f lbFailure) 
 // httpThrough returns a request function that GETs / through the balancer at vip on a new
 // connection each time, and names the backend from the body.
 func httpThrough(vip string) func(ctx context.Context) (string, error) {
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: time.Second}
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: requestTimeout}
 	return func(ctx context.Context) (string, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+vip+"/", nil)
 		if err != nil {
@@ -456,7 +477,7 @@ func TestTCPAndHTTPChecksOverIPv4AndIPv6RemoveAndReturnWhileTrafficFlows(t *test
 			if _, ok := virtualServer(d, vip); !ok {
 				t.Fatalf("no virtual server listens on %s: %+v", vip, d.Snapshot().VirtualServers)
 			}
-			tr := startLBTraffic(t, 10*time.Millisecond, httpThrough(vip))
+			tr := startLBTraffic(t, 20*time.Millisecond, httpThrough(vip))
 
 			breakAndRepair(t, d, tr, lbFailure{kind: "TCP_CHECK", fam: fam.name, how: "TCP_CHECK: listener closed", addr: tcpB.addr, tm: tm,
 				breakIt: tcpB.stop, repair: tcpB.start})
@@ -535,7 +556,7 @@ func udpThrough(vip string) func(ctx context.Context) (string, error) {
 		if _, err := c.Write([]byte("ping")); err != nil {
 			return "", err
 		}
-		c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		c.SetReadDeadline(time.Now().Add(udpRequestTimeout))
 		buf := make([]byte, 512)
 		n, err := c.Read(buf)
 		if err != nil {
@@ -587,7 +608,7 @@ func TestUDPCheckOverIPv4AndIPv6RemovesUnreachableAndSilentServersWhileUDPTraffi
 			if _, ok := virtualServer(d, vip); !ok {
 				t.Fatalf("no virtual server listens on %s: %+v", vip, d.Snapshot().VirtualServers)
 			}
-			tr := startLBTraffic(t, 10*time.Millisecond, udpThrough(vip))
+			tr := startLBTraffic(t, 20*time.Millisecond, udpThrough(vip))
 
 			breakAndRepair(t, d, tr, lbFailure{kind: "UDP_CHECK", fam: fam.name, how: "UDP_CHECK require_reply: port closed (ICMP)", addr: a.addr, tm: tm,
 				breakIt: a.close, repair: a.start})
@@ -646,11 +667,11 @@ func TestUDPFlowToARemovedServerDrainsByDefaultAndMovesOnWithShutdownSessions(t 
 				t.Fatal(err)
 			}
 			defer c.Close()
-			ask := func() (string, error) {
+			ask := func(wait time.Duration) (string, error) {
 				if _, err := c.Write([]byte("ping")); err != nil {
 					return "", err
 				}
-				c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+				c.SetReadDeadline(time.Now().Add(wait))
 				buf := make([]byte, 512)
 				n, err := c.Read(buf)
 				if err != nil {
@@ -658,7 +679,7 @@ func TestUDPFlowToARemovedServerDrainsByDefaultAndMovesOnWithShutdownSessions(t 
 				}
 				return strings.TrimPrefix(string(buf[:n]), "pong "), nil
 			}
-			pinned, err := ask()
+			pinned, err := ask(requestTimeout)
 			if err != nil {
 				t.Fatalf("first datagram through %s: %v", vip, err)
 			}
@@ -670,7 +691,13 @@ func TestUDPFlowToARemovedServerDrainsByDefaultAndMovesOnWithShutdownSessions(t 
 			}
 			backends[pinned].silent.Store(true)
 			expectRemoval(t, d, pinned, tm, time.Now(), "UDP_CHECK: the pinned flow's server fell silent")
-			got, err := ask()
+			// An answer comes within a millisecond or never: the server the flow drains to is
+			// silent. A second is enough to tell; only the expected answer needs the long wait.
+			wait := time.Second
+			if cut {
+				wait = requestTimeout
+			}
+			got, err := ask(wait)
 			t.Logf("%s: the pinned socket's next datagram after the removal of %s: answered by %q, error %v", name, pinned, got, err)
 			if cut {
 				if err != nil || got != other {
@@ -718,7 +745,7 @@ func grpcThrough(vip string) func(ctx context.Context) (string, error) {
 			return "", err
 		}
 		defer conn.Close()
-		ctx, cancel := context.WithTimeout(ctx, time.Second)
+		ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 		defer cancel()
 		resp, err := healthpb.NewHealthClient(conn).List(ctx, &healthpb.HealthListRequest{})
 		if err != nil {
@@ -761,7 +788,7 @@ func TestGRPCCheckOverIPv4AndIPv6FollowsTheHealthServiceWhileTrafficFlows(t *tes
 			for _, be := range backends {
 				checkedUp(t, d, be.addr, 5*time.Second)
 			}
-			tr := startLBTraffic(t, 10*time.Millisecond, grpcThrough(vip))
+			tr := startLBTraffic(t, 20*time.Millisecond, grpcThrough(vip))
 			bad := backends[0]
 			breakAndRepair(t, d, tr, lbFailure{kind: "GRPC_CHECK", fam: fam.name, how: "GRPC_CHECK: SERVING -> NOT_SERVING", addr: bad.addr, tm: tm,
 				breakIt: func() { bad.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING) },
@@ -817,7 +844,7 @@ func TestFileCheckWeighsAndRemovesServersByTheirTrackFileWhileTrafficFlows(t *te
 	if c, _ := realServer(d, vb.addr); c.Checks[0].Kind != "FILE_CHECK" {
 		t.Fatalf("the first server's check is %q, not FILE_CHECK", c.Checks[0].Kind)
 	}
-	tr := startLBTraffic(t, 10*time.Millisecond, httpThrough(vip))
+	tr := startLBTraffic(t, 20*time.Millisecond, httpThrough(vip))
 
 	breakAndRepair(t, d, tr, lbFailure{kind: "FILE_CHECK", fam: "file", how: "FILE_CHECK weight 0: file 0 -> 1", addr: vb.addr, tm: tm,
 		breakIt: func() { write(verdict, "1") }, repair: func() { write(verdict, "0") }})
