@@ -178,7 +178,9 @@ type ParentARP struct {
 // namespace of the calling thread (through /proc/sys, which netlink cannot reach):
 //   - on the VMAC: arp_ignore=1 (answer ARP only for its own addresses, not its parent's);
 //     and for an IPv4 instance accept_local=1, rp_filter=0 (receive adverts on an interface
-//     with no address) and promote_secondaries=1;
+//     with no address) and promote_secondaries=1; and, beyond Keepalived, IPv6 accept_ra=0,
+//     so that the kernel sends no router solicitation from the virtual MAC when the VMAC gets
+//     its link-local address (set it before adding the address);
 //   - on the parent, for an IPv4 instance: arp_ignore=1 and arp_filter=1, so that the parent
 //     does not answer ARP for the virtual addresses with its own MAC; and, beyond Keepalived,
 //     arp_announce=2: a reply from a virtual address to a neighbour not yet in the cache leaves
@@ -197,6 +199,9 @@ func SetVMACSysctls(vmac, parent string, ipv6 bool) (ParentARP, error) {
 		if err := writeConf(vmac, kv[0], kv[1]); err != nil {
 			return prev, err
 		}
+	}
+	if err := writeConfAt("/proc/sys/net/ipv6/conf", vmac, "accept_ra", "0"); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return prev, err
 	}
 	if ipv6 {
 		return prev, nil
@@ -234,10 +239,14 @@ func (p ParentARP) Restore() error {
 }
 
 func confPath(link, key string) (string, error) {
+	return confPathAt("/proc/sys/net/ipv4/conf", link, key)
+}
+
+func confPathAt(dir, link, key string) (string, error) {
 	if link == "" || strings.ContainsAny(link, "/") || link == "." || link == ".." {
 		return "", fmt.Errorf("netif: interface name %q cannot name a sysctl", link)
 	}
-	return filepath.Join("/proc/sys/net/ipv4/conf", link, key), nil
+	return filepath.Join(dir, link, key), nil
 }
 
 func readConf(link, key string) (string, error) {
@@ -253,7 +262,11 @@ func readConf(link, key string) (string, error) {
 }
 
 func writeConf(link, key, val string) error {
-	p, err := confPath(link, key)
+	return writeConfAt("/proc/sys/net/ipv4/conf", link, key, val)
+}
+
+func writeConfAt(dir, link, key, val string) error {
+	p, err := confPathAt(dir, link, key)
 	if err != nil {
 		return err
 	}

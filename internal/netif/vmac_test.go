@@ -152,6 +152,17 @@ func TestVMACSysctlsAreSetAndTheParentRestored(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+	var ra string
+	netiftest.InNamespace(t, ns, func() {
+		b, err := os.ReadFile("/proc/sys/net/ipv6/conf/vrrp.7/accept_ra")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ra = strings.TrimSpace(string(b))
+	})
+	if ra != "0" {
+		t.Errorf("vrrp.7 IPv6 accept_ra = %s, want 0 (no router solicitations from the virtual MAC)", ra)
+	}
 	if prev.ArpIgnore != "0" || prev.ArpFilter != "0" || prev.ArpAnnounce != "0" {
 		t.Errorf("previous parent values = %+v, want 0, 0 and 0", prev)
 	}
@@ -179,5 +190,36 @@ func TestVMACSysctlsAreSetAndTheParentRestored(t *testing.T) {
 	}
 	if _, err := confPath("../all", "x"); err == nil {
 		t.Error("confPath accepted a name with a slash")
+	}
+}
+
+func TestVMACReportRulesAreInstalledAndRemoved(t *testing.T) {
+	netiftest.RequireRoot(t)
+	ns := netiftest.Namespace(t, "vr")
+	list := func() string {
+		out, _ := netiftest.Command(ns, "nft", "list", "ruleset").CombinedOutput()
+		return string(out)
+	}
+	netiftest.InNamespace(t, ns, func() {
+		for i := 0; i < 2; i++ { // installing again replaces
+			if err := RedirectVMACReports("vrrp.51", 7); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	got := list()
+	t.Logf("%s", got)
+	if n := strings.Count(got, "drop"); n != 3 {
+		t.Errorf("%d rules that drop, want 3 (IGMP, MLDv1, MLDv2):\n%s", n, got)
+	}
+	netiftest.InNamespace(t, ns, func() {
+		for i := 0; i < 2; i++ { // removing what is not there is fine
+			if err := RemoveVMACReports("vrrp.51"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	if got := list(); strings.Contains(got, "vigil-vmac") {
+		t.Errorf("table left after RemoveVMACReports:\n%s", got)
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/vigil-lb/vigil/internal/config"
 	"github.com/vigil-lb/vigil/internal/netif"
+	"golang.org/x/sys/unix"
 )
 
 // vmacSpec is an instance's use_vmac: the macvlan the virtual addresses live on, whose MAC is
@@ -72,9 +73,16 @@ func (in *instance) openVMAC(base *net.Interface, src netip.Addr) (*net.Interfac
 		return base, nil
 	}
 	viaBase := s.vmac.xmitBase || s.unicast
+	// The link-local address goes on after the sysctls (accept_ra=0: no router
+	// solicitation from the virtual MAC).
 	v := netif.VMAC{Name: s.vmac.name, Parent: s.ifname, MAC: s.vmac.mac}
-	if s.ipv6 && !viaBase {
-		v.LinkLocal = src
+	if !in.vmac.up {
+		// Before the VMAC joins any group: its membership reports must never carry the
+		// virtual MAC (see netif.RedirectVMACReports). Written in the process's namespace,
+		// like the sysctls below.
+		if err := netif.RedirectVMACReports(s.vmac.name, base.Index); err != nil {
+			return nil, err
+		}
 	}
 	l, err := in.host.EnsureVMAC(v)
 	if err != nil {
@@ -99,6 +107,12 @@ func (in *instance) openVMAC(base *net.Interface, src netip.Addr) (*net.Interfac
 	if viaBase {
 		return base, nil
 	}
+	if s.ipv6 {
+		ll := netif.Address{Prefix: netip.PrefixFrom(src, 64), Link: s.vmac.name, Scope: unix.RT_SCOPE_LINK, NoDAD: true}
+		if err := in.host.AddAddress(ll); err != nil {
+			return nil, err
+		}
+	}
 	return netif.Interface(s.vmac.name)
 }
 
@@ -114,6 +128,9 @@ func (in *instance) removeVMAC() {
 		return
 	}
 	in.vmac.up = false
+	if err := netif.RemoveVMACReports(s.vmac.name); err != nil {
+		in.log.Warn("VMAC membership report rules not removed", "vmac", s.vmac.name, "error", err)
+	}
 	if others, err := in.host.VMACsOn(s.ifname); err == nil && len(others) == 0 {
 		if err := in.vmac.parent.Restore(); err != nil {
 			in.log.Warn("ARP sysctls of the VMAC's parent not restored", "parent", s.ifname, "error", err)
