@@ -389,7 +389,7 @@ func breakAndRepair(t *testing.T, d *daemon.Daemon, tr *lbTraffic, f lbFailure) 
 	removed := time.Now()
 	var before lbTally
 
-	const n = 25
+	const n = 20
 	tr.waitRequests(t, removed, n, 10*time.Second)
 	before = tallyOf(tr.between(broke, removed))
 	out := tallyOf(tr.since(removed))
@@ -477,7 +477,7 @@ func TestTCPAndHTTPChecksOverIPv4AndIPv6RemoveAndReturnWhileTrafficFlows(t *test
 			if _, ok := virtualServer(d, vip); !ok {
 				t.Fatalf("no virtual server listens on %s: %+v", vip, d.Snapshot().VirtualServers)
 			}
-			tr := startLBTraffic(t, 20*time.Millisecond, httpThrough(vip))
+			tr := startLBTraffic(t, 40*time.Millisecond, httpThrough(vip))
 
 			breakAndRepair(t, d, tr, lbFailure{kind: "TCP_CHECK", fam: fam.name, how: "TCP_CHECK: listener closed", addr: tcpB.addr, tm: tm,
 				breakIt: tcpB.stop, repair: tcpB.start})
@@ -608,7 +608,7 @@ func TestUDPCheckOverIPv4AndIPv6RemovesUnreachableAndSilentServersWhileUDPTraffi
 			if _, ok := virtualServer(d, vip); !ok {
 				t.Fatalf("no virtual server listens on %s: %+v", vip, d.Snapshot().VirtualServers)
 			}
-			tr := startLBTraffic(t, 20*time.Millisecond, udpThrough(vip))
+			tr := startLBTraffic(t, 40*time.Millisecond, udpThrough(vip))
 
 			breakAndRepair(t, d, tr, lbFailure{kind: "UDP_CHECK", fam: fam.name, how: "UDP_CHECK require_reply: port closed (ICMP)", addr: a.addr, tm: tm,
 				breakIt: a.close, repair: a.start})
@@ -788,7 +788,7 @@ func TestGRPCCheckOverIPv4AndIPv6FollowsTheHealthServiceWhileTrafficFlows(t *tes
 			for _, be := range backends {
 				checkedUp(t, d, be.addr, 5*time.Second)
 			}
-			tr := startLBTraffic(t, 20*time.Millisecond, grpcThrough(vip))
+			tr := startLBTraffic(t, 40*time.Millisecond, grpcThrough(vip))
 			bad := backends[0]
 			breakAndRepair(t, d, tr, lbFailure{kind: "GRPC_CHECK", fam: fam.name, how: "GRPC_CHECK: SERVING -> NOT_SERVING", addr: bad.addr, tm: tm,
 				breakIt: func() { bad.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING) },
@@ -844,7 +844,7 @@ func TestFileCheckWeighsAndRemovesServersByTheirTrackFileWhileTrafficFlows(t *te
 	if c, _ := realServer(d, vb.addr); c.Checks[0].Kind != "FILE_CHECK" {
 		t.Fatalf("the first server's check is %q, not FILE_CHECK", c.Checks[0].Kind)
 	}
-	tr := startLBTraffic(t, 20*time.Millisecond, httpThrough(vip))
+	tr := startLBTraffic(t, 40*time.Millisecond, httpThrough(vip))
 
 	breakAndRepair(t, d, tr, lbFailure{kind: "FILE_CHECK", fam: "file", how: "FILE_CHECK weight 0: file 0 -> 1", addr: vb.addr, tm: tm,
 		breakIt: func() { write(verdict, "1") }, repair: func() { write(verdict, "0") }})
@@ -859,7 +859,7 @@ func TestFileCheckWeighsAndRemovesServersByTheirTrackFileWhileTrafficFlows(t *te
 	})
 	t.Logf("result: %-10s %-4s %-40s weight 1 -> 9 in %v (bound %v)", "FILE_CHECK", "file", "FILE_CHECK weight 2: file 0 -> 4", took.Round(time.Millisecond), tm.removal())
 	from := time.Now()
-	tr.waitRequests(t, from, 110, 15*time.Second)
+	tr.waitRequests(t, from, 66, 15*time.Second)
 	share := tallyOf(tr.since(from))
 	if share.failed > 0 {
 		t.Errorf("with weights 1, 9, 1: %d of %d requests failed (first: %v)", share.failed, share.total, share.firstErr)
