@@ -782,3 +782,77 @@ func TestUpdateThatChangesTimingKeepsWhetherTheCheckerWasUp(t *testing.T) {
 		t.Fatalf("after a timing change: %+v, want still down and has run", st)
 	}
 }
+
+func TestResultOfAWorkerThatFindsTheLockTakenIsCompletedAndItsSlotReused(t *testing.T) {
+	h := newSchedHarness(t, 1)
+	a, b := newSchedFake("a"), newSchedFake("b")
+	a.block = true
+	h.fakes = append(h.fakes, a)
+	schedMust(t, h.s.Add(Job{ID: "a", Checker: a, Interval: time.Minute, Warmup: -1}))
+	schedMust(t, h.s.Add(Job{ID: "b", Checker: b, Interval: time.Minute, Warmup: -1}))
+	h.start()
+	h.settle() // a holds the only slot, b waits for it
+
+	// With the lock held here, a's worker cannot take it: it must leave its result behind.
+	h.s.mu.Lock()
+	close(a.release)
+	deadline := time.Now().Add(5 * time.Second)
+	for len(h.s.done) == 0 {
+		if time.Now().After(deadline) {
+			h.s.mu.Unlock()
+			t.Fatal("the worker left no result while the lock was taken")
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	h.s.mu.Unlock()
+	h.settle()
+
+	got := brief(h.takeReports())
+	slices.Sort(got)
+	if want := []string{"a@0s:ok", "b@0s:ok"}; !slices.Equal(got, want) {
+		t.Fatalf("reports %v, want %v: a's result completed and b run in the freed slot", got, want)
+	}
+	if st := h.s.Stats(); st.InFlight != 0 || st.Waiting != 0 {
+		t.Fatalf("stats %+v, want nothing in flight or waiting", st)
+	}
+}
+
+func TestSchedHeapPopsInDueOrderAfterRemovals(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var h schedHeap
+	want := map[*schedProbe]int64{}
+	for range 2000 {
+		switch op := rng.IntN(3); {
+		case op < 2 || len(h) == 0:
+			p := &schedProbe{index: -1}
+			at := rng.Int64N(1000)
+			h.push(p, at)
+			want[p] = at
+		default:
+			p := h[rng.IntN(len(h))].p
+			h.remove(p.index)
+			if p.index != -1 {
+				t.Fatalf("removed probe keeps index %d", p.index)
+			}
+			delete(want, p)
+		}
+		for i, e := range h {
+			if e.p.index != i {
+				t.Fatalf("entry %d records index %d", i, e.p.index)
+			}
+		}
+	}
+	last := int64(-1)
+	for len(h) > 0 {
+		at := h[0].at
+		p := h.pop()
+		if at < last || want[p] != at {
+			t.Fatalf("popped due %d after %d (pushed with %d)", at, last, want[p])
+		}
+		last = at
+		delete(want, p)
+	}
+	if len(want) != 0 {
+		t.Fatalf("%d probes never popped", len(want))
+	}
+}
