@@ -438,3 +438,59 @@ func TestChecksOverIPv6Loopback(t *testing.T) {
 		})
 	}
 }
+
+// TestTCPCheckWaitsForAHandshakeThatEndsLater covers the path of every probe over a real
+// network, where connect returns before the SYN-ACK arrives: the socket waits in the netpoller.
+// Here the listener's accept queue is full, so the first SYN is dropped; room is made, and the
+// kernel's retransmitted SYN (about 1 s later) is answered.
+func TestTCPCheckWaitsForAHandshakeThatEndsLater(t *testing.T) {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(sa.(*syscall.SockaddrInet4).Port))
+	queued := 0
+	for range 3 {
+		c, err := net.DialTimeout("tcp", ap.String(), 200*time.Millisecond)
+		if err != nil {
+			break
+		}
+		queued++
+		t.Cleanup(func() { c.Close() })
+	}
+	if queued == 0 {
+		t.Fatal("could not fill the accept queue")
+	}
+
+	c := NewTCP(TCPOptions{ConnOptions{Addr: ap}})
+	res := make(chan Result, 1)
+	go func() { res <- runProbe(t, c, 5*time.Second) }()
+	time.Sleep(300 * time.Millisecond) // the probe's first SYN has been dropped by now
+	for range queued {
+		nfd, _, err := syscall.Accept(fd)
+		if err != nil {
+			t.Fatalf("accept: %v", err)
+		}
+		syscall.Close(nfd)
+	}
+	select {
+	case r := <-res:
+		wantProbe(t, r, true, "connected")
+		if r.Latency < 500*time.Millisecond {
+			t.Errorf("probe took %v: its handshake was not held up, so the wait was not exercised", r.Latency)
+		}
+	case <-time.After(6 * time.Second):
+		t.Fatal("the probe did not return")
+	}
+}
