@@ -183,7 +183,7 @@ func newSpec(c *config.Config, v *config.VRRPInstance) (*spec, error) {
 			s.vips = append(s.vips, a)
 		}
 	}
-	if err := s.applyVMAC(v); err != nil {
+	if err := s.applyVMAC(c, v); err != nil {
 		return nil, err
 	}
 	for _, r := range v.VirtualRoutes {

@@ -22,26 +22,66 @@ type vmacSpec struct {
 	xmitBase bool
 }
 
-// vmacName is the VMAC interface's name: the one given to use_vmac, or Keepalived's default
-// "vrrp.VRID".
-func vmacName(v *config.VRRPInstance) string {
+// vmacName is the VMAC interface's name: the one given to use_vmac, or the first free one of
+// Keepalived's defaults: "vrrp.VRID", then for IPv6 "vrrp6.VRID", then "vrrpN.VRID" for N = 1,
+// 2, ... (skipping 6 for IPv6). A name is taken when another instance gives it to use_vmac or an
+// instance before this one in the configuration got it by default. (Keepalived also skips names
+// of interfaces that exist on the host; vigil refuses to touch an interface of that name that is
+// not a macvlan, and says so.)
+func vmacName(c *config.Config, v *config.VRRPInstance) string {
 	if v.VMACName != "" {
 		return v.VMACName
 	}
-	return fmt.Sprintf("vrrp.%d", v.VirtualRouterID)
+	taken := map[string]bool{}
+	for _, o := range c.VRRPInstances {
+		if o != v && o.UseVMAC && o.VMACName != "" {
+			taken[o.VMACName] = true
+		}
+	}
+	for _, o := range c.VRRPInstances {
+		if !o.UseVMAC || o.VMACName != "" {
+			continue
+		}
+		name := freeVMACName(o.VirtualRouterID, o.Family == "inet6", taken)
+		if o == v {
+			return name
+		}
+		taken[name] = true
+	}
+	return freeVMACName(v.VirtualRouterID, v.Family == "inet6", taken) // v not in c: tests
+}
+
+func freeVMACName(vrid int, ipv6 bool, taken map[string]bool) string {
+	name := fmt.Sprintf("vrrp.%d", vrid)
+	for num := 0; taken[name]; {
+		switch {
+		case !ipv6:
+			num++
+		case num == 0:
+			num = 6
+		case num == 6:
+			num = 1
+		default:
+			if num++; num == 6 {
+				num++
+			}
+		}
+		name = fmt.Sprintf("vrrp%d.%d", num, vrid)
+	}
+	return name
 }
 
 // applyVMAC sets s up for use_vmac: the VMAC, and the virtual addresses of the instance's family
 // that name no interface moved onto it (as Keepalived's man page says: VIPs and eVIPs "which do
 // not specify a different interface will be configured on the macvlan").
-func (s *spec) applyVMAC(v *config.VRRPInstance) error {
+func (s *spec) applyVMAC(c *config.Config, v *config.VRRPInstance) error {
 	if !v.UseVMAC {
 		return nil
 	}
 	if v.VMACAddr != "" {
 		return fmt.Errorf("vrrp %s: use_vmac_addr is not supported", v.Name)
 	}
-	s.vmac = &vmacSpec{name: vmacName(v), mac: netif.VMACAddr(s.vrid, s.ipv6), xmitBase: v.VMACXmitBase}
+	s.vmac = &vmacSpec{name: vmacName(c, v), mac: netif.VMACAddr(s.vrid, s.ipv6), xmitBase: v.VMACXmitBase}
 	i := 0
 	for _, list := range [][]*config.VirtualIP{v.VirtualIPAddresses, v.VirtualIPAddressesExcluded} {
 		for _, vip := range list {

@@ -539,3 +539,52 @@ func TestVMACLeftByAKilledVigilIsAdoptedAndCleaned(t *testing.T) {
 		t.Errorf("B is %s after %d transitions, want MASTER after 2 (INIT->BACKUP->MASTER)", st.State, st.Transitions)
 	}
 }
+
+// The names Keepalived 2.2.7 gave these four instances (run in a namespace): the default, the
+// IPv6 second choice, a name given to use_vmac, and the next free default.
+func TestVMACNamesFollowKeepalived(t *testing.T) {
+	conf := `vrrp_instance VI_4 {
+  interface eth0
+  virtual_router_id 51
+  use_vmac
+  virtual_ipaddress {
+    192.0.2.100/24
+  }
+}
+vrrp_instance VI_6 {
+  interface eth0
+  virtual_router_id 51
+  use_vmac
+  virtual_ipaddress {
+    2001:db8::100/64
+  }
+}
+vrrp_instance VI_X {
+  interface eth1
+  virtual_router_id 52
+  use_vmac vrrp1.51
+  virtual_ipaddress {
+    198.51.100.100/24
+  }
+}
+vrrp_instance VI_4B {
+  interface eth1
+  virtual_router_id 51
+  use_vmac
+  virtual_ipaddress {
+    198.51.100.101/24
+  }
+}
+`
+	c := loadConf(t, conf)
+	want := map[string]string{"VI_4": "vrrp.51", "VI_6": "vrrp6.51", "VI_X": "vrrp1.51", "VI_4B": "vrrp2.51"}
+	for _, v := range c.VRRPInstances {
+		if got := vmacName(c, v); got != want[v.Name] {
+			t.Errorf("%s: VMAC name %s, want %s", v.Name, got, want[v.Name])
+		}
+	}
+	taken := map[string]bool{"vrrp.9": true, "vrrp6.9": true, "vrrp1.9": true, "vrrp2.9": true, "vrrp3.9": true, "vrrp4.9": true, "vrrp5.9": true}
+	if got := freeVMACName(9, true, taken); got != "vrrp7.9" {
+		t.Errorf("IPv6 after vrrp5.9: %s, want vrrp7.9 (6 was tried second)", got)
+	}
+}
