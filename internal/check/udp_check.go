@@ -14,10 +14,14 @@ import (
 // DefaultUDPMaxReply is the longest reply a UDP_CHECK accepts when max_reply_length is not set.
 const DefaultUDPMaxReply = 255
 
+// DefaultUDPPayload is what a UDP_CHECK without a payload sends.
+const DefaultUDPPayload = "vigil UDP_CHECK probe - vigil UD"
+
 // UDPOptions configure a UDP_CHECK.
 type UDPOptions struct {
 	ConnOptions
-	// Payload is the datagram sent (payload); it may be empty.
+	// Payload is the datagram sent (payload). Empty: DefaultUDPPayload, 32 bytes, as long
+	// as Keepalived's own filler, since some servers drop an empty datagram unanswered.
 	Payload []byte
 	// RequireReply makes a reply necessary (require_reply). Without it the target is healthy
 	// unless an ICMP error comes back before the deadline, so the check lasts its whole timeout
@@ -106,6 +110,9 @@ type UDPChecker struct {
 // or the length bounds contradict each other.
 func NewUDP(opts UDPOptions) (*UDPChecker, error) {
 	addr := opts.Addr.String()
+	if len(opts.Payload) == 0 {
+		opts.Payload = []byte(DefaultUDPPayload)
+	}
 	maxLen := opts.MaxReplyLen
 	if maxLen == 0 {
 		maxLen = DefaultUDPMaxReply

@@ -94,7 +94,14 @@ func TestUDPCheck(t *testing.T) {
 		{name: "ReplyAboveMaxLengthFails", opts: UDPOptions{Payload: ping, RequireReply: true, MaxReplyLen: 3}, reply: echo, reason: "longer than 3 bytes"},
 		{name: "HugeReplyIsCutAtDefaultMax", opts: UDPOptions{Payload: ping, RequireReply: true}, reply: fixed(make([]byte, 1400)), reason: "longer than 255 bytes"},
 		{name: "LargeMaxAcceptsLargeReply", opts: UDPOptions{Payload: ping, RequireReply: true, MaxReplyLen: 2000}, reply: fixed(make([]byte, 1400)), healthy: true, reason: "reply of 1400 bytes"},
-		{name: "EmptyPayloadIsSent", opts: UDPOptions{RequireReply: true}, reply: fixed([]byte("x")), healthy: true, reason: "reply of 1 bytes"},
+		// Without a payload the probe carries 32 filler bytes, as Keepalived's does: a server
+		// that ignores empty datagrams still answers (the echo's length shows what was sent).
+		{name: "NoPayloadSendsThirtyTwoBytes", opts: UDPOptions{RequireReply: true}, reply: func(p []byte) []byte {
+			if len(p) == 0 {
+				return nil
+			}
+			return p
+		}, healthy: true, reason: "reply of 32 bytes"},
 		{name: "SlowReplyTimesOut", opts: UDPOptions{Payload: ping, RequireReply: true}, reply: func(p []byte) []byte { time.Sleep(2 * probeTimeout); return p }, reason: "timeout"},
 	}
 	for _, tc := range tests {
