@@ -854,6 +854,9 @@ func (d *Daemon) plan(cfg *config.Config) (*plan, error) {
 	return out, nil
 }
 
+// fileCheckPoll is how often a FILE_CHECK reads its file.
+const fileCheckPoll = time.Second
+
 // jobFor turns a checker block's timing into a scheduler job.
 func jobFor(id string, ck check.Checker, c *config.Checker) check.Job {
 	j := check.Job{
@@ -868,6 +871,17 @@ func jobFor(id string, ck check.Checker, c *config.Checker) check.Job {
 	}
 	if j.Interval <= 0 {
 		j.Interval = 60 * time.Second
+	}
+	if c.Kind == config.CheckFile {
+		// Keepalived watches a FILE_CHECK's file with inotify and acts at once; reading a
+		// small file every fileCheckPoll is as prompt in practice, whatever delay_loop says.
+		j.Interval = min(j.Interval, fileCheckPoll)
+		if j.DownInterval > 0 {
+			j.DownInterval = min(j.DownInterval, fileCheckPoll)
+		}
+		if j.TransitionInterval > 0 {
+			j.TransitionInterval = min(j.TransitionInterval, fileCheckPoll)
+		}
 	}
 	if j.Warmup <= 0 {
 		j.Warmup = j.Interval

@@ -375,3 +375,23 @@ func TestFwmarkVirtualServersGoToKernelDataPlanesOnly(t *testing.T) {
 		}
 	}
 }
+
+func TestFileCheckReadsItsFileEverySecondWhateverTheDelayLoop(t *testing.T) {
+	tests := []struct {
+		name       string
+		c          config.Checker
+		wantPeriod time.Duration
+	}{
+		{"default delay_loop 60s", config.Checker{Kind: config.CheckFile}, time.Second},
+		{"delay_loop 30s", config.Checker{Kind: config.CheckFile, DelayLoop: config.Duration(30 * time.Second)}, time.Second},
+		{"delay_loop 0.2s stays", config.Checker{Kind: config.CheckFile, DelayLoop: config.Duration(200 * time.Millisecond)}, 200 * time.Millisecond},
+		{"other checkers keep delay_loop", config.Checker{Kind: config.CheckTCP, DelayLoop: config.Duration(30 * time.Second)}, 30 * time.Second},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if j := jobFor("id", nil, &tc.c); j.Interval != tc.wantPeriod {
+				t.Errorf("Interval %v, want %v", j.Interval, tc.wantPeriod)
+			}
+		})
+	}
+}
