@@ -99,8 +99,10 @@ func (s *spec) applyVMAC(c *config.Config, v *config.VRRPInstance) error {
 
 // vmacState is what the run goroutine knows of the instance's VMAC.
 type vmacState struct {
-	up     bool // created or adopted, sysctls set
-	parent netif.ParentARP
+	reports    bool // the membership report rules are installed
+	created    bool // created or adopted: removed when the instance stops
+	configured bool // sysctls set; parent holds what to restore
+	parent     netif.ParentARP
 }
 
 // openVMAC makes sure the instance's VMAC exists, is up and is set up as Keepalived sets it, and
@@ -116,26 +118,31 @@ func (in *instance) openVMAC(base *net.Interface, src netip.Addr) (*net.Interfac
 	// The link-local address goes on after the sysctls (accept_ra=0: no router
 	// solicitation from the virtual MAC).
 	v := netif.VMAC{Name: s.vmac.name, Parent: s.ifname, MAC: s.vmac.mac}
-	if !in.vmac.up {
+	if !in.vmac.reports {
 		// Before the VMAC joins any group: its membership reports must never carry the
 		// virtual MAC (see netif.RedirectVMACReports). Written in the process's namespace,
 		// like the sysctls below.
 		if err := netif.RedirectVMACReports(s.vmac.name, base.Index); err != nil {
-			return nil, err
+			// The VMAC still works; a backup's reports may move the virtual MAC to its
+			// switch port until the master's next advert.
+			in.log.Warn("VMAC membership reports will leave from the virtual MAC", "vmac", s.vmac.name, "error", err)
+		} else {
+			in.vmac.reports = true
 		}
 	}
 	l, err := in.host.EnsureVMAC(v)
 	if err != nil {
 		return nil, err
 	}
-	if !in.vmac.up {
+	in.vmac.created = true
+	if !in.vmac.configured {
 		// The sysctls are written in the process's namespace, which is the host's: the
 		// daemon's Host comes from netif.Open.
 		prev, err := netif.SetVMACSysctls(s.vmac.name, s.ifname, s.ipv6)
 		if err != nil {
 			return nil, err
 		}
-		in.vmac = vmacState{up: true, parent: prev}
+		in.vmac.configured, in.vmac.parent = true, prev
 		if l.Adopted {
 			// A VMAC left by a vigil that died as master still carries the addresses;
 			// starting as backup takes them off (fsm: a backup removes every address).
@@ -160,20 +167,26 @@ func (in *instance) openVMAC(base *net.Interface, src netip.Addr) (*net.Interfac
 // once no other VMAC is left on it (several instances may share a parent).
 func (in *instance) removeVMAC() {
 	s := in.conf()
-	if s.vmac == nil || !in.vmac.up {
+	if s.vmac == nil {
 		return
 	}
-	if err := in.host.DeleteVMAC(s.vmac.name); err != nil {
-		in.log.Error("VMAC interface not removed", "vmac", s.vmac.name, "error", err)
-		return
+	if in.vmac.created {
+		if err := in.host.DeleteVMAC(s.vmac.name); err != nil {
+			in.log.Error("VMAC interface not removed", "vmac", s.vmac.name, "error", err)
+			return
+		}
+		in.vmac.created = false
 	}
-	in.vmac.up = false
-	if err := netif.RemoveVMACReports(s.vmac.name); err != nil {
-		in.log.Warn("VMAC membership report rules not removed", "vmac", s.vmac.name, "error", err)
+	if in.vmac.reports {
+		if err := netif.RemoveVMACReports(s.vmac.name); err != nil {
+			in.log.Warn("VMAC membership report rules not removed", "vmac", s.vmac.name, "error", err)
+		}
+		in.vmac.reports = false
 	}
-	if others, err := in.host.VMACsOn(s.ifname); err == nil && len(others) == 0 {
+	if others, err := in.host.VMACsOn(s.ifname); err == nil && len(others) == 0 && in.vmac.configured {
 		if err := in.vmac.parent.Restore(); err != nil {
 			in.log.Warn("ARP sysctls of the VMAC's parent not restored", "parent", s.ifname, "error", err)
 		}
+		in.vmac.configured = false
 	}
 }

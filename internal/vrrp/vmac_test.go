@@ -436,6 +436,9 @@ func TestVMACKeepsTheVirtualAddressesMACAcrossAFailover(t *testing.T) {
 					t.Errorf("A's eth0 arp_ignore %s after stopping, want 0 restored", ai)
 				}
 			}
+			if out, err := netiftest.Command(nsA, "nft", "list", "tables").CombinedOutput(); !tc.aK && err == nil && strings.Contains(string(out), "vigil-vmac") {
+				t.Errorf("A's membership report rules left after it stopped:\n%s", out)
+			}
 			waitFor(t, 3*advert+skew(100, advert)+2*time.Second, "B master with the VIP on its VMAC", func() bool {
 				return b.is("MASTER") && hasAddr(t, nsB, vmac, vip)
 			})
