@@ -154,6 +154,33 @@ func advertSourceMAC(t *testing.T, ns string, src netip.Addr, d time.Duration) n
 
 func htons16(v uint16) uint16 { return v<<8 | v>>8 }
 
+// announced reports whether frames hold a gratuitous ARP (IPv4) or an unsolicited neighbour
+// advertisement (IPv6) for vip sent from the MAC mac.
+func announced(frames [][]byte, mac string, vip netip.Addr) bool {
+	for _, f := range frames {
+		if len(f) < 14 || net.HardwareAddr(f[6:12]).String() != mac {
+			continue
+		}
+		switch binary.BigEndian.Uint16(f[12:14]) {
+		case 0x0806: // ARP: sender MAC at 8, sender IP at 14, target IP at 24
+			if len(f) >= 14+28 && net.HardwareAddr(f[14+8:14+14]).String() == mac {
+				sender, _ := netip.AddrFromSlice(f[14+14 : 14+18])
+				target, _ := netip.AddrFromSlice(f[14+24 : 14+28])
+				if sender == vip && target == vip {
+					return true
+				}
+			}
+		case 0x86dd: // ICMPv6 NA: type 136, target at 8 in the message
+			if len(f) >= 14+40+24 && f[14+6] == 58 && f[14+40] == 136 {
+				if target, _ := netip.AddrFromSlice(f[14+40+8 : 14+40+24]); target == vip {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
 // frameCapture records every frame arriving on eth0 in a namespace until end.
 type frameCapture struct {
 	fd     int
@@ -419,6 +446,13 @@ func TestVMACKeepsTheVirtualAddressesMACAcrossAFailover(t *testing.T) {
 			// packets left from the virtual MAC: vigil sends its VMACs' membership reports
 			// out of the parent and no router solicitation (Keepalived is not held to this).
 			frames := capture.end()
+			if !announced(frames, tc.mac, vip) {
+				if tc.aK {
+					t.Logf("no gratuitous ARP/NA for %v from the virtual MAC seen from Keepalived", vip)
+				} else {
+					t.Errorf("no gratuitous ARP/NA for %v from the virtual MAC %s seen (of %d frames)", vip, tc.mac, len(frames))
+				}
+			}
 			if foreign := foreignVMACFrames(frames, tc.mac, vip); !tc.aK && !tc.bK && len(foreign) > 0 {
 				t.Errorf("%d frames from the virtual MAC that are not the master's (of %d captured), first: %s", len(foreign), len(frames), foreign[0])
 			} else if len(foreign) > 0 {
