@@ -20,6 +20,12 @@ func (s *spec) identity() string {
 	if !s.unicast {
 		id += "|" + fmt.Sprint(s.dsts)
 	}
+	// The VMAC carries the addresses and the adverts: turning it on or off, renaming it
+	// (names follow the order of instances) or moving adverts to the base interface means
+	// another interface, so a restart.
+	if s.vmac != nil {
+		id += fmt.Sprintf("|vmac %s %t", s.vmac.name, s.vmac.xmitBase)
+	}
 	return id
 }
 

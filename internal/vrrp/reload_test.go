@@ -25,6 +25,8 @@ func TestReloadRestartsOnlyOnAnIdentityChange(t *testing.T) {
 		{"version", "version 3", "version 2\n  authentication {\n    auth_type PASS\n    auth_pass x\n  }", reloadRestart},
 		{"unicast mode", "state BACKUP", "state BACKUP\n  unicast_peer {\n    192.0.2.2\n  }", reloadRestart},
 		{"source address", "state BACKUP", "state BACKUP\n  mcast_src_ip 192.0.2.1", reloadRestart},
+		{"use_vmac on", "state BACKUP", "state BACKUP\n  use_vmac", reloadRestart},
+		{"use_vmac named", "state BACKUP", "state BACKUP\n  use_vmac vrrp.x", reloadRestart},
 	}
 	oldCfg := loadConf(t, base)
 	for _, tc := range tests {
