@@ -31,6 +31,7 @@ func main() {
 	only := flag.String("only", "", "run only cells whose name contains this")
 	soakDur := flag.Duration("soak", 0, "instead of the failover table: soak vigil at advert_int 0.01 under CPU load for this long")
 	soakRT := flag.Int("rt", 0, "soak: vrrp_rt_priority (0: off)")
+	soakImpl := flag.String("impl", "vigil", "soak: vigil, keepalived, or both side by side (vigil,keepalived)")
 	spinners := flag.Int("spinners", runtime.NumCPU(), "soak: busy loops competing for the CPUs")
 	flag.Parse()
 	if *vigilBin == "" {
@@ -40,12 +41,26 @@ func main() {
 		log.Fatal("needs root (network namespaces)")
 	}
 	if *soakDur > 0 {
-		r, err := soak(*vigilBin, *soakDur, *soakRT, *spinners)
+		impls := strings.Split(*soakImpl, ",")
+		var bins []string
+		for _, impl := range impls {
+			switch impl {
+			case "vigil":
+				bins = append(bins, *vigilBin)
+			case "keepalived":
+				bins = append(bins, *kaBin)
+			default:
+				log.Fatalf("-impl: %q is neither vigil nor keepalived", impl)
+			}
+		}
+		rs, err := soak(impls, bins, *soakDur, *soakRT, *spinners)
 		if err != nil {
 			log.Fatalf("soak: %v", err)
 		}
 		fmt.Print(soakHeader)
-		printSoak(r)
+		for _, r := range rs {
+			printSoak(r)
+		}
 		return
 	}
 	type cell struct {
