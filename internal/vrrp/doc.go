@@ -44,7 +44,7 @@
 // notify_fifo and vrrp_notify_fifo in Keepalived's line format; their notify_fifo_script runs
 // with the fifo's path while the fifo is open.
 //
-// Not done: auth_type AH, use_vmac/use_ipvlan, virtual_rules, track_process and track_bfd,
+// Not done: auth_type AH, use_vmac/use_ipvlan, track_process and track_bfd,
 // a sync group's notify_stop, fifo_write_vrrp_states_on_reload, check_unicast_src. One socket per instance:
 // instances on one interface each read every VRRP packet on it.
 package vrrp

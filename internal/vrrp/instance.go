@@ -595,6 +595,7 @@ func (in *instance) addVIPs(ctx context.Context) {
 			in.log.Error("virtual route not added", "route", r.String(), "error", err)
 		}
 	}
+	in.installRules(in.conf().rules)
 	in.startGARP(ctx, in.conf().garp)
 }
 
@@ -627,6 +628,7 @@ func (in *instance) linkCameUp(name string) {
 
 func (in *instance) removeVIPs() {
 	in.stopGARP()
+	in.uninstallRules(in.conf().rules)
 	for _, r := range in.conf().routes {
 		if err := in.host.DeleteRoute(r); err != nil {
 			in.log.Error("virtual route not removed", "route", r.String(), "error", err)

@@ -104,6 +104,7 @@ func (in *instance) reconfigure(ctx context.Context, ns *spec, apply func(fsm.Re
 // refresh, are announced again as on becoming master.
 func (in *instance) swapVIPs(ctx context.Context, old, ns *spec) {
 	in.stopGARP()
+	in.swapRules(old, ns)
 	for _, r := range old.routes {
 		if !slices.Contains(ns.routes, r) {
 			if err := in.host.DeleteRoute(r); err != nil {

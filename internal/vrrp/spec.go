@@ -30,6 +30,7 @@ type spec struct {
 	ttl        int
 	vips       []netif.Address // virtual_ipaddress then virtual_ipaddress_excluded
 	routes     []netif.Route   // virtual_routes
+	rules      []netif.Rule    // virtual_rules
 	advVIPs    []netip.Addr    // the addresses the adverts carry
 	vmac       *vmacSpec       // use_vmac; nil without
 	garp       garpSpec
@@ -193,8 +194,8 @@ func newSpec(c *config.Config, v *config.VRRPInstance) (*spec, error) {
 		}
 		s.routes = append(s.routes, nr)
 	}
-	if len(v.VirtualRules) > 0 {
-		return nil, fmt.Errorf("vrrp %s: virtual_rules are not supported", v.Name)
+	if err := s.addRules(v); err != nil {
+		return nil, err
 	}
 	for _, vip := range v.VirtualIPAddresses {
 		if vip.Prefix.Addr().Is6() == s.ipv6 {
