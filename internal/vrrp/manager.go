@@ -117,6 +117,9 @@ func (m *Manager) build(cfg *config.Config) ([]*spec, *notify.User, error) {
 		seen[k] = s.name
 		specs = append(specs, s)
 	}
+	if _, err := staticRules(cfg); err != nil {
+		errs = append(errs, err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, nil, err
 	}
@@ -136,6 +139,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		return fmt.Errorf("vrrp: manager already running")
 	}
 	m.ctx = ctx
+	m.setStaticRules(nil, m.cfg)
 	m.syncTrackers()
 	m.fifo.Store(openFifos(ctx, &m.cfg.Global, m.opts.Runner, m.user, m.log))
 	delay := m.cfg.Global.VRRPStartupDelay.D()
@@ -187,6 +191,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		t.cancel()
 		delete(m.trackrs, k)
 	}
+	//MUT
 	m.mu.Unlock()
 	m.wg.Wait()
 	// After the instances: their STOP lines are written.
@@ -497,6 +502,7 @@ func (m *Manager) syncTrackers() {
 			want[k] = string(stripPosJSON(b))
 		}
 	}
+	m.processTrackerIDs(want)
 	m.forgetPools()
 	for k, t := range m.trackrs {
 		if id, ok := want[k]; !ok || id != t.id {
@@ -526,6 +532,7 @@ func (m *Manager) syncTrackers() {
 			})
 		}
 	}
+	m.startProcessTrackers(want)
 }
 
 func (m *Manager) runTracker(key, id string, run func(context.Context)) {
@@ -568,6 +575,9 @@ func (m *Manager) Reload(cfg *config.Config) error {
 	old := map[string]*spec{}
 	for _, s := range m.specs {
 		old[s.name] = s
+	}
+	if m.ctx != nil && m.ctx.Err() == nil {
+		m.setStaticRules(m.cfg, cfg)
 	}
 	m.specs, m.cfg = specs, cfg
 	if m.ctx == nil || !m.started {

@@ -230,11 +230,12 @@ func newSpec(c *config.Config, v *config.VRRPInstance) (*spec, error) {
 		s.tracks = append(s.tracks, trackRef{kind: "file", name: t.Name, weight: t.Weight, reverse: t.WeightReverse})
 	}
 	s.tracks = append(s.tracks, poolTracks(v)...)
+	s.tracks = append(s.tracks, processTracks(c, v)...)
 	key, err := instanceKey(c, v)
 	if err != nil {
 		return nil, err
 	}
-	s.key = key
+	s.key = key + processGroupKey(c, v)
 	return s, nil
 }
 
