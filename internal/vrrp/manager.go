@@ -191,7 +191,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		t.cancel()
 		delete(m.trackrs, k)
 	}
-	//MUT
+	m.setStaticRules(m.cfg, nil)
 	m.mu.Unlock()
 	m.wg.Wait()
 	// After the instances: their STOP lines are written.

@@ -83,17 +83,22 @@ func TestToRuleRefusesWhatItCannotInstall(t *testing.T) {
 	}
 }
 
-func TestNewManagerNamesTheBadVirtualRule(t *testing.T) {
-	conf := vrrpConf("x", 3, 100, "1", "192.0.2.100/24", "virtual_rules {\n    from 192.0.2.0/24 l3mdev\n  }")
-	_, err := NewManager(loadConf(t, conf), ManagerOptions{})
-	if err == nil || !strings.Contains(err.Error(), "virtual_rules") || !strings.Contains(err.Error(), "k.conf:") ||
-		!strings.Contains(err.Error(), "l3mdev") {
-		t.Errorf("NewManager error %v, want one naming virtual_rules, the file:line and l3mdev", err)
+func TestNewManagerNamesTheBadRule(t *testing.T) {
+	for _, tc := range []struct{ kind, conf string }{
+		{"virtual_rules", vrrpConf("x", 3, 100, "1", "192.0.2.100/24", "virtual_rules {\n    from 192.0.2.0/24 l3mdev\n  }")},
+		{"static_rules", vrrpConf("x", 3, 100, "1", "192.0.2.100/24", "") + "static_rules {\n  from 192.0.2.0/24 l3mdev\n}\n"},
+	} {
+		_, err := NewManager(loadConf(t, tc.conf), ManagerOptions{})
+		if err == nil || !strings.Contains(err.Error(), tc.kind) || !strings.Contains(err.Error(), "k.conf:") ||
+			!strings.Contains(err.Error(), "l3mdev") {
+			t.Errorf("NewManager error %v, want one naming %s, the file:line and l3mdev", err, tc.kind)
+		}
 	}
 }
 
 // The master holds the instance's rules; after a failover the new master has them and the
-// old one does not; a reload that changes a rule swaps it on the master.
+// old one does not; a reload that changes a rule swaps it on the master. Static rules stay
+// on both whatever the state, go when vigil stops (as Keepalived's do) and follow a reload.
 func TestVirtualRulesFollowTheMaster(t *testing.T) {
 	t.Parallel()
 	nsA, nsB := pair(t, "192.0.2.1/24", "192.0.2.2/24")
@@ -102,8 +107,12 @@ func TestVirtualRulesFollowTheMaster(t *testing.T) {
 	}
 	v4 := "from 198.51.100.0/24 fwmark 0x10/0xff table 100 priority 1000"
 	v6 := "to 2001:db8:5::/64 table 101 priority 1001"
-	confA := vrrpConf("a", 3, 150, "0.2", "192.0.2.100/24", rules(v4, v6))
-	confB := vrrpConf("b", 3, 100, "0.2", "192.0.2.100/24", rules(v4, v6))
+	static := func(table string) string {
+		return "static_rules {\n  to 203.0.113.0/24 table " + table + " priority 2000\n}\n"
+	}
+	confA := vrrpConf("a", 3, 150, "0.2", "192.0.2.100/24", rules(v4, v6)) + static("200")
+	confB := vrrpConf("b", 3, 100, "0.2", "192.0.2.100/24", rules(v4, v6)) + static("200")
+	const static200 = "2000:\tfrom all to 203.0.113.0/24 lookup 200"
 	const want4 = "1000:\tfrom 198.51.100.0/24 fwmark 0x10/0xff lookup 100"
 	const want6 = "1001:\tfrom all to 2001:db8:5::/64 lookup 101"
 	has := func(ns, family, want string) bool {
@@ -127,17 +136,24 @@ func TestVirtualRulesFollowTheMaster(t *testing.T) {
 	waitFor(t, 10*time.Second, "A master with the rules, B backup without", func() bool {
 		return a.state("VI_1") == "MASTER" && b.state("VI_1") == "BACKUP" && holds(nsA) && !holds(nsB)
 	})
+	for _, ns := range []string{nsA, nsB} {
+		if !has(ns, "-4", static200) {
+			t.Errorf("%s lacks the static rule %q", ns, static200)
+		}
+	}
 
 	a.stop(t, 10*time.Second)
-	if holds(nsA) {
-		t.Errorf("A still holds its virtual rules after stopping")
+	if holds(nsA) || has(nsA, "-4", static200) {
+		t.Errorf("A still holds its virtual or static rules after stopping")
 	}
 	waitFor(t, 5*time.Second, "B master with the rules", func() bool { return b.state("VI_1") == "MASTER" && holds(nsB) })
 
-	// A reload that changes the IPv4 rule's table swaps it; the IPv6 one stays.
-	b.reload(t, vrrpConf("b", 3, 100, "0.2", "192.0.2.100/24", rules(strings.Replace(v4, "table 100", "table 102", 1), v6)))
-	waitFor(t, 5*time.Second, "B swapping the changed rule", func() bool {
-		return has(nsB, "-4", "1000:\tfrom 198.51.100.0/24 fwmark 0x10/0xff lookup 102") && !has(nsB, "-4", want4) && has(nsB, "-6", want6)
+	// A reload that changes the IPv4 rule's table swaps it; the IPv6 one stays. So for the
+	// static rule.
+	b.reload(t, vrrpConf("b", 3, 100, "0.2", "192.0.2.100/24", rules(strings.Replace(v4, "table 100", "table 102", 1), v6))+static("201"))
+	waitFor(t, 5*time.Second, "B swapping the changed rules", func() bool {
+		return has(nsB, "-4", "1000:\tfrom 198.51.100.0/24 fwmark 0x10/0xff lookup 102") && !has(nsB, "-4", want4) && has(nsB, "-6", want6) &&
+			has(nsB, "-4", "2000:\tfrom all to 203.0.113.0/24 lookup 201") && !has(nsB, "-4", static200)
 	})
 	if b.state("VI_1") != "MASTER" {
 		t.Errorf("B is %s after the reload, want MASTER", b.state("VI_1"))
