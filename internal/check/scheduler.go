@@ -99,13 +99,16 @@ type Scheduler struct {
 	log         *slog.Logger
 	box         schedMailbox
 
-	mu       sync.Mutex
-	rng      *rand.Rand
-	jitter   float64
-	jobs     map[string]*schedJob
-	probes   map[schedKey]*schedProbe
-	due      schedHeap
-	ready    []*schedProbe // due, waiting for a free slot, oldest first
+	mu     sync.Mutex
+	rng    *rand.Rand
+	jitter float64
+	jobs   map[string]*schedJob
+	probes map[schedKey]*schedProbe
+	due    schedHeap
+	ready  []*schedProbe // due, waiting for a free slot, oldest first
+	// readyTCP are the due TCP_CHECK probes, which the loop runs itself (runTCPLocked).
+	readyTCP []*schedProbe
+	tcpBatch []tcpRun // runTCPLocked's, kept for its backing array
 	inFlight int
 	// Workers stay parked between probes rather than exiting, so that a steady load does not
 	// create a goroutine per probe.
@@ -173,6 +176,11 @@ type schedRun struct {
 	cancel  context.CancelFunc
 	started time.Time
 	discard bool
+	// A TCP_CHECK whose handshake was still under way when the loop started it (runTCPLocked)
+	// waits for it on a worker: tcp is the checker, sock the socket, wallStart when it began.
+	tcp       *TCPChecker
+	sock      *probeSocket
+	wallStart time.Time
 }
 
 // NewScheduler returns a Scheduler that reads time from clk, runs at most maxInFlight probes
@@ -357,7 +365,7 @@ func (s *Scheduler) Snapshot() []JobStatus {
 func (s *Scheduler) Stats() SchedulerStats {
 	s.mu.Lock()
 	st := SchedulerStats{
-		Jobs: len(s.jobs), Probes: len(s.probes), InFlight: s.inFlight, Waiting: len(s.ready),
+		Jobs: len(s.jobs), Probes: len(s.probes), InFlight: s.inFlight, Waiting: len(s.ready) + len(s.readyTCP),
 		Started: s.started, Discarded: s.discarded,
 	}
 	s.mu.Unlock()
@@ -420,10 +428,19 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		for nowAt := s.at(now); len(s.due) > 0 && s.due[0].at <= nowAt; {
 			p := s.due.pop()
 			p.queued = true
-			s.ready = append(s.ready, p)
+			if _, ok := p.checker.(*TCPChecker); ok {
+				s.readyTCP = append(s.readyTCP, p)
+			} else {
+				s.ready = append(s.ready, p)
+			}
 		}
 		s.drainLocked()
 		s.dispatchLocked(now)
+		if len(s.readyTCP) > 0 {
+			s.runTCPLocked()
+			now = s.clk.Now()
+			s.dispatchLocked(now) // the slots the TCP probes held
+		}
 		wait := time.Duration(-1)
 		s.armed = time.Time{}
 		if len(s.due) > 0 {
@@ -458,15 +475,97 @@ func (s *Scheduler) dispatchLocked(now time.Time) {
 			return
 		}
 		s.inFlight++
-		if s.idleWorkers > 0 {
-			s.idleWorkers--
-			s.handoff <- schedTask{p, r} // buffered: never blocks, at most idleWorkers queued
-		} else {
-			s.workers.Add(1)
-			go s.work(p, r)
-		}
+		s.startWorkerLocked(p, r)
 	}
 }
+
+// startWorkerLocked runs r on an idle worker, or a new one; the caller has counted its slot.
+func (s *Scheduler) startWorkerLocked(p *schedProbe, r *schedRun) {
+	if s.idleWorkers > 0 {
+		s.idleWorkers--
+		s.handoff <- schedTask{p, r} // buffered: never blocks, at most idleWorkers queued
+		return
+	}
+	s.workers.Add(1)
+	go s.work(p, r)
+}
+
+// tcpRunBatch bounds how many TCP probes the loop runs between two takings of the lock.
+const tcpRunBatch = 64
+
+// tcpRun is a TCP_CHECK probe the loop runs itself.
+type tcpRun struct {
+	p    *schedProbe
+	r    *schedRun
+	res  Result
+	sock *probeSocket
+	done bool
+}
+
+// runTCPLocked runs the due TCP_CHECK probes on the loop's own goroutine, in batches outside the
+// lock, while slots are free. A TCP probe on a near network never waits: its handshake is over
+// by the time connect returns (tcp_connect.go), so handing it to a worker costs more than the
+// probe (a goroutine woken, often an idle thread with it, a context and its timer, the lock
+// taken again to report) and buys nothing. Only a probe whose handshake is still under way goes
+// to a worker, to wait in the netpoller under its timeout as before. A probe holds a slot while
+// it runs, so maxInFlight still bounds the sockets open at once.
+func (s *Scheduler) runTCPLocked() {
+	for len(s.readyTCP) > 0 && s.inFlight < s.maxInFlight && s.runCtx.Err() == nil {
+		now := s.clk.Now()
+		batch := s.tcpBatch[:0]
+		for len(batch) < tcpRunBatch && len(s.readyTCP) > 0 && s.inFlight < s.maxInFlight {
+			p := s.readyTCP[0]
+			s.readyTCP[0] = nil
+			s.readyTCP = s.readyTCP[1:]
+			if len(s.readyTCP) == 0 {
+				s.readyTCP = nil // let the backing array go
+			}
+			p.queued = false
+			if p.removed {
+				continue
+			}
+			s.inFlight++
+			tc, ok := p.checker.(*TCPChecker)
+			if !ok { // an Update replaced the checker while the probe waited
+				s.startWorkerLocked(p, s.startRunLocked(p, now))
+				continue
+			}
+			s.recordStartLocked(p, now)
+			r := &schedRun{checker: tc, cancel: noCancel, started: now, tcp: tc}
+			p.run = r
+			batch = append(batch, tcpRun{p: p, r: r})
+		}
+		s.mu.Unlock()
+		for i := range batch {
+			t := &batch[i]
+			t.r.wallStart = time.Now()
+			t.sock, t.res, t.done = t.r.tcp.startProbe()
+		}
+		s.mu.Lock()
+		now = s.clk.Now()
+		for i := range batch {
+			t := &batch[i]
+			if t.done {
+				s.completeLocked(t.p, t.r, t.res, now)
+				s.inFlight--
+				continue
+			}
+			r := t.r
+			r.sock = t.sock
+			r.ctx, r.cancel = s.clk.WithTimeout(s.probeCtx, t.p.key.timing.timeout-now.Sub(r.started))
+			if r.discard {
+				r.cancel() // removed while connecting: the worker closes the socket at once
+			}
+			s.startWorkerLocked(t.p, r)
+		}
+		clear(batch)
+		s.tcpBatch = batch[:0]
+	}
+}
+
+// noCancel is the cancel of a TCP probe the loop runs itself: it has nothing to cancel, since
+// it never waits.
+func noCancel() {}
 
 // drainLocked completes the probes whose workers found the lock taken and left their results
 // in s.done; those workers wait for the handoff now.
@@ -539,18 +638,28 @@ func (s *Scheduler) nextReadyLocked(now time.Time) (*schedProbe, *schedRun) {
 		if p.removed {
 			continue
 		}
-		late := now.Sub(p.due)
-		s.lateness.record(late)
-		if s.onLate != nil {
-			s.onLate(late)
-		}
-		s.started++
-		ctx, cancel := s.clk.WithTimeout(s.probeCtx, p.key.timing.timeout)
-		r := &schedRun{checker: p.checker, ctx: ctx, cancel: cancel, started: now}
-		p.run = r
-		return p, r
+		return p, s.startRunLocked(p, now)
 	}
 	return nil, nil
+}
+
+// startRunLocked starts a run of p for a worker.
+func (s *Scheduler) startRunLocked(p *schedProbe, now time.Time) *schedRun {
+	s.recordStartLocked(p, now)
+	ctx, cancel := s.clk.WithTimeout(s.probeCtx, p.key.timing.timeout)
+	r := &schedRun{checker: p.checker, ctx: ctx, cancel: cancel, started: now}
+	p.run = r
+	return r
+}
+
+// recordStartLocked counts a probe starting now and how late it is.
+func (s *Scheduler) recordStartLocked(p *schedProbe, now time.Time) {
+	late := now.Sub(p.due)
+	s.lateness.record(late)
+	if s.onLate != nil {
+		s.onLate(late)
+	}
+	s.started++
 }
 
 type schedTask struct {
@@ -585,6 +694,9 @@ func (s *Scheduler) work(p *schedProbe, r *schedRun) {
 		now := s.clk.Now()
 		s.drainLocked()
 		s.completeLocked(p, r, res, now)
+		if len(s.readyTCP) > 0 {
+			s.poke() // the loop runs them, and this probe's slot is about to be free
+		}
 		if s.closing {
 			p = nil
 		} else {
@@ -636,6 +748,9 @@ func (s *Scheduler) check(r *schedRun) (res Result) {
 			res = Result{Weight: -1, Reason: fmt.Sprintf("checker panicked: %v", v)}
 		}
 	}()
+	if r.sock != nil {
+		return r.tcp.finishProbe(r.ctx, r.sock, r.wallStart)
+	}
 	return r.checker.Check(r.ctx)
 }
 

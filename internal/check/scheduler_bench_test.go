@@ -2,6 +2,8 @@ package check
 
 import (
 	"context"
+	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"sync/atomic"
@@ -72,4 +74,64 @@ func BenchmarkSchedulerTenThousandJobs(b *testing.B) {
 	b.ReportMetric(float64(late.P99.Microseconds()), "late-p99-µs")
 	b.ReportMetric(float64(late.Max.Microseconds()), "late-max-µs")
 	b.ReportMetric(float64(stats.Coalesced), "coalesced")
+}
+
+// BenchmarkSchedulerTCP runs VIGIL_BENCH_TCP_JOBS (default 2,000) TCP_CHECKs at a 1s interval,
+// each of its own listener on 127.0.0.1, through the scheduler on the real clock for
+// VIGIL_BENCH_SECONDS (default 4) after a warmup interval, and reports the process CPU per
+// check: the probe's system calls, the kernel's work on both ends of loopback and the
+// scheduler's and the runtime's work around each probe. b.N is not used.
+func BenchmarkSchedulerTCP(b *testing.B) {
+	jobs, seconds := 2000, 4
+	if v, err := strconv.Atoi(os.Getenv("VIGIL_BENCH_TCP_JOBS")); err == nil && v > 0 {
+		jobs = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("VIGIL_BENCH_SECONDS")); err == nil && v > 0 {
+		seconds = v
+	}
+	var reports, failed atomic.Int64
+	s := NewScheduler(clock.Real(), 512, nil, func(r Report) {
+		reports.Add(1)
+		if !r.Result.Healthy {
+			failed.Add(1)
+		}
+	})
+	for i := range jobs {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { ln.Close() })
+		id := "rs" + strconv.Itoa(i)
+		c := NewTCP(TCPOptions{ConnOptions{Addr: netip.MustParseAddrPort(ln.Addr().String())}})
+		if err := s.Add(Job{ID: id, Checker: c, Interval: time.Second, Timeout: time.Second}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.Run(ctx)
+	}()
+	time.Sleep(1200 * time.Millisecond)
+	s.ResetLateness()
+	startStats, startCPU, start := s.Stats(), cpuTime(), time.Now()
+	b.ResetTimer()
+	time.Sleep(time.Duration(seconds) * time.Second)
+	b.StopTimer()
+	cpu, elapsed, stats, late := cpuTime()-startCPU, time.Since(start), s.Stats(), s.Lateness()
+	cancel()
+	<-done
+	checks := stats.Started - startStats.Started
+	if checks == 0 {
+		b.Fatal("no checks ran")
+	}
+	if n := failed.Load(); n > 0 {
+		b.Fatalf("%d of %d reports failed", n, reports.Load())
+	}
+	b.ReportMetric(float64(checks)/elapsed.Seconds(), "checks/s")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(checks), "cpu-ns/check")
+	b.ReportMetric(float64(late.P50.Microseconds()), "late-p50-µs")
+	b.ReportMetric(float64(late.P99.Microseconds()), "late-p99-µs")
 }

@@ -69,37 +69,44 @@ func (o *ConnOptions) probeConnect(ctx context.Context, halfOpen bool) (*probeSo
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	sa, family := tcpSockaddr(o.Addr)
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
-	if err != nil {
-		return nil, os.NewSyscallError("socket", err)
-	}
-	s := &probeSocket{fd: fd}
-	if err := s.setup(o, halfOpen); err != nil {
-		s.close()
-		return nil, err
-	}
-	switch err := unix.Connect(fd, sa); err {
-	case nil:
-		return s, nil
-	case unix.EINPROGRESS, unix.EALREADY, unix.EINTR:
-	default:
-		s.close()
-		return nil, os.NewSyscallError("connect", err)
-	}
-	done, err := s.connected()
+	s, done, err := o.startConnect(halfOpen)
 	if err != nil || done {
-		if err != nil {
-			s.close()
-			return nil, err
-		}
-		return s, nil
+		return s, err
 	}
 	if err := s.waitConnected(ctx); err != nil {
 		s.close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// startConnect opens the socket and starts the handshake without waiting: done once it has
+// finished already (on a near network, usually). On error the socket is closed and nil.
+func (o *ConnOptions) startConnect(halfOpen bool) (s *probeSocket, done bool, err error) {
+	sa, family := tcpSockaddr(o.Addr)
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	if err != nil {
+		return nil, false, os.NewSyscallError("socket", err)
+	}
+	s = &probeSocket{fd: fd}
+	if err := s.setup(o, halfOpen); err != nil {
+		s.close()
+		return nil, false, err
+	}
+	switch err := unix.Connect(fd, sa); err {
+	case nil:
+		return s, true, nil
+	case unix.EINPROGRESS, unix.EALREADY, unix.EINTR:
+	default:
+		s.close()
+		return nil, false, os.NewSyscallError("connect", err)
+	}
+	done, err = s.connected()
+	if err != nil {
+		s.close()
+		return nil, false, err
+	}
+	return s, done, nil
 }
 
 func (s *probeSocket) setup(o *ConnOptions, halfOpen bool) error {
