@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/vigil-lb/vigil/internal/clock"
@@ -90,6 +90,9 @@ func CountProcesses(procRoot string, m ProcessMatcher) (int, error) {
 		return 0, fmt.Errorf("track_process: list %s: %w", procRoot, err)
 	}
 	defer d.Close()
+	// Enough for a stat line's name and state, or for argv[0] and the parameters plus one
+	// byte (to see that a process has more than an exact match allows).
+	buf := make([]byte, max(512, len(m.name)+len(m.params)+2))
 	n := 0
 	for {
 		names, err := d.Readdirnames(256)
@@ -97,7 +100,7 @@ func CountProcesses(procRoot string, m ProcessMatcher) (int, error) {
 			if pid == "" || pid[0] < '1' || pid[0] > '9' {
 				continue
 			}
-			if matchPID(filepath.Join(procRoot, pid), m) {
+			if m.matchPID(procRoot+"/"+pid, buf) {
 				n++
 			}
 		}
@@ -108,18 +111,38 @@ func CountProcesses(procRoot string, m ProcessMatcher) (int, error) {
 	return n, nil
 }
 
-func matchPID(dir string, m ProcessMatcher) bool {
+func (m ProcessMatcher) matchPID(dir string, buf []byte) bool {
 	if m.full {
 		// A zombie's cmdline is empty, so it never matches.
-		b, err := os.ReadFile(filepath.Join(dir, "cmdline"))
-		return err == nil && m.MatchCmdline(b)
+		b, ok := readHead(dir+"/cmdline", buf[:len(m.name)+len(m.params)+2])
+		return ok && m.MatchCmdline(b)
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "stat"))
-	if err != nil {
+	// comm is far cheaper for the kernel to produce than stat; stat only confirms a match
+	// is not a zombie.
+	b, ok := readHead(dir+"/comm", buf)
+	if !ok || !m.MatchComm(string(bytes.TrimSuffix(b, []byte{'\n'}))) {
+		return false
+	}
+	b, ok = readHead(dir+"/stat", buf)
+	if !ok {
 		return false
 	}
 	comm, state, ok := parseStat(b)
 	return ok && state != 'Z' && m.MatchComm(comm)
+}
+
+// readHead reads at most len(buf) bytes from the start of the file at path.
+func readHead(path string, buf []byte) ([]byte, bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, false
+	}
+	defer f.Close()
+	n, err := io.ReadFull(f, buf)
+	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+		return nil, false
+	}
+	return buf[:n], true
 }
 
 // parseStat returns the name and state of a /proc/PID/stat line ("PID (NAME) S ..."). The

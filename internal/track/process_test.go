@@ -48,6 +48,9 @@ func (f fakeProc) add(t *testing.T, pid int, comm string, state byte, argv ...st
 	if err := os.WriteFile(filepath.Join(dir, "cmdline"), []byte(cmdline), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, "comm"), []byte(comm+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (f fakeProc) remove(t *testing.T, pid int) {
@@ -280,5 +283,15 @@ func TestCountProcessesSeesARealProcessComeAndGo(t *testing.T) {
 	<-exited
 	if n := count(&tests[0].cfg); n != 0 {
 		t.Errorf("after kill: %d processes, want 0", n)
+	}
+}
+
+// One scan of this machine's /proc by name (the cost each vrrp_track_process pays every poll).
+func BenchmarkCountProcessesByName(b *testing.B) {
+	m := NewProcessMatcher(&config.TrackProcess{Process: "sleep"})
+	for b.Loop() {
+		if _, err := CountProcesses("/proc", m); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
