@@ -220,22 +220,13 @@ func newSpec(c *config.Config, v *config.VRRPInstance) (*spec, error) {
 	if !v.DontTrackPrimary {
 		s.tracks = append(s.tracks, trackRef{kind: "interface", name: v.Interface})
 	}
-	for _, t := range v.TrackInterfaces {
-		s.tracks = append(s.tracks, trackRef{kind: "interface", name: t.Name, weight: t.Weight, reverse: t.WeightReverse})
-	}
-	for _, t := range v.TrackScripts {
-		s.tracks = append(s.tracks, trackRef{kind: "script", name: t.Name, weight: t.Weight, reverse: t.WeightReverse})
-	}
-	for _, t := range v.TrackFiles {
-		s.tracks = append(s.tracks, trackRef{kind: "file", name: t.Name, weight: t.Weight, reverse: t.WeightReverse})
-	}
+	s.tracks = append(s.tracks, groupTracks(c, v)...)
 	s.tracks = append(s.tracks, poolTracks(v)...)
-	s.tracks = append(s.tracks, processTracks(c, v)...)
 	key, err := instanceKey(c, v)
 	if err != nil {
 		return nil, err
 	}
-	s.key = key + processGroupKey(c, v)
+	s.key = key + groupTracksKey(c, v)
 	return s, nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 
-	"github.com/vigil-lb/vigil/internal/config"
 	"github.com/vigil-lb/vigil/internal/track"
 )
 
@@ -16,52 +15,6 @@ import (
 
 // processKind is the trackRef kind of a tracked vrrp_track_process.
 const processKind = "process"
-
-// processTracks are the instance's track_process entries as tracked objects, followed by
-// those of its sync group, which Keepalived adds to every member: a process both list keeps
-// the instance's entry, with the group's weight unless the instance's is 0.
-func processTracks(c *config.Config, v *config.VRRPInstance) []trackRef {
-	var out []trackRef
-	at := map[string]int{}
-	for _, t := range v.TrackProcesses {
-		at[t.Name] = len(out)
-		out = append(out, trackRef{kind: processKind, name: t.Name, weight: t.Weight, reverse: t.WeightReverse})
-	}
-	for _, t := range groupProcesses(c, v) {
-		if i, ok := at[t.Name]; ok {
-			if out[i].weight != 0 {
-				out[i].weight = t.Weight
-			}
-			continue
-		}
-		out = append(out, trackRef{kind: processKind, name: t.Name, weight: t.Weight, reverse: t.WeightReverse})
-	}
-	return out
-}
-
-// groupProcesses are the track_process entries of v's sync group.
-func groupProcesses(c *config.Config, v *config.VRRPInstance) []*config.TrackRef {
-	if v.SyncGroup == "" {
-		return nil
-	}
-	for _, g := range c.VRRPSyncGroups {
-		if g.Name == v.SyncGroup {
-			return g.TrackProcesses
-		}
-	}
-	return nil
-}
-
-// processGroupKey is the part of an instance's reload key that its own configuration lacks:
-// the track_process entries of its sync group.
-func processGroupKey(c *config.Config, v *config.VRRPInstance) string {
-	refs := groupProcesses(c, v)
-	if len(refs) == 0 {
-		return ""
-	}
-	b, _ := json.Marshal(refs)
-	return " group track_process " + string(stripPosJSON(b))
-}
 
 // processTrackerIDs sets in want the configuration of each vrrp_track_process an instance
 // tracks (want holds the keys of the tracked objects); m.mu is held.
