@@ -2,7 +2,8 @@
 // removes virtual addresses (with their label, scope, broadcast and peer), reads the addresses
 // an interface already has to pick an instance's primary address, reports and watches link
 // state for track_interface, and announces addresses that moved to this host with gratuitous
-// ARP (IPv4) and unsolicited neighbour advertisements (IPv6).
+// ARP (IPv4) and unsolicited neighbour advertisements (IPv6). It also makes the virtual MAC
+// interfaces of use_vmac (vmac.go) and adds and removes policy routing rules (rule.go).
 //
 // A Host works in one network namespace: the process's own (Open) or a named one
 // (OpenNamespace, used by tests to look into the namespaces they build). netif knows nothing

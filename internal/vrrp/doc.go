@@ -44,7 +44,13 @@
 // notify_fifo and vrrp_notify_fifo in Keepalived's line format; their notify_fifo_script runs
 // with the fifo's path while the fifo is open.
 //
-// Not done: auth_type AH, use_vmac/use_ipvlan, track_process and track_bfd,
-// a sync group's notify_stop, fifo_write_vrrp_states_on_reload, check_unicast_src. One socket per instance:
-// instances on one interface each read every VRRP packet on it.
+// use_vmac runs the instance on a private-mode macvlan with the virtual router's MAC (vmac.go);
+// track_process watches /proc every second (tracker_process.go); virtual_rules follow
+// mastership and static_rules the Manager's life (rules.go); a sync group's tracked objects
+// reach every member (tracker_group.go); track_virtual_server follows a pool's quorum
+// (tracker_pool.go); vrrp_rt_priority runs the VRRP half with real-time scheduling (rt.go).
+//
+// Not done: auth_type AH, use_ipvlan, track_bfd, a sync group's notify_stop,
+// fifo_write_vrrp_states_on_reload, check_unicast_src. One socket per instance: instances on
+// one interface each read every VRRP packet on it.
 package vrrp
