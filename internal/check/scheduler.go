@@ -444,7 +444,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		wait := time.Duration(-1)
 		s.armed = time.Time{}
 		if len(s.due) > 0 {
-			wait = max(s.due[0].p.due.Sub(now), dispatchSlack)
+			wait = max(s.due[0].p.due.Sub(now), dispatchSlack(s.due[0].p.key.timing.interval))
 			s.armed = now.Add(wait)
 		}
 		s.mu.Unlock()
@@ -616,11 +616,23 @@ func (s *Scheduler) shutdown() {
 	}
 }
 
-// dispatchSlack is the least the loop sleeps between two rounds of starting probes: every probe
-// due by the time it wakes starts in that round. With thousands of probes a second spread evenly,
-// waking for each costs more CPU than the probes (a futex wake-up per probe); waking at most
-// every dispatchSlack starts probes up to that much late, far inside the ±5% jitter.
-const dispatchSlack = time.Millisecond
+// dispatchSlack is the least the loop sleeps between two rounds of starting probes, given the
+// interval of the probe due first: every probe due by the time it wakes starts in that round.
+// With thousands of probes a second spread evenly, waking for each costs more CPU than the
+// probes (a futex wake-up per probe); and even with one probe per round, each round costs the
+// Go runtime a timer, a thread woken and parked again, the larger part of a TCP_CHECK's CPU
+// outside the kernel. So a round waits for a tenth of the probe's ±5% jitter (5 ms at 1 s, up
+// to 10 ms, at least 1 ms): probes start up to that much late, a small part of the spread the
+// jitter puts between them anyway. (At 1,000 TCP_CHECKs a second, 1 ms rounds cost 80-90 µs per
+// probe, 4 ms rounds 66-74 and 10 ms rounds 57-68: BenchmarkSchedulerTCP.)
+func dispatchSlack(interval time.Duration) time.Duration {
+	return min(max(time.Duration(float64(interval)*jitterFraction/10), minDispatchSlack), maxDispatchSlack)
+}
+
+const (
+	minDispatchSlack = time.Millisecond
+	maxDispatchSlack = 10 * time.Millisecond
+)
 
 // shutdownGrace bounds how long Run waits for probes that ignore their cancelled context.
 const shutdownGrace = 5 * time.Second

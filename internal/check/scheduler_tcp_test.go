@@ -184,3 +184,20 @@ func TestTCPCheckWaitingForASlotRunsOnceOneFrees(t *testing.T) {
 		wantProbe(t, r.Result, true, "connected")
 	}
 }
+
+// TestDispatchSlackIsATenthOfTheJitterWithinBounds: the loop's rounds are at most a tenth of a
+// probe's jitter apart (so probes start at most that late), between 1 and 10 ms.
+func TestDispatchSlackIsATenthOfTheJitterWithinBounds(t *testing.T) {
+	for _, tc := range []struct{ interval, want time.Duration }{
+		{time.Second, 5 * time.Millisecond},
+		{time.Hour, 10 * time.Millisecond},
+		{100 * time.Millisecond, time.Millisecond},
+		{time.Millisecond, time.Millisecond},
+		{2 * time.Second, 10 * time.Millisecond},
+		{1500 * time.Millisecond, 7500 * time.Microsecond},
+	} {
+		if got := dispatchSlack(tc.interval); got != tc.want {
+			t.Errorf("dispatchSlack(%v) = %v, want %v", tc.interval, got, tc.want)
+		}
+	}
+}
