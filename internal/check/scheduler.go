@@ -490,8 +490,13 @@ func (s *Scheduler) startWorkerLocked(p *schedProbe, r *schedRun) {
 	go s.work(p, r)
 }
 
-// tcpRunBatch bounds how many TCP probes the loop runs between two takings of the lock.
-const tcpRunBatch = 64
+// tcpRunBatch bounds how many TCP probes the loop runs between two takings of the lock, and
+// tcpRoundMax how many it runs in one round (about 10 ms of connects on loopback); workers run
+// the rest.
+const (
+	tcpRunBatch = 64
+	tcpRoundMax = 256
+)
 
 // tcpRun is a TCP_CHECK probe the loop runs itself.
 type tcpRun struct {
@@ -510,19 +515,13 @@ type tcpRun struct {
 // to a worker, to wait in the netpoller under its timeout as before. A probe holds a slot while
 // it runs, so maxInFlight still bounds the sockets open at once.
 func (s *Scheduler) runTCPLocked() {
-	for len(s.readyTCP) > 0 && s.inFlight < s.maxInFlight && s.runCtx.Err() == nil {
+	for ran := 0; ran < tcpRoundMax && len(s.readyTCP) > 0 && s.inFlight < s.maxInFlight && s.runCtx.Err() == nil; {
 		now := s.clk.Now()
 		batch := s.tcpBatch[:0]
-		for len(batch) < tcpRunBatch && len(s.readyTCP) > 0 && s.inFlight < s.maxInFlight {
-			p := s.readyTCP[0]
-			s.readyTCP[0] = nil
-			s.readyTCP = s.readyTCP[1:]
-			if len(s.readyTCP) == 0 {
-				s.readyTCP = nil // let the backing array go
-			}
-			p.queued = false
-			if p.removed {
-				continue
+		for len(batch) < tcpRunBatch && s.inFlight < s.maxInFlight {
+			p := s.popTCPLocked()
+			if p == nil {
+				break
 			}
 			s.inFlight++
 			tc, ok := p.checker.(*TCPChecker)
@@ -558,9 +557,38 @@ func (s *Scheduler) runTCPLocked() {
 			}
 			s.startWorkerLocked(t.p, r)
 		}
+		ran += len(batch)
 		clear(batch)
 		s.tcpBatch = batch[:0]
 	}
+	// More TCP probes are due than the loop runs in a round (a backlog, or more a second than one
+	// core connects): workers take the rest, so that every core shares them.
+	now := s.clk.Now()
+	for s.inFlight < s.maxInFlight && s.runCtx.Err() == nil {
+		p := s.popTCPLocked()
+		if p == nil {
+			break
+		}
+		s.inFlight++
+		s.startWorkerLocked(p, s.startRunLocked(p, now))
+	}
+}
+
+// popTCPLocked takes the oldest TCP probe waiting for a slot; nil when there is none.
+func (s *Scheduler) popTCPLocked() *schedProbe {
+	for len(s.readyTCP) > 0 {
+		p := s.readyTCP[0]
+		s.readyTCP[0] = nil
+		s.readyTCP = s.readyTCP[1:]
+		if len(s.readyTCP) == 0 {
+			s.readyTCP = nil // let the backing array go
+		}
+		p.queued = false
+		if !p.removed {
+			return p
+		}
+	}
+	return nil
 }
 
 // noCancel is the cancel of a TCP probe the loop runs itself: it has nothing to cancel, since

@@ -2,6 +2,7 @@ package check
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -13,10 +14,13 @@ import (
 
 // startRealScheduler runs a Scheduler on the real clock, for probes of real sockets; its reports
 // arrive on the returned channel. Cleanup stops it and checks that no goroutine is left.
-func startRealScheduler(t *testing.T, maxInFlight int) (*Scheduler, <-chan Report) {
+func startRealScheduler(t *testing.T, maxInFlight int, jobs ...Job) (*Scheduler, <-chan Report) {
 	t.Helper()
-	reports := make(chan Report, 16)
+	reports := make(chan Report, 16+len(jobs))
 	s := NewScheduler(clock.Real(), maxInFlight, nil, func(r Report) { reports <- r })
+	for _, j := range jobs {
+		schedMust(t, s.Add(j))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -182,6 +186,39 @@ func TestTCPCheckWaitingForASlotRunsOnceOneFrees(t *testing.T) {
 		t.Error("the TCP check was not reported once the slot was free")
 	} else {
 		wantProbe(t, r.Result, true, "connected")
+	}
+}
+
+// TestTCPChecksBeyondWhatTheLoopRunsInARoundGoToWorkers: all are run and reported, the
+// overflow on workers.
+func TestTCPChecksBeyondWhatTheLoopRunsInARoundGoToWorkers(t *testing.T) {
+	const n = tcpRoundMax + 50
+	var jobs []Job
+	for i := range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		jobs = append(jobs, Job{
+			ID: fmt.Sprintf("rs%d", i), Checker: NewTCP(TCPOptions{ConnOptions{Addr: addrPort(t, ln.Addr())}}),
+			Interval: time.Hour, Warmup: -1,
+		})
+	}
+	s, reports := startRealScheduler(t, 2*n, jobs...)
+	seen := map[string]bool{}
+	for range n {
+		r := waitReport(t, reports, 10*time.Second)
+		if !r.Result.Healthy {
+			t.Errorf("%s: %s", r.JobID, r.Result.Reason)
+		}
+		seen[r.JobID] = true
+	}
+	if len(seen) != n {
+		t.Errorf("%d jobs reported, want %d", len(seen), n)
+	}
+	if s.idleWorkerCount() == 0 {
+		t.Errorf("no worker ran any of %d TCP checks due at once; the loop runs at most %d a round", n, tcpRoundMax)
 	}
 }
 
