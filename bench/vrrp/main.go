@@ -31,6 +31,7 @@ func main() {
 	only := flag.String("only", "", "run only cells whose name contains this")
 	soakDur := flag.Duration("soak", 0, "instead of the failover table: soak vigil at advert_int 0.01 under CPU load for this long")
 	soakRT := flag.Int("rt", 0, "soak: vrrp_rt_priority (0: off)")
+	latDur := flag.Duration("rtlatency", 0, "instead: measure this machine's real-time wake-up latency (SCHED_FIFO 90, 1 ms sleeps) with -spinners busy loops for this long")
 	soakImpl := flag.String("impl", "vigil", "soak: vigil, keepalived, or both side by side (vigil,keepalived)")
 	spinners := flag.Int("spinners", runtime.NumCPU(), "soak: busy loops competing for the CPUs")
 	flag.Parse()
@@ -39,6 +40,13 @@ func main() {
 	}
 	if os.Geteuid() != 0 {
 		log.Fatal("needs root (network namespaces)")
+	}
+	if *latDur > 0 {
+		fmt.Print(latencyHeader)
+		if err := rtLatency(*latDur, *spinners); err != nil {
+			log.Fatalf("latency: %v", err)
+		}
+		return
 	}
 	if *soakDur > 0 {
 		impls := strings.Split(*soakImpl, ",")
