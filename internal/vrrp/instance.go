@@ -99,6 +99,7 @@ type instance struct {
 	linkUp chan string
 
 	counters    packet.Counters
+	ahSeq       packet.AHSeq
 	unknownPeer uint64 // only touched by the reader goroutine; read under mu
 
 	mu     sync.Mutex
@@ -435,7 +436,7 @@ func (in *instance) tryOpen() error {
 	if err != nil {
 		return err
 	}
-	o := sockOpts{ifi: ifi, src: src}
+	o := sockOpts{ifi: ifi, src: src, ah: ahSealerFor(s)}
 	if !s.unicast {
 		o.group = s.dsts[0]
 	}
@@ -506,6 +507,9 @@ func (in *instance) reader(ctx context.Context, done chan<- struct{}) {
 			env.HopLimit = packet.NoHopLimitCheck
 		}
 		adv, err := packet.Decode(payload, env)
+		if err == nil && adv.HasAH && in.conf().expect.AuthType == packet.AuthAH {
+			err = in.checkAH(buf, payload, adv)
+		}
 		if err == nil {
 			err = in.conf().expect.Check(adv)
 		}
@@ -573,8 +577,13 @@ func (in *instance) send(prio uint8) {
 		AuthData: s.expect.AuthData,
 		Addrs:    s.advVIPs,
 	}
+	env := packet.Envelope{Src: in.src}
+	if s.expect.AuthType == packet.AuthAH {
+		in.prepareAH(&adv, &env)
+	}
 	for _, dst := range s.dsts {
-		b, err := adv.Marshal(packet.Envelope{Src: in.src, Dst: dst})
+		env.Dst = dst
+		b, err := adv.Marshal(env)
 		if err == nil {
 			err = in.c.Write(b, dst, s.ttl)
 		}

@@ -75,7 +75,7 @@ type runningTrack struct {
 }
 
 // NewManager checks cfg's instances and returns a Manager for them. An instance vigil cannot
-// run (AH authentication, VMAC, no interface) is an error that names it.
+// run (IPVLAN, IPv6 over VRRPv2) is an error that names it.
 func NewManager(cfg *config.Config, opts ManagerOptions) (*Manager, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)

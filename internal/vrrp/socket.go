@@ -28,6 +28,7 @@ type sockOpts struct {
 	ifi   *net.Interface
 	src   netip.Addr // the address adverts leave from
 	group netip.Addr // multicast group to join; invalid for unicast
+	ah    *ahSealer  // IPv4 auth_type AH: the socket is for protocol 51; nil without
 }
 
 func bindToDevice(c net.PacketConn, ifname string) error {
@@ -54,14 +55,19 @@ type conn4 struct {
 	raw *ipv4.RawConn
 	src net.IP
 	ifi *net.Interface
+	ah  *ahSealer
 }
 
 func openConn4(o sockOpts) (conn, error) {
-	pc, err := net.ListenPacket(fmt.Sprintf("ip4:%d", packet.ProtocolVRRP), "0.0.0.0")
-	if err != nil {
-		return nil, fmt.Errorf("open raw IPv4 socket for protocol 112: %w", err)
+	proto := packet.ProtocolVRRP
+	if o.ah != nil {
+		proto = packet.ProtocolAH
 	}
-	c := &conn4{pc: pc, src: o.src.AsSlice(), ifi: o.ifi}
+	pc, err := net.ListenPacket(fmt.Sprintf("ip4:%d", proto), "0.0.0.0")
+	if err != nil {
+		return nil, fmt.Errorf("open raw IPv4 socket for protocol %d: %w", proto, err)
+	}
+	c := &conn4{pc: pc, src: o.src.AsSlice(), ifi: o.ifi, ah: o.ah}
 	if err := c.setup(o); err != nil {
 		pc.Close()
 		return nil, err
@@ -122,6 +128,11 @@ func (c *conn4) Write(b []byte, dst netip.Addr, ttl int) error {
 		Protocol: packet.ProtocolVRRP,
 		Src:      c.src,
 		Dst:      dst.AsSlice(),
+	}
+	if c.ah != nil {
+		if err := c.ah.seal(h, b); err != nil {
+			return err
+		}
 	}
 	return c.raw.WriteTo(h, b, nil)
 }

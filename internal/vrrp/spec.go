@@ -22,6 +22,7 @@ type spec struct {
 	group      string // sync group, if any
 	fsm        fsm.Config
 	expect     packet.Expect
+	ahKey      [packet.AuthDataLen]byte
 	srcIP      netip.Addr   // unicast_src_ip / mcast_src_ip; invalid: the interface's primary
 	dsts       []netip.Addr // multicast group, or the unicast peers
 	unicast    bool
@@ -153,7 +154,8 @@ func newSpec(c *config.Config, v *config.VRRPInstance) (*spec, error) {
 			s.expect.AuthType = packet.AuthPass
 			s.expect.AuthData = packet.PassData(a.Pass)
 		case "AH":
-			return nil, fmt.Errorf("vrrp %s: auth_type AH is not supported", v.Name)
+			s.expect.AuthType = packet.AuthAH
+			s.ahKey = packet.AHKey(a.Pass)
 		}
 	}
 	s.srcIP = v.UnicastSrcIP
