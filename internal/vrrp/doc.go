@@ -48,9 +48,10 @@
 // track_process watches /proc every second (tracker_process.go); virtual_rules follow
 // mastership and static_rules the Manager's life (rules.go); a sync group's tracked objects
 // reach every member (tracker_group.go); track_virtual_server follows a pool's quorum
-// (tracker_pool.go); vrrp_rt_priority runs the VRRP half with real-time scheduling (rt.go).
+// (tracker_pool.go); vrrp_rt_priority runs the VRRP half with real-time scheduling (rt.go);
+// auth_type AH sends and receives IP protocol 51 as Keepalived does (ah.go, packet/ah.go).
 //
-// Not done: auth_type AH, use_ipvlan, track_bfd, a sync group's notify_stop,
+// Not done: use_ipvlan, track_bfd, a sync group's notify_stop,
 // fifo_write_vrrp_states_on_reload, check_unicast_src. One socket per instance: instances on
 // one interface each read every VRRP packet on it.
 package vrrp

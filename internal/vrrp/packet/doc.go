@@ -9,8 +9,9 @@
 // or hop limit taken from the received packet's control message). With
 // Keepalived's "auth_type AH" the IPv4 protocol is 51 and the payload starts
 // with a 24-byte IPsec AH header, which Decode recognises and steps over; the
-// HMAC-MD5-96 ICV is kept in the Advert but not verified here, because it
-// covers the IP header that the codec never sees.
+// HMAC-MD5-96 ICV is kept in the Advert but not verified by Decode, because it
+// covers the IP header that the codec never sees: VerifyAH and SealAH take
+// that header, and AHSeq is the sequence counter (ah.go).
 //
 // Decode never panics and does not allocate when given an Advert whose
 // address slice has room (Unmarshal into a reused Advert). Every refusal is an
