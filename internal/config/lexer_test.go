@@ -340,12 +340,10 @@ func TestLexLongLines(t *testing.T) {
 }
 
 func TestLexDeeplyNestedBraces(t *testing.T) {
+	// A million braces: a lexer quadratic in the nesting would not finish within go test's
+	// timeout (no timed assertion here; under load a timed one fails for the machine's sake).
 	src := strings.Repeat("{", 1<<20) + "\n" + strings.Repeat("}", 1<<20) + "\n"
-	start := time.Now()
 	lines, d := lexString(src, Options{})
-	if time.Since(start) > 10*time.Second {
-		t.Errorf("took %v", time.Since(start))
-	}
 	if len(lines) != 2 || len(lines[0].Words) != 1<<20 || len(lines[1].Words) != 1<<20 {
 		t.Fatalf("got %d lines", len(lines))
 	}
