@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/vigil-lb/vigil/internal/vrrp/fsm"
+	"github.com/vigil-lb/vigil/internal/vrrp/packet"
 )
 
 // identity is what makes an instance the same virtual router across a reload: its interface,
@@ -25,6 +26,10 @@ func (s *spec) identity() string {
 	// another interface, so a restart.
 	if s.vmac != nil {
 		id += fmt.Sprintf("|vmac %s %t", s.vmac.name, s.vmac.xmitBase)
+	}
+	// AH adverts travel on another socket (IP protocol 51).
+	if s.expect.AuthType == packet.AuthAH {
+		id += "|ah"
 	}
 	return id
 }

@@ -84,3 +84,26 @@ func TestReloadOfAUnicastInstance(t *testing.T) {
 		})
 	}
 }
+
+func TestReloadToOrFromAHRestarts(t *testing.T) {
+	pass := vrrpConf("a", 2, 150, "1", "192.0.2.100/24", "")
+	ah := strings.Replace(pass, "auth_type PASS", "auth_type AH", 1)
+	if ah == pass {
+		t.Fatal("no auth_type PASS in the version 2 configuration")
+	}
+	spec := func(text string) *spec {
+		c := loadConf(t, text)
+		s, err := newSpec(c, c.VRRPInstances[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	// AH adverts are IP protocol 51: another socket, so a restart, not an update.
+	if got := reloadActionFor(spec(pass), spec(ah)); got != reloadRestart {
+		t.Errorf("PASS to AH: %v, want restart", got)
+	}
+	if got := reloadActionFor(spec(ah), spec(pass)); got != reloadRestart {
+		t.Errorf("AH to PASS: %v, want restart", got)
+	}
+}
