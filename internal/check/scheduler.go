@@ -85,7 +85,8 @@ const jitterFraction = 0.05
 const defaultDelayBeforeRetry = time.Second
 
 // Scheduler runs Jobs on time: one timer heap driven by one goroutine, probes on at most
-// maxInFlight goroutines, one probe per job at a time, results handed to a sink.
+// maxInFlight goroutines, one probe per job at a time, results handed to a sink. TCP_CHECKs
+// are run by the timer's goroutine itself, on a worker only while a handshake waits.
 //
 // The sink is called from one goroutine of the Scheduler's own, in order, never with the
 // scheduler's lock held, so a slow sink never delays a probe. While the sink is busy, reports
