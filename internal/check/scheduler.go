@@ -576,13 +576,17 @@ func (s *Scheduler) runTCPLocked() {
 }
 
 // popTCPLocked takes the oldest TCP probe waiting for a slot; nil when there is none.
-func (s *Scheduler) popTCPLocked() *schedProbe {
-	for len(s.readyTCP) > 0 {
-		p := s.readyTCP[0]
-		s.readyTCP[0] = nil
-		s.readyTCP = s.readyTCP[1:]
-		if len(s.readyTCP) == 0 {
-			s.readyTCP = nil // let the backing array go
+func (s *Scheduler) popTCPLocked() *schedProbe { return popQueued(&s.readyTCP) }
+
+// popQueued takes the oldest probe of the queue q that was not removed while it waited; nil
+// when there is none.
+func popQueued(q *[]*schedProbe) *schedProbe {
+	for len(*q) > 0 {
+		p := (*q)[0]
+		(*q)[0] = nil
+		*q = (*q)[1:]
+		if len(*q) == 0 {
+			*q = nil // let the backing array go
 		}
 		p.queued = false
 		if !p.removed {
@@ -668,20 +672,11 @@ const shutdownGrace = 5 * time.Second
 
 // nextReadyLocked takes the oldest probe waiting for a slot and starts its run.
 func (s *Scheduler) nextReadyLocked(now time.Time) (*schedProbe, *schedRun) {
-	for len(s.ready) > 0 {
-		p := s.ready[0]
-		s.ready[0] = nil
-		s.ready = s.ready[1:]
-		if len(s.ready) == 0 {
-			s.ready = nil // let the backing array go
-		}
-		p.queued = false
-		if p.removed {
-			continue
-		}
-		return p, s.startRunLocked(p, now)
+	p := popQueued(&s.ready)
+	if p == nil {
+		return nil, nil
 	}
-	return nil, nil
+	return p, s.startRunLocked(p, now)
 }
 
 // startRunLocked starts a run of p for a worker.
