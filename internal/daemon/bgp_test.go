@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -82,17 +81,7 @@ virtual_server 127.0.0.1 %d {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not return within 10s of cancel")
-		}
-	})
+	startRun(t, d)
 	key := cfg.VirtualServers[0].Name()
 
 	state := func() string { s, _ := fa.get(key); return s }
@@ -152,17 +141,7 @@ virtual_server 127.0.0.1 %d {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not return within 10s of cancel")
-		}
-	})
+	startRun(t, d)
 	key := cfg.VirtualServers[0].Name()
 	state := func() string { s, _ := fa.get(key); return s }
 	waitFor(t, 3*time.Second, "the pool to reach quorum", func() bool { return d.Snapshot().VirtualServers[0].QuorumUp })

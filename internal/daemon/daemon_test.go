@@ -125,6 +125,13 @@ func runDaemon(t *testing.T, cfg *config.Config) *Daemon {
 	if err != nil {
 		t.Fatal(err)
 	}
+	startRun(t, d)
+	return d
+}
+
+// startRun runs d until the test ends, then checks that Run returns cleanly within 10 s.
+func startRun(t *testing.T, d *Daemon) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
@@ -139,7 +146,6 @@ func runDaemon(t *testing.T, cfg *config.Config) *Daemon {
 			t.Error("Run did not return within 10s of cancel")
 		}
 	})
-	return d
 }
 
 // waitFor polls cond until it holds or the deadline passes.

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"sync"
@@ -77,17 +76,7 @@ func TestPoolHealthFollowsQuorumForEveryVirtualServer(t *testing.T) {
 	if a, b := rep.last(name1), rep.last(name2); a != "up" || b != "up" {
 		t.Fatalf("after New: %s %q, %s %q; want both up (reports %v)", name1, a, name2, b, rep.snapshot())
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not return within 10s of cancel")
-		}
-	})
+	startRun(t, d)
 
 	b1.failing.Store(true)
 	waitFor(t, 3*time.Second, "the first pool reported down when it loses quorum", func() bool { return rep.last(name1) == "down" })
