@@ -1651,7 +1651,7 @@ func (st *vrrpState) parseRule(p *parser, l Line) *VirtualRule {
 		case "table", "lookup":
 			r.Table = val
 			i++
-		case "priority", "preference", "pref":
+		case "priority", "preference", "pref", "order":
 			if _, ok := p.kaUnsignedQuiet(val, 0, 4294967295); !ok {
 				p.diags.Warnf(l.Pos, "Invalid rule preference %s specified", val)
 				return nil

@@ -302,7 +302,8 @@ func TestDiagnosticsMatchKeepalived(t *testing.T) {
 			[]string{"5: \"gw\" for routes is deprecated. Please use \"via\"",
 				"6: Warning - cannot track route default with no interface specified, not tracking"}},
 		{"rules",
-			vrrpInstanceSrc(" virtual_rules {\n  from 192.0.2.0/24 table 100\n  to 192.0.2./24 table 100\n }"),
+			// "order" names the preference too (line 7: no complaint).
+			vrrpInstanceSrc(" virtual_rules {\n  from 192.0.2.0/24 table 100\n  to 192.0.2./24 table 100\n  from 192.0.2.1 order 100 table 100\n }"),
 			[]string{"5: Rule has no preference specified - setting to 16384. This is probably not what you want.",
 				"6: VRRP parsed invalid IP 192.0.2./24. skipping IP...",
 				"6: Invalid rule to address 192.0.2./24"}},
