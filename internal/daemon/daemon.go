@@ -44,7 +44,7 @@ type Options struct {
 	Dataplane string
 	// StatusListen overrides global_defs status_listen; "off" serves nothing.
 	StatusListen string
-	// MaxInFlight bounds the probes running at once (default 512).
+	// MaxInFlight bounds the probes running at once (default: defaultMaxInFlight).
 	MaxInFlight int
 	// VRRP, when set, gives the VRRP instances' state for the status page and API; the VRRP
 	// half runs beside the daemon (cmd/vigil wires it).
@@ -127,7 +127,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.MaxInFlight <= 0 {
-		opts.MaxInFlight = 512
+		opts.MaxInFlight = defaultMaxInFlight(cfg)
 	}
 	d := &Daemon{
 		log:      opts.Logger,
@@ -852,6 +852,19 @@ func (d *Daemon) plan(cfg *config.Config) (*plan, error) {
 		return nil, errors.New(strings.Join(problems, "; "))
 	}
 	return out, nil
+}
+
+// defaultMaxInFlight bounds the probes running at once by the size of the configuration at
+// start: one slot per 8 checkers, at least 512 and at most 16,384 (each running probe holds a
+// socket). A fixed 512 capped 20,000 HTTP_GETs a second at about 8,500 when each took 60 ms.
+func defaultMaxInFlight(cfg *config.Config) int {
+	checks := 0
+	for _, vs := range cfg.VirtualServers {
+		for _, rs := range vs.RealServers {
+			checks += len(rs.Checkers)
+		}
+	}
+	return min(max(512, checks/8), 16384)
 }
 
 // fileCheckPoll is how often a FILE_CHECK reads its file.

@@ -401,3 +401,18 @@ func TestFileCheckReadsItsFileEverySecondWhateverTheDelayLoop(t *testing.T) {
 		})
 	}
 }
+
+func TestProbesInFlightGrowWithTheConfiguration(t *testing.T) {
+	withChecks := func(n int) *config.Config {
+		rs := &config.RealServer{}
+		for range n {
+			rs.Checkers = append(rs.Checkers, &config.Checker{Kind: config.CheckTCP})
+		}
+		return &config.Config{VirtualServers: []*config.VirtualServer{{RealServers: []*config.RealServer{rs}}}}
+	}
+	for _, tc := range []struct{ checks, want int }{{0, 512}, {4096, 512}, {20000, 2500}, {200000, 16384}} {
+		if got := defaultMaxInFlight(withChecks(tc.checks)); got != tc.want {
+			t.Errorf("%d checkers: %d probes in flight, want %d", tc.checks, got, tc.want)
+		}
+	}
+}
