@@ -432,6 +432,29 @@ func (k *keepalived) kill() {
 	<-k.done
 }
 
+// killedKeepalivedHandsOver kills Keepalived without a resignation (its host's copy of the VIP
+// goes with it) and checks that vigil, at priority 100, takes inst over at its master down
+// timer: 3×advert + skew after the last advert it heard, so neither later nor much earlier.
+func killedKeepalivedHandsOver(t *testing.T, k *keepalived, v *vigilProc, nsK, nsV, inst, vipCIDR string, advert time.Duration) {
+	t.Helper()
+	vip := netip.MustParsePrefix(vipCIDR).Addr()
+	bound := 3*advert + skew(100, advert)
+	start := time.Now()
+	k.kill()
+	netiftest.Run(t, "ip", "-n", nsK, "addr", "del", vipCIDR, "dev", "eth0")
+	waitFor(t, bound+2*time.Second, "vigil taking over "+vip.String(), func() bool {
+		return hasAddr(t, nsV, "eth0", vip) && v.state(inst) == "MASTER"
+	})
+	took := masterSince(t, v, inst).Sub(start)
+	t.Logf("vigil took over %v after Keepalived was killed (bound 3×advert+skew = %v)", took, bound)
+	if took > bound+300*time.Millisecond {
+		t.Errorf("takeover took %v, want within %v", took, bound)
+	}
+	if took < 3*advert-advert/2 {
+		t.Errorf("takeover after %v: too early, the master down timer is 3×advert+skew", took)
+	}
+}
+
 func TestInteropWithKeepalivedIPv6(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -480,19 +503,7 @@ vrrp_instance VI_6 {
 			if st.State != "BACKUP" || !tc.master(st.MasterAddr) || len(st.Dropped) > 0 {
 				t.Fatalf("vigil while Keepalived is master: state %s, master %v, dropped %v", st.State, st.MasterAddr, st.Dropped)
 			}
-			bound := 3*advert + skew(100, advert)
-			start := time.Now()
-			k.kill()
-			// The killed master's host is gone: its address with it.
-			netiftest.Run(t, "ip", "-n", nsK, "addr", "del", "2001:db8::100/64", "dev", "eth0")
-			waitFor(t, bound+2*time.Second, "vigil taking over the IPv6 VIP", func() bool {
-				return hasAddr(t, nsV, "eth0", vip) && v.state("VI_6") == "MASTER"
-			})
-			took := masterSince(t, v, "VI_6").Sub(start)
-			t.Logf("vigil took over %v after Keepalived was killed (bound %v)", took, bound)
-			if took > bound+300*time.Millisecond {
-				t.Errorf("takeover took %v, want within %v", took, bound)
-			}
+			killedKeepalivedHandsOver(t, k, v, nsK, nsV, "VI_6", "2001:db8::100/64", advert)
 			// Keepalived back at a lower priority stays backup to vigil.
 			startKeepalived(t, nsK, conf("k", 50, tc.unicastK))
 			time.Sleep(3*advert + skew(50, advert) + advert)
@@ -626,22 +637,7 @@ func TestInteropWithKeepalived(t *testing.T) {
 					t.Errorf("vigil refused Keepalived's adverts: %v", s.Dropped)
 				}
 			}
-			bound := 3*advert + skew(100, advert)
-			start := time.Now()
-			k.kill()
-			// The killed master's host is gone: its address with it.
-			netiftest.Run(t, "ip", "-n", nsK, "addr", "del", "192.0.2.100/24", "dev", "eth0")
-			waitFor(t, bound+2*time.Second, "vigil taking over the VIP", func() bool {
-				return hasAddr(t, nsV, "eth0", vip) && v.state("VI_1") == "MASTER"
-			})
-			took := masterSince(t, v, "VI_1").Sub(start)
-			t.Logf("vigil took over %v after Keepalived was killed (bound 3×advert+skew = %v)", took, bound)
-			if took > bound+300*time.Millisecond {
-				t.Errorf("takeover took %v, want within %v", took, bound)
-			}
-			if took < 3*advert-advert/2 {
-				t.Errorf("takeover after %v: too early, the master down timer is 3×advert+skew", took)
-			}
+			killedKeepalivedHandsOver(t, k, v, nsK, nsV, "VI_1", "192.0.2.100/24", advert)
 
 			// Keepalived back at a lower priority must accept vigil's adverts and stay
 			// backup past its own master down interval.
