@@ -1,11 +1,6 @@
 package status
 
 import (
-	"bufio"
-	"context"
-	"encoding/json"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -70,44 +65,15 @@ func TestBGPChangeMessageSaysFromToAndWhy(t *testing.T) {
 // which is what makes the live page refetch the state at once.
 func TestBGPChangeReachesTheEventStream(t *testing.T) {
 	hub := NewHub(10, time.Now)
-	srv := httptest.NewServer(NewHandler(&fixedSource{}, hub, nil))
-	t.Cleanup(srv.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/api/v1/events", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	rd := bufio.NewReader(resp.Body)
-	if line, err := rd.ReadString('\n'); err != nil || !strings.HasPrefix(line, "retry:") {
-		t.Fatalf("first line %q, %v", line, err)
-	}
+	rd := subscribeEvents(t, hub)
 	hub.PublishBGPChange(BGPChange{Subject: "192.0.2.10/32", VirtualServer: "web", From: BGPAnnounced,
 		To: BGPWithdrawn, Reason: "quorum lost"})
-	event := ""
-	for {
-		line, err := rd.ReadString('\n')
-		if err != nil {
-			t.Fatalf("stream ended before the event: %v", err)
-		}
-		if name, ok := strings.CutPrefix(line, "event: "); ok {
-			event = strings.TrimSpace(name)
-		}
-		if data, ok := strings.CutPrefix(line, "data: "); ok {
-			var ev Event
-			if err := json.Unmarshal([]byte(data), &ev); err != nil {
-				t.Fatal(err)
-			}
-			want := Event{Seq: 1, Kind: "bgp", Subject: "192.0.2.10/32", Message: "announced -> withdrawn (web: quorum lost)"}
-			if event != "change" || ev.Seq != want.Seq || ev.Kind != want.Kind || ev.Subject != want.Subject || ev.Message != want.Message {
-				t.Fatalf("event %q %+v, want change %+v", event, ev, want)
-			}
-			if recent := hub.Recent(); len(recent) != 1 || recent[0].Kind != "bgp" {
-				t.Errorf("recent events %+v, want the bgp change (the page's event list)", recent)
-			}
-			return
-		}
+	event, ev := nextEvent(t, rd)
+	want := Event{Seq: 1, Kind: "bgp", Subject: "192.0.2.10/32", Message: "announced -> withdrawn (web: quorum lost)"}
+	if event != "change" || ev.Seq != want.Seq || ev.Kind != want.Kind || ev.Subject != want.Subject || ev.Message != want.Message {
+		t.Fatalf("event %q %+v, want change %+v", event, ev, want)
+	}
+	if recent := hub.Recent(); len(recent) != 1 || recent[0].Kind != "bgp" {
+		t.Errorf("recent events %+v, want the bgp change (the page's event list)", recent)
 	}
 }

@@ -76,39 +76,56 @@ func TestPageListsEveryServerAndEscapesText(t *testing.T) {
 	}
 }
 
-func TestEventsStreamDeliversPublishedEvents(t *testing.T) {
-	hub := NewHub(10, time.Now)
+// subscribeEvents opens the event stream of a status server over hub and returns it once the
+// handler has subscribed (it writes its retry line then), so that what is published next is
+// on the stream.
+func subscribeEvents(t *testing.T, hub *Hub) *bufio.Reader {
+	t.Helper()
 	srv := httptest.NewServer(NewHandler(&fixedSource{}, hub, nil))
 	t.Cleanup(srv.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/api/v1/events", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	t.Cleanup(func() { resp.Body.Close() })
 	rd := bufio.NewReader(resp.Body)
-	// The handler writes its retry line once subscribed; publish only after that.
 	if line, err := rd.ReadString('\n'); err != nil || !strings.HasPrefix(line, "retry:") {
 		t.Fatalf("first line %q, %v", line, err)
 	}
-	hub.Publish("server", "web/127.0.0.1:9002", "down: connection refused")
+	return rd
+}
+
+// nextEvent reads the stream up to the next event's data line: its name and the event.
+func nextEvent(t *testing.T, rd *bufio.Reader) (string, Event) {
+	t.Helper()
+	name := ""
 	for {
 		line, err := rd.ReadString('\n')
 		if err != nil {
 			t.Fatalf("stream ended before the event: %v", err)
+		}
+		if n, ok := strings.CutPrefix(line, "event: "); ok {
+			name = strings.TrimSpace(n)
 		}
 		if data, ok := strings.CutPrefix(line, "data: "); ok {
 			var ev Event
 			if err := json.Unmarshal([]byte(data), &ev); err != nil {
 				t.Fatal(err)
 			}
-			if ev.Subject != "web/127.0.0.1:9002" || ev.Seq != 1 {
-				t.Fatalf("got %+v", ev)
-			}
-			return
+			return name, ev
 		}
+	}
+}
+
+func TestEventsStreamDeliversPublishedEvents(t *testing.T) {
+	hub := NewHub(10, time.Now)
+	rd := subscribeEvents(t, hub)
+	hub.Publish("server", "web/127.0.0.1:9002", "down: connection refused")
+	if _, ev := nextEvent(t, rd); ev.Subject != "web/127.0.0.1:9002" || ev.Seq != 1 {
+		t.Fatalf("got %+v", ev)
 	}
 }
 
