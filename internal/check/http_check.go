@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"hash/fnv"
 	"io"
 	"net"
@@ -163,6 +162,7 @@ type HTTPOptions struct {
 // checks, so that probes leave no TIME_WAIT sockets behind.
 type HTTPChecker struct {
 	opts     HTTPOptions
+	target   probeTarget
 	kind     string
 	addr     string
 	key      string
@@ -191,6 +191,7 @@ type httpURL struct {
 func NewHTTP(opts HTTPOptions) (*HTTPChecker, error) {
 	c := &HTTPChecker{
 		opts:    opts,
+		target:  newProbeTarget(opts.ConnOptions),
 		kind:    "HTTP_GET",
 		addr:    opts.Addr.String(),
 		maxResp: opts.MaxResponse,
@@ -340,7 +341,7 @@ func (c *HTTPChecker) checkURL(ctx context.Context, u *httpURL) string {
 	prefix := u.prefix
 	// The socket is set to be reset rather than closed once done, as for TCP_CHECK: no TIME_WAIT
 	// left behind per probe.
-	sock, err := c.opts.probeConnect(ctx, false)
+	sock, err := c.target.probeConnect(ctx, false)
 	if err != nil {
 		return prefix + failReason(ctx, "connect", err)
 	}
@@ -379,101 +380,31 @@ func (c *HTTPChecker) checkURL(ctx context.Context, u *httpURL) string {
 	bp := c.bufPool.Get().(*[]byte)
 	defer c.bufPool.Put(bp)
 	buf := *bp
-
-	// Status line and headers.
-	n, hdrEnd := 0, -1
-	for hdrEnd < 0 {
-		if n == len(buf) {
-			return prefix + fmt.Sprintf("response header exceeds %d bytes", len(buf))
-		}
-		m, err := conn.Read(buf[n:])
-		if m > 0 {
-			from := max(0, n-3)
-			n += m
-			if i := bytes.Index(buf[from:n], []byte("\r\n\r\n")); i >= 0 {
-				hdrEnd = from + i + 4
-			}
-		}
-		if hdrEnd < 0 && err != nil {
-			if errors.Is(err, io.EOF) {
-				if n == 0 {
-					return prefix + "read response: no data received"
-				}
-				return prefix + "read response: connection closed inside the header"
-			}
-			return prefix + failReason(ctx, "read response", err)
-		}
-	}
-	if int64(n) > c.maxResp {
-		return prefix + fmt.Sprintf("response exceeds %d bytes, cut", c.maxResp)
-	}
-	status := parseStatusCode(buf[:hdrEnd])
-	contentLen := parseContentLength(buf[:hdrEnd])
-
-	// Body: hashed as it streams, kept only when a regex must see it.
-	var digest hash.Hash
-	if u.Digest != "" {
-		digest = md5.New()
-	}
-	var body []byte
-	keep := u.Regex != nil
-	total := int64(n)
-	var received int64
-	consume := func(p []byte) {
-		if contentLen >= 0 && received+int64(len(p)) > contentLen {
-			p = p[:contentLen-received]
-		}
-		received += int64(len(p))
-		if digest != nil {
-			digest.Write(p)
-		}
-		if keep {
-			body = append(body, p...)
-		}
-	}
-	consume(buf[hdrEnd:n])
-	for contentLen < 0 || received < contentLen {
+	reply := newHTTPReply(u, c.maxResp)
+	for {
 		m, err := conn.Read(buf)
 		if m > 0 {
-			total += int64(m)
-			if total > c.maxResp {
-				return prefix + fmt.Sprintf("response exceeds %d bytes, cut", c.maxResp)
+			done, reason := reply.feed(buf[:m])
+			if reason != "" {
+				return prefix + reason
 			}
-			consume(buf[:m])
+			if done {
+				break
+			}
 		}
 		if err != nil {
-			if errors.Is(err, io.EOF) {
+			// A TLS server that closes without close_notify ends the body as EOF does.
+			if errors.Is(err, io.EOF) || (c.tls != nil && reply.headDone && errors.Is(err, io.ErrUnexpectedEOF)) {
+				if reason := reply.eof(); reason != "" {
+					return prefix + reason
+				}
 				break
 			}
-			// A TLS server that closes without close_notify ends the body like EOF does.
-			if c.tls != nil && errors.Is(err, io.ErrUnexpectedEOF) {
-				break
-			}
-			return prefix + failReason(ctx, "read body", err)
+			return prefix + failReason(ctx, reply.step(), err)
 		}
 	}
-
-	if !statusAccepted(u.StatusCodes, status) {
-		if status == 0 {
-			return prefix + "no HTTP status in response, expected " + u.codes
-		}
-		return prefix + "HTTP status " + strconv.Itoa(status) + ", expected " + u.codes
-	}
-	if digest != nil {
-		var sum [md5.Size]byte
-		digest.Sum(sum[:0])
-		if sum != u.digest {
-			return prefix + "MD5 digest " + hex.EncodeToString(sum[:]) + ", expected " + strings.ToLower(u.Digest)
-		}
-	}
-	if u.Regex != nil {
-		matched := regexMatches(u, body)
-		if matched == u.RegexNoMatch {
-			if matched {
-				return prefix + fmt.Sprintf("body matches regex %q (regex_no_match)", u.Regex.String())
-			}
-			return prefix + fmt.Sprintf("body does not match regex %q", u.Regex.String())
-		}
+	if reason := reply.verdict(); reason != "" {
+		return prefix + reason
 	}
 	return ""
 }

@@ -212,6 +212,13 @@ func TestHTTPGet(t *testing.T) {
 // rawHTTPServer answers every connection with resp, then closes it.
 func rawHTTPServer(t *testing.T, resp string) netip.AddrPort {
 	t.Helper()
+	return tricklingHTTPServer(t, resp, len(resp))
+}
+
+// tricklingHTTPServer answers every connection with resp in pieces of chunk bytes, a
+// millisecond apart, so that the checker reads it over many reads; then it closes.
+func tricklingHTTPServer(t *testing.T, resp string, chunk int) netip.AddrPort {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -233,7 +240,16 @@ func rawHTTPServer(t *testing.T, resp string) netip.AddrPort {
 						break
 					}
 				}
-				_, _ = c.Write([]byte(resp))
+				for p := []byte(resp); len(p) > 0; {
+					n := min(chunk, len(p))
+					if _, err := c.Write(p[:n]); err != nil {
+						return
+					}
+					p = p[n:]
+					if len(p) > 0 {
+						time.Sleep(time.Millisecond)
+					}
+				}
 			}()
 		}
 	}()
@@ -254,6 +270,9 @@ func TestHTTPGetAgainstOddServers(t *testing.T) {
 		{"HeaderCutByCloseFails", rawHTTPServer(t, "HTTP/1.0 200 OK\r\nContent-Length: 5\r\n"), false, "inside the header"},
 		{"StatusWithoutReasonPasses", rawHTTPServer(t, "HTTP/1.0 200\r\n\r\nbody"), true, "ok"},
 		{"BodyShorterThanContentLengthPasses", rawHTTPServer(t, "HTTP/1.0 200 OK\r\nContent-Length: 50\r\n\r\nshort"), true, "ok"},
+		{"ResponseInPiecesPasses", tricklingHTTPServer(t, "HTTP/1.0 200 OK\r\nContent-Length: 9\r\nX-Padding: abcdefgh\r\n\r\nall there", 3), true, "ok"},
+		{"StatusInPiecesIsRead", tricklingHTTPServer(t, "HTTP/1.0 503 Busy\r\n\r\n", 2), false, "HTTP status 503"},
+		{"HeaderCutInPiecesFails", tricklingHTTPServer(t, "HTTP/1.0 200 OK\r\nServer: x\r\n", 4), false, "inside the header"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -304,8 +323,20 @@ func TestHTTPRequestIsKeepalivedsOwn(t *testing.T) {
 	for _, tc := range tests {
 		c := mustHTTP(t, HTTPOptions{ConnOptions: ConnOptions{Addr: ap}, Protocol: tc.proto, VirtualHost: tc.vhost, URLs: []URL{{Path: "/p?q=1"}}})
 		wantProbe(t, runProbe(t, c, time.Second), true, "ok")
-		if got := <-reqs; got != tc.want {
-			t.Errorf("protocol %s: request\n%q\nwant\n%q", tc.proto, got, tc.want)
+		// One request per way of running the probe (runProbe), each answered after it was sent.
+		for n := 0; ; n++ {
+			select {
+			case got := <-reqs:
+				if got != tc.want {
+					t.Errorf("protocol %s: request\n%q\nwant\n%q", tc.proto, got, tc.want)
+				}
+				continue
+			default:
+				if n == 0 {
+					t.Errorf("protocol %s: no request reached the server", tc.proto)
+				}
+			}
+			break
 		}
 	}
 	v6 := mustHTTP(t, HTTPOptions{ConnOptions: ConnOptions{Addr: netip.MustParseAddrPort("[2001:db8::1]:8080")}, URLs: []URL{{Path: "/"}}})

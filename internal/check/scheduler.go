@@ -86,7 +86,8 @@ const defaultDelayBeforeRetry = time.Second
 
 // Scheduler runs Jobs on time: one timer heap driven by one goroutine, probes on at most
 // maxInFlight goroutines, one probe per job at a time, results handed to a sink. TCP_CHECKs
-// are run by the timer's goroutine itself, on a worker only while a handshake waits.
+// and plain HTTP_GETs have no goroutine of their own: the timer's goroutine starts them, and
+// those that must wait for their socket are finished by the poller (scheduler_poller.go).
 //
 // The sink is called from one goroutine of the Scheduler's own, in order, never with the
 // scheduler's lock held, so a slow sink never delays a probe. While the sink is busy, reports
@@ -107,9 +108,12 @@ type Scheduler struct {
 	probes map[schedKey]*schedProbe
 	due    schedHeap
 	ready  []*schedProbe // due, waiting for a free slot, oldest first
-	// readyTCP are the due TCP_CHECK probes, which the loop runs itself (runTCPLocked).
-	readyTCP []*schedProbe
-	tcpBatch []tcpRun // runTCPLocked's, kept for its backing array
+	// readyLoop are the due probes the loop starts itself (runLoopProbesLocked).
+	readyLoop []*schedProbe
+	loopBatch []loopRun // runLoopProbesLocked's, kept for its backing array
+	// poller finishes the probes the loop started; nil if it could not be made, and then
+	// workers run every probe.
+	poller   *probePoller
 	inFlight int
 	// Workers stay parked between probes rather than exiting, so that a steady load does not
 	// create a goroutine per probe.
@@ -177,11 +181,9 @@ type schedRun struct {
 	cancel  context.CancelFunc
 	started time.Time
 	discard bool
-	// A TCP_CHECK whose handshake was still under way when the loop started it (runTCPLocked)
-	// waits for it on a worker: tcp is the checker, sock the socket, wallStart when it began.
-	tcp       *TCPChecker
-	sock      *probeSocket
-	wallStart time.Time
+	// polled is the probe when the loop started it and the poller finishes it; cancel is then
+	// noCancel and the poller cancels it (cancelRunLocked).
+	polled *pollProbe
 }
 
 // NewScheduler returns a Scheduler that reads time from clk, runs at most maxInFlight probes
@@ -310,7 +312,7 @@ func (s *Scheduler) removeLocked(id string) *schedProbe {
 	}
 	if p.run != nil {
 		p.run.discard = true
-		p.run.cancel()
+		s.cancelRunLocked(p.run)
 	}
 	return p
 }
@@ -366,7 +368,7 @@ func (s *Scheduler) Snapshot() []JobStatus {
 func (s *Scheduler) Stats() SchedulerStats {
 	s.mu.Lock()
 	st := SchedulerStats{
-		Jobs: len(s.jobs), Probes: len(s.probes), InFlight: s.inFlight, Waiting: len(s.ready) + len(s.readyTCP),
+		Jobs: len(s.jobs), Probes: len(s.probes), InFlight: s.inFlight, Waiting: len(s.ready) + len(s.readyLoop),
 		Started: s.started, Discarded: s.discarded,
 	}
 	s.mu.Unlock()
@@ -411,6 +413,13 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	defer stop()
 	s.runCtx = runCtx
 	s.probeCtx = context.WithoutCancel(runCtx)
+	if pl, err := newProbePoller(s); err != nil {
+		s.log.Error("check poller unavailable; every probe runs on a worker goroutine", "err", err)
+	} else {
+		s.poller = pl
+		s.workers.Add(1)
+		go pl.run(runCtx)
+	}
 	s.mu.Unlock()
 
 	deliverDone := make(chan struct{})
@@ -429,18 +438,18 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		for nowAt := s.at(now); len(s.due) > 0 && s.due[0].at <= nowAt; {
 			p := s.due.pop()
 			p.queued = true
-			if _, ok := p.checker.(*TCPChecker); ok {
-				s.readyTCP = append(s.readyTCP, p)
+			if s.poller != nil && pollable(p.checker) != nil {
+				s.readyLoop = append(s.readyLoop, p)
 			} else {
 				s.ready = append(s.ready, p)
 			}
 		}
 		s.drainLocked()
 		s.dispatchLocked(now)
-		if len(s.readyTCP) > 0 {
-			s.runTCPLocked()
+		if len(s.readyLoop) > 0 {
+			s.runLoopProbesLocked()
 			now = s.clk.Now()
-			s.dispatchLocked(now) // the slots the TCP probes held
+			s.dispatchLocked(now) // the slots the loop's probes held
 		}
 		wait := time.Duration(-1)
 		s.armed = time.Time{}
@@ -482,101 +491,133 @@ func (s *Scheduler) dispatchLocked(now time.Time) {
 
 // startWorkerLocked runs r on an idle worker, or a new one; the caller has counted its slot.
 func (s *Scheduler) startWorkerLocked(p *schedProbe, r *schedRun) {
+	s.handOffLocked(schedTask{p: p, r: r})
+}
+
+// handOffLocked gives t to an idle worker, or a new one.
+func (s *Scheduler) handOffLocked(t schedTask) {
 	if s.idleWorkers > 0 {
 		s.idleWorkers--
-		s.handoff <- schedTask{p, r} // buffered: never blocks, at most idleWorkers queued
+		s.handoff <- t // buffered: never blocks, at most idleWorkers queued
 		return
 	}
 	s.workers.Add(1)
-	go s.work(p, r)
+	go s.work(t)
 }
 
-// tcpRunBatch bounds how many TCP probes the loop runs between two takings of the lock, and
-// tcpRoundMax how many it runs in one round (about 10 ms of connects on loopback); workers run
-// the rest.
-const (
-	tcpRunBatch = 64
-	tcpRoundMax = 256
-)
+// loopRunBatch is how many probes the loop starts itself in a round, outside the lock; more due
+// at once go to workers in batches of as many, so that every core shares them and the loop
+// stays free to keep the schedule.
+const loopRunBatch = 64
 
-// tcpRun is a TCP_CHECK probe the loop runs itself.
-type tcpRun struct {
-	p    *schedProbe
-	r    *schedRun
-	res  Result
-	sock *probeSocket
-	done bool
+// loopRun is a probe the loop (or a worker given a batch) starts without a goroutine of its own.
+type loopRun struct {
+	p     *schedProbe
+	r     *schedRun
+	start func() (*pollProbe, Result, bool)
+	pp    *pollProbe
+	res   Result
+	done  bool
 }
 
-// runTCPLocked runs the due TCP_CHECK probes on the loop's own goroutine, in batches outside the
-// lock, while slots are free. A TCP probe on a near network never waits: its handshake is over
-// by the time connect returns (tcp_connect.go), so handing it to a worker costs more than the
-// probe (a goroutine woken, often an idle thread with it, a context and its timer, the lock
-// taken again to report) and buys nothing. Only a probe whose handshake is still under way goes
-// to a worker, to wait in the netpoller under its timeout as before. A probe holds a slot while
-// it runs, so maxInFlight still bounds the sockets open at once.
-func (s *Scheduler) runTCPLocked() {
-	for ran := 0; ran < tcpRoundMax && len(s.readyTCP) > 0 && s.inFlight < s.maxInFlight && s.runCtx.Err() == nil; {
+// runLoopProbesLocked starts the due TCP_CHECK and plain HTTP_GET probes while slots are free:
+// the first batch on the loop's own goroutine, outside the lock, the rest in batches on workers.
+// Their first steps never wait (socket, connect, and for HTTP the request's write), and on a
+// near network a TCP probe is over by then (tcp_connect.go), so a goroutine per probe would cost
+// more than the probe: a goroutine woken, often an idle thread with it, a context and its timer,
+// the lock taken again to report. A probe that must wait for its socket goes to the poller,
+// under its timeout. A probe holds a slot until it ends, so maxInFlight still bounds the sockets
+// open at once.
+func (s *Scheduler) runLoopProbesLocked() {
+	for own := true; len(s.readyLoop) > 0 && s.inFlight < s.maxInFlight && s.runCtx.Err() == nil; own = false {
 		now := s.clk.Now()
-		batch := s.tcpBatch[:0]
-		for len(batch) < tcpRunBatch && s.inFlight < s.maxInFlight {
-			p := s.popTCPLocked()
+		var batch []loopRun
+		if own {
+			batch = s.loopBatch[:0]
+		}
+		for len(batch) < loopRunBatch && s.inFlight < s.maxInFlight {
+			p := s.popLoopLocked()
 			if p == nil {
 				break
 			}
 			s.inFlight++
-			tc, ok := p.checker.(*TCPChecker)
-			if !ok { // an Update replaced the checker while the probe waited
+			start := pollable(p.checker)
+			if start == nil { // an Update replaced the checker while the probe waited
 				s.startWorkerLocked(p, s.startRunLocked(p, now))
 				continue
 			}
 			s.recordStartLocked(p, now)
-			r := &schedRun{checker: tc, cancel: noCancel, started: now, tcp: tc}
+			r := &schedRun{checker: p.checker, cancel: noCancel, started: now}
 			p.run = r
-			batch = append(batch, tcpRun{p: p, r: r})
+			batch = append(batch, loopRun{p: p, r: r, start: start})
+		}
+		if len(batch) == 0 {
+			continue
+		}
+		if !own {
+			s.handOffLocked(schedTask{batch: batch})
+			continue
 		}
 		s.mu.Unlock()
-		for i := range batch {
-			t := &batch[i]
-			t.r.wallStart = time.Now()
-			t.sock, t.res, t.done = t.r.tcp.startProbe()
-		}
+		startLoopRuns(batch)
 		s.mu.Lock()
-		now = s.clk.Now()
-		for i := range batch {
-			t := &batch[i]
-			if t.done {
-				s.completeLocked(t.p, t.r, t.res, now)
-				s.inFlight--
-				continue
-			}
-			r := t.r
-			r.sock = t.sock
-			r.ctx, r.cancel = s.clk.WithTimeout(s.probeCtx, t.p.key.timing.timeout-now.Sub(r.started))
-			if r.discard {
-				r.cancel() // removed while connecting: the worker closes the socket at once
-			}
-			s.startWorkerLocked(t.p, r)
-		}
-		ran += len(batch)
+		s.finishLoopRunsLocked(batch)
 		clear(batch)
-		s.tcpBatch = batch[:0]
-	}
-	// More TCP probes are due than the loop runs in a round (a backlog, or more a second than one
-	// core connects): workers take the rest, so that every core shares them.
-	now := s.clk.Now()
-	for s.inFlight < s.maxInFlight && s.runCtx.Err() == nil {
-		p := s.popTCPLocked()
-		if p == nil {
-			break
-		}
-		s.inFlight++
-		s.startWorkerLocked(p, s.startRunLocked(p, now))
+		s.loopBatch = batch[:0]
 	}
 }
 
-// popTCPLocked takes the oldest TCP probe waiting for a slot; nil when there is none.
-func (s *Scheduler) popTCPLocked() *schedProbe { return popQueued(&s.readyTCP) }
+// startLoopRuns runs the first steps of every probe of batch; call it without the lock.
+func startLoopRuns(batch []loopRun) {
+	for i := range batch {
+		t := &batch[i]
+		t.pp, t.res, t.done = t.start()
+	}
+}
+
+// finishLoopRunsLocked completes the probes of a started batch that ended and hands the others
+// to the poller.
+func (s *Scheduler) finishLoopRunsLocked(batch []loopRun) {
+	now := s.clk.Now()
+	for i := range batch {
+		t := &batch[i]
+		if !t.done {
+			t.res, t.done = s.pollLocked(t.p, t.r, t.pp)
+		}
+		if t.done {
+			s.completeLocked(t.p, t.r, t.res, now)
+			s.inFlight--
+		}
+	}
+}
+
+// pollLocked hands a started probe that waits for its socket to the poller, to end within its
+// timeout. It returns done when the probe ends here instead: its job was removed while it
+// started, or the poller refused it.
+func (s *Scheduler) pollLocked(p *schedProbe, r *schedRun, pp *pollProbe) (Result, bool) {
+	if r.discard {
+		return pp.expire(true), true
+	}
+	pp.p, pp.r = p, r
+	r.polled = pp
+	if err := s.poller.add(pp, pp.start.Add(p.key.timing.timeout)); err != nil {
+		return pp.fail("poll: " + err.Error()), true
+	}
+	return Result{}, false
+}
+
+// cancelRunLocked cancels a run in flight; its result will be discarded.
+func (s *Scheduler) cancelRunLocked(r *schedRun) {
+	if r.polled != nil {
+		s.poller.cancel(r.polled)
+		return
+	}
+	r.cancel()
+}
+
+// popLoopLocked takes the oldest probe the loop starts itself that waits for a slot; nil when
+// there is none.
+func (s *Scheduler) popLoopLocked() *schedProbe { return popQueued(&s.readyLoop) }
 
 // popQueued takes the oldest probe of the queue q that was not removed while it waited; nil
 // when there is none.
@@ -596,8 +637,8 @@ func popQueued(q *[]*schedProbe) *schedProbe {
 	return nil
 }
 
-// noCancel is the cancel of a TCP probe the loop runs itself: it has nothing to cancel, since
-// it never waits.
+// noCancel is the cancel of a probe the loop starts itself: the poller cancels those
+// (cancelRunLocked).
 func noCancel() {}
 
 // drainLocked completes the probes whose workers found the lock taken and left their results
@@ -622,7 +663,7 @@ func (s *Scheduler) shutdown() {
 	for _, p := range s.probes {
 		if p.run != nil {
 			p.run.discard = true
-			p.run.cancel()
+			s.cancelRunLocked(p.run)
 		}
 	}
 	s.mu.Unlock()
@@ -698,66 +739,91 @@ func (s *Scheduler) recordStartLocked(p *schedProbe, now time.Time) {
 	s.started++
 }
 
+// schedTask is a worker's next piece of work: one probe's run, or a batch of probes to start
+// the way the loop starts them (runLoopProbesLocked).
 type schedTask struct {
-	p *schedProbe
-	r *schedRun
+	p     *schedProbe
+	r     *schedRun
+	batch []loopRun
 }
 
 // work runs probes, holding a slot while it does; between probes it parks until the loop hands
 // it another or Run ends.
-func (s *Scheduler) work(p *schedProbe, r *schedRun) {
+func (s *Scheduler) work(t schedTask) {
 	defer s.workers.Done()
+	p, r := t.p, t.r
 	for {
-		res := s.check(r)
-		if !res.Healthy && res.Reason == "" && errors.Is(context.Cause(r.ctx), context.DeadlineExceeded) {
-			res.Reason = "timed out after " + p.key.timing.timeout.String()
-		}
-		r.cancel()
-		if !s.mu.TryLock() {
-			// Whoever holds the lock, or the loop, completes this probe: hundreds of workers
-			// queueing on one lock, each woken in turn, held the schedule back more than the work
-			// done under it.
-			s.done <- schedDone{p: p, r: r, res: res, at: s.clk.Now()} // never blocks: one per slot
-			s.poke()
-			select {
-			case t := <-s.handoff:
-				p, r = t.p, t.r
-			case <-s.runCtx.Done():
-				return
-			}
-			continue
-		}
-		now := s.clk.Now()
-		s.drainLocked()
-		s.completeLocked(p, r, res, now)
-		if len(s.readyTCP) > 0 {
-			s.poke() // the loop runs them, and this probe's slot is about to be free
-		}
-		if s.closing {
-			p = nil
-		} else {
-			p, r = s.nextReadyLocked(now)
-		}
-		if p == nil {
-			s.inFlight--
+		if t.batch != nil {
+			startLoopRuns(t.batch)
+			s.mu.Lock()
+			s.finishLoopRunsLocked(t.batch)
+			t.batch = nil
 			if s.closing {
 				s.mu.Unlock()
 				return
 			}
 			s.idleWorkers++
-			s.dispatchLocked(now) // the slots of the results drained above
+			s.dispatchLocked(s.clk.Now())
 			s.mu.Unlock()
-			select {
-			case t := <-s.handoff:
-				p, r = t.p, t.r
-			case <-s.runCtx.Done():
-				return
+		} else {
+			res := s.check(r)
+			if !res.Healthy && res.Reason == "" && errors.Is(context.Cause(r.ctx), context.DeadlineExceeded) {
+				res.Reason = "timed out after " + p.key.timing.timeout.String()
 			}
-			continue
+			r.cancel()
+			if !s.mu.TryLock() {
+				// Whoever holds the lock, or the loop, completes this probe: hundreds of workers
+				// queueing on one lock, each woken in turn, held the schedule back more than the
+				// work done under it.
+				s.done <- schedDone{p: p, r: r, res: res, at: s.clk.Now()} // never blocks: one per slot
+				s.poke()
+			} else {
+				var exit bool
+				if p, r, exit = s.completeAndNextLocked(p, r, res); exit {
+					return
+				}
+				if p != nil {
+					continue
+				}
+			}
 		}
-		s.dispatchLocked(now)
-		s.mu.Unlock()
+		select {
+		case t = <-s.handoff:
+			p, r = t.p, t.r
+		case <-s.runCtx.Done():
+			return
+		}
 	}
+}
+
+// completeAndNextLocked completes a worker's probe, unlocks and returns the next probe for it,
+// which keeps the slot; when there is none the slot is given back and the worker parks, or
+// exits when the scheduler is closing.
+func (s *Scheduler) completeAndNextLocked(p *schedProbe, r *schedRun, res Result) (next *schedProbe, nextRun *schedRun, exit bool) {
+	now := s.clk.Now()
+	s.drainLocked()
+	s.completeLocked(p, r, res, now)
+	if len(s.readyLoop) > 0 {
+		s.poke() // the loop runs them, and this probe's slot is about to be free
+	}
+	if s.closing {
+		p = nil
+	} else {
+		p, r = s.nextReadyLocked(now)
+	}
+	if p == nil {
+		s.inFlight--
+		exit = s.closing
+		if !exit {
+			s.idleWorkers++
+			s.dispatchLocked(now) // the slots of the results drained above
+		}
+		s.mu.Unlock()
+		return nil, nil, exit
+	}
+	s.dispatchLocked(now)
+	s.mu.Unlock()
+	return p, r, false
 }
 
 // schedDone is a finished probe waiting to be completed under the lock.
@@ -784,9 +850,6 @@ func (s *Scheduler) check(r *schedRun) (res Result) {
 			res = Result{Weight: -1, Reason: fmt.Sprintf("checker panicked: %v", v)}
 		}
 	}()
-	if r.sock != nil {
-		return r.tcp.finishProbe(r.ctx, r.sock, r.wallStart)
-	}
 	return r.checker.Check(r.ctx)
 }
 

@@ -129,6 +129,7 @@ type TCPOptions struct {
 // probe.
 type TCPChecker struct {
 	opts     TCPOptions
+	target   probeTarget
 	addr     string
 	key      string
 	halfOpen bool
@@ -139,6 +140,7 @@ func NewTCP(opts TCPOptions) *TCPChecker {
 	addr := opts.Addr.String()
 	return &TCPChecker{
 		opts:     opts,
+		target:   newProbeTarget(opts.ConnOptions),
 		addr:     addr,
 		key:      "TCP_CHECK " + addr + opts.keySuffix(),
 		halfOpen: true,
@@ -157,38 +159,10 @@ func (c *TCPChecker) Key() string { return c.key }
 // Check connects and resets the connection.
 func (c *TCPChecker) Check(ctx context.Context) Result {
 	start := time.Now()
-	s, err := c.opts.probeConnect(ctx, c.halfOpen)
+	s, err := c.target.probeConnect(ctx, c.halfOpen)
 	if err != nil {
 		return probeResult(start, false, failReason(ctx, "connect", err))
 	}
 	s.close()
-	return probeResult(start, true, "connected")
-}
-
-// startProbe runs the part of a probe that never waits, for the scheduler to run many of them
-// in a row on its own goroutine: done with the result when the handshake ended (or failed)
-// within connect, as it usually does on a near network; otherwise the connecting socket, which
-// finishProbe waits on.
-func (c *TCPChecker) startProbe() (s *probeSocket, res Result, done bool) {
-	start := time.Now()
-	s, done, err := c.opts.startConnect(c.halfOpen)
-	switch {
-	case err != nil:
-		return nil, probeResult(start, false, failReason(context.Background(), "connect", err)), true
-	case done:
-		s.close()
-		return nil, probeResult(start, true, "connected"), true
-	}
-	return s, Result{}, false
-}
-
-// finishProbe waits for the handshake startProbe began on s, until ctx ends, and closes s.
-// start is when startProbe was called.
-func (c *TCPChecker) finishProbe(ctx context.Context, s *probeSocket, start time.Time) Result {
-	err := s.waitConnected(ctx)
-	s.close()
-	if err != nil {
-		return probeResult(start, false, failReason(ctx, "connect", err))
-	}
 	return probeResult(start, true, "connected")
 }

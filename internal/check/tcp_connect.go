@@ -22,6 +22,45 @@ import (
 // the SYN-ACK as the connect call releases the socket; only when it has not does the probe hand
 // the socket to Go's netpoller (os.NewFile) and wait there, so no probe ever blocks a thread.
 
+// probeTarget is where a TCP_CHECK or HTTP_GET connects, with its options, and the socket
+// address made once for connect rather than per probe.
+type probeTarget struct {
+	opts   ConnOptions
+	family int
+	sa     rawSockaddr
+	// zoned: the address has an IPv6 zone, whose interface index is looked up per probe (the
+	// interface may come and go).
+	zoned bool
+}
+
+func newProbeTarget(o ConnOptions) probeTarget {
+	t := probeTarget{opts: o}
+	a := o.Addr.Addr()
+	if a.Is4() || a.Is4In6() {
+		t.family = unix.AF_INET
+		t.sa.setInet4(a.Unmap().As4(), o.Addr.Port())
+		return t
+	}
+	t.family = unix.AF_INET6
+	t.zoned = a.Zone() != ""
+	t.sa.setInet6(a.As16(), o.Addr.Port(), 0)
+	return t
+}
+
+// sockaddr returns the address to connect to.
+func (t *probeTarget) sockaddr() *rawSockaddr {
+	if !t.zoned {
+		return &t.sa
+	}
+	sa := new(rawSockaddr)
+	var scope uint32
+	if ifi, err := net.InterfaceByName(t.opts.Addr.Addr().Zone()); err == nil {
+		scope = uint32(ifi.Index)
+	}
+	sa.setInet6(t.opts.Addr.Addr().As16(), t.opts.Addr.Port(), scope)
+	return sa
+}
+
 // probeSocket is a non-blocking TCP socket of a probe, connected or connecting.
 type probeSocket struct {
 	fd int
@@ -65,11 +104,11 @@ func (o *ConnOptions) applySockopts(fd int) error {
 // (TCP_QUICKACK off, as HAProxy does for its pure TCP checks), so a close right after connect
 // resets the target's half-open connection before its application ever accepts it. The error
 // is what failReason reports. The caller closes the socket.
-func (o *ConnOptions) probeConnect(ctx context.Context, halfOpen bool) (*probeSocket, error) {
+func (t *probeTarget) probeConnect(ctx context.Context, halfOpen bool) (*probeSocket, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	s, done, err := o.startConnect(halfOpen)
+	s, done, err := t.startConnect(halfOpen)
 	if err != nil || done {
 		return s, err
 	}
@@ -82,24 +121,10 @@ func (o *ConnOptions) probeConnect(ctx context.Context, halfOpen bool) (*probeSo
 
 // startConnect opens the socket and starts the handshake without waiting: done once it has
 // finished already (on a near network, usually). On error the socket is closed and nil.
-func (o *ConnOptions) startConnect(halfOpen bool) (s *probeSocket, done bool, err error) {
-	sa, family := tcpSockaddr(o.Addr)
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
-	if err != nil {
-		return nil, false, os.NewSyscallError("socket", err)
-	}
-	s = &probeSocket{fd: fd}
-	if err := s.setup(o, halfOpen); err != nil {
-		s.close()
-		return nil, false, err
-	}
-	switch err := unix.Connect(fd, sa); err {
-	case nil:
-		return s, true, nil
-	case unix.EINPROGRESS, unix.EALREADY, unix.EINTR:
-	default:
-		s.close()
-		return nil, false, os.NewSyscallError("connect", err)
+func (t *probeTarget) startConnect(halfOpen bool) (s *probeSocket, done bool, err error) {
+	s, done, err = t.openConnect(halfOpen)
+	if err != nil || done {
+		return s, done, err
 	}
 	done, err = s.connected()
 	if err != nil {
@@ -109,12 +134,36 @@ func (o *ConnOptions) startConnect(halfOpen bool) (s *probeSocket, done bool, er
 	return s, done, nil
 }
 
+// openConnect opens the socket and calls connect: done when connect itself returned success,
+// which a non-blocking TCP connect rarely does even when the handshake is over by then. On
+// error the socket is closed and nil.
+func (t *probeTarget) openConnect(halfOpen bool) (s *probeSocket, done bool, err error) {
+	fd, err := unix.Socket(t.family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	if err != nil {
+		return nil, false, os.NewSyscallError("socket", err)
+	}
+	s = &probeSocket{fd: fd}
+	if err := s.setup(&t.opts, halfOpen); err != nil {
+		s.close()
+		return nil, false, err
+	}
+	switch err := rawConnect(fd, t.sockaddr()); err {
+	case nil:
+		return s, true, nil
+	case unix.EINPROGRESS, unix.EALREADY, unix.EINTR:
+		return s, false, nil
+	default:
+		s.close()
+		return nil, false, os.NewSyscallError("connect", err)
+	}
+}
+
 func (s *probeSocket) setup(o *ConnOptions, halfOpen bool) error {
-	if err := unix.SetsockoptLinger(s.fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0}); err != nil {
+	if err := rawSetLingerZero(s.fd); err != nil {
 		return os.NewSyscallError("setsockopt SO_LINGER", err)
 	}
 	if halfOpen {
-		if err := unix.SetsockoptInt(s.fd, unix.IPPROTO_TCP, unix.TCP_QUICKACK, 0); err != nil {
+		if err := rawSetsockoptInt(s.fd, unix.IPPROTO_TCP, unix.TCP_QUICKACK, 0); err != nil {
 			return os.NewSyscallError("setsockopt TCP_QUICKACK", err)
 		}
 	}
@@ -140,25 +189,14 @@ func (s *probeSocket) setup(o *ConnOptions, halfOpen bool) error {
 // connected polls the socket without waiting: done once the handshake has finished, an error
 // once it has failed.
 func (s *probeSocket) connected() (done bool, err error) {
-	pfd := []unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLOUT}}
-	for {
-		n, err := unix.Poll(pfd, 0)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return false, os.NewSyscallError("poll", err)
-		}
-		if n == 0 {
-			return false, nil
-		}
-		break
+	re, err := rawPollOut(s.fd)
+	if err != nil {
+		return false, os.NewSyscallError("poll", err)
 	}
-	re := pfd[0].Revents
 	if re&(unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) == 0 {
 		return re&unix.POLLOUT != 0, nil
 	}
-	soErr, err := unix.GetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	soErr, err := rawGetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_ERROR)
 	if err != nil {
 		return false, os.NewSyscallError("getsockopt SO_ERROR", err)
 	}
@@ -201,7 +239,7 @@ func (s *probeSocket) close() {
 		_ = s.file.Close()
 		return
 	}
-	_ = unix.Close(s.fd)
+	rawClose(s.fd)
 }
 
 // conn hands the connected socket to the netpoller as a net.Conn for a probe that talks over
