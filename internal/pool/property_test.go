@@ -136,9 +136,13 @@ func TestRandomObservationsKeepInvariants(t *testing.T) {
 		rng := rand.New(rand.NewPCG(uint64(seed), 99))
 		spec := randomSpec(rng)
 		ops := randomOps(rng, spec, 150)
-		first := runOps(t, seed, spec, ops, true)
-		if second := runOps(t, seed, spec, ops, false); first != second {
+		first := runOps(t, seed, spec, ops, true, false)
+		if second := runOps(t, seed, spec, ops, false, false); first != second {
 			t.Fatalf("seed %d: two runs of the same inputs differ", seed)
+		}
+		// Observe's shortcut for a result that changes nothing must be just that.
+		if full := runOps(t, seed, spec, ops, false, true); first != full {
+			t.Fatalf("seed %d: Observe's shortcut and its full transaction differ:\n%s\n---\n%s", seed, first, full)
 		}
 		if t.Failed() {
 			return
@@ -146,14 +150,16 @@ func TestRandomObservationsKeepInvariants(t *testing.T) {
 	}
 }
 
-// runOps plays ops and returns a transcript of every event, to compare runs.
-func runOps(t *testing.T, seed int, spec ServiceSpec, ops []op, check bool) string {
+// runOps plays ops and returns a transcript of every event and of the state after each op, to
+// compare runs; full makes every Observe run its whole transaction.
+func runOps(t *testing.T, seed int, spec ServiceSpec, ops []op, check, full bool) string {
 	t.Helper()
 	now := t0
 	s, evs, err := New(spec, now)
 	if err != nil {
 		t.Fatalf("seed %d: New: %v", seed, err)
 	}
+	s.fullObserve = full
 	var transcript strings.Builder
 	transcript.WriteString(dump(evs))
 	cur := spec
@@ -180,6 +186,7 @@ func runOps(t *testing.T, seed int, spec ServiceSpec, ops []op, check bool) stri
 			t.Fatalf("%s: %v", label, err)
 		}
 		transcript.WriteString(dump(evs))
+		fmt.Fprintf(&transcript, "%+v\n%+v\n", s.Snapshot(), s.Desired())
 		if check {
 			checkReplay(t, label, before, evs, s.Desired())
 			checkInvariants(t, label, s, &cur)
