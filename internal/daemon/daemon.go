@@ -90,6 +90,8 @@ type Daemon struct {
 	services map[string]*service
 	order    []string // service names in configuration order
 	jobs     map[string]jobRef
+	// checkKinds are the metrics of each check kind, looked up once.
+	checkKinds map[string]*status.CheckKindMetrics
 	// vrrpStates is each VRRP instance's last state as the VRRP half reported it, for
 	// announce blocks with only_while_master.
 	vrrpStates map[string]string
@@ -113,11 +115,23 @@ type service struct {
 }
 
 type jobRef struct {
-	svc    *service
-	server string
-	check  int
-	kind   string
-	target string
+	svc     *service
+	server  string
+	check   int
+	kind    string
+	target  string
+	metrics *status.CheckKindMetrics
+}
+
+// newJobRefLocked ties job j of svc to its pool and to its kind's metrics.
+func (d *Daemon) newJobRefLocked(svc *service, j plannedJob) jobRef {
+	kind := j.job.Checker.Kind()
+	m := d.checkKinds[kind]
+	if m == nil {
+		m = d.metrics.CheckKind(kind)
+		d.checkKinds[kind] = m
+	}
+	return jobRef{svc: svc, server: j.server, check: j.check, kind: kind, target: j.job.Checker.Target(), metrics: m}
 }
 
 // New builds a daemon for cfg. It opens nothing that needs the network yet, except the data
@@ -130,15 +144,16 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		opts.MaxInFlight = defaultMaxInFlight(cfg)
 	}
 	d := &Daemon{
-		log:      opts.Logger,
-		opts:     opts,
-		clk:      clock.Real(),
-		pingers:  &pingers{},
-		hub:      status.NewHub(200, time.Now),
-		metrics:  status.NewMetrics(),
-		services: map[string]*service{},
-		jobs:     map[string]jobRef{},
-		wake:     make(chan struct{}, 1),
+		log:        opts.Logger,
+		opts:       opts,
+		clk:        clock.Real(),
+		pingers:    &pingers{},
+		hub:        status.NewHub(200, time.Now),
+		metrics:    status.NewMetrics(),
+		services:   map[string]*service{},
+		jobs:       map[string]jobRef{},
+		checkKinds: map[string]*status.CheckKindMetrics{},
+		wake:       make(chan struct{}, 1),
 	}
 	d.runner = notify.NewRunner(notify.RunnerOptions{ScriptSecurity: cfg.Global.EnableScriptSecurity, Logger: d.log})
 	d.sched = check.NewScheduler(d.clk, opts.MaxInFlight, d.log, d.onReport)
@@ -360,7 +375,7 @@ func (d *Daemon) Reload(cfg *config.Config) error {
 			old.vs, old.spec, old.addrs, old.steer = p.vs, p.spec, p.addrs, p.steer
 			for _, j := range p.jobs {
 				delete(stale, j.job.ID)
-				d.jobs[j.job.ID] = jobRef{svc: old, server: j.server, check: j.check, kind: j.job.Checker.Kind(), target: j.job.Checker.Target()}
+				d.jobs[j.job.ID] = d.newJobRefLocked(old, j)
 				if err := d.sched.Update(j.job); err != nil {
 					if err := d.sched.Add(j.job); err != nil {
 						d.log.Error("scheduler add", "job", j.job.ID, "err", err)
@@ -431,7 +446,7 @@ func (d *Daemon) startServiceLocked(p *planned, now time.Time) (*service, error)
 	svc := &service{name: p.name, vs: p.vs, spec: p.spec, pool: pl, addrs: p.addrs, steer: p.steer}
 	d.services[p.name] = svc
 	for _, j := range p.jobs {
-		d.jobs[j.job.ID] = jobRef{svc: svc, server: j.server, check: j.check, kind: j.job.Checker.Kind(), target: j.job.Checker.Target()}
+		d.jobs[j.job.ID] = d.newJobRefLocked(svc, j)
 		if err := d.sched.Add(j.job); err != nil {
 			return nil, fmt.Errorf("check %s: %w", j.job.ID, err)
 		}
@@ -455,7 +470,7 @@ func (d *Daemon) onReport(r check.Report) {
 	if !ok {
 		return // removed by a reload while the probe ran
 	}
-	d.metrics.ObserveCheck(ref.kind, r.Result.Healthy, r.Result.Latency)
+	ref.metrics.Observe(r.Result.Healthy, r.Result.Latency)
 	obs := pool.Observation{Server: ref.server, Check: ref.check, Healthy: r.Up, Reason: r.Result.Reason}
 	if r.Up && r.Result.Weight >= 0 {
 		obs.Weight = pool.WeightUpdate{Op: pool.WeightSet, Value: r.Result.Weight}
