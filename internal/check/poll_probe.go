@@ -185,6 +185,15 @@ func (pp *pollProbe) onEvent(ev uint32, buf []byte) (Result, bool) {
 	}
 }
 
+// tryReceive reads an HTTP_GET's response if it has come already, without waiting: done when
+// that ended the probe. Any other probe is left as it is.
+func (pp *pollProbe) tryReceive(buf []byte) (Result, bool) {
+	if pp.phase != pollReceiving {
+		return Result{}, false
+	}
+	return pp.onEvent(unix.EPOLLIN, buf)
+}
+
 // urlDone judges a complete response and goes on to the next URL, if any.
 func (pp *pollProbe) urlDone() (Result, bool) {
 	if reason := pp.reply.verdict(); reason != "" {

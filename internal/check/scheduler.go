@@ -114,6 +114,7 @@ type Scheduler struct {
 	// poller finishes the probes the loop started; nil if it could not be made, and then
 	// workers run every probe.
 	poller   *probePoller
+	readBufs sync.Pool // *[]byte scratch for startLoopRuns' reads
 	inFlight int
 	// Workers stay parked between probes rather than exiting, so that a steady load does not
 	// create a goroutine per probe.
@@ -141,6 +142,9 @@ type Scheduler struct {
 type schedJob struct {
 	job   Job
 	probe *schedProbe
+	// boxIndex is 1 + the index of the job's report waiting in the mailbox, 0 when none; the
+	// mailbox's lock guards it.
+	boxIndex int
 }
 
 // schedTiming is every field of a Job that decides when its probe runs.
@@ -164,7 +168,7 @@ type schedState struct {
 type schedProbe struct {
 	key     schedKey
 	checker Checker
-	jobs    []string // in order of joining
+	jobs    []*schedJob // in order of joining
 	state   schedState
 	last    Result
 	lastAt  time.Time
@@ -209,6 +213,7 @@ func NewScheduler(clk clock.Clock, maxInFlight int, logger *slog.Logger, sink fu
 		done:        make(chan schedDone, maxInFlight),
 	}
 	s.box.init(sink)
+	s.readBufs.New = func() any { b := make([]byte, maxHTTPHeader); return &b }
 	return s
 }
 
@@ -276,8 +281,9 @@ func (s *Scheduler) addLocked(job Job, carry *schedState) {
 		s.due.push(p, s.at(p.due))
 		s.wakeIfEarlierLocked(p.due)
 	}
-	p.jobs = append(p.jobs, job.ID)
-	s.jobs[job.ID] = &schedJob{job: job, probe: p}
+	j := &schedJob{job: job, probe: p}
+	p.jobs = append(p.jobs, j)
+	s.jobs[job.ID] = j
 }
 
 // Remove stops job id. A probe in flight for it alone is cancelled and its result discarded,
@@ -286,7 +292,6 @@ func (s *Scheduler) Remove(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.removeLocked(id)
-	s.box.drop(id)
 }
 
 func (s *Scheduler) removeLocked(id string) *schedProbe {
@@ -295,9 +300,10 @@ func (s *Scheduler) removeLocked(id string) *schedProbe {
 		return nil
 	}
 	delete(s.jobs, id)
+	s.box.drop(j)
 	p := j.probe
-	for i, jid := range p.jobs {
-		if jid == id {
+	for i, pj := range p.jobs {
+		if pj == j {
 			p.jobs = append(p.jobs[:i], p.jobs[i+1:]...)
 			break
 		}
@@ -338,7 +344,6 @@ func (s *Scheduler) Update(job Job) error {
 	}
 	carry := old.probe.state
 	s.removeLocked(job.ID)
-	s.box.drop(job.ID)
 	s.addLocked(job, &carry)
 	return nil
 }
@@ -559,7 +564,7 @@ func (s *Scheduler) runLoopProbesLocked() {
 			continue
 		}
 		s.mu.Unlock()
-		startLoopRuns(batch)
+		s.startLoopRuns(batch)
 		s.mu.Lock()
 		s.finishLoopRunsLocked(batch)
 		clear(batch)
@@ -567,11 +572,26 @@ func (s *Scheduler) runLoopProbesLocked() {
 	}
 }
 
-// startLoopRuns runs the first steps of every probe of batch; call it without the lock.
-func startLoopRuns(batch []loopRun) {
+// startLoopRuns runs the first steps of every probe of batch; call it without the lock. Then it
+// reads the answers that came in the meantime: on a near network most of a batch's HTTP_GETs
+// have their response waiting by the time the batch is sent, and reading it here spares the
+// probe the poller (an epoll registration, a wake-up, a round).
+func (s *Scheduler) startLoopRuns(batch []loopRun) {
+	waiting := false
 	for i := range batch {
 		t := &batch[i]
 		t.pp, t.res, t.done = t.start()
+		waiting = waiting || !t.done
+	}
+	if !waiting {
+		return
+	}
+	bp := s.readBufs.Get().(*[]byte)
+	defer s.readBufs.Put(bp)
+	for i := range batch {
+		if t := &batch[i]; !t.done {
+			t.res, t.done = t.pp.tryReceive(*bp)
+		}
 	}
 }
 
@@ -754,7 +774,7 @@ func (s *Scheduler) work(t schedTask) {
 	p, r := t.p, t.r
 	for {
 		if t.batch != nil {
-			startLoopRuns(t.batch)
+			s.startLoopRuns(t.batch)
 			s.mu.Lock()
 			s.finishLoopRunsLocked(t.batch)
 			t.batch = nil
@@ -865,8 +885,8 @@ func (s *Scheduler) completeLocked(p *schedProbe, r *schedRun, res Result, now t
 	p.state = out.state
 	p.last, p.lastAt = res, now
 	if out.report {
-		for _, id := range p.jobs {
-			s.box.put(Report{JobID: id, Result: res, At: now, Up: out.state.Up, Retries: out.retries})
+		for _, j := range p.jobs {
+			s.box.put(j, Report{JobID: j.job.ID, Result: res, At: now, Up: out.state.Up, Retries: out.retries})
 		}
 	}
 	d := out.next

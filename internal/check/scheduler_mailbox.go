@@ -11,40 +11,49 @@ import (
 // delivering goroutine per batch instead of per report.
 const deliverGather = time.Millisecond
 
-// schedMailbox holds reports for the sink: the newest per job, in order of first arrival.
+// schedMailbox holds reports for the sink: the newest per job, in order of first arrival. A job
+// finds its pending report by the index it keeps (schedJob.boxIndex), so that a report costs no
+// map lookup and no allocation.
 type schedMailbox struct {
 	sink   func(Report)
 	signal chan struct{}
 	gather time.Duration // how long a report waits for others to join its batch
 
 	mu        sync.Mutex
-	pending   map[string]*Report
-	order     []string
+	pending   []boxEntry // entries of dropped jobs have a nil job
+	live      int        // entries of pending with a job
+	spare     []boxEntry // the previous batch's array, for the next pending
 	coalesced uint64
 	busy      bool // a batch is with the sink
+}
+
+type boxEntry struct {
+	job *schedJob
+	r   Report
 }
 
 func (b *schedMailbox) init(sink func(Report)) {
 	b.sink = sink
 	b.signal = make(chan struct{}, 1)
 	b.gather = deliverGather
-	b.pending = map[string]*Report{}
 }
 
-func (b *schedMailbox) put(r Report) {
+func (b *schedMailbox) put(j *schedJob, r Report) {
 	if b.sink == nil {
 		return
 	}
 	b.mu.Lock()
-	if old := b.pending[r.JobID]; old != nil {
-		r.Coalesced = old.Coalesced + 1
-		*old = r
+	if j.boxIndex > 0 {
+		e := &b.pending[j.boxIndex-1]
+		r.Coalesced = e.r.Coalesced + 1
+		e.r = r
 		b.coalesced++
 		b.mu.Unlock()
 		return
 	}
-	b.pending[r.JobID] = &r
-	b.order = append(b.order, r.JobID)
+	b.pending = append(b.pending, boxEntry{job: j, r: r})
+	j.boxIndex = len(b.pending)
+	b.live++
 	b.mu.Unlock()
 	select {
 	case b.signal <- struct{}{}:
@@ -53,9 +62,13 @@ func (b *schedMailbox) put(r Report) {
 }
 
 // drop forgets the pending report of a removed job.
-func (b *schedMailbox) drop(id string) {
+func (b *schedMailbox) drop(j *schedJob) {
 	b.mu.Lock()
-	delete(b.pending, id)
+	if j.boxIndex > 0 {
+		b.pending[j.boxIndex-1] = boxEntry{}
+		j.boxIndex = 0
+		b.live--
+	}
 	b.mu.Unlock()
 }
 
@@ -69,12 +82,11 @@ func (b *schedMailbox) coalescedTotal() uint64 {
 func (b *schedMailbox) empty() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return len(b.pending) == 0 && !b.busy
+	return b.live == 0 && !b.busy
 }
 
 // deliver calls the sink until ctx ends; reports still pending then are dropped.
 func (b *schedMailbox) deliver(ctx context.Context) {
-	var batch []Report
 	gather := time.NewTimer(time.Hour)
 	gather.Stop()
 	defer gather.Stop()
@@ -95,26 +107,28 @@ func (b *schedMailbox) deliver(ctx context.Context) {
 			}
 		}
 		b.mu.Lock()
-		order := b.order
-		b.order = nil
-		b.busy = true
-		for _, id := range order {
-			if r := b.pending[id]; r != nil {
-				batch = append(batch, *r)
-				delete(b.pending, id)
+		batch := b.pending
+		b.pending, b.spare = b.spare[:0], nil
+		for i := range batch {
+			if j := batch[i].job; j != nil {
+				j.boxIndex = 0
 			}
 		}
+		b.live = 0
+		b.busy = true
 		b.mu.Unlock()
 		for i := range batch {
 			if ctx.Err() != nil {
 				return
 			}
-			b.sink(batch[i])
-			batch[i] = Report{}
+			if batch[i].job != nil {
+				b.sink(batch[i].r)
+			}
 		}
-		batch = batch[:0]
+		clear(batch)
 		b.mu.Lock()
 		b.busy = false
+		b.spare = batch[:0]
 		b.mu.Unlock()
 	}
 }

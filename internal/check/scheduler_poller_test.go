@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vigil-lb/vigil/internal/clock"
 )
 
@@ -35,4 +37,38 @@ func runPolled(t *testing.T, c Checker, d time.Duration) Result {
 		t.Errorf("%s run by the poller: %d worker goroutines ran, want none", c.Kind(), n)
 	}
 	return r.Result
+}
+
+// TestHTTPProbeWhoseAnswerCameAlreadyEndsWithoutThePoller: the loop reads an answer that is
+// waiting once its batch is sent (tryReceive), and the probe ends there; one that is not there
+// yet is left for the poller, unchanged.
+func TestHTTPProbeWhoseAnswerCameAlreadyEndsWithoutThePoller(t *testing.T) {
+	buf := make([]byte, maxHTTPHeader)
+	answering := mustHTTP(t, HTTPOptions{ConnOptions: ConnOptions{Addr: rawHTTPServer(t, "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")}, URLs: []URL{{Path: "/"}}})
+	pp, res, done := answering.startPolled()
+	if done {
+		t.Fatalf("the probe ended before its answer could come: %+v", res)
+	}
+	pfd := []unix.PollFd{{Fd: int32(pp.fd), Events: unix.POLLIN}}
+	if n, err := unix.Poll(pfd, 5000); n != 1 || err != nil {
+		t.Fatalf("no answer within 5s: %d %v", n, err)
+	}
+	res, done = pp.tryReceive(buf)
+	if !done {
+		t.Fatal("an answer that had come was not read")
+	}
+	wantProbe(t, res, true, "url /: ok")
+	if pp.fd != -1 {
+		t.Error("the probe's socket was left open")
+	}
+
+	silent := mustHTTP(t, HTTPOptions{ConnOptions: ConnOptions{Addr: silentTCPServer(t)}, URLs: []URL{{Path: "/"}}})
+	pp, res, done = silent.startPolled()
+	if done {
+		t.Fatalf("the probe of a silent server ended at once: %+v", res)
+	}
+	defer pp.close()
+	if _, done = pp.tryReceive(buf); done || pp.phase != pollReceiving || pp.fd < 0 {
+		t.Errorf("a probe with no answer yet: done %t, phase %d, fd %d; want it left waiting", done, pp.phase, pp.fd)
+	}
 }
