@@ -546,8 +546,11 @@ func (s *Scheduler) runLoopProbesLocked() {
 				break
 			}
 			s.inFlight++
-			start := pollable(p.checker)
-			if start == nil { // an Update replaced the checker while the probe waited
+			var start func() (*pollProbe, Result, bool)
+			if s.poller != nil {
+				start = pollable(p.checker)
+			}
+			if start == nil { // an Update replaced the checker while the probe waited, or the poller failed
 				s.startWorkerLocked(p, s.startRunLocked(p, now))
 				continue
 			}
@@ -609,6 +612,7 @@ func (s *Scheduler) finishLoopRunsLocked(batch []loopRun) {
 			s.inFlight--
 		}
 	}
+	s.box.flush()
 }
 
 // pollLocked hands a started probe that waits for its socket to the poller, to end within its
@@ -617,6 +621,9 @@ func (s *Scheduler) finishLoopRunsLocked(batch []loopRun) {
 func (s *Scheduler) pollLocked(p *schedProbe, r *schedRun, pp *pollProbe) (Result, bool) {
 	if r.discard {
 		return pp.expire(true), true
+	}
+	if s.poller == nil {
+		return pp.fail("poll: check poller failed"), true
 	}
 	pp.p, pp.r = p, r
 	r.polled = pp
@@ -629,7 +636,9 @@ func (s *Scheduler) pollLocked(p *schedProbe, r *schedRun, pp *pollProbe) (Resul
 // cancelRunLocked cancels a run in flight; its result will be discarded.
 func (s *Scheduler) cancelRunLocked(r *schedRun) {
 	if r.polled != nil {
-		s.poller.cancel(r.polled)
+		if s.poller != nil { // else it failed, and ended every probe it held
+			s.poller.cancel(r.polled)
+		}
 		return
 	}
 	r.cancel()
@@ -671,6 +680,7 @@ func (s *Scheduler) drainLocked() {
 			s.inFlight--
 			s.idleWorkers++
 		default:
+			s.box.flush()
 			return
 		}
 	}
@@ -823,6 +833,7 @@ func (s *Scheduler) completeAndNextLocked(p *schedProbe, r *schedRun, res Result
 	now := s.clk.Now()
 	s.drainLocked()
 	s.completeLocked(p, r, res, now)
+	s.box.flush()
 	if len(s.readyLoop) > 0 {
 		s.poke() // the loop runs them, and this probe's slot is about to be free
 	}

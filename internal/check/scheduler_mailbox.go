@@ -3,21 +3,16 @@ package check
 import (
 	"context"
 	"sync"
-	"time"
 )
-
-// deliverGather is how long the first report after a quiet spell waits for more to join its
-// batch: the sink sees results up to this much later, in return for one wake-up of the
-// delivering goroutine per batch instead of per report.
-const deliverGather = time.Millisecond
 
 // schedMailbox holds reports for the sink: the newest per job, in order of first arrival. A job
 // finds its pending report by the index it keeps (schedJob.boxIndex), so that a report costs no
-// map lookup and no allocation.
+// map lookup and no allocation. The scheduler puts the reports of a batch of probes, then
+// flushes once: the delivering goroutine wakes once per batch, not per report (a wake-up per
+// report cost more than the sink did at thousands of reports a second).
 type schedMailbox struct {
 	sink   func(Report)
 	signal chan struct{}
-	gather time.Duration // how long a report waits for others to join its batch
 
 	mu        sync.Mutex
 	pending   []boxEntry // entries of dropped jobs have a nil job
@@ -25,6 +20,7 @@ type schedMailbox struct {
 	spare     []boxEntry // the previous batch's array, for the next pending
 	coalesced uint64
 	busy      bool // a batch is with the sink
+	unflushed bool // reports were put since the last flush
 }
 
 type boxEntry struct {
@@ -35,7 +31,6 @@ type boxEntry struct {
 func (b *schedMailbox) init(sink func(Report)) {
 	b.sink = sink
 	b.signal = make(chan struct{}, 1)
-	b.gather = deliverGather
 }
 
 func (b *schedMailbox) put(j *schedJob, r Report) {
@@ -54,10 +49,21 @@ func (b *schedMailbox) put(j *schedJob, r Report) {
 	b.pending = append(b.pending, boxEntry{job: j, r: r})
 	j.boxIndex = len(b.pending)
 	b.live++
+	b.unflushed = true
 	b.mu.Unlock()
-	select {
-	case b.signal <- struct{}{}:
-	default:
+}
+
+// flush wakes the delivering goroutine for the reports put since the last flush.
+func (b *schedMailbox) flush() {
+	b.mu.Lock()
+	wake := b.unflushed
+	b.unflushed = false
+	b.mu.Unlock()
+	if wake {
+		select {
+		case b.signal <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -87,24 +93,11 @@ func (b *schedMailbox) empty() bool {
 
 // deliver calls the sink until ctx ends; reports still pending then are dropped.
 func (b *schedMailbox) deliver(ctx context.Context) {
-	gather := time.NewTimer(time.Hour)
-	gather.Stop()
-	defer gather.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-b.signal:
-		}
-		if b.gather > 0 {
-			// Let the reports of the next moment join this one's batch: one wake-up of this
-			// goroutine per report cost more than the sink did at thousands of reports a second.
-			gather.Reset(b.gather)
-			select {
-			case <-ctx.Done():
-				return
-			case <-gather.C:
-			}
 		}
 		b.mu.Lock()
 		batch := b.pending

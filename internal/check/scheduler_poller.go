@@ -156,12 +156,15 @@ func (pl *probePoller) run(ctx context.Context) {
 	for ctx.Err() == nil {
 		n, err := pl.wait()
 		if ctx.Err() != nil {
-			pl.closeAll()
+			pl.closeAll(true)
 			return
 		}
 		if err != nil {
-			pl.s.log.Error("check poller failed; its probes are failed and run on workers from now on", "err", err)
-			pl.closeAll()
+			pl.s.log.Error("check poller failed; its probes fail, and workers run every probe from now on", "err", err)
+			pl.s.mu.Lock()
+			pl.s.poller = nil
+			pl.s.mu.Unlock()
+			pl.closeAll(false)
 			return
 		}
 		start := time.Now()
@@ -172,7 +175,7 @@ func (pl *probePoller) run(ctx context.Context) {
 			}
 		}
 	}
-	pl.closeAll()
+	pl.closeAll(true)
 }
 
 // wait returns the number of events in pl.events once there is one or the read deadline set
@@ -266,6 +269,7 @@ func (pl *probePoller) round(n int, now time.Time) {
 		s.completeLocked(f.pp.p, f.pp.r, f.res, at)
 		s.inFlight--
 	}
+	s.box.flush()
 	if len(s.readyLoop) > 0 {
 		s.poke() // the loop runs those itself, in the slots just freed
 	}
@@ -331,9 +335,10 @@ func (pl *probePoller) rearmLocked(nowNs int64) {
 	}
 }
 
-// closeAll ends every probe left when the poller stops; the scheduler discards their results
-// (it is shutting down) or, if the poller failed, reports them failed.
-func (pl *probePoller) closeAll() {
+// closeAll ends every probe left when the poller stops: the scheduler discards their results
+// when it is shutting down; when the poller failed instead, they fail, so that their jobs are
+// scheduled again (on workers).
+func (pl *probePoller) closeAll(shutdown bool) {
 	pl.mu.Lock()
 	pl.closed = true
 	var left []*pollProbe
@@ -352,9 +357,16 @@ func (pl *probePoller) closeAll() {
 	defer s.mu.Unlock()
 	at := s.clk.Now()
 	for _, pp := range left {
-		s.completeLocked(pp.p, pp.r, pp.expire(true), at)
+		var res Result
+		if shutdown {
+			res = pp.expire(true)
+		} else {
+			res = pp.fail("poll: check poller failed")
+		}
+		s.completeLocked(pp.p, pp.r, res, at)
 		s.inFlight--
 	}
+	s.box.flush()
 	s.dispatchLocked(at)
 }
 

@@ -2,6 +2,7 @@ package check
 
 import (
 	"context"
+	"net"
 	"testing"
 	"time"
 
@@ -70,5 +71,52 @@ func TestHTTPProbeWhoseAnswerCameAlreadyEndsWithoutThePoller(t *testing.T) {
 	defer pp.close()
 	if _, done = pp.tryReceive(buf); done || pp.phase != pollReceiving || pp.fd < 0 {
 		t.Errorf("a probe with no answer yet: done %t, phase %d, fd %d; want it left waiting", done, pp.phase, pp.fd)
+	}
+}
+
+// TestFailedPollerHandsItsProbesToWorkers: when epoll itself fails, the probes the poller held
+// fail once, and from then on workers run TCP_CHECKs and HTTP_GETs as they run every other kind.
+func TestFailedPollerHandsItsProbesToWorkers(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	s, reports := startRealScheduler(t, 4)
+	held := mustHTTP(t, HTTPOptions{ConnOptions: ConnOptions{Addr: silentTCPServer(t)}, URLs: []URL{{Path: "/"}}})
+	schedMust(t, s.Add(Job{ID: "held", Checker: held, Interval: time.Hour, Timeout: time.Minute, Warmup: -1}))
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Stats().InFlight != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the probe was not in flight within 5s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	s.mu.Lock()
+	pl := s.poller
+	s.mu.Unlock()
+	// Break epoll under the poller: its descriptor becomes /dev/null, on which epoll_wait fails.
+	null, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(null)
+	if err := unix.Dup2(null, pl.epfd); err != nil {
+		t.Fatal(err)
+	}
+	pl.mu.Lock()
+	pl.armLocked(1)
+	pl.mu.Unlock()
+	r := waitReport(t, reports, 5*time.Second)
+	wantProbe(t, r.Result, false, "url /: poll: check poller failed")
+
+	schedMust(t, s.Add(Job{ID: "after", Checker: NewTCP(TCPOptions{ConnOptions{Addr: addrPort(t, ln.Addr())}}), Interval: time.Hour, Warmup: -1}))
+	r = waitReport(t, reports, 5*time.Second)
+	if r.JobID != "after" {
+		t.Fatalf("report of %s, want the new job's", r.JobID)
+	}
+	wantProbe(t, r.Result, true, "connected")
+	if s.idleWorkerCount() == 0 {
+		t.Error("no worker ran the probe after the poller failed")
 	}
 }
