@@ -151,7 +151,9 @@ func TestRandomObservationsKeepInvariants(t *testing.T) {
 }
 
 // runOps plays ops and returns a transcript of every event and of the state after each op, to
-// compare runs; full makes every Observe run its whole transaction.
+// compare runs; full makes every Observe run its whole transaction and find its server by ID,
+// while the other runs pass a ServerRef, taken at New and again after some reloads (so that
+// some are stale).
 func runOps(t *testing.T, seed int, spec ServiceSpec, ops []op, check, full bool) string {
 	t.Helper()
 	now := t0
@@ -160,6 +162,16 @@ func runOps(t *testing.T, seed int, spec ServiceSpec, ops []op, check, full bool
 		t.Fatalf("seed %d: New: %v", seed, err)
 	}
 	s.fullObserve = full
+	refs := map[string]ServerRef{}
+	takeRefs := func(spec ServiceSpec) {
+		if full {
+			return
+		}
+		for _, rs := range spec.Servers {
+			refs[rs.ID] = s.Ref(rs.ID)
+		}
+	}
+	takeRefs(spec)
 	var transcript strings.Builder
 	transcript.WriteString(dump(evs))
 	cur := spec
@@ -172,7 +184,9 @@ func runOps(t *testing.T, seed int, spec ServiceSpec, ops []op, check, full bool
 		before := s.Desired()
 		switch o.kind {
 		case 0:
-			evs, err = s.Observe(o.obs, now)
+			obs := o.obs
+			obs.Ref = refs[obs.Server]
+			evs, err = s.Observe(obs, now)
 		case 1:
 			evs = s.Tick(now)
 		case 2:
@@ -180,6 +194,9 @@ func runOps(t *testing.T, seed int, spec ServiceSpec, ops []op, check, full bool
 		case 3:
 			evs, err = s.Reconfigure(o.spec, now)
 			cur = o.spec
+			if i%2 == 1 {
+				takeRefs(cur)
+			}
 		}
 		label := fmt.Sprintf("seed %d op %d %+v", seed, i, o)
 		if err != nil {

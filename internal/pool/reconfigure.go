@@ -15,6 +15,7 @@ import (
 // from its current state. Turning ha_suspend off resumes checks; turning it on leaves them
 // running until SetAddressLocal(false).
 func (s *Service) Reconfigure(spec ServiceSpec, now time.Time) ([]Event, error) {
+	s.specGen++
 	if s.stopped {
 		return nil, fmt.Errorf("pool %q: reconfigure after stop", s.spec.Name)
 	}
