@@ -40,12 +40,16 @@ type Job struct {
 	// StartDown makes the checker start down (Keepalived's alpha), so that a failure of the
 	// first probe is reported at once, without retries.
 	StartDown bool
+	// Tag is the caller's, handed back in every Report of the job (the daemon keeps its record
+	// of the job there, to find it without a lookup by ID).
+	Tag any
 }
 
 // Report is the outcome of one probe for one job. Every probe is reported except a failure
 // that will be retried: retries are applied here, and consumers must not count them again.
 type Report struct {
 	JobID  string
+	Tag    any // Job.Tag
 	Result Result
 	// At is when the probe finished.
 	At time.Time
@@ -897,7 +901,7 @@ func (s *Scheduler) completeLocked(p *schedProbe, r *schedRun, res Result, now t
 	p.last, p.lastAt = res, now
 	if out.report {
 		for _, j := range p.jobs {
-			s.box.put(j, Report{JobID: j.job.ID, Result: res, At: now, Up: out.state.Up, Retries: out.retries})
+			s.box.put(j, Report{JobID: j.job.ID, Tag: j.job.Tag, Result: res, At: now, Up: out.state.Up, Retries: out.retries})
 		}
 	}
 	d := out.next

@@ -89,7 +89,7 @@ type Daemon struct {
 	cfg      *config.Config
 	services map[string]*service
 	order    []string // service names in configuration order
-	jobs     map[string]jobRef
+	jobs     map[string]*jobRef
 	// checkKinds are the metrics of each check kind, looked up once.
 	checkKinds map[string]*status.CheckKindMetrics
 	// vrrpStates is each VRRP instance's last state as the VRRP half reported it, for
@@ -121,17 +121,37 @@ type jobRef struct {
 	kind    string
 	target  string
 	metrics *status.CheckKindMetrics
+	// poolRef finds the server in svc.pool without a lookup by ID.
+	poolRef pool.ServerRef
+	// removed: the job is gone (a reload); reports still on their way are dropped.
+	removed bool
 }
 
-// newJobRefLocked ties job j of svc to its pool and to its kind's metrics.
-func (d *Daemon) newJobRefLocked(svc *service, j plannedJob) jobRef {
+// scheduleJobLocked records job j of svc (its pool, its kind's metrics) and adds it to the
+// scheduler, or updates it there when a reload keeps it. The job carries its record as its Tag,
+// so that a report finds it without a lookup by ID; a kept job keeps its record, updated.
+func (d *Daemon) scheduleJobLocked(svc *service, j plannedJob) error {
 	kind := j.job.Checker.Kind()
 	m := d.checkKinds[kind]
 	if m == nil {
 		m = d.metrics.CheckKind(kind)
 		d.checkKinds[kind] = m
 	}
-	return jobRef{svc: svc, server: j.server, check: j.check, kind: kind, target: j.job.Checker.Target(), metrics: m}
+	fresh := jobRef{svc: svc, server: j.server, check: j.check, kind: kind, target: j.job.Checker.Target(), metrics: m, poolRef: svc.pool.Ref(j.server)}
+	job := j.job
+	ref := d.jobs[job.ID]
+	if ref != nil {
+		*ref = fresh
+		job.Tag = ref
+		if d.sched.Update(job) == nil {
+			return nil
+		}
+	} else {
+		ref = &fresh
+		d.jobs[job.ID] = ref
+		job.Tag = ref
+	}
+	return d.sched.Add(job)
 }
 
 // New builds a daemon for cfg. It opens nothing that needs the network yet, except the data
@@ -151,7 +171,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		hub:        status.NewHub(200, time.Now),
 		metrics:    status.NewMetrics(),
 		services:   map[string]*service{},
-		jobs:       map[string]jobRef{},
+		jobs:       map[string]*jobRef{},
 		checkKinds: map[string]*status.CheckKindMetrics{},
 		wake:       make(chan struct{}, 1),
 	}
@@ -375,11 +395,8 @@ func (d *Daemon) Reload(cfg *config.Config) error {
 			old.vs, old.spec, old.addrs, old.steer = p.vs, p.spec, p.addrs, p.steer
 			for _, j := range p.jobs {
 				delete(stale, j.job.ID)
-				d.jobs[j.job.ID] = d.newJobRefLocked(old, j)
-				if err := d.sched.Update(j.job); err != nil {
-					if err := d.sched.Add(j.job); err != nil {
-						d.log.Error("scheduler add", "job", j.job.ID, "err", err)
-					}
+				if err := d.scheduleJobLocked(old, j); err != nil {
+					d.log.Error("scheduler add", "job", j.job.ID, "err", err)
 				}
 			}
 			var gone []string
@@ -416,6 +433,9 @@ func (d *Daemon) Reload(cfg *config.Config) error {
 func (d *Daemon) removeJobsLocked(ids []string) {
 	for _, id := range ids {
 		d.sched.Remove(id)
+		if ref := d.jobs[id]; ref != nil {
+			ref.removed = true
+		}
 		delete(d.jobs, id)
 	}
 }
@@ -446,8 +466,7 @@ func (d *Daemon) startServiceLocked(p *planned, now time.Time) (*service, error)
 	svc := &service{name: p.name, vs: p.vs, spec: p.spec, pool: pl, addrs: p.addrs, steer: p.steer}
 	d.services[p.name] = svc
 	for _, j := range p.jobs {
-		d.jobs[j.job.ID] = d.newJobRefLocked(svc, j)
-		if err := d.sched.Add(j.job); err != nil {
+		if err := d.scheduleJobLocked(svc, j); err != nil {
 			return nil, fmt.Errorf("check %s: %w", j.job.ID, err)
 		}
 	}
@@ -466,12 +485,15 @@ func (d *Daemon) startServiceLocked(p *planned, now time.Time) (*service, error)
 func (d *Daemon) onReport(r check.Report) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	ref, ok := d.jobs[r.JobID]
-	if !ok {
+	ref, _ := r.Tag.(*jobRef)
+	if ref == nil {
+		ref = d.jobs[r.JobID]
+	}
+	if ref == nil || ref.removed {
 		return // removed by a reload while the probe ran
 	}
 	ref.metrics.Observe(r.Result.Healthy, r.Result.Latency)
-	obs := pool.Observation{Server: ref.server, Check: ref.check, Healthy: r.Up, Reason: r.Result.Reason}
+	obs := pool.Observation{Server: ref.server, Ref: ref.poolRef, Check: ref.check, Healthy: r.Up, Reason: r.Result.Reason}
 	if r.Up && r.Result.Weight >= 0 {
 		obs.Weight = pool.WeightUpdate{Op: pool.WeightSet, Value: r.Result.Weight}
 	}
