@@ -6,7 +6,8 @@
 # each for vigil alone; 0 skips), BIG_DELAYS (1,10: delay_loop of each run of vigil alone),
 # WINDOW (20s measurement), TRIALS (20 detection trials), PER_VS (100 real servers per virtual
 # server), SCHED_SECONDS (5: the scheduler benchmark's window), BASELINE (path of another vigil
-# binary, e.g. one built from an earlier commit, to run on the same targets in the same run).
+# binary, e.g. one built from an earlier commit, to run on the same targets in the same run),
+# ROUNDS (1: vigil and HAProxy runs on the same targets, alternating; the summary gives medians).
 set -euo pipefail
 
 N=${N:-10000}
@@ -14,6 +15,7 @@ BIG=${BIG:-50000}
 BIG_DELAYS=${BIG_DELAYS:-1,10}
 WINDOW=${WINDOW:-20s}
 TRIALS=${TRIALS:-20}
+ROUNDS=${ROUNDS:-1}
 PER_VS=${PER_VS:-100}
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -34,7 +36,7 @@ go build -o "$WORK/driver" ./bench/checks/driver
 
 "$WORK/driver" -vigil "$WORK/vigil" -backends "$WORK/backends" -haproxy "$(command -v haproxy)" \
 	-work "$WORK" -n "$N" -big "$BIG" -big-delays "$BIG_DELAYS" -window "$WINDOW" -trials "$TRIALS" -per-vs "$PER_VS" \
-	${BASELINE:+-baseline "$BASELINE"}
+	-rounds "$ROUNDS" ${BASELINE:+-baseline "$BASELINE"}
 
 echo
 echo "Scheduler alone (trivial checks, no sockets): go test -run '^\$' -bench BenchmarkSchedulerTenThousandJobs ./internal/check"

@@ -48,6 +48,7 @@ func main() {
 	trials := flag.Int("trials", 20, "detection latency trials")
 	printOnly := flag.String("print", "", "print the configuration (vigil, haproxy-tcp or haproxy-http) for -n targets and exit")
 	baseline := flag.String("baseline", "", "another vigil binary (an earlier build) to run too, before HAProxy, on the same targets")
+	rounds := flag.Int("rounds", 1, "vigil and HAProxy runs on the same targets, alternating (the machine's noise shows as their spread)")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 	switch *printOnly {
@@ -71,6 +72,16 @@ func main() {
 		s.vigil, s.label = current, ""
 	}
 	rows = append(rows, s.runHAProxy(*n))
+	vigilRuns, haproxyRuns := []row{rows[0]}, []row{rows[len(rows)-1]}
+	for i := 2; i <= *rounds; i++ {
+		s.label = fmt.Sprintf(" (round %d)", i)
+		v, _ := s.runVigil(*n, 1, 0)
+		h := s.runHAProxy(*n)
+		h.name += s.label
+		rows = append(rows, v, h)
+		vigilRuns, haproxyRuns = append(vigilRuns, v), append(haproxyRuns, h)
+	}
+	s.label = ""
 	s.stopBackends()
 	if *big > 0 {
 		s.startBackends(*big)
@@ -85,7 +96,48 @@ func main() {
 		s.stopBackends()
 	}
 	printRows(rows)
+	printRounds(vigilRuns, haproxyRuns)
 	printDetection(det)
+}
+
+// printRounds sums up alternating runs: each checker's median CPU per check and their ratio.
+func printRounds(vigil, haproxy []row) {
+	if len(vigil) < 2 {
+		return
+	}
+	median := func(rs []row) float64 {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = r.perCheck()
+		}
+		sort.Float64s(v)
+		if len(v)%2 == 1 {
+			return v[len(v)/2]
+		}
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	var ratios []string
+	for i := range vigil {
+		ratios = append(ratios, fmt.Sprintf("%.2f", vigil[i].perCheck()/haproxy[i].perCheck()))
+	}
+	mv, mh := median(vigil), median(haproxy)
+	fmt.Printf("\n%d alternating rounds: CPU µs per check, median vigil %.1f, HAProxy %.1f: vigil ÷ HAProxy %.2f (per round: %s)\n",
+		len(vigil), mv, mh, mv/mh, strings.Join(ratios, ", "))
+}
+
+// counted is the checks the row's checker ran over its window: its own count, or for HAProxy,
+// which counts none, the configuration's servers ÷ inter, with how it was got.
+func (r row) counted() (float64, string) {
+	if r.ownChecks == 0 {
+		return r.expected * r.window.Seconds(), " (servers ÷ inter)"
+	}
+	return r.ownChecks, ""
+}
+
+// perCheck is the CPU µs per check.
+func (r row) perCheck() float64 {
+	c, _ := r.counted()
+	return r.cpu / c * 1e6
 }
 
 type row struct {
@@ -659,15 +711,12 @@ func printRows(rows []row) {
 		sec := r.window.Seconds()
 		// vigil counts its checks (vigil_check_results_total); HAProxy's count is the
 		// configuration's (servers / inter), which the HTTP targets confirm.
-		counted, how := r.ownChecks, ""
-		if counted == 0 {
-			counted, how = r.expected*sec, " (servers ÷ inter)"
-		}
+		counted, how := r.counted()
 		late := r.lateness
 		if late == "" {
 			late = "n/a"
 		}
-		perCheck := fmt.Sprintf("%.1f", r.cpu/counted*1e6)
+		perCheck := fmt.Sprintf("%.1f", r.perCheck())
 		if r.ownChecks == 0 && r.seenHTTP > 0 && 2*r.seenHTTP < 0.95*counted {
 			// HAProxy fell behind: servers ÷ inter overstates its checks. Its TCP checks cannot
 			// be seen; if they fell behind as much as the HTTP ones, it ran 2 × HTTP seen.
