@@ -15,19 +15,22 @@ import (
 // handshake held back (TCP_QUICKACK off, as HAProxy does when it has data to send), so that the
 // ACK rides on the request instead of costing the target a packet of its own.
 type pollProbe struct {
-	fd    int // -1 once closed
-	phase pollPhase
-	tcp   *TCPChecker  // set for a TCP_CHECK
-	http  *HTTPChecker // set for a HTTP_GET
-	url   int          // HTTP_GET: the URL being probed
-	sent  int          // HTTP_GET: bytes of its request written
-	reply httpReply    // HTTP_GET: its response so far
-	start time.Time    // for Result.Latency
+	fd     int // -1 once closed
+	family int // fd's, and whether it goes back to the socket pool (releaseSocket)
+	pooled bool
+	phase  pollPhase
+	tcp    *TCPChecker  // set for a TCP_CHECK
+	http   *HTTPChecker // set for a HTTP_GET
+	url    int          // HTTP_GET: the URL being probed
+	sent   int          // HTTP_GET: bytes of its request written
+	reply  httpReply    // HTTP_GET: its response so far
+	start  time.Time    // for Result.Latency
 
 	// The poller's: where the probe is registered, and when it times out.
 	slot      int32
 	gen       int32
 	watching  uint32 // the epoll events fd is registered for; 0 when it is not registered
+	epfd      int    // the poller's epoll set, while watching
 	deadline  int64  // Unix nanoseconds
 	heapIndex int    // in the poller's deadline heap; -1 when not there
 	cancelled bool   // guarded by the poller's lock
@@ -79,7 +82,7 @@ func (c *TCPChecker) startPolled() (*pollProbe, Result, bool) {
 		s.close()
 		return nil, probeResult(start, true, "connected"), true
 	}
-	return &pollProbe{fd: s.fd, phase: pollConnecting, tcp: c, start: start, heapIndex: -1}, Result{}, false
+	return &pollProbe{fd: s.fd, family: s.family, pooled: s.pooled, phase: pollConnecting, tcp: c, start: start, heapIndex: -1}, Result{}, false
 }
 
 // startPolled connects to the first URL and sends its request as far as the socket takes it:
@@ -101,7 +104,7 @@ func (pp *pollProbe) startURL(i int) (Result, bool) {
 	if err != nil {
 		return pp.fail(failReason(context.Background(), "connect", err)), true
 	}
-	pp.fd = s.fd
+	pp.fd, pp.family, pp.pooled = s.fd, s.family, s.pooled
 	return pp.send()
 }
 
@@ -234,7 +237,13 @@ func (pp *pollProbe) fail(reason string) Result {
 
 func (pp *pollProbe) close() {
 	if pp.fd >= 0 {
-		rawClose(pp.fd)
+		if pp.watching != 0 && pp.pooled {
+			// A pooled socket lives on: it must leave the poller's epoll set, which a close
+			// would have done.
+			_ = rawEpollCtl(pp.epfd, unix.EPOLL_CTL_DEL, pp.fd, &unix.EpollEvent{})
+		}
+		pp.watching = 0
+		releaseSocket(pp.fd, pp.family, pp.pooled)
 		pp.fd = -1
 	}
 }

@@ -110,7 +110,7 @@ func (pl *probePoller) add(pp *pollProbe, deadline time.Time) error {
 		pl.free = append(pl.free, slot)
 		return os.NewSyscallError("epoll_ctl", err)
 	}
-	pp.watching = ev.Events
+	pp.watching, pp.epfd = ev.Events, pl.epfd
 	pl.slots[slot] = pp
 	pp.deadline = deadline.UnixNano()
 	pl.deadlines.push(pp)
@@ -302,7 +302,7 @@ func (pl *probePoller) rewatch(pp *pollProbe) (done bool, res Result) {
 	if err := rawEpollCtl(pl.epfd, op, pp.fd, &ev); err != nil {
 		return true, pp.fail("poll: " + os.NewSyscallError("epoll_ctl", err).Error())
 	}
-	pp.watching = want
+	pp.watching, pp.epfd = want, pl.epfd
 	return false, Result{}
 }
 

@@ -31,10 +31,14 @@ type probeTarget struct {
 	// zoned: the address has an IPv6 zone, whose interface index is looked up per probe (the
 	// interface may come and go).
 	zoned bool
+	// pooled: the probe sets no sticky socket option (bind, interface, mark), so its socket
+	// comes from and goes back to probeSockets.
+	pooled bool
 }
 
 func newProbeTarget(o ConnOptions) probeTarget {
 	t := probeTarget{opts: o}
+	t.pooled = !o.BindAddr.IsValid() && o.BindPort == 0 && o.BindIf == "" && o.Fwmark == 0
 	a := o.Addr.Addr()
 	if a.Is4() || a.Is4In6() {
 		t.family = unix.AF_INET
@@ -64,6 +68,9 @@ func (t *probeTarget) sockaddr() *rawSockaddr {
 // probeSocket is a non-blocking TCP socket of a probe, connected or connecting.
 type probeSocket struct {
 	fd int
+	// family and pooled say where the socket goes once the probe is done (release).
+	family int
+	pooled bool
 	// file owns fd once the probe had to wait in the netpoller; nil before.
 	file *os.File
 }
@@ -138,30 +145,58 @@ func (t *probeTarget) startConnect(halfOpen bool) (s *probeSocket, done bool, er
 // which a non-blocking TCP connect rarely does even when the handshake is over by then. On
 // error the socket is closed and nil.
 func (t *probeTarget) openConnect(halfOpen bool) (s *probeSocket, done bool, err error) {
-	fd, err := unix.Socket(t.family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
-	if err != nil {
-		return nil, false, os.NewSyscallError("socket", err)
+	for {
+		var reused bool
+		s, reused, err = t.socket(halfOpen)
+		if err != nil {
+			return nil, false, err
+		}
+		switch err := rawConnect(s.fd, t.sockaddr()); err {
+		case nil:
+			return s, true, nil
+		case unix.EINPROGRESS, unix.EINTR:
+			return s, false, nil
+		case unix.EISCONN, unix.EALREADY, unix.EINVAL:
+			if reused {
+				// The kernel did not take the reused socket back to its unconnected state:
+				// drop it and connect from a new one.
+				rawClose(s.fd)
+				continue
+			}
+			if err == unix.EALREADY {
+				return s, false, nil
+			}
+			s.close()
+			return nil, false, os.NewSyscallError("connect", err)
+		default:
+			s.close()
+			return nil, false, os.NewSyscallError("connect", err)
+		}
 	}
-	s = &probeSocket{fd: fd}
+}
+
+// socket returns a socket set up for a probe of t: an idle one from the pool when t sets no
+// sticky option, else a new one.
+func (t *probeTarget) socket(halfOpen bool) (s *probeSocket, reused bool, err error) {
+	s = &probeSocket{family: t.family, pooled: t.pooled}
+	if t.pooled {
+		s.fd, reused, err = probeSockets.get(t.family)
+	} else {
+		s.fd, err = newProbeSocket(t.family)
+	}
+	if err != nil {
+		return nil, false, err
+	}
 	if err := s.setup(&t.opts, halfOpen); err != nil {
 		s.close()
 		return nil, false, err
 	}
-	switch err := rawConnect(fd, t.sockaddr()); err {
-	case nil:
-		return s, true, nil
-	case unix.EINPROGRESS, unix.EALREADY, unix.EINTR:
-		return s, false, nil
-	default:
-		s.close()
-		return nil, false, os.NewSyscallError("connect", err)
-	}
+	return s, reused, nil
 }
 
+// setup sets the options a probe's socket needs beyond newProbeSocket's. TCP_QUICKACK is set on
+// every use: a disconnect clears it.
 func (s *probeSocket) setup(o *ConnOptions, halfOpen bool) error {
-	if err := rawSetLingerZero(s.fd); err != nil {
-		return os.NewSyscallError("setsockopt SO_LINGER", err)
-	}
 	if halfOpen {
 		if err := rawSetsockoptInt(s.fd, unix.IPPROTO_TCP, unix.TCP_QUICKACK, 0); err != nil {
 			return os.NewSyscallError("setsockopt TCP_QUICKACK", err)
@@ -234,12 +269,23 @@ func (s *probeSocket) waitConnected(ctx context.Context) error {
 	return cerr
 }
 
+// close resets the probe's connection, if any, and gives the socket back to the pool or closes
+// it.
 func (s *probeSocket) close() {
 	if s.file != nil {
 		_ = s.file.Close()
 		return
 	}
-	rawClose(s.fd)
+	releaseSocket(s.fd, s.family, s.pooled)
+}
+
+// releaseSocket gives fd back to the pool when it came from there, else closes it.
+func releaseSocket(fd, family int, pooled bool) {
+	if pooled {
+		probeSockets.put(fd, family)
+		return
+	}
+	rawClose(fd)
 }
 
 // conn hands the connected socket to the netpoller as a net.Conn for a probe that talks over
