@@ -110,7 +110,7 @@ type Scheduler struct {
 	jitter float64
 	jobs   map[string]*schedJob
 	probes map[schedKey]*schedProbe
-	due    schedHeap
+	due    dueHeap[*schedProbe]
 	ready  []*schedProbe // due, waiting for a free slot, oldest first
 	// readyLoop are the due probes the loop starts itself (runLoopProbesLocked).
 	readyLoop []*schedProbe
@@ -177,7 +177,7 @@ type schedProbe struct {
 	last    Result
 	lastAt  time.Time
 	due     time.Time
-	index   int  // in the heap; -1 when not there
+	index   int  // in the heap; -1 when not there (setHeapIndex)
 	queued  bool // in the ready queue
 	removed bool
 	run     *schedRun
@@ -463,7 +463,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		wait := time.Duration(-1)
 		s.armed = time.Time{}
 		if len(s.due) > 0 {
-			wait = max(s.due[0].p.due.Sub(now), dispatchSlack(s.due[0].p.key.timing.interval))
+			wait = max(s.due[0].item.due.Sub(now), dispatchSlack(s.due[0].item.key.timing.interval))
 			s.armed = now.Add(wait)
 		}
 		s.mu.Unlock()
@@ -973,82 +973,4 @@ func schedStep(st schedState, t schedTiming, healthy bool) schedOutcome {
 	return out
 }
 
-// schedHeap orders probes by due time: a binary heap of (due, probe) pairs. The due time sits
-// beside the pointer as an integer, so that sifting compares integers in one array rather than
-// loading a probe and a time.Time per comparison (the heap's compare was a sixth of the
-// scheduler's own CPU with 10,000 jobs).
-type schedHeap []schedEntry
-
-type schedEntry struct {
-	at int64 // the probe's due time, Scheduler.at
-	p  *schedProbe
-}
-
-func (h *schedHeap) push(p *schedProbe, at int64) {
-	*h = append(*h, schedEntry{at: at, p: p})
-	p.index = len(*h) - 1
-	h.up(p.index)
-}
-
-func (h *schedHeap) pop() *schedProbe {
-	p := (*h)[0].p
-	h.remove(0)
-	return p
-}
-
-// remove takes out the entry at index i.
-func (h *schedHeap) remove(i int) {
-	old := *h
-	last := len(old) - 1
-	p := old[i].p
-	if i != last {
-		old[i] = old[last]
-		old[i].p.index = i
-	}
-	old[last] = schedEntry{}
-	*h = old[:last]
-	p.index = -1
-	if i != last {
-		if !h.down(i) {
-			h.up(i)
-		}
-	}
-}
-
-func (h schedHeap) up(i int) {
-	e := h[i]
-	for i > 0 {
-		parent := (i - 1) / 2
-		if h[parent].at <= e.at {
-			break
-		}
-		h[i] = h[parent]
-		h[i].p.index = i
-		i = parent
-	}
-	h[i] = e
-	e.p.index = i
-}
-
-// down sifts the entry at i towards the leaves; it reports whether the entry moved.
-func (h schedHeap) down(i int) bool {
-	e, start, n := h[i], i, len(h)
-	for {
-		c := 2*i + 1
-		if c >= n {
-			break
-		}
-		if r := c + 1; r < n && h[r].at < h[c].at {
-			c = r
-		}
-		if e.at <= h[c].at {
-			break
-		}
-		h[i] = h[c]
-		h[i].p.index = i
-		i = c
-	}
-	h[i] = e
-	e.p.index = i
-	return i > start
-}
+func (p *schedProbe) setHeapIndex(i int) { p.index = i }

@@ -36,7 +36,7 @@ type probePoller struct {
 	slots     []*pollProbe // by slot; nil when free
 	free      []int32
 	nextGen   int32
-	deadlines pollHeap
+	deadlines dueHeap[*pollProbe]
 	armed     int64 // the read deadline set on file, Unix nanoseconds; 0 when none
 	closed    bool
 
@@ -113,7 +113,7 @@ func (pl *probePoller) add(pp *pollProbe, deadline time.Time) error {
 	pp.watching, pp.epfd = ev.Events, pl.epfd
 	pl.slots[slot] = pp
 	pp.deadline = deadline.UnixNano()
-	pl.deadlines.push(pp)
+	pl.deadlines.push(pp, pp.deadline)
 	pl.armLocked(pp.deadline)
 	return nil
 }
@@ -127,7 +127,7 @@ func (pl *probePoller) cancel(pp *pollProbe) {
 	}
 	pp.cancelled = true
 	pp.deadline = time.Now().UnixNano()
-	pl.deadlines.fix(pp.heapIndex)
+	pl.deadlines.reschedule(pp.heapIndex, pp.deadline)
 	pl.armLocked(pp.deadline)
 }
 
@@ -222,7 +222,7 @@ func (pl *probePoller) round(n int, now time.Time) {
 		}
 	}
 	var expired []expiredProbe
-	for nowNs := now.UnixNano(); len(pl.deadlines) > 0 && pl.deadlines[0].deadline <= nowNs; {
+	for nowNs := now.UnixNano(); len(pl.deadlines) > 0 && pl.deadlines[0].at <= nowNs; {
 		pp := pl.deadlines.pop()
 		expired = append(expired, expiredProbe{pp, pp.cancelled})
 	}
@@ -330,7 +330,7 @@ func (pl *probePoller) rearmLocked(nowNs int64) {
 		}
 		return
 	}
-	if next := pl.deadlines[0].deadline; pl.armed == 0 || pl.armed <= nowNs || next < pl.armed {
+	if next := pl.deadlines[0].at; pl.armed == 0 || pl.armed <= nowNs || next < pl.armed {
 		pl.armed = next
 		_ = pl.file.SetReadDeadline(time.Unix(0, next))
 	}
@@ -371,76 +371,4 @@ func (pl *probePoller) closeAll(shutdown bool) {
 	s.dispatchLocked(at)
 }
 
-// pollHeap orders the poller's probes by deadline.
-type pollHeap []*pollProbe
-
-func (h *pollHeap) push(pp *pollProbe) {
-	*h = append(*h, pp)
-	pp.heapIndex = len(*h) - 1
-	h.up(pp.heapIndex)
-}
-
-func (h *pollHeap) pop() *pollProbe {
-	pp := (*h)[0]
-	h.remove(0)
-	return pp
-}
-
-func (h *pollHeap) remove(i int) {
-	old := *h
-	last := len(old) - 1
-	pp := old[i]
-	if i != last {
-		old[i] = old[last]
-		old[i].heapIndex = i
-	}
-	old[last] = nil
-	*h = old[:last]
-	pp.heapIndex = -1
-	if i != last {
-		h.fix(i)
-	}
-}
-
-func (h pollHeap) fix(i int) {
-	if !h.down(i) {
-		h.up(i)
-	}
-}
-
-func (h pollHeap) up(i int) {
-	pp := h[i]
-	for i > 0 {
-		parent := (i - 1) / 2
-		if h[parent].deadline <= pp.deadline {
-			break
-		}
-		h[i] = h[parent]
-		h[i].heapIndex = i
-		i = parent
-	}
-	h[i] = pp
-	pp.heapIndex = i
-}
-
-func (h pollHeap) down(i int) bool {
-	pp, start, n := h[i], i, len(h)
-	for {
-		c := 2*i + 1
-		if c >= n {
-			break
-		}
-		if r := c + 1; r < n && h[r].deadline < h[c].deadline {
-			c = r
-		}
-		if pp.deadline <= h[c].deadline {
-			break
-		}
-		h[i] = h[c]
-		h[i].heapIndex = i
-		i = c
-	}
-	h[i] = pp
-	pp.heapIndex = i
-	return i > start
-}
+func (pp *pollProbe) setHeapIndex(i int) { pp.heapIndex = i }

@@ -819,7 +819,7 @@ func TestResultOfAWorkerThatFindsTheLockTakenIsCompletedAndItsSlotReused(t *test
 
 func TestSchedHeapPopsInDueOrderAfterRemovals(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	var h schedHeap
+	var h dueHeap[*schedProbe]
 	want := map[*schedProbe]int64{}
 	for range 2000 {
 		switch op := rng.IntN(3); {
@@ -829,7 +829,7 @@ func TestSchedHeapPopsInDueOrderAfterRemovals(t *testing.T) {
 			h.push(p, at)
 			want[p] = at
 		default:
-			p := h[rng.IntN(len(h))].p
+			p := h[rng.IntN(len(h))].item
 			h.remove(p.index)
 			if p.index != -1 {
 				t.Fatalf("removed probe keeps index %d", p.index)
@@ -837,8 +837,8 @@ func TestSchedHeapPopsInDueOrderAfterRemovals(t *testing.T) {
 			delete(want, p)
 		}
 		for i, e := range h {
-			if e.p.index != i {
-				t.Fatalf("entry %d records index %d", i, e.p.index)
+			if e.item.index != i {
+				t.Fatalf("entry %d records index %d", i, e.item.index)
 			}
 		}
 	}
