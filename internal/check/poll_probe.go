@@ -26,12 +26,11 @@ type pollProbe struct {
 	reply  httpReply    // HTTP_GET: its response so far
 	start  time.Time    // for Result.Latency
 
-	// The poller's: where the probe is registered, and when it times out.
+	// The poller's: where the probe is registered (its deadline is in the poller's heap).
 	slot      int32
 	gen       int32
 	watching  uint32 // the epoll events fd is registered for; 0 when it is not registered
 	epfd      int    // the poller's epoll set, while watching
-	deadline  int64  // Unix nanoseconds
 	heapIndex int    // in the poller's deadline heap; -1 when not there
 	cancelled bool   // guarded by the poller's lock
 	// The scheduler's: the probe and run this is.

@@ -112,9 +112,9 @@ func (pl *probePoller) add(pp *pollProbe, deadline time.Time) error {
 	}
 	pp.watching, pp.epfd = ev.Events, pl.epfd
 	pl.slots[slot] = pp
-	pp.deadline = deadline.UnixNano()
-	pl.deadlines.push(pp, pp.deadline)
-	pl.armLocked(pp.deadline)
+	at := deadline.UnixNano()
+	pl.deadlines.push(pp, at)
+	pl.armLocked(at)
 	return nil
 }
 
@@ -126,9 +126,9 @@ func (pl *probePoller) cancel(pp *pollProbe) {
 		return // finished already
 	}
 	pp.cancelled = true
-	pp.deadline = time.Now().UnixNano()
-	pl.deadlines.reschedule(pp.heapIndex, pp.deadline)
-	pl.armLocked(pp.deadline)
+	now := time.Now().UnixNano()
+	pl.deadlines.reschedule(pp.heapIndex, now)
+	pl.armLocked(now)
 }
 
 // armLocked makes the poller wake by at at the latest. A deadline later than the one set is
