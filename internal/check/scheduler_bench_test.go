@@ -31,23 +31,13 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// BenchmarkSchedulerTenThousandJobs runs 10,000 trivial checks at a 1s interval on the real
-// clock for VIGIL_BENCH_SECONDS (default 4) after a warmup interval, and reports the process
-// CPU time per check and how late checks started (p50, p99, max). b.N is not used: the load is
-// fixed by the job count and interval.
-func BenchmarkSchedulerTenThousandJobs(b *testing.B) {
-	const jobs = 10000
+// measureScheduler runs s on the real clock: a warmup interval, over which the first probes
+// spread, then VIGIL_BENCH_SECONDS (default 4) measured. It reports checks/s, the process CPU
+// per check and how late checks started (p50, p99, max), and returns the stats at the end.
+func measureScheduler(b *testing.B, s *Scheduler) SchedulerStats {
 	seconds := 4
 	if v, err := strconv.Atoi(os.Getenv("VIGIL_BENCH_SECONDS")); err == nil && v > 0 {
 		seconds = v
-	}
-	var reports atomic.Int64
-	s := NewScheduler(clock.Real(), 1000, nil, func(Report) { reports.Add(1) })
-	for i := range jobs {
-		id := "rs" + strconv.Itoa(i)
-		if err := s.Add(Job{ID: id, Checker: benchTrivialChecker{key: id}, Interval: time.Second}); err != nil {
-			b.Fatal(err)
-		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -73,6 +63,24 @@ func BenchmarkSchedulerTenThousandJobs(b *testing.B) {
 	b.ReportMetric(float64(late.P50.Microseconds()), "late-p50-µs")
 	b.ReportMetric(float64(late.P99.Microseconds()), "late-p99-µs")
 	b.ReportMetric(float64(late.Max.Microseconds()), "late-max-µs")
+	return stats
+}
+
+// BenchmarkSchedulerTenThousandJobs runs 10,000 trivial checks at a 1s interval on the real
+// clock for VIGIL_BENCH_SECONDS (default 4) after a warmup interval, and reports the process
+// CPU time per check and how late checks started (p50, p99, max). b.N is not used: the load is
+// fixed by the job count and interval.
+func BenchmarkSchedulerTenThousandJobs(b *testing.B) {
+	const jobs = 10000
+	var reports atomic.Int64
+	s := NewScheduler(clock.Real(), 1000, nil, func(Report) { reports.Add(1) })
+	for i := range jobs {
+		id := "rs" + strconv.Itoa(i)
+		if err := s.Add(Job{ID: id, Checker: benchTrivialChecker{key: id}, Interval: time.Second}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	stats := measureScheduler(b, s)
 	b.ReportMetric(float64(stats.Coalesced), "coalesced")
 }
 
@@ -82,12 +90,9 @@ func BenchmarkSchedulerTenThousandJobs(b *testing.B) {
 // check: the probe's system calls, the kernel's work on both ends of loopback and the
 // scheduler's and the runtime's work around each probe. b.N is not used.
 func BenchmarkSchedulerTCP(b *testing.B) {
-	jobs, seconds := 2000, 4
+	jobs := 2000
 	if v, err := strconv.Atoi(os.Getenv("VIGIL_BENCH_TCP_JOBS")); err == nil && v > 0 {
 		jobs = v
-	}
-	if v, err := strconv.Atoi(os.Getenv("VIGIL_BENCH_SECONDS")); err == nil && v > 0 {
-		seconds = v
 	}
 	var reports, failed atomic.Int64
 	s := NewScheduler(clock.Real(), 512, nil, func(r Report) {
@@ -108,30 +113,8 @@ func BenchmarkSchedulerTCP(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = s.Run(ctx)
-	}()
-	time.Sleep(1200 * time.Millisecond)
-	s.ResetLateness()
-	startStats, startCPU, start := s.Stats(), cpuTime(), time.Now()
-	b.ResetTimer()
-	time.Sleep(time.Duration(seconds) * time.Second)
-	b.StopTimer()
-	cpu, elapsed, stats, late := cpuTime()-startCPU, time.Since(start), s.Stats(), s.Lateness()
-	cancel()
-	<-done
-	checks := stats.Started - startStats.Started
-	if checks == 0 {
-		b.Fatal("no checks ran")
-	}
+	measureScheduler(b, s)
 	if n := failed.Load(); n > 0 {
 		b.Fatalf("%d of %d reports failed", n, reports.Load())
 	}
-	b.ReportMetric(float64(checks)/elapsed.Seconds(), "checks/s")
-	b.ReportMetric(float64(cpu.Nanoseconds())/float64(checks), "cpu-ns/check")
-	b.ReportMetric(float64(late.P50.Microseconds()), "late-p50-µs")
-	b.ReportMetric(float64(late.P99.Microseconds()), "late-p99-µs")
 }
