@@ -169,6 +169,14 @@ func silentTCPServer(t *testing.T) netip.AddrPort {
 // new connection's SYN is dropped and connect hangs.
 func stalledTCPAddr(t *testing.T) netip.AddrPort {
 	t.Helper()
+	_, ap, _ := fullTCPListener(t)
+	return ap
+}
+
+// fullTCPListener listens on loopback with a backlog of 0 and fills its accept queue: the
+// listener's descriptor, its address and how many connections wait in the queue (at least 1).
+func fullTCPListener(t *testing.T) (fd int, ap netip.AddrPort, queued int) {
+	t.Helper()
 	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -184,16 +192,20 @@ func stalledTCPAddr(t *testing.T) netip.AddrPort {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ap := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(sa.(*syscall.SockaddrInet4).Port))
+	ap = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(sa.(*syscall.SockaddrInet4).Port))
 	// Fill the queue: with a backlog of 0 the kernel queues one connection, then drops SYNs.
 	for range 3 {
 		c, err := net.DialTimeout("tcp", ap.String(), 200*time.Millisecond)
 		if err != nil {
 			break
 		}
+		queued++
 		t.Cleanup(func() { c.Close() })
 	}
-	return ap
+	if queued == 0 {
+		t.Fatal("could not fill the accept queue")
+	}
+	return fd, ap, queued
 }
 
 // needRoot skips a test that needs root, unless CI is set, where root is a given.
@@ -241,12 +253,14 @@ func selfSignedCert(t *testing.T, names ...string) (tls.Certificate, *x509.CertP
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
 }
 
-func TestTCPCheck(t *testing.T) {
+// closingTCPListener listens on loopback, accepts every connection and closes it at once.
+func closingTCPListener(tb testing.TB) netip.AddrPort {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
+	tb.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -256,7 +270,11 @@ func TestTCPCheck(t *testing.T) {
 			c.Close()
 		}
 	}()
-	open := addrPort(t, ln.Addr())
+	return netip.MustParseAddrPort(ln.Addr().String())
+}
+
+func TestTCPCheck(t *testing.T) {
+	open := closingTCPListener(t)
 
 	tests := []struct {
 		name    string
@@ -447,38 +465,12 @@ func TestChecksOverIPv6Loopback(t *testing.T) {
 }
 
 // TestTCPCheckWaitsForAHandshakeThatEndsLater covers the path of every probe over a real
-// network, where connect returns before the SYN-ACK arrives: the socket waits in the netpoller.
+// network, where connect returns before the SYN-ACK arrives: Check's socket waits in the
+// netpoller (the scheduler's waits in its poller: TestSchedulerRunsTCPChecksWithoutAWorker).
 // Here the listener's accept queue is full, so the first SYN is dropped; room is made, and the
 // kernel's retransmitted SYN (about 1 s later) is answered.
 func TestTCPCheckWaitsForAHandshakeThatEndsLater(t *testing.T) {
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Close(fd) })
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := syscall.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ap := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(sa.(*syscall.SockaddrInet4).Port))
-	queued := 0
-	for range 3 {
-		c, err := net.DialTimeout("tcp", ap.String(), 200*time.Millisecond)
-		if err != nil {
-			break
-		}
-		queued++
-		t.Cleanup(func() { c.Close() })
-	}
-	if queued == 0 {
-		t.Fatal("could not fill the accept queue")
-	}
+	fd, ap, queued := fullTCPListener(t)
 
 	c := NewTCP(TCPOptions{ConnOptions{Addr: ap}})
 	res := make(chan Result, 1)

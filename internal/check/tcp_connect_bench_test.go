@@ -16,21 +16,7 @@ func benchTCPTarget(b *testing.B) netip.AddrPort {
 	if v := os.Getenv("VIGIL_BENCH_TCP_TARGET"); v != "" {
 		return netip.MustParseAddrPort(v)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	return netip.MustParseAddrPort(ln.Addr().String())
+	return closingTCPListener(b)
 }
 
 // BenchmarkTCPConnect compares ways of running one TCP_CHECK probe; cpu-ns/op is the process's
