@@ -1,0 +1,8 @@
+// Package testenv is what vigil's tests share about their environment: polling for a state with
+// a deadline (WaitFor), ports that no parallel test takes (FreePort), the requirement of root
+// or a tool (RequireRoot, RequireTool: a skip for a normal user, a failure when CI is set), and
+// network namespaces joined by veth pairs and bridges (netns.go), always torn down when the test
+// ends, whether it passed or not.
+//
+// It is imported by tests only. New tests use it instead of writing their own copies.
+package testenv
