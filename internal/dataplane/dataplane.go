@@ -256,6 +256,41 @@ type ServiceStats struct {
 	// Refused counts connections or flows dropped because no backend (nor sorry server) could
 	// take them.
 	Refused uint64 `json:"refused"`
+	// NotServing is empty when everything Apply installed for the service was in place when
+	// the data plane last looked (its listener open, its kernel rules or IPVS service there);
+	// otherwise it says what is missing, e.g. "listen tcp 192.0.2.10:80: address already in
+	// use (retrying)".
+	NotServing string `json:"not_serving,omitempty"`
+}
+
+// ErrIncomplete is wrapped by an Apply error when the data plane took the new state but part of
+// it is not in place yet (a listener that could not bind, say). The data plane keeps trying on
+// its own and at every Reconcile; Stats' NotServing says what is missing meanwhile.
+var ErrIncomplete = errors.New("not all in place yet")
+
+// Repair is one difference Reconcile found between what Apply asked for and what is in place,
+// and what became of it.
+type Repair struct {
+	// Service is the service concerned; empty for the data plane as a whole (a kernel table
+	// someone deleted, say).
+	Service string
+	// Drift says what was found, e.g. "listener not open", "nftables table vigil missing",
+	// "IPVS destination 198.51.100.2:80 weight 0, want 3".
+	Drift string
+	// Err is nil when the drift was put right; otherwise it says why not, and the service is
+	// not serving until a later Reconcile or Apply succeeds.
+	Err error
+}
+
+func (r Repair) String() string {
+	s := r.Drift
+	if r.Service != "" {
+		s = r.Service + ": " + s
+	}
+	if r.Err != nil {
+		return s + ": not repaired: " + r.Err.Error()
+	}
+	return s + ": repaired"
 }
 
 // Dataplane applies the pool's decisions. Methods are safe for concurrent use.
@@ -263,13 +298,20 @@ type Dataplane interface {
 	// Apply creates the service or replaces its whole state atomically: a new connection sees
 	// either the old state or the new one, never a mix. From the moment Apply returns no new
 	// connection goes to a backend that left or has weight 0. Applying an identical service is a
-	// no-op. On error the previous state of the service stays in force.
+	// no-op. On error the previous state of the service stays in force, except for an error
+	// that wraps ErrIncomplete: then the new state is taken and what is missing is retried.
 	Apply(ctx context.Context, svc Service) error
 	// Remove stops the service: it stops listening; established connections drain, or are reset
 	// if the service had ShutdownSessions. Removing an unknown name is not an error.
 	Remove(ctx context.Context, name string) error
 	// Stats returns a snapshot of every service's counters, sorted by name.
 	Stats() []ServiceStats
+	// Reconcile reads back what the data plane installed (its listeners, the kernel's tables
+	// and services) and compares it with what Apply asked for. It puts back what drifted and
+	// returns one Repair per difference found, nil when everything was in place; afterwards
+	// Stats' NotServing says which services are still not in place. The daemon calls it
+	// periodically and when the host's addresses change.
+	Reconcile(ctx context.Context) []Repair
 	// Close removes every service and releases everything; established connections are reset
 	// after the implementation's drain period. Close waits for its goroutines to end.
 	Close() error

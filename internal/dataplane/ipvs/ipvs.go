@@ -410,3 +410,7 @@ func (d *Dataplane) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Reconcile implements dataplane.Dataplane. Reading the kernel's state back is not written
+// yet: it reports nothing.
+func (d *Dataplane) Reconcile(ctx context.Context) []dataplane.Repair { return nil }

@@ -645,3 +645,7 @@ func protoNumber(p dataplane.Protocol) byte {
 	}
 	return unix.IPPROTO_TCP
 }
+
+// Reconcile implements dataplane.Dataplane. Reading the kernel's state back is not written
+// yet: it reports nothing.
+func (d *Dataplane) Reconcile(ctx context.Context) []dataplane.Repair { return nil }

@@ -158,11 +158,12 @@ func (b *Balancer) Apply(ctx context.Context, spec dataplane.Service) error {
 		return s.apply(spec)
 	}
 	s := newService(b, spec.Name)
-	if err := s.apply(spec); err != nil {
+	err := s.apply(spec)
+	if err != nil && !errors.Is(err, dataplane.ErrIncomplete) {
 		return err
 	}
 	b.services[spec.Name] = s
-	return nil
+	return err
 }
 
 // Remove implements dataplane.Dataplane.
@@ -211,6 +212,28 @@ func (b *Balancer) Stats() []dataplane.ServiceStats {
 		out = append(out, s.stats())
 	}
 	slices.SortFunc(out, func(x, y dataplane.ServiceStats) int { return cmp.Compare(x.Name, y.Name) })
+	return out
+}
+
+// Reconcile implements dataplane.Dataplane: a service whose listener is not open (it could not
+// bind, or its loop ended) binds again.
+func (b *Balancer) Reconcile(ctx context.Context) []dataplane.Repair {
+	b.mu.Lock()
+	list := make([]*service, 0, len(b.services))
+	for _, s := range b.services {
+		list = append(list, s)
+	}
+	b.mu.Unlock()
+	slices.SortFunc(list, func(x, y *service) int { return cmp.Compare(x.name, y.name) })
+	var out []dataplane.Repair
+	for _, s := range list {
+		if ctx.Err() != nil {
+			break
+		}
+		if r, ok := s.reconcile(); ok {
+			out = append(out, r)
+		}
+	}
 	return out
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -20,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/vigil-lb/vigil/internal/dataplane"
+	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -399,15 +401,33 @@ func TestIdenticalApplyIsNoOpAndListenChangeRebinds(t *testing.T) {
 	if _, err := ka.get(); err != nil {
 		t.Fatalf("established connection cut by the rebind: %v", err)
 	}
-	// A bind failure keeps the old state.
+	// A port another process holds: the state is taken, the service says it is not serving
+	// and binds once the port is free.
 	busy, _ := net.Listen("tcp", "127.0.0.1:0")
 	defer busy.Close()
 	svc.Listen = netip.MustParseAddrPort(busy.Addr().String())
-	if err := b.Apply(context.Background(), svc); err == nil {
-		t.Fatal("Apply onto a busy port succeeded")
+	err := b.Apply(context.Background(), svc)
+	if !errors.Is(err, dataplane.ErrIncomplete) || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("Apply onto a busy port: %v, want ErrIncomplete naming the busy address", err)
 	}
-	if _, err := oneShot(addr2, false); err != nil {
-		t.Fatalf("after failed rebind the old listener is gone: %v", err)
+	if strings.Count(err.Error(), "listen tcp") != 1 {
+		t.Errorf("error %q repeats its prefix", err)
+	}
+	if ns := b.Stats()[0].NotServing; !strings.Contains(ns, "address already in use") {
+		t.Fatalf("NotServing %q, want the bind error", ns)
+	}
+	if _, err := oneShot(addr2, false); err == nil {
+		t.Fatal("the old listen address still answers after the service moved")
+	}
+	busy.Close()
+	testenv.WaitFor(t, 2*rebindMax, "the freed port bound by the retry", func() bool {
+		return b.Stats()[0].NotServing == ""
+	})
+	if _, err := oneShot(svc.Listen.String(), false); err != nil {
+		t.Fatalf("after the retry bound the port: %v", err)
+	}
+	if _, err := ka.get(); err != nil {
+		t.Fatalf("established connection cut by the failed rebind: %v", err)
 	}
 }
 

@@ -35,6 +35,13 @@ type service struct {
 	retired []*backend
 	ln      *listener
 	flows   *flowTable // UDP only
+	// listenErr is why the service has no listener (ln nil) although its spec wants one; a
+	// retry is due at rebind, with the backoff in rebindIn.
+	listenErr error
+	rebind    *time.Timer
+	rebindIn  time.Duration
+	// stopped is set by stop: nothing may bind again.
+	stopped bool
 }
 
 // listener is one bound socket and the goroutine reading it.
@@ -115,13 +122,13 @@ func (s *service) apply(spec dataplane.Service) error {
 		}
 	}
 
-	// Bind before anything is visible, so a bind failure leaves the old state whole.
+	// Bind before anything is visible. A listener that cannot bind does not keep the rest of
+	// the state from being taken: the service waits for its address (retried with backoff and
+	// at every Reconcile) with its table ready, and says so in Stats.
 	var newLn *listener
+	var bindErr error
 	if s.ln == nil || s.ln.addr != spec.Listen || s.ln.proto != spec.Protocol {
-		newLn, err = s.bind(spec)
-		if err != nil {
-			return err
-		}
+		newLn, bindErr = s.bind(spec)
 	}
 
 	idle := spec.IdleTimeout
@@ -166,41 +173,139 @@ func (s *service) apply(spec dataplane.Service) error {
 	}
 
 	oldLn := s.ln
-	if newLn != nil {
+	rebound := newLn != nil || bindErr != nil
+	if rebound {
 		s.ln = newLn
 	}
 	s.backends, s.sorry = states, sorry
 	s.spec, s.sched, s.applied = spec, sched, true
+	if rebound && oldLn != nil {
+		s.closeListener(oldLn)
+	}
 	if newLn != nil {
 		s.start(newLn)
-		if oldLn != nil {
-			oldLn.close()
-			if oldLn.proto == dataplane.UDP && s.flows != nil {
-				// Old flows reply through the old socket; they cannot outlive it.
-				s.flows.resetListener(oldLn.udp)
-			}
-		}
+		s.listening()
 	}
 	s.bal.log.Info("service applied", "vs", spec.Name, "listen", spec.Listen, "proto", spec.Protocol,
 		"sched", sched, "fallback", fallback, "backends", len(spec.Backends), "eligible", len(members),
 		"rebound", newLn != nil)
+	if bindErr != nil {
+		s.notListening(bindErr)
+		return fmt.Errorf("%w: %w", bindErr, dataplane.ErrIncomplete)
+	}
 	return nil
+}
+
+// closeListener closes a listener the service no longer uses; called with s.mu held.
+func (s *service) closeListener(l *listener) {
+	l.close()
+	if l.proto == dataplane.UDP && s.flows != nil {
+		// Old flows reply through the old socket; they cannot outlive it.
+		s.flows.resetListener(l.udp)
+	}
+}
+
+// Backoff of a listener that cannot bind: the first retry comes soon (an address that is being
+// added), later ones no more often than rebindMax.
+const (
+	rebindFirst = 100 * time.Millisecond
+	rebindMax   = 5 * time.Second
+)
+
+// notListening records why the service has no listener and schedules a retry; s.mu is held.
+func (s *service) notListening(err error) {
+	if s.listenErr == nil || s.listenErr.Error() != err.Error() {
+		s.bal.log.Error("virtual service not listening; retrying", "vs", s.name, "err", err)
+	}
+	s.listenErr = err
+	s.rebindIn = min(max(2*s.rebindIn, rebindFirst), rebindMax)
+	if s.rebind == nil {
+		s.rebind = time.AfterFunc(s.rebindIn, s.retryListen)
+	} else {
+		s.rebind.Reset(s.rebindIn)
+	}
+}
+
+// listening clears what notListening recorded once a listener runs; s.mu is held.
+func (s *service) listening() {
+	if s.listenErr != nil {
+		s.bal.log.Info("virtual service listening again", "vs", s.name, "listen", s.spec.Listen)
+	}
+	s.listenErr, s.rebindIn = nil, 0
+	if s.rebind != nil {
+		s.rebind.Stop()
+	}
+}
+
+// retryListen is the rebind timer's: one more try at the listener.
+func (s *service) retryListen() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.relistenLocked()
+}
+
+// relistenLocked binds the spec's listener if the service has none (or its loop ended), and
+// reports what it found: "" when the listener was in place, else the drift and the bind error
+// (nil once bound again). s.mu is held.
+func (s *service) relistenLocked() (drift string, err error) {
+	if s.stopped || !s.applied || s.bal.ctx.Err() != nil {
+		return "", nil
+	}
+	if l := s.ln; l != nil {
+		select {
+		case <-l.done:
+			// The loop ended although nobody closed the listener: it cannot accept again.
+			s.ln = nil
+			s.closeListener(l)
+			drift = "listener on " + s.spec.Listen.String() + " stopped accepting"
+		default:
+			return "", nil
+		}
+	} else {
+		drift = "not listening on " + s.spec.Listen.String()
+		if s.listenErr != nil {
+			drift += " (" + s.listenErr.Error() + ")"
+		}
+	}
+	l, err := s.bind(s.spec)
+	if err != nil {
+		s.notListening(err)
+		return drift, err
+	}
+	s.ln = l
+	s.start(l)
+	s.listening()
+	return drift, nil
+}
+
+// reconcile is Reconcile for one service.
+func (s *service) reconcile() (dataplane.Repair, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	drift, err := s.relistenLocked()
+	if drift == "" {
+		return dataplane.Repair{}, false
+	}
+	return dataplane.Repair{Service: s.name, Drift: drift, Err: err}, true
 }
 
 func (s *service) bind(spec dataplane.Service) (*listener, error) {
 	l := &listener{proto: spec.Protocol, addr: spec.Listen, done: make(chan struct{})}
-	var err error
+	lc := net.ListenConfig{Control: freebind}
+	ctx := s.bal.ctx
 	if spec.Protocol == dataplane.TCP {
-		l.tcp, err = net.ListenTCP("tcp", net.TCPAddrFromAddrPort(spec.Listen))
-	} else {
-		l.udp, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(spec.Listen))
-	}
-	if err != nil {
-		return nil, fmt.Errorf("service %s: listen %s %s: %w", spec.Name, spec.Protocol, spec.Listen, err)
-	}
-	if l.tcp != nil {
+		ln, err := lc.Listen(ctx, "tcp", spec.Listen.String())
+		if err != nil {
+			return nil, err
+		}
+		l.tcp = ln.(*net.TCPListener)
 		l.bound = l.tcp.Addr().(*net.TCPAddr).AddrPort()
 	} else {
+		pc, err := lc.ListenPacket(ctx, "udp", spec.Listen.String())
+		if err != nil {
+			return nil, err
+		}
+		l.udp = pc.(*net.UDPConn)
 		l.bound = l.udp.LocalAddr().(*net.UDPAddr).AddrPort()
 	}
 	return l, nil
@@ -224,6 +329,10 @@ func (s *service) stopListening() {
 	s.mu.Lock()
 	ln := s.ln
 	s.ln = nil
+	s.stopped = true
+	if s.rebind != nil {
+		s.rebind.Stop()
+	}
 	s.mu.Unlock()
 	if ln != nil {
 		ln.close()
@@ -261,6 +370,9 @@ func (s *service) stats() dataplane.ServiceStats {
 		Listen:    s.spec.Listen,
 		Scheduler: s.sched,
 		Refused:   s.refused.Load(),
+	}
+	if s.ln == nil && s.listenErr != nil {
+		out.NotServing = s.listenErr.Error() + " (retrying)"
 	}
 	inSet := make(map[netip.AddrPort]bool, len(s.spec.Backends))
 	for _, be := range s.spec.Backends {
