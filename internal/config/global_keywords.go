@@ -551,6 +551,26 @@ func globalTable(g *GlobalDefs) *table {
 			g.DataplaneKeepOnStop = v
 		}
 	}}
+	kw["reconcile_interval"] = keyword{scalar: func(p *parser, l Line) {
+		s, ok := p.need(l, 1)
+		if !ok {
+			return
+		}
+		// 10 ms to an hour: reading the kernel back more often than that is wasted work.
+		v, ok := p.kaDecimal(l.Pos, s, 10_000, 3600_000_000)
+		if !ok {
+			p.diags.Warnf(l.Pos, "reconcile_interval '%s' invalid - expected seconds from 0.01 to 3600; using %s", s, g.ReconcileInterval.D())
+			return
+		}
+		g.ReconcileInterval = micros(v)
+	}}
+	kw["reload_remove_despite_complaints"] = keyword{scalar: func(p *parser, l Line) {
+		if v, ok := optBool(l, func(w string) {
+			p.diags.Warnf(l.Pos, "reload_remove_despite_complaints '%s' invalid - expected true/false, on/off or yes/no", w)
+		}); ok {
+			g.ReloadRemoveDespiteComplaints = v
+		}
+	}}
 	kw["log_format"] = keyword{scalar: func(p *parser, l Line) {
 		s, ok := p.need(l, 1)
 		if !ok {

@@ -19,6 +19,12 @@ import "net/netip"
 //	                                   place when vigil stops, so traffic keeps flowing over a
 //	                                   restart (default: removed)
 //	log_format text|json               log output format (default text)
+//	reconcile_interval SECONDS         how often what vigil installed in the kernel (listeners,
+//	                                   nftables/IPVS state, a master's addresses, routes and
+//	                                   rules) is read back and repaired (default 2)
+//	reload_remove_despite_complaints [BOOL]   let a reload whose file has warnings or errors
+//	                                   remove running virtual servers and VRRP instances, as
+//	                                   Keepalived does (default: such a reload is refused)
 type GlobalDefs struct {
 	Pos Pos `json:"pos"`
 
@@ -107,6 +113,11 @@ type GlobalDefs struct {
 	// DataplaneKeepOnStop leaves nftables or IPVS state in place at stop (vigil extension).
 	DataplaneKeepOnStop bool   `json:"dataplane_keep_on_stop"`
 	LogFormat           string `json:"log_format"`
+	// ReconcileInterval is how often kernel state is read back and repaired (vigil extension).
+	ReconcileInterval Duration `json:"reconcile_interval"`
+	// ReloadRemoveDespiteComplaints lets a reload with complaints remove running blocks
+	// (vigil extension; Keepalived's behaviour).
+	ReloadRemoveDespiteComplaints bool `json:"reload_remove_despite_complaints"`
 
 	// Accepted lists the keywords Keepalived knows that vigil reads but does not act on
 	// (process priorities, SNMP, D-Bus, netlink buffer sizes, ...), as written.
@@ -479,6 +490,7 @@ func defaultGlobalDefs() GlobalDefs {
 		StatusListen:                "127.0.0.1:9080",
 		Dataplane:                   "userspace",
 		LogFormat:                   "text",
+		ReconcileInterval:           seconds(2),
 	}
 }
 
