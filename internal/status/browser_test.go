@@ -25,7 +25,7 @@ var browserEpoch = time.Date(2026, 11, 24, 22, 14, 5, 0, time.UTC)
 // long reason), a VRRP instance and a few events. down names a web server to show as down.
 func browserSnapshot(down string) Snapshot {
 	ms := func(f float64) time.Duration { return time.Duration(f * float64(time.Millisecond)) }
-	web := VirtualServer{Name: "192.0.2.10:443", Listen: "192.0.2.10:443", Protocol: "TCP", Scheduler: "wlc", Quorum: 1}
+	web := VirtualServer{Name: "192.0.2.10:443", Listen: "192.0.2.10:443", Protocol: "TCP", Scheduler: "wlc", Quorum: 1, Serving: true}
 	for i, addr := range []string{"198.51.100.11:8443", "198.51.100.12:8443", "198.51.100.13:8443"} {
 		rs := RealServer{Name: addr, Address: addr, Up: true, Weight: 10, EffectiveWeight: 10, Since: browserEpoch.Add(-time.Hour),
 			ActiveConns: int64(12 * (i + 1)), TotalConns: uint64(9000 * (i + 1)),
@@ -42,7 +42,7 @@ func browserSnapshot(down string) Snapshot {
 	}
 	web.Total, web.QuorumUp = len(web.RealServers), web.UpCount >= web.Quorum
 	dns := VirtualServer{Name: "dns", Listen: "192.0.2.53:53", Protocol: "UDP", Scheduler: "rr", Quorum: 2, Total: 2, UpCount: 1,
-		SorryActive: true,
+		SorryActive: true, Serving: true,
 		RealServers: []RealServer{
 			{Name: "198.51.100.53:53", Address: "198.51.100.53:53", Up: true, Weight: 1, EffectiveWeight: 1, Since: browserEpoch.Add(-2 * time.Hour),
 				Checks: []Check{{Kind: "DNS_CHECK", Target: "198.51.100.53:53", Healthy: true, Latency: ms(0.8), At: browserEpoch, Checked: true}}},
@@ -77,6 +77,15 @@ func browserSnapshot(down string) Snapshot {
 			{Seq: 1, At: browserEpoch.Add(-time.Hour), Kind: "vrrp", Subject: "VI_EDGE", Message: "BACKUP -> MASTER"},
 		},
 	}
+}
+
+// notServing makes the web service of a browserSnapshot not served although its servers are up,
+// flags the master that tracks it, and records a refused reload.
+func notServing(s *Snapshot) {
+	why := "data plane: listen tcp 192.0.2.10:443: bind: address already in use (retrying)"
+	s.VirtualServers[0].Serving, s.VirtualServers[0].ServingReason = false, why
+	s.VRRPInstances[0].Problem = "tracked virtual server 192.0.2.10:443 is not serving: " + why
+	s.LastReload = &Reload{At: browserEpoch, Outcome: "refused", Reason: "the new file has 1 complaint(s), the first at /etc/keepalived/keepalived.conf:12 (Invalid address 127.0.0.300), and would remove running virtual_server 192.0.2.10:443"}
 }
 
 // artifactDir is where screenshots are kept: $VIGIL_ARTIFACTS/status when set (CI keeps it),
@@ -195,9 +204,54 @@ func TestBrowserPageShowsServersAndFollowsEventsWithinASecond(t *testing.T) {
 	if !strings.Contains(text, "2/3 up") {
 		t.Errorf("after the change the pool pill does not say 2/3 up")
 	}
+	// A pool with a server down is amber, not green, although it has quorum.
+	var badge string
+	if err := p.eval(ctx, `[...document.querySelectorAll("section.vs h2 .pill")].find(e => e.textContent === "2/3 up").className`, &badge); err != nil {
+		t.Fatal(err)
+	}
+	if badge != "pill warn" {
+		t.Errorf("the badge of a pool with one server down has class %q, want amber (pill warn)", badge)
+	}
+
+	// Up servers, not serving: the section turns red and says why, and the master that tracks it
+	// is flagged. "Up servers, not serving" must never look healthy.
+	ns := browserSnapshot(victim)
+	notServing(&ns)
+	src.set(ns)
+	hub.Publish("not serving", "192.0.2.10:443", ns.VirtualServers[0].ServingReason)
+	nctx, ncancel := context.WithTimeout(ctx, 5*time.Second)
+	_, err = p.waitFor(nctx, `document.querySelector("section.vs.notserving") !== null`)
+	ncancel()
+	if err != nil {
+		t.Fatalf("page did not show the virtual server as not serving within 5 s: %v", err)
+	}
+	var look struct {
+		Heading, Why, Problem, Reload, ReloadColor, Border string
+	}
+	if err := p.eval(ctx, `(() => { const s = document.querySelector("section.vs.notserving"); return {
+		Heading: s.querySelector("h2").textContent, Why: s.querySelector(".why").textContent,
+		Problem: (document.querySelector("td.problem") || {}).textContent || "",
+		Reload: document.getElementById("reload").textContent,
+		ReloadColor: getComputedStyle(document.getElementById("reload")).color,
+		Border: getComputedStyle(s).borderTopColor }; })()`, &look); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(look.Heading, "not serving") || !strings.Contains(look.Why, "address already in use") {
+		t.Errorf("not-serving section: heading %q, reason %q", look.Heading, look.Why)
+	}
+	if look.Border != "rgb(207, 34, 46)" {
+		t.Errorf("not-serving section border %s, want the red of --down", look.Border)
+	}
+	if !strings.Contains(look.Problem, "VI_EDGE") || !strings.Contains(look.Problem, "is not serving") {
+		t.Errorf("master's problem row %q", look.Problem)
+	}
+	if !strings.Contains(look.Reload, "refused") || look.ReloadColor != "rgb(207, 34, 46)" {
+		t.Errorf("last reload %q in %s, want the refusal in red", look.Reload, look.ReloadColor)
+	}
 
 	// The hold-down ends: the dns prefix is withdrawn, and the second session comes up.
 	bsnap := browserSnapshot(victim)
+	notServing(&bsnap)
 	bsnap.BGP.Sessions[1].State, bsnap.BGP.Sessions[1].EstablishedSince = "ESTABLISHED", browserEpoch
 	bsnap.BGP.Prefixes[1].State, bsnap.BGP.Prefixes[1].Held, bsnap.BGP.Prefixes[1].InRIB = BGPWithdrawn, "", false
 	src.set(bsnap)

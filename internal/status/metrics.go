@@ -25,6 +25,11 @@ type Metrics struct {
 	VRRPChanges   *prometheus.CounterVec   // instance, to
 	Reloads       *prometheus.CounterVec   // outcome
 	CheckLateness prometheus.Histogram
+	// Serving is 1 while the virtual server is served (its data plane state is in place and a
+	// real server or the sorry server can take a connection).
+	Serving *prometheus.GaugeVec // vs
+	// Repairs counts drift found between what vigil installed and what the kernel holds.
+	Repairs *prometheus.CounterVec // part (dataplane, vrrp), outcome (repaired, failed)
 
 	bgp *bgpCollector // reads the BGP state at scrape time; see SetBGPSource
 }
@@ -69,17 +74,27 @@ func NewMetrics() *Metrics {
 		Reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_reloads_total", Help: "Configuration reloads by outcome (applied or refused).",
 		}, []string{"outcome"}),
+		Serving: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vigil_virtual_server_serving", Help: "1 while the virtual server is served: its data plane state is in place and a real server (or the sorry server) can take a connection.",
+		}, []string{"virtual_server"}),
+		Repairs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_reconcile_repairs_total", Help: "Differences found between what vigil installed and what the kernel holds, by part and by whether the repair worked.",
+		}, []string{"part", "outcome"}),
 		CheckLateness: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "vigil_check_lateness_seconds", Help: "How late probes start against their schedule.",
 			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1},
 		}),
 	}
 	reg.MustRegister(m.CheckDuration, m.CheckResults, m.ServerUp, m.ServerWeight, m.PoolUp, m.PoolSize,
-		m.QuorumUp, m.Transitions, m.VRRPState, m.VRRPChanges, m.Reloads, m.CheckLateness, m.bgp,
+		m.QuorumUp, m.Transitions, m.VRRPState, m.VRRPChanges, m.Reloads, m.CheckLateness, m.Serving, m.Repairs, m.bgp,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Both outcomes exist from the start, so that a dashboard sees 0 rather than no series.
 	m.Reloads.WithLabelValues("applied")
 	m.Reloads.WithLabelValues("refused")
+	for _, part := range []string{"dataplane", "vrrp"} {
+		m.Repairs.WithLabelValues(part, "repaired")
+		m.Repairs.WithLabelValues(part, "failed")
+	}
 	return m
 }
 

@@ -13,21 +13,51 @@ type Snapshot struct {
 	// BGP is the BGP speaker's state; nil (and absent from the JSON) without a bgp block.
 	BGP    *BGP    `json:"bgp,omitempty"`
 	Events []Event `json:"events"`
+	// LastReload is the last reload's outcome; nil before the first reload.
+	LastReload *Reload `json:"last_reload,omitempty"`
+}
+
+// Reload is the outcome of one reload (SIGHUP).
+type Reload struct {
+	At time.Time `json:"at"`
+	// Outcome is "applied" or "refused".
+	Outcome string `json:"outcome"`
+	// Reason says why a reload was refused (with the file and line when a line caused it);
+	// for an applied one, what it changed.
+	Reason string `json:"reason"`
 }
 
 // VirtualServer is one virtual service and its pool.
 type VirtualServer struct {
-	Name        string       `json:"name"`
-	Listen      string       `json:"listen"`
-	Protocol    string       `json:"protocol"`
-	Scheduler   string       `json:"scheduler"`
-	Quorum      int          `json:"quorum"`
-	QuorumUp    bool         `json:"quorum_up"`
-	SorryActive bool         `json:"sorry_active"`
-	Panic       bool         `json:"panic"`
-	UpCount     int          `json:"up"`
-	Total       int          `json:"total"`
-	RealServers []RealServer `json:"real_servers"`
+	Name        string `json:"name"`
+	Listen      string `json:"listen"`
+	Protocol    string `json:"protocol"`
+	Scheduler   string `json:"scheduler"`
+	Quorum      int    `json:"quorum"`
+	QuorumUp    bool   `json:"quorum_up"`
+	SorryActive bool   `json:"sorry_active"`
+	Panic       bool   `json:"panic"`
+	UpCount     int    `json:"up"`
+	Total       int    `json:"total"`
+	// Serving is true while the virtual server is served: what the data plane installed for
+	// it is in place (its listener open, its kernel rules there) and a real server or the
+	// sorry server can take a new connection. Up servers do not make a virtual server served.
+	Serving bool `json:"serving"`
+	// ServingReason says why Serving is false; empty when it is true.
+	ServingReason string       `json:"serving_reason"`
+	RealServers   []RealServer `json:"real_servers"`
+}
+
+// PoolState is how the page colours the pool's badge: "up" with every real server up, "warn"
+// with some down but quorum kept, "down" without quorum.
+func (vs VirtualServer) PoolState() string {
+	switch {
+	case !vs.QuorumUp:
+		return "down"
+	case vs.UpCount < vs.Total:
+		return "warn"
+	}
+	return "up"
 }
 
 // RealServer is one backend of a virtual server.
@@ -68,6 +98,13 @@ type VRRPInstance struct {
 	Transitions       int       `json:"transitions"`
 	Since             time.Time `json:"since"`
 	VirtualAddresses  []string  `json:"virtual_addresses"`
+	// Repairs counts the master's addresses, routes and rules that vigil found missing and put
+	// back.
+	Repairs uint64 `json:"repairs"`
+	// Problem is empty when the instance is what its state says; otherwise it says what is
+	// wrong, e.g. a MASTER whose virtual address is missing, or whose tracked virtual server
+	// is not serving.
+	Problem string `json:"problem,omitempty"`
 }
 
 // Event is one change, as the SSE stream and the page's event list show it.
