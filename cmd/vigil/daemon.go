@@ -61,17 +61,28 @@ func runDaemon(o options, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vigil: %v\n", err)
 		return 1
 	}
-	log, closeLog, err := newLoggerFor(o, cfg, stderr)
+	base, closeLog, err := newLoggerFor(o, cfg, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "vigil: %v\n", err)
 		return 1
 	}
 	defer closeLog()
+	startup, log := holdStartup(base)
 	if !logDiagnostics(log, diags) {
-		log.Error("configuration is not usable", "file", o.configFile)
+		startup.fail("configuration is not usable", "file", o.configFile, "errors", countErrors(diags))
 		return 1
 	}
-	return serve(o, cfg, log)
+	return serve(o, cfg, startup, log, nil)
+}
+
+func countErrors(diags *config.Diagnostics) int {
+	n := 0
+	for _, d := range diags.List {
+		if d.Severity == config.Error {
+			n++
+		}
+	}
+	return n
 }
 
 // halves are what one vigil process runs: the checker half (the daemon: checks, pools, data
@@ -82,6 +93,18 @@ type halves struct {
 	bgp      *bgp.Speaker  // nil without a bgp block
 	bgpBlock *config.BGP   // the bgp block the speaker runs
 	vrrpOnly bool
+	// running is what the halves run, for the reload guard: the virtual servers of the
+	// checker half and the VRRP half's instances (none without it).
+	running *config.Config
+}
+
+// runningWith is the part of cfg the halves would run.
+func (h *halves) runningWith(cfg *config.Config) *config.Config {
+	c := *h.checkerConfig(cfg)
+	if h.vrrp == nil {
+		c.VRRPInstances = nil
+	}
+	return &c
 }
 
 // checkerConfig is the part of cfg the checker half runs: all of it, or with -P none of its
@@ -95,8 +118,11 @@ func (h *halves) checkerConfig(cfg *config.Config) *config.Config {
 	return &c
 }
 
-// serve runs both halves until SIGTERM or SIGINT; SIGHUP reloads the configuration file.
-func serve(o options, cfg *config.Config, log *slog.Logger) int {
+// serve runs both halves until SIGTERM or SIGINT; SIGHUP reloads the configuration file. log's
+// records are held by startup until every port and listener is bound: if one cannot be, the
+// reason is the first line printed and serve returns 1. Then started, if set, runs (the demo
+// prints its instructions) and the held records follow.
+func serve(o options, cfg *config.Config, startup *startupLog, log *slog.Logger, started func()) int {
 	h := &halves{vrrpOnly: o.vrrpOnly}
 	dopts := daemon.Options{Logger: log, Version: version, Dataplane: o.dataplane}
 	if !o.checkOnly && len(cfg.VRRPInstances) > 0 {
@@ -110,7 +136,7 @@ func serve(o options, cfg *config.Config, log *slog.Logger) int {
 			},
 		})
 		if err != nil {
-			log.Error("cannot start VRRP", "err", err)
+			startup.fail("cannot start VRRP", "err", err)
 			return 1
 		}
 		h.vrrp = m
@@ -132,7 +158,7 @@ func serve(o options, cfg *config.Config, log *slog.Logger) int {
 	if cfg.BGP != nil && !o.vrrpOnly {
 		sp, err := bgp.New(bgpConfig(cfg.BGP), log.With("part", "bgp"))
 		if err != nil {
-			log.Error("cannot start BGP", "err", err)
+			startup.fail("cannot start BGP", "err", err)
 			return 1
 		}
 		h.bgp, h.bgpBlock = sp, cfg.BGP
@@ -140,21 +166,32 @@ func serve(o options, cfg *config.Config, log *slog.Logger) int {
 	}
 	d, err := daemon.New(h.checkerConfig(cfg), dopts)
 	if err != nil {
-		log.Error("cannot start", "err", err)
+		startup.fail("cannot start", "err", err)
 		return 1
 	}
 	h.checker = d
+	h.running = h.runningWith(cfg)
+	// Bind everything before anything runs: a port or address vigil cannot have is the first
+	// line printed and a non-zero exit, not a warning among others.
+	if err := d.Listen(); err != nil {
+		startup.fail("cannot start: cannot bind", "err", err)
+		return 1
+	}
 	if h.bgp != nil {
 		// Before the speaker runs, so that its first session changes are heard too.
 		defer watchBGP(h.bgp, d)()
 	}
 	if o.pidFile != "" {
 		if err := os.WriteFile(o.pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
-			log.Error("pid file", "err", err)
+			startup.fail("cannot start: pid file", "err", err)
 			return 1
 		}
 		defer os.Remove(o.pidFile)
 	}
+	if started != nil {
+		started()
+	}
+	startup.release()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sigs := make(chan os.Signal, 4)
@@ -235,20 +272,34 @@ func serve(o options, cfg *config.Config, log *slog.Logger) int {
 	return code
 }
 
-// reload reads the configuration file again; a configuration with errors is refused and the
-// running one stays.
+// reload reads the configuration file again. A file that cannot be read, has errors, or has
+// complaints and would remove running blocks (config.RefuseReload) is refused and the running
+// configuration stays. Every outcome is recorded once (daemon.RecordReload): counted, on the
+// event stream, on the page and in `vigil status`.
 func reload(o options, h *halves, log *slog.Logger) {
+	refuse := func(reason string) {
+		log.Error("reload refused: the running configuration stays", "file", o.configFile, "reason", reason)
+		h.checker.RecordReload("refused", reason)
+	}
 	cfg, diags, err := loadConfig(o)
 	if err != nil {
-		log.Error("reload refused: the running configuration stays", "err", err)
+		refuse(err.Error())
 		return
 	}
 	if !logDiagnostics(log, diags) {
-		log.Error("reload refused: the running configuration stays", "file", o.configFile)
+		for _, d := range diags.List {
+			if d.Severity == config.Error {
+				refuse(fmt.Sprintf("%d error(s), the first at %s: %s", countErrors(diags), d.Pos, d.Message))
+				return
+			}
+		}
+	}
+	if err := config.RefuseReload(h.running, h.runningWith(cfg), diags, cfg.Global.ReloadRemoveDespiteComplaints); err != nil {
+		refuse(err.Error())
 		return
 	}
 	if err := h.checker.Reload(h.checkerConfig(cfg)); err != nil {
-		log.Error("reload refused: the running configuration stays", "err", err)
+		refuse(err.Error())
 		return
 	}
 	if !sameBGPBlock(h.bgpBlock, cfg.BGP) {
@@ -256,11 +307,15 @@ func reload(o options, h *halves, log *slog.Logger) {
 	}
 	if h.vrrp != nil {
 		if err := h.vrrp.Reload(cfg); err != nil {
-			log.Error("VRRP reload refused: the running VRRP instances stay", "err", err)
+			// The checker half has the new file already; the VRRP half keeps the old one.
+			refuse("the VRRP half refused it and keeps its running instances (the checker half applied it): " + err.Error())
 			return
 		}
 	}
+	h.running = h.runningWith(cfg)
+	summary := fmt.Sprintf("%d virtual server(s), %d vrrp instance(s), %d warning(s)", len(cfg.VirtualServers), len(cfg.VRRPInstances), len(diags.List))
 	log.Info("reloaded", "file", o.configFile, "virtual_servers", len(cfg.VirtualServers), "vrrp_instances", len(cfg.VRRPInstances))
+	h.checker.RecordReload("applied", summary)
 }
 
 // sameBGPBlock compares two bgp blocks by what they configure (not where they were written).

@@ -48,13 +48,15 @@ func runDemo(o options, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vigil demo: %v\n", err)
 		return 1
 	}
-	log, closeLog, err := newLoggerFor(o, cfg, stderr)
+	base, closeLog, err := newLoggerFor(o, cfg, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "vigil demo: %v\n", err)
 		return 1
 	}
 	defer closeLog()
+	startup, log := holdStartup(base)
 	if !logDiagnostics(log, diags) {
+		startup.fail("the demo configuration is not usable", "file", path)
 		return 1
 	}
 
@@ -62,7 +64,7 @@ func runDemo(o options, stdout, stderr io.Writer) int {
 	for i := 1; i <= 3; i++ {
 		b := &demoBackend{n: i, addr: fmt.Sprintf("127.0.0.1:%d", 8080+i)}
 		if err := b.start(); err != nil {
-			fmt.Fprintf(stderr, "vigil demo: %v (is another demo running?)\n", err)
+			startup.fail("cannot start the demo's web servers (is another demo running?)", "err", err)
 			return 1
 		}
 		backends = append(backends, b)
@@ -97,7 +99,8 @@ vigil demo
   Stop the demo with Ctrl-C.
 
 `, statusURL, statusURL, statusURL, dir, dir, path)
-	stdout.Write(msg.Bytes())
 	o.configFile = path
-	return serve(o, cfg, log)
+	// The instructions come once vigil has bound its ports: if it cannot, the reason is the
+	// first thing printed.
+	return serve(o, cfg, startup, log, func() { stdout.Write(msg.Bytes()) })
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/vigil-lb/vigil/internal/config"
 )
@@ -139,4 +140,80 @@ func (h *syslogHandler) WithAttrs(as []slog.Attr) slog.Handler {
 
 func (h *syslogHandler) WithGroup(name string) slog.Handler {
 	return &syslogHandler{out: h.out, inner: h.inner.WithGroup(name)}
+}
+
+// startupLog holds what vigil logs while it starts, so that when it cannot start (a port it
+// cannot bind, a configuration it cannot use) the one line that says why comes first, before
+// the warnings that led up to it; once vigil runs, the held lines are written in order and
+// logging goes straight through.
+type startupLog struct {
+	base *slog.Logger // writes at once
+	mu   sync.Mutex
+	held []heldRecord
+	// released is set once the held records are out; read without mu on the fast path.
+	released atomic.Bool
+}
+
+type heldRecord struct {
+	h slog.Handler
+	r slog.Record
+}
+
+// holdStartup returns the startup log over base and the logger whose records it holds.
+func holdStartup(base *slog.Logger) (*startupLog, *slog.Logger) {
+	s := &startupLog{base: base}
+	return s, slog.New(&holdingHandler{log: s, inner: base.Handler()})
+}
+
+// release writes the held records and lets later ones through.
+func (s *startupLog) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.released.Load() {
+		return
+	}
+	for _, h := range s.held {
+		_ = h.h.Handle(context.Background(), h.r)
+	}
+	s.held = nil
+	s.released.Store(true)
+}
+
+// fail logs why vigil cannot start, first, then what was held.
+func (s *startupLog) fail(msg string, args ...any) {
+	s.base.Error(msg, args...)
+	s.release()
+}
+
+// holdingHandler passes records to inner once the startup log is released, and holds them
+// until then.
+type holdingHandler struct {
+	log   *startupLog
+	inner slog.Handler
+}
+
+func (h *holdingHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.inner.Enabled(ctx, l)
+}
+
+func (h *holdingHandler) Handle(ctx context.Context, r slog.Record) error {
+	if h.log.released.Load() {
+		return h.inner.Handle(ctx, r)
+	}
+	h.log.mu.Lock()
+	if !h.log.released.Load() {
+		h.log.held = append(h.log.held, heldRecord{h: h.inner, r: r.Clone()})
+		h.log.mu.Unlock()
+		return nil
+	}
+	h.log.mu.Unlock()
+	return h.inner.Handle(ctx, r)
+}
+
+func (h *holdingHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &holdingHandler{log: h.log, inner: h.inner.WithAttrs(as)}
+}
+
+func (h *holdingHandler) WithGroup(name string) slog.Handler {
+	return &holdingHandler{log: h.log, inner: h.inner.WithGroup(name)}
 }

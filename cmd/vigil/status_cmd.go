@@ -131,8 +131,40 @@ func fetchStatus(endpoint, token string) ([]byte, error) {
 // table of VRRP instances. Times are UTC with their age relative to the snapshot.
 func printStatus(w io.Writer, s status.Snapshot) {
 	fmt.Fprintf(w, "vigil %s, data plane %s, at %s\n", s.Version, s.Dataplane, s.Generated.UTC().Format("2006-01-02 15:04:05 MST"))
+	if r := s.LastReload; r != nil {
+		why := ""
+		if r.Reason != "" {
+			why = ": " + r.Reason
+		}
+		outcome := r.Outcome
+		if outcome == "refused" {
+			outcome = "REFUSED"
+		}
+		fmt.Fprintf(w, "last reload %s %s%s\n", when(r.At, s.Generated), outcome, why)
+	}
 	if len(s.VirtualServers) == 0 && len(s.VRRPInstances) == 0 {
 		fmt.Fprintln(w, "\nno virtual servers and no VRRP instances are configured")
+	}
+	if len(s.VirtualServers) > 0 {
+		// One line per virtual server first: whether it is served is what matters most, and a
+		// virtual server whose servers are up but that serves nothing must stand out.
+		fmt.Fprintln(w)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "VIRTUAL SERVER\tSERVING\tUP\tQUORUM\tWHY NOT SERVING")
+		for _, vs := range s.VirtualServers {
+			serving, quorum := "yes", "-"
+			if !vs.Serving {
+				serving = "NO"
+			}
+			if vs.Quorum > 0 {
+				quorum = fmt.Sprintf("%d met", vs.Quorum)
+				if !vs.QuorumUp {
+					quorum = fmt.Sprintf("%d LOST", vs.Quorum)
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%s\t%s\n", vs.Name, serving, vs.UpCount, vs.Total, quorum, dash(vs.ServingReason))
+		}
+		_ = tw.Flush()
 	}
 	for _, vs := range s.VirtualServers {
 		fmt.Fprintln(w)
@@ -158,7 +190,11 @@ func printStatus(w io.Writer, s status.Snapshot) {
 		if len(flags) > 0 {
 			extra = ", " + strings.Join(flags, ", ")
 		}
-		fmt.Fprintf(w, "virtual server %s (%s%s, %s): %d/%d up%s\n", vs.Name, strings.ToLower(vs.Protocol), listen, vs.Scheduler, vs.UpCount, vs.Total, extra)
+		serving := "serving"
+		if !vs.Serving {
+			serving = "NOT SERVING (" + vs.ServingReason + ")"
+		}
+		fmt.Fprintf(w, "virtual server %s (%s%s, %s): %s, %d/%d up%s\n", vs.Name, strings.ToLower(vs.Protocol), listen, vs.Scheduler, serving, vs.UpCount, vs.Total, extra)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  REAL SERVER\tSTATE\tWEIGHT\tSINCE\tLAST CHECK\tREASON")
 		for _, rs := range vs.RealServers {
@@ -174,13 +210,22 @@ func printStatus(w io.Writer, s status.Snapshot) {
 	if len(s.VRRPInstances) > 0 {
 		fmt.Fprintln(w)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "VRRP INSTANCE\tINTERFACE\tVRID\tSTATE\tPRIORITY\tMASTER\tSINCE\tADDRESSES")
+		fmt.Fprintln(tw, "VRRP INSTANCE\tINTERFACE\tVRID\tSTATE\tPRIORITY\tMASTER\tSINCE\tADDRESSES\tREPAIRS")
+		var problems []string
 		for _, vi := range s.VRRPInstances {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d/%d\t%s\t%s\t%s\n", vi.Name, vi.Interface, vi.VRID, vi.State,
+			state := vi.State
+			if vi.Problem != "" {
+				state += " (PROBLEM)"
+				problems = append(problems, vi.Name+": "+vi.Problem)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d/%d\t%s\t%s\t%s\t%d\n", vi.Name, vi.Interface, vi.VRID, state,
 				vi.EffectivePriority, vi.Priority, dash(vi.MasterAddress), when(vi.Since, s.Generated),
-				dash(strings.Join(vi.VirtualAddresses, " ")))
+				dash(strings.Join(vi.VirtualAddresses, " ")), vi.Repairs)
 		}
 		_ = tw.Flush()
+		for _, p := range problems {
+			fmt.Fprintln(w, "PROBLEM "+p)
+		}
 	}
 	if s.BGP != nil {
 		printBGP(w, *s.BGP, s.Generated)

@@ -26,7 +26,7 @@ func statusFixture() status.Snapshot {
 		Generated: statusAt, Version: "1.2.3", Dataplane: "userspace",
 		VirtualServers: []status.VirtualServer{{
 			Name: "web", Listen: "192.0.2.10:80", Protocol: "TCP", Scheduler: "wrr", Quorum: 2, QuorumUp: false,
-			SorryActive: true, UpCount: 1, Total: 2,
+			SorryActive: true, UpCount: 1, Total: 2, ServingReason: "data plane: listen tcp 192.0.2.10:80: bind: address already in use (retrying)",
 			RealServers: []status.RealServer{
 				{Name: "198.51.100.1:80", Address: "198.51.100.1:80", Up: true, Weight: 3, EffectiveWeight: 3,
 					Since:  statusAt.Add(-90 * time.Minute),
@@ -41,7 +41,10 @@ func statusFixture() status.Snapshot {
 			},
 		}},
 		VRRPInstances: []status.VRRPInstance{{Name: "VI_1", Interface: "eth0", VRID: 51, State: "BACKUP", Priority: 100,
-			EffectivePriority: 90, MasterAddress: "192.0.2.2", Since: statusAt.Add(-time.Hour), VirtualAddresses: []string{"192.0.2.10/24", "2001:db8::10/64"}}},
+			EffectivePriority: 90, MasterAddress: "192.0.2.2", Since: statusAt.Add(-time.Hour), VirtualAddresses: []string{"192.0.2.10/24", "2001:db8::10/64"}},
+			{Name: "VI_2", Interface: "eth1", VRID: 52, State: "MASTER", Priority: 150, EffectivePriority: 150, Since: statusAt.Add(-time.Minute),
+				VirtualAddresses: []string{"198.51.100.10/24"}, Repairs: 2, Problem: "tracked virtual server web is not serving: data plane: listen tcp 192.0.2.10:80: bind: address already in use (retrying)"}},
+		LastReload: &status.Reload{At: statusAt.Add(-20 * time.Second), Outcome: "refused", Reason: "the new file has 1 complaint(s), the first at keepalived.conf:12 (Invalid address 127.0.0.300), and would remove running virtual_server web"},
 		BGP: &status.BGP{
 			Sessions: []status.BGPSession{
 				{Peer: "198.51.100.254", AS: 65000, State: "ESTABLISHED", EstablishedSince: statusAt.Add(-10 * time.Minute)},
@@ -79,14 +82,19 @@ func TestStatusPrintsServersStatesWeightsChecksAndVRRP(t *testing.T) {
 	}
 	cases := []struct{ prefix, want string }{
 		{"vigil", "vigil 1.2.3, data plane userspace, at 2026-11-24 22:14:05 UTC"},
-		{"virtual server web", "virtual server web (tcp 192.0.2.10:80, wrr): 1/2 up, QUORUM 2 LOST, sorry server active"},
+		{"last reload", "last reload 22:13:45 (20s ago) REFUSED: the new file has 1 complaint(s), the first at keepalived.conf:12 (Invalid address 127.0.0.300), and would remove running virtual_server web"},
+		{"VIRTUAL SERVER", "VIRTUAL SERVER SERVING UP QUORUM WHY NOT SERVING"},
+		{"web ", "web NO 1/2 2 LOST data plane: listen tcp 192.0.2.10:80: bind: address already in use (retrying)"},
+		{"virtual server web", "virtual server web (tcp 192.0.2.10:80, wrr): NOT SERVING (data plane: listen tcp 192.0.2.10:80: bind: address already in use (retrying)), 1/2 up, QUORUM 2 LOST, sorry server active"},
 		{"REAL SERVER", "REAL SERVER STATE WEIGHT SINCE LAST CHECK REASON"},
 		{"198.51.100.1:80", "198.51.100.1:80 up 3/3 20:44:05 (1h30m ago) HTTP_GET ok 2.5ms 2s ago -"},
 		// The newest check is the one shown; the reason is the first failing check's.
 		{"198.51.100.2:80", "198.51.100.2:80 DOWN 0/1 22:13:35 (30s ago) HTTP_GET failed 1.2ms 1s ago connect: connection refused"},
 		{"198.51.100.3:80", "198.51.100.3:80 DOWN 0/1 - pending -"},
-		{"VRRP INSTANCE", "VRRP INSTANCE INTERFACE VRID STATE PRIORITY MASTER SINCE ADDRESSES"},
-		{"VI_1", "VI_1 eth0 51 BACKUP 90/100 192.0.2.2 21:14:05 (1h ago) 192.0.2.10/24 2001:db8::10/64"},
+		{"VRRP INSTANCE", "VRRP INSTANCE INTERFACE VRID STATE PRIORITY MASTER SINCE ADDRESSES REPAIRS"},
+		{"VI_1", "VI_1 eth0 51 BACKUP 90/100 192.0.2.2 21:14:05 (1h ago) 192.0.2.10/24 2001:db8::10/64 0"},
+		{"VI_2", "VI_2 eth1 52 MASTER (PROBLEM) 150/150 - 22:13:05 (1m ago) 198.51.100.10/24 2"},
+		{"PROBLEM", "PROBLEM VI_2: tracked virtual server web is not serving: data plane: listen tcp 192.0.2.10:80: bind: address already in use (retrying)"},
 		{"BGP NEIGHBOR", "BGP NEIGHBOR AS STATE SINCE"},
 		{"198.51.100.254", "198.51.100.254 65000 ESTABLISHED 22:04:05 (10m ago)"},
 		{"198.51.100.253", "198.51.100.253 65000 ACTIVE -"},

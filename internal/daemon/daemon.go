@@ -83,7 +83,12 @@ type Daemon struct {
 	metrics *status.Metrics
 
 	statusListen string
-	statusAddr   net.Addr // set once the status server listens
+	statusLn     net.Listener // opened by Listen
+	statusAddr   net.Addr     // set once the status server listens
+
+	// life ends when Run's context ends: scripts and data plane calls run under it.
+	life       context.Context
+	lifeCancel context.CancelFunc
 
 	mu       sync.Mutex
 	cfg      *config.Config
@@ -95,9 +100,15 @@ type Daemon struct {
 	// vrrpStates is each VRRP instance's last state as the VRRP half reported it, for
 	// announce blocks with only_while_master.
 	vrrpStates map[string]string
-	ctx        context.Context // the Run context, for scripts and data plane calls
-	wake       chan struct{}   // a pool's next change moved earlier
-	scripts    sync.WaitGroup
+	// listened is set by Listen: from then on pools are applied to the data plane and report
+	// whether they serve.
+	listened bool
+	// dpNotServing is the data plane's NotServing per service, as last read (Apply, Reconcile).
+	dpNotServing map[string]string
+	lastReload   *status.Reload
+	wake         chan struct{} // a pool's next change moved earlier
+	reconcileNow chan struct{} // an address changed: read the data plane back now
+	scripts      sync.WaitGroup
 }
 
 // service is one virtual_server at run time.
@@ -108,10 +119,19 @@ type service struct {
 	pool  *pool.Service
 	addrs map[string]netip.AddrPort // backend ID → address, the sorry server's included
 	// steer is the data plane service without its backends; nil when the data plane cannot
-	// serve this virtual server (fwmark or group services on the userspace balancer).
-	steer   *dataplane.Service
-	jobIDs  []string
-	applied bool
+	// serve this virtual server (fwmark or group services on the userspace balancer), and
+	// unsteered then says why.
+	steer     *dataplane.Service
+	unsteered string
+	jobIDs    []string
+	applied   bool
+	// applyErr is the last Apply's error, empty once one succeeded.
+	applyErr string
+	// serving and servingReason are what the status shows and VRRP tracks (serving.go);
+	// servingKnown is false until the first computation.
+	serving       bool
+	servingReason string
+	servingKnown  bool
 }
 
 type jobRef struct {
@@ -174,7 +194,11 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		jobs:       map[string]*jobRef{},
 		checkKinds: map[string]*status.CheckKindMetrics{},
 		wake:       make(chan struct{}, 1),
+
+		dpNotServing: map[string]string{},
+		reconcileNow: make(chan struct{}, 1),
 	}
+	d.life, d.lifeCancel = context.WithCancel(context.Background())
 	d.runner = notify.NewRunner(notify.RunnerOptions{ScriptSecurity: cfg.Global.EnableScriptSecurity, Logger: d.log})
 	d.sched = check.NewScheduler(d.clk, opts.MaxInFlight, d.log, d.onReport)
 	d.sched.ObserveLateness(func(late time.Duration) { d.metrics.CheckLateness.Observe(late.Seconds()) })
@@ -238,30 +262,69 @@ func errText(err error) string {
 	return err.Error()
 }
 
-// Run starts the scheduler, the status server and the pools' clock, and blocks until ctx ends;
-// then it stops checks, waits for notify scripts and closes the data plane.
-func (d *Daemon) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+// Listen opens what the checker half must bind before it runs, so that a port or address vigil
+// cannot bind stops it at start with one clear error: the status server's socket, and every
+// virtual server's first Apply (the userspace balancer's listeners; the kernel's rules). On
+// error the daemon is closed and must not be run. Run calls Listen when it was not called.
+func (d *Daemon) Listen() error {
 	d.mu.Lock()
-	d.ctx = ctx
+	done := d.listened
+	d.mu.Unlock()
+	if done {
+		return nil
+	}
+	if d.statusListen != "off" {
+		ln, err := net.Listen("tcp", d.statusListen)
+		if err != nil {
+			d.shutdown()
+			return fmt.Errorf("status server (status_listen %s): %w", d.statusListen, err)
+		}
+		d.mu.Lock()
+		d.statusLn, d.statusAddr = ln, ln.Addr()
+		d.mu.Unlock()
+	}
+	d.mu.Lock()
+	d.listened = true
+	var errs []error
 	for _, name := range d.order {
-		d.applyLocked(d.services[name])
+		svc := d.services[name]
+		if err := d.applyLocked(svc); err != nil {
+			errs = append(errs, fmt.Errorf("virtual server %s at %s: %w", name, svc.vs.Pos, err))
+		}
+		d.updateServingLocked(svc)
+		d.reportPoolLocked(svc)
 	}
 	d.mu.Unlock()
+	if err := errors.Join(errs...); err != nil {
+		if d.statusLn != nil {
+			d.statusLn.Close()
+		}
+		d.shutdown()
+		return err
+	}
+	return nil
+}
+
+// Run starts the scheduler, the status server, the pools' clock and the reconcile loop, and
+// blocks until ctx ends; then it stops checks, waits for notify scripts and closes the data
+// plane.
+func (d *Daemon) Run(ctx context.Context) error {
+	if err := d.Listen(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopLife := context.AfterFunc(ctx, d.lifeCancel)
+	defer stopLife()
 
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
-	if d.statusListen != "off" {
-		srv, ln, err := d.listenStatus()
-		if err != nil {
-			d.shutdown()
-			return err
-		}
+	if d.statusLn != nil {
+		srv := d.statusServer()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := srv.Serve(d.statusLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("status server: %w", err)
 			}
 		}()
@@ -272,7 +335,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			_ = srv.Shutdown(sctx)
 		}()
 	}
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		if err := d.sched.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
@@ -282,6 +345,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		d.tickPools(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		d.reconcileLoop(ctx)
 	}()
 	var err error
 	select {
@@ -294,20 +361,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	return err
 }
 
-func (d *Daemon) listenStatus() (*http.Server, net.Listener, error) {
-	ln, err := net.Listen("tcp", d.statusListen)
-	if err != nil {
-		return nil, nil, fmt.Errorf("status server on %s: %w", d.statusListen, err)
-	}
-	d.mu.Lock()
-	d.statusAddr = ln.Addr()
-	token := d.cfg.Global.StatusToken
-	d.mu.Unlock()
-	_ = token // no state-changing endpoint yet; status.RequireToken guards them when they come
+func (d *Daemon) statusServer() *http.Server {
 	h := status.NewHandler(d, d.hub, d.metrics.Handler())
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	d.log.Info("status page", "url", "http://"+ln.Addr().String()+"/")
-	return srv, ln, nil
+	d.log.Info("status page", "url", "http://"+d.statusLn.Addr().String()+"/")
+	return srv
 }
 
 // StatusAddr is the address the status server listens on, once Run has started it.
@@ -351,7 +409,6 @@ func (d *Daemon) Reload(cfg *config.Config) error {
 	defer d.mu.Unlock()
 	next, err := d.plan(cfg)
 	if err != nil {
-		d.metrics.Reloads.WithLabelValues("refused").Inc()
 		return err
 	}
 	now := d.clk.Now()
@@ -363,12 +420,14 @@ func (d *Daemon) Reload(cfg *config.Config) error {
 		old := d.services[name]
 		d.handleEventsLocked(old, old.pool.Stop(pool.StopRemoved, now), false)
 		d.removeJobsLocked(old.jobIDs)
-		if old.steer != nil && d.ctx != nil {
-			if err := d.dp.Remove(d.ctx, old.steer.Name); err != nil {
+		if old.steer != nil && d.listened {
+			if err := d.dp.Remove(d.life, old.steer.Name); err != nil {
 				d.log.Warn("data plane remove", "vs", name, "err", err)
 			}
 		}
 		delete(d.services, name)
+		delete(d.dpNotServing, name)
+		d.metrics.Serving.DeleteLabelValues(name)
 		if d.opts.BGP != nil && old.vs.Announce != nil {
 			d.opts.BGP.Remove(name, "removed by reload")
 		}
@@ -392,7 +451,7 @@ func (d *Daemon) Reload(cfg *config.Config) error {
 				}
 			}
 			hadAnnounce := old.vs.Announce != nil
-			old.vs, old.spec, old.addrs, old.steer = p.vs, p.spec, p.addrs, p.steer
+			old.vs, old.spec, old.addrs, old.steer, old.unsteered = p.vs, p.spec, p.addrs, p.steer, p.unsteered
 			for _, j := range p.jobs {
 				delete(stale, j.job.ID)
 				if err := d.scheduleJobLocked(old, j); err != nil {
@@ -406,7 +465,8 @@ func (d *Daemon) Reload(cfg *config.Config) error {
 			d.removeJobsLocked(gone)
 			old.jobIDs = p.jobIDs()
 			d.handleEventsLocked(old, evs, true)
-			d.applyLocked(old)
+			_ = d.applyLocked(old)
+			d.updateServingLocked(old)
 			d.allGaugesLocked(old)
 			if hadAnnounce && p.vs.Announce == nil && d.opts.BGP != nil {
 				d.opts.BGP.Remove(p.name, "announce removed by reload")
@@ -420,12 +480,13 @@ func (d *Daemon) Reload(cfg *config.Config) error {
 			d.log.Error("virtual server", "vs", p.name, "err", err)
 			continue
 		}
-		d.applyLocked(svc)
+		_ = d.applyLocked(svc)
+		d.updateServingLocked(svc)
+		d.reportPoolLocked(svc)
 		d.hub.Publish("service", p.name, "added by reload")
 	}
 	d.order = next.order
 	d.cfg = cfg
-	d.metrics.Reloads.WithLabelValues("applied").Inc()
 	d.poke()
 	return nil
 }
@@ -463,7 +524,7 @@ func (d *Daemon) startServiceLocked(p *planned, now time.Time) (*service, error)
 	if err != nil {
 		return nil, err
 	}
-	svc := &service{name: p.name, vs: p.vs, spec: p.spec, pool: pl, addrs: p.addrs, steer: p.steer}
+	svc := &service{name: p.name, vs: p.vs, spec: p.spec, pool: pl, addrs: p.addrs, steer: p.steer, unsteered: p.unsteered}
 	d.services[p.name] = svc
 	for _, j := range p.jobs {
 		if err := d.scheduleJobLocked(svc, j); err != nil {
@@ -550,7 +611,6 @@ func (d *Daemon) handleEventsLocked(svc *service, evs []pool.Event, apply bool) 
 		}
 		if ev.Kind == pool.QuorumGained || ev.Kind == pool.QuorumLost {
 			d.syncAnnounceLocked(svc, ev.Kind.String()+": "+ev.Reason)
-			d.reportPoolLocked(svc)
 		}
 		if len(ev.Changes) > 0 {
 			changed = true
@@ -560,7 +620,10 @@ func (d *Daemon) handleEventsLocked(svc *service, evs []pool.Event, apply bool) 
 		d.serviceGaugesLocked(svc)
 	}
 	if changed && apply {
-		d.applyLocked(svc)
+		_ = d.applyLocked(svc) // an error is logged, and shown as not serving
+	}
+	if len(evs) > 0 {
+		d.updateServingLocked(svc)
 	}
 	// Only a pool with a timed change ahead (slow start) needs the pool clock; waking it for
 	// every report made it walk every pool thousands of times a second at scale.
@@ -571,10 +634,7 @@ func (d *Daemon) handleEventsLocked(svc *service, evs []pool.Event, apply bool) 
 
 // runScriptLocked starts a notify script without waiting for it.
 func (d *Daemon) runScriptLocked(vs, command string) {
-	ctx := d.ctx
-	if ctx == nil {
-		ctx = context.Background()
-	}
+	ctx := d.life
 	d.scripts.Add(1)
 	go func() {
 		defer d.scripts.Done()
@@ -609,11 +669,13 @@ func boolGauge(b bool) float64 {
 	return 0
 }
 
-// applyLocked hands the pool's desired set to the data plane.
-func (d *Daemon) applyLocked(svc *service) {
+// applyLocked hands the pool's desired set to the data plane and returns its error. An Apply
+// the data plane took but could not complete (ErrIncomplete: a listener that cannot bind yet)
+// leaves the service applied and not serving until a retry or Reconcile puts it right.
+func (d *Daemon) applyLocked(svc *service) error {
 	desired := svc.pool.Desired()
-	if svc.steer == nil || d.ctx == nil {
-		return
+	if svc.steer == nil || !d.listened {
+		return nil
 	}
 	want := *svc.steer
 	want.Backends = make([]dataplane.Backend, 0, len(desired.Backends))
@@ -625,19 +687,39 @@ func (d *Daemon) applyLocked(svc *service) {
 		}
 		want.Backends = append(want.Backends, dataplane.Backend{Addr: addr, Weight: b.Weight})
 	}
-	ctx, cancel := context.WithTimeout(d.ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(d.life, 5*time.Second)
 	defer cancel()
-	if err := d.dp.Apply(ctx, want); err != nil {
-		if !svc.applied || !strings.Contains(err.Error(), "bind") {
+	err := d.dp.Apply(ctx, want)
+	switch {
+	case err == nil:
+		delete(d.dpNotServing, svc.name)
+	case errors.Is(err, dataplane.ErrIncomplete):
+		// The data plane logged it and retries; the status shows it until it is in place.
+		d.dpNotServing[svc.name] = strings.TrimSuffix(err.Error(), ": "+dataplane.ErrIncomplete.Error())
+		err = nil
+	default:
+		if svc.applyErr != err.Error() {
 			d.log.Error("data plane apply", "vs", svc.name, "err", err)
 			d.hub.Publish("dataplane", svc.name, err.Error())
 		}
-		return
+		svc.applyErr = err.Error()
+		return err
 	}
+	svc.applyErr = ""
 	if !svc.applied {
 		d.log.Info("serving", "vs", svc.name, "listen", want.Listen.String(), "dataplane", d.dpName, "backends", len(want.Backends))
 	}
 	svc.applied = true
+	return d.notListeningErr(svc)
+}
+
+// notListeningErr is what keeps an applied service from serving on the data plane's side, as an
+// error, or nil.
+func (d *Daemon) notListeningErr(svc *service) error {
+	if why := d.dpNotServing[svc.name]; why != "" {
+		return errors.New(why)
+	}
+	return nil
 }
 
 // poke wakes the pool clock after its next change may have moved earlier.
@@ -713,8 +795,13 @@ func (d *Daemon) Snapshot() status.Snapshot {
 	defer d.mu.Unlock()
 	snap := status.Snapshot{Generated: d.clk.Now(), Version: d.opts.Version, Dataplane: d.dpName, Events: d.hub.Recent(),
 		BGP: bgpStatus}
+	if d.lastReload != nil {
+		r := *d.lastReload
+		snap.LastReload = &r
+	}
 	if d.opts.VRRP != nil {
 		snap.VRRPInstances = d.opts.VRRP()
+		d.flagMastersLocked(snap.VRRPInstances)
 	}
 	for _, name := range d.order {
 		svc := d.services[name]
@@ -722,6 +809,7 @@ func (d *Daemon) Snapshot() status.Snapshot {
 		vs := status.VirtualServer{
 			Name: svc.name, Protocol: svc.vs.Protocol, Scheduler: svc.vs.Scheduler, Quorum: int(ps.Quorum),
 			QuorumUp: ps.QuorumUp, SorryActive: ps.SorryActive, Panic: ps.Panic, UpCount: ps.Up, Total: ps.Total,
+			Serving: svc.serving, ServingReason: svc.servingReason,
 		}
 		if svc.steer != nil && svc.steer.Fwmark != 0 {
 			vs.Listen = fmt.Sprintf("fwmark %d", svc.steer.Fwmark)
@@ -809,7 +897,9 @@ type planned struct {
 	spec  pool.ServiceSpec
 	addrs map[string]netip.AddrPort
 	steer *dataplane.Service
-	jobs  []plannedJob
+	// unsteered says why steer is nil.
+	unsteered string
+	jobs      []plannedJob
 }
 
 type plannedJob struct {
@@ -879,7 +969,7 @@ func (d *Daemon) plan(cfg *config.Config) (*plan, error) {
 			problems = append(problems, fmt.Sprintf("%s: virtual server %s: %v", vs.Pos, name, err))
 			continue
 		}
-		p.steer = d.steerFor(vs, name)
+		p.steer, p.unsteered = d.steerFor(vs, name)
 		out.list = append(out.list, p)
 		out.byName[name] = p
 		out.order = append(out.order, name)
@@ -939,15 +1029,15 @@ func jobFor(id string, ck check.Checker, c *config.Checker) check.Job {
 	return j
 }
 
-// steerFor returns what the data plane serves for vs, or nil when it cannot serve it.
-func (d *Daemon) steerFor(vs *config.VirtualServer, name string) *dataplane.Service {
+// steerFor returns what the data plane serves for vs, or nil and why it cannot serve it.
+func (d *Daemon) steerFor(vs *config.VirtualServer, name string) (*dataplane.Service, string) {
 	switch {
 	case vs.Kind == config.VSKindFwmark && d.dpName == "userspace":
 		d.log.Warn("the userspace data plane cannot serve fwmark virtual servers (use dataplane nftables or ipvs); checks run, traffic is not steered", "vs", name)
-		return nil
+		return nil, "not steered: the userspace data plane cannot serve fwmark virtual servers (use dataplane nftables or ipvs)"
 	case vs.Kind != config.VSKindAddress && vs.Kind != config.VSKindFwmark:
 		d.log.Warn("the data plane cannot serve virtual_server groups yet; checks run, traffic is not steered", "vs", name, "dataplane", d.dpName)
-		return nil
+		return nil, "not steered: no data plane serves virtual_server groups yet"
 	}
 	proto := dataplane.TCP
 	switch strings.ToUpper(vs.Protocol) {
@@ -956,7 +1046,7 @@ func (d *Daemon) steerFor(vs *config.VirtualServer, name string) *dataplane.Serv
 	case "", "TCP":
 	default:
 		d.log.Warn("the data plane serves TCP and UDP only; checks run, traffic is not steered", "vs", name, "protocol", vs.Protocol, "dataplane", d.dpName)
-		return nil
+		return nil, "not steered: the data plane serves TCP and UDP only, not " + vs.Protocol
 	}
 	var listen netip.AddrPort
 	if vs.Kind == config.VSKindAddress {
@@ -967,7 +1057,7 @@ func (d *Daemon) steerFor(vs *config.VirtualServer, name string) *dataplane.Serv
 		Scheduler: dataplane.Scheduler(vs.Scheduler), Persistence: vs.PersistenceTimeout.D(), ShutdownSessions: vs.ShutdownSessions,
 		PersistenceGranularity: persistenceBits(vs), Forwarding: vs.Forwarding.Method,
 		HashPort: slices.Contains(vs.SchedulerFlags, "sh-port") || slices.Contains(vs.SchedulerFlags, "mh-port"),
-	}
+	}, ""
 }
 
 // persistenceBits is persistence_granularity as a prefix length: IPv6 gives one; an IPv4 netmask

@@ -372,9 +372,9 @@ func TestFwmarkVirtualServersGoToKernelDataPlanesOnly(t *testing.T) {
 		steered   bool
 	}{{"userspace", false}, {"nftables", true}, {"ipvs", true}} {
 		d := &Daemon{log: slog.New(slog.DiscardHandler), dpName: c.dataplane}
-		got := d.steerFor(vs, "FWM 5")
-		if (got != nil) != c.steered {
-			t.Fatalf("%s: steered %v, want %v", c.dataplane, got != nil, c.steered)
+		got, why := d.steerFor(vs, "FWM 5")
+		if (got != nil) != c.steered || (got == nil) != (why != "") {
+			t.Fatalf("%s: steered %v (%q), want %v with a reason when not", c.dataplane, got != nil, why, c.steered)
 		}
 		if got != nil && (got.Fwmark != 5 || got.Listen.IsValid() || got.Validate() != nil) {
 			t.Fatalf("%s: service %+v (validate: %v)", c.dataplane, got, got.Validate())

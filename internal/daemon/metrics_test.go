@@ -245,9 +245,15 @@ func TestMetricsAreServedAndMoveWithTheDaemon(t *testing.T) {
 		if err := d.Reload(loadText(t, good)); err != nil {
 			t.Fatal(err)
 		}
+		d.RecordReload("applied", "test")
 		broken := fmt.Sprintf("virtual_server 127.0.0.1 %d {\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n  real_server %s %s {\n    MISC_CHECK {\n      misc_path /bin/true\n      user no-such-user-vigil\n    }\n  }\n}\n", vsPort, h1, p1)
-		if err := d.Reload(loadText(t, broken)); err == nil {
+		err := d.Reload(loadText(t, broken))
+		if err == nil {
 			t.Fatal("reload with an unbuildable MISC_CHECK was accepted")
+		}
+		d.RecordReload("refused", err.Error())
+		if r := d.Snapshot().LastReload; r == nil || r.Outcome != "refused" || !strings.Contains(r.Reason, "no-such-user-vigil") {
+			t.Errorf("last reload %+v, want the refusal and its reason", r)
 		}
 		m := scrapeMetrics(t, client, url)
 		expect(m, "vigil_reloads_total", labels("outcome", "applied"), 1)

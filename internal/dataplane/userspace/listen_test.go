@@ -2,12 +2,14 @@ package userspace
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/vigil-lb/vigil/internal/dataplane"
 	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
@@ -68,6 +70,9 @@ func TestReconcileRebindsAtOnce(t *testing.T) {
 	svc.Listen = netip.MustParseAddrPort(busy.Addr().String())
 	if err := b.Apply(context.Background(), svc); err == nil {
 		t.Fatal("Apply onto a busy port reported nothing")
+	}
+	if err := b.Apply(context.Background(), svc); !errors.Is(err, dataplane.ErrIncomplete) {
+		t.Fatalf("the same Apply again while the port is busy: %v, want ErrIncomplete still", err)
 	}
 	if reps := b.Reconcile(context.Background()); len(reps) != 1 || reps[0].Err == nil || reps[0].Service != "web" {
 		t.Fatalf("Reconcile while the port is busy: %v, want one unrepaired drift of web", reps)

@@ -83,6 +83,9 @@ func (s *service) apply(spec dataplane.Service) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.applied && s.spec.Equal(spec) {
+		if s.ln == nil && s.listenErr != nil {
+			return fmt.Errorf("%w: %w", s.listenErr, dataplane.ErrIncomplete)
+		}
 		return nil
 	}
 	sched, fallback, _ := dataplane.Effective(spec.Scheduler)
