@@ -471,6 +471,23 @@ func (vs *VirtualServer) table(c *Config) *table {
 		}
 	}}
 	k["announce"] = announceKeyword(vs)
+	k["self_probe"] = keyword{scalar: func(p *parser, l Line) {
+		vs.SelfProbe, vs.SelfProbeHold = Duration(time.Second), Duration(30*time.Second)
+		for i, def := range []string{"timeout", "hold"} {
+			if len(l.Words) < i+2 {
+				break
+			}
+			d, ok, silent := p.lvsTimer(l, i+1, 1000, 0)
+			switch {
+			case ok && i == 0:
+				vs.SelfProbe = Duration(d)
+			case ok:
+				vs.SelfProbeHold = Duration(d)
+			case !silent:
+				p.diags.Warnf(l.Pos, "self_probe %s '%s' invalid - using the default", def, l.Words[i+1])
+			}
+		}
+	}}
 	return t
 }
 

@@ -132,6 +132,12 @@ type VirtualServer struct {
 	// Announce is a vigil extension: announce the address over BGP while the pool has quorum
 	// (see BGP); nil when absent.
 	Announce *Announce `json:"announce"`
+	// SelfProbe is a vigil extension: while the virtual address is on this node, connect to it
+	// through the node's own data plane every reconcile_interval, with this timeout; a
+	// failure makes the virtual server not served (0: off). SelfProbeHold is how long a
+	// failure stands once the address has left the node and no probe can run (30 s).
+	SelfProbe     Duration `json:"self_probe"`
+	SelfProbeHold Duration `json:"self_probe_hold"`
 
 	RealServers []*RealServer `json:"real_servers"`
 

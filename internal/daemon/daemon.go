@@ -132,6 +132,10 @@ type service struct {
 	serving       bool
 	servingReason string
 	servingKnown  bool
+	// probeErr is the last self probe's failure (self_probe), at probeFailedAt; empty when it
+	// connected, or when no probe could run for self_probe's hold since.
+	probeErr      string
+	probeFailedAt time.Time
 }
 
 type jobRef struct {

@@ -3,9 +3,13 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/vigil-lb/vigil/internal/dataplane"
 	"github.com/vigil-lb/vigil/internal/netif"
 	"github.com/vigil-lb/vigil/internal/status"
 )
@@ -30,6 +34,9 @@ func (d *Daemon) servingLocked(svc *service) (bool, string) {
 	}
 	for _, b := range svc.pool.Desired().Backends {
 		if b.Weight > 0 {
+			if svc.probeErr != "" {
+				return false, "self probe: " + svc.probeErr
+			}
 			return true, ""
 		}
 	}
@@ -153,9 +160,11 @@ func (d *Daemon) reconcileLoop(ctx context.Context) {
 }
 
 // reconcile runs the data plane's Reconcile once: each repair is logged, counted and published,
-// and every service's serving state is recomputed from what the data plane now says.
+// and every service's serving state is recomputed from what the data plane now says and what
+// the self probes found.
 func (d *Daemon) reconcile(ctx context.Context) {
 	repairs := d.dp.Reconcile(ctx)
+	probed := d.selfProbe(ctx)
 	notServing := map[string]string{}
 	for _, st := range d.dp.Stats() {
 		if st.NotServing != "" {
@@ -176,9 +185,87 @@ func (d *Daemon) reconcile(ctx context.Context) {
 		d.hub.Publish("repair", r.Service, r.String())
 	}
 	d.dpNotServing = notServing
+	now := d.clk.Now()
 	for _, name := range d.order {
-		d.updateServingLocked(d.services[name])
+		svc := d.services[name]
+		switch why, ran := probed[name]; {
+		case ran && why != "":
+			svc.probeErr, svc.probeFailedAt = why, now
+		case ran:
+			svc.probeErr = ""
+		case svc.probeErr != "" && now.Sub(svc.probeFailedAt) > svc.vs.SelfProbeHold.D():
+			// The address left, so no probe runs here; the failure that sent it away stands
+			// for self_probe's hold, so that the node does not take it back at once.
+			svc.probeErr = ""
+		}
+		d.updateServingLocked(svc)
 	}
+}
+
+// selfProbe connects, through the node's own data plane, to the address of every virtual
+// server with self_probe whose address is on this node now, and returns the outcome by virtual
+// server: "" when it connected, else why not. A backup, whose virtual address is on the master,
+// probes nothing (a connect would test the master) and has no entry.
+func (d *Daemon) selfProbe(ctx context.Context) map[string]string {
+	type probe struct {
+		name    string
+		addr    netip.AddrPort
+		timeout time.Duration
+	}
+	var probes []probe
+	d.mu.Lock()
+	for _, name := range d.order {
+		svc := d.services[name]
+		if svc.vs.SelfProbe > 0 && svc.steer != nil && svc.steer.Listen.IsValid() && svc.steer.Protocol == dataplane.TCP {
+			probes = append(probes, probe{name, svc.steer.Listen, svc.vs.SelfProbe.D()})
+		}
+	}
+	d.mu.Unlock()
+	if len(probes) == 0 {
+		return nil
+	}
+	local := localAddrs()
+	out := map[string]string{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, p := range probes {
+		if !local[p.addr.Addr()] {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			why := ""
+			c, err := (&net.Dialer{Timeout: p.timeout}).DialContext(ctx, "tcp", p.addr.String())
+			if err == nil {
+				c.Close()
+			} else {
+				why = err.Error()
+			}
+			mu.Lock()
+			out[p.name] = why
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// localAddrs is the set of addresses on this node's interfaces.
+func localAddrs() map[netip.Addr]bool {
+	out := map[netip.Addr]bool{}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return out
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok {
+				out[ip.Unmap()] = true
+			}
+		}
+	}
+	return out
 }
 
 // RecordReload records the outcome of a reload: counted in vigil_reloads_total, published on

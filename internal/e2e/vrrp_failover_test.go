@@ -73,7 +73,9 @@ func TestFailoverNewMasterServesWithinASecondOfTakingTheAddress(t *testing.T) {
 		})
 	}
 	slices.Sort(delays)
-	p := func(q float64) time.Duration { return delays[min(len(delays)-1, int(q*float64(len(delays))))].Round(time.Millisecond) }
+	p := func(q float64) time.Duration {
+		return delays[min(len(delays)-1, int(q*float64(len(delays))))].Round(time.Millisecond)
+	}
 	t.Logf("time from the address moving to the first served request over %d failovers: p50 %v, p99 %v, max %v; requests failed after the settling second: %d",
 		failovers, p(0.5), p(0.99), delays[len(delays)-1].Round(time.Millisecond), failedAfterMove)
 	if worst := delays[len(delays)-1]; worst > time.Second {

@@ -97,7 +97,9 @@ func (p *vigilProc) signal(sig syscall.Signal) {
 
 // nodeConfig is a load balancer's configuration: VRRPv3 every 200 ms, both nodes BACKUP with the
 // same priority and nopreempt, so that a node taking the address keeps it until it dies; the
-// instance tracks the virtual server, so a node that cannot serve it gives the address away.
+// instance tracks the virtual server, so a node that cannot serve it gives the address away, and
+// the virtual server is probed through the node's own data plane while the node holds the
+// address.
 func nodeConfig(name string, extra string) string {
 	return fmt.Sprintf(`global_defs {
     router_id %s
@@ -121,6 +123,7 @@ vrrp_instance VI_WEB {
 }
 virtual_server %s %d {
     delay_loop 1
+    self_probe 0.5 2
     lb_algo rr
     lb_kind NAT
     protocol TCP

@@ -1,0 +1,128 @@
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vigil-lb/vigil/internal/testenv"
+)
+
+// reconfigure writes conf as n's configuration and reloads it, waiting for the reload to be
+// applied.
+func (l *vrrpLab) reconfigure(n *vigilNode, conf string) {
+	l.t.Helper()
+	if err := os.WriteFile(n.conf, []byte(conf), 0o644); err != nil {
+		l.t.Fatal(err)
+	}
+	before := time.Now()
+	n.proc.signal(syscall.SIGHUP)
+	testenv.WaitFor(l.t, 5*time.Second, n.name+" reloaded", func() bool {
+		s, err := n.status()
+		return err == nil && s.LastReload != nil && s.LastReload.At.After(before.Add(-time.Second)) && s.LastReload.Outcome == "applied"
+	})
+}
+
+// vsStatus is the serving state and reason of n's virtual server on port.
+func (n *vigilNode) vsStatus(port int) (serving bool, why string, ok bool) {
+	s, err := n.status()
+	if err != nil {
+		return false, "", false
+	}
+	for _, vs := range s.VirtualServers {
+		if strings.HasSuffix(vs.Listen, fmt.Sprintf(":%d", port)) {
+			return vs.Serving, vs.ServingReason, true
+		}
+	}
+	return false, "", false
+}
+
+// TestDriftOnAMasterIsRepairedOrMovesTheAddress changes what a serving master relies on behind
+// vigil's back, the way a bad day would, and requires each change to be put right or shown as
+// not serving, with the address moving to the other node:
+//
+//   - another process holds the port of a tracked virtual server that a reload adds: the
+//     virtual server is not served, says why, and the address moves; once the port is free it
+//     serves again without a reload;
+//   - a firewall rule rejects connections to the virtual address: only a self probe through the
+//     node's own data plane can see it (self_probe); the address moves, and comes back into
+//     service when the rule goes.
+func TestDriftOnAMasterIsRepairedOrMovesTheAddress(t *testing.T) {
+	l := newVRRPLab(t)
+	testenv.RequireTool(t, "nft")
+	const extraPort = 8443
+	extra := fmt.Sprintf(`virtual_server %s %d {
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 192.0.2.21 %d {
+        TCP_CHECK {
+            connect_timeout 1
+        }
+    }
+}
+`, labVIP, extraPort, labWebPort)
+	// Both virtual servers tracked.
+	conf := func(name string) string {
+		c := nodeConfig(name, extra)
+		return strings.Replace(c, fmt.Sprintf("        %s %d TCP\n", labVIP, labVSPort), fmt.Sprintf("        %s %d TCP\n        %s %d TCP\n", labVIP, labVSPort, labVIP, extraPort), 1)
+	}
+
+	t.Run("a tracked virtual server's port held by another process", func(t *testing.T) {
+		master, other := l.master()
+		var squatter net.Listener
+		master.ns.Do(t, func() {
+			var err error
+			if squatter, err = net.Listen("tcp", fmt.Sprintf("0.0.0.0:%d", extraPort)); err != nil {
+				t.Fatal(err)
+			}
+		})
+		defer squatter.Close()
+		l.reconfigure(other, conf(other.name))
+		reloaded := time.Now()
+		l.reconfigure(master, conf(master.name))
+		testenv.WaitFor(t, 5*time.Second, "the held port shown as not serving", func() bool {
+			serving, why, ok := master.vsStatus(extraPort)
+			return ok && !serving && strings.Contains(why, "address already in use")
+		})
+		moved := testenv.WaitFor(t, 5*time.Second, "the address moved to "+other.name, func() bool {
+			return other.lastVIPAdded().After(reloaded) && other.state() == "MASTER"
+		})
+		t.Logf("%s: not serving; %s took the address %v after the reload", master.name, other.name, moved.Round(time.Millisecond))
+		squatter.Close()
+		back := testenv.WaitFor(t, 5*time.Second, master.name+" serving again once the port is free", func() bool {
+			serving, _, _ := master.vsStatus(extraPort)
+			return serving && master.state() == "BACKUP"
+		})
+		t.Logf("%s: serving again %v after the port was freed, and a backup again", master.name, back.Round(time.Millisecond))
+	})
+
+	t.Run("a firewall rule that rejects the virtual address, seen by the self probe", func(t *testing.T) {
+		master, other := l.master()
+		if serving, _, _ := master.vsStatus(labVSPort); !serving {
+			t.Fatalf("%s does not serve port %d before the rule", master.name, labVSPort)
+		}
+		master.ns.Run(t, "nft", "add table inet vigiltest")
+		master.ns.Run(t, "nft", "add chain inet vigiltest in { type filter hook input priority -10 ; }")
+		master.ns.Run(t, "nft", fmt.Sprintf("add rule inet vigiltest in ip daddr %s tcp dport %d reject with tcp reset", labVIP, labVSPort))
+		added := time.Now()
+		testenv.WaitFor(t, 5*time.Second, "the rejected virtual server shown as not serving", func() bool {
+			serving, why, ok := master.vsStatus(labVSPort)
+			return ok && !serving && strings.Contains(why, "self probe")
+		})
+		moved := testenv.WaitFor(t, 5*time.Second, "the address moved to "+other.name, func() bool {
+			return other.lastVIPAdded().After(added) && other.state() == "MASTER"
+		})
+		t.Logf("%s: self probe failed; %s took the address %v after the rule", master.name, other.name, moved.Round(time.Millisecond))
+		master.ns.Run(t, "nft", "delete table inet vigiltest")
+		// Without the address no probe runs there; the failure stands for self_probe's hold
+		// (2 s here), then the node is a backup again.
+		back := testenv.WaitFor(t, 6*time.Second, master.name+" a backup again after the hold", func() bool { return master.state() == "BACKUP" })
+		t.Logf("%s: a backup again %v after the rule went", master.name, back.Round(time.Millisecond))
+	})
+}
