@@ -290,68 +290,35 @@ func sameExprs(want, got []expr.Any) bool {
 }
 
 // canonical returns a copy of e that compares equal to the kernel's listing of it: counters
-// at zero, and registers by their 4-byte numbers (the kernel lists a 4-byte register that
-// starts a 16-byte one by the 16-byte number: 8 as 1, 12 as 2).
+// at zero, registers by their 4-byte numbers (the kernel lists a 4-byte register that starts a
+// 16-byte one by the 16-byte number: 8 as 1, 12 as 2), and NAT ranges as the kernel keeps
+// them (a missing end is the start, and a range with a port is marked specified).
 func canonical(e expr.Any) expr.Any {
-	r := func(n uint32) uint32 {
-		if n >= 1 && n <= 4 {
-			return reg32_00 + (n-1)*4
+	v := reflect.ValueOf(e)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return e
+	}
+	c := reflect.New(v.Elem().Type())
+	c.Elem().Set(v.Elem())
+	fields := c.Elem()
+	for i := range fields.NumField() {
+		// Every register field of google/nftables' expressions is a uint32 named *Reg*
+		// (Register, SourceRegister, RegAddrMin, SrcRegKey...).
+		if f := fields.Type().Field(i); f.IsExported() && f.Type.Kind() == reflect.Uint32 && strings.Contains(f.Name, "Reg") {
+			if n := fields.Field(i).Uint(); n >= 1 && n <= 4 {
+				fields.Field(i).SetUint(reg32_00 + (n-1)*4)
+			}
 		}
-		return n
 	}
-	switch e := e.(type) {
+	switch x := c.Interface().(type) {
 	case *expr.Counter:
-		return &expr.Counter{}
-	case *expr.Meta:
-		c := *e
-		c.Register = r(c.Register)
-		return &c
-	case *expr.Cmp:
-		c := *e
-		c.Register = r(c.Register)
-		return &c
-	case *expr.Payload:
-		c := *e
-		c.DestRegister, c.SourceRegister = r(c.DestRegister), r(c.SourceRegister)
-		return &c
-	case *expr.Lookup:
-		c := *e
-		c.SourceRegister, c.DestRegister = r(c.SourceRegister), r(c.DestRegister)
-		return &c
-	case *expr.Bitwise:
-		c := *e
-		c.SourceRegister, c.DestRegister = r(c.SourceRegister), r(c.DestRegister)
-		return &c
-	case *expr.Ct:
-		c := *e
-		c.Register = r(c.Register)
-		return &c
+		x.Bytes, x.Packets = 0, 0
 	case *expr.NAT:
-		// The kernel takes a range's missing end as its start, and marks a range with a port
-		// as specified.
-		c := *e
-		c.RegAddrMin, c.RegProtoMin = r(c.RegAddrMin), r(c.RegProtoMin)
-		c.RegAddrMax, c.RegProtoMax = r(cmp.Or(c.RegAddrMax, c.RegAddrMin)), r(cmp.Or(c.RegProtoMax, c.RegProtoMin))
-		c.Specified = c.Specified || c.RegProtoMin != 0
-		return &c
-	case *expr.Numgen:
-		c := *e
-		c.Register = r(c.Register)
-		return &c
-	case *expr.Hash:
-		c := *e
-		c.SourceRegister, c.DestRegister = r(c.SourceRegister), r(c.DestRegister)
-		return &c
-	case *expr.Dynset:
-		c := *e
-		c.SrcRegKey, c.SrcRegData = r(c.SrcRegKey), r(c.SrcRegData)
-		return &c
-	case *expr.Immediate:
-		c := *e
-		c.Register = r(c.Register)
-		return &c
+		x.RegAddrMax = cmp.Or(x.RegAddrMax, x.RegAddrMin)
+		x.RegProtoMax = cmp.Or(x.RegProtoMax, x.RegProtoMin)
+		x.Specified = x.Specified || x.RegProtoMin != 0
 	}
-	return e
+	return c.Interface().(expr.Any)
 }
 
 // compareElems compares a map's or set's elements read back with the wanted ones: one drift
