@@ -60,8 +60,8 @@
 // in between. IPVS takes each call on its own, so unlike the nftables data plane an Apply is
 // not atomic: a connection that arrives during one may see an intermediate state. Re-applying
 // the same state makes no change; a change made behind vigil's back (ipvsadm) is undone by the
-// next Apply. When an Apply fails on a service it had just created, that service is removed
-// again.
+// next Apply or Reconcile. When an Apply fails on a service it had just created, that service is
+// removed again.
 //
 // A removed destination's established connections stay until they end (IPVS moves it to its
 // trash); a destination at weight 0 keeps its connections and gets no new ones.
@@ -73,6 +73,40 @@
 // port and protocol of one (left by a previous run with Options.KeepOnClose, or by ipvsadm), vigil
 // adopts it and makes it match, logging "adopting a service already in the kernel". Remove and
 // Close remove only vigil's services; Close leaves them with Options.KeepOnClose.
+//
+// # Reconcile
+//
+// Reconcile reads each of vigil's services and its destinations back (IPVS has no generation
+// counter that would tell that nothing changed, so this is two netlink requests per service
+// each time) and compares them with the last state applied. A missing service is created with
+// its destinations; changed settings are updated in place (one UpdateService); a missing
+// destination is added, one added by hand removed, a changed weight or forwarding method set
+// back (one call each, in Apply's order). It returns one Repair per difference. The drifts,
+// each with the ipvsadm command that makes it on a real kernel (the fake kernel's test,
+// TestReconcilePutsBackWhatWasChangedByHand, makes each the same way):
+//
+//	service deleted              ipvsadm -D -t 192.0.2.10:80  (fwmark: ipvsadm -D -f 5)
+//	scheduler changed            ipvsadm -E -t 192.0.2.10:80 -s rr
+//	persistence turned on        ipvsadm -E -t 192.0.2.10:80 -s wlc -p 60
+//	persistence timeout changed  ipvsadm -E -t 192.0.2.10:80 -s wlc -p 600 -M 255.255.255.0
+//	persistence netmask changed  ipvsadm -E -t 192.0.2.10:80 -s wlc -p 300 -M 255.255.0.0
+//	sh-port flag cleared         ipvsadm -E -t 192.0.2.10:80 -s sh
+//	destination deleted          ipvsadm -d -t 192.0.2.10:80 -r 198.51.100.2:8080
+//	destination added by hand    ipvsadm -a -t 192.0.2.10:80 -r 198.51.100.9:8080 -m -w 5
+//	weight changed               ipvsadm -e -t 192.0.2.10:80 -r 198.51.100.1:8080 -m -w 0
+//	forwarding method changed    ipvsadm -e -t 192.0.2.10:80 -r 198.51.100.1:80 -g -w 1
+//
+// The timeout and netmask are compared only while the service wants persistence, as Apply
+// does. The kernel gives DR and TUN destinations the service's port, so the forwarding example
+// uses a backend on port 80.
+// A service an Apply replaced (new address, port or protocol) but could not remove is removed
+// too. A repair that fails is reported with its error, and Stats' NotServing says what is
+// missing until a Reconcile or an Apply puts the service in place.
+//
+// To verify on a kernel with IPVS: run vigil (or TestRealIPVS, which changes the scheduler and
+// deletes a destination behind the data plane's back and checks that Reconcile repairs both),
+// make one of the changes above, and watch the next Reconcile's repair in the log and ipvsadm
+// -Ln show the service as before. Services vigil did not make are never read or changed.
 //
 // # Stats
 //

@@ -18,6 +18,8 @@ type fakeKernel struct {
 	mu    sync.Mutex
 	svcs  map[string]*fakeService
 	calls []string
+	// reads counts the calls that read a service or its destinations.
+	reads int
 	// fail makes the first call whose text starts with a key fail with its error.
 	fail map[string]error
 }
@@ -51,29 +53,18 @@ func (f *fakeKernel) take() []string {
 	return c
 }
 
-func fwdName(t ipvs.ForwardType) string {
-	switch t {
-	case ipvs.Masquerade:
-		return "nat"
-	case ipvs.DirectRoute:
-		return "dr"
-	case ipvs.Tunnel:
-		return "tun"
-	}
-	return t.String()
-}
-
 func svcText(s ipvs.Service) string {
 	return fmt.Sprintf("%s %s flags=%#x timeout=%d mask=/%d", serviceKey(s), s.Scheduler, uint32(s.Flags), s.Timeout, s.Netmask.Bits())
 }
 
 func destText(d ipvs.Destination) string {
-	return fmt.Sprintf("%s w=%d %s", netip.AddrPortFrom(d.Address, d.Port), d.Weight, fwdName(d.FwdMethod))
+	return fmt.Sprintf("%s w=%d %s", netip.AddrPortFrom(d.Address, d.Port), d.Weight, strings.ToLower(string(lbKind(d.FwdMethod))))
 }
 
 func (f *fakeKernel) Service(s ipvs.Service) (ipvs.ServiceExtended, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.reads++
 	fs := f.svcs[serviceKey(s)]
 	if fs == nil {
 		return ipvs.ServiceExtended{}, fmt.Errorf("netlink receive: %w", unix.ESRCH)
@@ -129,6 +120,7 @@ func (f *fakeKernel) RemoveService(s ipvs.Service) error {
 func (f *fakeKernel) Destinations(s ipvs.Service) ([]ipvs.DestinationExtended, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.reads++
 	fs := f.svcs[serviceKey(s)]
 	if fs == nil {
 		return nil, unix.ESRCH
@@ -222,4 +214,20 @@ func (f *fakeKernel) state() []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// byHand changes the table behind vigil's back, as ipvsadm would: edit gets the services by
+// serviceKey and may change, add or delete them and their destinations. Nothing is recorded as
+// a call of vigil's.
+func (f *fakeKernel) byHand(edit func(svcs map[string]*fakeService)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	edit(f.svcs)
+}
+
+// dest returns the index of the destination at addr ("198.51.100.1:8080") of fs, or -1.
+func (fs *fakeService) dest(addr string) int {
+	return slices.IndexFunc(fs.dests, func(d ipvs.DestinationExtended) bool {
+		return netip.AddrPortFrom(d.Address, d.Port).String() == addr
+	})
 }

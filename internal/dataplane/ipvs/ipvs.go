@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"sort"
 	"sync"
@@ -58,6 +59,8 @@ type Dataplane struct {
 type owned struct {
 	svc dataplane.Service // the last state applied in full
 	id  ipvs.Service      // the kernel's identity of it
+	// notServing says what the last Reconcile found out of place and could not put back.
+	notServing string
 }
 
 var _ dataplane.Dataplane = (*Dataplane)(nil)
@@ -231,10 +234,9 @@ func (d *Dataplane) ensureService(svc dataplane.Service, want ipvs.Service) (boo
 	k, err := d.c.Service(want)
 	switch {
 	case isMissing(err):
-		if err := d.c.CreateService(want); err != nil {
-			return false, fmt.Errorf("ipvs: apply %s: create %s scheduler %s: %w", svc.Name, serviceKey(want), want.Scheduler, err)
+		if err := d.createService(svc.Name, want); err != nil {
+			return false, fmt.Errorf("ipvs: apply %s: %w", svc.Name, err)
 		}
-		d.log.Info("ipvs: service created", "vs", svc.Name, "service", serviceKey(want), "scheduler", want.Scheduler)
 		return true, nil
 	case err != nil:
 		return false, fmt.Errorf("ipvs: apply %s: get %s: %w", svc.Name, serviceKey(want), err)
@@ -243,11 +245,26 @@ func (d *Dataplane) ensureService(svc dataplane.Service, want ipvs.Service) (boo
 		d.log.Info("ipvs: adopting a service already in the kernel", "vs", svc.Name, "service", serviceKey(want))
 	}
 	if !sameVirtual(k.Service, want) {
-		if err := d.c.UpdateService(want); err != nil {
-			return false, fmt.Errorf("ipvs: apply %s: update %s scheduler %s flags %v: %w", svc.Name, serviceKey(want), want.Scheduler, want.Flags, err)
+		if err := d.updateService(want); err != nil {
+			return false, fmt.Errorf("ipvs: apply %s: %w", svc.Name, err)
 		}
 	}
 	return false, nil
+}
+
+func (d *Dataplane) createService(name string, want ipvs.Service) error {
+	if err := d.c.CreateService(want); err != nil {
+		return fmt.Errorf("create %s scheduler %s: %w", serviceKey(want), want.Scheduler, err)
+	}
+	d.log.Info("ipvs: service created", "vs", name, "service", serviceKey(want), "scheduler", want.Scheduler)
+	return nil
+}
+
+func (d *Dataplane) updateService(want ipvs.Service) error {
+	if err := d.c.UpdateService(want); err != nil {
+		return fmt.Errorf("update %s scheduler %s flags %v: %w", serviceKey(want), want.Scheduler, want.Flags, err)
+	}
+	return nil
 }
 
 // syncDestinations makes the kernel's destinations of want exactly dests.
@@ -256,44 +273,84 @@ func (d *Dataplane) syncDestinations(ctx context.Context, svc dataplane.Service,
 	if err != nil {
 		return fmt.Errorf("ipvs: apply %s: list destinations of %s: %w", svc.Name, serviceKey(want), err)
 	}
-	current := make(map[string]ipvs.Destination, len(have))
-	for _, h := range have {
-		current[destKey(h.Destination).String()] = h.Destination
+	for _, ch := range destChanges(have, dests) {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("ipvs: apply %s: %w", svc.Name, err)
+		}
+		if err := d.change(want, ch); err != nil {
+			return fmt.Errorf("ipvs: apply %s: %w", svc.Name, err)
+		}
 	}
-	wanted := make(map[string]bool, len(dests))
-	var raise, lower []ipvs.Destination
+	return nil
+}
+
+// destChange is one call that brings one destination of a service to what the service wants.
+type destChange struct {
+	op   destOp
+	dest ipvs.Destination // the wanted destination; for removeDest, the kernel's
+	// drift says what differed, as Reconcile reports it.
+	drift string
+}
+
+type destOp int
+
+const (
+	addDest destOp = iota
+	setDest
+	removeDest
+)
+
+// destChanges returns the calls that turn the kernel's destinations have into dests, in the
+// order that keeps a live destination throughout when there is one before and after:
+// additions, then raised weights, then lowered weights (and other changes), then removals.
+func destChanges(have []ipvs.DestinationExtended, dests []ipvs.Destination) []destChange {
+	current := make(map[netip.AddrPort]ipvs.Destination, len(have))
+	for _, h := range have {
+		current[destKey(h.Destination)] = h.Destination
+	}
+	wanted := make(map[netip.AddrPort]bool, len(dests))
+	var add, raise, lower []destChange
 	for _, w := range dests {
-		key := destKey(w).String()
+		key := destKey(w)
 		wanted[key] = true
 		h, ok := current[key]
 		switch {
 		case !ok:
-			if err := d.c.CreateDestination(want, w); err != nil {
-				return fmt.Errorf("ipvs: apply %s: add destination %s weight %d to %s: %w", svc.Name, key, w.Weight, serviceKey(want), err)
-			}
+			add = append(add, destChange{addDest, w, fmt.Sprintf("IPVS destination %s missing", key)})
 		case h.Weight < w.Weight:
-			raise = append(raise, w)
-		case h.Weight > w.Weight || h.FwdMethod != w.FwdMethod:
-			lower = append(lower, w)
+			raise = append(raise, destChange{setDest, w, fmt.Sprintf("IPVS destination %s weight %d, want %d", key, h.Weight, w.Weight)})
+		case h.Weight > w.Weight:
+			lower = append(lower, destChange{setDest, w, fmt.Sprintf("IPVS destination %s weight %d, want %d", key, h.Weight, w.Weight)})
+		case h.FwdMethod != w.FwdMethod:
+			lower = append(lower, destChange{setDest, w, fmt.Sprintf("IPVS destination %s forwarding %s, want %s", key, lbKind(h.FwdMethod), lbKind(w.FwdMethod))})
 		}
 	}
-	for _, w := range append(raise, lower...) {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("ipvs: apply %s: %w", svc.Name, err)
-		}
-		if err := d.c.UpdateDestination(want, w); err != nil {
-			return fmt.Errorf("ipvs: apply %s: set destination %s of %s to weight %d: %w", svc.Name, destKey(w), serviceKey(want), w.Weight, err)
-		}
-	}
+	out := append(append(add, raise...), lower...)
 	for _, h := range have {
-		key := destKey(h.Destination).String()
-		if wanted[key] {
-			continue
+		if key := destKey(h.Destination); !wanted[key] {
+			out = append(out, destChange{removeDest, h.Destination, fmt.Sprintf("IPVS destination %s is not one of the service's", key)})
 		}
+	}
+	return out
+}
+
+// change makes one destination call on service id.
+func (d *Dataplane) change(id ipvs.Service, ch destChange) error {
+	key, w := destKey(ch.dest), ch.dest
+	switch ch.op {
+	case addDest:
+		if err := d.c.CreateDestination(id, w); err != nil {
+			return fmt.Errorf("add destination %s weight %d to %s: %w", key, w.Weight, serviceKey(id), err)
+		}
+	case setDest:
+		if err := d.c.UpdateDestination(id, w); err != nil {
+			return fmt.Errorf("set destination %s of %s to weight %d: %w", key, serviceKey(id), w.Weight, err)
+		}
+	case removeDest:
 		// The kernel keeps a removed destination's connections (they drain) unless
 		// net.ipv4.vs.expire_nodest_conn is set.
-		if err := d.c.RemoveDestination(want, h.Destination); err != nil && !isMissing(err) {
-			return fmt.Errorf("ipvs: apply %s: remove destination %s from %s: %w", svc.Name, key, serviceKey(want), err)
+		if err := d.c.RemoveDestination(id, w); err != nil && !isMissing(err) {
+			return fmt.Errorf("remove destination %s from %s: %w", key, serviceKey(id), err)
 		}
 	}
 	return nil
@@ -332,7 +389,8 @@ func (d *Dataplane) Stats() []dataplane.ServiceStats {
 	out := make([]dataplane.ServiceStats, 0, len(names))
 	for _, n := range names {
 		rec := d.services[n]
-		st := dataplane.ServiceStats{Name: n, Protocol: rec.svc.Protocol, Listen: rec.svc.Listen, Fwmark: rec.svc.Fwmark, Scheduler: dataplane.Scheduler(virtual(rec.svc).Scheduler)}
+		st := dataplane.ServiceStats{Name: n, Protocol: rec.svc.Protocol, Listen: rec.svc.Listen, Fwmark: rec.svc.Fwmark, Scheduler: dataplane.Scheduler(virtual(rec.svc).Scheduler),
+			NotServing: rec.notServing}
 		have, err := d.c.Destinations(rec.id)
 		if err != nil {
 			d.log.Warn("ipvs: stats: list destinations", "vs", n, "service", serviceKey(rec.id), "err", err)
@@ -410,7 +468,3 @@ func (d *Dataplane) Close() error {
 	}
 	return errors.Join(errs...)
 }
-
-// Reconcile implements dataplane.Dataplane. Reading the kernel's state back is not written
-// yet: it reports nothing.
-func (d *Dataplane) Reconcile(ctx context.Context) []dataplane.Repair { return nil }

@@ -145,6 +145,28 @@ func TestRealIPVS(t *testing.T) {
 	if st := d.Stats(); len(st) != 1 || len(st[0].Backends) != 2 {
 		t.Errorf("stats %+v", st)
 	}
+
+	// Changes behind vigil's back (what ipvsadm -E and ipvsadm -d do), then Reconcile.
+	d.c = counter.client
+	changed := virtual(svc)
+	changed.Scheduler = "rr"
+	if err := probe.UpdateService(changed); err != nil {
+		t.Fatalf("change the scheduler by hand: %v", err)
+	}
+	if err := probe.RemoveDestination(identity(svc), ipvs.Destination{Address: netip.MustParseAddr("198.51.100.3"), Port: 8080}); err != nil {
+		t.Fatalf("delete a destination by hand: %v", err)
+	}
+	repairs := d.Reconcile(ctx)
+	if len(repairs) != 2 || repairs[0].Err != nil || repairs[1].Err != nil {
+		t.Errorf("Reconcile after two changes by hand: %q, want two repaired drifts", repairs)
+	}
+	k, dests = read()
+	if k.Scheduler != "sh" || !slices.Equal(dests, []string{"198.51.100.1:8080 w=0 nat", "198.51.100.3:8080 w=5 nat"}) {
+		t.Errorf("after Reconcile: scheduler %s destinations %q", k.Scheduler, dests)
+	}
+	if again := d.Reconcile(ctx); again != nil {
+		t.Errorf("second Reconcile: %q, want nothing", again)
+	}
 	closed = true
 	if err := d.Close(); err != nil {
 		t.Fatal(err)

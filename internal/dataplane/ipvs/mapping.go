@@ -3,6 +3,7 @@ package ipvs
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/cloudflare/ipvs"
@@ -38,6 +39,19 @@ func (f Forwarding) kernel() (ipvs.ForwardType, error) {
 		return ipvs.Tunnel, nil
 	}
 	return 0, fmt.Errorf("forwarding %q unknown, expected NAT, DR or TUN", string(f))
+}
+
+// lbKind names a kernel forwarding method by its lb_kind.
+func lbKind(t ipvs.ForwardType) Forwarding {
+	switch t {
+	case ipvs.Masquerade:
+		return NAT
+	case ipvs.DirectRoute:
+		return DR
+	case ipvs.Tunnel:
+		return TUN
+	}
+	return Forwarding(t.String())
 }
 
 // serviceFlags are the service flags vigil sets and compares; the kernel adds others of its
@@ -98,16 +112,29 @@ func virtual(s dataplane.Service) ipvs.Service {
 }
 
 // sameVirtual reports whether the kernel's service k already has the settings of want, so that
-// no UpdateService is needed. Timeout and netmask only count with persistence (ipvsadm and
-// Keepalived leave them at arbitrary values otherwise, and the kernel ignores them).
-func sameVirtual(k, want ipvs.Service) bool {
-	if k.Scheduler != want.Scheduler || k.Flags&serviceFlags != want.Flags&serviceFlags {
-		return false
+// no UpdateService is needed.
+func sameVirtual(k, want ipvs.Service) bool { return virtualDiff(k, want) == "" }
+
+// virtualDiff says how the kernel's service k differs from want in the settings vigil sets
+// ("" when it does not): scheduler, flags, and with persistence its timeout and netmask (ipvsadm
+// and Keepalived leave those at arbitrary values otherwise, and the kernel ignores them).
+func virtualDiff(k, want ipvs.Service) string {
+	var diffs []string
+	if k.Scheduler != want.Scheduler {
+		diffs = append(diffs, fmt.Sprintf("scheduler %s, want %s", k.Scheduler, want.Scheduler))
 	}
-	if want.Flags&ipvs.ServicePersistent == 0 {
-		return true
+	if k.Flags&serviceFlags != want.Flags&serviceFlags {
+		diffs = append(diffs, fmt.Sprintf("flags %#x, want %#x", uint32(k.Flags&serviceFlags), uint32(want.Flags&serviceFlags)))
 	}
-	return k.Timeout == want.Timeout && k.Netmask.Bits() == want.Netmask.Bits()
+	if want.Flags&ipvs.ServicePersistent != 0 {
+		if k.Timeout != want.Timeout {
+			diffs = append(diffs, fmt.Sprintf("persistence timeout %ds, want %ds", k.Timeout, want.Timeout))
+		}
+		if k.Netmask.Bits() != want.Netmask.Bits() {
+			diffs = append(diffs, fmt.Sprintf("persistence netmask /%d, want /%d", k.Netmask.Bits(), want.Netmask.Bits()))
+		}
+	}
+	return strings.Join(diffs, ", ")
 }
 
 // sorryActive reports whether the sorry server replaces the backends: no backend has weight > 0.

@@ -35,10 +35,10 @@
 //
 // # Atomic changes
 //
-// Every Apply, Remove and New is one nftables transaction (one netlink batch): the slot map is
-// rewritten and the rule holding its modulus is replaced together, so a new connection sees the
-// old state or the new one, never a map of one size indexed by the other. The namespace test
-// changes weights ~90 times in 2 s under load without a failed request.
+// Every Apply, Remove, New and repair is one nftables transaction (one netlink batch): the
+// slot map is rewritten and the rule holding its modulus is replaced together, so a new
+// connection sees the old state or the new one, never a map of one size indexed by the other.
+// The namespace test changes weights ~90 times in 2 s under load without a failed request.
 //
 // # Schedulers
 //
@@ -113,6 +113,48 @@
 // defaults). Forgetting is not closing: the next packet of a forgotten TCP connection is
 // balanced afresh, and answered with a reset unless it lands on the same backend. Without
 // IdleTimeout, conntrack's own timeouts apply (5 days for established TCP by default).
+//
+// # Reconcile
+//
+// Reconcile (which the daemon calls every few seconds and when addresses change) puts back
+// what someone else changed in vigil's table: nft flush ruleset, nft delete table, a chain
+// flushed, a rule deleted or replaced, a map element deleted or changed, the table made
+// dormant, a chain or set added to it.
+//
+// The common case costs one netlink request (about 30 µs): the kernel counts every committed
+// transaction in a ruleset generation (NFT_MSG_GETGEN), vigil reads it before and after each
+// of its own commits, and when the generation moved by exactly one the new generation is
+// vigil's, with the table as the services want it. While the kernel's generation still equals
+// that one, nobody committed anything, and Reconcile reads nothing. Packets filling the
+// persistence sets, and their entries expiring, are no commits. When the generation moved
+// (any table's change does, and so does an Apply that raced another program's commit),
+// Reconcile reads the table back: its flags, its chains (type, hook, priority, policy), every
+// rule, the sets, and the elements of every map and set except the persistence client sets.
+// It compares them with what the same builders Apply uses would write (rules compare after
+// the kernel's own rewriting: registers listed by their 16-byte numbers, NAT ranges with both
+// ends, counters at zero). With 1,000 services of 20 backends (20,000 backends and about 40,000
+// slots) that read takes about 350 ms, most of it one element dump per map; a table found in
+// place is then known to be so at the generation read before, so the next Reconcile is cheap
+// again.
+//
+// Any difference is repaired by reinstalling the whole table in one transaction, exactly as
+// New followed by every Apply would (one code path, rebuild): a connection sees the broken
+// table or the whole new one. Established connections keep their conntrack NAT bindings and
+// flow on; the counters (Stats' Total and Refused) and the persistence client sets start
+// again from empty, so persistent clients are balanced afresh once. Reconcile returns one
+// Repair per chain, map or set that differed (Service names the service that owns it, empty
+// for the table's own hooks and shared maps), or a single one when the table is missing.
+// Repairs took 2 to 6 ms in the namespace test.
+//
+// A repair can fail: another program may hold a table of that name with the owner flag (only
+// its netlink socket may change the table, until it closes). Then the Repair carries the
+// kernel's error (EPERM), Stats' NotServing says what is missing for each service, and the
+// next Reconcile, Apply or Remove reinstalls the whole table; NotServing clears when one
+// succeeds.
+//
+// There is no watch of nftables' netlink notifications: a repair made on a notification would
+// not reach the daemon, which logs and counts the Repairs that Reconcile returns, and with
+// the generation check the daemon's periodic Reconcile costs one request.
 //
 // # Stats
 //

@@ -42,13 +42,15 @@ type Options struct {
 // Dataplane balances services with DNAT rules in one nftables table. Methods are safe for
 // concurrent use.
 type Dataplane struct {
-	log   *slog.Logger
-	opts  Options
-	nsFD  *os.File
-	mu    sync.Mutex
-	conn  *nft.Conn
-	ct    *netlink.Handle // conntrack: Stats' Active, ShutdownSessions
-	table *nft.Table
+	log  *slog.Logger
+	opts Options
+	nsFD *os.File
+	mu   sync.Mutex
+	conn *nft.Conn
+	// connOpts open conn, and open it again after a transaction failed (see commit).
+	connOpts []nft.ConnOption
+	ct       *netlink.Handle // conntrack: Stats' Active, ShutdownSessions
+	table    *nft.Table
 	// Maps and sets shared by every service: the dispatch maps (protocol . address . port ->
 	// the service's chain) and the sets of every service's backends (protocol . address .
 	// port, a counter per element), which postrouting counts and masquerades; and the fwmark
@@ -60,6 +62,20 @@ type Dataplane struct {
 	services map[string]*service
 	nextID   int
 	closed   bool
+	// kernel reads the ruleset generation and the table's flags. inPlace is the generation at
+	// which vigil's table was last known to be exactly what the services want (right after
+	// vigil's own commit, or when Reconcile read it back), valid while inPlaceKnown: as long as
+	// the kernel's generation still equals it, nobody has changed the ruleset since, and
+	// Reconcile reads nothing.
+	kernel       *ruleset
+	inPlace      uint32
+	inPlaceKnown bool
+	// unrepaired holds, after a repair that failed, what each service misses (the key ""
+	// for the table as a whole); Stats reports it as NotServing. The next Apply or
+	// Reconcile reinstalls the whole table.
+	unrepaired map[string]string
+	// readBacks counts Reconcile's reads of the table (for tests).
+	readBacks int
 }
 
 var _ dataplane.Dataplane = (*Dataplane)(nil)
@@ -106,6 +122,7 @@ func New(logger *slog.Logger, opts Options) (*Dataplane, error) {
 		d.nsFD = f
 		connOpts = append(connOpts, nft.WithNetNSFd(int(f.Fd())))
 	}
+	d.connOpts = connOpts
 	conn, err := nft.New(connOpts...)
 	if err != nil {
 		d.closeNS()
@@ -120,7 +137,11 @@ func New(logger *slog.Logger, opts Options) (*Dataplane, error) {
 		d.release()
 		return nil, fmt.Errorf("nftables: open conntrack netlink: %w", err)
 	}
-	if err := d.install(); err != nil {
+	if d.kernel, err = openRuleset(conn.NetNS); err != nil {
+		d.release()
+		return nil, fmt.Errorf("nftables: open netlink for the ruleset generation: %w", err)
+	}
+	if err := d.rebuild(nil); err != nil {
 		d.release()
 		return nil, err
 	}
@@ -138,6 +159,9 @@ func (d *Dataplane) release() {
 	if d.ct != nil {
 		d.ct.Close()
 	}
+	if d.kernel != nil {
+		d.kernel.close()
+	}
 	d.conn.CloseLasting()
 	d.closeNS()
 }
@@ -153,8 +177,9 @@ const (
 // ipsDstNAT is IPS_DST_NAT of the conntrack status bits.
 const ipsDstNAT = 1 << 5
 
-// install replaces the table with an empty one holding the hooks and the dispatch maps.
-func (d *Dataplane) install() error {
+// queueTable queues the messages that replace the table with an empty one holding the hooks
+// and the dispatch maps.
+func (d *Dataplane) queueTable() {
 	c := d.conn
 	d.table = &nft.Table{Name: d.opts.Table, Family: nft.TableFamilyINet}
 	c.AddTable(d.table) // so that the delete below cannot fail when there is none
@@ -168,32 +193,105 @@ func (d *Dataplane) install() error {
 	markKey := nft.MustConcatSetType(nft.TypeInetProto, nft.TypeMark)
 	d.marks4 = &nft.Set{Table: d.table, Name: "fwmarks4", IsMap: true, KeyType: markKey, Concatenation: true, DataType: nft.TypeVerdict}
 	d.marks6 = &nft.Set{Table: d.table, Name: "fwmarks6", IsMap: true, KeyType: markKey, Concatenation: true, DataType: nft.TypeVerdict}
-	for _, s := range []*nft.Set{d.svc4, d.svc6, d.back4, d.back6, d.marks4, d.marks6} {
+	for _, s := range d.sharedSets() {
+		// AddSet only fails on a malformed set, which would be a bug here.
 		if err := c.AddSet(s, nil); err != nil {
-			return fmt.Errorf("nftables: table %s: add map %s: %w", d.opts.Table, s.Name, err)
+			panic(fmt.Sprintf("nftables: table %s: add map %s: %v", d.opts.Table, s.Name, err))
 		}
 	}
+	for _, h := range d.hookChains() {
+		c.AddChain(h.chain)
+		for _, r := range h.rules {
+			c.AddRule(&nft.Rule{Table: d.table, Chain: h.chain, Exprs: r})
+		}
+	}
+}
+
+// sharedSets are the maps and sets every service uses.
+func (d *Dataplane) sharedSets() []*nft.Set {
+	return []*nft.Set{d.svc4, d.svc6, d.back4, d.back6, d.marks4, d.marks6}
+}
+
+// chainRules is a chain and the rules it holds when everything is in place.
+type chainRules struct {
+	chain *nft.Chain
+	rules [][]expr.Any
+}
+
+// hookChains are the table's base chains: dispatch in prerouting and output, masquerade in
+// postrouting.
+func (d *Dataplane) hookChains() []chainRules {
 	nat := func(name string, hook *nft.ChainHook, prio *nft.ChainPriority) *nft.Chain {
-		return c.AddChain(&nft.Chain{Name: name, Table: d.table, Type: nft.ChainTypeNAT, Hooknum: hook, Priority: prio})
+		return &nft.Chain{Name: name, Table: d.table, Type: nft.ChainTypeNAT, Hooknum: hook, Priority: prio}
 	}
-	for _, ch := range []*nft.Chain{
-		nat("prerouting", nft.ChainHookPrerouting, nft.ChainPriorityNATDest),
-		nat("output", nft.ChainHookOutput, nft.ChainPriorityNATDest),
-	} {
-		// Marks first: a marked packet belongs to its fwmark service whatever its destination
-		// (as with IPVS, where a fwmark service takes precedence over an address one).
-		c.AddRule(&nft.Rule{Table: d.table, Chain: ch, Exprs: markDispatchExprs(unix.NFPROTO_IPV4, d.marks4.Name)})
-		c.AddRule(&nft.Rule{Table: d.table, Chain: ch, Exprs: markDispatchExprs(unix.NFPROTO_IPV6, d.marks6.Name)})
-		c.AddRule(&nft.Rule{Table: d.table, Chain: ch, Exprs: dispatchExprs(unix.NFPROTO_IPV4, d.svc4.Name)})
-		c.AddRule(&nft.Rule{Table: d.table, Chain: ch, Exprs: dispatchExprs(unix.NFPROTO_IPV6, d.svc6.Name)})
+	// Marks first: a marked packet belongs to its fwmark service whatever its destination (as
+	// with IPVS, where a fwmark service takes precedence over an address one).
+	dispatch := [][]expr.Any{
+		markDispatchExprs(unix.NFPROTO_IPV4, d.marks4.Name),
+		markDispatchExprs(unix.NFPROTO_IPV6, d.marks6.Name),
+		dispatchExprs(unix.NFPROTO_IPV4, d.svc4.Name),
+		dispatchExprs(unix.NFPROTO_IPV6, d.svc6.Name),
 	}
-	post := nat("postrouting", nft.ChainHookPostrouting, nft.ChainPriorityNATSource)
-	c.AddRule(&nft.Rule{Table: d.table, Chain: post, Exprs: postExprs(unix.NFPROTO_IPV4, d.back4.Name, !d.opts.NoMasquerade)})
-	c.AddRule(&nft.Rule{Table: d.table, Chain: post, Exprs: postExprs(unix.NFPROTO_IPV6, d.back6.Name, !d.opts.NoMasquerade)})
-	if err := c.Flush(); err != nil {
+	return []chainRules{
+		{nat("prerouting", nft.ChainHookPrerouting, nft.ChainPriorityNATDest), dispatch},
+		{nat("output", nft.ChainHookOutput, nft.ChainPriorityNATDest), dispatch},
+		{nat("postrouting", nft.ChainHookPostrouting, nft.ChainPriorityNATSource), [][]expr.Any{
+			postExprs(unix.NFPROTO_IPV4, d.back4.Name, !d.opts.NoMasquerade),
+			postExprs(unix.NFPROTO_IPV6, d.back6.Name, !d.opts.NoMasquerade),
+		}},
+	}
+}
+
+// rebuild replaces the whole table, in one transaction, with one holding svcs (nil: none):
+// New's install, Reconcile's repair, and Apply's or Remove's after a repair that failed. On
+// success the services are svcs and nothing is unrepaired any more; on failure d keeps the
+// services it had.
+func (d *Dataplane) rebuild(svcs map[string]dataplane.Service) error {
+	d.queueTable()
+	services := make(map[string]*service, len(svcs))
+	refs := map[string]int{}
+	for _, name := range slices.Sorted(maps.Keys(svcs)) {
+		services[name] = d.newService(svcs[name], nil, refs)
+	}
+	if err := d.commit(true); err != nil {
 		return fmt.Errorf("nftables: install table inet %s: %w", d.opts.Table, err)
 	}
+	d.services, d.backRefs, d.unrepaired = services, refs, nil
 	return nil
+}
+
+// specs returns what every service wants, by name, in a map of its own.
+func (d *Dataplane) specs() map[string]dataplane.Service {
+	out := make(map[string]dataplane.Service, len(d.services))
+	for name, s := range d.services {
+		out[name] = s.svc
+	}
+	return out
+}
+
+// commit sends the queued messages as one transaction and keeps track of whether the table
+// is still known to be in place: it is when the transaction replaced the whole table (full),
+// or when it was known to be in place before; and nobody else committed in between, which the
+// generation tells (the kernel counts every commit, so vigil's is the only one when the
+// generation moved by exactly one). Otherwise the next Reconcile reads the table back.
+func (d *Dataplane) commit(full bool) error {
+	before, errBefore := d.kernel.generation()
+	err := d.conn.Flush()
+	if err != nil {
+		// google/nftables stops reading the kernel's answers to a transaction at the first
+		// EPERM or ENOBUFS; the rest would be taken for the answers to the next one.
+		if conn, oerr := nft.New(d.connOpts...); oerr == nil {
+			d.conn.CloseLasting()
+			d.conn = conn
+		} else {
+			d.log.Warn("nftables: open netlink again after a failed transaction", "err", oerr)
+		}
+	}
+	after, errAfter := d.kernel.generation()
+	d.inPlaceKnown = err == nil && errBefore == nil && errAfter == nil && after == nextGeneration(before) &&
+		(full || (d.inPlaceKnown && before == d.inPlace))
+	d.inPlace = after
+	return err
 }
 
 // service is what the kernel holds for one virtual service. Every object's name starts with
@@ -255,13 +353,24 @@ func (d *Dataplane) Apply(ctx context.Context, svc dataplane.Service) error {
 			return fmt.Errorf("service %s: %s is already service %s's", svc.Name, dispatchOf(svc), name)
 		}
 	}
-	refs := maps.Clone(d.backRefs)
-	s := d.newService(svc, old, refs)
-	if err := d.conn.Flush(); err != nil {
-		return fmt.Errorf("service %s: apply to table inet %s: %w", svc.Name, d.opts.Table, err)
+	var s *service
+	if d.unrepaired != nil {
+		// A repair failed, so the kernel's table may hold anything: put it all back, with svc.
+		want := d.specs()
+		want[svc.Name] = svc
+		if err := d.rebuild(want); err != nil {
+			return fmt.Errorf("service %s: apply: %w", svc.Name, err)
+		}
+		s = d.services[svc.Name]
+	} else {
+		refs := maps.Clone(d.backRefs)
+		s = d.newService(svc, old, refs)
+		if err := d.commit(false); err != nil {
+			return fmt.Errorf("service %s: apply to table inet %s: %w", svc.Name, d.opts.Table, err)
+		}
+		d.services[svc.Name] = s
+		d.backRefs = refs
 	}
-	d.services[svc.Name] = s
-	d.backRefs = refs
 	if old != nil && svc.ShutdownSessions {
 		var gone []netip.AddrPort
 		for _, a := range old.counted {
@@ -370,26 +479,22 @@ func (d *Dataplane) newService(svc dataplane.Service, old *service, refs map[str
 		}
 	}
 
-	if s.idle != nil {
-		c.AddRule(&nft.Rule{Table: d.table, Chain: s.chain, Exprs: []expr.Any{&expr.Objref{Type: int(nft.ObjTypeCtTimeout), Name: s.idle.Name}}})
-	}
 	if persistent {
 		for _, a := range s.plan.Active {
-			sb := s.sticky[a]
-			if sb == nil {
-				s.nextSticky++
-				name := fmt.Sprintf("%s_b%d", s.prefix, s.nextSticky)
-				sb = &stickyBackend{
-					chain: c.AddChain(&nft.Chain{Name: name, Table: d.table}),
-					aff:   &nft.Set{Table: d.table, Name: name + "_clients", KeyType: addrType, HasTimeout: true, Timeout: max(svc.Persistence, time.Millisecond), Dynamic: true, Comment: svc.Name + " " + a.String()},
-				}
-				if err := c.AddSet(sb.aff, nil); err != nil {
-					panic(fmt.Sprintf("nftables: set %s: %v", sb.aff.Name, err))
-				}
-				c.AddRule(&nft.Rule{Table: d.table, Chain: sb.chain, Exprs: stickyDNATExprs(a, sb.aff.Name)})
-				s.sticky[a] = sb
+			if s.sticky[a] != nil {
+				continue
 			}
-			c.AddRule(&nft.Rule{Table: d.table, Chain: s.chain, Exprs: knownClientExprs(v4, sb.aff.Name, sb.chain.Name)})
+			s.nextSticky++
+			name := fmt.Sprintf("%s_b%d", s.prefix, s.nextSticky)
+			sb := &stickyBackend{
+				chain: c.AddChain(&nft.Chain{Name: name, Table: d.table}),
+				aff:   &nft.Set{Table: d.table, Name: name + "_clients", KeyType: addrType, HasTimeout: true, Timeout: max(svc.Persistence, time.Millisecond), Dynamic: true, Comment: svc.Name + " " + a.String()},
+			}
+			if err := c.AddSet(sb.aff, nil); err != nil {
+				panic(fmt.Sprintf("nftables: set %s: %v", sb.aff.Name, err))
+			}
+			c.AddRule(&nft.Rule{Table: d.table, Chain: sb.chain, Exprs: stickyDNATExprs(a, sb.aff.Name)})
+			s.sticky[a] = sb
 		}
 	}
 
@@ -400,29 +505,15 @@ func (d *Dataplane) newService(svc dataplane.Service, old *service, refs map[str
 	// A miss would refuse the connection, so keys past the new modulus stay, wrapped onto the
 	// new slots: only such packets reach them, and they land on a current backend. The map
 	// thus holds the most slots any plan had (at most maxSlots).
-	n := len(s.plan.Slots)
-	if n > 0 {
+	if n := len(s.plan.Slots); n > 0 {
 		s.keys = max(s.keys, n)
 	} else {
 		s.keys = 0
 	}
-	slots := make([]nft.SetElement, s.keys)
-	for i := range slots {
-		a := s.plan.Slots[i%n]
-		slots[i] = nft.SetElement{Key: nativeEndian.PutUint32(uint32(i))}
-		if persistent {
-			slots[i].VerdictData = &expr.Verdict{Kind: expr.VerdictGoto, Chain: s.sticky[a].chain.Name}
-		} else {
-			slots[i].Val = backendKey(a)
-		}
+	mustElems(c.SetAddElements(s.slots, s.slotElements()))
+	for _, r := range s.rules() {
+		c.AddRule(&nft.Rule{Table: d.table, Chain: s.chain, Exprs: r})
 	}
-	mustElems(c.SetAddElements(s.slots, slots))
-	if n > 0 {
-		c.AddRule(&nft.Rule{Table: d.table, Chain: s.chain, Exprs: pickExprs(v4, s.plan.Select, uint32(n), s.slots.Name, persistent)})
-	}
-	// Reached only when nothing could take the connection: it goes on to the local stack,
-	// which refuses it unless something listens on the virtual address itself.
-	c.AddRule(&nft.Rule{Table: d.table, Chain: s.chain, Exprs: refusedExprs()})
 
 	// References to the shared backend sets: every backend (any weight) and the sorry server,
 	// so that counters survive weight changes.
@@ -445,6 +536,45 @@ func (d *Dataplane) newService(svc dataplane.Service, old *service, refs map[str
 	}
 	s.counted = want
 	return s
+}
+
+// slotElements are the contents of the service's slot map: keys 0 to s.keys-1, each the
+// address . port of its slot's backend, or with persistence a goto to the backend's sticky
+// chain.
+func (s *service) slotElements() []nft.SetElement {
+	n := len(s.plan.Slots)
+	elems := make([]nft.SetElement, s.keys)
+	for i := range elems {
+		a := s.plan.Slots[i%n]
+		elems[i] = nft.SetElement{Key: nativeEndian.PutUint32(uint32(i))}
+		if s.sticky != nil {
+			elems[i].VerdictData = &expr.Verdict{Kind: expr.VerdictGoto, Chain: s.sticky[a].chain.Name}
+		} else {
+			elems[i].Val = backendKey(a)
+		}
+	}
+	return elems
+}
+
+// rules are the rules of the service's chain, in order: the idle timeout; with persistence,
+// a known client goes to its backend's sticky chain; the pick of a slot; and, reached only
+// when nothing could take the connection, a counter (the connection goes on to the local
+// stack, which refuses it unless something listens on the virtual address itself).
+func (s *service) rules() [][]expr.Any {
+	var out [][]expr.Any
+	if s.idle != nil {
+		out = append(out, []expr.Any{&expr.Objref{Type: int(nft.ObjTypeCtTimeout), Name: s.idle.Name}})
+	}
+	v4 := !s.svc.IPv6()
+	for _, a := range s.plan.Active {
+		if sb := s.sticky[a]; sb != nil {
+			out = append(out, knownClientExprs(v4, sb.aff.Name, sb.chain.Name))
+		}
+	}
+	if n := len(s.plan.Slots); n > 0 {
+		out = append(out, pickExprs(v4, s.plan.Select, uint32(n), s.slots.Name, s.sticky != nil))
+	}
+	return append(out, refusedExprs())
 }
 
 func mustElems(err error) {
@@ -529,13 +659,22 @@ func (d *Dataplane) Remove(ctx context.Context, name string) error {
 	if s == nil || d.closed {
 		return nil
 	}
-	refs := maps.Clone(d.backRefs)
-	d.queueDelete(s, refs)
-	if err := d.conn.Flush(); err != nil {
-		return fmt.Errorf("service %s: remove from table inet %s: %w", name, d.opts.Table, err)
+	if d.unrepaired != nil {
+		// A repair failed: put the whole table back, without the service.
+		want := d.specs()
+		delete(want, name)
+		if err := d.rebuild(want); err != nil {
+			return fmt.Errorf("service %s: remove: %w", name, err)
+		}
+	} else {
+		refs := maps.Clone(d.backRefs)
+		d.queueDelete(s, refs)
+		if err := d.commit(false); err != nil {
+			return fmt.Errorf("service %s: remove from table inet %s: %w", name, d.opts.Table, err)
+		}
+		delete(d.services, name)
+		d.backRefs = refs
 	}
-	delete(d.services, name)
-	d.backRefs = refs
 	if s.svc.ShutdownSessions {
 		d.shutdownSessions(s.svc, s.counted)
 	}
@@ -570,7 +709,8 @@ func (d *Dataplane) Stats() []dataplane.ServiceStats {
 	active := d.activeFlows()
 	out := make([]dataplane.ServiceStats, 0, len(d.services))
 	for _, s := range d.services {
-		st := dataplane.ServiceStats{Name: s.svc.Name, Protocol: s.svc.Protocol, Listen: s.svc.Listen, Fwmark: s.svc.Fwmark, Scheduler: s.plan.Running}
+		st := dataplane.ServiceStats{Name: s.svc.Name, Protocol: s.svc.Protocol, Listen: s.svc.Listen, Fwmark: s.svc.Fwmark, Scheduler: s.plan.Running,
+			NotServing: d.notServing(s.svc.Name)}
 		total := func(a netip.AddrPort) uint64 { return totals[string(serviceKey(s.svc.Protocol, a))] }
 		act := active[s.svc.Name]
 		for _, b := range s.svc.Backends {
@@ -645,7 +785,3 @@ func protoNumber(p dataplane.Protocol) byte {
 	}
 	return unix.IPPROTO_TCP
 }
-
-// Reconcile implements dataplane.Dataplane. Reading the kernel's state back is not written
-// yet: it reports nothing.
-func (d *Dataplane) Reconcile(ctx context.Context) []dataplane.Repair { return nil }
