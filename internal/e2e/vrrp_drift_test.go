@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -125,4 +126,55 @@ func TestDriftOnAMasterIsRepairedOrMovesTheAddress(t *testing.T) {
 		back := testenv.WaitFor(t, 6*time.Second, master.name+" a backup again after the hold", func() bool { return master.state() == "BACKUP" })
 		t.Logf("%s: a backup again %v after the rule went", master.name, back.Round(time.Millisecond))
 	})
+}
+
+// TestNftablesFlushedOnAMasterIsPutBackWithinTheReconcileInterval runs the lab on the nftables
+// data plane and flushes the master's whole ruleset, as an operator's `nft flush ruleset` or a
+// firewall reload would: vigil's table must be back within the reconcile interval (0.5 s here),
+// counted as a repair, and clients served again.
+func TestNftablesFlushedOnAMasterIsPutBackWithinTheReconcileInterval(t *testing.T) {
+	testenv.RequireTool(t, "nft")
+	l := newVRRPLabWith(t, "nftables")
+	master, _ := l.master()
+	log := &requestLog{}
+	ctx, cancel := context.WithCancel(context.Background())
+	clients := l.runClients(ctx, 4, log)
+	defer func() { cancel(); clients.Wait() }()
+	began := time.Now()
+	testenv.WaitFor(t, 5*time.Second, "clients served through nftables", func() bool { _, ok := log.firstServedAfter(began); return ok })
+
+	for i := range 3 {
+		flushed := time.Now()
+		master.ns.Run(t, "nft", "flush", "ruleset")
+		back := testenv.WaitFor(t, 3*time.Second, "vigil's table back", func() bool {
+			out, err := master.ns.RunErr("nft", "list", "tables")
+			return err == nil && strings.Contains(out, "table inet vigil")
+		})
+		served := testenv.WaitSince(t, flushed, 3*time.Second, "a request served after the flush", func() bool {
+			_, ok := log.firstServedAfter(flushed.Add(back))
+			return ok
+		})
+		f, n := log.failedBetween(flushed, flushed.Add(served))
+		t.Logf("flush %d: table back %v after the flush, first request served %v after it; %d of %d requests in between failed",
+			i+1, back.Round(time.Millisecond), served.Round(time.Millisecond), f, n)
+		if back > time.Second {
+			t.Errorf("the table came back %v after the flush, want within the 0.5 s reconcile interval (and a second of slack)", back)
+		}
+	}
+	s, err := master.status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.VirtualServers[0].Serving {
+		t.Errorf("not serving after the repairs: %s", s.VirtualServers[0].ServingReason)
+	}
+	var repairs int
+	for _, ev := range s.Events {
+		if ev.Kind == "repair" {
+			repairs++
+		}
+	}
+	if repairs < 3 {
+		t.Errorf("%d repair events, want one per flush at least", repairs)
+	}
 }

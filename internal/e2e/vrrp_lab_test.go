@@ -101,10 +101,16 @@ func (p *vigilProc) signal(sig syscall.Signal) {
 // the virtual server is probed through the node's own data plane while the node holds the
 // address.
 func nodeConfig(name string, extra string) string {
+	return nodeConfigWith(name, "userspace", extra)
+}
+
+// nodeConfigWith is nodeConfig with another data plane.
+func nodeConfigWith(name, dataplane, extra string) string {
 	return fmt.Sprintf(`global_defs {
     router_id %s
     status_listen 127.0.0.1:9080
     reconcile_interval 0.5
+    dataplane %s
 }
 vrrp_instance VI_WEB {
     state BACKUP
@@ -138,12 +144,15 @@ virtual_server %s %d {
         }
     }
 }
-%s`, name, labVIP, labVIP, labVSPort, labVIP, labVSPort, labWebPort, labWebPort, extra)
+%s`, name, dataplane, labVIP, labVIP, labVSPort, labVIP, labVSPort, labWebPort, labWebPort, extra)
 }
 
 // newVRRPLab builds the namespaces, starts the web servers and both vigil nodes, and waits for
 // one of them to be master and serve.
-func newVRRPLab(t *testing.T) *vrrpLab {
+func newVRRPLab(t *testing.T) *vrrpLab { return newVRRPLabWith(t, "userspace") }
+
+// newVRRPLabWith is newVRRPLab with the nodes on another data plane.
+func newVRRPLabWith(t *testing.T, dataplane string) *vrrpLab {
 	testenv.RequireRoot(t)
 	l := &vrrpLab{t: t, bin: buildVigil(t)}
 	l.lan = testenv.NewNamespace(t, "lan")
@@ -164,8 +173,11 @@ func newVRRPLab(t *testing.T) *vrrpLab {
 	for i, name := range []string{"lb1", "lb2"} {
 		n := &vigilNode{name: name, addr: fmt.Sprintf("192.0.2.%d", i+1)}
 		n.ns = attach(name, "p"+name, n.addr+"/24")
+		if dataplane != "userspace" {
+			n.ns.Forwarding(t) // the kernel data planes forward, as a load balancer's host must
+		}
 		n.conf = filepath.Join(t.TempDir(), name+".conf")
-		if err := os.WriteFile(n.conf, []byte(nodeConfig(name, "")), 0o644); err != nil {
+		if err := os.WriteFile(n.conf, []byte(nodeConfigWith(name, dataplane, "")), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		n.http = nsHTTPClient(n.ns, 2*time.Second)
