@@ -147,7 +147,9 @@ func (h *Host) HasRoute(r Route) (bool, error) {
 	if want.Table == 0 {
 		want.Table = unix.RT_TABLE_MAIN
 	}
-	list, err := h.h.RouteListFiltered(want.Family, &netlink.Route{Table: want.Table}, netlink.RT_FILTER_TABLE)
+	list, err := dumpAgain(func() ([]netlink.Route, error) {
+		return h.h.RouteListFiltered(want.Family, &netlink.Route{Table: want.Table}, netlink.RT_FILTER_TABLE)
+	})
 	if err != nil {
 		return false, fmt.Errorf("netif: read table %d for route %s: %w", want.Table, r, err)
 	}

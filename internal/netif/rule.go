@@ -250,7 +250,7 @@ func (h *Host) HasRule(r Rule) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	list, err := h.h.RuleList(want.Family)
+	list, err := dumpAgain(func() ([]netlink.Rule, error) { return h.h.RuleList(want.Family) })
 	if err != nil {
 		return false, fmt.Errorf("netif: read rules for %s: %w", r, err)
 	}
