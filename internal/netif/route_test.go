@@ -24,11 +24,7 @@ func TestHasRouteFindsTheRouteAsInstalled(t *testing.T) {
 
 	p := netip.MustParsePrefix
 	a := netip.MustParseAddr
-	routes := []struct {
-		name  string
-		r     Route
-		other Route // differs in one attribute: never found
-	}{
+	routes := []readBackCase[Route]{
 		{"via", Route{Dst: p("198.51.100.0/25"), Via: a("192.0.2.254"), Dev: "eth0"},
 			Route{Dst: p("198.51.100.0/25"), Via: a("192.0.2.253"), Dev: "eth0"}},
 		{"src and metric", Route{Dst: p("198.51.100.128/25"), Src: a("192.0.2.1"), Dev: "eth0", Scope: unix.RT_SCOPE_LINK, Metric: 7},
@@ -42,35 +38,14 @@ func TestHasRouteFindsTheRouteAsInstalled(t *testing.T) {
 		{"IPv6 blackhole", Route{Dst: p("2001:db8:2::/48"), Type: unix.RTN_BLACKHOLE},
 			Route{Dst: p("2001:db8:2::/64"), Type: unix.RTN_BLACKHOLE}},
 	}
-	has := func(r Route) bool {
-		t.Helper()
-		ok, err := h.HasRoute(r)
-		if err != nil {
-			t.Fatalf("HasRoute(%s): %v", r, err)
-		}
-		return ok
-	}
-	for _, tc := range routes {
-		if has(tc.r) {
-			t.Errorf("%s: %s found before it was added", tc.name, tc.r)
-		}
-		if err := h.AddRoute(tc.r); err != nil {
-			t.Fatalf("%s: %v", tc.name, err)
-		}
-	}
-	for _, tc := range routes {
-		if !has(tc.r) {
-			t.Errorf("%s: %s not found after AddRoute:\n%s", tc.name, tc.r, ns.Run(t, "ip", "route", "show", "table", "all"))
-		}
-		if has(tc.other) {
-			t.Errorf("%s: %+v found, but only %+v is installed", tc.name, tc.other, tc.r)
-		}
-	}
+	checkReadBack(t, routes, h.HasRoute, h.AddRoute, func() string { return ns.Run(t, "ip", "route", "show", "table", "all") })
 	// Behind vigil's back: one route deleted, one replaced by another with the same key.
 	ns.Run(t, "ip", "route", "del", "203.0.113.0/24")
 	ns.Run(t, "ip", "route", "replace", "198.51.100.0/25", "via", "192.0.2.253", "dev", "eth0")
-	if has(routes[2].r) || has(routes[0].r) {
-		t.Errorf("a deleted or replaced route still found:\n%s", ns.Run(t, "ip", "route", "show"))
+	for _, gone := range []Route{routes[2].entry, routes[0].entry} {
+		if ok, err := h.HasRoute(gone); ok || err != nil {
+			t.Errorf("%+v deleted or replaced behind vigil's back: found %v, error %v", gone, ok, err)
+		}
 	}
 	if _, err := h.HasRoute(Route{Dst: p("198.51.100.0/24"), Dev: "eth9"}); err == nil {
 		t.Error("HasRoute through a missing interface: no error")

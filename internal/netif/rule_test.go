@@ -121,11 +121,7 @@ func TestHasRuleFindsTheRuleAsInstalled(t *testing.T) {
 	}
 	defer h.Close()
 	p := netip.MustParsePrefix
-	rules := []struct {
-		name  string
-		r     Rule
-		other Rule
-	}{
+	rules := []readBackCase[Rule]{
 		{"from, fwmark and table", Rule{From: p("192.0.2.0/24"), HasMark: true, Mark: 0x10, HasPriority: true, Priority: 100,
 			Action: unix.FR_ACT_TO_TBL, Table: 7},
 			Rule{From: p("192.0.2.0/24"), HasMark: true, Mark: 0x10, HasMask: true, Mask: 0xff, HasPriority: true, Priority: 100,
@@ -145,33 +141,9 @@ func TestHasRuleFindsTheRuleAsInstalled(t *testing.T) {
 		{"IPv6 unreachable", Rule{Family: unix.AF_INET6, HasPriority: true, Priority: 104, Action: unix.FR_ACT_UNREACHABLE},
 			Rule{Family: unix.AF_INET6, HasPriority: true, Priority: 104, Action: unix.FR_ACT_TO_TBL, Table: 7}},
 	}
-	has := func(r Rule) bool {
-		t.Helper()
-		ok, err := h.HasRule(r)
-		if err != nil {
-			t.Fatalf("HasRule(%s): %v", r, err)
-		}
-		return ok
-	}
-	for _, tc := range rules {
-		if has(tc.r) {
-			t.Errorf("%s: %s found before it was added", tc.name, tc.r)
-		}
-		if err := h.AddRule(tc.r); err != nil {
-			t.Fatalf("%s: %v", tc.name, err)
-		}
-	}
-	show := func() string { return ns.Run(t, "ip", "rule", "show") + ns.Run(t, "ip", "-6", "rule", "show") }
-	for _, tc := range rules {
-		if !has(tc.r) {
-			t.Errorf("%s: %s not found after AddRule:\n%s", tc.name, tc.r, show())
-		}
-		if has(tc.other) {
-			t.Errorf("%s: %s found, but only %s is installed", tc.name, tc.other, tc.r)
-		}
-	}
+	checkReadBack(t, rules, h.HasRule, h.AddRule, func() string { return ns.Run(t, "ip", "rule", "show") + ns.Run(t, "ip", "-6", "rule", "show") })
 	ns.Run(t, "ip", "rule", "del", "pref", "102")
-	if has(rules[3].r) {
-		t.Errorf("a rule deleted behind vigil's back still found:\n%s", show())
+	if ok, err := h.HasRule(rules[3].entry); ok || err != nil {
+		t.Errorf("a rule deleted behind vigil's back: found %v, error %v", ok, err)
 	}
 }
