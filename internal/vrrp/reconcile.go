@@ -22,9 +22,10 @@ import (
 // So while an instance is MASTER it reads back what it holds every ReconcileInterval, and at
 // once when the Manager hears the kernel drop one of its addresses, routes or rules, and puts
 // back what is missing. A re-added address is announced again as on takeover, since neighbours
-// may have learned another MAC for it meanwhile. Entries with no_track are left alone until the
-// next takeover, as Keepalived leaves them. (For the others Keepalived leaves MASTER and comes
-// back; vigil repairs in place, with no election and no gap.)
+// may have learned another MAC for it meanwhile. Entries Keepalived does not track (no_track,
+// and a route that names no interface) are left alone until the next takeover, as Keepalived
+// leaves them. (Over the others Keepalived leaves MASTER and comes back; vigil repairs in place,
+// with no election and no gap.)
 //
 // The read-back runs on the instance's goroutine, so it never races a state change: a backup or
 // faulted instance never adds anything. A repair that fails (the interface is down or gone) is
