@@ -158,7 +158,7 @@ func (h *Host) Addresses(link string) ([]LinkAddr, error) {
 	if err != nil {
 		return nil, err
 	}
-	list, err := h.h.AddrList(l, netlink.FAMILY_ALL)
+	list, err := dumpAgain(func() ([]netlink.Addr, error) { return h.h.AddrList(l, netlink.FAMILY_ALL) })
 	if err != nil {
 		return nil, fmt.Errorf("netif: list addresses of %q: %w", link, err)
 	}

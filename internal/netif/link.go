@@ -46,46 +46,16 @@ func Interface(name string) (*net.Interface, error) {
 // network namespace until ctx ends, starting with the current state of every link. It returns
 // when ctx ends or the netlink subscription fails.
 func WatchLinks(ctx context.Context, fn func(LinkState)) error {
-	ch := make(chan netlink.LinkUpdate, 64)
-	done := make(chan struct{})
-	errc := make(chan error, 1)
-	err := netlink.LinkSubscribeWithOptions(ch, done, netlink.LinkSubscribeOptions{
-		ListExisting: true,
-		ErrorCallback: func(err error) {
-			select {
-			case errc <- err:
-			default:
-			}
-		},
-	})
-	if err != nil {
-		close(done)
-		return fmt.Errorf("netif: subscribe to link changes: %w", err)
+	subscribe := func(ch chan<- netlink.LinkUpdate, done <-chan struct{}, onErr func(error)) error {
+		return netlink.LinkSubscribeWithOptions(ch, done, netlink.LinkSubscribeOptions{ListExisting: true, ErrorCallback: onErr})
 	}
-	// Closing done closes the socket; the library's reader then closes ch. Waiting for that
-	// means no goroutine outlives the call.
-	defer func() {
-		close(done)
-		for range ch {
-		}
-	}()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case err := <-errc:
-			return fmt.Errorf("netif: link changes: %w", err)
-		case u, ok := <-ch:
-			if !ok {
-				return fmt.Errorf("netif: link change subscription closed")
-			}
-			if u.Link == nil || u.Header.Type == unix.RTM_DELLINK {
-				if u.Link != nil {
-					fn(LinkState{Name: u.Link.Attrs().Name, Index: u.Link.Attrs().Index})
-				}
-				continue
-			}
+	return watch(ctx, "link changes", subscribe, func(u netlink.LinkUpdate) {
+		switch {
+		case u.Link == nil:
+		case u.Header.Type == unix.RTM_DELLINK:
+			fn(LinkState{Name: u.Link.Attrs().Name, Index: u.Link.Attrs().Index})
+		default:
 			fn(linkState(u.Link))
 		}
-	}
+	})
 }

@@ -134,3 +134,39 @@ func (h *Host) DeleteRoute(r Route) error {
 	}
 	return nil
 }
+
+// HasRoute reports whether r is in its table as AddRoute puts it: the same destination, type,
+// gateway, source and metric, through r's interface if it names one (the kernel picks one
+// otherwise), and with r's scope for IPv4 (the kernel keeps IPv6 routes at global scope). It
+// reads the whole table, so it is for the few routes VRRP installs, not for bulk checks.
+func (h *Host) HasRoute(r Route) (bool, error) {
+	want, err := h.toNLRoute(r)
+	if err != nil {
+		return false, err
+	}
+	if want.Table == 0 {
+		want.Table = unix.RT_TABLE_MAIN
+	}
+	list, err := dumpAgain(func() ([]netlink.Route, error) {
+		return h.h.RouteListFiltered(want.Family, &netlink.Route{Table: want.Table}, netlink.RT_FILTER_TABLE)
+	})
+	if err != nil {
+		return false, fmt.Errorf("netif: read table %d for route %s: %w", want.Table, r, err)
+	}
+	metric := want.Priority
+	if want.Family == netlink.FAMILY_V6 && metric == 0 {
+		metric = 1024 // what the kernel gives an IPv6 route without one
+	}
+	for _, got := range list {
+		dst, ok := routeDst(got.Dst, got.Family)
+		switch {
+		case !ok || dst != r.Dst.Masked() || got.Type != want.Type || got.Priority != metric:
+		case !got.Gw.Equal(want.Gw) || !got.Src.Equal(want.Src):
+		case want.LinkIndex != 0 && got.LinkIndex != want.LinkIndex:
+		case want.Family == netlink.FAMILY_V4 && got.Scope != want.Scope:
+		default:
+			return true, nil
+		}
+	}
+	return false, nil
+}

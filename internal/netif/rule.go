@@ -240,3 +240,71 @@ func (h *Host) DeleteRule(r Rule) error {
 	}
 	return nil
 }
+
+// HasRule reports whether r is installed: a rule of r's family with its selectors, its action
+// and, when it has one, its preference. The netlink library does not read back the action of a
+// rule without a table or a goto, so a blackhole, unreachable, prohibit or nop rule matches
+// any of those four with the same selectors.
+func (h *Host) HasRule(r Rule) (bool, error) {
+	want, err := r.toNLRule()
+	if err != nil {
+		return false, err
+	}
+	list, err := dumpAgain(func() ([]netlink.Rule, error) { return h.h.RuleList(want.Family) })
+	if err != nil {
+		return false, fmt.Errorf("netif: read rules for %s: %w", r, err)
+	}
+	for _, got := range list {
+		if sameRule(want, &got, r.HasPriority) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// sameRule compares a rule as toNLRule sends it with one as the kernel lists it.
+func sameRule(want, got *netlink.Rule, byPriority bool) bool {
+	// The kernel takes a mark without a mask as the whole mark.
+	wantMask := uint32(0)
+	if want.Mask != nil {
+		wantMask = *want.Mask
+	} else if want.Mark != 0 {
+		wantMask = 0xffffffff
+	}
+	gotMask := uint32(0)
+	if got.Mask != nil {
+		gotMask = *got.Mask
+	}
+	switch {
+	case byPriority && got.Priority != want.Priority:
+	case !samePrefix(got.Src, want.Src) || !samePrefix(got.Dst, want.Dst) || got.Invert != want.Invert:
+	case got.IifName != want.IifName || got.OifName != want.OifName || got.Tos != want.Tos:
+	case got.Mark != want.Mark || gotMask != wantMask:
+	case got.Table != want.Table || got.Goto != want.Goto || got.Flow != want.Flow:
+	case got.SuppressPrefixlen != want.SuppressPrefixlen || got.SuppressIfgroup != want.SuppressIfgroup:
+	case got.IPProto != want.IPProto || got.Protocol != want.Protocol:
+	case !sameRange(got.Sport, want.Sport) || !sameRange(got.Dport, want.Dport) || !sameRange(got.UIDRange, want.UIDRange):
+	default:
+		return true
+	}
+	return false
+}
+
+// samePrefix compares two rule selectors; nil and a zero-length prefix both match all.
+func samePrefix(a, b *net.IPNet) bool {
+	ones := func(n *net.IPNet) int {
+		if n == nil {
+			return 0
+		}
+		o, _ := n.Mask.Size()
+		return o
+	}
+	if ones(a) == 0 || ones(b) == 0 {
+		return ones(a) == ones(b)
+	}
+	return ones(a) == ones(b) && a.IP.Equal(b.IP)
+}
+
+func sameRange[R netlink.RulePortRange | netlink.RuleUIDRange](a, b *R) bool {
+	return a == nil && b == nil || a != nil && b != nil && *a == *b
+}

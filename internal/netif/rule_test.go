@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/vigil-lb/vigil/internal/netif/netiftest"
+	"github.com/vigil-lb/vigil/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -107,5 +108,42 @@ func TestRulesComeAndGoWithTheirSelectors(t *testing.T) {
 		if strings.Count(out, want) != 2 {
 			t.Errorf("ip rule lacks the kernel's %q for both families:\n%s", want, out)
 		}
+	}
+}
+
+// HasRule finds a rule as AddRule put it, with or without a preference, and not one that
+// differs in a selector, the preference or the table.
+func TestHasRuleFindsTheRuleAsInstalled(t *testing.T) {
+	ns := testenv.NewNamespace(t, "hu")
+	h, err := OpenNamespace(ns.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	p := netip.MustParsePrefix
+	rules := []readBackCase[Rule]{
+		{"from, fwmark and table", Rule{From: p("192.0.2.0/24"), HasMark: true, Mark: 0x10, HasPriority: true, Priority: 100,
+			Action: unix.FR_ACT_TO_TBL, Table: 7},
+			Rule{From: p("192.0.2.0/24"), HasMark: true, Mark: 0x10, HasMask: true, Mask: 0xff, HasPriority: true, Priority: 100,
+				Action: unix.FR_ACT_TO_TBL, Table: 7}},
+		{"big table, ports and uid range", Rule{To: p("198.51.100.0/24"), IPProto: unix.IPPROTO_TCP, Dport: [2]uint16{80, 80},
+			HasUIDRange: true, UIDRange: [2]uint32{1000, 1999}, HasPriority: true, Priority: 101, Action: unix.FR_ACT_TO_TBL, Table: 1000},
+			Rule{To: p("198.51.100.0/24"), IPProto: unix.IPPROTO_TCP, Dport: [2]uint16{80, 81},
+				HasUIDRange: true, UIDRange: [2]uint32{1000, 1999}, HasPriority: true, Priority: 101, Action: unix.FR_ACT_TO_TBL, Table: 1000}},
+		{"no preference", Rule{From: p("203.0.113.0/24"), Invert: true, Action: unix.FR_ACT_TO_TBL, Table: 8},
+			Rule{From: p("203.0.113.0/24"), Action: unix.FR_ACT_TO_TBL, Table: 8}},
+		{"goto", Rule{HasPriority: true, Priority: 102, IIF: "lo", Action: unix.FR_ACT_GOTO, Goto: 200},
+			Rule{HasPriority: true, Priority: 103, IIF: "lo", Action: unix.FR_ACT_GOTO, Goto: 200}},
+		{"IPv6 suppressor", Rule{From: p("2001:db8::/32"), HasPriority: true, Priority: 100, Action: unix.FR_ACT_TO_TBL, Table: 7,
+			HasSuppressPrefixlen: true, SuppressPrefixlen: 0},
+			Rule{From: p("2001:db8::/32"), HasPriority: true, Priority: 100, Action: unix.FR_ACT_TO_TBL, Table: 9,
+				HasSuppressPrefixlen: true, SuppressPrefixlen: 0}},
+		{"IPv6 unreachable", Rule{Family: unix.AF_INET6, HasPriority: true, Priority: 104, Action: unix.FR_ACT_UNREACHABLE},
+			Rule{Family: unix.AF_INET6, HasPriority: true, Priority: 104, Action: unix.FR_ACT_TO_TBL, Table: 7}},
+	}
+	checkReadBack(t, rules, h.HasRule, h.AddRule, func() string { return ns.Run(t, "ip", "rule", "show") + ns.Run(t, "ip", "-6", "rule", "show") })
+	ns.Run(t, "ip", "rule", "del", "pref", "102")
+	if ok, err := h.HasRule(rules[3].entry); ok || err != nil {
+		t.Errorf("a rule deleted behind vigil's back: found %v, error %v", ok, err)
 	}
 }

@@ -2,7 +2,6 @@ package netif
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
 
 	"github.com/vishvananda/netlink"
@@ -20,42 +19,12 @@ type AddrChange struct {
 // until ctx ends. It returns nil when ctx ends, or an error when the netlink subscription
 // fails. fn runs on the watcher's goroutine and must not block for long.
 func WatchAddresses(ctx context.Context, fn func(AddrChange)) error {
-	ch := make(chan netlink.AddrUpdate, 64)
-	done := make(chan struct{})
-	errc := make(chan error, 1)
-	err := netlink.AddrSubscribeWithOptions(ch, done, netlink.AddrSubscribeOptions{
-		ErrorCallback: func(err error) {
-			select {
-			case errc <- err:
-			default:
-			}
-		},
-	})
-	if err != nil {
-		close(done)
-		return fmt.Errorf("netif: subscribe to address changes: %w", err)
+	subscribe := func(ch chan<- netlink.AddrUpdate, done <-chan struct{}, onErr func(error)) error {
+		return netlink.AddrSubscribeWithOptions(ch, done, netlink.AddrSubscribeOptions{ErrorCallback: onErr})
 	}
-	// As in WatchLinks: closing done closes the socket and the library's reader closes ch.
-	defer func() {
-		close(done)
-		for range ch {
-		}
-	}()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case err := <-errc:
-			return fmt.Errorf("netif: address changes: %w", err)
-		case u, ok := <-ch:
-			if !ok {
-				return fmt.Errorf("netif: address change subscription closed")
-			}
-			ip, ok := netip.AddrFromSlice(u.LinkAddress.IP)
-			if !ok {
-				continue
-			}
+	return watch(ctx, "address changes", subscribe, func(u netlink.AddrUpdate) {
+		if ip, ok := netip.AddrFromSlice(u.LinkAddress.IP); ok {
 			fn(AddrChange{Addr: ip.Unmap(), LinkIndex: u.LinkIndex, Added: u.NewAddr})
 		}
-	}
+	})
 }

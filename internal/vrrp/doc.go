@@ -39,6 +39,19 @@
 // scripts in place; a master keeps the addresses that stay and advertises at once, without a
 // priority 0 resignation. Only a changed identity restarts an instance.
 //
+// A master's kernel state is read back, not assumed (reconcile.go): while MASTER an instance
+// reads back its virtual addresses (virtual_ipaddress and virtual_ipaddress_excluded), routes
+// and rules every ManagerOptions.ReconcileInterval (DefaultReconcileInterval, 2 s, when 0) and
+// at once when the Manager's watchers (netif.WatchAddresses, WatchRoutes, WatchRules: one each
+// for all instances) see the kernel drop one, and puts back what is missing, announcing a
+// re-added address again. The repair runs on the instance's goroutine, so a backup never adds
+// anything. Each repair is counted (InstanceStatus.Repairs), logged and reported
+// (ManagerOptions.OnRepair); what cannot be put back is named with the reason in
+// InstanceStatus.NotInPlace, reported once per distinct error and retried at the interval.
+// Entries Keepalived does not track (no_track, or a route without an interface) are left
+// alone until the next takeover; where Keepalived leaves MASTER over a tracked entry that went
+// away, vigil repairs it in place.
+//
 // Every instance and sync group state change (and MASTER_RX_LOWER_PRI, and with
 // notify_priority_changes MASTER_PRIORITY/BACKUP_PRIORITY) is written to global_defs
 // notify_fifo and vrrp_notify_fifo in Keepalived's line format; their notify_fifo_script runs

@@ -37,6 +37,12 @@ type InstanceStatus struct {
 	Dropped map[string]uint64 `json:"dropped,omitempty"`
 	// Error is the last error that kept the instance from running (socket, address), if any.
 	Error string `json:"error,omitempty"`
+	// Repairs counts the virtual addresses, routes and rules this instance found missing while
+	// master and put back (reconcile.go).
+	Repairs uint64 `json:"repairs"`
+	// NotInPlace is empty while a master holds everything it should; otherwise it names what is
+	// missing and why it could not be put back ("address 192.0.2.100/24 dev eth1: ...; ...").
+	NotInPlace string `json:"not_in_place,omitempty"`
 }
 
 // Event is a state change of an instance.
@@ -70,6 +76,10 @@ type instance struct {
 	onEvent func(Event)
 	host    *netif.Host
 
+	// interval is how often a master reads back its kernel state; onRepair hears each repair.
+	interval time.Duration
+	onRepair func(Repair)
+
 	// fifos are the Manager's notify fifos (nil before Run and after it).
 	fifos *atomic.Pointer[fifoSet]
 
@@ -97,6 +107,7 @@ type instance struct {
 	tracks chan trackUpdate
 	sync   chan bool // true: a sync group member is in fault; false: no longer
 	linkUp chan string
+	drift  chan struct{} // the kernel dropped something a master may hold (suspectDrift)
 
 	counters    packet.Counters
 	ahSeq       packet.AHSeq
@@ -118,6 +129,7 @@ type instance struct {
 	garpDone   chan struct{}
 	notifyQ    chan notifyJob
 	vmac       vmacState
+	recon      reconcileState
 }
 
 type trackEffect struct {
@@ -145,7 +157,9 @@ func newInstance(s *spec, o ManagerOptions, host *netif.Host, user *notify.User)
 		force:   make(chan fsm.State, 64),
 		update:  make(chan *spec, 1),
 		linkUp:  make(chan string, 16),
+		drift:   make(chan struct{}, 1),
 	}
+	in.interval, in.onRepair = o.ReconcileInterval, o.OnRepair
 	vips := make([]netip.Prefix, 0, len(s.vips))
 	for _, v := range s.vips {
 		vips = append(vips, v.Prefix)
@@ -242,6 +256,9 @@ func (in *instance) run(ctx context.Context, initial map[string]trackUpdate) {
 	timer := in.clk.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
+	in.recon = reconcileState{timer: in.clk.NewTimer(time.Hour), failing: map[string]string{}}
+	in.recon.timer.Stop()
+	defer in.recon.timer.Stop()
 	var apply func(r fsm.Result)
 	apply = func(r fsm.Result) {
 		in.apply(ctx, r)
@@ -297,6 +314,10 @@ func (in *instance) run(ctx context.Context, initial map[string]trackUpdate) {
 			}
 		case name := <-in.linkUp:
 			in.restore(ctx, name)
+		case <-in.recon.timer.C():
+			in.reconcile(ctx)
+		case <-in.drift:
+			in.driftSuspected(ctx)
 		case ns := <-in.update:
 			in.reconfigure(ctx, ns, apply)
 		}
@@ -606,6 +627,8 @@ func (in *instance) addVIPs(ctx context.Context) {
 	}
 	in.installRules(in.conf().rules)
 	in.startGARP(ctx, in.conf().garp)
+	// Read back at once what was just added: NotInPlace then tells at once what could not be.
+	in.armReconcile(0)
 }
 
 // restore puts back a master's addresses and routes on a link that came back up: the kernel
@@ -636,6 +659,7 @@ func (in *instance) linkCameUp(name string) {
 }
 
 func (in *instance) removeVIPs() {
+	in.stopReconcile()
 	in.stopGARP()
 	in.uninstallRules(in.conf().rules)
 	for _, r := range in.conf().routes {

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/vigil-lb/vigil/internal/clock"
 	"github.com/vigil-lb/vigil/internal/config"
@@ -33,6 +34,14 @@ type ManagerOptions struct {
 	// RealtimePriority is vrrp_rt_priority: 1-99 makes the process's threads SCHED_RR at that
 	// priority while Run runs (see rt.go); 0 does not.
 	RealtimePriority int
+	// ReconcileInterval is how often a master reads back its virtual addresses, routes and
+	// rules and puts back what is missing (reconcile.go); 0 is DefaultReconcileInterval. The
+	// kernel's change events make it read back at once in between.
+	ReconcileInterval time.Duration
+	// OnRepair, if set, is called with every virtual address, route or rule a master put back,
+	// and with every new reason one could not be, from the instance's goroutine: it must not
+	// block.
+	OnRepair func(Repair)
 }
 
 // Manager runs the vrrp_instances of a configuration in the process's network namespace.
@@ -60,6 +69,9 @@ type Manager struct {
 	poolWake    chan struct{}
 	wg          sync.WaitGroup
 	rt          realtimeThreads // vrrp_rt_priority
+	// timerOnly leaves the kernel's change events unwatched: masters read back on their timer
+	// only. For tests of the periodic read-back.
+	timerOnly bool
 }
 
 type runningInst struct {
@@ -82,6 +94,9 @@ func NewManager(cfg *config.Config, opts ManagerOptions) (*Manager, error) {
 	}
 	if opts.Clock == nil {
 		opts.Clock = clock.Real()
+	}
+	if opts.ReconcileInterval <= 0 {
+		opts.ReconcileInterval = DefaultReconcileInterval
 	}
 	host, err := netif.Open()
 	if err != nil {
@@ -173,6 +188,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		defer m.wg.Done()
 		m.keepRealtime(ctx)
 	}()
+	m.watchDrift(ctx)
 	linkDone := make(chan struct{})
 	go func() {
 		defer close(linkDone)

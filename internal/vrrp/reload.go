@@ -87,6 +87,7 @@ func (in *instance) reconfigure(ctx context.Context, ns *spec, apply func(fsm.Re
 	in.log.Info("vrrp configuration reloaded in place", "state", in.m.State().String(), "priority", int(in.m.Priority()))
 	if in.m.State() == fsm.Master {
 		in.swapVIPs(ctx, old, ns)
+		in.armReconcile(0)
 	}
 	vips := make([]netip.Prefix, 0, len(ns.vips))
 	for _, v := range ns.vips {

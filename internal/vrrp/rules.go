@@ -21,6 +21,9 @@ func (s *spec) addRules(v *config.VRRPInstance) error {
 			return fmt.Errorf("vrrp %s: %s: virtual_rules: %w", v.Name, r.Pos, err)
 		}
 		s.rules = append(s.rules, nr)
+		if !r.NoTrack {
+			s.held.rules = append(s.held.rules, nr)
+		}
 	}
 	return nil
 }
@@ -221,8 +224,8 @@ func toRule(r *config.VirtualRule, static bool) (netif.Rule, error) {
 				out.Dport = pr
 			}
 		case "no_track":
-			// vigil does not watch for a rule deleted behind its back, so there is nothing
-			// to turn off.
+			// config.VirtualRule.NoTrack has it: a master does not put the rule back
+			// (reconcile.go).
 		case "track_group":
 			if !static {
 				return out, fmt.Errorf("track_group is only for static_rules")

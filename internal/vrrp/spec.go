@@ -32,6 +32,7 @@ type spec struct {
 	vips       []netif.Address // virtual_ipaddress then virtual_ipaddress_excluded
 	routes     []netif.Route   // virtual_routes
 	rules      []netif.Rule    // virtual_rules
+	held       heldSpec        // the vips, routes and rules without no_track (reconcile.go)
 	advVIPs    []netip.Addr    // the addresses the adverts carry
 	vmac       *vmacSpec       // use_vmac; nil without
 	garp       garpSpec
@@ -177,17 +178,24 @@ func newSpec(c *config.Config, v *config.VRRPInstance) (*spec, error) {
 		s.dsts = []netip.Addr{v.McastDstIP}
 		s.ttl = packet.HopLimit
 	}
+	untracked := map[int]bool{} // indexes in s.vips
 	for _, list := range [][]*config.VirtualIP{v.VirtualIPAddresses, v.VirtualIPAddressesExcluded} {
 		for _, vip := range list {
 			a, err := toAddress(vip, v.Interface)
 			if err != nil {
 				return nil, fmt.Errorf("vrrp %s: %s: %w", v.Name, vip.Pos, err)
 			}
+			untracked[len(s.vips)] = vip.NoTrack
 			s.vips = append(s.vips, a)
 		}
 	}
 	if err := s.applyVMAC(c, v); err != nil {
 		return nil, err
+	}
+	for i, a := range s.vips { // after applyVMAC, which may move them to the VMAC
+		if !untracked[i] {
+			s.held.vips = append(s.held.vips, a)
+		}
 	}
 	for _, r := range v.VirtualRoutes {
 		nr, err := toRoute(r, s.ipv6)
@@ -195,6 +203,9 @@ func newSpec(c *config.Config, v *config.VRRPInstance) (*spec, error) {
 			return nil, fmt.Errorf("vrrp %s: %s: virtual_routes: %w", v.Name, r.Pos, err)
 		}
 		s.routes = append(s.routes, nr)
+		if !r.NoTrack {
+			s.held.routes = append(s.held.routes, nr)
+		}
 	}
 	if err := s.addRules(v); err != nil {
 		return nil, err

@@ -274,10 +274,14 @@ func TestMasterRestoresIPv6AddressesAfterALinkFlap(t *testing.T) {
 	waitFor(t, 10*time.Second, "A master with both addresses", func() bool {
 		return a.state("VI_6") == "MASTER" && hasAddr(t, nsA, "eth0", vip) && hasAddr(t, nsA, "eth1", other)
 	})
-	// The kernel drops IPv6 addresses of a link that goes down; the master puts them back
-	// when it comes up.
+	// The kernel drops IPv6 addresses of a link that goes down; the master hears it and puts
+	// them back at once (the kernel takes an address on a link that is down), so they are
+	// there when the link comes up.
 	netiftest.Run(t, "ip", "-n", nsA, "link", "set", "eth1", "down")
-	waitFor(t, 2*time.Second, "the kernel dropping the address on eth1", func() bool { return !hasAddr(t, nsA, "eth1", other) })
+	waitFor(t, 3*time.Second, "the address dropped by the kernel and put back", func() bool {
+		st, _ := a.instance("VI_6")
+		return st.Repairs == 1 && hasAddr(t, nsA, "eth1", other)
+	})
 	netiftest.Run(t, "ip", "-n", nsA, "link", "set", "eth1", "up")
 	waitFor(t, 3*time.Second, "the address back on eth1", func() bool { return hasAddr(t, nsA, "eth1", other) })
 	if s := a.state("VI_6"); s != "MASTER" {

@@ -61,7 +61,7 @@ func helperMain(path, statusPath string) int {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	events := make(chan struct{}, 1)
-	m, err := NewManager(cfg, ManagerOptions{
+	opts := ManagerOptions{
 		Logger: log,
 		Runner: notify.NewRunner(notify.RunnerOptions{Logger: log}),
 		OnEvent: func(Event) {
@@ -70,11 +70,18 @@ func helperMain(path, statusPath string) int {
 			default:
 			}
 		},
-	})
+	}
+	timerOnly, err := reconcileOptions(path, &opts, statusPath+".repairs")
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "helper: %v\n", err)
 		return 2
 	}
+	m, err := NewManager(cfg, opts)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "helper: %v\n", err)
+		return 2
+	}
+	m.timerOnly = timerOnly
 	waitChecker, err := startChecker(ctx, path, cfg, m, log)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "helper: checker half: %v\n", err)
