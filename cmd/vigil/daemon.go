@@ -134,6 +134,12 @@ func serve(o options, cfg *config.Config, startup *startupLog, log *slog.Logger,
 					h.checker.VRRPStateChanged(ev.Instance, ev.From.String(), ev.To.String(), ev.Priority)
 				}
 			},
+			ReconcileInterval: cfg.Global.ReconcileInterval.D(),
+			OnRepair: func(r vrrp.Repair) {
+				if h.checker != nil {
+					h.checker.VRRPRepaired(r.Instance, r.Drift, r.Err)
+				}
+			},
 		})
 		if err != nil {
 			startup.fail("cannot start VRRP", "err", err)
@@ -358,7 +364,10 @@ func vrrpStatus(in []vrrp.InstanceStatus) []status.VRRPInstance {
 	out := make([]status.VRRPInstance, 0, len(in))
 	for _, s := range in {
 		vi := status.VRRPInstance{Name: s.Name, Interface: s.Interface, VRID: s.VRID, State: s.State, Priority: s.Priority,
-			EffectivePriority: s.EffectivePriority, Transitions: s.Transitions, Since: s.Since}
+			EffectivePriority: s.EffectivePriority, Transitions: s.Transitions, Since: s.Since, Repairs: s.Repairs}
+		if s.NotInPlace != "" {
+			vi.Problem = "not in place: " + s.NotInPlace
+		}
 		if s.MasterAddr.IsValid() {
 			vi.MasterAddress = s.MasterAddr.String()
 		}

@@ -278,3 +278,15 @@ func (d *Daemon) RecordReload(outcome, reason string) {
 	d.lastReload = &status.Reload{At: d.clk.Now(), Outcome: outcome, Reason: reason}
 	d.mu.Unlock()
 }
+
+// VRRPRepaired records a repair the VRRP half made (or could not make) to a master's
+// addresses, routes or rules: counted, and published on the event stream. The VRRP half logs
+// it itself. It does not block.
+func (d *Daemon) VRRPRepaired(instance, drift string, err error) {
+	outcome, msg := "repaired", drift+": repaired"
+	if err != nil {
+		outcome, msg = "failed", drift+": not repaired: "+err.Error()
+	}
+	d.metrics.Repairs.WithLabelValues("vrrp", outcome).Inc()
+	d.hub.Publish("repair", instance, msg)
+}

@@ -46,6 +46,8 @@ func (n *vigilNode) vsStatus(port int) (serving bool, why string, ok bool) {
 // vigil's back, the way a bad day would, and requires each change to be put right or shown as
 // not serving, with the address moving to the other node:
 //
+//   - the virtual address deleted from the master (`ip addr del`): put back within the
+//     reconcile interval, three times, each counted as a repair;
 //   - another process holds the port of a tracked virtual server that a reload adds: the
 //     virtual server is not served, says why, and the address moves; once the port is free it
 //     serves again without a reload;
@@ -73,6 +75,29 @@ func TestDriftOnAMasterIsRepairedOrMovesTheAddress(t *testing.T) {
 		c := nodeConfig(name, extra)
 		return strings.Replace(c, fmt.Sprintf("        %s %d TCP\n", labVIP, labVSPort), fmt.Sprintf("        %s %d TCP\n        %s %d TCP\n", labVIP, labVSPort, labVIP, extraPort), 1)
 	}
+
+	t.Run("the virtual address deleted from the master", func(t *testing.T) {
+		master, _ := l.master()
+		for i := range 3 {
+			deleted := time.Now()
+			master.ns.Run(t, "ip", "addr", "del", labVIP+"/24", "dev", "eth0")
+			testenv.WaitFor(t, 2*time.Second, "the address put back on "+master.name, func() bool {
+				return master.lastVIPAdded().After(deleted)
+			})
+			back := master.lastVIPAdded().Sub(deleted)
+			t.Logf("delete %d: the address was back on %s %v after `ip addr del`", i+1, master.name, back.Round(time.Millisecond))
+			if back > time.Second {
+				t.Errorf("the address came back after %v, want within the 0.5 s reconcile interval and a second of slack", back)
+			}
+		}
+		s, err := master.status()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if vi := s.VRRPInstances[0]; vi.State != "MASTER" || vi.Repairs < 3 || vi.Problem != "" {
+			t.Errorf("after the repairs the instance is %s with %d repairs and problem %q, want MASTER, at least 3, none", vi.State, vi.Repairs, vi.Problem)
+		}
+	})
 
 	t.Run("a tracked virtual server's port held by another process", func(t *testing.T) {
 		master, other := l.master()
