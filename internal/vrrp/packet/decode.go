@@ -17,14 +17,23 @@ func Decode(payload []byte, env Envelope) (*Advert, error) {
 
 // Unmarshal parses payload into a, reusing a.Addrs' storage, so a receive
 // loop that keeps one Advert does not allocate. On error a is left in an
-// unspecified state. It checks, in this order: the envelope's addresses, the
-// AH header (protocol 51), header length, version, type, length against the
-// address count, TTL/hop limit, and the checksum. Checks that need the
+// unspecified state. It checks, in this order: the envelope's addresses (and
+// that an IPv6 multicast advert comes from a link-local source), the
+// AH header (protocol 51), header length, version (2 or 3; 3 over IPv6; 2
+// behind AH), type, length against the address count, TTL/hop limit, and the
+// checksum. Checks that need the
 // instance's configuration are Expect.Check's.
 func (a *Advert) Unmarshal(payload []byte, env Envelope) error {
 	ipv6, ok := envFamily(env)
 	if !ok {
 		return fail(ReasonFamily, 0, 0)
+	}
+	// RFC 5798 section 5.1.2.1 (and RFC 9568, which replaces it): an IPv6 advert's source is
+	// the sender's link-local address. Only multicast adverts are held to it: a unicast
+	// peer may be any address (Keepalived's unicast_src_ip is often a global one, and must
+	// be when no interface is configured).
+	if ipv6 && env.Dst.IsMulticast() && !env.Src.IsLinkLocalUnicast() {
+		return fail(ReasonSource, 0, 0)
 	}
 	b := payload
 	a.HasAH = false
@@ -54,8 +63,16 @@ func (a *Advert) Unmarshal(payload []byte, env Envelope) error {
 		return fail(ReasonShort, len(b), headerLen)
 	}
 	version := b[0] >> 4
-	if version != 2 && version != 3 || version == 2 && ipv6 {
+	switch {
+	case version != 2 && version != 3:
 		return fail(ReasonVersion, int(version), 0)
+	case version == 2 && ipv6:
+		return fail(ReasonVersion, 2, 3)
+	case version == 3 && a.HasAH:
+		// AH exists in VRRPv2 only (RFC 2338's authentication type 2), hence over IPv4 only;
+		// Keepalived refuses AH with VRRPv3 in its configuration and counts such a packet
+		// as a version error.
+		return fail(ReasonVersion, 3, 2)
 	}
 	if t := b[0] & 0x0f; t != TypeAdvert {
 		return fail(ReasonType, int(t), TypeAdvert)

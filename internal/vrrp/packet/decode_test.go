@@ -79,6 +79,15 @@ func TestDecodeRejectsEachMalformationWithItsReason(t *testing.T) {
 			func(t *testing.T) []byte { return mustMarshal(t, v6, envV6()) }, ReasonHopLimit},
 		{"MixedFamiliesAreRefused", Envelope{Src: envV4().Src, Dst: GroupIPv6(), HopLimit: 255},
 			func(t *testing.T) []byte { return mustMarshal(t, v2, envV4()) }, ReasonFamily},
+		{"IPv6MulticastFromGlobalSourceIsRefused", Envelope{Src: netip.MustParseAddr("2001:db8::1"), Dst: GroupIPv6(), HopLimit: 255},
+			func(t *testing.T) []byte {
+				env := Envelope{Src: netip.MustParseAddr("2001:db8::1"), Dst: GroupIPv6()}
+				return mustMarshal(t, v6, env) // a checksum right for that source
+			}, ReasonSource},
+		{"IPv6MulticastFromUniqueLocalSourceIsRefused", Envelope{Src: netip.MustParseAddr("fd00::1"), Dst: GroupIPv6(), HopLimit: 255},
+			func(t *testing.T) []byte {
+				return mustMarshal(t, v6, Envelope{Src: netip.MustParseAddr("fd00::1"), Dst: GroupIPv6()})
+			}, ReasonSource},
 		{"InvalidSourceIsRefused", Envelope{Dst: GroupIPv4(), HopLimit: 255},
 			func(t *testing.T) []byte { return mustMarshal(t, v2, envV4()) }, ReasonFamily},
 		{"IPv4MappedSourceIsRefused", Envelope{Src: netip.MustParseAddr("::ffff:192.0.2.1"), Dst: netip.MustParseAddr("::ffff:224.0.0.18"), HopLimit: 255},
@@ -99,6 +108,14 @@ func TestDecodeRejectsEachMalformationWithItsReason(t *testing.T) {
 			}, ReasonAH},
 		{"TruncatedAHIsShort", Envelope{Src: envV4().Src, Dst: envV4().Dst, Protocol: ProtocolAH, HopLimit: 255},
 			func(t *testing.T) []byte { return make([]byte, 20) }, ReasonShort},
+		{"V3BehindAHIsBadVersion", Envelope{Src: envV4().Src, Dst: envV4().Dst, Protocol: ProtocolAH, HopLimit: 255},
+			func(t *testing.T) []byte {
+				env := Envelope{Src: envV4().Src, Dst: envV4().Dst, Protocol: ProtocolAH}
+				b := mustMarshal(t, &Advert{Version: 2, VRID: 7, Priority: 1, Interval: 1, AuthType: AuthAH, Addrs: v2.Addrs}, env)
+				// The same AH header in front of a well-formed VRRPv3 message: AH is
+				// VRRPv2's only.
+				return append(b[:AHLen], mustMarshal(t, v3, envV4())...)
+			}, ReasonVersion},
 		{"AHOverIPv6IsBadAH", Envelope{Src: envV6().Src, Dst: envV6().Dst, Protocol: ProtocolAH, HopLimit: 255},
 			func(t *testing.T) []byte { return mustMarshal(t, v6, envV6()) }, ReasonAH},
 		{"UnknownProtocolIsBadAH", Envelope{Src: envV4().Src, Dst: envV4().Dst, Protocol: 17, HopLimit: 255},
@@ -125,6 +142,16 @@ func TestDecodeSkipsHopLimitCheckForUnicast(t *testing.T) {
 	a := &Advert{Version: 3, VRID: 9, Priority: 50, Interval: 100, Addrs: addrs("192.0.2.100")}
 	if _, err := Decode(mustMarshal(t, a, env), env); err != nil {
 		t.Fatalf("unicast advert with no TTL: %v", err)
+	}
+}
+
+// A unicast peer over IPv6 may use a global address (Keepalived's unicast_src_ip often is one):
+// the link-local rule is for multicast adverts.
+func TestDecodeAcceptsIPv6UnicastFromGlobalSource(t *testing.T) {
+	env := Envelope{Src: netip.MustParseAddr("2001:db8::a"), Dst: netip.MustParseAddr("2001:db8::b"), HopLimit: NoHopLimitCheck}
+	a := &Advert{Version: 3, VRID: 9, Priority: 50, Interval: 100, Addrs: addrs("2001:db8::100")}
+	if _, err := Decode(mustMarshal(t, a, env), env); err != nil {
+		t.Fatalf("unicast IPv6 advert from a global source: %v", err)
 	}
 }
 

@@ -13,6 +13,11 @@
 // covers the IP header that the codec never sees: VerifyAH and SealAH take
 // that header, and AHSeq is the sequence counter (ah.go).
 //
+// Decode also refuses what the protocol forbids although the bytes parse: VRRPv3
+// behind an AH header (AH is VRRPv2's, so IPv4's, only), and an IPv6 multicast
+// advert whose source is not link-local (RFC 5798 section 5.1.2.1, RFC 9568);
+// unicast peers may use any address, as Keepalived's do.
+//
 // Decode never panics and does not allocate when given an Advert whose
 // address slice has room (Unmarshal into a reused Advert). Every refusal is an
 // *Error carrying a Reason; Counters counts refusals per Reason so that an

@@ -16,11 +16,12 @@ const (
 	ReasonNone         Reason = iota // not an error
 	ReasonShort                      // shorter than the header or than its address count implies
 	ReasonLong                       // longer than its address count implies
-	ReasonVersion                    // version is not 2 or 3, or VRRPv2 over IPv6
+	ReasonVersion                    // version is not 2 or 3, VRRPv2 over IPv6, VRRPv3 behind AH, or not the configured one
 	ReasonType                       // type is not 1 (advertisement)
 	ReasonChecksum                   // checksum does not verify
 	ReasonHopLimit                   // IPv4 TTL or IPv6 hop limit is not 255
 	ReasonFamily                     // source or destination address unusable or of mixed families
+	ReasonSource                     // IPv6 multicast advert from a source that is not link-local
 	ReasonAH                         // IPsec AH header malformed or not followed by VRRP
 	ReasonAuthType                   // v2 authentication type unknown or not the configured one
 	ReasonAuthData                   // v2 PASS authentication data differs from the configured one
@@ -39,6 +40,7 @@ var reasonNames = [NumReasons]string{
 	ReasonChecksum:     "bad_checksum",
 	ReasonHopLimit:     "bad_ttl",
 	ReasonFamily:       "bad_address_family",
+	ReasonSource:       "source_not_link_local",
 	ReasonAH:           "bad_ah_header",
 	ReasonAuthType:     "auth_type_mismatch",
 	ReasonAuthData:     "auth_failure",
@@ -78,6 +80,9 @@ func (e *Error) Error() string {
 	case ReasonShort, ReasonLong:
 		return fmt.Sprintf("vrrp packet: %s: %d bytes, want %d", e.Reason, e.Got, e.Want)
 	case ReasonVersion:
+		if e.Want != 0 {
+			return fmt.Sprintf("vrrp packet: version %d, want %d", e.Got, e.Want)
+		}
 		return fmt.Sprintf("vrrp packet: bad version %d", e.Got)
 	case ReasonType:
 		return fmt.Sprintf("vrrp packet: bad type %d, want 1 (advertisement)", e.Got)
@@ -85,6 +90,8 @@ func (e *Error) Error() string {
 		return fmt.Sprintf("vrrp packet: bad checksum %#04x, computed %#04x", e.Got, e.Want)
 	case ReasonHopLimit:
 		return fmt.Sprintf("vrrp packet: TTL/hop limit %d, want 255", e.Got)
+	case ReasonSource:
+		return "vrrp packet: IPv6 multicast advertisement from a source that is not link-local"
 	case ReasonAH:
 		return fmt.Sprintf("vrrp packet: bad IPsec AH header (next header %d, length %d)", e.Got, e.Want)
 	case ReasonAuthType:
