@@ -18,9 +18,12 @@
 // The receive path drops packets from another interface, the instance's own, other VRIDs
 // (uncounted), and, for unicast, senders that are not peers (counted as unknown_peer); it
 // checks the TTL/hop limit from the IP header or control message (multicast only), decodes,
-// and applies packet.Expect; every refusal is counted by packet.Reason and logged at debug
-// with the sender's address. Address count or list mismatches are counted but, as in
-// Keepalived, the advert is still used.
+// and applies packet.Expect; every refusal is counted by packet.Reason (InstanceStatus.Dropped)
+// and logged at debug with the sender's address, at most once per reason and instance a
+// second with the number of refusals left out since the last line (refusal_log.go). Address
+// count or list mismatches are counted but, as in Keepalived, the advert is still used. An
+// IPv6 multicast advert must come from a link-local address (RFC 5798 section 5.1.2.1);
+// unicast peers may be global addresses, as in Keepalived.
 //
 // Tracking (package track and netif.WatchLinks) turns vrrp_script, track_file and
 // track_interface (and the instance's own interface unless dont_track_primary) into

@@ -33,7 +33,9 @@ type InstanceStatus struct {
 	Transitions       int            `json:"transitions"`
 	Since             time.Time      `json:"since,omitzero"`
 	VIPs              []netip.Prefix `json:"vips"`
-	// Dropped counts refused packets by reason (packet.Reason names, plus "unknown_peer").
+	// Dropped counts refused packets by reason (packet.Reason names, plus unknown_peer); a
+	// reason is there once counted. address_count_mismatch and address_list_mismatch are
+	// counted but the advert is used (packet.Reason.Advisory), as Keepalived does.
 	Dropped map[string]uint64 `json:"dropped,omitempty"`
 	// Error is the last error that kept the instance from running (socket, address), if any.
 	Error string `json:"error,omitempty"`
@@ -44,6 +46,10 @@ type InstanceStatus struct {
 	// missing and why it could not be put back ("address 192.0.2.100/24 dev eth1: ...; ...").
 	NotInPlace string `json:"not_in_place,omitempty"`
 }
+
+// reasonUnknownPeer is the drop reason, beside packet.Reason's, of a unicast instance's advert
+// from an address that is not one of its unicast peers.
+const reasonUnknownPeer = "unknown_peer"
 
 // Event is a state change of an instance.
 type Event struct {
@@ -189,7 +195,7 @@ func (in *instance) snapshot() InstanceStatus {
 		}
 	})
 	if up > 0 {
-		st.Dropped["unknown_peer"] = up
+		st.Dropped[reasonUnknownPeer] = up
 	}
 	return st
 }
@@ -478,6 +484,7 @@ func (in *instance) tryOpen() error {
 func (in *instance) reader(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
 	buf := make([]byte, 1<<16) // an IPv6 advert with 255 addresses is over 4 KB
+	refusals := newRefusalLog(in.log, in.clk.Now)
 
 	for {
 		payload, env, ifindex, err := in.c.Read(buf)
@@ -515,14 +522,14 @@ func (in *instance) reader(ctx context.Context, done chan<- struct{}) {
 				in.mu.Lock()
 				in.unknownPeer++
 				in.mu.Unlock()
-				in.log.Debug("vrrp advert from an address that is not a unicast peer dropped", "peer", env.Src)
+				refusals.refused(reasonUnknownPeer, env.Src)
 				continue
 			}
 			// Unicast adverts may cross routers: the TTL is checked against the peer's
 			// min_ttl/max_ttl (0-255 unless configured), not required to be 255.
 			if env.HopLimit >= 0 && (env.HopLimit < ttl[0] || env.HopLimit > ttl[1]) {
 				in.counters.Observe(&packet.Error{Reason: packet.ReasonHopLimit, Got: env.HopLimit, Want: ttl[0]})
-				in.log.Debug("vrrp advert refused", "peer", env.Src, "reason", packet.ReasonHopLimit.String(), "ttl", env.HopLimit)
+				refusals.refused(packet.ReasonHopLimit.String(), env.Src, "ttl", env.HopLimit, "min_ttl", ttl[0], "max_ttl", ttl[1])
 				continue
 			}
 			env.HopLimit = packet.NoHopLimitCheck
@@ -536,7 +543,7 @@ func (in *instance) reader(ctx context.Context, done chan<- struct{}) {
 		}
 		if err != nil {
 			r := in.counters.Observe(err)
-			in.log.Debug("vrrp advert refused", "peer", env.Src, "reason", r.String(), "error", err)
+			refusals.refused(r.String(), env.Src, "error", err)
 			if !r.Advisory() {
 				continue
 			}
