@@ -364,7 +364,8 @@ func vrrpStatus(in []vrrp.InstanceStatus) []status.VRRPInstance {
 	out := make([]status.VRRPInstance, 0, len(in))
 	for _, s := range in {
 		vi := status.VRRPInstance{Name: s.Name, Interface: s.Interface, VRID: s.VRID, State: s.State, Priority: s.Priority,
-			EffectivePriority: s.EffectivePriority, Transitions: s.Transitions, Since: s.Since, Repairs: s.Repairs}
+			EffectivePriority: s.EffectivePriority, Transitions: s.Transitions, Since: s.Since, Repairs: s.Repairs,
+			Dropped: s.Dropped}
 		if s.NotInPlace != "" {
 			vi.Problem = "not in place: " + s.NotInPlace
 		}

@@ -124,8 +124,8 @@ func writeStateDump(w io.Writer, s status.Snapshot) error {
 }
 
 // writeStatsDump writes the SIGUSR2 dump (keepalived.stats): per virtual server and real
-// server the counts vigil keeps, per VRRP instance its transitions, and the recent events by
-// kind.
+// server the counts vigil keeps, per VRRP instance its transitions and the adverts it refused
+// by kind of error, and the recent events by kind.
 func writeStatsDump(w io.Writer, s status.Snapshot) error {
 	b := bufio.NewWriter(w)
 	p := func(format string, args ...any) { fmt.Fprintf(b, format+"\n", args...) }
@@ -162,6 +162,7 @@ func writeStatsDump(w io.Writer, s status.Snapshot) error {
 		p("VRRP Instance: %s", vi.Name)
 		p("  State: %s", vi.State)
 		p("  Transitions: %d", vi.Transitions)
+		writeDropCounts(p, vi.Dropped)
 	}
 	if len(s.Events) > 0 {
 		kinds := map[string]int{}
@@ -179,6 +180,78 @@ func writeStatsDump(w io.Writer, s status.Snapshot) error {
 		}
 	}
 	return b.Flush()
+}
+
+// dropCount is one line of a VRRP instance's errors in the SIGUSR2 dump: a title and the drop
+// reasons (status.VRRPInstance.Dropped keys) it sums.
+type dropCount struct {
+	title   string
+	reasons []string
+}
+
+// vrrpDropSections are the error sections of a VRRP instance in the SIGUSR2 dump, as
+// Keepalived's vrrp_print_stats lays them out: its lines first, with its titles and what it
+// counts under each (Length is too short or too long; Address List a wrong count or a missing
+// address), then vigil's reasons that Keepalived does not count. Keepalived's counters vigil
+// has no counterpart for (adverts sent and received, priority 0, its own authentication
+// extension) are left out.
+func vrrpDropSections() []struct {
+	title string
+	lines []dropCount
+} {
+	return []struct {
+		title string
+		lines []dropCount
+	}{
+		{"Packet Errors", []dropCount{
+			{"Length", []string{"short", "long"}},
+			{"TTL", []string{"bad_ttl"}},
+			{"Invalid Type", []string{"bad_type"}},
+			{"Advertisement Interval", []string{"interval_mismatch"}},
+			{"Address List", []string{"address_count_mismatch", "address_list_mismatch"}},
+			{"Version", []string{"bad_version"}},
+			{"Checksum", []string{"bad_checksum"}},
+			{"Address Family", []string{"bad_address_family"}},
+			{"Source Not Link-Local", []string{"source_not_link_local"}},
+			{"Unknown Peer", []string{"unknown_peer"}},
+		}},
+		{"Authentication Errors", []dropCount{
+			{"Type Mismatch", []string{"auth_type_mismatch"}},
+			{"Failure", []string{"auth_failure"}},
+			{"IPsec AH Header", []string{"bad_ah_header"}},
+		}},
+	}
+}
+
+// writeDropCounts writes a VRRP instance's error sections, zeros included as Keepalived
+// writes them. A reason the table does not know (a newer one) is written by its name at the
+// end of Packet Errors rather than lost.
+func writeDropCounts(p func(string, ...any), dropped map[string]uint64) {
+	known := map[string]bool{}
+	for _, sec := range vrrpDropSections() {
+		p("  %s:", sec.title)
+		for _, l := range sec.lines {
+			var n uint64
+			for _, r := range l.reasons {
+				n += dropped[r]
+				known[r] = true
+			}
+			p("    %s: %d", l.title, n)
+		}
+	}
+	var other []string
+	for r := range dropped {
+		if !known[r] {
+			other = append(other, r)
+		}
+	}
+	if len(other) > 0 {
+		sort.Strings(other)
+		p("  Other Errors:")
+		for _, r := range other {
+			p("    %s: %d", r, dropped[r])
+		}
+	}
 }
 
 // dumpToFile writes one of the dumps to path and logs where, or why not. It does not follow a

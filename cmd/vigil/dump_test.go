@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/vigil-lb/vigil/internal/status"
+	"github.com/vigil-lb/vigil/internal/vrrp"
+	"github.com/vigil-lb/vigil/internal/vrrp/packet"
 )
 
 // dumpSnapshot has one virtual server with a healthy, a failing and a never-checked real
@@ -45,7 +47,9 @@ func dumpSnapshot() status.Snapshot {
 		VRRPInstances: []status.VRRPInstance{
 			{Name: "VI_1", Interface: "eth0", VRID: 51, State: "MASTER", Priority: 150, EffectivePriority: 140,
 				MasterAddress: "192.0.2.2", Transitions: 3, Since: at.Add(20 * time.Second),
-				VirtualAddresses: []string{"192.0.2.100/24", "2001:db8::100/64"}},
+				VirtualAddresses: []string{"192.0.2.100/24", "2001:db8::100/64"},
+				Dropped: map[string]uint64{"short": 2, "long": 1, "bad_ttl": 10, "address_count_mismatch": 1,
+					"address_list_mismatch": 2, "source_not_link_local": 4, "auth_failure": 5, "a_newer_reason": 6}},
 			{Name: "VI_2", Interface: "eth1", VRID: 52, State: "BACKUP", Priority: 100, EffectivePriority: 100},
 		},
 		Events: []status.Event{
@@ -157,5 +161,31 @@ func TestDumpToFileWritesAndRefusesSymlinks(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), link) {
 		t.Errorf("refused dump not logged with its path: %s", logs.String())
+	}
+}
+
+// Every reason the VRRP half counts has its line in the SIGUSR2 dump, so that none ends up
+// under "Other Errors" but one added later.
+func TestStatsDumpHasALineForEveryVRRPDropReason(t *testing.T) {
+	reasons := []string{"unknown_peer"}
+	for r := packet.ReasonNone + 1; r < packet.NumReasons; r++ {
+		reasons = append(reasons, r.String())
+	}
+	for _, r := range reasons {
+		var b bytes.Buffer
+		snap := status.Snapshot{VRRPInstances: []status.VRRPInstance{{Name: "VI_1", Dropped: map[string]uint64{r: 7}}}}
+		if err := writeStatsDump(&b, snap); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(b.String(), ": 7\n") || strings.Contains(b.String(), "Other Errors") {
+			t.Errorf("reason %s has no line of its own:\n%s", r, b.String())
+		}
+	}
+}
+
+func TestVRRPStatusKeepsTheDropCounts(t *testing.T) {
+	got := vrrpStatus([]vrrp.InstanceStatus{{Name: "VI_1", Dropped: map[string]uint64{"bad_ttl": 2, "unknown_peer": 1}}})
+	if len(got) != 1 || got[0].Dropped["bad_ttl"] != 2 || got[0].Dropped["unknown_peer"] != 1 {
+		t.Fatalf("vrrpStatus = %+v, want the drop counts", got)
 	}
 }

@@ -46,8 +46,9 @@ type Options struct {
 	StatusListen string
 	// MaxInFlight bounds the probes running at once (default: defaultMaxInFlight).
 	MaxInFlight int
-	// VRRP, when set, gives the VRRP instances' state for the status page and API; the VRRP
-	// half runs beside the daemon (cmd/vigil wires it).
+	// VRRP, when set, gives the VRRP instances' state for the status page, API and metrics (it
+	// is called at every scrape, without the daemon's lock); the VRRP half runs beside the
+	// daemon (cmd/vigil wires it).
 	VRRP func() []status.VRRPInstance
 	// BGP, when set, announces the address of every virtual server with an announce block while
 	// its pool has quorum (internal/bgp.Speaker; cmd/vigil runs it).
@@ -214,6 +215,9 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	d.statusListen = cmp.Or(opts.StatusListen, cfg.Global.StatusListen, DefaultStatusListen)
 	if opts.BGPStatus != nil {
 		d.metrics.SetBGPSource(opts.BGPStatus)
+	}
+	if opts.VRRP != nil {
+		d.metrics.SetVRRPSource(opts.VRRP)
 	}
 	if err := d.load(cfg, d.clk.Now()); err != nil {
 		_ = d.dp.Close()

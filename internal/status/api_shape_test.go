@@ -25,7 +25,7 @@ func TestStatusJSONHasArraysWhereTheSnapshotHasNoList(t *testing.T) {
 	if strings.Contains(string(b), "null") {
 		t.Errorf("JSON has a null list:\n%s", b)
 	}
-	for _, want := range []string{`"events": []`, `"checks": []`, `"virtual_addresses": []`} {
+	for _, want := range []string{`"events": []`, `"checks": []`, `"virtual_addresses": []`, `"dropped": {}`} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("JSON lacks %s", want)
 		}

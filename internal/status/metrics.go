@@ -31,15 +31,17 @@ type Metrics struct {
 	// Repairs counts drift found between what vigil installed and what the kernel holds.
 	Repairs *prometheus.CounterVec // part (dataplane, vrrp), outcome (repaired, failed)
 
-	bgp *bgpCollector // reads the BGP state at scrape time; see SetBGPSource
+	bgp  *bgpCollector  // reads the BGP state at scrape time; see SetBGPSource
+	vrrp *vrrpCollector // reads the VRRP drop counters at scrape time; see SetVRRPSource
 }
 
 // NewMetrics registers vigil's collectors and the Go runtime's.
 func NewMetrics() *Metrics {
 	reg := prometheus.NewRegistry()
 	m := &Metrics{
-		reg: reg,
-		bgp: newBGPCollector(),
+		reg:  reg,
+		bgp:  newBGPCollector(),
+		vrrp: newVRRPCollector(),
 		CheckDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "vigil_check_duration_seconds", Help: "Duration of health check probes.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
@@ -86,7 +88,7 @@ func NewMetrics() *Metrics {
 		}),
 	}
 	reg.MustRegister(m.CheckDuration, m.CheckResults, m.ServerUp, m.ServerWeight, m.PoolUp, m.PoolSize,
-		m.QuorumUp, m.Transitions, m.VRRPState, m.VRRPChanges, m.Reloads, m.CheckLateness, m.Serving, m.Repairs, m.bgp,
+		m.QuorumUp, m.Transitions, m.VRRPState, m.VRRPChanges, m.Reloads, m.CheckLateness, m.Serving, m.Repairs, m.bgp, m.vrrp,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Both outcomes exist from the start, so that a dashboard sees 0 rather than no series.
 	m.Reloads.WithLabelValues("applied")

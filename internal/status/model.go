@@ -101,6 +101,9 @@ type VRRPInstance struct {
 	// Repairs counts the master's addresses, routes and rules that vigil found missing and put
 	// back.
 	Repairs uint64 `json:"repairs"`
+	// Dropped counts the adverts the instance refused, by reason ("bad_ttl", "auth_failure",
+	// ...; docs/status-api.md lists them). A reason is there once counted.
+	Dropped map[string]uint64 `json:"dropped"`
 	// Problem is empty when the instance is what its state says; otherwise it says what is
 	// wrong, e.g. a MASTER whose virtual address is missing, or whose tracked virtual server
 	// is not serving.

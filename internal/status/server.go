@@ -57,7 +57,7 @@ func (h *Handler) status(w http.ResponseWriter, _ *http.Request) {
 }
 
 // withEmptyLists turns absent lists into empty ones, so that clients of the JSON always see
-// arrays ("vrrp_instances": [] rather than null).
+// arrays ("vrrp_instances": [] rather than null), and an absent drop count into {}.
 func withEmptyLists(s Snapshot) Snapshot {
 	if s.VirtualServers == nil {
 		s.VirtualServers = []VirtualServer{}
@@ -88,6 +88,9 @@ func withEmptyLists(s Snapshot) Snapshot {
 	for i, vi := range s.VRRPInstances {
 		if vi.VirtualAddresses == nil {
 			vi.VirtualAddresses = []string{}
+		}
+		if vi.Dropped == nil {
+			vi.Dropped = map[string]uint64{}
 		}
 		vis[i] = vi
 	}
