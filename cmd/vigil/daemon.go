@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"syscall"
 
@@ -20,11 +21,21 @@ import (
 	"github.com/vigil-lb/vigil/internal/vrrp"
 )
 
-// Keepalived's paths for SIGUSR1 (state) and SIGUSR2 (statistics) dumps.
+// Keepalived's file names for SIGUSR1 (state) and SIGUSR2 (statistics) dumps.
 const (
-	dumpDataPath  = "/tmp/keepalived.data"
-	dumpStatsPath = "/tmp/keepalived.stats"
+	dumpDataFile  = "keepalived.data"
+	dumpStatsFile = "keepalived.stats"
 )
+
+// dumpPath is where the dump named name goes: in $TMPDIR when it is an absolute path to a
+// directory, else in /tmp, as Keepalived does.
+func dumpPath(name string) string {
+	dir := os.Getenv("TMPDIR")
+	if fi, err := os.Stat(dir); !filepath.IsAbs(dir) || err != nil || !fi.IsDir() {
+		dir = "/tmp"
+	}
+	return filepath.Join(dir, name)
+}
 
 func newLogger(o options, cfg *config.Config, stderr io.Writer) *slog.Logger {
 	level := slog.LevelInfo
@@ -214,9 +225,9 @@ func serve(o options, cfg *config.Config, startup *startupLog, log *slog.Logger,
 				case syscall.SIGHUP:
 					reloadNotifying(sd, o, h, log)
 				case syscall.SIGUSR1:
-					dumpToFile(log, dumpDataPath, writeStateDump, d.Snapshot())
+					dumpToFile(log, dumpPath(dumpDataFile), writeStateDump, d.Snapshot())
 				case syscall.SIGUSR2:
-					dumpToFile(log, dumpStatsPath, writeStatsDump, d.Snapshot())
+					dumpToFile(log, dumpPath(dumpStatsFile), writeStatsDump, d.Snapshot())
 				default:
 					log.Info("stopping", "signal", s.String())
 					cancel()

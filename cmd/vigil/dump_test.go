@@ -189,3 +189,18 @@ func TestVRRPStatusKeepsTheDropCounts(t *testing.T) {
 		t.Fatalf("vrrpStatus = %+v, want the drop counts", got)
 	}
 }
+
+func TestDumpsGoToTMPDIRWhenItIsADirectoryAsKeepalivedDoes(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ tmpdir, want string }{
+		{dir, filepath.Join(dir, "keepalived.stats")},
+		{"", "/tmp/keepalived.stats"},
+		{"relative/dir", "/tmp/keepalived.stats"},
+		{filepath.Join(dir, "missing"), "/tmp/keepalived.stats"},
+	} {
+		t.Setenv("TMPDIR", tc.tmpdir)
+		if got := dumpPath(dumpStatsFile); got != tc.want {
+			t.Errorf("TMPDIR=%q: dump at %s, want %s", tc.tmpdir, got, tc.want)
+		}
+	}
+}

@@ -210,16 +210,7 @@ func startLabWebServer(t *testing.T, ns *testenv.Namespace, addr string) {
 
 // nsHTTPClient is an HTTP client whose connections are made inside ns, without keep-alive.
 func nsHTTPClient(ns *testenv.Namespace, timeout time.Duration) *http.Client {
-	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		var c net.Conn
-		err := ns.DoErr(func() error {
-			var err error
-			c, err = (&net.Dialer{Timeout: timeout}).DialContext(ctx, network, addr)
-			return err
-		})
-		return c, err
-	}
-	return &http.Client{Timeout: timeout, Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true}}
+	return ns.HTTPClient(timeout)
 }
 
 // watchVIP records when the VIP appears on n, from a netlink watch inside its namespace.

@@ -1,56 +1,14 @@
 package vrrp
 
 import (
-	"net"
 	"net/netip"
 	"testing"
 	"time"
 
-	"github.com/vigil-lb/vigil/internal/netif/netiftest"
+	"github.com/vigil-lb/vigil/internal/testenv"
 	"github.com/vigil-lb/vigil/internal/vrrp/packet"
-	"golang.org/x/net/ipv4"
+	"github.com/vigil-lb/vigil/internal/vrrp/vrrptest"
 )
-
-// injector sends hand-made VRRP packets from a namespace.
-type injector struct {
-	raw *ipv4.RawConn
-	src netip.Addr
-}
-
-func newInjector(t *testing.T, ns string, src netip.Addr) *injector {
-	t.Helper()
-	var pc net.PacketConn
-	netiftest.InNamespace(t, ns, func() {
-		var err error
-		pc, err = net.ListenPacket("ip4:112", src.String())
-		if err != nil {
-			t.Fatal(err)
-		}
-	})
-	t.Cleanup(func() { pc.Close() })
-	raw, err := ipv4.NewRawConn(pc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &injector{raw: raw, src: src}
-}
-
-func (j *injector) send(t *testing.T, adv packet.Advert, ttl int, corrupt bool) {
-	t.Helper()
-	dst := packet.GroupIPv4()
-	b, err := adv.Marshal(packet.Envelope{Src: j.src, Dst: dst})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if corrupt {
-		b[len(b)-1] ^= 0xff
-	}
-	h := &ipv4.Header{Version: 4, Len: ipv4.HeaderLen, TotalLen: ipv4.HeaderLen + len(b), TTL: ttl,
-		Protocol: packet.ProtocolVRRP, Src: j.src.AsSlice(), Dst: dst.AsSlice()}
-	if err := j.raw.WriteTo(h, b, nil); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func TestHostileAdvertsAreCountedAndIgnored(t *testing.T) {
 	t.Parallel()
@@ -58,7 +16,13 @@ func TestHostileAdvertsAreCountedAndIgnored(t *testing.T) {
 	a := startVigil(t, nsA, vrrpConf("a", 3, 100, "0.2", "192.0.2.100/24", ""))
 	waitFor(t, 10*time.Second, "A master", func() bool { return a.state("VI_1") == "MASTER" })
 	before, _ := a.instance("VI_1")
-	j := newInjector(t, nsB, netip.MustParseAddr("192.0.2.2"))
+	j := vrrptest.NewInjector(t, &testenv.Namespace{Name: nsB}, "eth0", netip.MustParseAddr("192.0.2.2"))
+	group := packet.GroupIPv4()
+	broken := func(adv packet.Advert) []byte {
+		b := j.Marshal(t, adv, group)
+		b[len(b)-1] ^= 0xff
+		return b
+	}
 	good := packet.Advert{Version: 3, VRID: 51, Priority: 200, Interval: 20,
 		Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.100")}}
 
@@ -69,10 +33,10 @@ func TestHostileAdvertsAreCountedAndIgnored(t *testing.T) {
 	v2 := good
 	v2.Version = 2
 	for i := 0; i < 10; i++ {
-		j.send(t, good, 254, false)      // TTL not 255
-		j.send(t, good, 255, true)       // checksum broken
-		j.send(t, v2, 255, false)        // version mismatch
-		j.send(t, otherVRID, 255, false) // another router's business: ignored, not counted
+		j.Send(t, good, group, 254)              // TTL not 255
+		j.SendBytes(t, broken(good), group, 255) // checksum broken
+		j.Send(t, v2, group, 255)                // version mismatch
+		j.Send(t, otherVRID, group, 255)         // another router's business: ignored, not counted
 		time.Sleep(20 * time.Millisecond)
 	}
 	waitFor(t, 2*time.Second, "refusals counted", func() bool {
@@ -88,7 +52,7 @@ func TestHostileAdvertsAreCountedAndIgnored(t *testing.T) {
 	}
 
 	// The same advert, well formed: A yields (so the refusals above were the packets' fault).
-	j.send(t, good, 255, false)
+	j.Send(t, good, group, 255)
 	waitFor(t, 2*time.Second, "A yielding to a valid higher-priority advert", func() bool {
 		st, _ := a.instance("VI_1")
 		return st.State == "BACKUP" && st.MasterAddr == netip.MustParseAddr("192.0.2.2")
