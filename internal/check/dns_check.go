@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -102,13 +103,27 @@ func (c *DNSChecker) Check(ctx context.Context) Result {
 			}
 			return probeResult(start, false, failReason(ctx, "read reply", err))
 		}
-		if n < 12 || binary.BigEndian.Uint16(buf[:2]) != id || buf[2]&0x80 == 0 {
-			continue // too short, someone else's, or not a response: keep waiting, as Keepalived does
+		if ours, healthy, reason := dnsReply(buf[:n], id); ours {
+			return probeResult(start, healthy, reason)
 		}
-		rcode := int(buf[3] & 0x0f)
-		if rcode != dns.RcodeSuccess {
-			return probeResult(start, false, "reply RCODE "+dns.RcodeToString[rcode]+", expected NOERROR")
-		}
-		return probeResult(start, true, fmt.Sprintf("reply NOERROR, %d answers", binary.BigEndian.Uint16(buf[6:8])))
 	}
+}
+
+// dnsReply judges a datagram read after the query with ID id: ours is false when it is not the
+// reply (too short, someone else's, or not a response: the probe keeps waiting, as Keepalived
+// does); otherwise healthy says whether its RCODE is NOERROR, and reason says what it was. Only
+// the header is read.
+func dnsReply(b []byte, id uint16) (ours, healthy bool, reason string) {
+	if len(b) < 12 || binary.BigEndian.Uint16(b[:2]) != id || b[2]&0x80 == 0 {
+		return false, false, ""
+	}
+	rcode := int(b[3] & 0x0f)
+	if rcode != dns.RcodeSuccess {
+		name := dns.RcodeToString[rcode]
+		if name == "" {
+			name = strconv.Itoa(rcode) // 12 to 15 are unassigned
+		}
+		return true, false, "reply RCODE " + name + ", expected NOERROR"
+	}
+	return true, true, fmt.Sprintf("reply NOERROR, %d answers", binary.BigEndian.Uint16(b[6:8]))
 }

@@ -1,6 +1,7 @@
 package check
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -134,4 +135,48 @@ func TestDNSCheckAsksForNameAndType(t *testing.T) {
 func closedUDPPort(t *testing.T) netip.AddrPort {
 	t.Helper()
 	return boundPort(t, "127.0.0.1", syscall.SOCK_DGRAM)
+}
+
+// FuzzDNSReply feeds arbitrary datagrams to dnsReply as the reply to query ID 0x1234.
+// Properties: a datagram is taken as the reply only when it is at least a header long, carries
+// the query's ID and is a response; it is healthy exactly when its RCODE is NOERROR; the reason
+// names the RCODE and gives the header's answer count; and where miekg/dns can unpack the
+// datagram, it agrees on the ID, the response flag and the RCODE. Seeds (testdata/fuzz/FuzzDNSReply) are real dnsmasq answers (an A record, and
+// REFUSED).
+func FuzzDNSReply(f *testing.F) {
+	f.Add([]byte{0x12, 0x34, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{0x12, 0x34, 0x81, 0x83, 0, 1, 0, 0, 0, 0, 0, 0})
+	const id = 0x1234
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) > 512 {
+			b = b[:512] // what the probe reads
+		}
+		ours, healthy, reason := dnsReply(b, id)
+		want := len(b) >= 12 && b[0] == 0x12 && b[1] == 0x34 && b[2]&0x80 != 0
+		if ours != want {
+			t.Fatalf("taken as the reply: %v, want %v", ours, want)
+		}
+		if !ours {
+			if healthy || reason != "" {
+				t.Fatalf("not the reply, yet healthy %v, reason %q", healthy, reason)
+			}
+			return
+		}
+		rcode := int(b[3] & 0x0f)
+		if healthy != (rcode == dns.RcodeSuccess) {
+			t.Fatalf("RCODE %d: healthy %v", rcode, healthy)
+		}
+		if !healthy && strings.Contains(reason, "RCODE ,") {
+			t.Fatalf("RCODE %d: reason %q does not name it", rcode, reason)
+		}
+		// Like Keepalived, the probe reads the header only: the count is what it claims.
+		if ancount := int(b[6])<<8 | int(b[7]); healthy && reason != fmt.Sprintf("reply NOERROR, %d answers", ancount) {
+			t.Fatalf("reason %q, header ANCOUNT %d", reason, ancount)
+		}
+		var m dns.Msg
+		if m.Unpack(b) == nil && (m.Id != id || !m.Response || m.Rcode&0x0f != rcode) {
+			t.Fatalf("miekg/dns unpacks ID %#x, response %v, RCODE %d; the probe read %#x, true, %d",
+				m.Id, m.Response, m.Rcode&0x0f, id, rcode)
+		}
+	})
 }

@@ -433,8 +433,9 @@ func statusAccepted(ranges []StatusRange, code int) bool {
 }
 
 // parseStatusCode reads the three-digit code after the first space of the status line, or 0
-// when there is none. Keepalived also demands a space after the code; vigil accepts a status
-// line without a reason phrase.
+// when there is none or it is outside 100..599, which RFC 9110 section 15 calls invalid.
+// Keepalived also demands a space after the code; vigil accepts a status line without a reason
+// phrase.
 func parseStatusCode(hdr []byte) int {
 	line := hdr
 	if i := bytes.IndexByte(hdr, '\r'); i >= 0 {
@@ -454,6 +455,9 @@ func parseStatusCode(hdr []byte) int {
 			return 0
 		}
 		v = v*10 + int(ch-'0')
+	}
+	if v < 100 || v > 599 {
+		return 0
 	}
 	return v
 }

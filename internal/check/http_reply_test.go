@@ -64,3 +64,69 @@ func TestHTTPReplyJudgesTheSameWhateverThePieces(t *testing.T) {
 		})
 	}
 }
+
+// FuzzHTTPReply feeds arbitrary responses to httpReply. Inputs: the response, two places to
+// cut it, which URL judges it (status only, an MD5 digest, or a regex with offsets), and
+// whether the server closes after it. Properties: the verdict is the same whole, in three
+// pieces and a byte at a time (the poller reads whatever the socket holds, so a response
+// arrives cut anywhere); a status read from the header is 0 (none) or within 100..599; a
+// response the verdict passes has a status the URL accepts. Seeds (testdata/fuzz/FuzzHTTPReply)
+// are real nginx answers: HTTP/1.1 with Content-Length, and chunked.
+func FuzzHTTPReply(f *testing.F) {
+	f.Add([]byte("HTTP/1.0 200 OK\r\nContent-Length: 13\r\n\r\nhello backend"), uint16(5), uint16(30), uint8(1), false)
+	f.Add([]byte("HTTP/1.1 503 Service Unavailable\r\n\r\n"), uint16(0), uint16(0), uint8(0), true)
+	sum := md5.Sum([]byte("hello backend\n"))
+	checkers := []*HTTPChecker{
+		mustHTTP(f, HTTPOptions{URLs: []URL{{Path: "/"}}, MaxResponse: 4096}),
+		mustHTTP(f, HTTPOptions{URLs: []URL{{Path: "/", Digest: hex.EncodeToString(sum[:])}}, MaxResponse: 4096}),
+		mustHTTP(f, HTTPOptions{URLs: []URL{{Path: "/", Regex: regexp.MustCompile(`back\w+`), RegexMinOffset: 2,
+			RegexMaxOffset: 200, RegexMaxOffsetSet: true}}, MaxResponse: 4096}),
+	}
+	f.Fuzz(func(t *testing.T, resp []byte, cut1, cut2 uint16, mode uint8, closed bool) {
+		u := &checkers[int(mode)%len(checkers)].urls[0]
+		judge := func(pieces [][]byte) (verdict string, h *httpReply) {
+			r := newHTTPReply(u, 4096)
+			for _, p := range pieces {
+				done, reason := r.feed(p)
+				if reason != "" {
+					return "failed: " + reason, &r
+				}
+				if done {
+					return "ended: " + r.verdict(), &r
+				}
+			}
+			if !closed {
+				return "waiting", &r
+			}
+			if reason := r.eof(); reason != "" {
+				return "closed: " + reason, &r
+			}
+			return "closed: " + r.verdict(), &r
+		}
+		whole, h := judge([][]byte{resp})
+		a, b := min(int(cut1), len(resp)), min(int(cut2), len(resp))
+		if a > b {
+			a, b = b, a
+		}
+		if got, _ := judge([][]byte{resp[:a], resp[a:b], resp[b:]}); got != whole {
+			t.Fatalf("cut at %d and %d: %q, whole: %q", a, b, got, whole)
+		}
+		if len(resp) <= 2048 {
+			bytewise := make([][]byte, len(resp))
+			for i := range resp {
+				bytewise[i] = resp[i : i+1]
+			}
+			if got, _ := judge(bytewise); got != whole {
+				t.Fatalf("a byte at a time: %q, whole: %q", got, whole)
+			}
+		}
+		if h.headDone && h.status != 0 && (h.status < 100 || h.status > 599) {
+			t.Fatalf("status %d read from %q", h.status, resp)
+		}
+		if whole == "ended: " || whole == "closed: " {
+			if !statusAccepted(u.StatusCodes, h.status) {
+				t.Fatalf("passed with status %d, which the URL does not accept", h.status)
+			}
+		}
+	})
+}

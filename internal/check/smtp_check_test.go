@@ -2,8 +2,12 @@ package check
 
 import (
 	"bufio"
+	"bytes"
+	"io"
 	"net"
 	"net/netip"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -154,4 +158,53 @@ func TestNewSMTPRefusesLineBreakInHelo(t *testing.T) {
 	if _, err := NewSMTP(SMTPOptions{HeloName: "a\r\nMAIL FROM:<x>"}); err == nil || !strings.Contains(err.Error(), "line break") {
 		t.Errorf("NewSMTP with a CRLF in helo_name: %v", err)
 	}
+}
+
+// smtpReplies reads replies from r until one fails, as a conversation would (greeting, HELO,
+// QUIT), and says what each was.
+func smtpReplies(r *bufio.Reader) []string {
+	var out []string
+	for {
+		code, err := readSMTPReply(r)
+		if err != nil {
+			return append(out, "error: "+err.Error())
+		}
+		out = append(out, strconv.Itoa(code))
+	}
+}
+
+// FuzzSMTPReply feeds arbitrary server bytes to readSMTPReply, reply after reply. Properties:
+// every code read is within 100..599; the replies read are the same whether the bytes arrive
+// at once or a few at a time (a server's TCP segments may cut a reply anywhere). Seeds
+// (testdata/fuzz/FuzzSMTPReply) are a Postfix greeting and EHLO reply and variations.
+func FuzzSMTPReply(f *testing.F) {
+	f.Add([]byte("220 mail.example.com ESMTP Postfix (Debian/GNU)\r\n250 mail.example.com\r\n221 2.0.0 Bye\r\n"), uint8(3))
+	f.Add([]byte("220-first\r\n220 second\r\n"), uint8(1))
+	f.Fuzz(func(t *testing.T, data []byte, chunk uint8) {
+		whole := smtpReplies(bufio.NewReaderSize(bytes.NewReader(data), smtpMaxLine))
+		pieces := smtpReplies(bufio.NewReaderSize(&chunkReader{b: data, n: int(chunk%16) + 1}, smtpMaxLine))
+		if !slices.Equal(whole, pieces) {
+			t.Fatalf("in pieces of %d: %q, at once: %q", chunk%16+1, pieces, whole)
+		}
+		for _, r := range whole {
+			if code, err := strconv.Atoi(r); err == nil && (code < 100 || code > 599) {
+				t.Fatalf("code %d read from %q", code, data)
+			}
+		}
+	})
+}
+
+// chunkReader returns at most n bytes per Read, as a socket may.
+type chunkReader struct {
+	b []byte
+	n int
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	if len(c.b) == 0 {
+		return 0, io.EOF
+	}
+	k := copy(p[:min(len(p), c.n)], c.b)
+	c.b = c.b[k:]
+	return k, nil
 }
