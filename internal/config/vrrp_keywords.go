@@ -275,7 +275,7 @@ func (st *vrrpState) scriptTable(s *VRRPScript) *table {
 		"fall": {scalar: func(p *parser, l Line) { s.Fall = scriptCount(p, l, s.Name, "fall") }},
 		"user": {scalar: func(p *parser, l Line) {
 			if w, ok := p.need(l, 1); ok {
-				s.User = w
+				s.User, s.UserPos = w, l.Pos
 				if len(l.Words) >= 3 {
 					s.Group = l.Words[2]
 				}
@@ -774,14 +774,15 @@ func (st *vrrpState) instanceTable(v *VRRPInstance) *table {
 				p.diags.Warnf(l.Pos, "Interface name '%s' too long - ignoring", w)
 				return
 			}
-			// Whether an interface exists is a runtime matter, but "lo" is the loopback
-			// on every Linux host, and Keepalived refuses loopbacks.
+			// Whether an interface exists is this host's matter (the VRRP half, and so
+			// `vigil -t`, warn of a missing one), but "lo" is the loopback on every Linux
+			// host, and Keepalived refuses loopbacks.
 			if w == "lo" {
 				p.diags.Warnf(l.Pos, "%s cannot use a loopback interface (%s) for vrrp - ignoring", name, w)
 				v.Interface = ""
 				return
 			}
-			v.Interface = w
+			v.Interface, v.InterfacePos = w, l.Pos
 		}},
 		"vrf": {scalar: func(p *parser, l Line) {
 			if w, ok := p.need(l, 1); ok {
