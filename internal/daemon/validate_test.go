@@ -30,20 +30,6 @@ func loadWithLines(t *testing.T, text string) (*config.Config, string) {
 	return cfg, path
 }
 
-// insecureScript writes a script everyone may change, in a directory only root may change.
-func insecureScript(t *testing.T) string {
-	t.Helper()
-	testenv.RequireRoot(t) // only a script run with root's privileges needs a safe path
-	p := filepath.Join(t.TempDir(), "insecure.sh")
-	if err := os.WriteFile(p, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(p, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 func TestValidateReportsWhatNewRefusesAtItsLine(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -64,10 +50,10 @@ func TestValidateReportsWhatNewRefusesAtItsLine(t *testing.T) {
 			return validateConf("", "    MISC_CHECK {\n      misc_path /bin/true\n      user vigil-no-such-user\n    }\n")
 		}, nil, Options{}, 5, config.Error, "Failed to set uid/gid for misc checker script /bin/true"},
 		{"an insecure script with enable_script_security", func(t *testing.T) string {
-			return validateConf("global_defs {\n  enable_script_security\n}\n", "    MISC_CHECK {\n      misc_path "+insecureScript(t)+"\n    }\n")
+			return validateConf("global_defs {\n  enable_script_security\n}\n", "    MISC_CHECK {\n      misc_path "+testenv.InsecureScript(t)+"\n    }\n")
 		}, nil, Options{}, 7, config.Error, "refused by script security"},
 		{"an insecure script without enable_script_security", func(t *testing.T) string {
-			return validateConf("", "    MISC_CHECK {\n      misc_path "+insecureScript(t)+"\n    }\n")
+			return validateConf("", "    MISC_CHECK {\n      misc_path "+testenv.InsecureScript(t)+"\n    }\n")
 		}, nil, Options{}, 4, config.Warning, "enable_script_security would refuse it"},
 		{"a missing notify_up script", func(t *testing.T) string {
 			return validateConf("", "    notify_up /nonexistent/up.sh\n")
