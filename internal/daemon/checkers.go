@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"net/netip"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -11,6 +12,7 @@ import (
 	"github.com/vigil-lb/vigil/internal/check"
 	"github.com/vigil-lb/vigil/internal/config"
 	"github.com/vigil-lb/vigil/internal/notify"
+	"github.com/vigil-lb/vigil/internal/pool"
 )
 
 // checkerFactory builds checkers from the configuration. It owns what checkers share: the
@@ -211,4 +213,22 @@ func (f *checkerFactory) http(c *config.Checker, conn check.ConnOptions) (check.
 		opts.URLs = append(opts.URLs, cu)
 	}
 	return atLine(c.Pos)(check.NewHTTP(opts))
+}
+
+// checkName names a checker in its real server's pool spec, after the earlier ones: its kind
+// and target, numbered from the second when the server has several alike (Keepalived's own
+// SMTP_CHECK sample checks one address twice), since the pool tells checks apart by name,
+// also across reloads.
+func checkName(earlier []pool.CheckSpec, ck check.Checker) string {
+	name := ck.Kind() + " " + ck.Target()
+	n := 1
+	for _, c := range earlier {
+		if c.Name == name || strings.HasPrefix(c.Name, name+" #") {
+			n++
+		}
+	}
+	if n == 1 {
+		return name
+	}
+	return name + " #" + strconv.Itoa(n)
 }

@@ -879,7 +879,7 @@ func (d *Daemon) plan(cfg *config.Config) (*plan, error) {
 					continue
 				}
 				i := len(spec.Checks)
-				spec.Checks = append(spec.Checks, pool.CheckSpec{Name: ck.Kind() + " " + ck.Target(), Alpha: c.Alpha})
+				spec.Checks = append(spec.Checks, pool.CheckSpec{Name: checkName(spec.Checks, ck), Alpha: c.Alpha})
 				p.jobs = append(p.jobs, plannedJob{job: jobFor(jobID(name, id, i), ck, c), server: id, check: i})
 			}
 			p.spec.Servers = append(p.spec.Servers, spec)

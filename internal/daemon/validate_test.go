@@ -71,9 +71,11 @@ func TestValidateReportsWhatNewRefusesAtItsLine(t *testing.T) {
 		}, func(cfg *config.Config) {
 			cfg.VirtualServers[0].RealServers[0].Checkers[0].File.TrackFile = "g"
 		}, Options{}, 6, config.Error, `track_file "g" is not defined`},
-		{"two checks the pool cannot tell apart", func(t *testing.T) string {
-			return validateConf("", "    TCP_CHECK {\n    }\n    TCP_CHECK {\n    }\n")
-		}, nil, Options{}, 1, config.Error, `name "TCP_CHECK 127.0.0.2:8080" used twice`},
+		{"a pool spec the pool refuses", func(t *testing.T) string {
+			return validateConf("", "    TCP_CHECK {\n    }\n")
+		}, func(cfg *config.Config) {
+			cfg.VirtualServers[0].PanicThreshold = 101
+		}, Options{}, 1, config.Error, "panic threshold 101% outside 0..100"},
 		{"an unknown --dataplane", func(t *testing.T) string {
 			return validateConf("", "    TCP_CHECK {\n    }\n")
 		}, nil, Options{Dataplane: "bogus"}, 0, config.Error, `data plane "bogus" unknown`},
@@ -130,5 +132,22 @@ func TestValidateOpensNothing(t *testing.T) {
 	cfg, _ := loadWithLines(t, "global_defs {\n  dataplane nftables\n}\n"+validateConf("", "    PING_CHECK {\n    }\n"))
 	if diags := Validate(cfg, Options{}); len(diags) != 0 {
 		t.Fatalf("Validate: %v, want nothing to say", diags)
+	}
+}
+
+// Keepalived's SMTP_CHECK sample checks one address twice (the checker's own connection and a
+// host block): the pool must tell the two apart rather than refuse the file.
+func TestTwoChecksAlikeAreBothRun(t *testing.T) {
+	cfg, _ := loadWithLines(t, validateConf("", "    TCP_CHECK {\n    }\n    TCP_CHECK {\n    }\n"))
+	if diags := Validate(cfg, Options{}); len(diags) != 0 {
+		t.Fatalf("Validate: %v", diags)
+	}
+	d, err := New(cfg, Options{StatusListen: "off"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if rs := d.Snapshot().VirtualServers[0].RealServers[0]; len(rs.Checks) != 2 {
+		t.Fatalf("real server has %d checks, want 2", len(rs.Checks))
 	}
 }
