@@ -160,8 +160,9 @@ func (b *built) checkScripts(cfg *config.Config, runner *notify.Runner) []error 
 	return errs
 }
 
-// missingInterfaces warns, in Keepalived's words, of each interface an instance or sync group
-// names that this host does not have (none with dynamic_interfaces, where Keepalived waits for
+// missingInterfaces warns, in Keepalived's words, of each interface an instance (its own, a
+// virtual address's or route's dev, a tracked one) or sync group names that this host does not
+// have (none with dynamic_interfaces, where Keepalived waits for
 // them too).
 func missingInterfaces(cfg *config.Config, exists func(string) bool) []config.Diagnostic {
 	if cfg.Global.DynamicInterfaces || exists == nil {
@@ -200,6 +201,11 @@ func missingInterfaces(cfg *config.Config, exists func(string) bool) []config.Di
 				if vip.Dev != "" && vip.Dev != vmac && !has(vip.Dev) {
 					warn(vip.Pos, "WARNING - interface %s for ip address %s doesn't exist", vip.Dev, vip.Prefix)
 				}
+			}
+		}
+		for _, r := range v.VirtualRoutes {
+			if r.Dev != "" && !has(r.Dev) {
+				warn(r.Pos, "WARNING - interface %s for VROUTE nexthop doesn't exist", r.Dev)
 			}
 		}
 		tracked(v.Name, v.TrackInterfaces)

@@ -95,6 +95,9 @@ func TestValidateReportsWhatNewManagerRefusesAtItsLine(t *testing.T) {
 		{"an address on an interface this host does not have", func(t *testing.T) string {
 			return buildConf("", script, "", eth, "", "vgl-nosuch2")
 		}, 13, config.Warning, "WARNING - interface vgl-nosuch2 for ip address 192.0.2.100/24 doesn't exist"},
+		{"a route through an interface this host does not have", func(t *testing.T) string {
+			return buildConf("", script, "", eth, "virtual_routes {\n    192.0.2.0/24 dev vgl-nosuch3\n  }", "")
+		}, 12, config.Warning, "WARNING - interface vgl-nosuch3 for VROUTE nexthop doesn't exist"},
 		{"use_ipvlan", func(t *testing.T) string {
 			return buildConf("", script, "", eth, "use_ipvlan", "")
 		}, 5, config.Error, "use_ipvlan is not supported"},
