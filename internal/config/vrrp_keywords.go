@@ -642,7 +642,8 @@ func (st *vrrpState) bfdKind() trackKind {
 }
 
 // trackInterface reads one line of track_interface: "IFNAME [weight N [reverse]]". Whether the
-// interface exists is a runtime matter.
+// interface exists is this host's matter: the VRRP half's build warns of a missing one (and so
+// does vigil -t).
 func trackInterface(p *parser, l Line, owner string, list []*TrackedInterface) []*TrackedInterface {
 	name := l.Words[0]
 	for _, t := range list {
@@ -1268,8 +1269,8 @@ func (st *vrrpState) syncGroupTable(g *VRRPSyncGroup) *table {
 
 // parseVirtualIP reads one address line of virtual_ipaddress(_excluded), or of static_ipaddress
 // when st is not nil (track_group names are then looked up in st). It returns nil when
-// Keepalived would skip the address. An interface named with dev is not checked: whether it
-// exists is a runtime matter.
+// Keepalived would skip the address. An interface named with dev is not checked here: whether
+// it exists is this host's matter, warned of by the VRRP half's build (and vigil -t).
 func parseVirtualIP(p *parser, l Line, st *VRRPStatic) *VirtualIP {
 	static := st != nil
 	w := l.Words
@@ -1513,7 +1514,8 @@ func routeOptionArgs(s string) (int, bool) {
 
 // parseRoute reads one line of virtual_routes or static_routes: "[to] [TYPE] DEST [options]
 // [nexthop ...]". The destination and the common attributes are parsed; the whole line is kept
-// in Words for the rest. Interfaces named are not checked (a runtime matter).
+// in Words for the rest. Interfaces named are not checked here (this host's matter: the VRRP
+// half's build warns of a missing dev, and so does vigil -t).
 func parseRoute(p *parser, l Line, static bool) *VirtualRoute {
 	w := l.Words
 	r := &VirtualRoute{Pos: l.Pos, Words: append([]string(nil), w...)}
