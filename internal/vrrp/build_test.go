@@ -3,8 +3,7 @@ package vrrp
 import (
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -110,42 +109,23 @@ func TestValidateReportsWhatNewManagerRefusesAtItsLine(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			text := tc.conf(t)
-			path := filepath.Join(t.TempDir(), "k.conf")
-			if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			cfg, diags, err := config.Load(path, config.Options{ConfigID: "test"})
-			if err != nil || diags.HasErrors() {
-				t.Fatalf("load: %v %v", err, diags.List)
-			}
+			cfg := loadConf(t, tc.conf(t))
 			got := Validate(cfg)
-			var found *config.Diagnostic
-			for i, d := range got {
-				if strings.Contains(d.Message, tc.want) {
-					found = &got[i]
-				}
-			}
-			if found == nil {
-				t.Fatalf("Validate said %v, want %q", got, tc.want)
-			}
-			if want := (config.Pos{File: path, Line: tc.line}); found.Pos != want || found.Severity != tc.sev {
-				t.Fatalf("got %v, want %s at line %d", *found, tc.sev, tc.line)
+			if !slices.ContainsFunc(got, func(d config.Diagnostic) bool {
+				return d.Pos.Line == tc.line && d.Severity == tc.sev && strings.Contains(d.Message, tc.want)
+			}) {
+				t.Fatalf("Validate said %v, want %s at line %d: %q", got, tc.sev, tc.line, tc.want)
 			}
 			// NewManager, given the runner cmd/vigil gives it, refuses exactly what Validate
 			// calls an error, with the same words.
 			runner := notify.NewRunner(notify.RunnerOptions{ScriptSecurity: cfg.Global.EnableScriptSecurity})
 			m, err := NewManager(cfg, ManagerOptions{Runner: runner})
-			if tc.sev == config.Error {
-				if err == nil || !strings.Contains(err.Error(), tc.want) {
-					t.Fatalf("NewManager: %v, want a refusal containing %q", err, tc.want)
-				}
-				return
+			if (err != nil) != (tc.sev == config.Error) || err != nil && !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("NewManager: %v; want a refusal containing %q exactly when Validate says error", err, tc.want)
 			}
-			if err != nil {
-				t.Fatalf("NewManager refused what Validate only warned of: %v", err)
+			if err == nil {
+				m.Close()
 			}
-			m.Close()
 		})
 	}
 }
