@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 
 	"github.com/vigil-lb/vigil/internal/config"
 	"github.com/vigil-lb/vigil/internal/notify"
@@ -44,8 +45,22 @@ func checkDataplaneName(name string) error {
 	return fmt.Errorf("data plane %q unknown: expected userspace, nftables, ipvs or auto", name)
 }
 
-// joinProblems is plan's refusal: every problem, in file and line order.
-func joinProblems(problems []error) error {
+// problems is plan's refusal: every problem, in file and line order, on one line as logs want
+// it; Unwrap gives each (a *config.PosError), as errors.Join's would.
+type problems []error
+
+func (p problems) Error() string {
+	s := make([]string, len(p))
+	for i, e := range p {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "; ")
+}
+
+func (p problems) Unwrap() []error { return p }
+
+// joinProblems sorts plan's problems by file and line and joins them.
+func joinProblems(list []error) error {
 	pos := func(err error) config.Pos {
 		var pe *config.PosError
 		if errors.As(err, &pe) {
@@ -53,12 +68,12 @@ func joinProblems(problems []error) error {
 		}
 		return config.Pos{}
 	}
-	sort.SliceStable(problems, func(i, j int) bool {
-		a, b := pos(problems[i]), pos(problems[j])
+	sort.SliceStable(list, func(i, j int) bool {
+		a, b := pos(list[i]), pos(list[j])
 		if a.File != b.File {
 			return a.File < b.File
 		}
 		return a.Line < b.Line
 	})
-	return errors.Join(problems...)
+	return problems(list)
 }
