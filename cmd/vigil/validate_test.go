@@ -65,22 +65,22 @@ func TestConfigTestReportsWhatStartRefuses(t *testing.T) {
 		}, nil, 1, `:7: error: regex "(?<=a)b": error parsing regexp`},
 		{"a missing MISC_CHECK script", func(t *testing.T) string {
 			return vsWith("", "    MISC_CHECK {\n      misc_path /nonexistent/vigil-check.sh\n    }\n")
-		}, nil, 1, ":5: error: MISC_CHECK misc_path: script /nonexistent/vigil-check.sh cannot be accessed"},
+		}, nil, 0, ":5: warning: MISC_CHECK misc_path: script /nonexistent/vigil-check.sh cannot be accessed"},
 		{"a missing vrrp_script", func(t *testing.T) string {
 			return "vrrp_script chk {\n  script /nonexistent/vigil-chk.sh\n}\n" + instanceWith(t, "", "", "  track_script {\n    chk\n  }")
-		}, nil, 1, ":2: error: vrrp_script chk: script /nonexistent/vigil-chk.sh cannot be accessed"},
+		}, nil, 0, ":2: warning: vrrp_script chk: script /nonexistent/vigil-chk.sh cannot be accessed"},
 		{"a missing notify script", func(t *testing.T) string {
 			return instanceWith(t, "", "", "  notify_master /nonexistent/vigil-master.sh")
-		}, nil, 1, ":4: error: (VI_1) notify_master: script /nonexistent/vigil-master.sh cannot be accessed"},
+		}, nil, 0, ":4: warning: (VI_1) notify_master: script /nonexistent/vigil-master.sh cannot be accessed"},
 		{"an insecure script with enable_script_security", func(t *testing.T) string {
 			return vsWith(security, "    notify_up "+testenv.InsecureScript(t)+"\n")
-		}, nil, 1, ":7: error: notify_up: script "},
+		}, nil, 0, ":7: warning: notify_up: script "},
 		{"an insecure script without enable_script_security", func(t *testing.T) string {
 			return vsWith("", "    notify_up "+testenv.InsecureScript(t)+"\n")
 		}, nil, 0, ":4: warning: notify_up: unsafe permissions found for script "},
 		{"a script_user that does not exist", func(t *testing.T) string {
 			return instanceWith(t, "global_defs {\n  script_user vigil-no-such-user\n}\n", "", "")
-		}, nil, 1, ":2: error: Error setting global script uid/gid: "},
+		}, nil, 0, ":2: warning: Error setting global script uid/gid: "},
 		{"a MISC_CHECK user that does not exist", func(t *testing.T) string {
 			return vsWith("", "    MISC_CHECK {\n      misc_path /bin/true\n      user vigil-no-such-user\n    }\n")
 		}, nil, 1, ":6: error: Failed to set uid/gid for misc checker script /bin/true: "},

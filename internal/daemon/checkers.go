@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"cmp"
+	"fmt"
 	"net/netip"
 	"regexp"
 	"strconv"
@@ -27,14 +28,17 @@ type checkerFactory struct {
 }
 
 // script checks a script the checker half will run, written at pos for keyword, as the runner
-// will when it runs it: an error at pos when it cannot run, its warnings recorded.
+// will when it runs it, and records what it finds as warnings at pos. A script that cannot run
+// does not stop vigil, as it does not stop Keepalived: it fails each time it is due, with the
+// reason (a MISC_CHECK's real server stays down).
 func (f *checkerFactory) script(pos config.Pos, keyword string, s notify.Script) error {
 	warnings, err := f.runner.Check(s)
 	for _, w := range warnings {
 		f.warnings = append(f.warnings, config.Diagnostic{Pos: pos, Severity: config.Warning, Message: keyword + ": " + w})
 	}
 	if err != nil {
-		return config.ErrorAt(pos, "%s: %v", keyword, err)
+		f.warnings = append(f.warnings, config.Diagnostic{Pos: pos, Severity: config.Warning,
+			Message: fmt.Sprintf("%s: %v; it will fail each time it is due", keyword, err)})
 	}
 	return nil
 }

@@ -33,22 +33,22 @@ func TestValidateReportsWhatNewRefusesAtItsLine(t *testing.T) {
 		}, nil, Options{}, 6, config.Error, `regex "(?<=a)b"`},
 		{"a missing misc_path script", func(t *testing.T) string {
 			return validateConf("", "    MISC_CHECK {\n      misc_path /nonexistent/vigil-check.sh\n    }\n")
-		}, nil, Options{}, 4, config.Error, "MISC_CHECK misc_path: script /nonexistent/vigil-check.sh cannot be accessed"},
+		}, nil, Options{}, 4, config.Warning, "MISC_CHECK misc_path: script /nonexistent/vigil-check.sh cannot be accessed"},
 		{"a MISC_CHECK user that does not exist", func(t *testing.T) string {
 			return validateConf("", "    MISC_CHECK {\n      misc_path /bin/true\n      user vigil-no-such-user\n    }\n")
 		}, nil, Options{}, 5, config.Error, "Failed to set uid/gid for misc checker script /bin/true"},
 		{"an insecure script with enable_script_security", func(t *testing.T) string {
 			return validateConf("global_defs {\n  enable_script_security\n}\n", "    MISC_CHECK {\n      misc_path "+testenv.InsecureScript(t)+"\n    }\n")
-		}, nil, Options{}, 7, config.Error, "refused by script security"},
+		}, nil, Options{}, 7, config.Warning, "refused by script security"},
 		{"an insecure script without enable_script_security", func(t *testing.T) string {
 			return validateConf("", "    MISC_CHECK {\n      misc_path "+testenv.InsecureScript(t)+"\n    }\n")
 		}, nil, Options{}, 4, config.Warning, "enable_script_security would refuse it"},
 		{"a missing notify_up script", func(t *testing.T) string {
 			return validateConf("", "    notify_up /nonexistent/up.sh\n")
-		}, nil, Options{}, 3, config.Error, "notify_up: script /nonexistent/up.sh cannot be accessed"},
+		}, nil, Options{}, 3, config.Warning, "notify_up: script /nonexistent/up.sh cannot be accessed"},
 		{"a missing quorum_down script", func(t *testing.T) string {
 			return "virtual_server 127.0.0.1 8080 {\n  quorum_down /nonexistent/down.sh\n  real_server 127.0.0.2 8080 {\n  }\n" + vsDefaults + "}\n"
-		}, nil, Options{}, 2, config.Error, "quorum_down: script /nonexistent/down.sh cannot be accessed"},
+		}, nil, Options{}, 2, config.Warning, "quorum_down: script /nonexistent/down.sh cannot be accessed"},
 		{"an unknown DNS type", func(t *testing.T) string {
 			return validateConf("", "    DNS_CHECK {\n      type A\n    }\n")
 		}, func(cfg *config.Config) {

@@ -125,8 +125,13 @@ func (b *built) checkScripts(cfg *config.Config, runner *notify.Runner) []error 
 	g := &cfg.Global
 	var errs []error
 	def, defErr := notify.DefaultUser(g.ScriptUser, g.ScriptGroup, g.EnableScriptSecurity)
+	// Keepalived goes on without a script it cannot run (it disables it), so these are
+	// warnings: vigil starts too, and such a script fails each time it is due, with the reason.
+	warn := func(pos config.Pos, format string, args ...any) {
+		b.warnings = append(b.warnings, config.Diagnostic{Pos: pos, Severity: config.Warning, Message: fmt.Sprintf(format, args...)})
+	}
 	if defErr != nil && g.ScriptUser != "" {
-		errs = append(errs, config.ErrorAt(cmp.Or(g.ScriptUserPos, g.Pos), "Error setting global script uid/gid: %v", defErr))
+		warn(cmp.Or(g.ScriptUserPos, g.Pos), "Error setting global script uid/gid: %v", defErr)
 	}
 	b.user = def
 	if runner == nil {
@@ -139,7 +144,7 @@ func (b *built) checkScripts(cfg *config.Config, runner *notify.Runner) []error 
 		case u.user != "":
 			own, err := notify.LookupUser(u.user, u.group)
 			if err != nil {
-				errs = append(errs, config.ErrorAt(u.userPos, "%s: %v", u.badUser, err))
+				warn(u.userPos, "%s: %v", u.badUser, err)
 				continue
 			}
 			user = own
@@ -154,7 +159,7 @@ func (b *built) checkScripts(cfg *config.Config, runner *notify.Runner) []error 
 			b.warnings = append(b.warnings, config.Diagnostic{Pos: u.pos, Severity: config.Warning, Message: u.what + ": " + w})
 		}
 		if err != nil {
-			errs = append(errs, config.ErrorAt(u.pos, "%s: %v", u.what, err))
+			warn(u.pos, "%s: %v; it will fail each time it is due", u.what, err)
 		}
 	}
 	return errs

@@ -66,25 +66,25 @@ func TestValidateReportsWhatNewManagerRefusesAtItsLine(t *testing.T) {
 	}{
 		{"a missing vrrp_script program", func(t *testing.T) string {
 			return buildConf("", "/nonexistent/vigil-chk.sh", "", eth, "", "")
-		}, 2, config.Error, "vrrp_script chk: script /nonexistent/vigil-chk.sh cannot be accessed"},
+		}, 2, config.Warning, "vrrp_script chk: script /nonexistent/vigil-chk.sh cannot be accessed"},
 		{"an insecure script with enable_script_security", func(t *testing.T) string {
 			return buildConf("global_defs {\n  enable_script_security\n}\n", testenv.InsecureScript(t), "user root", eth, "", "")
-		}, 5, config.Error, "refused by script security: writable by everyone"},
+		}, 5, config.Warning, "refused by script security: writable by everyone"},
 		{"an insecure script without enable_script_security", func(t *testing.T) string {
 			return buildConf("", testenv.InsecureScript(t), "", eth, "", "")
 		}, 2, config.Warning, "vrrp_script chk: unsafe permissions found for script"},
 		{"a missing notify script", func(t *testing.T) string {
 			return buildConf("", script, "", eth, "notify_master /nonexistent/vigil-master.sh", "")
-		}, 11, config.Error, "(VI_1) notify_master: script /nonexistent/vigil-master.sh cannot be accessed"},
+		}, 11, config.Warning, "(VI_1) notify_master: script /nonexistent/vigil-master.sh cannot be accessed"},
 		{"a script_user that does not exist", func(t *testing.T) string {
 			return buildConf("global_defs {\n  script_user vigil-no-such-user\n}\n", script, "", eth, "", "")
-		}, 2, config.Error, "Error setting global script uid/gid"},
+		}, 2, config.Warning, "Error setting global script uid/gid"},
 		{"a vrrp_script user that does not exist", func(t *testing.T) string {
 			return buildConf(security, script, "user vigil-no-such-user", eth, "", "")
-		}, 7, config.Error, "vrrp_script chk: Unable to set uid/gid for script /bin/true"},
+		}, 7, config.Warning, "vrrp_script chk: Unable to set uid/gid for script /bin/true"},
 		{"a notify script user that does not exist", func(t *testing.T) string {
 			return buildConf("", script, "", eth, "notify_backup /bin/true vigil-no-such-user", "")
-		}, 11, config.Error, "(VI_1) Invalid user/group for notify_backup script /bin/true"},
+		}, 11, config.Warning, "(VI_1) Invalid user/group for notify_backup script /bin/true"},
 		{"an interface this host does not have", func(t *testing.T) string {
 			return buildConf("", script, "", "vgl-nosuch0", "", "")
 		}, 6, config.Warning, "WARNING - interface vgl-nosuch0 for vrrp_instance VI_1 doesn't exist"},
