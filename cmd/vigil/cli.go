@@ -106,12 +106,17 @@ func loadConfig(o options) (*config.Config, *config.Diagnostics, error) {
 
 // configTest is `vigil -t`: every diagnostic as `file:line: level: message`, then exit 0 when
 // the configuration is usable and 1 when it is not (with --strict, when anything was said).
+// Beyond reading the file, it builds every part that starting vigil with these flags would
+// build, without opening anything (validateStart), so that what start would refuse (a regex
+// RE2 cannot compile, a missing or insecure script, an unknown script user...) is reported
+// here at its line, and this host's missing interfaces are warned of.
 func configTest(o options, stdout, stderr io.Writer) int {
-	_, diags, err := loadConfig(o)
+	cfg, diags, err := loadConfig(o)
 	if err != nil {
 		fmt.Fprintf(stderr, "vigil: %v\n", err)
 		return 1
 	}
+	diags.List = append(diags.List, validateStart(o, cfg)...)
 	for _, d := range diags.List {
 		fmt.Fprintln(stdout, d.String())
 	}

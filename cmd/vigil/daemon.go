@@ -136,7 +136,7 @@ func (h *halves) checkerConfig(cfg *config.Config) *config.Config {
 func serve(o options, cfg *config.Config, startup *startupLog, log *slog.Logger, started func()) int {
 	h := &halves{vrrpOnly: o.vrrpOnly}
 	dopts := daemon.Options{Logger: log, Version: version, Dataplane: o.dataplane}
-	if !o.checkOnly && len(cfg.VRRPInstances) > 0 {
+	if runsVRRP(o, cfg) {
 		runner := notify.NewRunner(notify.RunnerOptions{ScriptSecurity: cfg.Global.EnableScriptSecurity, Logger: log})
 		m, err := vrrp.NewManager(cfg, vrrp.ManagerOptions{
 			Logger: log.With("half", "vrrp"), Runner: runner, RealtimePriority: cfg.Global.VRRPRTPriority,
@@ -172,7 +172,7 @@ func serve(o options, cfg *config.Config, startup *startupLog, log *slog.Logger,
 			}
 		}
 	}
-	if cfg.BGP != nil && !o.vrrpOnly {
+	if runsBGP(o, cfg) {
 		sp, err := bgp.New(bgpConfig(cfg.BGP), log.With("part", "bgp"))
 		if err != nil {
 			startup.fail("cannot start BGP", "err", err)

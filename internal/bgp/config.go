@@ -1,6 +1,7 @@
 package bgp
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -62,45 +63,66 @@ type Route struct {
 	LocalPref *uint32
 }
 
-// Validate says what is wrong with the configuration, naming the field and value.
+// Validate says what is wrong with the configuration, naming the field and value: every
+// problem, joined, those of a neighbor each as a *NeighborError.
 func (c Config) Validate() error {
+	var errs []error
 	if c.LocalAS == 0 {
-		return fmt.Errorf("bgp: local_as 0: expected an AS number from 1 to 4294967295")
+		errs = append(errs, fmt.Errorf("bgp: local_as 0: expected an AS number from 1 to 4294967295"))
 	}
 	if !c.RouterID.Is4() {
-		return fmt.Errorf("bgp: router_id %q: expected an IPv4 address", c.RouterID)
+		errs = append(errs, fmt.Errorf("bgp: router_id %q: expected an IPv4 address", c.RouterID))
 	}
 	if c.ListenPort < -1 || c.ListenPort > 65535 {
-		return fmt.Errorf("bgp: listen port %d: expected -1 (do not listen) or 0 to 65535", c.ListenPort)
+		errs = append(errs, fmt.Errorf("bgp: listen port %d: expected -1 (do not listen) or 0 to 65535", c.ListenPort))
 	}
 	if c.HoldDown < 0 || c.GracefulShutdownWait < 0 || c.MaxWithdrawPerEvent < 0 {
-		return fmt.Errorf("bgp: hold_down %v, graceful shutdown wait %v, max_withdraw %d: expected values >= 0",
-			c.HoldDown, c.GracefulShutdownWait, c.MaxWithdrawPerEvent)
+		errs = append(errs, fmt.Errorf("bgp: hold_down %v, graceful shutdown wait %v, max_withdraw %d: expected values >= 0",
+			c.HoldDown, c.GracefulShutdownWait, c.MaxWithdrawPerEvent))
 	}
 	seen := map[netip.Addr]bool{}
-	for _, n := range c.Neighbors {
-		if !n.Address.IsValid() {
-			return fmt.Errorf("bgp: neighbor with no address")
+	for i, n := range c.Neighbors {
+		if err := n.validate(seen); err != nil {
+			errs = append(errs, &NeighborError{Index: i, Err: err})
 		}
-		if seen[n.Address] {
-			return fmt.Errorf("bgp: neighbor %s: configured twice", n.Address)
-		}
-		seen[n.Address] = true
-		if n.AS == 0 {
-			return fmt.Errorf("bgp: neighbor %s: remote_as 0: expected an AS number from 1 to 4294967295", n.Address)
-		}
-		if n.Port > 65535 {
-			return fmt.Errorf("bgp: neighbor %s: port %d: expected 0 to 65535", n.Address, n.Port)
-		}
-		if n.HoldTime != 0 && n.HoldTime < 3*time.Second {
-			return fmt.Errorf("bgp: neighbor %s: hold_time %v: expected 0 or at least 3s (RFC 4271)", n.Address, n.HoldTime)
-		}
-		if n.KeepaliveInterval < 0 || (n.HoldTime != 0 && n.KeepaliveInterval >= n.HoldTime) {
-			return fmt.Errorf("bgp: neighbor %s: keepalive %v: expected less than hold_time %v", n.Address, n.KeepaliveInterval, n.HoldTime)
-		}
-		if n.LocalAddress.IsValid() && n.LocalAddress.Is4() != n.Address.Is4() {
-			return fmt.Errorf("bgp: neighbor %s: local address %s is of the other address family", n.Address, n.LocalAddress)
-		}
+	}
+	return errors.Join(errs...)
+}
+
+// NeighborError is what is wrong with Config.Neighbors[Index].
+type NeighborError struct {
+	Index int
+	Err   error
+}
+
+func (e *NeighborError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the error without the neighbor's index.
+func (e *NeighborError) Unwrap() error { return e.Err }
+
+// validate says what is wrong with n; seen holds the addresses of the neighbors before it.
+func (n Neighbor) validate(seen map[netip.Addr]bool) error {
+	if !n.Address.IsValid() {
+		return fmt.Errorf("bgp: neighbor with no address")
+	}
+	if seen[n.Address] {
+		return fmt.Errorf("bgp: neighbor %s: configured twice", n.Address)
+	}
+	seen[n.Address] = true
+	if n.AS == 0 {
+		return fmt.Errorf("bgp: neighbor %s: remote_as 0: expected an AS number from 1 to 4294967295", n.Address)
+	}
+	if n.Port > 65535 {
+		return fmt.Errorf("bgp: neighbor %s: port %d: expected 0 to 65535", n.Address, n.Port)
+	}
+	if n.HoldTime != 0 && n.HoldTime < 3*time.Second {
+		return fmt.Errorf("bgp: neighbor %s: hold_time %v: expected 0 or at least 3s (RFC 4271)", n.Address, n.HoldTime)
+	}
+	if n.KeepaliveInterval < 0 || (n.HoldTime != 0 && n.KeepaliveInterval >= n.HoldTime) {
+		return fmt.Errorf("bgp: neighbor %s: keepalive %v: expected less than hold_time %v", n.Address, n.KeepaliveInterval, n.HoldTime)
+	}
+	if n.LocalAddress.IsValid() && n.LocalAddress.Is4() != n.Address.Is4() {
+		return fmt.Errorf("bgp: neighbor %s: local address %s is of the other address family", n.Address, n.LocalAddress)
 	}
 	return nil
 }

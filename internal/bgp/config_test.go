@@ -1,6 +1,7 @@
 package bgp
 
 import (
+	"errors"
 	"net/netip"
 	"strings"
 	"testing"
@@ -55,6 +56,21 @@ func TestValidateNamesTheBadField(t *testing.T) {
 				t.Fatalf("Validate: %v, want an error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestValidateReportsEveryProblemAndWhichNeighborHasIt(t *testing.T) {
+	c := validConfig()
+	c.LocalAS = 0
+	c.Neighbors = append(c.Neighbors, Neighbor{Address: netip.MustParseAddr("192.0.2.253"), AS: 65000, HoldTime: time.Second})
+	err := c.Validate()
+	joined, ok := err.(interface{ Unwrap() []error })
+	if !ok || len(joined.Unwrap()) != 2 {
+		t.Fatalf("Validate: %v, want two problems", err)
+	}
+	var ne *NeighborError
+	if errs := joined.Unwrap(); errors.As(errs[0], &ne) || !errors.As(errs[1], &ne) || ne.Index != 1 || !strings.Contains(ne.Error(), "hold_time 1s") {
+		t.Fatalf("problems %v: want local_as's without a neighbor, then neighbor #1's hold_time", errs)
 	}
 }
 

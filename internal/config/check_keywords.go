@@ -342,7 +342,7 @@ func lvsURLTable(h *HTTPCheck, l Line, ssl bool) *table {
 			p.diags.Warnf(l.Pos, "regex missing or too many fields")
 			return
 		}
-		u.Regex = lvsUnquote(l.Words[1])
+		u.Regex, u.RegexPos = lvsUnquote(l.Words[1]), l.Pos
 	}}
 	k["regex_no_match"] = keyword{scalar: func(p *parser, l Line) { u.RegexNoMatch = true }}
 	k["regex_options"] = keyword{scalar: func(p *parser, l Line) {
@@ -475,7 +475,7 @@ func lvsMiscKeywords(c *Checker, k map[string]keyword) {
 	k["misc_path"] = keyword{scalar: func(p *parser, l Line) {
 		// Keepalived takes the first word only (quote it to pass arguments) and splits it.
 		if len(l.Words) >= 2 {
-			m.Path = l.Words[1]
+			m.Path, m.PathPos = l.Words[1], l.Pos
 			m.Args = strings.Fields(m.Path)
 		}
 	}}
@@ -496,8 +496,9 @@ func lvsMiscKeywords(c *Checker, k map[string]keyword) {
 			p.diags.Warnf(l.Pos, "No user specified for misc checker script %s", lvsCmdStr(m.Path))
 			return
 		}
-		// Whether the user exists is this machine's business, checked when the script runs.
-		m.User = lvsRest(l)
+		// Whether the user exists is this machine's business: the daemon checks it when it
+		// builds the checker (and so does `vigil -t`).
+		m.User, m.UserPos = lvsRest(l), l.Pos
 	}}
 }
 
@@ -553,7 +554,7 @@ func lvsDNSKeywords(c *Checker, k map[string]keyword) {
 			p.diags.Warnf(l.Pos, "Unknown DNS check type %s - ignoring", l.Words[1])
 			return
 		}
-		d.Type = lvsDNSTypes[i]
+		d.Type, d.TypePos = lvsDNSTypes[i], l.Pos
 	}}
 	k["name"] = keyword{scalar: func(p *parser, l Line) {
 		if !p.lvsNeed(l, 1) {

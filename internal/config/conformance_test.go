@@ -96,11 +96,11 @@ func readOracle(t *testing.T, path string) map[string]*oracleFile {
 	return out
 }
 
-// machineOnly matches complaints about the machine Keepalived ran on rather than about the
-// configuration: interfaces, scripts, users and include files that exist elsewhere, host names
-// that this machine cannot resolve, and its build options. vigil checks none of these at parse
-// time: interfaces and scripts are looked up when the daemon starts them, and a missing one is
-// reported then.
+// machineOnly matches complaints about the machine rather than about the configuration:
+// interfaces, scripts, users and include files that exist elsewhere, host names that this
+// machine cannot resolve, and its build options. The first group is Keepalived's words. vigil
+// says such things when `vigil -t` builds the parts (hostDiagnostics), about the machine the
+// test runs on: an interface it lacks in Keepalived's words, a script or user in its own, below.
 var machineOnly = []*regexp.Regexp{
 	regexp.MustCompile(`^WARNING - interface .* doesn't exist$`),
 	regexp.MustCompile(`^Non-existent interface specified in configuration$`),
@@ -108,12 +108,31 @@ var machineOnly = []*regexp.Regexp{
 	regexp.MustCompile(`^Disabling track script .* since not found/accessible$`),
 	regexp.MustCompile(`^SECURITY VIOLATION - `),
 	regexp.MustCompile(`^Unable to set default user`),
-	regexp.MustCompile(`^Error setting global script uid/gid$`),
+	// vigil adds why after Keepalived's words.
+	regexp.MustCompile(`^Error setting global script uid/gid\b`),
 	regexp.MustCompile(`^Config files missing '`),
 	regexp.MustCompile(`^Invalid smtp server `),
 	regexp.MustCompile(`^iptables not supported`),
 	regexp.MustCompile(`Cannot use VMAC/ipvlan with unicast and no interface`),
+
+	// vigil's words for a script it would not run on this machine (missing, not executable,
+	// insecure under enable_script_security, to be run as a user vigil cannot switch to), and
+	// for what it would run but warns of; they follow the script's keyword:
+	// "vrrp_script chk: ", "(VI_1) notify_master: ", "MISC_CHECK misc_path: ", "notify_up: "...
+	regexp.MustCompile(`^(vrrp_script \S+|\(\S+\) \S+|global_defs \S+|MISC_CHECK misc_path|notify_up|notify_down|quorum_up|quorum_down): ` +
+		`(script \S+( cannot be accessed| is not executable| refused by script security| cannot run as uid| resolved by path search|: )|unsafe permissions found for script )`),
+	// A script user or group that does not exist here (Keepalived's words, then why).
+	regexp.MustCompile(`^(vrrp_script \S+: Unable to set uid/gid for script|\(\S+\) Invalid user/group for \S+ script|Failed to set uid/gid for misc checker script) .*: `),
 }
+
+// hostDiagnostics, when set, is what `vigil -t` says beyond parsing: what building the parts
+// refuses or warns of (conformance_host_test.go sets it, from a package that may import the
+// daemon and the VRRP half). Most of it is about this machine (machineOnly above); the rest is
+// about the file, and is judged like the parser's complaints.
+var hostDiagnostics func(*Config) []Diagnostic
+
+// SetHostDiagnostics sets hostDiagnostics (for conformance_host_test.go, in package config_test).
+func SetHostDiagnostics(f func(*Config) []Diagnostic) { hostDiagnostics = f }
 
 var trackScriptMissing = regexp.MustCompile(`track script (\S+) not found, ignoring`)
 var scriptDisabled = regexp.MustCompile(`^(?:Disabling track script (\S+) since|Unable to set default user for vrrp script (\S+) )`)
@@ -197,6 +216,12 @@ type conformance struct {
 	expected   int
 	missed     []string
 	extra      []string // vigil's complaints at lines where Keepalived said nothing
+	// hostExtra are the extra complaints about this machine (machineOnly): what the dry
+	// builds of `vigil -t` find missing on the host the test runs on. They are counted apart
+	// from extra, because they say what this host lacks (scripts, users, interfaces the
+	// oracles' host had or lacked in other ways), not how vigil reads the file; counted
+	// together, the number would measure the test host.
+	hostExtra  []string
 	countsOK   bool
 	countsNote string
 }
@@ -224,6 +249,9 @@ func conform(t *testing.T, dir string, oracle, unmasked map[string]*oracleFile) 
 		cfg, diags, err := Load(path, Options{ConfigID: "vm"})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
+		}
+		if hostDiagnostics != nil {
+			diags.List = append(diags.List, hostDiagnostics(cfg)...)
 		}
 		r := conformance{file: name}
 		caused := of.configCaused()
@@ -268,7 +296,12 @@ func conform(t *testing.T, dir string, oracle, unmasked map[string]*oracleFile) 
 		}
 		for _, d := range diags.List {
 			if filepath.Base(d.Pos.File) == name && !oracleLines[d.Pos.Line] && !oracleMessages[d.Message] {
-				r.extra = append(r.extra, fmt.Sprintf("%d: %s: %s", d.Pos.Line, d.Severity, d.Message))
+				e := fmt.Sprintf("%d: %s: %s", d.Pos.Line, d.Severity, d.Message)
+				if isMachineOnly(d.Message) {
+					r.hostExtra = append(r.hostExtra, e)
+				} else {
+					r.extra = append(r.extra, e)
+				}
 			}
 		}
 		nv, ns, nr := naiveCounts(string(src))
@@ -292,12 +325,13 @@ func isMachineOnly(message string) bool {
 // summarize renders the counts and every difference, and reports the rules the test enforces.
 func summarize(t *testing.T, set string, results []conformance) {
 	t.Helper()
-	var agree, accepted, acceptedOK, rejected, rejectedOK, machine, machineOK, expected, matched, extra int
+	var agree, accepted, acceptedOK, rejected, rejectedOK, machine, machineOK, expected, matched, extra, hostExtra int
 	var report strings.Builder
 	for _, r := range results {
 		expected += r.expected
 		matched += r.matched
 		extra += len(r.extra)
+		hostExtra += len(r.hostExtra)
 		if r.agree {
 			agree++
 		}
@@ -318,7 +352,7 @@ func summarize(t *testing.T, set string, results []conformance) {
 				rejectedOK++
 			}
 		}
-		if !r.agree || len(r.missed) > 0 || !r.countsOK || len(r.extra) > 0 {
+		if !r.agree || len(r.missed) > 0 || !r.countsOK || len(r.extra) > 0 || len(r.hostExtra) > 0 {
 			fmt.Fprintf(&report, "%s: keepalived %s, vigil %s; complaints %d/%d; counts %s\n", r.file, r.keepalived, r.vigil, r.matched, r.expected, r.countsNote)
 			for _, m := range r.missed {
 				fmt.Fprintf(&report, "    missed  %s\n", m)
@@ -326,10 +360,13 @@ func summarize(t *testing.T, set string, results []conformance) {
 			for _, e := range r.extra {
 				fmt.Fprintf(&report, "    extra   %s\n", e)
 			}
+			for _, e := range r.hostExtra {
+				fmt.Fprintf(&report, "    host    %s\n", e)
+			}
 		}
 	}
-	summary := fmt.Sprintf("%s: %d files; Keepalived accepts %d (vigil accepts %d with equal counts), rejects %d for the configuration itself (vigil rejects %d), %d only for this machine (vigil agrees on %d); verdicts agree on %d/%d; Keepalived's config-caused complaints that vigil makes too, at the same line: %d/%d; vigil complaints at lines where Keepalived said nothing: %d",
-		set, len(results), accepted, acceptedOK, rejected, rejectedOK, machine, machineOK, agree, len(results), matched, expected, extra)
+	summary := fmt.Sprintf("%s: %d files; Keepalived accepts %d (vigil accepts %d with equal counts), rejects %d for the configuration itself (vigil rejects %d), %d only for this machine (vigil agrees on %d); verdicts agree on %d/%d; Keepalived's config-caused complaints that vigil makes too, at the same line: %d/%d; vigil complaints at lines where Keepalived said nothing: %d (and %d about this machine)",
+		set, len(results), accepted, acceptedOK, rejected, rejectedOK, machine, machineOK, agree, len(results), matched, expected, extra, hostExtra)
 	t.Log(summary)
 	if report.Len() > 0 {
 		t.Log("differences:\n" + report.String())

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 )
@@ -83,4 +84,43 @@ func (ds *Diagnostics) HasErrors() bool {
 type Line struct {
 	Pos   Pos
 	Words []string
+}
+
+// PosError is an error about the configuration at Pos. The parts that build what a
+// configuration asks for (checkers, pools, VRRP instances) return them, so that a refusal names
+// its line and `vigil -t` can report it there.
+type PosError struct {
+	Pos Pos
+	Err error
+}
+
+func (e *PosError) Error() string { return e.Pos.String() + ": " + e.Err.Error() }
+
+// Unwrap returns the error without its position.
+func (e *PosError) Unwrap() error { return e.Err }
+
+// ErrorAt returns a *PosError at pos; format and args are as for fmt.Errorf (%w wraps).
+func ErrorAt(pos Pos, format string, args ...any) error {
+	return &PosError{Pos: pos, Err: fmt.Errorf(format, args...)}
+}
+
+// ErrorDiagnostics turns err into error diagnostics: one per error that errors.Join put
+// together, each at the position of the *PosError it holds, or at fallback when it holds none.
+// A nil err gives none.
+func ErrorDiagnostics(err error, fallback Pos) []Diagnostic {
+	if err == nil {
+		return nil
+	}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []Diagnostic
+		for _, e := range joined.Unwrap() {
+			out = append(out, ErrorDiagnostics(e, fallback)...)
+		}
+		return out
+	}
+	var pe *PosError
+	if errors.As(err, &pe) {
+		return []Diagnostic{{Pos: pe.Pos, Severity: Error, Message: pe.Err.Error()}}
+	}
+	return []Diagnostic{{Pos: fallback, Severity: Error, Message: err.Error()}}
 }

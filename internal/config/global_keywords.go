@@ -236,8 +236,8 @@ func globalTable(g *GlobalDefs) *table {
 			return
 		}
 		// Whether the user exists is a matter for the host running the scripts, not for
-		// the parser.
-		g.ScriptUser = l.Words[1]
+		// the parser: the VRRP half checks it when it starts (and so does `vigil -t`).
+		g.ScriptUser, g.ScriptUserPos = l.Words[1], l.Pos
 		if len(l.Words) >= 3 {
 			g.ScriptGroup = l.Words[2]
 		}

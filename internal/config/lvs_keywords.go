@@ -384,13 +384,13 @@ func (vs *VirtualServer) table(c *Config) *table {
 	k["quorum_up"] = keyword{scalar: func(p *parser, l Line) {
 		// Keepalived 2.2.7 says nothing of a repeated quorum_up; the last one is used.
 		if p.lvsNeed(l, 1) {
-			vs.QuorumUp = lvsRest(l)
+			vs.QuorumUp, vs.QuorumUpPos = lvsRest(l), l.Pos
 		}
 	}}
 	k["quorum_down"] = keyword{scalar: func(p *parser, l Line) {
 		// Keepalived 2.2.7 says nothing of a repeated quorum_down; the last one is used.
 		if p.lvsNeed(l, 1) {
-			vs.QuorumDown = lvsRest(l)
+			vs.QuorumDown, vs.QuorumDownPos = lvsRest(l), l.Pos
 		}
 	}}
 	k["quorum"] = keyword{scalar: func(p *parser, l Line) {
@@ -759,7 +759,7 @@ func (rs *RealServer) table(vs *VirtualServer, c *Config) *table {
 			p.diags.Warnf(l.Pos, "(%s) notify_up script already specified - ignoring %s", vs.groupOrNull(), l.Words[1])
 			return
 		}
-		rs.NotifyUp = lvsRest(l)
+		rs.NotifyUp, rs.NotifyUpPos = lvsRest(l), l.Pos
 	}}
 	k["notify_down"] = keyword{scalar: func(p *parser, l Line) {
 		if !p.lvsNeed(l, 1) {
@@ -769,7 +769,7 @@ func (rs *RealServer) table(vs *VirtualServer, c *Config) *table {
 			p.diags.Warnf(l.Pos, "(%s) notify_down script already specified - ignoring %s", vs.groupOrNull(), l.Words[1])
 			return
 		}
-		rs.NotifyDown = lvsRest(l)
+		rs.NotifyDown, rs.NotifyDownPos = lvsRest(l), l.Pos
 	}}
 	k["alpha"] = keyword{scalar: func(p *parser, l Line) {
 		if v, ok := p.lvsOptBool(l, "alpha"); ok {

@@ -119,7 +119,9 @@ type URL struct {
 	VirtualHost string        `json:"virtualhost,omitempty"`
 	// Regex, when set, must (or with RegexNoMatch must not) match the body between
 	// RegexMinOffset and RegexMaxOffset (0: no bound).
-	Regex          string   `json:"regex,omitempty"`
+	Regex string `json:"regex,omitempty"`
+	// RegexPos is where regex was written (not in the JSON form).
+	RegexPos       Pos      `json:"-"`
 	RegexNoMatch   bool     `json:"regex_no_match,omitempty"`
 	RegexOptions   []string `json:"regex_options,omitempty"`
 	RegexMinOffset uint64   `json:"regex_min_offset,omitempty"`
@@ -158,6 +160,8 @@ type MiscCheck struct {
 	Dynamic bool `json:"misc_dynamic"`
 	// User is the "user [group]" to run the script as; empty: the global script_user.
 	User string `json:"user,omitempty"`
+	// PathPos and UserPos are where misc_path and user were written (not in the JSON form).
+	PathPos, UserPos Pos `json:"-"`
 }
 
 // SMTPCheck is the body of SMTP_CHECK. Each legacy host block becomes a checker of its own,
@@ -172,6 +176,8 @@ type DNSCheck struct {
 	Type string `json:"type"`
 	// Name is the query name (default "", the root).
 	Name string `json:"name"`
+	// TypePos is where type was written (not in the JSON form).
+	TypePos Pos `json:"-"`
 }
 
 // UDPCheck is the body of UDP_CHECK.

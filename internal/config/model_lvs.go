@@ -96,6 +96,8 @@ type VirtualServer struct {
 	Hysteresis uint32 `json:"hysteresis"`
 	QuorumUp   string `json:"quorum_up,omitempty"`
 	QuorumDown string `json:"quorum_down,omitempty"`
+	// QuorumUpPos and QuorumDownPos are where the scripts were written (not in the JSON form).
+	QuorumUpPos, QuorumDownPos Pos `json:"-"`
 	// Weight is the default weight of real servers that set none (default 1).
 	Weight           uint32       `json:"weight"`
 	InhibitOnFailure bool         `json:"inhibit_on_failure"`
@@ -179,9 +181,11 @@ type RealServer struct {
 	InhibitOnFailure bool   `json:"inhibit_on_failure"`
 	NotifyUp         string `json:"notify_up,omitempty"`
 	NotifyDown       string `json:"notify_down,omitempty"`
-	Alpha            bool   `json:"alpha"`
-	SMTPAlert        bool   `json:"smtp_alert"`
-	VirtualHost      string `json:"virtualhost,omitempty"`
+	// NotifyUpPos and NotifyDownPos are where the scripts were written (not in the JSON form).
+	NotifyUpPos, NotifyDownPos Pos    `json:"-"`
+	Alpha                      bool   `json:"alpha"`
+	SMTPAlert                  bool   `json:"smtp_alert"`
+	VirtualHost                string `json:"virtualhost,omitempty"`
 	// DelayLoop and ConnectTimeout are inherited from the virtual server when not set.
 	DelayLoop      Duration `json:"delay_loop"`
 	ConnectTimeout Duration `json:"connect_timeout"`

@@ -42,8 +42,10 @@ type GlobalDefs struct {
 	SMTPAlertChecker *bool `json:"smtp_alert_checker"`
 	NoEmailFaults    bool  `json:"no_email_faults"`
 
-	ScriptUser            string   `json:"script_user"`
-	ScriptGroup           string   `json:"script_group"`
+	ScriptUser  string `json:"script_user"`
+	ScriptGroup string `json:"script_group"`
+	// ScriptUserPos is where script_user was written (not in the JSON form).
+	ScriptUserPos         Pos      `json:"-"`
 	EnableScriptSecurity  bool     `json:"enable_script_security"`
 	StartupScript         *Script  `json:"startup_script"`
 	StartupScriptTimeout  Duration `json:"startup_script_timeout"`
@@ -217,6 +219,8 @@ type VRRPScript struct {
 	User          string   `json:"user"`
 	Group         string   `json:"group"`
 	InitFail      bool     `json:"init_fail"`
+	// UserPos is where user was written (not in the JSON form).
+	UserPos Pos `json:"-"`
 }
 
 // TrackFile is a track_file (or the deprecated vrrp_track_file) block.
@@ -344,7 +348,9 @@ type VRRPInstance struct {
 	// priority 255 and BACKUP otherwise.
 	State     string `json:"state"`
 	Interface string `json:"interface"`
-	VRF       string `json:"vrf,omitempty"`
+	// InterfacePos is where interface was written (not in the JSON form).
+	InterfacePos Pos    `json:"-"`
+	VRF          string `json:"vrf,omitempty"`
 	// VirtualRouterID is 0 when missing, which makes the configuration unusable.
 	VirtualRouterID int `json:"virtual_router_id"`
 	// Priority defaults to 100 (255 for an instance whose state is MASTER).

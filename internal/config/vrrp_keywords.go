@@ -275,7 +275,7 @@ func (st *vrrpState) scriptTable(s *VRRPScript) *table {
 		"fall": {scalar: func(p *parser, l Line) { s.Fall = scriptCount(p, l, s.Name, "fall") }},
 		"user": {scalar: func(p *parser, l Line) {
 			if w, ok := p.need(l, 1); ok {
-				s.User = w
+				s.User, s.UserPos = w, l.Pos
 				if len(l.Words) >= 3 {
 					s.Group = l.Words[2]
 				}
@@ -642,7 +642,8 @@ func (st *vrrpState) bfdKind() trackKind {
 }
 
 // trackInterface reads one line of track_interface: "IFNAME [weight N [reverse]]". Whether the
-// interface exists is a runtime matter.
+// interface exists is this host's matter: the VRRP half's build warns of a missing one (and so
+// does vigil -t).
 func trackInterface(p *parser, l Line, owner string, list []*TrackedInterface) []*TrackedInterface {
 	name := l.Words[0]
 	for _, t := range list {
@@ -774,14 +775,15 @@ func (st *vrrpState) instanceTable(v *VRRPInstance) *table {
 				p.diags.Warnf(l.Pos, "Interface name '%s' too long - ignoring", w)
 				return
 			}
-			// Whether an interface exists is a runtime matter, but "lo" is the loopback
-			// on every Linux host, and Keepalived refuses loopbacks.
+			// Whether an interface exists is this host's matter (the VRRP half, and so
+			// `vigil -t`, warn of a missing one), but "lo" is the loopback on every Linux
+			// host, and Keepalived refuses loopbacks.
 			if w == "lo" {
 				p.diags.Warnf(l.Pos, "%s cannot use a loopback interface (%s) for vrrp - ignoring", name, w)
 				v.Interface = ""
 				return
 			}
-			v.Interface = w
+			v.Interface, v.InterfacePos = w, l.Pos
 		}},
 		"vrf": {scalar: func(p *parser, l Line) {
 			if w, ok := p.need(l, 1); ok {
@@ -1267,8 +1269,8 @@ func (st *vrrpState) syncGroupTable(g *VRRPSyncGroup) *table {
 
 // parseVirtualIP reads one address line of virtual_ipaddress(_excluded), or of static_ipaddress
 // when st is not nil (track_group names are then looked up in st). It returns nil when
-// Keepalived would skip the address. An interface named with dev is not checked: whether it
-// exists is a runtime matter.
+// Keepalived would skip the address. An interface named with dev is not checked here: whether
+// it exists is this host's matter, warned of by the VRRP half's build (and vigil -t).
 func parseVirtualIP(p *parser, l Line, st *VRRPStatic) *VirtualIP {
 	static := st != nil
 	w := l.Words
@@ -1512,7 +1514,8 @@ func routeOptionArgs(s string) (int, bool) {
 
 // parseRoute reads one line of virtual_routes or static_routes: "[to] [TYPE] DEST [options]
 // [nexthop ...]". The destination and the common attributes are parsed; the whole line is kept
-// in Words for the rest. Interfaces named are not checked (a runtime matter).
+// in Words for the rest. Interfaces named are not checked here (this host's matter: the VRRP
+// half's build warns of a missing dev, and so does vigil -t).
 func parseRoute(p *parser, l Line, static bool) *VirtualRoute {
 	w := l.Words
 	r := &VirtualRoute{Pos: l.Pos, Words: append([]string(nil), w...)}

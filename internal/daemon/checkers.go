@@ -1,9 +1,11 @@
 package daemon
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -11,6 +13,7 @@ import (
 	"github.com/vigil-lb/vigil/internal/check"
 	"github.com/vigil-lb/vigil/internal/config"
 	"github.com/vigil-lb/vigil/internal/notify"
+	"github.com/vigil-lb/vigil/internal/pool"
 )
 
 // checkerFactory builds checkers from the configuration. It owns what checkers share: the
@@ -19,9 +22,50 @@ type checkerFactory struct {
 	cfg     *config.Config
 	runner  *notify.Runner
 	pingers *pingers
+	// warnings are what building found that runs anyway, at its line (a script with unsafe
+	// permissions without enable_script_security); Validate reports them.
+	warnings []config.Diagnostic
 }
 
-// build returns the checker for one checker block of rs, or an error saying why it cannot run.
+// script checks a script the checker half will run, written at pos for keyword, as the runner
+// will when it runs it, and records what it finds as warnings at pos. A script that cannot run
+// does not stop vigil, as it does not stop Keepalived: it fails each time it is due, with the
+// reason (a MISC_CHECK's real server stays down).
+func (f *checkerFactory) script(pos config.Pos, keyword string, s notify.Script) error {
+	warnings, err := f.runner.Check(s)
+	for _, w := range warnings {
+		f.warnings = append(f.warnings, config.Diagnostic{Pos: pos, Severity: config.Warning, Message: keyword + ": " + w})
+	}
+	if err != nil {
+		f.warnings = append(f.warnings, config.Diagnostic{Pos: pos, Severity: config.Warning,
+			Message: fmt.Sprintf("%s: %v; it will fail each time it is due", keyword, err)})
+	}
+	return nil
+}
+
+// notifyScripts checks vs's quorum_up and quorum_down and its real servers' notify_up and
+// notify_down scripts.
+func (f *checkerFactory) notifyScripts(vs *config.VirtualServer) []error {
+	var errs []error
+	add := func(command string, pos config.Pos, keyword string) {
+		if command == "" {
+			return
+		}
+		if err := f.script(pos, keyword, notify.Script{Command: command}); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	add(vs.QuorumUp, cmp.Or(vs.QuorumUpPos, vs.Pos), "quorum_up")
+	add(vs.QuorumDown, cmp.Or(vs.QuorumDownPos, vs.Pos), "quorum_down")
+	for _, rs := range vs.RealServers {
+		add(rs.NotifyUp, cmp.Or(rs.NotifyUpPos, rs.Pos), "notify_up")
+		add(rs.NotifyDown, cmp.Or(rs.NotifyDownPos, rs.Pos), "notify_down")
+	}
+	return errs
+}
+
+// build returns the checker for one checker block of rs, or an error at its line saying why it
+// cannot run.
 func (f *checkerFactory) build(rs *config.RealServer, c *config.Checker) (check.Checker, error) {
 	target := netip.AddrPortFrom(rs.Address, rs.Port).String()
 	var conn check.ConnOptions
@@ -41,16 +85,21 @@ func (f *checkerFactory) build(rs *config.RealServer, c *config.Checker) (check.
 		return f.http(c, conn)
 	case config.CheckMisc:
 		if c.Misc == nil || c.Misc.Path == "" {
-			return nil, fmt.Errorf("%s: MISC_CHECK without misc_path", c.Pos)
+			return nil, config.ErrorAt(c.Pos, "MISC_CHECK without misc_path")
 		}
 		script := notify.Script{Command: c.Misc.Path, Timeout: c.Misc.Timeout.D()}
 		if c.Misc.User != "" {
 			name, group, _ := strings.Cut(c.Misc.User, " ")
 			u, err := notify.LookupUser(name, strings.TrimSpace(group))
 			if err != nil {
-				return nil, fmt.Errorf("%s: MISC_CHECK user %q: %w", c.Pos, c.Misc.User, err)
+				// Keepalived's words, but vigil refuses the configuration rather than drop
+				// the checker.
+				return nil, config.ErrorAt(cmp.Or(c.Misc.UserPos, c.Pos), "Failed to set uid/gid for misc checker script %s: %v", c.Misc.Path, err)
 			}
 			script.User = u
+		}
+		if err := f.script(cmp.Or(c.Misc.PathPos, c.Pos), "MISC_CHECK misc_path", script); err != nil {
+			return nil, err
 		}
 		return check.NewMisc(check.MiscOptions{Script: script, Dynamic: c.Misc.Dynamic, Target: target}, f.runner), nil
 	case config.CheckSMTP:
@@ -58,7 +107,7 @@ func (f *checkerFactory) build(rs *config.RealServer, c *config.Checker) (check.
 		if c.SMTP != nil {
 			helo = c.SMTP.HeloName
 		}
-		return check.NewSMTP(check.SMTPOptions{ConnOptions: conn, HeloName: helo})
+		return atLine(c.Pos)(check.NewSMTP(check.SMTPOptions{ConnOptions: conn, HeloName: helo}))
 	case config.CheckDNS:
 		opts := check.DNSOptions{ConnOptions: conn, Name: ".", Type: dns.TypeSOA}
 		if c.DNS != nil {
@@ -68,12 +117,12 @@ func (f *checkerFactory) build(rs *config.RealServer, c *config.Checker) (check.
 			if c.DNS.Type != "" {
 				t, ok := dns.StringToType[strings.ToUpper(c.DNS.Type)]
 				if !ok {
-					return nil, fmt.Errorf("%s: DNS_CHECK type %q unknown", c.Pos, c.DNS.Type)
+					return nil, config.ErrorAt(cmp.Or(c.DNS.TypePos, c.Pos), "DNS_CHECK type %q unknown", c.DNS.Type)
 				}
 				opts.Type = t
 			}
 		}
-		return check.NewDNS(opts)
+		return atLine(c.Pos)(check.NewDNS(opts))
 	case config.CheckPing:
 		addr := rs.Address
 		if c.Connection != nil && c.Connection.Address.IsValid() {
@@ -81,7 +130,7 @@ func (f *checkerFactory) build(rs *config.RealServer, c *config.Checker) (check.
 		}
 		p, err := f.pingers.get(addr)
 		if err != nil {
-			return nil, fmt.Errorf("%s: PING_CHECK: %w", c.Pos, err)
+			return nil, config.ErrorAt(c.Pos, "PING_CHECK: %w", err)
 		}
 		return check.NewPing(check.PingOptions{Addr: addr, Pinger: p}), nil
 	case config.CheckUDP:
@@ -91,10 +140,10 @@ func (f *checkerFactory) build(rs *config.RealServer, c *config.Checker) (check.
 			opts.Reply, opts.ReplyMask = u.ReplyData, u.ReplyMask
 			opts.MinReplyLen, opts.MaxReplyLen = int(u.MinReplyLength), int(u.MaxReplyLength)
 		}
-		return check.NewUDP(opts)
+		return atLine(c.Pos)(check.NewUDP(opts))
 	case config.CheckFile:
 		if c.File == nil {
-			return nil, fmt.Errorf("%s: FILE_CHECK without track_file", c.Pos)
+			return nil, config.ErrorAt(c.Pos, "FILE_CHECK without track_file")
 		}
 		path := ""
 		for _, tf := range f.cfg.VRRPTrackFiles {
@@ -103,7 +152,7 @@ func (f *checkerFactory) build(rs *config.RealServer, c *config.Checker) (check.
 			}
 		}
 		if path == "" {
-			return nil, fmt.Errorf("%s: FILE_CHECK: track_file %q is not defined", c.Pos, c.File.TrackFile)
+			return nil, config.ErrorAt(c.Pos, "FILE_CHECK: track_file %q is not defined", c.File.TrackFile)
 		}
 		return check.NewFile(check.FileOptions{Path: path, Weight: int(c.File.Weight), Reverse: c.File.Reverse,
 			BaseWeight: int(rs.Weight), Target: target}), nil
@@ -117,14 +166,24 @@ func (f *checkerFactory) build(rs *config.RealServer, c *config.Checker) (check.
 		}
 		return check.NewGRPC(opts), nil
 	}
-	return nil, fmt.Errorf("%s: %s is not supported by vigil yet", c.Pos, c.Kind)
+	return nil, config.ErrorAt(c.Pos, "%s is not supported by vigil yet", c.Kind)
+}
+
+// atLine puts the error of a checker constructor at pos, the checker block's line.
+func atLine(pos config.Pos) func(check.Checker, error) (check.Checker, error) {
+	return func(ck check.Checker, err error) (check.Checker, error) {
+		if err != nil {
+			return nil, &config.PosError{Pos: pos, Err: err}
+		}
+		return ck, nil
+	}
 }
 
 func (f *checkerFactory) http(c *config.Checker, conn check.ConnOptions) (check.Checker, error) {
 	opts := check.HTTPOptions{ConnOptions: conn}
 	h := c.HTTP
 	if h == nil {
-		return nil, fmt.Errorf("%s: %s without url", c.Pos, c.Kind)
+		return nil, config.ErrorAt(c.Pos, "%s without url", c.Kind)
 	}
 	switch h.Protocol {
 	case "1.0C":
@@ -151,11 +210,29 @@ func (f *checkerFactory) http(c *config.Checker, conn check.ConnOptions) (check.
 		if u.Regex != "" {
 			re, err := regexp.Compile(u.Regex)
 			if err != nil {
-				return nil, fmt.Errorf("%s: regex %q: %w", u.Pos, u.Regex, err)
+				return nil, config.ErrorAt(cmp.Or(u.RegexPos, u.Pos), "regex %q: %w", u.Regex, err)
 			}
 			cu.Regex = re
 		}
 		opts.URLs = append(opts.URLs, cu)
 	}
-	return check.NewHTTP(opts)
+	return atLine(c.Pos)(check.NewHTTP(opts))
+}
+
+// checkName names a checker in its real server's pool spec, after the earlier ones: its kind
+// and target, numbered from the second when the server has several alike (Keepalived's own
+// SMTP_CHECK sample checks one address twice), since the pool tells checks apart by name,
+// also across reloads.
+func checkName(earlier []pool.CheckSpec, ck check.Checker) string {
+	name := ck.Kind() + " " + ck.Target()
+	n := 1
+	for _, c := range earlier {
+		if c.Name == name || strings.HasPrefix(c.Name, name+" #") {
+			n++
+		}
+	}
+	if n == 1 {
+		return name
+	}
+	return name + " #" + strconv.Itoa(n)
 }

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -42,6 +41,9 @@ type Options struct {
 	Version string
 	// Dataplane overrides global_defs dataplane: userspace, nftables, ipvs or auto.
 	Dataplane string
+	// OpenDataplane, when set, opens the data plane New chose (userspace, nftables or ipvs)
+	// in place of the real one; tests give one that opens nothing.
+	OpenDataplane func(name string) (dataplane.Dataplane, error)
 	// StatusListen overrides global_defs status_listen; "off" serves nothing.
 	StatusListen string
 	// MaxInFlight bounds the probes running at once (default: defaultMaxInFlight).
@@ -207,7 +209,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	d.runner = notify.NewRunner(notify.RunnerOptions{ScriptSecurity: cfg.Global.EnableScriptSecurity, Logger: d.log})
 	d.sched = check.NewScheduler(d.clk, opts.MaxInFlight, d.log, d.onReport)
 	d.sched.ObserveLateness(func(late time.Duration) { d.metrics.CheckLateness.Observe(late.Seconds()) })
-	dp, name, err := chooseDataplane(cmp.Or(opts.Dataplane, cfg.Global.Dataplane), cfg.Global.DataplaneKeepOnStop, d.log)
+	dp, name, err := chooseDataplane(cmp.Or(opts.Dataplane, cfg.Global.Dataplane), cfg.Global.DataplaneKeepOnStop, d.log, opts.OpenDataplane)
 	if err != nil {
 		return nil, err
 	}
@@ -230,8 +232,9 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 // it, else nftables when vigil may change the ruleset, else the userspace balancer, and logs why.
 //
 // keep leaves a kernel data plane's rules in place when vigil stops (dataplane_keep_on_stop); the
-// userspace balancer's connections end with the process whatever it says.
-func chooseDataplane(name string, keep bool, log *slog.Logger) (dataplane.Dataplane, string, error) {
+// userspace balancer's connections end with the process whatever it says. open, when not nil,
+// opens the chosen one instead (Options.OpenDataplane).
+func chooseDataplane(name string, keep bool, log *slog.Logger, open func(string) (dataplane.Dataplane, error)) (dataplane.Dataplane, string, error) {
 	if name == "auto" {
 		ipvsErr, nftErr := ipvs.Available(), nftables.Available()
 		switch {
@@ -243,6 +246,14 @@ func chooseDataplane(name string, keep bool, log *slog.Logger) (dataplane.Datapl
 			name = "userspace"
 		}
 		log.Info("data plane: auto choice", "chose", name, "ipvs", errText(ipvsErr), "nftables", errText(nftErr))
+	}
+	if err := checkDataplaneName(name); err != nil {
+		return nil, "", err
+	}
+	if open != nil {
+		name = cmp.Or(name, "userspace")
+		dp, err := open(name)
+		return dp, name, err
 	}
 	switch name {
 	case "", "userspace":
@@ -925,25 +936,29 @@ func (p *planned) jobIDs() []string {
 }
 
 type plan struct {
-	list   []*planned
-	byName map[string]*planned
-	order  []string
+	list     []*planned
+	byName   map[string]*planned
+	order    []string
+	warnings []config.Diagnostic
 }
 
 func jobID(vs, rs string, i int) string { return fmt.Sprintf("%s|%s|%d", vs, rs, i) }
 
 // plan turns a configuration into services, pool specs and jobs, validating everything before
-// anything runs, so that a reload either applies whole or not at all.
+// anything runs, so that a reload either applies whole or not at all. Each problem is a
+// *config.PosError; on error the plan is incomplete and must not be run, but its warnings hold
+// (Validate reports both).
 func (d *Daemon) plan(cfg *config.Config) (*plan, error) {
 	f := &checkerFactory{cfg: cfg, runner: d.runner, pingers: d.pingers}
 	out := &plan{byName: map[string]*planned{}}
-	var problems []string
+	var problems []error
 	for _, vs := range cfg.VirtualServers {
 		name := vs.Name()
 		if _, dup := out.byName[name]; dup {
-			problems = append(problems, fmt.Sprintf("%s: virtual server %s defined twice", vs.Pos, name))
+			problems = append(problems, config.ErrorAt(vs.Pos, "virtual server %s defined twice", name))
 			continue
 		}
+		problems = append(problems, f.notifyScripts(vs)...)
 		p := &planned{name: name, vs: vs, addrs: map[string]netip.AddrPort{}}
 		p.spec = pool.ServiceSpec{
 			Name: name, Quorum: int(vs.Quorum), Hysteresis: int(vs.Hysteresis), QuorumUp: vs.QuorumUp,
@@ -958,11 +973,11 @@ func (d *Daemon) plan(cfg *config.Config) (*plan, error) {
 			for _, c := range rs.Checkers {
 				ck, err := f.build(rs, c)
 				if err != nil {
-					problems = append(problems, err.Error())
+					problems = append(problems, err)
 					continue
 				}
 				i := len(spec.Checks)
-				spec.Checks = append(spec.Checks, pool.CheckSpec{Name: ck.Kind() + " " + ck.Target(), Alpha: c.Alpha})
+				spec.Checks = append(spec.Checks, pool.CheckSpec{Name: checkName(spec.Checks, ck), Alpha: c.Alpha})
 				p.jobs = append(p.jobs, plannedJob{job: jobFor(jobID(name, id, i), ck, c), server: id, check: i})
 			}
 			p.spec.Servers = append(p.spec.Servers, spec)
@@ -974,7 +989,7 @@ func (d *Daemon) plan(cfg *config.Config) (*plan, error) {
 			p.spec.Sorry = &pool.SorrySpec{ID: id, Inhibit: ss.Inhibit}
 		}
 		if err := p.spec.Validate(); err != nil {
-			problems = append(problems, fmt.Sprintf("%s: virtual server %s: %v", vs.Pos, name, err))
+			problems = append(problems, config.ErrorAt(vs.Pos, "virtual server %s: %v", name, err))
 			continue
 		}
 		p.steer, p.unsteered = d.steerFor(vs, name)
@@ -982,9 +997,9 @@ func (d *Daemon) plan(cfg *config.Config) (*plan, error) {
 		out.byName[name] = p
 		out.order = append(out.order, name)
 	}
+	out.warnings = f.warnings
 	if len(problems) > 0 {
-		sort.Strings(problems)
-		return nil, errors.New(strings.Join(problems, "; "))
+		return out, joinProblems(problems)
 	}
 	return out, nil
 }

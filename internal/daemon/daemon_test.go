@@ -326,7 +326,7 @@ func TestDataplaneChoice(t *testing.T) {
 		cases = cases[:3]
 	}
 	for _, c := range cases {
-		dp, _, err := chooseDataplane(c.name, false, slog.New(slog.DiscardHandler))
+		dp, _, err := chooseDataplane(c.name, false, slog.New(slog.DiscardHandler), nil)
 		if (err != nil) != c.wantErr {
 			t.Errorf("%q: err %v, want error %v", c.name, err, c.wantErr)
 		}

@@ -173,9 +173,31 @@ func NewRunner(opts RunnerOptions) *Runner {
 }
 
 // Prepare resolves s into the argv it will run, applying script security, without running it.
-// Config loading calls it to refuse bad scripts early; Run calls it on every run, since files
-// change.
+// Run calls it on every run, since files change; Check says beforehand what it would say.
 func (r *Runner) Prepare(s Script) ([]string, error) {
+	return r.prepare(s, func(w scriptWarning) { r.warnOnce(w.key, w.msg, w.args...) })
+}
+
+// Check says what Prepare would make of s, without running it: the error that would keep it
+// from running (not found, not executable, refused by script security, a user vigil cannot
+// switch to), and the warnings Prepare would log for a script it runs anyway (unsafe
+// permissions without enable_script_security, a program found by searching PATH). The daemon
+// and the VRRP half call it when they build what a configuration asks for, and so does
+// `vigil -t`.
+func (r *Runner) Check(s Script) (warnings []string, err error) {
+	_, err = r.prepare(s, func(w scriptWarning) { warnings = append(warnings, w.text) })
+	return warnings, err
+}
+
+// scriptWarning is something Prepare says of a script it runs anyway: msg and args for the
+// log (once per key), text for Check.
+type scriptWarning struct {
+	key, msg string
+	args     []any
+	text     string
+}
+
+func (r *Runner) prepare(s Script, warn func(scriptWarning)) ([]string, error) {
 	words, err := SplitCommand(s.Command)
 	if err != nil {
 		return nil, err
@@ -196,7 +218,8 @@ func (r *Runner) Prepare(s Script) ([]string, error) {
 			}
 			p = "" // maybe a shell builtin
 		} else if !shell {
-			r.warnOnce(prog, "script resolved by path search; give its full path", "script", prog, "path", p)
+			warn(scriptWarning{key: prog, msg: "script resolved by path search; give its full path", args: []any{"script", prog, "path", p},
+				text: fmt.Sprintf("script %s resolved by path search to %s; give its full path", prog, p)})
 			words[0] = p
 		}
 		prog = p
@@ -210,7 +233,8 @@ func (r *Runner) Prepare(s Script) ([]string, error) {
 			if !errors.As(err, &insecure) || r.opts.ScriptSecurity {
 				return nil, err
 			}
-			r.warnOnce(p, "unsafe permissions for script; enable_script_security would refuse it", "script", p, "error", err)
+			warn(scriptWarning{key: p, msg: "unsafe permissions for script; enable_script_security would refuse it", args: []any{"script", p, "error", err},
+				text: fmt.Sprintf("unsafe permissions found for script %s (%s: %s); enable_script_security would refuse it", p, insecure.Path, insecure.Why)})
 		}
 	}
 	if shell {

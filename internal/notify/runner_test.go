@@ -224,3 +224,41 @@ func TestDefaultUserFollowsKeepalived(t *testing.T) {
 		t.Fatalf("with script security: %v, want an error naming keepalived_script", err)
 	}
 }
+
+func TestCheckSaysWhatPrepareWouldRefuseAndWarnOf(t *testing.T) {
+	needRoot(t)
+	dir, secure := secureTree(t)
+	insecure := filepath.Join(dir, "insecure.sh")
+	must(t, os.WriteFile(insecure, []byte("#!/bin/sh\nexit 0\n"), 0o777))
+	must(t, os.Chmod(insecure, 0o777)) // past the umask
+	tests := []struct {
+		name     string
+		security bool
+		command  string
+		wantErr  string // "" = runs
+		wantWarn string // "" = no warning
+	}{
+		{"a secure script runs", true, secure, "", ""},
+		{"a missing script is refused", false, "/nonexistent/vigil-check.sh", "cannot be accessed", ""},
+		{"an unknown program is refused", false, "vigil-no-such-program", "executable file not found", ""},
+		{"an insecure script is refused with script security", true, insecure, "writable by everyone", ""},
+		{"an insecure script runs with a warning without it", false, insecure, "", "enable_script_security would refuse it"},
+		{"a program found in PATH runs with a warning", false, "true", "", "resolved by path search"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := NewRunner(RunnerOptions{ScriptSecurity: tc.security})
+			warnings, err := r.Check(Script{Command: tc.command})
+			if (err != nil) != (tc.wantErr != "") || err != nil && !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("Check: %v, want an error containing %q", err, tc.wantErr)
+			}
+			if got := strings.Join(warnings, "; "); (got != "") != (tc.wantWarn != "") || !strings.Contains(got, tc.wantWarn) {
+				t.Fatalf("warnings %q, want one containing %q", got, tc.wantWarn)
+			}
+			// Prepare says the same: Check is no second copy of its rules.
+			if _, perr := r.Prepare(Script{Command: tc.command}); (perr == nil) != (err == nil) {
+				t.Fatalf("Prepare: %v, Check: %v", perr, err)
+			}
+		})
+	}
+}

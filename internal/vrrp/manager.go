@@ -3,7 +3,6 @@ package vrrp
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -86,8 +85,10 @@ type runningTrack struct {
 	done   chan struct{}
 }
 
-// NewManager checks cfg's instances and returns a Manager for them. An instance vigil cannot
-// run (IPVLAN, IPv6 over VRRPv2) is an error that names it.
+// NewManager checks cfg's instances and returns a Manager for them. What vigil cannot run (an
+// instance with IPVLAN or IPv6 over VRRPv2, a script that is missing or, with
+// enable_script_security, insecure, a script user that does not exist) is an error at its
+// line; Validate says the same without opening anything.
 func NewManager(cfg *config.Config, opts ManagerOptions) (*Manager, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -114,35 +115,27 @@ func NewManager(cfg *config.Config, opts ManagerOptions) (*Manager, error) {
 	return m, nil
 }
 
+// build runs build for NewManager and Reload with the Manager's runner, logging its warnings.
 func (m *Manager) build(cfg *config.Config) ([]*spec, *notify.User, error) {
-	var specs []*spec
-	var errs []error
-	seen := map[[2]any]string{}
-	for _, v := range cfg.VRRPInstances {
-		s, err := newSpec(cfg, v)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		k := [2]any{s.ifname + "/" + v.Family, s.vrid}
-		if other, dup := seen[k]; dup {
-			errs = append(errs, fmt.Errorf("vrrp %s: virtual_router_id %d on %s is already used by %s", s.name, s.vrid, s.ifname, other))
-			continue
-		}
-		seen[k] = s.name
-		specs = append(specs, s)
+	b, err := build(cfg, m.opts.Runner, interfaceExists)
+	for _, w := range b.warnings {
+		m.log.Warn(w.Message, "at", w.Pos.String())
 	}
-	if _, err := staticRules(cfg); err != nil {
-		errs = append(errs, err)
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err != nil {
 		return nil, nil, err
 	}
-	u, err := notify.DefaultUser(cfg.Global.ScriptUser, cfg.Global.ScriptGroup, cfg.Global.EnableScriptSecurity)
-	if err != nil {
-		m.log.Warn("scripts have no user to run as", "error", err)
+	return b.specs, b.user, nil
+}
+
+// Close releases the netlink handle NewManager opened, for a Manager whose Run is never called
+// (Run releases it when it returns).
+func (m *Manager) Close() {
+	m.mu.Lock()
+	ran := m.ctx != nil
+	m.mu.Unlock()
+	if !ran {
+		m.host.Close()
 	}
-	return specs, u, nil
 }
 
 // Run runs the instances until ctx ends. Then every master resigns (priority 0), the virtual

@@ -18,7 +18,7 @@ func (s *spec) addRules(v *config.VRRPInstance) error {
 	for _, r := range v.VirtualRules {
 		nr, err := toRule(r, false)
 		if err != nil {
-			return fmt.Errorf("vrrp %s: %s: virtual_rules: %w", v.Name, r.Pos, err)
+			return config.ErrorAt(r.Pos, "vrrp %s: virtual_rules: %w", v.Name, err)
 		}
 		s.rules = append(s.rules, nr)
 		if !r.NoTrack {

@@ -2,15 +2,13 @@ package vrrp
 
 import (
 	"errors"
-	"fmt"
 	"slices"
 
 	"github.com/vigil-lb/vigil/internal/config"
 	"github.com/vigil-lb/vigil/internal/netif"
 )
 
-// staticRules resolves static_rules; a rule vigil cannot install is an error naming its
-// file:line.
+// staticRules resolves static_rules; a rule vigil cannot install is an error at its line.
 func staticRules(cfg *config.Config) ([]netif.Rule, error) {
 	if cfg == nil {
 		return nil, nil
@@ -20,7 +18,7 @@ func staticRules(cfg *config.Config) ([]netif.Rule, error) {
 	for _, r := range cfg.VRRPStatic.Rules {
 		nr, err := toRule(r, true)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: static_rules: %w", r.Pos, err))
+			errs = append(errs, config.ErrorAt(r.Pos, "static_rules: %w", err))
 			continue
 		}
 		out = append(out, nr)

@@ -104,13 +104,13 @@ func (t trackRef) effect(u trackUpdate) (fault bool, delta int) {
 
 func newSpec(c *config.Config, v *config.VRRPInstance) (*spec, error) {
 	if v.Unusable {
-		return nil, fmt.Errorf("vrrp %s: instance is unusable as configured", v.Name)
+		return nil, config.ErrorAt(v.Pos, "vrrp %s: instance is unusable as configured", v.Name)
 	}
 	if v.Interface == "" {
-		return nil, fmt.Errorf("vrrp %s: an interface is required (unicast without interface is not supported)", v.Name)
+		return nil, config.ErrorAt(v.Pos, "vrrp %s: an interface is required (unicast without interface is not supported)", v.Name)
 	}
 	if v.UseIPVLAN {
-		return nil, fmt.Errorf("vrrp %s: use_ipvlan is not supported", v.Name)
+		return nil, config.ErrorAt(v.Pos, "vrrp %s: use_ipvlan is not supported", v.Name)
 	}
 	s := &spec{
 		name:      v.Name,
@@ -121,7 +121,7 @@ func newSpec(c *config.Config, v *config.VRRPInstance) (*spec, error) {
 		advertInt: v.AdvertInt.D(),
 	}
 	if v.VirtualRouterID < 1 || v.VirtualRouterID > 255 {
-		return nil, fmt.Errorf("vrrp %s: virtual_router_id %d: want 1 to 255", v.Name, v.VirtualRouterID)
+		return nil, config.ErrorAt(v.Pos, "vrrp %s: virtual_router_id %d: want 1 to 255", v.Name, v.VirtualRouterID)
 	}
 	initial := fsm.Backup
 	if v.State == "MASTER" {
@@ -140,13 +140,13 @@ func newSpec(c *config.Config, v *config.VRRPInstance) (*spec, error) {
 		Synced:               v.SyncGroup != "",
 	}
 	if s.ipv6 && v.Version == 2 {
-		return nil, fmt.Errorf("vrrp %s: VRRP version 2 cannot carry IPv6 addresses; use version 3", v.Name)
+		return nil, config.ErrorAt(v.Pos, "vrrp %s: VRRP version 2 cannot carry IPv6 addresses; use version 3", v.Name)
 	}
 	// Check the machine's configuration now rather than at every retry of the socket.
 	probe := s.fsm
 	probe.Addr = netip.IPv4Unspecified()
 	if _, err := fsm.New(probe); err != nil {
-		return nil, fmt.Errorf("vrrp %s: %w", v.Name, err)
+		return nil, config.ErrorAt(v.Pos, "vrrp %s: %w", v.Name, err)
 	}
 	s.expect = packet.Expect{Version: uint8(v.Version), Interval: packet.IntervalFromDuration(uint8(v.Version), v.AdvertInt.D())}
 	if a := v.Authentication; a != nil && v.Version == 2 {
@@ -183,7 +183,7 @@ func newSpec(c *config.Config, v *config.VRRPInstance) (*spec, error) {
 		for _, vip := range list {
 			a, err := toAddress(vip, v.Interface)
 			if err != nil {
-				return nil, fmt.Errorf("vrrp %s: %s: %w", v.Name, vip.Pos, err)
+				return nil, config.ErrorAt(vip.Pos, "vrrp %s: %w", v.Name, err)
 			}
 			untracked[len(s.vips)] = vip.NoTrack
 			s.vips = append(s.vips, a)
@@ -200,7 +200,7 @@ func newSpec(c *config.Config, v *config.VRRPInstance) (*spec, error) {
 	for _, r := range v.VirtualRoutes {
 		nr, err := toRoute(r, s.ipv6)
 		if err != nil {
-			return nil, fmt.Errorf("vrrp %s: %s: virtual_routes: %w", v.Name, r.Pos, err)
+			return nil, config.ErrorAt(r.Pos, "vrrp %s: virtual_routes: %w", v.Name, err)
 		}
 		s.routes = append(s.routes, nr)
 		if !r.NoTrack {
@@ -374,11 +374,11 @@ func instanceKey(c *config.Config, v *config.VRRPInstance) (string, error) {
 		S []*config.VRRPScript
 	}{v, scripts})
 	if err != nil {
-		return "", fmt.Errorf("vrrp %s: compare configuration: %w", v.Name, err)
+		return "", config.ErrorAt(v.Pos, "vrrp %s: compare configuration: %w", v.Name, err)
 	}
 	var m any
 	if err := json.Unmarshal(b, &m); err != nil {
-		return "", fmt.Errorf("vrrp %s: compare configuration: %w", v.Name, err)
+		return "", config.ErrorAt(v.Pos, "vrrp %s: compare configuration: %w", v.Name, err)
 	}
 	b, err = json.Marshal(stripPos(m))
 	return string(b), err

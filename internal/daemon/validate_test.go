@@ -1,0 +1,124 @@
+package daemon
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/testenv"
+)
+
+// validateConf is global, then a virtual server whose real server holds body: without global,
+// the virtual server is on line 1, the real server on line 2 and body from line 3.
+func validateConf(global, body string) string {
+	return global + "virtual_server 127.0.0.1 8080 {\n  real_server 127.0.0.2 8080 {\n" + body + "  }\n" + vsDefaults + "}\n"
+}
+
+// vsDefaults are set so that the parser has nothing to say.
+const vsDefaults = "  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n"
+
+func TestValidateReportsWhatNewRefusesAtItsLine(t *testing.T) {
+	tests := []struct {
+		name   string
+		conf   func(t *testing.T) string
+		mutate func(cfg *config.Config) // a model the parser does not make, but build refuses
+		opts   Options
+		line   int // 0: no position (a flag)
+		sev    config.Severity
+		want   string
+	}{
+		{"a regex RE2 cannot compile", func(t *testing.T) string {
+			return validateConf("", "    HTTP_GET {\n      url {\n        path /\n        regex \"(?<=a)b\"\n      }\n    }\n")
+		}, nil, Options{}, 6, config.Error, `regex "(?<=a)b"`},
+		{"a missing misc_path script", func(t *testing.T) string {
+			return validateConf("", "    MISC_CHECK {\n      misc_path /nonexistent/vigil-check.sh\n    }\n")
+		}, nil, Options{}, 4, config.Warning, "MISC_CHECK misc_path: script /nonexistent/vigil-check.sh cannot be accessed"},
+		{"a MISC_CHECK user that does not exist", func(t *testing.T) string {
+			return validateConf("", "    MISC_CHECK {\n      misc_path /bin/true\n      user vigil-no-such-user\n    }\n")
+		}, nil, Options{}, 5, config.Error, "Failed to set uid/gid for misc checker script /bin/true"},
+		{"an insecure script with enable_script_security", func(t *testing.T) string {
+			return validateConf("global_defs {\n  enable_script_security\n}\n", "    MISC_CHECK {\n      misc_path "+testenv.InsecureScript(t)+"\n    }\n")
+		}, nil, Options{}, 7, config.Warning, "refused by script security"},
+		{"an insecure script without enable_script_security", func(t *testing.T) string {
+			return validateConf("", "    MISC_CHECK {\n      misc_path "+testenv.InsecureScript(t)+"\n    }\n")
+		}, nil, Options{}, 4, config.Warning, "enable_script_security would refuse it"},
+		{"a missing notify_up script", func(t *testing.T) string {
+			return validateConf("", "    notify_up /nonexistent/up.sh\n")
+		}, nil, Options{}, 3, config.Warning, "notify_up: script /nonexistent/up.sh cannot be accessed"},
+		{"a missing quorum_down script", func(t *testing.T) string {
+			return "virtual_server 127.0.0.1 8080 {\n  quorum_down /nonexistent/down.sh\n  real_server 127.0.0.2 8080 {\n  }\n" + vsDefaults + "}\n"
+		}, nil, Options{}, 2, config.Warning, "quorum_down: script /nonexistent/down.sh cannot be accessed"},
+		{"an unknown DNS type", func(t *testing.T) string {
+			return validateConf("", "    DNS_CHECK {\n      type A\n    }\n")
+		}, func(cfg *config.Config) {
+			cfg.VirtualServers[0].RealServers[0].Checkers[0].DNS.Type = "BOGUS"
+		}, Options{}, 4, config.Error, `DNS_CHECK type "BOGUS" unknown`},
+		{"an undefined track_file", func(t *testing.T) string {
+			return "track_file f {\n  file /tmp/vigil-f\n}\n" + validateConf("", "    FILE_CHECK {\n      track_file f\n    }\n")
+		}, func(cfg *config.Config) {
+			cfg.VirtualServers[0].RealServers[0].Checkers[0].File.TrackFile = "g"
+		}, Options{}, 6, config.Error, `track_file "g" is not defined`},
+		{"a pool spec the pool refuses", func(t *testing.T) string {
+			return validateConf("", "    TCP_CHECK {\n    }\n")
+		}, func(cfg *config.Config) {
+			cfg.VirtualServers[0].PanicThreshold = 101
+		}, Options{}, 1, config.Error, "panic threshold 101% outside 0..100"},
+		{"an unknown --dataplane", func(t *testing.T) string {
+			return validateConf("", "    TCP_CHECK {\n    }\n")
+		}, nil, Options{Dataplane: "bogus"}, 0, config.Error, `data plane "bogus" unknown`},
+		{"a program found by searching PATH", func(t *testing.T) string {
+			return validateConf("", "    notify_down true\n")
+		}, nil, Options{}, 3, config.Warning, "resolved by path search"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := loadText(t, tc.conf(t))
+			if tc.mutate != nil {
+				tc.mutate(cfg)
+			}
+			diags := Validate(cfg, tc.opts)
+			if !slices.ContainsFunc(diags, func(d config.Diagnostic) bool {
+				return d.Pos.Line == tc.line && d.Severity == tc.sev && strings.Contains(d.Message, tc.want)
+			}) {
+				t.Fatalf("Validate said %v, want %s at line %d: %q", diags, tc.sev, tc.line, tc.want)
+			}
+			// New refuses exactly what Validate calls an error, with the same words.
+			opts := tc.opts
+			opts.StatusListen = "off"
+			d, err := New(cfg, opts)
+			if (err != nil) != (tc.sev == config.Error) || err != nil && !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("New: %v; want a refusal containing %q exactly when Validate says error", err, tc.want)
+			}
+			if err == nil {
+				d.Close()
+			}
+		})
+	}
+}
+
+func TestValidateOpensNothing(t *testing.T) {
+	// A PING_CHECK needs an ICMP socket at start; Validate must not open one (nor the
+	// nftables data plane, which would need CAP_NET_ADMIN and change the host).
+	cfg := loadText(t, "global_defs {\n  dataplane nftables\n}\n"+validateConf("", "    PING_CHECK {\n    }\n"))
+	if diags := Validate(cfg, Options{}); len(diags) != 0 {
+		t.Fatalf("Validate: %v, want nothing to say", diags)
+	}
+}
+
+// Keepalived's SMTP_CHECK sample checks one address twice (the checker's own connection and a
+// host block): the pool must tell the two apart rather than refuse the file.
+func TestTwoChecksAlikeAreBothRun(t *testing.T) {
+	cfg := loadText(t, validateConf("", "    TCP_CHECK {\n    }\n    TCP_CHECK {\n    }\n"))
+	if diags := Validate(cfg, Options{}); len(diags) != 0 {
+		t.Fatalf("Validate: %v", diags)
+	}
+	d, err := New(cfg, Options{StatusListen: "off"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if rs := d.Snapshot().VirtualServers[0].RealServers[0]; len(rs.Checks) != 2 {
+		t.Fatalf("real server has %d checks, want 2", len(rs.Checks))
+	}
+}
