@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
 // journal records what fake parts did, in order.
@@ -194,5 +195,54 @@ func TestReloadFansOutInOrderAndRecordsEachOutcomeOnce(t *testing.T) {
 	if len(records) != 4 || !strings.HasPrefix(records[0], "applied") || !strings.HasPrefix(records[1], "refused") ||
 		!strings.HasPrefix(records[2], "refused") || !strings.HasPrefix(records[3], "refused") {
 		t.Errorf("records %v, want applied then three refusals", records)
+	}
+}
+
+// -P runs the VRRP half and the status page only: no load-balancing half is built for the
+// virtual servers of the file, and no BGP; -C runs no VRRP half.
+func TestBuildMakesThePartsTheFlagsAskFor(t *testing.T) {
+	cfg := loadText(t, fmt.Sprintf(`bgp {
+  local_as 65001
+  router_id 192.0.2.1
+  neighbor 192.0.2.254 {
+    remote_as 65000
+  }
+}
+vrrp_instance VI_1 {
+  interface eth0
+  virtual_router_id 51
+  priority 100
+  virtual_ipaddress {
+    192.0.2.10/32
+  }
+}
+%s`, webConfig(testenv.FreePort(t, "127.0.0.1", false), testenv.StartBackend(t))))
+	for _, tc := range []struct {
+		name string
+		opts Options
+		want []string
+	}{
+		{"both halves", Options{}, []string{"status", "lb", "vrrp", "bgp"}},
+		{"-P", Options{VRRPOnly: true}, []string{"status", "vrrp"}},
+		{"-C", Options{CheckOnly: true}, []string{"status", "lb", "bgp"}},
+		{"-C without a status page", Options{CheckOnly: true, StatusListen: "off"}, []string{"lb", "bgp"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.opts.StatusListen == "" {
+				tc.opts.StatusListen = "127.0.0.1:0"
+			}
+			v, err := Build(cfg, tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer v.Close()
+			var got []string
+			for _, p := range v.Parts() {
+				got = append(got, p.Name())
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("parts %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
