@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/supervisor"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -116,7 +117,7 @@ func configTest(o options, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vigil: %v\n", err)
 		return 1
 	}
-	diags.List = append(diags.List, validateStart(o, cfg)...)
+	diags.List = append(diags.List, supervisor.Validate(cfg, supervisorOptions(o, nil))...)
 	for _, d := range diags.List {
 		fmt.Fprintln(stdout, d.String())
 	}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/vigil-lb/vigil/examples"
 	"github.com/vigil-lb/vigil/internal/config"
-	"github.com/vigil-lb/vigil/internal/daemon"
+	"github.com/vigil-lb/vigil/internal/status"
 )
 
 // demoDefinition is the line of examples/web-cluster.conf that the demo points at its own
@@ -77,7 +77,7 @@ func runDemo(o options, stdout, stderr io.Writer) int {
 		}
 	}()
 
-	statusURL := "http://" + cmp.Or(cfg.Global.StatusListen, daemon.DefaultStatusListen) + "/"
+	statusURL := "http://" + cmp.Or(cfg.Global.StatusListen, status.DefaultListen) + "/"
 	var msg bytes.Buffer
 	fmt.Fprintf(&msg, `
 vigil demo

@@ -11,10 +11,9 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/vigil-lb/vigil/examples"
-	"github.com/vigil-lb/vigil/internal/daemon"
+	"github.com/vigil-lb/vigil/internal/supervisor"
 	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
@@ -97,8 +96,14 @@ func TestReloadRecordsEveryOutcomeAndRefusesATypoThatRemovesAService(t *testing.
 	if err != nil || len(diags.List) > 0 {
 		t.Fatalf("load: %v %v", err, diags.List)
 	}
-	d, err := daemon.New(cfg, daemon.Options{StatusListen: "127.0.0.1:0"})
+	log := slog.New(slog.DiscardHandler)
+	opts := supervisorOptions(o, log)
+	opts.StatusListen = "127.0.0.1:0"
+	d, err := supervisor.Build(cfg, opts)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Bind(); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -110,10 +115,6 @@ func TestReloadRecordsEveryOutcomeAndRefusesATypoThatRemovesAService(t *testing.
 			t.Errorf("Run: %v", err)
 		}
 	}()
-	testenv.WaitFor(t, 5*time.Second, "the status server listening", func() bool { return d.StatusAddr() != nil })
-	h := &halves{checker: d}
-	h.running = h.runningWith(cfg)
-	log := slog.New(slog.DiscardHandler)
 	write := func(text string) {
 		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
@@ -131,7 +132,7 @@ func TestReloadRecordsEveryOutcomeAndRefusesATypoThatRemovesAService(t *testing.
 	}
 	for _, s := range steps {
 		write(s.text)
-		reload(o, h, log)
+		reload(o, d, log)
 		snap := d.Snapshot()
 		r := snap.LastReload
 		if r == nil || r.Outcome != s.outcome || !strings.Contains(r.Reason, s.reason) {

@@ -13,7 +13,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/vigil-lb/vigil/internal/daemon"
 	"github.com/vigil-lb/vigil/internal/status"
 )
 
@@ -27,7 +26,7 @@ func statusCommand(o options, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("vigil status", stderr, &o)
 	var rawURL string
 	var asJSON bool
-	fs.StringVar(&rawURL, "status-url", "", "base URL of the daemon's status server (default from -f's status_listen, else http://"+daemon.DefaultStatusListen+")")
+	fs.StringVar(&rawURL, "status-url", "", "base URL of the daemon's status server (default from -f's status_listen, else http://"+status.DefaultListen+")")
 	fs.BoolVar(&asJSON, "json", false, "print the daemon's JSON as it is instead of tables")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -44,7 +43,7 @@ func statusCommand(o options, args []string, stdout, stderr io.Writer) int {
 
 	token := ""
 	if rawURL == "" {
-		listen := daemon.DefaultStatusListen
+		listen := status.DefaultListen
 		if explicit["f"] || explicit["use-file"] {
 			cfg, diags, err := loadConfig(o)
 			if err != nil {

@@ -32,11 +32,3 @@ func startSystemd(ctx context.Context, log *slog.Logger, probe func()) *sdnotify
 	}()
 	return sd
 }
-
-// reloadNotifying is reload between RELOADING=1 and READY=1, so that `systemctl status` shows
-// the reload and a refused one leaves the unit active with the running configuration.
-func reloadNotifying(sd *sdnotify.Notifier, o options, h *halves, log *slog.Logger) {
-	_ = sd.Reloading()
-	reload(o, h, log)
-	_ = sd.Ready()
-}

@@ -12,13 +12,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vigil-lb/vigil/internal/bgp"
-	"github.com/vigil-lb/vigil/internal/daemon"
 	"github.com/vigil-lb/vigil/internal/dataplane"
 	"github.com/vigil-lb/vigil/internal/dataplane/userspace"
-	"github.com/vigil-lb/vigil/internal/notify"
+	"github.com/vigil-lb/vigil/internal/supervisor"
 	"github.com/vigil-lb/vigil/internal/testenv"
-	"github.com/vigil-lb/vigil/internal/vrrp"
 )
 
 // vsWith is global, then a virtual server (on the line after global) whose real server (two
@@ -131,10 +128,10 @@ func flagValue(args []string, name string) string {
 	return ""
 }
 
-// startWithoutNetwork builds every part serve builds from o's file, as serve builds it, and
-// releases them without running any: the daemon with a data plane that opens nothing (the
-// userspace balancer, which listens only when a service is applied) and no status server, the
-// VRRP Manager, the BGP speaker. The error is the first refusal; a configuration with errors
+// startWithoutNetwork builds every part serve builds from o's file, as serve builds it
+// (supervisor.Build), and releases them without binding or running any: the load-balancing
+// half with a data plane that opens nothing (the userspace balancer, which listens only when a
+// service is applied), no status server, the VRRP Manager, the BGP speaker. The error is the first refusal; a configuration with errors
 // is refused before anything is built, as runDaemon refuses it.
 func startWithoutNetwork(t *testing.T, o options) error {
 	t.Helper()
@@ -145,27 +142,16 @@ func startWithoutNetwork(t *testing.T, o options) error {
 	if diags.HasErrors() {
 		return errors.New("the configuration has errors")
 	}
-	h := &halves{vrrpOnly: o.vrrpOnly}
-	if runsVRRP(o, cfg) {
-		runner := notify.NewRunner(notify.RunnerOptions{ScriptSecurity: cfg.Global.EnableScriptSecurity})
-		m, err := vrrp.NewManager(cfg, vrrp.ManagerOptions{Runner: runner})
-		if err != nil {
-			return fmt.Errorf("vrrp: %w", err)
-		}
-		m.Close()
-	}
-	if runsBGP(o, cfg) {
-		if _, err := bgp.New(bgpConfig(cfg.BGP), nil); err != nil {
-			return err
-		}
-	}
 	discard := slog.New(slog.DiscardHandler)
-	d, err := daemon.New(h.checkerConfig(cfg), daemon.Options{Logger: discard, StatusListen: "off", Dataplane: o.dataplane,
-		OpenDataplane: func(string) (dataplane.Dataplane, error) { return userspace.New(discard, userspace.Options{}), nil }})
+	opts := supervisorOptions(o, discard)
+	opts.StatusListen = "off"
+	opts.OpenDataplane = func(string) (dataplane.Dataplane, error) { return userspace.New(discard, userspace.Options{}), nil }
+	v, err := supervisor.Build(cfg, opts)
 	if err != nil {
-		return fmt.Errorf("daemon: %w", err)
+		return err
 	}
-	return d.Close()
+	v.Close()
+	return nil
 }
 
 // propertyConfigs lists the configurations the property is checked on, with the config id

@@ -2,7 +2,7 @@ package config_test
 
 import (
 	"github.com/vigil-lb/vigil/internal/config"
-	"github.com/vigil-lb/vigil/internal/daemon"
+	"github.com/vigil-lb/vigil/internal/lb"
 	"github.com/vigil-lb/vigil/internal/vrrp"
 )
 
@@ -15,6 +15,6 @@ func init() {
 		if len(cfg.VRRPInstances) > 0 {
 			out = vrrp.Validate(cfg)
 		}
-		return append(out, daemon.Validate(cfg, daemon.Options{})...)
+		return append(out, lb.Validate(cfg, lb.Options{})...)
 	})
 }

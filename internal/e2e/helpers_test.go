@@ -19,8 +19,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/vigil-lb/vigil/internal/config"
-	"github.com/vigil-lb/vigil/internal/daemon"
 	"github.com/vigil-lb/vigil/internal/status"
+	"github.com/vigil-lb/vigil/internal/supervisor"
 )
 
 func TestMain(m *testing.M) {
@@ -78,10 +78,11 @@ func loadConfig(t *testing.T, text string) *config.Config {
 	return cfg
 }
 
-// runDaemon starts the daemon on cfg and stops it at cleanup, checking that Run returns cleanly.
-func runDaemon(t *testing.T, cfg *config.Config) *daemon.Daemon {
+// runDaemon builds vigil's parts for cfg as the binary does (without a status server), runs
+// them, and stops them at cleanup, checking that Run returns cleanly.
+func runDaemon(t *testing.T, cfg *config.Config) *supervisor.Vigil {
 	t.Helper()
-	d, err := daemon.New(cfg, daemon.Options{StatusListen: "off"})
+	d, err := supervisor.Build(cfg, supervisor.Options{StatusListen: "off"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +104,7 @@ func runDaemon(t *testing.T, cfg *config.Config) *daemon.Daemon {
 }
 
 // realServer finds the real server with address addr in the daemon's snapshot.
-func realServer(d *daemon.Daemon, addr string) (status.RealServer, bool) {
+func realServer(d *supervisor.Vigil, addr string) (status.RealServer, bool) {
 	for _, vs := range d.Snapshot().VirtualServers {
 		for _, rs := range vs.RealServers {
 			if rs.Address == addr {
@@ -115,7 +116,7 @@ func realServer(d *daemon.Daemon, addr string) (status.RealServer, bool) {
 }
 
 // virtualServer finds the virtual server that listens on listen ("127.0.0.1:8080").
-func virtualServer(d *daemon.Daemon, listen string) (status.VirtualServer, bool) {
+func virtualServer(d *supervisor.Vigil, listen string) (status.VirtualServer, bool) {
 	for _, vs := range d.Snapshot().VirtualServers {
 		if vs.Listen == listen {
 			return vs, true
@@ -141,7 +142,7 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 }
 
 // checkedUp waits until every check of the real server at addr has run and the server is up.
-func checkedUp(t *testing.T, d *daemon.Daemon, addr string, within time.Duration) {
+func checkedUp(t *testing.T, d *supervisor.Vigil, addr string, within time.Duration) {
 	t.Helper()
 	waitFor(t, within, addr+" checked and up", func() bool {
 		rs, ok := realServer(d, addr)
@@ -159,7 +160,7 @@ func checkedUp(t *testing.T, d *daemon.Daemon, addr string, within time.Duration
 
 // expectRemoval waits for the server at addr to leave its pool within tm's removal bound of
 // since, the moment the failure began, and logs the measured time against the bound.
-func expectRemoval(t *testing.T, d *daemon.Daemon, addr string, tm timing, since time.Time, how string) time.Duration {
+func expectRemoval(t *testing.T, d *supervisor.Vigil, addr string, tm timing, since time.Time, how string) time.Duration {
 	t.Helper()
 	bound := tm.removal()
 	took := waitSince(t, since, bound, fmt.Sprintf("%s removed after %s (bound %v for %v)", addr, how, bound, tm), func() bool {
@@ -174,7 +175,7 @@ func expectRemoval(t *testing.T, d *daemon.Daemon, addr string, tm timing, since
 
 // expectReturn waits for the server at addr to be back within tm's comeback bound of since,
 // the moment of the repair.
-func expectReturn(t *testing.T, d *daemon.Daemon, addr string, tm timing, since time.Time, how string) time.Duration {
+func expectReturn(t *testing.T, d *supervisor.Vigil, addr string, tm timing, since time.Time, how string) time.Duration {
 	t.Helper()
 	bound := tm.comeback()
 	took := waitSince(t, since, bound, fmt.Sprintf("%s back after %s (bound %v for %v)", addr, how, bound, tm), func() bool {

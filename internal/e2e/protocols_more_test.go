@@ -26,8 +26,8 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/vigil-lb/vigil/internal/daemon"
 	"github.com/vigil-lb/vigil/internal/netlab"
+	"github.com/vigil-lb/vigil/internal/supervisor"
 )
 
 // The tests in this file break one real server at a time while a client sends traffic through
@@ -380,7 +380,7 @@ type lbFailure struct {
 // bound; the requests that start after its removal all succeed, on the other servers; after the
 // repair it comes back within the comeback bound and answers requests again, still without a
 // failed request.
-func breakAndRepair(t *testing.T, d *daemon.Daemon, tr *lbTraffic, f lbFailure) {
+func breakAndRepair(t *testing.T, d *supervisor.Vigil, tr *lbTraffic, f lbFailure) {
 	t.Helper()
 	checkedUp(t, d, f.addr, 5*time.Second)
 	broke := time.Now()

@@ -12,23 +12,35 @@ import (
 	"time"
 
 	"github.com/vigil-lb/vigil/internal/config"
-	"github.com/vigil-lb/vigil/internal/daemon"
+	"github.com/vigil-lb/vigil/internal/lb"
 )
 
 // checkerMarker in a helper's configuration makes the helper run the checker half too, wired
 // to the Manager as cmd/vigil wires it: both halves in one process.
 const checkerMarker = "# test: run the checker half"
 
-// startChecker runs the checker half (internal/daemon) beside m when the configuration at
-// path asks for it, reporting pool health to m, and returns a function that waits for it to
-// stop once ctx ends. It is created before m runs, as in cmd/vigil.
+// startChecker runs the load-balancing half (internal/lb) beside m when the configuration at
+// path asks for it, its states reaching m as the supervisor wires them (track_virtual_server),
+// and returns a function that waits for it to stop once ctx ends. It is created and bound
+// before m runs, as the supervisor does.
 func startChecker(ctx context.Context, path string, cfg *config.Config, m *Manager, log *slog.Logger) (wait func(), err error) {
 	raw, err := os.ReadFile(path)
 	if err != nil || !bytes.Contains(raw, []byte(checkerMarker)) {
 		return func() {}, err
 	}
-	d, err := daemon.New(cfg, daemon.Options{Logger: log.With("half", "checker"), StatusListen: "off", PoolHealth: m.PoolHealth})
+	d, err := lb.New(cfg, lb.Options{Logger: log.With("half", "lb")})
 	if err != nil {
+		return nil, err
+	}
+	d.Events().Subscribe("vrrp", func(ev lb.Event) {
+		if ev.State != nil {
+			m.PoolHealth(ev.VS, ev.State.CanServe())
+		}
+	})
+	if err := d.Listen(); err != nil {
+		return nil, err
+	}
+	if err := d.Events().Sync(ctx); err != nil {
 		return nil, err
 	}
 	done := make(chan struct{})

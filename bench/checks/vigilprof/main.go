@@ -4,22 +4,19 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
 	"log"
 	"log/slog"
-	"net/http"
 	"os"
 	"runtime"
 	"runtime/pprof"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/vigil-lb/vigil/internal/config"
-	"github.com/vigil-lb/vigil/internal/daemon"
+	"github.com/vigil-lb/vigil/internal/lb"
+	"github.com/vigil-lb/vigil/internal/status"
 )
 
 func main() {
@@ -36,7 +33,8 @@ func main() {
 	if diags.HasErrors() {
 		log.Fatalf("%v", diags.List)
 	}
-	d, err := daemon.New(cfg, daemon.Options{Logger: slog.New(slog.DiscardHandler), Dataplane: "userspace", StatusListen: "127.0.0.1:0", MaxInFlight: *inFlight})
+	metrics := status.NewMetrics()
+	d, err := lb.New(cfg, lb.Options{Logger: slog.New(slog.DiscardHandler), Dataplane: "userspace", Metrics: metrics, MaxInFlight: *inFlight})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -52,9 +50,9 @@ func main() {
 	if err := pprof.StartCPUProfile(f); err != nil {
 		log.Fatal(err)
 	}
-	c0, t0 := checks(d), time.Now()
+	c0, t0 := checks(metrics), time.Now()
 	time.Sleep(time.Duration(*seconds) * time.Second)
-	c1, el := checks(d), time.Since(t0)
+	c1, el := checks(metrics), time.Since(t0)
 	pprof.StopCPUProfile()
 	fmt.Fprintf(os.Stderr, "%.0f check results per second over %v\n", (c1-c0)/el.Seconds(), el.Round(time.Millisecond))
 	f.Close()
@@ -71,21 +69,18 @@ func main() {
 	fmt.Fprintf(os.Stderr, "wrote %s and %s\n", *cpuOut, *mutexOut)
 }
 
-// checks sums vigil_check_results_total from the daemon's metrics.
-func checks(d *daemon.Daemon) float64 {
-	resp, err := http.Get("http://" + d.StatusAddr().String() + "/metrics")
+// checks sums vigil_check_results_total from the half's metrics.
+func checks(m *status.Metrics) float64 {
+	mfs, err := m.Registry().Gather()
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer resp.Body.Close()
 	var sum float64
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if line := sc.Text(); strings.HasPrefix(line, "vigil_check_results_total{") {
-			f := strings.Fields(line)
-			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
-			sum += v
+	for _, mf := range mfs {
+		if mf.GetName() == "vigil_check_results_total" {
+			for _, c := range mf.GetMetric() {
+				sum += c.GetCounter().GetValue()
+			}
 		}
 	}
 	return sum

@@ -1,4 +1,4 @@
-package daemon
+package lb
 
 import (
 	"cmp"
@@ -8,17 +8,13 @@ import (
 	"fmt"
 	"log/slog"
 	"math/bits"
-	"net"
-	"net/http"
 	"net/netip"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/vigil-lb/vigil/internal/bgp"
+	"github.com/vigil-lb/vigil/internal/bus"
 	"github.com/vigil-lb/vigil/internal/check"
 	"github.com/vigil-lb/vigil/internal/clock"
 	"github.com/vigil-lb/vigil/internal/config"
@@ -31,11 +27,7 @@ import (
 	"github.com/vigil-lb/vigil/internal/status"
 )
 
-// DefaultStatusListen is where the status page, API and metrics are served when global_defs
-// does not say (status_listen). Loopback only: nothing listens beyond it unless configured.
-const DefaultStatusListen = "127.0.0.1:9080"
-
-// Options are the daemon's settings that do not come from the configuration file.
+// Options are the half's settings that do not come from the configuration file.
 type Options struct {
 	Logger  *slog.Logger
 	Version string
@@ -44,36 +36,16 @@ type Options struct {
 	// OpenDataplane, when set, opens the data plane New chose (userspace, nftables or ipvs)
 	// in place of the real one; tests give one that opens nothing.
 	OpenDataplane func(name string) (dataplane.Dataplane, error)
-	// StatusListen overrides global_defs status_listen; "off" serves nothing.
-	StatusListen string
 	// MaxInFlight bounds the probes running at once (default: defaultMaxInFlight).
 	MaxInFlight int
-	// VRRP, when set, gives the VRRP instances' state for the status page, API and metrics (it
-	// is called at every scrape, without the daemon's lock); the VRRP half runs beside the
-	// daemon (cmd/vigil wires it).
-	VRRP func() []status.VRRPInstance
-	// BGP, when set, announces the address of every virtual server with an announce block while
-	// its pool has quorum (internal/bgp.Speaker; cmd/vigil runs it).
-	BGP Announcer
-	// BGPStatus, when set, gives the BGP speaker's sessions and prefixes for the status page,
-	// API and metrics. It is called without the daemon's lock and must return promptly.
-	BGPStatus func() *status.BGP
-	// PoolHealth, when set, hears whether each virtual server's pool has quorum: once per
-	// virtual server when it starts (or is reloaded) and at every quorum change. It is called
-	// with the daemon's lock held and must not block. The VRRP half's track_virtual_server
-	// uses it (vrrp.Manager.PoolHealth; cmd/vigil wires it).
-	PoolHealth func(vs string, up bool)
+	// Metrics records each probe (check results, durations, lateness); nil keeps them in a
+	// registry of the half's own. Everything else observers learn from Events.
+	Metrics *status.Metrics
 }
 
-// Announcer announces virtual server addresses over BGP. Calls must not block on the network.
-type Announcer interface {
-	Announce(key string, r bgp.Route, why string) error
-	Withdraw(key string, prefix netip.Prefix, why string) error
-	Remove(key, why string)
-}
-
-// Daemon runs the checker half: checks, pools, the data plane, notify scripts and status.
-type Daemon struct {
+// Half is the load-balancing half: checks, pools and the data plane. It decides and applies;
+// what it decided is published on Events for the observers that subscribe.
+type Half struct {
 	log     *slog.Logger
 	opts    Options
 	clk     clock.Clock
@@ -82,14 +54,10 @@ type Daemon struct {
 	sched   *check.Scheduler
 	dp      dataplane.Dataplane
 	dpName  string
-	hub     *status.Hub
 	metrics *status.Metrics
+	events  *bus.Bus[Event]
 
-	statusListen string
-	statusLn     net.Listener // opened by Listen
-	statusAddr   net.Addr     // set once the status server listens
-
-	// life ends when Run's context ends: scripts and data plane calls run under it.
+	// life ends when Run's context ends: data plane calls run under it.
 	life       context.Context
 	lifeCancel context.CancelFunc
 
@@ -100,18 +68,13 @@ type Daemon struct {
 	jobs     map[string]*jobRef
 	// checkKinds are the metrics of each check kind, looked up once.
 	checkKinds map[string]*status.CheckKindMetrics
-	// vrrpStates is each VRRP instance's last state as the VRRP half reported it, for
-	// announce blocks with only_while_master.
-	vrrpStates map[string]string
-	// listened is set by Listen: from then on pools are applied to the data plane and report
-	// whether they serve.
+	// listened is set by Listen: from then on pools are applied to the data plane and their
+	// state is published.
 	listened bool
 	// dpNotServing is the data plane's NotServing per service, as last read (Apply, Reconcile).
 	dpNotServing map[string]string
-	lastReload   *status.Reload
 	wake         chan struct{} // a pool's next change moved earlier
 	reconcileNow chan struct{} // an address changed: read the data plane back now
-	scripts      sync.WaitGroup
 }
 
 // service is one virtual_server at run time.
@@ -157,7 +120,7 @@ type jobRef struct {
 // scheduleJobLocked records job j of svc (its pool, its kind's metrics) and adds it to the
 // scheduler, or updates it there when a reload keeps it. The job carries its record as its Tag,
 // so that a report finds it without a lookup by ID; a kept job keeps its record, updated.
-func (d *Daemon) scheduleJobLocked(svc *service, j plannedJob) error {
+func (d *Half) scheduleJobLocked(svc *service, j plannedJob) error {
 	kind := j.job.Checker.Kind()
 	m := d.checkKinds[kind]
 	if m == nil {
@@ -183,20 +146,23 @@ func (d *Daemon) scheduleJobLocked(svc *service, j plannedJob) error {
 
 // New builds a daemon for cfg. It opens nothing that needs the network yet, except the data
 // plane's handle; Run starts everything.
-func New(cfg *config.Config, opts Options) (*Daemon, error) {
+func New(cfg *config.Config, opts Options) (*Half, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.MaxInFlight <= 0 {
 		opts.MaxInFlight = defaultMaxInFlight(cfg)
 	}
-	d := &Daemon{
+	if opts.Metrics == nil {
+		opts.Metrics = status.NewMetrics()
+	}
+	d := &Half{
 		log:        opts.Logger,
 		opts:       opts,
 		clk:        clock.Real(),
 		pingers:    &pingers{},
-		hub:        status.NewHub(200, time.Now),
-		metrics:    status.NewMetrics(),
+		metrics:    opts.Metrics,
+		events:     bus.New[Event](),
 		services:   map[string]*service{},
 		jobs:       map[string]*jobRef{},
 		checkKinds: map[string]*status.CheckKindMetrics{},
@@ -214,13 +180,6 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.dp, d.dpName = dp, name
-	d.statusListen = cmp.Or(opts.StatusListen, cfg.Global.StatusListen, DefaultStatusListen)
-	if opts.BGPStatus != nil {
-		d.metrics.SetBGPSource(opts.BGPStatus)
-	}
-	if opts.VRRP != nil {
-		d.metrics.SetVRRPSource(opts.VRRP)
-	}
 	if err := d.load(cfg, d.clk.Now()); err != nil {
 		_ = d.dp.Close()
 		return nil, err
@@ -281,28 +240,22 @@ func errText(err error) string {
 	return err.Error()
 }
 
-// Listen opens what the checker half must bind before it runs, so that a port or address vigil
-// cannot bind stops it at start with one clear error: the status server's socket, and every
-// virtual server's first Apply (the userspace balancer's listeners; the kernel's rules). On
-// error the daemon is closed and must not be run. Run calls Listen when it was not called.
-func (d *Daemon) Listen() error {
+// Events is the bus on which the half publishes what it decides (events.go). Subscribe before
+// Listen to hear every virtual server's first state. The bus is closed when Run returns, after
+// the last events (the pools' stop scripts) are handed over.
+func (d *Half) Events() *bus.Bus[Event] { return d.events }
+
+// Listen applies every virtual server to the data plane once, before anything runs, so that a
+// port or address vigil cannot bind (a userspace listener) or kernel rules it cannot install
+// stop it at start with one clear error naming the virtual server and its line. Then each
+// virtual server's state is published. On error the half is closed and must not be run. Run
+// calls Listen when it was not called.
+func (d *Half) Listen() error {
 	d.mu.Lock()
-	done := d.listened
-	d.mu.Unlock()
-	if done {
+	if d.listened {
+		d.mu.Unlock()
 		return nil
 	}
-	if d.statusListen != "off" {
-		ln, err := net.Listen("tcp", d.statusListen)
-		if err != nil {
-			d.shutdown()
-			return fmt.Errorf("status server (status_listen %s): %w", d.statusListen, err)
-		}
-		d.mu.Lock()
-		d.statusLn, d.statusAddr = ln, ln.Addr()
-		d.mu.Unlock()
-	}
-	d.mu.Lock()
 	d.listened = true
 	var errs []error
 	for _, name := range d.order {
@@ -311,23 +264,19 @@ func (d *Daemon) Listen() error {
 			errs = append(errs, fmt.Errorf("virtual server %s at %s: %w", name, svc.vs.Pos, err))
 		}
 		d.updateServingLocked(svc)
-		d.reportPoolLocked(svc)
+		d.stateLocked(svc)
 	}
 	d.mu.Unlock()
 	if err := errors.Join(errs...); err != nil {
-		if d.statusLn != nil {
-			d.statusLn.Close()
-		}
 		d.shutdown()
 		return err
 	}
 	return nil
 }
 
-// Run starts the scheduler, the status server, the pools' clock and the reconcile loop, and
-// blocks until ctx ends; then it stops checks, waits for notify scripts and closes the data
-// plane.
-func (d *Daemon) Run(ctx context.Context) error {
+// Run starts the scheduler, the pools' clock and the reconcile loop, and blocks until ctx ends;
+// then it stops checks, publishes the pools' stop events and closes the data plane and the bus.
+func (d *Half) Run(ctx context.Context) error {
 	if err := d.Listen(); err != nil {
 		return err
 	}
@@ -337,23 +286,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer stopLife()
 
 	var wg sync.WaitGroup
-	errc := make(chan error, 2)
-	if d.statusLn != nil {
-		srv := d.statusServer()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := srv.Serve(d.statusLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				errc <- fmt.Errorf("status server: %w", err)
-			}
-		}()
-		go func() {
-			<-ctx.Done()
-			sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer scancel()
-			_ = srv.Shutdown(sctx)
-		}()
-	}
+	errc := make(chan error, 1)
 	wg.Add(3)
 	go func() {
 		defer wg.Done()
@@ -380,23 +313,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	return err
 }
 
-func (d *Daemon) statusServer() *http.Server {
-	h := status.NewHandler(d, d.hub, d.metrics.Handler())
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	d.log.Info("status page", "url", "http://"+d.statusLn.Addr().String()+"/")
-	return srv
-}
-
-// StatusAddr is the address the status server listens on, once Run has started it.
-func (d *Daemon) StatusAddr() net.Addr {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.statusAddr
-}
-
-// shutdown stops every pool (scripts as omega says), waits for scripts and closes the data
-// plane and sockets.
-func (d *Daemon) shutdown() {
+// shutdown stops every pool (its stop events carry the scripts omega asks for), closes the
+// data plane and sockets, and closes the bus once its subscribers have had every event.
+func (d *Half) shutdown() {
 	d.mu.Lock()
 	now := d.clk.Now()
 	for _, name := range d.order {
@@ -404,26 +323,17 @@ func (d *Daemon) shutdown() {
 		d.handleEventsLocked(svc, svc.pool.Stop(pool.StopShutdown, now), false)
 	}
 	d.mu.Unlock()
-	waitTimeout(&d.scripts, 10*time.Second)
 	if err := d.dp.Close(); err != nil {
 		d.log.Warn("data plane close", "err", err)
 	}
 	d.pingers.close()
-}
-
-func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(d):
-	}
+	d.events.Close()
 }
 
 // Reload applies a new configuration as a diff: unchanged real servers keep their checks'
 // timers and counters and their place in the pool; changed ones are rebuilt; removed virtual
 // servers stop and their connections drain. On error nothing changes.
-func (d *Daemon) Reload(cfg *config.Config) error {
+func (d *Half) Reload(cfg *config.Config) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	next, err := d.plan(cfg)
@@ -446,12 +356,8 @@ func (d *Daemon) Reload(cfg *config.Config) error {
 		}
 		delete(d.services, name)
 		delete(d.dpNotServing, name)
-		d.metrics.Serving.DeleteLabelValues(name)
-		if d.opts.BGP != nil && old.vs.Announce != nil {
-			d.opts.BGP.Remove(name, "removed by reload")
-		}
-		d.forgetMetricsLocked(name, "")
-		d.hub.Publish("service", name, "removed by reload")
+		d.noteLocked(name, NoteService, "removed by reload", false)
+		d.publishLocked(Event{VS: name, Gone: true})
 	}
 	for _, p := range next.list {
 		if old, ok := d.services[p.name]; ok {
@@ -464,12 +370,6 @@ func (d *Daemon) Reload(cfg *config.Config) error {
 			for _, id := range old.jobIDs {
 				stale[id] = true
 			}
-			for id := range old.addrs {
-				if _, kept := p.addrs[id]; !kept {
-					d.forgetMetricsLocked(p.name, id)
-				}
-			}
-			hadAnnounce := old.vs.Announce != nil
 			old.vs, old.spec, old.addrs, old.steer, old.unsteered = p.vs, p.spec, p.addrs, p.steer, p.unsteered
 			for _, j := range p.jobs {
 				delete(stale, j.job.ID)
@@ -486,12 +386,7 @@ func (d *Daemon) Reload(cfg *config.Config) error {
 			d.handleEventsLocked(old, evs, true)
 			_ = d.applyLocked(old)
 			d.updateServingLocked(old)
-			d.allGaugesLocked(old)
-			if hadAnnounce && p.vs.Announce == nil && d.opts.BGP != nil {
-				d.opts.BGP.Remove(p.name, "announce removed by reload")
-			}
-			d.syncAnnounceLocked(old, "reload")
-			d.reportPoolLocked(old)
+			d.stateLocked(old) // the configuration changed even if nothing else did
 			continue
 		}
 		svc, err := d.startServiceLocked(p, now)
@@ -501,8 +396,8 @@ func (d *Daemon) Reload(cfg *config.Config) error {
 		}
 		_ = d.applyLocked(svc)
 		d.updateServingLocked(svc)
-		d.reportPoolLocked(svc)
-		d.hub.Publish("service", p.name, "added by reload")
+		d.stateLocked(svc)
+		d.noteLocked(p.name, NoteService, "added by reload", false)
 	}
 	d.order = next.order
 	d.cfg = cfg
@@ -510,7 +405,7 @@ func (d *Daemon) Reload(cfg *config.Config) error {
 	return nil
 }
 
-func (d *Daemon) removeJobsLocked(ids []string) {
+func (d *Half) removeJobsLocked(ids []string) {
 	for _, id := range ids {
 		d.sched.Remove(id)
 		if ref := d.jobs[id]; ref != nil {
@@ -521,7 +416,7 @@ func (d *Daemon) removeJobsLocked(ids []string) {
 }
 
 // load builds the first generation of services.
-func (d *Daemon) load(cfg *config.Config, now time.Time) error {
+func (d *Half) load(cfg *config.Config, now time.Time) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	next, err := d.plan(cfg)
@@ -538,7 +433,7 @@ func (d *Daemon) load(cfg *config.Config, now time.Time) error {
 	return nil
 }
 
-func (d *Daemon) startServiceLocked(p *planned, now time.Time) (*service, error) {
+func (d *Half) startServiceLocked(p *planned, now time.Time) (*service, error) {
 	pl, evs, err := pool.New(p.spec, now)
 	if err != nil {
 		return nil, err
@@ -555,14 +450,11 @@ func (d *Daemon) startServiceLocked(p *planned, now time.Time) (*service, error)
 		d.log.Warn(note, "vs", p.name)
 	}
 	d.handleEventsLocked(svc, evs, true)
-	d.allGaugesLocked(svc)
-	d.syncAnnounceLocked(svc, "start")
-	d.reportPoolLocked(svc)
 	return svc, nil
 }
 
 // onReport is the scheduler's sink: a check's verdict goes to its pool.
-func (d *Daemon) onReport(r check.Report) {
+func (d *Half) onReport(r check.Report) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	ref, _ := r.Tag.(*jobRef)
@@ -585,15 +477,11 @@ func (d *Daemon) onReport(r check.Report) {
 	d.handleEventsLocked(ref.svc, evs, true)
 }
 
-// handleEventsLocked logs and publishes pool events, starts their scripts and, when the
-// desired set changed, applies it.
-func (d *Daemon) handleEventsLocked(svc *service, evs []pool.Event, apply bool) {
+// handleEventsLocked logs and publishes pool events and, when the desired set changed, applies
+// it; then it publishes the virtual server's state.
+func (d *Half) handleEventsLocked(svc *service, evs []pool.Event, apply bool) {
 	changed := false
 	for _, ev := range evs {
-		subject := svc.name
-		if ev.Server != "" {
-			subject += " " + ev.Server
-		}
 		msg := ev.Kind.String()
 		if ev.Reason != "" {
 			msg += ": " + ev.Reason
@@ -606,79 +494,23 @@ func (d *Daemon) handleEventsLocked(svc *service, evs []pool.Event, apply bool) 
 			level = slog.LevelError
 		}
 		d.log.Log(context.Background(), level, msg, "vs", svc.name, "rs", ev.Server, "event", ev.Kind.String())
-		d.hub.Publish(ev.Kind.String(), subject, ev.Reason)
-		switch ev.Kind {
-		case pool.ServerUp:
-			d.metrics.Transitions.WithLabelValues(svc.name, ev.Server, "up").Inc()
-			d.metrics.ServerUp.WithLabelValues(svc.name, ev.Server).Set(1)
-		case pool.ServerDown:
-			d.metrics.Transitions.WithLabelValues(svc.name, ev.Server, "down").Inc()
-			d.metrics.ServerUp.WithLabelValues(svc.name, ev.Server).Set(0)
-		}
-		for _, c := range ev.Changes {
-			if _, current := svc.addrs[c.ID]; !current || svc.spec.Sorry != nil && c.ID == svc.spec.Sorry.ID {
-				continue // the gauges are per current real server (a removed one's are forgotten)
-			}
-			w := 0
-			if c.In {
-				w = c.Weight
-			}
-			d.metrics.ServerWeight.WithLabelValues(svc.name, c.ID).Set(float64(w))
-		}
-		if ev.Script != "" {
-			d.runScriptLocked(svc.name, ev.Script)
-		}
-		if ev.Kind == pool.QuorumGained || ev.Kind == pool.QuorumLost {
-			d.syncAnnounceLocked(svc, ev.Kind.String()+": "+ev.Reason)
-		}
+		d.publishLocked(Event{VS: svc.name, Pool: &ev})
 		if len(ev.Changes) > 0 {
 			changed = true
 		}
-	}
-	if len(evs) > 0 {
-		d.serviceGaugesLocked(svc)
 	}
 	if changed && apply {
 		_ = d.applyLocked(svc) // an error is logged, and shown as not serving
 	}
 	if len(evs) > 0 {
 		d.updateServingLocked(svc)
+		d.stateLocked(svc)
 	}
 	// Only a pool with a timed change ahead (slow start) needs the pool clock; waking it for
 	// every report made it walk every pool thousands of times a second at scale.
 	if _, ok := svc.pool.NextChange(d.clk.Now()); ok {
 		d.poke()
 	}
-}
-
-// runScriptLocked starts a notify script without waiting for it.
-func (d *Daemon) runScriptLocked(vs, command string) {
-	ctx := d.life
-	d.scripts.Add(1)
-	go func() {
-		defer d.scripts.Done()
-		out := d.runner.Run(ctx, notify.Script{Command: command, Timeout: 30 * time.Second})
-		if !out.Success() {
-			d.log.Warn("notify script failed", "vs", vs, "script", command, "outcome", out.String())
-		}
-	}()
-}
-
-// allGaugesLocked sets every gauge of svc from a full snapshot of its pool: at start and after a
-// reload. In between, handleEventsLocked updates only what each event changed.
-func (d *Daemon) allGaugesLocked(svc *service) {
-	for _, s := range svc.pool.Snapshot().Servers {
-		d.metrics.ServerUp.WithLabelValues(svc.name, s.ID).Set(boolGauge(s.Up))
-		d.metrics.ServerWeight.WithLabelValues(svc.name, s.ID).Set(float64(s.DesiredWeight))
-	}
-	d.serviceGaugesLocked(svc)
-}
-
-func (d *Daemon) serviceGaugesLocked(svc *service) {
-	up, total, quorumUp := svc.pool.Counts()
-	d.metrics.PoolUp.WithLabelValues(svc.name).Set(float64(up))
-	d.metrics.PoolSize.WithLabelValues(svc.name).Set(float64(total))
-	d.metrics.QuorumUp.WithLabelValues(svc.name).Set(boolGauge(quorumUp))
 }
 
 func boolGauge(b bool) float64 {
@@ -691,7 +523,7 @@ func boolGauge(b bool) float64 {
 // applyLocked hands the pool's desired set to the data plane and returns its error. An Apply
 // the data plane took but could not complete (ErrIncomplete: a listener that cannot bind yet)
 // leaves the service applied and not serving until a retry or Reconcile puts it right.
-func (d *Daemon) applyLocked(svc *service) error {
+func (d *Half) applyLocked(svc *service) error {
 	desired := svc.pool.Desired()
 	if svc.steer == nil || !d.listened {
 		return nil
@@ -719,7 +551,7 @@ func (d *Daemon) applyLocked(svc *service) error {
 	default:
 		if svc.applyErr != err.Error() {
 			d.log.Error("data plane apply", "vs", svc.name, "err", err)
-			d.hub.Publish("dataplane", svc.name, err.Error())
+			d.noteLocked(svc.name, NoteDataplane, err.Error(), true)
 		}
 		svc.applyErr = err.Error()
 		return err
@@ -734,7 +566,7 @@ func (d *Daemon) applyLocked(svc *service) error {
 
 // notListeningErr is what keeps an applied service from serving on the data plane's side, as an
 // error, or nil.
-func (d *Daemon) notListeningErr(svc *service) error {
+func (d *Half) notListeningErr(svc *service) error {
 	if why := d.dpNotServing[svc.name]; why != "" {
 		return errors.New(why)
 	}
@@ -742,7 +574,7 @@ func (d *Daemon) notListeningErr(svc *service) error {
 }
 
 // poke wakes the pool clock after its next change may have moved earlier.
-func (d *Daemon) poke() {
+func (d *Half) poke() {
 	select {
 	case d.wake <- struct{}{}:
 	default:
@@ -750,7 +582,7 @@ func (d *Daemon) poke() {
 }
 
 // tickPools drives time-based pool changes (slow start) at the moments the pools ask for.
-func (d *Daemon) tickPools(ctx context.Context) {
+func (d *Half) tickPools(ctx context.Context) {
 	timer := d.clk.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -794,8 +626,9 @@ func (d *Daemon) tickPools(ctx context.Context) {
 	}
 }
 
-// Snapshot is the state for the status page and API.
-func (d *Daemon) Snapshot() status.Snapshot {
+// Snapshot is the half's part of the status: its virtual servers, the data plane's name and the
+// version. The supervisor adds the VRRP instances, BGP, events and the last reload.
+func (d *Half) Snapshot() status.Snapshot {
 	jobs := map[string]check.JobStatus{}
 	for _, js := range d.sched.Snapshot() {
 		jobs[js.ID] = js
@@ -806,22 +639,9 @@ func (d *Daemon) Snapshot() status.Snapshot {
 			conns[ss.Name+"|"+b.Addr.String()] = b
 		}
 	}
-	var bgpStatus *status.BGP
-	if d.opts.BGPStatus != nil {
-		bgpStatus = d.opts.BGPStatus() // before the lock: it asks the BGP server
-	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	snap := status.Snapshot{Generated: d.clk.Now(), Version: d.opts.Version, Dataplane: d.dpName, Events: d.hub.Recent(),
-		BGP: bgpStatus}
-	if d.lastReload != nil {
-		r := *d.lastReload
-		snap.LastReload = &r
-	}
-	if d.opts.VRRP != nil {
-		snap.VRRPInstances = d.opts.VRRP()
-		d.flagMastersLocked(snap.VRRPInstances)
-	}
+	snap := status.Snapshot{Generated: d.clk.Now(), Version: d.opts.Version, Dataplane: d.dpName}
 	for _, name := range d.order {
 		svc := d.services[name]
 		ps := svc.pool.Snapshot()
@@ -858,55 +678,6 @@ func (d *Daemon) Snapshot() status.Snapshot {
 		snap.VirtualServers = append(snap.VirtualServers, vs)
 	}
 	return snap
-}
-
-// syncAnnounceLocked tells BGP whether svc's address should be announced now: while its pool
-// has quorum. Repeating a call is harmless (the speaker keeps the first reason).
-func (d *Daemon) syncAnnounceLocked(svc *service, why string) {
-	a := svc.vs.Announce
-	if d.opts.BGP == nil || a == nil || svc.vs.Kind != config.VSKindAddress {
-		return
-	}
-	route := bgp.Route{Prefix: netip.PrefixFrom(svc.vs.Address, svc.vs.Address.BitLen()), Communities: a.Communities, MED: a.MED, LocalPref: a.LocalPref}
-	var err error
-	master := a.OnlyWhileMaster == "" || d.vrrpStates[a.OnlyWhileMaster] == "MASTER"
-	switch {
-	case svc.pool.Desired().QuorumUp && master:
-		err = d.opts.BGP.Announce(svc.name, route, why)
-	case !master:
-		st := cmp.Or(d.vrrpStates[a.OnlyWhileMaster], "not yet reported")
-		err = d.opts.BGP.Withdraw(svc.name, route.Prefix, fmt.Sprintf("vrrp instance %s is %s (only_while_master)", a.OnlyWhileMaster, st))
-	default:
-		err = d.opts.BGP.Withdraw(svc.name, route.Prefix, why)
-	}
-	if err != nil {
-		d.log.Error("bgp", "vs", svc.name, "err", err)
-	}
-}
-
-// VRRPStateChanged records a VRRP instance's state change for the status page, the event stream
-// and the metrics. The VRRP half calls it; it does not block.
-func (d *Daemon) VRRPStateChanged(instance, from, to string, priority int) {
-	d.mu.Lock()
-	if d.vrrpStates == nil {
-		d.vrrpStates = map[string]string{}
-	}
-	d.vrrpStates[instance] = to
-	for _, name := range d.order {
-		if svc := d.services[name]; svc != nil && svc.vs.Announce != nil && svc.vs.Announce.OnlyWhileMaster == instance {
-			d.syncAnnounceLocked(svc, fmt.Sprintf("vrrp instance %s became %s", instance, to))
-		}
-	}
-	d.mu.Unlock()
-	d.hub.Publish("vrrp", instance, fmt.Sprintf("%s -> %s (priority %d)", from, to, priority))
-	d.metrics.VRRPChanges.WithLabelValues(instance, to).Inc()
-	for _, st := range []string{"INIT", "BACKUP", "MASTER", "FAULT", "STOP"} {
-		v := 0.0
-		if st == to {
-			v = 1
-		}
-		d.metrics.VRRPState.WithLabelValues(instance, st).Set(v)
-	}
 }
 
 // planned is one virtual server as the new configuration wants it.
@@ -948,7 +719,7 @@ func jobID(vs, rs string, i int) string { return fmt.Sprintf("%s|%s|%d", vs, rs,
 // anything runs, so that a reload either applies whole or not at all. Each problem is a
 // *config.PosError; on error the plan is incomplete and must not be run, but its warnings hold
 // (Validate reports both).
-func (d *Daemon) plan(cfg *config.Config) (*plan, error) {
+func (d *Half) plan(cfg *config.Config) (*plan, error) {
 	f := &checkerFactory{cfg: cfg, runner: d.runner, pingers: d.pingers}
 	out := &plan{byName: map[string]*planned{}}
 	var problems []error
@@ -1053,7 +824,7 @@ func jobFor(id string, ck check.Checker, c *config.Checker) check.Job {
 }
 
 // steerFor returns what the data plane serves for vs, or nil and why it cannot serve it.
-func (d *Daemon) steerFor(vs *config.VirtualServer, name string) (*dataplane.Service, string) {
+func (d *Half) steerFor(vs *config.VirtualServer, name string) (*dataplane.Service, string) {
 	switch {
 	case vs.Kind == config.VSKindFwmark && d.dpName == "userspace":
 		d.log.Warn("the userspace data plane cannot serve fwmark virtual servers (use dataplane nftables or ipvs); checks run, traffic is not steered", "vs", name)
@@ -1095,27 +866,4 @@ func persistenceBits(vs *config.VirtualServer) int {
 		return bits.LeadingZeros32(^binary.BigEndian.Uint32(b[:]))
 	}
 	return 0
-}
-
-// forgetMetricsLocked drops the series of a real server (rs) or a whole virtual server (rs "")
-// that a reload removed.
-func (d *Daemon) forgetMetricsLocked(vs, rs string) {
-	l := prometheus.Labels{"virtual_server": vs}
-	if rs != "" {
-		l["real_server"] = rs
-	} else {
-		d.metrics.PoolUp.DeletePartialMatch(l)
-		d.metrics.PoolSize.DeletePartialMatch(l)
-		d.metrics.QuorumUp.DeletePartialMatch(l)
-	}
-	d.metrics.ServerUp.DeletePartialMatch(l)
-	d.metrics.ServerWeight.DeletePartialMatch(l)
-	d.metrics.Transitions.DeletePartialMatch(l)
-}
-
-// BGPChanged records a change of the BGP speaker on the event stream, so that the live page
-// shows it at once, and in the metrics. cmd/vigil calls it; it does not block.
-func (d *Daemon) BGPChanged(c status.BGPChange) {
-	d.hub.PublishBGPChange(c)
-	d.metrics.ObserveBGPChange(c)
 }

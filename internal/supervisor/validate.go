@@ -1,4 +1,4 @@
-package main
+package supervisor
 
 import (
 	"errors"
@@ -6,31 +6,30 @@ import (
 
 	"github.com/vigil-lb/vigil/internal/bgp"
 	"github.com/vigil-lb/vigil/internal/config"
-	"github.com/vigil-lb/vigil/internal/daemon"
+	"github.com/vigil-lb/vigil/internal/lb"
 	"github.com/vigil-lb/vigil/internal/vrrp"
 )
 
-// runsVRRP says whether serve runs the VRRP half for cfg.
-func runsVRRP(o options, cfg *config.Config) bool { return !o.checkOnly && len(cfg.VRRPInstances) > 0 }
-
-// runsBGP says whether serve runs the BGP speaker for cfg.
-func runsBGP(o options, cfg *config.Config) bool { return cfg.BGP != nil && !o.vrrpOnly }
-
-// validateStart says what serve would refuse in cfg, and what it would warn of, each at its
-// line, without opening anything or touching the network: each part serve starts, built by
-// the functions serve builds it with (vrrp.Validate for vrrp.NewManager, daemon.Validate for
-// daemon.New, the bgp block's settings as bgp.New checks them). The result is in file and line
-// order.
-func validateStart(o options, cfg *config.Config) []config.Diagnostic {
+// Validate says what Build and Bind would refuse in cfg, and what they would warn of, each at
+// its line, without opening anything or touching the network: each part Build makes, built by
+// the functions Build builds it with (vrrp.Validate for vrrp.NewManager, lb.Validate for
+// lb.New, the bgp block's settings as bgp.New checks them). The result is in file and line
+// order. `vigil -t` prints it.
+func Validate(cfg *config.Config, o Options) []config.Diagnostic {
 	var out []config.Diagnostic
-	if runsVRRP(o, cfg) {
+	if runsVRRP(cfg, o) {
 		out = append(out, vrrp.Validate(cfg)...)
 	}
-	if runsBGP(o, cfg) {
+	if runsBGP(cfg, o) {
 		out = append(out, bgpDiagnostics(cfg.BGP)...)
 	}
-	h := &halves{vrrpOnly: o.vrrpOnly}
-	out = append(out, daemon.Validate(h.checkerConfig(cfg), daemon.Options{Dataplane: o.dataplane})...)
+	lbCfg := cfg
+	if o.VRRPOnly {
+		c := *cfg
+		c.VirtualServers, c.VirtualServerGroups = nil, nil
+		lbCfg = &c
+	}
+	out = append(out, lb.Validate(lbCfg, lb.Options{Dataplane: o.Dataplane})...)
 	sort.SliceStable(out, func(i, j int) bool {
 		a, b := out[i].Pos, out[j].Pos
 		if a.File != b.File {

@@ -1,4 +1,4 @@
-package main
+package supervisor
 
 import (
 	"bufio"
@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -23,7 +22,6 @@ import (
 
 	"github.com/vigil-lb/vigil/internal/bgp"
 	"github.com/vigil-lb/vigil/internal/config"
-	"github.com/vigil-lb/vigil/internal/daemon"
 	"github.com/vigil-lb/vigil/internal/status"
 )
 
@@ -195,42 +193,9 @@ virtual_server 127.0.0.1 %d {
 	if err != nil || diags.HasErrors() {
 		t.Fatalf("config: %v %v", err, diags.List)
 	}
-	sp, err := bgp.New(bgpConfig(cfg.BGP), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dopts := daemon.Options{StatusListen: "127.0.0.1:0", Dataplane: "userspace", Version: "test"}
-	withBGP(&dopts, sp)
-	d, err := daemon.New(cfg, dopts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(watchBGP(sp, d))
-	for name, run := range map[string]func(context.Context) error{"bgp": sp.Run, "checker": d.Run} {
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- run(ctx) }()
-		t.Cleanup(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("%s: %v", name, err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Errorf("%s: Run did not return within 10s of cancel", name)
-			}
-		})
-	}
-
-	deadline := time.Now().Add(5 * time.Second)
-	for d.StatusAddr() == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("the status server did not listen within 5s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	base := "http://" + d.StatusAddr().String()
+	// Every part as serve builds and wires it.
+	v := runVigil(t, cfg, Options{Dataplane: "userspace", Version: "test"})
+	base := statusURL(v)
 	get := func(path string) string {
 		t.Helper()
 		resp, err := http.Get(base + path)
@@ -351,46 +316,52 @@ func TestBGPChangeNamesThePrefixOrPeerAndKeepsStatesAndReason(t *testing.T) {
 	}
 }
 
-// statusSink is what the checker half does with a BGP change (daemon.Daemon.BGPChanged):
-// publish it on the event stream and count it.
-type statusSink struct {
-	hub     *status.Hub
-	metrics *status.Metrics
-}
-
-func (s statusSink) BGPChanged(c status.BGPChange) {
-	s.hub.PublishBGPChange(c)
-	s.metrics.ObserveBGPChange(c)
-}
-
-type bgpOnlySource struct{ bgp func() *status.BGP }
-
-func (s bgpOnlySource) Snapshot() status.Snapshot { return status.Snapshot{BGP: s.bgp()} }
-
 // TestBGPChangesReachTheEventStreamAtOnceAndAreCounted runs a real speaker toward a GoBGP
-// router on loopback, watched as serve watches it, and reads the status server's event
+// router on loopback, wired as Build wires it, and reads the status server's event
 // stream as the live page does: the session coming up and the address being announced and
 // withdrawn each arrive as a "bgp" change event, after which the API already shows the new
 // state, and the transition counters count them.
 func TestBGPChangesReachTheEventStreamAtOnceAndAreCounted(t *testing.T) {
 	routerPort := bgpRouter(t, "127.0.0.2", "127.0.0.1")
-	sp, err := bgp.New(bgp.Config{LocalAS: 65001, RouterID: netip.MustParseAddr("192.0.2.1"), ListenPort: -1,
-		Neighbors: []bgp.Neighbor{{Address: netip.MustParseAddr("127.0.0.2"), AS: 65000, Port: uint32(routerPort),
-			LocalAddress: netip.MustParseAddr("127.0.0.1")}}}, nil)
+	cfg := loadText(t, fmt.Sprintf(`bgp {
+  local_as 65001
+  router_id 192.0.2.1
+  hold_down 0
+  graceful_shutdown_wait 0
+  neighbor 127.0.0.2 {
+    remote_as 65000
+    port %d
+    source_address 127.0.0.1
+  }
+}
+`, routerPort))
+	v, err := Build(cfg, Options{StatusListen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	hub, metrics := status.NewHub(50, time.Now), status.NewMetrics()
-	src := bgpStatusSource(sp, time.Second)
-	metrics.SetBGPSource(src)
-	srv := httptest.NewServer(status.NewHandler(bgpOnlySource{src}, hub, metrics.Handler()))
-	t.Cleanup(srv.Close)
-	t.Cleanup(watchBGP(sp, statusSink{hub, metrics}))
+	if err := v.Bind(); err != nil {
+		t.Fatal(err)
+	}
+	sp := v.bgp
+	srvURL := statusURL(v)
+	// Run before the event stream is opened: the status server serves only while it runs.
+	// GoBGP's first connection attempt comes 1 to 2 s after the neighbor is added, well after.
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- v.Run(runCtx) }()
+	t.Cleanup(func() {
+		stop()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return within 10s of cancel")
+		}
+	})
 
 	// The event stream, read as the page's EventSource reads it.
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/api/v1/events", nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", srvURL+"/api/v1/events", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -442,7 +413,7 @@ func TestBGPChangesReachTheEventStreamAtOnceAndAreCounted(t *testing.T) {
 	}
 	apiPrefix := func() status.BGPPrefix {
 		t.Helper()
-		r, err := http.Get(srv.URL + "/api/v1/status")
+		r, err := http.Get(srvURL + "/api/v1/status")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -454,17 +425,6 @@ func TestBGPChangesReachTheEventStreamAtOnceAndAreCounted(t *testing.T) {
 		return s.BGP.Prefixes[0]
 	}
 
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sp.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not return within 10s of cancel")
-		}
-	})
 	// GoBGP's first connection attempt comes 1 to 2 s after the neighbor is added.
 	await(10*time.Second, "127.0.0.2", "OPENCONFIRM -> ESTABLISHED")
 
@@ -483,7 +443,7 @@ func TestBGPChangesReachTheEventStreamAtOnceAndAreCounted(t *testing.T) {
 		t.Errorf("after the withdraw event the API shows %+v, want withdrawn", p)
 	}
 
-	r, err := http.Get(srv.URL + "/metrics")
+	r, err := http.Get(srvURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,4 +3,4 @@
 // and the pools' decisions to the data plane, runs notify scripts, and feeds the status page.
 // A reload is a diff: an unchanged real server keeps its checks' timers and counters and its
 // place in the pool.
-package daemon
+package lb

@@ -1,4 +1,4 @@
-package daemon
+package lb
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/pool"
 	"github.com/vigil-lb/vigil/internal/status"
 )
 
@@ -131,38 +131,22 @@ func TestReloadSoakKeepsTrafficStateGoroutinesAndFDs(t *testing.T) {
 		since[b.addr] = rs.Since
 	}
 	lastCheck, _ := realServer(snapBefore, b1.addr)
-	transitionsBefore := transitionCounts(t, d, b1.addr, b2.addr)
 
-	// Every event while the soak runs; the hub's channel is bounded, so drain it at once.
-	events, unsubscribe := d.hub.Subscribe()
+	// Every pool event while the soak runs (the bus hands each one over; none is coalesced).
 	var (
 		evMu     sync.Mutex
-		spurious []status.Event
-		lastSeq  uint64
-		gaps     int
+		spurious []string
 	)
-	evStop, evDone := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(evDone)
-		for {
-			var ev status.Event
-			select {
-			case ev = <-events:
-			case <-evStop:
-				return
-			}
+	d.Events().Subscribe("soak", func(ev Event) {
+		if ev.Pool == nil || (ev.Pool.Kind != pool.ServerDown && ev.Pool.Kind != pool.ServerUp) {
+			return
+		}
+		if ev.Pool.Server == b1.addr || ev.Pool.Server == b2.addr {
 			evMu.Lock()
-			if lastSeq != 0 && ev.Seq != lastSeq+1 {
-				gaps++
-			}
-			lastSeq = ev.Seq
-			if (ev.Kind == "server-down" || ev.Kind == "server-up") &&
-				(strings.Contains(ev.Subject, b1.addr) || strings.Contains(ev.Subject, b2.addr)) {
-				spurious = append(spurious, ev)
-			}
+			spurious = append(spurious, ev.Pool.Kind.String()+" "+ev.Pool.Server+": "+ev.Pool.Reason)
 			evMu.Unlock()
 		}
-	}()
+	})
 
 	// Two client loops until the reloads end, bounded in count and time: one on a keep-alive
 	// connection (its requests stay on the backend that connection reached), one with a new
@@ -224,9 +208,6 @@ func TestReloadSoakKeepsTrafficStateGoroutinesAndFDs(t *testing.T) {
 	time.Sleep(600 * time.Millisecond)
 	stopClient()
 	clients.Wait()
-	unsubscribe()
-	close(evStop) // Subscribe's channel is never closed
-	<-evDone
 
 	t.Logf("%d reloads (%d applied, %d refused) in %v: %.0f reloads/s; %d requests, %d failed; served by b1 %d, b2 %d, b3 (added and removed) %d",
 		reloads, applied, refused, elapsed.Round(time.Millisecond), float64(reloads)/elapsed.Seconds(), requests.Load(), failures.Load(),
@@ -234,12 +215,12 @@ func TestReloadSoakKeepsTrafficStateGoroutinesAndFDs(t *testing.T) {
 	if n := failures.Load(); n > 0 {
 		t.Errorf("%d of %d requests failed during reloads; first: %v", n, requests.Load(), firstErr.Load())
 	}
-	evMu.Lock()
-	if gaps > 0 {
-		t.Logf("event subscriber missed events %d times (bounded channel)", gaps)
+	if err := d.Events().Sync(context.Background()); err != nil {
+		t.Fatal(err)
 	}
+	evMu.Lock()
 	for _, ev := range spurious {
-		t.Errorf("unchanged server changed state during reloads: %+v", ev)
+		t.Errorf("unchanged server changed state during reloads: %s", ev)
 	}
 	evMu.Unlock()
 
@@ -262,17 +243,12 @@ func TestReloadSoakKeepsTrafficStateGoroutinesAndFDs(t *testing.T) {
 				b1.addr, rs.Checks[0].At, start.Sub(lastCheck.Checks[0].At), elapsed.Round(time.Millisecond))
 		}
 	}
-	// The event subscriber may miss events; the transition counters may not.
-	if got := transitionCounts(t, d, b1.addr, b2.addr); got != transitionsBefore {
-		t.Errorf("unchanged servers' transition counters moved during reloads: %s, were %s", got, transitionsBefore)
-	}
 
 	client.CloseIdleConnections()
 	// Tolerance: the status server, a draining proxied connection, a probe in flight.
 	const goroutineSlack, fdSlack = 5, 6
 	goroutinesAfter := settle(5*time.Second, goroutinesBefore+goroutineSlack, runtime.NumGoroutine)
 	fdsAfter := settle(5*time.Second, fdsBefore+fdSlack, func() int { return openFDs(t) })
-	t.Logf("transition counters of unchanged servers: %s", transitionsBefore)
 	t.Logf("goroutines %d before, %d after; fds %d before, %d after", goroutinesBefore, goroutinesAfter, fdsBefore, fdsAfter)
 	if goroutinesAfter > goroutinesBefore+goroutineSlack {
 		buf := make([]byte, 1<<20)
@@ -281,34 +257,6 @@ func TestReloadSoakKeepsTrafficStateGoroutinesAndFDs(t *testing.T) {
 	if fdsAfter > fdsBefore+fdSlack {
 		t.Errorf("file descriptors grew from %d to %d over %d reloads:\n%s", fdsBefore, fdsAfter, reloads, describeFDs())
 	}
-}
-
-// transitionCounts renders vigil_real_server_transitions_total for the given real servers.
-func transitionCounts(t *testing.T, d *Daemon, addrs ...string) string {
-	t.Helper()
-	mfs, err := d.metrics.Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, mf := range mfs {
-		if mf.GetName() != "vigil_real_server_transitions_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			l := map[string]string{}
-			for _, lp := range m.GetLabel() {
-				l[lp.GetName()] = lp.GetValue()
-			}
-			for _, a := range addrs {
-				if l["real_server"] == a {
-					out = append(out, fmt.Sprintf("%s->%s=%v", a, l["to"], m.GetCounter().GetValue()))
-				}
-			}
-		}
-	}
-	sort.Strings(out)
-	return strings.Join(out, " ")
 }
 
 // serverSet names the virtual servers and their real servers' addresses and check kinds.

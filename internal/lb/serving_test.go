@@ -1,6 +1,7 @@
-package daemon
+package lb
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -13,20 +14,27 @@ import (
 	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
-// poolReports records what the daemon tells Options.PoolHealth, in order.
+// poolReports records, in order, whether each state the half publishes can serve, as
+// track_virtual_server hears it.
 type poolReports struct {
 	mu   sync.Mutex
 	list []string // "NAME up" / "NAME down"
 }
 
-func (r *poolReports) report(vs string, up bool) {
-	st := "down"
-	if up {
-		st = "up"
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.list = append(r.list, vs+" "+st)
+// subscribe makes r hear d's states.
+func (r *poolReports) subscribe(d *Half) {
+	d.Events().Subscribe("test", func(ev Event) {
+		if ev.State == nil {
+			return
+		}
+		st := "down"
+		if ev.State.CanServe() {
+			st = "up"
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.list = append(r.list, ev.VS+" "+st)
+	})
 }
 
 func (r *poolReports) snapshot() []string {
@@ -46,8 +54,8 @@ func (r *poolReports) last(vs string) string {
 	return ""
 }
 
-// Every virtual server's pool health is reported once it is applied (Listen, before Run: the
-// VRRP half starts its instances with it), at every quorum change, and again after a reload.
+// Every virtual server's state is published once it is applied (Listen, before Run: the VRRP
+// half starts its instances with it), at every quorum change, and again after a reload.
 func TestPoolHealthFollowsQuorumForEveryVirtualServer(t *testing.T) {
 	b1, b2 := startBackend(t), startBackend(t)
 	port1, port2 := freePort(t), freePort(t)
@@ -74,14 +82,18 @@ func TestPoolHealthFollowsQuorumForEveryVirtualServer(t *testing.T) {
 	cfg := loadText(t, text)
 	name1, name2 := cfg.VirtualServers[0].Name(), cfg.VirtualServers[1].Name()
 	rep := &poolReports{}
-	d, err := New(cfg, Options{StatusListen: "off", PoolHealth: rep.report})
+	d, err := New(cfg, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	rep.subscribe(d)
 	if l := rep.snapshot(); len(l) != 0 {
 		t.Fatalf("reported %v before the services were applied", l)
 	}
 	if err := d.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Events().Sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if a, b := rep.last(name1), rep.last(name2); a != "up" || b != "up" {
@@ -99,6 +111,9 @@ func TestPoolHealthFollowsQuorumForEveryVirtualServer(t *testing.T) {
 
 	before := len(rep.snapshot())
 	if err := d.Reload(loadText(t, text)); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Events().Sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	after := rep.snapshot()[before:]
@@ -121,7 +136,7 @@ func containsAll(list []string, want ...string) bool {
 }
 
 // vsState is the status of the virtual server listening on port.
-func vsState(t *testing.T, d *Daemon, port int) status.VirtualServer {
+func vsState(t *testing.T, d *Half, port int) status.VirtualServer {
 	t.Helper()
 	for _, vs := range d.Snapshot().VirtualServers {
 		if strings.HasSuffix(vs.Listen, fmt.Sprintf(":%d", port)) {
@@ -142,22 +157,13 @@ func TestListenFailsAtStartOnAPortAnotherProcessHolds(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	d, err := New(loadText(t, webConfig(t, port, b)), Options{StatusListen: "off"})
+	d, err := New(loadText(t, webConfig(t, port, b)), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = d.Listen()
 	if err == nil || !strings.Contains(err.Error(), "address already in use") || !strings.Contains(err.Error(), "keepalived.conf:1") {
 		t.Fatalf("Listen: %v, want the bind error with the virtual server's line", err)
-	}
-
-	// The status port too.
-	d2, err := New(loadText(t, webConfig(t, freePort(t), b)), Options{StatusListen: busy.Addr().String()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d2.Listen(); err == nil || !strings.Contains(err.Error(), "status server") {
-		t.Fatalf("Listen with the status port taken: %v", err)
 	}
 }
 
@@ -170,10 +176,11 @@ func TestNotServingIsShownReportedAndRepaired(t *testing.T) {
 	port1, port2 := freePort(t), freePort(t)
 	rep := &poolReports{}
 	cfg := loadText(t, webConfig(t, port1, b))
-	d, err := New(cfg, Options{StatusListen: "off", PoolHealth: rep.report})
+	d, err := New(cfg, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	rep.subscribe(d)
 	startRun(t, d)
 	testenv.WaitFor(t, 3*time.Second, "the first virtual server serving", func() bool { return vsState(t, d, port1).Serving })
 
@@ -192,12 +199,18 @@ func TestNotServingIsShownReportedAndRepaired(t *testing.T) {
 	if vs.Serving || !strings.Contains(vs.ServingReason, "address already in use") {
 		t.Fatalf("second virtual server serving %v (%q), want not serving because its port is taken", vs.Serving, vs.ServingReason)
 	}
+	if err := d.Events().Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	if got := rep.last(name2); got != "down" {
 		t.Fatalf("VRRP heard %q for the virtual server that does not serve, want down", got)
 	}
 	busy.Close()
 	took := testenv.WaitFor(t, 5*time.Second, "the second virtual server serving once its port is free", func() bool { return vsState(t, d, port2).Serving })
 	t.Logf("serving %v after the port was freed", took)
+	if err := d.Events().Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	if got := rep.last(name2); got != "up" {
 		t.Errorf("VRRP heard %q once it serves, want up", got)
 	}

@@ -1,4 +1,4 @@
-package daemon
+package lb
 
 import (
 	"cmp"

@@ -1,6 +1,7 @@
-package daemon
+package supervisor
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -9,9 +10,11 @@ import (
 	"time"
 
 	"github.com/vigil-lb/vigil/internal/bgp"
+	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
-// fakeAnnouncer records what the daemon asks BGP for, per key.
+// fakeAnnouncer records what the BGP policy asks the speaker for, per key.
 type fakeAnnouncer struct {
 	mu    sync.Mutex
 	state map[string]string // key → "announced" / "withdrawn" / "removed"
@@ -44,10 +47,34 @@ func (f *fakeAnnouncer) get(key string) (string, bgp.Route) {
 	return f.state[key], f.route[key]
 }
 
+// runAnnouncing runs cfg's parts with the BGP policy's decisions going to fa instead of the
+// speaker.
+func runAnnouncing(t *testing.T, cfg *config.Config, fa *fakeAnnouncer) *Vigil {
+	t.Helper()
+	v, err := Build(cfg, Options{StatusListen: "off"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.announcer.routes = fa
+	if err := v.Bind(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- v.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return v
+}
+
 func TestAnnouncementFollowsQuorum(t *testing.T) {
-	b1 := startBackend(t)
-	vsPort := freePort(t)
-	h, p := hostPort(t, b1.addr)
+	b1 := testenv.StartBackend(t)
+	vsPort := testenv.FreePort(t, "127.0.0.1", false)
+	h, p := b1.HostPort()
 	text := fmt.Sprintf(`bgp {
   local_as 65001
   router_id 192.0.2.1
@@ -77,37 +104,31 @@ virtual_server 127.0.0.1 %d {
 `, vsPort, h, p)
 	cfg := loadText(t, text)
 	fa := &fakeAnnouncer{state: map[string]string{}, route: map[string]bgp.Route{}}
-	d, err := New(cfg, Options{StatusListen: "off", BGP: fa})
-	if err != nil {
-		t.Fatal(err)
-	}
-	startRun(t, d)
+	d := runAnnouncing(t, cfg, fa)
 	key := cfg.VirtualServers[0].Name()
 
 	state := func() string { s, _ := fa.get(key); return s }
-	waitFor(t, 3*time.Second, "announced while the pool has quorum", func() bool { return state() == "announced" })
+	testenv.WaitFor(t, 3*time.Second, "announced while the pool has quorum", func() bool { return state() == "announced" })
 	_, r := fa.get(key)
 	if r.Prefix != netip.MustParsePrefix("127.0.0.1/32") || len(r.Communities) != 1 || r.MED == nil || *r.MED != 10 {
 		t.Fatalf("route %+v", r)
 	}
-	b1.failing.Store(true)
-	waitFor(t, 3*time.Second, "withdrawn when quorum is lost", func() bool { return state() == "withdrawn" })
-	b1.failing.Store(false)
-	waitFor(t, 3*time.Second, "announced again when the pool recovers", func() bool { return state() == "announced" })
+	b1.Failing.Store(true)
+	testenv.WaitFor(t, 3*time.Second, "withdrawn when quorum is lost", func() bool { return state() == "withdrawn" })
+	b1.Failing.Store(false)
+	testenv.WaitFor(t, 3*time.Second, "announced again when the pool recovers", func() bool { return state() == "announced" })
 
 	// A reload without the announce block takes the route away.
-	if err := d.Reload(loadText(t, strings.Replace(text, "  announce {\n    community 65001:100\n    med 10\n  }\n", "", 1))); err != nil {
+	if err := d.Reload(loadText(t, strings.Replace(text, "  announce {\n    community 65001:100\n    med 10\n  }\n", "", 1)), nil); err != nil {
 		t.Fatal(err)
 	}
-	if s := state(); s != "removed" {
-		t.Fatalf("after a reload without announce: %q, want removed", s)
-	}
+	testenv.WaitFor(t, 3*time.Second, "removed after a reload without announce", func() bool { return state() == "removed" })
 }
 
 func TestAnnouncementOnlyWhileItsVRRPInstanceIsMaster(t *testing.T) {
-	b1 := startBackend(t)
-	vsPort := freePort(t)
-	h, p := hostPort(t, b1.addr)
+	b1 := testenv.StartBackend(t)
+	vsPort := testenv.FreePort(t, "127.0.0.1", false)
+	h, p := b1.HostPort()
 	cfg := loadText(t, fmt.Sprintf(`bgp {
   local_as 65001
   router_id 192.0.2.1
@@ -137,30 +158,26 @@ virtual_server 127.0.0.1 %d {
 	// interface this machine has (config tests check the reference).
 	cfg.VirtualServers[0].Announce.OnlyWhileMaster = "VI_1"
 	fa := &fakeAnnouncer{state: map[string]string{}, route: map[string]bgp.Route{}}
-	d, err := New(cfg, Options{StatusListen: "off", BGP: fa})
-	if err != nil {
-		t.Fatal(err)
-	}
-	startRun(t, d)
+	d := runAnnouncing(t, cfg, fa)
 	key := cfg.VirtualServers[0].Name()
 	state := func() string { s, _ := fa.get(key); return s }
-	waitFor(t, 3*time.Second, "the pool to reach quorum", func() bool { return d.Snapshot().VirtualServers[0].QuorumUp })
+	testenv.WaitFor(t, 3*time.Second, "the pool to reach quorum", func() bool { return d.Snapshot().VirtualServers[0].QuorumUp })
 	if s := state(); s == "announced" {
 		t.Fatalf("announced with quorum before VI_1 reported any state, want withdrawn")
 	}
-	d.VRRPStateChanged("VI_1", "INIT", "BACKUP", 100)
+	d.announcer.vrrpChanged("VI_1", "BACKUP")
 	if s := state(); s == "announced" {
 		t.Fatalf("announced while VI_1 is BACKUP")
 	}
-	d.VRRPStateChanged("VI_1", "BACKUP", "MASTER", 100)
+	d.announcer.vrrpChanged("VI_1", "MASTER")
 	if s := state(); s != "announced" {
 		t.Fatalf("VI_1 MASTER and quorum: %q, want announced", s)
 	}
-	b1.failing.Store(true)
-	waitFor(t, 3*time.Second, "withdrawn when quorum is lost while master", func() bool { return state() == "withdrawn" })
-	b1.failing.Store(false)
-	waitFor(t, 3*time.Second, "announced again when the pool recovers", func() bool { return state() == "announced" })
-	d.VRRPStateChanged("VI_1", "MASTER", "BACKUP", 100)
+	b1.Failing.Store(true)
+	testenv.WaitFor(t, 3*time.Second, "withdrawn when quorum is lost while master", func() bool { return state() == "withdrawn" })
+	b1.Failing.Store(false)
+	testenv.WaitFor(t, 3*time.Second, "announced again when the pool recovers", func() bool { return state() == "announced" })
+	d.announcer.vrrpChanged("VI_1", "BACKUP")
 	if s := state(); s != "withdrawn" {
 		t.Fatalf("VI_1 back to BACKUP: %q, want withdrawn", s)
 	}

@@ -1,4 +1,4 @@
-package daemon
+package lb
 
 import (
 	"cmp"
@@ -25,7 +25,7 @@ func Validate(cfg *config.Config, opts Options) []config.Diagnostic {
 		// global_defs dataplane is checked when it is read: a bad name comes from --dataplane.
 		out = append(out, config.Diagnostic{Severity: config.Error, Message: "--dataplane: " + err.Error()})
 	}
-	d := &Daemon{
+	d := &Half{
 		log:     slog.New(slog.DiscardHandler),
 		runner:  notify.NewRunner(notify.RunnerOptions{ScriptSecurity: cfg.Global.EnableScriptSecurity}),
 		pingers: &pingers{dry: true},

@@ -1,4 +1,4 @@
-package daemon
+package lb
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/vigil-lb/vigil/internal/config"
 	"github.com/vigil-lb/vigil/internal/dataplane/ipvs"
+	"github.com/vigil-lb/vigil/internal/pool"
 	"github.com/vigil-lb/vigil/internal/status"
 )
 
@@ -119,9 +121,9 @@ func loadText(t *testing.T, text string) *config.Config {
 }
 
 // runDaemon starts a daemon and stops it at cleanup, checking that Run returned cleanly.
-func runDaemon(t *testing.T, cfg *config.Config) *Daemon {
+func runDaemon(t *testing.T, cfg *config.Config) *Half {
 	t.Helper()
-	d, err := New(cfg, Options{StatusListen: "127.0.0.1:0"})
+	d, err := New(cfg, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +132,7 @@ func runDaemon(t *testing.T, cfg *config.Config) *Daemon {
 }
 
 // startRun runs d until the test ends, then checks that Run returns cleanly within 10 s.
-func startRun(t *testing.T, d *Daemon) {
+func startRun(t *testing.T, d *Half) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -162,7 +164,7 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 	return 0
 }
 
-func serverUp(d *Daemon, addr string) (up, known bool) {
+func serverUp(d *Half, addr string) (up, known bool) {
 	for _, vs := range d.Snapshot().VirtualServers {
 		for _, rs := range vs.RealServers {
 			if rs.Address == addr {
@@ -243,8 +245,15 @@ func TestReloadKeepsUnchangedServersWithoutFlapAndAddsNewOnes(t *testing.T) {
 		}
 		return false
 	})
-	events, stop := d.hub.Subscribe()
-	defer stop()
+	var flaps []string
+	var flapsMu sync.Mutex
+	d.Events().Subscribe("test", func(ev Event) {
+		if ev.Pool != nil && ev.Pool.Server == b1.addr && (ev.Pool.Kind == pool.ServerDown || ev.Pool.Kind == pool.ServerUp) {
+			flapsMu.Lock()
+			flaps = append(flaps, ev.Pool.Kind.String()+": "+ev.Pool.Reason)
+			flapsMu.Unlock()
+		}
+	})
 	since := func() time.Time {
 		for _, vs := range d.Snapshot().VirtualServers {
 			for _, rs := range vs.RealServers {
@@ -264,16 +273,13 @@ func TestReloadKeepsUnchangedServersWithoutFlapAndAddsNewOnes(t *testing.T) {
 	if got := since(); !got.Equal(before) {
 		t.Fatalf("reload reset the unchanged server: since %v, was %v", got, before)
 	}
-	for {
-		select {
-		case ev := <-events:
-			if strings.Contains(ev.Subject, b1.addr) && (ev.Kind == "server-down" || ev.Kind == "server-up") {
-				t.Fatalf("unchanged server flapped on reload: %+v", ev)
-			}
-			continue
-		default:
-		}
-		break
+	if err := d.Events().Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	flapsMu.Lock()
+	defer flapsMu.Unlock()
+	if len(flaps) > 0 {
+		t.Fatalf("unchanged server flapped on reload: %v", flaps)
 	}
 }
 
@@ -292,22 +298,6 @@ func TestReloadWithBrokenConfigurationKeepsTheRunningOne(t *testing.T) {
 	snap := d.Snapshot()
 	if len(snap.VirtualServers) != 1 || snap.VirtualServers[0].RealServers[0].Checks[0].Kind != "HTTP_GET" {
 		t.Fatalf("running configuration changed after a refused reload: %+v", snap.VirtualServers)
-	}
-}
-
-func TestStatusServerServesSnapshotAndMetrics(t *testing.T) {
-	b1 := startBackend(t)
-	d := runDaemon(t, loadText(t, webConfig(t, freePort(t), b1)))
-	var addr net.Addr
-	waitFor(t, 3*time.Second, "status server listening", func() bool { addr = d.StatusAddr(); return addr != nil })
-	client := &http.Client{Timeout: 2 * time.Second}
-	waitFor(t, 3*time.Second, "metrics show a check result", func() bool {
-		body, err := get(client, "http://"+addr.String()+"/metrics")
-		return err == nil && strings.Contains(body, `vigil_check_results_total{kind="HTTP_GET",outcome="success"}`)
-	})
-	body, err := get(client, "http://"+addr.String()+"/api/v1/status")
-	if err != nil || !strings.Contains(body, b1.addr) {
-		t.Fatalf("status API: %v %s", err, body)
 	}
 }
 
@@ -336,7 +326,7 @@ func TestDataplaneChoice(t *testing.T) {
 	}
 }
 
-var _ status.Source = (*Daemon)(nil)
+var _ status.Source = (*Half)(nil)
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
@@ -371,7 +361,7 @@ func TestFwmarkVirtualServersGoToKernelDataPlanesOnly(t *testing.T) {
 		dataplane string
 		steered   bool
 	}{{"userspace", false}, {"nftables", true}, {"ipvs", true}} {
-		d := &Daemon{log: slog.New(slog.DiscardHandler), dpName: c.dataplane}
+		d := &Half{log: slog.New(slog.DiscardHandler), dpName: c.dataplane}
 		got, why := d.steerFor(vs, "FWM 5")
 		if (got != nil) != c.steered || (got == nil) != (why != "") {
 			t.Fatalf("%s: steered %v (%q), want %v with a reason when not", c.dataplane, got != nil, why, c.steered)

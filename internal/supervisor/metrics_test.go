@@ -1,7 +1,8 @@
-package daemon
+package supervisor
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"sort"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
 // scrape is one parse of /metrics.
@@ -81,11 +83,11 @@ var vigilMetrics = []string{
 }
 
 func TestMetricsAreServedAndMoveWithTheDaemon(t *testing.T) {
-	b1, b2 := startBackend(t), startBackend(t)
-	closedPort := freePort(t) // a TCP_CHECK against it fails
-	vsPort := freePort(t)
-	h1, p1 := hostPort(t, b1.addr)
-	h2, p2 := hostPort(t, b2.addr)
+	b1, b2 := testenv.StartBackend(t), testenv.StartBackend(t)
+	closedPort := testenv.FreePort(t, "127.0.0.1", false) // a TCP_CHECK against it fails
+	vsPort := testenv.FreePort(t, "127.0.0.1", false)
+	h1, p1 := b1.HostPort()
+	h2, p2 := b2.HostPort()
 	text := fmt.Sprintf(`virtual_server 127.0.0.1 %d {
   delay_loop 0.2
   lb_algo rr
@@ -117,9 +119,9 @@ func TestMetricsAreServedAndMoveWithTheDaemon(t *testing.T) {
   }
 }
 `, vsPort, h1, p1, h2, p2, closedPort)
-	d := runDaemon(t, loadText(t, text))
+	d := runVigil(t, loadText(t, text), Options{})
 	var url string
-	waitFor(t, 3*time.Second, "status server listening", func() bool {
+	testenv.WaitFor(t, 3*time.Second, "status server listening", func() bool {
 		if a := d.StatusAddr(); a != nil {
 			url = "http://" + a.String() + "/metrics"
 			return true
@@ -129,7 +131,7 @@ func TestMetricsAreServedAndMoveWithTheDaemon(t *testing.T) {
 	client := &http.Client{Timeout: 2 * time.Second}
 	closed := fmt.Sprintf("127.0.0.1:%d", closedPort)
 	var vs string
-	waitFor(t, 5*time.Second, "first checks of every server", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "first checks of every server", func() bool {
 		s := d.Snapshot()
 		if len(s.VirtualServers) != 1 {
 			return false
@@ -142,11 +144,11 @@ func TestMetricsAreServedAndMoveWithTheDaemon(t *testing.T) {
 		}
 		return true
 	})
-	d.VRRPStateChanged("VI_1", "INIT", "BACKUP", 100)
-	d.VRRPStateChanged("VI_1", "BACKUP", "MASTER", 100)
+	d.vrrpChanged("VI_1", "INIT", "BACKUP", 100)
+	d.vrrpChanged("VI_1", "BACKUP", "MASTER", 100)
 
 	var m scrape
-	waitFor(t, 3*time.Second, "results of both kinds and outcomes", func() bool {
+	testenv.WaitFor(t, 3*time.Second, "results of both kinds and outcomes", func() bool {
 		m = scrapeMetrics(t, client, url)
 		for _, kv := range [][2]string{{"HTTP_GET", "success"}, {"TCP_CHECK", "success"}, {"TCP_CHECK", "failure"}} {
 			if v, _ := m.value("vigil_check_results_total", labels("kind", kv[0], "outcome", kv[1])); v < 1 {
@@ -196,11 +198,11 @@ func TestMetricsAreServedAndMoveWithTheDaemon(t *testing.T) {
 
 	atLeast(m, "vigil_check_duration_seconds", labels("kind", "HTTP_GET"), 1)
 	atLeast(m, "vigil_check_duration_seconds", labels("kind", "TCP_CHECK"), 2)
-	expect(m, "vigil_real_server_up", labels("virtual_server", vs, "real_server", b1.addr), 1)
-	expect(m, "vigil_real_server_up", labels("virtual_server", vs, "real_server", b2.addr), 1)
+	expect(m, "vigil_real_server_up", labels("virtual_server", vs, "real_server", b1.Addr), 1)
+	expect(m, "vigil_real_server_up", labels("virtual_server", vs, "real_server", b2.Addr), 1)
 	expect(m, "vigil_real_server_up", labels("virtual_server", vs, "real_server", closed), 0)
-	expect(m, "vigil_real_server_weight", labels("virtual_server", vs, "real_server", b1.addr), 3)
-	expect(m, "vigil_real_server_weight", labels("virtual_server", vs, "real_server", b2.addr), 2)
+	expect(m, "vigil_real_server_weight", labels("virtual_server", vs, "real_server", b1.Addr), 3)
+	expect(m, "vigil_real_server_weight", labels("virtual_server", vs, "real_server", b2.Addr), 2)
 	expect(m, "vigil_real_server_weight", labels("virtual_server", vs, "real_server", closed), 0)
 	expect(m, "vigil_pool_servers", labels("virtual_server", vs), 3)
 	expect(m, "vigil_pool_servers_up", labels("virtual_server", vs), 2)
@@ -209,31 +211,31 @@ func TestMetricsAreServedAndMoveWithTheDaemon(t *testing.T) {
 	expect(m, "vigil_vrrp_state", labels("instance", "VI_1", "state", "BACKUP"), 0)
 	expect(m, "vigil_vrrp_transitions_total", labels("instance", "VI_1", "to", "MASTER"), 1)
 	expect(m, "vigil_vrrp_transitions_total", labels("instance", "VI_1", "to", "BACKUP"), 1)
-	downBefore, _ := m.value("vigil_real_server_transitions_total", labels("virtual_server", vs, "real_server", b1.addr, "to", "down"))
-	upBefore, _ := m.value("vigil_real_server_transitions_total", labels("virtual_server", vs, "real_server", b1.addr, "to", "up"))
+	downBefore, _ := m.value("vigil_real_server_transitions_total", labels("virtual_server", vs, "real_server", b1.Addr, "to", "down"))
+	upBefore, _ := m.value("vigil_real_server_transitions_total", labels("virtual_server", vs, "real_server", b1.Addr, "to", "up"))
 	httpFailBefore, _ := m.value("vigil_check_results_total", labels("kind", "HTTP_GET", "outcome", "failure"))
 
 	t.Run("a failing server goes to 0 and back to 1, counting both transitions", func(t *testing.T) {
-		b1.failing.Store(true)
-		waitFor(t, 3*time.Second, "real_server_up 0", func() bool {
-			v, _ := scrapeMetrics(t, client, url).value("vigil_real_server_up", labels("real_server", b1.addr))
+		b1.Failing.Store(true)
+		testenv.WaitFor(t, 3*time.Second, "real_server_up 0", func() bool {
+			v, _ := scrapeMetrics(t, client, url).value("vigil_real_server_up", labels("real_server", b1.Addr))
 			return v == 0
 		})
 		m := scrapeMetrics(t, client, url)
-		expect(m, "vigil_real_server_transitions_total", labels("virtual_server", vs, "real_server", b1.addr, "to", "down"), downBefore+1)
+		expect(m, "vigil_real_server_transitions_total", labels("virtual_server", vs, "real_server", b1.Addr, "to", "down"), downBefore+1)
 		expect(m, "vigil_pool_servers_up", labels("virtual_server", vs), 1)
-		expect(m, "vigil_real_server_weight", labels("virtual_server", vs, "real_server", b1.addr), 0)
+		expect(m, "vigil_real_server_weight", labels("virtual_server", vs, "real_server", b1.Addr), 0)
 		atLeast(m, "vigil_check_results_total", labels("kind", "HTTP_GET", "outcome", "failure"), httpFailBefore+1)
 
-		b1.failing.Store(false)
-		waitFor(t, 3*time.Second, "real_server_up 1", func() bool {
-			v, _ := scrapeMetrics(t, client, url).value("vigil_real_server_up", labels("real_server", b1.addr))
+		b1.Failing.Store(false)
+		testenv.WaitFor(t, 3*time.Second, "real_server_up 1", func() bool {
+			v, _ := scrapeMetrics(t, client, url).value("vigil_real_server_up", labels("real_server", b1.Addr))
 			return v == 1
 		})
 		m = scrapeMetrics(t, client, url)
-		expect(m, "vigil_real_server_transitions_total", labels("virtual_server", vs, "real_server", b1.addr, "to", "up"), upBefore+1)
+		expect(m, "vigil_real_server_transitions_total", labels("virtual_server", vs, "real_server", b1.Addr, "to", "up"), upBefore+1)
 		expect(m, "vigil_pool_servers_up", labels("virtual_server", vs), 2)
-		expect(m, "vigil_real_server_weight", labels("virtual_server", vs, "real_server", b1.addr), 3)
+		expect(m, "vigil_real_server_weight", labels("virtual_server", vs, "real_server", b1.Addr), 3)
 	})
 
 	t.Run("reloads are counted by outcome and pool gauges follow", func(t *testing.T) {
@@ -242,16 +244,14 @@ func TestMetricsAreServedAndMoveWithTheDaemon(t *testing.T) {
 		if good == text {
 			t.Fatal("test bug: the reload configuration equals the running one")
 		}
-		if err := d.Reload(loadText(t, good)); err != nil {
+		if err := d.Reload(loadText(t, good), nil); err != nil {
 			t.Fatal(err)
 		}
-		d.RecordReload("applied", "test")
 		broken := fmt.Sprintf("virtual_server 127.0.0.1 %d {\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n  real_server %s %s {\n    MISC_CHECK {\n      misc_path /bin/true\n      user no-such-user-vigil\n    }\n  }\n}\n", vsPort, h1, p1)
-		err := d.Reload(loadText(t, broken))
+		err := d.Reload(loadText(t, broken), nil)
 		if err == nil {
 			t.Fatal("reload with an unbuildable MISC_CHECK was accepted")
 		}
-		d.RecordReload("refused", err.Error())
 		if r := d.Snapshot().LastReload; r == nil || r.Outcome != "refused" || !strings.Contains(r.Reason, "no-such-user-vigil") {
 			t.Errorf("last reload %+v, want the refusal and its reason", r)
 		}
@@ -277,11 +277,11 @@ func TestMetricsAreServedAndMoveWithTheDaemon(t *testing.T) {
 // A real server or virtual server removed by reload must leave the metrics: a stale
 // vigil_real_server_up 0 reads as "down" to every alert on it.
 func TestReloadForgetsMetricsOfRemovedServers(t *testing.T) {
-	b1, b2, b3 := startBackend(t), startBackend(t), startBackend(t)
-	port1, port2 := freePort(t), freePort(t)
-	d := runDaemon(t, loadText(t, webConfig(t, port1, b1, b2)+webConfig(t, port2, b3)))
+	b1, b2, b3 := testenv.StartBackend(t), testenv.StartBackend(t), testenv.StartBackend(t)
+	port1, port2 := testenv.FreePort(t, "127.0.0.1", false), testenv.FreePort(t, "127.0.0.1", false)
+	d := runVigil(t, loadText(t, webConfig(port1, b1, b2)+webConfig(port2, b3)), Options{})
 	var url string
-	waitFor(t, 3*time.Second, "status server listening", func() bool {
+	testenv.WaitFor(t, 3*time.Second, "status server listening", func() bool {
 		if a := d.StatusAddr(); a != nil {
 			url = "http://" + a.String() + "/metrics"
 			return true
@@ -289,9 +289,9 @@ func TestReloadForgetsMetricsOfRemovedServers(t *testing.T) {
 		return false
 	})
 	client := &http.Client{Timeout: 2 * time.Second}
-	waitFor(t, 3*time.Second, "every server up", func() bool {
-		for _, b := range []*testBackend{b1, b2, b3} {
-			if up, _ := serverUp(d, b.addr); !up {
+	testenv.WaitFor(t, 3*time.Second, "every server up", func() bool {
+		for _, b := range []*testenv.Backend{b1, b2, b3} {
+			if up, _ := serverUp(d, b.Addr); !up {
 				return false
 			}
 		}
@@ -303,18 +303,18 @@ func TestReloadForgetsMetricsOfRemovedServers(t *testing.T) {
 			gone = vs.Name
 		}
 	}
-	if err := d.Reload(loadText(t, webConfig(t, port1, b1))); err != nil {
+	if err := d.Reload(loadText(t, webConfig(port1, b1)), nil); err != nil {
 		t.Fatal(err)
 	}
 	m := scrapeMetrics(t, client, url)
-	if v, ok := m.value("vigil_real_server_up", labels("real_server", b1.addr)); !ok || v != 1 {
-		t.Errorf("kept server %s: vigil_real_server_up %v (present %v), want 1", b1.addr, v, ok)
+	if v, ok := m.value("vigil_real_server_up", labels("real_server", b1.Addr)); !ok || v != 1 {
+		t.Errorf("kept server %s: vigil_real_server_up %v (present %v), want 1", b1.Addr, v, ok)
 	}
 	for _, c := range []struct{ name, label, value string }{
-		{"vigil_real_server_up", "real_server", b2.addr},
-		{"vigil_real_server_weight", "real_server", b2.addr},
-		{"vigil_real_server_up", "real_server", b3.addr},
-		{"vigil_real_server_weight", "real_server", b3.addr},
+		{"vigil_real_server_up", "real_server", b2.Addr},
+		{"vigil_real_server_weight", "real_server", b2.Addr},
+		{"vigil_real_server_up", "real_server", b3.Addr},
+		{"vigil_real_server_weight", "real_server", b3.Addr},
 		{"vigil_pool_servers", "virtual_server", gone},
 		{"vigil_pool_servers_up", "virtual_server", gone},
 		{"vigil_pool_quorum_up", "virtual_server", gone},
@@ -322,5 +322,21 @@ func TestReloadForgetsMetricsOfRemovedServers(t *testing.T) {
 		if v, ok := m.value(c.name, labels(c.label, c.value)); ok {
 			t.Errorf("%s{%s=%q} = %v after the reload removed it", c.name, c.label, c.value, v)
 		}
+	}
+}
+
+func TestStatusServerServesSnapshotAndMetrics(t *testing.T) {
+	b1 := testenv.StartBackend(t)
+	d := runVigil(t, loadText(t, webConfig(testenv.FreePort(t, "127.0.0.1", false), b1)), Options{})
+	var addr net.Addr
+	testenv.WaitFor(t, 3*time.Second, "status server listening", func() bool { addr = d.StatusAddr(); return addr != nil })
+	client := &http.Client{Timeout: 2 * time.Second}
+	testenv.WaitFor(t, 3*time.Second, "metrics show a check result", func() bool {
+		body, err := get(client, "http://"+addr.String()+"/metrics")
+		return err == nil && strings.Contains(body, `vigil_check_results_total{kind="HTTP_GET",outcome="success"}`)
+	})
+	body, err := get(client, "http://"+addr.String()+"/api/v1/status")
+	if err != nil || !strings.Contains(body, b1.Addr) {
+		t.Fatalf("status API: %v %s", err, body)
 	}
 }

@@ -1,4 +1,4 @@
-package daemon
+package lb
 
 import (
 	"slices"
@@ -85,7 +85,6 @@ func TestValidateReportsWhatNewRefusesAtItsLine(t *testing.T) {
 			}
 			// New refuses exactly what Validate calls an error, with the same words.
 			opts := tc.opts
-			opts.StatusListen = "off"
 			d, err := New(cfg, opts)
 			if (err != nil) != (tc.sev == config.Error) || err != nil && !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("New: %v; want a refusal containing %q exactly when Validate says error", err, tc.want)
@@ -113,7 +112,7 @@ func TestTwoChecksAlikeAreBothRun(t *testing.T) {
 	if diags := Validate(cfg, Options{}); len(diags) != 0 {
 		t.Fatalf("Validate: %v", diags)
 	}
-	d, err := New(cfg, Options{StatusListen: "off"})
+	d, err := New(cfg, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,231 @@
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigil-lb/vigil/internal/bgp"
+	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/lb"
+	"github.com/vigil-lb/vigil/internal/notify"
+	"github.com/vigil-lb/vigil/internal/pool"
+	"github.com/vigil-lb/vigil/internal/status"
+	"github.com/vigil-lb/vigil/internal/vrrp"
+)
+
+// The observers of the load-balancing half's bus. Each runs on its own goroutine (the bus's),
+// outside the half's lock; none may block for long.
+
+// metricsObserver keeps the per-virtual-server and per-real-server series in step with the
+// half's events and states.
+type metricsObserver struct {
+	m *status.Metrics
+	// servers are the real servers each virtual server's series were last set for, so that
+	// those of a server a reload removed are deleted.
+	servers map[string]map[string]bool
+}
+
+func newMetricsObserver(m *status.Metrics) *metricsObserver {
+	return &metricsObserver{m: m, servers: map[string]map[string]bool{}}
+}
+
+func (o *metricsObserver) observe(ev lb.Event) {
+	m := o.m
+	switch {
+	case ev.Pool != nil:
+		switch ev.Pool.Kind {
+		case pool.ServerUp:
+			m.Transitions.WithLabelValues(ev.VS, ev.Pool.Server, "up").Inc()
+		case pool.ServerDown:
+			m.Transitions.WithLabelValues(ev.VS, ev.Pool.Server, "down").Inc()
+		}
+	case ev.State != nil:
+		st := ev.State
+		m.PoolUp.WithLabelValues(ev.VS).Set(float64(st.Up))
+		m.PoolSize.WithLabelValues(ev.VS).Set(float64(st.Total))
+		m.QuorumUp.WithLabelValues(ev.VS).Set(gauge(st.QuorumUp))
+		m.Serving.WithLabelValues(ev.VS).Set(gauge(st.Serving))
+		now := make(map[string]bool, len(st.Servers))
+		for _, s := range st.Servers {
+			now[s.ID] = true
+			m.ServerUp.WithLabelValues(ev.VS, s.ID).Set(gauge(s.Up))
+			m.ServerWeight.WithLabelValues(ev.VS, s.ID).Set(float64(s.Weight))
+		}
+		for id := range o.servers[ev.VS] {
+			if !now[id] {
+				o.forget(ev.VS, id)
+			}
+		}
+		o.servers[ev.VS] = now
+	case ev.Note != nil && ev.Note.Kind == lb.NoteRepair:
+		m.Repairs.WithLabelValues("dataplane", repairOutcome(ev.Note.Failed)).Inc()
+	case ev.Gone:
+		o.forget(ev.VS, "")
+		delete(o.servers, ev.VS)
+	}
+}
+
+// forget drops the series of a real server (rs) or a whole virtual server (rs "").
+func (o *metricsObserver) forget(vs, rs string) {
+	m := o.m
+	l := prometheus.Labels{"virtual_server": vs}
+	if rs != "" {
+		l["real_server"] = rs
+	} else {
+		m.PoolUp.DeletePartialMatch(l)
+		m.PoolSize.DeletePartialMatch(l)
+		m.QuorumUp.DeletePartialMatch(l)
+		m.Serving.DeletePartialMatch(l)
+	}
+	m.ServerUp.DeletePartialMatch(l)
+	m.ServerWeight.DeletePartialMatch(l)
+	m.Transitions.DeletePartialMatch(l)
+}
+
+func repairOutcome(failed bool) string {
+	if failed {
+		return "failed"
+	}
+	return "repaired"
+}
+
+func gauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// hubObserver puts the half's events and notes on the event stream.
+func hubObserver(hub *status.Hub) func(lb.Event) {
+	return func(ev lb.Event) {
+		switch {
+		case ev.Pool != nil:
+			subject := ev.VS
+			if ev.Pool.Server != "" {
+				subject += " " + ev.Pool.Server
+			}
+			hub.Publish(ev.Pool.Kind.String(), subject, ev.Pool.Reason)
+		case ev.Note != nil:
+			hub.Publish(ev.Note.Kind, ev.VS, ev.Note.Message)
+		}
+	}
+}
+
+// scriptRunner runs the notify scripts the half's pool events carry (notify_up, notify_down,
+// quorum_up, quorum_down), each without waiting for it.
+type scriptRunner struct {
+	runner *notify.Runner
+	log    *slog.Logger
+	// ctx ends scripts still running when vigil stops, after Wait's grace.
+	ctx     context.Context
+	cancel  context.CancelFunc
+	running sync.WaitGroup
+}
+
+func newScriptRunner(runner *notify.Runner, log *slog.Logger) *scriptRunner {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &scriptRunner{runner: runner, log: log, ctx: ctx, cancel: cancel}
+}
+
+func (s *scriptRunner) observe(ev lb.Event) {
+	if ev.Pool == nil || ev.Pool.Script == "" {
+		return
+	}
+	vs, command := ev.VS, ev.Pool.Script
+	s.running.Add(1)
+	go func() {
+		defer s.running.Done()
+		out := s.runner.Run(s.ctx, notify.Script{Command: command, Timeout: 30 * time.Second})
+		if !out.Success() {
+			s.log.Warn("notify script failed", "vs", vs, "script", command, "outcome", out.String())
+		}
+	}()
+}
+
+// wait gives the scripts still running up to grace to end, then ends them.
+func (s *scriptRunner) wait(grace time.Duration) {
+	done := make(chan struct{})
+	go func() { s.running.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		s.cancel()
+		<-done
+	}
+	s.cancel()
+}
+
+// bgpAnnouncer carries the BGP policy's decisions out on the speaker. It hears the half's
+// states (whether each virtual server can serve) and the VRRP half's state changes (for
+// only_while_master), from two goroutines.
+type bgpAnnouncer struct {
+	routes bgp.Router // the speaker
+	log    *slog.Logger
+
+	mu     sync.Mutex
+	policy bgp.Policy
+}
+
+func (a *bgpAnnouncer) observe(ev lb.Event) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch {
+	case ev.State != nil:
+		st := ev.State
+		a.apply(a.policy.SetPool(ev.VS, announcement(st.Config), st.CanServe(), poolWhy(st)))
+	case ev.Gone:
+		a.apply(a.policy.Forget(ev.VS, "removed by reload"))
+	}
+}
+
+func (a *bgpAnnouncer) vrrpChanged(instance, state string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.apply(a.policy.SetVRRP(instance, state))
+}
+
+func (a *bgpAnnouncer) apply(ds []bgp.Decision) {
+	if err := bgp.Apply(a.routes, ds); err != nil {
+		a.log.Error("bgp", "err", err)
+	}
+}
+
+// announcement is vs's announce block as the BGP policy takes it; nil without one (or for a
+// virtual server that is not one address).
+func announcement(vs *config.VirtualServer) *bgp.Announcement {
+	a := vs.Announce
+	if a == nil || vs.Kind != config.VSKindAddress {
+		return nil
+	}
+	return &bgp.Announcement{
+		Route:           bgp.Route{Prefix: netip.PrefixFrom(vs.Address, vs.Address.BitLen()), Communities: a.Communities, MED: a.MED, LocalPref: a.LocalPref},
+		OnlyWhileMaster: a.OnlyWhileMaster,
+	}
+}
+
+// poolWhy says why a virtual server can or cannot serve, for the route's reason.
+func poolWhy(st *lb.State) string {
+	switch {
+	case !st.QuorumUp:
+		return fmt.Sprintf("quorum lost (%d/%d up)", st.Up, st.Total)
+	case !st.Serving:
+		return "not serving: " + st.ServingReason
+	}
+	return fmt.Sprintf("quorum met (%d/%d up), serving", st.Up, st.Total)
+}
+
+// vrrpPools tells the VRRP half whether each virtual server can serve (track_virtual_server).
+func vrrpPools(m *vrrp.Manager) func(lb.Event) {
+	return func(ev lb.Event) {
+		if ev.State != nil {
+			m.PoolHealth(ev.VS, ev.State.CanServe())
+		}
+	}
+}
