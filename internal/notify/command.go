@@ -122,7 +122,12 @@ func unescape(s string) (byte, int) {
 // Keepalived passes such characters to the program as literal arguments, except for a line
 // that starts with a redirection; vigil runs those lines through the shell instead, which is
 // what their authors meant.
-func NeedsShell(line string) bool {
+func NeedsShell(line string) bool { return ShellSyntax(line) != "" }
+
+// ShellSyntax names the first shell construct line uses outside quotes ("\"&&\" (a command
+// list)", "backquotes (command substitution)"...), or returns "" when it uses none and runs
+// without a shell.
+func ShellSyntax(line string) string {
 	var quote byte
 	for i := 0; i < len(line); i++ {
 		c := line[i]
@@ -139,7 +144,7 @@ func NeedsShell(line string) bool {
 			if c == '"' {
 				quote = 0
 			} else if c == '$' || c == '`' {
-				return true
+				return syntaxAt(line, i)
 			}
 		case c == '\'' || c == '"':
 			quote = c
@@ -150,10 +155,47 @@ func NeedsShell(line string) bool {
 			if c == '#' && i > 0 && line[i-1] != ' ' && line[i-1] != '\t' {
 				continue // a # inside a word is not a comment
 			}
-			return true
+			return syntaxAt(line, i)
 		}
 	}
-	return false
+	return ""
+}
+
+// syntaxAt names the shell construct that starts at line[i], for messages.
+func syntaxAt(line string, i int) string {
+	var next byte
+	if i+1 < len(line) {
+		next = line[i+1]
+	}
+	switch c := line[i]; {
+	case c == '&' && next == '&', c == '|' && next == '|':
+		return fmt.Sprintf("%q (a command list)", line[i:i+2])
+	case c == '$' && next == '(':
+		return `"$(" (command substitution)`
+	case c == '`':
+		return "backquotes (command substitution)"
+	case c == '$':
+		return `"$" (an expansion)`
+	case c == '|':
+		return `"|" (a pipeline)`
+	case c == '&':
+		return `"&" (a background command)`
+	case c == ';':
+		return `";" (a command list)`
+	case c == '\n':
+		return "a newline (a command list)"
+	case c == '<' || c == '>':
+		return fmt.Sprintf("%q (a redirection)", string(c))
+	case c == '(' || c == ')':
+		return fmt.Sprintf("%q (a subshell)", string(c))
+	case c == '#':
+		return `"#" (a comment)`
+	case c == '~':
+		return `"~" (a home directory)`
+	case c == '=':
+		return "a variable assignment"
+	}
+	return fmt.Sprintf("%q (a pattern)", string(line[i]))
 }
 
 // firstWordAssignment reports whether the '=' at i belongs to a leading VAR=value word, the one

@@ -74,3 +74,23 @@ func TestShellQuoteSurvivesEmbeddedQuotes(t *testing.T) {
 		t.Fatalf("shellQuote = %s", got)
 	}
 }
+
+func TestShellSyntaxNamesTheFirstConstruct(t *testing.T) {
+	tests := []struct{ line, want string }{
+		{"/usr/bin/pgrep haproxy", ""},
+		{"/bin/ok.sh && /tmp/evil.sh", `"&&" (a command list)`},
+		{"/bin/ok.sh || /tmp/evil.sh", `"||" (a command list)`},
+		{"/bin/ok.sh $(/tmp/evil.sh)", `"$(" (command substitution)`},
+		{"/bin/ok.sh `/tmp/evil.sh`", "backquotes (command substitution)"},
+		{`/bin/ok.sh "$HOME"`, `"$" (an expansion)`},
+		{"/bin/ok.sh > /dev/null", `">" (a redirection)`},
+		{"/bin/ok.sh *.conf", `"*" (a pattern)`},
+		{"FOO=1 /bin/ok.sh", "a variable assignment"},
+		{"/bin/ok.sh\n/tmp/evil.sh", "a newline (a command list)"},
+	}
+	for _, tt := range tests {
+		if got := ShellSyntax(tt.line); got != tt.want {
+			t.Errorf("ShellSyntax(%q) = %q, want %q", tt.line, got, tt.want)
+		}
+	}
+}

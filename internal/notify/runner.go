@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -205,7 +206,11 @@ func (r *Runner) prepare(s Script, warn func(scriptWarning)) ([]string, error) {
 	if s.User != nil && s.User.UID != r.ourUID && r.ourUID != 0 {
 		return nil, fmt.Errorf("script %s: cannot run as uid %d: vigil runs as uid %d, not root", words[0], s.User.UID, r.ourUID)
 	}
-	shell := NeedsShell(s.Command)
+	syntax := ShellSyntax(s.Command)
+	shell := syntax != ""
+	if shell && r.opts.ScriptSecurity && r.privileged(s.User) {
+		return nil, &ShellSyntaxError{Command: s.Command, Syntax: syntax}
+	}
 	prog := words[0]
 	if shell && (strings.ContainsAny(prog, "|&;<>()$`*?[]#~=") || prog == "") {
 		prog = "" // the line starts with shell syntax; only the shell itself is checked
@@ -224,17 +229,31 @@ func (r *Runner) prepare(s Script, warn func(scriptWarning)) ([]string, error) {
 		}
 		prog = p
 	}
+	if !shell && isShell(prog) {
+		// A shell named as the program runs what its arguments say: a command line (-c),
+		// held to the rule of lines with shell syntax, or a script file, checked as the
+		// program is.
+		file, cmdLine := shellOperand(words[1:])
+		if cmdLine && r.opts.ScriptSecurity && r.privileged(s.User) {
+			return nil, &ShellSyntaxError{Command: s.Command, Syntax: fmt.Sprintf("%s -c (a command line for the shell)", prog)}
+		}
+		if file != "" && !filepath.IsAbs(file) {
+			file = filepath.Join("/", file) // scripts run in /
+		}
+		if _, serr := os.Stat(file); file != "" && serr == nil {
+			if err := checkSecure(file, s.User, r.ourUID, r.ourGID, false); err != nil && !r.tolerated(err, warn) {
+				return nil, err
+			}
+		}
+	}
 	for _, p := range []string{prog, r.shellIf(shell)} {
 		if p == "" {
 			continue
 		}
 		if err := CheckSecure(p, s.User, r.ourUID, r.ourGID); err != nil {
-			var insecure *InsecureError
-			if !errors.As(err, &insecure) || r.opts.ScriptSecurity {
+			if !r.tolerated(err, warn) {
 				return nil, err
 			}
-			warn(scriptWarning{key: p, msg: "unsafe permissions for script; enable_script_security would refuse it", args: []any{"script", p, "error", err},
-				text: fmt.Sprintf("unsafe permissions found for script %s (%s: %s); enable_script_security would refuse it", p, insecure.Path, insecure.Why)})
 		}
 	}
 	if shell {
@@ -245,6 +264,29 @@ func (r *Runner) prepare(s Script, warn func(scriptWarning)) ([]string, error) {
 		return []string{r.opts.Shell, "-c", line}, nil
 	}
 	return append(words, s.Args...), nil
+}
+
+// tolerated reports whether err, from a security check, lets the script run anyway: it is
+// about unsafe permissions and enable_script_security is off. Then it warns of it.
+func (r *Runner) tolerated(err error, warn func(scriptWarning)) bool {
+	var insecure *InsecureError
+	if !errors.As(err, &insecure) || r.opts.ScriptSecurity {
+		return false
+	}
+	p := insecure.Script
+	warn(scriptWarning{key: p, msg: "unsafe permissions for script; enable_script_security would refuse it", args: []any{"script", p, "error", err},
+		text: fmt.Sprintf("unsafe permissions found for script %s (%s: %s); enable_script_security would refuse it", p, insecure.Path, insecure.Why)})
+	return true
+}
+
+// privileged reports whether a script run as user (nil: as vigil) has root's privileges, the
+// case in which script security applies.
+func (r *Runner) privileged(user *User) bool {
+	uid, gid := r.ourUID, r.ourGID
+	if user != nil {
+		uid, gid = user.UID, user.GID
+	}
+	return uid == 0 || gid == 0
 }
 
 func (r *Runner) shellIf(shell bool) string {

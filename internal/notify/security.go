@@ -35,6 +35,12 @@ func (e *InsecureError) Error() string {
 // merged-/usr systems that is /bin and /sbin); vigil accepts a link owned by root, since only
 // root can change it, and checks its target through the resolved path.
 func CheckSecure(program string, user *User, ourUID, ourGID uint32) error {
+	return checkSecure(program, user, ourUID, ourGID, true)
+}
+
+// checkSecure is CheckSecure; a file that is read rather than executed (a script named to a
+// shell) need not be executable, so exec is false for it.
+func checkSecure(program string, user *User, ourUID, ourGID uint32, exec bool) error {
 	uid, gid := ourUID, ourGID
 	if user != nil {
 		uid, gid = user.UID, user.GID
@@ -54,7 +60,7 @@ func CheckSecure(program string, user *User, ourUID, ourGID uint32) error {
 	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
 		return &InsecureError{Script: program, Path: real, Why: "not a regular file"}
 	}
-	if !executableBy(&st, uid, gid) {
+	if exec && !executableBy(&st, uid, gid) {
 		return fmt.Errorf("script %s is not executable for uid:gid %d:%d", program, uid, gid)
 	}
 	needProtection := uid == 0 || gid == 0 ||
@@ -70,6 +76,55 @@ func CheckSecure(program string, user *User, ourUID, ourGID uint32) error {
 		return checkPath(program, real)
 	}
 	return nil
+}
+
+// ShellSyntaxError is enable_script_security's refusal of a command line that the shell would
+// read, for a script that runs with root's privileges: the shell could run programs that the
+// checks never saw ("ok.sh && /tmp/x/evil.sh", "$(...)", backquotes), so the line is refused
+// whatever its first word is. A wrapper script holding the line, itself checked, is the way
+// around it.
+type ShellSyntaxError struct {
+	Command string // the line as configured
+	Syntax  string // the first shell construct found, as ShellSyntax names it
+}
+
+func (e *ShellSyntaxError) Error() string {
+	return fmt.Sprintf("script %q refused by script security: it uses shell syntax, %s, through which the shell could run programs script security does not check; put the line in a script of its own (owned by root, writable only by root) and name that script instead", e.Command, e.Syntax)
+}
+
+// shells are the programs that run a command line given with -c, or a script file named as
+// their first operand.
+var shells = map[string]bool{"sh": true, "bash": true, "dash": true, "ash": true, "ksh": true, "mksh": true, "zsh": true}
+
+// isShell reports whether program (a path or a name) is a shell.
+func isShell(program string) bool { return shells[filepath.Base(program)] }
+
+// shellOperand reads a shell's arguments as the shell does: cmdLine when an option cluster
+// holds c (sh -c, sh -ec), else file is the first operand, the script the shell runs ("" when
+// it reads its standard input).
+func shellOperand(args []string) (file string, cmdLine bool) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			if i+1 < len(args) {
+				return args[i+1], false
+			}
+			return "", false
+		case strings.HasPrefix(a, "--"):
+			// a long option (bash --norc); none of them takes the command line
+		case len(a) > 1 && (a[0] == '-' || a[0] == '+'):
+			if strings.ContainsRune(a[1:], 'c') {
+				return "", true
+			}
+			if strings.ContainsAny(a[1:], "oO") {
+				i++ // -o OPTION: the next word is the option's
+			}
+		default:
+			return a, false
+		}
+	}
+	return "", false
 }
 
 // checkPath walks "/" and every prefix of path, which is absolute and clean.

@@ -1,11 +1,13 @@
 package notify
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // needRoot skips a test that must chown files, unless CI is set (CI runs as root).
@@ -130,5 +132,87 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// bypassTree is secureTree with a world-writable directory beside the script, holding evil.sh,
+// which creates a marker file when it runs. It returns the secure script, evil.sh and the
+// marker's path.
+func bypassTree(t *testing.T) (ok, evil, marker string) {
+	t.Helper()
+	dir, ok := secureTree(t)
+	open := filepath.Join(filepath.Dir(dir), "open")
+	must(t, os.Mkdir(open, 0o777))
+	must(t, os.Chmod(open, 0o777)) // past the umask
+	marker = filepath.Join(filepath.Dir(dir), "evil-ran")
+	evil = filepath.Join(open, "evil.sh")
+	must(t, os.WriteFile(evil, []byte("#!/bin/sh\ntouch "+marker+"\n"), 0o755))
+	must(t, os.Chown(evil, 0, 0))
+	return ok, evil, marker
+}
+
+func TestScriptSecurityRefusesShellSyntaxAndNeverRunsIt(t *testing.T) {
+	needRoot(t)
+	ok, evil, marker := bypassTree(t)
+	lines := []struct {
+		line, syntax string
+	}{
+		{ok + " && " + evil, `"&&"`},
+		{ok + " $(" + evil + ")", `"$("`},
+		{ok + " `" + evil + "`", "backquotes"},
+		{ok + " \"`" + evil + "`\"", "backquotes"},
+		{ok + "; " + evil, `";"`},
+		{ok + " | " + evil, `"|"`},
+		{"/bin/sh -c " + evil, "/bin/sh -c"},
+		{"/bin/bash -ec '" + ok + " && " + evil + "'", "/bin/bash -ec"},
+	}
+	for _, tc := range lines {
+		t.Run(tc.line, func(t *testing.T) {
+			r := NewRunner(RunnerOptions{ScriptSecurity: true})
+			_, err := r.Check(Script{Command: tc.line})
+			var shellErr *ShellSyntaxError
+			if !errors.As(err, &shellErr) || !strings.Contains(err.Error(), tc.syntax) || !strings.Contains(err.Error(), "script of its own") {
+				t.Fatalf("Check: %v, want a refusal naming %s and the way around it", err, tc.syntax)
+			}
+			if o := r.Run(context.Background(), Script{Command: tc.line}); o.Err == nil || !errors.As(o.Err, &shellErr) {
+				t.Fatalf("Run: %v, want the same refusal", o)
+			}
+			if _, err := os.Stat(marker); err == nil {
+				t.Fatalf("%s ran", evil)
+			}
+		})
+	}
+	// Without script security the same line runs, as in Keepalived: the refusal above is the
+	// rule's doing, not the test's.
+	if o := NewRunner(RunnerOptions{}).Run(context.Background(), Script{Command: ok + " && " + evil, Timeout: 5 * time.Second}); !o.Success() {
+		t.Fatalf("without script security: %v", o)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatalf("without script security %s did not run: %v", evil, err)
+	}
+}
+
+func TestScriptSecurityChecksTheScriptAShellIsGiven(t *testing.T) {
+	needRoot(t)
+	ok, evil, marker := bypassTree(t)
+	r := NewRunner(RunnerOptions{ScriptSecurity: true})
+	if _, err := r.Check(Script{Command: "/bin/sh " + ok}); err != nil {
+		t.Fatalf("/bin/sh with a secure script: %v", err)
+	}
+	var insecure *InsecureError
+	o := r.Run(context.Background(), Script{Command: "/bin/sh -e " + evil})
+	if !errors.As(o.Err, &insecure) || !strings.Contains(o.Err.Error(), "writable by everyone") {
+		t.Fatalf("/bin/sh -e evil.sh: %v, want a refusal of its writable directory", o)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatalf("%s ran", evil)
+	}
+}
+
+func TestShellSyntaxIsAllowedForScriptsWithoutRootPrivileges(t *testing.T) {
+	r := NewRunner(RunnerOptions{ScriptSecurity: true})
+	nobody := &User{Name: "nobody", UID: 65534, GID: 65534}
+	if _, err := r.Check(Script{Command: "/bin/true && /bin/true", User: nobody}); err != nil {
+		t.Fatalf("as nobody: %v; script security guards root's scripts only", err)
 	}
 }

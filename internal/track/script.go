@@ -52,22 +52,37 @@ func (s *Script) Run(ctx context.Context, report func(up bool)) {
 		}
 		user = u
 	}
+	// refused is why the script last could not run at all (script security, a missing file),
+	// logged once until the reason changes; a script that runs and fails is logged at debug.
+	refused := ""
 	for {
 		var ok bool
+		var result string
 		if s.cfg.User != "" && user == nil {
-			ok = false
+			ok, result = false, "its user "+s.cfg.User+" is unknown"
 		} else {
 			o := s.runner.Run(ctx, notify.Script{Command: s.cfg.Script.Command, User: user, Timeout: timeout})
 			if ctx.Err() != nil {
 				return
 			}
-			ok = o.Success()
+			ok, result = o.Success(), o.String()
+			switch {
+			case o.Err != nil && result != refused:
+				s.log.Warn("vrrp_script cannot run; it counts as failing", "reason", result)
+				refused = result
+			case o.Err == nil:
+				refused = ""
+			}
 			if !ok {
-				s.log.Debug("vrrp_script failed", "result", o.String())
+				s.log.Debug("vrrp_script failed", "result", result)
 			}
 		}
 		if up, changed := h.Observe(ok); changed {
-			s.log.Info("vrrp_script state changed", "up", up)
+			if up {
+				s.log.Info("vrrp_script state changed", "up", up)
+			} else {
+				s.log.Info("vrrp_script state changed", "up", up, "reason", result)
+			}
 			report(up)
 		}
 		t := s.clk.NewTimer(interval)

@@ -1,9 +1,12 @@
 package track
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -118,4 +121,61 @@ func TestScriptReportsAfterFallFailures(t *testing.T) {
 	if got := waitLen(t, &r, 2); got[1] {
 		t.Errorf("reports %v, want down after two failures", got)
 	}
+}
+
+func TestScriptRefusedByScriptSecuritySaysWhy(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("script security guards scripts that run as root; run as root")
+	}
+	var logs syncBuffer
+	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	runner := notify.NewRunner(notify.RunnerOptions{ScriptSecurity: true})
+	clk := clock.NewFake(time.Unix(0, 0))
+	sc := &config.VRRPScript{Name: "chk", Script: &config.Script{Command: "/bin/true && /bin/true"},
+		Interval: config.Duration(time.Second), Rise: 1, Fall: 1}
+	s := NewScript(sc, runner, nil, clk, log)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var r recorder[bool]
+	go func() { defer close(done); s.Run(ctx, r.add) }()
+	defer func() { cancel(); <-done }()
+	if got := waitLen(t, &r, 1); got[0] {
+		t.Fatalf("reports %v, want down", got)
+	}
+	for range 2 { // two more runs: the reason is logged once, not at every run
+		if err := clk.WaitPending(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(time.Second)
+	}
+	if err := clk.WaitPending(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	if n := strings.Count(out, `"msg":"vrrp_script cannot run; it counts as failing"`); n != 1 {
+		t.Errorf("logged the refusal %d times, want once:\n%s", n, out)
+	}
+	for _, want := range []string{`refused by script security`, `\"&&\" (a command list)`, `"up":false,"reason":"script`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %s:\n%s", want, out)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer for a logger written from another goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
