@@ -101,6 +101,7 @@ func supervisorOptions(o options, log *slog.Logger) supervisor.Options {
 // reason is the first line printed and serve returns 1. Then started, if set, runs (the demo
 // prints its instructions) and the held records follow.
 func serve(o options, cfg *config.Config, startup *startupLog, log *slog.Logger, started func()) int {
+	useLogger(log)
 	v, err := supervisor.Build(cfg, supervisorOptions(o, log))
 	if err != nil {
 		startup.fail("cannot start", "err", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync"
@@ -60,7 +61,7 @@ func (b *demoBackend) start() error {
 	b.mu.Unlock()
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			fmt.Printf("demo backend %d stopped: %v\n", b.n, err)
+			slog.Warn("demo backend stopped", "backend", b.n, "err", err)
 		}
 	}()
 	return nil

@@ -7,10 +7,13 @@ import (
 	"io"
 	"log/slog"
 	"log/syslog"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"google.golang.org/grpc/grpclog"
 
 	"github.com/vigil-lb/vigil/internal/config"
 )
@@ -217,3 +220,56 @@ func (h *holdingHandler) WithAttrs(as []slog.Attr) slog.Handler {
 func (h *holdingHandler) WithGroup(name string) slog.Handler {
 	return &holdingHandler{log: h.log, inner: h.inner.WithGroup(name)}
 }
+
+// Every line vigil writes goes through slog, in the format and to the place configured. Two
+// libraries log on their own: the standard log package (used by libraries that know no better)
+// and gRPC (gRPC checks). routeLibraryLogs sends both to slog's default logger, which the
+// daemon makes its own (useLogger); it is called once, by main, since gRPC's logger may only be
+// set before gRPC is used.
+func routeLibraryLogs() {
+	grpclog.SetLoggerV2(grpcLogger{})
+}
+
+// useLogger makes log the default slog logger, which the standard log package's lines and
+// gRPC's (routeLibraryLogs) go through.
+func useLogger(log *slog.Logger) { slog.SetDefault(log) }
+
+// grpcLogger is gRPC's LoggerV2 over slog's default logger, with "part" "grpc". gRPC's info
+// and warning lines are about connections it retries on its own: debug lines here, as gRPC
+// itself shows only its errors unless asked; its errors are warnings (a check's own reason says
+// whether the real server is down).
+type grpcLogger struct{}
+
+func (grpcLogger) log(level slog.Level, msg string) {
+	slog.Default().Log(context.Background(), level, strings.TrimSpace(msg), "part", "grpc")
+}
+
+func (g grpcLogger) Info(args ...any)   { g.log(slog.LevelDebug, fmt.Sprint(args...)) }
+func (g grpcLogger) Infoln(args ...any) { g.log(slog.LevelDebug, fmt.Sprintln(args...)) }
+func (g grpcLogger) Infof(format string, args ...any) {
+	g.log(slog.LevelDebug, fmt.Sprintf(format, args...))
+}
+func (g grpcLogger) Warning(args ...any)   { g.log(slog.LevelDebug, fmt.Sprint(args...)) }
+func (g grpcLogger) Warningln(args ...any) { g.log(slog.LevelDebug, fmt.Sprintln(args...)) }
+func (g grpcLogger) Warningf(format string, args ...any) {
+	g.log(slog.LevelDebug, fmt.Sprintf(format, args...))
+}
+func (g grpcLogger) Error(args ...any)   { g.log(slog.LevelWarn, fmt.Sprint(args...)) }
+func (g grpcLogger) Errorln(args ...any) { g.log(slog.LevelWarn, fmt.Sprintln(args...)) }
+func (g grpcLogger) Errorf(format string, args ...any) {
+	g.log(slog.LevelWarn, fmt.Sprintf(format, args...))
+}
+
+// Fatal logs and exits, as gRPC expects of its logger's Fatal.
+func (g grpcLogger) Fatal(args ...any) { g.log(slog.LevelError, fmt.Sprint(args...)); os.Exit(1) }
+func (g grpcLogger) Fatalln(args ...any) {
+	g.log(slog.LevelError, fmt.Sprintln(args...))
+	os.Exit(1)
+}
+func (g grpcLogger) Fatalf(format string, args ...any) {
+	g.log(slog.LevelError, fmt.Sprintf(format, args...))
+	os.Exit(1)
+}
+
+// V reports whether gRPC's verbose lines (level 1 and up) are wanted: never; level 0 is.
+func (grpcLogger) V(l int) bool { return l <= 0 }

@@ -2,7 +2,10 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	stdlog "log"
+	"log/slog"
 	"log/syslog"
 	"net"
 	"os"
@@ -192,5 +195,33 @@ func TestLogFacilityOutsideZeroToSevenIsRefused(t *testing.T) {
 		} else if !strings.Contains(err.Error(), s) {
 			t.Errorf("-S %s: error %q does not name the input", s, err)
 		}
+	}
+}
+
+func TestLibraryLinesComeOutThroughSlog(t *testing.T) {
+	old := slog.Default()
+	t.Cleanup(func() {
+		slog.SetDefault(old)
+		stdlog.SetOutput(os.Stderr)
+		stdlog.SetFlags(stdlog.LstdFlags)
+	})
+	var buf bytes.Buffer
+	useLogger(newLogger(options{logFormat: "json"}, nil, &buf))
+	// What net/http writes when it has no ErrorLog, and what gRPC's errors look like.
+	stdlog.Printf("http: Accept error: accept tcp 127.0.0.1:9080: accept4: too many open files; retrying in 5ms")
+	grpcLogger{}.Errorf("[core] failed to connect to %s", "127.0.0.1:50051")
+	grpcLogger{}.Infof("[core] a line gRPC keeps to itself unless asked")
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("got %d lines, want 2 (gRPC's info is a debug line):\n%s", len(lines), buf.String())
+	}
+	for _, l := range lines {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatalf("line not JSON: %s", l)
+		}
+	}
+	if !strings.Contains(lines[0], `"msg":"http: Accept error`) || !strings.Contains(lines[1], `"part":"grpc"`) {
+		t.Fatalf("lines:\n%s", buf.String())
 	}
 }

@@ -17,5 +17,6 @@ import (
 )
 
 func main() {
+	routeLibraryLogs()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }

@@ -111,8 +111,7 @@ func withEmptyLists(s Snapshot) Snapshot {
 // events streams changes. Each message is `event: change` with the Event as JSON data; a
 // comment line every 15 s keeps proxies from closing an idle stream.
 func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
-	flusher, ok := w.(http.Flusher)
-	if !ok {
+	if _, ok := w.(http.Flusher); !ok {
 		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
 		return
 	}
@@ -120,21 +119,35 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	ch, cancel := h.hub.Subscribe()
 	defer cancel()
-	fmt.Fprint(w, "retry: 2000\n\n")
-	flusher.Flush()
+	// The stream outlives any one write deadline: each write gets its own, so that a client
+	// that stops reading is cut after one write timeout while one that reads stays.
+	rc := http.NewResponseController(w)
+	timeout := streamWriteTimeout(r)
+	send := func(format string, args ...any) bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(timeout))
+		if _, err := fmt.Fprintf(w, format, args...); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	if !send("retry: 2000\n\n") {
+		return
+	}
 	keepalive := time.NewTicker(15 * time.Second)
 	defer keepalive.Stop()
 	for {
+		var ok bool
 		select {
 		case <-r.Context().Done():
 			return
 		case ev := <-ch:
 			b, _ := json.Marshal(ev)
-			fmt.Fprintf(w, "id: %d\nevent: change\ndata: %s\n\n", ev.Seq, b)
-			flusher.Flush()
+			ok = send("id: %d\nevent: change\ndata: %s\n\n", ev.Seq, b)
 		case <-keepalive.C:
-			fmt.Fprint(w, ": keepalive\n\n")
-			flusher.Flush()
+			ok = send(": keepalive\n\n")
+		}
+		if !ok {
+			return
 		}
 	}
 }

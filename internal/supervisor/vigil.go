@@ -64,7 +64,7 @@ func Build(cfg *config.Config, opts Options) (*Vigil, error) {
 	warnHalves(cfg, opts, log)
 	var parts []Part
 	if listen := statusListen(cfg, opts.StatusListen); listen != "off" {
-		v.status = status.NewServer(listen, status.NewHandler(v, v.hub, v.metrics.Handler()), log)
+		v.status = status.NewServer(listen, status.NewHandler(v, v.hub, v.metrics.Handler()), status.ServerOptions{Logger: log})
 		parts = append(parts, &statusPart{srv: v.status, listen: listen, log: log})
 	}
 	if !opts.VRRPOnly {

@@ -5,25 +5,28 @@ import (
 	"sync"
 )
 
-// lockedBuffer is a bytes.Buffer safe for a process's stdout and stderr to write at once.
-type lockedBuffer struct {
+// Buffer is a bytes.Buffer that several goroutines may write at once: a process's stdout and
+// stderr, or a logger written from the goroutines of the code under test.
+type Buffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *Buffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) Len() int {
+// Len is the number of bytes written.
+func (l *Buffer) Len() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Len()
 }
 
-func (l *lockedBuffer) String() string {
+// String is what was written.
+func (l *Buffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()

@@ -96,7 +96,7 @@ func (ns *Namespace) Start(t testing.TB, name string, args ...string) *exec.Cmd 
 // is logged if the test failed.
 func StartCmd(t testing.TB, cmd *exec.Cmd) *exec.Cmd {
 	t.Helper()
-	var out lockedBuffer
+	var out Buffer
 	if cmd.Stdout == nil {
 		cmd.Stdout = &out
 	}

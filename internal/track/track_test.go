@@ -1,7 +1,6 @@
 package track
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"github.com/vigil-lb/vigil/internal/clock"
 	"github.com/vigil-lb/vigil/internal/config"
 	"github.com/vigil-lb/vigil/internal/notify"
+	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
 func TestReadValueReadsKeepalivedsNumbers(t *testing.T) {
@@ -127,7 +127,7 @@ func TestScriptRefusedByScriptSecuritySaysWhy(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("script security guards scripts that run as root; run as root")
 	}
-	var logs syncBuffer
+	var logs testenv.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	runner := notify.NewRunner(notify.RunnerOptions{ScriptSecurity: true})
 	clk := clock.NewFake(time.Unix(0, 0))
@@ -160,22 +160,4 @@ func TestScriptRefusedByScriptSecuritySaysWhy(t *testing.T) {
 			t.Errorf("log lacks %s:\n%s", want, out)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer for a logger written from another goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
