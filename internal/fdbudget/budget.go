@@ -1,0 +1,158 @@
+package fdbudget
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+)
+
+// Limit is the process's RLIMIT_NOFILE.
+type Limit struct {
+	// Soft is the limit in force (after Raise, the hard one); Hard the most it may be raised to.
+	Soft, Hard uint64
+	// Was is the soft limit before Raise raised it (equal to Soft when it did not).
+	Was uint64
+}
+
+// Raise reads RLIMIT_NOFILE and raises the soft limit to the hard one. Go raises it to one below
+// the hard limit at start and puts the original back for the programs it runs; once raised here,
+// scripts inherit the raised limit too, as they do under Keepalived.
+func Raise() (Limit, error) {
+	var r syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r); err != nil {
+		return Limit{}, fmt.Errorf("read RLIMIT_NOFILE: %w", err)
+	}
+	l := Limit{Soft: r.Cur, Hard: r.Max, Was: r.Cur}
+	if r.Cur < r.Max {
+		r.Cur = r.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &r); err != nil {
+			return l, fmt.Errorf("raise RLIMIT_NOFILE from %d to %d: %w", l.Soft, r.Max, err)
+		}
+		l.Soft = r.Max
+	}
+	return l, nil
+}
+
+// Reservation is the descriptors one part may need at once.
+type Reservation struct {
+	// For names the part: "base", "checks", "scripts", "vrrp", "bgp", "status", "listeners".
+	For string
+	// N is the number of descriptors.
+	N int
+	// Why says how N was counted, for the log ("512 probes in flight + 2 ICMP sockets").
+	Why string
+}
+
+// Budget is the process's descriptors shared out.
+type Budget struct {
+	// Limit is the soft RLIMIT_NOFILE the budget shares out.
+	Limit int
+	// Reserved are the parts' reservations, in the order given.
+	Reserved []Reservation
+	// Dataplane is what is left for the data planes' connections: Limit less every reservation,
+	// never below zero.
+	Dataplane int
+	// MaxConn is the most connections and UDP flows the userspace balancer holds at once: the
+	// configured maxconn, or what Dataplane holds when none is configured or the configured one
+	// does not fit; at least 1.
+	MaxConn int
+	// Configured is global_defs maxconn (0: not set).
+	Configured int
+	// Problem says what does not fit, for a warning: a configured maxconn lowered, or a limit
+	// that leaves the data planes (next to) nothing. Empty when all is well.
+	Problem string
+}
+
+// DescriptorsPerConn is what one proxied TCP connection holds: the client's socket and the
+// backend's. A UDP flow holds one (its socket to the backend), so counting every connection at
+// two leaves UDP flows room to spare.
+const DescriptorsPerConn = 2
+
+// minConns is the fewest connections below which a budget is reported as a problem.
+const minConns = 16
+
+// Compute shares limit out: every reservation first, the rest to the data planes. maxconn is
+// global_defs maxconn, 0 when not set.
+func Compute(limit int, reserved []Reservation, maxconn int) Budget {
+	b := Budget{Limit: limit, Reserved: reserved, Configured: maxconn}
+	b.Dataplane = max(limit-b.ReservedTotal(), 0)
+	fits := b.Dataplane / DescriptorsPerConn
+	switch {
+	case maxconn > 0 && maxconn <= fits:
+		b.MaxConn = maxconn
+	case maxconn > 0:
+		b.MaxConn = max(fits, 1)
+		b.Problem = fmt.Sprintf("maxconn %d needs %d descriptors and %d are left after the reservations (limit %d, reserved %d): maxconn lowered to %d; raise the limit (LimitNOFILE, ulimit -n) to %d for it",
+			maxconn, maxconn*DescriptorsPerConn, b.Dataplane, limit, b.ReservedTotal(), b.MaxConn, b.ReservedTotal()+maxconn*DescriptorsPerConn)
+	default:
+		b.MaxConn = max(fits, 1)
+	}
+	if b.Problem == "" && fits < minConns {
+		b.Problem = fmt.Sprintf("descriptor limit %d leaves %d descriptors after the reservations (%d): the data planes hold %d connection(s) at most; raise the limit (LimitNOFILE, ulimit -n)",
+			limit, b.Dataplane, b.ReservedTotal(), b.MaxConn)
+	}
+	return b
+}
+
+// ReservedTotal is the sum of the reservations.
+func (b Budget) ReservedTotal() int {
+	n := 0
+	for _, r := range b.Reserved {
+		n += r.N
+	}
+	return n
+}
+
+// Reservation returns the reservation for part, or zero.
+func (b Budget) Reservation(part string) int {
+	for _, r := range b.Reserved {
+		if r.For == part {
+			return r.N
+		}
+	}
+	return 0
+}
+
+// LogAttrs are the budget as slog key-value pairs: the limit, each reservation, the total, the
+// data planes' share and maxconn.
+func (b Budget) LogAttrs() []any {
+	args := []any{"limit", b.Limit}
+	for _, r := range b.Reserved {
+		args = append(args, r.For, r.N)
+	}
+	args = append(args, "reserved", b.ReservedTotal(), "dataplane", b.Dataplane, "maxconn", b.MaxConn)
+	if b.Configured > 0 {
+		args = append(args, "maxconn_configured", b.Configured)
+	}
+	return args
+}
+
+// String is the budget in one line, each reservation with how it was counted.
+func (b Budget) String() string {
+	var parts []string
+	for _, r := range b.Reserved {
+		s := fmt.Sprintf("%s %d", r.For, r.N)
+		if r.Why != "" {
+			s += " (" + r.Why + ")"
+		}
+		parts = append(parts, s)
+	}
+	return fmt.Sprintf("limit %d: reserved %d [%s], data planes %d, maxconn %d",
+		b.Limit, b.ReservedTotal(), strings.Join(parts, ", "), b.Dataplane, b.MaxConn)
+}
+
+// InUse counts the descriptors the process holds now (the entries of /proc/self/fd, less the
+// one the count itself opens).
+func InUse() (int, error) {
+	f, err := os.Open("/proc/self/fd")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return 0, err
+	}
+	return len(names) - 1, nil
+}
