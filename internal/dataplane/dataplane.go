@@ -67,6 +67,12 @@ type Backend struct {
 	Addr netip.AddrPort
 	// Weight 0 inhibits: no new connections, established ones stay. Negative is invalid.
 	Weight int
+	// UThreshold and LThreshold are Keepalived's uthreshold and lthreshold, IPVS's upper and
+	// lower connection thresholds (0: none). A backend whose connections reach UThreshold is
+	// overloaded: it gets no new connection, others take them, until its connections fall
+	// below LThreshold, or below three quarters of UThreshold when LThreshold is 0. The
+	// userspace data plane and IPVS enforce them; nftables has no such thing.
+	UThreshold, LThreshold int
 }
 
 // Service is the whole desired state of one virtual service. Apply replaces the previous state
@@ -115,6 +121,11 @@ type Service struct {
 	// HashPort makes sh and mh hash the client's source port with its address (Keepalived's
 	// sh-port / mh-port flags), spreading one client's connections instead of pinning them.
 	HashPort bool
+	// MaxConn caps the connections (TCP) and flows (UDP) the service holds at once (0: no cap
+	// of its own; the data plane's global one still holds). At the cap the userspace data plane
+	// stops accepting, so that new connections wait in the listen backlog, and refuses new UDP
+	// flows. The kernel data planes, whose connections cost vigil no descriptor, ignore it.
+	MaxConn int
 }
 
 // Validate reports the first thing wrong with s, naming the service and the value.
@@ -141,6 +152,9 @@ func (s Service) Validate() error {
 	if s.PersistenceGranularity < 0 || s.PersistenceGranularity > 128 {
 		return fmt.Errorf("service %s: persistence granularity /%d, expected 0..128", s.Name, s.PersistenceGranularity)
 	}
+	if s.MaxConn < 0 {
+		return fmt.Errorf("service %s: maxconn %d, expected >= 0", s.Name, s.MaxConn)
+	}
 	if s.Persistence < 0 || s.IdleTimeout < 0 {
 		return fmt.Errorf("service %s: negative persistence %v or idle timeout %v", s.Name, s.Persistence, s.IdleTimeout)
 	}
@@ -151,6 +165,9 @@ func (s Service) Validate() error {
 		}
 		if b.Weight < 0 {
 			return fmt.Errorf("service %s: backend %s: weight %d, expected >= 0", s.Name, b.Addr, b.Weight)
+		}
+		if b.UThreshold < 0 || b.LThreshold < 0 {
+			return fmt.Errorf("service %s: backend %s: thresholds %d/%d, expected >= 0", s.Name, b.Addr, b.UThreshold, b.LThreshold)
 		}
 		if seen[b.Addr] {
 			return fmt.Errorf("service %s: backend %s listed twice", s.Name, b.Addr)
@@ -207,7 +224,7 @@ func (s Service) IPv6() bool {
 func (s Service) Equal(o Service) bool {
 	if s.Name != o.Name || s.Protocol != o.Protocol || s.Listen != o.Listen || s.Fwmark != o.Fwmark || s.Scheduler != o.Scheduler ||
 		s.Persistence != o.Persistence || s.ShutdownSessions != o.ShutdownSessions ||
-		s.IdleTimeout != o.IdleTimeout || s.HashPort != o.HashPort || s.Forwarding != o.Forwarding ||
+		s.IdleTimeout != o.IdleTimeout || s.HashPort != o.HashPort || s.Forwarding != o.Forwarding || s.MaxConn != o.MaxConn ||
 		s.PersistenceGranularity != o.PersistenceGranularity || len(s.Backends) != len(o.Backends) {
 		return false
 	}
@@ -241,6 +258,9 @@ type BackendStats struct {
 	BytesOut uint64 `json:"bytes_out"`
 	// DialFailures counts connections to it that failed to open.
 	DialFailures uint64 `json:"dial_failures"`
+	// Overloaded is true while its connections have reached its uthreshold and not yet fallen
+	// back below its lthreshold: it gets no new connection.
+	Overloaded bool `json:"overloaded,omitempty"`
 }
 
 // ServiceStats are the counters of one service.
@@ -254,8 +274,24 @@ type ServiceStats struct {
 	Scheduler Scheduler      `json:"scheduler"`
 	Backends  []BackendStats `json:"backends"`
 	// Refused counts connections or flows dropped because no backend (nor sorry server) could
-	// take them.
+	// take them, whatever the reason; the counts below say why for some of them.
 	Refused uint64 `json:"refused"`
+	// RefusedOverloaded counts those refused because every backend that could take them was
+	// overloaded (UThreshold).
+	RefusedOverloaded uint64 `json:"refused_overloaded,omitempty"`
+	// RefusedFull counts UDP flows refused because a connection cap (the service's MaxConn or
+	// the data plane's) was reached: TCP connections wait in the listen backlog instead.
+	RefusedFull uint64 `json:"refused_full,omitempty"`
+	// RefusedDescriptors counts connections refused, and accepts that failed, for want of a
+	// file descriptor (EMFILE, ENFILE).
+	RefusedDescriptors uint64 `json:"refused_descriptors,omitempty"`
+	// Conns are the connections and flows the service holds now against the caps.
+	Conns int64 `json:"conns"`
+	// MaxConn is the service's own cap (0: none).
+	MaxConn int `json:"maxconn,omitempty"`
+	// Paused counts the times the service stopped accepting because a cap (its own or the
+	// data plane's) was reached.
+	Paused uint64 `json:"paused,omitempty"`
 	// NotServing is empty when everything Apply installed for the service was in place when
 	// the data plane last looked (its listener open, its kernel rules or IPVS service there);
 	// otherwise it says what is missing, e.g. "listen tcp 192.0.2.10:80: address already in

@@ -316,7 +316,7 @@ func TestDataplaneChoice(t *testing.T) {
 		cases = cases[:3]
 	}
 	for _, c := range cases {
-		dp, _, err := chooseDataplane(c.name, false, slog.New(slog.DiscardHandler), nil)
+		dp, _, err := chooseDataplane(c.name, false, 0, slog.New(slog.DiscardHandler), nil)
 		if (err != nil) != c.wantErr {
 			t.Errorf("%q: err %v, want error %v", c.name, err, c.wantErr)
 		}
@@ -401,7 +401,7 @@ func TestProbesInFlightGrowWithTheConfiguration(t *testing.T) {
 		return &config.Config{VirtualServers: []*config.VirtualServer{{RealServers: []*config.RealServer{rs}}}}
 	}
 	for _, tc := range []struct{ checks, want int }{{0, 512}, {4096, 512}, {20000, 2500}, {200000, 16384}} {
-		if got := defaultMaxInFlight(withChecks(tc.checks)); got != tc.want {
+		if got := MaxInFlight(withChecks(tc.checks)); got != tc.want {
 			t.Errorf("%d checkers: %d probes in flight, want %d", tc.checks, got, tc.want)
 		}
 	}

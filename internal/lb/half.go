@@ -36,8 +36,12 @@ type Options struct {
 	// OpenDataplane, when set, opens the data plane New chose (userspace, nftables or ipvs)
 	// in place of the real one; tests give one that opens nothing.
 	OpenDataplane func(name string) (dataplane.Dataplane, error)
-	// MaxInFlight bounds the probes running at once (default: defaultMaxInFlight).
+	// MaxInFlight bounds the probes running at once (default: MaxInFlight(cfg)).
 	MaxInFlight int
+	// MaxConn caps the userspace data plane's connections and UDP flows together (0: no cap);
+	// the supervisor sets it from the descriptor budget. The kernel data planes' connections
+	// cost no descriptor and are not capped.
+	MaxConn int
 	// Metrics records each probe (check results, durations, lateness); nil keeps them in a
 	// registry of the half's own. Everything else observers learn from Events.
 	Metrics *status.Metrics
@@ -84,6 +88,8 @@ type service struct {
 	spec  pool.ServiceSpec
 	pool  *pool.Service
 	addrs map[string]netip.AddrPort // backend ID → address, the sorry server's included
+	// thresholds are the real servers' uthreshold and lthreshold by backend ID (none: 0).
+	thresholds map[string]thresholds
 	// steer is the data plane service without its backends; nil when the data plane cannot
 	// serve this virtual server (fwmark or group services on the userspace balancer), and
 	// unsteered then says why.
@@ -151,7 +157,7 @@ func New(cfg *config.Config, opts Options) (*Half, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.MaxInFlight <= 0 {
-		opts.MaxInFlight = defaultMaxInFlight(cfg)
+		opts.MaxInFlight = MaxInFlight(cfg)
 	}
 	if opts.Metrics == nil {
 		opts.Metrics = status.NewMetrics()
@@ -175,7 +181,7 @@ func New(cfg *config.Config, opts Options) (*Half, error) {
 	d.runner = notify.NewRunner(notify.RunnerOptions{ScriptSecurity: cfg.Global.EnableScriptSecurity, Logger: d.log})
 	d.sched = check.NewScheduler(d.clk, opts.MaxInFlight, d.log, d.onReport)
 	d.sched.ObserveLateness(func(late time.Duration) { d.metrics.CheckLateness.Observe(late.Seconds()) })
-	dp, name, err := chooseDataplane(cmp.Or(opts.Dataplane, cfg.Global.Dataplane), cfg.Global.DataplaneKeepOnStop, d.log, opts.OpenDataplane)
+	dp, name, err := chooseDataplane(cmp.Or(opts.Dataplane, cfg.Global.Dataplane), cfg.Global.DataplaneKeepOnStop, opts.MaxConn, d.log, opts.OpenDataplane)
 	if err != nil {
 		return nil, err
 	}
@@ -191,9 +197,10 @@ func New(cfg *config.Config, opts Options) (*Half, error) {
 // it, else nftables when vigil may change the ruleset, else the userspace balancer, and logs why.
 //
 // keep leaves a kernel data plane's rules in place when vigil stops (dataplane_keep_on_stop); the
-// userspace balancer's connections end with the process whatever it says. open, when not nil,
-// opens the chosen one instead (Options.OpenDataplane).
-func chooseDataplane(name string, keep bool, log *slog.Logger, open func(string) (dataplane.Dataplane, error)) (dataplane.Dataplane, string, error) {
+// userspace balancer's connections end with the process whatever it says. maxconn caps the
+// userspace balancer's connections (Options.MaxConn). open, when not nil, opens the chosen one
+// instead (Options.OpenDataplane).
+func chooseDataplane(name string, keep bool, maxconn int, log *slog.Logger, open func(string) (dataplane.Dataplane, error)) (dataplane.Dataplane, string, error) {
 	if name == "auto" {
 		ipvsErr, nftErr := ipvs.Available(), nftables.Available()
 		switch {
@@ -216,7 +223,7 @@ func chooseDataplane(name string, keep bool, log *slog.Logger, open func(string)
 	}
 	switch name {
 	case "", "userspace":
-		return userspace.New(log.With("dataplane", "userspace"), userspace.Options{}), "userspace", nil
+		return userspace.New(log.With("dataplane", "userspace"), userspace.Options{MaxConn: maxconn}), "userspace", nil
 	case "nftables":
 		dp, err := nftables.New(log.With("dataplane", "nftables"), nftables.Options{KeepOnClose: keep})
 		if err != nil {
@@ -370,7 +377,7 @@ func (d *Half) Reload(cfg *config.Config) error {
 			for _, id := range old.jobIDs {
 				stale[id] = true
 			}
-			old.vs, old.spec, old.addrs, old.steer, old.unsteered = p.vs, p.spec, p.addrs, p.steer, p.unsteered
+			old.vs, old.spec, old.addrs, old.thresholds, old.steer, old.unsteered = p.vs, p.spec, p.addrs, p.thresholds, p.steer, p.unsteered
 			for _, j := range p.jobs {
 				delete(stale, j.job.ID)
 				if err := d.scheduleJobLocked(old, j); err != nil {
@@ -438,7 +445,7 @@ func (d *Half) startServiceLocked(p *planned, now time.Time) (*service, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc := &service{name: p.name, vs: p.vs, spec: p.spec, pool: pl, addrs: p.addrs, steer: p.steer, unsteered: p.unsteered}
+	svc := &service{name: p.name, vs: p.vs, spec: p.spec, pool: pl, addrs: p.addrs, thresholds: p.thresholds, steer: p.steer, unsteered: p.unsteered}
 	d.services[p.name] = svc
 	for _, j := range p.jobs {
 		if err := d.scheduleJobLocked(svc, j); err != nil {
@@ -536,7 +543,8 @@ func (d *Half) applyLocked(svc *service) error {
 			d.log.Error("pool names an unknown backend", "vs", svc.name, "backend", b.ID)
 			continue
 		}
-		want.Backends = append(want.Backends, dataplane.Backend{Addr: addr, Weight: b.Weight})
+		th := svc.thresholds[b.ID]
+		want.Backends = append(want.Backends, dataplane.Backend{Addr: addr, Weight: b.Weight, UThreshold: th.upper, LThreshold: th.lower})
 	}
 	ctx, cancel := context.WithTimeout(d.life, 5*time.Second)
 	defer cancel()
@@ -680,13 +688,17 @@ func (d *Half) Snapshot() status.Snapshot {
 	return snap
 }
 
+// thresholds are a real server's uthreshold and lthreshold.
+type thresholds struct{ upper, lower int }
+
 // planned is one virtual server as the new configuration wants it.
 type planned struct {
-	name  string
-	vs    *config.VirtualServer
-	spec  pool.ServiceSpec
-	addrs map[string]netip.AddrPort
-	steer *dataplane.Service
+	name       string
+	vs         *config.VirtualServer
+	spec       pool.ServiceSpec
+	addrs      map[string]netip.AddrPort
+	thresholds map[string]thresholds
+	steer      *dataplane.Service
 	// unsteered says why steer is nil.
 	unsteered string
 	jobs      []plannedJob
@@ -730,7 +742,7 @@ func (d *Half) plan(cfg *config.Config) (*plan, error) {
 			continue
 		}
 		problems = append(problems, f.notifyScripts(vs)...)
-		p := &planned{name: name, vs: vs, addrs: map[string]netip.AddrPort{}}
+		p := &planned{name: name, vs: vs, addrs: map[string]netip.AddrPort{}, thresholds: map[string]thresholds{}}
 		p.spec = pool.ServiceSpec{
 			Name: name, Quorum: int(vs.Quorum), Hysteresis: int(vs.Hysteresis), QuorumUp: vs.QuorumUp,
 			QuorumDown: vs.QuorumDown, Omega: vs.Omega, HASuspend: vs.HASuspend, PanicThreshold: int(vs.PanicThreshold),
@@ -739,6 +751,13 @@ func (d *Half) plan(cfg *config.Config) (*plan, error) {
 			addr := netip.AddrPortFrom(rs.Address, rs.Port)
 			id := addr.String()
 			p.addrs[id] = addr
+			if rs.UThreshold > 0 || rs.LThreshold > 0 {
+				p.thresholds[id] = thresholds{int(rs.UThreshold), int(rs.LThreshold)}
+				if d.dpName == "nftables" {
+					f.warnings = append(f.warnings, config.Diagnostic{Pos: rs.Pos, Severity: config.Warning,
+						Message: "uthreshold/lthreshold: the nftables data plane has no connection thresholds; they are not enforced (dataplane userspace and ipvs enforce them)"})
+				}
+			}
 			spec := pool.ServerSpec{ID: id, Weight: int(rs.Weight), InhibitOnFailure: rs.InhibitOnFailure, Rise: int(rs.Rise),
 				SlowStart: rs.SlowStart.D(), NotifyUp: rs.NotifyUp, NotifyDown: rs.NotifyDown}
 			for _, c := range rs.Checkers {
@@ -775,10 +794,11 @@ func (d *Half) plan(cfg *config.Config) (*plan, error) {
 	return out, nil
 }
 
-// defaultMaxInFlight bounds the probes running at once by the size of the configuration at
-// start: one slot per 8 checkers, at least 512 and at most 16,384 (each running probe holds a
-// socket). A fixed 512 capped 20,000 HTTP_GETs a second at about 8,500 when each took 60 ms.
-func defaultMaxInFlight(cfg *config.Config) int {
+// MaxInFlight bounds the probes running at once by the size of the configuration at start:
+// one slot per 8 checkers, at least 512 and at most 16,384 (each running probe holds a socket,
+// which the descriptor budget reserves). A fixed 512 capped 20,000 HTTP_GETs a second at about
+// 8,500 when each took 60 ms.
+func MaxInFlight(cfg *config.Config) int {
 	checks := 0
 	for _, vs := range cfg.VirtualServers {
 		for _, rs := range vs.RealServers {

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/dataplane"
+	"github.com/vigil-lb/vigil/internal/dataplane/userspace"
 	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
@@ -70,6 +72,19 @@ func TestValidateReportsWhatNewRefusesAtItsLine(t *testing.T) {
 		{"a program found by searching PATH", func(t *testing.T) string {
 			return validateConf("", "    notify_down true\n")
 		}, nil, Options{}, 3, config.Warning, "resolved by path search"},
+		{"a notify line with shell syntax under enable_script_security", func(t *testing.T) string {
+			testenv.RequireRoot(t) // script security guards root's scripts
+			return validateConf("global_defs {\n  enable_script_security\n}\n", "    notify_up \"/bin/true && /bin/true\"\n")
+		}, nil, Options{}, 6, config.Warning, `notify_up: script "/bin/true && /bin/true" refused by script security: it uses shell syntax`},
+		{"a MISC_CHECK with backquotes under enable_script_security", func(t *testing.T) string {
+			testenv.RequireRoot(t)
+			return validateConf("global_defs {\n  enable_script_security\n}\n", "    MISC_CHECK {\n      misc_path \"/bin/true `/bin/true`\"\n    }\n")
+		}, nil, Options{}, 7, config.Warning, "backquotes (command substitution)"},
+		{"uthreshold on the nftables data plane", func(t *testing.T) string {
+			return validateConf("", "    uthreshold 10\n    TCP_CHECK {\n    }\n")
+		}, nil, Options{Dataplane: "nftables", OpenDataplane: func(string) (dataplane.Dataplane, error) {
+			return userspace.New(nil, userspace.Options{}), nil // nothing opened on the host
+		}}, 2, config.Warning, "the nftables data plane has no connection thresholds"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

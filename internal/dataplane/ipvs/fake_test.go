@@ -58,7 +58,11 @@ func svcText(s ipvs.Service) string {
 }
 
 func destText(d ipvs.Destination) string {
-	return fmt.Sprintf("%s w=%d %s", netip.AddrPortFrom(d.Address, d.Port), d.Weight, strings.ToLower(string(lbKind(d.FwdMethod))))
+	s := fmt.Sprintf("%s w=%d %s", netip.AddrPortFrom(d.Address, d.Port), d.Weight, strings.ToLower(string(lbKind(d.FwdMethod))))
+	if d.UpperThreshold != 0 || d.LowerThreshold != 0 {
+		s += fmt.Sprintf(" x=%d y=%d", d.UpperThreshold, d.LowerThreshold) // ipvsadm's -x and -y
+	}
+	return s
 }
 
 func (f *fakeKernel) Service(s ipvs.Service) (ipvs.ServiceExtended, error) {

@@ -323,6 +323,8 @@ func destChanges(have []ipvs.DestinationExtended, dests []ipvs.Destination) []de
 			lower = append(lower, destChange{setDest, w, fmt.Sprintf("IPVS destination %s weight %d, want %d", key, h.Weight, w.Weight)})
 		case h.FwdMethod != w.FwdMethod:
 			lower = append(lower, destChange{setDest, w, fmt.Sprintf("IPVS destination %s forwarding %s, want %s", key, lbKind(h.FwdMethod), lbKind(w.FwdMethod))})
+		case h.UpperThreshold != w.UpperThreshold || h.LowerThreshold != w.LowerThreshold:
+			lower = append(lower, destChange{setDest, w, fmt.Sprintf("IPVS destination %s thresholds %d/%d, want %d/%d", key, h.UpperThreshold, h.LowerThreshold, w.UpperThreshold, w.LowerThreshold)})
 		}
 	}
 	out := append(append(add, raise...), lower...)

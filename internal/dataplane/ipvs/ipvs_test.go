@@ -102,6 +102,12 @@ func TestApplyMakesTheFewestKernelCalls(t *testing.T) {
 			calls:  []string{"update-dest " + svc + " 198.51.100.1:8080 w=5 nat"},
 		},
 		{
+			name:   "uthreshold and lthreshold are the destination's upper and lower thresholds",
+			before: []dataplane.Service{base},
+			apply:  web(dataplane.Backend{Addr: netip.MustParseAddrPort("198.51.100.1:8080"), Weight: 1, UThreshold: 10, LThreshold: 5}, b1),
+			calls:  []string{"update-dest " + svc + " 198.51.100.1:8080 w=1 nat x=10 y=5"},
+		},
+		{
 			name:   "weight 0 keeps the destination at weight 0",
 			before: []dataplane.Service{base},
 			apply:  web(be("198.51.100.1:8080", 0), b1),

@@ -166,7 +166,10 @@ func destinations(s dataplane.Service, fwd ipvs.ForwardType) ([]ipvs.Destination
 		if addr.Is6() {
 			fam = ipvs.INET6
 		}
-		return ipvs.Destination{Address: addr, Port: port, Family: fam, FwdMethod: fwd, Weight: uint32(weight)}
+		// uthreshold and lthreshold are the kernel's own: IPVS marks the destination overloaded
+		// and its schedulers pass it over.
+		return ipvs.Destination{Address: addr, Port: port, Family: fam, FwdMethod: fwd, Weight: uint32(weight),
+			UpperThreshold: uint32(b.UThreshold), LowerThreshold: uint32(b.LThreshold)}
 	}
 	if sorryActive(s) {
 		return []ipvs.Destination{dest(*s.Sorry, 1)}, nil

@@ -32,6 +32,13 @@ type backend struct {
 	inSet  bool
 	weight int
 	conns  map[session]struct{}
+	// uthreshold and lthreshold are the connection thresholds (0: none); held counts the
+	// connections admitted against them (dialing or established); overloaded is IPVS's
+	// IP_VS_DEST_F_OVERLOAD: set when held reaches uthreshold, cleared when it falls below
+	// lthreshold (or three quarters of uthreshold without one).
+	uthreshold, lthreshold int64
+	held                   int64
+	overloaded             bool
 }
 
 // session is an established connection or flow that can be cut.
@@ -42,6 +49,61 @@ type session interface {
 
 func newBackend(addr netip.AddrPort, sorry bool) *backend {
 	return &backend{addr: addr, dialAddr: addr.String(), sorry: sorry, conns: make(map[session]struct{})}
+}
+
+// admit takes a place for a new connection under the thresholds, before it is dialled; false
+// when the backend is overloaded. Unlike IPVS, which marks a destination overloaded after the
+// connection that reached the threshold, the mark is set by that connection's admission, so
+// the backend never holds more than uthreshold.
+func (b *backend) admit() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.overloaded {
+		return false
+	}
+	b.held++
+	if b.uthreshold > 0 && b.held >= b.uthreshold {
+		b.overloaded = true
+	}
+	return true
+}
+
+// release gives back a place admit took.
+func (b *backend) release() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.held--
+	b.relieveLocked()
+}
+
+// relieveLocked clears the overload once the connections fell far enough, by IPVS's rule
+// (ip_vs_unbind_dest): below lthreshold when set, else below three quarters of uthreshold.
+func (b *backend) relieveLocked() {
+	switch {
+	case !b.overloaded:
+	case b.lthreshold > 0:
+		b.overloaded = b.held >= b.lthreshold
+	case b.uthreshold > 0:
+		b.overloaded = b.held*4 >= b.uthreshold*3
+	default:
+		b.overloaded = false
+	}
+}
+
+// setThresholds changes the thresholds. As in IPVS (__ip_vs_update_dest), removing the upper
+// threshold or raising it clears the overload; a backend already at the new one is overloaded
+// at once.
+func (b *backend) setThresholds(upper, lower int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	u, l := int64(upper), int64(lower)
+	if u == 0 || u > b.uthreshold {
+		b.overloaded = false
+	}
+	b.uthreshold, b.lthreshold = u, l
+	if u > 0 && b.held >= u {
+		b.overloaded = true
+	}
 }
 
 // register admits s as an established session if the backend still accepts new ones.
@@ -57,11 +119,14 @@ func (b *backend) register(s session) bool {
 	return true
 }
 
+// unregister ends s's session with the backend and gives back its place under the thresholds.
 func (b *backend) unregister(s session) {
 	b.mu.Lock()
 	if _, ok := b.conns[s]; ok {
 		delete(b.conns, s)
 		b.active.Add(-1)
+		b.held--
+		b.relieveLocked()
 	}
 	b.mu.Unlock()
 }
@@ -85,7 +150,7 @@ func (b *backend) setAccepting(accepting, inSet, cut bool, weight int) {
 
 func (b *backend) stats() dataplane.BackendStats {
 	b.mu.Lock()
-	w, inSet := b.weight, b.inSet
+	w, inSet, overloaded := b.weight, b.inSet, b.overloaded
 	b.mu.Unlock()
 	return dataplane.BackendStats{
 		Addr:         b.addr,
@@ -97,5 +162,6 @@ func (b *backend) stats() dataplane.BackendStats {
 		BytesIn:      b.bytesIn.Load(),
 		BytesOut:     b.bytesOut.Load(),
 		DialFailures: b.dialFail.Load(),
+		Overloaded:   overloaded,
 	}
 }

@@ -33,6 +33,11 @@ type Options struct {
 	// MaglevTableSize is the mh lookup table size, one of Linux ip_vs_mh's primes (251, 509,
 	// 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071); default 4093, Linux's default.
 	MaglevTableSize int
+	// MaxConn caps the connections (TCP) and flows (UDP) of every service together (0: no cap).
+	// The supervisor sets it from the descriptor budget (internal/fdbudget): each TCP
+	// connection holds two descriptors. At the cap listeners stop accepting until a connection
+	// ends (new ones wait in the listen backlog) and new UDP flows are refused.
+	MaxConn int
 	// MaxUDPFlows bounds each UDP service's flow table (16384); datagrams of new flows past it
 	// are dropped and counted as refused.
 	MaxUDPFlows int
@@ -99,6 +104,8 @@ type Balancer struct {
 
 	// bufs holds the CopyBuffer-sized buffers readiness loops borrow for one burst (*[]byte).
 	bufs sync.Pool
+	// gate is Options.MaxConn, shared by every service (nil: no cap).
+	gate *gate
 
 	mu       sync.Mutex
 	services map[string]*service
@@ -122,6 +129,7 @@ func New(logger *slog.Logger, opts Options) *Balancer {
 		ctx:      ctx,
 		cancel:   cancel,
 		services: make(map[string]*service),
+		gate:     newGate(opts.MaxConn),
 	}
 	size := max(b.opts.CopyBuffer, 2)
 	b.bufs.New = func() any {
@@ -181,6 +189,9 @@ func (b *Balancer) Remove(ctx context.Context, name string) error {
 	}
 	return nil
 }
+
+// MaxConn is the balancer's cap on connections and flows, 0 for none.
+func (b *Balancer) MaxConn() int { return b.gate.max() }
 
 // Addr returns the address service name listens on, which tells the port when the service
 // asked for port 0.

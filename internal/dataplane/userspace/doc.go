@@ -7,6 +7,14 @@
 // receive.
 //
 // Each service's decision state is an immutable table built by Apply and swapped in with an
-// atomic pointer, so a connection sees the whole old state or the whole new one. TCP payload is
+// atomic pointer, so a connection sees the whole old state or the whole new one.
+//
+// Connections are capped so that a flood of clients cannot take the descriptors the health
+// checks need (caps.go): Options.MaxConn for every service together, which the supervisor sets
+// from the descriptor budget, and Service.MaxConn for one. At a cap a listener stops accepting
+// and new connections wait in its listen backlog; a new UDP flow is refused. A backend with
+// UThreshold is overloaded, and passed over for the next one, from the admission that reaches
+// it until its connections fall below LThreshold (three quarters of UThreshold without one),
+// as IPVS does for uthreshold and lthreshold. TCP payload is
 // moved between *net.TCPConn with io.Copy-style ReadFrom, which Go turns into splice(2) on Linux.
 package userspace

@@ -2,12 +2,14 @@ package userspace
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/vigil-lb/vigil/internal/dataplane"
@@ -21,8 +23,16 @@ type service struct {
 	tbl     atomic.Pointer[table]
 	aff     *affinity
 	refused atomic.Uint64
+	// refusedOverloaded, refusedFull and refusedDescriptors say why some of refused were
+	// (dataplane.ServiceStats); paused counts the waits for a place under a cap.
+	refusedOverloaded, refusedFull, refusedDescriptors, paused atomic.Uint64
 	// idle is the effective idle timeout in nanoseconds, read by connections.
 	idle atomic.Int64
+	// gate is the service's own cap (nil: none); Apply swaps it when MaxConn changes.
+	gate atomic.Pointer[gate]
+	// conns are the connections and flows holding a place now.
+	conns atomic.Int64
+	caps  *capLog
 
 	// mu serialises apply, stop and stats, and guards the fields below.
 	mu       sync.Mutex
@@ -52,9 +62,12 @@ type listener struct {
 	tcp   *net.TCPListener
 	udp   *net.UDPConn
 	done  chan struct{}
+	// stop is closed first by close: an accept loop waiting for a place under a cap gives up.
+	stop chan struct{}
 }
 
 func (l *listener) close() {
+	close(l.stop)
 	if l.tcp != nil {
 		l.tcp.Close()
 	} else {
@@ -69,6 +82,7 @@ func newService(b *Balancer, name string) *service {
 		name:     name,
 		aff:      newAffinity(b.opts.MaxPersistence),
 		backends: make(map[netip.AddrPort]*backend),
+		caps:     newCapLog(b.log, b.opts.Now),
 	}
 }
 
@@ -150,8 +164,17 @@ func (s *service) apply(spec dataplane.Service) error {
 	for _, be := range spec.Backends {
 		weightOf[be.Addr] = be.Weight
 	}
+	for _, be := range spec.Backends {
+		states[be.Addr].setThresholds(be.UThreshold, be.LThreshold)
+	}
 	for addr, st := range states {
 		st.setAccepting(weightOf[addr] > 0, true, false, weightOf[addr])
+	}
+	if old := s.gate.Load(); old.max() != spec.MaxConn {
+		s.gate.Store(newGate(spec.MaxConn))
+		if old != nil {
+			close(old.retired) // a listener waiting on it moves to the new cap
+		}
 	}
 	for addr, st := range s.backends {
 		if _, ok := states[addr]; ok {
@@ -293,7 +316,7 @@ func (s *service) reconcile() (dataplane.Repair, bool) {
 }
 
 func (s *service) bind(spec dataplane.Service) (*listener, error) {
-	l := &listener{proto: spec.Protocol, addr: spec.Listen, done: make(chan struct{})}
+	l := &listener{proto: spec.Protocol, addr: spec.Listen, done: make(chan struct{}), stop: make(chan struct{})}
 	lc := net.ListenConfig{Control: freebind}
 	ctx := s.bal.ctx
 	if spec.Protocol == dataplane.TCP {
@@ -373,6 +396,13 @@ func (s *service) stats() dataplane.ServiceStats {
 		Listen:    s.spec.Listen,
 		Scheduler: s.sched,
 		Refused:   s.refused.Load(),
+
+		RefusedOverloaded:  s.refusedOverloaded.Load(),
+		RefusedFull:        s.refusedFull.Load(),
+		RefusedDescriptors: s.refusedDescriptors.Load(),
+		Conns:              s.conns.Load(),
+		MaxConn:            s.spec.MaxConn,
+		Paused:             s.paused.Load(),
 	}
 	if s.ln == nil && s.listenErr != nil {
 		out.NotServing = s.listenErr.Error() + " (retrying)"
@@ -410,15 +440,21 @@ func (s *service) stats() dataplane.ServiceStats {
 // pickAndAdmit chooses a backend for a new session from client and admits sess with it via
 // open, which connects to the backend; drop undoes open when the backend stopped accepting
 // before the session could be admitted. It returns nil when nothing could take the session,
-// and the persistence hold the session must give back with releaseAffinity when it ends.
+// and the persistence hold the session must give back with releaseAffinity when it ends. The
+// backend returned holds a place under its thresholds, which the session gives back with
+// backend.release when it ends. An overloaded backend is passed over for the next in order,
+// as IPVS's schedulers pass over an overloaded destination, without counting as an attempt.
 func (s *service) pickAndAdmit(clientAP netip.AddrPort, sess session, open func(*backend) error, drop func()) (*backend, affinityHold) {
 	client := clientAP.Addr()
 	key := addrKey(client)
 	opts := &s.bal.opts
 	first := -1
+	dials, overloaded := 0, 0
+	var lastErr error
 	// Each round reads the current table; a backend that stopped accepting between the read
-	// and the admission costs one round.
-	for attempt, rounds := 0, 0; rounds < opts.DialAttempts+2; rounds++ {
+	// and the admission costs one round, an overloaded one too.
+	rounds := len(s.tbl.Load().picker.members) + opts.DialAttempts + 2
+	for attempt, round := 0, 0; round < rounds; round++ {
 		t := s.tbl.Load()
 		if attempt == 0 && t.hashPort {
 			key = mix64(addrKey(client) ^ uint64(clientAP.Port()))
@@ -432,16 +468,23 @@ func (s *service) pickAndAdmit(clientAP netip.AddrPort, sess session, open func(
 			first = idx
 		}
 		attempt++
+		if !b.admit() {
+			overloaded++
+			continue
+		}
 		if err := open(b); err != nil {
+			b.release()
 			b.dialFail.Add(1)
+			lastErr = err
 			s.bal.log.Debug("backend connect failed", "vs", s.name, "rs", b.addr, "err", err)
-			if attempt >= opts.DialAttempts {
+			if dials++; dials >= opts.DialAttempts {
 				break
 			}
 			continue
 		}
 		if !b.register(sess) {
 			drop()
+			b.release()
 			attempt = 0 // the table changed under us: start over with the new one
 			first = -1
 			continue
@@ -454,7 +497,21 @@ func (s *service) pickAndAdmit(clientAP netip.AddrPort, sess session, open func(
 		return b, hold
 	}
 	s.refused.Add(1)
+	switch {
+	case outOfDescriptors(lastErr):
+		s.refusedDescriptors.Add(1)
+		s.caps.warn("descriptors", "connection refused: out of file descriptors", "vs", s.name, "err", lastErr)
+	case overloaded > 0 && dials == 0:
+		s.refusedOverloaded.Add(1)
+		s.caps.warn("overloaded", "connection refused: every real server that could take it is at its uthreshold", "vs", s.name, "overloaded", overloaded)
+	}
 	return nil, affinityHold{}
+}
+
+// outOfDescriptors reports whether err is the process's (EMFILE) or the system's (ENFILE)
+// descriptor limit.
+func outOfDescriptors(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
 }
 
 // affinityHold is a session's share of a persistence entry.

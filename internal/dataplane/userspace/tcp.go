@@ -21,13 +21,22 @@ func (s *service) acceptLoop(l *listener) {
 	defer close(l.done)
 	backoff := 5 * time.Millisecond
 	for {
+		place, ok := s.waitPlace(l)
+		if !ok {
+			return
+		}
 		c, err := l.tcp.AcceptTCP()
 		if err != nil {
+			place.release()
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			// Out of descriptors and the like: wait a little rather than spin.
-			s.bal.log.Warn("accept failed", "vs", s.name, "err", err, "retry_in", backoff)
+			// Out of descriptors and the like: the connection stays in the backlog; wait a
+			// little rather than spin.
+			if outOfDescriptors(err) {
+				s.refusedDescriptors.Add(1)
+			}
+			s.caps.warn("accept", "accept failed", "vs", s.name, "err", err, "retry_in", backoff)
 			select {
 			case <-time.After(backoff):
 			case <-s.bal.ctx.Done():
@@ -37,8 +46,41 @@ func (s *service) acceptLoop(l *listener) {
 			continue
 		}
 		backoff = 5 * time.Millisecond
+		s.conns.Add(1)
 		s.bal.wg.Add(1)
-		go s.serveTCP(c)
+		go s.serveTCP(c, place)
+	}
+}
+
+// waitPlace takes a place under the service's cap and the balancer's for the next connection,
+// waiting while either is full: the listener does not accept meanwhile, so new connections wait
+// in its listen backlog, costing no descriptor. It reports false when the listener stops.
+func (s *service) waitPlace(l *listener) (slot, bool) {
+	for {
+		vs := s.gate.Load()
+		if !vs.tryTake() {
+			s.paused.Add(1)
+			s.caps.warn("maxconn", "virtual service at its maxconn: not accepting until a connection ends", "vs", s.name, "maxconn", vs.max())
+			select {
+			case vs.places <- struct{}{}:
+			case <-vs.retired:
+				continue // Apply changed the cap
+			case <-l.stop:
+				return slot{}, false
+			}
+		}
+		all := s.bal.gate
+		if !all.tryTake() {
+			s.paused.Add(1)
+			s.caps.warn("global maxconn", "data plane at its global maxconn: not accepting until a connection ends", "vs", s.name, "maxconn", all.max())
+			select {
+			case all.places <- struct{}{}:
+			case <-l.stop:
+				vs.put()
+				return slot{}, false
+			}
+		}
+		return slot{vs: vs, all: all}, true
 	}
 }
 
@@ -71,8 +113,10 @@ func (c *tcpSession) reset() {
 	})
 }
 
-func (s *service) serveTCP(client *net.TCPConn) {
+func (s *service) serveTCP(client *net.TCPConn, place slot) {
 	defer s.bal.wg.Done()
+	defer s.conns.Add(-1)
+	defer place.release()
 	sess := &tcpSession{client: client}
 	clientAP := client.RemoteAddr().(*net.TCPAddr).AddrPort()
 	clientAP = netip.AddrPortFrom(clientAP.Addr().Unmap(), clientAP.Port())

@@ -107,6 +107,34 @@ func (s *service) udpLoop(l *listener) {
 func (f *udpFlow) b() *backend { return f.backend.Load() }
 
 func (s *service) newFlow(ln *net.UDPConn, client netip.AddrPort) *udpFlow {
+	// A datagram cannot wait in a backlog: a new flow past a cap is refused.
+	vs, all := s.gate.Load(), s.bal.gate
+	if !vs.tryTake() {
+		s.refuseFull(client, "virtual service at its maxconn", vs.max())
+		return nil
+	}
+	if !all.tryTake() {
+		vs.put()
+		s.refuseFull(client, "data plane at its global maxconn", all.max())
+		return nil
+	}
+	place := slot{vs: vs, all: all}
+	f := s.admitFlow(ln, client, place)
+	if f == nil {
+		place.release()
+	}
+	return f
+}
+
+// refuseFull counts and logs a new UDP flow refused at a cap.
+func (s *service) refuseFull(client netip.AddrPort, why string, maxconn int) {
+	s.refused.Add(1)
+	s.refusedFull.Add(1)
+	s.caps.warn("udp maxconn", "UDP flow refused: "+why, "vs", s.name, "maxconn", maxconn, "client", client)
+}
+
+// admitFlow makes the flow for client, holding place, or returns nil.
+func (s *service) admitFlow(ln *net.UDPConn, client netip.AddrPort, place slot) *udpFlow {
 	f := &udpFlow{client: client, ln: ln}
 	b, hold := s.pickAndAdmit(client, f,
 		func(b *backend) error {
@@ -130,19 +158,22 @@ func (s *service) newFlow(ln *net.UDPConn, client netip.AddrPort) *udpFlow {
 		return nil
 	}
 	f.last.Store(time.Now().UnixNano())
+	s.conns.Add(1)
 	s.bal.wg.Add(1)
-	go s.flowReader(f, b, hold)
+	go s.flowReader(f, b, hold, place)
 	return f
 }
 
 // flowReader relays the backend's datagrams to the client until the flow is idle or reset.
-func (s *service) flowReader(f *udpFlow, b *backend, hold affinityHold) {
+func (s *service) flowReader(f *udpFlow, b *backend, hold affinityHold, place slot) {
 	defer s.bal.wg.Done()
 	defer func() {
 		f.reset()
 		s.flows.remove(f)
 		b.unregister(f)
 		s.releaseAffinity(hold, b)
+		s.conns.Add(-1)
+		place.release()
 	}()
 	buf := make([]byte, s.bal.opts.MaxDatagram)
 	for {
