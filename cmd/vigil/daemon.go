@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/fdbudget"
 	"github.com/vigil-lb/vigil/internal/supervisor"
 )
 
@@ -102,7 +103,17 @@ func supervisorOptions(o options, log *slog.Logger) supervisor.Options {
 // prints its instructions) and the held records follow.
 func serve(o options, cfg *config.Config, startup *startupLog, log *slog.Logger, started func()) int {
 	useLogger(log)
-	v, err := supervisor.Build(cfg, supervisorOptions(o, log))
+	sopts := supervisorOptions(o, log)
+	// As HAProxy does, take every descriptor the hard limit allows; the supervisor shares them
+	// out (the descriptor budget).
+	lim, err := fdbudget.Raise()
+	if err != nil {
+		log.Warn("descriptor limit not raised", "err", err, "soft", lim.Soft, "hard", lim.Hard)
+	} else if lim.Was < lim.Soft {
+		log.Info("descriptor limit raised to the hard limit", "from", lim.Was, "to", lim.Soft)
+	}
+	sopts.FileLimit = int(min(lim.Soft, 1<<30))
+	v, err := supervisor.Build(cfg, sopts)
 	if err != nil {
 		startup.fail("cannot start", "err", err)
 		return 1

@@ -15,15 +15,24 @@ type Limit struct {
 	Was uint64
 }
 
-// Raise reads RLIMIT_NOFILE and raises the soft limit to the hard one. Go raises it to one below
-// the hard limit at start and puts the original back for the programs it runs; once raised here,
-// scripts inherit the raised limit too, as they do under Keepalived.
-func Raise() (Limit, error) {
+// Current reads RLIMIT_NOFILE without changing it.
+func Current() (Limit, error) {
 	var r syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r); err != nil {
 		return Limit{}, fmt.Errorf("read RLIMIT_NOFILE: %w", err)
 	}
-	l := Limit{Soft: r.Cur, Hard: r.Max, Was: r.Cur}
+	return Limit{Soft: r.Cur, Hard: r.Max, Was: r.Cur}, nil
+}
+
+// Raise reads RLIMIT_NOFILE and raises the soft limit to the hard one. Go raises it to one below
+// the hard limit at start and puts the original back for the programs it runs; once raised here,
+// scripts inherit the raised limit too, as they do under Keepalived.
+func Raise() (Limit, error) {
+	l, err := Current()
+	if err != nil {
+		return l, err
+	}
+	r := syscall.Rlimit{Cur: l.Soft, Max: l.Hard}
 	if r.Cur < r.Max {
 		r.Cur = r.Max
 		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &r); err != nil {
@@ -155,4 +164,74 @@ func InUse() (int, error) {
 		return 0, err
 	}
 	return len(names) - 1, nil
+}
+
+// Needs are what the reservations are made from, counted by the supervisor from the
+// configuration and the parts it runs.
+type Needs struct {
+	// Probes is the most probes in flight at once: for each address family the checks that
+	// open a socket, at most the scheduler's in-flight bound. The probe socket pool keeps no
+	// more idle sockets than probes were in flight at once, so this bounds those too.
+	Probes int
+	// ICMP is the ICMP sockets PING_CHECKs share (one per address family in use).
+	ICMP int
+	// Scripts is the most scripts running at once (each runner's bound, or the scripts it
+	// runs if fewer).
+	Scripts int
+	// VRRP runs the VRRP half, with VRRPInstances instances.
+	VRRP          bool
+	VRRPInstances int
+	// BGP runs the BGP speaker, with BGPNeighbors neighbors.
+	BGP          bool
+	BGPNeighbors int
+	// StatusConns is the status server's connection cap; 0 when it does not run.
+	StatusConns int
+	// Listeners are the data planes' listening sockets and self probes.
+	Listeners int
+}
+
+// What each need costs in descriptors.
+const (
+	// BaseReserve is the process's own: standard streams, the runtime's poller and its wake-up,
+	// the log's file or syslog socket, netlink handles, the files the metrics read.
+	BaseReserve = 32
+	// PerScript is what starting one script holds at its peak: its output pipe (both ends
+	// until it runs), /dev/null for its input, the pipe that reports a failed exec (two ends)
+	// and its pidfd.
+	PerScript = 6
+	// VRRPReserve is the VRRP half's own (netlink watches and handles); PerVRRPInstance is
+	// each instance's raw socket, its ARP/NDP announcer and slack for a VMAC's sockets.
+	VRRPReserve     = 16
+	PerVRRPInstance = 4
+	// BGPReserve is the speaker's listening sockets and gRPC; PerBGPNeighbor a session and a
+	// connection being retried.
+	BGPReserve     = 16
+	PerBGPNeighbor = 2
+)
+
+// Reserve turns needs into reservations, in the order the budget is logged: base, checks,
+// scripts, vrrp, bgp, status, listeners; a part that does not run has none.
+func Reserve(n Needs) []Reservation {
+	out := []Reservation{{For: "base", N: BaseReserve, Why: "standard streams, poller, logs, netlink"}}
+	if c := n.Probes + n.ICMP; c > 0 {
+		out = append(out, Reservation{For: "checks", N: c, Why: fmt.Sprintf("%d probes in flight + %d ICMP sockets", n.Probes, n.ICMP)})
+	}
+	if n.Scripts > 0 {
+		out = append(out, Reservation{For: "scripts", N: n.Scripts * PerScript, Why: fmt.Sprintf("%d at once × %d", n.Scripts, PerScript)})
+	}
+	if n.VRRP {
+		out = append(out, Reservation{For: "vrrp", N: VRRPReserve + n.VRRPInstances*PerVRRPInstance,
+			Why: fmt.Sprintf("%d + %d instances × %d", VRRPReserve, n.VRRPInstances, PerVRRPInstance)})
+	}
+	if n.BGP {
+		out = append(out, Reservation{For: "bgp", N: BGPReserve + n.BGPNeighbors*PerBGPNeighbor,
+			Why: fmt.Sprintf("%d + %d neighbors × %d", BGPReserve, n.BGPNeighbors, PerBGPNeighbor)})
+	}
+	if n.StatusConns > 0 {
+		out = append(out, Reservation{For: "status", N: n.StatusConns + 1, Why: fmt.Sprintf("%d connections + its listener", n.StatusConns)})
+	}
+	if n.Listeners > 0 {
+		out = append(out, Reservation{For: "listeners", N: n.Listeners, Why: "data plane listeners and self probes"})
+	}
+	return out
 }

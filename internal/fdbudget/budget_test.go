@@ -1,9 +1,16 @@
 package fdbudget
 
 import (
+	"context"
+	"log/slog"
 	"os"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
 func TestComputeGivesTheDataPlanesWhatTheReservationsLeave(t *testing.T) {
@@ -86,5 +93,57 @@ func TestRaiseLeavesTheSoftLimitAtTheHardOne(t *testing.T) {
 	}
 	if l.Soft != l.Hard || l.Was > l.Soft {
 		t.Errorf("Raise: %+v, want the soft limit at the hard one", l)
+	}
+}
+
+func TestReserveCountsEachPartThatRuns(t *testing.T) {
+	tests := []struct {
+		name  string
+		needs Needs
+		want  string // the reservations as Budget.String lists them
+	}{
+		{"nothing but the process", Needs{}, "base 32"},
+		{"the VRRP lab's node", Needs{Probes: 2, VRRP: true, VRRPInstances: 1, StatusConns: 64, Listeners: 2},
+			"base 32, checks 2, vrrp 20, status 65, listeners 2"},
+		{"checks, pings and scripts", Needs{Probes: 512, ICMP: 2, Scripts: 64}, "base 32, checks 514, scripts 384"},
+		{"BGP with two neighbors", Needs{BGP: true, BGPNeighbors: 2}, "base 32, bgp 20"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			for _, r := range Reserve(tc.needs) {
+				got = append(got, r.For+" "+strconv.Itoa(r.N))
+			}
+			if s := strings.Join(got, ", "); s != tc.want {
+				t.Errorf("Reserve(%+v) = %s, want %s", tc.needs, s, tc.want)
+			}
+		})
+	}
+}
+
+func TestWatchWarnsNearTheLimitAtMostOncePerQuietPeriod(t *testing.T) {
+	var logs testenv.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	b := Compute(1000, Reserve(Needs{}), 0)
+	var inUse atomic.Int64
+	inUse.Store(899)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b.Watch(ctx, 5*time.Millisecond, time.Hour, func() (int, error) { return int(inUse.Load()), nil }, log)
+	}()
+	defer func() { cancel(); <-done }()
+	time.Sleep(50 * time.Millisecond)
+	if logs.Len() != 0 {
+		t.Fatalf("warned below nine tenths of the limit:\n%s", logs.String())
+	}
+	inUse.Store(900)
+	testenv.WaitFor(t, 5*time.Second, "a warning at nine tenths of the limit", func() bool {
+		return strings.Contains(logs.String(), "file descriptors near the limit")
+	})
+	time.Sleep(50 * time.Millisecond)
+	if n := strings.Count(logs.String(), "near the limit"); n != 1 {
+		t.Fatalf("%d warnings within the quiet period, want 1:\n%s", n, logs.String())
 	}
 }

@@ -634,6 +634,10 @@ func (d *Half) tickPools(ctx context.Context) {
 	}
 }
 
+// DataplaneStats are the data plane's counters for every service (its connections against the
+// caps among them), for the metrics.
+func (d *Half) DataplaneStats() []dataplane.ServiceStats { return d.dp.Stats() }
+
 // Snapshot is the half's part of the status: its virtual servers, the data plane's name and the
 // version. The supervisor adds the VRRP instances, BGP, events and the last reload.
 func (d *Half) Snapshot() status.Snapshot {

@@ -120,9 +120,13 @@ func (o Outcome) String() string {
 	return "exit status " + strconv.Itoa(o.ExitCode)
 }
 
+// DefaultMaxConcurrent is how many programs a Runner runs at once unless told otherwise.
+const DefaultMaxConcurrent = 64
+
 // RunnerOptions configures a Runner; zero fields take the defaults named.
 type RunnerOptions struct {
-	// MaxConcurrent bounds the programs running at once (default 64). Run waits for a slot.
+	// MaxConcurrent bounds the programs running at once (DefaultMaxConcurrent). Run waits
+	// for a slot.
 	MaxConcurrent int
 	// OutputLimit bounds the output kept per run (default 4096 bytes); the rest is discarded.
 	OutputLimit int
@@ -154,7 +158,7 @@ type Runner struct {
 // NewRunner returns a Runner with opts.
 func NewRunner(opts RunnerOptions) *Runner {
 	if opts.MaxConcurrent <= 0 {
-		opts.MaxConcurrent = 64
+		opts.MaxConcurrent = DefaultMaxConcurrent
 	}
 	if opts.OutputLimit <= 0 {
 		opts.OutputLimit = 4096

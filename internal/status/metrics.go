@@ -33,6 +33,9 @@ type Metrics struct {
 
 	bgp  *bgpCollector  // reads the BGP state at scrape time; see SetBGPSource
 	vrrp *vrrpCollector // reads the VRRP drop counters at scrape time; see SetVRRPSource
+	// capacity reads the descriptor budget and the connections at scrape time; see
+	// SetCapacitySource.
+	capacity *capacityCollector
 }
 
 // NewMetrics registers vigil's collectors and the Go runtime's.
@@ -42,6 +45,8 @@ func NewMetrics() *Metrics {
 		reg:  reg,
 		bgp:  newBGPCollector(),
 		vrrp: newVRRPCollector(),
+
+		capacity: newCapacityCollector(),
 		CheckDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "vigil_check_duration_seconds", Help: "Duration of health check probes.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
@@ -88,7 +93,7 @@ func NewMetrics() *Metrics {
 		}),
 	}
 	reg.MustRegister(m.CheckDuration, m.CheckResults, m.ServerUp, m.ServerWeight, m.PoolUp, m.PoolSize,
-		m.QuorumUp, m.Transitions, m.VRRPState, m.VRRPChanges, m.Reloads, m.CheckLateness, m.Serving, m.Repairs, m.bgp, m.vrrp,
+		m.QuorumUp, m.Transitions, m.VRRPState, m.VRRPChanges, m.Reloads, m.CheckLateness, m.Serving, m.Repairs, m.bgp, m.vrrp, m.capacity,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Both outcomes exist from the start, so that a dashboard sees 0 rather than no series.
 	m.Reloads.WithLabelValues("applied")

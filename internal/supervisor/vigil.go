@@ -13,6 +13,7 @@ import (
 	"github.com/vigil-lb/vigil/internal/bgp"
 	"github.com/vigil-lb/vigil/internal/config"
 	"github.com/vigil-lb/vigil/internal/dataplane"
+	"github.com/vigil-lb/vigil/internal/fdbudget"
 	"github.com/vigil-lb/vigil/internal/lb"
 	"github.com/vigil-lb/vigil/internal/notify"
 	"github.com/vigil-lb/vigil/internal/status"
@@ -31,6 +32,10 @@ type Options struct {
 	StatusListen string
 	// OpenDataplane, when set, opens the data plane in place of the real one (tests).
 	OpenDataplane func(name string) (dataplane.Dataplane, error)
+	// FileLimit is the descriptors vigil may hold, which the budget shares out: cmd/vigil
+	// raises RLIMIT_NOFILE's soft limit to the hard one at start and gives it here. 0 reads
+	// the soft limit as it is.
+	FileLimit int
 }
 
 // Vigil is a supervisor with vigil's parts built from a configuration and wired together.
@@ -40,6 +45,7 @@ type Vigil struct {
 	metrics *status.Metrics
 	hub     *status.Hub
 
+	budget  fdbudget.Budget
 	lb      *lb.Half       // nil with -P
 	vrrp    *vrrp.Manager  // nil without VRRP instances, or with -C
 	bgp     *bgp.Speaker   // nil without a bgp block, or with -P
@@ -62,14 +68,25 @@ func Build(cfg *config.Config, opts Options) (*Vigil, error) {
 	log := opts.Logger
 	v := &Vigil{opts: opts, metrics: status.NewMetrics(), hub: status.NewHub(200, time.Now), cfg: cfg}
 	warnHalves(cfg, opts, log)
+	listen := statusListen(cfg, opts.StatusListen)
+	conns := 0
+	if listen != "off" {
+		conns = statusConns
+	}
+	v.budget = budget(cfg, opts, fileLimit(opts, log), conns)
+	log.Info("descriptor budget", v.budget.LogAttrs()...)
+	if v.budget.Problem != "" {
+		log.Warn(v.budget.Problem)
+	}
+	v.metrics.SetCapacitySource(v.capacity)
 	var parts []Part
-	if listen := statusListen(cfg, opts.StatusListen); listen != "off" {
-		v.status = status.NewServer(listen, status.NewHandler(v, v.hub, v.metrics.Handler()), status.ServerOptions{Logger: log})
+	if listen != "off" {
+		v.status = status.NewServer(listen, status.NewHandler(v, v.hub, v.metrics.Handler()), status.ServerOptions{Logger: log, MaxConns: conns})
 		parts = append(parts, &statusPart{srv: v.status, listen: listen, log: log})
 	}
 	if !opts.VRRPOnly {
 		h, err := lb.New(cfg, lb.Options{Logger: log, Version: opts.Version, Dataplane: opts.Dataplane,
-			OpenDataplane: opts.OpenDataplane, Metrics: v.metrics})
+			OpenDataplane: opts.OpenDataplane, Metrics: v.metrics, MaxConn: v.budget.MaxConn})
 		if err != nil {
 			return nil, err
 		}
@@ -171,8 +188,17 @@ func (v *Vigil) afterBind(ctx context.Context) error {
 }
 
 // Run runs the parts (Supervisor.Run), then gives notify scripts still running 10 s to end.
+// Meanwhile it watches the descriptors in use and warns near the limit (fdbudget.Watch).
 func (v *Vigil) Run(ctx context.Context) error {
+	wctx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		v.budget.Watch(wctx, 5*time.Second, time.Minute, fdbudget.InUse, v.opts.Logger)
+	}()
 	err := v.Supervisor.Run(ctx)
+	stopWatch()
+	<-watched
 	if v.scripts != nil {
 		v.scripts.wait(10 * time.Second)
 	}

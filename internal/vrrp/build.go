@@ -77,6 +77,10 @@ type scriptUse struct {
 	badUser string
 }
 
+// Scripts is the number of scripts the VRRP half may run for cfg (scriptUses): the descriptor
+// budget reserves for as many running at once, up to the runner's bound.
+func Scripts(cfg *config.Config) int { return len(scriptUses(cfg)) }
+
 // scriptUses lists the scripts the VRRP half runs: every vrrp_script (as Keepalived, vigil
 // checks the unused ones too), the notify scripts of instances and sync groups, and the notify
 // fifos' scripts. notify_deleted, startup_script and shutdown_script are not run by vigil.

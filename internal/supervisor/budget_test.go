@@ -1,0 +1,105 @@
+package supervisor
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-lb/vigil/internal/testenv"
+)
+
+// -P, -C and status_listen off change what is reserved: a part that does not run has no share.
+func TestBuildBudgetsWhatThePartsItMakesNeed(t *testing.T) {
+	cfg := loadText(t, fmt.Sprintf(`bgp {
+  local_as 65001
+  router_id 192.0.2.1
+  neighbor 192.0.2.254 {
+    remote_as 65000
+  }
+}
+vrrp_instance VI_1 {
+  interface eth0
+  virtual_router_id 51
+  priority 100
+  virtual_ipaddress {
+    192.0.2.10/32
+  }
+}
+%s`, webConfig(testenv.FreePort(t, "127.0.0.1", false), testenv.StartBackend(t))))
+	for _, tc := range []struct {
+		name string
+		opts Options
+		want string
+	}{
+		{"both halves", Options{}, "limit 1024: reserved 137 [base 32, checks 1, vrrp 20, bgp 18, status 65, listeners 1], data planes 887, maxconn 443"},
+		{"-P", Options{VRRPOnly: true}, "limit 1024: reserved 117 [base 32, vrrp 20, status 65], data planes 907, maxconn 453"},
+		{"-C without a status page", Options{CheckOnly: true, StatusListen: "off"}, "limit 1024: reserved 52 [base 32, checks 1, bgp 18, listeners 1], data planes 972, maxconn 486"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.opts.StatusListen == "" {
+				tc.opts.StatusListen = "127.0.0.1:0"
+			}
+			var logs testenv.Buffer
+			tc.opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+			tc.opts.FileLimit = 1024
+			v, err := Build(cfg, tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer v.Close()
+			var got []string
+			for _, r := range v.Budget().Reserved {
+				got = append(got, fmt.Sprintf("%s %d", r.For, r.N))
+			}
+			b := v.Budget()
+			if s := fmt.Sprintf("limit %d: reserved %d [%s], data planes %d, maxconn %d", b.Limit, b.ReservedTotal(), strings.Join(got, ", "), b.Dataplane, b.MaxConn); s != tc.want {
+				t.Errorf("budget\n got %s\nwant %s", s, tc.want)
+			}
+			if !strings.Contains(logs.String(), `msg="descriptor budget" limit=1024`) {
+				t.Errorf("the budget is not logged at start:\n%s", logs.String())
+			}
+		})
+	}
+}
+
+func TestMetricsShowTheBudgetAndTheConnections(t *testing.T) {
+	b1 := testenv.StartBackend(t)
+	port := testenv.FreePort(t, "127.0.0.1", false)
+	v := runVigil(t, loadText(t, webConfig(port, b1)), Options{FileLimit: 1024})
+	var addr net.Addr
+	testenv.WaitFor(t, 3*time.Second, "status server listening", func() bool { addr = v.StatusAddr(); return addr != nil })
+	client := &http.Client{Timeout: 2 * time.Second}
+	vs := fmt.Sprintf("[127.0.0.1]:tcp:%d", port)
+	testenv.WaitFor(t, 5*time.Second, "the virtual server serving", func() bool {
+		_, err := get(client, fmt.Sprintf("http://127.0.0.1:%d/", port))
+		return err == nil
+	})
+	m := scrapeMetrics(t, client, "http://"+addr.String()+"/metrics")
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"vigil_descriptors_limit", nil, 1024},
+		{"vigil_descriptors_reserved", labels("part", "status"), 65},
+		{"vigil_descriptors_reserved", labels("part", "checks"), 1},
+		{"vigil_descriptors_dataplane", nil, 925},
+		{"vigil_connections_max", nil, 462},
+		{"vigil_connections_refused_total", labels("virtual_server", vs, "reason", "overloaded"), 0},
+		{"vigil_connections_paused_total", labels("virtual_server", vs), 0},
+	} {
+		if got, ok := m.value(c.name, c.labels); !ok || got != c.want {
+			t.Errorf("%s%v = %v (found %v), want %v", c.name, c.labels, got, ok, c.want)
+		}
+	}
+	if n, ok := m.value("vigil_descriptors_in_use", nil); !ok || n < 5 || n > 1024 {
+		t.Errorf("vigil_descriptors_in_use = %v (found %v), want the process's count", n, ok)
+	}
+	if _, ok := m.value("vigil_connections_open", labels("virtual_server", vs)); !ok {
+		t.Errorf("no vigil_connections_open for %s", vs)
+	}
+}
