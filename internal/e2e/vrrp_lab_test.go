@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -52,8 +53,10 @@ type vigilNode struct {
 	addr string
 	ns   *testenv.Namespace
 	conf string
-	proc *vigilProc
-	http *http.Client // dials from inside the namespace
+	// files, when > 0, is the descriptor limit (soft and hard) vigil runs under (prlimit).
+	files int
+	proc  *vigilProc
+	http  *http.Client // dials from inside the namespace
 	// vipAdded is when the VIP last appeared on the node (from a netlink watch there).
 	mu       sync.Mutex
 	vipAdded time.Time
@@ -66,11 +69,15 @@ type vigilProc struct {
 	done chan struct{}
 }
 
-// startVigilIn runs the vigil binary on conf inside ns. It is killed when the test ends, and
-// what it logged is shown if the test failed.
-func startVigilIn(t *testing.T, ns *testenv.Namespace, bin, conf string) *vigilProc {
+// startVigilIn runs the vigil binary on conf inside ns, under a descriptor limit of files when
+// it is > 0. It is killed when the test ends, and what it logged is shown if the test failed.
+func startVigilIn(t *testing.T, ns *testenv.Namespace, bin, conf string, files int) *vigilProc {
 	t.Helper()
-	p := &vigilProc{cmd: ns.Command(bin, "-f", conf, "-n"), out: &lockedBuffer{}, done: make(chan struct{})}
+	cmd := ns.Command(bin, "-f", conf, "-n")
+	if files > 0 {
+		cmd = ns.Command(testenv.RequireTool(t, "prlimit"), fmt.Sprintf("--nofile=%d:%d", files, files), bin, "-f", conf, "-n")
+	}
+	p := &vigilProc{cmd: cmd, out: &lockedBuffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start vigil in %s: %v", ns.Name, err)
@@ -86,7 +93,7 @@ func startVigilIn(t *testing.T, ns *testenv.Namespace, bin, conf string) *vigilP
 	return p
 }
 
-// signal sends sig to vigil itself (ip netns exec execs it, so the pid is vigil's).
+// signal sends sig to vigil itself (ip netns exec and prlimit exec it, so the pid is vigil's).
 func (p *vigilProc) signal(sig syscall.Signal) {
 	select {
 	case <-p.done:
@@ -101,17 +108,33 @@ func (p *vigilProc) signal(sig syscall.Signal) {
 // the virtual server is probed through the node's own data plane while the node holds the
 // address.
 func nodeConfig(name string, extra string) string {
-	return nodeConfigWith(name, "userspace", extra)
+	return nodeConfigWith(name, labOptions{}, extra)
 }
 
-// nodeConfigWith is nodeConfig with another data plane.
-func nodeConfigWith(name, dataplane, extra string) string {
+// labOptions vary the lab from its defaults.
+type labOptions struct {
+	// dataplane is the nodes' data plane (userspace when empty).
+	dataplane string
+	// global is added to the nodes' global_defs.
+	global string
+	// checks replace each real server's TCP_CHECK.
+	checks string
+	// lb1Files, when > 0, runs lb1's vigil under that descriptor limit (prlimit).
+	lb1Files int
+}
+
+// nodeConfigWith is nodeConfig varied by o.
+func nodeConfigWith(name string, o labOptions, extra string) string {
+	checks := o.checks
+	if checks == "" {
+		checks = "        TCP_CHECK {\n            connect_timeout 1\n        }\n"
+	}
 	return fmt.Sprintf(`global_defs {
     router_id %s
     status_listen 127.0.0.1:9080
     reconcile_interval 0.5
     dataplane %s
-}
+%s}
 vrrp_instance VI_WEB {
     state BACKUP
     nopreempt
@@ -134,17 +157,11 @@ virtual_server %s %d {
     lb_kind NAT
     protocol TCP
     real_server 192.0.2.21 %d {
-        TCP_CHECK {
-            connect_timeout 1
-        }
-    }
+%s    }
     real_server 192.0.2.22 %d {
-        TCP_CHECK {
-            connect_timeout 1
-        }
-    }
+%s    }
 }
-%s`, name, dataplane, labVIP, labVIP, labVSPort, labVIP, labVSPort, labWebPort, labWebPort, extra)
+%s`, name, cmp.Or(o.dataplane, "userspace"), o.global, labVIP, labVIP, labVSPort, labVIP, labVSPort, labWebPort, checks, labWebPort, checks, extra)
 }
 
 // newVRRPLab builds the namespaces, starts the web servers and both vigil nodes, and waits for
@@ -153,6 +170,12 @@ func newVRRPLab(t *testing.T) *vrrpLab { return newVRRPLabWith(t, "userspace") }
 
 // newVRRPLabWith is newVRRPLab with the nodes on another data plane.
 func newVRRPLabWith(t *testing.T, dataplane string) *vrrpLab {
+	return newVRRPLabOpts(t, labOptions{dataplane: dataplane})
+}
+
+// newVRRPLabOpts is newVRRPLab varied by o.
+func newVRRPLabOpts(t *testing.T, o labOptions) *vrrpLab {
+	dataplane := cmp.Or(o.dataplane, "userspace")
 	testenv.RequireRoot(t)
 	l := &vrrpLab{t: t, bin: buildVigil(t)}
 	l.lan = testenv.NewNamespace(t, "lan")
@@ -177,7 +200,10 @@ func newVRRPLabWith(t *testing.T, dataplane string) *vrrpLab {
 			n.ns.Forwarding(t) // the kernel data planes forward, as a load balancer's host must
 		}
 		n.conf = filepath.Join(t.TempDir(), name+".conf")
-		if err := os.WriteFile(n.conf, []byte(nodeConfigWith(name, dataplane, "")), 0o644); err != nil {
+		if name == "lb1" {
+			n.files = o.lb1Files
+		}
+		if err := os.WriteFile(n.conf, []byte(nodeConfigWith(name, o, "")), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		n.http = nsHTTPClient(n.ns, 2*time.Second)
@@ -242,7 +268,7 @@ func (n *vigilNode) lastVIPAdded() time.Time {
 // start runs vigil on n and waits until its status API answers.
 func (l *vrrpLab) start(n *vigilNode) {
 	l.t.Helper()
-	n.proc = startVigilIn(l.t, n.ns, l.bin, n.conf)
+	n.proc = startVigilIn(l.t, n.ns, l.bin, n.conf, n.files)
 	testenv.WaitFor(l.t, 10*time.Second, n.name+" status API", func() bool { _, err := n.status(); return err == nil })
 }
 
