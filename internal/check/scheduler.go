@@ -13,6 +13,16 @@ import (
 	"github.com/vigil-lb/vigil/internal/clock"
 )
 
+// Lock discipline. Scheduler.mu guards the schedule: jobs, probes, the due heap, the ready
+// queues, the slots in flight and the parked workers. A method named …Locked is called with mu
+// held and returns with it held, and never lets go of it in between, so that what its caller
+// saw under the lock still holds after the call. The probes' own work runs without mu, and only
+// three places let go of it to do so: Run's loop (around the first steps of its own batch of
+// polled probes), a worker (around Check, or a batch of first steps) and the poller's round
+// (around the events of its sockets). The other locks are taken under mu, never the other way
+// round: the poller's (probePoller.mu: add, cancel) and the mailbox's (schedMailbox.mu); the
+// socket pool's (socketPool.mu) is taken last, under any of them or none.
+
 // Job is one checker of one real server, with Keepalived's timing.
 type Job struct {
 	// ID names the job for reports and for Remove and Update; unique within a Scheduler.
@@ -112,9 +122,9 @@ type Scheduler struct {
 	probes map[schedKey]*schedProbe
 	due    dueHeap[*schedProbe]
 	ready  []*schedProbe // due, waiting for a free slot, oldest first
-	// readyLoop are the due probes the loop starts itself (runLoopProbesLocked).
+	// readyLoop are the due probes the loop starts itself (loopBatchLocked).
 	readyLoop []*schedProbe
-	loopBatch []loopRun // runLoopProbesLocked's, kept for its backing array
+	loopBatch []loopRun // the loop's own batch (loopBatchLocked), kept for its backing array
 	// poller finishes the probes the loop started; nil if it could not be made, and then
 	// workers run every probe.
 	poller   *probePoller
@@ -456,7 +466,17 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		s.drainLocked()
 		s.dispatchLocked(now)
 		if len(s.readyLoop) > 0 {
-			s.runLoopProbesLocked()
+			// The loop starts the first batch itself, without the lock: its first steps are
+			// system calls (startLoopRuns). Workers start the rest.
+			if batch := s.loopBatchLocked(s.loopBatch[:0]); len(batch) > 0 {
+				s.mu.Unlock()
+				s.startLoopRuns(batch)
+				s.mu.Lock()
+				s.finishLoopRunsLocked(batch)
+				clear(batch)
+				s.loopBatch = batch[:0]
+			}
+			s.handOffLoopBatchesLocked()
 			now = s.clk.Now()
 			s.dispatchLocked(now) // the slots the loop's probes held
 		}
@@ -529,53 +549,49 @@ type loopRun struct {
 	done  bool
 }
 
-// runLoopProbesLocked starts the due TCP_CHECK and plain HTTP_GET probes while slots are free:
-// the first batch on the loop's own goroutine, outside the lock, the rest in batches on workers.
-// Their first steps never wait (socket, connect, and for HTTP the request's write), and on a
-// near network a TCP probe is over by then (tcp_connect.go), so a goroutine per probe would cost
-// more than the probe: a goroutine woken, often an idle thread with it, a context and its timer,
-// the lock taken again to report. A probe that must wait for its socket goes to the poller,
-// under its timeout. A probe holds a slot until it ends, so maxInFlight still bounds the sockets
-// open at once.
-func (s *Scheduler) runLoopProbesLocked() {
-	for own := true; len(s.readyLoop) > 0 && s.inFlight < s.maxInFlight && s.runCtx.Err() == nil; own = false {
-		now := s.clk.Now()
-		var batch []loopRun
-		if own {
-			batch = s.loopBatch[:0]
+// loopBatchLocked takes into batch the due TCP_CHECK and plain HTTP_GET probes that the loop
+// starts without a goroutine of their own, while slots are free and up to loopRunBatch, and
+// returns it; each takes a slot and its start is recorded. Their first steps never wait
+// (socket, connect, and for HTTP the request's write), and on a near network a TCP probe is
+// over by then (tcp_connect.go), so a goroutine per probe would cost more than the probe: a
+// goroutine woken, often an idle thread with it, a context and its timer, the lock taken again
+// to report. A probe that must wait for its socket goes to the poller, under its timeout. A
+// probe holds a slot until it ends, so maxInFlight still bounds the sockets open at once.
+func (s *Scheduler) loopBatchLocked(batch []loopRun) []loopRun {
+	if s.runCtx.Err() != nil {
+		return batch
+	}
+	now := s.clk.Now()
+	for len(batch) < loopRunBatch && s.inFlight < s.maxInFlight {
+		p := s.popLoopLocked()
+		if p == nil {
+			break
 		}
-		for len(batch) < loopRunBatch && s.inFlight < s.maxInFlight {
-			p := s.popLoopLocked()
-			if p == nil {
-				break
-			}
-			s.inFlight++
-			var start func() (*pollProbe, Result, bool)
-			if s.poller != nil {
-				start = pollable(p.checker)
-			}
-			if start == nil { // an Update replaced the checker while the probe waited, or the poller failed
-				s.startWorkerLocked(p, s.startRunLocked(p, now))
-				continue
-			}
-			s.recordStartLocked(p, now)
-			r := &schedRun{checker: p.checker, cancel: noCancel, started: now}
-			p.run = r
-			batch = append(batch, loopRun{p: p, r: r, start: start})
+		s.inFlight++
+		var start func() (*pollProbe, Result, bool)
+		if s.poller != nil {
+			start = pollable(p.checker)
 		}
-		if len(batch) == 0 {
+		if start == nil { // an Update replaced the checker while the probe waited, or the poller failed
+			s.startWorkerLocked(p, s.startRunLocked(p, now))
 			continue
 		}
-		if !own {
+		s.recordStartLocked(p, now)
+		r := &schedRun{checker: p.checker, cancel: noCancel, started: now}
+		p.run = r
+		batch = append(batch, loopRun{p: p, r: r, start: start})
+	}
+	return batch
+}
+
+// handOffLoopBatchesLocked gives the due probes that the loop did not take into its own batch
+// to workers, in batches of loopRunBatch, while slots are free: every core shares them and the
+// loop stays free to keep the schedule.
+func (s *Scheduler) handOffLoopBatchesLocked() {
+	for len(s.readyLoop) > 0 && s.inFlight < s.maxInFlight && s.runCtx.Err() == nil {
+		if batch := s.loopBatchLocked(nil); len(batch) > 0 {
 			s.handOffLocked(schedTask{batch: batch})
-			continue
 		}
-		s.mu.Unlock()
-		s.startLoopRuns(batch)
-		s.mu.Lock()
-		s.finishLoopRunsLocked(batch)
-		clear(batch)
-		s.loopBatch = batch[:0]
 	}
 }
 
@@ -774,7 +790,7 @@ func (s *Scheduler) recordStartLocked(p *schedProbe, now time.Time) {
 }
 
 // schedTask is a worker's next piece of work: one probe's run, or a batch of probes to start
-// the way the loop starts them (runLoopProbesLocked).
+// the way the loop starts them (loopBatchLocked).
 type schedTask struct {
 	p     *schedProbe
 	r     *schedRun
@@ -813,7 +829,9 @@ func (s *Scheduler) work(t schedTask) {
 				s.poke()
 			} else {
 				var exit bool
-				if p, r, exit = s.completeAndNextLocked(p, r, res); exit {
+				p, r, exit = s.completeAndNextLocked(p, r, res)
+				s.mu.Unlock()
+				if exit {
 					return
 				}
 				if p != nil {
@@ -830,9 +848,9 @@ func (s *Scheduler) work(t schedTask) {
 	}
 }
 
-// completeAndNextLocked completes a worker's probe, unlocks and returns the next probe for it,
-// which keeps the slot; when there is none the slot is given back and the worker parks, or
-// exits when the scheduler is closing.
+// completeAndNextLocked completes a worker's probe and returns the next probe for it, which
+// keeps the slot; when there is none the slot is given back and the worker parks, or exits when
+// the scheduler is closing.
 func (s *Scheduler) completeAndNextLocked(p *schedProbe, r *schedRun, res Result) (next *schedProbe, nextRun *schedRun, exit bool) {
 	now := s.clk.Now()
 	s.drainLocked()
@@ -853,11 +871,9 @@ func (s *Scheduler) completeAndNextLocked(p *schedProbe, r *schedRun, res Result
 			s.idleWorkers++
 			s.dispatchLocked(now) // the slots of the results drained above
 		}
-		s.mu.Unlock()
 		return nil, nil, exit
 	}
 	s.dispatchLocked(now)
-	s.mu.Unlock()
 	return p, r, false
 }
 
