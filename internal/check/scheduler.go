@@ -99,9 +99,10 @@ const jitterFraction = 0.05
 const defaultDelayBeforeRetry = time.Second
 
 // Scheduler runs Jobs on time: one timer heap driven by one goroutine, probes on at most
-// maxInFlight goroutines, one probe per job at a time, results handed to a sink. TCP_CHECKs
-// and plain HTTP_GETs have no goroutine of their own: the timer's goroutine starts them, and
-// those that must wait for their socket are finished by the poller (scheduler_poller.go).
+// maxInFlight goroutines, one probe per job at a time, results handed to a sink. The probes of
+// a PolledChecker have no goroutine of their own: the timer's goroutine starts them on sockets
+// from the Scheduler's SocketPool, and those that must wait for their socket are finished by
+// the poller (scheduler_poller.go).
 //
 // The sink is called from one goroutine of the Scheduler's own, in order, never with the
 // scheduler's lock held, so a slow sink never delays a probe. While the sink is busy, reports
@@ -128,7 +129,8 @@ type Scheduler struct {
 	// poller finishes the probes the loop started; nil if it could not be made, and then
 	// workers run every probe.
 	poller   *probePoller
-	readBufs sync.Pool // *[]byte scratch for startLoopRuns' reads
+	sockets  SocketPool // lent to polled probes; closed when Run returns
+	readBufs sync.Pool  // *[]byte scratch for startLoopRuns' reads
 	inFlight int
 	// Workers stay parked between probes rather than exiting, so that a steady load does not
 	// create a goroutine per probe.
@@ -201,7 +203,7 @@ type schedRun struct {
 	discard bool
 	// polled is the probe when the loop started it and the poller finishes it; cancel is then
 	// noCancel and the poller cancels it (cancelRunLocked).
-	polled *pollProbe
+	polled *polled
 }
 
 // NewScheduler returns a Scheduler that reads time from clk, runs at most maxInFlight probes
@@ -227,7 +229,7 @@ func NewScheduler(clk clock.Clock, maxInFlight int, logger *slog.Logger, sink fu
 		done:        make(chan schedDone, maxInFlight),
 	}
 	s.box.init(sink)
-	s.readBufs.New = func() any { b := make([]byte, maxHTTPHeader); return &b }
+	s.readBufs.New = func() any { b := make([]byte, readBufSize); return &b }
 	return s
 }
 
@@ -457,7 +459,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		for nowAt := s.at(now); len(s.due) > 0 && s.due[0].at <= nowAt; {
 			p := s.due.pop()
 			p.queued = true
-			if s.poller != nil && pollable(p.checker) != nil {
+			if s.poller != nil && polledChecker(p.checker) != nil {
 				s.readyLoop = append(s.readyLoop, p)
 			} else {
 				s.ready = append(s.ready, p)
@@ -541,19 +543,20 @@ const loopRunBatch = 64
 
 // loopRun is a probe the loop (or a worker given a batch) starts without a goroutine of its own.
 type loopRun struct {
-	p     *schedProbe
-	r     *schedRun
-	start func() (*pollProbe, Result, bool)
-	pp    *pollProbe
-	res   Result
-	done  bool
+	p       *schedProbe
+	r       *schedRun
+	checker PolledChecker
+	start   time.Time // by the real clock: the poller's deadlines are
+	pending Pending
+	res     Result
+	done    bool
 }
 
-// loopBatchLocked takes into batch the due TCP_CHECK and plain HTTP_GET probes that the loop
-// starts without a goroutine of their own, while slots are free and up to loopRunBatch, and
-// returns it; each takes a slot and its start is recorded. Their first steps never wait
-// (socket, connect, and for HTTP the request's write), and on a near network a TCP probe is
-// over by then (tcp_connect.go), so a goroutine per probe would cost more than the probe: a
+// loopBatchLocked takes into batch the due probes of PolledCheckers, which the loop starts
+// without a goroutine of their own, while slots are free and up to loopRunBatch, and returns
+// it; each takes a slot and its start is recorded. Their first steps never wait (socket,
+// connect, a request's write), and on a near network a TCP connect is over by then
+// (tcp_connect.go), so a goroutine per probe would cost more than the probe: a
 // goroutine woken, often an idle thread with it, a context and its timer, the lock taken again
 // to report. A probe that must wait for its socket goes to the poller, under its timeout. A
 // probe holds a slot until it ends, so maxInFlight still bounds the sockets open at once.
@@ -568,18 +571,18 @@ func (s *Scheduler) loopBatchLocked(batch []loopRun) []loopRun {
 			break
 		}
 		s.inFlight++
-		var start func() (*pollProbe, Result, bool)
+		var pc PolledChecker
 		if s.poller != nil {
-			start = pollable(p.checker)
+			pc = polledChecker(p.checker)
 		}
-		if start == nil { // an Update replaced the checker while the probe waited, or the poller failed
+		if pc == nil { // an Update replaced the checker while the probe waited, or the poller failed
 			s.startWorkerLocked(p, s.startRunLocked(p, now))
 			continue
 		}
 		s.recordStartLocked(p, now)
 		r := &schedRun{checker: p.checker, cancel: noCancel, started: now}
 		p.run = r
-		batch = append(batch, loopRun{p: p, r: r, start: start})
+		batch = append(batch, loopRun{p: p, r: r, checker: pc})
 	}
 	return batch
 }
@@ -596,14 +599,15 @@ func (s *Scheduler) handOffLoopBatchesLocked() {
 }
 
 // startLoopRuns runs the first steps of every probe of batch; call it without the lock. Then it
-// reads the answers that came in the meantime: on a near network most of a batch's HTTP_GETs
-// have their response waiting by the time the batch is sent, and reading it here spares the
-// probe the poller (an epoll registration, a wake-up, a round).
+// reads the answers that came in the meantime: on a near network most of a batch's requests
+// have their answer waiting by the time the batch is sent, and reading it here spares the probe
+// the poller (an epoll registration, a wake-up, a round).
 func (s *Scheduler) startLoopRuns(batch []loopRun) {
 	waiting := false
 	for i := range batch {
 		t := &batch[i]
-		t.pp, t.res, t.done = t.start()
+		t.start = time.Now()
+		t.pending, t.res, t.done = t.checker.StartProbe(&s.sockets, t.start)
 		waiting = waiting || !t.done
 	}
 	if !waiting {
@@ -613,7 +617,7 @@ func (s *Scheduler) startLoopRuns(batch []loopRun) {
 	defer s.readBufs.Put(bp)
 	for i := range batch {
 		if t := &batch[i]; !t.done {
-			t.res, t.done = t.pp.tryReceive(*bp)
+			t.res, t.done = tryReceive(t.pending, *bp)
 		}
 	}
 }
@@ -625,7 +629,7 @@ func (s *Scheduler) finishLoopRunsLocked(batch []loopRun) {
 	for i := range batch {
 		t := &batch[i]
 		if !t.done {
-			t.res, t.done = s.pollLocked(t.p, t.r, t.pp)
+			t.res, t.done = s.pollLocked(t)
 		}
 		if t.done {
 			s.completeLocked(t.p, t.r, t.res, now)
@@ -638,17 +642,18 @@ func (s *Scheduler) finishLoopRunsLocked(batch []loopRun) {
 // pollLocked hands a started probe that waits for its socket to the poller, to end within its
 // timeout. It returns done when the probe ends here instead: its job was removed while it
 // started, or the poller refused it.
-func (s *Scheduler) pollLocked(p *schedProbe, r *schedRun, pp *pollProbe) (Result, bool) {
+func (s *Scheduler) pollLocked(t *loopRun) (Result, bool) {
+	p, r := t.p, t.r
 	if r.discard {
-		return pp.expire(true), true
+		return expire(t.pending, true), true
 	}
 	if s.poller == nil {
-		return pp.fail("poll: check poller failed"), true
+		return t.pending.Fail("poll: check poller failed"), true
 	}
-	pp.p, pp.r = p, r
-	r.polled = pp
-	if err := s.poller.add(pp, pp.start.Add(p.key.timing.timeout)); err != nil {
-		return pp.fail("poll: " + err.Error()), true
+	pd := &polled{pending: t.pending, heapIndex: -1, p: p, r: r}
+	r.polled = pd
+	if err := s.poller.add(pd, t.start.Add(p.key.timing.timeout)); err != nil {
+		return t.pending.Fail("poll: " + err.Error()), true
 	}
 	return Result{}, false
 }
@@ -738,6 +743,7 @@ func (s *Scheduler) shutdown() {
 		s.mu.Unlock()
 		s.log.Error("checks still running at shutdown; abandoning them", "checks", hung)
 	}
+	s.sockets.Close()
 }
 
 // dispatchSlack is the least the loop sleeps between two rounds of starting probes, given the

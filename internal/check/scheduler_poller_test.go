@@ -46,31 +46,33 @@ func runPolled(t *testing.T, c Checker, d time.Duration) Result {
 func TestHTTPProbeWhoseAnswerCameAlreadyEndsWithoutThePoller(t *testing.T) {
 	buf := make([]byte, maxHTTPHeader)
 	answering := mustHTTP(t, HTTPOptions{ConnOptions: ConnOptions{Addr: rawHTTPServer(t, "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")}, URLs: []URL{{Path: "/"}}})
-	pp, res, done := answering.startPolled()
+	p, res, done := answering.StartProbe(nil, time.Now())
 	if done {
 		t.Fatalf("the probe ended before its answer could come: %+v", res)
 	}
-	pfd := []unix.PollFd{{Fd: int32(pp.fd), Events: unix.POLLIN}}
+	h := p.(*httpPending)
+	pfd := []unix.PollFd{{Fd: int32(h.sock.FD()), Events: unix.POLLIN}}
 	if n, err := unix.Poll(pfd, 5000); n != 1 || err != nil {
 		t.Fatalf("no answer within 5s: %d %v", n, err)
 	}
-	res, done = pp.tryReceive(buf)
+	res, done = tryReceive(p, buf)
 	if !done {
 		t.Fatal("an answer that had come was not read")
 	}
 	wantProbe(t, res, true, "url /: ok")
-	if pp.fd != -1 {
+	if h.sock.FD() != -1 {
 		t.Error("the probe's socket was left open")
 	}
 
 	silent := mustHTTP(t, HTTPOptions{ConnOptions: ConnOptions{Addr: silentTCPServer(t)}, URLs: []URL{{Path: "/"}}})
-	pp, res, done = silent.startPolled()
+	p, res, done = silent.StartProbe(nil, time.Now())
 	if done {
 		t.Fatalf("the probe of a silent server ended at once: %+v", res)
 	}
-	defer pp.close()
-	if _, done = pp.tryReceive(buf); done || pp.phase != pollReceiving || pp.fd < 0 {
-		t.Errorf("a probe with no answer yet: done %t, phase %d, fd %d; want it left waiting", done, pp.phase, pp.fd)
+	h = p.(*httpPending)
+	defer h.sock.Close()
+	if _, done = tryReceive(p, buf); done || !h.receiving || h.sock.FD() < 0 {
+		t.Errorf("a probe with no answer yet: done %t, receiving %t, fd %d; want it left waiting", done, h.receiving, h.sock.FD())
 	}
 }
 

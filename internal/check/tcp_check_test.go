@@ -54,9 +54,9 @@ func runProbe(t *testing.T, c Checker, d time.Duration) Result {
 	if r.Weight != -1 {
 		t.Errorf("%s Check: weight %d, want -1", c.Kind(), r.Weight)
 	}
-	if pollable(c) != nil {
-		// The scheduler runs this kind without a goroutine (pollProbe): that way must see the
-		// same.
+	if polledChecker(c) != nil {
+		// The scheduler runs this kind without a goroutine (PolledChecker): that way must see
+		// the same.
 		if p := runPolled(t, c, d); p.Healthy != r.Healthy || p.Reason != r.Reason {
 			t.Errorf("%s run by the scheduler's poller: healthy=%t %q; Check: healthy=%t %q", c.Kind(), p.Healthy, p.Reason, r.Healthy, r.Reason)
 		}

@@ -22,57 +22,78 @@ import (
 // the SYN-ACK as the connect call releases the socket; only when it has not does the probe hand
 // the socket to Go's netpoller (os.NewFile) and wait there, so no probe ever blocks a thread.
 
-// probeTarget is where a TCP_CHECK or HTTP_GET connects, with its options, and the socket
-// address made once for connect rather than per probe.
-type probeTarget struct {
-	opts   ConnOptions
+// Endpoint is where a probe's TCP socket connects, with the options that stay on the socket,
+// and the socket address made once for connect rather than per probe.
+type Endpoint struct {
+	addr   netip.AddrPort
+	opts   SocketOptions
 	family int
 	sa     rawSockaddr
 	// zoned: the address has an IPv6 zone, whose interface index is looked up per probe (the
 	// interface may come and go).
 	zoned bool
-	// pooled: the probe sets no sticky socket option (bind, interface, mark), so its socket
-	// comes from and goes back to probeSockets.
+	// pooled: the probe sets no sticky socket option (bind, interface, mark), so its socket may
+	// come from and go back to a SocketPool.
 	pooled bool
 }
 
-func newProbeTarget(o ConnOptions) probeTarget {
-	t := probeTarget{opts: o}
+// SocketOptions are the options that stay on a probe's socket once set: the source address and
+// port (Keepalived's bindto and bind_port), the interface (bind_if) and the mark (fwmark).
+type SocketOptions struct {
+	// BindAddr, when valid, is the source address.
+	BindAddr netip.Addr
+	// BindPort, when non-zero, is the source port.
+	BindPort uint16
+	// BindIf, when set, pins the socket to an interface with SO_BINDTODEVICE.
+	BindIf string
+	// Fwmark, when non-zero, marks every packet with SO_MARK.
+	Fwmark uint32
+}
+
+// NewEndpoint returns where a probe connects to addr with the socket options o.
+func NewEndpoint(addr netip.AddrPort, o SocketOptions) Endpoint {
+	t := Endpoint{addr: addr, opts: o}
 	t.pooled = !o.BindAddr.IsValid() && o.BindPort == 0 && o.BindIf == "" && o.Fwmark == 0
-	a := o.Addr.Addr()
+	a := addr.Addr()
 	if a.Is4() || a.Is4In6() {
 		t.family = unix.AF_INET
-		t.sa.setInet4(a.Unmap().As4(), o.Addr.Port())
+		t.sa.setInet4(a.Unmap().As4(), addr.Port())
 		return t
 	}
 	t.family = unix.AF_INET6
 	t.zoned = a.Zone() != ""
-	t.sa.setInet6(a.As16(), o.Addr.Port(), 0)
+	t.sa.setInet6(a.As16(), addr.Port(), 0)
 	return t
 }
 
 // sockaddr returns the address to connect to.
-func (t *probeTarget) sockaddr() *rawSockaddr {
+func (t *Endpoint) sockaddr() *rawSockaddr {
 	if !t.zoned {
 		return &t.sa
 	}
 	sa := new(rawSockaddr)
 	var scope uint32
-	if ifi, err := net.InterfaceByName(t.opts.Addr.Addr().Zone()); err == nil {
+	if ifi, err := net.InterfaceByName(t.addr.Addr().Zone()); err == nil {
 		scope = uint32(ifi.Index)
 	}
-	sa.setInet6(t.opts.Addr.Addr().As16(), t.opts.Addr.Port(), scope)
+	sa.setInet6(t.addr.Addr().As16(), t.addr.Port(), scope)
 	return sa
 }
 
-// probeSocket is a non-blocking TCP socket of a probe, connected or connecting.
-type probeSocket struct {
-	fd int
-	// family and pooled say where the socket goes once the probe is done (release).
+// Socket is a probe's non-blocking TCP socket, connected or connecting. Its reads and writes
+// are raw system calls (rawsys.go) for the probes the poller moves on; a probe that runs on a
+// goroutine talks over Conn instead.
+type Socket struct {
+	fd     int // -1 once closed
 	family int
-	pooled bool
+	// pool is where the socket goes back once the probe is done (Close); nil: it is closed.
+	pool *SocketPool
 	// file owns fd once the probe had to wait in the netpoller; nil before.
 	file *os.File
+	// The poller's: the epoll set fd is registered in and the events it waits for there; 0 when
+	// it is not registered.
+	epfd     int
+	watching uint32
 }
 
 // tcpSockaddr converts ap for connect and bind; IPv4-mapped IPv6 addresses become IPv4, as
@@ -91,8 +112,9 @@ func tcpSockaddr(ap netip.AddrPort) (unix.Sockaddr, int) {
 	return sa, unix.AF_INET6
 }
 
-// applySockopts sets bind_if (SO_BINDTODEVICE) and fwmark (SO_MARK) on fd.
-func (o *ConnOptions) applySockopts(fd int) error {
+// SetDeviceAndMark sets bind_if (SO_BINDTODEVICE) and fwmark (SO_MARK) on fd; binding to
+// BindAddr and BindPort is the caller's.
+func (o *SocketOptions) SetDeviceAndMark(fd int) error {
 	if o.BindIf != "" {
 		if err := unix.BindToDevice(fd, o.BindIf); err != nil {
 			return fmt.Errorf("bind to device %q: %w", o.BindIf, err)
@@ -106,48 +128,49 @@ func (o *ConnOptions) applySockopts(fd int) error {
 	return nil
 }
 
-// probeConnect opens a TCP connection to o.Addr with o's bind and socket options, set to be
-// reset (SO_LINGER 0) when closed. With halfOpen the final ACK of the handshake is held back
-// (TCP_QUICKACK off, as HAProxy does for its pure TCP checks), so a close right after connect
-// resets the target's half-open connection before its application ever accepts it. The error
-// is what failReason reports. The caller closes the socket.
-func (t *probeTarget) probeConnect(ctx context.Context, halfOpen bool) (*probeSocket, error) {
+// Dial opens a TCP connection to t with its bind and socket options, set to be reset
+// (SO_LINGER 0) when closed, and waits for the handshake in the netpoller until ctx ends. With
+// halfOpen the final ACK of the handshake is held back (TCP_QUICKACK off, as HAProxy does for
+// its pure TCP checks), so a close right after connect resets the target's half-open connection
+// before its application ever accepts it. The socket comes from pool when t allows it (pool may
+// be nil). The caller closes the socket.
+func (t *Endpoint) Dial(ctx context.Context, pool *SocketPool, halfOpen bool) (*Socket, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	s, done, err := t.startConnect(halfOpen)
+	s, done, err := t.Connect(pool, halfOpen)
 	if err != nil || done {
 		return s, err
 	}
 	if err := s.waitConnected(ctx); err != nil {
-		s.close()
+		s.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
-// startConnect opens the socket and starts the handshake without waiting: done once it has
-// finished already (on a near network, usually). On error the socket is closed and nil.
-func (t *probeTarget) startConnect(halfOpen bool) (s *probeSocket, done bool, err error) {
-	s, done, err = t.openConnect(halfOpen)
+// Connect opens the socket and starts the handshake without waiting: done once it has finished
+// already (on a near network, usually). On error the socket is closed and nil.
+func (t *Endpoint) Connect(pool *SocketPool, halfOpen bool) (s *Socket, done bool, err error) {
+	s, done, err = t.Open(pool, halfOpen)
 	if err != nil || done {
 		return s, done, err
 	}
 	done, err = s.connected()
 	if err != nil {
-		s.close()
+		s.Close()
 		return nil, false, err
 	}
 	return s, done, nil
 }
 
-// openConnect opens the socket and calls connect: done when connect itself returned success,
-// which a non-blocking TCP connect rarely does even when the handshake is over by then. On
-// error the socket is closed and nil.
-func (t *probeTarget) openConnect(halfOpen bool) (s *probeSocket, done bool, err error) {
+// Open opens the socket and calls connect: done when connect itself returned success, which a
+// non-blocking TCP connect rarely does even when the handshake is over by then. On error the
+// socket is closed and nil.
+func (t *Endpoint) Open(pool *SocketPool, halfOpen bool) (s *Socket, done bool, err error) {
 	for {
 		var reused bool
-		s, reused, err = t.socket(halfOpen)
+		s, reused, err = t.socket(pool, halfOpen)
 		if err != nil {
 			return nil, false, err
 		}
@@ -166,29 +189,30 @@ func (t *probeTarget) openConnect(halfOpen bool) (s *probeSocket, done bool, err
 			if err == unix.EALREADY {
 				return s, false, nil
 			}
-			s.close()
+			s.Close()
 			return nil, false, os.NewSyscallError("connect", err)
 		default:
-			s.close()
+			s.Close()
 			return nil, false, os.NewSyscallError("connect", err)
 		}
 	}
 }
 
-// socket returns a socket set up for a probe of t: an idle one from the pool when t sets no
-// sticky option, else a new one.
-func (t *probeTarget) socket(halfOpen bool) (s *probeSocket, reused bool, err error) {
-	s = &probeSocket{family: t.family, pooled: t.pooled}
-	if t.pooled {
-		s.fd, reused, err = probeSockets.get(t.family)
+// socket returns a socket set up for a probe of t: an idle one from pool when t sets no sticky
+// option, else a new one.
+func (t *Endpoint) socket(pool *SocketPool, halfOpen bool) (s *Socket, reused bool, err error) {
+	s = &Socket{family: t.family}
+	if t.pooled && pool != nil {
+		s.pool = pool
+		s.fd, reused, err = pool.get(t.family)
 	} else {
 		s.fd, err = newProbeSocket(t.family)
 	}
 	if err != nil {
 		return nil, false, err
 	}
-	if err := s.setup(&t.opts, halfOpen); err != nil {
-		s.close()
+	if err := s.setup(t, halfOpen); err != nil {
+		s.Close()
 		return nil, false, err
 	}
 	return s, reused, nil
@@ -196,20 +220,21 @@ func (t *probeTarget) socket(halfOpen bool) (s *probeSocket, reused bool, err er
 
 // setup sets the options a probe's socket needs beyond newProbeSocket's. TCP_QUICKACK is set on
 // every use: a disconnect clears it.
-func (s *probeSocket) setup(o *ConnOptions, halfOpen bool) error {
+func (s *Socket) setup(t *Endpoint, halfOpen bool) error {
 	if halfOpen {
 		if err := rawSetsockoptInt(s.fd, unix.IPPROTO_TCP, unix.TCP_QUICKACK, 0); err != nil {
 			return os.NewSyscallError("setsockopt TCP_QUICKACK", err)
 		}
 	}
-	if err := o.applySockopts(s.fd); err != nil {
+	o := &t.opts
+	if err := o.SetDeviceAndMark(s.fd); err != nil {
 		return err
 	}
 	if o.BindAddr.IsValid() || o.BindPort != 0 {
 		local := o.BindAddr
 		if !local.IsValid() {
 			local = netip.IPv4Unspecified()
-			if o.Addr.Addr().Is6() && !o.Addr.Addr().Is4In6() {
+			if t.addr.Addr().Is6() && !t.addr.Addr().Is4In6() {
 				local = netip.IPv6Unspecified()
 			}
 		}
@@ -223,7 +248,7 @@ func (s *probeSocket) setup(o *ConnOptions, halfOpen bool) error {
 
 // connected polls the socket without waiting: done once the handshake has finished, an error
 // once it has failed.
-func (s *probeSocket) connected() (done bool, err error) {
+func (s *Socket) connected() (done bool, err error) {
 	re, err := rawPollOut(s.fd)
 	if err != nil {
 		return false, os.NewSyscallError("poll", err)
@@ -243,7 +268,7 @@ func (s *probeSocket) connected() (done bool, err error) {
 
 // waitConnected hands the socket to the netpoller and waits until the handshake ends or ctx
 // does.
-func (s *probeSocket) waitConnected(ctx context.Context) error {
+func (s *Socket) waitConnected(ctx context.Context) error {
 	s.file = os.NewFile(uintptr(s.fd), "tcp probe")
 	rc, err := s.file.SyscallConn()
 	if err != nil {
@@ -269,28 +294,52 @@ func (s *probeSocket) waitConnected(ctx context.Context) error {
 	return cerr
 }
 
-// close resets the probe's connection, if any, and gives the socket back to the pool or closes
-// it.
-func (s *probeSocket) close() {
-	if s.file != nil {
+// ConnectError returns the error the handshake left on the socket (SO_ERROR), nil when there is
+// none.
+func (s *Socket) ConnectError() error {
+	soErr, err := rawGetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	switch {
+	case err != nil:
+		return os.NewSyscallError("getsockopt SO_ERROR", err)
+	case soErr != 0:
+		return os.NewSyscallError("connect", unix.Errno(soErr))
+	}
+	return nil
+}
+
+// Read reads from the socket without waiting: the error is the system call's unix.Errno,
+// unix.EAGAIN when there is nothing to read yet.
+func (s *Socket) Read(p []byte) (int, error) { return rawRead(s.fd, p) }
+
+// Write writes to the socket without waiting: the error is the system call's unix.Errno,
+// unix.EAGAIN when the socket takes nothing more yet (or its handshake is not over).
+func (s *Socket) Write(p []byte) (int, error) { return rawWrite(s.fd, p) }
+
+// FD is the socket's descriptor, for a socket option the engine does not set; -1 once closed.
+func (s *Socket) FD() int { return s.fd }
+
+// Close resets the probe's connection, if any, and gives the socket back to its pool or closes
+// it. Closing a closed socket does nothing.
+func (s *Socket) Close() {
+	switch {
+	case s.fd < 0:
+		return
+	case s.file != nil:
 		_ = s.file.Close()
-		return
+	default:
+		if s.watching != 0 && s.pool != nil {
+			// A pooled socket lives on: it must leave the poller's epoll set, which a close
+			// would have done.
+			_ = rawEpollCtl(s.epfd, unix.EPOLL_CTL_DEL, s.fd, &unix.EpollEvent{})
+		}
+		s.pool.put(s.fd, s.family)
 	}
-	releaseSocket(s.fd, s.family, s.pooled)
+	s.fd, s.watching = -1, 0
 }
 
-// releaseSocket gives fd back to the pool when it came from there, else closes it.
-func releaseSocket(fd, family int, pooled bool) {
-	if pooled {
-		probeSockets.put(fd, family)
-		return
-	}
-	rawClose(fd)
-}
-
-// conn hands the connected socket to the netpoller as a net.Conn for a probe that talks over
-// it (HTTP_GET, SSL_GET). Closing it resets the connection.
-func (s *probeSocket) conn(remote netip.AddrPort) net.Conn {
+// Conn hands the connected socket to the netpoller as a net.Conn for a probe that talks over it
+// on a goroutine. Closing it resets the connection.
+func (s *Socket) Conn(remote netip.AddrPort) net.Conn {
 	if s.file == nil {
 		s.file = os.NewFile(uintptr(s.fd), "tcp probe")
 	}
