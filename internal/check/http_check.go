@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vigil-lb/vigil/internal/probe"
 )
 
 // HTTPProtocol is the request line and connection header a HTTP_GET or SSL_GET sends
@@ -162,7 +164,7 @@ type HTTPOptions struct {
 // checks, so that probes leave no TIME_WAIT sockets behind.
 type HTTPChecker struct {
 	opts     HTTPOptions
-	target   Endpoint
+	target   probe.Endpoint
 	kind     string
 	addr     string
 	key      string
@@ -191,7 +193,7 @@ type httpURL struct {
 func NewHTTP(opts HTTPOptions) (*HTTPChecker, error) {
 	c := &HTTPChecker{
 		opts:    opts,
-		target:  NewEndpoint(opts.Addr, opts.socketOptions()),
+		target:  probe.NewEndpoint(opts.Addr, opts.socketOptions()),
 		kind:    "HTTP_GET",
 		addr:    opts.Addr.String(),
 		maxResp: opts.MaxResponse,
@@ -326,7 +328,7 @@ func (c *HTTPChecker) Target() string { return c.addr }
 func (c *HTTPChecker) Key() string { return c.key }
 
 // Check fetches every URL in turn; the first that fails decides the result.
-func (c *HTTPChecker) Check(ctx context.Context) Result {
+func (c *HTTPChecker) Check(ctx context.Context) probe.Result {
 	start := time.Now()
 	for i := range c.urls {
 		if reason := c.checkURL(ctx, &c.urls[i]); reason != "" {
@@ -416,29 +418,29 @@ func (c *HTTPChecker) Pollable() bool { return c.tls == nil }
 // done only when that failed already. The request goes right after connect, with the last ACK
 // of the handshake held back (TCP_QUICKACK off, as HAProxy does when it has data to send), so
 // that the ACK rides on the request instead of costing the target a packet of its own.
-func (c *HTTPChecker) StartProbe(sockets *SocketPool, start time.Time) (Pending, Result, bool) {
+func (c *HTTPChecker) StartProbe(sockets *probe.SocketPool, start time.Time) (probe.Pending, probe.Result, bool) {
 	h := &httpPending{c: c, sockets: sockets, start: start}
 	if res, done := h.startURL(0); done {
 		return nil, res, true
 	}
-	return h, Result{}, false
+	return h, probe.Result{}, false
 }
 
 // httpPending is a plain HTTP_GET under way in the scheduler's poller: sending a URL's request
 // (or waiting for its handshake to end), then reading its answer, one URL after the other.
 type httpPending struct {
 	c         *HTTPChecker
-	sockets   *SocketPool
-	sock      *Socket // the current URL's; nil before the first
-	url       int     // the URL being probed
-	sent      int     // bytes of its request written
-	receiving bool    // its request is sent; reading the answer
+	sockets   *probe.SocketPool
+	sock      *probe.Socket // the current URL's; nil before the first
+	url       int           // the URL being probed
+	sent      int           // bytes of its request written
+	receiving bool          // its request is sent; reading the answer
 	reply     httpReply
 	start     time.Time
 }
 
 // startURL opens the connection for URL i and sends its request.
-func (h *httpPending) startURL(i int) (Result, bool) {
+func (h *httpPending) startURL(i int) (probe.Result, bool) {
 	c := h.c
 	h.url, h.sent, h.receiving = i, 0, false
 	h.reply = newHTTPReply(&c.urls[i], c.maxResp)
@@ -453,7 +455,7 @@ func (h *httpPending) startURL(i int) (Result, bool) {
 // send writes what is left of the request. A socket whose handshake is not over refuses the
 // write (EAGAIN) and the probe waits for it to become writable; a handshake that failed shows
 // as the write's error.
-func (h *httpPending) send() (Result, bool) {
+func (h *httpPending) send() (probe.Result, bool) {
 	req := h.c.urls[h.url].request
 	for h.sent < len(req) {
 		n, err := h.sock.Write(req[h.sent:])
@@ -461,7 +463,7 @@ func (h *httpPending) send() (Result, bool) {
 		case err == unix.EINTR:
 			continue
 		case err == unix.EAGAIN:
-			return Result{}, false
+			return probe.Result{}, false
 		case err != nil:
 			step := "send request"
 			if h.sent == 0 && handshakeErrno(err) {
@@ -472,7 +474,7 @@ func (h *httpPending) send() (Result, bool) {
 		h.sent += n
 	}
 	h.receiving = true
-	return Result{}, false
+	return probe.Result{}, false
 }
 
 // handshakeErrno reports whether err is one a failed handshake leaves on a socket.
@@ -485,7 +487,7 @@ func handshakeErrno(err error) bool {
 }
 
 // Wait is for the socket to take the rest of the request, then for the answer.
-func (h *httpPending) Wait() (*Socket, uint32) {
+func (h *httpPending) Wait() (*probe.Socket, uint32) {
 	if h.receiving {
 		return h.sock, unix.EPOLLIN | unix.EPOLLRDHUP
 	}
@@ -493,7 +495,7 @@ func (h *httpPending) Wait() (*Socket, uint32) {
 }
 
 // Ready sends more of the request, or reads what the socket holds of the answer.
-func (h *httpPending) Ready(_ uint32, buf []byte) (Result, bool) {
+func (h *httpPending) Ready(_ uint32, buf []byte) (probe.Result, bool) {
 	if !h.receiving {
 		return h.send()
 	}
@@ -503,7 +505,7 @@ func (h *httpPending) Ready(_ uint32, buf []byte) (Result, bool) {
 		case err == unix.EINTR:
 			continue
 		case err == unix.EAGAIN:
-			return Result{}, false
+			return probe.Result{}, false
 		case err != nil:
 			return h.Fail(failReason(context.Background(), h.reply.step(), os.NewSyscallError("read", err))), true
 		case n == 0:
@@ -523,7 +525,7 @@ func (h *httpPending) Ready(_ uint32, buf []byte) (Result, bool) {
 }
 
 // urlDone judges a complete response and goes on to the next URL, if any.
-func (h *httpPending) urlDone() (Result, bool) {
+func (h *httpPending) urlDone() (probe.Result, bool) {
 	if reason := h.reply.verdict(); reason != "" {
 		return h.Fail(reason), true
 	}
@@ -535,7 +537,7 @@ func (h *httpPending) urlDone() (Result, bool) {
 }
 
 // Expire fails the probe, saying what it was waiting for.
-func (h *httpPending) Expire() Result {
+func (h *httpPending) Expire() probe.Result {
 	step := "connect"
 	switch {
 	case !h.receiving && h.sent > 0:
@@ -547,7 +549,7 @@ func (h *httpPending) Expire() Result {
 }
 
 // Fail resets the connection and fails the probe with reason, prefixed with the URL's.
-func (h *httpPending) Fail(reason string) Result {
+func (h *httpPending) Fail(reason string) probe.Result {
 	if h.sock != nil {
 		h.sock.Close()
 	}

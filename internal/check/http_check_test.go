@@ -23,6 +23,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 const httpTestBody = "hello vigil, the backend is fine\n"
@@ -573,5 +575,44 @@ func TestSSLGetClosesAsToldByTLSCompliant(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("server saw no end of connection")
 		}
+	}
+}
+
+// TestHTTPProbeWhoseAnswerCameAlreadyEndsWithoutThePoller: the scheduler's loop reads an answer
+// that is waiting once its batch is sent (Ready with EPOLLIN, for a probe that waits to read),
+// and the probe ends there; one that is not there yet is left for the poller, unchanged.
+func TestHTTPProbeWhoseAnswerCameAlreadyEndsWithoutThePoller(t *testing.T) {
+	buf := make([]byte, maxHTTPHeader)
+	answering := mustHTTP(t, HTTPOptions{ConnOptions: ConnOptions{Addr: rawHTTPServer(t, "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")}, URLs: []URL{{Path: "/"}}})
+	p, res, done := answering.StartProbe(nil, time.Now())
+	if done {
+		t.Fatalf("the probe ended before its answer could come: %+v", res)
+	}
+	h := p.(*httpPending)
+	pfd := []unix.PollFd{{Fd: int32(h.sock.FD()), Events: unix.POLLIN}}
+	if n, err := unix.Poll(pfd, 5000); n != 1 || err != nil {
+		t.Fatalf("no answer within 5s: %d %v", n, err)
+	}
+	if _, ev := p.Wait(); ev&unix.EPOLLIN == 0 {
+		t.Fatalf("a probe whose request is sent waits for events %#x, not to read", ev)
+	}
+	res, done = p.Ready(unix.EPOLLIN, buf)
+	if !done {
+		t.Fatal("an answer that had come was not read")
+	}
+	wantProbe(t, res, true, "url /: ok")
+	if h.sock.FD() != -1 {
+		t.Error("the probe's socket was left open")
+	}
+
+	silent := mustHTTP(t, HTTPOptions{ConnOptions: ConnOptions{Addr: silentTCPServer(t)}, URLs: []URL{{Path: "/"}}})
+	p, res, done = silent.StartProbe(nil, time.Now())
+	if done {
+		t.Fatalf("the probe of a silent server ended at once: %+v", res)
+	}
+	h = p.(*httpPending)
+	defer h.sock.Close()
+	if _, done = p.Ready(unix.EPOLLIN, buf); done || !h.receiving || h.sock.FD() < 0 {
+		t.Errorf("a probe with no answer yet: done %t, receiving %t, fd %d; want it left waiting", done, h.receiving, h.sock.FD())
 	}
 }

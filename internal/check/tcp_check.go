@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vigil-lb/vigil/internal/probe"
 )
 
 // ConnOptions are the connection options every Keepalived network checker shares:
@@ -31,8 +33,8 @@ type ConnOptions struct {
 }
 
 // socketOptions are the options that stay on the probe's socket.
-func (o ConnOptions) socketOptions() SocketOptions {
-	return SocketOptions{BindAddr: o.BindAddr, BindPort: o.BindPort, BindIf: o.BindIf, Fwmark: o.Fwmark}
+func (o ConnOptions) socketOptions() probe.SocketOptions {
+	return probe.SocketOptions{BindAddr: o.BindAddr, BindPort: o.BindPort, BindIf: o.BindIf, Fwmark: o.Fwmark}
 }
 
 // keySuffix renders the options that change what a probe sends, for Key.
@@ -84,8 +86,8 @@ func (o ConnOptions) dialer(network string) *net.Dialer {
 }
 
 // probeResult builds a Result that leaves the weight alone.
-func probeResult(start time.Time, healthy bool, reason string) Result {
-	return Result{Healthy: healthy, Weight: -1, Reason: reason, Latency: time.Since(start)}
+func probeResult(start time.Time, healthy bool, reason string) probe.Result {
+	return probe.Result{Healthy: healthy, Weight: -1, Reason: reason, Latency: time.Since(start)}
 }
 
 // failReason says why step failed, in words a person reads in a log: a probe that ran out of time
@@ -137,7 +139,7 @@ type TCPOptions struct {
 // probe.
 type TCPChecker struct {
 	opts     TCPOptions
-	target   Endpoint
+	target   probe.Endpoint
 	addr     string
 	key      string
 	halfOpen bool
@@ -148,7 +150,7 @@ func NewTCP(opts TCPOptions) *TCPChecker {
 	addr := opts.Addr.String()
 	return &TCPChecker{
 		opts:     opts,
-		target:   NewEndpoint(opts.Addr, opts.socketOptions()),
+		target:   probe.NewEndpoint(opts.Addr, opts.socketOptions()),
 		addr:     addr,
 		key:      "TCP_CHECK " + addr + opts.keySuffix(),
 		halfOpen: true,
@@ -165,7 +167,7 @@ func (c *TCPChecker) Target() string { return c.addr }
 func (c *TCPChecker) Key() string { return c.key }
 
 // Check connects and resets the connection, on a socket of its own.
-func (c *TCPChecker) Check(ctx context.Context) Result {
+func (c *TCPChecker) Check(ctx context.Context) probe.Result {
 	start := time.Now()
 	s, err := c.target.Dial(ctx, nil, c.halfOpen)
 	if err != nil {
@@ -181,7 +183,7 @@ func (c *TCPChecker) Pollable() bool { return true }
 // StartProbe runs the part of a TCP_CHECK that never waits: done with the result when the
 // handshake ended (or failed) within connect and the poll that follows it, as it usually does
 // on a near network; otherwise a probe waiting for the handshake.
-func (c *TCPChecker) StartProbe(sockets *SocketPool, start time.Time) (Pending, Result, bool) {
+func (c *TCPChecker) StartProbe(sockets *probe.SocketPool, start time.Time) (probe.Pending, probe.Result, bool) {
 	s, done, err := c.target.Connect(sockets, c.halfOpen)
 	switch {
 	case err != nil:
@@ -190,20 +192,20 @@ func (c *TCPChecker) StartProbe(sockets *SocketPool, start time.Time) (Pending, 
 		s.Close()
 		return nil, probeResult(start, true, "connected"), true
 	}
-	return &tcpPending{sock: s, start: start}, Result{}, false
+	return &tcpPending{sock: s, start: start}, probe.Result{}, false
 }
 
 // tcpPending is a TCP_CHECK whose handshake is under way, in the scheduler's poller.
 type tcpPending struct {
-	sock  *Socket
+	sock  *probe.Socket
 	start time.Time
 }
 
 // Wait is for the socket to become writable: the handshake is over.
-func (t *tcpPending) Wait() (*Socket, uint32) { return t.sock, unix.EPOLLOUT }
+func (t *tcpPending) Wait() (*probe.Socket, uint32) { return t.sock, unix.EPOLLOUT }
 
 // Ready ends the probe once the handshake has ended, well or not.
-func (t *tcpPending) Ready(ev uint32, _ []byte) (Result, bool) {
+func (t *tcpPending) Ready(ev uint32, _ []byte) (probe.Result, bool) {
 	if err := t.sock.ConnectError(); err != nil {
 		return t.Fail(failReason(context.Background(), "connect", err)), true
 	}
@@ -214,14 +216,14 @@ func (t *tcpPending) Ready(ev uint32, _ []byte) (Result, bool) {
 	case ev&(unix.EPOLLHUP|unix.EPOLLERR) != 0:
 		return t.Fail("connect: connection closed during the handshake"), true
 	}
-	return Result{}, false
+	return probe.Result{}, false
 }
 
 // Expire fails the probe: the handshake did not end in time.
-func (t *tcpPending) Expire() Result { return t.Fail("connect: timeout") }
+func (t *tcpPending) Expire() probe.Result { return t.Fail("connect: timeout") }
 
 // Fail resets the connection and fails the probe with reason.
-func (t *tcpPending) Fail(reason string) Result {
+func (t *tcpPending) Fail(reason string) probe.Result {
 	t.sock.Close()
 	return probeResult(t.start, false, reason)
 }

@@ -8,6 +8,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
 // benchTCPTarget is a TCP target for the connect benchmarks: VIGIL_BENCH_TCP_TARGET (a listener
@@ -27,13 +29,13 @@ func BenchmarkTCPConnect(b *testing.B) {
 	defer cancel()
 	run := func(b *testing.B, probe func() bool) {
 		b.ReportAllocs()
-		cpu0 := cpuTime()
+		cpu0 := testenv.CPUTime()
 		for b.Loop() {
 			if !probe() {
 				b.Fatal("probe failed")
 			}
 		}
-		b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+		b.ReportMetric(float64((testenv.CPUTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 	}
 	b.Run("NetDialer", func(b *testing.B) {
 		d := &net.Dialer{KeepAlive: -1}
@@ -77,11 +79,11 @@ func BenchmarkHTTPCheckProbe(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	b.ReportAllocs()
-	cpu0 := cpuTime()
+	cpu0 := testenv.CPUTime()
 	for b.Loop() {
 		if r := c.Check(ctx); !r.Healthy {
 			b.Fatal(r.Reason)
 		}
 	}
-	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64((testenv.CPUTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 }

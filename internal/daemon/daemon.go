@@ -19,7 +19,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-lb/vigil/internal/bgp"
-	"github.com/vigil-lb/vigil/internal/check"
 	"github.com/vigil-lb/vigil/internal/clock"
 	"github.com/vigil-lb/vigil/internal/config"
 	"github.com/vigil-lb/vigil/internal/dataplane"
@@ -28,6 +27,7 @@ import (
 	"github.com/vigil-lb/vigil/internal/dataplane/userspace"
 	"github.com/vigil-lb/vigil/internal/notify"
 	"github.com/vigil-lb/vigil/internal/pool"
+	"github.com/vigil-lb/vigil/internal/probe"
 	"github.com/vigil-lb/vigil/internal/status"
 )
 
@@ -78,7 +78,7 @@ type Daemon struct {
 	clk     clock.Clock
 	runner  *notify.Runner
 	pingers *pingers
-	sched   *check.Scheduler
+	sched   *probe.Scheduler
 	dp      dataplane.Dataplane
 	dpName  string
 	hub     *status.Hub
@@ -206,7 +206,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	}
 	d.life, d.lifeCancel = context.WithCancel(context.Background())
 	d.runner = notify.NewRunner(notify.RunnerOptions{ScriptSecurity: cfg.Global.EnableScriptSecurity, Logger: d.log})
-	d.sched = check.NewScheduler(d.clk, opts.MaxInFlight, d.log, d.onReport)
+	d.sched = probe.NewScheduler(d.clk, opts.MaxInFlight, d.log, d.onReport)
 	d.sched.ObserveLateness(func(late time.Duration) { d.metrics.CheckLateness.Observe(late.Seconds()) })
 	dp, name, err := chooseDataplane(cmp.Or(opts.Dataplane, cfg.Global.Dataplane), cfg.Global.DataplaneKeepOnStop, d.log, opts.OpenDataplane)
 	if err != nil {
@@ -558,7 +558,7 @@ func (d *Daemon) startServiceLocked(p *planned, now time.Time) (*service, error)
 }
 
 // onReport is the scheduler's sink: a check's verdict goes to its pool.
-func (d *Daemon) onReport(r check.Report) {
+func (d *Daemon) onReport(r probe.Report) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	ref, _ := r.Tag.(*jobRef)
@@ -792,7 +792,7 @@ func (d *Daemon) tickPools(ctx context.Context) {
 
 // Snapshot is the state for the status page and API.
 func (d *Daemon) Snapshot() status.Snapshot {
-	jobs := map[string]check.JobStatus{}
+	jobs := map[string]probe.JobStatus{}
 	for _, js := range d.sched.Snapshot() {
 		jobs[js.ID] = js
 	}
@@ -918,7 +918,7 @@ type planned struct {
 }
 
 type plannedJob struct {
-	job    check.Job
+	job    probe.Job
 	server string
 	check  int
 }
@@ -1017,8 +1017,8 @@ func defaultMaxInFlight(cfg *config.Config) int {
 const fileCheckPoll = time.Second
 
 // jobFor turns a checker block's timing into a scheduler job.
-func jobFor(id string, ck check.Checker, c *config.Checker) check.Job {
-	j := check.Job{
+func jobFor(id string, ck probe.Checker, c *config.Checker) probe.Job {
+	j := probe.Job{
 		ID: id, Checker: ck, Interval: c.DelayLoop.D(), Retry: int(c.Retry), DelayBeforeRetry: c.DelayBeforeRetry.D(),
 		Warmup: c.Warmup.D(), DownInterval: c.DownDelayLoop.D(), TransitionInterval: c.TransitionDelayLoop.D(), StartDown: c.Alpha,
 	}

@@ -1,4 +1,4 @@
-package check
+package probe
 
 import (
 	"context"
@@ -19,8 +19,9 @@ import (
 // checker benchmark (bench/checks) spends most of its CPU in system calls. A probe needs five:
 // socket, setsockopt, connect, a poll with a zero timeout, close. On a near network (loopback, a
 // LAN) the handshake has usually finished by the time connect returns, since the kernel handles
-// the SYN-ACK as the connect call releases the socket; only when it has not does the probe hand
-// the socket to Go's netpoller (os.NewFile) and wait there, so no probe ever blocks a thread.
+// the SYN-ACK as the connect call releases the socket; only when it has not does the probe wait:
+// in the scheduler's poller (Connect, Open), or in Go's netpoller (os.NewFile) for a probe on a
+// goroutine (Dial), so no probe ever blocks a thread.
 
 // Endpoint is where a probe's TCP socket connects, with the options that stay on the socket,
 // and the socket address made once for connect rather than per probe.

@@ -1,4 +1,4 @@
-package check
+package probe
 
 import (
 	"errors"
@@ -31,7 +31,7 @@ func TestPooledSocketIsResetThenConnectsAgain(t *testing.T) {
 			accepted <- c
 		}
 	}()
-	target := NewEndpoint(addrPort(t, ln.Addr()), SocketOptions{})
+	target := NewEndpoint(netip.MustParseAddrPort(ln.Addr().String()), SocketOptions{})
 	var pool SocketPool
 	var ports []string
 	var fds []int

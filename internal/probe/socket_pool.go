@@ -1,4 +1,4 @@
-package check
+package probe
 
 import (
 	"os"
@@ -8,13 +8,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Why TCP_CHECK and HTTP_GET probes reuse their sockets: creating a socket (a file, an inode, a
-// dentry) and releasing it when it is closed cost about a seventh of the checker's CPU at
-// 20,000 probes a second (bench/checks, perf), on top of the connection's own work. Linux lets a
-// TCP socket be disconnected, connect with AF_UNSPEC, which resets an open connection as the
+// Why polled probes (TCP_CHECK, HTTP_GET) reuse their sockets: creating a socket (a file, an
+// inode, a dentry) and releasing it when it is closed cost about a seventh of the checker's CPU
+// at 20,000 probes a second (bench/checks, perf), on top of the connection's own work. Linux lets
+// a TCP socket be disconnected, connect with AF_UNSPEC, which resets an open connection as the
 // close with SO_LINGER 0 did, and then connected again from a new ephemeral port. So a probe
-// without bind, interface or mark options takes an idle socket of its family from the pool and
-// gives it back disconnected. A socket the kernel will not disconnect is closed instead, and one
+// without bind, interface or mark options takes an idle socket of its family from its
+// scheduler's pool and gives it back disconnected. A socket the kernel will not disconnect is closed instead, and one
 // that will not connect again is replaced by a new one (Endpoint.Open).
 
 // SocketPool holds disconnected TCP sockets, non-blocking and set to reset (SO_LINGER 0), ready
