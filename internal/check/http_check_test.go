@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-lb/vigil/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -524,6 +525,33 @@ func BenchmarkHTTPCheckLoopback(b *testing.B) {
 			b.Fatal(r.Reason)
 		}
 	}
+}
+
+// BenchmarkHTTPCheckProbe runs one HTTP_GET probe of VIGIL_BENCH_HTTP_TARGET (a server in
+// another process answering 200), or of a server in this process.
+func BenchmarkHTTPCheckProbe(b *testing.B) {
+	ap := netip.AddrPort{}
+	if v := os.Getenv("VIGIL_BENCH_HTTP_TARGET"); v != "" {
+		ap = netip.MustParseAddrPort(v)
+	} else {
+		srv := httptest.NewServer(httpTestHandler())
+		b.Cleanup(srv.Close)
+		ap = netip.MustParseAddrPort(srv.Listener.Addr().String())
+	}
+	c, err := NewHTTP(HTTPOptions{ConnOptions: ConnOptions{Addr: ap}, URLs: []URL{{Path: "/health", StatusCodes: []StatusRange{{200, 200}}}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b.ReportAllocs()
+	cpu0 := testenv.CPUTime()
+	for b.Loop() {
+		if r := c.Check(ctx); !r.Healthy {
+			b.Fatal(r.Reason)
+		}
+	}
+	b.ReportMetric(float64((testenv.CPUTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 }
 
 func TestSSLGetClosesAsToldByTLSCompliant(t *testing.T) {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/vigil-lb/vigil/internal/clock"
 	"github.com/vigil-lb/vigil/internal/probe"
+	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
 // Helpers shared by the network checkers' tests.
@@ -477,6 +478,55 @@ func BenchmarkTCPCheckLoopback(b *testing.B) {
 			b.Fatal(r.Reason)
 		}
 	}
+}
+
+// benchTCPTarget is a TCP target for the connect benchmarks: VIGIL_BENCH_TCP_TARGET (a listener
+// in another process, so that its accept work is not counted), or a listener in this process.
+func benchTCPTarget(b *testing.B) netip.AddrPort {
+	if v := os.Getenv("VIGIL_BENCH_TCP_TARGET"); v != "" {
+		return netip.MustParseAddrPort(v)
+	}
+	return closingTCPListener(b)
+}
+
+// BenchmarkTCPConnect compares ways of running one TCP_CHECK probe; cpu-ns/op is the process's
+// CPU (user and system) per probe, the figure the checker benchmark reports.
+func BenchmarkTCPConnect(b *testing.B) {
+	ap := benchTCPTarget(b)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	run := func(b *testing.B, probe func() bool) {
+		b.ReportAllocs()
+		cpu0 := testenv.CPUTime()
+		for b.Loop() {
+			if !probe() {
+				b.Fatal("probe failed")
+			}
+		}
+		b.ReportMetric(float64((testenv.CPUTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+	}
+	b.Run("NetDialer", func(b *testing.B) {
+		d := &net.Dialer{KeepAlive: -1}
+		addr := ap.String()
+		run(b, func() bool {
+			c, err := d.DialContext(ctx, "tcp", addr)
+			if err != nil {
+				return false
+			}
+			c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+			return true
+		})
+	})
+	b.Run("RawFullHandshake", func(b *testing.B) {
+		c := NewTCP(TCPOptions{ConnOptions{Addr: ap}})
+		c.halfOpen = false
+		run(b, func() bool { return c.Check(ctx).Healthy })
+	})
+	b.Run("RawHalfOpen", func(b *testing.B) {
+		c := NewTCP(TCPOptions{ConnOptions{Addr: ap}})
+		run(b, func() bool { return c.Check(ctx).Healthy })
+	})
 }
 
 func TestChecksOverIPv6Loopback(t *testing.T) {
