@@ -16,12 +16,12 @@ import (
 // Lock discipline. Scheduler.mu guards the schedule: jobs, probes, the due heap, the ready
 // queues, the slots in flight and the parked workers. A method named …Locked is called with mu
 // held and returns with it held, and never lets go of it in between, so that what its caller
-// saw under the lock still holds after the call. The probes' own work runs without mu, and only
-// three places let go of it to do so: Run's loop (around the first steps of its own batch of
-// polled probes), a worker (around Check, or a batch of first steps) and the poller's round
-// (around the events of its sockets). The other locks are taken under mu, never the other way
-// round: the poller's (probePoller.mu: add, cancel) and the mailbox's (schedMailbox.mu); the
-// socket pool's (socketPool.mu) is taken last, under any of them or none.
+// saw under the lock still holds after the call. The probes' own work runs without mu: Run's
+// loop lets go of it around the first steps of its own batch of polled probes, a worker around
+// Check or a batch of first steps, and the poller takes it only to report what a round
+// finished. The other locks are taken under mu, never the other way round: the poller's
+// (probePoller.mu: add, cancel) and the mailbox's (schedMailbox.mu); the socket pool's
+// (SocketPool.mu) is taken last, under any of them or none.
 
 // Job is one checker of one real server, with Keepalived's timing.
 type Job struct {
