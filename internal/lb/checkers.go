@@ -14,6 +14,7 @@ import (
 	"github.com/vigil-lb/vigil/internal/config"
 	"github.com/vigil-lb/vigil/internal/notify"
 	"github.com/vigil-lb/vigil/internal/pool"
+	"github.com/vigil-lb/vigil/internal/probe"
 )
 
 // checkerFactory builds checkers from the configuration. It owns what checkers share: the
@@ -66,7 +67,7 @@ func (f *checkerFactory) notifyScripts(vs *config.VirtualServer) []error {
 
 // build returns the checker for one checker block of rs, or an error at its line saying why it
 // cannot run.
-func (f *checkerFactory) build(rs *config.RealServer, c *config.Checker) (check.Checker, error) {
+func (f *checkerFactory) build(rs *config.RealServer, c *config.Checker) (probe.Checker, error) {
 	target := netip.AddrPortFrom(rs.Address, rs.Port).String()
 	var conn check.ConnOptions
 	if c.Connection != nil {
@@ -170,8 +171,8 @@ func (f *checkerFactory) build(rs *config.RealServer, c *config.Checker) (check.
 }
 
 // atLine puts the error of a checker constructor at pos, the checker block's line.
-func atLine(pos config.Pos) func(check.Checker, error) (check.Checker, error) {
-	return func(ck check.Checker, err error) (check.Checker, error) {
+func atLine(pos config.Pos) func(probe.Checker, error) (probe.Checker, error) {
+	return func(ck probe.Checker, err error) (probe.Checker, error) {
 		if err != nil {
 			return nil, &config.PosError{Pos: pos, Err: err}
 		}
@@ -179,7 +180,7 @@ func atLine(pos config.Pos) func(check.Checker, error) (check.Checker, error) {
 	}
 }
 
-func (f *checkerFactory) http(c *config.Checker, conn check.ConnOptions) (check.Checker, error) {
+func (f *checkerFactory) http(c *config.Checker, conn check.ConnOptions) (probe.Checker, error) {
 	opts := check.HTTPOptions{ConnOptions: conn}
 	h := c.HTTP
 	if h == nil {
@@ -223,7 +224,7 @@ func (f *checkerFactory) http(c *config.Checker, conn check.ConnOptions) (check.
 // and target, numbered from the second when the server has several alike (Keepalived's own
 // SMTP_CHECK sample checks one address twice), since the pool tells checks apart by name,
 // also across reloads.
-func checkName(earlier []pool.CheckSpec, ck check.Checker) string {
+func checkName(earlier []pool.CheckSpec, ck probe.Checker) string {
 	name := ck.Kind() + " " + ck.Target()
 	n := 1
 	for _, c := range earlier {

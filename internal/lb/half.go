@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/vigil-lb/vigil/internal/bus"
-	"github.com/vigil-lb/vigil/internal/check"
 	"github.com/vigil-lb/vigil/internal/clock"
 	"github.com/vigil-lb/vigil/internal/config"
 	"github.com/vigil-lb/vigil/internal/dataplane"
@@ -24,6 +23,7 @@ import (
 	"github.com/vigil-lb/vigil/internal/dataplane/userspace"
 	"github.com/vigil-lb/vigil/internal/notify"
 	"github.com/vigil-lb/vigil/internal/pool"
+	"github.com/vigil-lb/vigil/internal/probe"
 	"github.com/vigil-lb/vigil/internal/status"
 )
 
@@ -51,7 +51,7 @@ type Half struct {
 	clk     clock.Clock
 	runner  *notify.Runner
 	pingers *pingers
-	sched   *check.Scheduler
+	sched   *probe.Scheduler
 	dp      dataplane.Dataplane
 	dpName  string
 	metrics *status.Metrics
@@ -173,7 +173,7 @@ func New(cfg *config.Config, opts Options) (*Half, error) {
 	}
 	d.life, d.lifeCancel = context.WithCancel(context.Background())
 	d.runner = notify.NewRunner(notify.RunnerOptions{ScriptSecurity: cfg.Global.EnableScriptSecurity, Logger: d.log})
-	d.sched = check.NewScheduler(d.clk, opts.MaxInFlight, d.log, d.onReport)
+	d.sched = probe.NewScheduler(d.clk, opts.MaxInFlight, d.log, d.onReport)
 	d.sched.ObserveLateness(func(late time.Duration) { d.metrics.CheckLateness.Observe(late.Seconds()) })
 	dp, name, err := chooseDataplane(cmp.Or(opts.Dataplane, cfg.Global.Dataplane), cfg.Global.DataplaneKeepOnStop, d.log, opts.OpenDataplane)
 	if err != nil {
@@ -454,7 +454,7 @@ func (d *Half) startServiceLocked(p *planned, now time.Time) (*service, error) {
 }
 
 // onReport is the scheduler's sink: a check's verdict goes to its pool.
-func (d *Half) onReport(r check.Report) {
+func (d *Half) onReport(r probe.Report) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	ref, _ := r.Tag.(*jobRef)
@@ -629,7 +629,7 @@ func (d *Half) tickPools(ctx context.Context) {
 // Snapshot is the half's part of the status: its virtual servers, the data plane's name and the
 // version. The supervisor adds the VRRP instances, BGP, events and the last reload.
 func (d *Half) Snapshot() status.Snapshot {
-	jobs := map[string]check.JobStatus{}
+	jobs := map[string]probe.JobStatus{}
 	for _, js := range d.sched.Snapshot() {
 		jobs[js.ID] = js
 	}
@@ -693,7 +693,7 @@ type planned struct {
 }
 
 type plannedJob struct {
-	job    check.Job
+	job    probe.Job
 	server string
 	check  int
 }
@@ -792,8 +792,8 @@ func defaultMaxInFlight(cfg *config.Config) int {
 const fileCheckPoll = time.Second
 
 // jobFor turns a checker block's timing into a scheduler job.
-func jobFor(id string, ck check.Checker, c *config.Checker) check.Job {
-	j := check.Job{
+func jobFor(id string, ck probe.Checker, c *config.Checker) probe.Job {
+	j := probe.Job{
 		ID: id, Checker: ck, Interval: c.DelayLoop.D(), Retry: int(c.Retry), DelayBeforeRetry: c.DelayBeforeRetry.D(),
 		Warmup: c.Warmup.D(), DownInterval: c.DownDelayLoop.D(), TransitionInterval: c.TransitionDelayLoop.D(), StartDown: c.Alpha,
 	}

@@ -1,4 +1,4 @@
-package check
+package probe_test
 
 import (
 	"context"
@@ -7,11 +7,13 @@ import (
 	"os"
 	"strconv"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/vigil-lb/vigil/internal/check"
 	"github.com/vigil-lb/vigil/internal/clock"
+	"github.com/vigil-lb/vigil/internal/probe"
+	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
 type benchTrivialChecker struct{ key string }
@@ -19,22 +21,14 @@ type benchTrivialChecker struct{ key string }
 func (c benchTrivialChecker) Kind() string   { return "TRIVIAL" }
 func (c benchTrivialChecker) Target() string { return c.key }
 func (c benchTrivialChecker) Key() string    { return c.key }
-func (c benchTrivialChecker) Check(context.Context) Result {
-	return Result{Healthy: true, Weight: -1}
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+func (c benchTrivialChecker) Check(context.Context) probe.Result {
+	return probe.Result{Healthy: true, Weight: -1}
 }
 
 // measureScheduler runs s on the real clock: a warmup interval, over which the first probes
 // spread, then VIGIL_BENCH_SECONDS (default 4) measured. It reports checks/s, the process CPU
 // per check and how late checks started (p50, p99, max), and returns the stats at the end.
-func measureScheduler(b *testing.B, s *Scheduler) SchedulerStats {
+func measureScheduler(b *testing.B, s *probe.Scheduler) probe.SchedulerStats {
 	seconds := 4
 	if v, err := strconv.Atoi(os.Getenv("VIGIL_BENCH_SECONDS")); err == nil && v > 0 {
 		seconds = v
@@ -47,11 +41,11 @@ func measureScheduler(b *testing.B, s *Scheduler) SchedulerStats {
 	}()
 	time.Sleep(1200 * time.Millisecond) // the warmup spreads first probes over the first second
 	s.ResetLateness()
-	startStats, startCPU, start := s.Stats(), cpuTime(), time.Now()
+	startStats, startCPU, start := s.Stats(), testenv.CPUTime(), time.Now()
 	b.ResetTimer()
 	time.Sleep(time.Duration(seconds) * time.Second)
 	b.StopTimer()
-	cpu, elapsed, stats, late := cpuTime()-startCPU, time.Since(start), s.Stats(), s.Lateness()
+	cpu, elapsed, stats, late := testenv.CPUTime()-startCPU, time.Since(start), s.Stats(), s.Lateness()
 	cancel()
 	<-done
 	checks := stats.Started - startStats.Started
@@ -73,10 +67,10 @@ func measureScheduler(b *testing.B, s *Scheduler) SchedulerStats {
 func BenchmarkSchedulerTenThousandJobs(b *testing.B) {
 	const jobs = 10000
 	var reports atomic.Int64
-	s := NewScheduler(clock.Real(), 1000, nil, func(Report) { reports.Add(1) })
+	s := probe.NewScheduler(clock.Real(), 1000, nil, func(probe.Report) { reports.Add(1) })
 	for i := range jobs {
 		id := "rs" + strconv.Itoa(i)
-		if err := s.Add(Job{ID: id, Checker: benchTrivialChecker{key: id}, Interval: time.Second}); err != nil {
+		if err := s.Add(probe.Job{ID: id, Checker: benchTrivialChecker{key: id}, Interval: time.Second}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -95,7 +89,7 @@ func BenchmarkSchedulerTCP(b *testing.B) {
 		jobs = v
 	}
 	var reports, failed atomic.Int64
-	s := NewScheduler(clock.Real(), 512, nil, func(r Report) {
+	s := probe.NewScheduler(clock.Real(), 512, nil, func(r probe.Report) {
 		reports.Add(1)
 		if !r.Result.Healthy {
 			failed.Add(1)
@@ -108,8 +102,8 @@ func BenchmarkSchedulerTCP(b *testing.B) {
 		}
 		b.Cleanup(func() { ln.Close() })
 		id := "rs" + strconv.Itoa(i)
-		c := NewTCP(TCPOptions{ConnOptions{Addr: netip.MustParseAddrPort(ln.Addr().String())}})
-		if err := s.Add(Job{ID: id, Checker: c, Interval: time.Second, Timeout: time.Second}); err != nil {
+		c := check.NewTCP(check.TCPOptions{ConnOptions: check.ConnOptions{Addr: netip.MustParseAddrPort(ln.Addr().String())}})
+		if err := s.Add(probe.Job{ID: id, Checker: c, Interval: time.Second, Timeout: time.Second}); err != nil {
 			b.Fatal(err)
 		}
 	}

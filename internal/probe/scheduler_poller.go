@@ -1,4 +1,4 @@
-package check
+package probe
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// probePoller finishes the probes the scheduler's loop started itself (pollProbe) on one
+// probePoller finishes the probes the scheduler's loop started itself (Pending) on one
 // goroutine: their sockets sit in one epoll set of its own, and that set's descriptor sits in
 // Go's netpoller, so that waiting blocks no thread. A round reads every socket that is ready,
 // moves each probe on, fails the ones whose deadline passed and reports the finished ones to
@@ -33,10 +33,10 @@ type probePoller struct {
 	rc   syscall.RawConn
 
 	mu        sync.Mutex
-	slots     []*pollProbe // by slot; nil when free
+	slots     []*polled // by slot; nil when free
 	free      []int32
 	nextGen   int32
-	deadlines dueHeap[*pollProbe]
+	deadlines dueHeap[*polled]
 	armed     int64 // the read deadline set on file, Unix nanoseconds; 0 when none
 	closed    bool
 
@@ -48,12 +48,12 @@ type probePoller struct {
 }
 
 type polledEvent struct {
-	pp *pollProbe
+	pd *polled
 	ev uint32
 }
 
 type polledResult struct {
-	pp  *pollProbe
+	pd  *polled
 	res Result
 }
 
@@ -62,6 +62,10 @@ const pollRoundGap = time.Millisecond
 
 // pollEvents bounds the events one epoll_wait returns; more wait for the next call.
 const pollEvents = 256
+
+// readBufSize is the size of the scratch buffers polled probes read into: an answer of up to
+// 16 KiB is read in one call.
+const readBufSize = 16 << 10
 
 func newProbePoller(s *Scheduler) (*probePoller, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
@@ -81,7 +85,7 @@ func newProbePoller(s *Scheduler) (*probePoller, error) {
 	return &probePoller{
 		s: s, epfd: epfd, file: file, rc: rc,
 		events: make([]unix.EpollEvent, pollEvents),
-		buf:    make([]byte, maxHTTPHeader),
+		buf:    make([]byte, readBufSize),
 	}, nil
 }
 
@@ -89,7 +93,7 @@ func newProbePoller(s *Scheduler) (*probePoller, error) {
 var errPollerClosed = errors.New("check poller closed")
 
 // add registers a started probe, to end by deadline at the latest.
-func (pl *probePoller) add(pp *pollProbe, deadline time.Time) error {
+func (pl *probePoller) add(pd *polled, deadline time.Time) error {
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
 	if pl.closed {
@@ -104,30 +108,31 @@ func (pl *probePoller) add(pp *pollProbe, deadline time.Time) error {
 		pl.slots = append(pl.slots, nil)
 	}
 	pl.nextGen++
-	pp.slot, pp.gen = slot, pl.nextGen
-	ev := unix.EpollEvent{Events: pp.events(), Fd: slot, Pad: pp.gen}
-	if err := rawEpollCtl(pl.epfd, unix.EPOLL_CTL_ADD, pp.fd, &ev); err != nil {
+	pd.slot, pd.gen = slot, pl.nextGen
+	sock, want := pd.pending.Wait()
+	ev := unix.EpollEvent{Events: want, Fd: slot, Pad: pd.gen}
+	if err := rawEpollCtl(pl.epfd, unix.EPOLL_CTL_ADD, sock.fd, &ev); err != nil {
 		pl.free = append(pl.free, slot)
 		return os.NewSyscallError("epoll_ctl", err)
 	}
-	pp.watching, pp.epfd = ev.Events, pl.epfd
-	pl.slots[slot] = pp
+	sock.watching, sock.epfd = want, pl.epfd
+	pl.slots[slot] = pd
 	at := deadline.UnixNano()
-	pl.deadlines.push(pp, at)
+	pl.deadlines.push(pd, at)
 	pl.armLocked(at)
 	return nil
 }
 
-// cancel ends pp at the poller's next round; its result is discarded by the scheduler.
-func (pl *probePoller) cancel(pp *pollProbe) {
+// cancel ends pd at the poller's next round; its result is discarded by the scheduler.
+func (pl *probePoller) cancel(pd *polled) {
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
-	if pp.heapIndex < 0 || pl.slots[pp.slot] != pp {
+	if pd.heapIndex < 0 || pl.slots[pd.slot] != pd {
 		return // finished already
 	}
-	pp.cancelled = true
+	pd.cancelled = true
 	now := time.Now().UnixNano()
-	pl.deadlines.reschedule(pp.heapIndex, now)
+	pl.deadlines.reschedule(pd.heapIndex, now)
 	pl.armLocked(now)
 }
 
@@ -216,35 +221,37 @@ func (pl *probePoller) round(n int, now time.Time) {
 	woken := pl.woken[:0]
 	for _, ev := range pl.events[:n] {
 		if int(ev.Fd) < len(pl.slots) {
-			if pp := pl.slots[ev.Fd]; pp != nil && pp.gen == ev.Pad {
-				woken = append(woken, polledEvent{pp, ev.Events})
+			if pd := pl.slots[ev.Fd]; pd != nil && pd.gen == ev.Pad {
+				woken = append(woken, polledEvent{pd, ev.Events})
 			}
 		}
 	}
 	var expired []expiredProbe
 	for nowNs := now.UnixNano(); len(pl.deadlines) > 0 && pl.deadlines[0].at <= nowNs; {
-		pp := pl.deadlines.pop()
-		expired = append(expired, expiredProbe{pp, pp.cancelled})
+		pd := pl.deadlines.pop()
+		expired = append(expired, expiredProbe{pd, pd.cancelled})
 	}
 	pl.mu.Unlock()
 
 	finished := pl.finished[:0]
 	for _, w := range woken {
-		pp := w.pp
-		if pp.fd < 0 {
+		pd := w.pd
+		if pd.ended {
 			continue // ended by an earlier event of this round
 		}
-		res, done := pp.onEvent(w.ev, pl.buf)
+		res, done := pd.pending.Ready(w.ev, pl.buf)
 		if !done {
-			done, res = pl.rewatch(pp)
+			done, res = pl.rewatch(pd)
 		}
 		if done {
-			finished = append(finished, polledResult{pp, res})
+			pd.ended = true
+			finished = append(finished, polledResult{pd, res})
 		}
 	}
 	for _, e := range expired {
-		if e.pp.fd >= 0 {
-			finished = append(finished, polledResult{e.pp, e.pp.expire(e.cancelled)})
+		if !e.pd.ended {
+			e.pd.ended = true
+			finished = append(finished, polledResult{e.pd, expire(e.pd.pending, e.cancelled)})
 		}
 	}
 	clear(woken)
@@ -258,7 +265,7 @@ func (pl *probePoller) round(n int, now time.Time) {
 
 	pl.mu.Lock()
 	for _, f := range finished {
-		pl.releaseLocked(f.pp)
+		pl.releaseLocked(f.pd)
 	}
 	pl.rearmLocked(now.UnixNano())
 	pl.mu.Unlock()
@@ -267,7 +274,7 @@ func (pl *probePoller) round(n int, now time.Time) {
 	s.mu.Lock()
 	at := s.clk.Now()
 	for _, f := range finished {
-		s.completeLocked(f.pp.p, f.pp.r, f.res, at)
+		s.completeLocked(f.pd.p, f.pd.r, f.res, at)
 		s.inFlight--
 	}
 	s.box.flush()
@@ -282,38 +289,46 @@ func (pl *probePoller) round(n int, now time.Time) {
 
 // expiredProbe is a probe whose deadline passed, and whether that was a cancellation.
 type expiredProbe struct {
-	pp        *pollProbe
+	pd        *polled
 	cancelled bool
 }
 
-// rewatch follows a probe that is still under way after an event: a new socket (the next URL
-// of an HTTP_GET, which may have the old one's number) is registered, and a change of what it
-// waits for is told to epoll.
-func (pl *probePoller) rewatch(pp *pollProbe) (done bool, res Result) {
-	want := pp.events()
-	if pp.watching == want {
+// expire ends a probe whose deadline passed or that was cancelled.
+func expire(p Pending, cancelled bool) Result {
+	if cancelled {
+		return p.Fail("canceled")
+	}
+	return p.Expire()
+}
+
+// rewatch follows a probe that is still under way after an event: a new socket (another
+// connection of the probe, which may have the old one's number) is registered, and a change of
+// what it waits for is told to epoll.
+func (pl *probePoller) rewatch(pd *polled) (done bool, res Result) {
+	sock, want := pd.pending.Wait()
+	if sock.watching == want {
 		return false, Result{}
 	}
 	op := unix.EPOLL_CTL_MOD
-	if pp.watching == 0 {
+	if sock.watching == 0 {
 		op = unix.EPOLL_CTL_ADD
 	}
-	ev := unix.EpollEvent{Events: want, Fd: pp.slot, Pad: pp.gen}
-	if err := rawEpollCtl(pl.epfd, op, pp.fd, &ev); err != nil {
-		return true, pp.fail("poll: " + os.NewSyscallError("epoll_ctl", err).Error())
+	ev := unix.EpollEvent{Events: want, Fd: pd.slot, Pad: pd.gen}
+	if err := rawEpollCtl(pl.epfd, op, sock.fd, &ev); err != nil {
+		return true, pd.pending.Fail("poll: " + os.NewSyscallError("epoll_ctl", err).Error())
 	}
-	pp.watching, pp.epfd = want, pl.epfd
+	sock.watching, sock.epfd = want, pl.epfd
 	return false, Result{}
 }
 
 // releaseLocked frees a finished probe's slot and takes it off the deadline heap.
-func (pl *probePoller) releaseLocked(pp *pollProbe) {
-	if pp.heapIndex >= 0 {
-		pl.deadlines.remove(pp.heapIndex)
+func (pl *probePoller) releaseLocked(pd *polled) {
+	if pd.heapIndex >= 0 {
+		pl.deadlines.remove(pd.heapIndex)
 	}
-	if pl.slots[pp.slot] == pp {
-		pl.slots[pp.slot] = nil
-		pl.free = append(pl.free, pp.slot)
+	if pl.slots[pd.slot] == pd {
+		pl.slots[pd.slot] = nil
+		pl.free = append(pl.free, pd.slot)
 	}
 }
 
@@ -342,11 +357,11 @@ func (pl *probePoller) rearmLocked(nowNs int64) {
 func (pl *probePoller) closeAll(shutdown bool) {
 	pl.mu.Lock()
 	pl.closed = true
-	var left []*pollProbe
-	for _, pp := range pl.slots {
-		if pp != nil {
-			left = append(left, pp)
-			pl.releaseLocked(pp)
+	var left []*polled
+	for _, pd := range pl.slots {
+		if pd != nil {
+			left = append(left, pd)
+			pl.releaseLocked(pd)
 		}
 	}
 	pl.mu.Unlock()
@@ -357,18 +372,17 @@ func (pl *probePoller) closeAll(shutdown bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	at := s.clk.Now()
-	for _, pp := range left {
+	for _, pd := range left {
 		var res Result
 		if shutdown {
-			res = pp.expire(true)
+			res = expire(pd.pending, true)
 		} else {
-			res = pp.fail("poll: check poller failed")
+			res = pd.pending.Fail("poll: check poller failed")
 		}
-		s.completeLocked(pp.p, pp.r, res, at)
+		pd.ended = true
+		s.completeLocked(pd.p, pd.r, res, at)
 		s.inFlight--
 	}
 	s.box.flush()
 	s.dispatchLocked(at)
 }
-
-func (pp *pollProbe) setHeapIndex(i int) { pp.heapIndex = i }

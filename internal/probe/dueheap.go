@@ -1,4 +1,4 @@
-package check
+package probe
 
 // dueHeap orders items by an integer due time (the scheduler's probes by when they are due, the
 // poller's by their deadline): a binary heap of (due, item) pairs, each item told its index

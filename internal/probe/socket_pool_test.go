@@ -1,9 +1,10 @@
-package check
+package probe
 
 import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"syscall"
 	"testing"
 	"time"
@@ -30,8 +31,8 @@ func TestPooledSocketIsResetThenConnectsAgain(t *testing.T) {
 			accepted <- c
 		}
 	}()
-	target := newProbeTarget(ConnOptions{Addr: addrPort(t, ln.Addr())})
-	var pool socketPool
+	target := NewEndpoint(netip.MustParseAddrPort(ln.Addr().String()), SocketOptions{})
+	var pool SocketPool
 	var ports []string
 	var fds []int
 	for round := range 2 {
@@ -46,7 +47,7 @@ func TestPooledSocketIsResetThenConnectsAgain(t *testing.T) {
 		if err := rawConnect(fd, target.sockaddr()); err != nil && err != unix.EINPROGRESS {
 			t.Fatalf("round %d: connect: %v", round, err)
 		}
-		s := &probeSocket{fd: fd}
+		s := &Socket{fd: fd}
 		deadline := time.Now().Add(5 * time.Second)
 		for {
 			done, err := s.connected()
@@ -90,14 +91,48 @@ func TestPooledSocketIsResetThenConnectsAgain(t *testing.T) {
 // TestProbeWithStickyOptionsDoesNotPool: bind, interface and mark options stay on a socket, so
 // such a probe's socket is its own and is closed after it.
 func TestProbeWithStickyOptionsDoesNotPool(t *testing.T) {
-	for _, o := range []ConnOptions{
+	for _, o := range []SocketOptions{
 		{BindIf: "lo"}, {Fwmark: 3}, {BindPort: 4000},
 	} {
-		if newProbeTarget(o).pooled {
+		if NewEndpoint(netip.MustParseAddrPort("127.0.0.1:80"), o).pooled {
 			t.Errorf("%+v: pooled", o)
 		}
 	}
-	if !newProbeTarget(ConnOptions{}).pooled {
+	if !NewEndpoint(netip.MustParseAddrPort("127.0.0.1:80"), SocketOptions{}).pooled {
 		t.Error("a probe with no options does not pool its socket")
+	}
+}
+
+// TestClosedPoolKeepsNoSocket: a Scheduler closes its pool when Run returns; the idle sockets
+// are closed then, and so is a socket given back later, as one given back to no pool at all.
+func TestClosedPoolKeepsNoSocket(t *testing.T) {
+	inodes := map[int]uint64{} // a closed descriptor's number may be taken again meanwhile
+	open := func() int {
+		fd, err := newProbeSocket(unix.AF_INET)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			t.Fatal(err)
+		}
+		inodes[fd] = st.Ino
+		return fd
+	}
+	isOpen := func(fd int) bool {
+		var st unix.Stat_t
+		return unix.Fstat(fd, &st) == nil && st.Ino == inodes[fd]
+	}
+	var pool SocketPool
+	idle, late, unpooled := open(), open(), open()
+	pool.put(idle, unix.AF_INET)
+	pool.Close()
+	pool.put(late, unix.AF_INET)
+	(*SocketPool)(nil).put(unpooled, unix.AF_INET)
+	for name, fd := range map[string]int{"idle": idle, "given back after Close": late, "given back to no pool": unpooled} {
+		if isOpen(fd) {
+			t.Errorf("the socket %s is still open", name)
+			rawClose(fd)
+		}
 	}
 }

@@ -1,4 +1,4 @@
-package check
+package probe
 
 import (
 	"context"
@@ -12,6 +12,16 @@ import (
 
 	"github.com/vigil-lb/vigil/internal/clock"
 )
+
+// Lock discipline. Scheduler.mu guards the schedule: jobs, probes, the due heap, the ready
+// queues, the slots in flight and the parked workers. A method named …Locked is called with mu
+// held and returns with it held, and never lets go of it in between, so that what its caller
+// saw under the lock still holds after the call. The probes' own work runs without mu: Run's
+// loop lets go of it around the first steps of its own batch of polled probes, a worker around
+// Check or a batch of first steps, and the poller takes it only to report what a round
+// finished. The other locks are taken under mu, never the other way round: the poller's
+// (probePoller.mu: add, cancel) and the mailbox's (schedMailbox.mu); the socket pool's
+// (SocketPool.mu) is taken last, under any of them or none.
 
 // Job is one checker of one real server, with Keepalived's timing.
 type Job struct {
@@ -89,9 +99,10 @@ const jitterFraction = 0.05
 const defaultDelayBeforeRetry = time.Second
 
 // Scheduler runs Jobs on time: one timer heap driven by one goroutine, probes on at most
-// maxInFlight goroutines, one probe per job at a time, results handed to a sink. TCP_CHECKs
-// and plain HTTP_GETs have no goroutine of their own: the timer's goroutine starts them, and
-// those that must wait for their socket are finished by the poller (scheduler_poller.go).
+// maxInFlight goroutines, one probe per job at a time, results handed to a sink. The probes of
+// a PolledChecker have no goroutine of their own: the timer's goroutine starts them on sockets
+// from the Scheduler's SocketPool, and those that must wait for their socket are finished by
+// the poller (scheduler_poller.go).
 //
 // The sink is called from one goroutine of the Scheduler's own, in order, never with the
 // scheduler's lock held, so a slow sink never delays a probe. While the sink is busy, reports
@@ -112,13 +123,14 @@ type Scheduler struct {
 	probes map[schedKey]*schedProbe
 	due    dueHeap[*schedProbe]
 	ready  []*schedProbe // due, waiting for a free slot, oldest first
-	// readyLoop are the due probes the loop starts itself (runLoopProbesLocked).
+	// readyLoop are the due probes the loop starts itself (loopBatchLocked).
 	readyLoop []*schedProbe
-	loopBatch []loopRun // runLoopProbesLocked's, kept for its backing array
+	loopBatch []loopRun // the loop's own batch (loopBatchLocked), kept for its backing array
 	// poller finishes the probes the loop started; nil if it could not be made, and then
 	// workers run every probe.
 	poller   *probePoller
-	readBufs sync.Pool // *[]byte scratch for startLoopRuns' reads
+	sockets  SocketPool // lent to polled probes; closed when Run returns
+	readBufs sync.Pool  // *[]byte scratch for startLoopRuns' reads
 	inFlight int
 	// Workers stay parked between probes rather than exiting, so that a steady load does not
 	// create a goroutine per probe.
@@ -191,7 +203,7 @@ type schedRun struct {
 	discard bool
 	// polled is the probe when the loop started it and the poller finishes it; cancel is then
 	// noCancel and the poller cancels it (cancelRunLocked).
-	polled *pollProbe
+	polled *polled
 }
 
 // NewScheduler returns a Scheduler that reads time from clk, runs at most maxInFlight probes
@@ -217,7 +229,7 @@ func NewScheduler(clk clock.Clock, maxInFlight int, logger *slog.Logger, sink fu
 		done:        make(chan schedDone, maxInFlight),
 	}
 	s.box.init(sink)
-	s.readBufs.New = func() any { b := make([]byte, maxHTTPHeader); return &b }
+	s.readBufs.New = func() any { b := make([]byte, readBufSize); return &b }
 	return s
 }
 
@@ -447,7 +459,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		for nowAt := s.at(now); len(s.due) > 0 && s.due[0].at <= nowAt; {
 			p := s.due.pop()
 			p.queued = true
-			if s.poller != nil && pollable(p.checker) != nil {
+			if s.poller != nil && polledChecker(p.checker) != nil {
 				s.readyLoop = append(s.readyLoop, p)
 			} else {
 				s.ready = append(s.ready, p)
@@ -456,7 +468,17 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		s.drainLocked()
 		s.dispatchLocked(now)
 		if len(s.readyLoop) > 0 {
-			s.runLoopProbesLocked()
+			// The loop starts the first batch itself, without the lock: its first steps are
+			// system calls (startLoopRuns). Workers start the rest.
+			if batch := s.loopBatchLocked(s.loopBatch[:0]); len(batch) > 0 {
+				s.mu.Unlock()
+				s.startLoopRuns(batch)
+				s.mu.Lock()
+				s.finishLoopRunsLocked(batch)
+				clear(batch)
+				s.loopBatch = batch[:0]
+			}
+			s.handOffLoopBatchesLocked()
 			now = s.clk.Now()
 			s.dispatchLocked(now) // the slots the loop's probes held
 		}
@@ -521,73 +543,71 @@ const loopRunBatch = 64
 
 // loopRun is a probe the loop (or a worker given a batch) starts without a goroutine of its own.
 type loopRun struct {
-	p     *schedProbe
-	r     *schedRun
-	start func() (*pollProbe, Result, bool)
-	pp    *pollProbe
-	res   Result
-	done  bool
+	p       *schedProbe
+	r       *schedRun
+	checker PolledChecker
+	start   time.Time // by the real clock: the poller's deadlines are
+	pending Pending
+	res     Result
+	done    bool
 }
 
-// runLoopProbesLocked starts the due TCP_CHECK and plain HTTP_GET probes while slots are free:
-// the first batch on the loop's own goroutine, outside the lock, the rest in batches on workers.
-// Their first steps never wait (socket, connect, and for HTTP the request's write), and on a
-// near network a TCP probe is over by then (tcp_connect.go), so a goroutine per probe would cost
-// more than the probe: a goroutine woken, often an idle thread with it, a context and its timer,
-// the lock taken again to report. A probe that must wait for its socket goes to the poller,
-// under its timeout. A probe holds a slot until it ends, so maxInFlight still bounds the sockets
-// open at once.
-func (s *Scheduler) runLoopProbesLocked() {
-	for own := true; len(s.readyLoop) > 0 && s.inFlight < s.maxInFlight && s.runCtx.Err() == nil; own = false {
-		now := s.clk.Now()
-		var batch []loopRun
-		if own {
-			batch = s.loopBatch[:0]
+// loopBatchLocked takes into batch the due probes of PolledCheckers, which the loop starts
+// without a goroutine of their own, while slots are free and up to loopRunBatch, and returns
+// it; each takes a slot and its start is recorded. Their first steps never wait (socket,
+// connect, a request's write), and on a near network a TCP connect is over by then
+// (tcp_connect.go), so a goroutine per probe would cost more than the probe: a
+// goroutine woken, often an idle thread with it, a context and its timer, the lock taken again
+// to report. A probe that must wait for its socket goes to the poller, under its timeout. A
+// probe holds a slot until it ends, so maxInFlight still bounds the sockets open at once.
+func (s *Scheduler) loopBatchLocked(batch []loopRun) []loopRun {
+	if s.runCtx.Err() != nil {
+		return batch
+	}
+	now := s.clk.Now()
+	for len(batch) < loopRunBatch && s.inFlight < s.maxInFlight {
+		p := s.popLoopLocked()
+		if p == nil {
+			break
 		}
-		for len(batch) < loopRunBatch && s.inFlight < s.maxInFlight {
-			p := s.popLoopLocked()
-			if p == nil {
-				break
-			}
-			s.inFlight++
-			var start func() (*pollProbe, Result, bool)
-			if s.poller != nil {
-				start = pollable(p.checker)
-			}
-			if start == nil { // an Update replaced the checker while the probe waited, or the poller failed
-				s.startWorkerLocked(p, s.startRunLocked(p, now))
-				continue
-			}
-			s.recordStartLocked(p, now)
-			r := &schedRun{checker: p.checker, cancel: noCancel, started: now}
-			p.run = r
-			batch = append(batch, loopRun{p: p, r: r, start: start})
+		s.inFlight++
+		var pc PolledChecker
+		if s.poller != nil {
+			pc = polledChecker(p.checker)
 		}
-		if len(batch) == 0 {
+		if pc == nil { // an Update replaced the checker while the probe waited, or the poller failed
+			s.startWorkerLocked(p, s.startRunLocked(p, now))
 			continue
 		}
-		if !own {
+		s.recordStartLocked(p, now)
+		r := &schedRun{checker: p.checker, cancel: noCancel, started: now}
+		p.run = r
+		batch = append(batch, loopRun{p: p, r: r, checker: pc})
+	}
+	return batch
+}
+
+// handOffLoopBatchesLocked gives the due probes that the loop did not take into its own batch
+// to workers, in batches of loopRunBatch, while slots are free: every core shares them and the
+// loop stays free to keep the schedule.
+func (s *Scheduler) handOffLoopBatchesLocked() {
+	for len(s.readyLoop) > 0 && s.inFlight < s.maxInFlight && s.runCtx.Err() == nil {
+		if batch := s.loopBatchLocked(nil); len(batch) > 0 {
 			s.handOffLocked(schedTask{batch: batch})
-			continue
 		}
-		s.mu.Unlock()
-		s.startLoopRuns(batch)
-		s.mu.Lock()
-		s.finishLoopRunsLocked(batch)
-		clear(batch)
-		s.loopBatch = batch[:0]
 	}
 }
 
 // startLoopRuns runs the first steps of every probe of batch; call it without the lock. Then it
-// reads the answers that came in the meantime: on a near network most of a batch's HTTP_GETs
-// have their response waiting by the time the batch is sent, and reading it here spares the
-// probe the poller (an epoll registration, a wake-up, a round).
+// reads the answers that came in the meantime: on a near network most of a batch's requests
+// have their answer waiting by the time the batch is sent, and reading it here spares the probe
+// the poller (an epoll registration, a wake-up, a round).
 func (s *Scheduler) startLoopRuns(batch []loopRun) {
 	waiting := false
 	for i := range batch {
 		t := &batch[i]
-		t.pp, t.res, t.done = t.start()
+		t.start = time.Now()
+		t.pending, t.res, t.done = t.checker.StartProbe(&s.sockets, t.start)
 		waiting = waiting || !t.done
 	}
 	if !waiting {
@@ -597,7 +617,7 @@ func (s *Scheduler) startLoopRuns(batch []loopRun) {
 	defer s.readBufs.Put(bp)
 	for i := range batch {
 		if t := &batch[i]; !t.done {
-			t.res, t.done = t.pp.tryReceive(*bp)
+			t.res, t.done = tryReceive(t.pending, *bp)
 		}
 	}
 }
@@ -609,7 +629,7 @@ func (s *Scheduler) finishLoopRunsLocked(batch []loopRun) {
 	for i := range batch {
 		t := &batch[i]
 		if !t.done {
-			t.res, t.done = s.pollLocked(t.p, t.r, t.pp)
+			t.res, t.done = s.pollLocked(t)
 		}
 		if t.done {
 			s.completeLocked(t.p, t.r, t.res, now)
@@ -622,17 +642,18 @@ func (s *Scheduler) finishLoopRunsLocked(batch []loopRun) {
 // pollLocked hands a started probe that waits for its socket to the poller, to end within its
 // timeout. It returns done when the probe ends here instead: its job was removed while it
 // started, or the poller refused it.
-func (s *Scheduler) pollLocked(p *schedProbe, r *schedRun, pp *pollProbe) (Result, bool) {
+func (s *Scheduler) pollLocked(t *loopRun) (Result, bool) {
+	p, r := t.p, t.r
 	if r.discard {
-		return pp.expire(true), true
+		return expire(t.pending, true), true
 	}
 	if s.poller == nil {
-		return pp.fail("poll: check poller failed"), true
+		return t.pending.Fail("poll: check poller failed"), true
 	}
-	pp.p, pp.r = p, r
-	r.polled = pp
-	if err := s.poller.add(pp, pp.start.Add(p.key.timing.timeout)); err != nil {
-		return pp.fail("poll: " + err.Error()), true
+	pd := &polled{pending: t.pending, heapIndex: -1, p: p, r: r}
+	r.polled = pd
+	if err := s.poller.add(pd, t.start.Add(p.key.timing.timeout)); err != nil {
+		return t.pending.Fail("poll: " + err.Error()), true
 	}
 	return Result{}, false
 }
@@ -722,6 +743,7 @@ func (s *Scheduler) shutdown() {
 		s.mu.Unlock()
 		s.log.Error("checks still running at shutdown; abandoning them", "checks", hung)
 	}
+	s.sockets.Close()
 }
 
 // dispatchSlack is the least the loop sleeps between two rounds of starting probes, given the
@@ -774,7 +796,7 @@ func (s *Scheduler) recordStartLocked(p *schedProbe, now time.Time) {
 }
 
 // schedTask is a worker's next piece of work: one probe's run, or a batch of probes to start
-// the way the loop starts them (runLoopProbesLocked).
+// the way the loop starts them (loopBatchLocked).
 type schedTask struct {
 	p     *schedProbe
 	r     *schedRun
@@ -813,7 +835,9 @@ func (s *Scheduler) work(t schedTask) {
 				s.poke()
 			} else {
 				var exit bool
-				if p, r, exit = s.completeAndNextLocked(p, r, res); exit {
+				p, r, exit = s.completeAndNextLocked(p, r, res)
+				s.mu.Unlock()
+				if exit {
 					return
 				}
 				if p != nil {
@@ -830,9 +854,9 @@ func (s *Scheduler) work(t schedTask) {
 	}
 }
 
-// completeAndNextLocked completes a worker's probe, unlocks and returns the next probe for it,
-// which keeps the slot; when there is none the slot is given back and the worker parks, or
-// exits when the scheduler is closing.
+// completeAndNextLocked completes a worker's probe and returns the next probe for it, which
+// keeps the slot; when there is none the slot is given back and the worker parks, or exits when
+// the scheduler is closing.
 func (s *Scheduler) completeAndNextLocked(p *schedProbe, r *schedRun, res Result) (next *schedProbe, nextRun *schedRun, exit bool) {
 	now := s.clk.Now()
 	s.drainLocked()
@@ -853,11 +877,9 @@ func (s *Scheduler) completeAndNextLocked(p *schedProbe, r *schedRun, res Result
 			s.idleWorkers++
 			s.dispatchLocked(now) // the slots of the results drained above
 		}
-		s.mu.Unlock()
 		return nil, nil, exit
 	}
 	s.dispatchLocked(now)
-	s.mu.Unlock()
 	return p, r, false
 }
 
