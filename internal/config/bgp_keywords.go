@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/vigil-lb/vigil/internal/config/syntax"
 )
 
 // BGP is the bgp block, a vigil extension (Keepalived has no BGP): announce each virtual
@@ -32,119 +34,129 @@ import (
 //
 // and in a virtual_server: `announce { community 65001:100  med 10  local_pref 200 }`.
 type BGP struct {
-	Pos                  Pos            `json:"pos"`
-	LocalAS              uint32         `json:"local_as"`
-	RouterID             netip.Addr     `json:"router_id"`
-	ListenPort           int32          `json:"listen_port"`
-	HoldDown             Duration       `json:"hold_down"`
-	MaxWithdraw          int            `json:"max_withdraw"`
-	GracefulShutdownWait Duration       `json:"graceful_shutdown_wait"`
-	Neighbors            []*BGPNeighbor `json:"neighbors"`
+	Pos                  syntax.Pos      `json:"pos"`
+	LocalAS              uint32          `json:"local_as"`
+	RouterID             netip.Addr      `json:"router_id"`
+	ListenPort           int32           `json:"listen_port"`
+	HoldDown             syntax.Duration `json:"hold_down"`
+	MaxWithdraw          int             `json:"max_withdraw"`
+	GracefulShutdownWait syntax.Duration `json:"graceful_shutdown_wait"`
+	Neighbors            []*BGPNeighbor  `json:"neighbors"`
 }
 
 // BGPNeighbor is one neighbor block of the bgp block.
 type BGPNeighbor struct {
-	Pos           Pos        `json:"pos"`
-	Address       netip.Addr `json:"address"`
-	RemoteAS      uint32     `json:"remote_as"`
-	Password      string     `json:"password,omitempty"`
-	HoldTime      Duration   `json:"hold_time"`
-	Keepalive     Duration   `json:"keepalive"`
-	Port          uint32     `json:"port"`
-	SourceAddress netip.Addr `json:"source_address,omitzero"`
+	Pos           syntax.Pos      `json:"pos"`
+	Address       netip.Addr      `json:"address"`
+	RemoteAS      uint32          `json:"remote_as"`
+	Password      string          `json:"password,omitempty"`
+	HoldTime      syntax.Duration `json:"hold_time"`
+	Keepalive     syntax.Duration `json:"keepalive"`
+	Port          uint32          `json:"port"`
+	SourceAddress netip.Addr      `json:"source_address,omitzero"`
 }
 
 // Announce is a virtual_server's announce block: its address is announced over BGP while the
 // pool has quorum.
 type Announce struct {
-	Pos         Pos      `json:"pos"`
-	Communities []string `json:"communities"`
-	MED         *uint32  `json:"med"`
-	LocalPref   *uint32  `json:"local_pref"`
+	Pos         syntax.Pos `json:"pos"`
+	Communities []string   `json:"communities"`
+	MED         *uint32    `json:"med"`
+	LocalPref   *uint32    `json:"local_pref"`
 	// OnlyWhileMaster names a vrrp_instance: the address is announced only while that
 	// instance is MASTER on this node (and the pool has quorum). Empty: quorum alone.
 	OnlyWhileMaster    string `json:"only_while_master,omitempty"`
-	onlyWhileMasterPos Pos
+	onlyWhileMasterPos syntax.Pos
 }
 
 var communityRE = regexp.MustCompile(`^[0-9]{1,5}:[0-9]{1,5}$`)
 
-func addBGPTopKeywords(c *Config, t *table) {
-	t.keywords["bgp"] = keyword{block: func(p *parser, l Line) *table {
+func addBGPTopKeywords(c *Config, t *syntax.Table) {
+	t.Keywords["bgp"] = syntax.Keyword{Block: func(p *syntax.Parser, l syntax.Line) *syntax.Table {
 		if c.BGP != nil {
-			p.diags.Warnf(l.Pos, "bgp block already defined at %s - ignoring this one", c.BGP.Pos)
+			p.Diags.Warnf(l.Pos, "bgp block already defined at %s - ignoring this one", c.BGP.Pos)
 			return nil
 		}
-		b := &BGP{Pos: l.Pos, ListenPort: -1, HoldDown: Duration(5 * time.Second), GracefulShutdownWait: Duration(5 * time.Second)}
+		b := &BGP{Pos: l.Pos, ListenPort: -1, HoldDown: syntax.Duration(5 * time.Second), GracefulShutdownWait: syntax.Duration(5 * time.Second)}
 		c.BGP = b
-		k := map[string]keyword{
-			"local_as":  {scalar: func(p *parser, l Line) { bgpUint(p, l, 1, 1<<32-1, func(v uint64) { b.LocalAS = uint32(v) }) }},
-			"router_id": {scalar: func(p *parser, l Line) { bgpAddr(p, l, func(a netip.Addr) { b.RouterID = a }) }},
-			"listen_port": {scalar: func(p *parser, l Line) {
+		k := map[string]syntax.Keyword{
+			"local_as": {Scalar: func(p *syntax.Parser, l syntax.Line) {
+				bgpUint(p, l, 1, 1<<32-1, func(v uint64) { b.LocalAS = uint32(v) })
+			}},
+			"router_id": {Scalar: func(p *syntax.Parser, l syntax.Line) { bgpAddr(p, l, func(a netip.Addr) { b.RouterID = a }) }},
+			"listen_port": {Scalar: func(p *syntax.Parser, l syntax.Line) {
 				bgpUint(p, l, 1, 65535, func(v uint64) { b.ListenPort = int32(v) })
 			}},
-			"hold_down":              {scalar: func(p *parser, l Line) { bgpSeconds(p, l, func(d Duration) { b.HoldDown = d }) }},
-			"graceful_shutdown_wait": {scalar: func(p *parser, l Line) { bgpSeconds(p, l, func(d Duration) { b.GracefulShutdownWait = d }) }},
-			"max_withdraw":           {scalar: func(p *parser, l Line) { bgpUint(p, l, 0, 1<<20, func(v uint64) { b.MaxWithdraw = int(v) }) }},
-			"neighbor": {block: func(p *parser, l Line) *table {
-				n := &BGPNeighbor{Pos: l.Pos, HoldTime: Duration(90 * time.Second), Keepalive: Duration(30 * time.Second), Port: 179}
+			"hold_down": {Scalar: func(p *syntax.Parser, l syntax.Line) { bgpSeconds(p, l, func(d syntax.Duration) { b.HoldDown = d }) }},
+			"graceful_shutdown_wait": {Scalar: func(p *syntax.Parser, l syntax.Line) {
+				bgpSeconds(p, l, func(d syntax.Duration) { b.GracefulShutdownWait = d })
+			}},
+			"max_withdraw": {Scalar: func(p *syntax.Parser, l syntax.Line) {
+				bgpUint(p, l, 0, 1<<20, func(v uint64) { b.MaxWithdraw = int(v) })
+			}},
+			"neighbor": {Block: func(p *syntax.Parser, l syntax.Line) *syntax.Table {
+				n := &BGPNeighbor{Pos: l.Pos, HoldTime: syntax.Duration(90 * time.Second), Keepalive: syntax.Duration(30 * time.Second), Port: 179}
 				if !bgpAddr(p, l, func(a netip.Addr) { n.Address = a }) {
 					return nil
 				}
 				b.Neighbors = append(b.Neighbors, n)
-				return &table{keywords: map[string]keyword{
-					"remote_as": {scalar: func(p *parser, l Line) { bgpUint(p, l, 1, 1<<32-1, func(v uint64) { n.RemoteAS = uint32(v) }) }},
-					"password": {scalar: func(p *parser, l Line) {
-						if s, ok := p.need(l, 1); ok {
+				return &syntax.Table{Keywords: map[string]syntax.Keyword{
+					"remote_as": {Scalar: func(p *syntax.Parser, l syntax.Line) {
+						bgpUint(p, l, 1, 1<<32-1, func(v uint64) { n.RemoteAS = uint32(v) })
+					}},
+					"password": {Scalar: func(p *syntax.Parser, l syntax.Line) {
+						if s, ok := p.Need(l, 1); ok {
 							n.Password = s
 						}
 					}},
-					"hold_time":      {scalar: func(p *parser, l Line) { bgpSeconds(p, l, func(d Duration) { n.HoldTime = d }) }},
-					"keepalive":      {scalar: func(p *parser, l Line) { bgpSeconds(p, l, func(d Duration) { n.Keepalive = d }) }},
-					"port":           {scalar: func(p *parser, l Line) { bgpUint(p, l, 1, 65535, func(v uint64) { n.Port = uint32(v) }) }},
-					"source_address": {scalar: func(p *parser, l Line) { bgpAddr(p, l, func(a netip.Addr) { n.SourceAddress = a }) }},
-				}, close: func(p *parser, end Pos) {
+					"hold_time":      {Scalar: func(p *syntax.Parser, l syntax.Line) { bgpSeconds(p, l, func(d syntax.Duration) { n.HoldTime = d }) }},
+					"keepalive":      {Scalar: func(p *syntax.Parser, l syntax.Line) { bgpSeconds(p, l, func(d syntax.Duration) { n.Keepalive = d }) }},
+					"port":           {Scalar: func(p *syntax.Parser, l syntax.Line) { bgpUint(p, l, 1, 65535, func(v uint64) { n.Port = uint32(v) }) }},
+					"source_address": {Scalar: func(p *syntax.Parser, l syntax.Line) { bgpAddr(p, l, func(a netip.Addr) { n.SourceAddress = a }) }},
+				}, Close: func(p *syntax.Parser, end syntax.Pos) {
 					if n.RemoteAS == 0 {
-						p.diags.Errorf(n.Pos, "bgp neighbor %s: remote_as is required", n.Address)
+						p.Diags.Errorf(n.Pos, "bgp neighbor %s: remote_as is required", n.Address)
 					}
 				}}
 			}},
 		}
-		return &table{keywords: k, close: func(p *parser, end Pos) {
+		return &syntax.Table{Keywords: k, Close: func(p *syntax.Parser, end syntax.Pos) {
 			if b.LocalAS == 0 {
-				p.diags.Errorf(b.Pos, "bgp: local_as is required")
+				p.Diags.Errorf(b.Pos, "bgp: local_as is required")
 			}
 			if !b.RouterID.Is4() {
-				p.diags.Errorf(b.Pos, "bgp: router_id is required, an IPv4 address")
+				p.Diags.Errorf(b.Pos, "bgp: router_id is required, an IPv4 address")
 			}
 			if len(b.Neighbors) == 0 {
-				p.diags.Warnf(b.Pos, "bgp: no neighbor - nothing will be announced")
+				p.Diags.Warnf(b.Pos, "bgp: no neighbor - nothing will be announced")
 			}
 		}}
 	}}
 }
 
 // announceKeyword reads a virtual_server's announce block.
-func announceKeyword(vs *VirtualServer) keyword {
-	return keyword{block: func(p *parser, l Line) *table {
+func announceKeyword(vs *VirtualServer) syntax.Keyword {
+	return syntax.Keyword{Block: func(p *syntax.Parser, l syntax.Line) *syntax.Table {
 		a := &Announce{Pos: l.Pos}
 		vs.Announce = a
-		return &table{keywords: map[string]keyword{
-			"community": {scalar: func(p *parser, l Line) {
+		return &syntax.Table{Keywords: map[string]syntax.Keyword{
+			"community": {Scalar: func(p *syntax.Parser, l syntax.Line) {
 				for _, w := range l.Words[1:] {
 					if !communityRE.MatchString(w) {
-						p.diags.Warnf(l.Pos, "announce: community '%s' invalid - expected ASN:VALUE", w)
+						p.Diags.Warnf(l.Pos, "announce: community '%s' invalid - expected ASN:VALUE", w)
 						continue
 					}
 					a.Communities = append(a.Communities, w)
 				}
 			}},
-			"med": {scalar: func(p *parser, l Line) { bgpUint(p, l, 0, 1<<32-1, func(v uint64) { m := uint32(v); a.MED = &m }) }},
-			"local_pref": {scalar: func(p *parser, l Line) {
+			"med": {Scalar: func(p *syntax.Parser, l syntax.Line) {
+				bgpUint(p, l, 0, 1<<32-1, func(v uint64) { m := uint32(v); a.MED = &m })
+			}},
+			"local_pref": {Scalar: func(p *syntax.Parser, l syntax.Line) {
 				bgpUint(p, l, 0, 1<<32-1, func(v uint64) { m := uint32(v); a.LocalPref = &m })
 			}},
-			"only_while_master": {scalar: func(p *parser, l Line) {
-				if name, ok := p.need(l, 1); ok {
+			"only_while_master": {Scalar: func(p *syntax.Parser, l syntax.Line) {
+				if name, ok := p.Need(l, 1); ok {
 					a.OnlyWhileMaster, a.onlyWhileMasterPos = name, l.Pos
 				}
 			}},
@@ -152,40 +164,40 @@ func announceKeyword(vs *VirtualServer) keyword {
 	}}
 }
 
-func bgpUint(p *parser, l Line, min, max uint64, set func(uint64)) {
-	s, ok := p.need(l, 1)
+func bgpUint(p *syntax.Parser, l syntax.Line, min, max uint64, set func(uint64)) {
+	s, ok := p.Need(l, 1)
 	if !ok {
 		return
 	}
 	v, err := strconv.ParseUint(s, 10, 64)
 	if err != nil || v < min || v > max {
-		p.diags.Warnf(l.Pos, "%s '%s' invalid - expected a number in [%d, %d]", l.Words[0], s, min, max)
+		p.Diags.Warnf(l.Pos, "%s '%s' invalid - expected a number in [%d, %d]", l.Words[0], s, min, max)
 		return
 	}
 	set(v)
 }
 
-func bgpSeconds(p *parser, l Line, set func(Duration)) {
-	s, ok := p.need(l, 1)
+func bgpSeconds(p *syntax.Parser, l syntax.Line, set func(syntax.Duration)) {
+	s, ok := p.Need(l, 1)
 	if !ok {
 		return
 	}
 	v, err := strconv.ParseFloat(s, 64)
 	if err != nil || v < 0 || v > 86400 {
-		p.diags.Warnf(l.Pos, "%s '%s' invalid - expected seconds in [0, 86400]", l.Words[0], s)
+		p.Diags.Warnf(l.Pos, "%s '%s' invalid - expected seconds in [0, 86400]", l.Words[0], s)
 		return
 	}
-	set(Duration(time.Duration(v * float64(time.Second))))
+	set(syntax.Duration(time.Duration(v * float64(time.Second))))
 }
 
-func bgpAddr(p *parser, l Line, set func(netip.Addr)) bool {
-	s, ok := p.need(l, 1)
+func bgpAddr(p *syntax.Parser, l syntax.Line, set func(netip.Addr)) bool {
+	s, ok := p.Need(l, 1)
 	if !ok {
 		return false
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil || a.Zone() != "" {
-		p.diags.Warnf(l.Pos, "%s '%s' invalid - expected an IPv4 or IPv6 address", l.Words[0], s)
+		p.Diags.Warnf(l.Pos, "%s '%s' invalid - expected an IPv4 or IPv6 address", l.Words[0], s)
 		return false
 	}
 	set(a.Unmap())
@@ -193,23 +205,23 @@ func bgpAddr(p *parser, l Line, set func(netip.Addr)) bool {
 }
 
 // finishBGP checks announce blocks against the bgp block once everything is read.
-func (c *Config) finishBGP(p *parser) {
+func (c *Config) finishBGP(diags *syntax.Diagnostics) {
 	for _, vs := range c.VirtualServers {
 		if vs.Announce == nil {
 			continue
 		}
 		if c.BGP == nil {
-			p.diags.Warnf(vs.Announce.Pos, "announce without a bgp block - nothing will be announced")
+			diags.Warnf(vs.Announce.Pos, "announce without a bgp block - nothing will be announced")
 		}
 		if vs.Kind != VSKindAddress {
-			p.diags.Warnf(vs.Announce.Pos, "announce: only virtual servers with an address can be announced - %s ignored", fmt.Sprint(vs.Name()))
+			diags.Warnf(vs.Announce.Pos, "announce: only virtual servers with an address can be announced - %s ignored", fmt.Sprint(vs.Name()))
 			vs.Announce = nil
 			continue
 		}
 		// An unknown instance is an error, not a warning: ignoring the condition would
 		// announce from a node that is not master and pull traffic to it.
 		if a := vs.Announce; a.OnlyWhileMaster != "" && !slices.ContainsFunc(c.VRRPInstances, func(in *VRRPInstance) bool { return in.Name == a.OnlyWhileMaster }) {
-			p.diags.Errorf(a.onlyWhileMasterPos, "announce: only_while_master %s: no vrrp_instance of that name", a.OnlyWhileMaster)
+			diags.Errorf(a.onlyWhileMasterPos, "announce: only_while_master %s: no vrrp_instance of that name", a.OnlyWhileMaster)
 		}
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vigil-lb/vigil/internal/config/syntax"
 )
 
 // Keyword tables for the checker blocks of a real_server, after Keepalived's check_api.c and
@@ -30,23 +32,23 @@ const (
 )
 
 // lvsAddCheckerKeywords installs the checker blocks into a real_server table.
-func lvsAddCheckerKeywords(k map[string]keyword, cfg *Config, vs *VirtualServer, rs *RealServer) {
-	add := func(kind string, body func(c *Checker, k map[string]keyword), hasConn bool, closeFn func(p *parser, c *Checker, end Pos)) {
-		k[kind] = keyword{block: func(p *parser, l Line) *table {
+func lvsAddCheckerKeywords(k map[string]syntax.Keyword, cfg *Config, vs *VirtualServer, rs *RealServer) {
+	add := func(kind string, body func(c *Checker, k map[string]syntax.Keyword), hasConn bool, closeFn func(p *syntax.Parser, c *Checker, end syntax.Pos)) {
+		k[kind] = syntax.Keyword{Block: func(p *syntax.Parser, l syntax.Line) *syntax.Table {
 			c := &Checker{Pos: l.Pos, Kind: kind}
 			if hasConn {
 				c.conn = &connRaw{pos: l.Pos}
 			}
 			rs.Checkers = append(rs.Checkers, c)
-			ck := make(map[string]keyword, 48)
+			ck := make(map[string]syntax.Keyword, 48)
 			if kind != CheckFile && kind != CheckBFD {
 				lvsCommonCheckerKeywords(ck, c, c.conn)
 			}
 			if body != nil {
 				body(c, ck)
 			}
-			return &table{keywords: ck, close: func(p *parser, end Pos) {
-				if c.conn != nil && !p.lvsCheckConn(c.conn, rs, end) {
+			return &syntax.Table{Keywords: ck, Close: func(p *syntax.Parser, end syntax.Pos) {
+				if c.conn != nil && !lvsCheckConn(p, c.conn, rs, end) {
 					c.dropped = true
 				}
 				if closeFn != nil && !c.dropped {
@@ -60,25 +62,25 @@ func lvsAddCheckerKeywords(k map[string]keyword, cfg *Config, vs *VirtualServer,
 	}
 	add(CheckTCP, nil, true, nil)
 	add(CheckPing, nil, true, nil)
-	add(CheckHTTP, func(c *Checker, k map[string]keyword) { lvsHTTPKeywords(c, k, false) }, true, lvsHTTPClose)
-	add(CheckSSL, func(c *Checker, k map[string]keyword) { lvsHTTPKeywords(c, k, true) }, true, lvsHTTPClose)
-	add(CheckMisc, lvsMiscKeywords, false, func(p *parser, c *Checker, end Pos) {
+	add(CheckHTTP, func(c *Checker, k map[string]syntax.Keyword) { lvsHTTPKeywords(c, k, false) }, true, lvsHTTPClose)
+	add(CheckSSL, func(c *Checker, k map[string]syntax.Keyword) { lvsHTTPKeywords(c, k, true) }, true, lvsHTTPClose)
+	add(CheckMisc, lvsMiscKeywords, false, func(p *syntax.Parser, c *Checker, end syntax.Pos) {
 		if len(c.Misc.Args) == 0 {
-			p.diags.Warnf(end, "No script path has been specified for MISC_CHECKER - skipping")
+			p.Diags.Warnf(end, "No script path has been specified for MISC_CHECKER - skipping")
 			c.dropped = true
 		}
 	})
-	add(CheckSMTP, func(c *Checker, k map[string]keyword) { lvsSMTPKeywords(c, k, rs) }, true, nil)
+	add(CheckSMTP, func(c *Checker, k map[string]syntax.Keyword) { lvsSMTPKeywords(c, k, rs) }, true, nil)
 	add(CheckDNS, lvsDNSKeywords, true, nil)
-	add(CheckUDP, lvsUDPKeywords, true, func(p *parser, c *Checker, end Pos) {
+	add(CheckUDP, lvsUDPKeywords, true, func(p *syntax.Parser, c *Checker, end syntax.Pos) {
 		if c.UDP.MinReplyLength > c.UDP.MaxReplyLength {
-			p.diags.Warnf(end, "UDP_CHECK min_reply length %d > max_reply_length %d - will always fail", c.UDP.MinReplyLength, c.UDP.MaxReplyLength)
+			p.Diags.Warnf(end, "UDP_CHECK min_reply length %d > max_reply_length %d - will always fail", c.UDP.MinReplyLength, c.UDP.MaxReplyLength)
 		}
 	})
-	add(CheckFile, func(c *Checker, k map[string]keyword) { lvsFileKeywords(c, k, cfg) }, false, func(p *parser, c *Checker, end Pos) {
+	add(CheckFile, func(c *Checker, k map[string]syntax.Keyword) { lvsFileKeywords(c, k, cfg) }, false, func(p *syntax.Parser, c *Checker, end syntax.Pos) {
 		f := c.File
 		if f.track == nil {
-			p.diags.Warnf(end, "FILE_CHECK has no track_file specified - ignoring")
+			p.Diags.Warnf(end, "FILE_CHECK has no track_file specified - ignoring")
 			c.dropped = true
 			return
 		}
@@ -87,9 +89,9 @@ func lvsAddCheckerKeywords(k map[string]keyword, cfg *Config, vs *VirtualServer,
 			f.Weight, f.Reverse = int32(f.track.Weight), f.track.WeightReverse
 		}
 	})
-	add(CheckBFD, func(c *Checker, k map[string]keyword) { lvsBFDKeywords(c, k, vs, rs) }, false, func(p *parser, c *Checker, end Pos) {
+	add(CheckBFD, func(c *Checker, k map[string]syntax.Keyword) { lvsBFDKeywords(c, k, vs, rs) }, false, func(p *syntax.Parser, c *Checker, end syntax.Pos) {
 		if c.BFD.Name == "" {
-			p.diags.Warnf(end, "(%s) No name has been specified for BFD_CHECKER - skipping", vs.rsName(rs))
+			p.Diags.Warnf(end, "(%s) No name has been specified for BFD_CHECKER - skipping", vs.rsName(rs))
 			c.dropped = true
 		}
 	})
@@ -98,31 +100,31 @@ func lvsAddCheckerKeywords(k map[string]keyword, cfg *Config, vs *VirtualServer,
 
 // lvsCommonCheckerKeywords installs the keywords every checker but FILE_CHECK and BFD_CHECK
 // accepts; the connection ones only when conn is not nil.
-func lvsCommonCheckerKeywords(k map[string]keyword, c *Checker, conn *connRaw) {
+func lvsCommonCheckerKeywords(k map[string]syntax.Keyword, c *Checker, conn *connRaw) {
 	if conn != nil {
 		lvsConnKeywords(k, conn)
 	}
-	k["retry"] = keyword{scalar: func(p *parser, l Line) {
-		if !p.lvsNeed(l, 1) {
+	k["retry"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		if _, ok := p.Need(l, 1); !ok {
 			return
 		}
-		if v, ok := p.kaUnsigned(l.Pos, l.Words[1], 0, lvsMaxUint32); ok {
+		if v, ok := p.Unsigned(l.Pos, l.Words[1], 0, lvsMaxUint32); ok {
 			r := uint32(v)
 			c.retry = &r
 		} else {
-			p.diags.Warnf(l.Pos, "Invalid retry connection value '%s'", l.Words[1])
+			p.Diags.Warnf(l.Pos, "Invalid retry connection value '%s'", l.Words[1])
 		}
 	}}
-	k["delay_before_retry"] = lvsTimerKw(0, 0, "Invalid delay_before_retry connection value '%s'", func(d time.Duration) { v := Duration(d); c.dbr = &v })
-	k["warmup"] = lvsTimerKw(0, 0, "Invalid warmup connection value '%s'", func(d time.Duration) { v := Duration(d); c.warmup = &v })
-	k["delay_loop"] = lvsTimerKw(1, 0, "delay_loop '%s' is invalid - ignoring", func(d time.Duration) { v := Duration(d); c.delayLoop = &v })
-	k["alpha"] = keyword{scalar: func(p *parser, l Line) {
-		if v, ok := p.lvsOptBool(l, "alpha"); ok {
+	k["delay_before_retry"] = lvsTimerKw(0, 0, "Invalid delay_before_retry connection value '%s'", func(d time.Duration) { v := syntax.Duration(d); c.dbr = &v })
+	k["warmup"] = lvsTimerKw(0, 0, "Invalid warmup connection value '%s'", func(d time.Duration) { v := syntax.Duration(d); c.warmup = &v })
+	k["delay_loop"] = lvsTimerKw(1, 0, "delay_loop '%s' is invalid - ignoring", func(d time.Duration) { v := syntax.Duration(d); c.delayLoop = &v })
+	k["alpha"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		if v, ok := lvsOptBool(p, l, "alpha"); ok {
 			c.alpha = &v
 		}
 	}}
-	k["log_all_failures"] = keyword{scalar: func(p *parser, l Line) {
-		if v, ok := p.lvsOptBool(l, "log_all_failures"); ok {
+	k["log_all_failures"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		if v, ok := lvsOptBool(p, l, "log_all_failures"); ok {
 			c.LogAllFailures = v
 		}
 	}}
@@ -130,18 +132,18 @@ func lvsCommonCheckerKeywords(k map[string]keyword, c *Checker, conn *connRaw) {
 
 // lvsConnAddr reads connect_ip or bindto into *set: an address whose family must match *other's
 // when that is set already, as Keepalived requires.
-func lvsConnAddr(name, otherName string, set, other *netip.Addr) keyword {
-	return keyword{scalar: func(p *parser, l Line) {
-		if !p.lvsNeed(l, 1) {
+func lvsConnAddr(name, otherName string, set, other *netip.Addr) syntax.Keyword {
+	return syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		if _, ok := p.Need(l, 1); !ok {
 			return
 		}
-		a, _, ok := p.lvsAddrPort(l.Pos, l.Words[1], "")
+		a, _, ok := p.AddrPort(l.Pos, l.Words[1], "")
 		if !ok {
-			p.diags.Warnf(l.Pos, "Invalid %s address %s - ignoring", name, l.Words[1])
+			p.Diags.Warnf(l.Pos, "Invalid %s address %s - ignoring", name, l.Words[1])
 			return
 		}
 		if other.IsValid() && other.Is4() != a.Is4() {
-			p.diags.Warnf(l.Pos, "%s address %s does not match address family of %s - skipping", name, l.Words[1], otherName)
+			p.Diags.Warnf(l.Pos, "%s address %s does not match address family of %s - skipping", name, l.Words[1], otherName)
 			*set = netip.Addr{}
 			return
 		}
@@ -150,14 +152,14 @@ func lvsConnAddr(name, otherName string, set, other *netip.Addr) keyword {
 }
 
 // lvsConnPort reads connect_port or bind_port into *set.
-func lvsConnPort(name string, set *uint16) keyword {
-	return keyword{scalar: func(p *parser, l Line) {
-		if !p.lvsNeed(l, 1) {
+func lvsConnPort(name string, set *uint16) syntax.Keyword {
+	return syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		if _, ok := p.Need(l, 1); !ok {
 			return
 		}
-		v, ok := p.kaUnsigned(l.Pos, l.Words[1], 1, 65535)
+		v, ok := p.Unsigned(l.Pos, l.Words[1], 1, 65535)
 		if !ok {
-			p.diags.Warnf(l.Pos, "Invalid checker %s '%s'", name, l.Words[1])
+			p.Diags.Warnf(l.Pos, "Invalid checker %s '%s'", name, l.Words[1])
 			return
 		}
 		*set = uint16(v)
@@ -166,29 +168,29 @@ func lvsConnPort(name string, set *uint16) keyword {
 
 // lvsConnKeywords installs connect_ip, connect_port, bindto, bind_port, bind_if, connect_timeout
 // and fwmark, filling conn.
-func lvsConnKeywords(k map[string]keyword, conn *connRaw) {
+func lvsConnKeywords(k map[string]syntax.Keyword, conn *connRaw) {
 	k["connect_ip"] = lvsConnAddr("connect_ip", "bindto", &conn.addr, &conn.bind)
 	k["connect_port"] = lvsConnPort("connect_port", &conn.port)
 	k["bindto"] = lvsConnAddr("bindto", "connect_ip", &conn.bind, &conn.addr)
 	k["bind_port"] = lvsConnPort("bind_port", &conn.bindPort)
-	k["bind_if"] = keyword{scalar: func(p *parser, l Line) {
-		if !p.lvsNeed(l, 1) {
+	k["bind_if"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		if _, ok := p.Need(l, 1); !ok {
 			return
 		}
 		if len(l.Words[1]) > 15 { // IFNAMSIZ - 1
-			p.diags.Warnf(l.Pos, "Interface name %s is too long - ignoring", l.Words[1])
+			p.Diags.Warnf(l.Pos, "Interface name %s is too long - ignoring", l.Words[1])
 			return
 		}
 		conn.bindIf = l.Words[1]
 	}}
-	k["connect_timeout"] = lvsTimerKw(1, lvsMaxUint32, "connect_timeout %s invalid - ignoring", func(d time.Duration) { v := Duration(d); conn.timeout = &v })
-	k["fwmark"] = keyword{scalar: func(p *parser, l Line) {
-		if !p.lvsNeed(l, 1) {
+	k["connect_timeout"] = lvsTimerKw(1, lvsMaxUint32, "connect_timeout %s invalid - ignoring", func(d time.Duration) { v := syntax.Duration(d); conn.timeout = &v })
+	k["fwmark"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		if _, ok := p.Need(l, 1); !ok {
 			return
 		}
-		v, ok := p.kaUnsigned(l.Pos, l.Words[1], 0, lvsMaxUint32)
+		v, ok := p.Unsigned(l.Pos, l.Words[1], 0, lvsMaxUint32)
 		if !ok {
-			p.diags.Warnf(l.Pos, "Invalid fwmark connection value '%s'", l.Words[1])
+			p.Diags.Warnf(l.Pos, "Invalid fwmark connection value '%s'", l.Words[1])
 			return
 		}
 		conn.fwmark = uint32(v)
@@ -196,43 +198,43 @@ func lvsConnKeywords(k map[string]keyword, conn *connRaw) {
 }
 
 // checkConn is Keepalived's check_conn_opts: an IPv6 link-local destination needs bind_if.
-func (p *parser) lvsCheckConn(conn *connRaw, rs *RealServer, end Pos) bool {
+func lvsCheckConn(p *syntax.Parser, conn *connRaw, rs *RealServer, end syntax.Pos) bool {
 	dst := conn.addr
 	if !dst.IsValid() {
 		dst = rs.Address
 	}
 	if dst.Is6() && dst.IsLinkLocalUnicast() && conn.bindIf == "" {
-		p.diags.Warnf(end, "Checker link local address %s requires a bind_if", dst)
+		p.Diags.Warnf(end, "Checker link local address %s requires a bind_if", dst)
 		return false
 	}
 	return true
 }
 
-func lvsHTTPKeywords(c *Checker, k map[string]keyword, ssl bool) {
+func lvsHTTPKeywords(c *Checker, k map[string]syntax.Keyword, ssl bool) {
 	h := &HTTPCheck{Protocol: "1.0", URLs: []*URL{}}
 	c.HTTP = h
-	k["nb_get_retry"] = keyword{scalar: func(p *parser, l Line) {
-		p.diags.Warnf(l.Pos, "nb_get_retry is deprecated - please use 'retry'")
-		if !p.lvsNeed(l, 1) {
+	k["nb_get_retry"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		p.Diags.Warnf(l.Pos, "nb_get_retry is deprecated - please use 'retry'")
+		if _, ok := p.Need(l, 1); !ok {
 			return
 		}
-		if v, ok := p.kaUnsigned(l.Pos, l.Words[1], 0, lvsMaxUint32); ok {
+		if v, ok := p.Unsigned(l.Pos, l.Words[1], 0, lvsMaxUint32); ok {
 			r := uint32(v)
 			c.retry = &r
 		} else {
-			p.diags.Warnf(l.Pos, "Invalid nb_get_retry value '%s'", l.Words[1])
+			p.Diags.Warnf(l.Pos, "Invalid nb_get_retry value '%s'", l.Words[1])
 		}
 	}}
-	k["virtualhost"] = keyword{scalar: func(p *parser, l Line) {
+	k["virtualhost"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 		if len(l.Words) < 2 {
-			p.diags.Warnf(l.Pos, "HTTP_GET virtualhost name missing")
+			p.Diags.Warnf(l.Pos, "HTTP_GET virtualhost name missing")
 			return
 		}
 		h.VirtualHost = l.Words[1]
 	}}
-	k["http_protocol"] = keyword{scalar: func(p *parser, l Line) {
+	k["http_protocol"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 		if len(l.Words) < 2 {
-			p.diags.Warnf(l.Pos, "Missing http_protocol version")
+			p.Diags.Warnf(l.Pos, "Missing http_protocol version")
 			return
 		}
 		switch l.Words[1] {
@@ -241,87 +243,81 @@ func lvsHTTPKeywords(c *Checker, k map[string]keyword, ssl bool) {
 		case "1.0C", "1.0c":
 			h.Protocol = "1.0C"
 		default:
-			p.diags.Warnf(l.Pos, "Invalid http_protocol version %s", l.Words[1])
+			p.Diags.Warnf(l.Pos, "Invalid http_protocol version %s", l.Words[1])
 		}
 	}}
-	k["enable_sni"] = keyword{scalar: func(p *parser, l Line) {
-		if v, ok := p.lvsOptBool(l, "enable_sni"); ok {
+	k["enable_sni"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		if v, ok := lvsOptBool(p, l, "enable_sni"); ok {
 			h.EnableSNI = v
 		}
 	}}
-	k["fast_recovery"] = keyword{scalar: func(p *parser, l Line) {
-		if v, ok := p.lvsOptBool(l, "fast_recovery"); ok {
+	k["fast_recovery"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		if v, ok := lvsOptBool(p, l, "fast_recovery"); ok {
 			h.FastRecovery = v
 		}
 	}}
 	if ssl {
 		// tls_compliant arrived in Keepalived 2.2.8 (SSL_GET only); 2.2.7 does not know it.
-		k["tls_compliant"] = keyword{scalar: func(p *parser, l Line) {
-			if v, ok := p.lvsTLSCompliant(l); ok {
+		k["tls_compliant"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+			if v, ok := lvsTLSCompliant(p, l); ok {
 				h.TLSCompliant = v
 			}
 		}}
 	}
-	k["url"] = keyword{block: func(p *parser, l Line) *table { return lvsURLTable(h, l, ssl) }}
+	k["url"] = syntax.Keyword{Block: func(p *syntax.Parser, l syntax.Line) *syntax.Table { return lvsURLTable(h, l, ssl) }}
 }
 
-func (p *parser) lvsTLSCompliant(l Line) (bool, bool) {
-	if len(l.Words) < 2 {
-		return true, true
-	}
-	v, ok := lvsTrueFalse(l.Words[1])
-	if !ok {
-		p.diags.Warnf(l.Pos, "Invalid tls_compliant option %s", l.Words[1])
-	}
-	return v, ok
+// lvsTLSCompliant reads tls_compliant's optional true/false word.
+func lvsTLSCompliant(p *syntax.Parser, l syntax.Line) (bool, bool) {
+	return syntax.OptBool(l, func(w string) { p.Diags.Warnf(l.Pos, "Invalid tls_compliant option %s", w) })
 }
 
-func lvsHTTPClose(p *parser, c *Checker, end Pos) {
+func lvsHTTPClose(p *syntax.Parser, c *Checker, end syntax.Pos) {
 	if len(c.HTTP.URLs) == 0 {
-		p.diags.Warnf(end, "HTTP/SSL_GET checker has no urls specified - ignoring")
+		p.Diags.Warnf(end, "HTTP/SSL_GET checker has no urls specified - ignoring")
 		c.dropped = true
 	}
 }
 
-func lvsURLTable(h *HTTPCheck, l Line, ssl bool) *table {
+func lvsURLTable(h *HTTPCheck, l syntax.Line, ssl bool) *syntax.Table {
 	u := &URL{Pos: l.Pos}
 	var status [httpStatusMax - httpStatusMin + 1]bool
 	anyStatus := false
 	var regexOpts []string
-	k := make(map[string]keyword, 24)
-	k["path"] = keyword{scalar: func(p *parser, l Line) {
-		if p.lvsNeed(l, 1) {
+	k := make(map[string]syntax.Keyword, 24)
+	k["path"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		if _, ok := p.Need(l, 1); ok {
 			u.Path = l.Words[1]
 		}
 	}}
-	k["digest"] = keyword{scalar: func(p *parser, l Line) {
-		if !p.lvsNeed(l, 1) {
+	k["digest"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		if _, ok := p.Need(l, 1); !ok {
 			return
 		}
 		d := l.Words[1]
 		if u.Digest != "" {
-			p.diags.Warnf(l.Pos, "Digest '%s' is a duplicate", d)
+			p.Diags.Warnf(l.Pos, "Digest '%s' is a duplicate", d)
 			return
 		}
 		if len(d) != 32 {
-			p.diags.Warnf(l.Pos, "digest '%s' character length should be 32 rather than %d", d, len(d))
+			p.Diags.Warnf(l.Pos, "digest '%s' character length should be 32 rather than %d", d, len(d))
 			return
 		}
 		// Keepalived decodes from the last byte back and reports the first bad pair it meets,
 		// with the string cut after that pair.
 		for i := 15; i >= 0; i-- {
 			if !lvsIsHex(d[2*i]) || !lvsIsHex(d[2*i+1]) {
-				p.diags.Warnf(l.Pos, "Unable to interpret hex digit in '%s' at offset %d/%d", d[:2*i+2], 2*i, 2*i+1)
+				p.Diags.Warnf(l.Pos, "Unable to interpret hex digit in '%s' at offset %d/%d", d[:2*i+2], 2*i, 2*i+1)
 				return
 			}
 		}
 		u.Digest = strings.ToLower(d)
 	}}
-	k["status_code"] = keyword{scalar: func(p *parser, l Line) {
+	k["status_code"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 		for _, w := range l.Words[1:] {
 			lo, hi, ok := lvsStatusRange(w)
 			if !ok {
-				p.diags.Warnf(l.Pos, "Invalid HTTP_GET status code '%s'", w)
+				p.Diags.Warnf(l.Pos, "Invalid HTTP_GET status code '%s'", w)
 				continue
 			}
 			for s := lo; s <= hi; s++ {
@@ -330,38 +326,38 @@ func lvsURLTable(h *HTTPCheck, l Line, ssl bool) *table {
 			anyStatus = true
 		}
 	}}
-	k["virtualhost"] = keyword{scalar: func(p *parser, l Line) {
+	k["virtualhost"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 		if len(l.Words) < 2 {
-			p.diags.Warnf(l.Pos, "Missing HTTP_GET virtualhost name")
+			p.Diags.Warnf(l.Pos, "Missing HTTP_GET virtualhost name")
 			return
 		}
 		u.VirtualHost = l.Words[1]
 	}}
-	k["regex"] = keyword{scalar: func(p *parser, l Line) {
+	k["regex"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 		if len(l.Words) != 2 {
-			p.diags.Warnf(l.Pos, "regex missing or too many fields")
+			p.Diags.Warnf(l.Pos, "regex missing or too many fields")
 			return
 		}
 		u.Regex, u.RegexPos = lvsUnquote(l.Words[1]), l.Pos
 	}}
-	k["regex_no_match"] = keyword{scalar: func(p *parser, l Line) { u.RegexNoMatch = true }}
-	k["regex_options"] = keyword{scalar: func(p *parser, l Line) {
+	k["regex_no_match"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) { u.RegexNoMatch = true }}
+	k["regex_options"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 		for _, w := range l.Words[1:] {
 			if slices.Contains(lvsRegexOptions, w) && !slices.Contains(regexOpts, w) {
 				regexOpts = append(regexOpts, w)
 			}
 		}
 	}}
-	offset := func(kind string, set func(uint64)) keyword {
-		return keyword{scalar: func(p *parser, l Line) {
+	offset := func(kind string, set func(uint64)) syntax.Keyword {
+		return syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 			if len(l.Words) != 2 {
-				p.diags.Warnf(l.Pos, "Missing or too may options for regex_%s_offset", kind)
+				p.Diags.Warnf(l.Pos, "Missing or too may options for regex_%s_offset", kind)
 				set(0)
 				return
 			}
 			v, err := strconv.ParseUint(l.Words[1], 10, 64)
 			if err != nil {
-				p.diags.Warnf(l.Pos, "Invalid regex_%s_offset %s specified", kind, l.Words[1])
+				p.Diags.Warnf(l.Pos, "Invalid regex_%s_offset %s specified", kind, l.Words[1])
 				set(0)
 				return
 			}
@@ -370,37 +366,37 @@ func lvsURLTable(h *HTTPCheck, l Line, ssl bool) *table {
 	}
 	k["regex_min_offset"] = offset("min", func(v uint64) { u.RegexMinOffset = v })
 	k["regex_max_offset"] = offset("max", func(v uint64) { u.RegexMaxOffset, u.maxSet = v, true })
-	k["regex_stack"] = keyword{scalar: func(p *parser, l Line) {
+	k["regex_stack"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 		if len(l.Words) != 3 {
-			p.diags.Warnf(l.Pos, "regex_stack requires start and max values")
+			p.Diags.Warnf(l.Pos, "regex_stack requires start and max values")
 			return
 		}
 		start, err1 := strconv.ParseUint(l.Words[1], 10, 64)
 		if err1 != nil {
-			p.diags.Warnf(l.Pos, "regex_stack invalid start value")
+			p.Diags.Warnf(l.Pos, "regex_stack invalid start value")
 			return
 		}
 		max, err2 := strconv.ParseUint(l.Words[2], 10, 64)
 		if err2 != nil {
-			p.diags.Warnf(l.Pos, "regex_stack invalid max value")
+			p.Diags.Warnf(l.Pos, "regex_stack invalid max value")
 			return
 		}
 		if start > max {
-			p.diags.Warnf(l.Pos, "regex stack start cannot exceed max value")
+			p.Diags.Warnf(l.Pos, "regex stack start cannot exceed max value")
 			return
 		}
 		u.RegexStack = true
 	}}
 	if ssl {
-		k["tls_compliant"] = keyword{scalar: func(p *parser, l Line) {
-			if v, ok := p.lvsTLSCompliant(l); ok {
+		k["tls_compliant"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+			if v, ok := lvsTLSCompliant(p, l); ok {
 				u.TLSCompliant = v
 			}
 		}}
 	}
-	return &table{keywords: k, close: func(p *parser, end Pos) {
+	return &syntax.Table{Keywords: k, Close: func(p *syntax.Parser, end syntax.Pos) {
 		if u.Path == "" {
-			p.diags.Warnf(end, "HTTP/SSL_GET checker url has no path - ignoring")
+			p.Diags.Warnf(end, "HTTP/SSL_GET checker url has no path - ignoring")
 			return
 		}
 		if !anyStatus {
@@ -411,11 +407,11 @@ func lvsURLTable(h *HTTPCheck, l Line, ssl bool) *table {
 		u.StatusCodes = lvsStatusRanges(status[:])
 		u.RegexOptions = regexOpts
 		if u.Regex == "" && (len(regexOpts) > 0 || u.RegexNoMatch || u.RegexMinOffset != 0 || u.maxSet || u.RegexStack) {
-			p.diags.Warnf(end, "regex parameters specified without regex")
+			p.Diags.Warnf(end, "regex parameters specified without regex")
 			u.RegexOptions, u.RegexNoMatch, u.RegexMinOffset, u.RegexMaxOffset, u.maxSet, u.RegexStack = nil, false, 0, 0, false, false
 		}
 		if u.maxSet && u.RegexMinOffset > u.RegexMaxOffset {
-			p.diags.Warnf(end, "regex min offset %d > regex_max_offset %d - ignoring", u.RegexMinOffset, u.RegexMaxOffset)
+			p.Diags.Warnf(end, "regex min offset %d > regex_max_offset %d - ignoring", u.RegexMinOffset, u.RegexMaxOffset)
 			u.RegexMinOffset, u.RegexMaxOffset, u.maxSet = 0, 0, false
 		}
 		h.URLs = append(h.URLs, u)
@@ -469,31 +465,31 @@ func lvsUnquote(s string) string {
 	return s
 }
 
-func lvsMiscKeywords(c *Checker, k map[string]keyword) {
+func lvsMiscKeywords(c *Checker, k map[string]syntax.Keyword) {
 	m := &MiscCheck{}
 	c.Misc = m
-	k["misc_path"] = keyword{scalar: func(p *parser, l Line) {
+	k["misc_path"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 		// Keepalived takes the first word only (quote it to pass arguments) and splits it.
 		if len(l.Words) >= 2 {
 			m.Path, m.PathPos = l.Words[1], l.Pos
 			m.Args = strings.Fields(m.Path)
 		}
 	}}
-	k["misc_timeout"] = keyword{scalar: func(p *parser, l Line) {
-		if !p.lvsNeed(l, 1) {
+	k["misc_timeout"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		if _, ok := p.Need(l, 1); !ok {
 			return
 		}
-		v, ok := p.kaUnsigned(l.Pos, l.Words[1], 0, lvsMaxUint32/1_000_000)
+		v, ok := p.Unsigned(l.Pos, l.Words[1], 0, lvsMaxUint32/1_000_000)
 		if !ok {
-			p.diags.Warnf(l.Pos, "Invalid misc_timeout value '%s'", l.Words[1])
+			p.Diags.Warnf(l.Pos, "Invalid misc_timeout value '%s'", l.Words[1])
 			return
 		}
-		m.Timeout = Duration(time.Duration(v) * time.Second)
+		m.Timeout = syntax.Duration(time.Duration(v) * time.Second)
 	}}
-	k["misc_dynamic"] = keyword{scalar: func(p *parser, l Line) { m.Dynamic = true }}
-	k["user"] = keyword{scalar: func(p *parser, l Line) {
+	k["misc_dynamic"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) { m.Dynamic = true }}
+	k["user"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 		if len(l.Words) < 2 {
-			p.diags.Warnf(l.Pos, "No user specified for misc checker script %s", lvsCmdStr(m.Path))
+			p.Diags.Warnf(l.Pos, "No user specified for misc checker script %s", lvsCmdStr(m.Path))
 			return
 		}
 		// Whether the user exists is this machine's business: the daemon checks it when it
@@ -504,24 +500,24 @@ func lvsMiscKeywords(c *Checker, k map[string]keyword) {
 
 // lvsSMTPKeywords installs helo_name and the legacy host blocks. A host block holds its own
 // connection; at the end of SMTP_CHECK each host becomes a checker of its own, as in Keepalived.
-func lvsSMTPKeywords(c *Checker, k map[string]keyword, rs *RealServer) {
+func lvsSMTPKeywords(c *Checker, k map[string]syntax.Keyword, rs *RealServer) {
 	s := &SMTPCheck{HeloName: "smtpchecker.keepalived.org"}
 	c.SMTP = s
 	var hosts []*connRaw
 	main := c.conn
-	k["helo_name"] = keyword{scalar: func(p *parser, l Line) {
+	k["helo_name"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 		if len(l.Words) < 2 {
-			p.diags.Warnf(l.Pos, "SMTP_CHECK helo name missing")
+			p.Diags.Warnf(l.Pos, "SMTP_CHECK helo name missing")
 			return
 		}
 		s.HeloName = l.Words[1]
 	}}
-	k["host"] = keyword{block: func(p *parser, l Line) *table {
+	k["host"] = syntax.Keyword{Block: func(p *syntax.Parser, l syntax.Line) *syntax.Table {
 		h := &connRaw{pos: l.Pos}
-		hk := map[string]keyword{}
+		hk := map[string]syntax.Keyword{}
 		lvsCommonCheckerKeywords(hk, c, h)
-		return &table{keywords: hk, close: func(p *parser, end Pos) {
-			if p.lvsCheckConn(h, rs, end) {
+		return &syntax.Table{Keywords: hk, Close: func(p *syntax.Parser, end syntax.Pos) {
+			if lvsCheckConn(p, h, rs, end) {
 				hosts = append(hosts, h)
 			}
 		}}
@@ -541,73 +537,73 @@ func lvsSMTPKeywords(c *Checker, k map[string]keyword, rs *RealServer) {
 	}
 }
 
-func lvsDNSKeywords(c *Checker, k map[string]keyword) {
+func lvsDNSKeywords(c *Checker, k map[string]syntax.Keyword) {
 	d := &DNSCheck{Type: "SOA"}
 	c.DNS = d
 	nameSet := false
-	k["type"] = keyword{scalar: func(p *parser, l Line) {
-		if !p.lvsNeed(l, 1) {
+	k["type"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		if _, ok := p.Need(l, 1); !ok {
 			return
 		}
 		i := slices.IndexFunc(lvsDNSTypes, func(t string) bool { return strings.EqualFold(t, l.Words[1]) })
 		if i < 0 {
-			p.diags.Warnf(l.Pos, "Unknown DNS check type %s - ignoring", l.Words[1])
+			p.Diags.Warnf(l.Pos, "Unknown DNS check type %s - ignoring", l.Words[1])
 			return
 		}
 		d.Type, d.TypePos = lvsDNSTypes[i], l.Pos
 	}}
-	k["name"] = keyword{scalar: func(p *parser, l Line) {
-		if !p.lvsNeed(l, 1) {
+	k["name"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		if _, ok := p.Need(l, 1); !ok {
 			return
 		}
 		if nameSet {
-			p.diags.Warnf(l.Pos, "DNS_CHECK name already specified - ignoring")
+			p.Diags.Warnf(l.Pos, "DNS_CHECK name already specified - ignoring")
 			return
 		}
 		n := l.Words[1]
 		if (strings.HasPrefix(n, ".") && n != ".") || strings.Contains(n, "..") {
-			p.diags.Warnf(l.Pos, "DNS_CHECK name '%s' has empty label - ignoring", n)
+			p.Diags.Warnf(l.Pos, "DNS_CHECK name '%s' has empty label - ignoring", n)
 			return
 		}
 		d.Name, nameSet = n, true
 	}}
 }
 
-func lvsUDPKeywords(c *Checker, k map[string]keyword) {
+func lvsUDPKeywords(c *Checker, k map[string]syntax.Keyword) {
 	u := &UDPCheck{MaxReplyLength: 255}
 	c.UDP = u
-	k["payload"] = keyword{scalar: func(p *parser, l Line) {
+	k["payload"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 		if len(l.Words) == 1 {
-			p.diags.Warnf(l.Pos, "UDP_CHECK payload requires a payload")
+			p.Diags.Warnf(l.Pos, "UDP_CHECK payload requires a payload")
 			return
 		}
 		data, _, ok := lvsHexString(strings.Join(l.Words[1:], " "), false)
 		if !ok {
-			p.diags.Warnf(l.Pos, "Invalid hex string for UDP_CHECK payload")
+			p.Diags.Warnf(l.Pos, "Invalid hex string for UDP_CHECK payload")
 			return
 		}
 		u.Payload = data
 	}}
-	k["require_reply"] = keyword{scalar: func(p *parser, l Line) {
+	k["require_reply"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 		u.RequireReply = true
 		if len(l.Words) == 1 {
 			return
 		}
 		data, mask, ok := lvsHexString(strings.Join(l.Words[1:], " "), true)
 		if !ok {
-			p.diags.Warnf(l.Pos, "Invalid hex string for UDP_CHECK reply")
+			p.Diags.Warnf(l.Pos, "Invalid hex string for UDP_CHECK reply")
 			return
 		}
 		u.ReplyData, u.ReplyMask = data, mask
 	}}
-	length := func(which string, set func(uint32)) keyword {
-		return keyword{scalar: func(p *parser, l Line) {
-			if !p.lvsNeed(l, 1) {
+	length := func(which string, set func(uint32)) syntax.Keyword {
+		return syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+			if _, ok := p.Need(l, 1); !ok {
 				return
 			}
-			v, ok := p.kaUnsigned(l.Pos, l.Words[1], 0, 65535)
+			v, ok := p.Unsigned(l.Pos, l.Words[1], 0, 65535)
 			if !ok {
-				p.diags.Warnf(l.Pos, "UDP_CHECK %s length %s not valid - must be between 0 & 65535", which, l.Words[1])
+				p.Diags.Warnf(l.Pos, "UDP_CHECK %s length %s not valid - must be between 0 & 65535", which, l.Words[1])
 				return
 			}
 			set(uint32(v))
@@ -675,29 +671,29 @@ func lvsHexString(s string, wildcards bool) (data, mask []byte, ok bool) {
 	return data, mask, true
 }
 
-func lvsFileKeywords(c *Checker, k map[string]keyword, cfg *Config) {
+func lvsFileKeywords(c *Checker, k map[string]syntax.Keyword, cfg *Config) {
 	f := &FileCheck{}
 	c.File = f
-	k["track_file"] = keyword{scalar: func(p *parser, l Line) {
-		if !p.lvsNeed(l, 1) {
+	k["track_file"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		if _, ok := p.Need(l, 1); !ok {
 			return
 		}
 		// Like Keepalived, only track_file blocks that come before the checker are known.
 		i := slices.IndexFunc(cfg.VRRPTrackFiles, func(t *TrackFile) bool { return t.Name == l.Words[1] })
 		if i < 0 {
-			p.diags.Warnf(l.Pos, "track_file %s not found", l.Words[1])
+			p.Diags.Warnf(l.Pos, "track_file %s not found", l.Words[1])
 			return
 		}
 		f.TrackFile, f.track = l.Words[1], cfg.VRRPTrackFiles[i]
 	}}
-	k["weight"] = keyword{scalar: func(p *parser, l Line) {
+	k["weight"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 		if len(l.Words) < 2 {
-			p.diags.Warnf(l.Pos, "track file weight missing")
+			p.Diags.Warnf(l.Pos, "track file weight missing")
 			return
 		}
-		v, ok := p.lvsIntWord(l, 1, -2147483647, 2147483647)
+		v, ok := p.Int(l.Pos, l.Words[1], -2147483647, 2147483647)
 		if !ok {
-			p.diags.Warnf(l.Pos, "weight for track file must be in [%d..%d] inclusive. Ignoring...", -2147483647, 2147483647)
+			p.Diags.Warnf(l.Pos, "weight for track file must be in [%d..%d] inclusive. Ignoring...", -2147483647, 2147483647)
 			return
 		}
 		reverse := false
@@ -707,7 +703,7 @@ func lvsFileKeywords(c *Checker, k map[string]keyword, cfg *Config) {
 				reverse = true
 			case "noreverse":
 			default:
-				p.diags.Warnf(l.Pos, "unknown track file weight option %s - ignoring", l.Words[2])
+				p.Diags.Warnf(l.Pos, "unknown track file weight option %s - ignoring", l.Words[2])
 				return
 			}
 		}
@@ -715,52 +711,52 @@ func lvsFileKeywords(c *Checker, k map[string]keyword, cfg *Config) {
 	}}
 }
 
-func lvsBFDKeywords(c *Checker, k map[string]keyword, vs *VirtualServer, rs *RealServer) {
+func lvsBFDKeywords(c *Checker, k map[string]syntax.Keyword, vs *VirtualServer, rs *RealServer) {
 	b := &BFDCheck{}
 	c.BFD = b
-	k["name"] = keyword{scalar: func(p *parser, l Line) {
+	k["name"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 		// Whether the bfd_instance exists is checked by the BFD side; vigil keeps the name.
 		switch {
 		case len(l.Words) != 2:
-			p.diags.Warnf(l.Pos, "(%s) BFD_CHECK - No or too many names specified - skipping checker", vs.rsName(rs))
+			p.Diags.Warnf(l.Pos, "(%s) BFD_CHECK - No or too many names specified - skipping checker", vs.rsName(rs))
 			c.dropped = true
 		case b.Name != "":
-			p.diags.Warnf(l.Pos, "(%s) BFD_CHECK - BFD %s already specified as %s", vs.rsName(rs), l.Words[1], b.Name)
+			p.Diags.Warnf(l.Pos, "(%s) BFD_CHECK - BFD %s already specified as %s", vs.rsName(rs), l.Words[1], b.Name)
 			c.dropped = true
 		case len(l.Words[1]) >= 32: // BFD_INAME_MAX
-			p.diags.Warnf(l.Pos, "(%s) BFD_CHECK - BFD name %s too long", vs.rsName(rs), l.Words[1])
+			p.Diags.Warnf(l.Pos, "(%s) BFD_CHECK - BFD name %s too long", vs.rsName(rs), l.Words[1])
 			c.dropped = true
 		default:
 			b.Name = l.Words[1]
 		}
 	}}
-	k["alpha"] = keyword{scalar: func(p *parser, l Line) {
-		if v, ok := p.lvsOptBool(l, "alpha"); ok {
+	k["alpha"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		if v, ok := lvsOptBool(p, l, "alpha"); ok {
 			c.alpha = &v
 		}
 	}}
 }
 
 // lvsGRPCKeywords installs the body of GRPC_CHECK, a vigil extension.
-func lvsGRPCKeywords(c *Checker, k map[string]keyword) {
+func lvsGRPCKeywords(c *Checker, k map[string]syntax.Keyword) {
 	g := &GRPCCheck{TLSVerify: true}
 	c.GRPC = g
-	k["service"] = keyword{scalar: func(p *parser, l Line) {
-		if p.lvsNeed(l, 1) {
+	k["service"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		if _, ok := p.Need(l, 1); ok {
 			g.Service = l.Words[1]
 		}
 	}}
-	boolKw := func(name string, set func(bool)) keyword {
-		return keyword{scalar: func(p *parser, l Line) {
-			if v, ok := p.lvsOptBool(l, name); ok {
+	boolKw := func(name string, set func(bool)) syntax.Keyword {
+		return syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+			if v, ok := lvsOptBool(p, l, name); ok {
 				set(v)
 			}
 		}}
 	}
 	k["tls"] = boolKw("tls", func(v bool) { g.TLS = v })
 	k["tls_verify"] = boolKw("tls_verify", func(v bool) { g.TLSVerify = v })
-	k["sni"] = keyword{scalar: func(p *parser, l Line) {
-		if p.lvsNeed(l, 1) {
+	k["sni"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		if _, ok := p.Need(l, 1); ok {
 			g.SNI = l.Words[1]
 		}
 	}}

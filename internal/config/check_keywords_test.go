@@ -2,9 +2,12 @@ package config
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
 	"slices"
 	"testing"
+
+	"github.com/vigil-lb/vigil/internal/config/syntax"
 )
 
 // checkConf puts a checker block (lines from 6 on) into a fully specified virtual server.
@@ -14,7 +17,7 @@ func checkConf(checker string) string {
 }
 
 // onlyCheckers parses a checkConf and returns the real server's checkers.
-func onlyCheckers(t *testing.T, checker string) ([]*Checker, *Diagnostics) {
+func onlyCheckers(t *testing.T, checker string) ([]*Checker, *syntax.Diagnostics) {
 	t.Helper()
 	vs, d := onlyVS(t, checkConf(checker))
 	return vs.RealServers[0].Checkers, d
@@ -378,5 +381,51 @@ func TestHTTPVirtualHostFallsBackToRealThenVirtualServer(t *testing.T) {
 	vs, _ = onlyVS(t, lvsConf("  virtualhost vs.example\n", "    virtualhost rs.example\n    HTTP_GET {\n      url {\n        path /\n      }\n    }\n"))
 	if got := vs.RealServers[0].Checkers[0].HTTP.VirtualHost; got != "rs.example" {
 		t.Errorf("virtualhost %q, want the real server's", got)
+	}
+}
+
+// lvsMessages renders diagnostics as "LINE: message" ("LINE: error: message" for errors), the
+// form the LVS tests compare against.
+func lvsMessages(d *syntax.Diagnostics) []string {
+	out := []string{}
+	for _, x := range d.List {
+		if x.Severity == Error {
+			out = append(out, fmt.Sprintf("%d: error: %s", x.Pos.Line, x.Message))
+		} else {
+			out = append(out, fmt.Sprintf("%d: %s", x.Pos.Line, x.Message))
+		}
+	}
+	return out
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func TestHexStringReadsPairsAndWildcards(t *testing.T) {
+	tests := []struct {
+		in        string
+		wildcards bool
+		data      []byte
+		mask      []byte
+		ok        bool
+	}{
+		{in: "0a0b", data: []byte{0x0a, 0x0b}, ok: true},
+		{in: "0a 0b ff", data: []byte{0x0a, 0x0b, 0xff}, ok: true},
+		{in: "a b", data: []byte{0x0a, 0x0b}, ok: true},
+		{in: "zz", ok: false},
+		{in: "", ok: false},
+		{in: "0x", ok: false},
+		{in: "0x ff", wildcards: true, data: []byte{0x00, 0xff}, mask: []byte{0xf0, 0xff}, ok: true},
+		{in: "XX", wildcards: true, data: []byte{0x00}, mask: []byte{0x00}, ok: true},
+	}
+	for _, tt := range tests {
+		data, mask, ok := lvsHexString(tt.in, tt.wildcards)
+		if ok != tt.ok || !bytes.Equal(data, tt.data) || !bytes.Equal(mask, tt.mask) {
+			t.Errorf("lvsHexString(%q, %v) = %x, %x, %v; want %x, %x, %v", tt.in, tt.wildcards, data, mask, ok, tt.data, tt.mask, tt.ok)
+		}
 	}
 }

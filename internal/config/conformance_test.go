@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/vigil-lb/vigil/internal/config/syntax"
 )
 
 // The conformance test reads real configurations written for Keepalived (the steering repo's
@@ -129,10 +131,10 @@ var machineOnly = []*regexp.Regexp{
 // refuses or warns of (conformance_host_test.go sets it, from a package that may import the
 // daemon and the VRRP half). Most of it is about this machine (machineOnly above); the rest is
 // about the file, and is judged like the parser's complaints.
-var hostDiagnostics func(*Config) []Diagnostic
+var hostDiagnostics func(*Config) []syntax.Diagnostic
 
 // SetHostDiagnostics sets hostDiagnostics (for conformance_host_test.go, in package config_test).
-func SetHostDiagnostics(f func(*Config) []Diagnostic) { hostDiagnostics = f }
+func SetHostDiagnostics(f func(*Config) []syntax.Diagnostic) { hostDiagnostics = f }
 
 var trackScriptMissing = regexp.MustCompile(`track script (\S+) not found, ignoring`)
 var scriptDisabled = regexp.MustCompile(`^(?:Disabling track script (\S+) since|Unable to set default user for vrrp script (\S+) )`)
@@ -246,7 +248,7 @@ func conform(t *testing.T, dir string, oracle, unmasked map[string]*oracleFile) 
 			t.Fatal(err)
 		}
 		// The oracles were made on a host named "vm"; select the same @id lines.
-		cfg, diags, err := Load(path, Options{ConfigID: "vm"})
+		cfg, diags, err := Load(path, syntax.Options{ConfigID: "vm"})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}

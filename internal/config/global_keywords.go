@@ -1,9 +1,12 @@
 package config
 
 import (
+	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/vigil-lb/vigil/internal/config/syntax"
 )
 
 // The global_defs table, and the other process-wide top-level keywords of Keepalived's
@@ -78,44 +81,44 @@ func topAccepted() []string {
 }
 
 // addGlobalTopKeywords adds global_defs and the other process-wide top-level keywords.
-func addGlobalTopKeywords(c *Config, t *table) {
+func addGlobalTopKeywords(c *Config, t *syntax.Table) {
 	g := &c.Global
-	t.keywords["global_defs"] = keyword{block: func(p *parser, l Line) *table {
-		if g.Pos == (Pos{}) {
+	t.Keywords["global_defs"] = syntax.Keyword{Block: func(p *syntax.Parser, l syntax.Line) *syntax.Table {
+		if g.Pos == (syntax.Pos{}) {
 			g.Pos = l.Pos
 		}
 		return globalTable(g)
 	}}
 	for _, k := range topAccepted() {
-		t.keywords[k] = keyword{scalar: g.accept}
+		t.Keywords[k] = syntax.Keyword{Scalar: g.accept}
 	}
-	t.keywords["net_namespace"] = keyword{scalar: func(p *parser, l Line) {
+	t.Keywords["net_namespace"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 		if len(l.Words) < 2 {
-			p.diags.Warnf(l.Pos, "net_namespace name missing - ignoring")
+			p.Diags.Warnf(l.Pos, "net_namespace name missing - ignoring")
 			return
 		}
 		if g.NetNamespace != "" {
-			p.diags.Warnf(l.Pos, "Duplicate net_namespace definition %s - ignoring", l.Words[1])
+			p.Diags.Warnf(l.Pos, "Duplicate net_namespace definition %s - ignoring", l.Words[1])
 			return
 		}
 		g.NetNamespace = l.Words[1]
 	}}
-	t.keywords["net_namespace_ipvs"] = keyword{scalar: func(p *parser, l Line) {
+	t.Keywords["net_namespace_ipvs"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 		if g.NetNamespaceIPVS != "" {
-			p.diags.Warnf(l.Pos, "Duplicate net_namespace_ipvs definition %s - ignoring", strings.Join(l.Words[1:], " "))
+			p.Diags.Warnf(l.Pos, "Duplicate net_namespace_ipvs definition %s - ignoring", strings.Join(l.Words[1:], " "))
 			return
 		}
 		if len(l.Words) >= 2 {
 			g.NetNamespaceIPVS = l.Words[1]
 		}
 	}}
-	t.keywords["instance"] = keyword{scalar: func(p *parser, l Line) {
+	t.Keywords["instance"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 		if len(l.Words) < 2 {
-			p.diags.Warnf(l.Pos, "instance name missing - ignoring")
+			p.Diags.Warnf(l.Pos, "instance name missing - ignoring")
 			return
 		}
 		if g.Instance != "" {
-			p.diags.Warnf(l.Pos, "Duplicate instance definition %s - ignoring", l.Words[1])
+			p.Diags.Warnf(l.Pos, "Duplicate instance definition %s - ignoring", l.Words[1])
 			return
 		}
 		g.Instance = l.Words[1]
@@ -123,38 +126,38 @@ func addGlobalTopKeywords(c *Config, t *table) {
 }
 
 // accept keeps a line vigil recognises but does not act on.
-func (g *GlobalDefs) accept(p *parser, l Line) {
+func (g *GlobalDefs) accept(p *syntax.Parser, l syntax.Line) {
 	g.Accepted = append(g.Accepted, RawLine{Pos: l.Pos, Words: append([]string(nil), l.Words...)})
 }
 
 // globalTable is the table for the body of global_defs.
-func globalTable(g *GlobalDefs) *table {
-	kw := map[string]keyword{}
+func globalTable(g *GlobalDefs) *syntax.Table {
+	kw := map[string]syntax.Keyword{}
 	for _, k := range globalAccepted() {
-		kw[k] = keyword{scalar: g.accept}
+		kw[k] = syntax.Keyword{Scalar: g.accept}
 	}
-	str := func(dst *string, missing string) keyword {
-		return keyword{scalar: func(p *parser, l Line) {
+	str := func(dst *string, missing string) syntax.Keyword {
+		return syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 			if len(l.Words) < 2 {
 				if missing != "" {
-					p.diags.Warnf(l.Pos, "%s", missing)
+					p.Diags.Warnf(l.Pos, "%s", missing)
 				}
 				return
 			}
 			*dst = l.Words[1]
 		}}
 	}
-	flag := func(dst *bool) keyword {
-		return keyword{scalar: func(p *parser, l Line) { *dst = true }}
+	flag := func(dst *bool) syntax.Keyword {
+		return syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) { *dst = true }}
 	}
 	// tf is a keyword with an optional true/false argument and Keepalived's complaint.
-	tf := func(dst *bool, bad string) keyword {
-		return keyword{scalar: func(p *parser, l Line) {
-			v, ok := optBool(l, func(w string) {
+	tf := func(dst *bool, bad string) syntax.Keyword {
+		return syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+			v, ok := syntax.OptBool(l, func(w string) {
 				if strings.Contains(bad, "%s") {
-					p.diags.Warnf(l.Pos, bad, w)
+					p.Diags.Warnf(l.Pos, bad, w)
 				} else {
-					p.diags.Warnf(l.Pos, "%s", bad)
+					p.Diags.Warnf(l.Pos, "%s", bad)
 				}
 			})
 			if ok {
@@ -162,11 +165,11 @@ func globalTable(g *GlobalDefs) *table {
 			}
 		}}
 	}
-	tfPtr := func(dst **bool, bad string) keyword {
-		return keyword{scalar: func(p *parser, l Line) {
-			v, ok := optBool(l, func(w string) { p.diags.Warnf(l.Pos, bad, w) })
+	tfPtr := func(dst **bool, bad string) syntax.Keyword {
+		return syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+			v, ok := syntax.OptBool(l, func(w string) { p.Diags.Warnf(l.Pos, bad, w) })
 			if ok {
-				*dst = boolPtr(v)
+				*dst = new(v)
 			}
 		}}
 	}
@@ -175,8 +178,8 @@ func globalTable(g *GlobalDefs) *table {
 	kw["notification_email_from"] = str(&g.NotificationEmailFrom, "emailfrom missing - ignoring")
 	kw["smtp_helo_name"] = str(&g.SMTPHeloName, "")
 	kw["default_interface"] = str(&g.DefaultInterface, "default_interface requires interface name")
-	kw["smtp_server"] = keyword{scalar: func(p *parser, l Line) {
-		host, ok := p.need(l, 1)
+	kw["smtp_server"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		host, ok := p.Need(l, 1)
 		if !ok {
 			return
 		}
@@ -186,32 +189,32 @@ func globalTable(g *GlobalDefs) *table {
 		}
 		n, ok := parsePort(port)
 		if !ok || strings.ContainsAny(host, "/") {
-			p.diags.Warnf(l.Pos, "Invalid smtp server %s %s", host, port)
+			p.Diags.Warnf(l.Pos, "Invalid smtp server %s %s", host, port)
 			return
 		}
 		g.SMTPServer, g.SMTPPort = host, n
 	}}
-	kw["smtp_connect_timeout"] = keyword{scalar: func(p *parser, l Line) {
-		s, ok := p.need(l, 1)
+	kw["smtp_connect_timeout"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		s, ok := p.Need(l, 1)
 		if !ok {
 			return
 		}
-		v, ok := p.kaUnsigned(l.Pos, s, 0, 4294)
+		v, ok := p.Unsigned(l.Pos, s, 0, 4294)
 		if !ok {
-			p.diags.Warnf(l.Pos, "smtp_connect_timeout '%s' must be in [0, 4294] - ignoring", s)
+			p.Diags.Warnf(l.Pos, "smtp_connect_timeout '%s' must be in [0, 4294] - ignoring", s)
 			return
 		}
 		if v == 0 {
-			p.diags.Warnf(l.Pos, "smtp_conect_timeout must be greater than 0, setting to 1")
+			p.Diags.Warnf(l.Pos, "smtp_conect_timeout must be greater than 0, setting to 1")
 			v = 1
 		}
-		g.SMTPConnectTimeout = seconds(v)
+		g.SMTPConnectTimeout = syntax.Seconds(v)
 	}}
-	kw["notification_email"] = keyword{values: func(p *parser, l Line) func(p *parser, l Line) {
-		if next, ok := p.peek(); ok && next.Words[0] == "}" {
-			p.diags.Warnf(next.Pos, "Warning - empty notification_email block")
+	kw["notification_email"] = syntax.Keyword{Values: func(p *syntax.Parser, l syntax.Line) func(p *syntax.Parser, l syntax.Line) {
+		if next, ok := p.Peek(); ok && next.Words[0] == "}" {
+			p.Diags.Warnf(next.Pos, "Warning - empty notification_email block")
 		}
-		return func(p *parser, l Line) {
+		return func(p *syntax.Parser, l syntax.Line) {
 			g.NotificationEmail = append(g.NotificationEmail, l.Words...)
 		}
 	}}
@@ -230,9 +233,9 @@ func globalTable(g *GlobalDefs) *table {
 	kw["vrrp_skip_check_adv_addr"] = flag(&g.VRRPSkipCheckAdvAddr)
 	kw["vrrp_strict"] = flag(&g.VRRPStrict)
 	kw["lvs_flush"] = flag(&g.LVSFlush)
-	kw["script_user"] = keyword{scalar: func(p *parser, l Line) {
+	kw["script_user"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 		if len(l.Words) < 2 {
-			p.diags.Warnf(l.Pos, "No script username specified")
+			p.Diags.Warnf(l.Pos, "No script username specified")
 			return
 		}
 		// Whether the user exists is a matter for the host running the scripts, not for
@@ -242,93 +245,93 @@ func globalTable(g *GlobalDefs) *table {
 			g.ScriptGroup = l.Words[2]
 		}
 	}}
-	startStop := func(dst **Script, kind string) keyword {
-		return keyword{scalar: func(p *parser, l Line) {
+	startStop := func(dst **syntax.Script, kind string) syntax.Keyword {
+		return syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 			if *dst != nil {
-				p.diags.Warnf(l.Pos, "%s script already specified", kind)
+				p.Diags.Warnf(l.Pos, "%s script already specified", kind)
 				return
 			}
 			if len(l.Words) < 2 {
-				p.diags.Warnf(l.Pos, "%s script missing", kind)
+				p.Diags.Warnf(l.Pos, "%s script missing", kind)
 				return
 			}
-			*dst = notifyScript(l)
+			*dst = syntax.ReadScript(l)
 		}}
 	}
-	startStopTimeout := func(dst *Duration, kind string) keyword {
-		return keyword{scalar: func(p *parser, l Line) {
+	startStopTimeout := func(dst *syntax.Duration, kind string) syntax.Keyword {
+		return syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 			if len(l.Words) < 2 {
-				p.diags.Warnf(l.Pos, "%s_script_timeout requires value", kind)
+				p.Diags.Warnf(l.Pos, "%s_script_timeout requires value", kind)
 				return
 			}
-			v, ok := p.kaUnsigned(l.Pos, l.Words[1], 1, 1000)
+			v, ok := p.Unsigned(l.Pos, l.Words[1], 1, 1000)
 			if !ok {
-				p.diags.Warnf(l.Pos, "%s_script_timeout '%s' must be in [1, 1000] - ignoring", kind, l.Words[1])
+				p.Diags.Warnf(l.Pos, "%s_script_timeout '%s' must be in [1, 1000] - ignoring", kind, l.Words[1])
 				return
 			}
-			*dst = seconds(v)
+			*dst = syntax.Seconds(v)
 		}}
 	}
 	kw["startup_script"] = startStop(&g.StartupScript, "Startup")
 	kw["shutdown_script"] = startStop(&g.ShutdownScript, "Shutdown")
 	kw["startup_script_timeout"] = startStopTimeout(&g.StartupScriptTimeout, "startup")
 	kw["shutdown_script_timeout"] = startStopTimeout(&g.ShutdownScriptTimeout, "shutdown")
-	kw["max_auto_priority"] = keyword{scalar: func(p *parser, l Line) {
+	kw["max_auto_priority"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 		const maxRR = 99 // sched_get_priority_max(SCHED_RR) on Linux
 		if len(l.Words) < 2 {
 			g.MaxAutoPriority = maxRR
 			return
 		}
-		v, ok := p.kaInt(l.Pos, l.Words[1], -1, maxRR)
+		v, ok := p.Int(l.Pos, l.Words[1], -1, maxRR)
 		if !ok {
-			p.diags.Warnf(l.Pos, "max_auto_priority '%s' must be in [0, %d] (or -1 to disable) - ignoring", l.Words[1], maxRR)
+			p.Diags.Warnf(l.Pos, "max_auto_priority '%s' must be in [0, %d] (or -1 to disable) - ignoring", l.Words[1], maxRR)
 			return
 		}
 		g.MaxAutoPriority = int(v)
 	}}
-	kw["min_auto_priority_delay"] = keyword{scalar: func(p *parser, l Line) {
+	kw["min_auto_priority_delay"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 		if len(l.Words) < 2 {
-			p.diags.Warnf(l.Pos, "min_auto_priority_delay requires delay time")
+			p.Diags.Warnf(l.Pos, "min_auto_priority_delay requires delay time")
 			return
 		}
-		v, ok := p.kaInt(l.Pos, l.Words[1], 1, 10000000)
+		v, ok := p.Int(l.Pos, l.Words[1], 1, 10000000)
 		if !ok {
-			p.diags.Warnf(l.Pos, "min_auto_priority_delay '%s' must be in [1, 10000000] - ignoring", l.Words[1])
+			p.Diags.Warnf(l.Pos, "min_auto_priority_delay '%s' must be in [1, 10000000] - ignoring", l.Words[1])
 			return
 		}
-		g.MinAutoPriorityDelay = micros(uint64(v))
+		g.MinAutoPriorityDelay = syntax.Micros(uint64(v))
 	}}
-	kw["dynamic_interfaces"] = keyword{scalar: func(p *parser, l Line) {
+	kw["dynamic_interfaces"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 		g.DynamicInterfaces = true
 		if len(l.Words) >= 2 {
 			if l.Words[1] == "allow_if_changes" {
 				g.DynamicInterfacesAllowIfChanges = true
 			} else {
-				p.diags.Warnf(l.Pos, "Unknown dynamic_interfaces option '%s'", l.Words[1])
+				p.Diags.Warnf(l.Pos, "Unknown dynamic_interfaces option '%s'", l.Words[1])
 			}
 		}
 	}}
-	kw["lvs_flush_on_stop"] = keyword{scalar: g.lvsFlushOnStop}
-	kw["lvs_flush_onstop"] = keyword{scalar: g.lvsFlushOnStop}
-	kw["lvs_timeouts"] = keyword{scalar: g.lvsTimeouts}
-	kw["lvs_sync_daemon"] = keyword{scalar: g.lvsSyncDaemon}
-	kw["vrrp_mcast_group4"] = keyword{scalar: func(p *parser, l Line) { g.mcastGroup(p, l, 4, &g.VRRPMcastGroup4) }}
-	kw["vrrp_mcast_group6"] = keyword{scalar: func(p *parser, l Line) { g.mcastGroup(p, l, 6, &g.VRRPMcastGroup6) }}
+	kw["lvs_flush_on_stop"] = syntax.Keyword{Scalar: g.lvsFlushOnStop}
+	kw["lvs_flush_onstop"] = syntax.Keyword{Scalar: g.lvsFlushOnStop}
+	kw["lvs_timeouts"] = syntax.Keyword{Scalar: g.lvsTimeouts}
+	kw["lvs_sync_daemon"] = syntax.Keyword{Scalar: g.lvsSyncDaemon}
+	kw["vrrp_mcast_group4"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) { g.mcastGroup(p, l, 4, &g.VRRPMcastGroup4) }}
+	kw["vrrp_mcast_group6"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) { g.mcastGroup(p, l, 6, &g.VRRPMcastGroup6) }}
 
 	// The GARP/advert defaults for every instance.
-	uintKW := func(lo, hi uint64, bad string, zeroMsg string, set func(uint64)) keyword {
-		return keyword{scalar: func(p *parser, l Line) {
-			s, ok := p.need(l, 1)
+	uintKW := func(lo, hi uint64, bad string, zeroMsg string, set func(uint64)) syntax.Keyword {
+		return syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+			s, ok := p.Need(l, 1)
 			if !ok {
 				return
 			}
-			v, ok := p.kaUnsigned(l.Pos, s, lo, hi)
+			v, ok := p.Unsigned(l.Pos, s, lo, hi)
 			if !ok {
-				p.diags.Warnf(l.Pos, bad, s)
+				p.Diags.Warnf(l.Pos, bad, s)
 				return
 			}
 			if v == 0 && zeroMsg != "" {
-				p.diags.Warnf(l.Pos, "%s", zeroMsg)
+				p.Diags.Warnf(l.Pos, "%s", zeroMsg)
 				v = 1
 			}
 			set(v)
@@ -336,58 +339,58 @@ func globalTable(g *GlobalDefs) *table {
 	}
 	const uintMax = 4294967295
 	kw["vrrp_garp_master_delay"] = uintKW(0, uintMax/1000000, "vrrp_garp_master_delay '%s' invalid - ignoring", "",
-		func(v uint64) { g.VRRPGarpMasterDelay = seconds(v) })
+		func(v uint64) { g.VRRPGarpMasterDelay = syntax.Seconds(v) })
 	kw["vrrp_garp_master_repeat"] = uintKW(0, uintMax, "vrrp_garp_master_repeat '%s' invalid - ignoring",
 		"vrrp_garp_master_repeat must be greater than 0, setting to 1", func(v uint64) { g.VRRPGarpMasterRepeat = int(v) })
 	kw["vrrp_garp_master_refresh"] = uintKW(0, uintMax, "Invalid vrrp_garp_master_refresh '%s' - ignoring", "",
-		func(v uint64) { g.VRRPGarpMasterRefresh = seconds(v) })
+		func(v uint64) { g.VRRPGarpMasterRefresh = syntax.Seconds(v) })
 	kw["vrrp_garp_master_refresh_repeat"] = uintKW(0, uintMax, "vrrp_garp_master_refresh_repeat '%s' invalid - ignoring",
 		"vrrp_garp_master_refresh_repeat must be greater than 0, setting to 1", func(v uint64) { g.VRRPGarpMasterRefreshRepeat = int(v) })
 	kw["vrrp_garp_lower_prio_delay"] = uintKW(0, uintMax/1000000, "vrrp_garp_lower_prio_delay '%s' invalid - ignoring", "",
-		func(v uint64) { g.VRRPGarpLowerPrioDelay, g.lowerPrioDelaySet = seconds(v), true })
+		func(v uint64) { g.VRRPGarpLowerPrioDelay, g.lowerPrioDelaySet = syntax.Seconds(v), true })
 	kw["vrrp_garp_lower_prio_repeat"] = uintKW(0, 2147483647, "Invalid vrrp_garp_lower_prio_repeat '%s'", "",
 		func(v uint64) { g.VRRPGarpLowerPrioRepeat, g.lowerPrioRepeatSet = int(v), true })
 	kw["vrrp_down_timer_adverts"] = uintKW(1, 100, "Invalid vrrp_down_timer_adverts [1:100] '%s'", "",
 		func(v uint64) { g.VRRPDownTimerAdverts = int(v) })
-	decKW := func(name string, lo uint64, dst *Duration) keyword {
-		return keyword{scalar: func(p *parser, l Line) {
-			s, ok := p.need(l, 1)
+	decKW := func(name string, lo uint64, dst *syntax.Duration) syntax.Keyword {
+		return syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+			s, ok := p.Need(l, 1)
 			if !ok {
 				return
 			}
-			v, ok := p.kaDecimal(l.Pos, s, lo, uintMax)
+			v, ok := p.Decimal(l.Pos, s, lo, uintMax)
 			if !ok {
-				p.diags.Warnf(l.Pos, "%s '%s' is invalid", name, s)
+				p.Diags.Warnf(l.Pos, "%s '%s' is invalid", name, s)
 				return
 			}
-			*dst = micros(v)
+			*dst = syntax.Micros(v)
 		}}
 	}
 	kw["vrrp_garp_interval"] = decKW("vrrp_garp_interval", 1, &g.VRRPGarpInterval)
 	kw["vrrp_gna_interval"] = decKW("vrrp_gna_interval", 1, &g.VRRPGnaInterval)
 	kw["vrrp_startup_delay"] = decKW("vrrp_startup_delay", 1000, &g.VRRPStartupDelay)
-	kw["vrrp_rt_priority"] = keyword{scalar: func(p *parser, l Line) {
+	kw["vrrp_rt_priority"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 		// Keepalived: a missing or unreadable value is ignored, one out of 1-99 is clamped.
 		if len(l.Words) < 2 {
-			p.diags.Warnf(l.Pos, "No vrrp process real-time priority specified")
+			p.Diags.Warnf(l.Pos, "No vrrp process real-time priority specified")
 			return
 		}
 		v, err := strconv.Atoi(l.Words[1])
 		if err != nil {
-			p.diags.Warnf(l.Pos, "vrrp process real-time priority '%s' invalid", l.Words[1])
+			p.Diags.Warnf(l.Pos, "vrrp process real-time priority '%s' invalid", l.Words[1])
 			return
 		}
 		if v < 1 {
-			p.diags.Warnf(l.Pos, "vrrp process real-time priority %d less than minimum 1 - setting to minimum", v)
+			p.Diags.Warnf(l.Pos, "vrrp process real-time priority %d less than minimum 1 - setting to minimum", v)
 			v = 1
 		} else if v > 99 {
-			p.diags.Warnf(l.Pos, "vrrp process real-time priority %d greater than maximum 99 - setting to maximum", v)
+			p.Diags.Warnf(l.Pos, "vrrp process real-time priority %d greater than maximum 99 - setting to maximum", v)
 			v = 99
 		}
 		g.VRRPRTPriority = v
 	}}
-	kw["vrrp_min_garp"] = keyword{scalar: func(p *parser, l Line) {
-		v, ok := optBool(l, func(string) { p.diags.Warnf(l.Pos, "Invalid value for vrrp_min_garp specified") })
+	kw["vrrp_min_garp"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		v, ok := syntax.OptBool(l, func(string) { p.Diags.Warnf(l.Pos, "Invalid value for vrrp_min_garp specified") })
 		if !ok || !v {
 			return
 		}
@@ -399,14 +402,14 @@ func globalTable(g *GlobalDefs) *table {
 		if g.VRRPGarpMasterRefreshRepeat == 1 {
 			g.VRRPGarpMasterRefreshRepeat = 0
 		}
-		if g.VRRPGarpMasterDelay == seconds(5) {
+		if g.VRRPGarpMasterDelay == syntax.Seconds(5) {
 			g.VRRPGarpMasterDelay = 0
 		}
 	}}
-	extraIf := func(p *parser, l Line) {
+	extraIf := func(p *syntax.Parser, l syntax.Line) {
 		name := l.Words[0]
 		if name == "vrrp_vmac_garp_intvl" {
-			p.diags.Warnf(l.Pos, "Keyword \"vrrp_vmac_garp_intvl\" is deprecated - please use \"vrrp_garp_extra_if\"")
+			p.Diags.Warnf(l.Pos, "Keyword \"vrrp_vmac_garp_intvl\" is deprecated - please use \"vrrp_garp_extra_if\"")
 		}
 		var delay uint64
 		all := false
@@ -415,9 +418,9 @@ func globalTable(g *GlobalDefs) *table {
 				all = true
 				continue
 			}
-			v, ok := p.kaUnsigned(l.Pos, w, 1, 86400)
+			v, ok := p.Unsigned(l.Pos, w, 1, 86400)
 			if !ok {
-				p.diags.Warnf(l.Pos, "%s '%s' invalid - ignoring", name, w)
+				p.Diags.Warnf(l.Pos, "%s '%s' invalid - ignoring", name, w)
 				return
 			}
 			delay = v
@@ -426,28 +429,28 @@ func globalTable(g *GlobalDefs) *table {
 			g.VRRPGarpExtraIfAll = true
 		}
 		if delay == 0 {
-			p.diags.Warnf(l.Pos, "%s specified without time - ignoring", name)
+			p.Diags.Warnf(l.Pos, "%s specified without time - ignoring", name)
 			return
 		}
-		g.VRRPGarpExtraIf = seconds(delay)
+		g.VRRPGarpExtraIf = syntax.Seconds(delay)
 	}
-	kw["vrrp_garp_extra_if"] = keyword{scalar: extraIf}
-	kw["vrrp_vmac_garp_intvl"] = keyword{scalar: extraIf}
-	kw["vrrp_version"] = keyword{scalar: func(p *parser, l Line) {
-		s, ok := p.need(l, 1)
+	kw["vrrp_garp_extra_if"] = syntax.Keyword{Scalar: extraIf}
+	kw["vrrp_vmac_garp_intvl"] = syntax.Keyword{Scalar: extraIf}
+	kw["vrrp_version"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		s, ok := p.Need(l, 1)
 		if !ok {
 			return
 		}
-		v, ok := p.kaInt(l.Pos, s, 2, 3)
+		v, ok := p.Int(l.Pos, s, 2, 3)
 		if !ok {
-			p.diags.Warnf(l.Pos, "VRRP Error: Version must be either 2 or 3")
+			p.Diags.Warnf(l.Pos, "VRRP Error: Version must be either 2 or 3")
 			return
 		}
 		g.VRRPVersion = int(v)
 	}}
-	kw["vrrp_iptables"] = keyword{scalar: func(p *parser, l Line) {
+	kw["vrrp_iptables"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 		if g.VRRPIptables != nil {
-			p.diags.Warnf(l.Pos, "iptables already specified - ignoring")
+			p.Diags.Warnf(l.Pos, "iptables already specified - ignoring")
 			return
 		}
 		if len(l.Words) < 2 {
@@ -456,12 +459,12 @@ func globalTable(g *GlobalDefs) *table {
 		}
 		g.VRRPIptables = append([]string{}, l.Words[1:]...)
 	}}
-	kw["vrrp_ipsets"] = keyword{scalar: func(p *parser, l Line) {
+	kw["vrrp_ipsets"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 		g.VRRPIpsets = append([]string{}, l.Words[1:]...)
 	}}
-	kw["nftables"] = keyword{scalar: func(p *parser, l Line) {
+	kw["nftables"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 		if g.NFTables != "" {
-			p.diags.Warnf(l.Pos, "nftables already specified - ignoring")
+			p.Diags.Warnf(l.Pos, "nftables already specified - ignoring")
 			return
 		}
 		g.NFTables = "keepalived"
@@ -469,14 +472,14 @@ func globalTable(g *GlobalDefs) *table {
 			g.NFTables = l.Words[1]
 		}
 	}}
-	fifo := func(dst **Fifo, kind string) keyword {
-		return keyword{scalar: func(p *parser, l Line) {
+	fifo := func(dst **Fifo, kind string) syntax.Keyword {
+		return syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 			if len(l.Words) < 2 {
-				p.diags.Warnf(l.Pos, "No %snotify_fifo name specified", kind)
+				p.Diags.Warnf(l.Pos, "No %snotify_fifo name specified", kind)
 				return
 			}
 			if *dst != nil && (*dst).Path != "" {
-				p.diags.Warnf(l.Pos, "%snotify_fifo already specified - ignoring %s", kind, l.Words[1])
+				p.Diags.Warnf(l.Pos, "%snotify_fifo already specified - ignoring %s", kind, l.Words[1])
 				return
 			}
 			if *dst == nil {
@@ -492,20 +495,20 @@ func globalTable(g *GlobalDefs) *table {
 			}
 		}}
 	}
-	fifoScript := func(dst **Fifo, kind string) keyword {
-		return keyword{scalar: func(p *parser, l Line) {
+	fifoScript := func(dst **Fifo, kind string) syntax.Keyword {
+		return syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 			if len(l.Words) < 2 {
-				p.diags.Warnf(l.Pos, "No %snotify_fifo_script specified", kind)
+				p.Diags.Warnf(l.Pos, "No %snotify_fifo_script specified", kind)
 				return
 			}
 			if *dst != nil && (*dst).Script != nil {
-				p.diags.Warnf(l.Pos, "%snotify_fifo_script already specified - ignoring %s", kind, l.Words[1])
+				p.Diags.Warnf(l.Pos, "%snotify_fifo_script already specified - ignoring %s", kind, l.Words[1])
 				return
 			}
 			if *dst == nil {
 				*dst = &Fifo{Pos: l.Pos}
 			}
-			(*dst).Script = notifyScript(l)
+			(*dst).Script = syntax.ReadScript(l)
 		}}
 	}
 	kw["notify_fifo"] = fifo(&g.NotifyFifo, "")
@@ -516,24 +519,24 @@ func globalTable(g *GlobalDefs) *table {
 	kw["lvs_notify_fifo_script"] = fifoScript(&g.LVSNotifyFifo, "lvs_")
 
 	// vigil's extensions.
-	kw["status_listen"] = keyword{scalar: func(p *parser, l Line) {
-		s, ok := p.need(l, 1)
+	kw["status_listen"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		s, ok := p.Need(l, 1)
 		if !ok {
 			return
 		}
 		if err := validHostPort(s); err != nil {
-			p.diags.Warnf(l.Pos, "status_listen '%s' invalid (%v) - using %s", s, err, g.StatusListen)
+			p.Diags.Warnf(l.Pos, "status_listen '%s' invalid (%v) - using %s", s, err, g.StatusListen)
 			return
 		}
 		g.StatusListen = s
 	}}
-	kw["status_token"] = keyword{scalar: func(p *parser, l Line) {
-		if s, ok := p.need(l, 1); ok {
+	kw["status_token"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		if s, ok := p.Need(l, 1); ok {
 			g.StatusToken = s
 		}
 	}}
-	kw["dataplane"] = keyword{scalar: func(p *parser, l Line) {
-		s, ok := p.need(l, 1)
+	kw["dataplane"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		s, ok := p.Need(l, 1)
 		if !ok {
 			return
 		}
@@ -541,38 +544,38 @@ func globalTable(g *GlobalDefs) *table {
 		case "userspace", "nftables", "ipvs", "auto":
 			g.Dataplane = s
 		default:
-			p.diags.Warnf(l.Pos, "dataplane '%s' invalid - expected userspace, nftables, ipvs or auto; using %s", s, g.Dataplane)
+			p.Diags.Warnf(l.Pos, "dataplane '%s' invalid - expected userspace, nftables, ipvs or auto; using %s", s, g.Dataplane)
 		}
 	}}
-	kw["dataplane_keep_on_stop"] = keyword{scalar: func(p *parser, l Line) {
-		if v, ok := optBool(l, func(w string) {
-			p.diags.Warnf(l.Pos, "dataplane_keep_on_stop '%s' invalid - expected true/false, on/off or yes/no", w)
+	kw["dataplane_keep_on_stop"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		if v, ok := syntax.OptBool(l, func(w string) {
+			p.Diags.Warnf(l.Pos, "dataplane_keep_on_stop '%s' invalid - expected true/false, on/off or yes/no", w)
 		}); ok {
 			g.DataplaneKeepOnStop = v
 		}
 	}}
-	kw["reconcile_interval"] = keyword{scalar: func(p *parser, l Line) {
-		s, ok := p.need(l, 1)
+	kw["reconcile_interval"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		s, ok := p.Need(l, 1)
 		if !ok {
 			return
 		}
 		// 10 ms to an hour: reading the kernel back more often than that is wasted work.
-		v, ok := p.kaDecimal(l.Pos, s, 10_000, 3600_000_000)
+		v, ok := p.Decimal(l.Pos, s, 10_000, 3600_000_000)
 		if !ok {
-			p.diags.Warnf(l.Pos, "reconcile_interval '%s' invalid - expected seconds from 0.01 to 3600; using %s", s, g.ReconcileInterval.D())
+			p.Diags.Warnf(l.Pos, "reconcile_interval '%s' invalid - expected seconds from 0.01 to 3600; using %s", s, g.ReconcileInterval.D())
 			return
 		}
-		g.ReconcileInterval = micros(v)
+		g.ReconcileInterval = syntax.Micros(v)
 	}}
-	kw["reload_remove_despite_complaints"] = keyword{scalar: func(p *parser, l Line) {
-		if v, ok := optBool(l, func(w string) {
-			p.diags.Warnf(l.Pos, "reload_remove_despite_complaints '%s' invalid - expected true/false, on/off or yes/no", w)
+	kw["reload_remove_despite_complaints"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		if v, ok := syntax.OptBool(l, func(w string) {
+			p.Diags.Warnf(l.Pos, "reload_remove_despite_complaints '%s' invalid - expected true/false, on/off or yes/no", w)
 		}); ok {
 			g.ReloadRemoveDespiteComplaints = v
 		}
 	}}
-	kw["log_format"] = keyword{scalar: func(p *parser, l Line) {
-		s, ok := p.need(l, 1)
+	kw["log_format"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		s, ok := p.Need(l, 1)
 		if !ok {
 			return
 		}
@@ -580,26 +583,13 @@ func globalTable(g *GlobalDefs) *table {
 		case "text", "json":
 			g.LogFormat = s
 		default:
-			p.diags.Warnf(l.Pos, "log_format '%s' invalid - expected text or json; using %s", s, g.LogFormat)
+			p.Diags.Warnf(l.Pos, "log_format '%s' invalid - expected text or json; using %s", s, g.LogFormat)
 		}
 	}}
-	return &table{keywords: kw}
+	return &syntax.Table{Keywords: kw}
 }
 
-// notifyScript reads "KEYWORD SCRIPT [USER [GROUP]]": the script is the first word (quoted
-// when it has arguments), then who runs it.
-func notifyScript(l Line) *Script {
-	s := &Script{Pos: l.Pos, Command: l.Words[1], Args: strings.Fields(l.Words[1])}
-	if len(l.Words) >= 3 {
-		s.User = l.Words[2]
-	}
-	if len(l.Words) >= 4 {
-		s.Group = l.Words[3]
-	}
-	return s
-}
-
-func (g *GlobalDefs) lvsFlushOnStop(p *parser, l Line) {
+func (g *GlobalDefs) lvsFlushOnStop(p *syntax.Parser, l syntax.Line) {
 	switch {
 	case len(l.Words) < 2:
 		g.LVSFlushOnStop = "full"
@@ -608,18 +598,18 @@ func (g *GlobalDefs) lvsFlushOnStop(p *parser, l Line) {
 	case l.Words[1] == "full":
 		g.LVSFlushOnStop = "full"
 	default:
-		p.diags.Warnf(l.Pos, "Unknown lvs_flush_on_stop type %s", l.Words[1])
+		p.Diags.Warnf(l.Pos, "Unknown lvs_flush_on_stop type %s", l.Words[1])
 	}
 }
 
-func (g *GlobalDefs) lvsTimeouts(p *parser, l Line) {
+func (g *GlobalDefs) lvsTimeouts(p *syntax.Parser, l syntax.Line) {
 	if len(l.Words) < 2 {
-		p.diags.Warnf(l.Pos, "lvs_timeouts requires at least one option")
+		p.Diags.Warnf(l.Pos, "lvs_timeouts requires at least one option")
 		return
 	}
 	const maxTimeout = 86400 * 31
 	for i := 1; i < len(l.Words); i += 2 {
-		var dst *Duration
+		var dst *syntax.Duration
 		switch l.Words[i] {
 		case "tcp":
 			dst = &g.LVSTimeouts.TCP
@@ -628,34 +618,34 @@ func (g *GlobalDefs) lvsTimeouts(p *parser, l Line) {
 		case "udp":
 			dst = &g.LVSTimeouts.UDP
 		default:
-			p.diags.Warnf(l.Pos, "Unknown option %s specified for lvs_timeouts", l.Words[i])
+			p.Diags.Warnf(l.Pos, "Unknown option %s specified for lvs_timeouts", l.Words[i])
 			return
 		}
 		if i+1 >= len(l.Words) {
-			p.diags.Warnf(l.Pos, "No value specified for lvs_timeout %s - ignoring", l.Words[i])
+			p.Diags.Warnf(l.Pos, "No value specified for lvs_timeout %s - ignoring", l.Words[i])
 			return
 		}
-		v, ok := p.kaUnsigned(l.Pos, l.Words[i+1], 0, maxTimeout)
+		v, ok := p.Unsigned(l.Pos, l.Words[i+1], 0, maxTimeout)
 		if !ok {
-			p.diags.Warnf(l.Pos, "Invalid lvs_timeout %s (%s) - ignoring", l.Words[i], l.Words[i+1])
+			p.Diags.Warnf(l.Pos, "Invalid lvs_timeout %s (%s) - ignoring", l.Words[i], l.Words[i+1])
 			continue
 		}
-		*dst = seconds(v)
+		*dst = syntax.Seconds(v)
 	}
 }
 
-func (g *GlobalDefs) lvsSyncDaemon(p *parser, l Line) {
+func (g *GlobalDefs) lvsSyncDaemon(p *syntax.Parser, l syntax.Line) {
 	if g.LVSSyncDaemon != nil {
-		p.diags.Warnf(l.Pos, "lvs_sync_daemon has already been specified as %s %s - ignoring",
+		p.Diags.Warnf(l.Pos, "lvs_sync_daemon has already been specified as %s %s - ignoring",
 			g.LVSSyncDaemon.Interface, g.LVSSyncDaemon.VRRPInstance)
 		return
 	}
 	if len(l.Words) < 2 {
-		p.diags.Warnf(l.Pos, "lvs_sync_daemon requires interface")
+		p.Diags.Warnf(l.Pos, "lvs_sync_daemon requires interface")
 		return
 	}
 	if len(l.Words[1]) >= 16 {
-		p.diags.Warnf(l.Pos, "lvs_sync_daemon interface name '%s' too long - ignoring", l.Words[1])
+		p.Diags.Warnf(l.Pos, "lvs_sync_daemon interface name '%s' too long - ignoring", l.Words[1])
 		return
 	}
 	sd := &LVSSyncDaemon{Pos: l.Pos, Interface: l.Words[1], SyncID: -1}
@@ -668,60 +658,61 @@ func (g *GlobalDefs) lvsSyncDaemon(p *parser, l Line) {
 		opt := l.Words[i]
 		if !isSyncdOption(opt) {
 			if i == 3 {
-				p.diags.Warnf(l.Pos, "Please use keyword \"id\" before lvs_sync_daemon SYNCID")
-				if v, ok := p.kaUnsigned(l.Pos, opt, 0, 255); ok {
+				p.Diags.Warnf(l.Pos, "Please use keyword \"id\" before lvs_sync_daemon SYNCID")
+				if v, ok := p.Unsigned(l.Pos, opt, 0, 255); ok {
 					sd.SyncID = int(v)
 				} else {
-					p.diags.Warnf(l.Pos, "Invalid syncid (%s) - defaulting to vrid", opt)
+					p.Diags.Warnf(l.Pos, "Invalid syncid (%s) - defaulting to vrid", opt)
 				}
 				i--
 				continue
 			}
-			p.diags.Warnf(l.Pos, "Unknown option %s specified for lvs_sync_daemon", opt)
+			p.Diags.Warnf(l.Pos, "Unknown option %s specified for lvs_sync_daemon", opt)
 			i--
 			continue
 		}
 		if i+1 >= len(l.Words) {
 			if opt == "id" {
-				p.diags.Warnf(l.Pos, "No value specified for lvs_sync_daemon id, defaulting to vrid")
+				p.Diags.Warnf(l.Pos, "No value specified for lvs_sync_daemon id, defaulting to vrid")
 			} else {
-				p.diags.Warnf(l.Pos, "No value specified for lvs_sync_daemon %s - ignoring", opt)
+				p.Diags.Warnf(l.Pos, "No value specified for lvs_sync_daemon %s - ignoring", opt)
 			}
 			break
 		}
 		val := l.Words[i+1]
 		switch opt {
 		case "id":
-			if v, ok := p.kaUnsigned(l.Pos, val, 0, 255); ok {
+			if v, ok := p.Unsigned(l.Pos, val, 0, 255); ok {
 				sd.SyncID = int(v)
 			} else {
-				p.diags.Warnf(l.Pos, "Invalid syncid (%s) - defaulting to vrid", val)
+				p.Diags.Warnf(l.Pos, "Invalid syncid (%s) - defaulting to vrid", val)
 			}
 		case "maxlen":
-			if v, ok := p.kaUnsigned(l.Pos, val, 1, 65535-20-8); ok {
+			if v, ok := p.Unsigned(l.Pos, val, 1, 65535-20-8); ok {
 				sd.MaxLen = int(v)
 			} else {
-				p.diags.Warnf(l.Pos, "Invalid lvs_sync_daemon maxlen (%s) - ignoring", val)
+				p.Diags.Warnf(l.Pos, "Invalid lvs_sync_daemon maxlen (%s) - ignoring", val)
 			}
 		case "port":
-			if v, ok := p.kaUnsigned(l.Pos, val, 1, 65535); ok {
+			if v, ok := p.Unsigned(l.Pos, val, 1, 65535); ok {
 				sd.Port = int(v)
 			} else {
-				p.diags.Warnf(l.Pos, "Invalid lvs_sync_daemon port (%s) - ignoring", val)
+				p.Diags.Warnf(l.Pos, "Invalid lvs_sync_daemon port (%s) - ignoring", val)
 			}
 		case "ttl":
-			if v, ok := p.kaUnsigned(l.Pos, val, 1, 255); ok {
+			if v, ok := p.Unsigned(l.Pos, val, 1, 255); ok {
 				sd.TTL = int(v)
 			} else {
-				p.diags.Warnf(l.Pos, "Invalid lvs_sync_daemon ttl (%s) - ignoring", val)
+				p.Diags.Warnf(l.Pos, "Invalid lvs_sync_daemon ttl (%s) - ignoring", val)
 			}
 		case "group":
-			a, ok := parseIPAddr(val)
+			a, ok := syntax.Addr(val)
+			a = a.Unmap()
 			switch {
 			case !ok:
-				p.diags.Warnf(l.Pos, "Invalid lvs_sync_daemon group (%s) - ignoring", val)
+				p.Diags.Warnf(l.Pos, "Invalid lvs_sync_daemon group (%s) - ignoring", val)
 			case !a.IsMulticast():
-				p.diags.Warnf(l.Pos, "lvs_sync_daemon group address %s is not multicast - ignoring", val)
+				p.Diags.Warnf(l.Pos, "lvs_sync_daemon group address %s is not multicast - ignoring", val)
 			default:
 				sd.Group = a
 			}
@@ -738,8 +729,8 @@ func isSyncdOption(s string) bool {
 	return false
 }
 
-func (g *GlobalDefs) mcastGroup(p *parser, l Line, family int, dst *netip.Addr) {
-	s, ok := p.need(l, 1)
+func (g *GlobalDefs) mcastGroup(p *syntax.Parser, l syntax.Line, family int, dst *netip.Addr) {
+	s, ok := p.Need(l, 1)
 	if !ok {
 		return
 	}
@@ -747,16 +738,16 @@ func (g *GlobalDefs) mcastGroup(p *parser, l Line, family int, dst *netip.Addr) 
 	a, err := netip.ParseAddr(s)
 	switch {
 	case err != nil:
-		p.diags.Warnf(l.Pos, "Can't parse %s [%s]. Skipping", name, s)
+		p.Diags.Warnf(l.Pos, "Can't parse %s [%s]. Skipping", name, s)
 	case family == 4 && !a.Is4():
-		p.diags.Warnf(l.Pos, "%s [%s] is not IPv4. Skipping", name, s)
+		p.Diags.Warnf(l.Pos, "%s [%s] is not IPv4. Skipping", name, s)
 	case family == 6 && !a.Is6():
-		p.diags.Warnf(l.Pos, "%s [%s] is not IPv6. Skipping", name, s)
+		p.Diags.Warnf(l.Pos, "%s [%s] is not IPv6. Skipping", name, s)
 	case !a.IsMulticast():
-		p.diags.Warnf(l.Pos, "%s [%s] is not multicast. Skipping", name, s)
+		p.Diags.Warnf(l.Pos, "%s [%s] is not multicast. Skipping", name, s)
 	default:
 		if family == 6 && !a.IsLinkLocalMulticast() {
-			p.diags.Warnf(l.Pos, "%s [%s] should be link-local multicast.", name, s)
+			p.Diags.Warnf(l.Pos, "%s [%s] should be link-local multicast.", name, s)
 		}
 		*dst = a
 	}
@@ -766,4 +757,42 @@ func (g *GlobalDefs) mcastGroup(p *parser, l Line, family int, dst *netip.Addr) 
 func parsePort(s string) (uint16, bool) {
 	n, err := strconv.ParseUint(s, 10, 16)
 	return uint16(n), err == nil
+}
+
+// validHostPort checks a vigil status_listen value: host:port with a numeric port and a host
+// that is an IP address, empty (all addresses) or a name.
+func validHostPort(s string) error {
+	host, port, ok := cutHostPort(s)
+	if !ok {
+		return fmt.Errorf("expected ADDRESS:PORT")
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || n == 0 {
+		return fmt.Errorf("port '%s' must be in [1, 65535]", port)
+	}
+	if strings.HasPrefix(s, "[") {
+		if _, err := netip.ParseAddr(host); err != nil {
+			return fmt.Errorf("invalid address '%s'", host)
+		}
+	}
+	if strings.ContainsAny(host, " /") {
+		return fmt.Errorf("invalid host '%s'", host)
+	}
+	return nil
+}
+
+// cutHostPort splits "host:port" or "[v6]:port".
+func cutHostPort(s string) (host, port string, ok bool) {
+	if strings.HasPrefix(s, "[") {
+		end := strings.Index(s, "]:")
+		if end < 0 {
+			return "", "", false
+		}
+		return s[1:end], s[end+2:], true
+	}
+	i := strings.LastIndex(s, ":")
+	if i < 0 || strings.Count(s, ":") > 1 {
+		return "", "", false
+	}
+	return s[:i], s[i+1:], true
 }

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/vigil-lb/vigil/internal/config/syntax"
 )
 
 // vrrpKitchenSink uses every global_defs, vrrp_* and static keyword with valid values. Keepalived
@@ -235,14 +237,14 @@ func TestKitchenSinkDrawsOnlyKeepalivedsComplaint(t *testing.T) {
 	if g.SMTPAlert == nil || !*g.SMTPAlert || g.SMTPAlertChecker == nil || *g.SMTPAlertChecker {
 		t.Errorf("smtp_alert = %v, smtp_alert_checker = %v", g.SMTPAlert, g.SMTPAlertChecker)
 	}
-	if g.VRRPGarpInterval != Duration(time.Millisecond) || g.VRRPStartupDelay != Duration(5500*time.Millisecond) || g.VRRPGarpExtraIf != Duration(30*time.Second) {
+	if g.VRRPGarpInterval != syntax.Duration(time.Millisecond) || g.VRRPStartupDelay != syntax.Duration(5500*time.Millisecond) || g.VRRPGarpExtraIf != syntax.Duration(30*time.Second) {
 		t.Errorf("garp interval %v startup delay %v extra_if %v", g.VRRPGarpInterval, g.VRRPStartupDelay, g.VRRPGarpExtraIf)
 	}
 	if sd := g.LVSSyncDaemon; sd == nil || sd.Interface != "eth0" || sd.VRRPInstance != "VI_1" || sd.SyncID != 5 || sd.MaxLen != 1400 ||
 		sd.Port != 8848 || sd.TTL != 2 || sd.Group != netip.MustParseAddr("224.0.0.81") {
 		t.Errorf("lvs_sync_daemon = %+v", sd)
 	}
-	if g.LVSTimeouts != (LVSTimeouts{TCP: Duration(900 * time.Second), TCPFin: Duration(120 * time.Second), UDP: Duration(300 * time.Second)}) {
+	if g.LVSTimeouts != (LVSTimeouts{TCP: syntax.Duration(900 * time.Second), TCPFin: syntax.Duration(120 * time.Second), UDP: syntax.Duration(300 * time.Second)}) {
 		t.Errorf("lvs_timeouts = %+v", g.LVSTimeouts)
 	}
 	if g.NFTables != "keepalived" || g.NotifyFifo == nil || g.NotifyFifo.Path != "/run/k.fifo" || g.NotifyFifo.Script == nil {
@@ -252,8 +254,8 @@ func TestKitchenSinkDrawsOnlyKeepalivedsComplaint(t *testing.T) {
 		t.Errorf("accepted = %+v", g.Accepted)
 	}
 	s := c.VRRPScripts[0]
-	if s.Script.Command != "/bin/true arg" || !slices.Equal(s.Script.Args, []string{"/bin/true", "arg"}) || s.Interval != Duration(2*time.Second) ||
-		s.Timeout != Duration(3*time.Second) || s.Weight != -10 || !s.WeightReverse || s.Rise != 2 || s.Fall != 3 || s.User != "root" || !s.InitFail {
+	if s.Script.Command != "/bin/true arg" || !slices.Equal(s.Script.Args, []string{"/bin/true", "arg"}) || s.Interval != syntax.Duration(2*time.Second) ||
+		s.Timeout != syntax.Duration(3*time.Second) || s.Weight != -10 || !s.WeightReverse || s.Rise != 2 || s.Fall != 3 || s.User != "root" || !s.InitFail {
 		t.Errorf("vrrp_script = %+v", *s)
 	}
 	tf := c.VRRPTrackFiles[0]
@@ -261,9 +263,9 @@ func TestKitchenSinkDrawsOnlyKeepalivedsComplaint(t *testing.T) {
 		t.Errorf("track_file = %+v", *tf)
 	}
 	v := c.VRRPInstances[0]
-	if v.Priority != 150 || v.AdvertInt != Duration(2*time.Second) || v.VMACName != "vrrp51" || !v.VMACXmitBase ||
-		v.McastSrcIP != netip.MustParseAddr("192.0.2.5") || v.PreemptDelay != Duration(10*time.Second) || v.Debug != 2 ||
-		v.GarpMasterDelay != Duration(time.Second) || v.GarpLowerPrioRepeat != 2 || v.DownTimerAdverts != 5 || v.KernelRxBufSize != 65536 {
+	if v.Priority != 150 || v.AdvertInt != syntax.Duration(2*time.Second) || v.VMACName != "vrrp51" || !v.VMACXmitBase ||
+		v.McastSrcIP != netip.MustParseAddr("192.0.2.5") || v.PreemptDelay != syntax.Duration(10*time.Second) || v.Debug != 2 ||
+		v.GarpMasterDelay != syntax.Duration(time.Second) || v.GarpLowerPrioRepeat != 2 || v.DownTimerAdverts != 5 || v.KernelRxBufSize != 65536 {
 		t.Errorf("VI_1 = %+v", *v)
 	}
 	if v.NotifyMaster == nil || v.NotifyMaster.Command != "/bin/echo master" || v.NotifyBackup.User != "root" {

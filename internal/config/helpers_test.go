@@ -1,12 +1,16 @@
 package config
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/vigil-lb/vigil/internal/config/syntax"
+)
 
 // parseString parses src as a configuration file named "test.conf" (includes are relative to the
 // working directory), through the real lexer, with config id "test".
-func parseString(t *testing.T, src string) (*Config, *Diagnostics) {
+func parseString(t *testing.T, src string) (*Config, *syntax.Diagnostics) {
 	t.Helper()
-	diags := &Diagnostics{}
-	lines := lexBytes("test.conf", []byte(src), Options{ConfigID: "test"}, diags)
+	diags := &syntax.Diagnostics{}
+	lines := syntax.LexBytes("test.conf", []byte(src), syntax.Options{ConfigID: "test"}, diags)
 	return Parse(lines, diags), diags
 }

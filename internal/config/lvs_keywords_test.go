@@ -9,12 +9,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigil-lb/vigil/internal/config/syntax"
 )
 
-func secs(f float64) Duration { return Duration(time.Duration(f * float64(time.Second))) }
+func secs(f float64) syntax.Duration { return syntax.Duration(time.Duration(f * float64(time.Second))) }
 
 // onlyVS parses src and returns its single virtual server.
-func onlyVS(t *testing.T, src string) (*VirtualServer, *Diagnostics) {
+func onlyVS(t *testing.T, src string) (*VirtualServer, *syntax.Diagnostics) {
 	t.Helper()
 	c, d := parseString(t, src)
 	if len(c.VirtualServers) != 1 {
@@ -338,7 +340,7 @@ func TestVirtualServerGroupEntries(t *testing.T) {
 			t.Errorf("range %d = %v-%v:%d at %d, want %v", i, got.First, got.Last, got.Port, got.Pos.Line, w)
 		}
 	}
-	wantMarks := []VSGFwmark{{Pos: Pos{"test.conf", 7}, Mark: 5, Family: "inet6"}, {Pos: Pos{"test.conf", 8}, Mark: 6, Family: "inet"}}
+	wantMarks := []VSGFwmark{{Pos: syntax.Pos{File: "test.conf", Line: 7}, Mark: 5, Family: "inet6"}, {Pos: syntax.Pos{File: "test.conf", Line: 8}, Mark: 6, Family: "inet"}}
 	if !slices.Equal(g.Fwmarks, wantMarks) {
 		t.Errorf("fwmarks %+v, want %+v", g.Fwmarks, wantMarks)
 	}
@@ -466,7 +468,7 @@ func TestLVSSamplesParseWithoutUnexpectedWarnings(t *testing.T) {
 			got := []string{}
 			for i, x := range d.List {
 				if lvs[x.Pos.Line] {
-					got = append(got, lvsMessages(&Diagnostics{List: d.List[i : i+1]})...)
+					got = append(got, lvsMessages(&syntax.Diagnostics{List: d.List[i : i+1]})...)
 				}
 			}
 			if want := nonNil(expected[name]); !slices.Equal(got, want) {

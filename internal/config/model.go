@@ -1,6 +1,6 @@
 package config
 
-import "time"
+import "github.com/vigil-lb/vigil/internal/config/syntax"
 
 // Config is the whole resolved configuration. Its JSON form (`vigil dump-config`) is a public
 // interface: field names are stable, and new fields are only ever added.
@@ -26,19 +26,28 @@ func newConfig() *Config {
 	return c
 }
 
-// Duration is a time.Duration that reads and writes JSON as a Go duration string ("1.5s"), so
-// dump-config output is readable and stable.
-type Duration time.Duration
+// The language's types that Load and Parse hand out, under the names their users have always
+// known them by.
+type (
+	// Pos is where a line came from (syntax.Pos).
+	Pos = syntax.Pos
+	// Line is one lexed line (syntax.Line).
+	Line = syntax.Line
+	// Severity says whether a diagnostic makes the configuration unusable (syntax.Severity).
+	Severity = syntax.Severity
+	// Diagnostic is one complaint about the configuration (syntax.Diagnostic).
+	Diagnostic = syntax.Diagnostic
+	// Diagnostics collects complaints in the order they were found (syntax.Diagnostics).
+	Diagnostics = syntax.Diagnostics
+	// Options controls how a configuration is read (syntax.Options).
+	Options = syntax.Options
+)
 
-// MarshalText writes the duration as "1.5s".
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+// Severities, as syntax has them.
+const (
+	Warning = syntax.Warning
+	Error   = syntax.Error
+)
 
-// UnmarshalText reads a Go duration string.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	*d = Duration(v)
-	return err
-}
-
-// D returns the value as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
+// DefaultMaxLines is the bound on expanded lines when Options.MaxLines is 0.
+const DefaultMaxLines = syntax.DefaultMaxLines

@@ -3,6 +3,8 @@ package config
 import (
 	"net/netip"
 	"strconv"
+
+	"github.com/vigil-lb/vigil/internal/config/syntax"
 )
 
 // Checker kinds, named by their configuration keyword.
@@ -26,8 +28,8 @@ const (
 // Keepalived resolves them); exactly one of the kind-specific parts is set, except for
 // TCP_CHECK and PING_CHECK, which have none.
 type Checker struct {
-	Pos  Pos    `json:"pos"`
-	Kind string `json:"kind"`
+	Pos  syntax.Pos `json:"pos"`
+	Kind string     `json:"kind"`
 	// Connection is where the probe goes; nil for MISC_CHECK, FILE_CHECK and BFD_CHECK.
 	Connection *Connection `json:"connection"`
 	// Retry is the number of failures in a row tolerated before the server is marked down
@@ -35,18 +37,18 @@ type Checker struct {
 	Retry uint32 `json:"retry"`
 	// DelayBeforeRetry is the interval after a failure (default 1 s; HTTP_GET and SSL_GET 3 s;
 	// DNS_CHECK the delay loop).
-	DelayBeforeRetry Duration `json:"delay_before_retry"`
+	DelayBeforeRetry syntax.Duration `json:"delay_before_retry"`
 	// Warmup is the longest random delay before the first check (default: the delay loop).
-	Warmup    Duration `json:"warmup"`
-	DelayLoop Duration `json:"delay_loop"`
+	Warmup    syntax.Duration `json:"warmup"`
+	DelayLoop syntax.Duration `json:"delay_loop"`
 	// Alpha: the checker starts as failed.
 	Alpha          bool `json:"alpha"`
 	LogAllFailures bool `json:"log_all_failures"`
 	// Rise, DownDelayLoop and TransitionDelayLoop are vigil extensions resolved from the real
 	// server (intervals of 0 there mean this checker's DelayLoop).
-	Rise                uint32   `json:"rise"`
-	DownDelayLoop       Duration `json:"down_delay_loop"`
-	TransitionDelayLoop Duration `json:"transition_delay_loop"`
+	Rise                uint32          `json:"rise"`
+	DownDelayLoop       syntax.Duration `json:"down_delay_loop"`
+	TransitionDelayLoop syntax.Duration `json:"transition_delay_loop"`
 
 	HTTP *HTTPCheck `json:"http,omitempty"`
 	Misc *MiscCheck `json:"misc,omitempty"`
@@ -58,8 +60,8 @@ type Checker struct {
 	GRPC *GRPCCheck `json:"grpc,omitempty"`
 
 	retry, nbRetry *uint32
-	dbr, warmup    *Duration
-	delayLoop      *Duration
+	dbr, warmup    *syntax.Duration
+	delayLoop      *syntax.Duration
 	alpha          *bool
 	conn           *connRaw
 	dropped        bool
@@ -77,7 +79,7 @@ type Connection struct {
 	BindPort    uint16     `json:"bind_port,omitempty"`
 	BindIf      string     `json:"bind_if,omitempty"`
 	// Timeout is connect_timeout (default: the real server's, itself defaulting to 5 s).
-	Timeout Duration `json:"connect_timeout"`
+	Timeout syntax.Duration `json:"connect_timeout"`
 	// Fwmark marks the probe's packets (SO_MARK); 0 means none.
 	Fwmark uint32 `json:"fwmark,omitempty"`
 }
@@ -89,9 +91,9 @@ type connRaw struct {
 	bind     netip.Addr
 	bindPort uint16
 	bindIf   string
-	timeout  *Duration
+	timeout  *syntax.Duration
 	fwmark   uint32
-	pos      Pos
+	pos      syntax.Pos
 }
 
 // HTTPCheck is the body of HTTP_GET and SSL_GET.
@@ -110,8 +112,8 @@ type HTTPCheck struct {
 
 // URL is one url block of an HTTP check.
 type URL struct {
-	Pos  Pos    `json:"pos"`
-	Path string `json:"path"`
+	Pos  syntax.Pos `json:"pos"`
+	Path string     `json:"path"`
 	// Digest is the expected MD5 of the body, 32 lower-case hex characters, or "".
 	Digest string `json:"digest,omitempty"`
 	// StatusCodes are the accepted status ranges (default 200-299).
@@ -121,13 +123,13 @@ type URL struct {
 	// RegexMinOffset and RegexMaxOffset (0: no bound).
 	Regex string `json:"regex,omitempty"`
 	// RegexPos is where regex was written (not in the JSON form).
-	RegexPos       Pos      `json:"-"`
-	RegexNoMatch   bool     `json:"regex_no_match,omitempty"`
-	RegexOptions   []string `json:"regex_options,omitempty"`
-	RegexMinOffset uint64   `json:"regex_min_offset,omitempty"`
-	RegexMaxOffset uint64   `json:"regex_max_offset,omitempty"`
-	RegexStack     bool     `json:"regex_stack,omitempty"`
-	TLSCompliant   bool     `json:"tls_compliant,omitempty"`
+	RegexPos       syntax.Pos `json:"-"`
+	RegexNoMatch   bool       `json:"regex_no_match,omitempty"`
+	RegexOptions   []string   `json:"regex_options,omitempty"`
+	RegexMinOffset uint64     `json:"regex_min_offset,omitempty"`
+	RegexMaxOffset uint64     `json:"regex_max_offset,omitempty"`
+	RegexStack     bool       `json:"regex_stack,omitempty"`
+	TLSCompliant   bool       `json:"tls_compliant,omitempty"`
 
 	maxSet bool
 }
@@ -155,13 +157,13 @@ type MiscCheck struct {
 	Path string   `json:"misc_path"`
 	Args []string `json:"args"`
 	// Timeout is misc_timeout (default: the virtual server's delay loop).
-	Timeout Duration `json:"misc_timeout"`
+	Timeout syntax.Duration `json:"misc_timeout"`
 	// Dynamic: the exit code minus 2 sets the weight.
 	Dynamic bool `json:"misc_dynamic"`
 	// User is the "user [group]" to run the script as; empty: the global script_user.
 	User string `json:"user,omitempty"`
 	// PathPos and UserPos are where misc_path and user were written (not in the JSON form).
-	PathPos, UserPos Pos `json:"-"`
+	PathPos, UserPos syntax.Pos `json:"-"`
 }
 
 // SMTPCheck is the body of SMTP_CHECK. Each legacy host block becomes a checker of its own,
@@ -177,7 +179,7 @@ type DNSCheck struct {
 	// Name is the query name (default "", the root).
 	Name string `json:"name"`
 	// TypePos is where type was written (not in the JSON form).
-	TypePos Pos `json:"-"`
+	TypePos syntax.Pos `json:"-"`
 }
 
 // UDPCheck is the body of UDP_CHECK.

@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
+
+	"github.com/vigil-lb/vigil/internal/config/syntax"
 )
 
 // The LVS side of the model: virtual_server_group, virtual_server, real_server and sorry_server.
@@ -15,8 +18,8 @@ import (
 // VirtualServerGroup is a virtual_server_group block: the addresses and firewall marks that one
 // `virtual_server group NAME` serves together.
 type VirtualServerGroup struct {
-	Pos  Pos    `json:"pos"`
-	Name string `json:"name"`
+	Pos  syntax.Pos `json:"pos"`
+	Name string     `json:"name"`
 	// Ranges are the "IP PORT", "IP-LASTBYTE PORT", "IP-IP PORT" and "IP/LEN PORT" lines.
 	Ranges []VSGRange `json:"ranges"`
 	// Fwmarks are the "fwmark N [inet|inet6]" lines.
@@ -26,7 +29,7 @@ type VirtualServerGroup struct {
 // VSGRange is one address line of a virtual_server_group: every address from First to Last
 // (equal for a single address) on Port (0: any port, only valid with persistence).
 type VSGRange struct {
-	Pos   Pos        `json:"pos"`
+	Pos   syntax.Pos `json:"pos"`
 	First netip.Addr `json:"first"`
 	Last  netip.Addr `json:"last"`
 	Port  uint16     `json:"port"`
@@ -34,8 +37,8 @@ type VSGRange struct {
 
 // VSGFwmark is one "fwmark N [FAMILY]" line of a virtual_server_group.
 type VSGFwmark struct {
-	Pos  Pos    `json:"pos"`
-	Mark uint32 `json:"mark"`
+	Pos  syntax.Pos `json:"pos"`
+	Mark uint32     `json:"mark"`
 	// Family is "inet", "inet6" or "" when not given.
 	Family string `json:"family"`
 }
@@ -61,7 +64,7 @@ const (
 
 // VirtualServer is a virtual_server block.
 type VirtualServer struct {
-	Pos Pos `json:"pos"`
+	Pos syntax.Pos `json:"pos"`
 	// Kind is VSKindAddress, VSKindFwmark or VSKindGroup; exactly the matching one of Address
 	// and Port, Fwmark, Group is meaningful.
 	Kind    string     `json:"kind"`
@@ -80,7 +83,7 @@ type VirtualServer struct {
 	SchedulerFlags []string   `json:"lb_flags"`
 	Forwarding     Forwarding `json:"lvs_method"`
 	// PersistenceTimeout is 0 when the service is not persistent.
-	PersistenceTimeout Duration `json:"persistence_timeout"`
+	PersistenceTimeout syntax.Duration `json:"persistence_timeout"`
 	// PersistenceNetmask is the IPv4 persistence_granularity (a netmask, not necessarily solid).
 	PersistenceNetmask netip.Addr `json:"persistence_netmask,omitzero"`
 	// PersistencePrefixLen is the IPv6 persistence_granularity (0: not set).
@@ -97,34 +100,34 @@ type VirtualServer struct {
 	QuorumUp   string `json:"quorum_up,omitempty"`
 	QuorumDown string `json:"quorum_down,omitempty"`
 	// QuorumUpPos and QuorumDownPos are where the scripts were written (not in the JSON form).
-	QuorumUpPos, QuorumDownPos Pos `json:"-"`
+	QuorumUpPos, QuorumDownPos syntax.Pos `json:"-"`
 	// Weight is the default weight of real servers that set none (default 1).
 	Weight           uint32       `json:"weight"`
 	InhibitOnFailure bool         `json:"inhibit_on_failure"`
 	SMTPAlert        bool         `json:"smtp_alert"`
 	SorryServer      *SorryServer `json:"sorry_server"`
 	// DelayLoop (default 60 s) and ConnectTimeout (default 5 s) are inherited by real servers.
-	DelayLoop      Duration `json:"delay_loop"`
-	ConnectTimeout Duration `json:"connect_timeout"`
+	DelayLoop      syntax.Duration `json:"delay_loop"`
+	ConnectTimeout syntax.Duration `json:"connect_timeout"`
 	// Retry, DelayBeforeRetry and Warmup are inherited by real servers; nil leaves each
 	// checker its own default.
-	Retry            *uint32   `json:"retry"`
-	DelayBeforeRetry *Duration `json:"delay_before_retry"`
-	Warmup           *Duration `json:"warmup"`
+	Retry            *uint32          `json:"retry"`
+	DelayBeforeRetry *syntax.Duration `json:"delay_before_retry"`
+	Warmup           *syntax.Duration `json:"warmup"`
 
 	// Rise is a vigil extension: successes in a row before a failed real server is re-admitted
 	// (default 1, as Keepalived). Inherited by real servers.
 	Rise uint32 `json:"rise"`
 	// SlowStart is a vigil extension: the time over which a re-admitted real server's weight
 	// ramps up to its configured weight (0: at once). Inherited by real servers.
-	SlowStart Duration `json:"slow_start"`
+	SlowStart syntax.Duration `json:"slow_start"`
 	// DownDelayLoop is a vigil extension: the check interval while a real server is down (0:
 	// the checker's delay_loop). Inherited by real servers.
-	DownDelayLoop Duration `json:"down_delay_loop"`
+	DownDelayLoop syntax.Duration `json:"down_delay_loop"`
 	// TransitionDelayLoop is a vigil extension: the check interval while a real server is
 	// between states, counting retries or rises (0: the checker's delay_loop). Inherited by
 	// real servers.
-	TransitionDelayLoop Duration `json:"transition_delay_loop"`
+	TransitionDelayLoop syntax.Duration `json:"transition_delay_loop"`
 	// PanicThreshold is a vigil extension: when fewer than this percentage of the real servers'
 	// weight is alive, every real server is kept in the pool (0: off).
 	PanicThreshold uint32 `json:"panic_threshold"`
@@ -138,8 +141,8 @@ type VirtualServer struct {
 	// through the node's own data plane every reconcile_interval, with this timeout; a
 	// failure makes the virtual server not served (0: off). SelfProbeHold is how long a
 	// failure stands once the address has left the node and no probe can run (30 s).
-	SelfProbe     Duration `json:"self_probe"`
-	SelfProbeHold Duration `json:"self_probe_hold"`
+	SelfProbe     syntax.Duration `json:"self_probe"`
+	SelfProbeHold syntax.Duration `json:"self_probe_hold"`
 
 	RealServers []*RealServer `json:"real_servers"`
 
@@ -148,15 +151,15 @@ type VirtualServer struct {
 	fwdSet   bool
 	smtpSet  *bool
 	rise     *uint32
-	slow     *Duration
-	downDL   *Duration
-	transDL  *Duration
-	endPos   Pos
+	slow     *syntax.Duration
+	downDL   *syntax.Duration
+	transDL  *syntax.Duration
+	endPos   syntax.Pos
 }
 
 // SorryServer is a virtual server's sorry_server: the backend used when no real server is alive.
 type SorryServer struct {
-	Pos     Pos        `json:"pos"`
+	Pos     syntax.Pos `json:"pos"`
 	Address netip.Addr `json:"address"`
 	Port    uint16     `json:"port"`
 	// Inhibit is sorry_server_inhibit: keep it in the pool with weight 0 rather than remove it.
@@ -167,7 +170,7 @@ type SorryServer struct {
 
 // RealServer is a real_server block.
 type RealServer struct {
-	Pos     Pos        `json:"pos"`
+	Pos     syntax.Pos `json:"pos"`
 	Address netip.Addr `json:"address"`
 	// Port is the real server's port; for NAT or an address service with no port given it is
 	// the virtual server's port; for a firewall-mark service other than NAT it is 0.
@@ -182,25 +185,25 @@ type RealServer struct {
 	NotifyUp         string `json:"notify_up,omitempty"`
 	NotifyDown       string `json:"notify_down,omitempty"`
 	// NotifyUpPos and NotifyDownPos are where the scripts were written (not in the JSON form).
-	NotifyUpPos, NotifyDownPos Pos    `json:"-"`
-	Alpha                      bool   `json:"alpha"`
-	SMTPAlert                  bool   `json:"smtp_alert"`
-	VirtualHost                string `json:"virtualhost,omitempty"`
+	NotifyUpPos, NotifyDownPos syntax.Pos `json:"-"`
+	Alpha                      bool       `json:"alpha"`
+	SMTPAlert                  bool       `json:"smtp_alert"`
+	VirtualHost                string     `json:"virtualhost,omitempty"`
 	// DelayLoop and ConnectTimeout are inherited from the virtual server when not set.
-	DelayLoop      Duration `json:"delay_loop"`
-	ConnectTimeout Duration `json:"connect_timeout"`
+	DelayLoop      syntax.Duration `json:"delay_loop"`
+	ConnectTimeout syntax.Duration `json:"connect_timeout"`
 	// Retry, DelayBeforeRetry and Warmup come from the real server or else the virtual server;
 	// nil leaves each checker its own default.
-	Retry            *uint32   `json:"retry"`
-	DelayBeforeRetry *Duration `json:"delay_before_retry"`
-	Warmup           *Duration `json:"warmup"`
+	Retry            *uint32          `json:"retry"`
+	DelayBeforeRetry *syntax.Duration `json:"delay_before_retry"`
+	Warmup           *syntax.Duration `json:"warmup"`
 
 	// Rise, SlowStart, DownDelayLoop and TransitionDelayLoop are vigil extensions, as on
 	// VirtualServer, inherited from it when not set.
-	Rise                uint32   `json:"rise"`
-	SlowStart           Duration `json:"slow_start"`
-	DownDelayLoop       Duration `json:"down_delay_loop"`
-	TransitionDelayLoop Duration `json:"transition_delay_loop"`
+	Rise                uint32          `json:"rise"`
+	SlowStart           syntax.Duration `json:"slow_start"`
+	DownDelayLoop       syntax.Duration `json:"down_delay_loop"`
+	TransitionDelayLoop syntax.Duration `json:"transition_delay_loop"`
 
 	Checkers []*Checker `json:"checkers"`
 
@@ -209,12 +212,12 @@ type RealServer struct {
 	fwdSet         bool
 	alpha, inhibit *bool
 	smtp           *bool
-	delayLoop      *Duration
-	connTimeout    *Duration
+	delayLoop      *syntax.Duration
+	connTimeout    *syntax.Duration
 	rise           *uint32
-	slow           *Duration
-	downDL         *Duration
-	transDL        *Duration
+	slow           *syntax.Duration
+	downDL         *syntax.Duration
+	transDL        *syntax.Duration
 }
 
 // Name renders the virtual server as Keepalived does in its messages: "[10.0.0.1]:tcp:80",
@@ -238,7 +241,7 @@ func (vs *VirtualServer) rsName(rs *RealServer) string {
 // finishLVS is Keepalived's link_vsg_to_vs and validate_check_config: it links virtual servers
 // to their groups, drops what Keepalived drops, applies defaults and inheritance, and reports
 // what it changed at the position of the block concerned.
-func (c *Config) finishLVS(p *parser) {
+func (c *Config) finishLVS(diags *syntax.Diagnostics) {
 	if c.VirtualServerGroups == nil {
 		c.VirtualServerGroups = []*VirtualServerGroup{}
 	}
@@ -260,14 +263,14 @@ func (c *Config) finishLVS(p *parser) {
 		var g *VirtualServerGroup
 		if vs.Kind == VSKindGroup {
 			g = groups[vs.Group]
-			if g == nil || !vs.linkGroup(p, g) {
+			if g == nil || !vs.linkGroup(diags, g) {
 				if g == nil {
-					p.diags.Warnf(vs.Pos, "Virtual server group %s specified but not configured - ignoring virtual server %s", vs.Group, vs.Name())
+					diags.Warnf(vs.Pos, "Virtual server group %s specified but not configured - ignoring virtual server %s", vs.Group, vs.Name())
 				}
 				continue
 			}
 		}
-		if vs.validate(p, g, globalSMTP) {
+		if vs.validate(diags, g, globalSMTP) {
 			kept = append(kept, vs)
 		}
 	}
@@ -275,7 +278,7 @@ func (c *Config) finishLVS(p *parser) {
 }
 
 // linkGroup checks the families of a group and its virtual server; false drops the server.
-func (vs *VirtualServer) linkGroup(p *parser, g *VirtualServerGroup) bool {
+func (vs *VirtualServer) linkGroup(diags *syntax.Diagnostics, g *VirtualServerGroup) bool {
 	v4, v6, noFamily := false, false, false
 	for _, r := range g.Ranges {
 		if r.First.Is4() {
@@ -303,15 +306,15 @@ func (vs *VirtualServer) linkGroup(p *parser, g *VirtualServerGroup) bool {
 	}
 	switch {
 	case v4 && v6 && vs.Family != "":
-		p.diags.Warnf(vs.Pos, "%s: virtual server group with IPv4 & IPv6 doesn't match virtual server %s - ignoring", g.Name, vs.Name())
+		diags.Warnf(vs.Pos, "%s: virtual server group with IPv4 & IPv6 doesn't match virtual server %s - ignoring", g.Name, vs.Name())
 		return false
 	case (v4 && vs.Family == "inet6") || (v6 && vs.Family == "inet"):
-		p.diags.Warnf(vs.Pos, "%s: address family doesn't match virtual server %s - ignoring", g.Name, vs.Name())
+		diags.Warnf(vs.Pos, "%s: address family doesn't match virtual server %s - ignoring", g.Name, vs.Name())
 		return false
 	case gf != "":
 		vs.Family = gf
 	case vs.Family == "" && noFamily:
-		p.diags.Warnf(vs.Pos, "%s: Virtual server %s address family cannot be determined, defaulting to IPv4", g.Name, vs.Name())
+		diags.Warnf(vs.Pos, "%s: Virtual server %s address family cannot be determined, defaulting to IPv4", g.Name, vs.Name())
 		vs.Family = "inet"
 	}
 	if vs.Family == "" {
@@ -321,47 +324,47 @@ func (vs *VirtualServer) linkGroup(p *parser, g *VirtualServerGroup) bool {
 }
 
 // validate applies validate_check_config to one virtual server; false drops it.
-func (vs *VirtualServer) validate(p *parser, g *VirtualServerGroup, globalSMTP *bool) bool {
+func (vs *VirtualServer) validate(diags *syntax.Diagnostics, g *VirtualServerGroup, globalSMTP *bool) bool {
 	at := vs.Pos
 	if len(vs.RealServers) == 0 {
-		p.diags.Warnf(at, "Virtual server %s has no real servers - ignoring", vs.Name())
+		diags.Warnf(at, "Virtual server %s has no real servers - ignoring", vs.Name())
 		return false
 	}
 	hasFwmarks := vs.Kind == VSKindFwmark || (g != nil && len(g.Fwmarks) > 0)
 	hasRanges := vs.Kind == VSKindAddress || (g != nil && len(g.Ranges) > 0)
 	if vs.HASuspend && hasFwmarks {
-		p.diags.Warnf(at, "Virtual server %s: cannot use ha_suspend with fwmarks - clearing ha_suspend", vs.Name())
+		diags.Warnf(at, "Virtual server %s: cannot use ha_suspend with fwmarks - clearing ha_suspend", vs.Name())
 		vs.HASuspend = false
 	}
 	if hasRanges {
 		if vs.Protocol == "" {
-			p.diags.Warnf(at, "Virtual server %s: no protocol set - defaulting to UDP", vs.Name())
+			diags.Warnf(at, "Virtual server %s: no protocol set - defaulting to UDP", vs.Name())
 			vs.Protocol = "UDP"
 		}
 		if i := slices.Index(vs.SchedulerFlags, "ops"); i >= 0 && vs.Protocol != "UDP" {
-			p.diags.Warnf(at, "Virtual server %s: one packet scheduling requires UDP - resetting", vs.Name())
+			diags.Warnf(at, "Virtual server %s: one packet scheduling requires UDP - resetting", vs.Name())
 			vs.SchedulerFlags = slices.Delete(vs.SchedulerFlags, i, i+1)
 		}
 		if vs.PersistenceTimeout == 0 && vs.Kind == VSKindAddress && vs.Port == 0 {
-			p.diags.Warnf(at, "Virtual server %s: zero port only valid for persistent services - setting", vs.Name())
-			vs.PersistenceTimeout = Duration(360 * time.Second)
+			diags.Warnf(at, "Virtual server %s: zero port only valid for persistent services - setting", vs.Name())
+			vs.PersistenceTimeout = syntax.Duration(360 * time.Second)
 		}
 	}
 	if vs.PersistenceTimeout == 0 && g != nil {
 		for _, r := range g.Ranges {
 			if r.Port == 0 {
-				p.diags.Warnf(at, "Virtual server %s: zero port only valid for persistent services - setting", vs.Name())
-				vs.PersistenceTimeout = Duration(360 * time.Second)
+				diags.Warnf(at, "Virtual server %s: zero port only valid for persistent services - setting", vs.Name())
+				vs.PersistenceTimeout = syntax.Duration(360 * time.Second)
 				break
 			}
 		}
 	}
 	if vs.protoSet && vs.Protocol != "" && ((g != nil && len(g.Ranges) == 0 && len(g.Fwmarks) > 0) || vs.Kind == VSKindFwmark) {
-		p.diags.Warnf(at, "Warning: Virtual server %s: protocol specified for fwmark - protocol will be ignored", vs.Name())
+		diags.Warnf(at, "Warning: Virtual server %s: protocol specified for fwmark - protocol will be ignored", vs.Name())
 		vs.Protocol = ""
 	}
 	if vs.Scheduler == "" {
-		p.diags.Warnf(at, "Virtual server %s: no scheduler set, setting default 'wlc'", vs.Name())
+		diags.Warnf(at, "Virtual server %s: no scheduler set, setting default 'wlc'", vs.Name())
 		vs.Scheduler = "wlc"
 	}
 	// smtp_alert: the block's own, else global_defs smtp_alert_checker, else smtp_alert, else
@@ -375,7 +378,7 @@ func (vs *VirtualServer) validate(p *parser, g *VirtualServerGroup, globalSMTP *
 
 	setNAT := func() {
 		if !vs.fwdSet {
-			p.diags.Warnf(at, "Virtual server %s: no forwarding method set, setting default NAT", vs.Name())
+			diags.Warnf(at, "Virtual server %s: no forwarding method set, setting default NAT", vs.Name())
 			vs.Forwarding, vs.fwdSet = Forwarding{Method: "NAT"}, true
 		}
 	}
@@ -384,7 +387,7 @@ func (vs *VirtualServer) validate(p *parser, g *VirtualServerGroup, globalSMTP *
 	for _, rs := range vs.RealServers {
 		dup := slices.ContainsFunc(kept, func(r *RealServer) bool { return r.Address == rs.Address && r.Port == rs.Port })
 		if dup {
-			p.diags.Warnf(rs.Pos, "VS %s: real server %s is duplicated - removing second rs", vs.Name(), vs.rsName(rs))
+			diags.Warnf(rs.Pos, "VS %s: real server %s is duplicated - removing second rs", vs.Name(), vs.rsName(rs))
 			continue
 		}
 		kept = append(kept, rs)
@@ -420,7 +423,7 @@ func (vs *VirtualServer) validate(p *parser, g *VirtualServerGroup, globalSMTP *
 			if rs.InhibitOnFailure {
 				verb = "sett"
 			}
-			p.diags.Warnf(at, "Virtual server %s: real server %s matches sorry server, but inhibit setting differs, %sing on sorry server", vs.Name(), vs.rsName(rs), verb)
+			diags.Warnf(at, "Virtual server %s: real server %s matches sorry server, but inhibit setting differs, %sing on sorry server", vs.Name(), vs.rsName(rs), verb)
 			ss.Inhibit = rs.InhibitOnFailure
 		}
 	}
@@ -430,16 +433,16 @@ func (vs *VirtualServer) validate(p *parser, g *VirtualServerGroup, globalSMTP *
 		ss.Forwarding, ss.fwdSet = vs.Forwarding, true
 	}
 	if uint64(vs.Quorum) > weightSum {
-		p.diags.Warnf(at, "Warning - quorum %d for %s exceeds total weight of real servers %d, reducing quorum to %d", vs.Quorum, vs.Name(), weightSum, weightSum)
+		diags.Warnf(at, "Warning - quorum %d for %s exceeds total weight of real servers %d, reducing quorum to %d", vs.Quorum, vs.Name(), weightSum, weightSum)
 		vs.Quorum = uint32(weightSum)
 	}
 	if vs.Hysteresis >= vs.Quorum {
 		// Keepalived computes quorum - 1 in unsigned arithmetic: a quorum of 0 wraps.
 		h := vs.Quorum - 1
-		p.diags.Warnf(at, "Virtual server %s: hysteresis %d >= quorum %d; setting hysteresis to %d", vs.Name(), vs.Hysteresis, vs.Quorum, h)
+		diags.Warnf(at, "Virtual server %s: hysteresis %d >= quorum %d; setting hysteresis to %d", vs.Name(), vs.Hysteresis, vs.Quorum, h)
 		vs.Hysteresis = h
 	}
-	vs.fixPorts(p, g)
+	vs.fixPorts(diags, g)
 	if !vs.fwdSet {
 		vs.Forwarding = Forwarding{Method: "NAT"}
 	}
@@ -452,17 +455,17 @@ func (vs *VirtualServer) validate(p *parser, g *VirtualServerGroup, globalSMTP *
 // fixPorts reconciles real and sorry server ports with the service, as Keepalived does: with
 // NAT a real server may use any port; otherwise it must use the service's port, or none for a
 // firewall mark.
-func (vs *VirtualServer) fixPorts(p *parser, g *VirtualServerGroup) {
+func (vs *VirtualServer) fixPorts(diags *syntax.Diagnostics, g *VirtualServerGroup) {
 	ss := vs.SorryServer
 	if g != nil {
 		if len(g.Fwmarks) > 0 {
 			for _, rs := range vs.RealServers {
 				if rs.Forwarding.Method != "NAT" && rs.Port != 0 {
-					p.diags.Warnf(rs.Pos, "WARNING - fwmark virtual server %s, real server %s has port specified - port will be ignored", vs.Name(), vs.rsName(rs))
+					diags.Warnf(rs.Pos, "WARNING - fwmark virtual server %s, real server %s has port specified - port will be ignored", vs.Name(), vs.rsName(rs))
 				}
 			}
 			if ss != nil && ss.Forwarding.Method != "NAT" && ss.Port != 0 {
-				p.diags.Warnf(ss.Pos, "WARNING - fwmark virtual server %s, sorry server has port specified - port will be ignored", vs.Name())
+				diags.Warnf(ss.Pos, "WARNING - fwmark virtual server %s, sorry server has port specified - port will be ignored", vs.Name())
 			}
 		}
 		for _, r := range g.Ranges {
@@ -472,11 +475,11 @@ func (vs *VirtualServer) fixPorts(p *parser, g *VirtualServerGroup) {
 			}
 			for _, rs := range vs.RealServers {
 				if rs.Forwarding.Method != "NAT" && rs.Port != 0 && rs.Port != r.Port {
-					p.diags.Warnf(rs.Pos, "virtual server %s:[%s] and real server %s ports don't match", vs.Name(), entry, vs.rsName(rs))
+					diags.Warnf(rs.Pos, "virtual server %s:[%s] and real server %s ports don't match", vs.Name(), entry, vs.rsName(rs))
 				}
 			}
 			if ss != nil && ss.Forwarding.Method != "NAT" && ss.Port != 0 && ss.Port != r.Port {
-				p.diags.Warnf(ss.Pos, "WARNING - virtual server %s, sorry server has port specified - port will be ignored", vs.Name())
+				diags.Warnf(ss.Pos, "WARNING - virtual server %s, sorry server has port specified - port will be ignored", vs.Name())
 			}
 		}
 		return
@@ -490,13 +493,13 @@ func (vs *VirtualServer) fixPorts(p *parser, g *VirtualServerGroup) {
 			}
 		case fwmark:
 			if rs.Port != 0 {
-				p.diags.Warnf(rs.Pos, "WARNING - fwmark virtual server %s, real server %s has port specified - clearing", vs.Name(), vs.rsName(rs))
+				diags.Warnf(rs.Pos, "WARNING - fwmark virtual server %s, real server %s has port specified - clearing", vs.Name(), vs.rsName(rs))
 				rs.Port = 0
 			}
 		case rs.Port == 0:
 			rs.Port = vs.Port
 		case rs.Port != vs.Port:
-			p.diags.Warnf(rs.Pos, "WARNING - virtual server %s and real server %s ports don't match - resetting", vs.Name(), vs.rsName(rs))
+			diags.Warnf(rs.Pos, "WARNING - virtual server %s and real server %s ports don't match - resetting", vs.Name(), vs.rsName(rs))
 			rs.Port = vs.Port
 		}
 	}
@@ -504,13 +507,13 @@ func (vs *VirtualServer) fixPorts(p *parser, g *VirtualServerGroup) {
 		switch {
 		case fwmark:
 			if ss.Port != 0 {
-				p.diags.Warnf(ss.Pos, "WARNING - virtual server %s, sorry server has port specified - clearing", vs.Name())
+				diags.Warnf(ss.Pos, "WARNING - virtual server %s, sorry server has port specified - clearing", vs.Name())
 				ss.Port = 0
 			}
 		case ss.Port == 0:
 			ss.Port = vs.Port
 		case ss.Port != vs.Port:
-			p.diags.Warnf(ss.Pos, "WARNING - virtual server %s and sorry server ports don't match - resetting", vs.Name())
+			diags.Warnf(ss.Pos, "WARNING - virtual server %s and sorry server ports don't match - resetting", vs.Name())
 			ss.Port = vs.Port
 		}
 	}
@@ -546,10 +549,10 @@ func (rs *RealServer) resolveCheckers(vs *VirtualServer) {
 }
 
 func (c *Checker) resolve(vs *VirtualServer, rs *RealServer) {
-	defRetry, defDBR := uint32(1), Duration(time.Second)
+	defRetry, defDBR := uint32(1), syntax.Duration(time.Second)
 	switch c.Kind {
 	case CheckHTTP, CheckSSL:
-		defDBR = Duration(3 * time.Second)
+		defDBR = syntax.Duration(3 * time.Second)
 	case CheckMisc:
 		defRetry = 0
 	case CheckDNS:
@@ -604,4 +607,13 @@ func derefOr[T any](v *T, def T) T {
 		return *v
 	}
 	return def
+}
+
+// lvsTrio renders an address, protocol and port as Keepalived's inet_sockaddrtotrio does:
+// "[10.0.0.1]:tcp:80".
+func lvsTrio(a netip.Addr, proto string, port uint16) string {
+	if proto == "" {
+		proto = "none"
+	}
+	return fmt.Sprintf("[%s]:%s:%d", a, strings.ToLower(proto), port)
 }

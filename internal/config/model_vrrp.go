@@ -1,6 +1,10 @@
 package config
 
-import "net/netip"
+import (
+	"net/netip"
+
+	"github.com/vigil-lb/vigil/internal/config/syntax"
+)
 
 // The VRRP half of the model: global_defs, vrrp_script, track_file, vrrp_track_process,
 // vrrp_instance, vrrp_sync_group and the static addresses, routes and rules. Field names follow
@@ -26,15 +30,15 @@ import "net/netip"
 //	                                   remove running virtual servers and VRRP instances, as
 //	                                   Keepalived does (default: such a reload is refused)
 type GlobalDefs struct {
-	Pos Pos `json:"pos"`
+	Pos syntax.Pos `json:"pos"`
 
-	RouterID              string   `json:"router_id"`
-	NotificationEmail     []string `json:"notification_email"`
-	NotificationEmailFrom string   `json:"notification_email_from"`
-	SMTPServer            string   `json:"smtp_server"`
-	SMTPPort              uint16   `json:"smtp_port"`
-	SMTPHeloName          string   `json:"smtp_helo_name"`
-	SMTPConnectTimeout    Duration `json:"smtp_connect_timeout"`
+	RouterID              string          `json:"router_id"`
+	NotificationEmail     []string        `json:"notification_email"`
+	NotificationEmailFrom string          `json:"notification_email_from"`
+	SMTPServer            string          `json:"smtp_server"`
+	SMTPPort              uint16          `json:"smtp_port"`
+	SMTPHeloName          string          `json:"smtp_helo_name"`
+	SMTPConnectTimeout    syntax.Duration `json:"smtp_connect_timeout"`
 	// SMTPAlert, SMTPAlertVRRP and SMTPAlertChecker are nil when not set (Keepalived then
 	// sends alerts only where a block asks for them).
 	SMTPAlert        *bool `json:"smtp_alert"`
@@ -45,49 +49,49 @@ type GlobalDefs struct {
 	ScriptUser  string `json:"script_user"`
 	ScriptGroup string `json:"script_group"`
 	// ScriptUserPos is where script_user was written (not in the JSON form).
-	ScriptUserPos         Pos      `json:"-"`
-	EnableScriptSecurity  bool     `json:"enable_script_security"`
-	StartupScript         *Script  `json:"startup_script"`
-	StartupScriptTimeout  Duration `json:"startup_script_timeout"`
-	ShutdownScript        *Script  `json:"shutdown_script"`
-	ShutdownScriptTimeout Duration `json:"shutdown_script_timeout"`
+	ScriptUserPos         syntax.Pos      `json:"-"`
+	EnableScriptSecurity  bool            `json:"enable_script_security"`
+	StartupScript         *syntax.Script  `json:"startup_script"`
+	StartupScriptTimeout  syntax.Duration `json:"startup_script_timeout"`
+	ShutdownScript        *syntax.Script  `json:"shutdown_script"`
+	ShutdownScriptTimeout syntax.Duration `json:"shutdown_script_timeout"`
 
 	// MaxAutoPriority is -1 when disabled, 0 when not set.
-	MaxAutoPriority      int      `json:"max_auto_priority"`
-	MinAutoPriorityDelay Duration `json:"min_auto_priority_delay"`
-	DynamicInterfaces    bool     `json:"dynamic_interfaces"`
+	MaxAutoPriority      int             `json:"max_auto_priority"`
+	MinAutoPriorityDelay syntax.Duration `json:"min_auto_priority_delay"`
+	DynamicInterfaces    bool            `json:"dynamic_interfaces"`
 	// DynamicInterfacesAllowIfChanges is "dynamic_interfaces allow_if_changes".
 	DynamicInterfacesAllowIfChanges bool   `json:"dynamic_interfaces_allow_if_changes"`
 	DefaultInterface                string `json:"default_interface"`
 
-	VRRPMcastGroup4             netip.Addr `json:"vrrp_mcast_group4"`
-	VRRPMcastGroup6             netip.Addr `json:"vrrp_mcast_group6"`
-	VRRPGarpMasterDelay         Duration   `json:"vrrp_garp_master_delay"`
-	VRRPGarpMasterRepeat        int        `json:"vrrp_garp_master_repeat"`
-	VRRPGarpMasterRefresh       Duration   `json:"vrrp_garp_master_refresh"`
-	VRRPGarpMasterRefreshRepeat int        `json:"vrrp_garp_master_refresh_repeat"`
+	VRRPMcastGroup4             netip.Addr      `json:"vrrp_mcast_group4"`
+	VRRPMcastGroup6             netip.Addr      `json:"vrrp_mcast_group6"`
+	VRRPGarpMasterDelay         syntax.Duration `json:"vrrp_garp_master_delay"`
+	VRRPGarpMasterRepeat        int             `json:"vrrp_garp_master_repeat"`
+	VRRPGarpMasterRefresh       syntax.Duration `json:"vrrp_garp_master_refresh"`
+	VRRPGarpMasterRefreshRepeat int             `json:"vrrp_garp_master_refresh_repeat"`
 	// The lower_prio settings default to the master ones when not set.
-	VRRPGarpLowerPrioDelay   Duration `json:"vrrp_garp_lower_prio_delay"`
-	VRRPGarpLowerPrioRepeat  int      `json:"vrrp_garp_lower_prio_repeat"`
-	VRRPDownTimerAdverts     int      `json:"vrrp_down_timer_adverts"`
-	VRRPGarpInterval         Duration `json:"vrrp_garp_interval"`
-	VRRPGnaInterval          Duration `json:"vrrp_gna_interval"`
-	VRRPMinGarp              bool     `json:"vrrp_min_garp"`
-	VRRPGarpExtraIf          Duration `json:"vrrp_garp_extra_if"`
-	VRRPGarpExtraIfAll       bool     `json:"vrrp_garp_extra_if_all"`
-	VRRPLowerPrioNoAdvert    bool     `json:"vrrp_lower_prio_no_advert"`
-	VRRPHigherPrioSendAdvert bool     `json:"vrrp_higher_prio_send_advert"`
-	VRRPVersion              int      `json:"vrrp_version"`
+	VRRPGarpLowerPrioDelay   syntax.Duration `json:"vrrp_garp_lower_prio_delay"`
+	VRRPGarpLowerPrioRepeat  int             `json:"vrrp_garp_lower_prio_repeat"`
+	VRRPDownTimerAdverts     int             `json:"vrrp_down_timer_adverts"`
+	VRRPGarpInterval         syntax.Duration `json:"vrrp_garp_interval"`
+	VRRPGnaInterval          syntax.Duration `json:"vrrp_gna_interval"`
+	VRRPMinGarp              bool            `json:"vrrp_min_garp"`
+	VRRPGarpExtraIf          syntax.Duration `json:"vrrp_garp_extra_if"`
+	VRRPGarpExtraIfAll       bool            `json:"vrrp_garp_extra_if_all"`
+	VRRPLowerPrioNoAdvert    bool            `json:"vrrp_lower_prio_no_advert"`
+	VRRPHigherPrioSendAdvert bool            `json:"vrrp_higher_prio_send_advert"`
+	VRRPVersion              int             `json:"vrrp_version"`
 	// VRRPIptables holds the chain names of vrrp_iptables (empty when not set; Keepalived's
 	// defaults INPUT/OUTPUT when given alone).
-	VRRPIptables              []string `json:"vrrp_iptables"`
-	VRRPIpsets                []string `json:"vrrp_ipsets"`
-	NFTables                  string   `json:"nftables"`
-	VRRPCheckUnicastSrc       bool     `json:"vrrp_check_unicast_src"`
-	VRRPSkipCheckAdvAddr      bool     `json:"vrrp_skip_check_adv_addr"`
-	VRRPStrict                bool     `json:"vrrp_strict"`
-	VRRPStartupDelay          Duration `json:"vrrp_startup_delay"`
-	VRRPNotifyPriorityChanges bool     `json:"vrrp_notify_priority_changes"`
+	VRRPIptables              []string        `json:"vrrp_iptables"`
+	VRRPIpsets                []string        `json:"vrrp_ipsets"`
+	NFTables                  string          `json:"nftables"`
+	VRRPCheckUnicastSrc       bool            `json:"vrrp_check_unicast_src"`
+	VRRPSkipCheckAdvAddr      bool            `json:"vrrp_skip_check_adv_addr"`
+	VRRPStrict                bool            `json:"vrrp_strict"`
+	VRRPStartupDelay          syntax.Duration `json:"vrrp_startup_delay"`
+	VRRPNotifyPriorityChanges bool            `json:"vrrp_notify_priority_changes"`
 	// VRRPRTPriority is vrrp_rt_priority: the real-time (SCHED_RR) priority, 1-99, of the
 	// threads that send and receive adverts; 0 leaves them at normal priority.
 	VRRPRTPriority int `json:"vrrp_rt_priority"`
@@ -116,7 +120,7 @@ type GlobalDefs struct {
 	DataplaneKeepOnStop bool   `json:"dataplane_keep_on_stop"`
 	LogFormat           string `json:"log_format"`
 	// ReconcileInterval is how often kernel state is read back and repaired (vigil extension).
-	ReconcileInterval Duration `json:"reconcile_interval"`
+	ReconcileInterval syntax.Duration `json:"reconcile_interval"`
 	// ReloadRemoveDespiteComplaints lets a reload with complaints remove running blocks
 	// (vigil extension; Keepalived's behaviour).
 	ReloadRemoveDespiteComplaints bool `json:"reload_remove_despite_complaints"`
@@ -130,44 +134,30 @@ type GlobalDefs struct {
 
 // RawLine is a configuration line kept as written: a keyword vigil accepts without modelling.
 type RawLine struct {
-	Pos   Pos      `json:"pos"`
-	Words []string `json:"words"`
-}
-
-// Script is a command line to run: a notify script, a vrrp_script's script, a startup script.
-type Script struct {
-	Pos Pos `json:"pos"`
-	// Command is the command line: the keyword's first word, a quoted string when the
-	// script has arguments, with the outer quotes removed. Keepalived splits it again with
-	// its quoting and escapes to get argv (notify.SplitCommand does the same).
-	Command string `json:"command"`
-	// Args is Command split at blanks, for display; run scripts with notify.SplitCommand.
-	Args []string `json:"args"`
-	// User and Group, when set, are who runs it (notify scripts: "SCRIPT USER [GROUP]").
-	User  string `json:"user,omitempty"`
-	Group string `json:"group,omitempty"`
+	Pos   syntax.Pos `json:"pos"`
+	Words []string   `json:"words"`
 }
 
 // Fifo is a notify_fifo and the optional script that reads it.
 type Fifo struct {
-	Pos    Pos     `json:"pos"`
-	Path   string  `json:"path"`
-	User   string  `json:"user,omitempty"`
-	Group  string  `json:"group,omitempty"`
-	Script *Script `json:"script"`
+	Pos    syntax.Pos     `json:"pos"`
+	Path   string         `json:"path"`
+	User   string         `json:"user,omitempty"`
+	Group  string         `json:"group,omitempty"`
+	Script *syntax.Script `json:"script"`
 }
 
 // LVSTimeouts is lvs_timeouts tcp/tcpfin/udp; zero means the kernel's value.
 type LVSTimeouts struct {
-	TCP    Duration `json:"tcp"`
-	TCPFin Duration `json:"tcpfin"`
-	UDP    Duration `json:"udp"`
+	TCP    syntax.Duration `json:"tcp"`
+	TCPFin syntax.Duration `json:"tcpfin"`
+	UDP    syntax.Duration `json:"udp"`
 }
 
 // LVSSyncDaemon is the IPVS sync daemon (global lvs_sync_daemon, or the deprecated
 // lvs_sync_daemon_interface of an instance).
 type LVSSyncDaemon struct {
-	Pos          Pos        `json:"pos"`
+	Pos          syntax.Pos `json:"pos"`
 	Interface    string     `json:"interface"`
 	VRRPInstance string     `json:"vrrp_instance"`
 	SyncID       int        `json:"sync_id"` // -1: the instance's VRID
@@ -189,47 +179,47 @@ type VRRPStatic struct {
 
 // GarpGroup is a garp_group block: GARP/NA pacing shared by interfaces.
 type GarpGroup struct {
-	Pos          Pos      `json:"pos"`
-	GarpInterval Duration `json:"garp_interval"`
-	GnaInterval  Duration `json:"gna_interval"`
-	Interfaces   []string `json:"interfaces"`
+	Pos          syntax.Pos      `json:"pos"`
+	GarpInterval syntax.Duration `json:"garp_interval"`
+	GnaInterval  syntax.Duration `json:"gna_interval"`
+	Interfaces   []string        `json:"interfaces"`
 
 	aggregate bool // an interfaces block was given
 }
 
 // TrackGroup is a track_group block (named groups of instances for static addresses/routes).
 type TrackGroup struct {
-	Pos   Pos      `json:"pos"`
-	Name  string   `json:"name"`
-	Group []string `json:"group"`
+	Pos   syntax.Pos `json:"pos"`
+	Name  string     `json:"name"`
+	Group []string   `json:"group"`
 }
 
 // VRRPScript is a vrrp_script block.
 type VRRPScript struct {
-	Pos      Pos      `json:"pos"`
-	Name     string   `json:"name"`
-	Script   *Script  `json:"script"`
-	Interval Duration `json:"interval"`
+	Pos      syntax.Pos      `json:"pos"`
+	Name     string          `json:"name"`
+	Script   *syntax.Script  `json:"script"`
+	Interval syntax.Duration `json:"interval"`
 	// Timeout is the script's time limit; when not set it equals Interval.
-	Timeout       Duration `json:"timeout"`
-	Weight        int      `json:"weight"`
-	WeightReverse bool     `json:"weight_reverse"`
-	Rise          int      `json:"rise"`
-	Fall          int      `json:"fall"`
-	User          string   `json:"user"`
-	Group         string   `json:"group"`
-	InitFail      bool     `json:"init_fail"`
+	Timeout       syntax.Duration `json:"timeout"`
+	Weight        int             `json:"weight"`
+	WeightReverse bool            `json:"weight_reverse"`
+	Rise          int             `json:"rise"`
+	Fall          int             `json:"fall"`
+	User          string          `json:"user"`
+	Group         string          `json:"group"`
+	InitFail      bool            `json:"init_fail"`
 	// UserPos is where user was written (not in the JSON form).
-	UserPos Pos `json:"-"`
+	UserPos syntax.Pos `json:"-"`
 }
 
 // TrackFile is a track_file (or the deprecated vrrp_track_file) block.
 type TrackFile struct {
-	Pos           Pos    `json:"pos"`
-	Name          string `json:"name"`
-	File          string `json:"file"`
-	Weight        int    `json:"weight"`
-	WeightReverse bool   `json:"weight_reverse"`
+	Pos           syntax.Pos `json:"pos"`
+	Name          string     `json:"name"`
+	File          string     `json:"file"`
+	Weight        int        `json:"weight"`
+	WeightReverse bool       `json:"weight_reverse"`
 	// InitFile asks for the file to be created at start with InitValue, or overwritten when
 	// InitOverwrite.
 	InitFile      bool `json:"init_file"`
@@ -241,41 +231,41 @@ type TrackFile struct {
 
 // TrackProcess is a vrrp_track_process block.
 type TrackProcess struct {
-	Pos     Pos      `json:"pos"`
-	Name    string   `json:"name"`
-	Process string   `json:"process"`
-	Params  []string `json:"params"`
+	Pos     syntax.Pos `json:"pos"`
+	Name    string     `json:"name"`
+	Process string     `json:"process"`
+	Params  []string   `json:"params"`
 	// ParamMatch is "", "exact", "initial" or "partial".
-	ParamMatch     string   `json:"param_match"`
-	Weight         int      `json:"weight"`
-	WeightReverse  bool     `json:"weight_reverse"`
-	Quorum         int      `json:"quorum"`
-	QuorumMax      int      `json:"quorum_max"`
-	ForkDelay      Duration `json:"fork_delay"`
-	TerminateDelay Duration `json:"terminate_delay"`
-	FullCommand    bool     `json:"full_command"`
+	ParamMatch     string          `json:"param_match"`
+	Weight         int             `json:"weight"`
+	WeightReverse  bool            `json:"weight_reverse"`
+	Quorum         int             `json:"quorum"`
+	QuorumMax      int             `json:"quorum_max"`
+	ForkDelay      syntax.Duration `json:"fork_delay"`
+	TerminateDelay syntax.Duration `json:"terminate_delay"`
+	FullCommand    bool            `json:"full_command"`
 }
 
 // TrackRef is one entry of a track_script, track_file, track_process or track_bfd block: the
 // name of the tracked object and the weight it carries for this instance or group.
 type TrackRef struct {
-	Pos           Pos    `json:"pos"`
-	Name          string `json:"name"`
-	Weight        int    `json:"weight"`
-	WeightReverse bool   `json:"weight_reverse"`
+	Pos           syntax.Pos `json:"pos"`
+	Name          string     `json:"name"`
+	Weight        int        `json:"weight"`
+	WeightReverse bool       `json:"weight_reverse"`
 }
 
 // TrackedInterface is one entry of a track_interface block.
 type TrackedInterface struct {
-	Pos           Pos    `json:"pos"`
-	Name          string `json:"name"`
-	Weight        int    `json:"weight"`
-	WeightReverse bool   `json:"weight_reverse"`
+	Pos           syntax.Pos `json:"pos"`
+	Name          string     `json:"name"`
+	Weight        int        `json:"weight"`
+	WeightReverse bool       `json:"weight_reverse"`
 }
 
 // UnicastPeer is one entry of unicast_peer.
 type UnicastPeer struct {
-	Pos    Pos        `json:"pos"`
+	Pos    syntax.Pos `json:"pos"`
 	Addr   netip.Addr `json:"addr"`
 	MinTTL int        `json:"min_ttl"`
 	MaxTTL int        `json:"max_ttl"`
@@ -283,7 +273,7 @@ type UnicastPeer struct {
 
 // Authentication is the authentication block (VRRPv2 only).
 type Authentication struct {
-	Pos Pos `json:"pos"`
+	Pos syntax.Pos `json:"pos"`
 	// Type is "PASS", "AH" or "" (none).
 	Type string `json:"auth_type"`
 	// Pass is the password, truncated to 8 characters as Keepalived does.
@@ -295,7 +285,7 @@ type Authentication struct {
 // [-nodad] [noprefixroute] [autojoin] [mngtmpaddr] [no_track] [preferred_lft N] [use_vmac]
 // [track_group G]".
 type VirtualIP struct {
-	Pos    Pos          `json:"pos"`
+	Pos    syntax.Pos   `json:"pos"`
 	Prefix netip.Prefix `json:"prefix"`
 	// Broadcast is an address, "+" (all ones), "-" (all zeros) or "".
 	Broadcast    string     `json:"broadcast,omitempty"`
@@ -313,7 +303,7 @@ type VirtualIP struct {
 // VirtualRoute is one line of virtual_routes or static_routes. The destination and the common
 // attributes are parsed; the whole line is kept in Words for the rest (iproute2 syntax).
 type VirtualRoute struct {
-	Pos Pos `json:"pos"`
+	Pos syntax.Pos `json:"pos"`
 	// Type is the route type when given first (blackhole, unreachable, prohibit, throw, ...).
 	Type       string     `json:"type,omitempty"`
 	Dest       string     `json:"dest"`
@@ -331,31 +321,31 @@ type VirtualRoute struct {
 // VirtualRule is one line of virtual_rules or static_rules (iproute2 "ip rule" syntax), kept
 // as written with the common selectors parsed.
 type VirtualRule struct {
-	Pos      Pos      `json:"pos"`
-	From     string   `json:"from,omitempty"`
-	To       string   `json:"to,omitempty"`
-	Table    string   `json:"table,omitempty"`
-	Priority string   `json:"priority,omitempty"`
-	NoTrack  bool     `json:"no_track"`
-	Words    []string `json:"words"`
+	Pos      syntax.Pos `json:"pos"`
+	From     string     `json:"from,omitempty"`
+	To       string     `json:"to,omitempty"`
+	Table    string     `json:"table,omitempty"`
+	Priority string     `json:"priority,omitempty"`
+	NoTrack  bool       `json:"no_track"`
+	Words    []string   `json:"words"`
 }
 
 // VRRPInstance is a vrrp_instance block.
 type VRRPInstance struct {
-	Pos  Pos    `json:"pos"`
-	Name string `json:"name"`
+	Pos  syntax.Pos `json:"pos"`
+	Name string     `json:"name"`
 	// State is the initial state, "MASTER" or "BACKUP"; when not set it is MASTER for
 	// priority 255 and BACKUP otherwise.
 	State     string `json:"state"`
 	Interface string `json:"interface"`
 	// InterfacePos is where interface was written (not in the JSON form).
-	InterfacePos Pos    `json:"-"`
-	VRF          string `json:"vrf,omitempty"`
+	InterfacePos syntax.Pos `json:"-"`
+	VRF          string     `json:"vrf,omitempty"`
 	// VirtualRouterID is 0 when missing, which makes the configuration unusable.
 	VirtualRouterID int `json:"virtual_router_id"`
 	// Priority defaults to 100 (255 for an instance whose state is MASTER).
-	Priority  int      `json:"priority"`
-	AdvertInt Duration `json:"advert_int"`
+	Priority  int             `json:"priority"`
+	AdvertInt syntax.Duration `json:"advert_int"`
 	// Version is 2 or 3; IPv6 instances are always 3.
 	Version int `json:"version"`
 	// Family is "inet" or "inet6", from the first address or peer.
@@ -397,37 +387,37 @@ type VRRPInstance struct {
 	VirtualRules               []*VirtualRule  `json:"virtual_rules"`
 
 	// Accept is nil when not set: then it is off in strict mode or for VRRPv2... as Keepalived.
-	Accept           *bool    `json:"accept"`
-	SkipCheckAdvAddr bool     `json:"skip_check_adv_addr"`
-	StrictMode       bool     `json:"strict_mode"`
-	Nopreempt        bool     `json:"nopreempt"`
-	PreemptDelay     Duration `json:"preempt_delay"`
-	Debug            int      `json:"debug"`
+	Accept           *bool           `json:"accept"`
+	SkipCheckAdvAddr bool            `json:"skip_check_adv_addr"`
+	StrictMode       bool            `json:"strict_mode"`
+	Nopreempt        bool            `json:"nopreempt"`
+	PreemptDelay     syntax.Duration `json:"preempt_delay"`
+	Debug            int             `json:"debug"`
 
-	NotifyMaster           *Script `json:"notify_master"`
-	NotifyBackup           *Script `json:"notify_backup"`
-	NotifyFault            *Script `json:"notify_fault"`
-	NotifyStop             *Script `json:"notify_stop"`
-	NotifyDeleted          *Script `json:"notify_deleted"`
-	Notify                 *Script `json:"notify"`
-	NotifyMasterRxLowerPri *Script `json:"notify_master_rx_lower_pri"`
-	SMTPAlert              bool    `json:"smtp_alert"`
-	NotifyPriorityChanges  bool    `json:"notify_priority_changes"`
+	NotifyMaster           *syntax.Script `json:"notify_master"`
+	NotifyBackup           *syntax.Script `json:"notify_backup"`
+	NotifyFault            *syntax.Script `json:"notify_fault"`
+	NotifyStop             *syntax.Script `json:"notify_stop"`
+	NotifyDeleted          *syntax.Script `json:"notify_deleted"`
+	Notify                 *syntax.Script `json:"notify"`
+	NotifyMasterRxLowerPri *syntax.Script `json:"notify_master_rx_lower_pri"`
+	SMTPAlert              bool           `json:"smtp_alert"`
+	NotifyPriorityChanges  bool           `json:"notify_priority_changes"`
 
 	// LVSSyncDaemonInterface is the deprecated per-instance lvs_sync_daemon_interface.
 	LVSSyncDaemonInterface string `json:"lvs_sync_daemon_interface,omitempty"`
 
-	GarpMasterDelay         Duration `json:"garp_master_delay"`
-	GarpMasterRepeat        int      `json:"garp_master_repeat"`
-	GarpMasterRefresh       Duration `json:"garp_master_refresh"`
-	GarpMasterRefreshRepeat int      `json:"garp_master_refresh_repeat"`
-	GarpLowerPrioDelay      Duration `json:"garp_lower_prio_delay"`
-	GarpLowerPrioRepeat     int      `json:"garp_lower_prio_repeat"`
-	DownTimerAdverts        int      `json:"down_timer_adverts"`
-	GarpExtraIf             Duration `json:"garp_extra_if"`
-	LowerPrioNoAdvert       bool     `json:"lower_prio_no_advert"`
-	HigherPrioSendAdvert    bool     `json:"higher_prio_send_advert"`
-	KernelRxBufSize         int      `json:"kernel_rx_buf_size"`
+	GarpMasterDelay         syntax.Duration `json:"garp_master_delay"`
+	GarpMasterRepeat        int             `json:"garp_master_repeat"`
+	GarpMasterRefresh       syntax.Duration `json:"garp_master_refresh"`
+	GarpMasterRefreshRepeat int             `json:"garp_master_refresh_repeat"`
+	GarpLowerPrioDelay      syntax.Duration `json:"garp_lower_prio_delay"`
+	GarpLowerPrioRepeat     int             `json:"garp_lower_prio_repeat"`
+	DownTimerAdverts        int             `json:"down_timer_adverts"`
+	GarpExtraIf             syntax.Duration `json:"garp_extra_if"`
+	LowerPrioNoAdvert       bool            `json:"lower_prio_no_advert"`
+	HigherPrioSendAdvert    bool            `json:"higher_prio_send_advert"`
+	KernelRxBufSize         int             `json:"kernel_rx_buf_size"`
 
 	// SyncGroup is the name of the sync group the instance belongs to, if any.
 	SyncGroup string `json:"sync_group,omitempty"`
@@ -451,8 +441,8 @@ type instanceSet struct {
 
 // VRRPSyncGroup is a vrrp_sync_group block.
 type VRRPSyncGroup struct {
-	Pos  Pos    `json:"pos"`
-	Name string `json:"name"`
+	Pos  syntax.Pos `json:"pos"`
+	Name string     `json:"name"`
 	// Group lists the member instances as written; Members those that exist (in order, each
 	// instance in at most one group).
 	Group   []string `json:"group"`
@@ -466,12 +456,12 @@ type VRRPSyncGroup struct {
 	// TrackVirtualServers is track_virtual_server, a vigil extension (vrrp_track_vs.go).
 	TrackVirtualServers []*TrackedVirtualServer `json:"track_virtual_server,omitempty"`
 
-	NotifyMaster *Script `json:"notify_master"`
-	NotifyBackup *Script `json:"notify_backup"`
-	NotifyFault  *Script `json:"notify_fault"`
-	NotifyStop   *Script `json:"notify_stop"`
-	Notify       *Script `json:"notify"`
-	SMTPAlert    *bool   `json:"smtp_alert"`
+	NotifyMaster *syntax.Script `json:"notify_master"`
+	NotifyBackup *syntax.Script `json:"notify_backup"`
+	NotifyFault  *syntax.Script `json:"notify_fault"`
+	NotifyStop   *syntax.Script `json:"notify_stop"`
+	Notify       *syntax.Script `json:"notify"`
+	SMTPAlert    *bool          `json:"smtp_alert"`
 	// GlobalTracking is deprecated; it implies SyncGroupTrackingWeight.
 	GlobalTracking          bool  `json:"global_tracking"`
 	SyncGroupTrackingWeight bool  `json:"sync_group_tracking_weight"`
@@ -484,10 +474,10 @@ type VRRPSyncGroup struct {
 func defaultGlobalDefs() GlobalDefs {
 	return GlobalDefs{
 		SMTPPort:                    25,
-		SMTPConnectTimeout:          seconds(30),
+		SMTPConnectTimeout:          syntax.Seconds(30),
 		VRRPMcastGroup4:             netip.MustParseAddr("224.0.0.18"),
 		VRRPMcastGroup6:             netip.MustParseAddr("ff02::12"),
-		VRRPGarpMasterDelay:         seconds(5),
+		VRRPGarpMasterDelay:         syntax.Seconds(5),
 		VRRPGarpMasterRepeat:        5,
 		VRRPGarpMasterRefreshRepeat: 1,
 		VRRPDownTimerAdverts:        3,
@@ -496,7 +486,7 @@ func defaultGlobalDefs() GlobalDefs {
 		StatusListen:                "127.0.0.1:9080",
 		Dataplane:                   "userspace",
 		LogFormat:                   "text",
-		ReconcileInterval:           seconds(2),
+		ReconcileInterval:           syntax.Seconds(2),
 	}
 }
 
@@ -504,7 +494,7 @@ func defaultGlobalDefs() GlobalDefs {
 // instance must have a virtual router id and an interface or unicast peers; sync groups are
 // resolved; each instance gets its defaults and its consistency checks. Messages carry the
 // position of the block they are about.
-func (c *Config) finishVRRP(p *parser) {
+func (c *Config) finishVRRP(diags *syntax.Diagnostics) {
 	g := &c.Global
 	if !g.lowerPrioDelaySet {
 		g.VRRPGarpLowerPrioDelay = g.VRRPGarpMasterDelay
@@ -518,13 +508,13 @@ func (c *Config) finishVRRP(p *parser) {
 	bad := false
 	for _, v := range c.VRRPInstances {
 		if v.VirtualRouterID == 0 {
-			p.diags.Errorf(v.Pos, "(%s) the virtual router id must be set", v.Name)
+			diags.Errorf(v.Pos, "(%s) the virtual router id must be set", v.Name)
 			v.Unusable, bad = true, true
 			continue
 		}
 		// Keepalived 2.2.7 requires an interface here even with unicast peers.
 		if v.Interface == "" {
-			p.diags.Errorf(v.Pos, "(%s) Unknown interface!", v.Name)
+			diags.Errorf(v.Pos, "(%s) Unknown interface!", v.Name)
 			v.Unusable, bad = true, true
 		}
 	}
@@ -532,21 +522,21 @@ func (c *Config) finishVRRP(p *parser) {
 		return
 	}
 
-	c.finishSyncGroups(p)
+	c.finishSyncGroups(diags)
 	for _, v := range c.VRRPInstances {
 		if v.Unusable {
 			return
 		}
-		c.finishInstance(p, v)
+		c.finishInstance(diags, v)
 		if v.Unusable {
 			// Keepalived gives up on the whole VRRP configuration here.
 			return
 		}
 	}
-	if c.vridConflicts(p) {
+	if c.vridConflicts(diags) {
 		return
 	}
-	c.finishSyncGroupTracking(p)
+	c.finishSyncGroupTracking(diags)
 
 	// The sync daemon's id defaults to the VRID of its instance. (Keepalived clears the
 	// setting when the instance does not exist, but says so only when it starts, not under
@@ -565,7 +555,7 @@ func (c *Config) finishVRRP(p *parser) {
 // configured source address with a peer in common. Interface addresses are a runtime matter, so
 // unicast instances without unicast_src_ip are not compared. Keepalived refuses such a
 // configuration.
-func (c *Config) vridConflicts(p *parser) bool {
+func (c *Config) vridConflicts(diags *syntax.Diagnostics) bool {
 	bad := false
 	for i, a := range c.VRRPInstances {
 		for _, b := range c.VRRPInstances[i+1:] {
@@ -587,7 +577,7 @@ func (c *Config) vridConflicts(p *parser) bool {
 					}
 				}
 				if common {
-					p.diags.Errorf(b.Pos, "(%s) duplicate VRID conflict with %s VRID %d", a.Name, b.Name, a.VirtualRouterID)
+					diags.Errorf(b.Pos, "(%s) duplicate VRID conflict with %s VRID %d", a.Name, b.Name, a.VirtualRouterID)
 					bad = true
 				}
 				continue
@@ -599,7 +589,7 @@ func (c *Config) vridConflicts(p *parser) bool {
 			if a.Family == "inet6" {
 				ipv = 6
 			}
-			p.diags.Errorf(b.Pos, "%s and %s both use VRID %d with IPv%d on interface %s", a.Name, b.Name, a.VirtualRouterID, ipv, a.Interface)
+			diags.Errorf(b.Pos, "%s and %s both use VRID %d with IPv%d on interface %s", a.Name, b.Name, a.VirtualRouterID, ipv, a.Interface)
 			bad = true
 		}
 	}
@@ -609,7 +599,7 @@ func (c *Config) vridConflicts(p *parser) bool {
 // finishSyncGroupTracking applies a sync group's tracking to its members, as Keepalived does
 // once every instance is complete: no weights when a member is the address owner, and an
 // interface tracked by both a member and its group is reported.
-func (c *Config) finishSyncGroupTracking(p *parser) {
+func (c *Config) finishSyncGroupTracking(diags *syntax.Diagnostics) {
 	byName := map[string]*VRRPInstance{}
 	for _, v := range c.VRRPInstances {
 		byName[v.Name] = v
@@ -625,7 +615,7 @@ func (c *Config) finishSyncGroupTracking(p *parser) {
 		clear := func(refs []*TrackRef, kind, action string) {
 			for _, r := range refs {
 				if owner && r.Weight != 0 {
-					p.diags.Warnf(sg.Pos, "(%s) Cannot have weighted track %s '%s' with member having priority 255 - %s",
+					diags.Warnf(sg.Pos, "(%s) Cannot have weighted track %s '%s' with member having priority 255 - %s",
 						sg.Name, kind, r.Name, action)
 					r.Weight = 0
 				}
@@ -637,7 +627,7 @@ func (c *Config) finishSyncGroupTracking(p *parser) {
 		clear(sg.TrackBFDs, "bfd", "setting weight 0")
 		for _, ti := range sg.TrackInterfaces {
 			if owner && ti.Weight != 0 {
-				p.diags.Warnf(sg.Pos, "(%s) Cannot have weighted track interface '%s' with member having priority 255 - clearing weight",
+				diags.Warnf(sg.Pos, "(%s) Cannot have weighted track interface '%s' with member having priority 255 - clearing weight",
 					sg.Name, ti.Name)
 				ti.Weight = 0
 			}
@@ -649,14 +639,14 @@ func (c *Config) finishSyncGroupTracking(p *parser) {
 					both = both || vi.Name == ti.Name
 				}
 				if both {
-					p.diags.Warnf(sg.Pos, "(%s) track_interface %s is configured on VRRP instance and sync group. Remove vrrp instance or sync group config", m, ti.Name)
+					diags.Warnf(sg.Pos, "(%s) track_interface %s is configured on VRRP instance and sync group. Remove vrrp instance or sync group config", m, ti.Name)
 				}
 			}
 		}
 	}
 }
 
-func (c *Config) finishSyncGroups(p *parser) {
+func (c *Config) finishSyncGroups(diags *syntax.Diagnostics) {
 	byName := map[string]*VRRPInstance{}
 	for _, v := range c.VRRPInstances {
 		byName[v.Name] = v
@@ -664,7 +654,7 @@ func (c *Config) finishSyncGroups(p *parser) {
 	kept := c.VRRPSyncGroups[:0]
 	for _, sg := range c.VRRPSyncGroups {
 		if !sg.groupSet || len(sg.Group) == 0 {
-			p.diags.Warnf(sg.Pos, "Sync group %s has no virtual router(s). removing", sg.Name)
+			diags.Warnf(sg.Pos, "Sync group %s has no virtual router(s). removing", sg.Name)
 			continue
 		}
 		state := ""
@@ -672,17 +662,17 @@ func (c *Config) finishSyncGroups(p *parser) {
 		for _, name := range sg.Group {
 			v := byName[name]
 			if v == nil {
-				p.diags.Warnf(sg.Pos, "Virtual router %s specified in sync group %s doesn't exist - ignoring", name, sg.Name)
+				diags.Warnf(sg.Pos, "Virtual router %s specified in sync group %s doesn't exist - ignoring", name, sg.Name)
 				continue
 			}
 			if v.SyncGroup != "" {
-				p.diags.Warnf(sg.Pos, "Virtual router %s cannot exist in more than one sync group; ignoring %s", name, sg.Name)
+				diags.Warnf(sg.Pos, "Virtual router %s cannot exist in more than one sync group; ignoring %s", name, sg.Name)
 				continue
 			}
 			v.SyncGroup = sg.Name
 			sg.Members = append(sg.Members, name)
 			if state == "MASTER" && v.set.state && v.State == "BACKUP" {
-				p.diags.Warnf(sg.Pos, "Sync group %s has some member(s) as address owner and some not as address owner. This won't work.", sg.Name)
+				diags.Warnf(sg.Pos, "Sync group %s has some member(s) as address owner and some not as address owner. This won't work.", sg.Name)
 			}
 			if state != "BACKUP" {
 				if v.State == "MASTER" && v.Priority == 255 {
@@ -693,11 +683,11 @@ func (c *Config) finishSyncGroups(p *parser) {
 			}
 		}
 		if len(sg.Members) == 0 {
-			p.diags.Warnf(sg.Pos, "Sync group %s, no matching virtual router found in group declaration - removing", sg.Name)
+			diags.Warnf(sg.Pos, "Sync group %s, no matching virtual router found in group declaration - removing", sg.Name)
 			continue
 		}
 		if len(sg.Members) == 1 {
-			p.diags.Warnf(sg.Pos, "Sync group %s has only 1 virtual router(s) - this probably isn't what you want", sg.Name)
+			diags.Warnf(sg.Pos, "Sync group %s has only 1 virtual router(s) - this probably isn't what you want", sg.Name)
 		}
 		kept = append(kept, sg)
 	}
@@ -714,10 +704,10 @@ func (c *Config) syncGroup(name string) *VRRPSyncGroup {
 }
 
 // finishInstance applies defaults and Keepalived's vrrp_complete_instance checks to v.
-func (c *Config) finishInstance(p *parser, v *VRRPInstance) {
+func (c *Config) finishInstance(diags *syntax.Diagnostics, v *VRRPInstance) {
 	g := &c.Global
 	warn := func(format string, args ...any) {
-		p.diags.Warnf(v.Pos, "(%s) "+format, append([]any{v.Name}, args...)...)
+		diags.Warnf(v.Pos, "(%s) "+format, append([]any{v.Name}, args...)...)
 	}
 	if !v.set.strict {
 		v.StrictMode = g.VRRPStrict
@@ -738,7 +728,7 @@ func (c *Config) finishInstance(p *parser, v *VRRPInstance) {
 	}
 	if len(v.VirtualIPAddresses) == 0 {
 		if v.Version == 3 || v.StrictMode {
-			p.diags.Errorf(v.Pos, "(%s) No VIP specified; at least one is required", v.Name)
+			diags.Errorf(v.Pos, "(%s) No VIP specified; at least one is required", v.Name)
 			v.Unusable = true
 			return
 		}
@@ -782,10 +772,10 @@ func (c *Config) finishInstance(p *parser, v *VRRPInstance) {
 		}
 	}
 	if v.set.unicastConfigured && len(v.UnicastPeers) == 0 && !v.UnicastFaultNoPeer {
-		p.diags.Warnf(v.Pos, "(%s) A unicast keyword has been specified without any unicast peers. Defaulting to multicast. This usage is deprecated - please update your configuration.", v.Name)
+		diags.Warnf(v.Pos, "(%s) A unicast keyword has been specified without any unicast peers. Defaulting to multicast. This usage is deprecated - please update your configuration.", v.Name)
 	}
 	if v.StrictMode && v.VMACAddr != "" {
-		p.diags.Warnf(v.Pos, "(%s): cannot specify MAC address with strict mode - clearing", v.Name)
+		diags.Warnf(v.Pos, "(%s): cannot specify MAC address with strict mode - clearing", v.Name)
 		v.VMACAddr = ""
 	}
 	if v.Priority == 255 && v.Nopreempt {
@@ -820,11 +810,11 @@ func (c *Config) finishInstance(p *parser, v *VRRPInstance) {
 		v.DownTimerAdverts = 3
 	}
 	if v.Accept == nil {
-		v.Accept = boolPtr(v.Priority == 255 || !v.StrictMode)
+		v.Accept = new(v.Priority == 255 || !v.StrictMode)
 	}
 	if *v.Accept && v.Priority != 255 && v.StrictMode && v.Version == 2 {
 		warn("warning - accept mode for VRRP version 2 does not comply with RFC3768 - resetting")
-		v.Accept = boolPtr(false)
+		v.Accept = new(false)
 	}
 	unicast := len(v.UnicastPeers) > 0
 	if !unicast && !v.McastDstIP.IsValid() {
@@ -906,7 +896,7 @@ func (c *Config) finishInstance(p *parser, v *VRRPInstance) {
 		v.CheckUnicastSrc = true
 	}
 
-	c.finishAdvertInt(p, v)
+	c.finishAdvertInt(diags, v)
 
 	if v.PromoteSecondaries && (v.UseVMAC || v.UseIPVLAN) {
 		warn("promote_secondaries is automatically set for vmacs - ignoring")
@@ -930,24 +920,24 @@ func (c *Config) finishInstance(p *parser, v *VRRPInstance) {
 		warn("vmac_xmit_base is only valid with a vmac")
 		v.VMACXmitBase = false
 	}
-	c.syncWeights(p, v, sg)
+	c.syncWeights(diags, v, sg)
 }
 
 // finishAdvertInt applies the default advert_int and rounds it to what the version can carry.
-func (c *Config) finishAdvertInt(p *parser, v *VRRPInstance) {
-	const sec = Duration(1e9)
-	const centi = Duration(1e7)
+func (c *Config) finishAdvertInt(diags *syntax.Diagnostics, v *VRRPInstance) {
+	const sec = syntax.Duration(1e9)
+	const centi = syntax.Duration(1e7)
 	if v.AdvertInt == 0 {
 		v.AdvertInt = sec
 	}
 	if v.Version == 2 {
 		switch {
 		case v.AdvertInt >= 256*sec:
-			p.diags.Warnf(v.Pos, "(%s) VRRPv2 advertisement interval %.2fs is out of range. Must be less than %ds. Setting to %ds",
+			diags.Warnf(v.Pos, "(%s) VRRPv2 advertisement interval %.2fs is out of range. Must be less than %ds. Setting to %ds",
 				v.Name, float64(v.AdvertInt)/1e9, 256, 255)
 			v.AdvertInt = 255 * sec
 		case v.AdvertInt%sec != 0:
-			p.diags.Warnf(v.Pos, "(%s) VRRPv2 advertisement interval %fs must be an integer. rounding", v.Name, float64(v.AdvertInt)/1e9)
+			diags.Warnf(v.Pos, "(%s) VRRPv2 advertisement interval %fs must be an integer. rounding", v.Name, float64(v.AdvertInt)/1e9)
 			v.AdvertInt = (v.AdvertInt + sec/2) / sec * sec
 			if v.AdvertInt == 0 {
 				v.AdvertInt = sec
@@ -957,11 +947,11 @@ func (c *Config) finishAdvertInt(p *parser, v *VRRPInstance) {
 	}
 	switch {
 	case v.AdvertInt >= 4096*centi:
-		p.diags.Warnf(v.Pos, "(%s) VRRPv3 advertisement interval %.2fs is out of range. Must be less than %.2fs. Setting to %.2fs",
+		diags.Warnf(v.Pos, "(%s) VRRPv3 advertisement interval %.2fs is out of range. Must be less than %.2fs. Setting to %.2fs",
 			v.Name, float64(v.AdvertInt)/1e9, 40.96, 40.95)
 		v.AdvertInt = 4095 * centi
 	case v.AdvertInt%centi != 0:
-		p.diags.Warnf(v.Pos, "(%s) VRRPv3 advertisement interval %fs must be in units of 10ms - rounding", v.Name, float64(v.AdvertInt)/1e9)
+		diags.Warnf(v.Pos, "(%s) VRRPv3 advertisement interval %fs must be in units of 10ms - rounding", v.Name, float64(v.AdvertInt)/1e9)
 		v.AdvertInt = (v.AdvertInt + centi/2) / centi * centi
 		if v.AdvertInt == 0 {
 			v.AdvertInt = centi
@@ -971,7 +961,7 @@ func (c *Config) finishAdvertInt(p *parser, v *VRRPInstance) {
 
 // syncWeights drops tracking weights that Keepalived ignores for members of a sync group
 // without sync_group_tracking_weight, and for address owners (priority 255).
-func (c *Config) syncWeights(p *parser, v *VRRPInstance, sg *VRRPSyncGroup) {
+func (c *Config) syncWeights(diags *syntax.Diagnostics, v *VRRPInstance, sg *VRRPSyncGroup) {
 	syncNoWeight := sg != nil && !sg.SyncGroupTrackingWeight
 	if !syncNoWeight && v.Priority != 255 {
 		return
@@ -987,7 +977,7 @@ func (c *Config) syncWeights(p *parser, v *VRRPInstance, sg *VRRPSyncGroup) {
 			if syncNoWeight {
 				w = "weight "
 			}
-			p.diags.Warnf(v.Pos, "(%s) ignoring %s tracked interface %sdue to %s", v.Name, t.Name, w, why)
+			diags.Warnf(v.Pos, "(%s) ignoring %s tracked interface %sdue to %s", v.Name, t.Name, w, why)
 			if !syncNoWeight {
 				continue
 			}
@@ -999,7 +989,7 @@ func (c *Config) syncWeights(p *parser, v *VRRPInstance, sg *VRRPSyncGroup) {
 	scripts := v.TrackScripts[:0]
 	for _, t := range v.TrackScripts {
 		if t.Weight != 0 {
-			p.diags.Warnf(v.Pos, "(%s) ignoring tracked script %s with weights due to %s", v.Name, t.Name, whyScript)
+			diags.Warnf(v.Pos, "(%s) ignoring tracked script %s with weights due to %s", v.Name, t.Name, whyScript)
 			continue
 		}
 		scripts = append(scripts, t)
@@ -1009,10 +999,10 @@ func (c *Config) syncWeights(p *parser, v *VRRPInstance, sg *VRRPSyncGroup) {
 	for _, t := range v.TrackFiles {
 		switch {
 		case t.Weight == 1:
-			p.diags.Warnf(v.Pos, "(%s) ignoring weight from tracked file %s due to %s. specify weight 0", v.Name, t.Name, whyScript)
+			diags.Warnf(v.Pos, "(%s) ignoring weight from tracked file %s due to %s. specify weight 0", v.Name, t.Name, whyScript)
 			t.Weight = 0
 		case t.Weight != 0:
-			p.diags.Warnf(v.Pos, "(%s) ignoring tracked file %s with weight %d due to %s", v.Name, t.Name, t.Weight, whyScript)
+			diags.Warnf(v.Pos, "(%s) ignoring tracked file %s with weight %d due to %s", v.Name, t.Name, t.Weight, whyScript)
 			continue
 		}
 		files = append(files, t)

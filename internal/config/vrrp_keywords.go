@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/vigil-lb/vigil/internal/config/syntax"
 )
 
 // The VRRP keyword tables: vrrp_script, track_file, vrrp_track_process, vrrp_instance,
@@ -27,48 +29,48 @@ type vrrpState struct {
 	nextRulePrio4, nextRulePrio6 int
 }
 
-func addVRRPTopKeywords(c *Config, t *table) {
+func addVRRPTopKeywords(c *Config, t *syntax.Table) {
 	addGlobalTopKeywords(c, t)
 	st := &vrrpState{c: c, bfdInstances: map[string]bool{}, nextRulePrio4: 16384, nextRulePrio6: 16384}
-	named := func(p *parser, l Line, what string) (string, bool) {
+	named := func(p *syntax.Parser, l syntax.Line, what string) (string, bool) {
 		if len(l.Words) < 2 {
-			p.diags.Warnf(l.Pos, "%s must have a name - skipping", what)
+			p.Diags.Warnf(l.Pos, "%s must have a name - skipping", what)
 			return "", false
 		}
 		return l.Words[1], true
 	}
-	t.keywords["vrrp_script"] = keyword{block: func(p *parser, l Line) *table {
+	t.Keywords["vrrp_script"] = syntax.Keyword{Block: func(p *syntax.Parser, l syntax.Line) *syntax.Table {
 		name, ok := named(p, l, "vrrp_script")
 		if !ok {
 			return nil
 		}
-		s := &VRRPScript{Pos: l.Pos, Name: name, Interval: seconds(1), Rise: 1, Fall: 1}
+		s := &VRRPScript{Pos: l.Pos, Name: name, Interval: syntax.Seconds(1), Rise: 1, Fall: 1}
 		return st.scriptTable(s)
 	}}
-	trackFile := func(p *parser, l Line) *table {
+	trackFile := func(p *syntax.Parser, l syntax.Line) *syntax.Table {
 		name, ok := named(p, l, "track_file")
 		if !ok {
 			return nil
 		}
 		return st.trackFileTable(&TrackFile{Pos: l.Pos, Name: name, Weight: 1})
 	}
-	t.keywords["track_file"] = keyword{block: trackFile}
-	t.keywords["vrrp_track_file"] = keyword{block: trackFile}
-	t.keywords["vrrp_track_process"] = keyword{block: func(p *parser, l Line) *table {
+	t.Keywords["track_file"] = syntax.Keyword{Block: trackFile}
+	t.Keywords["vrrp_track_file"] = syntax.Keyword{Block: trackFile}
+	t.Keywords["vrrp_track_process"] = syntax.Keyword{Block: func(p *syntax.Parser, l syntax.Line) *syntax.Table {
 		name, ok := named(p, l, "vrrp_track_process")
 		if !ok {
 			return nil
 		}
 		return st.trackProcessTable(&TrackProcess{Pos: l.Pos, Name: name, Quorum: 1, QuorumMax: 65535})
 	}}
-	t.keywords["vrrp_instance"] = keyword{block: func(p *parser, l Line) *table {
+	t.Keywords["vrrp_instance"] = syntax.Keyword{Block: func(p *syntax.Parser, l syntax.Line) *syntax.Table {
 		if len(l.Words) != 2 {
-			p.diags.Warnf(l.Pos, "vrrp_instance must have a name")
+			p.Diags.Warnf(l.Pos, "vrrp_instance must have a name")
 			return nil
 		}
 		for _, o := range c.VRRPInstances {
 			if o.Name == l.Words[1] {
-				p.diags.Warnf(l.Pos, "vrrp instance %s already defined", l.Words[1])
+				p.Diags.Warnf(l.Pos, "vrrp instance %s already defined", l.Words[1])
 				return nil
 			}
 		}
@@ -76,14 +78,14 @@ func addVRRPTopKeywords(c *Config, t *table) {
 		c.VRRPInstances = append(c.VRRPInstances, v)
 		return st.instanceTable(v)
 	}}
-	t.keywords["vrrp_sync_group"] = keyword{block: func(p *parser, l Line) *table {
+	t.Keywords["vrrp_sync_group"] = syntax.Keyword{Block: func(p *syntax.Parser, l syntax.Line) *syntax.Table {
 		if len(l.Words) < 2 {
-			p.diags.Warnf(l.Pos, "vrrp_sync_group must have a name - skipping")
+			p.Diags.Warnf(l.Pos, "vrrp_sync_group must have a name - skipping")
 			return nil
 		}
 		for _, o := range c.VRRPSyncGroups {
 			if o.Name == l.Words[1] {
-				p.diags.Warnf(l.Pos, "vrrp sync group %s already defined", l.Words[1])
+				p.Diags.Warnf(l.Pos, "vrrp sync group %s already defined", l.Words[1])
 				return nil
 			}
 		}
@@ -92,39 +94,39 @@ func addVRRPTopKeywords(c *Config, t *table) {
 		return st.syncGroupTable(g)
 	}}
 	static := &c.VRRPStatic
-	t.keywords["static_ipaddress"] = keyword{values: func(p *parser, l Line) func(*parser, Line) {
-		return func(p *parser, l Line) {
+	t.Keywords["static_ipaddress"] = syntax.Keyword{Values: func(p *syntax.Parser, l syntax.Line) func(*syntax.Parser, syntax.Line) {
+		return func(p *syntax.Parser, l syntax.Line) {
 			if a := parseVirtualIP(p, l, static); a != nil {
 				static.IPAddresses = append(static.IPAddresses, a)
 			}
 		}
 	}}
-	t.keywords["static_routes"] = keyword{values: func(p *parser, l Line) func(*parser, Line) {
-		return func(p *parser, l Line) {
+	t.Keywords["static_routes"] = syntax.Keyword{Values: func(p *syntax.Parser, l syntax.Line) func(*syntax.Parser, syntax.Line) {
+		return func(p *syntax.Parser, l syntax.Line) {
 			if r := parseRoute(p, l, true); r != nil {
 				static.Routes = append(static.Routes, r)
 			}
 		}
 	}}
-	t.keywords["static_rules"] = keyword{values: func(p *parser, l Line) func(*parser, Line) {
-		return func(p *parser, l Line) {
+	t.Keywords["static_rules"] = syntax.Keyword{Values: func(p *syntax.Parser, l syntax.Line) func(*syntax.Parser, syntax.Line) {
+		return func(p *syntax.Parser, l syntax.Line) {
 			if r := st.parseRule(p, l); r != nil {
 				static.Rules = append(static.Rules, r)
 			}
 		}
 	}}
-	t.keywords["linkbeat_interfaces"] = keyword{values: func(p *parser, l Line) func(*parser, Line) {
-		return func(p *parser, l Line) {
+	t.Keywords["linkbeat_interfaces"] = syntax.Keyword{Values: func(p *syntax.Parser, l syntax.Line) func(*syntax.Parser, syntax.Line) {
+		return func(p *syntax.Parser, l syntax.Line) {
 			if len(l.Words) > 1 {
-				p.diags.Warnf(l.Pos, "extra characters %s in linkbeat interface", l.Words[1])
+				p.Diags.Warnf(l.Pos, "extra characters %s in linkbeat interface", l.Words[1])
 			}
 			static.LinkbeatInterfaces = append(static.LinkbeatInterfaces, l.Words[0])
 		}
 	}}
-	t.keywords["garp_group"] = keyword{block: func(p *parser, l Line) *table {
+	t.Keywords["garp_group"] = syntax.Keyword{Block: func(p *syntax.Parser, l syntax.Line) *syntax.Table {
 		gg := &GarpGroup{Pos: l.Pos}
 		static.GarpGroups = append(static.GarpGroups, gg)
-		return garpGroupTable(gg, func(p *parser, end Pos) {
+		return garpGroupTable(gg, func(p *syntax.Parser, end syntax.Pos) {
 			// Keepalived numbers only the groups with an interfaces block, from 1.
 			n := 0
 			if gg.aggregate {
@@ -134,75 +136,75 @@ func addVRRPTopKeywords(c *Config, t *table) {
 					}
 				}
 			}
-			p.diags.Warnf(end, "garp group %d does not have any delay set - removing", n)
+			p.Diags.Warnf(end, "garp group %d does not have any delay set - removing", n)
 			static.GarpGroups = static.GarpGroups[:len(static.GarpGroups)-1]
 		})
 	}}
-	t.keywords["track_group"] = keyword{block: func(p *parser, l Line) *table {
+	t.Keywords["track_group"] = syntax.Keyword{Block: func(p *syntax.Parser, l syntax.Line) *syntax.Table {
 		if len(l.Words) < 2 {
-			p.diags.Warnf(l.Pos, "track_group must have a name - skipping")
+			p.Diags.Warnf(l.Pos, "track_group must have a name - skipping")
 			return nil
 		}
 		for _, o := range static.TrackGroups {
 			if o.Name == l.Words[1] {
-				p.diags.Warnf(l.Pos, "track_group %s already defined", l.Words[1])
+				p.Diags.Warnf(l.Pos, "track_group %s already defined", l.Words[1])
 				return nil
 			}
 		}
 		tg := &TrackGroup{Pos: l.Pos, Name: l.Words[1]}
 		static.TrackGroups = append(static.TrackGroups, tg)
-		return &table{keywords: map[string]keyword{
-			"group": {values: func(p *parser, l Line) func(*parser, Line) {
+		return &syntax.Table{Keywords: map[string]syntax.Keyword{
+			"group": {Values: func(p *syntax.Parser, l syntax.Line) func(*syntax.Parser, syntax.Line) {
 				if tg.Group != nil {
-					p.diags.Warnf(l.Pos, "Group list already specified for sync group %s", tg.Name)
+					p.Diags.Warnf(l.Pos, "Group list already specified for sync group %s", tg.Name)
 					return nil
 				}
 				tg.Group = []string{}
-				return func(p *parser, l Line) { tg.Group = append(tg.Group, l.Words...) }
+				return func(p *syntax.Parser, l syntax.Line) { tg.Group = append(tg.Group, l.Words...) }
 			}},
 		}}
 	}}
-	t.keywords["bfd_instance"] = keyword{block: func(p *parser, l Line) *table {
+	t.Keywords["bfd_instance"] = syntax.Keyword{Block: func(p *syntax.Parser, l syntax.Line) *syntax.Table {
 		if len(l.Words) >= 2 {
 			st.bfdInstances[l.Words[1]] = true
 		}
 		c.Global.accept(p, l)
 		return nil
 	}}
-	t.keywords["interface_up_down_delays"] = keyword{values: func(p *parser, l Line) func(*parser, Line) {
+	t.Keywords["interface_up_down_delays"] = syntax.Keyword{Values: func(p *syntax.Parser, l syntax.Line) func(*syntax.Parser, syntax.Line) {
 		c.Global.accept(p, l)
 		return nil
 	}}
 }
 
-func garpGroupTable(gg *GarpGroup, noDelay func(p *parser, end Pos)) *table {
-	interval := func(name string, dst *Duration) keyword {
-		return keyword{scalar: func(p *parser, l Line) {
-			s, ok := p.need(l, 1)
+func garpGroupTable(gg *GarpGroup, noDelay func(p *syntax.Parser, end syntax.Pos)) *syntax.Table {
+	interval := func(name string, dst *syntax.Duration) syntax.Keyword {
+		return syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+			s, ok := p.Need(l, 1)
 			if !ok {
 				return
 			}
-			v, ok := p.kaDecimal(l.Pos, s, 0, 4294967295)
+			v, ok := p.Decimal(l.Pos, s, 0, 4294967295)
 			if !ok {
-				p.diags.Warnf(l.Pos, "garp_group %s '%s' invalid", name, s)
+				p.Diags.Warnf(l.Pos, "garp_group %s '%s' invalid", name, s)
 				return
 			}
-			*dst = micros(v)
+			*dst = syntax.Micros(v)
 		}}
 	}
-	return &table{keywords: map[string]keyword{
+	return &syntax.Table{Keywords: map[string]syntax.Keyword{
 		"garp_interval": interval("garp_interval", &gg.GarpInterval),
 		"gna_interval":  interval("gna_interval", &gg.GnaInterval),
-		"interface": {scalar: func(p *parser, l Line) {
-			if s, ok := p.need(l, 1); ok {
+		"interface": {Scalar: func(p *syntax.Parser, l syntax.Line) {
+			if s, ok := p.Need(l, 1); ok {
 				gg.Interfaces = append(gg.Interfaces, s)
 			}
 		}},
-		"interfaces": {values: func(p *parser, l Line) func(*parser, Line) {
+		"interfaces": {Values: func(p *syntax.Parser, l syntax.Line) func(*syntax.Parser, syntax.Line) {
 			gg.aggregate = true
-			return func(p *parser, l Line) { gg.Interfaces = append(gg.Interfaces, l.Words...) }
+			return func(p *syntax.Parser, l syntax.Line) { gg.Interfaces = append(gg.Interfaces, l.Words...) }
 		}},
-	}, close: func(p *parser, end Pos) {
+	}, Close: func(p *syntax.Parser, end syntax.Pos) {
 		if gg.GarpInterval == 0 && gg.GnaInterval == 0 {
 			noDelay(p, end)
 		}
@@ -210,56 +212,56 @@ func garpGroupTable(gg *GarpGroup, noDelay func(p *parser, end Pos)) *table {
 }
 
 // scriptTable is the body of vrrp_script.
-func (st *vrrpState) scriptTable(s *VRRPScript) *table {
-	kw := map[string]keyword{
-		"script": {scalar: func(p *parser, l Line) {
+func (st *vrrpState) scriptTable(s *VRRPScript) *syntax.Table {
+	kw := map[string]syntax.Keyword{
+		"script": {Scalar: func(p *syntax.Parser, l syntax.Line) {
 			if len(l.Words) < 2 {
 				return
 			}
 			// Like Keepalived, only the first word (a quoted string when the script has
 			// arguments) is the command; further words are ignored.
-			s.Script = &Script{Pos: l.Pos, Command: l.Words[1], Args: strings.Fields(l.Words[1])}
+			s.Script = &syntax.Script{Pos: l.Pos, Command: l.Words[1], Args: strings.Fields(l.Words[1])}
 		}},
-		"interval": {scalar: func(p *parser, l Line) {
-			w, ok := p.need(l, 1)
+		"interval": {Scalar: func(p *syntax.Parser, l syntax.Line) {
+			w, ok := p.Need(l, 1)
 			if !ok {
 				return
 			}
-			v, ok := p.kaUnsigned(l.Pos, w, 0, 4294)
+			v, ok := p.Unsigned(l.Pos, w, 0, 4294)
 			if !ok {
-				p.diags.Warnf(l.Pos, "(%s): vrrp script interval '%s' must be between 1 and %d - ignoring", s.Name, w, 4294)
+				p.Diags.Warnf(l.Pos, "(%s): vrrp script interval '%s' must be between 1 and %d - ignoring", s.Name, w, 4294)
 				return
 			}
 			if v == 0 {
-				p.diags.Warnf(l.Pos, "(%s): vrrp script interval must be greater than 0, setting to 1", s.Name)
+				p.Diags.Warnf(l.Pos, "(%s): vrrp script interval must be greater than 0, setting to 1", s.Name)
 				v = 1
 			}
-			s.Interval = seconds(v)
+			s.Interval = syntax.Seconds(v)
 		}},
-		"timeout": {scalar: func(p *parser, l Line) {
-			w, ok := p.need(l, 1)
+		"timeout": {Scalar: func(p *syntax.Parser, l syntax.Line) {
+			w, ok := p.Need(l, 1)
 			if !ok {
 				return
 			}
-			v, ok := p.kaUnsigned(l.Pos, w, 0, 4294)
+			v, ok := p.Unsigned(l.Pos, w, 0, 4294)
 			if !ok {
-				p.diags.Warnf(l.Pos, "(%s): vrrp script timeout '%s' invalid - ignoring", s.Name, w)
+				p.Diags.Warnf(l.Pos, "(%s): vrrp script timeout '%s' invalid - ignoring", s.Name, w)
 				return
 			}
 			if v == 0 {
-				p.diags.Warnf(l.Pos, "(%s): vrrp script timeout must be greater than 0, setting to 1", s.Name)
+				p.Diags.Warnf(l.Pos, "(%s): vrrp script timeout must be greater than 0, setting to 1", s.Name)
 				v = 1
 			}
-			s.Timeout = seconds(v)
+			s.Timeout = syntax.Seconds(v)
 		}},
-		"weight": {scalar: func(p *parser, l Line) {
-			w, ok := p.need(l, 1)
+		"weight": {Scalar: func(p *syntax.Parser, l syntax.Line) {
+			w, ok := p.Need(l, 1)
 			if !ok {
 				return
 			}
-			v, ok := p.kaInt(l.Pos, w, -253, 253)
+			v, ok := p.Int(l.Pos, w, -253, 253)
 			if !ok {
-				p.diags.Warnf(l.Pos, "vrrp_script %s weight %s must be in [-253, 253]", s.Name, w)
+				p.Diags.Warnf(l.Pos, "vrrp_script %s weight %s must be in [-253, 253]", s.Name, w)
 				v = 0
 			}
 			s.Weight = int(v)
@@ -267,25 +269,25 @@ func (st *vrrpState) scriptTable(s *VRRPScript) *table {
 				if l.Words[2] == "reverse" {
 					s.WeightReverse = true
 				} else {
-					p.diags.Warnf(l.Pos, "vrrp_script %s unknown weight option %s", s.Name, l.Words[2])
+					p.Diags.Warnf(l.Pos, "vrrp_script %s unknown weight option %s", s.Name, l.Words[2])
 				}
 			}
 		}},
-		"rise": {scalar: func(p *parser, l Line) { s.Rise = scriptCount(p, l, s.Name, "rise") }},
-		"fall": {scalar: func(p *parser, l Line) { s.Fall = scriptCount(p, l, s.Name, "fall") }},
-		"user": {scalar: func(p *parser, l Line) {
-			if w, ok := p.need(l, 1); ok {
+		"rise": {Scalar: func(p *syntax.Parser, l syntax.Line) { s.Rise = scriptCount(p, l, s.Name, "rise") }},
+		"fall": {Scalar: func(p *syntax.Parser, l syntax.Line) { s.Fall = scriptCount(p, l, s.Name, "fall") }},
+		"user": {Scalar: func(p *syntax.Parser, l syntax.Line) {
+			if w, ok := p.Need(l, 1); ok {
 				s.User, s.UserPos = w, l.Pos
 				if len(l.Words) >= 3 {
 					s.Group = l.Words[2]
 				}
 			}
 		}},
-		"init_fail": {scalar: func(p *parser, l Line) { s.InitFail = true }},
+		"init_fail": {Scalar: func(p *syntax.Parser, l syntax.Line) { s.InitFail = true }},
 	}
-	return &table{keywords: kw, close: func(p *parser, end Pos) {
+	return &syntax.Table{Keywords: kw, Close: func(p *syntax.Parser, end syntax.Pos) {
 		if s.Script == nil || len(s.Script.Args) == 0 {
-			p.diags.Warnf(end, "No script set for vrrp_script %s - removing", s.Name)
+			p.Diags.Warnf(end, "No script set for vrrp_script %s - removing", s.Name)
 			return
 		}
 		if s.Timeout == 0 {
@@ -295,45 +297,45 @@ func (st *vrrpState) scriptTable(s *VRRPScript) *table {
 	}}
 }
 
-func scriptCount(p *parser, l Line, name, what string) int {
-	w, ok := p.need(l, 1)
+func scriptCount(p *syntax.Parser, l syntax.Line, name, what string) int {
+	w, ok := p.Need(l, 1)
 	if !ok {
 		return 1
 	}
-	v, ok := p.kaUnsigned(l.Pos, w, 1, 2147483647)
+	v, ok := p.Unsigned(l.Pos, w, 1, 2147483647)
 	if !ok {
-		p.diags.Warnf(l.Pos, "(%s): vrrp script %s value '%s' invalid, defaulting to 1", name, what, w)
+		p.Diags.Warnf(l.Pos, "(%s): vrrp script %s value '%s' invalid, defaulting to 1", name, what, w)
 		return 1
 	}
 	return int(v)
 }
 
 // trackFileTable is the body of track_file / vrrp_track_file.
-func (st *vrrpState) trackFileTable(f *TrackFile) *table {
-	kw := map[string]keyword{
-		"file": {scalar: func(p *parser, l Line) {
+func (st *vrrpState) trackFileTable(f *TrackFile) *syntax.Table {
+	kw := map[string]syntax.Keyword{
+		"file": {Scalar: func(p *syntax.Parser, l syntax.Line) {
 			if len(l.Words) < 2 {
-				p.diags.Warnf(l.Pos, "track file file name missing")
+				p.Diags.Warnf(l.Pos, "track file file name missing")
 				return
 			}
 			if f.File != "" {
-				p.diags.Warnf(l.Pos, "File already set for track file %s - ignoring %s", f.Name, l.Words[1])
+				p.Diags.Warnf(l.Pos, "File already set for track file %s - ignoring %s", f.Name, l.Words[1])
 				return
 			}
 			f.File = l.Words[1]
 		}},
-		"weight": {scalar: func(p *parser, l Line) {
+		"weight": {Scalar: func(p *syntax.Parser, l syntax.Line) {
 			if len(l.Words) < 2 {
-				p.diags.Warnf(l.Pos, "No weight specified for track file %s - ignoring", f.Name)
+				p.Diags.Warnf(l.Pos, "No weight specified for track file %s - ignoring", f.Name)
 				return
 			}
 			if f.Weight != 1 {
-				p.diags.Warnf(l.Pos, "Weight already set for track file %s - ignoring %s", f.Name, l.Words[1])
+				p.Diags.Warnf(l.Pos, "Weight already set for track file %s - ignoring %s", f.Name, l.Words[1])
 				return
 			}
-			v, ok := p.kaInt(l.Pos, l.Words[1], -254, 254)
+			v, ok := p.Int(l.Pos, l.Words[1], -254, 254)
 			if !ok {
-				p.diags.Warnf(l.Pos, "Weight (%s) for track_file %s must be between [-254..254] inclusive. Ignoring...", l.Words[1], f.Name)
+				p.Diags.Warnf(l.Pos, "Weight (%s) for track_file %s must be between [-254..254] inclusive. Ignoring...", l.Words[1], f.Name)
 				v = 1
 			}
 			f.Weight, f.weightSet = int(v), true
@@ -341,34 +343,34 @@ func (st *vrrpState) trackFileTable(f *TrackFile) *table {
 				if l.Words[2] == "reverse" {
 					f.WeightReverse = true
 				} else {
-					p.diags.Warnf(l.Pos, "track_file %s unknown weight option %s", f.Name, l.Words[2])
+					p.Diags.Warnf(l.Pos, "track_file %s unknown weight option %s", f.Name, l.Words[2])
 				}
 			}
 		}},
-		"init_file": {scalar: func(p *parser, l Line) {
+		"init_file": {Scalar: func(p *syntax.Parser, l syntax.Line) {
 			f.InitFile, f.InitValue, f.InitOverwrite = true, 0, false
 			for _, w := range l.Words[1:] {
 				switch {
 				case w != "" && (w[0] == '-' || (w[0] >= '0' && w[0] <= '9')):
-					v, ok := p.kaInt(l.Pos, w, -2147483648, 2147483647)
+					v, ok := p.Int(l.Pos, w, -2147483648, 2147483647)
 					if !ok {
-						p.diags.Warnf(l.Pos, "Track file %s init value %s is invalid", f.Name, w)
+						p.Diags.Warnf(l.Pos, "Track file %s init value %s is invalid", f.Name, w)
 						v = 0
 					} else if v < -254 || v > 254 {
-						p.diags.Warnf(l.Pos, "Track file %s init value %d is outside sensible range [%d, %d]", f.Name, v, -254, 254)
+						p.Diags.Warnf(l.Pos, "Track file %s init value %d is outside sensible range [%d, %d]", f.Name, v, -254, 254)
 					}
 					f.InitValue = int(v)
 				case w == "overwrite":
 					f.InitOverwrite = true
 				default:
-					p.diags.Warnf(l.Pos, "Unknown track file init option %s", w)
+					p.Diags.Warnf(l.Pos, "Unknown track file init option %s", w)
 				}
 			}
 		}},
 	}
-	return &table{keywords: kw, close: func(p *parser, end Pos) {
+	return &syntax.Table{Keywords: kw, Close: func(p *syntax.Parser, end syntax.Pos) {
 		if f.File == "" {
-			p.diags.Warnf(end, "No file set for track_file %s - ignoring", f.Name)
+			p.Diags.Warnf(end, "No file set for track_file %s - ignoring", f.Name)
 			return
 		}
 		st.c.VRRPTrackFiles = append(st.c.VRRPTrackFiles, f)
@@ -376,35 +378,35 @@ func (st *vrrpState) trackFileTable(f *TrackFile) *table {
 }
 
 // trackProcessTable is the body of vrrp_track_process.
-func (st *vrrpState) trackProcessTable(t *TrackProcess) *table {
-	delay := func(prefix string, fork, term bool) keyword {
-		return keyword{scalar: func(p *parser, l Line) {
-			w, ok := p.need(l, 1)
+func (st *vrrpState) trackProcessTable(t *TrackProcess) *syntax.Table {
+	delay := func(prefix string, fork, term bool) syntax.Keyword {
+		return syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+			w, ok := p.Need(l, 1)
 			if !ok {
 				return
 			}
-			v, ok := p.kaDecimal(l.Pos, w, 1, 3600*1e6)
+			v, ok := p.Decimal(l.Pos, w, 1, 3600*1e6)
 			if !ok {
-				p.diags.Warnf(l.Pos, "%sdelay (%s) for vrrp_track_process %s must be between [0.000001..3600] inclusive. Ignoring...", prefix, w, t.Name)
+				p.Diags.Warnf(l.Pos, "%sdelay (%s) for vrrp_track_process %s must be between [0.000001..3600] inclusive. Ignoring...", prefix, w, t.Name)
 				return
 			}
 			if fork {
-				t.ForkDelay = micros(v)
+				t.ForkDelay = syntax.Micros(v)
 			}
 			if term {
-				t.TerminateDelay = micros(v)
+				t.TerminateDelay = syntax.Micros(v)
 			}
 		}}
 	}
 	weightSet := false
-	kw := map[string]keyword{
-		"process": {scalar: func(p *parser, l Line) {
-			w, ok := p.need(l, 1)
+	kw := map[string]syntax.Keyword{
+		"process": {Scalar: func(p *syntax.Parser, l syntax.Line) {
+			w, ok := p.Need(l, 1)
 			if !ok {
 				return
 			}
 			if t.Process != "" {
-				p.diags.Warnf(l.Pos, "Process already set for track process %s - ignoring %s", t.Name, w)
+				p.Diags.Warnf(l.Pos, "Process already set for track process %s - ignoring %s", t.Name, w)
 				return
 			}
 			t.Process = w
@@ -416,69 +418,69 @@ func (st *vrrpState) trackProcessTable(t *TrackProcess) *table {
 				t.FullCommand = true
 			}
 		}},
-		"param_match": {scalar: func(p *parser, l Line) {
+		"param_match": {Scalar: func(p *syntax.Parser, l syntax.Line) {
 			switch {
 			case len(l.Words) == 1:
 				t.ParamMatch = "exact"
 			case l.Words[1] == "initial", l.Words[1] == "partial":
 				t.ParamMatch = l.Words[1]
 			default:
-				p.diags.Warnf(l.Pos, "Invalid param_match type %s - ignoring", l.Words[1])
+				p.Diags.Warnf(l.Pos, "Invalid param_match type %s - ignoring", l.Words[1])
 				return
 			}
 			t.FullCommand = true
 		}},
-		"weight": {scalar: func(p *parser, l Line) {
+		"weight": {Scalar: func(p *syntax.Parser, l syntax.Line) {
 			if len(l.Words) < 2 {
-				p.diags.Warnf(l.Pos, "No weight specified for track process %s - ignoring", t.Name)
+				p.Diags.Warnf(l.Pos, "No weight specified for track process %s - ignoring", t.Name)
 				return
 			}
 			if weightSet && t.Weight != 0 {
-				p.diags.Warnf(l.Pos, "Weight already set for track process %s - ignoring %s", t.Name, l.Words[1])
+				p.Diags.Warnf(l.Pos, "Weight already set for track process %s - ignoring %s", t.Name, l.Words[1])
 				return
 			}
-			v, ok := p.kaInt(l.Pos, l.Words[1], -254, 254)
+			v, ok := p.Int(l.Pos, l.Words[1], -254, 254)
 			if !ok {
-				p.diags.Warnf(l.Pos, "Weight (%s) for vrrp_track_process %s must be between [-254..254] inclusive. Ignoring...", l.Words[1], t.Name)
+				p.Diags.Warnf(l.Pos, "Weight (%s) for vrrp_track_process %s must be between [-254..254] inclusive. Ignoring...", l.Words[1], t.Name)
 				return
 			}
 			if len(l.Words) >= 3 {
 				if l.Words[2] == "reverse" {
 					t.WeightReverse = true
 				} else {
-					p.diags.Warnf(l.Pos, "vrrp_track_process %s unknown weight option %s", t.Name, l.Words[2])
+					p.Diags.Warnf(l.Pos, "vrrp_track_process %s unknown weight option %s", t.Name, l.Words[2])
 				}
 			}
 			t.Weight, weightSet = int(v), true
 		}},
-		"quorum": {scalar: func(p *parser, l Line) {
-			w, ok := p.need(l, 1)
+		"quorum": {Scalar: func(p *syntax.Parser, l syntax.Line) {
+			w, ok := p.Need(l, 1)
 			if !ok {
 				return
 			}
-			v, ok := p.kaUnsigned(l.Pos, w, 1, 65535)
+			v, ok := p.Unsigned(l.Pos, w, 1, 65535)
 			if !ok {
-				p.diags.Warnf(l.Pos, "Quorum (%s) for vrrp_track_process %s must be between [1..65535] inclusive. Ignoring...", w, t.Name)
+				p.Diags.Warnf(l.Pos, "Quorum (%s) for vrrp_track_process %s must be between [1..65535] inclusive. Ignoring...", w, t.Name)
 				return
 			}
 			if int(v) > t.QuorumMax {
-				p.diags.Warnf(l.Pos, "Quorum is greater than quorum_max - ignoring")
+				p.Diags.Warnf(l.Pos, "Quorum is greater than quorum_max - ignoring")
 				return
 			}
 			t.Quorum = int(v)
 		}},
-		"quorum_max": {scalar: func(p *parser, l Line) {
-			w, ok := p.need(l, 1)
+		"quorum_max": {Scalar: func(p *syntax.Parser, l syntax.Line) {
+			w, ok := p.Need(l, 1)
 			if !ok {
 				return
 			}
-			v, ok := p.kaUnsigned(l.Pos, w, 0, 65535)
+			v, ok := p.Unsigned(l.Pos, w, 0, 65535)
 			if !ok {
-				p.diags.Warnf(l.Pos, "quorum_max (%s) for vrrp_track_process %s must be between [0..65535] inclusive. Ignoring...", w, t.Name)
+				p.Diags.Warnf(l.Pos, "quorum_max (%s) for vrrp_track_process %s must be between [0..65535] inclusive. Ignoring...", w, t.Name)
 				return
 			}
 			if (v != 0 || t.Quorum > 1) && int(v) < t.Quorum {
-				p.diags.Warnf(l.Pos, "quorum_max is less than quorum - ignoring")
+				p.Diags.Warnf(l.Pos, "quorum_max is less than quorum - ignoring")
 				return
 			}
 			t.QuorumMax = int(v)
@@ -491,11 +493,11 @@ func (st *vrrpState) trackProcessTable(t *TrackProcess) *table {
 		"delay":           delay("", true, true),
 		"fork_delay":      delay("fork_", true, false),
 		"terminate_delay": delay("terminate_", false, true),
-		"full_command":    {scalar: func(p *parser, l Line) { t.FullCommand = true }},
+		"full_command":    {Scalar: func(p *syntax.Parser, l syntax.Line) { t.FullCommand = true }},
 	}
-	return &table{keywords: kw, close: func(p *parser, end Pos) {
+	return &syntax.Table{Keywords: kw, Close: func(p *syntax.Parser, end syntax.Pos) {
 		if t.Process == "" {
-			p.diags.Warnf(end, "track process '%s' process name not specified", t.Name)
+			p.Diags.Warnf(end, "track process '%s' process name not specified", t.Name)
 			return
 		}
 		st.c.VRRPTrackProcesses = append(st.c.VRRPTrackProcesses, t)
@@ -515,34 +517,34 @@ type trackKind struct {
 
 // trackRef reads one line of a track_script/track_file/track_process/track_bfd block:
 // "NAME [weight N [reverse|noreverse]]".
-func trackRef(p *parser, l Line, owner string, list []*TrackRef, k trackKind) []*TrackRef {
+func trackRef(p *syntax.Parser, l syntax.Line, owner string, list []*TrackRef, k trackKind) []*TrackRef {
 	name := l.Words[0]
 	weight, reverse, ok := k.lookup(name)
 	if !ok {
-		p.diags.Warnf(l.Pos, k.notFound, owner, name)
+		p.Diags.Warnf(l.Pos, k.notFound, owner, name)
 		return list
 	}
 	for _, r := range list {
 		if r.Name == name {
-			p.diags.Warnf(l.Pos, k.duplicate, owner, name)
+			p.Diags.Warnf(l.Pos, k.duplicate, owner, name)
 			return list
 		}
 	}
 	if len(l.Words) >= 2 {
 		if l.Words[1] != "weight" {
-			p.diags.Warnf(l.Pos, k.unknownOpt, owner, l.Words[1])
+			p.Diags.Warnf(l.Pos, k.unknownOpt, owner, l.Words[1])
 			return list
 		}
 		if len(l.Words) == 2 {
-			p.diags.Warnf(l.Pos, k.noWeight, owner, name)
+			p.Diags.Warnf(l.Pos, k.noWeight, owner, name)
 			return list
 		}
-		v, ok := p.kaInt(l.Pos, l.Words[2], -254, 254)
+		v, ok := p.Int(l.Pos, l.Words[2], -254, 254)
 		switch {
 		case !ok:
-			p.diags.Warnf(l.Pos, k.badWeight, owner, name)
+			p.Diags.Warnf(l.Pos, k.badWeight, owner, name)
 		case k.clamp254 && (v == 254 || v == -254):
-			p.diags.Warnf(l.Pos, "(%s) weight for %s cannot be +/-254. Setting to +/-253", owner, name)
+			p.Diags.Warnf(l.Pos, "(%s) weight for %s cannot be +/-254. Setting to +/-253", owner, name)
 			if v > 0 {
 				weight = 253
 			} else {
@@ -558,7 +560,7 @@ func trackRef(p *parser, l Line, owner string, list []*TrackRef, k trackKind) []
 			case "noreverse":
 				reverse = false
 			default:
-				p.diags.Warnf(l.Pos, k.badWeightOpt, owner, name, l.Words[3])
+				p.Diags.Warnf(l.Pos, k.badWeightOpt, owner, name, l.Words[3])
 				if k.dropOnBadOpt {
 					return list
 				}
@@ -644,30 +646,30 @@ func (st *vrrpState) bfdKind() trackKind {
 // trackInterface reads one line of track_interface: "IFNAME [weight N [reverse]]". Whether the
 // interface exists is this host's matter: the VRRP half's build warns of a missing one (and so
 // does vigil -t).
-func trackInterface(p *parser, l Line, owner string, list []*TrackedInterface) []*TrackedInterface {
+func trackInterface(p *syntax.Parser, l syntax.Line, owner string, list []*TrackedInterface) []*TrackedInterface {
 	name := l.Words[0]
 	for _, t := range list {
 		if t.Name == name {
-			p.diags.Warnf(l.Pos, "(%s) duplicate track_interface %s - ignoring", owner, name)
+			p.Diags.Warnf(l.Pos, "(%s) duplicate track_interface %s - ignoring", owner, name)
 			return list
 		}
 	}
 	t := &TrackedInterface{Pos: l.Pos, Name: name}
 	if len(l.Words) >= 2 {
 		if l.Words[1] != "weight" {
-			p.diags.Warnf(l.Pos, "(%s) unknown track_interface %s option %s - ignoring", owner, name, l.Words[1])
+			p.Diags.Warnf(l.Pos, "(%s) unknown track_interface %s option %s - ignoring", owner, name, l.Words[1])
 			return list
 		}
 		if len(l.Words) == 2 {
-			p.diags.Warnf(l.Pos, "(%s) weight without value specified for track_interface %s - ignoring", owner, name)
+			p.Diags.Warnf(l.Pos, "(%s) weight without value specified for track_interface %s - ignoring", owner, name)
 			return list
 		}
-		v, ok := p.kaInt(l.Pos, l.Words[2], -254, 254)
+		v, ok := p.Int(l.Pos, l.Words[2], -254, 254)
 		switch {
 		case !ok:
-			p.diags.Warnf(l.Pos, "(%s) weight %s for %s must be between [-253..253] inclusive. Ignoring...", owner, l.Words[2], name)
+			p.Diags.Warnf(l.Pos, "(%s) weight %s for %s must be between [-253..253] inclusive. Ignoring...", owner, l.Words[2], name)
 		case v == 254 || v == -254:
-			p.diags.Warnf(l.Pos, "(%s) weight for %s cannot be +/-254. Setting to +/-253", owner, name)
+			p.Diags.Warnf(l.Pos, "(%s) weight for %s cannot be +/-254. Setting to +/-253", owner, name)
 			t.Weight = int(v/254) * 253
 		default:
 			t.Weight = int(v)
@@ -676,7 +678,7 @@ func trackInterface(p *parser, l Line, owner string, list []*TrackedInterface) [
 			if l.Words[3] == "reverse" {
 				t.WeightReverse = true
 			} else {
-				p.diags.Warnf(l.Pos, "(%s) unknown track_interace %s weight option %s - ignoring", owner, name, l.Words[3])
+				p.Diags.Warnf(l.Pos, "(%s) unknown track_interace %s weight option %s - ignoring", owner, name, l.Words[3])
 			}
 		}
 	}
@@ -685,22 +687,22 @@ func trackInterface(p *parser, l Line, owner string, list []*TrackedInterface) [
 
 // notifyKeyword reads a notify script keyword of an instance or group, reporting a repeat the
 // way Keepalived does ("(VI_1) notify_master script already specified - ignoring X").
-func notifyKeyword(dst **Script, prefix func() string, what string) keyword {
-	return keyword{scalar: func(p *parser, l Line) {
-		w, ok := p.need(l, 1)
+func notifyKeyword(dst **syntax.Script, prefix func() string, what string) syntax.Keyword {
+	return syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		w, ok := p.Need(l, 1)
 		if !ok {
 			return
 		}
 		if *dst != nil {
-			p.diags.Warnf(l.Pos, "%s %s already specified - ignoring %s", prefix(), what, w)
+			p.Diags.Warnf(l.Pos, "%s %s already specified - ignoring %s", prefix(), what, w)
 			return
 		}
-		*dst = notifyScript(l)
+		*dst = syntax.ReadScript(l)
 	}}
 }
 
 // instanceTable is the body of vrrp_instance.
-func (st *vrrpState) instanceTable(v *VRRPInstance) *table {
+func (st *vrrpState) instanceTable(v *VRRPInstance) *syntax.Table {
 	name := "(" + v.Name + ")"
 	pfx := func() string { return name }
 	setFamily := func(a netip.Addr) bool {
@@ -714,10 +716,12 @@ func (st *vrrpState) instanceTable(v *VRRPInstance) *table {
 		}
 		return v.Family == f
 	}
-	flag := func(dst *bool) keyword { return keyword{scalar: func(p *parser, l Line) { *dst = true }} }
-	tfOpt := func(dst *bool, set *bool, what string) keyword {
-		return keyword{scalar: func(p *parser, l Line) {
-			b, ok := optBool(l, func(w string) { p.diags.Warnf(l.Pos, "%s invalid %s %s specified", name, what, w) })
+	flag := func(dst *bool) syntax.Keyword {
+		return syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) { *dst = true }}
+	}
+	tfOpt := func(dst *bool, set *bool, what string) syntax.Keyword {
+		return syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+			b, ok := syntax.OptBool(l, func(w string) { p.Diags.Warnf(l.Pos, "%s invalid %s %s specified", name, what, w) })
 			if ok {
 				*dst = b
 				if set != nil {
@@ -726,28 +730,28 @@ func (st *vrrpState) instanceTable(v *VRRPInstance) *table {
 			}
 		}}
 	}
-	garpUint := func(lo, hi uint64, bad, zero string, set func(uint64)) keyword {
-		return keyword{scalar: func(p *parser, l Line) {
-			w, ok := p.need(l, 1)
+	garpUint := func(lo, hi uint64, bad, zero string, set func(uint64)) syntax.Keyword {
+		return syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+			w, ok := p.Need(l, 1)
 			if !ok {
 				return
 			}
-			n, ok := p.kaUnsigned(l.Pos, w, lo, hi)
+			n, ok := p.Unsigned(l.Pos, w, lo, hi)
 			if !ok {
-				p.diags.Warnf(l.Pos, bad, v.Name, w)
+				p.Diags.Warnf(l.Pos, bad, v.Name, w)
 				return
 			}
 			if n == 0 && zero != "" {
-				p.diags.Warnf(l.Pos, zero, v.Name)
+				p.Diags.Warnf(l.Pos, zero, v.Name)
 				n = 1
 			}
 			set(n)
 		}}
 	}
 	const uintMax = 4294967295
-	kw := map[string]keyword{
-		"state": {scalar: func(p *parser, l Line) {
-			w, ok := p.need(l, 1)
+	kw := map[string]syntax.Keyword{
+		"state": {Scalar: func(p *syntax.Parser, l syntax.Line) {
+			w, ok := p.Need(l, 1)
 			if !ok {
 				return
 			}
@@ -756,110 +760,110 @@ func (st *vrrpState) instanceTable(v *VRRPInstance) *table {
 				v.State = "MASTER"
 			case "BACKUP":
 				if v.State == "MASTER" {
-					p.diags.Warnf(l.Pos, "%s state previously set as MASTER - ignoring BACKUP", name)
+					p.Diags.Warnf(l.Pos, "%s state previously set as MASTER - ignoring BACKUP", name)
 				} else {
 					v.State = "BACKUP"
 				}
 			default:
-				p.diags.Warnf(l.Pos, "%s unknown state '%s', defaulting to BACKUP", name, w)
+				p.Diags.Warnf(l.Pos, "%s unknown state '%s', defaulting to BACKUP", name, w)
 				v.State = "BACKUP"
 			}
 			v.set.state = true
 		}},
-		"interface": {scalar: func(p *parser, l Line) {
-			w, ok := p.need(l, 1)
+		"interface": {Scalar: func(p *syntax.Parser, l syntax.Line) {
+			w, ok := p.Need(l, 1)
 			if !ok {
 				return
 			}
 			if len(w) >= 16 {
-				p.diags.Warnf(l.Pos, "Interface name '%s' too long - ignoring", w)
+				p.Diags.Warnf(l.Pos, "Interface name '%s' too long - ignoring", w)
 				return
 			}
 			// Whether an interface exists is this host's matter (the VRRP half, and so
 			// `vigil -t`, warn of a missing one), but "lo" is the loopback on every Linux
 			// host, and Keepalived refuses loopbacks.
 			if w == "lo" {
-				p.diags.Warnf(l.Pos, "%s cannot use a loopback interface (%s) for vrrp - ignoring", name, w)
+				p.Diags.Warnf(l.Pos, "%s cannot use a loopback interface (%s) for vrrp - ignoring", name, w)
 				v.Interface = ""
 				return
 			}
 			v.Interface, v.InterfacePos = w, l.Pos
 		}},
-		"vrf": {scalar: func(p *parser, l Line) {
-			if w, ok := p.need(l, 1); ok {
+		"vrf": {Scalar: func(p *syntax.Parser, l syntax.Line) {
+			if w, ok := p.Need(l, 1); ok {
 				v.VRF = w
 			}
 		}},
-		"virtual_router_id": {scalar: func(p *parser, l Line) {
-			w, ok := p.need(l, 1)
+		"virtual_router_id": {Scalar: func(p *syntax.Parser, l syntax.Line) {
+			w, ok := p.Need(l, 1)
 			if !ok {
 				return
 			}
-			n, ok := p.kaUnsigned(l.Pos, w, 1, 255)
+			n, ok := p.Unsigned(l.Pos, w, 1, 255)
 			if !ok {
-				p.diags.Warnf(l.Pos, "(%s): VRID '%s' not valid - must be between 1 & 255", v.Name, w)
+				p.Diags.Warnf(l.Pos, "(%s): VRID '%s' not valid - must be between 1 & 255", v.Name, w)
 				return
 			}
 			v.VirtualRouterID = int(n)
 		}},
-		"priority": {scalar: func(p *parser, l Line) {
-			w, ok := p.need(l, 1)
+		"priority": {Scalar: func(p *syntax.Parser, l syntax.Line) {
+			w, ok := p.Need(l, 1)
 			if !ok {
 				return
 			}
-			n, ok := p.kaUnsigned(l.Pos, w, 1, 255)
+			n, ok := p.Unsigned(l.Pos, w, 1, 255)
 			if !ok {
-				p.diags.Warnf(l.Pos, "%s Priority not valid! must be between 1 & 255. Using default 100", name)
+				p.Diags.Warnf(l.Pos, "%s Priority not valid! must be between 1 & 255. Using default 100", name)
 				n = 100
 			}
 			v.Priority, v.set.priority = int(n), true
 		}},
-		"advert_int": {scalar: func(p *parser, l Line) {
-			w, ok := p.need(l, 1)
+		"advert_int": {Scalar: func(p *syntax.Parser, l syntax.Line) {
+			w, ok := p.Need(l, 1)
 			if !ok {
 				return
 			}
-			n, ok := p.kaDecimal(l.Pos, w, 10000, 255*1e6)
+			n, ok := p.Decimal(l.Pos, w, 10000, 255*1e6)
 			if !ok || n == 0 {
-				p.diags.Warnf(l.Pos, "%s Advert interval (%s) not valid! Must be > 0 - ignoring", name, w)
+				p.Diags.Warnf(l.Pos, "%s Advert interval (%s) not valid! Must be > 0 - ignoring", name, w)
 				return
 			}
-			v.AdvertInt = micros(n)
+			v.AdvertInt = syntax.Micros(n)
 		}},
-		"version": {scalar: func(p *parser, l Line) {
-			w, ok := p.need(l, 1)
+		"version": {Scalar: func(p *syntax.Parser, l syntax.Line) {
+			w, ok := p.Need(l, 1)
 			if !ok {
 				return
 			}
-			n, ok := p.kaInt(l.Pos, w, 2, 3)
+			n, ok := p.Int(l.Pos, w, 2, 3)
 			if !ok {
-				p.diags.Warnf(l.Pos, "(%s): Version must be either 2 or 3", v.Name)
+				p.Diags.Warnf(l.Pos, "(%s): Version must be either 2 or 3", v.Name)
 				return
 			}
 			if (v.Version != 0 && v.Version != int(n)) || (n == 2 && v.Family == "inet6") {
-				p.diags.Warnf(l.Pos, "%s vrrp_version %d conflicts with configured or deduced version %d; ignoring.", name, n, v.Version)
+				p.Diags.Warnf(l.Pos, "%s vrrp_version %d conflicts with configured or deduced version %d; ignoring.", name, n, v.Version)
 				return
 			}
 			v.Version, v.set.version = int(n), true
 		}},
-		"native_ipv6": {scalar: func(p *parser, l Line) {
+		"native_ipv6": {Scalar: func(p *syntax.Parser, l syntax.Line) {
 			if v.Family == "inet" {
-				p.diags.Warnf(l.Pos, "%s Cannot specify native_ipv6 with IPv4 addresses", name)
+				p.Diags.Warnf(l.Pos, "%s Cannot specify native_ipv6 with IPv4 addresses", name)
 				return
 			}
 			v.NativeIPv6, v.Family, v.Version = true, "inet6", 3
 		}},
-		"use_vmac": {scalar: func(p *parser, l Line) {
+		"use_vmac": {Scalar: func(p *syntax.Parser, l syntax.Line) {
 			v.UseVMAC = true
 			if len(l.Words) >= 2 {
 				if len(l.Words[1]) >= 16 {
-					p.diags.Warnf(l.Pos, "VMAC interface name '%s' too long or invalid characters - ignoring", l.Words[1])
+					p.Diags.Warnf(l.Pos, "VMAC interface name '%s' too long or invalid characters - ignoring", l.Words[1])
 				} else {
 					v.VMACName = l.Words[1]
 				}
 			}
 		}},
-		"use_vmac_addr": {scalar: func(p *parser, l Line) {
+		"use_vmac_addr": {Scalar: func(p *syntax.Parser, l syntax.Line) {
 			if len(l.Words) >= 2 {
 				v.VMACAddr = l.Words[1]
 			}
@@ -867,7 +871,7 @@ func (st *vrrpState) instanceTable(v *VRRPInstance) *table {
 		"vmac_xmit_base":        flag(&v.VMACXmitBase),
 		"use_ipvlan":            flag(&v.UseIPVLAN),
 		"unicast_fault_no_peer": flag(&v.UnicastFaultNoPeer),
-		"check_unicast_src": {scalar: func(p *parser, l Line) {
+		"check_unicast_src": {Scalar: func(p *syntax.Parser, l syntax.Line) {
 			v.CheckUnicastSrc, v.set.checkUnicastSrc = true, true
 		}},
 		"old_unicast_checksum": flag(&v.OldUnicastChecksum),
@@ -875,25 +879,25 @@ func (st *vrrpState) instanceTable(v *VRRPInstance) *table {
 		"promote_secondaries":  flag(&v.PromoteSecondaries),
 		"linkbeat_use_polling": flag(&v.LinkbeatUsePolling),
 		"track_src_ip":         flag(&v.TrackSrcIP),
-		"mcast_src_ip": {scalar: func(p *parser, l Line) {
+		"mcast_src_ip": {Scalar: func(p *syntax.Parser, l syntax.Line) {
 			st.srcIP(p, l, v, &v.McastSrcIP, setFamily)
 		}},
-		"unicast_src_ip": {scalar: func(p *parser, l Line) {
+		"unicast_src_ip": {Scalar: func(p *syntax.Parser, l syntax.Line) {
 			v.set.unicastConfigured = true
 			st.srcIP(p, l, v, &v.UnicastSrcIP, setFamily)
 		}},
-		"mcast_dst_ip": {scalar: func(p *parser, l Line) {
-			w, ok := p.need(l, 1)
+		"mcast_dst_ip": {Scalar: func(p *syntax.Parser, l syntax.Line) {
+			w, ok := p.Need(l, 1)
 			if !ok {
 				return
 			}
-			a, ok := parseSockAddr(w)
+			a, ok := unmap(syntax.SockAddr(w))
 			if !ok {
-				p.diags.Warnf(l.Pos, "%s malformed mcast dest address %s. Skipping...", name, w)
+				p.Diags.Warnf(l.Pos, "%s malformed mcast dest address %s. Skipping...", name, w)
 				return
 			}
 			if !setFamily(a) {
-				p.diags.Warnf(l.Pos, "%s mcast dest address %s MUST match VRRP instance family. Skipping...", name, w)
+				p.Diags.Warnf(l.Pos, "%s mcast dest address %s MUST match VRRP instance family. Skipping...", name, w)
 				return
 			}
 			if (a.Is4() && !a.IsMulticast()) || (a.Is6() && !a.IsLinkLocalMulticast()) {
@@ -901,82 +905,88 @@ func (st *vrrpState) instanceTable(v *VRRPInstance) *table {
 				if a.Is6() {
 					ll = " link-local"
 				}
-				p.diags.Warnf(l.Pos, "%s mcast_dst_ip %s not%s multicast. Skipping...", name, w, ll)
+				p.Diags.Warnf(l.Pos, "%s mcast_dst_ip %s not%s multicast. Skipping...", name, w, ll)
 				return
 			}
 			v.McastDstIP = a
 		}},
-		"unicast_ttl": {scalar: func(p *parser, l Line) {
-			w, ok := p.need(l, 1)
+		"unicast_ttl": {Scalar: func(p *syntax.Parser, l syntax.Line) {
+			w, ok := p.Need(l, 1)
 			if !ok {
 				return
 			}
-			n, ok := p.kaUnsigned(l.Pos, w, 0, 255)
+			n, ok := p.Unsigned(l.Pos, w, 0, 255)
 			if !ok {
-				p.diags.Warnf(l.Pos, "(%s): TTL '%s' not valid - must be between 0 & 255", v.Name, w)
+				p.Diags.Warnf(l.Pos, "(%s): TTL '%s' not valid - must be between 0 & 255", v.Name, w)
 				return
 			}
 			v.UnicastTTL = int(n)
 		}},
-		"unicast_peer": {values: func(p *parser, l Line) func(*parser, Line) {
+		"unicast_peer": {Values: func(p *syntax.Parser, l syntax.Line) func(*syntax.Parser, syntax.Line) {
 			v.set.unicastConfigured = true
-			return func(p *parser, l Line) { st.unicastPeer(p, l, v, setFamily) }
+			return func(p *syntax.Parser, l syntax.Line) { st.unicastPeer(p, l, v, setFamily) }
 		}},
-		"track_interface": {values: func(p *parser, l Line) func(*parser, Line) {
-			return func(p *parser, l Line) { v.TrackInterfaces = trackInterface(p, l, v.Name, v.TrackInterfaces) }
+		"track_interface": {Values: func(p *syntax.Parser, l syntax.Line) func(*syntax.Parser, syntax.Line) {
+			return func(p *syntax.Parser, l syntax.Line) {
+				v.TrackInterfaces = trackInterface(p, l, v.Name, v.TrackInterfaces)
+			}
 		}},
-		"track_script": {values: func(p *parser, l Line) func(*parser, Line) {
-			return func(p *parser, l Line) { v.TrackScripts = trackRef(p, l, v.Name, v.TrackScripts, st.scriptKind()) }
+		"track_script": {Values: func(p *syntax.Parser, l syntax.Line) func(*syntax.Parser, syntax.Line) {
+			return func(p *syntax.Parser, l syntax.Line) {
+				v.TrackScripts = trackRef(p, l, v.Name, v.TrackScripts, st.scriptKind())
+			}
 		}},
-		"track_file": {values: func(p *parser, l Line) func(*parser, Line) {
-			return func(p *parser, l Line) { v.TrackFiles = trackRef(p, l, v.Name, v.TrackFiles, st.fileKind()) }
+		"track_file": {Values: func(p *syntax.Parser, l syntax.Line) func(*syntax.Parser, syntax.Line) {
+			return func(p *syntax.Parser, l syntax.Line) {
+				v.TrackFiles = trackRef(p, l, v.Name, v.TrackFiles, st.fileKind())
+			}
 		}},
-		"track_process": {values: func(p *parser, l Line) func(*parser, Line) {
-			return func(p *parser, l Line) {
+		"track_process": {Values: func(p *syntax.Parser, l syntax.Line) func(*syntax.Parser, syntax.Line) {
+			return func(p *syntax.Parser, l syntax.Line) {
 				v.TrackProcesses = trackRef(p, l, v.Name, v.TrackProcesses, st.processKind())
 			}
 		}},
-		"track_bfd": {values: func(p *parser, l Line) func(*parser, Line) {
-			return func(p *parser, l Line) { v.TrackBFDs = trackRef(p, l, v.Name, v.TrackBFDs, st.bfdKind()) }
+		"track_bfd": {Values: func(p *syntax.Parser, l syntax.Line) func(*syntax.Parser, syntax.Line) {
+			return func(p *syntax.Parser, l syntax.Line) { v.TrackBFDs = trackRef(p, l, v.Name, v.TrackBFDs, st.bfdKind()) }
 		}},
-		"virtual_ipaddress": {values: func(p *parser, l Line) func(*parser, Line) {
-			return func(p *parser, l Line) {
+		"virtual_ipaddress": {Values: func(p *syntax.Parser, l syntax.Line) func(*syntax.Parser, syntax.Line) {
+			return func(p *syntax.Parser, l syntax.Line) {
 				a := parseVirtualIP(p, l, nil)
 				if a == nil {
 					return
 				}
 				if !setFamily(a.Prefix.Addr()) {
-					p.diags.Warnf(l.Pos, "(%s): address family must match VRRP instance [%s] - ignoring", v.Name, l.Words[0])
+					p.Diags.Warnf(l.Pos, "(%s): address family must match VRRP instance [%s] - ignoring", v.Name, l.Words[0])
 					return
 				}
 				v.VirtualIPAddresses = append(v.VirtualIPAddresses, a)
 			}
 		}},
-		"virtual_ipaddress_excluded": {values: func(p *parser, l Line) func(*parser, Line) {
-			return func(p *parser, l Line) {
+		"virtual_ipaddress_excluded": {Values: func(p *syntax.Parser, l syntax.Line) func(*syntax.Parser, syntax.Line) {
+			return func(p *syntax.Parser, l syntax.Line) {
 				if a := parseVirtualIP(p, l, nil); a != nil {
 					v.VirtualIPAddressesExcluded = append(v.VirtualIPAddressesExcluded, a)
 				}
 			}
 		}},
-		"virtual_routes": {values: func(p *parser, l Line) func(*parser, Line) {
-			return func(p *parser, l Line) {
+		"virtual_routes": {Values: func(p *syntax.Parser, l syntax.Line) func(*syntax.Parser, syntax.Line) {
+			return func(p *syntax.Parser, l syntax.Line) {
 				if r := parseRoute(p, l, false); r != nil {
 					v.VirtualRoutes = append(v.VirtualRoutes, r)
 				}
 			}
 		}},
-		"virtual_rules": {values: func(p *parser, l Line) func(*parser, Line) {
-			return func(p *parser, l Line) {
+		"virtual_rules": {Values: func(p *syntax.Parser, l syntax.Line) func(*syntax.Parser, syntax.Line) {
+			return func(p *syntax.Parser, l syntax.Line) {
 				if r := st.parseRule(p, l); r != nil {
 					v.VirtualRules = append(v.VirtualRules, r)
 				}
 			}
 		}},
-		"accept":    {scalar: func(p *parser, l Line) { v.Accept = boolPtr(true) }},
-		"no_accept": {scalar: func(p *parser, l Line) { v.Accept = boolPtr(false) }},
-		"skip_check_adv_addr": {scalar: func(p *parser, l Line) {
-			b, ok := optBool(l, func(w string) { p.diags.Warnf(l.Pos, "%s invalid skip_check_adv_addr %s specified", name, w) })
+		"accept":    {Scalar: func(p *syntax.Parser, l syntax.Line) { v.Accept = new(true) }},
+		"no_accept": {Scalar: func(p *syntax.Parser, l syntax.Line) { v.Accept = new(false) }},
+		"skip_check_adv_addr": {Scalar: func(p *syntax.Parser, l syntax.Line) {
+			b, ok := syntax.OptBool(l, func(w string) { p.Diags.Warnf(l.Pos, "%s invalid skip_check_adv_addr %s specified", name, w) })
 			if ok {
 				// Like Keepalived, "skip_check_adv_addr false" still sets it.
 				_ = b
@@ -984,29 +994,29 @@ func (st *vrrpState) instanceTable(v *VRRPInstance) *table {
 			}
 		}},
 		"strict_mode": tfOpt(&v.StrictMode, &v.set.strict, "strict_mode"),
-		"preempt":     {scalar: func(p *parser, l Line) { v.Nopreempt = false }},
+		"preempt":     {Scalar: func(p *syntax.Parser, l syntax.Line) { v.Nopreempt = false }},
 		"nopreempt":   flag(&v.Nopreempt),
-		"preempt_delay": {scalar: func(p *parser, l Line) {
-			w, ok := p.need(l, 1)
+		"preempt_delay": {Scalar: func(p *syntax.Parser, l syntax.Line) {
+			w, ok := p.Need(l, 1)
 			if !ok {
 				return
 			}
-			n, ok := p.kaDecimal(l.Pos, w, 0, 1000*1e6)
+			n, ok := p.Decimal(l.Pos, w, 0, 1000*1e6)
 			if !ok {
-				p.diags.Warnf(l.Pos, "%s Preempt_delay not valid! must be between 0-%d", name, 1000)
+				p.Diags.Warnf(l.Pos, "%s Preempt_delay not valid! must be between 0-%d", name, 1000)
 				v.PreemptDelay = 0
 				return
 			}
-			v.PreemptDelay = micros(n)
+			v.PreemptDelay = syntax.Micros(n)
 		}},
-		"debug": {scalar: func(p *parser, l Line) {
-			w, ok := p.need(l, 1)
+		"debug": {Scalar: func(p *syntax.Parser, l syntax.Line) {
+			w, ok := p.Need(l, 1)
 			if !ok {
 				return
 			}
-			n, ok := p.kaUnsigned(l.Pos, w, 0, 4)
+			n, ok := p.Unsigned(l.Pos, w, 0, 4)
 			if !ok {
-				p.diags.Warnf(l.Pos, "%s Debug value '%s' not valid; must be between 0-4", name, w)
+				p.Diags.Warnf(l.Pos, "%s Debug value '%s' not valid; must be between 0-4", name, w)
 				return
 			}
 			v.Debug = int(n)
@@ -1018,44 +1028,44 @@ func (st *vrrpState) instanceTable(v *VRRPInstance) *table {
 		"notify_deleted":             notifyKeyword(&v.NotifyDeleted, pfx, "notify_deleted"),
 		"notify":                     notifyKeyword(&v.Notify, pfx, "notify script"),
 		"notify_master_rx_lower_pri": notifyKeyword(&v.NotifyMasterRxLowerPri, pfx, "notify_master_rx_lower_pri script"),
-		"smtp_alert": {scalar: func(p *parser, l Line) {
-			b, ok := optBool(l, func(w string) { p.diags.Warnf(l.Pos, "Invalid vrrp_instance smtp_alert parameter %s", w) })
+		"smtp_alert": {Scalar: func(p *syntax.Parser, l syntax.Line) {
+			b, ok := syntax.OptBool(l, func(w string) { p.Diags.Warnf(l.Pos, "Invalid vrrp_instance smtp_alert parameter %s", w) })
 			if ok {
 				v.SMTPAlert, v.set.smtpAlert = b, true
 			}
 		}},
-		"notify_priority_changes": {scalar: func(p *parser, l Line) {
-			b, ok := optBool(l, func(w string) {
-				p.diags.Warnf(l.Pos, "%s Invalid value '%s' for notify_priority_changes specified", name, w)
+		"notify_priority_changes": {Scalar: func(p *syntax.Parser, l syntax.Line) {
+			b, ok := syntax.OptBool(l, func(w string) {
+				p.Diags.Warnf(l.Pos, "%s Invalid value '%s' for notify_priority_changes specified", name, w)
 			})
 			if ok {
 				v.NotifyPriorityChanges, v.set.notifyPrio = b, true
 			}
 		}},
-		"lvs_sync_daemon_interface": {scalar: func(p *parser, l Line) {
-			p.diags.Warnf(l.Pos, "%s Specifying lvs_sync_daemon_interface against a vrrp is deprecated.", name)
+		"lvs_sync_daemon_interface": {Scalar: func(p *syntax.Parser, l syntax.Line) {
+			p.Diags.Warnf(l.Pos, "%s Specifying lvs_sync_daemon_interface against a vrrp is deprecated.", name)
 			// Keepalived pads with "%*s" of len(name)-2; a negative width pads to its magnitude.
 			pad := len(v.Name) - 2
 			if pad < 0 {
 				pad = -pad
 			}
-			p.diags.Warnf(l.Pos, "      %sPlease use global lvs_sync_daemon", strings.Repeat(" ", pad))
-			w, ok := p.need(l, 1)
+			p.Diags.Warnf(l.Pos, "      %sPlease use global lvs_sync_daemon", strings.Repeat(" ", pad))
+			w, ok := p.Need(l, 1)
 			if !ok {
 				return
 			}
 			g := &st.c.Global
 			if g.LVSSyncDaemon != nil {
-				p.diags.Warnf(l.Pos, "%s lvs_sync_daemon_interface has already been specified as %s - ignoring", name, g.LVSSyncDaemon.Interface)
+				p.Diags.Warnf(l.Pos, "%s lvs_sync_daemon_interface has already been specified as %s - ignoring", name, g.LVSSyncDaemon.Interface)
 				return
 			}
 			v.LVSSyncDaemonInterface = w
 			g.LVSSyncDaemon = &LVSSyncDaemon{Pos: l.Pos, Interface: w, VRRPInstance: v.Name, SyncID: -1}
 		}},
 		"garp_master_delay": garpUint(0, uintMax/1000000, "(%s): garp_master_delay '%s' invalid - ignoring", "",
-			func(n uint64) { v.GarpMasterDelay, v.set.garpDelay = seconds(n), true }),
+			func(n uint64) { v.GarpMasterDelay, v.set.garpDelay = syntax.Seconds(n), true }),
 		"garp_master_refresh": garpUint(0, uintMax, "(%s): Invalid garp_master_refresh '%s' - ignoring", "",
-			func(n uint64) { v.GarpMasterRefresh, v.set.garpRefresh = seconds(n), true }),
+			func(n uint64) { v.GarpMasterRefresh, v.set.garpRefresh = syntax.Seconds(n), true }),
 		"garp_master_repeat": garpUint(0, uintMax, "(%s): garp_master_repeat '%s' invalid - ignoring",
 			"(%s): garp_master_repeat must be greater than 0, setting to 1",
 			func(n uint64) { v.GarpMasterRepeat, v.set.garpRepeat = int(n), true }),
@@ -1063,32 +1073,32 @@ func (st *vrrpState) instanceTable(v *VRRPInstance) *table {
 			"(%s): garp_master_refresh_repeat must be greater than 0, setting to 1",
 			func(n uint64) { v.GarpMasterRefreshRepeat, v.set.garpRefreshRepeat = int(n), true }),
 		"garp_lower_prio_delay": garpUint(0, uintMax/1000000, "(%s): garp_lower_prio_delay '%s' invalid - ignoring", "",
-			func(n uint64) { v.GarpLowerPrioDelay, v.set.lowerPrioDelay = seconds(n), true }),
+			func(n uint64) { v.GarpLowerPrioDelay, v.set.lowerPrioDelay = syntax.Seconds(n), true }),
 		"garp_lower_prio_repeat": garpUint(0, 2147483647, "(%s): Invalid garp_lower_prio_repeat '%s'", "",
 			func(n uint64) { v.GarpLowerPrioRepeat, v.set.lowerPrioRepeat = int(n), true }),
 		"down_timer_adverts": garpUint(1, 100, "(%s): Invalid down_timer_adverts [1:100] '%s'", "",
 			func(n uint64) { v.DownTimerAdverts, v.set.downTimer = int(n), true }),
-		"garp_extra_if":           {scalar: func(p *parser, l Line) { st.garpExtraIf(p, l, v) }},
-		"vmac_garp_intvl":         {scalar: func(p *parser, l Line) { st.garpExtraIf(p, l, v) }},
+		"garp_extra_if":           {Scalar: func(p *syntax.Parser, l syntax.Line) { st.garpExtraIf(p, l, v) }},
+		"vmac_garp_intvl":         {Scalar: func(p *syntax.Parser, l syntax.Line) { st.garpExtraIf(p, l, v) }},
 		"lower_prio_no_advert":    tfOpt(&v.LowerPrioNoAdvert, &v.set.lowerPrioNoAdvert, "lower_prio_no_advert"),
 		"higher_prio_send_advert": tfOpt(&v.HigherPrioSendAdvert, &v.set.higherPrioSendAdvert, "higher_prio_send_advert"),
-		"kernel_rx_buf_size": {scalar: func(p *parser, l Line) {
+		"kernel_rx_buf_size": {Scalar: func(p *syntax.Parser, l syntax.Line) {
 			if len(l.Words) == 2 {
-				if n, ok := p.kaUnsigned(l.Pos, l.Words[1], 0, uintMax); ok {
+				if n, ok := p.Unsigned(l.Pos, l.Words[1], 0, uintMax); ok {
 					v.KernelRxBufSize = int(n)
 					return
 				}
 			}
-			p.diags.Warnf(l.Pos, "%s invalid kernel_rx_buf_size specified", name)
+			p.Diags.Warnf(l.Pos, "%s invalid kernel_rx_buf_size specified", name)
 		}},
-		"authentication": {block: func(p *parser, l Line) *table {
+		"authentication": {Block: func(p *syntax.Parser, l syntax.Line) *syntax.Table {
 			if v.Authentication == nil {
 				v.Authentication = &Authentication{Pos: l.Pos}
 			}
 			a := v.Authentication
-			return &table{keywords: map[string]keyword{
-				"auth_type": {scalar: func(p *parser, l Line) {
-					w, ok := p.need(l, 1)
+			return &syntax.Table{Keywords: map[string]syntax.Keyword{
+				"auth_type": {Scalar: func(p *syntax.Parser, l syntax.Line) {
+					w, ok := p.Need(l, 1)
 					if !ok {
 						return
 					}
@@ -1096,15 +1106,15 @@ func (st *vrrpState) instanceTable(v *VRRPInstance) *table {
 						a.Type = w
 						return
 					}
-					p.diags.Warnf(l.Pos, "%s unknown authentication type '%s'", name, w)
+					p.Diags.Warnf(l.Pos, "%s unknown authentication type '%s'", name, w)
 				}},
-				"auth_pass": {scalar: func(p *parser, l Line) {
-					w, ok := p.need(l, 1)
+				"auth_pass": {Scalar: func(p *syntax.Parser, l syntax.Line) {
+					w, ok := p.Need(l, 1)
 					if !ok {
 						return
 					}
 					if len(w) > 8 {
-						p.diags.Warnf(l.Pos, "Truncating auth_pass to 8 characters")
+						p.Diags.Warnf(l.Pos, "Truncating auth_pass to 8 characters")
 						w = w[:8]
 					}
 					a.Pass = w
@@ -1113,82 +1123,82 @@ func (st *vrrpState) instanceTable(v *VRRPInstance) *table {
 		}},
 	}
 	kw["track_virtual_server"] = trackVirtualServerKeyword(&v.TrackVirtualServers, func() string { return v.Name })
-	return &table{keywords: kw, close: func(p *parser, end Pos) {
+	return &syntax.Table{Keywords: kw, Close: func(p *syntax.Parser, end syntax.Pos) {
 		// Keepalived's end-of-instance checks report at the closing brace.
 		if v.set.unicastConfigured && (v.UseVMAC || v.UseIPVLAN) {
 			if v.Interface == "" {
-				p.diags.Warnf(end, "(%s): Cannot use VMAC/ipvlan with unicast and no interface - clearing use_vmac", v.Name)
+				p.Diags.Warnf(end, "(%s): Cannot use VMAC/ipvlan with unicast and no interface - clearing use_vmac", v.Name)
 				v.UseVMAC, v.UseIPVLAN, v.VMACName = false, false, ""
 			} else if !v.VMACXmitBase {
-				p.diags.Warnf(end, "%s unicast with use_vmac requires vmac_xmit_base - setting", name)
+				p.Diags.Warnf(end, "%s unicast with use_vmac requires vmac_xmit_base - setting", name)
 				v.VMACXmitBase = true
 			}
 		}
 		if len(v.UnicastPeers) == 0 && v.UnicastTTL != -1 {
-			p.diags.Warnf(end, "(%s): Cannot use unicast_ttl without unicast peers - resetting", v.Name)
+			p.Diags.Warnf(end, "(%s): Cannot use unicast_ttl without unicast peers - resetting", v.Name)
 			v.UnicastTTL = 0
 		}
 	}}
 }
 
-func (st *vrrpState) garpExtraIf(p *parser, l Line, v *VRRPInstance) {
+func (st *vrrpState) garpExtraIf(p *syntax.Parser, l syntax.Line, v *VRRPInstance) {
 	cmd := l.Words[0]
 	if cmd == "vmac_garp_intvl" {
-		p.diags.Warnf(l.Pos, "Keyword \"vmac_garp_intvl\" is deprecated - please use \"garp_extra_if\"")
+		p.Diags.Warnf(l.Pos, "Keyword \"vmac_garp_intvl\" is deprecated - please use \"garp_extra_if\"")
 	}
 	var delay uint64
 	for _, w := range l.Words[1:] {
 		if w == "all" {
 			continue
 		}
-		n, ok := p.kaUnsigned(l.Pos, w, 1, 86400)
+		n, ok := p.Unsigned(l.Pos, w, 1, 86400)
 		if !ok {
-			p.diags.Warnf(l.Pos, "(%s): %s '%s' invalid - ignoring", v.Name, cmd, w)
+			p.Diags.Warnf(l.Pos, "(%s): %s '%s' invalid - ignoring", v.Name, cmd, w)
 			return
 		}
 		delay = n
 	}
 	if delay == 0 {
-		p.diags.Warnf(l.Pos, "(%s): %s specified without time - ignoring", v.Name, cmd)
+		p.Diags.Warnf(l.Pos, "(%s): %s specified without time - ignoring", v.Name, cmd)
 		return
 	}
-	v.GarpExtraIf = seconds(delay)
+	v.GarpExtraIf = syntax.Seconds(delay)
 }
 
-func (st *vrrpState) srcIP(p *parser, l Line, v *VRRPInstance, dst *netip.Addr, setFamily func(netip.Addr) bool) {
-	w, ok := p.need(l, 1)
+func (st *vrrpState) srcIP(p *syntax.Parser, l syntax.Line, v *VRRPInstance, dst *netip.Addr, setFamily func(netip.Addr) bool) {
+	w, ok := p.Need(l, 1)
 	if !ok {
 		return
 	}
-	a, ok := parseSockAddr(w)
+	a, ok := unmap(syntax.SockAddr(w))
 	if !ok {
-		p.diags.Warnf(l.Pos, "Configuration error: VRRP instance[%s] malformed src address[%s]. Skipping...", v.Name, w)
+		p.Diags.Warnf(l.Pos, "Configuration error: VRRP instance[%s] malformed src address[%s]. Skipping...", v.Name, w)
 		return
 	}
 	if !setFamily(a) {
-		p.diags.Warnf(l.Pos, "Configuration error: VRRP instance[%s] and src address[%s] MUST be of the same family !!! Skipping...", v.Name, w)
+		p.Diags.Warnf(l.Pos, "Configuration error: VRRP instance[%s] and src address[%s] MUST be of the same family !!! Skipping...", v.Name, w)
 		return
 	}
 	*dst = a
 }
 
-func (st *vrrpState) unicastPeer(p *parser, l Line, v *VRRPInstance, setFamily func(netip.Addr) bool) {
-	a, ok := parseSockAddr(l.Words[0])
+func (st *vrrpState) unicastPeer(p *syntax.Parser, l syntax.Line, v *VRRPInstance, setFamily func(netip.Addr) bool) {
+	a, ok := unmap(syntax.SockAddr(l.Words[0]))
 	if !ok {
-		p.diags.Warnf(l.Pos, "Configuration error: VRRP instance[%s] malformed unicast peer address[%s]. Skipping...", v.Name, l.Words[0])
+		p.Diags.Warnf(l.Pos, "Configuration error: VRRP instance[%s] malformed unicast peer address[%s]. Skipping...", v.Name, l.Words[0])
 		return
 	}
 	if !setFamily(a) {
-		p.diags.Warnf(l.Pos, "Configuration error: VRRP instance[%s] and unicast peer address[%s] MUST be of the same family !!! Skipping...", v.Name, l.Words[0])
+		p.Diags.Warnf(l.Pos, "Configuration error: VRRP instance[%s] and unicast peer address[%s] MUST be of the same family !!! Skipping...", v.Name, l.Words[0])
 		return
 	}
 	peer := &UnicastPeer{Pos: l.Pos, Addr: a, MinTTL: 0, MaxTTL: 255}
 	for i := 1; i < len(l.Words); i += 2 {
 		if i+1 >= len(l.Words) {
-			p.diags.Warnf(l.Pos, "(%s) %s is missing a value", v.Name, l.Words[i])
+			p.Diags.Warnf(l.Pos, "(%s) %s is missing a value", v.Name, l.Words[i])
 			break
 		}
-		n, ok := p.kaUnsigned(l.Pos, l.Words[i+1], 0, 255)
+		n, ok := p.Unsigned(l.Pos, l.Words[i+1], 0, 255)
 		if !ok {
 			continue
 		}
@@ -1198,7 +1208,7 @@ func (st *vrrpState) unicastPeer(p *parser, l Line, v *VRRPInstance, setFamily f
 		case "max_ttl":
 			peer.MaxTTL = int(n)
 		default:
-			p.diags.Warnf(l.Pos, "(%s) unknown unicast_peer option %s", v.Name, l.Words[i])
+			p.Diags.Warnf(l.Pos, "(%s) unknown unicast_peer option %s", v.Name, l.Words[i])
 		}
 		if l.Words[i] != "min_ttl" && l.Words[i] != "max_ttl" {
 			break
@@ -1206,48 +1216,54 @@ func (st *vrrpState) unicastPeer(p *parser, l Line, v *VRRPInstance, setFamily f
 		v.CheckUnicastSrc = true
 	}
 	if peer.MinTTL > peer.MaxTTL {
-		p.diags.Warnf(l.Pos, "(%s) min_ttl %d > max_ttl %d - all packets will be discarded", v.Name, peer.MinTTL, peer.MaxTTL)
+		p.Diags.Warnf(l.Pos, "(%s) min_ttl %d > max_ttl %d - all packets will be discarded", v.Name, peer.MinTTL, peer.MaxTTL)
 	}
 	v.UnicastPeers = append(v.UnicastPeers, peer)
 }
 
 // syncGroupTable is the body of vrrp_sync_group.
-func (st *vrrpState) syncGroupTable(g *VRRPSyncGroup) *table {
+func (st *vrrpState) syncGroupTable(g *VRRPSyncGroup) *syntax.Table {
 	pfx := func() string { return "vrrp group " + g.Name + ":" }
-	tfPtr := func(dst **bool, bad string) keyword {
-		return keyword{scalar: func(p *parser, l Line) {
-			b, ok := optBool(l, func(w string) { p.diags.Warnf(l.Pos, bad, w) })
+	tfPtr := func(dst **bool, bad string) syntax.Keyword {
+		return syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+			b, ok := syntax.OptBool(l, func(w string) { p.Diags.Warnf(l.Pos, bad, w) })
 			if ok {
-				*dst = boolPtr(b)
+				*dst = new(b)
 			}
 		}}
 	}
-	kw := map[string]keyword{
-		"group": {values: func(p *parser, l Line) func(*parser, Line) {
+	kw := map[string]syntax.Keyword{
+		"group": {Values: func(p *syntax.Parser, l syntax.Line) func(*syntax.Parser, syntax.Line) {
 			if g.groupSet {
-				p.diags.Warnf(l.Pos, "Group list already specified for sync group %s", g.Name)
+				p.Diags.Warnf(l.Pos, "Group list already specified for sync group %s", g.Name)
 				return nil
 			}
 			g.groupSet = true
 			g.Group = []string{}
-			return func(p *parser, l Line) { g.Group = append(g.Group, l.Words...) }
+			return func(p *syntax.Parser, l syntax.Line) { g.Group = append(g.Group, l.Words...) }
 		}},
-		"track_interface": {values: func(p *parser, l Line) func(*parser, Line) {
-			return func(p *parser, l Line) { g.TrackInterfaces = trackInterface(p, l, g.Name, g.TrackInterfaces) }
+		"track_interface": {Values: func(p *syntax.Parser, l syntax.Line) func(*syntax.Parser, syntax.Line) {
+			return func(p *syntax.Parser, l syntax.Line) {
+				g.TrackInterfaces = trackInterface(p, l, g.Name, g.TrackInterfaces)
+			}
 		}},
-		"track_script": {values: func(p *parser, l Line) func(*parser, Line) {
-			return func(p *parser, l Line) { g.TrackScripts = trackRef(p, l, g.Name, g.TrackScripts, st.scriptKind()) }
+		"track_script": {Values: func(p *syntax.Parser, l syntax.Line) func(*syntax.Parser, syntax.Line) {
+			return func(p *syntax.Parser, l syntax.Line) {
+				g.TrackScripts = trackRef(p, l, g.Name, g.TrackScripts, st.scriptKind())
+			}
 		}},
-		"track_file": {values: func(p *parser, l Line) func(*parser, Line) {
-			return func(p *parser, l Line) { g.TrackFiles = trackRef(p, l, g.Name, g.TrackFiles, st.fileKind()) }
+		"track_file": {Values: func(p *syntax.Parser, l syntax.Line) func(*syntax.Parser, syntax.Line) {
+			return func(p *syntax.Parser, l syntax.Line) {
+				g.TrackFiles = trackRef(p, l, g.Name, g.TrackFiles, st.fileKind())
+			}
 		}},
-		"track_process": {values: func(p *parser, l Line) func(*parser, Line) {
-			return func(p *parser, l Line) {
+		"track_process": {Values: func(p *syntax.Parser, l syntax.Line) func(*syntax.Parser, syntax.Line) {
+			return func(p *syntax.Parser, l syntax.Line) {
 				g.TrackProcesses = trackRef(p, l, g.Name, g.TrackProcesses, st.processKind())
 			}
 		}},
-		"track_bfd": {values: func(p *parser, l Line) func(*parser, Line) {
-			return func(p *parser, l Line) { g.TrackBFDs = trackRef(p, l, g.Name, g.TrackBFDs, st.bfdKind()) }
+		"track_bfd": {Values: func(p *syntax.Parser, l syntax.Line) func(*syntax.Parser, syntax.Line) {
+			return func(p *syntax.Parser, l syntax.Line) { g.TrackBFDs = trackRef(p, l, g.Name, g.TrackBFDs, st.bfdKind()) }
 		}},
 		"notify_backup": notifyKeyword(&g.NotifyBackup, pfx, "notify_backup script"),
 		"notify_master": notifyKeyword(&g.NotifyMaster, pfx, "notify_master script"),
@@ -1255,23 +1271,23 @@ func (st *vrrpState) syncGroupTable(g *VRRPSyncGroup) *table {
 		"notify_stop":   notifyKeyword(&g.NotifyStop, pfx, "notify_stop script"),
 		"notify":        notifyKeyword(&g.Notify, pfx, "notify script"),
 		"smtp_alert":    tfPtr(&g.SMTPAlert, "Invalid vrrp_group smtp_alert parameter %s"),
-		"global_tracking": {scalar: func(p *parser, l Line) {
-			p.diags.Warnf(l.Pos, "(%s) global_tracking is deprecated. Use track_interface/script/file on the sync group", g.Name)
+		"global_tracking": {Scalar: func(p *syntax.Parser, l syntax.Line) {
+			p.Diags.Warnf(l.Pos, "(%s) global_tracking is deprecated. Use track_interface/script/file on the sync group", g.Name)
 			g.GlobalTracking, g.SyncGroupTrackingWeight = true, true
 		}},
-		"sync_group_tracking_weight": {scalar: func(p *parser, l Line) { g.SyncGroupTrackingWeight = true }},
+		"sync_group_tracking_weight": {Scalar: func(p *syntax.Parser, l syntax.Line) { g.SyncGroupTrackingWeight = true }},
 		"notify_priority_changes": tfPtr(&g.NotifyPriorityChanges,
 			"("+g.Name+") Invalid value '%s' for sync group notify_priority_changes specified"),
 	}
 	kw["track_virtual_server"] = trackVirtualServerKeyword(&g.TrackVirtualServers, func() string { return g.Name })
-	return &table{keywords: kw}
+	return &syntax.Table{Keywords: kw}
 }
 
 // parseVirtualIP reads one address line of virtual_ipaddress(_excluded), or of static_ipaddress
 // when st is not nil (track_group names are then looked up in st). It returns nil when
 // Keepalived would skip the address. An interface named with dev is not checked here: whether
 // it exists is this host's matter, warned of by the VRRP half's build (and vigil -t).
-func parseVirtualIP(p *parser, l Line, st *VRRPStatic) *VirtualIP {
+func parseVirtualIP(p *syntax.Parser, l syntax.Line, st *VRRPStatic) *VirtualIP {
 	static := st != nil
 	w := l.Words
 	a := &VirtualIP{Pos: l.Pos}
@@ -1282,10 +1298,10 @@ func parseVirtualIP(p *parser, l Line, st *VRRPStatic) *VirtualIP {
 		if strings.Contains(addr, ":") {
 			maxBits = 128
 		}
-		n, ok := p.kaUnsignedQuiet(addr[i+1:], 0, uint64(maxBits))
+		n, ok := unsignedQuiet(addr[i+1:], 0, uint64(maxBits))
 		if !ok {
-			p.diags.Warnf(l.Pos, "number '%s' outside range [0, %d]", addr[i+1:], maxBits)
-			p.diags.Warnf(l.Pos, "Invalid address prefix len %s for address %s - using %d", addr[i+1:], addr, maxBits)
+			p.Diags.Warnf(l.Pos, "number '%s' outside range [0, %d]", addr[i+1:], maxBits)
+			p.Diags.Warnf(l.Pos, "Invalid address prefix len %s for address %s - using %d", addr[i+1:], addr, maxBits)
 		} else {
 			bits = int(n)
 		}
@@ -1294,7 +1310,7 @@ func parseVirtualIP(p *parser, l Line, st *VRRPStatic) *VirtualIP {
 	// Like inet_pton, a ':' makes it IPv6 (an IPv4-mapped address stays IPv6).
 	ip, err := netip.ParseAddr(addr)
 	if err != nil || ip.Zone() != "" || strings.Contains(addr, ":") != ip.Is6() {
-		p.diags.Warnf(l.Pos, "VRRP parsed invalid IP %s. skipping IP...", w[0])
+		p.Diags.Warnf(l.Pos, "VRRP parsed invalid IP %s. skipping IP...", w[0])
 		return nil
 	}
 	if bits < 0 {
@@ -1321,7 +1337,7 @@ func parseVirtualIP(p *parser, l Line, st *VRRPStatic) *VirtualIP {
 				break
 			}
 			if a.Dev != "" {
-				p.diags.Warnf(l.Pos, "Cannot specify ipaddress device more than once for %s", w[0])
+				p.Diags.Warnf(l.Pos, "Cannot specify ipaddress device more than once for %s", w[0])
 				return nil
 			}
 			a.Dev = s
@@ -1331,7 +1347,7 @@ func parseVirtualIP(p *parser, l Line, st *VRRPStatic) *VirtualIP {
 				break
 			}
 			if !validScope(s) {
-				p.diags.Warnf(l.Pos, "Invalid scope '%s' specified for %s - ignoring", s, w[0])
+				p.Diags.Warnf(l.Pos, "Invalid scope '%s' specified for %s - ignoring", s, w[0])
 			} else {
 				a.Scope = s
 			}
@@ -1341,12 +1357,12 @@ func parseVirtualIP(p *parser, l Line, st *VRRPStatic) *VirtualIP {
 				break
 			}
 			if ip.Is6() {
-				p.diags.Warnf(l.Pos, "VRRP is trying to assign a broadcast %s to the IPv6 address %s !!?? WTF... skipping VIP...", opt, w[0])
+				p.Diags.Warnf(l.Pos, "VRRP is trying to assign a broadcast %s to the IPv6 address %s !!?? WTF... skipping VIP...", opt, w[0])
 				return nil
 			}
 			if s != "+" && s != "-" {
 				if b, err := netip.ParseAddr(s); err != nil || !b.Is4() {
-					p.diags.Warnf(l.Pos, "VRRP is trying to assign invalid broadcast %s. skipping VIP...", s)
+					p.Diags.Warnf(l.Pos, "VRRP is trying to assign invalid broadcast %s. skipping VIP...", s)
 					return nil
 				}
 			}
@@ -1357,7 +1373,7 @@ func parseVirtualIP(p *parser, l Line, st *VRRPStatic) *VirtualIP {
 				break
 			}
 			if len(s) >= 16 {
-				p.diags.Warnf(l.Pos, "Address label %s is longer than maximum length %d - removing address", s, 15)
+				p.Diags.Warnf(l.Pos, "Address label %s is longer than maximum length %d - removing address", s, 15)
 				return nil
 			}
 			a.Label = s
@@ -1367,18 +1383,18 @@ func parseVirtualIP(p *parser, l Line, st *VRRPStatic) *VirtualIP {
 				break
 			}
 			if a.Peer.IsValid() {
-				p.diags.Warnf(l.Pos, "Peer %s - another peer has already been specified", s)
+				p.Diags.Warnf(l.Pos, "Peer %s - another peer has already been specified", s)
 				continue
 			}
-			pa, ok := parseIPAddr(s)
+			pa, ok := unmap(syntax.Addr(s))
 			switch {
 			case !ok:
-				p.diags.Warnf(l.Pos, "Invalid peer address %s", s)
+				p.Diags.Warnf(l.Pos, "Invalid peer address %s", s)
 			case pa.Is6() != ip.Is6():
-				p.diags.Warnf(l.Pos, "Peer address %s does not match address family", s)
+				p.Diags.Warnf(l.Pos, "Peer address %s does not match address family", s)
 			default:
 				if a.Prefix.Bits() != ip.BitLen() {
-					p.diags.Warnf(l.Pos, "Cannot specify address prefix when specifying peer address - ignoring")
+					p.Diags.Warnf(l.Pos, "Cannot specify address prefix when specifying peer address - ignoring")
 				}
 				a.Peer = pa
 			}
@@ -1392,15 +1408,15 @@ func parseVirtualIP(p *parser, l Line, st *VRRPStatic) *VirtualIP {
 				break
 			}
 			if s != "forever" {
-				if _, ok := p.kaUnsignedQuiet(s, 0, 4294967295); !ok {
-					p.diags.Warnf(l.Pos, "preferred_lft %s is invalid", s)
+				if _, ok := unsignedQuiet(s, 0, 4294967295); !ok {
+					p.Diags.Warnf(l.Pos, "preferred_lft %s is invalid", s)
 					continue
 				}
 			}
 			a.PreferredLft = s
 		case "track_group":
 			if !static {
-				p.diags.Warnf(l.Pos, "Unknown configuration entry '%s' for ip address - ignoring", opt)
+				p.Diags.Warnf(l.Pos, "Unknown configuration entry '%s' for ip address - ignoring", opt)
 				continue
 			}
 			s, ok := needParam()
@@ -1408,7 +1424,7 @@ func parseVirtualIP(p *parser, l Line, st *VRRPStatic) *VirtualIP {
 				break
 			}
 			if a.TrackGroup != "" {
-				p.diags.Warnf(l.Pos, "track_group %s is a duplicate", s)
+				p.Diags.Warnf(l.Pos, "track_group %s is a duplicate", s)
 				missing = "-"
 				break
 			}
@@ -1417,18 +1433,18 @@ func parseVirtualIP(p *parser, l Line, st *VRRPStatic) *VirtualIP {
 				found = found || tg.Name == s
 			}
 			if !found {
-				p.diags.Warnf(l.Pos, "track_group %s not found", s)
+				p.Diags.Warnf(l.Pos, "track_group %s not found", s)
 				continue
 			}
 			a.TrackGroup = s
 		case "use_vmac":
 			if static {
-				p.diags.Warnf(l.Pos, "Unknown configuration entry '%s' for ip address - ignoring", opt)
+				p.Diags.Warnf(l.Pos, "Unknown configuration entry '%s' for ip address - ignoring", opt)
 				continue
 			}
 			a.UseVMAC = true
 		default:
-			p.diags.Warnf(l.Pos, "Unknown configuration entry '%s' for ip address - ignoring", opt)
+			p.Diags.Warnf(l.Pos, "Unknown configuration entry '%s' for ip address - ignoring", opt)
 		}
 		if missing != "" {
 			break
@@ -1439,37 +1455,37 @@ func parseVirtualIP(p *parser, l Line, st *VRRPStatic) *VirtualIP {
 		missing = ""
 	}
 	if missing != "" {
-		p.diags.Warnf(l.Pos, "No %s parameter specified for %s", missing, w[0])
+		p.Diags.Warnf(l.Pos, "No %s parameter specified for %s", missing, w[0])
 		return nil
 	}
 	if hasBrd && a.Peer.IsValid() {
-		p.diags.Warnf(l.Pos, "Cannot specify broadcast and peer addresses - ignoring broadcast address")
+		p.Diags.Warnf(l.Pos, "Cannot specify broadcast and peer addresses - ignoring broadcast address")
 		a.Broadcast = ""
 	} else if (a.Broadcast == "+" || a.Broadcast == "-") && a.Prefix.Bits() > 30 {
-		p.diags.Warnf(l.Pos, "Address prefix length %d too long for broadcast", a.Prefix.Bits())
+		p.Diags.Warnf(l.Pos, "Address prefix length %d too long for broadcast", a.Prefix.Bits())
 	}
 	if ip.Is6() {
 		if a.Scope != "" {
-			p.diags.Warnf(l.Pos, "Cannot specify scope for IPv6 addresses (%s) - ignoring scope", w[0])
+			p.Diags.Warnf(l.Pos, "Cannot specify scope for IPv6 addresses (%s) - ignoring scope", w[0])
 			a.Scope = ""
 		}
 		if a.Label != "" {
-			p.diags.Warnf(l.Pos, "Cannot specify label for IPv6 addresses (%s) - ignoring label", w[0])
+			p.Diags.Warnf(l.Pos, "Cannot specify label for IPv6 addresses (%s) - ignoring label", w[0])
 			a.Label = ""
 		}
 	}
 	if a.TrackGroup != "" && a.Dev == "" {
-		p.diags.Warnf(l.Pos, "Static route cannot have track_group if interface not specified")
+		p.Diags.Warnf(l.Pos, "Static route cannot have track_group if interface not specified")
 		a.TrackGroup = ""
 	}
 	return a
 }
 
-// kaUnsignedQuiet is kaUnsigned without its complaint, for callers with their own message.
-func (p *parser) kaUnsignedQuiet(s string, min, max uint64) (uint64, bool) {
-	var quiet Diagnostics
-	q := &parser{diags: &quiet}
-	return q.kaUnsigned(Pos{}, s, min, max)
+// unsignedQuiet is syntax's Unsigned without its complaint, for callers with their own message.
+func unsignedQuiet(s string, min, max uint64) (uint64, bool) {
+	var quiet syntax.Diagnostics
+	q := &syntax.Parser{Diags: &quiet}
+	return q.Unsigned(syntax.Pos{}, s, min, max)
 }
 
 // validScope reports whether s names an address scope (iproute2's rt_scopes or a number).
@@ -1516,7 +1532,7 @@ func routeOptionArgs(s string) (int, bool) {
 // [nexthop ...]". The destination and the common attributes are parsed; the whole line is kept
 // in Words for the rest. Interfaces named are not checked here (this host's matter: the VRRP
 // half's build warns of a missing dev, and so does vigil -t).
-func parseRoute(p *parser, l Line, static bool) *VirtualRoute {
+func parseRoute(p *syntax.Parser, l syntax.Line, static bool) *VirtualRoute {
 	w := l.Words
 	r := &VirtualRoute{Pos: l.Pos, Words: append([]string(nil), w...)}
 	for i := 0; i < len(w); i++ {
@@ -1535,8 +1551,8 @@ func parseRoute(p *parser, l Line, static bool) *VirtualRoute {
 			}
 			dest := w[i]
 			if dest != "default" {
-				if _, ok := parsePrefix(dest); !ok {
-					p.diags.Warnf(l.Pos, "unknown route keyword %s", dest)
+				if _, ok := syntax.Prefix(dest); !ok {
+					p.Diags.Warnf(l.Pos, "unknown route keyword %s", dest)
 					return nil
 				}
 			}
@@ -1556,21 +1572,21 @@ func parseRoute(p *parser, l Line, static bool) *VirtualRoute {
 		}
 		switch opt {
 		case "src":
-			a, ok := parseIPAddr(val)
+			a, ok := unmap(syntax.Addr(val))
 			if !ok {
-				p.diags.Warnf(l.Pos, "invalid route src address %s", val)
+				p.Diags.Warnf(l.Pos, "invalid route src address %s", val)
 				return nil
 			}
 			r.Src = a
 		case "or":
-			p.diags.Warnf(l.Pos, "\"or\" for routes is deprecated. Please use \"nexthop\"")
+			p.Diags.Warnf(l.Pos, "\"or\" for routes is deprecated. Please use \"nexthop\"")
 		case "gw", "via":
 			if opt == "gw" {
-				p.diags.Warnf(l.Pos, "\"gw\" for routes is deprecated. Please use \"via\"")
+				p.Diags.Warnf(l.Pos, "\"gw\" for routes is deprecated. Please use \"via\"")
 			}
-			a, ok := parseIPAddr(val)
+			a, ok := unmap(syntax.Addr(val))
 			if !ok {
-				p.diags.Warnf(l.Pos, "invalid route via address %s", val)
+				p.Diags.Warnf(l.Pos, "invalid route via address %s", val)
 				return nil
 			}
 			r.Via = a
@@ -1590,15 +1606,15 @@ func parseRoute(p *parser, l Line, static bool) *VirtualRoute {
 		i += n
 	}
 	if r.Dest == "" {
-		p.diags.Warnf(l.Pos, "Route must have a destination")
+		p.Diags.Warnf(l.Pos, "Route must have a destination")
 		return nil
 	}
 	if !r.NoTrack && r.Dev == "" {
-		p.diags.Warnf(l.Pos, "Warning - cannot track route %s with no interface specified, not tracking", r.Dest)
+		p.Diags.Warnf(l.Pos, "Warning - cannot track route %s with no interface specified, not tracking", r.Dest)
 		r.NoTrack = true
 	}
 	if r.TrackGroup != "" && r.Dev == "" {
-		p.diags.Warnf(l.Pos, "Static route cannot have track group if no oif specified")
+		p.Diags.Warnf(l.Pos, "Static route cannot have track group if no oif specified")
 		r.TrackGroup = ""
 	}
 	_ = static
@@ -1608,16 +1624,16 @@ func parseRoute(p *parser, l Line, static bool) *VirtualRoute {
 // parseRule reads one line of virtual_rules or static_rules (iproute2 "ip rule" syntax). The
 // selectors are checked as Keepalived checks them; a rule without a preference gets the next one
 // down from 16384 per address family, with Keepalived's warning.
-func (st *vrrpState) parseRule(p *parser, l Line) *VirtualRule {
+func (st *vrrpState) parseRule(p *syntax.Parser, l syntax.Line) *VirtualRule {
 	w := l.Words
 	r := &VirtualRule{Pos: l.Pos, Words: append([]string(nil), w...)}
 	family := ""
 	addr := func(kind, s string) bool {
 		ip := strings.SplitN(s, "/", 2)
-		a, ok := parseIPAddr(ip[0])
+		a, ok := unmap(syntax.Addr(ip[0]))
 		if !ok || strings.Contains(ip[0], ":") != a.Is6() {
-			p.diags.Warnf(l.Pos, "VRRP parsed invalid IP %s. skipping IP...", s)
-			p.diags.Warnf(l.Pos, "Invalid rule %s address %s", kind, s)
+			p.Diags.Warnf(l.Pos, "VRRP parsed invalid IP %s. skipping IP...", s)
+			p.Diags.Warnf(l.Pos, "Invalid rule %s address %s", kind, s)
 			return false
 		}
 		f := "inet"
@@ -1625,7 +1641,7 @@ func (st *vrrpState) parseRule(p *parser, l Line) *VirtualRule {
 			f = "inet6"
 		}
 		if family != "" && family != f {
-			p.diags.Warnf(l.Pos, "rule specification has mixed IPv4 and IPv6")
+			p.Diags.Warnf(l.Pos, "rule specification has mixed IPv4 and IPv6")
 			return false
 		}
 		family = f
@@ -1655,8 +1671,8 @@ func (st *vrrpState) parseRule(p *parser, l Line) *VirtualRule {
 			r.Table = val
 			i++
 		case "priority", "preference", "pref", "order":
-			if _, ok := p.kaUnsignedQuiet(val, 0, 4294967295); !ok {
-				p.diags.Warnf(l.Pos, "Invalid rule preference %s specified", val)
+			if _, ok := unsignedQuiet(val, 0, 4294967295); !ok {
+				p.Diags.Warnf(l.Pos, "Invalid rule preference %s specified", val)
 				return nil
 			}
 			r.Priority = val
@@ -1675,8 +1691,12 @@ func (st *vrrpState) parseRule(p *parser, l Line) *VirtualRule {
 			next = &st.nextRulePrio6
 		}
 		r.Priority = strconv.Itoa(*next)
-		p.diags.Warnf(l.Pos, "Rule has no preference specified - setting to %d. This is probably not what you want.", *next)
+		p.Diags.Warnf(l.Pos, "Rule has no preference specified - setting to %d. This is probably not what you want.", *next)
 		*next--
 	}
 	return r
 }
+
+// unmap takes what syntax.Addr or syntax.SockAddr return and reads an IPv4-mapped IPv6 address
+// as the IPv4 address: the VRRP half compares families that way.
+func unmap(a netip.Addr, ok bool) (netip.Addr, bool) { return a.Unmap(), ok }

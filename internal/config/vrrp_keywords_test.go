@@ -10,10 +10,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigil-lb/vigil/internal/config/syntax"
 )
 
 // diagLines renders diagnostics as "LINE: [E ]message" for compact comparisons.
-func vrrpDiagLines(ds *Diagnostics) []string {
+func vrrpDiagLines(ds *syntax.Diagnostics) []string {
 	var out []string
 	for _, d := range ds.List {
 		sev := ""
@@ -40,16 +42,16 @@ func TestInstanceDefaultsAreKeepalivedOnes(t *testing.T) {
 		name      string
 		got, want any
 	}{
-		{"pos", v.Pos, Pos{File: "test.conf", Line: 1}},
+		{"pos", v.Pos, syntax.Pos{File: "test.conf", Line: 1}},
 		{"priority", v.Priority, 100},
 		{"state", v.State, "BACKUP"},
-		{"advert_int", v.AdvertInt, Duration(time.Second)},
+		{"advert_int", v.AdvertInt, syntax.Duration(time.Second)},
 		{"version", v.Version, 2},
 		{"family", v.Family, "inet"},
-		{"garp_master_delay", v.GarpMasterDelay, Duration(5 * time.Second)},
+		{"garp_master_delay", v.GarpMasterDelay, syntax.Duration(5 * time.Second)},
 		{"garp_master_repeat", v.GarpMasterRepeat, 5},
 		{"garp_master_refresh_repeat", v.GarpMasterRefreshRepeat, 1},
-		{"garp_lower_prio_delay", v.GarpLowerPrioDelay, Duration(5 * time.Second)},
+		{"garp_lower_prio_delay", v.GarpLowerPrioDelay, syntax.Duration(5 * time.Second)},
 		{"garp_lower_prio_repeat", v.GarpLowerPrioRepeat, 5},
 		{"down_timer_adverts", v.DownTimerAdverts, 3},
 		{"mcast_dst_ip", v.McastDstIP, netip.MustParseAddr("224.0.0.18")},
@@ -74,10 +76,10 @@ func TestGlobalDefaultsAreKeepalivedOnesPlusVigilExtensions(t *testing.T) {
 		name      string
 		got, want any
 	}{
-		{"smtp_connect_timeout", g.SMTPConnectTimeout, Duration(30 * time.Second)},
+		{"smtp_connect_timeout", g.SMTPConnectTimeout, syntax.Duration(30 * time.Second)},
 		{"smtp_port", g.SMTPPort, uint16(25)},
 		{"vrrp_version", g.VRRPVersion, 2},
-		{"vrrp_garp_master_delay", g.VRRPGarpMasterDelay, Duration(5 * time.Second)},
+		{"vrrp_garp_master_delay", g.VRRPGarpMasterDelay, syntax.Duration(5 * time.Second)},
 		{"vrrp_mcast_group6", g.VRRPMcastGroup6, netip.MustParseAddr("ff02::12")},
 		{"status_listen", g.StatusListen, "127.0.0.1:9080"},
 		{"dataplane", g.Dataplane, "userspace"},
@@ -97,7 +99,7 @@ func TestGlobalDefaultsReachInstancesWhateverTheOrder(t *testing.T) {
 		t.Fatalf("unexpected diagnostics: %v", vrrpDiagLines(ds))
 	}
 	v := c.VRRPInstances[0]
-	if v.GarpMasterDelay != Duration(2*time.Second) || v.Version != 3 || v.GarpMasterRepeat != 7 || v.GarpLowerPrioRepeat != 7 {
+	if v.GarpMasterDelay != syntax.Duration(2*time.Second) || v.Version != 3 || v.GarpMasterRepeat != 7 || v.GarpLowerPrioRepeat != 7 {
 		t.Errorf("instance did not inherit globals: delay %v version %d repeat %d lower repeat %d",
 			v.GarpMasterDelay, v.Version, v.GarpMasterRepeat, v.GarpLowerPrioRepeat)
 	}
@@ -348,7 +350,7 @@ func TestTrackProcessSettings(t *testing.T) {
 	tp := c.VRRPTrackProcesses[0]
 	if tp.Process != "nginx" || !slices.Equal(tp.Params, []string{"-g", "daemon"}) || tp.ParamMatch != "exact" ||
 		tp.Weight != 10 || !tp.WeightReverse || tp.Quorum != 2 || tp.QuorumMax != 3 ||
-		tp.ForkDelay != Duration(1500*time.Millisecond) || tp.TerminateDelay != Duration(1500*time.Millisecond) {
+		tp.ForkDelay != syntax.Duration(1500*time.Millisecond) || tp.TerminateDelay != syntax.Duration(1500*time.Millisecond) {
 		t.Errorf("track process = %+v", *tp)
 	}
 }
@@ -409,17 +411,17 @@ func TestEveryKeepalivedGlobalKeywordIsRecognised(t *testing.T) {
 	include_check config_save_dir tmp_config_directory data_use_instance`)
 	tbl := globalTable(&GlobalDefs{})
 	for _, k := range keywords {
-		if _, ok := tbl.keywords[k]; !ok {
+		if _, ok := tbl.Keywords[k]; !ok {
 			t.Errorf("global_defs keyword %s is not recognised", k)
 		}
 	}
-	top := &table{keywords: map[string]keyword{}}
+	top := &syntax.Table{Keywords: map[string]syntax.Keyword{}}
 	addVRRPTopKeywords(newConfig(), top)
 	for _, k := range strings.Fields(`global_defs linkbeat_use_polling net_namespace net_namespace_ipvs
 	namespace_with_ipsets use_pid_dir instance child_wait_time vrrp_script track_file vrrp_track_file
 	vrrp_track_process vrrp_instance vrrp_sync_group static_ipaddress static_routes static_rules
 	garp_group linkbeat_interfaces track_group bfd_instance interface_up_down_delays`) {
-		if _, ok := top.keywords[k]; !ok {
+		if _, ok := top.Keywords[k]; !ok {
 			t.Errorf("top-level keyword %s is not recognised", k)
 		}
 	}
@@ -509,7 +511,7 @@ func TestEveryKeepalivedVRRPBlockKeywordIsRecognised(t *testing.T) {
 	st := &vrrpState{c: newConfig(), bfdInstances: map[string]bool{}}
 	blocks := []struct {
 		name     string
-		tbl      *table
+		tbl      *syntax.Table
 		keywords string
 	}{
 		{"vrrp_instance", st.instanceTable(&VRRPInstance{Name: "x"}), `use_vmac use_vmac_addr vmac_xmit_base
@@ -535,7 +537,7 @@ func TestEveryKeepalivedVRRPBlockKeywordIsRecognised(t *testing.T) {
 	}
 	for _, b := range blocks {
 		for _, k := range strings.Fields(b.keywords) {
-			if _, ok := b.tbl.keywords[k]; !ok {
+			if _, ok := b.tbl.Keywords[k]; !ok {
 				t.Errorf("%s: keyword %s is not recognised", b.name, k)
 			}
 		}

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/vigil-lb/vigil/internal/config/syntax"
 )
 
 // track_virtual_server is a vigil extension (Keepalived runs its checker and VRRP halves as
@@ -26,7 +28,7 @@ import (
 
 // TrackedVirtualServer is one entry of a track_virtual_server block (a vigil extension).
 type TrackedVirtualServer struct {
-	Pos Pos `json:"pos"`
+	Pos syntax.Pos `json:"pos"`
 	// Ref is the reference as written ("192.0.2.10 80", "fwmark 5", "group web").
 	Ref string `json:"ref"`
 	// Name is the virtual server's name (VirtualServer.Name) once resolved: what the checker
@@ -47,9 +49,9 @@ type TrackedVirtualServer struct {
 
 // trackVirtualServerKeyword is the track_virtual_server block of an instance or sync group
 // named owner.
-func trackVirtualServerKeyword(dst *[]*TrackedVirtualServer, owner func() string) keyword {
-	return keyword{values: func(p *parser, l Line) func(*parser, Line) {
-		return func(p *parser, l Line) {
+func trackVirtualServerKeyword(dst *[]*TrackedVirtualServer, owner func() string) syntax.Keyword {
+	return syntax.Keyword{Values: func(p *syntax.Parser, l syntax.Line) func(*syntax.Parser, syntax.Line) {
+		return func(p *syntax.Parser, l syntax.Line) {
 			if t := parseTrackedVirtualServer(p, l, owner()); t != nil {
 				*dst = append(*dst, t)
 			}
@@ -59,41 +61,41 @@ func trackVirtualServerKeyword(dst *[]*TrackedVirtualServer, owner func() string
 
 // parseTrackedVirtualServer reads one line "REF [weight N [reverse|noreverse]]"; nil (with a
 // warning) when the line is malformed.
-func parseTrackedVirtualServer(p *parser, l Line, owner string) *TrackedVirtualServer {
+func parseTrackedVirtualServer(p *syntax.Parser, l syntax.Line, owner string) *TrackedVirtualServer {
 	w := l.Words
 	t := &TrackedVirtualServer{Pos: l.Pos}
 	n := 0 // words of the reference
 	switch strings.ToLower(w[0]) {
 	case "fwmark":
 		if len(w) < 2 {
-			p.diags.Warnf(l.Pos, "(%s) track_virtual_server fwmark without a mark - ignoring", owner)
+			p.Diags.Warnf(l.Pos, "(%s) track_virtual_server fwmark without a mark - ignoring", owner)
 			return nil
 		}
 		m, err := strconv.ParseUint(w[1], 0, 32)
 		if err != nil {
-			p.diags.Warnf(l.Pos, "(%s) track_virtual_server fwmark %s is not a valid mark - ignoring", owner, w[1])
+			p.Diags.Warnf(l.Pos, "(%s) track_virtual_server fwmark %s is not a valid mark - ignoring", owner, w[1])
 			return nil
 		}
 		t.kind, t.fwmark, n = VSKindFwmark, uint32(m), 2
 	case "group":
 		if len(w) < 2 {
-			p.diags.Warnf(l.Pos, "(%s) track_virtual_server group without a name - ignoring", owner)
+			p.Diags.Warnf(l.Pos, "(%s) track_virtual_server group without a name - ignoring", owner)
 			return nil
 		}
 		t.kind, t.group, n = VSKindGroup, w[1], 2
 	default:
 		a, err := netip.ParseAddr(w[0])
 		if err != nil {
-			p.diags.Warnf(l.Pos, "(%s) track_virtual_server %s: expected an address and port, fwmark N or group NAME - ignoring", owner, w[0])
+			p.Diags.Warnf(l.Pos, "(%s) track_virtual_server %s: expected an address and port, fwmark N or group NAME - ignoring", owner, w[0])
 			return nil
 		}
 		if len(w) < 2 {
-			p.diags.Warnf(l.Pos, "(%s) track_virtual_server %s without a port - ignoring", owner, w[0])
+			p.Diags.Warnf(l.Pos, "(%s) track_virtual_server %s without a port - ignoring", owner, w[0])
 			return nil
 		}
 		port, err := strconv.ParseUint(w[1], 10, 16)
 		if err != nil {
-			p.diags.Warnf(l.Pos, "(%s) track_virtual_server %s port %s is not a valid port - ignoring", owner, w[0], w[1])
+			p.Diags.Warnf(l.Pos, "(%s) track_virtual_server %s port %s is not a valid port - ignoring", owner, w[0], w[1])
 			return nil
 		}
 		t.kind, t.addr, t.port, n = VSKindAddress, a.Unmap(), uint16(port), 2
@@ -110,20 +112,20 @@ func parseTrackedVirtualServer(p *parser, l Line, owner string) *TrackedVirtualS
 		return t
 	}
 	if rest[0] != "weight" {
-		p.diags.Warnf(l.Pos, "(%s) unknown track_virtual_server %s option %s - ignoring", owner, t.Ref, rest[0])
+		p.Diags.Warnf(l.Pos, "(%s) unknown track_virtual_server %s option %s - ignoring", owner, t.Ref, rest[0])
 		return nil
 	}
 	if len(rest) == 1 {
-		p.diags.Warnf(l.Pos, "(%s) weight without value specified for track_virtual_server %s - ignoring", owner, t.Ref)
+		p.Diags.Warnf(l.Pos, "(%s) weight without value specified for track_virtual_server %s - ignoring", owner, t.Ref)
 		return nil
 	}
-	v, ok := p.kaInt(l.Pos, rest[1], -254, 254)
+	v, ok := p.Int(l.Pos, rest[1], -254, 254)
 	switch {
 	case !ok:
-		p.diags.Warnf(l.Pos, "(%s) track_virtual_server %s: weight must be between [-253..253] inclusive, ignoring...", owner, t.Ref)
+		p.Diags.Warnf(l.Pos, "(%s) track_virtual_server %s: weight must be between [-253..253] inclusive, ignoring...", owner, t.Ref)
 		return nil
 	case v == 254 || v == -254:
-		p.diags.Warnf(l.Pos, "(%s) weight for %s cannot be +/-254. Setting to +/-253", owner, t.Ref)
+		p.Diags.Warnf(l.Pos, "(%s) weight for %s cannot be +/-254. Setting to +/-253", owner, t.Ref)
 		t.Weight = int(v/254) * 253
 	default:
 		t.Weight = int(v)
@@ -134,12 +136,12 @@ func parseTrackedVirtualServer(p *parser, l Line, owner string) *TrackedVirtualS
 			t.WeightReverse = true
 		case "noreverse":
 		default:
-			p.diags.Warnf(l.Pos, "(%s) unknown track_virtual_server %s weight option %s - ignoring", owner, t.Ref, rest[2])
+			p.Diags.Warnf(l.Pos, "(%s) unknown track_virtual_server %s weight option %s - ignoring", owner, t.Ref, rest[2])
 			return nil
 		}
 	}
 	if len(rest) > 3 {
-		p.diags.Warnf(l.Pos, "(%s) track_virtual_server %s: extra words after the weight: %s - ignoring", owner, t.Ref, strings.Join(rest[3:], " "))
+		p.Diags.Warnf(l.Pos, "(%s) track_virtual_server %s: extra words after the weight: %s - ignoring", owner, t.Ref, strings.Join(rest[3:], " "))
 		return nil
 	}
 	return t
@@ -163,7 +165,7 @@ func (t *TrackedVirtualServer) matches(vs *VirtualServer) bool {
 // servers that survived validation, copies a sync group's entries into its members, and drops
 // weights Keepalived would drop for a tracked script (a sync group member without
 // sync_group_tracking_weight, an address owner). It runs after finishVRRP and finishLVS.
-func (c *Config) finishTrackVirtualServers(p *parser) {
+func (c *Config) finishTrackVirtualServers(diags *syntax.Diagnostics) {
 	resolve := func(owner string, list []*TrackedVirtualServer) []*TrackedVirtualServer {
 		var out []*TrackedVirtualServer
 		for _, t := range list {
@@ -175,7 +177,7 @@ func (c *Config) finishTrackVirtualServers(p *parser) {
 			}
 			switch len(found) {
 			case 0:
-				p.diags.Warnf(t.Pos, "(%s) track virtual_server %s not found, ignoring...", owner, t.Ref)
+				diags.Warnf(t.Pos, "(%s) track virtual_server %s not found, ignoring...", owner, t.Ref)
 				continue
 			case 1:
 			default:
@@ -183,7 +185,7 @@ func (c *Config) finishTrackVirtualServers(p *parser) {
 				for i, vs := range found {
 					names[i] = vs.Name()
 				}
-				p.diags.Warnf(t.Pos, "(%s) track virtual_server %s matches %s; name the protocol - ignoring", owner, t.Ref, strings.Join(names, ", "))
+				diags.Warnf(t.Pos, "(%s) track virtual_server %s matches %s; name the protocol - ignoring", owner, t.Ref, strings.Join(names, ", "))
 				continue
 			}
 			t.Name = found[0].Name()
@@ -192,7 +194,7 @@ func (c *Config) finishTrackVirtualServers(p *parser) {
 				dup = dup || o.Name == t.Name
 			}
 			if dup {
-				p.diags.Warnf(t.Pos, "(%s) duplicate track_virtual_server %s - ignoring", owner, t.Ref)
+				diags.Warnf(t.Pos, "(%s) duplicate track_virtual_server %s - ignoring", owner, t.Ref)
 				continue
 			}
 			out = append(out, t)
@@ -215,7 +217,7 @@ func (c *Config) finishTrackVirtualServers(p *parser) {
 			for _, t := range g.TrackVirtualServers {
 				for _, o := range v.TrackVirtualServers {
 					if o.Name == t.Name {
-						p.diags.Warnf(g.Pos, "(%s) track_virtual_server %s is configured on VRRP instance and sync group. Remove vrrp instance or sync group config", m, t.Ref)
+						diags.Warnf(g.Pos, "(%s) track_virtual_server %s is configured on VRRP instance and sync group. Remove vrrp instance or sync group config", m, t.Ref)
 						continue next
 					}
 				}
@@ -238,7 +240,7 @@ func (c *Config) finishTrackVirtualServers(p *parser) {
 		kept := v.TrackVirtualServers[:0]
 		for _, t := range v.TrackVirtualServers {
 			if t.Weight != 0 {
-				p.diags.Warnf(t.Pos, "(%s) ignoring tracked virtual_server %s with weights due to %s", v.Name, t.Ref, why)
+				diags.Warnf(t.Pos, "(%s) ignoring tracked virtual_server %s with weights due to %s", v.Name, t.Ref, why)
 				continue
 			}
 			kept = append(kept, t)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vigil-lb/vigil/internal/check"
 	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/syntax"
 	"github.com/vigil-lb/vigil/internal/notify"
 	"github.com/vigil-lb/vigil/internal/pool"
 )
@@ -85,7 +86,7 @@ func (f *checkerFactory) build(rs *config.RealServer, c *config.Checker) (check.
 		return f.http(c, conn)
 	case config.CheckMisc:
 		if c.Misc == nil || c.Misc.Path == "" {
-			return nil, config.ErrorAt(c.Pos, "MISC_CHECK without misc_path")
+			return nil, syntax.ErrorAt(c.Pos, "MISC_CHECK without misc_path")
 		}
 		script := notify.Script{Command: c.Misc.Path, Timeout: c.Misc.Timeout.D()}
 		if c.Misc.User != "" {
@@ -94,7 +95,7 @@ func (f *checkerFactory) build(rs *config.RealServer, c *config.Checker) (check.
 			if err != nil {
 				// Keepalived's words, but vigil refuses the configuration rather than drop
 				// the checker.
-				return nil, config.ErrorAt(cmp.Or(c.Misc.UserPos, c.Pos), "Failed to set uid/gid for misc checker script %s: %v", c.Misc.Path, err)
+				return nil, syntax.ErrorAt(cmp.Or(c.Misc.UserPos, c.Pos), "Failed to set uid/gid for misc checker script %s: %v", c.Misc.Path, err)
 			}
 			script.User = u
 		}
@@ -117,7 +118,7 @@ func (f *checkerFactory) build(rs *config.RealServer, c *config.Checker) (check.
 			if c.DNS.Type != "" {
 				t, ok := dns.StringToType[strings.ToUpper(c.DNS.Type)]
 				if !ok {
-					return nil, config.ErrorAt(cmp.Or(c.DNS.TypePos, c.Pos), "DNS_CHECK type %q unknown", c.DNS.Type)
+					return nil, syntax.ErrorAt(cmp.Or(c.DNS.TypePos, c.Pos), "DNS_CHECK type %q unknown", c.DNS.Type)
 				}
 				opts.Type = t
 			}
@@ -130,7 +131,7 @@ func (f *checkerFactory) build(rs *config.RealServer, c *config.Checker) (check.
 		}
 		p, err := f.pingers.get(addr)
 		if err != nil {
-			return nil, config.ErrorAt(c.Pos, "PING_CHECK: %w", err)
+			return nil, syntax.ErrorAt(c.Pos, "PING_CHECK: %w", err)
 		}
 		return check.NewPing(check.PingOptions{Addr: addr, Pinger: p}), nil
 	case config.CheckUDP:
@@ -143,7 +144,7 @@ func (f *checkerFactory) build(rs *config.RealServer, c *config.Checker) (check.
 		return atLine(c.Pos)(check.NewUDP(opts))
 	case config.CheckFile:
 		if c.File == nil {
-			return nil, config.ErrorAt(c.Pos, "FILE_CHECK without track_file")
+			return nil, syntax.ErrorAt(c.Pos, "FILE_CHECK without track_file")
 		}
 		path := ""
 		for _, tf := range f.cfg.VRRPTrackFiles {
@@ -152,7 +153,7 @@ func (f *checkerFactory) build(rs *config.RealServer, c *config.Checker) (check.
 			}
 		}
 		if path == "" {
-			return nil, config.ErrorAt(c.Pos, "FILE_CHECK: track_file %q is not defined", c.File.TrackFile)
+			return nil, syntax.ErrorAt(c.Pos, "FILE_CHECK: track_file %q is not defined", c.File.TrackFile)
 		}
 		return check.NewFile(check.FileOptions{Path: path, Weight: int(c.File.Weight), Reverse: c.File.Reverse,
 			BaseWeight: int(rs.Weight), Target: target}), nil
@@ -166,14 +167,14 @@ func (f *checkerFactory) build(rs *config.RealServer, c *config.Checker) (check.
 		}
 		return check.NewGRPC(opts), nil
 	}
-	return nil, config.ErrorAt(c.Pos, "%s is not supported by vigil yet", c.Kind)
+	return nil, syntax.ErrorAt(c.Pos, "%s is not supported by vigil yet", c.Kind)
 }
 
 // atLine puts the error of a checker constructor at pos, the checker block's line.
 func atLine(pos config.Pos) func(check.Checker, error) (check.Checker, error) {
 	return func(ck check.Checker, err error) (check.Checker, error) {
 		if err != nil {
-			return nil, &config.PosError{Pos: pos, Err: err}
+			return nil, &syntax.PosError{Pos: pos, Err: err}
 		}
 		return ck, nil
 	}
@@ -183,7 +184,7 @@ func (f *checkerFactory) http(c *config.Checker, conn check.ConnOptions) (check.
 	opts := check.HTTPOptions{ConnOptions: conn}
 	h := c.HTTP
 	if h == nil {
-		return nil, config.ErrorAt(c.Pos, "%s without url", c.Kind)
+		return nil, syntax.ErrorAt(c.Pos, "%s without url", c.Kind)
 	}
 	switch h.Protocol {
 	case "1.0C":
@@ -210,7 +211,7 @@ func (f *checkerFactory) http(c *config.Checker, conn check.ConnOptions) (check.
 		if u.Regex != "" {
 			re, err := regexp.Compile(u.Regex)
 			if err != nil {
-				return nil, config.ErrorAt(cmp.Or(u.RegexPos, u.Pos), "regex %q: %w", u.Regex, err)
+				return nil, syntax.ErrorAt(cmp.Or(u.RegexPos, u.Pos), "regex %q: %w", u.Regex, err)
 			}
 			cu.Regex = re
 		}

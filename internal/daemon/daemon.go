@@ -22,6 +22,7 @@ import (
 	"github.com/vigil-lb/vigil/internal/check"
 	"github.com/vigil-lb/vigil/internal/clock"
 	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/syntax"
 	"github.com/vigil-lb/vigil/internal/dataplane"
 	"github.com/vigil-lb/vigil/internal/dataplane/ipvs"
 	"github.com/vigil-lb/vigil/internal/dataplane/nftables"
@@ -951,7 +952,7 @@ func (d *Daemon) plan(cfg *config.Config) (*plan, error) {
 	for _, vs := range cfg.VirtualServers {
 		name := vs.Name()
 		if _, dup := out.byName[name]; dup {
-			problems = append(problems, config.ErrorAt(vs.Pos, "virtual server %s defined twice", name))
+			problems = append(problems, syntax.ErrorAt(vs.Pos, "virtual server %s defined twice", name))
 			continue
 		}
 		problems = append(problems, f.notifyScripts(vs)...)
@@ -985,7 +986,7 @@ func (d *Daemon) plan(cfg *config.Config) (*plan, error) {
 			p.spec.Sorry = &pool.SorrySpec{ID: id, Inhibit: ss.Inhibit}
 		}
 		if err := p.spec.Validate(); err != nil {
-			problems = append(problems, config.ErrorAt(vs.Pos, "virtual server %s: %v", name, err))
+			problems = append(problems, syntax.ErrorAt(vs.Pos, "virtual server %s: %v", name, err))
 			continue
 		}
 		p.steer, p.unsteered = d.steerFor(vs, name)

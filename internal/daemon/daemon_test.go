@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/syntax"
 	"github.com/vigil-lb/vigil/internal/dataplane/ipvs"
 	"github.com/vigil-lb/vigil/internal/status"
 )
@@ -389,9 +390,9 @@ func TestFileCheckReadsItsFileEverySecondWhateverTheDelayLoop(t *testing.T) {
 		wantPeriod time.Duration
 	}{
 		{"default delay_loop 60s", config.Checker{Kind: config.CheckFile}, time.Second},
-		{"delay_loop 30s", config.Checker{Kind: config.CheckFile, DelayLoop: config.Duration(30 * time.Second)}, time.Second},
-		{"delay_loop 0.2s stays", config.Checker{Kind: config.CheckFile, DelayLoop: config.Duration(200 * time.Millisecond)}, 200 * time.Millisecond},
-		{"other checkers keep delay_loop", config.Checker{Kind: config.CheckTCP, DelayLoop: config.Duration(30 * time.Second)}, 30 * time.Second},
+		{"delay_loop 30s", config.Checker{Kind: config.CheckFile, DelayLoop: syntax.Duration(30 * time.Second)}, time.Second},
+		{"delay_loop 0.2s stays", config.Checker{Kind: config.CheckFile, DelayLoop: syntax.Duration(200 * time.Millisecond)}, 200 * time.Millisecond},
+		{"other checkers keep delay_loop", config.Checker{Kind: config.CheckTCP, DelayLoop: syntax.Duration(30 * time.Second)}, 30 * time.Second},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

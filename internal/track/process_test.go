@@ -12,6 +12,7 @@ import (
 
 	"github.com/vigil-lb/vigil/internal/clock"
 	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/syntax"
 )
 
 // fakeProc is a /proc tree in a temporary directory: one directory per process with its stat
@@ -207,7 +208,7 @@ func TestProcessRunReportsChangesAfterTheDelay(t *testing.T) {
 	f.add(t, 100, "haproxy", 'S', "haproxy")
 	clk := clock.NewFake(time.Unix(0, 0))
 	cfg := &config.TrackProcess{Name: "hap", Process: "haproxy", Quorum: 1, QuorumMax: 65535,
-		TerminateDelay: config.Duration(1500 * time.Millisecond)}
+		TerminateDelay: syntax.Duration(1500 * time.Millisecond)}
 	p := NewProcess(cfg, clk, time.Second, string(f), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vigil-lb/vigil/internal/clock"
 	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/syntax"
 	"github.com/vigil-lb/vigil/internal/notify"
 )
 
@@ -89,8 +90,8 @@ func TestScriptReportsAfterFallFailures(t *testing.T) {
 	flag := filepath.Join(dir, "down")
 	runner := notify.NewRunner(notify.RunnerOptions{})
 	clk := clock.NewFake(time.Unix(0, 0))
-	sc := &config.VRRPScript{Name: "chk", Script: &config.Script{Command: "/usr/bin/test ! -e " + flag},
-		Interval: config.Duration(time.Second), Rise: 1, Fall: 2}
+	sc := &config.VRRPScript{Name: "chk", Script: &syntax.Script{Command: "/usr/bin/test ! -e " + flag},
+		Interval: syntax.Duration(time.Second), Rise: 1, Fall: 2}
 	s := NewScript(sc, runner, nil, clk, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/syntax"
 	"github.com/vigil-lb/vigil/internal/netif"
 	"github.com/vigil-lb/vigil/internal/notify"
 )
@@ -36,7 +37,7 @@ func build(cfg *config.Config, runner *notify.Runner, exists func(ifname string)
 		}
 		k := [2]any{s.ifname + "/" + v.Family, s.vrid}
 		if other, dup := seen[k]; dup {
-			errs = append(errs, config.ErrorAt(v.Pos, "vrrp %s: virtual_router_id %d on %s is already used by %s", s.name, s.vrid, s.ifname, other))
+			errs = append(errs, syntax.ErrorAt(v.Pos, "vrrp %s: virtual_router_id %d on %s is already used by %s", s.name, s.vrid, s.ifname, other))
 			continue
 		}
 		seen[k] = s.name
@@ -57,7 +58,7 @@ func build(cfg *config.Config, runner *notify.Runner, exists func(ifname string)
 func Validate(cfg *config.Config) []config.Diagnostic {
 	runner := notify.NewRunner(notify.RunnerOptions{ScriptSecurity: cfg.Global.EnableScriptSecurity})
 	b, err := build(cfg, runner, interfaceExists)
-	return append(b.warnings, config.ErrorDiagnostics(err, cfg.Global.Pos)...)
+	return append(b.warnings, syntax.ErrorDiagnostics(err, cfg.Global.Pos)...)
 }
 
 func interfaceExists(name string) bool {
@@ -90,7 +91,7 @@ func scriptUses(cfg *config.Config) []scriptUse {
 			user: s.User, group: s.Group, userPos: cmp.Or(s.UserPos, s.Pos),
 			badUser: fmt.Sprintf("vrrp_script %s: Unable to set uid/gid for script %s", s.Name, s.Script.Command)})
 	}
-	notifies := func(owner string, scripts []*config.Script, keywords []string) {
+	notifies := func(owner string, scripts []*syntax.Script, keywords []string) {
 		for i, s := range scripts {
 			if s == nil {
 				continue
@@ -101,11 +102,11 @@ func scriptUses(cfg *config.Config) []scriptUse {
 		}
 	}
 	for _, v := range cfg.VRRPInstances {
-		notifies("("+v.Name+")", []*config.Script{v.NotifyMaster, v.NotifyBackup, v.NotifyFault, v.NotifyStop, v.Notify, v.NotifyMasterRxLowerPri},
+		notifies("("+v.Name+")", []*syntax.Script{v.NotifyMaster, v.NotifyBackup, v.NotifyFault, v.NotifyStop, v.Notify, v.NotifyMasterRxLowerPri},
 			[]string{"notify_master", "notify_backup", "notify_fault", "notify_stop", "notify", "notify_master_rx_lower_pri"})
 	}
 	for _, g := range cfg.VRRPSyncGroups {
-		notifies("("+g.Name+")", []*config.Script{g.NotifyMaster, g.NotifyBackup, g.NotifyFault, g.NotifyStop, g.Notify},
+		notifies("("+g.Name+")", []*syntax.Script{g.NotifyMaster, g.NotifyBackup, g.NotifyFault, g.NotifyStop, g.Notify},
 			[]string{"notify_master", "notify_backup", "notify_fault", "notify_stop", "notify"})
 	}
 	for _, f := range []struct {
@@ -113,7 +114,7 @@ func scriptUses(cfg *config.Config) []scriptUse {
 		keyword string
 	}{{cfg.Global.NotifyFifo, "notify_fifo_script"}, {cfg.Global.VRRPNotifyFifo, "vrrp_notify_fifo_script"}} {
 		if f.fifo != nil && f.fifo.Path != "" && f.fifo.Script != nil {
-			notifies("global_defs", []*config.Script{f.fifo.Script}, []string{f.keyword})
+			notifies("global_defs", []*syntax.Script{f.fifo.Script}, []string{f.keyword})
 		}
 	}
 	return out

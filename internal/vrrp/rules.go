@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/syntax"
 	"github.com/vigil-lb/vigil/internal/netif"
 	"golang.org/x/sys/unix"
 )
@@ -18,7 +19,7 @@ func (s *spec) addRules(v *config.VRRPInstance) error {
 	for _, r := range v.VirtualRules {
 		nr, err := toRule(r, false)
 		if err != nil {
-			return config.ErrorAt(r.Pos, "vrrp %s: virtual_rules: %w", v.Name, err)
+			return syntax.ErrorAt(r.Pos, "vrrp %s: virtual_rules: %w", v.Name, err)
 		}
 		s.rules = append(s.rules, nr)
 		if !r.NoTrack {

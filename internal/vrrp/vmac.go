@@ -6,6 +6,7 @@ import (
 	"net/netip"
 
 	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/syntax"
 	"github.com/vigil-lb/vigil/internal/netif"
 	"golang.org/x/sys/unix"
 )
@@ -79,14 +80,14 @@ func (s *spec) applyVMAC(c *config.Config, v *config.VRRPInstance) error {
 		return nil
 	}
 	if v.VMACAddr != "" {
-		return config.ErrorAt(v.Pos, "vrrp %s: use_vmac_addr is not supported", v.Name)
+		return syntax.ErrorAt(v.Pos, "vrrp %s: use_vmac_addr is not supported", v.Name)
 	}
 	s.vmac = &vmacSpec{name: vmacName(c, v), mac: netif.VMACAddr(s.vrid, s.ipv6), xmitBase: v.VMACXmitBase}
 	i := 0
 	for _, list := range [][]*config.VirtualIP{v.VirtualIPAddresses, v.VirtualIPAddressesExcluded} {
 		for _, vip := range list {
 			if vip.UseVMAC {
-				return config.ErrorAt(vip.Pos, "vrrp %s: use_vmac on a virtual address is not supported", v.Name)
+				return syntax.ErrorAt(vip.Pos, "vrrp %s: use_vmac on a virtual address is not supported", v.Name)
 			}
 			if vip.Dev == "" && vip.Prefix.Addr().Is6() == s.ipv6 {
 				s.vips[i].Link = s.vmac.name
