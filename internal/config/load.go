@@ -1,6 +1,9 @@
 package config
 
-import "github.com/vigil-lb/vigil/internal/config/syntax"
+import (
+	"github.com/vigil-lb/vigil/internal/config/globaldefs"
+	"github.com/vigil-lb/vigil/internal/config/syntax"
+)
 
 // Load reads the configuration at path. The returned diagnostics hold every warning and error
 // found; the error is non-nil only when the file could not be read at all. A configuration whose
@@ -25,6 +28,7 @@ func Parse(lines []Line, diags *Diagnostics) *Config {
 
 func (c *Config) topTable() *syntax.Table {
 	t := &syntax.Table{Keywords: map[string]syntax.Keyword{}}
+	globaldefs.AddTopKeywords(t, &c.Global)
 	addVRRPTopKeywords(c, t)
 	addLVSTopKeywords(c, t)
 	addBGPTopKeywords(c, t)
@@ -34,6 +38,7 @@ func (c *Config) topTable() *syntax.Table {
 // finish runs the checks that need the whole configuration (references between blocks,
 // defaults that depend on other blocks), after every block has been read.
 func (c *Config) finish(diags *Diagnostics) {
+	c.Global.Finish()
 	c.finishVRRP(diags)
 	c.finishLVS(diags)
 	c.finishTrackVirtualServers(diags)

@@ -1,11 +1,14 @@
 package config
 
-import "github.com/vigil-lb/vigil/internal/config/syntax"
+import (
+	"github.com/vigil-lb/vigil/internal/config/globaldefs"
+	"github.com/vigil-lb/vigil/internal/config/syntax"
+)
 
 // Config is the whole resolved configuration. Its JSON form (`vigil dump-config`) is a public
 // interface: field names are stable, and new fields are only ever added.
 type Config struct {
-	Global             GlobalDefs       `json:"global_defs"`
+	Global             globaldefs.Defs  `json:"global_defs"`
 	VRRPScripts        []*VRRPScript    `json:"vrrp_scripts"`
 	VRRPTrackFiles     []*TrackFile     `json:"vrrp_track_files"`
 	VRRPTrackProcesses []*TrackProcess  `json:"vrrp_track_processes"`
@@ -22,7 +25,7 @@ type Config struct {
 
 func newConfig() *Config {
 	c := &Config{}
-	c.Global = defaultGlobalDefs()
+	c.Global = globaldefs.Default()
 	return c
 }
 

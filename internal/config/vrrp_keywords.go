@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vigil-lb/vigil/internal/config/globaldefs"
 	"github.com/vigil-lb/vigil/internal/config/syntax"
 )
 
@@ -30,7 +31,6 @@ type vrrpState struct {
 }
 
 func addVRRPTopKeywords(c *Config, t *syntax.Table) {
-	addGlobalTopKeywords(c, t)
 	st := &vrrpState{c: c, bfdInstances: map[string]bool{}, nextRulePrio4: 16384, nextRulePrio6: 16384}
 	named := func(p *syntax.Parser, l syntax.Line, what string) (string, bool) {
 		if len(l.Words) < 2 {
@@ -168,11 +168,11 @@ func addVRRPTopKeywords(c *Config, t *syntax.Table) {
 		if len(l.Words) >= 2 {
 			st.bfdInstances[l.Words[1]] = true
 		}
-		c.Global.accept(p, l)
+		c.Global.Accept(p, l)
 		return nil
 	}}
 	t.Keywords["interface_up_down_delays"] = syntax.Keyword{Values: func(p *syntax.Parser, l syntax.Line) func(*syntax.Parser, syntax.Line) {
-		c.Global.accept(p, l)
+		c.Global.Accept(p, l)
 		return nil
 	}}
 }
@@ -1060,7 +1060,7 @@ func (st *vrrpState) instanceTable(v *VRRPInstance) *syntax.Table {
 				return
 			}
 			v.LVSSyncDaemonInterface = w
-			g.LVSSyncDaemon = &LVSSyncDaemon{Pos: l.Pos, Interface: w, VRRPInstance: v.Name, SyncID: -1}
+			g.LVSSyncDaemon = &globaldefs.LVSSyncDaemon{Pos: l.Pos, Interface: w, VRRPInstance: v.Name, SyncID: -1}
 		}},
 		"garp_master_delay": garpUint(0, uintMax/1000000, "(%s): garp_master_delay '%s' invalid - ignoring", "",
 			func(n uint64) { v.GarpMasterDelay, v.set.garpDelay = syntax.Seconds(n), true }),

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/globaldefs"
 	"github.com/vigil-lb/vigil/internal/config/syntax"
 	"github.com/vigil-lb/vigil/internal/netif"
 	"github.com/vigil-lb/vigil/internal/notify"
@@ -110,7 +111,7 @@ func scriptUses(cfg *config.Config) []scriptUse {
 			[]string{"notify_master", "notify_backup", "notify_fault", "notify_stop", "notify"})
 	}
 	for _, f := range []struct {
-		fifo    *config.Fifo
+		fifo    *globaldefs.Fifo
 		keyword string
 	}{{cfg.Global.NotifyFifo, "notify_fifo_script"}, {cfg.Global.VRRPNotifyFifo, "vrrp_notify_fifo_script"}} {
 		if f.fifo != nil && f.fifo.Path != "" && f.fifo.Script != nil {

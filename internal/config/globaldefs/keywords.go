@@ -1,4 +1,4 @@
-package config
+package globaldefs
 
 import (
 	"fmt"
@@ -12,7 +12,7 @@ import (
 // The global_defs table, and the other process-wide top-level keywords of Keepalived's
 // global_parser.c. Every keyword Keepalived 2.2.7 knows there is recognised.
 //
-// Stored and acted upon by vigil (modelled in GlobalDefs):
+// Stored and acted upon by vigil (modelled in Defs):
 //
 //	router_id notification_email notification_email_from smtp_server smtp_helo_name
 //	smtp_connect_timeout smtp_alert smtp_alert_vrrp smtp_alert_checker no_email_faults
@@ -29,7 +29,7 @@ import (
 //	rs_init_notifies no_checker_emails net_namespace net_namespace_ipvs instance
 //	vrrp_rt_priority
 //
-// Accepted and kept as written in GlobalDefs.Accepted, not acted upon (they tune Keepalived's
+// Accepted and kept as written in Defs.Accepted, not acted upon (they tune Keepalived's
 // processes, SNMP/D-Bus, netlink buffers or reload mechanics, which vigil does differently):
 //
 //	process_names process_name vrrp_process_name checker_process_name lvs_process_name
@@ -80,9 +80,8 @@ func topAccepted() []string {
 	return []string{"linkbeat_use_polling", "namespace_with_ipsets", "use_pid_dir", "child_wait_time"}
 }
 
-// addGlobalTopKeywords adds global_defs and the other process-wide top-level keywords.
-func addGlobalTopKeywords(c *Config, t *syntax.Table) {
-	g := &c.Global
+// AddTopKeywords adds global_defs and the other process-wide top-level keywords to t, filling g.
+func AddTopKeywords(t *syntax.Table, g *Defs) {
 	t.Keywords["global_defs"] = syntax.Keyword{Block: func(p *syntax.Parser, l syntax.Line) *syntax.Table {
 		if g.Pos == (syntax.Pos{}) {
 			g.Pos = l.Pos
@@ -90,7 +89,7 @@ func addGlobalTopKeywords(c *Config, t *syntax.Table) {
 		return globalTable(g)
 	}}
 	for _, k := range topAccepted() {
-		t.Keywords[k] = syntax.Keyword{Scalar: g.accept}
+		t.Keywords[k] = syntax.Keyword{Scalar: g.Accept}
 	}
 	t.Keywords["net_namespace"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 		if len(l.Words) < 2 {
@@ -125,16 +124,17 @@ func addGlobalTopKeywords(c *Config, t *syntax.Table) {
 	}}
 }
 
-// accept keeps a line vigil recognises but does not act on.
-func (g *GlobalDefs) accept(p *syntax.Parser, l syntax.Line) {
+// Accept keeps a line vigil recognises but does not act on (in Accepted); the VRRP tables use
+// it too, for the blocks they skip.
+func (g *Defs) Accept(p *syntax.Parser, l syntax.Line) {
 	g.Accepted = append(g.Accepted, RawLine{Pos: l.Pos, Words: append([]string(nil), l.Words...)})
 }
 
 // globalTable is the table for the body of global_defs.
-func globalTable(g *GlobalDefs) *syntax.Table {
+func globalTable(g *Defs) *syntax.Table {
 	kw := map[string]syntax.Keyword{}
 	for _, k := range globalAccepted() {
-		kw[k] = syntax.Keyword{Scalar: g.accept}
+		kw[k] = syntax.Keyword{Scalar: g.Accept}
 	}
 	str := func(dst *string, missing string) syntax.Keyword {
 		return syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
@@ -589,7 +589,7 @@ func globalTable(g *GlobalDefs) *syntax.Table {
 	return &syntax.Table{Keywords: kw}
 }
 
-func (g *GlobalDefs) lvsFlushOnStop(p *syntax.Parser, l syntax.Line) {
+func (g *Defs) lvsFlushOnStop(p *syntax.Parser, l syntax.Line) {
 	switch {
 	case len(l.Words) < 2:
 		g.LVSFlushOnStop = "full"
@@ -602,7 +602,7 @@ func (g *GlobalDefs) lvsFlushOnStop(p *syntax.Parser, l syntax.Line) {
 	}
 }
 
-func (g *GlobalDefs) lvsTimeouts(p *syntax.Parser, l syntax.Line) {
+func (g *Defs) lvsTimeouts(p *syntax.Parser, l syntax.Line) {
 	if len(l.Words) < 2 {
 		p.Diags.Warnf(l.Pos, "lvs_timeouts requires at least one option")
 		return
@@ -634,7 +634,7 @@ func (g *GlobalDefs) lvsTimeouts(p *syntax.Parser, l syntax.Line) {
 	}
 }
 
-func (g *GlobalDefs) lvsSyncDaemon(p *syntax.Parser, l syntax.Line) {
+func (g *Defs) lvsSyncDaemon(p *syntax.Parser, l syntax.Line) {
 	if g.LVSSyncDaemon != nil {
 		p.Diags.Warnf(l.Pos, "lvs_sync_daemon has already been specified as %s %s - ignoring",
 			g.LVSSyncDaemon.Interface, g.LVSSyncDaemon.VRRPInstance)
@@ -729,7 +729,7 @@ func isSyncdOption(s string) bool {
 	return false
 }
 
-func (g *GlobalDefs) mcastGroup(p *syntax.Parser, l syntax.Line, family int, dst *netip.Addr) {
+func (g *Defs) mcastGroup(p *syntax.Parser, l syntax.Line, family int, dst *netip.Addr) {
 	s, ok := p.Need(l, 1)
 	if !ok {
 		return

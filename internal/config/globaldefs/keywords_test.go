@@ -1,4 +1,4 @@
-package config
+package globaldefs_test
 
 import (
 	"net/netip"
@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-lb/vigil/internal/config/globaldefs"
+	"github.com/vigil-lb/vigil/internal/config/internal/configtest"
 	"github.com/vigil-lb/vigil/internal/config/syntax"
 )
 
@@ -225,9 +227,9 @@ linkbeat_interfaces {
 `
 
 func TestKitchenSinkDrawsOnlyKeepalivedsComplaint(t *testing.T) {
-	c, ds := parseString(t, vrrpKitchenSink)
+	c, ds := configtest.Parse(t, vrrpKitchenSink)
 	want := []string{"180: (VI_1) track_interface lo is configured on VRRP instance and sync group. Remove vrrp instance or sync group config"}
-	if got := vrrpDiagLines(ds); !slices.Equal(got, want) {
+	if got := configtest.Lines(ds); !slices.Equal(got, want) {
 		t.Fatalf("diagnostics:\n got  %q\n want %q", got, want)
 	}
 	g := c.Global
@@ -244,7 +246,7 @@ func TestKitchenSinkDrawsOnlyKeepalivedsComplaint(t *testing.T) {
 		sd.Port != 8848 || sd.TTL != 2 || sd.Group != netip.MustParseAddr("224.0.0.81") {
 		t.Errorf("lvs_sync_daemon = %+v", sd)
 	}
-	if g.LVSTimeouts != (LVSTimeouts{TCP: syntax.Duration(900 * time.Second), TCPFin: syntax.Duration(120 * time.Second), UDP: syntax.Duration(300 * time.Second)}) {
+	if g.LVSTimeouts != (globaldefs.LVSTimeouts{TCP: syntax.Duration(900 * time.Second), TCPFin: syntax.Duration(120 * time.Second), UDP: syntax.Duration(300 * time.Second)}) {
 		t.Errorf("lvs_timeouts = %+v", g.LVSTimeouts)
 	}
 	if g.NFTables != "keepalived" || g.NotifyFifo == nil || g.NotifyFifo.Path != "/run/k.fifo" || g.NotifyFifo.Script == nil {
@@ -358,7 +360,7 @@ vrrp_sync_group H {
 `
 
 func TestPostParseChecksMatchKeepalived(t *testing.T) {
-	_, ds := parseString(t, vrrpPostParse)
+	_, ds := configtest.Parse(t, vrrpPostParse)
 	want := []string{
 		"53: (G) global_tracking is deprecated. Use track_interface/script/file on the sync group",
 		"58: vrrp sync group G already defined",
@@ -375,7 +377,7 @@ func TestPostParseChecksMatchKeepalived(t *testing.T) {
 		"48: (VI_1) track_interface eth0 is configured on VRRP instance and sync group. Remove vrrp instance or sync group config",
 		"48: (VI_2) track_interface eth0 is configured on VRRP instance and sync group. Remove vrrp instance or sync group config",
 	}
-	if got := vrrpDiagLines(ds); !slices.Equal(got, want) {
+	if got := configtest.Lines(ds); !slices.Equal(got, want) {
 		t.Errorf("diagnostics:\n got  %q\n want %q", got, want)
 	}
 }
@@ -472,7 +474,7 @@ vrrp_sync_group H {
 `
 
 func TestParseChecksMatchKeepalived(t *testing.T) {
-	_, ds := parseString(t, vrrpParseChecks)
+	_, ds := configtest.Parse(t, vrrpParseChecks)
 	want := []string{
 		"2: Invalid value 'maybe' for global smtp_alert specified",
 		"3: vrrp_garp_master_repeat must be greater than 0, setting to 1",
@@ -496,7 +498,7 @@ func TestParseChecksMatchKeepalived(t *testing.T) {
 		"48: (VI_2) vrrp_version 2 conflicts with configured or deduced version 0; ignoring.",
 		"63: No dev parameter specified for 192.0.2.4",
 	}
-	got := vrrpDiagLines(ds)
+	got := configtest.Lines(ds)
 	if len(got) < len(want) || !slices.Equal(got[:len(want)], want) {
 		t.Errorf("diagnostics:\n got  %q\n want %q (then anything)", got, want)
 	}

@@ -1,8 +1,10 @@
-package config
+package globaldefs_test
 
 import (
 	"strings"
 	"testing"
+
+	"github.com/vigil-lb/vigil/internal/config/internal/configtest"
 )
 
 func TestVRRPRTPriorityIsReadAndClampedAsKeepalivedDoes(t *testing.T) {
@@ -18,7 +20,7 @@ func TestVRRPRTPriorityIsReadAndClampedAsKeepalivedDoes(t *testing.T) {
 		{"vrrp_rt_priority", 0, "No vrrp process real-time priority"},
 	} {
 		t.Run(tc.line, func(t *testing.T) {
-			c, d := parseString(t, "global_defs {\n  "+tc.line+"\n}\n")
+			c, d := configtest.Parse(t, "global_defs {\n  "+tc.line+"\n}\n")
 			if c.Global.VRRPRTPriority != tc.want {
 				t.Errorf("VRRPRTPriority = %d, want %d", c.Global.VRRPRTPriority, tc.want)
 			}

@@ -1,0 +1,48 @@
+// Package configtest parses configuration text for the tests of the section packages
+// (globaldefs, vrrpd, lvs, bgpd), through config.Parse as vigil reads a file: a section's
+// messages depend on the whole file (global_defs defaults, references between sections).
+package configtest
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/syntax"
+)
+
+// Parse parses src as a configuration file named "test.conf" (includes are relative to the
+// working directory), through the real lexer, with config id "test".
+func Parse(t testing.TB, src string) (*config.Config, *syntax.Diagnostics) {
+	t.Helper()
+	diags := &syntax.Diagnostics{}
+	lines := syntax.LexBytes("test.conf", []byte(src), syntax.Options{ConfigID: "test"}, diags)
+	return config.Parse(lines, diags), diags
+}
+
+// Lines renders diagnostics as "LINE: [E ]message" for compact comparisons.
+func Lines(ds *syntax.Diagnostics) []string {
+	var out []string
+	for _, d := range ds.List {
+		sev := ""
+		if d.Severity == syntax.Error {
+			sev = "E "
+		}
+		out = append(out, fmt.Sprintf("%d: %s%s", d.Pos.Line, sev, d.Message))
+	}
+	return out
+}
+
+// Messages renders diagnostics as "LINE: message" ("LINE: error: message" for errors), never
+// nil, the form the LVS tests compare against.
+func Messages(d *syntax.Diagnostics) []string {
+	out := []string{}
+	for _, x := range d.List {
+		if x.Severity == syntax.Error {
+			out = append(out, fmt.Sprintf("%d: error: %s", x.Pos.Line, x.Message))
+		} else {
+			out = append(out, fmt.Sprintf("%d: %s", x.Pos.Line, x.Message))
+		}
+	}
+	return out
+}
