@@ -14,6 +14,7 @@ import (
 
 	"github.com/vigil-lb/vigil/internal/bgp"
 	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/bgpd"
 	"github.com/vigil-lb/vigil/internal/daemon"
 	"github.com/vigil-lb/vigil/internal/notify"
 	"github.com/vigil-lb/vigil/internal/status"
@@ -91,7 +92,7 @@ type halves struct {
 	checker  *daemon.Daemon
 	vrrp     *vrrp.Manager // nil when no VRRP instance runs
 	bgp      *bgp.Speaker  // nil without a bgp block
-	bgpBlock *config.BGP   // the bgp block the speaker runs
+	bgpBlock *bgpd.BGP     // the bgp block the speaker runs
 	vrrpOnly bool
 	// running is what the halves run, for the reload guard: the virtual servers of the
 	// checker half and the VRRP half's instances (none without it).
@@ -325,14 +326,14 @@ func reload(o options, h *halves, log *slog.Logger) {
 }
 
 // sameBGPBlock compares two bgp blocks by what they configure (not where they were written).
-func sameBGPBlock(a, b *config.BGP) bool {
-	strip := func(x *config.BGP) string {
+func sameBGPBlock(a, b *bgpd.BGP) bool {
+	strip := func(x *bgpd.BGP) string {
 		if x == nil {
 			return "null"
 		}
 		c := *x
 		c.Pos = config.Pos{}
-		var ns []config.BGPNeighbor
+		var ns []bgpd.Neighbor
 		for _, n := range x.Neighbors {
 			n2 := *n
 			n2.Pos = config.Pos{}
@@ -340,8 +341,8 @@ func sameBGPBlock(a, b *config.BGP) bool {
 		}
 		c.Neighbors = nil
 		b, _ := json.Marshal(struct {
-			B config.BGP
-			N []config.BGPNeighbor
+			B bgpd.BGP
+			N []bgpd.Neighbor
 		}{c, ns})
 		return string(b)
 	}
@@ -349,7 +350,7 @@ func sameBGPBlock(a, b *config.BGP) bool {
 }
 
 // bgpConfig turns the bgp block into the speaker's settings.
-func bgpConfig(b *config.BGP) bgp.Config {
+func bgpConfig(b *bgpd.BGP) bgp.Config {
 	c := bgp.Config{LocalAS: b.LocalAS, RouterID: b.RouterID, ListenPort: b.ListenPort, HoldDown: b.HoldDown.D(),
 		MaxWithdrawPerEvent: b.MaxWithdraw, GracefulShutdownWait: b.GracefulShutdownWait.D()}
 	for _, n := range b.Neighbors {

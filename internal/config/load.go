@@ -1,6 +1,7 @@
 package config
 
 import (
+	"github.com/vigil-lb/vigil/internal/config/bgpd"
 	"github.com/vigil-lb/vigil/internal/config/globaldefs"
 	"github.com/vigil-lb/vigil/internal/config/syntax"
 )
@@ -31,7 +32,7 @@ func (c *Config) topTable() *syntax.Table {
 	globaldefs.AddTopKeywords(t, &c.Global)
 	addVRRPTopKeywords(c, t)
 	addLVSTopKeywords(c, t)
-	addBGPTopKeywords(c, t)
+	bgpd.AddTopKeywords(t, &c.BGP)
 	return t
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigil-lb/vigil/internal/config/bgpd"
 	"github.com/vigil-lb/vigil/internal/config/syntax"
 )
 
@@ -468,7 +469,7 @@ func (vs *VirtualServer) table(c *Config) *syntax.Table {
 			vs.ShutdownSessions = v
 		}
 	}}
-	k["announce"] = announceKeyword(vs)
+	k["announce"] = bgpd.AnnounceKeyword(&vs.Announce)
 	k["self_probe"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 		vs.SelfProbe, vs.SelfProbeHold = syntax.Duration(time.Second), syntax.Duration(30*time.Second)
 		for i, def := range []string{"timeout", "hold"} {

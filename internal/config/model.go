@@ -1,6 +1,7 @@
 package config
 
 import (
+	"github.com/vigil-lb/vigil/internal/config/bgpd"
 	"github.com/vigil-lb/vigil/internal/config/globaldefs"
 	"github.com/vigil-lb/vigil/internal/config/syntax"
 )
@@ -20,7 +21,7 @@ type Config struct {
 	VirtualServerGroups []*VirtualServerGroup `json:"virtual_server_groups"`
 	VirtualServers      []*VirtualServer      `json:"virtual_servers"`
 	// BGP is vigil's bgp block (an extension); nil when absent.
-	BGP *BGP `json:"bgp"`
+	BGP *bgpd.BGP `json:"bgp"`
 }
 
 func newConfig() *Config {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigil-lb/vigil/internal/config/bgpd"
 	"github.com/vigil-lb/vigil/internal/config/syntax"
 )
 
@@ -136,7 +137,7 @@ type VirtualServer struct {
 	ShutdownSessions bool `json:"shutdown_sessions"`
 	// Announce is a vigil extension: announce the address over BGP while the pool has quorum
 	// (see BGP); nil when absent.
-	Announce *Announce `json:"announce"`
+	Announce *bgpd.Announce `json:"announce"`
 	// SelfProbe is a vigil extension: while the virtual address is on this node, connect to it
 	// through the node's own data plane every reconcile_interval, with this timeout; a
 	// failure makes the virtual server not served (0: off). SelfProbeHold is how long a

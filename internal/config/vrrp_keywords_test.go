@@ -27,11 +27,6 @@ func vrrpDiagLines(ds *syntax.Diagnostics) []string {
 	return out
 }
 
-// instance wraps the body of an instance with what it needs to be clean.
-func vrrpInstanceSrc(body string) string {
-	return "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n" + body + "\n virtual_ipaddress {\n  192.0.2.1\n }\n}\n"
-}
-
 func TestInstanceDefaultsAreKeepalivedOnes(t *testing.T) {
 	c, ds := parseString(t, vrrpInstanceSrc(""))
 	if len(ds.List) != 0 {

@@ -46,3 +46,9 @@ func Messages(d *syntax.Diagnostics) []string {
 	}
 	return out
 }
+
+// Instance wraps the body of a vrrp_instance VI_1 with what it needs to be clean (interface,
+// virtual_router_id, one address).
+func Instance(body string) string {
+	return "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n" + body + "\n virtual_ipaddress {\n  192.0.2.1\n }\n}\n"
+}

@@ -1,9 +1,12 @@
-package config
+package bgpd_test
 
 import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/vigil-lb/vigil/internal/config/bgpd"
+	"github.com/vigil-lb/vigil/internal/config/internal/configtest"
 )
 
 // bgpSrc is a bgp block, one vrrp_instance VI_1 and a virtual server whose announce block has
@@ -16,7 +19,7 @@ func bgpSrc(announce string) string {
   remote_as 65000
  }
 }
-` + vrrpInstanceSrc("") + `virtual_server 192.0.2.10 80 {
+` + configtest.Instance("") + `virtual_server 192.0.2.10 80 {
  lb_algo rr
  lb_kind NAT
  protocol TCP
@@ -34,16 +37,16 @@ func TestAnnounceReadsItsSettingsAndChecksTheInstanceItFollows(t *testing.T) {
 		name     string
 		announce string
 		want     []string // diagnostics as "line: [E ]message"
-		check    func(t *testing.T, a *Announce)
+		check    func(t *testing.T, a *bgpd.Announce)
 	}{
 		{name: "communities, med, local_pref", announce: "  community 65001:100 65001:200\n  med 10\n  local_pref 200",
-			check: func(t *testing.T, a *Announce) {
+			check: func(t *testing.T, a *bgpd.Announce) {
 				if !slices.Equal(a.Communities, []string{"65001:100", "65001:200"}) || a.MED == nil || *a.MED != 10 || a.LocalPref == nil || *a.LocalPref != 200 || a.OnlyWhileMaster != "" {
 					t.Errorf("announce %+v", a)
 				}
 			}},
 		{name: "only while an instance is master", announce: "  only_while_master VI_1",
-			check: func(t *testing.T, a *Announce) {
+			check: func(t *testing.T, a *bgpd.Announce) {
 				if a.OnlyWhileMaster != "VI_1" {
 					t.Errorf("OnlyWhileMaster %q, want VI_1", a.OnlyWhileMaster)
 				}
@@ -55,8 +58,8 @@ func TestAnnounceReadsItsSettingsAndChecksTheInstanceItFollows(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c, ds := parseString(t, bgpSrc(tc.announce))
-			if got := vrrpDiagLines(ds); !slices.Equal(got, tc.want) {
+			c, ds := configtest.Parse(t, bgpSrc(tc.announce))
+			if got := configtest.Lines(ds); !slices.Equal(got, tc.want) {
 				t.Fatalf("diagnostics:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
 			}
 			if tc.check != nil {

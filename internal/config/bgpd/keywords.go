@@ -1,10 +1,8 @@
-package config
+package bgpd
 
 import (
-	"fmt"
 	"net/netip"
 	"regexp"
-	"slices"
 	"strconv"
 	"time"
 
@@ -41,11 +39,11 @@ type BGP struct {
 	HoldDown             syntax.Duration `json:"hold_down"`
 	MaxWithdraw          int             `json:"max_withdraw"`
 	GracefulShutdownWait syntax.Duration `json:"graceful_shutdown_wait"`
-	Neighbors            []*BGPNeighbor  `json:"neighbors"`
+	Neighbors            []*Neighbor     `json:"neighbors"`
 }
 
-// BGPNeighbor is one neighbor block of the bgp block.
-type BGPNeighbor struct {
+// Neighbor is one neighbor block of the bgp block.
+type Neighbor struct {
 	Pos           syntax.Pos      `json:"pos"`
 	Address       netip.Addr      `json:"address"`
 	RemoteAS      uint32          `json:"remote_as"`
@@ -65,20 +63,22 @@ type Announce struct {
 	LocalPref   *uint32    `json:"local_pref"`
 	// OnlyWhileMaster names a vrrp_instance: the address is announced only while that
 	// instance is MASTER on this node (and the pool has quorum). Empty: quorum alone.
-	OnlyWhileMaster    string `json:"only_while_master,omitempty"`
-	onlyWhileMasterPos syntax.Pos
+	OnlyWhileMaster string `json:"only_while_master,omitempty"`
+	// OnlyWhileMasterPos is where only_while_master was written (not in the JSON form).
+	OnlyWhileMasterPos syntax.Pos `json:"-"`
 }
 
 var communityRE = regexp.MustCompile(`^[0-9]{1,5}:[0-9]{1,5}$`)
 
-func addBGPTopKeywords(c *Config, t *syntax.Table) {
+// AddTopKeywords adds the bgp block to t; it fills *dst, which stays nil without one.
+func AddTopKeywords(t *syntax.Table, dst **BGP) {
 	t.Keywords["bgp"] = syntax.Keyword{Block: func(p *syntax.Parser, l syntax.Line) *syntax.Table {
-		if c.BGP != nil {
-			p.Diags.Warnf(l.Pos, "bgp block already defined at %s - ignoring this one", c.BGP.Pos)
+		if *dst != nil {
+			p.Diags.Warnf(l.Pos, "bgp block already defined at %s - ignoring this one", (*dst).Pos)
 			return nil
 		}
 		b := &BGP{Pos: l.Pos, ListenPort: -1, HoldDown: syntax.Duration(5 * time.Second), GracefulShutdownWait: syntax.Duration(5 * time.Second)}
-		c.BGP = b
+		*dst = b
 		k := map[string]syntax.Keyword{
 			"local_as": {Scalar: func(p *syntax.Parser, l syntax.Line) {
 				bgpUint(p, l, 1, 1<<32-1, func(v uint64) { b.LocalAS = uint32(v) })
@@ -95,7 +95,7 @@ func addBGPTopKeywords(c *Config, t *syntax.Table) {
 				bgpUint(p, l, 0, 1<<20, func(v uint64) { b.MaxWithdraw = int(v) })
 			}},
 			"neighbor": {Block: func(p *syntax.Parser, l syntax.Line) *syntax.Table {
-				n := &BGPNeighbor{Pos: l.Pos, HoldTime: syntax.Duration(90 * time.Second), Keepalive: syntax.Duration(30 * time.Second), Port: 179}
+				n := &Neighbor{Pos: l.Pos, HoldTime: syntax.Duration(90 * time.Second), Keepalive: syntax.Duration(30 * time.Second), Port: 179}
 				if !bgpAddr(p, l, func(a netip.Addr) { n.Address = a }) {
 					return nil
 				}
@@ -134,11 +134,11 @@ func addBGPTopKeywords(c *Config, t *syntax.Table) {
 	}}
 }
 
-// announceKeyword reads a virtual_server's announce block.
-func announceKeyword(vs *VirtualServer) syntax.Keyword {
+// AnnounceKeyword reads a virtual_server's announce block into *dst.
+func AnnounceKeyword(dst **Announce) syntax.Keyword {
 	return syntax.Keyword{Block: func(p *syntax.Parser, l syntax.Line) *syntax.Table {
 		a := &Announce{Pos: l.Pos}
-		vs.Announce = a
+		*dst = a
 		return &syntax.Table{Keywords: map[string]syntax.Keyword{
 			"community": {Scalar: func(p *syntax.Parser, l syntax.Line) {
 				for _, w := range l.Words[1:] {
@@ -157,7 +157,7 @@ func announceKeyword(vs *VirtualServer) syntax.Keyword {
 			}},
 			"only_while_master": {Scalar: func(p *syntax.Parser, l syntax.Line) {
 				if name, ok := p.Need(l, 1); ok {
-					a.OnlyWhileMaster, a.onlyWhileMasterPos = name, l.Pos
+					a.OnlyWhileMaster, a.OnlyWhileMasterPos = name, l.Pos
 				}
 			}},
 		}}
@@ -202,26 +202,4 @@ func bgpAddr(p *syntax.Parser, l syntax.Line, set func(netip.Addr)) bool {
 	}
 	set(a.Unmap())
 	return true
-}
-
-// finishBGP checks announce blocks against the bgp block once everything is read.
-func (c *Config) finishBGP(diags *syntax.Diagnostics) {
-	for _, vs := range c.VirtualServers {
-		if vs.Announce == nil {
-			continue
-		}
-		if c.BGP == nil {
-			diags.Warnf(vs.Announce.Pos, "announce without a bgp block - nothing will be announced")
-		}
-		if vs.Kind != VSKindAddress {
-			diags.Warnf(vs.Announce.Pos, "announce: only virtual servers with an address can be announced - %s ignored", fmt.Sprint(vs.Name()))
-			vs.Announce = nil
-			continue
-		}
-		// An unknown instance is an error, not a warning: ignoring the condition would
-		// announce from a node that is not master and pull traffic to it.
-		if a := vs.Announce; a.OnlyWhileMaster != "" && !slices.ContainsFunc(c.VRRPInstances, func(in *VRRPInstance) bool { return in.Name == a.OnlyWhileMaster }) {
-			diags.Errorf(a.onlyWhileMasterPos, "announce: only_while_master %s: no vrrp_instance of that name", a.OnlyWhileMaster)
-		}
-	}
 }
