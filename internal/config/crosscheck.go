@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/vigil-lb/vigil/internal/config/lvs"
 	"github.com/vigil-lb/vigil/internal/config/syntax"
 )
 
@@ -19,7 +20,7 @@ func (c *Config) finishBGP(diags *syntax.Diagnostics) {
 		if c.BGP == nil {
 			diags.Warnf(vs.Announce.Pos, "announce without a bgp block - nothing will be announced")
 		}
-		if vs.Kind != VSKindAddress {
+		if vs.Kind != lvs.VSKindAddress {
 			diags.Warnf(vs.Announce.Pos, "announce: only virtual servers with an address can be announced - %s ignored", fmt.Sprint(vs.Name()))
 			vs.Announce = nil
 			continue

@@ -3,6 +3,7 @@ package config
 import (
 	"github.com/vigil-lb/vigil/internal/config/bgpd"
 	"github.com/vigil-lb/vigil/internal/config/globaldefs"
+	"github.com/vigil-lb/vigil/internal/config/lvs"
 	"github.com/vigil-lb/vigil/internal/config/syntax"
 )
 
@@ -17,9 +18,9 @@ type Config struct {
 	VRRPSyncGroups     []*VRRPSyncGroup `json:"vrrp_sync_groups"`
 	// VRRPStatic holds static_ipaddress, static_routes, static_rules, garp_group and
 	// linkbeat_interfaces: host configuration kept whatever the VRRP state.
-	VRRPStatic          VRRPStatic            `json:"vrrp_static"`
-	VirtualServerGroups []*VirtualServerGroup `json:"virtual_server_groups"`
-	VirtualServers      []*VirtualServer      `json:"virtual_servers"`
+	VRRPStatic          VRRPStatic                `json:"vrrp_static"`
+	VirtualServerGroups []*lvs.VirtualServerGroup `json:"virtual_server_groups"`
+	VirtualServers      []*lvs.VirtualServer      `json:"virtual_servers"`
 	// BGP is vigil's bgp block (an extension); nil when absent.
 	BGP *bgpd.BGP `json:"bgp"`
 }

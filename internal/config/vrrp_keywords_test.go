@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-lb/vigil/internal/config/internal/sharedtest"
 	"github.com/vigil-lb/vigil/internal/config/syntax"
 )
 
@@ -376,7 +377,7 @@ func TestVigilExtensionsAreRead(t *testing.T) {
 // The VRRP samples of Keepalived's distribution parse with exactly the complaints Keepalived
 // 2.2.7 makes of them (checked with keepalived -t), leaving aside interfaces missing on this host.
 func TestVRRPSamplesParseLikeKeepalived(t *testing.T) {
-	dir := filepath.Join(sharedDir(t), "samples") // fails under CI when shared/ is missing
+	dir := filepath.Join(sharedtest.Dir(t), "samples") // fails under CI when shared/ is missing
 	want := map[string][]string{
 		"keepalived.conf.vrrp":            nil,
 		"keepalived.conf.vrrp.localcheck": nil,

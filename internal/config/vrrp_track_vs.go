@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vigil-lb/vigil/internal/config/lvs"
 	"github.com/vigil-lb/vigil/internal/config/syntax"
 )
 
@@ -31,7 +32,7 @@ type TrackedVirtualServer struct {
 	Pos syntax.Pos `json:"pos"`
 	// Ref is the reference as written ("192.0.2.10 80", "fwmark 5", "group web").
 	Ref string `json:"ref"`
-	// Name is the virtual server's name (VirtualServer.Name) once resolved: what the checker
+	// Name is the virtual server's name (lvs.VirtualServer.Name) once resolved: what the checker
 	// half reports the pool's health under.
 	Name          string `json:"name"`
 	Weight        int    `json:"weight"`
@@ -76,13 +77,13 @@ func parseTrackedVirtualServer(p *syntax.Parser, l syntax.Line, owner string) *T
 			p.Diags.Warnf(l.Pos, "(%s) track_virtual_server fwmark %s is not a valid mark - ignoring", owner, w[1])
 			return nil
 		}
-		t.kind, t.fwmark, n = VSKindFwmark, uint32(m), 2
+		t.kind, t.fwmark, n = lvs.VSKindFwmark, uint32(m), 2
 	case "group":
 		if len(w) < 2 {
 			p.Diags.Warnf(l.Pos, "(%s) track_virtual_server group without a name - ignoring", owner)
 			return nil
 		}
-		t.kind, t.group, n = VSKindGroup, w[1], 2
+		t.kind, t.group, n = lvs.VSKindGroup, w[1], 2
 	default:
 		a, err := netip.ParseAddr(w[0])
 		if err != nil {
@@ -98,7 +99,7 @@ func parseTrackedVirtualServer(p *syntax.Parser, l syntax.Line, owner string) *T
 			p.Diags.Warnf(l.Pos, "(%s) track_virtual_server %s port %s is not a valid port - ignoring", owner, w[0], w[1])
 			return nil
 		}
-		t.kind, t.addr, t.port, n = VSKindAddress, a.Unmap(), uint16(port), 2
+		t.kind, t.addr, t.port, n = lvs.VSKindAddress, a.Unmap(), uint16(port), 2
 		if len(w) > 2 {
 			switch pr := strings.ToUpper(w[2]); pr {
 			case "TCP", "UDP", "SCTP":
@@ -148,14 +149,14 @@ func parseTrackedVirtualServer(p *syntax.Parser, l syntax.Line, owner string) *T
 }
 
 // matches reports whether vs is the virtual server t refers to.
-func (t *TrackedVirtualServer) matches(vs *VirtualServer) bool {
+func (t *TrackedVirtualServer) matches(vs *lvs.VirtualServer) bool {
 	if vs.Kind != t.kind {
 		return false
 	}
 	switch t.kind {
-	case VSKindFwmark:
+	case lvs.VSKindFwmark:
 		return vs.Fwmark == t.fwmark
-	case VSKindGroup:
+	case lvs.VSKindGroup:
 		return vs.Group == t.group
 	}
 	return vs.Address.Unmap() == t.addr && vs.Port == t.port && (t.proto == "" || strings.EqualFold(vs.Protocol, t.proto))
@@ -169,7 +170,7 @@ func (c *Config) finishTrackVirtualServers(diags *syntax.Diagnostics) {
 	resolve := func(owner string, list []*TrackedVirtualServer) []*TrackedVirtualServer {
 		var out []*TrackedVirtualServer
 		for _, t := range list {
-			var found []*VirtualServer
+			var found []*lvs.VirtualServer
 			for _, vs := range c.VirtualServers {
 				if t.matches(vs) {
 					found = append(found, vs)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vigil-lb/vigil/internal/check"
 	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/lvs"
 	"github.com/vigil-lb/vigil/internal/config/syntax"
 	"github.com/vigil-lb/vigil/internal/notify"
 	"github.com/vigil-lb/vigil/internal/pool"
@@ -46,7 +47,7 @@ func (f *checkerFactory) script(pos config.Pos, keyword string, s notify.Script)
 
 // notifyScripts checks vs's quorum_up and quorum_down and its real servers' notify_up and
 // notify_down scripts.
-func (f *checkerFactory) notifyScripts(vs *config.VirtualServer) []error {
+func (f *checkerFactory) notifyScripts(vs *lvs.VirtualServer) []error {
 	var errs []error
 	add := func(command string, pos config.Pos, keyword string) {
 		if command == "" {
@@ -67,7 +68,7 @@ func (f *checkerFactory) notifyScripts(vs *config.VirtualServer) []error {
 
 // build returns the checker for one checker block of rs, or an error at its line saying why it
 // cannot run.
-func (f *checkerFactory) build(rs *config.RealServer, c *config.Checker) (check.Checker, error) {
+func (f *checkerFactory) build(rs *lvs.RealServer, c *lvs.Checker) (check.Checker, error) {
 	target := netip.AddrPortFrom(rs.Address, rs.Port).String()
 	var conn check.ConnOptions
 	if c.Connection != nil {
@@ -80,11 +81,11 @@ func (f *checkerFactory) build(rs *config.RealServer, c *config.Checker) (check.
 		}
 	}
 	switch c.Kind {
-	case config.CheckTCP:
+	case lvs.CheckTCP:
 		return check.NewTCP(check.TCPOptions{ConnOptions: conn}), nil
-	case config.CheckHTTP, config.CheckSSL:
+	case lvs.CheckHTTP, lvs.CheckSSL:
 		return f.http(c, conn)
-	case config.CheckMisc:
+	case lvs.CheckMisc:
 		if c.Misc == nil || c.Misc.Path == "" {
 			return nil, syntax.ErrorAt(c.Pos, "MISC_CHECK without misc_path")
 		}
@@ -103,13 +104,13 @@ func (f *checkerFactory) build(rs *config.RealServer, c *config.Checker) (check.
 			return nil, err
 		}
 		return check.NewMisc(check.MiscOptions{Script: script, Dynamic: c.Misc.Dynamic, Target: target}, f.runner), nil
-	case config.CheckSMTP:
+	case lvs.CheckSMTP:
 		helo := ""
 		if c.SMTP != nil {
 			helo = c.SMTP.HeloName
 		}
 		return atLine(c.Pos)(check.NewSMTP(check.SMTPOptions{ConnOptions: conn, HeloName: helo}))
-	case config.CheckDNS:
+	case lvs.CheckDNS:
 		opts := check.DNSOptions{ConnOptions: conn, Name: ".", Type: dns.TypeSOA}
 		if c.DNS != nil {
 			if c.DNS.Name != "" {
@@ -124,7 +125,7 @@ func (f *checkerFactory) build(rs *config.RealServer, c *config.Checker) (check.
 			}
 		}
 		return atLine(c.Pos)(check.NewDNS(opts))
-	case config.CheckPing:
+	case lvs.CheckPing:
 		addr := rs.Address
 		if c.Connection != nil && c.Connection.Address.IsValid() {
 			addr = c.Connection.Address
@@ -134,7 +135,7 @@ func (f *checkerFactory) build(rs *config.RealServer, c *config.Checker) (check.
 			return nil, syntax.ErrorAt(c.Pos, "PING_CHECK: %w", err)
 		}
 		return check.NewPing(check.PingOptions{Addr: addr, Pinger: p}), nil
-	case config.CheckUDP:
+	case lvs.CheckUDP:
 		opts := check.UDPOptions{ConnOptions: conn}
 		if u := c.UDP; u != nil {
 			opts.Payload, opts.RequireReply = u.Payload, u.RequireReply
@@ -142,7 +143,7 @@ func (f *checkerFactory) build(rs *config.RealServer, c *config.Checker) (check.
 			opts.MinReplyLen, opts.MaxReplyLen = int(u.MinReplyLength), int(u.MaxReplyLength)
 		}
 		return atLine(c.Pos)(check.NewUDP(opts))
-	case config.CheckFile:
+	case lvs.CheckFile:
 		if c.File == nil {
 			return nil, syntax.ErrorAt(c.Pos, "FILE_CHECK without track_file")
 		}
@@ -157,7 +158,7 @@ func (f *checkerFactory) build(rs *config.RealServer, c *config.Checker) (check.
 		}
 		return check.NewFile(check.FileOptions{Path: path, Weight: int(c.File.Weight), Reverse: c.File.Reverse,
 			BaseWeight: int(rs.Weight), Target: target}), nil
-	case config.CheckGRPC:
+	case lvs.CheckGRPC:
 		opts := check.GRPCOptions{ConnOptions: conn}
 		if g := c.GRPC; g != nil {
 			opts.Service = g.Service
@@ -180,7 +181,7 @@ func atLine(pos config.Pos) func(check.Checker, error) (check.Checker, error) {
 	}
 }
 
-func (f *checkerFactory) http(c *config.Checker, conn check.ConnOptions) (check.Checker, error) {
+func (f *checkerFactory) http(c *lvs.Checker, conn check.ConnOptions) (check.Checker, error) {
 	opts := check.HTTPOptions{ConnOptions: conn}
 	h := c.HTTP
 	if h == nil {
@@ -195,7 +196,7 @@ func (f *checkerFactory) http(c *config.Checker, conn check.ConnOptions) (check.
 		opts.Protocol = check.HTTP10
 	}
 	opts.VirtualHost = h.VirtualHost
-	if c.Kind == config.CheckSSL {
+	if c.Kind == lvs.CheckSSL {
 		// Keepalived does not verify certificates; SNI only when enable_sni asks for it.
 		opts.TLS = &check.TLSOptions{}
 		if h.EnableSNI {

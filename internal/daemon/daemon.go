@@ -22,6 +22,7 @@ import (
 	"github.com/vigil-lb/vigil/internal/check"
 	"github.com/vigil-lb/vigil/internal/clock"
 	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/lvs"
 	"github.com/vigil-lb/vigil/internal/config/syntax"
 	"github.com/vigil-lb/vigil/internal/dataplane"
 	"github.com/vigil-lb/vigil/internal/dataplane/ipvs"
@@ -117,7 +118,7 @@ type Daemon struct {
 // service is one virtual_server at run time.
 type service struct {
 	name  string
-	vs    *config.VirtualServer
+	vs    *lvs.VirtualServer
 	spec  pool.ServiceSpec
 	pool  *pool.Service
 	addrs map[string]netip.AddrPort // backend ID → address, the sorry server's included
@@ -861,7 +862,7 @@ func (d *Daemon) Snapshot() status.Snapshot {
 // has quorum. Repeating a call is harmless (the speaker keeps the first reason).
 func (d *Daemon) syncAnnounceLocked(svc *service, why string) {
 	a := svc.vs.Announce
-	if d.opts.BGP == nil || a == nil || svc.vs.Kind != config.VSKindAddress {
+	if d.opts.BGP == nil || a == nil || svc.vs.Kind != lvs.VSKindAddress {
 		return
 	}
 	route := bgp.Route{Prefix: netip.PrefixFrom(svc.vs.Address, svc.vs.Address.BitLen()), Communities: a.Communities, MED: a.MED, LocalPref: a.LocalPref}
@@ -909,7 +910,7 @@ func (d *Daemon) VRRPStateChanged(instance, from, to string, priority int) {
 // planned is one virtual server as the new configuration wants it.
 type planned struct {
 	name  string
-	vs    *config.VirtualServer
+	vs    *lvs.VirtualServer
 	spec  pool.ServiceSpec
 	addrs map[string]netip.AddrPort
 	steer *dataplane.Service
@@ -1018,7 +1019,7 @@ func defaultMaxInFlight(cfg *config.Config) int {
 const fileCheckPoll = time.Second
 
 // jobFor turns a checker block's timing into a scheduler job.
-func jobFor(id string, ck check.Checker, c *config.Checker) check.Job {
+func jobFor(id string, ck check.Checker, c *lvs.Checker) check.Job {
 	j := check.Job{
 		ID: id, Checker: ck, Interval: c.DelayLoop.D(), Retry: int(c.Retry), DelayBeforeRetry: c.DelayBeforeRetry.D(),
 		Warmup: c.Warmup.D(), DownInterval: c.DownDelayLoop.D(), TransitionInterval: c.TransitionDelayLoop.D(), StartDown: c.Alpha,
@@ -1032,7 +1033,7 @@ func jobFor(id string, ck check.Checker, c *config.Checker) check.Job {
 	if j.Interval <= 0 {
 		j.Interval = 60 * time.Second
 	}
-	if c.Kind == config.CheckFile {
+	if c.Kind == lvs.CheckFile {
 		// Keepalived watches a FILE_CHECK's file with inotify and acts at once; reading a
 		// small file every fileCheckPoll is as prompt in practice, whatever delay_loop says.
 		j.Interval = min(j.Interval, fileCheckPoll)
@@ -1050,12 +1051,12 @@ func jobFor(id string, ck check.Checker, c *config.Checker) check.Job {
 }
 
 // steerFor returns what the data plane serves for vs, or nil and why it cannot serve it.
-func (d *Daemon) steerFor(vs *config.VirtualServer, name string) (*dataplane.Service, string) {
+func (d *Daemon) steerFor(vs *lvs.VirtualServer, name string) (*dataplane.Service, string) {
 	switch {
-	case vs.Kind == config.VSKindFwmark && d.dpName == "userspace":
+	case vs.Kind == lvs.VSKindFwmark && d.dpName == "userspace":
 		d.log.Warn("the userspace data plane cannot serve fwmark virtual servers (use dataplane nftables or ipvs); checks run, traffic is not steered", "vs", name)
 		return nil, "not steered: the userspace data plane cannot serve fwmark virtual servers (use dataplane nftables or ipvs)"
-	case vs.Kind != config.VSKindAddress && vs.Kind != config.VSKindFwmark:
+	case vs.Kind != lvs.VSKindAddress && vs.Kind != lvs.VSKindFwmark:
 		d.log.Warn("the data plane cannot serve virtual_server groups yet; checks run, traffic is not steered", "vs", name, "dataplane", d.dpName)
 		return nil, "not steered: no data plane serves virtual_server groups yet"
 	}
@@ -1069,7 +1070,7 @@ func (d *Daemon) steerFor(vs *config.VirtualServer, name string) (*dataplane.Ser
 		return nil, "not steered: the data plane serves TCP and UDP only, not " + vs.Protocol
 	}
 	var listen netip.AddrPort
-	if vs.Kind == config.VSKindAddress {
+	if vs.Kind == lvs.VSKindAddress {
 		listen = netip.AddrPortFrom(vs.Address, vs.Port)
 	}
 	return &dataplane.Service{
@@ -1083,7 +1084,7 @@ func (d *Daemon) steerFor(vs *config.VirtualServer, name string) (*dataplane.Ser
 // persistenceBits is persistence_granularity as a prefix length: IPv6 gives one; an IPv4 netmask
 // counts its leading ones (IPVS applies the mask; a non-contiguous mask is rounded down to its
 // prefix). 0 means the whole address.
-func persistenceBits(vs *config.VirtualServer) int {
+func persistenceBits(vs *lvs.VirtualServer) int {
 	if vs.PersistencePrefixLen > 0 {
 		return vs.PersistencePrefixLen
 	}

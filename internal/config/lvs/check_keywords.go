@@ -1,4 +1,4 @@
-package config
+package lvs
 
 import (
 	"net/netip"
@@ -32,7 +32,7 @@ const (
 )
 
 // lvsAddCheckerKeywords installs the checker blocks into a real_server table.
-func lvsAddCheckerKeywords(k map[string]syntax.Keyword, cfg *Config, vs *VirtualServer, rs *RealServer) {
+func lvsAddCheckerKeywords(k map[string]syntax.Keyword, s *Section, vs *VirtualServer, rs *RealServer) {
 	add := func(kind string, body func(c *Checker, k map[string]syntax.Keyword), hasConn bool, closeFn func(p *syntax.Parser, c *Checker, end syntax.Pos)) {
 		k[kind] = syntax.Keyword{Block: func(p *syntax.Parser, l syntax.Line) *syntax.Table {
 			c := &Checker{Pos: l.Pos, Kind: kind}
@@ -77,7 +77,7 @@ func lvsAddCheckerKeywords(k map[string]syntax.Keyword, cfg *Config, vs *Virtual
 			p.Diags.Warnf(end, "UDP_CHECK min_reply length %d > max_reply_length %d - will always fail", c.UDP.MinReplyLength, c.UDP.MaxReplyLength)
 		}
 	})
-	add(CheckFile, func(c *Checker, k map[string]syntax.Keyword) { lvsFileKeywords(c, k, cfg) }, false, func(p *syntax.Parser, c *Checker, end syntax.Pos) {
+	add(CheckFile, func(c *Checker, k map[string]syntax.Keyword) { lvsFileKeywords(c, k, s) }, false, func(p *syntax.Parser, c *Checker, end syntax.Pos) {
 		f := c.File
 		if f.track == nil {
 			p.Diags.Warnf(end, "FILE_CHECK has no track_file specified - ignoring")
@@ -86,7 +86,7 @@ func lvsAddCheckerKeywords(k map[string]syntax.Keyword, cfg *Config, vs *Virtual
 		}
 		if !f.weightSet {
 			// file_end_handler: without its own weight the checker uses the track_file's.
-			f.Weight, f.Reverse = int32(f.track.Weight), f.track.WeightReverse
+			f.Weight, f.Reverse = int32(f.track.weight), f.track.reverse
 		}
 	})
 	add(CheckBFD, func(c *Checker, k map[string]syntax.Keyword) { lvsBFDKeywords(c, k, vs, rs) }, false, func(p *syntax.Parser, c *Checker, end syntax.Pos) {
@@ -671,7 +671,7 @@ func lvsHexString(s string, wildcards bool) (data, mask []byte, ok bool) {
 	return data, mask, true
 }
 
-func lvsFileKeywords(c *Checker, k map[string]syntax.Keyword, cfg *Config) {
+func lvsFileKeywords(c *Checker, k map[string]syntax.Keyword, s *Section) {
 	f := &FileCheck{}
 	c.File = f
 	k["track_file"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
@@ -679,12 +679,12 @@ func lvsFileKeywords(c *Checker, k map[string]syntax.Keyword, cfg *Config) {
 			return
 		}
 		// Like Keepalived, only track_file blocks that come before the checker are known.
-		i := slices.IndexFunc(cfg.VRRPTrackFiles, func(t *TrackFile) bool { return t.Name == l.Words[1] })
-		if i < 0 {
+		weight, reverse, ok := s.trackFile(l.Words[1])
+		if !ok {
 			p.Diags.Warnf(l.Pos, "track_file %s not found", l.Words[1])
 			return
 		}
-		f.TrackFile, f.track = l.Words[1], cfg.VRRPTrackFiles[i]
+		f.TrackFile, f.track = l.Words[1], &trackFileRef{weight, reverse}
 	}}
 	k["weight"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 		if len(l.Words) < 2 {

@@ -1,12 +1,13 @@
-package config
+package lvs_test
 
 import (
 	"bytes"
-	"fmt"
 	"net/netip"
 	"slices"
 	"testing"
 
+	"github.com/vigil-lb/vigil/internal/config/internal/configtest"
+	"github.com/vigil-lb/vigil/internal/config/lvs"
 	"github.com/vigil-lb/vigil/internal/config/syntax"
 )
 
@@ -17,7 +18,7 @@ func checkConf(checker string) string {
 }
 
 // onlyCheckers parses a checkConf and returns the real server's checkers.
-func onlyCheckers(t *testing.T, checker string) ([]*Checker, *syntax.Diagnostics) {
+func onlyCheckers(t *testing.T, checker string) ([]*lvs.Checker, *syntax.Diagnostics) {
 	t.Helper()
 	vs, d := onlyVS(t, checkConf(checker))
 	return vs.RealServers[0].Checkers, d
@@ -86,8 +87,8 @@ func TestCheckerMessagesMatchKeepalived(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, d := parseString(t, checkConf(tt.checker))
-			if got := lvsMessages(d); !slices.Equal(got, tt.want) {
+			_, d := configtest.Parse(t, checkConf(tt.checker))
+			if got := configtest.Messages(d); !slices.Equal(got, tt.want) {
 				t.Errorf("messages:\n got %q\nwant %q", got, tt.want)
 			}
 		})
@@ -109,14 +110,14 @@ func TestIncompleteCheckersAreDropped(t *testing.T) {
 func TestStatusCodeRanges(t *testing.T) {
 	tests := []struct {
 		line string
-		want []StatusRange
+		want []lvs.StatusRange
 	}{
-		{"", []StatusRange{{200, 299}}},
-		{"status_code 200", []StatusRange{{200, 200}}},
-		{"status_code 200 204 301-303", []StatusRange{{200, 200}, {204, 204}, {301, 303}}},
-		{"status_code 100-599", []StatusRange{{100, 599}}},
-		{"status_code 300-399 200-299", []StatusRange{{200, 399}}},
-		{"status_code 600", []StatusRange{{200, 299}}},
+		{"", []lvs.StatusRange{{Min: 200, Max: 299}}},
+		{"status_code 200", []lvs.StatusRange{{200, 200}}},
+		{"status_code 200 204 301-303", []lvs.StatusRange{{200, 200}, {204, 204}, {301, 303}}},
+		{"status_code 100-599", []lvs.StatusRange{{100, 599}}},
+		{"status_code 300-399 200-299", []lvs.StatusRange{{200, 399}}},
+		{"status_code 600", []lvs.StatusRange{{Min: 200, Max: 299}}},
 	}
 	for _, tt := range tests {
 		cs, _ := onlyCheckers(t, "HTTP_GET {\nurl {\npath /\n"+tt.line+"\n}\n}\n")
@@ -157,20 +158,20 @@ func TestHTTPCheckOptions(t *testing.T) {
 }
 `)
 	if len(d.List) != 0 {
-		t.Fatalf("unexpected diagnostics %q", lvsMessages(d))
+		t.Fatalf("unexpected diagnostics %q", configtest.Messages(d))
 	}
 	c := cs[0]
 	h := c.HTTP
-	if c.Kind != CheckSSL || c.Connection.Port != 8443 || c.DelayBeforeRetry != secs(3) {
+	if c.Kind != lvs.CheckSSL || c.Connection.Port != 8443 || c.DelayBeforeRetry != secs(3) {
 		t.Errorf("checker %s port %d delay_before_retry %v", c.Kind, c.Connection.Port, c.DelayBeforeRetry)
 	}
 	if h.VirtualHost != "www.example.com" || h.Protocol != "1.0C" || !h.EnableSNI || !h.FastRecovery || !h.TLSCompliant {
 		t.Errorf("http options %+v", h)
 	}
 	u := h.URLs[0]
-	want := URL{Pos: u.Pos, Path: "/health", Digest: "0123456789abcdef0123456789abcdef", StatusCodes: []StatusRange{{200, 299}},
+	want := lvs.URL{Pos: u.Pos, Path: "/health", Digest: "0123456789abcdef0123456789abcdef", StatusCodes: []lvs.StatusRange{{Min: 200, Max: 299}},
 		VirtualHost: "api.example.com", Regex: "ok|up", RegexNoMatch: true, RegexOptions: []string{"caseless", "multiline"},
-		RegexMinOffset: 2, RegexMaxOffset: 40, RegexStack: true, maxSet: true}
+		RegexMinOffset: 2, RegexMaxOffset: 40, RegexStack: true}
 	if u.Path != want.Path || u.Digest != want.Digest || u.VirtualHost != want.VirtualHost || u.Regex != want.Regex ||
 		!u.RegexNoMatch || !slices.Equal(u.RegexOptions, want.RegexOptions) || u.RegexMinOffset != 2 || u.RegexMaxOffset != 40 ||
 		!u.RegexStack || u.TLSCompliant || u.Pos.Line != 13 {
@@ -180,14 +181,14 @@ func TestHTTPCheckOptions(t *testing.T) {
 
 func TestRegexParametersWithoutRegexAreCleared(t *testing.T) {
 	cs, d := onlyCheckers(t, "HTTP_GET {\nurl {\npath /\nregex_min_offset 3\n}\n}\n")
-	if got, want := lvsMessages(d), []string{"10: regex parameters specified without regex"}; !slices.Equal(got, want) {
+	if got, want := configtest.Messages(d), []string{"10: regex parameters specified without regex"}; !slices.Equal(got, want) {
 		t.Errorf("messages %q, want %q", got, want)
 	}
 	if u := cs[0].HTTP.URLs[0]; u.RegexMinOffset != 0 {
 		t.Errorf("regex_min_offset kept: %d", u.RegexMinOffset)
 	}
 	_, d = onlyCheckers(t, "HTTP_GET {\nurl {\npath /\nregex x\nregex_min_offset 30\nregex_max_offset 20\n}\n}\n")
-	if got, want := lvsMessages(d), []string{"12: regex min offset 30 > regex_max_offset 20 - ignoring"}; !slices.Equal(got, want) {
+	if got, want := configtest.Messages(d), []string{"12: regex min offset 30 > regex_max_offset 20 - ignoring"}; !slices.Equal(got, want) {
 		t.Errorf("messages %q, want %q", got, want)
 	}
 }
@@ -207,16 +208,16 @@ PING_CHECK {
 }
 `)
 	if len(d.List) != 0 {
-		t.Fatalf("unexpected diagnostics %q", lvsMessages(d))
+		t.Fatalf("unexpected diagnostics %q", configtest.Messages(d))
 	}
-	want := Connection{Address: netip.MustParseAddr("192.0.2.7"), Port: 8080, BindAddress: netip.MustParseAddr("192.0.2.1"),
+	want := lvs.Connection{Address: netip.MustParseAddr("192.0.2.7"), Port: 8080, BindAddress: netip.MustParseAddr("192.0.2.1"),
 		BindPort: 5000, BindIf: "eth0", Fwmark: 9, Timeout: secs(2.5)}
 	if *cs[0].Connection != want {
 		t.Errorf("connection %+v, want %+v", *cs[0].Connection, want)
 	}
 	// The port of a checker that names only an address stays the real server's.
-	want = Connection{Address: netip.MustParseAddr("2001:db8::7"), Port: 80, Timeout: secs(5)}
-	if cs[1].Kind != CheckPing || *cs[1].Connection != want {
+	want = lvs.Connection{Address: netip.MustParseAddr("2001:db8::7"), Port: 80, Timeout: secs(5)}
+	if cs[1].Kind != lvs.CheckPing || *cs[1].Connection != want {
 		t.Errorf("ping connection %+v, want %+v", *cs[1].Connection, want)
 	}
 }
@@ -247,7 +248,7 @@ GRPC_CHECK {
 }
 `)
 	if len(d.List) != 0 {
-		t.Fatalf("unexpected diagnostics %q", lvsMessages(d))
+		t.Fatalf("unexpected diagnostics %q", configtest.Messages(d))
 	}
 	misc, dns, udp, smtp, bfd, grpc := cs[0], cs[1], cs[2], cs[3], cs[4], cs[5]
 	if misc.Retry != 0 || misc.Connection != nil || misc.Misc.Timeout != secs(60) || !misc.Misc.Dynamic || misc.Misc.User != "nobody nogroup" ||
@@ -289,17 +290,17 @@ func TestSMTPHostBlocksBecomeCheckers(t *testing.T) {
 }
 `)
 	if len(d.List) != 0 {
-		t.Fatalf("unexpected diagnostics %q", lvsMessages(d))
+		t.Fatalf("unexpected diagnostics %q", configtest.Messages(d))
 	}
 	if len(cs) != 2 {
 		t.Fatalf("got %d checkers, want one per host", len(cs))
 	}
-	for i, want := range []Connection{
+	for i, want := range []lvs.Connection{
 		{Address: netip.MustParseAddr("10.0.0.7"), Port: 80, Timeout: secs(5)},
 		{Address: netip.MustParseAddr("10.0.0.8"), Port: 2525, Timeout: secs(9)},
 	} {
 		c := cs[i]
-		if *c.Connection != want || c.SMTP.HeloName != "mx.example" || c.Retry != 2 || c.Kind != CheckSMTP {
+		if *c.Connection != want || c.SMTP.HeloName != "mx.example" || c.Retry != 2 || c.Kind != lvs.CheckSMTP {
 			t.Errorf("checker %d: %+v %+v retry %d", i, *c.Connection, c.SMTP, c.Retry)
 		}
 	}
@@ -313,9 +314,9 @@ func TestSMTPHostBlocksBecomeCheckers(t *testing.T) {
 func TestFileCheckFollowsTrackFileDefinedBefore(t *testing.T) {
 	src := "track_file tf {\n  file /run/vigil-test-weight\n  weight 3 reverse\n}\n" + checkConf(
 		"FILE_CHECK {\ntrack_file tf\n}\nFILE_CHECK {\ntrack_file tf\nweight -5\n}\nFILE_CHECK {\ntrack_file later\n}\n")
-	c, d := parseString(t, src)
+	c, d := configtest.Parse(t, src)
 	want := []string{"18: track_file later not found", "19: FILE_CHECK has no track_file specified - ignoring"}
-	if got := lvsMessages(d); !slices.Equal(got, want) {
+	if got := configtest.Messages(d); !slices.Equal(got, want) {
 		t.Errorf("messages:\n got %q\nwant %q", got, want)
 	}
 	cs := c.VirtualServers[0].RealServers[0].Checkers
@@ -337,8 +338,8 @@ func TestFileCheckHasNoRetryWhateverItsServersSay(t *testing.T) {
 		"virtual_server 10.0.0.1 80 {\n  protocol TCP\n  lb_algo rr\n  lb_kind NAT\n  retry 4\n" +
 		"  real_server 10.0.0.2 80 {\n    retry 3\n    FILE_CHECK {\n      track_file tf\n    }\n    TCP_CHECK {\n    }\n  }\n" +
 		"  real_server 10.0.0.3 80 {\n    FILE_CHECK {\n      track_file tf\n    }\n  }\n}\n"
-	c, d := parseString(t, src)
-	if got := lvsMessages(d); len(got) != 0 {
+	c, d := configtest.Parse(t, src)
+	if got := configtest.Messages(d); len(got) != 0 {
 		t.Fatalf("messages: %q", got)
 	}
 	rss := c.VirtualServers[0].RealServers
@@ -384,48 +385,9 @@ func TestHTTPVirtualHostFallsBackToRealThenVirtualServer(t *testing.T) {
 	}
 }
 
-// lvsMessages renders diagnostics as "LINE: message" ("LINE: error: message" for errors), the
-// form the LVS tests compare against.
-func lvsMessages(d *syntax.Diagnostics) []string {
-	out := []string{}
-	for _, x := range d.List {
-		if x.Severity == Error {
-			out = append(out, fmt.Sprintf("%d: error: %s", x.Pos.Line, x.Message))
-		} else {
-			out = append(out, fmt.Sprintf("%d: %s", x.Pos.Line, x.Message))
-		}
-	}
-	return out
-}
-
 func nonNil(s []string) []string {
 	if s == nil {
 		return []string{}
 	}
 	return s
-}
-
-func TestHexStringReadsPairsAndWildcards(t *testing.T) {
-	tests := []struct {
-		in        string
-		wildcards bool
-		data      []byte
-		mask      []byte
-		ok        bool
-	}{
-		{in: "0a0b", data: []byte{0x0a, 0x0b}, ok: true},
-		{in: "0a 0b ff", data: []byte{0x0a, 0x0b, 0xff}, ok: true},
-		{in: "a b", data: []byte{0x0a, 0x0b}, ok: true},
-		{in: "zz", ok: false},
-		{in: "", ok: false},
-		{in: "0x", ok: false},
-		{in: "0x ff", wildcards: true, data: []byte{0x00, 0xff}, mask: []byte{0xf0, 0xff}, ok: true},
-		{in: "XX", wildcards: true, data: []byte{0x00}, mask: []byte{0x00}, ok: true},
-	}
-	for _, tt := range tests {
-		data, mask, ok := lvsHexString(tt.in, tt.wildcards)
-		if ok != tt.ok || !bytes.Equal(data, tt.data) || !bytes.Equal(mask, tt.mask) {
-			t.Errorf("lvsHexString(%q, %v) = %x, %x, %v; want %x, %x, %v", tt.in, tt.wildcards, data, mask, ok, tt.data, tt.mask, tt.ok)
-		}
-	}
 }

@@ -1,4 +1,4 @@
-package config
+package lvs
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vigil-lb/vigil/internal/config/bgpd"
+	"github.com/vigil-lb/vigil/internal/config/globaldefs"
 	"github.com/vigil-lb/vigil/internal/config/syntax"
 )
 
@@ -15,6 +16,24 @@ import (
 // After Parse every value here is the effective one: defaults applied and values inherited from
 // the enclosing block exactly where Keepalived inherits them (see finishLVS). Optional values
 // that Keepalived leaves to each checker when unset are pointers (null in JSON).
+
+// Section is what the LVS keywords fill, in the order of the file; config.Config holds the
+// same lists (VirtualServerGroups, VirtualServers) once Finish has run.
+type Section struct {
+	Groups         []*VirtualServerGroup
+	VirtualServers []*VirtualServer
+	// TrackFile finds a track_file block (a VRRP-section block) read so far, for FILE_CHECK:
+	// like Keepalived, only those defined before the checker are known. Nil knows none.
+	TrackFile func(name string) (weight int, reverse bool, ok bool)
+}
+
+// trackFile is TrackFile, or none when it is not set.
+func (s *Section) trackFile(name string) (weight int, reverse bool, ok bool) {
+	if s.TrackFile == nil {
+		return 0, false, false
+	}
+	return s.TrackFile(name)
+}
 
 // VirtualServerGroup is a virtual_server_group block: the addresses and firewall marks that one
 // `virtual_server group NAME` serves together.
@@ -239,28 +258,28 @@ func (vs *VirtualServer) rsName(rs *RealServer) string {
 	return lvsTrio(rs.Address, vs.Protocol, rs.Port)
 }
 
-// finishLVS is Keepalived's link_vsg_to_vs and validate_check_config: it links virtual servers
+// Finish is Keepalived's link_vsg_to_vs and validate_check_config: it links virtual servers
 // to their groups, drops what Keepalived drops, applies defaults and inheritance, and reports
 // what it changed at the position of the block concerned.
-func (c *Config) finishLVS(diags *syntax.Diagnostics) {
-	if c.VirtualServerGroups == nil {
-		c.VirtualServerGroups = []*VirtualServerGroup{}
+func (s *Section) Finish(diags *syntax.Diagnostics, global *globaldefs.Defs) {
+	if s.Groups == nil {
+		s.Groups = []*VirtualServerGroup{}
 	}
-	if c.VirtualServers == nil {
-		c.VirtualServers = []*VirtualServer{}
+	if s.VirtualServers == nil {
+		s.VirtualServers = []*VirtualServer{}
 	}
 	groups := map[string]*VirtualServerGroup{}
-	for _, g := range c.VirtualServerGroups {
+	for _, g := range s.Groups {
 		if _, dup := groups[g.Name]; !dup {
 			groups[g.Name] = g
 		}
 	}
-	globalSMTP := c.Global.SMTPAlertChecker
+	globalSMTP := global.SMTPAlertChecker
 	if globalSMTP == nil {
-		globalSMTP = c.Global.SMTPAlert
+		globalSMTP = global.SMTPAlert
 	}
-	kept := c.VirtualServers[:0]
-	for _, vs := range c.VirtualServers {
+	kept := s.VirtualServers[:0]
+	for _, vs := range s.VirtualServers {
 		var g *VirtualServerGroup
 		if vs.Kind == VSKindGroup {
 			g = groups[vs.Group]
@@ -275,7 +294,7 @@ func (c *Config) finishLVS(diags *syntax.Diagnostics) {
 			kept = append(kept, vs)
 		}
 	}
-	c.VirtualServers = kept
+	s.VirtualServers = kept
 }
 
 // linkGroup checks the families of a group and its virtual server; false drops the server.

@@ -1,4 +1,4 @@
-package config
+package lvs_test
 
 import (
 	"encoding/json"
@@ -10,17 +10,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-lb/vigil/internal/config/internal/configtest"
+	"github.com/vigil-lb/vigil/internal/config/internal/sharedtest"
+	"github.com/vigil-lb/vigil/internal/config/lvs"
 	"github.com/vigil-lb/vigil/internal/config/syntax"
 )
 
 func secs(f float64) syntax.Duration { return syntax.Duration(time.Duration(f * float64(time.Second))) }
 
 // onlyVS parses src and returns its single virtual server.
-func onlyVS(t *testing.T, src string) (*VirtualServer, *syntax.Diagnostics) {
+func onlyVS(t *testing.T, src string) (*lvs.VirtualServer, *syntax.Diagnostics) {
 	t.Helper()
-	c, d := parseString(t, src)
+	c, d := configtest.Parse(t, src)
 	if len(c.VirtualServers) != 1 {
-		t.Fatalf("got %d virtual servers, want 1; diagnostics %q", len(c.VirtualServers), lvsMessages(d))
+		t.Fatalf("got %d virtual servers, want 1; diagnostics %q", len(c.VirtualServers), configtest.Messages(d))
 	}
 	return c.VirtualServers[0], d
 }
@@ -37,10 +40,10 @@ func TestVirtualServerDefaultsAreKeepalivedDefaults(t *testing.T) {
 		"1: Virtual server [10.0.0.1]:udp:80: no scheduler set, setting default 'wlc'",
 		"1: Virtual server [10.0.0.1]:udp:80: no forwarding method set, setting default NAT",
 	}
-	if got := lvsMessages(d); !slices.Equal(got, want) {
+	if got := configtest.Messages(d); !slices.Equal(got, want) {
 		t.Errorf("messages:\n got %q\nwant %q", got, want)
 	}
-	if vs.Kind != VSKindAddress || vs.Address != netip.MustParseAddr("10.0.0.1") || vs.Port != 80 || vs.Family != "inet" {
+	if vs.Kind != lvs.VSKindAddress || vs.Address != netip.MustParseAddr("10.0.0.1") || vs.Port != 80 || vs.Family != "inet" {
 		t.Errorf("service = %s %v %d %s", vs.Kind, vs.Address, vs.Port, vs.Family)
 	}
 	if vs.Protocol != "UDP" || vs.Scheduler != "wlc" || vs.Forwarding.Method != "NAT" {
@@ -57,13 +60,13 @@ func TestVirtualServerDefaultsAreKeepalivedDefaults(t *testing.T) {
 		t.Errorf("rs defaults: %+v", rs)
 	}
 	c := rs.Checkers[0]
-	if c.Kind != CheckTCP || c.Retry != 1 || c.DelayBeforeRetry != secs(1) || c.DelayLoop != secs(60) || c.Warmup != secs(60) || c.Alpha {
+	if c.Kind != lvs.CheckTCP || c.Retry != 1 || c.DelayBeforeRetry != secs(1) || c.DelayLoop != secs(60) || c.Warmup != secs(60) || c.Alpha {
 		t.Errorf("checker defaults: %+v", c)
 	}
 	if c.DownDelayLoop != secs(60) || c.TransitionDelayLoop != secs(60) || c.Rise != 1 {
 		t.Errorf("checker extension defaults: down %v transition %v rise %d", c.DownDelayLoop, c.TransitionDelayLoop, c.Rise)
 	}
-	wantConn := Connection{Address: netip.MustParseAddr("10.0.0.2"), Port: 80, Timeout: secs(5)}
+	wantConn := lvs.Connection{Address: netip.MustParseAddr("10.0.0.2"), Port: 80, Timeout: secs(5)}
 	if *c.Connection != wantConn {
 		t.Errorf("connection = %+v, want %+v", *c.Connection, wantConn)
 	}
@@ -108,7 +111,7 @@ func TestRealServerInheritsFromVirtualServer(t *testing.T) {
   }
 }`)
 	if len(d.List) != 0 {
-		t.Fatalf("unexpected diagnostics %q", lvsMessages(d))
+		t.Fatalf("unexpected diagnostics %q", configtest.Messages(d))
 	}
 	inh, over := vs.RealServers[0], vs.RealServers[1]
 	if inh.Weight != 7 || inh.Forwarding.Method != "DR" || inh.DelayLoop != secs(10) || inh.ConnectTimeout != secs(3) ||
@@ -136,10 +139,10 @@ func TestVirtualServerForms(t *testing.T) {
 		kind      string
 		want      string
 	}{
-		{"address", "virtual_server 192.0.2.1 443 {\nprotocol TCP\n", VSKindAddress, "[192.0.2.1]:tcp:443"},
-		{"ipv6", "virtual_server 2001:db8::1 53 {\nprotocol UDP\n", VSKindAddress, "[2001:db8::1]:udp:53"},
-		{"fwmark", "virtual_server fwmark 42 {\n", VSKindFwmark, "FWM 42"},
-		{"group", "virtual_server_group G {\n192.0.2.1 80\n}\nvirtual_server group G {\nprotocol TCP\n", VSKindGroup, "[G]:0"},
+		{"address", "virtual_server 192.0.2.1 443 {\nprotocol TCP\n", lvs.VSKindAddress, "[192.0.2.1]:tcp:443"},
+		{"ipv6", "virtual_server 2001:db8::1 53 {\nprotocol UDP\n", lvs.VSKindAddress, "[2001:db8::1]:udp:53"},
+		{"fwmark", "virtual_server fwmark 42 {\n", lvs.VSKindFwmark, "FWM 42"},
+		{"group", "virtual_server_group G {\n192.0.2.1 80\n}\nvirtual_server group G {\nprotocol TCP\n", lvs.VSKindGroup, "[G]:0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -226,8 +229,8 @@ func TestVirtualServerMessagesMatchKeepalived(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, d := parseString(t, tt.src)
-			if got := lvsMessages(d); !slices.Equal(got, tt.want) {
+			_, d := configtest.Parse(t, tt.src)
+			if got := configtest.Messages(d); !slices.Equal(got, tt.want) {
 				t.Errorf("messages:\n got %q\nwant %q", got, tt.want)
 			}
 		})
@@ -235,9 +238,9 @@ func TestVirtualServerMessagesMatchKeepalived(t *testing.T) {
 }
 
 func TestDroppedServersAreWarningsNotErrors(t *testing.T) {
-	c, d := parseString(t, lvsConf("  real_server 2001:db8::2 80 {\n  }\n", "")+"virtual_server 10.0.0.9 81 {\n}\n")
+	c, d := configtest.Parse(t, lvsConf("  real_server 2001:db8::2 80 {\n  }\n", "")+"virtual_server 10.0.0.9 81 {\n}\n")
 	if d.HasErrors() {
-		t.Errorf("dropping a real server or an empty virtual server must not be an error: %q", lvsMessages(d))
+		t.Errorf("dropping a real server or an empty virtual server must not be an error: %q", configtest.Messages(d))
 	}
 	if len(c.VirtualServers) != 1 || len(c.VirtualServers[0].RealServers) != 1 {
 		t.Errorf("kept %d virtual servers", len(c.VirtualServers))
@@ -247,13 +250,13 @@ func TestDroppedServersAreWarningsNotErrors(t *testing.T) {
 func TestForwardingTunnelOptions(t *testing.T) {
 	vs, d := onlyVS(t, lvsConf("  lb_kind TUN type gue port 6080 remcsum\n", "    lvs_method TUN type gre csum\n"))
 	if len(d.List) != 0 {
-		t.Fatalf("unexpected diagnostics %q", lvsMessages(d))
+		t.Fatalf("unexpected diagnostics %q", configtest.Messages(d))
 	}
-	want := Forwarding{Method: "TUN", TunnelType: "gue", TunnelPort: 6080, TunnelChecksum: "remcsum"}
+	want := lvs.Forwarding{Method: "TUN", TunnelType: "gue", TunnelPort: 6080, TunnelChecksum: "remcsum"}
 	if vs.Forwarding != want {
 		t.Errorf("virtual server forwarding %+v, want %+v", vs.Forwarding, want)
 	}
-	want = Forwarding{Method: "TUN", TunnelType: "gre", TunnelChecksum: "csum"}
+	want = lvs.Forwarding{Method: "TUN", TunnelType: "gre", TunnelChecksum: "csum"}
 	if got := vs.RealServers[0].Forwarding; got != want {
 		t.Errorf("real server forwarding %+v, want %+v", got, want)
 	}
@@ -274,7 +277,7 @@ func TestSchedulerFlagsAndPersistence(t *testing.T) {
   }
 }`)
 	if len(d.List) != 0 {
-		t.Fatalf("unexpected diagnostics %q", lvsMessages(d))
+		t.Fatalf("unexpected diagnostics %q", configtest.Messages(d))
 	}
 	if want := []string{"sh-port", "sh-fallback", "ops"}; !slices.Equal(vs.SchedulerFlags, want) {
 		t.Errorf("flags %q, want %q", vs.SchedulerFlags, want)
@@ -285,7 +288,7 @@ func TestSchedulerFlagsAndPersistence(t *testing.T) {
 }
 
 func TestRealServerPortsFollowTheService(t *testing.T) {
-	c, _ := parseString(t, `virtual_server 10.0.0.1 80 {
+	c, _ := configtest.Parse(t, `virtual_server 10.0.0.1 80 {
   protocol TCP
   lb_algo rr
   lb_kind NAT
@@ -312,7 +315,7 @@ virtual_server fwmark 3 {
 }
 
 func TestVirtualServerGroupEntries(t *testing.T) {
-	c, d := parseString(t, `virtual_server_group G {
+	c, d := configtest.Parse(t, `virtual_server_group G {
   192.0.2.1 80
   192.0.2.10-20 80
   192.0.2.30-192.0.2.40 80
@@ -322,7 +325,7 @@ func TestVirtualServerGroupEntries(t *testing.T) {
   fwmark 6 inet
 }`)
 	if len(d.List) != 0 {
-		t.Fatalf("unexpected diagnostics %q", lvsMessages(d))
+		t.Fatalf("unexpected diagnostics %q", configtest.Messages(d))
 	}
 	g := c.VirtualServerGroups[0]
 	type r struct {
@@ -340,7 +343,7 @@ func TestVirtualServerGroupEntries(t *testing.T) {
 			t.Errorf("range %d = %v-%v:%d at %d, want %v", i, got.First, got.Last, got.Port, got.Pos.Line, w)
 		}
 	}
-	wantMarks := []VSGFwmark{{Pos: syntax.Pos{File: "test.conf", Line: 7}, Mark: 5, Family: "inet6"}, {Pos: syntax.Pos{File: "test.conf", Line: 8}, Mark: 6, Family: "inet"}}
+	wantMarks := []lvs.VSGFwmark{{Pos: syntax.Pos{File: "test.conf", Line: 7}, Mark: 5, Family: "inet6"}, {Pos: syntax.Pos{File: "test.conf", Line: 8}, Mark: 6, Family: "inet"}}
 	if !slices.Equal(g.Fwmarks, wantMarks) {
 		t.Errorf("fwmarks %+v, want %+v", g.Fwmarks, wantMarks)
 	}
@@ -362,16 +365,16 @@ func TestVirtualServerGroupMessages(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			src := "virtual_server_group G {\n" + tt.body + "\n10.9.9.9 80\n}\n"
-			_, d := parseString(t, src)
-			if got := lvsMessages(d); !slices.Equal(got, tt.want) {
+			_, d := configtest.Parse(t, src)
+			if got := configtest.Messages(d); !slices.Equal(got, tt.want) {
 				t.Errorf("messages:\n got %q\nwant %q", got, tt.want)
 			}
 		})
 	}
-	_, d := parseString(t, "virtual_server_group E {\n}\nvirtual_server_group M {\n10.0.0.1 80\n2001:db8::1 80\nfwmark 7\n}\n")
+	_, d := configtest.Parse(t, "virtual_server_group E {\n}\nvirtual_server_group M {\n10.0.0.1 80\n2001:db8::1 80\nfwmark 7\n}\n")
 	want := []string{"2: virtual server group E has no entries - removing",
 		"7: virtual server group M cannot have IPv4, IPv6 and fwmark without family - removing"}
-	if got := lvsMessages(d); !slices.Equal(got, want) {
+	if got := configtest.Messages(d); !slices.Equal(got, want) {
 		t.Errorf("group removal messages:\n got %q\nwant %q", got, want)
 	}
 }
@@ -379,7 +382,7 @@ func TestVirtualServerGroupMessages(t *testing.T) {
 func TestExtensionKeywords(t *testing.T) {
 	vs, d := onlyVS(t, lvsConf("  panic_threshold 25\n  shutdown_sessions\n  rise 2\n", "    rise 4\n    slow_start 10\n"))
 	if len(d.List) != 0 {
-		t.Fatalf("unexpected diagnostics %q", lvsMessages(d))
+		t.Fatalf("unexpected diagnostics %q", configtest.Messages(d))
 	}
 	if vs.PanicThreshold != 25 || !vs.ShutdownSessions || vs.Rise != 2 {
 		t.Errorf("vs extensions: panic %d shutdown %v rise %d", vs.PanicThreshold, vs.ShutdownSessions, vs.Rise)
@@ -394,8 +397,8 @@ func TestExtensionKeywords(t *testing.T) {
 		{"shutdown_sessions perhaps", "5: Invalid shutdown_sessions parameter perhaps"},
 	}
 	for _, tt := range tests {
-		_, d := parseString(t, lvsConf("  "+tt.line+"\n", ""))
-		if got := strings.Join(lvsMessages(d), "|"); got != tt.want {
+		_, d := configtest.Parse(t, lvsConf("  "+tt.line+"\n", ""))
+		if got := strings.Join(configtest.Messages(d), "|"); got != tt.want {
 			t.Errorf("%s: got %q, want %q", tt.line, got, tt.want)
 		}
 	}
@@ -448,7 +451,7 @@ func lvsBlockLines(src string) map[int]bool {
 }
 
 func TestLVSSamplesParseWithoutUnexpectedWarnings(t *testing.T) {
-	dir := filepath.Join(sharedDir(t), "samples") // fails under CI when shared/ is missing
+	dir := filepath.Join(sharedtest.Dir(t), "samples") // fails under CI when shared/ is missing
 	// What Keepalived 2.2.7 itself says of these files' LVS parts (`keepalived -t`).
 	expected := map[string][]string{
 		"keepalived.conf.fwmark": {"7: Warning: Virtual server FWM 1: protocol specified for fwmark - protocol will be ignored"},
@@ -463,12 +466,12 @@ func TestLVSSamplesParseWithoutUnexpectedWarnings(t *testing.T) {
 				t.Fatal(err)
 			}
 			src := string(b)
-			c, d := parseString(t, src)
+			c, d := configtest.Parse(t, src)
 			lvs := lvsBlockLines(src)
 			got := []string{}
 			for i, x := range d.List {
 				if lvs[x.Pos.Line] {
-					got = append(got, lvsMessages(&syntax.Diagnostics{List: d.List[i : i+1]})...)
+					got = append(got, configtest.Messages(&syntax.Diagnostics{List: d.List[i : i+1]})...)
 				}
 			}
 			if want := nonNil(expected[name]); !slices.Equal(got, want) {
@@ -480,7 +483,7 @@ func TestLVSSamplesParseWithoutUnexpectedWarnings(t *testing.T) {
 			for _, vs := range c.VirtualServers {
 				for _, rs := range vs.RealServers {
 					if len(rs.Checkers) == 0 && name != "keepalived.conf.virtual_server_group" && name != "keepalived.conf.fwmark" {
-						t.Errorf("%s %s has no checker", vs.Name(), vs.rsName(rs))
+						t.Errorf("%s %s has no checker", vs.Name(), rs.Address)
 					}
 				}
 			}

@@ -1,4 +1,4 @@
-package config
+package lvs
 
 import (
 	"math"
@@ -18,9 +18,10 @@ import (
 // lvsSchedulerNames are the schedulers Keepalived 2.2.7 accepts for lb_algo / lvs_sched.
 var lvsSchedulerNames = []string{"rr", "wrr", "lc", "wlc", "lblc", "sh", "mh", "dh", "fo", "ovf", "lblcr", "sed", "nq", "twos"}
 
-func addLVSTopKeywords(c *Config, t *syntax.Table) {
-	t.Keywords["virtual_server_group"] = syntax.Keyword{Values: c.vsgKeyword}
-	t.Keywords["virtual_server"] = syntax.Keyword{Block: c.vsKeyword}
+// AddTopKeywords adds virtual_server_group and virtual_server to t, filling s.
+func AddTopKeywords(t *syntax.Table, s *Section) {
+	t.Keywords["virtual_server_group"] = syntax.Keyword{Values: s.vsgKeyword}
+	t.Keywords["virtual_server"] = syntax.Keyword{Block: s.vsKeyword}
 	t.Keywords["SSL"] = syntax.Keyword{Block: lvsSSLKeyword}
 }
 
@@ -48,7 +49,7 @@ func lvsSSLKeyword(p *syntax.Parser, l syntax.Line) *syntax.Table {
 // vsgKeyword reads "virtual_server_group NAME { ... }". Its body is free-form lines, so it is a
 // values block; to report an empty or inconsistent group at its closing brace, as Keepalived
 // does, it reads the body itself and leaves the engine only the '}' to skip.
-func (c *Config) vsgKeyword(p *syntax.Parser, l syntax.Line) func(*syntax.Parser, syntax.Line) {
+func (s *Section) vsgKeyword(p *syntax.Parser, l syntax.Line) func(*syntax.Parser, syntax.Line) {
 	if _, ok := p.Need(l, 1); !ok {
 		return nil
 	}
@@ -98,7 +99,7 @@ func (c *Config) vsgKeyword(p *syntax.Parser, l syntax.Line) func(*syntax.Parser
 	case v4 && v6 && noFamily:
 		p.Diags.Warnf(end, "virtual server group %s cannot have IPv4, IPv6 and fwmark without family - removing", g.Name)
 	default:
-		c.VirtualServerGroups = append(c.VirtualServerGroups, g)
+		s.Groups = append(s.Groups, g)
 	}
 	return nil
 }
@@ -207,7 +208,7 @@ func lvsLastInPrefix(pf netip.Prefix) netip.Addr {
 
 // vsKeyword reads "virtual_server IP [PORT]", "virtual_server fwmark N" or
 // "virtual_server group NAME" and returns the table for its body.
-func (c *Config) vsKeyword(p *syntax.Parser, l syntax.Line) *syntax.Table {
+func (s *Section) vsKeyword(p *syntax.Parser, l syntax.Line) *syntax.Table {
 	if _, ok := p.Need(l, 1); !ok {
 		return nil
 	}
@@ -247,8 +248,8 @@ func (c *Config) vsKeyword(p *syntax.Parser, l syntax.Line) *syntax.Table {
 		vs.Kind, vs.Address, vs.Port = VSKindAddress, a, pn
 		vs.Family = lvsFamily(a)
 	}
-	c.VirtualServers = append(c.VirtualServers, vs)
-	return vs.table(c)
+	s.VirtualServers = append(s.VirtualServers, vs)
+	return vs.table(s)
 }
 
 func lvsFamily(a netip.Addr) string {
@@ -269,7 +270,7 @@ func lvsTimerKw(min uint64, max uint64, msg string, set func(time.Duration)) syn
 	}}
 }
 
-func (vs *VirtualServer) table(c *Config) *syntax.Table {
+func (vs *VirtualServer) table(s *Section) *syntax.Table {
 	k := make(map[string]syntax.Keyword, 96) // sized: this table is built once per block, and growth dominated load time
 	t := &syntax.Table{Keywords: k, Close: func(p *syntax.Parser, end syntax.Pos) { vs.endPos = end; vs.close(p, end) }}
 
@@ -456,7 +457,7 @@ func (vs *VirtualServer) table(c *Config) *syntax.Table {
 			vs.SorryServer.Forwarding, vs.SorryServer.fwdSet = f, true
 		}
 	}}
-	k["real_server"] = syntax.Keyword{Block: func(p *syntax.Parser, l syntax.Line) *syntax.Table { return vs.rsKeyword(p, l, c) }}
+	k["real_server"] = syntax.Keyword{Block: func(p *syntax.Parser, l syntax.Line) *syntax.Table { return vs.rsKeyword(p, l, s) }}
 
 	// vigil extensions.
 	k["rise"] = lvsExtUint("rise", 1, lvsMaxUint32, func(v uint32) { vs.rise = &v })
@@ -677,7 +678,7 @@ func (vs *VirtualServer) close(p *syntax.Parser, end syntax.Pos) {
 }
 
 // rsKeyword reads "real_server IP [PORT]" and returns the table for its body.
-func (vs *VirtualServer) rsKeyword(p *syntax.Parser, l syntax.Line, c *Config) *syntax.Table {
+func (vs *VirtualServer) rsKeyword(p *syntax.Parser, l syntax.Line, s *Section) *syntax.Table {
 	if _, ok := p.Need(l, 1); !ok {
 		return nil
 	}
@@ -697,10 +698,10 @@ func (vs *VirtualServer) rsKeyword(p *syntax.Parser, l syntax.Line, c *Config) *
 	rs := &RealServer{Pos: l.Pos, Address: a, Port: pn, hasPort: pn != 0,
 		Forwarding: vs.Forwarding, fwdSet: vs.fwdSet, Checkers: []*Checker{}}
 	vs.RealServers = append(vs.RealServers, rs)
-	return rs.table(vs, c)
+	return rs.table(vs, s)
 }
 
-func (rs *RealServer) table(vs *VirtualServer, c *Config) *syntax.Table {
+func (rs *RealServer) table(vs *VirtualServer, s *Section) *syntax.Table {
 	k := make(map[string]syntax.Keyword, 64) // sized: built once per real server (10,000s in big files)
 	t := &syntax.Table{Keywords: k, Close: func(p *syntax.Parser, end syntax.Pos) {
 		// rs_end_handler: a real server of the other family can only be reached by tunnel.
@@ -814,7 +815,7 @@ func (rs *RealServer) table(vs *VirtualServer, c *Config) *syntax.Table {
 	k["down_delay_loop"] = lvsExtTimer("down_delay_loop", 1, func(d syntax.Duration) { rs.downDL = &d })
 	k["transition_delay_loop"] = lvsExtTimer("transition_delay_loop", 1, func(d syntax.Duration) { rs.transDL = &d })
 
-	lvsAddCheckerKeywords(k, c, vs, rs)
+	lvsAddCheckerKeywords(k, s, vs, rs)
 	return t
 }
 

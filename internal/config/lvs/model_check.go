@@ -1,4 +1,4 @@
-package config
+package lvs
 
 import (
 	"net/netip"
@@ -203,8 +203,14 @@ type FileCheck struct {
 	Weight  int32 `json:"weight"`
 	Reverse bool  `json:"reverse"`
 
-	track     *TrackFile
+	track     *trackFileRef
 	weightSet bool
+}
+
+// trackFileRef is what FILE_CHECK takes from the track_file it names.
+type trackFileRef struct {
+	weight  int
+	reverse bool
 }
 
 // BFDCheck is the body of BFD_CHECK: the state follows a bfd_instance.
