@@ -5,6 +5,7 @@ import (
 	"github.com/vigil-lb/vigil/internal/config/globaldefs"
 	"github.com/vigil-lb/vigil/internal/config/lvs"
 	"github.com/vigil-lb/vigil/internal/config/syntax"
+	"github.com/vigil-lb/vigil/internal/config/vrrpd"
 )
 
 // Load reads the configuration at path. The returned diagnostics hold every warning and error
@@ -23,17 +24,18 @@ func Load(path string, opts Options) (*Config, *Diagnostics, error) {
 // Parse builds the model from lexed lines. It never fails; problems go to diags.
 func Parse(lines []Line, diags *Diagnostics) *Config {
 	cfg := newConfig()
-	lv := &lvs.Section{TrackFile: cfg.trackFile}
-	syntax.Parse(lines, cfg.topTable(lv), diags)
-	cfg.finish(diags, lv)
+	vr := &vrrpd.Section{}
+	lv := &lvs.Section{TrackFile: vr.TrackFileWeight}
+	syntax.Parse(lines, cfg.topTable(vr, lv), diags)
+	cfg.finish(diags, vr, lv)
 	return cfg
 }
 
 // topTable is the table of the top level: the sections' top-level keywords.
-func (c *Config) topTable(lv *lvs.Section) *syntax.Table {
+func (c *Config) topTable(vr *vrrpd.Section, lv *lvs.Section) *syntax.Table {
 	t := &syntax.Table{Keywords: map[string]syntax.Keyword{}}
 	globaldefs.AddTopKeywords(t, &c.Global)
-	addVRRPTopKeywords(c, t)
+	vrrpd.AddTopKeywords(t, vr, &c.Global)
 	lvs.AddTopKeywords(t, lv)
 	bgpd.AddTopKeywords(t, &c.BGP)
 	return t
@@ -41,21 +43,13 @@ func (c *Config) topTable(lv *lvs.Section) *syntax.Table {
 
 // finish runs the checks that need the whole configuration (references between blocks,
 // defaults that depend on other blocks), after every block has been read.
-func (c *Config) finish(diags *Diagnostics, lv *lvs.Section) {
+func (c *Config) finish(diags *Diagnostics, vr *vrrpd.Section, lv *lvs.Section) {
 	c.Global.Finish()
-	c.finishVRRP(diags)
+	vr.Finish(diags, &c.Global)
+	c.VRRPScripts, c.VRRPTrackFiles, c.VRRPTrackProcesses = vr.Scripts, vr.TrackFiles, vr.TrackProcesses
+	c.VRRPInstances, c.VRRPSyncGroups, c.VRRPStatic = vr.Instances, vr.SyncGroups, vr.Static
 	lv.Finish(diags, &c.Global)
 	c.VirtualServerGroups, c.VirtualServers = lv.Groups, lv.VirtualServers
-	c.finishTrackVirtualServers(diags)
+	c.finishTrackVirtualServers(diags, vr)
 	c.finishBGP(diags)
-}
-
-// trackFile finds a track_file block read so far, for FILE_CHECK (lvs.Section.TrackFile).
-func (c *Config) trackFile(name string) (weight int, reverse bool, ok bool) {
-	for _, t := range c.VRRPTrackFiles {
-		if t.Name == name {
-			return t.Weight, t.WeightReverse, true
-		}
-	}
-	return 0, false, false
 }

@@ -5,20 +5,21 @@ import (
 	"github.com/vigil-lb/vigil/internal/config/globaldefs"
 	"github.com/vigil-lb/vigil/internal/config/lvs"
 	"github.com/vigil-lb/vigil/internal/config/syntax"
+	"github.com/vigil-lb/vigil/internal/config/vrrpd"
 )
 
 // Config is the whole resolved configuration. Its JSON form (`vigil dump-config`) is a public
 // interface: field names are stable, and new fields are only ever added.
 type Config struct {
-	Global             globaldefs.Defs  `json:"global_defs"`
-	VRRPScripts        []*VRRPScript    `json:"vrrp_scripts"`
-	VRRPTrackFiles     []*TrackFile     `json:"vrrp_track_files"`
-	VRRPTrackProcesses []*TrackProcess  `json:"vrrp_track_processes"`
-	VRRPInstances      []*VRRPInstance  `json:"vrrp_instances"`
-	VRRPSyncGroups     []*VRRPSyncGroup `json:"vrrp_sync_groups"`
+	Global             globaldefs.Defs       `json:"global_defs"`
+	VRRPScripts        []*vrrpd.Script       `json:"vrrp_scripts"`
+	VRRPTrackFiles     []*vrrpd.TrackFile    `json:"vrrp_track_files"`
+	VRRPTrackProcesses []*vrrpd.TrackProcess `json:"vrrp_track_processes"`
+	VRRPInstances      []*vrrpd.Instance     `json:"vrrp_instances"`
+	VRRPSyncGroups     []*vrrpd.SyncGroup    `json:"vrrp_sync_groups"`
 	// VRRPStatic holds static_ipaddress, static_routes, static_rules, garp_group and
 	// linkbeat_interfaces: host configuration kept whatever the VRRP state.
-	VRRPStatic          VRRPStatic                `json:"vrrp_static"`
+	VRRPStatic          vrrpd.Static              `json:"vrrp_static"`
 	VirtualServerGroups []*lvs.VirtualServerGroup `json:"virtual_server_groups"`
 	VirtualServers      []*lvs.VirtualServer      `json:"virtual_servers"`
 	// BGP is vigil's bgp block (an extension); nil when absent.

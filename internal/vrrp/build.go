@@ -8,6 +8,7 @@ import (
 	"github.com/vigil-lb/vigil/internal/config"
 	"github.com/vigil-lb/vigil/internal/config/globaldefs"
 	"github.com/vigil-lb/vigil/internal/config/syntax"
+	"github.com/vigil-lb/vigil/internal/config/vrrpd"
 	"github.com/vigil-lb/vigil/internal/netif"
 	"github.com/vigil-lb/vigil/internal/notify"
 )
@@ -188,7 +189,7 @@ func missingInterfaces(cfg *config.Config, exists func(string) bool) []config.Di
 	warn := func(pos config.Pos, format string, args ...any) {
 		out = append(out, config.Diagnostic{Pos: pos, Severity: config.Warning, Message: fmt.Sprintf(format, args...)})
 	}
-	tracked := func(owner string, tis []*config.TrackedInterface) {
+	tracked := func(owner string, tis []*vrrpd.TrackedInterface) {
 		for _, ti := range tis {
 			if !has(ti.Name) {
 				warn(ti.Pos, "(%s) tracked interface %s doesn't exist", owner, ti.Name)
@@ -203,7 +204,7 @@ func missingInterfaces(cfg *config.Config, exists func(string) bool) []config.Di
 		if v.UseVMAC {
 			vmac = vmacName(cfg, v) // created by vigil
 		}
-		for _, list := range [][]*config.VirtualIP{v.VirtualIPAddresses, v.VirtualIPAddressesExcluded} {
+		for _, list := range [][]*vrrpd.VirtualIP{v.VirtualIPAddresses, v.VirtualIPAddressesExcluded} {
 			for _, vip := range list {
 				if vip.Dev != "" && vip.Dev != vmac && !has(vip.Dev) {
 					warn(vip.Pos, "WARNING - interface %s for ip address %s doesn't exist", vip.Dev, vip.Prefix)

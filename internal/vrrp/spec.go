@@ -9,6 +9,7 @@ import (
 
 	"github.com/vigil-lb/vigil/internal/config"
 	"github.com/vigil-lb/vigil/internal/config/syntax"
+	"github.com/vigil-lb/vigil/internal/config/vrrpd"
 	"github.com/vigil-lb/vigil/internal/netif"
 	"github.com/vigil-lb/vigil/internal/vrrp/fsm"
 	"github.com/vigil-lb/vigil/internal/vrrp/packet"
@@ -103,7 +104,7 @@ func (t trackRef) effect(u trackUpdate) (fault bool, delta int) {
 	return false, 0
 }
 
-func newSpec(c *config.Config, v *config.VRRPInstance) (*spec, error) {
+func newSpec(c *config.Config, v *vrrpd.Instance) (*spec, error) {
 	if v.Unusable {
 		return nil, syntax.ErrorAt(v.Pos, "vrrp %s: instance is unusable as configured", v.Name)
 	}
@@ -180,7 +181,7 @@ func newSpec(c *config.Config, v *config.VRRPInstance) (*spec, error) {
 		s.ttl = packet.HopLimit
 	}
 	untracked := map[int]bool{} // indexes in s.vips
-	for _, list := range [][]*config.VirtualIP{v.VirtualIPAddresses, v.VirtualIPAddressesExcluded} {
+	for _, list := range [][]*vrrpd.VirtualIP{v.VirtualIPAddresses, v.VirtualIPAddressesExcluded} {
 		for _, vip := range list {
 			a, err := toAddress(vip, v.Interface)
 			if err != nil {
@@ -253,7 +254,7 @@ var routeOptions = map[string]int{
 
 // toRoute turns a virtual_routes line into the route to install; options beyond the ones
 // parsed (nexthop, onlink, mtu...) are refused rather than silently dropped.
-func toRoute(r *config.VirtualRoute, ipv6 bool) (netif.Route, error) {
+func toRoute(r *vrrpd.VirtualRoute, ipv6 bool) (netif.Route, error) {
 	out := netif.Route{}
 	w := r.Words
 	seenDest := false
@@ -315,7 +316,7 @@ func toRoute(r *config.VirtualRoute, ipv6 bool) (netif.Route, error) {
 }
 
 // toAddress turns a virtual_ipaddress line into the address to put on the interface.
-func toAddress(vip *config.VirtualIP, defDev string) (netif.Address, error) {
+func toAddress(vip *vrrpd.VirtualIP, defDev string) (netif.Address, error) {
 	a := netif.Address{Prefix: vip.Prefix, Link: vip.Dev, Label: vip.Label, Peer: vip.Peer}
 	if a.Link == "" {
 		a.Link = defDev
@@ -359,20 +360,20 @@ func toAddress(vip *config.VirtualIP, defDev string) (netif.Address, error) {
 
 // instanceKey is the instance's configuration with positions removed, together with the
 // vrrp_scripts and track files it uses: two instances with the same key need no restart.
-func instanceKey(c *config.Config, v *config.VRRPInstance) (string, error) {
+func instanceKey(c *config.Config, v *vrrpd.Instance) (string, error) {
 	used := map[string]bool{}
 	for _, t := range v.TrackScripts {
 		used[t.Name] = true
 	}
-	var scripts []*config.VRRPScript
+	var scripts []*vrrpd.Script
 	for _, s := range c.VRRPScripts {
 		if used[s.Name] {
 			scripts = append(scripts, s)
 		}
 	}
 	b, err := json.Marshal(struct {
-		I *config.VRRPInstance
-		S []*config.VRRPScript
+		I *vrrpd.Instance
+		S []*vrrpd.Script
 	}{v, scripts})
 	if err != nil {
 		return "", syntax.ErrorAt(v.Pos, "vrrp %s: compare configuration: %w", v.Name, err)

@@ -4,7 +4,7 @@ import (
 	"context"
 	"strings"
 
-	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/vrrpd"
 )
 
 // Pool tracking (track_virtual_server, a vigil extension): an instance tracks a virtual
@@ -17,7 +17,7 @@ import (
 const poolKind = "vs"
 
 // poolTracks are the instance's track_virtual_server entries as tracked objects.
-func poolTracks(v *config.VRRPInstance) []trackRef {
+func poolTracks(v *vrrpd.Instance) []trackRef {
 	var out []trackRef
 	for _, t := range v.TrackVirtualServers {
 		out = append(out, trackRef{kind: poolKind, name: t.Name, weight: t.Weight, reverse: t.WeightReverse})

@@ -1,11 +1,10 @@
-package config
+package vrrpd
 
 import (
 	"net/netip"
 	"strconv"
 	"strings"
 
-	"github.com/vigil-lb/vigil/internal/config/lvs"
 	"github.com/vigil-lb/vigil/internal/config/syntax"
 )
 
@@ -41,12 +40,31 @@ type TrackedVirtualServer struct {
 	// from there into the member instance.
 	FromSyncGroup string `json:"from_sync_group,omitempty"`
 
-	kind, group string
-	addr        netip.Addr
-	port        uint16
-	proto       string // upper case; "" matches any protocol
-	fwmark      uint32
+	target VirtualServerRef
 }
+
+// VirtualServerRef is the virtual server a track_virtual_server line names, as its
+// virtual_server line would name it.
+type VirtualServerRef struct {
+	// Kind is "address", "fwmark" or "group": the words of lvs's VSKind constants, which
+	// package config compares it with (this package knows no LVS type).
+	Kind   string
+	Addr   netip.Addr
+	Port   uint16
+	Proto  string // upper case; "" matches any protocol
+	Fwmark uint32
+	Group  string
+}
+
+// The kinds of VirtualServerRef.
+const (
+	refAddress = "address"
+	refFwmark  = "fwmark"
+	refGroup   = "group"
+)
+
+// Target returns the virtual server t names, for package config to resolve.
+func (t *TrackedVirtualServer) Target() VirtualServerRef { return t.target }
 
 // trackVirtualServerKeyword is the track_virtual_server block of an instance or sync group
 // named owner.
@@ -77,13 +95,13 @@ func parseTrackedVirtualServer(p *syntax.Parser, l syntax.Line, owner string) *T
 			p.Diags.Warnf(l.Pos, "(%s) track_virtual_server fwmark %s is not a valid mark - ignoring", owner, w[1])
 			return nil
 		}
-		t.kind, t.fwmark, n = lvs.VSKindFwmark, uint32(m), 2
+		t.target.Kind, t.target.Fwmark, n = refFwmark, uint32(m), 2
 	case "group":
 		if len(w) < 2 {
 			p.Diags.Warnf(l.Pos, "(%s) track_virtual_server group without a name - ignoring", owner)
 			return nil
 		}
-		t.kind, t.group, n = lvs.VSKindGroup, w[1], 2
+		t.target.Kind, t.target.Group, n = refGroup, w[1], 2
 	default:
 		a, err := netip.ParseAddr(w[0])
 		if err != nil {
@@ -99,11 +117,11 @@ func parseTrackedVirtualServer(p *syntax.Parser, l syntax.Line, owner string) *T
 			p.Diags.Warnf(l.Pos, "(%s) track_virtual_server %s port %s is not a valid port - ignoring", owner, w[0], w[1])
 			return nil
 		}
-		t.kind, t.addr, t.port, n = lvs.VSKindAddress, a.Unmap(), uint16(port), 2
+		t.target.Kind, t.target.Addr, t.target.Port, n = refAddress, a.Unmap(), uint16(port), 2
 		if len(w) > 2 {
 			switch pr := strings.ToUpper(w[2]); pr {
 			case "TCP", "UDP", "SCTP":
-				t.proto, n = pr, 3
+				t.target.Proto, n = pr, 3
 			}
 		}
 	}
@@ -146,117 +164,4 @@ func parseTrackedVirtualServer(p *syntax.Parser, l syntax.Line, owner string) *T
 		return nil
 	}
 	return t
-}
-
-// matches reports whether vs is the virtual server t refers to.
-func (t *TrackedVirtualServer) matches(vs *lvs.VirtualServer) bool {
-	if vs.Kind != t.kind {
-		return false
-	}
-	switch t.kind {
-	case lvs.VSKindFwmark:
-		return vs.Fwmark == t.fwmark
-	case lvs.VSKindGroup:
-		return vs.Group == t.group
-	}
-	return vs.Address.Unmap() == t.addr && vs.Port == t.port && (t.proto == "" || strings.EqualFold(vs.Protocol, t.proto))
-}
-
-// finishTrackVirtualServers resolves every track_virtual_server entry against the virtual
-// servers that survived validation, copies a sync group's entries into its members, and drops
-// weights Keepalived would drop for a tracked script (a sync group member without
-// sync_group_tracking_weight, an address owner). It runs after finishVRRP and finishLVS.
-func (c *Config) finishTrackVirtualServers(diags *syntax.Diagnostics) {
-	resolve := func(owner string, list []*TrackedVirtualServer) []*TrackedVirtualServer {
-		var out []*TrackedVirtualServer
-		for _, t := range list {
-			var found []*lvs.VirtualServer
-			for _, vs := range c.VirtualServers {
-				if t.matches(vs) {
-					found = append(found, vs)
-				}
-			}
-			switch len(found) {
-			case 0:
-				diags.Warnf(t.Pos, "(%s) track virtual_server %s not found, ignoring...", owner, t.Ref)
-				continue
-			case 1:
-			default:
-				names := make([]string, len(found))
-				for i, vs := range found {
-					names[i] = vs.Name()
-				}
-				diags.Warnf(t.Pos, "(%s) track virtual_server %s matches %s; name the protocol - ignoring", owner, t.Ref, strings.Join(names, ", "))
-				continue
-			}
-			t.Name = found[0].Name()
-			dup := false
-			for _, o := range out {
-				dup = dup || o.Name == t.Name
-			}
-			if dup {
-				diags.Warnf(t.Pos, "(%s) duplicate track_virtual_server %s - ignoring", owner, t.Ref)
-				continue
-			}
-			out = append(out, t)
-		}
-		return out
-	}
-	byName := map[string]*VRRPInstance{}
-	for _, v := range c.VRRPInstances {
-		v.TrackVirtualServers = resolve(v.Name, v.TrackVirtualServers)
-		byName[v.Name] = v
-	}
-	for _, g := range c.VRRPSyncGroups {
-		g.TrackVirtualServers = resolve(g.Name, g.TrackVirtualServers)
-		for _, m := range g.Members {
-			v := byName[m]
-			if v == nil {
-				continue
-			}
-		next:
-			for _, t := range g.TrackVirtualServers {
-				for _, o := range v.TrackVirtualServers {
-					if o.Name == t.Name {
-						diags.Warnf(g.Pos, "(%s) track_virtual_server %s is configured on VRRP instance and sync group. Remove vrrp instance or sync group config", m, t.Ref)
-						continue next
-					}
-				}
-				cp := *t
-				cp.FromSyncGroup = g.Name
-				v.TrackVirtualServers = append(v.TrackVirtualServers, &cp)
-			}
-		}
-	}
-	for _, v := range c.VRRPInstances {
-		sg := c.syncGroup(v.SyncGroup)
-		noWeight := sg != nil && !sg.SyncGroupTrackingWeight
-		why := "SYNC group"
-		if !noWeight && v.Priority == 255 {
-			noWeight, why = true, "address_owner"
-		}
-		if !noWeight {
-			continue
-		}
-		kept := v.TrackVirtualServers[:0]
-		for _, t := range v.TrackVirtualServers {
-			if t.Weight != 0 {
-				diags.Warnf(t.Pos, "(%s) ignoring tracked virtual_server %s with weights due to %s", v.Name, t.Ref, why)
-				continue
-			}
-			kept = append(kept, t)
-		}
-		v.TrackVirtualServers = kept
-	}
-}
-
-// TracksVirtualServers reports whether any VRRP instance tracks a virtual server's pool, which
-// needs both halves in one process.
-func (c *Config) TracksVirtualServers() bool {
-	for _, v := range c.VRRPInstances {
-		if len(v.TrackVirtualServers) > 0 {
-			return true
-		}
-	}
-	return false
 }

@@ -1,17 +1,18 @@
-package config
+package vrrpd
 
 import (
 	"net/netip"
 
+	"github.com/vigil-lb/vigil/internal/config/globaldefs"
 	"github.com/vigil-lb/vigil/internal/config/syntax"
 )
 
-// The VRRP half of the model: global_defs, vrrp_script, track_file, vrrp_track_process,
-// vrrp_instance, vrrp_sync_group and the static addresses, routes and rules. Field names follow
-// Keepalived's keywords; defaults are Keepalived's and are applied by the time Parse returns.
+// The VRRP half of the model: vrrp_script, track_file, vrrp_track_process, vrrp_instance,
+// vrrp_sync_group and the static addresses, routes and rules. Field names follow Keepalived's
+// keywords; defaults are Keepalived's and are applied by the time Section.Finish returns.
 
-// VRRPStatic is the host configuration vigil keeps whatever the VRRP state.
-type VRRPStatic struct {
+// Static is the host configuration vigil keeps whatever the VRRP state.
+type Static struct {
 	IPAddresses        []*VirtualIP    `json:"static_ipaddress"`
 	Routes             []*VirtualRoute `json:"static_routes"`
 	Rules              []*VirtualRule  `json:"static_rules"`
@@ -37,8 +38,8 @@ type TrackGroup struct {
 	Group []string   `json:"group"`
 }
 
-// VRRPScript is a vrrp_script block.
-type VRRPScript struct {
+// Script is a vrrp_script block.
+type Script struct {
 	Pos      syntax.Pos      `json:"pos"`
 	Name     string          `json:"name"`
 	Script   *syntax.Script  `json:"script"`
@@ -173,8 +174,22 @@ type VirtualRule struct {
 	Words    []string   `json:"words"`
 }
 
-// VRRPInstance is a vrrp_instance block.
-type VRRPInstance struct {
+// Section is what the VRRP keywords fill, in the order of the file; config.Config holds the
+// same lists (VRRPScripts, VRRPTrackFiles, VRRPTrackProcesses, VRRPInstances, VRRPSyncGroups,
+// VRRPStatic) once Finish has run.
+type Section struct {
+	Scripts        []*Script
+	TrackFiles     []*TrackFile
+	TrackProcesses []*TrackProcess
+	Instances      []*Instance
+	SyncGroups     []*SyncGroup
+	// Static holds static_ipaddress, static_routes, static_rules, garp_group and
+	// linkbeat_interfaces: host configuration kept whatever the VRRP state.
+	Static Static
+}
+
+// Instance is a vrrp_instance block.
+type Instance struct {
 	Pos  syntax.Pos `json:"pos"`
 	Name string     `json:"name"`
 	// State is the initial state, "MASTER" or "BACKUP"; when not set it is MASTER for
@@ -282,8 +297,8 @@ type instanceSet struct {
 	unicastConfigured                                     bool
 }
 
-// VRRPSyncGroup is a vrrp_sync_group block.
-type VRRPSyncGroup struct {
+// SyncGroup is a vrrp_sync_group block.
+type SyncGroup struct {
 	Pos  syntax.Pos `json:"pos"`
 	Name string     `json:"name"`
 	// Group lists the member instances as written; Members those that exist (in order, each
@@ -313,15 +328,15 @@ type VRRPSyncGroup struct {
 	groupSet bool
 }
 
-// finishVRRP runs Keepalived's post-parse checks of the VRRP half (vrrp_complete_init): every
+// Finish runs Keepalived's post-parse checks of the VRRP half (vrrp_complete_init): every
 // instance must have a virtual router id and an interface or unicast peers; sync groups are
 // resolved; each instance gets its defaults and its consistency checks. Messages carry the
 // position of the block they are about.
-func (c *Config) finishVRRP(diags *syntax.Diagnostics) {
+func (s *Section) Finish(diags *syntax.Diagnostics, g *globaldefs.Defs) {
 	// Keepalived stops at the first instance that misses its minimum configuration; vigil
 	// reports every such instance, and like Keepalived goes no further.
 	bad := false
-	for _, v := range c.VRRPInstances {
+	for _, v := range s.Instances {
 		if v.VirtualRouterID == 0 {
 			diags.Errorf(v.Pos, "(%s) the virtual router id must be set", v.Name)
 			v.Unusable, bad = true, true
@@ -337,27 +352,27 @@ func (c *Config) finishVRRP(diags *syntax.Diagnostics) {
 		return
 	}
 
-	c.finishSyncGroups(diags)
-	for _, v := range c.VRRPInstances {
+	s.finishSyncGroups(diags)
+	for _, v := range s.Instances {
 		if v.Unusable {
 			return
 		}
-		c.finishInstance(diags, v)
+		s.finishInstance(diags, g, v)
 		if v.Unusable {
 			// Keepalived gives up on the whole VRRP configuration here.
 			return
 		}
 	}
-	if c.vridConflicts(diags) {
+	if s.vridConflicts(diags) {
 		return
 	}
-	c.finishSyncGroupTracking(diags)
+	s.finishSyncGroupTracking(diags)
 
 	// The sync daemon's id defaults to the VRID of its instance. (Keepalived clears the
 	// setting when the instance does not exist, but says so only when it starts, not under
 	// -t; vigil leaves that to the daemon.)
-	if sd := c.Global.LVSSyncDaemon; sd != nil && sd.SyncID == -1 {
-		for _, v := range c.VRRPInstances {
+	if sd := g.LVSSyncDaemon; sd != nil && sd.SyncID == -1 {
+		for _, v := range s.Instances {
 			if v.Name == sd.VRRPInstance {
 				sd.SyncID = v.VirtualRouterID
 			}
@@ -370,10 +385,10 @@ func (c *Config) finishVRRP(diags *syntax.Diagnostics) {
 // configured source address with a peer in common. Interface addresses are a runtime matter, so
 // unicast instances without unicast_src_ip are not compared. Keepalived refuses such a
 // configuration.
-func (c *Config) vridConflicts(diags *syntax.Diagnostics) bool {
+func (s *Section) vridConflicts(diags *syntax.Diagnostics) bool {
 	bad := false
-	for i, a := range c.VRRPInstances {
-		for _, b := range c.VRRPInstances[i+1:] {
+	for i, a := range s.Instances {
+		for _, b := range s.Instances[i+1:] {
 			if a.Family != b.Family || a.VirtualRouterID != b.VirtualRouterID {
 				continue
 			}
@@ -414,12 +429,12 @@ func (c *Config) vridConflicts(diags *syntax.Diagnostics) bool {
 // finishSyncGroupTracking applies a sync group's tracking to its members, as Keepalived does
 // once every instance is complete: no weights when a member is the address owner, and an
 // interface tracked by both a member and its group is reported.
-func (c *Config) finishSyncGroupTracking(diags *syntax.Diagnostics) {
-	byName := map[string]*VRRPInstance{}
-	for _, v := range c.VRRPInstances {
+func (s *Section) finishSyncGroupTracking(diags *syntax.Diagnostics) {
+	byName := map[string]*Instance{}
+	for _, v := range s.Instances {
 		byName[v.Name] = v
 	}
-	for _, sg := range c.VRRPSyncGroups {
+	for _, sg := range s.SyncGroups {
 		owner := false
 		for _, m := range sg.Members {
 			if byName[m].Priority == 255 {
@@ -461,13 +476,13 @@ func (c *Config) finishSyncGroupTracking(diags *syntax.Diagnostics) {
 	}
 }
 
-func (c *Config) finishSyncGroups(diags *syntax.Diagnostics) {
-	byName := map[string]*VRRPInstance{}
-	for _, v := range c.VRRPInstances {
+func (s *Section) finishSyncGroups(diags *syntax.Diagnostics) {
+	byName := map[string]*Instance{}
+	for _, v := range s.Instances {
 		byName[v.Name] = v
 	}
-	kept := c.VRRPSyncGroups[:0]
-	for _, sg := range c.VRRPSyncGroups {
+	kept := s.SyncGroups[:0]
+	for _, sg := range s.SyncGroups {
 		if !sg.groupSet || len(sg.Group) == 0 {
 			diags.Warnf(sg.Pos, "Sync group %s has no virtual router(s). removing", sg.Name)
 			continue
@@ -506,11 +521,12 @@ func (c *Config) finishSyncGroups(diags *syntax.Diagnostics) {
 		}
 		kept = append(kept, sg)
 	}
-	c.VRRPSyncGroups = kept
+	s.SyncGroups = kept
 }
 
-func (c *Config) syncGroup(name string) *VRRPSyncGroup {
-	for _, sg := range c.VRRPSyncGroups {
+// SyncGroup returns the sync group called name, or nil.
+func (s *Section) SyncGroup(name string) *SyncGroup {
+	for _, sg := range s.SyncGroups {
 		if sg.Name == name {
 			return sg
 		}
@@ -519,8 +535,7 @@ func (c *Config) syncGroup(name string) *VRRPSyncGroup {
 }
 
 // finishInstance applies defaults and Keepalived's vrrp_complete_instance checks to v.
-func (c *Config) finishInstance(diags *syntax.Diagnostics, v *VRRPInstance) {
-	g := &c.Global
+func (s *Section) finishInstance(diags *syntax.Diagnostics, g *globaldefs.Defs, v *Instance) {
 	warn := func(format string, args ...any) {
 		diags.Warnf(v.Pos, "(%s) "+format, append([]any{v.Name}, args...)...)
 	}
@@ -696,7 +711,7 @@ func (c *Config) finishInstance(diags *syntax.Diagnostics, v *VRRPInstance) {
 			v.SMTPAlert = *g.SMTPAlert
 		}
 	}
-	sg := c.syncGroup(v.SyncGroup)
+	sg := s.SyncGroup(v.SyncGroup)
 	if !v.set.notifyPrio {
 		if sg != nil && sg.NotifyPriorityChanges != nil {
 			v.NotifyPriorityChanges = *sg.NotifyPriorityChanges
@@ -711,7 +726,7 @@ func (c *Config) finishInstance(diags *syntax.Diagnostics, v *VRRPInstance) {
 		v.CheckUnicastSrc = true
 	}
 
-	c.finishAdvertInt(diags, v)
+	s.finishAdvertInt(diags, v)
 
 	if v.PromoteSecondaries && (v.UseVMAC || v.UseIPVLAN) {
 		warn("promote_secondaries is automatically set for vmacs - ignoring")
@@ -735,11 +750,11 @@ func (c *Config) finishInstance(diags *syntax.Diagnostics, v *VRRPInstance) {
 		warn("vmac_xmit_base is only valid with a vmac")
 		v.VMACXmitBase = false
 	}
-	c.syncWeights(diags, v, sg)
+	s.syncWeights(diags, v, sg)
 }
 
 // finishAdvertInt applies the default advert_int and rounds it to what the version can carry.
-func (c *Config) finishAdvertInt(diags *syntax.Diagnostics, v *VRRPInstance) {
+func (s *Section) finishAdvertInt(diags *syntax.Diagnostics, v *Instance) {
 	const sec = syntax.Duration(1e9)
 	const centi = syntax.Duration(1e7)
 	if v.AdvertInt == 0 {
@@ -776,7 +791,7 @@ func (c *Config) finishAdvertInt(diags *syntax.Diagnostics, v *VRRPInstance) {
 
 // syncWeights drops tracking weights that Keepalived ignores for members of a sync group
 // without sync_group_tracking_weight, and for address owners (priority 255).
-func (c *Config) syncWeights(diags *syntax.Diagnostics, v *VRRPInstance, sg *VRRPSyncGroup) {
+func (s *Section) syncWeights(diags *syntax.Diagnostics, v *Instance, sg *SyncGroup) {
 	syncNoWeight := sg != nil && !sg.SyncGroupTrackingWeight
 	if !syncNoWeight && v.Priority != 255 {
 		return

@@ -1,4 +1,4 @@
-package config
+package vrrpd_test
 
 import (
 	"encoding/json"
@@ -11,27 +11,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-lb/vigil/internal/config/internal/configtest"
 	"github.com/vigil-lb/vigil/internal/config/internal/sharedtest"
 	"github.com/vigil-lb/vigil/internal/config/syntax"
+	"github.com/vigil-lb/vigil/internal/config/vrrpd"
 )
 
-// diagLines renders diagnostics as "LINE: [E ]message" for compact comparisons.
-func vrrpDiagLines(ds *syntax.Diagnostics) []string {
-	var out []string
-	for _, d := range ds.List {
-		sev := ""
-		if d.Severity == Error {
-			sev = "E "
-		}
-		out = append(out, fmt.Sprintf("%d: %s%s", d.Pos.Line, sev, d.Message))
-	}
-	return out
-}
-
 func TestInstanceDefaultsAreKeepalivedOnes(t *testing.T) {
-	c, ds := parseString(t, vrrpInstanceSrc(""))
+	c, ds := configtest.Parse(t, configtest.Instance(""))
 	if len(ds.List) != 0 {
-		t.Fatalf("unexpected diagnostics: %v", vrrpDiagLines(ds))
+		t.Fatalf("unexpected diagnostics: %v", configtest.Lines(ds))
 	}
 	v := c.VRRPInstances[0]
 	checks := []struct {
@@ -63,9 +52,9 @@ func TestInstanceDefaultsAreKeepalivedOnes(t *testing.T) {
 }
 
 func TestGlobalDefaultsAreKeepalivedOnesPlusVigilExtensions(t *testing.T) {
-	c, ds := parseString(t, "global_defs {\n}\n")
+	c, ds := configtest.Parse(t, "global_defs {\n}\n")
 	if len(ds.List) != 0 {
-		t.Fatalf("unexpected diagnostics: %v", vrrpDiagLines(ds))
+		t.Fatalf("unexpected diagnostics: %v", configtest.Lines(ds))
 	}
 	g := c.Global
 	checks := []struct {
@@ -89,10 +78,10 @@ func TestGlobalDefaultsAreKeepalivedOnesPlusVigilExtensions(t *testing.T) {
 }
 
 func TestGlobalDefaultsReachInstancesWhateverTheOrder(t *testing.T) {
-	src := vrrpInstanceSrc("") + "global_defs {\n vrrp_garp_master_delay 2\n vrrp_version 3\n vrrp_garp_master_repeat 7\n}\n"
-	c, ds := parseString(t, src)
+	src := configtest.Instance("") + "global_defs {\n vrrp_garp_master_delay 2\n vrrp_version 3\n vrrp_garp_master_repeat 7\n}\n"
+	c, ds := configtest.Parse(t, src)
 	if len(ds.List) != 0 {
-		t.Fatalf("unexpected diagnostics: %v", vrrpDiagLines(ds))
+		t.Fatalf("unexpected diagnostics: %v", configtest.Lines(ds))
 	}
 	v := c.VRRPInstances[0]
 	if v.GarpMasterDelay != syntax.Duration(2*time.Second) || v.Version != 3 || v.GarpMasterRepeat != 7 || v.GarpLowerPrioRepeat != 7 {
@@ -102,11 +91,11 @@ func TestGlobalDefaultsReachInstancesWhateverTheOrder(t *testing.T) {
 }
 
 func TestMasterWithoutPriorityIsAddressOwner(t *testing.T) {
-	c, _ := parseString(t, vrrpInstanceSrc(" state MASTER"))
+	c, _ := configtest.Parse(t, configtest.Instance(" state MASTER"))
 	if v := c.VRRPInstances[0]; v.Priority != 255 {
 		t.Errorf("priority = %d, want 255 for state MASTER without priority", v.Priority)
 	}
-	c, _ = parseString(t, vrrpInstanceSrc(" priority 255"))
+	c, _ = configtest.Parse(t, configtest.Instance(" priority 255"))
 	if v := c.VRRPInstances[0]; v.State != "MASTER" {
 		t.Errorf("state = %s, want MASTER for priority 255 without state", v.State)
 	}
@@ -114,9 +103,9 @@ func TestMasterWithoutPriorityIsAddressOwner(t *testing.T) {
 
 func TestIPv6InstanceIsVersion3(t *testing.T) {
 	src := "vrrp_instance V6 {\n interface eth0\n virtual_router_id 9\n virtual_ipaddress {\n  fe80::1/64\n  2001:db8::1/64\n }\n}\n"
-	c, ds := parseString(t, src)
+	c, ds := configtest.Parse(t, src)
 	if len(ds.List) != 0 {
-		t.Fatalf("unexpected diagnostics: %v", vrrpDiagLines(ds))
+		t.Fatalf("unexpected diagnostics: %v", configtest.Lines(ds))
 	}
 	v := c.VRRPInstances[0]
 	if v.Version != 3 || v.Family != "inet6" || v.McastDstIP != netip.MustParseAddr("ff02::12") {
@@ -166,64 +155,64 @@ func TestDiagnosticsMatchKeepalived(t *testing.T) {
 			"global_defs {\n dataplane xdp\n}\n",
 			[]string{"2: dataplane 'xdp' invalid - expected userspace, nftables, ipvs or auto; using userspace"}},
 		{"vrid out of range",
-			vrrpInstanceSrc(" virtual_router_id 300"),
+			configtest.Instance(" virtual_router_id 300"),
 			[]string{"4: number '300' outside range [1, 255]", "4: (VI_1): VRID '300' not valid - must be between 1 & 255"}},
 		{"priority zero",
-			vrrpInstanceSrc(" priority 0"),
+			configtest.Instance(" priority 0"),
 			[]string{"4: number '0' outside range [1, 255]", "4: (VI_1) Priority not valid! must be between 1 & 255. Using default 100"}},
 		{"priority not a number",
-			vrrpInstanceSrc(" priority 100,x"),
+			configtest.Instance(" priority 100,x"),
 			[]string{"4: invalid number '100,x'", "4: (VI_1) Priority not valid! must be between 1 & 255. Using default 100"}},
 		{"priority negative",
-			vrrpInstanceSrc(" priority -1"),
+			configtest.Instance(" priority -1"),
 			[]string{"4: negative number '-1'", "4: (VI_1) Priority not valid! must be between 1 & 255. Using default 100"}},
 		{"advert_int zero",
-			vrrpInstanceSrc(" advert_int 0"),
+			configtest.Instance(" advert_int 0"),
 			[]string{"4: number '0' outside range [0.010000, 255.000000]", "4: (VI_1) Advert interval (0) not valid! Must be > 0 - ignoring"}},
 		{"unknown state",
-			vrrpInstanceSrc(" state FOO"),
+			configtest.Instance(" state FOO"),
 			[]string{"4: (VI_1) unknown state 'FOO', defaulting to BACKUP"}},
 		{"auth_pass truncated",
-			vrrpInstanceSrc(" authentication {\n  auth_type PASS\n  auth_pass 123456789\n }"),
+			configtest.Instance(" authentication {\n  auth_type PASS\n  auth_pass 123456789\n }"),
 			[]string{"6: Truncating auth_pass to 8 characters"}},
 		{"unknown auth type",
-			vrrpInstanceSrc(" authentication {\n  auth_type MD5\n  auth_pass x\n }"),
+			configtest.Instance(" authentication {\n  auth_type MD5\n  auth_pass x\n }"),
 			[]string{"5: (VI_1) unknown authentication type 'MD5'"}},
 		{"vip options",
-			vrrpInstanceSrc(" virtual_ipaddress {\n  192.0.2.9/24 dev eth0 foo\n  bogus\n  192.0.2.8/40\n }"),
+			configtest.Instance(" virtual_ipaddress {\n  192.0.2.9/24 dev eth0 foo\n  bogus\n  192.0.2.8/40\n }"),
 			[]string{"5: Unknown configuration entry 'foo' for ip address - ignoring",
 				"6: VRRP parsed invalid IP bogus. skipping IP...",
 				"7: number '40' outside range [0, 32]",
 				"7: Invalid address prefix len 40 for address 192.0.2.8/40 - using 32"}},
 		{"lvs_sync_daemon_interface deprecated",
-			strings.Replace(vrrpInstanceSrc(" lvs_sync_daemon_interface eth0"), "VI_1", "VI_53", 1),
+			strings.Replace(configtest.Instance(" lvs_sync_daemon_interface eth0"), "VI_1", "VI_53", 1),
 			[]string{"4: (VI_53) Specifying lvs_sync_daemon_interface against a vrrp is deprecated.",
 				"4:          Please use global lvs_sync_daemon"}},
 		{"nopreempt with MASTER",
-			vrrpInstanceSrc(" state MASTER\n priority 150\n nopreempt"),
+			configtest.Instance(" state MASTER\n priority 150\n nopreempt"),
 			[]string{"1: (VI_1) Warning - nopreempt will not work with initial state MASTER - clearing"}},
 		{"track script not found",
-			vrrpInstanceSrc(" track_script {\n  chk\n }"),
+			configtest.Instance(" track_script {\n  chk\n }"),
 			[]string{"5: (VI_1) track script chk not found, ignoring..."}},
 		{"track script defined after instance is not found",
-			vrrpInstanceSrc(" track_script {\n  chk\n }") + "vrrp_script chk {\n script /bin/true\n}\n",
+			configtest.Instance(" track_script {\n  chk\n }") + "vrrp_script chk {\n script /bin/true\n}\n",
 			[]string{"5: (VI_1) track script chk not found, ignoring..."}},
 		{"track script checks",
-			"vrrp_script chk {\n script /bin/true\n}\n" + vrrpInstanceSrc(" track_script {\n  chk weight 10\n  chk\n  other\n }"),
+			"vrrp_script chk {\n script /bin/true\n}\n" + configtest.Instance(" track_script {\n  chk weight 10\n  chk\n  other\n }"),
 			[]string{"9: (VI_1) duplicate track_script chk - ignoring", "10: (VI_1) track script other not found, ignoring..."}},
 		{"track script option typo",
-			"vrrp_script chk {\n script /bin/true\n}\n" + vrrpInstanceSrc(" track_script {\n  chk weight=0\n }"),
+			"vrrp_script chk {\n script /bin/true\n}\n" + configtest.Instance(" track_script {\n  chk weight=0\n }"),
 			[]string{"8: (VI_1) unknown track script option weight=0 - ignoring"}},
 		{"track interface weight",
-			vrrpInstanceSrc(" track_interface {\n  eth1 weight 300\n  eth2 weight\n }"),
+			configtest.Instance(" track_interface {\n  eth1 weight 300\n  eth2 weight\n }"),
 			[]string{"5: number '300' outside range [-254, 254]",
 				"5: (VI_1) weight 300 for eth1 must be between [-253..253] inclusive. Ignoring...",
 				"6: (VI_1) weight without value specified for track_interface eth2 - ignoring"}},
 		{"own interface is not tracked",
-			vrrpInstanceSrc(" track_interface {\n  eth0\n }"),
+			configtest.Instance(" track_interface {\n  eth0\n }"),
 			[]string{"1: (VI_1) Ignoring track_interface eth0 since own interface"}},
 		{"unicast peers",
-			vrrpInstanceSrc(" unicast_peer {\n  192.0.2.9 min_ttl 10 max_ttl 5\n  bogus\n }"),
+			configtest.Instance(" unicast_peer {\n  192.0.2.9 min_ttl 10 max_ttl 5\n  bogus\n }"),
 			[]string{"5: (VI_1) min_ttl 10 > max_ttl 5 - all packets will be discarded",
 				"6: Configuration error: VRRP instance[VI_1] malformed unicast peer address[bogus]. Skipping..."}},
 		{"vrrp_script values",
@@ -250,23 +239,23 @@ func TestDiagnosticsMatchKeepalived(t *testing.T) {
 			"track_group TG {\n group {\n  VI_1\n }\n}\nstatic_ipaddress {\n 192.0.2.50/24 dev eth0 track_group TG\n 192.0.2.51/24 dev eth0 track_group TX\n}\n",
 			[]string{"8: track_group TX not found"}},
 		{"multicast destination with unicast",
-			vrrpInstanceSrc(" unicast_peer {\n  192.0.2.2\n }\n mcast_dst_ip 224.0.0.20"),
+			configtest.Instance(" unicast_peer {\n  192.0.2.2\n }\n mcast_dst_ip 224.0.0.20"),
 			[]string{"1: (VI_1) multicast destination specified with unicast - ignoring"}},
 		{"duplicate VRID on an interface is fatal",
-			vrrpInstanceSrc("") + strings.Replace(vrrpInstanceSrc(""), "VI_1", "VI_2", 1),
+			configtest.Instance("") + strings.Replace(configtest.Instance(""), "VI_1", "VI_2", 1),
 			[]string{"9: E VI_1 and VI_2 both use VRID 51 with IPv4 on interface eth0"}},
 		{"same VRID for IPv4 and IPv6 is fine",
-			vrrpInstanceSrc("") + "vrrp_instance V6 {\n interface eth0\n virtual_router_id 51\n virtual_ipaddress {\n  fe80::1\n }\n}\n",
+			configtest.Instance("") + "vrrp_instance V6 {\n interface eth0\n virtual_router_id 51\n virtual_ipaddress {\n  fe80::1\n }\n}\n",
 			nil},
 		{"duplicate unicast VRID with a common peer",
-			vrrpInstanceSrc(" unicast_src_ip 192.0.2.5\n unicast_peer {\n  192.0.2.6\n }") +
-				strings.Replace(vrrpInstanceSrc(" unicast_src_ip 192.0.2.5\n unicast_peer {\n  192.0.2.6\n }"), "VI_1", "VI_2", 1),
+			configtest.Instance(" unicast_src_ip 192.0.2.5\n unicast_peer {\n  192.0.2.6\n }") +
+				strings.Replace(configtest.Instance(" unicast_src_ip 192.0.2.5\n unicast_peer {\n  192.0.2.6\n }"), "VI_1", "VI_2", 1),
 			[]string{"12: E (VI_1) duplicate VRID conflict with VI_2 VRID 51"}},
 		{"loopback interface",
 			"vrrp_instance VI_1 {\n interface lo\n virtual_router_id 51\n virtual_ipaddress {\n  192.0.2.1\n }\n}\n",
 			[]string{"2: (VI_1) cannot use a loopback interface (lo) for vrrp - ignoring", "1: E (VI_1) Unknown interface!"}},
 		{"vmac settings",
-			vrrpInstanceSrc(" use_vmac\n promote_secondaries") + strings.Replace(strings.Replace(vrrpInstanceSrc(" vmac_xmit_base"), "VI_1", "VI_2", 1), "51", "52", 1),
+			configtest.Instance(" use_vmac\n promote_secondaries") + strings.Replace(strings.Replace(configtest.Instance(" vmac_xmit_base"), "VI_1", "VI_2", 1), "51", "52", 1),
 			[]string{"1: (VI_1) promote_secondaries is automatically set for vmacs - ignoring",
 				"10: (VI_2) vmac_xmit_base is only valid with a vmac"}},
 		{"no VIP",
@@ -276,11 +265,11 @@ func TestDiagnosticsMatchKeepalived(t *testing.T) {
 			"vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n version 3\n}\n",
 			[]string{"1: E (VI_1) No VIP specified; at least one is required"}},
 		{"strict mode",
-			"global_defs {\n vrrp_strict\n}\n" + vrrpInstanceSrc(" state MASTER\n priority 100\n authentication {\n  auth_type PASS\n  auth_pass x\n }"),
+			"global_defs {\n vrrp_strict\n}\n" + configtest.Instance(" state MASTER\n priority 100\n authentication {\n  auth_type PASS\n  auth_pass x\n }"),
 			[]string{"4: (VI_1) State MASTER must match being address owner",
 				"4: (VI_1) Strict mode does not support authentication. Ignoring."}},
 		{"sync group references",
-			vrrpInstanceSrc("") + "vrrp_sync_group G {\n group {\n  VI_1\n  VI_X\n }\n}\n",
+			configtest.Instance("") + "vrrp_sync_group G {\n group {\n  VI_1\n  VI_X\n }\n}\n",
 			[]string{"9: Virtual router VI_X specified in sync group G doesn't exist - ignoring",
 				"9: Sync group G has only 1 virtual router(s) - this probably isn't what you want"}},
 		{"sync group without members",
@@ -288,28 +277,28 @@ func TestDiagnosticsMatchKeepalived(t *testing.T) {
 			[]string{"1: Virtual router VI_X specified in sync group G doesn't exist - ignoring",
 				"1: Sync group G, no matching virtual router found in group declaration - removing"}},
 		{"sync group ignores weighted scripts",
-			"vrrp_script chk {\n script /bin/true\n weight 5\n}\n" + vrrpInstanceSrc(" track_script {\n  chk\n }") +
+			"vrrp_script chk {\n script /bin/true\n weight 5\n}\n" + configtest.Instance(" track_script {\n  chk\n }") +
 				"vrrp_sync_group G {\n group {\n  VI_1\n }\n}\n",
 			[]string{"15: Sync group G has only 1 virtual router(s) - this probably isn't what you want",
 				"5: (VI_1) ignoring tracked script chk with weights due to SYNC group"}},
 		{"duplicate instance",
-			vrrpInstanceSrc("") + vrrpInstanceSrc(""),
+			configtest.Instance("") + configtest.Instance(""),
 			[]string{"9: vrrp instance VI_1 already defined"}},
 		{"routes",
-			vrrpInstanceSrc(" virtual_routes {\n  192.0.2.0/24 gw 192.0.2.254 dev eth0\n  default via 192.0.2.254\n }"),
+			configtest.Instance(" virtual_routes {\n  192.0.2.0/24 gw 192.0.2.254 dev eth0\n  default via 192.0.2.254\n }"),
 			[]string{"5: \"gw\" for routes is deprecated. Please use \"via\"",
 				"6: Warning - cannot track route default with no interface specified, not tracking"}},
 		{"rules",
 			// "order" names the preference too (line 7: no complaint).
-			vrrpInstanceSrc(" virtual_rules {\n  from 192.0.2.0/24 table 100\n  to 192.0.2./24 table 100\n  from 192.0.2.1 order 100 table 100\n }"),
+			configtest.Instance(" virtual_rules {\n  from 192.0.2.0/24 table 100\n  to 192.0.2./24 table 100\n  from 192.0.2.1 order 100 table 100\n }"),
 			[]string{"5: Rule has no preference specified - setting to 16384. This is probably not what you want.",
 				"6: VRRP parsed invalid IP 192.0.2./24. skipping IP...",
 				"6: Invalid rule to address 192.0.2./24"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, ds := parseString(t, tc.src)
-			got := vrrpDiagLines(ds)
+			_, ds := configtest.Parse(t, tc.src)
+			got := configtest.Lines(ds)
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("diagnostics:\n got  %q\n want %q", got, tc.want)
 			}
@@ -320,10 +309,10 @@ func TestDiagnosticsMatchKeepalived(t *testing.T) {
 func TestTrackWeightsComeFromTheTrackedObject(t *testing.T) {
 	src := "vrrp_script chk {\n script \"/bin/true\"\n weight -20 reverse\n}\n" +
 		"track_file tf {\n file /run/x\n weight 3\n}\n" +
-		vrrpInstanceSrc(" track_script {\n  chk\n }\n track_file {\n  tf weight 7 noreverse\n }")
-	c, ds := parseString(t, src)
+		configtest.Instance(" track_script {\n  chk\n }\n track_file {\n  tf weight 7 noreverse\n }")
+	c, ds := configtest.Parse(t, src)
 	if len(ds.List) != 0 {
-		t.Fatalf("unexpected diagnostics: %v", vrrpDiagLines(ds))
+		t.Fatalf("unexpected diagnostics: %v", configtest.Lines(ds))
 	}
 	v := c.VRRPInstances[0]
 	if ts := v.TrackScripts[0]; ts.Weight != -20 || !ts.WeightReverse {
@@ -339,9 +328,9 @@ func TestTrackWeightsComeFromTheTrackedObject(t *testing.T) {
 
 func TestTrackProcessSettings(t *testing.T) {
 	src := "vrrp_track_process nginx {\n process nginx -g daemon\n weight 10 reverse\n quorum 2\n quorum_max 3\n delay 1.5\n}\n"
-	c, ds := parseString(t, src)
+	c, ds := configtest.Parse(t, src)
 	if len(ds.List) != 0 {
-		t.Fatalf("unexpected diagnostics: %v", vrrpDiagLines(ds))
+		t.Fatalf("unexpected diagnostics: %v", configtest.Lines(ds))
 	}
 	tp := c.VRRPTrackProcesses[0]
 	if tp.Process != "nginx" || !slices.Equal(tp.Params, []string{"-g", "daemon"}) || tp.ParamMatch != "exact" ||
@@ -352,21 +341,21 @@ func TestTrackProcessSettings(t *testing.T) {
 }
 
 func TestVirtualIPOptionsAreKept(t *testing.T) {
-	c, ds := parseString(t, vrrpInstanceSrc(" virtual_ipaddress_excluded {\n  192.0.2.10/24 brd + dev eth1 scope link label eth1:1 no_track\n }"))
+	c, ds := configtest.Parse(t, configtest.Instance(" virtual_ipaddress_excluded {\n  192.0.2.10/24 brd + dev eth1 scope link label eth1:1 no_track\n }"))
 	if len(ds.List) != 0 {
-		t.Fatalf("unexpected diagnostics: %v", vrrpDiagLines(ds))
+		t.Fatalf("unexpected diagnostics: %v", configtest.Lines(ds))
 	}
 	a := c.VRRPInstances[0].VirtualIPAddressesExcluded[0]
-	want := VirtualIP{Pos: a.Pos, Prefix: netip.MustParsePrefix("192.0.2.10/24"), Broadcast: "+", Dev: "eth1", Scope: "link", Label: "eth1:1", NoTrack: true}
+	want := vrrpd.VirtualIP{Pos: a.Pos, Prefix: netip.MustParsePrefix("192.0.2.10/24"), Broadcast: "+", Dev: "eth1", Scope: "link", Label: "eth1:1", NoTrack: true}
 	if fmt.Sprint(*a) != fmt.Sprint(want) {
 		t.Errorf("vip = %+v, want %+v", *a, want)
 	}
 }
 
 func TestVigilExtensionsAreRead(t *testing.T) {
-	c, ds := parseString(t, "global_defs {\n status_listen [::1]:9100\n status_token s3cret\n dataplane nftables\n log_format json\n}\n")
+	c, ds := configtest.Parse(t, "global_defs {\n status_listen [::1]:9100\n status_token s3cret\n dataplane nftables\n log_format json\n}\n")
 	if len(ds.List) != 0 {
-		t.Fatalf("unexpected diagnostics: %v", vrrpDiagLines(ds))
+		t.Fatalf("unexpected diagnostics: %v", configtest.Lines(ds))
 	}
 	g := c.Global
 	if g.StatusListen != "[::1]:9100" || g.StatusToken != "s3cret" || g.Dataplane != "nftables" || g.LogFormat != "json" {
@@ -420,8 +409,8 @@ func TestVRRPSamplesParseLikeKeepalived(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, ds := parseString(t, string(b))
-			got := vrrpDiagLines(ds)
+			c, ds := configtest.Parse(t, string(b))
+			got := configtest.Lines(ds)
 			if !slices.Equal(got, w) {
 				t.Errorf("diagnostics:\n got  %q\n want %q", got, w)
 			}
@@ -434,10 +423,10 @@ func TestVRRPSamplesParseLikeKeepalived(t *testing.T) {
 
 func TestVRRPModelMarshalsWithSnakeCaseNames(t *testing.T) {
 	src := "global_defs {\n router_id r1\n}\nvrrp_script chk {\n script /bin/true\n}\n" +
-		vrrpInstanceSrc(" track_script {\n  chk\n }\n unicast_peer {\n  192.0.2.7\n }")
-	c, ds := parseString(t, src)
+		configtest.Instance(" track_script {\n  chk\n }\n unicast_peer {\n  192.0.2.7\n }")
+	c, ds := configtest.Parse(t, src)
 	if len(ds.List) != 0 {
-		t.Fatalf("unexpected diagnostics: %v", vrrpDiagLines(ds))
+		t.Fatalf("unexpected diagnostics: %v", configtest.Lines(ds))
 	}
 	b, err := json.Marshal(c)
 	if err != nil {
@@ -452,51 +441,12 @@ func TestVRRPModelMarshalsWithSnakeCaseNames(t *testing.T) {
 	}
 }
 
-// Every keyword Keepalived 2.2.7's vrrp_parser.c and track_file.c install in each block is
-// recognised there.
-func TestEveryKeepalivedVRRPBlockKeywordIsRecognised(t *testing.T) {
-	st := &vrrpState{c: newConfig(), bfdInstances: map[string]bool{}}
-	blocks := []struct {
-		name     string
-		tbl      *syntax.Table
-		keywords string
-	}{
-		{"vrrp_instance", st.instanceTable(&VRRPInstance{Name: "x"}), `use_vmac use_vmac_addr vmac_xmit_base
-		use_ipvlan unicast_peer unicast_fault_no_peer check_unicast_src old_unicast_checksum native_ipv6
-		state interface vrf dont_track_primary track_interface track_script track_file track_process
-		track_bfd mcast_src_ip unicast_src_ip mcast_dst_ip track_src_ip virtual_router_id unicast_ttl
-		version priority advert_int virtual_ipaddress virtual_ipaddress_excluded promote_secondaries
-		linkbeat_use_polling virtual_routes virtual_rules accept no_accept skip_check_adv_addr
-		strict_mode preempt nopreempt preempt_delay debug notify_backup notify_master notify_fault
-		notify_stop notify_deleted notify notify_master_rx_lower_pri smtp_alert notify_priority_changes
-		lvs_sync_daemon_interface garp_master_delay garp_master_refresh garp_master_repeat
-		garp_master_refresh_repeat garp_lower_prio_delay garp_lower_prio_repeat down_timer_adverts
-		garp_extra_if vmac_garp_intvl lower_prio_no_advert higher_prio_send_advert kernel_rx_buf_size
-		authentication`},
-		{"vrrp_sync_group", st.syncGroupTable(&VRRPSyncGroup{Name: "g"}), `group track_interface track_script
-		track_file track_process track_bfd notify_backup notify_master notify_fault notify_stop notify
-		smtp_alert global_tracking sync_group_tracking_weight notify_priority_changes`},
-		{"vrrp_script", st.scriptTable(&VRRPScript{}), `script interval timeout weight rise fall user init_fail`},
-		{"vrrp_track_process", st.trackProcessTable(&TrackProcess{}), `process param_match weight quorum
-		quorum_max delay terminate_delay fork_delay full_command`},
-		{"track_file", st.trackFileTable(&TrackFile{}), `file weight init_file`},
-		{"garp_group", garpGroupTable(&GarpGroup{}, nil), `garp_interval gna_interval interface interfaces`},
-	}
-	for _, b := range blocks {
-		for _, k := range strings.Fields(b.keywords) {
-			if _, ok := b.tbl.Keywords[k]; !ok {
-				t.Errorf("%s: keyword %s is not recognised", b.name, k)
-			}
-		}
-	}
-}
-
 func TestSyncDaemonIDDefaultsToTheInstanceVRID(t *testing.T) {
-	c, _ := parseString(t, "global_defs {\n lvs_sync_daemon eth0 VI_1\n}\n"+vrrpInstanceSrc(""))
+	c, _ := configtest.Parse(t, "global_defs {\n lvs_sync_daemon eth0 VI_1\n}\n"+configtest.Instance(""))
 	if sd := c.Global.LVSSyncDaemon; sd == nil || sd.SyncID != 51 || sd.VRRPInstance != "VI_1" {
 		t.Errorf("lvs_sync_daemon = %+v, want sync id 51 from VI_1", sd)
 	}
-	c, _ = parseString(t, vrrpInstanceSrc(" lvs_sync_daemon_interface eth1"))
+	c, _ = configtest.Parse(t, configtest.Instance(" lvs_sync_daemon_interface eth1"))
 	if sd := c.Global.LVSSyncDaemon; sd == nil || sd.SyncID != 51 || sd.Interface != "eth1" {
 		t.Errorf("lvs_sync_daemon from the instance = %+v", sd)
 	}

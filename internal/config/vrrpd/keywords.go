@@ -1,4 +1,4 @@
-package config
+package vrrpd
 
 import (
 	"net/netip"
@@ -23,15 +23,18 @@ import (
 
 // vrrpState is the state of one parse that the VRRP tables share.
 type vrrpState struct {
-	c            *Config
+	s            *Section
+	g            *globaldefs.Defs
 	bfdInstances map[string]bool
 	// nextRulePrio4/6 are the preferences given to rules that name none (Keepalived counts
 	// down from 16384 per family).
 	nextRulePrio4, nextRulePrio6 int
 }
 
-func addVRRPTopKeywords(c *Config, t *syntax.Table) {
-	st := &vrrpState{c: c, bfdInstances: map[string]bool{}, nextRulePrio4: 16384, nextRulePrio6: 16384}
+// AddTopKeywords adds the VRRP section's top-level keywords to t: they fill s, and g where
+// Keepalived keeps a setting in global_defs (lvs_sync_daemon_interface, the skipped blocks).
+func AddTopKeywords(t *syntax.Table, s *Section, g *globaldefs.Defs) {
+	st := &vrrpState{s: s, g: g, bfdInstances: map[string]bool{}, nextRulePrio4: 16384, nextRulePrio6: 16384}
 	named := func(p *syntax.Parser, l syntax.Line, what string) (string, bool) {
 		if len(l.Words) < 2 {
 			p.Diags.Warnf(l.Pos, "%s must have a name - skipping", what)
@@ -44,7 +47,7 @@ func addVRRPTopKeywords(c *Config, t *syntax.Table) {
 		if !ok {
 			return nil
 		}
-		s := &VRRPScript{Pos: l.Pos, Name: name, Interval: syntax.Seconds(1), Rise: 1, Fall: 1}
+		s := &Script{Pos: l.Pos, Name: name, Interval: syntax.Seconds(1), Rise: 1, Fall: 1}
 		return st.scriptTable(s)
 	}}
 	trackFile := func(p *syntax.Parser, l syntax.Line) *syntax.Table {
@@ -68,14 +71,14 @@ func addVRRPTopKeywords(c *Config, t *syntax.Table) {
 			p.Diags.Warnf(l.Pos, "vrrp_instance must have a name")
 			return nil
 		}
-		for _, o := range c.VRRPInstances {
+		for _, o := range s.Instances {
 			if o.Name == l.Words[1] {
 				p.Diags.Warnf(l.Pos, "vrrp instance %s already defined", l.Words[1])
 				return nil
 			}
 		}
-		v := &VRRPInstance{Pos: l.Pos, Name: l.Words[1], UnicastTTL: -1}
-		c.VRRPInstances = append(c.VRRPInstances, v)
+		v := &Instance{Pos: l.Pos, Name: l.Words[1], UnicastTTL: -1}
+		s.Instances = append(s.Instances, v)
 		return st.instanceTable(v)
 	}}
 	t.Keywords["vrrp_sync_group"] = syntax.Keyword{Block: func(p *syntax.Parser, l syntax.Line) *syntax.Table {
@@ -83,17 +86,17 @@ func addVRRPTopKeywords(c *Config, t *syntax.Table) {
 			p.Diags.Warnf(l.Pos, "vrrp_sync_group must have a name - skipping")
 			return nil
 		}
-		for _, o := range c.VRRPSyncGroups {
+		for _, o := range s.SyncGroups {
 			if o.Name == l.Words[1] {
 				p.Diags.Warnf(l.Pos, "vrrp sync group %s already defined", l.Words[1])
 				return nil
 			}
 		}
-		g := &VRRPSyncGroup{Pos: l.Pos, Name: l.Words[1]}
-		c.VRRPSyncGroups = append(c.VRRPSyncGroups, g)
+		g := &SyncGroup{Pos: l.Pos, Name: l.Words[1]}
+		s.SyncGroups = append(s.SyncGroups, g)
 		return st.syncGroupTable(g)
 	}}
-	static := &c.VRRPStatic
+	static := &s.Static
 	t.Keywords["static_ipaddress"] = syntax.Keyword{Values: func(p *syntax.Parser, l syntax.Line) func(*syntax.Parser, syntax.Line) {
 		return func(p *syntax.Parser, l syntax.Line) {
 			if a := parseVirtualIP(p, l, static); a != nil {
@@ -168,11 +171,11 @@ func addVRRPTopKeywords(c *Config, t *syntax.Table) {
 		if len(l.Words) >= 2 {
 			st.bfdInstances[l.Words[1]] = true
 		}
-		c.Global.Accept(p, l)
+		g.Accept(p, l)
 		return nil
 	}}
 	t.Keywords["interface_up_down_delays"] = syntax.Keyword{Values: func(p *syntax.Parser, l syntax.Line) func(*syntax.Parser, syntax.Line) {
-		c.Global.Accept(p, l)
+		g.Accept(p, l)
 		return nil
 	}}
 }
@@ -212,7 +215,7 @@ func garpGroupTable(gg *GarpGroup, noDelay func(p *syntax.Parser, end syntax.Pos
 }
 
 // scriptTable is the body of vrrp_script.
-func (st *vrrpState) scriptTable(s *VRRPScript) *syntax.Table {
+func (st *vrrpState) scriptTable(s *Script) *syntax.Table {
 	kw := map[string]syntax.Keyword{
 		"script": {Scalar: func(p *syntax.Parser, l syntax.Line) {
 			if len(l.Words) < 2 {
@@ -293,7 +296,7 @@ func (st *vrrpState) scriptTable(s *VRRPScript) *syntax.Table {
 		if s.Timeout == 0 {
 			s.Timeout = s.Interval
 		}
-		st.c.VRRPScripts = append(st.c.VRRPScripts, s)
+		st.s.Scripts = append(st.s.Scripts, s)
 	}}
 }
 
@@ -373,7 +376,7 @@ func (st *vrrpState) trackFileTable(f *TrackFile) *syntax.Table {
 			p.Diags.Warnf(end, "No file set for track_file %s - ignoring", f.Name)
 			return
 		}
-		st.c.VRRPTrackFiles = append(st.c.VRRPTrackFiles, f)
+		st.s.TrackFiles = append(st.s.TrackFiles, f)
 	}}
 }
 
@@ -500,7 +503,7 @@ func (st *vrrpState) trackProcessTable(t *TrackProcess) *syntax.Table {
 			p.Diags.Warnf(end, "track process '%s' process name not specified", t.Name)
 			return
 		}
-		st.c.VRRPTrackProcesses = append(st.c.VRRPTrackProcesses, t)
+		st.s.TrackProcesses = append(st.s.TrackProcesses, t)
 	}}
 }
 
@@ -580,7 +583,7 @@ func (st *vrrpState) scriptKind() trackKind {
 		badWeightOpt: "(%s) unknown track_script %s weight option %s - ignoring",
 		clamp254:     true,
 		lookup: func(name string) (int, bool, bool) {
-			for _, s := range st.c.VRRPScripts {
+			for _, s := range st.s.Scripts {
 				if s.Name == name {
 					return s.Weight, s.WeightReverse, true
 				}
@@ -599,14 +602,7 @@ func (st *vrrpState) fileKind() trackKind {
 		badWeight:    "(%s) weight for track file %s must be in [-254..254] inclusive. Ignoring...",
 		badWeightOpt: "(%s) unknown track file %s weight option %s - ignoring",
 		dropOnBadOpt: true,
-		lookup: func(name string) (int, bool, bool) {
-			for _, f := range st.c.VRRPTrackFiles {
-				if f.Name == name {
-					return f.Weight, f.WeightReverse, true
-				}
-			}
-			return 0, false, false
-		},
+		lookup:       st.s.TrackFileWeight,
 	}
 }
 
@@ -619,7 +615,7 @@ func (st *vrrpState) processKind() trackKind {
 		badWeight:    "(%s) weight for track process %s must be in [-254..254] inclusive. Ignoring...",
 		badWeightOpt: "(%s) unknown track_process %s weight option %s - ignoring",
 		lookup: func(name string) (int, bool, bool) {
-			for _, t := range st.c.VRRPTrackProcesses {
+			for _, t := range st.s.TrackProcesses {
 				if t.Name == name {
 					return t.Weight, t.WeightReverse, true
 				}
@@ -702,7 +698,7 @@ func notifyKeyword(dst **syntax.Script, prefix func() string, what string) synta
 }
 
 // instanceTable is the body of vrrp_instance.
-func (st *vrrpState) instanceTable(v *VRRPInstance) *syntax.Table {
+func (st *vrrpState) instanceTable(v *Instance) *syntax.Table {
 	name := "(" + v.Name + ")"
 	pfx := func() string { return name }
 	setFamily := func(a netip.Addr) bool {
@@ -1054,7 +1050,7 @@ func (st *vrrpState) instanceTable(v *VRRPInstance) *syntax.Table {
 			if !ok {
 				return
 			}
-			g := &st.c.Global
+			g := st.g
 			if g.LVSSyncDaemon != nil {
 				p.Diags.Warnf(l.Pos, "%s lvs_sync_daemon_interface has already been specified as %s - ignoring", name, g.LVSSyncDaemon.Interface)
 				return
@@ -1141,7 +1137,7 @@ func (st *vrrpState) instanceTable(v *VRRPInstance) *syntax.Table {
 	}}
 }
 
-func (st *vrrpState) garpExtraIf(p *syntax.Parser, l syntax.Line, v *VRRPInstance) {
+func (st *vrrpState) garpExtraIf(p *syntax.Parser, l syntax.Line, v *Instance) {
 	cmd := l.Words[0]
 	if cmd == "vmac_garp_intvl" {
 		p.Diags.Warnf(l.Pos, "Keyword \"vmac_garp_intvl\" is deprecated - please use \"garp_extra_if\"")
@@ -1165,7 +1161,7 @@ func (st *vrrpState) garpExtraIf(p *syntax.Parser, l syntax.Line, v *VRRPInstanc
 	v.GarpExtraIf = syntax.Seconds(delay)
 }
 
-func (st *vrrpState) srcIP(p *syntax.Parser, l syntax.Line, v *VRRPInstance, dst *netip.Addr, setFamily func(netip.Addr) bool) {
+func (st *vrrpState) srcIP(p *syntax.Parser, l syntax.Line, v *Instance, dst *netip.Addr, setFamily func(netip.Addr) bool) {
 	w, ok := p.Need(l, 1)
 	if !ok {
 		return
@@ -1182,7 +1178,7 @@ func (st *vrrpState) srcIP(p *syntax.Parser, l syntax.Line, v *VRRPInstance, dst
 	*dst = a
 }
 
-func (st *vrrpState) unicastPeer(p *syntax.Parser, l syntax.Line, v *VRRPInstance, setFamily func(netip.Addr) bool) {
+func (st *vrrpState) unicastPeer(p *syntax.Parser, l syntax.Line, v *Instance, setFamily func(netip.Addr) bool) {
 	a, ok := unmap(syntax.SockAddr(l.Words[0]))
 	if !ok {
 		p.Diags.Warnf(l.Pos, "Configuration error: VRRP instance[%s] malformed unicast peer address[%s]. Skipping...", v.Name, l.Words[0])
@@ -1222,7 +1218,7 @@ func (st *vrrpState) unicastPeer(p *syntax.Parser, l syntax.Line, v *VRRPInstanc
 }
 
 // syncGroupTable is the body of vrrp_sync_group.
-func (st *vrrpState) syncGroupTable(g *VRRPSyncGroup) *syntax.Table {
+func (st *vrrpState) syncGroupTable(g *SyncGroup) *syntax.Table {
 	pfx := func() string { return "vrrp group " + g.Name + ":" }
 	tfPtr := func(dst **bool, bad string) syntax.Keyword {
 		return syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
@@ -1287,7 +1283,7 @@ func (st *vrrpState) syncGroupTable(g *VRRPSyncGroup) *syntax.Table {
 // when st is not nil (track_group names are then looked up in st). It returns nil when
 // Keepalived would skip the address. An interface named with dev is not checked here: whether
 // it exists is this host's matter, warned of by the VRRP half's build (and vigil -t).
-func parseVirtualIP(p *syntax.Parser, l syntax.Line, st *VRRPStatic) *VirtualIP {
+func parseVirtualIP(p *syntax.Parser, l syntax.Line, st *Static) *VirtualIP {
 	static := st != nil
 	w := l.Words
 	a := &VirtualIP{Pos: l.Pos}
@@ -1700,3 +1696,15 @@ func (st *vrrpState) parseRule(p *syntax.Parser, l syntax.Line) *VirtualRule {
 // unmap takes what syntax.Addr or syntax.SockAddr return and reads an IPv4-mapped IPv6 address
 // as the IPv4 address: the VRRP half compares families that way.
 func unmap(a netip.Addr, ok bool) (netip.Addr, bool) { return a.Unmap(), ok }
+
+// TrackFileWeight finds the track_file block called name among those read so far, as
+// Keepalived finds it while reading (a track_file block later in the file is not known yet):
+// its weight and whether that is reversed. FILE_CHECK looks its track_file up with it too.
+func (s *Section) TrackFileWeight(name string) (weight int, reverse bool, ok bool) {
+	for _, f := range s.TrackFiles {
+		if f.Name == name {
+			return f.Weight, f.WeightReverse, true
+		}
+	}
+	return 0, false, false
+}

@@ -1,9 +1,13 @@
-package config
+package config_test
 
 import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/vigil-lb/vigil/internal/config"
+
+	"github.com/vigil-lb/vigil/internal/config/internal/configtest"
 )
 
 // trackVSServers are virtual servers the track_virtual_server tests refer to, written after the
@@ -48,10 +52,10 @@ virtual_server group web {
 `
 
 func TestTrackVirtualServerResolvesEveryFormToTheCheckerName(t *testing.T) {
-	src := vrrpInstanceSrc(" track_virtual_server {\n  192.0.2.10 80 weight -60\n  fwmark 5 weight 20 reverse\n  group web\n  192.0.2.10 53 udp weight 10 noreverse\n }") + trackVSServers
-	c, ds := parseString(t, src)
+	src := configtest.Instance(" track_virtual_server {\n  192.0.2.10 80 weight -60\n  fwmark 5 weight 20 reverse\n  group web\n  192.0.2.10 53 udp weight 10 noreverse\n }") + trackVSServers
+	c, ds := configtest.Parse(t, src)
 	if len(ds.List) != 0 {
-		t.Fatalf("unexpected diagnostics: %v", vrrpDiagLines(ds))
+		t.Fatalf("unexpected diagnostics: %v", configtest.Lines(ds))
 	}
 	got := c.VRRPInstances[0].TrackVirtualServers
 	type entry struct {
@@ -111,13 +115,13 @@ func TestTrackVirtualServerComplaintsAtTheirLine(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			src := vrrpInstanceSrc(" track_virtual_server {\n  "+tc.lines+"\n }") + trackVSServers
-			c, ds := parseString(t, src)
-			if got := vrrpDiagLines(ds); !slices.Equal(got, tc.want) {
+			src := configtest.Instance(" track_virtual_server {\n  "+tc.lines+"\n }") + trackVSServers
+			c, ds := configtest.Parse(t, src)
+			if got := configtest.Lines(ds); !slices.Equal(got, tc.want) {
 				t.Errorf("diagnostics:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
 			}
 			for _, d := range ds.List {
-				if d.Severity == Error {
+				if d.Severity == config.Error {
 					t.Errorf("an error where Keepalived's track_script would warn: %v", d)
 				}
 			}
@@ -130,10 +134,10 @@ func TestTrackVirtualServerComplaintsAtTheirLine(t *testing.T) {
 
 func TestTrackVirtualServerWeightsFollowTrackScriptRules(t *testing.T) {
 	t.Run("address owner keeps only unweighted entries", func(t *testing.T) {
-		src := vrrpInstanceSrc(" state MASTER\n track_virtual_server {\n  192.0.2.10 80 weight 10\n  fwmark 5\n }") + trackVSServers
-		c, ds := parseString(t, src)
+		src := configtest.Instance(" state MASTER\n track_virtual_server {\n  192.0.2.10 80 weight 10\n  fwmark 5\n }") + trackVSServers
+		c, ds := configtest.Parse(t, src)
 		want := []string{"6: (VI_1) ignoring tracked virtual_server 192.0.2.10 80 with weights due to address_owner"}
-		if got := vrrpDiagLines(ds); !slices.Equal(got, want) {
+		if got := configtest.Lines(ds); !slices.Equal(got, want) {
 			t.Errorf("diagnostics %q, want %q", got, want)
 		}
 		if tv := c.VRRPInstances[0].TrackVirtualServers; len(tv) != 1 || tv[0].Name != "FWM 5" {
@@ -150,12 +154,12 @@ func TestTrackVirtualServerWeightsFollowTrackScriptRules(t *testing.T) {
 			" track_virtual_server {\n  fwmark 5\n  192.0.2.10 80 weight -20\n }\n}\n" + trackVSServers
 	}
 	t.Run("sync group entries reach every member, weights only with sync_group_tracking_weight", func(t *testing.T) {
-		c, ds := parseString(t, group(""))
+		c, ds := configtest.Parse(t, group(""))
 		want := []string{
 			"22: (VI_1) ignoring tracked virtual_server 192.0.2.10 80 with weights due to SYNC group",
 			"22: (VI_2) ignoring tracked virtual_server 192.0.2.10 80 with weights due to SYNC group",
 		}
-		if got := vrrpDiagLines(ds); !slices.Equal(got, want) {
+		if got := configtest.Lines(ds); !slices.Equal(got, want) {
 			t.Errorf("diagnostics:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 		for _, v := range c.VRRPInstances {
@@ -163,9 +167,9 @@ func TestTrackVirtualServerWeightsFollowTrackScriptRules(t *testing.T) {
 				t.Errorf("%s entries %+v, want fwmark 5 from G", v.Name, tv)
 			}
 		}
-		c, ds = parseString(t, group(" sync_group_tracking_weight\n"))
+		c, ds = configtest.Parse(t, group(" sync_group_tracking_weight\n"))
 		if len(ds.List) != 0 {
-			t.Fatalf("unexpected diagnostics: %v", vrrpDiagLines(ds))
+			t.Fatalf("unexpected diagnostics: %v", configtest.Lines(ds))
 		}
 		for _, v := range c.VRRPInstances {
 			if tv := v.TrackVirtualServers; len(tv) != 2 || tv[1].Weight != -20 {
@@ -176,8 +180,8 @@ func TestTrackVirtualServerWeightsFollowTrackScriptRules(t *testing.T) {
 }
 
 func TestTrackVirtualServerAbsentLeavesConfigUntouched(t *testing.T) {
-	c, ds := parseString(t, vrrpInstanceSrc("")+trackVSServers)
+	c, ds := configtest.Parse(t, configtest.Instance("")+trackVSServers)
 	if len(ds.List) != 0 || c.TracksVirtualServers() {
-		t.Errorf("diagnostics %v, tracks %v", vrrpDiagLines(ds), c.TracksVirtualServers())
+		t.Errorf("diagnostics %v, tracks %v", configtest.Lines(ds), c.TracksVirtualServers())
 	}
 }
