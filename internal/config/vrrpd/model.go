@@ -224,7 +224,7 @@ type Instance struct {
 	TrackFiles      []*TrackRef         `json:"track_file"`
 	TrackProcesses  []*TrackRef         `json:"track_process"`
 	TrackBFDs       []*TrackRef         `json:"track_bfd"`
-	// TrackVirtualServers is track_virtual_server, a vigil extension (vrrp_track_vs.go).
+	// TrackVirtualServers is track_virtual_server, a vigil extension (track_virtual_server.go).
 	TrackVirtualServers []*TrackedVirtualServer `json:"track_virtual_server,omitempty"`
 
 	McastSrcIP         netip.Addr     `json:"mcast_src_ip,omitzero"`
@@ -311,7 +311,7 @@ type SyncGroup struct {
 	TrackFiles      []*TrackRef         `json:"track_file"`
 	TrackProcesses  []*TrackRef         `json:"track_process"`
 	TrackBFDs       []*TrackRef         `json:"track_bfd"`
-	// TrackVirtualServers is track_virtual_server, a vigil extension (vrrp_track_vs.go).
+	// TrackVirtualServers is track_virtual_server, a vigil extension (track_virtual_server.go).
 	TrackVirtualServers []*TrackedVirtualServer `json:"track_virtual_server,omitempty"`
 
 	NotifyMaster *syntax.Script `json:"notify_master"`
