@@ -20,25 +20,6 @@ import (
 // shared/samples and shared/corpus) and compares what vigil says of each with what Keepalived
 // 2.2.7 said (shared/corpus/ORACLE_FULL.txt).
 
-// sharedDir finds the steering repo's shared/ folder, which lies beside the repository.
-func sharedDir(t *testing.T) string {
-	t.Helper()
-	dirs := []string{os.Getenv("VIGIL_SHARED"), filepath.Join("..", "..", "..", "shared")}
-	for _, d := range dirs {
-		if d == "" {
-			continue
-		}
-		if _, err := os.Stat(filepath.Join(d, "corpus", "ORACLE_FULL.txt")); err == nil {
-			return d
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("shared/corpus not found beside the repository (tried %v); CI must have it", dirs)
-	}
-	t.Skip("shared/corpus not found beside the repository; set VIGIL_SHARED to run the conformance test")
-	return ""
-}
-
 // oracleLine is one complaint Keepalived printed.
 type oracleLine struct {
 	line    int // 0 when Keepalived gave no line
