@@ -8,6 +8,10 @@ import (
 	"github.com/vigil-lb/vigil/internal/config/syntax"
 )
 
+// The lines of the address, route and rule blocks, in an instance (virtual_ipaddress,
+// virtual_ipaddress_excluded, virtual_routes, virtual_rules) or at the top level
+// (static_ipaddress, static_routes, static_rules).
+
 // parseVirtualIP reads one address line of virtual_ipaddress(_excluded), or of static_ipaddress
 // when st is not nil (track_group names are then looked up in st). It returns nil when
 // Keepalived would skip the address. An interface named with dev is not checked here: whether

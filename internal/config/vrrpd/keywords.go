@@ -5,9 +5,11 @@ import (
 	"github.com/vigil-lb/vigil/internal/config/syntax"
 )
 
-// The VRRP keyword tables: vrrp_script, track_file, vrrp_track_process, vrrp_instance,
-// vrrp_sync_group, static_*, garp_group, linkbeat_interfaces, track_group, and the blocks vigil
-// accepts but does not act on (bfd_instance, interface_up_down_delays).
+// The VRRP section's top-level keywords (vrrp_script, track_file, vrrp_track_process,
+// vrrp_instance, vrrp_sync_group, static_*, garp_group, linkbeat_interfaces, track_group, and the
+// blocks vigil accepts but does not act on: bfd_instance, interface_up_down_delays) and the body
+// of vrrp_sync_group. The tracked objects' bodies are in track_keywords.go, vrrp_instance's in
+// instance*.go, the address, route and rule lines in addresses.go.
 //
 // Keepalived resolves track_script/track_file/track_process names while it reads the instance,
 // so only objects defined earlier in the file are found; vigil does the same, and reports a

@@ -6,6 +6,10 @@ import (
 	"github.com/vigil-lb/vigil/internal/config/syntax"
 )
 
+// The tracked objects: the bodies of vrrp_script, track_file and vrrp_track_process, and the
+// lines of an instance's or sync group's track_script, track_file, track_process, track_bfd
+// and track_interface blocks that name them.
+
 // scriptTable is the body of vrrp_script.
 func (st *vrrpState) scriptTable(s *Script) *syntax.Table {
 	kw := map[string]syntax.Keyword{
