@@ -17,6 +17,8 @@ import (
 	"github.com/vigil-lb/vigil/internal/bus"
 	"github.com/vigil-lb/vigil/internal/clock"
 	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/lvs"
+	"github.com/vigil-lb/vigil/internal/config/syntax"
 	"github.com/vigil-lb/vigil/internal/dataplane"
 	"github.com/vigil-lb/vigil/internal/dataplane/ipvs"
 	"github.com/vigil-lb/vigil/internal/dataplane/nftables"
@@ -80,7 +82,7 @@ type Half struct {
 // service is one virtual_server at run time.
 type service struct {
 	name  string
-	vs    *config.VirtualServer
+	vs    *lvs.VirtualServer
 	spec  pool.ServiceSpec
 	pool  *pool.Service
 	addrs map[string]netip.AddrPort // backend ID → address, the sorry server's included
@@ -683,7 +685,7 @@ func (d *Half) Snapshot() status.Snapshot {
 // planned is one virtual server as the new configuration wants it.
 type planned struct {
 	name  string
-	vs    *config.VirtualServer
+	vs    *lvs.VirtualServer
 	spec  pool.ServiceSpec
 	addrs map[string]netip.AddrPort
 	steer *dataplane.Service
@@ -717,7 +719,7 @@ func jobID(vs, rs string, i int) string { return fmt.Sprintf("%s|%s|%d", vs, rs,
 
 // plan turns a configuration into services, pool specs and jobs, validating everything before
 // anything runs, so that a reload either applies whole or not at all. Each problem is a
-// *config.PosError; on error the plan is incomplete and must not be run, but its warnings hold
+// *syntax.PosError; on error the plan is incomplete and must not be run, but its warnings hold
 // (Validate reports both).
 func (d *Half) plan(cfg *config.Config) (*plan, error) {
 	f := &checkerFactory{cfg: cfg, runner: d.runner, pingers: d.pingers}
@@ -726,7 +728,7 @@ func (d *Half) plan(cfg *config.Config) (*plan, error) {
 	for _, vs := range cfg.VirtualServers {
 		name := vs.Name()
 		if _, dup := out.byName[name]; dup {
-			problems = append(problems, config.ErrorAt(vs.Pos, "virtual server %s defined twice", name))
+			problems = append(problems, syntax.ErrorAt(vs.Pos, "virtual server %s defined twice", name))
 			continue
 		}
 		problems = append(problems, f.notifyScripts(vs)...)
@@ -760,7 +762,7 @@ func (d *Half) plan(cfg *config.Config) (*plan, error) {
 			p.spec.Sorry = &pool.SorrySpec{ID: id, Inhibit: ss.Inhibit}
 		}
 		if err := p.spec.Validate(); err != nil {
-			problems = append(problems, config.ErrorAt(vs.Pos, "virtual server %s: %v", name, err))
+			problems = append(problems, syntax.ErrorAt(vs.Pos, "virtual server %s: %v", name, err))
 			continue
 		}
 		p.steer, p.unsteered = d.steerFor(vs, name)
@@ -792,7 +794,7 @@ func defaultMaxInFlight(cfg *config.Config) int {
 const fileCheckPoll = time.Second
 
 // jobFor turns a checker block's timing into a scheduler job.
-func jobFor(id string, ck probe.Checker, c *config.Checker) probe.Job {
+func jobFor(id string, ck probe.Checker, c *lvs.Checker) probe.Job {
 	j := probe.Job{
 		ID: id, Checker: ck, Interval: c.DelayLoop.D(), Retry: int(c.Retry), DelayBeforeRetry: c.DelayBeforeRetry.D(),
 		Warmup: c.Warmup.D(), DownInterval: c.DownDelayLoop.D(), TransitionInterval: c.TransitionDelayLoop.D(), StartDown: c.Alpha,
@@ -806,7 +808,7 @@ func jobFor(id string, ck probe.Checker, c *config.Checker) probe.Job {
 	if j.Interval <= 0 {
 		j.Interval = 60 * time.Second
 	}
-	if c.Kind == config.CheckFile {
+	if c.Kind == lvs.CheckFile {
 		// Keepalived watches a FILE_CHECK's file with inotify and acts at once; reading a
 		// small file every fileCheckPoll is as prompt in practice, whatever delay_loop says.
 		j.Interval = min(j.Interval, fileCheckPoll)
@@ -824,12 +826,12 @@ func jobFor(id string, ck probe.Checker, c *config.Checker) probe.Job {
 }
 
 // steerFor returns what the data plane serves for vs, or nil and why it cannot serve it.
-func (d *Half) steerFor(vs *config.VirtualServer, name string) (*dataplane.Service, string) {
+func (d *Half) steerFor(vs *lvs.VirtualServer, name string) (*dataplane.Service, string) {
 	switch {
-	case vs.Kind == config.VSKindFwmark && d.dpName == "userspace":
+	case vs.Kind == lvs.VSKindFwmark && d.dpName == "userspace":
 		d.log.Warn("the userspace data plane cannot serve fwmark virtual servers (use dataplane nftables or ipvs); checks run, traffic is not steered", "vs", name)
 		return nil, "not steered: the userspace data plane cannot serve fwmark virtual servers (use dataplane nftables or ipvs)"
-	case vs.Kind != config.VSKindAddress && vs.Kind != config.VSKindFwmark:
+	case vs.Kind != lvs.VSKindAddress && vs.Kind != lvs.VSKindFwmark:
 		d.log.Warn("the data plane cannot serve virtual_server groups yet; checks run, traffic is not steered", "vs", name, "dataplane", d.dpName)
 		return nil, "not steered: no data plane serves virtual_server groups yet"
 	}
@@ -843,7 +845,7 @@ func (d *Half) steerFor(vs *config.VirtualServer, name string) (*dataplane.Servi
 		return nil, "not steered: the data plane serves TCP and UDP only, not " + vs.Protocol
 	}
 	var listen netip.AddrPort
-	if vs.Kind == config.VSKindAddress {
+	if vs.Kind == lvs.VSKindAddress {
 		listen = netip.AddrPortFrom(vs.Address, vs.Port)
 	}
 	return &dataplane.Service{
@@ -857,7 +859,7 @@ func (d *Half) steerFor(vs *config.VirtualServer, name string) (*dataplane.Servi
 // persistenceBits is persistence_granularity as a prefix length: IPv6 gives one; an IPv4 netmask
 // counts its leading ones (IPVS applies the mask; a non-contiguous mask is rounded down to its
 // prefix). 0 means the whole address.
-func persistenceBits(vs *config.VirtualServer) int {
+func persistenceBits(vs *lvs.VirtualServer) int {
 	if vs.PersistencePrefixLen > 0 {
 		return vs.PersistencePrefixLen
 	}

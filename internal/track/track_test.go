@@ -9,7 +9,8 @@ import (
 	"time"
 
 	"github.com/vigil-lb/vigil/internal/clock"
-	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/syntax"
+	"github.com/vigil-lb/vigil/internal/config/vrrpd"
 	"github.com/vigil-lb/vigil/internal/notify"
 )
 
@@ -64,7 +65,7 @@ func waitLen[T any](t *testing.T, r *recorder[T], n int) []T {
 func TestFileReportsInitialValueAndChanges(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "weight")
 	clk := clock.NewFake(time.Unix(0, 0))
-	f := NewFile(&config.TrackFile{Name: "f", File: p, InitFile: true, InitValue: 4}, clk, time.Second, nil)
+	f := NewFile(&vrrpd.TrackFile{Name: "f", File: p, InitFile: true, InitValue: 4}, clk, time.Second, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	var r recorder[int]
@@ -89,8 +90,8 @@ func TestScriptReportsAfterFallFailures(t *testing.T) {
 	flag := filepath.Join(dir, "down")
 	runner := notify.NewRunner(notify.RunnerOptions{})
 	clk := clock.NewFake(time.Unix(0, 0))
-	sc := &config.VRRPScript{Name: "chk", Script: &config.Script{Command: "/usr/bin/test ! -e " + flag},
-		Interval: config.Duration(time.Second), Rise: 1, Fall: 2}
+	sc := &vrrpd.Script{Name: "chk", Script: &syntax.Script{Command: "/usr/bin/test ! -e " + flag},
+		Interval: syntax.Duration(time.Second), Rise: 1, Fall: 2}
 	s := NewScript(sc, runner, nil, clk, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
