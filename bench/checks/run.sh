@@ -39,5 +39,5 @@ go build -o "$WORK/driver" ./bench/checks/driver
 	-rounds "$ROUNDS" ${BASELINE:+-baseline "$BASELINE"}
 
 echo
-echo "Scheduler alone (trivial checks, no sockets): go test -run '^\$' -bench BenchmarkSchedulerTenThousandJobs ./internal/check"
-VIGIL_BENCH_SECONDS=${SCHED_SECONDS:-5} go test -run '^$' -bench BenchmarkSchedulerTenThousandJobs -benchtime 1x ./internal/check | grep -E 'Benchmark|ok'
+echo "Scheduler alone (trivial checks, no sockets): go test -run '^\$' -bench BenchmarkSchedulerTenThousandJobs ./internal/probe"
+VIGIL_BENCH_SECONDS=${SCHED_SECONDS:-5} go test -run '^$' -bench BenchmarkSchedulerTenThousandJobs -benchtime 1x ./internal/probe | grep -E 'Benchmark|ok'

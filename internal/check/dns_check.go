@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/vigil-lb/vigil/internal/probe"
 )
 
 // DNSOptions configure a DNS_CHECK.
@@ -73,7 +75,7 @@ func (c *DNSChecker) Target() string { return c.addr }
 func (c *DNSChecker) Key() string { return c.key }
 
 // Check sends the query and waits for its reply.
-func (c *DNSChecker) Check(ctx context.Context) Result {
+func (c *DNSChecker) Check(ctx context.Context) probe.Result {
 	start := time.Now()
 	conn, err := c.dialer.DialContext(ctx, "udp", c.addr)
 	if err != nil {

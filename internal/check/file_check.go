@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/vigil-lb/vigil/internal/probe"
 )
 
 // FileOptions configure a FILE_CHECK, which reads a number from a track_file.
@@ -65,10 +67,10 @@ const faultWeight = math.MinInt32
 // [-2^31, 2^31] is ignored and the previous one kept. With weight 0 the verdict is the number's
 // (0 healthy); otherwise the product number*weight (negated by reverse), clamped to 32 bits, is
 // a failure at -2^31 or below and otherwise healthy with weight BaseWeight+product (at least 0).
-func (c *FileChecker) Check(ctx context.Context) Result {
+func (c *FileChecker) Check(ctx context.Context) probe.Result {
 	start := time.Now()
 	v, note := c.read()
-	res := Result{Weight: -1, Latency: time.Since(start)}
+	res := probe.Result{Weight: -1, Latency: time.Since(start)}
 	reverse := c.opts.Reverse
 	if c.opts.Weight == 0 {
 		res.Healthy = (v == 0) != reverse

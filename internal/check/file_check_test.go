@@ -53,7 +53,7 @@ func TestFileCheckWeighsTheNumberInTheFile(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "track")
 			if tt.content != nil {
-				schedMust(t, os.WriteFile(path, []byte(*tt.content), 0o644))
+				must(t, os.WriteFile(path, []byte(*tt.content), 0o644))
 			}
 			c := NewFile(FileOptions{Path: path, Weight: tt.weight, Reverse: tt.reverse, BaseWeight: tt.base})
 			got := c.Check(context.Background())
@@ -67,15 +67,15 @@ func TestFileCheckWeighsTheNumberInTheFile(t *testing.T) {
 func TestFileCheckIgnoresNumberOutOfRangeAndKeepsThePreviousOne(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "track")
 	c := NewFile(FileOptions{Path: path, Weight: 1, BaseWeight: 0})
-	schedMust(t, os.WriteFile(path, []byte("7"), 0o644))
+	must(t, os.WriteFile(path, []byte("7"), 0o644))
 	if got := c.Check(context.Background()); got.Weight != 7 {
 		t.Fatalf("weight %d, want 7", got.Weight)
 	}
-	schedMust(t, os.WriteFile(path, []byte("5000000000"), 0o644))
+	must(t, os.WriteFile(path, []byte("5000000000"), 0o644))
 	if got := c.Check(context.Background()); got.Weight != 7 || !got.Healthy {
 		t.Fatalf("after an out-of-range number: %+v, want weight 7 kept", got)
 	}
-	schedMust(t, os.Remove(path))
+	must(t, os.Remove(path))
 	if got := c.Check(context.Background()); got.Weight != 0 {
 		t.Fatalf("after removal: %+v, want weight 0", got)
 	}

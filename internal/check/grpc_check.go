@@ -14,6 +14,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
+
+	"github.com/vigil-lb/vigil/internal/probe"
 )
 
 // grpcMaxReply bounds a health reply; a real one is a few bytes.
@@ -75,7 +77,7 @@ func (c *GRPCChecker) Target() string { return c.addr }
 func (c *GRPCChecker) Key() string { return c.key }
 
 // Check asks the server's health service.
-func (c *GRPCChecker) Check(ctx context.Context) Result {
+func (c *GRPCChecker) Check(ctx context.Context) probe.Result {
 	start := time.Now()
 	conn, err := grpc.NewClient("passthrough:///"+c.addr,
 		grpc.WithTransportCredentials(c.creds),

@@ -14,6 +14,8 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/vigil-lb/vigil/internal/probe"
 )
 
 // slowHealth answers nothing until the caller gives up.
@@ -133,7 +135,7 @@ func TestNetworkChecksLeaveNoGoroutines(t *testing.T) {
 	udpAddr := udpTestServer(t, func(p []byte) []byte { return p })
 	smtpAddr := scriptedTCPServer(t, smtpConversation("220 hi\r\n", "250 ok\r\n", "221 bye\r\n", nil))
 
-	checks := []Checker{
+	checks := []probe.Checker{
 		NewTCP(TCPOptions{ConnOptions{Addr: httpAddr}}),
 		mustHTTP(t, HTTPOptions{ConnOptions: ConnOptions{Addr: httpAddr}, URLs: []URL{{Path: "/ok"}}}),
 		mustHTTP(t, HTTPOptions{ConnOptions: ConnOptions{Addr: tlsAddr}, TLS: &TLSOptions{}, URLs: []URL{{Path: "/ok"}}}),

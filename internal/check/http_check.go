@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vigil-lb/vigil/internal/probe"
 )
 
 // HTTPProtocol is the request line and connection header a HTTP_GET or SSL_GET sends
@@ -162,7 +164,7 @@ type HTTPOptions struct {
 // checks, so that probes leave no TIME_WAIT sockets behind.
 type HTTPChecker struct {
 	opts     HTTPOptions
-	target   probeTarget
+	target   probe.Endpoint
 	kind     string
 	addr     string
 	key      string
@@ -191,7 +193,7 @@ type httpURL struct {
 func NewHTTP(opts HTTPOptions) (*HTTPChecker, error) {
 	c := &HTTPChecker{
 		opts:    opts,
-		target:  newProbeTarget(opts.ConnOptions),
+		target:  probe.NewEndpoint(opts.Addr, opts.socketOptions()),
 		kind:    "HTTP_GET",
 		addr:    opts.Addr.String(),
 		maxResp: opts.MaxResponse,
@@ -326,7 +328,7 @@ func (c *HTTPChecker) Target() string { return c.addr }
 func (c *HTTPChecker) Key() string { return c.key }
 
 // Check fetches every URL in turn; the first that fails decides the result.
-func (c *HTTPChecker) Check(ctx context.Context) Result {
+func (c *HTTPChecker) Check(ctx context.Context) probe.Result {
 	start := time.Now()
 	for i := range c.urls {
 		if reason := c.checkURL(ctx, &c.urls[i]); reason != "" {
@@ -341,16 +343,16 @@ func (c *HTTPChecker) checkURL(ctx context.Context, u *httpURL) string {
 	prefix := u.prefix
 	// The socket is set to be reset rather than closed once done, as for TCP_CHECK: no TIME_WAIT
 	// left behind per probe.
-	sock, err := c.target.probeConnect(ctx, false)
+	sock, err := c.target.Dial(ctx, nil, false)
 	if err != nil {
 		return prefix + failReason(ctx, "connect", err)
 	}
-	raw := sock.conn(c.opts.Addr)
+	raw := sock.Conn(c.opts.Addr)
 	stop := bindConn(ctx, raw)
 	defer stop()
 	compliant := c.opts.TLS != nil && c.opts.TLS.Compliant
 	if compliant {
-		if err := unix.SetsockoptLinger(sock.fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{}); err != nil {
+		if err := unix.SetsockoptLinger(sock.FD(), unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{}); err != nil {
 			_ = raw.Close()
 			return prefix + failReason(ctx, "connect", os.NewSyscallError("setsockopt SO_LINGER", err))
 		}
@@ -407,6 +409,151 @@ func (c *HTTPChecker) checkURL(ctx context.Context, u *httpURL) string {
 		return prefix + reason
 	}
 	return ""
+}
+
+// Pollable is true for a plain HTTP_GET; a SSL_GET's TLS handshake needs a goroutine.
+func (c *HTTPChecker) Pollable() bool { return c.tls == nil }
+
+// StartProbe connects for the first URL and sends its request as far as the socket takes it:
+// done only when that failed already. The request goes right after connect, with the last ACK
+// of the handshake held back (TCP_QUICKACK off, as HAProxy does when it has data to send), so
+// that the ACK rides on the request instead of costing the target a packet of its own.
+func (c *HTTPChecker) StartProbe(sockets *probe.SocketPool, start time.Time) (probe.Pending, probe.Result, bool) {
+	h := &httpPending{c: c, sockets: sockets, start: start}
+	if res, done := h.startURL(0); done {
+		return nil, res, true
+	}
+	return h, probe.Result{}, false
+}
+
+// httpPending is a plain HTTP_GET under way in the scheduler's poller: sending a URL's request
+// (or waiting for its handshake to end), then reading its answer, one URL after the other.
+type httpPending struct {
+	c         *HTTPChecker
+	sockets   *probe.SocketPool
+	sock      *probe.Socket // the current URL's; nil before the first
+	url       int           // the URL being probed
+	sent      int           // bytes of its request written
+	receiving bool          // its request is sent; reading the answer
+	reply     httpReply
+	start     time.Time
+}
+
+// startURL opens the connection for URL i and sends its request.
+func (h *httpPending) startURL(i int) (probe.Result, bool) {
+	c := h.c
+	h.url, h.sent, h.receiving = i, 0, false
+	h.reply = newHTTPReply(&c.urls[i], c.maxResp)
+	s, _, err := c.target.Open(h.sockets, true)
+	if err != nil {
+		return h.Fail(failReason(context.Background(), "connect", err)), true
+	}
+	h.sock = s
+	return h.send()
+}
+
+// send writes what is left of the request. A socket whose handshake is not over refuses the
+// write (EAGAIN) and the probe waits for it to become writable; a handshake that failed shows
+// as the write's error.
+func (h *httpPending) send() (probe.Result, bool) {
+	req := h.c.urls[h.url].request
+	for h.sent < len(req) {
+		n, err := h.sock.Write(req[h.sent:])
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			return probe.Result{}, false
+		case err != nil:
+			step := "send request"
+			if h.sent == 0 && handshakeErrno(err) {
+				step = "connect"
+			}
+			return h.Fail(failReason(context.Background(), step, os.NewSyscallError("write", err))), true
+		}
+		h.sent += n
+	}
+	h.receiving = true
+	return probe.Result{}, false
+}
+
+// handshakeErrno reports whether err is one a failed handshake leaves on a socket.
+func handshakeErrno(err error) bool {
+	switch err {
+	case unix.ECONNREFUSED, unix.ETIMEDOUT, unix.EHOSTUNREACH, unix.ENETUNREACH, unix.EHOSTDOWN, unix.ENETDOWN, unix.ECONNRESET:
+		return true
+	}
+	return false
+}
+
+// Wait is for the socket to take the rest of the request, then for the answer.
+func (h *httpPending) Wait() (*probe.Socket, uint32) {
+	if h.receiving {
+		return h.sock, unix.EPOLLIN | unix.EPOLLRDHUP
+	}
+	return h.sock, unix.EPOLLOUT
+}
+
+// Ready sends more of the request, or reads what the socket holds of the answer.
+func (h *httpPending) Ready(_ uint32, buf []byte) (probe.Result, bool) {
+	if !h.receiving {
+		return h.send()
+	}
+	for {
+		n, err := h.sock.Read(buf)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			return probe.Result{}, false
+		case err != nil:
+			return h.Fail(failReason(context.Background(), h.reply.step(), os.NewSyscallError("read", err))), true
+		case n == 0:
+			if reason := h.reply.eof(); reason != "" {
+				return h.Fail(reason), true
+			}
+			return h.urlDone()
+		}
+		done, reason := h.reply.feed(buf[:n])
+		if reason != "" {
+			return h.Fail(reason), true
+		}
+		if done {
+			return h.urlDone()
+		}
+	}
+}
+
+// urlDone judges a complete response and goes on to the next URL, if any.
+func (h *httpPending) urlDone() (probe.Result, bool) {
+	if reason := h.reply.verdict(); reason != "" {
+		return h.Fail(reason), true
+	}
+	h.sock.Close()
+	if h.url+1 < len(h.c.urls) {
+		return h.startURL(h.url + 1)
+	}
+	return probeResult(h.start, true, h.c.okReason), true
+}
+
+// Expire fails the probe, saying what it was waiting for.
+func (h *httpPending) Expire() probe.Result {
+	step := "connect"
+	switch {
+	case !h.receiving && h.sent > 0:
+		step = "send request"
+	case h.receiving:
+		step = h.reply.step()
+	}
+	return h.Fail(step + ": timeout")
+}
+
+// Fail resets the connection and fails the probe with reason, prefixed with the URL's.
+func (h *httpPending) Fail(reason string) probe.Result {
+	if h.sock != nil {
+		h.sock.Close()
+	}
+	return probeResult(h.start, false, h.c.urls[h.url].prefix+reason)
 }
 
 // regexMatches reports whether u's regex matches body within the configured offsets.

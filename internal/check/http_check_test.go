@@ -23,6 +23,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vigil-lb/vigil/internal/testenv"
+	"golang.org/x/sys/unix"
 )
 
 const httpTestBody = "hello vigil, the backend is fine\n"
@@ -524,6 +527,33 @@ func BenchmarkHTTPCheckLoopback(b *testing.B) {
 	}
 }
 
+// BenchmarkHTTPCheckProbe runs one HTTP_GET probe of VIGIL_BENCH_HTTP_TARGET (a server in
+// another process answering 200), or of a server in this process.
+func BenchmarkHTTPCheckProbe(b *testing.B) {
+	ap := netip.AddrPort{}
+	if v := os.Getenv("VIGIL_BENCH_HTTP_TARGET"); v != "" {
+		ap = netip.MustParseAddrPort(v)
+	} else {
+		srv := httptest.NewServer(httpTestHandler())
+		b.Cleanup(srv.Close)
+		ap = netip.MustParseAddrPort(srv.Listener.Addr().String())
+	}
+	c, err := NewHTTP(HTTPOptions{ConnOptions: ConnOptions{Addr: ap}, URLs: []URL{{Path: "/health", StatusCodes: []StatusRange{{200, 200}}}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b.ReportAllocs()
+	cpu0 := testenv.CPUTime()
+	for b.Loop() {
+		if r := c.Check(ctx); !r.Healthy {
+			b.Fatal(r.Reason)
+		}
+	}
+	b.ReportMetric(float64((testenv.CPUTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+}
+
 func TestSSLGetClosesAsToldByTLSCompliant(t *testing.T) {
 	cert, _ := selfSignedCert(t, "127.0.0.1")
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
@@ -573,5 +603,44 @@ func TestSSLGetClosesAsToldByTLSCompliant(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("server saw no end of connection")
 		}
+	}
+}
+
+// TestHTTPProbeWhoseAnswerCameAlreadyEndsWithoutThePoller: the scheduler's loop reads an answer
+// that is waiting once its batch is sent (Ready with EPOLLIN, for a probe that waits to read),
+// and the probe ends there; one that is not there yet is left for the poller, unchanged.
+func TestHTTPProbeWhoseAnswerCameAlreadyEndsWithoutThePoller(t *testing.T) {
+	buf := make([]byte, maxHTTPHeader)
+	answering := mustHTTP(t, HTTPOptions{ConnOptions: ConnOptions{Addr: rawHTTPServer(t, "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")}, URLs: []URL{{Path: "/"}}})
+	p, res, done := answering.StartProbe(nil, time.Now())
+	if done {
+		t.Fatalf("the probe ended before its answer could come: %+v", res)
+	}
+	h := p.(*httpPending)
+	pfd := []unix.PollFd{{Fd: int32(h.sock.FD()), Events: unix.POLLIN}}
+	if n, err := unix.Poll(pfd, 5000); n != 1 || err != nil {
+		t.Fatalf("no answer within 5s: %d %v", n, err)
+	}
+	if _, ev := p.Wait(); ev&unix.EPOLLIN == 0 {
+		t.Fatalf("a probe whose request is sent waits for events %#x, not to read", ev)
+	}
+	res, done = p.Ready(unix.EPOLLIN, buf)
+	if !done {
+		t.Fatal("an answer that had come was not read")
+	}
+	wantProbe(t, res, true, "url /: ok")
+	if h.sock.FD() != -1 {
+		t.Error("the probe's socket was left open")
+	}
+
+	silent := mustHTTP(t, HTTPOptions{ConnOptions: ConnOptions{Addr: silentTCPServer(t)}, URLs: []URL{{Path: "/"}}})
+	p, res, done = silent.StartProbe(nil, time.Now())
+	if done {
+		t.Fatalf("the probe of a silent server ended at once: %+v", res)
+	}
+	h = p.(*httpPending)
+	defer h.sock.Close()
+	if _, done = p.Ready(unix.EPOLLIN, buf); done || !h.receiving || h.sock.FD() < 0 {
+		t.Errorf("a probe with no answer yet: done %t, receiving %t, fd %d; want it left waiting", done, h.receiving, h.sock.FD())
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vigil-lb/vigil/internal/notify"
+	"github.com/vigil-lb/vigil/internal/probe"
 )
 
 // ScriptRunner runs external programs; *notify.Runner is the one vigil uses.
@@ -68,7 +69,7 @@ func (c *MiscChecker) Key() string { return c.key }
 // misc_dynamic, exit 2..255 is healthy with weight status-2. Anything else is unhealthy: exit
 // 1 (or, without misc_dynamic, any non-zero status), a signal, and a script killed at its
 // timeout ("timed out after 5s"), which Keepalived also counts as a failure.
-func (c *MiscChecker) Check(ctx context.Context) Result {
+func (c *MiscChecker) Check(ctx context.Context) probe.Result {
 	s := c.opts.Script
 	if s.Timeout <= 0 {
 		if dl, ok := ctx.Deadline(); ok {
@@ -76,7 +77,7 @@ func (c *MiscChecker) Check(ctx context.Context) Result {
 		}
 	}
 	o := c.runner.Run(ctx, s)
-	res := Result{Weight: -1, Latency: o.Duration}
+	res := probe.Result{Weight: -1, Latency: o.Duration}
 	switch {
 	case o.Err != nil:
 		res.Reason = o.Err.Error()

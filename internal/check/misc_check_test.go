@@ -15,6 +15,7 @@ import (
 
 	"github.com/vigil-lb/vigil/internal/clock"
 	"github.com/vigil-lb/vigil/internal/notify"
+	"github.com/vigil-lb/vigil/internal/probe"
 )
 
 type miscFakeRunner struct {
@@ -93,9 +94,9 @@ func TestMiscCheckKeyTellsApartWhatChangesTheVerdict(t *testing.T) {
 func TestMiscCheckRunsRealScripts(t *testing.T) {
 	dir := t.TempDir()
 	script := filepath.Join(dir, "weight.sh")
-	schedMust(t, os.WriteFile(script, []byte("#!/bin/sh\nexit $1\n"), 0o755))
+	must(t, os.WriteFile(script, []byte("#!/bin/sh\nexit $1\n"), 0o755))
 	runner := notify.NewRunner(notify.RunnerOptions{})
-	for code, want := range map[int]Result{0: {Healthy: true, Weight: -1}, 1: {Weight: -1}, 12: {Healthy: true, Weight: 10}} {
+	for code, want := range map[int]probe.Result{0: {Healthy: true, Weight: -1}, 1: {Weight: -1}, 12: {Healthy: true, Weight: 10}} {
 		c := NewMisc(MiscOptions{Script: notify.Script{Command: script + " " + strconv.Itoa(code), Timeout: 5 * time.Second}, Dynamic: true}, runner)
 		got := c.Check(context.Background())
 		if got.Healthy != want.Healthy || got.Weight != want.Weight {
@@ -108,7 +109,7 @@ func TestHungMiscScriptIsKilledAtTimeoutWithItsChild(t *testing.T) {
 	dir := t.TempDir()
 	pidFile := filepath.Join(dir, "child.pid")
 	script := filepath.Join(dir, "hang.sh")
-	schedMust(t, os.WriteFile(script, []byte("#!/bin/sh\nsleep 1000 &\necho $! > "+pidFile+"\nwait\n"), 0o755))
+	must(t, os.WriteFile(script, []byte("#!/bin/sh\nsleep 1000 &\necho $! > "+pidFile+"\nwait\n"), 0o755))
 	c := NewMisc(MiscOptions{Script: notify.Script{Command: script}}, notify.NewRunner(notify.RunnerOptions{}))
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
@@ -121,9 +122,9 @@ func TestHungMiscScriptIsKilledAtTimeoutWithItsChild(t *testing.T) {
 		t.Fatalf("Check = %+v, want unhealthy, timed out", got)
 	}
 	b, err := os.ReadFile(pidFile)
-	schedMust(t, err)
+	must(t, err)
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	schedMust(t, err)
+	must(t, err)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
@@ -141,11 +142,11 @@ func TestSchedulerOnRealClockReportsHungScriptTimedOutAndKillsItsGroup(t *testin
 	dir := t.TempDir()
 	pidFile := filepath.Join(dir, "child.pid")
 	script := filepath.Join(dir, "hang.sh")
-	schedMust(t, os.WriteFile(script, []byte("#!/bin/sh\nsleep 1000 &\necho $! > "+pidFile+"\nwait\n"), 0o755))
-	reports := make(chan Report, 4)
-	s := NewScheduler(clock.Real(), 4, nil, func(r Report) { reports <- r })
+	must(t, os.WriteFile(script, []byte("#!/bin/sh\nsleep 1000 &\necho $! > "+pidFile+"\nwait\n"), 0o755))
+	reports := make(chan probe.Report, 4)
+	s := probe.NewScheduler(clock.Real(), 4, nil, func(r probe.Report) { reports <- r })
 	c := NewMisc(MiscOptions{Script: notify.Script{Command: script}}, notify.NewRunner(notify.RunnerOptions{}))
-	schedMust(t, s.Add(Job{ID: "rs", Checker: c, Interval: time.Minute, Timeout: 200 * time.Millisecond, Warmup: -1}))
+	must(t, s.Add(probe.Job{ID: "rs", Checker: c, Interval: time.Minute, Timeout: 200 * time.Millisecond, Warmup: -1}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -170,9 +171,9 @@ func TestSchedulerOnRealClockReportsHungScriptTimedOutAndKillsItsGroup(t *testin
 		t.Fatal("no report within 10s")
 	}
 	b, err := os.ReadFile(pidFile)
-	schedMust(t, err)
+	must(t, err)
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	schedMust(t, err)
+	must(t, err)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")

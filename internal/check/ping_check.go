@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/vigil-lb/vigil/internal/probe"
 )
 
 // Pinger sends one ICMP echo request and waits for its reply; *icmp.Pinger is the one to use,
@@ -72,7 +74,7 @@ func (c *PingChecker) Target() string { return c.target }
 func (c *PingChecker) Key() string { return c.key }
 
 // Check sends one echo request.
-func (c *PingChecker) Check(ctx context.Context) Result {
+func (c *PingChecker) Check(ctx context.Context) probe.Result {
 	start := time.Now()
 	if c.pinger == nil {
 		return probeResult(start, false, "ping: no pinger for "+c.target)

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vigil-lb/vigil/internal/probe"
 )
 
 // DefaultHeloName is the name a SMTP_CHECK greets with when helo_name is not set.
@@ -66,7 +68,7 @@ func (c *SMTPChecker) Target() string { return c.addr }
 func (c *SMTPChecker) Key() string { return c.key }
 
 // Check holds the SMTP conversation.
-func (c *SMTPChecker) Check(ctx context.Context) Result {
+func (c *SMTPChecker) Check(ctx context.Context) probe.Result {
 	start := time.Now()
 	conn, err := c.dialer.DialContext(ctx, "tcp", c.addr)
 	if err != nil {

@@ -10,6 +10,10 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vigil-lb/vigil/internal/probe"
 )
 
 // ConnOptions are the connection options every Keepalived network checker shares:
@@ -26,6 +30,11 @@ type ConnOptions struct {
 	BindIf string
 	// Fwmark, when non-zero, marks every packet of the probe with SO_MARK (fwmark).
 	Fwmark uint32
+}
+
+// socketOptions are the options that stay on the probe's socket.
+func (o ConnOptions) socketOptions() probe.SocketOptions {
+	return probe.SocketOptions{BindAddr: o.BindAddr, BindPort: o.BindPort, BindIf: o.BindIf, Fwmark: o.Fwmark}
 }
 
 // keySuffix renders the options that change what a probe sends, for Key.
@@ -64,9 +73,10 @@ func (o ConnOptions) dialer(network string) *net.Dialer {
 		}
 	}
 	if o.BindIf != "" || o.Fwmark != 0 {
+		so := o.socketOptions()
 		d.Control = func(_, _ string, c syscall.RawConn) error {
 			var serr error
-			if err := c.Control(func(fd uintptr) { serr = o.applySockopts(int(fd)) }); err != nil {
+			if err := c.Control(func(fd uintptr) { serr = so.SetDeviceAndMark(int(fd)) }); err != nil {
 				return err
 			}
 			return serr
@@ -76,8 +86,8 @@ func (o ConnOptions) dialer(network string) *net.Dialer {
 }
 
 // probeResult builds a Result that leaves the weight alone.
-func probeResult(start time.Time, healthy bool, reason string) Result {
-	return Result{Healthy: healthy, Weight: -1, Reason: reason, Latency: time.Since(start)}
+func probeResult(start time.Time, healthy bool, reason string) probe.Result {
+	return probe.Result{Healthy: healthy, Weight: -1, Reason: reason, Latency: time.Since(start)}
 }
 
 // failReason says why step failed, in words a person reads in a log: a probe that ran out of time
@@ -129,7 +139,7 @@ type TCPOptions struct {
 // probe.
 type TCPChecker struct {
 	opts     TCPOptions
-	target   probeTarget
+	target   probe.Endpoint
 	addr     string
 	key      string
 	halfOpen bool
@@ -140,7 +150,7 @@ func NewTCP(opts TCPOptions) *TCPChecker {
 	addr := opts.Addr.String()
 	return &TCPChecker{
 		opts:     opts,
-		target:   newProbeTarget(opts.ConnOptions),
+		target:   probe.NewEndpoint(opts.Addr, opts.socketOptions()),
 		addr:     addr,
 		key:      "TCP_CHECK " + addr + opts.keySuffix(),
 		halfOpen: true,
@@ -156,13 +166,64 @@ func (c *TCPChecker) Target() string { return c.addr }
 // Key returns "TCP_CHECK <addr>[ bind=<addr:port>][ if=<ifname>][ mark=<n>]".
 func (c *TCPChecker) Key() string { return c.key }
 
-// Check connects and resets the connection.
-func (c *TCPChecker) Check(ctx context.Context) Result {
+// Check connects and resets the connection, on a socket of its own.
+func (c *TCPChecker) Check(ctx context.Context) probe.Result {
 	start := time.Now()
-	s, err := c.target.probeConnect(ctx, c.halfOpen)
+	s, err := c.target.Dial(ctx, nil, c.halfOpen)
 	if err != nil {
 		return probeResult(start, false, failReason(ctx, "connect", err))
 	}
-	s.close()
+	s.Close()
 	return probeResult(start, true, "connected")
+}
+
+// Pollable is true: a TCP_CHECK never needs a goroutine.
+func (c *TCPChecker) Pollable() bool { return true }
+
+// StartProbe runs the part of a TCP_CHECK that never waits: done with the result when the
+// handshake ended (or failed) within connect and the poll that follows it, as it usually does
+// on a near network; otherwise a probe waiting for the handshake.
+func (c *TCPChecker) StartProbe(sockets *probe.SocketPool, start time.Time) (probe.Pending, probe.Result, bool) {
+	s, done, err := c.target.Connect(sockets, c.halfOpen)
+	switch {
+	case err != nil:
+		return nil, probeResult(start, false, failReason(context.Background(), "connect", err)), true
+	case done:
+		s.Close()
+		return nil, probeResult(start, true, "connected"), true
+	}
+	return &tcpPending{sock: s, start: start}, probe.Result{}, false
+}
+
+// tcpPending is a TCP_CHECK whose handshake is under way, in the scheduler's poller.
+type tcpPending struct {
+	sock  *probe.Socket
+	start time.Time
+}
+
+// Wait is for the socket to become writable: the handshake is over.
+func (t *tcpPending) Wait() (*probe.Socket, uint32) { return t.sock, unix.EPOLLOUT }
+
+// Ready ends the probe once the handshake has ended, well or not.
+func (t *tcpPending) Ready(ev uint32, _ []byte) (probe.Result, bool) {
+	if err := t.sock.ConnectError(); err != nil {
+		return t.Fail(failReason(context.Background(), "connect", err)), true
+	}
+	switch {
+	case ev&unix.EPOLLOUT != 0:
+		t.sock.Close()
+		return probeResult(t.start, true, "connected"), true
+	case ev&(unix.EPOLLHUP|unix.EPOLLERR) != 0:
+		return t.Fail("connect: connection closed during the handshake"), true
+	}
+	return probe.Result{}, false
+}
+
+// Expire fails the probe: the handshake did not end in time.
+func (t *tcpPending) Expire() probe.Result { return t.Fail("connect: timeout") }
+
+// Fail resets the connection and fails the probe with reason.
+func (t *tcpPending) Fail(reason string) probe.Result {
+	t.sock.Close()
+	return probeResult(t.start, false, reason)
 }

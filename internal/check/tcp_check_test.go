@@ -20,6 +20,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vigil-lb/vigil/internal/clock"
+	"github.com/vigil-lb/vigil/internal/probe"
+	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
 // Helpers shared by the network checkers' tests.
@@ -42,7 +46,7 @@ func probeDeadline(reason string) time.Duration {
 }
 
 // runProbe runs c.Check under a deadline of d and fails the test if it returns long after it.
-func runProbe(t *testing.T, c Checker, d time.Duration) Result {
+func runProbe(t *testing.T, c probe.Checker, d time.Duration) probe.Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
@@ -54,18 +58,68 @@ func runProbe(t *testing.T, c Checker, d time.Duration) Result {
 	if r.Weight != -1 {
 		t.Errorf("%s Check: weight %d, want -1", c.Kind(), r.Weight)
 	}
-	if pollable(c) != nil {
-		// The scheduler runs this kind without a goroutine (pollProbe): that way must see the
-		// same.
-		if p := runPolled(t, c, d); p.Healthy != r.Healthy || p.Reason != r.Reason {
+	if pc, ok := c.(probe.PolledChecker); ok && pc.Pollable() {
+		// The scheduler runs this kind without a goroutine: that way must see the same.
+		if p := runPolled(t, pc, d).Result; p.Healthy != r.Healthy || p.Reason != r.Reason {
 			t.Errorf("%s run by the scheduler's poller: healthy=%t %q; Check: healthy=%t %q", c.Kind(), p.Healthy, p.Reason, r.Healthy, r.Reason)
 		}
 	}
 	return r
 }
 
+// runPolled runs one probe of c the way the scheduler runs a PolledChecker: started by its loop
+// and finished by its poller, under a timeout of d. The test fails if the scheduler calls c's
+// Check instead (on a worker goroutine).
+func runPolled(t *testing.T, c probe.PolledChecker, d time.Duration) probe.Report {
+	t.Helper()
+	reports := make(chan probe.Report, 1)
+	s := probe.NewScheduler(clock.Real(), 4, nil, func(r probe.Report) { reports <- r })
+	must(t, s.Add(probe.Job{ID: "polled", Checker: pollOnly{c, t}, Interval: time.Hour, Timeout: d, Warmup: -1}))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- s.Run(ctx) }()
+	defer func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("the scheduler's Run did not return within 10s of its context ending")
+		}
+	}()
+	select {
+	case r := <-reports:
+		if el := time.Since(start); el > d+probeLate {
+			t.Errorf("%s run by the poller reported after %v, deadline was %v", c.Kind(), el, d)
+		}
+		return r
+	case <-time.After(d + probeLate + time.Second):
+		t.Fatalf("%s run by the poller: no report within %v", c.Kind(), d+probeLate+time.Second)
+		return probe.Report{}
+	}
+}
+
+// pollOnly is a PolledChecker whose Check fails the test: the scheduler must poll it.
+type pollOnly struct {
+	probe.PolledChecker
+	t *testing.T
+}
+
+func (c pollOnly) Check(context.Context) probe.Result {
+	c.t.Errorf("%s ran on a worker goroutine instead of the scheduler's poller", c.Kind())
+	return probe.Result{Weight: -1, Reason: "ran on a worker"}
+}
+
+// must fails the test at once on an error that leaves nothing to test.
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // wantProbe checks a result's verdict and that its reason mentions want.
-func wantProbe(t *testing.T, r Result, healthy bool, want string) {
+func wantProbe(t *testing.T, r probe.Result, healthy bool, want string) {
 	t.Helper()
 	if r.Healthy != healthy || !strings.Contains(r.Reason, want) {
 		t.Errorf("result healthy=%t reason %q, want healthy=%t and a reason containing %q", r.Healthy, r.Reason, healthy, want)
@@ -426,6 +480,55 @@ func BenchmarkTCPCheckLoopback(b *testing.B) {
 	}
 }
 
+// benchTCPTarget is a TCP target for the connect benchmarks: VIGIL_BENCH_TCP_TARGET (a listener
+// in another process, so that its accept work is not counted), or a listener in this process.
+func benchTCPTarget(b *testing.B) netip.AddrPort {
+	if v := os.Getenv("VIGIL_BENCH_TCP_TARGET"); v != "" {
+		return netip.MustParseAddrPort(v)
+	}
+	return closingTCPListener(b)
+}
+
+// BenchmarkTCPConnect compares ways of running one TCP_CHECK probe; cpu-ns/op is the process's
+// CPU (user and system) per probe, the figure the checker benchmark reports.
+func BenchmarkTCPConnect(b *testing.B) {
+	ap := benchTCPTarget(b)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	run := func(b *testing.B, probe func() bool) {
+		b.ReportAllocs()
+		cpu0 := testenv.CPUTime()
+		for b.Loop() {
+			if !probe() {
+				b.Fatal("probe failed")
+			}
+		}
+		b.ReportMetric(float64((testenv.CPUTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+	}
+	b.Run("NetDialer", func(b *testing.B) {
+		d := &net.Dialer{KeepAlive: -1}
+		addr := ap.String()
+		run(b, func() bool {
+			c, err := d.DialContext(ctx, "tcp", addr)
+			if err != nil {
+				return false
+			}
+			c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+			return true
+		})
+	})
+	b.Run("RawFullHandshake", func(b *testing.B) {
+		c := NewTCP(TCPOptions{ConnOptions{Addr: ap}})
+		c.halfOpen = false
+		run(b, func() bool { return c.Check(ctx).Healthy })
+	})
+	b.Run("RawHalfOpen", func(b *testing.B) {
+		c := NewTCP(TCPOptions{ConnOptions{Addr: ap}})
+		run(b, func() bool { return c.Check(ctx).Healthy })
+	})
+}
+
 func TestChecksOverIPv6Loopback(t *testing.T) {
 	ln, err := net.Listen("tcp", "[::1]:0")
 	if err != nil {
@@ -448,7 +551,7 @@ func TestChecksOverIPv6Loopback(t *testing.T) {
 	}
 	tests := []struct {
 		name    string
-		c       Checker
+		c       probe.Checker
 		healthy bool
 		reason  string
 	}{
@@ -473,7 +576,7 @@ func TestTCPCheckWaitsForAHandshakeThatEndsLater(t *testing.T) {
 	fd, ap, queued := fullTCPListener(t)
 
 	c := NewTCP(TCPOptions{ConnOptions{Addr: ap}})
-	res := make(chan Result, 1)
+	res := make(chan probe.Result, 1)
 	go func() { res <- runProbe(t, c, 5*time.Second) }()
 	time.Sleep(300 * time.Millisecond) // the probe's first SYN has been dropped by now
 	for range queued {
@@ -491,5 +594,39 @@ func TestTCPCheckWaitsForAHandshakeThatEndsLater(t *testing.T) {
 		}
 	case <-time.After(6 * time.Second):
 		t.Fatal("the probe did not return")
+	}
+}
+
+// TestSchedulerRunsTCPChecksWithoutAWorker: a TCP_CHECK whose handshake ends (or fails) within
+// connect is run and reported by the scheduler's loop; one whose handshake is still under way
+// waits in the poller under its timeout. Neither runs Check on a worker.
+func TestSchedulerRunsTCPChecksWithoutAWorker(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	for _, tc := range []struct {
+		name       string
+		target     func(t *testing.T) netip.AddrPort
+		timeout    time.Duration
+		healthy    bool
+		reason     string
+		minLatency time.Duration
+	}{
+		{"listening target is up", func(t *testing.T) netip.AddrPort { return addrPort(t, ln.Addr()) }, 5 * time.Second, true, "connected", 0},
+		{"refused connection is down at once", closedTCPPort, 5 * time.Second, false, "connect: connection refused", 0},
+		{"dropped SYN times out in the poller", stalledTCPAddr, 300 * time.Millisecond, false, "connect: timeout", 250 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runPolled(t, NewTCP(TCPOptions{ConnOptions{Addr: tc.target(t)}}), tc.timeout)
+			wantProbe(t, r.Result, tc.healthy, tc.reason)
+			if r.Result.Latency < tc.minLatency {
+				t.Errorf("latency %v, want at least %v", r.Result.Latency, tc.minLatency)
+			}
+			if r.Up != tc.healthy {
+				t.Errorf("up %t after the report, want %t", r.Up, tc.healthy)
+			}
+		})
 	}
 }

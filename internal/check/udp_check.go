@@ -9,6 +9,8 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/vigil-lb/vigil/internal/probe"
 )
 
 // DefaultUDPMaxReply is the longest reply a UDP_CHECK accepts when max_reply_length is not set.
@@ -147,7 +149,7 @@ func (c *UDPChecker) Target() string { return c.addr }
 func (c *UDPChecker) Key() string { return c.key }
 
 // Check sends the payload and waits for a reply or an ICMP error.
-func (c *UDPChecker) Check(ctx context.Context) Result {
+func (c *UDPChecker) Check(ctx context.Context) probe.Result {
 	start := time.Now()
 	conn, err := c.dialer.DialContext(ctx, "udp", c.addr)
 	if err != nil {

@@ -11,30 +11,14 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/vigil-lb/vigil/internal/config/internal/sharedtest"
+	"github.com/vigil-lb/vigil/internal/config/syntax"
 )
 
 // The conformance test reads real configurations written for Keepalived (the steering repo's
 // shared/samples and shared/corpus) and compares what vigil says of each with what Keepalived
 // 2.2.7 said (shared/corpus/ORACLE_FULL.txt).
-
-// sharedDir finds the steering repo's shared/ folder, which lies beside the repository.
-func sharedDir(t *testing.T) string {
-	t.Helper()
-	dirs := []string{os.Getenv("VIGIL_SHARED"), filepath.Join("..", "..", "..", "shared")}
-	for _, d := range dirs {
-		if d == "" {
-			continue
-		}
-		if _, err := os.Stat(filepath.Join(d, "corpus", "ORACLE_FULL.txt")); err == nil {
-			return d
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("shared/corpus not found beside the repository (tried %v); CI must have it", dirs)
-	}
-	t.Skip("shared/corpus not found beside the repository; set VIGIL_SHARED to run the conformance test")
-	return ""
-}
 
 // oracleLine is one complaint Keepalived printed.
 type oracleLine struct {
@@ -129,10 +113,10 @@ var machineOnly = []*regexp.Regexp{
 // refuses or warns of (conformance_host_test.go sets it, from a package that may import the
 // daemon and the VRRP half). Most of it is about this machine (machineOnly above); the rest is
 // about the file, and is judged like the parser's complaints.
-var hostDiagnostics func(*Config) []Diagnostic
+var hostDiagnostics func(*Config) []syntax.Diagnostic
 
 // SetHostDiagnostics sets hostDiagnostics (for conformance_host_test.go, in package config_test).
-func SetHostDiagnostics(f func(*Config) []Diagnostic) { hostDiagnostics = f }
+func SetHostDiagnostics(f func(*Config) []syntax.Diagnostic) { hostDiagnostics = f }
 
 var trackScriptMissing = regexp.MustCompile(`track script (\S+) not found, ignoring`)
 var scriptDisabled = regexp.MustCompile(`^(?:Disabling track script (\S+) since|Unable to set default user for vrrp script (\S+) )`)
@@ -246,7 +230,7 @@ func conform(t *testing.T, dir string, oracle, unmasked map[string]*oracleFile) 
 			t.Fatal(err)
 		}
 		// The oracles were made on a host named "vm"; select the same @id lines.
-		cfg, diags, err := Load(path, Options{ConfigID: "vm"})
+		cfg, diags, err := Load(path, syntax.Options{ConfigID: "vm"})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -393,7 +377,7 @@ func summarize(t *testing.T, set string, results []conformance) {
 }
 
 func TestCorpusConformance(t *testing.T) {
-	shared := sharedDir(t)
+	shared := sharedtest.Dir(t)
 	corpus := filepath.Join(shared, "corpus")
 	oracle := readOracle(t, filepath.Join(corpus, "ORACLE_FULL.txt"))
 	if len(oracle) < 80 {
@@ -407,13 +391,13 @@ func TestCorpusConformance(t *testing.T) {
 // interface the files name exists (testdata/conformance/make_corpus_oracle_with_interfaces.sh):
 // only the configuration, scripts and users are left to complain about.
 func TestCorpusConformanceWithInterfaces(t *testing.T) {
-	shared := sharedDir(t)
+	shared := sharedtest.Dir(t)
 	oracle := readOracle(t, filepath.Join("testdata", "conformance", "corpus_oracle_with_interfaces.txt"))
 	summarize(t, "corpus (every interface present)", conform(t, filepath.Join(shared, "corpus"), oracle, nil))
 }
 
 func TestSamplesConformance(t *testing.T) {
-	shared := sharedDir(t)
+	shared := sharedtest.Dir(t)
 	oracle := readOracle(t, filepath.Join("testdata", "conformance", "samples_oracle.txt"))
 	summarize(t, "samples", conform(t, filepath.Join(shared, "samples"), oracle, nil))
 }

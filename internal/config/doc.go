@@ -1,14 +1,26 @@
-// Package config reads Keepalived's configuration language into vigil's typed model.
+// Package config reads a Keepalived configuration file into vigil's typed model, Config, and
+// ties together what its sections read.
 //
-// Reading happens in two stages:
+// The work is shared out:
 //
-//   - the lexer (lexer.go and friends) turns files into a flat list of Lines: comments removed,
-//     includes followed, @conditional lines selected, $DEFINITIONS substituted and ~SEQ lines
-//     replicated, every word carrying the file and line it came from;
-//   - the parser (parser.go) walks those lines with keyword tables (one table per kind of block,
-//     in the *_keywords.go files) that fill the model types (model*.go).
+//   - syntax is the language, knowing no keyword: the lexer, the keyword-table engine, the value
+//     readers and the Diagnostics (config.Pos, Diagnostic, Diagnostics, Error and Warning are
+//     its types, under the names Load's users know);
+//   - one package per section owns its model and its keyword tables: globaldefs (global_defs and
+//     the process-wide keywords), vrrpd (Keepalived's VRRP half), lvs (its checker half:
+//     virtual servers, real servers and checkers) and bgpd (vigil's bgp block);
+//   - config assembles the top-level table from the sections' (load.go), runs each section's
+//     Finish, copies what they read into Config, and checks what one section says of another
+//     (crosscheck.go): track_virtual_server naming virtual servers, FILE_CHECK naming a
+//     track_file (answered while reading, through lvs.Section.TrackFile), announce
+//     only_while_master naming a vrrp_instance.
 //
-// Problems are reported as Diagnostics with file:line, in the order and, where we can, the words
-// Keepalived itself uses. A warning means the configuration is still usable (Keepalived would run
-// it, ignoring the line); an error means it is not.
+// A new keyword goes into its section's package (each doc.go says where); only a reference
+// between sections comes here. Config's JSON form (`vigil dump-config`) is a public interface
+// (docs/dump-config.md): its fields keep their names and order, whichever package types them.
+//
+// Problems are reported as Diagnostics with file:line, in the order and, where we can, the
+// words Keepalived itself uses. A warning means the configuration is still usable (Keepalived
+// would run it, ignoring the line); an error means it is not. Removed and RefuseReload
+// (reload_guard.go) say what a reload would stop, and when that must be refused.
 package config

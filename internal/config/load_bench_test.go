@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vigil-lb/vigil/internal/config/syntax"
 )
 
 // bigConfig writes a configuration of about 100,000 lines: 100 virtual servers of 100 real
@@ -42,7 +44,7 @@ func BenchmarkLoad100kLines(b *testing.B) {
 		b.ReportMetric(float64((processCPU()-cpuStart).Milliseconds())/float64(b.N), "cpu-ms/op")
 	}()
 	for i := 0; i < b.N; i++ {
-		cfg, diags, err := Load(path, Options{ConfigID: "bench"})
+		cfg, diags, err := Load(path, syntax.Options{ConfigID: "bench"})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -63,7 +65,7 @@ func TestBigConfigLoadsEveryRealServer(t *testing.T) {
 	if lines < 100_000 {
 		t.Fatalf("generated %d lines, want at least 100,000", lines)
 	}
-	cfg, diags, err := Load(path, Options{ConfigID: "bench"})
+	cfg, diags, err := Load(path, syntax.Options{ConfigID: "bench"})
 	if err != nil || len(diags.List) != 0 {
 		t.Fatalf("load: %v %v", err, diags.List)
 	}

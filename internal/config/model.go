@@ -1,44 +1,59 @@
 package config
 
-import "time"
+import (
+	"github.com/vigil-lb/vigil/internal/config/bgpd"
+	"github.com/vigil-lb/vigil/internal/config/globaldefs"
+	"github.com/vigil-lb/vigil/internal/config/lvs"
+	"github.com/vigil-lb/vigil/internal/config/syntax"
+	"github.com/vigil-lb/vigil/internal/config/vrrpd"
+)
 
 // Config is the whole resolved configuration. Its JSON form (`vigil dump-config`) is a public
 // interface: field names are stable, and new fields are only ever added.
 type Config struct {
-	Global             GlobalDefs       `json:"global_defs"`
-	VRRPScripts        []*VRRPScript    `json:"vrrp_scripts"`
-	VRRPTrackFiles     []*TrackFile     `json:"vrrp_track_files"`
-	VRRPTrackProcesses []*TrackProcess  `json:"vrrp_track_processes"`
-	VRRPInstances      []*VRRPInstance  `json:"vrrp_instances"`
-	VRRPSyncGroups     []*VRRPSyncGroup `json:"vrrp_sync_groups"`
+	Global             globaldefs.Defs       `json:"global_defs"`
+	VRRPScripts        []*vrrpd.Script       `json:"vrrp_scripts"`
+	VRRPTrackFiles     []*vrrpd.TrackFile    `json:"vrrp_track_files"`
+	VRRPTrackProcesses []*vrrpd.TrackProcess `json:"vrrp_track_processes"`
+	VRRPInstances      []*vrrpd.Instance     `json:"vrrp_instances"`
+	VRRPSyncGroups     []*vrrpd.SyncGroup    `json:"vrrp_sync_groups"`
 	// VRRPStatic holds static_ipaddress, static_routes, static_rules, garp_group and
 	// linkbeat_interfaces: host configuration kept whatever the VRRP state.
-	VRRPStatic          VRRPStatic            `json:"vrrp_static"`
-	VirtualServerGroups []*VirtualServerGroup `json:"virtual_server_groups"`
-	VirtualServers      []*VirtualServer      `json:"virtual_servers"`
+	VRRPStatic          vrrpd.Static              `json:"vrrp_static"`
+	VirtualServerGroups []*lvs.VirtualServerGroup `json:"virtual_server_groups"`
+	VirtualServers      []*lvs.VirtualServer      `json:"virtual_servers"`
 	// BGP is vigil's bgp block (an extension); nil when absent.
-	BGP *BGP `json:"bgp"`
+	BGP *bgpd.BGP `json:"bgp"`
 }
 
 func newConfig() *Config {
 	c := &Config{}
-	c.Global = defaultGlobalDefs()
+	c.Global = globaldefs.Default()
 	return c
 }
 
-// Duration is a time.Duration that reads and writes JSON as a Go duration string ("1.5s"), so
-// dump-config output is readable and stable.
-type Duration time.Duration
+// The language's types that Load and Parse hand out, under the names their users have always
+// known them by.
+type (
+	// Pos is where a line came from (syntax.Pos).
+	Pos = syntax.Pos
+	// Line is one lexed line (syntax.Line).
+	Line = syntax.Line
+	// Severity says whether a diagnostic makes the configuration unusable (syntax.Severity).
+	Severity = syntax.Severity
+	// Diagnostic is one complaint about the configuration (syntax.Diagnostic).
+	Diagnostic = syntax.Diagnostic
+	// Diagnostics collects complaints in the order they were found (syntax.Diagnostics).
+	Diagnostics = syntax.Diagnostics
+	// Options controls how a configuration is read (syntax.Options).
+	Options = syntax.Options
+)
 
-// MarshalText writes the duration as "1.5s".
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+// Severities, as syntax has them.
+const (
+	Warning = syntax.Warning
+	Error   = syntax.Error
+)
 
-// UnmarshalText reads a Go duration string.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	*d = Duration(v)
-	return err
-}
-
-// D returns the value as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
+// DefaultMaxLines is the bound on expanded lines when Options.MaxLines is 0.
+const DefaultMaxLines = syntax.DefaultMaxLines

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/vigil-lb/vigil/internal/config/syntax"
 )
 
 // FuzzParse feeds arbitrary text through the lexer and the parser: no input may panic, hang or
@@ -22,8 +24,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("virtual_server 1.2.3.4 80 {\n real_server 1.2.3.5 80 {\n  TCP_CHECK {\n }\n}\n}\n"))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		start := time.Now()
-		diags := &Diagnostics{}
-		lines := lexBytes("fuzz.conf", src, Options{ConfigID: "fuzz", MaxLines: 100_000}, diags)
+		diags := &syntax.Diagnostics{}
+		lines := syntax.LexBytes("fuzz.conf", src, syntax.Options{ConfigID: "fuzz", MaxLines: 100_000}, diags)
 		cfg := Parse(lines, diags)
 		if cfg == nil {
 			t.Fatal("Parse returned nil")

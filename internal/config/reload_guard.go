@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"strings"
+
+	"github.com/vigil-lb/vigil/internal/config/syntax"
 )
 
 // Removed lists what a reload from running to next would stop: the virtual servers and VRRP
@@ -42,7 +44,7 @@ func Removed(running, next *Config) []string {
 // go. A file without complaints may remove blocks: deleting a block is how one stops it.
 // allowRemovals (global_defs reload_remove_despite_complaints) restores Keepalived's
 // behaviour, which applies such a file anyway.
-func RefuseReload(running, next *Config, diags *Diagnostics, allowRemovals bool) error {
+func RefuseReload(running, next *Config, diags *syntax.Diagnostics, allowRemovals bool) error {
 	if len(diags.List) == 0 || allowRemovals {
 		return nil
 	}

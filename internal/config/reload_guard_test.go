@@ -1,8 +1,11 @@
-package config
+package config_test
 
 import (
 	"strings"
 	"testing"
+
+	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/internal/configtest"
 )
 
 func TestRefuseReloadOnlyWhenComplaintsWouldRemoveRunningBlocks(t *testing.T) {
@@ -31,7 +34,7 @@ virtual_server 127.0.0.1 9090 {
     }
 }
 `
-	old, diags := parseString(t, running)
+	old, diags := configtest.Parse(t, running)
 	if len(diags.List) > 0 {
 		t.Fatalf("the running file has complaints: %v", diags.List)
 	}
@@ -52,13 +55,13 @@ virtual_server 127.0.0.1 9090 {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			next, diags := parseString(t, tc.next)
-			err := RefuseReload(old, next, diags, tc.allow)
+			next, diags := configtest.Parse(t, tc.next)
+			err := config.RefuseReload(old, next, diags, tc.allow)
 			switch {
 			case tc.refuse == "" && err != nil:
 				t.Fatalf("refused: %v", err)
 			case tc.refuse != "" && err == nil:
-				t.Fatalf("allowed; diagnostics %v, removed %v", diags.List, Removed(old, next))
+				t.Fatalf("allowed; diagnostics %v, removed %v", diags.List, config.Removed(old, next))
 			case tc.refuse != "" && !strings.Contains(err.Error(), tc.refuse):
 				t.Fatalf("refusal %q does not say %q", err, tc.refuse)
 			case tc.refuse != "" && !strings.Contains(err.Error(), "test.conf:"):

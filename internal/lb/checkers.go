@@ -12,8 +12,11 @@ import (
 
 	"github.com/vigil-lb/vigil/internal/check"
 	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/lvs"
+	"github.com/vigil-lb/vigil/internal/config/syntax"
 	"github.com/vigil-lb/vigil/internal/notify"
 	"github.com/vigil-lb/vigil/internal/pool"
+	"github.com/vigil-lb/vigil/internal/probe"
 )
 
 // checkerFactory builds checkers from the configuration. It owns what checkers share: the
@@ -45,7 +48,7 @@ func (f *checkerFactory) script(pos config.Pos, keyword string, s notify.Script)
 
 // notifyScripts checks vs's quorum_up and quorum_down and its real servers' notify_up and
 // notify_down scripts.
-func (f *checkerFactory) notifyScripts(vs *config.VirtualServer) []error {
+func (f *checkerFactory) notifyScripts(vs *lvs.VirtualServer) []error {
 	var errs []error
 	add := func(command string, pos config.Pos, keyword string) {
 		if command == "" {
@@ -66,7 +69,7 @@ func (f *checkerFactory) notifyScripts(vs *config.VirtualServer) []error {
 
 // build returns the checker for one checker block of rs, or an error at its line saying why it
 // cannot run.
-func (f *checkerFactory) build(rs *config.RealServer, c *config.Checker) (check.Checker, error) {
+func (f *checkerFactory) build(rs *lvs.RealServer, c *lvs.Checker) (probe.Checker, error) {
 	target := netip.AddrPortFrom(rs.Address, rs.Port).String()
 	var conn check.ConnOptions
 	if c.Connection != nil {
@@ -79,13 +82,13 @@ func (f *checkerFactory) build(rs *config.RealServer, c *config.Checker) (check.
 		}
 	}
 	switch c.Kind {
-	case config.CheckTCP:
+	case lvs.CheckTCP:
 		return check.NewTCP(check.TCPOptions{ConnOptions: conn}), nil
-	case config.CheckHTTP, config.CheckSSL:
+	case lvs.CheckHTTP, lvs.CheckSSL:
 		return f.http(c, conn)
-	case config.CheckMisc:
+	case lvs.CheckMisc:
 		if c.Misc == nil || c.Misc.Path == "" {
-			return nil, config.ErrorAt(c.Pos, "MISC_CHECK without misc_path")
+			return nil, syntax.ErrorAt(c.Pos, "MISC_CHECK without misc_path")
 		}
 		script := notify.Script{Command: c.Misc.Path, Timeout: c.Misc.Timeout.D()}
 		if c.Misc.User != "" {
@@ -94,7 +97,7 @@ func (f *checkerFactory) build(rs *config.RealServer, c *config.Checker) (check.
 			if err != nil {
 				// Keepalived's words, but vigil refuses the configuration rather than drop
 				// the checker.
-				return nil, config.ErrorAt(cmp.Or(c.Misc.UserPos, c.Pos), "Failed to set uid/gid for misc checker script %s: %v", c.Misc.Path, err)
+				return nil, syntax.ErrorAt(cmp.Or(c.Misc.UserPos, c.Pos), "Failed to set uid/gid for misc checker script %s: %v", c.Misc.Path, err)
 			}
 			script.User = u
 		}
@@ -102,13 +105,13 @@ func (f *checkerFactory) build(rs *config.RealServer, c *config.Checker) (check.
 			return nil, err
 		}
 		return check.NewMisc(check.MiscOptions{Script: script, Dynamic: c.Misc.Dynamic, Target: target}, f.runner), nil
-	case config.CheckSMTP:
+	case lvs.CheckSMTP:
 		helo := ""
 		if c.SMTP != nil {
 			helo = c.SMTP.HeloName
 		}
 		return atLine(c.Pos)(check.NewSMTP(check.SMTPOptions{ConnOptions: conn, HeloName: helo}))
-	case config.CheckDNS:
+	case lvs.CheckDNS:
 		opts := check.DNSOptions{ConnOptions: conn, Name: ".", Type: dns.TypeSOA}
 		if c.DNS != nil {
 			if c.DNS.Name != "" {
@@ -117,23 +120,23 @@ func (f *checkerFactory) build(rs *config.RealServer, c *config.Checker) (check.
 			if c.DNS.Type != "" {
 				t, ok := dns.StringToType[strings.ToUpper(c.DNS.Type)]
 				if !ok {
-					return nil, config.ErrorAt(cmp.Or(c.DNS.TypePos, c.Pos), "DNS_CHECK type %q unknown", c.DNS.Type)
+					return nil, syntax.ErrorAt(cmp.Or(c.DNS.TypePos, c.Pos), "DNS_CHECK type %q unknown", c.DNS.Type)
 				}
 				opts.Type = t
 			}
 		}
 		return atLine(c.Pos)(check.NewDNS(opts))
-	case config.CheckPing:
+	case lvs.CheckPing:
 		addr := rs.Address
 		if c.Connection != nil && c.Connection.Address.IsValid() {
 			addr = c.Connection.Address
 		}
 		p, err := f.pingers.get(addr)
 		if err != nil {
-			return nil, config.ErrorAt(c.Pos, "PING_CHECK: %w", err)
+			return nil, syntax.ErrorAt(c.Pos, "PING_CHECK: %w", err)
 		}
 		return check.NewPing(check.PingOptions{Addr: addr, Pinger: p}), nil
-	case config.CheckUDP:
+	case lvs.CheckUDP:
 		opts := check.UDPOptions{ConnOptions: conn}
 		if u := c.UDP; u != nil {
 			opts.Payload, opts.RequireReply = u.Payload, u.RequireReply
@@ -141,9 +144,9 @@ func (f *checkerFactory) build(rs *config.RealServer, c *config.Checker) (check.
 			opts.MinReplyLen, opts.MaxReplyLen = int(u.MinReplyLength), int(u.MaxReplyLength)
 		}
 		return atLine(c.Pos)(check.NewUDP(opts))
-	case config.CheckFile:
+	case lvs.CheckFile:
 		if c.File == nil {
-			return nil, config.ErrorAt(c.Pos, "FILE_CHECK without track_file")
+			return nil, syntax.ErrorAt(c.Pos, "FILE_CHECK without track_file")
 		}
 		path := ""
 		for _, tf := range f.cfg.VRRPTrackFiles {
@@ -152,11 +155,11 @@ func (f *checkerFactory) build(rs *config.RealServer, c *config.Checker) (check.
 			}
 		}
 		if path == "" {
-			return nil, config.ErrorAt(c.Pos, "FILE_CHECK: track_file %q is not defined", c.File.TrackFile)
+			return nil, syntax.ErrorAt(c.Pos, "FILE_CHECK: track_file %q is not defined", c.File.TrackFile)
 		}
 		return check.NewFile(check.FileOptions{Path: path, Weight: int(c.File.Weight), Reverse: c.File.Reverse,
 			BaseWeight: int(rs.Weight), Target: target}), nil
-	case config.CheckGRPC:
+	case lvs.CheckGRPC:
 		opts := check.GRPCOptions{ConnOptions: conn}
 		if g := c.GRPC; g != nil {
 			opts.Service = g.Service
@@ -166,24 +169,24 @@ func (f *checkerFactory) build(rs *config.RealServer, c *config.Checker) (check.
 		}
 		return check.NewGRPC(opts), nil
 	}
-	return nil, config.ErrorAt(c.Pos, "%s is not supported by vigil yet", c.Kind)
+	return nil, syntax.ErrorAt(c.Pos, "%s is not supported by vigil yet", c.Kind)
 }
 
 // atLine puts the error of a checker constructor at pos, the checker block's line.
-func atLine(pos config.Pos) func(check.Checker, error) (check.Checker, error) {
-	return func(ck check.Checker, err error) (check.Checker, error) {
+func atLine(pos config.Pos) func(probe.Checker, error) (probe.Checker, error) {
+	return func(ck probe.Checker, err error) (probe.Checker, error) {
 		if err != nil {
-			return nil, &config.PosError{Pos: pos, Err: err}
+			return nil, &syntax.PosError{Pos: pos, Err: err}
 		}
 		return ck, nil
 	}
 }
 
-func (f *checkerFactory) http(c *config.Checker, conn check.ConnOptions) (check.Checker, error) {
+func (f *checkerFactory) http(c *lvs.Checker, conn check.ConnOptions) (probe.Checker, error) {
 	opts := check.HTTPOptions{ConnOptions: conn}
 	h := c.HTTP
 	if h == nil {
-		return nil, config.ErrorAt(c.Pos, "%s without url", c.Kind)
+		return nil, syntax.ErrorAt(c.Pos, "%s without url", c.Kind)
 	}
 	switch h.Protocol {
 	case "1.0C":
@@ -194,7 +197,7 @@ func (f *checkerFactory) http(c *config.Checker, conn check.ConnOptions) (check.
 		opts.Protocol = check.HTTP10
 	}
 	opts.VirtualHost = h.VirtualHost
-	if c.Kind == config.CheckSSL {
+	if c.Kind == lvs.CheckSSL {
 		// Keepalived does not verify certificates; SNI only when enable_sni asks for it.
 		opts.TLS = &check.TLSOptions{}
 		if h.EnableSNI {
@@ -210,7 +213,7 @@ func (f *checkerFactory) http(c *config.Checker, conn check.ConnOptions) (check.
 		if u.Regex != "" {
 			re, err := regexp.Compile(u.Regex)
 			if err != nil {
-				return nil, config.ErrorAt(cmp.Or(u.RegexPos, u.Pos), "regex %q: %w", u.Regex, err)
+				return nil, syntax.ErrorAt(cmp.Or(u.RegexPos, u.Pos), "regex %q: %w", u.Regex, err)
 			}
 			cu.Regex = re
 		}
@@ -223,7 +226,7 @@ func (f *checkerFactory) http(c *config.Checker, conn check.ConnOptions) (check.
 // and target, numbered from the second when the server has several alike (Keepalived's own
 // SMTP_CHECK sample checks one address twice), since the pool tells checks apart by name,
 // also across reloads.
-func checkName(earlier []pool.CheckSpec, ck check.Checker) string {
+func checkName(earlier []pool.CheckSpec, ck probe.Checker) string {
 	name := ck.Kind() + " " + ck.Target()
 	n := 1
 	for _, c := range earlier {

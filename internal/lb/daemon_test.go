@@ -19,6 +19,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/lvs"
+	"github.com/vigil-lb/vigil/internal/config/syntax"
 	"github.com/vigil-lb/vigil/internal/dataplane/ipvs"
 	"github.com/vigil-lb/vigil/internal/pool"
 	"github.com/vigil-lb/vigil/internal/status"
@@ -345,7 +347,7 @@ func TestPersistenceGranularityBecomesAPrefixLength(t *testing.T) {
 		{"", 64, 64},
 	}
 	for _, c := range cases {
-		vs := &config.VirtualServer{PersistencePrefixLen: c.prefix}
+		vs := &lvs.VirtualServer{PersistencePrefixLen: c.prefix}
 		if c.mask != "" {
 			vs.PersistenceNetmask = netip.MustParseAddr(c.mask)
 		}
@@ -356,7 +358,7 @@ func TestPersistenceGranularityBecomesAPrefixLength(t *testing.T) {
 }
 
 func TestFwmarkVirtualServersGoToKernelDataPlanesOnly(t *testing.T) {
-	vs := &config.VirtualServer{Kind: config.VSKindFwmark, Fwmark: 5, Protocol: "TCP", Scheduler: "wrr"}
+	vs := &lvs.VirtualServer{Kind: lvs.VSKindFwmark, Fwmark: 5, Protocol: "TCP", Scheduler: "wrr"}
 	for _, c := range []struct {
 		dataplane string
 		steered   bool
@@ -375,13 +377,13 @@ func TestFwmarkVirtualServersGoToKernelDataPlanesOnly(t *testing.T) {
 func TestFileCheckReadsItsFileEverySecondWhateverTheDelayLoop(t *testing.T) {
 	tests := []struct {
 		name       string
-		c          config.Checker
+		c          lvs.Checker
 		wantPeriod time.Duration
 	}{
-		{"default delay_loop 60s", config.Checker{Kind: config.CheckFile}, time.Second},
-		{"delay_loop 30s", config.Checker{Kind: config.CheckFile, DelayLoop: config.Duration(30 * time.Second)}, time.Second},
-		{"delay_loop 0.2s stays", config.Checker{Kind: config.CheckFile, DelayLoop: config.Duration(200 * time.Millisecond)}, 200 * time.Millisecond},
-		{"other checkers keep delay_loop", config.Checker{Kind: config.CheckTCP, DelayLoop: config.Duration(30 * time.Second)}, 30 * time.Second},
+		{"default delay_loop 60s", lvs.Checker{Kind: lvs.CheckFile}, time.Second},
+		{"delay_loop 30s", lvs.Checker{Kind: lvs.CheckFile, DelayLoop: syntax.Duration(30 * time.Second)}, time.Second},
+		{"delay_loop 0.2s stays", lvs.Checker{Kind: lvs.CheckFile, DelayLoop: syntax.Duration(200 * time.Millisecond)}, 200 * time.Millisecond},
+		{"other checkers keep delay_loop", lvs.Checker{Kind: lvs.CheckTCP, DelayLoop: syntax.Duration(30 * time.Second)}, 30 * time.Second},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -394,11 +396,11 @@ func TestFileCheckReadsItsFileEverySecondWhateverTheDelayLoop(t *testing.T) {
 
 func TestProbesInFlightGrowWithTheConfiguration(t *testing.T) {
 	withChecks := func(n int) *config.Config {
-		rs := &config.RealServer{}
+		rs := &lvs.RealServer{}
 		for range n {
-			rs.Checkers = append(rs.Checkers, &config.Checker{Kind: config.CheckTCP})
+			rs.Checkers = append(rs.Checkers, &lvs.Checker{Kind: lvs.CheckTCP})
 		}
-		return &config.Config{VirtualServers: []*config.VirtualServer{{RealServers: []*config.RealServer{rs}}}}
+		return &config.Config{VirtualServers: []*lvs.VirtualServer{{RealServers: []*lvs.RealServer{rs}}}}
 	}
 	for _, tc := range []struct{ checks, want int }{{0, 512}, {4096, 512}, {20000, 2500}, {200000, 16384}} {
 		if got := MaxInFlight(withChecks(tc.checks)); got != tc.want {

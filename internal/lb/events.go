@@ -1,7 +1,7 @@
 package lb
 
 import (
-	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/lvs"
 	"github.com/vigil-lb/vigil/internal/pool"
 )
 
@@ -9,7 +9,7 @@ import (
 // is set. The half does not call its observers; they subscribe (internal/supervisor wires
 // metrics, the event stream, notify scripts, VRRP's pool tracking and BGP's announcements).
 type Event struct {
-	// VS names the virtual server, as config.VirtualServer.Name does.
+	// VS names the virtual server, as lvs.VirtualServer.Name does.
 	VS string
 	// Pool is a change of its pool: a real server up or down, quorum, weights, the sorry
 	// server; Pool.Script is a notify script to run.
@@ -28,7 +28,7 @@ type Event struct {
 // State is one virtual server as observers follow it.
 type State struct {
 	// Config is the virtual server's block as running (its announce block, say).
-	Config *config.VirtualServer
+	Config *lvs.VirtualServer
 	// Up and Total count its real servers in the pool and configured; QuorumUp says whether
 	// the pool has quorum.
 	Up, Total int

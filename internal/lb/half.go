@@ -15,15 +15,17 @@ import (
 	"time"
 
 	"github.com/vigil-lb/vigil/internal/bus"
-	"github.com/vigil-lb/vigil/internal/check"
 	"github.com/vigil-lb/vigil/internal/clock"
 	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/lvs"
+	"github.com/vigil-lb/vigil/internal/config/syntax"
 	"github.com/vigil-lb/vigil/internal/dataplane"
 	"github.com/vigil-lb/vigil/internal/dataplane/ipvs"
 	"github.com/vigil-lb/vigil/internal/dataplane/nftables"
 	"github.com/vigil-lb/vigil/internal/dataplane/userspace"
 	"github.com/vigil-lb/vigil/internal/notify"
 	"github.com/vigil-lb/vigil/internal/pool"
+	"github.com/vigil-lb/vigil/internal/probe"
 	"github.com/vigil-lb/vigil/internal/status"
 )
 
@@ -55,7 +57,7 @@ type Half struct {
 	clk     clock.Clock
 	runner  *notify.Runner
 	pingers *pingers
-	sched   *check.Scheduler
+	sched   *probe.Scheduler
 	dp      dataplane.Dataplane
 	dpName  string
 	metrics *status.Metrics
@@ -84,7 +86,7 @@ type Half struct {
 // service is one virtual_server at run time.
 type service struct {
 	name  string
-	vs    *config.VirtualServer
+	vs    *lvs.VirtualServer
 	spec  pool.ServiceSpec
 	pool  *pool.Service
 	addrs map[string]netip.AddrPort // backend ID → address, the sorry server's included
@@ -179,7 +181,7 @@ func New(cfg *config.Config, opts Options) (*Half, error) {
 	}
 	d.life, d.lifeCancel = context.WithCancel(context.Background())
 	d.runner = notify.NewRunner(notify.RunnerOptions{ScriptSecurity: cfg.Global.EnableScriptSecurity, Logger: d.log})
-	d.sched = check.NewScheduler(d.clk, opts.MaxInFlight, d.log, d.onReport)
+	d.sched = probe.NewScheduler(d.clk, opts.MaxInFlight, d.log, d.onReport)
 	d.sched.ObserveLateness(func(late time.Duration) { d.metrics.CheckLateness.Observe(late.Seconds()) })
 	dp, name, err := chooseDataplane(cmp.Or(opts.Dataplane, cfg.Global.Dataplane), cfg.Global.DataplaneKeepOnStop, opts.MaxConn, d.log, opts.OpenDataplane)
 	if err != nil {
@@ -461,7 +463,7 @@ func (d *Half) startServiceLocked(p *planned, now time.Time) (*service, error) {
 }
 
 // onReport is the scheduler's sink: a check's verdict goes to its pool.
-func (d *Half) onReport(r check.Report) {
+func (d *Half) onReport(r probe.Report) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	ref, _ := r.Tag.(*jobRef)
@@ -641,7 +643,7 @@ func (d *Half) DataplaneStats() []dataplane.ServiceStats { return d.dp.Stats() }
 // Snapshot is the half's part of the status: its virtual servers, the data plane's name and the
 // version. The supervisor adds the VRRP instances, BGP, events and the last reload.
 func (d *Half) Snapshot() status.Snapshot {
-	jobs := map[string]check.JobStatus{}
+	jobs := map[string]probe.JobStatus{}
 	for _, js := range d.sched.Snapshot() {
 		jobs[js.ID] = js
 	}
@@ -698,7 +700,7 @@ type thresholds struct{ upper, lower int }
 // planned is one virtual server as the new configuration wants it.
 type planned struct {
 	name       string
-	vs         *config.VirtualServer
+	vs         *lvs.VirtualServer
 	spec       pool.ServiceSpec
 	addrs      map[string]netip.AddrPort
 	thresholds map[string]thresholds
@@ -709,7 +711,7 @@ type planned struct {
 }
 
 type plannedJob struct {
-	job    check.Job
+	job    probe.Job
 	server string
 	check  int
 }
@@ -733,7 +735,7 @@ func jobID(vs, rs string, i int) string { return fmt.Sprintf("%s|%s|%d", vs, rs,
 
 // plan turns a configuration into services, pool specs and jobs, validating everything before
 // anything runs, so that a reload either applies whole or not at all. Each problem is a
-// *config.PosError; on error the plan is incomplete and must not be run, but its warnings hold
+// *syntax.PosError; on error the plan is incomplete and must not be run, but its warnings hold
 // (Validate reports both).
 func (d *Half) plan(cfg *config.Config) (*plan, error) {
 	f := &checkerFactory{cfg: cfg, runner: d.runner, pingers: d.pingers}
@@ -742,7 +744,7 @@ func (d *Half) plan(cfg *config.Config) (*plan, error) {
 	for _, vs := range cfg.VirtualServers {
 		name := vs.Name()
 		if _, dup := out.byName[name]; dup {
-			problems = append(problems, config.ErrorAt(vs.Pos, "virtual server %s defined twice", name))
+			problems = append(problems, syntax.ErrorAt(vs.Pos, "virtual server %s defined twice", name))
 			continue
 		}
 		problems = append(problems, f.notifyScripts(vs)...)
@@ -783,7 +785,7 @@ func (d *Half) plan(cfg *config.Config) (*plan, error) {
 			p.spec.Sorry = &pool.SorrySpec{ID: id, Inhibit: ss.Inhibit}
 		}
 		if err := p.spec.Validate(); err != nil {
-			problems = append(problems, config.ErrorAt(vs.Pos, "virtual server %s: %v", name, err))
+			problems = append(problems, syntax.ErrorAt(vs.Pos, "virtual server %s: %v", name, err))
 			continue
 		}
 		p.steer, p.unsteered = d.steerFor(vs, name)
@@ -816,8 +818,8 @@ func MaxInFlight(cfg *config.Config) int {
 const fileCheckPoll = time.Second
 
 // jobFor turns a checker block's timing into a scheduler job.
-func jobFor(id string, ck check.Checker, c *config.Checker) check.Job {
-	j := check.Job{
+func jobFor(id string, ck probe.Checker, c *lvs.Checker) probe.Job {
+	j := probe.Job{
 		ID: id, Checker: ck, Interval: c.DelayLoop.D(), Retry: int(c.Retry), DelayBeforeRetry: c.DelayBeforeRetry.D(),
 		Warmup: c.Warmup.D(), DownInterval: c.DownDelayLoop.D(), TransitionInterval: c.TransitionDelayLoop.D(), StartDown: c.Alpha,
 	}
@@ -830,7 +832,7 @@ func jobFor(id string, ck check.Checker, c *config.Checker) check.Job {
 	if j.Interval <= 0 {
 		j.Interval = 60 * time.Second
 	}
-	if c.Kind == config.CheckFile {
+	if c.Kind == lvs.CheckFile {
 		// Keepalived watches a FILE_CHECK's file with inotify and acts at once; reading a
 		// small file every fileCheckPoll is as prompt in practice, whatever delay_loop says.
 		j.Interval = min(j.Interval, fileCheckPoll)
@@ -848,12 +850,12 @@ func jobFor(id string, ck check.Checker, c *config.Checker) check.Job {
 }
 
 // steerFor returns what the data plane serves for vs, or nil and why it cannot serve it.
-func (d *Half) steerFor(vs *config.VirtualServer, name string) (*dataplane.Service, string) {
+func (d *Half) steerFor(vs *lvs.VirtualServer, name string) (*dataplane.Service, string) {
 	switch {
-	case vs.Kind == config.VSKindFwmark && d.dpName == "userspace":
+	case vs.Kind == lvs.VSKindFwmark && d.dpName == "userspace":
 		d.log.Warn("the userspace data plane cannot serve fwmark virtual servers (use dataplane nftables or ipvs); checks run, traffic is not steered", "vs", name)
 		return nil, "not steered: the userspace data plane cannot serve fwmark virtual servers (use dataplane nftables or ipvs)"
-	case vs.Kind != config.VSKindAddress && vs.Kind != config.VSKindFwmark:
+	case vs.Kind != lvs.VSKindAddress && vs.Kind != lvs.VSKindFwmark:
 		d.log.Warn("the data plane cannot serve virtual_server groups yet; checks run, traffic is not steered", "vs", name, "dataplane", d.dpName)
 		return nil, "not steered: no data plane serves virtual_server groups yet"
 	}
@@ -867,7 +869,7 @@ func (d *Half) steerFor(vs *config.VirtualServer, name string) (*dataplane.Servi
 		return nil, "not steered: the data plane serves TCP and UDP only, not " + vs.Protocol
 	}
 	var listen netip.AddrPort
-	if vs.Kind == config.VSKindAddress {
+	if vs.Kind == lvs.VSKindAddress {
 		listen = netip.AddrPortFrom(vs.Address, vs.Port)
 	}
 	return &dataplane.Service{
@@ -881,7 +883,7 @@ func (d *Half) steerFor(vs *config.VirtualServer, name string) (*dataplane.Servi
 // persistenceBits is persistence_granularity as a prefix length: IPv6 gives one; an IPv4 netmask
 // counts its leading ones (IPVS applies the mask; a non-contiguous mask is rounded down to its
 // prefix). 0 means the whole address.
-func persistenceBits(vs *config.VirtualServer) int {
+func persistenceBits(vs *lvs.VirtualServer) int {
 	if vs.PersistencePrefixLen > 0 {
 		return vs.PersistencePrefixLen
 	}

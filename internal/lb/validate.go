@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/syntax"
 	"github.com/vigil-lb/vigil/internal/notify"
 )
 
@@ -33,7 +34,7 @@ func Validate(cfg *config.Config, opts Options) []config.Diagnostic {
 	}
 	p, err := d.plan(cfg)
 	out = append(out, p.warnings...)
-	return append(out, config.ErrorDiagnostics(err, cfg.Global.Pos)...)
+	return append(out, syntax.ErrorDiagnostics(err, cfg.Global.Pos)...)
 }
 
 // checkDataplaneName says whether New knows the data plane name (empty: the default).
@@ -46,7 +47,7 @@ func checkDataplaneName(name string) error {
 }
 
 // problems is plan's refusal: every problem, in file and line order, on one line as logs want
-// it; Unwrap gives each (a *config.PosError), as errors.Join's would.
+// it; Unwrap gives each (a *syntax.PosError), as errors.Join's would.
 type problems []error
 
 func (p problems) Error() string {
@@ -62,7 +63,7 @@ func (p problems) Unwrap() []error { return p }
 // joinProblems sorts plan's problems by file and line and joins them.
 func joinProblems(list []error) error {
 	pos := func(err error) config.Pos {
-		var pe *config.PosError
+		var pe *syntax.PosError
 		if errors.As(err, &pe) {
 			return pe.Pos
 		}

@@ -12,5 +12,5 @@
 //
 // A Host works in one network namespace: the process's own (Open) or a named one
 // (OpenNamespace, used by tests to look into the namespaces they build). netif knows nothing
-// of configuration syntax; the vrrp package turns config.VirtualIP into Address.
+// of configuration syntax; the vrrp package turns vrrpd.VirtualIP into Address.
 package netif

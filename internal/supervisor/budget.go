@@ -4,6 +4,7 @@ import (
 	"log/slog"
 
 	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/lvs"
 	"github.com/vigil-lb/vigil/internal/fdbudget"
 	"github.com/vigil-lb/vigil/internal/lb"
 	"github.com/vigil-lb/vigil/internal/notify"
@@ -34,9 +35,9 @@ func needs(cfg *config.Config, o Options, statusConns int) fdbudget.Needs {
 				notifies += count(rs.NotifyUp != "", rs.NotifyDown != "")
 				for _, c := range rs.Checkers {
 					switch {
-					case c.Kind == config.CheckMisc:
+					case c.Kind == lvs.CheckMisc:
 						misc++
-					case c.Kind == config.CheckPing:
+					case c.Kind == lvs.CheckPing:
 						icmp[rs.Address.Is6()] = true
 					case rs.Address.Is6():
 						v6++

@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-lb/vigil/internal/bgp"
-	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/lvs"
 	"github.com/vigil-lb/vigil/internal/lb"
 	"github.com/vigil-lb/vigil/internal/notify"
 	"github.com/vigil-lb/vigil/internal/pool"
@@ -199,9 +199,9 @@ func (a *bgpAnnouncer) apply(ds []bgp.Decision) {
 
 // announcement is vs's announce block as the BGP policy takes it; nil without one (or for a
 // virtual server that is not one address).
-func announcement(vs *config.VirtualServer) *bgp.Announcement {
+func announcement(vs *lvs.VirtualServer) *bgp.Announcement {
 	a := vs.Announce
-	if a == nil || vs.Kind != config.VSKindAddress {
+	if a == nil || vs.Kind != lvs.VSKindAddress {
 		return nil
 	}
 	return &bgp.Announcement{

@@ -7,6 +7,7 @@ import (
 
 	"github.com/vigil-lb/vigil/internal/bgp"
 	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/bgpd"
 	"github.com/vigil-lb/vigil/internal/lb"
 	"github.com/vigil-lb/vigil/internal/status"
 	"github.com/vigil-lb/vigil/internal/vrrp"
@@ -54,7 +55,7 @@ func (p *vrrpPart) Reload(cfg *config.Config) error { return p.m.Reload(cfg) }
 // virtual servers); the speaker's own settings are read at start only.
 type bgpPart struct {
 	sp    *bgp.Speaker
-	block *config.BGP
+	block *bgpd.BGP
 	log   *slog.Logger
 }
 
@@ -70,14 +71,14 @@ func (p *bgpPart) Reload(cfg *config.Config) error {
 }
 
 // sameBGPBlock compares two bgp blocks by what they configure (not where they were written).
-func sameBGPBlock(a, b *config.BGP) bool {
-	strip := func(x *config.BGP) string {
+func sameBGPBlock(a, b *bgpd.BGP) bool {
+	strip := func(x *bgpd.BGP) string {
 		if x == nil {
 			return "null"
 		}
 		c := *x
 		c.Pos = config.Pos{}
-		var ns []config.BGPNeighbor
+		var ns []bgpd.Neighbor
 		for _, n := range x.Neighbors {
 			n2 := *n
 			n2.Pos = config.Pos{}
@@ -85,8 +86,8 @@ func sameBGPBlock(a, b *config.BGP) bool {
 		}
 		c.Neighbors = nil
 		b, _ := json.Marshal(struct {
-			B config.BGP
-			N []config.BGPNeighbor
+			B bgpd.BGP
+			N []bgpd.Neighbor
 		}{c, ns})
 		return string(b)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/vrrpd"
 	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
@@ -160,7 +161,7 @@ func TestAPartThatStopsEarlyStopsTheRestInReverse(t *testing.T) {
 func TestReloadFansOutInOrderAndRecordsEachOutcomeOnce(t *testing.T) {
 	j := &journal{}
 	a, b, c := newFake("status", j), newFake("lb", j), newFake("vrrp", j)
-	running := &config.Config{VRRPInstances: []*config.VRRPInstance{{Name: "VI_1"}}}
+	running := &config.Config{VRRPInstances: []*vrrpd.Instance{{Name: "VI_1"}}}
 	s := New(nil, running, a, b, c)
 	var records []string
 	s.record = func(outcome, reason string) { records = append(records, outcome+": "+reason) }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/vigil-lb/vigil/internal/bgp"
 	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/bgpd"
 	"github.com/vigil-lb/vigil/internal/lb"
 	"github.com/vigil-lb/vigil/internal/vrrp"
 )
@@ -42,7 +43,7 @@ func Validate(cfg *config.Config, o Options) []config.Diagnostic {
 
 // bgpDiagnostics is what bgp.New would refuse in the bgp block b: each problem at its
 // neighbor's line, or at the block's.
-func bgpDiagnostics(b *config.BGP) []config.Diagnostic {
+func bgpDiagnostics(b *bgpd.BGP) []config.Diagnostic {
 	err := bgpConfig(b).Validate()
 	if err == nil {
 		return nil

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/vigil-lb/vigil/internal/bgp"
-	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/bgpd"
 	"github.com/vigil-lb/vigil/internal/status"
 	"github.com/vigil-lb/vigil/internal/vrrp"
 )
@@ -62,7 +62,7 @@ func bgpChange(c bgp.Change) status.BGPChange {
 }
 
 // bgpConfig turns the bgp block into the speaker's settings.
-func bgpConfig(b *config.BGP) bgp.Config {
+func bgpConfig(b *bgpd.BGP) bgp.Config {
 	c := bgp.Config{LocalAS: b.LocalAS, RouterID: b.RouterID, ListenPort: b.ListenPort, HoldDown: b.HoldDown.D(),
 		MaxWithdrawPerEvent: b.MaxWithdraw, GracefulShutdownWait: b.GracefulShutdownWait.D()}
 	for _, n := range b.Neighbors {

@@ -9,20 +9,20 @@ import (
 	"time"
 
 	"github.com/vigil-lb/vigil/internal/clock"
-	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/vrrpd"
 )
 
 // File watches one track_file: the number written in it (0 when missing or unreadable as a
 // number, as Keepalived reads it).
 type File struct {
-	cfg  *config.TrackFile
+	cfg  *vrrpd.TrackFile
 	clk  clock.Clock
 	poll time.Duration
 	log  *slog.Logger
 }
 
 // NewFile returns a File that reads cfg's file every poll (1s when poll is 0).
-func NewFile(cfg *config.TrackFile, clk clock.Clock, poll time.Duration, log *slog.Logger) *File {
+func NewFile(cfg *vrrpd.TrackFile, clk clock.Clock, poll time.Duration, log *slog.Logger) *File {
 	if poll <= 0 {
 		poll = time.Second
 	}

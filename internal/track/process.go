@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/vigil-lb/vigil/internal/clock"
-	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/vrrpd"
 )
 
 // Process tracking (vrrp_track_process). Keepalived learns of forks, execs, exits and name
@@ -33,7 +33,7 @@ type ProcessMatcher struct {
 }
 
 // NewProcessMatcher returns the matcher for cfg.
-func NewProcessMatcher(cfg *config.TrackProcess) ProcessMatcher {
+func NewProcessMatcher(cfg *vrrpd.TrackProcess) ProcessMatcher {
 	m := ProcessMatcher{name: cfg.Process, full: cfg.FullCommand, match: cfg.ParamMatch, noParam: len(cfg.Params) == 0}
 	for _, p := range cfg.Params {
 		m.params = append(append(m.params, p...), 0)
@@ -206,7 +206,7 @@ func (q *ProcessQuorum) Deadline() (time.Time, bool) { return q.deadline, q.pend
 
 // Process watches one vrrp_track_process by scanning the process table every poll.
 type Process struct {
-	cfg      *config.TrackProcess
+	cfg      *vrrpd.TrackProcess
 	clk      clock.Clock
 	poll     time.Duration
 	procRoot string
@@ -215,7 +215,7 @@ type Process struct {
 
 // NewProcess returns a Process that scans procRoot ("" is /proc) for cfg's processes every
 // poll (1s when poll is 0).
-func NewProcess(cfg *config.TrackProcess, clk clock.Clock, poll time.Duration, procRoot string, log *slog.Logger) *Process {
+func NewProcess(cfg *vrrpd.TrackProcess, clk clock.Clock, poll time.Duration, procRoot string, log *slog.Logger) *Process {
 	if poll <= 0 {
 		poll = time.Second
 	}

@@ -11,7 +11,8 @@ import (
 	"time"
 
 	"github.com/vigil-lb/vigil/internal/clock"
-	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/syntax"
+	"github.com/vigil-lb/vigil/internal/config/vrrpd"
 )
 
 // fakeProc is a /proc tree in a temporary directory: one directory per process with its stat
@@ -63,45 +64,45 @@ func (f fakeProc) remove(t *testing.T, pid int) {
 func TestProcessMatchFollowsParamMatch(t *testing.T) {
 	tests := []struct {
 		name    string
-		cfg     config.TrackProcess
+		cfg     vrrpd.TrackProcess
 		comm    string
 		cmdline []string
 		want    bool
 	}{
-		{"name matches comm exactly", config.TrackProcess{Process: "nginx"}, "nginx", nil, true},
-		{"name is not a prefix (pgrep ^ssh$)", config.TrackProcess{Process: "ssh"}, "sshd", nil, false},
-		{"name longer than comm never matches", config.TrackProcess{Process: "a-very-long-daemon-name"}, "a-very-long-dae", nil, false},
-		{"full_command matches argv[0] with any parameters", config.TrackProcess{Process: "/usr/sbin/haproxy", FullCommand: true},
+		{"name matches comm exactly", vrrpd.TrackProcess{Process: "nginx"}, "nginx", nil, true},
+		{"name is not a prefix (pgrep ^ssh$)", vrrpd.TrackProcess{Process: "ssh"}, "sshd", nil, false},
+		{"name longer than comm never matches", vrrpd.TrackProcess{Process: "a-very-long-daemon-name"}, "a-very-long-dae", nil, false},
+		{"full_command matches argv[0] with any parameters", vrrpd.TrackProcess{Process: "/usr/sbin/haproxy", FullCommand: true},
 			"haproxy", []string{"/usr/sbin/haproxy", "-f", "/etc/haproxy.cfg"}, true},
-		{"full_command ignores comm", config.TrackProcess{Process: "haproxy", FullCommand: true},
+		{"full_command ignores comm", vrrpd.TrackProcess{Process: "haproxy", FullCommand: true},
 			"haproxy", []string{"/usr/sbin/haproxy"}, false},
-		{"exact parameters", config.TrackProcess{Process: "sleep", Params: []string{"10", "x"}, ParamMatch: "exact"},
+		{"exact parameters", vrrpd.TrackProcess{Process: "sleep", Params: []string{"10", "x"}, ParamMatch: "exact"},
 			"sleep", []string{"sleep", "10", "x"}, true},
-		{"exact refuses an extra parameter", config.TrackProcess{Process: "sleep", Params: []string{"10"}, ParamMatch: "exact"},
+		{"exact refuses an extra parameter", vrrpd.TrackProcess{Process: "sleep", Params: []string{"10"}, ParamMatch: "exact"},
 			"sleep", []string{"sleep", "10", "x"}, false},
-		{"exact refuses a longer parameter", config.TrackProcess{Process: "sleep", Params: []string{"10"}, ParamMatch: "exact"},
+		{"exact refuses a longer parameter", vrrpd.TrackProcess{Process: "sleep", Params: []string{"10"}, ParamMatch: "exact"},
 			"sleep", []string{"sleep", "100"}, false},
-		{"exact with no parameters wants none", config.TrackProcess{Process: "sleep", ParamMatch: "exact"},
+		{"exact with no parameters wants none", vrrpd.TrackProcess{Process: "sleep", ParamMatch: "exact"},
 			"sleep", []string{"sleep"}, true},
-		{"exact with no parameters refuses some", config.TrackProcess{Process: "sleep", ParamMatch: "exact"},
+		{"exact with no parameters refuses some", vrrpd.TrackProcess{Process: "sleep", ParamMatch: "exact"},
 			"sleep", []string{"sleep", "1"}, false},
-		{"partial: first parameters exact, more may follow", config.TrackProcess{Process: "app", Params: []string{"-c", "a.conf"}, ParamMatch: "partial"},
+		{"partial: first parameters exact, more may follow", vrrpd.TrackProcess{Process: "app", Params: []string{"-c", "a.conf"}, ParamMatch: "partial"},
 			"app", []string{"app", "-c", "a.conf", "-d"}, true},
-		{"partial refuses a longer last parameter", config.TrackProcess{Process: "app", Params: []string{"-c", "a"}, ParamMatch: "partial"},
+		{"partial refuses a longer last parameter", vrrpd.TrackProcess{Process: "app", Params: []string{"-c", "a"}, ParamMatch: "partial"},
 			"app", []string{"app", "-c", "a.conf"}, false},
-		{"partial refuses fewer parameters", config.TrackProcess{Process: "app", Params: []string{"-c", "a"}, ParamMatch: "partial"},
+		{"partial refuses fewer parameters", vrrpd.TrackProcess{Process: "app", Params: []string{"-c", "a"}, ParamMatch: "partial"},
 			"app", []string{"app", "-c"}, false},
-		{"initial: last parameter may be longer", config.TrackProcess{Process: "app", Params: []string{"-c", "a"}, ParamMatch: "initial"},
+		{"initial: last parameter may be longer", vrrpd.TrackProcess{Process: "app", Params: []string{"-c", "a"}, ParamMatch: "initial"},
 			"app", []string{"app", "-c", "a.conf"}, true},
-		{"initial: earlier parameters stay exact", config.TrackProcess{Process: "app", Params: []string{"-", "a"}, ParamMatch: "initial"},
+		{"initial: earlier parameters stay exact", vrrpd.TrackProcess{Process: "app", Params: []string{"-", "a"}, ParamMatch: "initial"},
 			"app", []string{"app", "-c", "a"}, false},
-		{"initial without parameters matches any", config.TrackProcess{Process: "app", ParamMatch: "initial"},
+		{"initial without parameters matches any", vrrpd.TrackProcess{Process: "app", ParamMatch: "initial"},
 			"app", []string{"app", "x"}, true},
-		{"param_match reads cmdline even without full_command", config.TrackProcess{Process: "/bin/app", ParamMatch: "partial"},
+		{"param_match reads cmdline even without full_command", vrrpd.TrackProcess{Process: "/bin/app", ParamMatch: "partial"},
 			"app", []string{"/bin/app", "x"}, true},
-		{"argv[0] must match exactly", config.TrackProcess{Process: "app", ParamMatch: "partial"},
+		{"argv[0] must match exactly", vrrpd.TrackProcess{Process: "app", ParamMatch: "partial"},
 			"app", []string{"/bin/app"}, false},
-		{"a parameter with a space", config.TrackProcess{Process: "/tmp/a b", Params: []string{"param 2"}, ParamMatch: "exact"},
+		{"a parameter with a space", vrrpd.TrackProcess{Process: "/tmp/a b", Params: []string{"param 2"}, ParamMatch: "exact"},
 			"a b", []string{"/tmp/a b", "param 2"}, true},
 	}
 	for _, tc := range tests {
@@ -131,13 +132,13 @@ func TestCountProcessesSkipsZombiesAndNonProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		cfg  config.TrackProcess
+		cfg  vrrpd.TrackProcess
 		want int
 	}{
-		{config.TrackProcess{Process: "nginx"}, 2},
-		{config.TrackProcess{Process: "nginx)x"}, 1},
-		{config.TrackProcess{Process: "nginx", FullCommand: true}, 1},
-		{config.TrackProcess{Process: "nginx: worker process", FullCommand: true}, 1},
+		{vrrpd.TrackProcess{Process: "nginx"}, 2},
+		{vrrpd.TrackProcess{Process: "nginx)x"}, 1},
+		{vrrpd.TrackProcess{Process: "nginx", FullCommand: true}, 1},
+		{vrrpd.TrackProcess{Process: "nginx: worker process", FullCommand: true}, 1},
 	}
 	for _, tc := range tests {
 		n, err := CountProcesses(string(f), NewProcessMatcher(&tc.cfg))
@@ -206,8 +207,8 @@ func TestProcessRunReportsChangesAfterTheDelay(t *testing.T) {
 	f := newFakeProc(t)
 	f.add(t, 100, "haproxy", 'S', "haproxy")
 	clk := clock.NewFake(time.Unix(0, 0))
-	cfg := &config.TrackProcess{Name: "hap", Process: "haproxy", Quorum: 1, QuorumMax: 65535,
-		TerminateDelay: config.Duration(1500 * time.Millisecond)}
+	cfg := &vrrpd.TrackProcess{Name: "hap", Process: "haproxy", Quorum: 1, QuorumMax: 65535,
+		TerminateDelay: syntax.Duration(1500 * time.Millisecond)}
 	p := NewProcess(cfg, clk, time.Second, string(f), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -252,14 +253,14 @@ func TestCountProcessesSeesARealProcessComeAndGo(t *testing.T) {
 	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
 	tests := []struct {
 		name string
-		cfg  config.TrackProcess
+		cfg  vrrpd.TrackProcess
 		want int
 	}{
-		{"exact parameters", config.TrackProcess{Process: "sleep", Params: []string{arg}, ParamMatch: "exact"}, 1},
-		{"initial parameter", config.TrackProcess{Process: "sleep", Params: []string{arg[:3]}, ParamMatch: "initial"}, 1},
-		{"partial refuses a prefix", config.TrackProcess{Process: "sleep", Params: []string{arg[:3]}, ParamMatch: "partial"}, 0},
+		{"exact parameters", vrrpd.TrackProcess{Process: "sleep", Params: []string{arg}, ParamMatch: "exact"}, 1},
+		{"initial parameter", vrrpd.TrackProcess{Process: "sleep", Params: []string{arg[:3]}, ParamMatch: "initial"}, 1},
+		{"partial refuses a prefix", vrrpd.TrackProcess{Process: "sleep", Params: []string{arg[:3]}, ParamMatch: "partial"}, 0},
 	}
-	count := func(cfg *config.TrackProcess) int {
+	count := func(cfg *vrrpd.TrackProcess) int {
 		n, err := CountProcesses("/proc", NewProcessMatcher(cfg))
 		if err != nil {
 			t.Fatal(err)
@@ -276,7 +277,7 @@ func TestCountProcessesSeesARealProcessComeAndGo(t *testing.T) {
 			t.Errorf("%s: %d processes, want %d", tc.name, n, tc.want)
 		}
 	}
-	if n := count(&config.TrackProcess{Process: "sleep"}); n < 1 {
+	if n := count(&vrrpd.TrackProcess{Process: "sleep"}); n < 1 {
 		t.Errorf("by name: %d sleep processes, want at least 1", n)
 	}
 	cmd.Process.Kill()
@@ -288,7 +289,7 @@ func TestCountProcessesSeesARealProcessComeAndGo(t *testing.T) {
 
 // One scan of this machine's /proc by name (the cost each vrrp_track_process pays every poll).
 func BenchmarkCountProcessesByName(b *testing.B) {
-	m := NewProcessMatcher(&config.TrackProcess{Process: "sleep"})
+	m := NewProcessMatcher(&vrrpd.TrackProcess{Process: "sleep"})
 	for b.Loop() {
 		if _, err := CountProcesses("/proc", m); err != nil {
 			b.Fatal(err)

@@ -6,13 +6,13 @@ import (
 	"time"
 
 	"github.com/vigil-lb/vigil/internal/clock"
-	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/vrrpd"
 	"github.com/vigil-lb/vigil/internal/notify"
 )
 
 // Script runs one vrrp_script every interval and reports its state.
 type Script struct {
-	cfg    *config.VRRPScript
+	cfg    *vrrpd.Script
 	runner *notify.Runner
 	user   *notify.User
 	clk    clock.Clock
@@ -21,7 +21,7 @@ type Script struct {
 
 // NewScript returns a Script for cfg. user runs it when cfg names no user of its own (the
 // global script user); a user named in cfg that does not exist makes every run fail.
-func NewScript(cfg *config.VRRPScript, runner *notify.Runner, user *notify.User, clk clock.Clock, log *slog.Logger) *Script {
+func NewScript(cfg *vrrpd.Script, runner *notify.Runner, user *notify.User, clk clock.Clock, log *slog.Logger) *Script {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

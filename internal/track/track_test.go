@@ -11,7 +11,8 @@ import (
 	"time"
 
 	"github.com/vigil-lb/vigil/internal/clock"
-	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/syntax"
+	"github.com/vigil-lb/vigil/internal/config/vrrpd"
 	"github.com/vigil-lb/vigil/internal/notify"
 	"github.com/vigil-lb/vigil/internal/testenv"
 )
@@ -67,7 +68,7 @@ func waitLen[T any](t *testing.T, r *recorder[T], n int) []T {
 func TestFileReportsInitialValueAndChanges(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "weight")
 	clk := clock.NewFake(time.Unix(0, 0))
-	f := NewFile(&config.TrackFile{Name: "f", File: p, InitFile: true, InitValue: 4}, clk, time.Second, nil)
+	f := NewFile(&vrrpd.TrackFile{Name: "f", File: p, InitFile: true, InitValue: 4}, clk, time.Second, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	var r recorder[int]
@@ -92,8 +93,8 @@ func TestScriptReportsAfterFallFailures(t *testing.T) {
 	flag := filepath.Join(dir, "down")
 	runner := notify.NewRunner(notify.RunnerOptions{})
 	clk := clock.NewFake(time.Unix(0, 0))
-	sc := &config.VRRPScript{Name: "chk", Script: &config.Script{Command: "/usr/bin/test ! -e " + flag},
-		Interval: config.Duration(time.Second), Rise: 1, Fall: 2}
+	sc := &vrrpd.Script{Name: "chk", Script: &syntax.Script{Command: "/usr/bin/test ! -e " + flag},
+		Interval: syntax.Duration(time.Second), Rise: 1, Fall: 2}
 	s := NewScript(sc, runner, nil, clk, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -131,8 +132,8 @@ func TestScriptRefusedByScriptSecuritySaysWhy(t *testing.T) {
 	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	runner := notify.NewRunner(notify.RunnerOptions{ScriptSecurity: true})
 	clk := clock.NewFake(time.Unix(0, 0))
-	sc := &config.VRRPScript{Name: "chk", Script: &config.Script{Command: "/bin/true && /bin/true"},
-		Interval: config.Duration(time.Second), Rise: 1, Fall: 1}
+	sc := &vrrpd.Script{Name: "chk", Script: &syntax.Script{Command: "/bin/true && /bin/true"},
+		Interval: syntax.Duration(time.Second), Rise: 1, Fall: 1}
 	s := NewScript(sc, runner, nil, clk, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -6,6 +6,9 @@ import (
 	"fmt"
 
 	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/globaldefs"
+	"github.com/vigil-lb/vigil/internal/config/syntax"
+	"github.com/vigil-lb/vigil/internal/config/vrrpd"
 	"github.com/vigil-lb/vigil/internal/netif"
 	"github.com/vigil-lb/vigil/internal/notify"
 )
@@ -20,7 +23,7 @@ type built struct {
 
 // build checks cfg and resolves it for a Manager: NewManager and Reload run it, and so does
 // Validate. Every instance, static rule, script and script user the VRRP half cannot run is an
-// error at its line (a *config.PosError; they are joined). runner checks the scripts as it will
+// error at its line (a *syntax.PosError; they are joined). runner checks the scripts as it will
 // run them (nil: no script runs, none is checked); exists says whether this host has an
 // interface, and one it lacks is a warning, since a file is often tested on another host and
 // an instance waits in FAULT for its interface.
@@ -36,7 +39,7 @@ func build(cfg *config.Config, runner *notify.Runner, exists func(ifname string)
 		}
 		k := [2]any{s.ifname + "/" + v.Family, s.vrid}
 		if other, dup := seen[k]; dup {
-			errs = append(errs, config.ErrorAt(v.Pos, "vrrp %s: virtual_router_id %d on %s is already used by %s", s.name, s.vrid, s.ifname, other))
+			errs = append(errs, syntax.ErrorAt(v.Pos, "vrrp %s: virtual_router_id %d on %s is already used by %s", s.name, s.vrid, s.ifname, other))
 			continue
 		}
 		seen[k] = s.name
@@ -57,7 +60,7 @@ func build(cfg *config.Config, runner *notify.Runner, exists func(ifname string)
 func Validate(cfg *config.Config) []config.Diagnostic {
 	runner := notify.NewRunner(notify.RunnerOptions{ScriptSecurity: cfg.Global.EnableScriptSecurity})
 	b, err := build(cfg, runner, interfaceExists)
-	return append(b.warnings, config.ErrorDiagnostics(err, cfg.Global.Pos)...)
+	return append(b.warnings, syntax.ErrorDiagnostics(err, cfg.Global.Pos)...)
 }
 
 func interfaceExists(name string) bool {
@@ -94,7 +97,7 @@ func scriptUses(cfg *config.Config) []scriptUse {
 			user: s.User, group: s.Group, userPos: cmp.Or(s.UserPos, s.Pos),
 			badUser: fmt.Sprintf("vrrp_script %s: Unable to set uid/gid for script %s", s.Name, s.Script.Command)})
 	}
-	notifies := func(owner string, scripts []*config.Script, keywords []string) {
+	notifies := func(owner string, scripts []*syntax.Script, keywords []string) {
 		for i, s := range scripts {
 			if s == nil {
 				continue
@@ -105,19 +108,19 @@ func scriptUses(cfg *config.Config) []scriptUse {
 		}
 	}
 	for _, v := range cfg.VRRPInstances {
-		notifies("("+v.Name+")", []*config.Script{v.NotifyMaster, v.NotifyBackup, v.NotifyFault, v.NotifyStop, v.Notify, v.NotifyMasterRxLowerPri},
+		notifies("("+v.Name+")", []*syntax.Script{v.NotifyMaster, v.NotifyBackup, v.NotifyFault, v.NotifyStop, v.Notify, v.NotifyMasterRxLowerPri},
 			[]string{"notify_master", "notify_backup", "notify_fault", "notify_stop", "notify", "notify_master_rx_lower_pri"})
 	}
 	for _, g := range cfg.VRRPSyncGroups {
-		notifies("("+g.Name+")", []*config.Script{g.NotifyMaster, g.NotifyBackup, g.NotifyFault, g.NotifyStop, g.Notify},
+		notifies("("+g.Name+")", []*syntax.Script{g.NotifyMaster, g.NotifyBackup, g.NotifyFault, g.NotifyStop, g.Notify},
 			[]string{"notify_master", "notify_backup", "notify_fault", "notify_stop", "notify"})
 	}
 	for _, f := range []struct {
-		fifo    *config.Fifo
+		fifo    *globaldefs.Fifo
 		keyword string
 	}{{cfg.Global.NotifyFifo, "notify_fifo_script"}, {cfg.Global.VRRPNotifyFifo, "vrrp_notify_fifo_script"}} {
 		if f.fifo != nil && f.fifo.Path != "" && f.fifo.Script != nil {
-			notifies("global_defs", []*config.Script{f.fifo.Script}, []string{f.keyword})
+			notifies("global_defs", []*syntax.Script{f.fifo.Script}, []string{f.keyword})
 		}
 	}
 	return out
@@ -190,7 +193,7 @@ func missingInterfaces(cfg *config.Config, exists func(string) bool) []config.Di
 	warn := func(pos config.Pos, format string, args ...any) {
 		out = append(out, config.Diagnostic{Pos: pos, Severity: config.Warning, Message: fmt.Sprintf(format, args...)})
 	}
-	tracked := func(owner string, tis []*config.TrackedInterface) {
+	tracked := func(owner string, tis []*vrrpd.TrackedInterface) {
 		for _, ti := range tis {
 			if !has(ti.Name) {
 				warn(ti.Pos, "(%s) tracked interface %s doesn't exist", owner, ti.Name)
@@ -205,7 +208,7 @@ func missingInterfaces(cfg *config.Config, exists func(string) bool) []config.Di
 		if v.UseVMAC {
 			vmac = vmacName(cfg, v) // created by vigil
 		}
-		for _, list := range [][]*config.VirtualIP{v.VirtualIPAddresses, v.VirtualIPAddressesExcluded} {
+		for _, list := range [][]*vrrpd.VirtualIP{v.VirtualIPAddresses, v.VirtualIPAddressesExcluded} {
 			for _, vip := range list {
 				if vip.Dev != "" && vip.Dev != vmac && !has(vip.Dev) {
 					warn(vip.Pos, "WARNING - interface %s for ip address %s doesn't exist", vip.Dev, vip.Prefix)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/globaldefs"
 	"github.com/vigil-lb/vigil/internal/notify"
 	"github.com/vigil-lb/vigil/internal/vrrp/fsm"
 )
@@ -26,17 +27,17 @@ type fifoSet struct {
 }
 
 // fifoID is what a reload compares to decide whether to reopen the fifos.
-func fifoID(g *config.GlobalDefs) string {
-	b, _ := json.Marshal([]*config.Fifo{g.NotifyFifo, g.VRRPNotifyFifo})
+func fifoID(g *globaldefs.Defs) string {
+	b, _ := json.Marshal([]*globaldefs.Fifo{g.NotifyFifo, g.VRRPNotifyFifo})
 	return string(stripPosJSON(b))
 }
 
 // openFifos opens g's VRRP fifos and starts their scripts. A fifo that cannot be opened is
 // logged and skipped, as Keepalived does; the others still work.
-func openFifos(ctx context.Context, g *config.GlobalDefs, runner *notify.Runner, defUser *notify.User, log *slog.Logger) *fifoSet {
+func openFifos(ctx context.Context, g *globaldefs.Defs, runner *notify.Runner, defUser *notify.User, log *slog.Logger) *fifoSet {
 	ctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	fs := &fifoSet{id: fifoID(g), log: log, stop: stop, closed: make(chan struct{})}
-	for _, c := range []*config.Fifo{g.NotifyFifo, g.VRRPNotifyFifo} {
+	for _, c := range []*globaldefs.Fifo{g.NotifyFifo, g.VRRPNotifyFifo} {
 		if c == nil || c.Path == "" {
 			continue
 		}

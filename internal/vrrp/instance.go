@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/vigil-lb/vigil/internal/clock"
-	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/syntax"
 	"github.com/vigil-lb/vigil/internal/netif"
 	"github.com/vigil-lb/vigil/internal/notify"
 	"github.com/vigil-lb/vigil/internal/vrrp/fsm"
@@ -144,7 +144,7 @@ type trackEffect struct {
 }
 
 type notifyJob struct {
-	script *config.Script
+	script *syntax.Script
 	args   []string
 }
 
@@ -705,7 +705,7 @@ func (in *instance) entered(st fsm.State) {
 		in.onEvent(Event{Instance: in.conf().name, Group: in.conf().group, From: prev, To: st, Priority: prio, Time: now})
 	}
 	n := in.conf().notify
-	var s *config.Script
+	var s *syntax.Script
 	switch st {
 	case fsm.Master:
 		s = n.master
@@ -730,7 +730,7 @@ func (in *instance) entered(st fsm.State) {
 	}
 }
 
-func (in *instance) queueNotify(s *config.Script, args []string) {
+func (in *instance) queueNotify(s *syntax.Script, args []string) {
 	select {
 	case in.notifyQ <- notifyJob{s, args}:
 	default:

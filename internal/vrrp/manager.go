@@ -12,6 +12,7 @@ import (
 
 	"github.com/vigil-lb/vigil/internal/clock"
 	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/syntax"
 	"github.com/vigil-lb/vigil/internal/netif"
 	"github.com/vigil-lb/vigil/internal/notify"
 	"github.com/vigil-lb/vigil/internal/track"
@@ -399,7 +400,7 @@ func (m *Manager) groupStateChanged(in *instance, from, to fsm.State) []notifyJo
 	if to != fsm.Stop && (!known || next != gs) && next != fsm.Init {
 		m.groupSt[name] = next
 		n := groupNotify(m.cfg, name)
-		var s *config.Script
+		var s *syntax.Script
 		switch next {
 		case fsm.Master:
 			s = n.master

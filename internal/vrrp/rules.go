@@ -7,18 +7,19 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/syntax"
+	"github.com/vigil-lb/vigil/internal/config/vrrpd"
 	"github.com/vigil-lb/vigil/internal/netif"
 	"golang.org/x/sys/unix"
 )
 
 // addRules resolves the instance's virtual_rules; a master installs them after its routes and
 // removes them before its routes, as Keepalived does.
-func (s *spec) addRules(v *config.VRRPInstance) error {
+func (s *spec) addRules(v *vrrpd.Instance) error {
 	for _, r := range v.VirtualRules {
 		nr, err := toRule(r, false)
 		if err != nil {
-			return config.ErrorAt(r.Pos, "vrrp %s: virtual_rules: %w", v.Name, err)
+			return syntax.ErrorAt(r.Pos, "vrrp %s: virtual_rules: %w", v.Name, err)
 		}
 		s.rules = append(s.rules, nr)
 		if !r.NoTrack {
@@ -74,7 +75,7 @@ var ipProtocols = map[string]uint8{
 // toRule turns a virtual_rules (or, with static, static_rules) line into the rule to install.
 // It reads the words as Keepalived does; selectors vigil cannot install (l3mdev, tunnel-id)
 // and unknown words are refused rather than dropped, as is a rule with no action or with two.
-func toRule(r *config.VirtualRule, static bool) (netif.Rule, error) {
+func toRule(r *vrrpd.VirtualRule, static bool) (netif.Rule, error) {
 	var out netif.Rule
 	w := r.Words
 	arg := func(i int) (string, error) {
@@ -224,7 +225,7 @@ func toRule(r *config.VirtualRule, static bool) (netif.Rule, error) {
 				out.Dport = pr
 			}
 		case "no_track":
-			// config.VirtualRule.NoTrack has it: a master does not put the rule back
+			// vrrpd.VirtualRule.NoTrack has it: a master does not put the rule back
 			// (reconcile.go).
 		case "track_group":
 			if !static {

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/syntax"
 	"github.com/vigil-lb/vigil/internal/netif"
 )
 
@@ -18,7 +19,7 @@ func staticRules(cfg *config.Config) ([]netif.Rule, error) {
 	for _, r := range cfg.VRRPStatic.Rules {
 		nr, err := toRule(r, true)
 		if err != nil {
-			errs = append(errs, config.ErrorAt(r.Pos, "static_rules: %w", err))
+			errs = append(errs, syntax.ErrorAt(r.Pos, "static_rules: %w", err))
 			continue
 		}
 		out = append(out, nr)

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/vrrpd"
 	"github.com/vigil-lb/vigil/internal/netif"
 	"github.com/vigil-lb/vigil/internal/netif/netiftest"
 	"golang.org/x/sys/unix"
@@ -41,7 +41,7 @@ func TestToRuleReadsKeepalivedRuleSyntax(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.line, func(t *testing.T) {
-			got, err := toRule(&config.VirtualRule{Words: strings.Fields(tc.line), Priority: tc.prio}, false)
+			got, err := toRule(&vrrpd.VirtualRule{Words: strings.Fields(tc.line), Priority: tc.prio}, false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -73,12 +73,12 @@ func TestToRuleRefusesWhatItCannotInstall(t *testing.T) {
 		"from 192.0.2.0/24 table":                              "needs a value",
 	}
 	for line, want := range tests {
-		_, err := toRule(&config.VirtualRule{Words: strings.Fields(line), Priority: "100"}, false)
+		_, err := toRule(&vrrpd.VirtualRule{Words: strings.Fields(line), Priority: "100"}, false)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: error %v, want one mentioning %q", line, err, want)
 		}
 	}
-	if _, err := toRule(&config.VirtualRule{Words: strings.Fields("from 192.0.2.0/24 table 5 track_group G")}, true); err != nil {
+	if _, err := toRule(&vrrpd.VirtualRule{Words: strings.Fields("from 192.0.2.0/24 table 5 track_group G")}, true); err != nil {
 		t.Errorf("static rule with track_group refused: %v", err)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/syntax"
+	"github.com/vigil-lb/vigil/internal/config/vrrpd"
 	"github.com/vigil-lb/vigil/internal/netif"
 	"github.com/vigil-lb/vigil/internal/vrrp/fsm"
 	"github.com/vigil-lb/vigil/internal/vrrp/packet"
@@ -59,7 +61,7 @@ func (g garpSpec) lowerPrio(delay time.Duration, repeat int) garpSpec {
 }
 
 type notifySpec struct {
-	master, backup, fault, stop, generic, rxLowerPri *config.Script
+	master, backup, fault, stop, generic, rxLowerPri *syntax.Script
 }
 
 // trackRef is one tracked object of an instance with the weight it carries here.
@@ -102,15 +104,15 @@ func (t trackRef) effect(u trackUpdate) (fault bool, delta int) {
 	return false, 0
 }
 
-func newSpec(c *config.Config, v *config.VRRPInstance) (*spec, error) {
+func newSpec(c *config.Config, v *vrrpd.Instance) (*spec, error) {
 	if v.Unusable {
-		return nil, config.ErrorAt(v.Pos, "vrrp %s: instance is unusable as configured", v.Name)
+		return nil, syntax.ErrorAt(v.Pos, "vrrp %s: instance is unusable as configured", v.Name)
 	}
 	if v.Interface == "" {
-		return nil, config.ErrorAt(v.Pos, "vrrp %s: an interface is required (unicast without interface is not supported)", v.Name)
+		return nil, syntax.ErrorAt(v.Pos, "vrrp %s: an interface is required (unicast without interface is not supported)", v.Name)
 	}
 	if v.UseIPVLAN {
-		return nil, config.ErrorAt(v.Pos, "vrrp %s: use_ipvlan is not supported", v.Name)
+		return nil, syntax.ErrorAt(v.Pos, "vrrp %s: use_ipvlan is not supported", v.Name)
 	}
 	s := &spec{
 		name:      v.Name,
@@ -121,7 +123,7 @@ func newSpec(c *config.Config, v *config.VRRPInstance) (*spec, error) {
 		advertInt: v.AdvertInt.D(),
 	}
 	if v.VirtualRouterID < 1 || v.VirtualRouterID > 255 {
-		return nil, config.ErrorAt(v.Pos, "vrrp %s: virtual_router_id %d: want 1 to 255", v.Name, v.VirtualRouterID)
+		return nil, syntax.ErrorAt(v.Pos, "vrrp %s: virtual_router_id %d: want 1 to 255", v.Name, v.VirtualRouterID)
 	}
 	initial := fsm.Backup
 	if v.State == "MASTER" {
@@ -140,13 +142,13 @@ func newSpec(c *config.Config, v *config.VRRPInstance) (*spec, error) {
 		Synced:               v.SyncGroup != "",
 	}
 	if s.ipv6 && v.Version == 2 {
-		return nil, config.ErrorAt(v.Pos, "vrrp %s: VRRP version 2 cannot carry IPv6 addresses; use version 3", v.Name)
+		return nil, syntax.ErrorAt(v.Pos, "vrrp %s: VRRP version 2 cannot carry IPv6 addresses; use version 3", v.Name)
 	}
 	// Check the machine's configuration now rather than at every retry of the socket.
 	probe := s.fsm
 	probe.Addr = netip.IPv4Unspecified()
 	if _, err := fsm.New(probe); err != nil {
-		return nil, config.ErrorAt(v.Pos, "vrrp %s: %w", v.Name, err)
+		return nil, syntax.ErrorAt(v.Pos, "vrrp %s: %w", v.Name, err)
 	}
 	s.expect = packet.Expect{Version: uint8(v.Version), Interval: packet.IntervalFromDuration(uint8(v.Version), v.AdvertInt.D())}
 	if a := v.Authentication; a != nil && v.Version == 2 {
@@ -179,11 +181,11 @@ func newSpec(c *config.Config, v *config.VRRPInstance) (*spec, error) {
 		s.ttl = packet.HopLimit
 	}
 	untracked := map[int]bool{} // indexes in s.vips
-	for _, list := range [][]*config.VirtualIP{v.VirtualIPAddresses, v.VirtualIPAddressesExcluded} {
+	for _, list := range [][]*vrrpd.VirtualIP{v.VirtualIPAddresses, v.VirtualIPAddressesExcluded} {
 		for _, vip := range list {
 			a, err := toAddress(vip, v.Interface)
 			if err != nil {
-				return nil, config.ErrorAt(vip.Pos, "vrrp %s: %w", v.Name, err)
+				return nil, syntax.ErrorAt(vip.Pos, "vrrp %s: %w", v.Name, err)
 			}
 			untracked[len(s.vips)] = vip.NoTrack
 			s.vips = append(s.vips, a)
@@ -200,7 +202,7 @@ func newSpec(c *config.Config, v *config.VRRPInstance) (*spec, error) {
 	for _, r := range v.VirtualRoutes {
 		nr, err := toRoute(r, s.ipv6)
 		if err != nil {
-			return nil, config.ErrorAt(r.Pos, "vrrp %s: virtual_routes: %w", v.Name, err)
+			return nil, syntax.ErrorAt(r.Pos, "vrrp %s: virtual_routes: %w", v.Name, err)
 		}
 		s.routes = append(s.routes, nr)
 		if !r.NoTrack {
@@ -252,7 +254,7 @@ var routeOptions = map[string]int{
 
 // toRoute turns a virtual_routes line into the route to install; options beyond the ones
 // parsed (nexthop, onlink, mtu...) are refused rather than silently dropped.
-func toRoute(r *config.VirtualRoute, ipv6 bool) (netif.Route, error) {
+func toRoute(r *vrrpd.VirtualRoute, ipv6 bool) (netif.Route, error) {
 	out := netif.Route{}
 	w := r.Words
 	seenDest := false
@@ -314,7 +316,7 @@ func toRoute(r *config.VirtualRoute, ipv6 bool) (netif.Route, error) {
 }
 
 // toAddress turns a virtual_ipaddress line into the address to put on the interface.
-func toAddress(vip *config.VirtualIP, defDev string) (netif.Address, error) {
+func toAddress(vip *vrrpd.VirtualIP, defDev string) (netif.Address, error) {
 	a := netif.Address{Prefix: vip.Prefix, Link: vip.Dev, Label: vip.Label, Peer: vip.Peer}
 	if a.Link == "" {
 		a.Link = defDev
@@ -358,27 +360,27 @@ func toAddress(vip *config.VirtualIP, defDev string) (netif.Address, error) {
 
 // instanceKey is the instance's configuration with positions removed, together with the
 // vrrp_scripts and track files it uses: two instances with the same key need no restart.
-func instanceKey(c *config.Config, v *config.VRRPInstance) (string, error) {
+func instanceKey(c *config.Config, v *vrrpd.Instance) (string, error) {
 	used := map[string]bool{}
 	for _, t := range v.TrackScripts {
 		used[t.Name] = true
 	}
-	var scripts []*config.VRRPScript
+	var scripts []*vrrpd.Script
 	for _, s := range c.VRRPScripts {
 		if used[s.Name] {
 			scripts = append(scripts, s)
 		}
 	}
 	b, err := json.Marshal(struct {
-		I *config.VRRPInstance
-		S []*config.VRRPScript
+		I *vrrpd.Instance
+		S []*vrrpd.Script
 	}{v, scripts})
 	if err != nil {
-		return "", config.ErrorAt(v.Pos, "vrrp %s: compare configuration: %w", v.Name, err)
+		return "", syntax.ErrorAt(v.Pos, "vrrp %s: compare configuration: %w", v.Name, err)
 	}
 	var m any
 	if err := json.Unmarshal(b, &m); err != nil {
-		return "", config.ErrorAt(v.Pos, "vrrp %s: compare configuration: %w", v.Name, err)
+		return "", syntax.ErrorAt(v.Pos, "vrrp %s: compare configuration: %w", v.Name, err)
 	}
 	b, err = json.Marshal(stripPos(m))
 	return string(b), err

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/vrrpd"
 	"golang.org/x/sys/unix"
 )
 
@@ -45,18 +46,18 @@ func TestTrackEffectFollowsKeepalivedWeights(t *testing.T) {
 func TestToAddressCarriesLabelScopeBroadcastAndFlags(t *testing.T) {
 	tests := []struct {
 		name string
-		vip  config.VirtualIP
+		vip  vrrpd.VirtualIP
 		want func(t *testing.T, a addrView)
 	}{
-		{"defaults to the instance interface", config.VirtualIP{Prefix: netip.MustParsePrefix("192.0.2.10/32")},
+		{"defaults to the instance interface", vrrpd.VirtualIP{Prefix: netip.MustParsePrefix("192.0.2.10/32")},
 			func(t *testing.T, a addrView) { a.is(t, "eth0", "", 0, "", false) }},
-		{"dev label scope", config.VirtualIP{Prefix: netip.MustParsePrefix("192.0.2.10/24"), Dev: "eth1", Label: "eth1:vip", Scope: "link"},
+		{"dev label scope", vrrpd.VirtualIP{Prefix: netip.MustParsePrefix("192.0.2.10/24"), Dev: "eth1", Label: "eth1:vip", Scope: "link"},
 			func(t *testing.T, a addrView) { a.is(t, "eth1", "eth1:vip", unix.RT_SCOPE_LINK, "", false) }},
-		{"brd + is the all-ones broadcast", config.VirtualIP{Prefix: netip.MustParsePrefix("192.0.2.10/24"), Broadcast: "+"},
+		{"brd + is the all-ones broadcast", vrrpd.VirtualIP{Prefix: netip.MustParsePrefix("192.0.2.10/24"), Broadcast: "+"},
 			func(t *testing.T, a addrView) { a.is(t, "eth0", "", 0, "192.0.2.255", false) }},
-		{"explicit brd", config.VirtualIP{Prefix: netip.MustParsePrefix("192.0.2.10/25"), Broadcast: "192.0.2.127"},
+		{"explicit brd", vrrpd.VirtualIP{Prefix: netip.MustParsePrefix("192.0.2.10/25"), Broadcast: "192.0.2.127"},
 			func(t *testing.T, a addrView) { a.is(t, "eth0", "", 0, "192.0.2.127", false) }},
-		{"IPv6 skips DAD", config.VirtualIP{Prefix: netip.MustParsePrefix("2001:db8::10/64")},
+		{"IPv6 skips DAD", vrrpd.VirtualIP{Prefix: netip.MustParsePrefix("2001:db8::10/64")},
 			func(t *testing.T, a addrView) { a.is(t, "eth0", "", 0, "", true) }},
 	}
 	for _, tc := range tests {
@@ -68,7 +69,7 @@ func TestToAddressCarriesLabelScopeBroadcastAndFlags(t *testing.T) {
 			tc.want(t, addrView{a.Link, a.Label, a.Scope, a.Broadcast, a.NoDAD})
 		})
 	}
-	if _, err := toAddress(&config.VirtualIP{Prefix: netip.MustParsePrefix("192.0.2.1/32"), Scope: "galaxy"}, "eth0"); err == nil {
+	if _, err := toAddress(&vrrpd.VirtualIP{Prefix: netip.MustParsePrefix("192.0.2.1/32"), Scope: "galaxy"}, "eth0"); err == nil {
 		t.Error("unknown scope accepted")
 	}
 }
@@ -92,11 +93,11 @@ func (a addrView) is(t *testing.T, link, label string, scope int, brd string, no
 }
 
 func TestInstanceKeyIgnoresPositions(t *testing.T) {
-	mk := func(line, prio int) (*config.Config, *config.VRRPInstance) {
-		v := &config.VRRPInstance{Pos: config.Pos{Line: line}, Name: "VI_1", Priority: prio,
-			TrackScripts: []*config.TrackRef{{Pos: config.Pos{Line: line + 1}, Name: "chk"}}}
-		c := &config.Config{VRRPInstances: []*config.VRRPInstance{v},
-			VRRPScripts: []*config.VRRPScript{{Pos: config.Pos{Line: line + 5}, Name: "chk", Rise: 2}}}
+	mk := func(line, prio int) (*config.Config, *vrrpd.Instance) {
+		v := &vrrpd.Instance{Pos: config.Pos{Line: line}, Name: "VI_1", Priority: prio,
+			TrackScripts: []*vrrpd.TrackRef{{Pos: config.Pos{Line: line + 1}, Name: "chk"}}}
+		c := &config.Config{VRRPInstances: []*vrrpd.Instance{v},
+			VRRPScripts: []*vrrpd.Script{{Pos: config.Pos{Line: line + 5}, Name: "chk", Rise: 2}}}
 		return c, v
 	}
 	k1, _ := instanceKey(mk(10, 100))
@@ -118,18 +119,18 @@ func TestInstanceKeyIgnoresPositions(t *testing.T) {
 func TestToRouteTakesWhatItInstallsAndRefusesTheRest(t *testing.T) {
 	tests := []struct {
 		name string
-		r    config.VirtualRoute
+		r    vrrpd.VirtualRoute
 		want string // Route.String(), or an error substring after "!"
 	}{
-		{"via dev", config.VirtualRoute{Dest: "198.51.100.0/24", Via: netip.MustParseAddr("192.0.2.254"), Dev: "eth0",
+		{"via dev", vrrpd.VirtualRoute{Dest: "198.51.100.0/24", Via: netip.MustParseAddr("192.0.2.254"), Dev: "eth0",
 			Words: []string{"198.51.100.0/24", "via", "192.0.2.254", "dev", "eth0"}}, "198.51.100.0/24 via 192.0.2.254 dev eth0"},
-		{"default by the gateway's family", config.VirtualRoute{Dest: "default", Via: netip.MustParseAddr("2001:db8::1"),
+		{"default by the gateway's family", vrrpd.VirtualRoute{Dest: "default", Via: netip.MustParseAddr("2001:db8::1"),
 			Words: []string{"default", "via", "2001:db8::1"}}, "::/0 via 2001:db8::1"},
-		{"table and metric", config.VirtualRoute{Dest: "198.51.100.7", Table: "100", Metric: "5",
+		{"table and metric", vrrpd.VirtualRoute{Dest: "198.51.100.7", Table: "100", Metric: "5",
 			Words: []string{"to", "198.51.100.7", "table", "100", "metric", "5"}}, "198.51.100.7/32 table 100"},
-		{"nexthop refused", config.VirtualRoute{Dest: "198.51.100.0/24",
+		{"nexthop refused", vrrpd.VirtualRoute{Dest: "198.51.100.0/24",
 			Words: []string{"198.51.100.0/24", "nexthop", "via", "192.0.2.1"}}, "!\"nexthop\""},
-		{"onlink refused", config.VirtualRoute{Dest: "198.51.100.0/24",
+		{"onlink refused", vrrpd.VirtualRoute{Dest: "198.51.100.0/24",
 			Words: []string{"198.51.100.0/24", "onlink"}}, "!\"onlink\""},
 	}
 	for _, tc := range tests {

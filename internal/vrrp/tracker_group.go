@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 
 	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/vrrpd"
 )
 
 // A sync group's track_interface, track_script, track_file and track_process entries are
@@ -12,7 +13,7 @@ import (
 // Without sync_group_tracking_weight the config has already set the group's weights to 0.
 
 // syncGroupOf returns the sync group v belongs to, nil if none.
-func syncGroupOf(c *config.Config, v *config.VRRPInstance) *config.VRRPSyncGroup {
+func syncGroupOf(c *config.Config, v *vrrpd.Instance) *vrrpd.SyncGroup {
 	if v.SyncGroup == "" {
 		return nil
 	}
@@ -25,7 +26,7 @@ func syncGroupOf(c *config.Config, v *config.VRRPInstance) *config.VRRPSyncGroup
 }
 
 // trackRefsOf turns track_script, track_file or track_process entries into tracked objects.
-func trackRefsOf(kind string, refs []*config.TrackRef) []trackRef {
+func trackRefsOf(kind string, refs []*vrrpd.TrackRef) []trackRef {
 	out := make([]trackRef, 0, len(refs))
 	for _, t := range refs {
 		out = append(out, trackRef{kind: kind, name: t.Name, weight: t.Weight, reverse: t.WeightReverse})
@@ -34,7 +35,7 @@ func trackRefsOf(kind string, refs []*config.TrackRef) []trackRef {
 }
 
 // interfaceRefsOf turns track_interface entries into tracked objects.
-func interfaceRefsOf(ifs []*config.TrackedInterface) []trackRef {
+func interfaceRefsOf(ifs []*vrrpd.TrackedInterface) []trackRef {
 	out := make([]trackRef, 0, len(ifs))
 	for _, t := range ifs {
 		out = append(out, trackRef{kind: "interface", name: t.Name, weight: t.Weight, reverse: t.WeightReverse})
@@ -64,10 +65,10 @@ func withGroupTracks(own, group []trackRef) []trackRef {
 }
 
 // groupTracks are v's tracked interfaces, scripts, files and processes with its sync group's.
-func groupTracks(c *config.Config, v *config.VRRPInstance) []trackRef {
+func groupTracks(c *config.Config, v *vrrpd.Instance) []trackRef {
 	g := syncGroupOf(c, v)
 	if g == nil {
-		g = &config.VRRPSyncGroup{}
+		g = &vrrpd.SyncGroup{}
 	}
 	var out []trackRef
 	out = append(out, withGroupTracks(interfaceRefsOf(v.TrackInterfaces), interfaceRefsOf(g.TrackInterfaces))...)
@@ -79,14 +80,14 @@ func groupTracks(c *config.Config, v *config.VRRPInstance) []trackRef {
 
 // groupTracksKey is the part of an instance's reload key that its own block lacks: what its
 // sync group tracks.
-func groupTracksKey(c *config.Config, v *config.VRRPInstance) string {
+func groupTracksKey(c *config.Config, v *vrrpd.Instance) string {
 	g := syncGroupOf(c, v)
 	if g == nil || len(g.TrackInterfaces)+len(g.TrackScripts)+len(g.TrackFiles)+len(g.TrackProcesses) == 0 {
 		return ""
 	}
 	b, _ := json.Marshal(struct {
-		I       []*config.TrackedInterface
-		S, F, P []*config.TrackRef
+		I       []*vrrpd.TrackedInterface
+		S, F, P []*vrrpd.TrackRef
 	}{g.TrackInterfaces, g.TrackScripts, g.TrackFiles, g.TrackProcesses})
 	return " group tracks " + string(stripPosJSON(b))
 }

@@ -4,12 +4,12 @@ import (
 	"context"
 	"strings"
 
-	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/vrrpd"
 )
 
 // Pool tracking (track_virtual_server, a vigil extension): an instance tracks a virtual
 // server's pool directly. The checker half reports each pool's quorum through PoolHealth; the
-// tracked object "vs:NAME" is up while the pool named NAME (config.VirtualServer.Name) has
+// tracked object "vs:NAME" is up while the pool named NAME (lvs.VirtualServer.Name) has
 // quorum, and weighs on the instance as a vrrp_script would. Before the first report the
 // state is unknown and has no effect, like a vrrp_script that has not run yet.
 
@@ -17,7 +17,7 @@ import (
 const poolKind = "vs"
 
 // poolTracks are the instance's track_virtual_server entries as tracked objects.
-func poolTracks(v *config.VRRPInstance) []trackRef {
+func poolTracks(v *vrrpd.Instance) []trackRef {
 	var out []trackRef
 	for _, t := range v.TrackVirtualServers {
 		out = append(out, trackRef{kind: poolKind, name: t.Name, weight: t.Weight, reverse: t.WeightReverse})
@@ -26,7 +26,7 @@ func poolTracks(v *config.VRRPInstance) []trackRef {
 }
 
 // PoolHealth records whether the pool of the virtual server named vs (its
-// config.VirtualServer.Name) has quorum, for the instances that track it. It never blocks:
+// lvs.VirtualServer.Name) has quorum, for the instances that track it. It never blocks:
 // the instances hear of it from the Manager's own goroutine, and of only the latest state
 // when reports come faster than they are delivered. It may be called before Run; the
 // instances then start with the state it gave.

@@ -23,7 +23,7 @@ const poolVS = `virtual_server 192.0.2.100 80 {
 }
 `
 
-// poolName is poolVS's name as the checker half reports it (config.VirtualServer.Name).
+// poolName is poolVS's name as the checker half reports it (lvs.VirtualServer.Name).
 const poolName = "[192.0.2.100]:tcp:80"
 
 func poolConf(name string, prio int, iface, track string) string {

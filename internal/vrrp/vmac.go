@@ -6,6 +6,8 @@ import (
 	"net/netip"
 
 	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/syntax"
+	"github.com/vigil-lb/vigil/internal/config/vrrpd"
 	"github.com/vigil-lb/vigil/internal/netif"
 	"golang.org/x/sys/unix"
 )
@@ -28,7 +30,7 @@ type vmacSpec struct {
 // instance before this one in the configuration got it by default. (Keepalived also skips names
 // of interfaces that exist on the host; vigil refuses to touch an interface of that name that is
 // not a macvlan, and says so.)
-func vmacName(c *config.Config, v *config.VRRPInstance) string {
+func vmacName(c *config.Config, v *vrrpd.Instance) string {
 	if v.VMACName != "" {
 		return v.VMACName
 	}
@@ -74,19 +76,19 @@ func freeVMACName(vrid int, ipv6 bool, taken map[string]bool) string {
 // applyVMAC sets s up for use_vmac: the VMAC, and the virtual addresses of the instance's family
 // that name no interface moved onto it (as Keepalived's man page says: VIPs and eVIPs "which do
 // not specify a different interface will be configured on the macvlan").
-func (s *spec) applyVMAC(c *config.Config, v *config.VRRPInstance) error {
+func (s *spec) applyVMAC(c *config.Config, v *vrrpd.Instance) error {
 	if !v.UseVMAC {
 		return nil
 	}
 	if v.VMACAddr != "" {
-		return config.ErrorAt(v.Pos, "vrrp %s: use_vmac_addr is not supported", v.Name)
+		return syntax.ErrorAt(v.Pos, "vrrp %s: use_vmac_addr is not supported", v.Name)
 	}
 	s.vmac = &vmacSpec{name: vmacName(c, v), mac: netif.VMACAddr(s.vrid, s.ipv6), xmitBase: v.VMACXmitBase}
 	i := 0
-	for _, list := range [][]*config.VirtualIP{v.VirtualIPAddresses, v.VirtualIPAddressesExcluded} {
+	for _, list := range [][]*vrrpd.VirtualIP{v.VirtualIPAddresses, v.VirtualIPAddressesExcluded} {
 		for _, vip := range list {
 			if vip.UseVMAC {
-				return config.ErrorAt(vip.Pos, "vrrp %s: use_vmac on a virtual address is not supported", v.Name)
+				return syntax.ErrorAt(vip.Pos, "vrrp %s: use_vmac on a virtual address is not supported", v.Name)
 			}
 			if vip.Dev == "" && vip.Prefix.Addr().Is6() == s.ipv6 {
 				s.vips[i].Link = s.vmac.name
