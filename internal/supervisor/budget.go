@@ -78,7 +78,7 @@ func budget(cfg *config.Config, o Options, limit int, statusConns int) fdbudget.
 }
 
 // configuredMaxConn is global_defs maxconn (0: not set).
-func configuredMaxConn(cfg *config.Config) int { return 0 }
+func configuredMaxConn(cfg *config.Config) int { return cfg.Global.MaxConn }
 
 // statusConns is the status server's connection cap, reserved in the budget.
 const statusConns = status.DefaultMaxConns

@@ -103,3 +103,28 @@ func TestMetricsShowTheBudgetAndTheConnections(t *testing.T) {
 		t.Errorf("no vigil_connections_open for %s", vs)
 	}
 }
+
+func TestGlobalMaxConnIsKeptOrLoweredToWhatTheLimitHolds(t *testing.T) {
+	vs := webConfig(testenv.FreePort(t, "127.0.0.1", false), testenv.StartBackend(t))
+	for _, tc := range []struct {
+		maxconn, want int
+		warn          string
+	}{
+		{100, 100, ""},
+		{5000, 462, "maxconn 5000 needs 10000 descriptors and 925 are left"},
+	} {
+		var logs testenv.Buffer
+		cfg := loadText(t, fmt.Sprintf("global_defs {\n  maxconn %d\n}\n%s", tc.maxconn, vs))
+		v, err := Build(cfg, Options{StatusListen: "127.0.0.1:0", FileLimit: 1024, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v.Close()
+		if got := v.Budget().MaxConn; got != tc.want {
+			t.Errorf("maxconn %d under 1024 descriptors: %d, want %d", tc.maxconn, got, tc.want)
+		}
+		if tc.warn != "" && !strings.Contains(logs.String(), "level=WARN msg=\""+tc.warn) {
+			t.Errorf("maxconn %d: no warning %q:\n%s", tc.maxconn, tc.warn, logs.String())
+		}
+	}
+}

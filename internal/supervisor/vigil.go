@@ -211,8 +211,13 @@ func (v *Vigil) Reload(cfg *config.Config, diags *config.Diagnostics) error {
 		return err
 	}
 	v.mu.Lock()
+	running := v.cfg.Global.MaxConn
 	v.cfg = cfg
 	v.mu.Unlock()
+	if cfg.Global.MaxConn != running {
+		v.opts.Logger.Warn("maxconn changed: the descriptor budget is shared out at start; the data plane keeps its maxconn until vigil restarts",
+			"running", v.budget.MaxConn, "configured", cfg.Global.MaxConn)
+	}
 	return nil
 }
 

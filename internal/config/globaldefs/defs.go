@@ -25,6 +25,10 @@ import (
 //	reload_remove_despite_complaints [BOOL]   let a reload whose file has warnings or errors
 //	                                   remove running virtual servers and VRRP instances, as
 //	                                   Keepalived does (default: such a reload is refused)
+//	maxconn N                          connections and UDP flows the userspace data plane holds
+//	                                   at once, every virtual server together (default: what
+//	                                   the descriptor limit leaves after the checks', scripts',
+//	                                   VRRP's, BGP's and the status server's reservations)
 type Defs struct {
 	Pos syntax.Pos `json:"pos"`
 
@@ -120,6 +124,9 @@ type Defs struct {
 	// ReloadRemoveDespiteComplaints lets a reload with complaints remove running blocks
 	// (vigil extension; Keepalived's behaviour).
 	ReloadRemoveDespiteComplaints bool `json:"reload_remove_despite_complaints"`
+	// MaxConn caps the userspace data plane's connections and UDP flows together (vigil
+	// extension); 0 when not set, and the descriptor budget decides. Read at start.
+	MaxConn int `json:"maxconn"`
 
 	// Accepted lists the keywords Keepalived knows that vigil reads but does not act on
 	// (process priorities, SNMP, D-Bus, netlink buffer sizes, ...), as written.

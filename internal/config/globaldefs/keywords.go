@@ -2,6 +2,7 @@ package globaldefs
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -573,6 +574,18 @@ func globalTable(g *Defs) *syntax.Table {
 		}); ok {
 			g.ReloadRemoveDespiteComplaints = v
 		}
+	}}
+	kw["maxconn"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		s, ok := p.Need(l, 1)
+		if !ok {
+			return
+		}
+		v, ok := p.Int(l.Pos, s, 1, math.MaxInt32)
+		if !ok {
+			p.Diags.Warnf(l.Pos, "maxconn '%s' invalid - expected a number of connections from 1; the descriptor budget decides", s)
+			return
+		}
+		g.MaxConn = int(v)
 	}}
 	kw["log_format"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 		s, ok := p.Need(l, 1)

@@ -503,3 +503,23 @@ func TestParseChecksMatchKeepalived(t *testing.T) {
 		t.Errorf("diagnostics:\n got  %q\n want %q (then anything)", got, want)
 	}
 }
+
+func TestMaxConnIsReadAndABadOneLeavesItToTheBudget(t *testing.T) {
+	tests := []struct {
+		line  string
+		want  int
+		diags []string
+	}{
+		{"maxconn 5000", 5000, nil},
+		{"maxconn 0", 0, []string{"2: number '0' outside range [1, 2147483647]", "2: maxconn '0' invalid - expected a number of connections from 1; the descriptor budget decides"}},
+		{"maxconn many", 0, []string{"2: invalid number 'many'", "2: maxconn 'many' invalid - expected a number of connections from 1; the descriptor budget decides"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.line, func(t *testing.T) {
+			c, ds := configtest.Parse(t, "global_defs {\n "+tc.line+"\n}\n")
+			if got := configtest.Lines(ds); c.Global.MaxConn != tc.want || !slices.Equal(got, tc.diags) {
+				t.Errorf("maxconn %d, diagnostics %q; want %d, %q", c.Global.MaxConn, got, tc.want, tc.diags)
+			}
+		})
+	}
+}
