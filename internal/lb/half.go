@@ -748,6 +748,10 @@ func (d *Half) plan(cfg *config.Config) (*plan, error) {
 			continue
 		}
 		problems = append(problems, f.notifyScripts(vs)...)
+		if vs.MaxConn > 0 && d.dpName != "userspace" {
+			f.warnings = append(f.warnings, config.Diagnostic{Pos: vs.Pos, Severity: config.Warning,
+				Message: "maxconn: the " + d.dpName + " data plane's connections cost vigil no descriptor and are not capped; maxconn applies to the userspace data plane"})
+		}
 		p := &planned{name: name, vs: vs, addrs: map[string]netip.AddrPort{}, thresholds: map[string]thresholds{}}
 		p.spec = pool.ServiceSpec{
 			Name: name, Quorum: int(vs.Quorum), Hysteresis: int(vs.Hysteresis), QuorumUp: vs.QuorumUp,
@@ -877,6 +881,7 @@ func (d *Half) steerFor(vs *lvs.VirtualServer, name string) (*dataplane.Service,
 		Scheduler: dataplane.Scheduler(vs.Scheduler), Persistence: vs.PersistenceTimeout.D(), ShutdownSessions: vs.ShutdownSessions,
 		PersistenceGranularity: persistenceBits(vs), Forwarding: vs.Forwarding.Method,
 		HashPort: slices.Contains(vs.SchedulerFlags, "sh-port") || slices.Contains(vs.SchedulerFlags, "mh-port"),
+		MaxConn:  int(vs.MaxConn),
 	}, ""
 }
 

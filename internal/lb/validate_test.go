@@ -85,6 +85,13 @@ func TestValidateReportsWhatNewRefusesAtItsLine(t *testing.T) {
 		}, nil, Options{Dataplane: "nftables", OpenDataplane: func(string) (dataplane.Dataplane, error) {
 			return userspace.New(nil, userspace.Options{}), nil // nothing opened on the host
 		}}, 2, config.Warning, "the nftables data plane has no connection thresholds"},
+		{"a virtual server's maxconn on a kernel data plane", func(t *testing.T) string {
+			return validateConf("", "    TCP_CHECK {\n    }\n")
+		}, func(cfg *config.Config) {
+			cfg.VirtualServers[0].MaxConn = 100
+		}, Options{Dataplane: "ipvs", OpenDataplane: func(string) (dataplane.Dataplane, error) {
+			return userspace.New(nil, userspace.Options{}), nil
+		}}, 1, config.Warning, "maxconn: the ipvs data plane's connections cost vigil no descriptor"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -465,6 +465,7 @@ func (vs *VirtualServer) table(s *Section) *syntax.Table {
 	k["down_delay_loop"] = lvsExtTimer("down_delay_loop", 1, func(d syntax.Duration) { vs.downDL = &d })
 	k["transition_delay_loop"] = lvsExtTimer("transition_delay_loop", 1, func(d syntax.Duration) { vs.transDL = &d })
 	k["panic_threshold"] = lvsExtUint("panic_threshold", 0, 100, func(v uint32) { vs.PanicThreshold = v })
+	k["maxconn"] = lvsExtUint("maxconn", 1, math.MaxInt32, func(v uint32) { vs.MaxConn = v })
 	k["shutdown_sessions"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 		if v, ok := lvsOptBool(p, l, "shutdown_sessions"); ok {
 			vs.ShutdownSessions = v

@@ -380,12 +380,12 @@ func TestVirtualServerGroupMessages(t *testing.T) {
 }
 
 func TestExtensionKeywords(t *testing.T) {
-	vs, d := onlyVS(t, lvsConf("  panic_threshold 25\n  shutdown_sessions\n  rise 2\n", "    rise 4\n    slow_start 10\n"))
+	vs, d := onlyVS(t, lvsConf("  panic_threshold 25\n  shutdown_sessions\n  rise 2\n  maxconn 300\n", "    rise 4\n    slow_start 10\n"))
 	if len(d.List) != 0 {
 		t.Fatalf("unexpected diagnostics %q", configtest.Messages(d))
 	}
-	if vs.PanicThreshold != 25 || !vs.ShutdownSessions || vs.Rise != 2 {
-		t.Errorf("vs extensions: panic %d shutdown %v rise %d", vs.PanicThreshold, vs.ShutdownSessions, vs.Rise)
+	if vs.PanicThreshold != 25 || !vs.ShutdownSessions || vs.Rise != 2 || vs.MaxConn != 300 {
+		t.Errorf("vs extensions: panic %d shutdown %v rise %d maxconn %d", vs.PanicThreshold, vs.ShutdownSessions, vs.Rise, vs.MaxConn)
 	}
 	if rs := vs.RealServers[0]; rs.Rise != 4 || rs.SlowStart != secs(10) {
 		t.Errorf("rs extensions: rise %d slow_start %v", rs.Rise, rs.SlowStart)
@@ -395,6 +395,7 @@ func TestExtensionKeywords(t *testing.T) {
 		{"rise 0", "5: number '0' outside range [1, 4294967295]|5: rise '0' invalid - ignoring"},
 		{"down_delay_loop 0", "5: number '0' outside range [0.000001, 18446744073709.551614]|5: down_delay_loop '0' invalid - ignoring"},
 		{"shutdown_sessions perhaps", "5: Invalid shutdown_sessions parameter perhaps"},
+		{"maxconn 0", "5: number '0' outside range [1, 2147483647]|5: maxconn '0' invalid - ignoring"},
 	}
 	for _, tt := range tests {
 		_, d := configtest.Parse(t, lvsConf("  "+tt.line+"\n", ""))

@@ -151,6 +151,10 @@ type VirtualServer struct {
 	// PanicThreshold is a vigil extension: when fewer than this percentage of the real servers'
 	// weight is alive, every real server is kept in the pool (0: off).
 	PanicThreshold uint32 `json:"panic_threshold"`
+	// MaxConn is a vigil extension: the connections and UDP flows the userspace data plane
+	// holds at once for this virtual server (0: no cap of its own; global_defs maxconn still
+	// holds).
+	MaxConn uint32 `json:"maxconn"`
 	// ShutdownSessions is a vigil extension: reset established connections to a real server
 	// that leaves the pool.
 	ShutdownSessions bool `json:"shutdown_sessions"`
