@@ -25,6 +25,8 @@ import (
 //	reload_remove_despite_complaints [BOOL]   let a reload whose file has warnings or errors
 //	                                   remove running virtual servers and VRRP instances, as
 //	                                   Keepalived does (default: such a reload is refused)
+//	conntrack_sync { ... }, nftables_snat, nftables_flow_hash   connections kept across a
+//	                                   failover (continuity.go)
 type Defs struct {
 	Pos syntax.Pos `json:"pos"`
 
@@ -120,6 +122,11 @@ type Defs struct {
 	// ReloadRemoveDespiteComplaints lets a reload with complaints remove running blocks
 	// (vigil extension; Keepalived's behaviour).
 	ReloadRemoveDespiteComplaints bool `json:"reload_remove_despite_complaints"`
+	// ConntrackSync, NFTablesSNAT and NFTablesFlowHash keep connections across a failover
+	// (vigil extensions, continuity.go).
+	ConntrackSync    *ConntrackSync `json:"conntrack_sync"`
+	NFTablesSNAT     NFTablesSNAT   `json:"nftables_snat"`
+	NFTablesFlowHash bool           `json:"nftables_flow_hash"`
 
 	// Accepted lists the keywords Keepalived knows that vigil reads but does not act on
 	// (process priorities, SNMP, D-Bus, netlink buffer sizes, ...), as written.
@@ -178,6 +185,7 @@ func Default() Defs {
 		LVSFlushOnStop:              "disabled",
 		StatusListen:                "127.0.0.1:9080",
 		Dataplane:                   "userspace",
+		NFTablesSNAT:                NFTablesSNAT{Mode: "masquerade"},
 		LogFormat:                   "text",
 		ReconcileInterval:           syntax.Seconds(2),
 	}
