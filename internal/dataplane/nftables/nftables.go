@@ -34,6 +34,19 @@ type Options struct {
 	// lb_kind NAT assumption). By default connections are masqueraded to the address of the
 	// interface towards the backend, which works with any routing.
 	NoMasquerade bool
+	// SNAT, when valid, is the source address of connections to backends of its family, in
+	// place of masquerading: an address every node of the cluster shares (a VRRP address on
+	// the backend side, the backends' gateway), so that a connection that moves to another
+	// node with its conntrack entry (conntrack_sync) or is picked up there mid-stream keeps
+	// the address the backend knows it by. NoMasquerade overrides it.
+	SNAT netip.Addr
+	// FlowHash makes every scheduler that picks slots in turn (rr, wrr, lc, wlc, ...) pick by
+	// a hash of the client's address and port over a Maglev table of the backends, so every
+	// node with the same backends sends a connection to the same backend (a flow that an ECMP
+	// router moves to another node, or that a new master picks up without its state, keeps
+	// its backend). fo keeps its single backend; sh and mh keep hashing the client's address
+	// (and port with HashPort).
+	FlowHash bool
 	// NetNS is the path of a network namespace to program (as under /var/run/netns); empty is
 	// the caller's.
 	NetNS string
@@ -145,7 +158,7 @@ func New(logger *slog.Logger, opts Options) (*Dataplane, error) {
 		d.release()
 		return nil, err
 	}
-	logger.Info("nftables data plane ready", "table", opts.Table, "masquerade", !opts.NoMasquerade)
+	logger.Info("nftables data plane ready", "table", opts.Table, "source_nat", d.sourceNATName(), "flow_hash", opts.FlowHash)
 	return d, nil
 }
 
@@ -172,6 +185,7 @@ const (
 	reg1     = 1
 	reg3     = 3
 	reg32_00 = 8
+	reg32_08 = 16 // the first four bytes of reg3
 )
 
 // ipsDstNAT is IPS_DST_NAT of the conntrack status bits.
@@ -236,10 +250,29 @@ func (d *Dataplane) hookChains() []chainRules {
 		{nat("prerouting", nft.ChainHookPrerouting, nft.ChainPriorityNATDest), dispatch},
 		{nat("output", nft.ChainHookOutput, nft.ChainPriorityNATDest), dispatch},
 		{nat("postrouting", nft.ChainHookPostrouting, nft.ChainPriorityNATSource), [][]expr.Any{
-			postExprs(unix.NFPROTO_IPV4, d.back4.Name, !d.opts.NoMasquerade),
-			postExprs(unix.NFPROTO_IPV6, d.back6.Name, !d.opts.NoMasquerade),
+			postExprs(unix.NFPROTO_IPV4, d.back4.Name, d.sourceNAT()),
+			postExprs(unix.NFPROTO_IPV6, d.back6.Name, d.sourceNAT()),
 		}},
 	}
+}
+
+// sourceNAT is what postrouting does to the source of connections to backends (nil: nothing).
+func (d *Dataplane) sourceNAT() *sourceNAT {
+	if d.opts.NoMasquerade {
+		return nil
+	}
+	return &sourceNAT{addr: d.opts.SNAT}
+}
+
+// sourceNATName says what postrouting does to the source, for the log.
+func (d *Dataplane) sourceNATName() string {
+	switch {
+	case d.opts.NoMasquerade:
+		return "none"
+	case d.opts.SNAT.IsValid():
+		return "snat to " + d.opts.SNAT.String()
+	}
+	return "masquerade"
 }
 
 // rebuild replaces the whole table, in one transaction, with one holding svcs (nil: none):
@@ -431,7 +464,7 @@ func (d *Dataplane) newService(svc dataplane.Service, old *service, refs map[str
 		old = nil
 	}
 	svc.Listen = netip.AddrPortFrom(svc.Listen.Addr().Unmap(), svc.Listen.Port())
-	s := &service{svc: svc, plan: planFor(svc)}
+	s := &service{svc: svc, plan: planFor(svc, d.opts.FlowHash)}
 	v4 := !svc.IPv6()
 	addrType := nft.TypeIPAddr
 	if !v4 {
