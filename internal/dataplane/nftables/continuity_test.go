@@ -87,7 +87,6 @@ func dialOK(t *testing.T, l *lab, addr string) net.Conn {
 	return c
 }
 
-
 // TestFlowHashSendsAFlowToTheSameBackendOnEveryNode plays two nodes one after the other on the
 // lab's balancer: each has the same backends (listed in another order) and sees the same 40
 // flows (UDP, from fixed client ports), in another order. With FlowHash every flow reaches the
@@ -165,5 +164,3 @@ func TestFlowHashSendsAFlowToTheSameBackendOnEveryNode(t *testing.T) {
 		t.Errorf("numgen: every flow reached the same backend on both nodes; the test cannot tell flow hashing from it")
 	}
 }
-
-
