@@ -17,6 +17,7 @@ import (
 	"github.com/vigil-lb/vigil/internal/bus"
 	"github.com/vigil-lb/vigil/internal/clock"
 	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/globaldefs"
 	"github.com/vigil-lb/vigil/internal/config/lvs"
 	"github.com/vigil-lb/vigil/internal/config/syntax"
 	"github.com/vigil-lb/vigil/internal/dataplane"
@@ -177,7 +178,7 @@ func New(cfg *config.Config, opts Options) (*Half, error) {
 	d.runner = notify.NewRunner(notify.RunnerOptions{ScriptSecurity: cfg.Global.EnableScriptSecurity, Logger: d.log})
 	d.sched = probe.NewScheduler(d.clk, opts.MaxInFlight, d.log, d.onReport)
 	d.sched.ObserveLateness(func(late time.Duration) { d.metrics.CheckLateness.Observe(late.Seconds()) })
-	dp, name, err := chooseDataplane(cmp.Or(opts.Dataplane, cfg.Global.Dataplane), cfg.Global.DataplaneKeepOnStop, d.log, opts.OpenDataplane)
+	dp, name, err := chooseDataplane(cmp.Or(opts.Dataplane, cfg.Global.Dataplane), cfg.Global.DataplaneKeepOnStop, d.log, opts.OpenDataplane, nftablesOptions(&cfg.Global))
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +196,7 @@ func New(cfg *config.Config, opts Options) (*Half, error) {
 // keep leaves a kernel data plane's rules in place when vigil stops (dataplane_keep_on_stop); the
 // userspace balancer's connections end with the process whatever it says. open, when not nil,
 // opens the chosen one instead (Options.OpenDataplane).
-func chooseDataplane(name string, keep bool, log *slog.Logger, open func(string) (dataplane.Dataplane, error)) (dataplane.Dataplane, string, error) {
+func chooseDataplane(name string, keep bool, log *slog.Logger, open func(string) (dataplane.Dataplane, error), nft nftables.Options) (dataplane.Dataplane, string, error) {
 	if name == "auto" {
 		ipvsErr, nftErr := ipvs.Available(), nftables.Available()
 		switch {
@@ -220,7 +221,8 @@ func chooseDataplane(name string, keep bool, log *slog.Logger, open func(string)
 	case "", "userspace":
 		return userspace.New(log.With("dataplane", "userspace"), userspace.Options{}), "userspace", nil
 	case "nftables":
-		dp, err := nftables.New(log.With("dataplane", "nftables"), nftables.Options{KeepOnClose: keep})
+		nft.KeepOnClose = keep
+		dp, err := nftables.New(log.With("dataplane", "nftables"), nft)
 		if err != nil {
 			return nil, "", fmt.Errorf("data plane nftables: %w", err)
 		}
@@ -233,6 +235,19 @@ func chooseDataplane(name string, keep bool, log *slog.Logger, open func(string)
 		return dp, "ipvs", nil
 	}
 	return nil, "", fmt.Errorf("data plane %q unknown: expected userspace, nftables, ipvs or auto", name)
+}
+
+// nftablesOptions are the nftables data plane's settings of global_defs: nftables_snat and
+// nftables_flow_hash (connections kept across a failover).
+func nftablesOptions(g *globaldefs.Defs) nftables.Options {
+	o := nftables.Options{FlowHash: g.NFTablesFlowHash}
+	switch g.NFTablesSNAT.Mode {
+	case "none":
+		o.NoMasquerade = true
+	case "address":
+		o.SNAT = g.NFTablesSNAT.Addr
+	}
+	return o
 }
 
 func errText(err error) string {

@@ -288,4 +288,3 @@ func parseDaemon(data []byte) (r RunningSyncDaemon, ok bool, err error) {
 	}
 	return r, ok, ad.Err()
 }
-
