@@ -194,7 +194,6 @@ func (p *ipvsSyncPart) Reload(cfg *config.Config) error {
 	return nil
 }
 
-
 // dataplaneName is the data plane the load-balancing half runs ("" with -P: the virtual
 // servers are served by another process, as with Keepalived's VRRP-only process).
 func (v *Vigil) dataplaneName() string {

@@ -84,7 +84,7 @@ func TestIPVSSyncDaemonFollowsItsInstance(t *testing.T) {
 func TestIPVSSyncDaemonNeedsAnInstanceAndIPVS(t *testing.T) {
 	for _, tc := range []struct {
 		name, global, dataplane, warn string
-		opts                           Options
+		opts                          Options
 	}{
 		{"nftables", "lvs_sync_daemon eth1 VI_1", "nftables", "the data plane is not ipvs", Options{}},
 		{"no instance", "lvs_sync_daemon eth1", "ipvs", "names no vrrp_instance", Options{}},
