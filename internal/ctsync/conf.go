@@ -23,6 +23,10 @@ type Config struct {
 	RuntimeDir string
 	// Binary is the conntrackd program ("conntrackd": from PATH).
 	Binary string
+	// ExternalCache keeps the peer's entries in conntrackd's external cache until the MASTER
+	// transition commits them (primary-backup.sh's way); false injects them into the kernel
+	// table as they come, so a takeover finds them there (see the package doc).
+	ExternalCache bool
 }
 
 // ActiveActive reports whether every node forwards at once (no instance to follow).
@@ -43,9 +47,9 @@ func PathsOf(c Config) Paths {
 
 // Render returns the conntrackd.conf vigil runs conntrackd with: FTFW over UDP between local
 // and c.Peer on c.Interface, TCP and UDP entries only, none of the node's own traffic to or
-// from local, the peer or the loopback. Primary-backup keeps the peer's entries in the
-// external cache until the MASTER transition commits them; active-active injects them into
-// the kernel table as they come.
+// from local, the peer or the loopback. The peer's entries go into the kernel table as they
+// come (DisableExternalCache on) unless c.ExternalCache keeps them for the MASTER
+// transition's commit.
 func Render(c Config, local netip.Addr, p Paths) string {
 	var b strings.Builder
 	fam := "IPv4"
@@ -56,10 +60,10 @@ func Render(c Config, local netip.Addr, p Paths) string {
 	w("# Written by vigil from conntrack_sync; rewritten at each start.")
 	w("Sync {")
 	w("\tMode FTFW {")
-	if c.ActiveActive() {
-		w("\t\tDisableExternalCache on")
-	} else {
+	if c.ExternalCache && !c.ActiveActive() {
 		w("\t\tDisableExternalCache off")
+	} else {
+		w("\t\tDisableExternalCache on")
 	}
 	w("\t}")
 	w("\tUDP {")

@@ -14,14 +14,14 @@ import (
 )
 
 func primaryBackup() Config {
-	return Config{Instance: "VI_1", Interface: "eth1", Peer: netip.MustParseAddr("192.0.2.2"), Port: 3780, RuntimeDir: "/run/vigil"}
+	return Config{Instance: "VI_1", Interface: "eth1", Peer: netip.MustParseAddr("192.0.2.2"), Port: 3780, RuntimeDir: "/run/vigil", ExternalCache: true}
 }
 
 func TestRenderFollowsTheMode(t *testing.T) {
 	pb := primaryBackup()
 	conf := Render(pb, netip.MustParseAddr("192.0.2.1"), PathsOf(pb))
 	for _, want := range []string{
-		"Mode FTFW {\n\t\tDisableExternalCache off",
+		"Mode FTFW {\n\t\tDisableExternalCache on",
 		"IPv4_address 192.0.2.1\n", "IPv4_Destination_Address 192.0.2.2\n", "Port 3780\n", "Interface eth1\n",
 		"LockFile /run/vigil/conntrackd-eth1.lock\n", "Path /run/vigil/conntrackd-eth1.ctl\n",
 		"Protocol Accept {\n\t\t\tTCP\n\t\t\tUDP\n",
@@ -30,6 +30,11 @@ func TestRenderFollowsTheMode(t *testing.T) {
 		if !strings.Contains(conf, want) {
 			t.Errorf("primary-backup conntrackd.conf lacks %q:\n%s", want, conf)
 		}
+	}
+	ext := pb
+	ext.ExternalCache = true
+	if conf := Render(ext, netip.MustParseAddr("192.0.2.1"), PathsOf(ext)); !strings.Contains(conf, "DisableExternalCache off") {
+		t.Errorf("external_cache: conntrackd.conf keeps no external cache:\n%s", conf)
 	}
 	aa := pb
 	aa.Instance = ""
@@ -42,7 +47,7 @@ func TestRenderFollowsTheMode(t *testing.T) {
 	}
 }
 
-func TestCommandsFollowPrimaryBackupScript(t *testing.T) {
+func TestCommandsFollowPrimaryBackupScriptOrTheInjectedEntries(t *testing.T) {
 	flags := func(cs []Command) string {
 		var out []string
 		for _, c := range cs {
@@ -60,6 +65,13 @@ func TestCommandsFollowPrimaryBackupScript(t *testing.T) {
 	aa.Instance = ""
 	if got := flags(CommandsFor(aa, "")); got != "-n" {
 		t.Errorf("active-active: commands %q, want -n", got)
+	}
+	injected := pb
+	injected.ExternalCache = false
+	for state, want := range map[string]string{"MASTER": "-f -R -B", "BACKUP": "-n", "FAULT": "", "INIT": ""} {
+		if got := flags(CommandsFor(injected, state)); got != want {
+			t.Errorf("entries in the kernel, %s: commands %q, want %q", state, got, want)
+		}
 	}
 }
 

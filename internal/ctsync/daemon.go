@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -53,16 +54,27 @@ var (
 // CommandsFor returns the conntrackd commands for a VRRP state ("MASTER", "BACKUP", "FAULT";
 // others have none), or, active-active, those that follow conntrackd's (re)start.
 func CommandsFor(c Config, state string) []Command {
-	if c.ActiveActive() {
+	switch {
+	case c.ActiveActive():
 		return []Command{cmdAsk}
+	case c.ExternalCache:
+		switch state {
+		case "MASTER":
+			return []Command{cmdCommit, cmdFlush, cmdResync, cmdBulk}
+		case "BACKUP":
+			return []Command{cmdPurge, cmdAsk}
+		case "FAULT":
+			return []Command{cmdPurge}
+		}
+		return nil
 	}
+	// The peer's entries are in the kernel table already: nothing to commit, and nothing to
+	// purge (the purge would take them out of the kernel too).
 	switch state {
 	case "MASTER":
-		return []Command{cmdCommit, cmdFlush, cmdResync, cmdBulk}
+		return []Command{cmdFlush, cmdResync, cmdBulk}
 	case "BACKUP":
-		return []Command{cmdPurge, cmdAsk}
-	case "FAULT":
-		return []Command{cmdPurge}
+		return []Command{cmdAsk}
 	}
 	return nil
 }
@@ -199,6 +211,10 @@ func (d *Daemon) runOnce(ctx context.Context) error {
 	// A lock left by a conntrackd that was killed would stop the new one from starting;
 	// nothing else uses this one (it is vigil's, in vigil's directory).
 	_ = os.Remove(d.paths.Lock)
+	// Pdeathsig follows the thread that started the child, not the process: keep this one
+	// until the child has exited, so that only vigil's death (or Run's end) ends conntrackd.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	cmd := exec.Command(d.cfg.Binary, "-C", d.paths.Conf)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()

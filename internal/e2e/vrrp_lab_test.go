@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -106,12 +107,23 @@ func nodeConfig(name string, extra string) string {
 
 // nodeConfigWith is nodeConfig with another data plane.
 func nodeConfigWith(name, dataplane, extra string) string {
+	return labNodeConfig(name, labConfig{dataplane: dataplane, extra: extra})
+}
+
+// labConfig is what a node's configuration adds to nodeConfig's: a data plane, lines of
+// global_defs and of the VRRP instance, and top-level blocks.
+type labConfig struct {
+	dataplane, global, instance, extra string
+}
+
+// labNodeConfig is nodeConfig with c's additions.
+func labNodeConfig(name string, c labConfig) string {
 	return fmt.Sprintf(`global_defs {
     router_id %s
     status_listen 127.0.0.1:9080
     reconcile_interval 0.5
     dataplane %s
-}
+%s}
 vrrp_instance VI_WEB {
     state BACKUP
     nopreempt
@@ -126,7 +138,7 @@ vrrp_instance VI_WEB {
     track_virtual_server {
         %s %d TCP
     }
-}
+%s}
 virtual_server %s %d {
     delay_loop 1
     self_probe 0.5 2
@@ -144,7 +156,7 @@ virtual_server %s %d {
         }
     }
 }
-%s`, name, dataplane, labVIP, labVIP, labVSPort, labVIP, labVSPort, labWebPort, labWebPort, extra)
+%s`, name, cmp.Or(c.dataplane, "userspace"), c.global, labVIP, labVIP, labVSPort, c.instance, labVIP, labVSPort, labWebPort, labWebPort, c.extra)
 }
 
 // newVRRPLab builds the namespaces, starts the web servers and both vigil nodes, and waits for
@@ -153,6 +165,12 @@ func newVRRPLab(t *testing.T) *vrrpLab { return newVRRPLabWith(t, "userspace") }
 
 // newVRRPLabWith is newVRRPLab with the nodes on another data plane.
 func newVRRPLabWith(t *testing.T, dataplane string) *vrrpLab {
+	return newVRRPLabConf(t, func(string) labConfig { return labConfig{dataplane: dataplane} }, nil)
+}
+
+// newVRRPLabConf is newVRRPLab with each node's configuration from conf (by node name), and
+// before, when set, run once the web host and the client exist and before the nodes start.
+func newVRRPLabConf(t *testing.T, conf func(node string) labConfig, before func(l *vrrpLab)) *vrrpLab {
 	testenv.RequireRoot(t)
 	l := &vrrpLab{t: t, bin: buildVigil(t)}
 	l.lan = testenv.NewNamespace(t, "lan")
@@ -170,14 +188,18 @@ func newVRRPLabWith(t *testing.T, dataplane string) *vrrpLab {
 	for _, ip := range []string{"192.0.2.21", "192.0.2.22"} {
 		startLabWebServer(t, l.web, net.JoinHostPort(ip, fmt.Sprint(labWebPort)))
 	}
+	if before != nil {
+		before(l)
+	}
 	for i, name := range []string{"lb1", "lb2"} {
 		n := &vigilNode{name: name, addr: fmt.Sprintf("192.0.2.%d", i+1)}
 		n.ns = attach(name, "p"+name, n.addr+"/24")
-		if dataplane != "userspace" {
+		c := conf(name)
+		if cmp.Or(c.dataplane, "userspace") != "userspace" {
 			n.ns.Forwarding(t) // the kernel data planes forward, as a load balancer's host must
 		}
 		n.conf = filepath.Join(t.TempDir(), name+".conf")
-		if err := os.WriteFile(n.conf, []byte(nodeConfigWith(name, dataplane, "")), 0o644); err != nil {
+		if err := os.WriteFile(n.conf, []byte(labNodeConfig(name, c)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		n.http = nsHTTPClient(n.ns, 2*time.Second)
@@ -277,10 +299,18 @@ func (n *vigilNode) state() string {
 	return s.VRRPInstances[0].State
 }
 
-// serving reports whether the node's virtual server is served.
+// serving reports whether every virtual server of the node is served.
 func (n *vigilNode) serving() bool {
 	s, err := n.status()
-	return err == nil && len(s.VirtualServers) == 1 && s.VirtualServers[0].Serving
+	if err != nil || len(s.VirtualServers) == 0 {
+		return false
+	}
+	for _, vs := range s.VirtualServers {
+		if !vs.Serving {
+			return false
+		}
+	}
+	return true
 }
 
 // requestLog is what the clients saw: each request's start and end and whether it was served.

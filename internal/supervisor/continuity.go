@@ -49,7 +49,7 @@ func newConntrackSync(cfg *config.Config, opts Options, hub *status.Hub, log *sl
 
 func ctsyncConfig(cs *globaldefs.ConntrackSync) ctsync.Config {
 	return ctsync.Config{Instance: cs.Instance, Interface: cs.Interface, Peer: cs.Peer, Local: cs.Local, Port: cs.Port,
-		ConfPath: cs.Config, RuntimeDir: cs.RuntimeDir, Binary: cs.Binary}
+		ConfPath: cs.Config, RuntimeDir: cs.RuntimeDir, Binary: cs.Binary, ExternalCache: cs.ExternalCache}
 }
 
 // warnPreempt says when the followed instance may take the address back the moment it

@@ -23,6 +23,10 @@ import (
 //	    runtime_dir DIR            where vigil writes conntrackd.conf, its lock and its
 //	                               socket (default /run/vigil)
 //	    conntrackd PATH            the conntrackd binary (default: conntrackd from PATH)
+//	    external_cache [BOOL]      keep the peer's entries in conntrackd's external cache
+//	                               and commit them at the MASTER transition, as
+//	                               primary-backup.sh does (default: off, they go into the
+//	                               kernel table as they come)
 //	}
 //	nftables_snat masquerade|none|ADDR   the source address of connections the nftables data
 //	                               plane sends to backends (default masquerade)
@@ -48,6 +52,8 @@ type ConntrackSync struct {
 	Config     string `json:"config,omitempty"`
 	RuntimeDir string `json:"runtime_dir"`
 	Binary     string `json:"conntrackd"`
+	// ExternalCache keeps the peer's entries out of the kernel until a takeover commits them.
+	ExternalCache bool `json:"external_cache"`
 }
 
 // DefaultConntrackSyncPort is conntrackd's customary UDP port.
@@ -131,6 +137,13 @@ func (g *Defs) conntrackSync(p *syntax.Parser, l syntax.Line) *syntax.Table {
 				return
 			}
 			cs.Port = uint16(n)
+		}},
+		"external_cache": {Scalar: func(p *syntax.Parser, l syntax.Line) {
+			if v, ok := syntax.OptBool(l, func(w string) {
+				p.Diags.Warnf(l.Pos, "conntrack_sync external_cache '%s' invalid - expected true/false, on/off or yes/no", w)
+			}); ok {
+				cs.ExternalCache = v
+			}
 		}},
 		"config":      path(&cs.Config),
 		"runtime_dir": path(&cs.RuntimeDir),

@@ -19,17 +19,18 @@ func TestConntrackSyncBlockReadsEveryOption(t *testing.T) {
     port 3781
     runtime_dir /run/vigil-test
     conntrackd /opt/bin/conntrackd
+    external_cache
   }
   nftables_snat 192.0.2.254
   nftables_flow_hash
 }
-`)
+`+configtest.Instance(""))
 	if got := configtest.Lines(ds); len(got) != 0 {
 		t.Fatalf("diagnostics: %q", got)
 	}
 	cs := c.Global.ConntrackSync
 	want := globaldefs.ConntrackSync{Instance: "VI_1", Interface: "sync0", Peer: netip.MustParseAddr("198.51.100.2"),
-		Local: netip.MustParseAddr("198.51.100.1"), Port: 3781, RuntimeDir: "/run/vigil-test", Binary: "/opt/bin/conntrackd"}
+		Local: netip.MustParseAddr("198.51.100.1"), Port: 3781, RuntimeDir: "/run/vigil-test", Binary: "/opt/bin/conntrackd", ExternalCache: true}
 	if cs == nil {
 		t.Fatal("conntrack_sync not read")
 	}
@@ -70,7 +71,7 @@ func TestConntrackSyncComplaints(t *testing.T) {
 		want       []string
 	}{
 		{"peer missing", "conntrack_sync {\n interface eth1\n}", []string{"2: E conntrack_sync: interface and peer are required (or config, naming a conntrackd.conf)"}},
-		{"config instead", "conntrack_sync {\n instance VI_1\n config /etc/conntrackd/conntrackd.conf\n}", nil},
+		{"config instead", "conntrack_sync {\n config /etc/conntrackd/conntrackd.conf\n}", nil},
 		{"bad peer", "conntrack_sync {\n interface eth1\n peer 224.0.0.1\n}", []string{
 			"4: conntrack_sync peer '224.0.0.1' invalid - expected a unicast IPv4 or IPv6 address",
 			"2: E conntrack_sync: interface and peer are required (or config, naming a conntrackd.conf)"}},
