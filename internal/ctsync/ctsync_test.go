@@ -19,6 +19,7 @@ func primaryBackup() Config {
 
 func TestRenderFollowsTheMode(t *testing.T) {
 	pb := primaryBackup()
+	pb.ExternalCache = false
 	conf := Render(pb, netip.MustParseAddr("192.0.2.1"), PathsOf(pb))
 	for _, want := range []string{
 		"Mode FTFW {\n\t\tDisableExternalCache on",
