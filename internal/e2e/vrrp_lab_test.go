@@ -111,13 +111,19 @@ func nodeConfigWith(name, dataplane, extra string) string {
 }
 
 // labConfig is what a node's configuration adds to nodeConfig's: a data plane, lines of
-// global_defs and of the VRRP instance, and top-level blocks.
+// global_defs and of the VRRP instance, and top-level blocks; noSelfProbe leaves the web
+// virtual server's self_probe out.
 type labConfig struct {
 	dataplane, global, instance, extra string
+	noSelfProbe                        bool
 }
 
 // labNodeConfig is nodeConfig with c's additions.
 func labNodeConfig(name string, c labConfig) string {
+	selfProbe := "    self_probe 0.5 2\n"
+	if c.noSelfProbe {
+		selfProbe = ""
+	}
 	return fmt.Sprintf(`global_defs {
     router_id %s
     status_listen 127.0.0.1:9080
@@ -141,8 +147,7 @@ vrrp_instance VI_WEB {
 %s}
 virtual_server %s %d {
     delay_loop 1
-    self_probe 0.5 2
-    lb_algo rr
+%s    lb_algo rr
     lb_kind NAT
     protocol TCP
     real_server 192.0.2.21 %d {
@@ -156,7 +161,7 @@ virtual_server %s %d {
         }
     }
 }
-%s`, name, cmp.Or(c.dataplane, "userspace"), c.global, labVIP, labVIP, labVSPort, c.instance, labVIP, labVSPort, labWebPort, labWebPort, c.extra)
+%s`, name, cmp.Or(c.dataplane, "userspace"), c.global, labVIP, labVIP, labVSPort, c.instance, labVIP, labVSPort, selfProbe, labWebPort, labWebPort, c.extra)
 }
 
 // newVRRPLab builds the namespaces, starts the web servers and both vigil nodes, and waits for
