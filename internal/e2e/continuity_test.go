@@ -46,8 +46,8 @@ func continuityLab(t *testing.T, synced bool) *vrrpLab {
 			// ARP reaches them), and the new master would give the address up again.
 			noSelfProbe: true,
 			dataplane:   "nftables",
-			global:    "    nftables_snat " + labSNAT + "\n",
-			instance:  "    virtual_ipaddress_excluded {\n        " + labSNAT + "/24 dev eth0\n    }\n",
+			global:      "    nftables_snat " + labSNAT + "\n",
+			instance:    "    virtual_ipaddress_excluded {\n        " + labSNAT + "/24 dev eth0\n    }\n",
 			extra: fmt.Sprintf(`virtual_server %s %d {
     delay_loop 1
     lb_algo rr
