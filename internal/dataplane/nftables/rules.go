@@ -46,6 +46,31 @@ func dispatchExprs(fam byte, set string) []expr.Any {
 	}
 }
 
+// invalidExprs: ct state invalid meta nfproto FAM meta l4proto . ip daddr . th dport @set drop.
+// A packet to a virtual service that conntrack finds invalid (an ACK of a handshake whose
+// SYN-ACK another node forwarded, before conntrack sync told this node of it) is dropped: it
+// would otherwise skip the NAT rules and reach the local stack, which holds the virtual
+// address and would reset the client's connection. Dropped, it is sent again, and by then
+// the state has caught up.
+func invalidExprs(fam byte, set string) []expr.Any {
+	l := layout(fam == unix.NFPROTO_IPV4)
+	return []expr.Any{
+		&expr.Ct{Key: expr.CtKeySTATE, Register: reg1},
+		&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4, Mask: nativeEndian.PutUint32(ctStateInvalid), Xor: []byte{0, 0, 0, 0}},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: reg1, Data: []byte{0, 0, 0, 0}},
+		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: reg1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{fam}},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg32_00},
+		&expr.Payload{DestRegister: reg32_00 + 1, Base: expr.PayloadBaseNetworkHeader, Offset: l.daddrOff, Len: l.alen},
+		&expr.Payload{DestRegister: reg32_00 + 1 + l.alen/4, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Lookup{SourceRegister: reg1, SetName: set},
+		&expr.Verdict{Kind: expr.VerdictDrop},
+	}
+}
+
+// ctStateInvalid is the invalid bit of ct state.
+const ctStateInvalid = 1
+
 // markDispatchExprs: meta nfproto FAM meta l4proto . meta mark vmap @set.
 func markDispatchExprs(fam byte, set string) []expr.Any {
 	return []expr.Any{
