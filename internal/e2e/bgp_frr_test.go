@@ -494,13 +494,6 @@ router bgp 65000
 	both := []string{"192.0.2.2", "192.0.2.6"}
 	ecmp := watch.waitGateways(t, both, time.Time{}, 20*time.Second, "both nodes announced")
 
-	if os.Getenv("ECMP_DEBUG") != "" {
-		dump := exec.Command("ip", "netns", "exec", c.Name, "tcpdump", "-l", "-n", "-v", "-i", "eth0", "tcp[tcpflags] & tcp-rst != 0")
-		dump.Stdout, dump.Stderr = os.Stderr, os.Stderr
-		dump.Start()
-		t.Cleanup(func() { dump.Process.Kill(); dump.Wait() })
-		time.Sleep(time.Second)
-	}
 	// The long-lived connections, spread by the router over both nodes.
 	addr := net.JoinHostPort(anycastVIP, fmt.Sprint(ecmpEchoPort))
 	cNS := &testenv.Namespace{Name: c.Name}
