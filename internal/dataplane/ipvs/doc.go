@@ -132,6 +132,6 @@
 // puts the daemons where Keepalived's VRRP process does for a state: master on MASTER (the
 // backup daemon stopped first), backup on BACKUP and FAULT, none otherwise; a daemon already
 // running with the same settings is left alone. The tests check the messages' bytes and the
-// sequence against a fake of the family; syncdaemon.go says how to check on a kernel with
-// IPVS (ipvsadm -L --daemon).
+// sequence against a fake of the family; docs/configuration.md says how to check on a kernel
+// with IPVS (ipvsadm -L --daemon).
 package ipvs
