@@ -68,35 +68,7 @@ func TestBGPAnycastWithECMPWithdrawsTheNodeThatLosesQuorumAndReturnsItAfterHoldD
 		{name: "n1", ns: netlab.NewNamespace(t, "bgpN1"), addr: "192.0.2.2"},
 		{name: "n2", ns: netlab.NewNamespace(t, "bgpN2"), addr: "192.0.2.6"},
 	}
-	linkNamespaces(t, r, "to-n1", "192.0.2.1/30", nodes[0].ns, "eth0", "192.0.2.2/30")
-	linkNamespaces(t, r, "to-n2", "192.0.2.5/30", nodes[1].ns, "eth0", "192.0.2.6/30")
-	linkNamespaces(t, r, "to-c", "198.51.100.1/30", c, "eth0", "198.51.100.2/30")
-	c.Run(t, "ip", "route", "add", "default", "via", "198.51.100.1")
-	r.Run(t, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
-	// Hash on ports too, so that the client's connections (one address) spread over both paths.
-	r.Run(t, "sysctl", "-q", "-w", "net.ipv4.fib_multipath_hash_policy=1")
-
-	router := startFRR(t, r, `frr defaults datacenter
-hostname R
-log stdout informational
-router bgp 65000
- bgp router-id 192.0.2.1
- no bgp ebgp-requires-policy
- bgp bestpath as-path multipath-relax
- neighbor 192.0.2.2 remote-as 65001
- neighbor 192.0.2.2 passive
- neighbor 192.0.2.6 remote-as 65002
- neighbor 192.0.2.6 passive
- address-family ipv4 unicast
-  maximum-paths 2
- exit-address-family
-`)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("FRR logs:\n%s", router.logs())
-		}
-	})
-	watch := watchRoute(t, r, anycastVIP+"/32")
+	router, watch := startAnycastRouter(t, r, c, nodes[0].ns, nodes[1].ns)
 
 	for i, n := range nodes {
 		n.ns.Run(t, "ip", "route", "add", "default", "via", []string{"192.0.2.1", "192.0.2.5"}[i])
@@ -198,6 +170,42 @@ router bgp 65000
 		{name: "withdrawn", from: single.at, to: back.before, want: []string{"n2"}},
 		{name: "returned", from: back.at, to: time.Now(), want: []string{"n1", "n2"}},
 	})
+}
+
+// startAnycastRouter joins the router r to the nodes n1, n2 and the client c as the anycast
+// lab draws them, and runs FRR on r with ECMP over both nodes (hashed on ports too, so that
+// the client's connections, from one address, spread over both paths). It returns the router
+// and a watcher of its kernel route to the address.
+func startAnycastRouter(t *testing.T, r, c, n1, n2 *netlab.Namespace) (*frrRouter, *routeWatcher) {
+	t.Helper()
+	linkNamespaces(t, r, "to-n1", "192.0.2.1/30", n1, "eth0", "192.0.2.2/30")
+	linkNamespaces(t, r, "to-n2", "192.0.2.5/30", n2, "eth0", "192.0.2.6/30")
+	linkNamespaces(t, r, "to-c", "198.51.100.1/30", c, "eth0", "198.51.100.2/30")
+	c.Run(t, "ip", "route", "add", "default", "via", "198.51.100.1")
+	r.Run(t, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
+	r.Run(t, "sysctl", "-q", "-w", "net.ipv4.fib_multipath_hash_policy=1")
+	router := startFRR(t, r, `frr defaults datacenter
+hostname R
+log stdout informational
+router bgp 65000
+ bgp router-id 192.0.2.1
+ no bgp ebgp-requires-policy
+ bgp bestpath as-path multipath-relax
+ neighbor 192.0.2.2 remote-as 65001
+ neighbor 192.0.2.2 passive
+ neighbor 192.0.2.6 remote-as 65002
+ neighbor 192.0.2.6 passive
+ address-family ipv4 unicast
+  maximum-paths 2
+ exit-address-family
+`)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("FRR logs:\n%s", router.logs())
+		}
+	})
+	watch := watchRoute(t, r, anycastVIP+"/32")
+	return router, watch
 }
 
 // anycastConfig is a node's keepalived.conf: a BGP session to the router, and the virtual
@@ -409,12 +417,6 @@ func ecmpRehash(t *testing.T, continuity bool) (lostWithdraw, lostReturn int) {
 	lan := netlab.NewNamespace(t, "ecL")
 	back := netlab.NewNamespace(t, "ecB")
 	n1, n2 := netlab.NewNamespace(t, "ecN1"), netlab.NewNamespace(t, "ecN2")
-	linkNamespaces(t, r, "to-n1", "192.0.2.1/30", n1, "eth0", "192.0.2.2/30")
-	linkNamespaces(t, r, "to-n2", "192.0.2.5/30", n2, "eth0", "192.0.2.6/30")
-	linkNamespaces(t, r, "to-c", "198.51.100.1/30", c, "eth0", "198.51.100.2/30")
-	c.Run(t, "ip", "route", "add", "default", "via", "198.51.100.1")
-	r.Run(t, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
-	r.Run(t, "sysctl", "-q", "-w", "net.ipv4.fib_multipath_hash_policy=1")
 	lan.Run(t, "ip", "link", "add", "br0", "type", "bridge")
 	lan.Run(t, "ip", "link", "set", "br0", "up")
 	for i, m := range []struct {
@@ -436,27 +438,7 @@ func ecmpRehash(t *testing.T, continuity bool) (lostWithdraw, lostReturn int) {
 	for _, ip := range []string{"203.0.113.21", "203.0.113.22"} {
 		startEchoServer(t, backNS, fmt.Sprintf("%s:%d", ip, ecmpEchoPort))
 	}
-	router := startFRR(t, r, `frr defaults datacenter
-hostname R
-log stdout informational
-router bgp 65000
- bgp router-id 192.0.2.1
- no bgp ebgp-requires-policy
- bgp bestpath as-path multipath-relax
- neighbor 192.0.2.2 remote-as 65001
- neighbor 192.0.2.2 passive
- neighbor 192.0.2.6 remote-as 65002
- neighbor 192.0.2.6 passive
- address-family ipv4 unicast
-  maximum-paths 2
- exit-address-family
-`)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("FRR logs:\n%s", router.logs())
-		}
-	})
-	watch := watchRoute(t, r, anycastVIP+"/32")
+	router, watch := startAnycastRouter(t, r, c, n1, n2)
 	nodes := []struct {
 		ns         *netlab.Namespace
 		self, gw   string
@@ -499,36 +481,12 @@ router bgp 65000
 	cNS := &testenv.Namespace{Name: c.Name}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var conns []*longConn
-	var wg sync.WaitGroup
 	// A handshake can race the sync: its SYN-ACK comes back through the node that has not yet
 	// heard of the connection (and is dropped), or the handshake's last ACK reaches the
 	// forwarding node before the other's news that the backend answered. The retransmissions
 	// usually win; a dial that ends in a reset is counted and made again.
-	setupFailed := 0
-	for i := range ecmpLongConns {
-		var conn net.Conn
-		for attempt := 0; conn == nil; attempt++ {
-			cNS.Do(t, func() {
-				var err error
-				if conn, err = net.DialTimeout("tcp", addr, 3*time.Second); err != nil {
-					setupFailed++
-					if attempt == 4 {
-						t.Fatalf("long-lived connection %d: %v (5 attempts)", i, err)
-					}
-				}
-			})
-		}
-		lc := &longConn{id: i, c: conn}
-		conns = append(conns, lc)
-		wg.Add(1)
-		go func() { defer wg.Done(); lc.run(ctx) }()
-	}
-	t.Cleanup(func() {
-		for _, lc := range conns {
-			lc.c.Close()
-		}
-	})
+	var wg sync.WaitGroup
+	conns, setupFailed := openLongConns(ctx, t, cNS, addr, ecmpLongConns, 5, &wg)
 	lost := func() (n int, why []string) {
 		for _, lc := range conns {
 			if err, _, _ := lc.status(); err != nil {

@@ -182,6 +182,37 @@ func (lc *longConn) run(ctx context.Context) {
 	}
 }
 
+// openLongConns opens n long-lived connections to addr from ns and runs each on wg until ctx
+// ends; a dial that fails is made again, up to attempts in all, and the failed dials counted.
+func openLongConns(ctx context.Context, t *testing.T, ns *testenv.Namespace, addr string, n, attempts int, wg *sync.WaitGroup) ([]*longConn, int) {
+	var conns []*longConn
+	t.Cleanup(func() {
+		for _, lc := range conns {
+			lc.c.Close()
+		}
+	})
+	failed := 0
+	for i := range n {
+		var c net.Conn
+		for attempt := 1; c == nil; attempt++ {
+			ns.Do(t, func() {
+				var err error
+				if c, err = net.DialTimeout("tcp", addr, 3*time.Second); err != nil {
+					failed++
+					if attempt == attempts {
+						t.Fatalf("long-lived connection %d: %v (%d attempts)", i, err, attempts)
+					}
+				}
+			})
+		}
+		lc := &longConn{id: i, c: c}
+		conns = append(conns, lc)
+		wg.Add(1)
+		go func() { defer wg.Done(); lc.run(ctx) }()
+	}
+	return conns, failed
+}
+
 func (lc *longConn) status() (error, time.Time, time.Duration) {
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
@@ -193,9 +224,8 @@ func (lc *longConn) status() (error, time.Time, time.Duration) {
 // again, after 1 s, as any client's would be) and 3 s for the echo, and records when each
 // started and whether it was served.
 type shortLoad struct {
-	mu   sync.Mutex
-	reqs []labRequest
-	wg   sync.WaitGroup
+	log requestLog
+	wg  sync.WaitGroup
 }
 
 func (s *shortLoad) run(ctx context.Context, ns *testenv.Namespace, addr string) {
@@ -212,9 +242,9 @@ func (s *shortLoad) run(ctx context.Context, ns *testenv.Namespace, addr string)
 			defer s.wg.Done()
 			start := time.Now()
 			ok := shortOnce(ns, addr) == nil
-			s.mu.Lock()
-			s.reqs = append(s.reqs, labRequest{start: start, end: time.Now(), ok: ok})
-			s.mu.Unlock()
+			s.log.mu.Lock()
+			s.log.reqs = append(s.log.reqs, labRequest{start: start, end: time.Now(), ok: ok})
+			s.log.mu.Unlock()
 		}()
 	}
 }
@@ -240,21 +270,6 @@ func shortOnce(ns *testenv.Namespace, addr string) error {
 	return err
 }
 
-// failed counts the connections started in [from, to) that were not served, of all started.
-func (s *shortLoad) failed(from, to time.Time) (failed, total int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, q := range s.reqs {
-		if !q.start.Before(from) && q.start.Before(to) {
-			total++
-			if !q.ok {
-				failed++
-			}
-		}
-	}
-	return failed, total
-}
-
 // failoverResult is what one run of failovers saw.
 type failoverResult struct {
 	lost         int             // long-lived connections ended early, of longConns
@@ -277,26 +292,8 @@ func runFailovers(t *testing.T, l *vrrpLab, synced bool) failoverResult {
 	addr := net.JoinHostPort(labVIP, strconv.Itoa(echoPort))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var conns []*longConn
 	var wg sync.WaitGroup
-	for i := range longConns {
-		var c net.Conn
-		l.client.Do(t, func() {
-			var err error
-			if c, err = net.DialTimeout("tcp", addr, 2*time.Second); err != nil {
-				t.Fatalf("long-lived connection %d: %v", i, err)
-			}
-		})
-		lc := &longConn{id: i, c: c}
-		conns = append(conns, lc)
-		wg.Add(1)
-		go func() { defer wg.Done(); lc.run(ctx) }()
-	}
-	t.Cleanup(func() {
-		for _, lc := range conns {
-			lc.c.Close()
-		}
-	})
+	conns, _ := openLongConns(ctx, t, l.client, addr, longConns, 1, &wg)
 	load := &shortLoad{}
 	wg.Add(1)
 	go func() { defer wg.Done(); load.run(ctx, l.client, addr) }()
@@ -315,7 +312,7 @@ func runFailovers(t *testing.T, l *vrrpLab, synced bool) failoverResult {
 	}
 	time.Sleep(time.Second)
 	var res failoverResult
-	res.shortBefore[0], res.shortBefore[1] = load.failed(time.Now().Add(-time.Second), time.Now())
+	res.shortBefore[0], res.shortBefore[1] = load.log.failedBetween(time.Now().Add(-time.Second), time.Now())
 
 	var kills []time.Time
 	for round := range failovers {
@@ -351,7 +348,7 @@ func runFailovers(t *testing.T, l *vrrpLab, synced bool) failoverResult {
 	wg.Wait()
 	load.wg.Wait()
 	for _, k := range kills {
-		f, n := load.failed(k.Add(-time.Second), k.Add(3*time.Second))
+		f, n := load.log.failedBetween(k.Add(-time.Second), k.Add(3*time.Second))
 		res.shortFailed, res.shortTotal = append(res.shortFailed, f), append(res.shortTotal, n)
 	}
 	for _, lc := range conns {

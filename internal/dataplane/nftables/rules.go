@@ -35,15 +35,7 @@ func layout(v4 bool) addrLayout {
 
 // dispatchExprs: meta nfproto FAM meta l4proto . ip daddr . th dport vmap @set.
 func dispatchExprs(fam byte, set string) []expr.Any {
-	l := layout(fam == unix.NFPROTO_IPV4)
-	return []expr.Any{
-		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: reg1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{fam}},
-		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg32_00},
-		&expr.Payload{DestRegister: reg32_00 + 1, Base: expr.PayloadBaseNetworkHeader, Offset: l.daddrOff, Len: l.alen},
-		&expr.Payload{DestRegister: reg32_00 + 1 + l.alen/4, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
-		&expr.Lookup{SourceRegister: reg1, DestRegister: 0, IsDestRegSet: true, SetName: set},
-	}
+	return append(serviceKeyExprs(fam), &expr.Lookup{SourceRegister: reg1, DestRegister: 0, IsDestRegSet: true, SetName: set})
 }
 
 // invalidExprs: ct state invalid meta nfproto FAM meta l4proto . ip daddr . th dport @set drop.
@@ -53,18 +45,25 @@ func dispatchExprs(fam byte, set string) []expr.Any {
 // address and would reset the client's connection. Dropped, it is sent again, and by then
 // the state has caught up.
 func invalidExprs(fam byte, set string) []expr.Any {
-	l := layout(fam == unix.NFPROTO_IPV4)
-	return []expr.Any{
+	e := []expr.Any{
 		&expr.Ct{Key: expr.CtKeySTATE, Register: reg1},
 		&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4, Mask: nativeEndian.PutUint32(ctStateInvalid), Xor: []byte{0, 0, 0, 0}},
 		&expr.Cmp{Op: expr.CmpOpNeq, Register: reg1, Data: []byte{0, 0, 0, 0}},
+	}
+	e = append(e, serviceKeyExprs(fam)...)
+	return append(e, &expr.Lookup{SourceRegister: reg1, SetName: set}, &expr.Verdict{Kind: expr.VerdictDrop})
+}
+
+// serviceKeyExprs: meta nfproto FAM, then meta l4proto . ip daddr . th dport in reg1, the key
+// of the dispatch maps and of the listen and backend sets.
+func serviceKeyExprs(fam byte) []expr.Any {
+	l := layout(fam == unix.NFPROTO_IPV4)
+	return []expr.Any{
 		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: reg1},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{fam}},
 		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg32_00},
 		&expr.Payload{DestRegister: reg32_00 + 1, Base: expr.PayloadBaseNetworkHeader, Offset: l.daddrOff, Len: l.alen},
 		&expr.Payload{DestRegister: reg32_00 + 1 + l.alen/4, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
-		&expr.Lookup{SourceRegister: reg1, SetName: set},
-		&expr.Verdict{Kind: expr.VerdictDrop},
 	}
 }
 
@@ -90,18 +89,13 @@ func markDispatchExprs(fam byte, set string) []expr.Any {
 // family (one every node shares, so that a connection moved to another node keeps its
 // source), or not at all (src nil).
 func postExprs(fam byte, set string, src *sourceNAT) []expr.Any {
-	l := layout(fam == unix.NFPROTO_IPV4)
 	e := []expr.Any{
 		&expr.Ct{Key: expr.CtKeySTATUS, Register: reg1},
 		&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4, Mask: nativeEndian.PutUint32(ipsDstNAT), Xor: []byte{0, 0, 0, 0}},
 		&expr.Cmp{Op: expr.CmpOpNeq, Register: reg1, Data: []byte{0, 0, 0, 0}},
-		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: reg1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{fam}},
-		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg32_00},
-		&expr.Payload{DestRegister: reg32_00 + 1, Base: expr.PayloadBaseNetworkHeader, Offset: l.daddrOff, Len: l.alen},
-		&expr.Payload{DestRegister: reg32_00 + 1 + l.alen/4, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
-		&expr.Lookup{SourceRegister: reg1, SetName: set},
 	}
+	e = append(e, serviceKeyExprs(fam)...)
+	e = append(e, &expr.Lookup{SourceRegister: reg1, SetName: set})
 	switch {
 	case src == nil:
 	case src.addr.IsValid() && src.addr.Is4() == (fam == unix.NFPROTO_IPV4):
