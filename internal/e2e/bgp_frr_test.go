@@ -172,6 +172,23 @@ func TestBGPAnycastWithECMPWithdrawsTheNodeThatLosesQuorumAndReturnsItAfterHoldD
 	})
 }
 
+// anycastBGP is a node's bgp block: its session to the router, with hold_down.
+func anycastBGP(as uint32, self, router string, holdDown time.Duration) string {
+	return fmt.Sprintf(`bgp {
+  local_as %d
+  router_id %s
+  hold_down %g
+  graceful_shutdown_wait 0
+  neighbor %s {
+    remote_as 65000
+    source_address %s
+    hold_time 3
+    keepalive 1
+  }
+}
+`, as, self, holdDown.Seconds(), router, self)
+}
+
 // startAnycastRouter joins the router r to the nodes n1, n2 and the client c as the anycast
 // lab draws them, and runs FRR on r with ECMP over both nodes (hashed on ports too, so that
 // the client's connections, from one address, spread over both paths). It returns the router
@@ -214,19 +231,8 @@ router bgp 65000
 // before the router moves them.
 func anycastConfig(as uint32, self, router string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, `bgp {
-  local_as %d
-  router_id %s
-  hold_down %g
-  graceful_shutdown_wait 0
-  neighbor %s {
-    remote_as 65000
-    source_address %s
-    hold_time 3
-    keepalive 1
-  }
-}
-virtual_server %s %d {
+	b.WriteString(anycastBGP(as, self, router, bgpHoldDown))
+	fmt.Fprintf(&b, `virtual_server %s %d {
   delay_loop 0.3
   lb_algo rr
   lb_kind NAT
@@ -235,7 +241,7 @@ virtual_server %s %d {
   announce {
     community %d:100
   }
-`, as, self, bgpHoldDown.Seconds(), router, self, anycastVIP, anycastPort, as)
+`, anycastVIP, anycastPort, as)
 	for _, port := range []int{8081, 8082} {
 		fmt.Fprintf(&b, `  real_server 127.0.0.1 %d {
     HTTP_GET {
@@ -366,20 +372,8 @@ func ecmpNodeConfig(as uint32, self, router, peer, dir string, continuity bool) 
 	if continuity {
 		fmt.Fprintf(&b, "  nftables_snat %s\n  nftables_flow_hash\n  conntrack_sync {\n    interface eth1\n    peer %s\n    runtime_dir %s\n  }\n", ecmpSNAT, peer, dir)
 	}
-	fmt.Fprintf(&b, `}
-bgp {
-  local_as %d
-  router_id %s
-  hold_down 1
-  graceful_shutdown_wait 0
-  neighbor %s {
-    remote_as 65000
-    source_address %s
-    hold_time 3
-    keepalive 1
-  }
-}
-virtual_server %s %d {
+	b.WriteString("}\n" + anycastBGP(as, self, router, time.Second))
+	fmt.Fprintf(&b, `virtual_server %s %d {
   delay_loop 0.5
   lb_algo rr
   lb_kind NAT
@@ -397,7 +391,7 @@ virtual_server %s %d {
     }
   }
 }
-`, as, self, router, self, anycastVIP, ecmpEchoPort, ecmpEchoPort, ecmpEchoPort)
+`, anycastVIP, ecmpEchoPort, ecmpEchoPort, ecmpEchoPort)
 	return b.String()
 }
 

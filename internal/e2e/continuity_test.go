@@ -48,23 +48,7 @@ func continuityLab(t *testing.T, synced bool) *vrrpLab {
 			dataplane:   "nftables",
 			global:      "    nftables_snat " + labSNAT + "\n",
 			instance:    "    virtual_ipaddress_excluded {\n        " + labSNAT + "/24 dev eth0\n    }\n",
-			extra: fmt.Sprintf(`virtual_server %s %d {
-    delay_loop 1
-    lb_algo rr
-    lb_kind NAT
-    protocol TCP
-    real_server 192.0.2.21 %d {
-        TCP_CHECK {
-            connect_timeout 1
-        }
-    }
-    real_server 192.0.2.22 %d {
-        TCP_CHECK {
-            connect_timeout 1
-        }
-    }
-}
-`, labVIP, echoPort, echoPort, echoPort),
+			extra:       labVirtualServer(echoPort, echoPort, ""),
 		}
 		if synced {
 			// Short: conntrackd's socket path must fit a sockaddr_un.

@@ -145,7 +145,13 @@ vrrp_instance VI_WEB {
         %s %d TCP
     }
 %s}
-virtual_server %s %d {
+%s%s`, name, cmp.Or(c.dataplane, "userspace"), c.global, labVIP, labVIP, labVSPort, c.instance, labVirtualServer(labVSPort, labWebPort, selfProbe), c.extra)
+}
+
+// labVirtualServer is a virtual server on the VIP's port over the web host's two addresses at
+// realPort, each checked by TCP_CHECK, with lines after delay_loop.
+func labVirtualServer(port, realPort int, lines string) string {
+	return fmt.Sprintf(`virtual_server %s %d {
     delay_loop 1
 %s    lb_algo rr
     lb_kind NAT
@@ -161,7 +167,7 @@ virtual_server %s %d {
         }
     }
 }
-%s`, name, cmp.Or(c.dataplane, "userspace"), c.global, labVIP, labVIP, labVSPort, c.instance, labVIP, labVSPort, selfProbe, labWebPort, labWebPort, c.extra)
+`, labVIP, port, lines, realPort, realPort)
 }
 
 // newVRRPLab builds the namespaces, starts the web servers and both vigil nodes, and waits for
