@@ -22,10 +22,13 @@ import (
 
 // newConntrackSync returns the conntrackd driver cfg asks for (nil without conntrack_sync),
 // its command batches published on the event stream.
-func newConntrackSync(cfg *config.Config, opts Options, hub *status.Hub, log *slog.Logger) *ctsync.Daemon {
+func newConntrackSync(cfg *config.Config, opts Options, dataplane string, hub *status.Hub, log *slog.Logger) *ctsync.Daemon {
 	cs := cfg.Global.ConntrackSync
 	if cs == nil {
 		return nil
+	}
+	if dataplane != "nftables" && dataplane != "" {
+		log.Warn("conntrack_sync keeps the nftables data plane's connections; this data plane keeps none in conntrack, so the sync saves nothing", "dataplane", dataplane)
 	}
 	c := ctsyncConfig(cs)
 	if !c.ActiveActive() {

@@ -114,7 +114,7 @@ func TestConntrackSyncWarnsOfPreemptionWithoutDelay(t *testing.T) {
 		text := "global_defs {\n  conntrack_sync {\n    instance VI_1\n    interface lo\n    peer 192.0.2.2\n  }\n}\n" +
 			strings.Replace(syncInstances, "  priority 100\n", "  priority 100\n"+tc.extra, 1)
 		cfg, _ := loadWithDiags(t, text)
-		if d := newConntrackSync(cfg, Options{}, nil, slog.New(slog.NewTextHandler(&buf, nil))); d == nil {
+		if d := newConntrackSync(cfg, Options{}, "nftables", nil, slog.New(slog.NewTextHandler(&buf, nil))); d == nil {
 			t.Fatal("no conntrackd driver for conntrack_sync")
 		}
 		if got := strings.Contains(buf.String(), "preempts without preempt_delay"); got != tc.warn {

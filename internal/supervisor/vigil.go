@@ -107,7 +107,7 @@ func Build(cfg *config.Config, opts Options) (*Vigil, error) {
 			v.metrics.ObserveBGPChange(sc)
 		})
 	}
-	v.ctsync = newConntrackSync(cfg, opts, v.hub, log)
+	v.ctsync = newConntrackSync(cfg, opts, v.dataplaneName(), v.hub, log)
 	v.ipvsSync = newIPVSSyncFollower(cfg, opts, v.dataplaneName(), log)
 	if runsVRRP(cfg, opts) {
 		runner := notify.NewRunner(notify.RunnerOptions{ScriptSecurity: cfg.Global.EnableScriptSecurity, Logger: log})
