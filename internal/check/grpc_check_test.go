@@ -136,7 +136,7 @@ func TestNetworkChecksLeaveNoGoroutines(t *testing.T) {
 	smtpAddr := scriptedTCPServer(t, smtpConversation("220 hi\r\n", "250 ok\r\n", "221 bye\r\n", nil))
 
 	checks := []probe.Checker{
-		NewTCP(TCPOptions{ConnOptions{Addr: httpAddr}}),
+		NewTCP(TCPOptions{ConnOptions: ConnOptions{Addr: httpAddr}}),
 		mustHTTP(t, HTTPOptions{ConnOptions: ConnOptions{Addr: httpAddr}, URLs: []URL{{Path: "/ok"}}}),
 		mustHTTP(t, HTTPOptions{ConnOptions: ConnOptions{Addr: tlsAddr}, TLS: &TLSOptions{}, URLs: []URL{{Path: "/ok"}}}),
 		mustSMTP(t, SMTPOptions{ConnOptions: ConnOptions{Addr: smtpAddr}}),

@@ -13,7 +13,7 @@ import (
 	"io"
 	"net"
 	"os"
-	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vigil-lb/vigil/internal/config/syntax"
 	"github.com/vigil-lb/vigil/internal/probe"
 )
 
@@ -37,6 +38,9 @@ const (
 	HTTP11
 )
 
+// MarshalText gives the keyword form, for `vigil dump-config`.
+func (p HTTPProtocol) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
 // String returns the keyword form: "1.0", "1.0C" or "1.1".
 func (p HTTPProtocol) String() string {
 	switch p {
@@ -51,7 +55,8 @@ func (p HTTPProtocol) String() string {
 
 // StatusRange is an inclusive range of HTTP status codes; a single code has Min == Max.
 type StatusRange struct {
-	Min, Max int
+	Min int `json:"min"`
+	Max int `json:"max"`
 }
 
 // DefaultMaxResponse bounds the bytes read for one URL (status line, headers and body) when
@@ -64,29 +69,39 @@ const maxHTTPHeader = 16 << 10
 
 // URL is one url block of a HTTP_GET or SSL_GET. Every URL of a checker must pass.
 type URL struct {
+	// Pos is where the url block was written.
+	Pos syntax.Pos `json:"pos"`
 	// Path is the request target, "/" or "/health?full=1" (path).
-	Path string
+	Path string `json:"path"`
 	// Digest, when set, is the MD5 of the response body as 32 hex digits, as genhash prints it
 	// (digest). The body is the bytes after the header, cut at Content-Length when the server
 	// sends one, and otherwise everything up to the end of the connection, chunked framing
 	// included, exactly as Keepalived hashes it.
-	Digest string
+	Digest string `json:"digest,omitempty"`
 	// StatusCodes are the accepted statuses (status_code); empty means 200-299.
-	StatusCodes []StatusRange
+	StatusCodes []StatusRange `json:"status_code"`
 	// VirtualHost, when set, is the Host header for this URL, overriding the checker's.
-	VirtualHost string
+	VirtualHost string `json:"virtualhost,omitempty"`
 	// Regex, when set, must match the body (regex). It is Go's RE2 syntax, not PCRE2:
 	// no backreferences or lookaround, regex_options and regex_stack do not apply, and
 	// regex_min_offset starts the search on a body sliced at that offset, so ^ matches there.
-	Regex *regexp.Regexp
+	Regex *Regexp `json:"regex,omitempty"`
 	// RegexNoMatch inverts the sense: a match fails the check (regex_no_match).
-	RegexNoMatch bool
+	RegexNoMatch bool `json:"regex_no_match,omitempty"`
+	// RegexOptions are the PCRE2 options named (regex_options), kept to be shown; RE2 has
+	// none of them.
+	RegexOptions []string `json:"regex_options,omitempty"`
 	// RegexMinOffset is where in the body the search starts (regex_min_offset).
-	RegexMinOffset int
+	RegexMinOffset int `json:"regex_min_offset,omitempty"`
 	// RegexMaxOffset is the last body offset where a match may start (regex_max_offset); it
 	// applies only when RegexMaxOffsetSet.
-	RegexMaxOffset    int
-	RegexMaxOffsetSet bool
+	RegexMaxOffset    int  `json:"regex_max_offset,omitempty"`
+	RegexMaxOffsetSet bool `json:"-"`
+	// RegexStack is whether regex_stack was given; RE2 needs no stack.
+	RegexStack bool `json:"regex_stack,omitempty"`
+	// TLSCompliant is the url's own tls_compliant (SSL_GET), read and shown as Keepalived
+	// reads it; the checker's applies.
+	TLSCompliant bool `json:"tls_compliant,omitempty"`
 }
 
 // TLSOptions turn a HTTP_GET into a SSL_GET.
@@ -137,20 +152,27 @@ func (o *TLSOptions) keySuffix() string {
 
 // HTTPOptions configure a HTTP_GET or SSL_GET.
 type HTTPOptions struct {
-	ConnOptions
+	ConnOptions `json:"-"`
 	// TLS, when set, makes this a SSL_GET.
-	TLS *TLSOptions
-	// Protocol is the http_protocol.
-	Protocol HTTPProtocol
+	TLS *TLSOptions `json:"-"`
 	// VirtualHost is the Host header when a URL has none of its own; when both are empty the
-	// Host header is the target's "ip:port", as Keepalived sends it. The daemon resolves
+	// Host header is the target's "ip:port", as Keepalived sends it. The configuration resolves
 	// Keepalived's fallbacks: the checker's, then the real server's, then the virtual server's.
-	VirtualHost string
+	VirtualHost string `json:"virtualhost,omitempty"`
+	// Protocol is the http_protocol.
+	Protocol HTTPProtocol `json:"http_protocol"`
+	// EnableSNI sends VirtualHost as SNI (enable_sni); TLS.ServerName is set from it.
+	EnableSNI bool `json:"enable_sni"`
+	// FastRecovery is read and shown as Keepalived reads it: vigil's retries are the
+	// scheduler's, and it probes every URL each time anyway.
+	FastRecovery bool `json:"fast_recovery"`
+	// TLSCompliant is tls_compliant (SSL_GET); TLS.Compliant is set from it.
+	TLSCompliant bool `json:"tls_compliant"`
 	// URLs are checked in order, each on its own connection; the first failure decides.
-	URLs []URL
+	URLs []URL `json:"urls"`
 	// MaxResponse bounds the bytes read for one URL; 0 means DefaultMaxResponse. A server that
 	// sends more fails the check ("response exceeds ... bytes").
-	MaxResponse int64
+	MaxResponse int64 `json:"-"`
 }
 
 // HTTPChecker is Keepalived's HTTP_GET, or SSL_GET when built with TLS options. It writes the
@@ -270,7 +292,7 @@ func NewHTTP(opts HTTPOptions) (*HTTPChecker, error) {
 
 		fmt.Fprintf(keyHash, "%s\x00%s\x00%s\x00%s\x00", u.Path, strings.ToLower(u.Digest), pu.codes, u.VirtualHost)
 		if u.Regex != nil {
-			fmt.Fprintf(keyHash, "%s\x00%t\x00%d\x00%t\x00%d\x00", u.Regex.String(), u.RegexNoMatch, u.RegexMinOffset, u.RegexMaxOffsetSet, u.RegexMaxOffset)
+			fmt.Fprintf(keyHash, "%s\x00%t\x00%d\x00%t\x00%d\x00", u.Regex, u.RegexNoMatch, u.RegexMinOffset, u.RegexMaxOffsetSet, u.RegexMaxOffset)
 		}
 		keyHash.Write([]byte{0xff})
 	}
@@ -629,4 +651,293 @@ func parseContentLength(hdr []byte) int64 {
 		}
 	}
 	return -1
+}
+
+// The blocks of HTTP_GET and SSL_GET, after Keepalived's check_http.c.
+
+// HTTPKind is HTTP_GET's block.
+var HTTPKind = Kind{Name: "HTTP_GET", JSON: "http", Shared: Timing | Connection, Defaults: httpRetryDefaults,
+	Block: func(b *Block) Options { return httpBlock(b, false) }}
+
+// SSLKind is SSL_GET's block: HTTP_GET's over TLS, with tls_compliant.
+var SSLKind = Kind{Name: "SSL_GET", JSON: "http", Shared: Timing | Connection, Defaults: httpRetryDefaults,
+	Block: func(b *Block) Options { return httpBlock(b, true) }}
+
+// httpRetryDefaults: an HTTP check waits 3 s before a retry, as in Keepalived.
+func httpRetryDefaults(time.Duration) (uint32, time.Duration) { return 1, 3 * time.Second }
+
+// New builds the HTTP_GET or SSL_GET these options describe.
+func (o HTTPOptions) New(env Env) (probe.Checker, error) {
+	o.ConnOptions = env.Conn
+	return NewHTTP(o)
+}
+
+// regexOptions are the PCRE2 options regex_options accepts; others are silently ignored.
+var regexOptions = []string{"allow_empty_class", "alt_bsux", "auto_callout", "caseless", "dollar_endonly",
+	"dotall", "dupnames", "extended", "firstline", "match_unset_backref", "multiline", "never_ucp",
+	"never_utf", "no_auto_capture", "no_auto_possess", "no_dotstar_anchor", "no_start_optimize", "ucp",
+	"ungreedy", "utf", "never_backslash_c", "alt_circumflex", "alt_verbnames", "use_offset_limit",
+	"extended_more", "literal", "match_invalid_utf"}
+
+// Status codes a url may accept, and the default range.
+const (
+	httpStatusMin        = 100
+	httpStatusMax        = 599
+	httpDefaultStatusMin = 200
+	httpDefaultStatusMax = 299
+)
+
+func httpBlock(b *Block, ssl bool) *HTTPOptions {
+	o := &HTTPOptions{URLs: []URL{}}
+	if ssl {
+		o.TLS = &TLSOptions{}
+	}
+	k := b.Keywords
+	k["nb_get_retry"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		p.Diags.Warnf(l.Pos, "nb_get_retry is deprecated - please use 'retry'")
+		if _, ok := p.Need(l, 1); !ok {
+			return
+		}
+		if v, ok := p.Unsigned(l.Pos, l.Words[1], 0, maxUint32); ok {
+			b.SetRetry(uint32(v))
+		} else {
+			p.Diags.Warnf(l.Pos, "Invalid nb_get_retry value '%s'", l.Words[1])
+		}
+	}}
+	k["virtualhost"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		if len(l.Words) < 2 {
+			p.Diags.Warnf(l.Pos, "HTTP_GET virtualhost name missing")
+			return
+		}
+		o.VirtualHost = l.Words[1]
+	}}
+	k["http_protocol"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		if len(l.Words) < 2 {
+			p.Diags.Warnf(l.Pos, "Missing http_protocol version")
+			return
+		}
+		switch l.Words[1] {
+		case "1.0":
+			o.Protocol = HTTP10
+		case "1.1":
+			o.Protocol = HTTP11
+		case "1.0C", "1.0c":
+			o.Protocol = HTTP10Close
+		default:
+			p.Diags.Warnf(l.Pos, "Invalid http_protocol version %s", l.Words[1])
+		}
+	}}
+	k["enable_sni"] = boolKeyword("enable_sni", func(v bool) { o.EnableSNI = v })
+	k["fast_recovery"] = boolKeyword("fast_recovery", func(v bool) { o.FastRecovery = v })
+	if ssl {
+		// tls_compliant arrived in Keepalived 2.2.8 (SSL_GET only); 2.2.7 does not know it.
+		k["tls_compliant"] = tlsCompliantKeyword(func(v bool) { o.TLSCompliant, o.TLS.Compliant = v, v })
+	}
+	k["url"] = syntax.Keyword{Block: func(p *syntax.Parser, l syntax.Line) *syntax.Table { return urlTable(o, l, ssl) }}
+	b.Close = func(p *syntax.Parser, end syntax.Pos) bool {
+		if len(o.URLs) == 0 {
+			p.Diags.Warnf(end, "HTTP/SSL_GET checker has no urls specified - ignoring")
+			return false
+		}
+		return true
+	}
+	b.Resolve = func(s Server) {
+		if o.VirtualHost == "" {
+			o.VirtualHost = s.VirtualHost
+		}
+		if o.TLS != nil && o.EnableSNI {
+			// Keepalived does not verify certificates; SNI only when enable_sni asks for it.
+			o.TLS.ServerName = o.VirtualHost
+		}
+	}
+	return o
+}
+
+// tlsCompliantKeyword reads tls_compliant's optional true/false word.
+func tlsCompliantKeyword(set func(bool)) syntax.Keyword {
+	return syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		if v, ok := syntax.OptBool(l, func(w string) { p.Diags.Warnf(l.Pos, "Invalid tls_compliant option %s", w) }); ok {
+			set(v)
+		}
+	}}
+}
+
+// urlTable reads one url block into a URL appended to o's at its end.
+func urlTable(o *HTTPOptions, l syntax.Line, ssl bool) *syntax.Table {
+	u := &URL{Pos: l.Pos}
+	var status [httpStatusMax - httpStatusMin + 1]bool
+	anyStatus, maxSet := false, false
+	var regexSrc string
+	k := make(map[string]syntax.Keyword, 24)
+	k["path"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		if _, ok := p.Need(l, 1); ok {
+			u.Path = l.Words[1]
+		}
+	}}
+	k["digest"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		if _, ok := p.Need(l, 1); !ok {
+			return
+		}
+		d := l.Words[1]
+		if u.Digest != "" {
+			p.Diags.Warnf(l.Pos, "Digest '%s' is a duplicate", d)
+			return
+		}
+		if len(d) != 32 {
+			p.Diags.Warnf(l.Pos, "digest '%s' character length should be 32 rather than %d", d, len(d))
+			return
+		}
+		// Keepalived decodes from the last byte back and reports the first bad pair it meets,
+		// with the string cut after that pair.
+		for i := 15; i >= 0; i-- {
+			if !isHexDigit(d[2*i]) || !isHexDigit(d[2*i+1]) {
+				p.Diags.Warnf(l.Pos, "Unable to interpret hex digit in '%s' at offset %d/%d", d[:2*i+2], 2*i, 2*i+1)
+				return
+			}
+		}
+		u.Digest = strings.ToLower(d)
+	}}
+	k["status_code"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		for _, w := range l.Words[1:] {
+			lo, hi, ok := readStatusRange(w)
+			if !ok {
+				p.Diags.Warnf(l.Pos, "Invalid HTTP_GET status code '%s'", w)
+				continue
+			}
+			for s := lo; s <= hi; s++ {
+				status[s-httpStatusMin] = true
+			}
+			anyStatus = true
+		}
+	}}
+	k["virtualhost"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		if len(l.Words) < 2 {
+			p.Diags.Warnf(l.Pos, "Missing HTTP_GET virtualhost name")
+			return
+		}
+		u.VirtualHost = l.Words[1]
+	}}
+	k["regex"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		if len(l.Words) != 2 {
+			p.Diags.Warnf(l.Pos, "regex missing or too many fields")
+			return
+		}
+		regexSrc = unquote(l.Words[1])
+		if re, ok := compileRegexp(p, l, "regex", regexSrc); ok {
+			u.Regex = re
+		}
+	}}
+	k["regex_no_match"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) { u.RegexNoMatch = true }}
+	k["regex_options"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		for _, w := range l.Words[1:] {
+			if slices.Contains(regexOptions, w) && !slices.Contains(u.RegexOptions, w) {
+				u.RegexOptions = append(u.RegexOptions, w)
+			}
+		}
+	}}
+	offset := func(kind string, set func(int)) syntax.Keyword {
+		return syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+			if len(l.Words) != 2 {
+				p.Diags.Warnf(l.Pos, "Missing or too may options for regex_%s_offset", kind)
+				set(0)
+				return
+			}
+			v, err := strconv.ParseUint(l.Words[1], 10, 63)
+			if err != nil {
+				p.Diags.Warnf(l.Pos, "Invalid regex_%s_offset %s specified", kind, l.Words[1])
+				set(0)
+				return
+			}
+			set(int(v))
+		}}
+	}
+	k["regex_min_offset"] = offset("min", func(v int) { u.RegexMinOffset = v })
+	k["regex_max_offset"] = offset("max", func(v int) { u.RegexMaxOffset, maxSet = v, true })
+	k["regex_stack"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		if len(l.Words) != 3 {
+			p.Diags.Warnf(l.Pos, "regex_stack requires start and max values")
+			return
+		}
+		start, err1 := strconv.ParseUint(l.Words[1], 10, 64)
+		if err1 != nil {
+			p.Diags.Warnf(l.Pos, "regex_stack invalid start value")
+			return
+		}
+		max, err2 := strconv.ParseUint(l.Words[2], 10, 64)
+		if err2 != nil {
+			p.Diags.Warnf(l.Pos, "regex_stack invalid max value")
+			return
+		}
+		if start > max {
+			p.Diags.Warnf(l.Pos, "regex stack start cannot exceed max value")
+			return
+		}
+		u.RegexStack = true
+	}}
+	if ssl {
+		k["tls_compliant"] = tlsCompliantKeyword(func(v bool) { u.TLSCompliant = v })
+	}
+	return &syntax.Table{Keywords: k, Close: func(p *syntax.Parser, end syntax.Pos) {
+		if u.Path == "" {
+			p.Diags.Warnf(end, "HTTP/SSL_GET checker url has no path - ignoring")
+			return
+		}
+		if !anyStatus {
+			for s := httpDefaultStatusMin; s <= httpDefaultStatusMax; s++ {
+				status[s-httpStatusMin] = true
+			}
+		}
+		u.StatusCodes = statusRanges(status[:])
+		if regexSrc == "" && (len(u.RegexOptions) > 0 || u.RegexNoMatch || u.RegexMinOffset != 0 || maxSet || u.RegexStack) {
+			p.Diags.Warnf(end, "regex parameters specified without regex")
+			u.RegexOptions, u.RegexNoMatch, u.RegexMinOffset, u.RegexMaxOffset, maxSet, u.RegexStack = nil, false, 0, 0, false, false
+		}
+		if maxSet && u.RegexMinOffset > u.RegexMaxOffset {
+			p.Diags.Warnf(end, "regex min offset %d > regex_max_offset %d - ignoring", u.RegexMinOffset, u.RegexMaxOffset)
+			u.RegexMinOffset, u.RegexMaxOffset, maxSet = 0, 0, false
+		}
+		// A regex_max_offset of 0 sets no bound, as in Keepalived.
+		u.RegexMaxOffsetSet = maxSet && u.RegexMaxOffset > 0
+		o.URLs = append(o.URLs, *u)
+	}}
+}
+
+func isHexDigit(b byte) bool {
+	return b >= '0' && b <= '9' || b >= 'a' && b <= 'f' || b >= 'A' && b <= 'F'
+}
+
+// readStatusRange reads "N" or "N-M" with 100 <= N <= M <= 599.
+func readStatusRange(w string) (int, int, bool) {
+	a, b, isRange := strings.Cut(w, "-")
+	lo, err := strconv.Atoi(a)
+	if err != nil || strings.HasPrefix(a, "+") || strings.HasPrefix(a, "-") {
+		return 0, 0, false
+	}
+	hi := lo
+	if isRange {
+		if hi, err = strconv.Atoi(b); err != nil || strings.HasPrefix(b, "+") || strings.HasPrefix(b, "-") {
+			return 0, 0, false
+		}
+	}
+	if lo < httpStatusMin || hi > httpStatusMax || lo > hi {
+		return 0, 0, false
+	}
+	return lo, hi, true
+}
+
+// statusRanges turns a set of accepted codes (index 0 is code 100) into sorted ranges.
+func statusRanges(set []bool) []StatusRange {
+	out := []StatusRange{}
+	for i := 0; i < len(set); i++ {
+		if !set[i] {
+			continue
+		}
+		j := i
+		for j+1 < len(set) && set[j+1] {
+			j++
+		}
+		out = append(out, StatusRange{Min: i + httpStatusMin, Max: j + httpStatusMin})
+		i = j
+	}
+	return out
 }

@@ -27,8 +27,8 @@ func TestHTTPReplyJudgesTheSameWhateverThePieces(t *testing.T) {
 		{"CloseEndsIt", URL{Path: "/", Digest: digest}, 0, "HTTP/1.0 200 OK\r\n\r\n" + body, true, ""},
 		{"WrongStatus", URL{Path: "/"}, 0, "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n", false, "HTTP status 500, expected 200-299"},
 		{"NoStatus", URL{Path: "/"}, 0, "hello\r\n\r\n", true, "no HTTP status in response, expected 200-299"},
-		{"RegexSeesTheBody", URL{Path: "/", Regex: regexp.MustCompile(`back\w+`)}, 0, "HTTP/1.0 200 OK\r\n\r\n" + body, true, ""},
-		{"RegexMiss", URL{Path: "/", Regex: regexp.MustCompile(`^nope`)}, 0, "HTTP/1.0 200 OK\r\n\r\n" + body, true, `body does not match regex "^nope"`},
+		{"RegexSeesTheBody", URL{Path: "/", Regex: &Regexp{regexp.MustCompile(`back\w+`)}}, 0, "HTTP/1.0 200 OK\r\n\r\n" + body, true, ""},
+		{"RegexMiss", URL{Path: "/", Regex: &Regexp{regexp.MustCompile(`^nope`)}}, 0, "HTTP/1.0 200 OK\r\n\r\n" + body, true, `body does not match regex "^nope"`},
 		{"EmptyResponse", URL{Path: "/"}, 0, "", true, "read response: no data received"},
 		{"HeaderCut", URL{Path: "/"}, 0, "HTTP/1.0 200 OK\r\nServer: x\r\n", true, "read response: connection closed inside the header"},
 		{"HeaderTooLong", URL{Path: "/"}, 0, "HTTP/1.0 200 OK\r\nX: " + long + "\r\n\r\n", true, "response header exceeds 16384 bytes"},
@@ -79,7 +79,7 @@ func FuzzHTTPReply(f *testing.F) {
 	checkers := []*HTTPChecker{
 		mustHTTP(f, HTTPOptions{URLs: []URL{{Path: "/"}}, MaxResponse: 4096}),
 		mustHTTP(f, HTTPOptions{URLs: []URL{{Path: "/", Digest: hex.EncodeToString(sum[:])}}, MaxResponse: 4096}),
-		mustHTTP(f, HTTPOptions{URLs: []URL{{Path: "/", Regex: regexp.MustCompile(`back\w+`), RegexMinOffset: 2,
+		mustHTTP(f, HTTPOptions{URLs: []URL{{Path: "/", Regex: &Regexp{regexp.MustCompile(`back\w+`)}, RegexMinOffset: 2,
 			RegexMaxOffset: 200, RegexMaxOffsetSet: true}}, MaxResponse: 4096}),
 	}
 	f.Fuzz(func(t *testing.T, resp []byte, cut1, cut2 uint16, mode uint8, closed bool) {

@@ -127,7 +127,18 @@ func bindConn(ctx context.Context, conn net.Conn) (stop func() bool) {
 
 // TCPOptions configure a TCP_CHECK.
 type TCPOptions struct {
-	ConnOptions
+	ConnOptions `json:"-"`
+}
+
+// TCPKind is TCP_CHECK's block.
+var TCPKind = Kind{Name: "TCP_CHECK", JSON: "tcp", Shared: Timing | Connection, Block: func(b *Block) Options {
+	return &TCPOptions{}
+}}
+
+// New builds the TCP_CHECK.
+func (o TCPOptions) New(env Env) (probe.Checker, error) {
+	o.ConnOptions = env.Conn
+	return NewTCP(o), nil
 }
 
 // TCPChecker is Keepalived's TCP_CHECK: the target is healthy when a TCP connection to it is
