@@ -1,6 +1,8 @@
 package check
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"regexp"
 	"strings"
@@ -75,4 +77,76 @@ func compileRegexp(p *syntax.Parser, l syntax.Line, keyword, src string) (*Regex
 		return nil, false
 	}
 	return &Regexp{re}, true
+}
+
+// cEscapes reads the escapes of a C string literal in s: \r \n \t \\ \" \' \? \a \b \f \v \e,
+// \xHH (one or two hex digits) and \NNN (one to three octal digits). The lexer has taken the
+// quotes off; a quote inside is written \x22.
+func cEscapes(s string) ([]byte, error) {
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' {
+			out = append(out, s[i])
+			continue
+		}
+		i++
+		if i == len(s) {
+			return nil, errors.New("a lone \\ at the end")
+		}
+		switch c := s[i]; c {
+		case 'r':
+			out = append(out, '\r')
+		case 'n':
+			out = append(out, '\n')
+		case 't':
+			out = append(out, '\t')
+		case 'a':
+			out = append(out, '\a')
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'v':
+			out = append(out, '\v')
+		case 'e':
+			out = append(out, 0x1b)
+		case '\\', '"', '\'', '?':
+			out = append(out, c)
+		case 'x':
+			v, n := 0, 0
+			for n < 2 && i+1 < len(s) && isHexDigit(s[i+1]) {
+				i++
+				v = v<<4 | hexValue(s[i])
+				n++
+			}
+			if n == 0 {
+				return nil, errors.New("\\x without hex digits")
+			}
+			out = append(out, byte(v))
+		case '0', '1', '2', '3', '4', '5', '6', '7':
+			v, n := int(c-'0'), 1
+			for n < 3 && i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '7' {
+				i++
+				v = v<<3 | int(s[i]-'0')
+				n++
+			}
+			if v > 0xff {
+				return nil, fmt.Errorf("octal escape \\%o beyond a byte", v)
+			}
+			out = append(out, byte(v))
+		default:
+			return nil, fmt.Errorf("unknown escape \\%c", c)
+		}
+	}
+	return out, nil
+}
+
+func hexValue(c byte) int {
+	switch {
+	case c >= '0' && c <= '9':
+		return int(c - '0')
+	case c >= 'a' && c <= 'f':
+		return int(c-'a') + 10
+	}
+	return int(c-'A') + 10
 }

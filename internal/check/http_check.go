@@ -2,16 +2,19 @@ package check
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/md5"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -19,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/net/http2"
 	"golang.org/x/sys/unix"
 
 	"github.com/vigil-lb/vigil/internal/config/syntax"
@@ -36,6 +40,9 @@ const (
 	HTTP10Close
 	// HTTP11 sends "HTTP/1.1" with "Connection: close" ("1.1").
 	HTTP11
+	// HTTP2 speaks HTTP/2 ("2", vigil's): negotiated with ALPN over TLS (SSL_GET), with prior
+	// knowledge in clear (h2c, HTTP_GET).
+	HTTP2
 )
 
 // MarshalText gives the keyword form, for `vigil dump-config`.
@@ -48,6 +55,8 @@ func (p HTTPProtocol) String() string {
 		return "1.0C"
 	case HTTP11:
 		return "1.1"
+	case HTTP2:
+		return "2"
 	default:
 		return "1.0"
 	}
@@ -102,6 +111,42 @@ type URL struct {
 	// TLSCompliant is the url's own tls_compliant (SSL_GET), read and shown as Keepalived
 	// reads it; the checker's applies.
 	TLSCompliant bool `json:"tls_compliant,omitempty"`
+
+	// vigil's request shaping and header expectations.
+
+	// Method replaces GET (method).
+	Method string `json:"method,omitempty"`
+	// Headers are sent after Keepalived's own, as written: "Name: value" (header, repeatable).
+	// A Host or User-Agent among them replaces the one vigil would send.
+	Headers []string `json:"headers,omitempty"`
+	// Body is sent with its Content-Length (body, C escapes decoded).
+	Body string `json:"body,omitempty"`
+	// Username and Password send Basic authentication (username, password: the keywords of
+	// Keepalived's pull request 2677). The password is not shown.
+	Username string `json:"username,omitempty"`
+	Password string `json:"-"`
+	// ExpectHeaders must all hold of the response's headers (expect_header,
+	// expect_header_regex).
+	ExpectHeaders []HeaderExpect `json:"expect_headers,omitempty"`
+}
+
+// HeaderExpect is one expectation on a response header: a header called Name must be there,
+// one of its values equal to Value when that is set, or matching Regex when that is.
+type HeaderExpect struct {
+	Name  string  `json:"name"`
+	Value string  `json:"value,omitempty"`
+	Regex *Regexp `json:"regex,omitempty"`
+}
+
+// String is the expectation as a reason says it: `header "Content-Type: application/json"`.
+func (e HeaderExpect) String() string {
+	switch {
+	case e.Regex != nil:
+		return "header " + strconv.Quote(e.Name+": ~"+e.Regex.String())
+	case e.Value != "":
+		return "header " + strconv.Quote(e.Name+": "+e.Value)
+	}
+	return "header " + strconv.Quote(e.Name)
 }
 
 // TLSOptions turn a HTTP_GET into a SSL_GET.
@@ -170,6 +215,9 @@ type HTTPOptions struct {
 	TLSCompliant bool `json:"tls_compliant"`
 	// URLs are checked in order, each on its own connection; the first failure decides.
 	URLs []URL `json:"urls"`
+	// SendProxy, when set, writes a PROXY protocol header first on each connection, before
+	// TLS (send_proxy, vigil's).
+	SendProxy ProxyVersion `json:"send_proxy,omitempty"`
 	// MaxResponse bounds the bytes read for one URL; 0 means DefaultMaxResponse. A server that
 	// sends more fails the check ("response exceeds ... bytes").
 	MaxResponse int64 `json:"-"`
@@ -193,9 +241,10 @@ type HTTPChecker struct {
 	tls      *tls.Config
 	urls     []httpURL
 	maxResp  int64
-	bufPool  sync.Pool // *[]byte of maxHTTPHeader bytes, reused between checks
-	hostPort string    // "ip:port" for the Host header when no virtualhost applies
-	okReason string    // the reason of a passed check, made once rather than per probe
+	bufPool  sync.Pool        // *[]byte of maxHTTPHeader bytes, reused between checks
+	hostPort string           // "ip:port" for the Host header when no virtualhost applies
+	okReason string           // the reason of a passed check, made once rather than per probe
+	h2       *http2.Transport // http_protocol 2: one per checker, a connection per probe
 }
 
 // httpURL is a URL prepared for probing.
@@ -204,6 +253,7 @@ type httpURL struct {
 	digest  [md5.Size]byte
 	request []byte
 	codes   string // accepted statuses, for reasons
+	host    string // the Host header (HTTP/1) or :authority (HTTP/2)
 	prefix  string // "url <path>: ", which begins every reason about this URL
 
 }
@@ -240,6 +290,14 @@ func NewHTTP(opts HTTPOptions) (*HTTPChecker, error) {
 		if opts.TLS.Verify && c.tls.ServerName == "" {
 			c.tls.ServerName = opts.Addr.Addr().Unmap().String()
 		}
+		if opts.Protocol == HTTP2 {
+			// Offering HTTP/1.1 too, a server without HTTP/2 says so rather than end the
+			// handshake.
+			c.tls.NextProtos = []string{"h2", "http/1.1"}
+		}
+	}
+	if opts.Protocol == HTTP2 {
+		c.h2 = &http2.Transport{AllowHTTP: true, MaxHeaderListSize: maxHTTPHeader, DisableCompression: true}
 	}
 	if opts.Addr.Addr().Unmap().Is6() {
 		c.hostPort = "[" + opts.Addr.Addr().String() + "]:" + strconv.Itoa(int(opts.Addr.Port()))
@@ -258,6 +316,9 @@ func NewHTTP(opts HTTPOptions) (*HTTPChecker, error) {
 		}
 		if u.RegexMinOffset < 0 || u.RegexMaxOffset < 0 {
 			return nil, fmt.Errorf("%s %s: url %s: negative regex offset", c.kind, c.addr, u.Path)
+		}
+		if err := checkRequestShape(u); err != nil {
+			return nil, fmt.Errorf("%s %s: url %s: %w", c.kind, c.addr, u.Path, err)
 		}
 		if u.RegexMaxOffsetSet && u.RegexMinOffset > u.RegexMaxOffset {
 			// Keepalived logs "regex min offset > regex_max_offset - ignoring" and drops both.
@@ -286,13 +347,23 @@ func NewHTTP(opts HTTPOptions) (*HTTPChecker, error) {
 			}
 		}
 		pu.codes = strings.Join(codes, " ")
-		pu.request = c.buildRequest(u)
+		pu.host = cmp.Or(u.VirtualHost, opts.VirtualHost, c.hostPort)
+		if h := headerValue(u.Headers, "Host"); h != "" {
+			pu.host = h
+		}
+		pu.request = c.buildRequest(u, pu.host)
 		pu.prefix = "url " + u.Path + ": "
 		c.urls = append(c.urls, pu)
 
 		fmt.Fprintf(keyHash, "%s\x00%s\x00%s\x00%s\x00", u.Path, strings.ToLower(u.Digest), pu.codes, u.VirtualHost)
 		if u.Regex != nil {
 			fmt.Fprintf(keyHash, "%s\x00%t\x00%d\x00%t\x00%d\x00", u.Regex, u.RegexNoMatch, u.RegexMinOffset, u.RegexMaxOffsetSet, u.RegexMaxOffset)
+		}
+		if u.Method != "" || len(u.Headers) > 0 || u.Body != "" || u.Username != "" || u.Password != "" || len(u.ExpectHeaders) > 0 {
+			fmt.Fprintf(keyHash, "%s\x00%q\x00%q\x00%q\x00%q\x00", u.Method, u.Headers, u.Body, u.Username, u.Password)
+			for _, e := range u.ExpectHeaders {
+				fmt.Fprintf(keyHash, "%s\x00", e)
+			}
 		}
 		keyHash.Write([]byte{0xff})
 	}
@@ -310,32 +381,113 @@ func NewHTTP(opts HTTPOptions) (*HTTPChecker, error) {
 	if opts.TLS != nil {
 		key.WriteString(opts.TLS.keySuffix())
 	}
+	if opts.SendProxy != ProxyNone {
+		key.WriteString(" proxy=" + opts.SendProxy.String())
+	}
 	fmt.Fprintf(&key, " max=%d urls=%016x%s", c.maxResp, keyHash.Sum64(), opts.keySuffix())
 	c.key = key.String()
 	return c, nil
 }
 
-// buildRequest writes the request Keepalived sends for u.
-func (c *HTTPChecker) buildRequest(u URL) []byte {
-	host := u.VirtualHost
-	if host == "" {
-		host = c.opts.VirtualHost
-	}
-	if host == "" {
-		host = c.hostPort
-	}
+// buildRequest writes the HTTP/1 request for u with host as its Host header: Keepalived's
+// own, unless vigil's request shaping says otherwise.
+func (c *HTTPChecker) buildRequest(u URL, host string) []byte {
 	minor := "0"
 	if c.opts.Protocol == HTTP11 {
 		minor = "1"
 	}
 	var b bytes.Buffer
-	b.WriteString("GET " + u.Path + " HTTP/1." + minor + "\r\n")
-	b.WriteString("User-Agent: KeepAliveClient\r\n")
+	b.WriteString(cmp.Or(u.Method, "GET") + " " + u.Path + " HTTP/1." + minor + "\r\n")
+	if headerValue(u.Headers, "User-Agent") == "" {
+		b.WriteString("User-Agent: KeepAliveClient\r\n")
+	}
 	if c.opts.Protocol != HTTP10 {
 		b.WriteString("Connection: close\r\n")
 	}
-	b.WriteString("Host: " + host + "\r\n\r\n")
+	b.WriteString("Host: " + host + "\r\n")
+	if u.Username != "" {
+		b.WriteString("Authorization: " + basicAuth(u.Username, u.Password) + "\r\n")
+	}
+	for _, h := range u.Headers {
+		if !strings.EqualFold(headerName(h), "Host") {
+			b.WriteString(h + "\r\n")
+		}
+	}
+	if u.Body != "" {
+		b.WriteString("Content-Length: " + strconv.Itoa(len(u.Body)) + "\r\n\r\n" + u.Body)
+		return b.Bytes()
+	}
+	b.WriteString("\r\n")
 	return b.Bytes()
+}
+
+// basicAuth is the Authorization header's value for user and password (RFC 7617).
+func basicAuth(user, password string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
+}
+
+// headerName is the name of a "Name: value" header as written.
+func headerName(h string) string {
+	name, _, _ := strings.Cut(h, ":")
+	return strings.TrimSpace(name)
+}
+
+// headerValue is the value of the first of headers called name, "" when none is.
+func headerValue(headers []string, name string) string {
+	for _, h := range headers {
+		if n, v, _ := strings.Cut(h, ":"); strings.EqualFold(strings.TrimSpace(n), name) {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// isToken reports whether s is an HTTP token (RFC 9110 section 5.6.2): a method or a field name.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// checkRequestShape says what of u's method, headers and credentials would break the request.
+func checkRequestShape(u URL) error {
+	if u.Method != "" && !isToken(u.Method) {
+		return fmt.Errorf("method %q is not an HTTP token", u.Method)
+	}
+	for _, h := range u.Headers {
+		if err := checkHeaderLine(h); err != nil {
+			return err
+		}
+		if strings.EqualFold(headerName(h), "Content-Length") {
+			return fmt.Errorf("header %q: vigil sends the body's own Content-Length", h)
+		}
+	}
+	if strings.ContainsAny(u.Username+u.Password, "\r\n\x00") || strings.Contains(u.Username, ":") {
+		return errors.New("username holds a colon, or username or password a line break or NUL")
+	}
+	return nil
+}
+
+// checkHeaderLine says what is wrong with a "Name: value" header line, if anything.
+func checkHeaderLine(h string) error {
+	name, value, ok := strings.Cut(h, ":")
+	switch {
+	case !ok:
+		return fmt.Errorf("header %q: want \"Name: value\"", h)
+	case !isToken(name):
+		return fmt.Errorf("header %q: %q is not a header name", h, name)
+	case strings.ContainsAny(value, "\r\n\x00"):
+		return fmt.Errorf("header %q holds a line break or NUL", h)
+	}
+	return nil
 }
 
 // Kind returns "HTTP_GET" or "SSL_GET".
@@ -369,9 +521,24 @@ func (c *HTTPChecker) checkURL(ctx context.Context, u *httpURL) string {
 	if err != nil {
 		return prefix + failReason(ctx, "connect", err)
 	}
+	var proxy []byte
+	if c.opts.SendProxy != ProxyNone {
+		local, err := sock.LocalAddr()
+		if err != nil {
+			sock.Close()
+			return prefix + failReason(ctx, "send PROXY header", err)
+		}
+		proxy = proxyHeader(c.opts.SendProxy, local, c.opts.Addr)
+	}
 	raw := sock.Conn(c.opts.Addr)
 	stop := bindConn(ctx, raw)
 	defer stop()
+	if proxy != nil {
+		if _, err := raw.Write(proxy); err != nil {
+			_ = raw.Close()
+			return prefix + failReason(ctx, "send PROXY header", err)
+		}
+	}
 	compliant := c.opts.TLS != nil && c.opts.TLS.Compliant
 	if compliant {
 		if err := unix.SetsockoptLinger(sock.FD(), unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{}); err != nil {
@@ -387,6 +554,14 @@ func (c *HTTPChecker) checkURL(ctx context.Context, u *httpURL) string {
 			return prefix + failReason(ctx, "TLS handshake", err)
 		}
 		conn = tc
+		if c.h2 != nil && tc.ConnectionState().NegotiatedProtocol != "h2" {
+			_ = raw.Close()
+			return prefix + fmt.Sprintf("TLS handshake: the server chose %q over ALPN, not h2", tc.ConnectionState().NegotiatedProtocol)
+		}
+	}
+	if c.h2 != nil {
+		defer raw.Close()
+		return c.roundTripH2(ctx, u, conn)
 	}
 	if compliant {
 		// tls_compliant: say close_notify, then close.
@@ -433,8 +608,74 @@ func (c *HTTPChecker) checkURL(ctx context.Context, u *httpURL) string {
 	return ""
 }
 
-// Pollable is true for a plain HTTP_GET; a SSL_GET's TLS handshake needs a goroutine.
-func (c *HTTPChecker) Pollable() bool { return c.tls == nil }
+// roundTripH2 sends u's request over HTTP/2 on conn, whose TLS (if any) negotiated h2, or in
+// clear with prior knowledge (h2c), and judges the answer as an HTTP/1 one is judged.
+func (c *HTTPChecker) roundTripH2(ctx context.Context, u *httpURL, conn net.Conn) string {
+	prefix := u.prefix
+	cc, err := c.h2.NewClientConn(conn)
+	if err != nil {
+		return prefix + failReason(ctx, "HTTP/2 connection", err)
+	}
+	defer cc.Close()
+	scheme := "http"
+	if c.tls != nil {
+		scheme = "https"
+	}
+	var body io.Reader
+	if u.Body != "" {
+		body = strings.NewReader(u.Body)
+	}
+	req, err := http.NewRequestWithContext(ctx, cmp.Or(u.Method, "GET"), scheme+"://"+c.hostPort+u.Path, body)
+	if err != nil {
+		return prefix + "request: " + err.Error()
+	}
+	req.Host = u.host
+	req.Header.Set("User-Agent", "KeepAliveClient")
+	for _, h := range u.Headers {
+		name, value, _ := strings.Cut(h, ":")
+		if !strings.EqualFold(strings.TrimSpace(name), "Host") {
+			req.Header.Add(strings.TrimSpace(name), strings.TrimSpace(value))
+		}
+	}
+	if v := headerValue(u.Headers, "User-Agent"); v != "" {
+		req.Header.Set("User-Agent", v)
+	}
+	if u.Username != "" {
+		req.Header.Set("Authorization", basicAuth(u.Username, u.Password))
+	}
+	resp, err := cc.RoundTrip(req)
+	if err != nil {
+		return prefix + failReason(ctx, "read response", err)
+	}
+	defer resp.Body.Close()
+	reply := newHTTPReply(u, c.maxResp)
+	reply.parsedHead(resp.StatusCode, func(name string) []string { return resp.Header.Values(name) })
+	bp := c.bufPool.Get().(*[]byte)
+	defer c.bufPool.Put(bp)
+	buf := *bp
+	for {
+		n, err := resp.Body.Read(buf)
+		if n > 0 {
+			if _, reason := reply.feed(buf[:n]); reason != "" {
+				return prefix + reason
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return prefix + failReason(ctx, "read body", err)
+		}
+	}
+	if reason := reply.verdict(); reason != "" {
+		return prefix + reason
+	}
+	return ""
+}
+
+// Pollable is true for a plain HTTP_GET over HTTP/1; a SSL_GET's TLS handshake and HTTP/2's
+// framing need a goroutine.
+func (c *HTTPChecker) Pollable() bool { return c.tls == nil && c.h2 == nil }
 
 // StartProbe connects for the first URL and sends its request as far as the socket takes it:
 // done only when that failed already. The request goes right after connect, with the last ACK
@@ -455,7 +696,8 @@ type httpPending struct {
 	sockets   *probe.SocketPool
 	sock      *probe.Socket // the current URL's; nil before the first
 	url       int           // the URL being probed
-	sent      int           // bytes of its request written
+	req       []byte        // what is sent for the URL: its request, after a PROXY header
+	sent      int           // bytes of req written
 	receiving bool          // its request is sent; reading the answer
 	reply     httpReply
 	start     time.Time
@@ -471,6 +713,14 @@ func (h *httpPending) startURL(i int) (probe.Result, bool) {
 		return h.Fail(failReason(context.Background(), "connect", err)), true
 	}
 	h.sock = s
+	h.req = c.urls[i].request
+	if c.opts.SendProxy != ProxyNone {
+		local, err := s.LocalAddr()
+		if err != nil {
+			return h.Fail(failReason(context.Background(), "send PROXY header", err)), true
+		}
+		h.req = append(proxyHeader(c.opts.SendProxy, local, c.opts.Addr), h.req...)
+	}
 	return h.send()
 }
 
@@ -478,7 +728,7 @@ func (h *httpPending) startURL(i int) (probe.Result, bool) {
 // write (EAGAIN) and the probe waits for it to become writable; a handshake that failed shows
 // as the write's error.
 func (h *httpPending) send() (probe.Result, bool) {
-	req := h.c.urls[h.url].request
+	req := h.req
 	for h.sent < len(req) {
 		n, err := h.sock.Write(req[h.sent:])
 		switch {
@@ -723,10 +973,13 @@ func httpBlock(b *Block, ssl bool) *HTTPOptions {
 			o.Protocol = HTTP11
 		case "1.0C", "1.0c":
 			o.Protocol = HTTP10Close
+		case "2", "2.0":
+			o.Protocol = HTTP2
 		default:
 			p.Diags.Warnf(l.Pos, "Invalid http_protocol version %s", l.Words[1])
 		}
 	}}
+	k["send_proxy"] = sendProxyKeyword(func(v ProxyVersion) { o.SendProxy = v })
 	k["enable_sni"] = boolKeyword("enable_sni", func(v bool) { o.EnableSNI = v })
 	k["fast_recovery"] = boolKeyword("fast_recovery", func(v bool) { o.FastRecovery = v })
 	if ssl {
@@ -877,6 +1130,7 @@ func urlTable(o *HTTPOptions, l syntax.Line, ssl bool) *syntax.Table {
 	if ssl {
 		k["tls_compliant"] = tlsCompliantKeyword(func(v bool) { u.TLSCompliant = v })
 	}
+	addRequestShaping(k, u)
 	return &syntax.Table{Keywords: k, Close: func(p *syntax.Parser, end syntax.Pos) {
 		if u.Path == "" {
 			p.Diags.Warnf(end, "HTTP/SSL_GET checker url has no path - ignoring")
@@ -896,10 +1150,97 @@ func urlTable(o *HTTPOptions, l syntax.Line, ssl bool) *syntax.Table {
 			p.Diags.Warnf(end, "regex min offset %d > regex_max_offset %d - ignoring", u.RegexMinOffset, u.RegexMaxOffset)
 			u.RegexMinOffset, u.RegexMaxOffset, maxSet = 0, 0, false
 		}
+		if u.Password != "" && u.Username == "" {
+			p.Diags.Warnf(end, "url %s: password without username - no authentication sent", u.Path)
+		}
 		// A regex_max_offset of 0 sets no bound, as in Keepalived.
 		u.RegexMaxOffsetSet = maxSet && u.RegexMaxOffset > 0
 		o.URLs = append(o.URLs, *u)
 	}}
+}
+
+// addRequestShaping installs vigil's keywords of a url block that shape the request and judge
+// the response's headers. What they get wrong is an error: the check would not be the one
+// written.
+func addRequestShaping(k map[string]syntax.Keyword, u *URL) {
+	// one reads the keyword's single word (quoted when it holds blanks) with read.
+	one := func(read func(p *syntax.Parser, l syntax.Line, w string)) syntax.Keyword {
+		return syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+			switch {
+			case len(l.Words) < 2:
+				p.Diags.Errorf(l.Pos, "%s: missing its argument", l.Words[0])
+			case len(l.Words) > 2:
+				p.Diags.Errorf(l.Pos, "%s: one string expected, %d words given (quote it)", l.Words[0], len(l.Words)-1)
+			default:
+				read(p, l, l.Words[1])
+			}
+		}}
+	}
+	k["method"] = one(func(p *syntax.Parser, l syntax.Line, w string) {
+		if !isToken(w) {
+			p.Diags.Errorf(l.Pos, "method %q is not an HTTP token", w)
+			return
+		}
+		u.Method = w
+	})
+	k["header"] = one(func(p *syntax.Parser, l syntax.Line, w string) {
+		err := checkHeaderLine(w)
+		if err == nil && strings.EqualFold(headerName(w), "Content-Length") {
+			err = errors.New("vigil sends the body's own Content-Length")
+		}
+		if err != nil {
+			p.Diags.Errorf(l.Pos, "header: %v", err)
+			return
+		}
+		u.Headers = append(u.Headers, w)
+	})
+	k["body"] = one(func(p *syntax.Parser, l syntax.Line, w string) {
+		b, err := cEscapes(w)
+		if err != nil {
+			p.Diags.Errorf(l.Pos, "body %q: %v", w, err)
+			return
+		}
+		u.Body = string(b)
+	})
+	credential := func(set func(string)) syntax.Keyword {
+		return one(func(p *syntax.Parser, l syntax.Line, w string) {
+			if strings.ContainsAny(w, "\r\n\x00") || l.Words[0] == "username" && strings.Contains(w, ":") {
+				p.Diags.Errorf(l.Pos, "%s holds a line break or NUL (or, a username, a colon)", l.Words[0])
+				return
+			}
+			set(w)
+		})
+	}
+	k["username"] = credential(func(w string) { u.Username = w })
+	k["password"] = credential(func(w string) { u.Password = w })
+	expect := func(regex bool) syntax.Keyword {
+		return one(func(p *syntax.Parser, l syntax.Line, w string) {
+			name, value, hasValue := strings.Cut(w, ":")
+			name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+			if !isToken(name) {
+				p.Diags.Errorf(l.Pos, "%s %q: want \"Name\" or \"Name: value\"", l.Words[0], w)
+				return
+			}
+			e := HeaderExpect{Name: name}
+			switch {
+			case regex:
+				if !hasValue {
+					p.Diags.Errorf(l.Pos, "%s %q: want \"Name: regex\"", l.Words[0], w)
+					return
+				}
+				re, ok := compileRegexp(p, l, l.Words[0], value)
+				if !ok {
+					return
+				}
+				e.Regex = re
+			default:
+				e.Value = value
+			}
+			u.ExpectHeaders = append(u.ExpectHeaders, e)
+		})
+	}
+	k["expect_header"] = expect(false)
+	k["expect_header_regex"] = expect(true)
 }
 
 func isHexDigit(b byte) bool {

@@ -1,9 +1,13 @@
 package check
 
 import (
+	"bufio"
+	"bytes"
 	"crypto/md5"
 	"encoding/hex"
+	"net/textproto"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -127,6 +131,39 @@ func FuzzHTTPReply(f *testing.F) {
 			if !statusAccepted(u.StatusCodes, h.status) {
 				t.Fatalf("passed with status %d, which the URL does not accept", h.status)
 			}
+		}
+	})
+}
+
+// FuzzHTTPHeaders reads an HTTP/1 header block as the header expectations do and compares the
+// values found with net/textproto's reading of the same bytes: whatever textproto reads as the
+// header's values, the expectations see too.
+func FuzzHTTPHeaders(f *testing.F) {
+	f.Add([]byte("HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nContent-Type: text/plain\r\nX-Role: primary\r\n\r\n"), "x-role")
+	f.Add([]byte("HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nset-cookie:  b=2 \r\n\r\n"), "Set-Cookie")
+	f.Add([]byte("HTTP/1.0 200 OK\nX-Role:primary\n\n"), "X-Role")
+	f.Fuzz(func(t *testing.T, head []byte, name string) {
+		got := headerValues(head, name)
+		if len(name) == 0 || !isToken(name) {
+			return
+		}
+		_, rest, ok := bytes.Cut(head, []byte("\n"))
+		if !ok {
+			return
+		}
+		hdr, err := textproto.NewReader(bufio.NewReader(bytes.NewReader(rest))).ReadMIMEHeader()
+		if err != nil {
+			return
+		}
+		want := hdr.Values(name)
+		for _, w := range want {
+			if !slices.Contains(got, w) {
+				t.Fatalf("header %q: textproto reads %q, the expectations %q", name, want, got)
+			}
+		}
+		res := headerExpectations([]HeaderExpect{{Name: name}}, func(string) []string { return got })
+		if (res == "") != (len(got) > 0) {
+			t.Fatalf("header %q present=%v, expectation says %q", name, len(got) > 0, res)
 		}
 	})
 }
