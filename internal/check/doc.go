@@ -32,8 +32,10 @@
 //
 // # Polled probes
 //
-// TCP_CHECK and plain HTTP_GET are also probe.PolledCheckers: beside Check, which runs on a
+// TCP_CHECK (with or without vigil's dialogue: tcp_dialogue.go reads what the server sends) and
+// plain HTTP_GET over HTTP/1 are also probe.PolledCheckers: beside Check, which runs on a
 // goroutine, they start a probe on a socket the engine lends (StartProbe) and hand back what is
 // left as a probe.Pending that the engine's poller moves on, so that under the scheduler they
-// run without a goroutine of their own.
+// run without a goroutine of their own. A PROXY protocol header (proxy_header.go) is written
+// first by either way. SSL_GET and HTTP/2 (golang.org/x/net/http2) run on a goroutine.
 package check

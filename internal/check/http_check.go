@@ -973,7 +973,7 @@ func httpBlock(b *Block, ssl bool) *HTTPOptions {
 			o.Protocol = HTTP11
 		case "1.0C", "1.0c":
 			o.Protocol = HTTP10Close
-		case "2", "2.0":
+		case "2":
 			o.Protocol = HTTP2
 		default:
 			p.Diags.Warnf(l.Pos, "Invalid http_protocol version %s", l.Words[1])
