@@ -131,9 +131,9 @@ http {
 	return n
 }
 
-// httpChecker reads the body of an HTTP_GET or SSL_GET block with the kind's table and builds
-// the checker of target from what it read, as start does.
-func httpChecker(t *testing.T, kind Kind, target netip.AddrPort, text string) probe.Checker {
+// readChecker reads the body of a block of kind with the kind's table and builds the checker of
+// target from the options it read, as start does.
+func readChecker(t *testing.T, kind Kind, target netip.AddrPort, text string) probe.Checker {
 	t.Helper()
 	o, kept, msgs := readBlock(t, kind, text, Server{})
 	if len(msgs) != 0 || !kept {
@@ -144,6 +144,42 @@ func httpChecker(t *testing.T, kind Kind, target netip.AddrPort, text string) pr
 		t.Fatal(err)
 	}
 	return c
+}
+
+// checkCase is a block of a kind against a server, and what its probe must say.
+type checkCase struct {
+	name    string
+	target  netip.AddrPort
+	block   string
+	healthy bool
+	want    string
+}
+
+// kindCase is a checkCase of a kind of its own.
+type kindCase struct {
+	kind Kind
+	checkCase
+}
+
+// runCheckCases probes each case's target with the checker its block of kind reads into, both
+// ways (runProbe).
+func runCheckCases(t *testing.T, kind Kind, cases []checkCase) {
+	t.Helper()
+	kinds := make([]kindCase, len(cases))
+	for i, c := range cases {
+		kinds[i] = kindCase{kind, c}
+	}
+	runKindCases(t, kinds)
+}
+
+func runKindCases(t *testing.T, cases []kindCase) {
+	t.Helper()
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			c := readChecker(t, tt.kind, tt.target, tt.block)
+			wantProbe(t, runProbe(t, c, probeDeadline(tt.want)), tt.healthy, tt.want)
+		})
+	}
 }
 
 // h2cServer serves HTTP/2 in clear (prior knowledge) with handler.
@@ -175,33 +211,21 @@ func TestSendProxyAgainstNginx(t *testing.T) {
 	}
 	slow := tricklingHTTPServer(t, "HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nok\n", 2)
 	silent := silentTCPServer(t)
-	tests := []struct {
-		name    string
-		kind    Kind
-		target  netip.AddrPort
-		block   string
-		healthy bool
-		want    string
-	}{
-		{"HTTPv1", HTTPKind, n.proxy, "send_proxy v1\nurl {\npath /proxied\n" + proxied(n.proxy) + "\n}\n", true, "ok"},
-		{"HTTPv2", HTTPKind, n.proxy, "send_proxy v2\nurl {\npath /proxied\n" + proxied(n.proxy) + "\n}\n", true, "ok"},
-		{"HTTPWithoutHeaderIsRefused", HTTPKind, n.proxy, "url {\npath /proxied\n}\n", false, "read response: no data received"},
-		{"HTTPHeaderToAPlainListener", HTTPKind, n.plain, "send_proxy v1\nurl {\npath /health\n}\n", false, "HTTP status 400"},
-		{"SSLv2", SSLKind, n.tlsProxy, "send_proxy v2\nurl {\npath /proxied\n" + proxied(n.tlsProxy) + "\n}\n", true, "ok"},
-		{"SSLWithoutHeaderIsRefused", SSLKind, n.tlsProxy, "url {\npath /proxied\n}\n", false, "TLS handshake"},
-		{"TCPv1", TCPKind, n.proxy, "send_proxy v1\nsend \"GET /proxied HTTP/1.0\\r\\n\\r\\n\"\nexpect \"200 OK\"\n", true, "dialogue ok (2 steps) after a PROXY v1 header"},
-		{"TCPv2", TCPKind, n.proxy, "send_proxy v2\nsend \"GET /proxied HTTP/1.0\\r\\n\\r\\n\"\nexpect_regex \"client=127.0.0.1:[0-9]+\"\n", true, "dialogue ok"},
-		{"TCPWithoutHeaderIsRefused", TCPKind, n.proxy, "send \"GET /proxied HTTP/1.0\\r\\n\\r\\n\"\nexpect \"200 OK\"\n", false, `expect "200 OK": connection closed by the server, nothing received`},
-		{"TCPHeaderAloneConnects", TCPKind, n.proxy, "send_proxy v2\n", true, "dialogue ok (0 steps) after a PROXY v2 header"},
-		{"SlowServer", HTTPKind, slow, "send_proxy v1\nurl {\npath /\n}\n", true, "ok"},
-		{"SilentServer", HTTPKind, silent, "send_proxy v2\nurl {\npath /\n}\n", false, "read response: timeout"},
+	tests := []kindCase{
+		{HTTPKind, checkCase{"HTTPv1", n.proxy, "send_proxy v1\nurl {\npath /proxied\n" + proxied(n.proxy) + "\n}\n", true, "ok"}},
+		{HTTPKind, checkCase{"HTTPv2", n.proxy, "send_proxy v2\nurl {\npath /proxied\n" + proxied(n.proxy) + "\n}\n", true, "ok"}},
+		{HTTPKind, checkCase{"HTTPWithoutHeaderIsRefused", n.proxy, "url {\npath /proxied\n}\n", false, "read response: no data received"}},
+		{HTTPKind, checkCase{"HTTPHeaderToAPlainListener", n.plain, "send_proxy v1\nurl {\npath /health\n}\n", false, "HTTP status 400"}},
+		{SSLKind, checkCase{"SSLv2", n.tlsProxy, "send_proxy v2\nurl {\npath /proxied\n" + proxied(n.tlsProxy) + "\n}\n", true, "ok"}},
+		{SSLKind, checkCase{"SSLWithoutHeaderIsRefused", n.tlsProxy, "url {\npath /proxied\n}\n", false, "TLS handshake"}},
+		{TCPKind, checkCase{"TCPv1", n.proxy, "send_proxy v1\nsend \"GET /proxied HTTP/1.0\\r\\n\\r\\n\"\nexpect \"200 OK\"\n", true, "dialogue ok (2 steps) after a PROXY v1 header"}},
+		{TCPKind, checkCase{"TCPv2", n.proxy, "send_proxy v2\nsend \"GET /proxied HTTP/1.0\\r\\n\\r\\n\"\nexpect_regex \"client=127.0.0.1:[0-9]+\"\n", true, "dialogue ok"}},
+		{TCPKind, checkCase{"TCPWithoutHeaderIsRefused", n.proxy, "send \"GET /proxied HTTP/1.0\\r\\n\\r\\n\"\nexpect \"200 OK\"\n", false, `expect "200 OK": connection closed by the server, nothing received`}},
+		{TCPKind, checkCase{"TCPHeaderAloneConnects", n.proxy, "send_proxy v2\n", true, "dialogue ok (0 steps) after a PROXY v2 header"}},
+		{HTTPKind, checkCase{"SlowServer", slow, "send_proxy v1\nurl {\npath /\n}\n", true, "ok"}},
+		{HTTPKind, checkCase{"SilentServer", silent, "send_proxy v2\nurl {\npath /\n}\n", false, "read response: timeout"}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := httpChecker(t, tt.kind, tt.target, tt.block)
-			wantProbe(t, runProbe(t, c, probeDeadline(tt.want)), tt.healthy, tt.want)
-		})
-	}
+	runKindCases(t, tests)
 }
 
 func TestHTTPRequestShapingAgainstNginx(t *testing.T) {
@@ -209,13 +233,7 @@ func TestHTTPRequestShapingAgainstNginx(t *testing.T) {
 	slow := tricklingHTTPServer(t, "HTTP/1.1 200 OK\r\nX-Role: primary\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nok\n", 1)
 	silent := silentTCPServer(t)
 	const health = "url {\npath /health\n%s\n}\n"
-	tests := []struct {
-		name    string
-		target  netip.AddrPort
-		block   string
-		healthy bool
-		want    string
-	}{
+	tests := []checkCase{
 		{"MethodBodyAndHeader", n.plain, "url {\npath /method\nmethod POST\nbody \"a=1\\n\"\nheader \"X-Check: vigil\"\nregex \"(?m)^POST 4 vigil$\"\n}\n", true, "ok"},
 		{"HTTP11ShapedToo", n.plain, "http_protocol 1.1\nurl {\npath /method\nmethod PUT\nheader \"X-Check: again\"\nregex \"(?m)^PUT  again$\"\n}\n", true, "ok"},
 		{"BasicAuthRight", n.plain, "url {\npath /secret/\nusername monitor\npassword s3cret\nregex welcome\n}\n", true, "ok"},
@@ -228,12 +246,7 @@ func TestHTTPRequestShapingAgainstNginx(t *testing.T) {
 		{"SlowServerHeadersInPieces", slow, "url {\npath /\nexpect_header \"X-Role: primary\"\n}\n", true, "ok"},
 		{"SilentServer", silent, "url {\npath /\nmethod POST\nbody x\n}\n", false, "read response: timeout"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := httpChecker(t, HTTPKind, tt.target, tt.block)
-			wantProbe(t, runProbe(t, c, probeDeadline(tt.want)), tt.healthy, tt.want)
-		})
-	}
+	runCheckCases(t, HTTPKind, tests)
 }
 
 func TestHTTP2AgainstNginx(t *testing.T) {
@@ -247,29 +260,17 @@ func TestHTTP2AgainstNginx(t *testing.T) {
 		}
 	})
 	silent := silentTCPServer(t)
-	tests := []struct {
-		name    string
-		kind    Kind
-		target  netip.AddrPort
-		block   string
-		healthy bool
-		want    string
-	}{
-		{"OverTLSWithALPN", SSLKind, n.h2, "http_protocol 2\nurl {\npath /proto\nregex \"(?m)^HTTP/2.0$\"\n}\n", true, "ok"},
-		{"OverTLSShaped", SSLKind, n.h2, "http_protocol 2\nurl {\npath /secret/\nusername monitor\npassword s3cret\nexpect_header_regex \"Content-Type: html\"\ndigest " + md5Hex("welcome\n") + "\n}\n", true, "ok"},
-		{"OverTLSWrongPassword", SSLKind, n.h2, "http_protocol 2\nurl {\npath /secret/\nusername monitor\npassword guess\n}\n", false, "HTTP status 401"},
-		{"H2C", HTTPKind, n.h2c, "http_protocol 2\nurl {\npath /method\nmethod POST\nbody abc\nheader \"X-Check: h2c\"\nregex \"(?m)^POST 3 h2c$\"\n}\n", true, "ok"},
-		{"TLSServerWithoutH2", SSLKind, n.tls, "http_protocol 2\nurl {\npath /proto\n}\n", false, `TLS handshake: the server chose "http/1.1" over ALPN, not h2`},
-		{"H2CToAnHTTP1Server", HTTPKind, n.plain, "http_protocol 2\nurl {\npath /proto\n}\n", false, "read response"},
-		{"SlowServer", HTTPKind, slow, "http_protocol 2\nurl {\npath /\nregex \"(?m)^HTTP/2.0$\"\nexpect_header \"X-Role: primary\"\n}\n", true, "ok"},
-		{"SilentServer", HTTPKind, silent, "http_protocol 2\nurl {\npath /\n}\n", false, "timeout"},
+	tests := []kindCase{
+		{SSLKind, checkCase{"OverTLSWithALPN", n.h2, "http_protocol 2\nurl {\npath /proto\nregex \"(?m)^HTTP/2.0$\"\n}\n", true, "ok"}},
+		{SSLKind, checkCase{"OverTLSShaped", n.h2, "http_protocol 2\nurl {\npath /secret/\nusername monitor\npassword s3cret\nexpect_header_regex \"Content-Type: html\"\ndigest " + md5Hex("welcome\n") + "\n}\n", true, "ok"}},
+		{SSLKind, checkCase{"OverTLSWrongPassword", n.h2, "http_protocol 2\nurl {\npath /secret/\nusername monitor\npassword guess\n}\n", false, "HTTP status 401"}},
+		{HTTPKind, checkCase{"H2C", n.h2c, "http_protocol 2\nurl {\npath /method\nmethod POST\nbody abc\nheader \"X-Check: h2c\"\nregex \"(?m)^POST 3 h2c$\"\n}\n", true, "ok"}},
+		{SSLKind, checkCase{"TLSServerWithoutH2", n.tls, "http_protocol 2\nurl {\npath /proto\n}\n", false, `TLS handshake: the server chose "http/1.1" over ALPN, not h2`}},
+		{HTTPKind, checkCase{"H2CToAnHTTP1Server", n.plain, "http_protocol 2\nurl {\npath /proto\n}\n", false, "read response"}},
+		{HTTPKind, checkCase{"SlowServer", slow, "http_protocol 2\nurl {\npath /\nregex \"(?m)^HTTP/2.0$\"\nexpect_header \"X-Role: primary\"\n}\n", true, "ok"}},
+		{HTTPKind, checkCase{"SilentServer", silent, "http_protocol 2\nurl {\npath /\n}\n", false, "timeout"}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := httpChecker(t, tt.kind, tt.target, tt.block)
-			wantProbe(t, runProbe(t, c, probeDeadline(tt.want)), tt.healthy, tt.want)
-		})
-	}
+	runKindCases(t, tests)
 }
 
 // md5Hex is the digest genhash prints for body.

@@ -11,28 +11,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/vigil-lb/vigil/internal/probe"
 	"github.com/vigil-lb/vigil/internal/testenv"
 )
-
-// tcpDialogue reads the body of a TCP_CHECK block with its kind's table and builds the checker
-// of target from the options it read, as start does.
-func tcpDialogue(t *testing.T, target netip.AddrPort, text string) probe.Checker {
-	t.Helper()
-	o, _, msgs := readBlock(t, TCPKind, text, Server{})
-	if len(msgs) != 0 {
-		t.Fatalf("TCP_CHECK block %q: %q", text, msgs)
-	}
-	c, err := o.New(Env{Conn: ConnOptions{Addr: target}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
 
 // tcpListening reports whether something accepts TCP connections at ap.
 func tcpListening(ap netip.AddrPort) func() bool {
@@ -71,61 +55,27 @@ func startMemcached(t *testing.T) netip.AddrPort {
 	return ap
 }
 
-// tricklingServer answers every connection with reply, one byte every gap, once it has read
-// a line (or at once when the line is ""), then keeps the connection open until the test ends.
+// tricklingServer answers every connection with reply, one byte every gap, once it has read a
+// line, then keeps the connection open until the test ends (or the server's deadline).
 func tricklingServer(t *testing.T, reply string, gap time.Duration) netip.AddrPort {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
+	ap := scriptedTCPServer(t, func(c net.Conn, r *bufio.Reader) {
+		if _, err := r.ReadString('\n'); err != nil {
+			return
+		}
+		for i := range len(reply) {
+			select {
+			case <-t.Context().Done():
+				return
+			case <-time.After(gap):
+			}
+			if _, err := c.Write([]byte{reply[i]}); err != nil {
 				return
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				buf := make([]byte, 512)
-				if _, err := c.Read(buf); err != nil {
-					return
-				}
-				for i := range len(reply) {
-					select {
-					case <-done:
-						return
-					case <-time.After(gap):
-					}
-					if _, err := c.Write([]byte{reply[i]}); err != nil {
-						return
-					}
-				}
-				<-done
-			}()
 		}
-	}()
-	t.Cleanup(func() {
-		close(done)
-		ln.Close()
-		wg.Wait()
+		<-t.Context().Done()
 	})
-	return addrPort(t, ln.Addr())
-}
-
-// dialogueDeadline is the probe's deadline for a case that ends with want: a dialogue that can
-// only fail by running out of time gets a short one.
-func dialogueDeadline(want string) time.Duration {
-	if strings.Contains(want, "timeout") {
-		return 400 * time.Millisecond
-	}
-	return 5 * time.Second
+	return ap
 }
 
 func TestTCPDialogueAgainstRedis(t *testing.T) {
@@ -134,18 +84,12 @@ func TestTCPDialogueAgainstRedis(t *testing.T) {
 	locked := startRedis(t, "--requirepass", "s3cret")
 	memcached := startMemcached(t)
 	slow := tricklingServer(t, "+PONG\r\n", 20*time.Millisecond)
-	tooSlow := tricklingServer(t, "+PONG\r\n", 300*time.Millisecond)
+	tooSlow := tricklingServer(t, "+PONG\r\n", 200*time.Millisecond)
 	silent := silentTCPServer(t)
 
 	const ping = "send \"PING\\r\\n\"\nexpect \"+PONG\"\n"
 	const primaryCheck = "send \"INFO replication\\r\\n\"\nexpect \"role:master\"\n"
-	tests := []struct {
-		name    string
-		target  netip.AddrPort
-		block   string
-		healthy bool
-		want    string
-	}{
+	tests := []checkCase{
 		{"PingAnswered", primary, ping, true, "dialogue ok (2 steps)"},
 		{"PingNeedsAuth", locked, ping, false, `expect "+PONG": timeout, received "-NOAUTH Authentication required.\r\n"`},
 		{"PingWithAuth", locked, "send \"AUTH s3cret\\r\\n\"\nexpect \"+OK\"\n" + ping, true, "dialogue ok (4 steps)"},
@@ -160,16 +104,16 @@ func TestTCPDialogueAgainstRedis(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := tcpDialogue(t, tt.target, tt.block)
+			c := readChecker(t, TCPKind, tt.target, tt.block)
 			if tt.target != replica {
-				wantProbe(t, runProbe(t, c, dialogueDeadline(tt.want)), tt.healthy, tt.want)
+				wantProbe(t, runProbe(t, c, probeDeadline(tt.want)), tt.healthy, tt.want)
 				return
 			}
 			// A replica's INFO changes from one probe to the next (its link, its offsets): each
 			// way of probing is judged on its own.
-			ctx, cancel := context.WithTimeout(context.Background(), dialogueDeadline(tt.want))
+			ctx, cancel := context.WithTimeout(context.Background(), probeDeadline(tt.want))
 			defer cancel()
-			for _, r := range []probe.Result{c.Check(ctx), runPolled(t, c.(probe.PolledChecker), dialogueDeadline(tt.want)).Result} {
+			for _, r := range []probe.Result{c.Check(ctx), runPolled(t, c.(probe.PolledChecker), probeDeadline(tt.want)).Result} {
 				wantProbe(t, r, tt.healthy, tt.want)
 				if !tt.healthy {
 					wantProbe(t, r, false, `\r\n# Replication\r\nrole:slave\r\n`)
@@ -183,17 +127,11 @@ func TestTCPDialogueAgainstMemcached(t *testing.T) {
 	memcached := startMemcached(t)
 	redis := startRedis(t)
 	slow := tricklingServer(t, "VERSION 1.6.21\r\n", 10*time.Millisecond)
-	tooSlow := tricklingServer(t, "VERSION 1.6.21\r\n", 300*time.Millisecond)
+	tooSlow := tricklingServer(t, "VERSION 1.6.21\r\n", 200*time.Millisecond)
 	silent := silentTCPServer(t)
 
 	const version = "send \"version\\r\\n\"\nexpect_regex \"^VERSION [0-9.]+\\r\\n\"\n"
-	tests := []struct {
-		name    string
-		target  netip.AddrPort
-		block   string
-		healthy bool
-		want    string
-	}{
+	tests := []checkCase{
 		{"VersionAnswered", memcached, version, true, "dialogue ok (2 steps)"},
 		{"StatsAfterVersion", memcached, version + "send \"stats\\r\\n\"\nexpect \"STAT pid \"\nexpect \"END\\r\\n\"\n", true, "dialogue ok (5 steps)"},
 		{"VersionOfRedis", redis, version, false, `expect_regex "^VERSION [0-9.]+\\r\\n": timeout, received "-ERR unknown command`},
@@ -201,46 +139,26 @@ func TestTCPDialogueAgainstMemcached(t *testing.T) {
 		{"TooSlow", tooSlow, version, false, `expect_regex "^VERSION [0-9.]+\\r\\n": timeout, received "V"`},
 		{"Silent", silent, version, false, `expect_regex "^VERSION [0-9.]+\\r\\n": timeout, nothing received`},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := tcpDialogue(t, tt.target, tt.block)
-			wantProbe(t, runProbe(t, c, dialogueDeadline(tt.want)), tt.healthy, tt.want)
-		})
-	}
+	runCheckCases(t, TCPKind, tests)
 }
 
 // A server that closes the connection before the dialogue ends fails it at once, saying so,
 // and a refused connection fails at connect, both ways of probing alike.
 func TestTCPDialogueEndsEarlyOnCloseAndRefusal(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				buf := make([]byte, 64)
-				_, _ = c.Read(buf)
-				_, _ = c.Write([]byte("-ERR bye\r\n"))
-				c.Close()
-			}()
-		}
-	}()
-	c := tcpDialogue(t, addrPort(t, ln.Addr()), "send \"PING\\r\\n\"\nexpect \"+PONG\"\n")
+	bye := scriptedTCPServer(t, func(c net.Conn, r *bufio.Reader) {
+		_, _ = r.ReadString('\n')
+		_, _ = c.Write([]byte("-ERR bye\r\n"))
+	})
+	c := readChecker(t, TCPKind, bye, "send \"PING\\r\\n\"\nexpect \"+PONG\"\n")
 	wantProbe(t, runProbe(t, c, 5*time.Second), false, `expect "+PONG": connection closed by the server, received "-ERR bye\r\n"`)
-	c = tcpDialogue(t, closedTCPPort(t), "send \"PING\\r\\n\"\nexpect \"+PONG\"\n")
+	c = readChecker(t, TCPKind, closedTCPPort(t), "send \"PING\\r\\n\"\nexpect \"+PONG\"\n")
 	wantProbe(t, runProbe(t, c, 5*time.Second), false, "connect: connection refused")
 	// A server that speaks first (an SMTP greeter, a MySQL handshake) is heard without a send.
 	greeter := scriptedTCPServer(t, func(c net.Conn, r *bufio.Reader) {
 		_, _ = c.Write([]byte("220 mx.example ESMTP\r\n"))
 		_, _ = r.ReadString('\n')
 	})
-	c = tcpDialogue(t, greeter, "expect \"220 \"\nsend \"QUIT\\r\\n\"\n")
+	c = readChecker(t, TCPKind, greeter, "expect \"220 \"\nsend \"QUIT\\r\\n\"\n")
 	wantProbe(t, runProbe(t, c, 5*time.Second), true, "dialogue ok (2 steps)")
 }
 
