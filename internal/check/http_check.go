@@ -730,11 +730,9 @@ func (h *httpPending) startURL(i int) (probe.Result, bool) {
 func (h *httpPending) send() (probe.Result, bool) {
 	req := h.req
 	for h.sent < len(req) {
-		n, err := h.sock.Write(req[h.sent:])
+		n, again, err := sockCall(h.sock.Write, req[h.sent:])
 		switch {
-		case err == unix.EINTR:
-			continue
-		case err == unix.EAGAIN:
+		case again:
 			return probe.Result{}, false
 		case err != nil:
 			step := "send request"
@@ -747,6 +745,24 @@ func (h *httpPending) send() (probe.Result, bool) {
 	}
 	h.receiving = true
 	return probe.Result{}, false
+}
+
+// sockCall makes a read or write of a probe's non-blocking socket, again when a signal
+// interrupted it: again is true when the socket has nothing to give or no room now (EAGAIN),
+// and the probe must wait for it.
+func sockCall(call func([]byte) (int, error), p []byte) (n int, again bool, err error) {
+	for {
+		n, err := call(p)
+		switch err {
+		case nil:
+			return n, false, nil
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return 0, true, nil
+		}
+		return 0, false, err
+	}
 }
 
 // handshakeErrno reports whether err is one a failed handshake leaves on a socket.
@@ -772,11 +788,9 @@ func (h *httpPending) Ready(_ uint32, buf []byte) (probe.Result, bool) {
 		return h.send()
 	}
 	for {
-		n, err := h.sock.Read(buf)
+		n, again, err := sockCall(h.sock.Read, buf)
 		switch {
-		case err == unix.EINTR:
-			continue
-		case err == unix.EAGAIN:
+		case again:
 			return probe.Result{}, false
 		case err != nil:
 			return h.Fail(failReason(context.Background(), h.reply.step(), os.NewSyscallError("read", err))), true

@@ -434,11 +434,9 @@ func (t *tcpTalk) Ready(_ uint32, buf []byte) (probe.Result, bool) { return t.ad
 func (t *tcpTalk) advance(buf []byte) (probe.Result, bool) {
 	for !t.d.done() {
 		if out := t.d.toSend(); out != nil {
-			n, err := t.sock.Write(out)
+			n, again, err := sockCall(t.sock.Write, out)
 			switch {
-			case err == unix.EINTR:
-				continue
-			case err == unix.EAGAIN:
+			case again:
 				return probe.Result{}, false
 			case err != nil:
 				return t.Fail(t.failure("write", err)), true
@@ -450,11 +448,9 @@ func (t *tcpTalk) advance(buf []byte) (probe.Result, bool) {
 		if buf == nil {
 			return probe.Result{}, false
 		}
-		n, err := t.sock.Read(buf)
+		n, again, err := sockCall(t.sock.Read, buf)
 		switch {
-		case err == unix.EINTR:
-			continue
-		case err == unix.EAGAIN:
+		case again:
 			return probe.Result{}, false
 		case err != nil:
 			return t.Fail(t.failure("read", err)), true

@@ -2,8 +2,10 @@ package lvs_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/vigil-lb/vigil/internal/check"
@@ -307,4 +309,30 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// A checker's own options are shown under its kind's key, after the shared fields; a TCP_CHECK
+// without vigil's keywords shows none, as before they existed.
+func TestCheckerJSONShowsItsOptionsUnderItsKind(t *testing.T) {
+	cs, d := onlyCheckers(t, "TCP_CHECK {\n}\nTCP_CHECK {\nsend_proxy v1\nsend \"PING\\r\\n\"\nexpect +PONG\n}\nHTTP_GET {\nurl {\npath /\nregex \"a<b\"\n}\n}\n")
+	if len(d.List) != 0 {
+		t.Fatalf("unexpected diagnostics %q", configtest.Messages(d))
+	}
+	var got []string
+	for _, c := range cs {
+		b, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(b))
+	}
+	if strings.Contains(got[0], `"tcp"`) {
+		t.Errorf("plain TCP_CHECK: %s", got[0])
+	}
+	if !strings.HasSuffix(got[1], `"transition_delay_loop":"1m0s","tcp":{"send_proxy":"v1","steps":[{"send":"PING\\r\\n"},{"expect":"+PONG"}]}}`) {
+		t.Errorf("TCP_CHECK with a dialogue: %s", got[1])
+	}
+	if !strings.Contains(got[2], `,"http":{"http_protocol":"1.0",`) || !strings.Contains(got[2], `"regex":"a\u003cb"`) {
+		t.Errorf("HTTP_GET: %s", got[2])
+	}
 }
