@@ -1,9 +1,8 @@
-// Package check holds Keepalived's checkers, one file per kind, each a probe.Checker: TCP_CHECK
-// (tcp_check.go), HTTP_GET and SSL_GET (http_check.go, with http_reply.go reading the answer),
-// SMTP_CHECK, DNS_CHECK, MISC_CHECK, PING_CHECK (with the shared ICMP sockets of package icmp),
-// UDP_CHECK, FILE_CHECK, BFD_CHECK (read, not run) and gRPC. A checker knows how to probe one
-// target one way and what the answer means; when and how often it runs, retries and the sockets
-// it borrows are the engine's, package probe.
+// Package check holds the checkers, Keepalived's and vigil's, one file per kind named for it
+// (tcp_check.go; http_check.go for HTTP_GET and SSL_GET, with http_reply.go reading the answer;
+// ping_check.go with the shared ICMP sockets of package icmp...), each a probe.Checker. A
+// checker knows how to probe one target one way and what the answer means; when and how often
+// it runs, retries and the sockets it borrows are the engine's, package probe.
 //
 // Each kind's file also owns the kind's configuration block: a Kind (TCPKind, HTTPKind...)
 // whose keyword table, built on package config/syntax's engine and value readers, reads the

@@ -1,7 +1,6 @@
 // Package lvs reads Keepalived's LVS section, the checker half's configuration:
 // virtual_server_group, virtual_server with its real_server and sorry_server blocks, the SSL
-// block and the checker blocks (TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, SMTP_CHECK,
-// DNS_CHECK, PING_CHECK, UDP_CHECK, FILE_CHECK, BFD_CHECK and vigil's GRPC_CHECK).
+// block and the checker blocks, whose kinds are listed in checkerKinds.
 //
 // It owns the model (model.go, model_check.go) and the keyword tables: keywords.go for the
 // virtual and real server blocks, check_keywords.go for what every checker block shares. After
