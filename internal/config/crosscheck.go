@@ -35,6 +35,18 @@ func (c *Config) finishBGP(diags *syntax.Diagnostics) {
 	}
 }
 
+// finishConntrackSync checks that conntrack_sync's instance names a vrrp_instance: following
+// none, conntrackd would never be told to commit, and a failover would lose every connection.
+func (c *Config) finishConntrackSync(diags *syntax.Diagnostics) {
+	cs := c.Global.ConntrackSync
+	if cs == nil || cs.Instance == "" {
+		return
+	}
+	if !slices.ContainsFunc(c.VRRPInstances, func(in *vrrpd.Instance) bool { return in.Name == cs.Instance }) {
+		diags.Errorf(cs.InstancePos, "conntrack_sync: instance %s: no vrrp_instance of that name", cs.Instance)
+	}
+}
+
 // tracks reports whether vs is the virtual server t names.
 func tracks(t *vrrpd.TrackedVirtualServer, vs *lvs.VirtualServer) bool {
 	r := t.Target()

@@ -185,3 +185,17 @@ func TestTrackVirtualServerAbsentLeavesConfigUntouched(t *testing.T) {
 		t.Errorf("diagnostics %v, tracks %v", configtest.Lines(ds), c.TracksVirtualServers())
 	}
 }
+
+// conntrack_sync following an instance that does not exist would never commit conntrackd's
+// cache, so it is an error at the instance line.
+func TestConntrackSyncInstanceMustNameAVRRPInstance(t *testing.T) {
+	src := "global_defs {\n conntrack_sync {\n  instance %s\n  interface eth0\n  peer 192.0.2.2\n }\n}\n" + configtest.Instance("")
+	_, ds := configtest.Parse(t, strings.Replace(src, "%s", "VI_9", 1))
+	if got, want := configtest.Lines(ds), []string{"3: E conntrack_sync: instance VI_9: no vrrp_instance of that name"}; !slices.Equal(got, want) {
+		t.Errorf("diagnostics:\n got  %q\n want %q", got, want)
+	}
+	_, ds = configtest.Parse(t, strings.Replace(src, "%s", "VI_1", 1))
+	if got := configtest.Lines(ds); len(got) != 0 {
+		t.Errorf("diagnostics with VI_1: %q", got)
+	}
+}

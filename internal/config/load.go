@@ -52,4 +52,5 @@ func (c *Config) finish(diags *Diagnostics, vr *vrrpd.Section, lv *lvs.Section) 
 	c.VirtualServerGroups, c.VirtualServers = lv.Groups, lv.VirtualServers
 	c.finishTrackVirtualServers(diags, vr)
 	c.finishBGP(diags)
+	c.finishConntrackSync(diags)
 }

@@ -1,17 +1,22 @@
 package e2e
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vigil-lb/vigil/internal/netlab"
+	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
 // The anycast lab: a router R running FRR (AS 65000), two vigil nodes N1 (AS 65001) and N2
@@ -63,35 +68,7 @@ func TestBGPAnycastWithECMPWithdrawsTheNodeThatLosesQuorumAndReturnsItAfterHoldD
 		{name: "n1", ns: netlab.NewNamespace(t, "bgpN1"), addr: "192.0.2.2"},
 		{name: "n2", ns: netlab.NewNamespace(t, "bgpN2"), addr: "192.0.2.6"},
 	}
-	linkNamespaces(t, r, "to-n1", "192.0.2.1/30", nodes[0].ns, "eth0", "192.0.2.2/30")
-	linkNamespaces(t, r, "to-n2", "192.0.2.5/30", nodes[1].ns, "eth0", "192.0.2.6/30")
-	linkNamespaces(t, r, "to-c", "198.51.100.1/30", c, "eth0", "198.51.100.2/30")
-	c.Run(t, "ip", "route", "add", "default", "via", "198.51.100.1")
-	r.Run(t, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
-	// Hash on ports too, so that the client's connections (one address) spread over both paths.
-	r.Run(t, "sysctl", "-q", "-w", "net.ipv4.fib_multipath_hash_policy=1")
-
-	router := startFRR(t, r, `frr defaults datacenter
-hostname R
-log stdout informational
-router bgp 65000
- bgp router-id 192.0.2.1
- no bgp ebgp-requires-policy
- bgp bestpath as-path multipath-relax
- neighbor 192.0.2.2 remote-as 65001
- neighbor 192.0.2.2 passive
- neighbor 192.0.2.6 remote-as 65002
- neighbor 192.0.2.6 passive
- address-family ipv4 unicast
-  maximum-paths 2
- exit-address-family
-`)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("FRR logs:\n%s", router.logs())
-		}
-	})
-	watch := watchRoute(t, r, anycastVIP+"/32")
+	router, watch := startAnycastRouter(t, r, c, nodes[0].ns, nodes[1].ns)
 
 	for i, n := range nodes {
 		n.ns.Run(t, "ip", "route", "add", "default", "via", []string{"192.0.2.1", "192.0.2.5"}[i])
@@ -195,13 +172,9 @@ router bgp 65000
 	})
 }
 
-// anycastConfig is a node's keepalived.conf: a BGP session to the router, and the virtual
-// address served by two backends on the node's loopback with quorum 2, so that one failing
-// backend withdraws the route while the other still serves the connections that arrive
-// before the router moves them.
-func anycastConfig(as uint32, self, router string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, `bgp {
+// anycastBGP is a node's bgp block: its session to the router, with hold_down.
+func anycastBGP(as uint32, self, router string, holdDown time.Duration) string {
+	return fmt.Sprintf(`bgp {
   local_as %d
   router_id %s
   hold_down %g
@@ -213,7 +186,53 @@ func anycastConfig(as uint32, self, router string) string {
     keepalive 1
   }
 }
-virtual_server %s %d {
+`, as, self, holdDown.Seconds(), router, self)
+}
+
+// startAnycastRouter joins the router r to the nodes n1, n2 and the client c as the anycast
+// lab draws them, and runs FRR on r with ECMP over both nodes (hashed on ports too, so that
+// the client's connections, from one address, spread over both paths). It returns the router
+// and a watcher of its kernel route to the address.
+func startAnycastRouter(t *testing.T, r, c, n1, n2 *netlab.Namespace) (*frrRouter, *routeWatcher) {
+	t.Helper()
+	linkNamespaces(t, r, "to-n1", "192.0.2.1/30", n1, "eth0", "192.0.2.2/30")
+	linkNamespaces(t, r, "to-n2", "192.0.2.5/30", n2, "eth0", "192.0.2.6/30")
+	linkNamespaces(t, r, "to-c", "198.51.100.1/30", c, "eth0", "198.51.100.2/30")
+	c.Run(t, "ip", "route", "add", "default", "via", "198.51.100.1")
+	r.Run(t, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
+	r.Run(t, "sysctl", "-q", "-w", "net.ipv4.fib_multipath_hash_policy=1")
+	router := startFRR(t, r, `frr defaults datacenter
+hostname R
+log stdout informational
+router bgp 65000
+ bgp router-id 192.0.2.1
+ no bgp ebgp-requires-policy
+ bgp bestpath as-path multipath-relax
+ neighbor 192.0.2.2 remote-as 65001
+ neighbor 192.0.2.2 passive
+ neighbor 192.0.2.6 remote-as 65002
+ neighbor 192.0.2.6 passive
+ address-family ipv4 unicast
+  maximum-paths 2
+ exit-address-family
+`)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("FRR logs:\n%s", router.logs())
+		}
+	})
+	watch := watchRoute(t, r, anycastVIP+"/32")
+	return router, watch
+}
+
+// anycastConfig is a node's keepalived.conf: a BGP session to the router, and the virtual
+// address served by two backends on the node's loopback with quorum 2, so that one failing
+// backend withdraws the route while the other still serves the connections that arrive
+// before the router moves them.
+func anycastConfig(as uint32, self, router string) string {
+	var b strings.Builder
+	b.WriteString(anycastBGP(as, self, router, bgpHoldDown))
+	fmt.Fprintf(&b, `virtual_server %s %d {
   delay_loop 0.3
   lb_algo rr
   lb_kind NAT
@@ -222,7 +241,7 @@ virtual_server %s %d {
   announce {
     community %d:100
   }
-`, as, self, bgpHoldDown.Seconds(), router, self, anycastVIP, anycastPort, as)
+`, anycastVIP, anycastPort, as)
 	for _, port := range []int{8081, 8082} {
 		fmt.Fprintf(&b, `  real_server 127.0.0.1 %d {
     HTTP_GET {
@@ -315,5 +334,218 @@ func checkAnycastRequests(t *testing.T, reqs []request, changes []routeState, ph
 		if !slices.Equal(got, p.want) {
 			t.Errorf("%s: requests served by %v, want by each of %v", p.name, served[i], p.want)
 		}
+	}
+}
+
+// The ECMP re-hash lab: the anycast lab's router, client and two vigil nodes, now on the
+// nftables data plane in front of backends they share on a LAN behind them, so that a
+// connection the router moves from one node to the other can reach the same backend.
+//
+//	C ── R ── N1 eth0 192.0.2.2   eth1 203.0.113.1 ─┐
+//	       ── N2 eth0 192.0.2.6   eth1 203.0.113.2 ─┼─ bridge ── B 203.0.113.21, .22 (echo on 9000)
+//	                                                 (conntrackd between N1 and N2 on it)
+//
+// What a re-hashed connection needs:
+//   - the same backend on the new node: nftables_flow_hash, the same Maglev table from the
+//     same backends on every node, indexed by a hash of the client's address and port;
+//   - the same source at the backend: nftables_snat to an address both nodes share
+//     (ecmpSNAT), not each node's own; B routes it back over both nodes (ECMP, hashed on
+//     ports too), so a reply may come back through either node whatever node the request
+//     went through;
+//   - so every node needs every connection's conntrack entry for the replies:
+//     conntrack_sync between the active nodes (no instance), the entries injected into each
+//     kernel as they come, and TCP window tracking off on the nodes (each sees one direction
+//     only of some connections). The flow hash then also keeps the backend of a connection
+//     the router moves before its entry reached the other node.
+const (
+	ecmpSNAT      = "203.0.113.100"
+	ecmpEchoPort  = 9000
+	ecmpLongConns = 40
+)
+
+// ecmpNodeConfig is a node's configuration: BGP to the router, the echo service over B's two
+// addresses; with continuity, the shared SNAT address, the flow hash and conntrack sync with
+// the other node (runtime files in dir).
+func ecmpNodeConfig(as uint32, self, router, peer, dir string, continuity bool) string {
+	var b strings.Builder
+	b.WriteString("global_defs {\n  dataplane nftables\n")
+	if continuity {
+		fmt.Fprintf(&b, "  nftables_snat %s\n  nftables_flow_hash\n  conntrack_sync {\n    interface eth1\n    peer %s\n    runtime_dir %s\n  }\n", ecmpSNAT, peer, dir)
+	}
+	b.WriteString("}\n" + anycastBGP(as, self, router, time.Second))
+	fmt.Fprintf(&b, `virtual_server %s %d {
+  delay_loop 0.5
+  lb_algo rr
+  lb_kind NAT
+  protocol TCP
+  announce {
+  }
+  real_server 203.0.113.21 %d {
+    TCP_CHECK {
+      connect_timeout 1
+    }
+  }
+  real_server 203.0.113.22 %d {
+    TCP_CHECK {
+      connect_timeout 1
+    }
+  }
+}
+`, anycastVIP, ecmpEchoPort, ecmpEchoPort, ecmpEchoPort)
+	return b.String()
+}
+
+// ecmpRehash runs the lab with or without the continuity settings: 40 long-lived echo
+// connections from C, spread over both nodes by the router; then the router drops N1's path
+// (its BGP session shut down, N1 alive) and every connection runs on N2; then the path comes
+// back and the router moves some connections back to N1. It returns the connections lost.
+func ecmpRehash(t *testing.T, continuity bool) (lostWithdraw, lostReturn int) {
+	netlab.Require(t)
+	frrBinaries(t)
+	if continuity {
+		requireTool(t, "conntrackd")
+	}
+	vigilBin := buildVigil(t)
+	r := netlab.NewNamespace(t, "ecR")
+	c := netlab.NewNamespace(t, "ecC")
+	lan := netlab.NewNamespace(t, "ecL")
+	back := netlab.NewNamespace(t, "ecB")
+	n1, n2 := netlab.NewNamespace(t, "ecN1"), netlab.NewNamespace(t, "ecN2")
+	lan.Run(t, "ip", "link", "add", "br0", "type", "bridge")
+	lan.Run(t, "ip", "link", "set", "br0", "up")
+	for i, m := range []struct {
+		ns   *netlab.Namespace
+		addr string
+	}{{n1, "203.0.113.1/24"}, {n2, "203.0.113.2/24"}, {back, "203.0.113.21/24"}} {
+		port := fmt.Sprintf("p%d", i)
+		lan.Run(t, "ip", "link", "add", port, "type", "veth", "peer", "name", "eth1", "netns", m.ns.Name)
+		lan.Run(t, "ip", "link", "set", port, "master", "br0", "up")
+		m.ns.Run(t, "ip", "addr", "add", m.addr, "dev", "eth1")
+		m.ns.Run(t, "ip", "link", "set", "eth1", "up")
+	}
+	back.Run(t, "ip", "addr", "add", "203.0.113.22/24", "dev", "eth1")
+	// B's way back to the shared address: both nodes, hashed on ports as the router does, so
+	// a reply's node is not the request's.
+	back.Run(t, "sysctl", "-q", "-w", "net.ipv4.fib_multipath_hash_policy=1")
+	back.Run(t, "ip", "route", "add", ecmpSNAT+"/32", "nexthop", "via", "203.0.113.1", "nexthop", "via", "203.0.113.2")
+	backNS := &testenv.Namespace{Name: back.Name}
+	for _, ip := range []string{"203.0.113.21", "203.0.113.22"} {
+		startEchoServer(t, backNS, fmt.Sprintf("%s:%d", ip, ecmpEchoPort))
+	}
+	router, watch := startAnycastRouter(t, r, c, n1, n2)
+	nodes := []struct {
+		ns         *netlab.Namespace
+		self, gw   string
+		peer, conf string
+		proc       *process
+	}{{ns: n1, self: "192.0.2.2", gw: "192.0.2.1", peer: "203.0.113.2"}, {ns: n2, self: "192.0.2.6", gw: "192.0.2.5", peer: "203.0.113.1"}}
+	for i := range nodes {
+		n := &nodes[i]
+		n.ns.Run(t, "ip", "route", "add", "default", "via", n.gw)
+		n.ns.Run(t, "ip", "addr", "add", anycastVIP+"/32", "dev", "lo")
+		n.ns.Run(t, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
+		if continuity {
+			// Each node sees one direction only of the connections whose replies B sends
+			// through the other: window tracking would find their ACKs out of window.
+			n.ns.Run(t, "sysctl", "-q", "-w", "net.netfilter.nf_conntrack_tcp_be_liberal=1")
+		}
+		dir, err := os.MkdirTemp("", "vgec")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		text := ecmpNodeConfig(65001+uint32(i), n.self, n.gw, n.peer, dir, continuity)
+		n.conf = filepath.Join(t.TempDir(), fmt.Sprintf("n%d.conf", i+1))
+		if err := os.WriteFile(n.conf, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		n.proc = newProcess(t, "ip", "netns", "exec", n.ns.Name, vigilBin, "-f", n.conf, "--log-format", "text")
+		n.proc.start(func() bool { return strings.Contains(n.proc.out.String(), `msg="bgp speaker started"`) })
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("n%d log:\n%s", i+1, n.proc.out.String())
+			}
+		})
+	}
+	both := []string{"192.0.2.2", "192.0.2.6"}
+	ecmp := watch.waitGateways(t, both, time.Time{}, 20*time.Second, "both nodes announced")
+
+	// The long-lived connections, spread by the router over both nodes.
+	addr := net.JoinHostPort(anycastVIP, fmt.Sprint(ecmpEchoPort))
+	cNS := &testenv.Namespace{Name: c.Name}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// A handshake can race the sync: its SYN-ACK comes back through the node that has not yet
+	// heard of the connection (and is dropped), or the handshake's last ACK reaches the
+	// forwarding node before the other's news that the backend answered. The retransmissions
+	// usually win; a dial that ends in a reset is counted and made again.
+	var wg sync.WaitGroup
+	conns, setupFailed := openLongConns(ctx, t, cNS, addr, ecmpLongConns, 5, &wg)
+	lost := func() (n int, why []string) {
+		for _, lc := range conns {
+			if err, _, _ := lc.status(); err != nil {
+				n++
+				why = append(why, fmt.Sprintf("connection %d: %v", lc.id, err))
+			}
+		}
+		return n, why
+	}
+	t.Logf("%d long-lived connections open (%d dials failed on the way)", ecmpLongConns, setupFailed)
+	time.Sleep(2 * time.Second)
+	// A connection whose first messages raced the sync as its handshake did is not what this
+	// test measures: it counts the connections lost when the paths change.
+	before, why := lost()
+	if before > ecmpLongConns/4 {
+		t.Fatalf("%d connections lost before any path changed: %s", before, strings.Join(why, "; "))
+	}
+	if before > 0 {
+		t.Logf("%d connections lost before any path changed (not counted): %s", before, strings.Join(why, "; "))
+	}
+	shut := func(on bool) {
+		cmd := []string{"-c", "configure terminal", "-c", "router bgp 65000", "-c", "neighbor 192.0.2.2 shutdown"}
+		if !on {
+			cmd[len(cmd)-1] = "no neighbor 192.0.2.2 shutdown"
+		}
+		out, err := exec.Command(router.vtysh, append([]string{"--vty_socket", router.dir}, cmd...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("vtysh %v: %v: %s", cmd, err, out)
+		}
+	}
+	shut(true)
+	single := watch.waitGateways(t, []string{"192.0.2.6"}, ecmp.at, 10*time.Second, "N1's path withdrawn")
+	time.Sleep(3 * time.Second)
+	lostWithdraw, why = lost()
+	lostWithdraw -= before
+	t.Logf("N1's path withdrawn at %v: %d of %d connections lost %s", single.at.Format("15:04:05.000"), lostWithdraw, ecmpLongConns, strings.Join(why, "; "))
+	shut(false)
+	back2 := watch.waitGateways(t, both, single.at, 20*time.Second, "N1's path back")
+	time.Sleep(3 * time.Second)
+	total, why := lost()
+	lostReturn = total - lostWithdraw - before
+	t.Logf("N1's path back at %v: %d more connections lost %s", back2.at.Format("15:04:05.000"), lostReturn, strings.Join(why, "; "))
+	cancel()
+	wg.Wait()
+	return lostWithdraw, lostReturn
+}
+
+// TestBGPECMPRehashedConnectionsKeepTheirBackend: with the shared SNAT address, the flow hash
+// and conntrack sync between the nodes, no connection is lost when the router moves it to the
+// other node (a path withdrawn) or back (the path returns).
+func TestBGPECMPRehashedConnectionsKeepTheirBackend(t *testing.T) {
+	t.Parallel()
+	w, r := ecmpRehash(t, true)
+	if w+r != 0 {
+		t.Errorf("with the continuity settings, %d connections were lost when N1's path went and %d when it came back; want none", w, r)
+	}
+}
+
+// TestBGPECMPRehashedConnectionsAreLostWithoutContinuity: the same lab and path changes with
+// each node masquerading to its own address, picking backends in turn and keeping its own
+// conntrack table: the connections the router moves are reset.
+func TestBGPECMPRehashedConnectionsAreLostWithoutContinuity(t *testing.T) {
+	t.Parallel()
+	w, r := ecmpRehash(t, false)
+	if w+r == 0 {
+		t.Errorf("without the continuity settings no connection was lost when the router moved them: the test cannot tell what they change")
 	}
 }

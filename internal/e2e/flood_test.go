@@ -52,7 +52,13 @@ const floodChecks = `        HTTP_GET {
 func TestFloodStarvesNeitherChecksNorVRRP(t *testing.T) {
 	testenv.RequireTool(t, "prlimit")
 	haproxyBin := testenv.RequireTool(t, "haproxy")
-	l := newVRRPLabOpts(t, labOptions{global: "    log_format json\n", checks: floodChecks, lb1Files: floodFiles})
+	l := newVRRPLabConf(t, func(node string) labConfig {
+		c := labConfig{global: "    log_format json\n", checks: floodChecks}
+		if node == "lb1" {
+			c.files = floodFiles
+		}
+		return c
+	}, nil)
 	lb1, lb2 := l.nodes[0], l.nodes[1]
 	testenv.WaitFor(t, 10*time.Second, "every check of lb1 run and healthy", func() bool { return allChecksHealthy(lb1) })
 	budget := budgetLine(t, lb1.proc.out.String())

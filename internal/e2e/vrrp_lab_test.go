@@ -108,26 +108,29 @@ func (p *vigilProc) signal(sig syscall.Signal) {
 // the virtual server is probed through the node's own data plane while the node holds the
 // address.
 func nodeConfig(name string, extra string) string {
-	return nodeConfigWith(name, labOptions{}, extra)
+	return nodeConfigWith(name, "userspace", extra)
 }
 
-// labOptions vary the lab from its defaults.
-type labOptions struct {
-	// dataplane is the nodes' data plane (userspace when empty).
-	dataplane string
-	// global is added to the nodes' global_defs.
-	global string
-	// checks replace each real server's TCP_CHECK.
-	checks string
-	// lb1Files, when > 0, runs lb1's vigil under that descriptor limit (prlimit).
-	lb1Files int
+// nodeConfigWith is nodeConfig with another data plane.
+func nodeConfigWith(name, dataplane, extra string) string {
+	return labNodeConfig(name, labConfig{dataplane: dataplane, extra: extra})
 }
 
-// nodeConfigWith is nodeConfig varied by o.
-func nodeConfigWith(name string, o labOptions, extra string) string {
-	checks := o.checks
-	if checks == "" {
-		checks = "        TCP_CHECK {\n            connect_timeout 1\n        }\n"
+// labConfig is what a node's configuration adds to nodeConfig's: a data plane, lines of
+// global_defs and of the VRRP instance, and top-level blocks; noSelfProbe leaves the web
+// virtual server's self_probe out; checks, when set, replace each of its real servers'
+// TCP_CHECK; files, when > 0, runs the node's vigil under that descriptor limit (prlimit).
+type labConfig struct {
+	dataplane, global, instance, extra, checks string
+	noSelfProbe                                bool
+	files                                      int
+}
+
+// labNodeConfig is nodeConfig with c's additions.
+func labNodeConfig(name string, c labConfig) string {
+	selfProbe := "    self_probe 0.5 2\n"
+	if c.noSelfProbe {
+		selfProbe = ""
 	}
 	return fmt.Sprintf(`global_defs {
     router_id %s
@@ -149,11 +152,25 @@ vrrp_instance VI_WEB {
     track_virtual_server {
         %s %d TCP
     }
+%s}
+%s%s`, name, cmp.Or(c.dataplane, "userspace"), c.global, labVIP, labVIP, labVSPort, c.instance, labVirtualServerChecks(labVSPort, labWebPort, selfProbe, c.checks), c.extra)
 }
-virtual_server %s %d {
+
+// labVirtualServer is a virtual server on the VIP's port over the web host's two addresses at
+// realPort, each checked by TCP_CHECK, with lines after delay_loop.
+func labVirtualServer(port, realPort int, lines string) string {
+	return labVirtualServerChecks(port, realPort, lines, "")
+}
+
+// labVirtualServerChecks is labVirtualServer with checks, when set, in place of each real
+// server's TCP_CHECK.
+func labVirtualServerChecks(port, realPort int, lines, checks string) string {
+	if checks == "" {
+		checks = "        TCP_CHECK {\n            connect_timeout 1\n        }\n"
+	}
+	return fmt.Sprintf(`virtual_server %s %d {
     delay_loop 1
-    self_probe 0.5 2
-    lb_algo rr
+%s    lb_algo rr
     lb_kind NAT
     protocol TCP
     real_server 192.0.2.21 %d {
@@ -161,7 +178,7 @@ virtual_server %s %d {
     real_server 192.0.2.22 %d {
 %s    }
 }
-%s`, name, cmp.Or(o.dataplane, "userspace"), o.global, labVIP, labVIP, labVSPort, labVIP, labVSPort, labWebPort, checks, labWebPort, checks, extra)
+`, labVIP, port, lines, realPort, checks, realPort, checks)
 }
 
 // newVRRPLab builds the namespaces, starts the web servers and both vigil nodes, and waits for
@@ -170,12 +187,12 @@ func newVRRPLab(t *testing.T) *vrrpLab { return newVRRPLabWith(t, "userspace") }
 
 // newVRRPLabWith is newVRRPLab with the nodes on another data plane.
 func newVRRPLabWith(t *testing.T, dataplane string) *vrrpLab {
-	return newVRRPLabOpts(t, labOptions{dataplane: dataplane})
+	return newVRRPLabConf(t, func(string) labConfig { return labConfig{dataplane: dataplane} }, nil)
 }
 
-// newVRRPLabOpts is newVRRPLab varied by o.
-func newVRRPLabOpts(t *testing.T, o labOptions) *vrrpLab {
-	dataplane := cmp.Or(o.dataplane, "userspace")
+// newVRRPLabConf is newVRRPLab with each node's configuration from conf (by node name), and
+// before, when set, run once the web host and the client exist and before the nodes start.
+func newVRRPLabConf(t *testing.T, conf func(node string) labConfig, before func(l *vrrpLab)) *vrrpLab {
 	testenv.RequireRoot(t)
 	l := &vrrpLab{t: t, bin: buildVigil(t)}
 	l.lan = testenv.NewNamespace(t, "lan")
@@ -193,17 +210,19 @@ func newVRRPLabOpts(t *testing.T, o labOptions) *vrrpLab {
 	for _, ip := range []string{"192.0.2.21", "192.0.2.22"} {
 		startLabWebServer(t, l.web, net.JoinHostPort(ip, fmt.Sprint(labWebPort)))
 	}
+	if before != nil {
+		before(l)
+	}
 	for i, name := range []string{"lb1", "lb2"} {
 		n := &vigilNode{name: name, addr: fmt.Sprintf("192.0.2.%d", i+1)}
 		n.ns = attach(name, "p"+name, n.addr+"/24")
-		if dataplane != "userspace" {
+		c := conf(name)
+		if cmp.Or(c.dataplane, "userspace") != "userspace" {
 			n.ns.Forwarding(t) // the kernel data planes forward, as a load balancer's host must
 		}
 		n.conf = filepath.Join(t.TempDir(), name+".conf")
-		if name == "lb1" {
-			n.files = o.lb1Files
-		}
-		if err := os.WriteFile(n.conf, []byte(nodeConfigWith(name, o, "")), 0o644); err != nil {
+		n.files = c.files
+		if err := os.WriteFile(n.conf, []byte(labNodeConfig(name, c)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		n.http = nsHTTPClient(n.ns, 2*time.Second)
@@ -303,10 +322,18 @@ func (n *vigilNode) state() string {
 	return s.VRRPInstances[0].State
 }
 
-// serving reports whether the node's virtual server is served.
+// serving reports whether every virtual server of the node is served.
 func (n *vigilNode) serving() bool {
 	s, err := n.status()
-	return err == nil && len(s.VirtualServers) == 1 && s.VirtualServers[0].Serving
+	if err != nil || len(s.VirtualServers) == 0 {
+		return false
+	}
+	for _, vs := range s.VirtualServers {
+		if !vs.Serving {
+			return false
+		}
+	}
+	return true
 }
 
 // requestLog is what the clients saw: each request's start and end and whether it was served.

@@ -15,8 +15,10 @@ import (
 	"time"
 
 	"github.com/vigil-lb/vigil/internal/bus"
+	"github.com/vigil-lb/vigil/internal/check"
 	"github.com/vigil-lb/vigil/internal/clock"
 	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/globaldefs"
 	"github.com/vigil-lb/vigil/internal/config/lvs"
 	"github.com/vigil-lb/vigil/internal/config/syntax"
 	"github.com/vigil-lb/vigil/internal/dataplane"
@@ -183,7 +185,7 @@ func New(cfg *config.Config, opts Options) (*Half, error) {
 	d.runner = notify.NewRunner(notify.RunnerOptions{ScriptSecurity: cfg.Global.EnableScriptSecurity, Logger: d.log})
 	d.sched = probe.NewScheduler(d.clk, opts.MaxInFlight, d.log, d.onReport)
 	d.sched.ObserveLateness(func(late time.Duration) { d.metrics.CheckLateness.Observe(late.Seconds()) })
-	dp, name, err := chooseDataplane(cmp.Or(opts.Dataplane, cfg.Global.Dataplane), cfg.Global.DataplaneKeepOnStop, opts.MaxConn, d.log, opts.OpenDataplane)
+	dp, name, err := chooseDataplane(cmp.Or(opts.Dataplane, cfg.Global.Dataplane), cfg.Global.DataplaneKeepOnStop, opts.MaxConn, d.log, opts.OpenDataplane, nftablesOptions(&cfg.Global))
 	if err != nil {
 		return nil, err
 	}
@@ -202,7 +204,7 @@ func New(cfg *config.Config, opts Options) (*Half, error) {
 // userspace balancer's connections end with the process whatever it says. maxconn caps the
 // userspace balancer's connections (Options.MaxConn). open, when not nil, opens the chosen one
 // instead (Options.OpenDataplane).
-func chooseDataplane(name string, keep bool, maxconn int, log *slog.Logger, open func(string) (dataplane.Dataplane, error)) (dataplane.Dataplane, string, error) {
+func chooseDataplane(name string, keep bool, maxconn int, log *slog.Logger, open func(string) (dataplane.Dataplane, error), nft nftables.Options) (dataplane.Dataplane, string, error) {
 	if name == "auto" {
 		ipvsErr, nftErr := ipvs.Available(), nftables.Available()
 		switch {
@@ -227,7 +229,8 @@ func chooseDataplane(name string, keep bool, maxconn int, log *slog.Logger, open
 	case "", "userspace":
 		return userspace.New(log.With("dataplane", "userspace"), userspace.Options{MaxConn: maxconn}), "userspace", nil
 	case "nftables":
-		dp, err := nftables.New(log.With("dataplane", "nftables"), nftables.Options{KeepOnClose: keep})
+		nft.KeepOnClose = keep
+		dp, err := nftables.New(log.With("dataplane", "nftables"), nft)
 		if err != nil {
 			return nil, "", fmt.Errorf("data plane nftables: %w", err)
 		}
@@ -240,6 +243,19 @@ func chooseDataplane(name string, keep bool, maxconn int, log *slog.Logger, open
 		return dp, "ipvs", nil
 	}
 	return nil, "", fmt.Errorf("data plane %q unknown: expected userspace, nftables, ipvs or auto", name)
+}
+
+// nftablesOptions are the nftables data plane's settings of global_defs: nftables_snat and
+// nftables_flow_hash (connections kept across a failover).
+func nftablesOptions(g *globaldefs.Defs) nftables.Options {
+	o := nftables.Options{FlowHash: g.NFTablesFlowHash}
+	switch g.NFTablesSNAT.Mode {
+	case "none":
+		o.NoMasquerade = true
+	case "address":
+		o.SNAT = g.NFTablesSNAT.Addr
+	}
+	return o
 }
 
 func errText(err error) string {
@@ -827,10 +843,9 @@ func jobFor(id string, ck probe.Checker, c *lvs.Checker) probe.Job {
 		ID: id, Checker: ck, Interval: c.DelayLoop.D(), Retry: int(c.Retry), DelayBeforeRetry: c.DelayBeforeRetry.D(),
 		Warmup: c.Warmup.D(), DownInterval: c.DownDelayLoop.D(), TransitionInterval: c.TransitionDelayLoop.D(), StartDown: c.Alpha,
 	}
-	switch {
-	case c.Misc != nil:
-		j.Timeout = c.Misc.Timeout.D()
-	case c.Connection != nil:
+	if own, ok := c.Options.(check.OwnTimeout); ok {
+		j.Timeout = own.ProbeTimeout()
+	} else if c.Connection != nil {
 		j.Timeout = c.Connection.Timeout.D()
 	}
 	if j.Interval <= 0 {

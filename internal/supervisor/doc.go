@@ -6,6 +6,9 @@
 //
 //	status   the status page, API, event stream and metrics (internal/status)
 //	lb       the load-balancing half: checks, pools, the data plane (internal/lb); not with -P
+//	ctsync   conntrackd for conntrack_sync (internal/ctsync); only with that block
+//	ipvs-sync   the kernel's IPVS sync daemon for lvs_sync_daemon (continuity.go); only with
+//	         it, an instance to follow and the ipvs data plane
 //	vrrp     the VRRP half (internal/vrrp); only with VRRP instances, not with -C
 //	bgp      the BGP speaker (internal/bgp); only with a bgp block, not with -P
 //
@@ -18,7 +21,10 @@
 // (internal/bus); the observers wired here subscribe to it: the metrics, the event stream,
 // notify scripts, VRRP's pool tracking (track_virtual_server) and BGP's announcements (the
 // pure bgp.Policy decides, the speaker carries out). VRRP state changes reach the metrics, the
-// event stream and the BGP policy the same way, from the VRRP half's callback.
+// event stream, the BGP policy, conntrackd's driver and the IPVS sync daemon's follower the
+// same way, from the VRRP half's callback; the last two keep the latest state and act on their
+// own goroutines, so the callback never waits for conntrackd or the kernel. They start before
+// the VRRP half and stop after it, so its resignation at stop still reaches them.
 //
 // A new part implements Part (an adapter in parts.go, when its package should not know the
 // supervisor's interface) and is added to Build in its place in the start order. A new observer

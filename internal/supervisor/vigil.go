@@ -12,6 +12,7 @@ import (
 
 	"github.com/vigil-lb/vigil/internal/bgp"
 	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/ctsync"
 	"github.com/vigil-lb/vigil/internal/dataplane"
 	"github.com/vigil-lb/vigil/internal/fdbudget"
 	"github.com/vigil-lb/vigil/internal/lb"
@@ -53,6 +54,11 @@ type Vigil struct {
 	scripts *scriptRunner
 	// announcer carries out the BGP policy (nil without BGP).
 	announcer *bgpAnnouncer
+	// ctsync runs conntrackd and tells it of the VRRP transitions (nil without
+	// conntrack_sync); ipvsSync follows lvs_sync_daemon's instance with the kernel's IPVS sync
+	// daemon (nil without it, or without the ipvs data plane).
+	ctsync   *ctsync.Daemon
+	ipvsSync *ipvsSyncFollower
 
 	mu         sync.Mutex
 	cfg        *config.Config // in force
@@ -118,6 +124,8 @@ func Build(cfg *config.Config, opts Options) (*Vigil, error) {
 			v.metrics.ObserveBGPChange(sc)
 		})
 	}
+	v.ctsync = newConntrackSync(cfg, opts, v.dataplaneName(), v.hub, log)
+	v.ipvsSync = newIPVSSyncFollower(cfg, opts, v.dataplaneName(), log)
 	if runsVRRP(cfg, opts) {
 		runner := notify.NewRunner(notify.RunnerOptions{ScriptSecurity: cfg.Global.EnableScriptSecurity, Logger: log})
 		m, err := vrrp.NewManager(cfg, vrrp.ManagerOptions{
@@ -127,6 +135,12 @@ func Build(cfg *config.Config, opts Options) (*Vigil, error) {
 				v.vrrpChanged(ev.Instance, ev.From.String(), ev.To.String(), ev.Priority)
 				if announcer != nil {
 					announcer.vrrpChanged(ev.Instance, ev.To.String())
+				}
+				if v.ctsync != nil {
+					v.ctsync.Transition(ev.Instance, ev.To.String())
+				}
+				if v.ipvsSync != nil {
+					v.ipvsSync.vrrpChanged(ev.Instance, ev.To.String())
 				}
 			},
 			OnRepair: v.vrrpRepaired,
@@ -141,7 +155,13 @@ func Build(cfg *config.Config, opts Options) (*Vigil, error) {
 			v.lb.Events().Subscribe("vrrp", vrrpPools(m)) // track_virtual_server
 		}
 	}
-	// Start order: status, lb, vrrp, bgp; stop in reverse (package doc).
+	// Start order: status, lb, ctsync, ipvs-sync, vrrp, bgp; stop in reverse (package doc).
+	if v.ctsync != nil {
+		parts = append(parts, &ctsyncPart{d: v.ctsync, block: cfg.Global.ConntrackSync, log: log})
+	}
+	if v.ipvsSync != nil {
+		parts = append(parts, &ipvsSyncPart{f: v.ipvsSync})
+	}
 	if v.vrrp != nil {
 		parts = append(parts, &vrrpPart{m: v.vrrp})
 	}

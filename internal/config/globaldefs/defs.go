@@ -29,6 +29,8 @@ import (
 //	                                   at once, every virtual server together (default: what
 //	                                   the descriptor limit leaves after the checks', scripts',
 //	                                   VRRP's, BGP's and the status server's reservations)
+//	conntrack_sync { ... }, nftables_snat, nftables_flow_hash   connections kept across a
+//	                                   failover (continuity.go)
 type Defs struct {
 	Pos syntax.Pos `json:"pos"`
 
@@ -127,6 +129,11 @@ type Defs struct {
 	// MaxConn caps the userspace data plane's connections and UDP flows together (vigil
 	// extension); 0 when not set, and the descriptor budget decides. Read at start.
 	MaxConn int `json:"maxconn"`
+	// ConntrackSync, NFTablesSNAT and NFTablesFlowHash keep connections across a failover
+	// (vigil extensions, continuity.go).
+	ConntrackSync    *ConntrackSync `json:"conntrack_sync"`
+	NFTablesSNAT     NFTablesSNAT   `json:"nftables_snat"`
+	NFTablesFlowHash bool           `json:"nftables_flow_hash"`
 
 	// Accepted lists the keywords Keepalived knows that vigil reads but does not act on
 	// (process priorities, SNMP, D-Bus, netlink buffer sizes, ...), as written.
@@ -185,6 +192,7 @@ func Default() Defs {
 		LVSFlushOnStop:              "disabled",
 		StatusListen:                "127.0.0.1:9080",
 		Dataplane:                   "userspace",
+		NFTablesSNAT:                NFTablesSNAT{Mode: "masquerade"},
 		LogFormat:                   "text",
 		ReconcileInterval:           syntax.Seconds(2),
 	}

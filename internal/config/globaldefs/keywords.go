@@ -599,6 +599,7 @@ func globalTable(g *Defs) *syntax.Table {
 			p.Diags.Warnf(l.Pos, "log_format '%s' invalid - expected text or json; using %s", s, g.LogFormat)
 		}
 	}}
+	g.addContinuityKeywords(kw)
 	return &syntax.Table{Keywords: kw}
 }
 

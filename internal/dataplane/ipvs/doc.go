@@ -122,4 +122,16 @@
 //
 //	modprobe ip_vs
 //	sudo go test -run TestRealIPVS -v ./internal/dataplane/ipvs
+//
+// # The sync daemon
+//
+// SyncDaemons starts and stops the kernel's IPVS sync daemon (Keepalived's lvs_sync_daemon),
+// which sends the master's connection table to the backup over multicast, through the IPVS
+// generic netlink family itself (IPVS_CMD_NEW_DAEMON, IPVS_CMD_DEL_DAEMON, IPVS_CMD_GET_DAEMON
+// with IPVS_CMD_ATTR_DAEMON's nested attributes): cloudflare/ipvs has no call for it. Follow
+// puts the daemons where Keepalived's VRRP process does for a state: master on MASTER (the
+// backup daemon stopped first), backup on BACKUP and FAULT, none otherwise; a daemon already
+// running with the same settings is left alone. The tests check the messages' bytes and the
+// sequence against a fake of the family; docs/configuration.md says how to check on a kernel
+// with IPVS (ipvsadm -L --daemon).
 package ipvs

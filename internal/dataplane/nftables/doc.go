@@ -13,11 +13,14 @@
 //	chain prerouting   nat hook, dstnat:  meta l4proto . meta mark vmap @fwmarks4 (and 6), then
 //	                                      meta l4proto . ip daddr . th dport vmap @services4 (and ip6)
 //	chain output       nat hook, dstnat:  the same, for clients on the balancer itself
+//	chain invalid      filter hook, prerouting, mangle: ct state invalid meta l4proto . ip daddr . th dport @listen4 drop
 //	chain postrouting  nat hook, srcnat:  ct status dnat meta l4proto . ip daddr . th dport @backends4 masquerade
+//	                                      (or snat ip to Options.SNAT, or nothing with NoMasquerade)
 //	chain vsN          one per service:   dnat ip to numgen inc mod 6 map @vsN_slots; counter
 //	map vsN_slots      slot number -> backend address . port, a backend once per share
 //	set backends4/6    every service's backends, a counter per element
 //	map fwmarks4/6     protocol . mark -> vsN of a fwmark service
+//	set listen4/6      every address service's protocol . address . port
 //
 // A fwmark service (dataplane.Service.Fwmark, Keepalived's virtual_server fwmark N) takes the
 // packets of its protocol and family that carry its mark, whatever their destination address
@@ -92,6 +95,26 @@
 // any routing but hides the client address from the backends; Options.NoMasquerade keeps the
 // client address, as Keepalived's lb_kind NAT with IPVS does, and then the backends must route
 // their replies through the balancer (default gateway).
+//
+// Options.SNAT translates the source to an address every node of a cluster shares instead (a
+// VRRP address on the backend side): a connection moved to another node, with its conntrack
+// entry synced by conntrackd (internal/ctsync) or picked up there mid-stream, then reaches its
+// backend from the same address and, NAT keeping the client's port where it can, the same port.
+// Masquerading cannot survive a move: the backend answers the dead node's address.
+//
+// # Continuity
+//
+// A synced conntrack entry carries its NAT; the kernel treats it as an established connection,
+// and nat chains only see a connection's first packet, so the rules never translate a synced
+// flow again. A packet to a service that conntrack calls invalid (the handshake's last ACK on a
+// node that has not yet heard the backend answered through another node) is dropped by the
+// invalid chain rather than reaching the local stack, which holds the virtual address and
+// would reset the client; its retransmission finds the state. (The chain cannot look the
+// dispatch maps up: a filter chain may not reach their verdicts' NAT rules, hence the listen
+// sets.) Options.FlowHash replaces numgen's turns, which are each node's own, by jhash ip saddr
+// . th sport over a Maglev table built from the backends' addresses in address order, so every
+// node with the same backends sends a connection to the same one: a flow an ECMP router moves,
+// or a new master picks up without its state, keeps its backend.
 //
 // DR (direct routing) cannot be built from nat chains: it forwards the unchanged IP packet to
 // the backend's MAC address and the backend answers the client directly, so the balancer

@@ -34,6 +34,19 @@ type Options struct {
 	// lb_kind NAT assumption). By default connections are masqueraded to the address of the
 	// interface towards the backend, which works with any routing.
 	NoMasquerade bool
+	// SNAT, when valid, is the source address of connections to backends of its family, in
+	// place of masquerading: an address every node of the cluster shares (a VRRP address on
+	// the backend side, the backends' gateway), so that a connection that moves to another
+	// node with its conntrack entry (conntrack_sync) or is picked up there mid-stream keeps
+	// the address the backend knows it by. NoMasquerade overrides it.
+	SNAT netip.Addr
+	// FlowHash makes every scheduler that picks slots in turn (rr, wrr, lc, wlc, ...) pick by
+	// a hash of the client's address and port over a Maglev table of the backends, so every
+	// node with the same backends sends a connection to the same backend (a flow that an ECMP
+	// router moves to another node, or that a new master picks up without its state, keeps
+	// its backend). fo keeps its single backend; sh and mh keep hashing the client's address
+	// (and port with HashPort).
+	FlowHash bool
 	// NetNS is the path of a network namespace to program (as under /var/run/netns); empty is
 	// the caller's.
 	NetNS string
@@ -57,6 +70,10 @@ type Dataplane struct {
 	// dispatch maps (protocol . mark -> the chain of a fwmark service).
 	svc4, svc6, back4, back6 *nft.Set
 	marks4, marks6           *nft.Set
+	// listen4/6 hold every address service's protocol . address . port (no verdict), for the
+	// filter chain that drops invalid packets to them: a chain of type filter may not refer
+	// to the dispatch maps, whose verdicts lead to NAT rules.
+	listen4, listen6 *nft.Set
 	// backRefs counts the services that use each backend (by its key in back4 or back6).
 	backRefs map[string]int
 	services map[string]*service
@@ -145,7 +162,7 @@ func New(logger *slog.Logger, opts Options) (*Dataplane, error) {
 		d.release()
 		return nil, err
 	}
-	logger.Info("nftables data plane ready", "table", opts.Table, "masquerade", !opts.NoMasquerade)
+	logger.Info("nftables data plane ready", "table", opts.Table, "source_nat", d.sourceNATName(), "flow_hash", opts.FlowHash)
 	return d, nil
 }
 
@@ -172,6 +189,7 @@ const (
 	reg1     = 1
 	reg3     = 3
 	reg32_00 = 8
+	reg32_08 = 16 // the first four bytes of reg3
 )
 
 // ipsDstNAT is IPS_DST_NAT of the conntrack status bits.
@@ -193,6 +211,8 @@ func (d *Dataplane) queueTable() {
 	markKey := nft.MustConcatSetType(nft.TypeInetProto, nft.TypeMark)
 	d.marks4 = &nft.Set{Table: d.table, Name: "fwmarks4", IsMap: true, KeyType: markKey, Concatenation: true, DataType: nft.TypeVerdict}
 	d.marks6 = &nft.Set{Table: d.table, Name: "fwmarks6", IsMap: true, KeyType: markKey, Concatenation: true, DataType: nft.TypeVerdict}
+	d.listen4 = &nft.Set{Table: d.table, Name: "listen4", KeyType: d.svc4.KeyType, Concatenation: true}
+	d.listen6 = &nft.Set{Table: d.table, Name: "listen6", KeyType: d.svc6.KeyType, Concatenation: true}
 	for _, s := range d.sharedSets() {
 		// AddSet only fails on a malformed set, which would be a bug here.
 		if err := c.AddSet(s, nil); err != nil {
@@ -209,7 +229,7 @@ func (d *Dataplane) queueTable() {
 
 // sharedSets are the maps and sets every service uses.
 func (d *Dataplane) sharedSets() []*nft.Set {
-	return []*nft.Set{d.svc4, d.svc6, d.back4, d.back6, d.marks4, d.marks6}
+	return []*nft.Set{d.svc4, d.svc6, d.back4, d.back6, d.marks4, d.marks6, d.listen4, d.listen6}
 }
 
 // chainRules is a chain and the rules it holds when everything is in place.
@@ -218,8 +238,8 @@ type chainRules struct {
 	rules [][]expr.Any
 }
 
-// hookChains are the table's base chains: dispatch in prerouting and output, masquerade in
-// postrouting.
+// hookChains are the table's base chains: invalid packets to a service dropped, dispatch in
+// prerouting and output, masquerade in postrouting.
 func (d *Dataplane) hookChains() []chainRules {
 	nat := func(name string, hook *nft.ChainHook, prio *nft.ChainPriority) *nft.Chain {
 		return &nft.Chain{Name: name, Table: d.table, Type: nft.ChainTypeNAT, Hooknum: hook, Priority: prio}
@@ -233,13 +253,36 @@ func (d *Dataplane) hookChains() []chainRules {
 		dispatchExprs(unix.NFPROTO_IPV6, d.svc6.Name),
 	}
 	return []chainRules{
+		{&nft.Chain{Name: "invalid", Table: d.table, Type: nft.ChainTypeFilter, Hooknum: nft.ChainHookPrerouting, Priority: nft.ChainPriorityMangle}, [][]expr.Any{
+			invalidExprs(unix.NFPROTO_IPV4, d.listen4.Name),
+			invalidExprs(unix.NFPROTO_IPV6, d.listen6.Name),
+		}},
 		{nat("prerouting", nft.ChainHookPrerouting, nft.ChainPriorityNATDest), dispatch},
 		{nat("output", nft.ChainHookOutput, nft.ChainPriorityNATDest), dispatch},
 		{nat("postrouting", nft.ChainHookPostrouting, nft.ChainPriorityNATSource), [][]expr.Any{
-			postExprs(unix.NFPROTO_IPV4, d.back4.Name, !d.opts.NoMasquerade),
-			postExprs(unix.NFPROTO_IPV6, d.back6.Name, !d.opts.NoMasquerade),
+			postExprs(unix.NFPROTO_IPV4, d.back4.Name, d.sourceNAT()),
+			postExprs(unix.NFPROTO_IPV6, d.back6.Name, d.sourceNAT()),
 		}},
 	}
+}
+
+// sourceNAT is what postrouting does to the source of connections to backends (nil: nothing).
+func (d *Dataplane) sourceNAT() *sourceNAT {
+	if d.opts.NoMasquerade {
+		return nil
+	}
+	return &sourceNAT{addr: d.opts.SNAT}
+}
+
+// sourceNATName says what postrouting does to the source, for the log.
+func (d *Dataplane) sourceNATName() string {
+	switch {
+	case d.opts.NoMasquerade:
+		return "none"
+	case d.opts.SNAT.IsValid():
+		return "snat to " + d.opts.SNAT.String()
+	}
+	return "masquerade"
 }
 
 // rebuild replaces the whole table, in one transaction, with one holding svcs (nil: none):
@@ -431,7 +474,7 @@ func (d *Dataplane) newService(svc dataplane.Service, old *service, refs map[str
 		old = nil
 	}
 	svc.Listen = netip.AddrPortFrom(svc.Listen.Addr().Unmap(), svc.Listen.Port())
-	s := &service{svc: svc, plan: planFor(svc)}
+	s := &service{svc: svc, plan: planFor(svc, d.opts.FlowHash)}
 	v4 := !svc.IPv6()
 	addrType := nft.TypeIPAddr
 	if !v4 {
@@ -459,6 +502,9 @@ func (d *Dataplane) newService(svc dataplane.Service, old *service, refs map[str
 		}
 		dispatch, key := d.dispatchElem(svc)
 		mustElems(c.SetAddElements(dispatch, []nft.SetElement{{Key: key, VerdictData: jumpTo(s.chain.Name)}}))
+		if set := d.listenSet(svc); set != nil {
+			mustElems(c.SetAddElements(set, []nft.SetElement{{Key: key}}))
+		}
 	} else {
 		s.prefix, s.chain, s.slots, s.counted, s.nextSticky, s.idle, s.keys = old.prefix, old.chain, old.slots, old.counted, old.nextSticky, old.idle, old.keys
 		c.FlushChain(s.chain)
@@ -590,6 +636,9 @@ func (d *Dataplane) queueDelete(s *service, refs map[string]int) {
 	c := d.conn
 	dispatch, key := d.dispatchElem(s.svc)
 	mustElems(c.SetDeleteElements(dispatch, []nft.SetElement{{Key: key}}))
+	if set := d.listenSet(s.svc); set != nil {
+		mustElems(c.SetDeleteElements(set, []nft.SetElement{{Key: key}}))
+	}
 	for _, a := range s.counted {
 		d.backendRef(refs, s.svc.Protocol, a, -1)
 	}
@@ -621,6 +670,18 @@ func (d *Dataplane) dispatchElem(svc dataplane.Service) (*nft.Set, []byte) {
 		return d.svc6, serviceKey(svc.Protocol, svc.Listen)
 	}
 	return d.svc4, serviceKey(svc.Protocol, svc.Listen)
+}
+
+// listenSet is the set of svc's listen address (nil for a fwmark service, whose packets have
+// no one address).
+func (d *Dataplane) listenSet(svc dataplane.Service) *nft.Set {
+	switch {
+	case svc.Fwmark != 0:
+		return nil
+	case svc.IPv6():
+		return d.listen6
+	}
+	return d.listen4
 }
 
 // backendRef queues the change of one service's use of backend a in the shared backend sets:

@@ -126,6 +126,9 @@ func (d *Dataplane) wanted() (map[string]wantChain, map[string]wantSet) {
 		sets[s.slots.Name] = slots
 		dispatch, key := d.dispatchElem(s.svc)
 		sets[dispatch.Name].elems[string(key)] = wantElem{verdictText(unix.NFT_JUMP, s.chain.Name), name}
+		if set := d.listenSet(s.svc); set != nil {
+			sets[set.Name].elems[string(key)] = wantElem{"", name}
+		}
 		for _, a := range s.counted {
 			set := d.back4
 			if !a.Addr().Unmap().Is4() {

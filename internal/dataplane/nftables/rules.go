@@ -35,6 +35,28 @@ func layout(v4 bool) addrLayout {
 
 // dispatchExprs: meta nfproto FAM meta l4proto . ip daddr . th dport vmap @set.
 func dispatchExprs(fam byte, set string) []expr.Any {
+	return append(serviceKeyExprs(fam), &expr.Lookup{SourceRegister: reg1, DestRegister: 0, IsDestRegSet: true, SetName: set})
+}
+
+// invalidExprs: ct state invalid meta nfproto FAM meta l4proto . ip daddr . th dport @set drop.
+// A packet to a virtual service that conntrack finds invalid (an ACK of a handshake whose
+// SYN-ACK another node forwarded, before conntrack sync told this node of it) is dropped: it
+// would otherwise skip the NAT rules and reach the local stack, which holds the virtual
+// address and would reset the client's connection. Dropped, it is sent again, and by then
+// the state has caught up.
+func invalidExprs(fam byte, set string) []expr.Any {
+	e := []expr.Any{
+		&expr.Ct{Key: expr.CtKeySTATE, Register: reg1},
+		&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4, Mask: nativeEndian.PutUint32(ctStateInvalid), Xor: []byte{0, 0, 0, 0}},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: reg1, Data: []byte{0, 0, 0, 0}},
+	}
+	e = append(e, serviceKeyExprs(fam)...)
+	return append(e, &expr.Lookup{SourceRegister: reg1, SetName: set}, &expr.Verdict{Kind: expr.VerdictDrop})
+}
+
+// serviceKeyExprs: meta nfproto FAM, then meta l4proto . ip daddr . th dport in reg1, the key
+// of the dispatch maps and of the listen and backend sets.
+func serviceKeyExprs(fam byte) []expr.Any {
 	l := layout(fam == unix.NFPROTO_IPV4)
 	return []expr.Any{
 		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: reg1},
@@ -42,9 +64,11 @@ func dispatchExprs(fam byte, set string) []expr.Any {
 		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg32_00},
 		&expr.Payload{DestRegister: reg32_00 + 1, Base: expr.PayloadBaseNetworkHeader, Offset: l.daddrOff, Len: l.alen},
 		&expr.Payload{DestRegister: reg32_00 + 1 + l.alen/4, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
-		&expr.Lookup{SourceRegister: reg1, DestRegister: 0, IsDestRegSet: true, SetName: set},
 	}
 }
+
+// ctStateInvalid is the invalid bit of ct state.
+const ctStateInvalid = 1
 
 // markDispatchExprs: meta nfproto FAM meta l4proto . meta mark vmap @set.
 func markDispatchExprs(fam byte, set string) []expr.Any {
@@ -58,26 +82,36 @@ func markDispatchExprs(fam byte, set string) []expr.Any {
 }
 
 // postExprs: ct status dnat meta nfproto FAM meta l4proto . ip daddr . th dport @set
-// [masquerade]. The set holds every backend of every service (the translated destination)
-// with a counter per element, so the lookup counts each translated connection once on its
-// backend, and only connections translated to one of vigil's backends are masqueraded.
-func postExprs(fam byte, set string, masquerade bool) []expr.Any {
-	l := layout(fam == unix.NFPROTO_IPV4)
+// [masquerade | snat to ADDR]. The set holds every backend of every service (the translated
+// destination) with a counter per element, so the lookup counts each translated connection
+// once on its backend, and only connections translated to one of vigil's backends have their
+// source translated: to the node's address (masquerade), to snat when it is an address of the
+// family (one every node shares, so that a connection moved to another node keeps its
+// source), or not at all (src nil).
+func postExprs(fam byte, set string, src *sourceNAT) []expr.Any {
 	e := []expr.Any{
 		&expr.Ct{Key: expr.CtKeySTATUS, Register: reg1},
 		&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4, Mask: nativeEndian.PutUint32(ipsDstNAT), Xor: []byte{0, 0, 0, 0}},
 		&expr.Cmp{Op: expr.CmpOpNeq, Register: reg1, Data: []byte{0, 0, 0, 0}},
-		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: reg1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{fam}},
-		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg32_00},
-		&expr.Payload{DestRegister: reg32_00 + 1, Base: expr.PayloadBaseNetworkHeader, Offset: l.daddrOff, Len: l.alen},
-		&expr.Payload{DestRegister: reg32_00 + 1 + l.alen/4, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
-		&expr.Lookup{SourceRegister: reg1, SetName: set},
 	}
-	if masquerade {
+	e = append(e, serviceKeyExprs(fam)...)
+	e = append(e, &expr.Lookup{SourceRegister: reg1, SetName: set})
+	switch {
+	case src == nil:
+	case src.addr.IsValid() && src.addr.Is4() == (fam == unix.NFPROTO_IPV4):
+		e = append(e,
+			&expr.Immediate{Register: reg1, Data: src.addr.AsSlice()},
+			&expr.NAT{Type: expr.NATTypeSourceNAT, Family: uint32(fam), RegAddrMin: reg1})
+	default:
 		e = append(e, &expr.Masq{})
 	}
 	return e
+}
+
+// sourceNAT is what postrouting does to the source of a connection to a backend: masquerade,
+// or SNAT to addr for addr's family (masquerade for the other).
+type sourceNAT struct {
+	addr netip.Addr
 }
 
 func refusedExprs() []expr.Any { return []expr.Any{&expr.Counter{}} }
@@ -118,16 +152,25 @@ func stickyDNATExprs(backend netip.AddrPort, clients string) []expr.Any {
 	)
 }
 
-// pickExprs: (numgen inc | jhash ip saddr) mod n, then either map @slots into the address .
-// port that dnat translates to, or (persistence) vmap @slots into a backend's sticky chain.
+// pickExprs: (numgen inc | jhash ip saddr | jhash ip saddr . th sport) mod n, then either map
+// @slots into the address . port that dnat translates to, or (persistence) vmap @slots into a
+// backend's sticky chain.
 func pickExprs(v4 bool, sel selector, n uint32, slots string, verdict bool) []expr.Any {
 	l := layout(v4)
 	var e []expr.Any
-	if sel == bySourceHash {
+	switch sel {
+	case bySourceHash:
 		e = append(family(l),
 			&expr.Payload{DestRegister: reg3, Base: expr.PayloadBaseNetworkHeader, Offset: l.saddrOff, Len: l.alen},
 			&expr.Hash{SourceRegister: reg3, DestRegister: reg1, Length: l.alen, Modulus: n, Seed: hashSeed, Type: expr.HashTypeJenkins})
-	} else {
+	case byFlowHash:
+		// The port goes in the 4-byte register after the address, zero-padded by the kernel,
+		// as nft lays out "ip saddr . th sport".
+		e = append(family(l),
+			&expr.Payload{DestRegister: reg3, Base: expr.PayloadBaseNetworkHeader, Offset: l.saddrOff, Len: l.alen},
+			&expr.Payload{DestRegister: reg32_08 + l.alen/4, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 2},
+			&expr.Hash{SourceRegister: reg3, DestRegister: reg1, Length: l.alen + 4, Modulus: n, Seed: hashSeed, Type: expr.HashTypeJenkins})
+	default:
 		e = append(e, &expr.Numgen{Register: reg1, Modulus: n, Type: unix.NFT_NG_INCREMENTAL})
 	}
 	if verdict {

@@ -3,6 +3,7 @@ package nftables
 import (
 	"hash/fnv"
 	"net/netip"
+	"slices"
 
 	"github.com/vigil-lb/vigil/internal/dataplane"
 )
@@ -25,6 +26,10 @@ const (
 	byCounter selector = iota
 	// bySourceHash picks the slot by a hash of the client address (jhash ip saddr mod N).
 	bySourceHash
+	// byFlowHash picks the slot by a hash of the client's address and port (jhash ip saddr .
+	// th sport mod N): every node with the same backends picks the same one for a connection,
+	// and a client's connections spread over the backends.
+	byFlowHash
 )
 
 // plan is what the kernel runs for one service: the ordered backend slots (a backend appears
@@ -41,8 +46,10 @@ type plan struct {
 	Active []netip.AddrPort
 }
 
-// planFor builds the plan for svc, which must be valid.
-func planFor(svc dataplane.Service) plan {
+// planFor builds the plan for svc, which must be valid. With flowHash, the schedulers that
+// would pick slots in turn (numgen, whose counter is each node's own) pick by a hash of the
+// connection over a Maglev table instead (see Options.FlowHash).
+func planFor(svc dataplane.Service, flowHash bool) plan {
 	sched, _, _ := dataplane.Effective(svc.Scheduler)
 	var p plan
 	switch sched {
@@ -53,8 +60,13 @@ func planFor(svc dataplane.Service) plan {
 	default:
 		p.Running = sched
 	}
-	if p.Running == dataplane.SourceHash || p.Running == dataplane.MaglevHash {
+	switch {
+	case (p.Running == dataplane.SourceHash || p.Running == dataplane.MaglevHash) && svc.HashPort:
+		p.Select = byFlowHash
+	case p.Running == dataplane.SourceHash || p.Running == dataplane.MaglevHash:
 		p.Select = bySourceHash
+	case flowHash && p.Running != dataplane.Failover:
+		p.Running, p.Select = dataplane.MaglevHash, byFlowHash
 	}
 	var live []dataplane.Backend
 	for _, b := range svc.Backends {
@@ -149,7 +161,11 @@ func smoothWeighted(live []dataplane.Backend) []netip.AddrPort {
 // maglev fills a lookup table of size m the way Maglev hashing does (each backend walks its own
 // permutation of the table and claims the first free entry, taking as many turns per round as
 // its scaled weight), so that a change of one backend moves about that backend's share only.
+//
+// The backends are taken in the order of their addresses, so every node that has the same
+// backends builds the same table whatever order its configuration lists them in.
 func maglev(live []dataplane.Backend, m int) []netip.AddrPort {
+	live = slices.SortedFunc(slices.Values(live), func(a, b dataplane.Backend) int { return a.Addr.Compare(b.Addr) })
 	w := scaledWeights(live)
 	offset := make([]int, len(live))
 	skip := make([]int, len(live))

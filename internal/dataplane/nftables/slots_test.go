@@ -60,7 +60,7 @@ func TestPlanSchedulers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := planFor(dataplane.Service{Scheduler: tt.sched, Backends: tt.backends, Sorry: tt.sorry})
+			p := planFor(dataplane.Service{Scheduler: tt.sched, Backends: tt.backends, Sorry: tt.sorry}, false)
 			if p.Running != tt.running || p.Select != tt.sel {
 				t.Errorf("running %q select %d, want %q %d", p.Running, p.Select, tt.running, tt.sel)
 			}
@@ -84,7 +84,7 @@ func TestPlanSchedulers(t *testing.T) {
 }
 
 func TestPlanCapsSlotsKeepingProportions(t *testing.T) {
-	p := planFor(dataplane.Service{Scheduler: "wrr", Backends: []dataplane.Backend{be(1, 65535), be(2, 65534), be(3, 1)}})
+	p := planFor(dataplane.Service{Scheduler: "wrr", Backends: []dataplane.Backend{be(1, 65535), be(2, 65534), be(3, 1)}}, false)
 	if len(p.Slots) > maxSlots+3 {
 		t.Fatalf("%d slots, want at most about %d", len(p.Slots), maxSlots)
 	}
@@ -99,8 +99,8 @@ func TestPlanCapsSlotsKeepingProportions(t *testing.T) {
 
 func TestMaglevMovesOnlyTheLeavingBackendsShare(t *testing.T) {
 	four := []dataplane.Backend{be(1, 1), be(2, 1), be(3, 1), be(4, 1)}
-	before := planFor(dataplane.Service{Scheduler: "mh", Backends: four}).Slots
-	after := planFor(dataplane.Service{Scheduler: "mh", Backends: four[:3]}).Slots
+	before := planFor(dataplane.Service{Scheduler: "mh", Backends: four}, false).Slots
+	after := planFor(dataplane.Service{Scheduler: "mh", Backends: four[:3]}, false).Slots
 	if len(before) != maglevSize || len(after) != maglevSize {
 		t.Fatalf("table sizes %d and %d, want %d", len(before), len(after), maglevSize)
 	}
