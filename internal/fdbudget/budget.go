@@ -186,6 +186,9 @@ type Needs struct {
 	BGPNeighbors int
 	// StatusConns is the status server's connection cap; 0 when it does not run.
 	StatusConns int
+	// ConntrackSync runs conntrackd as a child and sends it commands; IPVSSync follows a
+	// VRRP instance with the kernel's IPVS sync daemon.
+	ConntrackSync, IPVSSync bool
 	// Listeners are the data planes' listening sockets and self probes.
 	Listeners int
 }
@@ -207,10 +210,14 @@ const (
 	// connection being retried.
 	BGPReserve     = 16
 	PerBGPNeighbor = 2
+	// ConntrackSyncReserve is conntrackd's output pipes and pidfd and a command to it being
+	// started; IPVSSyncReserve the netlink handle that starts and stops the kernel's daemons.
+	ConntrackSyncReserve = 2*PerScript + 4
+	IPVSSyncReserve      = 2
 )
 
 // Reserve turns needs into reservations, in the order the budget is logged: base, checks,
-// scripts, vrrp, bgp, status, listeners; a part that does not run has none.
+// scripts, vrrp, bgp, sync, status, listeners; a part that does not run has none.
 func Reserve(n Needs) []Reservation {
 	out := []Reservation{{For: "base", N: BaseReserve, Why: "standard streams, poller, logs, netlink"}}
 	if c := n.Probes + n.ICMP; c > 0 {
@@ -227,6 +234,9 @@ func Reserve(n Needs) []Reservation {
 		out = append(out, Reservation{For: "bgp", N: BGPReserve + n.BGPNeighbors*PerBGPNeighbor,
 			Why: fmt.Sprintf("%d + %d neighbors × %d", BGPReserve, n.BGPNeighbors, PerBGPNeighbor)})
 	}
+	if c := count(n.ConntrackSync)*ConntrackSyncReserve + count(n.IPVSSync)*IPVSSyncReserve; c > 0 {
+		out = append(out, Reservation{For: "sync", N: c, Why: "conntrackd and its commands, the IPVS sync daemon's handle"})
+	}
 	if n.StatusConns > 0 {
 		out = append(out, Reservation{For: "status", N: n.StatusConns + 1, Why: fmt.Sprintf("%d connections + its listener", n.StatusConns)})
 	}
@@ -234,4 +244,11 @@ func Reserve(n Needs) []Reservation {
 		out = append(out, Reservation{For: "listeners", N: n.Listeners, Why: "data plane listeners and self probes"})
 	}
 	return out
+}
+
+func count(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -107,6 +107,7 @@ func TestReserveCountsEachPartThatRuns(t *testing.T) {
 			"base 32, checks 2, vrrp 20, status 65, listeners 2"},
 		{"checks, pings and scripts", Needs{Probes: 512, ICMP: 2, Scripts: 64}, "base 32, checks 514, scripts 384"},
 		{"BGP with two neighbors", Needs{BGP: true, BGPNeighbors: 2}, "base 32, bgp 20"},
+		{"conntrack_sync and lvs_sync_daemon", Needs{ConntrackSync: true, IPVSSync: true}, "base 32, sync 18"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

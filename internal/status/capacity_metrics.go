@@ -13,8 +13,8 @@ type Capacity struct {
 	// Limit is the soft RLIMIT_NOFILE; InUse the descriptors the process holds now (-1 when
 	// they cannot be counted).
 	Limit, InUse int
-	// Reserved is each part's reservation ("checks", "scripts", "vrrp", "bgp", "status",
-	// "listeners", "base").
+	// Reserved is each part's reservation ("base", "checks", "scripts", "vrrp", "bgp",
+	// "sync", "status", "listeners").
 	Reserved map[string]int
 	// Dataplane is what the reservations leave to the data planes; MaxConn the connections
 	// and flows the userspace data plane holds at once.
@@ -50,7 +50,7 @@ func newCapacityCollector() *capacityCollector {
 	return &capacityCollector{
 		limit:     d("vigil_descriptors_limit", "The file descriptors vigil may hold (its soft RLIMIT_NOFILE, raised to the hard one at start)."),
 		inUse:     d("vigil_descriptors_in_use", "The file descriptors vigil holds now."),
-		reserved:  d("vigil_descriptors_reserved", "File descriptors reserved for a part of vigil (base, checks, scripts, vrrp, bgp, status, listeners), which connections may not take.", "part"),
+		reserved:  d("vigil_descriptors_reserved", "File descriptors reserved for a part of vigil (base, checks, scripts, vrrp, bgp, sync, status, listeners), which connections may not take.", "part"),
 		dataplane: d("vigil_descriptors_dataplane", "File descriptors left to the data planes' connections after the reservations."),
 		maxconn:   d("vigil_connections_max", "The connections and UDP flows the userspace data plane holds at once (maxconn), every virtual server together."),
 		open:      d("vigil_connections_open", "Connections and UDP flows the userspace data plane holds now for the virtual server.", "virtual_server"),

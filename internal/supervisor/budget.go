@@ -30,9 +30,9 @@ func needs(cfg *config.Config, o Options, statusConns int) fdbudget.Needs {
 			if vs.SelfProbe > 0 {
 				n.Listeners++
 			}
-			notifies += count(vs.QuorumUp != "", vs.QuorumDown != "")
+			notifies += countTrue(vs.QuorumUp != "", vs.QuorumDown != "")
 			for _, rs := range vs.RealServers {
-				notifies += count(rs.NotifyUp != "", rs.NotifyDown != "")
+				notifies += countTrue(rs.NotifyUp != "", rs.NotifyDown != "")
 				for _, c := range rs.Checkers {
 					switch {
 					case c.Kind == lvs.CheckMisc:
@@ -59,10 +59,14 @@ func needs(cfg *config.Config, o Options, statusConns int) fdbudget.Needs {
 	if runsBGP(cfg, o) {
 		n.BGP, n.BGPNeighbors = true, len(cfg.BGP.Neighbors)
 	}
+	// At most what Build's continuity parts run (continuity.go); a reservation for a part
+	// that then does not start costs little.
+	n.ConntrackSync = cfg.Global.ConntrackSync != nil
+	n.IPVSSync = cfg.Global.LVSSyncDaemon != nil && runsVRRP(cfg, o)
 	return n
 }
 
-func count(conds ...bool) int {
+func countTrue(conds ...bool) int {
 	n := 0
 	for _, c := range conds {
 		if c {
