@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net"
@@ -66,26 +65,12 @@ type heldConn struct {
 // backend answered.
 func hold(t *testing.T, addr string) *heldConn {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	k := testenv.DialKeepAlive(t, addr)
+	body, err := k.Get("/", 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	defer c.SetDeadline(time.Time{})
-	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: vigil\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &heldConn{c: c, backend: string(body)}
+	return &heldConn{c: k.Conn, backend: body}
 }
 
 // TestUThresholdHoldsAndLThresholdReadmits: a real server with uthreshold 10 never holds more

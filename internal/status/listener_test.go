@@ -3,9 +3,7 @@ package status
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -19,70 +17,33 @@ import (
 	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
-// runServer runs srv until the test ends.
+// runServer binds srv and runs it until the test ends.
 func runServer(t *testing.T, srv *Server) {
 	t.Helper()
 	if err := srv.Bind(); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Error("Run did not return within 5 s of cancel")
-		}
-	})
+	testenv.RunUntilCleanup(t, "the status server", srv.Run)
 }
 
 // keepAlive opens a connection to addr, asks for /healthz on it and leaves it open and idle,
 // as a keep-alive client does.
-func keepAlive(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
+func keepAlive(t *testing.T, addr string) *testenv.KeepAlive {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
+	k := testenv.DialKeepAlive(t, addr)
+	if _, err := k.Get("/healthz", time.Second); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
-	br := bufio.NewReader(c)
-	if err := getOn(c, br, time.Second); err != nil {
-		t.Fatal(err)
-	}
-	return c, br
-}
-
-// getOn sends GET /healthz on c and reads the answer within timeout.
-func getOn(c net.Conn, br *bufio.Reader, timeout time.Duration) error {
-	_ = c.SetDeadline(time.Now().Add(timeout))
-	defer c.SetDeadline(time.Time{})
-	if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: vigil\r\n\r\n"); err != nil {
-		return err
-	}
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if err == nil && resp.StatusCode != http.StatusOK {
-		err = fmt.Errorf("status %s", resp.Status)
-	}
-	return err
+	return k
 }
 
 func TestStatusServerClosesIdleKeepAliveConnections(t *testing.T) {
 	srv := NewServer("127.0.0.1:0", NewHandler(&fixedSource{}, NewHub(1, time.Now), nil), ServerOptions{IdleTimeout: 200 * time.Millisecond})
 	runServer(t, srv)
-	c, br := keepAlive(t, srv.Addr().String())
+	k := keepAlive(t, srv.Addr().String())
 	start := time.Now()
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
+	k.Conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := k.Conn.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
 		t.Fatalf("idle connection: read %v, want EOF (closed by the server)", err)
 	}
 	if took := time.Since(start); took > 2*time.Second {
@@ -94,33 +55,23 @@ func TestStatusServerCapsItsConnections(t *testing.T) {
 	srv := NewServer("127.0.0.1:0", NewHandler(&fixedSource{}, NewHub(1, time.Now), nil), ServerOptions{MaxConns: 3})
 	runServer(t, srv)
 	addr := srv.Addr().String()
-	var held []net.Conn
+	var held []*testenv.KeepAlive
 	for range 3 {
-		c, _ := keepAlive(t, addr)
-		held = append(held, c)
+		held = append(held, keepAlive(t, addr))
 	}
 	// The fourth connection waits in the listen backlog: its request is not answered...
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
+	waiting := testenv.DialKeepAlive(t, addr)
+	if err := waiting.Send("/healthz"); err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: vigil\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	br := bufio.NewReader(c)
-	_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-	if _, err := br.ReadByte(); err == nil {
+	if _, err := waiting.Read(300 * time.Millisecond); err == nil {
 		t.Fatal("a fourth connection was answered beside three held ones; want it to wait (MaxConns 3)")
 	}
 	// ...until one of the three closes; then it is.
-	held[0].Close()
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
+	held[0].Conn.Close()
+	if _, err := waiting.Read(5 * time.Second); err != nil {
 		t.Fatalf("the waiting connection, once a slot was free: %v", err)
 	}
-	resp.Body.Close()
 }
 
 func TestEventStreamOutlivesTheWriteTimeout(t *testing.T) {

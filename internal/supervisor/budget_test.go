@@ -14,22 +14,7 @@ import (
 
 // -P, -C and status_listen off change what is reserved: a part that does not run has no share.
 func TestBuildBudgetsWhatThePartsItMakesNeed(t *testing.T) {
-	cfg := loadText(t, fmt.Sprintf(`bgp {
-  local_as 65001
-  router_id 192.0.2.1
-  neighbor 192.0.2.254 {
-    remote_as 65000
-  }
-}
-vrrp_instance VI_1 {
-  interface eth0
-  virtual_router_id 51
-  priority 100
-  virtual_ipaddress {
-    192.0.2.10/32
-  }
-}
-%s`, webConfig(testenv.FreePort(t, "127.0.0.1", false), testenv.StartBackend(t))))
+	cfg := everyPartConfig(t)
 	for _, tc := range []struct {
 		name string
 		opts Options

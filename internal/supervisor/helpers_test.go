@@ -36,6 +36,28 @@ func webConfig(vsPort int, backends ...*testenv.Backend) string {
 	return b.String()
 }
 
+// everyPartConfig asks for every part: a bgp block, a VRRP instance and a virtual server on a
+// port of its own over a backend.
+func everyPartConfig(t *testing.T) *config.Config {
+	t.Helper()
+	return loadText(t, fmt.Sprintf(`bgp {
+  local_as 65001
+  router_id 192.0.2.1
+  neighbor 192.0.2.254 {
+    remote_as 65000
+  }
+}
+vrrp_instance VI_1 {
+  interface eth0
+  virtual_router_id 51
+  priority 100
+  virtual_ipaddress {
+    192.0.2.10/32
+  }
+}
+%s`, webConfig(testenv.FreePort(t, "127.0.0.1", false), testenv.StartBackend(t))))
+}
+
 // loadText loads text as a configuration file that must have no complaints.
 func loadText(t *testing.T, text string) *config.Config {
 	t.Helper()

@@ -12,7 +12,6 @@ import (
 
 	"github.com/vigil-lb/vigil/internal/config"
 	"github.com/vigil-lb/vigil/internal/config/vrrpd"
-	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
 // journal records what fake parts did, in order.
@@ -202,22 +201,7 @@ func TestReloadFansOutInOrderAndRecordsEachOutcomeOnce(t *testing.T) {
 // -P runs the VRRP half and the status page only: no load-balancing half is built for the
 // virtual servers of the file, and no BGP; -C runs no VRRP half.
 func TestBuildMakesThePartsTheFlagsAskFor(t *testing.T) {
-	cfg := loadText(t, fmt.Sprintf(`bgp {
-  local_as 65001
-  router_id 192.0.2.1
-  neighbor 192.0.2.254 {
-    remote_as 65000
-  }
-}
-vrrp_instance VI_1 {
-  interface eth0
-  virtual_router_id 51
-  priority 100
-  virtual_ipaddress {
-    192.0.2.10/32
-  }
-}
-%s`, webConfig(testenv.FreePort(t, "127.0.0.1", false), testenv.StartBackend(t))))
+	cfg := everyPartConfig(t)
 	for _, tc := range []struct {
 		name string
 		opts Options

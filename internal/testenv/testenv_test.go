@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"context"
 	"net"
 	"strconv"
 	"strings"
@@ -75,5 +76,35 @@ func TestNamespacesJoinedByABridgeReachEachOther(t *testing.T) {
 	})
 	if !strings.Contains(inside, "eth0") {
 		t.Errorf("Do did not run inside the namespace: interfaces %q", inside)
+	}
+}
+
+func TestKeepAliveAsksTwiceOnOneConnection(t *testing.T) {
+	b := StartBackend(t)
+	k := DialKeepAlive(t, b.Addr)
+	for range 2 {
+		if body, err := k.Get("/health", time.Second); err != nil || body != "ok" {
+			t.Fatalf("Get: %q, %v", body, err)
+		}
+	}
+	b.Failing.Store(true)
+	if _, err := k.Get("/health", time.Second); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("Get of a failing /health: %v, want its status as an error", err)
+	}
+}
+
+func TestRunUntilCleanupStopsWhatItRuns(t *testing.T) {
+	stopped := make(chan struct{})
+	t.Run("runs", func(t *testing.T) {
+		RunUntilCleanup(t, "a loop", func(ctx context.Context) error {
+			<-ctx.Done()
+			close(stopped)
+			return ctx.Err()
+		})
+	})
+	select {
+	case <-stopped:
+	default:
+		t.Fatal("the loop still ran after its test ended")
 	}
 }

@@ -88,20 +88,27 @@ func TestFileReportsInitialValueAndChanges(t *testing.T) {
 	}
 }
 
+// runScript runs a vrrp_script of command, every second of a fake clock with rise 1 and fall,
+// through a runner with opts, until the test ends; it returns its reports, the clock and the
+// context it runs under.
+func runScript(t *testing.T, command string, fall int, opts notify.RunnerOptions, log *slog.Logger) (*recorder[bool], *clock.Fake, context.Context) {
+	t.Helper()
+	clk := clock.NewFake(time.Unix(0, 0))
+	sc := &vrrpd.Script{Name: "chk", Script: &syntax.Script{Command: command}, Interval: syntax.Duration(time.Second), Rise: 1, Fall: fall}
+	s := NewScript(sc, notify.NewRunner(opts), nil, clk, log)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	r := &recorder[bool]{}
+	go func() { defer close(done); s.Run(ctx, r.add) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return r, clk, ctx
+}
+
 func TestScriptReportsAfterFallFailures(t *testing.T) {
 	dir := t.TempDir()
 	flag := filepath.Join(dir, "down")
-	runner := notify.NewRunner(notify.RunnerOptions{})
-	clk := clock.NewFake(time.Unix(0, 0))
-	sc := &vrrpd.Script{Name: "chk", Script: &syntax.Script{Command: "/usr/bin/test ! -e " + flag},
-		Interval: syntax.Duration(time.Second), Rise: 1, Fall: 2}
-	s := NewScript(sc, runner, nil, clk, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	var r recorder[bool]
-	go func() { defer close(done); s.Run(ctx, r.add) }()
-	defer func() { cancel(); <-done }()
-	if got := waitLen(t, &r, 1); !got[0] {
+	r, clk, ctx := runScript(t, "/usr/bin/test ! -e "+flag, 2, notify.RunnerOptions{}, nil)
+	if got := waitLen(t, r, 1); !got[0] {
 		t.Fatalf("first report %v, want up", got)
 	}
 	if err := os.WriteFile(flag, nil, 0o644); err != nil {
@@ -119,7 +126,7 @@ func TestScriptReportsAfterFallFailures(t *testing.T) {
 		}
 		clk.Advance(time.Second)
 	}
-	if got := waitLen(t, &r, 2); got[1] {
+	if got := waitLen(t, r, 2); got[1] {
 		t.Errorf("reports %v, want down after two failures", got)
 	}
 }
@@ -130,17 +137,8 @@ func TestScriptRefusedByScriptSecuritySaysWhy(t *testing.T) {
 	}
 	var logs testenv.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	runner := notify.NewRunner(notify.RunnerOptions{ScriptSecurity: true})
-	clk := clock.NewFake(time.Unix(0, 0))
-	sc := &vrrpd.Script{Name: "chk", Script: &syntax.Script{Command: "/bin/true && /bin/true"},
-		Interval: syntax.Duration(time.Second), Rise: 1, Fall: 1}
-	s := NewScript(sc, runner, nil, clk, log)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	var r recorder[bool]
-	go func() { defer close(done); s.Run(ctx, r.add) }()
-	defer func() { cancel(); <-done }()
-	if got := waitLen(t, &r, 1); got[0] {
+	r, clk, ctx := runScript(t, "/bin/true && /bin/true", 1, notify.RunnerOptions{ScriptSecurity: true}, log)
+	if got := waitLen(t, r, 1); got[0] {
 		t.Fatalf("reports %v, want down", got)
 	}
 	for range 2 { // two more runs: the reason is logged once, not at every run

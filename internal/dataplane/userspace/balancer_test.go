@@ -1,7 +1,6 @@
 package userspace
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -88,37 +87,6 @@ func addrOf(t *testing.T, b *Balancer, name string) string {
 		t.Fatalf("service %s not listening", name)
 	}
 	return a.String()
-}
-
-// keepAlive is one client TCP connection speaking HTTP/1.1 with keep-alive.
-type keepAlive struct {
-	c  net.Conn
-	br *bufio.Reader
-}
-
-func dialKeepAlive(t *testing.T, addr string) *keepAlive {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return &keepAlive{c: c, br: bufio.NewReader(c)}
-}
-
-// get sends one request and returns the body ("backend-N") or an error.
-func (k *keepAlive) get() (string, error) {
-	k.c.SetDeadline(time.Now().Add(3 * time.Second))
-	if _, err := io.WriteString(k.c, "GET / HTTP/1.1\r\nHost: t\r\n\r\n"); err != nil {
-		return "", err
-	}
-	resp, err := http.ReadResponse(k.br, nil)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	return string(body), err
 }
 
 func oneShot(addr string, after bool) (string, error) {
@@ -241,8 +209,8 @@ func testSurvives(t *testing.T, opts Options) {
 	b := newTestBalancer(t, opts)
 	svc := tcpService("web", hbs)
 	mustApply(t, b, svc)
-	ka := dialKeepAlive(t, addrOf(t, b, "web"))
-	first, err := ka.get()
+	ka := testenv.DialKeepAlive(t, addrOf(t, b, "web"))
+	first, err := ka.Get("/", 3*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +229,7 @@ func testSurvives(t *testing.T, opts Options) {
 	for i, up := range updates {
 		up(&svc)
 		mustApply(t, b, svc)
-		got, err := ka.get()
+		got, err := ka.Get("/", 3*time.Second)
 		if err != nil || got != first {
 			t.Fatalf("after update %d the long-lived connection got %q, %v; want %q", i, got, err, first)
 		}
@@ -289,10 +257,10 @@ func TestShutdownSessionsResetsOnlyRemovedBackend(t *testing.T) {
 	svc.ShutdownSessions = true
 	mustApply(t, b, svc)
 	addr := addrOf(t, b, "web")
-	conns := map[string]*keepAlive{}
+	conns := map[string]*testenv.KeepAlive{}
 	for len(conns) < 2 {
-		ka := dialKeepAlive(t, addr)
-		who, err := ka.get()
+		ka := testenv.DialKeepAlive(t, addr)
+		who, err := ka.Get("/", 3*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -300,10 +268,10 @@ func TestShutdownSessionsResetsOnlyRemovedBackend(t *testing.T) {
 	}
 	svc.Backends = svc.Backends[:1]
 	mustApply(t, b, svc)
-	if _, err := conns["backend-1"].get(); err == nil {
+	if _, err := conns["backend-1"].Get("/", 3*time.Second); err == nil {
 		t.Fatal("connection to the removed backend still works with ShutdownSessions")
 	}
-	if got, err := conns["backend-0"].get(); err != nil || got != "backend-0" {
+	if got, err := conns["backend-0"].Get("/", 3*time.Second); err != nil || got != "backend-0" {
 		t.Fatalf("connection to the remaining backend: %q, %v", got, err)
 	}
 }
@@ -373,8 +341,8 @@ func TestIdenticalApplyIsNoOpAndListenChangeRebinds(t *testing.T) {
 	svc := tcpService("web", hbs)
 	mustApply(t, b, svc)
 	addr1 := addrOf(t, b, "web")
-	ka := dialKeepAlive(t, addr1)
-	if _, err := ka.get(); err != nil {
+	ka := testenv.DialKeepAlive(t, addr1)
+	if _, err := ka.Get("/", 3*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	same := svc
@@ -398,7 +366,7 @@ func TestIdenticalApplyIsNoOpAndListenChangeRebinds(t *testing.T) {
 	if _, err := oneShot(addr1, false); err == nil {
 		t.Fatal("old listen address still answers")
 	}
-	if _, err := ka.get(); err != nil {
+	if _, err := ka.Get("/", 3*time.Second); err != nil {
 		t.Fatalf("established connection cut by the rebind: %v", err)
 	}
 	// A port another process holds: the state is taken, the service says it is not serving
@@ -426,7 +394,7 @@ func TestIdenticalApplyIsNoOpAndListenChangeRebinds(t *testing.T) {
 	if _, err := oneShot(svc.Listen.String(), false); err != nil {
 		t.Fatalf("after the retry bound the port: %v", err)
 	}
-	if _, err := ka.get(); err != nil {
+	if _, err := ka.Get("/", 3*time.Second); err != nil {
 		t.Fatalf("established connection cut by the failed rebind: %v", err)
 	}
 }
@@ -498,17 +466,17 @@ func testIdle(t *testing.T, opts Options) {
 	svc := tcpService("web", hbs)
 	svc.IdleTimeout = 150 * time.Millisecond
 	mustApply(t, b, svc)
-	ka := dialKeepAlive(t, addrOf(t, b, "web"))
+	ka := testenv.DialKeepAlive(t, addrOf(t, b, "web"))
 	// Busy for longer than the timeout: not closed.
 	for range 6 {
-		if _, err := ka.get(); err != nil {
+		if _, err := ka.Get("/", 3*time.Second); err != nil {
 			t.Fatalf("active connection closed: %v", err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	start := time.Now()
-	ka.c.SetReadDeadline(time.Now().Add(3 * time.Second))
-	if _, err := ka.br.ReadByte(); err == nil {
+	ka.Conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if _, err := ka.Conn.Read(make([]byte, 1)); err == nil {
 		t.Fatal("read data from an idle connection")
 	}
 	if d := time.Since(start); d > time.Second {
@@ -547,14 +515,14 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 	b := New(nil, Options{})
 	svc := tcpService("web", hbs)
 	mustApply(t, b, svc)
-	ka := dialKeepAlive(t, addrOf(t, b, "web"))
-	if _, err := ka.get(); err != nil {
+	ka := testenv.DialKeepAlive(t, addrOf(t, b, "web"))
+	if _, err := ka.Get("/", 3*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ka.get(); err == nil {
+	if _, err := ka.Get("/", 3*time.Second); err == nil {
 		t.Fatal("connection survived Close with no drain time")
 	}
 	if err := b.Apply(context.Background(), svc); err == nil {
@@ -629,7 +597,7 @@ func TestConcurrentAppliesDuringTraffic(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var ka *keepAlive
+			var ka *testenv.KeepAlive
 			for {
 				select {
 				case <-stop:
@@ -639,9 +607,9 @@ func TestConcurrentAppliesDuringTraffic(t *testing.T) {
 				var err error
 				if i%2 == 0 { // half the clients keep their connection, half reconnect
 					if ka == nil {
-						ka = dialKeepAlive(t, addr)
+						ka = testenv.DialKeepAlive(t, addr)
 					}
-					_, err = ka.get()
+					_, err = ka.Get("/", 3*time.Second)
 				} else {
 					_, err = oneShot(addr, false)
 				}
@@ -685,8 +653,8 @@ func TestCloseResetsWhatRemoveLeftDraining(t *testing.T) {
 	svc.Sorry = &dataplane.Backend{Addr: hbs[1].addr}
 	svc.Backends[0].Weight = 0
 	mustApply(t, b, svc)
-	onSorry := dialKeepAlive(t, addrOf(t, b, "web"))
-	if got, err := onSorry.get(); err != nil || got != "backend-1" {
+	onSorry := testenv.DialKeepAlive(t, addrOf(t, b, "web"))
+	if got, err := onSorry.Get("/", 3*time.Second); err != nil || got != "backend-1" {
 		t.Fatalf("sorry server: %q, %v", got, err)
 	}
 	// Replace the sorry server while its connection lives, then remove the service.
@@ -695,7 +663,7 @@ func TestCloseResetsWhatRemoveLeftDraining(t *testing.T) {
 	if err := b.Remove(context.Background(), "web"); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := onSorry.get(); err != nil || got != "backend-1" {
+	if got, err := onSorry.Get("/", 3*time.Second); err != nil || got != "backend-1" {
 		t.Fatalf("draining connection after Remove: %q, %v", got, err)
 	}
 	done := make(chan struct{})
@@ -705,7 +673,7 @@ func TestCloseResetsWhatRemoveLeftDraining(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close did not return with a drained connection of a removed service open")
 	}
-	if _, err := onSorry.get(); err == nil {
+	if _, err := onSorry.Get("/", 3*time.Second); err == nil {
 		t.Fatal("connection of a removed service survived Close")
 	}
 }

@@ -12,20 +12,10 @@ import (
 	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
-// served reports whether a request on k is answered within wait, without failing.
-func (k *keepAlive) servedWithin(wait time.Duration) bool {
-	k.c.SetDeadline(time.Now().Add(wait))
-	defer k.c.SetDeadline(time.Time{})
-	_, err := k.br.Peek(1)
+// answered reports whether the request k sent is answered within wait.
+func answered(k *testenv.KeepAlive, wait time.Duration) bool {
+	_, err := k.Read(wait)
 	return err == nil
-}
-
-// sendGet writes a request on k without waiting for the answer.
-func (k *keepAlive) sendGet(t *testing.T) {
-	t.Helper()
-	if _, err := k.c.Write([]byte("GET / HTTP/1.1\r\nHost: t\r\n\r\n")); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func statsOf(t *testing.T, b *Balancer, name string) dataplane.ServiceStats {
@@ -46,19 +36,21 @@ func TestGlobalMaxConnStopsAcceptingUntilAConnectionEnds(t *testing.T) {
 	t.Cleanup(func() { b.Close() })
 	mustApply(t, b, tcpService("web", backends))
 	addr := addrOf(t, b, "web")
-	var held []*keepAlive
+	var held []*testenv.KeepAlive
 	for i := range 3 {
-		k := dialKeepAlive(t, addr)
-		if _, err := k.get(); err != nil {
+		k := testenv.DialKeepAlive(t, addr)
+		if _, err := k.Get("/", 3*time.Second); err != nil {
 			t.Fatalf("connection %d: %v", i, err)
 		}
 		held = append(held, k)
 	}
 	// The fourth connects (the kernel completes the handshake into the listen backlog) but is
 	// not accepted: its request waits.
-	waiting := dialKeepAlive(t, addr)
-	waiting.sendGet(t)
-	if waiting.servedWithin(300 * time.Millisecond) {
+	waiting := testenv.DialKeepAlive(t, addr)
+	if err := waiting.Send("/"); err != nil {
+		t.Fatal(err)
+	}
+	if answered(waiting, 300*time.Millisecond) {
 		t.Fatal("a fourth connection was served beside three held ones at maxconn 3")
 	}
 	st := statsOf(t, b, "web")
@@ -68,8 +60,8 @@ func TestGlobalMaxConnStopsAcceptingUntilAConnectionEnds(t *testing.T) {
 	if !strings.Contains(logs.String(), "data plane at its global maxconn") {
 		t.Errorf("no warning at the cap:\n%s", logs.String())
 	}
-	held[0].c.Close()
-	if !waiting.servedWithin(5 * time.Second) {
+	held[0].Conn.Close()
+	if !answered(waiting, 5*time.Second) {
 		t.Fatal("the waiting connection was not served once a connection ended")
 	}
 }
@@ -82,51 +74,35 @@ func TestServiceMaxConnLeavesOtherServicesTheirShare(t *testing.T) {
 	mustApply(t, b, capped)
 	mustApply(t, b, tcpService("free", backends))
 	for range 2 {
-		if _, err := dialKeepAlive(t, addrOf(t, b, "capped")).get(); err != nil {
+		if _, err := testenv.DialKeepAlive(t, addrOf(t, b, "capped")).Get("/", 3*time.Second); err != nil {
 			t.Fatal(err)
 		}
 	}
-	waiting := dialKeepAlive(t, addrOf(t, b, "capped"))
-	waiting.sendGet(t)
-	if waiting.servedWithin(300 * time.Millisecond) {
+	waiting := testenv.DialKeepAlive(t, addrOf(t, b, "capped"))
+	if err := waiting.Send("/"); err != nil {
+		t.Fatal(err)
+	}
+	if answered(waiting, 300*time.Millisecond) {
 		t.Fatal("capped service served a third connection at maxconn 2")
 	}
 	for i := range 5 {
-		if _, err := dialKeepAlive(t, addrOf(t, b, "free")).get(); err != nil {
+		if _, err := testenv.DialKeepAlive(t, addrOf(t, b, "free")).Get("/", 3*time.Second); err != nil {
 			t.Fatalf("the other service's connection %d: %v", i, err)
 		}
 	}
 	// Raising the cap lets the waiting connection in at once.
 	capped.MaxConn = 3
 	mustApply(t, b, capped)
-	if !waiting.servedWithin(5 * time.Second) {
+	if !answered(waiting, 5*time.Second) {
 		t.Fatal("the waiting connection was not served once the cap was raised")
 	}
 }
 
-func TestUDPFlowPastMaxConnIsRefused(t *testing.T) {
-	echoes := startUDPEchoes(t, 1)
-	b := newTestBalancer(t, Options{MaxConn: 2})
-	mustApply(t, b, udpService(echoes))
-	addr := addrOf(t, b, "dns")
-	for i := range 2 {
-		if tag := newUDPClient(t, addr).ask("q", 2*time.Second); tag == "" {
-			t.Fatalf("flow %d not answered", i)
-		}
-	}
-	if tag := newUDPClient(t, addr).ask("q", 300*time.Millisecond); tag != "" {
-		t.Fatalf("a third flow was answered (%s) at maxconn 2", tag)
-	}
-	if st := statsOf(t, b, "dns"); st.RefusedFull == 0 || st.Refused == 0 || st.Conns != 2 {
-		t.Fatalf("stats: refused %d (full %d), conns %d; want the third flow refused as full, 2 held", st.Refused, st.RefusedFull, st.Conns)
-	}
-}
-
 // tagOf opens a keep-alive connection to addr and says which backend answered it.
-func tagOf(t *testing.T, addr string) (*keepAlive, string) {
+func tagOf(t *testing.T, addr string) (*testenv.KeepAlive, string) {
 	t.Helper()
-	k := dialKeepAlive(t, addr)
-	tag, err := k.get()
+	k := testenv.DialKeepAlive(t, addr)
+	tag, err := k.Get("/", 3*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +116,7 @@ func TestUThresholdOverloadsABackendAndLThresholdReadmits(t *testing.T) {
 	svc.Backends[0].UThreshold, svc.Backends[0].LThreshold = 3, 1
 	mustApply(t, b, svc)
 	addr := addrOf(t, b, "web")
-	var onFirst []*keepAlive
+	var onFirst []*testenv.KeepAlive
 	count := map[string]int{}
 	for range 10 {
 		k, tag := tagOf(t, addr)
@@ -159,8 +135,8 @@ func TestUThresholdOverloadsABackendAndLThresholdReadmits(t *testing.T) {
 		t.Fatal("backend-0 not reported overloaded")
 	}
 	// Down to 1 is not below lthreshold 1: still overloaded.
-	onFirst[0].c.Close()
-	onFirst[1].c.Close()
+	onFirst[0].Conn.Close()
+	onFirst[1].Conn.Close()
 	waitFor(t, "backend-0 down to one connection", func() bool { return statsOf(t, b, "web").Backends[0].Active == 1 })
 	for range 4 {
 		if _, tag := tagOf(t, addr); tag != "backend-1" {
@@ -168,7 +144,7 @@ func TestUThresholdOverloadsABackendAndLThresholdReadmits(t *testing.T) {
 		}
 	}
 	// Below it, backend-0 takes connections again.
-	onFirst[2].c.Close()
+	onFirst[2].Conn.Close()
 	waitFor(t, "backend-0 idle", func() bool { return !statsOf(t, b, "web").Backends[0].Overloaded })
 	again := map[string]int{}
 	for range 4 {

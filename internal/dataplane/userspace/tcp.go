@@ -58,29 +58,38 @@ func (s *service) acceptLoop(l *listener) {
 func (s *service) waitPlace(l *listener) (slot, bool) {
 	for {
 		vs := s.gate.Load()
-		if !vs.tryTake() {
-			s.paused.Add(1)
-			s.caps.warn("maxconn", "virtual service at its maxconn: not accepting until a connection ends", "vs", s.name, "maxconn", vs.max())
-			select {
-			case vs.places <- struct{}{}:
-			case <-vs.retired:
-				continue // Apply changed the cap
-			case <-l.stop:
-				return slot{}, false
-			}
+		ok, retired := s.takePlace(l, vs, "maxconn", "virtual service at its maxconn: not accepting until a connection ends")
+		if retired {
+			continue // Apply changed the cap
+		}
+		if !ok {
+			return slot{}, false
 		}
 		all := s.bal.gate
-		if !all.tryTake() {
-			s.paused.Add(1)
-			s.caps.warn("global maxconn", "data plane at its global maxconn: not accepting until a connection ends", "vs", s.name, "maxconn", all.max())
-			select {
-			case all.places <- struct{}{}:
-			case <-l.stop:
-				vs.put()
-				return slot{}, false
-			}
+		if ok, _ := s.takePlace(l, all, "global maxconn", "data plane at its global maxconn: not accepting until a connection ends"); !ok {
+			vs.put()
+			return slot{}, false
 		}
 		return slot{vs: vs, all: all}, true
+	}
+}
+
+// takePlace takes a place in g, waiting while it is full (counted as a pause, and logged as
+// kind with msg). It reports false when the listener stops, and retired when Apply replaced g
+// meanwhile; then no place was taken.
+func (s *service) takePlace(l *listener, g *gate, kind, msg string) (ok, retired bool) {
+	if g.tryTake() {
+		return true, false
+	}
+	s.paused.Add(1)
+	s.caps.warn(kind, msg, "vs", s.name, "maxconn", g.max())
+	select {
+	case g.places <- struct{}{}:
+		return true, false
+	case <-g.retired:
+		return false, true
+	case <-l.stop:
+		return false, false
 	}
 }
 

@@ -169,20 +169,37 @@ func TestUDPSorryAndIdleExpiry(t *testing.T) {
 	}
 }
 
-func TestUDPFlowTableIsBounded(t *testing.T) {
-	echoes := startUDPEchoes(t, 1)
-	b := newTestBalancer(t, Options{MaxUDPFlows: 2})
-	mustApply(t, b, udpService(echoes))
-	addr := addrOf(t, b, "dns")
-	for i := range 2 {
-		if got := newUDPClient(t, addr).ask("a", 2*time.Second); got != "echo-0" {
-			t.Fatalf("flow %d: %q", i, got)
-		}
-	}
-	if got := newUDPClient(t, addr).ask("a", 200*time.Millisecond); got != "" {
-		t.Fatalf("third flow answered by %q past a bound of 2", got)
-	}
-	if r := b.Stats()[0].Refused; r != 1 {
-		t.Fatalf("refused %d, want 1", r)
+// A new flow past the flow table's bound, or past maxconn (the service's or the balancer's),
+// is refused: a datagram cannot wait in a backlog.
+func TestUDPFlowsPastABoundAreRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		opts     Options
+		maxconn  int
+		wantFull uint64 // refusals counted as at a cap
+	}{
+		{"the flow table's bound", Options{MaxUDPFlows: 2}, 0, 0},
+		{"the balancer's maxconn", Options{MaxConn: 2}, 0, 1},
+		{"the service's maxconn", Options{}, 2, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			echoes := startUDPEchoes(t, 1)
+			b := newTestBalancer(t, tc.opts)
+			svc := udpService(echoes)
+			svc.MaxConn = tc.maxconn
+			mustApply(t, b, svc)
+			addr := addrOf(t, b, "dns")
+			for i := range 2 {
+				if got := newUDPClient(t, addr).ask("a", 2*time.Second); got != "echo-0" {
+					t.Fatalf("flow %d: %q", i, got)
+				}
+			}
+			if got := newUDPClient(t, addr).ask("a", 200*time.Millisecond); got != "" {
+				t.Fatalf("third flow answered by %q past a bound of 2", got)
+			}
+			if st := b.Stats()[0]; st.Refused != 1 || st.RefusedFull != tc.wantFull || st.Conns != 2 {
+				t.Fatalf("refused %d (at a cap %d), conns %d; want 1 (%d), 2", st.Refused, st.RefusedFull, st.Conns, tc.wantFull)
+			}
+		})
 	}
 }
