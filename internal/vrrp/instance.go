@@ -117,7 +117,8 @@ type instance struct {
 
 	counters    packet.Counters
 	ahSeq       packet.AHSeq
-	unknownPeer uint64 // only touched by the reader goroutine; read under mu
+	hmac        *hmacState // auth_hmac's sequence and replay marks (whether or not configured)
+	unknownPeer uint64     // only touched by the reader goroutine; read under mu
 
 	mu     sync.Mutex
 	status InstanceStatus
@@ -164,6 +165,7 @@ func newInstance(s *spec, o ManagerOptions, host *netif.Host, user *notify.User)
 		update:  make(chan *spec, 1),
 		linkUp:  make(chan string, 16),
 		drift:   make(chan struct{}, 1),
+		hmac:    newHMACState(),
 	}
 	in.interval, in.onRepair = o.ReconcileInterval, o.OnRepair
 	vips := make([]netip.Prefix, 0, len(s.vips))
@@ -534,9 +536,16 @@ func (in *instance) reader(ctx context.Context, done chan<- struct{}) {
 			}
 			env.HopLimit = packet.NoHopLimitCheck
 		}
+		s := in.conf()
+		env.ChecksumAsV2 = s.checksumAsV2
 		adv, err := packet.Decode(payload, env)
-		if err == nil && adv.HasAH && in.conf().expect.AuthType == packet.AuthAH {
+		if err == nil && adv.HasAH && s.expect.AuthType == packet.AuthAH {
 			err = in.checkAH(buf, payload, adv)
+		}
+		// The trailer is verified before anything of the advert is believed, as Keepalived
+		// does (an advert of another version fails Check below instead).
+		if err == nil && adv.HasTrailer && s.hmac != nil && adv.Version == s.expect.Version {
+			err = in.hmac.verify(s.hmac, in.clk.Now(), s.fsm.Version, s.vrid, env.Src, payload, adv, s.unicast)
 		}
 		if err == nil {
 			err = in.conf().expect.Check(adv)
@@ -605,13 +614,27 @@ func (in *instance) send(prio uint8) {
 		AuthData: s.expect.AuthData,
 		Addrs:    s.advVIPs,
 	}
-	env := packet.Envelope{Src: in.src}
+	env := packet.Envelope{Src: in.src, ChecksumAsV2: s.checksumAsV2}
 	if s.expect.AuthType == packet.AuthAH {
 		in.prepareAH(&adv, &env)
 	}
+	var key []byte
+	if s.hmac.signs() {
+		// One sequence for the advert, whichever peers it goes to: the HMAC does not cover
+		// the destination (Keepalived 2.4.3 signs once per advert too).
+		adv.HasTrailer = true
+		adv.Trailer = packet.Trailer{Type: packet.TrailerTypeSHA256, KeyID: s.hmac.active, Seq: in.hmac.nextSeq(s.hmac, in.clk.Now())}
+		key = s.hmac.keys[s.hmac.active]
+	}
 	for _, dst := range s.dsts {
 		env.Dst = dst
-		b, err := adv.Marshal(env)
+		var b []byte
+		var err error
+		if key != nil {
+			b, err = adv.AppendSigned(nil, env, key)
+		} else {
+			b, err = adv.Marshal(env)
+		}
 		if err == nil {
 			err = in.c.Write(b, dst, s.ttl)
 		}

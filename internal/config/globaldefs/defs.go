@@ -87,6 +87,12 @@ type Defs struct {
 	VRRPSkipCheckAdvAddr      bool            `json:"vrrp_skip_check_adv_addr"`
 	VRRPStrict                bool            `json:"vrrp_strict"`
 	VRRPStartupDelay          syntax.Duration `json:"vrrp_startup_delay"`
+	// VRRPDelayAfterBoot is vrrp_delay_after_boot (Keepalived 2.4): the instances wait until
+	// the host has been up this long; the VRRP half takes the longer of it less the uptime and
+	// VRRPStartupDelay.
+	VRRPDelayAfterBoot syntax.Duration `json:"vrrp_delay_after_boot,omitzero"`
+	// V3ChecksumAsV2 is v3_checksum_as_v2 (Keepalived 2.2.8): the default of every instance.
+	V3ChecksumAsV2 bool `json:"v3_checksum_as_v2,omitzero"`
 	VRRPNotifyPriorityChanges bool            `json:"vrrp_notify_priority_changes"`
 	// VRRPRTPriority is vrrp_rt_priority: the real-time (SCHED_RR) priority, 1-99, of the
 	// threads that send and receive adverts; 0 leaves them at normal priority.

@@ -27,7 +27,7 @@ import (
 //	vrrp_notify_fifo(_script) lvs_notify_fifo(_script) lvs_timeouts lvs_flush
 //	lvs_flush_on_stop lvs_flush_onstop lvs_sync_daemon checker_log_all_failures
 //	rs_init_notifies no_checker_emails net_namespace net_namespace_ipvs instance
-//	vrrp_rt_priority
+//	vrrp_rt_priority v3_checksum_as_v2 vrrp_delay_after_boot
 //
 // Accepted and kept as written in Defs.Accepted, not acted upon (they tune Keepalived's
 // processes, SNMP/D-Bus, netlink buffers or reload mechanics, which vigil does differently):
@@ -369,6 +369,9 @@ func globalTable(g *Defs) *syntax.Table {
 	kw["vrrp_garp_interval"] = decKW("vrrp_garp_interval", 1, &g.VRRPGarpInterval)
 	kw["vrrp_gna_interval"] = decKW("vrrp_gna_interval", 1, &g.VRRPGnaInterval)
 	kw["vrrp_startup_delay"] = decKW("vrrp_startup_delay", 1000, &g.VRRPStartupDelay)
+	kw["vrrp_delay_after_boot"] = decKW("vrrp_delay_after_boot", 1000, &g.VRRPDelayAfterBoot)
+	// Keepalived 2.2.8 takes no argument here, unlike the instance's keyword.
+	kw["v3_checksum_as_v2"] = flag(&g.V3ChecksumAsV2)
 	kw["vrrp_rt_priority"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 		// Keepalived: a missing or unreadable value is ignored, one out of 1-99 is clamped.
 		if len(l.Words) < 2 {

@@ -28,6 +28,7 @@ func (st *vrrpState) instanceTable(v *Instance) *syntax.Table {
 	b.addNotifyKeywords(kw)
 	b.addGARPKeywords(kw)
 	b.addAuthKeywords(kw)
+	b.addAuthHMACKeywords(kw)
 	kw["track_virtual_server"] = trackVirtualServerKeyword(&v.TrackVirtualServers, func() string { return v.Name })
 	return &syntax.Table{Keywords: kw, Close: func(p *syntax.Parser, end syntax.Pos) {
 		// Keepalived's end-of-instance checks report at the closing brace.

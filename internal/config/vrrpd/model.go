@@ -238,6 +238,11 @@ type Instance struct {
 	OldUnicastChecksum bool           `json:"old_unicast_checksum"`
 
 	Authentication *Authentication `json:"authentication"`
+	// AuthHMAC is auth_hmac (Keepalived 2.4); nil without.
+	AuthHMAC *AuthHMAC `json:"auth_hmac,omitempty"`
+	// V3ChecksumAsV2 leaves the pseudo-header out of VRRPv3 IPv4 checksums (Keepalived 2.2.8;
+	// the global keyword sets the default).
+	V3ChecksumAsV2 bool `json:"v3_checksum_as_v2,omitzero"`
 
 	VirtualIPAddresses         []*VirtualIP    `json:"virtual_ipaddress"`
 	VirtualIPAddressesExcluded []*VirtualIP    `json:"virtual_ipaddress_excluded"`
@@ -295,6 +300,7 @@ type instanceSet struct {
 	strict, smtpAlert, notifyPrio, skipCheckAdv           bool
 	checkUnicastSrc, priority, state, version             bool
 	unicastConfigured                                     bool
+	v3ChecksumAsV2                                        bool
 }
 
 // SyncGroup is a vrrp_sync_group block.
@@ -727,6 +733,10 @@ func (s *Section) finishInstance(diags *syntax.Diagnostics, g *globaldefs.Defs, 
 	}
 
 	s.finishAdvertInt(diags, v)
+	finishAuthHMAC(diags, v)
+	if !v.set.v3ChecksumAsV2 {
+		v.V3ChecksumAsV2 = g.V3ChecksumAsV2
+	}
 
 	if v.PromoteSecondaries && (v.UseVMAC || v.UseIPVLAN) {
 		warn("promote_secondaries is automatically set for vmacs - ignoring")
