@@ -237,3 +237,32 @@ func (p *Parser) skipBlock() {
 		}
 	}
 }
+
+// UnsupportedPrefix starts every refusal of a keyword Keepalived knows and vigil does not do.
+const UnsupportedPrefix = "vigil does not support "
+
+// WarnUnsupported says at l that vigil does not support l's keyword, and why.
+func (p *Parser) WarnUnsupported(l Line, why string) {
+	p.Diags.Warnf(l.Pos, "%s%s: %s", UnsupportedPrefix, l.Words[0], why)
+}
+
+// Unsupported wraps k so that its keyword is refused at its line (WarnUnsupported) and then
+// read as k reads it, so that what the line holds is still checked and shown by dump-config. A
+// zero k is a keyword with no reader: only the refusal.
+func Unsupported(k Keyword, why string) Keyword {
+	warn := func(p *Parser, l Line) { p.WarnUnsupported(l, why) }
+	switch {
+	case k.Scalar != nil:
+		f := k.Scalar
+		k.Scalar = func(p *Parser, l Line) { warn(p, l); f(p, l) }
+	case k.Block != nil:
+		f := k.Block
+		k.Block = func(p *Parser, l Line) *Table { warn(p, l); return f(p, l) }
+	case k.Values != nil:
+		f := k.Values
+		k.Values = func(p *Parser, l Line) func(p *Parser, l Line) { warn(p, l); return f(p, l) }
+	default: // a keyword vigil has no reader for: refused, its arguments unread
+		k.Scalar = warn
+	}
+	return k
+}

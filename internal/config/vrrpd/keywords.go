@@ -15,9 +15,12 @@ import (
 // so only objects defined earlier in the file are found; vigil does the same, and reports a
 // missing one at the line that names it.
 //
-// Instance keywords accepted but not acted upon by vigil (stored for dump-config only):
-// use_ipvlan, vrf, old_unicast_checksum, linkbeat_use_polling, kernel_rx_buf_size, debug,
-// track_bfd (and top-level bfd_instance, interface_up_down_delays, skipped as a whole).
+// Keywords vigil reads but does not do are refused at their line ("vigil does not support X"):
+// the instance's in instanceUnsupported, a sync group's track_bfd, and the top-level
+// bfd_instance and interface_up_down_delays (their bodies skipped).
+
+// whyBFD is why vigil refuses bfd_instance and track_bfd.
+const whyBFD = "vigil has no BFD; track the peer with a vrrp_script or track_interface"
 
 // vrrpState is the state of one parse that the VRRP tables share.
 type vrrpState struct {
@@ -169,11 +172,11 @@ func AddTopKeywords(t *syntax.Table, s *Section, g *globaldefs.Defs) {
 		if len(l.Words) >= 2 {
 			st.bfdInstances[l.Words[1]] = true
 		}
-		g.Accept(p, l)
+		g.Refuse(p, l, whyBFD)
 		return nil
 	}}
 	t.Keywords["interface_up_down_delays"] = syntax.Keyword{Values: func(p *syntax.Parser, l syntax.Line) func(*syntax.Parser, syntax.Line) {
-		g.Accept(p, l)
+		g.Refuse(p, l, "vigil acts on link changes as netlink reports them, without debouncing")
 		return nil
 	}}
 }
@@ -253,9 +256,9 @@ func (st *vrrpState) syncGroupTable(g *SyncGroup) *syntax.Table {
 				g.TrackProcesses = trackRef(p, l, g.Name, g.TrackProcesses, st.processKind())
 			}
 		}},
-		"track_bfd": {Values: func(p *syntax.Parser, l syntax.Line) func(*syntax.Parser, syntax.Line) {
+		"track_bfd": syntax.Unsupported(syntax.Keyword{Values: func(p *syntax.Parser, l syntax.Line) func(*syntax.Parser, syntax.Line) {
 			return func(p *syntax.Parser, l syntax.Line) { g.TrackBFDs = trackRef(p, l, g.Name, g.TrackBFDs, st.bfdKind()) }
-		}},
+		}}, whyBFD),
 		"notify_backup": notifyKeyword(&g.NotifyBackup, pfx, "notify_backup script"),
 		"notify_master": notifyKeyword(&g.NotifyMaster, pfx, "notify_master script"),
 		"notify_fault":  notifyKeyword(&g.NotifyFault, pfx, "notify_fault script"),

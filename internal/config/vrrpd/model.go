@@ -244,7 +244,10 @@ type Instance struct {
 	// the global keyword sets the default).
 	V3ChecksumAsV2 bool `json:"v3_checksum_as_v2,omitzero"`
 
-	VirtualIPAddresses         []*VirtualIP    `json:"virtual_ipaddress"`
+	VirtualIPAddresses []*VirtualIP `json:"virtual_ipaddress"`
+	// NoVirtualIPAddress is no_virtual_ipaddress (Keepalived 2.2.8): none is meant, so no
+	// complaint, and VRRPv3 runs without one.
+	NoVirtualIPAddress         bool            `json:"no_virtual_ipaddress,omitzero"`
 	VirtualIPAddressesExcluded []*VirtualIP    `json:"virtual_ipaddress_excluded"`
 	VirtualRoutes              []*VirtualRoute `json:"virtual_routes"`
 	VirtualRules               []*VirtualRule  `json:"virtual_rules"`
@@ -562,7 +565,7 @@ func (s *Section) finishInstance(diags *syntax.Diagnostics, g *globaldefs.Defs, 
 	if v.Version == 0 {
 		v.Version = g.VRRPVersion
 	}
-	if len(v.VirtualIPAddresses) == 0 {
+	if len(v.VirtualIPAddresses) == 0 && !v.NoVirtualIPAddress {
 		if v.Version == 3 || v.StrictMode {
 			diags.Errorf(v.Pos, "(%s) No VIP specified; at least one is required", v.Name)
 			v.Unusable = true
