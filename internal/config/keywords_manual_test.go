@@ -156,3 +156,46 @@ func TestEveryKeywordOfTheNewestManualIsReadOrRefused(t *testing.T) {
 		t.Errorf("%d keywords of the manual are silently ignored or unknown to vigil:\n%s", len(ignored), strings.Join(ignored, "\n"))
 	}
 }
+
+// Fatal is fatal: where `keepalived -t` (2.2.7, the one installed here) exits 2 for a keyword
+// written with no argument ("missing a parameter", testdata/manual/make_fatal_bare.sh), vigil
+// reports an error at that line, so `vigil -t` fails without --strict too.
+func TestKeywordsKeepalivedFindsFatalWithoutArgumentAreErrors(t *testing.T) {
+	b, err := os.ReadFile("testdata/manual/fatal-bare-2.2.7.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := strings.Fields(string(b))
+	if len(paths) < 50 {
+		t.Fatalf("%d fatal keywords listed", len(paths))
+	}
+	for _, path := range paths {
+		parts := strings.Split(path, "/")
+		var src strings.Builder
+		for _, blk := range parts[:len(parts)-1] {
+			open, ok := blockOpeners[blk]
+			if !ok {
+				open = blk + " {"
+			}
+			src.WriteString(open + "\n")
+		}
+		line := len(parts)
+		kw := parts[len(parts)-1]
+		if _, block := blockOpeners[kw]; block && len(parts) == 1 {
+			src.WriteString(kw + " {\n}\n") // an unnamed block
+		} else {
+			src.WriteString(kw + "\n")
+		}
+		for range parts[1:] {
+			src.WriteString("}\n")
+		}
+		_, ds := configtest.Parse(t, src.String())
+		fatal := false
+		for _, d := range ds.List {
+			fatal = fatal || d.Pos.Line == line && d.Severity == syntax.Error
+		}
+		if !fatal {
+			t.Errorf("%s with no argument: Keepalived exits 2, vigil says %v", path, configtest.Lines(ds))
+		}
+	}
+}

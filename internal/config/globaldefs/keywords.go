@@ -104,6 +104,17 @@ func globalUnsupported() map[string]string {
 	return m
 }
 
+// unsupportedNeedArgument are the refused keywords Keepalived cannot read without an argument
+// (`keepalived -t` exits 2, "missing a parameter"): without one, vigil says so as an error too.
+var unsupportedNeedArgument = map[string]bool{
+	"child_wait_time": true, "config_save_dir": true, "process_name": true, "vrrp_process_name": true,
+	"checker_process_name": true, "bfd_process_name": true, "lvs_process_name": true,
+	"nftables_priority": true, "nftables_ipvs_priority": true, "nftables_ipvs_start_fwmark": true,
+	"vrrp_rlimit_rttime": true, "checker_rlimit_rttime": true, "bfd_rlimit_rttime": true,
+	"vrrp_rlimit_rtime": true, "checker_rlimit_rtime": true, "bfd_rlimit_rtime": true,
+	"umask": true, "vmac_prefix": true, "vmac_addr_prefix": true, "random_seed": true,
+}
+
 // topUnsupported returns the process-wide top-level keywords vigil refuses, with why.
 func topUnsupported() map[string]string {
 	return map[string]string{
@@ -168,6 +179,9 @@ func (g *Defs) Unsupported(why string) syntax.Keyword {
 // VRRP tables use it too, for the blocks they skip.
 func (g *Defs) Refuse(p *syntax.Parser, l syntax.Line, why string) {
 	p.WarnUnsupported(l, why)
+	if unsupportedNeedArgument[l.Words[0]] {
+		p.Need(l, 1)
+	}
 	g.Accepted = append(g.Accepted, RawLine{Pos: l.Pos, Words: append([]string(nil), l.Words...)})
 }
 

@@ -36,12 +36,10 @@ type vrrpState struct {
 // Keepalived keeps a setting in global_defs (lvs_sync_daemon_interface, the skipped blocks).
 func AddTopKeywords(t *syntax.Table, s *Section, g *globaldefs.Defs) {
 	st := &vrrpState{s: s, g: g, bfdInstances: map[string]bool{}, nextRulePrio4: 16384, nextRulePrio6: 16384}
+	// Keepalived takes these blocks' names unchecked: without one, `keepalived -t` stops
+	// ("missing a parameter", exit 2), so vigil's complaint is an error.
 	named := func(p *syntax.Parser, l syntax.Line, what string) (string, bool) {
-		if len(l.Words) < 2 {
-			p.Diags.Warnf(l.Pos, "%s must have a name - skipping", what)
-			return "", false
-		}
-		return l.Words[1], true
+		return p.Need(l, 1)
 	}
 	t.Keywords["vrrp_script"] = syntax.Keyword{Block: func(p *syntax.Parser, l syntax.Line) *syntax.Table {
 		name, ok := named(p, l, "vrrp_script")
