@@ -243,7 +243,9 @@ func globalTable(g *Defs) *syntax.Table {
 			port = l.Words[2]
 		}
 		n, ok := parsePort(port)
-		if !ok || strings.ContainsAny(host, "/") {
+		// Keepalived takes an address, else resolves the name; one no resolver can accept
+		// (<smtp.example.com>, a/b) is refused here, whatever the host's resolver.
+		if !ok || !validSMTPHost(host) {
 			p.Diags.Warnf(l.Pos, "Invalid smtp server %s %s", host, port)
 			return
 		}
@@ -853,4 +855,29 @@ func cutHostPort(s string) (host, port string, ok bool) {
 		return "", "", false
 	}
 	return s[:i], s[i+1:], true
+}
+
+// validSMTPHost reports whether s is an IP address or a host name a resolver could accept
+// (RFC 1123: labels of letters, digits and hyphens, not starting or ending with one, of at most
+// 63 characters, 253 in all; a trailing dot allowed). Whether the name resolves is the host's
+// business, as for Keepalived's resolver.
+func validSMTPHost(s string) bool {
+	if _, err := netip.ParseAddr(s); err == nil {
+		return true
+	}
+	s = strings.TrimSuffix(s, ".")
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -517,3 +517,25 @@ func TestParseChecksMatchKeepalived(t *testing.T) {
 		t.Errorf("diagnostics:\n got  %q\n want %q (then anything)", got, want)
 	}
 }
+
+// Keepalived 2.2.7: "(Line 2) Invalid smtp server <smtp.example.com> 25"; a name that merely does
+// not resolve is the host's business (vigil says nothing, the mail fails when sent).
+func TestSMTPServerNoResolverCanAcceptIsInvalid(t *testing.T) {
+	for _, c := range []struct {
+		host string
+		bad  bool
+	}{
+		{"<smtp.example.com>", true}, {"smtp/example", true}, {"-smtp.example.com", true}, {"a..b", true},
+		{"smtp.example.com", false}, {"smtp.example.com.", false}, {"192.0.2.25", false}, {"2001:db8::25", false}, {"mail_relay", false},
+	} {
+		c2, ds := configtest.Parse(t, "global_defs {\n  smtp_server "+c.host+"\n}\n")
+		got := configtest.Lines(ds)
+		if c.bad {
+			if !slices.Equal(got, []string{"2: Invalid smtp server " + c.host + " 25"}) {
+				t.Errorf("%s: %q", c.host, got)
+			}
+		} else if len(got) != 0 || c2.Global.SMTPServer != c.host {
+			t.Errorf("%s: %q, server %q", c.host, got, c2.Global.SMTPServer)
+		}
+	}
+}

@@ -98,3 +98,17 @@ func TestV3ChecksumAsV2GlobalAndPerInstance(t *testing.T) {
 		t.Fatalf("as v2: %v %v %v", c.VRRPInstances[0].V3ChecksumAsV2, c.VRRPInstances[1].V3ChecksumAsV2, c.VRRPInstances[2].V3ChecksumAsV2)
 	}
 }
+
+// Keepalived 2.2.7 on this text (the neighbor is another host's conditional line): "(Line 4)
+// Configuration error: BFD instance B1 has no neighbor address set, disabling instance".
+func TestBFDInstanceWithoutNeighborIsDisabledWithKeepalivedsWarning(t *testing.T) {
+	_, ds := configtest.Parse(t, "bfd_instance B1 {\n  @other neighbor_ip 192.0.2.9\n  min_rx 100\n}\nbfd_instance B2 {\n  neighbor_ip 192.0.2.9\n}\n")
+	want := []string{
+		"1: vigil does not support bfd_instance: vigil has no BFD; track the peer with a vrrp_script or track_interface",
+		"4: Configuration error: BFD instance B1 has no neighbor address set, disabling instance",
+		"5: vigil does not support bfd_instance: vigil has no BFD; track the peer with a vrrp_script or track_interface",
+	}
+	if got := configtest.Lines(ds); !slices.Equal(got, want) {
+		t.Fatalf("got %q", got)
+	}
+}

@@ -171,11 +171,33 @@ func AddTopKeywords(t *syntax.Table, s *Section, g *globaldefs.Defs) {
 			st.bfdInstances[l.Words[1]] = true
 		}
 		g.Refuse(p, l, whyBFD)
-		return nil
+		if len(l.Words) < 2 {
+			return nil
+		}
+		return bfdInstanceTable(l.Words[1])
 	}}
 	t.Keywords["interface_up_down_delays"] = syntax.Keyword{Values: func(p *syntax.Parser, l syntax.Line) func(*syntax.Parser, syntax.Line) {
 		g.Refuse(p, l, "vigil acts on link changes as netlink reports them, without debouncing")
 		return nil
+	}}
+}
+
+// bfdInstanceTable reads a bfd_instance's body only as far as Keepalived's BFD process needs to
+// keep it: one without a neighbor address (all of them conditional lines of another host, say)
+// is disabled with Keepalived's warning, at its closing brace.
+func bfdInstanceTable(name string) *syntax.Table {
+	neighbor := false
+	mark := syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) { neighbor = neighbor || len(l.Words) > 1 }}
+	ignore := syntax.Keyword{Scalar: func(*syntax.Parser, syntax.Line) {}}
+	kw := map[string]syntax.Keyword{"neighbor_ip": mark, "neighbour_ip": mark}
+	for _, k := range []string{"source_ip", "min_rx", "min_tx", "idle_tx", "multiplier", "passive", "ttl",
+		"hoplimit", "max_hops", "multihop", "weight", "vrrp", "checker"} {
+		kw[k] = ignore
+	}
+	return &syntax.Table{Keywords: kw, Close: func(p *syntax.Parser, end syntax.Pos) {
+		if !neighbor {
+			p.Diags.Warnf(end, "Configuration error: BFD instance %s has no neighbor address set, disabling instance", name)
+		}
 	}}
 }
 
