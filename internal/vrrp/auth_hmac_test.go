@@ -3,10 +3,13 @@ package vrrp
 import (
 	"bytes"
 	"errors"
+	"log/slog"
 	"net/netip"
 	"testing"
 	"time"
 
+	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/config/syntax"
 	"github.com/vigil-lb/vigil/internal/config/vrrpd"
 	"github.com/vigil-lb/vigil/internal/vrrp/packet"
 )
@@ -195,5 +198,31 @@ func TestHMACSpecKeyChangesWithKeyBytesOnly(t *testing.T) {
 	}
 	if bytes.Contains([]byte(a.key()), hmacKeyBytes(1)) {
 		t.Fatal("the key itself is in the comparison string")
+	}
+}
+
+// vrrp_delay_after_boot (Keepalived 2.4): the instances wait until the host has been up that
+// long, or vrrp_startup_delay, whichever is longer.
+func TestStartupDelayTakesTheLongerOfStartupDelayAndDelayAfterBoot(t *testing.T) {
+	for _, c := range []struct {
+		startup, afterBoot, uptime, want time.Duration
+	}{
+		{0, 0, time.Hour, 0},
+		{5 * time.Second, 0, time.Hour, 5 * time.Second},
+		{0, 90 * time.Second, 60 * time.Second, 30 * time.Second},
+		{40 * time.Second, 90 * time.Second, 60 * time.Second, 40 * time.Second},
+		{0, 90 * time.Second, time.Hour, 0},
+	} {
+		m := &Manager{cfg: &config.Config{}, log: slog.New(slog.DiscardHandler)}
+		m.cfg.Global.VRRPStartupDelay = syntax.Duration(c.startup)
+		m.cfg.Global.VRRPDelayAfterBoot = syntax.Duration(c.afterBoot)
+		up := c.uptime
+		m.opts.Uptime = func() (time.Duration, error) { return up, nil }
+		if got := m.startupDelay(); got != c.want {
+			t.Errorf("startup %v, after boot %v, up %v: delay %v, want %v", c.startup, c.afterBoot, c.uptime, got, c.want)
+		}
+	}
+	if up, err := hostUptime(); err != nil || up <= 0 {
+		t.Errorf("hostUptime: %v, %v", up, err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vigil-lb/vigil/internal/config/internal/configtest"
 )
@@ -110,5 +111,25 @@ func TestBFDInstanceWithoutNeighborIsDisabledWithKeepalivedsWarning(t *testing.T
 	}
 	if got := configtest.Lines(ds); !slices.Equal(got, want) {
 		t.Fatalf("got %q", got)
+	}
+}
+
+// Keepalived 2.3.2 reads a vrrp_script's interval and timeout to the millisecond.
+func TestVRRPScriptIntervalAndTimeoutInMilliseconds(t *testing.T) {
+	c, ds := configtest.Parse(t, "vrrp_script chk {\n  script /bin/true\n  interval 0.25\n  timeout 1.5004\n}\nvrrp_script zero {\n  script /bin/true\n  interval 0.0004\n  timeout 4295\n}\n")
+	want := []string{
+		"8: (zero): vrrp script interval must be greater than 0, setting to 1",
+		"9: number '4295' outside range [0.000000, 4294.000000]",
+		"9: (zero): vrrp script timeout '4295' invalid - ignoring",
+	}
+	if got := configtest.Lines(ds); !slices.Equal(got, want) {
+		t.Fatalf("got %q", got)
+	}
+	s := c.VRRPScripts[0]
+	if s.Interval.D() != 250*time.Millisecond || s.Timeout.D() != 1500*time.Millisecond {
+		t.Fatalf("interval %v timeout %v", s.Interval.D(), s.Timeout.D())
+	}
+	if z := c.VRRPScripts[1]; z.Interval.D() != time.Second {
+		t.Fatalf("interval %v", z.Interval.D())
 	}
 }
