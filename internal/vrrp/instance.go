@@ -465,7 +465,7 @@ func (in *instance) tryOpen() error {
 	if err != nil {
 		return err
 	}
-	o := sockOpts{ifi: ifi, src: src, ah: ahSealerFor(s)}
+	o := sockOpts{ifi: ifi, src: src, ah: ahSealerFor(s), freebind: s.unicast}
 	if !s.unicast {
 		o.group = s.dsts[0]
 	}

@@ -190,3 +190,45 @@ vrrp_instance VI_1 {
 		return b.state("VI_1") == "BACKUP" && a.state("VI_1") == "MASTER"
 	})
 }
+
+// IP_FREEBIND/IPV6_FREEBIND on unicast sockets (Keepalived 2.3.3): an instance whose
+// unicast_src_ip is not on the host yet still speaks from it, so its peer, which knows it by
+// that address, hears it and stays backup. Without the option the kernel refuses to send from
+// an IPv6 address the host lacks, the peer hears nothing and takes over.
+func TestUnicastAdvertsLeaveFromASourceNotYetOnTheHost(t *testing.T) {
+	t.Parallel()
+	nsA, nsB := hmacPair(t)
+	conf := func(name string, prio int, src, peer string) string {
+		return fmt.Sprintf(`global_defs {
+  router_id %s
+}
+vrrp_instance VI_1 {
+  state BACKUP
+  interface eth0
+  virtual_router_id 53
+  version 3
+  priority %d
+  advert_int 0.2
+  unicast_src_ip %s
+  unicast_peer {
+    %s
+  }
+  virtual_ipaddress {
+    2001:db8::100/64
+  }
+}
+`, name, prio, src, peer)
+	}
+	// A's source 2001:db8::11 is nowhere on A: it is the address B expects A at.
+	a := startVigil(t, nsA.Name, conf("a", 150, "2001:db8::11", "2001:db8::2"))
+	b := startVigil(t, nsB.Name, conf("b", 100, "2001:db8::2", "2001:db8::11"))
+	testenv.WaitFor(t, 10*time.Second, "A master from an address it does not have, B backup", func() bool {
+		st, _ := b.instance("VI_1")
+		return a.state("VI_1") == "MASTER" && st.State == "BACKUP" && st.MasterAddr == netip.MustParseAddr("2001:db8::11")
+	})
+	// And it stays so (B is not merely still in its first down timer).
+	time.Sleep(time.Second)
+	if st := b.state("VI_1"); st != "BACKUP" {
+		t.Fatalf("B %s", st)
+	}
+}
