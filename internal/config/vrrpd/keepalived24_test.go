@@ -133,3 +133,24 @@ func TestVRRPScriptIntervalAndTimeoutInMilliseconds(t *testing.T) {
 		t.Fatalf("interval %v", z.Interval.D())
 	}
 }
+
+func TestUseVMACOptionsAsKeepalived24ReadsThem(t *testing.T) {
+	c, ds := configtest.Parse(t, configtest.Instance(" use_vmac name group 02:aa:bb:cc:dd group 42 netlink_notify_msg"))
+	want := []string{"4: vigil does not support use_vmac netlink_notify_msg: vigil hears its VMACs from netlink; no other listener is nudged"}
+	if got := configtest.Lines(ds); !slices.Equal(got, want) {
+		t.Fatalf("got %q", got)
+	}
+	v := c.VRRPInstances[0]
+	if v.VMACName != "group" || v.VMACGroup == nil || *v.VMACGroup != 42 || v.VMACHardwareAddr().String() != "02:aa:bb:cc:dd:33" {
+		t.Fatalf("name %q group %v mac %v", v.VMACName, v.VMACGroup, v.VMACHardwareAddr())
+	}
+	_, ds = configtest.Parse(t, configtest.Instance(" use_vmac vx 01:00:00:00:00:01 zz:zz group staff"))
+	want = []string{
+		"4: VMAC MAC address is multicast 01:00:00:00:00:01 - ignoring",
+		"4: VMAC invalid MAC address zz:zz - ignored",
+		"4: VMAC group staff not found",
+	}
+	if got := configtest.Lines(ds); !slices.Equal(got, want) {
+		t.Fatalf("got %q", got)
+	}
+}

@@ -209,15 +209,19 @@ type Instance struct {
 	// Family is "inet" or "inet6", from the first address or peer.
 	Family string `json:"family"`
 
-	UseVMAC            bool   `json:"use_vmac"`
-	VMACName           string `json:"vmac_name,omitempty"`
-	VMACAddr           string `json:"vmac_addr,omitempty"`
-	VMACXmitBase       bool   `json:"vmac_xmit_base"`
-	UseIPVLAN          bool   `json:"use_ipvlan"`
-	NativeIPv6         bool   `json:"native_ipv6"`
-	DontTrackPrimary   bool   `json:"dont_track_primary"`
-	PromoteSecondaries bool   `json:"promote_secondaries"`
-	LinkbeatUsePolling bool   `json:"linkbeat_use_polling"`
+	UseVMAC  bool   `json:"use_vmac"`
+	VMACName string `json:"vmac_name,omitempty"`
+	VMACAddr string `json:"vmac_addr,omitempty"`
+	// VMACMAC is use_vmac's MAC address (five octets: the VRID is the sixth); VMACGroup its
+	// "group N" (Keepalived 2.3.0; nil: the parent's group).
+	VMACMAC            string  `json:"vmac_mac,omitempty"`
+	VMACGroup          *uint32 `json:"vmac_group,omitempty"`
+	VMACXmitBase       bool    `json:"vmac_xmit_base"`
+	UseIPVLAN          bool    `json:"use_ipvlan"`
+	NativeIPv6         bool    `json:"native_ipv6"`
+	DontTrackPrimary   bool    `json:"dont_track_primary"`
+	PromoteSecondaries bool    `json:"promote_secondaries"`
+	LinkbeatUsePolling bool    `json:"linkbeat_use_polling"`
 
 	TrackInterfaces []*TrackedInterface `json:"track_interface"`
 	TrackScripts    []*TrackRef         `json:"track_script"`
@@ -613,9 +617,9 @@ func (s *Section) finishInstance(diags *syntax.Diagnostics, g *globaldefs.Defs, 
 	if v.set.unicastConfigured && len(v.UnicastPeers) == 0 && !v.UnicastFaultNoPeer {
 		diags.Warnf(v.Pos, "(%s) A unicast keyword has been specified without any unicast peers. Defaulting to multicast. This usage is deprecated - please update your configuration.", v.Name)
 	}
-	if v.StrictMode && v.VMACAddr != "" {
+	if v.StrictMode && (v.VMACAddr != "" || v.VMACMAC != "") {
 		diags.Warnf(v.Pos, "(%s): cannot specify MAC address with strict mode - clearing", v.Name)
-		v.VMACAddr = ""
+		v.VMACAddr, v.VMACMAC = "", ""
 	}
 	if v.Priority == 255 && v.Nopreempt {
 		warn("nopreempt is incompatible with priority 255. resetting nopreempt")
