@@ -581,6 +581,8 @@ func (in *instance) apply(ctx context.Context, r fsm.Result) {
 			in.removeVIPs()
 		case fsm.ActNotify:
 			in.entered(a.State)
+		case fsm.ActOwnerConflict:
+			in.ownerConflict(a)
 		case fsm.ActMasterRxLowerPriority:
 			// A router that thinks it may be master needs telling where the addresses are.
 			if in.conf().garpLower.repeat > 0 {
@@ -601,6 +603,22 @@ func (in *instance) apply(ctx context.Context, r fsm.Result) {
 		in.status.MasterAddr = addr
 	}
 	in.mu.Unlock()
+}
+
+// ownerConflict logs what the machine did about another address owner, in Keepalived 2.3.3's
+// words where it has them: a configuration error of the two routers, to resolve by hand.
+func (in *instance) ownerConflict(a fsm.Action) {
+	switch a.Conflict {
+	case fsm.OwnerYields, fsm.OwnerWaits:
+		in.log.Warn(fmt.Sprintf("CONFIGURATION ERROR: local instance and %s are both configured as address owner, please resolve", a.Src),
+			"peer", a.Src, "action", a.Conflict.String())
+	case fsm.OwnerReduces:
+		in.log.Warn(fmt.Sprintf("%s is still advertising as address owner, please resolve - reducing our priority", a.Src), "peer", a.Src)
+	case fsm.OwnerRestores:
+		in.log.Info("restoring our priority to 255 since the other address owner has gone", "peer", a.Src)
+	case fsm.OwnerIgnores:
+		in.log.Debug(fmt.Sprintf("Dropping packet(s) from %s since we are address owner", a.Src), "peer", a.Src)
+	}
 }
 
 func (in *instance) send(prio uint8) {

@@ -143,6 +143,7 @@ func newSpec(c *config.Config, v *vrrpd.Instance) (*spec, error) {
 		LowerPrioNoAdvert:    v.LowerPrioNoAdvert,
 		HigherPrioSendAdvert: v.HigherPrioSendAdvert,
 		Synced:               v.SyncGroup != "",
+		OwnerIgnoreAdverts:   v.OwnerIgnoreAdverts,
 	}
 	if s.ipv6 && v.Version == 2 {
 		return nil, syntax.ErrorAt(v.Pos, "vrrp %s: VRRP version 2 cannot carry IPv6 addresses; use version 3", v.Name)

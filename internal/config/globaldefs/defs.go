@@ -92,7 +92,10 @@ type Defs struct {
 	// VRRPStartupDelay.
 	VRRPDelayAfterBoot syntax.Duration `json:"vrrp_delay_after_boot,omitzero"`
 	// V3ChecksumAsV2 is v3_checksum_as_v2 (Keepalived 2.2.8): the default of every instance.
-	V3ChecksumAsV2            bool `json:"v3_checksum_as_v2,omitzero"`
+	V3ChecksumAsV2 bool `json:"v3_checksum_as_v2,omitzero"`
+	// VRRPOwnerIgnoreAdverts is vrrp_owner_ignore_adverts (Keepalived 2.3.3): the default of
+	// every address owner's owner_ignore_adverts.
+	VRRPOwnerIgnoreAdverts    bool `json:"vrrp_owner_ignore_adverts,omitzero"`
 	VRRPNotifyPriorityChanges bool `json:"vrrp_notify_priority_changes"`
 	// VRRPRTPriority is vrrp_rt_priority: the real-time (SCHED_RR) priority, 1-99, of the
 	// threads that send and receive adverts; 0 leaves them at normal priority.

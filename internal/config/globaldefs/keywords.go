@@ -429,6 +429,7 @@ func globalTable(g *Defs) *syntax.Table {
 	kw["vrrp_delay_after_boot"] = decKW("vrrp_delay_after_boot", 1000, &g.VRRPDelayAfterBoot)
 	// Keepalived 2.2.8 takes no argument here, unlike the instance's keyword.
 	kw["v3_checksum_as_v2"] = flag(&g.V3ChecksumAsV2)
+	kw["vrrp_owner_ignore_adverts"] = tf(&g.VRRPOwnerIgnoreAdverts, "Invalid value 'vrrp_owner_ignore_adverts' for global %s specified")
 	kw["vrrp_rt_priority"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 		// Keepalived: a missing or unreadable value is ignored, one out of 1-99 is clamped.
 		if len(l.Words) < 2 {

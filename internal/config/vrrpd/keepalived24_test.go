@@ -154,3 +154,21 @@ func TestUseVMACOptionsAsKeepalived24ReadsThem(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+// owner_ignore_adverts (Keepalived 2.3.3): for an address owner only; strict mode wants it.
+func TestOwnerIgnoreAdvertsAsKeepalivedSetsIt(t *testing.T) {
+	c, ds := configtest.Parse(t, "global_defs {\n vrrp_owner_ignore_adverts\n}\n"+
+		configtest.Instance(" priority 255")+
+		strings.NewReplacer("VI_1", "VI_2", "id 51", "id 52").Replace(configtest.Instance(" priority 100\n owner_ignore_adverts"))+
+		strings.NewReplacer("VI_1", "VI_3", "id 51", "id 53").Replace(configtest.Instance(" priority 255\n strict_mode\n owner_ignore_adverts false")))
+	want := []string{
+		"12: (VI_2) ignoring owner_ignore_adverts since priority is not 255",
+		"21: (VI_3) strict_mode with priority 255 requires owner_ignore_adverts",
+	}
+	if got := configtest.Lines(ds); !slices.Equal(got, want) {
+		t.Fatalf("got %q", got)
+	}
+	if v := c.VRRPInstances; !v[0].OwnerIgnoreAdverts || v[1].OwnerIgnoreAdverts || !v[2].OwnerIgnoreAdverts {
+		t.Fatalf("%v %v %v", v[0].OwnerIgnoreAdverts, v[1].OwnerIgnoreAdverts, v[2].OwnerIgnoreAdverts)
+	}
+}

@@ -247,6 +247,9 @@ type Instance struct {
 	// V3ChecksumAsV2 leaves the pseudo-header out of VRRPv3 IPv4 checksums (Keepalived 2.2.8;
 	// the global keyword sets the default).
 	V3ChecksumAsV2 bool `json:"v3_checksum_as_v2,omitzero"`
+	// OwnerIgnoreAdverts is owner_ignore_adverts (Keepalived 2.3.3): an address owner drops
+	// every advert, as RFC 9568 says, rather than settle with another owner.
+	OwnerIgnoreAdverts bool `json:"owner_ignore_adverts,omitzero"`
 
 	VirtualIPAddresses []*VirtualIP `json:"virtual_ipaddress"`
 	// NoVirtualIPAddress is no_virtual_ipaddress (Keepalived 2.2.8): none is meant, so no
@@ -307,7 +310,7 @@ type instanceSet struct {
 	strict, smtpAlert, notifyPrio, skipCheckAdv           bool
 	checkUnicastSrc, priority, state, version             bool
 	unicastConfigured                                     bool
-	v3ChecksumAsV2                                        bool
+	v3ChecksumAsV2, ownerIgnoreAdverts                    bool
 }
 
 // SyncGroup is a vrrp_sync_group block.
@@ -743,6 +746,16 @@ func (s *Section) finishInstance(diags *syntax.Diagnostics, g *globaldefs.Defs, 
 	finishAuthHMAC(diags, v)
 	if !v.set.v3ChecksumAsV2 {
 		v.V3ChecksumAsV2 = g.V3ChecksumAsV2
+	}
+	switch {
+	case v.OwnerIgnoreAdverts && v.Priority != 255:
+		warn("ignoring owner_ignore_adverts since priority is not 255")
+		v.OwnerIgnoreAdverts = false
+	case !v.set.ownerIgnoreAdverts && v.Priority == 255:
+		v.OwnerIgnoreAdverts = v.StrictMode || g.VRRPOwnerIgnoreAdverts
+	case v.Priority == 255 && v.StrictMode && !v.OwnerIgnoreAdverts:
+		warn("strict_mode with priority 255 requires owner_ignore_adverts")
+		v.OwnerIgnoreAdverts = true
 	}
 
 	if v.PromoteSecondaries && (v.UseVMAC || v.UseIPVLAN) {
