@@ -88,7 +88,7 @@ router bgp 65000
 `)
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("FRR logs:\n%s", router.logs())
+			t.Logf("FRR logs:\n%s", router.Logs())
 		}
 	})
 	watch := watchRoute(t, r, anycastVIP+"/32")
