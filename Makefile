@@ -14,9 +14,11 @@ fmt:
 	gofmt -l -w .
 
 # Every fuzz target, as package:Target: the configuration lexer and parser, the VRRP codec, and
-# the readers of what a checked server answers (HTTP, SMTP, DNS).
+# the readers of what a checked server answers (HTTP and its headers, SMTP, DNS, TCP_CHECK's
+# expectations).
 FUZZ_TARGETS = ./internal/config:FuzzLex ./internal/config:FuzzParse ./internal/vrrp/packet:FuzzDecode \
-	./internal/check:FuzzHTTPReply ./internal/check:FuzzSMTPReply ./internal/check:FuzzDNSReply
+	./internal/check:FuzzHTTPReply ./internal/check:FuzzSMTPReply ./internal/check:FuzzDNSReply \
+	./internal/check:FuzzHTTPHeaders ./internal/check:FuzzTCPExpect
 
 # fuzz_each runs every target for $(1) each, stopping at the first that fails.
 define fuzz_each

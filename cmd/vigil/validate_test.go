@@ -60,6 +60,9 @@ func TestConfigTestReportsWhatStartRefuses(t *testing.T) {
 		{"a regex RE2 cannot compile", func(t *testing.T) string {
 			return vsWith("", "    HTTP_GET {\n      url {\n        path /\n        regex \"(?<=a)b\"\n      }\n    }\n")
 		}, nil, 1, `:7: error: regex "(?<=a)b": error parsing regexp`},
+		{"a TCP_CHECK step vigil cannot read", func(t *testing.T) string {
+			return vsWith("", "    TCP_CHECK {\n      send \"PING\\q\"\n    }\n")
+		}, nil, 1, `:5: error: send "PING\\q": unknown escape \q`},
 		{"a missing MISC_CHECK script", func(t *testing.T) string {
 			return vsWith("", "    MISC_CHECK {\n      misc_path /nonexistent/vigil-check.sh\n    }\n")
 		}, nil, 0, ":5: warning: MISC_CHECK misc_path: script /nonexistent/vigil-check.sh cannot be accessed"},

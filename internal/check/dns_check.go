@@ -3,16 +3,20 @@ package check
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
 
+	"github.com/vigil-lb/vigil/internal/config/syntax"
 	"github.com/vigil-lb/vigil/internal/probe"
 )
 
@@ -23,6 +27,62 @@ type DNSOptions struct {
 	Name string
 	// Type is the query type (type), a dns.Type* value; 0 means SOA.
 	Type uint16
+}
+
+// dnsTypes are the query types DNS_CHECK accepts (case-insensitive), as Keepalived does.
+var dnsTypes = []string{"A", "NS", "CNAME", "SOA", "MX", "TXT", "AAAA", "RRSIG", "DNSKEY"}
+
+// DNSKind is DNS_CHECK's block. A DNS check retries 3 times, a delay loop apart.
+var DNSKind = Kind{Name: "DNS_CHECK", JSON: "dns", Shared: Timing | Connection,
+	Defaults: func(delayLoop time.Duration) (uint32, time.Duration) { return 3, delayLoop },
+	Block: func(b *Block) Options {
+		o := &DNSOptions{Type: dns.TypeSOA}
+		nameSet := false
+		b.Keywords["type"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+			if _, ok := p.Need(l, 1); !ok {
+				return
+			}
+			i := slices.IndexFunc(dnsTypes, func(t string) bool { return strings.EqualFold(t, l.Words[1]) })
+			if i < 0 {
+				p.Diags.Warnf(l.Pos, "Unknown DNS check type %s - ignoring", l.Words[1])
+				return
+			}
+			o.Type = dns.StringToType[dnsTypes[i]]
+		}}
+		b.Keywords["name"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+			if _, ok := p.Need(l, 1); !ok {
+				return
+			}
+			if nameSet {
+				p.Diags.Warnf(l.Pos, "DNS_CHECK name already specified - ignoring")
+				return
+			}
+			n := l.Words[1]
+			if (strings.HasPrefix(n, ".") && n != ".") || strings.Contains(n, "..") {
+				p.Diags.Warnf(l.Pos, "DNS_CHECK name '%s' has empty label - ignoring", n)
+				return
+			}
+			o.Name, nameSet = n, true
+		}}
+		return o
+	}}
+
+// MarshalJSON shows the options as written: {"type": "SOA", "name": ""}.
+func (o DNSOptions) MarshalJSON() ([]byte, error) {
+	t := dns.TypeToString[o.Type]
+	if o.Type == 0 {
+		t = "SOA"
+	}
+	return json.Marshal(struct {
+		Type string `json:"type"`
+		Name string `json:"name"`
+	}{t, o.Name})
+}
+
+// New builds the DNS_CHECK.
+func (o DNSOptions) New(env Env) (probe.Checker, error) {
+	o.ConnOptions = env.Conn
+	return NewDNS(o)
 }
 
 // DNSChecker is Keepalived's DNS_CHECK: one recursive query over UDP; the target is healthy when

@@ -1,12 +1,40 @@
-// Package check holds Keepalived's checkers, one file per kind, each a probe.Checker: TCP_CHECK
-// (tcp_check.go), HTTP_GET and SSL_GET (http_check.go, with http_reply.go reading the answer),
-// SMTP_CHECK, DNS_CHECK, MISC_CHECK, PING_CHECK (with the shared ICMP sockets of package icmp),
-// UDP_CHECK, FILE_CHECK and gRPC. A checker knows how to probe one target one way and what the
-// answer means; when and how often it runs, retries and the sockets it borrows are the engine's,
-// package probe.
+// Package check holds the checkers, Keepalived's and vigil's, one file per kind named for it
+// (tcp_check.go; http_check.go for HTTP_GET and SSL_GET, with http_reply.go reading the answer;
+// ping_check.go with the shared ICMP sockets of package icmp...), each a probe.Checker. A
+// checker knows how to probe one target one way and what the answer means; when and how often
+// it runs, retries and the sockets it borrows are the engine's, package probe.
 //
-// TCP_CHECK and plain HTTP_GET are also probe.PolledCheckers: beside Check, which runs on a
+// Each kind's file also owns the kind's configuration block: a Kind (TCPKind, HTTPKind...)
+// whose keyword table, built on package config/syntax's engine and value readers, reads the
+// block straight into the options the checker runs with (TCPOptions, HTTPOptions... with
+// regular expressions compiled and hex strings decoded as the line is read), so that a mistake
+// is reported at its line by the parser, once, and `vigil -t` and start build the checker from
+// the very same value (Options.New). What every block shares (connect_ip, connect_timeout,
+// retry, delay_loop, alpha...) is package config/lvs's; it reaches New as Env.
+//
+// # Adding a checker
+//
+// A new kind, say MYSQL_CHECK, touches four files:
+//
+//  1. mysql_check.go: MySQLOptions with JSON tags (what `vigil dump-config` shows under the
+//     kind's key; a compiled value marshals as the text it was written as), MySQLKind (its
+//     Name, JSON key, the SharedKeywords it takes, and a Block function that installs its
+//     keywords, reporting bad values in Keepalived's manner at their line), MySQLOptions.New,
+//     and the checker itself (Kind, Target, Key, Check; StartProbe too if it can be polled);
+//  2. mysql_check_test.go: the block read with readBlock, and the checker against a real server;
+//  3. internal/config/lvs/check_keywords.go: MySQLKind added to checkerKinds;
+//  4. docs/configuration.md: the block and its keywords, marked as vigil's when Keepalived has
+//     no such checker.
+//
+// Nothing in package lb, the model of package lvs or the daemon changes: they handle every
+// kind through Kind, Options and Env.
+//
+// # Polled probes
+//
+// TCP_CHECK (with or without vigil's dialogue: tcp_dialogue.go reads what the server sends) and
+// plain HTTP_GET over HTTP/1 are also probe.PolledCheckers: beside Check, which runs on a
 // goroutine, they start a probe on a socket the engine lends (StartProbe) and hand back what is
 // left as a probe.Pending that the engine's poller moves on, so that under the scheduler they
-// run without a goroutine of their own.
+// run without a goroutine of their own. A PROXY protocol header (proxy_header.go) is written
+// first by either way. SSL_GET and HTTP/2 (golang.org/x/net/http2) run on a goroutine.
 package check

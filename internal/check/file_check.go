@@ -3,6 +3,7 @@ package check
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"math"
@@ -12,22 +13,97 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vigil-lb/vigil/internal/config/syntax"
 	"github.com/vigil-lb/vigil/internal/probe"
 )
 
 // FileOptions configure a FILE_CHECK, which reads a number from a track_file.
 type FileOptions struct {
-	// Path is the track_file's file.
-	Path string
+	// TrackFile names the track_file block (track_file).
+	TrackFile string `json:"track_file"`
 	// Weight multiplies the number read (FILE_CHECK's or the track_file's weight, default 1).
 	// With weight 0 the number is a verdict: 0 is healthy, anything else a failure.
-	Weight int
+	Weight int `json:"weight"`
 	// Reverse negates the product, or with weight 0 swaps the verdicts.
-	Reverse bool
+	Reverse bool `json:"reverse"`
+	// Path is the track_file's file; New finds it.
+	Path string `json:"-"`
 	// BaseWeight is the real server's configured weight, to which the product is added.
-	BaseWeight int
+	BaseWeight int `json:"-"`
 	// Target names the real server, for logs and status.
-	Target string
+	Target string `json:"-"`
+}
+
+// FileKind is FILE_CHECK's block: the real server's weight follows a track_file block
+// defined before it. It takes none of the shared keywords and is never retried.
+var FileKind = Kind{Name: "FILE_CHECK", JSON: "file", NoRetry: true, Block: func(b *Block) Options {
+	o := &FileOptions{}
+	found, weightSet := false, false
+	var trackWeight int
+	var trackReverse bool
+	b.Keywords["track_file"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		if _, ok := p.Need(l, 1); !ok {
+			return
+		}
+		// Like Keepalived, only track_file blocks that come before the checker are known.
+		ok := false
+		if b.TrackFile != nil {
+			trackWeight, trackReverse, ok = b.TrackFile(l.Words[1])
+		}
+		if !ok {
+			p.Diags.Warnf(l.Pos, "track_file %s not found", l.Words[1])
+			return
+		}
+		o.TrackFile, found = l.Words[1], true
+	}}
+	b.Keywords["weight"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		if len(l.Words) < 2 {
+			p.Diags.Warnf(l.Pos, "track file weight missing")
+			return
+		}
+		v, ok := p.Int(l.Pos, l.Words[1], -2147483647, 2147483647)
+		if !ok {
+			p.Diags.Warnf(l.Pos, "weight for track file must be in [%d..%d] inclusive. Ignoring...", -2147483647, 2147483647)
+			return
+		}
+		reverse := false
+		if len(l.Words) >= 3 {
+			switch l.Words[2] {
+			case "reverse":
+				reverse = true
+			case "noreverse":
+			default:
+				p.Diags.Warnf(l.Pos, "unknown track file weight option %s - ignoring", l.Words[2])
+				return
+			}
+		}
+		o.Weight, o.Reverse, weightSet = int(v), reverse, true
+	}}
+	b.Close = func(p *syntax.Parser, end syntax.Pos) bool {
+		if !found {
+			p.Diags.Warnf(end, "FILE_CHECK has no track_file specified - ignoring")
+			return false
+		}
+		if !weightSet {
+			// file_end_handler: without its own weight the checker uses the track_file's.
+			o.Weight, o.Reverse = trackWeight, trackReverse
+		}
+		return true
+	}
+	return o
+}}
+
+// New builds the FILE_CHECK of the track_file's file.
+func (o FileOptions) New(env Env) (probe.Checker, error) {
+	path, ok := "", false
+	if env.TrackFile != nil {
+		path, ok = env.TrackFile(o.TrackFile)
+	}
+	if !ok {
+		return nil, fmt.Errorf("FILE_CHECK: track_file %q is not defined", o.TrackFile)
+	}
+	o.Path, o.BaseWeight, o.Target = path, env.Weight, env.target()
+	return NewFile(o), nil
 }
 
 // FileChecker reads a track_file as Keepalived's FILE_CHECK does. It keeps the last number read,

@@ -15,6 +15,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/vigil-lb/vigil/internal/config/syntax"
 	"github.com/vigil-lb/vigil/internal/probe"
 )
 
@@ -23,11 +24,47 @@ const grpcMaxReply = 64 << 10
 
 // GRPCOptions configure a GRPC_CHECK, a vigil extension.
 type GRPCOptions struct {
-	ConnOptions
+	ConnOptions `json:"-"`
 	// Service is the service name asked about; empty asks about the server as a whole.
-	Service string
+	Service string `json:"service"`
+	// UseTLS, TLSVerify and SNI are tls, tls_verify (default true) and sni as written; the
+	// block's end turns them into TLS.
+	UseTLS    bool   `json:"tls"`
+	TLSVerify bool   `json:"tls_verify"`
+	SNI       string `json:"sni,omitempty"`
 	// TLS, when set, makes the connection TLS, with SNI and verification as for SSL_GET.
-	TLS *TLSOptions
+	TLS *TLSOptions `json:"-"`
+}
+
+// GRPCKind is GRPC_CHECK's block, a vigil extension.
+var GRPCKind = Kind{Name: "GRPC_CHECK", JSON: "grpc", Shared: Timing | Connection, Block: func(b *Block) Options {
+	o := &GRPCOptions{TLSVerify: true}
+	k := b.Keywords
+	k["service"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		if _, ok := p.Need(l, 1); ok {
+			o.Service = l.Words[1]
+		}
+	}}
+	k["tls"] = boolKeyword("tls", func(v bool) { o.UseTLS = v })
+	k["tls_verify"] = boolKeyword("tls_verify", func(v bool) { o.TLSVerify = v })
+	k["sni"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		if _, ok := p.Need(l, 1); ok {
+			o.SNI = l.Words[1]
+		}
+	}}
+	b.Close = func(*syntax.Parser, syntax.Pos) bool {
+		if o.UseTLS {
+			o.TLS = &TLSOptions{ServerName: o.SNI, Verify: o.TLSVerify}
+		}
+		return true
+	}
+	return o
+}}
+
+// New builds the GRPC_CHECK.
+func (o GRPCOptions) New(env Env) (probe.Checker, error) {
+	o.ConnOptions = env.Conn
+	return NewGRPC(o), nil
 }
 
 // GRPCChecker calls grpc.health.v1.Health/Check on a fresh connection and is healthy when the

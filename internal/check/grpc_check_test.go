@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
+	"net/http"
 	"net/netip"
 	"strings"
 	"testing"
@@ -136,7 +137,7 @@ func TestNetworkChecksLeaveNoGoroutines(t *testing.T) {
 	smtpAddr := scriptedTCPServer(t, smtpConversation("220 hi\r\n", "250 ok\r\n", "221 bye\r\n", nil))
 
 	checks := []probe.Checker{
-		NewTCP(TCPOptions{ConnOptions{Addr: httpAddr}}),
+		NewTCP(TCPOptions{ConnOptions: ConnOptions{Addr: httpAddr}}),
 		mustHTTP(t, HTTPOptions{ConnOptions: ConnOptions{Addr: httpAddr}, URLs: []URL{{Path: "/ok"}}}),
 		mustHTTP(t, HTTPOptions{ConnOptions: ConnOptions{Addr: tlsAddr}, TLS: &TLSOptions{}, URLs: []URL{{Path: "/ok"}}}),
 		mustSMTP(t, SMTPOptions{ConnOptions: ConnOptions{Addr: smtpAddr}}),
@@ -147,7 +148,11 @@ func TestNetworkChecksLeaveNoGoroutines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checks = append(checks, u)
+	h2 := h2cServer(t, func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	checks = append(checks, u,
+		mustHTTP(t, HTTPOptions{ConnOptions: ConnOptions{Addr: h2}, Protocol: HTTP2, URLs: []URL{{Path: "/"}}}),
+		NewTCP(TCPOptions{ConnOptions: ConnOptions{Addr: smtpAddr}, SendProxy: ProxyV1,
+			Steps: []TCPStep{{Kind: StepExpect, Data: []byte("220"), Keyword: "expect", Text: "220"}}}))
 	for i, c := range checks {
 		wantHealthy := i != 5
 		d := probeTimeout

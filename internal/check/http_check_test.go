@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -163,7 +165,7 @@ func TestHTTPGet(t *testing.T) {
 	ap, _ := startHTTPTestServer(t, nil)
 	sum := md5.Sum([]byte(httpTestBody))
 	okDigest := hex.EncodeToString(sum[:])
-	re := regexp.MustCompile
+	re := func(s string) *Regexp { return &Regexp{regexp.MustCompile(s)} }
 	bodyAt := strings.Index(httpTestBody, "backend")
 
 	tests := []struct {
@@ -449,7 +451,7 @@ func TestNewHTTPRejectsBadURLs(t *testing.T) {
 		{"StatusRangeInverted", []URL{{Path: "/", StatusCodes: []StatusRange{{300, 200}}}}, "100-599"},
 		{"PathWithLineBreak", []URL{{Path: "/\r\nX-Injected: 1"}}, "line break"},
 		{"VirtualHostWithLineBreak", []URL{{Path: "/", VirtualHost: "a\nb"}}, "line break"},
-		{"NegativeRegexOffset", []URL{{Path: "/", Regex: regexp.MustCompile("a"), RegexMinOffset: -1}}, "negative regex offset"},
+		{"NegativeRegexOffset", []URL{{Path: "/", Regex: &Regexp{regexp.MustCompile("a")}, RegexMinOffset: -1}}, "negative regex offset"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -469,7 +471,7 @@ func TestHTTPKeyDistinguishesProbes(t *testing.T) {
 		"path":   {ConnOptions: ConnOptions{Addr: ap}, URLs: []URL{{Path: "/x"}}},
 		"status": {ConnOptions: ConnOptions{Addr: ap}, URLs: []URL{{Path: "/", StatusCodes: []StatusRange{{200, 200}}}}},
 		"digest": {ConnOptions: ConnOptions{Addr: ap}, URLs: []URL{{Path: "/", Digest: strings.Repeat("a", 32)}}},
-		"regex":  {ConnOptions: ConnOptions{Addr: ap}, URLs: []URL{{Path: "/", Regex: regexp.MustCompile("a")}}},
+		"regex":  {ConnOptions: ConnOptions{Addr: ap}, URLs: []URL{{Path: "/", Regex: &Regexp{regexp.MustCompile("a")}}}},
 		"proto":  {ConnOptions: ConnOptions{Addr: ap}, Protocol: HTTP11, URLs: []URL{{Path: "/"}}},
 		"vhost":  {ConnOptions: ConnOptions{Addr: ap}, VirtualHost: "h", URLs: []URL{{Path: "/"}}},
 		"tls":    {ConnOptions: ConnOptions{Addr: ap}, TLS: &TLSOptions{}, URLs: []URL{{Path: "/"}}},
@@ -642,5 +644,96 @@ func TestHTTPProbeWhoseAnswerCameAlreadyEndsWithoutThePoller(t *testing.T) {
 	defer h.sock.Close()
 	if _, done = p.Ready(unix.EPOLLIN, buf); done || !h.receiving || h.sock.FD() < 0 {
 		t.Errorf("a probe with no answer yet: done %t, receiving %t, fd %d; want it left waiting", done, h.receiving, h.sock.FD())
+	}
+}
+
+// readHTTP reads the body of an HTTP_GET (or SSL_GET) block with the kind's table.
+func readHTTP(t *testing.T, kind Kind, text string) (*HTTPOptions, []string) {
+	t.Helper()
+	o, _, msgs := readBlock(t, kind, text, Server{})
+	return o.(*HTTPOptions), msgs
+}
+
+func TestStatusCodeRanges(t *testing.T) {
+	tests := []struct {
+		line string
+		want []StatusRange
+	}{
+		{"", []StatusRange{{Min: 200, Max: 299}}},
+		{"status_code 200", []StatusRange{{200, 200}}},
+		{"status_code 200 204 301-303", []StatusRange{{200, 200}, {204, 204}, {301, 303}}},
+		{"status_code 100-599", []StatusRange{{100, 599}}},
+		{"status_code 300-399 200-299", []StatusRange{{200, 399}}},
+		{"status_code 600", []StatusRange{{Min: 200, Max: 299}}},
+	}
+	for _, tt := range tests {
+		o, _ := readHTTP(t, HTTPKind, "url {\npath /\n"+tt.line+"\n}\n")
+		if got := o.URLs[0].StatusCodes; !slices.Equal(got, tt.want) {
+			t.Errorf("%q: ranges %v, want %v", tt.line, got, tt.want)
+		}
+	}
+}
+
+func TestHTTPBlockReadsStraightIntoTheOptions(t *testing.T) {
+	o, msgs := readHTTP(t, SSLKind, `  virtualhost www.example.com
+  http_protocol 1.0c
+  enable_sni
+  fast_recovery yes
+  tls_compliant
+  url {
+    path /health
+    digest 0123456789ABCDEF0123456789ABCDEF
+    virtualhost api.example.com
+    regex "ok|up"
+    regex_no_match
+    regex_options caseless multiline nonsense
+    regex_min_offset 2
+    regex_max_offset 40
+    regex_stack 1000 2000
+    tls_compliant false
+  }
+`)
+	if len(msgs) != 0 {
+		t.Fatalf("unexpected diagnostics %q", msgs)
+	}
+	if o.VirtualHost != "www.example.com" || o.Protocol != HTTP10Close || !o.EnableSNI || !o.FastRecovery || !o.TLSCompliant ||
+		o.TLS == nil || !o.TLS.Compliant {
+		t.Errorf("http options %+v", o)
+	}
+	u := o.URLs[0]
+	if u.Path != "/health" || u.Digest != "0123456789abcdef0123456789abcdef" || u.VirtualHost != "api.example.com" ||
+		u.Regex == nil || !u.Regex.MatchString("up") || !u.RegexNoMatch || !slices.Equal(u.RegexOptions, []string{"caseless", "multiline"}) ||
+		u.RegexMinOffset != 2 || u.RegexMaxOffset != 40 || !u.RegexMaxOffsetSet || !u.RegexStack || u.TLSCompliant || u.Pos.Line != 7 {
+		t.Errorf("url = %+v", u)
+	}
+	// What the block read is what the checker runs with: it builds as it is.
+	if _, err := o.New(Env{Conn: ConnOptions{Addr: netip.MustParseAddrPort("127.0.0.1:80")}}); err != nil {
+		t.Errorf("New: %v", err)
+	}
+}
+
+func TestRegexIsCompiledWhereItIsWritten(t *testing.T) {
+	_, msgs := readHTTP(t, HTTPKind, "url {\npath /\nregex \"(?<=a)b\"\n}\n")
+	if len(msgs) != 1 || !strings.HasPrefix(msgs[0], `4: error: regex "(?<=a)b": error parsing regexp`) {
+		t.Errorf("messages %q, want the RE2 error at line 4", msgs)
+	}
+	o, _ := readHTTP(t, HTTPKind, "url {\npath /\nregex \"a|b\"\n}\n")
+	b, err := json.Marshal(o.URLs[0])
+	if err != nil || !strings.Contains(string(b), `"regex":"a|b"`) {
+		t.Errorf("JSON %s (%v): want the regex as written", b, err)
+	}
+}
+
+func TestRegexParametersWithoutRegexAreCleared(t *testing.T) {
+	o, msgs := readHTTP(t, HTTPKind, "url {\npath /\nregex_min_offset 3\n}\n")
+	if want := []string{"5: regex parameters specified without regex"}; !slices.Equal(msgs, want) {
+		t.Errorf("messages %q, want %q", msgs, want)
+	}
+	if u := o.URLs[0]; u.RegexMinOffset != 0 {
+		t.Errorf("regex_min_offset kept: %d", u.RegexMinOffset)
+	}
+	_, msgs = readHTTP(t, HTTPKind, "url {\npath /\nregex x\nregex_min_offset 30\nregex_max_offset 20\n}\n")
+	if want := []string{"7: regex min offset 30 > regex_max_offset 20 - ignoring"}; !slices.Equal(msgs, want) {
+		t.Errorf("messages %q, want %q", msgs, want)
 	}
 }

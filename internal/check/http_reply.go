@@ -28,6 +28,8 @@ type httpReply struct {
 	received   int64 // body bytes counted towards contentLen
 	digest     hash.Hash
 	body       []byte
+	// headerReason says which of the URL's header expectations the response fails.
+	headerReason string
 }
 
 func newHTTPReply(u *httpURL, maxResp int64) httpReply {
@@ -62,6 +64,9 @@ func (h *httpReply) feed(p []byte) (done bool, reason string) {
 		if h.u.Digest != "" {
 			h.digest = md5.New()
 		}
+		if len(h.u.ExpectHeaders) > 0 {
+			h.headerReason = headerExpectations(h.u.ExpectHeaders, func(name string) []string { return headerValues(p, name) })
+		}
 		if h.total > h.maxResp {
 			return false, fmt.Sprintf("response exceeds %d bytes, cut", h.maxResp)
 		}
@@ -73,6 +78,18 @@ func (h *httpReply) feed(p []byte) (done bool, reason string) {
 		h.consume(p)
 	}
 	return h.contentLen >= 0 && h.received >= h.contentLen, ""
+}
+
+// parsedHead takes a response whose status and headers came already parsed (HTTP/2): what follows
+// is the body, read to its end.
+func (h *httpReply) parsedHead(status int, values func(name string) []string) {
+	h.headDone, h.status = true, status
+	if h.u.Digest != "" {
+		h.digest = md5.New()
+	}
+	if len(h.u.ExpectHeaders) > 0 {
+		h.headerReason = headerExpectations(h.u.ExpectHeaders, values)
+	}
 }
 
 // gatherHead returns the complete status line and headers, with the body bytes that followed
@@ -130,6 +147,9 @@ func (h *httpReply) verdict() string {
 		}
 		return "HTTP status " + strconv.Itoa(h.status) + ", expected " + u.codes
 	}
+	if h.headerReason != "" {
+		return h.headerReason
+	}
 	if h.digest != nil {
 		var sum [md5.Size]byte
 		h.digest.Sum(sum[:0])
@@ -147,4 +167,69 @@ func (h *httpReply) verdict() string {
 		}
 	}
 	return ""
+}
+
+// headerExpectations says which of expects the headers that values gives fail, or "" when
+// every one holds.
+func headerExpectations(expects []HeaderExpect, values func(name string) []string) string {
+	for _, e := range expects {
+		vs := values(e.Name)
+		if len(vs) == 0 {
+			return e.String() + ": no such header in the response"
+		}
+		if e.Value == "" && e.Regex == nil {
+			continue
+		}
+		met := false
+		for _, v := range vs {
+			if e.Regex != nil && e.Regex.MatchString(v) || e.Regex == nil && v == e.Value {
+				met = true
+				break
+			}
+		}
+		if !met {
+			got := vs[0]
+			if len(got) > 64 {
+				got = got[:64] + "..."
+			}
+			return fmt.Sprintf("%s: the response has %q", e, e.Name+": "+got)
+		}
+	}
+	return ""
+}
+
+// headerValues returns the values of the header fields called name (case-insensitive) in
+// head, an HTTP/1 status line and header block, each trimmed of the blanks around it, in the
+// order they come, folded lines joined. A line without a colon, and the status line, are no
+// fields.
+func headerValues(head []byte, name string) []string {
+	var out []string
+	first, matched := true, false
+	for len(head) > 0 {
+		line := head
+		if i := bytes.IndexByte(head, '\n'); i >= 0 {
+			line, head = head[:i], head[i+1:]
+		} else {
+			head = nil
+		}
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if first {
+			first = false
+			continue
+		}
+		if len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
+			// An obsolete folded line continues the field before it (RFC 9112 section 5.2).
+			if matched {
+				last := &out[len(out)-1]
+				*last = strings.TrimSpace(*last + " " + string(bytes.Trim(line, " \t")))
+			}
+			continue
+		}
+		n, v, ok := bytes.Cut(line, []byte(":"))
+		matched = ok && len(n) == len(name) && bytes.EqualFold(n, []byte(name))
+		if matched {
+			out = append(out, string(bytes.Trim(v, " \t")))
+		}
+	}
+	return out
 }

@@ -1,9 +1,13 @@
 package check
 
 import (
+	"bufio"
+	"bytes"
 	"crypto/md5"
 	"encoding/hex"
+	"net/textproto"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -27,8 +31,8 @@ func TestHTTPReplyJudgesTheSameWhateverThePieces(t *testing.T) {
 		{"CloseEndsIt", URL{Path: "/", Digest: digest}, 0, "HTTP/1.0 200 OK\r\n\r\n" + body, true, ""},
 		{"WrongStatus", URL{Path: "/"}, 0, "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n", false, "HTTP status 500, expected 200-299"},
 		{"NoStatus", URL{Path: "/"}, 0, "hello\r\n\r\n", true, "no HTTP status in response, expected 200-299"},
-		{"RegexSeesTheBody", URL{Path: "/", Regex: regexp.MustCompile(`back\w+`)}, 0, "HTTP/1.0 200 OK\r\n\r\n" + body, true, ""},
-		{"RegexMiss", URL{Path: "/", Regex: regexp.MustCompile(`^nope`)}, 0, "HTTP/1.0 200 OK\r\n\r\n" + body, true, `body does not match regex "^nope"`},
+		{"RegexSeesTheBody", URL{Path: "/", Regex: &Regexp{regexp.MustCompile(`back\w+`)}}, 0, "HTTP/1.0 200 OK\r\n\r\n" + body, true, ""},
+		{"RegexMiss", URL{Path: "/", Regex: &Regexp{regexp.MustCompile(`^nope`)}}, 0, "HTTP/1.0 200 OK\r\n\r\n" + body, true, `body does not match regex "^nope"`},
 		{"EmptyResponse", URL{Path: "/"}, 0, "", true, "read response: no data received"},
 		{"HeaderCut", URL{Path: "/"}, 0, "HTTP/1.0 200 OK\r\nServer: x\r\n", true, "read response: connection closed inside the header"},
 		{"HeaderTooLong", URL{Path: "/"}, 0, "HTTP/1.0 200 OK\r\nX: " + long + "\r\n\r\n", true, "response header exceeds 16384 bytes"},
@@ -79,7 +83,7 @@ func FuzzHTTPReply(f *testing.F) {
 	checkers := []*HTTPChecker{
 		mustHTTP(f, HTTPOptions{URLs: []URL{{Path: "/"}}, MaxResponse: 4096}),
 		mustHTTP(f, HTTPOptions{URLs: []URL{{Path: "/", Digest: hex.EncodeToString(sum[:])}}, MaxResponse: 4096}),
-		mustHTTP(f, HTTPOptions{URLs: []URL{{Path: "/", Regex: regexp.MustCompile(`back\w+`), RegexMinOffset: 2,
+		mustHTTP(f, HTTPOptions{URLs: []URL{{Path: "/", Regex: &Regexp{regexp.MustCompile(`back\w+`)}, RegexMinOffset: 2,
 			RegexMaxOffset: 200, RegexMaxOffsetSet: true}}, MaxResponse: 4096}),
 	}
 	f.Fuzz(func(t *testing.T, resp []byte, cut1, cut2 uint16, mode uint8, closed bool) {
@@ -127,6 +131,39 @@ func FuzzHTTPReply(f *testing.F) {
 			if !statusAccepted(u.StatusCodes, h.status) {
 				t.Fatalf("passed with status %d, which the URL does not accept", h.status)
 			}
+		}
+	})
+}
+
+// FuzzHTTPHeaders reads an HTTP/1 header block as the header expectations do and compares the
+// values found with net/textproto's reading of the same bytes: whatever textproto reads as the
+// header's values, the expectations see too.
+func FuzzHTTPHeaders(f *testing.F) {
+	f.Add([]byte("HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nContent-Type: text/plain\r\nX-Role: primary\r\n\r\n"), "x-role")
+	f.Add([]byte("HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nset-cookie:  b=2 \r\n\r\n"), "Set-Cookie")
+	f.Add([]byte("HTTP/1.0 200 OK\nX-Role:primary\n\n"), "X-Role")
+	f.Fuzz(func(t *testing.T, head []byte, name string) {
+		got := headerValues(head, name)
+		if len(name) == 0 || !isToken(name) {
+			return
+		}
+		_, rest, ok := bytes.Cut(head, []byte("\n"))
+		if !ok {
+			return
+		}
+		hdr, err := textproto.NewReader(bufio.NewReader(bytes.NewReader(rest))).ReadMIMEHeader()
+		if err != nil {
+			return
+		}
+		want := hdr.Values(name)
+		for _, w := range want {
+			if !slices.Contains(got, w) {
+				t.Fatalf("header %q: textproto reads %q, the expectations %q", name, want, got)
+			}
+		}
+		res := headerExpectations([]HeaderExpect{{Name: name}}, func(string) []string { return got })
+		if (res == "") != (len(got) > 0) {
+			t.Fatalf("header %q present=%v, expectation says %q", name, len(got) > 0, res)
 		}
 	})
 }

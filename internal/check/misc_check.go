@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigil-lb/vigil/internal/config/syntax"
 	"github.com/vigil-lb/vigil/internal/notify"
 	"github.com/vigil-lb/vigil/internal/probe"
 )
@@ -18,14 +19,101 @@ type ScriptRunner interface {
 
 // MiscOptions configure a MISC_CHECK.
 type MiscOptions struct {
-	// Script is misc_path with its user; Script.Timeout is misc_timeout, and when zero the
-	// probe's deadline (the scheduler's Job.Timeout) bounds the run.
-	Script notify.Script
+	// Path is the command line (misc_path), as written; Args is it split into words, the
+	// program first.
+	Path string   `json:"misc_path"`
+	Args []string `json:"args"`
+	// Timeout is misc_timeout (default: the virtual server's delay loop).
+	Timeout syntax.Duration `json:"misc_timeout"`
 	// Dynamic is misc_dynamic: exit status 2 to 255 is a success that sets the weight to
 	// status - 2.
-	Dynamic bool
+	Dynamic bool `json:"misc_dynamic"`
+	// User is the "user [group]" to run the script as; empty: the global script_user.
+	User string `json:"user,omitempty"`
+	// PathPos and UserPos are where misc_path and user were written.
+	PathPos, UserPos syntax.Pos `json:"-"`
+
+	// Script is what runs: New makes it from Path, Timeout and User. Script.Timeout, when
+	// zero, leaves the probe's deadline (the scheduler's Job.Timeout) to bound the run.
+	Script notify.Script `json:"-"`
 	// Target names the real server checked, for logs and status ("192.0.2.10:80").
-	Target string
+	Target string `json:"-"`
+}
+
+// MiscKind is MISC_CHECK's block.
+var MiscKind = Kind{Name: "MISC_CHECK", JSON: "misc", Shared: Timing,
+	Defaults: func(time.Duration) (uint32, time.Duration) { return 0, time.Second },
+	Block:    miscBlock}
+
+func miscBlock(b *Block) Options {
+	o := &MiscOptions{}
+	k := b.Keywords
+	k["misc_path"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		// Keepalived takes the first word only (quote it to pass arguments) and splits it.
+		if len(l.Words) >= 2 {
+			o.Path, o.PathPos = l.Words[1], l.Pos
+			o.Args = strings.Fields(o.Path)
+		}
+	}}
+	k["misc_timeout"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		if _, ok := p.Need(l, 1); !ok {
+			return
+		}
+		v, ok := p.Unsigned(l.Pos, l.Words[1], 0, maxUint32/1_000_000)
+		if !ok {
+			p.Diags.Warnf(l.Pos, "Invalid misc_timeout value '%s'", l.Words[1])
+			return
+		}
+		o.Timeout = syntax.Duration(time.Duration(v) * time.Second)
+	}}
+	k["misc_dynamic"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) { o.Dynamic = true }}
+	k["user"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		if len(l.Words) < 2 {
+			p.Diags.Warnf(l.Pos, "No user specified for misc checker script %s", cmdStr(o.Path))
+			return
+		}
+		// Whether the user exists is this machine's business: New looks it up (and so does
+		// `vigil -t`, which builds the checker).
+		o.User, o.UserPos = restOfLine(l), l.Pos
+	}}
+	b.Close = func(p *syntax.Parser, end syntax.Pos) bool {
+		if len(o.Args) == 0 {
+			p.Diags.Warnf(end, "No script path has been specified for MISC_CHECKER - skipping")
+			return false
+		}
+		return true
+	}
+	b.Resolve = func(s Server) {
+		if o.Timeout == 0 {
+			// Keepalived times a script out after the virtual server's delay_loop, not the
+			// checker's.
+			o.Timeout = syntax.Duration(s.DelayLoop)
+		}
+	}
+	return o
+}
+
+// ProbeTimeout is misc_timeout: it, not connect_timeout, bounds the script.
+func (o MiscOptions) ProbeTimeout() time.Duration { return o.Timeout.D() }
+
+// New builds the MISC_CHECK: the script with its user, checked as env's runner will run it.
+func (o MiscOptions) New(env Env) (probe.Checker, error) {
+	script := notify.Script{Command: o.Path, Timeout: o.Timeout.D()}
+	if o.User != "" {
+		name, group, _ := strings.Cut(o.User, " ")
+		u, err := notify.LookupUser(name, strings.TrimSpace(group))
+		if err != nil {
+			// Keepalived's words, but vigil refuses the configuration rather than drop the
+			// checker.
+			return nil, syntax.ErrorAt(o.UserPos, "Failed to set uid/gid for misc checker script %s: %v", o.Path, err)
+		}
+		script.User = u
+	}
+	if env.CheckScript != nil {
+		env.CheckScript(o.PathPos, "MISC_CHECK misc_path", script)
+	}
+	o.Script, o.Target = script, env.target()
+	return NewMisc(o, env.Runner), nil
 }
 
 // MiscChecker runs a script and judges its exit status, as Keepalived's MISC_CHECK.

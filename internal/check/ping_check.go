@@ -3,6 +3,7 @@ package check
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -27,15 +28,32 @@ type SourcedPinger interface {
 // PingOptions configure a PING_CHECK.
 type PingOptions struct {
 	// Addr is the address pinged.
-	Addr netip.Addr
+	Addr netip.Addr `json:"-"`
 	// Pinger sends the echo requests; it must serve Addr's family. A fwmark is the Pinger's:
 	// give marked checks a Pinger opened with that mark.
-	Pinger Pinger
+	Pinger Pinger `json:"-"`
 	// BindAddr, when valid, is the source address of the requests (bindto).
-	BindAddr netip.Addr
+	BindAddr netip.Addr `json:"-"`
 	// BindIf, when set, is the interface the requests leave by (bind_if); it is looked up at
 	// each probe, so it may appear after the checker is built.
-	BindIf string
+	BindIf string `json:"-"`
+}
+
+// PingKind is PING_CHECK's block, which has no keyword of its own.
+var PingKind = Kind{Name: "PING_CHECK", JSON: "ping", Shared: Timing | Connection, Block: func(*Block) Options { return &PingOptions{} }}
+
+// New builds the PING_CHECK of the connection's address (connect_ip, else the real server's)
+// on env's shared ICMP socket for its family.
+func (o PingOptions) New(env Env) (probe.Checker, error) {
+	o.Addr = env.Conn.Addr.Addr()
+	if env.Pinger != nil {
+		p, err := env.Pinger(o.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("PING_CHECK: %w", err)
+		}
+		o.Pinger = p
+	}
+	return NewPing(o), nil
 }
 
 // PingChecker is Keepalived's PING_CHECK: healthy when an echo reply comes back before the

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigil-lb/vigil/internal/config/syntax"
 	"github.com/vigil-lb/vigil/internal/probe"
 )
 
@@ -25,9 +26,29 @@ const (
 
 // SMTPOptions configure a SMTP_CHECK.
 type SMTPOptions struct {
-	ConnOptions
+	ConnOptions `json:"-"`
 	// HeloName is sent with HELO (helo_name); empty means DefaultHeloName.
-	HeloName string
+	HeloName string `json:"helo_name"`
+}
+
+// SMTPKind is SMTP_CHECK's block. Its legacy host blocks, each a connection that becomes a
+// checker of its own, are read by package config/lvs with the other shared keywords.
+var SMTPKind = Kind{Name: "SMTP_CHECK", JSON: "smtp", Shared: Timing | Connection | HostBlocks, Block: func(b *Block) Options {
+	o := &SMTPOptions{HeloName: DefaultHeloName}
+	b.Keywords["helo_name"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		if len(l.Words) < 2 {
+			p.Diags.Warnf(l.Pos, "SMTP_CHECK helo name missing")
+			return
+		}
+		o.HeloName = l.Words[1]
+	}}
+	return o
+}}
+
+// New builds the SMTP_CHECK.
+func (o SMTPOptions) New(env Env) (probe.Checker, error) {
+	o.ConnOptions = env.Conn
+	return NewSMTP(o)
 }
 
 // SMTPChecker is Keepalived's SMTP_CHECK: connect, expect a 220 greeting, send HELO, expect 250,

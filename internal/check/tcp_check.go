@@ -3,6 +3,9 @@ package check
 import (
 	"context"
 	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -13,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vigil-lb/vigil/internal/config/syntax"
 	"github.com/vigil-lb/vigil/internal/probe"
 )
 
@@ -127,7 +131,78 @@ func bindConn(ctx context.Context, conn net.Conn) (stop func() bool) {
 
 // TCPOptions configure a TCP_CHECK.
 type TCPOptions struct {
-	ConnOptions
+	ConnOptions `json:"-"`
+	// SendProxy, when set, writes a PROXY protocol header first on the connection, naming the
+	// probe's own address and the target (send_proxy, vigil's).
+	SendProxy ProxyVersion `json:"send_proxy,omitempty"`
+	// Steps, when set, are a dialogue the target must hold (vigil's send, send_hex, expect,
+	// expect_regex, expect_hex, in file order); without them a connection is enough.
+	Steps []TCPStep `json:"steps,omitempty"`
+}
+
+// TCPKind is TCP_CHECK's block, with vigil's dialogue keywords.
+var TCPKind = Kind{Name: "TCP_CHECK", JSON: "tcp", Shared: Timing | Connection, Block: func(b *Block) Options {
+	o := &TCPOptions{}
+	k := b.Keywords
+	k["send_proxy"] = sendProxyKeyword(func(v ProxyVersion) { o.SendProxy = v })
+	// step reads one step; a step that cannot be read is an error, since the dialogue
+	// without it would not be the one written.
+	step := func(kind StepKind, read func(p *syntax.Parser, l syntax.Line, text string, st *TCPStep) bool) syntax.Keyword {
+		return syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+			if len(l.Words) < 2 || l.Words[1] == "" {
+				p.Diags.Errorf(l.Pos, "%s: missing its argument", l.Words[0])
+				return
+			}
+			// A hex string may be written in several words; anything else is one (quoted).
+			hex := l.Words[0] == "send_hex" || l.Words[0] == "expect_hex"
+			if !hex && len(l.Words) > 2 {
+				p.Diags.Errorf(l.Pos, "%s: one string expected, %d words given (quote it)", l.Words[0], len(l.Words)-1)
+				return
+			}
+			text := restOfLine(l)
+			st := TCPStep{Kind: kind, Keyword: l.Words[0], Text: text}
+			if read(p, l, text, &st) {
+				o.Steps = append(o.Steps, st)
+			}
+		}}
+	}
+	escaped := func(p *syntax.Parser, l syntax.Line, text string, st *TCPStep) bool {
+		data, err := cEscapes(text)
+		if err == nil && len(data) == 0 {
+			err = errors.New("empty string")
+		}
+		if err != nil {
+			p.Diags.Errorf(l.Pos, "%s %q: %v", l.Words[0], text, err)
+			return false
+		}
+		st.Data = data
+		return true
+	}
+	hexed := func(p *syntax.Parser, l syntax.Line, text string, st *TCPStep) bool {
+		data, _, err := ParseHexPattern(text, false)
+		if err != nil {
+			p.Diags.Errorf(l.Pos, "%s: %v", l.Words[0], err)
+			return false
+		}
+		st.Data = data
+		return true
+	}
+	k["send"] = step(StepSend, escaped)
+	k["send_hex"] = step(StepSend, hexed)
+	k["expect"] = step(StepExpect, escaped)
+	k["expect_hex"] = step(StepExpect, hexed)
+	k["expect_regex"] = step(StepExpectRegex, func(p *syntax.Parser, l syntax.Line, text string, st *TCPStep) bool {
+		re, ok := compileRegexp(p, l, "expect_regex", text)
+		st.Regex = re
+		return ok
+	})
+	return o
+}}
+
+// New builds the TCP_CHECK.
+func (o TCPOptions) New(env Env) (probe.Checker, error) {
+	o.ConnOptions = env.Conn
+	return NewTCP(o), nil
 }
 
 // TCPChecker is Keepalived's TCP_CHECK: the target is healthy when a TCP connection to it is
@@ -137,24 +212,50 @@ type TCPOptions struct {
 // reaches the target while its connection is still half-open: the target's kernel answered the
 // SYN, which is all TCP_CHECK asks, and its application is spared an accept and a close per
 // probe.
+//
+// With vigil's dialogue steps or send_proxy the checker talks: it writes the PROXY header and
+// the sends, and waits for each expectation, all within the probe's deadline (the check's
+// connect_timeout), then resets the connection.
 type TCPChecker struct {
 	opts     TCPOptions
 	target   probe.Endpoint
 	addr     string
 	key      string
 	halfOpen bool
+	talks    bool
+	okReason string
 }
 
 // NewTCP returns a TCP_CHECK of opts.Addr.
 func NewTCP(opts TCPOptions) *TCPChecker {
 	addr := opts.Addr.String()
-	return &TCPChecker{
+	c := &TCPChecker{
 		opts:     opts,
 		target:   probe.NewEndpoint(opts.Addr, opts.socketOptions()),
 		addr:     addr,
 		key:      "TCP_CHECK " + addr + opts.keySuffix(),
 		halfOpen: true,
+		okReason: "connected",
+		talks:    opts.SendProxy != ProxyNone || len(opts.Steps) > 0,
 	}
+	if c.talks {
+		// The last ACK of the handshake rides on the first bytes sent; a server that speaks
+		// first must have it at once.
+		c.halfOpen = opts.SendProxy != ProxyNone || opts.Steps[0].Kind == StepSend
+		c.okReason = okReason(opts.Steps)
+		if opts.SendProxy != ProxyNone {
+			c.key += " proxy=" + opts.SendProxy.String()
+			c.okReason += " after a PROXY " + opts.SendProxy.String() + " header"
+		}
+		if len(opts.Steps) > 0 {
+			h := fnv.New64a()
+			for _, s := range opts.Steps {
+				fmt.Fprintf(h, "%d\x00%x\x00%s\x00", s.Kind, s.Data, s.Regex)
+			}
+			c.key += fmt.Sprintf(" dialogue=%016x", h.Sum64())
+		}
+	}
+	return c
 }
 
 // Kind returns "TCP_CHECK".
@@ -163,18 +264,78 @@ func (c *TCPChecker) Kind() string { return "TCP_CHECK" }
 // Target returns the address probed, "192.0.2.10:80".
 func (c *TCPChecker) Target() string { return c.addr }
 
-// Key returns "TCP_CHECK <addr>[ bind=<addr:port>][ if=<ifname>][ mark=<n>]".
+// Key returns "TCP_CHECK <addr>[ bind=<addr:port>][ if=<ifname>][ mark=<n>][ proxy=v1|v2]
+// [ dialogue=<hash of the steps>]".
 func (c *TCPChecker) Key() string { return c.key }
 
-// Check connects and resets the connection, on a socket of its own.
+// Check connects and resets the connection, on a socket of its own, after the dialogue when
+// there is one.
 func (c *TCPChecker) Check(ctx context.Context) probe.Result {
 	start := time.Now()
 	s, err := c.target.Dial(ctx, nil, c.halfOpen)
 	if err != nil {
 		return probeResult(start, false, failReason(ctx, "connect", err))
 	}
-	s.Close()
-	return probeResult(start, true, "connected")
+	if !c.talks {
+		s.Close()
+		return probeResult(start, true, c.okReason)
+	}
+	d, err := c.dialogue(s)
+	if err != nil {
+		s.Close()
+		return probeResult(start, false, failReason(ctx, "send PROXY header", err))
+	}
+	conn := s.Conn(c.opts.Addr)
+	stop := bindConn(ctx, conn)
+	defer stop()
+	defer conn.Close()
+	buf := make([]byte, 4096)
+	for !d.done() {
+		if out := d.toSend(); out != nil {
+			n, err := conn.Write(out)
+			d.wrote(n)
+			if err != nil {
+				return probeResult(start, false, dialogueFailure(ctx, &d, err))
+			}
+			continue
+		}
+		n, err := conn.Read(buf)
+		if n > 0 {
+			if reason := d.feed(buf[:n]); reason != "" {
+				return probeResult(start, false, reason)
+			}
+		}
+		if err != nil && !d.done() {
+			return probeResult(start, false, dialogueFailure(ctx, &d, err))
+		}
+	}
+	return probeResult(start, true, c.okReason)
+}
+
+// dialogue starts a dialogue on s, with the PROXY header naming s's own address when asked.
+func (c *TCPChecker) dialogue(s *probe.Socket) (dialogue, error) {
+	var header []byte
+	if c.opts.SendProxy != ProxyNone {
+		local, err := s.LocalAddr()
+		if err != nil {
+			return dialogue{}, err
+		}
+		header = proxyHeader(c.opts.SendProxy, local, c.opts.Addr)
+	}
+	return newDialogue(c.opts.Steps, header), nil
+}
+
+// dialogueFailure says why a dialogue's read or write failed, in the words the poller's way
+// uses too.
+func dialogueFailure(ctx context.Context, d *dialogue, err error) string {
+	if errors.Is(err, io.EOF) {
+		return d.eof()
+	}
+	reason := failReason(ctx, d.step(), err)
+	if strings.HasSuffix(reason, ": timeout") {
+		return d.timeout()
+	}
+	return reason
 }
 
 // Pollable is true: a TCP_CHECK never needs a goroutine.
@@ -184,13 +345,16 @@ func (c *TCPChecker) Pollable() bool { return true }
 // handshake ended (or failed) within connect and the poll that follows it, as it usually does
 // on a near network; otherwise a probe waiting for the handshake.
 func (c *TCPChecker) StartProbe(sockets *probe.SocketPool, start time.Time) (probe.Pending, probe.Result, bool) {
+	if c.talks {
+		return c.startTalk(sockets, start)
+	}
 	s, done, err := c.target.Connect(sockets, c.halfOpen)
 	switch {
 	case err != nil:
 		return nil, probeResult(start, false, failReason(context.Background(), "connect", err)), true
 	case done:
 		s.Close()
-		return nil, probeResult(start, true, "connected"), true
+		return nil, probeResult(start, true, c.okReason), true
 	}
 	return &tcpPending{sock: s, start: start}, probe.Result{}, false
 }
@@ -224,6 +388,106 @@ func (t *tcpPending) Expire() probe.Result { return t.Fail("connect: timeout") }
 
 // Fail resets the connection and fails the probe with reason.
 func (t *tcpPending) Fail(reason string) probe.Result {
+	t.sock.Close()
+	return probeResult(t.start, false, reason)
+}
+
+// startTalk opens the connection of a TCP_CHECK that talks and writes what it can at once.
+func (c *TCPChecker) startTalk(sockets *probe.SocketPool, start time.Time) (probe.Pending, probe.Result, bool) {
+	s, _, err := c.target.Open(sockets, c.halfOpen)
+	if err != nil {
+		return nil, probeResult(start, false, failReason(context.Background(), "connect", err)), true
+	}
+	t := &tcpTalk{c: c, sock: s, start: start}
+	if t.d, err = c.dialogue(s); err != nil {
+		return nil, t.Fail(failReason(context.Background(), "send PROXY header", err)), true
+	}
+	if res, done := t.advance(nil); done {
+		return nil, res, true
+	}
+	return t, probe.Result{}, false
+}
+
+// tcpTalk is a TCP_CHECK dialogue under way in the scheduler's poller.
+type tcpTalk struct {
+	c     *TCPChecker
+	sock  *probe.Socket
+	d     dialogue
+	start time.Time
+	// talked: a write or a read went through, so the handshake is over.
+	talked bool
+}
+
+// Wait is for the socket to take the rest of a send, or for the server's bytes.
+func (t *tcpTalk) Wait() (*probe.Socket, uint32) {
+	if t.d.toSend() != nil {
+		return t.sock, unix.EPOLLOUT
+	}
+	return t.sock, unix.EPOLLIN | unix.EPOLLRDHUP
+}
+
+// Ready moves the dialogue on.
+func (t *tcpTalk) Ready(_ uint32, buf []byte) (probe.Result, bool) { return t.advance(buf) }
+
+// advance writes and reads as far as the socket allows without waiting. With no buffer (the
+// probe's start) it only writes.
+func (t *tcpTalk) advance(buf []byte) (probe.Result, bool) {
+	for !t.d.done() {
+		if out := t.d.toSend(); out != nil {
+			n, again, err := sockCall(t.sock.Write, out)
+			switch {
+			case again:
+				return probe.Result{}, false
+			case err != nil:
+				return t.Fail(t.failure("write", err)), true
+			}
+			t.talked = true
+			t.d.wrote(n)
+			continue
+		}
+		if buf == nil {
+			return probe.Result{}, false
+		}
+		n, again, err := sockCall(t.sock.Read, buf)
+		switch {
+		case again:
+			return probe.Result{}, false
+		case err != nil:
+			return t.Fail(t.failure("read", err)), true
+		case n == 0:
+			return t.Fail(t.d.eof()), true
+		}
+		t.talked = true
+		if reason := t.d.feed(buf[:n]); reason != "" {
+			return t.Fail(reason), true
+		}
+	}
+	t.sock.Close()
+	return probeResult(t.start, true, t.c.okReason), true
+}
+
+// failure says why a system call of the dialogue failed: a handshake that failed shows as the
+// first one's error.
+func (t *tcpTalk) failure(call string, err error) string {
+	step := t.d.step()
+	if !t.talked && handshakeErrno(err) {
+		step = "connect"
+	}
+	return failReason(context.Background(), step, os.NewSyscallError(call, err))
+}
+
+// Expire fails the dialogue at its step, or at connect when the handshake is not over.
+func (t *tcpTalk) Expire() probe.Result {
+	if !t.talked {
+		if _, err := unix.Getpeername(t.sock.FD()); err != nil {
+			return t.Fail("connect: timeout")
+		}
+	}
+	return t.Fail(t.d.timeout())
+}
+
+// Fail resets the connection and fails the probe with reason.
+func (t *tcpTalk) Fail(reason string) probe.Result {
 	t.sock.Close()
 	return probeResult(t.start, false, reason)
 }

@@ -343,7 +343,7 @@ func TestTCPCheck(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			c := NewTCP(TCPOptions{ConnOptions{Addr: tc.addr}})
+			c := NewTCP(TCPOptions{ConnOptions: ConnOptions{Addr: tc.addr}})
 			wantProbe(t, runProbe(t, c, probeDeadline(tc.reason)), tc.healthy, tc.reason)
 		})
 	}
@@ -371,7 +371,7 @@ func TestTCPCheckAppliesBindOptions(t *testing.T) {
 		}
 	}()
 	port := uint16(closedTCPPort(t).Port())
-	c := NewTCP(TCPOptions{ConnOptions{
+	c := NewTCP(TCPOptions{ConnOptions: ConnOptions{
 		Addr:     addrPort(t, ln.Addr()),
 		BindAddr: netip.MustParseAddr("127.0.0.2"),
 		BindPort: port,
@@ -395,7 +395,7 @@ func TestTCPCheckAppliesBindOptions(t *testing.T) {
 		t.Errorf("key %q does not name the bind options", k)
 	}
 
-	bad := NewTCP(TCPOptions{ConnOptions{Addr: addrPort(t, ln.Addr()), BindIf: "vigil-no-such0"}})
+	bad := NewTCP(TCPOptions{ConnOptions: ConnOptions{Addr: addrPort(t, ln.Addr()), BindIf: "vigil-no-such0"}})
 	wantProbe(t, runProbe(t, bad, time.Second), false, "bind to device")
 }
 
@@ -405,7 +405,7 @@ func TestTCPCheckResetsBeforeTheTargetAccepts(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	c := NewTCP(TCPOptions{ConnOptions{Addr: addrPort(t, ln.Addr())}})
+	c := NewTCP(TCPOptions{ConnOptions: ConnOptions{Addr: addrPort(t, ln.Addr())}})
 	for range 3 {
 		wantProbe(t, runProbe(t, c, time.Second), true, "connected")
 	}
@@ -428,7 +428,7 @@ func TestTCPCheckResetsBeforeTheTargetAccepts(t *testing.T) {
 }
 
 func TestTCPCheckReturnsPromptlyOnCancel(t *testing.T) {
-	c := NewTCP(TCPOptions{ConnOptions{Addr: stalledTCPAddr(t)}})
+	c := NewTCP(TCPOptions{ConnOptions: ConnOptions{Addr: stalledTCPAddr(t)}})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	time.AfterFunc(100*time.Millisecond, cancel)
 	start := time.Now()
@@ -440,8 +440,8 @@ func TestTCPCheckReturnsPromptlyOnCancel(t *testing.T) {
 }
 
 func TestTCPCheckKey(t *testing.T) {
-	a := NewTCP(TCPOptions{ConnOptions{Addr: netip.MustParseAddrPort("192.0.2.10:80")}})
-	b := NewTCP(TCPOptions{ConnOptions{Addr: netip.MustParseAddrPort("192.0.2.10:80"), Fwmark: 3}})
+	a := NewTCP(TCPOptions{ConnOptions: ConnOptions{Addr: netip.MustParseAddrPort("192.0.2.10:80")}})
+	b := NewTCP(TCPOptions{ConnOptions: ConnOptions{Addr: netip.MustParseAddrPort("192.0.2.10:80"), Fwmark: 3}})
 	if a.Key() != "TCP_CHECK 192.0.2.10:80" {
 		t.Errorf("key %q", a.Key())
 	}
@@ -469,7 +469,7 @@ func BenchmarkTCPCheckLoopback(b *testing.B) {
 		}
 	}()
 	ap, _ := netip.ParseAddrPort(ln.Addr().String())
-	c := NewTCP(TCPOptions{ConnOptions{Addr: ap}})
+	c := NewTCP(TCPOptions{ConnOptions: ConnOptions{Addr: ap}})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	b.ReportAllocs()
@@ -519,12 +519,12 @@ func BenchmarkTCPConnect(b *testing.B) {
 		})
 	})
 	b.Run("RawFullHandshake", func(b *testing.B) {
-		c := NewTCP(TCPOptions{ConnOptions{Addr: ap}})
+		c := NewTCP(TCPOptions{ConnOptions: ConnOptions{Addr: ap}})
 		c.halfOpen = false
 		run(b, func() bool { return c.Check(ctx).Healthy })
 	})
 	b.Run("RawHalfOpen", func(b *testing.B) {
-		c := NewTCP(TCPOptions{ConnOptions{Addr: ap}})
+		c := NewTCP(TCPOptions{ConnOptions: ConnOptions{Addr: ap}})
 		run(b, func() bool { return c.Check(ctx).Healthy })
 	})
 }
@@ -544,7 +544,7 @@ func TestChecksOverIPv6Loopback(t *testing.T) {
 	closedUDP := boundPort(t, "::1", syscall.SOCK_DGRAM)
 	closedTCP := boundPort(t, "::1", syscall.SOCK_STREAM)
 
-	hostRe := regexp.MustCompile(`^` + regexp.QuoteMeta("[::1]:"+strconv.Itoa(int(web.Port()))) + `$`)
+	hostRe := &Regexp{regexp.MustCompile(`^` + regexp.QuoteMeta("[::1]:"+strconv.Itoa(int(web.Port()))) + `$`)}
 	udp, err := NewUDP(UDPOptions{ConnOptions: ConnOptions{Addr: closedUDP}, Payload: []byte("x")})
 	if err != nil {
 		t.Fatal(err)
@@ -555,8 +555,8 @@ func TestChecksOverIPv6Loopback(t *testing.T) {
 		healthy bool
 		reason  string
 	}{
-		{"TCPConnects", NewTCP(TCPOptions{ConnOptions{Addr: web}}), true, "connected"},
-		{"TCPClosedPortIsRefused", NewTCP(TCPOptions{ConnOptions{Addr: closedTCP}}), false, "connection refused"},
+		{"TCPConnects", NewTCP(TCPOptions{ConnOptions: ConnOptions{Addr: web}}), true, "connected"},
+		{"TCPClosedPortIsRefused", NewTCP(TCPOptions{ConnOptions: ConnOptions{Addr: closedTCP}}), false, "connection refused"},
 		{"HTTPSendsBracketedHost", mustHTTP(t, HTTPOptions{ConnOptions: ConnOptions{Addr: web}, URLs: []URL{{Path: "/host", Regex: hostRe}}}), true, "ok"},
 		{"UDPClosedPortIsUnreachable", udp, false, "port unreachable"},
 	}
@@ -575,7 +575,7 @@ func TestChecksOverIPv6Loopback(t *testing.T) {
 func TestTCPCheckWaitsForAHandshakeThatEndsLater(t *testing.T) {
 	fd, ap, queued := fullTCPListener(t)
 
-	c := NewTCP(TCPOptions{ConnOptions{Addr: ap}})
+	c := NewTCP(TCPOptions{ConnOptions: ConnOptions{Addr: ap}})
 	res := make(chan probe.Result, 1)
 	go func() { res <- runProbe(t, c, 5*time.Second) }()
 	time.Sleep(300 * time.Millisecond) // the probe's first SYN has been dropped by now
@@ -619,7 +619,7 @@ func TestSchedulerRunsTCPChecksWithoutAWorker(t *testing.T) {
 		{"dropped SYN times out in the poller", stalledTCPAddr, 300 * time.Millisecond, false, "connect: timeout", 250 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := runPolled(t, NewTCP(TCPOptions{ConnOptions{Addr: tc.target(t)}}), tc.timeout)
+			r := runPolled(t, NewTCP(TCPOptions{ConnOptions: ConnOptions{Addr: tc.target(t)}}), tc.timeout)
 			wantProbe(t, r.Result, tc.healthy, tc.reason)
 			if r.Result.Latency < tc.minLatency {
 				t.Errorf("latency %v, want at least %v", r.Result.Latency, tc.minLatency)

@@ -3,13 +3,16 @@ package check
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/vigil-lb/vigil/internal/config/syntax"
 	"github.com/vigil-lb/vigil/internal/probe"
 )
 
@@ -38,6 +41,81 @@ type UDPOptions struct {
 	// max_reply_length); MaxReplyLen 0 means DefaultUDPMaxReply.
 	MinReplyLen int
 	MaxReplyLen int
+}
+
+// UDPKind is UDP_CHECK's block.
+var UDPKind = Kind{Name: "UDP_CHECK", JSON: "udp", Shared: Timing | Connection, Block: func(b *Block) Options {
+	o := &UDPOptions{MaxReplyLen: DefaultUDPMaxReply}
+	k := b.Keywords
+	k["payload"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		if len(l.Words) == 1 {
+			p.Diags.Warnf(l.Pos, "UDP_CHECK payload requires a payload")
+			return
+		}
+		data, _, err := ParseHexPattern(strings.Join(l.Words[1:], " "), false)
+		if err != nil {
+			p.Diags.Warnf(l.Pos, "Invalid hex string for UDP_CHECK payload")
+			return
+		}
+		o.Payload = data
+	}}
+	k["require_reply"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		o.RequireReply = true
+		if len(l.Words) == 1 {
+			return
+		}
+		data, mask, err := ParseHexPattern(strings.Join(l.Words[1:], " "), true)
+		if err != nil {
+			p.Diags.Warnf(l.Pos, "Invalid hex string for UDP_CHECK reply")
+			return
+		}
+		o.Reply, o.ReplyMask = data, mask
+	}}
+	length := func(which string, set func(int)) syntax.Keyword {
+		return syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+			if _, ok := p.Need(l, 1); !ok {
+				return
+			}
+			v, ok := p.Unsigned(l.Pos, l.Words[1], 0, 65535)
+			if !ok {
+				p.Diags.Warnf(l.Pos, "UDP_CHECK %s length %s not valid - must be between 0 & 65535", which, l.Words[1])
+				return
+			}
+			set(int(v))
+		}}
+	}
+	k["min_reply_length"] = length("min", func(v int) { o.MinReplyLen = v })
+	k["max_reply_length"] = length("max", func(v int) { o.MaxReplyLen = v })
+	b.Close = func(p *syntax.Parser, end syntax.Pos) bool {
+		if o.MinReplyLen > o.MaxReplyLen {
+			p.Diags.Warnf(end, "UDP_CHECK min_reply length %d > max_reply_length %d - will always fail", o.MinReplyLen, o.MaxReplyLen)
+		}
+		return true
+	}
+	return o
+}}
+
+// MarshalJSON shows the options under Keepalived's names; reply_mask has, as it always had
+// there, a bit set for every bit of reply_data that must match.
+func (o UDPOptions) MarshalJSON() ([]byte, error) {
+	var mask []byte
+	for _, m := range o.ReplyMask {
+		mask = append(mask, ^m)
+	}
+	return json.Marshal(struct {
+		Payload        []byte `json:"payload,omitempty"`
+		RequireReply   bool   `json:"require_reply"`
+		ReplyData      []byte `json:"reply_data,omitempty"`
+		ReplyMask      []byte `json:"reply_mask,omitempty"`
+		MinReplyLength int    `json:"min_reply_length"`
+		MaxReplyLength int    `json:"max_reply_length"`
+	}{o.Payload, o.RequireReply, o.Reply, mask, o.MinReplyLen, o.MaxReplyLen})
+}
+
+// New builds the UDP_CHECK.
+func (o UDPOptions) New(env Env) (probe.Checker, error) {
+	o.ConnOptions = env.Conn
+	return NewUDP(o)
 }
 
 // ParseHexPattern reads a HEX_STR as Keepalived does for payload and require_reply: hex digits

@@ -2,13 +2,11 @@ package lb
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"net/netip"
-	"regexp"
 	"strconv"
 	"strings"
-
-	"github.com/miekg/dns"
 
 	"github.com/vigil-lb/vigil/internal/check"
 	"github.com/vigil-lb/vigil/internal/config"
@@ -68,158 +66,69 @@ func (f *checkerFactory) notifyScripts(vs *lvs.VirtualServer) []error {
 }
 
 // build returns the checker for one checker block of rs, or an error at its line saying why it
-// cannot run.
+// cannot run. The block's options are the ones the configuration read, used as they are.
 func (f *checkerFactory) build(rs *lvs.RealServer, c *lvs.Checker) (probe.Checker, error) {
-	target := netip.AddrPortFrom(rs.Address, rs.Port).String()
-	var conn check.ConnOptions
-	if c.Connection != nil {
-		conn = check.ConnOptions{
-			Addr:     netip.AddrPortFrom(c.Connection.Address, c.Connection.Port),
-			BindAddr: c.Connection.BindAddress,
-			BindPort: c.Connection.BindPort,
-			BindIf:   c.Connection.BindIf,
-			Fwmark:   c.Connection.Fwmark,
+	if c.Options == nil {
+		return nil, syntax.ErrorAt(c.Pos, "%s is not supported by vigil yet", c.Kind)
+	}
+	env := check.Env{
+		Server:      netip.AddrPortFrom(rs.Address, rs.Port),
+		Weight:      int(rs.Weight),
+		Runner:      f.runner,
+		CheckScript: f.checkScript,
+		Pinger:      f.pinger,
+		TrackFile:   f.trackFile,
+	}
+	if conn := c.Connection; conn != nil {
+		env.Conn = check.ConnOptions{
+			Addr:     netip.AddrPortFrom(conn.Address, conn.Port),
+			BindAddr: conn.BindAddress,
+			BindPort: conn.BindPort,
+			BindIf:   conn.BindIf,
+			Fwmark:   conn.Fwmark,
 		}
 	}
-	switch c.Kind {
-	case lvs.CheckTCP:
-		return check.NewTCP(check.TCPOptions{ConnOptions: conn}), nil
-	case lvs.CheckHTTP, lvs.CheckSSL:
-		return f.http(c, conn)
-	case lvs.CheckMisc:
-		if c.Misc == nil || c.Misc.Path == "" {
-			return nil, syntax.ErrorAt(c.Pos, "MISC_CHECK without misc_path")
-		}
-		script := notify.Script{Command: c.Misc.Path, Timeout: c.Misc.Timeout.D()}
-		if c.Misc.User != "" {
-			name, group, _ := strings.Cut(c.Misc.User, " ")
-			u, err := notify.LookupUser(name, strings.TrimSpace(group))
-			if err != nil {
-				// Keepalived's words, but vigil refuses the configuration rather than drop
-				// the checker.
-				return nil, syntax.ErrorAt(cmp.Or(c.Misc.UserPos, c.Pos), "Failed to set uid/gid for misc checker script %s: %v", c.Misc.Path, err)
-			}
-			script.User = u
-		}
-		if err := f.script(cmp.Or(c.Misc.PathPos, c.Pos), "MISC_CHECK misc_path", script); err != nil {
-			return nil, err
-		}
-		return check.NewMisc(check.MiscOptions{Script: script, Dynamic: c.Misc.Dynamic, Target: target}, f.runner), nil
-	case lvs.CheckSMTP:
-		helo := ""
-		if c.SMTP != nil {
-			helo = c.SMTP.HeloName
-		}
-		return atLine(c.Pos)(check.NewSMTP(check.SMTPOptions{ConnOptions: conn, HeloName: helo}))
-	case lvs.CheckDNS:
-		opts := check.DNSOptions{ConnOptions: conn, Name: ".", Type: dns.TypeSOA}
-		if c.DNS != nil {
-			if c.DNS.Name != "" {
-				opts.Name = c.DNS.Name
-			}
-			if c.DNS.Type != "" {
-				t, ok := dns.StringToType[strings.ToUpper(c.DNS.Type)]
-				if !ok {
-					return nil, syntax.ErrorAt(cmp.Or(c.DNS.TypePos, c.Pos), "DNS_CHECK type %q unknown", c.DNS.Type)
-				}
-				opts.Type = t
-			}
-		}
-		return atLine(c.Pos)(check.NewDNS(opts))
-	case lvs.CheckPing:
-		addr := rs.Address
-		if c.Connection != nil && c.Connection.Address.IsValid() {
-			addr = c.Connection.Address
-		}
-		p, err := f.pingers.get(addr)
-		if err != nil {
-			return nil, syntax.ErrorAt(c.Pos, "PING_CHECK: %w", err)
-		}
-		return check.NewPing(check.PingOptions{Addr: addr, Pinger: p}), nil
-	case lvs.CheckUDP:
-		opts := check.UDPOptions{ConnOptions: conn}
-		if u := c.UDP; u != nil {
-			opts.Payload, opts.RequireReply = u.Payload, u.RequireReply
-			opts.Reply, opts.ReplyMask = u.ReplyData, u.ReplyMask
-			opts.MinReplyLen, opts.MaxReplyLen = int(u.MinReplyLength), int(u.MaxReplyLength)
-		}
-		return atLine(c.Pos)(check.NewUDP(opts))
-	case lvs.CheckFile:
-		if c.File == nil {
-			return nil, syntax.ErrorAt(c.Pos, "FILE_CHECK without track_file")
-		}
-		path := ""
-		for _, tf := range f.cfg.VRRPTrackFiles {
-			if tf.Name == c.File.TrackFile {
-				path = tf.File
-			}
-		}
-		if path == "" {
-			return nil, syntax.ErrorAt(c.Pos, "FILE_CHECK: track_file %q is not defined", c.File.TrackFile)
-		}
-		return check.NewFile(check.FileOptions{Path: path, Weight: int(c.File.Weight), Reverse: c.File.Reverse,
-			BaseWeight: int(rs.Weight), Target: target}), nil
-	case lvs.CheckGRPC:
-		opts := check.GRPCOptions{ConnOptions: conn}
-		if g := c.GRPC; g != nil {
-			opts.Service = g.Service
-			if g.TLS {
-				opts.TLS = &check.TLSOptions{ServerName: g.SNI, Verify: g.TLSVerify}
-			}
-		}
-		return check.NewGRPC(opts), nil
-	}
-	return nil, syntax.ErrorAt(c.Pos, "%s is not supported by vigil yet", c.Kind)
+	return atLine(c.Pos)(c.Options.New(env))
 }
 
-// atLine puts the error of a checker constructor at pos, the checker block's line.
+// checkScript records what checking a checker's script finds, as script does.
+func (f *checkerFactory) checkScript(pos config.Pos, keyword string, s notify.Script) {
+	_ = f.script(pos, keyword, s)
+}
+
+// pinger returns the shared ICMP socket of addr's family; none when nothing is opened
+// (Validate).
+func (f *checkerFactory) pinger(addr netip.Addr) (check.Pinger, error) {
+	p, err := f.pingers.get(addr)
+	if err != nil || p == nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// trackFile returns the file of the track_file block called name.
+func (f *checkerFactory) trackFile(name string) (string, bool) {
+	for _, tf := range f.cfg.VRRPTrackFiles {
+		if tf.Name == name {
+			return tf.File, tf.File != ""
+		}
+	}
+	return "", false
+}
+
+// atLine puts the error of a checker constructor at pos, the checker block's line, unless it
+// names a line of its own.
 func atLine(pos config.Pos) func(probe.Checker, error) (probe.Checker, error) {
 	return func(ck probe.Checker, err error) (probe.Checker, error) {
-		if err != nil {
-			return nil, &syntax.PosError{Pos: pos, Err: err}
+		var pe *syntax.PosError
+		switch {
+		case err == nil:
+			return ck, nil
+		case errors.As(err, &pe):
+			return nil, err
 		}
-		return ck, nil
+		return nil, &syntax.PosError{Pos: pos, Err: err}
 	}
-}
-
-func (f *checkerFactory) http(c *lvs.Checker, conn check.ConnOptions) (probe.Checker, error) {
-	opts := check.HTTPOptions{ConnOptions: conn}
-	h := c.HTTP
-	if h == nil {
-		return nil, syntax.ErrorAt(c.Pos, "%s without url", c.Kind)
-	}
-	switch h.Protocol {
-	case "1.0C":
-		opts.Protocol = check.HTTP10Close
-	case "1.1":
-		opts.Protocol = check.HTTP11
-	default:
-		opts.Protocol = check.HTTP10
-	}
-	opts.VirtualHost = h.VirtualHost
-	if c.Kind == lvs.CheckSSL {
-		// Keepalived does not verify certificates; SNI only when enable_sni asks for it.
-		opts.TLS = &check.TLSOptions{}
-		if h.EnableSNI {
-			opts.TLS.ServerName = h.VirtualHost
-		}
-	}
-	for _, u := range h.URLs {
-		cu := check.URL{Path: u.Path, Digest: u.Digest, VirtualHost: u.VirtualHost, RegexNoMatch: u.RegexNoMatch,
-			RegexMinOffset: int(u.RegexMinOffset), RegexMaxOffset: int(u.RegexMaxOffset), RegexMaxOffsetSet: u.RegexMaxOffset > 0}
-		for _, r := range u.StatusCodes {
-			cu.StatusCodes = append(cu.StatusCodes, check.StatusRange{Min: r.Min, Max: r.Max})
-		}
-		if u.Regex != "" {
-			re, err := regexp.Compile(u.Regex)
-			if err != nil {
-				return nil, syntax.ErrorAt(cmp.Or(u.RegexPos, u.Pos), "regex %q: %w", u.Regex, err)
-			}
-			cu.Regex = re
-		}
-		opts.URLs = append(opts.URLs, cu)
-	}
-	return atLine(c.Pos)(check.NewHTTP(opts))
 }
 
 // checkName names a checker in its real server's pool spec, after the earlier ones: its kind

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vigil-lb/vigil/internal/bus"
+	"github.com/vigil-lb/vigil/internal/check"
 	"github.com/vigil-lb/vigil/internal/clock"
 	"github.com/vigil-lb/vigil/internal/config"
 	"github.com/vigil-lb/vigil/internal/config/lvs"
@@ -799,10 +800,9 @@ func jobFor(id string, ck probe.Checker, c *lvs.Checker) probe.Job {
 		ID: id, Checker: ck, Interval: c.DelayLoop.D(), Retry: int(c.Retry), DelayBeforeRetry: c.DelayBeforeRetry.D(),
 		Warmup: c.Warmup.D(), DownInterval: c.DownDelayLoop.D(), TransitionInterval: c.TransitionDelayLoop.D(), StartDown: c.Alpha,
 	}
-	switch {
-	case c.Misc != nil:
-		j.Timeout = c.Misc.Timeout.D()
-	case c.Connection != nil:
+	if own, ok := c.Options.(check.OwnTimeout); ok {
+		j.Timeout = own.ProbeTimeout()
+	} else if c.Connection != nil {
 		j.Timeout = c.Connection.Timeout.D()
 	}
 	if j.Interval <= 0 {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vigil-lb/vigil/internal/check"
 	"github.com/vigil-lb/vigil/internal/config"
 	"github.com/vigil-lb/vigil/internal/testenv"
 )
@@ -28,9 +29,6 @@ func TestValidateReportsWhatNewRefusesAtItsLine(t *testing.T) {
 		sev    config.Severity
 		want   string
 	}{
-		{"a regex RE2 cannot compile", func(t *testing.T) string {
-			return validateConf("", "    HTTP_GET {\n      url {\n        path /\n        regex \"(?<=a)b\"\n      }\n    }\n")
-		}, nil, Options{}, 6, config.Error, `regex "(?<=a)b"`},
 		{"a missing misc_path script", func(t *testing.T) string {
 			return validateConf("", "    MISC_CHECK {\n      misc_path /nonexistent/vigil-check.sh\n    }\n")
 		}, nil, Options{}, 4, config.Warning, "MISC_CHECK misc_path: script /nonexistent/vigil-check.sh cannot be accessed"},
@@ -49,15 +47,10 @@ func TestValidateReportsWhatNewRefusesAtItsLine(t *testing.T) {
 		{"a missing quorum_down script", func(t *testing.T) string {
 			return "virtual_server 127.0.0.1 8080 {\n  quorum_down /nonexistent/down.sh\n  real_server 127.0.0.2 8080 {\n  }\n" + vsDefaults + "}\n"
 		}, nil, Options{}, 2, config.Warning, "quorum_down: script /nonexistent/down.sh cannot be accessed"},
-		{"an unknown DNS type", func(t *testing.T) string {
-			return validateConf("", "    DNS_CHECK {\n      type A\n    }\n")
-		}, func(cfg *config.Config) {
-			cfg.VirtualServers[0].RealServers[0].Checkers[0].DNS.Type = "BOGUS"
-		}, Options{}, 4, config.Error, `DNS_CHECK type "BOGUS" unknown`},
 		{"an undefined track_file", func(t *testing.T) string {
 			return "track_file f {\n  file /tmp/vigil-f\n}\n" + validateConf("", "    FILE_CHECK {\n      track_file f\n    }\n")
 		}, func(cfg *config.Config) {
-			cfg.VirtualServers[0].RealServers[0].Checkers[0].File.TrackFile = "g"
+			cfg.VirtualServers[0].RealServers[0].Checkers[0].Options.(*check.FileOptions).TrackFile = "g"
 		}, Options{}, 6, config.Error, `track_file "g" is not defined`},
 		{"a pool spec the pool refuses", func(t *testing.T) string {
 			return validateConf("", "    TCP_CHECK {\n    }\n")

@@ -359,3 +359,19 @@ var _ net.Conn = (*probeConn)(nil)
 // LocalAddr is not tracked: the probes never need it.
 func (c *probeConn) LocalAddr() net.Addr  { return &net.TCPAddr{} }
 func (c *probeConn) RemoteAddr() net.Addr { return c.remote }
+
+// LocalAddr returns the socket's own address and port, which connect gave it: what a PROXY
+// protocol header names as the source.
+func (s *Socket) LocalAddr() (netip.AddrPort, error) {
+	sa, err := unix.Getsockname(s.fd)
+	if err != nil {
+		return netip.AddrPort{}, os.NewSyscallError("getsockname", err)
+	}
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port)), nil
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr), uint16(a.Port)), nil
+	}
+	return netip.AddrPort{}, fmt.Errorf("getsockname: address of type %T", sa)
+}

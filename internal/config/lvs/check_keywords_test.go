@@ -2,10 +2,13 @@ package lvs_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/vigil-lb/vigil/internal/check"
 	"github.com/vigil-lb/vigil/internal/config/internal/configtest"
 	"github.com/vigil-lb/vigil/internal/config/lvs"
 	"github.com/vigil-lb/vigil/internal/config/syntax"
@@ -107,92 +110,6 @@ func TestIncompleteCheckersAreDropped(t *testing.T) {
 	}
 }
 
-func TestStatusCodeRanges(t *testing.T) {
-	tests := []struct {
-		line string
-		want []lvs.StatusRange
-	}{
-		{"", []lvs.StatusRange{{Min: 200, Max: 299}}},
-		{"status_code 200", []lvs.StatusRange{{200, 200}}},
-		{"status_code 200 204 301-303", []lvs.StatusRange{{200, 200}, {204, 204}, {301, 303}}},
-		{"status_code 100-599", []lvs.StatusRange{{100, 599}}},
-		{"status_code 300-399 200-299", []lvs.StatusRange{{200, 399}}},
-		{"status_code 600", []lvs.StatusRange{{Min: 200, Max: 299}}},
-	}
-	for _, tt := range tests {
-		cs, _ := onlyCheckers(t, "HTTP_GET {\nurl {\npath /\n"+tt.line+"\n}\n}\n")
-		u := cs[0].HTTP.URLs[0]
-		if !slices.Equal(u.StatusCodes, tt.want) {
-			t.Errorf("%q: ranges %v, want %v", tt.line, u.StatusCodes, tt.want)
-		}
-	}
-	cs, _ := onlyCheckers(t, "HTTP_GET {\nurl {\npath /\nstatus_code 200 301-302\n}\n}\n")
-	u := cs[0].HTTP.URLs[0]
-	for code, want := range map[int]bool{200: true, 201: false, 301: true, 302: true, 303: false} {
-		if u.Accepts(code) != want {
-			t.Errorf("Accepts(%d) = %v, want %v", code, !want, want)
-		}
-	}
-}
-
-func TestHTTPCheckOptions(t *testing.T) {
-	cs, d := onlyCheckers(t, `SSL_GET {
-  connect_port 8443
-  virtualhost www.example.com
-  http_protocol 1.0c
-  enable_sni
-  fast_recovery yes
-  tls_compliant
-  url {
-    path /health
-    digest 0123456789ABCDEF0123456789ABCDEF
-    virtualhost api.example.com
-    regex "ok|up"
-    regex_no_match
-    regex_options caseless multiline nonsense
-    regex_min_offset 2
-    regex_max_offset 40
-    regex_stack 1000 2000
-    tls_compliant false
-  }
-}
-`)
-	if len(d.List) != 0 {
-		t.Fatalf("unexpected diagnostics %q", configtest.Messages(d))
-	}
-	c := cs[0]
-	h := c.HTTP
-	if c.Kind != lvs.CheckSSL || c.Connection.Port != 8443 || c.DelayBeforeRetry != secs(3) {
-		t.Errorf("checker %s port %d delay_before_retry %v", c.Kind, c.Connection.Port, c.DelayBeforeRetry)
-	}
-	if h.VirtualHost != "www.example.com" || h.Protocol != "1.0C" || !h.EnableSNI || !h.FastRecovery || !h.TLSCompliant {
-		t.Errorf("http options %+v", h)
-	}
-	u := h.URLs[0]
-	want := lvs.URL{Pos: u.Pos, Path: "/health", Digest: "0123456789abcdef0123456789abcdef", StatusCodes: []lvs.StatusRange{{Min: 200, Max: 299}},
-		VirtualHost: "api.example.com", Regex: "ok|up", RegexNoMatch: true, RegexOptions: []string{"caseless", "multiline"},
-		RegexMinOffset: 2, RegexMaxOffset: 40, RegexStack: true}
-	if u.Path != want.Path || u.Digest != want.Digest || u.VirtualHost != want.VirtualHost || u.Regex != want.Regex ||
-		!u.RegexNoMatch || !slices.Equal(u.RegexOptions, want.RegexOptions) || u.RegexMinOffset != 2 || u.RegexMaxOffset != 40 ||
-		!u.RegexStack || u.TLSCompliant || u.Pos.Line != 13 {
-		t.Errorf("url = %+v\nwant %+v", *u, want)
-	}
-}
-
-func TestRegexParametersWithoutRegexAreCleared(t *testing.T) {
-	cs, d := onlyCheckers(t, "HTTP_GET {\nurl {\npath /\nregex_min_offset 3\n}\n}\n")
-	if got, want := configtest.Messages(d), []string{"10: regex parameters specified without regex"}; !slices.Equal(got, want) {
-		t.Errorf("messages %q, want %q", got, want)
-	}
-	if u := cs[0].HTTP.URLs[0]; u.RegexMinOffset != 0 {
-		t.Errorf("regex_min_offset kept: %d", u.RegexMinOffset)
-	}
-	_, d = onlyCheckers(t, "HTTP_GET {\nurl {\npath /\nregex x\nregex_min_offset 30\nregex_max_offset 20\n}\n}\n")
-	if got, want := configtest.Messages(d), []string{"12: regex min offset 30 > regex_max_offset 20 - ignoring"}; !slices.Equal(got, want) {
-		t.Errorf("messages %q, want %q", got, want)
-	}
-}
-
 func TestCheckerConnectionOptions(t *testing.T) {
 	cs, d := onlyCheckers(t, `TCP_CHECK {
   connect_ip 192.0.2.7
@@ -251,27 +168,28 @@ GRPC_CHECK {
 		t.Fatalf("unexpected diagnostics %q", configtest.Messages(d))
 	}
 	misc, dns, udp, smtp, bfd, grpc := cs[0], cs[1], cs[2], cs[3], cs[4], cs[5]
-	if misc.Retry != 0 || misc.Connection != nil || misc.Misc.Timeout != secs(60) || !misc.Misc.Dynamic || misc.Misc.User != "nobody nogroup" ||
-		!slices.Equal(misc.Misc.Args, []string{"/usr/local/bin/check", "arg"}) {
-		t.Errorf("misc: retry %d conn %v %+v", misc.Retry, misc.Connection, misc.Misc)
+	m := misc.Options.(*check.MiscOptions)
+	if misc.Retry != 0 || misc.Connection != nil || m.Timeout != secs(60) || !m.Dynamic || m.User != "nobody nogroup" ||
+		!slices.Equal(m.Args, []string{"/usr/local/bin/check", "arg"}) {
+		t.Errorf("misc: retry %d conn %v %+v", misc.Retry, misc.Connection, m)
 	}
-	if dns.Retry != 3 || dns.DelayBeforeRetry != secs(60) || dns.DNS.Type != "AAAA" || dns.DNS.Name != "example.com" {
-		t.Errorf("dns: retry %d delay_before_retry %v %+v", dns.Retry, dns.DelayBeforeRetry, dns.DNS)
+	if d := dns.Options.(*check.DNSOptions); dns.Retry != 3 || dns.DelayBeforeRetry != secs(60) || d.Type != 28 || d.Name != "example.com" {
+		t.Errorf("dns: retry %d delay_before_retry %v %+v", dns.Retry, dns.DelayBeforeRetry, d)
 	}
-	if !bytes.Equal(udp.UDP.Payload, []byte{0x0a, 0x0b, 0x0c}) || !udp.UDP.RequireReply ||
-		!bytes.Equal(udp.UDP.ReplyData, []byte{0x00, 0xff}) || !bytes.Equal(udp.UDP.ReplyMask, []byte{0xf0, 0xff}) ||
-		udp.UDP.MinReplyLength != 0 || udp.UDP.MaxReplyLength != 255 {
-		t.Errorf("udp: %+v", udp.UDP)
+	if u := udp.Options.(*check.UDPOptions); !bytes.Equal(u.Payload, []byte{0x0a, 0x0b, 0x0c}) || !u.RequireReply ||
+		!bytes.Equal(u.Reply, []byte{0x00, 0xff}) || !bytes.Equal(u.ReplyMask, []byte{0x0f, 0x00}) ||
+		u.MinReplyLen != 0 || u.MaxReplyLen != 255 {
+		t.Errorf("udp: %+v", u)
 	}
-	if smtp.SMTP.HeloName != "smtpchecker.keepalived.org" || smtp.Retry != 1 || smtp.Connection.Port != 80 {
-		t.Errorf("smtp: %+v retry %d", smtp.SMTP, smtp.Retry)
+	if o := smtp.Options.(*check.SMTPOptions); o.HeloName != "smtpchecker.keepalived.org" || smtp.Retry != 1 || smtp.Connection.Port != 80 {
+		t.Errorf("smtp: %+v retry %d", o, smtp.Retry)
 	}
-	if bfd.BFD.Name != "b1" {
-		t.Errorf("bfd: %+v", bfd.BFD)
+	if o := bfd.Options.(*check.BFDOptions); o.Name != "b1" {
+		t.Errorf("bfd: %+v", o)
 	}
-	if grpc.GRPC.Service != "grpc.health.v1.Health" || !grpc.GRPC.TLS || !grpc.GRPC.TLSVerify || grpc.GRPC.SNI != "backend.example" ||
-		grpc.Connection.Address != netip.MustParseAddr("10.0.0.2") {
-		t.Errorf("grpc: %+v", grpc.GRPC)
+	if g := grpc.Options.(*check.GRPCOptions); g.Service != "grpc.health.v1.Health" || !g.UseTLS || !g.TLSVerify || g.SNI != "backend.example" ||
+		g.TLS == nil || g.TLS.ServerName != "backend.example" || !g.TLS.Verify || grpc.Connection.Address != netip.MustParseAddr("10.0.0.2") {
+		t.Errorf("grpc: %+v", g)
 	}
 }
 
@@ -300,8 +218,8 @@ func TestSMTPHostBlocksBecomeCheckers(t *testing.T) {
 		{Address: netip.MustParseAddr("10.0.0.8"), Port: 2525, Timeout: secs(9)},
 	} {
 		c := cs[i]
-		if *c.Connection != want || c.SMTP.HeloName != "mx.example" || c.Retry != 2 || c.Kind != lvs.CheckSMTP {
-			t.Errorf("checker %d: %+v %+v retry %d", i, *c.Connection, c.SMTP, c.Retry)
+		if o := c.Options.(*check.SMTPOptions); *c.Connection != want || o.HeloName != "mx.example" || c.Retry != 2 || c.Kind != lvs.CheckSMTP {
+			t.Errorf("checker %d: %+v %+v retry %d", i, *c.Connection, o, c.Retry)
 		}
 	}
 	// With its own connection options the checker keeps them and each host is added to it.
@@ -323,10 +241,10 @@ func TestFileCheckFollowsTrackFileDefinedBefore(t *testing.T) {
 	if len(cs) != 2 {
 		t.Fatalf("got %d checkers, want 2", len(cs))
 	}
-	if f := cs[0].File; f.TrackFile != "tf" || f.Weight != 3 || !f.Reverse || cs[0].Connection != nil {
+	if f := cs[0].Options.(*check.FileOptions); f.TrackFile != "tf" || f.Weight != 3 || !f.Reverse || cs[0].Connection != nil {
 		t.Errorf("inherited weight: %+v", f)
 	}
-	if f := cs[1].File; f.Weight != -5 || f.Reverse {
+	if f := cs[1].Options.(*check.FileOptions); f.Weight != -5 || f.Reverse {
 		t.Errorf("own weight: %+v", f)
 	}
 }
@@ -376,11 +294,12 @@ func TestHTTPVirtualHostFallsBackToRealThenVirtualServer(t *testing.T) {
 	vs, _ := onlyVS(t, lvsConf("  virtualhost vs.example\n",
 		"    HTTP_GET {\n      url {\n        path /\n      }\n    }\n    SSL_GET {\n      virtualhost own.example\n      url {\n        path /\n      }\n    }\n"))
 	cs := vs.RealServers[0].Checkers
-	if cs[0].HTTP.VirtualHost != "vs.example" || cs[1].HTTP.VirtualHost != "own.example" {
-		t.Errorf("virtualhost %q %q", cs[0].HTTP.VirtualHost, cs[1].HTTP.VirtualHost)
+	h0, h1 := cs[0].Options.(*check.HTTPOptions), cs[1].Options.(*check.HTTPOptions)
+	if h0.VirtualHost != "vs.example" || h1.VirtualHost != "own.example" {
+		t.Errorf("virtualhost %q %q", h0.VirtualHost, h1.VirtualHost)
 	}
 	vs, _ = onlyVS(t, lvsConf("  virtualhost vs.example\n", "    virtualhost rs.example\n    HTTP_GET {\n      url {\n        path /\n      }\n    }\n"))
-	if got := vs.RealServers[0].Checkers[0].HTTP.VirtualHost; got != "rs.example" {
+	if got := vs.RealServers[0].Checkers[0].Options.(*check.HTTPOptions).VirtualHost; got != "rs.example" {
 		t.Errorf("virtualhost %q, want the real server's", got)
 	}
 }
@@ -390,4 +309,30 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// A checker's own options are shown under its kind's key, after the shared fields; a TCP_CHECK
+// without vigil's keywords shows none, as before they existed.
+func TestCheckerJSONShowsItsOptionsUnderItsKind(t *testing.T) {
+	cs, d := onlyCheckers(t, "TCP_CHECK {\n}\nTCP_CHECK {\nsend_proxy v1\nsend \"PING\\r\\n\"\nexpect +PONG\n}\nHTTP_GET {\nurl {\npath /\nregex \"a<b\"\n}\n}\n")
+	if len(d.List) != 0 {
+		t.Fatalf("unexpected diagnostics %q", configtest.Messages(d))
+	}
+	var got []string
+	for _, c := range cs {
+		b, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(b))
+	}
+	if strings.Contains(got[0], `"tcp"`) {
+		t.Errorf("plain TCP_CHECK: %s", got[0])
+	}
+	if !strings.HasSuffix(got[1], `"transition_delay_loop":"1m0s","tcp":{"send_proxy":"v1","steps":[{"send":"PING\\r\\n"},{"expect":"+PONG"}]}}`) {
+		t.Errorf("TCP_CHECK with a dialogue: %s", got[1])
+	}
+	if !strings.Contains(got[2], `,"http":{"http_protocol":"1.0",`) || !strings.Contains(got[2], `"regex":"a\u003cb"`) {
+		t.Errorf("HTTP_GET: %s", got[2])
+	}
 }

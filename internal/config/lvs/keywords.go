@@ -821,7 +821,7 @@ func (rs *RealServer) table(vs *VirtualServer, s *Section) *syntax.Table {
 
 func lvsDigitIn(c byte, base int) bool {
 	if base == 16 {
-		return lvsIsHex(c)
+		return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 	}
 	return c >= '0' && c <= '9'
 }

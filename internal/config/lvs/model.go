@@ -1,12 +1,15 @@
 package lvs
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/vigil-lb/vigil/internal/check"
 	"github.com/vigil-lb/vigil/internal/config/bgpd"
 	"github.com/vigil-lb/vigil/internal/config/globaldefs"
 	"github.com/vigil-lb/vigil/internal/config/syntax"
@@ -547,17 +550,16 @@ func (rs *RealServer) resolveCheckers(vs *VirtualServer) {
 	var out []*Checker
 	for _, c := range rs.Checkers {
 		out = append(out, c)
-		if c.smtpHosts == nil {
+		if c.hosts == nil {
 			continue
 		}
-		for _, h := range c.smtpHosts() {
+		for _, h := range c.hosts() {
+			// The options are shared: nothing changes them once the section is read.
 			dup := *c
-			dup.Pos, dup.conn, dup.smtpHosts = h.pos, h, nil
-			smtp := *c.SMTP
-			dup.SMTP = &smtp
+			dup.Pos, dup.conn, dup.hosts = h.pos, h, nil
 			out = append(out, &dup)
 		}
-		c.smtpHosts = nil
+		c.hosts = nil
 	}
 	if out == nil {
 		out = []*Checker{}
@@ -569,27 +571,20 @@ func (rs *RealServer) resolveCheckers(vs *VirtualServer) {
 }
 
 func (c *Checker) resolve(vs *VirtualServer, rs *RealServer) {
+	c.DelayLoop = derefOr(c.delayLoop, rs.DelayLoop)
 	defRetry, defDBR := uint32(1), syntax.Duration(time.Second)
-	switch c.Kind {
-	case CheckHTTP, CheckSSL:
-		defDBR = syntax.Duration(3 * time.Second)
-	case CheckMisc:
-		defRetry = 0
-	case CheckDNS:
-		defRetry, defDBR = 3, 0
+	if c.kind.Defaults != nil {
+		r, d := c.kind.Defaults(c.DelayLoop.D())
+		defRetry, defDBR = r, syntax.Duration(d)
 	}
 	c.Alpha = derefOr(c.alpha, rs.Alpha)
 	c.Retry = derefOr(c.retry, derefOr(rs.Retry, defRetry))
-	if c.Kind == CheckFile {
+	if c.kind.NoRetry {
 		// FILE_CHECK takes none of the common options, and Keepalived acts on the first value
 		// it reads: no retry, whatever the real or virtual server says.
 		c.Retry = 0
 	}
-	c.DelayLoop = derefOr(c.delayLoop, rs.DelayLoop)
 	c.Warmup = derefOr(c.warmup, derefOr(rs.Warmup, c.DelayLoop))
-	if defDBR == 0 {
-		defDBR = c.DelayLoop
-	}
 	c.DelayBeforeRetry = derefOr(c.dbr, derefOr(rs.DelayBeforeRetry, defDBR))
 	c.Rise = rs.Rise
 	c.DownDelayLoop, c.TransitionDelayLoop = rs.DownDelayLoop, rs.TransitionDelayLoop
@@ -610,17 +605,12 @@ func (c *Checker) resolve(vs *VirtualServer, rs *RealServer) {
 		}
 		c.Connection = conn
 	}
-	if h := c.HTTP; h != nil && h.VirtualHost == "" {
-		h.VirtualHost = rs.VirtualHost
-		if h.VirtualHost == "" {
-			h.VirtualHost = vs.VirtualHost
-		}
-	}
-	if c.Misc != nil && c.Misc.Timeout == 0 {
-		// Keepalived times a script out after the virtual server's delay_loop, not the checker's.
-		c.Misc.Timeout = vs.DelayLoop
+	if c.resolveOptions != nil {
+		c.resolveOptions(check.Server{VirtualHost: cmp.Or(rs.VirtualHost, vs.VirtualHost), DelayLoop: vs.DelayLoop.D()})
 	}
 }
+
+func lvsItoa(v uint64) string { return strconv.FormatUint(v, 10) }
 
 func derefOr[T any](v *T, def T) T {
 	if v != nil {
