@@ -36,8 +36,8 @@ type sockOpts struct {
 	freebind bool
 }
 
-// setFreebind sets IP_FREEBIND or IPV6_FREEBIND on c.
-func setFreebind(c net.PacketConn, ipv6 bool) error {
+// control runs fn on c's file descriptor.
+func control(c net.PacketConn, fn func(fd int) error) error {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return fmt.Errorf("socket has no file descriptor")
@@ -46,34 +46,26 @@ func setFreebind(c net.PacketConn, ipv6 bool) error {
 	if err != nil {
 		return err
 	}
+	var ferr error
+	if err := rc.Control(func(fd uintptr) { ferr = fn(int(fd)) }); err != nil {
+		return err
+	}
+	return ferr
+}
+
+// setFreebind sets IP_FREEBIND or IPV6_FREEBIND on c.
+func setFreebind(c net.PacketConn, ipv6 bool) error {
 	level, opt := unix.SOL_IP, unix.IP_FREEBIND
 	if ipv6 {
 		level, opt = unix.SOL_IPV6, unix.IPV6_FREEBIND
 	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), level, opt, 1) }); err != nil {
-		return err
-	}
-	return serr
+	return control(c, func(fd int) error { return unix.SetsockoptInt(fd, level, opt, 1) })
 }
 
 func bindToDevice(c net.PacketConn, ifname string) error {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return fmt.Errorf("socket has no file descriptor")
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	err = rc.Control(func(fd uintptr) {
-		serr = syscall.SetsockoptString(int(fd), syscall.SOL_SOCKET, syscall.SO_BINDTODEVICE, ifname)
+	return control(c, func(fd int) error {
+		return syscall.SetsockoptString(fd, syscall.SOL_SOCKET, syscall.SO_BINDTODEVICE, ifname)
 	})
-	if err != nil {
-		return err
-	}
-	return serr
 }
 
 type conn4 struct {

@@ -88,22 +88,7 @@ func (c frrCase) vigilConf(prio int) string {
 	if c.ipv6 {
 		bits = "/64"
 	}
-	return fmt.Sprintf(`global_defs {
-  router_id vigil
-  vrrp_garp_master_repeat 1
-}
-vrrp_instance VI_1 {
-  state BACKUP
-  interface eth0
-  virtual_router_id 51
-  version %d
-  priority %d
-  advert_int %g
-  virtual_ipaddress {
-    %s%s
-  }
-}
-`, c.version, prio, c.advert.Seconds(), c.vip(), bits)
+	return instanceConf("", "vigil", 51, c.version, prio, fmt.Sprintf("%g", c.advert.Seconds()), "", c.vip()+bits, "")
 }
 
 // frrLab is vigil's namespace and FRR's, joined by a veth pair (eth0 both), FRR's side with the

@@ -26,26 +26,8 @@ const hmacKey1 = "hex:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c
 
 // hmacConf is an instance with auth_hmac; block is the auth_hmac body.
 func hmacConf(name string, version, prio int, vip, unicast, block string) string {
-	return fmt.Sprintf(`global_defs {
-  router_id %s
-  vrrp_garp_master_repeat 1
-}
-vrrp_instance VI_1 {
-  state BACKUP
-  interface eth0
-  virtual_router_id 51
-  version %d
-  priority %d
-  advert_int %s
-  %s
-  auth_hmac {
-    %s
-  }
-  virtual_ipaddress {
-    %s
-  }
-}
-`, name, version, prio, map[int]string{2: "1", 3: "0.2"}[version], unicast, block, vip)
+	advert := map[int]string{2: "1", 3: "0.2"}[version]
+	return instanceConf("", name, 51, version, prio, advert, unicast+"\n  auth_hmac {\n    "+block+"\n  }", vip, "")
 }
 
 // Two vigils with auth_hmac elect one master and fail over, for VRRPv2 and v3, IPv4 and IPv6,
@@ -161,23 +143,7 @@ func TestV3ChecksumAsV2OnTheWire(t *testing.T) {
 	t.Parallel()
 	nsA, nsB := hmacPair(t)
 	conf := func(name string, prio int, global, inst string) string {
-		return fmt.Sprintf(`global_defs {
-  router_id %s
-  %s
-}
-vrrp_instance VI_1 {
-  state BACKUP
-  interface eth0
-  virtual_router_id 52
-  version 3
-  priority %d
-  advert_int 0.2
-  %s
-  virtual_ipaddress {
-    192.0.2.100/24
-  }
-}
-`, name, global, prio, inst)
+		return instanceConf(global, name, 52, 3, prio, "0.2", inst, "192.0.2.100/24", "")
 	}
 	a := startVigil(t, nsA.Name, conf("a", 150, "", "v3_checksum_as_v2"))
 	b := startVigil(t, nsB.Name, conf("b", 100, "", ""))
@@ -199,25 +165,8 @@ func TestUnicastAdvertsLeaveFromASourceNotYetOnTheHost(t *testing.T) {
 	t.Parallel()
 	nsA, nsB := hmacPair(t)
 	conf := func(name string, prio int, src, peer string) string {
-		return fmt.Sprintf(`global_defs {
-  router_id %s
-}
-vrrp_instance VI_1 {
-  state BACKUP
-  interface eth0
-  virtual_router_id 53
-  version 3
-  priority %d
-  advert_int 0.2
-  unicast_src_ip %s
-  unicast_peer {
-    %s
-  }
-  virtual_ipaddress {
-    2001:db8::100/64
-  }
-}
-`, name, prio, src, peer)
+		return instanceConf("", name, 53, 3, prio, "0.2",
+			fmt.Sprintf("unicast_src_ip %s\n  unicast_peer {\n    %s\n  }", src, peer), "2001:db8::100/64", "")
 	}
 	// A's source 2001:db8::11 is nowhere on A: it is the address B expects A at.
 	a := startVigil(t, nsA.Name, conf("a", 150, "2001:db8::11", "2001:db8::2"))
