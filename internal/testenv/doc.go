@@ -2,7 +2,8 @@
 // a deadline (WaitFor), ports that no parallel test takes (FreePort), the requirement of root
 // or a tool (RequireRoot, RequireTool: a skip for a normal user, a failure when CI is set), and
 // network namespaces joined by veth pairs and bridges (netns.go), always torn down when the test
-// ends, whether it passed or not, and the process's CPU time for benchmarks (CPUTime).
+// ends, whether it passed or not, FRR's daemons run in such a namespace (frr.go: StartFRR, for the
+// BGP and VRRP interop tests), and the process's CPU time for benchmarks (CPUTime).
 //
 // It is imported by tests only. New tests use it instead of writing their own copies.
 package testenv
