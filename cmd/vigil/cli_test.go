@@ -25,6 +25,8 @@ func TestConfigTestReportsFileLineLevelMessageAndExitStatus(t *testing.T) {
 	good := writeConf(t, "global_defs {\n  router_id a\n}\n")
 	warned := writeConf(t, "global_defs {\n  router_id a\n  bogus_keyword 1\n}\n")
 	broken := writeConf(t, "vrrp_instance VI_1 {\n  interface eth0\n  priority 100\n  virtual_ipaddress {\n    192.0.2.1\n  }\n}\n")
+	// keepalived -t exits 2 (fatal) on an unnamed vrrp_script.
+	fatal := writeConf(t, "vrrp_script {\n  script /bin/true\n}\n")
 	cases := []struct {
 		name     string
 		args     []string
@@ -36,6 +38,7 @@ func TestConfigTestReportsFileLineLevelMessageAndExitStatus(t *testing.T) {
 		{"strict fails on a warning", []string{"-t", "--strict", "-f", warned}, 1, warned + ":3: warning: Unknown keyword 'bogus_keyword'"},
 		{"long flag names", []string{"--config-test", "--use-file", warned}, 0, "Unknown keyword"},
 		{"error is unusable", []string{"-t", "-f", broken}, 1, "virtual router id must be set"},
+		{"fatal for Keepalived is unusable", []string{"-t", "-f", fatal}, 1, fatal + ":1: error: *** Configuration line starting `vrrp_script` is missing a parameter"},
 		{"missing file", []string{"-t", "-f", filepath.Join(t.TempDir(), "nope.conf")}, 1, ""},
 	}
 	for _, c := range cases {

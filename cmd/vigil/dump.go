@@ -220,6 +220,15 @@ func vrrpDropSections() []struct {
 			{"Failure", []string{"auth_failure"}},
 			{"IPsec AH Header", []string{"bad_ah_header"}},
 		}},
+		// Keepalived 2.4's auth_hmac counters, under its title.
+		{"Authentication Extension Errors", []dropCount{
+			{"Missing", []string{"auth_ext_missing"}},
+			{"Malformed", []string{"auth_ext_malformed"}},
+			{"Unknown Key", []string{"auth_ext_unknown_key"}},
+			{"Invalid HMAC", []string{"auth_ext_invalid_hmac"}},
+			{"Stale", []string{"auth_ext_stale"}},
+			{"Replay", []string{"auth_ext_replay"}},
+		}},
 	}
 }
 

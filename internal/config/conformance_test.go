@@ -205,9 +205,12 @@ type conformance struct {
 	// from extra, because they say what this host lacks (scripts, users, interfaces the
 	// oracles' host had or lacked in other ways), not how vigil reads the file; counted
 	// together, the number would measure the test host.
-	hostExtra  []string
-	countsOK   bool
-	countsNote string
+	hostExtra []string
+	// unsupported are vigil's refusals of keywords Keepalived knows ("vigil does not support
+	// X"): about vigil, not the file, so they decide no verdict; counted apart.
+	unsupported []string
+	countsOK    bool
+	countsNote  string
 }
 
 // conform compares vigil with the oracle for every file in dir that the oracle lists. unmasked,
@@ -255,7 +258,7 @@ func conform(t *testing.T, dir string, oracle, unmasked map[string]*oracleFile) 
 				vigilLines[d.Pos.Line] = true
 			}
 			vigilMessages[d.Message] = true
-			if !isMachineOnly(d.Message) {
+			if !isMachineOnly(d.Message) && !isUnsupported(d.Message) {
 				r.vigil = "rejects"
 			}
 		}
@@ -281,9 +284,12 @@ func conform(t *testing.T, dir string, oracle, unmasked map[string]*oracleFile) 
 		for _, d := range diags.List {
 			if filepath.Base(d.Pos.File) == name && !oracleLines[d.Pos.Line] && !oracleMessages[d.Message] {
 				e := fmt.Sprintf("%d: %s: %s", d.Pos.Line, d.Severity, d.Message)
-				if isMachineOnly(d.Message) {
+				switch {
+				case isMachineOnly(d.Message):
 					r.hostExtra = append(r.hostExtra, e)
-				} else {
+				case isUnsupported(d.Message):
+					r.unsupported = append(r.unsupported, e)
+				default:
 					r.extra = append(r.extra, e)
 				}
 			}
@@ -297,6 +303,8 @@ func conform(t *testing.T, dir string, oracle, unmasked map[string]*oracleFile) 
 	return results
 }
 
+func isUnsupported(message string) bool { return strings.HasPrefix(message, syntax.UnsupportedPrefix) }
+
 func isMachineOnly(message string) bool {
 	for _, re := range machineOnly {
 		if re.MatchString(message) {
@@ -309,13 +317,14 @@ func isMachineOnly(message string) bool {
 // summarize renders the counts and every difference, and reports the rules the test enforces.
 func summarize(t *testing.T, set string, results []conformance) {
 	t.Helper()
-	var agree, accepted, acceptedOK, rejected, rejectedOK, machine, machineOK, expected, matched, extra, hostExtra int
+	var agree, accepted, acceptedOK, rejected, rejectedOK, machine, machineOK, expected, matched, extra, hostExtra, unsupported int
 	var report strings.Builder
 	for _, r := range results {
 		expected += r.expected
 		matched += r.matched
 		extra += len(r.extra)
 		hostExtra += len(r.hostExtra)
+		unsupported += len(r.unsupported)
 		if r.agree {
 			agree++
 		}
@@ -336,7 +345,7 @@ func summarize(t *testing.T, set string, results []conformance) {
 				rejectedOK++
 			}
 		}
-		if !r.agree || len(r.missed) > 0 || !r.countsOK || len(r.extra) > 0 || len(r.hostExtra) > 0 {
+		if !r.agree || len(r.missed) > 0 || !r.countsOK || len(r.extra) > 0 || len(r.hostExtra) > 0 || len(r.unsupported) > 0 {
 			fmt.Fprintf(&report, "%s: keepalived %s, vigil %s; complaints %d/%d; counts %s\n", r.file, r.keepalived, r.vigil, r.matched, r.expected, r.countsNote)
 			for _, m := range r.missed {
 				fmt.Fprintf(&report, "    missed  %s\n", m)
@@ -347,10 +356,13 @@ func summarize(t *testing.T, set string, results []conformance) {
 			for _, e := range r.hostExtra {
 				fmt.Fprintf(&report, "    host    %s\n", e)
 			}
+			for _, e := range r.unsupported {
+				fmt.Fprintf(&report, "    unsupp  %s\n", e)
+			}
 		}
 	}
-	summary := fmt.Sprintf("%s: %d files; Keepalived accepts %d (vigil accepts %d with equal counts), rejects %d for the configuration itself (vigil rejects %d), %d only for this machine (vigil agrees on %d); verdicts agree on %d/%d; Keepalived's config-caused complaints that vigil makes too, at the same line: %d/%d; vigil complaints at lines where Keepalived said nothing: %d (and %d about this machine)",
-		set, len(results), accepted, acceptedOK, rejected, rejectedOK, machine, machineOK, agree, len(results), matched, expected, extra, hostExtra)
+	summary := fmt.Sprintf("%s: %d files; Keepalived accepts %d (vigil accepts %d with equal counts), rejects %d for the configuration itself (vigil rejects %d), %d only for this machine (vigil agrees on %d); verdicts agree on %d/%d; Keepalived's config-caused complaints that vigil makes too, at the same line: %d/%d; vigil complaints at lines where Keepalived said nothing: %d (and %d about this machine, %d keywords vigil does not support)",
+		set, len(results), accepted, acceptedOK, rejected, rejectedOK, machine, machineOK, agree, len(results), matched, expected, extra, hostExtra, unsupported)
 	t.Log(summary)
 	if report.Len() > 0 {
 		t.Log("differences:\n" + report.String())

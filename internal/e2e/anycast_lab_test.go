@@ -11,11 +11,9 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,6 +25,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vigil-lb/vigil/internal/netlab"
+	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
 // This file is the lab of the BGP anycast test (bgp_frr_test.go): namespaces joined by veth
@@ -75,113 +74,30 @@ func linkNamespaces(t *testing.T, a *netlab.Namespace, aIf, aAddr string, b *net
 	b.Run(t, "ip", "link", "set", bIf, "up")
 }
 
-// frrRouter is FRR's zebra and bgpd running in a namespace, with their sockets, pid files and
-// configuration in a directory of their own (FRR drops its privileges to the frr user, which
-// must be able to write there).
+// frrRouter is FRR's zebra and bgpd running in a namespace (testenv.FRR).
 type frrRouter struct {
-	dir         string
-	zebra, bgpd *process
-	vtysh       string
+	*testenv.FRR
 }
 
-// frrBinaries returns the paths of zebra, bgpd and vtysh, or skips t (fails it when CI is set)
-// when FRR is not installed.
-func frrBinaries(t *testing.T) (zebra, bgpd, vtysh string) {
-	t.Helper()
-	zebra, bgpd = "/usr/lib/frr/zebra", "/usr/lib/frr/bgpd"
-	missing := ""
-	for _, p := range []string{zebra, bgpd} {
-		if _, err := os.Stat(p); err != nil {
-			missing = p
-		}
-	}
-	vtysh, err := exec.LookPath("vtysh")
-	if err != nil {
-		missing = "vtysh"
-	}
-	if _, err := user.Lookup("frr"); err != nil {
-		missing = "the frr user"
-	}
-	if missing == "" {
-		return zebra, bgpd, vtysh
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("FRR is not installed (%s missing; apt-get install frr), and CI is set", missing)
-	}
-	t.Skipf("FRR is not installed (%s missing; apt-get install frr); skipping", missing)
-	return
-}
+// frrBinaries skips t (fails it when CI is set) when FRR's zebra, bgpd or vtysh is missing.
+func frrBinaries(t *testing.T) { testenv.RequireFRR(t, "bgpd") }
 
 // startFRR runs zebra and then bgpd with bgpdConf in ns and waits until bgpd answers vtysh.
 // Both are stopped at cleanup and their directory removed.
 func startFRR(t *testing.T, ns *netlab.Namespace, bgpdConf string) *frrRouter {
 	t.Helper()
-	zebraBin, bgpdBin, vtysh := frrBinaries(t)
-	u, err := user.Lookup("frr")
-	if err != nil {
-		t.Fatal(err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	// Not t.TempDir: its parents are root's alone, and FRR runs as frr.
-	dir, err := os.MkdirTemp("", "vigil-frr-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	r := &frrRouter{dir: dir, vtysh: vtysh}
-	zebraSock := filepath.Join(dir, "zserv.api")
-	write := func(name, text string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(text), 0o640); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	zebraConf := write("zebra.conf", "hostname "+ns.Name+"\nlog stdout informational\n")
-	bgpdPath := write("bgpd.conf", bgpdConf)
-	if err := filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		return os.Chown(p, uid, gid)
-	}); err != nil {
-		t.Fatal(err)
-	}
-	// Every path is given explicitly (-N would make FRR create a directory under
-	// /var/run/frr); no TCP vty (-P 0).
-	common := func(daemon string) []string {
-		return []string{"netns", "exec", ns.Name, daemon, "-P", "0", "--vty_socket", dir,
-			"-i", filepath.Join(dir, filepath.Base(daemon)+".pid"), "-z", zebraSock, "--log", "stdout"}
-	}
-	r.zebra = newProcess(t, "ip", append(common(zebraBin), "-f", zebraConf)...)
-	r.zebra.start(func() bool { _, err := os.Stat(zebraSock); return err == nil })
-	r.bgpd = newProcess(t, "ip", append(common(bgpdBin), "-f", bgpdPath)...)
-	r.bgpd.start(func() bool {
-		if _, err := os.Stat(filepath.Join(dir, "bgpd.vty")); err != nil {
-			return false
-		}
-		out, err := r.vty("show bgp summary json")
+	r := &frrRouter{testenv.StartFRR(t, &testenv.Namespace{Name: ns.Name})}
+	r.Start(t, "bgpd", bgpdConf, func() bool {
+		out, err := r.Vty("show bgp summary json")
 		return err == nil && strings.Contains(out, "65000") // bgpd itself answered, with its AS
 	})
 	return r
 }
 
-// vty runs one vtysh command against the router and returns its output.
-func (r *frrRouter) vty(cmd string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, r.vtysh, "--vty_socket", r.dir, "-c", cmd).CombinedOutput()
-	if err != nil {
-		return string(out), fmt.Errorf("vtysh -c %q: %v: %s", cmd, err, out)
-	}
-	return string(out), nil
-}
-
 // ribNexthops returns the next hops zebra has installed in the kernel (fib) for prefix.
 func (r *frrRouter) ribNexthops(t *testing.T, prefix string) []string {
 	t.Helper()
-	out, err := r.vty("show ip route " + prefix + " json")
+	out, err := r.Vty("show ip route " + prefix + " json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,11 +121,6 @@ func (r *frrRouter) ribNexthops(t *testing.T, prefix string) []string {
 	}
 	slices.Sort(nhs)
 	return nhs
-}
-
-// logs is what the router's daemons said, for a failure message.
-func (r *frrRouter) logs() string {
-	return "zebra:\n" + r.zebra.out.String() + "\nbgpd:\n" + r.bgpd.out.String()
 }
 
 // buildVigil builds cmd/vigil into a temporary directory: each BGP speaker needs a process of

@@ -218,7 +218,7 @@ router bgp 65000
 `)
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("FRR logs:\n%s", router.logs())
+			t.Logf("FRR logs:\n%s", router.Logs())
 		}
 	})
 	watch := watchRoute(t, r, anycastVIP+"/32")
@@ -506,7 +506,7 @@ func ecmpRehash(t *testing.T, continuity bool) (lostWithdraw, lostReturn int) {
 		if !on {
 			cmd[len(cmd)-1] = "no neighbor 192.0.2.2 shutdown"
 		}
-		out, err := exec.Command(router.vtysh, append([]string{"--vty_socket", router.dir}, cmd...)...).CombinedOutput()
+		out, err := exec.Command(testenv.RequireTool(t, "vtysh"), append([]string{"--vty_socket", router.Dir()}, cmd...)...).CombinedOutput()
 		if err != nil {
 			t.Fatalf("vtysh %v: %v: %s", cmd, err, out)
 		}

@@ -83,6 +83,9 @@ type Half struct {
 	dpNotServing map[string]string
 	wake         chan struct{} // a pool's next change moved earlier
 	reconcileNow chan struct{} // an address changed: read the data plane back now
+	// localSince is when each address of this node was first seen there, for the self
+	// probes; owned by the reconcile loop.
+	localSince map[netip.Addr]time.Time
 }
 
 // service is one virtual_server at run time.
@@ -112,6 +115,7 @@ type service struct {
 	// connected, or when no probe could run for self_probe's hold since.
 	probeErr      string
 	probeFailedAt time.Time
+	probeFails    int // self probes failed in a row
 }
 
 type jobRef struct {
@@ -179,6 +183,7 @@ func New(cfg *config.Config, opts Options) (*Half, error) {
 		wake:       make(chan struct{}, 1),
 
 		dpNotServing: map[string]string{},
+		localSince:   map[netip.Addr]time.Time{},
 		reconcileNow: make(chan struct{}, 1),
 	}
 	d.life, d.lifeCancel = context.WithCancel(context.Background())

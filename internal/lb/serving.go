@@ -143,13 +143,15 @@ func (d *Half) reconcile(ctx context.Context) {
 		svc := d.services[name]
 		switch why, ran := probed[name]; {
 		case ran && why != "":
-			svc.probeErr, svc.probeFailedAt = why, now
+			if svc.probeFails++; svc.probeFails >= selfProbeFall {
+				svc.probeErr, svc.probeFailedAt = why, now
+			}
 		case ran:
-			svc.probeErr = ""
+			svc.probeErr, svc.probeFails = "", 0
 		case svc.probeErr != "" && now.Sub(svc.probeFailedAt) > svc.vs.SelfProbeHold.D():
 			// The address left, so no probe runs here; the failure that sent it away stands
 			// for self_probe's hold, so that the node does not take it back at once.
-			svc.probeErr = ""
+			svc.probeErr, svc.probeFails = "", 0
 		}
 		d.updateServingLocked(svc)
 	}
@@ -178,11 +180,25 @@ func (d *Half) selfProbe(ctx context.Context) map[string]string {
 		return nil
 	}
 	local := localAddrs()
+	now := time.Now()
+	for a := range d.localSince {
+		if !local[a] {
+			delete(d.localSince, a)
+		}
+	}
+	for a := range local {
+		if _, ok := d.localSince[a]; !ok {
+			d.localSince[a] = now
+		}
+	}
 	out := map[string]string{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, p := range probes {
-		if !local[p.addr.Addr()] {
+		// An address that just arrived (a takeover) is not probed yet: neighbours, the
+		// backends among them, may still send its packets to the old holder until the
+		// gratuitous ARP reaches them, and a probe then would send the address away again.
+		if since, ok := d.localSince[p.addr.Addr()]; !ok || now.Sub(since) < selfProbeSettle {
 			continue
 		}
 		wg.Add(1)
@@ -203,6 +219,13 @@ func (d *Half) selfProbe(ctx context.Context) map[string]string {
 	wg.Wait()
 	return out
 }
+
+// selfProbeSettle is how long an address must have been on this node before it is probed.
+const selfProbeSettle = time.Second
+
+// selfProbeFall is how many self probes in a row must fail before a virtual server is not
+// served: one lost SYN must not move the address.
+const selfProbeFall = 2
 
 // localAddrs is the set of addresses on this node's interfaces.
 func localAddrs() map[netip.Addr]bool {

@@ -2,6 +2,7 @@ package netif
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -41,6 +42,9 @@ type VMAC struct {
 	// instance sends its adverts from the parent's link-local address, and the kernel sends
 	// from a link-local source only through an interface that has it.
 	LinkLocal netip.Addr
+	// Group is the interface group the VMAC is created in; nil is the parent's, as Keepalived
+	// does (firewall rules on groups keep matching).
+	Group *uint32
 }
 
 // VMACLink is the VMAC interface that EnsureVMAC made or found.
@@ -82,6 +86,11 @@ func (h *Host) EnsureVMAC(v VMAC) (VMACLink, error) {
 					return VMACLink{}, fmt.Errorf("netif: vmac %s: set MAC %s: %w", v.Name, v.MAC, err)
 				}
 			}
+			if v.Group != nil && mv.Group != *v.Group {
+				if err := h.h.LinkSetGroup(mv, int(*v.Group)); err != nil {
+					return VMACLink{}, fmt.Errorf("netif: vmac %s: set group %d: %w", v.Name, *v.Group, err)
+				}
+			}
 			l, out.Adopted = mv, true
 		}
 	} else if !isLinkNotFound(err) {
@@ -91,9 +100,9 @@ func (h *Host) EnsureVMAC(v VMAC) (VMACLink, error) {
 		mv := &netlink.Macvlan{
 			LinkAttrs: netlink.LinkAttrs{
 				Name: v.Name, ParentIndex: parent.Attrs().Index, HardwareAddr: v.MAC,
-				// The parent's group, so that firewall rules on groups keep matching
-				// (as Keepalived does).
-				Group: parent.Attrs().Group,
+				// The parent's group unless one is given, so that firewall rules on groups keep
+				// matching (as Keepalived does).
+				Group: *cmp.Or(v.Group, &parent.Attrs().Group),
 			},
 			Mode: netlink.MACVLAN_MODE_PRIVATE,
 		}

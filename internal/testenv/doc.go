@@ -2,10 +2,11 @@
 // a deadline (WaitFor), ports that no parallel test takes (FreePort), the requirement of root
 // or a tool (RequireRoot, RequireTool: a skip for a normal user, a failure when CI is set), and
 // network namespaces joined by veth pairs and bridges (netns.go), always torn down when the test
-// ends, whether it passed or not, and the process's CPU time for benchmarks (CPUTime). It also
-// has what tests of servers share: a part run until the test ends and checked to stop
-// (RunUntilCleanup), an HTTP/1.1 keep-alive connection held between requests (KeepAlive), and
-// a buffer for output written from several goroutines (Buffer).
+// ends, whether it passed or not, FRR's daemons run in such a namespace (frr.go: StartFRR, for the
+// BGP and VRRP interop tests), and the process's CPU time for benchmarks (CPUTime). It also has
+// what tests of servers share: a part run until the test ends and checked to stop
+// (RunUntilCleanup), an HTTP/1.1 keep-alive connection held between requests (KeepAlive), and a
+// buffer for output written from several goroutines (Buffer).
 //
 // It is imported by tests only. New tests use it instead of writing their own copies.
 package testenv

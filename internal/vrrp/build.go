@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/vigil-lb/vigil/internal/config"
 	"github.com/vigil-lb/vigil/internal/config/globaldefs"
@@ -145,7 +146,10 @@ func (b *built) checkScripts(cfg *config.Config, runner *notify.Runner) []error 
 		return errs
 	}
 	warnedDefault := false
-	for _, u := range scriptUses(cfg) {
+	var first *scriptUse // the first script that will run, for Keepalived's security warning
+	insecure := false
+	uses := scriptUses(cfg)
+	for i, u := range uses {
 		user := def
 		switch {
 		case u.user != "":
@@ -164,10 +168,24 @@ func (b *built) checkScripts(cfg *config.Config, runner *notify.Runner) []error 
 		warnings, err := runner.Check(notify.Script{Command: u.command, User: user})
 		for _, w := range warnings {
 			b.warnings = append(b.warnings, config.Diagnostic{Pos: u.pos, Severity: config.Warning, Message: u.what + ": " + w})
+			insecure = insecure || strings.HasPrefix(w, "unsafe permissions")
 		}
 		if err != nil {
 			warn(u.pos, "%s: %v; it will fail each time it is due", u.what, err)
+			continue
 		}
+		if first == nil {
+			first = &uses[i]
+		}
+	}
+	// Keepalived's words when scripts will run without enable_script_security (its -t then
+	// exits 6); at the first such script, since Keepalived names no line.
+	if first != nil && !g.EnableScriptSecurity {
+		more := ""
+		if insecure {
+			more = " There are insecure scripts."
+		}
+		warn(first.pos, "SECURITY VIOLATION - scripts are being executed but script_security not enabled.%s", more)
 	}
 	return errs
 }

@@ -85,6 +85,12 @@ func TestValidateReportsWhatNewManagerRefusesAtItsLine(t *testing.T) {
 		{"a notify script user that does not exist", func(t *testing.T) string {
 			return buildConf("", script, "", eth, "notify_backup /bin/true vigil-no-such-user", "")
 		}, 11, config.Warning, "(VI_1) Invalid user/group for notify_backup script /bin/true"},
+		{"scripts without enable_script_security", func(t *testing.T) string {
+			return buildConf("", script, "", eth, "", "")
+		}, 2, config.Warning, "SECURITY VIOLATION - scripts are being executed but script_security not enabled."},
+		{"insecure scripts without enable_script_security", func(t *testing.T) string {
+			return buildConf("", testenv.InsecureScript(t), "", eth, "", "")
+		}, 2, config.Warning, "script_security not enabled. There are insecure scripts."},
 		{"an interface this host does not have", func(t *testing.T) string {
 			return buildConf("", script, "", "vgl-nosuch0", "", "")
 		}, 6, config.Warning, "WARNING - interface vgl-nosuch0 for vrrp_instance VI_1 doesn't exist"},
@@ -111,6 +117,13 @@ func TestValidateReportsWhatNewManagerRefusesAtItsLine(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := loadConf(t, tc.conf(t))
 			got := Validate(cfg)
+			if tc.sev == config.Warning && strings.Contains(tc.conf(t), "enable_script_security") {
+				for _, d := range got {
+					if strings.HasPrefix(d.Message, "SECURITY VIOLATION") {
+						t.Errorf("with enable_script_security: %v", d)
+					}
+				}
+			}
 			if !slices.ContainsFunc(got, func(d config.Diagnostic) bool {
 				return d.Pos.Line == tc.line && d.Severity == tc.sev && strings.Contains(d.Message, tc.want)
 			}) {

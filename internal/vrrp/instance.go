@@ -117,7 +117,8 @@ type instance struct {
 
 	counters    packet.Counters
 	ahSeq       packet.AHSeq
-	unknownPeer uint64 // only touched by the reader goroutine; read under mu
+	hmac        *hmacState // auth_hmac's sequence and replay marks (whether or not configured)
+	unknownPeer uint64     // only touched by the reader goroutine; read under mu
 
 	mu     sync.Mutex
 	status InstanceStatus
@@ -164,6 +165,7 @@ func newInstance(s *spec, o ManagerOptions, host *netif.Host, user *notify.User)
 		update:  make(chan *spec, 1),
 		linkUp:  make(chan string, 16),
 		drift:   make(chan struct{}, 1),
+		hmac:    newHMACState(),
 	}
 	in.interval, in.onRepair = o.ReconcileInterval, o.OnRepair
 	vips := make([]netip.Prefix, 0, len(s.vips))
@@ -463,7 +465,7 @@ func (in *instance) tryOpen() error {
 	if err != nil {
 		return err
 	}
-	o := sockOpts{ifi: ifi, src: src, ah: ahSealerFor(s)}
+	o := sockOpts{ifi: ifi, src: src, ah: ahSealerFor(s), freebind: s.unicast}
 	if !s.unicast {
 		o.group = s.dsts[0]
 	}
@@ -534,9 +536,16 @@ func (in *instance) reader(ctx context.Context, done chan<- struct{}) {
 			}
 			env.HopLimit = packet.NoHopLimitCheck
 		}
+		s := in.conf()
+		env.ChecksumAsV2 = s.checksumAsV2
 		adv, err := packet.Decode(payload, env)
-		if err == nil && adv.HasAH && in.conf().expect.AuthType == packet.AuthAH {
+		if err == nil && adv.HasAH && s.expect.AuthType == packet.AuthAH {
 			err = in.checkAH(buf, payload, adv)
+		}
+		// The trailer is verified before anything of the advert is believed, as Keepalived
+		// does (an advert of another version fails Check below instead).
+		if err == nil && adv.HasTrailer && s.hmac != nil && adv.Version == s.expect.Version {
+			err = in.hmac.verify(s.hmac, in.clk.Now(), s.fsm.Version, s.vrid, env.Src, payload, adv, s.unicast)
 		}
 		if err == nil {
 			err = in.conf().expect.Check(adv)
@@ -572,6 +581,8 @@ func (in *instance) apply(ctx context.Context, r fsm.Result) {
 			in.removeVIPs()
 		case fsm.ActNotify:
 			in.entered(a.State)
+		case fsm.ActOwnerConflict:
+			in.ownerConflict(a)
 		case fsm.ActMasterRxLowerPriority:
 			// A router that thinks it may be master needs telling where the addresses are.
 			if in.conf().garpLower.repeat > 0 {
@@ -594,6 +605,22 @@ func (in *instance) apply(ctx context.Context, r fsm.Result) {
 	in.mu.Unlock()
 }
 
+// ownerConflict logs what the machine did about another address owner, in Keepalived 2.3.3's
+// words where it has them: a configuration error of the two routers, to resolve by hand.
+func (in *instance) ownerConflict(a fsm.Action) {
+	switch a.Conflict {
+	case fsm.OwnerYields, fsm.OwnerWaits:
+		in.log.Warn(fmt.Sprintf("CONFIGURATION ERROR: local instance and %s are both configured as address owner, please resolve", a.Src),
+			"peer", a.Src, "action", a.Conflict.String())
+	case fsm.OwnerReduces:
+		in.log.Warn(fmt.Sprintf("%s is still advertising as address owner, please resolve - reducing our priority", a.Src), "peer", a.Src)
+	case fsm.OwnerRestores:
+		in.log.Info("restoring our priority to 255 since the other address owner has gone", "peer", a.Src)
+	case fsm.OwnerIgnores:
+		in.log.Debug(fmt.Sprintf("Dropping packet(s) from %s since we are address owner", a.Src), "peer", a.Src)
+	}
+}
+
 func (in *instance) send(prio uint8) {
 	s := in.conf()
 	adv := packet.Advert{
@@ -605,13 +632,27 @@ func (in *instance) send(prio uint8) {
 		AuthData: s.expect.AuthData,
 		Addrs:    s.advVIPs,
 	}
-	env := packet.Envelope{Src: in.src}
+	env := packet.Envelope{Src: in.src, ChecksumAsV2: s.checksumAsV2}
 	if s.expect.AuthType == packet.AuthAH {
 		in.prepareAH(&adv, &env)
 	}
+	var key []byte
+	if s.hmac.signs() {
+		// One sequence for the advert, whichever peers it goes to: the HMAC does not cover
+		// the destination (Keepalived 2.4.3 signs once per advert too).
+		adv.HasTrailer = true
+		adv.Trailer = packet.Trailer{Type: packet.TrailerTypeSHA256, KeyID: s.hmac.active, Seq: in.hmac.nextSeq(s.hmac, in.clk.Now())}
+		key = s.hmac.keys[s.hmac.active]
+	}
 	for _, dst := range s.dsts {
 		env.Dst = dst
-		b, err := adv.Marshal(env)
+		var b []byte
+		var err error
+		if key != nil {
+			b, err = adv.AppendSigned(nil, env, key)
+		} else {
+			b, err = adv.Marshal(env)
+		}
 		if err == nil {
 			err = in.c.Write(b, dst, s.ttl)
 		}

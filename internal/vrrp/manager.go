@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"os"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,6 +45,9 @@ type ManagerOptions struct {
 	// and with every new reason one could not be, from the instance's goroutine: it must not
 	// block.
 	OnRepair func(Repair)
+	// Uptime is how long the host has been up, for vrrp_delay_after_boot; nil reads
+	// /proc/uptime.
+	Uptime func() (time.Duration, error)
 }
 
 // Manager runs the vrrp_instances of a configuration in the process's network namespace.
@@ -100,6 +106,9 @@ func NewManager(cfg *config.Config, opts ManagerOptions) (*Manager, error) {
 	if opts.ReconcileInterval <= 0 {
 		opts.ReconcileInterval = DefaultReconcileInterval
 	}
+	if opts.Uptime == nil {
+		opts.Uptime = hostUptime
+	}
 	host, err := netif.Open()
 	if err != nil {
 		return nil, err
@@ -114,6 +123,40 @@ func NewManager(cfg *config.Config, opts ManagerOptions) (*Manager, error) {
 	}
 	m.specs, m.cfg, m.user = specs, cfg, user
 	return m, nil
+}
+
+// startupDelay is how long the instances wait before their first election: vrrp_startup_delay,
+// or what is left of vrrp_delay_after_boot since the host booted, whichever is longer (Keepalived
+// 2.4 takes the longer too).
+func (m *Manager) startupDelay() time.Duration {
+	g := &m.cfg.Global
+	delay := g.VRRPStartupDelay.D()
+	if after := g.VRRPDelayAfterBoot.D(); after > 0 {
+		up, err := m.opts.Uptime()
+		if err != nil {
+			m.log.Warn("vrrp_delay_after_boot ignored: host uptime unknown", "error", err)
+		} else if left := after - up; left > delay {
+			delay = left
+		}
+	}
+	return delay
+}
+
+// hostUptime reads the host's uptime from /proc/uptime.
+func hostUptime() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/uptime")
+	if err != nil {
+		return 0, err
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0, fmt.Errorf("/proc/uptime: empty")
+	}
+	secs, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return 0, fmt.Errorf("/proc/uptime: %w", err)
+	}
+	return time.Duration(secs * float64(time.Second)), nil
 }
 
 // build runs build for NewManager and Reload with the Manager's runner, logging its warnings.
@@ -151,7 +194,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	m.setStaticRules(nil, m.cfg)
 	m.syncTrackers()
 	m.fifo.Store(openFifos(ctx, &m.cfg.Global, m.opts.Runner, m.user, m.log))
-	delay := m.cfg.Global.VRRPStartupDelay.D()
+	delay := m.startupDelay()
 	m.mu.Unlock()
 	// vrrp_startup_delay: give the host's network time to settle before the first election.
 	if delay > 0 {

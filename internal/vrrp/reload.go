@@ -25,7 +25,10 @@ func (s *spec) identity() string {
 	// (names follow the order of instances) or moving adverts to the base interface means
 	// another interface, so a restart.
 	if s.vmac != nil {
-		id += fmt.Sprintf("|vmac %s %t", s.vmac.name, s.vmac.xmitBase)
+		id += fmt.Sprintf("|vmac %s %t %s", s.vmac.name, s.vmac.xmitBase, s.vmac.mac)
+		if s.vmac.group != nil {
+			id += fmt.Sprintf(" group %d", *s.vmac.group)
+		}
 	}
 	// AH adverts travel on another socket (IP protocol 51).
 	if s.expect.AuthType == packet.AuthAH {

@@ -9,6 +9,7 @@ import (
 	"github.com/vigil-lb/vigil/internal/vrrp/packet"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
 )
 
 // conn is an instance's VRRP socket: a raw IP socket for protocol 112 bound to the instance's
@@ -29,9 +30,14 @@ type sockOpts struct {
 	src   netip.Addr // the address adverts leave from
 	group netip.Addr // multicast group to join; invalid for unicast
 	ah    *ahSealer  // IPv4 auth_type AH: the socket is for protocol 51; nil without
+	// freebind lets adverts leave from an address not (yet) on the host: unicast sockets,
+	// as Keepalived 2.3.3 sets IP_FREEBIND/IPV6_FREEBIND on them, so that an instance whose
+	// unicast_src_ip comes later (a floating or slow address) speaks at once.
+	freebind bool
 }
 
-func bindToDevice(c net.PacketConn, ifname string) error {
+// control runs fn on c's file descriptor.
+func control(c net.PacketConn, fn func(fd int) error) error {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return fmt.Errorf("socket has no file descriptor")
@@ -40,14 +46,26 @@ func bindToDevice(c net.PacketConn, ifname string) error {
 	if err != nil {
 		return err
 	}
-	var serr error
-	err = rc.Control(func(fd uintptr) {
-		serr = syscall.SetsockoptString(int(fd), syscall.SOL_SOCKET, syscall.SO_BINDTODEVICE, ifname)
-	})
-	if err != nil {
+	var ferr error
+	if err := rc.Control(func(fd uintptr) { ferr = fn(int(fd)) }); err != nil {
 		return err
 	}
-	return serr
+	return ferr
+}
+
+// setFreebind sets IP_FREEBIND or IPV6_FREEBIND on c.
+func setFreebind(c net.PacketConn, ipv6 bool) error {
+	level, opt := unix.SOL_IP, unix.IP_FREEBIND
+	if ipv6 {
+		level, opt = unix.SOL_IPV6, unix.IPV6_FREEBIND
+	}
+	return control(c, func(fd int) error { return unix.SetsockoptInt(fd, level, opt, 1) })
+}
+
+func bindToDevice(c net.PacketConn, ifname string) error {
+	return control(c, func(fd int) error {
+		return syscall.SetsockoptString(fd, syscall.SOL_SOCKET, syscall.SO_BINDTODEVICE, ifname)
+	})
 }
 
 type conn4 struct {
@@ -78,6 +96,11 @@ func openConn4(o sockOpts) (conn, error) {
 func (c *conn4) setup(o sockOpts) error {
 	if err := bindToDevice(c.pc, o.ifi.Name); err != nil {
 		return fmt.Errorf("bind raw socket to %s: %w", o.ifi.Name, err)
+	}
+	if o.freebind {
+		if err := setFreebind(c.pc, false); err != nil {
+			return fmt.Errorf("IP_FREEBIND: %w", err)
+		}
 	}
 	raw, err := ipv4.NewRawConn(c.pc)
 	if err != nil {
@@ -162,6 +185,11 @@ func openConn6(o sockOpts) (conn, error) {
 func (c *conn6) setup(o sockOpts) error {
 	if err := bindToDevice(c.pc, o.ifi.Name); err != nil {
 		return fmt.Errorf("bind raw socket to %s: %w", o.ifi.Name, err)
+	}
+	if o.freebind {
+		if err := setFreebind(c.pc, true); err != nil {
+			return fmt.Errorf("IPV6_FREEBIND: %w", err)
+		}
 	}
 	if err := c.p.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagInterface|ipv6.FlagDst, true); err != nil {
 		return fmt.Errorf("ask for hop limit, interface and destination: %w", err)

@@ -17,32 +17,35 @@ import (
 
 // spec is one instance's configuration, resolved into what the I/O layer uses.
 type spec struct {
-	name       string
-	ifname     string
-	vrid       uint8
-	ipv6       bool
-	group      string // sync group, if any
-	fsm        fsm.Config
-	expect     packet.Expect
-	ahKey      [packet.AuthDataLen]byte
-	srcIP      netip.Addr   // unicast_src_ip / mcast_src_ip; invalid: the interface's primary
-	dsts       []netip.Addr // multicast group, or the unicast peers
-	unicast    bool
-	peerTTL    map[netip.Addr][2]int // unicast_peer min_ttl, max_ttl
-	notifyPrio bool                  // notify_priority_changes
-	ttl        int
-	vips       []netif.Address // virtual_ipaddress then virtual_ipaddress_excluded
-	routes     []netif.Route   // virtual_routes
-	rules      []netif.Rule    // virtual_rules
-	held       heldSpec        // the vips, routes and rules without no_track (reconcile.go)
-	advVIPs    []netip.Addr    // the addresses the adverts carry
-	vmac       *vmacSpec       // use_vmac; nil without
-	garp       garpSpec
-	garpLower  garpSpec
-	notify     notifySpec
-	tracks     []trackRef
-	key        string // the configuration as compared on reload
-	advertInt  time.Duration
+	name   string
+	ifname string
+	vrid   uint8
+	ipv6   bool
+	group  string // sync group, if any
+	fsm    fsm.Config
+	expect packet.Expect
+	ahKey  [packet.AuthDataLen]byte
+	hmac   *hmacSpec // auth_hmac; nil without
+	// checksumAsV2 is v3_checksum_as_v2: VRRPv3 IPv4 checksums without the pseudo-header.
+	checksumAsV2 bool
+	srcIP        netip.Addr   // unicast_src_ip / mcast_src_ip; invalid: the interface's primary
+	dsts         []netip.Addr // multicast group, or the unicast peers
+	unicast      bool
+	peerTTL      map[netip.Addr][2]int // unicast_peer min_ttl, max_ttl
+	notifyPrio   bool                  // notify_priority_changes
+	ttl          int
+	vips         []netif.Address // virtual_ipaddress then virtual_ipaddress_excluded
+	routes       []netif.Route   // virtual_routes
+	rules        []netif.Rule    // virtual_rules
+	held         heldSpec        // the vips, routes and rules without no_track (reconcile.go)
+	advVIPs      []netip.Addr    // the addresses the adverts carry
+	vmac         *vmacSpec       // use_vmac; nil without
+	garp         garpSpec
+	garpLower    garpSpec
+	notify       notifySpec
+	tracks       []trackRef
+	key          string // the configuration as compared on reload
+	advertInt    time.Duration
 }
 
 type garpSpec struct {
@@ -140,6 +143,7 @@ func newSpec(c *config.Config, v *vrrpd.Instance) (*spec, error) {
 		LowerPrioNoAdvert:    v.LowerPrioNoAdvert,
 		HigherPrioSendAdvert: v.HigherPrioSendAdvert,
 		Synced:               v.SyncGroup != "",
+		OwnerIgnoreAdverts:   v.OwnerIgnoreAdverts,
 	}
 	if s.ipv6 && v.Version == 2 {
 		return nil, syntax.ErrorAt(v.Pos, "vrrp %s: VRRP version 2 cannot carry IPv6 addresses; use version 3", v.Name)
@@ -161,6 +165,9 @@ func newSpec(c *config.Config, v *vrrpd.Instance) (*spec, error) {
 			s.ahKey = packet.AHKey(a.Pass)
 		}
 	}
+	s.hmac = newHMACSpec(v.AuthHMAC)
+	s.expect.Trailer = s.hmac.policy()
+	s.checksumAsV2 = v.V3ChecksumAsV2
 	s.srcIP = v.UnicastSrcIP
 	if !s.srcIP.IsValid() {
 		s.srcIP = v.McastSrcIP
@@ -241,7 +248,7 @@ func newSpec(c *config.Config, v *vrrpd.Instance) (*spec, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.key = key + groupTracksKey(c, v)
+	s.key = key + groupTracksKey(c, v) + s.hmac.key()
 	return s, nil
 }
 

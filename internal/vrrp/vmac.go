@@ -22,6 +22,8 @@ type vmacSpec struct {
 	// adverts always use the base interface (Keepalived requires vmac_xmit_base with unicast
 	// peers: the VMAC has no routes to them).
 	xmitBase bool
+	// group is use_vmac's "group N"; nil: the parent's (Keepalived 2.3.0).
+	group *uint32
 }
 
 // vmacName is the VMAC interface's name: the one given to use_vmac, or the first free one of
@@ -83,7 +85,10 @@ func (s *spec) applyVMAC(c *config.Config, v *vrrpd.Instance) error {
 	if v.VMACAddr != "" {
 		return syntax.ErrorAt(v.Pos, "vrrp %s: use_vmac_addr is not supported", v.Name)
 	}
-	s.vmac = &vmacSpec{name: vmacName(c, v), mac: netif.VMACAddr(s.vrid, s.ipv6), xmitBase: v.VMACXmitBase}
+	s.vmac = &vmacSpec{name: vmacName(c, v), mac: netif.VMACAddr(s.vrid, s.ipv6), xmitBase: v.VMACXmitBase, group: v.VMACGroup}
+	if mac := v.VMACHardwareAddr(); mac != nil {
+		s.vmac.mac = mac
+	}
 	i := 0
 	for _, list := range [][]*vrrpd.VirtualIP{v.VirtualIPAddresses, v.VirtualIPAddressesExcluded} {
 		for _, vip := range list {
@@ -119,7 +124,7 @@ func (in *instance) openVMAC(base *net.Interface, src netip.Addr) (*net.Interfac
 	viaBase := s.vmac.xmitBase || s.unicast
 	// The link-local address goes on after the sysctls (accept_ra=0: no router
 	// solicitation from the virtual MAC).
-	v := netif.VMAC{Name: s.vmac.name, Parent: s.ifname, MAC: s.vmac.mac}
+	v := netif.VMAC{Name: s.vmac.name, Parent: s.ifname, MAC: s.vmac.mac, Group: s.vmac.group}
 	if !in.vmac.reports {
 		// Before the VMAC joins any group: its membership reports must never carry the
 		// virtual MAC (see netif.RedirectVMACReports). Written in the process's namespace,

@@ -625,3 +625,29 @@ vrrp_instance VI_4B {
 		t.Errorf("IPv6 after vrrp5.9: %s, want vrrp7.9 (6 was tried second)", got)
 	}
 }
+
+// use_vmac's options of Keepalived 2.3: "name" (here for a VMAC called "group"), "group N" for
+// the VMAC's interface group (the parent's by default), and a MAC address of five octets, the
+// VRID being the sixth.
+func TestUseVMACNameGroupAndMACOptions(t *testing.T) {
+	t.Parallel()
+	hosts := lan(t, "192.0.2.1/24", "192.0.2.3/24")
+	nsA := hosts[0]
+	netiftest.Run(t, "ip", "-n", nsA, "link", "set", "dev", "eth0", "group", "7")
+	vip := netip.MustParseAddr("192.0.2.100")
+	a := startVigil(t, nsA, vrrpConf("a", 3, 150, "0.2", "192.0.2.100/24", "use_vmac name group 02:aa:bb:cc:dd group 42"))
+	waitFor(t, 10*time.Second, "A master with the VIP on its VMAC named group", func() bool {
+		return a.state("VI_1") == "MASTER" && hasAddr(t, nsA, "group", vip)
+	})
+	out := netiftest.Run(t, "ip", "-n", nsA, "-d", "-o", "link", "show", "dev", "group")
+	if !strings.Contains(out, "link/ether 02:aa:bb:cc:dd:33") || !strings.Contains(out, "group 42") {
+		t.Fatalf("VMAC: %s", out)
+	}
+	// Without "group", the parent's group (7).
+	netiftest.Run(t, "ip", "-n", hosts[1], "link", "set", "dev", "eth0", "group", "9")
+	b := startVigil(t, hosts[1], strings.Replace(vrrpConf("b", 3, 150, "0.2", "192.0.2.101/24", "use_vmac vb52"), "virtual_router_id 51", "virtual_router_id 52", 1))
+	waitFor(t, 10*time.Second, "B master on its VMAC", func() bool { return b.state("VI_1") == "MASTER" })
+	if out := netiftest.Run(t, "ip", "-n", hosts[1], "-d", "-o", "link", "show", "dev", "vb52"); !strings.Contains(out, "group 9") {
+		t.Fatalf("VMAC without group: %s", out)
+	}
+}

@@ -58,3 +58,49 @@ func TestHostileAdvertsAreCountedAndIgnored(t *testing.T) {
 		return st.State == "BACKUP" && st.MasterAddr == netip.MustParseAddr("192.0.2.2")
 	})
 }
+
+// Two address owners (priority 255), as Keepalived 2.3.3 settles them (RFC 9568 erratum 8298).
+// FRR 8.4 takes no priority 255, so the other owner is hand-made adverts. vigil A (192.0.2.9)
+// has the higher primary address: it stays master and waits for the other (192.0.2.2) to yield;
+// one that goes on advertising 255 makes A reduce to 254 and go backup; once it stops, A is
+// master at 255 again (the owner with the lower address yielding is in fsm's tests).
+func TestDuplicateAddressOwnersSettleOnOneMaster(t *testing.T) {
+	t.Parallel()
+	nsA, nsB := pair(t, "192.0.2.9/24", "192.0.2.2/24")
+	a := startVigil(t, nsA, vrrpConf("a", 3, 255, "0.2", "192.0.2.100/24", ""))
+	waitFor(t, 10*time.Second, "A (owner) master", func() bool { return a.state("VI_1") == "MASTER" })
+	j := vrrptest.NewInjector(t, &testenv.Namespace{Name: nsB}, "eth0", netip.MustParseAddr("192.0.2.2"))
+	rogue := packet.Advert{Version: 3, VRID: 51, Priority: 255, Interval: 20,
+		Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.100")}}
+	j.Send(t, rogue, packet.GroupIPv4(), 255)
+	time.Sleep(100 * time.Millisecond)
+	if st, _ := a.instance("VI_1"); st.State != "MASTER" || st.EffectivePriority != 255 {
+		t.Fatalf("A after one advert of a lower owner: %s at %d, want MASTER at 255 (waiting for it to yield)", st.State, st.EffectivePriority)
+	}
+	// The other does not yield: A reduces within two adverts and a little more.
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				j.Send(t, rogue, packet.GroupIPv4(), 255)
+			}
+		}
+	}()
+	waitFor(t, 5*time.Second, "A reduced to 254 and backup", func() bool {
+		st, _ := a.instance("VI_1")
+		return st.State == "BACKUP" && st.EffectivePriority == 254
+	})
+	close(stop)
+	<-done
+	waitFor(t, 5*time.Second, "A master at 255 once the other owner stopped", func() bool {
+		st, _ := a.instance("VI_1")
+		return st.State == "MASTER" && st.EffectivePriority == 255
+	})
+}

@@ -296,15 +296,22 @@ func vrrpConf(name string, version, prio int, advert, vip, extra string) string 
 	if version == 2 {
 		auth = "authentication {\n    auth_type PASS\n    auth_pass s3cret\n  }"
 	}
+	return instanceConf("", name, 51, version, prio, advert, auth, vip, extra)
+}
+
+// instanceConf is a configuration of one instance VI_1 on eth0, backup at start: global is more
+// of global_defs, pre what comes before virtual_ipaddress, post what comes after.
+func instanceConf(global, name string, vrid, version, prio int, advert, pre, vip, post string) string {
 	return fmt.Sprintf(`global_defs {
   router_id %s
   vrrp_garp_master_delay 1
   vrrp_garp_master_repeat 1
+  %s
 }
 vrrp_instance VI_1 {
   state BACKUP
   interface eth0
-  virtual_router_id 51
+  virtual_router_id %d
   version %d
   priority %d
   advert_int %s
@@ -314,7 +321,7 @@ vrrp_instance VI_1 {
   }
   %s
 }
-`, name, version, prio, advert, auth, vip, extra)
+`, name, global, vrid, version, prio, advert, pre, vip, post)
 }
 
 // masterSince is when the instance says it became master: the takeover time without the

@@ -86,14 +86,23 @@ type Defs struct {
 	VRRPVersion              int             `json:"vrrp_version"`
 	// VRRPIptables holds the chain names of vrrp_iptables (empty when not set; Keepalived's
 	// defaults INPUT/OUTPUT when given alone).
-	VRRPIptables              []string        `json:"vrrp_iptables"`
-	VRRPIpsets                []string        `json:"vrrp_ipsets"`
-	NFTables                  string          `json:"nftables"`
-	VRRPCheckUnicastSrc       bool            `json:"vrrp_check_unicast_src"`
-	VRRPSkipCheckAdvAddr      bool            `json:"vrrp_skip_check_adv_addr"`
-	VRRPStrict                bool            `json:"vrrp_strict"`
-	VRRPStartupDelay          syntax.Duration `json:"vrrp_startup_delay"`
-	VRRPNotifyPriorityChanges bool            `json:"vrrp_notify_priority_changes"`
+	VRRPIptables         []string        `json:"vrrp_iptables"`
+	VRRPIpsets           []string        `json:"vrrp_ipsets"`
+	NFTables             string          `json:"nftables"`
+	VRRPCheckUnicastSrc  bool            `json:"vrrp_check_unicast_src"`
+	VRRPSkipCheckAdvAddr bool            `json:"vrrp_skip_check_adv_addr"`
+	VRRPStrict           bool            `json:"vrrp_strict"`
+	VRRPStartupDelay     syntax.Duration `json:"vrrp_startup_delay"`
+	// VRRPDelayAfterBoot is vrrp_delay_after_boot (Keepalived 2.4): the instances wait until
+	// the host has been up this long; the VRRP half takes the longer of it less the uptime and
+	// VRRPStartupDelay.
+	VRRPDelayAfterBoot syntax.Duration `json:"vrrp_delay_after_boot,omitzero"`
+	// V3ChecksumAsV2 is v3_checksum_as_v2 (Keepalived 2.2.8): the default of every instance.
+	V3ChecksumAsV2 bool `json:"v3_checksum_as_v2,omitzero"`
+	// VRRPOwnerIgnoreAdverts is vrrp_owner_ignore_adverts (Keepalived 2.3.3): the default of
+	// every address owner's owner_ignore_adverts.
+	VRRPOwnerIgnoreAdverts    bool `json:"vrrp_owner_ignore_adverts,omitzero"`
+	VRRPNotifyPriorityChanges bool `json:"vrrp_notify_priority_changes"`
 	// VRRPRTPriority is vrrp_rt_priority: the real-time (SCHED_RR) priority, 1-99, of the
 	// threads that send and receive adverts; 0 leaves them at normal priority.
 	VRRPRTPriority int `json:"vrrp_rt_priority"`
@@ -135,8 +144,8 @@ type Defs struct {
 	NFTablesSNAT     NFTablesSNAT   `json:"nftables_snat"`
 	NFTablesFlowHash bool           `json:"nftables_flow_hash"`
 
-	// Accepted lists the keywords Keepalived knows that vigil reads but does not act on
-	// (process priorities, SNMP, D-Bus, netlink buffer sizes, ...), as written.
+	// Accepted lists the lines of keywords Keepalived knows that vigil refuses, each with a
+	// warning (process priorities, SNMP, D-Bus, netlink buffer sizes, ...), as written.
 	Accepted []RawLine `json:"accepted"`
 
 	lowerPrioDelaySet, lowerPrioRepeatSet bool

@@ -28,57 +28,102 @@ import (
 //	vrrp_notify_fifo(_script) lvs_notify_fifo(_script) lvs_timeouts lvs_flush
 //	lvs_flush_on_stop lvs_flush_onstop lvs_sync_daemon checker_log_all_failures
 //	rs_init_notifies no_checker_emails net_namespace net_namespace_ipvs instance
-//	vrrp_rt_priority
+//	vrrp_rt_priority v3_checksum_as_v2 vrrp_delay_after_boot
 //
-// Accepted and kept as written in Defs.Accepted, not acted upon (they tune Keepalived's
-// processes, SNMP/D-Bus, netlink buffers or reload mechanics, which vigil does differently):
-//
-//	process_names process_name vrrp_process_name checker_process_name lvs_process_name
-//	bfd_process_name disable_local_igmp nftables_priority nftables_ifindex nftables_ipvs
-//	nftables_ipvs_priority nftables_ipvs_start_fwmark nftables_counters
-//	{vrrp,checker,bfd}_{priority,no_swap,cpu_affinity,rlimit_rttime,rlimit_rtime}
-//	checker_rt_priority bfd_rt_priority
-//	fifo_write_vrrp_states_on_reload snmp_socket enable_traps enable_snmp_vrrp
-//	enable_snmp_keepalived enable_snmp_rfc enable_snmp_rfcv2 enable_snmp_rfcv3
-//	enable_snmp_checker enable_dbus dbus_service_name *_netlink_*_rcv_bufs(_force)
-//	process_monitor_rcv_bufs(_force) vrrp_rx_bufs_policy vrrp_rx_bufs_multiplier
-//	log_unknown_vrids vmac_prefix vmac_addr_prefix umask random_seed reload_check_config
-//	reload_time_file reload_repeat reload_file include_check config_save_dir
-//	tmp_config_directory data_use_instance
-//	top level: linkbeat_use_polling namespace_with_ipsets use_pid_dir child_wait_time
+// Refused: Keepalived knows them, vigil does not do what they ask. Each is a warning at its
+// line, "vigil does not support KEYWORD: why" (Unsupported), and the line is kept as written in
+// Defs.Accepted for dump-config. Most tune Keepalived's separate processes, its SNMP and D-Bus
+// agents, its netlink buffers or its reload mechanics, which vigil does differently.
 
-// globalAccepted returns the global_defs keywords vigil accepts without acting on them.
-func globalAccepted() []string {
-	return []string{
-		"process_names", "process_name", "vrrp_process_name", "checker_process_name",
-		"lvs_process_name", "bfd_process_name", "disable_local_igmp",
-		"nftables_priority", "nftables_ifindex", "nftables_ipvs", "nftables_ipvs_priority",
-		"nftables_ipvs_start_fwmark", "nftables_counters",
-		"vrrp_priority", "vrrp_no_swap", "vrrp_cpu_affinity",
-		"vrrp_rlimit_rttime", "vrrp_rlimit_rtime",
-		"checker_priority", "checker_no_swap", "checker_rt_priority", "checker_cpu_affinity",
-		"checker_rlimit_rttime", "checker_rlimit_rtime",
-		"bfd_priority", "bfd_no_swap", "bfd_rt_priority", "bfd_cpu_affinity",
-		"bfd_rlimit_rttime", "bfd_rlimit_rtime",
-		"fifo_write_vrrp_states_on_reload",
-		"snmp_socket", "enable_traps", "enable_snmp_vrrp", "enable_snmp_keepalived",
-		"enable_snmp_rfc", "enable_snmp_rfcv2", "enable_snmp_rfcv3", "enable_snmp_checker",
-		"enable_dbus", "dbus_service_name",
-		"vrrp_netlink_cmd_rcv_bufs", "vrrp_netlink_cmd_rcv_bufs_force",
-		"vrrp_netlink_monitor_rcv_bufs", "vrrp_netlink_monitor_rcv_bufs_force",
-		"process_monitor_rcv_bufs", "process_monitor_rcv_bufs_force",
-		"lvs_netlink_cmd_rcv_bufs", "lvs_netlink_cmd_rcv_bufs_force",
-		"lvs_netlink_monitor_rcv_bufs", "lvs_netlink_monitor_rcv_bufs_force",
-		"vrrp_rx_bufs_policy", "vrrp_rx_bufs_multiplier", "log_unknown_vrids",
-		"vmac_prefix", "vmac_addr_prefix", "umask", "random_seed", "reload_check_config",
-		"reload_time_file", "reload_repeat", "reload_file", "include_check", "config_save_dir",
-		"tmp_config_directory", "data_use_instance",
+// Reasons vigil gives for the keywords it does not support.
+const (
+	whyOneProcess = "vigil runs as one process; only vrrp_rt_priority applies, to its VRRP threads"
+	whySNMP       = "vigil has no SNMP agent; its metrics are served on status_listen (/metrics)"
+	whyDBus       = "vigil has no D-Bus interface; see its status API"
+	whyBuffers    = "vigil sizes its own socket buffers"
+	whyNFT        = "vigil's nftables data plane keeps a table of its own (dataplane nftables)"
+	whyReload     = "vigil reloads by comparing two models in one process (docs/operations.md)"
+	whyState      = "vigil's state is served by its status API and `vigil status`, not written to files"
+	whyIproute    = "vigil reads table and protocol numbers, not names from iproute2's files"
+)
+
+// globalUnsupported returns the global_defs keywords vigil refuses, with why.
+func globalUnsupported() map[string]string {
+	m := map[string]string{
+		"disable_local_igmp":               "vigil leaves the kernel's IGMP settings alone",
+		"fifo_write_vrrp_states_on_reload": "vigil writes a state to the notify fifos when it changes, not on reload",
+		"log_unknown_vrids":                "vigil counts adverts of unknown VRIDs in its metrics instead",
+		"vmac_prefix":                      "vigil names VMACs as Keepalived does by default (vrrp.VRID)",
+		"vmac_addr_prefix":                 "vigil names VMACs as Keepalived does by default (vrrp.VRID)",
+		"umask":                            "vigil creates its files with the umask it was started with",
+		"random_seed":                      "vigil draws no seeded random numbers",
+		"include_check":                    "vigil reports every include that matches no file or cannot be read",
+		"use_symlink_paths":                "vigil runs scripts by the path written",
+		"iproute_usr_dir":                  whyIproute,
+		"iproute_etc_dir":                  whyIproute,
+		"dbus_service_name":                whyDBus,
+		"dbus_no_interface_name":           whyDBus,
+		"enable_dbus":                      whyDBus,
+		"snmp_socket":                      whySNMP,
+		"enable_traps":                     whySNMP,
+		"snmp_vs_stats_update_interval":    whySNMP,
+		"snmp_rs_stats_update_interval":    whySNMP,
+		"vrrp_rx_bufs_policy":              whyBuffers,
+		"vrrp_rx_bufs_multiplier":          whyBuffers,
+		"state_file_location":              whyState,
+		"stats_file_location":              whyState,
+		"json_file_location":               whyState,
+		"json_version":                     whyState,
 	}
+	for _, k := range []string{"process_names", "process_name", "vrrp_process_name", "checker_process_name",
+		"lvs_process_name", "bfd_process_name", "checker_rt_priority", "bfd_rt_priority"} {
+		m[k] = whyOneProcess
+	}
+	for _, proc := range []string{"vrrp", "checker", "bfd"} {
+		for _, k := range []string{"priority", "no_swap", "cpu_affinity", "rlimit_rttime", "rlimit_rtime"} {
+			m[proc+"_"+k] = whyOneProcess
+		}
+	}
+	for _, k := range []string{"enable_snmp_vrrp", "enable_snmp_keepalived", "enable_snmp_rfc", "enable_snmp_rfcv2",
+		"enable_snmp_rfcv3", "enable_snmp_checker"} {
+		m[k] = whySNMP
+	}
+	for _, k := range []string{"nftables_priority", "nftables_ifindex", "nftables_ipvs", "nftables_ipvs_priority",
+		"nftables_ipvs_start_fwmark", "nftables_counters"} {
+		m[k] = whyNFT
+	}
+	for _, proc := range []string{"vrrp", "lvs"} {
+		for _, k := range []string{"_netlink_cmd_rcv_bufs", "_netlink_monitor_rcv_bufs"} {
+			m[proc+k], m[proc+k+"_force"] = whyBuffers, whyBuffers
+		}
+	}
+	m["process_monitor_rcv_bufs"], m["process_monitor_rcv_bufs_force"] = whyBuffers, whyBuffers
+	for _, k := range []string{"reload_check_config", "reload_time_file", "reload_repeat", "reload_file",
+		"config_save_dir", "tmp_config_directory", "data_use_instance"} {
+		m[k] = whyReload
+	}
+	return m
 }
 
-// topAccepted returns the process-wide top-level keywords vigil accepts without acting on them.
-func topAccepted() []string {
-	return []string{"linkbeat_use_polling", "namespace_with_ipsets", "use_pid_dir", "child_wait_time"}
+// unsupportedNeedArgument are the refused keywords Keepalived cannot read without an argument
+// (`keepalived -t` exits 2, "missing a parameter"): without one, vigil says so as an error too.
+var unsupportedNeedArgument = map[string]bool{
+	"child_wait_time": true, "config_save_dir": true, "process_name": true, "vrrp_process_name": true,
+	"checker_process_name": true, "bfd_process_name": true, "lvs_process_name": true,
+	"nftables_priority": true, "nftables_ipvs_priority": true, "nftables_ipvs_start_fwmark": true,
+	"vrrp_rlimit_rttime": true, "checker_rlimit_rttime": true, "bfd_rlimit_rttime": true,
+	"vrrp_rlimit_rtime": true, "checker_rlimit_rtime": true, "bfd_rlimit_rtime": true,
+	"umask": true, "vmac_prefix": true, "vmac_addr_prefix": true, "random_seed": true,
+}
+
+// topUnsupported returns the process-wide top-level keywords vigil refuses, with why.
+func topUnsupported() map[string]string {
+	return map[string]string{
+		"linkbeat_use_polling":  "vigil hears link changes from netlink",
+		"namespace_with_ipsets": "vigil does not manage ipsets",
+		"use_pid_dir":           "vigil writes no pid files of its own (run it under systemd)",
+		"child_wait_time":       whyOneProcess,
+	}
 }
 
 // AddTopKeywords adds global_defs and the other process-wide top-level keywords to t, filling g.
@@ -89,8 +134,8 @@ func AddTopKeywords(t *syntax.Table, g *Defs) {
 		}
 		return globalTable(g)
 	}}
-	for _, k := range topAccepted() {
-		t.Keywords[k] = syntax.Keyword{Scalar: g.Accept}
+	for k, why := range topUnsupported() {
+		t.Keywords[k] = g.Unsupported(why)
 	}
 	t.Keywords["net_namespace"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 		if len(l.Words) < 2 {
@@ -125,17 +170,27 @@ func AddTopKeywords(t *syntax.Table, g *Defs) {
 	}}
 }
 
-// Accept keeps a line vigil recognises but does not act on (in Accepted); the VRRP tables use
-// it too, for the blocks they skip.
-func (g *Defs) Accept(p *syntax.Parser, l syntax.Line) {
+// Unsupported is a keyword Keepalived knows and vigil does not do: a warning at its line,
+// "vigil does not support KEYWORD: why", and the line kept in Accepted for dump-config.
+func (g *Defs) Unsupported(why string) syntax.Keyword {
+	return syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) { g.Refuse(p, l, why) }}
+}
+
+// Refuse warns that vigil does not support l's keyword, with why, and keeps l in Accepted; the
+// VRRP tables use it too, for the blocks they skip.
+func (g *Defs) Refuse(p *syntax.Parser, l syntax.Line, why string) {
+	p.WarnUnsupported(l, why)
+	if unsupportedNeedArgument[l.Words[0]] {
+		p.Need(l, 1)
+	}
 	g.Accepted = append(g.Accepted, RawLine{Pos: l.Pos, Words: append([]string(nil), l.Words...)})
 }
 
 // globalTable is the table for the body of global_defs.
 func globalTable(g *Defs) *syntax.Table {
 	kw := map[string]syntax.Keyword{}
-	for _, k := range globalAccepted() {
-		kw[k] = syntax.Keyword{Scalar: g.Accept}
+	for k, why := range globalUnsupported() {
+		kw[k] = g.Unsupported(why)
 	}
 	str := func(dst *string, missing string) syntax.Keyword {
 		return syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
@@ -189,7 +244,9 @@ func globalTable(g *Defs) *syntax.Table {
 			port = l.Words[2]
 		}
 		n, ok := parsePort(port)
-		if !ok || strings.ContainsAny(host, "/") {
+		// Keepalived takes an address, else resolves the name; one no resolver can accept
+		// (<smtp.example.com>, a/b) is refused here, whatever the host's resolver.
+		if !ok || !validSMTPHost(host) {
 			p.Diags.Warnf(l.Pos, "Invalid smtp server %s %s", host, port)
 			return
 		}
@@ -370,6 +427,10 @@ func globalTable(g *Defs) *syntax.Table {
 	kw["vrrp_garp_interval"] = decKW("vrrp_garp_interval", 1, &g.VRRPGarpInterval)
 	kw["vrrp_gna_interval"] = decKW("vrrp_gna_interval", 1, &g.VRRPGnaInterval)
 	kw["vrrp_startup_delay"] = decKW("vrrp_startup_delay", 1000, &g.VRRPStartupDelay)
+	kw["vrrp_delay_after_boot"] = decKW("vrrp_delay_after_boot", 1000, &g.VRRPDelayAfterBoot)
+	// Keepalived 2.2.8 takes no argument here, unlike the instance's keyword.
+	kw["v3_checksum_as_v2"] = flag(&g.V3ChecksumAsV2)
+	kw["vrrp_owner_ignore_adverts"] = tf(&g.VRRPOwnerIgnoreAdverts, "Invalid value 'vrrp_owner_ignore_adverts' for global %s specified")
 	kw["vrrp_rt_priority"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 		// Keepalived: a missing or unreadable value is ignored, one out of 1-99 is clamped.
 		if len(l.Words) < 2 {
@@ -809,4 +870,29 @@ func cutHostPort(s string) (host, port string, ok bool) {
 		return "", "", false
 	}
 	return s[:i], s[i+1:], true
+}
+
+// validSMTPHost reports whether s is an IP address or a host name a resolver could accept
+// (RFC 1123: labels of letters, digits and hyphens, not starting or ending with one, of at most
+// 63 characters, 253 in all; a trailing dot allowed). Whether the name resolves is the host's
+// business, as for Keepalived's resolver.
+func validSMTPHost(s string) bool {
+	if _, err := netip.ParseAddr(s); err == nil {
+		return true
+	}
+	s = strings.TrimSuffix(s, ".")
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -36,6 +36,7 @@ const (
 type lexer struct {
 	diags    *Diagnostics
 	configID string
+	getenv   func(string) (string, bool)
 	maxLines int
 	produced int   // lines read or generated so far, against maxLines
 	kept     int64 // bytes of text kept, against maxTotalBytes
@@ -93,12 +94,16 @@ func newLexer(opts Options, diags *Diagnostics) *lexer {
 	lx := &lexer{
 		diags:    diags,
 		configID: opts.configID(),
+		getenv:   opts.LookupEnv,
 		maxLines: opts.MaxLines,
 		defs:     map[string]*definition{},
 		chainOut: -1,
 	}
 	if lx.maxLines <= 0 {
 		lx.maxLines = DefaultMaxLines
+	}
+	if lx.getenv == nil {
+		lx.getenv = os.LookupEnv
 	}
 	lx.addStdDefinitions()
 	return lx

@@ -35,8 +35,24 @@ func (lx *lexer) addStdDefinitions() {
 	lx.defs["_PWD"] = &definition{name: "_PWD", fn: func(string) string { return lx.currentDir() }}
 	lx.defs["_INSTANCE"] = &definition{name: "_INSTANCE", fn: func(string) string { return lx.configID }}
 	lx.defs["_RANDOM"] = &definition{name: "_RANDOM", fn: lx.random, maxParams: 2}
+	lx.defs["_ENV"] = &definition{name: "_ENV", fn: lx.env, maxParams: 1}
 	lx.defs["_HASH"] = &definition{name: "_HASH", value: "#"}
 	lx.defs["_BANG"] = &definition{name: "_BANG", value: "!"}
+}
+
+// env is ${_ENV NAME} (Keepalived 2.4): the value of the environment variable NAME, empty
+// when it is not set (Keepalived's too), with a warning since the line then says something else.
+func (lx *lexer) env(params string) string {
+	name := strings.TrimSpace(params)
+	if name == "" || strings.ContainsAny(name, " \t") {
+		lx.diags.Warnf(lx.pos(), "${_ENV %s} needs one environment variable name", params)
+		return ""
+	}
+	v, ok := lx.getenv(name)
+	if !ok {
+		lx.diags.Warnf(lx.pos(), "${_ENV %s}: environment variable %s is not set; it reads as empty", name, name)
+	}
+	return v
 }
 
 // random is ${_RANDOM [MIN [MAX]]}: an integer in [MIN, MAX], by default [0, 32767].
@@ -161,9 +177,14 @@ func (lx *lexer) findDefinition(s string) (d *definition, span int, params strin
 	for i++; i < len(s) && isNameChar(s[i]); i++ {
 	}
 	name := s[start:i]
+	// ${_ENV NAME} takes a variable's name; every other parameter is a number (${_RANDOM 1 5}).
+	paramChar := isDigit
+	if name == "_ENV" {
+		paramChar = isNameChar
+	}
 	if braces {
 		ps, pe := -1, -1
-		for ; i < len(s) && (s[i] == ' ' || isDigit(s[i])); i++ {
+		for ; i < len(s) && (s[i] == ' ' || paramChar(s[i])); i++ {
 			if s[i] != ' ' {
 				if ps < 0 {
 					ps = i

@@ -13,6 +13,8 @@ type Options struct {
 	// MaxLines bounds the number of lines after includes and ~SEQ expansion; 0 means
 	// DefaultMaxLines. It keeps a hostile or mistaken file from exhausting memory.
 	MaxLines int
+	// LookupEnv answers ${_ENV NAME} (Keepalived 2.4); nil means os.LookupEnv.
+	LookupEnv func(name string) (string, bool)
 }
 
 // DefaultMaxLines is the bound on expanded lines when Options.MaxLines is 0.

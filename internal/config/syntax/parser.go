@@ -1,5 +1,7 @@
 package syntax
 
+import "strconv"
+
 // The parser walks lexed lines with keyword tables, the way Keepalived's own parser does: each
 // block kind has a table of the keywords it accepts; a keyword either takes its arguments from its
 // line (scalar), opens a block whose body is read with another table (block), or opens a block of
@@ -148,6 +150,8 @@ func (p *Parser) parseBlock(t *Table, depth int) Pos {
 				p.Diags.Warnf(l.Pos, "Unexpected '{' - ignoring")
 			}
 			kw.Scalar(p, kl)
+		case kw.Values != nil && !opens && !p.takeOpenBrace():
+			p.valuesWithoutBrace(kw, kl)
 		case kw.Block != nil, kw.Values != nil:
 			if !opens && !p.takeOpenBrace() {
 				// Keepalived reads the next line looking for the brace and reports it there; the
@@ -173,6 +177,45 @@ func (p *Parser) parseBlock(t *Table, depth int) Pos {
 		}
 	}
 	return end
+}
+
+// valuesWithoutBrace reads a values block whose '{' is missing as Keepalived's
+// alloc_value_block does: words after the keyword are "extra parameters" and dropped, and the
+// lines that follow, up to the first that is or ends with '}', are the block's values, whatever
+// they say. That '}' usually closes the enclosing block, which then goes on with the next lines:
+// `notification_email admin@example.com` in global_defs swallows the rest of global_defs and
+// leaves the next vrrp_instance read as unknown keywords of global_defs, so Keepalived never
+// creates it; neither does vigil. vigil says at the keyword's line what happened.
+func (p *Parser) valuesWithoutBrace(kw Keyword, l Line) {
+	if len(l.Words) > 1 {
+		p.Diags.Warnf(l.Pos, "Block %s has extra parameters %s ...", l.Words[0], l.Words[1])
+	}
+	until := "the end of the file"
+	for i := p.next; i < len(p.lines); i++ {
+		if p.lines[i].Words[0] == "}" {
+			until = "line " + strconv.Itoa(p.lines[i].Pos.Line)
+			break
+		}
+	}
+	p.Diags.Warnf(l.Pos, "'{' missing from beginning of block %s: the lines up to the first '}' (%s) are read as its values, as Keepalived reads them", l.Words[0], until)
+	each := kw.Values(p, Line{Pos: l.Pos, Words: l.Words[:1]})
+	for p.next < len(p.lines) {
+		v := p.lines[p.next]
+		p.next++
+		if v.Words[0] == "}" {
+			return
+		}
+		words := v.Words
+		if words[len(words)-1] == "{" {
+			words = words[:len(words)-1] // a '{' here opens nothing
+			if len(words) == 0 {
+				continue
+			}
+		}
+		if each != nil {
+			each(p, Line{Pos: v.Pos, Words: words})
+		}
+	}
 }
 
 // takeOpenBrace consumes a '{' that stands alone on the next line.
@@ -236,4 +279,33 @@ func (p *Parser) skipBlock() {
 			depth++
 		}
 	}
+}
+
+// UnsupportedPrefix starts every refusal of a keyword Keepalived knows and vigil does not do.
+const UnsupportedPrefix = "vigil does not support "
+
+// WarnUnsupported says at l that vigil does not support l's keyword, and why.
+func (p *Parser) WarnUnsupported(l Line, why string) {
+	p.Diags.Warnf(l.Pos, "%s%s: %s", UnsupportedPrefix, l.Words[0], why)
+}
+
+// Unsupported wraps k so that its keyword is refused at its line (WarnUnsupported) and then
+// read as k reads it, so that what the line holds is still checked and shown by dump-config. A
+// zero k is a keyword with no reader: only the refusal.
+func Unsupported(k Keyword, why string) Keyword {
+	warn := func(p *Parser, l Line) { p.WarnUnsupported(l, why) }
+	switch {
+	case k.Scalar != nil:
+		f := k.Scalar
+		k.Scalar = func(p *Parser, l Line) { warn(p, l); f(p, l) }
+	case k.Block != nil:
+		f := k.Block
+		k.Block = func(p *Parser, l Line) *Table { warn(p, l); return f(p, l) }
+	case k.Values != nil:
+		f := k.Values
+		k.Values = func(p *Parser, l Line) func(p *Parser, l Line) { warn(p, l); return f(p, l) }
+	default: // a keyword vigil has no reader for: refused, its arguments unread
+		k.Scalar = warn
+	}
+	return k
 }

@@ -64,3 +64,60 @@ func TestBraceComplaintsMatchKeepalived(t *testing.T) {
 		t.Fatalf("brace complaints:\n got %q\nwant %q", got, want)
 	}
 }
+
+// A values block whose '{' is missing takes the lines after it, up to the first '}', as its
+// values, as Keepalived's alloc_value_block does; that '}' was the instance's, so the next
+// vrrp_instance is read as unknown keywords of this one and its keywords fill this one.
+// Keepalived 2.2.7 printed, for this text: "(Line 4) Block virtual_ipaddress has extra
+// parameters 192.0.2.1 ...", "(Line 5) VRRP parsed invalid IP priority. skipping IP...",
+// "(Line 7) Unknown keyword 'vrrp_instance'", "(Line 7) Unexpected '{' - ignoring", and made
+// one instance.
+func TestValuesBlockWithoutBraceReadsUpToTheFirstClose(t *testing.T) {
+	src := strings.Join([]string{
+		"vrrp_instance VI_1 {",
+		"  interface eth0",
+		"  virtual_router_id 51",
+		"  virtual_ipaddress 192.0.2.1", // 4
+		"  priority 100",
+		"}", // 6
+		"vrrp_instance VI_2 {",
+		"  interface eth0",
+		"  virtual_router_id 52",
+		"  virtual_ipaddress {", // 10
+		"    192.0.2.2",
+		"  }",
+		"}",
+	}, "\n")
+	var values []string
+	blocks := 0
+	scalar := Keyword{Scalar: func(*Parser, Line) {}}
+	top := &Table{Keywords: map[string]Keyword{
+		"vrrp_instance": {Block: func(*Parser, Line) *Table {
+			blocks++
+			return &Table{Keywords: map[string]Keyword{
+				"interface": scalar, "virtual_router_id": scalar, "priority": scalar,
+				"virtual_ipaddress": {Values: func(*Parser, Line) func(*Parser, Line) {
+					return func(_ *Parser, l Line) { values = append(values, fmt.Sprint(l.Pos.Line, l.Words)) }
+				}},
+			}}
+		}},
+	}}
+	diags := &Diagnostics{}
+	Parse(LexBytes("test.conf", []byte(src), Options{ConfigID: "test"}, diags), top, diags)
+	var got []string
+	for _, d := range diags.List {
+		got = append(got, fmt.Sprintf("%d %s", d.Pos.Line, d.Message))
+	}
+	want := []string{
+		"4 Block virtual_ipaddress has extra parameters 192.0.2.1 ...",
+		"4 '{' missing from beginning of block virtual_ipaddress: the lines up to the first '}' (line 6) are read as its values, as Keepalived reads them",
+		"7 Unknown keyword 'vrrp_instance'",
+		"7 Unexpected '{' - ignoring",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("complaints:\n got %q\nwant %q", got, want)
+	}
+	if blocks != 1 || !slices.Equal(values, []string{"5 [priority 100]", "11 [192.0.2.2]"}) {
+		t.Fatalf("%d instances, values %q", blocks, values)
+	}
+}

@@ -28,7 +28,11 @@ func (st *vrrpState) instanceTable(v *Instance) *syntax.Table {
 	b.addNotifyKeywords(kw)
 	b.addGARPKeywords(kw)
 	b.addAuthKeywords(kw)
+	b.addAuthHMACKeywords(kw)
 	kw["track_virtual_server"] = trackVirtualServerKeyword(&v.TrackVirtualServers, func() string { return v.Name })
+	for k, why := range instanceUnsupported {
+		kw[k] = syntax.Unsupported(kw[k], why)
+	}
 	return &syntax.Table{Keywords: kw, Close: func(p *syntax.Parser, end syntax.Pos) {
 		// Keepalived's end-of-instance checks report at the closing brace.
 		if v.set.unicastConfigured && (v.UseVMAC || v.UseIPVLAN) {
@@ -45,6 +49,20 @@ func (st *vrrpState) instanceTable(v *Instance) *syntax.Table {
 			v.UnicastTTL = 0
 		}
 	}}
+}
+
+// instanceUnsupported are the vrrp_instance keywords vigil reads (dump-config shows them) but
+// does not do, with why; each is refused at its line. debug is not among them: Keepalived
+// documents it as not implemented, so vigil ignoring it is Keepalived's behaviour.
+var instanceUnsupported = map[string]string{
+	"use_ipvlan":           "vigil makes VMACs (use_vmac), not ipvlan interfaces",
+	"vrf":                  "vigil does not bind VRRP to a VRF",
+	"old_unicast_checksum": "vigil computes VRRPv3 unicast checksums as RFC 5798 does (Keepalived 2.2.4 and later)",
+	"linkbeat_use_polling": "vigil hears link changes from netlink",
+	"kernel_rx_buf_size":   "vigil sizes its own socket buffers",
+	"track_bfd":            whyBFD,
+	"timer_expired_backup": "vigil's timers are not delayed by a busy single-threaded loop",
+	"thread_timer_expired": "vigil's timers are not delayed by a busy single-threaded loop",
 }
 
 // pfx returns the instance's name for messages, for notifyKeyword.

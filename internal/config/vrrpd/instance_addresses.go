@@ -6,6 +6,7 @@ import "github.com/vigil-lb/vigil/internal/config/syntax"
 func (b *instanceBuilder) addAddressKeywords(kw map[string]syntax.Keyword) {
 	v := b.v
 	st := b.st
+	kw["no_virtual_ipaddress"] = flag(&b.v.NoVirtualIPAddress)
 	kw["virtual_ipaddress"] = syntax.Keyword{Values: func(p *syntax.Parser, l syntax.Line) func(*syntax.Parser, syntax.Line) {
 		return func(p *syntax.Parser, l syntax.Line) {
 			a := parseVirtualIP(p, l, nil)

@@ -30,6 +30,8 @@ func (b *instanceBuilder) addAdvertKeywords(kw map[string]syntax.Keyword) {
 		}
 	}}
 	kw["strict_mode"] = b.tfOpt(&v.StrictMode, &v.set.strict, "strict_mode")
+	kw["v3_checksum_as_v2"] = b.tfOpt(&v.V3ChecksumAsV2, &v.set.v3ChecksumAsV2, "v3_checksum_as_v2")
+	kw["owner_ignore_adverts"] = b.tfOpt(&v.OwnerIgnoreAdverts, &v.set.ownerIgnoreAdverts, "owner_ignore_adverts")
 	kw["preempt"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) { v.Nopreempt = false }}
 	kw["nopreempt"] = flag(&v.Nopreempt)
 	kw["preempt_delay"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {

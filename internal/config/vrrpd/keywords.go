@@ -15,9 +15,12 @@ import (
 // so only objects defined earlier in the file are found; vigil does the same, and reports a
 // missing one at the line that names it.
 //
-// Instance keywords accepted but not acted upon by vigil (stored for dump-config only):
-// use_ipvlan, vrf, old_unicast_checksum, linkbeat_use_polling, kernel_rx_buf_size, debug,
-// track_bfd (and top-level bfd_instance, interface_up_down_delays, skipped as a whole).
+// Keywords vigil reads but does not do are refused at their line ("vigil does not support X"):
+// the instance's in instanceUnsupported, a sync group's track_bfd, and the top-level
+// bfd_instance and interface_up_down_delays (their bodies skipped).
+
+// whyBFD is why vigil refuses bfd_instance and track_bfd.
+const whyBFD = "vigil has no BFD; track the peer with a vrrp_script or track_interface"
 
 // vrrpState is the state of one parse that the VRRP tables share.
 type vrrpState struct {
@@ -33,12 +36,10 @@ type vrrpState struct {
 // Keepalived keeps a setting in global_defs (lvs_sync_daemon_interface, the skipped blocks).
 func AddTopKeywords(t *syntax.Table, s *Section, g *globaldefs.Defs) {
 	st := &vrrpState{s: s, g: g, bfdInstances: map[string]bool{}, nextRulePrio4: 16384, nextRulePrio6: 16384}
+	// Keepalived takes these blocks' names unchecked: without one, `keepalived -t` stops
+	// ("missing a parameter", exit 2), so vigil's complaint is an error.
 	named := func(p *syntax.Parser, l syntax.Line, what string) (string, bool) {
-		if len(l.Words) < 2 {
-			p.Diags.Warnf(l.Pos, "%s must have a name - skipping", what)
-			return "", false
-		}
-		return l.Words[1], true
+		return p.Need(l, 1)
 	}
 	t.Keywords["vrrp_script"] = syntax.Keyword{Block: func(p *syntax.Parser, l syntax.Line) *syntax.Table {
 		name, ok := named(p, l, "vrrp_script")
@@ -169,12 +170,34 @@ func AddTopKeywords(t *syntax.Table, s *Section, g *globaldefs.Defs) {
 		if len(l.Words) >= 2 {
 			st.bfdInstances[l.Words[1]] = true
 		}
-		g.Accept(p, l)
-		return nil
+		g.Refuse(p, l, whyBFD)
+		if len(l.Words) < 2 {
+			return nil
+		}
+		return bfdInstanceTable(l.Words[1])
 	}}
 	t.Keywords["interface_up_down_delays"] = syntax.Keyword{Values: func(p *syntax.Parser, l syntax.Line) func(*syntax.Parser, syntax.Line) {
-		g.Accept(p, l)
+		g.Refuse(p, l, "vigil acts on link changes as netlink reports them, without debouncing")
 		return nil
+	}}
+}
+
+// bfdInstanceTable reads a bfd_instance's body only as far as Keepalived's BFD process needs to
+// keep it: one without a neighbor address (all of them conditional lines of another host, say)
+// is disabled with Keepalived's warning, at its closing brace.
+func bfdInstanceTable(name string) *syntax.Table {
+	neighbor := false
+	mark := syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) { neighbor = neighbor || len(l.Words) > 1 }}
+	ignore := syntax.Keyword{Scalar: func(*syntax.Parser, syntax.Line) {}}
+	kw := map[string]syntax.Keyword{"neighbor_ip": mark, "neighbour_ip": mark}
+	for _, k := range []string{"source_ip", "min_rx", "min_tx", "idle_tx", "multiplier", "passive", "ttl",
+		"hoplimit", "max_hops", "multihop", "weight", "vrrp", "checker"} {
+		kw[k] = ignore
+	}
+	return &syntax.Table{Keywords: kw, Close: func(p *syntax.Parser, end syntax.Pos) {
+		if !neighbor {
+			p.Diags.Warnf(end, "Configuration error: BFD instance %s has no neighbor address set, disabling instance", name)
+		}
 	}}
 }
 
@@ -253,9 +276,9 @@ func (st *vrrpState) syncGroupTable(g *SyncGroup) *syntax.Table {
 				g.TrackProcesses = trackRef(p, l, g.Name, g.TrackProcesses, st.processKind())
 			}
 		}},
-		"track_bfd": {Values: func(p *syntax.Parser, l syntax.Line) func(*syntax.Parser, syntax.Line) {
+		"track_bfd": syntax.Unsupported(syntax.Keyword{Values: func(p *syntax.Parser, l syntax.Line) func(*syntax.Parser, syntax.Line) {
 			return func(p *syntax.Parser, l syntax.Line) { g.TrackBFDs = trackRef(p, l, g.Name, g.TrackBFDs, st.bfdKind()) }
-		}},
+		}}, whyBFD),
 		"notify_backup": notifyKeyword(&g.NotifyBackup, pfx, "notify_backup script"),
 		"notify_master": notifyKeyword(&g.NotifyMaster, pfx, "notify_master script"),
 		"notify_fault":  notifyKeyword(&g.NotifyFault, pfx, "notify_fault script"),

@@ -209,15 +209,19 @@ type Instance struct {
 	// Family is "inet" or "inet6", from the first address or peer.
 	Family string `json:"family"`
 
-	UseVMAC            bool   `json:"use_vmac"`
-	VMACName           string `json:"vmac_name,omitempty"`
-	VMACAddr           string `json:"vmac_addr,omitempty"`
-	VMACXmitBase       bool   `json:"vmac_xmit_base"`
-	UseIPVLAN          bool   `json:"use_ipvlan"`
-	NativeIPv6         bool   `json:"native_ipv6"`
-	DontTrackPrimary   bool   `json:"dont_track_primary"`
-	PromoteSecondaries bool   `json:"promote_secondaries"`
-	LinkbeatUsePolling bool   `json:"linkbeat_use_polling"`
+	UseVMAC  bool   `json:"use_vmac"`
+	VMACName string `json:"vmac_name,omitempty"`
+	VMACAddr string `json:"vmac_addr,omitempty"`
+	// VMACMAC is use_vmac's MAC address (five octets: the VRID is the sixth); VMACGroup its
+	// "group N" (Keepalived 2.3.0; nil: the parent's group).
+	VMACMAC            string  `json:"vmac_mac,omitempty"`
+	VMACGroup          *uint32 `json:"vmac_group,omitempty"`
+	VMACXmitBase       bool    `json:"vmac_xmit_base"`
+	UseIPVLAN          bool    `json:"use_ipvlan"`
+	NativeIPv6         bool    `json:"native_ipv6"`
+	DontTrackPrimary   bool    `json:"dont_track_primary"`
+	PromoteSecondaries bool    `json:"promote_secondaries"`
+	LinkbeatUsePolling bool    `json:"linkbeat_use_polling"`
 
 	TrackInterfaces []*TrackedInterface `json:"track_interface"`
 	TrackScripts    []*TrackRef         `json:"track_script"`
@@ -238,8 +242,19 @@ type Instance struct {
 	OldUnicastChecksum bool           `json:"old_unicast_checksum"`
 
 	Authentication *Authentication `json:"authentication"`
+	// AuthHMAC is auth_hmac (Keepalived 2.4); nil without.
+	AuthHMAC *AuthHMAC `json:"auth_hmac,omitempty"`
+	// V3ChecksumAsV2 leaves the pseudo-header out of VRRPv3 IPv4 checksums (Keepalived 2.2.8;
+	// the global keyword sets the default).
+	V3ChecksumAsV2 bool `json:"v3_checksum_as_v2,omitzero"`
+	// OwnerIgnoreAdverts is owner_ignore_adverts (Keepalived 2.3.3): an address owner drops
+	// every advert, as RFC 9568 says, rather than settle with another owner.
+	OwnerIgnoreAdverts bool `json:"owner_ignore_adverts,omitzero"`
 
-	VirtualIPAddresses         []*VirtualIP    `json:"virtual_ipaddress"`
+	VirtualIPAddresses []*VirtualIP `json:"virtual_ipaddress"`
+	// NoVirtualIPAddress is no_virtual_ipaddress (Keepalived 2.2.8): none is meant, so no
+	// complaint, and VRRPv3 runs without one.
+	NoVirtualIPAddress         bool            `json:"no_virtual_ipaddress,omitzero"`
 	VirtualIPAddressesExcluded []*VirtualIP    `json:"virtual_ipaddress_excluded"`
 	VirtualRoutes              []*VirtualRoute `json:"virtual_routes"`
 	VirtualRules               []*VirtualRule  `json:"virtual_rules"`
@@ -295,6 +310,7 @@ type instanceSet struct {
 	strict, smtpAlert, notifyPrio, skipCheckAdv           bool
 	checkUnicastSrc, priority, state, version             bool
 	unicastConfigured                                     bool
+	v3ChecksumAsV2, ownerIgnoreAdverts                    bool
 }
 
 // SyncGroup is a vrrp_sync_group block.
@@ -556,7 +572,7 @@ func (s *Section) finishInstance(diags *syntax.Diagnostics, g *globaldefs.Defs, 
 	if v.Version == 0 {
 		v.Version = g.VRRPVersion
 	}
-	if len(v.VirtualIPAddresses) == 0 {
+	if len(v.VirtualIPAddresses) == 0 && !v.NoVirtualIPAddress {
 		if v.Version == 3 || v.StrictMode {
 			diags.Errorf(v.Pos, "(%s) No VIP specified; at least one is required", v.Name)
 			v.Unusable = true
@@ -604,9 +620,9 @@ func (s *Section) finishInstance(diags *syntax.Diagnostics, g *globaldefs.Defs, 
 	if v.set.unicastConfigured && len(v.UnicastPeers) == 0 && !v.UnicastFaultNoPeer {
 		diags.Warnf(v.Pos, "(%s) A unicast keyword has been specified without any unicast peers. Defaulting to multicast. This usage is deprecated - please update your configuration.", v.Name)
 	}
-	if v.StrictMode && v.VMACAddr != "" {
+	if v.StrictMode && (v.VMACAddr != "" || v.VMACMAC != "") {
 		diags.Warnf(v.Pos, "(%s): cannot specify MAC address with strict mode - clearing", v.Name)
-		v.VMACAddr = ""
+		v.VMACAddr, v.VMACMAC = "", ""
 	}
 	if v.Priority == 255 && v.Nopreempt {
 		warn("nopreempt is incompatible with priority 255. resetting nopreempt")
@@ -727,6 +743,20 @@ func (s *Section) finishInstance(diags *syntax.Diagnostics, g *globaldefs.Defs, 
 	}
 
 	s.finishAdvertInt(diags, v)
+	finishAuthHMAC(diags, v)
+	if !v.set.v3ChecksumAsV2 {
+		v.V3ChecksumAsV2 = g.V3ChecksumAsV2
+	}
+	switch {
+	case v.OwnerIgnoreAdverts && v.Priority != 255:
+		warn("ignoring owner_ignore_adverts since priority is not 255")
+		v.OwnerIgnoreAdverts = false
+	case !v.set.ownerIgnoreAdverts && v.Priority == 255:
+		v.OwnerIgnoreAdverts = v.StrictMode || g.VRRPOwnerIgnoreAdverts
+	case v.Priority == 255 && v.StrictMode && !v.OwnerIgnoreAdverts:
+		warn("strict_mode with priority 255 requires owner_ignore_adverts")
+		v.OwnerIgnoreAdverts = true
+	}
 
 	if v.PromoteSecondaries && (v.UseVMAC || v.UseIPVLAN) {
 		warn("promote_secondaries is automatically set for vmacs - ignoring")

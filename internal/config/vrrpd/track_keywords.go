@@ -2,6 +2,7 @@ package vrrpd
 
 import (
 	"strings"
+	"time"
 
 	"github.com/vigil-lb/vigil/internal/config/syntax"
 )
@@ -21,37 +22,18 @@ func (st *vrrpState) scriptTable(s *Script) *syntax.Table {
 			// arguments) is the command; further words are ignored.
 			s.Script = &syntax.Script{Pos: l.Pos, Command: l.Words[1], Args: strings.Fields(l.Words[1])}
 		}},
+		// Milliseconds since Keepalived 2.3.2 (0.001 to 4294 s); 0 still reads as 1 s.
 		"interval": {Scalar: func(p *syntax.Parser, l syntax.Line) {
-			w, ok := p.Need(l, 1)
-			if !ok {
-				return
+			if v, ok := scriptMillis(p, l, "(%s): vrrp script interval '%s' must be between 0.001 and 4294 - ignoring",
+				"(%s): vrrp script interval must be greater than 0, setting to 1", s.Name); ok {
+				s.Interval = v
 			}
-			v, ok := p.Unsigned(l.Pos, w, 0, 4294)
-			if !ok {
-				p.Diags.Warnf(l.Pos, "(%s): vrrp script interval '%s' must be between 1 and %d - ignoring", s.Name, w, 4294)
-				return
-			}
-			if v == 0 {
-				p.Diags.Warnf(l.Pos, "(%s): vrrp script interval must be greater than 0, setting to 1", s.Name)
-				v = 1
-			}
-			s.Interval = syntax.Seconds(v)
 		}},
 		"timeout": {Scalar: func(p *syntax.Parser, l syntax.Line) {
-			w, ok := p.Need(l, 1)
-			if !ok {
-				return
+			if v, ok := scriptMillis(p, l, "(%s): vrrp script timeout '%s' invalid - ignoring",
+				"(%s): vrrp script timeout must be greater than 0, setting to 1", s.Name); ok {
+				s.Timeout = v
 			}
-			v, ok := p.Unsigned(l.Pos, w, 0, 4294)
-			if !ok {
-				p.Diags.Warnf(l.Pos, "(%s): vrrp script timeout '%s' invalid - ignoring", s.Name, w)
-				return
-			}
-			if v == 0 {
-				p.Diags.Warnf(l.Pos, "(%s): vrrp script timeout must be greater than 0, setting to 1", s.Name)
-				v = 1
-			}
-			s.Timeout = syntax.Seconds(v)
 		}},
 		"weight": {Scalar: func(p *syntax.Parser, l syntax.Line) {
 			w, ok := p.Need(l, 1)
@@ -94,6 +76,26 @@ func (st *vrrpState) scriptTable(s *Script) *syntax.Table {
 		}
 		st.s.Scripts = append(st.s.Scripts, s)
 	}}
+}
+
+// scriptMillis reads a vrrp_script interval or timeout as Keepalived 2.3.2 does: seconds with up
+// to three decimals, rounded to the millisecond; 0 is 1 s.
+func scriptMillis(p *syntax.Parser, l syntax.Line, bad, zero, name string) (syntax.Duration, bool) {
+	w, ok := p.Need(l, 1)
+	if !ok {
+		return 0, false
+	}
+	v, ok := p.Decimal(l.Pos, w, 0, 4294*1e6)
+	if !ok {
+		p.Diags.Warnf(l.Pos, bad, name, w)
+		return 0, false
+	}
+	ms := (v + 500) / 1000
+	if ms == 0 {
+		p.Diags.Warnf(l.Pos, zero, name)
+		ms = 1000
+	}
+	return syntax.Duration(time.Duration(ms) * time.Millisecond), true
 }
 
 func scriptCount(p *syntax.Parser, l syntax.Line, name, what string) int {

@@ -56,7 +56,46 @@ const (
 	// ActMasterRxLowerPriority: a master heard a lower priority master
 	// (Keepalived's notify_master_rx_lower_pri).
 	ActMasterRxLowerPriority
+	// ActOwnerConflict: another router also claims to own the addresses (priority 255);
+	// Action.Src is it, Action.Conflict says what this machine did (OwnerConflict).
+	ActOwnerConflict
 )
+
+// OwnerConflict is what an address owner did about another router advertising priority 255,
+// as Keepalived 2.3.3 handles it (RFC 9568 section 8.3.2 allows more than one owner on a link,
+// erratum 8298 says how they settle).
+type OwnerConflict uint8
+
+const (
+	// OwnerYields: the other has the higher primary address; this one goes backup.
+	OwnerYields OwnerConflict = iota + 1
+	// OwnerWaits: the other has the lower address and should yield; this one stays master and
+	// gives it two adverts and a little more than an advert interval to stop.
+	OwnerWaits
+	// OwnerReduces: the other did not stop (it is not Keepalived 2.3.3 or vigil): this one
+	// advertises 254 and goes backup, so that there is one master.
+	OwnerReduces
+	// OwnerRestores: the other owner is gone (or this one became master): back to 255.
+	OwnerRestores
+	// OwnerIgnores: owner_ignore_adverts: as RFC 9568 says, an owner drops adverts.
+	OwnerIgnores
+)
+
+func (c OwnerConflict) String() string {
+	switch c {
+	case OwnerYields:
+		return "yields to the higher address"
+	case OwnerWaits:
+		return "waits for the lower address to yield"
+	case OwnerReduces:
+		return "reduces its priority to 254"
+	case OwnerRestores:
+		return "restores its priority to 255"
+	case OwnerIgnores:
+		return "ignores it (owner_ignore_adverts)"
+	}
+	return fmt.Sprintf("OwnerConflict(%d)", uint8(c))
+}
 
 func (k ActionKind) String() string {
 	switch k {
@@ -70,6 +109,8 @@ func (k ActionKind) String() string {
 		return "notify"
 	case ActMasterRxLowerPriority:
 		return "master-rx-lower-priority"
+	case ActOwnerConflict:
+		return "owner-conflict"
 	}
 	return fmt.Sprintf("ActionKind(%d)", uint8(k))
 }
@@ -77,8 +118,10 @@ func (k ActionKind) String() string {
 // Action is one thing the caller must do, in the order given.
 type Action struct {
 	Kind     ActionKind
-	Priority uint8 // ActSendAdvert
-	State    State // ActNotify
+	Priority uint8         // ActSendAdvert
+	State    State         // ActNotify
+	Src      netip.Addr    // ActOwnerConflict: the other owner
+	Conflict OwnerConflict // ActOwnerConflict
 }
 
 func (a Action) String() string {
@@ -87,6 +130,8 @@ func (a Action) String() string {
 		return fmt.Sprintf("send-advert(%d)", a.Priority)
 	case ActNotify:
 		return "notify(" + a.State.String() + ")"
+	case ActOwnerConflict:
+		return "owner-conflict(" + a.Src.String() + ": " + a.Conflict.String() + ")"
 	}
 	return a.Kind.String()
 }
@@ -145,6 +190,10 @@ type Config struct {
 	// group gives once every member wants to (Keepalived's
 	// vrrp_sync_can_goto_master: prefer backup to thrashing).
 	Synced bool
+	// OwnerIgnoreAdverts: an address owner at priority 255 drops every advert, as RFC 9568
+	// says (Keepalived's owner_ignore_adverts); by default it hears them, so that two owners
+	// settle on one master.
+	OwnerIgnoreAdverts bool
 }
 
 // Machine is one instance's state machine.
@@ -167,6 +216,13 @@ type Machine struct {
 
 	masterAddr netip.Addr
 	masterPrio uint8
+
+	// An owner that met another owner with a lower address: rogueAdverts counts the adverts
+	// it still sends before opening the window (rogueUntil) in which hearing the other again
+	// makes it reduce its priority; rogueAdvInt is the other's interval.
+	rogueAdverts int
+	rogueUntil   time.Time
+	rogueAdvInt  time.Duration
 
 	acts []Action
 }
@@ -354,6 +410,8 @@ func (m *Machine) setState(s State) {
 // the old master drops the addresses before our gratuitous ARPs), then take
 // the addresses, then notify.
 func (m *Machine) becomeMaster(now time.Time) {
+	m.restoreOwner(m.masterAddr) // the other owner has gone
+	m.rogueAdverts, m.rogueUntil = 0, time.Time{}
 	m.masterAdvInt = m.cfg.AdvertInterval
 	m.preemptAt = time.Time{}
 	m.do(Action{Kind: ActSendAdvert, Priority: m.eff})
@@ -420,6 +478,11 @@ func (m *Machine) Timer(now time.Time) Result {
 	case Master:
 		m.do(Action{Kind: ActSendAdvert, Priority: m.eff})
 		m.deadline = now.Add(m.cfg.AdvertInterval)
+		if m.owner && m.rogueAdverts > 0 {
+			if m.rogueAdverts--; m.rogueAdverts == 0 {
+				m.rogueUntil = now.Add(max(m.rogueAdvInt, m.cfg.AdvertInterval) * 12 / 10)
+			}
+		}
 	}
 	return m.result()
 }
@@ -429,6 +492,12 @@ func (m *Machine) Timer(now time.Time) Result {
 // back multicast from its own address).
 func (m *Machine) Advert(now time.Time, adv Advert) Result {
 	m.begin()
+	if m.cfg.OwnerIgnoreAdverts && m.owner && m.eff == 255 {
+		if adv.Priority == 255 {
+			m.do(Action{Kind: ActOwnerConflict, Src: adv.Src, Conflict: OwnerIgnores})
+		}
+		return m.result()
+	}
 	switch m.state {
 	case Backup:
 		m.backupRx(now, adv)
@@ -440,6 +509,11 @@ func (m *Machine) Advert(now time.Time, adv Advert) Result {
 
 // backupRx is vrrp_state_backup.
 func (m *Machine) backupRx(now time.Time, adv Advert) {
+	// An owner that reduced its priority for another owner takes 255 back once another
+	// router is master or the master no longer claims 255.
+	if m.owner && m.eff != 255 && (adv.Src != m.masterAddr || adv.Priority != 255) {
+		m.restoreOwner(adv.Src)
+	}
 	switch {
 	case adv.Priority == 0:
 		m.syncWant = false
@@ -480,6 +554,9 @@ func compareAddr(a, b netip.Addr) int {
 // masterRx is vrrp_state_master_rx.
 func (m *Machine) masterRx(now time.Time, adv Advert) {
 	cmp := compareAddr(adv.Src, m.cfg.Addr)
+	if m.owner && adv.Priority == 255 && m.eff == 255 && cmp != 0 {
+		m.ownerMeetsOwner(now, adv, cmp)
+	}
 	higher := adv.Priority > m.eff || adv.Priority == m.eff && cmp > 0
 	if adv.Priority == 0 || m.cfg.HigherPrioSendAdvert && higher {
 		m.do(Action{Kind: ActSendAdvert, Priority: m.eff})
@@ -504,6 +581,40 @@ func (m *Machine) masterRx(now time.Time, adv Advert) {
 	m.preemptAt = time.Time{}
 	m.do(Action{Kind: ActRemoveVIPs})
 	m.enterBackup(now)
+}
+
+// ownerMeetsOwner is Keepalived 2.3.3's handling of a second address owner heard by a master
+// owner: the one with the lower primary address yields at once; the other waits two of its
+// adverts and then a little more (1.2 times the longer of the two intervals) for it to stop,
+// and reduces its own priority to 254 if it does not, so that one router is master (see
+// vrrp.c vrrp_state_master_rx and vrrp_state_master_tx).
+func (m *Machine) ownerMeetsOwner(now time.Time, adv Advert, cmp int) {
+	switch {
+	case cmp > 0:
+		m.do(Action{Kind: ActOwnerConflict, Src: adv.Src, Conflict: OwnerYields})
+	case !m.rogueUntil.IsZero() && now.Before(m.rogueUntil):
+		m.rogueUntil, m.rogueAdverts = time.Time{}, 0
+		m.eff = 254
+		m.do(Action{Kind: ActOwnerConflict, Src: adv.Src, Conflict: OwnerReduces})
+	default:
+		m.rogueAdvInt = m.cfg.AdvertInterval
+		if m.cfg.Version == 3 && adv.MaxAdvertInterval > 0 {
+			m.rogueAdvInt = adv.MaxAdvertInterval
+		}
+		if m.rogueAdverts == 0 {
+			m.rogueAdverts = 2
+			m.rogueUntil = time.Time{}
+			m.do(Action{Kind: ActOwnerConflict, Src: adv.Src, Conflict: OwnerWaits})
+		}
+	}
+}
+
+// restoreOwner gives an owner that reduced its priority its 255 back.
+func (m *Machine) restoreOwner(src netip.Addr) {
+	if m.owner && m.eff != 255 {
+		m.eff = 255
+		m.do(Action{Kind: ActOwnerConflict, Src: src, Conflict: OwnerRestores})
+	}
 }
 
 // WantsMaster reports whether a synced backup's master down timer has run

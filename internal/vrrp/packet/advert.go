@@ -80,6 +80,10 @@ type Envelope struct {
 	// HopLimit is the received TTL or hop limit, or NoHopLimitCheck. Encode
 	// ignores it.
 	HopLimit int
+	// ChecksumAsV2 leaves the pseudo-header out of a VRRPv3 IPv4 checksum, as VRRPv2 does
+	// (Keepalived's v3_checksum_as_v2, for Cisco and Juniper; RFC 9568 section 5.2.8 allows
+	// it). Decode then accepts either form. It has no effect on IPv6 or VRRPv2.
+	ChecksumAsV2 bool
 }
 
 // Advert is a decoded VRRP advertisement. Fields that exist in only one
@@ -98,6 +102,9 @@ type Advert struct {
 	Addrs    []netip.Addr
 	HasAH    bool // the message came (or goes) behind an IPsec AH header
 	AH       AH   // valid when HasAH
+	// HasTrailer says the message carries an auth_hmac trailer (hmac.go), Trailer.
+	HasTrailer bool
+	Trailer    Trailer
 }
 
 // IntervalDuration returns the advertisement interval as a duration.

@@ -48,9 +48,15 @@ func pseudoSum(src, dst netip.Addr, length int) uint32 {
 // field must be zero) as the given version defines it: over the message for
 // v2, over the pseudo-header and the message for v3.
 func Checksum(version uint8, msg []byte, src, dst netip.Addr) uint16 {
+	return checksum(version, msg, Envelope{Src: src, Dst: dst})
+}
+
+// checksum is Checksum as env asks: without the pseudo-header for VRRPv3 over IPv4 with
+// ChecksumAsV2.
+func checksum(version uint8, msg []byte, env Envelope) uint16 {
 	var s uint32
-	if version == 3 {
-		s = pseudoSum(src, dst, len(msg))
+	if version == 3 && !(env.ChecksumAsV2 && env.Src.Is4()) {
+		s = pseudoSum(env.Src, env.Dst, len(msg))
 	}
 	return fold(sum(s, msg))
 }

@@ -82,19 +82,35 @@ func (a *Advert) Unmarshal(payload []byte, env Envelope) error {
 	if len(b) < want {
 		return fail(ReasonShort, len(b), want)
 	}
-	if len(b) > want {
+	// Exactly one auth_hmac trailer more is a signed advert (Keepalived detects it by length
+	// alone); whether the instance expects one is Expect.Check's question.
+	a.HasTrailer = false
+	a.Trailer = Trailer{}
+	if len(b) == want+TrailerLen && !a.HasAH {
+		a.HasTrailer = true
+		a.Trailer.parse(b[want:])
+	} else if len(b) > want {
 		return fail(ReasonLong, len(b), want)
 	}
 	if env.HopLimit != NoHopLimitCheck && env.HopLimit != HopLimit {
 		return fail(ReasonHopLimit, env.HopLimit, HopLimit)
 	}
 	got := binary.BigEndian.Uint16(b[6:])
-	s := sum(0, b[:6])
-	s = sum(s, b[8:])
-	if version == 3 {
-		s += pseudoSum(env.Src, env.Dst, len(b))
+	covered := b[:want] // over IPv4 a trailer is outside the checksum; over IPv6 inside
+	if ipv6 {
+		covered = b
 	}
-	if calc := fold(s); calc != got {
+	s := sum(0, covered[:6])
+	s = sum(s, covered[8:])
+	calc := fold(s)
+	if version == 3 {
+		calc = fold(s + pseudoSum(env.Src, env.Dst, len(covered)))
+		// v3_checksum_as_v2 accepts the checksum without the pseudo-header too.
+		if calc != got && env.ChecksumAsV2 && !ipv6 {
+			calc = fold(s)
+		}
+	}
+	if calc != got {
 		return fail(ReasonChecksum, int(got), int(calc))
 	}
 

@@ -13,8 +13,24 @@ func (a *Advert) Marshal(env Envelope) ([]byte, error) {
 	return a.Append(nil, env)
 }
 
-// Append is Marshal appending to b, for senders that reuse a buffer.
+// Append is Marshal appending to b, for senders that reuse a buffer. With a.HasTrailer the
+// auth_hmac trailer follows the message, its HMAC copied from a.Trailer as is (AppendSigned
+// computes it).
 func (a *Advert) Append(b []byte, env Envelope) ([]byte, error) {
+	return a.appendSigned(b, env, nil)
+}
+
+// AppendSigned is Append with an auth_hmac trailer signed with key: a.Trailer's type, key id
+// and sequence are sent, its HMAC computed. The checksum is computed after the HMAC, since over
+// IPv6 it covers the trailer.
+func (a *Advert) AppendSigned(b []byte, env Envelope, key []byte) ([]byte, error) {
+	if !a.HasTrailer {
+		return b, fmt.Errorf("vrrp encode: signing an advert without a trailer")
+	}
+	return a.appendSigned(b, env, key)
+}
+
+func (a *Advert) appendSigned(b []byte, env Envelope, key []byte) ([]byte, error) {
 	ipv6, ok := envFamily(env)
 	if !ok {
 		return b, fmt.Errorf("vrrp encode: source %v and destination %v are not addresses of one family", env.Src, env.Dst)
@@ -70,7 +86,23 @@ func (a *Advert) Append(b []byte, env Envelope) ([]byte, error) {
 	if a.Version == 2 {
 		b = append(b, a.AuthData[:]...)
 	}
-	msg := b[start:]
-	binary.BigEndian.PutUint16(msg[6:], Checksum(a.Version, msg, env.Src, env.Dst))
+	msgLen := len(b) - start
+	if a.HasTrailer {
+		if a.HasAH {
+			return b, fmt.Errorf("vrrp encode: an auth_hmac trailer cannot go with IPsec AH")
+		}
+		b = a.Trailer.append(b)
+		if key != nil {
+			h := TrailerHMAC(key, a.Version, a.VRID, env.Src, b[start:])
+			copy(b[len(b)-HMACLen:], h[:])
+		}
+	}
+	// Over IPv6 the checksum covers everything after the IP header, as the kernel's
+	// IPV6_CHECKSUM computes it for Keepalived; over IPv4 the VRRP message only.
+	covered := b[start : start+msgLen]
+	if ipv6 {
+		covered = b[start:]
+	}
+	binary.BigEndian.PutUint16(b[start+6:], checksum(a.Version, covered, env))
 	return b, nil
 }

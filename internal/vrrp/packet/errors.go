@@ -13,22 +13,28 @@ type Reason uint8
 // The reasons a packet is refused. Their String forms are stable and meant
 // as metric label values.
 const (
-	ReasonNone         Reason = iota // not an error
-	ReasonShort                      // shorter than the header or than its address count implies
-	ReasonLong                       // longer than its address count implies
-	ReasonVersion                    // version is not 2 or 3, VRRPv2 over IPv6, VRRPv3 behind AH, or not the configured one
-	ReasonType                       // type is not 1 (advertisement)
-	ReasonChecksum                   // checksum does not verify
-	ReasonHopLimit                   // IPv4 TTL or IPv6 hop limit is not 255
-	ReasonFamily                     // source or destination address unusable or of mixed families
-	ReasonSource                     // IPv6 multicast advert from a source that is not link-local
-	ReasonAH                         // IPsec AH header malformed or not followed by VRRP
-	ReasonAuthType                   // v2 authentication type unknown or not the configured one
-	ReasonAuthData                   // v2 PASS authentication data differs from the configured one
-	ReasonInterval                   // v2 interval differs from the configured one, or v3 interval is zero
-	ReasonAddressCount               // address count differs from the configured number of VIPs
-	ReasonAddressList                // a configured VIP is missing from the advertisement
-	NumReasons                       // number of reasons, for sizing arrays
+	ReasonNone           Reason = iota // not an error
+	ReasonShort                        // shorter than the header or than its address count implies
+	ReasonLong                         // longer than its address count implies
+	ReasonVersion                      // version is not 2 or 3, VRRPv2 over IPv6, VRRPv3 behind AH, or not the configured one
+	ReasonType                         // type is not 1 (advertisement)
+	ReasonChecksum                     // checksum does not verify
+	ReasonHopLimit                     // IPv4 TTL or IPv6 hop limit is not 255
+	ReasonFamily                       // source or destination address unusable or of mixed families
+	ReasonSource                       // IPv6 multicast advert from a source that is not link-local
+	ReasonAH                           // IPsec AH header malformed or not followed by VRRP
+	ReasonAuthType                     // v2 authentication type unknown or not the configured one
+	ReasonAuthData                     // v2 PASS authentication data differs from the configured one
+	ReasonInterval                     // v2 interval differs from the configured one, or v3 interval is zero
+	ReasonAddressCount                 // address count differs from the configured number of VIPs
+	ReasonAddressList                  // a configured VIP is missing from the advertisement
+	ReasonHMACMissing                  // auth_hmac enforce: the advert carries no trailer (or a trailer the instance does not expect)
+	ReasonHMACMalformed                // auth_hmac trailer of another scheme or with a non-zero reserved field
+	ReasonHMACUnknownKey               // auth_hmac trailer names a key id the instance does not hold
+	ReasonHMACInvalid                  // auth_hmac trailer's HMAC does not verify
+	ReasonHMACStale                    // auth_hmac trailer's time is outside the freshness window
+	ReasonHMACReplay                   // auth_hmac trailer's sequence does not grow past the sender's last
+	NumReasons                         // number of reasons, for sizing arrays
 )
 
 var reasonNames = [NumReasons]string{
@@ -47,6 +53,13 @@ var reasonNames = [NumReasons]string{
 	ReasonInterval:     "interval_mismatch",
 	ReasonAddressCount: "address_count_mismatch",
 	ReasonAddressList:  "address_list_mismatch",
+	// Keepalived's auth_ext_* statistics.
+	ReasonHMACMissing:    "auth_ext_missing",
+	ReasonHMACMalformed:  "auth_ext_malformed",
+	ReasonHMACUnknownKey: "auth_ext_unknown_key",
+	ReasonHMACInvalid:    "auth_ext_invalid_hmac",
+	ReasonHMACStale:      "auth_ext_stale",
+	ReasonHMACReplay:     "auth_ext_replay",
 }
 
 // String returns the metric label for r.
@@ -102,6 +115,18 @@ func (e *Error) Error() string {
 		return fmt.Sprintf("vrrp packet: %d addresses, configured %d", e.Got, e.Want)
 	case ReasonAddressList:
 		return fmt.Sprintf("vrrp packet: configured address #%d missing from advertisement", e.Got)
+	case ReasonHMACMissing:
+		return "vrrp packet: missing authentication trailer"
+	case ReasonHMACMalformed:
+		return fmt.Sprintf("vrrp packet: malformed authentication trailer (type %d, reserved %d)", e.Got, e.Want)
+	case ReasonHMACUnknownKey:
+		return fmt.Sprintf("vrrp packet: unknown authentication key id %d", e.Got)
+	case ReasonHMACInvalid:
+		return "vrrp packet: invalid authentication HMAC"
+	case ReasonHMACStale:
+		return fmt.Sprintf("vrrp packet: stale authentication trailer, clock skew %d s exceeds window %d s", e.Got, e.Want)
+	case ReasonHMACReplay:
+		return "vrrp packet: replayed authentication trailer"
 	}
 	return "vrrp packet: " + e.Reason.String()
 }

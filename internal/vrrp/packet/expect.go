@@ -17,7 +17,24 @@ type Expect struct {
 	// only requires a non-zero interval, since a backup adopts the master's.
 	Interval uint16
 	VIPs     []netip.Addr // the configured virtual addresses
+	// Trailer says whether the advertisements carry an auth_hmac trailer. Check only looks at
+	// its presence; the HMAC and the sequence need the keys, the sender and a clock.
+	Trailer TrailerPolicy
 }
+
+// TrailerPolicy is what an instance accepts of auth_hmac trailers.
+type TrailerPolicy uint8
+
+const (
+	// TrailerRefused: no auth_hmac; an advert with a trailer is too long, as Keepalived
+	// without auth_hmac finds it.
+	TrailerRefused TrailerPolicy = iota
+	// TrailerOptional: auth_hmac mode permissive or receive-only; a trailer, if present,
+	// must verify.
+	TrailerOptional
+	// TrailerRequired: auth_hmac mode enforce.
+	TrailerRequired
+)
 
 // Check returns nil if a is acceptable, or an *Error. Checks that drop the
 // packet come first; the address count and list checks, which Keepalived
@@ -25,6 +42,13 @@ type Expect struct {
 func (e *Expect) Check(a *Advert) error {
 	if a.Version != e.Version {
 		return fail(ReasonVersion, int(a.Version), int(e.Version))
+	}
+	switch {
+	case a.HasTrailer && e.Trailer == TrailerRefused:
+		l := Len(a.Version, len(a.Addrs), a.Addrs != nil && len(a.Addrs) > 0 && !a.Addrs[0].Is4())
+		return fail(ReasonLong, l+TrailerLen, l)
+	case !a.HasTrailer && e.Trailer == TrailerRequired:
+		return fail(ReasonHMACMissing, 0, 0)
 	}
 	if a.Version == 2 {
 		if a.AuthType != e.AuthType || a.HasAH != (e.AuthType == AuthAH) {
