@@ -66,6 +66,12 @@
 //     rather than switching to the sorry server: it exists for checks that are wrong, and
 //     quorum, its events and its scripts still follow the checks. Panic never engages while
 //     an alpha check has yet to report, so that alpha's start-up caution holds.
+//   - Passive health (vigil): the data plane reports connections to a real server that
+//     failed (ObserveFailure); after Passive.ConsecutiveFailures in a row a server whose
+//     checks pass is ejected, kept in the set at weight 0 until its next check verdict, within
+//     Passive.MaxEjectionPercent of the servers (at least one) and never below the panic
+//     threshold or down to no server. Quorum and the scripts follow the checks; panic counts
+//     ejected servers as unusable. See passive.go.
 //   - Reload: by our reading of clear_diff_rs and migrate_checkers, Keepalived carries a
 //     server's old effective weight over a reload (an edited weight keyword does not apply
 //     until a dynamic check changes it), and lets an alpha check that had not yet run come

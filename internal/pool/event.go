@@ -43,6 +43,13 @@ const (
 	// Resynced is never expected: it carries a change of the desired set that no other event
 	// explained, so that no change goes unexplained even if the pool has a bug.
 	Resynced
+	// ServerEjected (vigil): passive health took a server whose checks pass out of the set
+	// (weight 0) after the data plane saw its connections fail; Cause is the last failure's
+	// kind. ServerReadmitted: its next check verdict passed and brought it back.
+	// EjectionRefused: the ejection was not made; Cause names the limit (see ObserveFailure).
+	ServerEjected
+	ServerReadmitted
+	EjectionRefused
 )
 
 var kindNames = [...]string{
@@ -53,6 +60,7 @@ var kindNames = [...]string{
 	ChecksSuspended: "checks-suspended", ChecksResumed: "checks-resumed",
 	ServiceStarted: "service-started", Reconfigured: "reconfigured",
 	ServiceStopped: "service-stopped", Resynced: "resynced",
+	ServerEjected: "server-ejected", ServerReadmitted: "server-readmitted", EjectionRefused: "ejection-refused",
 }
 
 func (k EventKind) String() string {
@@ -78,6 +86,10 @@ type Event struct {
 	Reason string `json:"reason"`
 	// Script is the notify script the daemon should run (without waiting), empty if none.
 	Script string `json:"script,omitempty"`
+	// Cause is a short word for counting by: for ServerEjected the kind of the failure that
+	// ejected the server (the data plane's: "timeout", "refused", ...), for EjectionRefused
+	// the limit that refused it ("max_ejection_percent", "panic_threshold", "last_server").
+	Cause string `json:"cause,omitempty"`
 	// Changes are the changes of the desired set this event caused. Applying the Changes of
 	// every event returned by one call, in order, turns the Desired before the call into the
 	// Desired after it; no change of Desired is ever made without an event carrying it.

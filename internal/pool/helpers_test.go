@@ -26,6 +26,8 @@ func inhibit(rs ServerSpec) ServerSpec { rs.InhibitOnFailure = true; return rs }
 //
 //	"a0+" "a0-"           server a, check 0, healthy or failed
 //	"a0+w7" "a0+d-3"      healthy, asking for weight 7 (WeightSet) or a share of -3 (WeightAdd)
+//	"a0+early"            healthy, from a probe that started at t0 (before any ejection)
+//	"a!3"                 the data plane's third failed connection in a row to server a
 //	"tick"                Tick
 //	"local" "notlocal"    SetAddressLocal
 //	"stop" "remove"       Stop(StopShutdown), Stop(StopRemoved)
@@ -89,6 +91,14 @@ func (r *runner) step(i int, st step) []Event {
 	case "remove":
 		evs = r.s.Stop(StopRemoved, r.now)
 	default:
+		if id, n, ok := strings.Cut(st.do, "!"); ok {
+			consecutive, cerr := strconv.Atoi(n)
+			if cerr != nil {
+				t.Fatalf("bad step %q: %v", st.do, cerr)
+			}
+			evs, err = r.s.ObserveFailure(Failure{Server: id, Consecutive: consecutive, Kind: "timeout", Reason: "saw " + st.do}, r.now)
+			break
+		}
 		evs, err = r.s.Observe(parseObs(t, st.do), r.now)
 	}
 	label := fmt.Sprintf("step %d %q", i, st.do)
@@ -119,7 +129,9 @@ func parseObs(t *testing.T, do string) Observation {
 		t.Fatalf("bad step %q: %v", do, err)
 	}
 	o := Observation{Server: do[:i-1], Check: check, Healthy: do[i] == '+', Reason: "saw " + do}
-	if rest := do[i+1:]; rest != "" {
+	if rest := do[i+1:]; rest == "early" {
+		o.Started = t0
+	} else if rest != "" {
 		v, err := strconv.Atoi(rest[1:])
 		if err != nil {
 			t.Fatalf("bad step %q: %v", do, err)

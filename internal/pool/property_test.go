@@ -25,6 +25,9 @@ func randomSpec(rng *rand.Rand) ServiceSpec {
 	if rng.IntN(2) == 0 {
 		spec.Sorry = &SorrySpec{ID: "sorry", Weight: rng.IntN(3), Inhibit: rng.IntN(2) == 0}
 	}
+	if rng.IntN(2) == 0 {
+		spec.Passive = PassiveSpec{ConsecutiveFailures: 1 + rng.IntN(3), MaxEjectionPercent: rng.IntN(101)}
+	}
 	n := rng.IntN(6)
 	for i := range n {
 		checks := ""
@@ -72,6 +75,9 @@ func mutate(rng *rand.Rand, spec ServiceSpec) ServiceSpec {
 		out.Quorum = rng.IntN(8)
 	}
 	if rng.IntN(4) == 0 {
+		out.Passive = PassiveSpec{ConsecutiveFailures: rng.IntN(3), MaxEjectionPercent: rng.IntN(101)}
+	}
+	if rng.IntN(4) == 0 {
 		if out.Sorry == nil {
 			out.Sorry = &SorrySpec{ID: "sorry2"}
 		} else {
@@ -88,6 +94,7 @@ func mutate(rng *rand.Rand, spec ServiceSpec) ServiceSpec {
 type op struct {
 	kind  int
 	obs   Observation
+	fail  Failure
 	local bool
 	spec  ServiceSpec
 	dt    time.Duration
@@ -105,7 +112,15 @@ func randomOps(rng *rand.Rand, spec ServiceSpec, n int) []op {
 				o.kind = 1
 				break
 			}
+			if rng.IntN(4) == 0 {
+				o.kind = 4
+				o.fail = Failure{Server: rs.ID, Consecutive: 1 + rng.IntN(4), Kind: "timeout", Reason: "random"}
+				break
+			}
 			o.obs = Observation{Server: rs.ID, Check: rng.IntN(len(rs.Checks)), Healthy: rng.IntN(3) != 0, Reason: "random"}
+			if rng.IntN(4) == 0 {
+				o.obs.Started = t0 // a probe that started long ago
+			}
 			switch rng.IntN(8) {
 			case 0:
 				o.obs.Weight = WeightUpdate{Op: WeightSet, Value: rng.IntN(10)}
@@ -191,6 +206,10 @@ func runOps(t *testing.T, seed int, spec ServiceSpec, ops []op, check, full bool
 			evs = s.Tick(now)
 		case 2:
 			evs = s.SetAddressLocal(o.local, now)
+		case 4:
+			f := o.fail
+			f.Ref = refs[f.Server]
+			evs, err = s.ObserveFailure(f, now)
 		case 3:
 			evs, err = s.Reconfigure(o.spec, now)
 			cur = o.spec
@@ -234,7 +253,7 @@ func checkInvariants(t *testing.T, label string, s *Service, spec *ServiceSpec) 
 		in[b.ID] = b.Weight
 	}
 	var live int64
-	up, pending := 0, 0
+	up, pending, ejected := 0, 0, 0
 	for i, rs := range st.Servers {
 		sp := &spec.Servers[i]
 		allUp := true
@@ -246,6 +265,12 @@ func checkInvariants(t *testing.T, label string, s *Service, spec *ServiceSpec) 
 		}
 		if rs.Up != allUp {
 			t.Errorf("%s: server %s up=%v but its checks all up=%v", label, rs.ID, rs.Up, allUp)
+		}
+		if rs.Ejected {
+			ejected++
+			if !rs.Up {
+				t.Errorf("%s: server %s ejected while down", label, rs.ID)
+			}
 		}
 		if rs.Up {
 			up++
@@ -268,6 +293,10 @@ func checkInvariants(t *testing.T, label string, s *Service, spec *ServiceSpec) 
 			}
 			if !ok && sp.InhibitOnFailure {
 				t.Errorf("%s: inhibited server %s left the set", label, rs.ID)
+			}
+		case rs.Ejected:
+			if !ok || w != 0 {
+				t.Errorf("%s: ejected server %s is in=%v at %d, want in at 0", label, rs.ID, ok, w)
 			}
 		default:
 			if !ok {
@@ -293,7 +322,7 @@ func checkInvariants(t *testing.T, label string, s *Service, spec *ServiceSpec) 
 		t.Errorf("%s: quorum down with live weight %d, quorum %d+%d", label, live, st.Quorum, st.Hysteresis)
 	}
 	n := len(st.Servers)
-	wantPanic := spec.PanicThreshold > 0 && n > 0 && pending == 0 && up*100 < spec.PanicThreshold*n
+	wantPanic := spec.PanicThreshold > 0 && n > 0 && pending == 0 && (up-ejected)*100 < spec.PanicThreshold*n
 	if d.Panic != wantPanic {
 		t.Errorf("%s: panic %v, want %v (%d of %d up, %d pending, threshold %d)", label, d.Panic, wantPanic, up, n, pending, spec.PanicThreshold)
 	}

@@ -70,6 +70,9 @@ func (s *Service) Reconfigure(spec ServiceSpec, now time.Time) ([]Event, error) 
 		s.emit(ChecksResumed, nil, -1, "ha_suspend no longer configured: checks resumed", "")
 	}
 	s.recount()
+	if s.ejected > 0 && s.spec.Passive.ConsecutiveFailures <= 0 {
+		s.readmitAll("passive health no longer configured: ejection over")
+	}
 	s.evalQuorum()
 	s.all = true
 	return s.commit(), nil
@@ -107,6 +110,10 @@ func (s *Service) migrate(old *server, spec ServerSpec, now time.Time) *server {
 		r.share += r.checks[i].share
 	}
 	r.alive = r.failed == 0
+	if r.alive && old.ejected {
+		r.ejected, r.ejectedAt, r.ejectedWhy = true, old.ejectedAt, old.ejectedWhy
+	}
+	r.ejectRefused = old.ejectRefused
 
 	oldW, newW := realWeight(old.effective()), realWeight(r.effective())
 	if oldW != newW {

@@ -43,6 +43,9 @@ type Observation struct {
 	Weight WeightUpdate
 	// Reason says what the check saw ("connect: connection refused").
 	Reason string
+	// Started is when the probe behind the verdict started (zero: unknown). A pass from a
+	// probe that started before a passive ejection does not end it (ObserveFailure).
+	Started time.Time
 }
 
 // StopReason says why a service stops; it decides which scripts Keepalived would run.
@@ -90,6 +93,14 @@ type server struct {
 
 	lastEv  int    // index in the current call's events of the last event naming this server
 	lastGen uint64 // call the lastEv belongs to
+
+	// Passive health (passive.go): ejected since ejectedAt for what the data plane saw
+	// (ejectedWhy), only ever while alive; ejectRefused once a refusal of this run of
+	// failures was said.
+	ejected      bool
+	ejectedAt    time.Time
+	ejectedWhy   string
+	ejectRefused bool
 }
 
 func (r *server) effective() int64 { return int64(r.spec.Weight) + r.share }
@@ -126,6 +137,7 @@ type Service struct {
 	up           int   // servers alive
 	live         int64 // sum of the real weights of live servers
 	pendingAlpha int   // alpha checks still waiting for their first result
+	ejected      int   // servers alive but ejected by passive health
 
 	quorumUp    bool
 	panic       bool
@@ -243,10 +255,13 @@ func (s *Service) setSpec(spec ServiceSpec) {
 
 // recount recomputes the counters Observe keeps up to date one server at a time.
 func (s *Service) recount() {
-	s.up, s.live, s.pendingAlpha = 0, 0, 0
+	s.up, s.live, s.pendingAlpha, s.ejected = 0, 0, 0, 0
 	for _, r := range s.order {
 		if r.alive {
 			s.up++
+		}
+		if r.ejected {
+			s.ejected++
 		}
 		s.live += r.live()
 		for i := range r.checks {
@@ -279,7 +294,7 @@ func (s *Service) Observe(o Observation, now time.Time) ([]Event, error) {
 		return nil, nil
 	}
 	c := &r.checks[o.Check]
-	if !s.fullObserve && c.unchangedBy(o) {
+	if !s.fullObserve && !r.ejected && c.unchangedBy(o) {
 		// Most results repeat the last one: with nothing to change, the transaction would
 		// derive the same state and emit nothing, at the cost of a few map lookups per
 		// probe that showed in the checker benchmark's profile.
@@ -348,6 +363,7 @@ func (s *Service) Observe(o Observation, now time.Time) ([]Event, error) {
 		}
 		s.emit(ServerConfirmed, r, o.Check, fmt.Sprintf("first result of %s confirms server %s: %s", checkLabel(r, o.Check), state, o.Reason), script)
 	}
+	s.endEjection(r, o.Check, r.alive, o.Started, o.Reason)
 	s.live += r.live() - oldLive
 	s.touch(r)
 	s.evalQuorum()
@@ -570,7 +586,7 @@ func (s *Service) evalQuorum() {
 func (s *Service) panicNow() bool {
 	n := len(s.order)
 	p := s.spec.PanicThreshold
-	return !s.stopped && p > 0 && n > 0 && s.pendingAlpha == 0 && s.up*100 < p*n
+	return !s.stopped && p > 0 && n > 0 && s.pendingAlpha == 0 && (s.up-s.ejected)*100 < p*n
 }
 
 // Slow start.

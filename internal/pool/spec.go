@@ -37,6 +37,20 @@ type ServiceSpec struct {
 	// InitNotifies is the global rs_init_notifies: run notify_up at start-up for servers that
 	// start up.
 	InitNotifies bool
+	// Passive (vigil) is passive health: what ObserveFailure does with the data plane's
+	// failures. Its zero value is off.
+	Passive PassiveSpec
+}
+
+// PassiveSpec is passive health (vigil's passive_health block): the data plane reports the
+// connections to a real server that failed, and the pool ejects a server after
+// ConsecutiveFailures of them in a row, within MaxEjectionPercent and the panic threshold.
+type PassiveSpec struct {
+	// ConsecutiveFailures is how many failed connections in a row eject a server; 0 is off.
+	ConsecutiveFailures int
+	// MaxEjectionPercent caps the servers ejected at once to this share of the real servers,
+	// rounded down but at least one; 0 ejects none (failures are reported, not acted on).
+	MaxEjectionPercent int
 }
 
 // ServerSpec is one real_server.
@@ -132,6 +146,9 @@ func (spec *ServiceSpec) Validate() error {
 	}
 	if spec.PanicThreshold < 0 || spec.PanicThreshold > 100 {
 		return fmt.Errorf("pool %q: panic threshold %d%% outside 0..100", spec.Name, spec.PanicThreshold)
+	}
+	if p := spec.Passive; p.ConsecutiveFailures < 0 || p.MaxEjectionPercent < 0 || p.MaxEjectionPercent > 100 {
+		return fmt.Errorf("pool %q: passive health: consecutive failures %d, max ejection %d%%: expected >= 0 and 0..100", spec.Name, p.ConsecutiveFailures, p.MaxEjectionPercent)
 	}
 	return nil
 }

@@ -30,8 +30,13 @@ type ServerStatus struct {
 	EffectiveWeight int  `json:"effective_weight"`
 	InSet           bool `json:"in_set"`
 	// DesiredWeight is its weight in the desired set (slow start, inhibit, sorry, panic).
-	DesiredWeight int           `json:"desired_weight"`
-	SlowStart     bool          `json:"slow_start"`
+	DesiredWeight int  `json:"desired_weight"`
+	SlowStart     bool `json:"slow_start"`
+	// Ejected (vigil) says passive health took the server out of the set since EjectedSince,
+	// for what EjectedReason says, until its next check verdict.
+	Ejected       bool          `json:"ejected,omitempty"`
+	EjectedSince  time.Time     `json:"ejected_since,omitzero"`
+	EjectedReason string        `json:"ejected_reason,omitempty"`
 	Checks        []CheckStatus `json:"checks"`
 }
 
@@ -71,6 +76,9 @@ func (s *Service) Snapshot() ServiceStatus {
 			ID: r.spec.ID, Up: r.alive, Since: r.since, Weight: r.spec.Weight,
 			EffectiveWeight: realWeight(r.effective()), InSet: in, DesiredWeight: w,
 			SlowStart: r.ramping, Checks: make([]CheckStatus, len(r.checks)),
+		}
+		if r.ejected {
+			ss.Ejected, ss.EjectedSince, ss.EjectedReason = true, r.ejectedAt, r.ejectedWhy
 		}
 		for i, c := range r.checks {
 			ss.Checks[i] = CheckStatus{

@@ -61,9 +61,12 @@ func (s *Service) settle() {
 	if p := s.panicNow(); p != s.panic {
 		s.panic = p
 		n := len(s.order)
-		if p {
+		switch {
+		case p && s.ejected > 0:
+			s.panicEv = s.emit(PanicOn, nil, -1, fmt.Sprintf("PANIC: only %d of %d real servers pass their checks and are not ejected (%d ejected), fewer than %d%%: keeping all %d in", s.up-s.ejected, n, s.ejected, s.spec.PanicThreshold, n), "")
+		case p:
 			s.panicEv = s.emit(PanicOn, nil, -1, fmt.Sprintf("PANIC: only %d of %d real servers pass their checks, fewer than %d%%: keeping all %d in", s.up, n, s.spec.PanicThreshold, n), "")
-		} else {
+		default:
 			reason := fmt.Sprintf("%d of %d real servers pass their checks, at least %d%%: leaving panic", s.up, n, s.spec.PanicThreshold)
 			if s.stopped {
 				reason = "service stopped: leaving panic"
@@ -111,6 +114,8 @@ func (s *Service) want(r *server) (weight int, in bool) {
 		return realWeight(r.effective()), true
 	case s.sorryActive:
 		return 0, r.spec.InhibitOnFailure
+	case r.ejected:
+		return 0, true // no new connections; established ones stay
 	case r.alive:
 		return rampedWeight(r), true
 	case r.spec.InhibitOnFailure:
