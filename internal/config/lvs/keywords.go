@@ -471,6 +471,9 @@ func (vs *VirtualServer) table(s *Section) *syntax.Table {
 			vs.ShutdownSessions = v
 		}
 	}}
+	k["connect_attempt_timeout"] = lvsExtTimer("connect_attempt_timeout", 1000, func(d syntax.Duration) { vs.ConnectAttemptTimeout = d })
+	k["connect_retries"] = lvsExtUint("connect_retries", 0, maxConnectRetries, func(v uint32) { vs.retries = &v })
+	k["passive_health"] = syntax.Keyword{Block: func(p *syntax.Parser, l syntax.Line) *syntax.Table { return vs.passiveHealth(l) }}
 	k["announce"] = bgpd.AnnounceKeyword(&vs.Announce)
 	k["self_probe"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 		vs.SelfProbe, vs.SelfProbeHold = syntax.Duration(time.Second), syntax.Duration(30*time.Second)
@@ -490,6 +493,16 @@ func (vs *VirtualServer) table(s *Section) *syntax.Table {
 		}
 	}}
 	return t
+}
+
+// passiveHealth reads a passive_health block, every keyword of which has a default.
+func (vs *VirtualServer) passiveHealth(l syntax.Line) *syntax.Table {
+	ph := &PassiveHealth{Pos: l.Pos, ConsecutiveFailures: DefaultConsecutiveFailures, MaxEjectionPercent: DefaultMaxEjectionPercent}
+	vs.PassiveHealth = ph
+	return &syntax.Table{Keywords: map[string]syntax.Keyword{
+		"consecutive_failures": lvsExtUint("consecutive_failures", 1, 1000000, func(v uint32) { ph.ConsecutiveFailures = v }),
+		"max_ejection_percent": lvsExtUint("max_ejection_percent", 0, 100, func(v uint32) { ph.MaxEjectionPercent = v }),
+	}}
 }
 
 // lvsExtUint is a vigil extension keyword taking an unsigned number in [min, max].

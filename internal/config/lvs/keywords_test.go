@@ -405,6 +405,53 @@ func TestExtensionKeywords(t *testing.T) {
 	}
 }
 
+func TestRedispatchAndPassiveHealthKeywords(t *testing.T) {
+	vs, d := onlyVS(t, lvsConf("", ""))
+	if len(d.List) != 0 {
+		t.Fatalf("unexpected diagnostics %q", configtest.Messages(d))
+	}
+	if vs.ConnectRetries != lvs.DefaultConnectRetries || vs.ConnectAttemptTimeout != 0 || vs.PassiveHealth != nil {
+		t.Errorf("defaults: connect_retries %d connect_attempt_timeout %v passive_health %+v; want 2, 0 (derived), off",
+			vs.ConnectRetries, vs.ConnectAttemptTimeout, vs.PassiveHealth)
+	}
+
+	vs, d = onlyVS(t, lvsConf("  connect_retries 0\n  connect_attempt_timeout 0.25\n  passive_health {\n    consecutive_failures 3\n    max_ejection_percent 34\n  }\n", ""))
+	if len(d.List) != 0 {
+		t.Fatalf("unexpected diagnostics %q", configtest.Messages(d))
+	}
+	if vs.ConnectRetries != 0 || vs.ConnectAttemptTimeout != secs(0.25) {
+		t.Errorf("connect_retries %d connect_attempt_timeout %v, want 0 and 250ms", vs.ConnectRetries, vs.ConnectAttemptTimeout)
+	}
+	if ph := vs.PassiveHealth; ph == nil || ph.ConsecutiveFailures != 3 || ph.MaxEjectionPercent != 34 || ph.Pos.Line != 7 {
+		t.Errorf("passive_health = %+v, want 3 failures, 34%%, at line 7", ph)
+	}
+
+	vs, _ = onlyVS(t, lvsConf("  passive_health {\n  }\n", ""))
+	if ph := vs.PassiveHealth; ph == nil || ph.ConsecutiveFailures != lvs.DefaultConsecutiveFailures || ph.MaxEjectionPercent != lvs.DefaultMaxEjectionPercent {
+		t.Errorf("an empty passive_health block = %+v, want the defaults %d and %d%%", ph, lvs.DefaultConsecutiveFailures, lvs.DefaultMaxEjectionPercent)
+	}
+
+	for _, tt := range []struct{ lines, want string }{
+		{"  connect_retries 17\n", "5: number '17' outside range [0, 16]|5: connect_retries '17' invalid - ignoring"},
+		{"  connect_attempt_timeout 0\n", "5: number '0' outside range [0.001000, 18446744073709.551614]|5: connect_attempt_timeout '0' invalid - ignoring"},
+		{"  passive_health {\n    consecutive_failures 0\n  }\n", "6: number '0' outside range [1, 1000000]|6: consecutive_failures '0' invalid - ignoring"},
+		{"  passive_health {\n    max_ejection_percent 101\n  }\n", "6: number '101' outside range [0, 100]|6: max_ejection_percent '101' invalid - ignoring"},
+		{"  passive_health {\n    interval 10\n  }\n", "?"},
+	} {
+		_, d := configtest.Parse(t, lvsConf(tt.lines, ""))
+		got := strings.Join(configtest.Messages(d), "|")
+		if tt.want == "?" {
+			if !strings.Contains(got, "interval") {
+				t.Errorf("%q: got %q, want the unknown keyword named", tt.lines, got)
+			}
+			continue
+		}
+		if got != tt.want {
+			t.Errorf("%q: got %q, want %q", tt.lines, got, tt.want)
+		}
+	}
+}
+
 func TestLVSJSONFieldNames(t *testing.T) {
 	vs, _ := onlyVS(t, lvsConf("", "    HTTP_GET {\n      url {\n        path /\n      }\n    }\n"))
 	b, err := json.Marshal(vs)

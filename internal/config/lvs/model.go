@@ -161,6 +161,17 @@ type VirtualServer struct {
 	// ShutdownSessions is a vigil extension: reset established connections to a real server
 	// that leaves the pool.
 	ShutdownSessions bool `json:"shutdown_sessions"`
+	// ConnectAttemptTimeout is a vigil extension: how long the userspace data plane waits for
+	// one connect to a real server before it tries another (0: derived from the server's
+	// recent connect times, see the userspace data plane).
+	ConnectAttemptTimeout syntax.Duration `json:"connect_attempt_timeout"`
+	// ConnectRetries is a vigil extension: how many more real servers the userspace data plane
+	// tries for a new connection when a connect fails (default 2; 0: none, the client's
+	// connection is closed at the first failure).
+	ConnectRetries uint32 `json:"connect_retries"`
+	// PassiveHealth is a vigil extension: eject a real server whose connections fail in the
+	// userspace data plane (nil when absent: off).
+	PassiveHealth *PassiveHealth `json:"passive_health"`
 	// Announce is a vigil extension: announce the address over BGP while the pool has quorum
 	// (see BGP); nil when absent.
 	Announce *bgpd.Announce `json:"announce"`
@@ -178,10 +189,30 @@ type VirtualServer struct {
 	fwdSet   bool
 	smtpSet  *bool
 	rise     *uint32
+	retries  *uint32
 	slow     *syntax.Duration
 	downDL   *syntax.Duration
 	transDL  *syntax.Duration
 	endPos   syntax.Pos
+}
+
+// Defaults of a virtual server's vigil keywords for the userspace data plane's redispatch and
+// passive health.
+const (
+	DefaultConnectRetries      = 2
+	DefaultConsecutiveFailures = 5
+	DefaultMaxEjectionPercent  = 50
+	maxConnectRetries          = 16
+)
+
+// PassiveHealth is a virtual server's passive_health block (vigil): the userspace data plane
+// counts each real server's failed connections, and after ConsecutiveFailures in a row the
+// pool ejects the server until its next check verdict, keeping at most MaxEjectionPercent of
+// the real servers ejected at once (at least one; 0: none, failures are only reported).
+type PassiveHealth struct {
+	Pos                 syntax.Pos `json:"pos"`
+	ConsecutiveFailures uint32     `json:"consecutive_failures"`
+	MaxEjectionPercent  uint32     `json:"max_ejection_percent"`
 }
 
 // SorryServer is a virtual server's sorry_server: the backend used when no real server is alive.
@@ -399,6 +430,7 @@ func (vs *VirtualServer) validate(diags *syntax.Diagnostics, g *VirtualServerGro
 	vs.SMTPAlert = derefOr(vs.smtpSet, derefOr(globalSMTP, false))
 
 	vs.Rise = derefOr(vs.rise, 1)
+	vs.ConnectRetries = derefOr(vs.retries, DefaultConnectRetries)
 	vs.SlowStart = derefOr(vs.slow, 0)
 	vs.DownDelayLoop = derefOr(vs.downDL, 0)
 	vs.TransitionDelayLoop = derefOr(vs.transDL, 0)
