@@ -126,6 +126,14 @@ type Service struct {
 	// stops accepting, so that new connections wait in the listen backlog, and refuses new UDP
 	// flows. The kernel data planes, whose connections cost vigil no descriptor, ignore it.
 	MaxConn int
+	// ConnectAttempts is how many backends a new connection tries before it is refused, the
+	// scheduler's pick first (connect_retries plus one; 0: the data plane's default, 1: no
+	// redispatch). ConnectTimeout bounds each of those connects (connect_attempt_timeout; 0:
+	// the data plane's own, which the userspace data plane derives from the backend's recent
+	// connect times). Only the userspace data plane, which makes the connection to the
+	// backend itself, uses them; the kernel data planes forward the client's own.
+	ConnectAttempts int
+	ConnectTimeout  time.Duration
 }
 
 // Validate reports the first thing wrong with s, naming the service and the value.
@@ -154,6 +162,9 @@ func (s Service) Validate() error {
 	}
 	if s.MaxConn < 0 {
 		return fmt.Errorf("service %s: maxconn %d, expected >= 0", s.Name, s.MaxConn)
+	}
+	if s.ConnectAttempts < 0 || s.ConnectTimeout < 0 {
+		return fmt.Errorf("service %s: connect attempts %d, connect timeout %v, expected >= 0", s.Name, s.ConnectAttempts, s.ConnectTimeout)
 	}
 	if s.Persistence < 0 || s.IdleTimeout < 0 {
 		return fmt.Errorf("service %s: negative persistence %v or idle timeout %v", s.Name, s.Persistence, s.IdleTimeout)
@@ -225,7 +236,8 @@ func (s Service) Equal(o Service) bool {
 	if s.Name != o.Name || s.Protocol != o.Protocol || s.Listen != o.Listen || s.Fwmark != o.Fwmark || s.Scheduler != o.Scheduler ||
 		s.Persistence != o.Persistence || s.ShutdownSessions != o.ShutdownSessions ||
 		s.IdleTimeout != o.IdleTimeout || s.HashPort != o.HashPort || s.Forwarding != o.Forwarding || s.MaxConn != o.MaxConn ||
-		s.PersistenceGranularity != o.PersistenceGranularity || len(s.Backends) != len(o.Backends) {
+		s.PersistenceGranularity != o.PersistenceGranularity || s.ConnectAttempts != o.ConnectAttempts ||
+		s.ConnectTimeout != o.ConnectTimeout || len(s.Backends) != len(o.Backends) {
 		return false
 	}
 	if (s.Sorry == nil) != (o.Sorry == nil) || (s.Sorry != nil && s.Sorry.Addr != o.Sorry.Addr) {
@@ -261,6 +273,11 @@ type BackendStats struct {
 	// Overloaded is true while its connections have reached its uthreshold and not yet fallen
 	// back below its lthreshold: it gets no new connection.
 	Overloaded bool `json:"overloaded,omitempty"`
+	// ConsecutiveFailures counts its connections that failed since it last answered one
+	// (passive health; see BackendFailure), and ConnectTimeout is how long the next connect
+	// to it may take. The userspace data plane only.
+	ConsecutiveFailures int64         `json:"consecutive_failures,omitempty"`
+	ConnectTimeout      time.Duration `json:"connect_timeout_ns,omitempty"`
 }
 
 // ServiceStats are the counters of one service.
@@ -297,6 +314,39 @@ type ServiceStats struct {
 	// otherwise it says what is missing, e.g. "listen tcp 192.0.2.10:80: address already in
 	// use (retrying)".
 	NotServing string `json:"not_serving,omitempty"`
+}
+
+// Kinds of BackendFailure: what a connection to a backend met.
+const (
+	// FailureTimeout: the connect was not answered within its timeout (a silent host).
+	FailureTimeout = "timeout"
+	// FailureRefused: the backend refused the connect (TCP reset; for UDP an ICMP port
+	// unreachable).
+	FailureRefused = "refused"
+	// FailureUnreachable: the network said the backend cannot be reached (ICMP host or
+	// network unreachable, no ARP answer).
+	FailureUnreachable = "unreachable"
+	// FailureReset: the backend reset an established connection before its first byte.
+	FailureReset = "reset"
+	// FailureError: any other error of the connect.
+	FailureError = "error"
+)
+
+// BackendFailure is one connection to a backend that failed, as a data plane that makes the
+// connections saw it (passive health): the userspace balancer reports each one through its
+// Options.OnBackendFailure, and the load-balancing half hands it to the pool, which decides.
+// Failures of the data plane's own (out of descriptors, shutting down) are not reported.
+type BackendFailure struct {
+	Service string
+	Backend netip.AddrPort
+	// Kind is one of the Failure constants.
+	Kind string
+	// Consecutive counts the backend's failed connections in a row, this one included: the
+	// backend's first byte on a connection (TCP), or its first datagram on a flow (UDP),
+	// starts the count again.
+	Consecutive int
+	// Err says what was seen ("dial tcp 192.0.2.21:80: i/o timeout").
+	Err string
 }
 
 // ErrIncomplete is wrapped by an Apply error when the data plane took the new state but part of

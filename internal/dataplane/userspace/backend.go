@@ -22,6 +22,10 @@ type backend struct {
 	bytesIn  atomic.Uint64
 	bytesOut atomic.Uint64
 	dialFail atomic.Uint64
+	// streak counts failed connections in a row (passive health, connect.go); rtt smooths
+	// the connect times the per-attempt timeout is derived from.
+	streak atomic.Int64
+	rtt    connectRTT
 
 	mu sync.Mutex
 	// accepting is whether new connections may be registered; Apply sets it under mu after
@@ -163,5 +167,7 @@ func (b *backend) stats() dataplane.BackendStats {
 		BytesOut:     b.bytesOut.Load(),
 		DialFailures: b.dialFail.Load(),
 		Overloaded:   overloaded,
+
+		ConsecutiveFailures: b.streak.Load(),
 	}
 }

@@ -17,11 +17,26 @@ import (
 // Options tune a Balancer. The zero value works: every zero field takes the default named in
 // its comment.
 type Options struct {
-	// DialTimeout bounds one connection attempt to a backend (2s).
+	// DialTimeout bounds one connection attempt to a backend (2s) unless the service sets its
+	// own (dataplane.Service.ConnectTimeout). Without one, each attempt's timeout is derived
+	// from the backend's recent connect times as TCP derives its retransmission timeout
+	// (srtt + 4·rttvar; 1 s before the first), no shorter than MinDialTimeout and no longer
+	// than DialTimeout, so that a silent backend costs a client a fraction of a second
+	// before the next one is tried.
 	DialTimeout time.Duration
-	// DialAttempts is how many backends one new connection tries before it is refused (3). The
-	// first is the scheduler's pick; the next ones follow it in the service's backend order.
+	// MinDialTimeout is the shortest derived timeout (250ms): a connect on a LAN takes well
+	// under a millisecond, but a loaded machine can be slow to notice it completed.
+	MinDialTimeout time.Duration
+	// DialAttempts is how many backends one new connection tries before it is refused (3),
+	// unless the service sets its own (dataplane.Service.ConnectAttempts). The first is the
+	// scheduler's pick; the next ones follow it in the service's backend order. The client's
+	// connection stays open meanwhile.
 	DialAttempts int
+	// OnBackendFailure, when set, hears each connection to a real server that failed (passive
+	// health): a connect refused, timed out or unreachable, a connection reset before the
+	// backend's first byte, a UDP flow answered by ICMP unreachable. It is called on the
+	// connection's goroutine and must not block.
+	OnBackendFailure func(dataplane.BackendFailure)
 	// TCPIdleTimeout is the default idle timeout of TCP connections (900s, IPVS's tcp timeout).
 	// A connection silent both ways this long is closed, within twice this long.
 	TCPIdleTimeout time.Duration
@@ -77,6 +92,8 @@ func (o Options) withDefaults() Options {
 		}
 	}
 	def(&o.DialTimeout, 2*time.Second)
+	def(&o.MinDialTimeout, 250*time.Millisecond)
+	o.MinDialTimeout = min(o.MinDialTimeout, o.DialTimeout)
 	def(&o.TCPIdleTimeout, 900*time.Second)
 	def(&o.UDPIdleTimeout, 300*time.Second)
 	defInt(&o.DialAttempts, 3)
@@ -308,6 +325,10 @@ type table struct {
 	hashPort bool
 	// eligible is the member set, for checking a persistence entry (nil without persistence).
 	eligible map[*backend]struct{}
+	// attempts is how many backends a new connection tries; connectTimeout bounds each
+	// connect (0: derived from the backend's connect times).
+	attempts       int
+	connectTimeout time.Duration
 }
 
 // choose returns the backend for attempt number attempt of a new connection, or nil. first is

@@ -17,4 +17,16 @@
 // it until its connections fall below LThreshold (three quarters of UThreshold without one),
 // as IPVS does for uthreshold and lthreshold. TCP payload is
 // moved between *net.TCPConn with io.Copy-style ReadFrom, which Go turns into splice(2) on Linux.
+//
+// A backend's death between two health checks is hidden from clients where a proxy can hide
+// it (connect.go). A TCP connect that fails — refused, unreachable, or unanswered within the
+// attempt's timeout, which is derived from the backend's connect times as TCP derives its
+// retransmission timeout unless the service sets one — is retried on the next backend
+// (redispatch) while the client's connection waits, up to the service's attempts. Every
+// failed connection (those connects, a reset before the backend's first byte, a UDP flow
+// answered by ICMP unreachable) is counted against its backend, in a row until the backend's
+// next answer, and reported through Options.OnBackendFailure; the load-balancing half hands
+// it to the pool, which decides whether to eject the backend (passive health). A UDP
+// datagram is not redispatched: it went to the backend before the ICMP came back, and the
+// balancer keeps no copy; the client's next datagram starts a new flow.
 package userspace

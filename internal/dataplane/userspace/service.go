@@ -123,7 +123,8 @@ func (s *service) apply(spec dataplane.Service) error {
 	if err != nil {
 		return fmt.Errorf("service %s: %w", spec.Name, err)
 	}
-	t := &table{picker: p, persist: spec.Persistence, hashPort: spec.HashPort, granularity: spec.PersistenceGranularity}
+	t := &table{picker: p, persist: spec.Persistence, hashPort: spec.HashPort, granularity: spec.PersistenceGranularity,
+		attempts: cmp.Or(spec.ConnectAttempts, s.bal.opts.DialAttempts), connectTimeout: spec.ConnectTimeout}
 	var sorry *backend
 	if spec.Sorry != nil {
 		sorry = s.sorry
@@ -408,10 +409,15 @@ func (s *service) stats() dataplane.ServiceStats {
 		out.NotServing = s.listenErr.Error() + " (retrying)"
 	}
 	inSet := make(map[netip.AddrPort]bool, len(s.spec.Backends))
+	t := s.tbl.Load()
 	for _, be := range s.spec.Backends {
 		inSet[be.Addr] = true
 		if st := s.backends[be.Addr]; st != nil {
-			out.Backends = append(out.Backends, st.stats())
+			bs := st.stats()
+			if s.spec.Protocol == dataplane.TCP {
+				bs.ConnectTimeout = s.connectTimeout(t, st)
+			}
+			out.Backends = append(out.Backends, bs)
 		}
 	}
 	var draining []dataplane.BackendStats
@@ -438,13 +444,15 @@ func (s *service) stats() dataplane.ServiceStats {
 }
 
 // pickAndAdmit chooses a backend for a new session from client and admits sess with it via
-// open, which connects to the backend; drop undoes open when the backend stopped accepting
-// before the session could be admitted. It returns nil when nothing could take the session,
+// open, which connects to the backend within the timeout it is given; drop undoes open when
+// the backend stopped accepting before the session could be admitted. A connect that fails
+// counts against its backend (passive health) and the next backend is tried, up to the
+// table's attempts (redispatch). It returns nil when nothing could take the session,
 // and the persistence hold the session must give back with releaseAffinity when it ends. The
 // backend returned holds a place under its thresholds, which the session gives back with
 // backend.release when it ends. An overloaded backend is passed over for the next in order,
 // as IPVS's schedulers pass over an overloaded destination, without counting as an attempt.
-func (s *service) pickAndAdmit(clientAP netip.AddrPort, sess session, open func(*backend) error, drop func()) (*backend, affinityHold) {
+func (s *service) pickAndAdmit(clientAP netip.AddrPort, sess session, open func(*backend, time.Duration) error, drop func()) (*backend, affinityHold) {
 	client := clientAP.Addr()
 	key := addrKey(client)
 	opts := &s.bal.opts
@@ -453,7 +461,8 @@ func (s *service) pickAndAdmit(clientAP netip.AddrPort, sess session, open func(
 	var lastErr error
 	// Each round reads the current table; a backend that stopped accepting between the read
 	// and the admission costs one round, an overloaded one too.
-	rounds := len(s.tbl.Load().picker.members) + opts.DialAttempts + 2
+	t0 := s.tbl.Load()
+	rounds := len(t0.picker.members) + t0.attempts + 2
 	for attempt, round := 0, 0; round < rounds; round++ {
 		t := s.tbl.Load()
 		if attempt == 0 && t.hashPort {
@@ -472,12 +481,13 @@ func (s *service) pickAndAdmit(clientAP netip.AddrPort, sess session, open func(
 			overloaded++
 			continue
 		}
-		if err := open(b); err != nil {
+		if err := open(b, s.connectTimeout(t, b)); err != nil {
 			b.release()
 			b.dialFail.Add(1)
 			lastErr = err
 			s.bal.log.Debug("backend connect failed", "vs", s.name, "rs", b.addr, "err", err)
-			if dials++; dials >= opts.DialAttempts {
+			s.connectFailed(b, err)
+			if dials++; dials >= t.attempts {
 				break
 			}
 			continue

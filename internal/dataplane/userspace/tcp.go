@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/vigil-lb/vigil/internal/dataplane"
 )
 
 // spliceChunk is how much one direction moves per ReadFrom call. Between calls it refreshes its
@@ -101,6 +103,30 @@ type tcpSession struct {
 	// progress is, per direction (0: client→server, 1: server→client), the unix nanoseconds of
 	// the last time bytes moved; 0 once the direction ended.
 	progress [2]atomic.Int64
+	// b is the backend, set before the bytes move; replied is set at its first byte, which
+	// ends its run of failures (passive health); failed by the first direction to fail.
+	b       *backend
+	replied atomic.Bool
+	failed  atomic.Bool
+}
+
+// moved records that bytes moved in direction dir at now (unix nanoseconds).
+func (c *tcpSession) moved(dir int, now int64) {
+	c.progress[dir].Store(now)
+	if dir == 1 && !c.replied.Load() {
+		c.replied.Store(true) // only direction 1's goroutine writes it
+		c.b.backendReplied()
+	}
+}
+
+// fail ends the session after a direction failed (or went idle). A backend that reset the
+// connection before its first byte failed it, as much as one that refused the connect. Only
+// the first direction to fail is weighed: the other fails because of it.
+func (s *service) fail(sess *tcpSession) {
+	if sess.failed.CompareAndSwap(false, true) && !sess.replied.Load() && serverReset(sess.server) {
+		s.backendFailed(sess.b, dataplane.FailureReset, "connection to "+sess.b.dialAddr+" reset by the backend before its first byte")
+	}
+	sess.reset()
 }
 
 // reset closes both sides with RST.
@@ -129,14 +155,13 @@ func (s *service) serveTCP(client *net.TCPConn, place slot) {
 	sess := &tcpSession{client: client}
 	clientAP := client.RemoteAddr().(*net.TCPAddr).AddrPort()
 	clientAP = netip.AddrPortFrom(clientAP.Addr().Unmap(), clientAP.Port())
-	dialer := net.Dialer{Timeout: s.bal.opts.DialTimeout}
 	b, hold := s.pickAndAdmit(clientAP, sess,
-		func(b *backend) error {
-			c, err := dialer.DialContext(s.bal.ctx, "tcp", b.dialAddr)
+		func(b *backend, timeout time.Duration) error {
+			c, err := s.dialTCP(b, timeout)
 			if err != nil {
 				return err
 			}
-			sess.server = c.(*net.TCPConn)
+			sess.server = c
 			return nil
 		},
 		func() { sess.server.Close(); sess.server = nil })
@@ -145,6 +170,7 @@ func (s *service) serveTCP(client *net.TCPConn, place slot) {
 		client.Close()
 		return
 	}
+	sess.b = b
 	s.proxy(sess, b)
 	b.unregister(sess)
 	s.releaseAffinity(hold, b)
@@ -186,7 +212,7 @@ func (s *service) pipe(sess *tcpSession, dir int, dst, src *net.TCPConn, counter
 		n, err := dst.ReadFrom(lr)
 		if n > 0 {
 			counter.Add(uint64(n))
-			sess.progress[dir].Store(time.Now().UnixNano())
+			sess.moved(dir, time.Now().UnixNano())
 		}
 		switch {
 		case err == nil && lr.N > 0: // EOF from src
@@ -203,7 +229,7 @@ func (s *service) pipe(sess *tcpSession, dir int, dst, src *net.TCPConn, counter
 			}
 		}
 		sess.progress[dir].Store(0)
-		sess.reset()
+		s.fail(sess)
 		return
 	}
 }
@@ -228,7 +254,7 @@ func (s *service) pipeCopy(sess *tcpSession, dir int, dst, src *net.TCPConn, cou
 				break
 			}
 			counter.Add(uint64(n))
-			sess.progress[dir].Store(now.UnixNano())
+			sess.moved(dir, now.UnixNano())
 		}
 		if err == io.EOF {
 			sess.progress[dir].Store(0)
@@ -244,5 +270,5 @@ func (s *service) pipeCopy(sess *tcpSession, dir int, dst, src *net.TCPConn, cou
 		}
 	}
 	sess.progress[dir].Store(0)
-	sess.reset()
+	s.fail(sess)
 }

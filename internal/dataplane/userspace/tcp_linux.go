@@ -49,15 +49,17 @@ type readyLoop struct {
 	eof bool
 	err error
 
-	counter  *atomic.Uint64
-	progress *atomic.Int64
+	counter *atomic.Uint64
+	// sess and dir say whose bytes move, for sess.moved.
+	sess *tcpSession
+	dir  int
 
 	readFn, writeFn func(uintptr) bool
 }
 
 // newReadyLoop returns nil when a side does not expose its descriptor.
 // Unless noInq, it asks the source for TCP_INQ and uses recvmmsg only if that fails.
-func newReadyLoop(dst, src *net.TCPConn, pool *sync.Pool, counter *atomic.Uint64, progress *atomic.Int64, noInq bool) *readyLoop {
+func newReadyLoop(dst, src *net.TCPConn, pool *sync.Pool, counter *atomic.Uint64, sess *tcpSession, dir int, noInq bool) *readyLoop {
 	srcRaw, err := src.SyscallConn()
 	if err != nil {
 		return nil
@@ -66,7 +68,7 @@ func newReadyLoop(dst, src *net.TCPConn, pool *sync.Pool, counter *atomic.Uint64
 	if err != nil {
 		return nil
 	}
-	l := &readyLoop{pool: pool, srcRaw: srcRaw, dstRaw: dstRaw, counter: counter, progress: progress}
+	l := &readyLoop{pool: pool, srcRaw: srcRaw, dstRaw: dstRaw, counter: counter, sess: sess, dir: dir}
 	if !noInq {
 		var serr error
 		if err := srcRaw.Control(func(fd uintptr) {
@@ -152,7 +154,7 @@ func (l *readyLoop) moveInq(fd uintptr) bool {
 			return true
 		}
 		l.counter.Add(uint64(n))
-		l.progress.Store(time.Now().UnixNano())
+		l.sess.moved(l.dir, time.Now().UnixNano())
 		if left == 0 {
 			return false
 		}
@@ -195,7 +197,7 @@ func (l *readyLoop) move(fd uintptr) bool {
 			return true
 		}
 		l.counter.Add(uint64(len(data)))
-		l.progress.Store(time.Now().UnixNano())
+		l.sess.moved(l.dir, time.Now().UnixNano())
 		switch {
 		case r == 2 && n2 == 0: // the second message met the FIN
 			l.eof = true
@@ -232,7 +234,7 @@ func (l *readyLoop) write(fd uintptr) bool {
 // pipeReady is pipeCopy through a readyLoop. It reports false, having done nothing, when the
 // connections do not expose descriptors.
 func (s *service) pipeReady(sess *tcpSession, dir int, dst, src *net.TCPConn, counter *atomic.Uint64) bool {
-	l := newReadyLoop(dst, src, &s.bal.bufs, counter, &sess.progress[dir], s.bal.opts.noInq)
+	l := newReadyLoop(dst, src, &s.bal.bufs, counter, sess, dir, s.bal.opts.noInq)
 	if l == nil {
 		return false
 	}
@@ -257,6 +259,25 @@ func (s *service) pipeReady(sess *tcpSession, dir int, dst, src *net.TCPConn, co
 		break
 	}
 	sess.progress[dir].Store(0)
-	sess.reset()
+	s.fail(sess)
 	return true
 }
+
+// serverReset reports whether the backend reset c: the kernel moves a socket that received a
+// reset to TCP_CLOSE, while one whose client side failed stays established (and one the
+// session already closed has no descriptor to ask).
+func serverReset(c *net.TCPConn) bool {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return false
+	}
+	reset := false
+	_ = rc.Control(func(fd uintptr) {
+		info, err := unix.GetsockoptTCPInfo(int(fd), unix.SOL_TCP, unix.TCP_INFO)
+		reset = err == nil && info.State == tcpClose
+	})
+	return reset
+}
+
+// tcpClose is TCP_CLOSE of the kernel's tcp_states.h, as tcpi_state reports it.
+const tcpClose = 7

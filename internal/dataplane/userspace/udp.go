@@ -137,7 +137,7 @@ func (s *service) refuseFull(client netip.AddrPort, why string, maxconn int) {
 func (s *service) admitFlow(ln *net.UDPConn, client netip.AddrPort, place slot) *udpFlow {
 	f := &udpFlow{client: client, ln: ln}
 	b, hold := s.pickAndAdmit(client, f,
-		func(b *backend) error {
+		func(b *backend, _ time.Duration) error {
 			c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(b.addr))
 			if err != nil {
 				return err
@@ -176,12 +176,17 @@ func (s *service) flowReader(f *udpFlow, b *backend, hold affinityHold, place sl
 		place.release()
 	}()
 	buf := make([]byte, s.bal.opts.MaxDatagram)
+	replied := false
 	for {
 		idle := s.idleTimeout()
 		last := time.Unix(0, f.last.Load())
 		f.conn.SetReadDeadline(last.Add(idle))
 		n, err := f.conn.Read(buf)
 		if n > 0 {
+			if !replied {
+				replied = true
+				b.backendReplied()
+			}
 			f.last.Store(time.Now().UnixNano())
 			if _, werr := f.ln.WriteToUDPAddrPort(buf[:n], f.client); werr == nil {
 				b.bytesOut.Add(uint64(n))
@@ -199,8 +204,11 @@ func (s *service) flowReader(f *udpFlow, b *backend, hold affinityHold, place sl
 			continue
 		}
 		if !(errors.As(err, &ne) && ne.Timeout()) {
-			// ECONNREFUSED from an ICMP port unreachable: the backend is not there.
+			// ECONNREFUSED from an ICMP port unreachable: the backend is not there. The
+			// client's datagram is lost with the flow; its next one starts a new flow, which
+			// passive health may send elsewhere.
 			b.dialFail.Add(1)
+			s.connectFailed(b, err)
 		}
 		return
 	}
