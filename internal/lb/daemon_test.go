@@ -23,6 +23,7 @@ import (
 	"github.com/vigil-lb/vigil/internal/config/syntax"
 	"github.com/vigil-lb/vigil/internal/dataplane/ipvs"
 	"github.com/vigil-lb/vigil/internal/dataplane/nftables"
+	"github.com/vigil-lb/vigil/internal/dataplane/userspace"
 	"github.com/vigil-lb/vigil/internal/pool"
 	"github.com/vigil-lb/vigil/internal/status"
 )
@@ -319,7 +320,7 @@ func TestDataplaneChoice(t *testing.T) {
 		cases = cases[:3]
 	}
 	for _, c := range cases {
-		dp, _, err := chooseDataplane(c.name, false, 0, slog.New(slog.DiscardHandler), nil, nftables.Options{})
+		dp, _, err := chooseDataplane(c.name, false, userspace.Options{}, slog.New(slog.DiscardHandler), nil, nftables.Options{})
 		if (err != nil) != c.wantErr {
 			t.Errorf("%q: err %v, want error %v", c.name, err, c.wantErr)
 		}

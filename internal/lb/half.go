@@ -83,6 +83,9 @@ type Half struct {
 	dpNotServing map[string]string
 	wake         chan struct{} // a pool's next change moved earlier
 	reconcileNow chan struct{} // an address changed: read the data plane back now
+	// failures are the data plane's failed connections on their way to the pools
+	// (passive.go).
+	failures chan dataplane.BackendFailure
 	// localSince is when each address of this node was first seen there, for the self
 	// probes; owned by the reconcile loop.
 	localSince map[netip.Addr]time.Time
@@ -185,12 +188,14 @@ func New(cfg *config.Config, opts Options) (*Half, error) {
 		dpNotServing: map[string]string{},
 		localSince:   map[netip.Addr]time.Time{},
 		reconcileNow: make(chan struct{}, 1),
+		failures:     make(chan dataplane.BackendFailure, failureQueue),
 	}
 	d.life, d.lifeCancel = context.WithCancel(context.Background())
 	d.runner = notify.NewRunner(notify.RunnerOptions{ScriptSecurity: cfg.Global.EnableScriptSecurity, Logger: d.log})
 	d.sched = probe.NewScheduler(d.clk, opts.MaxInFlight, d.log, d.onReport)
 	d.sched.ObserveLateness(func(late time.Duration) { d.metrics.CheckLateness.Observe(late.Seconds()) })
-	dp, name, err := chooseDataplane(cmp.Or(opts.Dataplane, cfg.Global.Dataplane), cfg.Global.DataplaneKeepOnStop, opts.MaxConn, d.log, opts.OpenDataplane, nftablesOptions(&cfg.Global))
+	us := userspace.Options{MaxConn: opts.MaxConn, OnBackendFailure: d.backendFailed}
+	dp, name, err := chooseDataplane(cmp.Or(opts.Dataplane, cfg.Global.Dataplane), cfg.Global.DataplaneKeepOnStop, us, d.log, opts.OpenDataplane, nftablesOptions(&cfg.Global))
 	if err != nil {
 		return nil, err
 	}
@@ -206,10 +211,10 @@ func New(cfg *config.Config, opts Options) (*Half, error) {
 // it, else nftables when vigil may change the ruleset, else the userspace balancer, and logs why.
 //
 // keep leaves a kernel data plane's rules in place when vigil stops (dataplane_keep_on_stop); the
-// userspace balancer's connections end with the process whatever it says. maxconn caps the
-// userspace balancer's connections (Options.MaxConn). open, when not nil, opens the chosen one
-// instead (Options.OpenDataplane).
-func chooseDataplane(name string, keep bool, maxconn int, log *slog.Logger, open func(string) (dataplane.Dataplane, error), nft nftables.Options) (dataplane.Dataplane, string, error) {
+// userspace balancer's connections end with the process whatever it says. us are the userspace
+// balancer's options: its cap (Options.MaxConn) and where its failed connections go (passive
+// health). open, when not nil, opens the chosen one instead (Options.OpenDataplane).
+func chooseDataplane(name string, keep bool, us userspace.Options, log *slog.Logger, open func(string) (dataplane.Dataplane, error), nft nftables.Options) (dataplane.Dataplane, string, error) {
 	if name == "auto" {
 		ipvsErr, nftErr := ipvs.Available(), nftables.Available()
 		switch {
@@ -232,7 +237,7 @@ func chooseDataplane(name string, keep bool, maxconn int, log *slog.Logger, open
 	}
 	switch name {
 	case "", "userspace":
-		return userspace.New(log.With("dataplane", "userspace"), userspace.Options{MaxConn: maxconn}), "userspace", nil
+		return userspace.New(log.With("dataplane", "userspace"), us), "userspace", nil
 	case "nftables":
 		nft.KeepOnClose = keep
 		dp, err := nftables.New(log.With("dataplane", "nftables"), nft)
@@ -317,7 +322,11 @@ func (d *Half) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	errc := make(chan error, 1)
-	wg.Add(3)
+	wg.Add(4)
+	go func() {
+		defer wg.Done()
+		d.passiveLoop(ctx)
+	}()
 	go func() {
 		defer wg.Done()
 		if err := d.sched.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
@@ -495,7 +504,8 @@ func (d *Half) onReport(r probe.Report) {
 		return // removed by a reload while the probe ran
 	}
 	ref.metrics.Observe(r.Result.Healthy, r.Result.Latency)
-	obs := pool.Observation{Server: ref.server, Ref: ref.poolRef, Check: ref.check, Healthy: r.Up, Reason: r.Result.Reason}
+	obs := pool.Observation{Server: ref.server, Ref: ref.poolRef, Check: ref.check, Healthy: r.Up, Reason: r.Result.Reason,
+		Started: r.At.Add(-r.Result.Latency)}
 	if r.Up && r.Result.Weight >= 0 {
 		obs.Weight = pool.WeightUpdate{Op: pool.WeightSet, Value: r.Result.Weight}
 	}
@@ -518,7 +528,7 @@ func (d *Half) handleEventsLocked(svc *service, evs []pool.Event, apply bool) {
 		}
 		level := slog.LevelInfo
 		switch ev.Kind {
-		case pool.ServerDown, pool.QuorumLost, pool.PanicOn, pool.SorryOn:
+		case pool.ServerDown, pool.QuorumLost, pool.PanicOn, pool.SorryOn, pool.ServerEjected, pool.EjectionRefused:
 			level = slog.LevelWarn
 		case pool.Resynced:
 			level = slog.LevelError
@@ -694,7 +704,7 @@ func (d *Half) Snapshot() status.Snapshot {
 		}
 		for _, s := range ps.Servers {
 			rs := status.RealServer{Name: s.ID, Address: svc.addrs[s.ID].String(), Up: s.Up, Weight: s.Weight,
-				EffectiveWeight: s.DesiredWeight, Since: s.Since}
+				EffectiveWeight: s.DesiredWeight, Since: s.Since, Ejected: s.Ejected, EjectedReason: s.EjectedReason}
 			if b, ok := conns[svc.name+"|"+svc.addrs[s.ID].String()]; ok {
 				rs.ActiveConns, rs.TotalConns = b.Active, b.Total
 			}
@@ -773,10 +783,15 @@ func (d *Half) plan(cfg *config.Config) (*plan, error) {
 			f.warnings = append(f.warnings, config.Diagnostic{Pos: vs.Pos, Severity: config.Warning,
 				Message: "maxconn: the " + d.dpName + " data plane's connections cost vigil no descriptor and are not capped; maxconn applies to the userspace data plane"})
 		}
+		if usesRedispatch(vs) && d.dpName != "userspace" {
+			f.warnings = append(f.warnings, config.Diagnostic{Pos: vs.Pos, Severity: config.Warning,
+				Message: "passive_health, connect_retries, connect_attempt_timeout: the " + d.dpName + " data plane forwards the client's own connection and sees no connect fail; they apply to the userspace data plane"})
+		}
 		p := &planned{name: name, vs: vs, addrs: map[string]netip.AddrPort{}, thresholds: map[string]thresholds{}}
 		p.spec = pool.ServiceSpec{
 			Name: name, Quorum: int(vs.Quorum), Hysteresis: int(vs.Hysteresis), QuorumUp: vs.QuorumUp,
 			QuorumDown: vs.QuorumDown, Omega: vs.Omega, HASuspend: vs.HASuspend, PanicThreshold: int(vs.PanicThreshold),
+			Passive: passiveSpec(vs),
 		}
 		for _, rs := range vs.RealServers {
 			addr := netip.AddrPortFrom(rs.Address, rs.Port)
@@ -901,7 +916,7 @@ func (d *Half) steerFor(vs *lvs.VirtualServer, name string) (*dataplane.Service,
 		Scheduler: dataplane.Scheduler(vs.Scheduler), Persistence: vs.PersistenceTimeout.D(), ShutdownSessions: vs.ShutdownSessions,
 		PersistenceGranularity: persistenceBits(vs), Forwarding: vs.Forwarding.Method,
 		HashPort: slices.Contains(vs.SchedulerFlags, "sh-port") || slices.Contains(vs.SchedulerFlags, "mh-port"),
-		MaxConn:  int(vs.MaxConn),
+		MaxConn:  int(vs.MaxConn), ConnectAttempts: int(vs.ConnectRetries) + 1, ConnectTimeout: vs.ConnectAttemptTimeout.D(),
 	}, ""
 }
 

@@ -30,6 +30,10 @@ type Metrics struct {
 	Serving *prometheus.GaugeVec // vs
 	// Repairs counts drift found between what vigil installed and what the kernel holds.
 	Repairs *prometheus.CounterVec // part (dataplane, vrrp), outcome (repaired, failed)
+	// PassiveEjections counts passive health's ejections by the kind of the failure that
+	// ejected the server; PassiveRefusals the ejections a limit refused.
+	PassiveEjections *prometheus.CounterVec // vs, rs, reason (timeout, refused, unreachable, reset, error)
+	PassiveRefusals  *prometheus.CounterVec // vs, rs, limit (max_ejection_percent, panic_threshold, last_server)
 
 	bgp  *bgpCollector  // reads the BGP state at scrape time; see SetBGPSource
 	vrrp *vrrpCollector // reads the VRRP drop counters at scrape time; see SetVRRPSource
@@ -87,13 +91,19 @@ func NewMetrics() *Metrics {
 		Repairs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_reconcile_repairs_total", Help: "Differences found between what vigil installed and what the kernel holds, by part and by whether the repair worked.",
 		}, []string{"part", "outcome"}),
+		PassiveEjections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_passive_ejections_total", Help: "Real servers passive health ejected after their connections failed in the userspace data plane, by the kind of the failure that ejected them.",
+		}, []string{"virtual_server", "real_server", "reason"}),
+		PassiveRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_passive_ejections_refused_total", Help: "Ejections passive health did not make, by the limit that refused them.",
+		}, []string{"virtual_server", "real_server", "limit"}),
 		CheckLateness: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "vigil_check_lateness_seconds", Help: "How late probes start against their schedule.",
 			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1},
 		}),
 	}
 	reg.MustRegister(m.CheckDuration, m.CheckResults, m.ServerUp, m.ServerWeight, m.PoolUp, m.PoolSize,
-		m.QuorumUp, m.Transitions, m.VRRPState, m.VRRPChanges, m.Reloads, m.CheckLateness, m.Serving, m.Repairs, m.bgp, m.vrrp, m.capacity,
+		m.QuorumUp, m.Transitions, m.VRRPState, m.VRRPChanges, m.Reloads, m.CheckLateness, m.Serving, m.Repairs, m.PassiveEjections, m.PassiveRefusals, m.bgp, m.vrrp, m.capacity,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Both outcomes exist from the start, so that a dashboard sees 0 rather than no series.
 	m.Reloads.WithLabelValues("applied")

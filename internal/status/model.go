@@ -73,6 +73,10 @@ type RealServer struct {
 	Checks          []Check   `json:"checks"`
 	ActiveConns     int64     `json:"active_connections"`
 	TotalConns      uint64    `json:"total_connections"`
+	// Ejected (passive health) says the data plane saw the server's connections fail and the
+	// pool took it out until its next check verdict; EjectedReason is the last failure.
+	Ejected       bool   `json:"ejected,omitempty"`
+	EjectedReason string `json:"ejected_reason,omitempty"`
 }
 
 // Check is the last result of one checker of one real server.

@@ -44,6 +44,10 @@ func (o *metricsObserver) observe(ev lb.Event) {
 			m.Transitions.WithLabelValues(ev.VS, ev.Pool.Server, "up").Inc()
 		case pool.ServerDown:
 			m.Transitions.WithLabelValues(ev.VS, ev.Pool.Server, "down").Inc()
+		case pool.ServerEjected:
+			m.PassiveEjections.WithLabelValues(ev.VS, ev.Pool.Server, ev.Pool.Cause).Inc()
+		case pool.EjectionRefused:
+			m.PassiveRefusals.WithLabelValues(ev.VS, ev.Pool.Server, ev.Pool.Cause).Inc()
 		}
 	case ev.State != nil:
 		st := ev.State
@@ -86,6 +90,8 @@ func (o *metricsObserver) forget(vs, rs string) {
 	m.ServerUp.DeletePartialMatch(l)
 	m.ServerWeight.DeletePartialMatch(l)
 	m.Transitions.DeletePartialMatch(l)
+	m.PassiveEjections.DeletePartialMatch(l)
+	m.PassiveRefusals.DeletePartialMatch(l)
 }
 
 func repairOutcome(failed bool) string {

@@ -1,0 +1,91 @@
+package lb
+
+import (
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vigil-lb/vigil/internal/pool"
+	"github.com/vigil-lb/vigil/internal/testenv"
+)
+
+// A real server that stops listening between two checks is ejected by what the userspace data
+// plane saw, long before its next check: each client whose connection went to it was
+// redispatched, and after two failures in a row no client goes to it.
+func TestDataPlaneFailuresEjectAServerBeforeItsNextCheck(t *testing.T) {
+	b1, b2, b3 := startBackend(t), startBackend(t), startBackend(t)
+	vsPort := testenv.FreePort(t, "127.0.0.1", false)
+	var conf strings.Builder
+	fmt.Fprintf(&conf, "virtual_server 127.0.0.1 %d {\n  delay_loop 60\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n", vsPort)
+	conf.WriteString("  passive_health {\n    consecutive_failures 2\n    max_ejection_percent 50\n  }\n")
+	for _, be := range []*testBackend{b1, b2, b3} {
+		h, p := hostPort(t, be.addr)
+		fmt.Fprintf(&conf, "  real_server %s %s {\n    TCP_CHECK {\n      connect_timeout 1\n    }\n  }\n", h, p)
+	}
+	conf.WriteString("}\n")
+	d, err := New(loadText(t, conf.String()), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var ejections []pool.Event
+	d.Events().Subscribe("test", func(ev Event) {
+		if ev.Pool != nil && (ev.Pool.Kind == pool.ServerEjected || ev.Pool.Kind == pool.EjectionRefused) {
+			mu.Lock()
+			ejections = append(ejections, *ev.Pool)
+			mu.Unlock()
+		}
+	})
+	startRun(t, d)
+	url := fmt.Sprintf("http://127.0.0.1:%d/", vsPort)
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 2 * time.Second}
+	testenv.WaitFor(t, 5*time.Second, "balancer serving", func() bool { _, err := get(client, url); return err == nil })
+
+	b2.srv.Close() // refused from now on; its check is a minute away
+	published := func() bool { mu.Lock(); defer mu.Unlock(); return len(ejections) > 0 }
+	testenv.WaitFor(t, 5*time.Second, "the ejection published", func() bool {
+		if _, err := get(client, url); err != nil {
+			t.Fatalf("a request after the server died: %v", err)
+		}
+		return published()
+	})
+	mu.Lock()
+	ev := ejections[0]
+	mu.Unlock()
+	if ev.Kind != pool.ServerEjected || ev.Server != b2.addr || ev.Cause != "refused" {
+		t.Fatalf("first passive event %+v; want %s ejected for refused connects", ev, b2.addr)
+	}
+	for _, vs := range d.Snapshot().VirtualServers {
+		for _, rs := range vs.RealServers {
+			if ejected := rs.Address == b2.addr; rs.Ejected != ejected || !rs.Up {
+				t.Errorf("status of %s: up %v ejected %v (%s)", rs.Address, rs.Up, rs.Ejected, rs.EjectedReason)
+			}
+		}
+	}
+	dialed := func() (failures uint64, weight int) {
+		for _, ss := range d.DataplaneStats() {
+			for _, bs := range ss.Backends {
+				if bs.Addr == netip.MustParseAddrPort(b2.addr) {
+					return bs.DialFailures, bs.Weight
+				}
+			}
+		}
+		return 0, -1
+	}
+	before, weight := dialed()
+	if weight != 0 || before < 2 {
+		t.Errorf("the ejected server: %d dial failures, weight %d in the data plane; want at least 2 and 0", before, weight)
+	}
+	for i := range 9 {
+		if _, err := get(client, url); err != nil {
+			t.Fatalf("request %d after the ejection: %v", i, err)
+		}
+	}
+	if after, _ := dialed(); after != before {
+		t.Errorf("the ejected server was dialled %d more times", after-before)
+	}
+}
