@@ -404,8 +404,14 @@ func getOnce(d *net.Dialer, addr string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return getOn(conn, 2*time.Second)
+}
+
+// getOn makes one HTTP/1.0 request on conn, answered within within, closes conn and returns
+// the body of a 200.
+func getOn(conn net.Conn, within time.Duration) (string, error) {
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(2 * time.Second))
+	conn.SetDeadline(time.Now().Add(within))
 	if _, err := io.WriteString(conn, "GET / HTTP/1.0\r\nHost: anycast\r\n\r\n"); err != nil {
 		return "", fmt.Errorf("write: %w", err)
 	}

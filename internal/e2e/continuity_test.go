@@ -203,16 +203,15 @@ func (lc *longConn) status() (error, time.Time, time.Duration) {
 	return lc.err, lc.endedAt, lc.maxWait
 }
 
-// shortLoad opens a new connection to the echo service every 5 ms (200 a second), each sending
-// one line and reading it back, with 3 s to connect (so a SYN lost in the takeover is sent
-// again, after 1 s, as any client's would be) and 3 s for the echo, and records when each
-// started and whether it was served.
+// shortLoad starts a request every 5 ms (200 a second), each on a new connection (once), and
+// records when each started and ended and whether it was served. The continuity test's are
+// shortOnce's.
 type shortLoad struct {
 	log requestLog
 	wg  sync.WaitGroup
 }
 
-func (s *shortLoad) run(ctx context.Context, ns *testenv.Namespace, addr string) {
+func (s *shortLoad) run(ctx context.Context, once func() error) {
 	tick := time.NewTicker(shortEvery)
 	defer tick.Stop()
 	for {
@@ -225,14 +224,17 @@ func (s *shortLoad) run(ctx context.Context, ns *testenv.Namespace, addr string)
 		go func() {
 			defer s.wg.Done()
 			start := time.Now()
-			ok := shortOnce(ns, addr) == nil
+			err := once()
 			s.log.mu.Lock()
-			s.log.reqs = append(s.log.reqs, labRequest{start: start, end: time.Now(), ok: ok})
+			s.log.reqs = append(s.log.reqs, labRequest{start: start, end: time.Now(), ok: err == nil, err: err})
 			s.log.mu.Unlock()
 		}()
 	}
 }
 
+// shortOnce sends one line to the echo service at addr and reads it back, with 3 s to connect
+// (so a SYN lost in the takeover is sent again, after 1 s, as any client's would be) and 3 s
+// for the echo.
 func shortOnce(ns *testenv.Namespace, addr string) error {
 	var c net.Conn
 	if err := ns.DoErr(func() error {
@@ -280,7 +282,7 @@ func runFailovers(t *testing.T, l *vrrpLab, synced bool) failoverResult {
 	conns, _ := openLongConns(ctx, t, l.client, addr, longConns, 1, &wg)
 	load := &shortLoad{}
 	wg.Add(1)
-	go func() { defer wg.Done(); load.run(ctx, l.client, addr) }()
+	go func() { defer wg.Done(); load.run(ctx, func() error { return shortOnce(l.client, addr) }) }()
 	alive := func() int {
 		n := 0
 		for _, lc := range conns {

@@ -441,8 +441,9 @@ func checkLog(t *testing.T, log string) {
 	}
 }
 
-// haproxy is HAProxy 2.6 on lb1 under the flood's descriptor limit, in mode tcp over the lab's
-// web servers, with HTTP checks every second; its maxconn is left to be sized from the limit.
+// haproxy is HAProxy 2.6 run by a test, and its stats socket. startHAProxy runs it on lb1 under
+// the flood's descriptor limit, in mode tcp over the lab's web servers, with HTTP checks every
+// second; its maxconn is left to be sized from the limit.
 type haproxy struct {
 	t    *testing.T
 	sock string
@@ -451,11 +452,7 @@ type haproxy struct {
 
 func startHAProxy(t *testing.T, ns *testenv.Namespace, bin string) *haproxy {
 	t.Helper()
-	dir := t.TempDir()
-	h := &haproxy{t: t, sock: filepath.Join(dir, "haproxy.sock")}
-	conf := fmt.Sprintf(`global
-    stats socket %s mode 600 level admin
-defaults
+	body := fmt.Sprintf(`defaults
     mode tcp
     timeout connect 2s
     timeout client 60s
@@ -469,13 +466,26 @@ backend web
     default-server inter 1s fall 2 rise 1
     server web1 192.0.2.21:%d check
     server web2 192.0.2.22:%d check
-`, h.sock, haproxyPort, labWebPort, labWebPort)
+`, haproxyPort, labWebPort, labWebPort)
+	return runHAProxy(t, ns, bin, body, testenv.RequireTool(t, "prlimit"), fmt.Sprintf("--nofile=%d:%d", floodFiles, floodFiles))
+}
+
+// runHAProxy runs HAProxy inside ns on a configuration of body (every section after global)
+// and a global section holding the stats socket the methods below talk to, until the test
+// ends. wrapper, when given, is a command HAProxy runs under (prlimit and its options); it
+// must exec HAProxy, so that the pid is HAProxy's.
+func runHAProxy(t *testing.T, ns *testenv.Namespace, bin, body string, wrapper ...string) *haproxy {
+	t.Helper()
+	dir := t.TempDir()
+	h := &haproxy{t: t, sock: filepath.Join(dir, "haproxy.sock")}
+	conf := fmt.Sprintf("global\n    stats socket %s mode 600 level admin\n", h.sock) + body
 	path := filepath.Join(dir, "haproxy.cfg")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := testenv.StartCmd(t, ns.Command(testenv.RequireTool(t, "prlimit"), fmt.Sprintf("--nofile=%d:%d", floodFiles, floodFiles), bin, "-db", "-f", path))
-	h.pid = cmd.Process.Pid // ip netns exec and prlimit exec HAProxy: the pid is its own
+	argv := append(append(wrapper[:len(wrapper):len(wrapper)], bin), "-db", "-f", path)
+	cmd := testenv.StartCmd(t, ns.Command(argv[0], argv[1:]...))
+	h.pid = cmd.Process.Pid // ip netns exec (and the wrapper) exec HAProxy: the pid is its own
 	testenv.WaitFor(t, 10*time.Second, "HAProxy's stats socket", func() bool { _, err := h.command("show info"); return err == nil })
 	return h
 }

@@ -345,6 +345,7 @@ type requestLog struct {
 type labRequest struct {
 	start, end time.Time
 	ok         bool
+	err        error // why not, when the client kept it
 }
 
 // runClients sends requests to the virtual server from the client host with n concurrent
