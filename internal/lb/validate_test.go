@@ -85,6 +85,11 @@ func TestValidateReportsWhatNewRefusesAtItsLine(t *testing.T) {
 		}, Options{Dataplane: "ipvs", OpenDataplane: func(string) (dataplane.Dataplane, error) {
 			return userspace.New(nil, userspace.Options{}), nil
 		}}, 1, config.Warning, "maxconn: the ipvs data plane's connections cost vigil no descriptor"},
+		{"passive health on a kernel data plane", func(t *testing.T) string {
+			return "virtual_server 127.0.0.1 8080 {\n  passive_health {\n  }\n  real_server 127.0.0.2 8080 {\n  }\n" + vsDefaults + "}\n"
+		}, nil, Options{Dataplane: "nftables", OpenDataplane: func(string) (dataplane.Dataplane, error) {
+			return userspace.New(nil, userspace.Options{}), nil
+		}}, 1, config.Warning, "passive_health, connect_retries, connect_attempt_timeout: the nftables data plane forwards the client's own connection"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
