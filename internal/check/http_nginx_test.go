@@ -70,36 +70,16 @@ func startNginx(t *testing.T) nginxPorts {
 		return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(testenv.FreePort(t, "127.0.0.1", false)))
 	}
 	n := nginxPorts{plain: port(), proxy: port(), tls: port(), tlsProxy: port(), h2: port(), h2c: port(), dir: dir}
-	user := ""
-	if os.Geteuid() == 0 {
-		// As root nginx would serve as nobody, who cannot read the test's 0700 directory.
-		user = "user root;"
-	}
-	// One process: testenv.StartCmd's SIGKILL then ends all of nginx (a master's workers would
-	// outlive it, holding its output open).
-	conf := fmt.Sprintf(`daemon off;
-master_process off;
-%[1]s
-pid %[2]s/nginx.pid;
-error_log stderr warn;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path %[2]s/body;
-  proxy_temp_path %[2]s/proxy;
-  fastcgi_temp_path %[2]s/fastcgi;
-  uwsgi_temp_path %[2]s/uwsgi;
-  scgi_temp_path %[2]s/scgi;
-  ssl_certificate %[2]s/cert.pem;
-  ssl_certificate_key %[2]s/key.pem;
+	conf := testenv.NginxConfig(dir, fmt.Sprintf(`  ssl_certificate %[1]s/cert.pem;
+  ssl_certificate_key %[1]s/key.pem;
   server {
-    listen %[3]s;
-    listen %[4]s proxy_protocol;
-    listen %[5]s ssl;
-    listen %[6]s ssl proxy_protocol;
-    listen %[7]s ssl http2;
-    listen %[8]s http2;
-    root %[2]s/www;
+    listen %[2]s;
+    listen %[3]s proxy_protocol;
+    listen %[4]s ssl;
+    listen %[5]s ssl proxy_protocol;
+    listen %[6]s ssl http2;
+    listen %[7]s http2;
+    root %[1]s/www;
     location = /proxied {
       return 200 "client=$proxy_protocol_addr:$proxy_protocol_port server=$proxy_protocol_server_addr:$proxy_protocol_server_port\n";
     }
@@ -115,11 +95,10 @@ http {
     }
     location /secret/ {
       auth_basic "vigil";
-      auth_basic_user_file %[2]s/htpasswd;
+      auth_basic_user_file %[1]s/htpasswd;
     }
   }
-}
-`, user, dir, n.plain, n.proxy, n.tls, n.tlsProxy, n.h2, n.h2c)
+`, dir, n.plain, n.proxy, n.tls, n.tlsProxy, n.h2, n.h2c))
 	confPath := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)

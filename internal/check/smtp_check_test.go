@@ -9,39 +9,20 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
-// scriptedTCPServer runs serve on every connection it accepts, with a read buffer, and closes
-// the connection afterwards.
+// scriptedTCPServer runs serve on every connection it accepts, with a read buffer and 3 s to
+// finish, and closes the connection afterwards.
 func scriptedTCPServer(t *testing.T, serve func(c net.Conn, r *bufio.Reader)) netip.AddrPort {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(3 * time.Second))
-				serve(c, bufio.NewReader(c))
-			}()
-		}
-	}()
-	return addrPort(t, ln.Addr())
+	return testenv.ServeTCP(t, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+		serve(c, bufio.NewReader(c))
+	})
 }
 
 // smtpConversation answers a greeting, HELO and QUIT with the given replies, and records the

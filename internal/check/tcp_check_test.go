@@ -223,43 +223,8 @@ func silentTCPServer(t *testing.T) netip.AddrPort {
 // new connection's SYN is dropped and connect hangs.
 func stalledTCPAddr(t *testing.T) netip.AddrPort {
 	t.Helper()
-	_, ap, _ := fullTCPListener(t)
+	_, ap, _ := testenv.FullListener(t)
 	return ap
-}
-
-// fullTCPListener listens on loopback with a backlog of 0 and fills its accept queue: the
-// listener's descriptor, its address and how many connections wait in the queue (at least 1).
-func fullTCPListener(t *testing.T) (fd int, ap netip.AddrPort, queued int) {
-	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Close(fd) })
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := syscall.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ap = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(sa.(*syscall.SockaddrInet4).Port))
-	// Fill the queue: with a backlog of 0 the kernel queues one connection, then drops SYNs.
-	for range 3 {
-		c, err := net.DialTimeout("tcp", ap.String(), 200*time.Millisecond)
-		if err != nil {
-			break
-		}
-		queued++
-		t.Cleanup(func() { c.Close() })
-	}
-	if queued == 0 {
-		t.Fatal("could not fill the accept queue")
-	}
-	return fd, ap, queued
 }
 
 // needRoot skips a test that needs root, unless CI is set, where root is a given.
@@ -573,7 +538,7 @@ func TestChecksOverIPv6Loopback(t *testing.T) {
 // Here the listener's accept queue is full, so the first SYN is dropped; room is made, and the
 // kernel's retransmitted SYN (about 1 s later) is answered.
 func TestTCPCheckWaitsForAHandshakeThatEndsLater(t *testing.T) {
-	fd, ap, queued := fullTCPListener(t)
+	fd, ap, queued := testenv.FullListener(t)
 
 	c := NewTCP(TCPOptions{ConnOptions: ConnOptions{Addr: ap}})
 	res := make(chan probe.Result, 1)

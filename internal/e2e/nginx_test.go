@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
 // nginx is a real nginx on two loopback ports, plain HTTP and HTTPS with a self-signed
@@ -42,36 +44,18 @@ func startNginx(t *testing.T) *nginx {
 		t.Fatal(err)
 	}
 	n.setHealthy(t, true)
-	user := ""
-	if os.Geteuid() == 0 {
-		// Workers would run as nobody, who cannot enter the test's 0700 temporary directory.
-		user = "user root;\n"
-	}
-	conf := fmt.Sprintf(`daemon off;
-%sworker_processes 1;
-pid %[2]s/nginx.pid;
-error_log stderr warn;
-events { worker_connections 128; }
-http {
-  access_log off;
-  client_body_temp_path %[2]s/body;
-  proxy_temp_path %[2]s/proxy;
-  fastcgi_temp_path %[2]s/fastcgi;
-  uwsgi_temp_path %[2]s/uwsgi;
-  scgi_temp_path %[2]s/scgi;
-  server {
-    listen %[3]s;
-    listen %[4]s ssl;
-    ssl_certificate %[2]s/cert.pem;
-    ssl_certificate_key %[2]s/key.pem;
-    root %[2]s/www;
+	conf := testenv.NginxConfig(dir, fmt.Sprintf(`  server {
+    listen %[2]s;
+    listen %[3]s ssl;
+    ssl_certificate %[1]s/cert.pem;
+    ssl_certificate_key %[1]s/key.pem;
+    root %[1]s/www;
     location = /health {
-      if (!-f %[2]s/www/healthy) { return 503; }
+      if (!-f %[1]s/www/healthy) { return 503; }
       return 200 "ok\n";
     }
   }
-}
-`, user, dir, n.httpAddr, n.httpsAddr)
+`, dir, n.httpAddr, n.httpsAddr))
 	confPath := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)

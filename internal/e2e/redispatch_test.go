@@ -158,30 +158,12 @@ func (l *rdLab) writeConfig(t *testing.T, lines string) {
 	}
 }
 
-// startNginx runs w's nginx, one process (no master, so that killing it kills the server),
+// startNginx runs w's nginx, one process (testenv.NginxConfig: killing it kills the server),
 // answering its name on every path, until the lab's test ends or it is killed.
 func (l *rdLab) startNginx(w *rdWeb) {
 	t := l.t
 	t.Helper()
-	conf := fmt.Sprintf(`daemon off;
-master_process off;
-worker_processes 1;
-pid %[1]s/nginx.pid;
-error_log stderr error;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path %[1]s/body;
-  proxy_temp_path %[1]s/proxy;
-  fastcgi_temp_path %[1]s/fastcgi;
-  uwsgi_temp_path %[1]s/uwsgi;
-  scgi_temp_path %[1]s/scgi;
-  server {
-    listen %[2]s:%[3]d;
-    location / { return 200 "%[4]s\n"; }
-  }
-}
-`, w.dir, w.addr, rdWebPort, w.name)
+	conf := testenv.NginxConfig(w.dir, fmt.Sprintf("  server {\n    listen %s:%d;\n    location / { return 200 \"%s\\n\"; }\n  }\n", w.addr, rdWebPort, w.name))
 	path := filepath.Join(w.dir, "nginx.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)

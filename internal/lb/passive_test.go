@@ -13,16 +13,26 @@ import (
 	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
-// A real server that stops listening between two checks is ejected by what the userspace data
-// plane saw, long before its next check: each client whose connection went to it was
-// redispatched, and after two failures in a row no client goes to it.
-func TestDataPlaneFailuresEjectAServerBeforeItsNextCheck(t *testing.T) {
-	b1, b2, b3 := startBackend(t), startBackend(t), startBackend(t)
+// passiveLab runs the half over three loopback web servers whose checks are a minute away, a
+// virtual server with lines added, and records the passive health events it publishes. It
+// returns once the virtual server serves.
+type passiveLab struct {
+	d        *Half
+	backends []*testBackend
+	url      string
+	client   *http.Client
+
+	mu     sync.Mutex
+	events []pool.Event
+}
+
+func newPassiveLab(t *testing.T, lines string) *passiveLab {
+	t.Helper()
+	l := &passiveLab{backends: []*testBackend{startBackend(t), startBackend(t), startBackend(t)}}
 	vsPort := testenv.FreePort(t, "127.0.0.1", false)
 	var conf strings.Builder
-	fmt.Fprintf(&conf, "virtual_server 127.0.0.1 %d {\n  delay_loop 60\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n", vsPort)
-	conf.WriteString("  passive_health {\n    consecutive_failures 2\n    max_ejection_percent 50\n  }\n")
-	for _, be := range []*testBackend{b1, b2, b3} {
+	fmt.Fprintf(&conf, "virtual_server 127.0.0.1 %d {\n  delay_loop 60\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n%s", vsPort, lines)
+	for _, be := range l.backends {
 		h, p := hostPort(t, be.addr)
 		fmt.Fprintf(&conf, "  real_server %s %s {\n    TCP_CHECK {\n      connect_timeout 1\n    }\n  }\n", h, p)
 	}
@@ -31,31 +41,49 @@ func TestDataPlaneFailuresEjectAServerBeforeItsNextCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	var ejections []pool.Event
+	l.d = d
 	d.Events().Subscribe("test", func(ev Event) {
 		if ev.Pool != nil && (ev.Pool.Kind == pool.ServerEjected || ev.Pool.Kind == pool.EjectionRefused) {
-			mu.Lock()
-			ejections = append(ejections, *ev.Pool)
-			mu.Unlock()
+			l.mu.Lock()
+			l.events = append(l.events, *ev.Pool)
+			l.mu.Unlock()
 		}
 	})
 	startRun(t, d)
-	url := fmt.Sprintf("http://127.0.0.1:%d/", vsPort)
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 2 * time.Second}
-	testenv.WaitFor(t, 5*time.Second, "balancer serving", func() bool { _, err := get(client, url); return err == nil })
+	l.url = fmt.Sprintf("http://127.0.0.1:%d/", vsPort)
+	l.client = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 2 * time.Second}
+	testenv.WaitFor(t, 5*time.Second, "balancer serving", func() bool { _, err := get(l.client, l.url); return err == nil })
+	return l
+}
 
-	b2.srv.Close() // refused from now on; its check is a minute away
-	published := func() bool { mu.Lock(); defer mu.Unlock(); return len(ejections) > 0 }
-	testenv.WaitFor(t, 5*time.Second, "the ejection published", func() bool {
-		if _, err := get(client, url); err != nil {
-			t.Fatalf("a request after the server died: %v", err)
+// passive is the passive health events published so far.
+func (l *passiveLab) passive() []pool.Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]pool.Event(nil), l.events...)
+}
+
+// requestsUntil sends requests through the virtual server, each of which must be served,
+// until cond holds.
+func (l *passiveLab) requestsUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	testenv.WaitFor(t, 5*time.Second, what, func() bool {
+		if _, err := get(l.client, l.url); err != nil {
+			t.Fatalf("a request while waiting for %s: %v", what, err)
 		}
-		return published()
+		return cond()
 	})
-	mu.Lock()
-	ev := ejections[0]
-	mu.Unlock()
+}
+
+// A real server that stops listening between two checks is ejected by what the userspace data
+// plane saw, long before its next check: each client whose connection went to it was
+// redispatched, and after two failures in a row no client goes to it.
+func TestDataPlaneFailuresEjectAServerBeforeItsNextCheck(t *testing.T) {
+	l := newPassiveLab(t, "  passive_health {\n    consecutive_failures 2\n    max_ejection_percent 50\n  }\n")
+	d, b2, client, url := l.d, l.backends[1], l.client, l.url
+	b2.srv.Close() // refused from now on; its check is a minute away
+	l.requestsUntil(t, "the ejection published", func() bool { return len(l.passive()) > 0 })
+	ev := l.passive()[0]
 	if ev.Kind != pool.ServerEjected || ev.Server != b2.addr || ev.Cause != "refused" {
 		t.Fatalf("first passive event %+v; want %s ejected for refused connects", ev, b2.addr)
 	}
@@ -101,50 +129,16 @@ func TestEjectionPastALimitIsRefusedAndSaid(t *testing.T) {
 		{"panic_threshold", "  panic_threshold 50\n  passive_health {\n    consecutive_failures 2\n    max_ejection_percent 100\n  }\n", pool.LimitPanic},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			backends := []*testBackend{startBackend(t), startBackend(t), startBackend(t)}
-			vsPort := testenv.FreePort(t, "127.0.0.1", false)
-			var conf strings.Builder
-			fmt.Fprintf(&conf, "virtual_server 127.0.0.1 %d {\n  delay_loop 60\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n%s", vsPort, tc.lines)
-			for _, be := range backends {
-				h, p := hostPort(t, be.addr)
-				fmt.Fprintf(&conf, "  real_server %s %s {\n    TCP_CHECK {\n      connect_timeout 1\n    }\n  }\n", h, p)
-			}
-			conf.WriteString("}\n")
-			d, err := New(loadText(t, conf.String()), Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var mu sync.Mutex
-			var passive []pool.Event
-			d.Events().Subscribe("test", func(ev Event) {
-				if ev.Pool != nil && (ev.Pool.Kind == pool.ServerEjected || ev.Pool.Kind == pool.EjectionRefused) {
-					mu.Lock()
-					passive = append(passive, *ev.Pool)
-					mu.Unlock()
-				}
-			})
-			startRun(t, d)
-			url := fmt.Sprintf("http://127.0.0.1:%d/", vsPort)
-			client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 2 * time.Second}
-			testenv.WaitFor(t, 5*time.Second, "balancer serving", func() bool { _, err := get(client, url); return err == nil })
-
-			backends[0].srv.Close()
-			backends[1].srv.Close()
-			testenv.WaitFor(t, 5*time.Second, "one ejection and one refusal", func() bool {
-				if body, err := get(client, url); err != nil || body != backends[2].addr {
-					t.Fatalf("a request with two servers dead: %q, %v; want it served by the live one", body, err)
-				}
-				mu.Lock()
-				defer mu.Unlock()
-				return len(passive) >= 2
-			})
+			l := newPassiveLab(t, tc.lines)
+			l.backends[0].srv.Close()
+			l.backends[1].srv.Close()
+			l.requestsUntil(t, "one ejection and one refusal", func() bool { return len(l.passive()) >= 2 })
 			for range 12 { // more failures of the refused server's run: no more refusals said
-				if _, err := get(client, url); err != nil {
+				if _, err := get(l.client, l.url); err != nil {
 					t.Fatal(err)
 				}
 			}
-			mu.Lock()
-			defer mu.Unlock()
+			passive := l.passive()
 			if len(passive) != 2 || passive[0].Kind != pool.ServerEjected || passive[1].Kind != pool.EjectionRefused || passive[1].Cause != tc.limit {
 				t.Fatalf("passive health events %+v; want one ejection, then one refusal by %s", passive, tc.limit)
 			}

@@ -47,15 +47,9 @@ const (
 // an ejected server as unusable (as Envoy's panic threshold does), so a check that fails while
 // a server is ejected can bring panic, which puts every real server back in.
 func (s *Service) ObserveFailure(f Failure, now time.Time) ([]Event, error) {
-	if s.stopped {
-		return nil, fmt.Errorf("pool %q: failure of %q after stop", s.spec.Name, f.Server)
-	}
-	r := f.Ref.r
-	if r == nil || f.Ref.gen != s.specGen || r.spec.ID != f.Server {
-		r = s.servers[f.Server]
-	}
-	if r == nil {
-		return nil, fmt.Errorf("pool %q: failure of unknown real server %q", s.spec.Name, f.Server)
+	r, err := s.serverOf(f.Server, f.Ref, "failure")
+	if err != nil {
+		return nil, err
 	}
 	n := s.spec.Passive.ConsecutiveFailures
 	if n <= 0 || s.suspended {

@@ -277,15 +277,9 @@ func (s *Service) recount() {
 // suspended (ha_suspend) is stale and ignored. Its cost does not grow with the pool's size
 // unless it flips quorum, panic or the sorry server.
 func (s *Service) Observe(o Observation, now time.Time) ([]Event, error) {
-	if s.stopped {
-		return nil, fmt.Errorf("pool %q: observation for %q after stop", s.spec.Name, o.Server)
-	}
-	r := o.Ref.r
-	if r == nil || o.Ref.gen != s.specGen || r.spec.ID != o.Server {
-		r = s.servers[o.Server]
-	}
-	if r == nil {
-		return nil, fmt.Errorf("pool %q: observation for unknown real server %q", s.spec.Name, o.Server)
+	r, err := s.serverOf(o.Server, o.Ref, "observation")
+	if err != nil {
+		return nil, err
 	}
 	if o.Check < 0 || o.Check >= len(r.checks) {
 		return nil, fmt.Errorf("pool %q: real server %q: observation for check #%d, server has %d checks", s.spec.Name, o.Server, o.Check, len(r.checks))
@@ -387,6 +381,22 @@ func (c *check) unchangedBy(o Observation) bool {
 type ServerRef struct {
 	r   *server
 	gen uint64
+}
+
+// serverOf finds real server id, through ref when it is current, for an input (what, for the
+// error) that names it: an error after Stop or for a server the pool does not have.
+func (s *Service) serverOf(id string, ref ServerRef, what string) (*server, error) {
+	if s.stopped {
+		return nil, fmt.Errorf("pool %q: %s for %q after stop", s.spec.Name, what, id)
+	}
+	r := ref.r
+	if r == nil || ref.gen != s.specGen || r.spec.ID != id {
+		r = s.servers[id]
+	}
+	if r == nil {
+		return nil, fmt.Errorf("pool %q: %s for unknown real server %q", s.spec.Name, what, id)
+	}
+	return r, nil
 }
 
 // Ref returns the ref of real server id; the zero ServerRef when there is none.

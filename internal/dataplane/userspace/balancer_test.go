@@ -741,29 +741,11 @@ func TestAnswerAndFINTogetherEndTheConnection(t *testing.T) {
 	}{"ready-recvmmsg-7-bytes", Options{CopyBuffer: 7, noInq: true}})
 	for _, mode := range modes {
 		t.Run(mode.name, func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
 			answer := strings.Repeat("answer and goodbye. ", 50)
-			var wg sync.WaitGroup
-			t.Cleanup(wg.Wait) // after the listener closed: cleanups run last first
-			t.Cleanup(func() { ln.Close() })
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					c, err := ln.Accept()
-					if err != nil {
-						return
-					}
-					c.Write([]byte(answer))
-					c.Close()
-				}
-			}()
+			backend := testenv.ServeTCP(t, func(c net.Conn) { c.Write([]byte(answer)) })
 			b := newTestBalancer(t, mode.opts)
 			mustApply(t, b, dataplane.Service{Name: "fin", Protocol: dataplane.TCP, Listen: netip.MustParseAddrPort("127.0.0.1:0"),
-				Scheduler: "rr", Backends: []dataplane.Backend{{Addr: netip.MustParseAddrPort(ln.Addr().String()), Weight: 1}}})
+				Scheduler: "rr", Backends: []dataplane.Backend{{Addr: backend, Weight: 1}}})
 			addr := addrOf(t, b, "fin")
 			for i := range 40 {
 				c, err := net.Dial("tcp", addr)

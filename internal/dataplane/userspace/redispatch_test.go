@@ -5,42 +5,12 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vigil-lb/vigil/internal/dataplane"
+	"github.com/vigil-lb/vigil/internal/testenv"
 )
-
-// silentBackend is an address whose connects are never answered, as a host whose link was
-// cut: a listener with a backlog of 0 whose one queued connection is never accepted, so the
-// kernel drops every further SYN.
-func silentBackend(t *testing.T) netip.AddrPort {
-	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Close(fd) })
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := syscall.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(sa.(*syscall.SockaddrInet4).Port))
-	for {
-		c, err := net.DialTimeout("tcp", addr.String(), 100*time.Millisecond)
-		if err != nil {
-			return addr // the queue is full: connects go unanswered from here on
-		}
-		t.Cleanup(func() { c.Close() })
-	}
-}
 
 // refusingBackend is an address nothing listens on: its connects are refused at once.
 func refusingBackend(t *testing.T) netip.AddrPort {
@@ -131,7 +101,7 @@ func TestDerivedConnectTimeoutFallsToTheFloorOnLoopback(t *testing.T) {
 
 func TestSilentBackendIsGivenUpAtTheAttemptTimeout(t *testing.T) {
 	hbs := startHTTPBackends(t, 1)
-	silent := silentBackend(t)
+	_, silent, _ := testenv.FullListener(t) // connects to it go unanswered, as to a cut host
 	var seen failures
 	// A DialTimeout far beyond the client's patience: only the per-attempt timeout saves it.
 	b := newTestBalancer(t, Options{DialTimeout: 10 * time.Second, OnBackendFailure: seen.record})
@@ -183,33 +153,16 @@ type resettingBackend struct {
 
 func startResettingBackend(t *testing.T) *resettingBackend {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &resettingBackend{addr: netip.MustParseAddrPort(ln.Addr().String())}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			if r.reset.Load() {
-				c.(*net.TCPConn).SetLinger(0)
-				c.Close()
-				continue
-			}
-			buf := make([]byte, 4096)
-			c.SetReadDeadline(time.Now().Add(5 * time.Second))
-			c.Read(buf)
-			c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"))
-			c.Close()
+	r := &resettingBackend{}
+	r.addr = testenv.ServeTCP(t, func(c net.Conn) {
+		if r.reset.Load() {
+			c.(*net.TCPConn).SetLinger(0) // the close that follows is a reset
+			return
 		}
-	}()
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		c.Read(make([]byte, 4096))
+		c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"))
+	})
 	return r
 }
 
