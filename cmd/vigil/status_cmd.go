@@ -198,8 +198,11 @@ func printStatus(w io.Writer, s status.Snapshot) {
 		fmt.Fprintln(tw, "  REAL SERVER\tSTATE\tWEIGHT\tSINCE\tLAST CHECK\tREASON")
 		for _, rs := range vs.RealServers {
 			state := "up"
-			if !rs.Up {
+			switch {
+			case !rs.Up:
 				state = "DOWN"
+			case rs.Ejected:
+				state = "EJECTED" // passive health: out until its next check verdict
 			}
 			fmt.Fprintf(tw, "  %s\t%s\t%d/%d\t%s\t%s\t%s\n", rs.Address, state, rs.EffectiveWeight, rs.Weight,
 				when(rs.Since, s.Generated), lastCheck(rs.Checks, s.Generated), dash(reason(rs)))
@@ -268,6 +271,9 @@ func printBGP(w io.Writer, b status.BGP, now time.Time) {
 func reason(rs status.RealServer) string {
 	if rs.Reason != "" {
 		return rs.Reason
+	}
+	if rs.Ejected {
+		return "ejected: " + rs.EjectedReason
 	}
 	for _, c := range rs.Checks {
 		if c.Checked && !c.Healthy && c.Reason != "" {

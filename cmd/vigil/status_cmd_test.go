@@ -38,6 +38,9 @@ func statusFixture() status.Snapshot {
 						{Kind: "HTTP_GET", Checked: true, Reason: "status 503, expected 200", Latency: 1200 * time.Microsecond, At: statusAt.Add(-time.Second)},
 					}},
 				{Name: "198.51.100.3:80", Address: "198.51.100.3:80", Weight: 1, Checks: []status.Check{{Kind: "MISC_CHECK"}}},
+				{Name: "198.51.100.4:80", Address: "198.51.100.4:80", Up: true, Weight: 1, Since: statusAt.Add(-90 * time.Minute),
+					Ejected: true, EjectedReason: "dial tcp 198.51.100.4:80: i/o timeout",
+					Checks: []status.Check{{Kind: "TCP_CHECK", Healthy: true, Checked: true, Latency: 200 * time.Microsecond, At: statusAt.Add(-3 * time.Second)}}},
 			},
 		}},
 		VRRPInstances: []status.VRRPInstance{{Name: "VI_1", Interface: "eth0", VRID: 51, State: "BACKUP", Priority: 100,
@@ -91,6 +94,7 @@ func TestStatusPrintsServersStatesWeightsChecksAndVRRP(t *testing.T) {
 		// The newest check is the one shown; the reason is the first failing check's.
 		{"198.51.100.2:80", "198.51.100.2:80 DOWN 0/1 22:13:35 (30s ago) HTTP_GET failed 1.2ms 1s ago connect: connection refused"},
 		{"198.51.100.3:80", "198.51.100.3:80 DOWN 0/1 - pending -"},
+		{"198.51.100.4:80", "198.51.100.4:80 EJECTED 0/1 20:44:05 (1h30m ago) TCP_CHECK ok 0.2ms 3s ago ejected: dial tcp 198.51.100.4:80: i/o timeout"},
 		{"VRRP INSTANCE", "VRRP INSTANCE INTERFACE VRID STATE PRIORITY MASTER SINCE ADDRESSES REPAIRS"},
 		{"VI_1", "VI_1 eth0 51 BACKUP 90/100 192.0.2.2 21:14:05 (1h ago) 192.0.2.10/24 2001:db8::10/64 0"},
 		{"VI_2", "VI_2 eth1 52 MASTER (PROBLEM) 150/150 - 22:13:05 (1m ago) 198.51.100.10/24 2"},
@@ -118,7 +122,7 @@ func TestStatusJSONIsTheDaemonsDocument(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
 		t.Fatal(err)
 	}
-	if len(got.VirtualServers) != 1 || len(got.VirtualServers[0].RealServers) != 3 || got.VRRPInstances[0].Name != "VI_1" {
+	if len(got.VirtualServers) != 1 || len(got.VirtualServers[0].RealServers) != 4 || !got.VirtualServers[0].RealServers[3].Ejected || got.VRRPInstances[0].Name != "VI_1" {
 		t.Fatalf("got %+v", got)
 	}
 }
