@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -26,6 +27,9 @@ type connectRTT struct {
 	mu           sync.Mutex
 	srtt, rttvar time.Duration
 	measured     bool
+	// rto is srtt + 4·rttvar as of the last sample, 0 before any: read without the lock by
+	// every new connection.
+	rto atomic.Int64
 }
 
 // observe adds one successful connect's time.
@@ -34,25 +38,24 @@ func (e *connectRTT) observe(d time.Duration) {
 	defer e.mu.Unlock()
 	if !e.measured {
 		e.srtt, e.rttvar, e.measured = d, d/2, true
-		return
+	} else {
+		diff := e.srtt - d
+		if diff < 0 {
+			diff = -diff
+		}
+		e.rttvar = (3*e.rttvar + diff) / 4
+		e.srtt = (7*e.srtt + d) / 8
 	}
-	diff := e.srtt - d
-	if diff < 0 {
-		diff = -diff
-	}
-	e.rttvar = (3*e.rttvar + diff) / 4
-	e.srtt = (7*e.srtt + d) / 8
+	e.rto.Store(int64(max(e.srtt+4*e.rttvar, 1)))
 }
 
 // timeout is the per-attempt connect timeout: srtt + 4·rttvar, initialRTO before any sample,
 // within [floor, ceiling].
 func (e *connectRTT) timeout(floor, ceiling time.Duration) time.Duration {
-	e.mu.Lock()
-	rto := initialRTO
-	if e.measured {
-		rto = e.srtt + 4*e.rttvar
+	rto := time.Duration(e.rto.Load())
+	if rto == 0 {
+		rto = initialRTO
 	}
-	e.mu.Unlock()
 	return min(max(rto, floor), ceiling)
 }
 
