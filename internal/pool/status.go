@@ -33,6 +33,8 @@ type ServerStatus struct {
 	DesiredWeight int           `json:"desired_weight"`
 	SlowStart     bool          `json:"slow_start"`
 	Checks        []CheckStatus `json:"checks"`
+	// Admin is the operator's say: drain, maint, a weight override, who and why.
+	Admin Admin `json:"admin"`
 }
 
 // CheckStatus is one check's last verdict and the state it led to.
@@ -70,7 +72,7 @@ func (s *Service) Snapshot() ServiceStatus {
 		ss := ServerStatus{
 			ID: r.spec.ID, Up: r.alive, Since: r.since, Weight: r.spec.Weight,
 			EffectiveWeight: realWeight(r.effective()), InSet: in, DesiredWeight: w,
-			SlowStart: r.ramping, Checks: make([]CheckStatus, len(r.checks)),
+			SlowStart: r.ramping, Checks: make([]CheckStatus, len(r.checks)), Admin: r.admin,
 		}
 		for i, c := range r.checks {
 			ss.Checks[i] = CheckStatus{
