@@ -170,3 +170,20 @@ func TestWriteEndpointsAnswerEachKindOfFailureWithItsStatus(t *testing.T) {
 		}
 	}
 }
+
+func TestPageShowsAnOperatorsStateBesideTheHealth(t *testing.T) {
+	snap := testSnapshot()
+	snap.VirtualServers[0].RealServers[0].AdminState = AdminDrain
+	snap.VirtualServers[0].RealServers[0].AdminBy = "socket uid 0"
+	snap.VirtualServers[0].RealServers[0].AdminReason = "disk <swap>"
+	snap.VRRPInstances = []VRRPInstance{{Name: "VI_1", State: "BACKUP", AdminState: AdminResigned}, {Name: "VI_2", State: "MASTER"}}
+	page := getPage(t, snap)
+	for _, want := range []string{`title="socket uid 0: disk &lt;swap&gt;">drain</span>`, `BACKUP <span class="pill warn" title="">resigned</span>`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+	if strings.Count(page, ">resigned</span>") != 1 || strings.Contains(page, ">ready</span>") {
+		t.Error("a ready server or instance is flagged")
+	}
+}
