@@ -57,7 +57,7 @@ func NewMetrics() *Metrics {
 			Name: "vigil_check_results_total", Help: "Health check probe results by outcome (success or failure).",
 		}, []string{"kind", "outcome"}),
 		ServerUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "vigil_real_server_up", Help: "1 when the real server is in its pool, 0 when it is out.",
+			Name: "vigil_real_server_up", Help: "1 while the real server passes its checks, 0 while it does not (an operator's drain or maint aside: vigil_real_server_admin_state).",
 		}, []string{"virtual_server", "real_server"}),
 		ServerWeight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "vigil_real_server_weight", Help: "Weight the data plane uses for the real server now.",
