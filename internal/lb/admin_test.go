@@ -97,6 +97,9 @@ func TestDrainIsAppliedBeforeItReturnsAndSparesEstablishedConnections(t *testing
 	if _, err := get(client, url); err == nil {
 		t.Error("a request was served with every server in maintenance")
 	}
+	if vs := d.Snapshot().VirtualServers[0]; vs.Serving || !strings.Contains(vs.ServingReason, "2 of 2 up, 2 drained or in maintenance by an operator") {
+		t.Errorf("every server in maintenance: serving %v, %q", vs.Serving, vs.ServingReason)
+	}
 	d.SetAdmin(vs, "", pool.AdminReady, "op", "")
 	reached := map[string]bool{}
 	for range 10 {
