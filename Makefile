@@ -1,7 +1,7 @@
 # `make test` is the test command of the README and of .ci/run.
 GO ?= go
 
-.PHONY: test build vet fmt fuzz fuzz-ci bench
+.PHONY: test build vet fmt fuzz fuzz-ci bench deb
 
 build:
 	$(GO) build ./...
@@ -43,3 +43,7 @@ fuzz-ci:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# The Debian package (dist/deb/build.sh): prints the .deb's path under dist/out.
+deb:
+	bash dist/deb/build.sh dist/out
