@@ -19,9 +19,13 @@ import (
 
 const ctlTimeout = 10 * time.Second
 
+// defaultControlSocket is where vigil ctl looks when the configuration names no socket: the
+// path the unit's RuntimeDirectory and the Debian package's configuration use.
+const defaultControlSocket = "/run/vigil/control.sock"
+
 // ctlCommand is `vigil ctl`: an operator's command (drain, maint, ready, weight, resign) to the
 // running daemon, by its control socket (the default: --socket, else control_socket in the
-// configuration named by -f) or, with --url, by the status API's write endpoints with --token
+// configuration named by -f, else /run/vigil/control.sock if it exists) or, with --url, by the status API's write endpoints with --token
 // (else status_token from -f's configuration). It prints what the daemon did, and exits 0 when
 // it did it, 1 when it refused or could not be reached, 2 for a command it could not read.
 func ctlCommand(o options, args []string, stdout, stderr io.Writer) int {
@@ -77,12 +81,19 @@ func ctlCommand(o options, args []string, stdout, stderr io.Writer) int {
 	} else {
 		if socket == "" {
 			var err error
-			if socket, _, err = conf(); err != nil {
+			socket, _, err = conf()
+			if socket == "" {
+				if _, serr := os.Stat(defaultControlSocket); serr == nil {
+					socket = defaultControlSocket
+				}
+			}
+			switch {
+			case socket != "":
+			case err != nil:
 				fmt.Fprintf(stderr, "vigil ctl: %v\n", err)
 				return 1
-			}
-			if socket == "" {
-				fmt.Fprintf(stderr, "vigil ctl: %s has no control_socket in global_defs: add `control_socket /run/vigil/control.sock` and restart vigil, or use --url URL --token TOKEN\n", o.configFile)
+			default:
+				fmt.Fprintf(stderr, "vigil ctl: %s has no control_socket in global_defs: add `control_socket %s` and restart vigil, or use --url URL --token TOKEN\n", o.configFile, defaultControlSocket)
 				return 1
 			}
 		}
