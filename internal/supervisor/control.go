@@ -50,6 +50,7 @@ func (c *controller) Execute(cmd control.Command) (control.Reply, error) {
 	}
 	c.log.Info("operator command", "command", cmd.String(), "by", cmd.By, "changed", reply.Changed, "result", reply.Message)
 	if reply.Changed {
+		c.v.settle()
 		if err := c.saveLocked(); err != nil {
 			reply.Message += "; but it will not outlive a restart: " + err.Error()
 		}

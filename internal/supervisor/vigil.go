@@ -253,6 +253,7 @@ func (v *Vigil) Reload(cfg *config.Config, diags *config.Diagnostics) error {
 	v.mu.Unlock()
 	// A real server or instance the reload removed took its admin state with it.
 	v.control.save()
+	v.settle()
 	if cfg.Global.MaxConn != running {
 		v.opts.Logger.Warn("maxconn changed: the descriptor budget is shared out at start; the data plane keeps its maxconn until vigil restarts",
 			"running", v.budget.MaxConn, "configured", cfg.Global.MaxConn)
@@ -271,6 +272,20 @@ func (v *Vigil) runs(cfg *config.Config) *config.Config {
 		c.VRRPInstances = nil
 	}
 	return &c
+}
+
+// settle waits, two seconds at most, until the half's observers have handled what it has
+// published: once a reload or an operator's command returns, the metrics, the event stream and
+// VRRP's tracking have it.
+func (v *Vigil) settle() {
+	if v.lb == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := v.lb.Events().Sync(ctx); err != nil {
+		v.opts.Logger.Warn("observers have not taken the last changes yet", "err", err)
+	}
 }
 
 // statusToken is the status_token in force, which the write endpoints require.
