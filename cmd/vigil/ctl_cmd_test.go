@@ -32,22 +32,8 @@ func ctlDaemon(t *testing.T) (conf, statusURL string, b1, b2 *testenv.Backend) {
 		}
 		return s + "}\n"
 	}
-	conf = writeConf(t, fmt.Sprintf(`global_defs {
-    status_listen 127.0.0.1:%d
-    status_token s3cret
-    control_socket %s
-    state_dir %s
-}
-vrrp_instance VI_1 {
-    interface vgl-missing0
-    virtual_router_id 51
-    priority 100
-    virtual_ipaddress {
-        192.0.2.10/32
-    }
-}
-%s%s%s`, testenv.FreePort(t, "127.0.0.1", false), filepath.Join(dir, "control.sock"), filepath.Join(dir, "state"),
-		vs(port, "TCP", b1, b2), vs(port, "UDP", b1), vs(other, "TCP", b3)))
+	conf = writeConf(t, testenv.ControlConfig(dir, fmt.Sprintf("    status_listen 127.0.0.1:%d\n", testenv.FreePort(t, "127.0.0.1", false)))+
+		vs(port, "TCP", b1, b2)+vs(port, "UDP", b1)+vs(other, "TCP", b3))
 	cfg, diags, err := config.Load(conf, config.Options{})
 	if err != nil || diags.HasErrors() {
 		t.Fatalf("%v %v", err, diags.List)
@@ -90,11 +76,11 @@ func TestCtlCarriesEachCommandToTheRunningDaemonBySocketOrHTTP(t *testing.T) {
 		{[]string{"-f", conf, "ready", vs, b1.Addr}, b1.Addr + " of " + vs + ": ready"},
 		// The same over HTTP, the token read from the file.
 		{[]string{"-f", conf, "--url", url, "maint", vs, b2.Addr, "--reason", "over http"}, b2.Addr + " of " + vs + ": maint"},
-		{[]string{"--url", url, "--token", "s3cret", "weight", vs, b2.Addr, "2"}, b2.Addr + " of " + vs + ": weight 2"},
-		{[]string{"--url", url + "/", "--token", "s3cret", "ready", vs}, vs + ": ready, 1 of its 2 real servers changed"},
-		{[]string{"--url", url, "--token", "s3cret", "resign", "VI_1"}, "VI_1: resigned: priority 0 if master, BACKUP until ready"},
-		{[]string{"--url", url, "--token", "s3cret", "ready", "VI_1"}, "VI_1: ready: back in the election"},
-		{[]string{"--url", url, "--token", "s3cret", "weight", vs, b2.Addr, "reset"}, b2.Addr + " of " + vs + ": the configured weight"},
+		{[]string{"--url", url, "--token", testenv.ControlToken, "weight", vs, b2.Addr, "2"}, b2.Addr + " of " + vs + ": weight 2"},
+		{[]string{"--url", url + "/", "--token", testenv.ControlToken, "ready", vs}, vs + ": ready, 1 of its 2 real servers changed"},
+		{[]string{"--url", url, "--token", testenv.ControlToken, "resign", "VI_1"}, "VI_1: resigned: priority 0 if master, BACKUP until ready"},
+		{[]string{"--url", url, "--token", testenv.ControlToken, "ready", "VI_1"}, "VI_1: ready: back in the election"},
+		{[]string{"--url", url, "--token", testenv.ControlToken, "weight", vs, b2.Addr, "reset"}, b2.Addr + " of " + vs + ": the configured weight"},
 	}
 	for _, tc := range tests {
 		code, out, errOut := ctl(tc.args...)
@@ -124,7 +110,7 @@ func TestCtlSaysWhatIsWrong(t *testing.T) {
 		{[]string{"-f", conf, "weight", vs, b1.Addr, "heavy"}, 2, `weight "heavy": expected a number from 0 to 2147483647, or reset`},
 		{[]string{"-f", conf, "disable", vs}, 2, `unknown command "disable"`},
 		{[]string{"--url", url, "--token", "wrong", "drain", vs, b1.Addr}, 1, "token refused: a valid bearer token is required"},
-		{[]string{"--url", url, "--token", "s3cret", "drain", "nope", b1.Addr}, 1, `no virtual server "nope"`},
+		{[]string{"--url", url, "--token", testenv.ControlToken, "drain", "nope", b1.Addr}, 1, `no virtual server "nope"`},
 		{[]string{"--socket", gone, "drain", vs, b1.Addr}, 1, "is vigil running"},
 		{[]string{"--url", "http://127.0.0.1:1", "drain", vs, b1.Addr}, 1, "is vigil running"},
 		{[]string{"-f", noSocket, "drain", vs, b1.Addr}, 1, "has no control_socket in global_defs: add `control_socket /run/vigil/control.sock`"},

@@ -143,53 +143,52 @@ func drainLoad(t *testing.T, client *testenv.Namespace, name, addr string, drain
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	for i, k := range conns {
+	// paced runs request every perWorker on a goroutine of its own until ctx ends or request
+	// says to stop.
+	paced := func(request func() bool) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			tick := time.NewTicker(perWorker)
 			defer tick.Stop()
-			for {
+			for ctx.Err() == nil {
 				select {
 				case <-ctx.Done():
-					return
 				case <-tick.C:
+					if !request() {
+						return
+					}
 				}
-				body, err := k.Get("/", 3*time.Second)
-				record(true, err)
-				if err != nil {
-					return // the connection is lost; its failure is counted
-				}
-				mu.Lock()
-				held[i] = body
-				mu.Unlock()
 			}
 		}()
 	}
+	for i, k := range conns {
+		paced(func() bool {
+			body, err := k.Get("/", 3*time.Second)
+			record(true, err)
+			if err != nil {
+				return false // the connection is lost; its failure is counted
+			}
+			mu.Lock()
+			held[i] = body
+			mu.Unlock()
+			return true
+		})
+	}
 	httpc := client.HTTPClient(3 * time.Second)
 	for range shorts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			tick := time.NewTicker(perWorker)
-			defer tick.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-tick.C:
+		paced(func() bool {
+			resp, err := httpc.Get("http://" + addr + "/")
+			if err == nil {
+				_, err = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if err == nil && resp.StatusCode != http.StatusOK {
+					err = fmt.Errorf("GET: %s", resp.Status)
 				}
-				resp, err := httpc.Get("http://" + addr + "/")
-				if err == nil {
-					_, err = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if err == nil && resp.StatusCode != http.StatusOK {
-						err = fmt.Errorf("GET: %s", resp.Status)
-					}
-				}
-				record(false, err)
 			}
-		}()
+			record(false, err)
+			return true
+		})
 	}
 	time.Sleep(warm)
 	mu.Lock()

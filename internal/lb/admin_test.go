@@ -15,19 +15,6 @@ import (
 	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
-// tcpConfig is a virtual server on 127.0.0.1:port over the backends, each checked by TCP_CHECK
-// every 200 ms.
-func tcpConfig(port int, backends ...*testenv.Backend) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "virtual_server 127.0.0.1 %d {\n  delay_loop 0.2\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n", port)
-	for _, be := range backends {
-		h, p := be.HostPort()
-		fmt.Fprintf(&b, "  real_server %s %s {\n    TCP_CHECK {\n      connect_timeout 1\n    }\n  }\n", h, p)
-	}
-	b.WriteString("}\n")
-	return b.String()
-}
-
 func realServerStatus(t *testing.T, d *Half, addr string) status.RealServer {
 	t.Helper()
 	for _, vs := range d.Snapshot().VirtualServers {
@@ -44,21 +31,21 @@ func realServerStatus(t *testing.T, d *Half, addr string) status.RealServer {
 // A drain is in the data plane when SetAdmin returns: not one new connection reaches the
 // drained server afterwards, while a connection it already had goes on being served.
 func TestDrainIsAppliedBeforeItReturnsAndSparesEstablishedConnections(t *testing.T) {
-	b1, b2 := testenv.StartBackend(t), testenv.StartBackend(t)
+	b1, b2 := startBackend(t), startBackend(t)
 	port := testenv.FreePort(t, "127.0.0.1", false)
-	d := runDaemon(t, loadText(t, tcpConfig(port, b1, b2)))
+	d := runDaemon(t, loadText(t, webConfig(t, port, b1, b2)))
 	vs := fmt.Sprintf("127.0.0.1:%d", port)
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 2 * time.Second}
 	url := "http://" + vs + "/"
 	testenv.WaitFor(t, 5*time.Second, "both servers up and served", func() bool {
 		_, err := get(client, url)
-		return err == nil && realServerStatus(t, d, b1.Addr).Up && realServerStatus(t, d, b2.Addr).Up
+		return err == nil && realServerStatus(t, d, b1.addr).Up && realServerStatus(t, d, b2.addr).Up
 	})
 	// A keep-alive connection that landed on b1.
 	var held *testenv.KeepAlive
 	for i := 0; i < 10 && held == nil; i++ {
 		k := testenv.DialKeepAlive(t, vs)
-		if body, err := k.Get("/", 2*time.Second); err == nil && body == b1.Addr {
+		if body, err := k.Get("/", 2*time.Second); err == nil && body == b1.addr {
 			held = k
 		}
 	}
@@ -66,27 +53,27 @@ func TestDrainIsAppliedBeforeItReturnsAndSparesEstablishedConnections(t *testing
 		t.Fatal("no connection of ten reached b1")
 	}
 
-	reply, err := d.SetAdmin(vs, b1.Addr, pool.AdminDrain, "socket uid 0", "disk swap")
+	reply, err := d.SetAdmin(vs, b1.addr, pool.AdminDrain, "socket uid 0", "disk swap")
 	if err != nil || !reply.Changed {
 		t.Fatalf("SetAdmin = %+v, %v", reply, err)
 	}
-	before := b1.Served.Load()
+	before := b1.served.Load()
 	for i := range 40 {
-		if body, err := get(client, url); err != nil || body != b2.Addr {
+		if body, err := get(client, url); err != nil || body != b2.addr {
 			t.Fatalf("request %d after the drain: %q, %v", i, body, err)
 		}
 	}
-	if body, err := held.Get("/", 2*time.Second); err != nil || body != b1.Addr {
+	if body, err := held.Get("/", 2*time.Second); err != nil || body != b1.addr {
 		t.Errorf("the established connection to b1 after the drain: %q, %v", body, err)
 	}
-	if got := b1.Served.Load() - before; got != 1 {
+	if got := b1.served.Load() - before; got != 1 {
 		t.Errorf("b1 served %d requests after the drain, want the held connection's one", got)
 	}
-	rs := realServerStatus(t, d, b1.Addr)
+	rs := realServerStatus(t, d, b1.addr)
 	if rs.AdminState != "drain" || rs.AdminBy != "socket uid 0" || rs.AdminReason != "disk swap" || rs.AdminSince.IsZero() || rs.EffectiveWeight != 0 || !rs.Up {
 		t.Errorf("status of the drained server: %+v", rs)
 	}
-	if reply, err := d.SetAdmin(vs, b1.Addr, pool.AdminDrain, "socket uid 0", ""); err != nil || reply.Changed || !strings.Contains(reply.Message, "already drain") {
+	if reply, err := d.SetAdmin(vs, b1.addr, pool.AdminDrain, "socket uid 0", ""); err != nil || reply.Changed || !strings.Contains(reply.Message, "already drain") {
 		t.Errorf("drain twice: %+v, %v", reply, err)
 	}
 
@@ -106,17 +93,17 @@ func TestDrainIsAppliedBeforeItReturnsAndSparesEstablishedConnections(t *testing
 		body, _ := get(client, url)
 		reached[body] = true
 	}
-	if !reached[b1.Addr] || !reached[b2.Addr] {
+	if !reached[b1.addr] || !reached[b2.addr] {
 		t.Errorf("after ready, requests reached %v", reached)
 	}
 
-	if reply, err := d.SetWeight(vs, b2.Addr, 3, "op", "bigger box"); err != nil || reply.Message != b2.Addr+" of [127.0.0.1]:tcp:"+fmt.Sprint(port)+": weight 3" {
+	if reply, err := d.SetWeight(vs, b2.addr, 3, "op", "bigger box"); err != nil || reply.Message != b2.addr+" of [127.0.0.1]:tcp:"+fmt.Sprint(port)+": weight 3" {
 		t.Errorf("SetWeight: %+v, %v", reply, err)
 	}
-	if rs := realServerStatus(t, d, b2.Addr); rs.WeightOverride == nil || *rs.WeightOverride != 3 || rs.EffectiveWeight != 3 {
+	if rs := realServerStatus(t, d, b2.addr); rs.WeightOverride == nil || *rs.WeightOverride != 3 || rs.EffectiveWeight != 3 {
 		t.Errorf("status after the weight override: %+v", rs)
 	}
-	if reply, err := d.SetWeight(vs, b2.Addr, control.ResetWeight, "op", ""); err != nil || !strings.HasSuffix(reply.Message, "the configured weight") {
+	if reply, err := d.SetWeight(vs, b2.addr, control.ResetWeight, "op", ""); err != nil || !strings.HasSuffix(reply.Message, "the configured weight") {
 		t.Errorf("SetWeight reset: %+v, %v", reply, err)
 	}
 }

@@ -1,8 +1,6 @@
 package status
 
 import (
-	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -60,12 +58,7 @@ func post(t *testing.T, srv *httptest.Server, path, token, body string) (int, ma
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatalf("POST %s: %s is not JSON: %s", path, resp.Status, b)
-	}
+	m, _ := readJSON(t, resp)
 	return resp.StatusCode, m
 }
 

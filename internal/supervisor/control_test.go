@@ -13,63 +13,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigil-lb/vigil/internal/config"
 	"github.com/vigil-lb/vigil/internal/control"
 	"github.com/vigil-lb/vigil/internal/status"
 	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
-// controlConfig is webConfig's virtual server over the backends, with a VRRP instance on an
-// interface that does not exist (it waits for it, sending nothing), the control socket and
-// state_dir in dir, and a status token.
+// controlConfig is testenv's ControlConfig in dir with webConfig's virtual server over the
+// backends.
 func controlConfig(dir string, port int, backends ...*testenv.Backend) string {
-	return fmt.Sprintf(`global_defs {
-  status_token s3cret
-  control_socket %s
-  state_dir %s
-}
-vrrp_instance VI_1 {
-  interface vgl-missing0
-  virtual_router_id 51
-  priority 100
-  virtual_ipaddress {
-    192.0.2.10/32
-  }
-}
-%s`, filepath.Join(dir, "control.sock"), filepath.Join(dir, "state"), webConfig(port, backends...))
-}
-
-// startVigil builds and runs cfg until stop is called (or the test ends).
-func startVigil(t *testing.T, cfg *config.Config, log *slog.Logger) (v *Vigil, stop func()) {
-	t.Helper()
-	v, err := Build(cfg, Options{StatusListen: "127.0.0.1:0", Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := v.Bind(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- v.Run(ctx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not return within 10s of cancel")
-		}
-	}
-	t.Cleanup(stop)
-	return v, stop
+	return testenv.ControlConfig(dir, "") + webConfig(port, backends...)
 }
 
 func sendCommand(t *testing.T, socket, line string) (string, error) {
@@ -105,10 +57,10 @@ func TestOperatorsCommandsShowEverywhereAndOutliveAReloadAndARestart(t *testing.
 	b1, b2 := testenv.StartBackend(t), testenv.StartBackend(t)
 	port := testenv.FreePort(t, "127.0.0.1", false)
 	dir := t.TempDir()
-	socket := filepath.Join(dir, "control.sock")
+	socket := testenv.ControlSocket(dir)
 	vs := fmt.Sprintf("[127.0.0.1]:tcp:%d", port)
 	cfg := loadText(t, controlConfig(dir, port, b1, b2))
-	v, stop := startVigil(t, cfg, nil)
+	v, stop := startVigil(t, cfg, Options{})
 	testenv.WaitFor(t, 5*time.Second, "both servers up", func() bool { return adminOf(v, b1.Addr).Up && adminOf(v, b2.Addr).Up })
 
 	msg, err := sendCommand(t, socket, fmt.Sprintf("drain 127.0.0.1:%d %s --reason disk swap", port, b1.Addr))
@@ -119,7 +71,7 @@ func TestOperatorsCommandsShowEverywhereAndOutliveAReloadAndARestart(t *testing.
 		t.Fatalf("resign over the socket: %q, %v", msg, err)
 	}
 	req, _ := http.NewRequest("POST", statusURL(v)+"/api/v1/virtual_servers/"+url.PathEscape(vs)+"/real_servers/"+b2.Addr+"/weight", strings.NewReader(`{"weight": 3, "reason": "bigger box"}`))
-	req.Header.Set("Authorization", "Bearer s3cret")
+	req.Header.Set("Authorization", "Bearer "+testenv.ControlToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -179,7 +131,7 @@ func TestOperatorsCommandsShowEverywhereAndOutliveAReloadAndARestart(t *testing.
 		t.Errorf("after the reload: %+v", rs)
 	}
 	stop()
-	saved, err := control.Load(filepath.Join(dir, "state", control.StateFile))
+	saved, err := control.Load(filepath.Join(testenv.StateDir(dir), control.StateFile))
 	if err != nil || len(saved.RealServers) != 1 || saved.RealServers[0].RealServer != b1.Addr || len(saved.VRRPInstances) != 1 {
 		t.Fatalf("state file after the reload and the stop: %+v, %v", saved, err)
 	}
@@ -189,7 +141,7 @@ func TestOperatorsCommandsShowEverywhereAndOutliveAReloadAndARestart(t *testing.
 
 	// A restart, with b2 back in the file: b1 drained and VI_1 resigned again, b2 ready.
 	var logs testenv.Buffer
-	v2, _ := startVigil(t, loadText(t, controlConfig(dir, port, b1, b2)), slog.New(slog.NewTextHandler(&logs, nil)))
+	v2, _ := startVigil(t, loadText(t, controlConfig(dir, port, b1, b2)), Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if rs := adminOf(v2, b1.Addr); rs.AdminState != "drain" || rs.AdminReason != "disk swap" {
 		t.Errorf("after the restart: %+v", rs)
 	}
@@ -200,7 +152,7 @@ func TestOperatorsCommandsShowEverywhereAndOutliveAReloadAndARestart(t *testing.
 		t.Errorf("VI_1 after the restart: %+v", vi)
 	}
 	want := fmt.Sprintf(`msg="admin states restored from the state file" path=%s restored="%s %s drain; vrrp_instance VI_1 resigned" dropped=""`,
-		filepath.Join(dir, "state", control.StateFile), vs, b1.Addr)
+		filepath.Join(testenv.StateDir(dir), control.StateFile), vs, b1.Addr)
 	if !strings.Contains(logs.String(), want) {
 		t.Errorf("the start does not say what it restored (%s):\n%s", want, logs.String())
 	}
@@ -217,21 +169,21 @@ func TestRestartDropsTheStatesOfServersNoLongerConfigured(t *testing.T) {
 	b1, b2 := testenv.StartBackend(t), testenv.StartBackend(t)
 	port := testenv.FreePort(t, "127.0.0.1", false)
 	dir := t.TempDir()
-	v, stop := startVigil(t, loadText(t, controlConfig(dir, port, b1, b2)), nil)
+	v, stop := startVigil(t, loadText(t, controlConfig(dir, port, b1, b2)), Options{})
 	if _, err := v.Control(control.Command{Verb: control.Maint, VS: fmt.Sprintf("127.0.0.1:%d", port), By: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	stop()
 	var logs testenv.Buffer
-	v2, _ := startVigil(t, loadText(t, controlConfig(dir, port, b1)), slog.New(slog.NewTextHandler(&logs, nil)))
+	v2, _ := startVigil(t, loadText(t, controlConfig(dir, port, b1)), Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if rs := adminOf(v2, b1.Addr); rs.AdminState != "maint" {
 		t.Errorf("b1 after the restart: %+v", rs)
 	}
-	want := fmt.Sprintf(`msg="admin states dropped: no longer in the configuration" path=%s dropped="[127.0.0.1]:tcp:%d %s"`, filepath.Join(dir, "state", control.StateFile), port, b2.Addr)
+	want := fmt.Sprintf(`msg="admin states dropped: no longer in the configuration" path=%s dropped="[127.0.0.1]:tcp:%d %s"`, filepath.Join(testenv.StateDir(dir), control.StateFile), port, b2.Addr)
 	if !strings.Contains(logs.String(), want) {
 		t.Errorf("the start does not say what it dropped (%s):\n%s", want, logs.String())
 	}
-	saved, _ := control.Load(filepath.Join(dir, "state", control.StateFile))
+	saved, _ := control.Load(filepath.Join(testenv.StateDir(dir), control.StateFile))
 	if len(saved.RealServers) != 1 {
 		t.Errorf("the state file still holds the dropped server: %+v", saved)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -85,6 +86,14 @@ func loadWithDiags(t *testing.T, text string) (*config.Config, *config.Diagnosti
 // the test ends, and checks that Run returns cleanly within 10 s of the stop.
 func runVigil(t *testing.T, cfg *config.Config, opts Options) *Vigil {
 	t.Helper()
+	v, _ := startVigil(t, cfg, opts)
+	return v
+}
+
+// startVigil is runVigil with a stop that ends the run before the test does (a restart); the
+// test's end calls it if the test did not.
+func startVigil(t *testing.T, cfg *config.Config, opts Options) (v *Vigil, stop func()) {
+	t.Helper()
 	if opts.StatusListen == "" {
 		opts.StatusListen = "127.0.0.1:0"
 	}
@@ -98,18 +107,22 @@ func runVigil(t *testing.T, cfg *config.Config, opts Options) *Vigil {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- v.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Error("Run did not return within 10s of cancel")
 			}
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not return within 10s of cancel")
-		}
-	})
-	return v
+		})
+	}
+	t.Cleanup(stop)
+	return v, stop
 }
 
 // statusURL is the base URL of v's status server.

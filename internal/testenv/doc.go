@@ -5,8 +5,10 @@
 // ends, whether it passed or not, FRR's daemons run in such a namespace (frr.go: StartFRR, for the
 // BGP and VRRP interop tests), and the process's CPU time for benchmarks (CPUTime). It also has
 // what tests of servers share: a part run until the test ends and checked to stop
-// (RunUntilCleanup), an HTTP/1.1 keep-alive connection held between requests (KeepAlive), and a
-// buffer for output written from several goroutines (Buffer).
+// (RunUntilCleanup), an HTTP/1.1 keep-alive connection held between requests (KeepAlive), a
+// buffer for output written from several goroutines (Buffer), and the configuration the tests
+// of the operators' commands share (ControlConfig: a control socket, a state directory, a
+// token and a VRRP instance to resign).
 //
 // It is imported by tests only. New tests use it instead of writing their own copies.
 package testenv
