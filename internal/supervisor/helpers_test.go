@@ -1,16 +1,13 @@
 package supervisor
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 
@@ -104,25 +101,7 @@ func startVigil(t *testing.T, cfg *config.Config, opts Options) (v *Vigil, stop 
 	if err := v.Bind(); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- v.Run(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("Run: %v", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Error("Run did not return within 10s of cancel")
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return v, stop
+	return v, testenv.RunUntilCleanup(t, "vigil", v.Run)
 }
 
 // statusURL is the base URL of v's status server.

@@ -4,7 +4,7 @@
 // network namespaces joined by veth pairs and bridges (netns.go), always torn down when the test
 // ends, whether it passed or not, FRR's daemons run in such a namespace (frr.go: StartFRR, for the
 // BGP and VRRP interop tests), and the process's CPU time for benchmarks (CPUTime). It also has
-// what tests of servers share: a part run until the test ends and checked to stop
+// what tests of servers share: a part run until the test ends, or a restart, and checked to stop
 // (RunUntilCleanup), an HTTP/1.1 keep-alive connection held between requests (KeepAlive), a
 // buffer for output written from several goroutines (Buffer), and the configuration the tests
 // of the operators' commands share (ControlConfig: a control socket, a state directory, a
