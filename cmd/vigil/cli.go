@@ -73,6 +73,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if sub == "status" { // parses its own flags (--status-url, --json)
 		return statusCommand(o, args, stdout, stderr)
 	}
+	if sub == "ctl" { // parses its own flags (--socket, --url, --token) and its command's words
+		return ctlCommand(o, args, stdout, stderr)
+	}
 	fs := newFlagSet("vigil", stderr, &o)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -93,7 +96,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case sub == "demo":
 		return runDemo(o, stdout, stderr)
 	case sub != "":
-		fmt.Fprintf(stderr, "vigil: unknown command %q (commands: demo, dump-config, status, version)\n", sub)
+		fmt.Fprintf(stderr, "vigil: unknown command %q (commands: ctl, demo, dump-config, status, version)\n", sub)
 		return 2
 	case o.configTest:
 		return configTest(o, stdout, stderr)

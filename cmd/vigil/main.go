@@ -9,6 +9,8 @@
 //	vigil dump-config [-f FILE]     print the resolved configuration as JSON
 //	vigil demo                      run a self-contained demo on loopback
 //	vigil status [--status-url URL] print the running daemon's pools and VRRP instances
+//	vigil ctl COMMAND ARGS...       drain, maint, ready, weight, resign: an operator's command
+//	                                to the running daemon (its control socket, or --url)
 //	vigil version                   print the version
 package main
 

@@ -195,7 +195,7 @@ func printStatus(w io.Writer, s status.Snapshot) {
 		}
 		fmt.Fprintf(w, "virtual server %s (%s%s, %s): %s, %d/%d up%s\n", vs.Name, strings.ToLower(vs.Protocol), listen, vs.Scheduler, serving, vs.UpCount, vs.Total, extra)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "  REAL SERVER\tSTATE\tWEIGHT\tSINCE\tLAST CHECK\tREASON")
+		fmt.Fprintln(tw, "  REAL SERVER\tSTATE\tADMIN\tWEIGHT\tSINCE\tLAST CHECK\tREASON")
 		for _, rs := range vs.RealServers {
 			state := "up"
 			switch {
@@ -204,7 +204,11 @@ func printStatus(w io.Writer, s status.Snapshot) {
 			case rs.Ejected:
 				state = "EJECTED" // passive health: out until its next check verdict
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%d/%d\t%s\t%s\t%s\n", rs.Address, state, rs.EffectiveWeight, rs.Weight,
+			weight := fmt.Sprintf("%d/%d", rs.EffectiveWeight, rs.Weight)
+			if rs.WeightOverride != nil {
+				weight += fmt.Sprintf(" (set %d)", *rs.WeightOverride)
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", rs.Address, state, adminState(rs.AdminState), weight,
 				when(rs.Since, s.Generated), lastCheck(rs.Checks, s.Generated), dash(reason(rs)))
 		}
 		_ = tw.Flush()
@@ -213,9 +217,13 @@ func printStatus(w io.Writer, s status.Snapshot) {
 		fmt.Fprintln(w)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "VRRP INSTANCE\tINTERFACE\tVRID\tSTATE\tPRIORITY\tMASTER\tSINCE\tADDRESSES\tREPAIRS")
-		var problems []string
+		var problems, resigned []string
 		for _, vi := range s.VRRPInstances {
 			state := vi.State
+			if vi.AdminState == status.AdminResigned {
+				state += " (RESIGNED)"
+				resigned = append(resigned, vi.Name+" since "+when(vi.AdminSince, s.Generated)+" "+adminWhy(vi.AdminBy, vi.AdminReason))
+			}
 			if vi.Problem != "" {
 				state += " (PROBLEM)"
 				problems = append(problems, vi.Name+": "+vi.Problem)
@@ -227,6 +235,9 @@ func printStatus(w io.Writer, s status.Snapshot) {
 		_ = tw.Flush()
 		for _, p := range problems {
 			fmt.Fprintln(w, "PROBLEM "+p)
+		}
+		for _, r := range resigned {
+			fmt.Fprintln(w, "RESIGNED "+r+" (vigil ctl ready to end it)")
 		}
 	}
 	if s.BGP != nil {
@@ -267,8 +278,45 @@ func printBGP(w io.Writer, b status.BGP, now time.Time) {
 	_ = tw.Flush()
 }
 
-// reason is why a server is where it is: its own reason, else the first failing check's.
+// adminState is a real server's admin state as the table shows it: "-" when the checks decide.
+func adminState(s string) string {
+	if s == "" || s == status.AdminReady {
+		return "-"
+	}
+	return strings.ToUpper(s)
+}
+
+// adminWhy says who set an admin state and why.
+func adminWhy(by, why string) string {
+	s := "by " + dash(by)
+	if why != "" {
+		s += ": " + why
+	}
+	return s
+}
+
+// reason is why a server is where it is: an operator's admin state first, then its own
+// reason, else the first failing check's.
 func reason(rs status.RealServer) string {
+	if rs.AdminState != "" && rs.AdminState != status.AdminReady || rs.WeightOverride != nil {
+		admin := rs.AdminState
+		if rs.WeightOverride != nil {
+			admin = fmt.Sprintf("weight %d", *rs.WeightOverride)
+			if rs.AdminState != status.AdminReady && rs.AdminState != "" {
+				admin = rs.AdminState + ", " + admin
+			}
+		}
+		s := admin + " " + adminWhy(rs.AdminBy, rs.AdminReason)
+		if rest := healthReason(rs); rest != "" {
+			s += "; " + rest
+		}
+		return s
+	}
+	return healthReason(rs)
+}
+
+// healthReason is why the checks put a server where it is.
+func healthReason(rs status.RealServer) string {
 	if rs.Reason != "" {
 		return rs.Reason
 	}

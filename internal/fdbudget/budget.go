@@ -45,7 +45,7 @@ func Raise() (Limit, error) {
 
 // Reservation is the descriptors one part may need at once.
 type Reservation struct {
-	// For names the part: "base", "checks", "scripts", "vrrp", "bgp", "status", "listeners".
+	// For names the part: "base", "checks", "scripts", "vrrp", "bgp", "status", "control", "listeners".
 	For string
 	// N is the number of descriptors.
 	N int
@@ -186,6 +186,8 @@ type Needs struct {
 	BGPNeighbors int
 	// StatusConns is the status server's connection cap; 0 when it does not run.
 	StatusConns int
+	// ControlConns is the control socket's connection cap; 0 when it does not run.
+	ControlConns int
 	// ConntrackSync runs conntrackd as a child and sends it commands; IPVSSync follows a
 	// VRRP instance with the kernel's IPVS sync daemon.
 	ConntrackSync, IPVSSync bool
@@ -214,10 +216,13 @@ const (
 	// started; IPVSSyncReserve the netlink handle that starts and stops the kernel's daemons.
 	ConntrackSyncReserve = 2*PerScript + 4
 	IPVSSyncReserve      = 2
+	// ControlReserve is the control socket's listener and the state file its commands write
+	// (the file and its directory, synced), beside the socket's connections.
+	ControlReserve = 3
 )
 
 // Reserve turns needs into reservations, in the order the budget is logged: base, checks,
-// scripts, vrrp, bgp, sync, status, listeners; a part that does not run has none.
+// scripts, vrrp, bgp, sync, status, control, listeners; a part that does not run has none.
 func Reserve(n Needs) []Reservation {
 	out := []Reservation{{For: "base", N: BaseReserve, Why: "standard streams, poller, logs, netlink"}}
 	if c := n.Probes + n.ICMP; c > 0 {
@@ -239,6 +244,10 @@ func Reserve(n Needs) []Reservation {
 	}
 	if n.StatusConns > 0 {
 		out = append(out, Reservation{For: "status", N: n.StatusConns + 1, Why: fmt.Sprintf("%d connections + its listener", n.StatusConns)})
+	}
+	if n.ControlConns > 0 {
+		out = append(out, Reservation{For: "control", N: n.ControlConns + ControlReserve,
+			Why: fmt.Sprintf("%d connections + its listener and the state file", n.ControlConns)})
 	}
 	if n.Listeners > 0 {
 		out = append(out, Reservation{For: "listeners", N: n.Listeners, Why: "data plane listeners and self probes"})

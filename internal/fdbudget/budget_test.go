@@ -108,6 +108,7 @@ func TestReserveCountsEachPartThatRuns(t *testing.T) {
 		{"checks, pings and scripts", Needs{Probes: 512, ICMP: 2, Scripts: 64}, "base 32, checks 514, scripts 384"},
 		{"BGP with two neighbors", Needs{BGP: true, BGPNeighbors: 2}, "base 32, bgp 20"},
 		{"conntrack_sync and lvs_sync_daemon", Needs{ConntrackSync: true, IPVSSync: true}, "base 32, sync 18"},
+		{"the control socket beside the status server", Needs{StatusConns: 64, ControlConns: 8, Listeners: 1}, "base 32, status 65, control 11, listeners 1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

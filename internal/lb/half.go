@@ -704,7 +704,12 @@ func (d *Half) Snapshot() status.Snapshot {
 		}
 		for _, s := range ps.Servers {
 			rs := status.RealServer{Name: s.ID, Address: svc.addrs[s.ID].String(), Up: s.Up, Weight: s.Weight,
-				EffectiveWeight: s.DesiredWeight, Since: s.Since, Ejected: s.Ejected, EjectedReason: s.EjectedReason}
+				EffectiveWeight: s.DesiredWeight, Since: s.Since, Ejected: s.Ejected, EjectedReason: s.EjectedReason, AdminState: s.Admin.State.String(),
+				AdminReason: s.Admin.Reason, AdminBy: s.Admin.By, AdminSince: s.Admin.Since}
+			if s.Admin.HasWeight {
+				w := s.Admin.Weight
+				rs.WeightOverride = &w
+			}
 			if b, ok := conns[svc.name+"|"+svc.addrs[s.ID].String()]; ok {
 				rs.ActiveConns, rs.TotalConns = b.Active, b.Total
 			}

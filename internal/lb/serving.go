@@ -10,6 +10,7 @@ import (
 
 	"github.com/vigil-lb/vigil/internal/dataplane"
 	"github.com/vigil-lb/vigil/internal/netif"
+	"github.com/vigil-lb/vigil/internal/pool"
 )
 
 // A virtual server is served when what the data plane installed for it is in place (its
@@ -40,6 +41,15 @@ func (d *Half) servingLocked(svc *service) (bool, string) {
 	}
 	up, total, _ := svc.pool.Counts()
 	why := fmt.Sprintf("no real server can take a connection (%d of %d up", up, total)
+	out := 0
+	for _, s := range svc.pool.Snapshot().Servers {
+		if s.Admin.State != pool.AdminReady {
+			out++
+		}
+	}
+	if out > 0 {
+		why += fmt.Sprintf(", %d drained or in maintenance by an operator", out)
+	}
 	if svc.spec.Sorry == nil {
 		why += ", no sorry server"
 	}

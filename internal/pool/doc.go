@@ -66,12 +66,23 @@
 //     rather than switching to the sorry server: it exists for checks that are wrong, and
 //     quorum, its events and its scripts still follow the checks. Panic never engages while
 //     an alpha check has yet to report, so that alpha's start-up caution holds.
+//   - Admin state (vigil, HAProxy's model; admin.go): an operator puts a real server in drain
+//     (it stays in the set at weight 0 while it passes its checks: no new connections, its
+//     established ones finish) or maint (out of the set, as a failed server, whatever
+//     inhibit_on_failure says), or overrides its weight (in place of the configured weight
+//     and the dynamic checks' shares), with who and why (SetAdmin, SetWeight; RestoreAdmin
+//     after a restart). The checks keep running and their verdict, notify scripts included,
+//     is reported as ever. A drained or maintained server is out of the live weight, so quorum
+//     and the sorry server follow; panic is decided among the ready servers only and never
+//     brings back a server the operator took out. A server back to ready ramps up with slow
+//     start. A reload keeps the admin state of every server still configured.
 //   - Passive health (vigil): the data plane reports connections to a real server that
 //     failed (ObserveFailure); after Passive.ConsecutiveFailures in a row a server whose
 //     checks pass is ejected, kept in the set at weight 0 until its next check verdict, within
 //     Passive.MaxEjectionPercent of the servers (at least one) and never below the panic
-//     threshold or down to no server. Quorum and the scripts follow the checks; panic counts
-//     ejected servers as unusable. See passive.go.
+//     threshold or down to no server. Only a ready server (admin state) is ejected, and an
+//     operator's drain or maint ends an ejection. Quorum and the scripts follow the checks;
+//     panic counts ejected servers as unusable. See passive.go.
 //   - Reload: by our reading of clear_diff_rs and migrate_checkers, Keepalived carries a
 //     server's old effective weight over a reload (an edited weight keyword does not apply
 //     until a dynamic check changes it), and lets an alpha check that had not yet run come

@@ -40,6 +40,9 @@ const (
 	ServiceStarted
 	Reconfigured
 	ServiceStopped
+	// AdminChanged (vigil): an operator changed the server's admin state or weight override
+	// (admin.go), or a restart restored them; Reason says what, by whom and why.
+	AdminChanged
 	// Resynced is never expected: it carries a change of the desired set that no other event
 	// explained, so that no change goes unexplained even if the pool has a bug.
 	Resynced
@@ -59,7 +62,7 @@ var kindNames = [...]string{
 	SorryOff: "sorry-off", PanicOn: "panic-on", PanicOff: "panic-off",
 	ChecksSuspended: "checks-suspended", ChecksResumed: "checks-resumed",
 	ServiceStarted: "service-started", Reconfigured: "reconfigured",
-	ServiceStopped: "service-stopped", Resynced: "resynced",
+	ServiceStopped: "service-stopped", AdminChanged: "admin-changed", Resynced: "resynced",
 	ServerEjected: "server-ejected", ServerReadmitted: "server-readmitted", EjectionRefused: "ejection-refused",
 }
 

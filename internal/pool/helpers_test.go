@@ -31,6 +31,8 @@ func inhibit(rs ServerSpec) ServerSpec { rs.InhibitOnFailure = true; return rs }
 //	"tick"                Tick
 //	"local" "notlocal"    SetAddressLocal
 //	"stop" "remove"       Stop(StopShutdown), Stop(StopRemoved)
+//	"a=drain" "*=maint"   SetAdmin of server a, or of every server, by "op" for "test"
+//	"a:w7" "a:w-"         SetWeight of server a to 7, or clear its override
 //
 // want is the desired set ("a:1 b:0", "-" for empty); ev the kinds of the events, in order
 // ("" for none, "?" to not check); scripts the scripts they name, in order.
@@ -91,6 +93,14 @@ func (r *runner) step(i int, st step) []Event {
 	case "remove":
 		evs = r.s.Stop(StopRemoved, r.now)
 	default:
+		if id, st, ok := strings.Cut(st.do, "="); ok {
+			evs, err = r.s.SetAdmin(adminIDs(id), parseAdmin(t, st), "op", "test", r.now)
+			break
+		}
+		if id, w, ok := strings.Cut(st.do, ":w"); ok {
+			evs, err = r.s.SetWeight(id, parseWeight(t, w), "op", "test", r.now)
+			break
+		}
 		if id, n, ok := strings.Cut(st.do, "!"); ok {
 			consecutive, cerr := strconv.Atoi(n)
 			if cerr != nil {
@@ -217,4 +227,33 @@ func checkReplay(t *testing.T, label string, before Desired, evs []Event, after 
 	if show(Desired{Backends: got}) != show(after) {
 		t.Errorf("%s: replaying the events' changes gives %q, Desired is %q\n%s", label, show(Desired{Backends: got}), show(after), dump(evs))
 	}
+}
+
+func adminIDs(id string) []string {
+	if id == "*" {
+		return nil
+	}
+	return []string{id}
+}
+
+func parseAdmin(t *testing.T, s string) AdminState {
+	t.Helper()
+	a, err := ParseAdminState(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// parseWeight reads a SetWeight step's weight: a number, or "-" to clear the override.
+func parseWeight(t *testing.T, s string) int {
+	t.Helper()
+	if s == "-" {
+		return -1
+	}
+	w, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatalf("bad weight %q: %v", s, err)
+	}
+	return w
 }

@@ -59,8 +59,10 @@ func (s *Service) ObserveFailure(f Failure, now time.Time) ([]Event, error) {
 		r.ejectRefused = false // a new run of failures: a refusal is said again
 		return nil, nil
 	}
-	if !r.alive || r.ejected {
-		return nil, nil // out by its checks already, or ejected by an earlier failure of the run
+	if !r.alive || r.ejected || r.admin.State != AdminReady {
+		// Out by its checks already, ejected by an earlier failure of the run, or drained or
+		// in maintenance by an operator: passive health has no say.
+		return nil, nil
 	}
 	limit, why := s.ejectionLimit()
 	if limit != "" {
@@ -89,15 +91,16 @@ func (s *Service) ejectionLimit() (limit, why string) {
 	if s.spec.Passive.MaxEjectionPercent > 0 {
 		capacity = max(capacity, 1)
 	}
-	usable, p := s.up-s.ejected-1, s.spec.PanicThreshold
+	// Panic is decided among the ready servers (admin.go): so is what an ejection leaves.
+	usable, ready, p := s.readyUp-s.ejected-1, s.ready, s.spec.PanicThreshold
 	switch {
 	case s.ejected+1 > capacity:
 		return LimitMaxEjection, fmt.Sprintf("%d of %d real servers would be ejected, max_ejection_percent %d%% allows %d",
 			s.ejected+1, n, s.spec.Passive.MaxEjectionPercent, capacity)
 	case usable <= 0:
 		return LimitLastServer, "it is the last real server in service"
-	case p > 0 && usable*100 < p*n:
-		return LimitPanic, fmt.Sprintf("%d of %d real servers would be left in service, fewer than panic_threshold %d%%", usable, n, p)
+	case p > 0 && usable*100 < p*ready:
+		return LimitPanic, fmt.Sprintf("%d of %d ready real servers would be left in service, fewer than panic_threshold %d%%", usable, ready, p)
 	}
 	return "", ""
 }
@@ -116,6 +119,15 @@ func (s *Service) endEjection(r *server, check int, passed bool, started time.Ti
 	s.ejected--
 	if passed {
 		s.emit(ServerReadmitted, r, check, fmt.Sprintf("%s passed: %s; ejection over", checkLabel(r, check), reason), "")
+	}
+}
+
+// forgetEjection ends r's ejection without a word: something else (an operator's drain or
+// maint) decides where it stands now, and its own event says so.
+func (s *Service) forgetEjection(r *server) {
+	if r.ejected {
+		r.ejected = false
+		s.ejected--
 	}
 }
 

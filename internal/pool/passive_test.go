@@ -89,6 +89,23 @@ func TestPassiveEjection(t *testing.T) {
 			Passive: PassiveSpec{ConsecutiveFailures: 3, MaxEjectionPercent: 50}}, "a:1 b:1", []step{
 			{do: "a!3", want: "a:0 b:1", ev: "server-ejected"},
 		}},
+		{"a server an operator drained or took out is not ejected", passive(3, 50, 0, three...), "a:1 b:1 c:1", []step{
+			{do: "a=drain", want: "a:0 b:1 c:1", ev: "admin-changed"},
+			{do: "a!3", want: "a:0 b:1 c:1", ev: ""},
+			{do: "b=maint", want: "a:0 c:1", ev: "admin-changed"},
+			{do: "b!3", want: "a:0 c:1", ev: ""},
+		}},
+		{"an operator's drain ends an ejection, and ready does not bring it back", passive(3, 50, 0, three...), "a:1 b:1 c:1", []step{
+			{do: "a!3", want: "a:0 b:1 c:1", ev: "server-ejected"},
+			{do: "a=drain", want: "a:0 b:1 c:1", ev: "admin-changed"},
+			{do: "b!3", want: "a:0 b:0 c:1", ev: "server-ejected"}, // the cap counts a no more
+			{do: "a=ready", want: "a:1 b:0 c:1", ev: "admin-changed"},
+		}},
+		{"panic among the ready servers, the drained ones aside", passive(3, 100, 50, three[0], three[1], three[2], srv("d", 1, "c")), "a:1 b:1 c:1 d:1", []step{
+			{do: "d=maint", want: "a:1 b:1 c:1", ev: "admin-changed"},
+			{do: "a!3", want: "a:0 b:1 c:1", ev: "server-ejected"},
+			{do: "b!3", want: "a:0 b:1 c:1", ev: "ejection-refused"},
+		}},
 		{"failures are ignored while checks are suspended", ServiceSpec{Name: "vs", HASuspend: true, Servers: three,
 			Passive: PassiveSpec{ConsecutiveFailures: 3, MaxEjectionPercent: 50}}, "a:1 b:1 c:1", []step{
 			{do: "a!3", want: "a:1 b:1 c:1", ev: ""},

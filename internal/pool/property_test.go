@@ -98,6 +98,11 @@ type op struct {
 	local bool
 	spec  ServiceSpec
 	dt    time.Duration
+	// SetAdmin (kind 4) of ids (all: none) to admin; SetWeight (kind 5) of ids[0] to weight;
+	// ObserveFailure (kind 6) of fail.
+	ids    []string
+	admin  AdminState
+	weight int
 }
 
 func randomOps(rng *rand.Rand, spec ServiceSpec, n int) []op {
@@ -106,6 +111,17 @@ func randomOps(rng *rand.Rand, spec ServiceSpec, n int) []op {
 	for range n {
 		o := op{dt: time.Duration(rng.IntN(3000)) * time.Millisecond}
 		switch k := rng.IntN(100); {
+		case k >= 76 && k < 84 && len(cur.Servers) > 0:
+			o.kind = 4
+			o.admin = AdminState(rng.IntN(3))
+			if rng.IntN(4) != 0 {
+				o.ids = []string{cur.Servers[rng.IntN(len(cur.Servers))].ID}
+			}
+			if k >= 81 {
+				o.kind = 5
+				o.ids = []string{cur.Servers[rng.IntN(len(cur.Servers))].ID}
+				o.weight = rng.IntN(7) - 2 // a third clear the override
+			}
 		case k < 80 && len(cur.Servers) > 0:
 			rs := cur.Servers[rng.IntN(len(cur.Servers))]
 			if len(rs.Checks) == 0 {
@@ -113,7 +129,7 @@ func randomOps(rng *rand.Rand, spec ServiceSpec, n int) []op {
 				break
 			}
 			if rng.IntN(4) == 0 {
-				o.kind = 4
+				o.kind = 6
 				o.fail = Failure{Server: rs.ID, Consecutive: 1 + rng.IntN(4), Kind: "timeout", Reason: "random"}
 				break
 			}
@@ -207,6 +223,10 @@ func runOps(t *testing.T, seed int, spec ServiceSpec, ops []op, check, full bool
 		case 2:
 			evs = s.SetAddressLocal(o.local, now)
 		case 4:
+			evs, err = s.SetAdmin(o.ids, o.admin, "prop", "random", now)
+		case 5:
+			evs, err = s.SetWeight(o.ids[0], o.weight, "prop", "random", now)
+		case 6:
 			f := o.fail
 			f.Ref = refs[f.Server]
 			evs, err = s.ObserveFailure(f, now)
@@ -253,7 +273,7 @@ func checkInvariants(t *testing.T, label string, s *Service, spec *ServiceSpec) 
 		in[b.ID] = b.Weight
 	}
 	var live int64
-	up, pending, ejected := 0, 0, 0
+	up, pending, ready, readyUp, ejected := 0, 0, 0, 0, 0
 	for i, rs := range st.Servers {
 		sp := &spec.Servers[i]
 		allUp := true
@@ -268,16 +288,36 @@ func checkInvariants(t *testing.T, label string, s *Service, spec *ServiceSpec) 
 		}
 		if rs.Ejected {
 			ejected++
-			if !rs.Up {
-				t.Errorf("%s: server %s ejected while down", label, rs.ID)
+			if !rs.Up || rs.Admin.State != AdminReady {
+				t.Errorf("%s: server %s ejected while down or %s", label, rs.ID, rs.Admin.State)
 			}
 		}
 		if rs.Up {
 			up++
-			live += int64(rs.EffectiveWeight)
+		}
+		if rs.Admin.State == AdminReady {
+			ready++
+			if rs.Up {
+				readyUp++
+				live += int64(rs.EffectiveWeight)
+			}
+		}
+		if rs.Admin.HasWeight && rs.EffectiveWeight != rs.Admin.Weight {
+			t.Errorf("%s: server %s effective weight %d, its override %d", label, rs.ID, rs.EffectiveWeight, rs.Admin.Weight)
 		}
 		w, ok := in[rs.ID]
 		switch {
+		case rs.Admin.State == AdminMaint:
+			if ok {
+				t.Errorf("%s: server %s in maintenance is in the set at %d", label, rs.ID, w)
+			}
+		case rs.Admin.State == AdminDrain:
+			if ok != (rs.Up || sp.InhibitOnFailure) || w != 0 {
+				t.Errorf("%s: drained server %s (up %v, inhibit %v) is in=%v at %d", label, rs.ID, rs.Up, sp.InhibitOnFailure, ok, w)
+			}
+			if rs.SlowStart {
+				t.Errorf("%s: drained server %s ramps", label, rs.ID)
+			}
 		case d.Panic:
 			if !ok || w != rs.EffectiveWeight {
 				t.Errorf("%s: panic but server %s is in=%v at %d, effective %d", label, rs.ID, ok, w, rs.EffectiveWeight)
@@ -321,10 +361,11 @@ func checkInvariants(t *testing.T, label string, s *Service, spec *ServiceSpec) 
 	if !st.QuorumUp && live >= st.Quorum+st.Hysteresis {
 		t.Errorf("%s: quorum down with live weight %d, quorum %d+%d", label, live, st.Quorum, st.Hysteresis)
 	}
-	n := len(st.Servers)
-	wantPanic := spec.PanicThreshold > 0 && n > 0 && pending == 0 && (up-ejected)*100 < spec.PanicThreshold*n
+	// Panic is decided among the servers the operator left to their checks, ejected ones
+	// counted out.
+	wantPanic := spec.PanicThreshold > 0 && ready > 0 && pending == 0 && (readyUp-ejected)*100 < spec.PanicThreshold*ready
 	if d.Panic != wantPanic {
-		t.Errorf("%s: panic %v, want %v (%d of %d up, %d pending, threshold %d)", label, d.Panic, wantPanic, up, n, pending, spec.PanicThreshold)
+		t.Errorf("%s: panic %v, want %v (%d of %d ready up, %d pending, threshold %d)", label, d.Panic, wantPanic, readyUp, ready, pending, spec.PanicThreshold)
 	}
 	// Sorry exactly when expected.
 	wantSorry := spec.Sorry != nil && !st.QuorumUp && !d.Panic

@@ -91,6 +91,9 @@ type server struct {
 	rampStart time.Time
 	rampStep  int
 
+	// admin is the operator's say (admin.go): drain, maint, a weight override.
+	admin Admin
+
 	lastEv  int    // index in the current call's events of the last event naming this server
 	lastGen uint64 // call the lastEv belongs to
 
@@ -103,10 +106,19 @@ type server struct {
 	ejectRefused bool
 }
 
-func (r *server) effective() int64 { return int64(r.spec.Weight) + r.share }
+// effective is the server's weight before clamping: the operator's override, else the
+// configured weight plus the checks' shares.
+func (r *server) effective() int64 {
+	if r.admin.HasWeight {
+		return int64(r.admin.Weight)
+	}
+	return int64(r.spec.Weight) + r.share
+}
 
+// live is what the server adds to the live weight: nothing unless it is up and ready (a
+// drained or maintained server is out of the pool's capacity).
 func (r *server) live() int64 {
-	if !r.alive {
+	if !r.alive || r.admin.State != AdminReady {
 		return 0
 	}
 	return int64(realWeight(r.effective()))
@@ -137,7 +149,11 @@ type Service struct {
 	up           int   // servers alive
 	live         int64 // sum of the real weights of live servers
 	pendingAlpha int   // alpha checks still waiting for their first result
-	ejected      int   // servers alive but ejected by passive health
+	// ready counts the servers an operator left to their checks (AdminReady), readyUp those
+	// of them alive: panic is decided among them.
+	ready, readyUp int
+	// ejected counts the servers passive health ejected (passive.go): alive and ready.
+	ejected int
 
 	quorumUp    bool
 	panic       bool
@@ -255,13 +271,19 @@ func (s *Service) setSpec(spec ServiceSpec) {
 
 // recount recomputes the counters Observe keeps up to date one server at a time.
 func (s *Service) recount() {
-	s.up, s.live, s.pendingAlpha, s.ejected = 0, 0, 0, 0
+	s.up, s.live, s.pendingAlpha, s.ready, s.readyUp, s.ejected = 0, 0, 0, 0, 0, 0
 	for _, r := range s.order {
 		if r.alive {
 			s.up++
 		}
 		if r.ejected {
 			s.ejected++
+		}
+		if r.admin.State == AdminReady {
+			s.ready++
+			if r.alive {
+				s.readyUp++
+			}
 		}
 		s.live += r.live()
 		for i := range r.checks {
@@ -341,11 +363,17 @@ func (s *Service) Observe(o Observation, now time.Time) ([]Event, error) {
 	case r.alive && !oldAlive:
 		r.since = now
 		s.up++
+		if r.admin.State == AdminReady {
+			s.readyUp++
+		}
 		s.emit(ServerUp, r, o.Check, fmt.Sprintf("%s passed: %s; all %d checks pass", checkLabel(r, o.Check), o.Reason, len(r.checks)), r.spec.NotifyUp)
 		s.startRamp(r, now)
 	case !r.alive && oldAlive:
 		r.since = now
 		s.up--
+		if r.admin.State == AdminReady {
+			s.readyUp--
+		}
 		s.emit(ServerDown, r, o.Check, fmt.Sprintf("%s failed: %s", checkLabel(r, o.Check), o.Reason), r.spec.NotifyDown)
 		s.stopRamp(r)
 	case first && !flipped && c.up == o.Healthy && (c.spec.Alpha || !o.Healthy):
@@ -593,16 +621,18 @@ func (s *Service) evalQuorum() {
 	}
 }
 
+// panicNow decides panic among the servers the operator left to their checks: one drained or
+// in maintenance is neither a failure nor a candidate.
 func (s *Service) panicNow() bool {
-	n := len(s.order)
+	n := s.ready
 	p := s.spec.PanicThreshold
-	return !s.stopped && p > 0 && n > 0 && s.pendingAlpha == 0 && (s.up-s.ejected)*100 < p*n
+	return !s.stopped && p > 0 && n > 0 && s.pendingAlpha == 0 && (s.readyUp-s.ejected)*100 < p*n
 }
 
 // Slow start.
 
 func (s *Service) startRamp(r *server, now time.Time) {
-	if r.spec.SlowStart <= 0 {
+	if r.spec.SlowStart <= 0 || r.admin.State != AdminReady {
 		return
 	}
 	r.ramping, r.rampStart, r.rampStep = true, now, 0

@@ -38,6 +38,8 @@ type ServerStatus struct {
 	EjectedSince  time.Time     `json:"ejected_since,omitzero"`
 	EjectedReason string        `json:"ejected_reason,omitempty"`
 	Checks        []CheckStatus `json:"checks"`
+	// Admin is the operator's say: drain, maint, a weight override, who and why.
+	Admin Admin `json:"admin"`
 }
 
 // CheckStatus is one check's last verdict and the state it led to.
@@ -75,7 +77,7 @@ func (s *Service) Snapshot() ServiceStatus {
 		ss := ServerStatus{
 			ID: r.spec.ID, Up: r.alive, Since: r.since, Weight: r.spec.Weight,
 			EffectiveWeight: realWeight(r.effective()), InSet: in, DesiredWeight: w,
-			SlowStart: r.ramping, Checks: make([]CheckStatus, len(r.checks)),
+			SlowStart: r.ramping, Checks: make([]CheckStatus, len(r.checks)), Admin: r.admin,
 		}
 		if r.ejected {
 			ss.Ejected, ss.EjectedSince, ss.EjectedReason = true, r.ejectedAt, r.ejectedWhy

@@ -60,14 +60,17 @@ func (s *Service) commit() []Event {
 func (s *Service) settle() {
 	if p := s.panicNow(); p != s.panic {
 		s.panic = p
-		n := len(s.order)
+		n, up, which := s.ready, s.readyUp, "real servers"
+		if n != len(s.order) {
+			which = "ready real servers" // the operator's drained and maintained ones aside
+		}
 		switch {
 		case p && s.ejected > 0:
-			s.panicEv = s.emit(PanicOn, nil, -1, fmt.Sprintf("PANIC: only %d of %d real servers pass their checks and are not ejected (%d ejected), fewer than %d%%: keeping all %d in", s.up-s.ejected, n, s.ejected, s.spec.PanicThreshold, n), "")
+			s.panicEv = s.emit(PanicOn, nil, -1, fmt.Sprintf("PANIC: only %d of %d %s pass their checks and are not ejected (%d ejected), fewer than %d%%: keeping all %d in", up-s.ejected, n, which, s.ejected, s.spec.PanicThreshold, n), "")
 		case p:
-			s.panicEv = s.emit(PanicOn, nil, -1, fmt.Sprintf("PANIC: only %d of %d real servers pass their checks, fewer than %d%%: keeping all %d in", s.up, n, s.spec.PanicThreshold, n), "")
+			s.panicEv = s.emit(PanicOn, nil, -1, fmt.Sprintf("PANIC: only %d of %d %s pass their checks, fewer than %d%%: keeping all %d in", up, n, which, s.spec.PanicThreshold, n), "")
 		default:
-			reason := fmt.Sprintf("%d of %d real servers pass their checks, at least %d%%: leaving panic", s.up, n, s.spec.PanicThreshold)
+			reason := fmt.Sprintf("%d of %d %s pass their checks, at least %d%%: leaving panic", up, n, which, s.spec.PanicThreshold)
 			if s.stopped {
 				reason = "service stopped: leaving panic"
 			}
@@ -105,11 +108,18 @@ func (s *Service) settle() {
 	}
 }
 
-// want is the desired entry of a real server, from the state alone.
+// want is the desired entry of a real server, from the state alone. The operator's state comes
+// before panic and the sorry server: a server in maintenance is out whatever else holds, and a
+// drained one keeps its established connections (weight 0) while it is up, or follows its
+// checks' failure (out, or weight 0 with inhibit_on_failure).
 func (s *Service) want(r *server) (weight int, in bool) {
 	switch {
 	case s.stopped:
 		return 0, false
+	case r.admin.State == AdminMaint:
+		return 0, false
+	case r.admin.State == AdminDrain:
+		return 0, r.alive || r.spec.InhibitOnFailure
 	case s.panic:
 		return realWeight(r.effective()), true
 	case s.sorryActive:

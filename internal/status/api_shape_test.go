@@ -45,11 +45,17 @@ func getJSON(t *testing.T, snap Snapshot) (map[string]any, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return readJSON(t, resp)
+}
+
+// readJSON reads resp's body as a JSON object, as a client sees it, and closes it.
+func readJSON(t *testing.T, resp *http.Response) (map[string]any, string) {
+	t.Helper()
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	var m map[string]any
 	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatalf("status is not JSON: %v\n%s", err, b)
+		t.Fatalf("%s %s: %s is not JSON: %v\n%s", resp.Request.Method, resp.Request.URL.Path, resp.Status, err, b)
 	}
 	return m, string(b)
 }

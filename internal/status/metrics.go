@@ -17,13 +17,15 @@ type Metrics struct {
 	CheckResults  *prometheus.CounterVec   // kind, outcome
 	ServerUp      *prometheus.GaugeVec     // vs, rs
 	ServerWeight  *prometheus.GaugeVec     // vs, rs
-	PoolUp        *prometheus.GaugeVec     // vs
-	PoolSize      *prometheus.GaugeVec     // vs
-	QuorumUp      *prometheus.GaugeVec     // vs
-	Transitions   *prometheus.CounterVec   // vs, rs, to
-	VRRPState     *prometheus.GaugeVec     // instance, state (1 for the current state)
-	VRRPChanges   *prometheus.CounterVec   // instance, to
-	Reloads       *prometheus.CounterVec   // outcome
+	// ServerAdmin is 1 for the real server's admin state (ready, drain, maint), 0 for the others.
+	ServerAdmin   *prometheus.GaugeVec   // vs, rs, state
+	PoolUp        *prometheus.GaugeVec   // vs
+	PoolSize      *prometheus.GaugeVec   // vs
+	QuorumUp      *prometheus.GaugeVec   // vs
+	Transitions   *prometheus.CounterVec // vs, rs, to
+	VRRPState     *prometheus.GaugeVec   // instance, state (1 for the current state)
+	VRRPChanges   *prometheus.CounterVec // instance, to
+	Reloads       *prometheus.CounterVec // outcome
 	CheckLateness prometheus.Histogram
 	// Serving is 1 while the virtual server is served (its data plane state is in place and a
 	// real server or the sorry server can take a connection).
@@ -59,11 +61,14 @@ func NewMetrics() *Metrics {
 			Name: "vigil_check_results_total", Help: "Health check probe results by outcome (success or failure).",
 		}, []string{"kind", "outcome"}),
 		ServerUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "vigil_real_server_up", Help: "1 when the real server is in its pool, 0 when it is out.",
+			Name: "vigil_real_server_up", Help: "1 while the real server passes its checks, 0 while it does not (an operator's drain or maint aside: vigil_real_server_admin_state).",
 		}, []string{"virtual_server", "real_server"}),
 		ServerWeight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "vigil_real_server_weight", Help: "Weight the data plane uses for the real server now.",
 		}, []string{"virtual_server", "real_server"}),
+		ServerAdmin: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vigil_real_server_admin_state", Help: "1 for the real server's admin state, as an operator set it (ready: the checks decide; drain; maint), 0 for the others.",
+		}, []string{"virtual_server", "real_server", "state"}),
 		PoolUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "vigil_pool_servers_up", Help: "Real servers up in the pool.",
 		}, []string{"virtual_server"}),
@@ -102,7 +107,7 @@ func NewMetrics() *Metrics {
 			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1},
 		}),
 	}
-	reg.MustRegister(m.CheckDuration, m.CheckResults, m.ServerUp, m.ServerWeight, m.PoolUp, m.PoolSize,
+	reg.MustRegister(m.CheckDuration, m.CheckResults, m.ServerUp, m.ServerWeight, m.ServerAdmin, m.PoolUp, m.PoolSize,
 		m.QuorumUp, m.Transitions, m.VRRPState, m.VRRPChanges, m.Reloads, m.CheckLateness, m.Serving, m.Repairs, m.PassiveEjections, m.PassiveRefusals, m.bgp, m.vrrp, m.capacity,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Both outcomes exist from the start, so that a dashboard sees 0 rather than no series.

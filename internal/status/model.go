@@ -73,11 +73,30 @@ type RealServer struct {
 	Checks          []Check   `json:"checks"`
 	ActiveConns     int64     `json:"active_connections"`
 	TotalConns      uint64    `json:"total_connections"`
+	// AdminState is the operator's say beside the checks' verdict (Up): "ready" (the checks
+	// decide), "drain" (no new connections, established ones finish) or "maint" (out of the
+	// pool). AdminReason, AdminBy and AdminSince are the last change's why, who and when;
+	// empty and absent for a server nobody touched.
+	AdminState  string    `json:"admin_state"`
+	AdminReason string    `json:"admin_reason"`
+	AdminBy     string    `json:"admin_by"`
+	AdminSince  time.Time `json:"admin_since,omitzero"`
+	// WeightOverride is the operator's weight, in force in place of Weight; absent without one.
+	WeightOverride *int `json:"weight_override,omitempty"`
 	// Ejected (passive health) says the data plane saw the server's connections fail and the
 	// pool took it out until its next check verdict; EjectedReason is the last failure.
 	Ejected       bool   `json:"ejected,omitempty"`
 	EjectedReason string `json:"ejected_reason,omitempty"`
 }
+
+// The admin states of a real server (RealServer.AdminState) and of a VRRP instance
+// (VRRPInstance.AdminState).
+const (
+	AdminReady    = "ready"
+	AdminDrain    = "drain"
+	AdminMaint    = "maint"
+	AdminResigned = "resigned"
+)
 
 // Check is the last result of one checker of one real server.
 type Check struct {
@@ -112,6 +131,13 @@ type VRRPInstance struct {
 	// wrong, e.g. a MASTER whose virtual address is missing, or whose tracked virtual server
 	// is not serving.
 	Problem string `json:"problem,omitempty"`
+	// AdminState is "ready" or, once an operator resigned the instance, "resigned": it sent
+	// priority 0 if it was master and stays BACKUP until made ready. AdminReason, AdminBy and
+	// AdminSince say why, who and when, while resigned.
+	AdminState  string    `json:"admin_state"`
+	AdminReason string    `json:"admin_reason"`
+	AdminBy     string    `json:"admin_by"`
+	AdminSince  time.Time `json:"admin_since,omitzero"`
 }
 
 // Event is one change, as the SSE stream and the page's event list show it.

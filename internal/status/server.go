@@ -23,11 +23,14 @@ type Source interface {
 //	GET /api/v1/events    Server-Sent Events: one "change" event per Event, as JSON
 //	GET /metrics          Prometheus metrics (when a metrics handler is given)
 //	GET /healthz          200 "ok" while the daemon runs
+//	POST /api/v1/...      the operators' commands, behind status_token (control.go)
 type Handler struct {
 	src     Source
 	hub     *Hub
 	metrics http.Handler
 	mux     *http.ServeMux
+	// control serves the write endpoints (control.go) once Control is called.
+	control controlHandler
 }
 
 // NewHandler builds the handler. metrics may be nil.
@@ -40,6 +43,7 @@ func NewHandler(src Source, hub *Hub, metrics http.Handler) *Handler {
 	if metrics != nil {
 		h.mux.Handle("GET /metrics", metrics)
 	}
+	h.routeControl(h.mux)
 	return h
 }
 
@@ -57,7 +61,8 @@ func (h *Handler) status(w http.ResponseWriter, _ *http.Request) {
 }
 
 // withEmptyLists turns absent lists into empty ones, so that clients of the JSON always see
-// arrays ("vrrp_instances": [] rather than null), and an absent drop count into {}.
+// arrays ("vrrp_instances": [] rather than null), an absent drop count into {}, and an unset
+// admin state into "ready".
 func withEmptyLists(s Snapshot) Snapshot {
 	if s.VirtualServers == nil {
 		s.VirtualServers = []VirtualServer{}
@@ -78,6 +83,9 @@ func withEmptyLists(s Snapshot) Snapshot {
 			if rs.Checks == nil {
 				rs.Checks = []Check{}
 			}
+			if rs.AdminState == "" {
+				rs.AdminState = AdminReady
+			}
 			rss[j] = rs
 		}
 		vs.RealServers = rss
@@ -91,6 +99,9 @@ func withEmptyLists(s Snapshot) Snapshot {
 		}
 		if vi.Dropped == nil {
 			vi.Dropped = map[string]uint64{}
+		}
+		if vi.AdminState == "" {
+			vi.AdminState = AdminReady
 		}
 		vis[i] = vi
 	}
@@ -195,12 +206,21 @@ func (h *Handler) page(w http.ResponseWriter, _ *http.Request) {
 }
 
 // RequireToken wraps a handler that changes state: requests must carry
-// "Authorization: Bearer TOKEN". An empty token refuses every request.
-func RequireToken(token string, next http.Handler) http.Handler {
+// "Authorization: Bearer TOKEN", compared in constant time with token(), read at each request
+// so that a reload can change it. A wrong or missing token is refused with 401; with no token
+// configured, every request is refused with 403 and told how to turn the endpoint on.
+func RequireToken(token func() string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		want := token()
+		if want == "" {
+			writeError(w, http.StatusForbidden, "the write endpoints are off: set status_token TOKEN in global_defs and reload (SIGHUP) to turn them on, "+
+				"then send Authorization: Bearer TOKEN; or use vigil ctl on the control_socket")
+			return
+		}
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if token == "" || !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
-			http.Error(w, "a valid bearer token is required", http.StatusUnauthorized)
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="vigil"`)
+			writeError(w, http.StatusUnauthorized, "a valid bearer token is required: Authorization: Bearer TOKEN, the status_token of global_defs")
 			return
 		}
 		next.ServeHTTP(w, r)

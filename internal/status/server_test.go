@@ -149,7 +149,8 @@ func TestRequireTokenRefusesMissingOrWrongToken(t *testing.T) {
 		{"s3cret", "Bearer s3cret", 204},
 		{"s3cret", "Bearer nope", 401},
 		{"s3cret", "", 401},
-		{"", "Bearer ", 401},
+		{"", "Bearer ", 403},
+		{"", "", 403},
 	}
 	for _, c := range cases {
 		rec := httptest.NewRecorder()
@@ -157,7 +158,7 @@ func TestRequireTokenRefusesMissingOrWrongToken(t *testing.T) {
 		if c.header != "" {
 			req.Header.Set("Authorization", c.header)
 		}
-		RequireToken(c.token, ok).ServeHTTP(rec, req)
+		RequireToken(func() string { return c.token }, ok).ServeHTTP(rec, req)
 		if rec.Code != c.want {
 			t.Errorf("token %q header %q: got %d want %d", c.token, c.header, rec.Code, c.want)
 		}

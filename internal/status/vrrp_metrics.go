@@ -15,6 +15,8 @@ type vrrpCollector struct {
 	mu      sync.Mutex
 	src     func() []VRRPInstance // nil until SetVRRPSource; nil: no drop series
 	dropped *prometheus.Desc
+	// admin is 1 for the instance's admin state (ready, resigned), read at the same scrape.
+	admin *prometheus.Desc
 }
 
 func newVRRPCollector() *vrrpCollector {
@@ -22,6 +24,9 @@ func newVRRPCollector() *vrrpCollector {
 		dropped: prometheus.NewDesc("vigil_vrrp_adverts_dropped_total",
 			"VRRP adverts the instance refused, by reason (address_count_mismatch and address_list_mismatch are counted but the advert is still used, as Keepalived does).",
 			[]string{"instance", "reason"}, nil),
+		admin: prometheus.NewDesc("vigil_vrrp_admin_state",
+			"1 for the VRRP instance's admin state, as an operator set it (ready; resigned: priority 0 sent, BACKUP until ready), 0 for the other.",
+			[]string{"instance", "state"}, nil),
 	}
 }
 
@@ -31,7 +36,7 @@ func (c *vrrpCollector) set(src func() []VRRPInstance) {
 	c.src = src
 }
 
-func (c *vrrpCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.dropped }
+func (c *vrrpCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.dropped; ch <- c.admin }
 
 func (c *vrrpCollector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
@@ -46,6 +51,13 @@ func (c *vrrpCollector) Collect(ch chan<- prometheus.Metric) {
 			continue
 		}
 		seen[vi.Name] = true
+		for _, st := range []string{AdminReady, AdminResigned} {
+			v := 0.0
+			if st == vi.AdminState || (st == AdminReady && vi.AdminState == "") {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(c.admin, prometheus.GaugeValue, v, vi.Name, st)
+		}
 		reasons := make([]string, 0, len(vi.Dropped))
 		for r := range vi.Dropped {
 			reasons = append(reasons, r)
@@ -58,6 +70,7 @@ func (c *vrrpCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // SetVRRPSource makes every scrape read the VRRP instances from src and export their drop
-// counters (VRRPInstance.Dropped) as vigil_vrrp_adverts_dropped_total{instance,reason}. src is
+// counters (VRRPInstance.Dropped) as vigil_vrrp_adverts_dropped_total{instance,reason} and
+// their admin state as vigil_vrrp_admin_state{instance,state}. src is
 // called once per scrape and must not block for long; nil exports no such series.
 func (m *Metrics) SetVRRPSource(src func() []VRRPInstance) { m.vrrp.set(src) }

@@ -50,3 +50,21 @@ func TestVRRPDropsWithoutASourceExportNothing(t *testing.T) {
 		t.Errorf("drop series without a VRRP half:\n%s", grepLines(body, "dropped"))
 	}
 }
+
+func TestVRRPAdminStateIsOneForTheStateAnOperatorSet(t *testing.T) {
+	m := NewMetrics()
+	m.SetVRRPSource(func() []VRRPInstance {
+		return []VRRPInstance{{Name: "VI_1", AdminState: AdminResigned}, {Name: "VI_2"}}
+	})
+	body := scrape(t, m)
+	for _, want := range []string{
+		`vigil_vrrp_admin_state{instance="VI_1",state="resigned"} 1`,
+		`vigil_vrrp_admin_state{instance="VI_1",state="ready"} 0`,
+		`vigil_vrrp_admin_state{instance="VI_2",state="ready"} 1`,
+		`vigil_vrrp_admin_state{instance="VI_2",state="resigned"} 0`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s\n%s", want, grepLines(body, "admin_state"))
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/vigil-lb/vigil/internal/config"
 	"github.com/vigil-lb/vigil/internal/config/lvs"
+	"github.com/vigil-lb/vigil/internal/control"
 	"github.com/vigil-lb/vigil/internal/fdbudget"
 	"github.com/vigil-lb/vigil/internal/lb"
 	"github.com/vigil-lb/vigil/internal/notify"
@@ -21,6 +22,9 @@ import (
 // is the status server's cap (0 without one).
 func needs(cfg *config.Config, o Options, statusConns int) fdbudget.Needs {
 	n := fdbudget.Needs{StatusConns: statusConns}
+	if cfg.Global.ControlSocket != "" {
+		n.ControlConns = control.DefaultSocketConns
+	}
 	if !o.VRRPOnly {
 		inFlight := lb.MaxInFlight(cfg)
 		var v4, v6, misc, notifies int

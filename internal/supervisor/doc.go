@@ -11,6 +11,8 @@
 //	         it, an instance to follow and the ipvs data plane
 //	vrrp     the VRRP half (internal/vrrp); only with VRRP instances, not with -C
 //	bgp      the BGP speaker (internal/bgp); only with a bgp block, not with -P
+//	control  the control socket, the operators' commands without a token (internal/control);
+//	         only with control_socket
 //
 // So at stop BGP withdraws first (routers move traffic away while it is still served), then
 // VRRP resigns (a peer takes the address at once), then the load-balancing half and its data
@@ -25,6 +27,13 @@
 // same way, from the VRRP half's callback; the last two keep the latest state and act on their
 // own goroutines, so the callback never waits for conntrackd or the kernel. They start before
 // the VRRP half and stop after it, so its resignation at stop still reaches them.
+//
+// The operators' commands (control.go) come by the control socket and the status API's write
+// endpoints to one controller, which hands them to the load-balancing half (a real server's
+// admin state or weight) or the VRRP half (an instance's resignation), one at a time, and keeps
+// the state file under state_dir in step: written after each change and each reload, read back
+// by Build before anything runs, so that a server in maintenance never takes a connection
+// after a restart.
 //
 // A new part implements Part (an adapter in parts.go, when its package should not know the
 // supervisor's interface) and is added to Build in its place in the start order. A new observer

@@ -1,7 +1,6 @@
 package supervisor
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 
@@ -85,6 +83,14 @@ func loadWithDiags(t *testing.T, text string) (*config.Config, *config.Diagnosti
 // the test ends, and checks that Run returns cleanly within 10 s of the stop.
 func runVigil(t *testing.T, cfg *config.Config, opts Options) *Vigil {
 	t.Helper()
+	v, _ := startVigil(t, cfg, opts)
+	return v
+}
+
+// startVigil is runVigil with a stop that ends the run before the test does (a restart); the
+// test's end calls it if the test did not.
+func startVigil(t *testing.T, cfg *config.Config, opts Options) (v *Vigil, stop func()) {
+	t.Helper()
 	if opts.StatusListen == "" {
 		opts.StatusListen = "127.0.0.1:0"
 	}
@@ -95,21 +101,7 @@ func runVigil(t *testing.T, cfg *config.Config, opts Options) *Vigil {
 	if err := v.Bind(); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- v.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not return within 10s of cancel")
-		}
-	})
-	return v
+	return v, testenv.RunUntilCleanup(t, "vigil", v.Run)
 }
 
 // statusURL is the base URL of v's status server.

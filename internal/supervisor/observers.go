@@ -60,6 +60,9 @@ func (o *metricsObserver) observe(ev lb.Event) {
 			now[s.ID] = true
 			m.ServerUp.WithLabelValues(ev.VS, s.ID).Set(gauge(s.Up))
 			m.ServerWeight.WithLabelValues(ev.VS, s.ID).Set(float64(s.Weight))
+			for _, a := range []pool.AdminState{pool.AdminReady, pool.AdminDrain, pool.AdminMaint} {
+				m.ServerAdmin.WithLabelValues(ev.VS, s.ID, a.String()).Set(gauge(s.Admin == a))
+			}
 		}
 		for id := range o.servers[ev.VS] {
 			if !now[id] {
@@ -89,6 +92,7 @@ func (o *metricsObserver) forget(vs, rs string) {
 	}
 	m.ServerUp.DeletePartialMatch(l)
 	m.ServerWeight.DeletePartialMatch(l)
+	m.ServerAdmin.DeletePartialMatch(l)
 	m.Transitions.DeletePartialMatch(l)
 	m.PassiveEjections.DeletePartialMatch(l)
 	m.PassiveRefusals.DeletePartialMatch(l)

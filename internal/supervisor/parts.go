@@ -8,6 +8,7 @@ import (
 	"github.com/vigil-lb/vigil/internal/bgp"
 	"github.com/vigil-lb/vigil/internal/config"
 	"github.com/vigil-lb/vigil/internal/config/bgpd"
+	"github.com/vigil-lb/vigil/internal/control"
 	"github.com/vigil-lb/vigil/internal/lb"
 	"github.com/vigil-lb/vigil/internal/status"
 	"github.com/vigil-lb/vigil/internal/vrrp"
@@ -31,6 +32,28 @@ func (p *statusPart) Run(ctx context.Context) error { return p.srv.Run(ctx) }
 func (p *statusPart) Reload(cfg *config.Config) error {
 	if next := statusListen(cfg, ""); next != p.listen {
 		p.log.Warn("status_listen changed: the status server keeps listening on the old address until vigil restarts", "running", p.listen, "configured", next)
+	}
+	return nil
+}
+
+// controlPart is the control socket: the operators' commands without a token, root only.
+type controlPart struct {
+	sock     *control.Socket
+	stateDir string
+	log      *slog.Logger
+}
+
+func (p *controlPart) Name() string                  { return "control" }
+func (p *controlPart) Bind() error                   { return p.sock.Bind() }
+func (p *controlPart) Run(ctx context.Context) error { return p.sock.Run(ctx) }
+
+// Reload keeps the socket and the state file where they are until vigil restarts.
+func (p *controlPart) Reload(cfg *config.Config) error {
+	if next := cfg.Global.ControlSocket; next != p.sock.Path() {
+		p.log.Warn("control_socket changed: the control socket stays where it is until vigil restarts", "running", p.sock.Path(), "configured", next)
+	}
+	if next := cfg.Global.StateDir; next != p.stateDir {
+		p.log.Warn("state_dir changed: the state file stays where it is until vigil restarts", "running", p.stateDir, "configured", next)
 	}
 	return nil
 }

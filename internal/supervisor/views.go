@@ -85,6 +85,10 @@ func vrrpStatus(in []vrrp.InstanceStatus) []status.VRRPInstance {
 		if s.MasterAddr.IsValid() {
 			vi.MasterAddress = s.MasterAddr.String()
 		}
+		vi.AdminState = status.AdminReady
+		if r := s.Resignation; r != nil {
+			vi.AdminState, vi.AdminBy, vi.AdminReason, vi.AdminSince = status.AdminResigned, r.By, r.Reason, r.Since
+		}
 		for _, p := range s.VIPs {
 			vi.VirtualAddresses = append(vi.VirtualAddresses, p.String())
 		}

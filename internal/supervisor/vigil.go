@@ -12,6 +12,7 @@ import (
 
 	"github.com/vigil-lb/vigil/internal/bgp"
 	"github.com/vigil-lb/vigil/internal/config"
+	"github.com/vigil-lb/vigil/internal/control"
 	"github.com/vigil-lb/vigil/internal/ctsync"
 	"github.com/vigil-lb/vigil/internal/dataplane"
 	"github.com/vigil-lb/vigil/internal/fdbudget"
@@ -59,6 +60,8 @@ type Vigil struct {
 	// daemon (nil without it, or without the ipvs data plane).
 	ctsync   *ctsync.Daemon
 	ipvsSync *ipvsSyncFollower
+	// control carries out the operators' commands and keeps the state file (control.go).
+	control *controller
 
 	mu         sync.Mutex
 	cfg        *config.Config // in force
@@ -86,8 +89,10 @@ func Build(cfg *config.Config, opts Options) (*Vigil, error) {
 	}
 	v.metrics.SetCapacitySource(v.capacity)
 	var parts []Part
+	var handler *status.Handler
 	if listen != "off" {
-		v.status = status.NewServer(listen, status.NewHandler(v, v.hub, v.metrics.Handler()), status.ServerOptions{Logger: log, MaxConns: conns})
+		handler = status.NewHandler(v, v.hub, v.metrics.Handler())
+		v.status = status.NewServer(listen, handler, status.ServerOptions{Logger: log, MaxConns: conns})
 		parts = append(parts, &statusPart{srv: v.status, listen: listen, log: log})
 	}
 	if !opts.VRRPOnly {
@@ -155,7 +160,15 @@ func Build(cfg *config.Config, opts Options) (*Vigil, error) {
 			v.lb.Events().Subscribe("vrrp", vrrpPools(m)) // track_virtual_server
 		}
 	}
-	// Start order: status, lb, ctsync, ipvs-sync, vrrp, bgp; stop in reverse (package doc).
+	// The operators' commands, on the halves just built: what the state file holds is put
+	// back before anything runs, so that a server in maintenance never takes a connection.
+	v.control = newController(v, cfg)
+	v.control.restore()
+	if handler != nil {
+		handler.Control(v.control, v.statusToken)
+	}
+	// Start order: status, lb, ctsync, ipvs-sync, vrrp, bgp, control; stop in reverse (package
+	// doc).
 	if v.ctsync != nil {
 		parts = append(parts, &ctsyncPart{d: v.ctsync, block: cfg.Global.ConntrackSync, log: log})
 	}
@@ -167,6 +180,10 @@ func Build(cfg *config.Config, opts Options) (*Vigil, error) {
 	}
 	if v.bgp != nil {
 		parts = append(parts, &bgpPart{sp: v.bgp, block: cfg.BGP, log: log})
+	}
+	if path := cfg.Global.ControlSocket; path != "" {
+		sock := control.NewSocket(path, v.control, control.SocketOptions{Logger: log, MaxConns: control.DefaultSocketConns})
+		parts = append(parts, &controlPart{sock: sock, stateDir: cfg.Global.StateDir, log: log})
 	}
 	v.Supervisor = New(log, v.runs(cfg), parts...)
 	v.Supervisor.runs = v.runs
@@ -234,6 +251,9 @@ func (v *Vigil) Reload(cfg *config.Config, diags *config.Diagnostics) error {
 	running := v.cfg.Global.MaxConn
 	v.cfg = cfg
 	v.mu.Unlock()
+	// A real server or instance the reload removed took its admin state with it.
+	v.control.save()
+	v.settle()
 	if cfg.Global.MaxConn != running {
 		v.opts.Logger.Warn("maxconn changed: the descriptor budget is shared out at start; the data plane keeps its maxconn until vigil restarts",
 			"running", v.budget.MaxConn, "configured", cfg.Global.MaxConn)
@@ -253,6 +273,30 @@ func (v *Vigil) runs(cfg *config.Config) *config.Config {
 	}
 	return &c
 }
+
+// settle waits, two seconds at most, until the half's observers have handled what it has
+// published: once a reload or an operator's command returns, the metrics, the event stream and
+// VRRP's tracking have it.
+func (v *Vigil) settle() {
+	if v.lb == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := v.lb.Events().Sync(ctx); err != nil {
+		v.opts.Logger.Warn("observers have not taken the last changes yet", "err", err)
+	}
+}
+
+// statusToken is the status_token in force, which the write endpoints require.
+func (v *Vigil) statusToken() string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.cfg.Global.StatusToken
+}
+
+// Control carries out an operator's command as the control socket and the write endpoints do.
+func (v *Vigil) Control(c control.Command) (control.Reply, error) { return v.control.Execute(c) }
 
 // StatusAddr is where the status server listens, once bound; nil without one.
 func (v *Vigil) StatusAddr() net.Addr {

@@ -4,11 +4,13 @@
 // network namespaces joined by veth pairs and bridges (netns.go), always torn down when the test
 // ends, whether it passed or not, FRR's daemons run in such a namespace (frr.go: StartFRR, for the
 // BGP and VRRP interop tests), and the process's CPU time for benchmarks (CPUTime). It also has
-// what tests of servers share: a part run until the test ends and checked to stop
+// what tests of servers share: a part run until the test ends, or a restart, and checked to stop
 // (RunUntilCleanup), an HTTP/1.1 keep-alive connection held between requests (KeepAlive), a
-// buffer for output written from several goroutines (Buffer), a loopback TCP server that runs
-// a function on each connection (ServeTCP), a listener whose connects go unanswered, as a host
-// that went silent (FullListener), and nginx's configuration as tests run it (NginxConfig).
+// buffer for output written from several goroutines (Buffer), the configuration the tests
+// of the operators' commands share (ControlConfig: a control socket, a state directory, a
+// token and a VRRP instance to resign), a loopback TCP server that runs a function on each
+// connection (ServeTCP), a listener whose connects go unanswered, as a host that went silent
+// (FullListener), and nginx's configuration as tests run it (NginxConfig).
 //
 // It is imported by tests only. New tests use it instead of writing their own copies.
 package testenv

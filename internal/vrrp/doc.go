@@ -42,6 +42,11 @@
 // scripts in place; a master keeps the addresses that stay and advertises at once, without a
 // priority 0 resignation. Only a changed identity restarts an instance.
 //
+// An operator may resign an instance (Manager.Resign, resign.go; `vigil ctl resign`): a master
+// sends priority 0 and becomes BACKUP, and the instance stays out of MASTER, whatever its
+// priority, timers or sync group say, until Manager.Ready. The resignation outlives a reload
+// that keeps the instance and, through the supervisor's state file, a restart.
+//
 // A master's kernel state is read back, not assumed (reconcile.go): while MASTER an instance
 // reads back its virtual addresses (virtual_ipaddress and virtual_ipaddress_excluded), routes
 // and rules every ManagerOptions.ReconcileInterval (DefaultReconcileInterval, 2 s, when 0) and

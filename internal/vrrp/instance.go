@@ -45,6 +45,11 @@ type InstanceStatus struct {
 	// NotInPlace is empty while a master holds everything it should; otherwise it names what is
 	// missing and why it could not be put back ("address 192.0.2.100/24 dev eth1: ...; ...").
 	NotInPlace string `json:"not_in_place,omitempty"`
+	// Resigned is set while an operator's resignation is in force on the running machine
+	// (resign.go); Resignation says who asked, why and since when, from the moment they
+	// asked (also before the instance runs).
+	Resigned    bool         `json:"resigned"`
+	Resignation *Resignation `json:"resignation,omitempty"`
 }
 
 // reasonUnknownPeer is the drop reason, beside packet.Reason's, of a unicast instance's advert
@@ -114,6 +119,10 @@ type instance struct {
 	sync   chan bool // true: a sync group member is in fault; false: no longer
 	linkUp chan string
 	drift  chan struct{} // the kernel dropped something a master may hold (suspectDrift)
+	// resign is what the operator wants (Manager.Resign and Ready); adminWake tells run to
+	// look at it.
+	resign    atomic.Bool
+	adminWake chan struct{}
 
 	counters    packet.Counters
 	ahSeq       packet.AHSeq
@@ -166,6 +175,8 @@ func newInstance(s *spec, o ManagerOptions, host *netif.Host, user *notify.User)
 		linkUp:  make(chan string, 16),
 		drift:   make(chan struct{}, 1),
 		hmac:    newHMACState(),
+
+		adminWake: make(chan struct{}, 1),
 	}
 	in.interval, in.onRepair = o.ReconcileInterval, o.OnRepair
 	vips := make([]netip.Prefix, 0, len(s.vips))
@@ -294,6 +305,13 @@ func (in *instance) run(ctx context.Context, initial map[string]trackUpdate) {
 		in.faulted = true
 		in.m.Fault(now)
 	}
+	if in.resign.Load() {
+		in.log.Info("vrrp instance starts resigned by an operator: BACKUP until ready")
+		in.m.Resign(now)
+		in.mu.Lock()
+		in.status.Resigned = true
+		in.mu.Unlock()
+	}
 	apply(in.m.Startup(now))
 	for {
 		select {
@@ -328,6 +346,8 @@ func (in *instance) run(ctx context.Context, initial map[string]trackUpdate) {
 			in.driftSuspected(ctx)
 		case ns := <-in.update:
 			in.reconfigure(ctx, ns, apply)
+		case <-in.adminWake:
+			in.applyResigned(apply)
 		}
 	}
 }

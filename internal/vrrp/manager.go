@@ -67,9 +67,11 @@ type Manager struct {
 	groups  map[string]map[string]bool        // sync group → members whose own fault is up
 	members map[string]map[string]*syncMember // sync group → running member by name
 	groupSt map[string]fsm.State              // sync group → state last notified
-	ctx     context.Context                   // Run's, nil before Run
-	started bool                              // the instances run (after vrrp_startup_delay)
-	fifo    atomic.Pointer[fifoSet]           // notify fifos, while Run runs
+	// resigned are the operators' resignations by instance name (resign.go).
+	resigned map[string]Resignation
+	ctx      context.Context         // Run's, nil before Run
+	started  bool                    // the instances run (after vrrp_startup_delay)
+	fifo     atomic.Pointer[fifoSet] // notify fifos, while Run runs
 	// poolPending holds pool reports (PoolHealth) not yet delivered; poolWake signals them.
 	poolPending map[string]trackUpdate
 	poolWake    chan struct{}
@@ -115,7 +117,8 @@ func NewManager(cfg *config.Config, opts ManagerOptions) (*Manager, error) {
 	}
 	m := &Manager{opts: opts, log: opts.Logger, host: host, insts: map[string]*runningInst{},
 		last: map[string]trackUpdate{}, trackrs: map[string]*runningTrack{}, groups: map[string]map[string]bool{},
-		members: map[string]map[string]*syncMember{}, groupSt: map[string]fsm.State{}, poolWake: make(chan struct{}, 1)}
+		members: map[string]map[string]*syncMember{}, groupSt: map[string]fsm.State{}, poolWake: make(chan struct{}, 1),
+		resigned: map[string]Resignation{}}
 	specs, user, err := m.build(cfg)
 	if err != nil {
 		host.Close()
@@ -258,6 +261,8 @@ func (m *Manager) Run(ctx context.Context) error {
 // start runs an instance for s; m.mu is held.
 func (m *Manager) start(s *spec) {
 	in := newInstance(s, m.opts, m.host, m.user)
+	_, resigned := m.resigned[s.name]
+	in.resign.Store(resigned)
 	in.groupFault = m.groupFault
 	in.fifos = &m.fifo
 	if s.group != "" {
@@ -633,6 +638,7 @@ func (m *Manager) Reload(cfg *config.Config) error {
 		m.setStaticRules(m.cfg, cfg)
 	}
 	m.specs, m.cfg = specs, cfg
+	m.forgetResignations()
 	if m.ctx == nil || !m.started {
 		if m.ctx != nil && m.ctx.Err() == nil {
 			m.syncTrackers()
@@ -702,6 +708,11 @@ func (m *Manager) Snapshot() []InstanceStatus {
 	} else {
 		for _, s := range m.specs {
 			out = append(out, newInstance(s, m.opts, m.host, m.user).snapshot())
+		}
+	}
+	for i := range out {
+		if r, ok := m.resigned[out[i].Name]; ok {
+			out[i].Resignation = &r
 		}
 	}
 	m.mu.Unlock()

@@ -13,7 +13,12 @@ import (
 // "Unknown keyword"):
 //
 //	status_listen ADDR:PORT            where the status API listens (default 127.0.0.1:9080)
-//	status_token STRING                bearer token the status API requires (default: none)
+//	status_token STRING                bearer token the status API's write endpoints require
+//	                                   (default: none, and the write endpoints are off)
+//	control_socket PATH                a Unix socket (mode 0600, root only) that takes the
+//	                                   operators' commands without a token (default: none)
+//	state_dir PATH                     where the operators' admin states are kept across
+//	                                   restarts (default /var/lib/vigil)
 //	dataplane userspace|nftables|ipvs|auto   which data plane applies pools (default userspace)
 //	dataplane_keep_on_stop [BOOL]      leave the kernel data plane's rules (nftables, IPVS) in
 //	                                   place when vigil stops, so traffic keeps flowing over a
@@ -126,7 +131,11 @@ type Defs struct {
 	// vigil extensions.
 	StatusListen string `json:"status_listen"`
 	StatusToken  string `json:"status_token"`
-	Dataplane    string `json:"dataplane"`
+	// ControlSocket is the path of the control socket (vigil extension); empty: none.
+	ControlSocket string `json:"control_socket"`
+	// StateDir holds the state file of the operators' admin states (vigil extension).
+	StateDir  string `json:"state_dir"`
+	Dataplane string `json:"dataplane"`
 	// DataplaneKeepOnStop leaves nftables or IPVS state in place at stop (vigil extension).
 	DataplaneKeepOnStop bool   `json:"dataplane_keep_on_stop"`
 	LogFormat           string `json:"log_format"`
@@ -186,6 +195,9 @@ type LVSSyncDaemon struct {
 	Group        netip.Addr `json:"group"`
 }
 
+// DefaultStateDir is state_dir when not set.
+const DefaultStateDir = "/var/lib/vigil"
+
 // Default returns global_defs as Keepalived has it when the block is empty.
 func Default() Defs {
 	return Defs{
@@ -204,6 +216,7 @@ func Default() Defs {
 		NFTablesSNAT:                NFTablesSNAT{Mode: "masquerade"},
 		LogFormat:                   "text",
 		ReconcileInterval:           syntax.Seconds(2),
+		StateDir:                    DefaultStateDir,
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -43,7 +44,7 @@ const (
 	whyBuffers    = "vigil sizes its own socket buffers"
 	whyNFT        = "vigil's nftables data plane keeps a table of its own (dataplane nftables)"
 	whyReload     = "vigil reloads by comparing two models in one process (docs/operations.md)"
-	whyState      = "vigil's state is served by its status API and `vigil status`, not written to files"
+	whyState      = "vigil's state is served by its status API and `vigil status`, not dumped to files"
 	whyIproute    = "vigil reads table and protocol numbers, not names from iproute2's files"
 )
 
@@ -597,6 +598,29 @@ func globalTable(g *Defs) *syntax.Table {
 			g.StatusToken = s
 		}
 	}}
+	kw["control_socket"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		s, ok := p.Need(l, 1)
+		if !ok {
+			return
+		}
+		if err := validSocketPath(s); err != nil {
+			p.Diags.Warnf(l.Pos, "control_socket '%s' invalid (%v) - no control socket", s, err)
+			g.ControlSocket = ""
+			return
+		}
+		g.ControlSocket = s
+	}}
+	kw["state_dir"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		s, ok := p.Need(l, 1)
+		if !ok {
+			return
+		}
+		if !filepath.IsAbs(s) {
+			p.Diags.Warnf(l.Pos, "state_dir '%s' invalid (expected an absolute path) - using %s", s, g.StateDir)
+			return
+		}
+		g.StateDir = filepath.Clean(s)
+	}}
 	kw["dataplane"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 		s, ok := p.Need(l, 1)
 		if !ok {
@@ -852,6 +876,23 @@ func validHostPort(s string) error {
 	}
 	if strings.ContainsAny(host, " /") {
 		return fmt.Errorf("invalid host '%s'", host)
+	}
+	return nil
+}
+
+// maxSocketPath is the longest path a Unix socket's address holds (sun_path less its NUL).
+const maxSocketPath = 107
+
+// validSocketPath checks a Unix socket's path: absolute, and short enough for its address.
+func validSocketPath(s string) error {
+	if !filepath.IsAbs(s) {
+		return fmt.Errorf("expected an absolute path")
+	}
+	if len(s) > maxSocketPath {
+		return fmt.Errorf("%d bytes, a Unix socket's path holds at most %d", len(s), maxSocketPath)
+	}
+	if strings.HasSuffix(s, "/") {
+		return fmt.Errorf("expected a file's path, not a directory's")
 	}
 	return nil
 }

@@ -559,3 +559,28 @@ func TestSMTPServerNoResolverCanAcceptIsInvalid(t *testing.T) {
 		}
 	}
 }
+
+func TestControlSocketAndStateDirAreReadAndABadPathIsRefused(t *testing.T) {
+	long := "/run/" + strings.Repeat("s", 110)
+	tests := []struct {
+		lines         string
+		socket, state string
+		diags         []string
+	}{
+		{"", "", globaldefs.DefaultStateDir, nil},
+		{"control_socket /run/vigil/control.sock\n state_dir /srv/vigil/", "/run/vigil/control.sock", "/srv/vigil", nil},
+		{"control_socket run/vigil.sock", "", globaldefs.DefaultStateDir, []string{"2: control_socket 'run/vigil.sock' invalid (expected an absolute path) - no control socket"}},
+		{"control_socket /run/vigil/", "", globaldefs.DefaultStateDir, []string{"2: control_socket '/run/vigil/' invalid (expected a file's path, not a directory's) - no control socket"}},
+		{"control_socket " + long, "", globaldefs.DefaultStateDir, []string{"2: control_socket '" + long + "' invalid (115 bytes, a Unix socket's path holds at most 107) - no control socket"}},
+		{"state_dir var/lib/vigil", "", globaldefs.DefaultStateDir, []string{"2: state_dir 'var/lib/vigil' invalid (expected an absolute path) - using /var/lib/vigil"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.lines, func(t *testing.T) {
+			c, ds := configtest.Parse(t, "global_defs {\n "+tc.lines+"\n}\n")
+			got := configtest.Lines(ds)
+			if c.Global.ControlSocket != tc.socket || c.Global.StateDir != tc.state || !slices.Equal(got, tc.diags) {
+				t.Errorf("control_socket %q, state_dir %q, diagnostics %q; want %q, %q, %q", c.Global.ControlSocket, c.Global.StateDir, got, tc.socket, tc.state, tc.diags)
+			}
+		})
+	}
+}

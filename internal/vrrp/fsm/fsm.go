@@ -208,6 +208,9 @@ type Machine struct {
 	wantMaster bool
 	// syncWant: a synced backup whose master down timer ran out.
 	syncWant bool
+	// resigned: an operator resigned the instance (Resign): it stays out of MASTER until
+	// Ready, whatever its priority and timers say.
+	resigned bool
 
 	masterAdvInt time.Duration // Master_Adver_Interval
 	downTimer    time.Duration // ms_down_timer
@@ -433,7 +436,7 @@ func (m *Machine) Startup(now time.Time) Result {
 	if m.state != Init {
 		return m.result()
 	}
-	if !m.faulted && m.wantMaster && !m.cfg.Synced {
+	if !m.faulted && m.wantMaster && !m.cfg.Synced && !m.resigned {
 		m.becomeMaster(now)
 		return m.result()
 	}
@@ -454,7 +457,7 @@ func (m *Machine) Startup(now time.Time) Result {
 // member of its group is an owner, and its group goes master only when no member is in
 // fault or not yet started).
 func (m *Machine) ownerWaitsForGroup() {
-	if m.cfg.Synced && m.wantMaster && m.state == Backup {
+	if m.cfg.Synced && m.wantMaster && m.state == Backup && !m.resigned {
 		m.syncWant = true
 	}
 }
@@ -468,6 +471,13 @@ func (m *Machine) Timer(now time.Time) Result {
 	}
 	switch m.state {
 	case Backup:
+		if m.resigned {
+			// Resigned: the master down timer runs out without consequence; it keeps
+			// running so that Ready finds a machine in its usual shape.
+			m.downTimer = m.msDown()
+			m.deadline = now.Add(m.downTimer)
+			break
+		}
 		if m.cfg.Synced {
 			m.syncWant = true
 			m.downTimer = m.msDown()
@@ -626,7 +636,7 @@ func (m *Machine) WantsMaster() bool { return m.syncWant }
 // (vrrp_sync_master). Other states ignore it.
 func (m *Machine) ForceMaster(now time.Time) Result {
 	m.begin()
-	if m.state == Backup {
+	if m.state == Backup && !m.resigned {
 		m.becomeMaster(now)
 	}
 	return m.result()
@@ -675,7 +685,7 @@ func (m *Machine) FaultCleared(now time.Time) Result {
 		return m.result()
 	}
 	m.masterAdvInt = m.cfg.AdvertInterval
-	if m.wantMaster && !m.cfg.Synced {
+	if m.wantMaster && !m.cfg.Synced && !m.resigned {
 		m.becomeMaster(now)
 	} else {
 		m.enterBackup(now)
@@ -707,6 +717,49 @@ func (m *Machine) SetPriority(now time.Time, total int) Result {
 	}
 	return m.result()
 }
+
+// Resign takes the machine out of the election until Ready, for an operator handing the
+// addresses over before maintenance: a master resigns as at Shutdown (a priority 0
+// advertisement, so that a backup takes over after its skew time rather than its master down
+// interval, then its addresses removed) and becomes BACKUP; a backup, or a machine not yet
+// started or in fault, stays out of MASTER from then on. Only Ready, or Shutdown, ends it.
+func (m *Machine) Resign(now time.Time) Result {
+	m.begin()
+	m.resigned = true
+	m.syncWant = false
+	if m.state == Master {
+		m.do(Action{Kind: ActSendAdvert, Priority: 0})
+		m.do(Action{Kind: ActRemoveVIPs})
+		m.preemptAt = time.Time{}
+		m.enterBackup(now)
+	}
+	return m.result()
+}
+
+// Ready ends a Resign: the machine takes part in the election again, a backup with a fresh
+// master down timer (so it becomes master only if no master advertises, or by preempting one
+// of lower priority, as ever), an address owner going master at once as it does at Startup.
+func (m *Machine) Ready(now time.Time) Result {
+	m.begin()
+	if !m.resigned {
+		return m.result()
+	}
+	m.resigned = false
+	if m.state != Backup {
+		return m.result()
+	}
+	if m.wantMaster && !m.cfg.Synced {
+		m.becomeMaster(now)
+		return m.result()
+	}
+	m.downTimer = m.msDown()
+	m.deadline = now.Add(m.downTimer)
+	m.ownerWaitsForGroup()
+	return m.result()
+}
+
+// Resigned reports whether an operator resigned the machine (Resign) and it is not ready again.
+func (m *Machine) Resigned() bool { return m.resigned }
 
 // Shutdown stops the machine: a master resigns (priority 0 advertisement,
 // addresses removed), and every state ends in Stop.

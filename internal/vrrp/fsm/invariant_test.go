@@ -82,6 +82,10 @@ func TestRandomEventSequencesKeepInvariants(t *testing.T) {
 					what, r = "force master", m.ForceMaster(now)
 				case n <= 4:
 					what, r = "force backup", m.ForceBackup(now)
+				case n == 5:
+					what, r = "resign", m.Resign(now)
+				case n == 6:
+					what, r = "ready", m.Ready(now)
 				default:
 					what, r = "timer", m.Timer(now)
 				}
@@ -117,13 +121,16 @@ func TestRandomEventSequencesKeepInvariants(t *testing.T) {
 						fail("notified %v", a.State)
 					}
 				case ActSendAdvert:
-					if a.Priority == 0 && r.State != Fault && r.State != Stop {
+					if a.Priority == 0 && r.State != Fault && r.State != Stop && what != "resign" {
 						fail("priority 0 sent without resigning")
 					}
 					if a.Priority != 0 && a.Priority != m.Priority() {
 						fail("advert priority %d, effective %d", a.Priority, m.Priority())
 					}
 				}
+			}
+			if m.Resigned() && (r.State == Master || m.WantsMaster()) {
+				fail("resigned but %v (wants master %v)", r.State, m.WantsMaster())
 			}
 			if m.WantsMaster() && (!cfg.Synced || r.State != Backup) {
 				fail("wants master (synced %v)", cfg.Synced)
