@@ -37,8 +37,10 @@ const (
 // fails takes it down as any failed check does, and it comes back as any down server does.
 //
 // An ejection is refused (EjectionRefused, once per run of failures) when it would eject more
-// than MaxEjectionPercent of the real servers (rounded down, at least one), would leave fewer
-// usable servers (up and not ejected) than PanicThreshold asks for, or would leave none. The
+// than MaxEjectionPercent of the ready real servers (rounded down, at least one), would leave
+// fewer usable servers (ready, up and not ejected) than PanicThreshold asks for, or would
+// leave none. Only a ready server is ejected, and an operator's drain or maint ends an
+// ejection. The
 // refusal is not final: a later failure of the same run is weighed again against the limits
 // as they stand then.
 //
@@ -84,23 +86,27 @@ func (s *Service) ObserveFailure(f Failure, now time.Time) ([]Event, error) {
 	return s.commit(), nil
 }
 
-// ejectionLimit says which limit, if any, refuses one more ejection now, and why in words.
+// ejectionLimit says which limit, if any, refuses one more ejection now, and why in words. Both
+// limits count among the ready servers, as panic does (admin.go): the ones an operator
+// drained or took out carry no traffic to protect.
 func (s *Service) ejectionLimit() (limit, why string) {
-	n := len(s.order)
-	capacity := s.spec.Passive.MaxEjectionPercent * n / 100
-	if s.spec.Passive.MaxEjectionPercent > 0 {
+	n, which := s.ready, "real servers"
+	if n != len(s.order) {
+		which = "ready real servers"
+	}
+	pct, p := s.spec.Passive.MaxEjectionPercent, s.spec.PanicThreshold
+	capacity := pct * n / 100
+	if pct > 0 {
 		capacity = max(capacity, 1)
 	}
-	// Panic is decided among the ready servers (admin.go): so is what an ejection leaves.
-	usable, ready, p := s.readyUp-s.ejected-1, s.ready, s.spec.PanicThreshold
+	usable := s.readyUp - s.ejected - 1
 	switch {
 	case s.ejected+1 > capacity:
-		return LimitMaxEjection, fmt.Sprintf("%d of %d real servers would be ejected, max_ejection_percent %d%% allows %d",
-			s.ejected+1, n, s.spec.Passive.MaxEjectionPercent, capacity)
+		return LimitMaxEjection, fmt.Sprintf("%d of %d %s would be ejected, max_ejection_percent %d%% allows %d", s.ejected+1, n, which, pct, capacity)
 	case usable <= 0:
 		return LimitLastServer, "it is the last real server in service"
-	case p > 0 && usable*100 < p*ready:
-		return LimitPanic, fmt.Sprintf("%d of %d ready real servers would be left in service, fewer than panic_threshold %d%%", usable, ready, p)
+	case p > 0 && usable*100 < p*n:
+		return LimitPanic, fmt.Sprintf("%d of %d %s would be left in service, fewer than panic_threshold %d%%", usable, n, which, p)
 	}
 	return "", ""
 }

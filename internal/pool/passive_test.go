@@ -106,6 +106,11 @@ func TestPassiveEjection(t *testing.T) {
 			{do: "a!3", want: "a:0 b:1 c:1", ev: "server-ejected"},
 			{do: "b!3", want: "a:0 b:1 c:1", ev: "ejection-refused"},
 		}},
+		{"max_ejection_percent among the ready servers, the drained ones aside", passive(3, 50, 0, three[0], three[1], three[2], srv("d", 1, "c")), "a:1 b:1 c:1 d:1", []step{
+			{do: "d=maint", want: "a:1 b:1 c:1", ev: "admin-changed"},
+			{do: "a!3", want: "a:0 b:1 c:1", ev: "server-ejected"},
+			{do: "b!3", want: "a:0 b:1 c:1", ev: "ejection-refused"}, // 50% of 3 ready: one
+		}},
 		{"failures are ignored while checks are suspended", ServiceSpec{Name: "vs", HASuspend: true, Servers: three,
 			Passive: PassiveSpec{ConsecutiveFailures: 3, MaxEjectionPercent: 50}}, "a:1 b:1 c:1", []step{
 			{do: "a!3", want: "a:1 b:1 c:1", ev: ""},
