@@ -87,11 +87,9 @@ func TestDataPlaneFailuresEjectAServerBeforeItsNextCheck(t *testing.T) {
 	if ev.Kind != pool.ServerEjected || ev.Server != b2.addr || ev.Cause != "refused" {
 		t.Fatalf("first passive event %+v; want %s ejected for refused connects", ev, b2.addr)
 	}
-	for _, vs := range d.Snapshot().VirtualServers {
-		for _, rs := range vs.RealServers {
-			if ejected := rs.Address == b2.addr; rs.Ejected != ejected || !rs.Up {
-				t.Errorf("status of %s: up %v ejected %v (%s)", rs.Address, rs.Up, rs.Ejected, rs.EjectedReason)
-			}
+	for _, be := range l.backends {
+		if rs := realServerStatus(t, d, be.addr); rs.Ejected != (be == b2) || !rs.Up {
+			t.Errorf("status of %s: up %v ejected %v (%s)", rs.Address, rs.Up, rs.Ejected, rs.EjectedReason)
 		}
 	}
 	dialed := func() (failures uint64, weight int) {
