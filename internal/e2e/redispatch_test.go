@@ -248,7 +248,10 @@ func (r rdSide) String() string {
 	if r.ejectedOK {
 		s += fmt.Sprintf("; passive ejection %v after the cut", r.ejected.Round(time.Millisecond))
 	}
-	if r.downOK {
+	if r.downOK && r.name == "HAProxy" {
+		// HAProxy's DOWN is its observe layer4 as much as its checks: its log says which.
+		s += fmt.Sprintf("; web2 DOWN %v after the cut", r.down.Round(time.Millisecond))
+	} else if r.downOK {
 		s += fmt.Sprintf("; down by its checks %v after", r.down.Round(time.Millisecond))
 	}
 	if len(r.errors) > 0 {
