@@ -16,7 +16,7 @@ func TestHostileAdvertsAreCountedAndIgnored(t *testing.T) {
 	a := startVigil(t, nsA, vrrpConf("a", 3, 100, "0.2", "192.0.2.100/24", ""))
 	waitFor(t, 10*time.Second, "A master", func() bool { return a.state("VI_1") == "MASTER" })
 	before, _ := a.instance("VI_1")
-	j := vrrptest.NewInjector(t, &testenv.Namespace{Name: nsB}, "eth0", netip.MustParseAddr("192.0.2.2"))
+	j := vrrptest.NewInjector(t, &testenv.Namespace{Name: nsB.Name}, "eth0", netip.MustParseAddr("192.0.2.2"))
 	group := packet.GroupIPv4()
 	broken := func(adv packet.Advert) []byte {
 		b := j.Marshal(t, adv, group)
@@ -69,7 +69,7 @@ func TestDuplicateAddressOwnersSettleOnOneMaster(t *testing.T) {
 	nsA, nsB := pair(t, "192.0.2.9/24", "192.0.2.2/24")
 	a := startVigil(t, nsA, vrrpConf("a", 3, 255, "0.2", "192.0.2.100/24", ""))
 	waitFor(t, 10*time.Second, "A (owner) master", func() bool { return a.state("VI_1") == "MASTER" })
-	j := vrrptest.NewInjector(t, &testenv.Namespace{Name: nsB}, "eth0", netip.MustParseAddr("192.0.2.2"))
+	j := vrrptest.NewInjector(t, &testenv.Namespace{Name: nsB.Name}, "eth0", netip.MustParseAddr("192.0.2.2"))
 	rogue := packet.Advert{Version: 3, VRID: 51, Priority: 255, Interval: 20,
 		Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.100")}}
 	j.Send(t, rogue, packet.GroupIPv4(), 255)

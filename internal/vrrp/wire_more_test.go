@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigil-lb/vigil/internal/netif/netiftest"
+	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
 func TestUnicastPeersAndPasswordRefusals(t *testing.T) {
@@ -146,7 +146,7 @@ func TestTrackInterfaceFaultsTheWholeSyncGroup(t *testing.T) {
 	t.Parallel()
 	nsA, nsB := pair(t, "192.0.2.1/24", "192.0.2.2/24")
 	// A second link, only tracked.
-	netiftest.Veth(t, nsA, "eth1", nsB, "eth1")
+	testenv.Veth(t, nsA, "eth1", nsB, "eth1")
 	vip1, vip2 := netip.MustParseAddr("192.0.2.100"), netip.MustParseAddr("192.0.2.101")
 	confA := `vrrp_sync_group G {
   group {
@@ -190,13 +190,13 @@ vrrp_instance VI_2 {
 
 	// eth1 goes down: VI_2 faults on its tracked interface, and VI_1 with it (same sync
 	// group), so B takes VI_1's address.
-	netiftest.Run(t, "ip", "-n", nsA, "link", "set", "eth1", "down")
+	testenv.Run(t, "ip", "-n", nsA.Name, "link", "set", "eth1", "down")
 	waitFor(t, 5*time.Second, "the sync group in fault and B master", func() bool {
 		return a.state("VI_1") == "FAULT" && a.state("VI_2") == "FAULT" && b.state("VI_1") == "MASTER" &&
 			!hasAddr(t, nsA, "eth0", vip1) && !hasAddr(t, nsA, "eth0", vip2) && hasAddr(t, nsB, "eth0", vip1)
 	})
 
-	netiftest.Run(t, "ip", "-n", nsA, "link", "set", "eth1", "up")
+	testenv.Run(t, "ip", "-n", nsA.Name, "link", "set", "eth1", "up")
 	waitFor(t, 5*time.Second, "A master again after the fault cleared", func() bool {
 		return a.state("VI_1") == "MASTER" && a.state("VI_2") == "MASTER" && b.state("VI_1") == "BACKUP" &&
 			hasAddr(t, nsA, "eth0", vip1) && hasAddr(t, nsA, "eth0", vip2)
@@ -256,7 +256,7 @@ func TestReloadKeepsUnchangedInstancesState(t *testing.T) {
 func TestMasterRestoresIPv6AddressesAfterALinkFlap(t *testing.T) {
 	t.Parallel()
 	nsA, nsB := pair(t, "2001:db8::1/64", "2001:db8::2/64")
-	netiftest.Veth(t, nsA, "eth1", nsB, "eth1")
+	testenv.Veth(t, nsA, "eth1", nsB, "eth1")
 	vip, other := netip.MustParseAddr("2001:db8::100"), netip.MustParseAddr("2001:db8:1::100")
 	a := startVigil(t, nsA, `vrrp_instance VI_6 {
   interface eth0
@@ -277,12 +277,12 @@ func TestMasterRestoresIPv6AddressesAfterALinkFlap(t *testing.T) {
 	// The kernel drops IPv6 addresses of a link that goes down; the master hears it and puts
 	// them back at once (the kernel takes an address on a link that is down), so they are
 	// there when the link comes up.
-	netiftest.Run(t, "ip", "-n", nsA, "link", "set", "eth1", "down")
+	testenv.Run(t, "ip", "-n", nsA.Name, "link", "set", "eth1", "down")
 	waitFor(t, 3*time.Second, "the address dropped by the kernel and put back", func() bool {
 		st, _ := a.instance("VI_6")
 		return st.Repairs == 1 && hasAddr(t, nsA, "eth1", other)
 	})
-	netiftest.Run(t, "ip", "-n", nsA, "link", "set", "eth1", "up")
+	testenv.Run(t, "ip", "-n", nsA.Name, "link", "set", "eth1", "up")
 	waitFor(t, 3*time.Second, "the address back on eth1", func() bool { return hasAddr(t, nsA, "eth1", other) })
 	if s := a.state("VI_6"); s != "MASTER" {
 		t.Errorf("A %s after an untracked link flapped, want MASTER", s)

@@ -8,7 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigil-lb/vigil/internal/netif/netiftest"
+	"github.com/vigil-lb/vigil/internal/testenv"
+
 	"github.com/vigil-lb/vigil/internal/vrrp/packet"
 	"golang.org/x/net/ipv4"
 )
@@ -27,10 +28,10 @@ type capturedAdvert struct {
 }
 
 // captureAdverts joins the VRRP group on ns's eth0 and records the adverts until the test ends.
-func captureAdverts(t *testing.T, ns string) *advertLog {
+func captureAdverts(t *testing.T, ns *testenv.Namespace) *advertLog {
 	t.Helper()
 	var pc net.PacketConn
-	netiftest.InNamespace(t, ns, func() {
+	ns.Do(t, func() {
 		var err error
 		if pc, err = net.ListenPacket("ip4:112", "0.0.0.0"); err != nil {
 			t.Fatal(err)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
 // syncGroupConf is B's configuration: VI_1 and VI_2 in sync group G with group notify
@@ -158,8 +160,10 @@ func TestSyncGroupAgainstKeepalivedGroup(t *testing.T) {
 	v := startVigil(t, nsV, strings.ReplaceAll(syncGroupConf(flag, notifyV, noop), "priority 100", "priority 150"))
 	// Keepalived's script checks a file that never exists.
 	startKeepalived(t, nsK, syncGroupConf(filepath.Join(dir, "absent"), notifyK, noop))
-	holds := func(ns string) bool { return hasAddr(t, ns, "eth0", vip1) && hasAddr(t, ns, "eth0", vip2) }
-	none := func(ns string) bool { return !hasAddr(t, ns, "eth0", vip1) && !hasAddr(t, ns, "eth0", vip2) }
+	holds := func(ns *testenv.Namespace) bool { return hasAddr(t, ns, "eth0", vip1) && hasAddr(t, ns, "eth0", vip2) }
+	none := func(ns *testenv.Namespace) bool {
+		return !hasAddr(t, ns, "eth0", vip1) && !hasAddr(t, ns, "eth0", vip2)
+	}
 	waitFor(t, 15*time.Second, "vigil's group MASTER, Keepalived's BACKUP", func() bool {
 		return v.state("VI_1") == "MASTER" && v.state("VI_2") == "MASTER" && holds(nsV) && none(nsK) &&
 			containsLine(readLines(logK), "GROUP G BACKUP 0")

@@ -19,8 +19,8 @@ import (
 
 	"github.com/vigil-lb/vigil/internal/config"
 	"github.com/vigil-lb/vigil/internal/netif"
-	"github.com/vigil-lb/vigil/internal/netif/netiftest"
 	"github.com/vigil-lb/vigil/internal/notify"
+	"github.com/vigil-lb/vigil/internal/testenv"
 	"go.uber.org/goleak"
 )
 
@@ -165,7 +165,7 @@ func (p *vigilProc) instance(name string) (InstanceStatus, bool) {
 	return InstanceStatus{}, false
 }
 
-func startVigil(t *testing.T, ns, conf string) *vigilProc {
+func startVigil(t *testing.T, ns *testenv.Namespace, conf string) *vigilProc {
 	t.Helper()
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "vigil.conf")
@@ -177,7 +177,7 @@ func startVigil(t *testing.T, ns, conf string) *vigilProc {
 		t.Fatal(err)
 	}
 	p := &vigilProc{status: filepath.Join(dir, "status.json"), conf: cfgPath, log: filepath.Join(dir, "vigil.log"), done: make(chan struct{})}
-	p.cmd = netiftest.Command(ns, exe, "-test.run=^$")
+	p.cmd = ns.Command(exe, "-test.run=^$")
 	// GORACE: the race detector otherwise sleeps a second at exit, which would count as
 	// takeover time.
 	p.cmd.Env = append(os.Environ(), helperEnv+"="+cfgPath, statusEnv+"="+p.status, "GORACE=atexit_sleep_ms=0")
@@ -196,7 +196,7 @@ func startVigil(t *testing.T, ns, conf string) *vigilProc {
 		p.stop(t, 10*time.Second)
 		if t.Failed() {
 			b, _ := os.ReadFile(logf.Name())
-			t.Logf("vigil in %s log:\n%s", ns, tail(string(b), 60))
+			t.Logf("vigil in %s log:\n%s", ns.Name, tail(string(b), 60))
 		}
 	})
 	return p
@@ -266,9 +266,9 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) time.
 	}
 }
 
-func hasAddr(t *testing.T, ns, ifname string, ip netip.Addr) bool {
+func hasAddr(t *testing.T, ns *testenv.Namespace, ifname string, ip netip.Addr) bool {
 	t.Helper()
-	h, err := netif.OpenNamespace(ns)
+	h, err := netif.OpenNamespace(ns.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,13 +281,13 @@ func hasAddr(t *testing.T, ns, ifname string, ip netip.Addr) bool {
 }
 
 // pair builds two namespaces joined by a veth pair, both ends named eth0, with addrA and addrB.
-func pair(t *testing.T, addrA, addrB string) (nsA, nsB string) {
-	netiftest.RequireRoot(t)
-	nsA = netiftest.Namespace(t, "a")
-	nsB = netiftest.Namespace(t, "b")
-	netiftest.Veth(t, nsA, "eth0", nsB, "eth0")
-	netiftest.Addr(t, nsA, "eth0", addrA)
-	netiftest.Addr(t, nsB, "eth0", addrB)
+func pair(t *testing.T, addrA, addrB string) (nsA, nsB *testenv.Namespace) {
+	testenv.RequireRoot(t)
+	nsA = testenv.NewNamespace(t, "a")
+	nsB = testenv.NewNamespace(t, "b")
+	testenv.Veth(t, nsA, "eth0", nsB, "eth0")
+	nsA.Addr(t, "eth0", addrA)
+	nsB.Addr(t, "eth0", addrB)
 	return nsA, nsB
 }
 
@@ -346,8 +346,8 @@ func TestTwoVigilsElectFailOverAndPreempt(t *testing.T) {
 	routes := "virtual_routes {\n    198.51.100.0/25 via 192.0.2.254 dev eth0\n    blackhole 198.51.100.128/25\n  }"
 	confA := vrrpConf("a", 3, 150, "0.2", "192.0.2.100/24", routes)
 	confB := vrrpConf("b", 3, 100, "0.2", "192.0.2.100/24", routes)
-	hasRoutes := func(ns string) bool {
-		out := netiftest.Run(t, "ip", "-n", ns, "route", "show")
+	hasRoutes := func(ns *testenv.Namespace) bool {
+		out := testenv.Run(t, "ip", "-n", ns.Name, "route", "show")
 		via := strings.Contains(out, "198.51.100.0/25 via 192.0.2.254 dev eth0")
 		bh := strings.Contains(out, "blackhole 198.51.100.128/25")
 		if via != bh {
@@ -402,7 +402,7 @@ type keepalived struct {
 	done chan struct{}
 }
 
-func startKeepalived(t *testing.T, ns, conf string) *keepalived {
+func startKeepalived(t *testing.T, ns *testenv.Namespace, conf string) *keepalived {
 	t.Helper()
 	bin, err := exec.LookPath("keepalived")
 	if err != nil {
@@ -417,7 +417,7 @@ func startKeepalived(t *testing.T, ns, conf string) *keepalived {
 		t.Fatal(err)
 	}
 	k := &keepalived{done: make(chan struct{})}
-	k.cmd = netiftest.Command(ns, bin, "-n", "-l", "-D", "-P", "-f", cfgPath,
+	k.cmd = ns.Command(bin, "-n", "-l", "-D", "-P", "-f", cfgPath,
 		"-p", filepath.Join(dir, "k.pid"), "-r", filepath.Join(dir, "v.pid"), "-c", filepath.Join(dir, "c.pid"))
 	k.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	logf, err := os.Create(filepath.Join(dir, "keepalived.log"))
@@ -449,13 +449,13 @@ func (k *keepalived) kill() {
 // killedKeepalivedHandsOver kills Keepalived without a resignation (its host's copy of the VIP
 // goes with it) and checks that vigil, at priority 100, takes inst over at its master down
 // timer: 3×advert + skew after the last advert it heard, so neither later nor much earlier.
-func killedKeepalivedHandsOver(t *testing.T, k *keepalived, v *vigilProc, nsK, nsV, inst, vipCIDR string, advert time.Duration) {
+func killedKeepalivedHandsOver(t *testing.T, k *keepalived, v *vigilProc, nsK, nsV *testenv.Namespace, inst, vipCIDR string, advert time.Duration) {
 	t.Helper()
 	vip := netip.MustParsePrefix(vipCIDR).Addr()
 	bound := 3*advert + skew(100, advert)
 	start := time.Now()
 	k.kill()
-	netiftest.Run(t, "ip", "-n", nsK, "addr", "del", vipCIDR, "dev", "eth0")
+	testenv.Run(t, "ip", "-n", nsK.Name, "addr", "del", vipCIDR, "dev", "eth0")
 	waitFor(t, bound+2*time.Second, "vigil taking over "+vip.String(), func() bool {
 		return hasAddr(t, nsV, "eth0", vip) && v.state(inst) == "MASTER"
 	})
@@ -541,14 +541,14 @@ type twoMasters struct {
 }
 
 // watchTwoMasters starts sampling nsA and nsB for vip until the test ends.
-func watchTwoMasters(t *testing.T, nsA, nsB string, vip netip.Addr) *twoMasters {
+func watchTwoMasters(t *testing.T, nsA, nsB *testenv.Namespace, vip netip.Addr) *twoMasters {
 	t.Helper()
 	w := &twoMasters{t: t, stop: make(chan struct{}), done: make(chan struct{})}
-	hA, err := netif.OpenNamespace(nsA)
+	hA, err := netif.OpenNamespace(nsA.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hB, err := netif.OpenNamespace(nsB)
+	hB, err := netif.OpenNamespace(nsB.Name)
 	if err != nil {
 		hA.Close()
 		t.Fatal(err)
