@@ -405,7 +405,7 @@ func TestVMACKeepsTheVirtualAddressesMACAcrossAFailover(t *testing.T) {
 			// B starts once A is master, so that no start-up race makes B master for a moment:
 			// every VRRP frame from the virtual MAC must be A's.
 			a := startRouter(t, nsA, vrrpConf("a", 3, 150, adv, tc.vip, "use_vmac"), tc.aK)
-			waitFor(t, 5*advert+5*time.Second, "A master with the VIP on its VMAC", func() bool {
+			testenv.WaitFor(t, 5*advert+5*time.Second, "A master with the VIP on its VMAC", func() bool {
 				return a.is("MASTER") && linkExists(nsA, vmac) && hasAddr(t, nsA, vmac, vip)
 			})
 			b := startRouter(t, nsB, vrrpConf("b", 3, 100, adv, tc.vip, "use_vmac"), tc.bK)
@@ -413,7 +413,7 @@ func TestVMACKeepsTheVirtualAddressesMACAcrossAFailover(t *testing.T) {
 				return a.is("MASTER") && b.is("BACKUP") && linkExists(nsA, vmac) && hasAddr(t, nsA, vmac, vip) &&
 					linkExists(nsB, vmac) && !hasAddr(t, nsB, vmac, vip) && !hasAddr(t, nsA, "eth0", vip)
 			}
-			waitFor(t, 5*advert+5*time.Second, "A master with the VIP on its VMAC, B backup with an empty VMAC", settled)
+			testenv.WaitFor(t, 5*advert+5*time.Second, "A master with the VIP on its VMAC, B backup with an empty VMAC", settled)
 			if !ipv6 && !tc.bK {
 				if ai, af := procConf(t, nsB, "eth0", "arp_ignore"), procConf(t, nsB, "eth0", "arp_filter"); ai != "1" || af != "1" {
 					t.Errorf("B's eth0: arp_ignore %s arp_filter %s, want 1 and 1", ai, af)
@@ -469,7 +469,7 @@ func TestVMACKeepsTheVirtualAddressesMACAcrossAFailover(t *testing.T) {
 			if out, err := nsA.Command("nft", "list", "tables").CombinedOutput(); !tc.aK && err == nil && strings.Contains(string(out), "vigil-vmac") {
 				t.Errorf("A's membership report rules left after it stopped:\n%s", out)
 			}
-			waitFor(t, 3*advert+skew(100, advert)+2*time.Second, "B master with the VIP on its VMAC", func() bool {
+			testenv.WaitFor(t, 3*advert+skew(100, advert)+2*time.Second, "B master with the VIP on its VMAC", func() bool {
 				return b.is("MASTER") && hasAddr(t, nsB, vmac, vip)
 			})
 			// The third host's entry still names the virtual MAC, and the VIP answers
@@ -507,7 +507,7 @@ func TestVMACXmitBaseSendsAdvertsFromTheBaseInterface(t *testing.T) {
 	nsA, nsC := hosts[0], hosts[1]
 	vip := netip.MustParseAddr("192.0.2.100")
 	a := startVigil(t, nsA, vrrpConf("a", 3, 150, "0.2", "192.0.2.100/24", "use_vmac vh51\n  vmac_xmit_base"))
-	waitFor(t, 10*time.Second, "A master with the VIP on its VMAC", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "A master with the VIP on its VMAC", func() bool {
 		return a.state("VI_1") == "MASTER" && hasAddr(t, nsA, "vh51", vip)
 	})
 	ifi := testenv.Run(t, "ip", "-n", nsA.Name, "-o", "link", "show", "dev", "eth0")
@@ -544,7 +544,7 @@ func TestVMACLeftByAKilledVigilIsAdoptedAndCleaned(t *testing.T) {
 	vip := netip.MustParseAddr("192.0.2.100")
 	const vmac = "vrrp.51"
 	a := startVigil(t, nsA, vrrpConf("a", 3, 150, "1", "192.0.2.100/24", "use_vmac"))
-	waitFor(t, 10*time.Second, "A master with the VIP on its VMAC", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "A master with the VIP on its VMAC", func() bool {
 		return a.state("VI_1") == "MASTER" && linkExists(nsA, vmac) && hasAddr(t, nsA, vmac, vip)
 	})
 	idx := linkIndex(t, nsA, vmac)
@@ -555,11 +555,11 @@ func TestVMACLeftByAKilledVigilIsAdoptedAndCleaned(t *testing.T) {
 	}
 
 	b := startVigil(t, nsB, vrrpConf("b", 3, 100, "1", "192.0.2.100/24", "use_vmac"))
-	waitFor(t, 10*time.Second, "B master with the VIP on its VMAC", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "B master with the VIP on its VMAC", func() bool {
 		return b.state("VI_1") == "MASTER" && linkExists(nsB, vmac) && hasAddr(t, nsB, vmac, vip)
 	})
 	a = startVigil(t, nsA, vrrpConf("a", 3, 50, "1", "192.0.2.100/24", "use_vmac"))
-	waitFor(t, 10*time.Second, "A back as backup with the stale VIP gone from its VMAC", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "A back as backup with the stale VIP gone from its VMAC", func() bool {
 		return a.state("VI_1") == "BACKUP" && !hasAddr(t, nsA, vmac, vip)
 	})
 	if got := linkIndex(t, nsA, vmac); got != idx {
@@ -632,7 +632,7 @@ func TestUseVMACNameGroupAndMACOptions(t *testing.T) {
 	testenv.Run(t, "ip", "-n", nsA.Name, "link", "set", "dev", "eth0", "group", "7")
 	vip := netip.MustParseAddr("192.0.2.100")
 	a := startVigil(t, nsA, vrrpConf("a", 3, 150, "0.2", "192.0.2.100/24", "use_vmac name group 02:aa:bb:cc:dd group 42"))
-	waitFor(t, 10*time.Second, "A master with the VIP on its VMAC named group", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "A master with the VIP on its VMAC named group", func() bool {
 		return a.state("VI_1") == "MASTER" && hasAddr(t, nsA, "group", vip)
 	})
 	out := testenv.Run(t, "ip", "-n", nsA.Name, "-d", "-o", "link", "show", "dev", "group")
@@ -642,7 +642,7 @@ func TestUseVMACNameGroupAndMACOptions(t *testing.T) {
 	// Without "group", the parent's group (7).
 	testenv.Run(t, "ip", "-n", hosts[1].Name, "link", "set", "dev", "eth0", "group", "9")
 	b := startVigil(t, hosts[1], strings.Replace(vrrpConf("b", 3, 150, "0.2", "192.0.2.101/24", "use_vmac vb52"), "virtual_router_id 51", "virtual_router_id 52", 1))
-	waitFor(t, 10*time.Second, "B master on its VMAC", func() bool { return b.state("VI_1") == "MASTER" })
+	testenv.WaitFor(t, 10*time.Second, "B master on its VMAC", func() bool { return b.state("VI_1") == "MASTER" })
 	if out := testenv.Run(t, "ip", "-n", hosts[1].Name, "-d", "-o", "link", "show", "dev", "vb52"); !strings.Contains(out, "group 9") {
 		t.Fatalf("VMAC without group: %s", out)
 	}

@@ -122,7 +122,7 @@ func TestNeighboursCachesFollowTheNewMaster(t *testing.T) {
 
 			a := startVigil(t, lab.a, fmt.Sprintf(neighVRRPConf, "a", 150))
 			b := startVigil(t, lab.b, fmt.Sprintf(neighVRRPConf, "b", 100))
-			waitFor(t, 15*time.Second, "A master of both instances, B backup", func() bool {
+			testenv.WaitFor(t, 15*time.Second, "A master of both instances, B backup", func() bool {
 				return a.state("VI_4") == "MASTER" && a.state("VI_6") == "MASTER" &&
 					b.state("VI_4") == "BACKUP" && b.state("VI_6") == "BACKUP" &&
 					hasAddr(t, lab.a, "eth0", vip4) && hasAddr(t, lab.a, "eth0", vip6)
@@ -140,7 +140,7 @@ func TestNeighboursCachesFollowTheNewMaster(t *testing.T) {
 						t.Fatal(err)
 					}
 				})
-				waitFor(t, 3*time.Second, fmt.Sprintf("H resolving %v to A's MAC %s", ip, macA), func() bool {
+				testenv.WaitFor(t, 3*time.Second, fmt.Sprintf("H resolving %v to A's MAC %s", ip, macA), func() bool {
 					ll, _ := neighbour(t, lab.h, ip)
 					return ll == macA
 				})
@@ -156,14 +156,14 @@ func TestNeighboursCachesFollowTheNewMaster(t *testing.T) {
 			case "SIGTERM":
 				a.stop(t, 10*time.Second)
 			}
-			waitFor(t, 5*time.Second, "B master of both instances", func() bool {
+			testenv.WaitFor(t, 5*time.Second, "B master of both instances", func() bool {
 				return b.state("VI_4") == "MASTER" && b.state("VI_6") == "MASTER"
 			})
 			t.Logf("B master %v after %s", time.Since(start).Round(time.Millisecond), stop)
 
 			for _, ip := range []netip.Addr{vip4, vip6} {
 				var ll, st string
-				took := waitFor(t, 2*time.Second, fmt.Sprintf("H's entry for %v at B's MAC %s", ip, macB), func() bool {
+				took := testenv.WaitFor(t, 2*time.Second, fmt.Sprintf("H's entry for %v at B's MAC %s", ip, macB), func() bool {
 					ll, st = neighbour(t, lab.h, ip)
 					return ll == macB
 				})

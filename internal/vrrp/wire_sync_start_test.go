@@ -90,7 +90,7 @@ func TestSyncGroupStartsTogetherAndWaitsForEveryMember(t *testing.T) {
 			a := startVigil(t, nsA, ownerGroupConf(script(t, dir, "notify.sh", `echo "$*" >> `+log)))
 			if tc.heal != nil {
 				// However long it waits, the owner must not take its address alone.
-				waitFor(t, 5*time.Second, "the whole group FAULT", func() bool {
+				testenv.WaitFor(t, 5*time.Second, "the whole group FAULT", func() bool {
 					return a.state("VI_1") == "FAULT" && a.state("VI_2") == "FAULT"
 				})
 				for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
@@ -105,11 +105,11 @@ func TestSyncGroupStartsTogetherAndWaitsForEveryMember(t *testing.T) {
 				}
 				tc.heal(t, nsA, nsB)
 			}
-			waitFor(t, 10*time.Second, "the group MASTER with both addresses", func() bool {
+			testenv.WaitFor(t, 10*time.Second, "the group MASTER with both addresses", func() bool {
 				return a.state("VI_1") == "MASTER" && a.state("VI_2") == "MASTER" &&
 					hasAddr(t, nsA, "eth0", vip1) && hasAddr(t, nsA, "eth1", vip2)
 			})
-			waitFor(t, 5*time.Second, "VI_1's notify for MASTER", func() bool {
+			testenv.WaitFor(t, 5*time.Second, "VI_1's notify for MASTER", func() bool {
 				return containsLine(readLines(log), "INSTANCE VI_1 MASTER 255")
 			})
 			if l := readLines(log); strings.Count(strings.Join(l, "\n"), "MASTER") != 1 {

@@ -251,21 +251,6 @@ func (p *vigilProc) state(name string) string {
 	return ""
 }
 
-// waitFor polls cond every 20ms until it holds or d passes, and returns how long it took.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for {
-		if cond() {
-			return time.Since(start)
-		}
-		if time.Since(start) > d {
-			t.Fatalf("%s: not within %v", what, d)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func hasAddr(t *testing.T, ns *testenv.Namespace, ifname string, ip netip.Addr) bool {
 	t.Helper()
 	h, err := netif.OpenNamespace(ns.Name)
@@ -363,7 +348,7 @@ func TestTwoVigilsElectFailOverAndPreempt(t *testing.T) {
 		return a.state("VI_1") == "MASTER" && b.state("VI_1") == "BACKUP" &&
 			hasAddr(t, nsA, "eth0", vip) && !hasAddr(t, nsB, "eth0", vip) && hasRoutes(nsA) && !hasRoutes(nsB)
 	}
-	waitFor(t, 10*time.Second, "A master holding the VIP, B backup without it", aMaster)
+	testenv.WaitFor(t, 10*time.Second, "A master holding the VIP, B backup without it", aMaster)
 	time.Sleep(3 * advert)
 	if !aMaster() {
 		t.Fatalf("election did not settle: A %s, B %s", a.state("VI_1"), b.state("VI_1"))
@@ -377,8 +362,8 @@ func TestTwoVigilsElectFailOverAndPreempt(t *testing.T) {
 	if hasAddr(t, nsA, "eth0", vip) || hasRoutes(nsA) {
 		t.Errorf("A still holds %v or its routes after stopping", vip)
 	}
-	waitFor(t, bound+time.Second, "B taking over the VIP", func() bool { return hasAddr(t, nsB, "eth0", vip) })
-	waitFor(t, time.Second, "B reporting MASTER with the routes", func() bool { return b.state("VI_1") == "MASTER" && hasRoutes(nsB) })
+	testenv.WaitFor(t, bound+time.Second, "B taking over the VIP", func() bool { return hasAddr(t, nsB, "eth0", vip) })
+	testenv.WaitFor(t, time.Second, "B reporting MASTER with the routes", func() bool { return b.state("VI_1") == "MASTER" && hasRoutes(nsB) })
 	took := masterSince(t, b, "VI_1").Sub(start)
 	t.Logf("takeover after A resigned: %v (bound 3×advert+skew = %v)", took, bound)
 	if took > bound+300*time.Millisecond {
@@ -387,7 +372,7 @@ func TestTwoVigilsElectFailOverAndPreempt(t *testing.T) {
 
 	// A comes back with the higher priority and preempts.
 	a = startVigil(t, nsA, confA)
-	took = waitFor(t, 10*time.Second, "A preempting back", func() bool {
+	took = testenv.WaitFor(t, 10*time.Second, "A preempting back", func() bool {
 		return a.state("VI_1") == "MASTER" && b.state("VI_1") == "BACKUP" &&
 			hasAddr(t, nsA, "eth0", vip) && !hasAddr(t, nsB, "eth0", vip)
 	})
@@ -456,7 +441,7 @@ func killedKeepalivedHandsOver(t *testing.T, k *keepalived, v *vigilProc, nsK, n
 	start := time.Now()
 	k.kill()
 	testenv.Run(t, "ip", "-n", nsK.Name, "addr", "del", vipCIDR, "dev", "eth0")
-	waitFor(t, bound+2*time.Second, "vigil taking over "+vip.String(), func() bool {
+	testenv.WaitFor(t, bound+2*time.Second, "vigil taking over "+vip.String(), func() bool {
 		return hasAddr(t, nsV, "eth0", vip) && v.state(inst) == "MASTER"
 	})
 	took := masterSince(t, v, inst).Sub(start)
@@ -509,7 +494,7 @@ vrrp_instance VI_6 {
 			dual := watchTwoMasters(t, nsK, nsV, vip)
 			k := startKeepalived(t, nsK, conf("k", 150, tc.unicastK))
 			v := startVigil(t, nsV, conf("v", 100, tc.unicastV))
-			waitFor(t, 15*time.Second, "Keepalived master holding the IPv6 VIP, vigil backup", func() bool {
+			testenv.WaitFor(t, 15*time.Second, "Keepalived master holding the IPv6 VIP, vigil backup", func() bool {
 				return hasAddr(t, nsK, "eth0", vip) && v.state("VI_6") == "BACKUP" && !hasAddr(t, nsV, "eth0", vip)
 			})
 			time.Sleep(advert + advert/2)
@@ -638,7 +623,7 @@ func TestInteropWithKeepalived(t *testing.T) {
 			dual := watchTwoMasters(t, nsK, nsV, vip)
 			k := startKeepalived(t, nsK, vrrpConf("k", version, 150, adv, "192.0.2.100/24", tc.unicastK))
 			v := startVigil(t, nsV, vrrpConf("v", version, 100, adv, "192.0.2.100/24", tc.unicastV))
-			waitFor(t, 15*time.Second, "Keepalived master holding the VIP, vigil backup", func() bool {
+			testenv.WaitFor(t, 15*time.Second, "Keepalived master holding the VIP, vigil backup", func() bool {
 				return hasAddr(t, nsK, "eth0", vip) && v.state("VI_1") == "BACKUP" && !hasAddr(t, nsV, "eth0", vip)
 			})
 			// vigil must stay backup while Keepalived advertises.
