@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
 // blackhole accepts connections and never writes a byte; it holds them until cleanup.
@@ -154,7 +156,7 @@ func TestHungAndHostileServersAreCutAtTheirBoundsWhileOthersKeepTheirSchedule(t 
 
 	// The hung script's child sleep is killed at misc_timeout with its process group.
 	var pid int
-	waitFor(t, 3*time.Second, "hang.sh wrote its child's pid", func() bool {
+	testenv.WaitFor(t, 3*time.Second, "hang.sh wrote its child's pid", func() bool {
 		b, err := os.ReadFile(pidFile)
 		if err != nil {
 			return false
@@ -162,7 +164,7 @@ func TestHungAndHostileServersAreCutAtTheirBoundsWhileOthersKeepTheirSchedule(t 
 		pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
 		return err == nil
 	})
-	gone := waitFor(t, miscTm.T+slack+miscTm.D, fmt.Sprintf("sleep child %d killed", pid), func() bool {
+	gone := testenv.WaitFor(t, miscTm.T+slack+miscTm.D, fmt.Sprintf("sleep child %d killed", pid), func() bool {
 		return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) || zombie(pid)
 	})
 	t.Logf("the hung script's child sleep (pid %d) was gone %v after its pid was read (misc_timeout 1s)", pid, gone.Round(time.Millisecond))
