@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -88,20 +87,7 @@ func runDaemon(t *testing.T, cfg *config.Config) *supervisor.Vigil {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("daemon Run: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Error("daemon Run did not return within 15s of cancel")
-		}
-	})
+	testenv.RunUntilCleanup(t, "vigil", d.Run)
 	return d
 }
 
