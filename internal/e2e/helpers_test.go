@@ -2,15 +2,11 @@ package e2e
 
 import (
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -214,11 +210,11 @@ type process struct {
 	args []string
 	cmd  *exec.Cmd
 	done chan struct{}
-	out  *lockedBuffer
+	out  *testenv.Buffer
 }
 
 func newProcess(t *testing.T, name string, args ...string) *process {
-	p := &process{t: t, name: name, args: args, out: &lockedBuffer{}}
+	p := &process{t: t, name: name, args: args, out: &testenv.Buffer{}}
 	t.Cleanup(p.stop)
 	return p
 }
@@ -276,41 +272,6 @@ func tcpReady(addr string) func() bool {
 	}
 }
 
-// healthBackend is a loopback HTTP server whose /health can be made to fail, and which counts
-// the health requests and the other requests it serves.
-type healthBackend struct {
-	addr    string
-	failing atomic.Bool
-	checks  atomic.Int64
-	served  atomic.Int64
-}
-
-func startHealthBackend(t *testing.T) *healthBackend {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &healthBackend{addr: ln.Addr().String()}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/health", func(w http.ResponseWriter, _ *http.Request) {
-		b.checks.Add(1)
-		if b.failing.Load() {
-			http.Error(w, "failing", http.StatusServiceUnavailable)
-			return
-		}
-		io.WriteString(w, "ok")
-	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
-		b.served.Add(1)
-		io.WriteString(w, b.addr)
-	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: time.Second}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return b
-}
-
 func splitAddr(t *testing.T, addr string) (string, string) {
 	t.Helper()
 	h, p, err := net.SplitHostPort(addr)
@@ -323,25 +284,4 @@ func splitAddr(t *testing.T, addr string) (string, string) {
 // vsHeader opens a virtual_server block on 127.0.0.1:port with the common settings.
 func vsHeader(b *strings.Builder, port int, extra string) {
 	fmt.Fprintf(b, "virtual_server 127.0.0.1 %d {\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n%s", port, extra)
-}
-
-// lockedBuffer collects a process's output from its copying goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.b.Len() < 64<<10 {
-		l.b.Write(p)
-	}
-	return len(p), nil
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
