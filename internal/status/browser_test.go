@@ -112,13 +112,7 @@ func rowState(id string) string {
 }
 
 func TestBrowserPageShowsServersAndFollowsEventsWithinASecond(t *testing.T) {
-	bin, err := chromiumPath()
-	if err != nil {
-		if os.Getenv("CI") == "" {
-			t.Skipf("headless browser test skipped: %v", err)
-		}
-		t.Fatalf("CI is set but the browser test cannot run: %v", err)
-	}
+	bin := requireChromium(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
@@ -265,44 +259,7 @@ func TestBrowserPageShowsServersAndFollowsEventsWithinASecond(t *testing.T) {
 		t.Fatalf("page did not show the BGP change within 5 s of the event: %v", err)
 	}
 
-	dir := artifactDir(t)
-	for _, shot := range []struct {
-		name   string
-		width  int
-		scale  float64
-		mobile bool
-	}{
-		{"desktop", 1280, 1, false},
-		{"phone", 390, 2, true},
-	} {
-		if err := p.viewport(ctx, shot.width, 800, shot.scale, shot.mobile); err != nil {
-			t.Fatal(err)
-		}
-		// Nothing may stick out sideways: on a phone that means a page that scrolls both ways.
-		var overflow struct{ Scroll, Inner int }
-		if err := p.eval(ctx, `({Scroll: document.documentElement.scrollWidth, Inner: window.innerWidth})`, &overflow); err != nil {
-			t.Fatal(err)
-		}
-		if overflow.Scroll > overflow.Inner {
-			t.Errorf("%s: page is %d px wide in a %d px viewport", shot.name, overflow.Scroll, overflow.Inner)
-		}
-		var height int
-		if err := p.eval(ctx, `document.documentElement.scrollHeight`, &height); err != nil {
-			t.Fatal(err)
-		}
-		if err := p.viewport(ctx, shot.width, height, shot.scale, shot.mobile); err != nil {
-			t.Fatal(err)
-		}
-		png, err := p.screenshot(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		path := filepath.Join(dir, "status-page-"+shot.name+".png")
-		if err := os.WriteFile(path, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot %s (%d px wide, %d bytes): %s", shot.name, shot.width, len(png), path)
-	}
+	screenshots(ctx, t, p, "status-page")
 
 	// The daemon restarts (every connection drops) and a change happens while the page is
 	// disconnected, so its event is never seen: the page must reconnect and catch up.
@@ -340,4 +297,62 @@ func TestBrowserPageShowsServersAndFollowsEventsWithinASecond(t *testing.T) {
 	if ex := b.pageExceptions(); len(ex) > 0 {
 		t.Errorf("the page threw: %s", strings.Join(ex, "; "))
 	}
+}
+
+// screenshots saves the page as a desktop and as a phone would show it, whole, to
+// artifactDir as NAME-desktop.png and NAME-phone.png, after checking that nothing sticks out
+// sideways.
+func screenshots(ctx context.Context, t *testing.T, p *page, name string) {
+	t.Helper()
+	dir := artifactDir(t)
+	for _, shot := range []struct {
+		name   string
+		width  int
+		scale  float64
+		mobile bool
+	}{
+		{"desktop", 1280, 1, false},
+		{"phone", 390, 2, true},
+	} {
+		if err := p.viewport(ctx, shot.width, 800, shot.scale, shot.mobile); err != nil {
+			t.Fatal(err)
+		}
+		// Nothing may stick out sideways: on a phone that means a page that scrolls both ways.
+		var overflow struct{ Scroll, Inner int }
+		if err := p.eval(ctx, `({Scroll: document.documentElement.scrollWidth, Inner: window.innerWidth})`, &overflow); err != nil {
+			t.Fatal(err)
+		}
+		if overflow.Scroll > overflow.Inner {
+			t.Errorf("%s: page is %d px wide in a %d px viewport", shot.name, overflow.Scroll, overflow.Inner)
+		}
+		var height int
+		if err := p.eval(ctx, `document.documentElement.scrollHeight`, &height); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.viewport(ctx, shot.width, height, shot.scale, shot.mobile); err != nil {
+			t.Fatal(err)
+		}
+		png, err := p.screenshot(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, name+"-"+shot.name+".png")
+		if err := os.WriteFile(path, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot %s (%d px wide, %d bytes): %s", shot.name, shot.width, len(png), path)
+	}
+}
+
+// requireChromium finds the browser, or skips the test; under CI a missing browser fails it.
+func requireChromium(t *testing.T) string {
+	t.Helper()
+	bin, err := chromiumPath()
+	if err != nil {
+		if os.Getenv("CI") == "" {
+			t.Skipf("headless browser test skipped: %v", err)
+		}
+		t.Fatalf("CI is set but the browser test cannot run: %v", err)
+	}
+	return bin
 }

@@ -208,8 +208,15 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 		}
 		return t.UTC().Format("15:04:05")
 	},
-	"ms":    func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) },
-	"lower": strings.ToLower,
+	"ms":        func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) },
+	"lower":     strings.ToLower,
+	"bytes":     humanBytes,
+	"sparkline": sparkline,
+	"timeline":  timeline,
+	"actions":   actions,
+	// The script draws the charts as the server does; it takes their bounds from here.
+	"probeHistory":   func() int { return ProbeHistory },
+	"timelineWindow": func() int64 { return TimelineWindow.Milliseconds() },
 	"established": func(ss []BGPSession) int {
 		n := 0
 		for _, s := range ss {
