@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vigil-lb/vigil/internal/control"
+	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
 // poolExecutor carries out the page's commands on a browserSnapshot as the supervisor does on
@@ -127,32 +128,9 @@ func TestBrowserDrainNeedsTheTokenAndShowsRefusalTimelineAndSparkline(t *testing
 	if err := srv.Bind(); err != nil {
 		t.Fatal(err)
 	}
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Error("the status server did not stop within 5 s")
-		}
-	})
+	testenv.RunUntilCleanup(t, "status server", srv.Run)
 
-	b := startBrowser(t, bin)
-	p, err := b.newPage(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.viewport(ctx, 1280, 800, 1, false); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.navigate(ctx, "http://"+srv.Addr().String()+"/"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.waitFor(ctx, `document.readyState === "complete" && document.getElementById("live").textContent === "live"`); err != nil {
-		t.Fatal(err)
-	}
+	b, p := openLivePage(ctx, t, bin, "http://"+srv.Addr().String()+"/")
 
 	row := func(rs string) string {
 		return fmt.Sprintf(`document.querySelector('section[data-vs=%q] tr[data-id=%q]')`, web.Name, rs)

@@ -121,21 +121,7 @@ func TestBrowserPageShowsServersAndFollowsEventsWithinASecond(t *testing.T) {
 	srv := httptest.NewServer(NewHandler(src, hub, NewMetrics().Handler()))
 	t.Cleanup(srv.Close)
 
-	b := startBrowser(t, bin)
-	p, err := b.newPage(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.viewport(ctx, 1280, 800, 1, false); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.navigate(ctx, srv.URL+"/"); err != nil {
-		t.Fatal(err)
-	}
-	// "live" means the EventSource is open, so an event published now reaches the page.
-	if _, err := p.waitFor(ctx, `document.readyState === "complete" && document.getElementById("live").textContent === "live"`); err != nil {
-		t.Fatal(err)
-	}
+	b, p := openLivePage(ctx, t, bin, srv.URL+"/")
 
 	for _, vs := range browserSnapshot("").VirtualServers {
 		for _, rs := range vs.RealServers {
@@ -182,7 +168,7 @@ func TestBrowserPageShowsServersAndFollowsEventsWithinASecond(t *testing.T) {
 	start := time.Now()
 	hub.Publish("real_server", "192.0.2.10:443/"+victim, "down: connection refused")
 	wctx, wcancel := context.WithTimeout(ctx, 2*time.Second)
-	_, err = p.waitFor(wctx, rowState(victim)+` === "down"`)
+	_, err := p.waitFor(wctx, rowState(victim)+` === "down"`)
 	wcancel()
 	latency := time.Since(start)
 	if err != nil {
@@ -355,4 +341,25 @@ func requireChromium(t *testing.T) string {
 		t.Fatalf("CI is set but the browser test cannot run: %v", err)
 	}
 	return bin
+}
+
+// openLivePage starts a browser, opens url in a 1280 px wide page and waits until the page is
+// live: its EventSource is open, so that an event published now reaches it.
+func openLivePage(ctx context.Context, t *testing.T, bin, url string) (*browser, *page) {
+	t.Helper()
+	b := startBrowser(t, bin)
+	p, err := b.newPage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.viewport(ctx, 1280, 800, 1, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.navigate(ctx, url); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.waitFor(ctx, `document.readyState === "complete" && document.getElementById("live").textContent === "live"`); err != nil {
+		t.Fatal(err)
+	}
+	return b, p
 }

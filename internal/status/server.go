@@ -104,17 +104,10 @@ func withEmptyLists(s Snapshot) Snapshot {
 		}
 		rss := make([]RealServer, len(vs.RealServers))
 		for j, rs := range vs.RealServers {
-			if rs.Checks == nil {
-				rs.Checks = []Check{}
-			}
-			if rs.Timeline == nil {
-				rs.Timeline = []StateChange{}
-			}
+			rs.Timeline = orEmpty(rs.Timeline)
 			cs := make([]Check, len(rs.Checks))
 			for k, c := range rs.Checks {
-				if c.Recent == nil {
-					c.Recent = []Probe{}
-				}
+				c.Recent = orEmpty(c.Recent)
 				cs[k] = c
 			}
 			rs.Checks = cs
@@ -152,6 +145,14 @@ func withEmptyLists(s Snapshot) Snapshot {
 		s.BGP = &b
 	}
 	return s
+}
+
+// orEmpty is l, or an empty list in place of nil: JSON's [] rather than null.
+func orEmpty[T any](l []T) []T {
+	if l == nil {
+		return []T{}
+	}
+	return l
 }
 
 // events streams changes. Each message is `event: change` with the Event as JSON data; a
