@@ -1,6 +1,10 @@
 package status
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -97,5 +101,43 @@ func TestActionsEscapeNames(t *testing.T) {
 	}
 	if strings.Contains(string(actions("web", "")), "data-rs") {
 		t.Error("a virtual server's buttons name a real server")
+	}
+}
+
+// The page works without its script: the charts, the traffic and the buttons are in the HTML
+// the server sends.
+func TestPageRendersChartsTrafficAndButtonsOnTheServer(t *testing.T) {
+	clk := &fakeNow{t: browserEpoch}
+	hub := NewHub(10, clk.now)
+	s := browserSnapshot("")
+	s.VirtualServers[0].Traffic = Traffic{BytesIn: 3 << 20}
+	s.VirtualServers[0].RealServers[0].Checks[0].Recent = []Probe{{Latency: time.Millisecond, Healthy: true}, {Latency: 2 * time.Millisecond}}
+	hub.ServerStates(s.VirtualServers[0].Name, marks(s.VirtualServers[0]))
+	srv := httptest.NewServer(NewHandler(&fixedSource{snap: s}, hub, nil))
+	t.Cleanup(srv.Close)
+	resp, err := http.Get(srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	html := string(b)
+	for _, tc := range []struct {
+		what string
+		want string
+		n    int
+	}{
+		{"a sparkline for the check with probes", `<svg class="spark"`, 1},
+		{"its failed probe as a dot", `<circle class="fail"`, 1},
+		{"a timeline per server of the first virtual server", `<svg class="timeline"`, 3},
+		{"three buttons per real server and per virtual server", `<button type="button" class="act"`, 3 * (3 + 2 + 2)},
+		{"the virtual server's bytes in", `<b class="in">3.0 MiB</b>`, 1},
+	} {
+		if n := strings.Count(html, tc.want); n != tc.n {
+			t.Errorf("%s: %q appears %d times, want %d", tc.what, tc.want, n, tc.n)
+		}
+	}
+	if !regexp.MustCompile(`PROBES = *60 *, WINDOW = *3600000 *,`).MatchString(html) {
+		t.Error("the script does not get the charts' bounds (60 probes, an hour)")
 	}
 }
