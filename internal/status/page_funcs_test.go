@@ -1,9 +1,6 @@
 package status
 
 import (
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
@@ -113,15 +110,7 @@ func TestPageRendersChartsTrafficAndButtonsOnTheServer(t *testing.T) {
 	s.VirtualServers[0].Traffic = Traffic{BytesIn: 3 << 20}
 	s.VirtualServers[0].RealServers[0].Checks[0].Recent = []Probe{{Latency: time.Millisecond, Healthy: true}, {Latency: 2 * time.Millisecond}}
 	hub.ServerStates(s.VirtualServers[0].Name, marks(s.VirtualServers[0]))
-	srv := httptest.NewServer(NewHandler(&fixedSource{snap: s}, hub, nil))
-	t.Cleanup(srv.Close)
-	resp, err := http.Get(srv.URL + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	html := string(b)
+	html := getPageWithHub(t, s, hub)
 	for _, tc := range []struct {
 		what string
 		want string
