@@ -6,16 +6,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-lb/vigil/internal/testenv"
+
 	"github.com/vigil-lb/vigil/internal/status"
 )
 
 func TestSnapshotCarriesTheBalancersTrafficAndEachChecksRecentProbes(t *testing.T) {
 	b1, b2 := startBackend(t), startBackend(t)
-	vsPort := freePort(t)
+	vsPort := testenv.FreePort(t, "127.0.0.1", false)
 	d := runDaemon(t, loadText(t, webConfig(t, vsPort, b1, b2)))
 	url := fmt.Sprintf("http://127.0.0.1:%d/", vsPort)
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 2 * time.Second}
-	waitFor(t, 5*time.Second, "balancer serving", func() bool { _, err := get(client, url); return err == nil })
+	testenv.WaitFor(t, 5*time.Second, "balancer serving", func() bool { _, err := get(client, url); return err == nil })
 	const requests = 20
 	for i := range requests {
 		if _, err := get(client, url); err != nil {
@@ -25,7 +27,7 @@ func TestSnapshotCarriesTheBalancersTrafficAndEachChecksRecentProbes(t *testing.
 	// Each request's bytes are counted when its connection ends, which may be just after the
 	// client read its answer.
 	var vs status.VirtualServer
-	waitFor(t, 5*time.Second, "traffic counted", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "traffic counted", func() bool {
 		vs = d.Snapshot().VirtualServers[0]
 		return vs.Traffic.TotalConns >= requests+1 && vs.Traffic.BytesIn > 0 && vs.Traffic.BytesOut > 0
 	})
@@ -39,7 +41,7 @@ func TestSnapshotCarriesTheBalancersTrafficAndEachChecksRecentProbes(t *testing.
 
 	// HTTP_GET every 200 ms: a couple of seconds give each check a few probes, never more than
 	// the ring holds.
-	waitFor(t, 5*time.Second, "probes recorded", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "probes recorded", func() bool {
 		for _, rs := range d.Snapshot().VirtualServers[0].RealServers {
 			if len(rs.Checks[0].Recent) < 3 {
 				return false
