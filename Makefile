@@ -19,10 +19,10 @@ fmt:
 
 # Every fuzz target, as package:Target: the configuration lexer and parser, the VRRP codec, and
 # the readers of what a checked server answers (HTTP and its headers, SMTP, DNS, TCP_CHECK's
-# expectations).
+# expectations), and the operators' command lines (the control socket's and vigil ctl's).
 FUZZ_TARGETS = ./internal/config/syntax:FuzzLex ./internal/config:FuzzParse ./internal/vrrp/packet:FuzzDecode \
 	./internal/check:FuzzHTTPReply ./internal/check:FuzzSMTPReply ./internal/check:FuzzDNSReply \
-	./internal/check:FuzzHTTPHeaders ./internal/check:FuzzTCPExpect
+	./internal/check:FuzzHTTPHeaders ./internal/check:FuzzTCPExpect ./internal/control:FuzzCommand
 
 # fuzz_each runs every target for $(1) each, stopping at the first that fails. A target that
 # is not where the list says fails too: go test only warns that it found nothing to fuzz.
