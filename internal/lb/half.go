@@ -514,7 +514,27 @@ func (d *Half) onReport(r probe.Report) {
 		d.log.Error("pool observe", "vs", ref.svc.name, "rs", ref.server, "err", err)
 		return
 	}
+	if a := r.Result.Agent; a != nil {
+		// The agent's word on the admin state and weight (AGENT_CHECK), as the agent's hold.
+		more, err := ref.svc.pool.Agent(ref.server, ref.poolRef, agentWord(a), r.At)
+		if err != nil {
+			d.log.Error("pool agent", "vs", ref.svc.name, "rs", ref.server, "err", err)
+		}
+		evs = append(evs, more...)
+	}
 	d.handleEventsLocked(ref.svc, evs, true)
+}
+
+// agentWord is an agent's answer as the pool takes it.
+func agentWord(a *probe.AgentWord) pool.AgentWord {
+	w := pool.AgentWord{Said: a.Said}
+	if st, err := pool.ParseAdminState(a.State); err == nil && a.State != "" {
+		w.State, w.HasState = st, true
+	}
+	if a.WeightPercent >= 0 {
+		w.WeightPercent, w.HasWeight = a.WeightPercent, true
+	}
+	return w
 }
 
 // handleEventsLocked logs and publishes pool events and, when the desired set changed, applies
@@ -704,12 +724,8 @@ func (d *Half) Snapshot() status.Snapshot {
 		}
 		for _, s := range ps.Servers {
 			rs := status.RealServer{Name: s.ID, Address: svc.addrs[s.ID].String(), Up: s.Up, Weight: s.Weight,
-				EffectiveWeight: s.DesiredWeight, Since: s.Since, Ejected: s.Ejected, EjectedReason: s.EjectedReason, AdminState: s.Admin.State.String(),
-				AdminReason: s.Admin.Reason, AdminBy: s.Admin.By, AdminSince: s.Admin.Since}
-			if s.Admin.HasWeight {
-				w := s.Admin.Weight
-				rs.WeightOverride = &w
-			}
+				EffectiveWeight: s.DesiredWeight, Since: s.Since, Ejected: s.Ejected, EjectedReason: s.EjectedReason}
+			adminStatus(&rs, s)
 			if b, ok := conns[svc.name+"|"+svc.addrs[s.ID].String()]; ok {
 				rs.ActiveConns, rs.TotalConns = b.Active, b.Total
 			}

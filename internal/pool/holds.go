@@ -2,6 +2,7 @@ package pool
 
 import (
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -74,6 +75,19 @@ func (r *server) heldBy() (Holder, bool) {
 	return 0, false
 }
 
+// InForce returns real server id's admin state in force and, when it is not the operator's
+// word, who holds it there ("agent", "dns"); false for an unknown server.
+func (s *Service) InForce(id string) (st AdminState, heldBy string, ok bool) {
+	r := s.servers[id]
+	if r == nil {
+		return 0, "", false
+	}
+	if h, held := r.heldBy(); held {
+		heldBy = h.String()
+	}
+	return r.adminState(), heldBy, true
+}
+
 // Hold puts real server id in state st by holder h's word, at now; why says what h saw. A
 // holder's ready lifts its own word only. The server's state in force, and with it the set,
 // quorum and panic, follows the most restrictive word. A word that changes nothing is not an
@@ -135,9 +149,6 @@ type AgentWord struct {
 	Said string
 }
 
-// MaxAgentPercent bounds the weight an agent may ask for, in percent of the configured weight.
-const MaxAgentPercent = 100000
-
 // Agent applies what real server id's agent said, at now (ref, when current, finds the server
 // without a lookup). Its state is the agent's hold (see Hold); its weight replaces the
 // configured weight until it says another.
@@ -146,8 +157,8 @@ func (s *Service) Agent(id string, ref ServerRef, w AgentWord, now time.Time) ([
 	if err != nil {
 		return nil, err
 	}
-	if w.HasWeight && (w.WeightPercent < 0 || w.WeightPercent > MaxAgentPercent) {
-		return nil, fmt.Errorf("pool %q: real server %q: agent weight %d%% outside 0..%d%%", s.spec.Name, id, w.WeightPercent, MaxAgentPercent)
+	if w.HasWeight && (w.WeightPercent < 0 || w.WeightPercent > math.MaxInt32) {
+		return nil, fmt.Errorf("pool %q: real server %q: agent weight %d%% outside 0..%d%%", s.spec.Name, id, w.WeightPercent, math.MaxInt32)
 	}
 	stateChanges := w.HasState && r.holds[HolderAgent].state != w.State
 	weightChanges := w.HasWeight && r.agentPct != w.WeightPercent

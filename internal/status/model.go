@@ -83,6 +83,12 @@ type RealServer struct {
 	AdminSince  time.Time `json:"admin_since,omitzero"`
 	// WeightOverride is the operator's weight, in force in place of Weight; absent without one.
 	WeightOverride *int `json:"weight_override,omitempty"`
+	// AgentState is the admin state the server's agent (AGENT_CHECK) last said, and
+	// AgentWeightPercent the weight it asked for in percent of Weight; both absent while it
+	// said none. AdminState is the most restrictive of the operator's word and the agent's
+	// (and discovery's), and AdminBy says whose it is: "agent" for the agent's.
+	AgentState         string `json:"agent_state,omitempty"`
+	AgentWeightPercent *int   `json:"agent_weight_percent,omitempty"`
 	// Ejected (passive health) says the data plane saw the server's connections fail and the
 	// pool took it out until its next check verdict; EjectedReason is the last failure.
 	Ejected       bool   `json:"ejected,omitempty"`
