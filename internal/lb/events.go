@@ -62,6 +62,9 @@ const (
 	NoteRepair     = "repair"
 	NoteDataplane  = "dataplane"
 	NoteService    = "service"
+	// NoteDiscovery: the DNS lookups of dynamic_real_servers failed (the last answer stays),
+	// answer again, or answer more members than max.
+	NoteDiscovery = "discovery"
 )
 
 // Note is one thing that happened, in the words of the event stream.

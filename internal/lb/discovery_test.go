@@ -1,0 +1,177 @@
+package lb
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vigil-lb/vigil/internal/pool"
+	"github.com/vigil-lb/vigil/internal/status"
+	"github.com/vigil-lb/vigil/internal/testenv"
+)
+
+// srvRecords are the records of _http._tcp.web.test: one target per backend, each on
+// 127.0.0.1 with the backend's port, TTL 1.
+func srvRecords(t *testing.T, backends ...*testenv.Backend) []string {
+	var rrs []string
+	for i, b := range backends {
+		_, port := b.HostPort()
+		rrs = append(rrs, fmt.Sprintf("_http._tcp.web.test. 1 IN SRV 0 10 %s pod%d.web.test.", port, i),
+			fmt.Sprintf("pod%d.web.test. 1 IN A 127.0.0.1", i))
+	}
+	return rrs
+}
+
+func dynamicConfig(vsPort int, resolver netip.AddrPort, extra string) string {
+	return fmt.Sprintf(`virtual_server 127.0.0.1 %d {
+  delay_loop 0.2
+  lb_algo rr
+  lb_kind NAT
+  protocol TCP
+  dynamic_real_servers {
+    dns_srv _http._tcp.web.test
+    resolver %s %d
+    refresh 2
+    drain_timeout 5
+%s    HTTP_GET {
+      url {
+        path /health
+        status_code 200
+      }
+      connect_timeout 1
+    }
+  }
+}
+`, vsPort, resolver.Addr(), resolver.Port(), extra)
+}
+
+// dynamicVS is the first virtual server of d's status, with its real servers by address.
+func dynamicVS(d *Half) (status.VirtualServer, map[string]status.RealServer) {
+	vs := d.Snapshot().VirtualServers[0]
+	rss := map[string]status.RealServer{}
+	for _, rs := range vs.RealServers {
+		rss[rs.Address] = rs
+	}
+	return vs, rss
+}
+
+func TestMembersFoundInDNSJoinDrainLeaveAndOutliveAReloadAndAFailure(t *testing.T) {
+	b1, b2, b3 := testenv.StartBackend(t), testenv.StartBackend(t), testenv.StartBackend(t)
+	zone := testenv.StartDNS(t, srvRecords(t, b1, b2)...)
+	vsPort := freePort(t)
+	text := dynamicConfig(vsPort, zone.Addr, "")
+	d := runDaemon(t, loadText(t, text))
+	var mu sync.Mutex
+	var seen []string
+	d.Events().Subscribe("test", func(ev Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case ev.Pool != nil && ev.Pool.Server != "":
+			seen = append(seen, ev.Pool.Kind.String()+" "+ev.Pool.Server+": "+ev.Pool.Reason)
+		case ev.Note != nil && ev.Note.Kind == NoteDiscovery:
+			seen = append(seen, "note: "+ev.Note.Message)
+		}
+	})
+	said := func(what string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.ContainsFunc(seen, func(s string) bool { return strings.Contains(s, what) })
+	}
+	// expect waits for an event saying what: the bus delivers after the state it reports.
+	expect := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(3 * time.Second)
+		for !said(what) {
+			if time.Now().After(deadline) {
+				mu.Lock()
+				defer mu.Unlock()
+				t.Errorf("no event saying %q: %q", what, seen)
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+
+	testenv.WaitFor(t, 5*time.Second, "two members found and up", func() bool {
+		vs, rss := dynamicVS(d)
+		return vs.UpCount == 2 && rss[b1.Addr].Discovered && rss[b2.Addr].Discovered && vs.Discovery != nil && vs.Discovery.Members == 2
+	})
+	expect("server-added " + b1.Addr + ": found in DNS (dns_srv _http._tcp.web.test): up")
+
+	// b2 leaves DNS and b3 comes: b2 drains (held by dns) and, with no connection, is removed.
+	zone.Set(t, srvRecords(t, b1, b3)...)
+	testenv.WaitFor(t, 5*time.Second, "b3 added, b2 removed", func() bool {
+		vs, rss := dynamicVS(d)
+		_, b2there := rss[b2.Addr]
+		return rss[b3.Addr].Up && !b2there && vs.Total == 2
+	})
+	for _, want := range []string{
+		"admin-changed " + b2.Addr + ": drain by dns: gone from DNS (dns_srv _http._tcp.web.test): draining before removal",
+		"server-removed " + b2.Addr + ": gone from DNS",
+		"and drained: no connection left",
+	} {
+		expect(want)
+	}
+
+	// A reload keeps the members, their checks and their state.
+	if err := d.Reload(loadText(t, text)); err != nil {
+		t.Fatal(err)
+	}
+	if vs, rss := dynamicVS(d); vs.Total != 2 || !rss[b1.Addr].Up || !rss[b3.Addr].Discovered {
+		t.Errorf("after a reload: %+v", vs)
+	}
+	if said("server-removed " + b1.Addr) {
+		t.Errorf("the reload removed member %s", b1.Addr)
+	}
+
+	// DNS fails: the last answer stays, and the status and a note say so.
+	zone.Fail("_http._tcp.web.test", true)
+	testenv.WaitFor(t, 5*time.Second, "the failure in the status", func() bool {
+		vs, _ := dynamicVS(d)
+		return vs.Discovery.Error != "" && vs.Discovery.Stale
+	})
+	if vs, _ := dynamicVS(d); vs.Total != 2 || vs.UpCount != 2 || !strings.Contains(vs.Discovery.Error, "SERVFAIL") {
+		t.Errorf("while DNS fails: %d of %d up, %+v", vs.UpCount, vs.Total, vs.Discovery)
+	}
+	expect("note: DNS lookup failed")
+	expect("keeping the last answer (2 members")
+	zone.Fail("_http._tcp.web.test", false)
+	testenv.WaitFor(t, 5*time.Second, "DNS answers again", func() bool {
+		vs, _ := dynamicVS(d)
+		return vs.Discovery.Error == "" && !vs.Discovery.Stale && said("note: DNS answers again")
+	})
+
+	// Gone from DNS with a connection open: the member drains until drain_timeout.
+	keep := testenv.DialKeepAlive(t, fmt.Sprintf("127.0.0.1:%d", vsPort))
+	if _, err := keep.Get("/", 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	var held string
+	for _, rs := range []*testenv.Backend{b1, b3} {
+		if rs.Served.Load() > 0 {
+			held = rs.Addr
+		}
+	}
+	left := time.Now()
+	zone.Set(t)
+	testenv.WaitFor(t, 5*time.Second, "the member with a connection drains", func() bool {
+		_, rss := dynamicVS(d)
+		rs := rss[held]
+		return rs.AdminState == "drain" && rs.AdminBy == pool.HolderDNS.String()
+	})
+	took := testenv.WaitFor(t, 10*time.Second, "removed at drain_timeout", func() bool {
+		_, rss := dynamicVS(d)
+		_, there := rss[held]
+		return !there
+	})
+	if since := time.Since(left); since < 4*time.Second {
+		t.Errorf("a member with a connection was removed %v after it left DNS, before drain_timeout 5s", since)
+	}
+	t.Logf("the member holding a connection was removed %v after it drained, at drain_timeout", took)
+	expect("drain_timeout 5s passed, connections still open: 1")
+}
