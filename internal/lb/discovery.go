@@ -25,7 +25,8 @@ import (
 // drained (held in drain by "dns": no new connections, established ones finish) and removed
 // once its connections are over, or drain_timeout after it left DNS; one that comes back
 // before that is made ready again. When a lookup fails the last answer stays, and the failure
-// is logged, published and shown in the status until DNS answers again.
+// is logged, published and shown in the status until DNS answers again; so does an answer
+// naming nobody while members are there, for the block's empty_hold (holdEmptyLocked).
 
 // drainPoll is how often a member gone from DNS has its connections counted while it drains.
 const drainPoll = time.Second
@@ -85,6 +86,8 @@ type discoverer struct {
 	capped int
 	// failures counts the lookups failed in a row, for the retry's backoff.
 	failures int
+	// emptySince is when DNS began to name nobody while members were there; zero otherwise.
+	emptySince time.Time
 	// cancel stops the goroutine asking.
 	cancel context.CancelFunc
 }
@@ -103,6 +106,7 @@ func newDiscoverer(p *dynamicPlan, old *discoverer, static map[string]netip.Addr
 	disc := &discoverer{plan: p, members: map[string]*member{}}
 	if old != nil {
 		disc.answered, disc.ttl, disc.err, disc.errSince = old.answered, old.ttl, old.err, old.errSince
+		disc.capped, disc.failures, disc.emptySince = old.capped, old.failures, old.emptySince
 		for id, m := range old.members {
 			if _, ok := static[id]; !ok {
 				disc.members[id] = m
@@ -111,6 +115,9 @@ func newDiscoverer(p *dynamicPlan, old *discoverer, static map[string]netip.Addr
 	}
 	return disc
 }
+
+// presentCount counts the members DNS named last, those draining out left aside.
+func (disc *discoverer) presentCount() int { return len(disc.members) - disc.leavingCount() }
 
 func (disc *discoverer) leavingCount() int {
 	n := 0
@@ -232,13 +239,16 @@ func (d *Half) answer(vs string, disc *discoverer, ans discovery.Answer, err err
 		disc.next = now.Add(wait)
 		return wait, disc.leavingCount() > 0, true
 	}
+	disc.failures = 0
+	if wait, held := d.holdEmptyLocked(vs, disc, ans, now); held {
+		return wait, disc.leavingCount() > 0, true
+	}
 	if disc.err != "" {
 		msg := fmt.Sprintf("DNS answers again after %v: %d members", now.Sub(disc.errSince).Round(time.Second), len(ans.Members))
 		d.log.Info("dynamic_real_servers: "+msg, "vs", vs, "query", q)
 		d.noteLocked(vs, NoteDiscovery, msg, false)
 		disc.err, disc.errSince = "", time.Time{}
 	}
-	disc.failures = 0
 	disc.answered, disc.ttl = now, ans.TTL
 	found := ans.Members
 	if capped := max(len(found)-int(b.Max), 0); capped != disc.capped {
@@ -285,6 +295,39 @@ func (d *Half) answer(vs string, disc *discoverer, ans discovery.Answer, err err
 	wait := discovery.Interval(b.Refresh.D(), ans.TTL)
 	disc.next = now.Add(wait)
 	return wait, disc.leavingCount() > 0, true
+}
+
+// holdEmptyLocked keeps the members of the last answer while DNS names nobody, for the block's
+// empty_hold, and says how long to wait for the next lookup; false when the answer is to be
+// applied: it names somebody, no member is there to keep, or the hold has passed.
+func (d *Half) holdEmptyLocked(vs string, disc *discoverer, ans discovery.Answer, now time.Time) (time.Duration, bool) {
+	b := disc.plan.block
+	q := disc.plan.query.String()
+	if len(ans.Members) > 0 || disc.presentCount() == 0 || b.EmptyHold.D() <= 0 {
+		disc.emptySince = time.Time{}
+		return 0, false
+	}
+	if disc.emptySince.IsZero() {
+		disc.emptySince = now
+		msg := fmt.Sprintf("DNS names nobody (NXDOMAIN or no records); keeping the last answer (%d members) for empty_hold %v", disc.presentCount(), b.EmptyHold.D())
+		d.log.Warn("dynamic_real_servers: "+msg, "vs", vs, "query", q, "resolver", disc.plan.resolver.Server.String())
+		d.noteLocked(vs, NoteDiscovery, msg, true)
+		if disc.err == "" {
+			disc.errSince = now
+		}
+	}
+	left := b.EmptyHold.D() - now.Sub(disc.emptySince)
+	if left > 0 {
+		disc.err = fmt.Sprintf("%s names nobody since %s; the last answer stays until empty_hold %v has passed", q, disc.emptySince.UTC().Format(time.RFC3339), b.EmptyHold.D())
+		wait := max(min(discovery.Interval(b.Refresh.D(), ans.TTL), left), discovery.MinRefresh)
+		disc.next = now.Add(wait)
+		return wait, true
+	}
+	msg := fmt.Sprintf("DNS has named nobody for %v (empty_hold): the %d members drain and leave", now.Sub(disc.emptySince).Round(time.Second), disc.presentCount())
+	d.log.Warn("dynamic_real_servers: "+msg, "vs", vs, "query", q)
+	d.noteLocked(vs, NoteDiscovery, msg, true)
+	disc.err, disc.errSince, disc.emptySince = "", time.Time{}, time.Time{}
+	return 0, false
 }
 
 // leftOut names the members an answer had beyond max: the first few, and how many more.

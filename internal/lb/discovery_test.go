@@ -37,6 +37,7 @@ func dynamicConfig(vsPort int, resolver netip.AddrPort, extra string) string {
     resolver %s %d
     refresh 2
     drain_timeout 5
+    empty_hold 1
 %s    HTTP_GET {
       url {
         path /health
@@ -157,20 +158,29 @@ func TestMembersFoundInDNSJoinDrainLeaveAndOutliveAReloadAndAFailure(t *testing.
 			held = rs.Addr
 		}
 	}
+	// DNS names nobody: the members stay for empty_hold (1 s), then drain.
 	left := time.Now()
 	zone.Set(t)
+	expect("note: DNS names nobody (NXDOMAIN or no records); keeping the last answer (2 members) for empty_hold 1s")
+	if vs, _ := dynamicVS(d); !vs.Discovery.Stale || !strings.Contains(vs.Discovery.Error, "names nobody since") || vs.Discovery.Leaving != 0 {
+		t.Errorf("while DNS names nobody, within empty_hold: %+v", vs.Discovery)
+	}
 	testenv.WaitFor(t, 5*time.Second, "the member with a connection drains", func() bool {
 		_, rss := dynamicVS(d)
 		rs := rss[held]
 		return rs.AdminState == "drain" && rs.AdminBy == pool.HolderDNS.String()
 	})
+	if since := time.Since(left); since < time.Second {
+		t.Errorf("the members drained %v after DNS named nobody, before empty_hold 1s", since)
+	}
+	expect("note: DNS has named nobody for")
 	took := testenv.WaitFor(t, 10*time.Second, "removed at drain_timeout", func() bool {
 		_, rss := dynamicVS(d)
 		_, there := rss[held]
 		return !there
 	})
-	if since := time.Since(left); since < 4*time.Second {
-		t.Errorf("a member with a connection was removed %v after it left DNS, before drain_timeout 5s", since)
+	if since := time.Since(left); since < 5*time.Second {
+		t.Errorf("a member with a connection was removed %v after it left DNS, before empty_hold 1s and drain_timeout 5s", since)
 	}
 	t.Logf("the member holding a connection was removed %v after it drained, at drain_timeout", took)
 	expect("drain_timeout 5s passed, connections still open: 1")

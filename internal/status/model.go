@@ -64,8 +64,9 @@ type Discovery struct {
 	LastAnswer time.Time     `json:"last_answer,omitzero"`
 	TTL        time.Duration `json:"ttl_ns"`
 	NextLookup time.Time     `json:"next_lookup,omitzero"`
-	// Error is why the lookups fail since ErrorSince; empty while DNS answers. Stale is true
-	// while the members are those of the last answer, kept through the failure.
+	// Error is why the lookups fail since ErrorSince, or that DNS names nobody within the
+	// block's empty_hold; empty while DNS answers. Stale is true while the members are those
+	// of the last answer, kept through the failure.
 	Error      string    `json:"error,omitempty"`
 	ErrorSince time.Time `json:"error_since,omitzero"`
 	Stale      bool      `json:"stale"`

@@ -13,6 +13,7 @@ const (
 	DefaultDynamicRefresh = 30 * time.Second
 	DefaultDynamicMax     = 64
 	DefaultDrainTimeout   = 60 * time.Second
+	DefaultEmptyHold      = 30 * time.Second
 	maxDynamicMembers     = 4096
 )
 
@@ -37,6 +38,10 @@ type DynamicRealServers struct {
 	// DrainTimeout bounds how long a member gone from DNS drains before it is removed while it
 	// still has connections (default 60 s).
 	DrainTimeout syntax.Duration `json:"drain_timeout"`
+	// EmptyHold is how long DNS must name nobody (NXDOMAIN, or no records) before the members
+	// there are are believed gone (default 30 s, HAProxy's hold nx; 0: at once). A resolver
+	// that lost its zone for a moment, or a Consul agent that restarts, says so too.
+	EmptyHold syntax.Duration `json:"empty_hold"`
 	// Template is what every member is: the block's weight, checkers and real_server keywords,
 	// with no address (Member gives one member's).
 	Template *RealServer `json:"template"`
@@ -75,7 +80,7 @@ func (vs *VirtualServer) dynamicKeyword(p *syntax.Parser, l syntax.Line, s *Sect
 	}
 	tmpl := &RealServer{Pos: l.Pos, Forwarding: vs.Forwarding, fwdSet: vs.fwdSet, Checkers: []*Checker{}}
 	d := &DynamicRealServers{Pos: l.Pos, Refresh: syntax.Duration(DefaultDynamicRefresh), Max: DefaultDynamicMax,
-		DrainTimeout: syntax.Duration(DefaultDrainTimeout), Template: tmpl}
+		DrainTimeout: syntax.Duration(DefaultDrainTimeout), EmptyHold: syntax.Duration(DefaultEmptyHold), Template: tmpl}
 	t := tmpl.table(vs, s)
 	k := t.Keywords
 	for _, name := range []string{"notify_up", "notify_down"} {
@@ -121,6 +126,7 @@ func (vs *VirtualServer) dynamicKeyword(p *syntax.Parser, l syntax.Line, s *Sect
 	k["refresh"] = lvsExtTimer("refresh", uint64(time.Second/time.Microsecond), func(v syntax.Duration) { d.Refresh = v })
 	k["max"] = lvsExtUint("max", 1, maxDynamicMembers, func(v uint32) { d.Max = v })
 	k["drain_timeout"] = lvsExtTimer("drain_timeout", 0, func(v syntax.Duration) { d.DrainTimeout = v })
+	k["empty_hold"] = lvsExtTimer("empty_hold", 0, func(v syntax.Duration) { d.EmptyHold = v })
 	t.Close = func(p *syntax.Parser, end syntax.Pos) {
 		switch {
 		case d.SRV == "" && d.Name == "":

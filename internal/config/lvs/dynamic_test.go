@@ -42,7 +42,7 @@ func TestDynamicRealServersBlockIsATemplateWithoutAddress(t *testing.T) {
 		t.Fatal("no dynamic_real_servers")
 	}
 	if dyn.SRV != "_http._tcp.web.example" || dyn.Resolver != netip.MustParseAddrPort("127.0.0.1:5353") ||
-		dyn.Refresh != secs(5) || dyn.Max != 16 || dyn.DrainTimeout != secs(60) || dyn.Pos.Line != 6 {
+		dyn.Refresh != secs(5) || dyn.Max != 16 || dyn.DrainTimeout != secs(60) || dyn.EmptyHold != secs(30) || dyn.Pos.Line != 6 {
 		t.Errorf("block %+v", dyn)
 	}
 	// A quorum above the weight there is at start is kept: members come later.
@@ -83,6 +83,7 @@ func TestDynamicRealServersByNameAndItsMistakes(t *testing.T) {
 		{"    dns_srv a\n    resolver 192.0.2.53 99999\n", "7: error: resolver 192.0.2.53 99999: an IP address"},
 		{"    dns_srv a\n    refresh 0.5\n", "7: refresh '0.5' invalid"},
 		{"    dns_srv a\n    max 0\n", "7: max '0' invalid"},
+		{"    dns_srv a\n    empty_hold -1\n", "7: empty_hold '-1' invalid"},
 		{"    dns_srv a\n    max 5000\n", "7: max '5000' invalid"},
 		{"    dns_srv a\n    notify_up /bin/true\n", "7: Unknown keyword 'notify_up'"},
 		{"    dns_srv a\n  }\n  dynamic_real_servers {\n    dns_srv b\n", "8: error: dynamic_real_servers: a virtual server takes one block, the first is at line 5"},
