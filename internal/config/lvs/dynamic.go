@@ -87,12 +87,15 @@ func (vs *VirtualServer) dynamicKeyword(p *syntax.Parser, l syntax.Line, s *Sect
 		// A script run for a member would not know which member it was run for.
 		delete(k, name)
 	}
+	named := false // a dns_srv or dns_name line was written, valid or not
 	k["dns_srv"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		named = true
 		if name, ok := p.Need(l, 1); ok {
 			d.SRV = name
 		}
 	}}
 	k["dns_name"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+		named = true
 		name, ok := p.Need(l, 1)
 		if !ok {
 			return
@@ -129,6 +132,8 @@ func (vs *VirtualServer) dynamicKeyword(p *syntax.Parser, l syntax.Line, s *Sect
 	k["empty_hold"] = lvsExtTimer("empty_hold", 0, func(v syntax.Duration) { d.EmptyHold = v })
 	t.Close = func(p *syntax.Parser, end syntax.Pos) {
 		switch {
+		case d.SRV == "" && d.Name == "" && named:
+			return // the line that names it was refused, at its line
 		case d.SRV == "" && d.Name == "":
 			p.Diags.Errorf(end, "dynamic_real_servers: dns_srv NAME or dns_name NAME PORT expected")
 			return

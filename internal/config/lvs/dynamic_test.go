@@ -89,8 +89,13 @@ func TestDynamicRealServersByNameAndItsMistakes(t *testing.T) {
 		{"    dns_srv a\n  }\n  dynamic_real_servers {\n    dns_srv b\n", "8: error: dynamic_real_servers: a virtual server takes one block, the first is at line 5"},
 	} {
 		_, d := configtest.Parse(t, "virtual_server 10.0.0.1 80 {\n  lb_algo rr\n  protocol TCP\n  lb_kind NAT\n  dynamic_real_servers {\n"+tt.body+"  }\n}")
-		if msgs := configtest.Messages(d); !slices.ContainsFunc(msgs, func(m string) bool { return strings.HasPrefix(m, tt.want) }) {
+		msgs := configtest.Messages(d)
+		if !slices.ContainsFunc(msgs, func(m string) bool { return strings.HasPrefix(m, tt.want) }) {
 			t.Errorf("%q: messages %q, want one with %q", tt.body, msgs, tt.want)
+		}
+		// A refused dns_name or dns_srv line is the only error said of it.
+		if strings.Contains(tt.body, "dns_name b") && slices.ContainsFunc(msgs, func(m string) bool { return strings.Contains(m, "expected") && strings.Contains(m, "dns_srv NAME") }) {
+			t.Errorf("%q: messages %q say the block names nothing as well", tt.body, msgs)
 		}
 	}
 }
