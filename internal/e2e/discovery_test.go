@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-lb/vigil/internal/config"
 	"github.com/vigil-lb/vigil/internal/discovery"
 	"github.com/vigil-lb/vigil/internal/status"
 	"github.com/vigil-lb/vigil/internal/supervisor"
@@ -256,6 +257,17 @@ func TestMembersFromDnsmasqJoinDrainAndOutliveItsFailureUnderSteadyTraffic(t *te
 	if want := int(took / shortEvery / 2); total < want {
 		t.Errorf("%d requests in %v: fewer than 100 a second (want at least %d)", total, took, want)
 	}
+}
+
+// runDaemonWith is runDaemon with opts (a logger the test reads, say).
+func runDaemonWith(t *testing.T, cfg *config.Config, opts supervisor.Options) *supervisor.Vigil {
+	t.Helper()
+	d, err := supervisor.Build(cfg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.RunUntilCleanup(t, "daemon Run", d.Run)
+	return d
 }
 
 // logLine is the first line of logs that holds what, or "".

@@ -82,13 +82,7 @@ func loadConfig(t *testing.T, text string) *config.Config {
 // them, and stops them at cleanup, checking that Run returns cleanly.
 func runDaemon(t *testing.T, cfg *config.Config) *supervisor.Vigil {
 	t.Helper()
-	return runDaemonWith(t, cfg, supervisor.Options{StatusListen: "off"})
-}
-
-// runDaemonWith is runDaemon with opts (a logger the test reads, say).
-func runDaemonWith(t *testing.T, cfg *config.Config, opts supervisor.Options) *supervisor.Vigil {
-	t.Helper()
-	d, err := supervisor.Build(cfg, opts)
+	d, err := supervisor.Build(cfg, supervisor.Options{StatusListen: "off"})
 	if err != nil {
 		t.Fatal(err)
 	}
