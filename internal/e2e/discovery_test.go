@@ -36,7 +36,7 @@ func TestMembersFromDnsmasqJoinDrainAndOutliveItsFailureUnderSteadyTraffic(t *te
 	const dnsHost = "127.0.54.1"
 	members := []string{"127.0.54.11", "127.0.54.12", "127.0.54.13"}
 	dnsPort := freeDNSPort(t, dnsHost)
-	port := freePort(t, members[0], false)
+	port := testenv.FreePort(t, members[0], false)
 	backends := map[string]*testenv.Backend{}
 	for _, m := range members {
 		backends[m] = testenv.StartBackendOn(t, fmt.Sprintf("%s:%d", m, port))
@@ -122,7 +122,7 @@ func TestMembersFromDnsmasqJoinDrainAndOutliveItsFailureUnderSteadyTraffic(t *te
 	}
 	addr := func(m string) string { return fmt.Sprintf("%s:%d", m, port) }
 
-	waitFor(t, 10*time.Second, "the two members in DNS found and up", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "the two members in DNS found and up", func() bool {
 		vs := vsNow()
 		return vs.UpCount == 2 && vs.Discovery != nil && vs.Discovery.Members == 2
 	})
@@ -145,7 +145,7 @@ func TestMembersFromDnsmasqJoinDrainAndOutliveItsFailureUnderSteadyTraffic(t *te
 	go func() { defer loadWG.Done(); load.run(ctx, func() error { return get(client, "http://"+listen+"/") }) }()
 	stopLoad := func() { cancel(); loadWG.Wait(); load.wg.Wait() }
 	t.Cleanup(stopLoad)
-	waitFor(t, 5*time.Second, "traffic served by both members", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "traffic served by both members", func() bool {
 		return backends[members[0]].Served.Load() > 0 && backends[members[1]].Served.Load() > 0
 	})
 	logf("steady traffic (a request every %v, each on a connection of its own) served by both members", shortEvery)
@@ -155,12 +155,12 @@ func TestMembersFromDnsmasqJoinDrainAndOutliveItsFailureUnderSteadyTraffic(t *te
 	reread()
 	added := time.Now()
 	logf("record added: %s", members[2])
-	waitFor(t, 5*time.Second, members[2]+" in the pool", func() bool {
+	testenv.WaitFor(t, 5*time.Second, members[2]+" in the pool", func() bool {
 		rs, ok := member(addr(members[2]))
 		return ok && rs.Up && rs.Discovered
 	})
 	logf("%s in the pool and up (%v after the record)", members[2], time.Since(added).Round(time.Millisecond))
-	waitFor(t, 5*time.Second, members[2]+" serving", func() bool { return backends[members[2]].Served.Load() > 0 })
+	testenv.WaitFor(t, 5*time.Second, members[2]+" serving", func() bool { return backends[members[2]].Served.Load() > 0 })
 	logf("first request served by %s (%v after the record)", members[2], time.Since(added).Round(time.Millisecond))
 
 	// A record is removed: the member drains (no new connection), then is removed once its
@@ -169,12 +169,12 @@ func TestMembersFromDnsmasqJoinDrainAndOutliveItsFailureUnderSteadyTraffic(t *te
 	reread()
 	removed := time.Now()
 	logf("record removed: %s", members[1])
-	waitFor(t, 5*time.Second, members[1]+" draining", func() bool {
+	testenv.WaitFor(t, 5*time.Second, members[1]+" draining", func() bool {
 		rs, ok := member(addr(members[1]))
 		return !ok || rs.AdminState == "drain" && rs.AdminBy == "dns"
 	})
 	logf("%s drained by dns (%v after the record left)", members[1], time.Since(removed).Round(time.Millisecond))
-	waitFor(t, 5*time.Second, members[1]+" removed", func() bool {
+	testenv.WaitFor(t, 5*time.Second, members[1]+" removed", func() bool {
 		_, ok := member(addr(members[1]))
 		return !ok
 	})
@@ -185,7 +185,7 @@ func TestMembersFromDnsmasqJoinDrainAndOutliveItsFailureUnderSteadyTraffic(t *te
 	dnsmasq.stop()
 	down := time.Now()
 	logf("DNS down: dnsmasq stopped")
-	waitFor(t, 5*time.Second, "the failure in the status", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "the failure in the status", func() bool {
 		d := vsNow().Discovery
 		return d != nil && d.Stale && d.Error != ""
 	})
@@ -205,7 +205,7 @@ func TestMembersFromDnsmasqJoinDrainAndOutliveItsFailureUnderSteadyTraffic(t *te
 	dnsmasq.start(dnsReady)
 	back := time.Now()
 	logf("DNS back: dnsmasq started")
-	waitFor(t, 10*time.Second, "DNS answering again in the status", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "DNS answering again in the status", func() bool {
 		d := vsNow().Discovery
 		return d != nil && !d.Stale && d.Error == ""
 	})

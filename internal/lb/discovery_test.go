@@ -63,7 +63,7 @@ func dynamicVS(d *Half) (status.VirtualServer, map[string]status.RealServer) {
 func TestMembersFoundInDNSJoinDrainLeaveAndOutliveAReloadAndAFailure(t *testing.T) {
 	b1, b2, b3 := testenv.StartBackend(t), testenv.StartBackend(t), testenv.StartBackend(t)
 	zone := testenv.StartDNS(t, srvRecords(t, b1, b2)...)
-	vsPort := freePort(t)
+	vsPort := testenv.FreePort(t, "127.0.0.1", false)
 	text := dynamicConfig(vsPort, zone.Addr, "")
 	d := runDaemon(t, loadText(t, text))
 	var mu sync.Mutex

@@ -147,6 +147,7 @@ func (l *readyLoop) moveInq(fd uintptr) bool {
 			left = int(*(*int32)(unsafe.Pointer(&l.cbuf[unix.CmsgLen(0)])))
 		}
 		l.out = l.buf[:n]
+		l.sess.arrived(l.dir)
 		if err := l.dstRaw.Write(l.writeFn); err != nil || l.err != nil {
 			if l.err == nil {
 				l.err = err
@@ -190,6 +191,7 @@ func (l *readyLoop) move(fd uintptr) bool {
 			data = l.buf[:n1+n2]
 		}
 		l.out = data
+		l.sess.arrived(l.dir)
 		if err := l.dstRaw.Write(l.writeFn); err != nil || l.err != nil {
 			if l.err == nil {
 				l.err = err
