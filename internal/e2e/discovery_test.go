@@ -26,8 +26,8 @@ import (
 // dynamic_real_servers block against a real dnsmasq serving web.test from a hosts file, with
 // steady client traffic through vigil's userspace balancer. While the traffic runs, a record
 // is added (the member joins and serves), one is removed (the member drains, then leaves),
-// dnsmasq is stopped (vigil keeps the last answer and says so) and started again, and vigil
-// reloads. Not one request may fail. The test logs the timeline of each step.
+// dnsmasq is stopped (vigil keeps the last answer and says so) and started again, every record
+// goes for less than empty_hold (the members stay), and vigil reloads. Not one request may fail. The test logs the timeline of each step.
 func TestMembersFromDnsmasqJoinDrainAndOutliveItsFailureUnderSteadyTraffic(t *testing.T) {
 	t.Parallel()
 	bin := requireTool(t, "dnsmasq")
@@ -89,6 +89,7 @@ func TestMembersFromDnsmasqJoinDrainAndOutliveItsFailureUnderSteadyTraffic(t *te
     refresh 5
     max 8
     drain_timeout 10
+    empty_hold 4
     HTTP_GET {
       url {
         path /health
@@ -210,6 +211,37 @@ func TestMembersFromDnsmasqJoinDrainAndOutliveItsFailureUnderSteadyTraffic(t *te
 		return d != nil && !d.Stale && d.Error == ""
 	})
 	logf("DNS answers again (%v after dnsmasq came back); %d members", time.Since(back).Round(time.Millisecond), vsNow().Discovery.Members)
+
+	// Every record goes for less than empty_hold (dnsmasq answers NXDOMAIN, as a resolver that
+	// lost its zone for a moment): the members stay, none drains.
+	setHosts()
+	reread()
+	gone := time.Now()
+	logf("every record removed (NXDOMAIN)")
+	testenv.WaitFor(t, 5*time.Second, "DNS naming nobody in the status", func() bool {
+		d := vsNow().Discovery
+		return d != nil && d.Stale && strings.Contains(d.Error, "names nobody")
+	})
+	vs = vsNow()
+	logf("keeping the last answer for empty_hold (%v after): %d members, %d leaving, %d up; status error %q", time.Since(gone).Round(time.Millisecond),
+		vs.Discovery.Members, vs.Discovery.Leaving, vs.UpCount, vs.Discovery.Error)
+	if vs.Discovery.Leaving != 0 || vs.UpCount != 2 {
+		t.Errorf("within empty_hold: %d leaving, %d up; want none leaving, 2 up", vs.Discovery.Leaving, vs.UpCount)
+	}
+	setHosts(members[0], members[2])
+	reread()
+	back = time.Now()
+	logf("records back")
+	testenv.WaitFor(t, 5*time.Second, "DNS naming the members again", func() bool {
+		d := vsNow().Discovery
+		return d != nil && !d.Stale && d.Error == ""
+	})
+	vs = vsNow()
+	logf("DNS names the members again (%v after): %d members, %d leaving, %d up", time.Since(back).Round(time.Millisecond),
+		vs.Discovery.Members, vs.Discovery.Leaving, vs.UpCount)
+	if vs.Discovery.Leaving != 0 || vs.UpCount != 2 || vs.Discovery.Members != 2 {
+		t.Errorf("after DNS named nobody for less than empty_hold: %+v, %d up", vs.Discovery, vs.UpCount)
+	}
 
 	// A reload with the block unchanged keeps the members as they are: none leaves, none is
 	// checked again from down.

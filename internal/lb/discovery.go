@@ -239,10 +239,10 @@ func (d *Half) answer(vs string, disc *discoverer, ans discovery.Answer, err err
 		disc.next = now.Add(wait)
 		return wait, disc.leavingCount() > 0, true
 	}
-	disc.failures = 0
 	if wait, held := d.holdEmptyLocked(vs, disc, ans, now); held {
 		return wait, disc.leavingCount() > 0, true
 	}
+	disc.failures = 0
 	if disc.err != "" {
 		msg := fmt.Sprintf("DNS answers again after %v: %d members", now.Sub(disc.errSince).Round(time.Second), len(ans.Members))
 		d.log.Info("dynamic_real_servers: "+msg, "vs", vs, "query", q)
@@ -319,7 +319,10 @@ func (d *Half) holdEmptyLocked(vs string, disc *discoverer, ans discovery.Answer
 	left := b.EmptyHold.D() - now.Sub(disc.emptySince)
 	if left > 0 {
 		disc.err = fmt.Sprintf("%s names nobody since %s; the last answer stays until empty_hold %v has passed", q, disc.emptySince.UTC().Format(time.RFC3339), b.EmptyHold.D())
-		wait := max(min(discovery.Interval(b.Refresh.D(), ans.TTL), left), discovery.MinRefresh)
+		// Asked again as after a failure (1 s, then 2, 4... up to refresh): the records
+		// that come back within the hold are seen soon.
+		disc.failures++
+		wait := max(min(discovery.Retry(b.Refresh.D(), disc.failures), left), discovery.MinRefresh)
 		disc.next = now.Add(wait)
 		return wait, true
 	}
