@@ -3,6 +3,7 @@ package discovery
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -71,20 +72,49 @@ func TestNameMembersFollowCNAMEsWithTheFixedPort(t *testing.T) {
 	}
 }
 
-func TestNoRecordsIsAnAnswerAndServfailIsAFailure(t *testing.T) {
-	z := testenv.StartDNS(t)
-	r := Resolver{Server: z.Addr}
-	a, err := r.Lookup(context.Background(), Query{SRV: "_http._tcp.gone.example"})
-	if err != nil || len(a.Members) != 0 || a.TTL != 7*time.Second {
-		t.Errorf("NXDOMAIN: %+v, %v; want no members, the SOA minimum as TTL", a, err)
+// TestLookupOutcomes: an answer naming nobody is an answer, with the SOA's minimum as its
+// TTL; everything else that is not an answer is an error saying whom vigil asked and what
+// came back, for the caller to keep its last answer.
+func TestLookupOutcomes(t *testing.T) {
+	z := testenv.StartDNS(t,
+		"_http._tcp.web.example. 30 IN SRV 0 10 8080 pod.web.example.",
+		"_http._tcp.broken.example. 30 IN SRV 0 10 8080 pod.broken.example.")
+	z.Fail("_http._tcp.fail.example", true)
+	z.Fail("pod.broken.example", true)
+	silent, err := net.ListenPacket("udp", "127.0.0.1:0") // reads and never answers
+	if err != nil {
+		t.Fatal(err)
 	}
-	z.Fail("_http._tcp.web.example", true)
-	if _, err := r.Lookup(context.Background(), Query{SRV: "_http._tcp.web.example"}); err == nil || !strings.Contains(err.Error(), "SERVFAIL") {
-		t.Errorf("SERVFAIL: %v", err)
-	}
-	dead := Resolver{Server: netip.MustParseAddrPort("127.0.0.1:9"), Timeout: 200 * time.Millisecond}
-	if _, err := dead.Lookup(context.Background(), Query{Name: "web.example", Port: 80}); err == nil {
-		t.Error("a resolver that does not answer gave an answer")
+	t.Cleanup(func() { silent.Close() })
+	refused := netip.MustParseAddrPort("127.0.0.1:9") // nothing listens: ICMP port unreachable
+	for _, tt := range []struct {
+		name    string
+		server  netip.AddrPort
+		q       Query
+		members int
+		ttl     time.Duration
+		err     string // "" for an answer
+	}{
+		{"NXDOMAIN for an SRV name", z.Addr, Query{SRV: "_http._tcp.gone.example"}, 0, 7 * time.Second, ""},
+		{"NXDOMAIN for an A name", z.Addr, Query{Name: "gone.example", Port: 80}, 0, 7 * time.Second, ""},
+		{"an SRV target without an address", z.Addr, Query{SRV: "_http._tcp.web.example"}, 0, 30 * time.Second, ""},
+		{"SERVFAIL", z.Addr, Query{SRV: "_http._tcp.fail.example"}, 0, 0, "ask " + z.Addr.String() + " for _http._tcp.fail.example. SRV: answer SERVFAIL"},
+		{"SERVFAIL for an SRV target", z.Addr, Query{SRV: "_http._tcp.broken.example"}, 0, 0, "target pod.broken.example. of _http._tcp.broken.example: ask " + z.Addr.String() + " for pod.broken.example. A: answer SERVFAIL"},
+		{"a resolver that refuses", refused, Query{Name: "web.example", Port: 80}, 0, 0, "connection refused"},
+		{"a resolver that does not answer", netip.MustParseAddrPort(silent.LocalAddr().String()), Query{Name: "web.example", Port: 80}, 0, 0, "timeout"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a, err := Resolver{Server: tt.server, Timeout: 200 * time.Millisecond}.Lookup(context.Background(), tt.q)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("Lookup = %+v, %v; want an error with %q", a, err, tt.err)
+				}
+				return
+			}
+			if err != nil || len(a.Members) != tt.members || a.TTL != tt.ttl {
+				t.Fatalf("Lookup = %+v, %v; want %d members, TTL %v", a, err, tt.members, tt.ttl)
+			}
+		})
 	}
 }
 

@@ -2,6 +2,7 @@ package lb
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -65,10 +66,9 @@ func TestMembersFoundInDNSJoinDrainLeaveAndOutliveAReloadAndAFailure(t *testing.
 	zone := testenv.StartDNS(t, srvRecords(t, b1, b2)...)
 	vsPort := testenv.FreePort(t, "127.0.0.1", false)
 	text := dynamicConfig(vsPort, zone.Addr, "")
-	d := runDaemon(t, loadText(t, text))
 	var mu sync.Mutex
 	var seen []string
-	d.Events().Subscribe("test", func(ev Event) {
+	d := runDaemon(t, loadText(t, text), func(ev Event) {
 		mu.Lock()
 		defer mu.Unlock()
 		switch {
@@ -184,4 +184,37 @@ func TestMembersFoundInDNSJoinDrainLeaveAndOutliveAReloadAndAFailure(t *testing.
 	}
 	t.Logf("the member holding a connection was removed %v after it drained, at drain_timeout", took)
 	expect("drain_timeout 5s passed, connections still open: 1")
+}
+
+func TestMaxTakesTheFirstMembersByAddressAndNamesTheOthers(t *testing.T) {
+	backends := []*testenv.Backend{testenv.StartBackend(t), testenv.StartBackend(t), testenv.StartBackend(t)}
+	zone := testenv.StartDNS(t, srvRecords(t, backends...)...)
+	var mu sync.Mutex
+	var notes []string
+	d := runDaemon(t, loadText(t, dynamicConfig(testenv.FreePort(t, "127.0.0.1", false), zone.Addr, "    max 2\n")), func(ev Event) {
+		if ev.Note != nil && ev.Note.Kind == NoteDiscovery {
+			mu.Lock()
+			notes = append(notes, ev.Note.Message)
+			mu.Unlock()
+		}
+	})
+	addrs := make([]netip.AddrPort, len(backends))
+	for i, b := range backends {
+		addrs[i] = netip.MustParseAddrPort(b.Addr)
+	}
+	slices.SortFunc(addrs, netip.AddrPort.Compare)
+	testenv.WaitFor(t, 5*time.Second, "two members of three", func() bool {
+		vs, _ := dynamicVS(d)
+		return vs.Discovery != nil && vs.Discovery.Members == 2 && vs.Discovery.Capped == 1
+	})
+	_, rss := dynamicVS(d)
+	if _, ok := rss[addrs[2].String()]; ok || len(rss) != 2 {
+		t.Errorf("members %v; want the first two by address, not %s", slices.Collect(maps.Keys(rss)), addrs[2])
+	}
+	want := fmt.Sprintf("dns_srv _http._tcp.web.test answered 3 members, max is 2: the first 2 by address are taken, %s left out", addrs[2])
+	testenv.WaitFor(t, 3*time.Second, "a note naming the member left out", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Contains(notes, want)
+	})
 }
