@@ -259,7 +259,16 @@ func (d *Half) answer(vs string, disc *discoverer, ans discovery.Answer, err err
 			d.noteLocked(vs, NoteDiscovery, msg, true)
 		}
 	}
-	found = found[:min(len(found), int(b.Max))]
+	d.applyMembersLocked(svc, disc, found[:min(len(found), int(b.Max))], now)
+	wait := discovery.Interval(b.Refresh.D(), ans.TTL)
+	disc.next = now.Add(wait)
+	return wait, disc.leavingCount() > 0, true
+}
+
+// applyMembersLocked makes svc's members those found: the new ones added, the ones back in DNS
+// made ready, the ones gone held in drain (sweep removes them).
+func (d *Half) applyMembersLocked(svc *service, disc *discoverer, found []discovery.Member, now time.Time) {
+	vs, q := svc.name, disc.plan.query.String()
 	want := make(map[string]netip.AddrPort, len(found))
 	for _, m := range found {
 		id := m.Addr.String()
@@ -292,9 +301,6 @@ func (d *Half) answer(vs string, disc *discoverer, ans discovery.Answer, err err
 		evs = append(evs, more...)
 	}
 	d.handleEventsLocked(svc, evs, true)
-	wait := discovery.Interval(b.Refresh.D(), ans.TTL)
-	disc.next = now.Add(wait)
-	return wait, disc.leavingCount() > 0, true
 }
 
 // holdEmptyLocked keeps the members of the last answer while DNS names nobody, for the block's
