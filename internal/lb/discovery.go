@@ -82,8 +82,9 @@ type discoverer struct {
 	next     time.Time
 	err      string
 	errSince time.Time
-	// capped is how many members the last answer had beyond max.
-	capped int
+	// capped is how many members the last answer had beyond max, lower how many SRV targets
+	// of a higher priority value it left out.
+	capped, lower int
 	// failures counts the lookups failed in a row, for the retry's backoff.
 	failures int
 	// emptySince is when DNS began to name nobody while members were there; zero otherwise.
@@ -106,7 +107,7 @@ func newDiscoverer(p *dynamicPlan, old *discoverer, static map[string]netip.Addr
 	disc := &discoverer{plan: p, members: map[string]*member{}}
 	if old != nil {
 		disc.answered, disc.ttl, disc.err, disc.errSince = old.answered, old.ttl, old.err, old.errSince
-		disc.capped, disc.failures, disc.emptySince = old.capped, old.failures, old.emptySince
+		disc.capped, disc.lower, disc.failures, disc.emptySince = old.capped, old.lower, old.failures, old.emptySince
 		for id, m := range old.members {
 			if _, ok := static[id]; !ok {
 				disc.members[id] = m
@@ -250,6 +251,12 @@ func (d *Half) answer(vs string, disc *discoverer, ans discovery.Answer, err err
 		disc.err, disc.errSince = "", time.Time{}
 	}
 	disc.answered, disc.ttl = now, ans.TTL
+	if ans.Lower != disc.lower {
+		disc.lower = ans.Lower
+		if ans.Lower > 0 {
+			d.log.Info(fmt.Sprintf("dynamic_real_servers: %s: %d SRV targets of a higher priority value left out: the members are the targets of the lowest", q, ans.Lower), "vs", vs)
+		}
+	}
 	found := ans.Members
 	if capped := max(len(found)-int(b.Max), 0); capped != disc.capped {
 		disc.capped = capped
