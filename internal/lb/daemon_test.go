@@ -111,11 +111,14 @@ func loadText(t *testing.T, text string) *config.Config {
 }
 
 // runDaemon starts a daemon and stops it at cleanup, checking that Run returned cleanly.
-func runDaemon(t *testing.T, cfg *config.Config) *Half {
+func runDaemon(t *testing.T, cfg *config.Config, watch ...func(Event)) *Half {
 	t.Helper()
 	d, err := New(cfg, Options{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	for i, w := range watch { // before Run, so that they see its first events
+		d.Events().Subscribe(fmt.Sprintf("test %d", i), w)
 	}
 	testenv.RunUntilCleanup(t, "the checker half", d.Run)
 	return d
