@@ -3,6 +3,7 @@ package check
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 	"github.com/vigil-lb/vigil/internal/clock"
 	"github.com/vigil-lb/vigil/internal/notify"
 	"github.com/vigil-lb/vigil/internal/probe"
+	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
 type miscFakeRunner struct {
@@ -106,47 +108,27 @@ func TestMiscCheckRunsRealScripts(t *testing.T) {
 }
 
 func TestHungMiscScriptIsKilledAtTimeoutWithItsChild(t *testing.T) {
-	dir := t.TempDir()
-	pidFile := filepath.Join(dir, "child.pid")
-	script := filepath.Join(dir, "hang.sh")
-	must(t, os.WriteFile(script, []byte("#!/bin/sh\nsleep 1000 &\necho $! > "+pidFile+"\nwait\n"), 0o755))
+	script, pidFile := hungScript(t)
 	c := NewMisc(MiscOptions{Script: notify.Script{Command: script}}, notify.NewRunner(notify.RunnerOptions{}))
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), hungScriptTimeout)
 	defer cancel()
 	start := time.Now()
 	got := c.Check(ctx)
-	if e := time.Since(start); e > 2*time.Second {
-		t.Fatalf("Check took %v with a 200ms deadline", e)
+	if e := time.Since(start); e > hungScriptTimeout+2*time.Second {
+		t.Fatalf("Check took %v with a %v deadline", e, hungScriptTimeout)
 	}
 	if got.Healthy || !strings.HasPrefix(got.Reason, "timed out after ") {
 		t.Fatalf("Check = %+v, want unhealthy, timed out", got)
 	}
-	b, err := os.ReadFile(pidFile)
-	must(t, err)
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	must(t, err)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-		if err != nil || strings.Contains(string(stat), ") Z ") {
-			break // gone, or a zombie waiting for init
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("child sleep %d still running 5s after its script timed out", pid)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	childGone(t, pidFile)
 }
 
 func TestSchedulerOnRealClockReportsHungScriptTimedOutAndKillsItsGroup(t *testing.T) {
-	dir := t.TempDir()
-	pidFile := filepath.Join(dir, "child.pid")
-	script := filepath.Join(dir, "hang.sh")
-	must(t, os.WriteFile(script, []byte("#!/bin/sh\nsleep 1000 &\necho $! > "+pidFile+"\nwait\n"), 0o755))
+	script, pidFile := hungScript(t)
 	reports := make(chan probe.Report, 4)
 	s := probe.NewScheduler(clock.Real(), 4, nil, func(r probe.Report) { reports <- r })
 	c := NewMisc(MiscOptions{Script: notify.Script{Command: script}}, notify.NewRunner(notify.RunnerOptions{}))
-	must(t, s.Add(probe.Job{ID: "rs", Checker: c, Interval: time.Minute, Timeout: 200 * time.Millisecond, Warmup: -1}))
+	must(t, s.Add(probe.Job{ID: "rs", Checker: c, Interval: time.Minute, Timeout: hungScriptTimeout, Warmup: -1}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -161,28 +143,42 @@ func TestSchedulerOnRealClockReportsHungScriptTimedOutAndKillsItsGroup(t *testin
 	select {
 	case r := <-reports:
 		limit, err := time.ParseDuration(strings.TrimPrefix(r.Result.Reason, "timed out after "))
-		if r.Result.Healthy || r.Up || err != nil || limit < 150*time.Millisecond || limit > 200*time.Millisecond {
-			t.Fatalf("report %+v, want down, \"timed out after 200ms\" (less the time to start the probe)", r)
+		if r.Result.Healthy || r.Up || err != nil || limit < hungScriptTimeout/2 || limit > hungScriptTimeout {
+			t.Fatalf("report %+v, want down, \"timed out after %v\" (less the time to start the probe)", r, hungScriptTimeout)
 		}
-		if r.Result.Latency > 2*time.Second {
-			t.Fatalf("probe took %v with a 200ms timeout", r.Result.Latency)
+		if r.Result.Latency > hungScriptTimeout+2*time.Second {
+			t.Fatalf("probe took %v with a %v timeout", r.Result.Latency, hungScriptTimeout)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no report within 10s")
 	}
+	childGone(t, pidFile)
+}
+
+// hungScriptTimeout is the hung scripts' timeout: long enough for the shell to start its
+// child and write the pid file even on a loaded machine, so that the kill is what is tested.
+const hungScriptTimeout = time.Second
+
+// hungScript writes a script that starts a child that sleeps, writes the child's pid to the
+// file it returns, and waits for it.
+func hungScript(t *testing.T) (script, pidFile string) {
+	dir := t.TempDir()
+	pidFile = filepath.Join(dir, "child.pid")
+	script = filepath.Join(dir, "hang.sh")
+	must(t, os.WriteFile(script, []byte("#!/bin/sh\nsleep 1000 &\necho $! > "+pidFile+"\nwait\n"), 0o755))
+	return script, pidFile
+}
+
+// childGone waits up to 5 s for the child named in pidFile to be gone (or a zombie waiting
+// for init) once its script timed out.
+func childGone(t *testing.T, pidFile string) {
+	t.Helper()
 	b, err := os.ReadFile(pidFile)
 	must(t, err)
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	must(t, err)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testenv.WaitFor(t, 5*time.Second, fmt.Sprintf("child sleep %d gone after its script timed out", pid), func() bool {
 		stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-		if err != nil || strings.Contains(string(stat), ") Z ") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("child sleep %d still running 5s after its script timed out", pid)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return err != nil || strings.Contains(string(stat), ") Z ")
+	})
 }
