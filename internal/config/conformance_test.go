@@ -12,8 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vigil-lb/vigil/internal/config/internal/sharedtest"
 	"github.com/vigil-lb/vigil/internal/config/syntax"
+	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
 // The conformance test reads real configurations written for Keepalived (the steering repo's
@@ -389,7 +389,7 @@ func summarize(t *testing.T, set string, results []conformance) {
 }
 
 func TestCorpusConformance(t *testing.T) {
-	shared := sharedtest.Dir(t)
+	shared := testenv.SharedDir(t)
 	corpus := filepath.Join(shared, "corpus")
 	oracle := readOracle(t, filepath.Join(corpus, "ORACLE_FULL.txt"))
 	if len(oracle) < 80 {
@@ -403,13 +403,13 @@ func TestCorpusConformance(t *testing.T) {
 // interface the files name exists (testdata/conformance/make_corpus_oracle_with_interfaces.sh):
 // only the configuration, scripts and users are left to complain about.
 func TestCorpusConformanceWithInterfaces(t *testing.T) {
-	shared := sharedtest.Dir(t)
+	shared := testenv.SharedDir(t)
 	oracle := readOracle(t, filepath.Join("testdata", "conformance", "corpus_oracle_with_interfaces.txt"))
 	summarize(t, "corpus (every interface present)", conform(t, filepath.Join(shared, "corpus"), oracle, nil))
 }
 
 func TestSamplesConformance(t *testing.T) {
-	shared := sharedtest.Dir(t)
+	shared := testenv.SharedDir(t)
 	oracle := readOracle(t, filepath.Join("testdata", "conformance", "samples_oracle.txt"))
 	summarize(t, "samples", conform(t, filepath.Join(shared, "samples"), oracle, nil))
 }

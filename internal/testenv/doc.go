@@ -3,7 +3,8 @@
 // or a tool (RequireRoot, RequireTool: a skip for a normal user, a failure when CI is set), and
 // network namespaces joined by veth pairs and bridges, or to the test's own namespace by a veth (netns.go), always torn down when the test
 // ends, whether it passed or not, FRR's daemons run in such a namespace (frr.go: StartFRR, for the
-// BGP and VRRP interop tests), and the process's CPU time for benchmarks (CPUTime). It also has
+// BGP and VRRP interop tests), the process's CPU time for benchmarks (CPUTime), and the steering repository's shared/ folder of
+// Keepalived's samples and real configurations (SharedDir). It also has
 // what tests of servers share: a part run until the test ends, or a restart, and checked to stop
 // (RunUntilCleanup), an HTTP/1.1 keep-alive connection held between requests (KeepAlive), a
 // buffer for output written from several goroutines (Buffer), the configuration the tests

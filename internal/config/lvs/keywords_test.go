@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/vigil-lb/vigil/internal/config/internal/configtest"
-	"github.com/vigil-lb/vigil/internal/config/internal/sharedtest"
 	"github.com/vigil-lb/vigil/internal/config/lvs"
 	"github.com/vigil-lb/vigil/internal/config/syntax"
+	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
 func secs(f float64) syntax.Duration { return syntax.Duration(time.Duration(f * float64(time.Second))) }
@@ -499,7 +499,7 @@ func lvsBlockLines(src string) map[int]bool {
 }
 
 func TestLVSSamplesParseWithoutUnexpectedWarnings(t *testing.T) {
-	dir := filepath.Join(sharedtest.Dir(t), "samples") // fails under CI when shared/ is missing
+	dir := filepath.Join(testenv.SharedDir(t), "samples") // fails under CI when shared/ is missing
 	// What Keepalived 2.2.7 itself says of these files' LVS parts (`keepalived -t`).
 	expected := map[string][]string{
 		"keepalived.conf.fwmark": {"7: Warning: Virtual server FWM 1: protocol specified for fwmark - protocol will be ignored"},

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigil-lb/vigil/internal/config/internal/sharedtest"
+	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
 // Expectations marked "observed" were checked against keepalived 2.2.7 (`keepalived -t -f`,
@@ -584,7 +584,7 @@ func TestLexTopFileErrors(t *testing.T) {
 // TestLexKeepalivedSamplesCleanly checks that every sample configuration shipped with
 // Keepalived lexes with no diagnostic at all.
 func TestLexKeepalivedSamplesCleanly(t *testing.T) {
-	paths, err := filepath.Glob(filepath.Join(sharedtest.Dir(t), "samples", "*"))
+	paths, err := filepath.Glob(filepath.Join(testenv.SharedDir(t), "samples", "*"))
 	if err != nil || len(paths) == 0 {
 		t.Fatalf("no samples: %v", err)
 	}

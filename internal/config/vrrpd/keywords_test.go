@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/vigil-lb/vigil/internal/config/internal/configtest"
-	"github.com/vigil-lb/vigil/internal/config/internal/sharedtest"
 	"github.com/vigil-lb/vigil/internal/config/syntax"
 	"github.com/vigil-lb/vigil/internal/config/vrrpd"
+	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
 func TestInstanceDefaultsAreKeepalivedOnes(t *testing.T) {
@@ -366,7 +366,7 @@ func TestVigilExtensionsAreRead(t *testing.T) {
 // The VRRP samples of Keepalived's distribution parse with exactly the complaints Keepalived
 // 2.2.7 makes of them (checked with keepalived -t), leaving aside interfaces missing on this host.
 func TestVRRPSamplesParseLikeKeepalived(t *testing.T) {
-	dir := filepath.Join(sharedtest.Dir(t), "samples") // fails under CI when shared/ is missing
+	dir := filepath.Join(testenv.SharedDir(t), "samples") // fails under CI when shared/ is missing
 	want := map[string][]string{
 		"keepalived.conf.vrrp":            nil,
 		"keepalived.conf.vrrp.localcheck": nil,
