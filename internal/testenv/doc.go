@@ -9,7 +9,8 @@
 //     (SharedDir; shared.go); a skip for a normal user, a failure when CI is set (Unavailable);
 //   - network namespaces joined by veth pairs and bridges, or to the test's own namespace by a
 //     veth (NewNamespace, Veth, Bridge, Attach, NewHostVeth; netns.go), always torn down when
-//     the test ends, whether it passed or not;
+//     the test ends, whether it passed or not, and an HTTP client that dials from inside one
+//     (Namespace.HTTPClient);
 //   - the process's CPU time, for benchmarks (CPUTime; cpu.go).
 //
 // The peers and parts tests run:
@@ -20,7 +21,7 @@
 //     a listener whose connects go unanswered, as a host that went silent (FullListener);
 //   - a loopback DNS server whose records a test changes, fails or truncates (StartDNS);
 //   - nginx's configuration as tests run it (NginxConfig);
-//   - an HTTP/1.1 keep-alive connection held between requests (KeepAlive), and a buffer for
+//   - an HTTP/1.1 keep-alive connection held between requests (DialKeepAlive), and a buffer for
 //     output written from several goroutines (Buffer);
 //   - the configuration the tests of the operators' commands share (ControlConfig: a control
 //     socket, a state directory, a token and a VRRP instance to resign).
