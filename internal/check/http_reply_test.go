@@ -137,7 +137,8 @@ func FuzzHTTPReply(f *testing.F) {
 
 // FuzzHTTPHeaders reads an HTTP/1 header block as the header expectations do and compares the
 // values found with net/textproto's reading of the same bytes: whatever textproto reads as the
-// header's values, the expectations see too.
+// header's values, the expectations see too. A field value never ends in blanks (RFC 9110 section
+// 5.5), while textproto keeps the space it joins an empty folded line with; the comparison trims it.
 func FuzzHTTPHeaders(f *testing.F) {
 	f.Add([]byte("HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nContent-Type: text/plain\r\nX-Role: primary\r\n\r\n"), "x-role")
 	f.Add([]byte("HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nset-cookie:  b=2 \r\n\r\n"), "Set-Cookie")
@@ -157,7 +158,7 @@ func FuzzHTTPHeaders(f *testing.F) {
 		}
 		want := hdr.Values(name)
 		for _, w := range want {
-			if !slices.Contains(got, w) {
+			if !slices.Contains(got, strings.Trim(w, " \t")) {
 				t.Fatalf("header %q: textproto reads %q, the expectations %q", name, want, got)
 			}
 		}

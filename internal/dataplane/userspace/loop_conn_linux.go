@@ -256,16 +256,18 @@ func (lp *evloop) pump(c *loopConn, src int, now int64) {
 			lp.srcEnded(c, src)
 			return
 		}
+		if src == sideServer && !c.replied {
+			// Before the bytes are passed on: the client never sees an answer before the
+			// backend's run of failures is ended (tcpSession.arrived).
+			c.replied = true
+			c.b.backendReplied()
+		}
 		if !lp.forward(c, src, lp.buf[:n]) {
 			return
 		}
 		c.last = now
 		if src == sideServer {
 			c.b.bytesOut.Add(uint64(n))
-			if !c.replied {
-				c.replied = true
-				c.b.backendReplied()
-			}
 		} else {
 			c.b.bytesIn.Add(uint64(n))
 		}

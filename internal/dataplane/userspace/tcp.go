@@ -113,6 +113,13 @@ type tcpSession struct {
 // moved records that bytes moved in direction dir at now (unix nanoseconds).
 func (c *tcpSession) moved(dir int, now int64) {
 	c.progress[dir].Store(now)
+	c.arrived(dir)
+}
+
+// arrived records that bytes came in direction dir: the backend's first byte ends its run of
+// failures. Called before those bytes are passed on where the copy allows it, so that the
+// client never sees an answer before the backend's streak is reset.
+func (c *tcpSession) arrived(dir int) {
 	if dir == 1 && !c.replied.Load() {
 		c.replied.Store(true) // only direction 1's goroutine writes it
 		c.b.backendReplied()
@@ -248,6 +255,7 @@ func (s *service) pipeCopy(sess *tcpSession, dir int, dst, src *net.TCPConn, cou
 		}
 		n, err := src.Read(buf)
 		if n > 0 {
+			sess.arrived(dir)
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				break
 			}
