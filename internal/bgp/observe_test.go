@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-lb/vigil/internal/testenv"
+
 	"github.com/vigil-lb/vigil/internal/clock"
 )
 
@@ -65,10 +67,10 @@ func TestSubscriberHearsAnnounceWithdrawAnnounceWithReasonsAndSessionChanges(t *
 	hasRoute := func() bool { return len(r.paths(t, vip)) == 1 }
 	waitPrefix := func(n int, what string) {
 		t.Helper()
-		waitFor(t, 2*time.Second, what, func() bool { return len(rec.of(PrefixChange)) >= n })
+		testenv.WaitFor(t, 2*time.Second, what, func() bool { return len(rec.of(PrefixChange)) >= n })
 	}
 
-	waitFor(t, 2*time.Second, "subscriber hears the session established", func() bool {
+	testenv.WaitFor(t, 2*time.Second, "subscriber hears the session established", func() bool {
 		ss := rec.of(SessionChange)
 		return len(ss) > 0 && ss[len(ss)-1].To == "ESTABLISHED"
 	})
@@ -84,7 +86,7 @@ func TestSubscriberHearsAnnounceWithdrawAnnounceWithReasonsAndSessionChanges(t *
 
 	sp.Announce("vs1", Route{Prefix: pfx}, "quorum gained")
 	waitPrefix(1, "subscriber hears the announce")
-	waitFor(t, time.Second, "router has "+vip, hasRoute)
+	testenv.WaitFor(t, time.Second, "router has "+vip, hasRoute)
 
 	// Within the hold-down: pending, nothing is offered differently, nothing is heard.
 	clk.Advance(time.Second)
@@ -94,12 +96,12 @@ func TestSubscriberHearsAnnounceWithdrawAnnounceWithReasonsAndSessionChanges(t *
 	}
 	clk.Advance(4 * time.Second) // the hold-down ends: the withdrawal happens now
 	waitPrefix(2, "subscriber hears the withdrawal")
-	waitFor(t, time.Second, "router drops "+vip, func() bool { return !hasRoute() })
+	testenv.WaitFor(t, time.Second, "router drops "+vip, func() bool { return !hasRoute() })
 
 	sp.Announce("vs1", Route{Prefix: pfx}, "quorum gained again")
 	clk.Advance(5 * time.Second)
 	waitPrefix(3, "subscriber hears the second announce")
-	waitFor(t, time.Second, "router has "+vip+" again", hasRoute)
+	testenv.WaitFor(t, time.Second, "router has "+vip+" again", hasRoute)
 
 	// Shutdown withdraws and closes the session; Run returns once the subscriber heard it.
 	rn.cancel()
@@ -151,7 +153,7 @@ func TestSubscriberHearsWhichServiceMovedASharedPrefix(t *testing.T) {
 	s.Withdraw(":443", pfx, "quorum lost too")                   // already out: nothing
 	s.Announce(":443", Route{Prefix: pfx}, "backend up again")   // still held back by :80
 	s.Remove(":80", "removed by reload")                         // in
-	waitFor(t, 2*time.Second, "three prefix changes", func() bool { return len(rec.of(PrefixChange)) >= 3 })
+	testenv.WaitFor(t, 2*time.Second, "three prefix changes", func() bool { return len(rec.of(PrefixChange)) >= 3 })
 	var lines []string
 	for _, c := range rec.of(PrefixChange) {
 		lines = append(lines, fmt.Sprintf("%s %s→%s %q", c.Key, c.From, c.To, c.Why))
@@ -178,12 +180,12 @@ func TestUnsubscribedFunctionHearsNothingMore(t *testing.T) {
 	})[0].s
 	pfx := netip.MustParsePrefix(vip)
 	s.Announce("vs1", Route{Prefix: pfx}, "quorum gained")
-	waitFor(t, 2*time.Second, "both hear the announce", func() bool {
+	testenv.WaitFor(t, 2*time.Second, "both hear the announce", func() bool {
 		return len(stay.of(PrefixChange)) == 1 && len(leave.of(PrefixChange)) == 1
 	})
 	unsubscribe()
 	s.Withdraw("vs1", pfx, "quorum lost")
-	waitFor(t, 2*time.Second, "the staying subscriber hears the withdrawal", func() bool { return len(stay.of(PrefixChange)) == 2 })
+	testenv.WaitFor(t, 2*time.Second, "the staying subscriber hears the withdrawal", func() bool { return len(stay.of(PrefixChange)) == 2 })
 	if n := len(leave.of(PrefixChange)); n != 1 {
 		t.Errorf("unsubscribed function heard %d prefix changes, want 1", n)
 	}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-lb/vigil/internal/testenv"
+
 	api "github.com/osrg/gobgp/v3/api"
 	"github.com/osrg/gobgp/v3/pkg/server"
 	"go.uber.org/goleak"
@@ -35,17 +37,6 @@ func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// freePort finds a TCP port free on addr.
-func freePort(t *testing.T, addr string) int32 {
-	t.Helper()
-	l, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
-	if err != nil {
-		t.Fatalf("find a free port on %s: %v", addr, err)
-	}
-	defer l.Close()
-	return int32(l.Addr().(*net.TCPAddr).Port)
-}
-
 // router is a plain GoBGP server playing the upstream router: it listens on addr:port,
 // accepts the given speaker addresses passively, and keeps multipath on.
 type router struct {
@@ -63,7 +54,7 @@ func startRouter(t *testing.T, addr string, peers ...string) *router {
 func startRouterAuth(t *testing.T, addr, password string, peers ...string) *router {
 	t.Helper()
 	r := &router{srv: server.NewBgpServer(server.LoggerOption(gobgpLogger{testLogger(t)})), addr: addr,
-		port: freePort(t, addr)}
+		port: int32(testenv.FreePort(t, addr, false))}
 	go r.srv.Serve()
 	t.Cleanup(func() { stopServer(r.srv, 5*time.Second) })
 	err := r.srv.StartBgp(context.Background(), &api.StartBgpRequest{Global: &api.Global{
@@ -111,20 +102,6 @@ func (r *router) peerState(t *testing.T, peer string) api.PeerState_SessionState
 		t.Fatalf("router: list peer %s: %v", peer, err)
 	}
 	return state
-}
-
-// waitFor polls cond every 10 ms until it holds, failing the test after limit. It returns
-// how long it took.
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > limit {
-			t.Fatalf("%s: not within %v", what, limit)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return time.Since(start)
 }
 
 // running is one speaker's Run in the background.
@@ -198,7 +175,7 @@ func startSpeakersOn(t *testing.T, r *router, locals []string, mod func(*Config)
 	close(gate)
 	for _, local := range locals {
 		// GoBGP's first connection attempt comes 1 to 2 s after the peer is added.
-		waitFor(t, 10*time.Second, "session "+local+" → router established", func() bool {
+		testenv.WaitFor(t, 10*time.Second, "session "+local+" → router established", func() bool {
 			return r.peerState(t, local) == api.PeerState_ESTABLISHED
 		})
 	}
@@ -215,7 +192,7 @@ func TestAnnounceReachesRouterAndWithdrawRemovesItAfterHoldDown(t *testing.T) {
 		"quorum gained"); err != nil {
 		t.Fatal(err)
 	}
-	took := waitFor(t, time.Second, "router has "+vip, func() bool { return len(r.paths(t, vip)) == 1 })
+	took := testenv.WaitFor(t, time.Second, "router has "+vip, func() bool { return len(r.paths(t, vip)) == 1 })
 	t.Logf("announce → router RIB: %v", took)
 	ps := r.paths(t, vip)
 	attrs := map[string]bool{}
@@ -243,21 +220,21 @@ func TestAnnounceReachesRouterAndWithdrawRemovesItAfterHoldDown(t *testing.T) {
 	if st := s.Snapshot(context.Background()).Prefixes; len(st) != 1 || st[0].State != PendingWithdraw {
 		t.Fatalf("prefixes after an early withdraw: %+v, want one pending withdraw", st)
 	}
-	gone := waitFor(t, holdDown+time.Second, "router drops "+vip, func() bool { return len(r.paths(t, vip)) == 0 })
+	gone := testenv.WaitFor(t, holdDown+time.Second, "router drops "+vip, func() bool { return len(r.paths(t, vip)) == 0 })
 	if since := time.Since(announced); since < holdDown {
 		t.Errorf("route gone %v after the announce, before the %v hold-down ended", since, holdDown)
 	}
 	t.Logf("withdraw (held %v) → router RIB: %v", holdDown, gone)
 
 	// After the hold-down, both ways are immediate... once the hold-down from the withdraw ends.
-	waitFor(t, 2*holdDown, "hold-down after the withdraw", func() bool { return time.Since(withdrawn) > 2*holdDown })
+	testenv.WaitFor(t, 2*holdDown, "hold-down after the withdraw", func() bool { return time.Since(withdrawn) > 2*holdDown })
 	start := time.Now()
 	s.Announce("vs1", Route{Prefix: netip.MustParsePrefix(vip)}, "quorum gained")
-	took = waitFor(t, time.Second, "router has "+vip+" again", func() bool { return len(r.paths(t, vip)) == 1 })
+	took = testenv.WaitFor(t, time.Second, "router has "+vip+" again", func() bool { return len(r.paths(t, vip)) == 1 })
 	t.Logf("announce → router RIB: %v", took)
-	waitFor(t, 2*holdDown, "hold-down after the announce", func() bool { return time.Since(start) > holdDown })
+	testenv.WaitFor(t, 2*holdDown, "hold-down after the announce", func() bool { return time.Since(start) > holdDown })
 	s.Withdraw("vs1", netip.MustParsePrefix(vip), "quorum lost")
-	took = waitFor(t, time.Second, "router drops "+vip+" again", func() bool { return len(r.paths(t, vip)) == 0 })
+	took = testenv.WaitFor(t, time.Second, "router drops "+vip+" again", func() bool { return len(r.paths(t, vip)) == 0 })
 	t.Logf("withdraw (no hold-down left) → router RIB: %v", took)
 
 	st := s.Snapshot(context.Background())
@@ -279,7 +256,7 @@ func TestTwoSpeakersGiveTheRouterTwoPaths(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, time.Second, "router has two paths to "+vip, func() bool { return len(r.paths(t, vip)) == 2 })
+	testenv.WaitFor(t, time.Second, "router has two paths to "+vip, func() bool { return len(r.paths(t, vip)) == 2 })
 	hops := map[string]bool{}
 	for _, p := range r.paths(t, vip) {
 		hops[p.NeighborIp] = true
@@ -289,7 +266,7 @@ func TestTwoSpeakersGiveTheRouterTwoPaths(t *testing.T) {
 	}
 	// One node losing quorum leaves the other's path.
 	b.Withdraw("vs1", netip.MustParsePrefix(vip), "quorum lost")
-	waitFor(t, time.Second, "router keeps one path", func() bool {
+	testenv.WaitFor(t, time.Second, "router keeps one path", func() bool {
 		ps := r.paths(t, vip)
 		return len(ps) == 1 && ps[0].NeighborIp == "127.0.0.1"
 	})
@@ -303,10 +280,10 @@ func TestShutdownWithdrawsBeforeClosingTheSession(t *testing.T) {
 	if err := s.Announce("vs1", Route{Prefix: netip.MustParsePrefix(vip)}, "quorum gained"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, time.Second, "router has "+vip, func() bool { return len(r.paths(t, vip)) == 1 })
+	testenv.WaitFor(t, time.Second, "router has "+vip, func() bool { return len(r.paths(t, vip)) == 1 })
 	stopped := time.Now()
 	rn.cancel()
-	took := waitFor(t, time.Second, "router drops "+vip+" on shutdown", func() bool { return len(r.paths(t, vip)) == 0 })
+	took := testenv.WaitFor(t, time.Second, "router drops "+vip+" on shutdown", func() bool { return len(r.paths(t, vip)) == 0 })
 	if st := r.peerState(t, "127.0.0.1"); st != api.PeerState_ESTABLISHED {
 		t.Fatalf("session %s when the route went; want it still established (withdraw first)", st)
 	}
@@ -322,7 +299,7 @@ func TestShutdownWithdrawsBeforeClosingTheSession(t *testing.T) {
 	case <-time.After(wait + 5*time.Second):
 		t.Fatal("Run did not return")
 	}
-	waitFor(t, 5*time.Second, "router sees the session closed", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "router sees the session closed", func() bool {
 		return r.peerState(t, "127.0.0.1") != api.PeerState_ESTABLISHED
 	})
 	// Announce after shutdown changes nothing.
@@ -356,7 +333,7 @@ func TestRouteAnnouncedBeforeRunIsSentWhenTheSessionComesUp(t *testing.T) {
 			t.Error("Run did not return within 15s of cancel")
 		}
 	})
-	waitFor(t, 10*time.Second, "router has "+vip, func() bool { return len(r.paths(t, vip)) == 1 })
+	testenv.WaitFor(t, 10*time.Second, "router has "+vip, func() bool { return len(r.paths(t, vip)) == 1 })
 	if err := s.Run(ctx); err == nil {
 		t.Error("second Run returned nil, want an error")
 	}
@@ -369,7 +346,7 @@ func TestIPv6AddressReachesRouterOverIPv6Session(t *testing.T) {
 	if err := s.Announce("vs6", Route{Prefix: netip.MustParsePrefix(vip6)}, "quorum gained"); err != nil {
 		t.Fatal(err)
 	}
-	took := waitFor(t, time.Second, "router has "+vip6, func() bool { return len(r.paths(t, vip6)) == 1 })
+	took := testenv.WaitFor(t, time.Second, "router has "+vip6, func() bool { return len(r.paths(t, vip6)) == 1 })
 	t.Logf("announce /128 → router RIB: %v", took)
 	var hops []string
 	for _, a := range r.paths(t, vip6)[0].Pattrs {
@@ -383,7 +360,7 @@ func TestIPv6AddressReachesRouterOverIPv6Session(t *testing.T) {
 		t.Errorf("next hops %v, want ::1", hops)
 	}
 	s.Withdraw("vs6", netip.MustParsePrefix(vip6), "quorum lost")
-	waitFor(t, time.Second, "router drops "+vip6, func() bool { return len(r.paths(t, vip6)) == 0 })
+	testenv.WaitFor(t, time.Second, "router drops "+vip6, func() bool { return len(r.paths(t, vip6)) == 0 })
 }
 
 // TestAddressSharedByServicesIsAnnouncedOnlyWhileAllAreHealthy: virtual servers on one
@@ -400,11 +377,11 @@ func TestAddressSharedByServicesIsAnnouncedOnlyWhileAllAreHealthy(t *testing.T) 
 		t.Fatalf("prefixes %+v, want both keys known and the prefix held back", st)
 	}
 	s.Announce("192.0.2.10:443", Route{Prefix: pfx}, "quorum gained")
-	waitFor(t, time.Second, "router has "+vip+" once both services are up", has)
+	testenv.WaitFor(t, time.Second, "router has "+vip+" once both services are up", has)
 	s.Withdraw("192.0.2.10:80", pfx, "quorum lost")
-	waitFor(t, time.Second, "router drops "+vip+" when one service fails", func() bool { return !has() })
+	testenv.WaitFor(t, time.Second, "router drops "+vip+" when one service fails", func() bool { return !has() })
 	s.Remove("192.0.2.10:80", "removed by reload")
-	waitFor(t, time.Second, "router has "+vip+" again once the failed service is removed", has)
+	testenv.WaitFor(t, time.Second, "router has "+vip+" again once the failed service is removed", has)
 	if st := s.Snapshot(t.Context()).Prefixes; len(st) != 1 || st[0].Key != "192.0.2.10:443" || !st[0].InRIB {
 		t.Fatalf("prefixes %+v, want only :443, in the RIB", st)
 	}
@@ -443,5 +420,5 @@ func TestSessionWithTCPMD5Password(t *testing.T) {
 	if err := s.Announce("vs1", Route{Prefix: netip.MustParsePrefix(vip)}, "quorum gained"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, time.Second, "router has "+vip+" over the signed session", func() bool { return len(r.paths(t, vip)) == 1 })
+	testenv.WaitFor(t, time.Second, "router has "+vip+" over the signed session", func() bool { return len(r.paths(t, vip)) == 1 })
 }

@@ -1,10 +1,11 @@
 // Package check holds the checkers, Keepalived's and vigil's, one file per kind named for it
-// (tcp_check.go; http_check.go for HTTP_GET and SSL_GET, with http_reply.go reading the answer;
-// ping_check.go with the shared ICMP sockets of package icmp...), each a probe.Checker. A
+// (tcp_check.go; http_check.go for HTTP_GET and SSL_GET, with http_request.go writing the
+// request, http_reply.go reading the answer, http_poll.go its polled path and http_block.go
+// its block, the one kind large enough to be split; ping_check.go with the shared ICMP sockets of package icmp...), each a probe.Checker. A
 // checker knows how to probe one target one way and what the answer means; when and how often
 // it runs, retries and the sockets it borrows are the engine's, package probe.
 //
-// Each kind's file also owns the kind's configuration block: a Kind (TCPKind, HTTPKind...)
+// Each kind's file (or files) also owns the kind's configuration block: a Kind (TCPKind, HTTPKind...)
 // whose keyword table, built on package config/syntax's engine and value readers, reads the
 // block straight into the options the checker runs with (TCPOptions, HTTPOptions... with
 // regular expressions compiled and hex strings decoded as the line is read), so that a mistake

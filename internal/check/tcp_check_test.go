@@ -227,14 +227,6 @@ func stalledTCPAddr(t *testing.T) netip.AddrPort {
 	return ap
 }
 
-// needRoot skips a test that needs root, unless CI is set, where root is a given.
-func needRoot(t *testing.T, why string) {
-	t.Helper()
-	if os.Geteuid() != 0 && os.Getenv("CI") == "" {
-		t.Skipf("needs root: %s", why)
-	}
-}
-
 // selfSignedCert makes a certificate for names (DNS names or IP addresses), valid for an hour.
 func selfSignedCert(t *testing.T, names ...string) (tls.Certificate, *x509.CertPool) {
 	t.Helper()
@@ -315,7 +307,7 @@ func TestTCPCheck(t *testing.T) {
 }
 
 func TestTCPCheckAppliesBindOptions(t *testing.T) {
-	needRoot(t, "SO_BINDTODEVICE and SO_MARK need CAP_NET_RAW/CAP_NET_ADMIN")
+	testenv.RequireRoot(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

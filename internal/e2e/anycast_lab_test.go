@@ -24,7 +24,6 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
-	"github.com/vigil-lb/vigil/internal/netlab"
 	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
@@ -35,7 +34,7 @@ import (
 // inNamespace runs fn on an OS thread that has joined the network namespace ns, so that the
 // sockets fn opens live there (a socket keeps the namespace it was opened in, whichever
 // thread uses it later).
-func inNamespace(ns *netlab.Namespace, fn func() error) error {
+func inNamespace(ns *testenv.Namespace, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -51,7 +50,7 @@ func inNamespace(ns *netlab.Namespace, fn func() error) error {
 }
 
 // joinNamespace moves the calling thread, which must be locked, into ns.
-func joinNamespace(ns *netlab.Namespace) error {
+func joinNamespace(ns *testenv.Namespace) error {
 	f, err := os.Open(filepath.Join("/var/run/netns", ns.Name))
 	if err != nil {
 		return fmt.Errorf("open namespace %s: %w", ns.Name, err)
@@ -65,7 +64,7 @@ func joinNamespace(ns *netlab.Namespace) error {
 
 // linkNamespaces joins a and b with a veth pair: aIf with aAddr in a, bIf with bAddr in b,
 // both up. Deleting either namespace deletes the pair.
-func linkNamespaces(t *testing.T, a *netlab.Namespace, aIf, aAddr string, b *netlab.Namespace, bIf, bAddr string) {
+func linkNamespaces(t *testing.T, a *testenv.Namespace, aIf, aAddr string, b *testenv.Namespace, bIf, bAddr string) {
 	t.Helper()
 	a.Run(t, "ip", "link", "add", aIf, "type", "veth", "peer", "name", bIf, "netns", b.Name)
 	a.Run(t, "ip", "addr", "add", aAddr, "dev", aIf)
@@ -84,7 +83,7 @@ func frrBinaries(t *testing.T) { testenv.RequireFRR(t, "bgpd") }
 
 // startFRR runs zebra and then bgpd with bgpdConf in ns and waits until bgpd answers vtysh.
 // Both are stopped at cleanup and their directory removed.
-func startFRR(t *testing.T, ns *netlab.Namespace, bgpdConf string) *frrRouter {
+func startFRR(t *testing.T, ns *testenv.Namespace, bgpdConf string) *frrRouter {
 	t.Helper()
 	r := &frrRouter{testenv.StartFRR(t, &testenv.Namespace{Name: ns.Name})}
 	r.Start(t, "bgpd", bgpdConf, func() bool {
@@ -191,7 +190,7 @@ type anycastBackend struct {
 	failing atomic.Bool
 }
 
-func startAnycastBackend(t *testing.T, ns *netlab.Namespace, name, addr string) *anycastBackend {
+func startAnycastBackend(t *testing.T, ns *testenv.Namespace, name, addr string) *anycastBackend {
 	t.Helper()
 	var ln net.Listener
 	if err := inNamespace(ns, func() (err error) { ln, err = net.Listen("tcp", addr); return err }); err != nil {
@@ -231,7 +230,7 @@ type routeWatcher struct {
 	done    chan struct{}
 }
 
-func watchRoute(t *testing.T, ns *netlab.Namespace, prefix string) *routeWatcher {
+func watchRoute(t *testing.T, ns *testenv.Namespace, prefix string) *routeWatcher {
 	t.Helper()
 	dst, err := netip.ParsePrefix(prefix)
 	if err != nil {
@@ -355,7 +354,7 @@ type anycastClient struct {
 }
 
 // startAnycastClient runs the client in ns against addr, a pause of gap between requests.
-func startAnycastClient(t *testing.T, ns *netlab.Namespace, addr string, gap time.Duration) *anycastClient {
+func startAnycastClient(t *testing.T, ns *testenv.Namespace, addr string, gap time.Duration) *anycastClient {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &anycastClient{stop: cancel, done: make(chan error, 1)}
 	go func() {

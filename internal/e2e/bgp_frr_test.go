@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigil-lb/vigil/internal/netlab"
 	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
@@ -38,7 +37,7 @@ const (
 // anycastNode is one vigil node of the lab.
 type anycastNode struct {
 	name      string
-	ns        *netlab.Namespace
+	ns        *testenv.Namespace
 	addr      string // on the link to the router; the BGP next hop
 	proc      *process
 	backends  []*anycastBackend
@@ -58,15 +57,15 @@ type anycastNode struct {
 //   - no client request fails (see the allowance at the end).
 func TestBGPAnycastWithECMPWithdrawsTheNodeThatLosesQuorumAndReturnsItAfterHoldDown(t *testing.T) {
 	t.Parallel()
-	netlab.Require(t)
+	testenv.RequireRoot(t)
 	frrBinaries(t) // skip before building anything when FRR is missing
 	vigilBin := buildVigil(t)
 
-	r := netlab.NewNamespace(t, "bgpR")
-	c := netlab.NewNamespace(t, "bgpC")
+	r := testenv.NewNamespace(t, "bgpR")
+	c := testenv.NewNamespace(t, "bgpC")
 	nodes := []*anycastNode{
-		{name: "n1", ns: netlab.NewNamespace(t, "bgpN1"), addr: "192.0.2.2"},
-		{name: "n2", ns: netlab.NewNamespace(t, "bgpN2"), addr: "192.0.2.6"},
+		{name: "n1", ns: testenv.NewNamespace(t, "bgpN1"), addr: "192.0.2.2"},
+		{name: "n2", ns: testenv.NewNamespace(t, "bgpN2"), addr: "192.0.2.6"},
 	}
 	router, watch := startAnycastRouter(t, r, c, nodes[0].ns, nodes[1].ns)
 
@@ -193,7 +192,7 @@ func anycastBGP(as uint32, self, router string, holdDown time.Duration) string {
 // lab draws them, and runs FRR on r with ECMP over both nodes (hashed on ports too, so that
 // the client's connections, from one address, spread over both paths). It returns the router
 // and a watcher of its kernel route to the address.
-func startAnycastRouter(t *testing.T, r, c, n1, n2 *netlab.Namespace) (*frrRouter, *routeWatcher) {
+func startAnycastRouter(t *testing.T, r, c, n1, n2 *testenv.Namespace) (*frrRouter, *routeWatcher) {
 	t.Helper()
 	linkNamespaces(t, r, "to-n1", "192.0.2.1/30", n1, "eth0", "192.0.2.2/30")
 	linkNamespaces(t, r, "to-n2", "192.0.2.5/30", n2, "eth0", "192.0.2.6/30")
@@ -400,21 +399,21 @@ func ecmpNodeConfig(as uint32, self, router, peer, dir string, continuity bool) 
 // (its BGP session shut down, N1 alive) and every connection runs on N2; then the path comes
 // back and the router moves some connections back to N1. It returns the connections lost.
 func ecmpRehash(t *testing.T, continuity bool) (lostWithdraw, lostReturn int) {
-	netlab.Require(t)
+	testenv.RequireRoot(t)
 	frrBinaries(t)
 	if continuity {
 		requireTool(t, "conntrackd")
 	}
 	vigilBin := buildVigil(t)
-	r := netlab.NewNamespace(t, "ecR")
-	c := netlab.NewNamespace(t, "ecC")
-	lan := netlab.NewNamespace(t, "ecL")
-	back := netlab.NewNamespace(t, "ecB")
-	n1, n2 := netlab.NewNamespace(t, "ecN1"), netlab.NewNamespace(t, "ecN2")
+	r := testenv.NewNamespace(t, "ecR")
+	c := testenv.NewNamespace(t, "ecC")
+	lan := testenv.NewNamespace(t, "ecL")
+	back := testenv.NewNamespace(t, "ecB")
+	n1, n2 := testenv.NewNamespace(t, "ecN1"), testenv.NewNamespace(t, "ecN2")
 	lan.Run(t, "ip", "link", "add", "br0", "type", "bridge")
 	lan.Run(t, "ip", "link", "set", "br0", "up")
 	for i, m := range []struct {
-		ns   *netlab.Namespace
+		ns   *testenv.Namespace
 		addr string
 	}{{n1, "203.0.113.1/24"}, {n2, "203.0.113.2/24"}, {back, "203.0.113.21/24"}} {
 		port := fmt.Sprintf("p%d", i)
@@ -434,7 +433,7 @@ func ecmpRehash(t *testing.T, continuity bool) (lostWithdraw, lostReturn int) {
 	}
 	router, watch := startAnycastRouter(t, r, c, n1, n2)
 	nodes := []struct {
-		ns         *netlab.Namespace
+		ns         *testenv.Namespace
 		self, gw   string
 		peer, conf string
 		proc       *process

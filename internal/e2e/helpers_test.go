@@ -1,20 +1,17 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vigil-lb/vigil/internal/testenv"
 
 	"go.uber.org/goleak"
 
@@ -86,20 +83,7 @@ func runDaemon(t *testing.T, cfg *config.Config) *supervisor.Vigil {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("daemon Run: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Error("daemon Run did not return within 15s of cancel")
-		}
-	})
+	testenv.RunUntilCleanup(t, "vigil", d.Run)
 	return d
 }
 
@@ -125,26 +109,10 @@ func virtualServer(d *supervisor.Vigil, listen string) (status.VirtualServer, bo
 	return status.VirtualServer{}, false
 }
 
-// waitFor polls cond every 10 ms until it holds and returns how long that took, or fails t
-// once within has passed.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for {
-		if cond() {
-			return time.Since(start)
-		}
-		if time.Since(start) > within {
-			t.Fatalf("%s: not within %v", what, within)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // checkedUp waits until every check of the real server at addr has run and the server is up.
 func checkedUp(t *testing.T, d *supervisor.Vigil, addr string, within time.Duration) {
 	t.Helper()
-	waitFor(t, within, addr+" checked and up", func() bool {
+	testenv.WaitFor(t, within, addr+" checked and up", func() bool {
 		rs, ok := realServer(d, addr)
 		if !ok || !rs.Up || len(rs.Checks) == 0 {
 			return false
@@ -212,53 +180,14 @@ func waitSince(t *testing.T, since time.Time, within time.Duration, what string,
 	}
 }
 
-// Ports for the tests' servers come from below the kernel's ephemeral range (32768-60999 by
-// default): a port picked with ":0" is an ephemeral one, and between the pick and the server's
-// bind a client connection of a parallel test may take it as its local port, which makes the
-// bind fail. Below that range only servers bind, and each checks the port is free first.
-var nextPort atomic.Int32 // 0 until the first pick, which starts at a place set by the pid
-
-// freePort returns a port below the ephemeral range that is free for TCP, and for UDP too when
-// udp is set, on host.
-func freePort(t *testing.T, host string, udp bool) int {
-	t.Helper()
-	nextPort.CompareAndSwap(0, int32(20000+os.Getpid()%5000))
-	for i := 0; i < 2000; i++ {
-		port := int(nextPort.Add(1))
-		if port >= 32000 {
-			nextPort.Store(20000)
-			continue
-		}
-		tl, err := net.Listen("tcp", net.JoinHostPort(host, fmt.Sprint(port)))
-		if err != nil {
-			continue
-		}
-		ok := true
-		if udp {
-			ul, err := net.ListenPacket("udp", net.JoinHostPort(host, fmt.Sprint(port)))
-			if err != nil {
-				ok = false
-			} else {
-				ul.Close()
-			}
-		}
-		tl.Close()
-		if ok {
-			return port
-		}
-	}
-	t.Fatalf("no free port on %s", host)
-	return 0
-}
-
 // freeTCPPort returns a loopback TCP port for a server.
-func freeTCPPort(t *testing.T) int { t.Helper(); return freePort(t, "127.0.0.1", false) }
+func freeTCPPort(t *testing.T) int { t.Helper(); return testenv.FreePort(t, "127.0.0.1", false) }
 
 // freeUDPPort returns a loopback port free for UDP and TCP, for a server.
-func freeUDPPort(t *testing.T) int { t.Helper(); return freePort(t, "127.0.0.1", true) }
+func freeUDPPort(t *testing.T) int { t.Helper(); return testenv.FreePort(t, "127.0.0.1", true) }
 
 // freeDNSPort returns a port that is free for both UDP and TCP on host, as a DNS server needs.
-func freeDNSPort(t *testing.T, host string) int { t.Helper(); return freePort(t, host, true) }
+func freeDNSPort(t *testing.T, host string) int { t.Helper(); return testenv.FreePort(t, host, true) }
 
 // requireTool skips t when a program is missing, or fails it when CI is set.
 func requireTool(t *testing.T, name string) string {
@@ -281,11 +210,11 @@ type process struct {
 	args []string
 	cmd  *exec.Cmd
 	done chan struct{}
-	out  *lockedBuffer
+	out  *testenv.Buffer
 }
 
 func newProcess(t *testing.T, name string, args ...string) *process {
-	p := &process{t: t, name: name, args: args, out: &lockedBuffer{}}
+	p := &process{t: t, name: name, args: args, out: &testenv.Buffer{}}
 	t.Cleanup(p.stop)
 	return p
 }
@@ -343,41 +272,6 @@ func tcpReady(addr string) func() bool {
 	}
 }
 
-// healthBackend is a loopback HTTP server whose /health can be made to fail, and which counts
-// the health requests and the other requests it serves.
-type healthBackend struct {
-	addr    string
-	failing atomic.Bool
-	checks  atomic.Int64
-	served  atomic.Int64
-}
-
-func startHealthBackend(t *testing.T) *healthBackend {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &healthBackend{addr: ln.Addr().String()}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/health", func(w http.ResponseWriter, _ *http.Request) {
-		b.checks.Add(1)
-		if b.failing.Load() {
-			http.Error(w, "failing", http.StatusServiceUnavailable)
-			return
-		}
-		io.WriteString(w, "ok")
-	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
-		b.served.Add(1)
-		io.WriteString(w, b.addr)
-	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: time.Second}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return b
-}
-
 func splitAddr(t *testing.T, addr string) (string, string) {
 	t.Helper()
 	h, p, err := net.SplitHostPort(addr)
@@ -390,25 +284,4 @@ func splitAddr(t *testing.T, addr string) (string, string) {
 // vsHeader opens a virtual_server block on 127.0.0.1:port with the common settings.
 func vsHeader(b *strings.Builder, port int, extra string) {
 	fmt.Fprintf(b, "virtual_server 127.0.0.1 %d {\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n%s", port, extra)
-}
-
-// lockedBuffer collects a process's output from its copying goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.b.Len() < 64<<10 {
-		l.b.Write(p)
-	}
-	return len(p), nil
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
 // blackhole accepts connections and never writes a byte; it holds them until cleanup.
@@ -101,7 +103,7 @@ func TestHungAndHostileServersAreCutAtTheirBoundsWhileOthersKeepTheirSchedule(t 
 	}
 	hole := blackhole(t)
 	stream := startStreamer(t)
-	good := startHealthBackend(t)
+	good := testenv.StartBackend(t)
 
 	miscTm := timing{D: 500 * time.Millisecond, R: 0, B: 100 * time.Millisecond, T: time.Second}
 	holeTm := timing{D: 500 * time.Millisecond, R: 1, B: 100 * time.Millisecond, T: time.Second}
@@ -121,7 +123,7 @@ func TestHungAndHostileServersAreCutAtTheirBoundsWhileOthersKeepTheirSchedule(t 
 	th, tp := splitAddr(t, tlsHole)
 	fmt.Fprintf(&b, "  real_server %s %s {\n    SSL_GET {\n      url {\n        path /health\n      }\n      connect_timeout 1\n      delay_loop 0.5\n      retry 1\n      delay_before_retry 0.1\n    }\n  }\n", th, tp)
 	httpRS(stream.addr, "3", "0.5")
-	httpRS(good.addr, "1", "0.25")
+	httpRS(good.Addr, "1", "0.25")
 	b.WriteString("}\n")
 	d := runDaemon(t, loadConfig(t, b.String()))
 
@@ -154,7 +156,7 @@ func TestHungAndHostileServersAreCutAtTheirBoundsWhileOthersKeepTheirSchedule(t 
 
 	// The hung script's child sleep is killed at misc_timeout with its process group.
 	var pid int
-	waitFor(t, 3*time.Second, "hang.sh wrote its child's pid", func() bool {
+	testenv.WaitFor(t, 3*time.Second, "hang.sh wrote its child's pid", func() bool {
 		b, err := os.ReadFile(pidFile)
 		if err != nil {
 			return false
@@ -162,7 +164,7 @@ func TestHungAndHostileServersAreCutAtTheirBoundsWhileOthersKeepTheirSchedule(t 
 		pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
 		return err == nil
 	})
-	gone := waitFor(t, miscTm.T+slack+miscTm.D, fmt.Sprintf("sleep child %d killed", pid), func() bool {
+	gone := testenv.WaitFor(t, miscTm.T+slack+miscTm.D, fmt.Sprintf("sleep child %d killed", pid), func() bool {
 		return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) || zombie(pid)
 	})
 	t.Logf("the hung script's child sleep (pid %d) was gone %v after its pid was read (misc_timeout 1s)", pid, gone.Round(time.Millisecond))
@@ -173,19 +175,19 @@ func TestHungAndHostileServersAreCutAtTheirBoundsWhileOthersKeepTheirSchedule(t 
 	// The healthy server's probes keep their schedule while the others hang. Behind a hung
 	// probe they would get at most one per timeout (1 s: 3 in the window); on schedule about
 	// one per delay_loop (12). The floor is half of that: a loaded CI machine delivered 7.
-	if rs, _ := realServer(d, good.addr); !rs.Up {
+	if rs, _ := realServer(d, good.Addr); !rs.Up {
 		t.Fatalf("the healthy server is down: %q", rs.Reason)
 	}
 	const window = 3 * time.Second
-	before := good.checks.Load()
+	before := good.Checks.Load()
 	time.Sleep(window)
-	got := good.checks.Load() - before
+	got := good.Checks.Load() - before
 	want := int64(window/goodD) / 2
 	t.Logf("healthy server: %d probes in %v beside the hung ones (delay_loop %v: expected about %d, at least %d)", got, window, goodD, int64(window/goodD), want)
 	if got < want {
 		t.Errorf("the healthy server got %d probes in %v, want at least %d: its schedule slipped", got, window, want)
 	}
-	if rs, _ := realServer(d, good.addr); !rs.Up {
+	if rs, _ := realServer(d, good.Addr); !rs.Up {
 		t.Errorf("the healthy server went down beside the hung ones: %q", rs.Reason)
 	}
 }
@@ -207,28 +209,28 @@ func zombie(pid int) bool {
 // and says so with a panic event; traffic still flows. When they recover, panic ends.
 func TestPanicThresholdKeepsEveryServerInWhenAllFailAtOnce(t *testing.T) {
 	t.Parallel()
-	backends := []*healthBackend{startHealthBackend(t), startHealthBackend(t), startHealthBackend(t), startHealthBackend(t)}
+	backends := []*testenv.Backend{testenv.StartBackend(t), testenv.StartBackend(t), testenv.StartBackend(t), testenv.StartBackend(t)}
 	tm := timing{D: 300 * time.Millisecond, R: 1, B: 100 * time.Millisecond, T: time.Second}
 	vsPort := freeTCPPort(t)
 	var b strings.Builder
 	vsHeader(&b, vsPort, "  panic_threshold 50\n  delay_loop 0.3\n  retry 1\n  delay_before_retry 0.1\n")
 	for _, be := range backends {
-		h, p := splitAddr(t, be.addr)
+		h, p := splitAddr(t, be.Addr)
 		fmt.Fprintf(&b, "  real_server %s %s {\n    weight 3\n    HTTP_GET {\n      url {\n        path /health\n      }\n      connect_timeout 1\n    }\n  }\n", h, p)
 	}
 	b.WriteString("}\n")
 	d := runDaemon(t, loadConfig(t, b.String()))
 	name := fmt.Sprintf("127.0.0.1:%d", vsPort)
 	for _, be := range backends {
-		checkedUp(t, d, be.addr, 3*time.Second)
+		checkedUp(t, d, be.Addr, 3*time.Second)
 	}
 
 	at := time.Now()
 	for _, be := range backends {
-		be.failing.Store(true)
+		be.Failing.Store(true)
 	}
 	for _, be := range backends {
-		expectRemoval(t, d, be.addr, tm, at, "HTTP_GET: every backend's /health turned 503 at once")
+		expectRemoval(t, d, be.Addr, tm, at, "HTTP_GET: every backend's /health turned 503 at once")
 	}
 	vs, ok := virtualServer(d, name)
 	if !ok {
@@ -277,10 +279,10 @@ func TestPanicThresholdKeepsEveryServerInWhenAllFailAtOnce(t *testing.T) {
 
 	at = time.Now()
 	for _, be := range backends {
-		be.failing.Store(false)
+		be.Failing.Store(false)
 	}
 	for _, be := range backends {
-		expectReturn(t, d, be.addr, tm, at, "HTTP_GET: every backend recovered")
+		expectReturn(t, d, be.Addr, tm, at, "HTTP_GET: every backend recovered")
 	}
 	if vs, _ := virtualServer(d, name); vs.Panic {
 		t.Errorf("panic did not end once every server passed again")

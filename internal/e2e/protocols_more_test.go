@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,14 +19,13 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/vigil-lb/vigil/internal/netlab"
 	"github.com/vigil-lb/vigil/internal/supervisor"
+	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
 // The tests in this file break one real server at a time while a client sends traffic through
@@ -47,7 +45,7 @@ type lbFamily struct {
 // lbHost is an address a server listens on, in the namespace ns or, when ns is nil, in the
 // test's own.
 type lbHost struct {
-	ns   *netlab.Namespace
+	ns   *testenv.Namespace
 	addr string
 }
 
@@ -58,7 +56,7 @@ func (h lbHost) port(t *testing.T, udp bool) int {
 	if h.ns != nil {
 		return 8080
 	}
-	return freePort(t, h.addr, udp)
+	return testenv.FreePort(t, h.addr, udp)
 }
 
 // lbPlace names a family and how to set it up.
@@ -112,24 +110,24 @@ var ipv6Subnets atomic.Int32
 // loopback (which the kernel never limits).
 func ipv6Link(t *testing.T) lbFamily {
 	t.Helper()
-	netlab.Require(t)
-	ns := netlab.NewNamespace(t, "v6")
+	testenv.RequireRoot(t)
+	ns := testenv.NewNamespace(t, "v6")
 	prefix := fmt.Sprintf("2001:db8:%x:%x::", ipv6Subnets.Add(1), os.Getpid()%0xffff)
 	// Duplicate address detection would hold every address for a second or two (a tentative
 	// address cannot be bound): the namespace's interfaces skip it, and the host's end gets
-	// the virtual server's address without it beside the one netlab gives it (::ff, left to
+	// the virtual server's address without it beside the one NewHostVeth gives it (::ff, left to
 	// its detection and unused).
 	for _, kv := range [][2]string{{"ipv6/icmp/ratelimit", "0"}, {"ipv6/conf/default/accept_dad", "0"}} {
-		if err := inNetns(ns, func() error { return os.WriteFile("/proc/sys/net/"+kv[0], []byte(kv[1]), 0o644) }); err != nil {
+		if err := ns.DoErr(func() error { return os.WriteFile("/proc/sys/net/"+kv[0], []byte(kv[1]), 0o644) }); err != nil {
 			t.Fatalf("namespace %s: %s = %s: %v", ns.Name, kv[0], kv[1], err)
 		}
 	}
-	link := netlab.NewVeth(t, ns, prefix+"ff/64", prefix+"2/64")
-	netlab.Run(t, "ip", "-6", "addr", "add", prefix+"1/64", "dev", link.Host, "nodad")
+	link := testenv.NewHostVeth(t, ns, prefix+"ff/64", prefix+"2/64")
+	testenv.Run(t, "ip", "-6", "addr", "add", prefix+"1/64", "dev", link.Host, "nodad")
 	for _, a := range []string{"3", "4"} {
 		ns.Run(t, "ip", "-6", "addr", "add", prefix+a+"/64", "dev", link.Peer)
 	}
-	waitFor(t, 10*time.Second, "the addresses of "+prefix+"/64 usable", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "the addresses of "+prefix+"/64 usable", func() bool {
 		out, err := exec.Command("ip", "netns", "exec", ns.Name, "ip", "-6", "addr", "show", "dev", link.Peer, "tentative").CombinedOutput()
 		return err == nil && len(bytes.TrimSpace(out)) == 0
 	})
@@ -140,32 +138,6 @@ func ipv6Link(t *testing.T) lbFamily {
 	return f
 }
 
-// inNetns runs fn on an OS thread that joined ns (or here when ns is nil); the sockets fn opens
-// stay in ns whichever thread uses them later.
-func inNetns(ns *netlab.Namespace, fn func() error) error {
-	if ns == nil {
-		return fn()
-	}
-	errc := make(chan error, 1)
-	go func() {
-		// The thread never returns to the test's namespace: without UnlockOSThread, Go ends it
-		// with this goroutine.
-		runtime.LockOSThread()
-		f, err := os.Open(filepath.Join("/var/run/netns", ns.Name))
-		if err != nil {
-			errc <- fmt.Errorf("open namespace %s: %w", ns.Name, err)
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("join namespace %s: %w", ns.Name, err)
-			return
-		}
-		errc <- fn()
-	}()
-	return <-errc
-}
-
 // vsOpen opens a virtual_server block on host:port.
 func vsOpen(b *strings.Builder, host string, port int, protocol, algo, extra string) {
 	fmt.Fprintf(b, "virtual_server %s %d {\n  lb_algo %s\n  lb_kind NAT\n  protocol %s\n%s", host, port, algo, protocol, extra)
@@ -173,13 +145,13 @@ func vsOpen(b *strings.Builder, host string, port int, protocol, algo, extra str
 
 // listenRetry binds network/addr in ns, retrying for a second while the address is still in use (a
 // server restarted on its port right after it closed).
-func listenRetry(t *testing.T, ns *netlab.Namespace, network, addr string) (net.Listener, net.PacketConn) {
+func listenRetry(t *testing.T, ns *testenv.Namespace, network, addr string) (net.Listener, net.PacketConn) {
 	t.Helper()
 	deadline := time.Now().Add(time.Second)
 	for {
 		var ln net.Listener
 		var pc net.PacketConn
-		err := inNetns(ns, func() (err error) {
+		err := ns.DoErr(func() (err error) {
 			if network == "tcp" {
 				ln, err = net.Listen("tcp", addr)
 			} else {
@@ -202,7 +174,7 @@ func listenRetry(t *testing.T, ns *netlab.Namespace, network, addr string) (net.
 // address, which names it to a client behind the balancer.
 type webBackend struct {
 	t       *testing.T
-	ns      *netlab.Namespace
+	ns      *testenv.Namespace
 	addr    string
 	failing atomic.Bool
 	mu      sync.Mutex
@@ -364,7 +336,7 @@ func tallyOf(reqs []lbRequest) lbTally {
 // waitRequests waits until n requests started at or after from have finished.
 func (c *lbTraffic) waitRequests(t *testing.T, from time.Time, n int, within time.Duration) {
 	t.Helper()
-	waitFor(t, within, fmt.Sprintf("%d requests through the balancer", n), func() bool { return len(c.since(from)) >= n })
+	testenv.WaitFor(t, within, fmt.Sprintf("%d requests through the balancer", n), func() bool { return len(c.since(from)) >= n })
 }
 
 // lbFailure describes one way a real server goes bad and is repaired.
@@ -410,7 +382,7 @@ func breakAndRepair(t *testing.T, d *supervisor.Vigil, tr *lbTraffic, f lbFailur
 	f.repair()
 	back := expectReturn(t, d, f.addr, f.tm, repaired, "repair of "+f.how)
 	backAt := time.Now()
-	waitFor(t, 5*time.Second, f.addr+" answers requests through the balancer again", func() bool {
+	testenv.WaitFor(t, 5*time.Second, f.addr+" answers requests through the balancer again", func() bool {
 		return tallyOf(tr.since(backAt)).by[f.addr] > 0
 	})
 	after := tallyOf(tr.since(removed))
@@ -459,7 +431,7 @@ func TestTCPAndHTTPChecksOverIPv4AndIPv6RemoveAndReturnWhileTrafficFlows(t *test
 			fam := place.setup(t)
 			tcpB, httpB, steady := startWebBackend(t, fam.srv[0]), startWebBackend(t, fam.srv[1]), startWebBackend(t, fam.srv[2])
 			tm := timing{D: 300 * time.Millisecond, R: 1, B: 100 * time.Millisecond, T: 500 * time.Millisecond}
-			vport := freePort(t, fam.vip, false)
+			vport := testenv.FreePort(t, fam.vip, false)
 			vip := net.JoinHostPort(fam.vip, fmt.Sprint(vport))
 			var b strings.Builder
 			vsOpen(&b, fam.vip, vport, "TCP", "rr", "  delay_loop 0.3\n  retry 1\n  delay_before_retry 0.1\n")
@@ -492,7 +464,7 @@ func TestTCPAndHTTPChecksOverIPv4AndIPv6RemoveAndReturnWhileTrafficFlows(t *test
 // with ICMP port unreachable, and come back on the same port.
 type udpBackend struct {
 	t      *testing.T
-	ns     *netlab.Namespace
+	ns     *testenv.Namespace
 	addr   string
 	silent atomic.Bool
 	mu     sync.Mutex
@@ -589,7 +561,7 @@ func TestUDPCheckOverIPv4AndIPv6RemovesUnreachableAndSilentServersWhileUDPTraffi
 			fam := place.setup(t)
 			a, s, c := startUDPBackend(t, fam.srv[0]), startUDPBackend(t, fam.srv[1]), startUDPBackend(t, fam.srv[2])
 			tm := timing{D: 300 * time.Millisecond, R: 1, B: 100 * time.Millisecond, T: 500 * time.Millisecond}
-			vport := freePort(t, fam.vip, true)
+			vport := testenv.FreePort(t, fam.vip, true)
 			vip := net.JoinHostPort(fam.vip, fmt.Sprint(vport))
 			var b strings.Builder
 			vsOpen(&b, fam.vip, vport, "UDP", "rr", "  delay_loop 0.3\n  retry 1\n  delay_before_retry 0.1\n  shutdown_sessions\n")
@@ -775,7 +747,7 @@ func TestGRPCCheckOverIPv4AndIPv6FollowsTheHealthServiceWhileTrafficFlows(t *tes
 			fam := place.setup(t)
 			backends := []*grpcBackend{startGRPCBackend(t, fam.srv[0]), startGRPCBackend(t, fam.srv[1]), startGRPCBackend(t, fam.srv[2])}
 			tm := timing{D: 300 * time.Millisecond, R: 1, B: 100 * time.Millisecond, T: 500 * time.Millisecond}
-			vport := freePort(t, fam.vip, false)
+			vport := testenv.FreePort(t, fam.vip, false)
 			vip := net.JoinHostPort(fam.vip, fmt.Sprint(vport))
 			var b strings.Builder
 			vsOpen(&b, fam.vip, vport, "TCP", "rr", "  delay_loop 0.3\n  retry 1\n  delay_before_retry 0.1\n")

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigil-lb/vigil/internal/netlab"
+	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
 // TestDNSCheckAgainstDnsmasqRemovesWhenItDiesAndReturnsWhenItRestarts runs DNS_CHECK with its
@@ -160,13 +160,13 @@ func TestSMTPCheckRemovesAServerThatAnswers554AndTakesItBack(t *testing.T) {
 // behind a veth pair and sets the host's end of the link down, then up.
 func TestPingCheckRemovesAHostWhoseLinkGoesDownAndTakesItBack(t *testing.T) {
 	t.Parallel()
-	netlab.Require(t)
-	ns := netlab.NewNamespace(t, "ping")
+	testenv.RequireRoot(t)
+	ns := testenv.NewNamespace(t, "ping")
 	// A /30 of 198.51.100.0/24 picked from the process id, so that two test processes running
 	// at once do not share a subnet in the host's namespace.
 	base := 4 * (os.Getpid() % 64)
 	hostIP, peerIP := fmt.Sprintf("198.51.100.%d", base+1), fmt.Sprintf("198.51.100.%d", base+2)
-	link := netlab.NewVeth(t, ns, hostIP+"/30", peerIP+"/30")
+	link := testenv.NewHostVeth(t, ns, hostIP+"/30", peerIP+"/30")
 
 	// An echo request sent while the link is down waits in the kernel's neighbour queue and
 	// goes out when the link returns, so a probe that started up to T before the repair can be

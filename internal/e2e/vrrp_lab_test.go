@@ -65,7 +65,7 @@ type vigilNode struct {
 // vigilProc is one run of the vigil binary.
 type vigilProc struct {
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *testenv.Buffer
 	done chan struct{}
 }
 
@@ -77,7 +77,7 @@ func startVigilIn(t *testing.T, ns *testenv.Namespace, bin, conf string, files i
 	if files > 0 {
 		cmd = ns.Command(testenv.RequireTool(t, "prlimit"), fmt.Sprintf("--nofile=%d:%d", files, files), bin, "-f", conf, "-n")
 	}
-	p := &vigilProc{cmd: cmd, out: &lockedBuffer{}, done: make(chan struct{})}
+	p := &vigilProc{cmd: cmd, out: &testenv.Buffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start vigil in %s: %v", ns.Name, err)

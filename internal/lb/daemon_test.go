@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-lb/vigil/internal/testenv"
+
 	"go.uber.org/goleak"
 
 	"github.com/vigil-lb/vigil/internal/config"
@@ -61,29 +63,6 @@ func startBackend(t *testing.T) *testBackend {
 	t.Cleanup(func() { b.srv.Close() })
 	return b
 }
-
-// freePort returns a loopback port for a virtual server, from below the kernel's ephemeral
-// range: a ":0" port is ephemeral, and a client connection of a parallel test could take it as
-// its local port before the balancer binds it.
-func freePort(t *testing.T) int {
-	t.Helper()
-	nextPort.CompareAndSwap(0, int32(25000+os.Getpid()%5000))
-	for i := 0; i < 2000; i++ {
-		port := int(nextPort.Add(1))
-		if port >= 32000 {
-			nextPort.Store(25000)
-			continue
-		}
-		if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-			ln.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port")
-	return 0
-}
-
-var nextPort atomic.Int32
 
 func hostPort(t *testing.T, addr string) (string, string) {
 	t.Helper()
@@ -131,41 +110,8 @@ func runDaemon(t *testing.T, cfg *config.Config) *Half {
 	if err != nil {
 		t.Fatal(err)
 	}
-	startRun(t, d)
+	testenv.RunUntilCleanup(t, "the checker half", d.Run)
 	return d
-}
-
-// startRun runs d until the test ends, then checks that Run returns cleanly within 10 s.
-func startRun(t *testing.T, d *Half) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not return within 10s of cancel")
-		}
-	})
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for time.Since(start) < within {
-		if cond() {
-			return time.Since(start)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("%s: not within %v", what, within)
-	return 0
 }
 
 func serverUp(d *Half, addr string) (up, known bool) {
@@ -191,12 +137,12 @@ func get(client *http.Client, url string) (string, error) {
 
 func TestFailedServerLeavesPoolAndNoRequestReachesItThenReturns(t *testing.T) {
 	b1, b2, b3 := startBackend(t), startBackend(t), startBackend(t)
-	vsPort := freePort(t)
+	vsPort := testenv.FreePort(t, "127.0.0.1", false)
 	d := runDaemon(t, loadText(t, webConfig(t, vsPort, b1, b2, b3)))
 	url := fmt.Sprintf("http://127.0.0.1:%d/", vsPort)
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 2 * time.Second}
 
-	waitFor(t, 5*time.Second, "balancer serving", func() bool { _, err := get(client, url); return err == nil })
+	testenv.WaitFor(t, 5*time.Second, "balancer serving", func() bool { _, err := get(client, url); return err == nil })
 	seen := map[string]bool{}
 	for i := 0; i < 30; i++ {
 		body, err := get(client, url)
@@ -212,7 +158,7 @@ func TestFailedServerLeavesPoolAndNoRequestReachesItThenReturns(t *testing.T) {
 	// delay_loop 0.2 s, retry 1 after 0.1 s, connect_timeout 1 s: a failing health URL is seen
 	// within one interval plus one retry, plus the jitter (about 0.35 s); 2 s is generous.
 	b2.failing.Store(true)
-	took := waitFor(t, 2*time.Second, "failed server out of the pool", func() bool { up, _ := serverUp(d, b2.addr); return !up })
+	took := testenv.WaitFor(t, 2*time.Second, "failed server out of the pool", func() bool { up, _ := serverUp(d, b2.addr); return !up })
 	t.Logf("server removed %v after its health URL failed", took)
 	before := b2.served.Load()
 	for i := 0; i < 60; i++ {
@@ -225,8 +171,8 @@ func TestFailedServerLeavesPoolAndNoRequestReachesItThenReturns(t *testing.T) {
 	}
 
 	b2.failing.Store(false)
-	waitFor(t, 2*time.Second, "recovered server back in the pool", func() bool { up, _ := serverUp(d, b2.addr); return up })
-	waitFor(t, 2*time.Second, "traffic reaches the recovered server", func() bool {
+	testenv.WaitFor(t, 2*time.Second, "recovered server back in the pool", func() bool { up, _ := serverUp(d, b2.addr); return up })
+	testenv.WaitFor(t, 2*time.Second, "traffic reaches the recovered server", func() bool {
 		before := b2.served.Load()
 		for i := 0; i < 6; i++ {
 			get(client, url)
@@ -237,9 +183,9 @@ func TestFailedServerLeavesPoolAndNoRequestReachesItThenReturns(t *testing.T) {
 
 func TestReloadKeepsUnchangedServersWithoutFlapAndAddsNewOnes(t *testing.T) {
 	b1, b2 := startBackend(t), startBackend(t)
-	vsPort := freePort(t)
+	vsPort := testenv.FreePort(t, "127.0.0.1", false)
 	d := runDaemon(t, loadText(t, webConfig(t, vsPort, b1)))
-	waitFor(t, 3*time.Second, "first check of b1", func() bool {
+	testenv.WaitFor(t, 3*time.Second, "first check of b1", func() bool {
 		for _, vs := range d.Snapshot().VirtualServers {
 			for _, rs := range vs.RealServers {
 				if len(rs.Checks) > 0 && rs.Checks[0].Checked {
@@ -273,7 +219,7 @@ func TestReloadKeepsUnchangedServersWithoutFlapAndAddsNewOnes(t *testing.T) {
 	if err := d.Reload(loadText(t, webConfig(t, vsPort, b1, b2))); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 3*time.Second, "added server up", func() bool { up, _ := serverUp(d, b2.addr); return up })
+	testenv.WaitFor(t, 3*time.Second, "added server up", func() bool { up, _ := serverUp(d, b2.addr); return up })
 	if got := since(); !got.Equal(before) {
 		t.Fatalf("reload reset the unchanged server: since %v, was %v", got, before)
 	}
@@ -289,7 +235,7 @@ func TestReloadKeepsUnchangedServersWithoutFlapAndAddsNewOnes(t *testing.T) {
 
 func TestReloadWithBrokenConfigurationKeepsTheRunningOne(t *testing.T) {
 	b1 := startBackend(t)
-	vsPort := freePort(t)
+	vsPort := testenv.FreePort(t, "127.0.0.1", false)
 	d := runDaemon(t, loadText(t, webConfig(t, vsPort, b1)))
 	h, p := hostPort(t, b1.addr)
 	// A MISC_CHECK run as a user that does not exist cannot be built: the reload is refused.

@@ -132,6 +132,9 @@ type jobRef struct {
 	poolRef pool.ServerRef
 	// removed: the job is gone (a reload); reports still on their way are dropped.
 	removed bool
+	// recent are the job's last probes (status.ProbeHistory), for the page's sparkline; a
+	// reload that keeps the job keeps them.
+	recent *status.Ring[status.Probe]
 }
 
 // scheduleJobLocked records job j of svc (its pool, its kind's metrics) and adds it to the
@@ -148,12 +151,14 @@ func (d *Half) scheduleJobLocked(svc *service, j plannedJob) error {
 	job := j.job
 	ref := d.jobs[job.ID]
 	if ref != nil {
+		fresh.recent = ref.recent
 		*ref = fresh
 		job.Tag = ref
 		if d.sched.Update(job) == nil {
 			return nil
 		}
 	} else {
+		fresh.recent = status.NewRing[status.Probe](status.ProbeHistory)
 		ref = &fresh
 		d.jobs[job.ID] = ref
 		job.Tag = ref
@@ -504,6 +509,7 @@ func (d *Half) onReport(r probe.Report) {
 		return // removed by a reload while the probe ran
 	}
 	ref.metrics.Observe(r.Result.Healthy, r.Result.Latency)
+	ref.recent.Push(status.Probe{At: r.At, Latency: r.Result.Latency, Healthy: r.Result.Healthy})
 	obs := pool.Observation{Server: ref.server, Ref: ref.poolRef, Check: ref.check, Healthy: r.Up, Reason: r.Result.Reason,
 		Started: r.At.Add(-r.Result.Latency)}
 	if r.Up && r.Result.Weight >= 0 {
@@ -679,10 +685,17 @@ func (d *Half) Snapshot() status.Snapshot {
 		jobs[js.ID] = js
 	}
 	conns := map[string]dataplane.BackendStats{}
+	traffic := map[string]status.Traffic{}
 	for _, ss := range d.dp.Stats() {
+		var t status.Traffic
 		for _, b := range ss.Backends {
 			conns[ss.Name+"|"+b.Addr.String()] = b
+			t.ActiveConns += b.Active
+			t.TotalConns += b.Total
+			t.BytesIn += b.BytesIn
+			t.BytesOut += b.BytesOut
 		}
+		traffic[ss.Name] = t
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -695,6 +708,7 @@ func (d *Half) Snapshot() status.Snapshot {
 			QuorumUp: ps.QuorumUp, SorryActive: ps.SorryActive, Panic: ps.Panic, UpCount: ps.Up, Total: ps.Total,
 			Serving: svc.serving, ServingReason: svc.servingReason,
 		}
+		vs.Traffic = traffic[svc.name]
 		if svc.steer != nil && svc.steer.Fwmark != 0 {
 			vs.Listen = fmt.Sprintf("fwmark %d", svc.steer.Fwmark)
 		} else if svc.steer != nil {
@@ -711,12 +725,16 @@ func (d *Half) Snapshot() status.Snapshot {
 				rs.WeightOverride = &w
 			}
 			if b, ok := conns[svc.name+"|"+svc.addrs[s.ID].String()]; ok {
-				rs.ActiveConns, rs.TotalConns = b.Active, b.Total
+				rs.ActiveConns, rs.TotalConns, rs.BytesIn, rs.BytesOut = b.Active, b.Total, b.BytesIn, b.BytesOut
 			}
 			for i, c := range s.Checks {
 				sc := status.Check{Healthy: c.LastHealthy, Reason: c.LastReason, At: c.LastAt, Checked: c.HasRun}
-				if js, ok := jobs[jobID(svc.name, s.ID, i)]; ok {
+				id := jobID(svc.name, s.ID, i)
+				if js, ok := jobs[id]; ok {
 					sc.Kind, sc.Target, sc.Latency = js.Kind, js.Target, js.Last.Latency
+				}
+				if ref := d.jobs[id]; ref != nil {
+					sc.Recent = ref.recent.Items()
 				}
 				if !c.LastHealthy && rs.Reason == "" {
 					rs.Reason = c.LastReason

@@ -49,7 +49,7 @@ func newPassiveLab(t *testing.T, lines string) *passiveLab {
 			l.mu.Unlock()
 		}
 	})
-	startRun(t, d)
+	testenv.RunUntilCleanup(t, "the checker half", d.Run)
 	l.url = fmt.Sprintf("http://127.0.0.1:%d/", vsPort)
 	l.client = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 2 * time.Second}
 	testenv.WaitFor(t, 5*time.Second, "balancer serving", func() bool { _, err := get(l.client, l.url); return err == nil })

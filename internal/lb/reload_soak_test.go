@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-lb/vigil/internal/testenv"
+
 	"github.com/vigil-lb/vigil/internal/config"
 	"github.com/vigil-lb/vigil/internal/pool"
 	"github.com/vigil-lb/vigil/internal/status"
@@ -95,7 +97,7 @@ func TestReloadSoakKeepsTrafficStateGoroutinesAndFDs(t *testing.T) {
 		reloads, soakMin = min(reloads, 100), min(soakMin, time.Second)
 	}
 	b1, b2, b3 := startBackend(t), startBackend(t), startBackend(t)
-	vsPort := freePort(t)
+	vsPort := testenv.FreePort(t, "127.0.0.1", false)
 	two := soakConfig(t, vsPort, b1, b2)
 	three := soakConfig(t, vsPort, b1, b2, b3)
 	h, p := hostPort(t, b1.addr)
@@ -109,7 +111,7 @@ func TestReloadSoakKeepsTrafficStateGoroutinesAndFDs(t *testing.T) {
 	url := fmt.Sprintf("http://127.0.0.1:%d/", vsPort)
 	client := &http.Client{Timeout: 2 * time.Second}
 	t.Cleanup(client.CloseIdleConnections)
-	waitFor(t, 5*time.Second, "all three servers up", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "all three servers up", func() bool {
 		s := d.Snapshot()
 		for _, b := range []*testBackend{b1, b2, b3} {
 			if rs, ok := realServer(s, b.addr); !ok || !rs.Up {
@@ -118,7 +120,7 @@ func TestReloadSoakKeepsTrafficStateGoroutinesAndFDs(t *testing.T) {
 		}
 		return true
 	})
-	waitFor(t, 5*time.Second, "balancer serving", func() bool { _, err := get(client, url); return err == nil })
+	testenv.WaitFor(t, 5*time.Second, "balancer serving", func() bool { _, err := get(client, url); return err == nil })
 
 	// Baselines, with the daemon running and the client's connection idle.
 	client.CloseIdleConnections()

@@ -58,7 +58,7 @@ func (r *poolReports) last(vs string) string {
 // half starts its instances with it), at every quorum change, and again after a reload.
 func TestPoolHealthFollowsQuorumForEveryVirtualServer(t *testing.T) {
 	b1, b2 := startBackend(t), startBackend(t)
-	port1, port2 := freePort(t), freePort(t)
+	port1, port2 := testenv.FreePort(t, "127.0.0.1", false), testenv.FreePort(t, "127.0.0.1", false)
 	vs := func(port int, backend string) string {
 		h, p := hostPort(t, backend)
 		return fmt.Sprintf(`virtual_server 127.0.0.1 %d {
@@ -99,15 +99,15 @@ func TestPoolHealthFollowsQuorumForEveryVirtualServer(t *testing.T) {
 	if a, b := rep.last(name1), rep.last(name2); a != "up" || b != "up" {
 		t.Fatalf("after Listen: %s %q, %s %q; want both up (reports %v)", name1, a, name2, b, rep.snapshot())
 	}
-	startRun(t, d)
+	testenv.RunUntilCleanup(t, "the checker half", d.Run)
 
 	b1.failing.Store(true)
-	waitFor(t, 3*time.Second, "the first pool reported down when it loses quorum", func() bool { return rep.last(name1) == "down" })
+	testenv.WaitFor(t, 3*time.Second, "the first pool reported down when it loses quorum", func() bool { return rep.last(name1) == "down" })
 	if s := rep.last(name2); s != "up" {
 		t.Errorf("the second pool, whose server is healthy, was reported %q", s)
 	}
 	b1.failing.Store(false)
-	waitFor(t, 3*time.Second, "the first pool reported up when it regains quorum", func() bool { return rep.last(name1) == "up" })
+	testenv.WaitFor(t, 3*time.Second, "the first pool reported up when it regains quorum", func() bool { return rep.last(name1) == "up" })
 
 	before := len(rep.snapshot())
 	if err := d.Reload(loadText(t, text)); err != nil {
@@ -151,7 +151,7 @@ func vsState(t *testing.T, d *Half, port int) status.VirtualServer {
 // virtual server, its line and the address, and leaves nothing running.
 func TestListenFailsAtStartOnAPortAnotherProcessHolds(t *testing.T) {
 	b := startBackend(t)
-	port := freePort(t)
+	port := testenv.FreePort(t, "127.0.0.1", false)
 	busy, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +173,7 @@ func TestListenFailsAtStartOnAPortAnotherProcessHolds(t *testing.T) {
 // reload.
 func TestNotServingIsShownReportedAndRepaired(t *testing.T) {
 	b := startBackend(t)
-	port1, port2 := freePort(t), freePort(t)
+	port1, port2 := testenv.FreePort(t, "127.0.0.1", false), testenv.FreePort(t, "127.0.0.1", false)
 	rep := &poolReports{}
 	cfg := loadText(t, webConfig(t, port1, b))
 	d, err := New(cfg, Options{})
@@ -181,7 +181,7 @@ func TestNotServingIsShownReportedAndRepaired(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep.subscribe(d)
-	startRun(t, d)
+	testenv.RunUntilCleanup(t, "the checker half", d.Run)
 	testenv.WaitFor(t, 3*time.Second, "the first virtual server serving", func() bool { return vsState(t, d, port1).Serving })
 
 	busy, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port2))
@@ -223,7 +223,7 @@ func TestNotServingIsShownReportedAndRepaired(t *testing.T) {
 // status says why nothing can take a connection.
 func TestNoRealServerMeansNotServing(t *testing.T) {
 	b := startBackend(t)
-	port := freePort(t)
+	port := testenv.FreePort(t, "127.0.0.1", false)
 	d := runDaemon(t, loadText(t, webConfig(t, port, b)))
 	testenv.WaitFor(t, 3*time.Second, "serving", func() bool { return vsState(t, d, port).Serving })
 	b.failing.Store(true)

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigil-lb/vigil/internal/netif/netiftest"
+	"github.com/vigil-lb/vigil/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -45,12 +45,12 @@ func TestGarpFrameIsAnARPAnnouncement(t *testing.T) {
 }
 
 func TestAddressesComeAndGoWithTheirAttributes(t *testing.T) {
-	netiftest.RequireRoot(t)
-	nsA := netiftest.Namespace(t, "a")
-	nsB := netiftest.Namespace(t, "b")
-	netiftest.Veth(t, nsA, "eth0", nsB, "eth0")
-	netiftest.Addr(t, nsA, "eth0", "192.0.2.1/24")
-	h, err := OpenNamespace(nsA)
+	testenv.RequireRoot(t)
+	nsA := testenv.NewNamespace(t, "a")
+	nsB := testenv.NewNamespace(t, "b")
+	testenv.Veth(t, nsA, "eth0", nsB, "eth0")
+	nsA.Addr(t, "eth0", "192.0.2.1/24")
+	h, err := OpenNamespace(nsA.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestAddressesComeAndGoWithTheirAttributes(t *testing.T) {
 			}
 		}
 	}
-	out := netiftest.Run(t, "ip", "-n", nsA, "-o", "addr", "show", "dev", "eth0")
+	out := testenv.Run(t, "ip", "-n", nsA.Name, "-o", "addr", "show", "dev", "eth0")
 	for _, want := range []string{"inet 198.51.100.50/24 brd 198.51.100.255 scope link eth0:vip", "inet6 2001:db8::50/64 scope global nodad"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("ip addr lacks %q:\n%s", want, out)
@@ -100,34 +100,34 @@ func TestAddressesComeAndGoWithTheirAttributes(t *testing.T) {
 	if err != nil || !ls.Up {
 		t.Fatalf("eth0 = %+v, %v; want up", ls, err)
 	}
-	netiftest.Run(t, "ip", "-n", nsB, "link", "set", "eth0", "down")
+	testenv.Run(t, "ip", "-n", nsB.Name, "link", "set", "eth0", "down")
 	if ls, _ := h.Link("eth0"); ls.Up {
 		t.Error("eth0 reported up while its veth peer is down (no carrier)")
 	}
 }
 
 func TestAnnounceUpdatesTheNeighboursCache(t *testing.T) {
-	netiftest.RequireRoot(t)
-	nsA := netiftest.Namespace(t, "a")
-	nsB := netiftest.Namespace(t, "b")
-	netiftest.Veth(t, nsA, "eth0", nsB, "eth0")
-	netiftest.Addr(t, nsA, "eth0", "192.0.2.1/24")
-	netiftest.Addr(t, nsB, "eth0", "192.0.2.2/24")
-	netiftest.Addr(t, nsA, "eth0", "2001:db8::1/64")
-	netiftest.Addr(t, nsB, "eth0", "2001:db8::2/64")
+	testenv.RequireRoot(t)
+	nsA := testenv.NewNamespace(t, "a")
+	nsB := testenv.NewNamespace(t, "b")
+	testenv.Veth(t, nsA, "eth0", nsB, "eth0")
+	nsA.Addr(t, "eth0", "192.0.2.1/24")
+	nsB.Addr(t, "eth0", "192.0.2.2/24")
+	nsA.Addr(t, "eth0", "2001:db8::1/64")
+	nsB.Addr(t, "eth0", "2001:db8::2/64")
 	// B still believes the addresses are at the old master's MAC, as after a failover.
 	vip4, vip6 := netip.MustParseAddr("192.0.2.60"), netip.MustParseAddr("2001:db8::60")
 	for _, ip := range []netip.Addr{vip4, vip6} {
-		netiftest.Run(t, "ip", "-n", nsB, "neigh", "replace", ip.String(), "lladdr", "02:00:00:00:00:99", "dev", "eth0", "nud", "stale")
+		testenv.Run(t, "ip", "-n", nsB.Name, "neigh", "replace", ip.String(), "lladdr", "02:00:00:00:00:99", "dev", "eth0", "nud", "stale")
 	}
 	var mac string
 	if tcpdump := os.Getenv("VIGIL_NETIF_TCPDUMP"); tcpdump != "" {
-		c := netiftest.Command(nsB, "tcpdump", "-U", "-n", "-i", "eth0", "-w", tcpdump)
+		c := nsB.Command("tcpdump", "-U", "-n", "-i", "eth0", "-w", tcpdump)
 		c.Start()
 		time.Sleep(time.Second)
 		defer func() { time.Sleep(500 * time.Millisecond); c.Process.Kill(); c.Wait() }()
 	}
-	netiftest.InNamespace(t, nsA, func() {
+	nsA.Do(t, func() {
 		a, err := NewAnnouncer("eth0")
 		if err != nil {
 			t.Fatal(err)
@@ -144,7 +144,7 @@ func TestAnnounceUpdatesTheNeighboursCache(t *testing.T) {
 	check := func(ip netip.Addr) {
 		deadline := time.Now().Add(3 * time.Second)
 		for {
-			out := netiftest.Run(t, "ip", "-n", nsB, "neigh", "show", ip.String())
+			out := testenv.Run(t, "ip", "-n", nsB.Name, "neigh", "show", ip.String())
 			if strings.Contains(out, mac) {
 				return
 			}

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vigil-lb/vigil/internal/netif/netiftest"
 	"github.com/vigil-lb/vigil/internal/testenv"
 	"golang.org/x/sys/unix"
 )
@@ -36,9 +35,9 @@ func TestRuleRefusesWhatTheKernelWouldMisread(t *testing.T) {
 }
 
 func TestRulesComeAndGoWithTheirSelectors(t *testing.T) {
-	netiftest.RequireRoot(t)
-	ns := netiftest.Namespace(t, "rule")
-	h, err := OpenNamespace(ns)
+	testenv.RequireRoot(t)
+	ns := testenv.NewNamespace(t, "rule")
+	h, err := OpenNamespace(ns.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +68,7 @@ func TestRulesComeAndGoWithTheirSelectors(t *testing.T) {
 			"104:\tfrom all ipproto udp dport 53 unreachable"},
 	}
 	show := func() string {
-		return netiftest.Run(t, "ip", "-n", ns, "-4", "rule", "show") + netiftest.Run(t, "ip", "-n", ns, "-6", "rule", "show")
+		return testenv.Run(t, "ip", "-n", ns.Name, "-4", "rule", "show") + testenv.Run(t, "ip", "-n", ns.Name, "-6", "rule", "show")
 	}
 	for i := 0; i < 2; i++ { // adding twice is harmless and adds nothing
 		for _, tc := range rules {

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vigil-lb/vigil/internal/netif/netiftest"
+	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
 func TestVMACAddrIsRFC5798VirtualRouterMAC(t *testing.T) {
@@ -29,19 +29,19 @@ func TestVMACAddrIsRFC5798VirtualRouterMAC(t *testing.T) {
 }
 
 // vmacDetails returns "ip -d link show" of name in ns, or "" if it is not there.
-func vmacDetails(t *testing.T, ns, name string) string {
+func vmacDetails(t *testing.T, ns *testenv.Namespace, name string) string {
 	t.Helper()
-	out, err := netiftest.Command(ns, "ip", "-d", "link", "show", "dev", name).CombinedOutput()
+	out, err := ns.Command("ip", "-d", "link", "show", "dev", name).CombinedOutput()
 	if err != nil {
 		return ""
 	}
 	return string(out)
 }
 
-func readConfIn(t *testing.T, ns, link, key string) string {
+func readConfIn(t *testing.T, ns *testenv.Namespace, link, key string) string {
 	t.Helper()
 	var v string
-	netiftest.InNamespace(t, ns, func() {
+	ns.Do(t, func() {
 		var err error
 		if v, err = readConf(link, key); err != nil {
 			t.Fatal(err)
@@ -51,12 +51,12 @@ func readConfIn(t *testing.T, ns, link, key string) string {
 }
 
 func TestVMACIsCreatedAdoptedAndRemoved(t *testing.T) {
-	netiftest.RequireRoot(t)
-	ns := netiftest.Namespace(t, "vm")
-	peer := netiftest.Namespace(t, "vp")
-	netiftest.Veth(t, ns, "eth0", peer, "eth0")
-	netiftest.Addr(t, ns, "eth0", "192.0.2.1/24")
-	h, err := OpenNamespace(ns)
+	testenv.RequireRoot(t)
+	ns := testenv.NewNamespace(t, "vm")
+	peer := testenv.NewNamespace(t, "vp")
+	testenv.Veth(t, ns, "eth0", peer, "eth0")
+	ns.Addr(t, "eth0", "192.0.2.1/24")
+	h, err := OpenNamespace(ns.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestVMACIsCreatedAdoptedAndRemoved(t *testing.T) {
 	}
 
 	// A crashed run's VMAC is adopted, with the same index; a wrong MAC is fixed.
-	netiftest.Run(t, "ip", "-n", ns, "link", "set", "vrrp.51", "down", "address", "02:00:00:00:00:09")
+	testenv.Run(t, "ip", "-n", ns.Name, "link", "set", "vrrp.51", "down", "address", "02:00:00:00:00:09")
 	again, err := h.EnsureVMAC(v)
 	if err != nil {
 		t.Fatal(err)
@@ -94,8 +94,8 @@ func TestVMACIsCreatedAdoptedAndRemoved(t *testing.T) {
 	}
 
 	// A macvlan of that name in another mode is replaced.
-	netiftest.Run(t, "ip", "-n", ns, "link", "del", "vrrp.51")
-	netiftest.Run(t, "ip", "-n", ns, "link", "add", "link", "eth0", "name", "vrrp.51", "type", "macvlan", "mode", "bridge")
+	testenv.Run(t, "ip", "-n", ns.Name, "link", "del", "vrrp.51")
+	testenv.Run(t, "ip", "-n", ns.Name, "link", "add", "link", "eth0", "name", "vrrp.51", "type", "macvlan", "mode", "bridge")
 	if l, err = h.EnsureVMAC(v); err != nil || l.Adopted {
 		t.Errorf("EnsureVMAC over a bridge-mode macvlan = %+v, %v; want it replaced", l, err)
 	}
@@ -104,7 +104,7 @@ func TestVMACIsCreatedAdoptedAndRemoved(t *testing.T) {
 	}
 
 	// Something else of that name is never touched.
-	netiftest.Run(t, "ip", "-n", ns, "link", "add", "vrrp.52", "type", "veth", "peer", "name", "other")
+	testenv.Run(t, "ip", "-n", ns.Name, "link", "add", "vrrp.52", "type", "veth", "peer", "name", "other")
 	if _, err := h.EnsureVMAC(VMAC{Name: "vrrp.52", Parent: "eth0", MAC: VMACAddr(52, false)}); err == nil {
 		t.Error("EnsureVMAC took over a veth")
 	}
@@ -140,21 +140,21 @@ func TestVMACIsCreatedAdoptedAndRemoved(t *testing.T) {
 }
 
 func TestVMACSysctlsAreSetAndTheParentRestored(t *testing.T) {
-	netiftest.RequireRoot(t)
-	ns := netiftest.Namespace(t, "vs")
-	peer := netiftest.Namespace(t, "vq")
-	netiftest.Veth(t, ns, "eth0", peer, "eth0")
-	netiftest.Run(t, "ip", "-n", ns, "link", "add", "link", "eth0", "name", "vrrp.7", "address",
+	testenv.RequireRoot(t)
+	ns := testenv.NewNamespace(t, "vs")
+	peer := testenv.NewNamespace(t, "vq")
+	testenv.Veth(t, ns, "eth0", peer, "eth0")
+	testenv.Run(t, "ip", "-n", ns.Name, "link", "add", "link", "eth0", "name", "vrrp.7", "address",
 		VMACAddr(7, false).String(), "type", "macvlan", "mode", "private")
 	var prev ParentARP
-	netiftest.InNamespace(t, ns, func() {
+	ns.Do(t, func() {
 		var err error
 		if prev, err = SetVMACSysctls("vrrp.7", "eth0", false); err != nil {
 			t.Fatal(err)
 		}
 	})
 	var ra string
-	netiftest.InNamespace(t, ns, func() {
+	ns.Do(t, func() {
 		b, err := os.ReadFile("/proc/sys/net/ipv6/conf/vrrp.7/accept_ra")
 		if err != nil {
 			t.Fatal(err)
@@ -175,7 +175,7 @@ func TestVMACSysctlsAreSetAndTheParentRestored(t *testing.T) {
 			t.Errorf("%s %s = %s, want %s", c.link, c.key, got, c.want)
 		}
 	}
-	netiftest.InNamespace(t, ns, func() {
+	ns.Do(t, func() {
 		if err := prev.Restore(); err != nil {
 			t.Fatal(err)
 		}
@@ -195,19 +195,19 @@ func TestVMACSysctlsAreSetAndTheParentRestored(t *testing.T) {
 }
 
 func TestVMACReportRulesAreInstalledAndRemoved(t *testing.T) {
-	netiftest.RequireRoot(t)
+	testenv.RequireRoot(t)
 	if _, err := exec.LookPath("nft"); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatal("the nft command is needed to read the rules back (CI is set, so this is a failure)")
 		}
 		t.Skip("the nft command is needed to read the rules back")
 	}
-	ns := netiftest.Namespace(t, "vr")
+	ns := testenv.NewNamespace(t, "vr")
 	list := func() string {
-		out, _ := netiftest.Command(ns, "nft", "list", "ruleset").CombinedOutput()
+		out, _ := ns.Command("nft", "list", "ruleset").CombinedOutput()
 		return string(out)
 	}
-	netiftest.InNamespace(t, ns, func() {
+	ns.Do(t, func() {
 		for i := 0; i < 2; i++ { // installing again replaces
 			if err := RedirectVMACReports("vrrp.51", 7); err != nil {
 				t.Fatal(err)
@@ -219,7 +219,7 @@ func TestVMACReportRulesAreInstalledAndRemoved(t *testing.T) {
 	if n := strings.Count(got, "drop"); n != 3 {
 		t.Errorf("%d rules that drop, want 3 (IGMP, MLDv1, MLDv2):\n%s", n, got)
 	}
-	netiftest.InNamespace(t, ns, func() {
+	ns.Do(t, func() {
 		for i := 0; i < 2; i++ { // removing what is not there is fine
 			if err := RemoveVMACReports("vrrp.51"); err != nil {
 				t.Fatal(err)

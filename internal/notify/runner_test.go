@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-lb/vigil/internal/testenv"
+
 	"go.uber.org/goleak"
 )
 
@@ -186,7 +188,7 @@ func TestRunWaitingForASlotGivesUpWithContext(t *testing.T) {
 }
 
 func TestRunAsUserSetsCredentials(t *testing.T) {
-	needRoot(t)
+	testenv.RequireRoot(t)
 	r := NewRunner(RunnerOptions{})
 	o := r.Run(context.Background(), Script{Command: "/usr/bin/id -u", User: &User{UID: 65534, GID: 65534}, Timeout: 5 * time.Second})
 	if got := strings.TrimSpace(string(o.Output)); got != "65534" || !o.Success() {
@@ -195,7 +197,7 @@ func TestRunAsUserSetsCredentials(t *testing.T) {
 }
 
 func TestScriptSecurityRefusesWritableScriptNamingItsPath(t *testing.T) {
-	needRoot(t)
+	testenv.RequireRoot(t)
 	_, script := secureTree(t)
 	must(t, os.Chmod(script, 0o777))
 	o := NewRunner(RunnerOptions{ScriptSecurity: true}).Run(context.Background(), Script{Command: script})
@@ -226,7 +228,7 @@ func TestDefaultUserFollowsKeepalived(t *testing.T) {
 }
 
 func TestCheckSaysWhatPrepareWouldRefuseAndWarnOf(t *testing.T) {
-	needRoot(t)
+	testenv.RequireRoot(t)
 	dir, secure := secureTree(t)
 	insecure := filepath.Join(dir, "insecure.sh")
 	must(t, os.WriteFile(insecure, []byte("#!/bin/sh\nexit 0\n"), 0o777))

@@ -8,15 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// needRoot skips a test that must chown files, unless CI is set (CI runs as root).
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 && os.Getenv("CI") == "" {
-		t.Skip("needs root to make files owned by other users; run as root or set CI")
-	}
-}
+	"github.com/vigil-lb/vigil/internal/testenv"
+)
 
 // secureTree makes root-owned /tmp/<test>/dir/script.sh, mode 0755 throughout, and returns the
 // directory and the script.
@@ -44,7 +38,7 @@ func secureTree(t *testing.T) (string, string) {
 }
 
 func TestCheckSecureAppliesKeepalivedRulesToRootScripts(t *testing.T) {
-	needRoot(t)
+	testenv.RequireRoot(t)
 	tests := []struct {
 		name    string
 		setup   func(t *testing.T, dir, script string) string // returns the program to check
@@ -152,7 +146,7 @@ func bypassTree(t *testing.T) (ok, evil, marker string) {
 }
 
 func TestScriptSecurityRefusesShellSyntaxAndNeverRunsIt(t *testing.T) {
-	needRoot(t)
+	testenv.RequireRoot(t)
 	ok, evil, marker := bypassTree(t)
 	lines := []struct {
 		line, syntax string
@@ -193,7 +187,7 @@ func TestScriptSecurityRefusesShellSyntaxAndNeverRunsIt(t *testing.T) {
 }
 
 func TestScriptSecurityChecksTheScriptAShellIsGiven(t *testing.T) {
-	needRoot(t)
+	testenv.RequireRoot(t)
 	ok, evil, marker := bypassTree(t)
 	r := NewRunner(RunnerOptions{ScriptSecurity: true})
 	if _, err := r.Check(Script{Command: "/bin/sh " + ok}); err != nil {

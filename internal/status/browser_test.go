@@ -112,13 +112,7 @@ func rowState(id string) string {
 }
 
 func TestBrowserPageShowsServersAndFollowsEventsWithinASecond(t *testing.T) {
-	bin, err := chromiumPath()
-	if err != nil {
-		if os.Getenv("CI") == "" {
-			t.Skipf("headless browser test skipped: %v", err)
-		}
-		t.Fatalf("CI is set but the browser test cannot run: %v", err)
-	}
+	bin := requireChromium(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
@@ -127,21 +121,7 @@ func TestBrowserPageShowsServersAndFollowsEventsWithinASecond(t *testing.T) {
 	srv := httptest.NewServer(NewHandler(src, hub, NewMetrics().Handler()))
 	t.Cleanup(srv.Close)
 
-	b := startBrowser(t, bin)
-	p, err := b.newPage(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.viewport(ctx, 1280, 800, 1, false); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.navigate(ctx, srv.URL+"/"); err != nil {
-		t.Fatal(err)
-	}
-	// "live" means the EventSource is open, so an event published now reaches the page.
-	if _, err := p.waitFor(ctx, `document.readyState === "complete" && document.getElementById("live").textContent === "live"`); err != nil {
-		t.Fatal(err)
-	}
+	b, p := openLivePage(ctx, t, bin, srv.URL+"/")
 
 	for _, vs := range browserSnapshot("").VirtualServers {
 		for _, rs := range vs.RealServers {
@@ -188,7 +168,7 @@ func TestBrowserPageShowsServersAndFollowsEventsWithinASecond(t *testing.T) {
 	start := time.Now()
 	hub.Publish("real_server", "192.0.2.10:443/"+victim, "down: connection refused")
 	wctx, wcancel := context.WithTimeout(ctx, 2*time.Second)
-	_, err = p.waitFor(wctx, rowState(victim)+` === "down"`)
+	_, err := p.waitFor(wctx, rowState(victim)+` === "down"`)
 	wcancel()
 	latency := time.Since(start)
 	if err != nil {
@@ -265,44 +245,7 @@ func TestBrowserPageShowsServersAndFollowsEventsWithinASecond(t *testing.T) {
 		t.Fatalf("page did not show the BGP change within 5 s of the event: %v", err)
 	}
 
-	dir := artifactDir(t)
-	for _, shot := range []struct {
-		name   string
-		width  int
-		scale  float64
-		mobile bool
-	}{
-		{"desktop", 1280, 1, false},
-		{"phone", 390, 2, true},
-	} {
-		if err := p.viewport(ctx, shot.width, 800, shot.scale, shot.mobile); err != nil {
-			t.Fatal(err)
-		}
-		// Nothing may stick out sideways: on a phone that means a page that scrolls both ways.
-		var overflow struct{ Scroll, Inner int }
-		if err := p.eval(ctx, `({Scroll: document.documentElement.scrollWidth, Inner: window.innerWidth})`, &overflow); err != nil {
-			t.Fatal(err)
-		}
-		if overflow.Scroll > overflow.Inner {
-			t.Errorf("%s: page is %d px wide in a %d px viewport", shot.name, overflow.Scroll, overflow.Inner)
-		}
-		var height int
-		if err := p.eval(ctx, `document.documentElement.scrollHeight`, &height); err != nil {
-			t.Fatal(err)
-		}
-		if err := p.viewport(ctx, shot.width, height, shot.scale, shot.mobile); err != nil {
-			t.Fatal(err)
-		}
-		png, err := p.screenshot(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		path := filepath.Join(dir, "status-page-"+shot.name+".png")
-		if err := os.WriteFile(path, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot %s (%d px wide, %d bytes): %s", shot.name, shot.width, len(png), path)
-	}
+	screenshots(ctx, t, p, "status-page")
 
 	// The daemon restarts (every connection drops) and a change happens while the page is
 	// disconnected, so its event is never seen: the page must reconnect and catch up.
@@ -340,4 +283,83 @@ func TestBrowserPageShowsServersAndFollowsEventsWithinASecond(t *testing.T) {
 	if ex := b.pageExceptions(); len(ex) > 0 {
 		t.Errorf("the page threw: %s", strings.Join(ex, "; "))
 	}
+}
+
+// screenshots saves the page as a desktop and as a phone would show it, whole, to
+// artifactDir as NAME-desktop.png and NAME-phone.png, after checking that nothing sticks out
+// sideways.
+func screenshots(ctx context.Context, t *testing.T, p *page, name string) {
+	t.Helper()
+	dir := artifactDir(t)
+	for _, shot := range []struct {
+		name   string
+		width  int
+		scale  float64
+		mobile bool
+	}{
+		{"desktop", 1280, 1, false},
+		{"phone", 390, 2, true},
+	} {
+		if err := p.viewport(ctx, shot.width, 800, shot.scale, shot.mobile); err != nil {
+			t.Fatal(err)
+		}
+		// Nothing may stick out sideways: on a phone that means a page that scrolls both ways.
+		var overflow struct{ Scroll, Inner int }
+		if err := p.eval(ctx, `({Scroll: document.documentElement.scrollWidth, Inner: window.innerWidth})`, &overflow); err != nil {
+			t.Fatal(err)
+		}
+		if overflow.Scroll > overflow.Inner {
+			t.Errorf("%s: page is %d px wide in a %d px viewport", shot.name, overflow.Scroll, overflow.Inner)
+		}
+		var height int
+		if err := p.eval(ctx, `document.documentElement.scrollHeight`, &height); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.viewport(ctx, shot.width, height, shot.scale, shot.mobile); err != nil {
+			t.Fatal(err)
+		}
+		png, err := p.screenshot(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, name+"-"+shot.name+".png")
+		if err := os.WriteFile(path, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot %s (%d px wide, %d bytes): %s", shot.name, shot.width, len(png), path)
+	}
+}
+
+// requireChromium finds the browser, or skips the test; under CI a missing browser fails it.
+func requireChromium(t *testing.T) string {
+	t.Helper()
+	bin, err := chromiumPath()
+	if err != nil {
+		if os.Getenv("CI") == "" {
+			t.Skipf("headless browser test skipped: %v", err)
+		}
+		t.Fatalf("CI is set but the browser test cannot run: %v", err)
+	}
+	return bin
+}
+
+// openLivePage starts a browser, opens url in a 1280 px wide page and waits until the page is
+// live: its EventSource is open, so that an event published now reaches it.
+func openLivePage(ctx context.Context, t *testing.T, bin, url string) (*browser, *page) {
+	t.Helper()
+	b := startBrowser(t, bin)
+	p, err := b.newPage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.viewport(ctx, 1280, 800, 1, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.navigate(ctx, url); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.waitFor(ctx, `document.readyState === "complete" && document.getElementById("live").textContent === "live"`); err != nil {
+		t.Fatal(err)
+	}
+	return b, p
 }

@@ -46,6 +46,24 @@ type VirtualServer struct {
 	// ServingReason says why Serving is false; empty when it is true.
 	ServingReason string       `json:"serving_reason"`
 	RealServers   []RealServer `json:"real_servers"`
+	// Traffic is what the data plane counted for the virtual server, its real servers, draining
+	// ones and the sorry server together; zero where the data plane counts nothing (nftables).
+	Traffic Traffic `json:"traffic"`
+}
+
+// Traffic is a virtual server's counters, as HAProxy's stats page shows a frontend's.
+type Traffic struct {
+	// ActiveConns are the connections (TCP) or flows (UDP) open now; TotalConns those ever
+	// opened.
+	ActiveConns int64  `json:"active_connections"`
+	TotalConns  uint64 `json:"total_connections"`
+	// ConnsPerSecond is the rate of new connections over about the last minute, from the
+	// status server's samples of TotalConns (at least 5 s apart, the last 12); 0 until it has
+	// two.
+	ConnsPerSecond float64 `json:"connections_per_second"`
+	// BytesIn were sent by clients to the real servers, BytesOut by the real servers to clients.
+	BytesIn  uint64 `json:"bytes_in"`
+	BytesOut uint64 `json:"bytes_out"`
 }
 
 // PoolState is how the page colours the pool's badge: "up" with every real server up, "warn"
@@ -73,6 +91,9 @@ type RealServer struct {
 	Checks          []Check   `json:"checks"`
 	ActiveConns     int64     `json:"active_connections"`
 	TotalConns      uint64    `json:"total_connections"`
+	// BytesIn were sent by clients to the server, BytesOut by the server to clients.
+	BytesIn  uint64 `json:"bytes_in"`
+	BytesOut uint64 `json:"bytes_out"`
 	// AdminState is the operator's say beside the checks' verdict (Up): "ready" (the checks
 	// decide), "drain" (no new connections, established ones finish) or "maint" (out of the
 	// pool). AdminReason, AdminBy and AdminSince are the last change's why, who and when;
@@ -87,6 +108,28 @@ type RealServer struct {
 	// pool took it out until its next check verdict; EjectedReason is the last failure.
 	Ejected       bool   `json:"ejected,omitempty"`
 	EjectedReason string `json:"ejected_reason,omitempty"`
+	// Timeline is the server's changes of state over the last hour (TimelineWindow), oldest
+	// first, at most TimelineSize of them: the state each change left it in.
+	Timeline []StateChange `json:"timeline"`
+}
+
+// StateChange is one change of a real server's state: whether its checks pass, and the
+// operator's admin state, from At on.
+type StateChange struct {
+	At         time.Time `json:"at"`
+	Up         bool      `json:"up"`
+	AdminState string    `json:"admin_state"`
+}
+
+// Label is the word for the state: the admin state when the operator set one, else up or down.
+func (c StateChange) Label() string {
+	if c.AdminState != "" && c.AdminState != AdminReady {
+		return c.AdminState
+	}
+	if c.Up {
+		return "up"
+	}
+	return "down"
 }
 
 // The admin states of a real server (RealServer.AdminState) and of a VRRP instance
@@ -107,6 +150,19 @@ type Check struct {
 	Latency time.Duration `json:"latency_ns"`
 	At      time.Time     `json:"at"`
 	Checked bool          `json:"checked"`
+	// Recent are the check's last probes, oldest first, at most ProbeHistory of them: what the
+	// page draws its latency sparkline from.
+	Recent []Probe `json:"recent"`
+}
+
+// ProbeHistory is how many probes of each check Check.Recent keeps.
+const ProbeHistory = 60
+
+// Probe is one probe's outcome.
+type Probe struct {
+	At      time.Time     `json:"at"`
+	Latency time.Duration `json:"latency_ns"`
+	Healthy bool          `json:"healthy"`
 }
 
 // VRRPInstance is one VRRP virtual router as this node sees it.

@@ -31,6 +31,7 @@ type Handler struct {
 	mux     *http.ServeMux
 	// control serves the write endpoints (control.go) once Control is called.
 	control controlHandler
+	rates   rateMeter
 }
 
 // NewHandler builds the handler. metrics may be nil.
@@ -57,7 +58,30 @@ func (h *Handler) status(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	_ = enc.Encode(withEmptyLists(h.src.Snapshot()))
+	_ = enc.Encode(withEmptyLists(h.snapshot()))
+}
+
+// snapshot is the source's snapshot with what the status server itself keeps: each real
+// server's timeline (the hub's) and each virtual server's connection rate.
+func (h *Handler) snapshot() Snapshot {
+	s := h.src.Snapshot()
+	now := h.hub.now()
+	names := make(map[string]bool, len(s.VirtualServers))
+	vss := make([]VirtualServer, len(s.VirtualServers))
+	for i, vs := range s.VirtualServers {
+		names[vs.Name] = true
+		vs.Traffic.ConnsPerSecond = h.rates.rate(vs.Name, now, vs.Traffic.TotalConns)
+		rss := make([]RealServer, len(vs.RealServers))
+		for j, rs := range vs.RealServers {
+			rs.Timeline = h.hub.Timeline(vs.Name, rs.Name)
+			rss[j] = rs
+		}
+		vs.RealServers = rss
+		vss[i] = vs
+	}
+	s.VirtualServers = vss
+	h.rates.keep(names)
+	return s
 }
 
 // withEmptyLists turns absent lists into empty ones, so that clients of the JSON always see
@@ -80,9 +104,13 @@ func withEmptyLists(s Snapshot) Snapshot {
 		}
 		rss := make([]RealServer, len(vs.RealServers))
 		for j, rs := range vs.RealServers {
-			if rs.Checks == nil {
-				rs.Checks = []Check{}
+			rs.Timeline = orEmpty(rs.Timeline)
+			cs := make([]Check, len(rs.Checks))
+			for k, c := range rs.Checks {
+				c.Recent = orEmpty(c.Recent)
+				cs[k] = c
 			}
+			rs.Checks = cs
 			if rs.AdminState == "" {
 				rs.AdminState = AdminReady
 			}
@@ -117,6 +145,14 @@ func withEmptyLists(s Snapshot) Snapshot {
 		s.BGP = &b
 	}
 	return s
+}
+
+// orEmpty is l, or an empty list in place of nil: JSON's [] rather than null.
+func orEmpty[T any](l []T) []T {
+	if l == nil {
+		return []T{}
+	}
+	return l
 }
 
 // events streams changes. Each message is `event: change` with the Event as JSON data; a
@@ -173,8 +209,15 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 		}
 		return t.UTC().Format("15:04:05")
 	},
-	"ms":    func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) },
-	"lower": strings.ToLower,
+	"ms":        func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) },
+	"lower":     strings.ToLower,
+	"bytes":     humanBytes,
+	"sparkline": sparkline,
+	"timeline":  timeline,
+	"actions":   actions,
+	// The script draws the charts as the server does; it takes their bounds from here.
+	"probeHistory":   func() int { return ProbeHistory },
+	"timelineWindow": func() int64 { return TimelineWindow.Milliseconds() },
 	"established": func(ss []BGPSession) int {
 		n := 0
 		for _, s := range ss {
@@ -200,7 +243,7 @@ func (h *Handler) page(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'")
-	if err := pageTemplate.Execute(w, h.src.Snapshot()); err != nil {
+	if err := pageTemplate.Execute(w, h.snapshot()); err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 	}
 }

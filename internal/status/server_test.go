@@ -167,7 +167,13 @@ func TestRequireTokenRefusesMissingOrWrongToken(t *testing.T) {
 
 func getPage(t *testing.T, snap Snapshot) string {
 	t.Helper()
-	srv := httptest.NewServer(NewHandler(&fixedSource{snap: snap}, NewHub(10, time.Now), nil))
+	return getPageWithHub(t, snap, NewHub(10, time.Now))
+}
+
+// getPageWithHub is getPage with what hub keeps (the timelines) on the page.
+func getPageWithHub(t *testing.T, snap Snapshot, hub *Hub) string {
+	t.Helper()
+	srv := httptest.NewServer(NewHandler(&fixedSource{snap: snap}, hub, nil))
 	t.Cleanup(srv.Close)
 	resp, err := http.Get(srv.URL + "/")
 	if err != nil {

@@ -136,9 +136,20 @@ func gauge(b bool) float64 {
 	return 0
 }
 
-// hubObserver puts the half's events and notes on the event stream.
+// hubObserver puts the half's events and notes on the event stream, and its real servers'
+// states on their timelines.
 func hubObserver(hub *status.Hub) func(lb.Event) {
 	return func(ev lb.Event) {
+		if ev.State != nil {
+			marks := make([]status.ServerMark, len(ev.State.Servers))
+			for i, s := range ev.State.Servers {
+				marks[i] = status.ServerMark{Name: s.ID, Up: s.Up, AdminState: s.Admin.String()}
+			}
+			hub.ServerStates(ev.VS, marks)
+		}
+		if ev.Gone {
+			hub.ForgetVirtualServer(ev.VS)
+		}
 		switch {
 		case ev.Pool != nil:
 			subject := ev.VS

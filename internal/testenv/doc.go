@@ -1,7 +1,7 @@
 // Package testenv is what vigil's tests share about their environment: polling for a state with
 // a deadline (WaitFor), ports that no parallel test takes (FreePort), the requirement of root
 // or a tool (RequireRoot, RequireTool: a skip for a normal user, a failure when CI is set), and
-// network namespaces joined by veth pairs and bridges (netns.go), always torn down when the test
+// network namespaces joined by veth pairs and bridges, or to the test's own namespace by a veth (netns.go), always torn down when the test
 // ends, whether it passed or not, FRR's daemons run in such a namespace (frr.go: StartFRR, for the
 // BGP and VRRP interop tests), and the process's CPU time for benchmarks (CPUTime). It also has
 // what tests of servers share: a part run until the test ends, or a restart, and checked to stop

@@ -131,8 +131,12 @@ func (ns *Namespace) Do(t testing.TB, fn func()) {
 	}
 }
 
-// DoErr is Do for code that reports its own error; it does not need a testing.TB.
+// DoErr is Do for code that reports its own error; it does not need a testing.TB. A nil
+// Namespace is the test's own: fn runs where it is.
 func (ns *Namespace) DoErr(fn func() error) error {
+	if ns == nil {
+		return fn()
+	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	orig, err := netns.Get()
@@ -209,4 +213,47 @@ func (ns *Namespace) Attach(t testing.TB, bridge, port string, member *Namespace
 	t.Helper()
 	Veth(t, ns, port, member, ifname)
 	Run(t, "ip", "-n", ns.Name, "link", "set", port, "master", bridge)
+}
+
+// HostVeth is a veth pair with one end (Host) in the test process's own namespace and the
+// other (Peer, eth0) in a test namespace: a peer the test reaches directly, without joining a
+// namespace itself.
+type HostVeth struct {
+	Host, Peer string
+	NS         *Namespace
+}
+
+// NewHostVeth creates a HostVeth: the host end, named vgl<8 hex digits> (within the kernel's 15
+// characters), gets hostAddr (a prefix such as "198.51.100.1/30"); eth0 in ns gets peerAddr.
+// Both ends are up. The pair is deleted when the test ends (with ns, or on its own if ns
+// outlives it).
+func NewHostVeth(t testing.TB, ns *Namespace, hostAddr, peerAddr string) *HostVeth {
+	t.Helper()
+	RequireRoot(t)
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	v := &HostVeth{Host: "vgl" + hex.EncodeToString(b[:]), Peer: "eth0", NS: ns}
+	Run(t, "ip", "link", "add", v.Host, "type", "veth", "peer", "name", v.Peer, "netns", ns.Name)
+	t.Cleanup(func() {
+		if _, err := RunErr("ip", "link", "show", v.Host); err == nil {
+			if out, err := RunErr("ip", "link", "del", v.Host); err != nil {
+				t.Errorf("delete veth %s: %v %s", v.Host, err, out)
+			}
+		}
+	})
+	args := []string{"addr", "add", hostAddr, "dev", v.Host}
+	if strings.Contains(hostAddr, ":") {
+		args = append(args, "nodad")
+	}
+	Run(t, "ip", args...)
+	Run(t, "ip", "link", "set", v.Host, "up")
+	ns.Addr(t, v.Peer, peerAddr)
+	ns.SetLink(t, v.Peer, true)
+	return v
+}
+
+// SetPeerUp sets the namespace end of the pair up or down, as a host whose link fails.
+func (v *HostVeth) SetPeerUp(t testing.TB, up bool) {
+	t.Helper()
+	v.NS.SetLink(t, v.Peer, up)
 }

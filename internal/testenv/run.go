@@ -9,10 +9,10 @@ import (
 )
 
 // stopWithin bounds how long RunUntilCleanup waits for run to return once cancelled.
-const stopWithin = 10 * time.Second
+const stopWithin = 15 * time.Second
 
 // RunUntilCleanup runs run in a goroutine until the test ends: its cleanup cancels run's
-// context, waits up to 10 s for run to return, and fails t if it did not, or returned an error
+// context, waits up to 15 s for run to return, and fails t if it did not, or returned an error
 // other than the context's. The stop it returns does the same sooner (a restart); the cleanup
 // then has nothing left to do.
 func RunUntilCleanup(t testing.TB, what string, run func(ctx context.Context) error) (stop func()) {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
 // ahConf is a VRRPv2 instance with Keepalived's auth_type AH.
@@ -69,7 +71,7 @@ func TestInteropWithKeepalivedAH(t *testing.T) {
 			dual := watchTwoMasters(t, nsK, nsV, vip)
 			k := startKeepalived(t, nsK, ahConf("k", 150, "s3cret", tc.unicastK))
 			v := startVigil(t, nsV, ahConf("v", 100, "s3cret", tc.unicastV))
-			waitFor(t, 15*time.Second, "Keepalived master holding the VIP, vigil backup", func() bool {
+			testenv.WaitFor(t, 15*time.Second, "Keepalived master holding the VIP, vigil backup", func() bool {
 				return hasAddr(t, nsK, "eth0", vip) && v.state("VI_1") == "BACKUP" && !hasAddr(t, nsV, "eth0", vip)
 			})
 			time.Sleep(advert + advert/2)
@@ -83,7 +85,7 @@ func TestInteropWithKeepalivedAH(t *testing.T) {
 			// Keepalived comes back at the higher priority with its counter at 0: it adopts
 			// vigil's sequence number as backup, then preempts, and vigil accepts it.
 			k = startKeepalived(t, nsK, ahConf("k", 150, "s3cret", tc.unicastK))
-			took := waitFor(t, 3*advert+skew(150, advert)+3*time.Second, "restarted Keepalived preempting vigil", func() bool {
+			took := testenv.WaitFor(t, 3*advert+skew(150, advert)+3*time.Second, "restarted Keepalived preempting vigil", func() bool {
 				return hasAddr(t, nsK, "eth0", vip) && v.state("VI_1") == "BACKUP" && !hasAddr(t, nsV, "eth0", vip)
 			})
 			t.Logf("restarted Keepalived preempted after %v", took)
@@ -94,7 +96,7 @@ func TestInteropWithKeepalivedAH(t *testing.T) {
 			// vigil restarts at a higher priority: same catch-up the other way.
 			v.stop(t, 10*time.Second)
 			v = startVigil(t, nsV, ahConf("v", 200, "s3cret", tc.unicastV))
-			took = waitFor(t, 3*advert+skew(200, advert)+3*time.Second, "restarted vigil preempting Keepalived", func() bool {
+			took = testenv.WaitFor(t, 3*advert+skew(200, advert)+3*time.Second, "restarted vigil preempting Keepalived", func() bool {
 				return hasAddr(t, nsV, "eth0", vip) && v.state("VI_1") == "MASTER" && !hasAddr(t, nsK, "eth0", vip)
 			})
 			t.Logf("restarted vigil preempted after %v", took)
@@ -105,7 +107,7 @@ func TestInteropWithKeepalivedAH(t *testing.T) {
 
 			// vigil resigns (priority 0): Keepalived takes over at once (skew time).
 			v.stop(t, 10*time.Second)
-			took = waitFor(t, 3*time.Second, "Keepalived taking over from the resigning vigil", func() bool {
+			took = testenv.WaitFor(t, 3*time.Second, "Keepalived taking over from the resigning vigil", func() bool {
 				return hasAddr(t, nsK, "eth0", vip)
 			})
 			t.Logf("Keepalived took over %v after vigil was told to stop", took)
@@ -129,7 +131,7 @@ func TestKeepalivedAHWithAnotherPasswordIsRefused(t *testing.T) {
 	vip := netip.MustParseAddr("192.0.2.100")
 	const advert = time.Second
 	v := startVigil(t, nsV, ahConf("v", 100, "s3cret", ""))
-	waitFor(t, 3*advert+skew(100, advert)+3*time.Second, "vigil master alone", func() bool {
+	testenv.WaitFor(t, 3*advert+skew(100, advert)+3*time.Second, "vigil master alone", func() bool {
 		return v.state("VI_1") == "MASTER" && hasAddr(t, nsV, "eth0", vip)
 	})
 	before, _ := v.instance("VI_1")
@@ -137,7 +139,7 @@ func TestKeepalivedAHWithAnotherPasswordIsRefused(t *testing.T) {
 	// Keepalived, master too since it refuses vigil's adverts, sends few: each packet it
 	// receives (vigil's, refused) puts its advert timer back, so its adverts come only when
 	// vigil's fall in the right phase (every 1 to 5 s here).
-	waitFor(t, 12*time.Second, "vigil counting Keepalived's adverts as auth failures", func() bool {
+	testenv.WaitFor(t, 12*time.Second, "vigil counting Keepalived's adverts as auth failures", func() bool {
 		st, _ := v.instance("VI_1")
 		return st.Dropped["auth_failure"] >= 1
 	})
@@ -150,7 +152,7 @@ func TestKeepalivedAHWithAnotherPasswordIsRefused(t *testing.T) {
 		t.Errorf("dropped %v, want only auth_failure", after.Dropped)
 	}
 	t.Logf("vigil: %v; Keepalived holds the VIP too (it refuses vigil's adverts): %v", after.Dropped, hasAddr(t, nsK, "eth0", vip))
-	waitFor(t, 5*time.Second, "Keepalived logging vigil's adverts as invalid", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "Keepalived logging vigil's adverts as invalid", func() bool {
 		return strings.Contains(keepalivedLog(k), "invalid IPSEC HMAC-MD5")
 	})
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-lb/vigil/internal/testenv"
+
 	"github.com/vigil-lb/vigil/internal/notify"
 	"go.uber.org/goleak"
 )
@@ -149,7 +151,7 @@ vrrp_instance VI_2 {
 	r := readFifo(t, fifo)
 	r.expect(t, `INSTANCE "VI_1" FAULT 100`, `INSTANCE "VI_2" FAULT 90`, `GROUP "G" FAULT 0`)
 
-	waitFor(t, 5*time.Second, "the fifo script to open its fifo", func() bool { return containsLine(readLines(copied), "path "+vfifo) })
+	testenv.WaitFor(t, 5*time.Second, "the fifo script to open its fifo", func() bool { return containsLine(readLines(copied), "path "+vfifo) })
 	cancel()
 	select {
 	case err := <-done:

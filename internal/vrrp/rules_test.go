@@ -8,7 +8,7 @@ import (
 
 	"github.com/vigil-lb/vigil/internal/config/vrrpd"
 	"github.com/vigil-lb/vigil/internal/netif"
-	"github.com/vigil-lb/vigil/internal/netif/netiftest"
+	"github.com/vigil-lb/vigil/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -115,15 +115,15 @@ func TestVirtualRulesFollowTheMaster(t *testing.T) {
 	const static200 = "2000:\tfrom all to 203.0.113.0/24 lookup 200"
 	const want4 = "1000:\tfrom 198.51.100.0/24 fwmark 0x10/0xff lookup 100"
 	const want6 = "1001:\tfrom all to 2001:db8:5::/64 lookup 101"
-	has := func(ns, family, want string) bool {
-		for _, line := range strings.Split(netiftest.Run(t, "ip", "-n", ns, family, "rule", "show"), "\n") {
+	has := func(ns *testenv.Namespace, family, want string) bool {
+		for _, line := range strings.Split(testenv.Run(t, "ip", "-n", ns.Name, family, "rule", "show"), "\n") {
 			if strings.TrimSpace(line) == want {
 				return true
 			}
 		}
 		return false
 	}
-	holds := func(ns string) bool {
+	holds := func(ns *testenv.Namespace) bool {
 		h4, h6 := has(ns, "-4", want4), has(ns, "-6", want6)
 		if h4 != h6 {
 			t.Fatalf("half the virtual rules in %s: IPv4 %v, IPv6 %v", ns, h4, h6)
@@ -133,10 +133,10 @@ func TestVirtualRulesFollowTheMaster(t *testing.T) {
 
 	a := startVigil(t, nsA, confA)
 	b := startVigil(t, nsB, confB)
-	waitFor(t, 10*time.Second, "A master with the rules, B backup without", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "A master with the rules, B backup without", func() bool {
 		return a.state("VI_1") == "MASTER" && b.state("VI_1") == "BACKUP" && holds(nsA) && !holds(nsB)
 	})
-	for _, ns := range []string{nsA, nsB} {
+	for _, ns := range []*testenv.Namespace{nsA, nsB} {
 		if !has(ns, "-4", static200) {
 			t.Errorf("%s lacks the static rule %q", ns, static200)
 		}
@@ -146,12 +146,12 @@ func TestVirtualRulesFollowTheMaster(t *testing.T) {
 	if holds(nsA) || has(nsA, "-4", static200) {
 		t.Errorf("A still holds its virtual or static rules after stopping")
 	}
-	waitFor(t, 5*time.Second, "B master with the rules", func() bool { return b.state("VI_1") == "MASTER" && holds(nsB) })
+	testenv.WaitFor(t, 5*time.Second, "B master with the rules", func() bool { return b.state("VI_1") == "MASTER" && holds(nsB) })
 
 	// A reload that changes the IPv4 rule's table swaps it; the IPv6 one stays. So for the
 	// static rule.
 	b.reload(t, vrrpConf("b", 3, 100, "0.2", "192.0.2.100/24", rules(strings.Replace(v4, "table 100", "table 102", 1), v6))+static("201"))
-	waitFor(t, 5*time.Second, "B swapping the changed rules", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "B swapping the changed rules", func() bool {
 		return has(nsB, "-4", "1000:\tfrom 198.51.100.0/24 fwmark 0x10/0xff lookup 102") && !has(nsB, "-4", want4) && has(nsB, "-6", want6) &&
 			has(nsB, "-4", "2000:\tfrom all to 203.0.113.0/24 lookup 201") && !has(nsB, "-4", static200)
 	})

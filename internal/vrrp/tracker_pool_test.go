@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-lb/vigil/internal/testenv"
+
 	"go.uber.org/goleak"
 )
 
@@ -138,7 +140,7 @@ func TestPoolHealthNeverBlocksAndSurvivesReload(t *testing.T) {
 			t.Error("Run did not return within 5s of cancel")
 		}
 	}()
-	waitFor(t, 5*time.Second, "the instance waiting for its interface", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "the instance waiting for its interface", func() bool {
 		s := m.Snapshot()
 		return len(s) == 1 && strings.Contains(s[0].Error, "vgl-missing0")
 	})
@@ -156,7 +158,7 @@ func TestPoolHealthNeverBlocksAndSurvivesReload(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatalf("%d PoolHealth calls did not return within 2s: PoolHealth blocks", reports)
 	}
-	waitFor(t, 2*time.Second, "a report delivered", func() bool { u, ok := known(); return ok && u.up })
+	testenv.WaitFor(t, 2*time.Second, "a report delivered", func() bool { u, ok := known(); return ok && u.up })
 
 	// A reload that keeps the virtual server keeps its state; one without it forgets it.
 	if err := m.Reload(loadConf(t, poolConf("x", 90, "vgl-missing0", track))); err != nil {
@@ -212,7 +214,7 @@ func TestPoolQuorumMovesTheVIP(t *testing.T) {
 					bState = "BACKUP"
 				}
 				what := fmt.Sprintf("step %d, pool %q: A %s at %d, B %s", i, cmp.Or(s.report, "not reported"), s.state, s.prio, bState)
-				took := waitFor(t, 10*time.Second, what, func() bool {
+				took := testenv.WaitFor(t, 10*time.Second, what, func() bool {
 					st, _ := a.instance("VI_1")
 					return st.State == s.state && (s.state == "FAULT" || st.EffectivePriority == s.prio) && b.state("VI_1") == bState &&
 						hasAddr(t, nsA, "eth0", vip) == s.aHasVIP && hasAddr(t, nsB, "eth0", vip) == !s.aHasVIP

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
 // processConf is an instance on iface tracking the vrrp_track_process "proc", which looks for
@@ -126,7 +128,7 @@ func TestTrackedProcessExitMovesTheVIP(t *testing.T) {
 				if aHasVIP {
 					bState = "BACKUP"
 				}
-				took := waitFor(t, 10*time.Second, what, func() bool {
+				took := testenv.WaitFor(t, 10*time.Second, what, func() bool {
 					st, _ := a.instance("VI_1")
 					return st.State == aState && (aState == "FAULT" || st.EffectivePriority == aPrio) && b.state("VI_1") == bState &&
 						hasAddr(t, nsA, "eth0", vip) == aHasVIP && hasAddr(t, nsB, "eth0", vip) == !aHasVIP

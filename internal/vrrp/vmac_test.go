@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/vigil-lb/vigil/internal/netif"
-	"github.com/vigil-lb/vigil/internal/netif/netiftest"
+	"github.com/vigil-lb/vigil/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -75,19 +75,15 @@ func TestUseVMACPutsTheInstancesAddressesOnTheVMAC(t *testing.T) {
 
 // lan builds a bridge in its own namespace and one namespace per address, each with eth0
 // plugged into the bridge: hosts on one Ethernet segment.
-func lan(t *testing.T, addrs ...string) []string {
+func lan(t *testing.T, addrs ...string) []*testenv.Namespace {
 	t.Helper()
-	netiftest.RequireRoot(t)
-	br := netiftest.Namespace(t, "br")
-	netiftest.Run(t, "ip", "-n", br, "link", "add", "br0", "type", "bridge")
-	netiftest.Run(t, "ip", "-n", br, "link", "set", "br0", "up")
-	var out []string
+	br := testenv.NewNamespace(t, "br")
+	br.Bridge(t, "br0")
+	var out []*testenv.Namespace
 	for i, a := range addrs {
-		ns := netiftest.Namespace(t, fmt.Sprintf("h%d", i))
-		port := fmt.Sprintf("p%d", i)
-		netiftest.Veth(t, ns, "eth0", br, port)
-		netiftest.Run(t, "ip", "-n", br, "link", "set", port, "master", "br0")
-		netiftest.Addr(t, ns, "eth0", a)
+		ns := testenv.NewNamespace(t, fmt.Sprintf("h%d", i))
+		br.Attach(t, "br0", fmt.Sprintf("p%d", i), ns, "eth0")
+		ns.Addr(t, "eth0", a)
 		out = append(out, ns)
 	}
 	return out
@@ -95,11 +91,11 @@ func lan(t *testing.T, addrs ...string) []string {
 
 // advertSourceMAC waits up to d for a VRRP advert from src (IPv4 or IPv6) to arrive on eth0 in
 // ns and returns the Ethernet source address of its frame.
-func advertSourceMAC(t *testing.T, ns string, src netip.Addr, d time.Duration) net.HardwareAddr {
+func advertSourceMAC(t *testing.T, ns *testenv.Namespace, src netip.Addr, d time.Duration) net.HardwareAddr {
 	t.Helper()
 	const ethPAll = 0x0003
 	var fd int
-	netiftest.InNamespace(t, ns, func() {
+	ns.Do(t, func() {
 		var err error
 		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons16(ethPAll)))
 		if err != nil {
@@ -189,11 +185,11 @@ type frameCapture struct {
 	frames [][]byte
 }
 
-func startCapture(t *testing.T, ns string) *frameCapture {
+func startCapture(t *testing.T, ns *testenv.Namespace) *frameCapture {
 	t.Helper()
 	const ethPAll = 0x0003
 	c := &frameCapture{stop: make(chan struct{}), done: make(chan struct{})}
-	netiftest.InNamespace(t, ns, func() {
+	ns.Do(t, func() {
 		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons16(ethPAll)))
 		if err != nil {
 			t.Fatal(err)
@@ -280,9 +276,9 @@ var lladdrRE = regexp.MustCompile(`lladdr ([0-9a-f:]+)`)
 
 // neighbourMAC reaches ip from ns (a TCP connection to a closed port: the refusal proves the
 // address answered) and returns the MAC its neighbour table then has for ip.
-func neighbourMAC(t *testing.T, ns string, ip netip.Addr) string {
+func neighbourMAC(t *testing.T, ns *testenv.Namespace, ip netip.Addr) string {
 	t.Helper()
-	netiftest.InNamespace(t, ns, func() {
+	ns.Do(t, func() {
 		c, err := net.DialTimeout("tcp", netip.AddrPortFrom(ip, 9).String(), 2*time.Second)
 		if err == nil {
 			c.Close()
@@ -290,7 +286,7 @@ func neighbourMAC(t *testing.T, ns string, ip netip.Addr) string {
 			t.Fatalf("reach %s from %s: %v (want connection refused)", ip, ns, err)
 		}
 	})
-	out := netiftest.Run(t, "ip", "-n", ns, "neigh", "show", ip.String())
+	out := testenv.Run(t, "ip", "-n", ns.Name, "neigh", "show", ip.String())
 	m := lladdrRE.FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("no neighbour entry for %s in %s after a ping: %q", ip, ns, out)
@@ -298,14 +294,14 @@ func neighbourMAC(t *testing.T, ns string, ip netip.Addr) string {
 	return m[1]
 }
 
-func linkExists(ns, name string) bool {
-	return netiftest.Command(ns, "ip", "link", "show", "dev", name).Run() == nil
+func linkExists(ns *testenv.Namespace, name string) bool {
+	return ns.Command("ip", "link", "show", "dev", name).Run() == nil
 }
 
-func procConf(t *testing.T, ns, link, key string) string {
+func procConf(t *testing.T, ns *testenv.Namespace, link, key string) string {
 	t.Helper()
 	var v string
-	netiftest.InNamespace(t, ns, func() {
+	ns.Do(t, func() {
 		b, err := os.ReadFile("/proc/sys/net/ipv4/conf/" + link + "/" + key)
 		if err != nil {
 			t.Fatal(err)
@@ -317,9 +313,9 @@ func procConf(t *testing.T, ns, link, key string) string {
 
 // speaker is the address a router's adverts come from: its eth0's IPv4 address, or for IPv6
 // its link-local address.
-func speaker(t *testing.T, ns string, ipv6 bool) netip.Addr {
+func speaker(t *testing.T, ns *testenv.Namespace, ipv6 bool) netip.Addr {
 	t.Helper()
-	h, err := netif.OpenNamespace(ns)
+	h, err := netif.OpenNamespace(ns.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,7 +334,7 @@ type vmacRouter struct {
 	k *keepalived
 }
 
-func startRouter(t *testing.T, ns, conf string, keepalived bool) *vmacRouter {
+func startRouter(t *testing.T, ns *testenv.Namespace, conf string, keepalived bool) *vmacRouter {
 	t.Helper()
 	if keepalived {
 		return &vmacRouter{k: startKeepalived(t, ns, conf)}
@@ -409,7 +405,7 @@ func TestVMACKeepsTheVirtualAddressesMACAcrossAFailover(t *testing.T) {
 			// B starts once A is master, so that no start-up race makes B master for a moment:
 			// every VRRP frame from the virtual MAC must be A's.
 			a := startRouter(t, nsA, vrrpConf("a", 3, 150, adv, tc.vip, "use_vmac"), tc.aK)
-			waitFor(t, 5*advert+5*time.Second, "A master with the VIP on its VMAC", func() bool {
+			testenv.WaitFor(t, 5*advert+5*time.Second, "A master with the VIP on its VMAC", func() bool {
 				return a.is("MASTER") && linkExists(nsA, vmac) && hasAddr(t, nsA, vmac, vip)
 			})
 			b := startRouter(t, nsB, vrrpConf("b", 3, 100, adv, tc.vip, "use_vmac"), tc.bK)
@@ -417,7 +413,7 @@ func TestVMACKeepsTheVirtualAddressesMACAcrossAFailover(t *testing.T) {
 				return a.is("MASTER") && b.is("BACKUP") && linkExists(nsA, vmac) && hasAddr(t, nsA, vmac, vip) &&
 					linkExists(nsB, vmac) && !hasAddr(t, nsB, vmac, vip) && !hasAddr(t, nsA, "eth0", vip)
 			}
-			waitFor(t, 5*advert+5*time.Second, "A master with the VIP on its VMAC, B backup with an empty VMAC", settled)
+			testenv.WaitFor(t, 5*advert+5*time.Second, "A master with the VIP on its VMAC, B backup with an empty VMAC", settled)
 			if !ipv6 && !tc.bK {
 				if ai, af := procConf(t, nsB, "eth0", "arp_ignore"), procConf(t, nsB, "eth0", "arp_filter"); ai != "1" || af != "1" {
 					t.Errorf("B's eth0: arp_ignore %s arp_filter %s, want 1 and 1", ai, af)
@@ -470,15 +466,15 @@ func TestVMACKeepsTheVirtualAddressesMACAcrossAFailover(t *testing.T) {
 					t.Errorf("A's eth0 arp_ignore %s after stopping, want 0 restored", ai)
 				}
 			}
-			if out, err := netiftest.Command(nsA, "nft", "list", "tables").CombinedOutput(); !tc.aK && err == nil && strings.Contains(string(out), "vigil-vmac") {
+			if out, err := nsA.Command("nft", "list", "tables").CombinedOutput(); !tc.aK && err == nil && strings.Contains(string(out), "vigil-vmac") {
 				t.Errorf("A's membership report rules left after it stopped:\n%s", out)
 			}
-			waitFor(t, 3*advert+skew(100, advert)+2*time.Second, "B master with the VIP on its VMAC", func() bool {
+			testenv.WaitFor(t, 3*advert+skew(100, advert)+2*time.Second, "B master with the VIP on its VMAC", func() bool {
 				return b.is("MASTER") && hasAddr(t, nsB, vmac, vip)
 			})
 			// The third host's entry still names the virtual MAC, and the VIP answers
 			// there: only B can answer now.
-			out := netiftest.Run(t, "ip", "-n", nsC, "neigh", "show", vip.String())
+			out := testenv.Run(t, "ip", "-n", nsC.Name, "neigh", "show", vip.String())
 			if !strings.Contains(out, "lladdr "+tc.mac) && !kArp(tc.aK) {
 				t.Errorf("third host's neighbour entry after failover: %q, want %s", out, tc.mac)
 			}
@@ -511,10 +507,10 @@ func TestVMACXmitBaseSendsAdvertsFromTheBaseInterface(t *testing.T) {
 	nsA, nsC := hosts[0], hosts[1]
 	vip := netip.MustParseAddr("192.0.2.100")
 	a := startVigil(t, nsA, vrrpConf("a", 3, 150, "0.2", "192.0.2.100/24", "use_vmac vh51\n  vmac_xmit_base"))
-	waitFor(t, 10*time.Second, "A master with the VIP on its VMAC", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "A master with the VIP on its VMAC", func() bool {
 		return a.state("VI_1") == "MASTER" && hasAddr(t, nsA, "vh51", vip)
 	})
-	ifi := netiftest.Run(t, "ip", "-n", nsA, "-o", "link", "show", "dev", "eth0")
+	ifi := testenv.Run(t, "ip", "-n", nsA.Name, "-o", "link", "show", "dev", "eth0")
 	base := regexp.MustCompile(`link/ether ([0-9a-f:]+)`).FindStringSubmatch(ifi)
 	if base == nil {
 		t.Fatalf("no MAC for A's eth0: %q", ifi)
@@ -528,9 +524,9 @@ func TestVMACXmitBaseSendsAdvertsFromTheBaseInterface(t *testing.T) {
 }
 
 // linkIndex is the index of link name in ns.
-func linkIndex(t *testing.T, ns, name string) string {
+func linkIndex(t *testing.T, ns *testenv.Namespace, name string) string {
 	t.Helper()
-	out := netiftest.Run(t, "ip", "-n", ns, "-o", "link", "show", "dev", name)
+	out := testenv.Run(t, "ip", "-n", ns.Name, "-o", "link", "show", "dev", name)
 	idx, _, ok := strings.Cut(out, ":")
 	if !ok {
 		t.Fatalf("ip link show %s: %q", name, out)
@@ -548,7 +544,7 @@ func TestVMACLeftByAKilledVigilIsAdoptedAndCleaned(t *testing.T) {
 	vip := netip.MustParseAddr("192.0.2.100")
 	const vmac = "vrrp.51"
 	a := startVigil(t, nsA, vrrpConf("a", 3, 150, "1", "192.0.2.100/24", "use_vmac"))
-	waitFor(t, 10*time.Second, "A master with the VIP on its VMAC", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "A master with the VIP on its VMAC", func() bool {
 		return a.state("VI_1") == "MASTER" && linkExists(nsA, vmac) && hasAddr(t, nsA, vmac, vip)
 	})
 	idx := linkIndex(t, nsA, vmac)
@@ -559,11 +555,11 @@ func TestVMACLeftByAKilledVigilIsAdoptedAndCleaned(t *testing.T) {
 	}
 
 	b := startVigil(t, nsB, vrrpConf("b", 3, 100, "1", "192.0.2.100/24", "use_vmac"))
-	waitFor(t, 10*time.Second, "B master with the VIP on its VMAC", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "B master with the VIP on its VMAC", func() bool {
 		return b.state("VI_1") == "MASTER" && linkExists(nsB, vmac) && hasAddr(t, nsB, vmac, vip)
 	})
 	a = startVigil(t, nsA, vrrpConf("a", 3, 50, "1", "192.0.2.100/24", "use_vmac"))
-	waitFor(t, 10*time.Second, "A back as backup with the stale VIP gone from its VMAC", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "A back as backup with the stale VIP gone from its VMAC", func() bool {
 		return a.state("VI_1") == "BACKUP" && !hasAddr(t, nsA, vmac, vip)
 	})
 	if got := linkIndex(t, nsA, vmac); got != idx {
@@ -633,21 +629,21 @@ func TestUseVMACNameGroupAndMACOptions(t *testing.T) {
 	t.Parallel()
 	hosts := lan(t, "192.0.2.1/24", "192.0.2.3/24")
 	nsA := hosts[0]
-	netiftest.Run(t, "ip", "-n", nsA, "link", "set", "dev", "eth0", "group", "7")
+	testenv.Run(t, "ip", "-n", nsA.Name, "link", "set", "dev", "eth0", "group", "7")
 	vip := netip.MustParseAddr("192.0.2.100")
 	a := startVigil(t, nsA, vrrpConf("a", 3, 150, "0.2", "192.0.2.100/24", "use_vmac name group 02:aa:bb:cc:dd group 42"))
-	waitFor(t, 10*time.Second, "A master with the VIP on its VMAC named group", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "A master with the VIP on its VMAC named group", func() bool {
 		return a.state("VI_1") == "MASTER" && hasAddr(t, nsA, "group", vip)
 	})
-	out := netiftest.Run(t, "ip", "-n", nsA, "-d", "-o", "link", "show", "dev", "group")
+	out := testenv.Run(t, "ip", "-n", nsA.Name, "-d", "-o", "link", "show", "dev", "group")
 	if !strings.Contains(out, "link/ether 02:aa:bb:cc:dd:33") || !strings.Contains(out, "group 42") {
 		t.Fatalf("VMAC: %s", out)
 	}
 	// Without "group", the parent's group (7).
-	netiftest.Run(t, "ip", "-n", hosts[1], "link", "set", "dev", "eth0", "group", "9")
+	testenv.Run(t, "ip", "-n", hosts[1].Name, "link", "set", "dev", "eth0", "group", "9")
 	b := startVigil(t, hosts[1], strings.Replace(vrrpConf("b", 3, 150, "0.2", "192.0.2.101/24", "use_vmac vb52"), "virtual_router_id 51", "virtual_router_id 52", 1))
-	waitFor(t, 10*time.Second, "B master on its VMAC", func() bool { return b.state("VI_1") == "MASTER" })
-	if out := netiftest.Run(t, "ip", "-n", hosts[1], "-d", "-o", "link", "show", "dev", "vb52"); !strings.Contains(out, "group 9") {
+	testenv.WaitFor(t, 10*time.Second, "B master on its VMAC", func() bool { return b.state("VI_1") == "MASTER" })
+	if out := testenv.Run(t, "ip", "-n", hosts[1].Name, "-d", "-o", "link", "show", "dev", "vb52"); !strings.Contains(out, "group 9") {
 		t.Fatalf("VMAC without group: %s", out)
 	}
 }

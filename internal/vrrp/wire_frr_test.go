@@ -147,12 +147,12 @@ func TestInteropWithFRR(t *testing.T) {
 
 			// 1. Who is master at start: FRR at 200, vigil at 100.
 			r.Start(t, "vrrpd", c.vrrpdConf(200), nil)
-			v := startVigil(t, nsV.Name, c.vigilConf(100))
+			v := startVigil(t, nsV, c.vigilConf(100))
 			testenv.WaitFor(t, within, "FRR (200) master, vigil (100) backup", func() bool {
 				st, _ := v.instance("VI_1")
 				return frrState(r, 51, c.ipv6).Status == "Master" && st.State == "BACKUP" && st.MasterAddr.IsValid()
 			})
-			if hasAddr(t, nsV.Name, "eth0", vip) {
+			if hasAddr(t, nsV, "eth0", vip) {
 				t.Fatal("vigil holds the VIP as backup")
 			}
 
@@ -160,7 +160,7 @@ func TestInteropWithFRR(t *testing.T) {
 			// its master down interval.
 			r.Kill("vrrpd")
 			took := testenv.WaitFor(t, within, "vigil master after FRR's vrrpd was killed", func() bool {
-				return v.state("VI_1") == "MASTER" && hasAddr(t, nsV.Name, "eth0", vip)
+				return v.state("VI_1") == "MASTER" && hasAddr(t, nsV, "eth0", vip)
 			})
 			// At least the master down interval (3 adverts and the skew) after FRR's last
 			// advert, which went at most one interval before the kill.
@@ -171,7 +171,7 @@ func TestInteropWithFRR(t *testing.T) {
 			// 3. Preemption back: vrrpd again at 200 preempts vigil.
 			r.Start(t, "vrrpd", c.vrrpdConf(200), nil)
 			testenv.WaitFor(t, within, "FRR (200) preempting vigil (100)", func() bool {
-				return frrState(r, 51, c.ipv6).Status == "Master" && v.state("VI_1") == "BACKUP" && !hasAddr(t, nsV.Name, "eth0", vip)
+				return frrState(r, 51, c.ipv6).Status == "Master" && v.state("VI_1") == "BACKUP" && !hasAddr(t, nsV, "eth0", vip)
 			})
 
 			// 4. A graceful handover: vigil at 250 preempts FRR, then stops; its priority 0
@@ -191,7 +191,7 @@ func TestInteropWithFRR(t *testing.T) {
 			// 5. The tie-break: vigil and FRR at 200 both master while VRRP cannot cross
 			// (dropped on both sides); once it can, the one with the lower primary address
 			// goes backup.
-			v = startVigil(t, nsV.Name, c.vigilConf(200))
+			v = startVigil(t, nsV, c.vigilConf(200))
 			vrrpBlocked(t, nsV, true)
 			vrrpBlocked(t, nsF, true)
 			testenv.WaitFor(t, within, "two masters while VRRP is dropped", func() bool {

@@ -14,9 +14,9 @@ func TestHostileAdvertsAreCountedAndIgnored(t *testing.T) {
 	t.Parallel()
 	nsA, nsB := pair(t, "192.0.2.1/24", "192.0.2.2/24")
 	a := startVigil(t, nsA, vrrpConf("a", 3, 100, "0.2", "192.0.2.100/24", ""))
-	waitFor(t, 10*time.Second, "A master", func() bool { return a.state("VI_1") == "MASTER" })
+	testenv.WaitFor(t, 10*time.Second, "A master", func() bool { return a.state("VI_1") == "MASTER" })
 	before, _ := a.instance("VI_1")
-	j := vrrptest.NewInjector(t, &testenv.Namespace{Name: nsB}, "eth0", netip.MustParseAddr("192.0.2.2"))
+	j := vrrptest.NewInjector(t, &testenv.Namespace{Name: nsB.Name}, "eth0", netip.MustParseAddr("192.0.2.2"))
 	group := packet.GroupIPv4()
 	broken := func(adv packet.Advert) []byte {
 		b := j.Marshal(t, adv, group)
@@ -39,7 +39,7 @@ func TestHostileAdvertsAreCountedAndIgnored(t *testing.T) {
 		j.Send(t, otherVRID, group, 255)         // another router's business: ignored, not counted
 		time.Sleep(20 * time.Millisecond)
 	}
-	waitFor(t, 2*time.Second, "refusals counted", func() bool {
+	testenv.WaitFor(t, 2*time.Second, "refusals counted", func() bool {
 		st, _ := a.instance("VI_1")
 		return st.Dropped["bad_ttl"] == 10 && st.Dropped["bad_checksum"] == 10 && st.Dropped["bad_version"] == 10
 	})
@@ -53,7 +53,7 @@ func TestHostileAdvertsAreCountedAndIgnored(t *testing.T) {
 
 	// The same advert, well formed: A yields (so the refusals above were the packets' fault).
 	j.Send(t, good, group, 255)
-	waitFor(t, 2*time.Second, "A yielding to a valid higher-priority advert", func() bool {
+	testenv.WaitFor(t, 2*time.Second, "A yielding to a valid higher-priority advert", func() bool {
 		st, _ := a.instance("VI_1")
 		return st.State == "BACKUP" && st.MasterAddr == netip.MustParseAddr("192.0.2.2")
 	})
@@ -68,8 +68,8 @@ func TestDuplicateAddressOwnersSettleOnOneMaster(t *testing.T) {
 	t.Parallel()
 	nsA, nsB := pair(t, "192.0.2.9/24", "192.0.2.2/24")
 	a := startVigil(t, nsA, vrrpConf("a", 3, 255, "0.2", "192.0.2.100/24", ""))
-	waitFor(t, 10*time.Second, "A (owner) master", func() bool { return a.state("VI_1") == "MASTER" })
-	j := vrrptest.NewInjector(t, &testenv.Namespace{Name: nsB}, "eth0", netip.MustParseAddr("192.0.2.2"))
+	testenv.WaitFor(t, 10*time.Second, "A (owner) master", func() bool { return a.state("VI_1") == "MASTER" })
+	j := vrrptest.NewInjector(t, &testenv.Namespace{Name: nsB.Name}, "eth0", netip.MustParseAddr("192.0.2.2"))
 	rogue := packet.Advert{Version: 3, VRID: 51, Priority: 255, Interval: 20,
 		Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.100")}}
 	j.Send(t, rogue, packet.GroupIPv4(), 255)
@@ -93,13 +93,13 @@ func TestDuplicateAddressOwnersSettleOnOneMaster(t *testing.T) {
 			}
 		}
 	}()
-	waitFor(t, 5*time.Second, "A reduced to 254 and backup", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "A reduced to 254 and backup", func() bool {
 		st, _ := a.instance("VI_1")
 		return st.State == "BACKUP" && st.EffectivePriority == 254
 	})
 	close(stop)
 	<-done
-	waitFor(t, 5*time.Second, "A master at 255 once the other owner stopped", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "A master at 255 once the other owner stopped", func() bool {
 		st, _ := a.instance("VI_1")
 		return st.State == "MASTER" && st.EffectivePriority == 255
 	})

@@ -60,10 +60,10 @@ func TestAuthHMACBetweenTwoVigils(t *testing.T) {
 				return fmt.Sprintf("unicast_src_ip %s\n  unicast_peer {\n    %s\n  }", src, peer)
 			}
 			vip := netip.MustParsePrefix(c.vip).Addr()
-			a := startVigil(t, nsA.Name, hmacConf("a", c.version, 150, c.vip, uni(c.srcA, c.srcB), block))
-			b := startVigil(t, nsB.Name, hmacConf("b", c.version, 100, c.vip, uni(c.srcB, c.srcA), block))
+			a := startVigil(t, nsA, hmacConf("a", c.version, 150, c.vip, uni(c.srcA, c.srcB), block))
+			b := startVigil(t, nsB, hmacConf("b", c.version, 100, c.vip, uni(c.srcB, c.srcA), block))
 			testenv.WaitFor(t, 15*time.Second, "A master, B backup", func() bool {
-				return a.state("VI_1") == "MASTER" && b.state("VI_1") == "BACKUP" && hasAddr(t, nsA.Name, "eth0", vip)
+				return a.state("VI_1") == "MASTER" && b.state("VI_1") == "BACKUP" && hasAddr(t, nsA, "eth0", vip)
 			})
 			// B has heard A's signed adverts for a while without refusing one.
 			time.Sleep(1500 * time.Millisecond)
@@ -73,7 +73,7 @@ func TestAuthHMACBetweenTwoVigils(t *testing.T) {
 			}
 			a.stop(t, 10*time.Second)
 			testenv.WaitFor(t, 10*time.Second, "B master once A resigned", func() bool {
-				return b.state("VI_1") == "MASTER" && hasAddr(t, nsB.Name, "eth0", vip)
+				return b.state("VI_1") == "MASTER" && hasAddr(t, nsB, "eth0", vip)
 			})
 		})
 	}
@@ -100,8 +100,8 @@ func TestAuthHMACRefusalsAndMigrationModes(t *testing.T) {
 	uniB := "unicast_src_ip 192.0.2.2\n  unicast_peer {\n    192.0.2.1\n  }"
 	good := "key 1 " + hmacKey1 + "\n    active_key 1"
 	other := "key 1 " + strings.Repeat("k", 32) + "\n    active_key 1"
-	a := startVigil(t, nsA.Name, hmacConf("a", 3, 150, "192.0.2.100/24", uniA, good))
-	b := startVigil(t, nsB.Name, hmacConf("b", 3, 100, "192.0.2.100/24", uniB, other))
+	a := startVigil(t, nsA, hmacConf("a", 3, 150, "192.0.2.100/24", uniA, good))
+	b := startVigil(t, nsB, hmacConf("b", 3, 100, "192.0.2.100/24", uniB, other))
 	dropped := func(p *vigilProc, reason string) uint64 {
 		st, _ := p.instance("VI_1")
 		return st.Dropped[reason]
@@ -145,8 +145,8 @@ func TestV3ChecksumAsV2OnTheWire(t *testing.T) {
 	conf := func(name string, prio int, global, inst string) string {
 		return instanceConf(global, name, 52, 3, prio, "0.2", inst, "192.0.2.100/24", "")
 	}
-	a := startVigil(t, nsA.Name, conf("a", 150, "", "v3_checksum_as_v2"))
-	b := startVigil(t, nsB.Name, conf("b", 100, "", ""))
+	a := startVigil(t, nsA, conf("a", 150, "", "v3_checksum_as_v2"))
+	b := startVigil(t, nsB, conf("b", 100, "", ""))
 	testenv.WaitFor(t, 10*time.Second, "B refusing A's checksums and taking over", func() bool {
 		st, _ := b.instance("VI_1")
 		return st.State == "MASTER" && st.Dropped["bad_checksum"] > 0
@@ -169,8 +169,8 @@ func TestUnicastAdvertsLeaveFromASourceNotYetOnTheHost(t *testing.T) {
 			fmt.Sprintf("unicast_src_ip %s\n  unicast_peer {\n    %s\n  }", src, peer), "2001:db8::100/64", "")
 	}
 	// A's source 2001:db8::11 is nowhere on A: it is the address B expects A at.
-	a := startVigil(t, nsA.Name, conf("a", 150, "2001:db8::11", "2001:db8::2"))
-	b := startVigil(t, nsB.Name, conf("b", 100, "2001:db8::2", "2001:db8::11"))
+	a := startVigil(t, nsA, conf("a", 150, "2001:db8::11", "2001:db8::2"))
+	b := startVigil(t, nsB, conf("b", 100, "2001:db8::2", "2001:db8::11"))
 	testenv.WaitFor(t, 10*time.Second, "A master from an address it does not have, B backup", func() bool {
 		st, _ := b.instance("VI_1")
 		return a.state("VI_1") == "MASTER" && st.State == "BACKUP" && st.MasterAddr == netip.MustParseAddr("2001:db8::11")

@@ -35,23 +35,23 @@ func TestKeepalivedFiveScenarios(t *testing.T) {
 			conf := func(name string, prio int) string { return vrrpConf(name, c.version, prio, adv, vipCIDR, "") }
 			down := 3*c.advert + c.advert
 			within := 3*down + 3*time.Second
-			kHas := func() bool { return hasAddr(t, nsK.Name, "eth0", vip) }
+			kHas := func() bool { return hasAddr(t, nsK, "eth0", vip) }
 
 			// 1. Keepalived at 200, vigil at 100.
-			k := startKeepalived(t, nsK.Name, conf("k", 200))
-			v := startVigil(t, nsV.Name, conf("v", 100))
+			k := startKeepalived(t, nsK, conf("k", 200))
+			v := startVigil(t, nsV, conf("v", 100))
 			testenv.WaitFor(t, within, "Keepalived (200) master, vigil (100) backup", func() bool {
 				st, _ := v.instance("VI_1")
 				return kHas() && st.State == "BACKUP" && st.MasterAddr.IsValid()
 			})
 
 			// 2. Keepalived killed: vigil takes over at its master down timer.
-			killedKeepalivedHandsOver(t, k, v, nsK.Name, nsV.Name, "VI_1", vipCIDR, c.advert)
+			killedKeepalivedHandsOver(t, k, v, nsK, nsV, "VI_1", vipCIDR, c.advert)
 
 			// 3. Keepalived back at 200 preempts vigil.
-			k = startKeepalived(t, nsK.Name, conf("k", 200))
+			k = startKeepalived(t, nsK, conf("k", 200))
 			testenv.WaitFor(t, within, "Keepalived (200) preempting vigil (100)", func() bool {
-				return kHas() && v.state("VI_1") == "BACKUP" && !hasAddr(t, nsV.Name, "eth0", vip)
+				return kHas() && v.state("VI_1") == "BACKUP" && !hasAddr(t, nsV, "eth0", vip)
 			})
 
 			// 4. vigil at 250 preempts, then resigns: Keepalived master within the skew time.
@@ -67,7 +67,7 @@ func TestKeepalivedFiveScenarios(t *testing.T) {
 
 			// 5. Both at 200 and both master while VRRP is dropped; once it crosses, the lower
 			// primary address goes backup.
-			v = startVigil(t, nsV.Name, conf("v", 200))
+			v = startVigil(t, nsV, conf("v", 200))
 			vrrpBlocked(t, nsV, true)
 			vrrpBlocked(t, nsK, true)
 			testenv.WaitFor(t, within, "two masters while VRRP is dropped", func() bool {

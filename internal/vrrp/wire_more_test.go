@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigil-lb/vigil/internal/netif/netiftest"
+	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
 func TestUnicastPeersAndPasswordRefusals(t *testing.T) {
@@ -23,10 +23,10 @@ func TestUnicastPeersAndPasswordRefusals(t *testing.T) {
 	// VRRPv3 with short adverts for the unicast part; the password part needs VRRPv2.
 	a := startVigil(t, nsA, vrrpConf("a", 3, 150, "0.2", "192.0.2.100/24", unicast("192.0.2.1", "192.0.2.2")))
 	b := startVigil(t, nsB, vrrpConf("b", 3, 100, "0.2", "192.0.2.100/24", unicast("192.0.2.2", "192.0.2.1")))
-	waitFor(t, 10*time.Second, "unicast: A master, B backup", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "unicast: A master, B backup", func() bool {
 		return a.state("VI_1") == "MASTER" && b.state("VI_1") == "BACKUP" && hasAddr(t, nsA, "eth0", vip) && !hasAddr(t, nsB, "eth0", vip)
 	})
-	waitFor(t, 5*time.Second, "B naming A as master", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "B naming A as master", func() bool {
 		st, _ := b.instance("VI_1")
 		return st.MasterAddr == netip.MustParseAddr("192.0.2.1")
 	})
@@ -34,14 +34,14 @@ func TestUnicastPeersAndPasswordRefusals(t *testing.T) {
 	// B reloaded to accept only a peer that is not A: it drops A's adverts as unknown and
 	// takes the VIP.
 	b.reload(t, vrrpConf("b", 3, 100, "0.2", "192.0.2.100/24", unicast("192.0.2.2", "192.0.2.9")))
-	waitFor(t, 10*time.Second, "B ignoring A (not a peer) and becoming master", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "B ignoring A (not a peer) and becoming master", func() bool {
 		st, _ := b.instance("VI_1")
 		return st.State == "MASTER" && st.Dropped["unknown_peer"] > 0
 	})
 
 	// B accepts A again, but only with a TTL A's adverts (255) do not have.
 	b.reload(t, vrrpConf("b", 3, 100, "0.2", "192.0.2.100/24", unicast("192.0.2.2", "192.0.2.1 min_ttl 1 max_ttl 254")))
-	waitFor(t, 10*time.Second, "B refusing A's TTL 255 against max_ttl 254", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "B refusing A's TTL 255 against max_ttl 254", func() bool {
 		st, _ := b.instance("VI_1")
 		return st.State == "MASTER" && st.Dropped["bad_ttl"] > 0
 	})
@@ -50,13 +50,13 @@ func TestUnicastPeersAndPasswordRefusals(t *testing.T) {
 	// switch A to multicast too and give B a different password: B counts auth failures.
 	a.reload(t, vrrpConf("a", 2, 150, "1", "192.0.2.100/24", ""))
 	b.reload(t, strings.Replace(vrrpConf("b", 2, 100, "1", "192.0.2.100/24", ""), "s3cret", "other", 1))
-	waitFor(t, 10*time.Second, "B refusing A's password", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "B refusing A's password", func() bool {
 		st, _ := b.instance("VI_1")
 		return st.State == "MASTER" && st.Dropped["auth_failure"] > 0
 	})
 	if st, _ := a.instance("VI_1"); st.Dropped["auth_failure"] == 0 {
 		// A hears B's adverts too (B is master with the other password).
-		waitFor(t, 5*time.Second, "A refusing B's password", func() bool {
+		testenv.WaitFor(t, 5*time.Second, "A refusing B's password", func() bool {
 			st, _ := a.instance("VI_1")
 			return st.Dropped["auth_failure"] > 0
 		})
@@ -108,10 +108,10 @@ func TestTrackScriptMovesMasterAndNotifyScriptsRun(t *testing.T) {
 		fmt.Sprintf("track_script {\n    chk\n  }\n  notify %s\n  notify_master %s\n  notify_priority_changes", notifyScript, masterScript))
 	a := startVigil(t, nsA, confA)
 	b := startVigil(t, nsB, vrrpConf("b", 3, 100, "0.2", "192.0.2.100/24", ""))
-	waitFor(t, 10*time.Second, "A master", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "A master", func() bool {
 		return a.state("VI_1") == "MASTER" && b.state("VI_1") == "BACKUP" && hasAddr(t, nsA, "eth0", vip)
 	})
-	waitFor(t, 5*time.Second, "notify scripts for MASTER", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "notify scripts for MASTER", func() bool {
 		l := readLines(log)
 		return containsLine(l, "INSTANCE VI_1 MASTER 150") && containsLine(l, "master")
 	})
@@ -120,19 +120,19 @@ func TestTrackScriptMovesMasterAndNotifyScriptsRun(t *testing.T) {
 	if err := os.WriteFile(flag, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "B preempting A whose script failed", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "B preempting A whose script failed", func() bool {
 		st, _ := a.instance("VI_1")
 		return st.EffectivePriority == 90 && st.State == "BACKUP" && b.state("VI_1") == "MASTER" &&
 			hasAddr(t, nsB, "eth0", vip) && !hasAddr(t, nsA, "eth0", vip)
 	})
-	waitFor(t, 5*time.Second, "notify of the priority change, then of BACKUP", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "notify of the priority change, then of BACKUP", func() bool {
 		l := readLines(log)
 		return containsLine(l, "INSTANCE VI_1 MASTER 90") && containsLine(l, "INSTANCE VI_1 BACKUP 90")
 	})
 
 	// The script recovers: A is back at 150 and preempts.
 	os.Remove(flag)
-	waitFor(t, 5*time.Second, "A preempting back", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "A preempting back", func() bool {
 		st, _ := a.instance("VI_1")
 		return st.EffectivePriority == 150 && st.State == "MASTER" && b.state("VI_1") == "BACKUP" && hasAddr(t, nsA, "eth0", vip)
 	})
@@ -146,7 +146,7 @@ func TestTrackInterfaceFaultsTheWholeSyncGroup(t *testing.T) {
 	t.Parallel()
 	nsA, nsB := pair(t, "192.0.2.1/24", "192.0.2.2/24")
 	// A second link, only tracked.
-	netiftest.Veth(t, nsA, "eth1", nsB, "eth1")
+	testenv.Veth(t, nsA, "eth1", nsB, "eth1")
 	vip1, vip2 := netip.MustParseAddr("192.0.2.100"), netip.MustParseAddr("192.0.2.101")
 	confA := `vrrp_sync_group G {
   group {
@@ -183,21 +183,21 @@ vrrp_instance VI_2 {
 `
 	a := startVigil(t, nsA, confA)
 	b := startVigil(t, nsB, vrrpConf("b", 3, 100, "0.2", "192.0.2.100/24", ""))
-	waitFor(t, 10*time.Second, "A master of both", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "A master of both", func() bool {
 		return a.state("VI_1") == "MASTER" && a.state("VI_2") == "MASTER" && b.state("VI_1") == "BACKUP" &&
 			hasAddr(t, nsA, "eth0", vip1) && hasAddr(t, nsA, "eth0", vip2) && hasAddr(t, nsA, "eth0", netip.MustParseAddr("198.51.100.1"))
 	})
 
 	// eth1 goes down: VI_2 faults on its tracked interface, and VI_1 with it (same sync
 	// group), so B takes VI_1's address.
-	netiftest.Run(t, "ip", "-n", nsA, "link", "set", "eth1", "down")
-	waitFor(t, 5*time.Second, "the sync group in fault and B master", func() bool {
+	testenv.Run(t, "ip", "-n", nsA.Name, "link", "set", "eth1", "down")
+	testenv.WaitFor(t, 5*time.Second, "the sync group in fault and B master", func() bool {
 		return a.state("VI_1") == "FAULT" && a.state("VI_2") == "FAULT" && b.state("VI_1") == "MASTER" &&
 			!hasAddr(t, nsA, "eth0", vip1) && !hasAddr(t, nsA, "eth0", vip2) && hasAddr(t, nsB, "eth0", vip1)
 	})
 
-	netiftest.Run(t, "ip", "-n", nsA, "link", "set", "eth1", "up")
-	waitFor(t, 5*time.Second, "A master again after the fault cleared", func() bool {
+	testenv.Run(t, "ip", "-n", nsA.Name, "link", "set", "eth1", "up")
+	testenv.WaitFor(t, 5*time.Second, "A master again after the fault cleared", func() bool {
 		return a.state("VI_1") == "MASTER" && a.state("VI_2") == "MASTER" && b.state("VI_1") == "BACKUP" &&
 			hasAddr(t, nsA, "eth0", vip1) && hasAddr(t, nsA, "eth0", vip2)
 	})
@@ -208,7 +208,7 @@ func TestReloadKeepsUnchangedInstancesState(t *testing.T) {
 	nsA, _ := pair(t, "192.0.2.1/24", "192.0.2.2/24")
 	one := vrrpConf("a", 3, 150, "0.2", "192.0.2.100/24", "")
 	a := startVigil(t, nsA, one)
-	waitFor(t, 10*time.Second, "VI_1 master", func() bool { return a.state("VI_1") == "MASTER" })
+	testenv.WaitFor(t, 10*time.Second, "VI_1 master", func() bool { return a.state("VI_1") == "MASTER" })
 	before, _ := a.instance("VI_1")
 
 	two := one + `vrrp_instance VI_2 {
@@ -223,7 +223,7 @@ func TestReloadKeepsUnchangedInstancesState(t *testing.T) {
 }
 `
 	a.reload(t, two)
-	waitFor(t, 10*time.Second, "VI_2 added and master", func() bool { return a.state("VI_2") == "MASTER" })
+	testenv.WaitFor(t, 10*time.Second, "VI_2 added and master", func() bool { return a.state("VI_2") == "MASTER" })
 	after, _ := a.instance("VI_1")
 	if after.Transitions != before.Transitions || !after.Since.Equal(before.Since) || after.State != "MASTER" {
 		t.Errorf("VI_1 changed by a reload that did not touch it: before %+v, after %+v", before, after)
@@ -232,7 +232,7 @@ func TestReloadKeepsUnchangedInstancesState(t *testing.T) {
 	// Changing VI_1's priority applies in place (no new election); VI_2 is untouched.
 	v2, _ := a.instance("VI_2")
 	a.reload(t, strings.Replace(two, "priority 150", "priority 140", 1))
-	waitFor(t, 10*time.Second, "VI_1 still master with priority 140", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "VI_1 still master with priority 140", func() bool {
 		st, _ := a.instance("VI_1")
 		return st.Priority == 140 && st.State == "MASTER"
 	})
@@ -241,7 +241,7 @@ func TestReloadKeepsUnchangedInstancesState(t *testing.T) {
 	}
 	// Its VRID changing makes it another router: it restarts.
 	a.reload(t, strings.Replace(strings.Replace(two, "priority 150", "priority 140", 1), "virtual_router_id 51", "virtual_router_id 53", 1))
-	waitFor(t, 10*time.Second, "VI_1 restarted as VRID 53", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "VI_1 restarted as VRID 53", func() bool {
 		st, _ := a.instance("VI_1")
 		return st.VRID == 53 && st.State == "MASTER"
 	})
@@ -256,7 +256,7 @@ func TestReloadKeepsUnchangedInstancesState(t *testing.T) {
 func TestMasterRestoresIPv6AddressesAfterALinkFlap(t *testing.T) {
 	t.Parallel()
 	nsA, nsB := pair(t, "2001:db8::1/64", "2001:db8::2/64")
-	netiftest.Veth(t, nsA, "eth1", nsB, "eth1")
+	testenv.Veth(t, nsA, "eth1", nsB, "eth1")
 	vip, other := netip.MustParseAddr("2001:db8::100"), netip.MustParseAddr("2001:db8:1::100")
 	a := startVigil(t, nsA, `vrrp_instance VI_6 {
   interface eth0
@@ -271,19 +271,19 @@ func TestMasterRestoresIPv6AddressesAfterALinkFlap(t *testing.T) {
   }
 }
 `)
-	waitFor(t, 10*time.Second, "A master with both addresses", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "A master with both addresses", func() bool {
 		return a.state("VI_6") == "MASTER" && hasAddr(t, nsA, "eth0", vip) && hasAddr(t, nsA, "eth1", other)
 	})
 	// The kernel drops IPv6 addresses of a link that goes down; the master hears it and puts
 	// them back at once (the kernel takes an address on a link that is down), so they are
 	// there when the link comes up.
-	netiftest.Run(t, "ip", "-n", nsA, "link", "set", "eth1", "down")
-	waitFor(t, 3*time.Second, "the address dropped by the kernel and put back", func() bool {
+	testenv.Run(t, "ip", "-n", nsA.Name, "link", "set", "eth1", "down")
+	testenv.WaitFor(t, 3*time.Second, "the address dropped by the kernel and put back", func() bool {
 		st, _ := a.instance("VI_6")
 		return st.Repairs == 1 && hasAddr(t, nsA, "eth1", other)
 	})
-	netiftest.Run(t, "ip", "-n", nsA, "link", "set", "eth1", "up")
-	waitFor(t, 3*time.Second, "the address back on eth1", func() bool { return hasAddr(t, nsA, "eth1", other) })
+	testenv.Run(t, "ip", "-n", nsA.Name, "link", "set", "eth1", "up")
+	testenv.WaitFor(t, 3*time.Second, "the address back on eth1", func() bool { return hasAddr(t, nsA, "eth1", other) })
 	if s := a.state("VI_6"); s != "MASTER" {
 		t.Errorf("A %s after an untracked link flapped, want MASTER", s)
 	}
@@ -304,18 +304,18 @@ func TestTrackFileValueTimesWeightSetsPriority(t *testing.T) {
 			return st.EffectivePriority == want && st.State == "MASTER"
 		}
 	}
-	waitFor(t, 10*time.Second, "A master at 150 with the file at 0", prio(150))
+	testenv.WaitFor(t, 10*time.Second, "A master at 150 with the file at 0", prio(150))
 	if err := os.WriteFile(file, []byte("3\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "priority 150 - 3×10", prio(120))
+	testenv.WaitFor(t, 5*time.Second, "priority 150 - 3×10", prio(120))
 	if err := os.WriteFile(file, []byte("30\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	// 30×-10 is below -253: Keepalived's fault threshold for track files.
-	waitFor(t, 5*time.Second, "fault at a weighted value below -253", func() bool { return a.state("VI_1") == "FAULT" })
+	testenv.WaitFor(t, 5*time.Second, "fault at a weighted value below -253", func() bool { return a.state("VI_1") == "FAULT" })
 	if err := os.WriteFile(file, []byte("1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "master again at 140 once the fault cleared", prio(140))
+	testenv.WaitFor(t, 5*time.Second, "master again at 140 once the fault cleared", prio(140))
 }

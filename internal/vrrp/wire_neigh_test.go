@@ -9,35 +9,34 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigil-lb/vigil/internal/netif/netiftest"
+	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
 // bridgeLab is three hosts (A and B run VRRP, H is a neighbour) on one Ethernet segment: a
 // bridge in a fourth namespace with a veth to each host's eth0.
 type bridgeLab struct {
-	a, b, h string
+	a, b, h *testenv.Namespace
 }
 
 func newBridgeLab(t *testing.T) bridgeLab {
-	netiftest.RequireRoot(t)
-	sw := netiftest.Namespace(t, "sw")
-	netiftest.Run(t, "ip", "-n", sw, "link", "add", "br0", "type", "bridge", "stp_state", "0", "mcast_snooping", "0")
-	netiftest.Run(t, "ip", "-n", sw, "link", "set", "br0", "up")
-	lab := bridgeLab{a: netiftest.Namespace(t, "a"), b: netiftest.Namespace(t, "b"), h: netiftest.Namespace(t, "h")}
-	for i, ns := range []string{lab.a, lab.b, lab.h} {
-		port := fmt.Sprintf("p%d", i+1)
-		netiftest.Veth(t, ns, "eth0", sw, port)
-		netiftest.Run(t, "ip", "-n", sw, "link", "set", port, "master", "br0")
-		netiftest.Addr(t, ns, "eth0", fmt.Sprintf("192.0.2.%d/24", i+1))
-		netiftest.Addr(t, ns, "eth0", fmt.Sprintf("2001:db8::%d/64", i+1))
+	testenv.RequireRoot(t)
+	sw := testenv.NewNamespace(t, "sw")
+	sw.Bridge(t, "br0")
+	// Multicast snooping off: the bridge floods the VRRP multicast group to every port.
+	testenv.Run(t, "ip", "-n", sw.Name, "link", "set", "br0", "type", "bridge", "stp_state", "0", "mcast_snooping", "0")
+	lab := bridgeLab{a: testenv.NewNamespace(t, "a"), b: testenv.NewNamespace(t, "b"), h: testenv.NewNamespace(t, "h")}
+	for i, ns := range []*testenv.Namespace{lab.a, lab.b, lab.h} {
+		sw.Attach(t, "br0", fmt.Sprintf("p%d", i+1), ns, "eth0")
+		ns.Addr(t, "eth0", fmt.Sprintf("192.0.2.%d/24", i+1))
+		ns.Addr(t, "eth0", fmt.Sprintf("2001:db8::%d/64", i+1))
 	}
 	return lab
 }
 
 // mac is ns's eth0 hardware address.
-func mac(t *testing.T, ns string) string {
+func mac(t *testing.T, ns *testenv.Namespace) string {
 	t.Helper()
-	f := strings.Fields(netiftest.Run(t, "ip", "-n", ns, "-br", "link", "show", "eth0"))
+	f := strings.Fields(testenv.Run(t, "ip", "-n", ns.Name, "-br", "link", "show", "eth0"))
 	if len(f) < 3 {
 		t.Fatalf("ip -br link in %s: %q", ns, f)
 	}
@@ -46,10 +45,10 @@ func mac(t *testing.T, ns string) string {
 
 // neighbour is ns's cache entry for ip on eth0: its link-layer address and state ("", "" if
 // there is none). Reading it sends nothing.
-func neighbour(t *testing.T, ns string, ip netip.Addr) (lladdr, state string) {
+func neighbour(t *testing.T, ns *testenv.Namespace, ip netip.Addr) (lladdr, state string) {
 	t.Helper()
 	// "2001:db8::100 dev eth0 lladdr 02:... STALE" (no "dev" with a dev filter).
-	f := strings.Fields(netiftest.Run(t, "ip", "-n", ns, "neigh", "show", "to", ip.String(), "dev", "eth0"))
+	f := strings.Fields(testenv.Run(t, "ip", "-n", ns.Name, "neigh", "show", "to", ip.String(), "dev", "eth0"))
 	for i := 0; i+1 < len(f); i++ {
 		if f[i] == "lladdr" {
 			lladdr = f[i+1]
@@ -116,14 +115,14 @@ func TestNeighboursCachesFollowTheNewMaster(t *testing.T) {
 				"net.ipv6.conf.all.drop_unsolicited_na=0", "net.ipv6.conf.eth0.drop_unsolicited_na=0",
 				"net.ipv6.conf.all.accept_untracked_na=0", "net.ipv6.conf.eth0.accept_untracked_na=0",
 			} {
-				netiftest.Run(t, "ip", "netns", "exec", lab.h, "sysctl", "-qw", k)
+				lab.h.Run(t, "sysctl", "-qw", k)
 			}
 			vip4, vip6 := netip.MustParseAddr("192.0.2.100"), netip.MustParseAddr("2001:db8::100")
 			macA, macB := mac(t, lab.a), mac(t, lab.b)
 
 			a := startVigil(t, lab.a, fmt.Sprintf(neighVRRPConf, "a", 150))
 			b := startVigil(t, lab.b, fmt.Sprintf(neighVRRPConf, "b", 100))
-			waitFor(t, 15*time.Second, "A master of both instances, B backup", func() bool {
+			testenv.WaitFor(t, 15*time.Second, "A master of both instances, B backup", func() bool {
 				return a.state("VI_4") == "MASTER" && a.state("VI_6") == "MASTER" &&
 					b.state("VI_4") == "BACKUP" && b.state("VI_6") == "BACKUP" &&
 					hasAddr(t, lab.a, "eth0", vip4) && hasAddr(t, lab.a, "eth0", vip6)
@@ -131,7 +130,7 @@ func TestNeighboursCachesFollowTheNewMaster(t *testing.T) {
 			// H talks to the virtual addresses (a UDP datagram each): its cache has them at
 			// A's MAC.
 			for _, ip := range []netip.Addr{vip4, vip6} {
-				netiftest.InNamespace(t, lab.h, func() {
+				lab.h.Do(t, func() {
 					c, err := net.Dial("udp", netip.AddrPortFrom(ip, 9).String())
 					if err != nil {
 						t.Fatal(err)
@@ -141,7 +140,7 @@ func TestNeighboursCachesFollowTheNewMaster(t *testing.T) {
 						t.Fatal(err)
 					}
 				})
-				waitFor(t, 3*time.Second, fmt.Sprintf("H resolving %v to A's MAC %s", ip, macA), func() bool {
+				testenv.WaitFor(t, 3*time.Second, fmt.Sprintf("H resolving %v to A's MAC %s", ip, macA), func() bool {
 					ll, _ := neighbour(t, lab.h, ip)
 					return ll == macA
 				})
@@ -153,18 +152,18 @@ func TestNeighboursCachesFollowTheNewMaster(t *testing.T) {
 				a.cmd.Process.Signal(syscall.SIGKILL)
 				<-a.done
 				// A's host is gone with it: nothing of A's answers any more.
-				netiftest.Run(t, "ip", "-n", lab.a, "link", "set", "eth0", "down")
+				testenv.Run(t, "ip", "-n", lab.a.Name, "link", "set", "eth0", "down")
 			case "SIGTERM":
 				a.stop(t, 10*time.Second)
 			}
-			waitFor(t, 5*time.Second, "B master of both instances", func() bool {
+			testenv.WaitFor(t, 5*time.Second, "B master of both instances", func() bool {
 				return b.state("VI_4") == "MASTER" && b.state("VI_6") == "MASTER"
 			})
 			t.Logf("B master %v after %s", time.Since(start).Round(time.Millisecond), stop)
 
 			for _, ip := range []netip.Addr{vip4, vip6} {
 				var ll, st string
-				took := waitFor(t, 2*time.Second, fmt.Sprintf("H's entry for %v at B's MAC %s", ip, macB), func() bool {
+				took := testenv.WaitFor(t, 2*time.Second, fmt.Sprintf("H's entry for %v at B's MAC %s", ip, macB), func() bool {
 					ll, st = neighbour(t, lab.h, ip)
 					return ll == macB
 				})

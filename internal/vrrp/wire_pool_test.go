@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-lb/vigil/internal/testenv"
+
 	"github.com/vigil-lb/vigil/internal/config"
 	"github.com/vigil-lb/vigil/internal/lb"
 )
@@ -82,17 +84,17 @@ virtual_server 127.0.0.1 8080 {
 	aMaster := func() bool {
 		return a.state("VI_1") == "MASTER" && b.state("VI_1") == "BACKUP" && hasAddr(t, nsA, "eth0", vip) && !hasAddr(t, nsB, "eth0", vip)
 	}
-	waitFor(t, 10*time.Second, "A master while its pool has quorum", aMaster)
+	testenv.WaitFor(t, 10*time.Second, "A master while its pool has quorum", aMaster)
 
 	start := time.Now()
 	if err := os.WriteFile(flag, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "A in FAULT and B holding the VIP once the check fails", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "A in FAULT and B holding the VIP once the check fails", func() bool {
 		return a.state("VI_1") == "FAULT" && b.state("VI_1") == "MASTER" && hasAddr(t, nsB, "eth0", vip) && !hasAddr(t, nsA, "eth0", vip)
 	})
 	t.Logf("the VIP moved %v after the backend started failing its check (delay_loop 0.2 s, advert 0.2 s)", time.Since(start))
 
 	os.Remove(flag)
-	waitFor(t, 10*time.Second, "A master again once the check passes", aMaster)
+	testenv.WaitFor(t, 10*time.Second, "A master again once the check passes", aMaster)
 }

@@ -138,7 +138,7 @@ func ipShows(t *testing.T, ns *testenv.Namespace, want string, args ...string) b
 func masterOf(t *testing.T, p *vigilProc, ns *testenv.Namespace, also func() bool) {
 	t.Helper()
 	testenv.WaitFor(t, 10*time.Second, "VI_1 master holding what it should", func() bool {
-		return p.state("VI_1") == "MASTER" && hasAddr(t, ns.Name, "eth0", driftVIP) && also()
+		return p.state("VI_1") == "MASTER" && hasAddr(t, ns, "eth0", driftVIP) && also()
 	})
 }
 
@@ -151,9 +151,9 @@ func TestMasterPutsBackADeletedAddressAtOnceAndAnnouncesIt(t *testing.T) {
 	// Linux's default, set because it decides whether H takes the announcement.
 	h.Run(t, "sysctl", "-qw", "net.ipv4.conf.all.drop_gratuitous_arp=0", "net.ipv4.conf.eth0.drop_gratuitous_arp=0")
 	const interval = 10 * time.Second
-	p := startVigil(t, a.Name, driftConf("a", 150, reconcileMarker+interval.String(), ""))
+	p := startVigil(t, a, driftConf("a", 150, reconcileMarker+interval.String(), ""))
 	masterOf(t, p, a, func() bool { return true })
-	macA := mac(t, a.Name)
+	macA := mac(t, a)
 	// Let the takeover's own announcement pass first.
 	time.Sleep(200 * time.Millisecond)
 
@@ -162,13 +162,13 @@ func TestMasterPutsBackADeletedAddressAtOnceAndAnnouncesIt(t *testing.T) {
 	h.Run(t, "ip", "neigh", "replace", driftVIP.String(), "lladdr", "02:00:5e:00:53:99", "dev", "eth0", "nud", "stale")
 	start := time.Now()
 	a.Run(t, "ip", "addr", "del", "192.0.2.100/24", "dev", "eth0")
-	took := testenv.WaitSince(t, start, 5*time.Second, "the address back on A", func() bool { return hasAddr(t, a.Name, "eth0", driftVIP) })
+	took := testenv.WaitSince(t, start, 5*time.Second, "the address back on A", func() bool { return hasAddr(t, a, "eth0", driftVIP) })
 	t.Logf("address deleted on the master: back after %v (read-back interval %v)", took.Round(time.Millisecond), interval)
 	if took > 2*time.Second {
 		t.Errorf("address back after %v: want well under the %v interval (the address watcher)", took, interval)
 	}
 	testenv.WaitFor(t, 3*time.Second, "H's entry at A's MAC again", func() bool {
-		ll, _ := neighbour(t, h.Name, driftVIP)
+		ll, _ := neighbour(t, h, driftVIP)
 		return ll == macA
 	})
 	testenv.WaitFor(t, 2*time.Second, "the repair counted and reported", func() bool {
@@ -196,7 +196,7 @@ func TestMasterReadsBackOnItsTimerWithoutEvents(t *testing.T) {
   virtual_rules {
     from 192.0.2.0/24 table 7 priority 100
   }`
-	p := startVigil(t, a.Name, driftConf("a", 150, reconcileMarker+interval.String()+"\n"+timerOnlyMarker, extra))
+	p := startVigil(t, a, driftConf("a", 150, reconcileMarker+interval.String()+"\n"+timerOnlyMarker, extra))
 	route := func() bool { return ipShows(t, a, "via 192.0.2.254", "route", "show", "203.0.113.0/24") }
 	rule := func() bool { return ipShows(t, a, "lookup 7", "rule", "show", "pref", "100") }
 	masterOf(t, p, a, func() bool { return route() && rule() })
@@ -207,7 +207,7 @@ func TestMasterReadsBackOnItsTimerWithoutEvents(t *testing.T) {
 	a.Run(t, "ip", "rule", "del", "pref", "100")
 	// The next read-back is due within one interval; a loaded machine gets a second more.
 	took := testenv.WaitSince(t, start, interval+time.Second, "address, route and rule back", func() bool {
-		return hasAddr(t, a.Name, "eth0", driftVIP) && route() && rule()
+		return hasAddr(t, a, "eth0", driftVIP) && route() && rule()
 	})
 	t.Logf("address, route and rule deleted with events off: back after %v (interval %v)", took.Round(time.Millisecond), interval)
 	testenv.WaitFor(t, 2*time.Second, "three repairs counted and reported", func() bool {
@@ -233,7 +233,7 @@ func TestMasterPutsBackRoutesAndRules(t *testing.T) {
     from 192.0.2.0/24 table 7 priority 100
     to 198.51.100.0/24 table 8 priority 101 no_track
   }`
-	p := startVigil(t, a.Name, driftConf("a", 150, reconcileMarker+interval.String(), extra))
+	p := startVigil(t, a, driftConf("a", 150, reconcileMarker+interval.String(), extra))
 	viaRoute := func() bool { return ipShows(t, a, "via 192.0.2.254", "route", "show", "203.0.113.0/25") }
 	blackhole := func() bool { return ipShows(t, a, "blackhole", "route", "show", "203.0.113.128/25") }
 	untrackedRoute := func() bool { return ipShows(t, a, "via", "route", "show", "198.51.100.128/25") }
@@ -293,18 +293,18 @@ func TestBackupLeavesItsAddressesAlone(t *testing.T) {
 	t.Parallel()
 	a, b := newDriftLab(t) // the neighbour plays the backup
 	const interval = 300 * time.Millisecond
-	pa := startVigil(t, a.Name, driftConf("a", 150, reconcileMarker+interval.String(), ""))
-	pb := startVigil(t, b.Name, driftConf("b", 100, reconcileMarker+interval.String(), ""))
+	pa := startVigil(t, a, driftConf("a", 150, reconcileMarker+interval.String(), ""))
+	pb := startVigil(t, b, driftConf("b", 100, reconcileMarker+interval.String(), ""))
 	masterOf(t, pa, a, func() bool { return pb.state("VI_1") == "BACKUP" })
 
 	b.Run(t, "ip", "addr", "add", "192.0.2.100/24", "dev", "eth0")
 	time.Sleep(3 * interval)
-	if !hasAddr(t, b.Name, "eth0", driftVIP) {
+	if !hasAddr(t, b, "eth0", driftVIP) {
 		t.Errorf("the backup removed an address someone added")
 	}
 	b.Run(t, "ip", "addr", "del", "192.0.2.100/24", "dev", "eth0")
 	time.Sleep(3 * interval)
-	if hasAddr(t, b.Name, "eth0", driftVIP) {
+	if hasAddr(t, b, "eth0", driftVIP) {
 		t.Errorf("the backup put back an address it does not hold")
 	}
 	st, _ := pb.instance("VI_1")
@@ -316,7 +316,7 @@ func TestBackupLeavesItsAddressesAlone(t *testing.T) {
 	a.Run(t, "ip", "addr", "del", "192.0.2.100/24", "dev", "eth0")
 	testenv.WaitFor(t, 5*time.Second, "the master putting its address back", func() bool {
 		st, _ := pa.instance("VI_1")
-		return hasAddr(t, a.Name, "eth0", driftVIP) && st.Repairs == 1
+		return hasAddr(t, a, "eth0", driftVIP) && st.Repairs == 1
 	})
 }
 
@@ -337,7 +337,7 @@ func TestRepairThatCannotSucceedIsReportedOnce(t *testing.T) {
 			take:  func(t *testing.T, a *testenv.Namespace) { a.Run(t, "ip", "link", "del", "eth1") },
 			give:  addSecondLink,
 			back: func(t *testing.T, a *testenv.Namespace) bool {
-				return hasAddr(t, a.Name, "eth1", netip.MustParseAddr("198.51.100.100"))
+				return hasAddr(t, a, "eth1", netip.MustParseAddr("198.51.100.100"))
 			},
 		},
 		{
@@ -361,7 +361,7 @@ func TestRepairThatCannotSucceedIsReportedOnce(t *testing.T) {
   virtual_routes {
     203.0.113.0/24 dev eth1
   }`
-			p := startVigil(t, a.Name, driftConf("a", 150, reconcileMarker+interval.String(), extra))
+			p := startVigil(t, a, driftConf("a", 150, reconcileMarker+interval.String(), extra))
 			masterOf(t, p, a, func() bool { return tc.back(t, a) })
 
 			tc.take(t, a)

@@ -8,7 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigil-lb/vigil/internal/netif/netiftest"
+	"github.com/vigil-lb/vigil/internal/testenv"
+
 	"github.com/vigil-lb/vigil/internal/vrrp/packet"
 	"golang.org/x/net/ipv4"
 )
@@ -27,10 +28,10 @@ type capturedAdvert struct {
 }
 
 // captureAdverts joins the VRRP group on ns's eth0 and records the adverts until the test ends.
-func captureAdverts(t *testing.T, ns string) *advertLog {
+func captureAdverts(t *testing.T, ns *testenv.Namespace) *advertLog {
 	t.Helper()
 	var pc net.PacketConn
-	netiftest.InNamespace(t, ns, func() {
+	ns.Do(t, func() {
 		var err error
 		if pc, err = net.ListenPacket("ip4:112", "0.0.0.0"); err != nil {
 			t.Fatal(err)
@@ -94,7 +95,7 @@ func TestReloadKeepsMasterAndItsAddressesWithoutResigning(t *testing.T) {
 	confA := vrrpConf("a", 3, 150, "0.2", "192.0.2.100/24", "")
 	a := startVigil(t, nsA, confA)
 	b := startVigil(t, nsB, vrrpConf("b", 3, 100, "0.2", "192.0.2.100/24", ""))
-	waitFor(t, 10*time.Second, "A master with the VIP, B backup", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "A master with the VIP, B backup", func() bool {
 		return a.state("VI_1") == "MASTER" && b.state("VI_1") == "BACKUP" && hasAddr(t, nsA, "eth0", vip1)
 	})
 	before, _ := a.instance("VI_1")
@@ -121,7 +122,7 @@ func TestReloadKeepsMasterAndItsAddressesWithoutResigning(t *testing.T) {
 	}()
 	a.reload(t, strings.Replace(strings.Replace(confA, "priority 150", "priority 160", 1),
 		"192.0.2.100/24", "192.0.2.100/24\n    192.0.2.101/24", 1))
-	waitFor(t, 5*time.Second, "A holding the new address and B hearing priority 160", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "A holding the new address and B hearing priority 160", func() bool {
 		for _, ad := range adverts.from(srcA, start) {
 			if ad.priority == 160 && hasAddr(t, nsA, "eth0", vip2) {
 				return true
@@ -148,7 +149,7 @@ func TestReloadKeepsMasterAndItsAddressesWithoutResigning(t *testing.T) {
 
 	// The first address removed while master: it goes, the second stays, still no election.
 	a.reload(t, strings.Replace(strings.Replace(confA, "priority 150", "priority 160", 1), "192.0.2.100/24", "192.0.2.101/24", 1))
-	waitFor(t, 5*time.Second, "A without the removed address, reporting one", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "A without the removed address, reporting one", func() bool {
 		st, _ := a.instance("VI_1")
 		return !hasAddr(t, nsA, "eth0", vip1) && len(st.VIPs) == 1
 	})
@@ -163,7 +164,7 @@ func TestReloadKeepsMasterAndItsAddressesWithoutResigning(t *testing.T) {
 	// and it preempts; A yields on B's first advert.
 	mid := time.Now()
 	a.reload(t, strings.Replace(confA, "priority 150", "priority 50", 1))
-	took := waitFor(t, 3*time.Second, "B master with the VIP, A backup without either address", func() bool {
+	took := testenv.WaitFor(t, 3*time.Second, "B master with the VIP, A backup without either address", func() bool {
 		return b.state("VI_1") == "MASTER" && a.state("VI_1") == "BACKUP" && hasAddr(t, nsB, "eth0", vip1) &&
 			!hasAddr(t, nsA, "eth0", vip1) && !hasAddr(t, nsA, "eth0", vip2)
 	})

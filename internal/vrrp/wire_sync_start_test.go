@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigil-lb/vigil/internal/netif/netiftest"
+	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
 // ownerGroupConf is a sync group of an address owner (VI_1, priority 255, on eth0) and an
@@ -54,23 +54,23 @@ func TestSyncGroupStartsTogetherAndWaitsForEveryMember(t *testing.T) {
 		name string
 		// before prepares eth1 in nsA before vigil starts; heal makes it usable. Both nil:
 		// eth1 is up from the start.
-		before, heal func(t *testing.T, nsA, nsB string)
+		before, heal func(t *testing.T, nsA, nsB *testenv.Namespace)
 	}{
 		{name: "all interfaces up"},
 		{name: "member interface down at start",
-			before: func(t *testing.T, nsA, nsB string) {
-				netiftest.Veth(t, nsA, "eth1", nsB, "eth1")
-				netiftest.Addr(t, nsA, "eth1", "198.51.100.1/24")
-				netiftest.Run(t, "ip", "-n", nsA, "link", "set", "eth1", "down")
+			before: func(t *testing.T, nsA, nsB *testenv.Namespace) {
+				testenv.Veth(t, nsA, "eth1", nsB, "eth1")
+				nsA.Addr(t, "eth1", "198.51.100.1/24")
+				testenv.Run(t, "ip", "-n", nsA.Name, "link", "set", "eth1", "down")
 			},
-			heal: func(t *testing.T, nsA, nsB string) {
-				netiftest.Run(t, "ip", "-n", nsA, "link", "set", "eth1", "up")
+			heal: func(t *testing.T, nsA, nsB *testenv.Namespace) {
+				testenv.Run(t, "ip", "-n", nsA.Name, "link", "set", "eth1", "up")
 			}},
 		{name: "member interface missing at start",
-			before: func(t *testing.T, nsA, nsB string) {},
-			heal: func(t *testing.T, nsA, nsB string) {
-				netiftest.Veth(t, nsA, "eth1", nsB, "eth1")
-				netiftest.Addr(t, nsA, "eth1", "198.51.100.1/24")
+			before: func(t *testing.T, nsA, nsB *testenv.Namespace) {},
+			heal: func(t *testing.T, nsA, nsB *testenv.Namespace) {
+				testenv.Veth(t, nsA, "eth1", nsB, "eth1")
+				nsA.Addr(t, "eth1", "198.51.100.1/24")
 			}},
 	}
 	for _, tc := range tests {
@@ -81,8 +81,8 @@ func TestSyncGroupStartsTogetherAndWaitsForEveryMember(t *testing.T) {
 			if tc.before != nil {
 				tc.before(t, nsA, nsB)
 			} else {
-				netiftest.Veth(t, nsA, "eth1", nsB, "eth1")
-				netiftest.Addr(t, nsA, "eth1", "198.51.100.1/24")
+				testenv.Veth(t, nsA, "eth1", nsB, "eth1")
+				nsA.Addr(t, "eth1", "198.51.100.1/24")
 			}
 			dir := t.TempDir()
 			os.Chmod(dir, 0o755)
@@ -90,7 +90,7 @@ func TestSyncGroupStartsTogetherAndWaitsForEveryMember(t *testing.T) {
 			a := startVigil(t, nsA, ownerGroupConf(script(t, dir, "notify.sh", `echo "$*" >> `+log)))
 			if tc.heal != nil {
 				// However long it waits, the owner must not take its address alone.
-				waitFor(t, 5*time.Second, "the whole group FAULT", func() bool {
+				testenv.WaitFor(t, 5*time.Second, "the whole group FAULT", func() bool {
 					return a.state("VI_1") == "FAULT" && a.state("VI_2") == "FAULT"
 				})
 				for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
@@ -105,11 +105,11 @@ func TestSyncGroupStartsTogetherAndWaitsForEveryMember(t *testing.T) {
 				}
 				tc.heal(t, nsA, nsB)
 			}
-			waitFor(t, 10*time.Second, "the group MASTER with both addresses", func() bool {
+			testenv.WaitFor(t, 10*time.Second, "the group MASTER with both addresses", func() bool {
 				return a.state("VI_1") == "MASTER" && a.state("VI_2") == "MASTER" &&
 					hasAddr(t, nsA, "eth0", vip1) && hasAddr(t, nsA, "eth1", vip2)
 			})
-			waitFor(t, 5*time.Second, "VI_1's notify for MASTER", func() bool {
+			testenv.WaitFor(t, 5*time.Second, "VI_1's notify for MASTER", func() bool {
 				return containsLine(readLines(log), "INSTANCE VI_1 MASTER 255")
 			})
 			if l := readLines(log); strings.Count(strings.Join(l, "\n"), "MASTER") != 1 {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
 // syncGroupConf is B's configuration: VI_1 and VI_2 in sync group G with group notify
@@ -91,8 +93,8 @@ func syncGroupScenario(t *testing.T, impl string) {
 				hasAddr(t, nsB, "eth0", vip1) == has && hasAddr(t, nsB, "eth0", vip2) == has
 		}
 	}
-	waitFor(t, 10*time.Second, "B alone: the group MASTER with both addresses", both("MASTER", true))
-	waitFor(t, 5*time.Second, "group notify scripts for MASTER", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "B alone: the group MASTER with both addresses", both("MASTER", true))
+	testenv.WaitFor(t, 5*time.Second, "group notify scripts for MASTER", func() bool {
 		l := readLines(log)
 		return containsLine(l, "GROUP G MASTER 0") && containsLine(l, "group-master")
 	})
@@ -101,7 +103,7 @@ func syncGroupScenario(t *testing.T, impl string) {
 	// it. VI_2 hears no master, but its group prefers BACKUP while VI_1 hears one, so it stays
 	// BACKUP well past its master down interval (3×0.2 s + skew).
 	a := startVigil(t, nsA, vrrpConf("a", 3, 150, "0.2", "192.0.2.100/24", ""))
-	waitFor(t, 10*time.Second, "A master of VI_1, B's whole group BACKUP", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "A master of VI_1, B's whole group BACKUP", func() bool {
 		return a.state("VI_1") == "MASTER" && both("BACKUP", false)()
 	})
 	for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
@@ -110,13 +112,13 @@ func syncGroupScenario(t *testing.T, impl string) {
 				hasAddr(t, nsB, "eth0", vip1), hasAddr(t, nsB, "eth0", vip2))
 		}
 	}
-	waitFor(t, 5*time.Second, "group notify for BACKUP", func() bool { return containsLine(readLines(log), "GROUP G BACKUP 0") })
+	testenv.WaitFor(t, 5*time.Second, "group notify for BACKUP", func() bool { return containsLine(readLines(log), "GROUP G BACKUP 0") })
 
 	// A resigns: B's VI_1 wants master after its skew time and VI_2 already does: the group
 	// goes MASTER together.
 	start := time.Now()
 	a.stop(t, 10*time.Second)
-	waitFor(t, 3*time.Second, "B's group MASTER after A resigned", both("MASTER", true))
+	testenv.WaitFor(t, 3*time.Second, "B's group MASTER after A resigned", both("MASTER", true))
 	if b != nil {
 		st1, _ := b.instance("VI_1")
 		st2, _ := b.instance("VI_2")
@@ -130,11 +132,11 @@ func syncGroupScenario(t *testing.T, impl string) {
 	if err := os.WriteFile(flag, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the whole group FAULT without addresses", both("FAULT", false))
-	waitFor(t, 5*time.Second, "group notify for FAULT", func() bool { return containsLine(readLines(log), "GROUP G FAULT 0") })
+	testenv.WaitFor(t, 5*time.Second, "the whole group FAULT without addresses", both("FAULT", false))
+	testenv.WaitFor(t, 5*time.Second, "group notify for FAULT", func() bool { return containsLine(readLines(log), "GROUP G FAULT 0") })
 	os.Remove(flag)
-	waitFor(t, 10*time.Second, "the group MASTER again once the script passes", both("MASTER", true))
-	waitFor(t, 5*time.Second, "three group MASTER notifications (start, after A, after the fault)", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "the group MASTER again once the script passes", both("MASTER", true))
+	testenv.WaitFor(t, 5*time.Second, "three group MASTER notifications (start, after A, after the fault)", func() bool {
 		return strings.Count(strings.Join(readLines(log), "\n"), "GROUP G MASTER 0") >= 3
 	})
 }
@@ -158,9 +160,11 @@ func TestSyncGroupAgainstKeepalivedGroup(t *testing.T) {
 	v := startVigil(t, nsV, strings.ReplaceAll(syncGroupConf(flag, notifyV, noop), "priority 100", "priority 150"))
 	// Keepalived's script checks a file that never exists.
 	startKeepalived(t, nsK, syncGroupConf(filepath.Join(dir, "absent"), notifyK, noop))
-	holds := func(ns string) bool { return hasAddr(t, ns, "eth0", vip1) && hasAddr(t, ns, "eth0", vip2) }
-	none := func(ns string) bool { return !hasAddr(t, ns, "eth0", vip1) && !hasAddr(t, ns, "eth0", vip2) }
-	waitFor(t, 15*time.Second, "vigil's group MASTER, Keepalived's BACKUP", func() bool {
+	holds := func(ns *testenv.Namespace) bool { return hasAddr(t, ns, "eth0", vip1) && hasAddr(t, ns, "eth0", vip2) }
+	none := func(ns *testenv.Namespace) bool {
+		return !hasAddr(t, ns, "eth0", vip1) && !hasAddr(t, ns, "eth0", vip2)
+	}
+	testenv.WaitFor(t, 15*time.Second, "vigil's group MASTER, Keepalived's BACKUP", func() bool {
 		return v.state("VI_1") == "MASTER" && v.state("VI_2") == "MASTER" && holds(nsV) && none(nsK) &&
 			containsLine(readLines(logK), "GROUP G BACKUP 0")
 	})
@@ -169,12 +173,12 @@ func TestSyncGroupAgainstKeepalivedGroup(t *testing.T) {
 	if err := os.WriteFile(flag, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "vigil's group FAULT, Keepalived's MASTER", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "vigil's group FAULT, Keepalived's MASTER", func() bool {
 		return v.state("VI_1") == "FAULT" && v.state("VI_2") == "FAULT" && none(nsV) && holds(nsK)
 	})
 	// The script passes again: vigil's group preempts back as a whole.
 	os.Remove(flag)
-	waitFor(t, 10*time.Second, "vigil's group MASTER again, Keepalived's BACKUP", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "vigil's group MASTER again, Keepalived's BACKUP", func() bool {
 		return v.state("VI_1") == "MASTER" && v.state("VI_2") == "MASTER" && holds(nsV) && none(nsK)
 	})
 	for _, l := range []struct {
@@ -184,7 +188,7 @@ func TestSyncGroupAgainstKeepalivedGroup(t *testing.T) {
 		{logV, []string{"GROUP G MASTER 0", "GROUP G FAULT 0"}},
 		{logK, []string{"GROUP G BACKUP 0", "GROUP G MASTER 0"}},
 	} {
-		waitFor(t, 5*time.Second, "group notifications in "+filepath.Base(l.path), func() bool {
+		testenv.WaitFor(t, 5*time.Second, "group notifications in "+filepath.Base(l.path), func() bool {
 			got := readLines(l.path)
 			for _, w := range l.want {
 				if !containsLine(got, w) {

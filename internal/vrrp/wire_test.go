@@ -19,8 +19,8 @@ import (
 
 	"github.com/vigil-lb/vigil/internal/config"
 	"github.com/vigil-lb/vigil/internal/netif"
-	"github.com/vigil-lb/vigil/internal/netif/netiftest"
 	"github.com/vigil-lb/vigil/internal/notify"
+	"github.com/vigil-lb/vigil/internal/testenv"
 	"go.uber.org/goleak"
 )
 
@@ -165,7 +165,7 @@ func (p *vigilProc) instance(name string) (InstanceStatus, bool) {
 	return InstanceStatus{}, false
 }
 
-func startVigil(t *testing.T, ns, conf string) *vigilProc {
+func startVigil(t *testing.T, ns *testenv.Namespace, conf string) *vigilProc {
 	t.Helper()
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "vigil.conf")
@@ -177,7 +177,7 @@ func startVigil(t *testing.T, ns, conf string) *vigilProc {
 		t.Fatal(err)
 	}
 	p := &vigilProc{status: filepath.Join(dir, "status.json"), conf: cfgPath, log: filepath.Join(dir, "vigil.log"), done: make(chan struct{})}
-	p.cmd = netiftest.Command(ns, exe, "-test.run=^$")
+	p.cmd = ns.Command(exe, "-test.run=^$")
 	// GORACE: the race detector otherwise sleeps a second at exit, which would count as
 	// takeover time.
 	p.cmd.Env = append(os.Environ(), helperEnv+"="+cfgPath, statusEnv+"="+p.status, "GORACE=atexit_sleep_ms=0")
@@ -196,7 +196,7 @@ func startVigil(t *testing.T, ns, conf string) *vigilProc {
 		p.stop(t, 10*time.Second)
 		if t.Failed() {
 			b, _ := os.ReadFile(logf.Name())
-			t.Logf("vigil in %s log:\n%s", ns, tail(string(b), 60))
+			t.Logf("vigil in %s log:\n%s", ns.Name, tail(string(b), 60))
 		}
 	})
 	return p
@@ -251,24 +251,9 @@ func (p *vigilProc) state(name string) string {
 	return ""
 }
 
-// waitFor polls cond every 20ms until it holds or d passes, and returns how long it took.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
+func hasAddr(t *testing.T, ns *testenv.Namespace, ifname string, ip netip.Addr) bool {
 	t.Helper()
-	start := time.Now()
-	for {
-		if cond() {
-			return time.Since(start)
-		}
-		if time.Since(start) > d {
-			t.Fatalf("%s: not within %v", what, d)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func hasAddr(t *testing.T, ns, ifname string, ip netip.Addr) bool {
-	t.Helper()
-	h, err := netif.OpenNamespace(ns)
+	h, err := netif.OpenNamespace(ns.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,13 +266,13 @@ func hasAddr(t *testing.T, ns, ifname string, ip netip.Addr) bool {
 }
 
 // pair builds two namespaces joined by a veth pair, both ends named eth0, with addrA and addrB.
-func pair(t *testing.T, addrA, addrB string) (nsA, nsB string) {
-	netiftest.RequireRoot(t)
-	nsA = netiftest.Namespace(t, "a")
-	nsB = netiftest.Namespace(t, "b")
-	netiftest.Veth(t, nsA, "eth0", nsB, "eth0")
-	netiftest.Addr(t, nsA, "eth0", addrA)
-	netiftest.Addr(t, nsB, "eth0", addrB)
+func pair(t *testing.T, addrA, addrB string) (nsA, nsB *testenv.Namespace) {
+	testenv.RequireRoot(t)
+	nsA = testenv.NewNamespace(t, "a")
+	nsB = testenv.NewNamespace(t, "b")
+	testenv.Veth(t, nsA, "eth0", nsB, "eth0")
+	nsA.Addr(t, "eth0", addrA)
+	nsB.Addr(t, "eth0", addrB)
 	return nsA, nsB
 }
 
@@ -346,8 +331,8 @@ func TestTwoVigilsElectFailOverAndPreempt(t *testing.T) {
 	routes := "virtual_routes {\n    198.51.100.0/25 via 192.0.2.254 dev eth0\n    blackhole 198.51.100.128/25\n  }"
 	confA := vrrpConf("a", 3, 150, "0.2", "192.0.2.100/24", routes)
 	confB := vrrpConf("b", 3, 100, "0.2", "192.0.2.100/24", routes)
-	hasRoutes := func(ns string) bool {
-		out := netiftest.Run(t, "ip", "-n", ns, "route", "show")
+	hasRoutes := func(ns *testenv.Namespace) bool {
+		out := testenv.Run(t, "ip", "-n", ns.Name, "route", "show")
 		via := strings.Contains(out, "198.51.100.0/25 via 192.0.2.254 dev eth0")
 		bh := strings.Contains(out, "blackhole 198.51.100.128/25")
 		if via != bh {
@@ -363,7 +348,7 @@ func TestTwoVigilsElectFailOverAndPreempt(t *testing.T) {
 		return a.state("VI_1") == "MASTER" && b.state("VI_1") == "BACKUP" &&
 			hasAddr(t, nsA, "eth0", vip) && !hasAddr(t, nsB, "eth0", vip) && hasRoutes(nsA) && !hasRoutes(nsB)
 	}
-	waitFor(t, 10*time.Second, "A master holding the VIP, B backup without it", aMaster)
+	testenv.WaitFor(t, 10*time.Second, "A master holding the VIP, B backup without it", aMaster)
 	time.Sleep(3 * advert)
 	if !aMaster() {
 		t.Fatalf("election did not settle: A %s, B %s", a.state("VI_1"), b.state("VI_1"))
@@ -377,8 +362,8 @@ func TestTwoVigilsElectFailOverAndPreempt(t *testing.T) {
 	if hasAddr(t, nsA, "eth0", vip) || hasRoutes(nsA) {
 		t.Errorf("A still holds %v or its routes after stopping", vip)
 	}
-	waitFor(t, bound+time.Second, "B taking over the VIP", func() bool { return hasAddr(t, nsB, "eth0", vip) })
-	waitFor(t, time.Second, "B reporting MASTER with the routes", func() bool { return b.state("VI_1") == "MASTER" && hasRoutes(nsB) })
+	testenv.WaitFor(t, bound+time.Second, "B taking over the VIP", func() bool { return hasAddr(t, nsB, "eth0", vip) })
+	testenv.WaitFor(t, time.Second, "B reporting MASTER with the routes", func() bool { return b.state("VI_1") == "MASTER" && hasRoutes(nsB) })
 	took := masterSince(t, b, "VI_1").Sub(start)
 	t.Logf("takeover after A resigned: %v (bound 3×advert+skew = %v)", took, bound)
 	if took > bound+300*time.Millisecond {
@@ -387,7 +372,7 @@ func TestTwoVigilsElectFailOverAndPreempt(t *testing.T) {
 
 	// A comes back with the higher priority and preempts.
 	a = startVigil(t, nsA, confA)
-	took = waitFor(t, 10*time.Second, "A preempting back", func() bool {
+	took = testenv.WaitFor(t, 10*time.Second, "A preempting back", func() bool {
 		return a.state("VI_1") == "MASTER" && b.state("VI_1") == "BACKUP" &&
 			hasAddr(t, nsA, "eth0", vip) && !hasAddr(t, nsB, "eth0", vip)
 	})
@@ -402,7 +387,7 @@ type keepalived struct {
 	done chan struct{}
 }
 
-func startKeepalived(t *testing.T, ns, conf string) *keepalived {
+func startKeepalived(t *testing.T, ns *testenv.Namespace, conf string) *keepalived {
 	t.Helper()
 	bin, err := exec.LookPath("keepalived")
 	if err != nil {
@@ -417,7 +402,7 @@ func startKeepalived(t *testing.T, ns, conf string) *keepalived {
 		t.Fatal(err)
 	}
 	k := &keepalived{done: make(chan struct{})}
-	k.cmd = netiftest.Command(ns, bin, "-n", "-l", "-D", "-P", "-f", cfgPath,
+	k.cmd = ns.Command(bin, "-n", "-l", "-D", "-P", "-f", cfgPath,
 		"-p", filepath.Join(dir, "k.pid"), "-r", filepath.Join(dir, "v.pid"), "-c", filepath.Join(dir, "c.pid"))
 	k.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	logf, err := os.Create(filepath.Join(dir, "keepalived.log"))
@@ -449,14 +434,14 @@ func (k *keepalived) kill() {
 // killedKeepalivedHandsOver kills Keepalived without a resignation (its host's copy of the VIP
 // goes with it) and checks that vigil, at priority 100, takes inst over at its master down
 // timer: 3×advert + skew after the last advert it heard, so neither later nor much earlier.
-func killedKeepalivedHandsOver(t *testing.T, k *keepalived, v *vigilProc, nsK, nsV, inst, vipCIDR string, advert time.Duration) {
+func killedKeepalivedHandsOver(t *testing.T, k *keepalived, v *vigilProc, nsK, nsV *testenv.Namespace, inst, vipCIDR string, advert time.Duration) {
 	t.Helper()
 	vip := netip.MustParsePrefix(vipCIDR).Addr()
 	bound := 3*advert + skew(100, advert)
 	start := time.Now()
 	k.kill()
-	netiftest.Run(t, "ip", "-n", nsK, "addr", "del", vipCIDR, "dev", "eth0")
-	waitFor(t, bound+2*time.Second, "vigil taking over "+vip.String(), func() bool {
+	testenv.Run(t, "ip", "-n", nsK.Name, "addr", "del", vipCIDR, "dev", "eth0")
+	testenv.WaitFor(t, bound+2*time.Second, "vigil taking over "+vip.String(), func() bool {
 		return hasAddr(t, nsV, "eth0", vip) && v.state(inst) == "MASTER"
 	})
 	took := masterSince(t, v, inst).Sub(start)
@@ -509,7 +494,7 @@ vrrp_instance VI_6 {
 			dual := watchTwoMasters(t, nsK, nsV, vip)
 			k := startKeepalived(t, nsK, conf("k", 150, tc.unicastK))
 			v := startVigil(t, nsV, conf("v", 100, tc.unicastV))
-			waitFor(t, 15*time.Second, "Keepalived master holding the IPv6 VIP, vigil backup", func() bool {
+			testenv.WaitFor(t, 15*time.Second, "Keepalived master holding the IPv6 VIP, vigil backup", func() bool {
 				return hasAddr(t, nsK, "eth0", vip) && v.state("VI_6") == "BACKUP" && !hasAddr(t, nsV, "eth0", vip)
 			})
 			time.Sleep(advert + advert/2)
@@ -541,14 +526,14 @@ type twoMasters struct {
 }
 
 // watchTwoMasters starts sampling nsA and nsB for vip until the test ends.
-func watchTwoMasters(t *testing.T, nsA, nsB string, vip netip.Addr) *twoMasters {
+func watchTwoMasters(t *testing.T, nsA, nsB *testenv.Namespace, vip netip.Addr) *twoMasters {
 	t.Helper()
 	w := &twoMasters{t: t, stop: make(chan struct{}), done: make(chan struct{})}
-	hA, err := netif.OpenNamespace(nsA)
+	hA, err := netif.OpenNamespace(nsA.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hB, err := netif.OpenNamespace(nsB)
+	hB, err := netif.OpenNamespace(nsB.Name)
 	if err != nil {
 		hA.Close()
 		t.Fatal(err)
@@ -638,7 +623,7 @@ func TestInteropWithKeepalived(t *testing.T) {
 			dual := watchTwoMasters(t, nsK, nsV, vip)
 			k := startKeepalived(t, nsK, vrrpConf("k", version, 150, adv, "192.0.2.100/24", tc.unicastK))
 			v := startVigil(t, nsV, vrrpConf("v", version, 100, adv, "192.0.2.100/24", tc.unicastV))
-			waitFor(t, 15*time.Second, "Keepalived master holding the VIP, vigil backup", func() bool {
+			testenv.WaitFor(t, 15*time.Second, "Keepalived master holding the VIP, vigil backup", func() bool {
 				return hasAddr(t, nsK, "eth0", vip) && v.state("VI_1") == "BACKUP" && !hasAddr(t, nsV, "eth0", vip)
 			})
 			// vigil must stay backup while Keepalived advertises.

@@ -3,16 +3,16 @@ package icmp
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vigil-lb/vigil/internal/testenv"
 
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
@@ -47,46 +47,7 @@ func ipv6Loopback() bool {
 	return true
 }
 
-// inNetns runs f on a thread moved into a new network namespace with its loopback up, then
-// retires the thread. sysctls written by f under /proc/sys/net belong to that namespace.
-func inNetns(t *testing.T, f func()) {
-	t.Helper()
-	if os.Geteuid() != 0 && os.Getenv("CI") == "" {
-		t.Skip("needs root to create a network namespace")
-	}
-	errc := make(chan error, 1)
-	go func() {
-		// The thread stays locked and dies with the goroutine: it never serves others.
-		runtime.LockOSThread()
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("unshare network namespace: %w", err)
-			return
-		}
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer unix.Close(fd)
-		ifr, err := unix.NewIfreq("lo")
-		if err != nil {
-			errc <- err
-			return
-		}
-		ifr.SetUint16(unix.IFF_UP | unix.IFF_LOOPBACK | unix.IFF_RUNNING)
-		if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
-			errc <- fmt.Errorf("set lo up: %w", err)
-			return
-		}
-		f()
-		errc <- nil
-	}()
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
-}
-
-// writeSysctl sets a sysctl from inside inNetns, where t.Fatal may not be called.
+// writeSysctl sets a sysctl from inside a test namespace, failing t but going on.
 func writeSysctl(t *testing.T, path, value string) bool {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(value), 0o644); err != nil {
@@ -226,7 +187,7 @@ func TestPingsGivingUpEarlyLeaveNoStaleReplies(t *testing.T) {
 }
 
 func TestPingWithoutReplyTimesOutPromptly(t *testing.T) {
-	inNetns(t, func() {
+	testenv.NewNamespace(t, "icmp").Do(t, func() {
 		if !writeSysctl(t, "/proc/sys/net/ipv4/icmp_echo_ignore_all", "1") {
 			return
 		}
@@ -250,7 +211,7 @@ func TestPingWithoutReplyTimesOutPromptly(t *testing.T) {
 }
 
 func TestUnprivilegedPingSocketMatchesOnSequence(t *testing.T) {
-	inNetns(t, func() {
+	testenv.NewNamespace(t, "icmp").Do(t, func() {
 		if !writeSysctl(t, "/proc/sys/net/ipv4/ping_group_range", "0 2147483647") {
 			return
 		}
@@ -286,7 +247,7 @@ func TestUnprivilegedPingSocketMatchesOnSequence(t *testing.T) {
 }
 
 func TestNoSocketIsOneClearError(t *testing.T) {
-	inNetns(t, func() {
+	testenv.NewNamespace(t, "icmp").Do(t, func() {
 		// In this namespace nobody may open ping sockets; raw sockets stay a root's right, so
 		// the test asks for the unprivileged kind only.
 		if !writeSysctl(t, "/proc/sys/net/ipv4/ping_group_range", "1 0") {
@@ -303,7 +264,7 @@ func TestCloseEndsPendingPingsAndLeaksNothing(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	var p *Pinger
 	var pending chan error
-	inNetns(t, func() {
+	testenv.NewNamespace(t, "icmp").Do(t, func() {
 		if !writeSysctl(t, "/proc/sys/net/ipv4/icmp_echo_ignore_all", "1") {
 			return
 		}

@@ -14,7 +14,7 @@ import (
 	"github.com/cloudflare/ipvs"
 
 	"github.com/vigil-lb/vigil/internal/dataplane"
-	"github.com/vigil-lb/vigil/internal/netif/netiftest"
+	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
 // TestNewSaysTheKernelHasNoIPVS runs on kernels without the ip_vs module (TestRealIPVS runs on
@@ -49,17 +49,17 @@ func TestNewSaysTheKernelHasNoIPVS(t *testing.T) {
 // table back through a second netlink socket. It needs root and a kernel with ip_vs (modprobe
 // ip_vs); see doc.go.
 func TestRealIPVS(t *testing.T) {
-	netiftest.RequireRoot(t)
+	testenv.RequireRoot(t)
 	if err := Available(); err != nil {
 		t.Skipf("no usable IPVS: %v", err)
 	}
-	ns := netiftest.Namespace(t, "ipvs")
+	ns := testenv.NewNamespace(t, "ipvs")
 	var (
 		d     *Dataplane
 		probe ipvs.Client
 		err   error
 	)
-	netiftest.InNamespace(t, ns, func() {
+	ns.Do(t, func() {
 		if d, err = New(nil, Options{}); err != nil {
 			return
 		}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vigil-lb/vigil/internal/testenv"
+
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
@@ -42,7 +44,7 @@ func flowsToBackends(t *testing.T, d *Dataplane, l *lab, proto uint8) []*netlink
 // same backend) presents the backend with the same address and port.
 func TestSNATToASharedAddressKeepsTheClientPort(t *testing.T) {
 	l := newLab(t)
-	run(t, "ip", "-n", l.lb, "addr", "add", sharedSNAT.String()+"/24", "dev", "br0")
+	testenv.Run(t, "ip", "-n", l.lb.Name, "addr", "add", sharedSNAT.String()+"/24", "dev", "br0")
 	d := l.newDataplane(t, Options{SNAT: sharedSNAT})
 	if err := d.Apply(context.Background(), webService(weighted(l, 1, 1, 1))); err != nil {
 		t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -18,28 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-lb/vigil/internal/testenv"
+
 	"github.com/vishvananda/netns"
 )
-
-// requireRoot skips a test that changes namespaces and rulesets when not root, except under CI,
-// where it must run.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CI is set but the test is not root: the nftables tests need root to create network namespaces")
-		}
-		t.Skip("needs root (network namespaces and nftables); run as root or with CI set")
-	}
-	for _, tool := range []string{"ip", "nft"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s not installed: %v", tool, err)
-			}
-			t.Skipf("%s not installed: %v", tool, err)
-		}
-	}
-}
 
 // vip and vip6 are the virtual addresses the balancer holds.
 var (
@@ -52,8 +33,8 @@ var (
 // the balancer namespace, each running an HTTP server on port 8080 that answers its own name.
 type lab struct {
 	t        *testing.T
-	client   string // namespace names
-	lb       string
+	client   *testenv.Namespace
+	lb       *testenv.Namespace
 	backends []*testBackend
 	// dial opens TCP connections from the client namespace.
 	clientWorker *nsWorker
@@ -67,64 +48,37 @@ type testBackend struct {
 	conns atomic.Int64 // connections accepted
 }
 
-func run(t *testing.T, args ...string) {
-	t.Helper()
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
-	}
-}
-
 func newLab(t *testing.T) *lab {
-	requireRoot(t)
-	p := fmt.Sprintf("vgnft%d", os.Getpid())
-	l := &lab{t: t, client: p + "-c", lb: p + "-lb"}
-	names := []string{l.client, l.lb}
-	for i := 1; i <= 3; i++ {
-		names = append(names, fmt.Sprintf("%s-b%d", p, i))
-	}
-	for _, n := range names {
-		run(t, "ip", "netns", "add", n)
-		t.Cleanup(func() {
-			if out, err := exec.Command("ip", "netns", "del", n).CombinedOutput(); err != nil {
-				t.Errorf("delete namespace %s: %v: %s", n, err, out)
-			}
-		})
-		run(t, "ip", "-n", n, "link", "set", "lo", "up")
-	}
-	run(t, "ip", "-n", l.lb, "link", "add", "vc", "type", "veth", "peer", "name", "eth0", "netns", l.client)
-	run(t, "ip", "-n", l.lb, "addr", "add", "192.0.2.1/24", "dev", "vc")
-	run(t, "ip", "-n", l.lb, "addr", "add", vip.Addr().String()+"/32", "dev", "lo")
-	run(t, "ip", "-n", l.lb, "addr", "add", "2001:db8:1::1/64", "dev", "vc", "nodad")
+	testenv.RequireRoot(t)
+	testenv.RequireTool(t, "nft")
+	l := &lab{t: t, client: testenv.NewNamespace(t, "nc"), lb: testenv.NewNamespace(t, "nlb")}
+	testenv.Veth(t, l.lb, "vc", l.client, "eth0")
+	l.lb.Addr(t, "vc", "192.0.2.1/24")
+	l.lb.Addr(t, "lo", vip.Addr().String()+"/32")
+	l.lb.Addr(t, "vc", "2001:db8:1::1/64")
 	// IPv6 answers neighbour solicitations only for addresses on the asking interface.
-	run(t, "ip", "-n", l.lb, "addr", "add", vip6.Addr().String()+"/128", "dev", "vc", "nodad")
-	run(t, "ip", "-n", l.lb, "link", "set", "vc", "up")
-	run(t, "ip", "-n", l.client, "addr", "add", "192.0.2.2/24", "dev", "eth0")
-	run(t, "ip", "-n", l.client, "addr", "add", "2001:db8:1::2/64", "dev", "eth0", "nodad")
-	run(t, "ip", "-n", l.client, "link", "set", "eth0", "up")
-	run(t, "ip", "-n", l.lb, "link", "add", "br0", "type", "bridge")
-	run(t, "ip", "-n", l.lb, "addr", "add", "198.51.100.1/24", "dev", "br0")
-	run(t, "ip", "-n", l.lb, "addr", "add", "2001:db8:2::1/64", "dev", "br0", "nodad")
-	run(t, "ip", "-n", l.lb, "link", "set", "br0", "up")
-	run(t, "ip", "netns", "exec", l.lb, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
+	l.lb.Addr(t, "vc", vip6.Addr().String()+"/128")
+	l.client.Addr(t, "eth0", "192.0.2.2/24")
+	l.client.Addr(t, "eth0", "2001:db8:1::2/64")
+	l.lb.Bridge(t, "br0")
+	l.lb.Addr(t, "br0", "198.51.100.1/24")
+	l.lb.Addr(t, "br0", "2001:db8:2::1/64")
+	l.lb.Forwarding(t)
 	for i := 1; i <= 3; i++ {
-		ns := names[i+1]
-		veth := fmt.Sprintf("vb%d", i)
+		ns := testenv.NewNamespace(t, fmt.Sprintf("nb%d", i))
 		addr := fmt.Sprintf("198.51.100.1%d", i)
-		run(t, "ip", "-n", l.lb, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
-		run(t, "ip", "-n", l.lb, "link", "set", veth, "master", "br0", "up")
-		run(t, "ip", "-n", ns, "addr", "add", addr+"/24", "dev", "eth0")
-		run(t, "ip", "-n", ns, "link", "set", "eth0", "up")
-		run(t, "ip", "-n", ns, "addr", "add", fmt.Sprintf("2001:db8:2::1%d/64", i), "dev", "eth0", "nodad")
-		run(t, "ip", "-n", ns, "route", "add", "default", "via", "198.51.100.1")
-		run(t, "ip", "-n", ns, "-6", "route", "add", "default", "via", "2001:db8:2::1")
+		l.lb.Attach(t, "br0", fmt.Sprintf("vb%d", i), ns, "eth0")
+		ns.Addr(t, "eth0", addr+"/24")
+		ns.Addr(t, "eth0", fmt.Sprintf("2001:db8:2::1%d/64", i))
+		ns.Run(t, "ip", "route", "add", "default", "via", "198.51.100.1")
+		ns.Run(t, "ip", "-6", "route", "add", "default", "via", "2001:db8:2::1")
 		b := &testBackend{name: fmt.Sprintf("b%d", i), addr: netip.MustParseAddrPort(addr + ":8080"),
 			addr6: netip.MustParseAddrPort(fmt.Sprintf("[2001:db8:2::1%d]:8080", i))}
-		l.serve(ns, b)
+		l.serve(ns.Name, b)
 		l.backends = append(l.backends, b)
 	}
-	l.clientWorker = newNSWorker(t, l.client)
-	l.lbWorker = newNSWorker(t, l.lb)
+	l.clientWorker = newNSWorker(t, l.client.Name)
+	l.lbWorker = newNSWorker(t, l.lb.Name)
 	return l
 }
 
@@ -326,7 +280,7 @@ func (k *keepAliveConn) get() (string, error) {
 
 func (l *lab) newDataplane(t *testing.T, opts Options) *Dataplane {
 	t.Helper()
-	opts.NetNS = "/var/run/netns/" + l.lb
+	opts.NetNS = "/var/run/netns/" + l.lb.Name
 	d, err := New(slog.New(slog.NewTextHandler(io.Discard, nil)), opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -338,7 +292,7 @@ func (l *lab) newDataplane(t *testing.T, opts Options) *Dataplane {
 // nftList lists the balancer namespace's ruleset (for failure messages and table checks).
 func (l *lab) nft(t *testing.T, args ...string) string {
 	t.Helper()
-	out, err := exec.Command("ip", append([]string{"netns", "exec", l.lb, "nft"}, args...)...).CombinedOutput()
+	out, err := exec.Command("ip", append([]string{"netns", "exec", l.lb.Name, "nft"}, args...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("nft %s: %v: %s", strings.Join(args, " "), err, out)
 	}

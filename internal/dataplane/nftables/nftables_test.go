@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-lb/vigil/internal/testenv"
+
 	"github.com/vigil-lb/vigil/internal/dataplane"
 )
 
@@ -345,9 +347,9 @@ func TestKernelNAT(t *testing.T) {
 					return string(out)
 				}
 				t.Fatalf("IPv6 request %d: %v\n%s\n%s\n%s\n%s", i, err, l.nft(t, "list", "ruleset"),
-					diag("ip", "netns", "exec", l.client, "ping", "-6", "-c1", "-W1", "2001:db8:1::10"),
-					diag("ip", "netns", "exec", l.lb, "ping", "-6", "-c1", "-W1", "2001:db8:2::11"),
-					diag("ip", "netns", "exec", l.lb, "cat", "/proc/net/nf_conntrack"))
+					diag("ip", "netns", "exec", l.client.Name, "ping", "-6", "-c1", "-W1", "2001:db8:1::10"),
+					diag("ip", "netns", "exec", l.lb.Name, "ping", "-6", "-c1", "-W1", "2001:db8:2::11"),
+					diag("ip", "netns", "exec", l.lb.Name, "cat", "/proc/net/nf_conntrack"))
 			}
 			got[name]++
 		}
@@ -541,8 +543,8 @@ func TestKernelNAT(t *testing.T) {
 		// The test's own table marks TCP to 192.0.2.20 ports 80 and 8000 with 5 before NAT
 		// (mangle priority), as an administrator's rules would for virtual_server fwmark 5.
 		marked := netip.MustParseAddr("192.0.2.20")
-		run(t, "ip", "-n", l.lb, "addr", "add", marked.String()+"/32", "dev", "lo")
-		t.Cleanup(func() { run(t, "ip", "-n", l.lb, "addr", "del", marked.String()+"/32", "dev", "lo") })
+		testenv.Run(t, "ip", "-n", l.lb.Name, "addr", "add", marked.String()+"/32", "dev", "lo")
+		t.Cleanup(func() { testenv.Run(t, "ip", "-n", l.lb.Name, "addr", "del", marked.String()+"/32", "dev", "lo") })
 		l.nft(t, "add", "table", "inet", "testmark")
 		t.Cleanup(func() { l.nft(t, "delete", "table", "inet", "testmark") })
 		l.nft(t, "add", "chain", "inet", "testmark", "pre", "{ type filter hook prerouting priority mangle; }")

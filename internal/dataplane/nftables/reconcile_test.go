@@ -217,7 +217,7 @@ func TestFailedRepairSetsNotServingUntilARepairSucceeds(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.nft(t, "delete", "table", "inet", "vigil")
-	owner := ownTable(t, "/var/run/netns/"+l.lb, "vigil")
+	owner := ownTable(t, "/var/run/netns/"+l.lb.Name, "vigil")
 
 	repairs := d.Reconcile(ctx)
 	if len(repairs) != 1 || repairs[0].Err == nil || !strings.Contains(repairs[0].Drift, "taken by another program") {
@@ -255,7 +255,7 @@ func TestFailedRepairSetsNotServingUntilARepairSucceeds(t *testing.T) {
 
 	// The same through Reconcile alone.
 	l.nft(t, "delete", "table", "inet", "vigil")
-	owner = ownTable(t, "/var/run/netns/"+l.lb, "vigil")
+	owner = ownTable(t, "/var/run/netns/"+l.lb.Name, "vigil")
 	if r := d.Reconcile(ctx); len(r) != 1 || r[0].Err == nil {
 		t.Fatalf("Reconcile with the name taken again: %q", r)
 	}

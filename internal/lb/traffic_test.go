@@ -1,0 +1,63 @@
+package lb
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/vigil-lb/vigil/internal/testenv"
+
+	"github.com/vigil-lb/vigil/internal/status"
+)
+
+func TestSnapshotCarriesTheBalancersTrafficAndEachChecksRecentProbes(t *testing.T) {
+	b1, b2 := startBackend(t), startBackend(t)
+	vsPort := testenv.FreePort(t, "127.0.0.1", false)
+	d := runDaemon(t, loadText(t, webConfig(t, vsPort, b1, b2)))
+	url := fmt.Sprintf("http://127.0.0.1:%d/", vsPort)
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 2 * time.Second}
+	testenv.WaitFor(t, 5*time.Second, "balancer serving", func() bool { _, err := get(client, url); return err == nil })
+	const requests = 20
+	for i := range requests {
+		if _, err := get(client, url); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	// Each request's bytes are counted when its connection ends, which may be just after the
+	// client read its answer.
+	var vs status.VirtualServer
+	testenv.WaitFor(t, 5*time.Second, "traffic counted", func() bool {
+		vs = d.Snapshot().VirtualServers[0]
+		return vs.Traffic.TotalConns >= requests+1 && vs.Traffic.BytesIn > 0 && vs.Traffic.BytesOut > 0
+	})
+	var total, in, out uint64
+	for _, rs := range vs.RealServers {
+		total, in, out = total+rs.TotalConns, in+rs.BytesIn, out+rs.BytesOut
+	}
+	if total != vs.Traffic.TotalConns || in != vs.Traffic.BytesIn || out != vs.Traffic.BytesOut {
+		t.Errorf("virtual server's traffic %+v is not the sum of its servers' (%d connections, %d in, %d out)", vs.Traffic, total, in, out)
+	}
+
+	// HTTP_GET every 200 ms: a couple of seconds give each check a few probes, never more than
+	// the ring holds.
+	testenv.WaitFor(t, 5*time.Second, "probes recorded", func() bool {
+		for _, rs := range d.Snapshot().VirtualServers[0].RealServers {
+			if len(rs.Checks[0].Recent) < 3 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, rs := range d.Snapshot().VirtualServers[0].RealServers {
+		recent := rs.Checks[0].Recent
+		if len(recent) > status.ProbeHistory {
+			t.Errorf("%s keeps %d probes, more than %d", rs.Name, len(recent), status.ProbeHistory)
+		}
+		for i, p := range recent {
+			if p.Latency <= 0 || !p.Healthy || (i > 0 && p.At.Before(recent[i-1].At)) {
+				t.Errorf("%s probe %d: %+v (want healthy, timed, oldest first)", rs.Name, i, p)
+			}
+		}
+	}
+}
