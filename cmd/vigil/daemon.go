@@ -103,7 +103,6 @@ func supervisorOptions(o options, log *slog.Logger) supervisor.Options {
 // prints its instructions) and the held records follow.
 func serve(o options, cfg *config.Config, startup *startupLog, log *slog.Logger, started func()) int {
 	useLogger(log)
-	tuneGC(log)
 	sopts := supervisorOptions(o, log)
 	// As HAProxy does, take every descriptor the hard limit allows; the supervisor shares them
 	// out (the descriptor budget).
