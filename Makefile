@@ -19,17 +19,21 @@ fmt:
 
 # Every fuzz target, as package:Target: the configuration lexer and parser, the VRRP codec, and
 # the readers of what a checked server answers (HTTP and its headers, SMTP, DNS, TCP_CHECK's
-# expectations).
-FUZZ_TARGETS = ./internal/config:FuzzLex ./internal/config:FuzzParse ./internal/vrrp/packet:FuzzDecode \
+# expectations), and the operators' command lines (the control socket's and vigil ctl's).
+FUZZ_TARGETS = ./internal/config/syntax:FuzzLex ./internal/config:FuzzParse ./internal/vrrp/packet:FuzzDecode \
 	./internal/check:FuzzHTTPReply ./internal/check:FuzzSMTPReply ./internal/check:FuzzDNSReply \
-	./internal/check:FuzzHTTPHeaders ./internal/check:FuzzTCPExpect
+	./internal/check:FuzzHTTPHeaders ./internal/check:FuzzTCPExpect ./internal/control:FuzzCommand
 
-# fuzz_each runs every target for $(1) each, stopping at the first that fails.
+# fuzz_each runs every target for $(1) each, stopping at the first that fails. A target that
+# is not where the list says fails too: go test only warns that it found nothing to fuzz.
 define fuzz_each
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; \
 		echo "fuzz $$fn ($$pkg) for $(1)"; \
-		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(1) $$pkg || exit 1; \
+		out=$$($(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(1) $$pkg 2>&1); rc=$$?; \
+		echo "$$out" | tail -n 20; \
+		[ $$rc -eq 0 ] || exit 1; \
+		if echo "$$out" | grep -q 'no fuzz tests to fuzz'; then echo "$$fn is not in $$pkg"; exit 1; fi; \
 	done
 endef
 

@@ -28,7 +28,11 @@
 //     no such checker.
 //
 // Nothing in package lb, the model of package lvs or the daemon changes: they handle every
-// kind through Kind, Options and Env.
+// kind through Kind, Options and Env. That holds for a checker whose answer is a verdict (with
+// a weight, as MISC_CHECK's misc_dynamic); AGENT_CHECK's answer is more, an admin state and a
+// weight in percent, or no verdict at all, and its first addition needed the engine's Result
+// to carry it (probe.Result's NoVerdict and Agent), the pool to hold it (pool.Service.Agent)
+// and package lb to hand it over: a second kind of that sort would not.
 //
 // # Polled probes
 //

@@ -224,41 +224,32 @@ func rawHTTPServer(t *testing.T, resp string) netip.AddrPort {
 // millisecond apart, so that the checker reads it over many reads; then it closes.
 func tricklingHTTPServer(t *testing.T, resp string, chunk int) netip.AddrPort {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
+	return testenv.ServeTCP(t, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		readRequestHead(bufio.NewReader(c))
+		for p := []byte(resp); len(p) > 0; {
+			n := min(chunk, len(p))
+			if _, err := c.Write(p[:n]); err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil || line == "\r\n" {
-						break
-					}
-				}
-				for p := []byte(resp); len(p) > 0; {
-					n := min(chunk, len(p))
-					if _, err := c.Write(p[:n]); err != nil {
-						return
-					}
-					p = p[n:]
-					if len(p) > 0 {
-						time.Sleep(time.Millisecond)
-					}
-				}
-			}()
+			p = p[n:]
+			if len(p) > 0 {
+				time.Sleep(time.Millisecond)
+			}
 		}
-	}()
-	return addrPort(t, ln.Addr())
+	})
+}
+
+// readRequestHead reads a request's lines up to the blank one and returns them.
+func readRequestHead(r *bufio.Reader) string {
+	var b strings.Builder
+	for {
+		line, err := r.ReadString('\n')
+		b.WriteString(line)
+		if err != nil || line == "\r\n" {
+			return b.String()
+		}
+	}
 }
 
 func TestHTTPGetAgainstOddServers(t *testing.T) {
@@ -301,16 +292,7 @@ func TestHTTPRequestIsKeepalivedsOwn(t *testing.T) {
 			if err != nil {
 				return
 			}
-			var b strings.Builder
-			r := bufio.NewReader(c)
-			for {
-				line, err := r.ReadString('\n')
-				b.WriteString(line)
-				if err != nil || line == "\r\n" {
-					break
-				}
-			}
-			reqs <- b.String()
+			reqs <- readRequestHead(bufio.NewReader(c))
 			_, _ = c.Write([]byte("HTTP/1.0 200 OK\r\n\r\n"))
 			c.Close()
 		}
@@ -574,12 +556,7 @@ func TestSSLGetClosesAsToldByTLSCompliant(t *testing.T) {
 				defer c.Close()
 				_ = c.SetDeadline(time.Now().Add(10 * time.Second)) // a bound, not a rate: loaded CI took >3 s
 				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil || line == "\r\n" {
-						break
-					}
-				}
+				readRequestHead(r)
 				_, _ = c.Write([]byte("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"))
 				_, err := r.ReadByte() // what the client ends with: close_notify is a clean EOF
 				ends <- err

@@ -267,21 +267,7 @@ func selfSignedCert(t *testing.T, names ...string) (tls.Certificate, *x509.CertP
 // closingTCPListener listens on loopback, accepts every connection and closes it at once.
 func closingTCPListener(tb testing.TB) netip.AddrPort {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	return netip.MustParseAddrPort(ln.Addr().String())
+	return testenv.ServeTCP(tb, func(net.Conn) {})
 }
 
 func TestTCPCheck(t *testing.T) {

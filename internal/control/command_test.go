@@ -70,3 +70,42 @@ func TestSplitKeepsQuotedWordsAndQuoteMakesAnyTextOneWord(t *testing.T) {
 		t.Errorf("an unterminated quote: %v", err)
 	}
 }
+
+// FuzzCommand reads a line as the control socket does (Split, then Parse): whatever it makes
+// of the line, it never panics, and a command it accepts says itself back (String) as a line
+// that reads as the same command, so `vigil ctl` and the socket cannot disagree.
+func FuzzCommand(f *testing.F) {
+	for _, line := range []string{
+		"drain [192.0.2.1]:tcp:80 192.0.2.11:80 --reason kernel upgrade",
+		"weight 192.0.2.1:80 192.0.2.11:80 reset",
+		"weight 192.0.2.1:80 192.0.2.11:80 7 --reason=rebalance now",
+		`maint "FWM 5" --reason 'it''s done'`,
+		"resign VI_1",
+		"ready VI_1",
+		`ready 'a\'b' "c d"`,
+		"drain",
+	} {
+		f.Add(line)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		words, err := Split(line)
+		if err != nil {
+			return
+		}
+		c, err := Parse(words)
+		if err != nil {
+			return
+		}
+		again, err := Split(c.String())
+		if err != nil {
+			t.Fatalf("%q: its own line %q does not split: %v", line, c.String(), err)
+		}
+		back, err := Parse(again)
+		if err != nil {
+			t.Fatalf("%q: its own line %q is refused: %v", line, c.String(), err)
+		}
+		if back != c {
+			t.Fatalf("%q reads as %+v, and its own line %q as %+v", line, c, c.String(), back)
+		}
+	})
+}

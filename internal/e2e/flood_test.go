@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -470,7 +471,7 @@ backend web
 	return runHAProxy(t, ns, bin, body, testenv.RequireTool(t, "prlimit"), fmt.Sprintf("--nofile=%d:%d", floodFiles, floodFiles))
 }
 
-// runHAProxy runs HAProxy inside ns on a configuration of body (every section after global)
+// runHAProxy runs HAProxy inside ns (here when nil) on a configuration of body (every section after global)
 // and a global section holding the stats socket the methods below talk to, until the test
 // ends. wrapper, when given, is a command HAProxy runs under (prlimit and its options); it
 // must exec HAProxy, so that the pid is HAProxy's.
@@ -484,7 +485,11 @@ func runHAProxy(t *testing.T, ns *testenv.Namespace, bin, body string, wrapper .
 		t.Fatal(err)
 	}
 	argv := append(append(wrapper[:len(wrapper):len(wrapper)], bin), "-db", "-f", path)
-	cmd := testenv.StartCmd(t, ns.Command(argv[0], argv[1:]...))
+	c := exec.Command(argv[0], argv[1:]...)
+	if ns != nil {
+		c = ns.Command(argv[0], argv[1:]...)
+	}
+	cmd := testenv.StartCmd(t, c)
 	h.pid = cmd.Process.Pid // ip netns exec (and the wrapper) exec HAProxy: the pid is its own
 	testenv.WaitFor(t, 10*time.Second, "HAProxy's stats socket", func() bool { _, err := h.command("show info"); return err == nil })
 	return h

@@ -10,6 +10,7 @@ import (
 	"github.com/vigil-lb/vigil/internal/config/lvs"
 	"github.com/vigil-lb/vigil/internal/control"
 	"github.com/vigil-lb/vigil/internal/pool"
+	"github.com/vigil-lb/vigil/internal/status"
 )
 
 // The operators' admin states (pool's admin.go) through the half: names resolved as the status
@@ -42,10 +43,29 @@ func (d *Half) SetAdmin(vs, rs string, st pool.AdminState, by, reason string) (c
 	default:
 		msg = fmt.Sprintf("%s of %s: %s", ids[0], svc.name, st)
 	}
+	if held := heldElsewhere(svc, ids, st); held != "" {
+		msg += "; but " + held
+	}
 	if err := d.appliedErrLocked(svc); err != nil {
 		msg += "; but the data plane has not applied it: " + err.Error()
 	}
 	return control.Reply{Changed: changed > 0, Message: msg}, nil
+}
+
+// heldElsewhere says which of ids another word holds in a more restrictive state than st (an
+// agent's, discovery's): the operator's word is recorded, and the other stands until its
+// holder lifts it.
+func heldElsewhere(svc *service, ids []string, st pool.AdminState) string {
+	var held []string
+	for _, id := range ids {
+		if inForce, by, ok := svc.pool.InForce(id); ok && by != "" && inForce > st {
+			held = append(held, fmt.Sprintf("%s stays in %s, held there by %s", id, inForce, by))
+		}
+	}
+	if len(held) == 0 {
+		return ""
+	}
+	return strings.Join(held, ", ") + " (the most restrictive word stands)"
 }
 
 // SetWeight overrides real server rs's weight with w, or clears the override with
@@ -268,4 +288,25 @@ func listNames(names []string) string {
 		return strings.Join(names[:10], ", ") + fmt.Sprintf(" and %d more", len(names)-10)
 	}
 	return strings.Join(names, ", ")
+}
+
+// adminStatus fills rs's admin fields from the pool's s: the state in force and who holds it
+// there (the operator, or the agent or discovery with what they said), the operator's weight
+// override, and the agent's word.
+func adminStatus(rs *status.RealServer, s pool.ServerStatus) {
+	rs.AdminState = s.AdminState.String()
+	rs.AdminReason, rs.AdminBy, rs.AdminSince = s.Admin.Reason, s.Admin.By, s.Admin.Since
+	for _, h := range s.Holds {
+		if h.By == s.HeldBy {
+			rs.AdminReason, rs.AdminBy, rs.AdminSince = h.Reason, h.By, h.Since
+		}
+		if h.By == pool.HolderAgent.String() {
+			rs.AgentState = h.State.String()
+		}
+	}
+	if s.Admin.HasWeight {
+		w := s.Admin.Weight
+		rs.WeightOverride = &w
+	}
+	rs.AgentWeightPercent = s.AgentWeightPercent
 }

@@ -77,8 +77,15 @@ func hostPort(t *testing.T, addr string) (string, string) {
 // 200 ms with one retry 100 ms later.
 func webConfig(t *testing.T, vsPort int, backends ...*testBackend) string {
 	t.Helper()
+	return httpPoolConfig(t, vsPort, "delay_loop 0.2\n  retry 1\n  delay_before_retry 0.1", backends...)
+}
+
+// httpPoolConfig is a virtual server on port vsPort with the given check timing over the
+// backends, each checked with HTTP_GET on /health.
+func httpPoolConfig(t *testing.T, vsPort int, timing string, backends ...*testBackend) string {
+	t.Helper()
 	var b strings.Builder
-	fmt.Fprintf(&b, "virtual_server 127.0.0.1 %d {\n  delay_loop 0.2\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n  retry 1\n  delay_before_retry 0.1\n", vsPort)
+	fmt.Fprintf(&b, "virtual_server 127.0.0.1 %d {\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n  %s\n", vsPort, timing)
 	for _, be := range backends {
 		h, p := hostPort(t, be.addr)
 		fmt.Fprintf(&b, "  real_server %s %s {\n    weight 1\n    HTTP_GET {\n      url {\n        path /health\n        status_code 200\n      }\n      connect_timeout 1\n    }\n  }\n", h, p)
@@ -104,11 +111,14 @@ func loadText(t *testing.T, text string) *config.Config {
 }
 
 // runDaemon starts a daemon and stops it at cleanup, checking that Run returned cleanly.
-func runDaemon(t *testing.T, cfg *config.Config) *Half {
+func runDaemon(t *testing.T, cfg *config.Config, watch ...func(Event)) *Half {
 	t.Helper()
 	d, err := New(cfg, Options{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	for i, w := range watch { // before Run, so that they see its first events
+		d.Events().Subscribe(fmt.Sprintf("test %d", i), w)
 	}
 	testenv.RunUntilCleanup(t, "the checker half", d.Run)
 	return d

@@ -50,7 +50,8 @@ type ServerState struct {
 	Up bool
 	// Weight is the weight the data plane uses now (0 while out or inhibited).
 	Weight int
-	// Admin is the operator's state of the server (ready, drain, maint).
+	// Admin is the server's admin state in force (ready, drain, maint): the operator's, or
+	// its agent's or discovery's when theirs is the more restrictive.
 	Admin pool.AdminState
 }
 
@@ -61,6 +62,9 @@ const (
 	NoteRepair     = "repair"
 	NoteDataplane  = "dataplane"
 	NoteService    = "service"
+	// NoteDiscovery: the DNS lookups of dynamic_real_servers failed (the last answer stays),
+	// answer again, or answer more members than max.
+	NoteDiscovery = "discovery"
 )
 
 // Note is one thing that happened, in the words of the event stream.
@@ -95,7 +99,7 @@ func (d *Half) stateLocked(svc *service) {
 	st := &State{Config: svc.vs, Up: up, Total: total, QuorumUp: quorumUp, Serving: svc.serving, ServingReason: svc.servingReason}
 	for _, s := range svc.pool.Snapshot().Servers {
 		if _, real := svc.addrs[s.ID]; real && (svc.spec.Sorry == nil || s.ID != svc.spec.Sorry.ID) {
-			st.Servers = append(st.Servers, ServerState{ID: s.ID, Up: s.Up, Weight: s.DesiredWeight, Admin: s.Admin.State})
+			st.Servers = append(st.Servers, ServerState{ID: s.ID, Up: s.Up, Weight: s.DesiredWeight, Admin: s.AdminState})
 		}
 	}
 	d.publishLocked(Event{VS: svc.name, State: st})

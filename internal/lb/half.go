@@ -90,6 +90,10 @@ type Half struct {
 	// localSince is when each address of this node was first seen there, for the self
 	// probes; owned by the reconcile loop.
 	localSince map[netip.Addr]time.Time
+	// discCtx is Run's, once it runs: the discoverers (discovery.go) ask under it; discWG
+	// counts them.
+	discCtx context.Context
+	discWG  sync.WaitGroup
 }
 
 // service is one virtual_server at run time.
@@ -120,6 +124,8 @@ type service struct {
 	probeErr      string
 	probeFailedAt time.Time
 	probeFails    int // self probes failed in a row
+	// disc finds members in DNS (dynamic_real_servers, discovery.go); nil without a block.
+	disc *discoverer
 }
 
 type jobRef struct {
@@ -353,6 +359,12 @@ func (d *Half) Run(ctx context.Context) error {
 	stopLife := context.AfterFunc(ctx, d.lifeCancel)
 	defer stopLife()
 
+	d.mu.Lock()
+	d.discCtx = ctx
+	for _, name := range d.order {
+		d.startDiscoveryLocked(d.services[name])
+	}
+	d.mu.Unlock()
 	var wg sync.WaitGroup
 	errc := make(chan error, 1)
 	wg.Add(4)
@@ -381,6 +393,7 @@ func (d *Half) Run(ctx context.Context) error {
 		cancel()
 	}
 	wg.Wait()
+	d.discWG.Wait()
 	d.shutdown()
 	return err
 }
@@ -419,6 +432,9 @@ func (d *Half) Reload(cfg *config.Config) error {
 			continue
 		}
 		old := d.services[name]
+		if old.disc != nil && old.disc.cancel != nil {
+			old.disc.cancel()
+		}
 		d.handleEventsLocked(old, old.pool.Stop(pool.StopRemoved, now), false)
 		d.removeJobsLocked(old.jobIDs)
 		if old.steer != nil && d.listened {
@@ -455,6 +471,7 @@ func (d *Half) Reload(cfg *config.Config) error {
 			}
 			d.removeJobsLocked(gone)
 			old.jobIDs = p.jobIDs()
+			d.setDiscovererLocked(old, p)
 			d.handleEventsLocked(old, evs, true)
 			_ = d.applyLocked(old)
 			d.updateServingLocked(old)
@@ -521,6 +538,8 @@ func (d *Half) startServiceLocked(p *planned, now time.Time) (*service, error) {
 	for _, note := range pl.Snapshot().Notes {
 		d.log.Warn(note, "vs", p.name)
 	}
+	d.setDiscovererLocked(svc, p)
+	d.logDiscovery(svc)
 	d.handleEventsLocked(svc, evs, true)
 	return svc, nil
 }
@@ -548,7 +567,27 @@ func (d *Half) onReport(r probe.Report) {
 		d.log.Error("pool observe", "vs", ref.svc.name, "rs", ref.server, "err", err)
 		return
 	}
+	if a := r.Result.Agent; a != nil {
+		// The agent's word on the admin state and weight (AGENT_CHECK), as the agent's hold.
+		more, err := ref.svc.pool.Agent(ref.server, ref.poolRef, agentWord(a), r.At)
+		if err != nil {
+			d.log.Error("pool agent", "vs", ref.svc.name, "rs", ref.server, "err", err)
+		}
+		evs = append(evs, more...)
+	}
 	d.handleEventsLocked(ref.svc, evs, true)
+}
+
+// agentWord is an agent's answer as the pool takes it.
+func agentWord(a *probe.AgentWord) pool.AgentWord {
+	w := pool.AgentWord{Said: a.Said}
+	if st, err := pool.ParseAdminState(a.State); err == nil && a.State != "" {
+		w.State, w.HasState = st, true
+	}
+	if a.WeightPercent >= 0 {
+		w.WeightPercent, w.HasWeight = a.WeightPercent, true
+	}
+	return w
 }
 
 // handleEventsLocked logs and publishes pool events and, when the desired set changed, applies
@@ -734,7 +773,7 @@ func (d *Half) Snapshot() status.Snapshot {
 		vs := status.VirtualServer{
 			Name: svc.name, Protocol: svc.vs.Protocol, Scheduler: svc.vs.Scheduler, Quorum: int(ps.Quorum),
 			QuorumUp: ps.QuorumUp, SorryActive: ps.SorryActive, Panic: ps.Panic, UpCount: ps.Up, Total: ps.Total,
-			Serving: svc.serving, ServingReason: svc.servingReason,
+			Serving: svc.serving, ServingReason: svc.servingReason, Discovery: discoveryStatus(svc),
 		}
 		vs.Traffic = traffic[svc.name]
 		if svc.steer != nil && svc.steer.Fwmark != 0 {
@@ -746,11 +785,10 @@ func (d *Half) Snapshot() status.Snapshot {
 		}
 		for _, s := range ps.Servers {
 			rs := status.RealServer{Name: s.ID, Address: svc.addrs[s.ID].String(), Up: s.Up, Weight: s.Weight,
-				EffectiveWeight: s.DesiredWeight, Since: s.Since, Ejected: s.Ejected, EjectedReason: s.EjectedReason, AdminState: s.Admin.State.String(),
-				AdminReason: s.Admin.Reason, AdminBy: s.Admin.By, AdminSince: s.Admin.Since}
-			if s.Admin.HasWeight {
-				w := s.Admin.Weight
-				rs.WeightOverride = &w
+				EffectiveWeight: s.DesiredWeight, Since: s.Since, Ejected: s.Ejected, EjectedReason: s.EjectedReason}
+			adminStatus(&rs, s)
+			if svc.disc != nil {
+				rs.Discovered = svc.disc.members[s.ID] != nil
 			}
 			if b, ok := conns[svc.name+"|"+svc.addrs[s.ID].String()]; ok {
 				rs.ActiveConns, rs.TotalConns, rs.BytesIn, rs.BytesOut = b.Active, b.Total, b.BytesIn, b.BytesOut
@@ -790,6 +828,8 @@ type planned struct {
 	// unsteered says why steer is nil.
 	unsteered string
 	jobs      []plannedJob
+	// dynamic is the virtual server's dynamic_real_servers, nil without one.
+	dynamic *dynamicPlan
 }
 
 type plannedJob struct {
@@ -845,29 +885,36 @@ func (d *Half) plan(cfg *config.Config) (*plan, error) {
 			Passive: passiveSpec(vs),
 		}
 		for _, rs := range vs.RealServers {
-			addr := netip.AddrPortFrom(rs.Address, rs.Port)
-			id := addr.String()
-			p.addrs[id] = addr
-			if rs.UThreshold > 0 || rs.LThreshold > 0 {
-				p.thresholds[id] = thresholds{int(rs.UThreshold), int(rs.LThreshold)}
-				if d.dpName == "nftables" {
-					f.warnings = append(f.warnings, config.Diagnostic{Pos: rs.Pos, Severity: config.Warning,
-						Message: "uthreshold/lthreshold: the nftables data plane has no connection thresholds; they are not enforced (dataplane userspace and ipvs enforce them)"})
-				}
+			spec, jobs, errs := d.planServer(f, name, rs, p.addrs, p.thresholds)
+			problems = append(problems, errs...)
+			p.jobs = append(p.jobs, jobs...)
+			p.spec.Servers = append(p.spec.Servers, spec)
+		}
+		if vs.Dynamic != nil {
+			// Members found in DNS are real servers like the others: a reload keeps them,
+			// with checks made from the block's template as it now reads.
+			dp, err := planDynamic(vs)
+			if err != nil {
+				problems = append(problems, err)
 			}
-			spec := pool.ServerSpec{ID: id, Weight: int(rs.Weight), InhibitOnFailure: rs.InhibitOnFailure, Rise: int(rs.Rise),
-				SlowStart: rs.SlowStart.D(), NotifyUp: rs.NotifyUp, NotifyDown: rs.NotifyDown}
-			for _, c := range rs.Checkers {
-				ck, err := f.build(rs, c)
-				if err != nil {
-					problems = append(problems, err)
+			p.dynamic = dp
+			members := d.membersLocked(name)
+			for _, addr := range members {
+				if _, static := p.addrs[addr.String()]; static {
 					continue
 				}
-				i := len(spec.Checks)
-				spec.Checks = append(spec.Checks, pool.CheckSpec{Name: checkName(spec.Checks, ck), Alpha: c.Alpha})
-				p.jobs = append(p.jobs, plannedJob{job: jobFor(jobID(name, id, i), ck, c), server: id, check: i})
+				spec, jobs, errs := d.planServer(f, name, vs.Dynamic.Member(addr), p.addrs, p.thresholds)
+				problems = append(problems, errs...)
+				p.jobs = append(p.jobs, jobs...)
+				p.spec.Servers = append(p.spec.Servers, spec)
 			}
-			p.spec.Servers = append(p.spec.Servers, spec)
+			if len(members) == 0 {
+				// Without a member yet, the block's checkers are built for one that is not
+				// there, so that -t and a start refuse them at their lines rather than the
+				// first member's arrival.
+				_, _, errs := d.planServer(f, name, vs.Dynamic.Member(standIn(vs)), map[string]netip.AddrPort{}, map[string]thresholds{})
+				problems = append(problems, errs...)
+			}
 		}
 		if ss := vs.SorryServer; ss != nil {
 			addr := netip.AddrPortFrom(ss.Address, ss.Port)
@@ -889,6 +936,36 @@ func (d *Half) plan(cfg *config.Config) (*plan, error) {
 		return out, joinProblems(problems)
 	}
 	return out, nil
+}
+
+// planServer plans one real server of virtual server vs: its address and thresholds (into
+// addrs and thresholds), its pool spec and its checkers' jobs, or why a checker cannot run.
+func (d *Half) planServer(f *checkerFactory, vs string, rs *lvs.RealServer, addrs map[string]netip.AddrPort, ths map[string]thresholds) (pool.ServerSpec, []plannedJob, []error) {
+	addr := netip.AddrPortFrom(rs.Address, rs.Port)
+	id := addr.String()
+	addrs[id] = addr
+	if rs.UThreshold > 0 || rs.LThreshold > 0 {
+		ths[id] = thresholds{int(rs.UThreshold), int(rs.LThreshold)}
+		if d.dpName == "nftables" {
+			f.warnings = append(f.warnings, config.Diagnostic{Pos: rs.Pos, Severity: config.Warning,
+				Message: "uthreshold/lthreshold: the nftables data plane has no connection thresholds; they are not enforced (dataplane userspace and ipvs enforce them)"})
+		}
+	}
+	spec := pool.ServerSpec{ID: id, Weight: int(rs.Weight), InhibitOnFailure: rs.InhibitOnFailure, Rise: int(rs.Rise),
+		SlowStart: rs.SlowStart.D(), NotifyUp: rs.NotifyUp, NotifyDown: rs.NotifyDown}
+	var jobs []plannedJob
+	var problems []error
+	for _, c := range rs.Checkers {
+		ck, err := f.build(rs, c)
+		if err != nil {
+			problems = append(problems, err)
+			continue
+		}
+		i := len(spec.Checks)
+		spec.Checks = append(spec.Checks, pool.CheckSpec{Name: checkName(spec.Checks, ck), Alpha: c.Alpha})
+		jobs = append(jobs, plannedJob{job: jobFor(jobID(vs, id, i), ck, c), server: id, check: i})
+	}
+	return spec, jobs, problems
 }
 
 // MaxInFlight bounds the probes running at once by the size of the configuration at start:

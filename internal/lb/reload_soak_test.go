@@ -29,14 +29,7 @@ var (
 // soakConfig is a virtual server on vsPort over the backends, checked with HTTP_GET every 0.5 s.
 func soakConfig(t *testing.T, vsPort int, backends ...*testBackend) string {
 	t.Helper()
-	var b strings.Builder
-	fmt.Fprintf(&b, "virtual_server 127.0.0.1 %d {\n  delay_loop 0.5\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n", vsPort)
-	for _, be := range backends {
-		h, p := hostPort(t, be.addr)
-		fmt.Fprintf(&b, "  real_server %s %s {\n    weight 1\n    HTTP_GET {\n      url {\n        path /health\n        status_code 200\n      }\n      connect_timeout 1\n    }\n  }\n", h, p)
-	}
-	b.WriteString("}\n")
-	return b.String()
+	return httpPoolConfig(t, vsPort, "delay_loop 0.5", backends...)
 }
 
 // openFDs counts this process's open file descriptors.

@@ -41,14 +41,21 @@ func (d *Half) servingLocked(svc *service) (bool, string) {
 	}
 	up, total, _ := svc.pool.Counts()
 	why := fmt.Sprintf("no real server can take a connection (%d of %d up", up, total)
-	out := 0
+	out, held := 0, 0
 	for _, s := range svc.pool.Snapshot().Servers {
-		if s.Admin.State != pool.AdminReady {
+		switch {
+		case s.AdminState == pool.AdminReady:
+		case s.HeldBy != "":
+			held++
+		default:
 			out++
 		}
 	}
 	if out > 0 {
 		why += fmt.Sprintf(", %d drained or in maintenance by an operator", out)
+	}
+	if held > 0 {
+		why += fmt.Sprintf(", %d drained or in maintenance by their agent or by discovery", held)
 	}
 	if svc.spec.Sorry == nil {
 		why += ", no sorry server"

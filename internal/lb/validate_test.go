@@ -43,6 +43,10 @@ func TestValidateReportsWhatNewRefusesAtItsLine(t *testing.T) {
 		{"an insecure script without enable_script_security", func(t *testing.T) string {
 			return validateConf("", "    MISC_CHECK {\n      misc_path "+testenv.InsecureScript(t)+"\n    }\n")
 		}, nil, Options{}, 4, config.Warning, "enable_script_security would refuse it"},
+		{"a checker of dynamic_real_servers before any member is found", func(t *testing.T) string {
+			return "virtual_server 127.0.0.1 8080 {\n  dynamic_real_servers {\n    dns_name web.test 8080\n    resolver 127.0.0.1\n" +
+				"    MISC_CHECK {\n      misc_path /bin/true\n      user vigil-no-such-user\n    }\n  }\n" + vsDefaults + "}\n"
+		}, nil, Options{}, 7, config.Error, "Failed to set uid/gid for misc checker script /bin/true"},
 		{"a missing notify_up script", func(t *testing.T) string {
 			return validateConf("", "    notify_up /nonexistent/up.sh\n")
 		}, nil, Options{}, 3, config.Warning, "notify_up: script /nonexistent/up.sh cannot be accessed"},

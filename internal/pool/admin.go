@@ -172,12 +172,20 @@ func (s *Service) RestoreAdmin(saved map[string]Admin, now time.Time) ([]Event, 
 	return s.commit(), dropped
 }
 
-// setAdmin gives r the settings a within the call in progress and emits the event that says why.
+// setAdmin gives r the operator's settings a within the call in progress and emits the event
+// that says why.
 func (s *Service) setAdmin(r *server, a Admin, reason string) {
+	s.changeAdmin(r, func() { r.admin = a }, func() string { return reason })
+}
+
+// changeAdmin makes change (to the operator's settings or a hold) within the call in progress,
+// keeps the counters that follow the state in force, and emits the AdminChanged event that
+// reason, called once the change is made, says why.
+func (s *Service) changeAdmin(r *server, change func(), reason func() string) {
 	oldLive := r.live()
-	wasReady := r.admin.State == AdminReady
-	r.admin = a
-	ready := a.State == AdminReady
+	wasReady := r.adminState() == AdminReady
+	change()
+	ready := r.adminState() == AdminReady
 	switch {
 	case ready && !wasReady:
 		s.ready++
@@ -191,10 +199,10 @@ func (s *Service) setAdmin(r *server, a Admin, reason string) {
 			s.readyUp--
 		}
 		s.stopRamp(r)
-		s.forgetEjection(r) // the operator's word is the server's state now
+		s.forgetEjection(r) // the operator's (or the agent's) word is the server's state now
 	}
 	s.live += r.live() - oldLive
-	s.emit(AdminChanged, r, -1, reason, "")
+	s.emit(AdminChanged, r, -1, reason(), "")
 	s.touch(r)
 }
 

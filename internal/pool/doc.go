@@ -76,6 +76,15 @@
 //     and the sorry server follow; panic is decided among the ready servers only and never
 //     brings back a server the operator took out. A server back to ready ramps up with slow
 //     start. A reload keeps the admin state of every server still configured.
+//   - Holds (vigil; holds.go): besides the operator, a server's agent (AGENT_CHECK: Agent, its
+//     state and a weight in percent of the configured weight) and discovery (Hold: a member
+//     gone from DNS, drained before it is removed) may hold a server in drain or maint. The
+//     state in force is the most restrictive word, and each lifts only its own: an operator's
+//     maint stands whatever the agent says. The weight is the operator's override, else the
+//     agent's percentage, else the configured weight and the checks' shares. A reload keeps
+//     them; they are not saved across a restart (the agent and DNS say them again).
+//   - Members (vigil; members.go): AddServer and RemoveServer add and remove one server
+//     between reloads, for discovery, with quorum recounted as a reload does.
 //   - Passive health (vigil): the data plane reports connections to a real server that
 //     failed (ObserveFailure); after Passive.ConsecutiveFailures in a row a server whose
 //     checks pass is ejected, kept in the set at weight 0 until its next check verdict, within

@@ -33,6 +33,8 @@ func inhibit(rs ServerSpec) ServerSpec { rs.InhibitOnFailure = true; return rs }
 //	"stop" "remove"       Stop(StopShutdown), Stop(StopRemoved)
 //	"a=drain" "*=maint"   SetAdmin of server a, or of every server, by "op" for "test"
 //	"a:w7" "a:w-"         SetWeight of server a to 7, or clear its override
+//	"a@drain 50%"         server a's agent says drain and 50% (Agent: ready, drain, maint, N%)
+//	"a^drain"             discovery holds server a in drain (Hold by HolderDNS)
 //
 // want is the desired set ("a:1 b:0", "-" for empty); ev the kinds of the events, in order
 // ("" for none, "?" to not check); scripts the scripts they name, in order.
@@ -99,6 +101,14 @@ func (r *runner) step(i int, st step) []Event {
 		}
 		if id, w, ok := strings.Cut(st.do, ":w"); ok {
 			evs, err = r.s.SetWeight(id, parseWeight(t, w), "op", "test", r.now)
+			break
+		}
+		if id, said, ok := strings.Cut(st.do, "@"); ok {
+			evs, err = r.s.Agent(id, ServerRef{}, parseAgent(t, said), r.now)
+			break
+		}
+		if id, state, ok := strings.Cut(st.do, "^"); ok {
+			evs, err = r.s.Hold(id, HolderDNS, parseAdmin(t, state), "gone from DNS", r.now)
 			break
 		}
 		if id, n, ok := strings.Cut(st.do, "!"); ok {
@@ -254,6 +264,24 @@ func parseWeight(t *testing.T, s string) int {
 	w, err := strconv.Atoi(s)
 	if err != nil {
 		t.Fatalf("bad weight %q: %v", s, err)
+	}
+	return w
+}
+
+// parseAgent reads an agent step's words: a state and a percentage, either or both.
+func parseAgent(t *testing.T, said string) AgentWord {
+	t.Helper()
+	w := AgentWord{Said: said}
+	for _, word := range strings.Fields(said) {
+		if pct, ok := strings.CutSuffix(word, "%"); ok {
+			v, err := strconv.Atoi(pct)
+			if err != nil {
+				t.Fatalf("bad agent word %q: %v", word, err)
+			}
+			w.WeightPercent, w.HasWeight = v, true
+			continue
+		}
+		w.State, w.HasState = parseAdmin(t, word), true
 	}
 	return w
 }

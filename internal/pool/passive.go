@@ -61,7 +61,7 @@ func (s *Service) ObserveFailure(f Failure, now time.Time) ([]Event, error) {
 		r.ejectRefused = false // a new run of failures: a refusal is said again
 		return nil, nil
 	}
-	if !r.alive || r.ejected || r.admin.State != AdminReady {
+	if !r.alive || r.ejected || r.adminState() != AdminReady {
 		// Out by its checks already, ejected by an earlier failure of the run, or drained or
 		// in maintenance by an operator: passive health has no say.
 		return nil, nil

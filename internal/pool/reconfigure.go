@@ -80,7 +80,8 @@ func (s *Service) Reconfigure(spec ServiceSpec, now time.Time) ([]Event, error) 
 
 // migrate builds the new state of a server whose spec changed on reload.
 func (s *Service) migrate(old *server, spec ServerSpec, now time.Time) *server {
-	r := &server{spec: spec, since: old.since, lastEv: -1, checks: make([]check, len(spec.Checks)), admin: old.admin}
+	r := &server{spec: spec, since: old.since, lastEv: -1, checks: make([]check, len(spec.Checks)),
+		admin: old.admin, holds: old.holds, agentPct: old.agentPct}
 	byName := make(map[string]int, len(old.checks))
 	for i := range old.checks {
 		if n := old.checks[i].spec.Name; n != "" {
@@ -110,7 +111,7 @@ func (s *Service) migrate(old *server, spec ServerSpec, now time.Time) *server {
 		r.share += r.checks[i].share
 	}
 	r.alive = r.failed == 0
-	if r.alive && old.ejected && r.admin.State == AdminReady {
+	if r.alive && old.ejected && r.adminState() == AdminReady {
 		r.ejected, r.ejectedAt, r.ejectedWhy = true, old.ejectedAt, old.ejectedWhy
 	}
 	r.ejectRefused = old.ejectRefused

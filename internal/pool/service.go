@@ -91,8 +91,12 @@ type server struct {
 	rampStart time.Time
 	rampStep  int
 
-	// admin is the operator's say (admin.go): drain, maint, a weight override.
-	admin Admin
+	// admin is the operator's say (admin.go): drain, maint, a weight override; holds are
+	// the agent's and discovery's words (holds.go), agentPct the weight the agent asked for
+	// in percent of the configured weight (-1: none).
+	admin    Admin
+	holds    [numHolders]hold
+	agentPct int
 
 	lastEv  int    // index in the current call's events of the last event naming this server
 	lastGen uint64 // call the lastEv belongs to
@@ -107,10 +111,14 @@ type server struct {
 }
 
 // effective is the server's weight before clamping: the operator's override, else the
-// configured weight plus the checks' shares.
+// agent's percentage of the configured weight, else the configured weight plus the checks'
+// shares.
 func (r *server) effective() int64 {
-	if r.admin.HasWeight {
+	switch {
+	case r.admin.HasWeight:
 		return int64(r.admin.Weight)
+	case r.agentPct >= 0:
+		return int64(r.spec.Weight) * int64(r.agentPct) / 100
 	}
 	return int64(r.spec.Weight) + r.share
 }
@@ -118,7 +126,7 @@ func (r *server) effective() int64 {
 // live is what the server adds to the live weight: nothing unless it is up and ready (a
 // drained or maintained server is out of the pool's capacity).
 func (r *server) live() int64 {
-	if !r.alive || r.admin.State != AdminReady {
+	if !r.alive || r.adminState() != AdminReady {
 		return 0
 	}
 	return int64(realWeight(r.effective()))
@@ -245,7 +253,7 @@ func (s *Service) startReason() string {
 }
 
 func newServer(spec ServerSpec, now time.Time) *server {
-	r := &server{spec: spec, since: now, lastEv: -1, checks: make([]check, len(spec.Checks))}
+	r := &server{spec: spec, since: now, lastEv: -1, checks: make([]check, len(spec.Checks)), agentPct: -1}
 	for i, c := range spec.Checks {
 		r.checks[i] = check{spec: c, up: !c.Alpha, since: now}
 		if c.Alpha {
@@ -279,7 +287,7 @@ func (s *Service) recount() {
 		if r.ejected {
 			s.ejected++
 		}
-		if r.admin.State == AdminReady {
+		if r.adminState() == AdminReady {
 			s.ready++
 			if r.alive {
 				s.readyUp++
@@ -363,7 +371,7 @@ func (s *Service) Observe(o Observation, now time.Time) ([]Event, error) {
 	case r.alive && !oldAlive:
 		r.since = now
 		s.up++
-		if r.admin.State == AdminReady {
+		if r.adminState() == AdminReady {
 			s.readyUp++
 		}
 		s.emit(ServerUp, r, o.Check, fmt.Sprintf("%s passed: %s; all %d checks pass", checkLabel(r, o.Check), o.Reason, len(r.checks)), r.spec.NotifyUp)
@@ -371,7 +379,7 @@ func (s *Service) Observe(o Observation, now time.Time) ([]Event, error) {
 	case !r.alive && oldAlive:
 		r.since = now
 		s.up--
-		if r.admin.State == AdminReady {
+		if r.adminState() == AdminReady {
 			s.readyUp--
 		}
 		s.emit(ServerDown, r, o.Check, fmt.Sprintf("%s failed: %s", checkLabel(r, o.Check), o.Reason), r.spec.NotifyDown)
@@ -632,7 +640,7 @@ func (s *Service) panicNow() bool {
 // Slow start.
 
 func (s *Service) startRamp(r *server, now time.Time) {
-	if r.spec.SlowStart <= 0 || r.admin.State != AdminReady {
+	if r.spec.SlowStart <= 0 || r.adminState() != AdminReady {
 		return
 	}
 	r.ramping, r.rampStart, r.rampStep = true, now, 0

@@ -40,6 +40,16 @@ type ServerStatus struct {
 	Checks        []CheckStatus `json:"checks"`
 	// Admin is the operator's say: drain, maint, a weight override, who and why.
 	Admin Admin `json:"admin"`
+	// AdminState is the state in force: the most restrictive of the operator's and of the
+	// holds' (holds.go); HeldBy names the holder whose word it is, empty when it is the
+	// operator's or nobody's.
+	AdminState AdminState `json:"admin_state"`
+	HeldBy     string     `json:"held_by,omitempty"`
+	// Holds are the words of the server's agent and of discovery that are not ready.
+	Holds []Hold `json:"holds,omitempty"`
+	// AgentWeightPercent is the weight the agent asked for, in percent of Weight; nil
+	// without one.
+	AgentWeightPercent *int `json:"agent_weight_percent,omitempty"`
 }
 
 // CheckStatus is one check's last verdict and the state it led to.
@@ -78,6 +88,14 @@ func (s *Service) Snapshot() ServiceStatus {
 			ID: r.spec.ID, Up: r.alive, Since: r.since, Weight: r.spec.Weight,
 			EffectiveWeight: realWeight(r.effective()), InSet: in, DesiredWeight: w,
 			SlowStart: r.ramping, Checks: make([]CheckStatus, len(r.checks)), Admin: r.admin,
+			AdminState: r.adminState(), Holds: r.holdsStatus(),
+		}
+		if h, ok := r.heldBy(); ok {
+			ss.HeldBy = h.String()
+		}
+		if r.agentPct >= 0 {
+			pct := r.agentPct
+			ss.AgentWeightPercent = &pct
 		}
 		if r.ejected {
 			ss.Ejected, ss.EjectedSince, ss.EjectedReason = true, r.ejectedAt, r.ejectedWhy

@@ -116,9 +116,9 @@ func (s *Service) want(r *server) (weight int, in bool) {
 	switch {
 	case s.stopped:
 		return 0, false
-	case r.admin.State == AdminMaint:
+	case r.adminState() == AdminMaint:
 		return 0, false
-	case r.admin.State == AdminDrain:
+	case r.adminState() == AdminDrain:
 		return 0, r.alive || r.spec.InhibitOnFailure
 	case s.panic:
 		return realWeight(r.effective()), true

@@ -17,6 +17,26 @@ type Result struct {
 	Reason string `json:"reason"`
 	// Latency is how long the probe took.
 	Latency time.Duration `json:"latency"`
+	// NoVerdict says the probe tells nothing of health (an agent that did not answer, or
+	// answered neither up nor down): the check keeps the state it is in, no retry is
+	// counted, and the scheduler reports Healthy as that state.
+	NoVerdict bool `json:"no_verdict,omitempty"`
+	// Agent is what the target's agent said of it beside health (AGENT_CHECK, HAProxy's
+	// agent protocol), for the pool; nil when it said nothing of the kind, and from every
+	// other checker.
+	Agent *AgentWord `json:"agent,omitempty"`
+}
+
+// AgentWord is what an agent said of its server beside health: an administrative state, a
+// weight, both or neither. What it did not say is left as it was.
+type AgentWord struct {
+	// State is "ready", "drain" or "maint"; empty when the agent said none of them.
+	State string `json:"state,omitempty"`
+	// WeightPercent is the weight asked for, in percent of the configured weight; -1 when the
+	// agent asked none.
+	WeightPercent int `json:"weight_percent"`
+	// Said is the agent's answer as it wrote it.
+	Said string `json:"said"`
 }
 
 // Checker probes one target one way. Implementations hold no schedule and no history: the

@@ -918,6 +918,10 @@ func (s *Scheduler) completeLocked(p *schedProbe, r *schedRun, res Result, now t
 		s.discarded++
 		return
 	}
+	if res.NoVerdict {
+		// Nothing said of health: the check stays as it is, up or down, counting no retry.
+		res.Healthy = p.state.Up
+	}
 	out := schedStep(p.state, p.key.timing, res.Healthy)
 	p.state = out.state
 	p.last, p.lastAt = res, now

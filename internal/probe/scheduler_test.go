@@ -856,3 +856,41 @@ func TestSchedHeapPopsInDueOrderAfterRemovals(t *testing.T) {
 		t.Fatalf("%d probes never popped", len(want))
 	}
 }
+
+// verdictFake answers its results in turn, then repeats the last.
+type verdictFake struct {
+	mu      sync.Mutex
+	results []Result
+	calls   int
+}
+
+func (f *verdictFake) Kind() string   { return "FAKE" }
+func (f *verdictFake) Target() string { return "v" }
+func (f *verdictFake) Key() string    { return "v" }
+
+func (f *verdictFake) Check(context.Context) Result {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := f.results[min(f.calls, len(f.results)-1)]
+	f.calls++
+	return r
+}
+
+func TestNoVerdictKeepsTheCheckAsItIsAndCountsNoRetry(t *testing.T) {
+	h := newSchedHarness(t, 4)
+	none := Result{NoVerdict: true, Weight: -1, Reason: "agent not reached"}
+	f := &verdictFake{results: []Result{
+		{Healthy: true, Weight: -1}, none, none, // up, and staying up: no retry run
+		{Weight: -1}, {Weight: -1}, // down after one retry
+		none, none, // staying down
+		{Healthy: true, Weight: -1},
+	}}
+	schedMust(t, h.s.Add(Job{ID: "a", Checker: f, Interval: 10 * time.Second, Retry: 1, DelayBeforeRetry: time.Second, Warmup: -1}))
+	h.start()
+	h.at(75 * time.Second)
+	got := brief(h.takeReports())
+	want := []string{"a@0s:ok", "a@10s:ok", "a@20s:ok", "a@31s:fail/1", "a@41s:fail", "a@51s:fail", "a@1m1s:ok", "a@1m11s:ok"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("reports %v, want %v", got, want)
+	}
+}

@@ -49,6 +49,8 @@ type VirtualServer struct {
 	// Traffic is what the data plane counted for the virtual server, its real servers, draining
 	// ones and the sorry server together; zero where the data plane counts nothing (nftables).
 	Traffic Traffic `json:"traffic"`
+	// Discovery is where members are found in DNS (dynamic_real_servers); absent without.
+	Discovery *Discovery `json:"discovery,omitempty"`
 }
 
 // Traffic is a virtual server's counters, as HAProxy's stats page shows a frontend's.
@@ -64,6 +66,30 @@ type Traffic struct {
 	// BytesIn were sent by clients to the real servers, BytesOut by the real servers to clients.
 	BytesIn  uint64 `json:"bytes_in"`
 	BytesOut uint64 `json:"bytes_out"`
+}
+
+// Discovery is a virtual server's members found in DNS (dynamic_real_servers).
+type Discovery struct {
+	// Query is the block's question ("dns_srv _http._tcp.web.example"), Resolver whom it asks.
+	Query    string `json:"query"`
+	Resolver string `json:"resolver"`
+	// Members counts the real servers found in DNS, Leaving those of them gone from DNS that
+	// drain before they are removed.
+	Members int `json:"members"`
+	Leaving int `json:"leaving"`
+	// LastAnswer is when DNS last answered, TTL the least TTL of that answer, NextLookup when
+	// it is asked again.
+	LastAnswer time.Time     `json:"last_answer,omitzero"`
+	TTL        time.Duration `json:"ttl_ns"`
+	NextLookup time.Time     `json:"next_lookup,omitzero"`
+	// Error is why the lookups fail since ErrorSince, or that DNS names nobody within the
+	// block's empty_hold; empty while DNS answers. Stale is true while the members are those
+	// of the last answer, kept through the failure.
+	Error      string    `json:"error,omitempty"`
+	ErrorSince time.Time `json:"error_since,omitzero"`
+	Stale      bool      `json:"stale"`
+	// Capped counts the members the last answer had beyond max, left out.
+	Capped int `json:"capped,omitempty"`
 }
 
 // PoolState is how the page colours the pool's badge: "up" with every real server up, "warn"
@@ -104,6 +130,15 @@ type RealServer struct {
 	AdminSince  time.Time `json:"admin_since,omitzero"`
 	// WeightOverride is the operator's weight, in force in place of Weight; absent without one.
 	WeightOverride *int `json:"weight_override,omitempty"`
+	// AgentState is the admin state the server's agent (AGENT_CHECK) last said, and
+	// AgentWeightPercent the weight it asked for in percent of Weight; both absent while it
+	// said none. AdminState is the most restrictive of the operator's word and the agent's
+	// (and discovery's), and AdminBy says whose it is: "agent" for the agent's.
+	AgentState         string `json:"agent_state,omitempty"`
+	AgentWeightPercent *int   `json:"agent_weight_percent,omitempty"`
+	// Discovered is true for a member found in DNS (dynamic_real_servers). One gone from DNS
+	// is in drain, AdminBy "dns", until it is removed.
+	Discovered bool `json:"discovered,omitempty"`
 	// Ejected (passive health) says the data plane saw the server's connections fail and the
 	// pool took it out until its next check verdict; EjectedReason is the last failure.
 	Ejected       bool   `json:"ejected,omitempty"`

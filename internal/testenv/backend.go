@@ -16,12 +16,20 @@ type Backend struct {
 	Failing atomic.Bool
 	// Checks counts requests to /health, Served the others.
 	Checks, Served atomic.Int64
+	stop           func()
 }
 
 // StartBackend starts a Backend on 127.0.0.1 and stops it when the test ends.
 func StartBackend(t testing.TB) *Backend {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return StartBackendOn(t, "127.0.0.1:0")
+}
+
+// StartBackendOn starts a Backend on addr (another loopback address, a port of its own) and
+// stops it when the test ends, or at Stop.
+func StartBackendOn(t testing.TB, addr string) *Backend {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,9 +49,13 @@ func StartBackend(t testing.TB) *Backend {
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: time.Second}
 	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	b.stop = func() { srv.Close() }
+	t.Cleanup(b.stop)
 	return b
 }
+
+// Stop closes the backend's listener and its connections, as a server that goes away.
+func (b *Backend) Stop() { b.stop() }
 
 // HostPort splits the backend's address for a configuration's "real_server HOST PORT" line.
 func (b *Backend) HostPort() (host, port string) {

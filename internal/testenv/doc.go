@@ -9,8 +9,10 @@
 // buffer for output written from several goroutines (Buffer), the configuration the tests
 // of the operators' commands share (ControlConfig: a control socket, a state directory, a
 // token and a VRRP instance to resign), a loopback TCP server that runs a function on each
-// connection (ServeTCP), a listener whose connects go unanswered, as a host that went silent
-// (FullListener), and nginx's configuration as tests run it (NginxConfig).
+// connection (ServeTCP; ServeTCPOn on an address of the test's choosing, stopped at will),
+// a web server on another loopback address (StartBackendOn), a listener whose connects go unanswered, as a host that went silent
+// (FullListener), nginx's configuration as tests run it (NginxConfig), and a loopback DNS
+// server whose records a test changes, fails or truncates (StartDNS).
 //
 // It is imported by tests only. New tests use it instead of writing their own copies.
 package testenv

@@ -51,12 +51,23 @@ func FullListener(t testing.TB) (fd int, ap netip.AddrPort, queued int) {
 // listening and waits for every serve to return.
 func ServeTCP(t testing.TB, serve func(c net.Conn)) netip.AddrPort {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ap, _ := ServeTCPOn(t, "127.0.0.1:0", serve)
+	return ap
+}
+
+// ServeTCPOn is ServeTCP on addr ("127.0.0.1:0" for any port), with stop, which stops
+// listening and waits for every serve to return, at once rather than when the test ends (a
+// server that goes away and comes back on its port with another ServeTCPOn).
+func ServeTCPOn(t testing.TB, addr string, serve func(c net.Conn)) (netip.AddrPort, func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	var once sync.Once
+	stop := func() { once.Do(func() { ln.Close(); wg.Wait() }) }
+	t.Cleanup(stop)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -73,5 +84,5 @@ func ServeTCP(t testing.TB, serve func(c net.Conn)) netip.AddrPort {
 			}()
 		}
 	}()
-	return netip.MustParseAddrPort(ln.Addr().String())
+	return netip.MustParseAddrPort(ln.Addr().String()), stop
 }

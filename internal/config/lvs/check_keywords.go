@@ -27,6 +27,7 @@ var checkerKinds = []check.Kind{
 	check.FileKind,
 	check.BFDKind,
 	check.GRPCKind,
+	check.AgentKind,
 }
 
 // lvsAddCheckerKeywords installs the checker blocks into a real_server table.

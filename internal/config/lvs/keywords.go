@@ -474,6 +474,7 @@ func (vs *VirtualServer) table(s *Section) *syntax.Table {
 	k["connect_attempt_timeout"] = lvsExtTimer("connect_attempt_timeout", 1000, func(d syntax.Duration) { vs.ConnectAttemptTimeout = d })
 	k["connect_retries"] = lvsExtUint("connect_retries", 0, maxConnectRetries, func(v uint32) { vs.retries = &v })
 	k["passive_health"] = syntax.Keyword{Block: func(p *syntax.Parser, l syntax.Line) *syntax.Table { return vs.passiveHealth(l) }}
+	k["dynamic_real_servers"] = syntax.Keyword{Block: func(p *syntax.Parser, l syntax.Line) *syntax.Table { return vs.dynamicKeyword(p, l, s) }}
 	k["announce"] = bgpd.AnnounceKeyword(&vs.Announce)
 	k["self_probe"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
 		vs.SelfProbe, vs.SelfProbeHold = syntax.Duration(time.Second), syntax.Duration(30*time.Second)

@@ -183,6 +183,9 @@ type VirtualServer struct {
 	SelfProbeHold syntax.Duration `json:"self_probe_hold"`
 
 	RealServers []*RealServer `json:"real_servers"`
+	// Dynamic is a vigil extension: real servers found in DNS (dynamic_real_servers), beside
+	// RealServers; nil when absent.
+	Dynamic *DynamicRealServers `json:"dynamic_real_servers,omitempty"`
 
 	// Values as written, before defaults; nil when the keyword was absent.
 	protoSet bool
@@ -384,7 +387,7 @@ func (vs *VirtualServer) linkGroup(diags *syntax.Diagnostics, g *VirtualServerGr
 // validate applies validate_check_config to one virtual server; false drops it.
 func (vs *VirtualServer) validate(diags *syntax.Diagnostics, g *VirtualServerGroup, globalSMTP *bool) bool {
 	at := vs.Pos
-	if len(vs.RealServers) == 0 {
+	if len(vs.RealServers) == 0 && vs.Dynamic == nil {
 		diags.Warnf(at, "Virtual server %s has no real servers - ignoring", vs.Name())
 		return false
 	}
@@ -452,29 +455,8 @@ func (vs *VirtualServer) validate(diags *syntax.Diagnostics, g *VirtualServerGro
 		kept = append(kept, rs)
 		if !rs.fwdSet {
 			setNAT()
-			rs.Forwarding, rs.fwdSet = vs.Forwarding, true
 		}
-		rs.Alpha = derefOr(rs.alpha, vs.Alpha)
-		rs.InhibitOnFailure = derefOr(rs.inhibit, vs.InhibitOnFailure)
-		if rs.Retry == nil {
-			rs.Retry = vs.Retry
-		}
-		rs.ConnectTimeout = derefOr(rs.connTimeout, vs.ConnectTimeout)
-		rs.DelayLoop = derefOr(rs.delayLoop, vs.DelayLoop)
-		if rs.Warmup == nil {
-			rs.Warmup = vs.Warmup
-		}
-		if rs.DelayBeforeRetry == nil {
-			rs.DelayBeforeRetry = vs.DelayBeforeRetry
-		}
-		if !rs.weightSet {
-			rs.Weight = vs.Weight
-		}
-		rs.SMTPAlert = derefOr(rs.smtp, derefOr(globalSMTP, true))
-		rs.Rise = derefOr(rs.rise, vs.Rise)
-		rs.SlowStart = derefOr(rs.slow, vs.SlowStart)
-		rs.DownDelayLoop = derefOr(rs.downDL, vs.DownDelayLoop)
-		rs.TransitionDelayLoop = derefOr(rs.transDL, vs.TransitionDelayLoop)
+		vs.inherit(rs, globalSMTP)
 		weightSum += uint64(rs.Weight)
 
 		if ss := vs.SorryServer; ss != nil && ss.Address == rs.Address && ss.Port == rs.Port && ss.Inhibit != rs.InhibitOnFailure {
@@ -487,11 +469,19 @@ func (vs *VirtualServer) validate(diags *syntax.Diagnostics, g *VirtualServerGro
 		}
 	}
 	vs.RealServers = kept
+	if d := vs.Dynamic; d != nil {
+		if !d.Template.fwdSet {
+			setNAT()
+		}
+		vs.inherit(d.Template, globalSMTP)
+	}
 	if ss := vs.SorryServer; ss != nil && !ss.fwdSet {
 		setNAT()
 		ss.Forwarding, ss.fwdSet = vs.Forwarding, true
 	}
-	if uint64(vs.Quorum) > weightSum {
+	if uint64(vs.Quorum) > weightSum && vs.Dynamic == nil {
+		// With members found in DNS the pool lowers quorum to the weight there is, as it
+		// comes and goes.
 		diags.Warnf(at, "Warning - quorum %d for %s exceeds total weight of real servers %d, reducing quorum to %d", vs.Quorum, vs.Name(), weightSum, weightSum)
 		vs.Quorum = uint32(weightSum)
 	}
@@ -508,7 +498,39 @@ func (vs *VirtualServer) validate(diags *syntax.Diagnostics, g *VirtualServerGro
 	for _, rs := range vs.RealServers {
 		rs.resolveCheckers(vs)
 	}
+	if d := vs.Dynamic; d != nil {
+		d.Template.resolveCheckers(vs)
+	}
 	return true
+}
+
+// inherit gives rs what a real server inherits from its virtual server (and global_defs'
+// smtp_alert) where it set none itself, as validate_check_config does.
+func (vs *VirtualServer) inherit(rs *RealServer, globalSMTP *bool) {
+	if !rs.fwdSet {
+		rs.Forwarding, rs.fwdSet = vs.Forwarding, true
+	}
+	rs.Alpha = derefOr(rs.alpha, vs.Alpha)
+	rs.InhibitOnFailure = derefOr(rs.inhibit, vs.InhibitOnFailure)
+	if rs.Retry == nil {
+		rs.Retry = vs.Retry
+	}
+	rs.ConnectTimeout = derefOr(rs.connTimeout, vs.ConnectTimeout)
+	rs.DelayLoop = derefOr(rs.delayLoop, vs.DelayLoop)
+	if rs.Warmup == nil {
+		rs.Warmup = vs.Warmup
+	}
+	if rs.DelayBeforeRetry == nil {
+		rs.DelayBeforeRetry = vs.DelayBeforeRetry
+	}
+	if !rs.weightSet {
+		rs.Weight = vs.Weight
+	}
+	rs.SMTPAlert = derefOr(rs.smtp, derefOr(globalSMTP, true))
+	rs.Rise = derefOr(rs.rise, vs.Rise)
+	rs.SlowStart = derefOr(rs.slow, vs.SlowStart)
+	rs.DownDelayLoop = derefOr(rs.downDL, vs.DownDelayLoop)
+	rs.TransitionDelayLoop = derefOr(rs.transDL, vs.TransitionDelayLoop)
 }
 
 // fixPorts reconciles real and sorry server ports with the service, as Keepalived does: with
