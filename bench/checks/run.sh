@@ -6,7 +6,8 @@
 # each for vigil alone; 0 skips), BIG_DELAYS (1,10: delay_loop of each run of vigil alone),
 # WINDOW (20s measurement), TRIALS (20 detection trials), PER_VS (100 real servers per virtual
 # server), SCHED_SECONDS (5: the scheduler benchmark's window), BASELINE (path of another vigil
-# binary, e.g. one built from an earlier commit, to run on the same targets in the same run),
+# binary, e.g. one built from an earlier commit, or several separated by commas, to run on the
+# same targets in every round, between vigil and HAProxy),
 # ROUNDS (1: vigil and HAProxy runs on the same targets, alternating; the summary gives medians).
 set -euo pipefail
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/bits"
 	"net/netip"
 	"slices"
@@ -140,7 +141,34 @@ type jobRef struct {
 	removed bool
 	// recent are the job's last probes (status.ProbeHistory), for the page's sparkline; a
 	// reload that keeps the job keeps them.
-	recent *status.Ring[status.Probe]
+	recent *status.Ring[probeSample]
+}
+
+// probeSample is one probe as a job's recent probes keep it: 16 bytes and no pointer, where a
+// status.Probe (its time.Time) takes 40 with one. At 60 probes for each of 20,000 checks that
+// is 19 MB instead of 48 MB, and none of it for the collector to scan.
+type probeSample struct {
+	at      int64  // unix nanoseconds
+	latency uint32 // microseconds, rounded up (71 minutes at most)
+	healthy bool
+}
+
+func newProbeSample(at time.Time, latency time.Duration, healthy bool) probeSample {
+	us := (latency + time.Microsecond - 1) / time.Microsecond
+	return probeSample{at: at.UnixNano(), latency: uint32(min(max(us, 0), math.MaxUint32)), healthy: healthy}
+}
+
+// recentProbes returns r's samples as the status page shows them, oldest first.
+func recentProbes(r *status.Ring[probeSample]) []status.Probe {
+	items := r.Items()
+	if items == nil {
+		return nil
+	}
+	out := make([]status.Probe, len(items))
+	for i, p := range items {
+		out[i] = status.Probe{At: time.Unix(0, p.at), Latency: time.Duration(p.latency) * time.Microsecond, Healthy: p.healthy}
+	}
+	return out
 }
 
 // scheduleJobLocked records job j of svc (its pool, its kind's metrics) and adds it to the
@@ -164,7 +192,7 @@ func (d *Half) scheduleJobLocked(svc *service, j plannedJob) error {
 			return nil
 		}
 	} else {
-		fresh.recent = status.NewRing[status.Probe](status.ProbeHistory)
+		fresh.recent = status.NewRing[probeSample](status.ProbeHistory)
 		ref = &fresh
 		d.jobs[job.ID] = ref
 		job.Tag = ref
@@ -528,7 +556,7 @@ func (d *Half) onReport(r probe.Report) {
 		return // removed by a reload while the probe ran
 	}
 	ref.metrics.Observe(r.Result.Healthy, r.Result.Latency)
-	ref.recent.Push(status.Probe{At: r.At, Latency: r.Result.Latency, Healthy: r.Result.Healthy})
+	ref.recent.Push(newProbeSample(r.At, r.Result.Latency, r.Result.Healthy))
 	obs := pool.Observation{Server: ref.server, Ref: ref.poolRef, Check: ref.check, Healthy: r.Up, Reason: r.Result.Reason,
 		Started: r.At.Add(-r.Result.Latency)}
 	if r.Up && r.Result.Weight >= 0 {
@@ -772,7 +800,7 @@ func (d *Half) Snapshot() status.Snapshot {
 					sc.Kind, sc.Target, sc.Latency = js.Kind, js.Target, js.Last.Latency
 				}
 				if ref := d.jobs[id]; ref != nil {
-					sc.Recent = ref.recent.Items()
+					sc.Recent = recentProbes(ref.recent)
 				}
 				if !c.LastHealthy && rs.Reason == "" {
 					rs.Reason = c.LastReason

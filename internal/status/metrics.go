@@ -2,6 +2,7 @@ package status
 
 import (
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,17 +16,13 @@ type Metrics struct {
 
 	CheckDuration *prometheus.HistogramVec // kind
 	CheckResults  *prometheus.CounterVec   // kind, outcome
-	ServerUp      *prometheus.GaugeVec     // vs, rs
-	ServerWeight  *prometheus.GaugeVec     // vs, rs
-	// ServerAdmin is 1 for the real server's admin state (ready, drain, maint), 0 for the others.
-	ServerAdmin   *prometheus.GaugeVec   // vs, rs, state
-	PoolUp        *prometheus.GaugeVec   // vs
-	PoolSize      *prometheus.GaugeVec   // vs
-	QuorumUp      *prometheus.GaugeVec   // vs
-	Transitions   *prometheus.CounterVec // vs, rs, to
-	VRRPState     *prometheus.GaugeVec   // instance, state (1 for the current state)
-	VRRPChanges   *prometheus.CounterVec // instance, to
-	Reloads       *prometheus.CounterVec // outcome
+	PoolUp        *prometheus.GaugeVec     // vs
+	PoolSize      *prometheus.GaugeVec     // vs
+	QuorumUp      *prometheus.GaugeVec     // vs
+	Transitions   *prometheus.CounterVec   // vs, rs, to
+	VRRPState     *prometheus.GaugeVec     // instance, state (1 for the current state)
+	VRRPChanges   *prometheus.CounterVec   // instance, to
+	Reloads       *prometheus.CounterVec   // outcome
 	CheckLateness prometheus.Histogram
 	// Serving is 1 while the virtual server is served (its data plane state is in place and a
 	// real server or the sorry server can take a connection).
@@ -42,6 +39,8 @@ type Metrics struct {
 	// capacity reads the descriptor budget and the connections at scrape time; see
 	// SetCapacitySource.
 	capacity *capacityCollector
+	// servers reads the real servers' states at scrape time; see SetRealServerSource.
+	servers *realServerCollector
 }
 
 // NewMetrics registers vigil's collectors and the Go runtime's.
@@ -53,6 +52,7 @@ func NewMetrics() *Metrics {
 		vrrp: newVRRPCollector(),
 
 		capacity: newCapacityCollector(),
+		servers:  newRealServerCollector(),
 		CheckDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "vigil_check_duration_seconds", Help: "Duration of health check probes.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
@@ -60,15 +60,6 @@ func NewMetrics() *Metrics {
 		CheckResults: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_check_results_total", Help: "Health check probe results by outcome (success or failure).",
 		}, []string{"kind", "outcome"}),
-		ServerUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "vigil_real_server_up", Help: "1 while the real server passes its checks, 0 while it does not (an operator's drain or maint aside: vigil_real_server_admin_state).",
-		}, []string{"virtual_server", "real_server"}),
-		ServerWeight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "vigil_real_server_weight", Help: "Weight the data plane uses for the real server now.",
-		}, []string{"virtual_server", "real_server"}),
-		ServerAdmin: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "vigil_real_server_admin_state", Help: "1 for the real server's admin state, as an operator set it (ready: the checks decide; drain; maint), 0 for the others.",
-		}, []string{"virtual_server", "real_server", "state"}),
 		PoolUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "vigil_pool_servers_up", Help: "Real servers up in the pool.",
 		}, []string{"virtual_server"}),
@@ -107,8 +98,8 @@ func NewMetrics() *Metrics {
 			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1},
 		}),
 	}
-	reg.MustRegister(m.CheckDuration, m.CheckResults, m.ServerUp, m.ServerWeight, m.ServerAdmin, m.PoolUp, m.PoolSize,
-		m.QuorumUp, m.Transitions, m.VRRPState, m.VRRPChanges, m.Reloads, m.CheckLateness, m.Serving, m.Repairs, m.PassiveEjections, m.PassiveRefusals, m.bgp, m.vrrp, m.capacity,
+	reg.MustRegister(m.CheckDuration, m.CheckResults, m.PoolUp, m.PoolSize,
+		m.QuorumUp, m.Transitions, m.VRRPState, m.VRRPChanges, m.Reloads, m.CheckLateness, m.Serving, m.Repairs, m.PassiveEjections, m.PassiveRefusals, m.bgp, m.vrrp, m.capacity, m.servers,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Both outcomes exist from the start, so that a dashboard sees 0 rather than no series.
 	m.Reloads.WithLabelValues("applied")
@@ -164,3 +155,79 @@ func (m *Metrics) Handler() http.Handler {
 
 // Registry exposes the registry, for tests and for collectors other packages add.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// RealServerSample is one real server's state as a scrape reads it (SetRealServerSource).
+type RealServerSample struct {
+	VirtualServer, RealServer string
+	Up                        bool
+	// Weight is the weight the data plane uses now.
+	Weight int
+	// Admin is the index, in the states SetRealServerSource was given, of the operator's
+	// state of the server.
+	Admin int
+}
+
+// SetRealServerSource makes every scrape export the real servers src yields as
+// vigil_real_server_up, vigil_real_server_weight and vigil_real_server_admin_state (1 for
+// admin[Admin], 0 for the other admin states). The series are made at scrape time, not kept:
+// a stored series per real server and state cost about 2.6 KB a real server, more than all of
+// the server's other state. src is called once per scrape and must not block for long.
+func (m *Metrics) SetRealServerSource(admin []string, src func(yield func(RealServerSample))) {
+	m.servers.set(admin, src)
+}
+
+// realServerCollector exports the real servers' states at every scrape.
+type realServerCollector struct {
+	mu    sync.Mutex
+	admin []string
+	src   func(yield func(RealServerSample)) // nil until SetRealServerSource
+
+	up, weight, adminState *prometheus.Desc
+}
+
+func newRealServerCollector() *realServerCollector {
+	rs := []string{"virtual_server", "real_server"}
+	return &realServerCollector{
+		up: prometheus.NewDesc("vigil_real_server_up",
+			"1 while the real server passes its checks, 0 while it does not (an operator's drain or maint aside: vigil_real_server_admin_state).", rs, nil),
+		weight: prometheus.NewDesc("vigil_real_server_weight", "Weight the data plane uses for the real server now.", rs, nil),
+		adminState: prometheus.NewDesc("vigil_real_server_admin_state",
+			"1 for the real server's admin state, as an operator set it (ready: the checks decide; drain; maint), 0 for the others.",
+			[]string{"virtual_server", "real_server", "state"}, nil),
+	}
+}
+
+func (c *realServerCollector) set(admin []string, src func(yield func(RealServerSample))) {
+	c.mu.Lock()
+	c.admin, c.src = admin, src
+	c.mu.Unlock()
+}
+
+func (c *realServerCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.up
+	ch <- c.weight
+	ch <- c.adminState
+}
+
+func (c *realServerCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	admin, src := c.admin, c.src
+	c.mu.Unlock()
+	if src == nil {
+		return
+	}
+	src(func(s RealServerSample) {
+		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, gauge(s.Up), s.VirtualServer, s.RealServer)
+		ch <- prometheus.MustNewConstMetric(c.weight, prometheus.GaugeValue, float64(s.Weight), s.VirtualServer, s.RealServer)
+		for i, a := range admin {
+			ch <- prometheus.MustNewConstMetric(c.adminState, prometheus.GaugeValue, gauge(s.Admin == i), s.VirtualServer, s.RealServer, a)
+		}
+	})
+}
+
+func gauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

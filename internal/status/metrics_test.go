@@ -12,7 +12,9 @@ func TestMetricsExposeCheckResultsByKindAndOutcome(t *testing.T) {
 	m := NewMetrics()
 	m.ObserveCheck("TCP_CHECK", true, 2*time.Millisecond)
 	m.ObserveCheck("TCP_CHECK", false, 5*time.Millisecond)
-	m.ServerUp.WithLabelValues("web", "127.0.0.1:9001").Set(1)
+	m.SetRealServerSource([]string{"ready", "drain"}, func(yield func(RealServerSample)) {
+		yield(RealServerSample{VirtualServer: "web", RealServer: "127.0.0.1:9001", Up: true, Weight: 3, Admin: 1})
+	})
 	srv := httptest.NewServer(NewHandler(&fixedSource{}, NewHub(1, time.Now), m.Handler()))
 	t.Cleanup(srv.Close)
 	resp, err := srv.Client().Get(srv.URL + "/metrics")
@@ -26,6 +28,9 @@ func TestMetricsExposeCheckResultsByKindAndOutcome(t *testing.T) {
 		`vigil_check_results_total{kind="TCP_CHECK",outcome="failure"} 1`,
 		`vigil_check_duration_seconds_count{kind="TCP_CHECK"} 2`,
 		`vigil_real_server_up{real_server="127.0.0.1:9001",virtual_server="web"} 1`,
+		`vigil_real_server_weight{real_server="127.0.0.1:9001",virtual_server="web"} 3`,
+		`vigil_real_server_admin_state{real_server="127.0.0.1:9001",state="ready",virtual_server="web"} 0`,
+		`vigil_real_server_admin_state{real_server="127.0.0.1:9001",state="drain",virtual_server="web"} 1`,
 	} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("metrics lack %s", want)

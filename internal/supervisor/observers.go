@@ -22,18 +22,26 @@ import (
 // The observers of the load-balancing half's bus. Each runs on its own goroutine (the bus's),
 // outside the half's lock; none may block for long.
 
-// metricsObserver keeps the per-virtual-server and per-real-server series in step with the
-// half's events and states.
+// metricsObserver keeps the per-virtual-server series in step with the half's events and
+// keeps each virtual server's latest state, from which a scrape makes the per-real-server
+// series (realServers): a stored series per real server cost more than the server itself.
 type metricsObserver struct {
 	m *status.Metrics
-	// servers are the real servers each virtual server's series were last set for, so that
-	// those of a server a reload removed are deleted.
-	servers map[string]map[string]bool
+
+	mu sync.Mutex
+	// states are each virtual server's latest state (never changed once sent); those of a
+	// server a reload removed also say which series to delete.
+	states map[string]*lb.State
 }
 
 func newMetricsObserver(m *status.Metrics) *metricsObserver {
-	return &metricsObserver{m: m, servers: map[string]map[string]bool{}}
+	o := &metricsObserver{m: m, states: map[string]*lb.State{}}
+	m.SetRealServerSource(adminStates, o.realServers)
+	return o
 }
+
+// adminStates are the operator's states in the order realServers indexes them.
+var adminStates = []string{pool.AdminReady.String(), pool.AdminDrain.String(), pool.AdminMaint.String()}
 
 func (o *metricsObserver) observe(ev lb.Event) {
 	m := o.m
@@ -55,26 +63,45 @@ func (o *metricsObserver) observe(ev lb.Event) {
 		m.PoolSize.WithLabelValues(ev.VS).Set(float64(st.Total))
 		m.QuorumUp.WithLabelValues(ev.VS).Set(gauge(st.QuorumUp))
 		m.Serving.WithLabelValues(ev.VS).Set(gauge(st.Serving))
-		now := make(map[string]bool, len(st.Servers))
-		for _, s := range st.Servers {
-			now[s.ID] = true
-			m.ServerUp.WithLabelValues(ev.VS, s.ID).Set(gauge(s.Up))
-			m.ServerWeight.WithLabelValues(ev.VS, s.ID).Set(float64(s.Weight))
-			for _, a := range []pool.AdminState{pool.AdminReady, pool.AdminDrain, pool.AdminMaint} {
-				m.ServerAdmin.WithLabelValues(ev.VS, s.ID, a.String()).Set(gauge(s.Admin == a))
+		o.mu.Lock()
+		old := o.states[ev.VS]
+		o.states[ev.VS] = st
+		o.mu.Unlock()
+		if old != nil {
+			now := make(map[string]bool, len(st.Servers))
+			for _, s := range st.Servers {
+				now[s.ID] = true
+			}
+			for _, s := range old.Servers {
+				if !now[s.ID] {
+					o.forget(ev.VS, s.ID)
+				}
 			}
 		}
-		for id := range o.servers[ev.VS] {
-			if !now[id] {
-				o.forget(ev.VS, id)
-			}
-		}
-		o.servers[ev.VS] = now
 	case ev.Note != nil && ev.Note.Kind == lb.NoteRepair:
 		m.Repairs.WithLabelValues("dataplane", repairOutcome(ev.Note.Failed)).Inc()
 	case ev.Gone:
 		o.forget(ev.VS, "")
-		delete(o.servers, ev.VS)
+		o.mu.Lock()
+		delete(o.states, ev.VS)
+		o.mu.Unlock()
+	}
+}
+
+// realServers yields every real server of the latest states, for a scrape.
+func (o *metricsObserver) realServers(yield func(status.RealServerSample)) {
+	o.mu.Lock()
+	states := make([]*lb.State, 0, len(o.states))
+	names := make([]string, 0, len(o.states))
+	for vs, st := range o.states {
+		states = append(states, st)
+		names = append(names, vs)
+	}
+	o.mu.Unlock()
+	for i, st := range states {
+		for _, s := range st.Servers {
+			yield(status.RealServerSample{VirtualServer: names[i], RealServer: s.ID, Up: s.Up, Weight: s.Weight, Admin: int(s.Admin)})
+		}
 	}
 }
 
@@ -90,9 +117,6 @@ func (o *metricsObserver) forget(vs, rs string) {
 		m.QuorumUp.DeletePartialMatch(l)
 		m.Serving.DeletePartialMatch(l)
 	}
-	m.ServerUp.DeletePartialMatch(l)
-	m.ServerWeight.DeletePartialMatch(l)
-	m.ServerAdmin.DeletePartialMatch(l)
 	m.Transitions.DeletePartialMatch(l)
 	m.PassiveEjections.DeletePartialMatch(l)
 	m.PassiveRefusals.DeletePartialMatch(l)

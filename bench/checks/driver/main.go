@@ -47,7 +47,7 @@ func main() {
 	bigDelays := flag.String("big-delays", "1,10", "delay_loop values (seconds) for the runs of vigil alone")
 	trials := flag.Int("trials", 20, "detection latency trials")
 	printOnly := flag.String("print", "", "print the configuration (vigil, haproxy-tcp or haproxy-http) for -n targets and exit")
-	baseline := flag.String("baseline", "", "another vigil binary (an earlier build) to run too, before HAProxy, on the same targets")
+	baseline := flag.String("baseline", "", "other vigil binaries (an earlier build; comma-separated) to run too, after vigil and before HAProxy in every round, on the same targets")
 	rounds := flag.Int("rounds", 1, "vigil and HAProxy runs on the same targets, alternating (the machine's noise shows as their spread)")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
@@ -64,21 +64,30 @@ func main() {
 	s.startBackends(*n)
 	r, det := s.runVigil(*n, 1, *trials)
 	rows = append(rows, r)
-	if *baseline != "" {
-		current := s.vigil
-		s.vigil, s.label = *baseline, " (baseline "+filepath.Base(*baseline)+")"
-		r, _ := s.runVigil(*n, 1, 0)
-		rows = append(rows, r)
-		s.vigil, s.label = current, ""
+	// runBaselines runs each -baseline binary once, labelled with the round's label.
+	runBaselines := func() {
+		if *baseline == "" {
+			return
+		}
+		current, label := s.vigil, s.label
+		for _, b := range strings.Split(*baseline, ",") {
+			s.vigil, s.label = b, " (baseline "+filepath.Base(b)+")"+label
+			r, _ := s.runVigil(*n, 1, 0)
+			rows = append(rows, r)
+		}
+		s.vigil, s.label = current, label
 	}
+	runBaselines()
 	rows = append(rows, s.runHAProxy(*n))
 	vigilRuns, haproxyRuns := []row{rows[0]}, []row{rows[len(rows)-1]}
 	for i := 2; i <= *rounds; i++ {
 		s.label = fmt.Sprintf(" (round %d)", i)
 		v, _ := s.runVigil(*n, 1, 0)
+		rows = append(rows, v)
+		runBaselines()
 		h := s.runHAProxy(*n)
 		h.name += s.label
-		rows = append(rows, v, h)
+		rows = append(rows, h)
 		vigilRuns, haproxyRuns = append(vigilRuns, v), append(haproxyRuns, h)
 	}
 	s.label = ""

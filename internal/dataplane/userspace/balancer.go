@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -66,16 +67,17 @@ type Options struct {
 	// connection holds no buffer and two descriptors.
 	CopyBuffer int
 	// PlainCopy moves the payload with Go's Read and Write through a buffer owned by each
-	// direction. Without it, on Linux, each direction runs a readiness loop (recvmmsg and write
-	// inside one RawConn.Read) that saves, per burst, the read that can only return EAGAIN.
+	// direction, on a goroutine per connection. Without it (and without Splice), on Linux, TCP
+	// connections run on the balancer's event loops (loop_linux.go).
 	PlainCopy bool
+	// Loops is the number of event loops TCP connections run on (GOMAXPROCS when 0); a
+	// connection stays on the loop that accepted it.
+	Loops int
 	// Splice moves TCP payload with splice(2) through a kernel pipe per direction instead of
 	// a buffer. It saves a copy, which pays for large transfers, but costs more system calls
 	// per burst and holds the pipe (two descriptors) per direction while a connection waits,
 	// six descriptors per connection instead of two.
 	Splice bool
-	// noInq makes the readiness loop use recvmmsg even where TCP_INQ works (tests).
-	noInq bool
 	// Now is the clock for persistence; time.Now when nil.
 	Now func() time.Time
 }
@@ -102,6 +104,7 @@ func (o Options) withDefaults() Options {
 	defInt(&o.MaxDatagram, 9216)
 	defInt(&o.MaxPersistence, 1<<20)
 	defInt(&o.CopyBuffer, 16<<10)
+	defInt(&o.Loops, runtime.GOMAXPROCS(0))
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -123,6 +126,10 @@ type Balancer struct {
 	bufs sync.Pool
 	// gate is Options.MaxConn, shared by every service (nil: no cap).
 	gate *gate
+	// loops are the event loops TCP connections run on, started with the first listener
+	// (eventLoops).
+	loopMu sync.Mutex
+	loops  []*evloop
 
 	mu       sync.Mutex
 	services map[string]*service
@@ -296,6 +303,7 @@ func (b *Balancer) Close() error {
 	for _, s := range list {
 		s.resetAll()
 	}
+	b.stopLoops()
 	b.wg.Wait()
 	return nil
 }

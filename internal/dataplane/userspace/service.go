@@ -61,16 +61,23 @@ type listener struct {
 	bound netip.AddrPort // as bound (differs when the configured port is 0)
 	tcp   *net.TCPListener
 	udp   *net.UDPConn
-	done  chan struct{}
+	// lfd is the listening socket the event loops accept on (tcp and udp nil), detach takes
+	// it out of them and closes it.
+	lfd    int
+	detach func()
+	done   chan struct{}
 	// stop is closed first by close: an accept loop waiting for a place under a cap gives up.
 	stop chan struct{}
 }
 
 func (l *listener) close() {
 	close(l.stop)
-	if l.tcp != nil {
+	switch {
+	case l.detach != nil:
+		l.detach()
+	case l.tcp != nil:
 		l.tcp.Close()
-	} else {
+	default:
 		l.udp.Close()
 	}
 	<-l.done
@@ -157,10 +164,11 @@ func (s *service) apply(spec dataplane.Service) error {
 		}
 	}
 	s.idle.Store(int64(idle))
-	s.tbl.Store(t)
 
-	// Admission follows the new table: from here on no connection registers with a backend
-	// that is out or at weight 0.
+	// Admission follows the new table: a backend it names accepts before it is visible, so
+	// that a connection that read it is not refused at its admission (with a choice that is
+	// quick to retry, that could use up its rounds); from the swap on, no connection
+	// registers with a backend that is out or at weight 0.
 	weightOf := make(map[netip.AddrPort]int, len(spec.Backends))
 	for _, be := range spec.Backends {
 		weightOf[be.Addr] = be.Weight
@@ -169,7 +177,18 @@ func (s *service) apply(spec dataplane.Service) error {
 		states[be.Addr].setThresholds(be.UThreshold, be.LThreshold)
 	}
 	for addr, st := range states {
-		st.setAccepting(weightOf[addr] > 0, true, false, weightOf[addr])
+		if weightOf[addr] > 0 {
+			st.setAccepting(true, true, false, weightOf[addr])
+		}
+	}
+	if sorry != nil && len(members) == 0 {
+		sorry.setAccepting(true, true, false, 0)
+	}
+	s.tbl.Store(t)
+	for addr, st := range states {
+		if weightOf[addr] <= 0 {
+			st.setAccepting(false, true, false, 0)
+		}
 	}
 	if old := s.gate.Load(); old.max() != spec.MaxConn {
 		s.gate.Store(newGate(spec.MaxConn))
@@ -192,8 +211,8 @@ func (s *service) apply(spec dataplane.Service) error {
 			s.retired = append(s.retired, s.sorry)
 		}
 	}
-	if sorry != nil {
-		sorry.setAccepting(len(members) == 0, true, false, 0)
+	if sorry != nil && len(members) > 0 {
+		sorry.setAccepting(false, true, false, 0)
 	}
 	if spec.Persistence > 0 {
 		s.aff.keepOnly(func(b *backend) bool { _, ok := t.eligible[b]; return ok })
@@ -317,7 +336,7 @@ func (s *service) reconcile() (dataplane.Repair, bool) {
 }
 
 func (s *service) bind(spec dataplane.Service) (*listener, error) {
-	l := &listener{proto: spec.Protocol, addr: spec.Listen, done: make(chan struct{}), stop: make(chan struct{})}
+	l := &listener{proto: spec.Protocol, addr: spec.Listen, lfd: -1, done: make(chan struct{}), stop: make(chan struct{})}
 	lc := net.ListenConfig{Control: freebind}
 	ctx := s.bal.ctx
 	if spec.Protocol == dataplane.TCP {
@@ -325,8 +344,19 @@ func (s *service) bind(spec dataplane.Service) (*listener, error) {
 		if err != nil {
 			return nil, err
 		}
-		l.tcp = ln.(*net.TCPListener)
-		l.bound = l.tcp.Addr().(*net.TCPAddr).AddrPort()
+		tl := ln.(*net.TCPListener)
+		l.bound = tl.Addr().(*net.TCPAddr).AddrPort()
+		if !s.bal.useLoops() {
+			l.tcp = tl
+			return l, nil
+		}
+		if _, err := s.bal.eventLoops(); err != nil {
+			tl.Close()
+			return nil, err
+		}
+		if err := listenLoops(l, tl); err != nil {
+			return nil, err
+		}
 	} else {
 		pc, err := lc.ListenPacket(ctx, "udp", spec.Listen.String())
 		if err != nil {
@@ -340,6 +370,13 @@ func (s *service) bind(spec dataplane.Service) (*listener, error) {
 
 // start runs the listener's loop; called with s.mu held.
 func (s *service) start(l *listener) {
+	if l.lfd >= 0 {
+		if err := s.startLoops(l); err != nil {
+			// Only when the balancer is closing: nothing accepts on it again.
+			s.bal.log.Error("userspace data plane: cannot start accepting", "vs", s.name, "err", err)
+		}
+		return
+	}
 	s.bal.wg.Add(1)
 	if l.tcp != nil {
 		go s.acceptLoop(l)
@@ -452,70 +489,124 @@ func (s *service) stats() dataplane.ServiceStats {
 // backend returned holds a place under its thresholds, which the session gives back with
 // backend.release when it ends. An overloaded backend is passed over for the next in order,
 // as IPVS's schedulers pass over an overloaded destination, without counting as an attempt.
+// The event loop (loop_linux.go) walks the same steps through picking without blocking.
 func (s *service) pickAndAdmit(clientAP netip.AddrPort, sess session, open func(*backend, time.Duration) error, drop func()) (*backend, affinityHold) {
-	client := clientAP.Addr()
-	key := addrKey(client)
-	opts := &s.bal.opts
-	first := -1
-	dials, overloaded := 0, 0
-	var lastErr error
-	// Each round reads the current table; a backend that stopped accepting between the read
-	// and the admission costs one round, an overloaded one too.
-	t0 := s.tbl.Load()
-	rounds := len(t0.picker.members) + t0.attempts + 2
-	for attempt, round := 0, 0; round < rounds; round++ {
-		t := s.tbl.Load()
-		if attempt == 0 && t.hashPort {
-			key = mix64(addrKey(client) ^ uint64(clientAP.Port()))
-		}
-		now := opts.Now()
-		b, idx := t.choose(s.aff, client, key, now, attempt, first)
+	var p picking
+	p.start(s, clientAP)
+	for {
+		b, timeout := p.next()
 		if b == nil {
 			break
 		}
-		if attempt == 0 {
-			first = idx
-		}
-		attempt++
-		if !b.admit() {
-			overloaded++
-			continue
-		}
-		if err := open(b, s.connectTimeout(t, b)); err != nil {
-			b.release()
-			b.dialFail.Add(1)
-			lastErr = err
-			s.bal.log.Debug("backend connect failed", "vs", s.name, "rs", b.addr, "err", err)
-			s.connectFailed(b, err)
-			if dials++; dials >= t.attempts {
+		if err := open(b, timeout); err != nil {
+			if !p.failed(b, err) {
 				break
 			}
 			continue
 		}
-		if !b.register(sess) {
+		hold, ok := p.admitted(b, sess)
+		if !ok {
 			drop()
-			b.release()
-			attempt = 0 // the table changed under us: start over with the new one
-			first = -1
 			continue
-		}
-		var hold affinityHold
-		if t.persist > 0 && !b.sorry {
-			hold = affinityHold{key: t.affinityKey(client), ttl: t.persist, held: true}
-			s.aff.acquire(hold.key, b, now, hold.ttl)
 		}
 		return b, hold
 	}
+	p.refuse()
+	return nil, affinityHold{}
+}
+
+// picking is the choice of a backend for one new session, step by step: next names the
+// backend to connect to, failed or admitted says how the connect went, refuse ends a choice
+// that found nothing.
+type picking struct {
+	s        *service
+	clientAP netip.AddrPort
+	key      uint64
+	// t is the table of the current attempt, now the time it read.
+	t   *table
+	now time.Time
+	// Each round reads the current table; a backend that stopped accepting between the read
+	// and the admission costs one round, an overloaded one too.
+	attempt, round, rounds, first, dials, overloaded int
+	lastErr                                          error
+}
+
+func (p *picking) start(s *service, clientAP netip.AddrPort) {
+	t0 := s.tbl.Load()
+	*p = picking{s: s, clientAP: clientAP, key: addrKey(clientAP.Addr()), first: -1,
+		rounds: len(t0.picker.members) + t0.attempts + 2}
+}
+
+// next returns the backend to connect to next, holding a place under its thresholds, and the
+// connect's timeout; nil when none is left.
+func (p *picking) next() (*backend, time.Duration) {
+	client := p.clientAP.Addr()
+	for p.round < p.rounds {
+		p.round++
+		t := p.s.tbl.Load()
+		if p.attempt == 0 && t.hashPort {
+			p.key = mix64(addrKey(client) ^ uint64(p.clientAP.Port()))
+		}
+		p.now = p.s.bal.opts.Now()
+		b, idx := t.choose(p.s.aff, client, p.key, p.now, p.attempt, p.first)
+		if b == nil {
+			return nil, 0
+		}
+		if p.attempt == 0 {
+			p.first = idx
+		}
+		p.attempt++
+		if !b.admit() {
+			p.overloaded++
+			continue
+		}
+		p.t = t
+		return b, p.s.connectTimeout(t, b)
+	}
+	return nil, 0
+}
+
+// failed records that the connect to b that next asked for failed with err, counting it
+// against b, and reports whether another backend may be tried.
+func (p *picking) failed(b *backend, err error) bool {
+	b.release()
+	b.dialFail.Add(1)
+	p.lastErr = err
+	p.s.bal.log.Debug("backend connect failed", "vs", p.s.name, "rs", b.addr, "err", err)
+	p.s.connectFailed(b, err)
+	p.dials++
+	return p.dials < p.t.attempts
+}
+
+// admitted registers sess with b, connected, and returns its persistence hold. It reports
+// false when b stopped accepting meanwhile: the caller undoes the connection and asks next
+// again, which starts over with the current table.
+func (p *picking) admitted(b *backend, sess session) (affinityHold, bool) {
+	if !b.register(sess) {
+		b.release()
+		p.attempt, p.first = 0, -1
+		return affinityHold{}, false
+	}
+	var hold affinityHold
+	if t := p.t; t.persist > 0 && !b.sorry {
+		hold = affinityHold{key: t.affinityKey(p.clientAP.Addr()), ttl: t.persist, held: true}
+		p.s.aff.acquire(hold.key, b, p.now, hold.ttl)
+	}
+	return hold, true
+}
+
+// refuse counts the session as refused: nothing could take it.
+func (p *picking) refuse() {
+	s := p.s
 	s.refused.Add(1)
 	switch {
-	case outOfDescriptors(lastErr):
+	case outOfDescriptors(p.lastErr):
 		s.refusedDescriptors.Add(1)
-		s.caps.warn("descriptors", "connection refused: out of file descriptors", "vs", s.name, "err", lastErr)
-	case overloaded > 0 && dials == 0:
+		s.caps.warn("descriptors", "connection refused: out of file descriptors", "vs", s.name, "err", p.lastErr)
+	case p.overloaded > 0 && p.dials == 0:
 		s.refusedOverloaded.Add(1)
-		s.caps.warn("overloaded", "connection refused: every real server that could take it is at its uthreshold", "vs", s.name, "overloaded", overloaded)
+		s.caps.warn("overloaded", "connection refused: every real server that could take it is at its uthreshold", "vs", s.name, "overloaded", p.overloaded)
 	}
-	return nil, affinityHold{}
 }
 
 // outOfDescriptors reports whether err is the process's (EMFILE) or the system's (ENFILE)

@@ -205,9 +205,7 @@ func (s *service) proxy(sess *tcpSession, b *backend) {
 // shuts its write side still gets the whole answer. A failure resets both sides.
 func (s *service) pipe(sess *tcpSession, dir int, dst, src *net.TCPConn, counter *atomic.Uint64) {
 	if !s.bal.opts.Splice {
-		if s.bal.opts.PlainCopy || !s.pipeReady(sess, dir, dst, src, counter) {
-			s.pipeCopy(sess, dir, dst, src, counter, s.bal.opts.CopyBuffer)
-		}
+		s.pipeCopy(sess, dir, dst, src, counter, s.bal.opts.CopyBuffer)
 		return
 	}
 	other := &sess.progress[1-dir]
