@@ -105,17 +105,6 @@ func oneShot(addr string, after bool) (string, error) {
 	return string(body), err
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestRemovedBackendGetsNoRequestAfterApplyReturns(t *testing.T) {
 	type variant struct {
 		sched   dataplane.Scheduler
@@ -164,7 +153,7 @@ func TestRemovedBackendGetsNoRequestAfterApplyReturns(t *testing.T) {
 					}
 				}()
 			}
-			waitFor(t, "traffic", func() bool {
+			testenv.WaitFor(t, 5*time.Second, "traffic", func() bool {
 				return hbs[0].all.Load()+hbs[1].all.Load()+hbs[2].all.Load() > 50
 			})
 			// Remove the busiest backend (with sh and mh, the only one 127.0.0.1 reaches).
@@ -182,7 +171,7 @@ func TestRemovedBackendGetsNoRequestAfterApplyReturns(t *testing.T) {
 			mustApply(t, b, svc)
 			applied.Store(true)
 			before := sent.Load()
-			waitFor(t, "100 requests after the update", func() bool { return sent.Load()-before > 100 })
+			testenv.WaitFor(t, 5*time.Second, "100 requests after the update", func() bool { return sent.Load()-before > 100 })
 			close(stop)
 			wg.Wait()
 			if n := hbs[victim].after.Load(); n != 0 {
@@ -448,7 +437,7 @@ func testHalfClose(t *testing.T, opts Options) {
 	if err != nil || string(got) != "HELLO HALF CLOSE" {
 		t.Fatalf("got %q, %v", got, err)
 	}
-	waitFor(t, "bytes counted", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "bytes counted", func() bool {
 		st := b.Stats()[0].Backends[0]
 		return st.BytesIn == 16 && st.BytesOut == 16 && st.Active == 0
 	})
@@ -574,7 +563,7 @@ func TestBulkTransferIsExactBothWays(t *testing.T) {
 			if err != nil || len(got) != size || !bytes.Equal(got, payload) {
 				t.Fatalf("echoed %d bytes (err %v), want the %d sent, byte for byte", len(got), err, size)
 			}
-			waitFor(t, "byte counters", func() bool {
+			testenv.WaitFor(t, 5*time.Second, "byte counters", func() bool {
 				st := b.Stats()[0].Backends[0]
 				return st.BytesIn == size && st.BytesOut == size
 			})

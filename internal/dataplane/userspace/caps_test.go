@@ -139,7 +139,7 @@ func TestUThresholdOverloadsABackendAndLThresholdReadmits(t *testing.T) {
 	// Down to 1 is not below lthreshold 1: still overloaded.
 	onFirst[0].Conn.Close()
 	onFirst[1].Conn.Close()
-	waitFor(t, "backend-0 down to one connection", func() bool { return statsOf(t, b, "web").Backends[0].Active == 1 })
+	testenv.WaitFor(t, 5*time.Second, "backend-0 down to one connection", func() bool { return statsOf(t, b, "web").Backends[0].Active == 1 })
 	for range 4 {
 		if _, tag := tagOf(t, addr); tag != "backend-1" {
 			t.Fatalf("a connection went to %s with one connection left, not below lthreshold 1", tag)
@@ -147,7 +147,7 @@ func TestUThresholdOverloadsABackendAndLThresholdReadmits(t *testing.T) {
 	}
 	// Below it, backend-0 takes connections again.
 	onFirst[2].Conn.Close()
-	waitFor(t, "backend-0 idle", func() bool { return !statsOf(t, b, "web").Backends[0].Overloaded })
+	testenv.WaitFor(t, 5*time.Second, "backend-0 idle", func() bool { return !statsOf(t, b, "web").Backends[0].Overloaded })
 	again := map[string]int{}
 	for range 4 {
 		_, tag := tagOf(t, addr)
@@ -181,7 +181,7 @@ func TestEveryBackendOverloadedRefusesAndSaysWhy(t *testing.T) {
 			t.Fatal("a connection was served with the only backend at its uthreshold")
 		}
 	}
-	waitFor(t, "the refusal counted", func() bool { return statsOf(t, b, "web").RefusedOverloaded == 1 })
+	testenv.WaitFor(t, 5*time.Second, "the refusal counted", func() bool { return statsOf(t, b, "web").RefusedOverloaded == 1 })
 	if !strings.Contains(logs.String(), "at its uthreshold") {
 		t.Errorf("no warning of the refusal:\n%s", logs.String())
 	}

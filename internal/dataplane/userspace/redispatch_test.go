@@ -187,16 +187,16 @@ func testFailuresInARow(t *testing.T, opts Options) {
 			t.Fatalf("request %d through a backend that resets was answered", i)
 		}
 	}
-	waitFor(t, "two resets counted", func() bool { return len(seen.all()) == 2 })
+	testenv.WaitFor(t, 5*time.Second, "two resets counted", func() bool { return len(seen.all()) == 2 })
 	rb.reset.Store(false)
 	if got, err := oneShot(addr, false); err != nil || got != "hello" {
 		t.Fatalf("request to the answering backend: %q, %v", got, err)
 	}
 	// With splice the answer can reach the client a moment before the copy records it.
-	waitFor(t, "the run of failures ended by the answer", func() bool { return backendStats(t, b, rb.addr).ConsecutiveFailures == 0 })
+	testenv.WaitFor(t, 5*time.Second, "the run of failures ended by the answer", func() bool { return backendStats(t, b, rb.addr).ConsecutiveFailures == 0 })
 	rb.reset.Store(true)
 	oneShot(addr, false)
-	waitFor(t, "a third reset counted", func() bool { return len(seen.all()) == 3 })
+	testenv.WaitFor(t, 5*time.Second, "a third reset counted", func() bool { return len(seen.all()) == 3 })
 
 	fs := seen.all()
 	for i, want := range []int{1, 2, 1} {
@@ -263,7 +263,7 @@ func TestUDPPortUnreachableCountsAgainstTheBackend(t *testing.T) {
 	if got := newUDPClient(t, addr).ask("two", 2*time.Second); got != "echo-0" {
 		t.Fatalf("second flow answered by %q, want echo-0", got)
 	}
-	waitFor(t, "the port unreachable reported", func() bool { return len(seen.all()) == 1 })
+	testenv.WaitFor(t, 5*time.Second, "the port unreachable reported", func() bool { return len(seen.all()) == 1 })
 	if f := seen.all()[0]; f.Backend != dead || f.Kind != dataplane.FailureRefused || f.Consecutive != 1 {
 		t.Errorf("failure %+v; want the closed port refused, 1 in a row", f)
 	}

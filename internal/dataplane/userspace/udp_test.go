@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-lb/vigil/internal/testenv"
+
 	"github.com/vigil-lb/vigil/internal/dataplane"
 )
 
@@ -161,7 +163,7 @@ func TestUDPSorryAndIdleExpiry(t *testing.T) {
 	if active() != 1 {
 		t.Fatalf("active flows %d, want 1", active())
 	}
-	waitFor(t, "idle flow to expire", func() bool { return active() == 0 })
+	testenv.WaitFor(t, 5*time.Second, "idle flow to expire", func() bool { return active() == 0 })
 	svc.Backends[0].Weight = 1
 	mustApply(t, b, svc)
 	if got := c.ask("y", 2*time.Second); got != "echo-0" {
