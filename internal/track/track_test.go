@@ -133,7 +133,7 @@ func TestScriptReportsAfterFallFailures(t *testing.T) {
 
 func TestScriptRefusedByScriptSecuritySaysWhy(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("script security guards scripts that run as root; run as root")
+		testenv.Unavailable(t, "needs root: script security guards scripts that run as root")
 	}
 	var logs testenv.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))

@@ -20,7 +20,7 @@ import (
 )
 
 // logLines decodes the JSON log lines in logs.
-func logLines(t *testing.T, logs *lockedBuffer) []map[string]any {
+func logLines(t *testing.T, logs *testenv.Buffer) []map[string]any {
 	t.Helper()
 	var out []map[string]any
 	sc := bufio.NewScanner(strings.NewReader(logs.String()))
@@ -34,12 +34,12 @@ func logLines(t *testing.T, logs *lockedBuffer) []map[string]any {
 	return out
 }
 
-func debugLogger(logs *lockedBuffer) *slog.Logger {
+func debugLogger(logs *testenv.Buffer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 func TestRefusalLogWritesOneLinePerReasonPerSecondWithTheSuppressedCount(t *testing.T) {
-	var logs lockedBuffer
+	var logs testenv.Buffer
 	clk := clock.NewFake(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	l := newRefusalLog(debugLogger(&logs), clk.Now)
 	peer := netip.MustParseAddr("192.0.2.9")
@@ -75,7 +75,7 @@ func TestRefusalLogWritesOneLinePerReasonPerSecondWithTheSuppressedCount(t *test
 }
 
 func TestRefusalLogIsSilentWithoutDebug(t *testing.T) {
-	var logs lockedBuffer
+	var logs testenv.Buffer
 	l := newRefusalLog(slog.New(slog.NewJSONHandler(&logs, nil)), time.Now)
 	l.refused("bad_ttl", netip.MustParseAddr("192.0.2.9"))
 	if logs.String() != "" || len(l.seen) != 0 {
@@ -196,7 +196,7 @@ func TestReaderRateLimitsEveryRefusalPath(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var logs lockedBuffer
+			var logs testenv.Buffer
 			clk := clock.NewFake(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 			in := newInstance(s, ManagerOptions{Logger: debugLogger(&logs), Clock: clk}, nil, nil)
 			c := newFakeConn()

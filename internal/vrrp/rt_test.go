@@ -1,39 +1,21 @@
 package vrrp
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/vigil-lb/vigil/internal/testenv"
 
 	"golang.org/x/sys/unix"
 )
 
-// lockedBuffer is a log destination safe for concurrent writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestRealtimeRefusalIsOneWarningThatSaysWhy(t *testing.T) {
-	var logs lockedBuffer
+	var logs testenv.Buffer
 	m := &Manager{opts: ManagerOptions{RealtimePriority: 20}, log: slog.New(slog.NewTextHandler(&logs, nil))}
 	calls := 0
 	m.rt.threads = func() ([]int, error) { return []int{-1}, nil } // no such thread: SchedGetAttr fails, set is called
@@ -69,7 +51,7 @@ func TestRealtimeOffNeverTouchesTheThreads(t *testing.T) {
 
 func TestRealtimePriorityOutOfRangeIsAWarning(t *testing.T) {
 	for _, p := range []int{-1, 100} {
-		var logs lockedBuffer
+		var logs testenv.Buffer
 		m := &Manager{opts: ManagerOptions{RealtimePriority: p}, log: slog.New(slog.NewTextHandler(&logs, nil))}
 		m.rt.set = func(int, *unix.SchedAttr) error { t.Errorf("setter called for %d", p); return nil }
 		m.keepRealtime(context.Background())
@@ -99,12 +81,9 @@ func threadPolicies(t *testing.T) map[int][2]uint32 {
 // SCHED_RR for a moment: it needs root (CAP_SYS_NICE) and a kernel that grants real-time time.
 func TestRealtimeMakesEveryThreadRoundRobinButNotChildrenAndUndoesIt(t *testing.T) {
 	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("needs root for SCHED_RR (CI is set, so this is a failure, not a skip)")
-		}
-		t.Skip("needs root for SCHED_RR")
+		testenv.Unavailable(t, "needs root for SCHED_RR")
 	}
-	var logs lockedBuffer
+	var logs testenv.Buffer
 	m := &Manager{opts: ManagerOptions{RealtimePriority: 7}, log: slog.New(slog.NewTextHandler(&logs, nil))}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
