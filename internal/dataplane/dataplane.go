@@ -314,6 +314,23 @@ type ServiceStats struct {
 	// otherwise it says what is missing, e.g. "listen tcp 192.0.2.10:80: address already in
 	// use (retrying)".
 	NotServing string `json:"not_serving,omitempty"`
+	// Total, BytesIn and BytesOut are the service's totals. The userspace data plane keeps
+	// the counts of backends that left in them, so that they only grow while the service
+	// exists; the kernel data planes sum their backends' counters now (SumBackends).
+	Total    uint64 `json:"total"`
+	BytesIn  uint64 `json:"bytes_in"`
+	BytesOut uint64 `json:"bytes_out"`
+}
+
+// SumBackends sets the service's totals to the sum of its backends' counts now: for a data
+// plane whose counters go with a backend that leaves.
+func (s *ServiceStats) SumBackends() {
+	s.Total, s.BytesIn, s.BytesOut = 0, 0, 0
+	for _, b := range s.Backends {
+		s.Total += b.Total
+		s.BytesIn += b.BytesIn
+		s.BytesOut += b.BytesOut
+	}
 }
 
 // Kinds of BackendFailure: what a connection to a backend met.

@@ -754,13 +754,11 @@ func (d *Half) Snapshot() status.Snapshot {
 	conns := map[string]dataplane.BackendStats{}
 	traffic := map[string]status.Traffic{}
 	for _, ss := range d.dp.Stats() {
-		var t status.Traffic
+		// The service's own totals, which go on when a backend leaves; active is what is open now.
+		t := status.Traffic{TotalConns: ss.Total, BytesIn: ss.BytesIn, BytesOut: ss.BytesOut}
 		for _, b := range ss.Backends {
 			conns[ss.Name+"|"+b.Addr.String()] = b
 			t.ActiveConns += b.Active
-			t.TotalConns += b.Total
-			t.BytesIn += b.BytesIn
-			t.BytesOut += b.BytesOut
 		}
 		traffic[ss.Name] = t
 	}

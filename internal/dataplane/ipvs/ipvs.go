@@ -428,6 +428,7 @@ func (d *Dataplane) Stats() []dataplane.ServiceStats {
 			return len(order)
 		}
 		sort.SliceStable(st.Backends, func(i, j int) bool { return rank(st.Backends[i]) < rank(st.Backends[j]) })
+		st.SumBackends()
 		out = append(out, st)
 	}
 	return out

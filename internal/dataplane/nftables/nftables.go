@@ -793,6 +793,7 @@ func (d *Dataplane) Stats() []dataplane.ServiceStats {
 		} else if len(rules) > 0 {
 			st.Refused = counterOf(rules[len(rules)-1])
 		}
+		st.SumBackends()
 		out = append(out, st)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })

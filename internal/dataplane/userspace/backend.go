@@ -55,6 +55,39 @@ func newBackend(addr netip.AddrPort, sorry bool) *backend {
 	return &backend{addr: addr, dialAddr: addr.String(), sorry: sorry, conns: make(map[session]struct{})}
 }
 
+// counts are the running counts a backend leaves behind when it leaves its service: kept so
+// that the service's totals, and the backend's own when it returns, go on from them.
+type counts struct {
+	total, bytesIn, bytesOut, dialFail uint64
+}
+
+func (c *counts) add(o counts) {
+	c.total += o.total
+	c.bytesIn += o.bytesIn
+	c.bytesOut += o.bytesOut
+	c.dialFail += o.dialFail
+}
+
+func (c *counts) sub(o counts) {
+	c.total -= o.total
+	c.bytesIn -= o.bytesIn
+	c.bytesOut -= o.bytesOut
+	c.dialFail -= o.dialFail
+}
+
+// counts reads the backend's running counts.
+func (b *backend) counts() counts {
+	return counts{total: b.total.Load(), bytesIn: b.bytesIn.Load(), bytesOut: b.bytesOut.Load(), dialFail: b.dialFail.Load()}
+}
+
+// resume starts the backend's counts from those it had when it left.
+func (b *backend) resume(c counts) {
+	b.total.Add(c.total)
+	b.bytesIn.Add(c.bytesIn)
+	b.bytesOut.Add(c.bytesOut)
+	b.dialFail.Add(c.dialFail)
+}
+
 // admit takes a place for a new connection under the thresholds, before it is dialled; false
 // when the backend is overloaded. Unlike IPVS, which marks a destination overloaded after the
 // connection that reached the threshold, the mark is set by that connection's admission, so

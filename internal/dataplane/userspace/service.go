@@ -43,8 +43,13 @@ type service struct {
 	sorry    *backend
 	// retired are replaced sorry servers that still have connections.
 	retired []*backend
-	ln      *listener
-	flows   *flowTable // UDP only
+	// gone adds up the counts of the backends that left (the service's totals go on from
+	// them), and left keeps each one's by address, so that a server that fails and returns
+	// goes on from its own; at most maxLeft addresses are kept.
+	gone  counts
+	left  map[netip.AddrPort]counts
+	ln    *listener
+	flows *flowTable // UDP only
 	// listenErr is why the service has no listener (ln nil) although its spec wants one; a
 	// retry is due at rebind, with the backoff in rebindIn.
 	listenErr error
@@ -119,6 +124,11 @@ func (s *service) apply(spec dataplane.Service) error {
 		st := s.backends[be.Addr]
 		if st == nil {
 			st = newBackend(be.Addr, false)
+			if c, ok := s.left[be.Addr]; ok {
+				st.resume(c)
+				s.gone.sub(c)
+				delete(s.left, be.Addr)
+			}
 		}
 		states[be.Addr] = st
 		if be.Weight > 0 {
@@ -203,12 +213,16 @@ func (s *service) apply(spec dataplane.Service) error {
 		st.setAccepting(false, false, spec.ShutdownSessions, 0)
 		if st.active.Load() > 0 {
 			states[addr] = st // draining: keep for stats and a possible return
+		} else {
+			s.leave(st)
 		}
 	}
 	if s.sorry != nil && s.sorry != sorry {
 		s.sorry.setAccepting(false, false, spec.ShutdownSessions, 0)
 		if s.sorry.active.Load() > 0 {
 			s.retired = append(s.retired, s.sorry)
+		} else {
+			s.gone.add(s.sorry.counts())
 		}
 	}
 	if sorry != nil && len(members) > 0 {
@@ -464,6 +478,7 @@ func (s *service) stats() dataplane.ServiceStats {
 		}
 		if st.active.Load() == 0 {
 			delete(s.backends, addr)
+			s.leave(st)
 			continue
 		}
 		draining = append(draining, st.stats())
@@ -473,11 +488,38 @@ func (s *service) stats() dataplane.ServiceStats {
 	if s.sorry != nil {
 		out.Backends = append(out.Backends, s.sorry.stats())
 	}
-	s.retired = slices.DeleteFunc(s.retired, func(b *backend) bool { return b.active.Load() == 0 })
+	s.retired = slices.DeleteFunc(s.retired, func(b *backend) bool {
+		if b.active.Load() == 0 {
+			s.gone.add(b.counts())
+			return true
+		}
+		return false
+	})
 	for _, b := range s.retired {
 		out.Backends = append(out.Backends, b.stats())
 	}
+	out.SumBackends()
+	out.Total += s.gone.total
+	out.BytesIn += s.gone.bytesIn
+	out.BytesOut += s.gone.bytesOut
 	return out
+}
+
+// maxLeft bounds how many departed backends' counts a service keeps by address: members
+// found in DNS may come and go without end.
+const maxLeft = 4096
+
+// leave keeps the counts of a backend that left the service for good (no connection left):
+// in the service's totals, and by address for its return. Called with s.mu held.
+func (s *service) leave(b *backend) {
+	c := b.counts()
+	s.gone.add(c)
+	if s.left == nil {
+		s.left = make(map[netip.AddrPort]counts)
+	}
+	if _, ok := s.left[b.addr]; ok || len(s.left) < maxLeft {
+		s.left[b.addr] = c
+	}
 }
 
 // pickAndAdmit chooses a backend for a new session from client and admits sess with it via
