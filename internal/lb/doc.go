@@ -13,4 +13,10 @@
 // A reload is a diff: an unchanged real server keeps its checks' timers and counters and its
 // place in the pool. Listen applies every virtual server once before anything runs, so that a
 // listener that cannot bind stops vigil at start.
+//
+// Where things are: half.go runs the half (New, Listen, Run, Reload, the reports' path to the
+// pools and the pools' to the data plane); plan.go turns a configuration into what the half
+// runs (virtual servers, jobs, data plane services); snapshot.go is what the status shows;
+// admin.go the operators' commands, discovery.go members from DNS, passive.go passive health,
+// serving.go serving truth, checkers.go and pingers.go the checkers' construction.
 package lb
