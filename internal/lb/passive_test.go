@@ -13,9 +13,11 @@ import (
 	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
-// passiveLab runs the half over three loopback web servers whose checks are a minute away, a
-// virtual server with lines added, and records the passive health events it publishes. It
-// returns once the virtual server serves.
+// passiveLab runs the half over three loopback web servers, a virtual server with lines added,
+// and records the passive health events it publishes. It returns once the virtual server
+// serves. Each server's check always passes (MISC_CHECK /bin/true, every minute), so that only
+// passive health sees a server die: a TCP_CHECK's first probe, at a random moment of its
+// first minute, could mark a dead server down first, and then passive health has no say.
 type passiveLab struct {
 	d        *Half
 	backends []*testBackend
@@ -34,7 +36,7 @@ func newPassiveLab(t *testing.T, lines string) *passiveLab {
 	fmt.Fprintf(&conf, "virtual_server 127.0.0.1 %d {\n  delay_loop 60\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n%s", vsPort, lines)
 	for _, be := range l.backends {
 		h, p := hostPort(t, be.addr)
-		fmt.Fprintf(&conf, "  real_server %s %s {\n    TCP_CHECK {\n      connect_timeout 1\n    }\n  }\n", h, p)
+		fmt.Fprintf(&conf, "  real_server %s %s {\n    MISC_CHECK {\n      misc_path /bin/true\n    }\n  }\n", h, p)
 	}
 	conf.WriteString("}\n")
 	d, err := New(loadText(t, conf.String()), Options{})
@@ -76,12 +78,12 @@ func (l *passiveLab) requestsUntil(t *testing.T, what string, cond func() bool) 
 }
 
 // A real server that stops listening between two checks is ejected by what the userspace data
-// plane saw, long before its next check: each client whose connection went to it was
+// plane saw, with its check still passing: each client whose connection went to it was
 // redispatched, and after two failures in a row no client goes to it.
 func TestDataPlaneFailuresEjectAServerBeforeItsNextCheck(t *testing.T) {
 	l := newPassiveLab(t, "  passive_health {\n    consecutive_failures 2\n    max_ejection_percent 50\n  }\n")
 	d, b2, client, url := l.d, l.backends[1], l.client, l.url
-	b2.srv.Close() // refused from now on; its check is a minute away
+	b2.srv.Close() // refused from now on; its check goes on passing
 	l.requestsUntil(t, "the ejection published", func() bool { return len(l.passive()) > 0 })
 	ev := l.passive()[0]
 	if ev.Kind != pool.ServerEjected || ev.Server != b2.addr || ev.Cause != "refused" {
