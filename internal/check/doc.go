@@ -42,4 +42,9 @@
 // left as a probe.Pending that the engine's poller moves on, so that under the scheduler they
 // run without a goroutine of their own. A PROXY protocol header (proxy_header.go) is written
 // first by either way. SSL_GET and HTTP/2 (golang.org/x/net/http2) run on a goroutine.
+//
+// A HTTP_GET with reuse_connection keeps its connection between polled probes in a
+// probe.KeptSocket, which the scheduler closes once it no longer runs the checker
+// (probe.Releaser); a probe on a goroutine, which runs only when the poller failed, connects
+// each time.
 package check

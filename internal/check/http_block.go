@@ -94,11 +94,25 @@ func httpBlock(b *Block, ssl bool) *HTTPOptions {
 		// tls_compliant arrived in Keepalived 2.2.8 (SSL_GET only); 2.2.7 does not know it.
 		k["tls_compliant"] = tlsCompliantKeyword(func(v bool) { o.TLSCompliant, o.TLS.Compliant = v, v })
 	}
+	var reusePos syntax.Pos
+	if !ssl {
+		// vigil's: the keyword is checked against http_protocol once the block is read, since
+		// either may come first.
+		k["reuse_connection"] = syntax.Keyword{Scalar: func(p *syntax.Parser, l syntax.Line) {
+			if v, ok := optBool(p, l, "reuse_connection"); ok {
+				o.ReuseConnection, reusePos = v, l.Pos
+			}
+		}}
+	}
 	k["url"] = syntax.Keyword{Block: func(p *syntax.Parser, l syntax.Line) *syntax.Table { return urlTable(o, l, ssl) }}
 	b.Close = func(p *syntax.Parser, end syntax.Pos) bool {
 		if len(o.URLs) == 0 {
 			p.Diags.Warnf(end, "HTTP/SSL_GET checker has no urls specified - ignoring")
 			return false
+		}
+		if o.ReuseConnection && o.Protocol != HTTP11 {
+			p.Diags.Warnf(reusePos, "reuse_connection requires http_protocol 1.1, not %s - ignoring", o.Protocol)
+			o.ReuseConnection = false
 		}
 		return true
 	}

@@ -218,6 +218,12 @@ type HTTPOptions struct {
 	// MaxResponse bounds the bytes read for one URL; 0 means DefaultMaxResponse. A server that
 	// sends more fails the check ("response exceeds ... bytes").
 	MaxResponse int64 `json:"-"`
+	// ReuseConnection keeps the connection open between requests (reuse_connection, vigil's, as
+	// Envoy's health checks do; HTTP_GET with http_protocol 1.1 only): the request asks for no
+	// close, each answer is read to its end by Content-Length or chunked framing, and the next
+	// URL or probe sends its request on the same connection. The check then no longer proves
+	// that the target accepts new connections.
+	ReuseConnection bool `json:"reuse_connection,omitempty"`
 }
 
 // HTTPChecker is Keepalived's HTTP_GET, or SSL_GET when built with TLS options. It writes the
@@ -242,6 +248,9 @@ type HTTPChecker struct {
 	hostPort string           // "ip:port" for the Host header when no virtualhost applies
 	okReason string           // the reason of a passed check, made once rather than per probe
 	h2       *http2.Transport // http_protocol 2: one per checker, a connection per probe
+	// kept is the connection reuse_connection keeps between probes (the polled ones: a probe
+	// on a goroutine, which runs only when the scheduler's poller failed, connects each time).
+	kept probe.KeptSocket
 }
 
 // httpURL is a URL prepared for probing.
@@ -275,6 +284,9 @@ func NewHTTP(opts HTTPOptions) (*HTTPChecker, error) {
 	}
 	if strings.ContainsAny(opts.VirtualHost, "\r\n\x00") {
 		return nil, fmt.Errorf("HTTP_GET %s: virtualhost %q holds a line break or NUL", c.addr, opts.VirtualHost)
+	}
+	if opts.ReuseConnection && (opts.TLS != nil || opts.Protocol != HTTP11) {
+		return nil, fmt.Errorf("%s %s: reuse_connection needs a HTTP_GET with http_protocol 1.1", c.kind, c.addr)
 	}
 	if opts.TLS != nil {
 		c.kind = "SSL_GET"
@@ -381,10 +393,17 @@ func NewHTTP(opts HTTPOptions) (*HTTPChecker, error) {
 	if opts.SendProxy != ProxyNone {
 		key.WriteString(" proxy=" + opts.SendProxy.String())
 	}
+	if opts.ReuseConnection {
+		key.WriteString(" reuse")
+	}
 	fmt.Fprintf(&key, " max=%d urls=%016x%s", c.maxResp, keyHash.Sum64(), opts.keySuffix())
 	c.key = key.String()
 	return c, nil
 }
+
+// Release closes the connection reuse_connection keeps, once the scheduler no longer runs the
+// checker.
+func (c *HTTPChecker) Release() { c.kept.Close() }
 
 // Kind returns "HTTP_GET" or "SSL_GET".
 func (c *HTTPChecker) Kind() string { return c.kind }
@@ -475,7 +494,7 @@ func (c *HTTPChecker) checkURL(ctx context.Context, u *httpURL) string {
 	bp := c.bufPool.Get().(*[]byte)
 	defer c.bufPool.Put(bp)
 	buf := *bp
-	reply := newHTTPReply(u, c.maxResp)
+	reply := c.newReply(u)
 	for {
 		m, err := conn.Read(buf)
 		if m > 0 {

@@ -17,10 +17,11 @@ import (
 // framing need a goroutine.
 func (c *HTTPChecker) Pollable() bool { return c.tls == nil && c.h2 == nil }
 
-// StartProbe connects for the first URL and sends its request as far as the socket takes it:
-// done only when that failed already. The request goes right after connect, with the last ACK
-// of the handshake held back (TCP_QUICKACK off, as HAProxy does when it has data to send), so
-// that the ACK rides on the request instead of costing the target a packet of its own.
+// StartProbe connects for the first URL, or takes the connection reuse_connection kept, and
+// sends its request as far as the socket takes it: done only when that failed already. The
+// request goes right after connect, with the last ACK of the handshake held back (TCP_QUICKACK
+// off, as HAProxy does when it has data to send), so that the ACK rides on the request instead
+// of costing the target a packet of its own.
 func (c *HTTPChecker) StartProbe(sockets *probe.SocketPool, start time.Time) (probe.Pending, probe.Result, bool) {
 	h := &httpPending{c: c, sockets: sockets, start: start}
 	if res, done := h.startURL(0); done {
@@ -38,22 +39,32 @@ type httpPending struct {
 	url       int           // the URL being probed
 	req       []byte        // what is sent for the URL: its request, after a PROXY header
 	sent      int           // bytes of req written
+	reused    bool          // sock is a kept connection, which carried an earlier request
 	receiving bool          // its request is sent; reading the answer
 	reply     httpReply
 	start     time.Time
 }
 
-// startURL opens the connection for URL i and sends its request.
+// startURL sends URL i's request: on the connection reuse_connection kept, when there is one
+// fit for it, else on a new one.
 func (h *httpPending) startURL(i int) (probe.Result, bool) {
 	c := h.c
 	h.url, h.sent, h.receiving = i, 0, false
-	h.reply = newHTTPReply(&c.urls[i], c.maxResp)
+	h.reply = c.newReply(&c.urls[i])
+	h.req = c.urls[i].request
+	if c.opts.ReuseConnection && !h.open() {
+		// Whether the server closed it, or sent what nobody asked for, since the last probe
+		// shows once the request is sent (reconnect), which spares every probe a poll.
+		h.sock = c.kept.Take()
+	}
+	if h.reused = h.open(); h.reused {
+		return h.send()
+	}
 	s, _, err := c.target.Open(h.sockets, true)
 	if err != nil {
 		return h.Fail(failReason(context.Background(), "connect", err)), true
 	}
 	h.sock = s
-	h.req = c.urls[i].request
 	if c.opts.SendProxy != ProxyNone {
 		local, err := s.LocalAddr()
 		if err != nil {
@@ -62,6 +73,19 @@ func (h *httpPending) startURL(i int) (probe.Result, bool) {
 		h.req = append(proxyHeader(c.opts.SendProxy, local, c.opts.Addr), h.req...)
 	}
 	return h.send()
+}
+
+// open reports whether the probe holds a connection: one kept, or the previous URL's that
+// reuse_connection keeps for this one.
+func (h *httpPending) open() bool { return h.sock != nil && h.sock.FD() >= 0 }
+
+// reconnect sends the URL's request again on a new connection, after the kept one turned out
+// unfit before it answered anything: the server closed or reset it while it was idle (its idle
+// timeout, which says nothing of its health), or it holds bytes the server sent between
+// requests, which are no answer to this one.
+func (h *httpPending) reconnect() (probe.Result, bool) {
+	h.sock.Close()
+	return h.startURL(h.url)
 }
 
 // send writes what is left of the request. A socket whose handshake is not over refuses the
@@ -74,6 +98,8 @@ func (h *httpPending) send() (probe.Result, bool) {
 		switch {
 		case again:
 			return probe.Result{}, false
+		case err != nil && h.reused && h.sent == 0:
+			return h.reconnect()
 		case err != nil:
 			step := "send request"
 			if h.sent == 0 && handshakeErrno(err) {
@@ -105,6 +131,16 @@ func sockCall(call func([]byte) (int, error), p []byte) (n int, again bool, err 
 	}
 }
 
+// statusLineStart reports whether p, the first bytes read for a request, can begin an HTTP/1
+// status line.
+func statusLineStart(p []byte) bool {
+	const v = "HTTP/"
+	if len(p) < len(v) {
+		return v[:len(p)] == string(p)
+	}
+	return string(p[:len(v)]) == v
+}
+
 // handshakeErrno reports whether err is one a failed handshake leaves on a socket.
 func handshakeErrno(err error) bool {
 	switch err {
@@ -132,6 +168,8 @@ func (h *httpPending) Ready(_ uint32, buf []byte) (probe.Result, bool) {
 		switch {
 		case again:
 			return probe.Result{}, false
+		case h.reused && h.reply.total == 0 && (err != nil || n == 0 || !statusLineStart(buf[:n])):
+			return h.reconnect()
 		case err != nil:
 			return h.Fail(failReason(context.Background(), h.reply.step(), os.NewSyscallError("read", err))), true
 		case n == 0:
@@ -155,9 +193,16 @@ func (h *httpPending) urlDone() (probe.Result, bool) {
 	if reason := h.reply.verdict(); reason != "" {
 		return h.Fail(reason), true
 	}
-	h.sock.Close()
+	keep := h.reply.reusable()
+	if !keep {
+		h.sock.Close()
+	}
 	if h.url+1 < len(h.c.urls) {
 		return h.startURL(h.url + 1)
+	}
+	if keep {
+		h.c.kept.Keep(h.sock)
+		h.sock = nil // another probe's from now on
 	}
 	return probeResult(h.start, true, h.c.okReason), true
 }

@@ -30,10 +30,29 @@ type httpReply struct {
 	body       []byte
 	// headerReason says which of the URL's header expectations the response fails.
 	headerReason string
+
+	// A reply on a connection that reuse_connection keeps ends where its framing says, never
+	// at the connection's end, which does not come.
+	framed   bool
+	headReq  bool      // the request was a HEAD: no body, whatever the header says
+	bodyless bool      // a HEAD's answer, 1xx, 204 or 304: the header is all of it
+	chunked  bool      // the body is chunked (Transfer-Encoding), its end found by chunks
+	chunks   chunkScan //
+	closes   bool      // the server ends the connection after this reply
+	trailing bool      // bytes came after the reply's end
 }
 
 func newHTTPReply(u *httpURL, maxResp int64) httpReply {
 	return httpReply{u: u, maxResp: maxResp, contentLen: -1}
+}
+
+// newReply starts reading the answer to u's request, framed when the connection is kept.
+func (c *HTTPChecker) newReply(u *httpURL) httpReply {
+	r := newHTTPReply(u, c.maxResp)
+	if c.opts.ReuseConnection {
+		r.framed, r.headReq = true, strings.EqualFold(u.Method, "HEAD")
+	}
+	return r
 }
 
 // step names what is being read, for a failure's reason.
@@ -70,14 +89,77 @@ func (h *httpReply) feed(p []byte) (done bool, reason string) {
 		if h.total > h.maxResp {
 			return false, fmt.Sprintf("response exceeds %d bytes, cut", h.maxResp)
 		}
-		h.consume(rest)
+		if h.framed {
+			h.frame(p)
+		}
+		if h.bodyless {
+			h.trailing = len(rest) > 0
+		} else {
+			h.consume(rest)
+		}
 	} else {
 		if h.total > h.maxResp {
 			return false, fmt.Sprintf("response exceeds %d bytes, cut", h.maxResp)
 		}
 		h.consume(p)
 	}
-	return h.contentLen >= 0 && h.received >= h.contentLen, ""
+	if h.chunks.bad {
+		return false, "read body: malformed chunked encoding"
+	}
+	return h.complete(), ""
+}
+
+// complete reports whether the whole reply has come, by its framing; a reply without one ends
+// with the connection (eof).
+func (h *httpReply) complete() bool {
+	switch {
+	case h.bodyless:
+		return h.headDone
+	case h.chunked:
+		return h.chunks.done
+	}
+	return h.contentLen >= 0 && h.received >= h.contentLen
+}
+
+// frame reads from head how the reply on a kept connection ends (RFC 9112 section 6.3), and
+// whether the connection may carry another request after it.
+func (h *httpReply) frame(head []byte) {
+	h.closes = bytes.HasPrefix(head, []byte("HTTP/1.0"))
+	for _, v := range headerValues(head, "Connection") {
+		for _, tok := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(tok), "close") {
+				h.closes = true
+			}
+		}
+	}
+	switch {
+	case h.headReq || h.status == 204 || h.status == 304:
+		h.bodyless = true
+		return
+	case h.status >= 100 && h.status < 200:
+		// An interim answer nobody asked for (no Expect was sent): judged as it is, and the
+		// connection, whose final answer would follow, is not kept.
+		h.bodyless, h.closes = true, true
+		return
+	}
+	if te := headerValues(head, "Transfer-Encoding"); len(te) > 0 {
+		codings := strings.Split(te[len(te)-1], ",")
+		if strings.EqualFold(strings.TrimSpace(codings[len(codings)-1]), "chunked") {
+			h.chunked, h.contentLen = true, -1
+			return
+		}
+		h.contentLen, h.closes = -1, true // the body ends with the connection
+		return
+	}
+	if h.contentLen < 0 {
+		h.closes = true
+	}
+}
+
+// reusable reports whether the connection of a complete reply may carry the next request: it
+// is kept (framed), the server did not say it closes it, and nothing came after the reply.
+func (h *httpReply) reusable() bool {
+	return h.framed && !h.closes && !h.trailing && h.complete()
 }
 
 // parsedHead takes a response whose status and headers came already parsed (HTTP/2): what follows
@@ -114,6 +196,13 @@ func (h *httpReply) gatherHead(p []byte) (head, rest []byte) {
 func (h *httpReply) consume(p []byte) {
 	if h.contentLen >= 0 && h.received+int64(len(p)) > h.contentLen {
 		p = p[:h.contentLen-h.received]
+		h.trailing = true
+	}
+	if h.chunked {
+		// The body is hashed and matched with its framing, as without reuse_connection.
+		n := h.chunks.scan(p)
+		h.trailing = h.trailing || n < len(p)
+		p = p[:n]
 	}
 	h.received += int64(len(p))
 	if h.digest != nil {
@@ -232,4 +321,106 @@ func headerValues(head []byte, name string) []string {
 		}
 	}
 	return out
+}
+
+// chunkScan finds the end of a chunked body (RFC 9112 section 7.1) as its bytes arrive: the
+// last chunk, of size zero, and the trailer section after it, ended by an empty line.
+type chunkScan struct {
+	state   uint8
+	size    int64 // the chunk's size while its size line is read; then the bytes left of it
+	digits  int   // hex digits of the size line read
+	lineLen int   // bytes of the trailer line read
+	done    bool  // the body has ended
+	bad     bool  // the framing is broken
+}
+
+const (
+	chunkSize    = iota // the hex size
+	chunkExt            // an extension, up to the line's end
+	chunkData           // the chunk's data
+	chunkDataEnd        // the CRLF after the data
+	chunkTrailer        // the trailer section's lines
+)
+
+// maxChunkDigits bounds a chunk size's hex digits, so that the size cannot overflow.
+const maxChunkDigits = 15
+
+// scan reads p and returns how many of its bytes belong to the body: all of them until its end.
+func (c *chunkScan) scan(p []byte) int {
+	for i := 0; i < len(p); i++ {
+		if c.done || c.bad {
+			return i
+		}
+		b := p[i]
+		switch c.state {
+		case chunkSize:
+			switch {
+			case isHexDigit(b):
+				if c.digits++; c.digits > maxChunkDigits {
+					c.bad = true
+					continue
+				}
+				c.size = c.size<<4 | int64(unhex(b))
+			case b == ';' || b == ' ' || b == '\t':
+				c.state = chunkExt
+			case b == '\r':
+			case b == '\n':
+				c.endSizeLine()
+			default:
+				c.bad = true
+			}
+		case chunkExt:
+			if b == '\n' {
+				c.endSizeLine()
+			}
+		case chunkData:
+			n := min(int64(len(p)-i), c.size)
+			c.size -= n
+			i += int(n) - 1
+			if c.size == 0 {
+				c.state = chunkDataEnd
+			}
+		case chunkDataEnd:
+			switch b {
+			case '\r':
+			case '\n':
+				c.state, c.digits = chunkSize, 0
+			default:
+				c.bad = true
+			}
+		case chunkTrailer:
+			switch b {
+			case '\r':
+			case '\n':
+				c.done = c.lineLen == 0
+				c.lineLen = 0
+			default:
+				c.lineLen++
+			}
+		}
+	}
+	return len(p)
+}
+
+// endSizeLine moves on past a chunk's size line.
+func (c *chunkScan) endSizeLine() {
+	switch {
+	case c.digits == 0:
+		c.bad = true
+	case c.size == 0:
+		c.state, c.lineLen = chunkTrailer, 0
+	default:
+		c.state = chunkData
+	}
+}
+
+// unhex is the value of the hex digit b.
+func unhex(b byte) byte {
+	switch {
+	case b >= '0' && b <= '9':
+		return b - '0'
+	case b >= 'a' && b <= 'f':
+		return b - 'a' + 10
+	}
+	return b - 'A' + 10
 }

@@ -168,3 +168,45 @@ func FuzzHTTPHeaders(f *testing.F) {
 		}
 	})
 }
+
+// A kept connection's chunked answer ends at its last chunk and trailer, however it arrives.
+func TestChunkedReplyEndsAtItsLastChunk(t *testing.T) {
+	u := &httpURL{URL: URL{Path: "/", StatusCodes: []StatusRange{{200, 299}}}}
+	head := "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+	tests := []struct {
+		name, body     string
+		done, trailing bool
+		reason         string
+	}{
+		{"Chunks", "3\r\nabc\r\n10\r\n0123456789abcdef\r\n0\r\n\r\n", true, false, ""},
+		{"ExtensionsAndTrailer", "3;a=b\r\nabc\r\n0;x\r\nT: 1\r\nU: 2\r\n\r\n", true, false, ""},
+		{"BareLineFeeds", "3\nabc\n0\n\n", true, false, ""},
+		{"BytesAfterTheEnd", "1\r\na\r\n0\r\n\r\nHTTP/1.1", true, true, ""},
+		{"NotYetEnded", "3\r\nabc\r\n0\r\nT: 1\r\n", false, false, ""},
+		{"SizeNotHex", "zz\r\n", false, false, "malformed chunked"},
+		{"DataOverrunsItsSize", "1\r\nab\r\n0\r\n\r\n", false, false, "malformed chunked"},
+		{"SizeTooLong", "1000000000000000\r\n", false, false, "malformed chunked"},
+	}
+	for _, tc := range tests {
+		for _, piece := range []int{1, 7, 4096} {
+			r := newHTTPReply(u, 1<<20)
+			r.framed = true
+			var done bool
+			var reason string
+			for p := []byte(head + tc.body); len(p) > 0 && !done && reason == ""; {
+				n := min(piece, len(p))
+				done, reason = r.feed(p[:n])
+				p = p[n:]
+			}
+			if done != tc.done || !strings.Contains(reason, tc.reason) || (tc.reason == "") != (reason == "") {
+				t.Errorf("%s in pieces of %d: done %t, reason %q; want %t, %q", tc.name, piece, done, reason, tc.done, tc.reason)
+			}
+			if done && r.trailing != tc.trailing && piece == 4096 {
+				t.Errorf("%s: trailing %t, want %t", tc.name, r.trailing, tc.trailing)
+			}
+			if done && !tc.trailing && !r.reusable() {
+				t.Errorf("%s in pieces of %d: a complete chunked answer leaves the connection unfit", tc.name, piece)
+			}
+		}
+	}
+}

@@ -22,7 +22,7 @@ func (c *HTTPChecker) buildRequest(u URL, host string) []byte {
 	if headerValue(u.Headers, "User-Agent") == "" {
 		b.WriteString("User-Agent: KeepAliveClient\r\n")
 	}
-	if c.opts.Protocol != HTTP10 {
+	if c.opts.Protocol != HTTP10 && !c.opts.ReuseConnection {
 		b.WriteString("Connection: close\r\n")
 	}
 	b.WriteString("Host: " + host + "\r\n")

@@ -173,6 +173,9 @@ type Needs struct {
 	// open a socket, at most the scheduler's in-flight bound. The probe socket pool keeps no
 	// more idle sockets than probes were in flight at once, so this bounds those too.
 	Probes int
+	// KeptConns is the connections checks keep open between their probes: one per HTTP_GET
+	// with reuse_connection (fewer when checkers share a probe).
+	KeptConns int
 	// ICMP is the ICMP sockets PING_CHECKs share (one per address family in use).
 	ICMP int
 	// Scripts is the most scripts running at once (each runner's bound, or the scripts it
@@ -225,8 +228,12 @@ const (
 // scripts, vrrp, bgp, sync, status, control, listeners; a part that does not run has none.
 func Reserve(n Needs) []Reservation {
 	out := []Reservation{{For: "base", N: BaseReserve, Why: "standard streams, poller, logs, netlink"}}
-	if c := n.Probes + n.ICMP; c > 0 {
-		out = append(out, Reservation{For: "checks", N: c, Why: fmt.Sprintf("%d probes in flight + %d ICMP sockets", n.Probes, n.ICMP)})
+	if c := n.Probes + n.ICMP + n.KeptConns; c > 0 {
+		why := fmt.Sprintf("%d probes in flight + %d ICMP sockets", n.Probes, n.ICMP)
+		if n.KeptConns > 0 {
+			why += fmt.Sprintf(" + %d kept connections", n.KeptConns)
+		}
+		out = append(out, Reservation{For: "checks", N: c, Why: why})
 	}
 	if n.Scripts > 0 {
 		out = append(out, Reservation{For: "scripts", N: n.Scripts * PerScript, Why: fmt.Sprintf("%d at once × %d", n.Scripts, PerScript)})

@@ -328,6 +328,7 @@ func (s *Scheduler) removeLocked(id string) *schedProbe {
 		return p
 	}
 	p.removed = true
+	release(p.checker)
 	delete(s.probes, p.key)
 	if p.index >= 0 {
 		s.due.remove(p.index)
@@ -355,6 +356,9 @@ func (s *Scheduler) Update(job Job) error {
 	k := schedKey{key: job.Checker.Key(), timing: job.timing()}
 	if old.probe.key == k {
 		old.job = job
+		if r, ok := old.probe.checker.(Releaser); ok && old.probe.checker != job.Checker {
+			r.Release()
+		}
 		old.probe.checker = job.Checker // same probe; used from the next run on
 		return nil
 	}
@@ -716,6 +720,7 @@ func (s *Scheduler) shutdown() {
 	s.drainLocked()
 	s.closing = true
 	for _, p := range s.probes {
+		release(p.checker)
 		if p.run != nil {
 			p.run.discard = true
 			s.cancelRunLocked(p.run)

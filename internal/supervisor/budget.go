@@ -3,6 +3,7 @@ package supervisor
 import (
 	"log/slog"
 
+	"github.com/vigil-lb/vigil/internal/check"
 	"github.com/vigil-lb/vigil/internal/config"
 	"github.com/vigil-lb/vigil/internal/config/lvs"
 	"github.com/vigil-lb/vigil/internal/control"
@@ -47,6 +48,9 @@ func needs(cfg *config.Config, o Options, statusConns int) fdbudget.Needs {
 						v6++
 					default:
 						v4++
+					}
+					if o, ok := c.Options.(*check.HTTPOptions); ok && o.ReuseConnection {
+						n.KeptConns++
 					}
 				}
 			}

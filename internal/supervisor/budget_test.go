@@ -113,3 +113,34 @@ func TestGlobalMaxConnIsKeptOrLoweredToWhatTheLimitHolds(t *testing.T) {
 		}
 	}
 }
+
+// A HTTP_GET with reuse_connection holds its connection between probes: one descriptor more.
+func TestBudgetCountsKeptConnections(t *testing.T) {
+	cfg := loadText(t, `virtual_server 127.0.0.1 8080 {
+  lb_algo rr
+  lb_kind NAT
+  protocol TCP
+  real_server 127.0.0.1 9001 {
+    HTTP_GET {
+      http_protocol 1.1
+      reuse_connection
+      url {
+        path /health
+      }
+    }
+  }
+  real_server 127.0.0.1 9002 {
+    HTTP_GET {
+      http_protocol 1.1
+      url {
+        path /health
+      }
+    }
+  }
+}
+`)
+	n := needs(cfg, Options{CheckOnly: true}, 0)
+	if n.KeptConns != 1 || n.Probes != 2 {
+		t.Errorf("needs: %d kept connections, %d probes; want 1 and 2", n.KeptConns, n.Probes)
+	}
+}
