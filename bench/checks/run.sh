@@ -8,7 +8,9 @@
 # server), SCHED_SECONDS (5: the scheduler benchmark's window), BASELINE (path of another vigil
 # binary, e.g. one built from an earlier commit, or several separated by commas, to run on the
 # same targets in every round, between vigil and HAProxy),
-# ROUNDS (1: vigil and HAProxy runs on the same targets, alternating; the summary gives medians).
+# ROUNDS (1: vigil and HAProxy runs on the same targets, alternating; the summary gives medians),
+# KINDS (tcp,http: the kinds of targets; http alone for HTTP_GET's cost), REUSE (1: vigil's
+# HTTP_GETs keep their connection, http_protocol 1.1 and reuse_connection; BASELINE runs without).
 set -euo pipefail
 
 N=${N:-10000}
@@ -37,7 +39,7 @@ go build -o "$WORK/driver" ./bench/checks/driver
 
 "$WORK/driver" -vigil "$WORK/vigil" -backends "$WORK/backends" -haproxy "$(command -v haproxy)" \
 	-work "$WORK" -n "$N" -big "$BIG" -big-delays "$BIG_DELAYS" -window "$WINDOW" -trials "$TRIALS" -per-vs "$PER_VS" \
-	-rounds "$ROUNDS" ${BASELINE:+-baseline "$BASELINE"}
+	-rounds "$ROUNDS" ${BASELINE:+-baseline "$BASELINE"} -kinds "${KINDS:-tcp,http}" ${REUSE:+-reuse}
 
 echo
 echo "Scheduler alone (trivial checks, no sockets): go test -run '^\$' -bench BenchmarkSchedulerTenThousandJobs ./internal/probe"

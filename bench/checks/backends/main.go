@@ -11,6 +11,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -92,6 +93,13 @@ func (l *lab) listen(t *target) error {
 
 var response = []byte("HTTP/1.0 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
 
+// keptResponse answers a request that keeps its connection (-keepalive).
+var keptResponse = []byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+// keepAlive: an HTTP/1.1 request without "Connection: close" keeps its connection, served
+// by a goroutine of its own from its second request on (-keepalive).
+var keepAlive bool
+
 func (l *lab) serve(t *target, ln net.Listener) {
 	buf := make([]byte, 0, 512)
 	tmp := make([]byte, 512)
@@ -100,28 +108,66 @@ func (l *lab) serve(t *target, ln net.Listener) {
 		if err != nil {
 			return
 		}
-		now := time.Now().UnixNano()
-		if prev := t.last.Swap(now); prev != 0 {
-			l.intervals.add(time.Duration(now - prev))
-		}
-		l.accepts.Add(1)
+		l.count(t)
 		if t.kind == "tcp" {
 			c.Close()
 			continue
 		}
 		// One request at a time per target: checks of one target do not overlap.
 		c.SetDeadline(time.Now().Add(2 * time.Second))
-		buf = buf[:0]
-		for len(buf) < 8192 {
-			n, err := c.Read(tmp)
-			buf = append(buf, tmp[:n]...)
-			if err != nil || containsBlankLine(buf) {
-				break
-			}
+		if buf = readRequest(c, buf[:0], tmp); keepAlive && wantsKeepAlive(buf) {
+			c.Write(keptResponse)
+			go l.serveKept(t, c)
+			continue
 		}
 		c.Write(response)
 		c.Close()
 	}
+}
+
+// count records a check of t: one accepted connection, or one request on a kept one.
+func (l *lab) count(t *target) {
+	now := time.Now().UnixNano()
+	if prev := t.last.Swap(now); prev != 0 {
+		l.intervals.add(time.Duration(now - prev))
+	}
+	l.accepts.Add(1)
+}
+
+// serveKept answers the requests after the first on a kept connection, until the client
+// closes it or sends none for 5 s.
+func (l *lab) serveKept(t *target, c net.Conn) {
+	defer c.Close()
+	buf, tmp := make([]byte, 0, 512), make([]byte, 512)
+	for {
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if buf = readRequest(c, buf[:0], tmp); !containsBlankLine(buf) {
+			return
+		}
+		l.count(t)
+		if _, err := c.Write(keptResponse); err != nil {
+			return
+		}
+	}
+}
+
+// readRequest reads a request's head into buf, up to its blank line, an error or 8 KiB.
+func readRequest(c net.Conn, buf, tmp []byte) []byte {
+	for len(buf) < 8192 {
+		n, err := c.Read(tmp)
+		buf = append(buf, tmp[:n]...)
+		if err != nil || containsBlankLine(buf) {
+			break
+		}
+	}
+	return buf
+}
+
+// wantsKeepAlive reports whether the request head asks to keep its connection: HTTP/1.1
+// without "Connection: close".
+func wantsKeepAlive(head []byte) bool {
+	line, _, _ := bytes.Cut(head, []byte("\r\n"))
+	return bytes.HasSuffix(line, []byte(" HTTP/1.1")) && !bytes.Contains(bytes.ToLower(head), []byte("\r\nconnection: close"))
 }
 
 func containsBlankLine(b []byte) bool {
@@ -135,6 +181,7 @@ func containsBlankLine(b []byte) bool {
 
 func main() {
 	kind := flag.String("kind", "tcp", "tcp (accept and close) or http (answer 200 ok)")
+	flag.BoolVar(&keepAlive, "keepalive", false, "http: keep the connection of a HTTP/1.1 request without \"Connection: close\"")
 	from := flag.Int("from", 0, "first target index")
 	count := flag.Int("count", 10000, "targets")
 	net16 := flag.String("net", "127.1", "first two octets of the targets' addresses")

@@ -30,6 +30,10 @@ type settings struct {
 	statusAddr                     string
 	procs                          []*proc
 	shards                         []*shard
+	kinds                          []string // of targets: tcp, http or both
+	// reuse gives vigil's HTTP_GETs http_protocol 1.1 and reuse_connection (the -baseline
+	// binaries run without).
+	reuse bool
 }
 
 func main() {
@@ -49,7 +53,15 @@ func main() {
 	printOnly := flag.String("print", "", "print the configuration (vigil, haproxy-tcp or haproxy-http) for -n targets and exit")
 	baseline := flag.String("baseline", "", "other vigil binaries (an earlier build; comma-separated) to run too, after vigil and before HAProxy in every round, on the same targets")
 	rounds := flag.Int("rounds", 1, "vigil and HAProxy runs on the same targets, alternating (the machine's noise shows as their spread)")
+	kinds := flag.String("kinds", "tcp,http", "kinds of targets: tcp, http or both")
+	flag.BoolVar(&s.reuse, "reuse", false, "vigil's HTTP_GETs keep their connection (http_protocol 1.1, reuse_connection); the HTTP targets then keep alive a connection that asks for it; -baseline binaries run without")
 	flag.Parse()
+	s.kinds = strings.Split(*kinds, ",")
+	for _, k := range s.kinds {
+		if k != "tcp" && k != "http" {
+			log.Fatalf("-kinds: %q: want tcp, http or both", k)
+		}
+	}
 	log.SetFlags(log.Ltime)
 	switch *printOnly {
 	case "vigil":
@@ -69,13 +81,13 @@ func main() {
 		if *baseline == "" {
 			return
 		}
-		current, label := s.vigil, s.label
+		current, label, reuse := s.vigil, s.label, s.reuse
 		for _, b := range strings.Split(*baseline, ",") {
-			s.vigil, s.label = b, " (baseline "+filepath.Base(b)+")"+label
+			s.vigil, s.label, s.reuse = b, " (baseline "+filepath.Base(b)+")"+label, false
 			r, _ := s.runVigil(*n, 1, 0)
 			rows = append(rows, r)
 		}
-		s.vigil, s.label = current, label
+		s.vigil, s.label, s.reuse = current, label, reuse
 	}
 	runBaselines()
 	rows = append(rows, s.runHAProxy(*n))
@@ -226,18 +238,27 @@ type shard struct {
 
 // perShard keeps each backends process below the open-file limit (20,000 here, and not
 // raisable without CAP_SYS_RESOURCE): one socket per target plus the checks' connections.
+// With -reuse each HTTP target also holds the connection vigil keeps to it.
 const perShard = 12500
 
-// startBackends starts n TCP and n HTTP targets over as many processes as the limit needs.
+// shardSize is perShard, or its share with a kept connection per target (-reuse).
+func (s *settings) shardSize(kind string) int {
+	if s.reuse && kind == "http" {
+		return perShard * 2 / 3
+	}
+	return perShard
+}
+
+// startBackends starts n targets of each kind over as many processes as the limit needs.
 func (s *settings) startBackends(n int) {
-	log.Printf("starting %d TCP and %d HTTP targets", n, n)
+	log.Printf("starting %d targets of each kind (%s)", n, strings.Join(s.kinds, ", "))
 	port := 17999 // control ports count down from here
-	for _, kind := range []string{"tcp", "http"} {
-		for from := 0; from < n; from += perShard {
-			sh := &shard{kind: kind, from: from, count: min(perShard, n-from), control: fmt.Sprintf("127.0.0.1:%d", port)}
+	for _, kind := range s.kinds {
+		for from := 0; from < n; from += s.shardSize(kind) {
+			sh := &shard{kind: kind, from: from, count: min(s.shardSize(kind), n-from), control: fmt.Sprintf("127.0.0.1:%d", port)}
 			port--
 			sh.p = s.start(s.backends, filepath.Join(s.work, fmt.Sprintf("backends-%s-%d.log", kind, from)),
-				"-kind", kind, "-from", strconv.Itoa(from), "-count", strconv.Itoa(sh.count), "-net", nets[kind], "-control", sh.control)
+				"-kind", kind, "-from", strconv.Itoa(from), "-count", strconv.Itoa(sh.count), "-net", nets[kind], "-control", sh.control, fmt.Sprintf("-keepalive=%t", s.reuse))
 			s.shards = append(s.shards, sh)
 		}
 	}
@@ -345,7 +366,11 @@ func (s *settings) vigilConfig(n, delay int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "global_defs {\n  status_listen %s\n}\n", s.statusAddr)
 	vs := 0
-	for _, kind := range []string{"tcp", "http"} {
+	httpGet := "    HTTP_GET {\n"
+	if s.reuse {
+		httpGet += "      http_protocol 1.1\n      reuse_connection\n"
+	}
+	for _, kind := range s.kinds {
 		net16 := nets[kind]
 		for i := 0; i < n; i++ {
 			if i%s.perVS == 0 {
@@ -358,7 +383,7 @@ func (s *settings) vigilConfig(n, delay int) string {
 			if kind == "tcp" {
 				fmt.Fprintf(&b, "  real_server %s 8000 {\n    TCP_CHECK {\n      connect_timeout 1\n    }\n  }\n", addr(net16, i))
 			} else {
-				fmt.Fprintf(&b, "  real_server %s 8000 {\n    HTTP_GET {\n      url {\n        path /health\n        status_code 200\n      }\n      connect_timeout 1\n    }\n  }\n", addr(net16, i))
+				fmt.Fprintf(&b, "  real_server %s 8000 {\n%s      url {\n        path /health\n        status_code 200\n      }\n      connect_timeout 1\n    }\n  }\n", addr(net16, i), httpGet)
 			}
 		}
 		b.WriteString("}\n")
@@ -392,7 +417,7 @@ func (s *settings) runVigil(n, delay, trials int) (row, []detection) {
 	if err := os.WriteFile(conf, []byte(s.vigilConfig(n, delay)), 0o644); err != nil {
 		s.fatalf("%v", err)
 	}
-	log.Printf("vigil: %d real servers in %d virtual servers", 2*n, 2*n/s.perVS)
+	log.Printf("vigil: %d real servers in %d virtual servers (reuse_connection %t)", len(s.kinds)*n, len(s.kinds)*n/s.perVS, s.reuse)
 	t0 := time.Now()
 	p := s.start(s.vigil, filepath.Join(s.work, fmt.Sprintf("vigil-%d-%ds%s.log", n, delay, strings.NewReplacer(" ", "-", "(", "", ")", "").Replace(s.label))), "-f", conf, "--dataplane", "userspace")
 	defer s.stopProc(p)
@@ -413,11 +438,11 @@ func (s *settings) runVigil(n, delay, trials int) (row, []detection) {
 }
 
 func (s *settings) runHAProxy(n int) row {
-	log.Printf("haproxy: %d servers in %d backends, over two processes (TCP, HTTP)", 2*n, 2*n/s.perVS)
+	log.Printf("haproxy: %d servers in %d backends, a process per kind (%s)", len(s.kinds)*n, len(s.kinds)*n/s.perVS, strings.Join(s.kinds, ", "))
 	s.backendStats(true)
 	t0 := time.Now()
 	var ps []*proc
-	for _, kind := range []string{"tcp", "http"} {
+	for _, kind := range s.kinds {
 		conf := filepath.Join(s.work, fmt.Sprintf("haproxy-%s-%d.cfg", kind, n))
 		if err := os.WriteFile(conf, []byte(s.haproxyConfig(kind, n)), 0o644); err != nil {
 			s.fatalf("%v", err)
@@ -475,7 +500,7 @@ func (s *settings) measure(name string, ps []*proc, n int, own func() (float64, 
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		load = strings.Fields(string(b))[0]
 	}
-	r := row{name: name, backends: 2 * n, expected: float64(2 * n), cpu: cpu1 - cpu0, ownChecks: own1 - own0,
+	r := row{name: name, backends: len(s.kinds) * n, expected: float64(len(s.kinds) * n), cpu: cpu1 - cpu0, ownChecks: own1 - own0,
 		seenChecks: st.Accepts, seenTCP: st.ByKind["tcp"], seenHTTP: st.ByKind["http"], window: w, load: load, rss: procRSS(ps...), p50: st.P50, p99: st.P99, p999: st.P999, max: st.Max, lateness: lateness}
 	log.Printf("%s: %.1f CPU s over %v, %.0f checks counted, %.0f seen by the targets, RSS %d MB, interval p99 %.3fs, lateness p50/p99 %s, load %s",
 		name, r.cpu, w.Round(time.Millisecond), r.ownChecks, r.seenChecks, r.rss>>20, r.p99, r.lateness, r.load)
