@@ -98,6 +98,16 @@ const readBufSize = 16 << 10
 
 const okReply = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
+// okBut answers every request with okReply but request n, which gets m.
+func okBut(n int, m serverMove) func(req int) serverMove {
+	return func(req int) serverMove {
+		if req == n {
+			return m
+		}
+		return serverMove{reply: okReply}
+	}
+}
+
 func TestReuseConnectionKeepsOneConnectionWhileTheServerAllows(t *testing.T) {
 	chunked := "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\n"
 	tests := []struct {
@@ -129,26 +139,11 @@ func TestReuseConnectionKeepsOneConnectionWhileTheServerAllows(t *testing.T) {
 		{"IdleConnectionClosedByTheServerIsReplaced", []URL{{Path: "/"}},
 			func(int) serverMove { return serverMove{reply: okReply, closeIn: 10 * time.Millisecond} }, []bool{true, true, true}, "ok", 3},
 		{"ConnectionClosedAsTheRequestCameIsReplacedInTheSameProbe", []URL{{Path: "/"}},
-			func(req int) serverMove {
-				if req == 1 {
-					return serverMove{close: true}
-				}
-				return serverMove{reply: okReply}
-			}, []bool{true, true, true}, "ok", 2},
+			okBut(1, serverMove{close: true}), []bool{true, true, true}, "ok", 2},
 		{"SilentKeptConnectionTimesOutThenIsReplaced", []URL{{Path: "/"}},
-			func(req int) serverMove {
-				if req == 1 {
-					return serverMove{silent: true}
-				}
-				return serverMove{reply: okReply}
-			}, []bool{true, false, true}, "ok", 2},
+			okBut(1, serverMove{silent: true}), []bool{true, false, true}, "ok", 2},
 		{"FailedVerdictEndsTheConnection", []URL{{Path: "/"}},
-			func(req int) serverMove {
-				if req == 0 {
-					return serverMove{reply: "HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n"}
-				}
-				return serverMove{reply: okReply}
-			}, []bool{false, true, true}, "ok", 2},
+			okBut(0, serverMove{reply: "HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n"}), []bool{false, true, true}, "ok", 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
