@@ -40,7 +40,7 @@ type nginxPorts struct {
 // checks below ask of it: /proxied says what the PROXY header said, /method echoes the
 // request's method, body length and X-Check header, /secret/ wants Basic authentication
 // (user "monitor", password "s3cret"), /health answers "ok" with an X-Role header, /proto
-// names the protocol spoken.
+// names the protocol spoken, /conn the connection's number and how many requests it carried.
 func startNginx(t *testing.T) nginxPorts {
 	t.Helper()
 	bin := testenv.RequireTool(t, "nginx")
@@ -92,6 +92,9 @@ func startNginx(t *testing.T) nginxPorts {
     }
     location = /proto {
       return 200 "$server_protocol\n";
+    }
+    location = /conn {
+      return 200 "connection $connection request $connection_requests\n";
     }
     location /secret/ {
       auth_basic "vigil";
@@ -226,6 +229,40 @@ func TestHTTPRequestShapingAgainstNginx(t *testing.T) {
 		{"SilentServer", silent, "url {\npath /\nmethod POST\nbody x\n}\n", false, "read response: timeout"},
 	}
 	runCheckCases(t, HTTPKind, tests)
+}
+
+// reuse_connection against a real keep-alive server: each URL and each probe after the first
+// is one more request on the first one's connection, with a PROXY header only at its start.
+// The connection moves from checker to checker (each expects the next request's number) as it
+// stays with one checker between its probes.
+func TestReuseConnectionAgainstNginx(t *testing.T) {
+	n := startNginx(t)
+	for _, tc := range []struct {
+		name   string
+		target netip.AddrPort
+		extra  string
+	}{
+		{"Plain", n.plain, ""},
+		{"BehindProxyProtocol", n.proxy, "send_proxy v2\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var pool probe.SocketPool
+			defer pool.Close()
+			url := func(req int) string { return fmt.Sprintf("url {\npath /conn\nregex \"request %d\\n\"\n}\n", req) }
+			var kept *probe.Socket
+			for _, urls := range []string{url(1) + url(2) + url(3), url(4), url(5)} {
+				c := readChecker(t, HTTPKind, tc.target, "http_protocol 1.1\nreuse_connection\n"+tc.extra+urls).(*HTTPChecker)
+				if kept != nil {
+					c.kept.Keep(kept)
+				}
+				wantProbe(t, pollProbe(c, &pool, 2*time.Second), true, "ok")
+				if kept = c.kept.Take(); kept == nil {
+					t.Fatal("the probe kept no connection")
+				}
+			}
+			kept.Close()
+		})
+	}
 }
 
 func TestHTTP2AgainstNginx(t *testing.T) {
