@@ -10,18 +10,50 @@ import (
 	"github.com/vigil-lb/vigil/internal/status"
 )
 
-// probeSample is one probe as a job's recent probes keep it: 16 bytes and no pointer, where a
+// probeSample is one probe as a job's recent probes keep it: 8 bytes and no pointer, where a
 // status.Probe (its time.Time) takes 40 with one. At 60 probes for each of 20,000 checks that
-// is 19 MB instead of 48 MB, and none of it for the collector to scan.
-type probeSample struct {
-	at      int64  // unix nanoseconds
-	latency uint32 // microseconds, rounded up (71 minutes at most)
-	healthy bool
-}
+// is 9.6 MB instead of 48 MB (19 MB at 16 bytes, before), and none of it for the collector to
+// scan. From the low bits: when, in milliseconds since probeEpoch (41 bits, until 2089);
+// whether it was healthy (1 bit); its latency (22 bits: microseconds up to 2.1 s, beyond that
+// milliseconds, with the top bit set, up to 35 minutes).
+type probeSample uint64
+
+const (
+	sampleAtBits      = 41
+	sampleLatencyBits = 22
+	sampleHealthy     = probeSample(1) << sampleAtBits
+	sampleLatencyMs   = 1 << (sampleLatencyBits - 1) // the latency is in milliseconds
+)
+
+// probeEpoch is where a sample's time counts from.
+var probeEpoch = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
 
 func newProbeSample(at time.Time, latency time.Duration, healthy bool) probeSample {
-	us := (latency + time.Microsecond - 1) / time.Microsecond
-	return probeSample{at: at.UnixNano(), latency: uint32(min(max(us, 0), math.MaxUint32)), healthy: healthy}
+	ms := min(max(at.UnixMilli()-probeEpoch, 0), 1<<sampleAtBits-1)
+	us := min(max((latency+time.Microsecond-1)/time.Microsecond, 0), math.MaxInt32)
+	lat := int64(us)
+	if lat >= sampleLatencyMs {
+		lat = sampleLatencyMs | min((lat+999)/1000, sampleLatencyMs-1)
+	}
+	p := probeSample(ms) | probeSample(lat)<<(sampleAtBits+1)
+	if healthy {
+		p |= sampleHealthy
+	}
+	return p
+}
+
+// probe is the sample as the status page shows it.
+func (p probeSample) probe() status.Probe {
+	lat := int64(p >> (sampleAtBits + 1))
+	latency := time.Duration(lat) * time.Microsecond
+	if lat&sampleLatencyMs != 0 {
+		latency = time.Duration(lat&^sampleLatencyMs) * time.Millisecond
+	}
+	return status.Probe{
+		At:      time.UnixMilli(probeEpoch + int64(p&(1<<sampleAtBits-1))),
+		Latency: latency,
+		Healthy: p&sampleHealthy != 0,
+	}
 }
 
 // recentProbes returns r's samples as the status page shows them, oldest first.
@@ -32,7 +64,7 @@ func recentProbes(r *status.Ring[probeSample]) []status.Probe {
 	}
 	out := make([]status.Probe, len(items))
 	for i, p := range items {
-		out[i] = status.Probe{At: time.Unix(0, p.at), Latency: time.Duration(p.latency) * time.Microsecond, Healthy: p.healthy}
+		out[i] = p.probe()
 	}
 	return out
 }
