@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-lb/vigil/internal/testenv"
+
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -77,7 +79,7 @@ func TestGRPCCheck(t *testing.T) {
 		{"ServiceNotServingFails", plain, "down", false, "health status NOT_SERVING, expected SERVING"},
 		{"UnknownServiceFails", plain, "nosuch", false, "NotFound"},
 		{"SlowServerTimesOut", slow, "", false, "timeout"},
-		{"SilentServerTimesOut", silentTCPServer(t), "", false, "timeout"},
+		{"SilentServerTimesOut", testenv.SilentServer(t), "", false, "timeout"},
 		{"ClosedPortFails", closedTCPPort(t), "", false, "Unavailable"},
 		{"HTTPServerFails", func() netip.AddrPort { ap, _ := startHTTPTestServer(t, nil); return ap }(), "", false, "health check:"},
 	}
@@ -142,7 +144,7 @@ func TestNetworkChecksLeaveNoGoroutines(t *testing.T) {
 		mustHTTP(t, HTTPOptions{ConnOptions: ConnOptions{Addr: tlsAddr}, TLS: &TLSOptions{}, URLs: []URL{{Path: "/ok"}}}),
 		mustSMTP(t, SMTPOptions{ConnOptions: ConnOptions{Addr: smtpAddr}}),
 		NewGRPC(GRPCOptions{ConnOptions: ConnOptions{Addr: grpcAddr}}),
-		NewGRPC(GRPCOptions{ConnOptions: ConnOptions{Addr: silentTCPServer(t)}}),
+		NewGRPC(GRPCOptions{ConnOptions: ConnOptions{Addr: testenv.SilentServer(t)}}),
 	}
 	u, err := NewUDP(UDPOptions{ConnOptions: ConnOptions{Addr: udpAddr}, RequireReply: true})
 	if err != nil {

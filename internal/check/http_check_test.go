@@ -260,7 +260,7 @@ func TestHTTPGetAgainstOddServers(t *testing.T) {
 		reason  string
 	}{
 		{"ClosedPortIsRefused", closedTCPPort(t), false, "connect: connection refused"},
-		{"SilentServerTimesOut", silentTCPServer(t), false, "timeout"},
+		{"SilentServerTimesOut", testenv.SilentServer(t), false, "timeout"},
 		{"EmptyResponseFails", rawHTTPServer(t, ""), false, "no data received"},
 		{"NotHTTPFails", rawHTTPServer(t, "SSH-2.0-OpenSSH\r\n\r\n"), false, "no HTTP status"},
 		{"HeaderCutByCloseFails", rawHTTPServer(t, "HTTP/1.0 200 OK\r\nContent-Length: 5\r\n"), false, "inside the header"},
@@ -413,7 +413,7 @@ func TestSSLGet(t *testing.T) {
 		wantProbe(t, runProbe(t, c, 2*time.Second), false, "TLS handshake")
 	})
 	t.Run("SilentServerTimesOutInHandshake", func(t *testing.T) {
-		c := mustHTTP(t, HTTPOptions{ConnOptions: ConnOptions{Addr: silentTCPServer(t)}, TLS: &TLSOptions{}, URLs: []URL{{Path: "/ok"}}})
+		c := mustHTTP(t, HTTPOptions{ConnOptions: ConnOptions{Addr: testenv.SilentServer(t)}, TLS: &TLSOptions{}, URLs: []URL{{Path: "/ok"}}})
 		wantProbe(t, runProbe(t, c, probeTimeout), false, "TLS handshake: timeout")
 	})
 }
@@ -612,7 +612,7 @@ func TestHTTPProbeWhoseAnswerCameAlreadyEndsWithoutThePoller(t *testing.T) {
 		t.Error("the probe's socket was left open")
 	}
 
-	silent := mustHTTP(t, HTTPOptions{ConnOptions: ConnOptions{Addr: silentTCPServer(t)}, URLs: []URL{{Path: "/"}}})
+	silent := mustHTTP(t, HTTPOptions{ConnOptions: ConnOptions{Addr: testenv.SilentServer(t)}, URLs: []URL{{Path: "/"}}})
 	p, res, done = silent.StartProbe(nil, time.Now())
 	if done {
 		t.Fatalf("the probe of a silent server ended at once: %+v", res)

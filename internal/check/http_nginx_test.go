@@ -192,7 +192,7 @@ func TestSendProxyAgainstNginx(t *testing.T) {
 		return `regex "(?m)^client=127\.0\.0\.1:[0-9]+ server=127\.0\.0\.1:` + strconv.Itoa(int(ap.Port())) + `$"`
 	}
 	slow := tricklingHTTPServer(t, "HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nok\n", 2)
-	silent := silentTCPServer(t)
+	silent := testenv.SilentServer(t)
 	tests := []kindCase{
 		{HTTPKind, checkCase{"HTTPv1", n.proxy, "send_proxy v1\nurl {\npath /proxied\n" + proxied(n.proxy) + "\n}\n", true, "ok"}},
 		{HTTPKind, checkCase{"HTTPv2", n.proxy, "send_proxy v2\nurl {\npath /proxied\n" + proxied(n.proxy) + "\n}\n", true, "ok"}},
@@ -213,7 +213,7 @@ func TestSendProxyAgainstNginx(t *testing.T) {
 func TestHTTPRequestShapingAgainstNginx(t *testing.T) {
 	n := startNginx(t)
 	slow := tricklingHTTPServer(t, "HTTP/1.1 200 OK\r\nX-Role: primary\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nok\n", 1)
-	silent := silentTCPServer(t)
+	silent := testenv.SilentServer(t)
 	const health = "url {\npath /health\n%s\n}\n"
 	tests := []checkCase{
 		{"MethodBodyAndHeader", n.plain, "url {\npath /method\nmethod POST\nbody \"a=1\\n\"\nheader \"X-Check: vigil\"\nregex \"(?m)^POST 4 vigil$\"\n}\n", true, "ok"},
@@ -275,7 +275,7 @@ func TestHTTP2AgainstNginx(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	})
-	silent := silentTCPServer(t)
+	silent := testenv.SilentServer(t)
 	tests := []kindCase{
 		{SSLKind, checkCase{"OverTLSWithALPN", n.h2, "http_protocol 2\nurl {\npath /proto\nregex \"(?m)^HTTP/2.0$\"\n}\n", true, "ok"}},
 		{SSLKind, checkCase{"OverTLSShaped", n.h2, "http_protocol 2\nurl {\npath /secret/\nusername monitor\npassword s3cret\nexpect_header_regex \"Content-Type: html\"\ndigest " + md5Hex("welcome\n") + "\n}\n", true, "ok"}},

@@ -90,7 +90,7 @@ func TestSMTPCheck(t *testing.T) {
 		{name: "EndlessLineIsCut", serve: endless("220"), reason: "reply line exceeds 1024 bytes"},
 		{name: "EndlessMultiLineReplyIsCut", serve: endless("220-more\r\n"), reason: "reply exceeds 16384 bytes"},
 		{name: "ClosedPortIsRefused", addr: closedTCPPort(t), reason: "connect: connection refused"},
-		{name: "SilentServerTimesOut", addr: silentTCPServer(t), reason: "read greeting: timeout"},
+		{name: "SilentServerTimesOut", addr: testenv.SilentServer(t), reason: "read greeting: timeout"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

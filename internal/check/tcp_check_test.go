@@ -16,7 +16,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -183,40 +182,6 @@ func boundPort(t *testing.T, ip string, typ int) netip.AddrPort {
 	}
 	t.Fatalf("getsockname: %T", got)
 	return netip.AddrPort{}
-}
-
-// silentTCPServer accepts connections and never writes to them.
-func silentTCPServer(t *testing.T) netip.AddrPort {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
-	return addrPort(t, ln.Addr())
 }
 
 // stalledTCPAddr returns a loopback address whose listener's accept queue is full, so that a

@@ -85,7 +85,7 @@ func TestTCPDialogueAgainstRedis(t *testing.T) {
 	memcached := startMemcached(t)
 	slow := tricklingServer(t, "+PONG\r\n", 20*time.Millisecond)
 	tooSlow := tricklingServer(t, "+PONG\r\n", 200*time.Millisecond)
-	silent := silentTCPServer(t)
+	silent := testenv.SilentServer(t)
 
 	const ping = "send \"PING\\r\\n\"\nexpect \"+PONG\"\n"
 	const primaryCheck = "send \"INFO replication\\r\\n\"\nexpect \"role:master\"\n"
@@ -128,7 +128,7 @@ func TestTCPDialogueAgainstMemcached(t *testing.T) {
 	redis := startRedis(t)
 	slow := tricklingServer(t, "VERSION 1.6.21\r\n", 10*time.Millisecond)
 	tooSlow := tricklingServer(t, "VERSION 1.6.21\r\n", 200*time.Millisecond)
-	silent := silentTCPServer(t)
+	silent := testenv.SilentServer(t)
 
 	const version = "send \"version\\r\\n\"\nexpect_regex \"^VERSION [0-9.]+\\r\\n\"\n"
 	tests := []checkCase{

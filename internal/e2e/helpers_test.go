@@ -89,14 +89,7 @@ func runDaemon(t *testing.T, cfg *config.Config) *supervisor.Vigil {
 
 // realServer finds the real server with address addr in the daemon's snapshot.
 func realServer(d *supervisor.Vigil, addr string) (status.RealServer, bool) {
-	for _, vs := range d.Snapshot().VirtualServers {
-		for _, rs := range vs.RealServers {
-			if rs.Address == addr {
-				return rs, true
-			}
-		}
-	}
-	return status.RealServer{}, false
+	return d.Snapshot().RealServer(addr)
 }
 
 // virtualServer finds the virtual server that listens on listen ("127.0.0.1:8080").

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -18,41 +17,6 @@ import (
 
 	"github.com/vigil-lb/vigil/internal/testenv"
 )
-
-// blackhole accepts connections and never writes a byte; it holds them until cleanup.
-func blackhole(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
-	return ln.Addr().String()
-}
 
 // streamer answers every request with a 200 whose body is 1 GB, and counts the bytes it
 // managed to write.
@@ -101,7 +65,7 @@ func TestHungAndHostileServersAreCutAtTheirBoundsWhileOthersKeepTheirSchedule(t 
 	if err := os.WriteFile(script, []byte("#!/bin/sh\nsleep 1000 &\necho $! > "+pidFile+".tmp\nmv "+pidFile+".tmp "+pidFile+"\nwait\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	hole := blackhole(t)
+	hole := testenv.SilentServer(t).String()
 	stream := startStreamer(t)
 	good := testenv.StartBackend(t)
 
@@ -119,7 +83,7 @@ func TestHungAndHostileServersAreCutAtTheirBoundsWhileOthersKeepTheirSchedule(t 
 	}
 	httpRS(hole, "1", "0.5")
 	// SSL_GET to a second silent server: the TLS handshake itself hangs.
-	tlsHole := blackhole(t)
+	tlsHole := testenv.SilentServer(t).String()
 	th, tp := splitAddr(t, tlsHole)
 	fmt.Fprintf(&b, "  real_server %s %s {\n    SSL_GET {\n      url {\n        path /health\n      }\n      connect_timeout 1\n      delay_loop 0.5\n      retry 1\n      delay_before_retry 0.1\n    }\n  }\n", th, tp)
 	httpRS(stream.addr, "3", "0.5")

@@ -17,15 +17,11 @@ import (
 
 func realServerStatus(t *testing.T, d *Half, addr string) status.RealServer {
 	t.Helper()
-	for _, vs := range d.Snapshot().VirtualServers {
-		for _, rs := range vs.RealServers {
-			if rs.Address == addr {
-				return rs
-			}
-		}
+	rs, ok := d.Snapshot().RealServer(addr)
+	if !ok {
+		t.Fatalf("no real server %s", addr)
 	}
-	t.Fatalf("no real server %s", addr)
-	return status.RealServer{}
+	return rs
 }
 
 // A drain is in the data plane when SetAdmin returns: not one new connection reaches the

@@ -125,14 +125,8 @@ func runDaemon(t *testing.T, cfg *config.Config, watch ...func(Event)) *Half {
 }
 
 func serverUp(d *Half, addr string) (up, known bool) {
-	for _, vs := range d.Snapshot().VirtualServers {
-		for _, rs := range vs.RealServers {
-			if rs.Address == addr {
-				return rs.Up, true
-			}
-		}
-	}
-	return false, false
+	rs, ok := d.Snapshot().RealServer(addr)
+	return rs.Up, ok
 }
 
 func get(client *http.Client, url string) (string, error) {

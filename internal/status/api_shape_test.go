@@ -115,3 +115,25 @@ func TestStatusJSONHasBGPArraysWhenTheSpeakerHasNothing(t *testing.T) {
 		t.Error("the source's BGP state was modified")
 	}
 }
+
+func TestSnapshotFindsARealServerByItsAddress(t *testing.T) {
+	snap := Snapshot{VirtualServers: []VirtualServer{
+		{Name: "a", RealServers: []RealServer{{Address: "192.0.2.11:80", Up: true}}},
+		{Name: "b", RealServers: []RealServer{{Address: "192.0.2.12:80"}, {Address: "192.0.2.11:80"}}},
+	}}
+	for _, tc := range []struct {
+		addr   string
+		found  bool
+		wantUp bool
+	}{
+		{"192.0.2.11:80", true, true}, // the first listed wins
+		{"192.0.2.12:80", true, false},
+		{"192.0.2.13:80", false, false},
+		{"192.0.2.11", false, false},
+	} {
+		rs, ok := snap.RealServer(tc.addr)
+		if ok != tc.found || rs.Up != tc.wantUp || (ok && rs.Address != tc.addr) {
+			t.Errorf("RealServer(%q) = %+v, %v; want found %v, up %v", tc.addr, rs, ok, tc.found, tc.wantUp)
+		}
+	}
+}

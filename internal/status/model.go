@@ -17,6 +17,19 @@ type Snapshot struct {
 	LastReload *Reload `json:"last_reload,omitempty"`
 }
 
+// RealServer finds the real server at addr ("192.0.2.11:80") in any virtual server: the first
+// one listed, as tools that name a server by its address alone read it.
+func (s Snapshot) RealServer(addr string) (RealServer, bool) {
+	for _, vs := range s.VirtualServers {
+		for _, rs := range vs.RealServers {
+			if rs.Address == addr {
+				return rs, true
+			}
+		}
+	}
+	return RealServer{}, false
+}
+
 // Reload is the outcome of one reload (SIGHUP).
 type Reload struct {
 	At time.Time `json:"at"`

@@ -40,14 +40,8 @@ func sendCommand(t *testing.T, socket, line string) (string, error) {
 }
 
 func adminOf(v *Vigil, addr string) status.RealServer {
-	for _, vs := range v.Snapshot().VirtualServers {
-		for _, rs := range vs.RealServers {
-			if rs.Address == addr {
-				return rs
-			}
-		}
-	}
-	return status.RealServer{}
+	rs, _ := v.Snapshot().RealServer(addr)
+	return rs
 }
 
 // The operators' commands, by the socket and over HTTP, reach the halves, show in the status,

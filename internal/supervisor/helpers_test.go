@@ -119,12 +119,6 @@ func get(client *http.Client, url string) (string, error) {
 
 // serverUp says whether the real server at addr is up, and whether it is known.
 func serverUp(v *Vigil, addr string) (up, known bool) {
-	for _, vs := range v.Snapshot().VirtualServers {
-		for _, rs := range vs.RealServers {
-			if rs.Address == addr {
-				return rs.Up, true
-			}
-		}
-	}
-	return false, false
+	rs, ok := v.Snapshot().RealServer(addr)
+	return rs.Up, ok
 }

@@ -86,3 +86,14 @@ func ServeTCPOn(t testing.TB, addr string, serve func(c net.Conn)) (netip.AddrPo
 	}()
 	return netip.MustParseAddrPort(ln.Addr().String()), stop
 }
+
+// SilentServer accepts connections on a loopback port and holds them open without reading or
+// writing, as a server whose workers hang; they are closed when the test ends.
+func SilentServer(t testing.TB) netip.AddrPort {
+	t.Helper()
+	hold := make(chan struct{})
+	ap := ServeTCP(t, func(net.Conn) { <-hold })
+	// Cleanups run last-registered first: the holds end before ServeTCP waits for them.
+	t.Cleanup(func() { close(hold) })
+	return ap
+}

@@ -188,9 +188,7 @@ func TestRemovedBackendGetsNoRequestAfterApplyReturns(t *testing.T) {
 }
 
 func TestEstablishedConnectionSurvivesUpdates(t *testing.T) {
-	for _, mode := range copyModes {
-		t.Run(mode.name, func(t *testing.T) { testSurvives(t, mode.opts) })
-	}
+	eachCopyMode(t, testSurvives)
 }
 
 func testSurvives(t *testing.T, opts Options) {
@@ -391,9 +389,7 @@ func TestIdenticalApplyIsNoOpAndListenChangeRebinds(t *testing.T) {
 // TestHalfCloseDeliversTheWholeAnswer uses a backend that answers only after the client
 // shut its write side.
 func TestHalfCloseDeliversTheWholeAnswer(t *testing.T) {
-	for _, mode := range copyModes {
-		t.Run(mode.name, func(t *testing.T) { testHalfClose(t, mode.opts) })
-	}
+	eachCopyMode(t, testHalfClose)
 }
 
 // copyModes are the ways TCP payload moves; tests of the byte path run both.
@@ -401,6 +397,13 @@ var copyModes = []struct {
 	name string
 	opts Options
 }{{"splice", Options{Splice: true}}, {"loop", Options{CopyBuffer: 4096}}, {"plain", Options{CopyBuffer: 4096, PlainCopy: true}}}
+
+// eachCopyMode runs test as a subtest for each way the balancer can copy bytes.
+func eachCopyMode(t *testing.T, test func(*testing.T, Options)) {
+	for _, mode := range copyModes {
+		t.Run(mode.name, func(t *testing.T) { test(t, mode.opts) })
+	}
+}
 
 func testHalfClose(t *testing.T, opts Options) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -444,9 +447,7 @@ func testHalfClose(t *testing.T, opts Options) {
 }
 
 func TestIdleConnectionIsClosed(t *testing.T) {
-	for _, mode := range copyModes {
-		t.Run(mode.name, func(t *testing.T) { testIdle(t, mode.opts) })
-	}
+	eachCopyMode(t, testIdle)
 }
 
 func testIdle(t *testing.T, opts Options) {

@@ -167,9 +167,7 @@ func startResettingBackend(t *testing.T) *resettingBackend {
 }
 
 func TestFailuresInARowAreCountedUntilTheBackendAnswers(t *testing.T) {
-	for _, mode := range copyModes {
-		t.Run(mode.name, func(t *testing.T) { testFailuresInARow(t, mode.opts) })
-	}
+	eachCopyMode(t, testFailuresInARow)
 }
 
 func testFailuresInARow(t *testing.T, opts Options) {
