@@ -26,13 +26,23 @@ FUZZ_TARGETS = ./internal/config/syntax:FuzzLex ./internal/config:FuzzParse ./in
 
 # fuzz_each runs every target for $(1) each, stopping at the first that fails. A target that
 # is not where the list says fails too: go test only warns that it found nothing to fuzz.
+# Go 1.26's fuzz coordinator can fail a target with a bare "context deadline exceeded" when
+# -fuzztime ends while a worker is busy (go.dev/issue/75804, fixed in Go 1.27): such a run,
+# with no failing input written, is run once more; anything else fails at once.
 define fuzz_each
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; \
-		echo "fuzz $$fn ($$pkg) for $(1)"; \
-		out=$$($(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(1) $$pkg 2>&1); rc=$$?; \
-		echo "$$out" | tail -n 20; \
-		[ $$rc -eq 0 ] || exit 1; \
+		for try in 1 2; do \
+			echo "fuzz $$fn ($$pkg) for $(1)"; \
+			out=$$($(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(1) $$pkg 2>&1); rc=$$?; \
+			echo "$$out" | tail -n 20; \
+			[ $$rc -eq 0 ] && break; \
+			if [ $$try -eq 1 ] && echo "$$out" | grep -q 'context deadline exceeded' && \
+				! echo "$$out" | grep -q 'Failing input written'; then \
+				echo "$$fn: the fuzz deadline race of go.dev/issue/75804, not a finding; once more"; continue; \
+			fi; \
+			exit 1; \
+		done; \
 		if echo "$$out" | grep -q 'no fuzz tests to fuzz'; then echo "$$fn is not in $$pkg"; exit 1; fi; \
 	done
 endef
