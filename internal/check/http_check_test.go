@@ -126,13 +126,7 @@ func (l *sniLog) last() string {
 // prints. It skips the test when genhash is absent, except under CI.
 func genhashDigest(t *testing.T, ap netip.AddrPort, path string, args ...string) string {
 	t.Helper()
-	bin, err := exec.LookPath("genhash")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("genhash not found under CI: %v", err)
-		}
-		t.Skipf("genhash (from keepalived) not installed: %v", err)
-	}
+	bin := testenv.RequireTool(t, "genhash") // from keepalived
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	argv := append([]string{"-s", ap.Addr().String(), "-p", strconv.Itoa(int(ap.Port())), "-u", path}, args...)

@@ -402,7 +402,7 @@ func ecmpRehash(t *testing.T, continuity bool) (lostWithdraw, lostReturn int) {
 	testenv.RequireRoot(t)
 	frrBinaries(t)
 	if continuity {
-		requireTool(t, "conntrackd")
+		testenv.RequireTool(t, "conntrackd")
 	}
 	vigilBin := buildVigil(t)
 	r := testenv.NewNamespace(t, "ecR")

@@ -30,12 +30,12 @@ import (
 // goes for less than empty_hold (the members stay), and vigil reloads. Not one request may fail. The test logs the timeline of each step.
 func TestMembersFromDnsmasqJoinDrainAndOutliveItsFailureUnderSteadyTraffic(t *testing.T) {
 	t.Parallel()
-	bin := requireTool(t, "dnsmasq")
+	bin := testenv.RequireTool(t, "dnsmasq")
 	// Loopback addresses no other test uses: dnsmasq on one, the members on three others,
 	// all on one port, as dns_name gives them.
 	const dnsHost = "127.0.54.1"
 	members := []string{"127.0.54.11", "127.0.54.12", "127.0.54.13"}
-	dnsPort := freeDNSPort(t, dnsHost)
+	dnsPort := testenv.FreePort(t, dnsHost, true)
 	port := testenv.FreePort(t, members[0], false)
 	backends := map[string]*testenv.Backend{}
 	for _, m := range members {
@@ -76,7 +76,7 @@ func TestMembersFromDnsmasqJoinDrainAndOutliveItsFailureUnderSteadyTraffic(t *te
 		}
 	}
 
-	vsPort := freeTCPPort(t)
+	vsPort := testenv.FreePort(t, "127.0.0.1", false)
 	listen := fmt.Sprintf("127.0.0.1:%d", vsPort)
 	conf := fmt.Sprintf(`virtual_server 127.0.0.1 %d {
   lb_algo rr

@@ -173,29 +173,6 @@ func waitSince(t *testing.T, since time.Time, within time.Duration, what string,
 	}
 }
 
-// freeTCPPort returns a loopback TCP port for a server.
-func freeTCPPort(t *testing.T) int { t.Helper(); return testenv.FreePort(t, "127.0.0.1", false) }
-
-// freeUDPPort returns a loopback port free for UDP and TCP, for a server.
-func freeUDPPort(t *testing.T) int { t.Helper(); return testenv.FreePort(t, "127.0.0.1", true) }
-
-// freeDNSPort returns a port that is free for both UDP and TCP on host, as a DNS server needs.
-func freeDNSPort(t *testing.T, host string) int { t.Helper(); return testenv.FreePort(t, host, true) }
-
-// requireTool skips t when a program is missing, or fails it when CI is set.
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err == nil {
-		return path
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s is not installed, and CI is set", name)
-	}
-	t.Skipf("%s is not installed; skipping", name)
-	return ""
-}
-
 // process is a peer program the test runs and can stop and start again.
 type process struct {
 	t    *testing.T

@@ -75,7 +75,7 @@ func TestHungAndHostileServersAreCutAtTheirBoundsWhileOthersKeepTheirSchedule(t 
 	goodD := 250 * time.Millisecond
 
 	var b strings.Builder
-	vsHeader(&b, freeTCPPort(t), "")
+	vsHeader(&b, testenv.FreePort(t, "127.0.0.1", false), "")
 	fmt.Fprintf(&b, "  real_server 127.0.0.2 9 {\n    MISC_CHECK {\n      misc_path %q\n      misc_timeout 1\n      delay_loop 0.5\n    }\n  }\n", script)
 	httpRS := func(addr, timeout, delay string) {
 		h, p := splitAddr(t, addr)
@@ -175,7 +175,7 @@ func TestPanicThresholdKeepsEveryServerInWhenAllFailAtOnce(t *testing.T) {
 	t.Parallel()
 	backends := []*testenv.Backend{testenv.StartBackend(t), testenv.StartBackend(t), testenv.StartBackend(t), testenv.StartBackend(t)}
 	tm := timing{D: 300 * time.Millisecond, R: 1, B: 100 * time.Millisecond, T: time.Second}
-	vsPort := freeTCPPort(t)
+	vsPort := testenv.FreePort(t, "127.0.0.1", false)
 	var b strings.Builder
 	vsHeader(&b, vsPort, "  panic_threshold 50\n  delay_loop 0.3\n  retry 1\n  delay_before_retry 0.1\n")
 	for _, be := range backends {

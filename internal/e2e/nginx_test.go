@@ -32,12 +32,12 @@ type nginx struct {
 
 func startNginx(t *testing.T) *nginx {
 	t.Helper()
-	bin := requireTool(t, "nginx")
+	bin := testenv.RequireTool(t, "nginx")
 	dir := t.TempDir()
 	n := &nginx{
 		dir:       dir,
-		httpAddr:  fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t)),
-		httpsAddr: fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t)),
+		httpAddr:  fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t, "127.0.0.1", false)),
+		httpsAddr: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t, "127.0.0.1", false)),
 	}
 	writeSelfSigned(t, filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))
 	if err := os.MkdirAll(filepath.Join(dir, "www"), 0o755); err != nil {
@@ -127,7 +127,7 @@ func TestHTTPAndSSLGetAgainstNginxRemoveWithinBoundAndReturn(t *testing.T) {
 	sslTm := timing{D: 400 * time.Millisecond, R: 2, B: 200 * time.Millisecond, T: time.Second, Rise: 2}
 
 	var b strings.Builder
-	vsHeader(&b, freeTCPPort(t), "")
+	vsHeader(&b, testenv.FreePort(t, "127.0.0.1", false), "")
 	h, p := splitAddr(t, n.httpAddr)
 	fmt.Fprintf(&b, `  real_server %s %s {
     HTTP_GET {
@@ -143,7 +143,7 @@ func TestHTTPAndSSLGetAgainstNginxRemoveWithinBoundAndReturn(t *testing.T) {
   }
 }
 `, h, p)
-	vsHeader(&b, freeTCPPort(t), "")
+	vsHeader(&b, testenv.FreePort(t, "127.0.0.1", false), "")
 	h, p = splitAddr(t, n.httpsAddr)
 	fmt.Fprintf(&b, `  real_server %s %s {
     rise 2

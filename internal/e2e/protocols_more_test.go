@@ -93,10 +93,7 @@ func requireLoopback(t *testing.T, name, host string) {
 		ln.Close()
 		return
 	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s loopback %s is not usable (%v), and CI is set", name, host, err)
-	}
-	t.Skipf("%s loopback %s is not usable (%v); skipping", name, host, err)
+	testenv.Unavailable(t, fmt.Sprintf("needs a usable %s loopback %s: %v", name, host, err))
 }
 
 // ipv6Subnets numbers the /64s this process takes from 2001:db8::/32.
@@ -617,7 +614,7 @@ func TestUDPFlowToARemovedServerDrainsByDefaultAndMovesOnWithShutdownSessions(t 
 				backends[be.addr] = be
 			}
 			tm := timing{D: 300 * time.Millisecond, R: 1, B: 100 * time.Millisecond, T: 500 * time.Millisecond}
-			vport := freeUDPPort(t)
+			vport := testenv.FreePort(t, "127.0.0.1", true)
 			vip := fmt.Sprintf("127.0.0.1:%d", vport)
 			extra := "  delay_loop 0.3\n  retry 1\n  delay_before_retry 0.1\n"
 			if cut {
@@ -798,7 +795,7 @@ func TestFileCheckWeighsAndRemovesServersByTheirTrackFileWhileTrafficFlows(t *te
 	// FILE_CHECK has no connect_timeout: a probe is bounded by delay_loop (T = D), and it has no
 	// retry (Keepalived acts on the first value read).
 	tm := timing{D: 300 * time.Millisecond, T: 300 * time.Millisecond}
-	vport := freeTCPPort(t)
+	vport := testenv.FreePort(t, "127.0.0.1", false)
 	vip := fmt.Sprintf("127.0.0.1:%d", vport)
 	var b strings.Builder
 	fmt.Fprintf(&b, "track_file verdict {\n  file %q\n}\ntrack_file weighed {\n  file %q\n}\n", verdict, weighed)

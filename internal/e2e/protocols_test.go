@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,17 +19,11 @@ import (
 // the root zone, kills it, and starts it again.
 func TestDNSCheckAgainstDnsmasqRemovesWhenItDiesAndReturnsWhenItRestarts(t *testing.T) {
 	t.Parallel()
-	bin, err := exec.LookPath("dnsmasq")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("dnsmasq is not installed (apt-get install dnsmasq-base), and CI is set")
-		}
-		t.Skip("dnsmasq is not installed (apt-get install dnsmasq-base); skipping")
-	}
+	bin := testenv.RequireTool(t, "dnsmasq")
 	// dnsmasq binds UDP and TCP on its port. A loopback address no other test uses keeps the
 	// parallel tests' ports (picked on 127.0.0.1) from ever colliding with it.
 	const host = "127.0.53.1"
-	port := freeDNSPort(t, host)
+	port := testenv.FreePort(t, host, true)
 	addr := fmt.Sprintf("%s:%d", host, port)
 	// Authoritative for "." so that the default DNS_CHECK query gets NOERROR with an SOA; with
 	// no zone dnsmasq answers REFUSED, which DNS_CHECK counts as a failure.
@@ -42,7 +35,7 @@ func TestDNSCheckAgainstDnsmasqRemovesWhenItDiesAndReturnsWhenItRestarts(t *test
 
 	tm := timing{D: 400 * time.Millisecond, R: 1, B: 200 * time.Millisecond, T: 500 * time.Millisecond}
 	var b strings.Builder
-	vsHeader(&b, freeTCPPort(t), "")
+	vsHeader(&b, testenv.FreePort(t, "127.0.0.1", false), "")
 	fmt.Fprintf(&b, "  real_server %s %d {\n    DNS_CHECK {\n      connect_timeout 0.5\n      delay_loop 0.4\n      retry 1\n      delay_before_retry 0.2\n    }\n  }\n}\n", host, port)
 	d := runDaemon(t, loadConfig(t, b.String()))
 	checkedUp(t, d, addr, 3*time.Second)
@@ -142,7 +135,7 @@ func TestSMTPCheckRemovesAServerThatAnswers554AndTakesItBack(t *testing.T) {
 	h, p := splitAddr(t, s.addr)
 	tm := timing{D: 300 * time.Millisecond, R: 2, B: 100 * time.Millisecond, T: time.Second}
 	var b strings.Builder
-	vsHeader(&b, freeTCPPort(t), "")
+	vsHeader(&b, testenv.FreePort(t, "127.0.0.1", false), "")
 	fmt.Fprintf(&b, "  real_server %s %s {\n    SMTP_CHECK {\n      connect_timeout 1\n      helo_name vigil.example.test\n      delay_loop 0.3\n      retry 2\n      delay_before_retry 0.1\n    }\n  }\n}\n", h, p)
 	d := runDaemon(t, loadConfig(t, b.String()))
 	checkedUp(t, d, s.addr, 3*time.Second)
@@ -177,7 +170,7 @@ func TestPingCheckRemovesAHostWhoseLinkGoesDownAndTakesItBack(t *testing.T) {
 	tm := timing{D: 300 * time.Millisecond, R: 1, B: 100 * time.Millisecond, T: 500 * time.Millisecond, Rise: 2,
 		Early: 500 * time.Millisecond, Settle: time.Second}
 	var b strings.Builder
-	vsHeader(&b, freeTCPPort(t), "")
+	vsHeader(&b, testenv.FreePort(t, "127.0.0.1", false), "")
 	fmt.Fprintf(&b, "  real_server %s 80 {\n    rise 2\n    PING_CHECK {\n      connect_timeout 0.5\n      delay_loop 0.3\n      retry 1\n      delay_before_retry 0.1\n    }\n  }\n}\n", peerIP)
 	d := runDaemon(t, loadConfig(t, b.String()))
 	addr := peerIP + ":80"

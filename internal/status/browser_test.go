@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigil-lb/vigil/internal/testenv"
 )
 
 // set replaces the whole snapshot, so that handlers encoding the old one never share memory
@@ -335,10 +337,7 @@ func requireChromium(t *testing.T) string {
 	t.Helper()
 	bin, err := chromiumPath()
 	if err != nil {
-		if os.Getenv("CI") == "" {
-			t.Skipf("headless browser test skipped: %v", err)
-		}
-		t.Fatalf("CI is set but the browser test cannot run: %v", err)
+		testenv.Unavailable(t, fmt.Sprintf("needs a headless browser: %v", err))
 	}
 	return bin
 }

@@ -389,13 +389,7 @@ type keepalived struct {
 
 func startKeepalived(t *testing.T, ns *testenv.Namespace, conf string) *keepalived {
 	t.Helper()
-	bin, err := exec.LookPath("keepalived")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("keepalived is not installed (CI is set, so this is a failure)")
-		}
-		t.Skip("keepalived is not installed")
-	}
+	bin := testenv.RequireTool(t, "keepalived")
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "keepalived.conf")
 	if err := os.WriteFile(cfgPath, []byte(conf), 0o644); err != nil {
