@@ -15,8 +15,13 @@
 // and new connections wait in its listen backlog; a new UDP flow is refused. A backend with
 // UThreshold is overloaded, and passed over for the next one, from the admission that reaches
 // it until its connections fall below LThreshold (three quarters of UThreshold without one),
-// as IPVS does for uthreshold and lthreshold. TCP payload is
-// moved between *net.TCPConn with io.Copy-style ReadFrom, which Go turns into splice(2) on Linux.
+// as IPVS does for uthreshold and lthreshold.
+//
+// On Linux, TCP connections run on event loops of the balancer's own (loop_linux.go,
+// loop_conn_linux.go): one per GOMAXPROCS, each an epoll set holding both sockets of its
+// connections, moving payload through a borrowed CopyBuffer-sized buffer, with no goroutine
+// per connection. Options.Splice (splice(2) through a pipe per direction) and PlainCopy (Go's
+// Read and Write) keep a goroutine per connection instead; UDP flows are goroutines too.
 //
 // A backend's death between two health checks is hidden from clients where a proxy can hide
 // it (connect.go). A TCP connect that fails — refused, unreachable, or unanswered within the
