@@ -53,8 +53,8 @@ fuzz:
 	$(call fuzz_each,$(FUZZTIME))
 
 # The short fuzz every CI run does after make test (not part of it): a few seconds per target,
-# about a minute in all on 2 cores (a target hit by go.dev/issue/75804 runs twice). A failing input is written under the package's
-# testdata/fuzz and printed.
+# about a minute in all on 2 cores (a target hit by go.dev/issue/75804 runs twice). A failing
+# input is written under the package's testdata/fuzz and printed.
 FUZZ_CI_TIME ?= 5s
 fuzz-ci:
 	$(call fuzz_each,$(FUZZ_CI_TIME))
