@@ -252,8 +252,9 @@ func (s Service) Equal(o Service) bool {
 }
 
 // BackendStats are the counters of one backend of one service. Counters survive Apply calls
-// that keep the backend; they start again from zero when a backend is removed and added back
-// after its last connection closed.
+// that keep the backend. When a backend is removed and added back after its last connection
+// closed, the userspace data plane goes on from its counts (ServiceStats.Departed holds them
+// meanwhile); the kernel data planes start again from zero.
 type BackendStats struct {
 	Addr   netip.AddrPort `json:"addr"`
 	Weight int            `json:"weight"`
@@ -320,6 +321,10 @@ type ServiceStats struct {
 	Total    uint64 `json:"total"`
 	BytesIn  uint64 `json:"bytes_in"`
 	BytesOut uint64 `json:"bytes_out"`
+	// Departed are the counts of backends that left the set and have no connection left,
+	// by address (Active 0), so that a server that is down still shows what it carried; the
+	// userspace data plane only. They are not in Backends, nor summed again in the totals.
+	Departed []BackendStats `json:"departed,omitempty"`
 }
 
 // SumBackends sets the service's totals to the sum of its backends' counts now: for a data

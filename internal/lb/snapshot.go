@@ -85,6 +85,10 @@ func (d *Half) Snapshot() status.Snapshot {
 	for _, ss := range d.dp.Stats() {
 		// The service's own totals, which go on when a backend leaves; active is what is open now.
 		t := status.Traffic{TotalConns: ss.Total, BytesIn: ss.BytesIn, BytesOut: ss.BytesOut}
+		// A server that left the set (down, in maintenance) still shows what it carried.
+		for _, b := range ss.Departed {
+			conns[ss.Name+"|"+b.Addr.String()] = b
+		}
 		for _, b := range ss.Backends {
 			conns[ss.Name+"|"+b.Addr.String()] = b
 			t.ActiveConns += b.Active

@@ -31,13 +31,17 @@ func TestSnapshotCarriesTheBalancersTrafficAndEachChecksRecentProbes(t *testing.
 		vs = d.Snapshot().VirtualServers[0]
 		return vs.Traffic.TotalConns >= requests+1 && vs.Traffic.BytesIn > 0 && vs.Traffic.BytesOut > 0
 	})
-	var total, in, out uint64
-	for _, rs := range vs.RealServers {
-		total, in, out = total+rs.TotalConns, in+rs.BytesIn, out+rs.BytesOut
+	sumOfServers := func(vs status.VirtualServer, when string) {
+		t.Helper()
+		var total, in, out uint64
+		for _, rs := range vs.RealServers {
+			total, in, out = total+rs.TotalConns, in+rs.BytesIn, out+rs.BytesOut
+		}
+		if total != vs.Traffic.TotalConns || in != vs.Traffic.BytesIn || out != vs.Traffic.BytesOut {
+			t.Errorf("%s: virtual server's traffic %+v is not the sum of its servers' (%d connections, %d in, %d out)", when, vs.Traffic, total, in, out)
+		}
 	}
-	if total != vs.Traffic.TotalConns || in != vs.Traffic.BytesIn || out != vs.Traffic.BytesOut {
-		t.Errorf("virtual server's traffic %+v is not the sum of its servers' (%d connections, %d in, %d out)", vs.Traffic, total, in, out)
-	}
+	sumOfServers(vs, "both up")
 
 	// HTTP_GET every 200 ms: a couple of seconds give each check a few probes, never more than
 	// the ring holds.
@@ -60,4 +64,17 @@ func TestSnapshotCarriesTheBalancersTrafficAndEachChecksRecentProbes(t *testing.
 			}
 		}
 	}
+
+	// A server whose checks fail leaves the pool, but it still shows what it carried.
+	b2.failing.Store(true)
+	testenv.WaitFor(t, 5*time.Second, "the second server down", func() bool {
+		vs = d.Snapshot().VirtualServers[0]
+		return vs.UpCount == 1
+	})
+	for _, rs := range vs.RealServers {
+		if !rs.Up && rs.TotalConns == 0 {
+			t.Errorf("down server %s shows no connections after the requests it served", rs.Name)
+		}
+	}
+	sumOfServers(vs, "one down")
 }

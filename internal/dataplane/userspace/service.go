@@ -502,6 +502,12 @@ func (s *service) stats() dataplane.ServiceStats {
 	out.Total += s.gone.total
 	out.BytesIn += s.gone.bytesIn
 	out.BytesOut += s.gone.bytesOut
+	for addr, c := range s.left {
+		out.Departed = append(out.Departed, dataplane.BackendStats{
+			Addr: addr, Total: c.total, BytesIn: c.bytesIn, BytesOut: c.bytesOut, DialFailures: c.dialFail,
+		})
+	}
+	slices.SortFunc(out.Departed, func(x, y dataplane.BackendStats) int { return x.Addr.Compare(y.Addr) })
 	return out
 }
 

@@ -10,7 +10,8 @@ import (
 
 // TestCountsOutliveABackendThatLeavesAndReturns: the service's totals go on when a backend
 // leaves the set (a failed server), and the backend's own go on from where they were when it
-// returns, so that a page's rate never reads a drop as negative traffic.
+// returns, so that a page's rate never reads a drop as negative traffic; meanwhile its counts
+// are shown apart (Departed), so that a down server's page does not read 0.
 func TestCountsOutliveABackendThatLeavesAndReturns(t *testing.T) {
 	backends := startHTTPBackends(t, 2)
 	b := newTestBalancer(t, Options{})
@@ -53,6 +54,10 @@ func TestCountsOutliveABackendThatLeavesAndReturns(t *testing.T) {
 	if _, ok := backendTotal(left, 1); ok {
 		t.Fatalf("the backend that left is still listed: %+v", left.Backends)
 	}
+	// Its counts are still there to show, apart from the set.
+	if len(left.Departed) != 1 || left.Departed[0].Addr != backends[1].addr || left.Departed[0].Total != second {
+		t.Fatalf("departed after the backend left: %+v, want %s with total %d", left.Departed, backends[1].addr, second)
+	}
 	if left.Total != before.Total || left.BytesIn != before.BytesIn || left.BytesOut != before.BytesOut {
 		t.Fatalf("totals after a backend left: %d/%d/%d, before %d/%d/%d", left.Total, left.BytesIn, left.BytesOut, before.Total, before.BytesIn, before.BytesOut)
 	}
@@ -61,6 +66,9 @@ func TestCountsOutliveABackendThatLeavesAndReturns(t *testing.T) {
 	back := stats()
 	if got, _ := backendTotal(back, 1); got != second {
 		t.Fatalf("the returning backend's total is %d, it was %d", got, second)
+	}
+	if len(back.Departed) != 0 {
+		t.Fatalf("the returned backend is still departed: %+v", back.Departed)
 	}
 	if back.Total != before.Total {
 		t.Fatalf("total after the backend returned: %d, before %d (counted twice or lost)", back.Total, before.Total)
