@@ -85,8 +85,10 @@ type discoverer struct {
 	// capped is how many members the last answer had beyond max, lower how many SRV targets
 	// of a higher priority value it left out.
 	capped, lower int
-	// failures counts the lookups failed in a row, for the retry's backoff.
-	failures int
+	// failures counts the lookups failed in a row, for the retry's backoff; lookups and
+	// lookupFailures every lookup and every failed one, for the metrics.
+	failures                int
+	lookups, lookupFailures uint64
 	// emptySince is when DNS began to name nobody while members were there; zero otherwise.
 	emptySince time.Time
 	// cancel stops the goroutine asking.
@@ -108,6 +110,7 @@ func newDiscoverer(p *dynamicPlan, old *discoverer, static map[string]netip.Addr
 	if old != nil {
 		disc.answered, disc.ttl, disc.err, disc.errSince = old.answered, old.ttl, old.err, old.errSince
 		disc.capped, disc.lower, disc.failures, disc.emptySince = old.capped, old.lower, old.failures, old.emptySince
+		disc.lookups, disc.lookupFailures = old.lookups, old.lookupFailures
 		for id, m := range old.members {
 			if _, ok := static[id]; !ok {
 				disc.members[id] = m
@@ -227,7 +230,9 @@ func (d *Half) answer(vs string, disc *discoverer, ans discovery.Answer, err err
 	now := d.clk.Now()
 	b := disc.plan.block
 	q := disc.plan.query.String()
+	disc.lookups++
 	if err != nil {
+		disc.lookupFailures++
 		if disc.err == "" {
 			disc.errSince = now
 			msg := fmt.Sprintf("DNS lookup failed: %v; keeping the last answer (%d members, %s)", err, len(disc.members), answeredWhen(disc.answered))
@@ -485,9 +490,24 @@ func discoveryStatus(svc *service) *status.Discovery {
 	}
 	st := &status.Discovery{Query: disc.plan.query.String(), Resolver: disc.plan.resolver.Server.String(),
 		Members: len(disc.members), Leaving: disc.leavingCount(), LastAnswer: disc.answered, TTL: disc.ttl,
-		NextLookup: disc.next, Error: disc.err, ErrorSince: disc.errSince, Capped: disc.capped}
+		NextLookup: disc.next, Error: disc.err, ErrorSince: disc.errSince, Capped: disc.capped,
+		Lookups: disc.lookups, LookupFailures: disc.lookupFailures}
 	st.Stale = disc.err != "" && !disc.answered.IsZero()
 	return st
+}
+
+// discoveries are the states of the dynamic_real_servers blocks, by virtual server, for the
+// metrics.
+func (d *Half) discoveries() map[string]status.Discovery {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := map[string]status.Discovery{}
+	for name, svc := range d.services {
+		if st := discoveryStatus(svc); st != nil {
+			out[name] = *st
+		}
+	}
+	return out
 }
 
 // logDiscovery logs a discoverer's first start, for the record of where members come from.

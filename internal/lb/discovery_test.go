@@ -146,6 +146,23 @@ func TestMembersFoundInDNSJoinDrainLeaveAndOutliveAReloadAndAFailure(t *testing.
 		vs, _ := dynamicVS(d)
 		return vs.Discovery.Error == "" && !vs.Discovery.Stale && said("note: DNS answers again")
 	})
+	// The metrics tell the same: members, and lookups failed and answered.
+	vs, _ := dynamicVS(d)
+	for _, want := range []struct {
+		name, outcome string
+		atLeast       float64
+	}{
+		{"vigil_discovery_members", "", 2},
+		{"vigil_discovery_lookups_total", "failed", 1},
+		{"vigil_discovery_lookups_total", "answered", 3},
+	} {
+		if got := discoveryMetric(t, d, want.name, vs.Name, want.outcome); got < want.atLeast {
+			t.Errorf("%s{outcome=%q} = %v, want at least %v", want.name, want.outcome, got, want.atLeast)
+		}
+	}
+	if got := discoveryMetric(t, d, "vigil_discovery_stale", vs.Name, ""); got != 0 {
+		t.Errorf("vigil_discovery_stale = %v once DNS answers again", got)
+	}
 
 	// Gone from DNS with a connection open: the member drains until drain_timeout.
 	keep := testenv.DialKeepAlive(t, fmt.Sprintf("127.0.0.1:%d", vsPort))
@@ -184,6 +201,35 @@ func TestMembersFoundInDNSJoinDrainLeaveAndOutliveAReloadAndAFailure(t *testing.
 	}
 	t.Logf("the member holding a connection was removed %v after it drained, at drain_timeout", took)
 	expect("drain_timeout 5s passed, connections still open: 1")
+}
+
+// discoveryMetric is the value of the series name for virtual server vs (and outcome, when
+// given) in d's metrics; -1 when there is none.
+func discoveryMetric(t *testing.T, d *Half, name, vs, outcome string) float64 {
+	t.Helper()
+	families, err := d.metrics.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["virtual_server"] != vs || labels["outcome"] != outcome {
+				continue
+			}
+			if m.GetCounter() != nil {
+				return m.GetCounter().GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	return -1
 }
 
 func TestMaxTakesTheFirstMembersByAddressAndNamesTheOthers(t *testing.T) {

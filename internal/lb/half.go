@@ -200,6 +200,7 @@ func New(cfg *config.Config, opts Options) (*Half, error) {
 	d.runner = notify.NewRunner(notify.RunnerOptions{ScriptSecurity: cfg.Global.EnableScriptSecurity, Logger: d.log})
 	d.sched = probe.NewScheduler(d.clk, opts.MaxInFlight, d.log, d.onReport)
 	d.sched.ObserveLateness(func(late time.Duration) { d.metrics.CheckLateness.Observe(late.Seconds()) })
+	d.metrics.SetDiscoverySource(d.discoveries)
 	us := userspace.Options{MaxConn: opts.MaxConn, OnBackendFailure: d.backendFailed}
 	dp, name, err := chooseDataplane(cmp.Or(opts.Dataplane, cfg.Global.Dataplane), cfg.Global.DataplaneKeepOnStop, us, d.log, opts.OpenDataplane, nftablesOptions(&cfg.Global))
 	if err != nil {

@@ -41,6 +41,8 @@ type Metrics struct {
 	capacity *capacityCollector
 	// servers reads the real servers' states at scrape time; see SetRealServerSource.
 	servers *realServerCollector
+	// discovery reads the dynamic_real_servers blocks at scrape time; see SetDiscoverySource.
+	discovery *discoveryCollector
 }
 
 // NewMetrics registers vigil's collectors and the Go runtime's.
@@ -51,8 +53,9 @@ func NewMetrics() *Metrics {
 		bgp:  newBGPCollector(),
 		vrrp: newVRRPCollector(),
 
-		capacity: newCapacityCollector(),
-		servers:  newRealServerCollector(),
+		capacity:  newCapacityCollector(),
+		servers:   newRealServerCollector(),
+		discovery: newDiscoveryCollector(),
 		CheckDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "vigil_check_duration_seconds", Help: "Duration of health check probes.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
@@ -99,7 +102,7 @@ func NewMetrics() *Metrics {
 		}),
 	}
 	reg.MustRegister(m.CheckDuration, m.CheckResults, m.PoolUp, m.PoolSize,
-		m.QuorumUp, m.Transitions, m.VRRPState, m.VRRPChanges, m.Reloads, m.CheckLateness, m.Serving, m.Repairs, m.PassiveEjections, m.PassiveRefusals, m.bgp, m.vrrp, m.capacity, m.servers,
+		m.QuorumUp, m.Transitions, m.VRRPState, m.VRRPChanges, m.Reloads, m.CheckLateness, m.Serving, m.Repairs, m.PassiveEjections, m.PassiveRefusals, m.bgp, m.vrrp, m.capacity, m.servers, m.discovery,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Both outcomes exist from the start, so that a dashboard sees 0 rather than no series.
 	m.Reloads.WithLabelValues("applied")

@@ -103,6 +103,10 @@ type Discovery struct {
 	Stale      bool      `json:"stale"`
 	// Capped counts the members the last answer had beyond max, left out.
 	Capped int `json:"capped,omitempty"`
+	// Lookups counts the block's DNS lookups since it was configured (a reload that keeps it
+	// goes on counting), LookupFailures those that failed (no answer, SERVFAIL, garbage).
+	Lookups        uint64 `json:"lookups"`
+	LookupFailures uint64 `json:"lookup_failures"`
 }
 
 // PoolState is how the page colours the pool's badge: "up" with every real server up, "warn"
