@@ -105,6 +105,9 @@ var machineOnly = []*regexp.Regexp{
 	// "vrrp_script chk: ", "(VI_1) notify_master: ", "MISC_CHECK misc_path: ", "notify_up: "...
 	regexp.MustCompile(`^(vrrp_script \S+|\(\S+\) \S+|global_defs \S+|MISC_CHECK misc_path|notify_up|notify_down|quorum_up|quorum_down): ` +
 		`(script \S+( cannot be accessed| is not executable| refused by script security| cannot run as uid| resolved by path search|: )|unsafe permissions found for script )`),
+	// What the data plane the test builds with (userspace, the default) cannot serve: the same
+	// file is served with dataplane nftables or ipvs, as Keepalived serves it with IPVS.
+	regexp.MustCompile(`^virtual server \S+ is not steered: the userspace data plane cannot serve fwmark `),
 	// A script user or group that does not exist here (Keepalived's words, then why).
 	regexp.MustCompile(`^(vrrp_script \S+: Unable to set uid/gid for script|\(\S+\) Invalid user/group for \S+ script|Failed to set uid/gid for misc checker script) .*: `),
 }

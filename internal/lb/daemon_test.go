@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -316,13 +317,65 @@ func TestFwmarkVirtualServersGoToKernelDataPlanesOnly(t *testing.T) {
 		steered   bool
 	}{{"userspace", false}, {"nftables", true}, {"ipvs", true}} {
 		d := &Half{log: slog.New(slog.DiscardHandler), dpName: c.dataplane}
-		got, why := d.steerFor(vs, "FWM 5")
-		if (got != nil) != c.steered || (got == nil) != (why != "") {
-			t.Fatalf("%s: steered %v (%q), want %v with a reason when not", c.dataplane, got != nil, why, c.steered)
+		steers, why := d.steersFor(vs, "FWM 5", nil)
+		if (len(steers) == 1) != c.steered || (len(steers) == 0) != (why != "") {
+			t.Fatalf("%s: steered %v (%q), want %v with a reason when not", c.dataplane, steers, why, c.steered)
 		}
-		if got != nil && (got.Fwmark != 5 || got.Listen.IsValid() || got.Validate() != nil) {
-			t.Fatalf("%s: service %+v (validate: %v)", c.dataplane, got, got.Validate())
+		if got := steers; len(got) == 1 && (got[0].Fwmark != 5 || got[0].Listen.IsValid() || got[0].Validate() != nil) {
+			t.Fatalf("%s: service %+v (validate: %v)", c.dataplane, got[0], got[0].Validate())
 		}
+	}
+}
+
+// A virtual_server_group is served by one data plane service per address and firewall mark,
+// each named for the group's virtual server, or not at all, with the reason.
+func TestGroupVirtualServersAreOneServicePerMemberOrNone(t *testing.T) {
+	vs := &lvs.VirtualServer{Kind: lvs.VSKindGroup, Group: "web", Protocol: "TCP", Scheduler: "rr"}
+	rng := func(first, last string, port uint16) lvs.VSGRange {
+		return lvs.VSGRange{First: netip.MustParseAddr(first), Last: netip.MustParseAddr(last), Port: port}
+	}
+	tests := []struct {
+		name      string
+		dataplane string
+		group     *lvs.VirtualServerGroup
+		want      []string // the services' names; none: not steered
+		why       string
+	}{
+		{"addresses and a range", "userspace",
+			&lvs.VirtualServerGroup{Name: "web", Ranges: []lvs.VSGRange{rng("192.0.2.10", "192.0.2.10", 80), rng("192.0.2.20", "192.0.2.21", 8080), rng("2001:db8::1", "2001:db8::1", 80)}},
+			[]string{"[web]:0 @ 192.0.2.10:80", "[web]:0 @ 192.0.2.20:8080", "[web]:0 @ 192.0.2.21:8080", "[web]:0 @ [2001:db8::1]:80"}, ""},
+		{"a firewall mark in the kernel", "nftables",
+			&lvs.VirtualServerGroup{Name: "web", Ranges: []lvs.VSGRange{rng("192.0.2.10", "192.0.2.10", 80)}, Fwmarks: []lvs.VSGFwmark{{Mark: 7}}},
+			[]string{"[web]:0 @ 192.0.2.10:80", "[web]:0 @ fwmark 7"}, ""},
+		{"a firewall mark in userspace", "userspace",
+			&lvs.VirtualServerGroup{Name: "web", Ranges: []lvs.VSGRange{rng("192.0.2.10", "192.0.2.10", 80)}, Fwmarks: []lvs.VSGFwmark{{Mark: 7}}},
+			nil, "cannot serve fwmark"},
+		{"port 0", "ipvs",
+			&lvs.VirtualServerGroup{Name: "web", Ranges: []lvs.VSGRange{rng("192.0.2.10", "192.0.2.10", 0)}},
+			nil, "port 0 (every port) is not served"},
+		{"too many", "nftables",
+			&lvs.VirtualServerGroup{Name: "web", Ranges: []lvs.VSGRange{rng("198.51.100.0", "198.51.101.255", 80)}},
+			nil, "more than 256"},
+		{"no group", "userspace", nil, nil, "virtual_server_group web not found"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := &Half{log: slog.New(slog.DiscardHandler), dpName: tc.dataplane}
+			steers, why := d.steersFor(vs, vs.Name(), tc.group)
+			var names []string
+			for _, s := range steers {
+				names = append(names, s.Name)
+				if err := s.Validate(); err != nil {
+					t.Errorf("service %s: %v", s.Name, err)
+				}
+				if ownerOf(s.Name) != vs.Name() {
+					t.Errorf("service %s: owner %q, want %q", s.Name, ownerOf(s.Name), vs.Name())
+				}
+			}
+			if !slices.Equal(names, tc.want) || !strings.Contains(why, tc.why) || (len(names) == 0) != (why != "") {
+				t.Errorf("services %q (%q), want %q (%q)", names, why, tc.want, tc.why)
+			}
+		})
 	}
 }
 

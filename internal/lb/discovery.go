@@ -447,7 +447,7 @@ func (d *Half) refreshRefsLocked(svc *service) {
 func (d *Half) sweep(vs string, disc *discoverer) (leaving, ok bool) {
 	active := map[netip.AddrPort]int64{}
 	for _, ss := range d.dp.Stats() {
-		if ss.Name != vs {
+		if ownerOf(ss.Name) != vs {
 			continue
 		}
 		for _, b := range ss.Backends {

@@ -1,6 +1,7 @@
 // Package lb is vigil's load-balancing half (Keepalived's checker process): it turns a
 // configuration's virtual servers into scheduler jobs (internal/probe, running the checkers of
-// internal/check), one pool.Service per virtual server and data plane services, carries check
+// internal/check), one pool.Service per virtual server and its data plane services (one, or one
+// per address and firewall mark of a virtual_server_group, named "VS @ MEMBER"), carries check
 // reports to the pools and the pools' decisions to the data plane, and keeps each virtual
 // server's serving state: what the data plane installed is read back (Reconcile) and an
 // optional self probe goes through it.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -99,10 +100,11 @@ type service struct {
 	addrs map[string]netip.AddrPort // backend ID → address, the sorry server's included
 	// thresholds are the real servers' uthreshold and lthreshold by backend ID (none: 0).
 	thresholds map[string]thresholds
-	// steer is the data plane service without its backends; nil when the data plane cannot
-	// serve this virtual server (fwmark or group services on the userspace balancer), and
-	// unsteered then says why.
-	steer     *dataplane.Service
+	// steers are the data plane services without their backends: one, or one per member of a
+	// virtual_server_group (each named with groupMemberSep); none when the data plane cannot
+	// serve this virtual server (a fwmark one on the userspace balancer), and unsteered then
+	// says why.
+	steers    []*dataplane.Service
 	unsteered string
 	jobIDs    []string
 	applied   bool
@@ -405,13 +407,8 @@ func (d *Half) Reload(cfg *config.Config) error {
 		}
 		d.handleEventsLocked(old, old.pool.Stop(pool.StopRemoved, now), false)
 		d.removeJobsLocked(old.jobIDs)
-		if old.steer != nil && d.listened {
-			if err := d.dp.Remove(d.life, old.steer.Name); err != nil {
-				d.log.Warn("data plane remove", "vs", name, "err", err)
-			}
-		}
+		d.removeSteersLocked(name, old.steers, nil)
 		delete(d.services, name)
-		delete(d.dpNotServing, name)
 		d.noteLocked(name, NoteService, "removed by reload", false)
 		d.publishLocked(Event{VS: name, Gone: true})
 	}
@@ -426,7 +423,8 @@ func (d *Half) Reload(cfg *config.Config) error {
 			for _, id := range old.jobIDs {
 				stale[id] = true
 			}
-			old.vs, old.spec, old.addrs, old.thresholds, old.steer, old.unsteered = p.vs, p.spec, p.addrs, p.thresholds, p.steer, p.unsteered
+			d.removeSteersLocked(p.name, old.steers, p.steers)
+			old.vs, old.spec, old.addrs, old.thresholds, old.steers, old.unsteered = p.vs, p.spec, p.addrs, p.thresholds, p.steers, p.unsteered
 			for _, j := range p.jobs {
 				delete(stale, j.job.ID)
 				if err := d.scheduleJobLocked(old, j); err != nil {
@@ -495,7 +493,7 @@ func (d *Half) startServiceLocked(p *planned, now time.Time) (*service, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc := &service{name: p.name, vs: p.vs, spec: p.spec, pool: pl, addrs: p.addrs, thresholds: p.thresholds, steer: p.steer, unsteered: p.unsteered}
+	svc := &service{name: p.name, vs: p.vs, spec: p.spec, pool: pl, addrs: p.addrs, thresholds: p.thresholds, steers: p.steers, unsteered: p.unsteered}
 	d.services[p.name] = svc
 	for _, j := range p.jobs {
 		if err := d.scheduleJobLocked(svc, j); err != nil {
@@ -606,11 +604,10 @@ func boolGauge(b bool) float64 {
 // leaves the service applied and not serving until a retry or Reconcile puts it right.
 func (d *Half) applyLocked(svc *service) error {
 	desired := svc.pool.Desired()
-	if svc.steer == nil || !d.listened {
+	if len(svc.steers) == 0 || !d.listened {
 		return nil
 	}
-	want := *svc.steer
-	want.Backends = make([]dataplane.Backend, 0, len(desired.Backends))
+	backends := make([]dataplane.Backend, 0, len(desired.Backends))
 	for _, b := range desired.Backends {
 		addr, ok := svc.addrs[b.ID]
 		if !ok {
@@ -618,39 +615,65 @@ func (d *Half) applyLocked(svc *service) error {
 			continue
 		}
 		th := svc.thresholds[b.ID]
-		want.Backends = append(want.Backends, dataplane.Backend{Addr: addr, Weight: b.Weight, UThreshold: th.upper, LThreshold: th.lower})
+		backends = append(backends, dataplane.Backend{Addr: addr, Weight: b.Weight, UThreshold: th.upper, LThreshold: th.lower})
 	}
 	ctx, cancel := context.WithTimeout(d.life, 5*time.Second)
 	defer cancel()
-	err := d.dp.Apply(ctx, want)
-	switch {
-	case err == nil:
-		delete(d.dpNotServing, svc.name)
-	case errors.Is(err, dataplane.ErrIncomplete):
-		// The data plane logged it and retries; the status shows it until it is in place.
-		d.dpNotServing[svc.name] = strings.TrimSuffix(err.Error(), ": "+dataplane.ErrIncomplete.Error())
-		err = nil
-	default:
-		if svc.applyErr != err.Error() {
-			d.log.Error("data plane apply", "vs", svc.name, "err", err)
-			d.noteLocked(svc.name, NoteDataplane, err.Error(), true)
+	var failed error
+	for _, steer := range svc.steers {
+		want := *steer
+		want.Backends = backends
+		err := d.dp.Apply(ctx, want)
+		switch {
+		case err == nil:
+			delete(d.dpNotServing, want.Name)
+		case errors.Is(err, dataplane.ErrIncomplete):
+			// The data plane logged it and retries; the status shows it until it is in place.
+			d.dpNotServing[want.Name] = strings.TrimSuffix(err.Error(), ": "+dataplane.ErrIncomplete.Error())
+		case failed == nil:
+			failed = err
 		}
-		svc.applyErr = err.Error()
-		return err
+	}
+	if failed != nil {
+		if svc.applyErr != failed.Error() {
+			d.log.Error("data plane apply", "vs", svc.name, "err", failed)
+			d.noteLocked(svc.name, NoteDataplane, failed.Error(), true)
+		}
+		svc.applyErr = failed.Error()
+		return failed
 	}
 	svc.applyErr = ""
 	if !svc.applied {
-		d.log.Info("serving", "vs", svc.name, "listen", want.Listen.String(), "dataplane", d.dpName, "backends", len(want.Backends))
+		d.log.Info("serving", "vs", svc.name, "listen", listenText(svc), "dataplane", d.dpName, "backends", len(backends))
 	}
 	svc.applied = true
 	return d.notListeningErr(svc)
 }
 
+// removeSteersLocked removes from the data plane the services of virtual server vs in old that
+// keep is without (all of them when keep is nil: vs is gone).
+func (d *Half) removeSteersLocked(vs string, old, keep []*dataplane.Service) {
+	for _, o := range old {
+		if slices.ContainsFunc(keep, func(k *dataplane.Service) bool { return k.Name == o.Name }) {
+			continue
+		}
+		delete(d.dpNotServing, o.Name)
+		if !d.listened {
+			continue
+		}
+		if err := d.dp.Remove(d.life, o.Name); err != nil {
+			d.log.Warn("data plane remove", "vs", vs, "service", o.Name, "err", err)
+		}
+	}
+}
+
 // notListeningErr is what keeps an applied service from serving on the data plane's side, as an
-// error, or nil.
+// error, or nil: the first of its data plane services that is not in place.
 func (d *Half) notListeningErr(svc *service) error {
-	if why := d.dpNotServing[svc.name]; why != "" {
-		return errors.New(why)
+	for _, steer := range svc.steers {
+		if why := d.dpNotServing[steer.Name]; why != "" {
+			return errors.New(why)
+		}
 	}
 	return nil
 }

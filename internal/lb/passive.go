@@ -42,7 +42,7 @@ func (d *Half) passiveLoop(ctx context.Context) {
 func (d *Half) observeFailure(f dataplane.BackendFailure) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	svc := d.services[f.Service]
+	svc := d.services[ownerOf(f.Service)]
 	if svc == nil {
 		return // removed by a reload while the connection failed
 	}

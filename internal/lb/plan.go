@@ -28,8 +28,10 @@ type planned struct {
 	spec       pool.ServiceSpec
 	addrs      map[string]netip.AddrPort
 	thresholds map[string]thresholds
-	steer      *dataplane.Service
-	// unsteered says why steer is nil.
+	// steers are the data plane services that serve the virtual server, without their
+	// backends: one, or one per member of a virtual_server_group; none when the data plane
+	// cannot serve it, and unsteered then says why.
+	steers    []*dataplane.Service
 	unsteered string
 	jobs      []plannedJob
 	// dynamic is the virtual server's dynamic_real_servers, nil without one.
@@ -66,6 +68,7 @@ func jobID(vs, rs string, i int) string { return fmt.Sprintf("%s|%s|%d", vs, rs,
 func (d *Half) plan(cfg *config.Config) (*plan, error) {
 	f := &checkerFactory{cfg: cfg, runner: d.runner, pingers: d.pingers}
 	out := &plan{byName: map[string]*planned{}}
+	groups := lvs.GroupsByName(cfg.VirtualServerGroups)
 	var problems []error
 	for _, vs := range cfg.VirtualServers {
 		name := vs.Name()
@@ -130,7 +133,11 @@ func (d *Half) plan(cfg *config.Config) (*plan, error) {
 			problems = append(problems, syntax.ErrorAt(vs.Pos, "virtual server %s: %v", name, err))
 			continue
 		}
-		p.steer, p.unsteered = d.steerFor(vs, name)
+		p.steers, p.unsteered = d.steersFor(vs, name, groups[vs.Group])
+		if p.unsteered != "" {
+			f.warnings = append(f.warnings, config.Diagnostic{Pos: vs.Pos, Severity: config.Warning,
+				Message: "virtual server " + name + " is " + p.unsteered + "; its checks run"})
+		}
 		out.list = append(out.list, p)
 		out.byName[name] = p
 		out.order = append(out.order, name)
@@ -220,15 +227,81 @@ func jobFor(id string, ck probe.Checker, c *lvs.Checker) probe.Job {
 	return j
 }
 
-// steerFor returns what the data plane serves for vs, or nil and why it cannot serve it.
-func (d *Half) steerFor(vs *lvs.VirtualServer, name string) (*dataplane.Service, string) {
-	switch {
-	case vs.Kind == lvs.VSKindFwmark && d.dpName == "userspace":
-		d.log.Warn("the userspace data plane cannot serve fwmark virtual servers (use dataplane nftables or ipvs); checks run, traffic is not steered", "vs", name)
-		return nil, "not steered: the userspace data plane cannot serve fwmark virtual servers (use dataplane nftables or ipvs)"
-	case vs.Kind != lvs.VSKindAddress && vs.Kind != lvs.VSKindFwmark:
-		d.log.Warn("the data plane cannot serve virtual_server groups yet; checks run, traffic is not steered", "vs", name, "dataplane", d.dpName)
-		return nil, "not steered: no data plane serves virtual_server groups yet"
+// MaxGroupMembers bounds the services one virtual_server_group expands to: each is a listener
+// of the userspace data plane, or a kernel service with every real server in it. A larger
+// group is not steered, and says so.
+const MaxGroupMembers = 256
+
+// groupMemberSep joins a virtual server's name and a group member's address in the name of
+// the data plane service that serves that member: "[web]:0 @ 192.0.2.10:80".
+const groupMemberSep = " @ "
+
+// ownerOf is the virtual server a data plane service serves: its own name, or the group's
+// for a group member's service.
+func ownerOf(dpService string) string {
+	if i := strings.LastIndex(dpService, groupMemberSep); i >= 0 {
+		return dpService[:i]
+	}
+	return dpService
+}
+
+// steersFor returns what the data plane serves for vs (g is its virtual_server_group, nil
+// unless vs is a group's), or none and why it cannot serve it. A group is served whole or
+// not at all: each of its addresses and firewall marks is a service of its own, with the
+// same real servers, as Keepalived makes an IPVS service of each.
+func (d *Half) steersFor(vs *lvs.VirtualServer, name string, g *lvs.VirtualServerGroup) ([]*dataplane.Service, string) {
+	unsteered := func(why string) ([]*dataplane.Service, string) {
+		d.log.Warn(why+"; checks run, traffic is not steered", "vs", name, "dataplane", d.dpName)
+		return nil, "not steered: " + why
+	}
+	one := func(svc *dataplane.Service, why string) ([]*dataplane.Service, string) {
+		if svc == nil {
+			return unsteered(why)
+		}
+		return []*dataplane.Service{svc}, ""
+	}
+	switch vs.Kind {
+	case lvs.VSKindAddress:
+		return one(d.steerFor(vs, name, netip.AddrPortFrom(vs.Address, vs.Port), 0))
+	case lvs.VSKindFwmark:
+		return one(d.steerFor(vs, name, netip.AddrPort{}, vs.Fwmark))
+	case lvs.VSKindGroup:
+	default:
+		return unsteered("virtual server kind " + vs.Kind + " unknown")
+	}
+	if g == nil {
+		return unsteered("virtual_server_group " + vs.Group + " not found")
+	}
+	addrs, ok := g.Addresses(MaxGroupMembers)
+	if !ok || len(addrs)+len(g.Fwmarks) > MaxGroupMembers {
+		return unsteered(fmt.Sprintf("virtual_server_group %s has more than %d addresses and firewall marks", g.Name, MaxGroupMembers))
+	}
+	var out []*dataplane.Service
+	for _, a := range addrs {
+		if a.Port() == 0 {
+			return unsteered(fmt.Sprintf("virtual_server_group %s: %s with port 0 (every port) is not served", g.Name, a.Addr()))
+		}
+		svc, why := d.steerFor(vs, name+groupMemberSep+a.String(), a, 0)
+		if svc == nil {
+			return unsteered(why)
+		}
+		out = append(out, svc)
+	}
+	for _, f := range g.Fwmarks {
+		svc, why := d.steerFor(vs, fmt.Sprintf("%s%sfwmark %d", name, groupMemberSep, f.Mark), netip.AddrPort{}, f.Mark)
+		if svc == nil {
+			return unsteered(why)
+		}
+		out = append(out, svc)
+	}
+	return out, ""
+}
+
+// steerFor returns the data plane service named name that serves vs on listen, or on packets
+// with fwmark when it is not 0; nil and why when the data plane cannot.
+func (d *Half) steerFor(vs *lvs.VirtualServer, name string, listen netip.AddrPort, fwmark uint32) (*dataplane.Service, string) {
+	if fwmark != 0 && d.dpName == "userspace" {
+		return nil, "the userspace data plane cannot serve fwmark virtual servers (use dataplane nftables or ipvs)"
 	}
 	proto := dataplane.TCP
 	switch strings.ToUpper(vs.Protocol) {
@@ -236,15 +309,10 @@ func (d *Half) steerFor(vs *lvs.VirtualServer, name string) (*dataplane.Service,
 		proto = dataplane.UDP
 	case "", "TCP":
 	default:
-		d.log.Warn("the data plane serves TCP and UDP only; checks run, traffic is not steered", "vs", name, "protocol", vs.Protocol, "dataplane", d.dpName)
-		return nil, "not steered: the data plane serves TCP and UDP only, not " + vs.Protocol
-	}
-	var listen netip.AddrPort
-	if vs.Kind == lvs.VSKindAddress {
-		listen = netip.AddrPortFrom(vs.Address, vs.Port)
+		return nil, "the data plane serves TCP and UDP only, not " + vs.Protocol
 	}
 	return &dataplane.Service{
-		Name: name, Protocol: proto, Listen: listen, Fwmark: vs.Fwmark,
+		Name: name, Protocol: proto, Listen: listen, Fwmark: fwmark,
 		Scheduler: dataplane.Scheduler(vs.Scheduler), Persistence: vs.PersistenceTimeout.D(), ShutdownSessions: vs.ShutdownSessions,
 		PersistenceGranularity: persistenceBits(vs), Forwarding: vs.Forwarding.Method,
 		HashPort: slices.Contains(vs.SchedulerFlags, "sh-port") || slices.Contains(vs.SchedulerFlags, "mh-port"),

@@ -22,14 +22,15 @@ import (
 // servingLocked says whether svc is served now, and if not, why.
 func (d *Half) servingLocked(svc *service) (bool, string) {
 	switch {
-	case svc.steer == nil:
+	case len(svc.steers) == 0:
 		return false, svc.unsteered
 	case !d.listened:
 		return false, "not started yet"
 	case svc.applyErr != "":
 		return false, "data plane: " + svc.applyErr
-	case d.dpNotServing[svc.name] != "":
-		return false, "data plane: " + d.dpNotServing[svc.name]
+	}
+	if err := d.notListeningErr(svc); err != nil {
+		return false, "data plane: " + err.Error()
 	}
 	for _, b := range svc.pool.Desired().Backends {
 		if b.Weight > 0 {
@@ -152,7 +153,7 @@ func (d *Half) reconcile(ctx context.Context) {
 		} else {
 			d.log.Warn("data plane drift repaired", "vs", r.Service, "drift", r.Drift)
 		}
-		d.noteLocked(r.Service, NoteRepair, r.String(), r.Err != nil)
+		d.noteLocked(ownerOf(r.Service), NoteRepair, r.String(), r.Err != nil)
 	}
 	d.dpNotServing = notServing
 	now := d.clk.Now()
@@ -188,8 +189,15 @@ func (d *Half) selfProbe(ctx context.Context) map[string]string {
 	d.mu.Lock()
 	for _, name := range d.order {
 		svc := d.services[name]
-		if svc.vs.SelfProbe > 0 && svc.steer != nil && svc.steer.Listen.IsValid() && svc.steer.Protocol == dataplane.TCP {
-			probes = append(probes, probe{name, svc.steer.Listen, svc.vs.SelfProbe.D()})
+		if svc.vs.SelfProbe == 0 {
+			continue
+		}
+		// A group's first address stands for it: its services share the real servers.
+		for _, steer := range svc.steers {
+			if steer.Listen.IsValid() && steer.Protocol == dataplane.TCP {
+				probes = append(probes, probe{name, steer.Listen, svc.vs.SelfProbe.D()})
+				break
+			}
 		}
 	}
 	d.mu.Unlock()

@@ -3,8 +3,12 @@ package lb
 import (
 	"fmt"
 	"math"
+	"net/netip"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/vigil-lb/vigil/internal/config/lvs"
 	"github.com/vigil-lb/vigil/internal/dataplane"
 	"github.com/vigil-lb/vigil/internal/probe"
 	"github.com/vigil-lb/vigil/internal/status"
@@ -71,7 +75,91 @@ func recentProbes(r *status.Ring[probeSample]) []status.Probe {
 
 // DataplaneStats are the data plane's counters for every service (its connections against the
 // caps among them), for the metrics.
-func (d *Half) DataplaneStats() []dataplane.ServiceStats { return d.dp.Stats() }
+func (d *Half) DataplaneStats() []dataplane.ServiceStats { return byVirtualServer(d.dp.Stats()) }
+
+// byVirtualServer merges the stats of a virtual_server_group's data plane services into one
+// entry named for the virtual server, with each backend's counts summed over them; the stats
+// of other services pass as they are.
+func byVirtualServer(stats []dataplane.ServiceStats) []dataplane.ServiceStats {
+	var out []dataplane.ServiceStats
+	at := map[string]int{}
+	for _, ss := range stats {
+		owner := ownerOf(ss.Name)
+		if owner == ss.Name {
+			out = append(out, ss)
+			continue
+		}
+		i, seen := at[owner]
+		if !seen {
+			at[owner] = len(out)
+			ss.Name, ss.Listen, ss.Fwmark = owner, netip.AddrPort{}, 0
+			ss.Backends, ss.Departed = mergeBackends(nil, ss.Backends), mergeBackends(nil, ss.Departed)
+			out = append(out, ss)
+			continue
+		}
+		m := &out[i]
+		m.Backends, m.Departed = mergeBackends(m.Backends, ss.Backends), mergeBackends(m.Departed, ss.Departed)
+		m.Refused += ss.Refused
+		m.RefusedOverloaded += ss.RefusedOverloaded
+		m.RefusedFull += ss.RefusedFull
+		m.RefusedDescriptors += ss.RefusedDescriptors
+		m.Conns += ss.Conns
+		m.MaxConn += ss.MaxConn
+		m.Paused += ss.Paused
+		m.Total += ss.Total
+		m.BytesIn += ss.BytesIn
+		m.BytesOut += ss.BytesOut
+		if m.NotServing == "" {
+			m.NotServing = ss.NotServing
+		}
+	}
+	return out
+}
+
+// mergeBackends adds each of add's counts to the entry in into for the same backend (and the
+// same sorry and draining standing), or appends it.
+func mergeBackends(into, add []dataplane.BackendStats) []dataplane.BackendStats {
+	for _, b := range add {
+		i := slices.IndexFunc(into, func(x dataplane.BackendStats) bool {
+			return x.Addr == b.Addr && x.Sorry == b.Sorry && x.Draining == b.Draining
+		})
+		if i < 0 {
+			into = append(into, b)
+			continue
+		}
+		m := &into[i]
+		m.Active += b.Active
+		m.Total += b.Total
+		m.BytesIn += b.BytesIn
+		m.BytesOut += b.BytesOut
+		m.DialFailures += b.DialFailures
+		m.Overloaded = m.Overloaded || b.Overloaded
+		m.ConsecutiveFailures = max(m.ConsecutiveFailures, b.ConsecutiveFailures)
+	}
+	return into
+}
+
+// listenText is where svc is served, for the status and the log: an address, a firewall mark,
+// a group's addresses and marks, or why the data plane does not serve it.
+func listenText(svc *service) string {
+	var parts []string
+	for _, steer := range svc.steers {
+		if steer.Fwmark != 0 {
+			parts = append(parts, fmt.Sprintf("fwmark %d", steer.Fwmark))
+		} else {
+			parts = append(parts, steer.Listen.String())
+		}
+	}
+	const shown = 4
+	if len(parts) > shown {
+		parts = append(parts[:shown], fmt.Sprintf("and %d more", len(parts)-shown))
+	}
+	text := strings.Join(parts, ", ")
+	if svc.vs.Kind == lvs.VSKindGroup && len(parts) > 0 {
+		text = "group " + svc.vs.Group + ": " + text
+	}
+	return text
+}
 
 // Snapshot is the half's part of the status: its virtual servers, the data plane's name and the
 // version. The supervisor adds the VRRP instances, BGP, events and the last reload.
@@ -82,7 +170,7 @@ func (d *Half) Snapshot() status.Snapshot {
 	}
 	conns := map[string]dataplane.BackendStats{}
 	traffic := map[string]status.Traffic{}
-	for _, ss := range d.dp.Stats() {
+	for _, ss := range byVirtualServer(d.dp.Stats()) {
 		// The service's own totals, which go on when a backend leaves; active is what is open now.
 		t := status.Traffic{TotalConns: ss.Total, BytesIn: ss.BytesIn, BytesOut: ss.BytesOut}
 		// A server that left the set (down, in maintenance) still shows what it carried.
@@ -107,10 +195,8 @@ func (d *Half) Snapshot() status.Snapshot {
 			Serving: svc.serving, ServingReason: svc.servingReason, Discovery: discoveryStatus(svc),
 		}
 		vs.Traffic = traffic[svc.name]
-		if svc.steer != nil && svc.steer.Fwmark != 0 {
-			vs.Listen = fmt.Sprintf("fwmark %d", svc.steer.Fwmark)
-		} else if svc.steer != nil {
-			vs.Listen = svc.steer.Listen.String()
+		if len(svc.steers) > 0 {
+			vs.Listen = listenText(svc)
 		} else {
 			vs.Listen = svc.name + " (not steered by " + d.dpName + ")"
 		}

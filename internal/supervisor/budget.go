@@ -30,8 +30,14 @@ func needs(cfg *config.Config, o Options, statusConns int) fdbudget.Needs {
 		inFlight := lb.MaxInFlight(cfg)
 		var v4, v6, misc, notifies int
 		icmp := map[bool]bool{}
+		groups := lvs.GroupsByName(cfg.VirtualServerGroups)
 		for _, vs := range cfg.VirtualServers {
 			n.Listeners++
+			if g := groups[vs.Group]; vs.Kind == lvs.VSKindGroup && g != nil {
+				// A listener per address of the group (the first is counted above).
+				addrs, _ := g.Addresses(lb.MaxGroupMembers)
+				n.Listeners += max(len(addrs)-1, 0)
+			}
 			if vs.SelfProbe > 0 {
 				n.Listeners++
 			}

@@ -144,3 +144,36 @@ func TestBudgetCountsKeptConnections(t *testing.T) {
 		t.Errorf("needs: %d kept connections, %d probes; want 1 and 2", n.KeptConns, n.Probes)
 	}
 }
+
+// Each address of a virtual_server_group is a listener of its own; firewall marks are none.
+func TestBudgetCountsAListenerPerGroupAddress(t *testing.T) {
+	cfg := loadText(t, `virtual_server_group web {
+  192.0.2.10 80
+  192.0.2.20-22 443
+  fwmark 7 inet
+}
+virtual_server group web {
+  protocol TCP
+  lb_algo rr
+  lb_kind NAT
+  real_server 198.51.100.1 80 {
+    TCP_CHECK {
+    }
+  }
+}
+virtual_server 192.0.2.30 80 {
+  protocol TCP
+  lb_algo rr
+  lb_kind NAT
+  self_probe 1
+  real_server 198.51.100.1 80 {
+    TCP_CHECK {
+    }
+  }
+}
+`)
+	// Four addresses in the group, one virtual server with its self probe.
+	if got := needs(cfg, Options{}, 0).Listeners; got != 6 {
+		t.Errorf("listeners %d, want 6", got)
+	}
+}

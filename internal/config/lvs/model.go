@@ -49,6 +49,21 @@ type VirtualServerGroup struct {
 	Fwmarks []VSGFwmark `json:"fwmarks"`
 }
 
+// Addresses lists every address and port the group's address lines name, ranges expanded, in
+// file order; false when there are more than limit (the list then stops at limit).
+func (g *VirtualServerGroup) Addresses(limit int) ([]netip.AddrPort, bool) {
+	var out []netip.AddrPort
+	for _, r := range g.Ranges {
+		for a := r.First; a.IsValid() && !r.Last.Less(a); a = a.Next() {
+			if len(out) == limit {
+				return out, false
+			}
+			out = append(out, netip.AddrPortFrom(a, r.Port))
+		}
+	}
+	return out, true
+}
+
 // VSGRange is one address line of a virtual_server_group: every address from First to Last
 // (equal for a single address) on Port (0: any port, only valid with persistence).
 type VSGRange struct {
@@ -309,12 +324,7 @@ func (s *Section) Finish(diags *syntax.Diagnostics, global *globaldefs.Defs) {
 	if s.VirtualServers == nil {
 		s.VirtualServers = []*VirtualServer{}
 	}
-	groups := map[string]*VirtualServerGroup{}
-	for _, g := range s.Groups {
-		if _, dup := groups[g.Name]; !dup {
-			groups[g.Name] = g
-		}
-	}
+	groups := GroupsByName(s.Groups)
 	globalSMTP := global.SMTPAlertChecker
 	if globalSMTP == nil {
 		globalSMTP = global.SMTPAlert
@@ -336,6 +346,18 @@ func (s *Section) Finish(diags *syntax.Diagnostics, global *globaldefs.Defs) {
 		}
 	}
 	s.VirtualServers = kept
+}
+
+// GroupsByName indexes groups by name; of two with one name, the first counts, as Keepalived
+// links a virtual server to the first.
+func GroupsByName(groups []*VirtualServerGroup) map[string]*VirtualServerGroup {
+	out := make(map[string]*VirtualServerGroup, len(groups))
+	for _, g := range groups {
+		if _, dup := out[g.Name]; !dup {
+			out[g.Name] = g
+		}
+	}
+	return out
 }
 
 // linkGroup checks the families of a group and its virtual server; false drops the server.
