@@ -19,27 +19,8 @@ const groupPortA, groupPortB = 8181, 8182
 // the master's ruleset every address of the group is put back.
 func TestAVirtualServerGroupIsServedOnEachAddressThroughNftables(t *testing.T) {
 	testenv.RequireTool(t, "nft")
-	group := fmt.Sprintf(`virtual_server_group VSG_WEB {
-    %s %d
-    %s %d
-}
-virtual_server group VSG_WEB {
-    delay_loop 1
-    lb_algo rr
-    lb_kind NAT
-    protocol TCP
-    real_server 192.0.2.21 %d {
-        TCP_CHECK {
-            connect_timeout 1
-        }
-    }
-    real_server 192.0.2.22 %d {
-        TCP_CHECK {
-            connect_timeout 1
-        }
-    }
-}
-`, labVIP, groupPortA, labVIP, groupPortB, labWebPort, labWebPort)
+	group := fmt.Sprintf("virtual_server_group VSG_WEB {\n    %s %d\n    %s %d\n}\n", labVIP, groupPortA, labVIP, groupPortB) +
+		labPool("group VSG_WEB", labWebPort, "", "")
 	l := newVRRPLabConf(t, func(string) labConfig { return labConfig{dataplane: "nftables", extra: group} }, nil)
 	master, _ := l.master()
 	client := l.client.HTTPClient(time.Second)

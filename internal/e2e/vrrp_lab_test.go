@@ -165,10 +165,17 @@ func labVirtualServer(port, realPort int, lines string) string {
 // labVirtualServerChecks is labVirtualServer with checks, when set, in place of each real
 // server's TCP_CHECK.
 func labVirtualServerChecks(port, realPort int, lines, checks string) string {
+	return labPool(fmt.Sprintf("%s %d", labVIP, port), realPort, lines, checks)
+}
+
+// labPool is `virtual_server WHAT` (an address and port, `group NAME`) over the web host's two
+// addresses at realPort, each checked by checks (TCP_CHECK when empty), with lines after
+// delay_loop.
+func labPool(what string, realPort int, lines, checks string) string {
 	if checks == "" {
 		checks = "        TCP_CHECK {\n            connect_timeout 1\n        }\n"
 	}
-	return fmt.Sprintf(`virtual_server %s %d {
+	return fmt.Sprintf(`virtual_server %s {
     delay_loop 1
 %s    lb_algo rr
     lb_kind NAT
@@ -178,7 +185,7 @@ func labVirtualServerChecks(port, realPort int, lines, checks string) string {
     real_server 192.0.2.22 %d {
 %s    }
 }
-`, labVIP, port, lines, realPort, checks, realPort, checks)
+`, what, lines, realPort, checks, realPort, checks)
 }
 
 // newVRRPLab builds the namespaces, starts the web servers and both vigil nodes, and waits for
