@@ -69,6 +69,9 @@ func (d *Half) plan(cfg *config.Config) (*plan, error) {
 	f := &checkerFactory{cfg: cfg, runner: d.runner, pingers: d.pingers}
 	out := &plan{byName: map[string]*planned{}}
 	groups := lvs.GroupsByName(cfg.VirtualServerGroups)
+	// servedBy is which virtual server each address (or firewall mark) is served for: two
+	// cannot share one, and a group's addresses may collide with another's.
+	servedBy := map[string]string{}
 	var problems []error
 	for _, vs := range cfg.VirtualServers {
 		name := vs.Name()
@@ -134,6 +137,14 @@ func (d *Half) plan(cfg *config.Config) (*plan, error) {
 			continue
 		}
 		p.steers, p.unsteered = d.steersFor(vs, name, groups[vs.Group])
+		for _, s := range p.steers {
+			key := steerKey(s)
+			if other, taken := servedBy[key]; taken {
+				problems = append(problems, syntax.ErrorAt(vs.Pos, "virtual server %s: %s is served for virtual server %s already", name, key, other))
+				continue
+			}
+			servedBy[key] = name
+		}
 		if p.unsteered != "" {
 			f.warnings = append(f.warnings, config.Diagnostic{Pos: vs.Pos, Severity: config.Warning,
 				Message: "virtual server " + name + " is " + p.unsteered + "; its checks run"})
@@ -277,7 +288,12 @@ func (d *Half) steersFor(vs *lvs.VirtualServer, name string, g *lvs.VirtualServe
 		return unsteered(fmt.Sprintf("virtual_server_group %s has more than %d addresses and firewall marks", g.Name, MaxGroupMembers))
 	}
 	var out []*dataplane.Service
+	seen := map[netip.AddrPort]bool{}
 	for _, a := range addrs {
+		if seen[a] { // written twice in the group: one service
+			continue
+		}
+		seen[a] = true
 		if a.Port() == 0 {
 			return unsteered(fmt.Sprintf("virtual_server_group %s: %s with port 0 (every port) is not served", g.Name, a.Addr()))
 		}
@@ -287,7 +303,12 @@ func (d *Half) steersFor(vs *lvs.VirtualServer, name string, g *lvs.VirtualServe
 		}
 		out = append(out, svc)
 	}
+	marks := map[uint32]bool{}
 	for _, f := range g.Fwmarks {
+		if marks[f.Mark] {
+			continue
+		}
+		marks[f.Mark] = true
 		svc, why := d.steerFor(vs, fmt.Sprintf("%s%sfwmark %d", name, groupMemberSep, f.Mark), netip.AddrPort{}, f.Mark)
 		if svc == nil {
 			return unsteered(why)
@@ -295,6 +316,14 @@ func (d *Half) steersFor(vs *lvs.VirtualServer, name string, g *lvs.VirtualServe
 		out = append(out, svc)
 	}
 	return out, ""
+}
+
+// steerKey names what s takes traffic on: its protocol and address, or its firewall mark.
+func steerKey(s *dataplane.Service) string {
+	if s.Fwmark != 0 {
+		return fmt.Sprintf("fwmark %d", s.Fwmark)
+	}
+	return fmt.Sprintf("%s %s", strings.ToUpper(string(s.Protocol)), s.Listen)
 }
 
 // steerFor returns the data plane service named name that serves vs on listen, or on packets

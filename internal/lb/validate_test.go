@@ -94,6 +94,13 @@ func TestValidateReportsWhatNewRefusesAtItsLine(t *testing.T) {
 		}, nil, Options{Dataplane: "nftables", OpenDataplane: func(string) (dataplane.Dataplane, error) {
 			return userspace.New(nil, userspace.Options{}), nil
 		}}, 1, config.Warning, "passive_health, connect_retries, connect_attempt_timeout: the nftables data plane forwards the client's own connection"},
+		{"a group's address another virtual server serves", func(t *testing.T) string {
+			return "virtual_server_group web {\n  127.0.0.1 8080\n  127.0.0.3 8080\n}\n" + validateConf("", "    TCP_CHECK {\n    }\n") +
+				"virtual_server group web {\n  real_server 127.0.0.2 8080 {\n  }\n" + vsDefaults + "}\n"
+		}, nil, Options{}, 14, config.Error, "virtual server [web]:0: TCP 127.0.0.1:8080 is served for virtual server [127.0.0.1]:tcp:8080 already"},
+		{"a group on a fwmark, on the userspace data plane", func(t *testing.T) string {
+			return "virtual_server_group web {\n  fwmark 5\n}\nvirtual_server group web {\n  real_server 127.0.0.2 8080 {\n  }\n  lb_algo rr\n  lb_kind NAT\n}\n"
+		}, nil, Options{}, 4, config.Warning, "virtual server [web]:0 is not steered: the userspace data plane cannot serve fwmark virtual servers"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
