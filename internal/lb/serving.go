@@ -24,6 +24,9 @@ func (d *Half) servingLocked(svc *service) (bool, string) {
 	switch {
 	case len(svc.steers) == 0:
 		return false, svc.unsteered
+	case svc.pool.Stopped():
+		// Its servers' checks may still say up; nothing is sent to them any more.
+		return false, "stopped: vigil is stopping, or a reload removed the virtual server"
 	case !d.listened:
 		return false, "not started yet"
 	case svc.applyErr != "":

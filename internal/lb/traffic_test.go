@@ -1,8 +1,11 @@
 package lb
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -77,4 +80,46 @@ func TestSnapshotCarriesTheBalancersTrafficAndEachChecksRecentProbes(t *testing.
 		}
 	}
 	sumOfServers(vs, "one down")
+}
+
+// At shutdown the last state a virtual server publishes says it is stopped, not that no real
+// server can take a connection while every one is up.
+func TestAStoppingVirtualServerSaysItIsStopped(t *testing.T) {
+	b1 := startBackend(t)
+	vsPort := testenv.FreePort(t, "127.0.0.1", false)
+	d, err := New(loadText(t, webConfig(t, vsPort, b1)), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var last *State
+	d.Events().Subscribe("test", func(ev Event) {
+		if ev.State != nil {
+			mu.Lock()
+			last = ev.State
+			mu.Unlock()
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	testenv.WaitFor(t, 5*time.Second, "serving", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return last != nil && last.Serving
+	})
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return 10 s after its context ended")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if last.Serving || !strings.HasPrefix(last.ServingReason, "stopped:") {
+		t.Errorf("last state at shutdown: serving %v, %q; want not serving, stopped", last.Serving, last.ServingReason)
+	}
 }

@@ -73,6 +73,9 @@ func (s *Service) Counts() (up, total int, quorumUp bool) {
 	return s.up, len(s.order), s.quorumUp
 }
 
+// Stopped says whether Stop has run: the set is empty for good.
+func (s *Service) Stopped() bool { return s.stopped }
+
 // Snapshot returns the state of the service and of each of its servers, in spec order.
 func (s *Service) Snapshot() ServiceStatus {
 	st := ServiceStatus{
