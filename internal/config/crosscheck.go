@@ -22,8 +22,8 @@ func (c *Config) finishBGP(diags *syntax.Diagnostics) {
 		if c.BGP == nil {
 			diags.Warnf(vs.Announce.Pos, "announce without a bgp block - nothing will be announced")
 		}
-		if vs.Kind != lvs.VSKindAddress {
-			diags.Warnf(vs.Announce.Pos, "announce: only virtual servers with an address can be announced - %s ignored", fmt.Sprint(vs.Name()))
+		if len(vs.Addresses()) == 0 {
+			diags.Warnf(vs.Announce.Pos, "announce: only virtual servers with addresses (an address, or a group's) can be announced - %s ignored", fmt.Sprint(vs.Name()))
 			vs.Announce = nil
 			continue
 		}

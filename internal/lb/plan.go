@@ -238,14 +238,13 @@ func jobFor(id string, ck probe.Checker, c *lvs.Checker) probe.Job {
 	return j
 }
 
-// MaxGroupMembers bounds the services one virtual_server_group expands to: each is a listener
-// of the userspace data plane, or a kernel service with every real server in it. A larger
-// group is not steered, and says so.
-const MaxGroupMembers = 256
-
 // groupMemberSep joins a virtual server's name and a group member's address in the name of
 // the data plane service that serves that member: "[web]:0 @ 192.0.2.10:80".
 const groupMemberSep = " @ "
+
+// GroupMemberName names the part of group virtual server vs that serves member (an address,
+// an address and port, "fwmark N"): its data plane service, its BGP route.
+func GroupMemberName(vs, member string) string { return vs + groupMemberSep + member }
 
 // ownerOf is the virtual server a data plane service serves: its own name, or the group's
 // for a group member's service.
@@ -283,9 +282,9 @@ func (d *Half) steersFor(vs *lvs.VirtualServer, name string, g *lvs.VirtualServe
 	if g == nil {
 		return unsteered("virtual_server_group " + vs.Group + " not found")
 	}
-	addrs, ok := g.Addresses(MaxGroupMembers)
-	if !ok || len(addrs)+len(g.Fwmarks) > MaxGroupMembers {
-		return unsteered(fmt.Sprintf("virtual_server_group %s has more than %d addresses and firewall marks", g.Name, MaxGroupMembers))
+	addrs, ok := g.Addresses(lvs.MaxGroupMembers)
+	if !ok || len(addrs)+len(g.Fwmarks) > lvs.MaxGroupMembers {
+		return unsteered(fmt.Sprintf("virtual_server_group %s has more than %d addresses and firewall marks", g.Name, lvs.MaxGroupMembers))
 	}
 	var out []*dataplane.Service
 	seen := map[netip.AddrPort]bool{}
@@ -297,7 +296,7 @@ func (d *Half) steersFor(vs *lvs.VirtualServer, name string, g *lvs.VirtualServe
 		if a.Port() == 0 {
 			return unsteered(fmt.Sprintf("virtual_server_group %s: %s with port 0 (every port) is not served", g.Name, a.Addr()))
 		}
-		svc, why := d.steerFor(vs, name+groupMemberSep+a.String(), a, 0)
+		svc, why := d.steerFor(vs, GroupMemberName(name, a.String()), a, 0)
 		if svc == nil {
 			return unsteered(why)
 		}
@@ -309,7 +308,7 @@ func (d *Half) steersFor(vs *lvs.VirtualServer, name string, g *lvs.VirtualServe
 			continue
 		}
 		marks[f.Mark] = true
-		svc, why := d.steerFor(vs, fmt.Sprintf("%s%sfwmark %d", name, groupMemberSep, f.Mark), netip.AddrPort{}, f.Mark)
+		svc, why := d.steerFor(vs, GroupMemberName(name, fmt.Sprintf("fwmark %d", f.Mark)), netip.AddrPort{}, f.Mark)
 		if svc == nil {
 			return unsteered(why)
 		}

@@ -182,3 +182,77 @@ virtual_server 127.0.0.1 %d {
 		t.Fatalf("VI_1 back to BACKUP: %q, want withdrawn", s)
 	}
 }
+
+// A group's virtual server announces each of its addresses, follows its pool with all of them,
+// and a reload that drops an address from the group withdraws only that one's route.
+func TestAGroupAnnouncesEachOfItsAddresses(t *testing.T) {
+	b1 := testenv.StartBackend(t)
+	p1, p2 := testenv.FreePort(t, "127.0.0.1", false), testenv.FreePort(t, "127.0.0.2", false)
+	h, p := b1.HostPort()
+	conf := func(lines string) string {
+		return fmt.Sprintf(`bgp {
+  local_as 65001
+  router_id 192.0.2.1
+  neighbor 192.0.2.254 {
+    remote_as 65000
+  }
+}
+virtual_server_group web {
+%s}
+virtual_server group web {
+  delay_loop 0.2
+  lb_algo rr
+  lb_kind NAT
+  protocol TCP
+  announce {
+    community 65001:100
+  }
+  real_server %s %s {
+    HTTP_GET {
+      url {
+        path /health
+        status_code 200
+      }
+      connect_timeout 1
+    }
+  }
+}
+`, lines, h, p)
+	}
+	both := fmt.Sprintf("  127.0.0.1 %d\n  127.0.0.2-3 %d\n", p1, p2)
+	fa := &fakeAnnouncer{state: map[string]string{}, route: map[string]bgp.Route{}}
+	d := runAnnouncing(t, loadText(t, conf(both)), fa)
+	keys := []string{"[web]:0 @ 127.0.0.1", "[web]:0 @ 127.0.0.2", "[web]:0 @ 127.0.0.3"}
+	all := func(want string) func() bool {
+		return func() bool {
+			for _, k := range keys {
+				if s, _ := fa.get(k); s != want {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	testenv.WaitFor(t, 3*time.Second, "every address of the group announced", all("announced"))
+	for i, k := range keys {
+		if _, r := fa.get(k); r.Prefix != netip.MustParsePrefix(fmt.Sprintf("127.0.0.%d/32", i+1)) || len(r.Communities) != 1 {
+			t.Errorf("%s: route %+v", k, r)
+		}
+	}
+	b1.Failing.Store(true)
+	testenv.WaitFor(t, 3*time.Second, "every address withdrawn when quorum is lost", all("withdrawn"))
+	b1.Failing.Store(false)
+	testenv.WaitFor(t, 3*time.Second, "announced again", all("announced"))
+
+	if err := d.Reload(loadText(t, conf(fmt.Sprintf("  127.0.0.1 %d\n", p1))), nil); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, 3*time.Second, "the addresses the reload dropped removed", func() bool {
+		s2, _ := fa.get(keys[1])
+		s3, _ := fa.get(keys[2])
+		return s2 == "removed" && s3 == "removed"
+	})
+	if s, _ := fa.get(keys[0]); s != "announced" {
+		t.Errorf("the address the reload kept: %s", s)
+	}
+}

@@ -35,7 +35,7 @@ func needs(cfg *config.Config, o Options, statusConns int) fdbudget.Needs {
 			n.Listeners++
 			if g := groups[vs.Group]; vs.Kind == lvs.VSKindGroup && g != nil {
 				// A listener per address of the group (the first is counted above).
-				addrs, _ := g.Addresses(lb.MaxGroupMembers)
+				addrs, _ := g.Addresses(lvs.MaxGroupMembers)
 				n.Listeners += max(len(addrs)-1, 0)
 			}
 			if vs.SelfProbe > 0 {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -216,6 +218,9 @@ type bgpAnnouncer struct {
 
 	mu     sync.Mutex
 	policy bgp.Policy
+	// keys are the policy's keys of each virtual server announced: its name, or one per
+	// address of a group.
+	keys map[string][]string
 }
 
 func (a *bgpAnnouncer) observe(ev lb.Event) {
@@ -224,9 +229,29 @@ func (a *bgpAnnouncer) observe(ev lb.Event) {
 	switch {
 	case ev.State != nil:
 		st := ev.State
-		a.apply(a.policy.SetPool(ev.VS, announcement(st.Config), st.CanServe(), poolWhy(st)))
+		anns := announcements(ev.VS, st.Config)
+		why := "announce removed by reload"
+		if len(anns) > 0 {
+			why = "no longer in the virtual server's group"
+		}
+		for _, k := range a.keys[ev.VS] {
+			if anns[k] == nil {
+				a.apply(a.policy.Forget(k, why))
+			}
+		}
+		keys := slices.Sorted(maps.Keys(anns))
+		for _, k := range keys {
+			a.apply(a.policy.SetPool(k, anns[k], st.CanServe(), poolWhy(st)))
+		}
+		if a.keys == nil {
+			a.keys = map[string][]string{}
+		}
+		a.keys[ev.VS] = keys
 	case ev.Gone:
-		a.apply(a.policy.Forget(ev.VS, "removed by reload"))
+		for _, k := range a.keys[ev.VS] {
+			a.apply(a.policy.Forget(k, "removed by reload"))
+		}
+		delete(a.keys, ev.VS)
 	}
 }
 
@@ -242,17 +267,26 @@ func (a *bgpAnnouncer) apply(ds []bgp.Decision) {
 	}
 }
 
-// announcement is vs's announce block as the BGP policy takes it; nil without one (or for a
-// virtual server that is not one address).
-func announcement(vs *lvs.VirtualServer) *bgp.Announcement {
+// announcements are vs's announce block as the BGP policy takes it, by the policy's key: the
+// virtual server's name (called name) for its address, or a name per address of a group (each
+// address once, whatever its ports); none without the block.
+func announcements(name string, vs *lvs.VirtualServer) map[string]*bgp.Announcement {
 	a := vs.Announce
-	if a == nil || vs.Kind != lvs.VSKindAddress {
+	if a == nil {
 		return nil
 	}
-	return &bgp.Announcement{
-		Route:           bgp.Route{Prefix: netip.PrefixFrom(vs.Address, vs.Address.BitLen()), Communities: a.Communities, MED: a.MED, LocalPref: a.LocalPref},
-		OnlyWhileMaster: a.OnlyWhileMaster,
+	out := map[string]*bgp.Announcement{}
+	for _, addr := range vs.Addresses() {
+		key := name
+		if vs.Kind == lvs.VSKindGroup {
+			key = lb.GroupMemberName(name, addr.String())
+		}
+		out[key] = &bgp.Announcement{
+			Route:           bgp.Route{Prefix: netip.PrefixFrom(addr, addr.BitLen()), Communities: a.Communities, MED: a.MED, LocalPref: a.LocalPref},
+			OnlyWhileMaster: a.OnlyWhileMaster,
+		}
 	}
+	return out
 }
 
 // poolWhy says why a virtual server can or cannot serve, for the route's reason.

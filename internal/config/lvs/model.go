@@ -49,6 +49,11 @@ type VirtualServerGroup struct {
 	Fwmarks []VSGFwmark `json:"fwmarks"`
 }
 
+// MaxGroupMembers bounds the addresses and firewall marks a virtual_server_group is served
+// on: each is a listener of the userspace data plane, or a kernel service with every real
+// server in it. A larger group is not served, and says so.
+const MaxGroupMembers = 256
+
 // Addresses lists every address and port the group's address lines name, ranges expanded, in
 // file order; false when there are more than limit (the list then stops at limit).
 func (g *VirtualServerGroup) Addresses(limit int) ([]netip.AddrPort, bool) {
@@ -202,6 +207,9 @@ type VirtualServer struct {
 	// RealServers; nil when absent.
 	Dynamic *DynamicRealServers `json:"dynamic_real_servers,omitempty"`
 
+	// group is the virtual_server_group a group virtual server was linked to (Finish).
+	group *VirtualServerGroup
+
 	// Values as written, before defaults; nil when the keyword was absent.
 	protoSet bool
 	fwdSet   bool
@@ -308,6 +316,29 @@ func (vs *VirtualServer) Name() string {
 	return lvsTrio(vs.Address, vs.Protocol, vs.Port)
 }
 
+// Addresses are the addresses vs is served on: its own, or each of its group's (those of
+// ranges included, each once, in file order); none for a firewall mark, or for a group over
+// MaxGroupMembers.
+func (vs *VirtualServer) Addresses() []netip.Addr {
+	switch {
+	case vs.Kind == VSKindAddress:
+		return []netip.Addr{vs.Address}
+	case vs.Kind != VSKindGroup || vs.group == nil:
+		return nil
+	}
+	members, ok := vs.group.Addresses(MaxGroupMembers)
+	if !ok {
+		return nil
+	}
+	var out []netip.Addr
+	for _, m := range members {
+		if !slices.Contains(out, m.Addr()) {
+			out = append(out, m.Addr())
+		}
+	}
+	return out
+}
+
 // rsName renders a real server as Keepalived does: its address with the virtual server's
 // protocol.
 func (vs *VirtualServer) rsName(rs *RealServer) string {
@@ -340,6 +371,7 @@ func (s *Section) Finish(diags *syntax.Diagnostics, global *globaldefs.Defs) {
 				}
 				continue
 			}
+			vs.group = g
 		}
 		if vs.validate(diags, g, globalSMTP) {
 			kept = append(kept, vs)
