@@ -71,27 +71,20 @@ func runAnnouncing(t *testing.T, cfg *config.Config, fa *fakeAnnouncer) *Vigil {
 	return v
 }
 
-func TestAnnouncementFollowsQuorum(t *testing.T) {
-	b1 := testenv.StartBackend(t)
-	vsPort := testenv.FreePort(t, "127.0.0.1", false)
-	h, p := b1.HostPort()
-	text := fmt.Sprintf(`bgp {
+// testBGPBlock is a bgp block with one neighbor that never answers: the tests see the policy's
+// decisions, not a session.
+const testBGPBlock = `bgp {
   local_as 65001
   router_id 192.0.2.1
   neighbor 192.0.2.254 {
     remote_as 65000
   }
 }
-virtual_server 127.0.0.1 %d {
-  delay_loop 0.2
-  lb_algo rr
-  lb_kind NAT
-  protocol TCP
-  announce {
-    community 65001:100
-    med 10
-  }
-  real_server %s %s {
+`
+
+// healthCheckedServer is a real_server block for host and port with an HTTP_GET of /health.
+func healthCheckedServer(host, port string) string {
+	return fmt.Sprintf(`  real_server %s %s {
     HTTP_GET {
       url {
         path /health
@@ -100,8 +93,24 @@ virtual_server 127.0.0.1 %d {
       connect_timeout 1
     }
   }
+`, host, port)
 }
-`, vsPort, h, p)
+
+func TestAnnouncementFollowsQuorum(t *testing.T) {
+	b1 := testenv.StartBackend(t)
+	vsPort := testenv.FreePort(t, "127.0.0.1", false)
+	h, p := b1.HostPort()
+	text := fmt.Sprintf(`%svirtual_server 127.0.0.1 %d {
+  delay_loop 0.2
+  lb_algo rr
+  lb_kind NAT
+  protocol TCP
+  announce {
+    community 65001:100
+    med 10
+  }
+%s}
+`, testBGPBlock, vsPort, healthCheckedServer(h, p))
 	cfg := loadText(t, text)
 	fa := &fakeAnnouncer{state: map[string]string{}, route: map[string]bgp.Route{}}
 	d := runAnnouncing(t, cfg, fa)
@@ -129,31 +138,15 @@ func TestAnnouncementOnlyWhileItsVRRPInstanceIsMaster(t *testing.T) {
 	b1 := testenv.StartBackend(t)
 	vsPort := testenv.FreePort(t, "127.0.0.1", false)
 	h, p := b1.HostPort()
-	cfg := loadText(t, fmt.Sprintf(`bgp {
-  local_as 65001
-  router_id 192.0.2.1
-  neighbor 192.0.2.254 {
-    remote_as 65000
-  }
-}
-virtual_server 127.0.0.1 %d {
+	cfg := loadText(t, fmt.Sprintf(`%svirtual_server 127.0.0.1 %d {
   delay_loop 0.2
   lb_algo rr
   lb_kind NAT
   protocol TCP
   announce {
   }
-  real_server %s %s {
-    HTTP_GET {
-      url {
-        path /health
-        status_code 200
-      }
-      connect_timeout 1
-    }
-  }
-}
-`, vsPort, h, p))
+%s}
+`, testBGPBlock, vsPort, healthCheckedServer(h, p)))
 	// Set here rather than written above: the config would need a vrrp_instance on an
 	// interface this machine has (config tests check the reference).
 	cfg.VirtualServers[0].Announce.OnlyWhileMaster = "VI_1"
@@ -190,14 +183,7 @@ func TestAGroupAnnouncesEachOfItsAddresses(t *testing.T) {
 	p1, p2 := testenv.FreePort(t, "127.0.0.1", false), testenv.FreePort(t, "127.0.0.2", false)
 	h, p := b1.HostPort()
 	conf := func(lines string) string {
-		return fmt.Sprintf(`bgp {
-  local_as 65001
-  router_id 192.0.2.1
-  neighbor 192.0.2.254 {
-    remote_as 65000
-  }
-}
-virtual_server_group web {
+		return fmt.Sprintf(`%svirtual_server_group web {
 %s}
 virtual_server group web {
   delay_loop 0.2
@@ -207,17 +193,8 @@ virtual_server group web {
   announce {
     community 65001:100
   }
-  real_server %s %s {
-    HTTP_GET {
-      url {
-        path /health
-        status_code 200
-      }
-      connect_timeout 1
-    }
-  }
-}
-`, lines, h, p)
+%s}
+`, testBGPBlock, lines, healthCheckedServer(h, p))
 	}
 	both := fmt.Sprintf("  127.0.0.1 %d\n  127.0.0.2-3 %d\n", p1, p2)
 	fa := &fakeAnnouncer{state: map[string]string{}, route: map[string]bgp.Route{}}
