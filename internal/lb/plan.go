@@ -153,6 +153,7 @@ func (d *Half) plan(cfg *config.Config) (*plan, error) {
 		out.byName[name] = p
 		out.order = append(out.order, name)
 	}
+	f.securityViolation()
 	out.warnings = f.warnings
 	if len(problems) > 0 {
 		return out, joinProblems(problems)

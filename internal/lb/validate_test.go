@@ -127,6 +127,54 @@ func TestValidateReportsWhatNewRefusesAtItsLine(t *testing.T) {
 	}
 }
 
+// The checker half's scripts that will run without enable_script_security draw Keepalived's
+// checker warning once, at the first of them; scripts that cannot run, or script security,
+// draw none.
+func TestCheckScriptsWithoutScriptSecurityAreASecurityViolation(t *testing.T) {
+	const violation = "SECURITY VIOLATION - check scripts are being executed but script_security not enabled."
+	tests := []struct {
+		name string
+		conf func(t *testing.T) string
+		line int // 0: no such warning
+		want string
+	}{
+		{"a MISC_CHECK", func(t *testing.T) string {
+			return validateConf("", "    MISC_CHECK {\n      misc_path /bin/true\n    }\n")
+		}, 4, violation},
+		{"a quorum_up before a notify_down: the first is named", func(t *testing.T) string {
+			return "virtual_server 127.0.0.1 8080 {\n  quorum_up /bin/true\n  real_server 127.0.0.2 8080 {\n    notify_down /bin/true\n  }\n" + vsDefaults + "}\n"
+		}, 2, violation},
+		{"an insecure script says so", func(t *testing.T) string {
+			return validateConf("", "    notify_up "+testenv.InsecureScript(t)+"\n")
+		}, 3, violation + " There are insecure scripts."},
+		{"a script that cannot run", func(t *testing.T) string {
+			return validateConf("", "    MISC_CHECK {\n      misc_path /nonexistent/vigil-check.sh\n    }\n")
+		}, 0, ""},
+		{"with enable_script_security", func(t *testing.T) string {
+			return validateConf("global_defs {\n  enable_script_security\n}\n", "    MISC_CHECK {\n      misc_path /bin/true\n    }\n")
+		}, 0, ""},
+		{"no script at all", func(t *testing.T) string {
+			return validateConf("", "    TCP_CHECK {\n    }\n")
+		}, 0, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []config.Diagnostic
+			for _, d := range Validate(loadText(t, tc.conf(t)), Options{}) {
+				if strings.HasPrefix(d.Message, "SECURITY VIOLATION") {
+					got = append(got, d)
+				}
+			}
+			switch {
+			case tc.line == 0 && len(got) != 0:
+				t.Fatalf("Validate said %v, want no SECURITY VIOLATION", got)
+			case tc.line != 0 && (len(got) != 1 || got[0].Pos.Line != tc.line || got[0].Severity != config.Warning || got[0].Message != tc.want):
+				t.Fatalf("Validate said %v, want one warning at line %d: %q", got, tc.line, tc.want)
+			}
+		})
+	}
+}
+
 func TestValidateOpensNothing(t *testing.T) {
 	// A PING_CHECK needs an ICMP socket at start; Validate must not open one (nor the
 	// nftables data plane, which would need CAP_NET_ADMIN and change the host).
