@@ -568,7 +568,11 @@ func (d *Half) handleEventsLocked(svc *service, evs []pool.Event, apply bool) {
 		level := slog.LevelInfo
 		switch ev.Kind {
 		case pool.ServerDown, pool.QuorumLost, pool.PanicOn, pool.SorryOn, pool.ServerEjected, pool.EjectionRefused:
-			level = slog.LevelWarn
+			// A pool that stopped (vigil stopping, or a reload that removed the virtual
+			// server) takes its servers down on purpose: no warning at every Ctrl-C.
+			if !svc.pool.Stopped() {
+				level = slog.LevelWarn
+			}
 		case pool.Resynced:
 			level = slog.LevelError
 		}

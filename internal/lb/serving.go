@@ -3,6 +3,7 @@ package lb
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
@@ -84,7 +85,11 @@ func (d *Half) updateServingLocked(svc *service) {
 		d.log.Info("virtual server serving", "vs", svc.name)
 		d.noteLocked(svc.name, NoteServing, "serving", false)
 	} else {
-		d.log.Warn("virtual server not serving", "vs", svc.name, "reason", why)
+		level := slog.LevelWarn
+		if svc.pool.Stopped() {
+			level = slog.LevelInfo // stopped on purpose: vigil stopping, or a reload's removal
+		}
+		d.log.Log(context.Background(), level, "virtual server not serving", "vs", svc.name, "reason", why)
 		d.noteLocked(svc.name, NoteNotServing, why, false)
 	}
 }

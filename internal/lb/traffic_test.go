@@ -3,6 +3,7 @@ package lb
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -87,7 +88,8 @@ func TestSnapshotCarriesTheBalancersTrafficAndEachChecksRecentProbes(t *testing.
 func TestAStoppingVirtualServerSaysItIsStopped(t *testing.T) {
 	b1 := startBackend(t)
 	vsPort := testenv.FreePort(t, "127.0.0.1", false)
-	d, err := New(loadText(t, webConfig(t, vsPort, b1)), Options{})
+	var logs testenv.Buffer
+	d, err := New(loadText(t, webConfig(t, vsPort, b1)), Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,5 +123,10 @@ func TestAStoppingVirtualServerSaysItIsStopped(t *testing.T) {
 	defer mu.Unlock()
 	if last.Serving || !strings.HasPrefix(last.ServingReason, "stopped:") {
 		t.Errorf("last state at shutdown: serving %v, %q; want not serving, stopped", last.Serving, last.ServingReason)
+	}
+	// The servers a stop takes down are logged, but not as warnings.
+	text := logs.String()
+	if !strings.Contains(text, `level=INFO msg="server-down: shutting down"`) || strings.Contains(text, "level=WARN") {
+		t.Errorf("the stop logged:\n%s\nwant its server-down at INFO and no warning", text)
 	}
 }
