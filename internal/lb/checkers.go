@@ -26,10 +26,10 @@ type checkerFactory struct {
 	// warnings are what building found that runs anyway, at its line (a script with unsafe
 	// permissions without enable_script_security); Validate reports them.
 	warnings []config.Diagnostic
-	// firstScript is where the first script that will run is written, and insecureScripts
-	// whether any has unsafe permissions: Keepalived's SECURITY VIOLATION (securityViolation).
-	firstScript     *config.Pos
-	insecureScripts bool
+	// audit and firstScript, where the first script that will run is written, make
+	// Keepalived's SECURITY VIOLATION warning (securityViolation).
+	audit       notify.SecurityAudit
+	firstScript *config.Pos
 }
 
 // script checks a script the checker half will run, written at pos for keyword, as the runner
@@ -37,10 +37,9 @@ type checkerFactory struct {
 // does not stop vigil, as it does not stop Keepalived: it fails each time it is due, with the
 // reason (a MISC_CHECK's real server stays down).
 func (f *checkerFactory) script(pos config.Pos, keyword string, s notify.Script) error {
-	warnings, err := f.runner.Check(s)
+	warnings, err := f.audit.Check(f.runner, s)
 	for _, w := range warnings {
 		f.warnings = append(f.warnings, config.Diagnostic{Pos: pos, Severity: config.Warning, Message: keyword + ": " + w})
-		f.insecureScripts = f.insecureScripts || strings.HasPrefix(w, "unsafe permissions")
 	}
 	if err != nil {
 		f.warnings = append(f.warnings, config.Diagnostic{Pos: pos, Severity: config.Warning,
@@ -58,15 +57,9 @@ func (f *checkerFactory) script(pos config.Pos, keyword string, s notify.Script)
 // enable_script_security; at the first such script, since Keepalived names no line. The VRRP
 // half says its own ("scripts are being executed"), as Keepalived's two processes do.
 func (f *checkerFactory) securityViolation() {
-	if f.firstScript == nil || f.cfg.Global.EnableScriptSecurity {
-		return
+	if msg := f.audit.Violation("check scripts"); msg != "" {
+		f.warnings = append(f.warnings, config.Diagnostic{Pos: *f.firstScript, Severity: config.Warning, Message: msg})
 	}
-	more := ""
-	if f.insecureScripts {
-		more = " There are insecure scripts."
-	}
-	f.warnings = append(f.warnings, config.Diagnostic{Pos: *f.firstScript, Severity: config.Warning,
-		Message: "SECURITY VIOLATION - check scripts are being executed but script_security not enabled." + more})
 }
 
 // notifyScripts checks vs's quorum_up and quorum_down and its real servers' notify_up and

@@ -200,6 +200,7 @@ type scriptWarning struct {
 	key, msg string
 	args     []any
 	text     string
+	insecure bool // unsafe permissions, tolerated without enable_script_security
 }
 
 func (r *Runner) prepare(s Script, warn func(scriptWarning)) ([]string, error) {
@@ -279,7 +280,7 @@ func (r *Runner) tolerated(err error, warn func(scriptWarning)) bool {
 	}
 	p := insecure.Script
 	warn(scriptWarning{key: p, msg: "unsafe permissions for script; enable_script_security would refuse it", args: []any{"script", p, "error", err},
-		text: fmt.Sprintf("unsafe permissions found for script %s (%s: %s); enable_script_security would refuse it", p, insecure.Path, insecure.Why)})
+		text: fmt.Sprintf("unsafe permissions found for script %s (%s: %s); enable_script_security would refuse it", p, insecure.Path, insecure.Why), insecure: true})
 	return true
 }
 

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/vigil-lb/vigil/internal/config"
 	"github.com/vigil-lb/vigil/internal/config/globaldefs"
@@ -146,8 +145,8 @@ func (b *built) checkScripts(cfg *config.Config, runner *notify.Runner) []error 
 		return errs
 	}
 	warnedDefault := false
-	var first *scriptUse // the first script that will run, for Keepalived's security warning
-	insecure := false
+	var audit notify.SecurityAudit
+	var first *scriptUse // the first script that will run, where audit's warning goes
 	uses := scriptUses(cfg)
 	for i, u := range uses {
 		user := def
@@ -165,10 +164,9 @@ func (b *built) checkScripts(cfg *config.Config, runner *notify.Runner) []error 
 			b.warnings = append(b.warnings, config.Diagnostic{Pos: u.pos, Severity: config.Warning,
 				Message: fmt.Sprintf("Unable to set default user keepalived_script for script %s: enable_script_security without script_user needs that user; scripts without a user run as vigil's own user", u.command)})
 		}
-		warnings, err := runner.Check(notify.Script{Command: u.command, User: user})
+		warnings, err := audit.Check(runner, notify.Script{Command: u.command, User: user})
 		for _, w := range warnings {
 			b.warnings = append(b.warnings, config.Diagnostic{Pos: u.pos, Severity: config.Warning, Message: u.what + ": " + w})
-			insecure = insecure || strings.HasPrefix(w, "unsafe permissions")
 		}
 		if err != nil {
 			warn(u.pos, "%s: %v; it will fail each time it is due", u.what, err)
@@ -180,12 +178,8 @@ func (b *built) checkScripts(cfg *config.Config, runner *notify.Runner) []error 
 	}
 	// Keepalived's words when scripts will run without enable_script_security (its -t then
 	// exits 6); at the first such script, since Keepalived names no line.
-	if first != nil && !g.EnableScriptSecurity {
-		more := ""
-		if insecure {
-			more = " There are insecure scripts."
-		}
-		warn(first.pos, "SECURITY VIOLATION - scripts are being executed but script_security not enabled.%s", more)
+	if msg := audit.Violation("scripts"); msg != "" {
+		warn(first.pos, "%s", msg)
 	}
 	return errs
 }
