@@ -556,6 +556,16 @@ func agentWord(a *probe.AgentWord) pool.AgentWord {
 	return w
 }
 
+// lossLevel is the log level of what svc loses (servers, quorum, serving): a warning, unless
+// its pool stopped (vigil stopping, or a reload that removed the virtual server), which takes
+// them down on purpose: no warning at every Ctrl-C.
+func (svc *service) lossLevel() slog.Level {
+	if svc.pool.Stopped() {
+		return slog.LevelInfo
+	}
+	return slog.LevelWarn
+}
+
 // handleEventsLocked logs and publishes pool events and, when the desired set changed, applies
 // it; then it publishes the virtual server's state.
 func (d *Half) handleEventsLocked(svc *service, evs []pool.Event, apply bool) {
@@ -568,11 +578,7 @@ func (d *Half) handleEventsLocked(svc *service, evs []pool.Event, apply bool) {
 		level := slog.LevelInfo
 		switch ev.Kind {
 		case pool.ServerDown, pool.QuorumLost, pool.PanicOn, pool.SorryOn, pool.ServerEjected, pool.EjectionRefused:
-			// A pool that stopped (vigil stopping, or a reload that removed the virtual
-			// server) takes its servers down on purpose: no warning at every Ctrl-C.
-			if !svc.pool.Stopped() {
-				level = slog.LevelWarn
-			}
+			level = svc.lossLevel()
 		case pool.Resynced:
 			level = slog.LevelError
 		}

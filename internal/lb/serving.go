@@ -3,7 +3,6 @@ package lb
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
@@ -85,11 +84,7 @@ func (d *Half) updateServingLocked(svc *service) {
 		d.log.Info("virtual server serving", "vs", svc.name)
 		d.noteLocked(svc.name, NoteServing, "serving", false)
 	} else {
-		level := slog.LevelWarn
-		if svc.pool.Stopped() {
-			level = slog.LevelInfo // stopped on purpose: vigil stopping, or a reload's removal
-		}
-		d.log.Log(context.Background(), level, "virtual server not serving", "vs", svc.name, "reason", why)
+		d.log.Log(context.Background(), svc.lossLevel(), "virtual server not serving", "vs", svc.name, "reason", why)
 		d.noteLocked(svc.name, NoteNotServing, why, false)
 	}
 }
